@@ -1,0 +1,86 @@
+"""What every handler needs, built once by the composition root and kept on app.state."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from pigeon.app import accounts
+from pigeon.domain.errors import AuthenticationError
+from pigeon.ports import Clock
+from pigeon.store.accept import AcceptWriter
+from pigeon.store.engine import Database
+
+T = TypeVar("T")
+
+
+@dataclass
+class ApiContext:
+    db: Database
+    writer: AcceptWriter
+    clock: Clock
+    base_url: str
+
+
+def ctx(request: Request) -> ApiContext:
+    value: ApiContext = request.app.state.ctx
+    return value
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking store work off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def basic_credentials(request: Request) -> tuple[str, str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise AuthenticationError("Authentication Error - No credentials provided")
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthenticationError("Authentication Error - invalid username") from None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise AuthenticationError("Authentication Error - invalid username")
+    return username, password
+
+
+async def authorized_account(request: Request, account_sid: str) -> dict[str, Any]:
+    """The account in the URL, after checking the Basic credentials may act on it."""
+    username, password = basic_credentials(request)
+    c = ctx(request)
+
+    def check() -> dict[str, Any]:
+        with c.db.read() as conn:
+            acting = accounts.authenticate(conn, username, password)
+            request.state.account_sid = acting
+            return accounts.authorize(conn, acting, account_sid, request.url.path)
+
+    return await in_thread(check)
+
+
+async def form(request: Request) -> list[tuple[str, str]]:
+    """The form fields, in order, blanks kept (Body="" means redact)."""
+    if request.method == "GET":
+        return []
+    raw = await request.body()
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+
+
+def first(fields: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in fields:
+        out.setdefault(k, v)
+    return out

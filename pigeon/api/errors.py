@@ -1,0 +1,67 @@
+"""Every error the API answers, as Twilio's error body: {code, message, more_info, status}.
+
+Handlers raise `ApiError` (pigeon.domain.errors); this module is the one place that turns
+it, and anything unexpected, into a response. Twilio's SDKs read `code` and `message`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pigeon.domain.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+def error_body(exc: ApiError) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": exc.code,
+        "message": exc.message,
+        "more_info": exc.more_info,
+        "status": exc.status,
+    }
+    detail = getattr(exc, "detail", None)
+    if detail:
+        body["detail"] = detail
+    return body
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="Pigeon API"'} if exc.status == 401 else None
+    return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    request.state.error_code = exc.code
+    return error_response(exc)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        err = ApiError(20004, f"Method {request.method} is not allowed on {request.url.path}.", status=405)
+    elif exc.status_code == 404:
+        err = ApiError(20404, f"The requested resource {request.url.path} was not found", status=404)
+    else:
+        err = ApiError(20500 if exc.status_code >= 500 else 20001, str(exc.detail), status=exc.status_code)
+    request.state.error_code = err.code
+    return error_response(err)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
+    request.state.error_code = 20500
+    return error_response(ApiError(20500, "An internal error occurred; it has been logged.", status=500))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ApiError: api_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: unexpected_error_handler,
+}

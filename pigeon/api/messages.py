@@ -1,0 +1,244 @@
+"""/2010-04-01/Accounts/{AccountSid}/Messages: create, list, fetch, update, delete, media, timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pigeon.api.context import authorized_account, ctx, first, form, in_thread
+from pigeon.api.paging import PageRequest, envelope, offset_envelope, parse_page
+from pigeon.api.schemas import V, event_json, media_json, message_json
+from pigeon.app import messages as use
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain.errors import ApiError
+from pigeon.store.messages import MessageFilter, get_message, list_messages
+
+JSON = "application/json; charset=utf-8"
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=JSON)
+
+
+async def create(request: Request) -> Response:
+    account_sid = request.path_params["account_sid"]
+    await authorized_account(request, account_sid)
+    fields = await form(request)
+    params = first(fields)
+    req = SendRequest(
+        to=params.get("To"),
+        from_=params.get("From") or None,
+        messaging_service_sid=params.get("MessagingServiceSid") or None,
+        body=params.get("Body"),
+        media_urls=[v for k, v in fields if k == "MediaUrl" and v],
+        status_callback=params.get("StatusCallback") or None,
+        validity_period=params.get("ValidityPeriod"),
+        send_at=params.get("SendAt") or None,
+        schedule_type=params.get("ScheduleType") or None,
+        smart_encoded=params.get("SmartEncoded"),
+    )
+    c = ctx(request)
+
+    def validate() -> Any:
+        with c.db.read() as conn:
+            return prepare_message(conn, account_sid, req, c.clock.now())
+
+    new = await in_thread(validate)
+    await c.writer.write(new)
+    request.state.created_sid = new.message["sid"]
+    return _json(message_json(new.message), 201)
+
+
+def _parse_day_or_time(name: str, raw: str) -> tuple[datetime, bool]:
+    """(value, is_whole_day). Accepts YYYY-MM-DD and ISO 8601 date-times (the SDK sends those)."""
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC), True
+        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise ApiError(20422, f"{name} {raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)), False
+
+
+def _message_filter(account_sid: str, params: dict[str, str]) -> tuple[MessageFilter, list[tuple[str, str]]]:
+    kept: list[tuple[str, str]] = []
+    values: dict[str, Any] = {}
+    for name, field in (("To", "to"), ("From", "from_")):
+        if params.get(name):
+            values[field] = params[name]
+            kept.append((name, params[name]))
+    if params.get("DateSent"):
+        day, whole = _parse_day_or_time("DateSent", params["DateSent"])
+        values["date_sent_on"] = (day, day + timedelta(days=1)) if whole else (day, day + timedelta(seconds=1))
+        kept.append(("DateSent", params["DateSent"]))
+    if params.get("DateSent>"):
+        values["date_sent_after"] = _parse_day_or_time("DateSent>", params["DateSent>"])[0]
+        kept.append(("DateSent>", params["DateSent>"]))
+    if params.get("DateSent<"):
+        value, whole = _parse_day_or_time("DateSent<", params["DateSent<"])
+        values["date_sent_before"] = value + timedelta(days=1) - timedelta(microseconds=1) if whole else value
+        kept.append(("DateSent<", params["DateSent<"]))
+    return MessageFilter(account_sid=account_sid, **values), kept
+
+
+async def list_(request: Request) -> Response:
+    account_sid = request.path_params["account_sid"]
+    await authorized_account(request, account_sid)
+    params = dict(request.query_params)
+    req = parse_page(params)
+    f, kept = _message_filter(account_sid, params)
+    c = ctx(request)
+
+    def page() -> dict[str, Any]:
+        with c.db.read() as conn:
+            return _message_page(conn, f, req, kept, request.url.path)
+
+    return _json(await in_thread(page))
+
+
+def _message_page(conn: Any, f: MessageFilter, req: PageRequest, kept: list[tuple[str, str]], path: str) -> dict[str, Any]:
+    cursor_sid = req.after_sid or req.before_sid
+    cursor_row = get_message(conn, cursor_sid, account_sid=f.account_sid) if cursor_sid else None
+    cursor = (cursor_row["date_created"], cursor_row["sid"]) if cursor_row else None
+    if cursor and req.before_sid:
+        rows = list_messages(conn, f, limit=req.page_size + 1, before=cursor)
+        has_next = True
+        has_prev = len(rows) > req.page_size
+        rows = rows[-req.page_size :]
+    else:
+        offset = 0 if cursor else req.offset
+        rows = list_messages(conn, f, limit=req.page_size + 1, after=cursor, offset=offset)
+        has_next = len(rows) > req.page_size
+        rows = rows[: req.page_size]
+        has_prev = req.page > 0
+    next_token = f"PA{rows[-1]['sid']}" if has_next and rows else None
+    prev_token = f"PB{rows[0]['sid']}" if has_prev and rows else None
+    return envelope(
+        "messages", [message_json(r) for r in rows], path=path, filters=kept, req=req,
+        next_token=next_token, previous_token=prev_token,
+    )
+
+
+async def fetch(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    c = ctx(request)
+
+    def run() -> dict[str, Any]:
+        with c.db.read() as conn:
+            return use.fetch(conn, account_sid, sid, request.url.path)
+
+    return _json(message_json(await in_thread(run)))
+
+
+async def update(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    params = first(await form(request))
+    c = ctx(request)
+    status, body = params.get("Status"), params.get("Body")
+    if status is not None and status != "canceled":
+        raise ApiError(20422, f"Status can only be set to 'canceled', not {status!r}.")
+    if body is not None and body != "":
+        raise ApiError(20422, "Body can only be set to an empty string, which redacts the message text.")
+
+    def run() -> dict[str, Any]:
+        with c.db.write() as conn:
+            now = c.clock.now()
+            if status == "canceled":
+                use.cancel(conn, account_sid, sid, request.url.path, now)
+            if body == "":
+                use.redact(conn, account_sid, sid, request.url.path, now)
+            return use.fetch(conn, account_sid, sid, request.url.path)
+
+    return _json(message_json(await in_thread(run)))
+
+
+async def delete(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    c = ctx(request)
+
+    def run() -> None:
+        with c.db.write() as conn:
+            use.delete(conn, account_sid, sid, request.url.path)
+
+    await in_thread(run)
+    return Response(status_code=204)
+
+
+async def events(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    c = ctx(request)
+
+    def run() -> list[dict[str, Any]]:
+        with c.db.read() as conn:
+            return use.timeline(conn, account_sid, sid, request.url.path)
+
+    rows = await in_thread(run)
+    return _json({"events": [event_json(r) for r in rows], "uri": request.url.path})
+
+
+async def media_list(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    req = parse_page(dict(request.query_params))
+    c = ctx(request)
+
+    def run() -> list[dict[str, Any]]:
+        with c.db.read() as conn:
+            return use.media_list(conn, account_sid, sid, request.url.path, offset=req.offset, limit=req.page_size + 1)
+
+    rows = await in_thread(run)
+    body = offset_envelope("media_list", [media_json(r) for r in rows], path=request.url.path, filters=[], req=req)
+    return _json(body)
+
+
+async def media_fetch(request: Request) -> Response:
+    p = request.path_params
+    await authorized_account(request, p["account_sid"])
+    c = ctx(request)
+
+    def run() -> dict[str, Any]:
+        with c.db.read() as conn:
+            return use.media_fetch(conn, p["account_sid"], p["sid"], p["media_sid"], request.url.path)
+
+    row = await in_thread(run)
+    if not request.url.path.endswith(".json"):
+        # The media content itself lives at the URL the message was sent with.
+        return Response(status_code=302, headers={"Location": row["url"]})
+    return _json(media_json(row))
+
+
+async def media_delete(request: Request) -> Response:
+    p = request.path_params
+    await authorized_account(request, p["account_sid"])
+    c = ctx(request)
+
+    def run() -> None:
+        with c.db.write() as conn:
+            use.media_delete(conn, p["account_sid"], p["sid"], p["media_sid"], request.url.path)
+
+    await in_thread(run)
+    return Response(status_code=204)
+
+
+BASE = V + "/Accounts/{account_sid}/Messages"
+routes = [
+    Route(BASE + ".json", create, methods=["POST"]),
+    Route(BASE + ".json", list_, methods=["GET"]),
+    Route(BASE + "/{sid}.json", fetch, methods=["GET"]),
+    Route(BASE + "/{sid}.json", update, methods=["POST"]),
+    Route(BASE + "/{sid}.json", delete, methods=["DELETE"]),
+    Route(BASE + "/{sid}/Events.json", events, methods=["GET"]),
+    Route(BASE + "/{sid}/Media.json", media_list, methods=["GET"]),
+    Route(BASE + "/{sid}/Media/{media_sid}.json", media_fetch, methods=["GET"]),
+    Route(BASE + "/{sid}/Media/{media_sid}.json", media_delete, methods=["DELETE"]),
+    Route(BASE + "/{sid}/Media/{media_sid}", media_fetch, methods=["GET"]),
+]

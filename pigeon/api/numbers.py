@@ -1,0 +1,111 @@
+"""/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers: the account's own numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pigeon.api.context import authorized_account, ctx, first, form, in_thread
+from pigeon.api.paging import offset_envelope, parse_page
+from pigeon.api.schemas import V, number_json
+from pigeon.app import numbers as use
+from pigeon.domain.errors import ApiError
+
+JSON = "application/json; charset=utf-8"
+TYPES = {"Local": "local", "Mobile": "mobile", "TollFree": "toll_free"}
+
+
+async def create(request: Request) -> Response:
+    account_sid = request.path_params["account_sid"]
+    await authorized_account(request, account_sid)
+    params = first(await form(request))
+    settings = use.settings_from_params(params)
+    if not params.get("PhoneNumber"):
+        if params.get("AreaCode"):
+            raise ApiError(21452, f"No phone numbers are available in area code {params['AreaCode']}.")
+        raise ApiError(21421, "PhoneNumber or AreaCode is required.")
+    c = ctx(request)
+
+    def run() -> dict[str, Any]:
+        with c.db.write() as conn:
+            return use.provision(
+                conn, account_sid=account_sid, phone_number=params["PhoneNumber"], now=c.clock.now(), settings=settings
+            )
+
+    row = await in_thread(run)
+    request.state.created_sid = row["sid"]
+    return JSONResponse(number_json(row), status_code=201, media_type=JSON)
+
+
+async def list_(request: Request) -> Response:
+    account_sid = request.path_params["account_sid"]
+    await authorized_account(request, account_sid)
+    params = dict(request.query_params)
+    req = parse_page(params)
+    c = ctx(request)
+
+    def run() -> list[dict[str, Any]]:
+        with c.db.read() as conn:
+            return use.list_for_account(
+                conn, account_sid, phone_number=params.get("PhoneNumber"), friendly_name=params.get("FriendlyName"),
+                offset=req.offset, limit=req.page_size + 1,
+            )
+
+    rows = await in_thread(run)
+    filters = [(k, params[k]) for k in ("PhoneNumber", "FriendlyName") if params.get(k)]
+    body = offset_envelope(
+        "incoming_phone_numbers", [number_json(r) for r in rows], path=request.url.path, filters=filters, req=req
+    )
+    return JSONResponse(body, media_type=JSON)
+
+
+async def fetch(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    c = ctx(request)
+
+    def run() -> dict[str, Any]:
+        with c.db.read() as conn:
+            return use.fetch(conn, account_sid, sid, request.url.path)
+
+    return JSONResponse(number_json(await in_thread(run)), media_type=JSON)
+
+
+async def update(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    params = first(await form(request))
+    c = ctx(request)
+
+    def run() -> dict[str, Any]:
+        with c.db.write() as conn:
+            return use.update(conn, account_sid, sid, request.url.path, params, c.clock.now())
+
+    return JSONResponse(number_json(await in_thread(run)), media_type=JSON)
+
+
+async def delete(request: Request) -> Response:
+    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
+    await authorized_account(request, account_sid)
+    c = ctx(request)
+
+    def run() -> None:
+        with c.db.write() as conn:
+            use.release(conn, account_sid, sid, request.url.path)
+
+    await in_thread(run)
+    return Response(status_code=204)
+
+
+BASE = V + "/Accounts/{account_sid}/IncomingPhoneNumbers"
+routes = [
+    Route(BASE + ".json", create, methods=["POST"]),
+    Route(BASE + ".json", list_, methods=["GET"]),
+    *[Route(BASE + f"/{t}.json", create, methods=["POST"]) for t in TYPES],
+    Route(BASE + "/{sid}.json", fetch, methods=["GET"]),
+    Route(BASE + "/{sid}.json", update, methods=["POST"]),
+    Route(BASE + "/{sid}.json", delete, methods=["DELETE"]),
+]

@@ -1,0 +1,114 @@
+"""Twilio's paging for 2010-04-01 list resources.
+
+A page is named by Page (an index) and, for pages after the first, a PageToken: "PA" + the
+SID of the last record of the previous page (read forward) or "PB" + the SID of the first
+record of the next page (read backward). Tokens make paging stable while new messages
+arrive; Page alone is an offset, kept for clients that build URLs by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from pigeon.domain.errors import ApiError
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int
+    page_size: int
+    token: str | None
+
+    @property
+    def offset(self) -> int:
+        return self.page * self.page_size
+
+    @property
+    def after_sid(self) -> str | None:
+        return self.token[2:] if self.token and self.token.startswith("PA") else None
+
+    @property
+    def before_sid(self) -> str | None:
+        return self.token[2:] if self.token and self.token.startswith("PB") else None
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(20422, f"{name} must be a whole number, not {raw!r}.") from None
+
+
+def parse_page(params: Mapping[str, str]) -> PageRequest:
+    size = _int_param(params, "PageSize", DEFAULT_PAGE_SIZE)
+    if size > MAX_PAGE_SIZE:
+        raise ApiError(20007, f"PageSize {size} is too large: at most {MAX_PAGE_SIZE} records a page.")
+    if size < 1:
+        raise ApiError(20422, "PageSize must be at least 1.")
+    page = _int_param(params, "Page", 0)
+    if page < 0:
+        raise ApiError(20422, "Page must not be negative.")
+    token = params.get("PageToken") or None
+    if token is not None and not (token.startswith(("PA", "PB")) and len(token) > 2):
+        raise ApiError(20422, f"PageToken {token!r} is not a token this server issued.")
+    return PageRequest(page=page, page_size=size, token=token)
+
+
+def page_uri(path: str, filters: Sequence[tuple[str, str]], size: int, page: int, token: str | None = None) -> str:
+    query: list[tuple[str, str]] = [*filters, ("PageSize", str(size)), ("Page", str(page))]
+    if token:
+        query.append(("PageToken", token))
+    return f"{path}?{urlencode(query)}"
+
+
+def envelope(
+    key: str,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    path: str,
+    filters: Sequence[tuple[str, str]],
+    req: PageRequest,
+    next_token: str | None,
+    previous_token: str | None,
+) -> dict[str, Any]:
+    size, page = req.page_size, req.page
+    start = page * size
+    return {
+        key: list(items),
+        "end": start + len(items) - 1 if items else 0,
+        "first_page_uri": page_uri(path, filters, size, 0),
+        "next_page_uri": page_uri(path, filters, size, page + 1, next_token) if next_token is not None else None,
+        "page": page,
+        "page_size": size,
+        "previous_page_uri": (
+            page_uri(path, filters, size, page - 1, previous_token or None) if page > 0 and previous_token is not None else None
+        ),
+        "start": start,
+        "uri": page_uri(path, filters, size, page, req.token),
+    }
+
+
+def offset_envelope(
+    key: str,
+    rows_plus_one: Sequence[Mapping[str, Any]],
+    *,
+    path: str,
+    filters: Sequence[tuple[str, str]],
+    req: PageRequest,
+) -> dict[str, Any]:
+    """Envelope for resources paged by offset: `rows_plus_one` holds up to page_size + 1 rows."""
+    items = list(rows_plus_one[: req.page_size])
+    has_next = len(rows_plus_one) > req.page_size
+    return envelope(
+        key, items, path=path, filters=filters, req=req,
+        next_token="" if has_next else None, previous_token="" if req.page > 0 else None,
+    )

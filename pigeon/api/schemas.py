@@ -1,0 +1,154 @@
+"""Our records in Twilio's JSON shapes (2010-04-01 API): names, types and date formats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from pigeon.domain.error_catalogue import explain
+
+API_VERSION = "2010-04-01"
+V = f"/{API_VERSION}"
+
+Row = dict[str, Any]
+
+
+def rfc2822(value: datetime | None) -> str | None:
+    """Twilio's date format: 'Thu, 24 Aug 2023 05:01:45 +0000'."""
+    return format_datetime(value) if value is not None else None
+
+
+def message_uri(account_sid: str, sid: str) -> str:
+    return f"{V}/Accounts/{account_sid}/Messages/{sid}.json"
+
+
+def error_message_for(code: int | None) -> str | None:
+    if code is None:
+        return None
+    info = explain(code)
+    return info.name if info else None
+
+
+def message_json(row: Row) -> Row:
+    account, sid = row["account_sid"], row["sid"]
+    base = f"{V}/Accounts/{account}/Messages/{sid}"
+    return {
+        "account_sid": account,
+        "api_version": API_VERSION,
+        "body": row["body"],
+        "date_created": rfc2822(row["date_created"]),
+        "date_sent": rfc2822(row["date_sent"]),
+        "date_updated": rfc2822(row["date_updated"]),
+        "direction": row["direction"],
+        "error_code": row["error_code"],
+        "error_message": row["error_message"] or error_message_for(row["error_code"]),
+        "from": row["from_"],
+        "messaging_service_sid": row["messaging_service_sid"],
+        "num_media": str(row["num_media"]),
+        "num_segments": str(row["num_segments"]),
+        "price": row["price"],
+        "price_unit": row["price_unit"],
+        "sid": sid,
+        "status": row["status"],
+        "subresource_uris": {"media": f"{base}/Media.json", "feedback": f"{base}/Feedback.json"},
+        "to": row["to"],
+        "uri": f"{base}.json",
+    }
+
+
+def media_json(row: Row) -> Row:
+    uri = f"{V}/Accounts/{row['account_sid']}/Messages/{row['message_sid']}/Media/{row['sid']}.json"
+    return {
+        "account_sid": row["account_sid"],
+        "content_type": row["content_type"],
+        "date_created": rfc2822(row["date_created"]),
+        "date_updated": rfc2822(row["date_updated"]),
+        "parent_sid": row["message_sid"],
+        "sid": row["sid"],
+        "uri": uri,
+    }
+
+
+def event_json(row: Row) -> Row:
+    return {
+        "message_sid": row["message_sid"],
+        "account_sid": row["account_sid"],
+        "date": rfc2822(row["at"]),
+        "timestamp": row["at"].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "kind": row["kind"],
+        "status": row["status"],
+        "error_code": row["error_code"],
+        "detail": row["detail"] or {},
+    }
+
+
+def account_json(row: Row) -> Row:
+    sid = row["sid"]
+    base = f"{V}/Accounts/{sid}"
+    return {
+        "auth_token": row["auth_token"],
+        "date_created": rfc2822(row["date_created"]),
+        "date_updated": rfc2822(row["date_updated"]),
+        "friendly_name": row["friendly_name"],
+        "owner_account_sid": row["owner_account_sid"],
+        "sid": sid,
+        "status": row["status"],
+        "subresource_uris": {
+            "messages": f"{base}/Messages.json",
+            "incoming_phone_numbers": f"{base}/IncomingPhoneNumbers.json",
+            "available_phone_numbers": f"{base}/AvailablePhoneNumbers.json",
+            "keys": f"{base}/Keys.json",
+            "short_codes": f"{base}/SMS/ShortCodes.json",
+        },
+        "type": row["type"],
+        "uri": f"{base}.json",
+    }
+
+
+def number_json(row: Row) -> Row:
+    account, sid = row["account_sid"], row["sid"]
+    return {
+        "account_sid": account,
+        "address_requirements": "none",
+        "address_sid": None,
+        "api_version": API_VERSION,
+        "beta": False,
+        "bundle_sid": None,
+        "capabilities": {
+            "fax": row["fax_capable"],
+            "mms": row["mms_capable"],
+            "sms": row["sms_capable"],
+            "voice": row["voice_capable"],
+        },
+        "date_created": rfc2822(row["date_created"]),
+        "date_updated": rfc2822(row["date_updated"]),
+        "emergency_address_sid": None,
+        "emergency_address_status": "unregistered",
+        "emergency_status": "Inactive",
+        "friendly_name": row["friendly_name"],
+        "identity_sid": None,
+        "origin": "hosted",
+        "phone_number": row["phone_number"],
+        "sid": sid,
+        "sms_application_sid": None,
+        "sms_fallback_method": row["sms_fallback_method"],
+        "sms_fallback_url": row["sms_fallback_url"],
+        "sms_method": row["sms_method"],
+        "sms_url": row["sms_url"],
+        "status": "in-use",
+        "status_callback": row["status_callback"],
+        "status_callback_method": row["status_callback_method"],
+        "subresource_uris": {
+            "assigned_add_ons": f"{V}/Accounts/{account}/IncomingPhoneNumbers/{sid}/AssignedAddOns.json"
+        },
+        "trunk_sid": None,
+        "uri": f"{V}/Accounts/{account}/IncomingPhoneNumbers/{sid}.json",
+        "voice_application_sid": None,
+        "voice_caller_id_lookup": False,
+        "voice_fallback_method": "POST",
+        "voice_fallback_url": None,
+        "voice_method": row["voice_method"],
+        "voice_receive_mode": "voice",
+        "voice_url": row["voice_url"],
+    }

@@ -1,0 +1,89 @@
+"""Accounts, subaccounts, API keys and who may act on which account."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.errors import ApiError, AuthenticationError
+from pigeon.domain.sids import Prefix, is_sid
+from pigeon.store import accounts as store
+
+Row = dict[str, Any]
+
+ACCOUNT_STATUSES = frozenset({"active", "suspended", "closed"})
+
+
+def authenticate(conn: Connection, username: str, password: str) -> str:
+    """The account SID that these Basic credentials act as, or AuthenticationError."""
+    if is_sid(username, Prefix.ACCOUNT):
+        account = store.get_account(conn, username)
+        if account is None or not hmac.compare_digest(account["auth_token"], password):
+            raise AuthenticationError()
+        if account["status"] == "closed":
+            raise AuthenticationError()
+        return username
+    if is_sid(username, Prefix.API_KEY):
+        account_sid = store.account_for_key(conn, username, password)
+        if account_sid is None:
+            raise AuthenticationError()
+        return account_sid
+    raise AuthenticationError("Authentication Error - invalid username")
+
+
+def authorize(conn: Connection, acting_sid: str, target_sid: str, path: str) -> Row:
+    """The target account, if `acting_sid` may act on it: itself, or one of its subaccounts.
+    A subaccount never reaches its parent or its siblings."""
+    if not is_sid(target_sid, Prefix.ACCOUNT):
+        raise ApiError(20404, f"The requested resource {path} was not found", status=404)
+    target = store.get_account(conn, target_sid)
+    if target is None:
+        raise ApiError(20404, f"The requested resource {path} was not found", status=404)
+    if target_sid != acting_sid and target["owner_account_sid"] != acting_sid:
+        raise ApiError(20003, "Permission denied: these credentials cannot act on that account.", status=403)
+    if target["status"] == "suspended":
+        raise ApiError(20005, "This account is suspended; it cannot send or change resources.", status=403)
+    return target
+
+
+def create_account(conn: Connection, *, friendly_name: str | None, now: datetime, owner_sid: str | None = None) -> Row:
+    name = (friendly_name or "").strip() or f"SubAccount Created at {now:%Y-%m-%d %I:%M %p}"
+    if owner_sid is None and not friendly_name:
+        name = "Pigeon account"
+    if len(name) > 64:
+        raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
+    return store.create_account(conn, friendly_name=name, now=now, owner_sid=owner_sid)
+
+
+def list_visible(conn: Connection, acting_sid: str, *, friendly_name: str | None, status: str | None) -> list[Row]:
+    return store.list_accounts(conn, visible_to=acting_sid, friendly_name=friendly_name, status=status)
+
+
+def update_account(
+    conn: Connection, acting_sid: str, target: Row, *, friendly_name: str | None, status: str | None, now: datetime
+) -> Row:
+    values: dict[str, Any] = {}
+    if friendly_name is not None:
+        if len(friendly_name) > 64:
+            raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
+        values["friendly_name"] = friendly_name
+    if status is not None:
+        if status not in ACCOUNT_STATUSES:
+            raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
+        if target["sid"] == acting_sid and target["owner_account_sid"] == target["sid"]:
+            raise ApiError(21477, "The status of a main account cannot be changed through the API.")
+        if target["status"] == "closed" and status != "closed":
+            raise ApiError(21479, "A closed account cannot be reopened.")
+        values["status"] = status
+    if values:
+        store.update_account(conn, target["sid"], now=now, **values)
+    return store.get_account(conn, target["sid"]) or target
+
+
+def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
+    if store.get_account(conn, account_sid) is None:
+        raise ApiError(20404, f"Account {account_sid} was not found", status=404)
+    return store.create_api_key(conn, account_sid=account_sid, friendly_name=friendly_name, now=now)

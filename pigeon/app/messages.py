@@ -1,0 +1,83 @@
+"""Reading and changing existing messages: fetch, list, redact, cancel, delete, media, timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.errors import ApiError, InvalidTransition
+from pigeon.domain.status import IN_FLIGHT, MessageStatus
+from pigeon.store import messages as store
+
+Row = dict[str, Any]
+
+
+def not_found(path: str) -> ApiError:
+    return ApiError(20404, f"The requested resource {path} was not found", status=404)
+
+
+def fetch(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
+    row = store.get_message(conn, sid, account_sid=account_sid)
+    if row is None:
+        raise not_found(path)
+    return row
+
+
+def redact(conn: Connection, account_sid: str, sid: str, path: str, now: datetime) -> Row:
+    """Erase a message's text. Refused while the message may still go out: the text is what
+    the carrier would be sent."""
+    row = fetch(conn, account_sid, sid, path)
+    status = MessageStatus(row["status"])
+    if status in IN_FLIGHT or status is MessageStatus.SCHEDULED:
+        raise ApiError(
+            20009,
+            f"Message {sid} is {status}; its body can only be redacted once it has been sent or has failed.",
+        )
+    if row["body"] == "":
+        return row
+    store.update_fields(conn, sid, body="", date_updated=now)
+    store.add_event(conn, message_sid=sid, account_sid=account_sid, at=now, kind="redacted")
+    return fetch(conn, account_sid, sid, path)
+
+
+def cancel(conn: Connection, account_sid: str, sid: str, path: str, now: datetime) -> Row:
+    row = fetch(conn, account_sid, sid, path)
+    try:
+        return store.transition(
+            conn, sid, MessageStatus.CANCELED, at=now, kind="canceled",
+            from_statuses=[MessageStatus.SCHEDULED], detail={"by": "api"},
+        )
+    except InvalidTransition:
+        raise ApiError(30409, f"Message {sid} is {row['status']}; only a scheduled message can be canceled.") from None
+
+
+def delete(conn: Connection, account_sid: str, sid: str, path: str) -> None:
+    row = fetch(conn, account_sid, sid, path)
+    if MessageStatus(row["status"]) in IN_FLIGHT:
+        raise ApiError(20009, f"Message {sid} is {row['status']}; it can be deleted once it reaches a final status.")
+    store.delete_message(conn, sid)
+
+
+def timeline(conn: Connection, account_sid: str, sid: str, path: str) -> list[Row]:
+    fetch(conn, account_sid, sid, path)
+    return store.list_events(conn, sid, account_sid=account_sid)
+
+
+def media_list(conn: Connection, account_sid: str, sid: str, path: str, *, offset: int, limit: int) -> list[Row]:
+    fetch(conn, account_sid, sid, path)
+    return store.list_media(conn, sid, offset=offset, limit=limit)
+
+
+def media_fetch(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> Row:
+    fetch(conn, account_sid, sid, path)
+    row = store.get_media(conn, sid, media_sid)
+    if row is None:
+        raise not_found(path)
+    return row
+
+
+def media_delete(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> None:
+    media_fetch(conn, account_sid, sid, media_sid, path)
+    store.delete_media(conn, media_sid)

@@ -1,0 +1,129 @@
+"""Phone numbers of an account: provisioning, webhook configuration, release."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.domain import numbers
+from pigeon.domain.errors import ApiError
+from pigeon.domain.urls import is_valid_http_url
+from pigeon.store import numbers as store
+
+Row = dict[str, Any]
+
+#: API parameter -> column, for the settings a customer may change on a number.
+URL_PARAMS = {
+    "SmsUrl": "sms_url",
+    "SmsFallbackUrl": "sms_fallback_url",
+    "StatusCallback": "status_callback",
+    "VoiceUrl": "voice_url",
+}
+METHOD_PARAMS = {
+    "SmsMethod": "sms_method",
+    "SmsFallbackMethod": "sms_fallback_method",
+    "StatusCallbackMethod": "status_callback_method",
+    "VoiceMethod": "voice_method",
+}
+
+
+def settings_from_params(params: Mapping[str, str]) -> dict[str, Any]:
+    """Validated column values from IncomingPhoneNumber create/update parameters."""
+    values: dict[str, Any] = {}
+    if "FriendlyName" in params:
+        if len(params["FriendlyName"]) > 64:
+            raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
+        values["friendly_name"] = params["FriendlyName"]
+    for param, column in URL_PARAMS.items():
+        if param in params:
+            url = params[param].strip()
+            if url and not is_valid_http_url(url):
+                raise ApiError(21402, f"{param} {url!r} is not a valid http or https URL.")
+            values[column] = url or None
+    for param, column in METHOD_PARAMS.items():
+        if param in params:
+            method = params[param].strip().upper()
+            if method not in {"GET", "POST"}:
+                raise ApiError(21403, f"{param} must be GET or POST, not {params[param]!r}.")
+            values[column] = method
+    return values
+
+
+def kind_of(phone_number: str) -> tuple[str, str | None]:
+    """(number_type, iso_country) for a number being provisioned."""
+    if numbers.is_short_code(phone_number):
+        return "short_code", None
+    kind = numbers.number_type(phone_number)
+    label = {"toll_free": "toll_free", "mobile": "mobile"}.get(kind, "local")
+    return label, numbers.region_of(phone_number)
+
+
+def provision(
+    conn: Connection,
+    *,
+    account_sid: str,
+    phone_number: str,
+    now: datetime,
+    sms: bool = True,
+    mms: bool = True,
+    voice: bool = True,
+    iso_country: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Row:
+    """Put a number on an account. Refuses a number that another account (or this one) holds."""
+    normalised = phone_number if numbers.is_short_code(phone_number) else numbers.to_e164(phone_number)
+    if normalised is None:
+        raise ApiError(21421, f"PhoneNumber {phone_number!r} is not a valid phone number.")
+    if store.find_by_number(conn, normalised) is not None:
+        raise ApiError(21422, f"The phone number {normalised} is not available.")
+    number_type, country = kind_of(normalised)
+    values = dict(settings or {})
+    if values.get("sms_fallback_url") and not values.get("sms_url"):
+        raise ApiError(21406, "SmsFallbackUrl needs an SmsUrl to fall back from.")
+    return store.add_number(
+        conn,
+        account_sid=account_sid,
+        phone_number=normalised,
+        now=now,
+        number_type=number_type,
+        iso_country=iso_country or country,
+        sms_capable=sms,
+        mms_capable=mms and number_type != "short_code",
+        voice_capable=voice and number_type != "short_code",
+        **values,
+    )
+
+
+def fetch(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
+    row = store.get_number(conn, sid, account_sid=account_sid)
+    if row is None:
+        raise ApiError(20404, f"The requested resource {path} was not found", status=404)
+    return row
+
+
+def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapping[str, str], now: datetime) -> Row:
+    fetch(conn, account_sid, sid, path)
+    values = settings_from_params(params)
+    if values:
+        store.update_number(conn, sid, now=now, **values)
+    return fetch(conn, account_sid, sid, path)
+
+
+def release(conn: Connection, account_sid: str, sid: str, path: str) -> None:
+    fetch(conn, account_sid, sid, path)
+    store.delete_number(conn, sid)
+
+
+def list_for_account(
+    conn: Connection, account_sid: str, *, phone_number: str | None, friendly_name: str | None, offset: int, limit: int
+) -> list[Row]:
+    like = None
+    if phone_number:
+        # Twilio: partial match, with '*' standing for any one digit.
+        like = "%" + phone_number.replace("%", "").replace("_", "").replace("*", "_") + "%"
+    return store.list_numbers(
+        conn, account_sid=account_sid, phone_number_like=like, friendly_name=friendly_name, offset=offset, limit=limit
+    )

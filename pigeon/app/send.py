@@ -1,0 +1,252 @@
+"""Accepting a message: validate a create request and build the rows that make it durable.
+
+`prepare_message` reads what it needs (sender ownership, opt-outs, the service) and either
+raises the Twilio error for the request or returns a `NewMessage` for the group-commit
+writer. Nothing is written here: a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.domain import numbers
+from pigeon.domain.errors import ApiError
+from pigeon.domain.segments import MAX_BODY_CHARS, character_count, plan_segments
+from pigeon.domain.senders import choose_sender
+from pigeon.domain.sids import Prefix, is_sid, new_sid
+from pigeon.domain.status import Direction, MessageStatus
+from pigeon.domain.urls import is_valid_http_url
+from pigeon.store import services as service_store
+from pigeon.store.messages import NewMessage
+from pigeon.store.numbers import find_by_number
+from pigeon.store.optouts import find_opt_out
+
+MAX_MEDIA = 10
+MAX_VALIDITY_PERIOD = 36_000
+SCHEDULE_MIN_AHEAD = timedelta(seconds=300)
+SCHEDULE_MAX_AHEAD = timedelta(days=35)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A create request as the API received it (raw strings, Twilio parameter semantics)."""
+
+    to: str | None
+    from_: str | None = None
+    messaging_service_sid: str | None = None
+    body: str | None = None
+    media_urls: Sequence[str] = ()
+    status_callback: str | None = None
+    validity_period: str | None = None
+    send_at: str | None = None
+    schedule_type: str | None = None
+    smart_encoded: str | None = None
+    direction: Direction = Direction.OUTBOUND_API
+
+
+def content_hash(sender: str | None, recipient: str, body: str) -> str:
+    """Fingerprint of a message's content for duplicate detection; kept after redaction."""
+    return hashlib.sha256(f"{sender or ''}\x1f{recipient}\x1f{body}".encode()).hexdigest()
+
+
+def _parse_bool(raw: str | None) -> bool:
+    return (raw or "").strip().lower() in {"true", "1", "yes"}
+
+
+def _parse_send_at(raw: str) -> datetime | None:
+    text = raw.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def _validity(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(21624, "The ValidityPeriod parameter must be a whole number of seconds.") from None
+    if not 1 <= value <= MAX_VALIDITY_PERIOD:
+        raise ApiError(21624, f"ValidityPeriod {value} is out of range: it must be between 1 and 36000 seconds.")
+    return value
+
+
+def _check_content(req: SendRequest) -> str:
+    body = req.body or ""
+    if not body and not req.media_urls:
+        raise ApiError(21602, "Message body is required.")
+    if character_count(body) > MAX_BODY_CHARS:
+        raise ApiError(21617, "The concatenated message body exceeds the 1600 character limit.")
+    if len(req.media_urls) > MAX_MEDIA:
+        raise ApiError(21623, f"Too many media files: {len(req.media_urls)} given, at most 10 allowed.")
+    for url in req.media_urls:
+        if not is_valid_http_url(url):
+            raise ApiError(21620, f"The media URL {url!r} is not a valid http or https URL.")
+    if req.status_callback and not is_valid_http_url(req.status_callback):
+        raise ApiError(21609, f"The StatusCallback URL {req.status_callback} is not a valid URL.")
+    return body
+
+
+def _recipient(req: SendRequest) -> str:
+    if not req.to:
+        raise ApiError(21604, "A 'To' phone number is required.")
+    to = numbers.to_e164(req.to)
+    if to is None:
+        raise ApiError(21211, f"The 'To' number {req.to} is not a valid phone number.")
+    return to
+
+
+def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) -> str:
+    """The normalised From, after checking it is a message-capable sender of this account."""
+    raw = raw_from.strip()
+    if numbers.is_alphanumeric_sender(raw) and not raw.startswith("+"):
+        if numbers.region_of(to) in {"US", "CA"}:
+            raise ApiError(21612, f"The 'To' number {to} cannot receive messages from an alphanumeric sender.")
+        return raw
+    sender = raw if numbers.is_short_code(raw) else numbers.to_e164(raw)
+    if sender is None:
+        raise ApiError(21212, f"The 'From' number {raw_from} is not a valid phone number, shortcode, or alphanumeric sender ID.")
+    if sender == to:
+        raise ApiError(21211, f"The 'To' number {to} is the same as the 'From' number.")
+    owned = find_by_number(conn, sender)
+    if owned is None:
+        raise ApiError(21606, f"The 'From' phone number {sender} is not a valid, SMS-capable inbound phone number or short code for your account.")
+    if owned["account_sid"] != account_sid:
+        raise ApiError(21660, f"The 'From' phone number {sender} belongs to another account than the one in the request.")
+    if not owned["sms_capable"]:
+        raise ApiError(21606, f"The 'From' phone number {sender} is not SMS-capable.")
+    if numbers.is_short_code(sender) and owned.get("iso_country") and numbers.region_of(to) != owned["iso_country"]:
+        raise ApiError(21606, f"The short code {sender} can only send to numbers in {owned['iso_country']}.")
+    return sender
+
+
+def _schedule(req: SendRequest, now: datetime, service: dict[str, Any] | None) -> datetime | None:
+    if not req.schedule_type and not req.send_at:
+        return None
+    if req.schedule_type and req.schedule_type != "fixed":
+        raise ApiError(35126, f"ScheduleType {req.schedule_type!r} is not supported; use 'fixed'.")
+    if service is None:
+        raise ApiError(35118, "Scheduling a message requires a MessagingServiceSid.")
+    if not req.send_at:
+        raise ApiError(35111, "SendAt is required when ScheduleType is 'fixed'.")
+    if not req.schedule_type:
+        raise ApiError(35111, "ScheduleType must be 'fixed' when SendAt is given.")
+    send_at = _parse_send_at(req.send_at)
+    if send_at is None:
+        raise ApiError(35114, f"SendAt {req.send_at!r} is not an ISO 8601 date-time with a time zone.")
+    if not now + SCHEDULE_MIN_AHEAD <= send_at <= now + SCHEDULE_MAX_AHEAD:
+        raise ApiError(35114, "SendAt must be between 300 seconds and 35 days in the future.")
+    return send_at
+
+
+def prepare_message(conn: Connection, account_sid: str, req: SendRequest, now: datetime) -> NewMessage:
+    """Validate `req` for `account_sid`; return the rows to commit, or raise ApiError."""
+    to = _recipient(req)
+    if not req.from_ and not req.messaging_service_sid:
+        raise ApiError(21603, "A 'From' phone number or a MessagingServiceSid is required.")
+    body = _check_content(req)
+    validity = _validity(req.validity_period)
+
+    service: dict[str, Any] | None = None
+    if req.messaging_service_sid:
+        if not is_sid(req.messaging_service_sid, Prefix.SERVICE):
+            raise ApiError(21705, f"The MessagingServiceSid {req.messaging_service_sid} is not valid.")
+        service = service_store.get_service(conn, req.messaging_service_sid, account_sid=account_sid)
+        if service is None:
+            raise ApiError(21701, f"The Messaging Service {req.messaging_service_sid} does not exist on this account.")
+    send_at = _schedule(req, now, service)
+
+    sender: str | None = _check_sender(conn, account_sid, req.from_, to) if req.from_ else None
+    if sender is None:
+        assert service is not None
+        sticky = service_store.last_sender_to(conn, service["sid"], to) if service["sticky_sender"] else None
+        sender = choose_sender(service_store.sender_numbers(conn, service["sid"]), to, sticky=sticky)
+        if sender is None:
+            raise ApiError(21704, f"The Messaging Service {service['sid']} has no sender that can reach {to}.")
+
+    opted_out = find_opt_out(
+        conn, account_sid=account_sid, sender=sender, recipient=to, service_sid=service["sid"] if service else None
+    )
+    if opted_out is not None:
+        raise ApiError(21610, f"Attempt to send to unsubscribed recipient {to}.")
+
+    smart = _parse_bool(req.smart_encoded) or bool(service and service["smart_encoding"] and req.smart_encoded is None)
+    plan = plan_segments(body, smart_encoding=smart)
+    sid = new_sid(Prefix.MMS if req.media_urls else Prefix.SMS)
+    if send_at is not None:
+        status = MessageStatus.SCHEDULED
+    elif service is not None:
+        status = MessageStatus.ACCEPTED
+    else:
+        status = MessageStatus.QUEUED
+    if validity is None and service is not None:
+        validity = service["validity_period"]
+    row: dict[str, Any] = {
+        "sid": sid,
+        "account_sid": account_sid,
+        "messaging_service_sid": service["sid"] if service else None,
+        "direction": str(req.direction),
+        "from_": sender,
+        "to": to,
+        "body": plan.body,
+        "status": str(status),
+        "encoding": plan.encoding,
+        "num_segments": plan.num_segments,
+        "num_media": len(req.media_urls),
+        "error_code": None,
+        "error_message": None,
+        "price": None,
+        "price_unit": "USD",
+        "status_callback": req.status_callback or None,
+        "validity_period": validity,
+        "send_at": send_at,
+        "smart_encoded": smart,
+        "content_hash": content_hash(sender, to, plan.body),
+        "attempts": 0,
+        "next_attempt_at": send_at or now,
+        "claimed_by": None,
+        "claimed_until": None,
+        "date_created": now,
+        "date_updated": now,
+        "date_sent": None,
+    }
+    media_rows = [
+        {
+            "sid": new_sid(Prefix.MEDIA),
+            "account_sid": account_sid,
+            "message_sid": sid,
+            "position": i,
+            "url": url,
+            "content_type": None,
+            "date_created": now,
+            "date_updated": now,
+        }
+        for i, url in enumerate(req.media_urls)
+    ]
+    event = {
+        "message_sid": sid,
+        "account_sid": account_sid,
+        "at": now,
+        "kind": "created",
+        "status": str(status),
+        "error_code": None,
+        "detail": {
+            "num_segments": plan.num_segments,
+            "encoding": plan.encoding,
+            "num_media": len(req.media_urls),
+            **({"send_at": send_at.isoformat()} if send_at else {}),
+            **({"validity_period": validity} if validity else {}),
+        },
+    }
+    return NewMessage(message=row, media=media_rows, events=[event])

@@ -1,0 +1,311 @@
+"""The `pigeon` command: thin commands over the use cases.
+
+Every command reads Settings once (environment and PIGEON_CONFIG) and talks to the store
+the server uses, so an operator can run them beside a live server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pigeon import bootstrap
+from pigeon.app import accounts as account_use
+from pigeon.app import numbers as number_use
+from pigeon.config import ConfigError, Settings, load_settings
+from pigeon.domain.errors import ApiError
+from pigeon.ports import SystemClock
+from pigeon.store import accounts as account_store
+from pigeon.store import numbers as number_store
+from pigeon.store.engine import Database
+from pigeon.store.messages import MessageFilter, list_messages
+
+app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts and their credentials.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+numbers_app = typer.Typer(help="Phone numbers on accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.add_typer(numbers_app, name="numbers")
+
+out = Console()
+err = Console(stderr=True)
+clock = SystemClock()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _db(migrate: bool = True) -> Database:
+    return bootstrap.open_database(_settings(), migrate=migrate)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _fail(exc: ApiError) -> typer.Exit:
+    err.print(f"[red]error {exc.code}:[/red] {exc.message}")
+    return typer.Exit(1)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}',
+        stream=sys.stderr,
+    )
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+def first_run_banner(settings: Settings, first: bootstrap.FirstRun) -> str:
+    acc = first.account
+    sid, token = acc["sid"], acc["auth_token"]
+    sender = first.numbers[0]["phone_number"]
+    base = settings.base_url
+    return f"""
+Pigeon created your account. The auth token is shown this once; keep it.
+
+  Account SID  {sid}
+  Auth token   {token}
+  Numbers      {", ".join(n["phone_number"] for n in first.numbers)}
+
+Send a message with curl:
+
+  curl -X POST {base}/2010-04-01/Accounts/{sid}/Messages.json \\
+    -u {sid}:{token} \\
+    --data-urlencode "To=+14155552671" \\
+    --data-urlencode "From={sender}" \\
+    --data-urlencode "Body=Hello from Pigeon"
+
+Or with the twilio Python SDK (pip install twilio):
+
+  from twilio.rest import Client
+  client = Client("{sid}", "{token}")
+  client.api.base_url = "{base}"
+  message = client.messages.create(to="+14155552671", from_="{sender}", body="Hello from Pigeon")
+  print(message.sid, message.status)
+"""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (PIGEON_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (PIGEON_PORT).")] = None,
+) -> None:
+    """Run the API (and, from the delivery pipeline on, the workers and the carrier simulator)."""
+    import uvicorn
+
+    settings = load_settings(host=host, port=port)
+    configure_logging(settings.log_level)
+    db = bootstrap.open_database(settings)
+    first = bootstrap.ensure_first_account(db, clock)
+    if first is not None:
+        out.print(first_run_banner(settings, first), highlight=False, soft_wrap=True)
+    else:
+        out.print(
+            f"Pigeon is using {db.engine.url.render_as_string(hide_password=True)}; "
+            "`pigeon accounts list --show-tokens` shows the credentials.",
+            highlight=False, soft_wrap=True,
+        )
+    out.print(f"Listening on {settings.base_url}", highlight=False)
+    api = bootstrap.build_api(settings, db)
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+
+
+# -- db ------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending schema migration."""
+    from pigeon.store.schema import current_revision
+
+    db = _db(migrate=True)
+    out.print(f"schema at revision {current_revision(db.engine)}")
+
+
+# -- accounts and keys ---------------------------------------------------------------------
+
+
+@accounts_app.command("create")
+def accounts_create(
+    friendly_name: Annotated[str | None, typer.Option("--friendly-name")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a top-level account; prints its SID and auth token."""
+    db = _db()
+    with db.write() as conn:
+        row = account_use.create_account(conn, friendly_name=friendly_name, now=clock.now())
+    if as_json:
+        _print_json({k: row[k] for k in ("sid", "auth_token", "friendly_name", "status")})
+    else:
+        out.print(f"Account SID  {row['sid']}\nAuth token   {row['auth_token']}", highlight=False)
+
+
+@accounts_app.command("list")
+def accounts_list(
+    as_json: JsonFlag = False,
+    show_tokens: Annotated[bool, typer.Option("--show-tokens", help="Include auth tokens.")] = False,
+) -> None:
+    """Every account, subaccounts included."""
+    db = _db()
+    with db.read() as conn:
+        rows = account_store.list_accounts(conn)
+    fields = ["sid", "friendly_name", "status", "owner_account_sid", "date_created"]
+    if show_tokens:
+        fields.insert(1, "auth_token")
+    if as_json:
+        _print_json([{k: r[k] for k in fields} for r in rows])
+        return
+    table = Table(*fields)
+    for r in rows:
+        table.add_row(*[str(r[k]) for k in fields])
+    out.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="The account SID the key acts for.")],
+    friendly_name: Annotated[str, typer.Option("--friendly-name")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key; its secret is printed once and stored only as a hash."""
+    db = _db()
+    try:
+        with db.write() as conn:
+            row = account_use.create_key(conn, account_sid=account, friendly_name=friendly_name, now=clock.now())
+    except ApiError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        _print_json({"sid": row["sid"], "secret": row["secret"], "account_sid": account})
+    else:
+        out.print(f"Key SID  {row['sid']}\nSecret   {row['secret']}", highlight=False)
+
+
+# -- numbers -------------------------------------------------------------------------------
+
+
+@numbers_app.command("add")
+def numbers_add(
+    phone_number: Annotated[str, typer.Argument(help="E.164 number or short code.")],
+    account: Annotated[str, typer.Option("--account")],
+    sms: Annotated[bool, typer.Option("--sms/--no-sms", help="SMS-capable.")] = True,
+    mms: Annotated[bool, typer.Option("--mms/--no-mms")] = True,
+    voice: Annotated[bool, typer.Option("--voice/--no-voice")] = True,
+    country: Annotated[str | None, typer.Option("--country", help="ISO country of a short code.")] = None,
+    sms_url: Annotated[str | None, typer.Option("--sms-url")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Provision a number on an account."""
+    db = _db()
+    try:
+        with db.write() as conn:
+            if account_store.get_account(conn, account) is None:
+                raise ApiError(20404, f"Account {account} was not found", status=404)
+            settings = number_use.settings_from_params({"SmsUrl": sms_url} if sms_url else {})
+            row = number_use.provision(
+                conn, account_sid=account, phone_number=phone_number, now=clock.now(),
+                sms=sms, mms=mms, voice=voice, iso_country=country, settings=settings,
+            )
+    except ApiError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        _print_json(_number_view(row))
+    else:
+        out.print(f"{row['phone_number']}  {row['sid']}  on {row['account_sid']}", highlight=False)
+
+
+def _number_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sid": row["sid"], "account_sid": row["account_sid"], "phone_number": row["phone_number"],
+        "friendly_name": row["friendly_name"], "type": row["number_type"], "iso_country": row["iso_country"],
+        "capabilities": {"sms": row["sms_capable"], "mms": row["mms_capable"], "voice": row["voice_capable"]},
+        "sms_url": row["sms_url"], "sms_method": row["sms_method"], "sms_fallback_url": row["sms_fallback_url"],
+        "messaging_service_sid": row["messaging_service_sid"],
+    }
+
+
+@numbers_app.command("list")
+def numbers_list(
+    account: Annotated[str | None, typer.Option("--account")] = None, as_json: JsonFlag = False
+) -> None:
+    """Numbers on every account, or on one."""
+    db = _db()
+    with db.read() as conn:
+        rows = [_number_view(r) for r in number_store.list_numbers(conn, account_sid=account)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("phone_number", "sid", "account_sid", "type", "sms", "sms_url")
+    for r in rows:
+        table.add_row(r["phone_number"], r["sid"], r["account_sid"], r["type"], str(r["capabilities"]["sms"]), r["sms_url"] or "")
+    out.print(table)
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """'15m', '2h', '3d', or an ISO date-time."""
+    if not value:
+        return None
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if value[-1] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+def logs(
+    to: Annotated[str | None, typer.Option("--to")] = None,
+    from_: Annotated[str | None, typer.Option("--from")] = None,
+    status: Annotated[str | None, typer.Option("--status")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="e.g. 15m, 2h, 1d or an ISO date-time")] = None,
+    account: Annotated[str | None, typer.Option("--account")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Message logs, newest first."""
+    db = _db()
+    f = MessageFilter(account_sid=account, to=to, from_=from_, status=status, created_since=parse_since(since))
+    with db.read() as conn:
+        rows = list_messages(conn, f, limit=limit)
+    fields = ["sid", "date_created", "direction", "from_", "to", "status", "error_code", "num_segments"]
+    if as_json:
+        _print_json([{("from" if k == "from_" else k): r[k] for k in fields} for r in rows])
+        return
+    table = Table("sid", "created", "direction", "from", "to", "status", "error", "segments")
+    for r in rows:
+        table.add_row(
+            r["sid"], f"{r['date_created']:%Y-%m-%d %H:%M:%S}", r["direction"], r["from_"] or "", r["to"],
+            r["status"], str(r["error_code"] or ""), str(r["num_segments"]),
+        )
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Typed settings, read once by the entry points from the environment and an optional TOML file.
+
+Precedence: environment variable > file (``PIGEON_CONFIG``) > default. Nothing below the
+entry points reads the environment; they receive a `Settings` value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The configuration is invalid."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = ""
+    #: Run the background workers (dispatcher, webhooks, scheduler) inside `pigeon serve`.
+    run_workers: bool = True
+    #: Group commit: the most rows in one accept batch, and the longest a request waits for it.
+    accept_batch_max: int = 200
+    accept_batch_wait_ms: float = 2.0
+    #: Public base URL of this server, used where Twilio emits absolute URLs (v1 paging).
+    public_url: str = ""
+    log_level: str = "info"
+    #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
+    file_tables: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+_ENV = {
+    "host": "PIGEON_HOST",
+    "port": "PIGEON_PORT",
+    "database_url": "PIGEON_DATABASE_URL",
+    "run_workers": "PIGEON_RUN_WORKERS",
+    "accept_batch_max": "PIGEON_ACCEPT_BATCH_MAX",
+    "accept_batch_wait_ms": "PIGEON_ACCEPT_BATCH_WAIT_MS",
+    "public_url": "PIGEON_PUBLIC_URL",
+    "log_level": "PIGEON_LOG_LEVEL",
+}
+
+
+def default_database_url(cwd: Path | None = None) -> str:
+    return f"sqlite:///{(cwd or Path.cwd()) / 'pigeon.db'}"
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: cannot read {raw!r} as {kind.__name__}") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from `environ` (default: os.environ), the PIGEON_CONFIG file and overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
+    config_path = env.get("PIGEON_CONFIG")
+    if config_path:
+        try:
+            data = tomllib.loads(Path(config_path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"PIGEON_CONFIG={config_path}: {exc}") from exc
+        section = data.get("pigeon", {})
+        for key, value in section.items():
+            if key in _ENV:
+                values[key] = value
+        tables = {k: v for k, v in data.items() if k != "pigeon"}
+    for key, var in _ENV.items():
+        if var in env and env[var] != "":
+            values[key] = env[var]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    kinds = {f.name: f.type for f in fields(Settings)}
+    typed: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = {"str": str, "int": int, "bool": bool, "float": float}.get(str(kinds[key]), str)
+        typed[key] = _coerce(_ENV.get(key, key), value, kind)
+    if not typed.get("database_url"):
+        typed["database_url"] = default_database_url()
+    typed["file_tables"] = tables
+    return Settings(**typed)

@@ -1,0 +1,160 @@
+"""Pigeon's exceptions: one tree with a single root.
+
+    PigeonError                     anything Pigeon raises on purpose
+    ├── ApiError                    a request refused with a Twilio error code
+    │   ├── AuthenticationError     20003, HTTP 401, "Authenticate"
+    │   └── NotFound                20404, HTTP 404
+    ├── InvalidTransition           a guarded status change matched no row
+    ├── CarrierError                a carrier refused or failed a submission
+    │   ├── CarrierRetryableError   worth another attempt later
+    │   │   └── CarrierUnavailable  no bind to the carrier; nothing was sent
+    │   └── CarrierPermanentError   another attempt cannot succeed
+    └── WebhookError                a webhook or status callback attempt failed
+
+Each class's docstring is its default message. The API turns `ApiError` into
+Twilio's error body in one place; the carrier and webhook adapters translate
+their libraries' exceptions into `CarrierError` and `WebhookError` with
+``raise ... from exc``. Codes, names and explanations live in
+`pigeon.domain.error_catalogue`.
+"""
+
+from __future__ import annotations
+
+from pigeon.domain.error_catalogue import explain, more_info_url
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "CarrierError",
+    "CarrierPermanentError",
+    "CarrierRetryableError",
+    "CarrierUnavailable",
+    "InvalidTransition",
+    "NotFound",
+    "PigeonError",
+    "WebhookError",
+]
+
+
+def _default_message(cls: type[BaseException]) -> str:
+    docs = (klass.__doc__ for klass in cls.__mro__)
+    return next(doc for doc in docs if doc).strip().splitlines()[0]
+
+
+class PigeonError(Exception):
+    """Pigeon could not do what was asked."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or _default_message(type(self))
+        super().__init__(self.message)
+
+
+class ApiError(PigeonError):
+    """The request was refused."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        info = explain(code)
+        super().__init__(message or (info.name if info else None))
+        self.code = code
+        if status is None:
+            status = info.http_status if info and info.http_status else 400
+        self.status = status
+        self.detail = detail
+
+    @property
+    def more_info(self) -> str:
+        return more_info_url(self.code)
+
+
+class AuthenticationError(ApiError):
+    """Authenticate"""
+
+    def __init__(
+        self,
+        detail: str = "Your AccountSid or AuthToken was incorrect.",
+        *,
+        message: str = "Authenticate",
+    ) -> None:
+        super().__init__(20003, message, status=401, detail=detail)
+
+
+class NotFound(ApiError):
+    """The requested resource was not found."""
+
+    def __init__(self, resource: str) -> None:
+        super().__init__(20404, f"The requested resource {resource} was not found")
+        self.resource = resource
+
+
+class InvalidTransition(PigeonError):
+    """A guarded status change matched no row."""
+
+    def __init__(self, sid: str, to_status: str) -> None:
+        super().__init__(
+            f"{sid} cannot move to {to_status}: it does not exist or its "
+            "current status does not allow it"
+        )
+        self.sid = sid
+        self.to_status = to_status
+
+
+class CarrierError(PigeonError):
+    """The carrier refused or failed the submission."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        carrier_code: str | None = None,
+        error_code: int = 30008,
+    ) -> None:
+        if message is None and carrier_code is not None:
+            message = f"{_default_message(type(self))} [{carrier_code}]"
+        super().__init__(message)
+        self.carrier_code = carrier_code
+        self.error_code = error_code
+
+
+class CarrierRetryableError(CarrierError):
+    """The carrier cannot take the submission now; try again later."""
+
+    retryable = True
+
+
+class CarrierUnavailable(CarrierRetryableError):
+    """No connection to the carrier is bound; the submission was not sent."""
+
+
+class CarrierPermanentError(CarrierError):
+    """The carrier rejected the submission; trying again cannot help."""
+
+    retryable = False
+
+
+class WebhookError(PigeonError):
+    """The webhook did not accept the request."""
+
+    def __init__(
+        self,
+        error_code: int,
+        detail: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+    ) -> None:
+        info = explain(error_code)
+        name = info.name if info else f"Error {error_code}"
+        super().__init__(f"{name}: {detail}")
+        self.error_code = error_code
+        self.detail = detail
+        self.retryable = retryable
+        self.status = status

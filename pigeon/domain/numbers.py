@@ -1,0 +1,162 @@
+"""Phone number and sender-ID rules (DESIGN.md §6 "phone numbers").
+
+Built on ``phonenumbers`` as shipped by *phonenumberslite*: the metadata for
+parsing and number types only.  Never import ``phonenumbers.geocoder`` or
+``phonenumbers.carrier`` here: their data costs ~0.6 s and ~100 MiB per process.
+
+Two deliberate departures from "just call is_valid_number":
+
+* We accept numbers that are merely *possible* (right length for a known
+  country).  A self-hosted platform must route fictional and test ranges
+  (US 555-01XX, Twilio's +1500555XXXX magic numbers, Ofcom's +447700900XXX drama
+  range) that the library's metadata calls invalid.  A truly unassigned number
+  is then refused by the carrier with 30005/30006, as on Twilio.
+* The library says US numbers are FIXED_LINE_OR_MOBILE, so it cannot tell a
+  landline; that answer comes from carrier lookups or a table, not from here.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal
+
+import phonenumbers
+from phonenumbers import PhoneNumber, PhoneNumberType, ValidationResult
+
+NumberType = Literal["mobile", "landline", "fixed_line_or_mobile", "toll_free", "voip", "unknown"]
+
+# phonenumbers' "region" for non-geographic entities (+800, +882, ...) and for "no region".
+_NON_GEOGRAPHIC = "001"
+_UNKNOWN_REGION = "ZZ"
+
+# Digits and the punctuation people type between them; "+" only in front.
+_DIALABLE_RE = re.compile(r"\+?[0-9 ().\-]+")
+_SHORT_CODE_RE = re.compile(r"[0-9]{3,8}")
+# Twilio: up to 11 of A-Z a-z 0-9 space - + _ & . , and not all digits.
+_ALPHANUMERIC_RE = re.compile(r"[A-Za-z0-9 \-+_&.,]{1,11}")
+_HAS_LETTER_RE = re.compile(r"[A-Za-z]")
+
+_TYPE_NAMES: dict[int, NumberType] = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "landline",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.VOIP: "voip",
+}
+
+
+class SenderKind(StrEnum):
+    """What a ``From`` is; decides throughput, country rules and reply-ability."""
+
+    LONG_CODE = "long_code"
+    TOLL_FREE = "toll_free"
+    SHORT_CODE = "short_code"
+    ALPHANUMERIC = "alphanumeric"
+
+
+def _parse(raw: str, default_region: str | None = None) -> PhoneNumber | None:
+    """Parse to a dialable number, or None; see the module docstring for the acceptance rule."""
+    text = raw.strip()
+    if _DIALABLE_RE.fullmatch(text) is None:
+        return None  # no vanity letters, extensions or tel: URIs: a number sends as it is written
+    if not text.startswith("+") and default_region is None:
+        return None  # a bare digit string is ambiguous (short code? national?) without a region
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    country_code = number.country_code
+    if country_code is None or phonenumbers.region_code_for_country_code(country_code) == _UNKNOWN_REGION:
+        return None
+    # IS_POSSIBLE only: IS_POSSIBLE_LOCAL_ONLY (e.g. a 7-digit US number) is not dialable from abroad.
+    if phonenumbers.is_possible_number_with_reason(number) != ValidationResult.IS_POSSIBLE:
+        return None
+    if number.country_code == 1 and not _nanp_shape_ok(number):
+        return None
+    return number
+
+
+def _nanp_shape_ok(number: PhoneNumber) -> bool:
+    """NANP area codes and exchanges start with 2-9.
+
+    ``is_possible_number`` checks only the length, so without this "+10005550100"
+    would pass; every carrier (and Twilio, with 21211) refuses such a number.
+    """
+    national = phonenumbers.national_significant_number(number)
+    return len(national) == 10 and national[0] in "23456789" and national[3] in "23456789"
+
+
+def to_e164(raw: str, default_region: str | None = None) -> str | None:
+    """Normalise a user-supplied number to E.164 ("+1 (415) 555-0100" -> "+14155550100").
+
+    Numbers without a leading "+" are accepted only when ``default_region`` (ISO
+    3166 alpha-2, e.g. "US") says how to read them.  Returns None when the input
+    is not a dialable number.
+    """
+    number = _parse(raw, default_region)
+    if number is None:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region_of(e164: str) -> str | None:
+    """ISO country code of a number ("US", "GB", ...), or None if unknown or non-geographic.
+
+    For numbers the metadata does not recognise (fictional ranges) we fall back to
+    the main country of the calling code, so +1 fictional numbers read as "US".
+    """
+    number = _parse(e164)
+    if number is None:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    if region is None and number.country_code is not None:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+    if region in (_NON_GEOGRAPHIC, _UNKNOWN_REGION):
+        return None
+    return region
+
+
+def is_short_code(s: str) -> bool:
+    """3-8 ASCII digits, no "+": the shape of a short code (which is country-bound)."""
+    return _SHORT_CODE_RE.fullmatch(s) is not None
+
+
+def is_alphanumeric_sender(s: str) -> bool:
+    """Twilio's alphanumeric sender-ID rule: 1-11 allowed characters, at least one letter.
+
+    The letter requirement is what keeps an all-digit string from posing as a
+    number that recipients would try to reply to.
+    """
+    return _ALPHANUMERIC_RE.fullmatch(s) is not None and _HAS_LETTER_RE.search(s) is not None
+
+
+def number_type(e164: str) -> NumberType:
+    """Line type from the library metadata; "unknown" for invalid input and rarer types.
+
+    US/CA numbers come back "fixed_line_or_mobile" (the plan does not separate
+    them), so this cannot be used to detect landlines there.
+    """
+    number = _parse(e164)
+    if number is None:
+        return "unknown"
+    return _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+
+
+def classify_sender(s: str) -> SenderKind | None:
+    """Kind of a ``From`` value, or None if it cannot be a sender at all.
+
+    ``s`` is expected stripped (whitespace policy belongs to the API layer).
+    Checked in this order: short code (digits only), E.164 number (toll-free by
+    metadata, e.g. US 800/833/844/855/866/877/888, otherwise long code), then
+    alphanumeric ID, so "+Shop" is still an alphanumeric ID while "+1415" (a "+"
+    and digits but no valid number) is nothing.
+    """
+    if is_short_code(s):
+        return SenderKind.SHORT_CODE
+    e164 = to_e164(s) if s.startswith("+") else None
+    if e164 is not None:
+        return SenderKind.TOLL_FREE if number_type(e164) == "toll_free" else SenderKind.LONG_CODE
+    if is_alphanumeric_sender(s):
+        return SenderKind.ALPHANUMERIC
+    return None

@@ -1,0 +1,29 @@
+"""Rules for URLs that customers give us (callbacks, webhooks, media)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 4000
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def is_valid_http_url(url: str, *, max_length: int = MAX_URL_LENGTH) -> bool:
+    """An absolute http(s) URL with a host name we can resolve. Underscores are refused in
+    host names, as Twilio refuses them (they are not valid in DNS host names)."""
+    if not url or len(url) > max_length or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        return False
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return False
+    if port == 0:
+        return False
+    host = parts.hostname
+    if host.startswith("[") or ":" in host:  # IPv6 literal
+        return True
+    return all(_HOST_LABEL.match(label) for label in host.rstrip(".").split("."))

@@ -1,0 +1,124 @@
+"""The narrow boundaries between the use cases and the outside world.
+
+- `Carrier`: every way out to a mobile network (the built-in simulator, SMPP). It submits a
+  message's parts and reports receipts and inbound messages to a `CarrierEvents` sink.
+- `WebhookSender`: one HTTP request to a customer's URL (status callbacks, inbound webhooks).
+- `Clock`: the current time, so tests can freeze it.
+
+Carriers and webhook senders translate their own failures into `pigeon.domain.errors`
+(`CarrierError`, `WebhookError`) at this boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message as a carrier needs it: the parts are already planned by the domain segmenter."""
+
+    message_sid: str
+    account_sid: str
+    sender: str
+    recipient: str
+    body: str
+    encoding: str  # "GSM-7" or "UCS-2"
+    parts: tuple[str, ...]
+    media_urls: tuple[str, ...] = ()
+    validity_period: int | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class SubmitAck:
+    """The carrier accepted the message: one carrier id per submitted part."""
+
+    carrier: str
+    carrier_ids: tuple[str, ...]
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery receipt as the carrier sent it, before it is matched to a message."""
+
+    carrier: str
+    carrier_id: str
+    stat: str  # SMPP receipt state: DELIVRD, UNDELIV, EXPIRED, REJECTD, ...
+    err: str | None = None
+    done_date: str | None = None  # the carrier's "done date", YYMMDDhhmm
+    raw: str = ""
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A mobile-originated message handed over by a carrier."""
+
+    carrier: str
+    sender: str
+    recipient: str
+    body: str
+    media_urls: Sequence[str] = ()
+    num_segments: int = 1
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class CarrierEvents(Protocol):
+    """Where a carrier reports what the network sends back. Each call returns once the event is
+    durably recorded, so the carrier may then acknowledge it to the network."""
+
+    async def on_receipt(self, receipt: Receipt) -> None: ...
+
+    async def on_inbound(self, message: InboundSms) -> None: ...
+
+
+class Carrier(Protocol):
+    name: str
+
+    async def start(self, events: CarrierEvents) -> None:
+        """Connect (bind) and begin reporting receipts and inbound messages to `events`."""
+        ...
+
+    async def submit(self, message: OutboundMessage) -> SubmitAck:
+        """Submit every part; raise `CarrierError` (retryable or permanent) on refusal."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    url: str
+    method: str  # GET or POST
+    params: Sequence[tuple[str, str]]
+    headers: Mapping[str, str]
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    elapsed_ms: float
+
+
+class WebhookSender(Protocol):
+    async def send(self, request: WebhookRequest) -> WebhookResponse:
+        """Perform the request; raise `WebhookError` when no HTTP response came back."""
+        ...

@@ -1,0 +1,94 @@
+"""Accounts and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.sids import Prefix, new_sid
+from pigeon.store.tables import accounts, api_keys
+
+Row = dict[str, Any]
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_account(
+    conn: Connection, *, friendly_name: str, now: datetime, owner_sid: str | None = None
+) -> Row:
+    sid = new_sid(Prefix.ACCOUNT)
+    row = {
+        "sid": sid,
+        "owner_account_sid": owner_sid or sid,
+        "friendly_name": friendly_name,
+        "auth_token": secrets.token_hex(16),
+        "status": "active",
+        "type": "Full",
+        "date_created": now,
+        "date_updated": now,
+    }
+    conn.execute(accounts.insert().values(**row))
+    return row
+
+
+def get_account(conn: Connection, sid: str) -> Row | None:
+    row = conn.execute(sa.select(accounts).where(accounts.c.sid == sid)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_accounts(
+    conn: Connection,
+    *,
+    visible_to: str | None = None,
+    friendly_name: str | None = None,
+    status: str | None = None,
+) -> list[Row]:
+    """Accounts, oldest first. `visible_to`: that account and its subaccounts only."""
+    q = sa.select(accounts).order_by(accounts.c.date_created, accounts.c.sid)
+    if visible_to is not None:
+        q = q.where(sa.or_(accounts.c.sid == visible_to, accounts.c.owner_account_sid == visible_to))
+    if friendly_name is not None:
+        q = q.where(accounts.c.friendly_name == friendly_name)
+    if status is not None:
+        q = q.where(accounts.c.status == status)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def count_accounts(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one())
+
+
+def update_account(conn: Connection, sid: str, *, now: datetime, **values: Any) -> None:
+    conn.execute(accounts.update().where(accounts.c.sid == sid).values(date_updated=now, **values))
+
+
+def create_api_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
+    """A new key; the secret is returned once and only its hash is stored."""
+    secret = secrets.token_urlsafe(32)
+    row = {
+        "sid": new_sid(Prefix.API_KEY),
+        "account_sid": account_sid,
+        "friendly_name": friendly_name,
+        "secret_hash": hash_secret(secret),
+        "date_created": now,
+    }
+    conn.execute(api_keys.insert().values(**row))
+    return {**row, "secret": secret}
+
+
+def account_for_key(conn: Connection, key_sid: str, secret: str) -> str | None:
+    """The account a key belongs to, when the secret matches."""
+    row = conn.execute(
+        sa.select(api_keys.c.account_sid, api_keys.c.secret_hash).where(api_keys.c.sid == key_sid)
+    ).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(secret)):
+        return None
+    return str(row.account_sid)

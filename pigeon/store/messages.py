@@ -1,0 +1,229 @@
+"""Messages, their media and their timeline (message_events).
+
+Every status change goes through `transition`, a guarded UPDATE that only matches rows in a
+status allowed to move to the target, and appends the change to the timeline in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.errors import InvalidTransition
+from pigeon.domain.status import MessageStatus, allowed_from
+from pigeon.store.tables import media, message_events, messages
+
+Row = dict[str, Any]
+
+m = messages.c
+
+
+@dataclass
+class NewMessage:
+    """Everything one accepted message writes: the row, its media and its first timeline entry."""
+
+    message: Row
+    media: list[Row] = field(default_factory=list)
+    events: list[Row] = field(default_factory=list)
+
+
+def insert_messages(conn: Connection, batch: Sequence[NewMessage]) -> None:
+    """Insert many accepted messages with executemany: one round trip per table."""
+    if not batch:
+        return
+    conn.execute(messages.insert(), [n.message for n in batch])
+    media_rows = [r for n in batch for r in n.media]
+    if media_rows:
+        conn.execute(media.insert(), media_rows)
+    event_rows = [r for n in batch for r in n.events]
+    if event_rows:
+        conn.execute(message_events.insert(), event_rows)
+
+
+def get_message(conn: Connection, sid: str, *, account_sid: str | None = None) -> Row | None:
+    q = sa.select(messages).where(m.sid == sid)
+    if account_sid is not None:
+        q = q.where(m.account_sid == account_sid)
+    row = conn.execute(q).mappings().first()
+    return dict(row) if row else None
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    account_sid: str | None
+    to: str | None = None
+    from_: str | None = None
+    status: str | None = None
+    direction: str | None = None
+    date_sent_on: tuple[datetime, datetime] | None = None  # [start, end)
+    date_sent_after: datetime | None = None  # inclusive
+    date_sent_before: datetime | None = None  # inclusive
+    created_since: datetime | None = None
+    number: str | None = None  # either side
+
+
+def _filtered(f: MessageFilter) -> sa.Select[Any]:
+    q = sa.select(messages)
+    if f.account_sid is not None:
+        q = q.where(m.account_sid == f.account_sid)
+    if f.to is not None:
+        q = q.where(m.to == f.to)
+    if f.from_ is not None:
+        q = q.where(m.from_ == f.from_)
+    if f.number is not None:
+        q = q.where(sa.or_(m.to == f.number, m.from_ == f.number))
+    if f.status is not None:
+        q = q.where(m.status == f.status)
+    if f.direction is not None:
+        q = q.where(m.direction == f.direction)
+    if f.date_sent_on is not None:
+        q = q.where(m.date_sent >= f.date_sent_on[0], m.date_sent < f.date_sent_on[1])
+    if f.date_sent_after is not None:
+        q = q.where(m.date_sent >= f.date_sent_after)
+    if f.date_sent_before is not None:
+        q = q.where(m.date_sent <= f.date_sent_before)
+    if f.created_since is not None:
+        q = q.where(m.date_created >= f.created_since)
+    return q
+
+
+def list_messages(
+    conn: Connection,
+    f: MessageFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    before: tuple[datetime, str] | None = None,
+    offset: int = 0,
+) -> list[Row]:
+    """Newest first. `after` is a keyset cursor (date_created, sid) of the last row already seen
+    (the next page); `before` the first row of a page already seen (the previous page)."""
+    if before is not None:
+        created, sid = before
+        q = (
+            _filtered(f)
+            .where(sa.or_(m.date_created > created, sa.and_(m.date_created == created, m.sid > sid)))
+            .order_by(m.date_created.asc(), m.sid.asc())
+            .limit(limit)
+        )
+        return [dict(r) for r in reversed(conn.execute(q).mappings().all())]
+    q = _filtered(f).order_by(m.date_created.desc(), m.sid.desc()).limit(limit)
+    if after is not None:
+        created, sid = after
+        q = q.where(sa.or_(m.date_created < created, sa.and_(m.date_created == created, m.sid < sid)))
+    elif offset:
+        q = q.offset(offset)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def add_event(
+    conn: Connection,
+    *,
+    message_sid: str,
+    account_sid: str,
+    at: datetime,
+    kind: str,
+    status: str | None = None,
+    error_code: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        message_events.insert().values(
+            message_sid=message_sid,
+            account_sid=account_sid,
+            at=at,
+            kind=kind,
+            status=status,
+            error_code=error_code,
+            detail=dict(detail) if detail else None,
+        )
+    )
+
+
+def list_events(conn: Connection, message_sid: str, *, account_sid: str | None = None) -> list[Row]:
+    q = sa.select(message_events).where(message_events.c.message_sid == message_sid)
+    if account_sid is not None:
+        q = q.where(message_events.c.account_sid == account_sid)
+    q = q.order_by(message_events.c.id)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def transition(
+    conn: Connection,
+    sid: str,
+    to: MessageStatus,
+    *,
+    at: datetime,
+    kind: str = "status",
+    detail: Mapping[str, Any] | None = None,
+    error_code: int | None = None,
+    error_message: str | None = None,
+    from_statuses: Iterable[MessageStatus] | None = None,
+    **values: Any,
+) -> Row:
+    """Move a message to `to` if its current status allows it, and record the change.
+
+    Raises InvalidTransition when no row matched (unknown sid, or a status that may not move
+    to `to`). Returns the updated row.
+    """
+    allowed = sorted(str(s) for s in (from_statuses if from_statuses is not None else allowed_from(to)))
+    changes: dict[str, Any] = {"status": str(to), "date_updated": at, **values}
+    if error_code is not None:
+        changes["error_code"] = error_code
+        changes["error_message"] = error_message
+    q = (
+        messages.update()
+        .where(m.sid == sid, m.status.in_(allowed))
+        .values(**changes)
+        .returning(*messages.c)
+    )
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise InvalidTransition(sid=sid, to_status=str(to))
+    add_event(
+        conn,
+        message_sid=sid,
+        account_sid=row["account_sid"],
+        at=at,
+        kind=kind,
+        status=str(to),
+        error_code=error_code,
+        detail=detail,
+    )
+    return dict(row)
+
+
+def update_fields(conn: Connection, sid: str, **values: Any) -> None:
+    conn.execute(messages.update().where(m.sid == sid).values(**values))
+
+
+def delete_message(conn: Connection, sid: str) -> None:
+    """Delete a message with its media and timeline: a deleted record is gone, body and all."""
+    conn.execute(media.delete().where(media.c.message_sid == sid))
+    conn.execute(message_events.delete().where(message_events.c.message_sid == sid))
+    conn.execute(messages.delete().where(m.sid == sid))
+
+
+def list_media(conn: Connection, message_sid: str, *, offset: int = 0, limit: int | None = None) -> list[Row]:
+    q = sa.select(media).where(media.c.message_sid == message_sid).order_by(media.c.position)
+    if offset:
+        q = q.offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def get_media(conn: Connection, message_sid: str, media_sid: str) -> Row | None:
+    q = sa.select(media).where(media.c.message_sid == message_sid, media.c.sid == media_sid)
+    row = conn.execute(q).mappings().first()
+    return dict(row) if row else None
+
+
+def delete_media(conn: Connection, media_sid: str) -> None:
+    conn.execute(media.delete().where(media.c.sid == media_sid))

@@ -1,0 +1,86 @@
+"""Phone numbers owned by accounts (IncomingPhoneNumbers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.sids import Prefix, new_sid
+from pigeon.store.tables import phone_numbers
+
+Row = dict[str, Any]
+
+UPDATABLE = frozenset(
+    {
+        "friendly_name", "sms_url", "sms_method", "sms_fallback_url", "sms_fallback_method",
+        "status_callback", "status_callback_method", "voice_url", "voice_method",
+        "sms_capable", "mms_capable", "voice_capable", "fax_capable", "account_sid",
+        "messaging_service_sid",
+    }
+)
+
+
+def add_number(conn: Connection, *, account_sid: str, phone_number: str, now: datetime, **values: Any) -> Row:
+    row: Row = {
+        "sid": new_sid(Prefix.PHONE_NUMBER),
+        "account_sid": account_sid,
+        "phone_number": phone_number,
+        "friendly_name": values.pop("friendly_name", None) or phone_number,
+        "date_created": now,
+        "date_updated": now,
+        **values,
+    }
+    conn.execute(phone_numbers.insert().values(**row))
+    return get_number(conn, row["sid"]) or row
+
+
+def get_number(conn: Connection, sid: str, *, account_sid: str | None = None) -> Row | None:
+    q = sa.select(phone_numbers).where(phone_numbers.c.sid == sid)
+    if account_sid is not None:
+        q = q.where(phone_numbers.c.account_sid == account_sid)
+    row = conn.execute(q).mappings().first()
+    return dict(row) if row else None
+
+
+def find_by_number(conn: Connection, phone_number: str) -> Row | None:
+    """The number's record on whichever account holds it."""
+    q = sa.select(phone_numbers).where(phone_numbers.c.phone_number == phone_number)
+    row = conn.execute(q).mappings().first()
+    return dict(row) if row else None
+
+
+def list_numbers(
+    conn: Connection,
+    *,
+    account_sid: str | None = None,
+    phone_number_like: str | None = None,
+    friendly_name: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[Row]:
+    q = sa.select(phone_numbers).order_by(phone_numbers.c.date_created, phone_numbers.c.sid)
+    if account_sid is not None:
+        q = q.where(phone_numbers.c.account_sid == account_sid)
+    if phone_number_like is not None:
+        q = q.where(phone_numbers.c.phone_number.like(phone_number_like))
+    if friendly_name is not None:
+        q = q.where(phone_numbers.c.friendly_name == friendly_name)
+    if offset:
+        q = q.offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def update_number(conn: Connection, sid: str, *, now: datetime, **values: Any) -> None:
+    unknown = set(values) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    conn.execute(phone_numbers.update().where(phone_numbers.c.sid == sid).values(date_updated=now, **values))
+
+
+def delete_number(conn: Connection, sid: str) -> None:
+    conn.execute(phone_numbers.delete().where(phone_numbers.c.sid == sid))

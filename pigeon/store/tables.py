@@ -1,0 +1,212 @@
+"""Every table Pigeon keeps, as SQLAlchemy Core metadata (the migrations build the same schema).
+
+Tables are keyed by account where they hold account data, so that they can later be
+distributed by account (DESIGN.md §8). Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive text) and PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def _sid(name: str = "sid", *args: Any, **kw: Any) -> sa.Column[str]:
+    return sa.Column(name, sa.String(34), *args, **kw)
+
+
+BigID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    _sid(primary_key=True),
+    _sid("owner_account_sid", nullable=False, index=True),
+    sa.Column("friendly_name", sa.String(64), nullable=False),
+    sa.Column("auth_token", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("type", sa.String(8), nullable=False, server_default="Full"),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _sid(primary_key=True),
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False, index=True),
+    sa.Column("friendly_name", sa.String(64), nullable=False, server_default=""),
+    # SHA-256 of the secret: the secret is 32 random bytes, so a slow hash adds nothing.
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+)
+
+phone_numbers = sa.Table(
+    "phone_numbers",
+    metadata,
+    _sid(primary_key=True),
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False),
+    sa.Column("phone_number", sa.String(32), nullable=False, unique=True),
+    sa.Column("friendly_name", sa.String(64), nullable=False),
+    sa.Column("number_type", sa.String(16), nullable=False, server_default="local"),
+    sa.Column("iso_country", sa.String(2), nullable=True),
+    sa.Column("sms_capable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("mms_capable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("voice_capable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("fax_capable", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("sms_url", sa.Text, nullable=True),
+    sa.Column("sms_method", sa.String(8), nullable=False, server_default="POST"),
+    sa.Column("sms_fallback_url", sa.Text, nullable=True),
+    sa.Column("sms_fallback_method", sa.String(8), nullable=False, server_default="POST"),
+    sa.Column("status_callback", sa.Text, nullable=True),
+    sa.Column("status_callback_method", sa.String(8), nullable=False, server_default="POST"),
+    sa.Column("voice_url", sa.Text, nullable=True),
+    sa.Column("voice_method", sa.String(8), nullable=False, server_default="POST"),
+    _sid("messaging_service_sid", nullable=True, index=True),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+    sa.Index(None, "account_sid", "phone_number"),
+)
+
+messaging_services = sa.Table(
+    "messaging_services",
+    metadata,
+    _sid(primary_key=True),
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False, index=True),
+    sa.Column("friendly_name", sa.String(64), nullable=False),
+    sa.Column("inbound_request_url", sa.Text, nullable=True),
+    sa.Column("inbound_method", sa.String(8), nullable=False, server_default="POST"),
+    sa.Column("fallback_url", sa.Text, nullable=True),
+    sa.Column("fallback_method", sa.String(8), nullable=False, server_default="POST"),
+    sa.Column("status_callback", sa.Text, nullable=True),
+    sa.Column("sticky_sender", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("mms_converter", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("smart_encoding", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("scan_message_content", sa.String(8), nullable=False, server_default="inherit"),
+    sa.Column("fallback_to_long_code", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("area_code_geomatch", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("synchronous_validation", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("validity_period", sa.Integer, nullable=False, server_default="36000"),
+    sa.Column("usecase", sa.String(16), nullable=False, server_default="undeclared"),
+    sa.Column("us_app_to_person_registered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("use_inbound_webhook_on_number", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    _sid(primary_key=True),
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False),
+    _sid("messaging_service_sid", nullable=True),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("from_", sa.String(64), nullable=True),
+    sa.Column("to", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("encoding", sa.String(8), nullable=False, server_default="GSM-7"),
+    sa.Column("num_segments", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("num_media", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("price", sa.String(16), nullable=True),
+    sa.Column("price_unit", sa.String(3), nullable=False, server_default="USD"),
+    sa.Column("status_callback", sa.Text, nullable=True),
+    sa.Column("validity_period", sa.Integer, nullable=True),
+    sa.Column("send_at", UTCDateTime, nullable=True),
+    sa.Column("smart_encoded", sa.Boolean, nullable=False, server_default=sa.false()),
+    # A hash of sender + recipient + body, kept after redaction, for duplicate detection.
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    # Work state for the dispatcher: due time, claim lease and attempt count.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+    sa.Column("date_sent", UTCDateTime, nullable=True),
+    # Newest-first listing per account, with and without number filters.
+    sa.Index(None, "account_sid", "date_created", "sid"),
+    sa.Index(None, "account_sid", "to", "date_created"),
+    sa.Index(None, "account_sid", "from_", "date_created"),
+    sa.Index(None, "account_sid", "date_sent"),
+    # The dispatcher's claim: due queued messages in order.
+    sa.Index(None, "status", "next_attempt_at"),
+)
+
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    _sid("message_sid", nullable=False),
+    _sid("account_sid", nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    # created, status, submit, receipt, resend, redacted, canceled, callback, ...
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("status", sa.String(20), nullable=True),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Index(None, "message_sid", "id"),
+)
+
+media = sa.Table(
+    "media",
+    metadata,
+    _sid(primary_key=True),
+    _sid("account_sid", nullable=False),
+    _sid("message_sid", nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("content_type", sa.String(128), nullable=True),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+)
+
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    _sid("account_sid", nullable=False),
+    # The sender side of the pair: a phone number / short code, or an MG sid for service scope.
+    sa.Column("sender", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("keyword", sa.String(32), nullable=False),
+    _sid("inbound_message_sid", nullable=True),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_sid", "sender", "recipient"),
+)
