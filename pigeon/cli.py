@@ -124,7 +124,8 @@ def serve(
         out.print(
             f"Pigeon is using {db.engine.url.render_as_string(hide_password=True)}; "
             "`pigeon accounts list --show-tokens` shows the credentials.",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
     out.print(f"Listening on {settings.base_url}", highlight=False)
     api = bootstrap.build_api(settings, db)
@@ -223,8 +224,15 @@ def numbers_add(
                 raise ApiError(20404, f"Account {account} was not found", status=404)
             settings = number_use.settings_from_params({"SmsUrl": sms_url} if sms_url else {})
             row = number_use.provision(
-                conn, account_sid=account, phone_number=phone_number, now=clock.now(),
-                sms=sms, mms=mms, voice=voice, iso_country=country, settings=settings,
+                conn,
+                account_sid=account,
+                phone_number=phone_number,
+                now=clock.now(),
+                sms=sms,
+                mms=mms,
+                voice=voice,
+                iso_country=country,
+                settings=settings,
             )
     except ApiError as exc:
         raise _fail(exc) from exc
@@ -236,18 +244,22 @@ def numbers_add(
 
 def _number_view(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "sid": row["sid"], "account_sid": row["account_sid"], "phone_number": row["phone_number"],
-        "friendly_name": row["friendly_name"], "type": row["number_type"], "iso_country": row["iso_country"],
+        "sid": row["sid"],
+        "account_sid": row["account_sid"],
+        "phone_number": row["phone_number"],
+        "friendly_name": row["friendly_name"],
+        "type": row["number_type"],
+        "iso_country": row["iso_country"],
         "capabilities": {"sms": row["sms_capable"], "mms": row["mms_capable"], "voice": row["voice_capable"]},
-        "sms_url": row["sms_url"], "sms_method": row["sms_method"], "sms_fallback_url": row["sms_fallback_url"],
+        "sms_url": row["sms_url"],
+        "sms_method": row["sms_method"],
+        "sms_fallback_url": row["sms_fallback_url"],
         "messaging_service_sid": row["messaging_service_sid"],
     }
 
 
 @numbers_app.command("list")
-def numbers_list(
-    account: Annotated[str | None, typer.Option("--account")] = None, as_json: JsonFlag = False
-) -> None:
+def numbers_list(account: Annotated[str | None, typer.Option("--account")] = None, as_json: JsonFlag = False) -> None:
     """Numbers on every account, or on one."""
     db = _db()
     with db.read() as conn:
@@ -257,7 +269,9 @@ def numbers_list(
         return
     table = Table("phone_number", "sid", "account_sid", "type", "sms", "sms_url")
     for r in rows:
-        table.add_row(r["phone_number"], r["sid"], r["account_sid"], r["type"], str(r["capabilities"]["sms"]), r["sms_url"] or "")
+        table.add_row(
+            r["phone_number"], r["sid"], r["account_sid"], r["type"], str(r["capabilities"]["sms"]), r["sms_url"] or ""
+        )
     out.print(table)
 
 
@@ -297,8 +311,14 @@ def logs(
     table = Table("sid", "created", "direction", "from", "to", "status", "error", "segments")
     for r in rows:
         table.add_row(
-            r["sid"], f"{r['date_created']:%Y-%m-%d %H:%M:%S}", r["direction"], r["from_"] or "", r["to"],
-            r["status"], str(r["error_code"] or ""), str(r["num_segments"]),
+            r["sid"],
+            f"{r['date_created']:%Y-%m-%d %H:%M:%S}",
+            r["direction"],
+            r["from_"] or "",
+            r["to"],
+            r["status"],
+            str(r["error_code"] or ""),
+            str(r["num_segments"]),
         )
     out.print(table)
 

@@ -53,7 +53,9 @@ async def create(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         with c.db.write() as conn:
-            return use.create_account(conn, friendly_name=params.get("FriendlyName"), now=c.clock.now(), owner_sid=acting)
+            return use.create_account(
+                conn, friendly_name=params.get("FriendlyName"), now=c.clock.now(), owner_sid=acting
+            )
 
     row = await in_thread(run)
     request.state.created_sid = row["sid"]
@@ -74,7 +76,11 @@ async def update(request: Request) -> Response:
     def run() -> dict[str, Any]:
         with c.db.write() as conn:
             return use.update_account(
-                conn, acting, target, friendly_name=params.get("FriendlyName"), status=params.get("Status"),
+                conn,
+                acting,
+                target,
+                friendly_name=params.get("FriendlyName"),
+                status=params.get("Status"),
                 now=c.clock.now(),
             )
 

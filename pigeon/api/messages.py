@@ -101,7 +101,9 @@ async def list_(request: Request) -> Response:
     return _json(await in_thread(page))
 
 
-def _message_page(conn: Any, f: MessageFilter, req: PageRequest, kept: list[tuple[str, str]], path: str) -> dict[str, Any]:
+def _message_page(
+    conn: Any, f: MessageFilter, req: PageRequest, kept: list[tuple[str, str]], path: str
+) -> dict[str, Any]:
     cursor_sid = req.after_sid or req.before_sid
     cursor_row = get_message(conn, cursor_sid, account_sid=f.account_sid) if cursor_sid else None
     cursor = (cursor_row["date_created"], cursor_row["sid"]) if cursor_row else None
@@ -119,8 +121,13 @@ def _message_page(conn: Any, f: MessageFilter, req: PageRequest, kept: list[tupl
     next_token = f"PA{rows[-1]['sid']}" if has_next and rows else None
     prev_token = f"PB{rows[0]['sid']}" if has_prev and rows else None
     return envelope(
-        "messages", [message_json(r) for r in rows], path=path, filters=kept, req=req,
-        next_token=next_token, previous_token=prev_token,
+        "messages",
+        [message_json(r) for r in rows],
+        path=path,
+        filters=kept,
+        req=req,
+        next_token=next_token,
+        previous_token=prev_token,
     )
 
 

@@ -50,8 +50,12 @@ async def list_(request: Request) -> Response:
     def run() -> list[dict[str, Any]]:
         with c.db.read() as conn:
             return use.list_for_account(
-                conn, account_sid, phone_number=params.get("PhoneNumber"), friendly_name=params.get("FriendlyName"),
-                offset=req.offset, limit=req.page_size + 1,
+                conn,
+                account_sid,
+                phone_number=params.get("PhoneNumber"),
+                friendly_name=params.get("FriendlyName"),
+                offset=req.offset,
+                limit=req.page_size + 1,
             )
 
     rows = await in_thread(run)

@@ -90,7 +90,9 @@ def envelope(
         "page": page,
         "page_size": size,
         "previous_page_uri": (
-            page_uri(path, filters, size, page - 1, previous_token or None) if page > 0 and previous_token is not None else None
+            page_uri(path, filters, size, page - 1, previous_token or None)
+            if page > 0 and previous_token is not None
+            else None
         ),
         "start": start,
         "uri": page_uri(path, filters, size, page, req.token),
@@ -109,6 +111,11 @@ def offset_envelope(
     items = list(rows_plus_one[: req.page_size])
     has_next = len(rows_plus_one) > req.page_size
     return envelope(
-        key, items, path=path, filters=filters, req=req,
-        next_token="" if has_next else None, previous_token="" if req.page > 0 else None,
+        key,
+        items,
+        path=path,
+        filters=filters,
+        req=req,
+        next_token="" if has_next else None,
+        previous_token="" if req.page > 0 else None,
     )

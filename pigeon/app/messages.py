@@ -46,8 +46,13 @@ def cancel(conn: Connection, account_sid: str, sid: str, path: str, now: datetim
     row = fetch(conn, account_sid, sid, path)
     try:
         return store.transition(
-            conn, sid, MessageStatus.CANCELED, at=now, kind="canceled",
-            from_statuses=[MessageStatus.SCHEDULED], detail={"by": "api"},
+            conn,
+            sid,
+            MessageStatus.CANCELED,
+            at=now,
+            kind="canceled",
+            from_statuses=[MessageStatus.SCHEDULED],
+            detail={"by": "api"},
         )
     except InvalidTransition:
         raise ApiError(30409, f"Message {sid} is {row['status']}; only a scheduled message can be canceled.") from None

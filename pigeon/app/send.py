@@ -116,14 +116,21 @@ def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) ->
         return raw
     sender = raw if numbers.is_short_code(raw) else numbers.to_e164(raw)
     if sender is None:
-        raise ApiError(21212, f"The 'From' number {raw_from} is not a valid phone number, shortcode, or alphanumeric sender ID.")
+        raise ApiError(
+            21212, f"The 'From' number {raw_from} is not a valid phone number, shortcode, or alphanumeric sender ID."
+        )
     if sender == to:
         raise ApiError(21211, f"The 'To' number {to} is the same as the 'From' number.")
     owned = find_by_number(conn, sender)
     if owned is None:
-        raise ApiError(21606, f"The 'From' phone number {sender} is not a valid, SMS-capable inbound phone number or short code for your account.")
+        raise ApiError(
+            21606,
+            f"The 'From' phone number {sender} is not a valid, SMS-capable inbound phone number or short code for your account.",
+        )
     if owned["account_sid"] != account_sid:
-        raise ApiError(21660, f"The 'From' phone number {sender} belongs to another account than the one in the request.")
+        raise ApiError(
+            21660, f"The 'From' phone number {sender} belongs to another account than the one in the request."
+        )
     if not owned["sms_capable"]:
         raise ApiError(21606, f"The 'From' phone number {sender} is not SMS-capable.")
     if numbers.is_short_code(sender) and owned.get("iso_country") and numbers.region_of(to) != owned["iso_country"]:

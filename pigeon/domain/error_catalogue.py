@@ -103,26 +103,26 @@ _DOCTOR = "Run `pigeon doctor message SID` to see the message's timeline"
 
 _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
     _api(
-        20001, 400, "Unknown parameters",
+        20001,
+        400,
+        "Unknown parameters",
         "The request carried parameters this endpoint does not know. Parameter "
         "names are PascalCase and case-sensitive, so a misspelt field counts as "
         "absent rather than as the value you meant.",
         (
-            "A name with the wrong case or spelling, e.g. statusCallback instead "
-            "of StatusCallback.",
-            "A parameter from another Twilio API or a newer release that Pigeon "
-            "does not implement.",
+            "A name with the wrong case or spelling, e.g. statusCallback instead of StatusCallback.",
+            "A parameter from another Twilio API or a newer release that Pigeon does not implement.",
             "An HTTP library or framework adding its own fields to the form body.",
         ),
         (
-            "Compare the fields recorded in the request log (`pigeon logs`) with "
-            "the names in Twilio's API reference.",
-            "Drop fields the endpoint does not take, or upgrade Pigeon if the "
-            "parameter is new.",
+            "Compare the fields recorded in the request log (`pigeon logs`) with the names in Twilio's API reference.",
+            "Drop fields the endpoint does not take, or upgrade Pigeon if the parameter is new.",
         ),
     ),
     _api(
-        20003, 401, "Permission Denied",
+        20003,
+        401,
+        "Permission Denied",
         "Pigeon could not tie the credentials on the request to an account that "
         "may act on the AccountSid in the URL, so it neither read nor changed "
         "anything.",
@@ -138,45 +138,44 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
             "or an SK key, the password the AuthToken or the key's secret.",
             "With API keys, pass the AC account SID to the SDK separately "
             "(twilio-python: Client(key_sid, secret, account_sid=...)).",
-            "Find the refused call in the request log (`pigeon logs`) to see "
-            "which SID it presented.",
+            "Find the refused call in the request log (`pigeon logs`) to see which SID it presented.",
         ),
     ),
     _api(
-        20004, 405, "Method not allowed",
+        20004,
+        405,
+        "Method not allowed",
         "The path exists, but it does not accept that HTTP verb.",
         (
             "PUT or PATCH: this API creates and updates with POST.",
             "DELETE on a list, or on a resource that cannot be removed.",
             "POST to a read-only resource.",
         ),
-        (
-            "Use POST to create or update, GET to read, DELETE only where the "
-            "resource allows it.",
-        ),
+        ("Use POST to create or update, GET to read, DELETE only where the resource allows it.",),
     ),
     _api(
-        20005, 403, "Account not active",
+        20005,
+        403,
+        "Account not active",
         "The account in the URL exists on this Pigeon installation but is "
         "suspended or closed, and an inactive account may not send or change "
         "anything.",
         (
-            "An operator, or the parent account, set the account's Status to "
-            "suspended.",
+            "An operator, or the parent account, set the account's Status to suspended.",
             "The parent account is suspended, which stops its subaccounts too.",
             "The account was closed; closing is final.",
         ),
         (
             "Reactivate it with POST /2010-04-01/Accounts/{Sid}.json and "
             "Status=active, using the parent's credentials, or from the console.",
-            "For a closed account, create a new subaccount and move the numbers "
-            "to it.",
+            "For a closed account, create a new subaccount and move the numbers to it.",
         ),
     ),
     _api(
-        20007, 400, "Page size too large",
-        "A list request asked for more rows in one page than the API returns "
-        "(at most 1,000).",
+        20007,
+        400,
+        "Page size too large",
+        "A list request asked for more rows in one page than the API returns (at most 1,000).",
         (
             "PageSize above 1000.",
             "A client that sets the page size from the total it expects to read.",
@@ -184,12 +183,13 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
         (
             "Ask for 1,000 rows or fewer and follow next_page_uri; the SDKs' "
             "stream() and list(limit=...) page for you.",
-            "For a full copy of the logs, use the export in the CLI or console "
-            "instead of paging.",
+            "For a full copy of the logs, use the export in the CLI or console instead of paging.",
         ),
     ),
     _api(
-        20008, 403, "Test Credentials",
+        20008,
+        403,
+        "Test Credentials",
         "The request authenticated with an account's test credentials on a "
         "resource that refuses them. Test credentials only serve to try message "
         "creation against the magic test numbers, without sending anything.",
@@ -204,7 +204,9 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        20009, 400, "Cannot delete this resource before it is complete",
+        20009,
+        400,
+        "Cannot delete this resource before it is complete",
         "A message still on its way cannot be deleted: Pigeon keeps the record "
         "until it reaches a final status, so that carrier receipts and callbacks "
         "still have a message to land on.",
@@ -213,66 +215,64 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
             "Cleaning up right after a send, before the receipt came back.",
         ),
         (
-            "Wait for a final status (watch the status callback, or "
-            "`pigeon doctor message SID`), then delete.",
+            "Wait for a final status (watch the status callback, or `pigeon doctor message SID`), then delete.",
             "Cancel a scheduled message first with Status=canceled.",
-            "To remove the text sooner, redact it: update the message with an "
-            "empty Body.",
+            "To remove the text sooner, redact it: update the message with an empty Body.",
         ),
     ),
     _api(
-        20404, 404, "Not Found",
+        20404,
+        404,
+        "Not Found",
         "Nothing exists at that path for this account. Pigeon gives the same "
         "answer whether the SID never existed or belongs to another account, so "
         "that one account cannot probe for another's data.",
         (
             "A mistyped or truncated SID.",
             "The resource was deleted.",
-            "The SID belongs to another account or subaccount than the one in "
-            "the URL.",
+            "The SID belongs to another account or subaccount than the one in the URL.",
             "A wrong path, e.g. a missing API version or resource name.",
         ),
         (
-            "Check the SID and the AccountSid in the URL; list the collection "
-            "to find the record.",
+            "Check the SID and the AccountSid in the URL; list the collection to find the record.",
             "Use the credentials and URL of the account that owns the resource.",
         ),
     ),
     _api(
-        20409, 409, "Conflict",
+        20409,
+        409,
+        "Conflict",
         "The request clashes with an earlier one or with the resource's current "
         "state. Most often an Idempotency-Key was reused with different "
         "parameters: the key already names a message made from other values, "
         "and Pigeon refuses rather than guess which one you meant.",
         (
-            "The same Idempotency-Key sent with a different To, From, Body or "
-            "other parameter.",
-            "Keys built from something too coarse, such as a user id or a "
-            "timestamp rounded to the minute.",
+            "The same Idempotency-Key sent with a different To, From, Body or other parameter.",
+            "Keys built from something too coarse, such as a user id or a timestamp rounded to the minute.",
             "Two requests changing the same resource at the same moment.",
         ),
         (
             "Derive the key from the event that triggers the message, so that a "
             "retry repeats it and a different message never shares it.",
             "If you really meant a second message, send it with a fresh key.",
-            "The request log (`pigeon logs`) shows both requests that used the "
-            "key.",
+            "The request log (`pigeon logs`) shows both requests that used the key.",
         ),
     ),
     _api(
-        20413, 413, "Request Entity Too Large",
+        20413,
+        413,
+        "Request Entity Too Large",
         "The request body is larger than the API accepts.",
         (
             "A huge Body or a very long list of parameters.",
             "Uploading media in the form instead of pointing to it.",
         ),
-        (
-            "Reference media with MediaUrl links and keep Body within 1,600 "
-            "characters.",
-        ),
+        ("Reference media with MediaUrl links and keep Body within 1,600 characters.",),
     ),
     _api(
-        20429, 429, "Too Many Requests",
+        20429,
+        429,
+        "Too Many Requests",
         "Pigeon turned the request away before doing anything with it, because "
         "the account has too many requests in progress or is over its request "
         "rate. Nothing was created, so trying again is safe.",
@@ -288,7 +288,9 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        20500, 500, "Internal Server Error",
+        20500,
+        500,
+        "Internal Server Error",
         "Pigeon failed unexpectedly while handling the request. Whether the "
         "request took effect depends on how far it got.",
         (
@@ -296,14 +298,15 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
             "The database went away in the middle of the request.",
         ),
         (
-            "Retry with the same Idempotency-Key, so a send that did commit is "
-            "not made twice.",
+            "Retry with the same Idempotency-Key, so a send that did commit is not made twice.",
             "Find the traceback in the server log by the time and request id, "
             "and report it with the request-log entry.",
         ),
     ),
     _api(
-        20503, 503, "Service unavailable",
+        20503,
+        503,
+        "Service unavailable",
         "Pigeon is running but cannot serve requests at the moment.",
         (
             "The database is unreachable or out of connections.",
@@ -318,42 +321,43 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
 
 _NUMBERS: tuple[ErrorInfo, ...] = (
     _api(
-        21211, 400, "Invalid 'To' Phone Number",
+        21211,
+        400,
+        "Invalid 'To' Phone Number",
         "The To value is not a phone number Pigeon can message. Pigeon parses it "
         "into E.164; when that fails, or the result is not a valid number in its "
         "country, the request is refused and nothing is stored.",
         (
-            "No leading + and country code, so the digits read as another "
-            "country's number, or as nothing at all.",
+            "No leading + and country code, so the digits read as another country's number, or as nothing at all.",
             "Too many or too few digits for the country.",
             "To is the same as From.",
             "To is a short code or an alphanumeric sender, which can only send.",
         ),
         (
-            "Send To in E.164: +, country code, then the national number, "
-            "without separators.",
+            "Send To in E.164: +, country code, then the national number, without separators.",
             "Normalise numbers when you collect them rather than when you send.",
         ),
     ),
     _api(
-        21212, 400, "Invalid From Number (caller ID)",
-        "The From value is neither an E.164 number, a short code, nor a "
-        "well-formed alphanumeric sender ID.",
+        21212,
+        400,
+        "Invalid From Number (caller ID)",
+        "The From value is neither an E.164 number, a short code, nor a well-formed alphanumeric sender ID.",
         (
             "A number in national format, without the country code.",
             "An alphanumeric sender over 11 characters, made only of digits, or "
             "holding characters outside letters, digits, space and - + _ &.",
         ),
         (
-            "Use a sender listed by `pigeon numbers list`, written exactly as "
-            "shown there.",
+            "Use a sender listed by `pigeon numbers list`, written exactly as shown there.",
             "Or send with MessagingServiceSid and let the service's pool choose.",
         ),
     ),
     _api(
-        21401, 400, "Invalid Phone Number",
-        "A phone-number parameter, other than a message's To or From, cannot be "
-        "read as a phone number.",
+        21401,
+        400,
+        "Invalid Phone Number",
+        "A phone-number parameter, other than a message's To or From, cannot be read as a phone number.",
         (
             "A number without its country code.",
             "Letters, an extension or stray characters in the value.",
@@ -361,7 +365,9 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
         ("Write the number in E.164, e.g. +14155550100.",),
     ),
     _api(
-        21402, 400, "Invalid Url",
+        21402,
+        400,
+        "Invalid Url",
         "A URL setting on a number or a Messaging Service (SmsUrl, "
         "SmsFallbackUrl, StatusCallback, InboundRequestUrl...) is not an "
         "absolute http or https URL.",
@@ -371,22 +377,21 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
         ),
         (
             "Give the whole URL, scheme and host included.",
-            "Then check the endpoint with `pigeon doctor number NUMBER`, which "
-            "sends it a signed test request.",
+            "Then check the endpoint with `pigeon doctor number NUMBER`, which sends it a signed test request.",
         ),
     ),
     _api(
-        21403, 400, "Invalid Method",
-        "A method setting (SmsMethod, SmsFallbackMethod, InboundMethod...) is "
-        "something other than GET or POST.",
+        21403,
+        400,
+        "Invalid Method",
+        "A method setting (SmsMethod, SmsFallbackMethod, InboundMethod...) is something other than GET or POST.",
         ("A value such as PUT or JSON, or an empty string.",),
-        (
-            "Use POST, the default, which keeps message text out of URLs and "
-            "access logs, or GET.",
-        ),
+        ("Use POST, the default, which keeps message text out of URLs and access logs, or GET.",),
     ),
     _api(
-        21406, 400, "Cannot set SmsFallbackUrl without setting SmsUrl",
+        21406,
+        400,
+        "Cannot set SmsFallbackUrl without setting SmsUrl",
         "A fallback is only called when the primary webhook fails, so Pigeon "
         "refuses a fallback URL on a number that has no primary one.",
         (
@@ -396,9 +401,10 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
         ("Set SmsUrl in the same request, or clear both together.",),
     ),
     _api(
-        21407, 400, "This Phone Number type does not support SMS",
-        "The number has no SMS capability, so SMS settings on it would never be "
-        "used.",
+        21407,
+        400,
+        "This Phone Number type does not support SMS",
+        "The number has no SMS capability, so SMS settings on it would never be used.",
         ("A voice-only number, e.g. a landline taken from the inventory.",),
         (
             "Check the capabilities column of `pigeon numbers list`.",
@@ -408,10 +414,8 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
     _api(
         21408,
         400,
-        "Permission to send an SMS has not been enabled for the region "
-        "indicated by the 'To' number",
-        "The recipient's country is not among the destinations the account may "
-        "send to (its geo permissions).",
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
+        "The recipient's country is not among the destinations the account may send to (its geo permissions).",
         (
             "The country was never enabled for the account.",
             "A wrong country code sends the message somewhere unexpected.",
@@ -419,24 +423,22 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
         ),
         (
             "Check that To carries the country code you intended.",
-            "If the destination is wanted, ask the operator to enable it for "
-            "the account.",
+            "If the destination is wanted, ask the operator to enable it for the account.",
         ),
     ),
     _api(
-        21421, 400, "Phone Number is invalid",
-        "The PhoneNumber asked for when buying is not written as a valid E.164 "
-        "number.",
+        21421,
+        400,
+        "Phone Number is invalid",
+        "The PhoneNumber asked for when buying is not written as a valid E.164 number.",
         ("A national format, a typo, or a number cut short.",),
-        (
-            "Search AvailablePhoneNumbers first and pass phone_number exactly "
-            "as the search returned it.",
-        ),
+        ("Search AvailablePhoneNumbers first and pass phone_number exactly as the search returned it.",),
     ),
     _api(
-        21422, 400, "PhoneNumber is not available",
-        "The number asked for is not in this installation's inventory of "
-        "numbers free to buy.",
+        21422,
+        400,
+        "PhoneNumber is not available",
+        "The number asked for is not in this installation's inventory of numbers free to buy.",
         (
             "Another account, or this one, bought it already.",
             "The operator never loaded it into the inventory.",
@@ -444,12 +446,13 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
         ),
         (
             "Search again and pick a number from the fresh result.",
-            "Operators: add the numbers your carrier assigned you to the "
-            "inventory.",
+            "Operators: add the numbers your carrier assigned you to the inventory.",
         ),
     ),
     _api(
-        21451, 400, "Invalid area code",
+        21451,
+        400,
+        "Invalid area code",
         "AreaCode must be a three-digit North American area code.",
         (
             "A value of the wrong length, or not a number.",
@@ -458,12 +461,13 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
         ("Pass a three-digit area code valid for the number type searched.",),
     ),
     _api(
-        21452, 400, "No phone numbers found in area code",
+        21452,
+        400,
+        "No phone numbers found in area code",
         "The inventory holds no free numbers in that area code.",
         ("Every number in that area is taken, or none was ever loaded.",),
         (
-            "Search without AreaCode, or near the number you want "
-            "(NearNumber, InRegion).",
+            "Search without AreaCode, or near the number you want (NearNumber, InRegion).",
             "Operators: load more numbers for that area into the inventory.",
         ),
     ),
@@ -471,9 +475,10 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
 
 _SENDING: tuple[ErrorInfo, ...] = (
     _api(
-        21602, 400, "Message body is required",
-        "The message has nothing to send: no Body text, no MediaUrl and no "
-        "ContentSid.",
+        21602,
+        400,
+        "Message body is required",
+        "The message has nothing to send: no Body text, no MediaUrl and no ContentSid.",
         (
             "Body missing or empty, e.g. a template that rendered to nothing.",
             "The field sent as body instead of Body.",
@@ -481,31 +486,28 @@ _SENDING: tuple[ErrorInfo, ...] = (
         ("Provide Body, at least one MediaUrl, or a ContentSid.",),
     ),
     _api(
-        21603, 400,
-        "A 'From' or 'MessagingServiceSid' parameter is required to send a "
-        "message",
-        "Pigeon needs to know who sends: either a From sender or a Messaging "
-        "Service whose pool will pick one.",
+        21603,
+        400,
+        "A 'From' or 'MessagingServiceSid' parameter is required to send a message",
+        "Pigeon needs to know who sends: either a From sender or a Messaging Service whose pool will pick one.",
         (
             "Neither From nor MessagingServiceSid in the request.",
             "A misspelt field name, so the value was not seen.",
         ),
-        (
-            "Add From (one of the senders in `pigeon numbers list`) or "
-            "MessagingServiceSid.",
-        ),
+        ("Add From (one of the senders in `pigeon numbers list`) or MessagingServiceSid.",),
     ),
     _api(
-        21604, 400,
+        21604,
+        400,
         "The destination 'To' phone number is required to send an SMS",
         "The request does not say whom to send to.",
         ("To missing or empty, or spelt to.",),
         ("Add To in E.164 format.",),
     ),
     _api(
-        21606, 400,
-        "The 'From' phone number provided is not a valid message-capable "
-        "Twilio phone number for this destination.",
+        21606,
+        400,
+        "The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination.",
         "Pigeon only sends from senders that belong to the account and can "
         "carry SMS to this recipient: a number with the SMS capability, an "
         "alphanumeric sender registered on the account, or a short code of the "
@@ -514,32 +516,28 @@ _SENDING: tuple[ErrorInfo, ...] = (
             "The From number is not on this account.",
             "The number lacks the SMS capability.",
             "A short code used towards a different country.",
-            "An alphanumeric sender used towards a country that does not "
-            "accept them, such as the US.",
+            "An alphanumeric sender used towards a country that does not accept them, such as the US.",
         ),
         (
-            "List usable senders and their capabilities with "
-            "`pigeon numbers list`.",
-            "Send through a Messaging Service whose pool has a suitable sender "
-            "for each destination.",
+            "List usable senders and their capabilities with `pigeon numbers list`.",
+            "Send through a Messaging Service whose pool has a suitable sender for each destination.",
         ),
     ),
     _api(
-        21608, 400,
+        21608,
+        400,
         "The 'to' phone number provided is not yet verified for this account.",
         "A Trial account may only send to numbers verified for it. Pigeon keeps "
         "the rule for installations that hand out trial accounts, such as a "
         "shared demo server.",
         ("The account's type is Trial and the recipient is not verified.",),
-        (
-            "Verify the recipient for the account, or ask the operator to make "
-            "it a Full account.",
-        ),
+        ("Verify the recipient for the account, or ask the operator to make it a Full account.",),
     ),
     _api(
-        21609, 400, "Invalid 'StatusCallback'",
-        "The message's StatusCallback is not a usable http or https URL, or is "
-        "longer than 4,000 characters.",
+        21609,
+        400,
+        "Invalid 'StatusCallback'",
+        "The message's StatusCallback is not a usable http or https URL, or is longer than 4,000 characters.",
         (
             "A relative URL, another scheme, or a typo.",
             "A URL swollen by query parameters.",
@@ -550,61 +548,60 @@ _SENDING: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        21610, 400, "Attempt to send to unsubscribed recipient",
+        21610,
+        400,
+        "Attempt to send to unsubscribed recipient",
         "The recipient texted an opt-out keyword (STOP, UNSUBSCRIBE and the "
         "like) to this sender, or to any sender of the same Messaging Service, "
         "and has not opted back in. Pigeon refuses the message and stores and "
         "charges nothing.",
         (
             "The recipient replied STOP, or a similar opt-out keyword.",
-            "The sender is in a Messaging Service, so an opt-out sent to any "
-            "of its senders covers all of them.",
+            "The sender is in a Messaging Service, so an opt-out sent to any of its senders covers all of them.",
         ),
         (
             "Stop sending to this recipient from this sender or service.",
-            "`pigeon doctor` shows the opt-out behind it: keyword, time, the "
-            "inbound message and the scope.",
-            "Only the recipient can lift it, by texting START, YES or UNSTOP "
-            "to the same sender.",
+            "`pigeon doctor` shows the opt-out behind it: keyword, time, the inbound message and the scope.",
+            "Only the recipient can lift it, by texting START, YES or UNSTOP to the same sender.",
         ),
     ),
     _api(
-        21611, 400,
+        21611,
+        400,
         "This 'From' number has exceeded the maximum number of queued messages",
         "The sender's queue already holds more than it can send within the "
         "queue limit (hours of traffic at the sender's pace), so Pigeon refuses "
         "more rather than accept messages it could not send in time.",
         (
-            "Bulk sends faster than the sender's pace, e.g. one segment a "
-            "second on a US long code.",
+            "Bulk sends faster than the sender's pace, e.g. one segment a second on a US long code.",
             "Long bodies: every segment counts against the pace.",
-            "The carrier is slow, throttling or unbound, so the queue does not "
-            "drain.",
+            "The carrier is slow, throttling or unbound, so the queue does not drain.",
         ),
         (
             "Submit at about the rate the sender can send.",
             "Spread the load over a Messaging Service with several senders.",
-            "Check the carrier binds and throttling in the dispatcher's logs "
-            "and metrics.",
+            "Check the carrier binds and throttling in the dispatcher's logs and metrics.",
         ),
     ),
     _api(
-        21612, 400, "The 'To' phone number is not currently reachable via SMS",
-        "No configured carrier route can take a message from this sender to "
-        "this destination.",
+        21612,
+        400,
+        "The 'To' phone number is not currently reachable via SMS",
+        "No configured carrier route can take a message from this sender to this destination.",
         (
             "No carrier connector covers the destination's country or network.",
             "The route exists but is disabled.",
             "The sender type cannot reach it, e.g. a toll-free number abroad.",
         ),
         (
-            "Check the carrier routing configuration; add a connector or a "
-            "route for the destination.",
+            "Check the carrier routing configuration; add a connector or a route for the destination.",
             "Try another sender, or a Messaging Service with several kinds.",
         ),
     ),
     _api(
-        21614, 400, "'To' number is not a valid mobile number",
+        21614,
+        400,
+        "'To' number is not a valid mobile number",
         "The recipient is known not to take SMS, usually because it is a "
         "landline. Pigeon learns this from its number-type table or from what "
         "carriers answered earlier, not from the shape of the number.",
@@ -614,12 +611,12 @@ _SENDING: tuple[ErrorInfo, ...] = (
         ),
         (
             "Ask the recipient for a mobile number.",
-            "If the number has become a mobile, have the operator clear the "
-            "landline record for it.",
+            "If the number has become a mobile, have the operator clear the landline record for it.",
         ),
     ),
     _api(
-        21617, 400,
+        21617,
+        400,
         "The concatenated message body exceeds the 1600 character limit",
         "The Body is longer than 1,600 characters. Characters that need UCS-2, "
         "emoji above all, weigh more than plain GSM-7 text, so a body that "
@@ -634,14 +631,17 @@ _SENDING: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        21619, 400, "Unable to create record",
-        "The message had neither text nor media, so there was nothing to "
-        "create.",
+        21619,
+        400,
+        "Unable to create record",
+        "The message had neither text nor media, so there was nothing to create.",
         ("Body empty and no MediaUrl, e.g. after a media list was filtered.",),
         ("Send text, media, or both.",),
     ),
     _api(
-        21620, 400, "Invalid media URL(s)",
+        21620,
+        400,
+        "Invalid media URL(s)",
         "At least one MediaUrl is not an absolute http or https URL.",
         (
             "A local file path or a data: URI.",
@@ -650,7 +650,9 @@ _SENDING: tuple[ErrorInfo, ...] = (
         ("Host the media where it can be fetched and pass its full URL.",),
     ),
     _api(
-        21621, 400, "The 'From' number has not been enabled for MMS",
+        21621,
+        400,
+        "The 'From' number has not been enabled for MMS",
         "The message carries media but the sender cannot send MMS.",
         ("A number without the MMS capability, or an alphanumeric sender.",),
         (
@@ -659,54 +661,52 @@ _SENDING: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        21623, 400, "Number of media files exceeds allowed limit",
+        21623,
+        400,
+        "Number of media files exceeds allowed limit",
         "A message may carry at most ten MediaUrl values.",
         ("More than ten media URLs in one request.",),
         ("Send ten or fewer per message, or put the rest in a second one.",),
     ),
     _api(
-        21624, 400, "Invalid validity period value",
-        "ValidityPeriod must be a whole number of seconds from 1 to 36,000 "
-        "(ten hours).",
-        (
-            "Zero, a negative value, more than 36,000, or a value that is not "
-            "an integer.",
-        ),
-        (
-            "Pass whole seconds within the range, or leave it out for the "
-            "default of 36,000.",
-        ),
+        21624,
+        400,
+        "Invalid validity period value",
+        "ValidityPeriod must be a whole number of seconds from 1 to 36,000 (ten hours).",
+        ("Zero, a negative value, more than 36,000, or a value that is not an integer.",),
+        ("Pass whole seconds within the range, or leave it out for the default of 36,000.",),
     ),
     _api(
-        21654, 400, "ContentSid Required",
-        "ContentVariables only make sense with a content template, and the "
-        "request named none.",
+        21654,
+        400,
+        "ContentSid Required",
+        "ContentVariables only make sense with a content template, and the request named none.",
         ("ContentVariables sent without ContentSid.",),
         ("Add the template's ContentSid, or drop ContentVariables.",),
     ),
     _api(
-        21655, 400, "The ContentSid is Invalid",
+        21655,
+        400,
+        "The ContentSid is Invalid",
         "The ContentSid does not name a content template this account can use.",
-        (
-            "A typo, a deleted template, or a template of another account.",
-        ),
+        ("A typo, a deleted template, or a template of another account.",),
         ("Check the template SID (HX...) and the account it belongs to.",),
     ),
     _api(
-        21656, 400, "The ContentVariables Parameter is invalid",
+        21656,
+        400,
+        "The ContentVariables Parameter is invalid",
         "ContentVariables must be a JSON object whose keys are the template's "
         "placeholders and whose values are strings.",
         (
             "Text that is not valid JSON, or a JSON list instead of an object.",
             "Keys that the template does not define.",
         ),
-        (
-            'Send e.g. {"1": "Ada", "2": "Tuesday"}, with keys matching the '
-            "template's placeholders.",
-        ),
+        ('Send e.g. {"1": "Ada", "2": "Tuesday"}, with keys matching the template\'s placeholders.',),
     ),
     _api(
-        21659, 400,
+        21659,
+        400,
         "'From' is not a Twilio phone number or Short Code country mismatch",
         "The From value is not a sender that this Pigeon installation hosts, "
         "or it is a short code of a different country than the recipient's.",
@@ -721,21 +721,20 @@ _SENDING: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        21660, 400, "Mismatch between the 'From' number and the account",
-        "The From sender is hosted here, but by another account or subaccount "
-        "than the one sending.",
+        21660,
+        400,
+        "Mismatch between the 'From' number and the account",
+        "The From sender is hosted here, but by another account or subaccount than the one sending.",
         (
             "Credentials of one subaccount used with another's number.",
-            "The number moved to another account and the application still "
-            "uses the old credentials.",
+            "The number moved to another account and the application still uses the old credentials.",
         ),
-        (
-            "Send with the credentials of the account that owns the number, "
-            "or move the number to the sending account.",
-        ),
+        ("Send with the credentials of the account that owns the number, or move the number to the sending account.",),
     ),
     _api(
-        90007, 400, "Invalid validity period value",
+        90007,
+        400,
+        "Invalid validity period value",
         "Twilio's newer code for a ValidityPeriod out of range. Pigeon reports "
         "that case as 21624 and lists this code so it can be looked up.",
         ("ValidityPeriod outside 1 to 36,000 seconds.",),
@@ -745,29 +744,29 @@ _SENDING: tuple[ErrorInfo, ...] = (
 
 _SERVICES: tuple[ErrorInfo, ...] = (
     _api(
-        21701, 400, "The Messaging Service does not exist",
+        21701,
+        400,
+        "The Messaging Service does not exist",
         "No Messaging Service with that SID exists for this account.",
-        (
-            "A typo, a deleted service, or a service of another account.",
-        ),
+        ("A typo, a deleted service, or a service of another account.",),
         ("List the account's services and use one of their SIDs (MG...).",),
     ),
     _api(
-        21702, 400,
+        21702,
+        400,
         "The Messaging Service is not available to send new messages",
         "The service exists but may not take new messages now.",
         ("The service, or the account that owns it, is disabled.",),
         ("Check the service's and the account's state in the console.",),
     ),
     _api(
-        21703, 400,
-        "The Messaging Service does not have a phone number available to send "
-        "a message",
+        21703,
+        400,
+        "The Messaging Service does not have a phone number available to send a message",
         "The service has senders, but none of them fits this recipient.",
         (
             "No sender in the pool can reach the destination country.",
-            "The message needs a capability, such as MMS, that no sender in "
-            "the pool has.",
+            "The message needs a capability, such as MMS, that no sender in the pool has.",
         ),
         (
             "Add a sender suited to the destination to the pool.",
@@ -775,57 +774,60 @@ _SERVICES: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        21704, 400, "The Messaging Service contains no phone numbers",
+        21704,
+        400,
+        "The Messaging Service contains no phone numbers",
         "The service's sender pool is empty, so it has nothing to send from.",
         ("The numbers were never added, or were all removed or released.",),
         ("Add numbers, short codes or alphanumeric senders to the pool.",),
     ),
     _api(
-        21705, 400, "The Messaging Service is invalid",
-        "The MessagingServiceSid is not a well-formed service SID: MG followed "
-        "by 32 hexadecimal digits.",
+        21705,
+        400,
+        "The Messaging Service is invalid",
+        "The MessagingServiceSid is not a well-formed service SID: MG followed by 32 hexadecimal digits.",
         ("A truncated value, or the SID of some other resource.",),
         ("Copy the service SID exactly.",),
     ),
     _api(
-        21710, 400, "Phone Number Already Exists in Messaging Service",
+        21710,
+        400,
+        "Phone Number Already Exists in Messaging Service",
         "The sender is already in this service's pool; nothing changed.",
         ("The same add was sent twice, e.g. by a retried set-up script.",),
         ("Nothing to fix; treat it as success in set-up scripts.",),
     ),
     _api(
-        21711, 400,
-        "Phone Number, Shortcode, or AlphaSender is not associated to the "
-        "specified Messaging Service.",
+        21711,
+        400,
+        "Phone Number, Shortcode, or AlphaSender is not associated to the specified Messaging Service.",
         "The sender named is not in this service's pool.",
-        (
-            "A sender of another service, or one already removed.",
-        ),
+        ("A sender of another service, or one already removed.",),
         ("List the service's senders before changing or removing one.",),
     ),
     _api(
-        21712, 400,
-        "Phone Number or Short Code is associated with another Messaging "
-        "Service.",
-        "A number or short code can belong to one service only, and this one "
-        "is in another already.",
+        21712,
+        400,
+        "Phone Number or Short Code is associated with another Messaging Service.",
+        "A number or short code can belong to one service only, and this one is in another already.",
         ("The sender was added to a different service before.",),
         ("Remove it from the other service first, then add it here.",),
     ),
     _api(
-        21713, 400, "Messaging Service Use Case is Invalid",
-        "Usecase must be one of notifications, marketing, verification, "
-        "discussion, poll or undeclared.",
+        21713,
+        400,
+        "Messaging Service Use Case is Invalid",
+        "Usecase must be one of notifications, marketing, verification, discussion, poll or undeclared.",
         ("Another value, or a typo.",),
         ("Pick one of the listed values.",),
     ),
     _api(
-        21714, 400, "Messaging Service Number Pool size limit reached",
+        21714,
+        400,
+        "Messaging Service Number Pool size limit reached",
         "The service's sender pool is full.",
         ("The pool already holds as many senders as allowed.",),
-        (
-            "Remove unused senders, or split the traffic over a second service.",
-        ),
+        ("Remove unused senders, or split the traffic over a second service.",),
     ),
 )
 
@@ -834,40 +836,37 @@ _SERVICES: tuple[ErrorInfo, ...] = (
 # one too soon (or past), 35117 for one too far ahead.
 _SCHEDULING: tuple[ErrorInfo, ...] = (
     _api(
-        35111, 400, "SendAt timestamp is missing",
-        "ScheduleType=fixed asks Pigeon to send later, but the request does "
-        "not say when.",
+        35111,
+        400,
+        "SendAt timestamp is missing",
+        "ScheduleType=fixed asks Pigeon to send later, but the request does not say when.",
         ("ScheduleType given without SendAt.",),
-        (
-            "Add SendAt as a UTC timestamp, e.g. 2030-01-31T09:00:00Z, or drop "
-            "ScheduleType to send now.",
-        ),
+        ("Add SendAt as a UTC timestamp, e.g. 2030-01-31T09:00:00Z, or drop ScheduleType to send now.",),
     ),
     _api(
-        35114, 400, "Scheduling does not support this timestamp",
+        35114,
+        400,
+        "Scheduling does not support this timestamp",
         "Pigeon cannot read SendAt as a UTC timestamp.",
-        (
-            "Another format, a local time without Z, or a date without a time.",
-        ),
+        ("Another format, a local time without Z, or a date without a time.",),
         ("Send SendAt as YYYY-MM-DDTHH:MM:SSZ in UTC.",),
     ),
     _api(
-        35115, 400, "Scheduling does not support this timestamp",
-        "SendAt is too soon: a scheduled message must be due at least five "
-        "minutes (300 seconds) after the request.",
+        35115,
+        400,
+        "Scheduling does not support this timestamp",
+        "SendAt is too soon: a scheduled message must be due at least five minutes (300 seconds) after the request.",
         (
             "A SendAt in the past or only minutes ahead.",
             "A SendAt computed close to the minimum, then delayed on its way.",
         ),
-        (
-            "Schedule further ahead with a margin, or send now without "
-            "ScheduleType.",
-        ),
+        ("Schedule further ahead with a margin, or send now without ScheduleType.",),
     ),
     _api(
-        35117, 400, "Scheduling does not support this timestamp",
-        "SendAt is too far ahead: at most 35 days (3,024,000 seconds) after "
-        "the request.",
+        35117,
+        400,
+        "Scheduling does not support this timestamp",
+        "SendAt is too far ahead: at most 35 days (3,024,000 seconds) after the request.",
         ("A date beyond 35 days, often a wrong year or month.",),
         (
             "Keep SendAt within 35 days; hold longer schedules in your own "
@@ -875,7 +874,9 @@ _SCHEDULING: tuple[ErrorInfo, ...] = (
         ),
     ),
     _api(
-        35118, 400, "MessagingServiceSid is required to schedule a message",
+        35118,
+        400,
+        "MessagingServiceSid is required to schedule a message",
         "Only messages sent through a Messaging Service can be scheduled.",
         ("ScheduleType and SendAt used with a bare From.",),
         ("Send with MessagingServiceSid instead of From.",),
@@ -884,7 +885,8 @@ _SCHEDULING: tuple[ErrorInfo, ...] = (
 
 _DELIVERY: tuple[ErrorInfo, ...] = (
     _dlr(
-        30001, "Queue overflow",
+        30001,
+        "Queue overflow",
         "The message waited in its sender's queue until Pigeon gave up on it: "
         "more was submitted for the sender, or the service's pool, than it "
         "could send at its pace.",
@@ -900,14 +902,16 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ),
     ),
     _dlr(
-        30002, "Account suspended",
+        30002,
+        "Account suspended",
         "The account was suspended after the message was accepted and before "
         "it went to a carrier, so Pigeon failed it instead of sending it.",
         ("An operator or the parent account suspended the account.",),
         ("Reactivate the account, then send the message again.",),
     ),
     _dlr(
-        30003, "Unreachable destination handset",
+        30003,
+        "Unreachable destination handset",
         "The carrier took the message but could not get it to the phone before "
         "it gave up: the phone was off, out of coverage, or not found on the "
         "network at the time.",
@@ -919,18 +923,16 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         (
             "Try again later, hours rather than seconds.",
             f"{_DOCTOR} and the carrier's raw receipt.",
-            "If many recipients on one network fail together, suspect the "
-            "route rather than the phones.",
+            "If many recipients on one network fail together, suspect the route rather than the phones.",
             "Rehearse the handling with the simulator's scripted outcomes.",
         ),
     ),
     _dlr(
-        30004, "Message blocked",
-        "The carrier refused delivery because the recipient or their network "
-        "blocks this traffic.",
+        30004,
+        "Message blocked",
+        "The carrier refused delivery because the recipient or their network blocks this traffic.",
         (
-            "The recipient blocked the sender, or bars messages from short "
-            "codes or businesses.",
+            "The recipient blocked the sender, or bars messages from short codes or businesses.",
             "The line cannot receive SMS, e.g. some prepaid or data-only plans.",
         ),
         (
@@ -939,9 +941,9 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ),
     ),
     _dlr(
-        30005, "Unknown destination handset",
-        "The network reports that the number does not exist or is no longer "
-        "in service.",
+        30005,
+        "Unknown destination handset",
+        "The network reports that the number does not exist or is no longer in service.",
         (
             "A disconnected or reassigned number.",
             "A typo that still looks like a valid number.",
@@ -952,7 +954,8 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ),
     ),
     _dlr(
-        30006, "Landline or unreachable carrier",
+        30006,
+        "Landline or unreachable carrier",
         "The number cannot take SMS: most often it is a fixed line, sometimes "
         "a network the route does not reach (short codes especially).",
         (
@@ -966,25 +969,24 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ),
     ),
     _dlr(
-        30007, "Message filtered",
+        30007,
+        "Message filtered",
         "A carrier, or a filter on the way, judged the content or the sending "
         "pattern unwanted and dropped the message.",
         (
-            "Spam-like wording, link shorteners, or text that differs between "
-            "messages only by a code.",
-            "Traffic from a sender that is not registered for its use "
-            "(US 10DLC, toll-free).",
+            "Spam-like wording, link shorteners, or text that differs between messages only by a code.",
+            "Traffic from a sender that is not registered for its use (US 10DLC, toll-free).",
             "Sudden high volume from a new sender.",
         ),
         (
             "Register the sender and campaign with the carriers where required.",
-            "Use full-domain links and a consistent sender; ramp volume up "
-            "gradually.",
+            "Use full-domain links and a consistent sender; ramp volume up gradually.",
             "Do not rotate senders to get around filtering.",
         ),
     ),
     _dlr(
-        30008, "Unknown error",
+        30008,
+        "Unknown error",
         "The carrier reported a failure without a reason Pigeon can map, or "
         "Pigeon gave up on the submission for a reason no other code covers.",
         (
@@ -994,15 +996,14 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ),
         (
             f"{_DOCTOR} and the carrier's raw answer.",
-            "If one raw code keeps coming back, add a mapping for it in the "
-            "carrier's configuration, or report it.",
+            "If one raw code keeps coming back, add a mapping for it in the carrier's configuration, or report it.",
             "A single retry is reasonable.",
         ),
     ),
     _dlr(
-        30010, "Message price exceeds max price",
-        "Sending would cost more than the MaxPrice set on the message, so it "
-        "was failed instead of sent.",
+        30010,
+        "Message price exceeds max price",
+        "Sending would cost more than the MaxPrice set on the message, so it was failed instead of sent.",
         (
             "MaxPrice set low.",
             "A costly destination, or a long text split into several segments.",
@@ -1010,63 +1011,58 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ("Raise or drop MaxPrice, or shorten the text.",),
     ),
     _dlr(
-        30011, "MMS not supported by the receiving phone number in this region",
+        30011,
+        "MMS not supported by the receiving phone number in this region",
         "The recipient's network or phone cannot take MMS.",
         ("MMS sent to a country or network without MMS support.",),
         ("Send an SMS with a link to the media instead.",),
     ),
     _dlr(
-        30019, "Content size exceeds carrier limit",
+        30019,
+        "Content size exceeds carrier limit",
         "The media is larger than the carrier passes on.",
         ("Large images or video, or many attachments together.",),
         ("Compress or resize the media, or send a link.",),
     ),
     _dlr(
-        30022, "US A2P 10DLC - Rate Limits Exceeded",
-        "A US carrier refused messages beyond the throughput registered for "
-        "this 10DLC number or campaign.",
+        30022,
+        "US A2P 10DLC - Rate Limits Exceeded",
+        "A US carrier refused messages beyond the throughput registered for this 10DLC number or campaign.",
         ("Sending faster than the campaign's registered rate.",),
-        (
-            "Set the sender's rate limit in Pigeon to the registered "
-            "throughput, so the dispatcher paces below it.",
-        ),
+        ("Set the sender's rate limit in Pigeon to the registered throughput, so the dispatcher paces below it.",),
     ),
     _dlr(
-        30023, "US A2P 10DLC - Daily Message Cap Reached",
+        30023,
+        "US A2P 10DLC - Daily Message Cap Reached",
         "The brand or campaign used up its daily allowance with a US carrier.",
         ("More messages today than the registration allows.",),
-        (
-            "Wait for the next day, or raise the cap through the registration.",
-        ),
+        ("Wait for the next day, or raise the cap through the registration.",),
     ),
     _dlr(
-        30027, "US A2P 10DLC - T-Mobile Daily Message Limit Reached",
+        30027,
+        "US A2P 10DLC - T-Mobile Daily Message Limit Reached",
         "T-Mobile's daily limit for the brand was reached.",
         ("More messages to T-Mobile subscribers today than the brand's tier.",),
         ("Wait for the reset, or improve the brand's vetting tier.",),
     ),
     _dlr(
-        30032, "Toll-Free Number Has Not Been Verified",
-        "US and Canadian carriers block traffic from toll-free numbers that "
-        "have not completed toll-free verification.",
+        30032,
+        "Toll-Free Number Has Not Been Verified",
+        "US and Canadian carriers block traffic from toll-free numbers that have not completed toll-free verification.",
         ("Sending from a toll-free number before its verification passed.",),
-        (
-            "Complete verification with the carrier that provides the number, "
-            "and send from another sender meanwhile.",
-        ),
+        ("Complete verification with the carrier that provides the number, and send from another sender meanwhile.",),
     ),
     _dlr(
-        30034, "US A2P 10DLC - Message from an Unregistered Number",
+        30034,
+        "US A2P 10DLC - Message from an Unregistered Number",
         "US carriers block application traffic from local (10DLC) numbers "
         "that are not linked to a registered campaign.",
         ("The sender is not attached to an approved A2P campaign.",),
-        (
-            "Register brand and campaign, attach the number, and wait for "
-            "approval before sending.",
-        ),
+        ("Register brand and campaign, attach the number, and wait for approval before sending.",),
     ),
     _dlr(
-        30036, "Validity Period Expired",
+        30036,
+        "Validity Period Expired",
         "The message was still waiting to be sent when its ValidityPeriod ran "
         "out, so Pigeon failed it rather than deliver something stale.",
         (
@@ -1076,12 +1072,12 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ),
         (
             f"{_DOCTOR}: when it was queued and what held it up.",
-            "Give time-sensitive messages a period they can meet; pace bulk "
-            "sends.",
+            "Give time-sensitive messages a period they can meet; pace bulk sends.",
         ),
     ),
     _dlr(
-        30410, "Provider Timeout Error",
+        30410,
+        "Provider Timeout Error",
         "The carrier did not answer Pigeon's submission in time, and the "
         "retries ran out. The carrier may still have delivered it.",
         (
@@ -1095,25 +1091,24 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
         ),
     ),
     _dlr(
-        30450, "Message delivery blocked",
+        30450,
+        "Message delivery blocked",
         "Delivery was stopped because traffic to the destination looks like "
         "SMS pumping: fake sign-ups generating messages to costly numbers.",
+        ("A sudden burst of verification or sign-up messages to one prefix or country.",),
         (
-            "A sudden burst of verification or sign-up messages to one prefix "
-            "or country.",
-        ),
-        (
-            "Look at recent sends to that prefix; protect sign-up forms "
-            "against bots.",
-            "The block lifts by itself after a while; legitimate users can try "
-            "again then.",
+            "Look at recent sends to that prefix; protect sign-up forms against bots.",
+            "The block lifts by itself after a while; legitimate users can try again then.",
         ),
     ),
 )
 
 _INBOUND: tuple[ErrorInfo, ...] = (
     ErrorInfo(
-        30009, "Missing inbound segment", None, "inbound",
+        30009,
+        "Missing inbound segment",
+        None,
+        "inbound",
         "A long message from a phone arrived incomplete: Pigeon waited for the "
         "remaining parts, which never came, and kept what it had.",
         (
@@ -1122,42 +1117,34 @@ _INBOUND: tuple[ErrorInfo, ...] = (
         ),
         (
             "Ask the sender to send it again.",
-            "If it happens often, check the carrier's handling of long "
-            "messages in the inbound timeline.",
+            "If it happens often, check the carrier's handling of long messages in the inbound timeline.",
         ),
     ),
 )
 
-_HTTP = (
-    "Look at the webhook's alerts in the error log, or run `pigeon doctor "
-    "number NUMBER` for an inbound URL"
-)
-_RETRIES = (
-    "Status callbacks are retried with backoff; an inbound message falls back "
-    "to the fallback URL if one is set."
-)
+_HTTP = "Look at the webhook's alerts in the error log, or run `pigeon doctor number NUMBER` for an inbound URL"
+_RETRIES = "Status callbacks are retried with backoff; an inbound message falls back to the fallback URL if one is set."
 
 _WEBHOOKS: tuple[ErrorInfo, ...] = (
     _hook(
-        11200, "HTTP retrieval failure",
+        11200,
+        "HTTP retrieval failure",
         "Pigeon called your webhook (the inbound URL or a status callback) and "
         "got no usable answer: an error status, a body it could not read, or "
         "the connection dropped.",
         (
-            "A 4xx from your application: a wrong path, or your app refusing "
-            "the signature.",
+            "A 4xx from your application: a wrong path, or your app refusing the signature.",
             "A 5xx from your application or a proxy in front of it.",
         ),
         (
-            f"{_HTTP}; match the attempt in your app's logs by its "
-            "I-Twilio-Idempotency-Token.",
-            "If your app checks X-Twilio-Signature, it must use this Pigeon's "
-            "URL and the account's AuthToken.",
+            f"{_HTTP}; match the attempt in your app's logs by its I-Twilio-Idempotency-Token.",
+            "If your app checks X-Twilio-Signature, it must use this Pigeon's URL and the account's AuthToken.",
             _RETRIES,
         ),
     ),
     _hook(
-        11205, "HTTP connection failure",
+        11205,
+        "HTTP connection failure",
         "Pigeon could not connect to the webhook's host, or the answer took "
         "longer than the time allowed (15 seconds overall).",
         (
@@ -1171,180 +1158,171 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
         ),
     ),
     _hook(
-        11206, "HTTP protocol violation",
+        11206,
+        "HTTP protocol violation",
         "The webhook's server answered with something that is not valid HTTP.",
         (
             "TLS spoken to a plain-HTTP port, or the reverse.",
-            "A server or proxy closing the connection halfway through a "
-            "response.",
+            "A server or proxy closing the connection halfway through a response.",
         ),
         ("Check the scheme and port in the URL, and any proxy on the way.",),
     ),
     _hook(
-        11210, "HTTP bad host name",
+        11210,
+        "HTTP bad host name",
         "The webhook's host name does not resolve.",
         (
             "A typo in the host.",
             "A DNS record that is missing, or only resolves on another network.",
         ),
-        (
-            "Check the URL, and resolve the name from the machine that runs "
-            "Pigeon's workers.",
-        ),
+        ("Check the URL, and resolve the name from the machine that runs Pigeon's workers.",),
     ),
     _hook(
-        11215, "HTTP too many redirects",
+        11215,
+        "HTTP too many redirects",
         "The webhook answered with redirects that never ended in a page.",
-        (
-            "A redirect loop, e.g. between http and https, or a login page.",
-        ),
+        ("A redirect loop, e.g. between http and https, or a login page.",),
         ("Configure the final URL directly.",),
     ),
     _hook(
-        11220, "SSL/TLS Handshake Error",
+        11220,
+        "SSL/TLS Handshake Error",
         "The TLS handshake with the webhook's server failed.",
         ("No cipher or protocol version in common, or a reset mid-handshake.",),
         ("Check the server's TLS configuration with a TLS client.",),
     ),
     _hook(
-        11236, "Certificate Invalid - Certificate Expired",
-        "The webhook's TLS certificate has expired, so Pigeon would not send "
-        "data to it.",
+        11236,
+        "Certificate Invalid - Certificate Expired",
+        "The webhook's TLS certificate has expired, so Pigeon would not send data to it.",
         ("A certificate that was not renewed.",),
         ("Renew the certificate.",),
     ),
     _hook(
-        11237, "Certificate Invalid - Could not find path to certificate",
-        "Pigeon could not trace the webhook's certificate back to a trusted "
-        "authority.",
+        11237,
+        "Certificate Invalid - Could not find path to certificate",
+        "Pigeon could not trace the webhook's certificate back to a trusted authority.",
         (
             "A self-signed certificate.",
             "The server not sending its intermediate certificates.",
         ),
-        (
-            "Serve the full chain, or add your private CA to the trust store "
-            "of the machines that run Pigeon's workers.",
-        ),
+        ("Serve the full chain, or add your private CA to the trust store of the machines that run Pigeon's workers.",),
     ),
     _hook(
-        11750, "TwiML response body too large",
-        "The webhook answered with more than 64 kB, which Pigeon will not "
-        "parse.",
+        11750,
+        "TwiML response body too large",
+        "The webhook answered with more than 64 kB, which Pigeon will not parse.",
         ("A whole web page returned instead of TwiML.",),
         ("Return only a small <Response> document.",),
     ),
     _hook(
-        12100, "Document parse failure",
-        "The webhook's answer was declared XML but is not well-formed, so "
-        "Pigeon could not read any TwiML from it.",
+        12100,
+        "Document parse failure",
+        "The webhook's answer was declared XML but is not well-formed, so Pigeon could not read any TwiML from it.",
         (
             "Unescaped & or < in the message text.",
             "An HTML error page, or text before the XML.",
         ),
         (
             "Build the reply with a TwiML library, which escapes text for you.",
-            "Answer 204, or an empty <Response/>, when there is nothing to "
-            "send.",
+            "Answer 204, or an empty <Response/>, when there is nothing to send.",
         ),
     ),
     _hook(
-        12200, "Schema validation warning",
-        "The answer is well-formed XML but not valid TwiML for messaging; "
-        "Pigeon skipped what it did not understand.",
+        12200,
+        "Schema validation warning",
+        "The answer is well-formed XML but not valid TwiML for messaging; Pigeon skipped what it did not understand.",
         ("Unknown elements or attributes, or wrong letter case in them.",),
         ("Stick to <Response>, <Message> and <Redirect> and their attributes.",),
     ),
     _hook(
-        12300, "Invalid Content-Type",
-        "The webhook answered with a content type Pigeon cannot use as a "
-        "reply.",
+        12300,
+        "Invalid Content-Type",
+        "The webhook answered with a content type Pigeon cannot use as a reply.",
         ("JSON, or no Content-Type header at all.",),
-        (
-            "Answer text/xml (or application/xml) with TwiML, text/plain to "
-            "reply with that text, or 204 for no reply.",
-        ),
+        ("Answer text/xml (or application/xml) with TwiML, text/plain to reply with that text, or 204 for no reply.",),
     ),
     _hook(
-        12400, "Internal Failure",
+        12400,
+        "Internal Failure",
         "Pigeon failed while processing the webhook's answer.",
         ("A bug in Pigeon.",),
         ("Report it with the alert's details and the answer received.",),
     ),
     _hook(
-        14101, 'Invalid "To" attribute',
+        14101,
+        'Invalid "To" attribute',
         "A <Message to=...> in the reply is not a number Pigeon can send to.",
         ("A malformed number or a short code.",),
         ("Use E.164, or leave it out to reply to the sender.",),
     ),
     _hook(
-        14102, 'Invalid "From" attribute',
-        "A <Message from=...> is not one of this account's senders that can "
-        "send SMS.",
+        14102,
+        'Invalid "From" attribute',
+        "A <Message from=...> is not one of this account's senders that can send SMS.",
         ("A number of another account, or one without the SMS capability.",),
-        (
-            "Leave it out to reply from the number that received the message.",
-        ),
+        ("Leave it out to reply from the number that received the message.",),
     ),
     _hook(
-        14103, "Invalid Body",
+        14103,
+        "Invalid Body",
         "A <Message> or <Body> holds no usable text.",
         ("Empty text, or text that came out empty after trimming.",),
         ("Put the reply text inside <Message>, or leave the verb out.",),
     ),
     _hook(
-        14104, "Invalid Method attribute",
+        14104,
+        "Invalid Method attribute",
         "A method attribute in the reply is neither GET nor POST.",
         ("A typo or another verb.",),
         ("Use GET or POST, or leave it out for POST.",),
     ),
     _hook(
-        14105, "Invalid statusCallback attribute",
+        14105,
+        "Invalid statusCallback attribute",
         "A <Message action=...> or statusCallback=... is not a usable URL.",
         ("A relative or malformed URL.",),
         ("Give an absolute http(s) URL.",),
     ),
     _hook(
-        14106, "Document retrieval limit reached",
-        "One reply session followed too many <Redirect>s (more than 50), so "
-        "Pigeon stopped.",
+        14106,
+        "Document retrieval limit reached",
+        "One reply session followed too many <Redirect>s (more than 50), so Pigeon stopped.",
         ("Redirects that lead back to each other.",),
         ("Make the redirect chain end in a document without <Redirect>.",),
     ),
     _hook(
-        14107, "SMS send rate limit exceeded",
+        14107,
+        "SMS send rate limit exceeded",
         "Pigeon stopped sending replies between one pair of numbers because "
         "they were exchanging messages too fast, which usually means two "
         "automated systems are answering each other.",
         (
             "An auto-reply that answers another auto-responder.",
-            "A webhook that replies to every message, including its own "
-            "replies coming back.",
+            "A webhook that replies to every message, including its own replies coming back.",
         ),
-        (
-            "Break the loop: do not auto-reply to automated senders, and stop "
-            "after a few replies per conversation.",
-        ),
+        ("Break the loop: do not auto-reply to automated senders, and stop after a few replies per conversation.",),
     ),
     _hook(
-        14108, "From phone number not SMS capable",
+        14108,
+        "From phone number not SMS capable",
         "The sender chosen for the reply cannot send SMS.",
         ("A voice-only number set as from=, or receiving the message.",),
         ("Reply from an SMS-capable number (`pigeon numbers list`).",),
     ),
     _hook(
-        14109, "TwiML Reply message limit exceeded",
-        "The reply asked for more than ten messages in answer to one inbound "
-        "message; Pigeon sent the first ten.",
+        14109,
+        "TwiML Reply message limit exceeded",
+        "The reply asked for more than ten messages in answer to one inbound message; Pigeon sent the first ten.",
         ("Too many <Message> verbs in one <Response>.",),
         ("Combine the text into fewer messages.",),
     ),
     _hook(
-        14110, "Invalid Verb for SMS Reply",
-        "The reply used a verb that messaging does not support; only <Message> "
-        "and <Redirect> are allowed.",
+        14110,
+        "Invalid Verb for SMS Reply",
+        "The reply used a verb that messaging does not support; only <Message> and <Redirect> are allowed.",
         ("Voice TwiML such as <Say> returned to an SMS webhook.",),
-        ("Point the number's SMS URL at an endpoint that returns messaging "
-         "TwiML.",),
+        ("Point the number's SMS URL at an endpoint that returns messaging TwiML.",),
     ),
 )
 

@@ -97,10 +97,7 @@ class InvalidTransition(PigeonError):
     """A guarded status change matched no row."""
 
     def __init__(self, sid: str, to_status: str) -> None:
-        super().__init__(
-            f"{sid} cannot move to {to_status}: it does not exist or its "
-            "current status does not allow it"
-        )
+        super().__init__(f"{sid} cannot move to {to_status}: it does not exist or its current status does not allow it")
         self.sid = sid
         self.to_status = to_status
 

@@ -134,9 +134,7 @@ def character_count(body: str) -> int:
     return len(body)
 
 
-def plan_segments(
-    body: str, *, smart_encoding: bool = False, sixteen_bit_reference: bool = False
-) -> SegmentPlan:
+def plan_segments(body: str, *, smart_encoding: bool = False, sixteen_bit_reference: bool = False) -> SegmentPlan:
     """Pick the encoding and cut ``body`` into parts.
 
     ``sixteen_bit_reference`` shrinks the multipart limits to 152 septets / 66

@@ -8,9 +8,7 @@ from typing import Any
 from pigeon.domain import numbers
 
 
-def choose_sender(
-    candidates: Sequence[Mapping[str, Any]], recipient: str, *, sticky: str | None = None
-) -> str | None:
+def choose_sender(candidates: Sequence[Mapping[str, Any]], recipient: str, *, sticky: str | None = None) -> str | None:
     """The pool sender for `recipient`: the sticky sender if it is still in the pool, else a
     sender from the recipient's country (a short code first: it is fastest), else any long
     code that may send internationally. Short codes never cross their country."""

@@ -21,9 +21,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_account(
-    conn: Connection, *, friendly_name: str, now: datetime, owner_sid: str | None = None
-) -> Row:
+def create_account(conn: Connection, *, friendly_name: str, now: datetime, owner_sid: str | None = None) -> Row:
     sid = new_sid(Prefix.ACCOUNT)
     row = {
         "sid": sid,

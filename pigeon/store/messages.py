@@ -177,12 +177,7 @@ def transition(
     if error_code is not None:
         changes["error_code"] = error_code
         changes["error_message"] = error_message
-    q = (
-        messages.update()
-        .where(m.sid == sid, m.status.in_(allowed))
-        .values(**changes)
-        .returning(*messages.c)
-    )
+    q = messages.update().where(m.sid == sid, m.status.in_(allowed)).values(**changes).returning(*messages.c)
     row = conn.execute(q).mappings().first()
     if row is None:
         raise InvalidTransition(sid=sid, to_status=str(to))

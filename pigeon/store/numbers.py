@@ -15,9 +15,20 @@ Row = dict[str, Any]
 
 UPDATABLE = frozenset(
     {
-        "friendly_name", "sms_url", "sms_method", "sms_fallback_url", "sms_fallback_method",
-        "status_callback", "status_callback_method", "voice_url", "voice_method",
-        "sms_capable", "mms_capable", "voice_capable", "fax_capable", "account_sid",
+        "friendly_name",
+        "sms_url",
+        "sms_method",
+        "sms_fallback_url",
+        "sms_fallback_method",
+        "status_callback",
+        "status_callback_method",
+        "voice_url",
+        "voice_method",
+        "sms_capable",
+        "mms_capable",
+        "voice_capable",
+        "fax_capable",
+        "account_sid",
         "messaging_service_sid",
     }
 )

@@ -31,16 +31,102 @@ TWILIO = Path(__file__).resolve().parents[2].parent / "shared" / "twilio"
 
 # Codes the brief and DESIGN.md name; REFERENCE.md §g is checked separately.
 REQUIRED = {
-    20001, 20003, 20004, 20005, 20007, 20008, 20009, 20404, 20409, 20429,
-    20500, 20503, 21211, 21212, 21401, 21402, 21403, 21406, 21407, 21408,
-    21421, 21422, 21451, 21452, 21602, 21603, 21604, 21606, 21609, 21610,
-    21611, 21612, 21614, 21617, 21619, 21620, 21621, 21623, 21624, 21654,
-    21655, 21656, 21659, 21660, 21701, 21702, 21703, 21704, 21705, 21710,
-    21711, 21712, 21714, 35111, 35114, 35115, 35117, 35118, 30001, 30002,
-    30003, 30004, 30005, 30006, 30007, 30008, 30009, 30010, 30011, 30019,
-    30022, 30023, 30027, 30032, 30034, 30036, 30410, 30450, 11200, 11205,
-    11206, 11210, 11215, 11750, 12100, 12200, 12300, 14101, 14102, 14103,
-    14104, 14105, 14107, 14108, 14109, 14110,
+    20001,
+    20003,
+    20004,
+    20005,
+    20007,
+    20008,
+    20009,
+    20404,
+    20409,
+    20429,
+    20500,
+    20503,
+    21211,
+    21212,
+    21401,
+    21402,
+    21403,
+    21406,
+    21407,
+    21408,
+    21421,
+    21422,
+    21451,
+    21452,
+    21602,
+    21603,
+    21604,
+    21606,
+    21609,
+    21610,
+    21611,
+    21612,
+    21614,
+    21617,
+    21619,
+    21620,
+    21621,
+    21623,
+    21624,
+    21654,
+    21655,
+    21656,
+    21659,
+    21660,
+    21701,
+    21702,
+    21703,
+    21704,
+    21705,
+    21710,
+    21711,
+    21712,
+    21714,
+    35111,
+    35114,
+    35115,
+    35117,
+    35118,
+    30001,
+    30002,
+    30003,
+    30004,
+    30005,
+    30006,
+    30007,
+    30008,
+    30009,
+    30010,
+    30011,
+    30019,
+    30022,
+    30023,
+    30027,
+    30032,
+    30034,
+    30036,
+    30410,
+    30450,
+    11200,
+    11205,
+    11206,
+    11210,
+    11215,
+    11750,
+    12100,
+    12200,
+    12300,
+    14101,
+    14102,
+    14103,
+    14104,
+    14105,
+    14107,
+    14108,
+    14109,
+    14110,
 }
 
 # Codes newer than the 2023-05 dictionary snapshot, with the names on their
@@ -57,8 +143,15 @@ NEWER_THAN_SNAPSHOT = {
 NAME_EXCEPTIONS: dict[int, str] = {}
 
 HTTP_STATUS = {
-    20003: 401, 20004: 405, 20008: 403, 20404: 404, 20409: 409, 20413: 413,
-    20429: 429, 20500: 500, 20503: 503,
+    20003: 401,
+    20004: 405,
+    20008: 403,
+    20404: 404,
+    20409: 409,
+    20413: 413,
+    20429: 429,
+    20500: 500,
+    20503: 503,
 }
 
 KIND_BY_WHERE = {"API": "api", "DLR": "delivery", "Debugger": "webhook"}
@@ -76,9 +169,7 @@ def _shared(name: str) -> Path:
 
 @cache
 def _twilio_entries() -> dict[int, dict[str, Any]]:
-    entries: list[dict[str, Any]] = json.loads(
-        _shared("twilio-error-codes.json").read_text(encoding="utf-8")
-    )
+    entries: list[dict[str, Any]] = json.loads(_shared("twilio-error-codes.json").read_text(encoding="utf-8"))
     return {int(entry["code"]): entry for entry in entries}
 
 
@@ -186,11 +277,7 @@ def test_short_explanations_are_not_twilio_sentences() -> None:
     twilio = _twilio_entries()
     for code, info in CATALOGUE.items():
         entry = twilio.get(code, {})
-        theirs = {
-            " ".join(_words(entry[field]))
-            for field in TWILIO_TEXT_FIELDS
-            if isinstance(entry.get(field), str)
-        }
+        theirs = {" ".join(_words(entry[field])) for field in TWILIO_TEXT_FIELDS if isinstance(entry.get(field), str)}
         for text in _texts(info):
             assert " ".join(_words(text)) not in theirs, code
 
@@ -295,9 +382,7 @@ def test_authentication_error() -> None:
     err = AuthenticationError()
     assert (err.code, err.status, err.message) == (20003, 401, "Authenticate")
     assert err.detail == "Your AccountSid or AuthToken was incorrect."
-    other = AuthenticationError(
-        "No credentials", message="Authentication Error - No credentials provided"
-    )
+    other = AuthenticationError("No credentials", message="Authentication Error - No credentials provided")
     assert other.message == "Authentication Error - No credentials provided"
     assert other.detail == "No credentials"
 

@@ -124,9 +124,7 @@ def test_is_short_code_true(s: str) -> None:
     assert is_short_code(s)
 
 
-@pytest.mark.parametrize(
-    "s", ["", "12", "123456789", "+12345", "12 345", "1234a", "١٢٣٤٥", "12345\n", " 12345"]
-)
+@pytest.mark.parametrize("s", ["", "12", "123456789", "+12345", "12 345", "1234a", "١٢٣٤٥", "12345\n", " 12345"])
 def test_is_short_code_false(s: str) -> None:
     assert not is_short_code(s)
 

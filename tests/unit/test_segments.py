@@ -38,9 +38,7 @@ from pigeon.domain.segments import (
     unit_count,
 )
 
-REFERENCE_JSON = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "twilio" / "gsm7-and-smart-encoding.json"
-)
+REFERENCE_JSON = Path(__file__).resolve().parents[2] / ".." / "shared" / "twilio" / "gsm7-and-smart-encoding.json"
 
 
 @pytest.fixture(scope="module")
@@ -387,9 +385,7 @@ def _random_bodies() -> list[str]:
     rng = random.Random(20240601)
     bodies: list[str] = []
     for _ in range(300):
-        length = rng.choice(
-            [rng.randint(0, 20), rng.randint(60, 75), rng.randint(140, 170), rng.randint(1, 700)]
-        )
+        length = rng.choice([rng.randint(0, 20), rng.randint(60, 75), rng.randint(140, 170), rng.randint(1, 700)])
         gsm_only = rng.random() < 0.4
         pool = [c for c in _ALPHABET if c in GSM7_BASIC | GSM7_EXTENSION] if gsm_only else _ALPHABET
         bodies.append("".join(rng.choice(pool) for _ in range(length)))
