@@ -1,0 +1,188 @@
+"""Acceptance fixtures: a real `pigeon serve` process and the real `twilio` SDK pointed at it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from pigeon.bootstrap import ensure_first_account
+from pigeon.ports import SystemClock
+from pigeon.store.engine import Database
+from pigeon.store.schema import upgrade
+from tests.conftest import drop_pg_database, make_pg_database
+
+PIGEON = Path(sys.executable).parent / "pigeon"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    database_url: str
+    account_sid: str
+    auth_token: str
+    numbers: list[str]
+    workdir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PIGEON), *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def start(self, *args: str) -> None:
+        assert self.process is None
+        self.log_path = self.workdir / "serve.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(PIGEON), "serve", *args],
+                env=self.env,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"pigeon serve exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"pigeon serve did not become healthy:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        self.process = None
+
+    def client(
+        self, username: str | None = None, password: str | None = None, account_sid: str | None = None
+    ) -> Client:
+        return twilio_client(self.base_url, username or self.account_sid, password or self.auth_token, account_sid)
+
+
+class LocalHttpClient(TwilioHttpClient):
+    """Rewrites every *.twilio.com URL to the local server (REFERENCE.md §j, approach 2)."""
+
+    def __init__(self, base: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.base = base.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kw: Any) -> Any:
+        p = urllib.parse.urlsplit(url)
+        if p.hostname and p.hostname.endswith("twilio.com"):
+            url = self.base + urllib.parse.urlunsplit(("", "", p.path, p.query, p.fragment))
+        return super().request(method, url, *args, **kw)
+
+
+def twilio_client(base_url: str, username: str, password: str, account_sid: str | None = None) -> Client:
+    return Client(username, password, account_sid, http_client=LocalHttpClient(base_url))
+
+
+def _prepare(url: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Server:
+    db = Database.from_url(url)
+    upgrade(db.engine)
+    first = ensure_first_account(db, SystemClock())
+    db.dispose()
+    assert first is not None
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PIGEON_", "TWILIO_"))},
+        "PIGEON_DATABASE_URL": url,
+        "PIGEON_HOST": "127.0.0.1",
+        "PIGEON_PORT": str(port),
+        "NO_PROXY": "127.0.0.1,localhost",
+        **(extra_env or {}),
+    }
+    return Server(
+        base_url=f"http://127.0.0.1:{port}",
+        database_url=url,
+        account_sid=first.account["sid"],
+        auth_token=first.account["auth_token"],
+        numbers=[n["phone_number"] for n in first.numbers],
+        workdir=workdir,
+        env=env,
+    )
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Make (and clean up) servers: factory(backend="sqlite"|"postgres", env={...}, start=True)."""
+    made: list[tuple[Server, str | None]] = []
+
+    def make(
+        backend: str = "sqlite", env: dict[str, str] | None = None, start: bool = True, args: tuple[str, ...] = ()
+    ) -> Server:
+        pg_name = None
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / f'pigeon{len(made)}.db'}"
+        else:
+            pg_name, url = make_pg_database(request.getfixturevalue("pg_template"))
+        srv = _prepare(url, tmp_path, env)
+        made.append((srv, pg_name))
+        if start:
+            srv.start(*args)
+        return srv
+
+    yield make
+    for srv, pg_name in made:
+        srv.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, server_factory: Any) -> Server:
+    """A running `pigeon serve`, once on SQLite and once on PostgreSQL."""
+    srv: Server = server_factory(request.param)
+    return srv
+
+
+@pytest.fixture
+def sqlite_server(server_factory: Any) -> Server:
+    srv: Server = server_factory("sqlite")
+    return srv
