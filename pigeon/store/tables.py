@@ -156,6 +156,8 @@ messages = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("claimed_by", sa.String(64), nullable=True),
     sa.Column("claimed_until", UTCDateTime, nullable=True),
+    # The carrier that took the message (the simulator, or an SMPP carrier's name).
+    sa.Column("carrier", sa.String(32), nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
     sa.Column("date_sent", UTCDateTime, nullable=True),
@@ -166,6 +168,8 @@ messages = sa.Table(
     sa.Index(None, "account_sid", "date_sent"),
     # The dispatcher's claim: due queued messages in order.
     sa.Index(None, "status", "next_attempt_at"),
+    # A sender's queue depth (21611) and pacing.
+    sa.Index(None, "from_", "status"),
 )
 
 message_events = sa.Table(
@@ -209,4 +213,93 @@ opt_outs = sa.Table(
     _sid("inbound_message_sid", nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.UniqueConstraint("account_sid", "sender", "recipient"),
+)
+
+# -- delivery pipeline ------------------------------------------------------------------------
+
+carrier_refs = sa.Table(
+    "carrier_refs",
+    metadata,
+    # The carrier's id for one submitted part -> our message. Receipts can arrive days later,
+    # so the map lives in the store, not in a connector's memory.
+    sa.Column("carrier", sa.String(32), primary_key=True),
+    sa.Column("carrier_message_id", sa.String(80), primary_key=True),
+    _sid("message_sid", nullable=False, index=True),
+    _sid("account_sid", nullable=False),
+    sa.Column("part_index", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("part_count", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("submitted_at", UTCDateTime, nullable=False),
+    sa.Column("receipt_stat", sa.String(16), nullable=True),
+    sa.Column("receipt_at", UTCDateTime, nullable=True),
+)
+
+sender_pacing = sa.Table(
+    "sender_pacing",
+    metadata,
+    # A sender's next allowed send time: shared by every dispatcher process (DESIGN.md §8).
+    sa.Column("sender", sa.String(64), primary_key=True),
+    sa.Column("next_send_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    # Sent as I-Twilio-Idempotency-Token: the same on every retry of one delivery.
+    sa.Column("idempotency_token", sa.String(64), nullable=False, unique=True),
+    _sid("account_sid", nullable=False),
+    _sid("message_sid", nullable=True, index=True),
+    # status_callback | inbound | event
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("method", sa.String(8), nullable=False, server_default="POST"),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("fallback_url", sa.Text, nullable=True),
+    sa.Column("fallback_method", sa.String(8), nullable=True),
+    # Deliveries of one message go out in this order: a later one waits for earlier ones.
+    sa.Column("sequence", sa.Integer, nullable=False, server_default="0"),
+    # pending | delivered | failed
+    sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+    sa.Index(None, "status", "next_attempt_at"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", BigID, nullable=False, index=True),
+    _sid("account_sid", nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Float, nullable=True),
+    sa.Column("response_excerpt", sa.Text, nullable=True),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _sid(primary_key=True),
+    _sid("account_sid", nullable=False),
+    sa.Column("error_code", sa.Integer, nullable=False),
+    sa.Column("log_level", sa.String(8), nullable=False, server_default="error"),
+    _sid("resource_sid", nullable=True, index=True),
+    sa.Column("alert_text", sa.Text, nullable=False),
+    sa.Column("request_method", sa.String(8), nullable=True),
+    sa.Column("request_url", sa.Text, nullable=True),
+    sa.Column("request_variables", sa.JSON, nullable=True),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Column("response_headers", sa.JSON, nullable=True),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Index(None, "account_sid", "date_created"),
 )

@@ -1,0 +1,108 @@
+"""Delivery receipts: the carrier's receipt text and states, mapped to our statuses and codes.
+
+SMPP carriers send receipts as deliver_sm with a text body in the de-facto format of SMPP 3.4
+Appendix B: ``id:IIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm
+stat:DDDDDDD err:E text:...``. Carriers disagree on case, padding and id formats, so the
+parser is lenient and keeps the raw text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pigeon.domain.status import MessageStatus
+
+_FIELD = re.compile(
+    r"(?P<key>id|sub|dlvrd|submit date|done date|stat|err|text)\s*:\s*(?P<value>.*?)"
+    r"(?=\s+(?:id|sub|dlvrd|submit date|done date|stat|err|text)\s*:|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class ParsedReceipt:
+    carrier_id: str | None
+    stat: str | None
+    err: str | None
+    submit_date: str | None
+    done_date: str | None
+    text: str | None
+
+
+def parse_receipt_text(text: str) -> ParsedReceipt:
+    fields: dict[str, str] = {}
+    for match in _FIELD.finditer(text.strip()):
+        key = match.group("key").lower()
+        fields.setdefault(key, match.group("value").strip())
+    return ParsedReceipt(
+        carrier_id=fields.get("id") or None,
+        stat=(fields.get("stat") or "").upper() or None,
+        err=fields.get("err") or None,
+        submit_date=fields.get("submit date") or None,
+        done_date=fields.get("done date") or None,
+        text=fields.get("text"),
+    )
+
+
+def looks_like_receipt(text: str) -> bool:
+    parsed = parse_receipt_text(text)
+    return parsed.carrier_id is not None and parsed.stat is not None
+
+
+@dataclass(frozen=True)
+class ReceiptOutcome:
+    """What a receipt state means for a message: its new status (None: no change) and code."""
+
+    status: MessageStatus | None
+    error_code: int | None
+    final: bool
+
+
+#: SMPP receipt states -> outcome. Error codes for failures come from `ERR_CODES` when the
+#: carrier's err field is known, else from the default here.
+STATES: dict[str, ReceiptOutcome] = {
+    "DELIVRD": ReceiptOutcome(MessageStatus.DELIVERED, None, True),
+    "UNDELIV": ReceiptOutcome(MessageStatus.UNDELIVERED, 30003, True),
+    "EXPIRED": ReceiptOutcome(MessageStatus.UNDELIVERED, 30003, True),
+    "DELETED": ReceiptOutcome(MessageStatus.UNDELIVERED, 30008, True),
+    "REJECTD": ReceiptOutcome(MessageStatus.UNDELIVERED, 30007, True),
+    "UNKNOWN": ReceiptOutcome(MessageStatus.UNDELIVERED, 30008, True),
+    "FAILED": ReceiptOutcome(MessageStatus.FAILED, 30008, True),
+    # Intermediate states: recorded in the timeline, no status change.
+    "ACCEPTD": ReceiptOutcome(None, None, False),
+    "ENROUTE": ReceiptOutcome(None, None, False),
+    "BUFFRED": ReceiptOutcome(None, None, False),
+}
+
+#: Network error values carried in the receipt's err field (the simulator and common SMSC
+#: conventions; per-carrier tables can extend this) -> Twilio error code.
+ERR_CODES: dict[str, int] = {
+    "001": 30003,  # absent subscriber / handset unreachable
+    "002": 30005,  # unknown subscriber
+    "003": 30006,  # landline or unreachable carrier
+    "004": 30007,  # filtered as spam by the carrier
+    "005": 30008,  # unknown error
+    "006": 30004,  # blocked by the recipient or the carrier
+    "007": 30036,  # validity period expired in the network
+}
+
+
+def outcome_of(stat: str | None, err: str | None = None) -> ReceiptOutcome:
+    """The status and code a receipt implies. An unknown state is treated as UNKNOWN."""
+    base = STATES.get((stat or "").upper(), STATES["UNKNOWN"])
+    if base.status is None or base.status is MessageStatus.DELIVERED:
+        return base
+    code = ERR_CODES.get((err or "").strip().zfill(3), base.error_code) if err else base.error_code
+    return ReceiptOutcome(base.status, code, base.final)
+
+
+def format_receipt_text(
+    carrier_id: str, stat: str, *, err: str = "000", submit_date: str = "", done_date: str = "", text: str = ""
+) -> str:
+    """The standard receipt text, as carriers (and our simulator) send it."""
+    dlvrd = "001" if stat == "DELIVRD" else "000"
+    return (
+        f"id:{carrier_id} sub:001 dlvrd:{dlvrd} submit date:{submit_date} done date:{done_date} "
+        f"stat:{stat} err:{err} text:{text[:20]}"
+    )

@@ -1,0 +1,82 @@
+"""Alerts: the error log of asynchronous failures (carrier, webhook, TwiML, inbound routing)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.sids import Prefix, new_sid
+from pigeon.store.tables import alerts
+
+Row = dict[str, Any]
+
+
+def add_alert(
+    conn: Connection,
+    *,
+    account_sid: str,
+    error_code: int,
+    text: str,
+    at: datetime,
+    resource_sid: str | None = None,
+    log_level: str = "error",
+    request_method: str | None = None,
+    request_url: str | None = None,
+    request_variables: Mapping[str, Any] | list[Any] | None = None,
+    response_status: int | None = None,
+    response_body: str | None = None,
+    response_headers: Mapping[str, str] | None = None,
+) -> str:
+    sid = new_sid(Prefix.ALERT)
+    conn.execute(
+        alerts.insert().values(
+            sid=sid,
+            account_sid=account_sid,
+            error_code=error_code,
+            log_level=log_level,
+            resource_sid=resource_sid,
+            alert_text=text,
+            request_method=request_method,
+            request_url=request_url,
+            request_variables=request_variables,
+            response_status=response_status,
+            response_body=response_body,
+            response_headers=dict(response_headers) if response_headers else None,
+            date_created=at,
+        )
+    )
+    return sid
+
+
+def list_alerts(
+    conn: Connection,
+    *,
+    account_sid: str | None = None,
+    resource_sid: str | None = None,
+    error_code: int | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Row]:
+    q = sa.select(alerts).order_by(alerts.c.date_created.desc(), alerts.c.sid.desc())
+    if account_sid is not None:
+        q = q.where(alerts.c.account_sid == account_sid)
+    if resource_sid is not None:
+        q = q.where(alerts.c.resource_sid == resource_sid)
+    if error_code is not None:
+        q = q.where(alerts.c.error_code == error_code)
+    if since is not None:
+        q = q.where(alerts.c.date_created >= since)
+    return [dict(r) for r in conn.execute(q.limit(limit).offset(offset)).mappings()]
+
+
+def get_alert(conn: Connection, sid: str, *, account_sid: str | None = None) -> Row | None:
+    q = sa.select(alerts).where(alerts.c.sid == sid)
+    if account_sid is not None:
+        q = q.where(alerts.c.account_sid == account_sid)
+    row = conn.execute(q).mappings().first()
+    return dict(row) if row else None
