@@ -1,0 +1,137 @@
+"""X-Twilio-Signature: how Pigeon signs its webhooks, byte for byte as Twilio does.
+
+Customers check our requests with the `twilio` SDK's ``RequestValidator``, so the signing
+string here is the one twilio-python builds (REFERENCE.md §e):
+
+    url  +  for each name in sorted(set(names)):  for each value in sorted(set(values)): name + value
+
+then HMAC-SHA1 keyed with the account's auth token, base64. Names and values sort by code
+point; a repeated name contributes each of its distinct values once, in sorted order.
+
+The URL is the one the receiver sees: the exact configured string (we never add or strip a
+port when signing; the validator tries both) without the ``#...`` fragment, which Twilio
+reserves for connection overrides and never sends. For GET the parameters travel in the
+query string, so they are part of the URL and the signed parameter list is empty;
+`request_url` builds that URL for the sender and the signer alike.
+
+JSON bodies (Event Streams): the URL gets ``bodySHA256=<hex sha256 of the body>`` in its
+query and the URL alone is signed; the validator checks both the hash and the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "HMAC_SHA1",
+    "HMAC_SHA256",
+    "Params",
+    "body_sha256",
+    "compute_signature",
+    "json_request_url",
+    "request_url",
+    "signing_string",
+    "strip_fragment",
+    "validate_json_signature",
+    "validate_signature",
+]
+
+HMAC_SHA1 = "HMAC_SHA1"
+HMAC_SHA256 = "HMAC_SHA256"
+_DIGESTS = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
+
+#: Form parameters: ordered pairs (repeats allowed), or a mapping of a name to one value or
+#: to several (a multi-dict, as Flask and Django hand it to the validator).
+Params = Sequence[tuple[str, str]] | Mapping[str, str | Sequence[str]]
+
+
+def _grouped(params: Params) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
+    if isinstance(params, Mapping):
+        for name, value in params.items():
+            values = [value] if isinstance(value, str) else list(value)
+            grouped.setdefault(name, set()).update(values)
+    else:
+        for name, value in params:
+            grouped.setdefault(name, set()).add(value)
+    return grouped
+
+
+def signing_string(url: str, params: Params) -> str:
+    """The text that is HMAC'd: the URL followed by every distinct name+value, sorted."""
+    grouped = _grouped(params)
+    return url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+
+
+def compute_signature(url: str, params: Params, auth_token: str, *, algorithm: str = HMAC_SHA1) -> str:
+    """The X-Twilio-Signature value for a request to `url` carrying form `params`."""
+    try:
+        digest = _DIGESTS[algorithm.upper()]
+    except KeyError:
+        raise ValueError(f"unsupported webhook signature algorithm {algorithm!r}") from None
+    mac = hmac.new(auth_token.encode("utf-8"), signing_string(url, params).encode("utf-8"), digest)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def _with_and_without_port(url: str) -> tuple[str, str]:
+    # Mirrors RequestValidator.add_port / remove_port: the receiver may see the URL with the
+    # default port spelled out (behind a proxy) or without it, so either must match.
+    parts = urlsplit(url)
+    if parts.port:
+        return url, urlunsplit(parts._replace(netloc=parts.netloc.split(":")[0]))
+    default = 443 if parts.scheme == "https" else 80
+    return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default}")), url
+
+
+def validate_signature(
+    url: str, params: Params, signature: str, auth_token: str, *, algorithm: str = HMAC_SHA1
+) -> bool:
+    """True when `signature` signs `url` + `params` with `auth_token`, with or without the port."""
+    return any(
+        hmac.compare_digest(compute_signature(candidate, params, auth_token, algorithm=algorithm), signature)
+        for candidate in _with_and_without_port(url)
+    )
+
+
+def body_sha256(body: str | bytes) -> str:
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    return hashlib.sha256(raw).hexdigest()
+
+
+def json_request_url(url: str, body: str | bytes) -> str:
+    """`url` with ``bodySHA256`` appended to its query: the URL a JSON webhook is sent to and signed over."""
+    return _append_query(strip_fragment(url), [("bodySHA256", body_sha256(body))])
+
+
+def validate_json_signature(
+    url: str, body: str | bytes, signature: str, auth_token: str, *, algorithm: str = HMAC_SHA1
+) -> bool:
+    """Check a JSON webhook: the body must match the URL's ``bodySHA256`` and the URL its signature."""
+    hashes = parse_qs(urlsplit(url).query).get("bodySHA256")
+    if not hashes or not hmac.compare_digest(hashes[0], body_sha256(body)):
+        return False
+    return validate_signature(url, (), signature, auth_token, algorithm=algorithm)
+
+
+def strip_fragment(url: str) -> str:
+    """The URL as it goes on the wire: a ``#...`` fragment is never sent, so it is never signed."""
+    return url.split("#", 1)[0]
+
+
+def _append_query(url: str, params: Sequence[tuple[str, str]]) -> str:
+    if not params:
+        return url
+    separator = "&" if "?" in url else "?"
+    if url.endswith(("?", "&")):
+        separator = ""
+    return url + separator + urlencode(list(params))
+
+
+def request_url(url: str, method: str, params: Sequence[tuple[str, str]]) -> str:
+    """The URL a webhook request goes to: for GET the parameters join its query string."""
+    url = strip_fragment(url)
+    return _append_query(url, params) if method.upper() == "GET" else url

@@ -1,0 +1,114 @@
+"""Webhook worker: claim due deliveries from the outbox and deliver them, many at a time.
+
+The loop keeps up to `concurrency` deliveries in flight and claims only as many rows as it has
+free slots, so a claimed row never waits in memory for a slot while its lease runs down. When
+a claim comes back short, everything due has been taken and the loop rests `poll_interval`.
+
+Crash safety lives in the store: a claim is a lease (``claimed_until``); if this process dies
+mid-delivery, the lease expires and any worker claims the row again. The receiver may then see
+the request twice, with the same I-Twilio-Idempotency-Token. A delivery that raises (the store
+went away mid-write) is logged and left to the same lease expiry.
+
+Stopping: once `stop` is set no new rows are claimed, and `run` returns after the deliveries in
+flight have finished and recorded their outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pigeon.app.callbacks import deliver_one
+from pigeon.domain.retry import RetryPolicy
+from pigeon.ports import Clock, WebhookSender
+from pigeon.store import webhooks as outbox
+from pigeon.store.engine import Database
+
+__all__ = ["WebhookWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        db: Database,
+        sender: WebhookSender,
+        clock: Clock,
+        *,
+        policy: RetryPolicy,
+        batch: int = 100,
+        concurrency: int = 20,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.05,
+        timeout: float = 15.0,
+    ) -> None:
+        if lease_seconds <= timeout:
+            # A lease shorter than one request would hand a live delivery to a second worker.
+            raise ValueError("lease_seconds must be longer than the request timeout")
+        self.db = db
+        self.sender = sender
+        self.clock = clock
+        self.policy = policy
+        self.batch = batch
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    def _claim(self, limit: int) -> list[dict[str, Any]]:
+        with self.db.write() as conn:
+            return outbox.claim_due(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        try:
+            await deliver_one(self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout)
+        except Exception:
+            log.exception("webhook delivery %s raised; its lease will bring it back", row["id"])
+
+    async def run_once(self) -> int:
+        """Claim one round of due deliveries, deliver them all, return how many were claimed."""
+        rows = await asyncio.to_thread(self._claim, min(self.batch, self.concurrency))
+        await asyncio.gather(*(self._deliver(row) for row in rows))
+        return len(rows)
+
+    def _spawn(self, row: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._deliver(row), name=f"webhook-{row['id']}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, then finish what is in flight."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self._in_flight)
+                if free <= 0:
+                    await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                wanted = min(self.batch, free)
+                try:
+                    rows = await asyncio.to_thread(self._claim, wanted)
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    pause = min(5.0, 0.1 * 2**failures)
+                    log.exception("webhook claim failed; pausing %.1f s", pause)
+                    await _rest(stop, pause)
+                    continue
+                for row in rows:
+                    self._spawn(row)
+                if len(rows) < wanted:
+                    await _rest(stop, self.poll_interval)
+        finally:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+
+async def _rest(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
