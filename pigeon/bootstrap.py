@@ -3,8 +3,13 @@ the carriers, the webhook sender, the workers and the API meet."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import secrets
+import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +19,24 @@ from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
+from pigeon.app.dispatch import DispatchRound, DispatchSettings
+from pigeon.app.receipts import ReceiptSink
+from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
 from pigeon.config import Settings
-from pigeon.ports import Clock, SystemClock
+from pigeon.domain.numbers import SenderKind
+from pigeon.domain.pacing import DEFAULT_RATES, PacingPolicy
+from pigeon.domain.pricing import PriceTable
+from pigeon.domain.retry import CARRIER_SUBMITS, STATUS_CALLBACKS
+from pigeon.ports import Carrier, Clock, SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store.accept import AcceptWriter
 from pigeon.store.engine import Database
 from pigeon.store.schema import upgrade
+from pigeon.store.simulator import StoreReceiptSpool
+from pigeon.webhooks.sender import HttpxWebhookSender
+from pigeon.workers.dispatcher import DispatcherWorker
+from pigeon.workers.simulator import SimulatedReceiptsWorker
+from pigeon.workers.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +72,110 @@ def ensure_first_account(db: Database, clock: Clock) -> FirstRun | None:
         return FirstRun(account=account, numbers=made)
 
 
-def build_api(settings: Settings, db: Database, *, clock: Clock | None = None) -> Starlette:
+def build_api(
+    settings: Settings, db: Database, *, clock: Clock | None = None, workers: Workers | None = None
+) -> Starlette:
+    """The API; with `workers`, they run inside the API process for its lifetime."""
+    clock = clock or SystemClock()
     writer = AcceptWriter(
         db.engine, max_batch=settings.accept_batch_max, max_wait=settings.accept_batch_wait_ms / 1000.0
     )
-    context = ApiContext(db=db, writer=writer, clock=clock or SystemClock(), base_url=settings.base_url)
-    return create_app(context)
+    context = ApiContext(db=db, writer=writer, clock=clock, base_url=settings.base_url, pacing=pacing_policy(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        writer.start()
+        stop = asyncio.Event()
+        task = asyncio.create_task(workers.run(stop)) if workers is not None else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            writer.stop()
+
+    return create_app(context, lifespan=lifespan)
+
+
+# -- the delivery pipeline -------------------------------------------------------------------
+
+
+@dataclass
+class Workers:
+    """Everything that runs in the background, built from Settings."""
+
+    db: Database
+    clock: Clock
+    spool: StoreReceiptSpool
+    carriers: dict[str, Carrier]
+    sink: ReceiptSink
+    dispatcher: DispatcherWorker
+    simulated_receipts: SimulatedReceiptsWorker
+    webhooks: WebhookWorker
+    sender: HttpxWebhookSender
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.spool.start()
+        for carrier in self.carriers.values():
+            await carrier.start(self.sink)
+        try:
+            await asyncio.gather(self.dispatcher.run(stop), self.simulated_receipts.run(stop), self.webhooks.run(stop))
+        finally:
+            for carrier in self.carriers.values():
+                await carrier.stop()
+            await self.sender.aclose()
+            self.spool.stop()
+
+
+def _simulator_scenarios(settings: Settings) -> dict[str, tuple[Scenario, ...]]:
+    section = settings.file_tables.get("simulator", {})
+    return scenarios_from_config(section.get("scenarios", []))
+
+
+def pacing_policy(settings: Settings) -> PacingPolicy:
+    section = settings.file_tables.get("pacing", {})
+    rates = dict(DEFAULT_RATES)
+    for kind in SenderKind:
+        if str(kind) in section:
+            rates[kind] = float(section[str(kind)])
+    overrides = {str(k): float(v) for k, v in section.get("senders", {}).items()}
+    return PacingPolicy(rates=rates, overrides=overrides)
+
+
+def _prices(settings: Settings) -> PriceTable:
+    section = settings.file_tables.get("prices")
+    if not section:
+        return PriceTable()
+    return PriceTable(prices={str(k): {str(a): str(b) for a, b in v.items()} for k, v in section.items()})
+
+
+def build_workers(
+    settings: Settings, db: Database, *, clock: Clock | None = None, worker_id: str | None = None
+) -> Workers:
+    clock = clock or SystemClock()
+    spool = StoreReceiptSpool(db.engine)
+    simulator = SimulatedNetwork(spool, clock, scenarios=_simulator_scenarios(settings))
+    carriers: dict[str, Carrier] = {simulator.name: simulator}
+    route_all: list[Carrier] = [simulator]
+
+    def route(_to: str) -> list[Carrier]:
+        return route_all
+
+    dispatch_settings = DispatchSettings(
+        pacing=pacing_policy(settings), prices=_prices(settings), retry=CARRIER_SUBMITS
+    )
+    wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    round_ = DispatchRound(db, route, clock, worker_id=wid, settings=dispatch_settings)
+    sender = HttpxWebhookSender()
+    return Workers(
+        db=db,
+        clock=clock,
+        spool=spool,
+        carriers=carriers,
+        sink=ReceiptSink(db, clock),
+        dispatcher=DispatcherWorker(round_),
+        simulated_receipts=SimulatedReceiptsWorker(db, clock),
+        webhooks=WebhookWorker(db, sender, clock, policy=STATUS_CALLBACKS),
+        sender=sender,
+    )

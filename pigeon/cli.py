@@ -6,8 +6,11 @@ the server uses, so an operator can run them beside a live server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import signal
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -110,8 +113,16 @@ Or with the twilio Python SDK (pip install twilio):
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (PIGEON_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (PIGEON_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Run the dispatcher, webhook and simulator workers in N separate processes "
+            "instead of inside the API process (0: in-process).",
+        ),
+    ] = 0,
 ) -> None:
-    """Run the API (and, from the delivery pipeline on, the workers and the carrier simulator)."""
+    """Run the API with the workers and the built-in carrier network: everything in one command."""
     import uvicorn
 
     settings = load_settings(host=host, port=port)
@@ -127,9 +138,40 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
+    children = [_spawn_worker() for _ in range(workers)]
+    in_process = bootstrap.build_workers(settings, db) if workers == 0 and settings.run_workers else None
+    api = bootstrap.build_api(settings, db, workers=in_process)
     out.print(f"Listening on {settings.base_url}", highlight=False)
-    api = bootstrap.build_api(settings, db)
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=30)
+
+
+def _spawn_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "pigeon.cli", "worker"])
+
+
+@app.command()
+def worker() -> None:
+    """Run the background workers (dispatcher, status callbacks, built-in network) without the API.
+    Run as many as you like against one PostgreSQL; stop with SIGTERM or Ctrl-C."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    db = bootstrap.open_database(settings)
+    workers = bootstrap.build_workers(settings, db)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await workers.run(stop)
+
+    asyncio.run(main())
 
 
 # -- db ------------------------------------------------------------------------------------
@@ -273,6 +315,51 @@ def numbers_list(account: Annotated[str | None, typer.Option("--account")] = Non
             r["phone_number"], r["sid"], r["account_sid"], r["type"], str(r["capabilities"]["sms"]), r["sms_url"] or ""
         )
     out.print(table)
+
+
+# -- send ----------------------------------------------------------------------------------
+
+
+@app.command()
+def send(
+    to: Annotated[str, typer.Option("--to", help="Recipient, E.164.")],
+    body: Annotated[str, typer.Option("--body")],
+    from_: Annotated[str | None, typer.Option("--from", help="A number of the account.")] = None,
+    service: Annotated[str | None, typer.Option("--service", help="A Messaging Service SID instead of --from.")] = None,
+    status_callback: Annotated[str | None, typer.Option("--status-callback")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Account SID; defaults to the only top-level account.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a message, as POST Messages.json would; the workers send it."""
+    from pigeon.app.send import SendRequest, prepare_message
+    from pigeon.store.messages import insert_messages
+
+    settings = _settings()
+    db = bootstrap.open_database(settings)
+    try:
+        with db.write() as conn:
+            account_sid = account or _only_account(conn)
+            req = SendRequest(
+                to=to, from_=from_, messaging_service_sid=service, body=body, status_callback=status_callback
+            )
+            new = prepare_message(conn, account_sid, req, clock.now(), pacing=bootstrap.pacing_policy(settings))
+            insert_messages(conn, [new])
+    except ApiError as exc:
+        raise _fail(exc) from exc
+    row = new.message
+    if as_json:
+        _print_json({k: row[k] for k in ("sid", "account_sid", "status", "to", "from_", "num_segments")})
+    else:
+        out.print(f"{row['sid']}  {row['status']}  {row['from_']} -> {row['to']}", highlight=False)
+
+
+def _only_account(conn: Any) -> str:
+    tops = [r for r in account_store.list_accounts(conn) if r["owner_account_sid"] == r["sid"]]
+    if len(tops) != 1:
+        raise ApiError(20404, "Several accounts exist; choose one with --account.", status=404)
+    return str(tops[0]["sid"])
 
 
 # -- logs ----------------------------------------------------------------------------------

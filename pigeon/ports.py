@@ -122,3 +122,20 @@ class WebhookSender(Protocol):
     async def send(self, request: WebhookRequest) -> WebhookResponse:
         """Perform the request; raise `WebhookError` when no HTTP response came back."""
         ...
+
+
+@dataclass(frozen=True)
+class ScheduledReceipt:
+    """A receipt the built-in network will send at `due_at` (see carriers/simulator.py)."""
+
+    carrier_id: str
+    stat: str
+    err: str
+    submit_date: str
+    due_at: datetime
+
+
+class ReceiptSpool(Protocol):
+    """Where the built-in network keeps the receipts it still owes, durably."""
+
+    async def schedule(self, receipts: Sequence[ScheduledReceipt]) -> None: ...

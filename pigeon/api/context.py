@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from pigeon.app import accounts
 from pigeon.domain.errors import AuthenticationError
+from pigeon.domain.pacing import PacingPolicy
 from pigeon.ports import Clock
 from pigeon.store.accept import AcceptWriter
 from pigeon.store.engine import Database
@@ -27,6 +28,7 @@ class ApiContext:
     writer: AcceptWriter
     clock: Clock
     base_url: str
+    pacing: PacingPolicy = field(default_factory=PacingPolicy)
 
 
 def ctx(request: Request) -> ApiContext:
@@ -74,9 +76,11 @@ async def form(request: Request) -> list[tuple[str, str]]:
         return []
     raw = await request.body()
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+        # errors="strict": a form is percent-encoded ASCII, so it is the escapes (Body=caf%E9
+        # from a Latin-1 client) that may not be UTF-8; by default they would turn into U+FFFD.
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
-        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
 
 
 def first(fields: list[tuple[str, str]]) -> dict[str, str]:

@@ -156,6 +156,8 @@ messages = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("claimed_by", sa.String(64), nullable=True),
     sa.Column("claimed_until", UTCDateTime, nullable=True),
+    # The sender slot reserved for this message by pacing; it is sent then without a new reservation.
+    sa.Column("paced_at", UTCDateTime, nullable=True),
     # The carrier that took the message (the simulator, or an SMPP carrier's name).
     sa.Column("carrier", sa.String(32), nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
@@ -302,4 +304,34 @@ alerts = sa.Table(
     sa.Column("response_headers", sa.JSON, nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Index(None, "account_sid", "date_created"),
+)
+
+unmatched_receipts = sa.Table(
+    "unmatched_receipts",
+    metadata,
+    # Receipts whose carrier id matched no submitted part yet: a receipt can overtake the
+    # submit response, or belong to traffic we never sent. Re-matched when the id is recorded.
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    sa.Column("carrier", sa.String(32), nullable=False),
+    sa.Column("carrier_message_id", sa.String(80), nullable=False),
+    sa.Column("stat", sa.String(16), nullable=True),
+    sa.Column("err", sa.String(16), nullable=True),
+    sa.Column("done_date", sa.String(16), nullable=True),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Index(None, "carrier", "carrier_message_id"),
+)
+
+simulated_receipts = sa.Table(
+    "simulated_receipts",
+    metadata,
+    # The built-in network's pending receipts. Kept in the store so that, like a real network,
+    # it still reports deliveries after our processes restart.
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    sa.Column("carrier_message_id", sa.String(80), nullable=False),
+    sa.Column("stat", sa.String(16), nullable=False),
+    sa.Column("err", sa.String(16), nullable=False),
+    sa.Column("submit_date", sa.String(16), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
 )

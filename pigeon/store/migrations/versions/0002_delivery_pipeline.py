@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 13:25:33.020394
+Create Date: 2026-11-23 13:28:11.334482
 """
 
 from __future__ import annotations
@@ -64,6 +64,39 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sender", name=op.f("pk_sender_pacing")),
     )
     op.create_table(
+        "simulated_receipts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("carrier_message_id", sa.String(length=80), nullable=False),
+        sa.Column("stat", sa.String(length=16), nullable=False),
+        sa.Column("err", sa.String(length=16), nullable=False),
+        sa.Column("submit_date", sa.String(length=16), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_simulated_receipts")),
+    )
+    with op.batch_alter_table("simulated_receipts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_simulated_receipts_due_at"), ["due_at"], unique=False)
+
+    op.create_table(
+        "unmatched_receipts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("carrier", sa.String(length=32), nullable=False),
+        sa.Column("carrier_message_id", sa.String(length=80), nullable=False),
+        sa.Column("stat", sa.String(length=16), nullable=True),
+        sa.Column("err", sa.String(length=16), nullable=True),
+        sa.Column("done_date", sa.String(length=16), nullable=True),
+        sa.Column("raw", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unmatched_receipts")),
+    )
+    with op.batch_alter_table("unmatched_receipts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_unmatched_receipts_carrier_carrier_message_id"),
+            ["carrier", "carrier_message_id"],
+            unique=False,
+        )
+
+    op.create_table(
         "webhook_attempts",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -111,6 +144,7 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("paced_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("carrier", sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f("ix_messages_from__status"), ["from_", "status"], unique=False)
 
@@ -120,6 +154,7 @@ def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_from__status"))
         batch_op.drop_column("carrier")
+        batch_op.drop_column("paced_at")
 
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_deliveries_status_next_attempt_at"))
@@ -130,6 +165,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_webhook_attempts_delivery_id"))
 
     op.drop_table("webhook_attempts")
+    with op.batch_alter_table("unmatched_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_unmatched_receipts_carrier_carrier_message_id"))
+
+    op.drop_table("unmatched_receipts")
+    with op.batch_alter_table("simulated_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_simulated_receipts_due_at"))
+
+    op.drop_table("simulated_receipts")
     op.drop_table("sender_pacing")
     with op.batch_alter_table("carrier_refs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_carrier_refs_message_sid"))

@@ -1,0 +1,190 @@
+"""Delivery receipts: match a carrier's receipt to our message and apply it.
+
+Each receipt is recorded raw on the message's timeline whether or not it changes anything,
+so a duplicate or late receipt is visible as such. Status changes are guarded: a receipt can
+never move a message backwards (a late `sent` after `delivered`).
+
+Multipart messages: each part has its own carrier id and receipt. The message is
+`delivered` when every part is delivered, and `undelivered` (or `failed`) with the code of
+the first part that failed for good; each part's receipt stays in the timeline.
+A receipt whose id matches nothing yet is parked and re-matched when the submit response
+that carries that id is recorded (receipts can overtake submit responses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.app.callbacks import enqueue_status_callback
+from pigeon.domain.errors import InvalidTransition
+from pigeon.domain.receipts import ReceiptOutcome, format_receipt_text, outcome_of
+from pigeon.domain.status import MessageStatus
+from pigeon.ports import Clock, InboundSms, Receipt
+from pigeon.store import alerts as alert_store
+from pigeon.store import dispatch as store
+from pigeon.store import messages as message_store
+from pigeon.store import simulator as simulator_store
+from pigeon.store.engine import Database
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+#: The built-in network's carrier name (pigeon.carriers.simulator.NAME; app may not import carriers).
+SIMULATOR = "simulator"
+
+
+def _aggregate(parts: Sequence[Row]) -> ReceiptOutcome | None:
+    """The message's outcome from its parts' receipts, or None while parts are still open."""
+    outcomes = [outcome_of(p["receipt_stat"]) if p["receipt_stat"] else None for p in parts]
+    for p, o in zip(parts, outcomes, strict=True):
+        if o is not None and o.final and o.status is not MessageStatus.DELIVERED:
+            return outcome_of(p["receipt_stat"], p.get("_err"))
+    if all(o is not None and o.status is MessageStatus.DELIVERED for o in outcomes):
+        return outcomes[0]
+    return None
+
+
+def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str | None:
+    """Apply one receipt; returns the message SID it matched, or None (parked)."""
+    ref = store.find_carrier_ref(conn, receipt.carrier, receipt.carrier_id)
+    if ref is None:
+        store.park_unmatched(
+            conn,
+            {
+                "carrier": receipt.carrier,
+                "carrier_message_id": receipt.carrier_id,
+                "stat": receipt.stat,
+                "err": receipt.err,
+                "done_date": receipt.done_date,
+                "raw": receipt.raw,
+                "received_at": now,
+            },
+        )
+        log.info("receipt for an unknown carrier id parked", extra={"carrier": receipt.carrier})
+        return None
+    message = message_store.get_message(conn, ref["message_sid"])
+    if message is None:  # the message was deleted; the receipt has nowhere to go
+        return None
+    duplicate = ref["receipt_stat"] is not None and ref["receipt_stat"] == receipt.stat
+    part = outcome_of(receipt.stat, receipt.err)
+    store.set_part_receipt(conn, receipt.carrier, receipt.carrier_id, stat=receipt.stat, at=now)
+    detail = {
+        "carrier": receipt.carrier,
+        "carrier_id": receipt.carrier_id,
+        "part": ref["part_index"] + 1,
+        "parts": ref["part_count"],
+        "stat": receipt.stat,
+        "err": receipt.err,
+        "done_date": receipt.done_date,
+        "raw": receipt.raw,
+        "duplicate": duplicate,
+    }
+    if ref["part_count"] == 1:
+        final = part if part.final else None
+    else:
+        parts = store.parts_of(conn, message["sid"])
+        for p in parts:
+            if p["carrier_message_id"] == receipt.carrier_id:
+                p["_err"] = receipt.err
+        final = _aggregate(parts)
+    applied = False
+    if final is not None and final.status is not None:
+        try:
+            updated = message_store.transition(
+                conn,
+                message["sid"],
+                final.status,
+                at=now,
+                error_code=final.error_code,
+                detail={"by": "receipt", "carrier_id": receipt.carrier_id, "stat": receipt.stat, "err": receipt.err},
+            )
+            applied = True
+            enqueue_status_callback(conn, updated, now=now, raw_dlr_done_date=receipt.done_date)
+            if final.error_code is not None:
+                alert_store.add_alert(
+                    conn,
+                    account_sid=message["account_sid"],
+                    error_code=final.error_code,
+                    at=now,
+                    resource_sid=message["sid"],
+                    log_level="warning",
+                    text=f"The carrier reported message {message['sid']} {final.status} "
+                    f"(stat {receipt.stat}, err {receipt.err}).",
+                    request_variables={"receipt": receipt.raw},
+                )
+        except InvalidTransition:
+            pass
+    message_store.add_event(
+        conn,
+        message_sid=message["sid"],
+        account_sid=message["account_sid"],
+        at=now,
+        kind="receipt",
+        status=str(final.status) if applied and final and final.status else None,
+        error_code=final.error_code if applied and final else None,
+        detail={**detail, "applied": applied},
+    )
+    return str(message["sid"])
+
+
+def apply_receipt_row(conn: Connection, row: Row, *, now: datetime) -> str | None:
+    """Apply a parked receipt (an unmatched_receipts row)."""
+    receipt = Receipt(
+        carrier=row["carrier"],
+        carrier_id=row["carrier_message_id"],
+        stat=row["stat"] or "UNKNOWN",
+        err=row["err"],
+        done_date=row["done_date"],
+        raw=row["raw"],
+    )
+    return apply_receipt(conn, receipt, now=now)
+
+
+class ReceiptSink:
+    """The CarrierEvents every carrier reports to: receipts are applied in the store before
+    the call returns, so a connector acknowledges only what is durable."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def apply_many(self, receipts: Sequence[Receipt]) -> None:
+        with self.db.write() as conn:
+            for receipt in receipts:
+                apply_receipt(conn, receipt, now=self.clock.now())
+
+    async def on_receipt(self, receipt: Receipt) -> None:
+        await asyncio.to_thread(self.apply_many, [receipt])
+
+    async def on_inbound(self, message: InboundSms) -> None:
+        # Two-way messaging (the inbound intake) is built on top of this sink; until then an
+        # inbound message is kept in the log as unroutable so it is never silently lost.
+        log.warning("inbound message received but inbound intake is not configured", extra={"to": message.recipient})
+
+
+def deliver_simulated_receipts(conn: Connection, *, now: datetime, limit: int = 500) -> int:
+    """The built-in network reports its due receipts. Taking a receipt from the spool and
+    applying it happen in one transaction: each is applied exactly once."""
+    rows = simulator_store.take_due(conn, now=now, limit=limit)
+    for row in rows:
+        done_date = now.strftime("%y%m%d%H%M")
+        text = format_receipt_text(
+            row["carrier_message_id"], row["stat"], err=row["err"], submit_date=row["submit_date"], done_date=done_date
+        )
+        receipt = Receipt(
+            carrier=SIMULATOR,
+            carrier_id=row["carrier_message_id"],
+            stat=row["stat"],
+            err=row["err"],
+            done_date=done_date,
+            raw=text,
+        )
+        apply_receipt(conn, receipt, now=now)
+    return len(rows)

@@ -1,0 +1,147 @@
+"""The built-in carrier network: a Carrier that behaves like a mobile network, by script.
+
+It accepts a submit, answers with a carrier id per part, and owes a delivery receipt after a
+short delay. What happens is decided by the destination's last four digits, from a data
+table operators can extend (`[[simulator.scenarios]]` in the config file):
+
+| last four | outcome |
+|---|---|
+| 0101 | unreachable handset: undelivered, 30003 |
+| 0102 | unknown handset: undelivered, 30005 |
+| 0103 | landline: undelivered, 30006 |
+| 0104 | carrier filtering: undelivered, 30007 |
+| 0105 | unknown error: the submit fails, failed, 30008 |
+| 0106 | no receipt, ever: stays sent |
+| 0107 | slow receipt, about 5 s |
+| 0108 | the carrier delivers twice: two delivered receipts for one submit |
+| 0109 | the carrier throttles: two retryable refusals, then accepted |
+| other | delivered |
+
+Receipts it owes are handed to a `ReceiptSpool` (the store) before the submit returns, so
+like a real network it still reports them after our processes restart.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pigeon.domain.errors import CarrierPermanentError, CarrierRetryableError
+from pigeon.ports import CarrierEvents, Clock, OutboundMessage, ReceiptSpool, ScheduledReceipt, SubmitAck
+
+NAME = "simulator"
+DEFAULT_DELAY = 0.3
+
+OUTCOMES = frozenset({"delivered", "undelivered", "failed", "no_receipt", "throttle", "duplicate"})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row of the network's script."""
+
+    outcome: str  # one of OUTCOMES
+    stat: str = "DELIVRD"
+    err: str = "000"
+    delay: float = DEFAULT_DELAY  # seconds until the receipt
+    probability: float = 1.0  # among the rows for the same suffix
+    throttles: int = 2  # refusals before acceptance, for "throttle"
+    error_code: int = 30008  # for "failed": the code the refusal carries
+
+
+DEFAULT_SCENARIOS: Mapping[str, tuple[Scenario, ...]] = {
+    "0101": (Scenario("undelivered", "UNDELIV", "001"),),
+    "0102": (Scenario("undelivered", "UNDELIV", "002"),),
+    "0103": (Scenario("undelivered", "UNDELIV", "003"),),
+    "0104": (Scenario("undelivered", "REJECTD", "004"),),
+    "0105": (Scenario("failed", error_code=30008),),
+    "0106": (Scenario("no_receipt"),),
+    "0107": (Scenario("delivered", delay=5.0),),
+    "0108": (Scenario("duplicate"),),
+    "0109": (Scenario("throttle"),),
+}
+DEFAULT = Scenario("delivered")
+
+
+def scenarios_from_config(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Scenario, ...]]:
+    """The default script extended (or overridden, suffix by suffix) by config rows:
+    ``{suffix = "0110", outcome = "undelivered", stat = "UNDELIV", err = "001", delay = 1.0}``."""
+    table: dict[str, list[Scenario]] = {}
+    for row in rows:
+        suffix = str(row["suffix"])
+        outcome = str(row["outcome"])
+        if outcome not in OUTCOMES:
+            raise ValueError(f"simulator scenario {suffix}: outcome must be one of {sorted(OUTCOMES)}")
+        fields = {k: row[k] for k in ("stat", "err", "delay", "probability", "throttles", "error_code") if k in row}
+        table.setdefault(suffix, []).append(Scenario(outcome, **fields))
+    merged = {k: tuple(v) for k, v in DEFAULT_SCENARIOS.items()}
+    merged.update({k: tuple(v) for k, v in table.items()})
+    return merged
+
+
+class SimulatedNetwork:
+    name = NAME
+
+    def __init__(
+        self,
+        spool: ReceiptSpool,
+        clock: Clock,
+        *,
+        scenarios: Mapping[str, Sequence[Scenario]] | None = None,
+        default_delay: float = DEFAULT_DELAY,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.spool = spool
+        self.clock = clock
+        self.scenarios = dict(scenarios if scenarios is not None else DEFAULT_SCENARIOS)
+        self.default = Scenario("delivered", delay=default_delay)
+        self.rng = rng or random.Random()
+
+    def scenario_for(self, recipient: str) -> Scenario:
+        digits = "".join(c for c in recipient if c.isdigit())
+        for length in (4, 3, 2, 1):
+            rows = self.scenarios.get(digits[-length:])
+            if rows:
+                break
+        else:
+            return self.default
+        if len(rows) == 1:
+            return rows[0]
+        weights = [max(r.probability, 0.0) for r in rows]
+        return self.rng.choices(list(rows), weights=weights)[0]
+
+    async def start(self, events: CarrierEvents) -> None:
+        """Receipts reach `events` through the spool's worker; nothing to connect."""
+
+    async def stop(self) -> None:
+        return None
+
+    async def submit(self, message: OutboundMessage) -> SubmitAck:
+        scenario = self.scenario_for(message.recipient)
+        if scenario.outcome == "throttle" and message.attempt <= scenario.throttles:
+            raise CarrierRetryableError(
+                "the simulated carrier is throttling this sender", carrier_code="ESME_RTHROTTLED", error_code=30008
+            )
+        if scenario.outcome == "failed":
+            raise CarrierPermanentError(
+                "the simulated carrier could not process the message",
+                carrier_code="ESME_RSYSERR",
+                error_code=scenario.error_code,
+            )
+        now = self.clock.now()
+        ids = tuple(uuid.uuid4().hex[:20] for _ in message.parts)
+        submit_date = now.strftime("%y%m%d%H%M")
+        receipts: list[ScheduledReceipt] = []
+        if scenario.outcome != "no_receipt":
+            copies = 2 if scenario.outcome == "duplicate" else 1
+            stat = "DELIVRD" if scenario.outcome in {"delivered", "duplicate", "throttle"} else scenario.stat
+            err = "000" if stat == "DELIVRD" else scenario.err
+            for cid in ids:
+                for copy in range(copies):
+                    due = now + timedelta(seconds=scenario.delay + 0.05 * copy)
+                    receipts.append(ScheduledReceipt(cid, stat, err, submit_date, due))
+        await self.spool.schedule(receipts)
+        return SubmitAck(carrier=NAME, carrier_ids=ids, raw={"scenario": scenario.outcome})

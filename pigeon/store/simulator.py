@@ -1,0 +1,81 @@
+"""The built-in network's pending receipts (table simulated_receipts)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pigeon.ports import ScheduledReceipt
+from pigeon.store.batch import GroupCommitter
+from pigeon.store.tables import simulated_receipts
+
+Row = dict[str, Any]
+
+
+def spool(conn: Connection, rows: Sequence[Row]) -> None:
+    if rows:
+        conn.execute(simulated_receipts.insert(), list(rows))
+
+
+def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
+    """Remove and return receipts that are due. Called inside the transaction that applies them,
+    so a receipt is consumed exactly when it is applied."""
+    q = (
+        sa.select(simulated_receipts)
+        .where(simulated_receipts.c.due_at <= now)
+        .order_by(simulated_receipts.c.due_at, simulated_receipts.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    if rows:
+        conn.execute(simulated_receipts.delete().where(simulated_receipts.c.id.in_([r["id"] for r in rows])))
+    return rows
+
+
+def next_due(conn: Connection) -> datetime | None:
+    q = sa.select(simulated_receipts.c.due_at).order_by(simulated_receipts.c.due_at).limit(1)
+    value: datetime | None = conn.execute(q).scalar_one_or_none()
+    return value
+
+
+class StoreReceiptSpool:
+    """The ReceiptSpool of the built-in network: owed receipts written with group commit, so a
+    submit returns only once its receipts are durable."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 500) -> None:
+        self._writer: GroupCommitter[Sequence[ScheduledReceipt]] = GroupCommitter(
+            engine, self._write, name="simulator-spool", max_batch=max_batch, max_wait=0.0
+        )
+
+    @staticmethod
+    def _write(conn: Connection, batches: Sequence[Sequence[ScheduledReceipt]]) -> None:
+        spool(
+            conn,
+            [
+                {
+                    "carrier_message_id": r.carrier_id,
+                    "stat": r.stat,
+                    "err": r.err,
+                    "submit_date": r.submit_date,
+                    "due_at": r.due_at,
+                }
+                for batch in batches
+                for r in batch
+            ],
+        )
+
+    def start(self) -> None:
+        self._writer.start()
+
+    def stop(self) -> None:
+        self._writer.stop()
+
+    async def schedule(self, receipts: Sequence[ScheduledReceipt]) -> None:
+        if receipts:
+            await self._writer.write(receipts)
