@@ -59,6 +59,8 @@ accounts = sa.Table(
     sa.Column("auth_token", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),
     sa.Column("type", sa.String(8), nullable=False, server_default="Full"),
+    # Whether this account's long codes accept messages from short codes (same country only).
+    sa.Column("allow_short_code_inbound", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
 )
@@ -123,6 +125,10 @@ messaging_services = sa.Table(
     sa.Column("usecase", sa.String(16), nullable=False, server_default="undeclared"),
     sa.Column("us_app_to_person_registered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("use_inbound_webhook_on_number", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Replies to STOP / START / HELP keywords for the service's senders (null: Pigeon's default text).
+    sa.Column("opt_out_reply", sa.Text, nullable=True),
+    sa.Column("opt_in_reply", sa.Text, nullable=True),
+    sa.Column("help_reply", sa.Text, nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
 )
@@ -334,4 +340,56 @@ simulated_receipts = sa.Table(
     sa.Column("submit_date", sa.String(16), nullable=False),
     sa.Column("due_at", UTCDateTime, nullable=False, index=True),
     sa.Column("claimed_until", UTCDateTime, nullable=True),
+)
+
+# -- two-way messaging ------------------------------------------------------------------------
+
+alpha_senders = sa.Table(
+    "alpha_senders",
+    metadata,
+    _sid(primary_key=True),
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False),
+    _sid("messaging_service_sid", nullable=False, index=True),
+    sa.Column("alpha_sender", sa.String(11), nullable=False),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("messaging_service_sid", "alpha_sender"),
+)
+
+available_numbers = sa.Table(
+    "available_numbers",
+    metadata,
+    # The inventory operators load (pigeon inventory import); buying a number takes it out.
+    sa.Column("phone_number", sa.String(32), primary_key=True),
+    sa.Column("iso_country", sa.String(2), nullable=False),
+    # local | toll_free | mobile
+    sa.Column("number_type", sa.String(16), nullable=False, server_default="local"),
+    sa.Column("friendly_name", sa.String(64), nullable=False),
+    sa.Column("locality", sa.String(64), nullable=True),
+    sa.Column("region", sa.String(64), nullable=True),
+    sa.Column("postal_code", sa.String(16), nullable=True),
+    sa.Column("rate_center", sa.String(64), nullable=True),
+    sa.Column("lata", sa.String(8), nullable=True),
+    sa.Column("latitude", sa.String(16), nullable=True),
+    sa.Column("longitude", sa.String(16), nullable=True),
+    sa.Column("sms_capable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("mms_capable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("voice_capable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("fax_capable", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("address_requirements", sa.String(8), nullable=False, server_default="none"),
+    sa.Column("date_added", UTCDateTime, nullable=False),
+    sa.Index(None, "iso_country", "number_type"),
+)
+
+unroutable_inbound = sa.Table(
+    "unroutable_inbound",
+    metadata,
+    # Inbound messages for numbers no account holds (or that cannot take SMS): kept, never sent on.
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    sa.Column("from_", sa.String(64), nullable=False),
+    sa.Column("to", sa.String(64), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("carrier", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
 )
