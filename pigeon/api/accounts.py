@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pigeon.api.context import authorized_account, basic_credentials, ctx, first, form, in_thread
+from pigeon.api.context import basic_credentials, ctx, first, form, in_thread
 from pigeon.api.paging import offset_envelope, parse_page
 from pigeon.api.schemas import V, account_json
 from pigeon.app import accounts as use
@@ -53,25 +53,38 @@ async def create(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         with c.db.write() as conn:
-            return use.create_account(
-                conn, friendly_name=params.get("FriendlyName"), now=c.clock.now(), owner_sid=acting
-            )
+            return use.create_subaccount(conn, acting, friendly_name=params.get("FriendlyName"), now=c.clock.now())
 
     row = await in_thread(run)
     request.state.created_sid = row["sid"]
     return JSONResponse(account_json(row), status_code=201, media_type=JSON)
 
 
+async def _account(request: Request) -> tuple[str, dict[str, Any]]:
+    """(acting account SID, the account in the URL). Unlike the account's other resources,
+    the Account itself stays reachable while suspended or closed: its parent must be able to
+    see that and to reactivate it."""
+    acting = await _acting_sid(request)
+    c = ctx(request)
+
+    def check() -> dict[str, Any]:
+        with c.db.read() as conn:
+            return use.authorize(
+                conn, acting, request.path_params["account_sid"], request.url.path, require_active=False
+            )
+
+    return acting, await in_thread(check)
+
+
 async def fetch(request: Request) -> Response:
-    row = await authorized_account(request, request.path_params["account_sid"])
+    _, row = await _account(request)
     return JSONResponse(account_json(row), media_type=JSON)
 
 
 async def update(request: Request) -> Response:
-    target = await authorized_account(request, request.path_params["account_sid"])
+    acting, target = await _account(request)
     params = first(await form(request))
     c = ctx(request)
-    acting = request.state.account_sid
 
     def run() -> dict[str, Any]:
         with c.db.write() as conn:

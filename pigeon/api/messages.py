@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -45,7 +46,7 @@ async def create(request: Request) -> Response:
 
     def validate() -> Any:
         with c.db.read() as conn:
-            return prepare_message(conn, account_sid, req, c.clock.now())
+            return prepare_message(conn, account_sid, req, c.clock.now(), pacing=c.pacing)
 
     new = await in_thread(validate)
     await c.writer.write(new)
@@ -54,12 +55,16 @@ async def create(request: Request) -> Response:
 
 
 def _parse_day_or_time(name: str, raw: str) -> tuple[datetime, bool]:
-    """(value, is_whole_day). Accepts YYYY-MM-DD and ISO 8601 date-times (the SDK sends those)."""
+    """(value, is_whole_day). Accepts YYYY-MM-DD and ISO 8601 date-times (the SDK sends those),
+    and RFC 2822 dates: the format our own responses use, so a client may echo one back."""
     text = raw.strip()
     try:
         if len(text) == 10:
             return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC), True
-        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        if text[:1].isalpha():
+            value = parsedate_to_datetime(text)
+        else:
+            value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         raise ApiError(20422, f"{name} {raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)), False
@@ -73,8 +78,12 @@ def _message_filter(account_sid: str, params: dict[str, str]) -> tuple[MessageFi
             values[field] = params[name]
             kept.append((name, params[name]))
     if params.get("DateSent"):
-        day, whole = _parse_day_or_time("DateSent", params["DateSent"])
-        values["date_sent_on"] = (day, day + timedelta(days=1)) if whole else (day, day + timedelta(seconds=1))
+        # DateSent names a GMT day. The SDKs send every date as a date-time at midnight
+        # (date_sent=date(2024, 1, 2) goes out as DateSent=2024-01-02T00:00:00Z), so a time
+        # narrows nothing: matching that exact second would find nothing for SDK users.
+        value = _parse_day_or_time("DateSent", params["DateSent"])[0].astimezone(UTC)
+        day = value.replace(hour=0, minute=0, second=0, microsecond=0)
+        values["date_sent_on"] = (day, day + timedelta(days=1))
         kept.append(("DateSent", params["DateSent"]))
     if params.get("DateSent>"):
         values["date_sent_after"] = _parse_day_or_time("DateSent>", params["DateSent>"])[0]

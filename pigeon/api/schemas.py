@@ -139,10 +139,11 @@ def number_json(row: Row) -> Row:
         "status": "in-use",
         "status_callback": row["status_callback"],
         "status_callback_method": row["status_callback_method"],
-        "subresource_uris": {
-            "assigned_add_ons": f"{V}/Accounts/{account}/IncomingPhoneNumbers/{sid}/AssignedAddOns.json"
-        },
+        # No subresource_uris: Twilio's spec lists none for this resource, and we serve no
+        # AssignedAddOns to point at.
         "trunk_sid": None,
+        # The spec's examples show "local"; we give the kind the number was provisioned as.
+        "type": row["number_type"],
         "uri": f"{V}/Accounts/{account}/IncomingPhoneNumbers/{sid}.json",
         "voice_application_sid": None,
         "voice_caller_id_lookup": False,

@@ -30,13 +30,20 @@ def authenticate(conn: Connection, username: str, password: str) -> str:
         account_sid = store.account_for_key(conn, username, password)
         if account_sid is None:
             raise AuthenticationError()
+        # Closing an account retires its keys with its auth token.
+        owner = store.get_account(conn, account_sid)
+        if owner is None or owner["status"] == "closed":
+            raise AuthenticationError()
         return account_sid
     raise AuthenticationError("Authentication Error - invalid username")
 
 
-def authorize(conn: Connection, acting_sid: str, target_sid: str, path: str) -> Row:
+def authorize(conn: Connection, acting_sid: str, target_sid: str, path: str, *, require_active: bool = True) -> Row:
     """The target account, if `acting_sid` may act on it: itself, or one of its subaccounts.
-    A subaccount never reaches its parent or its siblings."""
+    A subaccount never reaches its parent or its siblings.
+
+    `require_active=False` is for the Account resource itself: a parent must still see a
+    suspended subaccount and be able to reactivate it."""
     if not is_sid(target_sid, Prefix.ACCOUNT):
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
     target = store.get_account(conn, target_sid)
@@ -44,8 +51,8 @@ def authorize(conn: Connection, acting_sid: str, target_sid: str, path: str) -> 
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
     if target_sid != acting_sid and target["owner_account_sid"] != acting_sid:
         raise ApiError(20003, "Permission denied: these credentials cannot act on that account.", status=403)
-    if target["status"] == "suspended":
-        raise ApiError(20005, "This account is suspended; it cannot send or change resources.", status=403)
+    if require_active and target["status"] != "active":
+        raise ApiError(20005, f"This account is {target['status']}; it cannot send or change resources.", status=403)
     return target
 
 
@@ -56,6 +63,15 @@ def create_account(conn: Connection, *, friendly_name: str | None, now: datetime
     if len(name) > 64:
         raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
     return store.create_account(conn, friendly_name=name, now=now, owner_sid=owner_sid)
+
+
+def create_subaccount(conn: Connection, acting_sid: str, *, friendly_name: str | None, now: datetime) -> Row:
+    """A subaccount of `acting_sid`. Only a main account may make one: a subaccount's own
+    subaccount would be out of its main account's reach (`authorize` looks one level down)."""
+    acting = store.get_account(conn, acting_sid)
+    if acting is None or acting["owner_account_sid"] != acting_sid:
+        raise ApiError(20003, "Permission denied: a subaccount cannot create subaccounts.", status=403)
+    return create_account(conn, friendly_name=friendly_name, now=now, owner_sid=acting_sid)
 
 
 def list_visible(conn: Connection, acting_sid: str, *, friendly_name: str | None, status: str | None) -> list[Row]:

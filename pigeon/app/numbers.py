@@ -81,8 +81,7 @@ def provision(
         raise ApiError(21422, f"The phone number {normalised} is not available.")
     number_type, country = kind_of(normalised)
     values = dict(settings or {})
-    if values.get("sms_fallback_url") and not values.get("sms_url"):
-        raise ApiError(21406, "SmsFallbackUrl needs an SmsUrl to fall back from.")
+    _check_fallback(values)
     return store.add_number(
         conn,
         account_sid=account_sid,
@@ -97,6 +96,11 @@ def provision(
     )
 
 
+def _check_fallback(number: Mapping[str, Any]) -> None:
+    if number.get("sms_fallback_url") and not number.get("sms_url"):
+        raise ApiError(21406, "SmsFallbackUrl needs an SmsUrl to fall back from.")
+
+
 def fetch(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
     row = store.get_number(conn, sid, account_sid=account_sid)
     if row is None:
@@ -105,8 +109,10 @@ def fetch(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
 
 
 def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapping[str, str], now: datetime) -> Row:
-    fetch(conn, account_sid, sid, path)
+    current = fetch(conn, account_sid, sid, path)
     values = settings_from_params(params)
+    # Checked on the number as it would be after the update, as create checks a new one.
+    _check_fallback({**current, **values})
     if values:
         store.update_number(conn, sid, now=now, **values)
     return fetch(conn, account_sid, sid, path)

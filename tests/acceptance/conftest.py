@@ -149,6 +149,14 @@ def _prepare(url: str, workdir: Path, extra_env: dict[str, str] | None = None) -
     )
 
 
+def _store_url(backend: str, workdir: Path, n: int, request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """(database URL, PostgreSQL database name to drop afterwards) for a new server's store."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / f'pigeon{n}.db'}", None
+    pg_name, url = make_pg_database(request.getfixturevalue("pg_template"))
+    return url, pg_name
+
+
 @pytest.fixture
 def server_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Make (and clean up) servers: factory(backend="sqlite"|"postgres", env={...}, start=True)."""
@@ -157,11 +165,7 @@ def server_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[A
     def make(
         backend: str = "sqlite", env: dict[str, str] | None = None, start: bool = True, args: tuple[str, ...] = ()
     ) -> Server:
-        pg_name = None
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / f'pigeon{len(made)}.db'}"
-        else:
-            pg_name, url = make_pg_database(request.getfixturevalue("pg_template"))
+        url, pg_name = _store_url(backend, tmp_path, len(made), request)
         srv = _prepare(url, tmp_path, env)
         made.append((srv, pg_name))
         if start:
@@ -186,3 +190,22 @@ def server(request: pytest.FixtureRequest, server_factory: Any) -> Server:
 def sqlite_server(server_factory: Any) -> Server:
     srv: Server = server_factory("sqlite")
     return srv
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One running `pigeon serve` per backend (and per xdist worker) for every test that asks
+    for it, once on SQLite and once on PostgreSQL. Starting a server costs seconds; tests that
+    share one keep apart by working in their own subaccount (support.py `new_tenant`)."""
+    workdir = tmp_path_factory.mktemp("pigeon")
+    url, pg_name = _store_url(request.param, workdir, 0, request)
+    # No background delivery: these tests check the statuses the API itself gives and move
+    # messages on through the store, so a dispatcher must not race them.
+    srv = _prepare(url, workdir, {"PIGEON_RUN_WORKERS": "false"})
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        if pg_name:
+            drop_pg_database(pg_name)

@@ -1,0 +1,204 @@
+"""Accounts, subaccounts, API keys and IncomingPhoneNumbers through the real `twilio` SDK."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.acceptance.conftest import Server
+from tests.acceptance.support import Tenant, fresh_number, new_tenant, raises_twilio
+
+pytestmark = pytest.mark.acceptance
+
+
+@pytest.fixture
+def tenant(shared_server: Server) -> Tenant:
+    return new_tenant(shared_server)
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def test_fetch_own_account(shared_server: Server) -> None:
+    sid = shared_server.account_sid
+    account = shared_server.client().api.accounts(sid).fetch()
+    assert (account.sid, account.owner_account_sid, account.auth_token) == (sid, sid, shared_server.auth_token)
+    assert (account.status, account.type) == ("active", "Full")
+    assert account.friendly_name and account.date_created is not None
+    assert account.uri == f"/2010-04-01/Accounts/{sid}.json"
+    assert account.subresource_uris["messages"] == f"/2010-04-01/Accounts/{sid}/Messages.json"
+
+
+def test_create_subaccount(shared_server: Server) -> None:
+    parent = shared_server.client()
+    sub = parent.api.accounts.create(friendly_name="Team A")
+    assert sub.sid.startswith("AC") and sub.sid != shared_server.account_sid
+    assert sub.owner_account_sid == shared_server.account_sid
+    assert sub.friendly_name == "Team A" and sub.status == "active"
+    assert sub.auth_token and sub.auth_token != shared_server.auth_token
+    # The subaccount's own credentials work, and so do its parent's.
+    assert shared_server.client(sub.sid, sub.auth_token).api.accounts(sub.sid).fetch().friendly_name == "Team A"
+    assert parent.api.accounts(sub.sid).fetch().owner_account_sid == shared_server.account_sid
+
+
+def test_list_accounts(shared_server: Server) -> None:
+    parent = shared_server.client()
+    sub = parent.api.accounts.create(friendly_name="Listed Team")
+    listed = {a.sid for a in parent.api.accounts.list()}
+    assert {shared_server.account_sid, sub.sid} <= listed
+    assert [a.sid for a in parent.api.accounts.list(friendly_name="Listed Team")] == [sub.sid]
+    # A subaccount sees itself only.
+    as_sub = shared_server.client(sub.sid, sub.auth_token)
+    assert [a.sid for a in as_sub.api.accounts.list()] == [sub.sid]
+    # Paging follows next_page_uri.
+    assert {a.sid for a in parent.api.accounts.list(page_size=1)} == listed
+
+
+def test_update_account_friendly_name(tenant: Tenant) -> None:
+    updated = tenant.server.client().api.accounts(tenant.sid).update(friendly_name="Renamed")
+    assert updated.friendly_name == "Renamed"
+    assert tenant.client().api.accounts(tenant.sid).fetch().friendly_name == "Renamed"
+
+
+def test_a_subaccount_cannot_create_subaccounts(tenant: Tenant) -> None:
+    # Its subaccount would be out of the main account's reach.
+    raises_twilio(lambda: tenant.client().api.accounts.create(friendly_name="grandchild"), 20003, 403)
+
+
+def test_suspended_subaccount_is_refused_until_its_parent_reactivates_it(tenant: Tenant) -> None:
+    parent = tenant.server.client()
+    assert parent.api.accounts(tenant.sid).update(status="suspended").status == "suspended"
+    send = lambda: tenant.client().messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x")  # noqa: E731
+    raises_twilio(send, 20005, 403)
+    as_parent = tenant.server.client(account_sid=tenant.sid)
+    raises_twilio(lambda: as_parent.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x"), 20005, 403)
+    # The Account resource itself stays reachable, or it could never be reactivated.
+    assert tenant.client().api.accounts(tenant.sid).fetch().status == "suspended"
+    assert parent.api.accounts(tenant.sid).update(status="active").status == "active"
+    assert send().status == "queued"
+
+
+def test_closed_subaccount_loses_its_credentials_and_keys(tenant: Tenant, shared_server: Server) -> None:
+    key = json.loads(shared_server.cli("keys", "create", "--account", tenant.sid, "--json").stdout)
+    parent = shared_server.client()
+    assert parent.api.accounts(tenant.sid).update(status="closed").status == "closed"
+    raises_twilio(lambda: tenant.client().api.accounts(tenant.sid).fetch(), 20003, 401)
+    by_key = shared_server.client(key["sid"], key["secret"], tenant.sid)
+    raises_twilio(lambda: by_key.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x"), 20003, 401)
+    as_parent = shared_server.client(account_sid=tenant.sid)
+    raises_twilio(lambda: as_parent.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x"), 20005, 403)
+    assert parent.api.accounts(tenant.sid).fetch().status == "closed"
+    raises_twilio(lambda: parent.api.accounts(tenant.sid).update(status="active"), 21479, 400)
+
+
+def test_parent_acts_on_its_subaccounts_messages(tenant: Tenant, shared_server: Server) -> None:
+    as_parent = shared_server.client(account_sid=tenant.sid)
+    msg = as_parent.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="from the parent")
+    assert msg.account_sid == tenant.sid
+    assert msg.uri.startswith(f"/2010-04-01/Accounts/{tenant.sid}/")
+    assert as_parent.messages(msg.sid).fetch().body == "from the parent"
+    assert [m.sid for m in as_parent.messages.list()] == [msg.sid]
+    # The subaccount sees the same message; the parent's own log does not hold it.
+    assert tenant.client().messages(msg.sid).fetch().sid == msg.sid
+    raises_twilio(lambda: shared_server.client().messages(msg.sid).fetch(), 20404, 404)
+
+
+def test_api_key_authenticates_for_its_account(tenant: Tenant, shared_server: Server) -> None:
+    key = json.loads(shared_server.cli("keys", "create", "--account", tenant.sid, "--json").stdout)
+    assert key["sid"].startswith("SK") and key["account_sid"] == tenant.sid
+    client = shared_server.client(key["sid"], key["secret"], tenant.sid)
+    msg = client.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="via key")
+    assert msg.account_sid == tenant.sid
+    assert client.messages(msg.sid).fetch().body == "via key"
+    assert [m.sid for m in client.messages.list()] == [msg.sid]
+
+    wrong = shared_server.client(key["sid"], "not-the-secret", tenant.sid)
+    raises_twilio(lambda: wrong.messages(msg.sid).fetch(), 20003, 401)
+    # A subaccount's key does not reach the parent.
+    upward = shared_server.client(key["sid"], key["secret"], shared_server.account_sid)
+    raises_twilio(lambda: upward.api.accounts(shared_server.account_sid).fetch(), 20003, 403)
+    raises_twilio(
+        lambda: upward.messages.create(to=fresh_number(), from_=shared_server.numbers[0], body="x"), 20003, 403
+    )
+
+
+# -- IncomingPhoneNumbers --------------------------------------------------------------------------
+
+
+def test_incoming_phone_number_lifecycle(tenant: Tenant) -> None:
+    client = tenant.client()
+    wanted = fresh_number()
+    number = client.incoming_phone_numbers.create(
+        phone_number=wanted, friendly_name="Support line", sms_url="https://app.example.com/sms"
+    )
+    assert number.sid.startswith("PN") and number.phone_number == wanted
+    assert number.account_sid == tenant.sid and number.friendly_name == "Support line"
+    assert number.capabilities == {"fax": False, "mms": True, "sms": True, "voice": True}
+    assert (number.sms_url, number.sms_method) == ("https://app.example.com/sms", "POST")
+    assert number.uri == f"/2010-04-01/Accounts/{tenant.sid}/IncomingPhoneNumbers/{number.sid}.json"
+
+    listed = client.incoming_phone_numbers.list()
+    assert [n.phone_number for n in listed] == [*tenant.numbers, wanted]
+    assert [n.sid for n in client.incoming_phone_numbers.list(phone_number=wanted)] == [number.sid]
+    assert [n.sid for n in client.incoming_phone_numbers.list(friendly_name="Support line")] == [number.sid]
+    assert [n.sid for n in client.incoming_phone_numbers.list(page_size=1)] == [n.sid for n in listed]
+
+    fetched = client.incoming_phone_numbers(number.sid).fetch()
+    assert (fetched.sid, fetched.phone_number, fetched.sms_url) == (number.sid, wanted, "https://app.example.com/sms")
+
+    updated = client.incoming_phone_numbers(number.sid).update(
+        sms_url="https://app.example.com/v2/sms", sms_method="GET", sms_fallback_url="https://backup.example.com/sms"
+    )
+    assert (updated.sms_url, updated.sms_method) == ("https://app.example.com/v2/sms", "GET")
+    assert updated.sms_fallback_url == "https://backup.example.com/sms"
+    assert client.incoming_phone_numbers(number.sid).fetch().sms_method == "GET"
+
+    # A number on the account sends; once released it cannot, and it is free to provision again.
+    assert client.messages.create(to=fresh_number(), from_=wanted, body="from the new line").status == "queued"
+    assert client.incoming_phone_numbers(number.sid).delete() is True
+    raises_twilio(lambda: client.incoming_phone_numbers(number.sid).fetch(), 20404, 404)
+    raises_twilio(lambda: client.messages.create(to=fresh_number(), from_=wanted, body="x"), 21606, 400)
+    assert client.incoming_phone_numbers.create(phone_number=wanted).phone_number == wanted
+
+
+def test_incoming_phone_number_errors(tenant: Tenant, shared_server: Server) -> None:
+    client = tenant.client()
+    raises_twilio(lambda: client.incoming_phone_numbers.create(phone_number="12ab"), 21421, 400)
+    raises_twilio(lambda: client.incoming_phone_numbers.create(phone_number=shared_server.numbers[0]), 21422, 400)
+    raises_twilio(lambda: client.incoming_phone_numbers.create(phone_number=tenant.numbers[0]), 21422, 400)
+    raises_twilio(
+        lambda: client.incoming_phone_numbers.create(phone_number=fresh_number(), sms_url="not a url"), 21402, 400
+    )
+    raises_twilio(
+        lambda: client.incoming_phone_numbers.create(phone_number=fresh_number(), sms_method="PUT"), 21403, 400
+    )
+    sid = client.incoming_phone_numbers.list()[0].sid
+    raises_twilio(lambda: client.incoming_phone_numbers(sid).update(sms_url="ftp://x.example.com"), 21402, 400)
+    raises_twilio(lambda: client.incoming_phone_numbers(sid).update(sms_method="DELETE"), 21403, 400)
+    raises_twilio(
+        lambda: client.incoming_phone_numbers.create(
+            phone_number=fresh_number(), sms_fallback_url="https://backup.example.com/sms"
+        ),
+        21406,
+        400,
+    )
+    # A fallback with nothing to fall back from is refused on update too, as on create.
+    raises_twilio(
+        lambda: client.incoming_phone_numbers(sid).update(sms_fallback_url="https://backup.example.com/sms"),
+        21406,
+        400,
+    )
+    # None of the refused requests changed the account's numbers.
+    assert [n.phone_number for n in client.incoming_phone_numbers.list()] == tenant.numbers
+
+
+def test_another_accounts_number_is_not_found(tenant: Tenant, shared_server: Server) -> None:
+    other = new_tenant(shared_server, numbers=1)
+    theirs = other.client().incoming_phone_numbers.list()[0].sid
+    client = tenant.client()
+    raises_twilio(lambda: client.incoming_phone_numbers(theirs).fetch(), 20404, 404)
+    raises_twilio(lambda: client.incoming_phone_numbers(theirs).update(sms_url="https://x.example.com"), 20404, 404)
+    raises_twilio(lambda: client.incoming_phone_numbers(theirs).delete(), 20404, 404)
+    assert theirs not in {n.sid for n in client.incoming_phone_numbers.list()}
+    assert other.client().incoming_phone_numbers(theirs).fetch().sms_url is None
