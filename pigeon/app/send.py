@@ -8,6 +8,7 @@ writer. Nothing is written here: a rejected request changes nothing.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from pigeon.domain.sids import Prefix, is_sid, new_sid
 from pigeon.domain.status import Direction, MessageStatus
 from pigeon.domain.urls import is_valid_http_url
 from pigeon.store import services as service_store
+from pigeon.store.accounts import get_account
 from pigeon.store.dispatch import queued_segments
 from pigeon.store.messages import NewMessage
 from pigeon.store.numbers import find_by_number
@@ -50,6 +52,8 @@ class SendRequest:
     schedule_type: str | None = None
     smart_encoded: str | None = None
     direction: Direction = Direction.OUTBOUND_API
+    #: An automatic STOP/START/HELP reply: it goes out even to a recipient who just opted out.
+    keyword_reply: bool = False
 
 
 def content_hash(sender: str | None, recipient: str, body: str) -> str:
@@ -109,13 +113,20 @@ def _recipient(req: SendRequest) -> str:
     return to
 
 
-def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) -> str:
-    """The normalised From, after checking it is a message-capable sender of this account."""
+def _related(conn: Connection, a: str, b: str) -> bool:
+    """True when one account is the other's parent (they may know each other's numbers)."""
+    first, second = get_account(conn, a), get_account(conn, b)
+    return bool(first and second and (first["owner_account_sid"] == b or second["owner_account_sid"] == a))
+
+
+def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) -> tuple[str, dict[str, Any] | None]:
+    """The normalised From and its number record, after checking it is a message-capable sender
+    of this account (an alphanumeric sender has no record)."""
     raw = raw_from.strip()
     if numbers.is_alphanumeric_sender(raw) and not raw.startswith("+"):
         if numbers.region_of(to) in {"US", "CA"}:
             raise ApiError(21612, f"The 'To' number {to} cannot receive messages from an alphanumeric sender.")
-        return raw
+        return raw, None
     sender = raw if numbers.is_short_code(raw) else numbers.to_e164(raw)
     if sender is None:
         raise ApiError(
@@ -124,6 +135,12 @@ def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) ->
     if sender == to:
         raise ApiError(21211, f"The 'To' number {to} is the same as the 'From' number.")
     owned = find_by_number(conn, sender)
+    if (
+        owned is not None
+        and owned["account_sid"] != account_sid
+        and not _related(conn, owned["account_sid"], account_sid)
+    ):
+        owned = None  # another tenant's number: answer as if it did not exist
     if owned is None:
         raise ApiError(
             21606,
@@ -137,7 +154,7 @@ def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) ->
         raise ApiError(21606, f"The 'From' phone number {sender} is not SMS-capable.")
     if numbers.is_short_code(sender) and owned.get("iso_country") and numbers.region_of(to) != owned["iso_country"]:
         raise ApiError(21606, f"The short code {sender} can only send to numbers in {owned['iso_country']}.")
-    return sender
+    return sender, owned
 
 
 def _schedule(req: SendRequest, now: datetime, service: dict[str, Any] | None) -> datetime | None:
@@ -192,7 +209,10 @@ def prepare_message(
             raise ApiError(21701, f"The Messaging Service {req.messaging_service_sid} does not exist on this account.")
     send_at = _schedule(req, now, service)
 
-    sender: str | None = _check_sender(conn, account_sid, req.from_, to) if req.from_ else None
+    sender: str | None = None
+    owned: dict[str, Any] | None = None
+    if req.from_:
+        sender, owned = _check_sender(conn, account_sid, req.from_, to)
     if sender is None:
         assert service is not None
         sticky = service_store.last_sender_to(conn, service["sid"], to) if service["sticky_sender"] else None
@@ -200,10 +220,11 @@ def prepare_message(
         if sender is None:
             raise ApiError(21704, f"The Messaging Service {service['sid']} has no sender that can reach {to}.")
 
-    opted_out = find_opt_out(
-        conn, account_sid=account_sid, sender=sender, recipient=to, service_sid=service["sid"] if service else None
-    )
-    if opted_out is not None:
+    # An opt-out from a number in a Messaging Service covers the whole service, however the
+    # message names its sender.
+    blocking_service = service["sid"] if service else (owned or {}).get("messaging_service_sid")
+    opted_out = find_opt_out(conn, account_sid=account_sid, sender=sender, recipient=to, service_sid=blocking_service)
+    if opted_out is not None and not req.keyword_reply:
         raise ApiError(21610, f"Attempt to send to unsubscribed recipient {to}.")
 
     smart = _parse_bool(req.smart_encoded) or bool(service and service["smart_encoding"] and req.smart_encoded is None)
@@ -254,7 +275,7 @@ def prepare_message(
             "message_sid": sid,
             "position": i,
             "url": url,
-            "content_type": None,
+            "content_type": mimetypes.guess_type(url.split("?")[0])[0],
             "date_created": now,
             "date_updated": now,
         }

@@ -1326,6 +1326,69 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
     ),
 )
 
+_EXTRA_API: tuple[ErrorInfo, ...] = (
+    _api(
+        20422,
+        400,
+        "Invalid Parameter",
+        "A parameter Pigeon knows was given a value it cannot use: a date it cannot read, a "
+        "page size below one, a status an update cannot set, a body other than the empty "
+        "string on a redaction.",
+        (
+            "A date filter in a format other than YYYY-MM-DD, ISO 8601 or RFC 2822.",
+            "An update that tries to change a message's text instead of erasing it.",
+            "A PageToken copied from another server or edited by hand.",
+        ),
+        ("Read the message in the error body: it names the parameter and the value it refused.",),
+    ),
+    _api(
+        21475,
+        400,
+        "Unable to update Status, invalid Status.",
+        "An account's status can only be active, suspended or closed.",
+        ("A typo in the Status value, or a value from another resource such as 'canceled'.",),
+        ("Send Status=active, Status=suspended or Status=closed.",),
+    ),
+    _api(
+        21477,
+        400,
+        "Unable to update Status for parent accounts",
+        "A main account cannot suspend or close itself through the API; only its subaccounts "
+        "can be suspended or closed this way.",
+        ("The request names the main account's own SID with a Status change.",),
+        ("Change the status of subaccounts only; an operator manages main accounts with the pigeon CLI.",),
+    ),
+    _api(
+        21479,
+        400,
+        "Unable to update Status for subaccount, subaccount has been closed.",
+        "A closed subaccount stays closed: its numbers and messages are retired with it.",
+        ("An attempt to set Status=active or suspended on a subaccount that was closed.",),
+        ("Create a new subaccount instead.",),
+    ),
+    _api(
+        30409,
+        400,
+        "This message cannot be canceled",
+        "Only a message that is still scheduled can be canceled. Once it is queued, sending, "
+        "sent or final, there is nothing left to cancel.",
+        (
+            "The message was created without SendAt, so it was never scheduled.",
+            "Its SendAt passed and it already went to the queue.",
+            "It was canceled before.",
+        ),
+        (f"{_DOCTOR} and its current status.",),
+    ),
+    _api(
+        35126,
+        400,
+        "The ScheduleType value provided is not supported for this channel",
+        "Scheduling only knows ScheduleType=fixed: the message goes out at the SendAt you give.",
+        ("A ScheduleType other than 'fixed', or a misspelling of it.",),
+        ("Send ScheduleType=fixed together with SendAt.",),
+    ),
+)
+
 CATALOGUE: Mapping[int, ErrorInfo] = _index(
     (
         *_ACCOUNT_AND_REQUEST,
@@ -1336,5 +1399,6 @@ CATALOGUE: Mapping[int, ErrorInfo] = _index(
         *_DELIVERY,
         *_INBOUND,
         *_WEBHOOKS,
+        *_EXTRA_API,
     )
 )

@@ -356,13 +356,15 @@ def test_every_part_fits_a_140_octet_pdu(body: str, sixteen_bit: bool) -> None:
 # Character count --------------------------------------------------------------------------------------
 
 
-def test_character_count_is_code_points() -> None:
+def test_character_count_is_utf16_units() -> None:
     assert MAX_BODY_CHARS == 1600
     assert character_count("") == 0
     assert character_count("a\r\n") == 3
     assert character_count("€") == 1
-    assert character_count("😀") == 1
-    assert character_count("👨\u200d👩\u200d👧") == 5
+    assert character_count("😀") == 2  # a surrogate pair counts two, as on Twilio
+    assert character_count("👨\u200d👩\u200d👧") == 8
+    assert character_count("😀" * 800) == MAX_BODY_CHARS
+    assert character_count("😀" * 801) > MAX_BODY_CHARS
     assert character_count("x" * 1601) > MAX_BODY_CHARS
 
 
