@@ -19,8 +19,9 @@ from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
+from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
-from pigeon.app.receipts import ReceiptSink
+from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
 from pigeon.config import Settings
 from pigeon.domain.numbers import SenderKind
@@ -109,7 +110,7 @@ class Workers:
     clock: Clock
     spool: StoreReceiptSpool
     carriers: dict[str, Carrier]
-    sink: ReceiptSink
+    sink: CarrierEventSink
     dispatcher: DispatcherWorker
     simulated_receipts: SimulatedReceiptsWorker
     webhooks: WebhookWorker
@@ -168,14 +169,19 @@ def build_workers(
     wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     round_ = DispatchRound(db, route, clock, worker_id=wid, settings=dispatch_settings)
     sender = HttpxWebhookSender()
+    pacing = pacing_policy(settings)
+
+    async def inbound(row: dict[str, Any]) -> None:
+        await deliver_inbound(db, sender, clock, row, pacing=pacing)
+
     return Workers(
         db=db,
         clock=clock,
         spool=spool,
         carriers=carriers,
-        sink=ReceiptSink(db, clock),
+        sink=CarrierEventSink(db, clock, base_url=settings.base_url),
         dispatcher=DispatcherWorker(round_),
         simulated_receipts=SimulatedReceiptsWorker(db, clock),
-        webhooks=WebhookWorker(db, sender, clock, policy=STATUS_CALLBACKS),
+        webhooks=WebhookWorker(db, sender, clock, policy=STATUS_CALLBACKS, handlers={"inbound": inbound}),
         sender=sender,
     )

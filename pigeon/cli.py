@@ -362,6 +362,98 @@ def _only_account(conn: Any) -> str:
     return str(tops[0]["sid"])
 
 
+# -- simulate and opt-outs -----------------------------------------------------------------
+
+simulate_app = typer.Typer(help="Drive the built-in carrier network.", no_args_is_help=True)
+optouts_app = typer.Typer(help="Recipients who opted out.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(optouts_app, name="optouts")
+
+
+@simulate_app.command("inbound")
+def simulate_inbound(
+    from_: Annotated[str, typer.Option("--from", help="The handset's number.")],
+    to: Annotated[str, typer.Option("--to", help="One of your numbers.")],
+    body: Annotated[str, typer.Option("--body")],
+    media_url: Annotated[list[str] | None, typer.Option("--media-url", help="Repeat for several.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Text one of your numbers from a simulated phone: keywords, webhook and replies all run."""
+    from pigeon.app.inbound import receive
+    from pigeon.ports import InboundSms
+
+    settings = _settings()
+    db = bootstrap.open_database(settings)
+    sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=tuple(media_url or ()))
+    with db.write() as conn:
+        intake = receive(conn, sms, now=clock.now(), base_url=settings.base_url)
+    result = {
+        "message_sid": intake.message_sid,
+        "account_sid": intake.account_sid,
+        "keyword": intake.keyword,
+        "webhook_queued": intake.webhook_queued,
+        "reply_sids": list(intake.reply_sids),
+        "unroutable_reason": intake.reason,
+    }
+    if as_json:
+        _print_json(result)
+        return
+    if intake.message_sid is None:
+        out.print(f"[yellow]not delivered to any account:[/yellow] {intake.reason}", highlight=False)
+        return
+    out.print(f"received as {intake.message_sid}", highlight=False)
+    if intake.keyword:
+        out.print(
+            f"keyword {intake.keyword}; automatic reply {', '.join(intake.reply_sids) or 'none'}", highlight=False
+        )
+    out.print("the application's webhook is queued" if intake.webhook_queued else "no webhook is configured")
+
+
+@optouts_app.command("list")
+def optouts_list(
+    account: Annotated[str | None, typer.Option("--account")] = None,
+    recipient: Annotated[str | None, typer.Option("--recipient")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every opt-out: the pair or service it blocks, the keyword, when, and the message behind it."""
+    from pigeon.app import optouts
+
+    db = _db()
+    with db.read() as conn:
+        rows = [optouts.view(r) for r in optouts.list_for_account(conn, account, recipient=recipient)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("recipient", "sender", "scope", "keyword", "when", "inbound message")
+    for r in rows:
+        table.add_row(
+            r["recipient"], r["sender"], r["scope"], r["keyword"], r["date_created"], r["inbound_message_sid"] or ""
+        )
+    out.print(table)
+
+
+@optouts_app.command("export")
+def optouts_export(
+    account: Annotated[str | None, typer.Option("--account")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="File to write; default standard output.")
+    ] = None,
+) -> None:
+    """Export the opt-out list as CSV or JSON."""
+    from pigeon.app import optouts
+
+    db = _db()
+    with db.read() as conn:
+        rows = optouts.list_for_account(conn, account)
+    text = optouts.to_csv(rows) if fmt == "csv" else json.dumps([optouts.view(r) for r in rows], indent=2) + "\n"
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
 # -- logs ----------------------------------------------------------------------------------
 
 

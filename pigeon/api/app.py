@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from pigeon.api import accounts, messages, numbers
+from pigeon.api import accounts, messages, numbers, optouts, simulator
 from pigeon.api.context import ApiContext, in_thread
 from pigeon.api.errors import EXCEPTION_HANDLERS
 
@@ -42,6 +42,8 @@ def create_app(
             *accounts.routes,
             *messages.routes,
             *numbers.routes,
+            *optouts.routes,
+            *simulator.routes,
             *extra_routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,3 +27,69 @@ def find_opt_out(
     )
     row = conn.execute(q.limit(1)).mappings().first()
     return dict(row) if row else None
+
+
+def record_opt_out(
+    conn: Connection,
+    *,
+    account_sid: str,
+    sender: str,
+    recipient: str,
+    scope: str,
+    keyword: str,
+    inbound_message_sid: str | None,
+    now: datetime,
+) -> bool:
+    """Record (or refresh) an opt-out. Returns True when the pair was not opted out before."""
+    existing = find_opt_out(conn, account_sid=account_sid, sender=sender, recipient=recipient)
+    if existing is not None:
+        conn.execute(
+            opt_outs.update()
+            .where(opt_outs.c.id == existing["id"])
+            .values(keyword=keyword, inbound_message_sid=inbound_message_sid, date_created=now, scope=scope)
+        )
+        return False
+    conn.execute(
+        opt_outs.insert().values(
+            account_sid=account_sid,
+            sender=sender,
+            recipient=recipient,
+            scope=scope,
+            keyword=keyword,
+            inbound_message_sid=inbound_message_sid,
+            date_created=now,
+        )
+    )
+    return True
+
+
+def remove_opt_out(conn: Connection, *, account_sid: str, sender: str, recipient: str) -> bool:
+    result = conn.execute(
+        opt_outs.delete().where(
+            opt_outs.c.account_sid == account_sid, opt_outs.c.sender == sender, opt_outs.c.recipient == recipient
+        )
+    )
+    return bool(result.rowcount)
+
+
+def list_opt_outs(
+    conn: Connection,
+    *,
+    account_sid: str | None = None,
+    recipient: str | None = None,
+    sender: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Row]:
+    q = sa.select(opt_outs).order_by(opt_outs.c.date_created.desc(), opt_outs.c.id.desc())
+    if account_sid is not None:
+        q = q.where(opt_outs.c.account_sid == account_sid)
+    if recipient is not None:
+        q = q.where(opt_outs.c.recipient == recipient)
+    if sender is not None:
+        q = q.where(opt_outs.c.sender == sender)
+    if offset:
+        q = q.offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return [dict(r) for r in conn.execute(q).mappings()]

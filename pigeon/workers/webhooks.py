@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pigeon.app.callbacks import deliver_one
@@ -43,6 +44,7 @@ class WebhookWorker:
         lease_seconds: float = 60.0,
         poll_interval: float = 0.05,
         timeout: float = 15.0,
+        handlers: Mapping[str, Callable[[dict[str, Any]], Awaitable[Any]]] | None = None,
     ) -> None:
         if lease_seconds <= timeout:
             # A lease shorter than one request would hand a live delivery to a second worker.
@@ -57,6 +59,8 @@ class WebhookWorker:
         self.poll_interval = poll_interval
         self.timeout = timeout
         self._in_flight: set[asyncio.Task[None]] = set()
+        #: Deliveries whose kind needs more than a status callback (inbound webhooks with TwiML).
+        self.handlers = dict(handlers or {})
 
     def _claim(self, limit: int) -> list[dict[str, Any]]:
         with self.db.write() as conn:
@@ -64,7 +68,11 @@ class WebhookWorker:
 
     async def _deliver(self, row: dict[str, Any]) -> None:
         try:
-            await deliver_one(self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout)
+            handler = self.handlers.get(row["kind"])
+            if handler is not None:
+                await handler(row)
+            else:
+                await deliver_one(self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout)
         except Exception:
             log.exception("webhook delivery %s raised; its lease will bring it back", row["id"])
 

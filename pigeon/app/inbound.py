@@ -1,0 +1,322 @@
+"""Inbound intake: a carrier's mobile-originated message -> our number -> opt-out keywords ->
+an inbound message record -> the application's webhook (durably queued).
+
+Everything for one inbound message happens in one transaction: the record, the opt-out
+change, the automatic keyword reply and the webhook delivery commit together, so the
+carrier is acknowledged only once nothing can be lost.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain import numbers
+from pigeon.domain.errors import ApiError
+from pigeon.domain.optout import DEFAULT_REPLIES, KeywordKind, classify
+from pigeon.domain.segments import plan_segments
+from pigeon.domain.sids import Prefix, new_sid
+from pigeon.domain.status import Direction, MessageStatus
+from pigeon.ports import InboundSms
+from pigeon.store import accounts as account_store
+from pigeon.store import alerts as alert_store
+from pigeon.store import inbound as inbound_store
+from pigeon.store import optouts as optout_store
+from pigeon.store import services as service_store
+from pigeon.store import webhooks as outbox
+from pigeon.store.messages import NewMessage, insert_messages
+from pigeon.store.numbers import find_by_number
+
+Row = dict[str, Any]
+
+#: The alert for an inbound message that reached no application: nothing is configured to take it.
+NO_WEBHOOK_CODE = 11200
+API_VERSION = "2010-04-01"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What became of one inbound message."""
+
+    message_sid: str | None  # None when unroutable
+    account_sid: str | None
+    keyword: str | None = None
+    webhook_queued: bool = False
+    reply_sids: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str | None
+    method: str
+    fallback_url: str | None
+    fallback_method: str
+    source: str  # "number" or "service"
+
+
+def webhook_target(number: Mapping[str, Any], service: Mapping[str, Any] | None) -> WebhookTarget:
+    """Twilio's precedence: a number in a Messaging Service uses the service's inbound settings
+    unless the service says to use the number's own (use_inbound_webhook_on_number)."""
+    if service is not None and not service["use_inbound_webhook_on_number"]:
+        return WebhookTarget(
+            service["inbound_request_url"],
+            service["inbound_method"],
+            service["fallback_url"],
+            service["fallback_method"],
+            "service",
+        )
+    return WebhookTarget(
+        number["sms_url"], number["sms_method"], number["sms_fallback_url"], number["sms_fallback_method"], "number"
+    )
+
+
+def _unroutable_reason(conn: Connection, sms: InboundSms, number: Row | None) -> str | None:
+    if number is None:
+        return f"{sms.recipient} is not a number of any account"
+    if not number["sms_capable"]:
+        return f"{sms.recipient} is not SMS-capable"
+    sender_is_short = numbers.is_short_code(sms.sender)
+    if number["number_type"] == "short_code":
+        if sender_is_short:
+            return "a short code cannot receive from another short code"
+        if number["iso_country"] and numbers.region_of(sms.sender) != number["iso_country"]:
+            return f"the short code {sms.recipient} only receives from numbers in {number['iso_country']}"
+    elif sender_is_short:
+        account = account_store.get_account(conn, number["account_sid"])
+        if not account or not account["allow_short_code_inbound"]:
+            return f"{sms.recipient} does not take messages from short codes (the account option is off)"
+        sender_country = sms.raw.get("sender_country")
+        if sender_country and sender_country != numbers.region_of(number["phone_number"]):
+            return f"{sms.recipient} only takes short-code messages from its own country"
+    return None
+
+
+def _media_type(url: str) -> str:
+    return mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
+
+
+def _inbound_rows(sms: InboundSms, number: Row, service_sid: str | None, now: datetime) -> NewMessage:
+    sender = numbers.to_e164(sms.sender) or sms.sender
+    plan = plan_segments(sms.body)
+    sid = new_sid(Prefix.MMS if sms.media_urls else Prefix.SMS)
+    account_sid = number["account_sid"]
+    row: Row = {
+        "sid": sid,
+        "account_sid": account_sid,
+        "messaging_service_sid": service_sid,
+        "direction": str(Direction.INBOUND),
+        "from_": sender,
+        "to": number["phone_number"],
+        "body": sms.body,
+        "status": str(MessageStatus.RECEIVED),
+        "encoding": plan.encoding,
+        "num_segments": max(sms.num_segments, 1),
+        "num_media": len(sms.media_urls),
+        "error_code": None,
+        "error_message": None,
+        "price": None,
+        "price_unit": "USD",
+        "status_callback": None,
+        "validity_period": None,
+        "send_at": None,
+        "smart_encoded": False,
+        "content_hash": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "claimed_by": None,
+        "claimed_until": None,
+        "date_created": now,
+        "date_updated": now,
+        "date_sent": now,
+        "carrier": sms.carrier,
+    }
+    media = [
+        {
+            "sid": new_sid(Prefix.MEDIA),
+            "account_sid": account_sid,
+            "message_sid": sid,
+            "position": i,
+            "url": url,
+            "content_type": _media_type(url),
+            "date_created": now,
+            "date_updated": now,
+        }
+        for i, url in enumerate(sms.media_urls)
+    ]
+    event = {
+        "message_sid": sid,
+        "account_sid": account_sid,
+        "at": now,
+        "kind": "received",
+        "status": str(MessageStatus.RECEIVED),
+        "error_code": None,
+        "detail": {
+            "carrier": sms.carrier,
+            "num_segments": sms.num_segments,
+            **({"raw": dict(sms.raw)} if sms.raw else {}),
+        },
+    }
+    return NewMessage(message=row, media=media, events=[event])
+
+
+def webhook_params(new: NewMessage, *, base_url: str, opt_out_type: str | None) -> list[tuple[str, str]]:
+    """The incoming-message webhook's parameters, as Twilio sends them."""
+    m = new.message
+    params = [
+        ("ToCountry", numbers.region_of(m["to"]) or ""),
+        ("ToState", ""),
+        ("ToCity", ""),
+        ("ToZip", ""),
+        ("FromCountry", numbers.region_of(m["from_"]) or ""),
+        ("FromState", ""),
+        ("FromCity", ""),
+        ("FromZip", ""),
+        ("SmsMessageSid", m["sid"]),
+        ("NumMedia", str(m["num_media"])),
+        ("SmsSid", m["sid"]),
+        ("SmsStatus", "received"),
+        ("Body", m["body"]),
+        ("To", m["to"]),
+        ("NumSegments", str(m["num_segments"])),
+        ("MessageSid", m["sid"]),
+        ("AccountSid", m["account_sid"]),
+        ("From", m["from_"]),
+        ("ApiVersion", API_VERSION),
+    ]
+    if m["messaging_service_sid"]:
+        params.append(("MessagingServiceSid", m["messaging_service_sid"]))
+    if opt_out_type:
+        params.append(("OptOutType", opt_out_type))
+    base = base_url.rstrip("/")
+    for i, media in enumerate(new.media):
+        url = f"{base}/2010-04-01/Accounts/{m['account_sid']}/Messages/{m['sid']}/Media/{media['sid']}"
+        params += [(f"MediaContentType{i}", media["content_type"]), (f"MediaUrl{i}", url)]
+    return params
+
+
+def _keyword_reply(
+    conn: Connection, number: Row, service: Row | None, new: NewMessage, kind: KeywordKind, now: datetime
+) -> str | None:
+    """The automatic reply to STOP/START/HELP, sent even to a recipient who just opted out."""
+    column = {KeywordKind.OPT_OUT: "opt_out_reply", KeywordKind.OPT_IN: "opt_in_reply", KeywordKind.HELP: "help_reply"}
+    text = (service or {}).get(column[kind]) or DEFAULT_REPLIES[kind]
+    req = SendRequest(
+        to=new.message["from_"],
+        from_=number["phone_number"],
+        body=text,
+        direction=Direction.OUTBOUND_REPLY,
+        keyword_reply=True,
+    )
+    try:
+        reply = prepare_message(conn, number["account_sid"], req, now)
+    except ApiError as exc:
+        alert_store.add_alert(
+            conn,
+            account_sid=number["account_sid"],
+            error_code=exc.code,
+            at=now,
+            resource_sid=new.message["sid"],
+            text=f"The automatic {kind} reply to {new.message['from_']} could not be sent: {exc.message}",
+        )
+        return None
+    insert_messages(conn, [reply])
+    return str(reply.message["sid"])
+
+
+def _apply_keyword(
+    conn: Connection, number: Row, service: Row | None, new: NewMessage, now: datetime
+) -> tuple[str | None, str | None]:
+    """Opt the pair out or in for a keyword message; returns (keyword, reply sid)."""
+    match = classify(new.message["body"])
+    if match is None:
+        return None, None
+    kind, word = match
+    if number["number_type"] == "short_code" and service is None:
+        # Twilio leaves STOP/HELP on standalone short codes to the customer's application.
+        return word, None
+    account_sid, recipient = number["account_sid"], new.message["from_"]
+    sender, scope = (service["sid"], "service") if service else (number["phone_number"], "number")
+    if kind is KeywordKind.OPT_OUT:
+        optout_store.record_opt_out(
+            conn,
+            account_sid=account_sid,
+            sender=sender,
+            recipient=recipient,
+            scope=scope,
+            keyword=word,
+            inbound_message_sid=new.message["sid"],
+            now=now,
+        )
+    elif kind is KeywordKind.OPT_IN:
+        optout_store.remove_opt_out(conn, account_sid=account_sid, sender=sender, recipient=recipient)
+    kind_detail = {"keyword": word, "kind": str(kind), "scope": scope, "sender": sender}
+    conn_event = new.message["sid"]
+    from pigeon.store.messages import add_event
+
+    add_event(conn, message_sid=conn_event, account_sid=account_sid, at=now, kind="keyword", detail=kind_detail)
+    return word, _keyword_reply(conn, number, service, new, kind, now)
+
+
+def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) -> Intake:
+    """Take one inbound message. Call inside a write transaction."""
+    number = find_by_number(conn, sms.recipient)
+    reason = _unroutable_reason(conn, sms, number)
+    if reason is not None:
+        inbound_store.keep_unroutable(
+            conn, from_=sms.sender, to=sms.recipient, body=sms.body, carrier=sms.carrier, reason=reason, now=now
+        )
+        if number is not None:
+            alert_store.add_alert(
+                conn,
+                account_sid=number["account_sid"],
+                error_code=21407 if not number["sms_capable"] else 11200,
+                at=now,
+                resource_sid=number["sid"],
+                log_level="warning",
+                text=f"An inbound message from {sms.sender} to {sms.recipient} was not delivered to the account: {reason}.",
+            )
+        return Intake(message_sid=None, account_sid=number["account_sid"] if number else None, reason=reason)
+    assert number is not None
+    service = (
+        service_store.get_service(conn, number["messaging_service_sid"]) if number["messaging_service_sid"] else None
+    )
+    new = _inbound_rows(sms, number, service["sid"] if service else None, now)
+    insert_messages(conn, [new])
+    keyword, reply = _apply_keyword(conn, number, service, new, now)
+    target = webhook_target(number, service)
+    account_sid, sid = number["account_sid"], new.message["sid"]
+    if not target.url:
+        where = (
+            "its Messaging Service has no inbound request URL" if target.source == "service" else "it has no sms_url"
+        )
+        alert_store.add_alert(
+            conn,
+            account_sid=account_sid,
+            error_code=NO_WEBHOOK_CODE,
+            at=now,
+            resource_sid=sid,
+            log_level="warning",
+            text=f"Message {sid} to {number['phone_number']} was stored, but no application was told: {where}.",
+        )
+        return Intake(sid, account_sid, keyword, False, (reply,) if reply else ())
+    opt_out_type = str(classify(new.message["body"])[0]) if keyword else None  # type: ignore[index]
+    outbox.enqueue(
+        conn,
+        account_sid=account_sid,
+        message_sid=sid,
+        kind="inbound",
+        url=target.url,
+        method=target.method,
+        params=webhook_params(new, base_url=base_url, opt_out_type=opt_out_type),
+        now=now,
+        fallback_url=target.fallback_url,
+        fallback_method=target.fallback_method,
+    )
+    return Intake(sid, account_sid, keyword, True, (reply,) if reply else ())

@@ -1,0 +1,296 @@
+"""The incoming-message webhook: ask the application, follow its TwiML, send its replies.
+
+One claimed `inbound` delivery is requested once (an application waiting for a text expects
+an answer in seconds, not a retry an hour later). When it fails — no connection (11205), an
+error status (11200), a document that does not parse (12100), a content type that is not
+TwiML (12300), a bad verb or attribute (14xxx) — the fallback URL is requested at once with
+ErrorCode and ErrorUrl added, and the failure is an alert that keeps the request and the
+response. `<Redirect>` fetches more TwiML (at most 10 in a row); each `<Message>` becomes an
+`outbound-reply`. Replies between the same two numbers are capped (14107) to break loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.app.callbacks import Transactions, build_request
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain.errors import ApiError, WebhookError
+from pigeon.domain.pacing import PacingPolicy
+from pigeon.domain.status import Direction
+from pigeon.domain.twiml import ReplyMessage, Twiml, TwimlError, interpret
+from pigeon.ports import Clock, WebhookResponse, WebhookSender
+from pigeon.store import accounts as account_store
+from pigeon.store import alerts as alert_store
+from pigeon.store import inbound as inbound_store
+from pigeon.store import messages as message_store
+from pigeon.store import webhooks as outbox
+from pigeon.store.messages import insert_messages
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 10
+#: Reply-loop protection: at most this many replies between two numbers in the window (14107).
+LOOP_LIMIT = 15
+LOOP_WINDOW = timedelta(seconds=30)
+
+
+@dataclass
+class Exchange:
+    """One HTTP request to the application and what came of it."""
+
+    url: str
+    method: str
+    params: list[tuple[str, str]]
+    response: WebhookResponse | None = None
+    error: WebhookError | None = None
+    twiml: Twiml | None = None
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class Conversation:
+    delivery: Mapping[str, Any]
+    exchanges: list[Exchange] = field(default_factory=list)
+    replies: list[ReplyMessage] = field(default_factory=list)
+    failure: Exchange | None = None
+
+
+async def _ask(
+    sender: WebhookSender,
+    token: str,
+    delivery: Mapping[str, Any],
+    url: str,
+    method: str,
+    params: Sequence[tuple[str, str]],
+    timeout: float,
+) -> Exchange:
+    ex = Exchange(url=url, method=method, params=list(params))
+    req = build_request({**delivery, "url": url, "method": method, "params": list(params)}, token, timeout=timeout)
+    started = time.perf_counter()
+    try:
+        ex.response = await sender.send(req)
+    except WebhookError as exc:
+        ex.error = exc
+        ex.elapsed_ms = (time.perf_counter() - started) * 1000
+        return ex
+    ex.elapsed_ms = ex.response.elapsed_ms
+    if not 200 <= ex.response.status < 300:
+        ex.error = WebhookError(
+            11200, f"the application answered HTTP {ex.response.status}", retryable=False, status=ex.response.status
+        )
+        return ex
+    try:
+        ex.twiml = interpret(ex.response.status, ex.response.headers.get("content-type"), ex.response.body)
+    except TwimlError as exc:
+        ex.error = WebhookError(exc.code, exc.detail, retryable=False, status=ex.response.status)
+    return ex
+
+
+async def _follow(
+    sender: WebhookSender,
+    token: str,
+    delivery: Mapping[str, Any],
+    url: str,
+    method: str,
+    params: Sequence[tuple[str, str]],
+    timeout: float,
+    convo: Conversation,
+) -> bool:
+    """Request `url`, then any Redirects; True when a usable TwiML answer came back."""
+    for _ in range(MAX_REDIRECTS + 1):
+        ex = await _ask(sender, token, delivery, url, method, params, timeout)
+        convo.exchanges.append(ex)
+        if ex.error is not None or ex.twiml is None:
+            convo.failure = ex
+            return False
+        convo.replies.extend(ex.twiml.messages)
+        if ex.twiml.redirect is None:
+            return True
+        url, method = ex.twiml.redirect.url, ex.twiml.redirect.method
+    convo.failure = convo.exchanges[-1]
+    convo.failure.error = WebhookError(14106, "more than 10 redirects in a row", retryable=False)
+    return False
+
+
+async def converse(
+    sender: WebhookSender, token: str, delivery: Mapping[str, Any], *, timeout: float = 15.0
+) -> Conversation:
+    convo = Conversation(delivery)
+    params = list(delivery["params"])
+    if await _follow(sender, token, delivery, delivery["url"], delivery["method"], params, timeout, convo):
+        return convo
+    fallback = delivery.get("fallback_url")
+    if fallback:
+        failed = convo.failure
+        assert failed is not None and failed.error is not None
+        extra = [("ErrorCode", str(failed.error.error_code)), ("ErrorUrl", failed.url)]
+        first_failure = failed
+        if await _follow(
+            sender, token, delivery, fallback, delivery.get("fallback_method") or "POST", params + extra, timeout, convo
+        ):
+            convo.failure = first_failure  # the primary still failed: it is still an alert
+    return convo
+
+
+def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now: datetime) -> None:
+    assert ex.error is not None
+    resp = ex.response
+    alert_store.add_alert(
+        conn,
+        account_sid=delivery["account_sid"],
+        error_code=ex.error.error_code,
+        at=now,
+        resource_sid=delivery["message_sid"],
+        text=f"The incoming-message webhook {ex.method} {ex.url} failed: {ex.error.detail}",
+        request_method=ex.method,
+        request_url=ex.url,
+        request_variables=[list(p) for p in ex.params],
+        response_status=resp.status if resp else None,
+        response_body=resp.body[:4096].decode("utf-8", errors="replace") if resp else None,
+        response_headers=dict(resp.headers) if resp else None,
+    )
+
+
+def _send_reply(
+    conn: Connection,
+    delivery: Mapping[str, Any],
+    inbound: Mapping[str, Any],
+    reply: ReplyMessage,
+    now: datetime,
+    pacing: PacingPolicy,
+) -> str | None:
+    sender = reply.from_ or inbound["to"]
+    recipient = reply.to or inbound["from_"]
+    if inbound_store.recent_replies(conn, sender=sender, recipient=recipient, since=now - LOOP_WINDOW) >= LOOP_LIMIT:
+        raise ApiError(14107, f"more than {LOOP_LIMIT} replies from {sender} to {recipient} in 30 s: a reply loop?")
+    req = SendRequest(
+        to=recipient,
+        from_=sender,
+        body=reply.body,
+        media_urls=reply.media,
+        status_callback=reply.action,
+        direction=Direction.OUTBOUND_REPLY,
+    )
+    new = prepare_message(conn, delivery["account_sid"], req, now, pacing=pacing)
+    insert_messages(conn, [new])
+    message_store.add_event(
+        conn,
+        message_sid=new.message["sid"],
+        account_sid=delivery["account_sid"],
+        at=now,
+        kind="reply_to",
+        detail={"inbound_message_sid": inbound["sid"]},
+    )
+    return str(new.message["sid"])
+
+
+_REPLY_CODES = {21211: 14101, 21606: 14108, 21212: 14102, 21602: 14103, 21617: 14103}
+
+
+def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingPolicy) -> list[str]:
+    """Record every exchange, the alerts and the replies; mark the delivery done."""
+    d = convo.delivery
+    for ex in convo.exchanges:
+        outbox.record_attempt(
+            conn,
+            delivery_id=d["id"],
+            account_sid=d["account_sid"],
+            at=now,
+            url=ex.url,
+            status_code=ex.response.status if ex.response else None,
+            error_code=ex.error.error_code if ex.error else None,
+            error=ex.error.detail if ex.error else None,
+            duration_ms=ex.elapsed_ms,
+            response_excerpt=ex.response.body[:1024].decode("utf-8", errors="replace") if ex.response else None,
+        )
+    if convo.failure is not None:
+        _alert_for(conn, d, convo.failure, now)
+    inbound = message_store.get_message(conn, d["message_sid"]) if d["message_sid"] else None
+    sids: list[str] = []
+    for reply in convo.replies if inbound else []:
+        assert inbound is not None
+        try:
+            sid = _send_reply(conn, d, inbound, reply, now, pacing)
+        except ApiError as exc:
+            code = _REPLY_CODES.get(exc.code, exc.code)
+            alert_store.add_alert(
+                conn,
+                account_sid=d["account_sid"],
+                error_code=code,
+                at=now,
+                resource_sid=d["message_sid"],
+                text=f"A reply from the application's TwiML was not sent: {exc.message}",
+            )
+            continue
+        if sid:
+            sids.append(sid)
+    last = convo.exchanges[-1] if convo.exchanges else None
+    ok = last is not None and (convo.failure is None or last.error is None)
+    if d["message_sid"]:
+        message_store.add_event(
+            conn,
+            message_sid=d["message_sid"],
+            account_sid=d["account_sid"],
+            at=now,
+            kind="webhook" if ok else "webhook_failed",
+            error_code=convo.failure.error.error_code if convo.failure and convo.failure.error else None,
+            detail={
+                "requests": [
+                    {
+                        "url": ex.url,
+                        "method": ex.method,
+                        "status": ex.response.status if ex.response else None,
+                        "error_code": ex.error.error_code if ex.error else None,
+                        "ms": round(ex.elapsed_ms, 1),
+                    }
+                    for ex in convo.exchanges
+                ],
+                "replies": sids,
+            },
+        )
+    lease = d.get("claimed_until")
+    status = last.response.status if last and last.response else None
+    if ok:
+        outbox.mark_delivered(conn, d["id"], now=now, status_code=status or 0, lease=lease)
+    else:
+        err = convo.failure.error.detail if convo.failure and convo.failure.error else "failed"
+        outbox.mark_failed(conn, d["id"], now=now, status_code=status, error=err, lease=lease)
+    return sids
+
+
+def _token(db: Transactions, account_sid: str) -> str | None:
+    with db.read() as conn:
+        account = account_store.get_account(conn, account_sid)
+    return str(account["auth_token"]) if account else None
+
+
+async def deliver_inbound(
+    db: Transactions,
+    sender: WebhookSender,
+    clock: Clock,
+    delivery: Mapping[str, Any],
+    *,
+    pacing: PacingPolicy | None = None,
+    timeout: float = 15.0,
+) -> list[str]:
+    """Handle one claimed inbound delivery end to end; returns the reply SIDs."""
+    token = await asyncio.to_thread(_token, db, delivery["account_sid"])
+    if token is None:
+        convo = Conversation(delivery)
+    else:
+        convo = await converse(sender, token, delivery, timeout=timeout)
+
+    def write() -> list[str]:
+        with db.write() as conn:
+            return record(conn, convo, clock.now(), pacing or PacingPolicy())
+
+    return await asyncio.to_thread(write)

@@ -1,0 +1,131 @@
+"""TwiML for messaging: what an application answers to an incoming-message webhook.
+
+Only `<Response>` with `<Message>` and `<Redirect>` is valid here. The XML is parsed with
+defusedxml: entity expansion, external entities and DTDs are refused, so a hostile answer
+cannot exhaust memory or read files. Problems are reported with Twilio's codes: 12100 the
+document does not parse, 14110 a verb other than Message/Redirect, 14101/14102/14104/14105 a
+bad attribute, 14109 more than ten messages in one reply, 11750 an answer over 64 kB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_MESSAGES = 10
+MAX_MEDIA = 10
+
+XML_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
+TEXT_TYPES = frozenset({"text/plain"})
+
+
+class TwimlError(Exception):
+    """The application's answer cannot be used."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ReplyMessage:
+    body: str
+    media: tuple[str, ...] = ()
+    to: str | None = None
+    from_: str | None = None
+    action: str | None = None
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
+class Redirect:
+    url: str
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
+class Twiml:
+    """The verbs in document order. A Redirect ends the document: later verbs are unreachable."""
+
+    messages: tuple[ReplyMessage, ...] = ()
+    redirect: Redirect | None = None
+
+
+def _method(value: str | None, code: int) -> str:
+    method = (value or "POST").upper()
+    if method not in {"GET", "POST"}:
+        raise TwimlError(code, f"method must be GET or POST, not {value!r}")
+    return method
+
+
+def _message(el: Element) -> ReplyMessage:
+    bodies = [b.text or "" for b in el.findall("Body")]
+    media = tuple((m.text or "").strip() for m in el.findall("Media") if (m.text or "").strip())
+    if len(media) > MAX_MEDIA:
+        raise TwimlError(14103, f"a <Message> may carry at most {MAX_MEDIA} <Media>")
+    text = "".join(bodies) if bodies else (el.text or "")
+    children = {c.tag for c in el}
+    unknown = children - {"Body", "Media"}
+    if unknown:
+        raise TwimlError(14110, f"<Message> may contain only <Body> and <Media>, not {sorted(unknown)}")
+    text = text.strip()
+    if not text and not media:
+        raise TwimlError(14103, "a <Message> needs a body or media")
+    action = el.get("action") or el.get("statusCallback")
+    return ReplyMessage(
+        body=text,
+        media=media,
+        to=el.get("to"),
+        from_=el.get("from"),
+        action=action,
+        method=_method(el.get("method"), 14104),
+    )
+
+
+def parse(document: bytes | str) -> Twiml:
+    """Parse a TwiML document; raises TwimlError with the Twilio code on any problem."""
+    raw = document.encode() if isinstance(document, str) else document
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise TwimlError(11750, f"the answer is {len(raw)} bytes; at most {MAX_DOCUMENT_BYTES} are read")
+    try:
+        root = fromstring(raw, forbid_dtd=True)
+    except (ParseError, DefusedXmlException) as exc:
+        raise TwimlError(12100, f"the answer is not a valid XML document: {exc}") from exc
+    if root.tag != "Response":
+        raise TwimlError(12100, f"the root element is <{root.tag}>, not <Response>")
+    messages: list[ReplyMessage] = []
+    for el in root:
+        if el.tag == "Message":
+            messages.append(_message(el))
+            if len(messages) > MAX_MESSAGES:
+                raise TwimlError(14109, f"one answer may send at most {MAX_MESSAGES} messages")
+        elif el.tag == "Redirect":
+            url = (el.text or "").strip()
+            if not url:
+                raise TwimlError(12100, "<Redirect> needs a URL")
+            return Twiml(tuple(messages), Redirect(url, _method(el.get("method"), 14104)))
+        else:
+            raise TwimlError(14110, f"<{el.tag}> is not a messaging verb; use <Message> or <Redirect>")
+    return Twiml(tuple(messages))
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def interpret(status: int, content_type: str | None, body: bytes) -> Twiml:
+    """What an application's HTTP answer asks for. The HTTP status must already be 2xx."""
+    if status == 204 or not body.strip():
+        return Twiml()
+    kind = media_type(content_type)
+    if kind in TEXT_TYPES:
+        text = body.decode("utf-8", errors="replace").strip()
+        return Twiml((ReplyMessage(body=text),)) if text else Twiml()
+    if kind in XML_TYPES or kind == "":
+        return parse(body)
+    raise TwimlError(12300, f"the answer's Content-Type {content_type!r} is neither TwiML (text/xml) nor text/plain")

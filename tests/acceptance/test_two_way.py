@@ -1,0 +1,245 @@
+"""Two-way messaging end to end: a phone texts a Pigeon number, the application's webhook gets
+Twilio's parameters (signed), answers with TwiML, and the reply goes out; STOP/START/HELP."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+
+from pigeon.store.alerts import list_alerts
+from pigeon.store.engine import Database
+from tests.acceptance.conftest import Server
+
+Answer = Callable[[str, dict[str, str]], tuple[int, str, bytes]]
+
+
+class App:
+    """A customer's application: records each webhook and answers with `answer`."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.requests: list[dict[str, Any]] = []
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                query = urllib.parse.urlsplit(self.path).query
+                params = dict(urllib.parse.parse_qsl(raw if self.command == "POST" else query, keep_blank_values=True))
+                app.requests.append(
+                    {"method": self.command, "path": self.path, "params": params, "headers": dict(self.headers)}
+                )
+                status, ctype, body = app.answer(self.path, params)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = _handle
+            do_GET = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def app_factory() -> Iterator[Callable[[Answer], App]]:
+    made: list[App] = []
+
+    def make(answer: Answer) -> App:
+        made.append(App(answer))
+        return made[-1]
+
+    yield make
+    for a in made:
+        a.close()
+
+
+def twiml(xml: str) -> tuple[int, str, bytes]:
+    return 200, "text/xml", f'<?xml version="1.0" encoding="UTF-8"?><Response>{xml}</Response>'.encode()
+
+
+def text_in(server: Server, handset: str, to: str, body: str) -> dict[str, Any]:
+    r = httpx.post(
+        server.base_url + "/simulator/inbound",
+        data={"From": handset, "To": to, "Body": body},
+        auth=(server.account_sid, server.auth_token),
+    )
+    assert r.status_code in (201, 202), r.text
+    return dict(r.json())
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def set_sms_url(server: Server, number: str, url: str, method: str = "POST", fallback: str | None = None) -> None:
+    client = server.client()
+    pn = client.incoming_phone_numbers.list(phone_number=number)[0]
+    kwargs: dict[str, Any] = {"sms_url": url, "sms_method": method}
+    if fallback:
+        kwargs["sms_fallback_url"] = fallback
+    client.incoming_phone_numbers(pn.sid).update(**kwargs)
+
+
+def test_webhook_twiml_reply_goes_out(server: Server, app_factory: Callable[[Answer], App]) -> None:
+    app = app_factory(lambda path, p: twiml(f"<Message>You said: {p['Body']}</Message>"))
+    number = server.numbers[0]
+    set_sms_url(server, number, app.url + "/sms?x=1")
+    result = text_in(server, "+14155552671", number, "hello there")
+    assert result["webhook_queued"] is True
+    inbound_sid = result["message_sid"]
+    wait_for(lambda: app.requests)
+    req = app.requests[0]
+    params = req["params"]
+    assert params["MessageSid"] == inbound_sid == params["SmsSid"] == params["SmsMessageSid"]
+    assert params["From"] == "+14155552671" and params["To"] == number and params["Body"] == "hello there"
+    assert (
+        params["AccountSid"] == server.account_sid and params["NumMedia"] == "0" and params["SmsStatus"] == "received"
+    )
+    validator = RequestValidator(server.auth_token)
+    assert validator.validate(app.url + "/sms?x=1", params, req["headers"]["X-Twilio-Signature"])
+    client = server.client()
+    inbound = client.messages(inbound_sid).fetch()
+    assert inbound.direction == "inbound" and inbound.status == "received"
+    replies = wait_for(lambda: [m for m in client.messages.list(to="+14155552671") if m.direction == "outbound-reply"])
+    assert replies[0].body == "You said: hello there" and replies[0].from_ == number
+    wait_for(lambda: client.messages(replies[0].sid).fetch().status == "delivered")
+
+
+def test_get_webhook_plain_text_reply_and_redirect(sqlite_server: Server, app_factory: Callable[[Answer], App]) -> None:
+    def answer(path: str, p: dict[str, str]) -> tuple[int, str, bytes]:
+        if path.startswith("/first"):
+            return twiml('<Redirect method="GET">/second</Redirect>'.replace("/second", app.url + "/second"))
+        return 200, "text/plain", b"plain reply"
+
+    app = app_factory(answer)
+    number = sqlite_server.numbers[0]
+    set_sms_url(sqlite_server, number, app.url + "/first", method="GET")
+    text_in(sqlite_server, "+14155552672", number, "hi")
+    wait_for(lambda: len(app.requests) >= 2)
+    assert [r["method"] for r in app.requests[:2]] == ["GET", "GET"]
+    assert app.requests[0]["params"]["Body"] == "hi"
+    client = sqlite_server.client()
+    replies = wait_for(lambda: [m for m in client.messages.list(to="+14155552672") if m.direction == "outbound-reply"])
+    assert replies[0].body == "plain reply"
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        (lambda path, p: (500, "text/plain", b"boom"), 11200),
+        (lambda path, p: (200, "text/xml", b"<Response><Message>unclosed</Response>"), 12100),
+        (lambda path, p: (200, "application/json", b'{"reply": "no"}'), 12300),
+        (lambda path, p: twiml("<Say>voice verb</Say>"), 14110),
+        (
+            lambda path, p: (
+                200,
+                "text/xml",
+                b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+                b"<Response><Message>&b;</Message></Response>",
+            ),
+            12100,
+        ),
+    ],
+)
+def test_webhook_failures_use_the_fallback_and_raise_alerts(
+    sqlite_server: Server, app_factory: Callable[[Answer], App], answer: Answer, code: int
+) -> None:
+    def routed(path: str, p: dict[str, str]) -> tuple[int, str, bytes]:
+        if path.startswith("/fallback"):
+            return twiml("<Message>fallback reply</Message>")
+        return answer(path, p)
+
+    app = app_factory(routed)
+    number = sqlite_server.numbers[0]
+    set_sms_url(sqlite_server, number, app.url + "/primary", fallback=app.url + "/fallback")
+    text_in(sqlite_server, "+14155552673", number, "hello")
+    wait_for(lambda: any(r["path"].startswith("/fallback") for r in app.requests))
+    fb = next(r for r in app.requests if r["path"].startswith("/fallback"))
+    assert fb["params"]["ErrorCode"] == str(code)
+    assert fb["params"]["ErrorUrl"] == app.url + "/primary"
+    client = sqlite_server.client()
+    replies = wait_for(lambda: [m for m in client.messages.list(to="+14155552673") if m.direction == "outbound-reply"])
+    assert [m.body for m in replies] == ["fallback reply"]
+    db = Database.from_url(sqlite_server.database_url)
+    with db.read() as conn:
+        alerts = list_alerts(conn, account_sid=sqlite_server.account_sid, error_code=code)
+    db.dispose()
+    assert alerts and alerts[0]["request_url"] == app.url + "/primary"
+    assert alerts[0]["request_variables"]  # the request is kept with the alert
+
+
+def test_stop_start_help(server: Server, app_factory: Callable[[Answer], App]) -> None:
+    app = app_factory(lambda path, p: (204, "text/plain", b""))
+    number = server.numbers[0]
+    handset = "+14155552674"
+    set_sms_url(server, number, app.url + "/sms")
+    client = server.client()
+    stop = text_in(server, handset, number, "  stop ")
+    assert stop["keyword"] == "STOP" and len(stop["reply_sids"]) == 1
+    wait_for(lambda: app.requests)
+    assert app.requests[0]["params"]["Body"] == "  stop "  # the application still gets the keyword message
+    confirmation = client.messages(stop["reply_sids"][0]).fetch()
+    assert confirmation.direction == "outbound-reply" and "START" in confirmation.body
+    with pytest.raises(TwilioRestException) as err:
+        client.messages.create(to=handset, from_=number, body="promo")
+    assert err.value.code == 21610 and err.value.status == 400
+    listed = httpx.get(
+        f"{server.base_url}/2010-04-01/Accounts/{server.account_sid}/OptOuts.json",
+        auth=(server.account_sid, server.auth_token),
+    ).json()["opt_outs"]
+    assert listed[0]["recipient"] == handset and listed[0]["keyword"] == "STOP"
+    assert listed[0]["inbound_message_sid"] == stop["message_sid"] and listed[0]["scope"] == "number"
+    not_a_keyword = text_in(server, handset, number, "STOP PLEASE")
+    assert not_a_keyword["keyword"] is None
+    help_ = text_in(server, handset, number, "help")
+    assert help_["keyword"] == "HELP" and len(help_["reply_sids"]) == 1
+    start = text_in(server, handset, number, "Start")
+    assert start["keyword"] == "START"
+    msg = client.messages.create(to=handset, from_=number, body="welcome back")
+    wait_for(lambda: client.messages(msg.sid).fetch().status == "delivered")
+
+
+def test_unroutable_and_no_webhook(sqlite_server: Server) -> None:
+    nobody = text_in(sqlite_server, "+14155552675", "+14155559999", "anyone?")
+    assert nobody["message_sid"] is None and "not a number of any account" in nobody["unroutable_reason"]
+    stored = text_in(sqlite_server, "+14155552675", sqlite_server.numbers[1], "no url")
+    assert stored["message_sid"] and stored["webhook_queued"] is False
+
+
+def test_reply_loop_is_stopped(sqlite_server: Server, app_factory: Callable[[Answer], App]) -> None:
+    app = app_factory(lambda path, p: twiml("<Message>ack</Message>"))
+    number = sqlite_server.numbers[0]
+    set_sms_url(sqlite_server, number, app.url + "/sms")
+    for i in range(18):
+        text_in(sqlite_server, "+14155552676", number, f"ping {i}")
+    client = sqlite_server.client()
+    wait_for(lambda: len(app.requests) >= 18, timeout=20)
+    time.sleep(1)
+    replies = [m for m in client.messages.list(to="+14155552676") if m.direction == "outbound-reply"]
+    assert len(replies) == 15

@@ -1,0 +1,94 @@
+"""Opt-out keywords and TwiML parsing: pure rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from pigeon.domain.optout import KeywordKind, classify
+from pigeon.domain.twiml import Redirect, ReplyMessage, TwimlError, interpret, parse
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("STOP", (KeywordKind.OPT_OUT, "STOP")),
+        ("  stop\n", (KeywordKind.OPT_OUT, "STOP")),
+        ("Unsubscribe", (KeywordKind.OPT_OUT, "UNSUBSCRIBE")),
+        ("stopall", (KeywordKind.OPT_OUT, "STOPALL")),
+        ("cancel", (KeywordKind.OPT_OUT, "CANCEL")),
+        ("END", (KeywordKind.OPT_OUT, "END")),
+        ("quit", (KeywordKind.OPT_OUT, "QUIT")),
+        ("revoke", (KeywordKind.OPT_OUT, "REVOKE")),
+        ("optout", (KeywordKind.OPT_OUT, "OPTOUT")),
+        ("start", (KeywordKind.OPT_IN, "START")),
+        ("Yes", (KeywordKind.OPT_IN, "YES")),
+        ("UNSTOP", (KeywordKind.OPT_IN, "UNSTOP")),
+        ("help", (KeywordKind.HELP, "HELP")),
+        ("info", (KeywordKind.HELP, "INFO")),
+        ("STOP PLEASE", None),
+        ("please stop", None),
+        ("", None),
+        ("STOP.", None),
+    ],
+)
+def test_keywords_match_the_whole_message(body: str, expected: tuple[KeywordKind, str] | None) -> None:
+    assert classify(body) == expected
+
+
+def test_messages_redirect_and_attributes() -> None:
+    doc = parse(
+        b'<Response><Message to="+14155550100" from="+14155550199" action="https://a.example/cb" method="GET">'
+        b"<Body>one </Body><Body>two</Body><Media>https://m.example/a.png</Media></Message>"
+        b'<Message>plain</Message><Redirect method="GET">https://b.example/next</Redirect>'
+        b"<Message>unreachable</Message></Response>"
+    )
+    assert doc.messages == (
+        ReplyMessage(
+            "one two", ("https://m.example/a.png",), "+14155550100", "+14155550199", "https://a.example/cb", "GET"
+        ),
+        ReplyMessage("plain"),
+    )
+    assert doc.redirect == Redirect("https://b.example/next", "GET")
+
+
+def test_empty_response_means_no_reply() -> None:
+    assert parse(b"<Response/>").messages == ()
+    assert interpret(204, None, b"").messages == ()
+    assert interpret(200, "text/xml", b"").messages == ()
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        (b"<Response><Message>x</Response>", 12100),
+        (b"<Reply><Message>x</Message></Reply>", 12100),
+        (b"<Response><Say>x</Say></Response>", 14110),
+        (b'<Response><Message method="PUT">x</Message></Response>', 14104),
+        (b"<Response><Message></Message></Response>", 14103),
+        (b"<Response>" + b"<Message>x</Message>" * 11 + b"</Response>", 14109),
+        (b"<Response><Message>" + b"x" * 70_000 + b"</Message></Response>", 11750),
+        # entity expansion (billion laughs) and external entities are refused, not expanded
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            b"<Response><Message>&lol2;</Message></Response>",
+            12100,
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b"<Response><Message>&x;</Message></Response>",
+            12100,
+        ),
+    ],
+)
+def test_bad_documents_carry_twilio_codes(document: bytes, code: int) -> None:
+    with pytest.raises(TwimlError) as err:
+        parse(document)
+    assert err.value.code == code
+
+
+def test_content_types() -> None:
+    assert interpret(200, "text/plain; charset=utf-8", b"thanks").messages == (ReplyMessage("thanks"),)
+    assert interpret(200, "application/xml", b"<Response><Message>a</Message></Response>").messages[0].body == "a"
+    with pytest.raises(TwimlError) as err:
+        interpret(200, "application/json", b"{}")
+    assert err.value.code == 12300
