@@ -393,3 +393,71 @@ unroutable_inbound = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
+
+# -- the debugger -----------------------------------------------------------------------------
+
+request_log = sa.Table(
+    "request_log",
+    metadata,
+    # Every API request, without bodies or credentials: what the doctor reads to tell "your
+    # application never called us" from "we refused it" from "it called us twice".
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    _sid("sid", nullable=False, unique=True),  # RQ…, also sent as the Twilio-Request-Id header
+    _sid("account_sid", nullable=True),  # the account acted as; null when authentication failed
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    _sid("resource_sid", nullable=True),  # the SID the request created or addressed
+    sa.Column("source_ip", sa.String(64), nullable=True),
+    sa.Column("user_agent", sa.Text, nullable=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    # For sends: the numbers and a hash of sender + recipient + body (never the body itself).
+    sa.Column("to", sa.String(64), nullable=True),
+    sa.Column("from_", sa.String(64), nullable=True),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Index(None, "account_sid", "at"),
+    sa.Index(None, "account_sid", "to", "at"),
+    sa.Index(None, "content_hash"),
+    sa.Index(None, "at"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    # Idempotency-Key on POST Messages: the same key and parameters within 24 h return the
+    # original message; the same key with other parameters is refused.
+    _sid("account_sid", primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    _sid("message_sid", nullable=False),
+    sa.Column("date_created", UTCDateTime, nullable=False, index=True),
+)
+
+event_sinks = sa.Table(
+    "event_sinks",
+    metadata,
+    _sid(primary_key=True),  # DG…
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False, index=True),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("sink_type", sa.String(16), nullable=False),
+    sa.Column("sink_configuration", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+)
+
+event_subscriptions = sa.Table(
+    "event_subscriptions",
+    metadata,
+    _sid(primary_key=True),  # DF…
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False, index=True),
+    _sid("sink_sid", nullable=False, index=True),
+    sa.Column("description", sa.String(255), nullable=False),
+    # [{"type": "com.twilio.messaging.message.delivered", "schema_version": 1}, ...]
+    sa.Column("types", sa.JSON, nullable=False),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+)
