@@ -20,7 +20,14 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/pigeon serve
 
-test: $(VENV)/.dev
+SMSC := tests/integration/smsc
+
+# The SMPP interoperability tests run against the npm `smpp` package (a peer we did not write).
+$(SMSC)/node_modules/.installed: $(SMSC)/package-lock.json
+	cd $(SMSC) && npm ci --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.dev $(SMSC)/node_modules/.installed
 	$(BIN)/ruff check pigeon tests bench
 	$(BIN)/mypy pigeon
 	$(BIN)/lint-imports

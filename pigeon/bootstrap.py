@@ -5,31 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
+from pigeon.api.metrics import metrics_route
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.carriers.config import load_carriers
+from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
+from pigeon.carriers.smpp import SmppCarrier
 from pigeon.config import Settings
 from pigeon.domain.numbers import SenderKind
 from pigeon.domain.pacing import DEFAULT_RATES, PacingPolicy
 from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import CARRIER_SUBMITS, STATUS_CALLBACKS
+from pigeon.domain.routing import carriers_for
 from pigeon.ports import Carrier, Clock, SystemClock
 from pigeon.store import accounts as account_store
+from pigeon.store import carriers as carrier_store
 from pigeon.store.accept import AcceptWriter
 from pigeon.store.engine import Database
 from pigeon.store.schema import upgrade
@@ -74,7 +82,12 @@ def ensure_first_account(db: Database, clock: Clock) -> FirstRun | None:
 
 
 def build_api(
-    settings: Settings, db: Database, *, clock: Clock | None = None, workers: Workers | None = None
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock | None = None,
+    workers: Workers | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> Starlette:
     """The API; with `workers`, they run inside the API process for its lifetime."""
     clock = clock or SystemClock()
@@ -96,7 +109,7 @@ def build_api(
                 await task
             writer.stop()
 
-    return create_app(context, lifespan=lifespan)
+    return create_app(context, lifespan=lifespan, extra_routes=[metrics_route(registry or CollectorRegistry())])
 
 
 # -- the delivery pipeline -------------------------------------------------------------------
@@ -115,18 +128,72 @@ class Workers:
     simulated_receipts: SimulatedReceiptsWorker
     webhooks: WebhookWorker
     sender: HttpxWebhookSender
+    holder: str
+    status_interval: float = 5.0
+
+    def _save_status(self) -> None:
+        with self.db.write() as conn:
+            for name, carrier in self.carriers.items():
+                status = getattr(carrier, "status", None)
+                snapshot = status() if callable(status) else {"bound": None}
+                if hasattr(snapshot, "as_dict"):
+                    snapshot = snapshot.as_dict()
+                carrier_store.save_status(
+                    conn, carrier=name, holder=self.holder, status=_jsonable(snapshot), now=self.clock.now()
+                )
+
+    async def _report_status(self, stop: asyncio.Event) -> None:
+        """Publish each carrier's bind state to the store, for `pigeon carriers` and the console."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self._save_status)
+            except Exception:
+                log.exception("could not record carrier status")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.status_interval)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.spool.start()
         for carrier in self.carriers.values():
             await carrier.start(self.sink)
         try:
-            await asyncio.gather(self.dispatcher.run(stop), self.simulated_receipts.run(stop), self.webhooks.run(stop))
+            await asyncio.gather(
+                self.dispatcher.run(stop),
+                self.simulated_receipts.run(stop),
+                self.webhooks.run(stop),
+                self._report_status(stop),
+            )
         finally:
             for carrier in self.carriers.values():
                 await carrier.stop()
             await self.sender.aclose()
             self.spool.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._forget_status)
+
+    def _forget_status(self) -> None:
+        with self.db.write() as conn:
+            carrier_store.forget(conn, holder=self.holder)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def build_carriers(
+    settings: Settings, simulator: SimulatedNetwork, metrics: CarrierMetrics, clock: Clock
+) -> tuple[dict[str, Carrier], Callable[[str], list[Carrier]]]:
+    """The configured SMPP carriers and the route function; the built-in network when none."""
+    config = load_carriers(settings.file_tables)
+    if not config.carriers:
+        only: list[Carrier] = [simulator]
+        return {simulator.name: simulator}, lambda _to: only
+    carriers: dict[str, Carrier] = {c.name: SmppCarrier(c, metrics=metrics, clock=clock) for c in config.carriers}
+
+    def route(to: str) -> list[Carrier]:
+        return [carriers[name] for name in carriers_for(to, config.routes, config.names)]
+
+    return carriers, route
 
 
 def _simulator_scenarios(settings: Settings) -> dict[str, tuple[Scenario, ...]]:
@@ -152,16 +219,17 @@ def _prices(settings: Settings) -> PriceTable:
 
 
 def build_workers(
-    settings: Settings, db: Database, *, clock: Clock | None = None, worker_id: str | None = None
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock | None = None,
+    worker_id: str | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> Workers:
     clock = clock or SystemClock()
     spool = StoreReceiptSpool(db.engine)
     simulator = SimulatedNetwork(spool, clock, scenarios=_simulator_scenarios(settings))
-    carriers: dict[str, Carrier] = {simulator.name: simulator}
-    route_all: list[Carrier] = [simulator]
-
-    def route(_to: str) -> list[Carrier]:
-        return route_all
+    carriers, route = build_carriers(settings, simulator, CarrierMetrics(registry), clock)
 
     dispatch_settings = DispatchSettings(
         pacing=pacing_policy(settings), prices=_prices(settings), retry=CARRIER_SUBMITS
@@ -184,4 +252,5 @@ def build_workers(
         simulated_receipts=SimulatedReceiptsWorker(db, clock),
         webhooks=WebhookWorker(db, sender, clock, policy=STATUS_CALLBACKS, handlers={"inbound": inbound}),
         sender=sender,
+        holder=wid,
     )

@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.table import Table
 
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
+from pigeon.carriers.config import CarrierConfigError
 from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError
 from pigeon.ports import SystemClock
@@ -139,8 +141,15 @@ def serve(
             soft_wrap=True,
         )
     children = [_spawn_worker() for _ in range(workers)]
-    in_process = bootstrap.build_workers(settings, db) if workers == 0 and settings.run_workers else None
-    api = bootstrap.build_api(settings, db, workers=in_process)
+    registry = CollectorRegistry()
+    try:
+        in_process = (
+            bootstrap.build_workers(settings, db, registry=registry) if workers == 0 and settings.run_workers else None
+        )
+    except CarrierConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    api = bootstrap.build_api(settings, db, workers=in_process, registry=registry)
     out.print(f"Listening on {settings.base_url}", highlight=False)
     try:
         uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning", access_log=False)
@@ -162,7 +171,11 @@ def worker() -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
-    workers = bootstrap.build_workers(settings, db)
+    try:
+        workers = bootstrap.build_workers(settings, db)
+    except CarrierConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -360,6 +373,45 @@ def _only_account(conn: Any) -> str:
     if len(tops) != 1:
         raise ApiError(20404, "Several accounts exist; choose one with --account.", status=404)
     return str(tops[0]["sid"])
+
+
+# -- carriers ------------------------------------------------------------------------------
+
+
+@app.command()
+def carriers(as_json: JsonFlag = False) -> None:
+    """Each carrier bind as the running workers see it: state, window in use, throughput, last error."""
+    from pigeon.store.carriers import list_status
+
+    db = _db()
+    now = clock.now()
+    with db.read() as conn:
+        rows = list_status(conn, fresh_within=timedelta(seconds=30), now=now)
+    if as_json:
+        _print_json(
+            [
+                {"carrier": r["carrier"], "holder": r["holder"], "updated_at": r["updated_at"], **r["status"]}
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        out.print(
+            "No worker has reported carrier status in the last 30 s: is `pigeon serve` (or `pigeon worker`) running?"
+        )
+        return
+    table = Table("carrier", "process", "bound", "binds", "window", "throughput/s", "last error")
+    for r in rows:
+        st = r["status"]
+        binds = (
+            ", ".join(f"{b.get('role', b.get('kind', ''))}:{b.get('state', '')}" for b in st.get("binds", [])) or "-"
+        )
+        window = f"{st.get('window_in_use', 0)}/{st.get('window_size', '-')}" if "window_size" in st else "-"
+        rate = f"{st.get('throughput_recent', 0):.1f}" if "throughput_recent" in st else "-"
+        table.add_row(
+            r["carrier"], r["holder"], str(st.get("bound")), binds, window, rate, str(st.get("last_error") or "")
+        )
+    out.print(table)
 
 
 # -- simulate and opt-outs -----------------------------------------------------------------

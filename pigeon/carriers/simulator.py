@@ -66,17 +66,35 @@ DEFAULT_SCENARIOS: Mapping[str, tuple[Scenario, ...]] = {
 DEFAULT = Scenario("delivered")
 
 
+def _checked(suffix: str, scenario: Scenario) -> Scenario:
+    """Refuse, when the configuration is read, a row the network could not follow."""
+    problem = None
+    if not (suffix.isascii() and suffix.isdigit()):
+        problem = "suffix must be the last digits of a destination"
+    elif scenario.outcome not in OUTCOMES:
+        problem = f"outcome must be one of {sorted(OUTCOMES)}"
+    elif scenario.probability < 0:
+        problem = "probability must not be negative"
+    elif scenario.delay < 0:
+        problem = "delay must not be negative"
+    elif scenario.throttles < 0:
+        problem = "throttles must not be negative"
+    if problem is not None:
+        raise ValueError(f"simulator scenario {suffix!r}: {problem}")
+    return scenario
+
+
 def scenarios_from_config(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Scenario, ...]]:
     """The default script extended (or overridden, suffix by suffix) by config rows:
     ``{suffix = "0110", outcome = "undelivered", stat = "UNDELIV", err = "001", delay = 1.0}``."""
     table: dict[str, list[Scenario]] = {}
     for row in rows:
         suffix = str(row["suffix"])
-        outcome = str(row["outcome"])
-        if outcome not in OUTCOMES:
-            raise ValueError(f"simulator scenario {suffix}: outcome must be one of {sorted(OUTCOMES)}")
         fields = {k: row[k] for k in ("stat", "err", "delay", "probability", "throttles", "error_code") if k in row}
-        table.setdefault(suffix, []).append(Scenario(outcome, **fields))
+        table.setdefault(suffix, []).append(_checked(suffix, Scenario(str(row["outcome"]), **fields)))
+    for suffix, scenarios in table.items():
+        if sum(s.probability for s in scenarios) <= 0:
+            raise ValueError(f"simulator scenario {suffix}: at least one row needs a probability above 0")
     merged = {k: tuple(v) for k, v in DEFAULT_SCENARIOS.items()}
     merged.update({k: tuple(v) for k, v in table.items()})
     return merged
@@ -97,12 +115,13 @@ class SimulatedNetwork:
         self.spool = spool
         self.clock = clock
         self.scenarios = dict(scenarios if scenarios is not None else DEFAULT_SCENARIOS)
+        self._lengths = sorted({len(k) for k in self.scenarios if k}, reverse=True)
         self.default = Scenario("delivered", delay=default_delay)
         self.rng = rng or random.Random()
 
     def scenario_for(self, recipient: str) -> Scenario:
         digits = "".join(c for c in recipient if c.isdigit())
-        for length in (4, 3, 2, 1):
+        for length in self._lengths:  # the longest matching suffix wins
             rows = self.scenarios.get(digits[-length:])
             if rows:
                 break
@@ -118,6 +137,10 @@ class SimulatedNetwork:
 
     async def stop(self) -> None:
         return None
+
+    def status(self) -> dict[str, Any]:
+        """The built-in network is always reachable: there is no bind to lose."""
+        return {"kind": "simulator", "bound": True, "binds": [], "last_error": None}
 
     async def submit(self, message: OutboundMessage) -> SubmitAck:
         scenario = self.scenario_for(message.recipient)

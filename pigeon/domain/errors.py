@@ -119,6 +119,9 @@ class CarrierError(PigeonError):
         super().__init__(message)
         self.carrier_code = carrier_code
         self.error_code = error_code
+        #: Carrier ids of the parts the carrier accepted before it refused a later part: the
+        #: message is partly out, and those parts' receipts must still find it.
+        self.accepted_carrier_ids: tuple[str, ...] = ()
 
 
 class CarrierRetryableError(CarrierError):

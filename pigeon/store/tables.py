@@ -461,3 +461,14 @@ event_subscriptions = sa.Table(
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
 )
+
+carrier_status = sa.Table(
+    "carrier_status",
+    metadata,
+    # Each worker process's view of its carrier binds, refreshed every few seconds, so that
+    # `pigeon carriers` and the console show live state from any host.
+    sa.Column("carrier", sa.String(32), primary_key=True),
+    sa.Column("holder", sa.String(128), primary_key=True),
+    sa.Column("status", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,343 @@
+"""``[[carriers]]`` and ``[[routes]]`` of the PIGEON_CONFIG file → typed, frozen values.
+
+Read once by the composition root (STYLE "absorb 11"): ``load_carriers(settings.file_tables)``.
+Every mistake is a `CarrierConfigError` naming the table and the key, and unknown keys are
+mistakes too, so a typo such as ``windwo = 50`` cannot silently leave a default in place.
+Passwords never appear in a repr, a log line or an error message.
+
+A complete carrier, with its defaults::
+
+    [[carriers]]
+    name = "acme"                    # unique; what routes, logs and metrics call it
+    kind = "smpp"
+    host = "smsc.acme.example"
+    port = 2775
+    system_id = "pigeon"
+    password = "secret"              # at most 8 characters (SMPP 3.4)
+    system_type = ""
+    address_range = ""
+    bind = "transceiver"             # or "transmitter+receiver": two binds
+    window = 10                      # submit_sm outstanding at once
+    throughput = 0                   # messages/s on this bind; 0 = no pacing of our own
+    receipt_id_format = "as_is"      # "exact" | "hex_to_decimal" | "decimal_to_hex" (smpp_ids)
+    sixteen_bit_reference = false    # 16-bit concatenation references (7-octet UDH)
+    registered_delivery = true       # ask for delivery receipts
+    service_type = ""
+    source_ton_npi = { international = [1, 1], short_code = [3, 0], alphanumeric = [5, 0] }
+    destination_ton_npi = [1, 1]
+    connect_timeout = 10.0           # seconds: TCP connect and bind response
+    response_timeout = 10.0          # seconds for a submit_sm_resp
+    enquire_link_interval = 30.0
+    reconnect_min = 1.0              # backoff between reconnects, doubling up to the max
+    reconnect_max = 60.0
+    throttle_pause = 1.0             # pause after ESME_RTHROTTLED / ESME_RMSGQFUL, doubling
+    throttle_retries = 5             # resends of one part before the dispatcher fails over
+    reassembly_timeout = 120.0       # seconds to wait for the missing parts of an inbound message
+    status_map = { "0x00000401" = { action = "permanent", error_code = 30007 } }
+
+    [[routes]]
+    prefix = "+44"                   # or country = "GB"; "+" matches every destination
+    carriers = ["acme", "backup"]    # failover order
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, cast
+
+from pigeon.carriers.smpp_errors import Action, StatusRule
+from pigeon.carriers.smpp_ids import ID_FORMATS, IdFormat
+from pigeon.domain.routing import Route
+
+__all__ = [
+    "BIND_KINDS",
+    "CarrierConfigError",
+    "CarriersConfig",
+    "SmppCarrierConfig",
+    "SourceTonNpi",
+    "TonNpi",
+    "load_carriers",
+]
+
+BindKind = Literal["transceiver", "transmitter+receiver"]
+BIND_KINDS: tuple[BindKind, ...] = ("transceiver", "transmitter+receiver")
+
+# SMPP 3.4 §5.2.5 and §5.2.6: the values an SMSC understands.
+_TONS = frozenset({0, 1, 2, 3, 4, 5, 6})
+_NPIS = frozenset({0, 1, 3, 4, 6, 8, 9, 10, 14, 18})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+class CarrierConfigError(ValueError):
+    """The carriers or routes in the configuration file are invalid."""
+
+
+@dataclass(frozen=True)
+class TonNpi:
+    ton: int
+    npi: int
+
+
+@dataclass(frozen=True)
+class SourceTonNpi:
+    """TON/NPI of the source address, by the kind of sender."""
+
+    international: TonNpi = TonNpi(1, 1)  # "+" E.164 numbers (sent without the "+")
+    short_code: TonNpi = TonNpi(3, 0)  # 3-8 digits
+    alphanumeric: TonNpi = TonNpi(5, 0)  # sender IDs such as "Pigeon"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmppCarrierConfig:
+    name: str
+    host: str
+    port: int = 2775
+    system_id: str
+    password: str = field(repr=False)
+    system_type: str = ""
+    address_range: str = ""
+    bind: BindKind = "transceiver"
+    window: int = 10
+    throughput: float = 0.0
+    receipt_id_format: IdFormat = "as_is"
+    sixteen_bit_reference: bool = False
+    registered_delivery: bool = True
+    service_type: str = ""
+    source_ton_npi: SourceTonNpi = SourceTonNpi()
+    destination_ton_npi: TonNpi = TonNpi(1, 1)
+    connect_timeout: float = 10.0
+    response_timeout: float = 10.0
+    enquire_link_interval: float = 30.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    throttle_pause: float = 1.0
+    throttle_retries: int = 5
+    reassembly_timeout: float = 120.0
+    status_map: Mapping[int, StatusRule] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "smpp"
+
+
+@dataclass(frozen=True)
+class CarriersConfig:
+    carriers: tuple[SmppCarrierConfig, ...] = ()
+    routes: tuple[Route, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.carriers)
+
+
+def load_carriers(file_tables: Mapping[str, Any]) -> CarriersConfig:
+    """Parse ``file_tables["carriers"]`` and ``file_tables["routes"]`` (both optional)."""
+    raw_carriers = _array_of_tables(file_tables, "carriers")
+    carriers = tuple(_parse_carrier(i, table) for i, table in enumerate(raw_carriers))
+    names = [c.name for c in carriers]
+    for name in names:
+        if names.count(name) > 1:
+            raise CarrierConfigError(f"carriers: the name {name!r} is used more than once")
+    raw_routes = _array_of_tables(file_tables, "routes")
+    if raw_routes and not carriers:
+        raise CarrierConfigError("routes: there are routes but no [[carriers]]")
+    routes = tuple(_parse_route(i, table, names) for i, table in enumerate(raw_routes))
+    return CarriersConfig(carriers=carriers, routes=routes)
+
+
+def _array_of_tables(tables: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = tables.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise CarrierConfigError(f"{key}: expected an array of tables ([[{key}]])")
+    return cast(list[Mapping[str, Any]], value)
+
+
+_T = TypeVar("_T")
+
+
+class _Reader:
+    """Typed access to one table, with errors that say where; tracks which keys were used."""
+
+    def __init__(self, where: str, table: Mapping[str, Any]) -> None:
+        self.where = where
+        self.table = table
+        self.used: set[str] = set()
+
+    def fail(self, key: str, problem: str) -> CarrierConfigError:
+        return CarrierConfigError(f"{self.where}: {key} {problem}")
+
+    def _get(self, key: str, kinds: tuple[type, ...], default: _T | None, what: str) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if default is None:
+                raise self.fail(key, "is required")
+            return default
+        value = self.table[key]
+        # bool is an int in Python; a TOML `true` is never a number here.
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise self.fail(key, f"must be {what}, got {value!r}" if key != "password" else f"must be {what}")
+        return value
+
+    def text(self, key: str, default: str | None = None, *, max_len: int | None = None) -> str:
+        value = cast(str, self._get(key, (str,), default, "a string"))
+        if max_len is not None and len(value) > max_len:
+            shown = "" if key == "password" else f" ({value!r})"
+            raise self.fail(key, f"must be at most {max_len} characters{shown}")
+        if not value.isascii():
+            raise self.fail(key, "must be ASCII" + ("" if key == "password" else f", got {value!r}"))
+        return value
+
+    def integer(self, key: str, default: int | None = None, *, minimum: int = 0, maximum: int | None = None) -> int:
+        value = cast(int, self._get(key, (int,), default, "an integer"))
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+            raise self.fail(key, f"must be {bound}, got {value}")
+        return value
+
+    def number(self, key: str, default: float, *, positive: bool = True) -> float:
+        value = float(self._get(key, (int, float), default, "a number"))
+        if value < 0 or (positive and value == 0):
+            raise self.fail(key, f"must be {'> 0' if positive else '>= 0'}, got {value}")
+        return value
+
+    def names(self, key: str) -> list[str]:
+        value = self._get(key, (list,), None, "a list of carrier names")
+        if not value or not all(isinstance(item, str) for item in value):
+            raise self.fail(key, f"must be a non-empty list of carrier names, got {value!r}")
+        return cast(list[str], value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        return cast(bool, self._get(key, (bool,), default, "true or false"))
+
+    def choice(self, key: str, default: str | None, choices: Sequence[str]) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise CarrierConfigError(f"{self.where}: unknown key(s) {', '.join(unknown)}")
+
+
+def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
+    name = table.get("name")
+    where = f"carriers[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
+    r = _Reader(where, table)
+    name = r.text("name")
+    if _NAME.fullmatch(name) is None:
+        raise r.fail("name", f"must be letters, digits, '_', '.', '-' (at most 63), got {name!r}")
+    kind = r.text("kind", "smpp")
+    if kind != "smpp":
+        raise r.fail("kind", f"must be 'smpp' (the simulator needs no [[carriers]] entry), got {kind!r}")
+    d = SmppCarrierConfig(name="", host="", system_id="", password="")  # the defaults, in one place
+    config = SmppCarrierConfig(
+        name=name,
+        host=r.text("host"),
+        port=r.integer("port", d.port, minimum=1, maximum=65535),
+        system_id=r.text("system_id", max_len=15),
+        password=r.text("password", max_len=8),
+        system_type=r.text("system_type", d.system_type, max_len=12),
+        address_range=r.text("address_range", d.address_range, max_len=40),
+        bind=cast(BindKind, r.choice("bind", d.bind, BIND_KINDS)),
+        window=r.integer("window", d.window, minimum=1, maximum=1000),
+        throughput=r.number("throughput", d.throughput, positive=False),
+        receipt_id_format=cast(IdFormat, r.choice("receipt_id_format", d.receipt_id_format, ID_FORMATS)),
+        sixteen_bit_reference=r.flag("sixteen_bit_reference", d.sixteen_bit_reference),
+        registered_delivery=r.flag("registered_delivery", d.registered_delivery),
+        service_type=r.text("service_type", d.service_type, max_len=5),
+        source_ton_npi=_source_ton_npi(r),
+        destination_ton_npi=_ton_npi(
+            r, "destination_ton_npi", r.table.get("destination_ton_npi"), d.destination_ton_npi
+        ),
+        connect_timeout=r.number("connect_timeout", d.connect_timeout),
+        response_timeout=r.number("response_timeout", d.response_timeout),
+        enquire_link_interval=r.number("enquire_link_interval", d.enquire_link_interval),
+        reconnect_min=r.number("reconnect_min", d.reconnect_min),
+        reconnect_max=r.number("reconnect_max", d.reconnect_max),
+        throttle_pause=r.number("throttle_pause", d.throttle_pause),
+        throttle_retries=r.integer("throttle_retries", d.throttle_retries, minimum=0, maximum=100),
+        reassembly_timeout=r.number("reassembly_timeout", d.reassembly_timeout),
+        status_map=_status_map(r),
+    )
+    if config.reconnect_max < config.reconnect_min:
+        raise r.fail("reconnect_max", f"must be >= reconnect_min ({config.reconnect_min})")
+    r.check_unknown()
+    return config
+
+
+def _ton_npi(r: _Reader, key: str, value: object, default: TonNpi) -> TonNpi:
+    r.used.add(key.split(".")[0])
+    if value is None:
+        return default
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
+        raise r.fail(key, f"must be [ton, npi], got {value!r}")
+    ton, npi = value
+    if ton not in _TONS:
+        raise r.fail(key, f"has an unknown TON {ton} (SMPP 3.4 §5.2.5: {sorted(_TONS)})")
+    if npi not in _NPIS:
+        raise r.fail(key, f"has an unknown NPI {npi} (SMPP 3.4 §5.2.6: {sorted(_NPIS)})")
+    return TonNpi(ton, npi)
+
+
+def _source_ton_npi(r: _Reader) -> SourceTonNpi:
+    raw = r.table.get("source_ton_npi", {})
+    r.used.add("source_ton_npi")
+    if not isinstance(raw, dict):
+        raise r.fail("source_ton_npi", "must be a table such as { international = [1, 1] }")
+    known = {"international", "short_code", "alphanumeric"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise r.fail("source_ton_npi", f"has unknown sender kind(s) {', '.join(unknown)}; known: {sorted(known)}")
+    d = SourceTonNpi()
+    return SourceTonNpi(
+        international=_ton_npi(r, "source_ton_npi.international", raw.get("international"), d.international),
+        short_code=_ton_npi(r, "source_ton_npi.short_code", raw.get("short_code"), d.short_code),
+        alphanumeric=_ton_npi(r, "source_ton_npi.alphanumeric", raw.get("alphanumeric"), d.alphanumeric),
+    )
+
+
+def _status_map(r: _Reader) -> Mapping[int, StatusRule]:
+    raw = r.table.get("status_map", {})
+    r.used.add("status_map")
+    if not isinstance(raw, dict):
+        raise r.fail(
+            "status_map", 'must be a table such as { "0x00000401" = { action = "permanent", error_code = 30007 } }'
+        )
+    rules: dict[int, StatusRule] = {}
+    for key, value in raw.items():
+        where = f"status_map[{key!r}]"
+        try:
+            status = int(key, 0)
+        except ValueError:
+            raise r.fail(where, 'must be keyed by a command_status such as "0x00000401" or "1025"') from None
+        if not 0 < status <= 0xFFFFFFFF:
+            raise r.fail(where, "must be a non-zero 32-bit command_status")
+        if not isinstance(value, dict):
+            raise r.fail(where, "must be a table { action = ..., error_code = ... }")
+        sub = _Reader(f"{r.where}: {where}", value)
+        action = Action(sub.choice("action", None, [a.value for a in Action]))
+        error_code = sub.integer(
+            "error_code", 30001 if action is Action.THROTTLE else 30008, minimum=10000, maximum=99999
+        )
+        sub.check_unknown()
+        rules[status] = StatusRule(action, error_code)
+    return rules
+
+
+def _parse_route(index: int, table: Mapping[str, Any], carrier_names: Sequence[str]) -> Route:
+    r = _Reader(f"routes[{index}]", table)
+    carriers = r.names("carriers")
+    missing = [c for c in carriers if c not in carrier_names]
+    if missing:
+        raise r.fail("carriers", f"names no [[carriers]] entry: {', '.join(map(repr, missing))}")
+    prefix = r.text("prefix", "") or None
+    country = r.text("country", "") or None
+    r.check_unknown()
+    try:
+        return Route(carriers=tuple(carriers), prefix=prefix, country=country.upper() if country else None)
+    except ValueError as exc:
+        raise CarrierConfigError(f"routes[{index}]: {exc}") from None

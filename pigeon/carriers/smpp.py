@@ -1,0 +1,375 @@
+"""`SmppCarrier`: the `Carrier` port over SMPP 3.4 (DESIGN.md §6, issue 6).
+
+    SmppCarrier ─┬─ BindKeeper "transceiver"         (or "transmitter" + "receiver")
+                 │    └─ SmppSession  connect, bind, enquire_link, match answers by sequence
+                 ├─ SendGate          window, throughput, throttle pause, order of parts
+                 ├─ smpp_submit       parts → encoded payload + UDH, TON/NPI
+                 ├─ smpp_inbound      receipts → Receipt; MO parts → reassembled InboundSms
+                 └─ smpp_errors       command_status → retry / throttle / permanent + Twilio code
+
+``submit`` sends a message's parts one after the other (each waits for its submit_sm_resp)
+while other messages use the rest of the window, and answers with one canonical carrier id
+per part. What it raises, and why the dispatcher can act on it safely:
+
+* `CarrierUnavailable`: no bind, or the bind went away before the part was written —
+  nothing reached the SMSC;
+* `CarrierRetryableError` with ``carrier_code`` "smpp:response_timeout" or
+  "smpp:connection_lost": the submit_sm *was written* and no answer came. The SMSC may
+  have the message; a retry may duplicate it, and the timeline must say so;
+* `CarrierRetryableError` for transient refusals and for throttling past the budget
+  (ESME_RTHROTTLED / ESME_RMSGQFUL are first retried here, same part, after a pause);
+* `CarrierPermanentError` for refusals that cannot succeed, with the Twilio code of
+  `smpp_errors`.
+
+When part k > 1 fails, parts 1..k-1 were accepted: the error's message lists their ids and
+its ``accepted_carrier_ids`` attribute holds them, so the dispatcher can keep them for
+receipts instead of sending those parts again.
+
+Receipts and inbound messages are acknowledged (deliver_sm_resp) only after
+`CarrierEvents` returned; when it raises, the SMSC gets ESME_RX_T_APPN and resends later.
+
+Scope: one bind (or transmitter/receiver pair) per carrier per process. Sharing a carrier's
+bind allowance between hosts (bind leases in the store, DESIGN.md §8) is the composition
+root's job: it decides which process starts which carrier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import time
+
+from pigeon.carriers import smpp_pdu as pdu
+from pigeon.carriers.config import SmppCarrierConfig
+from pigeon.carriers.metrics import CarrierMetrics
+from pigeon.carriers.smpp_bind import BindKeeper, BindStatus, CarrierStatus
+from pigeon.carriers.smpp_errors import Action, carrier_code, classify, to_error
+from pigeon.carriers.smpp_gate import SendGate
+from pigeon.carriers.smpp_ids import IdSource, canonical_id
+from pigeon.carriers.smpp_inbound import Assembled, Reassembler, is_receipt, receipt_from
+from pigeon.carriers.smpp_session import Response, SessionClosed, SmppSession
+from pigeon.carriers.smpp_submit import prepare
+from pigeon.domain.errors import CarrierError, CarrierRetryableError, CarrierUnavailable
+from pigeon.ports import CarrierEvents, Clock, InboundSms, OutboundMessage, SubmitAck, SystemClock
+
+__all__ = ["BindStatus", "CarrierStatus", "SmppCarrier"]
+
+log = logging.getLogger(__name__)
+
+_MAX_THROTTLE_PAUSE = 30.0
+_DELIVER_CONCURRENCY = 32  # deliver_sm being recorded at once; the SMSC's window holds the rest
+
+
+class SmppCarrier:
+    """An SMPP 3.4 carrier. Build one per ``[[carriers]]`` entry; see the module docstring."""
+
+    def __init__(
+        self,
+        config: SmppCarrierConfig,
+        *,
+        metrics: CarrierMetrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.metrics = metrics or CarrierMetrics()
+        self.clock: Clock = clock or SystemClock()
+        self.stopping = False
+        self.last_error: str | None = None
+        self._events: CarrierEvents | None = None
+        roles = ("transceiver",) if config.bind == "transceiver" else ("transmitter", "receiver")
+        self._binds = [BindKeeper(self, role) for role in roles]
+        self._gate = SendGate(window=config.window, throughput=config.throughput)
+        self._reassembler = Reassembler(config.reassembly_timeout)
+        self._references = itertools.count(random.randrange(0x10000))
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._deliver_slots = asyncio.Semaphore(_DELIVER_CONCURRENCY)
+        self._stop_event = asyncio.Event()
+        self._bound_event = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._submits_in_progress = 0
+        self._counts = {"submitted": 0, "receipts": 0, "inbound": 0}
+
+    def __repr__(self) -> str:
+        return f"SmppCarrier({self.name!r}, {self.config.host}:{self.config.port}, bind={self.config.bind})"
+
+    # --- Carrier protocol ---------------------------------------------------------------
+
+    async def start(self, events: CarrierEvents) -> None:
+        """Start binding; returns once every bind has been tried once (bound or not).
+
+        Binding goes on in the background with backoff, so a carrier that is down at start
+        does not hold up the process: its submits raise `CarrierUnavailable` until it binds.
+        """
+        if self._events is not None:
+            raise RuntimeError(f"{self!r} is already started")
+        self._events = events
+        for bind in self._binds:
+            bind.task = asyncio.create_task(bind.run(), name=f"smpp {self.name} {bind.role}")
+        self._sweeper = asyncio.create_task(self._sweep_reassembly(), name=f"smpp {self.name} reassembly")
+        await asyncio.gather(*(b.first_attempt.wait() for b in self._binds))
+
+    async def wait_bound(self, timeout: float) -> bool:
+        """Wait until a bind can submit; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        # The event can lag behind a session that just died: trust only a live session.
+        while self._submitter() is None:
+            self._bound_event.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._bound_event.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    async def submit(self, message: OutboundMessage) -> SubmitAck:
+        if self.stopping or self._events is None:
+            raise CarrierUnavailable(f"{self.name} is not running", carrier_code="smpp:not_bound")
+        if self._submitter() is None:
+            raise CarrierUnavailable(f"{self.name} is not bound", carrier_code="smpp:not_bound")
+        prepared = prepare(
+            message, self.config, next(self._references) & (0xFFFF if self.config.sixteen_bit_reference else 0xFF)
+        )
+        ids: list[str] = []
+        raw_ids: list[str] = []
+        self._submits_in_progress += 1
+        try:
+            for number, part in enumerate(prepared.parts, start=1):
+                try:
+                    raw_id = await self._submit_part(part, number, len(prepared.parts))
+                except CarrierError as exc:
+                    if ids:
+                        which = "part 1 was" if len(ids) == 1 else f"parts 1-{len(ids)} were"
+                        exc.message += f"; {which} accepted as {', '.join(ids)}"
+                        exc.args = (exc.message,)
+                    exc.accepted_carrier_ids = tuple(ids)
+                    raise
+                raw_ids.append(raw_id)
+                ids.append(canonical_id(raw_id, IdSource.SUBMIT, self.config.receipt_id_format))
+        finally:
+            self._submits_in_progress -= 1
+        self._counts["submitted"] += 1
+        raw = {
+            "message_ids": raw_ids,
+            "encoding": prepared.encoding,
+            "data_coding": 8 if prepared.encoding == "UCS-2" else 0,
+            "parts": len(prepared.parts),
+            "reference": prepared.reference,
+        }
+        return SubmitAck(carrier=self.name, carrier_ids=tuple(ids), raw=raw)
+
+    async def stop(self) -> None:
+        """Refuse new submits, let those in flight finish (one response timeout), unbind."""
+        if self.stopping:
+            return
+        self.stopping = True
+        deadline = time.monotonic() + self.config.response_timeout
+        while (self._submits_in_progress or self._deliveries) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self._stop_event.set()
+        for bind in self._binds:
+            if bind.session is not None:
+                await bind.session.close("carrier stopped")
+        tasks = [b.task for b in self._binds if b.task] + ([self._sweeper] if self._sweeper else [])
+        tasks += list(self._deliveries)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.metrics.bound.labels(self.name).set(0)
+
+    # --- status -------------------------------------------------------------------------
+
+    def status(self) -> CarrierStatus:
+        return CarrierStatus(
+            name=self.name,
+            kind="smpp",
+            address=f"{self.config.host}:{self.config.port}",
+            system_id=self.config.system_id,
+            binds=tuple(b.status() for b in self._binds),
+            window_size=self.config.window,
+            window_in_use=self._gate.in_flight,
+            waiting=self._gate.waiting,
+            throughput_limit=self.config.throughput,
+            throughput_recent=self._gate.recent_rate(),
+            throttled_for=self._gate.paused_for(),
+            submitted=self._counts["submitted"],
+            receipts=self._counts["receipts"],
+            inbound=self._counts["inbound"],
+            last_error=self.last_error,
+        )
+
+    # --- submitting ---------------------------------------------------------------------
+
+    def _submitter(self) -> SmppSession | None:
+        for bind in self._binds:
+            if bind.role != "receiver" and bind.session is not None and bind.session.bound:
+                return bind.session
+        return None
+
+    async def _submit_part(self, part: pdu.SubmitPart, number: int, total: int) -> str:
+        """The raw message_id of one part, retrying it (first in line) while the SMSC throttles."""
+        ticket = self._gate.ticket()
+        throttled = 0
+        while True:
+            response = await self._send_once(part, ticket)
+            if response.status == 0:
+                self.metrics.submits.labels(self.name, "accepted").inc()
+                return pdu.parse_message_id(response.body)
+            rule = classify(response.status, self.config.status_map)
+            if rule.action is Action.THROTTLE:
+                throttled += 1
+                self.metrics.submits.labels(self.name, "throttled").inc()
+                self.metrics.throttles.labels(self.name).inc()
+                self._gate.pause(min(self.config.throttle_pause * 2 ** (throttled - 1), _MAX_THROTTLE_PAUSE))
+                if throttled <= self.config.throttle_retries:
+                    continue
+            self.metrics.submits.labels(self.name, "refused").inc()
+            kind = "permanent" if rule.action is Action.PERMANENT else "retryable"
+            self.metrics.errors.labels(self.name, kind).inc()
+            self.last_error = f"submit_sm refused: {carrier_code(response.status)}"
+            if response.status == 0x04:  # ESME_RINVBNDSTS: the SMSC thinks we are not bound; rebind
+                session = self._submitter()
+                if session is not None:
+                    await session.close("SMSC answered ESME_RINVBNDSTS")
+            raise to_error(response.status, rule, carrier=self.name, part=number, parts=total)
+
+    async def _send_once(self, part: pdu.SubmitPart, ticket: int) -> Response:
+        """Wait for a turn, write one submit_sm, await its answer (translated to domain errors)."""
+        await self._gate.enter(ticket)
+        try:
+            session = self._submitter()
+            if session is None:
+                raise CarrierUnavailable(f"{self.name} lost its bind before sending", carrier_code="smpp:not_bound")
+            try:
+                sequence, answer = session.request(lambda seq: pdu.submit_sm_pdu(seq, part))
+            except SessionClosed as exc:
+                raise CarrierUnavailable(f"{self.name}: {exc.reason}", carrier_code="smpp:not_bound") from exc
+            self.metrics.window_in_use.labels(self.name).set(self._gate.in_flight)
+            started = time.monotonic()
+            try:
+                response = await asyncio.wait_for(asyncio.shield(answer), self.config.response_timeout)
+            except TimeoutError as exc:
+                session.forget(sequence)
+                self.metrics.submits.labels(self.name, "timeout").inc()
+                self.metrics.errors.labels(self.name, "response_timeout").inc()
+                self.last_error = f"no submit_sm_resp within {self.config.response_timeout:g}s"
+                raise CarrierRetryableError(
+                    f"{self.name}: {self.last_error}; the SMSC may have accepted the message",
+                    carrier_code="smpp:response_timeout",
+                ) from exc
+            except SessionClosed as exc:
+                self.metrics.submits.labels(self.name, "lost").inc()
+                raise CarrierRetryableError(
+                    f"{self.name}: {exc.reason} before the submit_sm_resp; the SMSC may have accepted the message",
+                    carrier_code="smpp:connection_lost",
+                ) from exc
+            self.metrics.submit_latency.labels(self.name).observe(time.monotonic() - started)
+            return response
+        finally:
+            self._gate.leave()
+            self.metrics.window_in_use.labels(self.name).set(self._gate.in_flight)
+
+    # --- receipts and inbound -----------------------------------------------------------
+
+    def on_deliver(self, session: SmppSession, header: pdu.Header, body: bytes) -> None:
+        """Called by a session for each deliver_sm; answered once the event is recorded."""
+        task = asyncio.create_task(self._deliver(session, header.sequence, body))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, session: SmppSession, sequence: int, body: bytes) -> None:
+        async with self._deliver_slots:
+            try:
+                deliver = pdu.parse_deliver_sm(body)
+            except pdu.PduError as exc:
+                self.metrics.errors.labels(self.name, "pdu").inc()
+                self.last_error = f"garbled deliver_sm: {exc}"
+                log.warning("garbled deliver_sm", extra={"carrier": self.name, "problem": str(exc), "pdu": body.hex()})
+                session.respond(pdu.generic_nack_pdu(sequence, 0x02))  # ESME_RINVCMDLEN
+                return
+            try:
+                await (self._receipt(deliver) if is_receipt(deliver) else self._inbound(deliver))
+                status = 0
+            except Exception:
+                self.metrics.errors.labels(self.name, "events").inc()
+                log.exception("recording a deliver_sm failed; the SMSC will resend it", extra={"carrier": self.name})
+                status = pdu.ESME_RX_T_APPN
+            session.respond(pdu.deliver_sm_resp_pdu(sequence, status))
+
+    async def _receipt(self, deliver: pdu.DeliverSm) -> None:
+        receipt = receipt_from(deliver, carrier=self.name, id_format=self.config.receipt_id_format)
+        if receipt is None:
+            # Nothing to match it with: acknowledged so the SMSC stops resending, and counted.
+            self.metrics.errors.labels(self.name, "receipt_without_id").inc()
+            log.warning("receipt names no message id", extra={"carrier": self.name, "pdu": deliver.user_data.hex()})
+            return
+        assert self._events is not None
+        await self._events.on_receipt(receipt)
+        self._counts["receipts"] += 1
+        self.metrics.receipts.labels(self.name, receipt.stat).inc()
+
+    async def _inbound(self, deliver: pdu.DeliverSm) -> None:
+        assembled = self._reassembler.add(deliver)
+        if assembled is not None:
+            await self._hand_over(assembled)
+
+    async def _hand_over(self, message: Assembled) -> None:
+        assert self._events is not None
+        sms = InboundSms(
+            carrier=self.name,
+            sender=_address(message.source, message.source_ton),
+            recipient=_address(message.destination, message.destination_ton),
+            body=message.text,
+            num_segments=message.num_segments,
+            raw=message.raw,
+        )
+        try:
+            await self._events.on_inbound(sms)
+        except BaseException:
+            self._reassembler.release(message.key)
+            raise
+        self._reassembler.done(message.key)
+        self._counts["inbound"] += 1
+        self.metrics.inbound.labels(self.name).inc()
+
+    async def _sweep_reassembly(self) -> None:
+        """Hand over messages whose missing parts never came (see `smpp_inbound`)."""
+        period = min(1.0, self.config.reassembly_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            for message in self._reassembler.expired():
+                try:
+                    await self._hand_over(message)
+                except Exception:
+                    log.exception("recording an incomplete inbound message failed", extra={"carrier": self.name})
+
+    # --- BindHost, for the BindKeepers --------------------------------------------------
+
+    def bind_changed(self) -> None:
+        can_submit = self._submitter() is not None
+        self.metrics.bound.labels(self.name).set(1 if can_submit else 0)
+        if can_submit:
+            self._bound_event.set()
+        else:
+            self._bound_event.clear()
+
+    async def sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
+
+
+def _address(number: str, ton: int) -> str:
+    """An SMPP address as Pigeon writes numbers: E.164 with "+" for international numbers.
+
+    TON 1 is international by definition; with TON 0 ("unknown", which many SMSCs send for
+    everything) digits longer than a short code are read as international too. National
+    (TON 2), alphanumeric and short numbers are kept as they came.
+    """
+    if number.isdigit() and (ton == 1 or (ton == 0 and len(number) > 8)):
+        return "+" + number
+    return number

@@ -1,0 +1,127 @@
+"""An OutboundMessage → the submit_sm parts a carrier receives (pure: no I/O).
+
+The domain planner (`pigeon.domain.segments`) already cut the body into parts that fit a
+6-octet UDH; we never let aiosmpplib split anything (its splitter counts characters, not
+septets, and its SAR path crashes — DESIGN.md §6). Here each part is encoded, checked against
+what the SMSC accepts, and given its concatenation UDH:
+
+* GSM-7: data_coding 0, unpacked septets (one octet each, ESC before extension characters);
+  160 septets alone, 153 with an 8-bit reference UDH, 152 with a 16-bit one;
+* UCS-2: data_coding 8, UTF-16-BE; 70 / 67 / 66 code units;
+* esm_class UDHI (0x40) and UDH ``05 00 03 ref total seq`` (or ``06 08 04 refhi reflo total
+  seq`` for carriers configured with ``sixteen_bit_reference``) on every part of a
+  multipart message.
+
+When a part does not fit (a carrier with 16-bit references, or parts planned elsewhere),
+the joined text is planned again for this carrier rather than sent truncated or rejected;
+the carrier then gets more parts than the message's ``num_segments``, and `SubmitAck` holds
+one id per part actually sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pigeon.carriers.config import SmppCarrierConfig, TonNpi
+from pigeon.carriers.smpp_pdu import SubmitPart
+from pigeon.domain.errors import CarrierPermanentError
+from pigeon.domain.numbers import is_short_code
+from pigeon.domain.segments import (
+    GSM7_SINGLE,
+    UCS2_SINGLE,
+    Encoding,
+    build_udh,
+    encode_part,
+    plan_segments,
+)
+from pigeon.ports import OutboundMessage
+
+__all__ = ["PreparedMessage", "prepare"]
+
+_OCTETS = 140
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    parts: tuple[SubmitPart, ...]
+    encoding: Encoding
+    reference: int | None  # concatenation reference, None for a single part
+
+
+def source_ton_npi(sender: str, config: SmppCarrierConfig) -> tuple[str, TonNpi]:
+    """The source address as SMPP carries it, and its TON/NPI by the kind of sender."""
+    rules = config.source_ton_npi
+    if sender.startswith("+") and sender[1:].isdigit():
+        return sender[1:], rules.international
+    if is_short_code(sender):
+        return sender, rules.short_code
+    return sender, rules.alphanumeric
+
+
+def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int) -> PreparedMessage:
+    """Encode and head every part; ``reference`` is used only if there is more than one part.
+
+    Raises `CarrierPermanentError` for what SMPP cannot carry at all.
+    """
+    if message.media_urls:
+        raise CarrierPermanentError(
+            f"{config.name} is an SMPP carrier and cannot carry media", carrier_code="smpp:media", error_code=30011
+        )
+    if not "".join(message.parts):
+        raise CarrierPermanentError(
+            f"{config.name}: SMPP cannot carry an empty message", carrier_code="smpp:empty", error_code=30008
+        )
+    encoding, texts, payloads = _fit(message, config.sixteen_bit_reference)
+    source, source_rule = source_ton_npi(message.sender, config)
+    destination = message.recipient[1:] if message.recipient.startswith("+") else message.recipient
+    total = len(payloads)
+    parts: list[SubmitPart] = []
+    for seq, (text, payload) in enumerate(zip(texts, payloads, strict=True), start=1):
+        udh = build_udh(reference, total, seq, sixteen_bit=config.sixteen_bit_reference) if total > 1 else b""
+        parts.append(
+            SubmitPart(
+                source=source,
+                source_ton=source_rule.ton,
+                source_npi=source_rule.npi,
+                destination=destination,
+                destination_ton=config.destination_ton_npi.ton,
+                destination_npi=config.destination_ton_npi.npi,
+                text=text,
+                payload=udh + payload,
+                udhi=total > 1,
+                ucs2=encoding == "UCS-2",
+                registered_delivery=config.registered_delivery,
+                validity_period=message.validity_period,
+                service_type=config.service_type,
+            )
+        )
+    return PreparedMessage(tuple(parts), encoding, reference if total > 1 else None)
+
+
+def _fit(message: OutboundMessage, sixteen_bit: bool) -> tuple[Encoding, tuple[str, ...], list[bytes]]:
+    encoding: Encoding = "UCS-2" if message.encoding == "UCS-2" else "GSM-7"
+    texts = tuple(message.parts)
+    payloads = _encode_all(texts, encoding)
+    if payloads is None or not _fits(payloads, encoding, sixteen_bit):
+        plan = plan_segments("".join(texts), sixteen_bit_reference=sixteen_bit)
+        encoding, texts = plan.encoding, plan.parts
+        payloads = _encode_all(texts, encoding)
+        assert payloads is not None and _fits(payloads, encoding, sixteen_bit), "the planner's parts always fit"
+    return encoding, texts, payloads
+
+
+def _encode_all(texts: tuple[str, ...], encoding: Encoding) -> list[bytes] | None:
+    try:
+        return [encode_part(text, encoding) for text in texts]
+    except ValueError:  # a character outside GSM-7: the plan was made for another encoding
+        return None
+
+
+def _fits(payloads: list[bytes], encoding: Encoding, sixteen_bit: bool) -> bool:
+    if len(payloads) == 1:
+        limit = GSM7_SINGLE if encoding == "GSM-7" else UCS2_SINGLE * 2
+    else:
+        udh_octets = 7 if sixteen_bit else 6
+        # GSM-7 septets after a UDH padded to a septet boundary; UCS-2 in whole code units.
+        limit = (_OCTETS - udh_octets) * 8 // 7 if encoding == "GSM-7" else (_OCTETS - udh_octets) // 2 * 2
+    return all(len(p) <= limit for p in payloads) and len(payloads) <= 255

@@ -1,0 +1,219 @@
+"""SmppCarrier against the catalogue of misbehaving SMSCs (tests/integration/smsc/faults.py).
+
+One test per fault; each asserts the outcome the fault's docstring promises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pigeon.carriers.metrics import CarrierMetrics
+from pigeon.carriers.smpp import SmppCarrier
+from pigeon.carriers.smpp_errors import Action, StatusRule
+from pigeon.domain.errors import CarrierPermanentError, CarrierRetryableError, CarrierUnavailable
+from tests.integration.smsc import faults
+from tests.integration.smsc.support import RecordingEvents, carrier_config, message
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+@asynccontextmanager
+async def against(
+    fault: type[faults.FakeSmsc], *, wait_bound: bool = True, **config: Any
+) -> AsyncIterator[tuple[Any, SmppCarrier, RecordingEvents]]:
+    async with fault() as smsc:
+        events = RecordingEvents()
+        settings = carrier_config(smsc.port, **{"name": "faulty", "response_timeout": 0.5, **config})
+        carrier = SmppCarrier(settings, metrics=CarrierMetrics(CollectorRegistry()))
+        await carrier.start(events)
+        try:
+            if wait_bound:
+                assert await carrier.wait_bound(5), carrier.status()
+            yield smsc, carrier, events
+        finally:
+            await carrier.stop()
+
+
+def errors(carrier: SmppCarrier, kind: str) -> float:
+    value = carrier.metrics.registry.get_sample_value(
+        "pigeon_carrier_errors_total", {"carrier": "faulty", "kind": kind}
+    )
+    return value or 0.0
+
+
+def test_the_catalogue_names_one_fault_per_class() -> None:
+    assert len({cls.__name__ for cls in faults.CATALOGUE}) == len(faults.CATALOGUE) >= 8
+    assert all(cls.__doc__ and "Expected:" in cls.__doc__ for cls in faults.CATALOGUE)
+
+
+def test_bind_refused() -> None:
+    async def scenario() -> None:
+        async with against(faults.BindRefused, wait_bound=False) as (smsc, carrier, _):
+            (bind,) = carrier.status().binds
+            assert bind.state == "bind_refused" and "ESME_RBINDFAIL" in (bind.last_error or "")
+            assert not carrier.status().bound
+            with pytest.raises(CarrierUnavailable):
+                await carrier.submit(message("not now"))
+            await smsc.wait(lambda: smsc.bind_attempts >= 3)  # it keeps trying, with backoff
+            assert errors(carrier, "bind") >= 2
+            assert smsc.submits == []
+
+    run(scenario)
+
+
+def test_no_submit_resp() -> None:
+    async def scenario() -> None:
+        async with against(faults.NoSubmitResp) as (smsc, carrier, _):
+            with pytest.raises(CarrierRetryableError) as raised:
+                await carrier.submit(message("into the void"))
+            assert raised.value.carrier_code == "smpp:response_timeout"
+            assert "may have accepted" in raised.value.message
+            assert len(smsc.submits) == 1
+            status = carrier.status()
+            assert status.window_in_use == 0 and status.bound
+            assert errors(carrier, "response_timeout") == 1
+
+    run(scenario)
+
+
+def test_unbind_during_submit() -> None:
+    async def scenario() -> None:
+        async with against(faults.UnbindDuringSubmit) as (smsc, carrier, _):
+            with pytest.raises(CarrierRetryableError) as raised:
+                await carrier.submit(message("first"))
+            assert raised.value.carrier_code == "smpp:connection_lost"
+            assert await carrier.wait_bound(5)
+            ack = await carrier.submit(message("second"))
+            assert ack.carrier_ids == (smsc.submits[-1].message_id,)
+            assert carrier.status().binds[0].connects == 2
+            assert smsc.bind_attempts == 2
+
+    run(scenario)
+
+
+def test_throttle_bursts() -> None:
+    async def scenario() -> None:
+        async with against(faults.ThrottleBursts, window=3) as (smsc, carrier, _):
+            bodies = [f"burst {i}" for i in range(8)]
+            acks = await asyncio.gather(*(carrier.submit(message(b)) for b in bodies))
+            accepted = [s for s in smsc.submits if s.status == 0]
+            assert Counter(s.short_message.decode() for s in accepted) == Counter(bodies)
+            assert sorted(a.carrier_ids[0] for a in acks) == sorted(s.message_id or "" for s in accepted)
+            throttles = carrier.metrics.registry.get_sample_value(
+                "pigeon_carrier_throttles_total", {"carrier": "faulty"}
+            )
+            assert throttles == len(smsc.submits) - len(bodies) > 0
+
+    run(scenario)
+
+
+def test_receipt_before_submit_resp() -> None:
+    async def scenario() -> None:
+        async with against(faults.ReceiptBeforeSubmitResp) as (smsc, carrier, events):
+            ack = await carrier.submit(message("fast network"))
+            await events.wait(lambda e: len(e.receipts) == 1)
+            assert events.receipts[0].carrier_id == ack.carrier_ids[0]
+            assert [a.status for a in smsc.answers.values()] == [0]
+
+    run(scenario)
+
+
+def test_receipt_for_unknown_id() -> None:
+    async def scenario() -> None:
+        async with against(faults.ReceiptForUnknownId) as (smsc, _, events):
+            await events.wait(lambda e: len(e.receipts) == 1)
+            (receipt,) = events.receipts
+            assert (receipt.carrier_id, receipt.stat) == ("999999", "UNDELIV")
+            await smsc.wait(lambda: len(smsc.answers) == 1)
+            assert [a.status for a in smsc.answers.values()] == [0]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(("id_format", "matches"), [("hex_to_decimal", True), ("as_is", False)])
+def test_hex_ids(id_format: str, matches: bool) -> None:
+    async def scenario() -> None:
+        async with against(faults.HexIds, receipt_id_format=id_format) as (smsc, carrier, events):
+            ack = await carrier.submit(message("hex"))
+            await events.wait(lambda e: len(e.receipts) == 1)
+            raw_id = smsc.submits[0].message_id or ""
+            assert raw_id == f"{int(raw_id, 16):010X}"  # zero-padded upper-case hex
+            assert ack.raw["message_ids"] == [raw_id]
+            assert (events.receipts[0].carrier_id == ack.carrier_ids[0]) is matches
+
+    run(scenario)
+
+
+def test_garbled_pdu() -> None:
+    async def scenario() -> None:
+        async with against(faults.GarbledPdu) as (smsc, carrier, events):
+            await smsc.wait(lambda: len(smsc.answers) == 1)
+            (answer,) = smsc.answers.values()
+            assert (answer.command_id, answer.status) == (faults.GENERIC_NACK, 0x02)
+            assert errors(carrier, "pdu") == 1
+            ack = await carrier.submit(message("still here"))
+            assert len(ack.carrier_ids) == 1
+            assert carrier.status().binds[0].connects == 1 and events.inbound == []
+
+    run(scenario)
+
+
+def test_vendor_status() -> None:
+    async def scenario() -> None:
+        async with against(faults.VendorStatus) as (_, carrier, _events):
+            with pytest.raises(CarrierRetryableError) as raised:
+                await carrier.submit(message("vendor says no"))
+            assert (raised.value.carrier_code, raised.value.error_code) == ("0x00000401", 30008)
+            assert carrier.status().bound and carrier.status().binds[0].connects == 1
+
+        overrides = {0x401: StatusRule(Action.PERMANENT, 30007)}
+        async with against(faults.VendorStatus, status_map=overrides) as (_, carrier, _events):
+            with pytest.raises(CarrierPermanentError) as refused:
+                await carrier.submit(message("vendor says no"))
+            assert (refused.value.carrier_code, refused.value.error_code) == ("0x00000401", 30007)
+
+    run(scenario)
+
+
+def test_later_part_refused() -> None:
+    async def scenario() -> None:
+        async with against(faults.LaterPartRefused) as (smsc, carrier, _):
+            with pytest.raises(CarrierRetryableError) as raised:
+                await carrier.submit(message("x" * 400))  # three parts
+            first = smsc.submits[0].message_id
+            assert raised.value.carrier_code == "ESME_RSUBMITFAIL"
+            assert getattr(raised.value, "accepted_carrier_ids", None) == (first,)
+            assert f"part 1 was accepted as {first}" in raised.value.message
+            assert len(smsc.submits) == 2  # part 3 was never sent
+
+    run(scenario)
+
+
+def test_silent_link() -> None:
+    async def scenario() -> None:
+        async with against(faults.SilentLink, enquire_link_interval=0.2, response_timeout=0.3) as (smsc, carrier, _):
+            await carrier.submit(message("before"))
+            await smsc.wait(lambda: smsc.bind_attempts >= 2)
+            assert carrier.status().binds[0].last_error == "enquire_link unanswered"
+            assert await carrier.wait_bound(5)
+            await carrier.submit(message("after"))
+            assert carrier.status().binds[0].connects == 2
+
+    run(scenario)
+
+
+def test_every_fault_has_a_test() -> None:
+    tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    snake = {
+        "".join("_" + c.lower() if c.isupper() else c for c in cls.__name__).lstrip("_") for cls in faults.CATALOGUE
+    }
+    assert snake <= tested, snake - tested

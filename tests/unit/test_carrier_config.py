@@ -1,0 +1,171 @@
+"""Unit tests for pigeon.carriers.config: [[carriers]] and [[routes]] → typed values, clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import pytest
+
+from pigeon.carriers.config import CarrierConfigError, SmppCarrierConfig, SourceTonNpi, TonNpi, load_carriers
+from pigeon.carriers.smpp_errors import Action, StatusRule
+from pigeon.domain.routing import Route
+
+FULL = """
+[[carriers]]
+name = "acme"
+kind = "smpp"
+host = "smsc.acme.example"
+port = 2776
+system_id = "pigeon"
+password = "s3cr3t!"
+system_type = "VMA"
+bind = "transmitter+receiver"
+window = 50
+throughput = 25.5
+receipt_id_format = "hex_to_decimal"
+sixteen_bit_reference = true
+registered_delivery = false
+service_type = "CMT"
+source_ton_npi = { international = [1, 1], short_code = [3, 1], alphanumeric = [5, 0] }
+destination_ton_npi = [1, 1]
+connect_timeout = 5
+response_timeout = 7.5
+enquire_link_interval = 20
+reconnect_min = 0.5
+reconnect_max = 30
+throttle_pause = 2
+throttle_retries = 3
+reassembly_timeout = 60
+status_map = { "0x00000401" = { action = "permanent", error_code = 30007 }, "1026" = { action = "throttle" } }
+
+[[carriers]]
+name = "backup"
+host = "10.0.0.2"
+system_id = "pigeon2"
+password = "pw"
+
+[[routes]]
+prefix = "+44"
+carriers = ["acme", "backup"]
+
+[[routes]]
+country = "us"
+carriers = ["backup"]
+"""
+
+
+def tables(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
+
+def carrier(**fields: Any) -> dict[str, Any]:
+    return {"carriers": [{"name": "acme", "host": "h", "system_id": "sys", "password": "pw", **fields}]}
+
+
+def test_a_full_file() -> None:
+    config = load_carriers(tables(FULL))
+    acme, backup = config.carriers
+    assert config.names == ("acme", "backup")
+    assert (acme.host, acme.port, acme.system_id, acme.password, acme.system_type) == (
+        "smsc.acme.example",
+        2776,
+        "pigeon",
+        "s3cr3t!",
+        "VMA",
+    )
+    assert (acme.bind, acme.window, acme.throughput, acme.receipt_id_format) == (
+        "transmitter+receiver",
+        50,
+        25.5,
+        "hex_to_decimal",
+    )
+    assert acme.sixteen_bit_reference and not acme.registered_delivery and acme.service_type == "CMT"
+    assert acme.source_ton_npi == SourceTonNpi(TonNpi(1, 1), TonNpi(3, 1), TonNpi(5, 0))
+    assert (acme.connect_timeout, acme.response_timeout, acme.enquire_link_interval) == (5.0, 7.5, 20.0)
+    assert (acme.reconnect_min, acme.reconnect_max, acme.throttle_pause, acme.throttle_retries) == (0.5, 30.0, 2.0, 3)
+    assert acme.reassembly_timeout == 60.0
+    assert acme.status_map == {
+        0x401: StatusRule(Action.PERMANENT, 30007),
+        1026: StatusRule(Action.THROTTLE, 30001),
+    }
+    assert backup == SmppCarrierConfig(name="backup", host="10.0.0.2", system_id="pigeon2", password="pw")
+    assert config.routes == (Route(("acme", "backup"), prefix="+44"), Route(("backup",), country="US"))
+
+
+def test_nothing_configured() -> None:
+    config = load_carriers({})
+    assert config.carriers == () and config.routes == () and config.names == ()
+
+
+def test_passwords_never_show() -> None:
+    config = load_carriers(tables(FULL))
+    assert "s3cr3t" not in repr(config) and "s3cr3t" not in str(config.carriers[0])
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(carrier(password="much-too-long"))
+    assert "much-too-long" not in str(raised.value) and "password" in str(raised.value)
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(carrier(password=12345678))
+    assert "12345678" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"host": None}, "carriers[0] ('acme'): host is required"),
+        ({"port": 0}, "port must be 1..65535, got 0"),
+        ({"port": "2775"}, "port must be an integer, got '2775'"),
+        ({"window": 0}, "window must be 1..1000"),
+        ({"window": True}, "window must be an integer, got True"),
+        ({"throughput": -1}, "throughput must be >= 0"),
+        ({"response_timeout": 0}, "response_timeout must be > 0"),
+        ({"bind": "receiver"}, "bind must be one of 'transceiver', 'transmitter+receiver'"),
+        ({"kind": "http"}, "kind must be 'smpp'"),
+        ({"receipt_id_format": "hex"}, "receipt_id_format must be one of"),
+        ({"system_id": "x" * 16}, "system_id must be at most 15 characters"),
+        ({"system_type": "toolongsystype"}, "system_type must be at most 12"),
+        ({"sixteen_bit_reference": "yes"}, "sixteen_bit_reference must be true or false"),
+        ({"windwo": 50}, "unknown key(s) windwo"),
+        ({"name": "a b"}, "name must be letters"),
+        ({"destination_ton_npi": [1]}, "destination_ton_npi must be [ton, npi]"),
+        ({"destination_ton_npi": [9, 1]}, "unknown TON 9"),
+        ({"destination_ton_npi": [1, 2]}, "unknown NPI 2"),
+        ({"source_ton_npi": [1, 1]}, "source_ton_npi must be a table"),
+        ({"source_ton_npi": {"long_code": [1, 1]}}, "unknown sender kind(s) long_code"),
+        ({"source_ton_npi": {"short_code": [3, "0"]}}, "source_ton_npi.short_code must be [ton, npi]"),
+        ({"reconnect_min": 10, "reconnect_max": 5}, "reconnect_max must be >= reconnect_min"),
+        ({"status_map": {"nope": {"action": "retry"}}}, "must be keyed by a command_status"),
+        ({"status_map": {"0": {"action": "retry"}}}, "non-zero 32-bit command_status"),
+        ({"status_map": {"0x401": "retry"}}, "must be a table"),
+        ({"status_map": {"0x401": {"action": "ignore"}}}, "action must be one of"),
+        ({"status_map": {"0x401": {"action": "retry", "code": 1}}}, "unknown key(s) code"),
+        ({"status_map": []}, "status_map must be a table"),
+    ],
+)
+def test_carrier_mistakes_are_named(fields: dict[str, Any], message: str) -> None:
+    table = carrier(**{k: v for k, v in fields.items() if v is not None})
+    for key in [k for k, v in fields.items() if v is None]:
+        del table["carriers"][0][key]
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(table)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"carriers": {"name": "x"}}, "carriers: expected an array of tables"),
+        ({"carriers": [carrier()["carriers"][0]] * 2}, "the name 'acme' is used more than once"),
+        ({"routes": [{"prefix": "+44", "carriers": ["acme"]}]}, "there are routes but no [[carriers]]"),
+        ({**carrier(), "routes": [{"prefix": "+44", "carriers": ["nobody"]}]}, "names no [[carriers]] entry: 'nobody'"),
+        ({**carrier(), "routes": [{"prefix": "+44", "carriers": []}]}, "carriers must be a non-empty list"),
+        ({**carrier(), "routes": [{"prefix": "+44"}]}, "routes[0]: carriers is required"),
+        ({**carrier(), "routes": [{"carriers": ["acme"]}]}, "routes[0]: a route has exactly one of prefix or country"),
+        ({**carrier(), "routes": [{"prefix": "44", "carriers": ["acme"]}]}, "routes[0]: route prefix must be"),
+        ({**carrier(), "routes": [{"prefix": "+44", "carriers": ["acme"], "via": 1}]}, "unknown key(s) via"),
+    ],
+)
+def test_file_and_route_mistakes_are_named(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(data)
+    assert message in str(raised.value)
