@@ -30,7 +30,7 @@ from pigeon.store import inbound as inbound_store
 from pigeon.store import optouts as optout_store
 from pigeon.store import services as service_store
 from pigeon.store import webhooks as outbox
-from pigeon.store.messages import NewMessage, insert_messages
+from pigeon.store.messages import NewMessage, add_event, insert_messages
 from pigeon.store.numbers import find_by_number
 
 Row = dict[str, Any]
@@ -256,11 +256,8 @@ def _apply_keyword(
         )
     elif kind is KeywordKind.OPT_IN:
         optout_store.remove_opt_out(conn, account_sid=account_sid, sender=sender, recipient=recipient)
-    kind_detail = {"keyword": word, "kind": str(kind), "scope": scope, "sender": sender}
-    conn_event = new.message["sid"]
-    from pigeon.store.messages import add_event
-
-    add_event(conn, message_sid=conn_event, account_sid=account_sid, at=now, kind="keyword", detail=kind_detail)
+    detail = {"keyword": word, "kind": str(kind), "scope": scope, "sender": sender}
+    add_event(conn, message_sid=new.message["sid"], account_sid=account_sid, at=now, kind="keyword", detail=detail)
     return word, _keyword_reply(conn, number, service, new, kind, now)
 
 
@@ -306,7 +303,8 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
             text=f"Message {sid} to {number['phone_number']} was stored, but no application was told: {where}.",
         )
         return Intake(sid, account_sid, keyword, False, (reply,) if reply else ())
-    opt_out_type = str(classify(new.message["body"])[0]) if keyword else None  # type: ignore[index]
+    match = classify(new.message["body"])
+    opt_out_type = str(match[0]) if match else None
     outbox.enqueue(
         conn,
         account_sid=account_sid,
