@@ -71,11 +71,9 @@ def _fail(exc: ApiError) -> typer.Exit:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}',
-        stream=sys.stderr,
-    )
+    from pigeon import logs
+
+    logs.configure(level)
 
 
 # -- serve ---------------------------------------------------------------------------------

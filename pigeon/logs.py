@@ -1,0 +1,48 @@
+"""Structured logs: one JSON object per line on standard error. Configured by entry points only.
+
+Fields passed with ``extra=`` become keys of the object. Keys that could carry a secret are
+masked wherever they appear, so a careless ``extra={"password": ...}`` never reaches a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+SECRET_KEYS = frozenset({"password", "auth_token", "secret", "authorization", "token", "api_key_secret"})
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
+
+def _mask(key: str, value: Any) -> Any:
+    return "***" if key.lower() in SECRET_KEYS else value
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = _mask(key, value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Migrations announce every step at INFO; the operator needs only problems.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,0 +1,18 @@
+"""Structured logs are JSON, carry extra fields and never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pigeon.logs import JsonFormatter
+
+
+def test_json_lines_with_extra_fields_and_masked_secrets() -> None:
+    record = logging.LogRecord("pigeon.x", logging.WARNING, __file__, 1, 'said "%s"', ("hi",), None)
+    record.sid = "SM1"
+    record.password = "hunter2"
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["message"] == 'said "hi"' and entry["level"] == "warning" and entry["sid"] == "SM1"
+    assert entry["password"] == "***" and "hunter2" not in line
