@@ -106,3 +106,56 @@ long_code = 50.0
     metrics = httpx.get(server.base_url + "/metrics").text
     assert 'pigeon_carrier_submits_total{carrier="npm-smsc"' in metrics
     assert "secret" not in server.log()
+
+
+def test_failover_to_the_next_carrier_when_the_first_is_down(
+    server_factory: Any, smsc: tuple[subprocess.Popen[str], int], tmp_path: Path
+) -> None:
+    _, port = smsc
+    closed = free_closed_port()
+    config = tmp_path / "pigeon.toml"
+    config.write_text(
+        f"""
+[[carriers]]
+name = "down"
+kind = "smpp"
+host = "127.0.0.1"
+port = {closed}
+system_id = "pigeon"
+password = "secret"
+connect_timeout = 1.0
+reconnect_min = 0.5
+reconnect_max = 1.0
+
+[[carriers]]
+name = "up"
+kind = "smpp"
+host = "127.0.0.1"
+port = {port}
+system_id = "pigeon"
+password = "secret"
+
+[[routes]]
+prefix = "+1"
+carriers = ["down", "up"]
+"""
+    )
+    server: Server = server_factory("sqlite", env={"PIGEON_CONFIG": str(config)})
+    client = server.client()
+    sid = client.messages.create(to="+14155552671", from_=server.numbers[0], body="via the backup").sid
+    wait_for(lambda: client.messages(sid).fetch().status == "delivered")
+    events = httpx.get(
+        f"{server.base_url}/2010-04-01/Accounts/{server.account_sid}/Messages/{sid}/Events.json",
+        auth=(server.account_sid, server.auth_token),
+    ).json()["events"]
+    failover = next(e for e in events if e["kind"] == "failover")
+    assert failover["detail"]["refused_by"][0]["carrier"] == "down"
+    assert next(e for e in events if e["status"] == "sent")["detail"]["carrier"] == "up"
+
+
+def free_closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
