@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from pigeon.api import accounts, messages, numbers, optouts, simulator
+from pigeon.api import (
+    accounts,
+    available_numbers,
+    debugger,
+    doctor,
+    messages,
+    numbers,
+    optouts,
+    services,
+    short_codes,
+    simulator,
+)
+from pigeon.api import alerts as alert_log
+from pigeon.api import events as event_streams
 from pigeon.api.context import ApiContext, in_thread
 from pigeon.api.errors import EXCEPTION_HANDLERS
+from pigeon.api.request_log import RequestLogMiddleware
+from pigeon.console.routes import create_console
+from pigeon.store.request_log import RequestLogWriter
 
 
 async def healthz(request: Request) -> Response:
@@ -27,7 +45,17 @@ def create_app(
     *,
     extra_routes: Sequence[BaseRoute] = (),
     lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+    request_log: RequestLogWriter | None = None,
+    request_log_days: float = 30,
+    proxy_hops: int = 0,
 ) -> Starlette:
+    """`request_log_days`: how long the request log keeps a request (0 keeps it forever);
+    `proxy_hops`: the reverse proxies in front that append to X-Forwarded-For (0: none, the
+    header is ignored). `request_log` replaces the default writer (tests)."""
+    log_writer = request_log or RequestLogWriter(
+        context.db.engine, retention=timedelta(days=request_log_days) if request_log_days > 0 else None
+    )
+
     @contextlib.asynccontextmanager
     async def default_lifespan(app: Starlette) -> AsyncIterator[None]:
         context.writer.start()
@@ -36,18 +64,39 @@ def create_app(
         finally:
             context.writer.stop()
 
+    inner_lifespan = lifespan or default_lifespan
+
+    @contextlib.asynccontextmanager
+    async def with_request_log(app: Starlette) -> AsyncIterator[None]:
+        log_writer.start()
+        try:
+            async with inner_lifespan(app):
+                yield
+        finally:
+            log_writer.stop()
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             *accounts.routes,
+            *debugger.routes,  # before messages: Messages/Export.json is not a message SID
+            *alert_log.routes,
             *messages.routes,
             *numbers.routes,
             *optouts.routes,
             *simulator.routes,
+            *services.routes,
+            *available_numbers.routes,
+            *short_codes.routes,
+            *doctor.routes,
+            *event_streams.routes,
+            Mount("/console", app=create_console(context)),
             *extra_routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan or default_lifespan,
+        middleware=[Middleware(RequestLogMiddleware, writer=log_writer, clock=context.clock, proxy_hops=proxy_hops)],
+        lifespan=with_request_log,
     )
     app.state.ctx = context
+    app.state.request_log = log_writer
     return app

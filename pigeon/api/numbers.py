@@ -11,28 +11,34 @@ from starlette.routing import Route
 from pigeon.api.context import authorized_account, ctx, first, form, in_thread
 from pigeon.api.paging import offset_envelope, parse_page
 from pigeon.api.schemas import V, number_json
+from pigeon.app import inventory
 from pigeon.app import numbers as use
-from pigeon.domain.errors import ApiError
 
 JSON = "application/json; charset=utf-8"
 TYPES = {"Local": "local", "Mobile": "mobile", "TollFree": "toll_free"}
 
 
 async def create(request: Request) -> Response:
+    """Buy a number: PhoneNumber (one from AvailablePhoneNumbers) or AreaCode (the first free
+    number there) comes out of the inventory onto the account. The Local/Mobile/TollFree paths
+    buy only numbers of that kind."""
     account_sid = request.path_params["account_sid"]
     await authorized_account(request, account_sid)
     params = first(await form(request))
     settings = use.settings_from_params(params)
-    if not params.get("PhoneNumber"):
-        if params.get("AreaCode"):
-            raise ApiError(21452, f"No phone numbers are available in area code {params['AreaCode']}.")
-        raise ApiError(21421, "PhoneNumber or AreaCode is required.")
+    kind = request.url.path.rsplit("/", 1)[-1].removesuffix(".json")
     c = ctx(request)
 
     def run() -> dict[str, Any]:
         with c.db.write() as conn:
-            return use.provision(
-                conn, account_sid=account_sid, phone_number=params["PhoneNumber"], now=c.clock.now(), settings=settings
+            return inventory.buy(
+                conn,
+                account_sid=account_sid,
+                now=c.clock.now(),
+                phone_number=params.get("PhoneNumber"),
+                area_code=params.get("AreaCode"),
+                number_type=TYPES.get(kind),
+                settings=settings,
             )
 
     row = await in_thread(run)
@@ -98,7 +104,7 @@ async def delete(request: Request) -> Response:
 
     def run() -> None:
         with c.db.write() as conn:
-            use.release(conn, account_sid, sid, request.url.path)
+            use.release(conn, account_sid, sid, request.url.path, c.clock.now())
 
     await in_thread(run)
     return Response(status_code=204)

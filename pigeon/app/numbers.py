@@ -10,7 +10,9 @@ from sqlalchemy.engine import Connection
 
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
+from pigeon.domain.inventory import NUMBER_TYPES, friendly_name
 from pigeon.domain.urls import is_valid_http_url
+from pigeon.store import inventory as inventory_store
 from pigeon.store import numbers as store
 
 Row = dict[str, Any]
@@ -71,17 +73,21 @@ def provision(
     mms: bool = True,
     voice: bool = True,
     iso_country: str | None = None,
+    number_type: str | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> Row:
-    """Put a number on an account. Refuses a number that another account (or this one) holds."""
+    """Put a number on an account. Refuses a number that another account (or this one) holds.
+    `number_type` overrides the kind read from the numbering plan (an inventory row knows
+    better, e.g. for fictional ranges); a short code is always a short code, with an SC sid."""
     normalised = phone_number if numbers.is_short_code(phone_number) else numbers.to_e164(phone_number)
     if normalised is None:
         raise ApiError(21421, f"PhoneNumber {phone_number!r} is not a valid phone number.")
     if store.find_by_number(conn, normalised) is not None:
         raise ApiError(21422, f"The phone number {normalised} is not available.")
-    number_type, country = kind_of(normalised)
+    kind, country = kind_of(normalised)
+    number_type = kind if kind == "short_code" or number_type is None else number_type
     values = dict(settings or {})
-    _check_fallback(values)
+    check_fallback(values)
     return store.add_number(
         conn,
         account_sid=account_sid,
@@ -96,14 +102,16 @@ def provision(
     )
 
 
-def _check_fallback(number: Mapping[str, Any]) -> None:
+def check_fallback(number: Mapping[str, Any]) -> None:
+    """21406: a fallback URL with no primary SMS URL to fall back from."""
     if number.get("sms_fallback_url") and not number.get("sms_url"):
         raise ApiError(21406, "SmsFallbackUrl needs an SmsUrl to fall back from.")
 
 
 def fetch(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
+    """An IncomingPhoneNumber of the account; short codes are the ShortCode resource's, not this one's."""
     row = store.get_number(conn, sid, account_sid=account_sid)
-    if row is None:
+    if row is None or row["number_type"] == "short_code":
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
     return row
 
@@ -112,15 +120,38 @@ def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapp
     current = fetch(conn, account_sid, sid, path)
     values = settings_from_params(params)
     # Checked on the number as it would be after the update, as create checks a new one.
-    _check_fallback({**current, **values})
+    check_fallback({**current, **values})
     if values:
         store.update_number(conn, sid, now=now, **values)
     return fetch(conn, account_sid, sid, path)
 
 
-def release(conn: Connection, account_sid: str, sid: str, path: str) -> None:
-    fetch(conn, account_sid, sid, path)
+def release(conn: Connection, account_sid: str, sid: str, path: str, now: datetime | None = None) -> None:
+    """Take a number off the account. It goes back into the inventory, free to buy again."""
+    row = fetch(conn, account_sid, sid, path)
     store.delete_number(conn, sid)
+    _restock(conn, row, now or row["date_updated"])
+
+
+def _restock(conn: Connection, number: Mapping[str, Any], now: datetime) -> None:
+    """Put a released number back into the inventory (short codes are not for sale)."""
+    country = number["iso_country"] or numbers.region_of(number["phone_number"])
+    if number["number_type"] == "short_code" or country is None:
+        return
+    inventory_store.put(
+        conn,
+        {
+            "phone_number": number["phone_number"],
+            "iso_country": country,
+            "number_type": number["number_type"] if number["number_type"] in NUMBER_TYPES else "local",
+            "friendly_name": friendly_name(number["phone_number"]),
+            "sms_capable": number["sms_capable"],
+            "mms_capable": number["mms_capable"],
+            "voice_capable": number["voice_capable"],
+            "fax_capable": number["fax_capable"],
+            "date_added": now,
+        },
+    )
 
 
 def list_for_account(
@@ -131,5 +162,11 @@ def list_for_account(
         # Twilio: partial match, with '*' standing for any one digit.
         like = "%" + phone_number.replace("%", "").replace("_", "").replace("*", "_") + "%"
     return store.list_numbers(
-        conn, account_sid=account_sid, phone_number_like=like, friendly_name=friendly_name, offset=offset, limit=limit
+        conn,
+        account_sid=account_sid,
+        phone_number_like=like,
+        friendly_name=friendly_name,
+        short_codes=False,
+        offset=offset,
+        limit=limit,
     )

@@ -35,8 +35,11 @@ UPDATABLE = frozenset(
 
 
 def add_number(conn: Connection, *, account_sid: str, phone_number: str, now: datetime, **values: Any) -> Row:
+    """Put a number on an account. Short codes get SC sids (Twilio's ShortCode resource), every
+    other number a PN sid (IncomingPhoneNumber)."""
+    prefix = Prefix.SHORT_CODE if values.get("number_type") == "short_code" else Prefix.PHONE_NUMBER
     row: Row = {
-        "sid": new_sid(Prefix.PHONE_NUMBER),
+        "sid": new_sid(prefix),
         "account_sid": account_sid,
         "phone_number": phone_number,
         "friendly_name": values.pop("friendly_name", None) or phone_number,
@@ -69,10 +72,16 @@ def list_numbers(
     account_sid: str | None = None,
     phone_number_like: str | None = None,
     friendly_name: str | None = None,
+    short_codes: bool | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> list[Row]:
+    """Numbers in provisioning order; `short_codes` True/False keeps only short codes / only
+    the rest (IncomingPhoneNumbers never lists short codes), None both."""
     q = sa.select(phone_numbers).order_by(phone_numbers.c.date_created, phone_numbers.c.sid)
+    if short_codes is not None:
+        is_short = phone_numbers.c.number_type == "short_code"
+        q = q.where(is_short if short_codes else ~is_short)
     if account_sid is not None:
         q = q.where(phone_numbers.c.account_sid == account_sid)
     if phone_number_like is not None:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from pigeon.app.inventory_csv import import_rows, parse_row
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.domain.status import MessageStatus
 from pigeon.store import messages as message_store
@@ -55,12 +56,22 @@ class Tenant:
         return httpx.request(method, self.base() + path, auth=(self.sid, self.auth_token), timeout=10, **kw)
 
 
+def stock(server: Server, *wanted: str) -> list[str]:
+    """Put numbers into the server's inventory, so that an account can buy them."""
+    now = datetime.now(UTC)
+    rows = [parse_row({"phone_number": n}, now)[0] for n in wanted]
+    with store(server) as db, db.write() as conn:
+        import_rows(conn, [r for r in rows if r is not None])
+    return list(wanted)
+
+
 def new_tenant(server: Server, numbers: int = 2) -> Tenant:
-    """A fresh subaccount, made and given its numbers through the API, so tests that share a
-    server never see each other's messages."""
+    """A fresh subaccount, made and given its numbers through the API (bought from the
+    inventory), so tests that share a server never see each other's messages."""
     sub = server.client().api.accounts.create(friendly_name="acceptance tenant")
     client = server.client(sub.sid, sub.auth_token)
-    owned = [client.incoming_phone_numbers.create(phone_number=fresh_number()).phone_number for _ in range(numbers)]
+    wanted = stock(server, *(fresh_number() for _ in range(numbers)))
+    owned = [client.incoming_phone_numbers.create(phone_number=n).phone_number for n in wanted]
     return Tenant(server=server, sid=sub.sid, auth_token=sub.auth_token, numbers=owned)
 
 

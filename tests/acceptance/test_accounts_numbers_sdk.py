@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.acceptance.conftest import Server
-from tests.acceptance.support import Tenant, fresh_number, new_tenant, raises_twilio
+from tests.acceptance.support import Tenant, fresh_number, new_tenant, raises_twilio, stock
 
 pytestmark = pytest.mark.acceptance
 
@@ -128,7 +128,7 @@ def test_api_key_authenticates_for_its_account(tenant: Tenant, shared_server: Se
 
 def test_incoming_phone_number_lifecycle(tenant: Tenant) -> None:
     client = tenant.client()
-    wanted = fresh_number()
+    [wanted] = stock(tenant.server, fresh_number())
     number = client.incoming_phone_numbers.create(
         phone_number=wanted, friendly_name="Support line", sms_url="https://app.example.com/sms"
     )

@@ -41,6 +41,7 @@ from tests.acceptance.support import (
     move_to,
     new_tenant,
     set_date_sent,
+    stock,
     store,
 )
 
@@ -368,8 +369,9 @@ def test_accounts_conform(conformance: Conformance, shared_server: Server) -> No
 def test_incoming_phone_numbers_conform(conformance: Conformance, shared_server: Server) -> None:
     tenant = new_tenant(shared_server, numbers=0)
     client = conformance.tenant_client(tenant)
-    number = client.incoming_phone_numbers.create(phone_number=fresh_number(), sms_url="https://app.example.com/sms")
-    client.incoming_phone_numbers.create(phone_number=fresh_number())
+    first, second = stock(shared_server, fresh_number(), fresh_number())
+    number = client.incoming_phone_numbers.create(phone_number=first, sms_url="https://app.example.com/sms")
+    client.incoming_phone_numbers.create(phone_number=second)
     client.incoming_phone_numbers.list(page_size=1)
     client.incoming_phone_numbers(number.sid).fetch()
     client.incoming_phone_numbers(number.sid).update(sms_method="GET", friendly_name="Support")

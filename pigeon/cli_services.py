@@ -1,0 +1,67 @@
+"""`pigeon services list`: Messaging Services and their sender pools, for operators."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from pigeon import bootstrap
+from pigeon.config import ConfigError, load_settings
+from pigeon.store import services as store
+
+services_app = typer.Typer(help="Messaging Services.", no_args_is_help=True)
+
+
+@services_app.callback()
+def services() -> None:
+    """Messaging Services (a group of commands even while it has only one)."""
+
+
+out = Console()
+err = Console(stderr=True)
+
+
+@services_app.command("list")
+def list_(
+    account: Annotated[str | None, typer.Option("--account", help="One account's services only.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Services of every account (or of one), with the senders in their pools."""
+    try:
+        db = bootstrap.open_database(load_settings())
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    views: list[dict[str, Any]] = []
+    with db.read() as conn:
+        for s in store.list_services(conn, account):
+            views.append(
+                {
+                    "sid": s["sid"],
+                    "account_sid": s["account_sid"],
+                    "friendly_name": s["friendly_name"],
+                    "inbound_request_url": s["inbound_request_url"],
+                    "use_inbound_webhook_on_number": s["use_inbound_webhook_on_number"],
+                    "sticky_sender": s["sticky_sender"],
+                    "phone_numbers": [n["phone_number"] for n in store.pool_numbers(conn, s["sid"], short_codes=False)],
+                    "short_codes": [n["phone_number"] for n in store.pool_numbers(conn, s["sid"], short_codes=True)],
+                    "alpha_senders": [a["alpha_sender"] for a in store.list_alpha_senders(conn, s["sid"])],
+                }
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(views, indent=2) + "\n")
+        return
+    table = Table(Column("sid", no_wrap=True), Column("account", no_wrap=True), "name", "senders", "inbound URL")
+    for v in views:
+        senders = ", ".join([*v["phone_numbers"], *v["short_codes"], *v["alpha_senders"]])
+        table.add_row(v["sid"], v["account_sid"], v["friendly_name"], senders or "-", v["inbound_request_url"] or "-")
+    out.print(table)
+
+
+if __name__ == "__main__":
+    services_app()
