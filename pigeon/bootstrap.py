@@ -21,6 +21,7 @@ from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
 from pigeon.api.metrics import metrics_route
 from pigeon.app import accounts as account_use
+from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
 from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
@@ -78,6 +79,8 @@ def ensure_first_account(db: Database, clock: Clock) -> FirstRun | None:
             if any(n["phone_number"] == candidate for n in made):
                 continue
             made.append(number_use.provision(conn, account_sid=account["sid"], phone_number=candidate, now=now))
+        # A sample inventory, so AvailablePhoneNumbers search and buying work out of the box.
+        inventory_use.seed_default(conn, now)
         return FirstRun(account=account, numbers=made)
 
 

@@ -23,6 +23,8 @@ from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.carriers.config import CarrierConfigError
+from pigeon.cli_inventory import inventory_app
+from pigeon.cli_services import services_app
 from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError
 from pigeon.ports import SystemClock
@@ -40,6 +42,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(numbers_app, name="numbers")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(services_app, name="services")
 
 out = Console()
 err = Console(stderr=True)
@@ -524,14 +528,27 @@ def logs(
     status: Annotated[str | None, typer.Option("--status")] = None,
     since: Annotated[str | None, typer.Option("--since", help="e.g. 15m, 2h, 1d or an ISO date-time")] = None,
     account: Annotated[str | None, typer.Option("--account")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="At most this many (default 50; all for --export).")
+    ] = None,
     as_json: JsonFlag = False,
+    export_format: Annotated[
+        str | None, typer.Option("--export", help="Export the messages with their timelines: json or csv.")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="File for --export; default standard output.")
+    ] = None,
 ) -> None:
-    """Message logs, newest first."""
+    """Message logs, newest first; with --export, every matching record and its timeline."""
     db = _db()
     f = MessageFilter(account_sid=account, to=to, from_=from_, status=status, created_since=parse_since(since))
+    if export_format is not None:
+        from pigeon.cli_debugger import export
+
+        export(db, f, export_format.lower(), output=output, limit=limit)
+        return
     with db.read() as conn:
-        rows = list_messages(conn, f, limit=limit)
+        rows = list_messages(conn, f, limit=limit or 50)
     fields = ["sid", "date_created", "direction", "from_", "to", "status", "error_code", "num_segments"]
     if as_json:
         _print_json([{("from" if k == "from_" else k): r[k] for k in fields} for r in rows])

@@ -190,6 +190,25 @@ def _check_queue(conn: Connection, sender: str, segments: int, pacing: PacingPol
         )
 
 
+def _pool_sender(conn: Connection, service: dict[str, Any], to: str) -> str:
+    """A sender from the service's pool for `to` (21704: empty pool; 21703: none fits)."""
+    sid = service["sid"]
+    sticky = service_store.last_sender_to(conn, sid, to) if service["sticky_sender"] else None
+    alphas = [a["alpha_sender"] for a in service_store.list_alpha_senders(conn, sid)]
+    sender = choose_sender(
+        service_store.sender_numbers(conn, sid),
+        to,
+        sticky=sticky,
+        alpha_senders=alphas,
+        area_code_geomatch=bool(service["area_code_geomatch"]),
+    )
+    if sender is not None:
+        return sender
+    if service_store.pool_size(conn, sid) == 0:
+        raise ApiError(21704, f"The Messaging Service {sid} has no senders in its pool.")
+    raise ApiError(21703, f"No sender in the pool of Messaging Service {sid} can reach {to}.")
+
+
 def prepare_message(
     conn: Connection, account_sid: str, req: SendRequest, now: datetime, *, pacing: PacingPolicy | None = None
 ) -> NewMessage:
@@ -215,10 +234,7 @@ def prepare_message(
         sender, owned = _check_sender(conn, account_sid, req.from_, to)
     if sender is None:
         assert service is not None
-        sticky = service_store.last_sender_to(conn, service["sid"], to) if service["sticky_sender"] else None
-        sender = choose_sender(service_store.sender_numbers(conn, service["sid"]), to, sticky=sticky)
-        if sender is None:
-            raise ApiError(21704, f"The Messaging Service {service['sid']} has no sender that can reach {to}.")
+        sender = _pool_sender(conn, service, to)
 
     # An opt-out from a number in a Messaging Service covers the whole service, however the
     # message names its sender.

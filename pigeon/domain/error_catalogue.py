@@ -13,7 +13,11 @@ themselves and can look at its logs, its carriers and its configuration.
   undelivered) and sent in its status callback;
 - ``webhook``: logged as an alert when a webhook, a status callback or the TwiML
   it returned could not be used;
-- ``inbound``: logged against an inbound message that arrived damaged.
+- ``inbound``: logged against an inbound message that arrived damaged;
+- ``debugger``: a warning Pigeon's debugger logs as an alert, about traffic that
+  went through but looks wrong (a duplicate send). These codes are Pigeon's own,
+  in the 79xxx block that Twilio's error dictionary does not use; their
+  ``more_info`` is Pigeon's explanation endpoint (``/v1/Errors/{code}``).
 
 Names come from Twilio's error dictionary (the 2023-05 snapshot); 21659, 21660,
 30036, 35115 and 35117 are newer than that snapshot and carry the names on their
@@ -27,9 +31,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["CATALOGUE", "ErrorInfo", "Kind", "explain", "more_info_url"]
+__all__ = ["CATALOGUE", "PIGEON_CODES", "ErrorInfo", "Kind", "explain", "more_info_url"]
 
-Kind = Literal["api", "delivery", "webhook", "inbound"]
+Kind = Literal["api", "delivery", "webhook", "inbound", "debugger"]
+
+#: Codes that are Pigeon's own, not Twilio's: a block Twilio's dictionary leaves empty
+#: (its 2023-05 snapshot of 1,953 codes has nothing from 71000 to 79999).
+PIGEON_CODES = range(79000, 80000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +58,10 @@ class ErrorInfo:
 
 
 def more_info_url(code: int) -> str:
-    """The documentation link Twilio puts in ``more_info`` for ``code``."""
+    """The documentation link Twilio puts in ``more_info`` for ``code``; for Pigeon's own
+    codes, the path of Pigeon's explanation of it (relative to the server)."""
+    if code in PIGEON_CODES:
+        return f"/v1/Errors/{code}"
     return f"https://www.twilio.com/docs/errors/{code}"
 
 
@@ -1328,6 +1339,18 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
 
 _EXTRA_API: tuple[ErrorInfo, ...] = (
     _api(
+        21709,
+        400,
+        "Alpha Sender ID is Invalid or Not Authorized for this Messaging Service",
+        "An alphanumeric sender must be 1 to 11 characters of letters, digits, spaces and - + _ &, "
+        "with at least one letter; anything else cannot be put in a Messaging Service's pool.",
+        (
+            "A sender longer than 11 characters, or one made only of digits (networks read those as numbers).",
+            "Punctuation such as dots, commas or accented letters in the sender.",
+        ),
+        ("Shorten the sender or replace the characters, then add it again.",),
+    ),
+    _api(
         20422,
         400,
         "Invalid Parameter",
@@ -1389,6 +1412,28 @@ _EXTRA_API: tuple[ErrorInfo, ...] = (
     ),
 )
 
+_DEBUGGER: tuple[ErrorInfo, ...] = (
+    ErrorInfo(
+        79001,
+        "Possible duplicate message",
+        None,
+        "debugger",
+        "The account created a message with the same sender, recipient and body as "
+        "one it created a few seconds earlier, and neither request carried an "
+        "Idempotency-Key. Pigeon sent both: it cannot tell a deliberate repeat from "
+        "an accidental one, so it warns instead of refusing.",
+        (
+            "Your application retried a POST after a timeout or a network error, and the first attempt had in fact succeeded.",
+            "A job queue ran the same send job twice, or two workers picked up the same job.",
+            "A user pressed a button twice, or a form was submitted twice.",
+        ),
+        (
+            "Run `pigeon doctor duplicates --to NUMBER`: it lists each request behind the copies, with its time, source address and user agent.",
+            "Send an Idempotency-Key header with each create, derived from your own record of the message; a retry with the same key returns the first message and sends nothing.",
+        ),
+    ),
+)
+
 CATALOGUE: Mapping[int, ErrorInfo] = _index(
     (
         *_ACCOUNT_AND_REQUEST,
@@ -1400,5 +1445,6 @@ CATALOGUE: Mapping[int, ErrorInfo] = _index(
         *_INBOUND,
         *_WEBHOOKS,
         *_EXTRA_API,
+        *_DEBUGGER,
     )
 )

@@ -243,3 +243,27 @@ def test_reply_loop_is_stopped(sqlite_server: Server, app_factory: Callable[[Ans
     time.sleep(1)
     replies = [m for m in client.messages.list(to="+14155552676") if m.direction == "outbound-reply"]
     assert len(replies) == 15
+
+
+def test_stop_covers_the_whole_messaging_service(server: Server) -> None:
+    client = server.client()
+    service = client.messaging.v1.services.create(friendly_name="alerts")
+    pns = {n.phone_number: n.sid for n in client.incoming_phone_numbers.list()}
+    for number in server.numbers:
+        client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=pns[number])
+    handset = "+14155552677"
+    stop = text_in(server, handset, server.numbers[0], "STOP")
+    assert stop["keyword"] == "STOP"
+    for kwargs in ({"from_": server.numbers[1]}, {"messaging_service_sid": service.sid}):
+        with pytest.raises(TwilioRestException) as err:
+            client.messages.create(to=handset, body="still there?", **kwargs)
+        assert err.value.code == 21610
+    listed = httpx.get(
+        f"{server.base_url}/2010-04-01/Accounts/{server.account_sid}/OptOuts.json",
+        auth=(server.account_sid, server.auth_token),
+    ).json()["opt_outs"]
+    assert listed[0]["scope"] == "service" and listed[0]["sender"] == service.sid
+    text_in(server, handset, server.numbers[1], "unstop")
+    msg = client.messages.create(to=handset, messaging_service_sid=service.sid, body="welcome back")
+    assert msg.status == "accepted"
+    wait_for(lambda: client.messages(msg.sid).fetch().status == "delivered")
