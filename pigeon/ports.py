@@ -108,6 +108,9 @@ class WebhookRequest:
     params: Sequence[tuple[str, str]]
     headers: Mapping[str, str]
     timeout: float = 15.0
+    #: A raw body (Event Streams' JSON) sent instead of the form-encoded params, with this type.
+    body: bytes | None = None
+    content_type: str | None = None
 
 
 @dataclass(frozen=True)

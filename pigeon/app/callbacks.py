@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.events import publish_status_event
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.signatures import compute_signature, request_url
@@ -56,14 +57,19 @@ from pigeon.store import webhooks as outbox
 __all__ = [
     "API_VERSION",
     "STATUS_CALLBACK",
+    "Attempt",
     "Outcome",
     "Transactions",
+    "attempt_row",
     "build_request",
     "classify",
     "deliver_one",
     "enqueue_status_callback",
+    "enqueue_status_callbacks",
+    "record_outcome",
     "status_callback_params",
     "status_callback_url",
+    "timeline_entry",
 ]
 
 log = logging.getLogger(__name__)
@@ -151,6 +157,7 @@ def enqueue_status_callback(
     """Queue the callback for `message`'s current status; returns the delivery id, or None when
     there is no URL to call. `message` is the row as updated (`store.messages.transition` returns
     it); `service_callback` spares the service lookup when the caller already has it."""
+    publish_status_event(conn, message, now=now, raw_dlr_done_date=raw_dlr_done_date)
     if MessageStatus(message["status"]) in _INITIAL:
         return None
     url = status_callback_url(conn, message, service_callback=service_callback)
@@ -166,6 +173,39 @@ def enqueue_status_callback(
         params=status_callback_params(message, raw_dlr_done_date=raw_dlr_done_date),
         now=now,
     )
+
+
+def enqueue_status_callbacks(
+    conn: Connection, changed: Sequence[tuple[Mapping[str, Any], str | None]], *, now: datetime
+) -> None:
+    """`enqueue_status_callback` for many messages at once: (the row as updated, its
+    raw_dlr_done_date) in order. Same rules; one INSERT for all the callbacks, and each
+    Messaging Service looked up once."""
+    services: dict[tuple[str, str], str | None] = {}
+    rows = []
+    for message, done in changed:
+        publish_status_event(conn, message, now=now, raw_dlr_done_date=done)
+        if MessageStatus(message["status"]) in _INITIAL:
+            continue
+        url = message.get("status_callback") or None
+        if url is None and message.get("messaging_service_sid"):
+            key = (message["messaging_service_sid"], message["account_sid"])
+            if key not in services:
+                services[key] = status_callback_url(conn, message)
+            url = services[key]
+        if url is None:
+            continue
+        rows.append(
+            outbox.new_delivery(
+                account_sid=message["account_sid"],
+                message_sid=message["sid"],
+                kind=STATUS_CALLBACK,
+                url=str(url),
+                method="POST",
+                params=status_callback_params(message, raw_dlr_done_date=done),
+            )
+        )
+    outbox.enqueue_many(conn, rows, now=now)
 
 
 # -- deliver (one attempt of one claimed delivery) --------------------------------------------
@@ -216,7 +256,7 @@ def _auth_token(db: Transactions, account_sid: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Attempt:
+class Attempt:
     """One attempt's facts, handed from the event loop to the recording thread."""
 
     delivery: Mapping[str, Any]
@@ -258,7 +298,7 @@ async def deliver_one(
             error = classify(response)
         except WebhookError as exc:
             error = exc
-    attempt = _Attempt(
+    attempt = Attempt(
         delivery=delivery,
         at=started,
         duration_ms=response.elapsed_ms if response else (time.perf_counter() - perf) * 1000,
@@ -269,59 +309,71 @@ async def deliver_one(
 
 
 def _record(
-    db: Transactions, clock: Clock, attempt: _Attempt, policy: RetryPolicy, rand: Callable[[], float]
+    db: Transactions, clock: Clock, attempt: Attempt, policy: RetryPolicy, rand: Callable[[], float]
 ) -> Outcome:
-    d, error, now = attempt.delivery, attempt.error, clock.now()
     with db.write() as conn:
-        outbox.record_attempt(
-            conn,
-            delivery_id=d["id"],
-            account_sid=d["account_sid"],
-            at=attempt.at,
-            url=d["url"],
-            status_code=attempt.status_code,
-            error_code=error.error_code if error else None,
-            error=error.message if error else None,
-            duration_ms=attempt.duration_ms,
-            response_excerpt=_excerpt(attempt.response),
-        )
-        lease = d.get("claimed_until")
-        if error is None:
-            assert attempt.status_code is not None
-            if not outbox.mark_delivered(conn, d["id"], now=now, status_code=attempt.status_code, lease=lease):
-                return Outcome.SUPERSEDED
-            _timeline(conn, attempt, now, success=True)
-            return Outcome.DELIVERED
-        decision = policy.decide(attempt.number, error, rand=rand)
-        if decision is not None:
-            delay = decision.delay
-            hinted = _retry_after(attempt.response)
-            if hinted is not None:
-                delay = min(max(delay, hinted), policy.max_delay)
-            kept = outbox.schedule_retry(
-                conn,
-                d["id"],
-                now=now,
-                next_attempt_at=now + timedelta(seconds=delay),
-                status_code=attempt.status_code,
-                error=error.message,
-                lease=lease,
-            )
-            return Outcome.RETRY if kept else Outcome.SUPERSEDED
-        if not outbox.mark_failed(
-            conn, d["id"], now=now, status_code=attempt.status_code, error=error.message, lease=lease
-        ):
+        outbox.record_attempt(conn, **attempt_row(attempt))
+        return record_outcome(conn, attempt, clock.now(), policy, rand)
+
+
+def attempt_row(attempt: Attempt) -> dict[str, Any]:
+    """The webhook_attempts row of one attempt."""
+    d, error = attempt.delivery, attempt.error
+    return {
+        "delivery_id": d["id"],
+        "account_sid": d["account_sid"],
+        "at": attempt.at,
+        "url": d["url"],
+        "status_code": attempt.status_code,
+        "error_code": error.error_code if error else None,
+        "error": error.message if error else None,
+        "duration_ms": attempt.duration_ms,
+        "response_excerpt": _excerpt(attempt.response),
+    }
+
+
+def record_outcome(
+    conn: Connection, attempt: Attempt, now: datetime, policy: RetryPolicy, rand: Callable[[], float]
+) -> Outcome:
+    """After the attempt's row is written: settle the delivery (delivered, retry, failed)."""
+    d, error = attempt.delivery, attempt.error
+    lease = d.get("claimed_until")
+    if error is None:
+        assert attempt.status_code is not None
+        if not outbox.mark_delivered(conn, d["id"], now=now, status_code=attempt.status_code, lease=lease):
             return Outcome.SUPERSEDED
-        alert_sid = _alert(conn, attempt, error, now)
-        _timeline(conn, attempt, now, success=False, alert_sid=alert_sid)
-        log.warning(
-            "webhook delivery failed for good",
-            extra={"delivery_id": d["id"], "url": d["url"], "attempts": attempt.number, "error_code": error.error_code},
+        _timeline(conn, attempt, now, success=True)
+        return Outcome.DELIVERED
+    decision = policy.decide(attempt.number, error, rand=rand)
+    if decision is not None:
+        delay = decision.delay
+        hinted = _retry_after(attempt.response)
+        if hinted is not None:
+            delay = min(max(delay, hinted), policy.max_delay)
+        kept = outbox.schedule_retry(
+            conn,
+            d["id"],
+            now=now,
+            next_attempt_at=now + timedelta(seconds=delay),
+            status_code=attempt.status_code,
+            error=error.message,
+            lease=lease,
         )
-        return Outcome.FAILED
+        return Outcome.RETRY if kept else Outcome.SUPERSEDED
+    if not outbox.mark_failed(
+        conn, d["id"], now=now, status_code=attempt.status_code, error=error.message, lease=lease
+    ):
+        return Outcome.SUPERSEDED
+    alert_sid = _alert(conn, attempt, error, now)
+    _timeline(conn, attempt, now, success=False, alert_sid=alert_sid)
+    log.warning(
+        "webhook delivery failed for good",
+        extra={"delivery_id": d["id"], "url": d["url"], "attempts": attempt.number, "error_code": error.error_code},
+    )
+    return Outcome.FAILED
 
 
-def _alert(conn: Connection, attempt: _Attempt, error: WebhookError, now: datetime) -> str:
+def _alert(conn: Connection, attempt: Attempt, error: WebhookError, now: datetime) -> str:
     d, response = attempt.delivery, attempt.response
     what = "Status callback" if d["kind"] == STATUS_CALLBACK else "Webhook"
     tries = "attempt" if attempt.number == 1 else "attempts"
@@ -342,13 +394,19 @@ def _alert(conn: Connection, attempt: _Attempt, error: WebhookError, now: dateti
 
 
 def _timeline(
-    conn: Connection, attempt: _Attempt, now: datetime, *, success: bool, alert_sid: str | None = None
+    conn: Connection, attempt: Attempt, now: datetime, *, success: bool, alert_sid: str | None = None
 ) -> None:
-    d = attempt.delivery
-    sid = d.get("message_sid")
+    sid = attempt.delivery.get("message_sid")
     # A message deleted meanwhile keeps no timeline: adding to it would bring part of it back.
     if not sid or message_store.get_message(conn, sid) is None:
         return
+    message_store.add_event(conn, **timeline_entry(attempt, now, success=success, alert_sid=alert_sid))
+
+
+def timeline_entry(attempt: Attempt, now: datetime, *, success: bool, alert_sid: str | None = None) -> dict[str, Any]:
+    """The timeline entry (`store.messages.add_event`'s arguments) for a delivery's success or
+    final failure."""
+    d = attempt.delivery
     ok_kind, failed_kind = _TIMELINE.get(d["kind"], ("webhook", "webhook_failed"))
     params = dict(d["params"])
     detail: dict[str, Any] = {
@@ -361,13 +419,12 @@ def _timeline(
     if not success:
         assert attempt.error is not None
         detail |= {"error": attempt.error.message, "alert_sid": alert_sid}
-    message_store.add_event(
-        conn,
-        message_sid=sid,
-        account_sid=d["account_sid"],
-        at=now,
-        kind=ok_kind if success else failed_kind,
-        status=params.get("MessageStatus"),
-        error_code=None if success or attempt.error is None else attempt.error.error_code,
-        detail=detail,
-    )
+    return {
+        "message_sid": d["message_sid"],
+        "account_sid": d["account_sid"],
+        "at": now,
+        "kind": ok_kind if success else failed_kind,
+        "status": params.get("MessageStatus"),
+        "error_code": None if success or attempt.error is None else attempt.error.error_code,
+        "detail": detail,
+    }

@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callbacks import enqueue_status_callback
-from pigeon.app.receipts import apply_receipt_row
+from pigeon.app.callbacks import enqueue_status_callback, enqueue_status_callbacks
+from pigeon.app.receipt_batch import apply_receipts, receipt_of_parked
 from pigeon.domain.errors import CarrierError, CarrierPermanentError, InvalidTransition
 from pigeon.domain.pacing import PacingPolicy, reserve
 from pigeon.domain.pricing import PriceTable
@@ -32,6 +32,7 @@ from pigeon.domain.status import MessageStatus
 from pigeon.ports import Carrier, Clock, OutboundMessage, SubmitAck
 from pigeon.store import alerts as alert_store
 from pigeon.store import dispatch as store
+from pigeon.store import message_batch
 from pigeon.store import messages as message_store
 from pigeon.store.engine import Database
 
@@ -102,8 +103,10 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
         return []
     known = store.next_free(conn, [r["from_"] for r in rows if r["from_"]])
     free = dict(known)
+    durations: dict[tuple[str, int], timedelta] = {}  # a sender's kind costs a number parse: once a round
     jobs: list[Job] = []
     horizon = now + settings.lookahead
+    live = []
     for row in rows:
         if _expired(row, now):
             age = int((now - row["date_created"]).total_seconds())
@@ -118,9 +121,14 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
                 f"{row['validity_period']} s, and was not sent.",
             )
             continue
+        live.append(row)
+    queued = _queue_accepted(conn, [r for r in live if r["status"] == S.ACCEPTED], now=now)
+    releases = []
+    for row in live:
         if row["status"] == S.ACCEPTED:
-            row = message_store.transition(conn, row["sid"], S.QUEUED, at=now, detail={"sender": row["from_"]})
-            enqueue_status_callback(conn, row, now=now)
+            if row["sid"] not in queued:
+                continue  # changed since the claim
+            row = queued[row["sid"]]
         resend = None
         if row["status"] == S.SENDING:
             resend = (
@@ -131,52 +139,91 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
         if row["paced_at"] is not None:
             slot = row["paced_at"]
         else:
-            slot, free[sender] = reserve(free.get(sender), now, settings.pacing.duration(sender, row["num_segments"]))
+            key = (sender, row["num_segments"])
+            if key not in durations:
+                durations[key] = settings.pacing.duration(sender, row["num_segments"])
+            slot, free[sender] = reserve(free.get(sender), now, durations[key])
         if slot > horizon:
-            store.release(conn, row["sid"], next_attempt_at=slot, paced_at=slot)
+            releases.append((row["sid"], slot))
             continue
         jobs.append(Job(message=row, slot=slot, resend_reason=resend))
+    store.release_paced(conn, releases)
     changed = {k: v for k, v in free.items() if known.get(k) != v}
     store.set_next_free(conn, changed, known=set(known))
     jobs.sort(key=lambda j: j.slot)
     return jobs
 
 
+def _queue_accepted(conn: Connection, rows: Sequence[Row], *, now: datetime) -> dict[str, Row]:
+    """Move messages a Messaging Service accepted to queued (one guarded UPDATE), with their
+    timeline entries and callbacks; returns the moved rows by SID."""
+    moved = message_batch.transition_many(conn, [r["sid"] for r in rows], S.QUEUED, at=now)
+    order = [moved[r["sid"]] for r in rows if r["sid"] in moved]
+    message_batch.add_events(
+        conn,
+        [
+            message_batch.event(
+                message_sid=r["sid"],
+                account_sid=r["account_sid"],
+                at=now,
+                kind="status",
+                status=str(S.QUEUED),
+                detail={"sender": r["from_"]},
+            )
+            for r in order
+        ],
+    )
+    enqueue_status_callbacks(conn, [(r, None) for r in order], now=now)
+    return moved
+
+
 def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> list[Job]:
-    """Record that these jobs are about to be submitted. Returns the jobs still ours."""
+    """Record that these jobs are about to be submitted: one guarded UPDATE (queued -> sending)
+    per attempt number, their timeline entries and callbacks. Returns the jobs still ours."""
+    by_attempt: dict[int, list[str]] = {}
+    for job in jobs:
+        if job.resend_reason is None:
+            by_attempt.setdefault(job.message["attempts"] + 1, []).append(job.message["sid"])
+    moved: dict[str, Row] = {}
+    for attempt, sids in by_attempt.items():
+        moved |= message_batch.transition_many(
+            conn, sids, S.SENDING, at=now, from_statuses=[S.QUEUED], attempts=attempt
+        )
     ready = []
+    entries = []
     for job in jobs:
         row = job.message
         attempt = row["attempts"] + 1
-        if job.resend_reason is not None:
-            message_store.add_event(
-                conn,
-                message_sid=row["sid"],
-                account_sid=row["account_sid"],
-                at=now,
-                kind="resend",
-                status=str(S.SENDING),
-                detail={"reason": job.resend_reason, "attempt": attempt},
+        if job.resend_reason is None:
+            if row["sid"] not in moved:
+                continue  # canceled or changed since the claim
+            job.message = moved[row["sid"]]
+            entries.append(
+                message_batch.event(
+                    message_sid=row["sid"],
+                    account_sid=row["account_sid"],
+                    at=now,
+                    kind="status",
+                    status=str(S.SENDING),
+                    detail={"attempt": attempt},
+                )
             )
-            message_store.update_fields(conn, row["sid"], attempts=attempt, date_updated=now)
-            row["attempts"] = attempt
             ready.append(job)
             continue
-        try:
-            updated = message_store.transition(
-                conn,
-                row["sid"],
-                S.SENDING,
-                at=now,
-                detail={"attempt": attempt},
-                attempts=attempt,
-                from_statuses=[S.QUEUED],
-            )
-        except InvalidTransition:
-            continue  # canceled or changed since the claim
-        enqueue_status_callback(conn, updated, now=now)
-        job.message = updated
+        message_store.add_event(
+            conn,
+            message_sid=row["sid"],
+            account_sid=row["account_sid"],
+            at=now,
+            kind="resend",
+            status=str(S.SENDING),
+            detail={"reason": job.resend_reason, "attempt": attempt},
+        )
+        message_store.update_fields(conn, row["sid"], attempts=attempt, date_updated=now)
+        row["attempts"] = attempt
         ready.append(job)
+    message_batch.add_events(conn, entries)
+    enqueue_status_callbacks(conn, [(j.message, None) for j in ready if j.resend_reason is None], now=now)
     return ready
 
 
@@ -231,6 +278,7 @@ def _carrier_detail(tried: Sequence[tuple[str, CarrierError]]) -> list[dict[str,
 
 
 def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
+    accepted = []
     for outcome in outcomes:
         row = outcome.job.message
         if len(outcome.tried) > 1 or (outcome.ack and outcome.tried):
@@ -243,27 +291,30 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, sett
                 detail={"refused_by": _carrier_detail(outcome.tried)},
             )
         if outcome.ack is not None:
-            _record_sent(conn, row, outcome.ack, now=now, settings=settings)
+            accepted.append(outcome)
         else:
             assert outcome.error is not None
             _record_refusal(conn, row, outcome.error, outcome.tried, now=now, settings=settings)
+    _record_sent(conn, accepted, now=now, settings=settings)
 
 
-def _record_sent(conn: Connection, row: Row, ack: SubmitAck, *, now: datetime, settings: DispatchSettings) -> None:
-    price = settings.prices.price(row["to"], row["from_"] or "", row["num_segments"])
-    try:
-        updated = message_store.transition(
+def _record_sent(conn: Connection, accepted: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
+    """The carriers took these: sent, with price and carrier ids, in one guarded UPDATE per
+    carrier and price; then the receipts that overtook their submit responses."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for outcome in accepted:
+        assert outcome.ack is not None
+        row = outcome.job.message
+        price = settings.prices.price(row["to"], row["from_"] or "", row["num_segments"])
+        groups.setdefault((outcome.ack.carrier, price), []).append(row["sid"])
+    sent: dict[str, Row] = {}
+    for (carrier, price), sids in groups.items():
+        sent |= message_batch.transition_many(
             conn,
-            row["sid"],
+            sids,
             S.SENT,
             at=now,
-            detail={
-                "carrier": ack.carrier,
-                "carrier_ids": list(ack.carrier_ids),
-                "attempt": row["attempts"],
-                **ack.raw,
-            },
-            carrier=ack.carrier,
+            carrier=carrier,
             date_sent=now,
             price=price,
             price_unit=settings.prices.unit,
@@ -271,15 +322,40 @@ def _record_sent(conn: Connection, row: Row, ack: SubmitAck, *, now: datetime, s
             claimed_until=None,
             paced_at=None,
         )
-    except InvalidTransition:
-        log.warning("submit acknowledged for a message no longer sending", extra={"sid": row["sid"]})
-        return
-    store.record_carrier_ids(
-        conn, carrier=ack.carrier, ids=ack.carrier_ids, message_sid=row["sid"], account_sid=row["account_sid"], at=now
-    )
-    enqueue_status_callback(conn, updated, now=now)
-    for early in store.take_unmatched(conn, ack.carrier, ack.carrier_ids):
-        apply_receipt_row(conn, early, now=now)
+    entries, refs, changed = [], [], []
+    ids: dict[str, list[str]] = {}
+    for outcome in accepted:
+        ack, row = outcome.ack, outcome.job.message
+        assert ack is not None
+        updated = sent.get(row["sid"])
+        if updated is None:
+            log.warning("submit acknowledged for a message no longer sending", extra={"sid": row["sid"]})
+            continue
+        detail = {"carrier": ack.carrier, "carrier_ids": list(ack.carrier_ids), "attempt": row["attempts"], **ack.raw}
+        entries.append(
+            message_batch.event(
+                message_sid=row["sid"],
+                account_sid=row["account_sid"],
+                at=now,
+                kind="status",
+                status=str(S.SENT),
+                detail=detail,
+            )
+        )
+        refs += store.carrier_ref_rows(
+            carrier=ack.carrier, ids=ack.carrier_ids, message_sid=row["sid"], account_sid=row["account_sid"], at=now
+        )
+        changed.append((updated, None))
+        ids.setdefault(ack.carrier, []).extend(ack.carrier_ids)
+    message_batch.add_events(conn, entries)
+    store.add_carrier_refs(conn, refs)
+    enqueue_status_callbacks(conn, changed, now=now)
+    early = [
+        receipt_of_parked(row)
+        for carrier, carrier_ids in ids.items()
+        for row in store.take_unmatched(conn, carrier, carrier_ids)
+    ]
+    apply_receipts(conn, early, now=now)
 
 
 def _record_refusal(

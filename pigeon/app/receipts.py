@@ -73,8 +73,13 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     if message is None:  # the message was deleted; the receipt has nowhere to go
         return None
     duplicate = ref["receipt_stat"] is not None and ref["receipt_stat"] == receipt.stat
+    # A part's first final answer stands: a late or contradictory receipt for it (an ENROUTE
+    # overtaken by its DELIVRD, a DELIVRD then an UNDELIV) is recorded but changes nothing,
+    # as the guarded transition already ensures for a single-part message.
+    settled = ref["receipt_stat"] is not None and outcome_of(ref["receipt_stat"]).final
     part = outcome_of(receipt.stat, receipt.err)
-    store.set_part_receipt(conn, receipt.carrier, receipt.carrier_id, stat=receipt.stat, at=now)
+    if not settled:
+        store.set_part_receipt(conn, receipt.carrier, receipt.carrier_id, stat=receipt.stat, at=now)
     detail = {
         "carrier": receipt.carrier,
         "carrier_id": receipt.carrier_id,
@@ -86,7 +91,9 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         "raw": receipt.raw,
         "duplicate": duplicate,
     }
-    if ref["part_count"] == 1:
+    if settled:
+        final = None
+    elif ref["part_count"] == 1:
         final = part if part.final else None
     else:
         parts = store.parts_of(conn, message["sid"])
@@ -172,19 +179,29 @@ class ReceiptSink:
 def deliver_simulated_receipts(conn: Connection, *, now: datetime, limit: int = 500) -> int:
     """The built-in network reports its due receipts. Taking a receipt from the spool and
     applying it happen in one transaction: each is applied exactly once."""
-    rows = simulator_store.take_due(conn, now=now, limit=limit)
-    for row in rows:
+    receipts = take_simulated_receipts(conn, now=now, limit=limit)
+    for receipt in receipts:
+        apply_receipt(conn, receipt, now=now)
+    return len(receipts)
+
+
+def take_simulated_receipts(conn: Connection, *, now: datetime, limit: int = 500) -> list[Receipt]:
+    """Take the built-in network's due receipts from its spool, as the carrier would word them.
+    Call in the transaction that applies them."""
+    receipts = []
+    for row in simulator_store.take_due(conn, now=now, limit=limit):
         done_date = now.strftime("%y%m%d%H%M")
         text = format_receipt_text(
             row["carrier_message_id"], row["stat"], err=row["err"], submit_date=row["submit_date"], done_date=done_date
         )
-        receipt = Receipt(
-            carrier=SIMULATOR,
-            carrier_id=row["carrier_message_id"],
-            stat=row["stat"],
-            err=row["err"],
-            done_date=done_date,
-            raw=text,
+        receipts.append(
+            Receipt(
+                carrier=SIMULATOR,
+                carrier_id=row["carrier_message_id"],
+                stat=row["stat"],
+                err=row["err"],
+                done_date=done_date,
+                raw=text,
+            )
         )
-        apply_receipt(conn, receipt, now=now)
-    return len(rows)
+    return receipts

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 from pigeon.domain.status import MessageStatus
 
+_KEYS = r"id|sub|dlvrd|submit[\s_]*date|done[\s_]*date|stat|err|text"
+# A key starts the text or follows a blank; a value runs to the next key or the end. A value may
+# be empty ("err: text:"), so the blanks after a colon belong to the value, stripped later.
 _FIELD = re.compile(
-    r"(?P<key>id|sub|dlvrd|submit date|done date|stat|err|text)\s*:\s*(?P<value>.*?)"
-    r"(?=\s+(?:id|sub|dlvrd|submit date|done date|stat|err|text)\s*:|$)",
+    rf"(?<!\S)(?P<key>{_KEYS})\s*:(?P<value>.*?)(?=\s+(?:{_KEYS})\s*:|$)",
     re.IGNORECASE | re.DOTALL,
 )
+_SEPARATORS = re.compile(r"[\s_]+")
 
 
 @dataclass(frozen=True)
@@ -32,15 +35,16 @@ class ParsedReceipt:
 
 def parse_receipt_text(text: str) -> ParsedReceipt:
     fields: dict[str, str] = {}
-    for match in _FIELD.finditer(text.strip()):
-        key = match.group("key").lower()
+    # NUL terminators (C strings) and surrounding blanks are padding, never content.
+    for match in _FIELD.finditer(text.replace("\x00", " ").strip()):
+        key = _SEPARATORS.sub("", match.group("key").lower())  # "submit_date" -> "submitdate"
         fields.setdefault(key, match.group("value").strip())
     return ParsedReceipt(
         carrier_id=fields.get("id") or None,
         stat=(fields.get("stat") or "").upper() or None,
         err=fields.get("err") or None,
-        submit_date=fields.get("submit date") or None,
-        done_date=fields.get("done date") or None,
+        submit_date=fields.get("submitdate") or None,
+        done_date=fields.get("donedate") or None,
         text=fields.get("text"),
     )
 
@@ -88,12 +92,42 @@ ERR_CODES: dict[str, int] = {
 }
 
 
+#: Spelled-out states some gateways send instead of SMPP's seven-letter ones. Without them a
+#: "DELIVERED" would read as UNKNOWN and a delivered message would be reported undelivered.
+ALIASES: dict[str, str] = {
+    "DELIVERED": "DELIVRD",
+    "UNDELIVERED": "UNDELIV",
+    "UNDELIVERABLE": "UNDELIV",
+    "REJECTED": "REJECTD",
+    "ACCEPTED": "ACCEPTD",
+    "BUFFERED": "BUFFRED",
+}
+
+
+def _clean(value: str | None) -> str:
+    return (value or "").replace("\x00", "").strip()
+
+
+def normalise_stat(stat: str | None) -> str:
+    """The SMPP state a receipt's stat field means: upper case, unpadded, aliases resolved."""
+    text = _clean(stat).upper()
+    return ALIASES.get(text, text)
+
+
+def _err_code(err: str | None) -> int | None:
+    """The Twilio code for an err value, however it is padded ("2", "02", "002", "0002")."""
+    text = _clean(err)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return ERR_CODES.get(f"{int(text):03d}")
+
+
 def outcome_of(stat: str | None, err: str | None = None) -> ReceiptOutcome:
     """The status and code a receipt implies. An unknown state is treated as UNKNOWN."""
-    base = STATES.get((stat or "").upper(), STATES["UNKNOWN"])
+    base = STATES.get(normalise_stat(stat), STATES["UNKNOWN"])
     if base.status is None or base.status is MessageStatus.DELIVERED:
         return base
-    code = ERR_CODES.get((err or "").strip().zfill(3), base.error_code) if err else base.error_code
+    code = _err_code(err) or base.error_code
     return ReceiptOutcome(base.status, code, base.final)
 
 

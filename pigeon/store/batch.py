@@ -36,16 +36,24 @@ class _Pending(Generic[T]):
     future: asyncio.Future[None]
 
 
-def _resolve(p: _Pending[T], exc: BaseException | None) -> None:
-    def settle() -> None:
-        if p.future.done():
-            return
+def _settle(outcomes: Sequence[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    for future, exc in outcomes:
+        if future.done():  # the caller gave up (cancelled); the row is committed all the same
+            continue
         if exc is None:
-            p.future.set_result(None)
+            future.set_result(None)
         else:
-            p.future.set_exception(exc)
+            future.set_exception(exc)
 
-    p.loop.call_soon_threadsafe(settle)
+
+def _resolve(outcomes: Sequence[tuple[_Pending[T], BaseException | None]]) -> None:
+    """Wake the callers: one hand-over per event loop for the whole batch, not one per caller
+    (each hand-over is a write to the loop's wake-up pipe)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
+    for p, exc in outcomes:
+        by_loop.setdefault(p.loop, []).append((p.future, exc))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle, settled)
 
 
 class GroupCommitter(Generic[T]):
@@ -117,18 +125,66 @@ class GroupCommitter(Generic[T]):
             self._commit(batch)
 
     def _commit(self, batch: Sequence[_Pending[T]]) -> None:
+        _resolve(self._write(batch))
+
+    def _write(self, batch: Sequence[_Pending[T]]) -> list[tuple[_Pending[T], BaseException | None]]:
         try:
             with write(self._engine) as conn:
                 self._write_batch(conn, [p.item for p in batch])
         except Exception as exc:
             if len(batch) == 1:
                 log.warning("%s write failed: %r", self._name, exc)
-                _resolve(batch[0], exc)
-                return
-            for p in batch:  # isolate the bad item
-                self._commit([p])
-            return
+                return [(batch[0], exc)]
+            # Isolate the bad item: one bad row fails only its own caller.
+            return [outcome for p in batch for outcome in self._write([p])]
         self.batches += 1
         self.rows += len(batch)
-        for p in batch:
-            _resolve(p, None)
+        return [(p, None) for p in batch]
+
+
+class AsyncGroupCommitter(Generic[T]):
+    """Group commit for code on an event loop, without a thread of its own: items written
+    while a batch is being committed (in a worker thread) form the next batch. For workers
+    whose callers are all on one loop; `write` returns once the item's batch has committed."""
+
+    def __init__(self, engine: Engine, write_batch: Callable[[Connection, Sequence[T]], None], *, name: str) -> None:
+        self._engine = engine
+        self._write_batch = write_batch
+        self._name = name
+        self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.rows = 0
+
+    async def write(self, item: T) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush(), name=f"pigeon-{self._name}")
+        await future
+
+    async def _flush(self) -> None:
+        batch: list[tuple[T, asyncio.Future[None]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                outcomes = await asyncio.to_thread(self._commit, [item for item, _ in batch])
+                _settle([(future, exc) for (_, future), exc in zip(batch, outcomes, strict=True)])
+        finally:
+            self._flushing = None
+            for _, future in batch:  # cancelled mid-commit: whether it committed is unknown
+                if not future.done():
+                    future.cancel()
+
+    def _commit(self, items: Sequence[T]) -> list[BaseException | None]:
+        try:
+            with write(self._engine) as conn:
+                self._write_batch(conn, items)
+        except Exception as exc:
+            if len(items) == 1:
+                log.warning("%s write failed: %r", self._name, exc)
+                return [exc]
+            return [outcome for item in items for outcome in self._commit([item])]
+        self.batches += 1
+        self.rows += len(items)
+        return [None] * len(items)

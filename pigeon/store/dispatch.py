@@ -23,6 +23,37 @@ m = messages.c
 READY = (str(MessageStatus.QUEUED), str(MessageStatus.ACCEPTED))
 WAITING = (*READY, str(MessageStatus.SENDING))
 
+# -- named queries ----------------------------------------------------------------------------
+
+_QUEUED_SEGMENTS = sa.select(sa.func.coalesce(sa.func.sum(m.num_segments), 0)).where(
+    m.from_ == sa.bindparam("b_sender"), m.status.in_(WAITING)
+)
+
+_RELEASE_PACED = (
+    messages.update()
+    .where(m.sid == sa.bindparam("b_sid"))
+    .values(
+        claimed_by=None,
+        claimed_until=None,
+        next_attempt_at=sa.bindparam("b_next"),
+        paced_at=sa.bindparam("b_paced"),
+    )
+)
+
+_SET_PART_RECEIPT = (
+    carrier_refs.update()
+    .where(
+        carrier_refs.c.carrier == sa.bindparam("b_carrier"), carrier_refs.c.carrier_message_id == sa.bindparam("b_id")
+    )
+    .values(receipt_stat=sa.bindparam("b_stat"), receipt_at=sa.bindparam("b_at"))
+)
+
+_SET_NEXT_FREE = (
+    sender_pacing.update()
+    .where(sender_pacing.c.sender == sa.bindparam("b_sender"))
+    .values(next_send_at=sa.bindparam("b_at"))
+)
+
 
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, worker_id: str) -> list[Row]:
     """Claim up to `limit` messages that are due: ready ones whose time has come, and
@@ -49,6 +80,15 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     return rows
 
 
+def release_paced(conn: Connection, slots: Sequence[tuple[str, datetime]]) -> None:
+    """`release` for many messages, each until its reserved slot (one executemany)."""
+    if slots:
+        conn.execute(
+            _RELEASE_PACED,
+            [{"b_sid": sid, "b_next": slot, "b_paced": slot} for sid, slot in slots],
+        )
+
+
 def release(conn: Connection, sid: str, *, next_attempt_at: datetime, paced_at: datetime | None) -> None:
     """Give a claimed message back to the queue until `next_attempt_at`."""
     conn.execute(
@@ -69,10 +109,13 @@ def next_free(conn: Connection, senders: Sequence[str]) -> dict[str, datetime]:
 
 
 def set_next_free(conn: Connection, values: dict[str, datetime], *, known: set[str]) -> None:
+    updates = [{"b_sender": sender, "b_at": at} for sender, at in sorted(values.items()) if sender in known]
+    if updates:
+        conn.execute(_SET_NEXT_FREE, updates)
     for sender, at in values.items():
         if sender in known:
-            conn.execute(sender_pacing.update().where(sender_pacing.c.sender == sender).values(next_send_at=at))
-        elif conn.dialect.name == "postgresql":
+            continue
+        if conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
             stmt = pg_insert(sender_pacing).values(sender=sender, next_send_at=at)
@@ -85,28 +128,40 @@ def set_next_free(conn: Connection, values: dict[str, datetime], *, known: set[s
 
 
 def queued_segments(conn: Connection, sender: str) -> int:
-    """Segments waiting for `sender` (for the 21611 queue limit)."""
-    q = sa.select(sa.func.coalesce(sa.func.sum(m.num_segments), 0)).where(m.from_ == sender, m.status.in_(WAITING))
-    return int(conn.execute(q).scalar_one())
+    """Segments waiting for `sender` (for the 21611 queue limit). It adds up the sender's
+    waiting messages, so it costs in proportion to the sender's queue."""
+    return int(conn.execute(_QUEUED_SEGMENTS, {"b_sender": sender}).scalar_one())
+
+
+def carrier_ref_rows(
+    *, carrier: str, ids: Sequence[str], message_sid: str, account_sid: str, at: datetime
+) -> list[Row]:
+    """The carrier_refs rows of one submitted message: one per part."""
+    return [
+        {
+            "carrier": carrier,
+            "carrier_message_id": cid,
+            "message_sid": message_sid,
+            "account_sid": account_sid,
+            "part_index": i,
+            "part_count": len(ids),
+            "submitted_at": at,
+        }
+        for i, cid in enumerate(ids)
+    ]
+
+
+def add_carrier_refs(conn: Connection, rows: Sequence[Row]) -> None:
+    """Record many messages' carrier ids (rows from `carrier_ref_rows`) with one executemany."""
+    if rows:
+        conn.execute(carrier_refs.insert(), list(rows))
 
 
 def record_carrier_ids(
     conn: Connection, *, carrier: str, ids: Sequence[str], message_sid: str, account_sid: str, at: datetime
 ) -> None:
-    conn.execute(
-        carrier_refs.insert(),
-        [
-            {
-                "carrier": carrier,
-                "carrier_message_id": cid,
-                "message_sid": message_sid,
-                "account_sid": account_sid,
-                "part_index": i,
-                "part_count": len(ids),
-                "submitted_at": at,
-            }
-            for i, cid in enumerate(ids)
-        ],
+    add_carrier_refs(
+        conn, carrier_ref_rows(carrier=carrier, ids=ids, message_sid=message_sid, account_sid=account_sid, at=at)
     )
 
 
@@ -116,6 +171,29 @@ def find_carrier_ref(conn: Connection, carrier: str, carrier_id: str) -> Row | N
     )
     row = conn.execute(q).mappings().first()
     return dict(row) if row else None
+
+
+def find_carrier_refs(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+    """`find_carrier_ref` for many (carrier, carrier id): one query per carrier."""
+    by_carrier: dict[str, set[str]] = {}
+    for carrier, carrier_id in keys:
+        by_carrier.setdefault(carrier, set()).add(carrier_id)
+    found: dict[tuple[str, str], Row] = {}
+    for carrier, ids in by_carrier.items():
+        q = sa.select(carrier_refs).where(
+            carrier_refs.c.carrier == carrier, carrier_refs.c.carrier_message_id.in_(sorted(ids))
+        )
+        for r in conn.execute(q).mappings():
+            found[(r["carrier"], r["carrier_message_id"])] = dict(r)
+    return found
+
+
+def set_part_receipts(conn: Connection, receipts: Sequence[tuple[str, str, str]], *, at: datetime) -> None:
+    """`set_part_receipt` for many (carrier, carrier id, stat), applied in order (one executemany)."""
+    if receipts:
+        conn.execute(
+            _SET_PART_RECEIPT, [{"b_carrier": c, "b_id": i, "b_stat": stat, "b_at": at} for c, i, stat in receipts]
+        )
 
 
 def parts_of(conn: Connection, message_sid: str) -> list[Row]:
@@ -135,6 +213,12 @@ def park_unmatched(conn: Connection, row: Row) -> None:
     conn.execute(unmatched_receipts.insert().values(**row))
 
 
+def park_many_unmatched(conn: Connection, rows: Sequence[Row]) -> None:
+    """`park_unmatched` for many receipts, in order (one executemany)."""
+    if rows:
+        conn.execute(unmatched_receipts.insert(), list(rows))
+
+
 def take_unmatched(conn: Connection, carrier: str, ids: Sequence[str]) -> list[Row]:
     """Receipts that arrived for these ids before we recorded them; removed as they are taken."""
     q = (
@@ -145,4 +229,19 @@ def take_unmatched(conn: Connection, carrier: str, ids: Sequence[str]) -> list[R
     rows = [dict(r) for r in conn.execute(q).mappings()]
     if rows:
         conn.execute(unmatched_receipts.delete().where(unmatched_receipts.c.id.in_([r["id"] for r in rows])))
+    return rows
+
+
+def take_rematchable(conn: Connection, *, limit: int) -> list[Row]:
+    """Parked receipts whose carrier id has since been recorded, oldest first; removed as they
+    are taken. On PostgreSQL a receipt can be parked while the transaction recording its id is
+    still open, each unable to see the other's row: neither would ever match it again."""
+    u, r = unmatched_receipts.c, carrier_refs.c
+    recorded = sa.exists().where(r.carrier == u.carrier, r.carrier_message_id == u.carrier_message_id)
+    q = sa.select(unmatched_receipts).where(recorded).order_by(u.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    rows = [dict(row) for row in conn.execute(q).mappings()]
+    if rows:
+        conn.execute(unmatched_receipts.delete().where(u.id.in_([row["id"] for row in rows])))
     return rows

@@ -1,9 +1,22 @@
-"""Engine construction: SQLite tuned for a durable single writer, PostgreSQL with a pool."""
+"""Engine construction: SQLite tuned for a durable single writer, PostgreSQL with a pool.
+
+SQLite allows one writer at a time, and a writer that finds the database locked waits in
+SQLite's busy handler, which sleeps in steps of 1 to 100 ms: far longer than a group-commit
+batch holds the lock, so two busy writers would spend most of their time asleep. Pigeon's
+writers therefore queue before BEGIN IMMEDIATE on a lock that hands the database over the
+moment it is free: a thread lock among the writers of one process, then an advisory lock
+(flock) on the file ``<database>-writer`` among the processes that share the database
+(`pigeon serve --workers N`). The busy handler is left for writers that are not Pigeon's.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +33,43 @@ def normalise_url(url: str) -> str:
     return url
 
 
+class _WriterLock:
+    """The lock a SQLite database's writers take before BEGIN IMMEDIATE (see the module doc)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = f"{path}-writer" if path else None
+        self._threads = threading.RLock()
+        self._depth = 0  # re-entries by the thread holding the lock
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        # Opened per process: a descriptor inherited through fork would share its lock.
+        if self._fd is None or self._pid != os.getpid():
+            assert self._path is not None
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._threads:
+            self._depth += 1
+            locked = self._depth == 1 and self._path is not None
+            try:
+                if locked:
+                    fcntl.flock(self._file(), fcntl.LOCK_EX)
+                yield
+            finally:
+                if locked:
+                    fcntl.flock(self._file(), fcntl.LOCK_UN)
+                self._depth -= 1
+
+
+#: SQLite engines -> the lock their writers take before BEGIN IMMEDIATE.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriterLock] = weakref.WeakKeyDictionary()
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -30,9 +80,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=pool_size,
-            max_overflow=20,
+            pool_size=max(pool_size, 16),
+            # A SQLite connection is a file handle: never make a caller (perhaps the event
+            # loop, see api/context.py) wait for one.
+            max_overflow=-1,
         )
+        path = engine.url.database
+        _WRITE_LOCKS[engine] = _WriterLock(path if path and path != ":memory:" and "mode=memory" not in url else None)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -45,6 +99,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            # Every commit by another connection empties this connection's page cache; reading
+            # pages through a shared memory map costs no system call and no copy.
+            cur.execute("PRAGMA mmap_size=268435456")
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -58,8 +116,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE), so
-    that two writers queue on busy_timeout instead of failing on a lock upgrade."""
-    with engine.connect() as conn:
+    that two writers queue instead of failing on a lock upgrade: in this process on a lock,
+    across processes on busy_timeout."""
+    lock = _WRITE_LOCKS.get(engine)
+    with lock.held() if lock is not None else nullcontext(), engine.connect() as conn:
         conn.info["write"] = True
         try:
             with conn.begin():

@@ -117,6 +117,63 @@ def enqueue(
     return int(conn.execute(q).scalar_one())
 
 
+def new_delivery(
+    *,
+    account_sid: str,
+    message_sid: str | None,
+    kind: str,
+    url: str,
+    method: str,
+    params: Sequence[tuple[str, str]],
+    fallback_url: str | None = None,
+    fallback_method: str | None = None,
+) -> Row:
+    """A delivery for `enqueue_many`, shaped as `enqueue` writes it."""
+    return {
+        "account_sid": account_sid,
+        "message_sid": message_sid,
+        "kind": kind,
+        "url": url,
+        "method": method.upper(),
+        "params": [[name, value] for name, value in params],
+        "fallback_url": fallback_url,
+        "fallback_method": (fallback_method or "POST").upper() if fallback_url else None,
+    }
+
+
+def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) -> None:
+    """`enqueue` for many deliveries (made with `new_delivery`), all due now, in one INSERT.
+
+    Each message's deliveries are numbered after those it already has, in the order given,
+    so a later status's callback never overtakes an earlier one."""
+    if not deliveries:
+        return
+    sids = sorted({r["message_sid"] for r in deliveries if r["message_sid"] is not None})
+    following: dict[str, int] = {}
+    if sids:
+        q = sa.select(d.message_sid, sa.func.max(d.sequence)).where(d.message_sid.in_(sids)).group_by(d.message_sid)
+        following = {sid: int(top) + 1 for sid, top in conn.execute(q)}
+    rows = []
+    for r in deliveries:
+        sequence = 0
+        if r["message_sid"] is not None:
+            sequence = following.get(r["message_sid"], 0)
+            following[r["message_sid"]] = sequence + 1
+        rows.append(
+            {
+                **r,
+                "idempotency_token": str(uuid.uuid4()),
+                "sequence": sequence,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "date_created": now,
+                "date_updated": now,
+            }
+        )
+    conn.execute(webhook_deliveries.insert(), rows)
+
+
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> list[Row]:
     """Claim up to `limit` due deliveries for `lease_seconds`; oldest due first.
 
@@ -164,6 +221,43 @@ def record_attempt(
             response_excerpt=response_excerpt,
         )
     )
+
+
+def record_attempts(conn: Connection, attempts: Sequence[Row]) -> None:
+    """`record_attempt` for many attempts, with one executemany. Each row has every argument
+    of `record_attempt` (``delivery_id``, ``account_sid``, ``at``, ``url``, ``status_code``,
+    ``error_code``, ``error``, ``duration_ms``, ``response_excerpt``)."""
+    if attempts:
+        conn.execute(webhook_attempts.insert(), list(attempts))
+
+
+def mark_many_delivered(
+    conn: Connection, delivered: Sequence[tuple[int, datetime | None, int]], *, now: datetime
+) -> set[int]:
+    """`mark_delivered` for many (delivery id, lease, status code); returns the ids this worker
+    still held (the others were taken over by another claim). One UPDATE per lease and status
+    code: the deliveries of one claim share their lease, and receivers mostly answer alike."""
+    groups: dict[tuple[datetime | None, int], list[int]] = {}
+    for delivery_id, lease, status_code in delivered:
+        groups.setdefault((lease, status_code), []).append(delivery_id)
+    held: set[int] = set()
+    for (lease, status_code), ids in groups.items():
+        lease_matches = d.claimed_until.is_(None) if lease is None else d.claimed_until == lease
+        q = (
+            webhook_deliveries.update()
+            .where(d.id.in_(sorted(ids)), d.status == PENDING, lease_matches)
+            .values(
+                attempts=d.attempts + 1,
+                claimed_until=None,
+                status=DELIVERED,
+                last_status_code=status_code,
+                last_error=None,
+                date_updated=now,
+            )
+            .returning(d.id)
+        )
+        held.update(int(i) for i in conn.execute(q).scalars())
+    return held
 
 
 def _finish(conn: Connection, delivery_id: int, lease: datetime | None, **values: Any) -> bool:

@@ -84,7 +84,10 @@ class HttpxWebhookSender:
         url = request_url(request.url, method, request.params)
         headers = dict(request.headers)
         content: bytes | None = None
-        if method != "GET":
+        if request.body is not None:
+            content = request.body
+            headers.setdefault("Content-Type", request.content_type or "application/octet-stream")
+        elif method != "GET":
             content = urlencode(list(request.params)).encode("ascii")
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         started = time.perf_counter()

@@ -1,21 +1,34 @@
 """Dispatcher worker: several claim rounds running side by side, so that one round waiting
-for a paced slot does not hold up messages that are due now."""
+for a paced slot does not hold up messages that are due now; and a sweep that applies parked
+receipts whose submit answer was recorded by a transaction that could not see them."""
 
 from __future__ import annotations
 
 import asyncio
 
 from pigeon.app.dispatch import DispatchRound
+from pigeon.app.receipt_batch import rematch_parked
 from pigeon.workers.loop import run_loop
 
 
 class DispatcherWorker:
-    def __init__(self, round_: DispatchRound, *, concurrency: int = 4, idle: float = 0.05) -> None:
+    def __init__(
+        self, round_: DispatchRound, *, concurrency: int = 4, idle: float = 0.05, rematch_every: float = 1.0
+    ) -> None:
         self.round = round_
         self.concurrency = concurrency
         self.idle = idle
+        self.rematch_every = rematch_every
+
+    def _rematch(self) -> int:
+        with self.round.db.write() as conn:
+            return rematch_parked(conn, now=self.round.clock.now())
+
+    async def rematch_once(self) -> int:
+        return await asyncio.to_thread(self._rematch)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
-            *(run_loop(f"dispatcher-{i}", self.round.run_once, stop, idle=self.idle) for i in range(self.concurrency))
+            *(run_loop(f"dispatcher-{i}", self.round.run_once, stop, idle=self.idle) for i in range(self.concurrency)),
+            run_loop("receipt-rematch", self.rematch_once, stop, idle=self.rematch_every),
         )

@@ -1,10 +1,10 @@
-"""The built-in network's receipt worker: applies receipts as they come due."""
+"""The built-in network's receipt worker: applies receipts as they come due, a batch at a time."""
 
 from __future__ import annotations
 
 import asyncio
 
-from pigeon.app.receipts import deliver_simulated_receipts
+from pigeon.app.receipt_batch import deliver_simulated_receipts
 from pigeon.ports import Clock
 from pigeon.store.engine import Database
 from pigeon.workers.loop import run_loop

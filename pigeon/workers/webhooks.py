@@ -9,6 +9,10 @@ mid-delivery, the lease expires and any worker claims the row again. The receive
 the request twice, with the same I-Twilio-Idempotency-Token. A delivery that raises (the store
 went away mid-write) is logged and left to the same lease expiry.
 
+Status callbacks go through `CallbackBatch`: the claim reads the auth tokens they are signed
+with, and the outcomes of the attempts that finish together are recorded in one transaction.
+Other kinds go to their handler (inbound webhooks, with TwiML), or to `deliver_one`.
+
 Stopping: once `stop` is set no new rows are claimed, and `run` returns after the deliveries in
 flight have finished and recorded their outcome.
 """
@@ -20,10 +24,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from pigeon.app.callbacks import deliver_one
+from pigeon.app.callback_batch import CallbackBatch, claim
+from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
-from pigeon.store import webhooks as outbox
 from pigeon.store.engine import Database
 
 __all__ = ["WebhookWorker"]
@@ -40,7 +44,7 @@ class WebhookWorker:
         *,
         policy: RetryPolicy,
         batch: int = 100,
-        concurrency: int = 20,
+        concurrency: int = 100,
         lease_seconds: float = 60.0,
         poll_interval: float = 0.05,
         timeout: float = 15.0,
@@ -61,16 +65,19 @@ class WebhookWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         #: Deliveries whose kind needs more than a status callback (inbound webhooks with TwiML).
         self.handlers = dict(handlers or {})
+        self.callbacks = CallbackBatch(db, sender, clock, policy=policy, timeout=timeout)
 
-    def _claim(self, limit: int) -> list[dict[str, Any]]:
+    def _claim(self, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
         with self.db.write() as conn:
-            return outbox.claim_due(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
+            return claim(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
 
-    async def _deliver(self, row: dict[str, Any]) -> None:
+    async def _deliver(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
         try:
             handler = self.handlers.get(row["kind"])
             if handler is not None:
                 await handler(row)
+            elif row["kind"] == STATUS_CALLBACK:
+                await self.callbacks.deliver(row, tokens.get(row["account_sid"]))
             else:
                 await deliver_one(self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout)
         except Exception:
@@ -78,12 +85,12 @@ class WebhookWorker:
 
     async def run_once(self) -> int:
         """Claim one round of due deliveries, deliver them all, return how many were claimed."""
-        rows = await asyncio.to_thread(self._claim, min(self.batch, self.concurrency))
-        await asyncio.gather(*(self._deliver(row) for row in rows))
+        rows, tokens = await asyncio.to_thread(self._claim, min(self.batch, self.concurrency))
+        await asyncio.gather(*(self._deliver(row, tokens) for row in rows))
         return len(rows)
 
-    def _spawn(self, row: dict[str, Any]) -> None:
-        task = asyncio.create_task(self._deliver(row), name=f"webhook-{row['id']}")
+    def _spawn(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
+        task = asyncio.create_task(self._deliver(row, tokens), name=f"webhook-{row['id']}")
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -98,7 +105,7 @@ class WebhookWorker:
                     continue
                 wanted = min(self.batch, free)
                 try:
-                    rows = await asyncio.to_thread(self._claim, wanted)
+                    rows, tokens = await asyncio.to_thread(self._claim, wanted)
                     failures = 0
                 except Exception:
                     failures += 1
@@ -107,7 +114,7 @@ class WebhookWorker:
                     await _rest(stop, pause)
                     continue
                 for row in rows:
-                    self._spawn(row)
+                    self._spawn(row, tokens)
                 if len(rows) < wanted:
                     await _rest(stop, self.poll_interval)
         finally:

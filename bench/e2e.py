@@ -1,0 +1,283 @@
+"""End to end: messages/s from POST to delivered, with every status callback acknowledged.
+
+Starts a fast local callback receiver (a raw asyncio HTTP/1.1 server answering 204) and
+`pigeon serve` with its workers and the built-in carrier network (which delivers every
+number used here about 0.3 s after submit). Pacing is raised in PIGEON_CONFIG so that it is
+not what is measured. For each offered rate, on a fresh store, the open-loop generator POSTs
+for --warmup + --duration seconds, each message with a StatusCallback to the receiver; the
+run then waits until every accepted message's `delivered` callback has arrived.
+
+Reported per rate: accepted/s; delivered/s, the rate at which `delivered` callbacks arrived
+over the measured window (the sustained end-to-end throughput when the pipeline keeps up,
+its capacity when it does not); the backlog left when sending stopped and how long it took
+to drain; latency from each POST's scheduled time to its `delivered` callback; callbacks
+received per message (sending, sent, delivered: 3); and the server's CPU and memory (VmRSS
+of the server and its worker processes, sampled every second: at start, peak, at the end).
+
+    .venv/bin/python bench/e2e.py --backend both --duration 30 --rates 500,1000,1500,2000
+    .venv/bin/python bench/e2e.py --backend sqlite --duration 300 --rates 1000   # memory over time
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (
+    LoadGenerator,
+    Requests,
+    Server,
+    bench_env,
+    free_port,
+    host_cpu,
+    machine,
+    provision,
+    stop_profilers,
+    store,
+    use_uvloop,
+    workdir,
+    write_config,
+)
+
+# -- the callback receiver ------------------------------------------------------------------------
+
+
+@dataclass
+class Callbacks:
+    received: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    delivered_at: dict[str, float] = field(default_factory=dict)
+    duplicates: int = 0
+
+
+def _field(body: bytes, name: bytes) -> str:
+    at = body.find(name + b"=")
+    if at < 0:
+        return ""
+    end = body.find(b"&", at)
+    return body[at + len(name) + 1 : end if end >= 0 else len(body)].decode()
+
+
+class _Receiver(asyncio.Protocol):
+    """Answers every request 204 at once; keeps the statuses it was told about."""
+
+    def __init__(self, seen: Callbacks) -> None:
+        self.seen = seen
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buf[:end]).lower()
+            at = head.find(b"\r\ncontent-length:")
+            length = 0
+            if at >= 0:
+                eol = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : eol if eol > 0 else len(head)])
+            total = end + 4 + length
+            if len(self.buf) < total:
+                return
+            body = bytes(self.buf[end + 4 : total])
+            del self.buf[:total]
+            self._record(body)
+            assert self.transport is not None
+            self.transport.write(b"HTTP/1.1 204 No Content\r\nServer: bench\r\nContent-Length: 0\r\n\r\n")
+
+    def _record(self, body: bytes) -> None:
+        seen = self.seen
+        seen.received += 1
+        status = _field(body, b"MessageStatus")
+        seen.by_status[status] = seen.by_status.get(status, 0) + 1
+        if status == "delivered":
+            sid = _field(body, b"MessageSid")
+            if sid in seen.delivered_at:
+                seen.duplicates += 1
+            else:
+                seen.delivered_at[sid] = time.perf_counter()
+
+
+# -- one run ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    backend: str
+    offered: float
+    accepted: int = 0
+    errors: int = 0
+    accept_rate: float = 0.0
+    delivered_rate: float = 0.0
+    backlog: int = 0
+    drain: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    callbacks_per_message: float = 0.0
+    duplicates: int = 0
+    missing: int = 0
+    cpu: float = 0.0
+    others: float = 0.0
+    rss: list[float] = field(default_factory=list)
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+HEADER = (
+    f"{'backend':<9}{'offered/s':>10}{'accepted/s':>11}{'delivered/s':>12}{'backlog':>8}{'drain s':>8}"
+    f"{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'cb/msg':>7}{'lost':>5}{'CPU':>6}{'others':>7}"
+    f"{'RSS MiB start/peak/end':>24}"
+)
+
+
+def line(r: Run) -> str:
+    rss = f"{r.rss[0]:.0f}/{max(r.rss):.0f}/{r.rss[-1]:.0f}" if r.rss else "-"
+    return (
+        f"{r.backend:<9}{r.offered:>10.0f}{r.accept_rate:>11.0f}{r.delivered_rate:>12.0f}{r.backlog:>8}"
+        f"{r.drain:>8.1f}{r.pct(50):>8.0f}{r.pct(95):>8.0f}{r.pct(99):>8.0f}{r.callbacks_per_message:>7.2f}"
+        f"{r.missing:>5}{r.cpu:>6.0%}{r.others:>7.0%}{rss:>24}"
+    )
+
+
+async def measure(server: Server, requests: Requests, seen: Callbacks, rate: float, args: argparse.Namespace) -> Run:
+    run = Run(args.current_backend, rate)
+    sent_at: dict[str, float] = {}
+
+    def keep(body: bytes, scheduled: float) -> None:
+        at = body.find(b'"sid":"')
+        if at >= 0:
+            sent_at[body[at + 7 : at + 41].decode()] = scheduled
+
+    gen = LoadGenerator("127.0.0.1", server.ports, requests.next, connections=args.connections)
+    gen.keep = keep
+    await gen.open()
+
+    rss_samples: list[float] = []
+    stop_sampling = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop_sampling.is_set():
+            rss_samples.append(sum(server.rss_mib().values()))
+            try:
+                await asyncio.wait_for(stop_sampling.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    sampler = asyncio.create_task(sample())
+    cpu0, host0, t_start = server.cpu_seconds(), host_cpu(), time.perf_counter()
+    own0 = sum(os.times()[:2])
+    result = await gen.run_open(rate, args.duration, args.warmup)
+    t_sent = time.perf_counter()
+    window = (result.first, result.first + args.duration)
+    in_window = sum(1 for t in seen.delivered_at.values() if window[0] <= t < window[1])
+    run.backlog = len(sent_at) - len(seen.delivered_at)
+
+    # Wait for the pipeline to drain: every accepted message delivered, or no progress for 30 s.
+    last, last_change = len(seen.delivered_at), time.perf_counter()
+    while len(seen.delivered_at) < len(sent_at) and time.perf_counter() - last_change < 30:
+        await asyncio.sleep(0.2)
+        if len(seen.delivered_at) != last:
+            last, last_change = len(seen.delivered_at), time.perf_counter()
+    await asyncio.sleep(1.0)  # late duplicates
+    t_end = time.perf_counter()
+    stop_sampling.set()
+    await sampler
+    gen.close()
+
+    elapsed = t_end - t_start
+    run.cpu = (server.cpu_seconds() - cpu0) / elapsed
+    host = host_cpu()
+    run.others = ((host[0] - host0[0]) - (server.cpu_seconds() - cpu0) - (sum(os.times()[:2]) - own0)) / elapsed
+    run.accepted = result.ok
+    run.errors = sum(result.errors.values())
+    run.accept_rate = result.rate
+    run.delivered_rate = in_window / args.duration
+    run.drain = max(0.0, (max(seen.delivered_at.values(), default=t_sent)) - t_sent)
+    run.latencies = [seen.delivered_at[sid] - t0 for sid, t0 in sent_at.items() if sid in seen.delivered_at]
+    run.missing = sum(1 for sid in sent_at if sid not in seen.delivered_at)
+    run.callbacks_per_message = seen.received / max(len(sent_at), 1)
+    run.duplicates = seen.duplicates
+    run.rss = rss_samples
+    if result.errors:
+        print(f"  request errors: {result.errors}", flush=True)
+    print(f"  callbacks by status: {seen.by_status}, duplicate delivered: {seen.duplicates}", flush=True)
+    return run
+
+
+def one_rate(backend: str, rate: float, args: argparse.Namespace) -> Run:
+    args.current_backend = backend
+    with workdir() as wd, store(backend, wd) as url:
+        config = write_config(wd / "bench.toml", args.pacing)
+        env = bench_env(url, free_port(), config, **dict(args.env))
+        tenant = provision(env, args.senders)
+
+        async def main() -> Run:
+            seen = Callbacks()
+            loop = asyncio.get_running_loop()
+            receiver = await loop.create_server(lambda: _Receiver(seen), "127.0.0.1", 0, backlog=1024)
+            port = receiver.sockets[0].getsockname()[1]
+            server = await asyncio.to_thread(Server, env, wd / "serve.log", *args.serve_arg)
+            spies = server.profile(Path(f"{args.py_spy}.{backend}.{rate:g}.txt")) if args.py_spy else []
+            try:
+                requests = Requests(
+                    tenant, f"127.0.0.1:{env['PIGEON_PORT']}", status_callback=f"http://127.0.0.1:{port}/status"
+                )
+                return await measure(server, requests, seen, rate, args)
+            finally:
+                stop_profilers(spies)
+                await asyncio.to_thread(server.stop)
+                receiver.close()
+                if args.show_log:
+                    print((wd / "serve.log").read_text()[-3000:])
+
+        return asyncio.run(main())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
+    p.add_argument("--duration", type=float, default=30.0, help="measured seconds per offered rate")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds sent before measuring")
+    p.add_argument("--rates", default="500,1000,1500,2000", help="offered messages/s, comma-separated")
+    p.add_argument("--connections", type=int, default=128, help="keep-alive connections of the generator")
+    p.add_argument("--senders", type=int, default=20, help="sender numbers the load is spread over")
+    p.add_argument("--pacing", type=float, default=1000.0, help="segments/s per sender (PIGEON_CONFIG)")
+    p.add_argument(
+        "--serve-arg", action="append", default=[], help="extra argument for `pigeon serve`, e.g. --workers=1"
+    )
+    p.add_argument("--env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)), help="K=V for serve")
+    p.add_argument("--py-spy", metavar="PREFIX", help="profile the server with py-spy into PREFIX.<backend>.<rate>.txt")
+    p.add_argument("--show-log", action="store_true", help="print the end of the server log")
+    args = p.parse_args()
+    use_uvloop()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    print(f"e2e bench  {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {machine()}")
+    extra = " ".join(args.serve_arg) or "(API and workers in one process)"
+    print(
+        f"duration {args.duration:g}s (+{args.warmup:g}s warm-up) per rate, {args.senders} senders, "
+        f"pigeon serve {extra}\n"
+    )
+    print(HEADER, flush=True)
+    for backend in backends:
+        for rate in args.rates.split(","):
+            print(line(one_rate(backend, float(rate), args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Prices: per segment, by destination country and sender kind, shown as Twilio shows charges."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from pigeon.domain.pricing import DEFAULT_PRICES, PriceTable
+
+US_TO = "+14155552671"
+LONG_CODE = "+14155550100"
+
+
+@pytest.mark.parametrize(
+    ("to", "sender", "segments", "price"),
+    [
+        (US_TO, LONG_CODE, 1, "-0.00790"),
+        (US_TO, LONG_CODE, 3, "-0.02370"),
+        (US_TO, "+18005550100", 1, "-0.00790"),  # toll-free
+        (US_TO, "12345", 2, "-0.01580"),  # short code
+        ("+16135550123", LONG_CODE, 1, "-0.00790"),  # Canada
+        ("+447700900123", "Shop", 1, "-0.04000"),  # UK, alphanumeric
+        ("+447700900123", LONG_CODE, 2, "-0.08000"),
+        ("+33612345678", LONG_CODE, 1, "-0.05000"),  # no row for France: the "*" row
+        ("+33612345678", "Shop", 1, "-0.05000"),
+    ],
+)
+def test_default_prices(to: str, sender: str, segments: int, price: str) -> None:
+    assert PriceTable().price(to, sender, segments) == price
+
+
+def test_a_kind_missing_from_the_country_row_falls_back_to_the_star_row() -> None:
+    # Canada has no alphanumeric price; the "*" row has one.
+    assert "alphanumeric" not in DEFAULT_PRICES["CA"]
+    assert PriceTable().price("+16135550123", "Shop", 1) == "-0.05000"
+    # UK has no toll-free price
+    assert PriceTable().per_segment("+447700900123", "+18005550100") == Decimal("0.0500")
+
+
+def test_an_unparseable_recipient_is_priced_by_the_star_row() -> None:
+    assert PriceTable().price("not a number", LONG_CODE, 1) == "-0.05000"
+
+
+def test_unpriced_routes_have_no_price() -> None:
+    table = PriceTable(prices={"US": {"long_code": "0.0100"}})
+    assert table.price(US_TO, LONG_CODE, 1) == "-0.01000"
+    assert table.price(US_TO, "Shop", 1) is None  # no alphanumeric row, no "*" row
+    assert table.price("+33612345678", LONG_CODE, 1) is None
+    assert table.per_segment("+33612345678", LONG_CODE) is None
+
+
+def test_zero_segments_cost_one() -> None:
+    assert PriceTable().price(US_TO, LONG_CODE, 0) == "-0.00790"
+
+
+def test_rounding_is_half_up_to_five_places() -> None:
+    table = PriceTable(prices={"*": {"long_code": "0.000015"}})
+    assert table.price(US_TO, LONG_CODE, 1) == "-0.00002"
+    assert PriceTable(prices={"*": {"long_code": "0.000014"}}).price(US_TO, LONG_CODE, 1) == "-0.00001"
+    assert PriceTable(prices={"*": {"long_code": "0.0033333"}}).price(US_TO, LONG_CODE, 3) == "-0.01000"
+
+
+def test_a_free_route_costs_zero_not_minus_zero() -> None:
+    assert PriceTable(prices={"*": {"long_code": "0"}}).price(US_TO, LONG_CODE, 2) == "0.00000"
+
+
+def test_unit_defaults_to_usd_and_is_configurable() -> None:
+    assert PriceTable().unit == "USD"
+    assert PriceTable(unit="EUR").unit == "EUR"
+
+
+def test_every_default_price_is_a_positive_decimal() -> None:
+    for country, row in DEFAULT_PRICES.items():
+        for kind, value in row.items():
+            assert Decimal(value) > 0, (country, kind)
