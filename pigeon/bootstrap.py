@@ -25,6 +25,7 @@ from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
 from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
+from pigeon.app.event_delivery import deliver_event
 from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.carriers.config import load_carriers
 from pigeon.carriers.metrics import CarrierMetrics
@@ -245,6 +246,9 @@ def build_workers(
     async def inbound(row: dict[str, Any]) -> None:
         await deliver_inbound(db, sender, clock, row, pacing=pacing)
 
+    async def event(row: dict[str, Any]) -> None:
+        await deliver_event(db, sender, clock, row)
+
     return Workers(
         db=db,
         clock=clock,
@@ -253,7 +257,9 @@ def build_workers(
         sink=CarrierEventSink(db, clock, base_url=settings.base_url),
         dispatcher=DispatcherWorker(round_),
         simulated_receipts=SimulatedReceiptsWorker(db, clock),
-        webhooks=WebhookWorker(db, sender, clock, policy=STATUS_CALLBACKS, handlers={"inbound": inbound}),
+        webhooks=WebhookWorker(
+            db, sender, clock, policy=STATUS_CALLBACKS, handlers={"inbound": inbound, "event": event}
+        ),
         sender=sender,
         holder=wid,
     )

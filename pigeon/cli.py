@@ -23,6 +23,8 @@ from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.carriers.config import CarrierConfigError
+from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
+from pigeon.cli_doctor import doctor_app
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.config import ConfigError, Settings, load_settings
@@ -44,6 +46,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(services_app, name="services")
+app.add_typer(doctor_app, name="doctor")
+app.command("requests")(requests_cmd)
+app.command("alerts")(alerts_cmd)
+app.command("errors")(errors_cmd)
 
 out = Console()
 err = Console(stderr=True)

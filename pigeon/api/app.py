@@ -90,7 +90,7 @@ def create_app(
             *short_codes.routes,
             *doctor.routes,
             *event_streams.routes,
-            Mount("/console", app=create_console(context)),
+            Mount("/console", app=create_console(db=context.db, clock=context.clock, base_url=context.base_url)),
             *extra_routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -14,9 +14,11 @@ from pigeon.api.context import authorized_account, ctx, first, form, in_thread
 from pigeon.api.paging import PageRequest, envelope, offset_envelope, parse_page
 from pigeon.api.schemas import V, event_json, media_json, message_json
 from pigeon.app import messages as use
+from pigeon.app import send_guard
 from pigeon.app.send import SendRequest, prepare_message
-from pigeon.domain.errors import ApiError
-from pigeon.store.messages import MessageFilter, get_message, list_messages
+from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
+from pigeon.domain.idempotency import key_problem, request_hash
+from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_messages
 
 JSON = "application/json; charset=utf-8"
 
@@ -42,16 +44,61 @@ async def create(request: Request) -> Response:
         schedule_type=params.get("ScheduleType") or None,
         smart_encoded=params.get("SmartEncoded"),
     )
+    try:
+        row, replayed = await _accept(request, account_sid, req, fields)
+    except ApiError:
+        request.state.send_summary = send_guard.summary_of_request(req)  # for the request log
+        raise
+    request.state.created_sid = row["sid"]
+    request.state.send_summary = send_guard.summary_of(row)
+    response = _json(message_json(row), 201)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def _accept(
+    request: Request, account_sid: str, req: SendRequest, fields: list[tuple[str, str]]
+) -> tuple[dict[str, Any], bool]:
+    """(the message, whether it is one an earlier request with the same Idempotency-Key made)."""
     c = ctx(request)
+    key = request.headers.get("idempotency-key")
+    if key is not None and (problem := key_problem(key)):
+        raise ApiError(20422, problem)
+    fingerprint = request_hash(fields) if key is not None else None
 
-    def validate() -> Any:
+    def validate() -> NewMessage | dict[str, Any]:
+        now = c.clock.now()
         with c.db.read() as conn:
-            return prepare_message(conn, account_sid, req, c.clock.now(), pacing=c.pacing)
+            if key is not None and fingerprint is not None:
+                original = send_guard.find_replay(conn, account_sid, key, fingerprint, now)
+                if original is not None:
+                    return original
+            new = prepare_message(conn, account_sid, req, now, pacing=c.pacing)
+            send_guard.guard(
+                conn, new, key=key, request_hash=fingerprint, now=now, path=request.url.path, window=c.duplicate_window
+            )
+            return new
 
-    new = await in_thread(validate)
-    await c.writer.write(new)
-    request.state.created_sid = new.message["sid"]
-    return _json(message_json(new.message), 201)
+    result = await in_thread(validate)
+    if not isinstance(result, NewMessage):
+        return result, True
+    try:
+        await c.writer.write(result)
+    except IdempotencyKeyTaken:
+        # A concurrent request with the same key committed first: answer with its message
+        # (or 20409 if it was made from other parameters).
+        assert key is not None and fingerprint is not None
+
+        def replay() -> dict[str, Any] | None:
+            with c.db.read() as conn:
+                return send_guard.find_replay(conn, account_sid, key, fingerprint, c.clock.now())
+
+        original = await in_thread(replay)
+        if original is None:  # the winner's key expired in between: vanishingly rare
+            raise ApiError(20409, f"The Idempotency-Key {key!r} is in use by another request; try again.") from None
+        return original, True
+    return result.message, False
 
 
 def _parse_day_or_time(name: str, raw: str) -> tuple[datetime, bool]:

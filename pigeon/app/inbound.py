@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.events import publish_inbound_event
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
@@ -286,6 +287,7 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
     )
     new = _inbound_rows(sms, number, service["sid"] if service else None, now)
     insert_messages(conn, [new])
+    publish_inbound_event(conn, new.message, now=now)
     keyword, reply = _apply_keyword(conn, number, service, new, now)
     target = webhook_target(number, service)
     account_sid, sid = number["account_sid"], new.message["sid"]

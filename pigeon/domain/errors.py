@@ -5,6 +5,7 @@
     │   ├── AuthenticationError     20003, HTTP 401, "Authenticate"
     │   └── NotFound                20404, HTTP 404
     ├── InvalidTransition           a guarded status change matched no row
+    ├── IdempotencyKeyTaken         another request committed a message under the same key
     ├── CarrierError                a carrier refused or failed a submission
     │   ├── CarrierRetryableError   worth another attempt later
     │   │   └── CarrierUnavailable  no bind to the carrier; nothing was sent
@@ -29,6 +30,7 @@ __all__ = [
     "CarrierPermanentError",
     "CarrierRetryableError",
     "CarrierUnavailable",
+    "IdempotencyKeyTaken",
     "InvalidTransition",
     "NotFound",
     "PigeonError",
@@ -100,6 +102,15 @@ class InvalidTransition(PigeonError):
         super().__init__(f"{sid} cannot move to {to_status}: it does not exist or its current status does not allow it")
         self.sid = sid
         self.to_status = to_status
+
+
+class IdempotencyKeyTaken(PigeonError):
+    """Another request committed a message under this Idempotency-Key first."""
+
+    def __init__(self, account_sid: str, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} of {account_sid} is taken by another request")
+        self.account_sid = account_sid
+        self.key = key
 
 
 class CarrierError(PigeonError):

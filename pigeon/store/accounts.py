@@ -90,3 +90,9 @@ def account_for_key(conn: Connection, key_sid: str, secret: str) -> str | None:
     if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(secret)):
         return None
     return str(row.account_sid)
+
+
+def get_api_key(conn: Connection, key_sid: str) -> Row | None:
+    """An API key's record (its secret only as the stored hash)."""
+    row = conn.execute(sa.select(api_keys).where(api_keys.c.sid == key_sid)).mappings().first()
+    return dict(row) if row else None

@@ -15,6 +15,39 @@ from pigeon.store.tables import alerts
 Row = dict[str, Any]
 
 
+def alert_row(
+    *,
+    account_sid: str,
+    error_code: int,
+    text: str,
+    at: datetime,
+    resource_sid: str | None = None,
+    log_level: str = "error",
+    request_method: str | None = None,
+    request_url: str | None = None,
+    request_variables: Mapping[str, Any] | list[Any] | None = None,
+    response_status: int | None = None,
+    response_body: str | None = None,
+    response_headers: Mapping[str, str] | None = None,
+) -> Row:
+    """A new alert as a row, for writers that insert it with other rows (group commit)."""
+    return {
+        "sid": new_sid(Prefix.ALERT),
+        "account_sid": account_sid,
+        "error_code": error_code,
+        "log_level": log_level,
+        "resource_sid": resource_sid,
+        "alert_text": text,
+        "request_method": request_method,
+        "request_url": request_url,
+        "request_variables": request_variables,
+        "response_status": response_status,
+        "response_body": response_body,
+        "response_headers": dict(response_headers) if response_headers else None,
+        "date_created": at,
+    }
+
+
 def add_alert(
     conn: Connection,
     *,
@@ -31,25 +64,22 @@ def add_alert(
     response_body: str | None = None,
     response_headers: Mapping[str, str] | None = None,
 ) -> str:
-    sid = new_sid(Prefix.ALERT)
-    conn.execute(
-        alerts.insert().values(
-            sid=sid,
-            account_sid=account_sid,
-            error_code=error_code,
-            log_level=log_level,
-            resource_sid=resource_sid,
-            alert_text=text,
-            request_method=request_method,
-            request_url=request_url,
-            request_variables=request_variables,
-            response_status=response_status,
-            response_body=response_body,
-            response_headers=dict(response_headers) if response_headers else None,
-            date_created=at,
-        )
+    row = alert_row(
+        account_sid=account_sid,
+        error_code=error_code,
+        text=text,
+        at=at,
+        resource_sid=resource_sid,
+        log_level=log_level,
+        request_method=request_method,
+        request_url=request_url,
+        request_variables=request_variables,
+        response_status=response_status,
+        response_body=response_body,
+        response_headers=response_headers,
     )
-    return sid
+    conn.execute(alerts.insert().values(**row))
+    return str(row["sid"])
 
 
 def list_alerts(
@@ -59,9 +89,12 @@ def list_alerts(
     resource_sid: str | None = None,
     error_code: int | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
+    log_level: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[Row]:
+    """Newest first. `since` is inclusive, `until` exclusive; `log_level` ignores case."""
     q = sa.select(alerts).order_by(alerts.c.date_created.desc(), alerts.c.sid.desc())
     if account_sid is not None:
         q = q.where(alerts.c.account_sid == account_sid)
@@ -71,6 +104,10 @@ def list_alerts(
         q = q.where(alerts.c.error_code == error_code)
     if since is not None:
         q = q.where(alerts.c.date_created >= since)
+    if until is not None:
+        q = q.where(alerts.c.date_created < until)
+    if log_level is not None:
+        q = q.where(alerts.c.log_level == log_level.lower())
     return [dict(r) for r in conn.execute(q.limit(limit).offset(offset)).mappings()]
 
 

@@ -15,9 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pigeon.domain.errors import InvalidTransition
+from pigeon.domain.errors import IdempotencyKeyTaken, InvalidTransition
+from pigeon.domain.idempotency import KEY_TTL
 from pigeon.domain.status import MessageStatus, allowed_from
-from pigeon.store.tables import media, message_events, messages
+from pigeon.store.tables import alerts, idempotency_keys, media, message_events, messages
 
 Row = dict[str, Any]
 
@@ -26,17 +27,49 @@ m = messages.c
 
 @dataclass
 class NewMessage:
-    """Everything one accepted message writes: the row, its media and its first timeline entry."""
+    """Everything one accepted message writes: the row, its media and its first timeline entry,
+    and, for an API send, its Idempotency-Key row and any alert about it (a duplicate)."""
 
     message: Row
     media: list[Row] = field(default_factory=list)
     events: list[Row] = field(default_factory=list)
+    #: An idempotency_keys row: committed with the message, so its primary key decides which
+    #: of two concurrent requests with one key makes the message.
+    idempotency: Row | None = None
+    alerts: list[Row] = field(default_factory=list)
+
+
+ik = idempotency_keys.c
+_DELETE_STALE_KEY = idempotency_keys.delete().where(
+    ik.account_sid == sa.bindparam("b_account_sid"),
+    ik.key == sa.bindparam("b_key"),
+    ik.date_created < sa.bindparam("b_before"),
+)
+
+
+def _claim_keys(conn: Connection, rows: list[Row]) -> None:
+    """Insert the batch's Idempotency-Key rows, first of all its rows. A key another request
+    holds (already committed, or earlier in this batch) fails the transaction with
+    IdempotencyKeyTaken; the group committer then writes the batch's messages one by one."""
+    # A key older than its time to live names nothing any more: it may be used again.
+    stale = [
+        {"b_account_sid": r["account_sid"], "b_key": r["key"], "b_before": r["date_created"] - KEY_TTL} for r in rows
+    ]
+    conn.execute(_DELETE_STALE_KEY, stale)
+    try:
+        conn.execute(idempotency_keys.insert(), rows)
+    except sa.exc.IntegrityError as exc:
+        first = rows[0]
+        raise IdempotencyKeyTaken(first["account_sid"], first["key"]) from exc
 
 
 def insert_messages(conn: Connection, batch: Sequence[NewMessage]) -> None:
     """Insert many accepted messages with executemany: one round trip per table."""
     if not batch:
         return
+    key_rows = [n.idempotency for n in batch if n.idempotency is not None]
+    if key_rows:
+        _claim_keys(conn, key_rows)
     conn.execute(messages.insert(), [n.message for n in batch])
     media_rows = [r for n in batch for r in n.media]
     if media_rows:
@@ -44,6 +77,9 @@ def insert_messages(conn: Connection, batch: Sequence[NewMessage]) -> None:
     event_rows = [r for n in batch for r in n.events]
     if event_rows:
         conn.execute(message_events.insert(), event_rows)
+    alert_rows = [r for n in batch for r in n.alerts]
+    if alert_rows:
+        conn.execute(alerts.insert(), alert_rows)
 
 
 def get_message(conn: Connection, sid: str, *, account_sid: str | None = None) -> Row | None:
@@ -65,6 +101,7 @@ class MessageFilter:
     date_sent_after: datetime | None = None  # inclusive
     date_sent_before: datetime | None = None  # inclusive
     created_since: datetime | None = None
+    created_before: datetime | None = None  # exclusive
     number: str | None = None  # either side
 
 
@@ -90,6 +127,8 @@ def _filtered(f: MessageFilter) -> sa.Select[Any]:
         q = q.where(m.date_sent <= f.date_sent_before)
     if f.created_since is not None:
         q = q.where(m.date_created >= f.created_since)
+    if f.created_before is not None:
+        q = q.where(m.date_created < f.created_before)
     return q
 
 
@@ -120,6 +159,43 @@ def list_messages(
     elif offset:
         q = q.offset(offset)
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# Built once: on the send path, building and compiling the select per call costs 6x running it.
+_RECENT_DUPLICATE = (
+    sa.select(m.sid, m.date_created)
+    .where(
+        m.account_sid == sa.bindparam("b_account_sid"),
+        m.to == sa.bindparam("b_to"),
+        m.date_created >= sa.bindparam("b_since"),
+        m.content_hash == sa.bindparam("b_content_hash"),
+    )
+    .order_by(m.date_created.desc())
+    .limit(1)
+)
+
+
+def find_recent_duplicate(
+    conn: Connection, *, account_sid: str, to: str, content_hash: str, since: datetime
+) -> Row | None:
+    """The newest message of the account to `to` with this content hash created at or after
+    `since` (sid and date_created). It reads the (account_sid, to, date_created) index for a
+    few seconds of one recipient's traffic: a handful of rows, never a scan."""
+    params = {"b_account_sid": account_sid, "b_to": to, "b_since": since, "b_content_hash": content_hash}
+    row = conn.execute(_RECENT_DUPLICATE, params).mappings().first()
+    return dict(row) if row else None
+
+
+def events_for_messages(conn: Connection, message_sids: Sequence[str]) -> dict[str, list[Row]]:
+    """The timelines of many messages in one query, each in order."""
+    out: dict[str, list[Row]] = {sid: [] for sid in message_sids}
+    if not message_sids:
+        return out
+    e = message_events.c
+    q = sa.select(message_events).where(e.message_sid.in_(list(message_sids))).order_by(e.message_sid, e.id)
+    for r in conn.execute(q).mappings():
+        out[r["message_sid"]].append(dict(r))
+    return out
 
 
 def add_event(

@@ -472,3 +472,15 @@ carrier_status = sa.Table(
     sa.Column("status", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# -- the web console --------------------------------------------------------------------------
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    # Server-wide values that every process must share, e.g. the console's cookie-signing
+    # secret: kept in the store so sessions survive restarts and work across API processes.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+)

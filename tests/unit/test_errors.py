@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pigeon.domain import errors
-from pigeon.domain.error_catalogue import CATALOGUE, ErrorInfo, _index, explain
+from pigeon.domain.error_catalogue import CATALOGUE, PIGEON_CODES, ErrorInfo, _index, explain
 from pigeon.domain.errors import (
     ApiError,
     AuthenticationError,
@@ -238,6 +238,9 @@ def test_kind_and_status_follow_reference_table() -> None:
 def test_names_follow_twilio() -> None:
     twilio = _twilio_entries()
     for code, info in CATALOGUE.items():
+        if code in PIGEON_CODES:
+            assert code not in twilio, f"{code} is Twilio's: Pigeon's own codes must not collide"
+            continue
         if code in twilio:
             expected = NAME_EXCEPTIONS.get(code, twilio[code]["message"])
         else:
@@ -293,7 +296,18 @@ def test_entry_is_complete(info: ErrorInfo) -> None:
     assert info.causes and info.remedy
     for text in _texts(info):
         assert text.strip() == text and text.endswith("."), text
-    assert info.more_info == f"https://www.twilio.com/docs/errors/{info.code}"
+    if info.code in PIGEON_CODES:
+        assert info.more_info == f"/v1/Errors/{info.code}"
+    else:
+        assert info.more_info == f"https://www.twilio.com/docs/errors/{info.code}"
+
+
+def test_pigeon_codes_are_in_a_block_twilio_leaves_empty() -> None:
+    twilio = _twilio_entries()
+    assert not [code for code in twilio if code in PIGEON_CODES]
+    ours = [code for code in CATALOGUE if code in PIGEON_CODES]
+    assert ours == [79001]
+    assert all(CATALOGUE[code].kind == "debugger" for code in ours)
 
 
 def test_explain() -> None:

@@ -1,0 +1,300 @@
+"""The doctor's use cases: gather the facts from the store, let `pigeon.domain.diagnosis` judge.
+
+Four flows (DESIGN.md §4), each returning a `Report`:
+
+- `diagnose_message` / `diagnose_recipient`: "my message wasn't delivered" (by SID, or by
+  recipient: its messages, or the refused requests in the request log, or nothing at all);
+- `diagnose_number`: "my number receives nothing", with a signed test request to the
+  webhook (see `pigeon.app.diagnose_probe`);
+- `diagnose_blocked`: the opt-out behind a 21610;
+- `diagnose_duplicates`: where a second text came from.
+
+Everything here only reads; call it inside a read transaction (`diagnose_number` opens its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.app.callbacks import Transactions
+from pigeon.app.diagnose_probe import ProbePlan, plan_probe, probe_webhook
+from pigeon.app.inbound import webhook_target
+from pigeon.domain import diagnosis as rules
+from pigeon.domain import numbers
+from pigeon.domain.diagnosis import Finding, Report, Thresholds
+from pigeon.domain.diagnosis.model import unique
+from pigeon.ports import WebhookSender
+from pigeon.store import accounts as account_store
+from pigeon.store import alerts as alert_store
+from pigeon.store import diagnosis as store
+from pigeon.store import dispatch as dispatch_store
+from pigeon.store import messages as message_store
+from pigeon.store import services as service_store
+from pigeon.store.numbers import find_by_number
+
+Row = dict[str, Any]
+
+DEFAULT_SINCE = timedelta(hours=24)
+#: A recipient's newest messages that the recipient flow looks at.
+RECIPIENT_MESSAGES = 5
+#: Messages the duplicate search looks at, at most.
+DUPLICATE_SCAN = 500
+#: How far back the blocked flow looks for refused sends.
+BLOCKED_REQUESTS = timedelta(days=30)
+
+
+def message_facts(conn: Connection, row: Mapping[str, Any], now: datetime) -> rules.MessageFacts:
+    sid, account_sid = row["sid"], row["account_sid"]
+    ahead = unmatched = 0
+    if row["status"] in {"accepted", "queued"} and row["from_"]:
+        due = row["next_attempt_at"] or row["date_created"]
+        ahead = store.queue_ahead(conn, sender=row["from_"], due=due, sid=sid)
+    if row["status"] == "sent" and row["carrier"] and row["date_sent"]:
+        unmatched = store.unmatched_since(conn, carrier=row["carrier"], since=row["date_sent"])
+    return rules.MessageFacts(
+        message=row,
+        events=message_store.list_events(conn, sid, account_sid=account_sid),
+        now=now,
+        parts=dispatch_store.parts_of(conn, sid),
+        alerts=alert_store.list_alerts(conn, account_sid=account_sid, resource_sid=sid, limit=20),
+        queue_ahead=ahead,
+        unmatched_receipts=unmatched,
+    )
+
+
+def _message_subject(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "message_sid": row["sid"],
+        "direction": row["direction"],
+        "from": row["from_"],
+        "to": row["to"],
+        "status": row["status"],
+        "error_code": row["error_code"],
+        "date_created": row["date_created"],
+    }
+
+
+# -- my message wasn't delivered --------------------------------------------------------------------
+
+
+def diagnose_message(
+    conn: Connection, account_sid: str, sid: str, *, now: datetime, thresholds: Thresholds | None = None
+) -> Report:
+    row = message_store.get_message(conn, sid, account_sid=account_sid)
+    if row is None:
+        missing = Finding(
+            cause="message_not_found",
+            severity="error",
+            summary=f"There is no message {sid} on account {account_sid}.",
+            evidence=[{"source": "message", "sid": sid, "found": False}],
+            advice=[
+                "Check the SID and the account (--account); a deleted message is gone with its timeline.",
+                "Without a SID, ask about the recipient instead: `pigeon doctor message --to NUMBER`.",
+            ],
+        )
+        return Report("message", {"message_sid": sid}, [missing])
+    facts = message_facts(conn, row, now)
+    return Report("message", _message_subject(row), rules.diagnose_message(facts, thresholds))
+
+
+def normalise(number: str) -> str:
+    """E.164 where the number parses; short codes as they are. A '+' lost to URL decoding
+    ("?To=+1415..." reads as " 1415...") is put back."""
+    raw = number.strip()
+    if numbers.is_short_code(raw):
+        return raw
+    e164 = numbers.to_e164(raw) or (numbers.to_e164("+" + raw) if raw.isdigit() else None)
+    return e164 or raw
+
+
+def diagnose_recipient(
+    conn: Connection,
+    account_sid: str,
+    to: str,
+    since: datetime | None = None,
+    *,
+    now: datetime,
+    thresholds: Thresholds | None = None,
+) -> Report:
+    since = since or now - DEFAULT_SINCE
+    recipient = normalise(to)
+    rows = store.outbound_to(conn, account_sid=account_sid, to=recipient, since=since, limit=RECIPIENT_MESSAGES)
+    facts = rules.RecipientFacts(
+        to=recipient,
+        since=since,
+        now=now,
+        messages=[message_facts(conn, r, now) for r in rows],
+        refused_requests=store.refused_requests_to(
+            conn, account_sid=account_sid, to=unique([recipient, to.strip()]), since=since
+        ),
+        requests_in_window=store.count_send_requests(conn, account_sid=account_sid, since=since),
+        opt_outs=store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=recipient),
+    )
+    subject = {"to": recipient, "since": since, "messages": [r["sid"] for r in rows]}
+    return Report("recipient", subject, rules.diagnose_recipient(facts, thresholds))
+
+
+# -- my number receives nothing ----------------------------------------------------------------------
+
+
+def number_facts(
+    conn: Connection, account_sid: str, phone_number: str, *, now: datetime, since: datetime
+) -> tuple[rules.NumberFacts, ProbePlan | None]:
+    """The number's facts without the test request, and the plan for that request."""
+    number = find_by_number(conn, phone_number)
+    if number is None or number["account_sid"] != account_sid:
+        return rules.NumberFacts(phone_number=phone_number, now=now, since=since), None
+    service_sid = number["messaging_service_sid"]
+    service = service_store.get_service(conn, service_sid, account_sid=account_sid) if service_sid else None
+    target = webhook_target(number, service)
+    account = account_store.get_account(conn, account_sid)
+
+    def _inbound_alerts(codes: Collection[int]) -> list[Row]:
+        return store.inbound_alerts(conn, account_sid=account_sid, number=phone_number, since=since, codes=codes)
+
+    hook_codes = rules.WEBHOOK_CODES | rules.TWIML_CODES
+    facts = rules.NumberFacts(
+        phone_number=phone_number,
+        now=now,
+        since=since,
+        number=number,
+        service=service,
+        target=rules.WebhookTarget(target.url, target.method, target.fallback_url, target.source),
+        webhook_alerts=[a for a in _inbound_alerts(hook_codes) if a["request_url"]],
+        webhook_failures=store.inbound_events(
+            conn, account_sid=account_sid, number=phone_number, since=since, kind="webhook_failed"
+        ),
+        unannounced=[a for a in _inbound_alerts([11200]) if not a["request_url"]],
+        unroutable=store.unroutable_to(conn, number=phone_number, since=since),
+        inbound_received=store.count_inbound(conn, account_sid=account_sid, number=phone_number, since=since),
+    )
+    plan = None
+    if target.url and account is not None:
+        plan = plan_probe(number, target, auth_token=account["auth_token"])
+    return facts, plan
+
+
+async def diagnose_number(
+    db: Transactions,
+    account_sid: str,
+    phone_number: str,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    sender: WebhookSender | None = None,
+    timeout: float = 15.0,
+    thresholds: Thresholds | None = None,
+) -> Report:
+    """With a `sender`, the webhook gets a signed test request (marked PigeonDoctorTest=true)."""
+    since = since or now - DEFAULT_SINCE
+    number = normalise(phone_number)
+
+    def read() -> tuple[rules.NumberFacts, ProbePlan | None]:
+        with db.read() as conn:
+            return number_facts(conn, account_sid, number, now=now, since=since)
+
+    facts, plan = await asyncio.to_thread(read)
+    if sender is not None and plan is not None:
+        facts = dataclasses.replace(facts, probe=await probe_webhook(sender, plan, timeout=timeout))
+    subject = {"phone_number": number, "account_sid": account_sid, "since": since}
+    return Report("number", subject, rules.diagnose_number(facts, thresholds), checks=rules.number_checks(facts))
+
+
+# -- blocked ---------------------------------------------------------------------------------------
+
+
+def diagnose_blocked(
+    conn: Connection,
+    account_sid: str,
+    to: str,
+    from_: str | None = None,
+    service: str | None = None,
+    *,
+    now: datetime,
+) -> Report:
+    recipient = normalise(to)
+    sender = normalise(from_) if from_ else None
+    senders: list[str] = []
+    sender_service = None
+    if sender is not None:
+        senders.append(sender)
+        number = find_by_number(conn, sender)
+        if number is not None and number["account_sid"] == account_sid:
+            sender_service = number["messaging_service_sid"]
+    if service:
+        senders.append(service)
+        senders.extend(n["phone_number"] for n in service_store.sender_numbers(conn, service))
+    if sender_service:
+        senders.append(sender_service)
+    facts = rules.BlockedFacts(
+        to=recipient,
+        now=now,
+        from_=sender,
+        service_sid=service,
+        sender_service_sid=sender_service,
+        opt_outs=store.opt_outs_with_messages(
+            conn, account_sid=account_sid, recipient=recipient, senders=unique(senders)
+        ),
+        refused_requests=store.refused_requests_to(
+            conn,
+            account_sid=account_sid,
+            to=unique([recipient, to.strip()]),
+            since=now - BLOCKED_REQUESTS,
+            error_code=21610,
+            limit=20,
+        ),
+    )
+    subject = {"to": recipient, "from": sender, "messaging_service_sid": service}
+    checks = [{"check": "opt_out", "ok": not facts.opt_outs, "senders": unique(senders)}]
+    return Report("blocked", subject, rules.diagnose_blocked(facts), checks=checks)
+
+
+# -- duplicates --------------------------------------------------------------------------------------
+
+
+def diagnose_duplicates(
+    conn: Connection,
+    account_sid: str,
+    to: str | None = None,
+    since: datetime | None = None,
+    window_seconds: float = 10.0,
+    *,
+    now: datetime,
+) -> Report:
+    since = since or now - DEFAULT_SINCE
+    recipient = normalise(to) if to else None
+    found = store.similar_messages(conn, account_sid=account_sid, since=since, to=recipient, limit=DUPLICATE_SCAN)
+    rows = {r["sid"]: r for r in found}
+    for r in store.resubmitted_messages(conn, account_sid=account_sid, since=since, to=recipient, limit=DUPLICATE_SCAN):
+        rows.setdefault(r["sid"], r)
+    window = timedelta(seconds=window_seconds)
+    groups = []
+    for group in rules.group_similar(list(rows.values()), window_seconds):
+        requests: list[Row] = []
+        if len(group) > 1:
+            requests = store.requests_creating(
+                conn,
+                account_sid=account_sid,
+                sids=[m["sid"] for m in group],
+                content_hash=group[0]["content_hash"],
+                start=group[0]["date_created"] - window,
+                end=group[-1]["date_created"] + window,
+            )
+        groups.append(rules.DuplicateGroup([message_facts(conn, m, now) for m in group], requests))
+    facts = rules.DuplicateFacts(since=since, now=now, window_seconds=window_seconds, to=recipient, groups=groups)
+    subject = {"to": recipient, "since": since, "window_seconds": window_seconds}
+    checks = [
+        {
+            "check": "similar_messages",
+            "ok": all(len(g.messages) == 1 for g in groups),
+            "groups": sum(1 for g in groups if len(g.messages) > 1),
+            "messages_examined": len(rows),
+        }
+    ]
+    return Report("duplicates", subject, rules.diagnose_duplicates(facts), checks=checks)

@@ -1,0 +1,66 @@
+"""Overview: outbound messages by status over time, queue depth per sender, carrier binds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pigeon.store import carriers as carrier_store
+from pigeon.store import stats
+
+from .auth import require
+from .charts import Chart, line_chart
+from .web import console, render
+
+STATUSES = ("sent", "delivered", "undelivered", "failed")
+#: range -> (bucket size, number of buckets)
+RANGES: dict[str, tuple[stats.Granularity, int]] = {"24h": ("hour", 24), "7d": ("day", 7), "30d": ("day", 30)}
+#: A process that has not reported its binds for this long is gone.
+FRESH = timedelta(seconds=30)
+
+
+def bucket_keys(now: datetime, granularity: stats.Granularity, count: int) -> list[tuple[str, str]]:
+    """(store bucket key, axis label) for the last `count` hours or days, oldest first."""
+    if granularity == "hour":
+        end = now.replace(minute=0, second=0, microsecond=0)
+        times = [end - timedelta(hours=i) for i in reversed(range(count))]
+        return [(t.strftime("%Y-%m-%dT%H"), t.strftime("%H:00")) for t in times]
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    times = [end - timedelta(days=i) for i in reversed(range(count))]
+    return [(t.strftime("%Y-%m-%d"), t.strftime("%m-%d")) for t in times]
+
+
+def status_chart(rows: list[tuple[str, str, int]], keys: list[tuple[str, str]]) -> Chart:
+    index = {k: i for i, (k, _) in enumerate(keys)}
+    counts = {s: [0] * len(keys) for s in STATUSES}
+    for bucket, status, n in rows:
+        if bucket in index and status in counts:
+            counts[status][index[bucket]] += n
+    return line_chart([k for k, _ in keys], counts, labels=[label for _, label in keys])
+
+
+def _load(conn: Any, account_sid: str, now: datetime, span: str) -> dict[str, Any]:
+    granularity, count = RANGES[span]
+    keys = bucket_keys(now, granularity, count)
+    first = datetime.fromisoformat(keys[0][0] + (":00:00+00:00" if granularity == "hour" else "T00:00:00+00:00"))
+    rows = stats.status_counts(
+        conn, account_sid, since=first, until=now + timedelta(seconds=1), statuses=STATUSES, granularity=granularity
+    )
+    return {
+        "chart": status_chart(rows, keys),
+        "queues": stats.queue_depth(conn, account_sid),
+        "carriers": carrier_store.list_status(conn, fresh_within=FRESH, now=now),
+    }
+
+
+async def overview_page(request: Request) -> Response:
+    session = await require(request)
+    span = request.query_params.get("range", "24h")
+    span = span if span in RANGES else "24h"
+    c = console(request)
+    now = c.clock.now()
+    view = await c.read(_load, session.account_sid, now, span)
+    return render(request, "overview.html", span=span, ranges=list(RANGES), now=now, **view)

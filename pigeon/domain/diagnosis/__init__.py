@@ -1,0 +1,89 @@
+"""The doctor's rules: facts about messages, numbers, opt-outs and requests in; findings out.
+
+Pure: no store, no network, no clock (the facts carry `now`). `pigeon.app.diagnose` gathers
+the facts; `pigeon.doctor` renders the findings.
+
+Cause identifiers (stable; `--json` and the API carry them):
+
+    flow        cause                        severity   what it means
+    message     carrier_undelivered          error      the carrier's receipt said undelivered
+                carrier_failed               error      the carrier refused the submit, or reported failed
+                expired                      error      waited in the queue past its validity period (30036)
+                stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,
+                                                        scheduled and never queued; or paced far behind
+                carrier_retrying             warning    temporary refusals; Pigeon retries
+                no_receipt_yet               warning    sent, and no receipt after a while (with the
+                                                        count of receipts that matched no message)
+                in_progress                  info       on its way and not late
+                scheduled, canceled          info
+                status_callback_failing      warning    the StatusCallback URL did not take the callbacks
+                pigeon_resent                warning    Pigeon submitted it more than once (and why)
+                carrier_duplicate            warning    one submit, several delivered receipts
+                no_webhook, webhook_failing, invalid_twiml, reply_not_sent   (an inbound message)
+                message_not_found            error      no such message on the account (app layer)
+    recipient   rejected_by_api              error      the API refused the sends (codes explained)
+                never_requested              error      no request to send to this number
+                opted_out                    error      21610 and the opt-out behind it
+                + the message causes of each message to the number
+    number      number_not_on_account, number_not_sms_capable, no_webhook   error
+                webhook_failing, invalid_twiml    error (test request fails) / warning (history only)
+                webhook_slow                 warning
+                unroutable_inbound           error      texts that never reached the account
+                short_code_country           info       country-bound short-code rules
+    blocked     opted_out                    error
+    duplicates  app_sent_multiple_requests   warning    several records: several API requests
+                pigeon_resent, carrier_duplicate
+"""
+
+from __future__ import annotations
+
+from pigeon.domain.diagnosis.blocked import OPT_IN, diagnose_blocked, opted_out_finding
+from pigeon.domain.diagnosis.duplicates import diagnose_duplicates, group_similar
+from pigeon.domain.diagnosis.facts import (
+    BlockedFacts,
+    DuplicateFacts,
+    DuplicateGroup,
+    MessageFacts,
+    NumberFacts,
+    RecipientFacts,
+    WebhookExchange,
+    WebhookProbe,
+    WebhookTarget,
+)
+from pigeon.domain.diagnosis.inbound import REPLY_CODES, TWIML_CODES, WEBHOOK_CODES
+from pigeon.domain.diagnosis.message import diagnose_message
+from pigeon.domain.diagnosis.model import Finding, Report, Severity, Thresholds
+from pigeon.domain.diagnosis.number import diagnose_number, number_checks
+from pigeon.domain.diagnosis.recipient import diagnose_recipient
+from pigeon.domain.diagnosis.submits import Submits, count_submits, delivered_receipts
+
+__all__ = [
+    "OPT_IN",
+    "REPLY_CODES",
+    "TWIML_CODES",
+    "WEBHOOK_CODES",
+    "BlockedFacts",
+    "DuplicateFacts",
+    "DuplicateGroup",
+    "Finding",
+    "MessageFacts",
+    "NumberFacts",
+    "RecipientFacts",
+    "Report",
+    "Severity",
+    "Submits",
+    "Thresholds",
+    "WebhookExchange",
+    "WebhookProbe",
+    "WebhookTarget",
+    "count_submits",
+    "delivered_receipts",
+    "diagnose_blocked",
+    "diagnose_duplicates",
+    "diagnose_message",
+    "diagnose_number",
+    "diagnose_recipient",
+    "group_similar",
+    "number_checks",
+    "opted_out_finding",
+]

@@ -1,0 +1,68 @@
+"""An inbound message: was the application told, did its webhook answer with usable TwiML,
+did its replies go out?"""
+
+from __future__ import annotations
+
+from pigeon.domain.diagnosis.facts import MessageFacts
+from pigeon.domain.diagnosis.model import (
+    Finding,
+    alert_row,
+    explained,
+    message_row,
+    remedy,
+    timeline,
+    unique,
+)
+
+#: Codes of an application's answer that was not usable TwiML.
+TWIML_CODES = frozenset({11750, 12100, 12200, 12300, 14101, 14102, 14103, 14104, 14105, 14106, 14109, 14110})
+#: Codes of a webhook that could not be reached or answered with an error.
+WEBHOOK_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11236, 11237})
+#: Alerts about a TwiML reply that could not be sent.
+REPLY_CODES = frozenset({14101, 14102, 14103, 14107, 14108})
+
+
+def diagnose_inbound(f: MessageFacts) -> list[Finding]:
+    m = f.message
+    failed = [e for e in f.events if e.get("kind") == "webhook_failed"]
+    answered = [e for e in f.events if e.get("kind") == "webhook"]
+    hook_alerts = [a for a in f.alerts if a.get("request_url")]
+    untold = [a for a in f.alerts if a.get("error_code") == 11200 and not a.get("request_url")]
+    out: list[Finding] = []
+    if untold and not failed and not answered:
+        out.append(
+            Finding(
+                cause="no_webhook",
+                severity="error",
+                summary=f"{m['sid']} from {m.get('from_')} was stored, but no application was told: {m.get('to')} "
+                "has no webhook (on the number or its Messaging Service).",
+                evidence=[message_row(m), *[alert_row(a) for a in untold]],
+                advice=["Set SmsUrl on the number, or the InboundRequestUrl of its Messaging Service."],
+            )
+        )
+    if hook_alerts:
+        code = hook_alerts[0].get("error_code")
+        twiml = code in TWIML_CODES
+        out.append(
+            Finding(
+                cause="invalid_twiml" if twiml else "webhook_failing",
+                severity="warning" if answered and not failed else "error",
+                summary=f"The application's webhook {'answered with unusable TwiML' if twiml else 'failed'} for "
+                f"{m['sid']}: {code} {explained(code)['name'] or ''}"
+                + (" (the fallback URL answered)." if answered and not failed else "."),
+                evidence=[message_row(m), explained(code), *[alert_row(a) for a in hook_alerts], *timeline(f.events)],
+                advice=unique(remedy(code)),
+            )
+        )
+    replies = [a for a in f.alerts if a.get("error_code") in REPLY_CODES and not a.get("request_url")]
+    if replies:
+        out.append(
+            Finding(
+                cause="reply_not_sent",
+                severity="warning",
+                summary=f"{len(replies)} reply(ies) from the application's TwiML to {m['sid']} were not sent.",
+                evidence=[alert_row(a) for a in replies],
+                advice=unique(r for a in replies for r in remedy(a.get("error_code"))),
+            )
+        )
+    return out

@@ -1,0 +1,316 @@
+""" "My message wasn't delivered": the rules for one message, and for a recipient's messages.
+
+A delivered message submitted once with one receipt has nothing to report. Otherwise the
+message's status and timeline say where it stopped: the carrier's answer (undelivered,
+failed), the queue (expired, stuck, retrying), no receipt yet, a schedule, a cancel; and for
+an inbound message, what became of the application's webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from pigeon.domain.diagnosis.facts import MessageFacts
+from pigeon.domain.diagnosis.inbound import WEBHOOK_CODES, diagnose_inbound
+from pigeon.domain.diagnosis.model import (
+    WAITING,
+    Finding,
+    Thresholds,
+    alert_row,
+    event_row,
+    explained,
+    message_row,
+    part_row,
+    remedy,
+    seconds,
+    timeline,
+    unique,
+    when,
+)
+from pigeon.domain.diagnosis.submits import submit_findings
+
+_QUEUE_ADVICE = [
+    "Check that a dispatcher runs: `pigeon serve` with workers (PIGEON_RUN_WORKERS=true) or `pigeon worker`.",
+    "`pigeon carriers` shows whether any worker reports in, and the state of each carrier bind.",
+]
+
+
+def diagnose_message(f: MessageFacts, th: Thresholds | None = None) -> list[Finding]:
+    th = th or Thresholds()
+    m = f.message
+    if m.get("direction") == "inbound":
+        return diagnose_inbound(f)
+    rule = _BY_STATUS.get(str(m.get("status")))
+    found = rule(f, th) if rule else []
+    return [*found, *submit_findings(f), *_callbacks(f)]
+
+
+# -- final outcomes -------------------------------------------------------------------------------
+
+
+def _undelivered(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m = f.message
+    code = m.get("error_code")
+    receipts = [e for e in f.events if e.get("kind") == "receipt"]
+    last = (receipts[-1].get("detail") or {}) if receipts else {}
+    said = f" (receipt stat {last.get('stat')}, err {last.get('err')})" if receipts else ""
+    info = explained(code)
+    return [
+        Finding(
+            cause="carrier_undelivered",
+            severity="error",
+            summary=f"The carrier could not deliver {m['sid']} to {m.get('to')}: {code} {info['name'] or ''}"
+            f"{said}.".replace("  ", " "),
+            evidence=[message_row(m), info, *timeline(f.events), *[part_row(p) for p in f.parts]],
+            advice=unique([*remedy(code), "Sending the same text again at once rarely helps; fix the cause first."]),
+        )
+    ]
+
+
+def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m = f.message
+    code = m.get("error_code")
+    expiry = next((e for e in f.events if e.get("kind") == "expired"), None)
+    if expiry is not None or code == 30036:
+        d = (expiry or {}).get("detail") or {}
+        waited = d.get("waited_seconds")
+        return [
+            Finding(
+                cause="expired",
+                severity="error",
+                summary=f"{m['sid']} waited {waited} s in the queue, longer than its validity period of "
+                f"{d.get('validity_period', m.get('validity_period'))} s, and was never sent (30036).",
+                evidence=[message_row(m), explained(30036), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                advice=unique(
+                    [
+                        *remedy(30036),
+                        "Raise ValidityPeriod (at most 36000 s) only if the message is still useful that late.",
+                        "A sender's queue drains at its pacing rate (a US long code sends 1 segment/s): spread "
+                        "bulk sends over more senders (a Messaging Service pool) or use a faster sender type.",
+                        *_QUEUE_ADVICE,
+                    ]
+                ),
+            )
+        ]
+    refusal = next(
+        (e for e in reversed(f.events) if e.get("status") == "failed" and (e.get("detail") or {}).get("refused_by")),
+        None,
+    )
+    how = "refused the submit" if refusal is not None else "reported it failed"
+    carrier_code = ((refusal or {}).get("detail") or {}).get("carrier_code")
+    info = explained(code)
+    return [
+        Finding(
+            cause="carrier_failed",
+            severity="error",
+            summary=f"The carrier {how} for {m['sid']}: {code} {info['name'] or ''}"
+            + (f" (carrier answer {carrier_code})" if carrier_code else "")
+            + ".",
+            evidence=[message_row(m), info, *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+            advice=unique([*remedy(code), "A failed message is final: create a new one once the cause is fixed."]),
+        )
+    ]
+
+
+def _canceled(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m = f.message
+    event = next((e for e in f.events if e.get("kind") == "canceled"), None)
+    return [
+        Finding(
+            cause="canceled",
+            severity="info",
+            summary=f"{m['sid']} was canceled before it was sent"
+            + (f", at {when(event.get('at'))}" if event else "")
+            + "; nothing went to the carrier.",
+            evidence=[message_row(m), *timeline(f.events)],
+            advice=["Create the message again if it should still go out."],
+        )
+    ]
+
+
+# -- still on its way -------------------------------------------------------------------------------
+
+
+def _in_progress(f: MessageFacts, text: str) -> Finding:
+    return Finding(
+        cause="in_progress",
+        severity="info",
+        summary=text,
+        evidence=[message_row(f.message), *timeline(f.events)],
+        advice=["Nothing is wrong yet; ask again in a minute, or follow it with a StatusCallback."],
+    )
+
+
+def _waiting(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m, now = f.message, f.now
+    due: datetime = m.get("next_attempt_at") or m["date_created"]
+    retries = [e for e in f.events if e.get("kind") == "retry"]
+    if due + th.stall < now:
+        return [
+            Finding(
+                cause="stuck_in_queue",
+                severity="error",
+                summary=f"{m['sid']} has been due since {when(due)} ({seconds(now - due)} s) and no dispatcher has "
+                "taken it: nothing is sending from the queue.",
+                evidence=[
+                    message_row(m),
+                    *timeline(f.events),
+                    {"source": "queue", "due_at": due, "queue_ahead": f.queue_ahead},
+                ],
+                advice=list(_QUEUE_ADVICE),
+            )
+        ]
+    if retries:
+        codes = unique(str((e.get("detail") or {}).get("carrier_code")) for e in retries)
+        return [
+            Finding(
+                cause="carrier_retrying",
+                severity="warning",
+                summary=f"The carrier turned {m['sid']} away {len(retries)} time(s) for now ({', '.join(codes)}); "
+                f"Pigeon tries again at {when(due)}.",
+                evidence=[message_row(m), *[event_row(e) for e in retries]],
+                advice=[
+                    "Temporary refusals (throttling, a carrier that is down) clear by themselves; Pigeon retries "
+                    "with backoff until the message's validity period runs out.",
+                    "If they persist, check the carrier's bind and throughput with `pigeon carriers`.",
+                ],
+            )
+        ]
+    if now - m["date_created"] > th.stall:
+        return [
+            Finding(
+                cause="stuck_in_queue",
+                severity="warning",
+                summary=f"{m['sid']} waits for its sender's turn: {f.queue_ahead} message(s) from {m.get('from_')} go "
+                f"out before it, and its slot is {when(due)}.",
+                evidence=[message_row(m), {"source": "queue", "due_at": due, "queue_ahead": f.queue_ahead}],
+                advice=[
+                    "Each sender is paced (a US long code sends 1 segment per second, toll-free 3, a short code "
+                    "100): spread bulk sends over a Messaging Service's pool, or use a faster sender type.",
+                    "Set a ValidityPeriod on time-sensitive messages so that they fail (30036) instead of arriving "
+                    "too late.",
+                ],
+            )
+        ]
+    return [_in_progress(f, f"{m['sid']} is {m['status']} and goes out at {when(due)}; it is not late yet.")]
+
+
+def _sending(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m, now = f.message, f.now
+    lease = m.get("claimed_until")
+    if lease is not None and lease >= now:
+        return [_in_progress(f, f"{m['sid']} is being submitted to the carrier by {m.get('claimed_by')}.")]
+    dead = lease is None or lease + th.stall < now
+    return [
+        Finding(
+            cause="stuck_in_queue",
+            severity="error" if dead else "warning",
+            summary=f"Dispatcher {m.get('claimed_by')} marked {m['sid']} sending and stopped before recording the "
+            f"carrier's answer; its lease ran out at {when(lease)}. "
+            + (
+                "No dispatcher has reclaimed it since."
+                if dead
+                else "A dispatcher will reclaim and resend it shortly (the first submit may or may not have "
+                "reached the carrier)."
+            ),
+            evidence=[
+                message_row(m),
+                {"source": "claim", "claimed_by": m.get("claimed_by"), "claimed_until": lease},
+                *timeline(f.events),
+            ],
+            advice=list(_QUEUE_ADVICE),
+        )
+    ]
+
+
+def _sent(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m, now = f.message, f.now
+    sent_at: datetime = m.get("date_sent") or m["date_updated"]
+    carrier = m.get("carrier") or "the carrier"
+    if now - sent_at <= th.receipt_wait:
+        return [
+            _in_progress(
+                f, f"{carrier} accepted {m['sid']} {seconds(now - sent_at)} s ago; its delivery receipt is to come."
+            )
+        ]
+    advice = [
+        "Not every carrier or destination returns delivery receipts; ask the carrier whether receipts are "
+        "enabled for your account (registered_delivery).",
+        "A receipt can come hours later; the message moves on by itself when it does.",
+    ]
+    evidence = [message_row(m), *[part_row(p) for p in f.parts], *timeline(f.events)]
+    if f.unmatched_receipts:
+        advice.insert(
+            0,
+            f"{f.unmatched_receipts} receipt(s) from {carrier} since this submit matched no message: the carrier "
+            "may write message ids differently in receipts than in submit responses (hex or decimal, leading "
+            "zeros, case). Compare them with the carrier_id above.",
+        )
+        evidence.append({"source": "unmatched_receipts", "carrier": carrier, "since_submit": f.unmatched_receipts})
+    return [
+        Finding(
+            cause="no_receipt_yet",
+            severity="warning",
+            summary=f"{carrier} accepted {m['sid']} at {when(sent_at)} and has not reported on it for "
+            f"{seconds(now - sent_at) // 60} min: 'sent' is all Pigeon knows.",
+            evidence=evidence,
+            advice=advice,
+        )
+    ]
+
+
+def _scheduled(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m = f.message
+    send_at = m.get("send_at")
+    if send_at is not None and send_at + th.stall < f.now:
+        return [
+            Finding(
+                cause="stuck_in_queue",
+                severity="error",
+                summary=f"{m['sid']} was scheduled for {when(send_at)} and has not been queued since.",
+                evidence=[message_row(m), *timeline(f.events)],
+                advice=list(_QUEUE_ADVICE),
+            )
+        ]
+    return [
+        Finding(
+            cause="scheduled",
+            severity="info",
+            summary=f"{m['sid']} is scheduled for {when(send_at)}; it is queued then.",
+            evidence=[message_row(m), {"source": "schedule", "send_at": send_at}],
+            advice=["Cancel it with Status=canceled on the message if it should not go out."],
+        )
+    ]
+
+
+_BY_STATUS: dict[str, Callable[[MessageFacts, Thresholds], list[Finding]]] = {
+    "undelivered": _undelivered,
+    "failed": _failed,
+    "canceled": _canceled,
+    "sending": _sending,
+    "sent": _sent,
+    "scheduled": _scheduled,
+    **dict.fromkeys(WAITING, _waiting),
+}
+
+
+def _callbacks(f: MessageFacts) -> list[Finding]:
+    failed = [e for e in f.events if e.get("kind") == "callback_failed"]
+    if not failed:
+        return []
+    alerts = [a for a in f.alerts if a.get("error_code") in WEBHOOK_CODES]
+    return [
+        Finding(
+            cause="status_callback_failing",
+            severity="warning",
+            summary=f"{len(failed)} status callback(s) of {f.message['sid']} never reached the application: "
+            "its StatusCallback URL did not accept them.",
+            evidence=[*[event_row(e) for e in failed], *[alert_row(a) for a in alerts]],
+            advice=[
+                "Make the StatusCallback URL answer 2xx quickly; Pigeon retries 408, 429 and 5xx answers with "
+                "backoff, but a 4xx is the receiver's configuration and is not retried.",
+                "The message's own status is in the log either way (fetch the message).",
+            ],
+        )
+    ]

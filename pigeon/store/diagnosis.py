@@ -1,0 +1,249 @@
+"""The doctor's reads: the request log, a number's inbound history, opt-outs with the message
+behind them, and the messages that may be duplicates. Read-only; every query is scoped to one
+account and starts from an index (messages by account and recipient or time, request_log by
+account, recipient and time, alerts and events by the message they belong to)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.store.tables import (
+    alerts,
+    carrier_refs,
+    message_events,
+    messages,
+    opt_outs,
+    request_log,
+    unmatched_receipts,
+    unroutable_inbound,
+)
+
+Row = dict[str, Any]
+
+m = messages.c
+e = message_events.c
+r = request_log.c
+
+#: Statuses of a message still waiting to be submitted (a sender's queue).
+_WAITING = ("accepted", "queued", "sending")
+
+
+def _rows(conn: Connection, q: sa.Select[Any]) -> list[Row]:
+    return [dict(row) for row in conn.execute(q).mappings()]
+
+
+# -- messages --------------------------------------------------------------------------------------
+
+
+def queue_ahead(conn: Connection, *, sender: str, due: datetime, sid: str) -> int:
+    """Messages from `sender` waiting to go out before `due`."""
+    q = sa.select(sa.func.count()).where(
+        m.from_ == sender, m.status.in_(_WAITING), m.next_attempt_at < due, m.sid != sid
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def outbound_to(conn: Connection, *, account_sid: str, to: str, since: datetime, limit: int) -> list[Row]:
+    """Messages sent to `to` since `since`, newest first."""
+    q = (
+        sa.select(messages)
+        .where(m.account_sid == account_sid, m.to == to, m.date_created >= since, m.direction != "inbound")
+        .order_by(m.date_created.desc(), m.sid.desc())
+        .limit(limit)
+    )
+    return _rows(conn, q)
+
+
+def messages_by_sid(conn: Connection, *, account_sid: str, sids: Collection[str]) -> list[Row]:
+    if not sids:
+        return []
+    q = sa.select(messages).where(m.account_sid == account_sid, m.sid.in_(list(sids)))
+    return _rows(conn, q)
+
+
+def similar_messages(conn: Connection, *, account_sid: str, since: datetime, to: str | None, limit: int) -> list[Row]:
+    """API-created messages since `since` that share sender, recipient and content with another."""
+    window: list[sa.ColumnElement[bool]] = [
+        m.account_sid == account_sid,
+        m.date_created >= since,
+        m.direction == "outbound-api",
+    ]
+    if to is not None:
+        window.append(m.to == to)
+    repeated = (
+        sa.select(m.content_hash)
+        .where(*window, m.content_hash.is_not(None))
+        .group_by(m.from_, m.to, m.content_hash)
+        .having(sa.func.count() > 1)
+    )
+    q = (
+        sa.select(messages)
+        .where(*window, m.content_hash.in_(repeated.scalar_subquery()))
+        .order_by(m.date_created)
+        .limit(limit)
+    )
+    return _rows(conn, q)
+
+
+def resubmitted_messages(
+    conn: Connection, *, account_sid: str, since: datetime, to: str | None, limit: int
+) -> list[Row]:
+    """Messages since `since` that were resent, or got more receipts than they have parts."""
+    window: list[sa.ColumnElement[bool]] = [
+        m.account_sid == account_sid,
+        m.date_created >= since,
+        m.direction != "inbound",
+    ]
+    if to is not None:
+        window.append(m.to == to)
+    resent = sa.select(e.message_sid).join(messages, m.sid == e.message_sid).where(*window, e.kind == "resend")
+    parts = (
+        sa.select(sa.func.count())
+        .select_from(carrier_refs)
+        .where(carrier_refs.c.message_sid == e.message_sid)
+        .scalar_subquery()
+    )
+    receipted = (
+        sa.select(e.message_sid)
+        .join(messages, m.sid == e.message_sid)
+        .where(*window, e.kind == "receipt")
+        .group_by(e.message_sid)
+        .having(sa.func.count() > parts)
+    )
+    q = sa.select(messages).where(sa.or_(m.sid.in_(resent), m.sid.in_(receipted))).order_by(m.date_created).limit(limit)
+    return _rows(conn, q)
+
+
+def unmatched_since(conn: Connection, *, carrier: str, since: datetime) -> int:
+    """Receipts from `carrier` since `since` that matched no submitted part (still parked)."""
+    u = unmatched_receipts.c
+    q = sa.select(sa.func.count()).where(u.carrier == carrier, u.received_at >= since)
+    return int(conn.execute(q).scalar_one())
+
+
+# -- the request log ---------------------------------------------------------------------------------
+
+
+def refused_requests_to(
+    conn: Connection,
+    *,
+    account_sid: str,
+    to: Sequence[str],
+    since: datetime,
+    limit: int = 50,
+    error_code: int | None = None,
+    from_: str | None = None,
+) -> list[Row]:
+    """Requests naming `to` (any of its spellings) that the API refused, newest first."""
+    q = sa.select(request_log).where(r.account_sid == account_sid, r.to.in_(list(to)), r.at >= since, r.status >= 400)
+    if error_code is not None:
+        q = q.where(r.error_code == error_code)
+    if from_ is not None:
+        q = q.where(r.from_ == from_)
+    return _rows(conn, q.order_by(r.at.desc(), r.id.desc()).limit(limit))
+
+
+def count_send_requests(conn: Connection, *, account_sid: str, since: datetime) -> int:
+    """Requests to create a message (POST .../Messages.json) the account made since `since`."""
+    q = sa.select(sa.func.count()).where(
+        r.account_sid == account_sid, r.at >= since, r.method == "POST", r.path.like("%/Messages.json")
+    )
+    return int(conn.execute(q).scalar_one())
+
+
+def requests_creating(
+    conn: Connection,
+    *,
+    account_sid: str,
+    sids: Collection[str],
+    content_hash: str | None,
+    start: datetime,
+    end: datetime,
+) -> list[Row]:
+    """The requests in [start, end] that created (or returned) `sids`, or that carried the same
+    content: a repeat an idempotency key answered, or one the API refused, is one of them.
+    The time range keeps the read on the (account_sid, at) index."""
+    match: list[sa.ColumnElement[bool]] = [r.resource_sid.in_(list(sids))]
+    if content_hash:
+        match.append(r.content_hash == content_hash)
+    q = (
+        sa.select(request_log)
+        .where(r.account_sid == account_sid, r.at >= start, r.at <= end, sa.or_(*match))
+        .order_by(r.at, r.id)
+    )
+    return _rows(conn, q)
+
+
+# -- a number's inbound history ------------------------------------------------------------------------
+
+
+def _inbound_to(account_sid: str, number: str, since: datetime) -> list[sa.ColumnElement[bool]]:
+    return [m.account_sid == account_sid, m.to == number, m.direction == "inbound", m.date_created >= since]
+
+
+def inbound_alerts(
+    conn: Connection, *, account_sid: str, number: str, since: datetime, codes: Collection[int], limit: int = 50
+) -> list[Row]:
+    """Alerts with `codes` about inbound messages to `number`, newest first."""
+    q = (
+        sa.select(alerts)
+        .join(messages, m.sid == alerts.c.resource_sid)
+        .where(*_inbound_to(account_sid, number, since), alerts.c.error_code.in_(list(codes)))
+        .order_by(alerts.c.date_created.desc(), alerts.c.sid.desc())
+        .limit(limit)
+    )
+    return _rows(conn, q)
+
+
+def inbound_events(
+    conn: Connection, *, account_sid: str, number: str, since: datetime, kind: str, limit: int = 50
+) -> list[Row]:
+    q = (
+        sa.select(message_events)
+        .join(messages, m.sid == e.message_sid)
+        .where(*_inbound_to(account_sid, number, since), e.kind == kind)
+        .order_by(e.id.desc())
+        .limit(limit)
+    )
+    return _rows(conn, q)
+
+
+def count_inbound(conn: Connection, *, account_sid: str, number: str, since: datetime) -> int:
+    q = sa.select(sa.func.count()).where(*_inbound_to(account_sid, number, since))
+    return int(conn.execute(q).scalar_one())
+
+
+def unroutable_to(conn: Connection, *, number: str, since: datetime, limit: int = 50) -> list[Row]:
+    u = unroutable_inbound.c
+    q = (
+        sa.select(unroutable_inbound)
+        .where(u.to == number, u.received_at >= since)
+        .order_by(u.received_at.desc(), u.id.desc())
+        .limit(limit)
+    )
+    return _rows(conn, q)
+
+
+# -- opt-outs ---------------------------------------------------------------------------------------
+
+
+def opt_outs_with_messages(
+    conn: Connection, *, account_sid: str, recipient: str, senders: Collection[str] | None = None
+) -> list[Row]:
+    """The recipient's opt-outs (from `senders` only, if given), newest first, each with the
+    inbound message that caused it (inbound_body, inbound_at)."""
+    o = opt_outs.c
+    q = (
+        sa.select(opt_outs, m.body.label("inbound_body"), m.date_created.label("inbound_at"))
+        .select_from(opt_outs.outerjoin(messages, m.sid == o.inbound_message_sid))
+        .where(o.account_sid == account_sid, o.recipient == recipient)
+        .order_by(o.date_created.desc(), o.id.desc())
+    )
+    if senders is not None:
+        q = q.where(o.sender.in_(list(senders)))
+    return _rows(conn, q)

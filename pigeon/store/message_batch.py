@@ -1,0 +1,97 @@
+"""Set-based writes to messages and their timeline, for the workers that move many at once.
+
+`store.messages.transition` moves one message: a guarded UPDATE and a timeline row, one round
+trip each. The dispatcher and the receipt worker move hundreds of messages per transaction,
+so they use these instead: `transition_many` is the same guard (``WHERE status IN allowed``)
+for many messages in one statement, and only the rows it returns have moved; `add_events`
+writes many timeline rows in one executemany. The caller writes the timeline rows of the
+messages that moved, in the same transaction, exactly as `transition` does for one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.status import MessageStatus, allowed_from
+from pigeon.store.tables import message_events, messages
+
+Row = dict[str, Any]
+m = messages.c
+
+
+def transition_many(
+    conn: Connection,
+    sids: Sequence[str],
+    to: MessageStatus,
+    *,
+    at: datetime,
+    error_code: int | None = None,
+    error_message: str | None = None,
+    from_statuses: Iterable[MessageStatus] | None = None,
+    **values: Any,
+) -> dict[str, Row]:
+    """Move every message of `sids` whose status allows it to `to`; returns the moved rows
+    (as updated) by SID. `values` may hold column expressions (``attempts=m.attempts + 1``)."""
+    if not sids:
+        return {}
+    allowed = sorted(str(s) for s in (from_statuses if from_statuses is not None else allowed_from(to)))
+    changes: dict[str, Any] = {"status": str(to), "date_updated": at, **values}
+    if error_code is not None:
+        changes["error_code"] = error_code
+        changes["error_message"] = error_message
+    q = (
+        messages.update()
+        .where(m.sid.in_(sorted(set(sids))), m.status.in_(allowed))
+        .values(**changes)
+        .returning(*messages.c)
+    )
+    return {r["sid"]: dict(r) for r in conn.execute(q).mappings()}
+
+
+def get_messages(conn: Connection, sids: Iterable[str]) -> dict[str, Row]:
+    """The messages of `sids` that exist, by SID."""
+    wanted = sorted(set(sids))
+    if not wanted:
+        return {}
+    return {r["sid"]: dict(r) for r in conn.execute(sa.select(messages).where(m.sid.in_(wanted))).mappings()}
+
+
+def existing(conn: Connection, sids: Iterable[str]) -> set[str]:
+    """Which of `sids` still exist (a deleted message keeps no timeline)."""
+    wanted = sorted(set(sids))
+    if not wanted:
+        return set()
+    return set(conn.execute(sa.select(m.sid).where(m.sid.in_(wanted))).scalars())
+
+
+def event(
+    *,
+    message_sid: str,
+    account_sid: str,
+    at: datetime,
+    kind: str,
+    status: str | None = None,
+    error_code: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> Row:
+    """One timeline row, shaped as `store.messages.add_event` writes it."""
+    return {
+        "message_sid": message_sid,
+        "account_sid": account_sid,
+        "at": at,
+        "kind": kind,
+        "status": status,
+        "error_code": error_code,
+        "detail": dict(detail) if detail else None,
+    }
+
+
+def add_events(conn: Connection, rows: Sequence[Row]) -> None:
+    """Append timeline rows (made with `event`), in order, with one executemany."""
+    if rows:
+        conn.execute(message_events.insert(), list(rows))

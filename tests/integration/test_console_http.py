@@ -1,0 +1,135 @@
+"""The console over HTTP without a browser: who may see what, sessions and their end, CSRF."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers its httpx2 fork for the test client; httpx (installed) works the same.
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from pigeon import bootstrap
+from pigeon.app import accounts as account_use
+from pigeon.app import numbers as number_use
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.config import load_settings
+from pigeon.store import accounts as account_store
+from pigeon.store.engine import Database
+from pigeon.store.messages import insert_messages
+
+Row = dict[str, object]
+
+
+@pytest.fixture
+def app_and_data(db: Database, database_url: str) -> Iterator[tuple[TestClient, dict[str, Row]]]:
+    now = datetime.now(UTC)
+    with db.write() as conn:
+        a = account_use.create_account(conn, friendly_name="Alpha", now=now)
+        sub = account_use.create_subaccount(conn, a["sid"], friendly_name="Alpha sub", now=now)
+        b = account_use.create_account(conn, friendly_name="Beta", now=now)
+        made: dict[str, Row] = {"a": a, "sub": sub, "b": b}
+        for key, number in (("a", "+14155550181"), ("sub", "+14155550182"), ("b", "+14155550183")):
+            acc = made[key]
+            made[f"{key}_number"] = number_use.provision(conn, account_sid=acc["sid"], phone_number=number, now=now)
+            new = prepare_message(conn, acc["sid"], SendRequest(to="+14155557070", from_=number, body=key), now)
+            insert_messages(conn, [new])
+            made[f"{key}_message"] = new.message
+        made["key"] = account_store.create_api_key(conn, account_sid=a["sid"], friendly_name="console", now=now)
+    settings = load_settings(environ={}, database_url=database_url)
+    app = bootstrap.build_api(settings, db)
+    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+        yield client, made
+
+
+def sign_in(client: TestClient, username: str, password: str, account: str = "") -> int:
+    page = client.get("/console/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    form = {"username": username, "password": password, "account": account, "csrf_token": token.group(1)}
+    return client.post("/console/login", data=form, follow_redirects=False).status_code
+
+
+def csrf(client: TestClient, path: str = "/console/numbers") -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+    assert found
+    return found.group(1)
+
+
+def test_an_account_sees_only_its_own_data(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
+    client, d = app_and_data
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    logs = client.get("/console/logs").text
+    assert str(d["a_message"]["sid"]) in logs
+    assert str(d["b_message"]["sid"]) not in logs and str(d["sub_message"]["sid"]) not in logs
+    assert client.get(f"/console/messages/{d['b_message']['sid']}").status_code == 404
+    assert client.get(f"/console/numbers/{d['b_number']['sid']}").status_code == 404
+    assert "+14155550183" not in client.get("/console/numbers").text
+    assert str(d["b_message"]["sid"]) not in client.get("/console/logs.json").text
+    assert str(d["b_message"]["sid"]) not in client.get("/console/logs/export?format=json").text
+    # Someone else's number cannot be changed, and the handset cannot text it from here.
+    token = csrf(client)
+    post = {"sms_url": "https://example.com/x", "csrf_token": token}
+    assert client.post(f"/console/numbers/{d['b_number']['sid']}", data=post).status_code == 404
+    sim = {"from": "+14155557070", "to": "+14155550183", "body": "hi", "csrf_token": token}
+    assert client.post("/console/simulator", data=sim).status_code == 400
+
+
+def test_a_parent_switches_to_its_subaccount_and_back(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
+    client, d = app_and_data
+    sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"]))
+    token = csrf(client)
+    assert client.post("/console/switch", data={"account_sid": d["sub"]["sid"], "csrf_token": token}).status_code == 200
+    logs = client.get("/console/logs").text
+    assert str(d["sub_message"]["sid"]) in logs and str(d["a_message"]["sid"]) not in logs
+    refused = client.post("/console/switch", data={"account_sid": d["b"]["sid"], "csrf_token": token})
+    assert refused.status_code == 403
+
+
+def test_a_subaccount_never_reaches_its_parent(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
+    client, d = app_and_data
+    sign_in(client, str(d["sub"]["sid"]), str(d["sub"]["auth_token"]))
+    token = csrf(client)
+    assert client.post("/console/switch", data={"account_sid": d["a"]["sid"], "csrf_token": token}).status_code == 403
+    assert str(d["a_message"]["sid"]) not in client.get("/console/logs").text
+
+
+def test_an_api_key_signs_in_to_its_account(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
+    client, d = app_and_data
+    key = d["key"]
+    assert sign_in(client, str(key["sid"]), str(key["secret"]), account=str(d["b"]["sid"])) == 401
+    assert sign_in(client, str(key["sid"]), "wrong") == 401
+    assert sign_in(client, str(key["sid"]), str(key["secret"]), account=str(d["a"]["sid"])) == 303
+    assert str(d["a_message"]["sid"]) in client.get("/console/logs").text
+
+
+def test_a_new_auth_token_ends_the_session(app_and_data: tuple[TestClient, dict[str, Row]], db: Database) -> None:
+    client, d = app_and_data
+    sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"]))
+    assert client.get("/console/logs", follow_redirects=False).status_code == 200
+    with db.write() as conn:
+        account_store.update_account(conn, str(d["a"]["sid"]), now=datetime.now(UTC), auth_token="f" * 32)
+    response = client.get("/console/logs", follow_redirects=False)
+    assert response.status_code == 303 and "/console/login" in response.headers["location"]
+
+
+def test_posts_need_the_session_token(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
+    client, d = app_and_data
+    sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"]))
+    number = f"/console/numbers/{d['a_number']['sid']}"
+    assert client.post(number, data={"sms_url": "https://example.com/x"}).status_code == 403
+    assert client.post(number, data={"sms_url": "https://example.com/x", "csrf_token": "nope"}).status_code == 403
+    token = csrf(client)
+    other_origin = {"origin": "http://127.0.0.1:9999"}
+    data = {"sms_url": "https://example.com/x", "csrf_token": token}
+    assert client.post(number, data=data, headers=other_origin).status_code == 403
+    assert client.post(number, data=data, follow_redirects=False).status_code == 303
+    # The sign-in form refuses a post without its token (login CSRF).
+    client.cookies.clear()
+    form = {"username": d["a"]["sid"], "password": d["a"]["auth_token"]}
+    assert client.post("/console/login", data=form).status_code == 403

@@ -1,0 +1,315 @@
+"""The debugger's pure parts: request fingerprints and keys, export shapes, and the request-log
+middleware (on a small ASGI app with a writer that only collects rows)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pigeon.api.errors import EXCEPTION_HANDLERS
+from pigeon.api.request_log import RequestLogMiddleware, _addressed_sid
+from pigeon.app import export
+from pigeon.domain.errors import ApiError
+from pigeon.domain.idempotency import MAX_KEY_LENGTH, key_problem, request_hash
+from pigeon.testing import FrozenClock
+
+AC = "AC" + "a" * 32
+SM = "SM" + "b" * 32
+ME = "ME" + "c" * 32
+
+# -- request fingerprints and keys --------------------------------------------------------------
+
+
+def test_request_hash_ignores_field_order_but_not_values() -> None:
+    a = [("To", "+14155550100"), ("From", "+14155550101"), ("Body", "hi")]
+    assert request_hash(a) == request_hash(list(reversed(a)))
+    assert request_hash(a) != request_hash([("To", "+14155550100"), ("From", "+14155550101"), ("Body", "hi!")])
+    assert request_hash(a) != request_hash([*a, ("StatusCallback", "https://app.example/cb")])
+    assert len(request_hash(a)) == 64
+
+
+def test_request_hash_keeps_the_order_of_repeated_fields() -> None:
+    one = [("MediaUrl", "https://x.example/1.png"), ("MediaUrl", "https://x.example/2.png"), ("To", "+1")]
+    two = [("MediaUrl", "https://x.example/2.png"), ("MediaUrl", "https://x.example/1.png"), ("To", "+1")]
+    assert request_hash(one) != request_hash(two)  # the media order is the message's
+    assert request_hash(one) == request_hash([("To", "+1"), *one[:2]])
+
+
+def test_request_hash_cannot_be_forged_by_moving_a_separator() -> None:
+    assert request_hash([("Body", "a=b")]) != request_hash([("Body=a", "b")])
+    assert request_hash([("A", "b"), ("C", "d")]) != request_hash([("A", "b\x1fC\x1fd")])
+
+
+@pytest.mark.parametrize(
+    ("key", "ok"),
+    [
+        ("order-1234", True),
+        ("a b", True),
+        ("", False),
+        ("   ", False),
+        ("x" * MAX_KEY_LENGTH, True),
+        ("x" * (MAX_KEY_LENGTH + 1), False),
+        ("caf\u00e9", False),
+        ("tab\there", False),
+    ],
+)
+def test_key_problem(key: str, ok: bool) -> None:
+    assert (key_problem(key) is None) is ok
+
+
+# -- export --------------------------------------------------------------------------------------
+
+T0 = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
+
+
+def _message(**over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "sid": SM,
+        "account_sid": AC,
+        "direction": "outbound-api",
+        "from_": "+14155550101",
+        "to": "+14155550100",
+        "status": "undelivered",
+        "error_code": 30007,
+        "error_message": "Message filtered",
+        "num_segments": 1,
+        "num_media": 0,
+        "encoding": "GSM-7",
+        "messaging_service_sid": None,
+        "carrier": "simulator",
+        "date_created": T0,
+        "date_sent": T0 + timedelta(seconds=1),
+        "date_updated": T0 + timedelta(seconds=2),
+        "content_hash": "f" * 64,
+        "body": "Your code is 1234",
+    }
+    row.update(over)
+    return row
+
+
+EVENTS = [
+    {"at": T0, "kind": "created", "status": "queued", "error_code": None, "detail": {"num_segments": 1}},
+    {"at": T0 + timedelta(seconds=2), "kind": "receipt", "status": "undelivered", "error_code": 30007, "detail": None},
+]
+
+
+def test_json_export_nests_each_timeline() -> None:
+    records = [export.message_record(_message(), EVENTS), export.message_record(_message(sid="SM" + "d" * 32), [])]
+    text = "".join(export.render("json", records, exported_at=T0, filters={"to": "+14155550100"}))
+    doc = json.loads(text)
+    assert doc["exported_at"] == "2024-05-06T07:08:09.123Z"
+    assert doc["filters"] == {"to": "+14155550100"}
+    first = doc["messages"][0]
+    assert set(first) == {*export.COLUMNS[:-1], "events"}
+    assert (first["from"], first["date_sent"], first["error_code"]) == (
+        "+14155550101",
+        "2024-05-06T07:08:10.123Z",
+        30007,
+    )
+    assert first["events"] == [
+        {
+            "at": "2024-05-06T07:08:09.123Z",
+            "kind": "created",
+            "status": "queued",
+            "error_code": None,
+            "detail": {"num_segments": 1},
+        },
+        {
+            "at": "2024-05-06T07:08:11.123Z",
+            "kind": "receipt",
+            "status": "undelivered",
+            "error_code": 30007,
+            "detail": {},
+        },
+    ]
+    assert doc["messages"][1]["events"] == []
+
+
+def test_json_export_of_nothing_is_still_a_document() -> None:
+    doc = json.loads("".join(export.render("json", [], exported_at=T0, filters={})))
+    assert doc["messages"] == []
+
+
+def test_csv_export_has_one_row_per_message_with_a_compact_timeline() -> None:
+    records = [export.message_record(_message(), EVENTS), export.message_record(_message(error_code=None), [])]
+    text = "".join(export.render("csv", records, exported_at=T0, filters={}))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == list(export.COLUMNS)
+    assert len(rows) == 3
+    first = dict(zip(rows[0], rows[1], strict=True))
+    assert first["sid"] == SM and first["error_code"] == "30007" and first["messaging_service_sid"] == ""
+    timeline = json.loads(first["timeline"])
+    assert [e["kind"] for e in timeline] == ["created", "receipt"]
+    assert " " not in first["timeline"].replace("Your code", "")  # compact
+    assert dict(zip(rows[0], rows[2], strict=True))["timeline"] == "[]"
+
+
+def test_csv_export_defuses_spreadsheet_formulas_in_free_text() -> None:
+    record = export.message_record(_message(body='=HYPERLINK("http://evil.example")'), [])
+    row = dict(zip(export.COLUMNS, export.csv_row(record), strict=True))
+    assert row["body"] == '\'=HYPERLINK("http://evil.example")'
+    assert row["from"] == "+14155550101"  # numbers are left alone
+
+
+def test_unknown_export_format() -> None:
+    with pytest.raises(ValueError, match="xml"):
+        export.formatter("xml", exported_at=T0, filters={})
+
+
+# -- the request-log middleware ------------------------------------------------------------------
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def submit(self, row: dict[str, Any]) -> bool:
+        self.rows.append(row)
+        return True
+
+
+async def _send(request: Request) -> Response:
+    request.state.target_account_sid = request.path_params["account"]
+    body = (await request.form())["Body"]
+    if body == "bad":
+        raise ApiError(21211, "The 'To' number is not valid.")
+    if body == "crash":
+        raise RuntimeError("boom")
+    request.state.created_sid = SM
+    request.state.send_summary = ("+14155550100", "+14155550101", "e" * 64)
+    return JSONResponse({"sid": SM}, status_code=201)
+
+
+async def _media(request: Request) -> Response:
+    return JSONResponse({})
+
+
+def _app(writer: Collector, proxy_hops: int = 0) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/2010-04-01/Accounts/{account}/Messages.json", _send, methods=["POST"]),
+            Route("/2010-04-01/Accounts/{account}/Messages/{sid}/Media/{media}.json", _media),
+            Route("/healthz", _media),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(RequestLogMiddleware, writer=writer, clock=FrozenClock(T0), proxy_hops=proxy_hops)],
+    )
+
+
+def _call(app: Starlette, method: str, path: str, **kw: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("10.0.0.9", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://pigeon.test") as client:
+            return await client.request(method, path, **kw)
+
+    return asyncio.run(go())
+
+
+def test_middleware_logs_a_create_and_names_it_in_a_header() -> None:
+    writer = Collector()
+    resp = _call(
+        _app(writer),
+        "POST",
+        f"/2010-04-01/Accounts/{AC}/Messages.json",
+        data={"To": "+14155550100", "Body": "top secret text"},
+        auth=(AC, "the-auth-token"),
+        headers={"User-Agent": "twilio-python/9.13.0", "Idempotency-Key": "order-1"},
+    )
+    assert resp.status_code == 201
+    [row] = writer.rows
+    assert resp.headers["Twilio-Request-Id"] == row["sid"] and row["sid"].startswith("RQ")
+    assert row["at"] == T0 and row["duration_ms"] >= 0
+    assert (row["account_sid"], row["method"], row["status"], row["error_code"]) == (AC, "POST", 201, None)
+    assert (row["resource_sid"], row["source_ip"], row["user_agent"]) == (SM, "10.0.0.9", "twilio-python/9.13.0")
+    assert (row["idempotency_key"], row["to"], row["from_"], row["content_hash"]) == (
+        "order-1",
+        "+14155550100",
+        "+14155550101",
+        "e" * 64,
+    )
+    flat = json.dumps(row, default=str)
+    assert "top secret" not in flat and "the-auth-token" not in flat and "Basic" not in flat
+
+
+def test_middleware_records_the_error_code_of_a_refusal_and_of_a_crash() -> None:
+    writer = Collector()
+    app = _app(writer)
+    refused = _call(app, "POST", f"/2010-04-01/Accounts/{AC}/Messages.json", data={"Body": "bad"})
+    crashed = _call(app, "POST", f"/2010-04-01/Accounts/{AC}/Messages.json", data={"Body": "crash"})
+    assert (refused.status_code, crashed.status_code) == (400, 500)
+    assert [(r["status"], r["error_code"]) for r in writer.rows] == [(400, 21211), (500, 20500)]
+    assert "Twilio-Request-Id" in refused.headers
+
+
+def test_middleware_names_the_addressed_resource_and_skips_non_api_paths() -> None:
+    writer = Collector()
+    app = _app(writer)
+    _call(app, "GET", f"/2010-04-01/Accounts/{AC}/Messages/{SM}/Media/{ME}.json")
+    _call(app, "GET", "/healthz")
+    [row] = writer.rows
+    assert row["resource_sid"] == SM
+    assert row["account_sid"] is None  # never authenticated
+    assert _addressed_sid(f"/2010-04-01/Accounts/{AC}/Messages/not-a-sid.json") is None
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "203.0.113.7", "10.0.0.9"),  # not behind a proxy: the header is anyone's to forge
+        (1, "203.0.113.7", "203.0.113.7"),
+        (1, "198.51.100.1, 203.0.113.7", "203.0.113.7"),  # the client put the first entry there
+        (2, "203.0.113.7, 10.1.1.1", "203.0.113.7"),
+        (3, "203.0.113.7", "203.0.113.7"),
+    ],
+)
+def test_source_address_behind_proxies(hops: int, forwarded: str, expected: str) -> None:
+    writer = Collector()
+    _call(
+        _app(writer, hops),
+        "GET",
+        f"/2010-04-01/Accounts/{AC}/Messages/{SM}/Media/{ME}.json",
+        headers={"X-Forwarded-For": forwarded},
+    )
+    assert writer.rows[0]["source_ip"] == expected
+
+
+# -- pigeon errors -------------------------------------------------------------------------------
+
+
+def test_pigeon_errors_prints_the_explanation_as_json() -> None:
+    from typer.testing import CliRunner
+
+    from pigeon.cli_debugger import debugger_app
+
+    done = CliRunner().invoke(debugger_app, ["errors", "79001", "--json"])
+    assert done.exit_code == 0, done.output
+    view = json.loads(done.stdout)
+    assert (view["name"], view["kind"], view["more_info"]) == (
+        "Possible duplicate message",
+        "debugger",
+        "/v1/Errors/79001",
+    )
+    assert view["causes"] and view["remedy"]
+
+
+@pytest.mark.parametrize("code", ["12345", "not-a-code"])
+def test_pigeon_errors_refuses_an_unknown_code(code: str) -> None:
+    from typer.testing import CliRunner
+
+    from pigeon.cli_debugger import debugger_app
+
+    done = CliRunner().invoke(debugger_app, ["errors", code])
+    assert done.exit_code == 1
+    assert f"does not know error code {code}" in " ".join(done.output.split())

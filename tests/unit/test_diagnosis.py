@@ -1,0 +1,681 @@
+"""The doctor's pure rules (pigeon.domain.diagnosis): facts in, findings out, every cause.
+
+The integration tests (tests/integration/test_diagnose.py) produce each cause by driving the
+real system; these pin the rules themselves, including their edges, with hand-made facts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from pigeon.domain.diagnosis import (
+    OPT_IN,
+    BlockedFacts,
+    DuplicateFacts,
+    DuplicateGroup,
+    Finding,
+    MessageFacts,
+    NumberFacts,
+    RecipientFacts,
+    Report,
+    WebhookExchange,
+    WebhookProbe,
+    WebhookTarget,
+    count_submits,
+    diagnose_blocked,
+    diagnose_duplicates,
+    diagnose_message,
+    diagnose_number,
+    diagnose_recipient,
+    group_similar,
+    number_checks,
+)
+from pigeon.domain.optout import OPT_IN_KEYWORDS
+
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+SID = "SM" + "a" * 32
+T0 = NOW - timedelta(minutes=1)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def msg(**kw: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "sid": SID,
+        "account_sid": "AC" + "1" * 32,
+        "direction": "outbound-api",
+        "from_": "+14155550100",
+        "to": "+14155552671",
+        "status": "delivered",
+        "error_code": None,
+        "date_created": T0,
+        "date_updated": at(2),
+        "date_sent": at(1),
+        "next_attempt_at": T0,
+        "claimed_by": None,
+        "claimed_until": None,
+        "validity_period": None,
+        "send_at": None,
+        "attempts": 1,
+        "carrier": "simulator",
+        "content_hash": "h1",
+    }
+    row.update(kw)
+    return row
+
+
+def ev(
+    kind: str, status: str | None = None, t: float = 0, error_code: int | None = None, **detail: Any
+) -> dict[str, Any]:
+    return {"message_sid": SID, "at": at(t), "kind": kind, "status": status, "error_code": error_code, "detail": detail}
+
+
+def receipt(
+    stat: str = "DELIVRD", err: str = "000", cid: str = "c1", t: float = 2, duplicate: bool = False
+) -> dict[str, Any]:
+    applied = not duplicate
+    return ev(
+        "receipt",
+        "delivered" if stat == "DELIVRD" and applied else None,
+        t,
+        carrier="simulator",
+        carrier_id=cid,
+        part=1,
+        parts=1,
+        stat=stat,
+        err=err,
+        raw=f"id:{cid} sub:001 dlvrd:001 submit date:2601151159 done date:2601151200 stat:{stat} err:{err} text:",
+        duplicate=duplicate,
+        applied=applied,
+    )
+
+
+def part(cid: str = "c1", t: float = 1, stat: str | None = "DELIVRD") -> dict[str, Any]:
+    return {
+        "carrier": "simulator",
+        "carrier_message_id": cid,
+        "message_sid": SID,
+        "part_index": 0,
+        "part_count": 1,
+        "submitted_at": at(t),
+        "receipt_stat": stat,
+        "receipt_at": at(2) if stat else None,
+    }
+
+
+def clean_events() -> list[dict[str, Any]]:
+    return [
+        ev("created", "queued"),
+        ev("status", "sending", 1, attempt=1),
+        ev("status", "sent", 1, carrier="simulator", carrier_ids=["c1"]),
+        ev("status", "delivered", 2, by="receipt"),
+        receipt(),
+    ]
+
+
+def facts(message: dict[str, Any] | None = None, events: list[dict[str, Any]] | None = None, **kw: Any) -> MessageFacts:
+    return MessageFacts(
+        message=message or msg(),
+        events=clean_events() if events is None else events,
+        now=NOW,
+        parts=kw.pop("parts", [part()]),
+        **kw,
+    )
+
+
+def one(findings: list[Finding], cause: str) -> Finding:
+    assert [f.cause for f in findings] == [cause], [(f.cause, f.summary) for f in findings]
+    return findings[0]
+
+
+def sources(f: Finding, source: str) -> list[dict[str, Any]]:
+    return [e for e in f.evidence if e["source"] == source]
+
+
+# -- clean ---------------------------------------------------------------------------------------------
+
+
+def test_a_delivered_message_with_one_submit_and_one_receipt_has_no_findings() -> None:
+    assert diagnose_message(facts()) == []
+
+
+def test_a_report_knows_its_errors() -> None:
+    assert not Report("message", {}, []).has_errors
+    warn = Finding("pigeon_resent", "warning", "s")
+    assert not Report("message", {}, [warn]).has_errors
+    report = Report("message", {}, [warn, Finding("expired", "error", "s")])
+    assert report.has_errors and report.causes() == ["pigeon_resent", "expired"]
+    assert report.finding("expired") is report.findings[1] and report.finding("opted_out") is None
+
+
+# -- final outcomes ------------------------------------------------------------------------------------
+
+
+def test_carrier_undelivered_carries_the_raw_receipt_and_the_code_explained() -> None:
+    events = [*clean_events()[:3], ev("status", "undelivered", 2, 30007), receipt("REJECTD", "004")]
+    f = one(diagnose_message(facts(msg(status="undelivered", error_code=30007), events)), "carrier_undelivered")
+    assert f.severity == "error"
+    [code] = sources(f, "error_code")
+    assert (code["error_code"], code["name"]) == (30007, "Message filtered")
+    assert code["more_info"] == "https://www.twilio.com/docs/errors/30007" and code["causes"]
+    [r] = sources(f, "receipt")
+    assert (r["stat"], r["err"]) == ("REJECTD", "004") and "stat:REJECTD" in r["raw"]
+    assert sources(f, "message")[0]["sid"] == SID and "body" not in sources(f, "message")[0]
+    assert "(receipt stat REJECTD, err 004)" in f.summary
+    assert any("Register the sender" in a for a in f.advice)
+
+
+def test_an_undelivered_message_without_receipt_or_known_code_is_still_explained() -> None:
+    f = one(
+        diagnose_message(facts(msg(status="undelivered", error_code=39999), [ev("created", "queued")])),
+        "carrier_undelivered",
+    )
+    assert sources(f, "error_code")[0]["meaning"] == "Pigeon does not know this code."
+    assert "receipt stat" not in f.summary
+
+
+def test_carrier_failed_by_refusal_names_the_carriers_answer() -> None:
+    refusal = ev(
+        "status", "failed", 1, 30008, attempt=1, carrier_code="ESME_RSYSERR", refused_by=[{"carrier": "simulator"}]
+    )
+    f = one(
+        diagnose_message(facts(msg(status="failed", error_code=30008), [ev("created", "queued"), refusal], parts=[])),
+        "carrier_failed",
+    )
+    assert "refused the submit" in f.summary and "ESME_RSYSERR" in f.summary
+
+
+def test_carrier_failed_by_receipt() -> None:
+    events = [*clean_events()[:3], ev("status", "failed", 2, 30008), receipt("UNKNOWN", "999")]
+    f = one(diagnose_message(facts(msg(status="failed", error_code=30008), events)), "carrier_failed")
+    assert "reported it failed" in f.summary
+
+
+def test_expired() -> None:
+    events = [ev("created", "queued"), ev("expired", "failed", 40, 30036, validity_period=30, waited_seconds=40)]
+    f = one(
+        diagnose_message(facts(msg(status="failed", error_code=30036, validity_period=30), events, parts=[])), "expired"
+    )
+    assert "waited 40 s" in f.summary and "validity period of 30 s" in f.summary
+    assert sources(f, "error_code")[0]["error_code"] == 30036
+
+
+def test_canceled() -> None:
+    events = [ev("created", "scheduled"), ev("canceled", "canceled", 5, by="api")]
+    f = one(diagnose_message(facts(msg(status="canceled"), events, parts=[])), "canceled")
+    assert f.severity == "info"
+
+
+# -- waiting -------------------------------------------------------------------------------------------
+
+
+def test_a_young_queued_message_is_in_progress() -> None:
+    young = msg(status="queued", date_created=NOW - timedelta(seconds=5), next_attempt_at=NOW - timedelta(seconds=5))
+    f = one(diagnose_message(facts(young, [ev("created", "queued")], parts=[])), "in_progress")
+    assert f.severity == "info"
+
+
+def test_stuck_in_queue_when_due_and_not_taken() -> None:
+    stale = msg(status="queued", date_created=NOW - timedelta(minutes=5), next_attempt_at=NOW - timedelta(minutes=5))
+    f = one(diagnose_message(facts(stale, [ev("created", "queued")], parts=[], queue_ahead=3)), "stuck_in_queue")
+    assert f.severity == "error" and sources(f, "queue")[0]["queue_ahead"] == 3
+
+
+def test_stuck_in_queue_behind_pacing_is_a_warning() -> None:
+    paced = msg(status="queued", date_created=NOW - timedelta(minutes=5), next_attempt_at=NOW + timedelta(minutes=1))
+    f = one(diagnose_message(facts(paced, [ev("created", "queued")], parts=[], queue_ahead=300)), "stuck_in_queue")
+    assert f.severity == "warning" and "300 message(s)" in f.summary
+
+
+def test_carrier_retrying() -> None:
+    m = msg(status="queued", next_attempt_at=NOW + timedelta(seconds=2))
+    events = [
+        ev("created", "queued"),
+        ev("status", "sending", 1),
+        ev("retry", "queued", 1, carrier_code="ESME_RTHROTTLED"),
+    ]
+    f = one(diagnose_message(facts(m, events, parts=[])), "carrier_retrying")
+    assert "ESME_RTHROTTLED" in f.summary and f.severity == "warning"
+
+
+@pytest.mark.parametrize(
+    ("lease", "severity"),
+    [(None, "error"), (NOW - timedelta(minutes=5), "error"), (NOW - timedelta(seconds=5), "warning")],
+)
+def test_sending_with_an_expired_lease_is_stuck(lease: datetime | None, severity: str) -> None:
+    m = msg(status="sending", claimed_by="d-1", claimed_until=lease)
+    f = one(diagnose_message(facts(m, clean_events()[:2], parts=[])), "stuck_in_queue")
+    assert f.severity == severity and sources(f, "claim")[0]["claimed_by"] == "d-1"
+
+
+def test_sending_within_its_lease_is_in_progress() -> None:
+    m = msg(status="sending", claimed_by="d-1", claimed_until=NOW + timedelta(seconds=5))
+    assert one(diagnose_message(facts(m, clean_events()[:2], parts=[])), "in_progress")
+
+
+def test_sent_waits_for_a_receipt_then_warns() -> None:
+    fresh = msg(status="sent", date_sent=NOW - timedelta(seconds=30))
+    assert one(diagnose_message(facts(fresh, clean_events()[:3], parts=[part(stat=None)])), "in_progress")
+    old = msg(status="sent", date_sent=NOW - timedelta(minutes=30))
+    f = one(diagnose_message(facts(old, clean_events()[:3], parts=[part(stat=None)])), "no_receipt_yet")
+    assert "30 min" in f.summary and sources(f, "carrier_ref")[0]["carrier_id"] == "c1"
+    assert sources(f, "unmatched_receipts") == []
+    f = one(
+        diagnose_message(facts(old, clean_events()[:3], parts=[part(stat=None)], unmatched_receipts=4)),
+        "no_receipt_yet",
+    )
+    assert sources(f, "unmatched_receipts")[0]["since_submit"] == 4 and "4 receipt(s)" in f.advice[0]
+
+
+def test_scheduled_and_a_schedule_that_never_fired() -> None:
+    later = msg(status="scheduled", send_at=NOW + timedelta(hours=1))
+    f = one(diagnose_message(facts(later, [ev("created", "scheduled")], parts=[])), "scheduled")
+    assert sources(f, "schedule")[0]["send_at"] == NOW + timedelta(hours=1)
+    missed = msg(status="scheduled", send_at=NOW - timedelta(hours=1))
+    assert (
+        one(diagnose_message(facts(missed, [ev("created", "scheduled")], parts=[])), "stuck_in_queue").severity
+        == "error"
+    )
+
+
+def test_status_callback_failing() -> None:
+    events = [*clean_events(), ev("callback_failed", None, 3, url="https://x")]
+    alert = {
+        "sid": "NO1",
+        "error_code": 11200,
+        "alert_text": "t",
+        "request_url": "https://x",
+        "response_status": 404,
+        "response_body": "x" * 1000,
+    }
+    f = one(diagnose_message(facts(events=events, alerts=[alert])), "status_callback_failing")
+    [row] = sources(f, "alert")
+    assert row["response_status"] == 404 and row["response_body"] == "x" * 300 + "…"
+
+
+# -- submits -------------------------------------------------------------------------------------------
+
+
+def test_pigeon_resent_with_the_reason_from_the_timeline() -> None:
+    reason = "the dispatcher d-1 marked it sending and stopped before recording the carrier's answer"
+    events = [
+        ev("created", "queued"),
+        ev("status", "sending", 1, attempt=1),
+        ev("resend", "sending", 40, attempt=2, reason=reason),
+        ev("status", "sent", 40),
+        ev("status", "delivered", 41),
+        receipt(t=41),
+    ]
+    f = one(diagnose_message(facts(events=events)), "pigeon_resent")
+    assert "2 times" in f.summary and reason in f.summary
+    assert [e["kind"] for e in sources(f, "timeline")] == ["status", "resend", "status", "status"]
+
+
+def test_refused_submits_do_not_count_as_resends() -> None:
+    events = [
+        ev("created", "queued"),
+        ev("status", "sending", 1),
+        ev("retry", "queued", 1, carrier_code="ESME_RTHROTTLED"),
+        ev("status", "sending", 2),
+        ev("retry", "queued", 2, carrier_code="ESME_RTHROTTLED"),
+        ev("status", "sending", 3),
+        ev("status", "sent", 3),
+        ev("status", "delivered", 4),
+        receipt(t=4),
+    ]
+    submits = count_submits(events, [part()])
+    assert (len(submits.attempts), len(submits.refused), submits.reaching) == (3, 2, 1)
+    assert diagnose_message(facts(events=events)) == []
+
+
+def test_two_accepted_submits_count_even_without_a_resend_entry() -> None:
+    assert count_submits(clean_events(), [part("c1", 1), part("c2", 30)]).reaching == 2
+
+
+def test_carrier_duplicate_one_submit_two_delivered_receipts() -> None:
+    events = [*clean_events(), receipt(t=3, duplicate=True)]
+    f = one(diagnose_message(facts(events=events)), "carrier_duplicate")
+    assert [r["duplicate"] for r in sources(f, "receipt")] == [False, True]
+    assert "came from the carrier" in f.summary
+
+
+def test_submit_rules_ignore_inbound_messages() -> None:
+    inbound = msg(direction="inbound", status="received")
+    assert diagnose_message(facts(inbound, [ev("received", "received"), ev("webhook", None, 1)], parts=[])) == []
+
+
+# -- inbound -------------------------------------------------------------------------------------------
+
+_INBOUND = msg(direction="inbound", status="received", from_="+14155552671", to="+14155550100")
+
+
+def test_inbound_no_webhook() -> None:
+    alert = {"sid": "NO1", "error_code": 11200, "alert_text": "no application was told", "request_url": None}
+    f = one(diagnose_message(facts(_INBOUND, [ev("received", "received")], parts=[], alerts=[alert])), "no_webhook")
+    assert f.severity == "error"
+
+
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [(11200, "webhook_failing"), (11205, "webhook_failing"), (12100, "invalid_twiml"), (12300, "invalid_twiml")],
+)
+def test_inbound_webhook_failures(code: int, cause: str) -> None:
+    alert = {"sid": "NO1", "error_code": code, "alert_text": "t", "request_url": "https://app", "response_status": 500}
+    events = [ev("received", "received"), ev("webhook_failed", None, 1, code)]
+    f = one(diagnose_message(facts(_INBOUND, events, parts=[], alerts=[alert])), cause)
+    assert f.severity == "error" and sources(f, "error_code")[0]["error_code"] == code
+
+
+def test_inbound_webhook_failed_but_the_fallback_answered_is_a_warning() -> None:
+    alert = {"sid": "NO1", "error_code": 11200, "alert_text": "t", "request_url": "https://app"}
+    events = [ev("received", "received"), ev("webhook", None, 1, 11200)]
+    f = one(diagnose_message(facts(_INBOUND, events, parts=[], alerts=[alert])), "webhook_failing")
+    assert f.severity == "warning" and "fallback URL answered" in f.summary
+
+
+def test_inbound_reply_not_sent() -> None:
+    alert = {"sid": "NO1", "error_code": 14107, "alert_text": "loop", "request_url": None}
+    events = [ev("received", "received"), ev("webhook", None, 1)]
+    f = one(diagnose_message(facts(_INBOUND, events, parts=[], alerts=[alert])), "reply_not_sent")
+    assert f.advice
+
+
+# -- a recipient ---------------------------------------------------------------------------------------
+
+
+def request(code: int | None, t: float = 0, **kw: Any) -> dict[str, Any]:
+    return {
+        "sid": "RQ" + "0" * 32,
+        "at": at(t),
+        "method": "POST",
+        "path": "/Messages.json",
+        "status": 400 if code else 201,
+        "error_code": code,
+        "to": "+14155552671",
+        "from_": "+14155550100",
+        "source_ip": "10.0.0.1",
+        "user_agent": "ua",
+        "idempotency_key": None,
+        "resource_sid": None,
+        **kw,
+    }
+
+
+def recipient(**kw: Any) -> RecipientFacts:
+    return RecipientFacts(to="+14155552671", since=NOW - timedelta(hours=1), now=NOW, **kw)
+
+
+def test_never_requested_tells_no_request_from_requests_for_other_numbers() -> None:
+    f = one(diagnose_recipient(recipient()), "never_requested")
+    assert "never called the API" in f.summary
+    f = one(diagnose_recipient(recipient(requests_in_window=7)), "never_requested")
+    assert "7 request(s) to send" in f.summary and sources(f, "request_log")[0]["requests_in_window"] == 7
+
+
+def test_rejected_by_api_explains_each_code() -> None:
+    f = one(diagnose_recipient(recipient(refused_requests=[request(21211), request(21606, 5)])), "rejected_by_api")
+    assert [e["error_code"] for e in sources(f, "error_code")] == [21211, 21606]
+    assert len(sources(f, "request_log")) == 2 and f.severity == "error"
+
+
+def test_rejected_before_a_later_success_is_a_warning() -> None:
+    later = facts(msg(date_created=at(30)))
+    findings = diagnose_recipient(recipient(refused_requests=[request(21211)], messages=[later]))
+    f = one(findings, "rejected_by_api")
+    assert f.severity == "warning" and "later request went through" in f.summary
+
+
+def test_rejected_without_error_codes() -> None:
+    f = one(diagnose_recipient(recipient(refused_requests=[request(None, status=500)])), "rejected_by_api")
+    assert "HTTP errors" in f.summary
+
+
+def test_rejected_with_21610_brings_the_opt_out() -> None:
+    opt = {
+        "recipient": "+14155552671",
+        "sender": "+14155550100",
+        "scope": "number",
+        "keyword": "STOP",
+        "date_created": T0,
+    }
+    findings = diagnose_recipient(recipient(refused_requests=[request(21610)], opt_outs=[opt]))
+    assert [f.cause for f in findings] == ["rejected_by_api", "opted_out"]
+
+
+def test_a_recipients_messages_are_each_diagnosed() -> None:
+    bad = facts(msg(status="undelivered", error_code=30003), [ev("created", "queued")])
+    findings = diagnose_recipient(recipient(messages=[facts(), bad]))
+    assert [f.cause for f in findings] == ["carrier_undelivered"]
+
+
+# -- blocked -------------------------------------------------------------------------------------------
+
+
+def opt_out(scope: str = "number", sender: str = "+14155550100", **kw: Any) -> dict[str, Any]:
+    return {
+        "recipient": "+14155552671",
+        "sender": sender,
+        "scope": scope,
+        "keyword": "STOPALL",
+        "date_created": T0,
+        "inbound_message_sid": "SM" + "b" * 32,
+        "inbound_body": "stopall",
+        "inbound_at": T0,
+        **kw,
+    }
+
+
+def test_opted_out_carries_keyword_time_message_scope_and_the_way_back() -> None:
+    f = one(
+        diagnose_blocked(BlockedFacts(to="+14155552671", now=NOW, from_="+14155550100", opt_outs=[opt_out()])),
+        "opted_out",
+    )
+    [row] = sources(f, "opt_out")
+    assert (row["keyword"], row["scope"], row["inbound_body"], row["at"]) == ("STOPALL", "number", "stopall", T0)
+    assert set(OPT_IN) == set(row["opt_in_keywords"]) and set(OPT_IN) <= OPT_IN_KEYWORDS
+    assert "START, YES or UNSTOP to +14155550100" in f.advice[0]
+    assert "texting STOPALL" in f.summary and "SM" + "b" * 32 in f.summary
+
+
+def test_opted_out_of_a_service_and_of_two_senders() -> None:
+    mg = "MG" + "c" * 32
+    rows = [opt_out("service", mg, inbound_message_sid=None), opt_out()]
+    f = one(diagnose_blocked(BlockedFacts(to="+14155552671", now=NOW, service_sid=mg, opt_outs=rows)), "opted_out")
+    assert f"any number of Messaging Service {mg}" in f.summary
+    assert any("every sender" in a for a in f.advice) and any("2 opt-outs" in a for a in f.advice)
+
+
+def test_not_blocked() -> None:
+    assert diagnose_blocked(BlockedFacts(to="+14155552671", now=NOW, from_="+14155550100")) == []
+
+
+# -- duplicates ----------------------------------------------------------------------------------------
+
+
+def test_grouping_by_sender_recipient_content_and_window() -> None:
+    rows = [
+        msg(sid="SM1", date_created=at(0)),
+        msg(sid="SM2", date_created=at(4)),
+        msg(sid="SM3", date_created=at(12)),  # within 10 s of SM2: the chain goes on
+        msg(sid="SM4", date_created=at(40)),  # too late
+        msg(sid="SM5", date_created=at(1), content_hash="h2"),  # other text
+        msg(sid="SM6", date_created=at(1), to="+14155559999"),  # other recipient
+        msg(sid="SM7", date_created=at(2), content_hash=None),  # no hash (an old record): never grouped
+        msg(sid="SM8", date_created=at(3), content_hash=None),
+    ]
+    groups = [[m["sid"] for m in g] for g in group_similar(rows, 10)]
+    assert sorted(groups) == [["SM1", "SM2", "SM3"], ["SM4"], ["SM5"], ["SM6"], ["SM7"], ["SM8"]]
+
+
+def test_app_sent_multiple_requests_with_each_request() -> None:
+    m1, m2 = msg(sid="SM1", date_created=at(0)), msg(sid="SM2", date_created=at(1))
+    reqs = [
+        request(None, 0, resource_sid="SM1", idempotency_key="k1"),
+        request(None, 1, resource_sid="SM2", idempotency_key="k2", source_ip="10.0.0.2"),
+    ]
+    group = DuplicateGroup([facts(m1), facts(m2)], reqs)
+    f = one(
+        diagnose_duplicates(DuplicateFacts(since=T0, now=NOW, window_seconds=10, groups=[group])),
+        "app_sent_multiple_requests",
+    )
+    assert [r["resource_sid"] for r in sources(f, "request_log")] == ["SM1", "SM2"]
+    assert "2 address(es)" in f.summary and "k1, k2" in f.summary
+    assert any("different addresses" in a for a in f.advice) and any("different Idempotency-Key" in a for a in f.advice)
+
+
+def test_app_sent_multiple_requests_without_a_request_log() -> None:
+    group = DuplicateGroup([facts(msg(sid="SM1")), facts(msg(sid="SM2"))])
+    f = one(
+        diagnose_duplicates(DuplicateFacts(since=T0, now=NOW, window_seconds=10, groups=[group])),
+        "app_sent_multiple_requests",
+    )
+    assert "no entry" in f.summary
+
+
+def test_duplicates_checks_each_single_record() -> None:
+    dup = facts(events=[*clean_events(), receipt(t=3, duplicate=True)])
+    findings = diagnose_duplicates(
+        DuplicateFacts(since=T0, now=NOW, window_seconds=10, groups=[DuplicateGroup([dup]), DuplicateGroup([facts()])])
+    )
+    assert [f.cause for f in findings] == ["carrier_duplicate"]
+
+
+# -- a number ------------------------------------------------------------------------------------------
+
+NUMBER = {
+    "sid": "PN" + "1" * 32,
+    "phone_number": "+14155550100",
+    "number_type": "local",
+    "iso_country": "US",
+    "sms_capable": True,
+    "sms_url": "https://app/sms",
+    "sms_fallback_url": None,
+    "messaging_service_sid": None,
+}
+TARGET = WebhookTarget("https://app/sms", "POST", None, "number")
+
+
+def exchange(
+    status: int | None = 200, code: int | None = None, ms: float = 12.0, twiml: bool | None = True
+) -> WebhookExchange:
+    return WebhookExchange("https://app/sms", "POST", status, ms, code, "boom" if code else None, twiml)
+
+
+def num(**kw: Any) -> NumberFacts:
+    base: dict[str, Any] = {"phone_number": "+14155550100", "now": NOW, "since": T0, "number": NUMBER, "target": TARGET}
+    base.update(kw)
+    return NumberFacts(**base)
+
+
+def test_a_healthy_number_has_no_findings_and_says_what_was_checked() -> None:
+    f = num(probe=WebhookProbe([exchange()]), inbound_received=3)
+    assert diagnose_number(f) == []
+    checks = {c["check"]: c for c in number_checks(f)}
+    assert [c["ok"] for c in checks.values()] == [True] * 5
+    assert (checks["test_request"]["status"], checks["test_request"]["twiml_valid"]) == (200, True)
+    assert checks["inbound_received"]["count"] == 3
+
+
+def test_number_not_on_account() -> None:
+    f = num(number=None, target=None)
+    one(diagnose_number(f), "number_not_on_account")
+    assert number_checks(f) == [{"check": "on_account", "ok": False}]
+
+
+def test_number_not_sms_capable() -> None:
+    f = one(diagnose_number(num(number={**NUMBER, "sms_capable": False})), "number_not_sms_capable")
+    assert sources(f, "error_code")[0]["error_code"] == 21407
+
+
+def test_no_webhook_on_the_number_lists_the_texts_nobody_was_told_of() -> None:
+    untold = [{"sid": "NO1", "error_code": 11200, "alert_text": "t", "request_url": None, "date_created": T0}]
+    f = one(
+        diagnose_number(
+            num(
+                number={**NUMBER, "sms_url": None},
+                target=WebhookTarget(None, "POST", None, "number"),
+                unannounced=untold,
+            )
+        ),
+        "no_webhook",
+    )
+    assert "1 text(s)" in f.summary and len(sources(f, "alert")) == 1
+
+
+def test_no_webhook_because_the_service_wins() -> None:
+    mg = "MG" + "2" * 32
+    service = {"sid": mg, "inbound_request_url": None, "fallback_url": None, "use_inbound_webhook_on_number": False}
+    f = one(
+        diagnose_number(
+            num(
+                number={**NUMBER, "messaging_service_sid": mg},
+                service=service,
+                target=WebhookTarget(None, "POST", None, "service"),
+            )
+        ),
+        "no_webhook",
+    )
+    assert "SmsUrl https://app/sms is not used" in f.summary and sources(f, "messaging_service")[0]["sid"] == mg
+    assert any("UseInboundWebhookOnNumber" in a for a in f.advice)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cause"),
+    [
+        (500, 11200, "webhook_failing"),
+        (None, 11205, "webhook_failing"),
+        (200, 12300, "invalid_twiml"),
+        (200, 12100, "invalid_twiml"),
+    ],
+)
+def test_a_failing_test_request(status: int | None, code: int, cause: str) -> None:
+    f = one(diagnose_number(num(probe=WebhookProbe([exchange(status, code, twiml=False)]))), cause)
+    assert f.severity == "error" and sources(f, "test_request")[0]["error_code"] == code
+
+
+def test_past_failures_with_a_webhook_that_answers_now_are_a_warning() -> None:
+    alert = {"sid": "NO1", "error_code": 11205, "alert_text": "t", "request_url": "https://app/sms"}
+    f = one(
+        diagnose_number(num(probe=WebhookProbe([exchange()]), webhook_alerts=[alert], webhook_failures=[{}, {}])),
+        "webhook_failing",
+    )
+    assert f.severity == "warning" and "2 incoming text(s)" in f.summary
+
+
+def test_past_failures_without_a_test_request_are_an_error() -> None:
+    alert = {"sid": "NO1", "error_code": 12100, "alert_text": "t", "request_url": "https://app/sms"}
+    assert one(diagnose_number(num(webhook_alerts=[alert])), "invalid_twiml").severity == "error"
+
+
+def test_a_slow_webhook() -> None:
+    f = one(diagnose_number(num(probe=WebhookProbe([exchange(ms=7200)]))), "webhook_slow")
+    assert "7.2 s" in f.summary
+
+
+@pytest.mark.parametrize(
+    ("reason", "advice"),
+    [
+        ("+14155550100 does not take messages from short codes (the account option is off)", "short-code inbound"),
+        ("the short code 72345 only receives from numbers in US", "roaming abroad"),
+        ("a short code cannot receive from another short code", "cannot text each other"),
+        ("+14155550100 is not SMS-capable", "SMS-capable number"),
+        ("something else", "cannot be replayed"),
+    ],
+)
+def test_unroutable_inbound_advice_follows_the_reason(reason: str, advice: str) -> None:
+    row = {"received_at": T0, "from_": "22395", "to": "+14155550100", "carrier": "simulator", "reason": reason}
+    f = one(diagnose_number(num(unroutable=[row], probe=WebhookProbe([exchange()]))), "unroutable_inbound")
+    assert any(advice in a for a in f.advice) and sources(f, "unroutable_inbound")[0]["from"] == "22395"
+
+
+def test_short_code_country() -> None:
+    short = {**NUMBER, "phone_number": "72345", "number_type": "short_code", "iso_country": "US"}
+    f = one(
+        diagnose_number(num(phone_number="72345", number=short, probe=WebhookProbe([exchange()]))), "short_code_country"
+    )
+    assert f.severity == "info" and "short code of US" in f.summary
