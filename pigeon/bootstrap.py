@@ -113,7 +113,13 @@ def build_api(
                 await task
             writer.stop()
 
-    return create_app(context, lifespan=lifespan, extra_routes=[metrics_route(registry or CollectorRegistry())])
+    return create_app(
+        context,
+        lifespan=lifespan,
+        extra_routes=[metrics_route(registry or CollectorRegistry())],
+        request_log_days=settings.request_log_days,
+        proxy_hops=settings.proxy_hops,
+    )
 
 
 # -- the delivery pipeline -------------------------------------------------------------------

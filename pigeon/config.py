@@ -31,6 +31,10 @@ class Settings:
     #: Public base URL of this server, used where Twilio emits absolute URLs (v1 paging).
     public_url: str = ""
     log_level: str = "info"
+    #: Days the request log keeps a request (0: forever); idempotency keys always expire after 24 h.
+    request_log_days: float = 30.0
+    #: Reverse proxies in front of the API that append to X-Forwarded-For (0: ignore the header).
+    proxy_hops: int = 0
     #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
@@ -48,6 +52,8 @@ _ENV = {
     "accept_batch_wait_ms": "PIGEON_ACCEPT_BATCH_WAIT_MS",
     "public_url": "PIGEON_PUBLIC_URL",
     "log_level": "PIGEON_LOG_LEVEL",
+    "request_log_days": "PIGEON_REQUEST_LOG_DAYS",
+    "proxy_hops": "PIGEON_PROXY_HOPS",
 }
 
 

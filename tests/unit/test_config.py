@@ -1,0 +1,34 @@
+"""Settings: environment over file over defaults, typed once at the edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pigeon.config import ConfigError, load_settings
+
+
+def test_defaults_and_environment(tmp_path: Path) -> None:
+    s = load_settings({})
+    assert (s.host, s.port, s.request_log_days, s.proxy_hops) == ("127.0.0.1", 8080, 30.0, 0)
+    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("pigeon.db")
+    s = load_settings({"PIGEON_PORT": "9090", "PIGEON_REQUEST_LOG_DAYS": "7", "PIGEON_RUN_WORKERS": "false"})
+    assert (s.port, s.request_log_days, s.run_workers) == (9090, 7.0, False)
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    path = tmp_path / "pigeon.toml"
+    path.write_text(
+        '[pigeon]\nport = 7000\nhost = "0.0.0.0"\n[[simulator.scenarios]]\nsuffix = "0110"\noutcome = "failed"\n'
+    )
+    s = load_settings({"PIGEON_CONFIG": str(path), "PIGEON_PORT": "7001"})
+    assert (s.host, s.port) == ("0.0.0.0", 7001)
+    assert s.file_tables["simulator"]["scenarios"][0]["suffix"] == "0110"
+
+
+def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="PIGEON_PORT"):
+        load_settings({"PIGEON_PORT": "eighty"})
+    with pytest.raises(ConfigError, match="PIGEON_CONFIG"):
+        load_settings({"PIGEON_CONFIG": str(tmp_path / "missing.toml")})
