@@ -6,6 +6,11 @@ jobs due within the look-ahead; later ones go back to the queue with their slot 
 `dispatch` then, for a group of jobs due now: marks them `sending` (one transaction), submits
 them to their carriers concurrently, and records every outcome (one transaction).
 
+Each step is set-based: one guarded UPDATE moves all the group's messages (`sending`, then
+`sent` per carrier and price), their timeline entries and status callbacks are written with
+one INSERT each (`store.message_batch`, `callbacks.enqueue_status_callbacks`). Refusals,
+expiries and failovers, which are rare, take the one-message path.
+
 A message is marked `sending` just before its submit. If the dispatcher dies after that, its
 lease runs out and another dispatcher resends it; the timeline records the resend and why.
 """
@@ -132,7 +137,7 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
         resend = None
         if row["status"] == S.SENDING:
             resend = (
-                f"the dispatcher {row['claimed_by']} marked it sending and stopped before recording the carrier's "
+                f"the dispatcher {row.get('previous_claimer') or row['claimed_by']} marked it sending and stopped before recording the carrier's "
                 "answer; the earlier submit may or may not have reached the carrier"
             )
         sender = row["from_"] or ""

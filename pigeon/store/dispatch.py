@@ -8,7 +8,7 @@ transaction itself (BEGIN IMMEDIATE) makes each claim exclusive.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,18 +64,27 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
             m.next_attempt_at <= now,
             sa.or_(m.claimed_until.is_(None), m.claimed_until < now),
         ),
-        sa.and_(m.status == str(MessageStatus.SENDING), m.claimed_until < now),
+        # A resend whose paced slot lay beyond the look-ahead was released without a lease:
+        # it is due again at its slot.
+        sa.and_(
+            m.status == str(MessageStatus.SENDING),
+            sa.or_(m.claimed_until < now, sa.and_(m.claimed_until.is_(None), m.next_attempt_at <= now)),
+        ),
     )
-    pick = sa.select(m.sid).where(due).order_by(m.next_attempt_at, m.date_created).limit(limit)
+    pick = sa.select(m.sid, m.claimed_by).where(due).order_by(m.next_attempt_at, m.date_created).limit(limit)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
+    # Read the previous holders first: RETURNING would already show this dispatcher.
+    previous = {r.sid: r.claimed_by for r in conn.execute(pick)}
+    if not previous:
+        return []
     stmt = (
         messages.update()
-        .where(m.sid.in_(pick.scalar_subquery()))
+        .where(m.sid.in_(list(previous)))
         .values(claimed_by=worker_id, claimed_until=now + lease)
         .returning(*messages.c)
     )
-    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    rows = [{**dict(r), "previous_claimer": previous.get(r["sid"])} for r in conn.execute(stmt).mappings()]
     rows.sort(key=lambda r: (r["next_attempt_at"], r["date_created"]))
     return rows
 
@@ -102,9 +111,21 @@ def next_free(conn: Connection, senders: Sequence[str]) -> dict[str, datetime]:
     """Each sender's next free slot (lock the rows on PostgreSQL: reservations must not race)."""
     if not senders:
         return {}
-    q = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(sorted(set(senders))))
+    wanted = sorted(set(senders))
     if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
+        # A sender seen for the first time has no row to lock: create every missing row first
+        # (in sender order, so two claims never wait on each other crosswise), then lock them.
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        conn.execute(
+            pg_insert(sender_pacing)
+            .values([{"sender": s, "next_send_at": epoch} for s in wanted])
+            .on_conflict_do_nothing(index_elements=["sender"])
+        )
+        q = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(wanted)).order_by(sender_pacing.c.sender)
+        return {r.sender: r.next_send_at for r in conn.execute(q.with_for_update())}
+    q = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(wanted))
     return {r.sender: r.next_send_at for r in conn.execute(q)}
 
 

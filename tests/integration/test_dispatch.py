@@ -193,15 +193,6 @@ def test_concurrent_dispatchers_split_the_queue_without_overlap(db: Database, pi
     assert sorted(everything) == sorted(sids)  # each message claimed exactly once
 
 
-NEW_SENDER_RACE = pytest.mark.xfail(
-    strict=True,
-    reason="BUG (PostgreSQL): next_free's SELECT ... FOR UPDATE locks nothing for a sender without a "
-    "sender_pacing row, so two dispatchers both reserve from 'free now' and set_next_free's INSERT ... ON "
-    "CONFLICT DO UPDATE overwrites the other's slot; inserting new senders in message order also deadlocks "
-    "two claims (store/dispatch.py next_free/set_next_free)",
-)
-
-
 def _wait_for_a_lock_wait(db: Database) -> None:
     """Until another session waits on a lock (PostgreSQL); on SQLite the second writer waits on
     BEGIN IMMEDIATE, which is correct however long it waits, so a short pause is enough."""
@@ -226,8 +217,6 @@ def _wait_for_a_lock_wait(db: Database) -> None:
 def test_two_dispatchers_share_a_new_senders_rate(
     request: pytest.FixtureRequest, db: Database, pipe: Pipeline, clock: FrozenClock
 ) -> None:
-    if not db.is_sqlite:
-        request.applymarker(NEW_SENDER_RACE)
     first = pipe.send()
     second = pipe.send()
     slots: dict[str, datetime] = {}
@@ -274,8 +263,6 @@ def test_dispatchers_claiming_new_senders_in_opposite_orders_do_not_deadlock(
 ) -> None:
     """A claims a message from S1 then one from S2, B one from S2 then one from S1, both senders new.
     Interleaved statement by statement: A records S1's slot, B records S2's, then each records the other."""
-    if not db.is_sqlite:
-        request.applymarker(NEW_SENDER_RACE)
     s1, s2 = SENDER, OTHER_SENDER
     pipe.send_in_order(1, from_=s1)
     pipe.send_in_order(1, from_=s2)
@@ -520,12 +507,6 @@ def test_a_dead_dispatchers_message_is_resent_after_its_lease_with_the_reason(pi
     assert pipe.status(sid) == "delivered"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the resend reason names the dispatcher that reclaims the message, not the one that died: "
-    "claim() reads row['claimed_by'] from claim_due's UPDATE ... RETURNING, which already holds the new "
-    "worker id (app/dispatch.py claim + store/dispatch.py claim_due)",
-)
 def test_the_resend_reason_names_the_dispatcher_that_died(pipe: Pipeline) -> None:
     sid = pipe.send()
     _die_after_marking_sending(pipe, "dead-dispatcher")
@@ -547,12 +528,6 @@ def test_a_claimed_but_unsent_message_returns_after_the_lease(pipe: Pipeline) ->
     assert pipe.events(sid, "resend") == []  # it never reached a carrier: not a resend
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a reclaimed `sending` message whose new slot is beyond the look-ahead is released with "
-    "claimed_until=NULL, and claim_due only reclaims `sending` rows with claimed_until < now: it stays "
-    "in `sending` forever (store/dispatch.py claim_due)",
-)
 def test_a_reclaimed_message_of_a_busy_sender_is_still_resent(pipe: Pipeline) -> None:
     stuck = pipe.send()
     pipe.clock.advance(0.001)
