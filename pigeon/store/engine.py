@@ -1,12 +1,15 @@
 """Engine construction: SQLite tuned for a durable single writer, PostgreSQL with a pool.
 
+PostgreSQL connections come from a pool; one that sat idle for a while is checked with a
+round trip before use (`_ping_when_idle`), one that was busy a moment ago is not.
+
 SQLite allows one writer at a time, and a writer that finds the database locked waits in
 SQLite's busy handler, which sleeps in steps of 1 to 100 ms: far longer than a group-commit
 batch holds the lock, so two busy writers would spend most of their time asleep. Pigeon's
 writers therefore queue before BEGIN IMMEDIATE on a lock that hands the database over the
-moment it is free: a thread lock among the writers of one process, then an advisory lock
-(flock) on the file ``<database>-writer`` among the processes that share the database
-(`pigeon serve --workers N`). The busy handler is left for writers that are not Pigeon's.
+moment it is free: an advisory lock (flock) on the file ``<database>-writer``, which every
+writing thread of every process sharing the database (`pigeon serve --workers N`) takes
+through a descriptor of its own. The busy handler is left for writers that are not Pigeon's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -34,36 +38,49 @@ def normalise_url(url: str) -> str:
 
 
 class _WriterLock:
-    """The lock a SQLite database's writers take before BEGIN IMMEDIATE (see the module doc)."""
+    """The lock a SQLite database's writers take before BEGIN IMMEDIATE (see the module doc).
+
+    Each thread holds the advisory lock through a file descriptor of its own, so that the
+    writers of this process and of the others queue for it alike: when it is released the
+    kernel wakes them all, and none is favoured for being in the process that released it.
+    A database without a file (in memory) has one process: a thread lock does."""
 
     def __init__(self, path: str | None) -> None:
         self._path = f"{path}-writer" if path else None
         self._threads = threading.RLock()
-        self._depth = 0  # re-entries by the thread holding the lock
-        self._fd: int | None = None
-        self._pid = 0
-
-    def _file(self) -> int:
-        # Opened per process: a descriptor inherited through fork would share its lock.
-        if self._fd is None or self._pid != os.getpid():
-            assert self._path is not None
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._fd
+        self._local = threading.local()
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        with self._threads:
-            self._depth += 1
-            locked = self._depth == 1 and self._path is not None
-            try:
-                if locked:
-                    fcntl.flock(self._file(), fcntl.LOCK_EX)
+        if self._path is None:
+            with self._threads:
                 yield
-            finally:
-                if locked:
-                    fcntl.flock(self._file(), fcntl.LOCK_UN)
-                self._depth -= 1
+            return
+        mine = self._local.__dict__.get("fd")
+        if mine is None or mine.pid != os.getpid():  # a descriptor inherited through fork shares its lock
+            mine = self._local.fd = _LockFile(self._path)
+        if mine.depth == 0:
+            fcntl.flock(mine.fd, fcntl.LOCK_EX)
+        mine.depth += 1
+        try:
+            yield
+        finally:
+            mine.depth -= 1
+            if mine.depth == 0:
+                fcntl.flock(mine.fd, fcntl.LOCK_UN)
+
+
+class _LockFile:
+    """One thread's descriptor of a lock file; closed with the thread."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.pid = os.getpid()
+        self.depth = 0  # re-entries by this thread
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            os.close(self.fd)
 
 
 #: SQLite engines -> the lock their writers take before BEGIN IMMEDIATE.
@@ -99,9 +116,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
-            # Every commit by another connection empties this connection's page cache; reading
-            # pages through a shared memory map costs no system call and no copy.
-            cur.execute("PRAGMA mmap_size=268435456")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 
@@ -110,14 +124,45 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled PostgreSQL connection idle for longer than this is checked before it is used.
+PING_AFTER_IDLE = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a connection that sat idle in the pool before handing it out (a restarted or
+    failed-over server has closed it), but not one that was in use a moment ago: pinging on
+    every checkout (pool_pre_ping) costs a round trip per transaction, the dearest part of a
+    busy worker's small transactions. A connection that fails the check is replaced."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
+        except Exception as exc:
+            raise sa.exc.DisconnectionError() from exc  # the pool retries with a new connection
 
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE), so
-    that two writers queue instead of failing on a lock upgrade: in this process on a lock,
-    across processes on busy_timeout."""
+    that two writers queue instead of failing on a lock upgrade; they queue on the writer lock
+    (see the module doc), not in SQLite's busy handler."""
     lock = _WRITE_LOCKS.get(engine)
     with lock.held() if lock is not None else nullcontext(), engine.connect() as conn:
         conn.info["write"] = True
