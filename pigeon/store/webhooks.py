@@ -18,6 +18,10 @@ that a dead Event Streams sink cannot hold back the same message's status callba
 Sequences are numbered per message when enqueued; two enqueues for one message do not race,
 because each follows a guarded UPDATE of that message's row in the same transaction, which
 serialises them.
+
+Batches. The workers write many rows at once with the same rules: `enqueue_many` numbers each
+message's deliveries after those it has, `record_attempts` and `mark_many_delivered` (fenced
+by the lease, one UPDATE per lease and status code) record a group of attempts.
 """
 
 from __future__ import annotations
@@ -54,7 +58,10 @@ _DUE = (
         ~sa.exists().where(
             _earlier.c.message_sid == _cand.c.message_sid,
             _earlier.c.url == _cand.c.url,
-            _earlier.c.status == PENDING,
+            # coalesce() over a NOT NULL column changes nothing but keeps SQLite's planner off
+            # the (status, next_attempt_at) index here: through it, each candidate would scan
+            # every pending delivery, a claim costing O(pending^2); by message_sid, a handful.
+            sa.func.coalesce(_earlier.c.status, PENDING) == PENDING,
             _earlier.c.sequence < _cand.c.sequence,
         ),
     )

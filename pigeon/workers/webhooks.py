@@ -1,8 +1,10 @@
 """Webhook worker: claim due deliveries from the outbox and deliver them, many at a time.
 
 The loop keeps up to `concurrency` deliveries in flight and claims only as many rows as it has
-free slots, so a claimed row never waits in memory for a slot while its lease runs down. When
-a claim comes back short, everything due has been taken and the loop rests `poll_interval`.
+free slots, so a claimed row never waits in memory for a slot while its lease runs down; while
+three quarters of the slots are busy it lets more free up for up to `poll_interval`, so that a
+claim takes a batch. When a claim comes back short, everything due has been taken and the loop
+rests `poll_interval`.
 
 Crash safety lives in the store: a claim is a lease (``claimed_until``); if this process dies
 mid-delivery, the lease expires and any worker claims the row again. The receiver may then see
@@ -103,6 +105,16 @@ class WebhookWorker:
                 if free <= 0:
                     await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
+                # Claim in batches: while most slots are busy, let more of them free up (for a
+                # poll interval at most, as slow receivers may hold them) rather than spend a
+                # transaction on every delivery that finishes.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + self.poll_interval
+                while free < self.concurrency // 4 and self._in_flight and loop.time() < deadline:
+                    await asyncio.wait(
+                        self._in_flight, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
+                    )
+                    free = self.concurrency - len(self._in_flight)
                 wanted = min(self.batch, free)
                 try:
                     rows, tokens = await asyncio.to_thread(self._claim, wanted)
