@@ -3,11 +3,13 @@
 Enqueue. `enqueue_status_callback` runs in the transaction that changes a message's status,
 so the change and its callback commit together (transactional outbox): a status that is in the
 store always has its callback on the way. No callback is sent for the status a message is
-created with; Twilio does the same (REFERENCE.md §a).
+created with; Twilio does the same (REFERENCE.md §a). `enqueue_status_callbacks` does the
+same for the many messages a worker moves in one transaction.
 
 Deliver. `deliver_one` makes one attempt at one claimed delivery: sign the URL and parameters
 with the owning account's auth token (X-Twilio-Signature), add I-Twilio-Idempotency-Token (the
-same on every retry, so the receiver can drop duplicates), send, and record the attempt.
+same on every retry, so the receiver can drop duplicates), send, and record the attempt
+(`attempt_row`, `record_outcome`; `callback_batch` records many attempts the same way).
 
 What counts, and what is retried:
 
@@ -42,7 +44,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.events import publish_status_event
+from pigeon.app.events import publish_status_event, publish_status_events
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.signatures import compute_signature, request_url
@@ -180,11 +182,11 @@ def enqueue_status_callbacks(
 ) -> None:
     """`enqueue_status_callback` for many messages at once: (the row as updated, its
     raw_dlr_done_date) in order. Same rules; one INSERT for all the callbacks, and each
-    Messaging Service looked up once."""
+    account's event subscriptions and each Messaging Service looked up once."""
+    publish_status_events(conn, changed, now=now)
     services: dict[tuple[str, str], str | None] = {}
     rows = []
     for message, done in changed:
-        publish_status_event(conn, message, now=now, raw_dlr_done_date=done)
         if MessageStatus(message["status"]) in _INITIAL:
             continue
         url = message.get("status_callback") or None

@@ -6,7 +6,11 @@ waiting in its queue, writes them all in one transaction and only then wakes eac
 caller, so each caller still returns after its own commit (DESIGN.md §6).
 
 If a batch fails, its items are written one by one, so that one bad row fails only its own
-caller.
+caller. Callers are woken with one hand-over per event loop per batch, not one per caller.
+
+`AsyncGroupCommitter` is the same for callers that all live on one event loop (a worker's
+deliveries): no thread of its own; the items written while a batch commits (in a worker
+thread) form the next batch.
 """
 
 from __future__ import annotations
