@@ -120,8 +120,9 @@ def main() -> None:
     use_uvloop()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"accept bench  {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {machine()}")
+    procs = f", {args.api_procs} API processes" if args.api_procs > 1 else ""
     print(
-        f"duration {args.duration:g}s (+{args.warmup:g}s warm-up) per rate, {args.connections} connections, "
+        f"duration {args.duration:g}s (+{args.warmup:g}s warm-up) per rate, {args.connections} connections{procs}, "
         f"{args.senders} senders\n"
     )
     print(HEADER, flush=True)

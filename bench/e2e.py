@@ -190,7 +190,11 @@ async def measure(server: Server, requests: Requests, seen: Callbacks, rate: flo
 
     # Wait for the pipeline to drain: every accepted message delivered, or no progress for 30 s.
     last, last_change = len(seen.delivered_at), time.perf_counter()
+    give_up = time.perf_counter() + args.max_drain
     while len(seen.delivered_at) < len(sent_at) and time.perf_counter() - last_change < 30:
+        if time.perf_counter() > give_up:
+            print(f"  gave up waiting after {args.max_drain:g} s of drain", flush=True)
+            break
         await asyncio.sleep(0.2)
         if len(seen.delivered_at) != last:
             last, last_change = len(seen.delivered_at), time.perf_counter()
@@ -255,6 +259,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=30.0, help="measured seconds per offered rate")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds sent before measuring")
     p.add_argument("--rates", default="500,1000,1500,2000", help="offered messages/s, comma-separated")
+    p.add_argument("--max-drain", type=float, default=300.0, help="longest wait for the backlog, seconds")
     p.add_argument("--connections", type=int, default=128, help="keep-alive connections of the generator")
     p.add_argument("--senders", type=int, default=20, help="sender numbers the load is spread over")
     p.add_argument("--pacing", type=float, default=1000.0, help="segments/s per sender (PIGEON_CONFIG)")
@@ -269,6 +274,8 @@ def main() -> None:
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"e2e bench  {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {machine()}")
     extra = " ".join(args.serve_arg) or "(API and workers in one process)"
+    if args.api_procs > 1:
+        extra += f", {args.api_procs} API processes"
     print(
         f"duration {args.duration:g}s (+{args.warmup:g}s warm-up) per rate, {args.senders} senders, "
         f"pigeon serve {extra}\n"
