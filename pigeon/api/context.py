@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from pigeon.app import accounts
+from pigeon.app.queue_gauge import QueueGauge
 from pigeon.domain.errors import AuthenticationError
 from pigeon.domain.idempotency import DUPLICATE_WINDOW
 from pigeon.domain.pacing import PacingPolicy
@@ -34,6 +35,8 @@ class ApiContext:
     #: The same content to the same recipient within this long, without an Idempotency-Key,
     #: raises a duplicate-warning alert (0 turns the check off).
     duplicate_window: timedelta = DUPLICATE_WINDOW
+    #: Queue lengths for the 21611 check, read from the store at most once a second per sender.
+    queue_gauge: QueueGauge = field(default_factory=QueueGauge)
 
 
 def ctx(request: Request) -> ApiContext:
@@ -76,18 +79,26 @@ def basic_credentials(request: Request) -> tuple[str, str]:
 
 async def authorized_account(request: Request, account_sid: str) -> dict[str, Any]:
     """The account in the URL, after checking the Basic credentials may act on it."""
-    username, password = basic_credentials(request)
+    credentials = basic_credentials(request)
     c = ctx(request)
 
     def check() -> dict[str, Any]:
         with c.db.read() as conn:
-            acting = accounts.authenticate(conn, username, password)
-            request.state.account_sid = acting
-            target = accounts.authorize(conn, acting, account_sid, request.url.path)
-            request.state.target_account_sid = account_sid  # for the request log
-            return target
+            return check_access(conn, request, credentials, account_sid)
 
     return await store_read(c.db, check)
+
+
+def check_access(conn: Any, request: Request, credentials: tuple[str, str], account_sid: str) -> dict[str, Any]:
+    """`authorized_account` inside a read the caller has open (a handler that reads anyway
+    saves a transaction): the account in the URL, once the credentials may act on it.
+    `conn` is the store's Connection, handed on without importing sqlalchemy here."""
+    username, password = credentials
+    acting = accounts.authenticate_account(conn, username, password)
+    request.state.account_sid = acting["sid"]
+    target = accounts.authorize(conn, acting["sid"], account_sid, request.url.path, acting=acting)
+    request.state.target_account_sid = account_sid  # for the request log
+    return target
 
 
 async def form(request: Request) -> list[tuple[str, str]]:

@@ -10,7 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pigeon.api.context import authorized_account, ctx, first, form, in_thread
+from pigeon.api.context import (
+    authorized_account,
+    basic_credentials,
+    check_access,
+    ctx,
+    first,
+    form,
+    in_thread,
+    store_read,
+)
 from pigeon.api.paging import PageRequest, envelope, offset_envelope, parse_page
 from pigeon.api.schemas import V, event_json, media_json, message_json
 from pigeon.app import messages as use
@@ -29,7 +38,7 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
 
 async def create(request: Request) -> Response:
     account_sid = request.path_params["account_sid"]
-    await authorized_account(request, account_sid)
+    credentials = basic_credentials(request)  # checked against the store with the validation
     fields = await form(request)
     params = first(fields)
     req = SendRequest(
@@ -45,7 +54,7 @@ async def create(request: Request) -> Response:
         smart_encoded=params.get("SmartEncoded"),
     )
     try:
-        row, replayed = await _accept(request, account_sid, req, fields)
+        row, replayed = await _accept(request, account_sid, credentials, req, fields)
     except ApiError:
         request.state.send_summary = send_guard.summary_of_request(req)  # for the request log
         raise
@@ -58,29 +67,36 @@ async def create(request: Request) -> Response:
 
 
 async def _accept(
-    request: Request, account_sid: str, req: SendRequest, fields: list[tuple[str, str]]
+    request: Request,
+    account_sid: str,
+    credentials: tuple[str, str],
+    req: SendRequest,
+    fields: list[tuple[str, str]],
 ) -> tuple[dict[str, Any], bool]:
     """(the message, whether it is one an earlier request with the same Idempotency-Key made)."""
     c = ctx(request)
     key = request.headers.get("idempotency-key")
-    if key is not None and (problem := key_problem(key)):
-        raise ApiError(20422, problem)
     fingerprint = request_hash(fields) if key is not None else None
 
     def validate() -> NewMessage | dict[str, Any]:
         now = c.clock.now()
         with c.db.read() as conn:
+            # One read transaction for the credentials and the message: the most frequent
+            # request in the API pays for one, not two.
+            check_access(conn, request, credentials, account_sid)
+            if key is not None and (problem := key_problem(key)):
+                raise ApiError(20422, problem)
             if key is not None and fingerprint is not None:
                 original = send_guard.find_replay(conn, account_sid, key, fingerprint, now)
                 if original is not None:
                     return original
-            new = prepare_message(conn, account_sid, req, now, pacing=c.pacing)
+            new = prepare_message(conn, account_sid, req, now, pacing=c.pacing, queue_gauge=c.queue_gauge)
             send_guard.guard(
                 conn, new, key=key, request_hash=fingerprint, now=now, path=request.url.path, window=c.duplicate_window
             )
             return new
 
-    result = await in_thread(validate)
+    result = await store_read(c.db, validate)  # validation only reads
     if not isinstance(result, NewMessage):
         return result, True
     try:
@@ -98,6 +114,7 @@ async def _accept(
         if original is None:  # the winner's key expired in between: vanishingly rare
             raise ApiError(20409, f"The Idempotency-Key {key!r} is in use by another request; try again.") from None
         return original, True
+    c.queue_gauge.accepted(result.message["from_"], result.message["num_segments"])
     return result.message, False
 
 

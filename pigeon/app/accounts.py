@@ -19,13 +19,18 @@ ACCOUNT_STATUSES = frozenset({"active", "suspended", "closed"})
 
 def authenticate(conn: Connection, username: str, password: str) -> str:
     """The account SID that these Basic credentials act as, or AuthenticationError."""
+    return str(authenticate_account(conn, username, password)["sid"])
+
+
+def authenticate_account(conn: Connection, username: str, password: str) -> Row:
+    """The account that these Basic credentials act as, or AuthenticationError."""
     if is_sid(username, Prefix.ACCOUNT):
         account = store.get_account(conn, username)
         if account is None or not hmac.compare_digest(account["auth_token"], password):
             raise AuthenticationError()
         if account["status"] == "closed":
             raise AuthenticationError()
-        return username
+        return account
     if is_sid(username, Prefix.API_KEY):
         account_sid = store.account_for_key(conn, username, password)
         if account_sid is None:
@@ -34,19 +39,30 @@ def authenticate(conn: Connection, username: str, password: str) -> str:
         owner = store.get_account(conn, account_sid)
         if owner is None or owner["status"] == "closed":
             raise AuthenticationError()
-        return account_sid
+        return owner
     raise AuthenticationError("Authentication Error - invalid username")
 
 
-def authorize(conn: Connection, acting_sid: str, target_sid: str, path: str, *, require_active: bool = True) -> Row:
+def authorize(
+    conn: Connection,
+    acting_sid: str,
+    target_sid: str,
+    path: str,
+    *,
+    require_active: bool = True,
+    acting: Row | None = None,
+) -> Row:
     """The target account, if `acting_sid` may act on it: itself, or one of its subaccounts.
     A subaccount never reaches its parent or its siblings.
 
     `require_active=False` is for the Account resource itself: a parent must still see a
-    suspended subaccount and be able to reactivate it."""
+    suspended subaccount and be able to reactivate it.
+
+    `acting`: the acting account's row, when the caller has just read it (authentication
+    does), so that an account acting on itself costs no second read."""
     if not is_sid(target_sid, Prefix.ACCOUNT):
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
-    target = store.get_account(conn, target_sid)
+    target = acting if acting is not None and acting["sid"] == target_sid else store.get_account(conn, target_sid)
     if target is None:
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
     if target_sid != acting_sid and target["owner_account_sid"] != acting_sid:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.queue_gauge import QueueGauge
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.pacing import PacingPolicy
@@ -178,11 +179,12 @@ def _schedule(req: SendRequest, now: datetime, service: dict[str, Any] | None) -
     return send_at
 
 
-def _check_queue(conn: Connection, sender: str, segments: int, pacing: PacingPolicy) -> None:
+def _check_queue(conn: Connection, sender: str, segments: int, pacing: PacingPolicy, gauge: QueueGauge | None) -> None:
     """A sender's queue holds at most ten hours of its traffic (Twilio's rule): past that a
     create fails at once (21611) instead of waiting hours to go out."""
     capacity = pacing.queue_capacity(sender)
-    if queued_segments(conn, sender) + segments > capacity:
+    queued = gauge.queued(conn, sender) if gauge is not None else queued_segments(conn, sender)
+    if queued + segments > capacity:
         raise ApiError(
             21611,
             f"The queue of {sender} is full: it already holds {capacity} segments, ten hours of traffic at "
@@ -210,9 +212,18 @@ def _pool_sender(conn: Connection, service: dict[str, Any], to: str) -> str:
 
 
 def prepare_message(
-    conn: Connection, account_sid: str, req: SendRequest, now: datetime, *, pacing: PacingPolicy | None = None
+    conn: Connection,
+    account_sid: str,
+    req: SendRequest,
+    now: datetime,
+    *,
+    pacing: PacingPolicy | None = None,
+    queue_gauge: QueueGauge | None = None,
 ) -> NewMessage:
-    """Validate `req` for `account_sid`; return the rows to commit, or raise ApiError."""
+    """Validate `req` for `account_sid`; return the rows to commit, or raise ApiError.
+
+    `queue_gauge`: where a busy caller (the API) reads queue lengths; without it, each call
+    adds up the sender's queue. The caller tells the gauge once the message is committed."""
     to = _recipient(req)
     if not req.from_ and not req.messaging_service_sid:
         raise ApiError(21603, "A 'From' phone number or a MessagingServiceSid is required.")
@@ -245,7 +256,7 @@ def prepare_message(
 
     smart = _parse_bool(req.smart_encoded) or bool(service and service["smart_encoding"] and req.smart_encoded is None)
     plan = plan_segments(body, smart_encoding=smart)
-    _check_queue(conn, sender, plan.num_segments, pacing or PacingPolicy())
+    _check_queue(conn, sender, plan.num_segments, pacing or PacingPolicy(), queue_gauge)
     sid = new_sid(Prefix.MMS if req.media_urls else Prefix.SMS)
     if send_at is not None:
         status = MessageStatus.SCHEDULED

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
 
 import phonenumbers
@@ -87,6 +88,9 @@ def _nanp_shape_ok(number: PhoneNumber) -> bool:
     return len(national) == 10 and national[0] in "23456789" and national[3] in "23456789"
 
 
+# Parsing a number with phonenumbers costs tens of microseconds and every send parses its To
+# and From; the answers are pure functions of the text, so recent ones are kept.
+@lru_cache(maxsize=65536)
 def to_e164(raw: str, default_region: str | None = None) -> str | None:
     """Normalise a user-supplied number to E.164 ("+1 (415) 555-0100" -> "+14155550100").
 
@@ -100,6 +104,7 @@ def to_e164(raw: str, default_region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=65536)
 def region_of(e164: str) -> str | None:
     """ISO country code of a number ("US", "GB", ...), or None if unknown or non-geographic.
 
@@ -131,6 +136,7 @@ def is_alphanumeric_sender(s: str) -> bool:
     return _ALPHANUMERIC_RE.fullmatch(s) is not None and _HAS_LETTER_RE.search(s) is not None
 
 
+@lru_cache(maxsize=65536)
 def number_type(e164: str) -> NumberType:
     """Line type from the library metadata; "unknown" for invalid input and rarer types.
 
@@ -143,6 +149,7 @@ def number_type(e164: str) -> NumberType:
     return _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
 
 
+@lru_cache(maxsize=65536)
 def classify_sender(s: str) -> SenderKind | None:
     """Kind of a ``From`` value, or None if it cannot be a sender at all.
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.store.prepared import Prepared
 from pigeon.store.tables import accounts, api_keys
 
 Row = dict[str, Any]
@@ -37,9 +38,13 @@ def create_account(conn: Connection, *, friendly_name: str, now: datetime, owner
     return row
 
 
+# Built once: the API reads an account on every request, and building a statement costs more
+# than running it.
+_GET_ACCOUNT = Prepared(sa.select(accounts).where(accounts.c.sid == sa.bindparam("b_sid")))
+
+
 def get_account(conn: Connection, sid: str) -> Row | None:
-    row = conn.execute(sa.select(accounts).where(accounts.c.sid == sid)).mappings().first()
-    return dict(row) if row else None
+    return _GET_ACCOUNT.first(conn, {"b_sid": sid})
 
 
 def list_accounts(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from pigeon.domain.errors import IdempotencyKeyTaken, InvalidTransition
 from pigeon.domain.idempotency import KEY_TTL
 from pigeon.domain.status import MessageStatus, allowed_from
+from pigeon.store.prepared import Prepared
 from pigeon.store.tables import alerts, idempotency_keys, media, message_events, messages
 
 Row = dict[str, Any]
@@ -162,7 +163,7 @@ def list_messages(
 
 
 # Built once: on the send path, building and compiling the select per call costs 6x running it.
-_RECENT_DUPLICATE = (
+_RECENT_DUPLICATE = Prepared(
     sa.select(m.sid, m.date_created)
     .where(
         m.account_sid == sa.bindparam("b_account_sid"),
@@ -182,8 +183,7 @@ def find_recent_duplicate(
     `since` (sid and date_created). It reads the (account_sid, to, date_created) index for a
     few seconds of one recipient's traffic: a handful of rows, never a scan."""
     params = {"b_account_sid": account_sid, "b_to": to, "b_since": since, "b_content_hash": content_hash}
-    row = conn.execute(_RECENT_DUPLICATE, params).mappings().first()
-    return dict(row) if row else None
+    return _RECENT_DUPLICATE.first(conn, params)
 
 
 def events_for_messages(conn: Connection, message_sids: Sequence[str]) -> dict[str, list[Row]]:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.store.prepared import Prepared
 from pigeon.store.tables import phone_numbers
 
 Row = dict[str, Any]
@@ -59,11 +60,13 @@ def get_number(conn: Connection, sid: str, *, account_sid: str | None = None) ->
     return dict(row) if row else None
 
 
+# Built once: every send reads its sender's number.
+_BY_NUMBER = Prepared(sa.select(phone_numbers).where(phone_numbers.c.phone_number == sa.bindparam("b_number")))
+
+
 def find_by_number(conn: Connection, phone_number: str) -> Row | None:
     """The number's record on whichever account holds it."""
-    q = sa.select(phone_numbers).where(phone_numbers.c.phone_number == phone_number)
-    row = conn.execute(q).mappings().first()
-    return dict(row) if row else None
+    return _BY_NUMBER.first(conn, {"b_number": phone_number})
 
 
 def list_numbers(

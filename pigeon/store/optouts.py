@@ -8,9 +8,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.store.prepared import Prepared
 from pigeon.store.tables import opt_outs
 
 Row = dict[str, Any]
+
+
+# Built once (every send asks): the sender and the service, or the sender twice.
+_BLOCKING = Prepared(
+    sa.select(opt_outs)
+    .where(
+        opt_outs.c.account_sid == sa.bindparam("b_account_sid"),
+        opt_outs.c.recipient == sa.bindparam("b_recipient"),
+        opt_outs.c.sender.in_([sa.bindparam("b_sender"), sa.bindparam("b_service")]),
+    )
+    .limit(1)
+)
 
 
 def find_opt_out(
@@ -20,13 +33,8 @@ def find_opt_out(
     senders = [s for s in (sender, service_sid) if s]
     if not senders:
         return None
-    q = sa.select(opt_outs).where(
-        opt_outs.c.account_sid == account_sid,
-        opt_outs.c.recipient == recipient,
-        opt_outs.c.sender.in_(senders),
-    )
-    row = conn.execute(q.limit(1)).mappings().first()
-    return dict(row) if row else None
+    params = {"b_account_sid": account_sid, "b_recipient": recipient, "b_sender": senders[0], "b_service": senders[-1]}
+    return _BLOCKING.first(conn, params)
 
 
 def record_opt_out(
