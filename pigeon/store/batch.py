@@ -101,6 +101,10 @@ class GroupCommitter(Generic[T]):
         await fut
 
     def _take_batch(self, first: _Pending[T]) -> tuple[list[_Pending[T]], bool]:
+        """The first item and what arrives within max_wait of it (max_batch at most). It
+        sleeps out the wait and then takes what is queued, rather than waking for every
+        item that arrives: under load each wake-up is a fight for the GIL with the event
+        loop that is putting the items in."""
         batch = [first]
         deadline = time.monotonic() + self._max_wait
         while len(batch) < self._max_batch:
@@ -110,10 +114,8 @@ class GroupCommitter(Generic[T]):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                try:
-                    nxt = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
+                time.sleep(remaining)
+                continue
             if nxt is None:
                 return batch, True
             batch.append(nxt)

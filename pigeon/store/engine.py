@@ -27,6 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+#: SQLite: WAL pages after which a committing writer checkpoints (SQLite's default is 1000).
+AUTOCHECKPOINT_PAGES = 16000
+
 
 def normalise_url(url: str) -> str:
     """Accept the URLs operators write (postgresql://, postgres://) and pick our driver."""
@@ -102,6 +105,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             # loop, see api/context.py) wait for one.
             max_overflow=-1,
         )
+        # executemany INSERTs as multi-row INSERT statements (SQLAlchemy's "insertmanyvalues",
+        # which it does by default for drivers other than this one). The stdlib driver lets go
+        # of the GIL for every row it steps; with a busy event loop in the process, taking it
+        # back can wait up to the interpreter's switch interval each time, and a writer does
+        # that while it holds the database's write lock. One statement per page of rows lets
+        # go of it once.
+        engine.dialect.use_insertmanyvalues_wo_returning = True
         path = engine.url.database
         _WRITE_LOCKS[engine] = _WriterLock(path if path and path != ":memory:" and "mode=memory" not in url else None)
 
@@ -117,6 +127,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA temp_store=MEMORY")
+            # A commit that finds the log past this many pages copies it into the database
+            # and syncs the file, with Pigeon's writer lock held: every other writer waits
+            # (tens of milliseconds under load). `WalCheckpointer` does that work outside the
+            # lock, often enough that this threshold is only the fallback.
+            cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -213,3 +228,38 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WalCheckpointer:
+    """Copies SQLite's write-ahead log into the database every `interval` seconds, in a thread
+    of its own and without the writer lock (a PASSIVE checkpoint never blocks writers or
+    readers; it copies what it can), so that commits do not do it while holding the lock."""
+
+    def __init__(self, engine: Engine, *, interval: float = 0.5) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not is_sqlite(self._engine) or _WRITE_LOCKS.get(self._engine) is None:
+            return
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                # On the driver's connection: outside any transaction, which a checkpoint needs.
+                raw = self._engine.raw_connection()
+                try:
+                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
+                finally:
+                    raw.close()
+            except Exception:  # the next round tries again; commits checkpoint as a fallback
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
