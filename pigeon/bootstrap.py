@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
-from pigeon.api.metrics import metrics_route
+from pigeon.api.metrics import metrics_route, relayed_metrics_route
 from pigeon.app import accounts as account_use
 from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
@@ -41,7 +41,7 @@ from pigeon.ports import Carrier, Clock, SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store import carriers as carrier_store
 from pigeon.store.accept import AcceptWriter
-from pigeon.store.engine import Database
+from pigeon.store.engine import Database, WalCheckpointer
 from pigeon.store.schema import upgrade
 from pigeon.store.simulator import StoreReceiptSpool
 from pigeon.webhooks.sender import HttpxWebhookSender
@@ -92,17 +92,22 @@ def build_api(
     clock: Clock | None = None,
     workers: Workers | None = None,
     registry: CollectorRegistry | None = None,
+    metrics_from: str | None = None,
 ) -> Starlette:
-    """The API; with `workers`, they run inside the API process for its lifetime."""
+    """The API; with `workers`, they run inside the API process for its lifetime.
+    `metrics_from`: the Unix socket of the process whose metrics GET /metrics relays."""
     clock = clock or SystemClock()
     writer = AcceptWriter(
         db.engine, max_batch=settings.accept_batch_max, max_wait=settings.accept_batch_wait_ms / 1000.0
     )
     context = ApiContext(db=db, writer=writer, clock=clock, base_url=settings.base_url, pacing=pacing_policy(settings))
 
+    checkpointer = WalCheckpointer(db.engine)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         writer.start()
+        checkpointer.start()
         stop = asyncio.Event()
         task = asyncio.create_task(workers.run(stop)) if workers is not None else None
         try:
@@ -112,11 +117,14 @@ def build_api(
             if task is not None:
                 await task
             writer.stop()
+            checkpointer.stop()
 
     return create_app(
         context,
         lifespan=lifespan,
-        extra_routes=[metrics_route(registry or CollectorRegistry())],
+        extra_routes=[
+            relayed_metrics_route(metrics_from) if metrics_from else metrics_route(registry or CollectorRegistry())
+        ],
         request_log_days=settings.request_log_days,
         proxy_hops=settings.proxy_hops,
     )

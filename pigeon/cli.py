@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -130,11 +131,27 @@ def serve(
             "instead of inside the API process (0: in-process).",
         ),
     ] = 0,
+    api_processes: Annotated[
+        int | None,
+        typer.Option(
+            "--api-processes",
+            help="Serve the API from N processes sharing the port, to use N cores (PIGEON_API_PROCESSES). "
+            "The first also runs the workers.",
+        ),
+    ] = None,
 ) -> None:
     """Run the API with the workers and the built-in carrier network: everything in one command."""
     import uvicorn
 
-    settings = load_settings(host=host, port=port)
+    from pigeon import serving
+
+    overrides: dict[str, Any] = {"host": host, "port": port}
+    if api_processes is not None:
+        overrides["api_processes"] = api_processes
+    settings = load_settings(**overrides)
+    if settings.api_processes < 1:
+        err.print("[red]configuration error:[/red] --api-processes must be at least 1")
+        raise typer.Exit(2)
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
     first = bootstrap.ensure_first_account(db, clock)
@@ -157,14 +174,45 @@ def serve(
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
     api = bootstrap.build_api(settings, db, workers=in_process, registry=registry)
-    out.print(f"Listening on {settings.base_url}", highlight=False)
+    sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
+    more = None
+    if settings.api_processes > 1:
+        env = dict(os.environ, PIGEON_HOST=settings.host, PIGEON_PORT=str(settings.port))
+        more = serving.ApiProcesses(settings.host, settings.port, settings.api_processes - 1, env)
+        more.start()
+    where = f" ({settings.api_processes} API processes)" if more else ""
+    out.print(f"Listening on {settings.base_url}{where}", highlight=False)
+    serving.tune_gc()
     try:
-        uvicorn.run(api, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+        uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[sock, *([more.metrics_sock] if more else [])])
     finally:
+        if more is not None:
+            more.stop()
         for child in children:
             child.terminate()
         for child in children:
             child.wait(timeout=30)
+
+
+@app.command("serve-api", hidden=True)
+def serve_api(
+    fd: Annotated[int, typer.Option("--fd", help="The listening socket, inherited from `pigeon serve`.")],
+    metrics_from: Annotated[str, typer.Option("--metrics-from", help="Unix socket of the first process.")],
+) -> None:
+    """One more API process on `pigeon serve`'s socket (started by `pigeon serve --api-processes`)."""
+    import socket
+
+    import uvicorn
+
+    from pigeon import serving
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    db = bootstrap.open_database(settings, migrate=False)  # the first process migrated it
+    api = bootstrap.build_api(settings, db, metrics_from=metrics_from)
+    serving.watch_parent()
+    serving.tune_gc()
+    uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[socket.socket(fileno=fd)])
 
 
 def _spawn_worker() -> subprocess.Popen[bytes]:

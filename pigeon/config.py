@@ -25,6 +25,8 @@ class Settings:
     database_url: str = ""
     #: Run the background workers (dispatcher, webhooks, scheduler) inside `pigeon serve`.
     run_workers: bool = True
+    #: Processes serving the API on the one port (the first also runs the workers).
+    api_processes: int = 1
     #: Group commit: the most rows in one accept batch, and the longest a request waits for it.
     accept_batch_max: int = 200
     accept_batch_wait_ms: float = 2.0
@@ -48,6 +50,7 @@ _ENV = {
     "port": "PIGEON_PORT",
     "database_url": "PIGEON_DATABASE_URL",
     "run_workers": "PIGEON_RUN_WORKERS",
+    "api_processes": "PIGEON_API_PROCESSES",
     "accept_batch_max": "PIGEON_ACCEPT_BATCH_MAX",
     "accept_batch_wait_ms": "PIGEON_ACCEPT_BATCH_WAIT_MS",
     "public_url": "PIGEON_PUBLIC_URL",

@@ -46,3 +46,8 @@ def configure(level: str = "info") -> None:
     root.setLevel(level.upper())
     # Migrations announce every step at INFO; the operator needs only problems.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request at info with its full URL: one line per status callback, and
+    # a callback URL may carry credentials (https://user:secret@host/...). Pigeon records its
+    # own attempts, without secrets.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
