@@ -111,7 +111,7 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=128, help="keep-alive connections of the generator")
     p.add_argument("--senders", type=int, default=50, help="sender numbers the load is spread over")
     p.add_argument("--pacing", type=float, default=1000.0, help="segments/s per sender (PIGEON_CONFIG)")
-    p.add_argument("--api-procs", type=int, default=1, help="API processes (pigeon serve on ports of their own)")
+    p.add_argument("--api-procs", type=int, default=1, help="API processes (pigeon serve --api-processes N)")
     p.add_argument("--serve-arg", action="append", default=[], help="extra argument for `pigeon serve`")
     p.add_argument("--env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)), help="K=V for serve")
     p.add_argument("--py-spy", metavar="PREFIX", help="profile the server with py-spy into PREFIX.<backend>.txt")
