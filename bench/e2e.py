@@ -236,7 +236,9 @@ def one_rate(backend: str, rate: float, args: argparse.Namespace) -> Run:
             loop = asyncio.get_running_loop()
             receiver = await loop.create_server(lambda: _Receiver(seen), "127.0.0.1", 0, backlog=1024)
             port = receiver.sockets[0].getsockname()[1]
-            server = await asyncio.to_thread(Server, env, wd / "serve.log", *args.serve_arg)
+            server = await asyncio.to_thread(
+                lambda: Server(env, wd / "serve.log", *args.serve_arg, api_procs=args.api_procs)
+            )
             spies = server.profile(Path(f"{args.py_spy}.{backend}.{rate:g}.txt")) if args.py_spy else []
             try:
                 requests = Requests(
@@ -266,6 +268,7 @@ def main() -> None:
     p.add_argument(
         "--serve-arg", action="append", default=[], help="extra argument for `pigeon serve`, e.g. --workers=1"
     )
+    p.add_argument("--api-procs", type=int, default=1, help="API processes (pigeon serve --api-processes N)")
     p.add_argument("--env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)), help="K=V for serve")
     p.add_argument("--py-spy", metavar="PREFIX", help="profile the server with py-spy into PREFIX.<backend>.<rate>.txt")
     p.add_argument("--show-log", action="store_true", help="print the end of the server log")

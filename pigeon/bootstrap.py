@@ -44,7 +44,7 @@ from pigeon.store.accept import AcceptWriter
 from pigeon.store.engine import Database, WalCheckpointer
 from pigeon.store.schema import upgrade
 from pigeon.store.simulator import StoreReceiptSpool
-from pigeon.webhooks.sender import HttpxWebhookSender
+from pigeon.webhooks.sender import AiohttpWebhookSender
 from pigeon.workers.dispatcher import DispatcherWorker
 from pigeon.workers.simulator import SimulatedReceiptsWorker
 from pigeon.workers.webhooks import WebhookWorker
@@ -145,7 +145,7 @@ class Workers:
     dispatcher: DispatcherWorker
     simulated_receipts: SimulatedReceiptsWorker
     webhooks: WebhookWorker
-    sender: HttpxWebhookSender
+    sender: AiohttpWebhookSender
     holder: str
     status_interval: float = 5.0
 
@@ -254,7 +254,7 @@ def build_workers(
     )
     wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     round_ = DispatchRound(db, route, clock, worker_id=wid, settings=dispatch_settings)
-    sender = HttpxWebhookSender()
+    sender = AiohttpWebhookSender()
     pacing = pacing_policy(settings)
 
     async def inbound(row: dict[str, Any]) -> None:
