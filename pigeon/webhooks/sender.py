@@ -135,4 +135,5 @@ class AiohttpWebhookSender:
                 body += chunk
             if not response.content.at_eof():
                 response.close()  # drop the connection: the rest is never read
-            return response.status, dict(response.headers), bytes(body)
+            # Names lower-cased, as consumers look them up (HTTP header names ignore case).
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, bytes(body)
