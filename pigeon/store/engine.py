@@ -242,7 +242,7 @@ class WalCheckpointer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if not is_sqlite(self._engine) or _WRITE_LOCKS.get(self._engine) is None:
+        if not is_sqlite(self._engine):
             return
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self._thread.start()
