@@ -163,7 +163,8 @@ def test_text_the_number_from_the_handset_and_see_the_reply(console: Console, re
     page.fill("textarea[name=body]", "Hello pigeon")
     page.click("text=Send from handset")
     bubbles = page.locator("#conversation .bubble")
-    bubbles.filter(has_text="Hello pigeon").wait_for()
+    # The handset's own bubble; the reply (which quotes it) may already be on the page too.
+    page.locator("#conversation .bubble.mine").filter(has_text="Hello pigeon").wait_for()
     reply = bubbles.filter(has_text="Thanks, got: Hello pigeon")
     reply.wait_for(timeout=15_000)  # the page polls: the webhook, its TwiML, then the reply
     assert "theirs" in (reply.get_attribute("class") or "")
