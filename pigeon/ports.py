@@ -29,6 +29,24 @@ class SystemClock:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """Send only the rest of a message this carrier already took in part, or may have.
+
+    An earlier submit stopped at part ``first_part`` (refused, or never answered) after the
+    carrier had accepted the parts before it. The carrier sends parts ``first_part`` ..
+    ``parts`` with the same concatenation ``reference``, so that the handset joins them with
+    the parts it already has (and drops a part it gets twice). ``first_part`` is 1 when the
+    first part went unanswered. A carrier whose split of the message no longer has ``parts``
+    parts (its configuration changed) sends the whole message with a new reference instead
+    and says so in `SubmitAck.first_part`.
+    """
+
+    reference: int | None
+    parts: int
+    first_part: int
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """A message as a carrier needs it: the parts are already planned by the domain segmenter."""
 
@@ -42,15 +60,21 @@ class OutboundMessage:
     media_urls: tuple[str, ...] = ()
     validity_period: int | None = None
     attempt: int = 1
+    continuation: Continuation | None = None
 
 
 @dataclass(frozen=True)
 class SubmitAck:
-    """The carrier accepted the message: one carrier id per submitted part."""
+    """The carrier accepted the message: one carrier id per submitted part.
+
+    The ids are those of parts ``first_part`` onwards: 1 unless the submit was a
+    `Continuation`, whose earlier parts the carrier had already accepted.
+    """
 
     carrier: str
     carrier_ids: tuple[str, ...]
     raw: Mapping[str, Any] = field(default_factory=dict)
+    first_part: int = 1
 
 
 @dataclass(frozen=True)
@@ -95,7 +119,9 @@ class Carrier(Protocol):
         ...
 
     async def submit(self, message: OutboundMessage) -> SubmitAck:
-        """Submit every part; raise `CarrierError` (retryable or permanent) on refusal."""
+        """Submit every part (from ``message.continuation.first_part`` on, if given); raise
+        `CarrierError` (retryable or permanent) on refusal, `CarrierOutcomeUnknown` when a part
+        was sent and never answered, with ``progress`` saying which parts were accepted."""
         ...
 
     async def stop(self) -> None: ...

@@ -27,6 +27,7 @@ A complete carrier, with its defaults::
     destination_ton_npi = [1, 1]
     connect_timeout = 10.0           # seconds: TCP connect and bind response
     response_timeout = 10.0          # seconds for a submit_sm_resp
+    failover_on_unknown_outcome = false  # see below
     enquire_link_interval = 30.0
     reconnect_min = 1.0              # backoff between reconnects, doubling up to the max
     reconnect_max = 60.0
@@ -38,6 +39,14 @@ A complete carrier, with its defaults::
     [[routes]]
     prefix = "+44"                   # or country = "GB"; "+" matches every destination
     carriers = ["acme", "backup"]    # failover order
+
+``failover_on_unknown_outcome``: a submit_sm that was written and never answered (no
+submit_sm_resp within ``response_timeout``, or the connection closed first) may have been
+accepted. By default the message then stays with this carrier: it is retried here once the
+bind works again, and never moved to the next carrier of its route, where it would surely
+be sent a second time. ``true`` lets the dispatcher fail over at once instead, for traffic
+where a late message is worse than a duplicate; the timeline records the possible
+duplicate either way (`pigeon.app.dispatch`).
 """
 
 from __future__ import annotations
@@ -109,6 +118,7 @@ class SmppCarrierConfig:
     destination_ton_npi: TonNpi = TonNpi(1, 1)
     connect_timeout: float = 10.0
     response_timeout: float = 10.0
+    failover_on_unknown_outcome: bool = False
     enquire_link_interval: float = 30.0
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
@@ -255,6 +265,7 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         ),
         connect_timeout=r.number("connect_timeout", d.connect_timeout),
         response_timeout=r.number("response_timeout", d.response_timeout),
+        failover_on_unknown_outcome=r.flag("failover_on_unknown_outcome", d.failover_on_unknown_outcome),
         enquire_link_interval=r.number("enquire_link_interval", d.enquire_link_interval),
         reconnect_min=r.number("reconnect_min", d.reconnect_min),
         reconnect_max=r.number("reconnect_max", d.reconnect_max),

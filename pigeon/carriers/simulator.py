@@ -155,7 +155,10 @@ class SimulatedNetwork:
                 error_code=scenario.error_code,
             )
         now = self.clock.now()
-        ids = tuple(uuid.uuid4().hex[:20] for _ in message.parts)
+        # It never refuses a part on its own, but honours a continuation like any carrier.
+        resume = message.continuation
+        first = resume.first_part if resume is not None and resume.parts == len(message.parts) else 1
+        ids = tuple(uuid.uuid4().hex[:20] for _ in message.parts[first - 1 :])
         submit_date = now.strftime("%y%m%d%H%M")
         receipts: list[ScheduledReceipt] = []
         if scenario.outcome != "no_receipt":
@@ -167,4 +170,4 @@ class SimulatedNetwork:
                     due = now + timedelta(seconds=scenario.delay + 0.05 * copy)
                     receipts.append(ScheduledReceipt(cid, stat, err, submit_date, due))
         await self.spool.schedule(receipts)
-        return SubmitAck(carrier=NAME, carrier_ids=ids, raw={"scenario": scenario.outcome})
+        return SubmitAck(carrier=NAME, carrier_ids=ids, raw={"scenario": scenario.outcome}, first_part=first)

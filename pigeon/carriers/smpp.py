@@ -13,17 +13,26 @@ per part. What it raises, and why the dispatcher can act on it safely:
 
 * `CarrierUnavailable`: no bind, or the bind went away before the part was written —
   nothing reached the SMSC;
-* `CarrierRetryableError` with ``carrier_code`` "smpp:response_timeout" or
-  "smpp:connection_lost": the submit_sm *was written* and no answer came. The SMSC may
-  have the message; a retry may duplicate it, and the timeline must say so;
+* `CarrierOutcomeUnknown` with ``carrier_code`` "smpp:response_timeout" (no submit_sm_resp
+  within ``response_timeout``) or "smpp:connection_lost" (the session closed first): the
+  submit_sm *was written* and no answer came. The SMSC may have the message, and SMPP 3.4
+  has no way to ask (query_sm needs the message_id we never got). Sending it again may
+  duplicate it, so the error is not a plain refusal: the dispatcher keeps the message on
+  this carrier, unless ``failover_on_unknown_outcome`` (our configuration) lets it move on
+  at once — ``may_fail_over`` carries that setting — and the timeline records the resend as
+  a possible duplicate either way;
 * `CarrierRetryableError` for transient refusals and for throttling past the budget
   (ESME_RTHROTTLED / ESME_RMSGQFUL are first retried here, same part, after a pause);
 * `CarrierPermanentError` for refusals that cannot succeed, with the Twilio code of
   `smpp_errors`.
 
-When part k > 1 fails, parts 1..k-1 were accepted: the error's message lists their ids and
-its ``accepted_carrier_ids`` attribute holds them, so the dispatcher can keep them for
-receipts instead of sending those parts again.
+Every error raised while a message's parts were being sent carries ``progress``
+(`SubmitProgress`): how many parts, their concatenation reference, the ids of the parts
+accepted before it (also named in the error's message) and the part that failed. The
+dispatcher stores those ids, so the accepted parts' receipts find the message, and later
+asks for the rest only (`Continuation`): the remaining parts go with the same reference and
+part count, so the handset joins them with the parts it has and no accepted part is sent
+twice.
 
 Receipts and inbound messages are acknowledged (deliver_sm_resp) only after
 `CarrierEvents` returned; when it raises, the SMSC gets ESME_RX_T_APPN and resends later.
@@ -51,8 +60,9 @@ from pigeon.carriers.smpp_gate import SendGate
 from pigeon.carriers.smpp_ids import IdSource, canonical_id
 from pigeon.carriers.smpp_inbound import Assembled, Reassembler, is_receipt, receipt_from
 from pigeon.carriers.smpp_session import Response, SessionClosed, SmppSession
-from pigeon.carriers.smpp_submit import prepare
-from pigeon.domain.errors import CarrierError, CarrierRetryableError, CarrierUnavailable
+from pigeon.carriers.smpp_submit import PreparedMessage, prepare
+from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierUnavailable
+from pigeon.domain.segments import SubmitProgress
 from pigeon.ports import CarrierEvents, Clock, InboundSms, OutboundMessage, SubmitAck, SystemClock
 
 __all__ = ["BindStatus", "CarrierStatus", "SmppCarrier"]
@@ -132,22 +142,28 @@ class SmppCarrier:
             raise CarrierUnavailable(f"{self.name} is not running", carrier_code="smpp:not_bound")
         if self._submitter() is None:
             raise CarrierUnavailable(f"{self.name} is not bound", carrier_code="smpp:not_bound")
-        prepared = prepare(
-            message, self.config, next(self._references) & (0xFFFF if self.config.sixteen_bit_reference else 0xFF)
-        )
+        prepared, first = self._prepare(message)
         ids: list[str] = []
         raw_ids: list[str] = []
         self._submits_in_progress += 1
         try:
-            for number, part in enumerate(prepared.parts, start=1):
+            total = len(prepared.parts)
+            for number, part in enumerate(prepared.parts[first - 1 :], start=first):
                 try:
-                    raw_id = await self._submit_part(part, number, len(prepared.parts))
+                    raw_id = await self._submit_part(part, number, total)
                 except CarrierError as exc:
                     if ids:
-                        which = "part 1 was" if len(ids) == 1 else f"parts 1-{len(ids)} were"
+                        last = first + len(ids) - 1
+                        which = f"part {first} was" if last == first else f"parts {first}-{last} were"
                         exc.message += f"; {which} accepted as {', '.join(ids)}"
                         exc.args = (exc.message,)
-                    exc.accepted_carrier_ids = tuple(ids)
+                    exc.progress = SubmitProgress(
+                        parts=total,
+                        reference=prepared.reference,
+                        first_part=first,
+                        accepted_ids=tuple(ids),
+                        stopped_at=number,
+                    )
                     raise
                 raw_ids.append(raw_id)
                 ids.append(canonical_id(raw_id, IdSource.SUBMIT, self.config.receipt_id_format))
@@ -161,7 +177,25 @@ class SmppCarrier:
             "parts": len(prepared.parts),
             "reference": prepared.reference,
         }
-        return SubmitAck(carrier=self.name, carrier_ids=tuple(ids), raw=raw)
+        if first > 1:
+            raw["first_part"] = first
+        return SubmitAck(carrier=self.name, carrier_ids=tuple(ids), raw=raw, first_part=first)
+
+    def _prepare(self, message: OutboundMessage) -> tuple[PreparedMessage, int]:
+        """The parts to send and the number of the first one: 1, or where a continuation resumes.
+
+        A continuation reuses the earlier submit's concatenation reference, so the handset
+        joins the new parts with those it has; if this carrier now splits the message
+        differently (its configuration changed), the whole message goes with a new reference.
+        """
+        mask = 0xFFFF if self.config.sixteen_bit_reference else 0xFF
+        resume = message.continuation
+        if resume is not None and 1 <= resume.first_part <= resume.parts:
+            reference = resume.reference if resume.reference is not None else 0
+            prepared = prepare(message, self.config, reference & mask)
+            if len(prepared.parts) == resume.parts and prepared.reference == resume.reference:
+                return prepared, resume.first_part
+        return prepare(message, self.config, next(self._references) & mask), 1
 
     async def stop(self) -> None:
         """Refuse new submits, let those in flight finish (one response timeout), unbind."""
@@ -258,15 +292,17 @@ class SmppCarrier:
                 self.metrics.submits.labels(self.name, "timeout").inc()
                 self.metrics.errors.labels(self.name, "response_timeout").inc()
                 self.last_error = f"no submit_sm_resp within {self.config.response_timeout:g}s"
-                raise CarrierRetryableError(
+                raise CarrierOutcomeUnknown(
                     f"{self.name}: {self.last_error}; the SMSC may have accepted the message",
                     carrier_code="smpp:response_timeout",
+                    may_fail_over=self.config.failover_on_unknown_outcome,
                 ) from exc
             except SessionClosed as exc:
                 self.metrics.submits.labels(self.name, "lost").inc()
-                raise CarrierRetryableError(
+                raise CarrierOutcomeUnknown(
                     f"{self.name}: {exc.reason} before the submit_sm_resp; the SMSC may have accepted the message",
                     carrier_code="smpp:connection_lost",
+                    may_fail_over=self.config.failover_on_unknown_outcome,
                 ) from exc
             self.metrics.submit_latency.labels(self.name).observe(time.monotonic() - started)
             return response

@@ -8,7 +8,8 @@
     ├── IdempotencyKeyTaken         another request committed a message under the same key
     ├── CarrierError                a carrier refused or failed a submission
     │   ├── CarrierRetryableError   worth another attempt later
-    │   │   └── CarrierUnavailable  no bind to the carrier; nothing was sent
+    │   │   ├── CarrierUnavailable  no bind to the carrier; nothing was sent
+    │   │   └── CarrierOutcomeUnknown  sent, never answered: the carrier may have it
     │   └── CarrierPermanentError   another attempt cannot succeed
     └── WebhookError                a webhook or status callback attempt failed
 
@@ -22,11 +23,13 @@ their libraries' exceptions into `CarrierError` and `WebhookError` with
 from __future__ import annotations
 
 from pigeon.domain.error_catalogue import explain, more_info_url
+from pigeon.domain.segments import SubmitProgress
 
 __all__ = [
     "ApiError",
     "AuthenticationError",
     "CarrierError",
+    "CarrierOutcomeUnknown",
     "CarrierPermanentError",
     "CarrierRetryableError",
     "CarrierUnavailable",
@@ -130,9 +133,15 @@ class CarrierError(PigeonError):
         super().__init__(message)
         self.carrier_code = carrier_code
         self.error_code = error_code
-        #: Carrier ids of the parts the carrier accepted before it refused a later part: the
-        #: message is partly out, and those parts' receipts must still find it.
-        self.accepted_carrier_ids: tuple[str, ...] = ()
+        #: Set by carriers that send parts one by one: which parts the carrier took before
+        #: this error. When some were accepted, the message is partly out, and those parts'
+        #: receipts must still find it.
+        self.progress: SubmitProgress | None = None
+
+    @property
+    def accepted_carrier_ids(self) -> tuple[str, ...]:
+        """Carrier ids of the parts accepted before the error (see `progress`)."""
+        return self.progress.accepted_ids if self.progress is not None else ()
 
 
 class CarrierRetryableError(CarrierError):
@@ -143,6 +152,26 @@ class CarrierRetryableError(CarrierError):
 
 class CarrierUnavailable(CarrierRetryableError):
     """No connection to the carrier is bound; the submission was not sent."""
+
+
+class CarrierOutcomeUnknown(CarrierRetryableError):
+    """The submission was sent and no answer came: the carrier may have accepted it.
+
+    Sending it again, to this carrier or another, may deliver it twice. ``may_fail_over`` is
+    the carrier's operator setting: whether the dispatcher may move the message to the next
+    carrier of its route at once (accepting that risk) instead of retrying this carrier only.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        carrier_code: str | None = None,
+        error_code: int = 30008,
+        may_fail_over: bool = False,
+    ) -> None:
+        super().__init__(message, carrier_code=carrier_code, error_code=error_code)
+        self.may_fail_over = may_fail_over
 
 
 class CarrierPermanentError(CarrierError):

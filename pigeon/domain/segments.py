@@ -260,3 +260,21 @@ def build_udh(reference: int, total: int, sequence: int, *, sixteen_bit: bool = 
     if not 0 <= reference <= 0xFF:
         raise ValueError(f"8-bit reference must be 0..255, got {reference}")
     return bytes((0x05, 0x00, 0x03, reference, total, sequence))
+
+
+@dataclass(frozen=True)
+class SubmitProgress:
+    """How far a submission got before it stopped, as the carrier split the message.
+
+    Parts are sent one after the other, so what the carrier accepted is always a run of
+    parts: ``first_part`` .. ``first_part + len(accepted_ids) - 1`` (1-based), with the ids
+    it gave them; ``stopped_at`` is the part that was refused or never answered. The
+    concatenation ``reference`` (None for a one-part message) lets the rest be sent later as
+    parts of the same message (`pigeon.ports.Continuation`).
+    """
+
+    parts: int
+    reference: int | None
+    first_part: int
+    accepted_ids: tuple[str, ...]
+    stopped_at: int

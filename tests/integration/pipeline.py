@@ -41,7 +41,7 @@ NO_LOOKAHEAD = timedelta(0)
 
 class ScriptedCarrier:
     """A Carrier that answers each submit from a script: an exception to raise, or None to
-    accept with ids "<name>-<n>-<part>"."""
+    accept with ids "<name>-<n>-<part index>"."""
 
     def __init__(self, name: str, *answers: Exception | None, default: Exception | None = None) -> None:
         self.name = name
@@ -61,10 +61,14 @@ class ScriptedCarrier:
         if answer is not None:
             raise answer
         n = len(self.submitted)
+        # Like a real carrier, it honours a continuation: ids for the parts still owed only.
+        resume = message.continuation
+        first = resume.first_part if resume is not None and resume.parts == len(message.parts) else 1
         return SubmitAck(
             carrier=self.name,
-            carrier_ids=tuple(f"{self.name}-{n}-{i}" for i in range(len(message.parts))),
+            carrier_ids=tuple(f"{self.name}-{n}-{i}" for i in range(first - 1, len(message.parts))),
             raw={"scripted": True},
+            first_part=first,
         )
 
 

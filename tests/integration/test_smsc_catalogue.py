@@ -17,7 +17,13 @@ from prometheus_client import CollectorRegistry
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp import SmppCarrier
 from pigeon.carriers.smpp_errors import Action, StatusRule
-from pigeon.domain.errors import CarrierPermanentError, CarrierRetryableError, CarrierUnavailable
+from pigeon.domain.errors import (
+    CarrierOutcomeUnknown,
+    CarrierPermanentError,
+    CarrierRetryableError,
+    CarrierUnavailable,
+)
+from pigeon.ports import Continuation
 from tests.integration.smsc import faults
 from tests.integration.smsc.support import RecordingEvents, carrier_config, message
 
@@ -81,6 +87,25 @@ def test_no_submit_resp() -> None:
             status = carrier.status()
             assert status.window_in_use == 0 and status.bound
             assert errors(carrier, "response_timeout") == 1
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("may_fail_over", [False, True])
+def test_first_submit_unanswered(may_fail_over: bool) -> None:
+    async def scenario() -> None:
+        config = {"failover_on_unknown_outcome": may_fail_over}
+        async with against(faults.FirstSubmitUnanswered, **config) as (smsc, carrier, events):
+            with pytest.raises(CarrierOutcomeUnknown) as raised:
+                await carrier.submit(message("taken, never answered"))
+            assert raised.value.carrier_code == "smpp:response_timeout"
+            assert raised.value.may_fail_over is may_fail_over and raised.value.retryable
+            assert raised.value.progress is not None and raised.value.progress.stopped_at == 1
+            await events.wait(lambda e: len(e.receipts) == 1)
+            assert events.receipts[0].carrier_id == smsc.submits[0].message_id  # the SMSC has it
+            ack = await carrier.submit(message("taken, never answered"))
+            assert ack.carrier_ids == (smsc.submits[1].message_id,)
+            assert carrier.status().binds[0].connects == 1
 
     run(scenario)
 
@@ -194,6 +219,19 @@ def test_later_part_refused() -> None:
             assert getattr(raised.value, "accepted_carrier_ids", None) == (first,)
             assert f"part 1 was accepted as {first}" in raised.value.message
             assert len(smsc.submits) == 2  # part 3 was never sent
+            progress = raised.value.progress
+            assert progress is not None
+            assert (progress.parts, progress.first_part, progress.stopped_at) == (3, 1, 2)
+            udh = smsc.submits[0].short_message[:6]
+            assert udh[:3] == b"\x05\x00\x03" and progress.reference == udh[3]
+
+            # The rest only: parts 2 and 3, with part 1's reference and part count.
+            rest = Continuation(reference=progress.reference, parts=3, first_part=2)
+            ack = await carrier.submit(message("x" * 400, continuation=rest))
+            assert ack.first_part == 2 and len(ack.carrier_ids) == 2
+            sent = [s.short_message[:6] for s in smsc.submits[2:]]
+            assert sent == [bytes([5, 0, 3, progress.reference, 3, n]) for n in (2, 3)]
+            assert ack.carrier_ids == tuple(s.message_id for s in smsc.submits[2:])
 
     run(scenario)
 

@@ -31,6 +31,7 @@ source_ton_npi = { international = [1, 1], short_code = [3, 1], alphanumeric = [
 destination_ton_npi = [1, 1]
 connect_timeout = 5
 response_timeout = 7.5
+failover_on_unknown_outcome = true
 enquire_link_interval = 20
 reconnect_min = 0.5
 reconnect_max = 30
@@ -85,6 +86,7 @@ def test_a_full_file() -> None:
     assert (acme.connect_timeout, acme.response_timeout, acme.enquire_link_interval) == (5.0, 7.5, 20.0)
     assert (acme.reconnect_min, acme.reconnect_max, acme.throttle_pause, acme.throttle_retries) == (0.5, 30.0, 2.0, 3)
     assert acme.reassembly_timeout == 60.0
+    assert acme.failover_on_unknown_outcome and not backup.failover_on_unknown_outcome  # off unless asked
     assert acme.status_map == {
         0x401: StatusRule(Action.PERMANENT, 30007),
         1026: StatusRule(Action.THROTTLE, 30001),
@@ -125,6 +127,7 @@ def test_passwords_never_show() -> None:
         ({"system_id": "x" * 16}, "system_id must be at most 15 characters"),
         ({"system_type": "toolongsystype"}, "system_type must be at most 12"),
         ({"sixteen_bit_reference": "yes"}, "sixteen_bit_reference must be true or false"),
+        ({"failover_on_unknown_outcome": 1}, "failover_on_unknown_outcome must be true or false"),
         ({"windwo": 50}, "unknown key(s) windwo"),
         ({"name": "a b"}, "name must be letters"),
         ({"destination_ton_npi": [1]}, "destination_ton_npi must be [ton, npi]"),

@@ -18,6 +18,7 @@ from pigeon.domain.errors import (
     ApiError,
     AuthenticationError,
     CarrierError,
+    CarrierOutcomeUnknown,
     CarrierPermanentError,
     CarrierRetryableError,
     CarrierUnavailable,
@@ -26,6 +27,7 @@ from pigeon.domain.errors import (
     PigeonError,
     WebhookError,
 )
+from pigeon.domain.segments import SubmitProgress
 
 TWILIO = Path(__file__).resolve().parents[2].parent / "shared" / "twilio"
 
@@ -342,6 +344,7 @@ def test_index_refuses_a_code_twice() -> None:
         (CarrierRetryableError, CarrierError),
         (CarrierPermanentError, CarrierError),
         (CarrierUnavailable, CarrierRetryableError),
+        (CarrierOutcomeUnknown, CarrierRetryableError),
         (WebhookError, PigeonError),
         (PigeonError, Exception),
     ],
@@ -431,6 +434,12 @@ def test_carrier_errors() -> None:
     assert unbound.retryable and unbound.carrier_code is None
     assert str(unbound) == CarrierUnavailable.__doc__
     assert not CarrierError().retryable
+    assert CarrierError().accepted_carrier_ids == () and CarrierError().progress is None
+    unanswered = CarrierOutcomeUnknown(carrier_code="smpp:response_timeout")
+    assert unanswered.retryable and not unanswered.may_fail_over  # retried, never failed over by default
+    unanswered.progress = SubmitProgress(parts=3, reference=7, first_part=1, accepted_ids=("a1",), stopped_at=2)
+    assert unanswered.accepted_carrier_ids == ("a1",)
+    assert CarrierOutcomeUnknown(may_fail_over=True).may_fail_over
 
 
 def test_webhook_error() -> None:

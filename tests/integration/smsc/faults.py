@@ -283,6 +283,25 @@ class NoSubmitResp(FakeSmsc):
         pass
 
 
+class FirstSubmitUnanswered(FakeSmsc):
+    """The first submit_sm is taken (an id issued, its receipt sent) but its submit_sm_resp is
+    lost; every later submit_sm is answered as usual.
+
+    Expected: that submit raises CarrierOutcomeUnknown "smpp:response_timeout" with
+    ``may_fail_over`` as configured (false by default); the receipt of the unannounced id
+    still reaches on_receipt; the next submit is accepted on the same bind. The SMSC now has
+    the message, which is why the dispatcher must not send it to another carrier blindly.
+    """
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        if len(self.submits) == 1:
+            submit.message_id = self.next_id()
+            submit.status = 0
+            self.send_receipt(conn, submit.message_id, tlv_id=submit.message_id)
+        else:
+            await super().on_submit(conn, submit)
+
+
 class UnbindDuringSubmit(FakeSmsc):
     """The first submit_sm is answered with an unbind instead of a submit_sm_resp.
 
@@ -377,18 +396,21 @@ class VendorStatus(FakeSmsc):
 
 
 class LaterPartRefused(FakeSmsc):
-    """Of a multipart message, part 1 is accepted and part 2 refused (ESME_RSUBMITFAIL).
+    """Of a multipart message, part 1 is accepted and part 2 refused (ESME_RSUBMITFAIL); every
+    later submit_sm is accepted.
 
     Expected: submit raises CarrierRetryableError whose ``accepted_carrier_ids`` holds part
-    1's id (also named in the message), so the dispatcher can keep it for its receipt and
-    knows a resend would duplicate part 1; no further part is sent.
+    1's id (also named in the message) and whose ``progress`` has the part count and the
+    concatenation reference, so the dispatcher can keep part 1 for its receipt and later ask
+    for parts 2.. only; no further part is sent. A continuation then sends parts 2 and 3
+    alone, with the same reference and part count.
     """
 
     async def on_submit(self, conn: Connection, submit: Submit) -> None:
         if len(self.submits) == 2:
             self.refuse(conn, submit, 0x45)
         else:
-            self.accept(conn, submit)
+            await super().on_submit(conn, submit)  # accepted, and its receipt follows
 
 
 class SilentLink(FakeSmsc):
@@ -407,6 +429,7 @@ class SilentLink(FakeSmsc):
 CATALOGUE: tuple[type[FakeSmsc], ...] = (
     BindRefused,
     NoSubmitResp,
+    FirstSubmitUnanswered,
     UnbindDuringSubmit,
     ThrottleBursts,
     ReceiptBeforeSubmitResp,
