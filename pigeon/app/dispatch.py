@@ -13,11 +13,42 @@ expiries and failovers, which are rare, take the one-message path.
 
 A message is marked `sending` just before its submit. If the dispatcher dies after that, its
 lease runs out and another dispatcher resends it; the timeline records the resend and why.
+
+What an attempt may leave at a carrier, and what the next attempt does about it:
+
+* *Refused, nothing accepted* (a refusal, no bind): nothing is on the network. The next
+  carrier of the route is tried at once; when every carrier refused, the message is retried
+  later from the first, with backoff (`RetryPolicy`).
+* *Some parts accepted, a later part refused* (multipart): the accepted parts' carrier ids
+  are stored at once, so their receipts find the message, and listed in the attempt's
+  `retry` (or `failed`) timeline entry. The message is then *held* by that carrier: it is
+  not failed over (another carrier would send those parts again, with a reference the
+  handset cannot join to them), and its retry asks the carrier for the missing parts only,
+  with the same concatenation reference (`ports.Continuation`). A permanent refusal fails
+  the message, the accepted parts' ids kept; their receipts are recorded on its timeline.
+* *No answer* (`CarrierOutcomeUnknown`: response timeout, connection lost after writing):
+  the carrier may have the message. It is held by that carrier too and retried there, once
+  the bind works again, from the unanswered part on, with the same reference (many handsets
+  drop a part of a concatenated message they already have, whereas a new reference would
+  make it a second message). That retry is a `resend` entry whose reason says it may duplicate the
+  unanswered part. Only a carrier configured with ``failover_on_unknown_outcome`` lets the
+  message move on to the next carrier at once; that second submission is a `resend` entry
+  too.
+
+A hold lives in the store, not in a dispatcher: the message's ``carrier`` column names the
+holding carrier while the message waits, and its newest `retry` entry has the detail
+(``hold``: parts, reference, accepted ids, the unanswered part). It ends when the message is
+sent or fails. If the holding carrier is no longer routed for the destination (its
+configuration changed), the message goes to the route whole, and a `resend` entry says which
+parts may arrive twice. A held message that runs out of retries fails like any other.
+The doctor counts submits from these entries (`pigeon.domain.diagnosis.submits`): a `retry`
+marked ``outcome_unknown`` is not a refusal, and every `resend` is a possible duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,13 +59,13 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callback, enqueue_status_callbacks
 from pigeon.app.receipt_batch import apply_receipts, receipt_of_parked
-from pigeon.domain.errors import CarrierError, CarrierPermanentError, InvalidTransition
+from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError, InvalidTransition
 from pigeon.domain.pacing import PacingPolicy, reserve
 from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import CARRIER_SUBMITS, RetryPolicy
-from pigeon.domain.segments import plan_segments
+from pigeon.domain.segments import SubmitProgress, plan_segments
 from pigeon.domain.status import MessageStatus
-from pigeon.ports import Carrier, Clock, OutboundMessage, SubmitAck
+from pigeon.ports import Carrier, Clock, Continuation, OutboundMessage, SubmitAck
 from pigeon.store import alerts as alert_store
 from pigeon.store import dispatch as store
 from pigeon.store import message_batch
@@ -48,11 +79,70 @@ Row = dict[str, Any]
 Router = Callable[[str], Sequence[Carrier]]
 
 
+@dataclass(frozen=True)
+class Hold:
+    """What a carrier may already have of a message after an attempt (module docstring)."""
+
+    carrier: str
+    parts: int  # as the carrier split the message
+    reference: int | None  # the concatenation reference of those parts
+    next_part: int  # the first part not known to be accepted (1-based)
+    accepted_ids: tuple[str, ...]  # carrier ids of parts 1 .. next_part - 1
+    unknown_part: int | None  # a part sent and never answered: the carrier may have it
+    exclusive: bool  # only this carrier may take the message
+
+    def continuation(self) -> Continuation:
+        return Continuation(reference=self.reference, parts=self.parts, first_part=self.next_part)
+
+    def describe(self) -> str:
+        """What the carrier has, in words, for timeline reasons and alerts."""
+        said = []
+        if self.accepted_ids:
+            last = self.next_part - 1
+            said.append(f"{self.carrier} accepted {_parts(1, last, self.parts)}")
+        if self.unknown_part is not None:
+            said.append(
+                f"{self.carrier} never answered the submit of {_parts(self.unknown_part, self.unknown_part, self.parts)}"
+                " and may have accepted it"
+            )
+        return "; ".join(said)
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "carrier": self.carrier,
+            "parts": self.parts,
+            "reference": self.reference,
+            "next_part": self.next_part,
+            "accepted_ids": list(self.accepted_ids),
+            "unknown_part": self.unknown_part,
+            "exclusive": self.exclusive,
+        }
+
+    @classmethod
+    def from_detail(cls, d: Row) -> Hold:
+        return cls(
+            carrier=str(d["carrier"]),
+            parts=int(d["parts"]),
+            reference=d.get("reference"),
+            next_part=int(d["next_part"]),
+            accepted_ids=tuple(d.get("accepted_ids") or ()),
+            unknown_part=d.get("unknown_part"),
+            exclusive=bool(d.get("exclusive", True)),
+        )
+
+
+def _parts(first: int, last: int, total: int) -> str:
+    if total == 1:
+        return "the message"
+    return f"part {first} of {total}" if first == last else f"parts {first}-{last} of {total}"
+
+
 @dataclass
 class Job:
     message: Row
     slot: datetime
     resend_reason: str | None = None
+    hold: Hold | None = None
 
 
 @dataclass
@@ -79,7 +169,15 @@ def _expired(row: Row, now: datetime) -> bool:
 
 
 def _fail(
-    conn: Connection, row: Row, *, now: datetime, code: int, kind: str, detail: dict[str, Any], text: str
+    conn: Connection,
+    row: Row,
+    *,
+    now: datetime,
+    code: int,
+    kind: str,
+    detail: dict[str, Any],
+    text: str,
+    **values: Any,
 ) -> None:
     try:
         updated = message_store.transition(
@@ -92,6 +190,7 @@ def _fail(
             detail=detail,
             claimed_by=None,
             claimed_until=None,
+            **values,
         )
     except InvalidTransition:
         return
@@ -152,6 +251,12 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
             releases.append((row["sid"], slot))
             continue
         jobs.append(Job(message=row, slot=slot, resend_reason=resend))
+    held = [j for j in jobs if j.message.get("carrier")]
+    if held:
+        holds = store.holds_of(conn, [j.message["sid"] for j in held])
+        for job in held:
+            found = holds.get(job.message["sid"])
+            job.hold = Hold.from_detail(found) if found else None
     store.release_paced(conn, releases)
     changed = {k: v for k, v in free.items() if known.get(k) != v}
     store.set_next_free(conn, changed, known=set(known))
@@ -184,10 +289,14 @@ def _queue_accepted(conn: Connection, rows: Sequence[Row], *, now: datetime) -> 
 
 def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> list[Job]:
     """Record that these jobs are about to be submitted: one guarded UPDATE (queued -> sending)
-    per attempt number, their timeline entries and callbacks. Returns the jobs still ours."""
+    per attempt number, their timeline entries and callbacks. Returns the jobs still ours.
+
+    A job with a ``resend_reason`` may put the message on the network a second time: its
+    entry is a `resend` with that reason instead of a `status` one (a job reclaimed from a
+    dead dispatcher is already `sending` and only gets the entry)."""
     by_attempt: dict[int, list[str]] = {}
     for job in jobs:
-        if job.resend_reason is None:
+        if not _reclaimed(job):
             by_attempt.setdefault(job.message["attempts"] + 1, []).append(job.message["sid"])
     moved: dict[str, Row] = {}
     for attempt, sids in by_attempt.items():
@@ -199,7 +308,12 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
     for job in jobs:
         row = job.message
         attempt = row["attempts"] + 1
-        if job.resend_reason is None:
+        detail: dict[str, Any] = {"attempt": attempt}
+        if job.hold is not None:
+            detail |= {"carrier": job.hold.carrier, "from_part": job.hold.next_part, "parts": job.hold.parts}
+        if job.resend_reason is not None:
+            detail["reason"] = job.resend_reason
+        if not _reclaimed(job):
             if row["sid"] not in moved:
                 continue  # canceled or changed since the claim
             job.message = moved[row["sid"]]
@@ -208,9 +322,9 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
                     message_sid=row["sid"],
                     account_sid=row["account_sid"],
                     at=now,
-                    kind="status",
+                    kind="status" if job.resend_reason is None else "resend",
                     status=str(S.SENDING),
-                    detail={"attempt": attempt},
+                    detail=detail,
                 )
             )
             ready.append(job)
@@ -222,14 +336,41 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
             at=now,
             kind="resend",
             status=str(S.SENDING),
-            detail={"reason": job.resend_reason, "attempt": attempt},
+            detail=detail,
         )
         message_store.update_fields(conn, row["sid"], attempts=attempt, date_updated=now)
         row["attempts"] = attempt
         ready.append(job)
     message_batch.add_events(conn, entries)
-    enqueue_status_callbacks(conn, [(j.message, None) for j in ready if j.resend_reason is None], now=now)
+    enqueue_status_callbacks(conn, [(j.message, None) for j in ready if j.message["sid"] in moved], now=now)
     return ready
+
+
+def _reclaimed(job: Job) -> bool:
+    """Taken over from a dispatcher that marked it sending and stopped."""
+    return bool(job.message["status"] == S.SENDING)
+
+
+def plan_route(job: Job, route: Sequence[Carrier]) -> list[Carrier]:
+    """The carriers to try for this job, given what a carrier may already hold of it.
+
+    An exclusive hold keeps the message on its carrier while that carrier is routed; a hold
+    on an unanswered part makes this attempt a possible duplicate (``resend_reason``). Call
+    before `mark_sending`, which records the reason."""
+    carriers = list(route)
+    hold = job.hold
+    if hold is None:
+        return carriers
+    holder = [c for c in carriers if c.name == hold.carrier]
+    if holder and hold.exclusive:
+        carriers = holder
+    if hold.unknown_part is not None:
+        where = (
+            f"sent to {hold.carrier} again" if holder else f"{hold.carrier} is no longer routed for {job.message['to']}"
+        )
+        reason = f"{hold.describe()}: {where}"
+        job.resend_reason = f"{job.resend_reason}; {reason}" if job.resend_reason else reason
+    return carriers
 
 
 def outbound(row: Row) -> OutboundMessage:
@@ -250,18 +391,28 @@ def outbound(row: Row) -> OutboundMessage:
 
 
 async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
-    """Submit through the route's carriers in order: a retryable refusal fails over to the next."""
+    """Submit through the route's carriers in order (the route `plan_route` gave for the job).
+
+    A refusal that left nothing at the carrier fails over to the next one. An error after
+    which the carrier holds part of the message (parts accepted) stops here, and so does one
+    whose outcome is unknown unless that carrier allows failing over (``may_fail_over``)."""
     outcome = Outcome(job=job)
     message = outbound(job.message)
+    hold = job.hold
     for carrier in route:
+        attempt = message
+        if hold is not None and carrier.name == hold.carrier:
+            attempt = dataclasses.replace(message, continuation=hold.continuation())
         try:
-            outcome.ack = await carrier.submit(message)
+            outcome.ack = await carrier.submit(attempt)
             outcome.error = None
             return outcome
         except CarrierError as exc:
             outcome.tried.append((carrier.name, exc))
             outcome.error = exc
-            if not exc.retryable:
+            if not exc.retryable or exc.accepted_carrier_ids:
+                return outcome
+            if isinstance(exc, CarrierOutcomeUnknown) and not exc.may_fail_over:
                 return outcome
         except Exception as exc:  # a connector bug must not lose the message
             log.exception("carrier submit crashed", extra={"carrier": carrier.name, "sid": job.message["sid"]})
@@ -276,10 +427,17 @@ async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
 
 
 def _carrier_detail(tried: Sequence[tuple[str, CarrierError]]) -> list[dict[str, Any]]:
-    return [
-        {"carrier": name, "carrier_code": e.carrier_code, "error": e.message, "retryable": e.retryable}
-        for name, e in tried
-    ]
+    rows = []
+    for name, e in tried:
+        row = {"carrier": name, "carrier_code": e.carrier_code, "error": e.message, "retryable": e.retryable}
+        if isinstance(e, CarrierOutcomeUnknown):
+            row["outcome_unknown"] = True
+        rows.append(row)
+    return rows
+
+
+def _unanswered(tried: Sequence[tuple[str, CarrierError]]) -> list[str]:
+    return [name for name, e in tried if isinstance(e, CarrierOutcomeUnknown)]
 
 
 def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
@@ -296,11 +454,37 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, sett
                 detail={"refused_by": _carrier_detail(outcome.tried)},
             )
         if outcome.ack is not None:
+            reason = _second_copy(outcome)
+            if reason is not None:
+                message_store.add_event(
+                    conn,
+                    message_sid=row["sid"],
+                    account_sid=row["account_sid"],
+                    at=now,
+                    kind="resend",
+                    detail={"reason": reason, "attempt": row["attempts"], "carrier": outcome.ack.carrier},
+                )
             accepted.append(outcome)
         else:
             assert outcome.error is not None
-            _record_refusal(conn, row, outcome.error, outcome.tried, now=now, settings=settings)
+            _record_refusal(conn, outcome, now=now, settings=settings)
     _record_sent(conn, accepted, now=now, settings=settings)
+
+
+def _second_copy(outcome: Outcome) -> str | None:
+    """Why the carrier that accepted the message may not be the only one that has it, if so."""
+    ack, hold = outcome.ack, outcome.job.hold
+    assert ack is not None
+    reasons = []
+    unanswered = _unanswered(outcome.tried)
+    if unanswered:
+        reasons.append(
+            f"{', '.join(unanswered)} never answered the submit and may have accepted it; "
+            f"failover_on_unknown_outcome let {ack.carrier} take the message too"
+        )
+    if hold is not None and hold.accepted_ids and (ack.carrier != hold.carrier or ack.first_part != hold.next_part):
+        reasons.append(f"{hold.describe()}; {ack.carrier} took the whole message again")
+    return "; ".join(reasons) or None
 
 
 def _record_sent(conn: Connection, accepted: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
@@ -330,13 +514,20 @@ def _record_sent(conn: Connection, accepted: Sequence[Outcome], *, now: datetime
     entries, refs, changed = [], [], []
     ids: dict[str, list[str]] = {}
     for outcome in accepted:
-        ack, row = outcome.ack, outcome.job.message
+        ack, row, hold = outcome.ack, outcome.job.message, outcome.job.hold
         assert ack is not None
         updated = sent.get(row["sid"])
         if updated is None:
             log.warning("submit acknowledged for a message no longer sending", extra={"sid": row["sid"]})
             continue
-        detail = {"carrier": ack.carrier, "carrier_ids": list(ack.carrier_ids), "attempt": row["attempts"], **ack.raw}
+        all_ids = list(ack.carrier_ids)
+        parts = None
+        if ack.first_part > 1 and hold is not None and hold.carrier == ack.carrier:
+            # The rest of a message the carrier took in part: the ids of the earlier parts
+            # are stored already; the timeline shows the message's ids in full.
+            all_ids = [*hold.accepted_ids, *ack.carrier_ids]
+            parts = hold.parts
+        detail = {"carrier": ack.carrier, "carrier_ids": all_ids, "attempt": row["attempts"], **ack.raw}
         entries.append(
             message_batch.event(
                 message_sid=row["sid"],
@@ -348,13 +539,23 @@ def _record_sent(conn: Connection, accepted: Sequence[Outcome], *, now: datetime
             )
         )
         refs += store.carrier_ref_rows(
-            carrier=ack.carrier, ids=ack.carrier_ids, message_sid=row["sid"], account_sid=row["account_sid"], at=now
+            carrier=ack.carrier,
+            ids=ack.carrier_ids,
+            message_sid=row["sid"],
+            account_sid=row["account_sid"],
+            at=now,
+            first_part=ack.first_part if parts is not None else 1,
+            parts=parts,
         )
         changed.append((updated, None))
         ids.setdefault(ack.carrier, []).extend(ack.carrier_ids)
     message_batch.add_events(conn, entries)
     store.add_carrier_refs(conn, refs)
     enqueue_status_callbacks(conn, changed, now=now)
+    _apply_early_receipts(conn, ids, now=now)
+
+
+def _apply_early_receipts(conn: Connection, ids: dict[str, list[str]], *, now: datetime) -> None:
     early = [
         receipt_of_parked(row)
         for carrier, carrier_ids in ids.items()
@@ -363,21 +564,94 @@ def _record_sent(conn: Connection, accepted: Sequence[Outcome], *, now: datetime
     apply_receipts(conn, early, now=now)
 
 
-def _record_refusal(
-    conn: Connection,
-    row: Row,
-    error: CarrierError,
-    tried: Sequence[tuple[str, CarrierError]],
-    *,
-    now: datetime,
-    settings: DispatchSettings,
-) -> None:
-    detail = {"attempt": row["attempts"], "refused_by": _carrier_detail(tried), "carrier_code": error.carrier_code}
+def _hold_after(job: Job, tried: Sequence[tuple[str, CarrierError]]) -> Hold | None:
+    """What a carrier may hold of the message after this attempt: the latest carrier that
+    accepted parts or never answered, else what the job was held by before."""
+    prior = job.hold
+    for name, exc in reversed(tried):
+        progress = exc.progress
+        unknown = isinstance(exc, CarrierOutcomeUnknown)
+        if not (unknown or exc.accepted_carrier_ids):
+            continue
+        if progress is None:  # a carrier that does not report parts: the whole message
+            progress = SubmitProgress(parts=1, reference=None, first_part=1, accepted_ids=(), stopped_at=1)
+        continued = (
+            prior is not None
+            and prior.carrier == name
+            and (progress.first_part, progress.parts, progress.reference)
+            == (prior.next_part, prior.parts, prior.reference)
+        )
+        accepted = (prior.accepted_ids if continued and prior is not None else ()) + progress.accepted_ids
+        next_part = progress.first_part + len(progress.accepted_ids)
+        exclusive = bool(accepted)
+        unknown_part = None
+        if unknown:
+            assert isinstance(exc, CarrierOutcomeUnknown)
+            unknown_part = progress.stopped_at
+            exclusive = exclusive or not exc.may_fail_over
+        elif continued and prior is not None and prior.unknown_part is not None and prior.unknown_part >= next_part:
+            unknown_part = prior.unknown_part  # still not resent successfully: the next resend may duplicate it
+            exclusive = exclusive or prior.exclusive
+        return Hold(name, progress.parts, progress.reference, next_part, accepted, unknown_part, exclusive)
+    return prior
+
+
+def _keep_accepted_parts(
+    conn: Connection, row: Row, tried: Sequence[tuple[str, CarrierError]], *, now: datetime
+) -> list[dict[str, Any]]:
+    """Store the carrier ids of parts accepted before the attempt stopped, so that their
+    receipts find the message; returns them for the timeline."""
+    kept: list[dict[str, Any]] = []
+    refs = []
+    ids: dict[str, list[str]] = {}
+    for name, exc in tried:
+        progress = exc.progress
+        if progress is None or not progress.accepted_ids:
+            continue
+        refs += store.carrier_ref_rows(
+            carrier=name,
+            ids=progress.accepted_ids,
+            message_sid=row["sid"],
+            account_sid=row["account_sid"],
+            at=now,
+            first_part=progress.first_part,
+            parts=progress.parts,
+        )
+        ids.setdefault(name, []).extend(progress.accepted_ids)
+        kept += [
+            {"carrier": name, "part": progress.first_part + i, "parts": progress.parts, "carrier_id": cid}
+            for i, cid in enumerate(progress.accepted_ids)
+        ]
+    store.add_carrier_refs(conn, refs)
+    return kept
+
+
+def _record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, settings: DispatchSettings) -> None:
+    job, error, tried = outcome.job, outcome.error, outcome.tried
+    assert error is not None
+    row = job.message
+    detail: dict[str, Any] = {
+        "attempt": row["attempts"],
+        "refused_by": _carrier_detail(tried),
+        "carrier_code": error.carrier_code,
+    }
+    kept = _keep_accepted_parts(conn, row, tried, now=now)
+    if kept:
+        detail["accepted_parts"] = kept
+    unanswered = _unanswered(tried)
+    if unanswered:
+        # Not a refusal: the doctor counts this attempt as one that may have reached the network.
+        detail["outcome_unknown"] = True
+    hold = _hold_after(job, tried)
+    if hold is not None:
+        detail["hold"] = hold.detail()
+        detail["reason"] = hold.describe() or f"{hold.carrier} holds part of the message"
     decision = (
         None
         if isinstance(error, CarrierPermanentError) or not error.retryable
         else settings.retry.decide(row["attempts"], error)
     )
+    holder = hold.carrier if hold is not None else None
     if decision is not None:
         retry_at = now + timedelta(seconds=decision.delay)
         message_store.transition(
@@ -392,13 +666,24 @@ def _record_refusal(
             claimed_by=None,
             claimed_until=None,
             paced_at=None,
+            carrier=holder,
         )
-        return
-    code = error.error_code
-    text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
-    if error.retryable:
-        text = f"Message {row['sid']} was refused {row['attempts']} times and Pigeon stopped retrying: {error.message}."
-    _fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text)
+    else:
+        code = error.error_code
+        text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
+        if error.retryable:
+            text = (
+                f"Message {row['sid']} was refused {row['attempts']} times and Pigeon stopped retrying: "
+                f"{error.message}."
+            )
+        if hold is not None and hold.describe():
+            text += f" Before that, {hold.describe()}: the recipient may get that much of it."
+        _fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text, carrier=holder)
+    if kept:
+        by_carrier: dict[str, list[str]] = {}
+        for part in kept:
+            by_carrier.setdefault(part["carrier"], []).append(part["carrier_id"])
+        _apply_early_receipts(conn, by_carrier, now=now)
 
 
 class DispatchRound:
@@ -433,8 +718,9 @@ class DispatchRound:
             wait = (group[0].slot - self.clock.now()).total_seconds()
             if wait > 0:
                 await asyncio.sleep(wait)
+            routes = {j.message["sid"]: plan_route(j, self.route(j.message["to"])) for j in group}
             ready = await asyncio.to_thread(self._mark, group)
-            outcomes = await asyncio.gather(*(submit(j, self.route(j.message["to"])) for j in ready))
+            outcomes = await asyncio.gather(*(submit(j, routes[j.message["sid"]]) for j in ready))
             await asyncio.to_thread(self._record, outcomes)
             done += len(outcomes)
         return done

@@ -6,7 +6,9 @@ never move a message backwards (a late `sent` after `delivered`).
 
 Multipart messages: each part has its own carrier id and receipt. The message is
 `delivered` when every part is delivered, and `undelivered` (or `failed`) with the code of
-the first part that failed for good; each part's receipt stays in the timeline.
+the first part that failed for good; each part's receipt stays in the timeline. Parts a
+carrier accepted before it refused a later one (`pigeon.app.dispatch`) have their ids stored
+too: their receipts are recorded, and count once the rest of the message is out, not before.
 A receipt whose id matches nothing yet is parked and re-matched when the submit response
 that carries that id is recorded (receipts can overtake submit responses).
 """
@@ -46,6 +48,10 @@ def _aggregate(parts: Sequence[Row]) -> ReceiptOutcome | None:
     for p, o in zip(parts, outcomes, strict=True):
         if o is not None and o.final and o.status is not MessageStatus.DELIVERED:
             return outcome_of(p["receipt_stat"], p.get("_err"))
+    # A message the carrier took in pieces has refs only for the parts accepted so far: it is
+    # not delivered until a part of every index is.
+    if len({p["part_index"] for p in parts}) < max(p["part_count"] for p in parts):
+        return None
     if all(o is not None and o.status is MessageStatus.DELIVERED for o in outcomes):
         return outcomes[0]
     return None

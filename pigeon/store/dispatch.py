@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus
-from pigeon.store.tables import carrier_refs, messages, sender_pacing, unmatched_receipts
+from pigeon.store.tables import carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
 
 Row = dict[str, Any]
 m = messages.c
@@ -155,17 +155,26 @@ def queued_segments(conn: Connection, sender: str) -> int:
 
 
 def carrier_ref_rows(
-    *, carrier: str, ids: Sequence[str], message_sid: str, account_sid: str, at: datetime
+    *,
+    carrier: str,
+    ids: Sequence[str],
+    message_sid: str,
+    account_sid: str,
+    at: datetime,
+    first_part: int = 1,
+    parts: int | None = None,
 ) -> list[Row]:
-    """The carrier_refs rows of one submitted message: one per part."""
+    """The carrier_refs rows of one submitted message: one per part. A message the carrier
+    took in pieces (some parts, then the rest) is recorded per piece: its ids are those of
+    parts ``first_part`` onwards of ``parts``."""
     return [
         {
             "carrier": carrier,
             "carrier_message_id": cid,
             "message_sid": message_sid,
             "account_sid": account_sid,
-            "part_index": i,
-            "part_count": len(ids),
+            "part_index": first_part - 1 + i,
+            "part_count": parts if parts is not None else len(ids),
             "submitted_at": at,
         }
         for i, cid in enumerate(ids)
@@ -184,6 +193,24 @@ def record_carrier_ids(
     add_carrier_refs(
         conn, carrier_ref_rows(carrier=carrier, ids=ids, message_sid=message_sid, account_sid=account_sid, at=at)
     )
+
+
+def holds_of(conn: Connection, sids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each message's latest hold: what a carrier may already have of it (`app.dispatch.Hold`),
+    as the newest `retry` entry of its timeline recorded it. Read only for messages whose
+    ``carrier`` column is set while they wait, which is rare."""
+    if not sids:
+        return {}
+    e = message_events.c
+    q = (
+        sa.select(e.message_sid, e.detail)
+        .where(e.message_sid.in_(sorted(set(sids))), e.kind == "retry")
+        .order_by(e.message_sid, e.id)
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for sid, detail in conn.execute(q):
+        latest[sid] = (detail or {}).get("hold") or {}
+    return {sid: hold for sid, hold in latest.items() if hold}
 
 
 def find_carrier_ref(conn: Connection, carrier: str, carrier_id: str) -> Row | None:

@@ -19,10 +19,19 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app.dispatch import DispatchSettings, Job, claim, mark_sending, record, submit
-from pigeon.domain.errors import ApiError, CarrierPermanentError, CarrierRetryableError
+from pigeon.domain.diagnosis import count_submits
+from pigeon.domain.errors import (
+    ApiError,
+    CarrierOutcomeUnknown,
+    CarrierPermanentError,
+    CarrierRetryableError,
+    CarrierUnavailable,
+)
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import RetryPolicy
+from pigeon.domain.segments import SubmitProgress
+from pigeon.ports import Continuation
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
 from tests.integration.pipeline import CALLBACK, OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
@@ -471,6 +480,84 @@ def test_a_destination_without_a_route_fails_with_no_route(pipe: Pipeline) -> No
     pipe.dispatch(route=[])
     assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("failed", 30008)
     assert pipe.events(sid)[-1]["detail"]["carrier_code"] == "NO_ROUTE"
+
+
+# -- holds: what a carrier may already have of a message --------------------------------------------
+
+
+def _partly_refused(accepted: tuple[str, ...], *, parts: int = 3, first: int = 1) -> CarrierRetryableError:
+    err = CarrierRetryableError("later part refused", carrier_code="ESME_RSUBMITFAIL")
+    err.progress = SubmitProgress(
+        parts=parts, reference=42, first_part=first, accepted_ids=accepted, stopped_at=first + len(accepted)
+    )
+    return err
+
+
+LONG = "x" * 400  # three parts
+
+
+def test_a_held_message_stays_on_its_carrier_through_plain_refusals_and_then_continues(pipe: Pipeline) -> None:
+    unbound = CarrierUnavailable("not bound", carrier_code="smpp:not_bound")
+    held = ScriptedCarrier("held", _partly_refused(("h-1",)), unbound)
+    other = ScriptedCarrier("other")
+    sid = pipe.send(body=LONG)
+    policy = RetryPolicy(max_attempts=5, base_delay=1, max_delay=1, jitter=0)
+    for _ in range(3):
+        pipe.dispatch(route=[held, other], retry=policy)
+        pipe.clock.advance(5)
+    assert other.submitted == []  # never another carrier: it would resend part 1
+    assert [m.continuation for m in held.submitted] == [None, *[Continuation(42, 3, 2)] * 2]
+    assert pipe.status(sid) == "sent" and pipe.message(sid)["carrier"] == "held"
+    parts = pipe.parts(sid)
+    assert [(p["part_index"], p["part_count"]) for p in parts] == [(0, 3), (1, 3), (2, 3)]
+    assert [p["carrier_message_id"] for p in parts] == ["h-1", "held-3-1", "held-3-2"]
+    sent = pipe.events(sid, "status")[-1]
+    assert sent["detail"]["carrier_ids"] == ["h-1", "held-3-1", "held-3-2"]
+    assert pipe.events(sid, "resend") == [] and count_submits(pipe.events(sid), parts).reaching == 1
+
+
+def test_a_held_message_whose_carrier_is_no_longer_routed_goes_whole_and_says_so(pipe: Pipeline) -> None:
+    gone = ScriptedCarrier("gone", _partly_refused(("g-1", "g-2")))
+    other = ScriptedCarrier("other")
+    sid = pipe.send(body=LONG)
+    pipe.dispatch(route=[gone, other])
+    assert other.submitted == [] and pipe.message(sid)["carrier"] == "gone"
+    assert [p["carrier_message_id"] for p in pipe.parts(sid)] == ["g-1", "g-2"]
+    pipe.clock.advance(60)
+    pipe.dispatch(route=[other])  # the configuration changed: "gone" is not on the route any more
+    assert pipe.status(sid) == "sent" and pipe.message(sid)["carrier"] == "other"
+    assert other.submitted[0].continuation is None
+    [resend] = pipe.events(sid, "resend")
+    assert resend["detail"]["reason"] == "gone accepted parts 1-2 of 3; other took the whole message again"
+    assert count_submits(pipe.events(sid), pipe.parts(sid)).reaching == 2
+
+
+def test_a_held_message_that_runs_out_of_retries_fails_and_says_what_is_out(pipe: Pipeline) -> None:
+    unbound = CarrierUnavailable("not bound", carrier_code="smpp:not_bound")
+    held = ScriptedCarrier("held", _partly_refused(("h-1",)), default=unbound)
+    sid = pipe.send(body=LONG)
+    policy = RetryPolicy(max_attempts=2, base_delay=1, max_delay=1, jitter=0)
+    for _ in range(2):
+        pipe.dispatch(route=[held], retry=policy)
+        pipe.clock.advance(5)
+    msg = pipe.message(sid)
+    assert (msg["status"], msg["carrier"]) == ("failed", "held")
+    [alert] = pipe.alerts(sid)
+    assert "held accepted part 1 of 3: the recipient may get that much of it" in alert["alert_text"]
+    failed = pipe.events(sid)[-1]
+    assert failed["detail"]["hold"]["accepted_ids"] == ["h-1"]
+
+
+def test_an_unanswered_submit_without_part_details_is_held_whole(pipe: Pipeline) -> None:
+    silent = ScriptedCarrier("silent", CarrierOutcomeUnknown("no answer", carrier_code="smpp:response_timeout"))
+    other = ScriptedCarrier("other")
+    sid = pipe.send()
+    pipe.dispatch(route=[silent, other])
+    assert other.submitted == [] and pipe.status(sid) == "queued"
+    pipe.clock.advance(60)
+    pipe.dispatch(route=[silent, other])
+    assert pipe.message(sid)["carrier"] == "silent" and other.submitted == []
+    assert [e["kind"] for e in pipe.events(sid) if e["status"] == "sending"] == ["status", "resend"]
 
 
 # -- a dead dispatcher ------------------------------------------------------------------------------

@@ -333,6 +333,38 @@ def test_refused_submits_do_not_count_as_resends() -> None:
     assert diagnose_message(facts(events=events)) == []
 
 
+def test_an_unanswered_submit_is_no_refusal_and_its_resend_counts() -> None:
+    why = "acme never answered the submit of the message and may have accepted it"
+    events = [
+        ev("created", "queued"),
+        ev("status", "sending", 1, attempt=1),
+        ev("retry", "queued", 11, carrier_code="smpp:response_timeout", outcome_unknown=True, reason=why),
+        ev("resend", "sending", 12, attempt=2, reason=f"{why}: sent to acme again"),
+        ev("status", "sent", 12),
+        ev("status", "delivered", 13),
+        receipt(t=13),
+    ]
+    submits = count_submits(events, [part()])
+    assert (len(submits.attempts), len(submits.refused), submits.reaching) == (2, 0, 2)
+    f = one(diagnose_message(facts(events=events)), "pigeon_resent")
+    assert f"Why: {why}: sent to acme again." in f.summary
+
+
+def test_parts_sent_in_two_attempts_count_once() -> None:
+    def piece(cid: str, index: int, t: float) -> dict[str, Any]:
+        return {**part(cid, t), "part_index": index, "part_count": 2}
+
+    events = [
+        ev("created", "queued"),
+        ev("status", "sending", 1, attempt=1),
+        ev("retry", "queued", 1, carrier_code="ESME_RSUBMITFAIL"),  # part 1 accepted, part 2 refused
+        ev("status", "sending", 3, attempt=2, from_part=2),
+        ev("status", "sent", 3),
+    ]
+    assert count_submits(events, [piece("c1", 0, 1), piece("c2", 1, 3)]).reaching == 1
+    assert count_submits(events, [piece("c1", 0, 1), piece("c2", 1, 3), piece("c3", 0, 3)]).reaching == 2
+
+
 def test_two_accepted_submits_count_even_without_a_resend_entry() -> None:
     assert count_submits(clean_events(), [part("c1", 1), part("c2", 30)]).reaching == 2
 

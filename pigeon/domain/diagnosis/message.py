@@ -163,12 +163,20 @@ def _waiting(f: MessageFacts, th: Thresholds) -> list[Finding]:
         ]
     if retries:
         codes = unique(str((e.get("detail") or {}).get("carrier_code")) for e in retries)
+        silent = sum(1 for e in retries if (e.get("detail") or {}).get("outcome_unknown"))
+        how = "turned away" if not silent else f"turned away or did not answer ({silent} unanswered)"
+        hold = (retries[-1].get("detail") or {}).get("hold") or {}
+        held = (
+            f" {(retries[-1].get('detail') or {}).get('reason')}, so Pigeon sends it to {hold.get('carrier')} only."
+            if hold.get("exclusive")
+            else ""
+        )
         return [
             Finding(
                 cause="carrier_retrying",
                 severity="warning",
-                summary=f"The carrier turned {m['sid']} away {len(retries)} time(s) for now ({', '.join(codes)}); "
-                f"Pigeon tries again at {when(due)}.",
+                summary=f"The carrier {how} {m['sid']} {len(retries)} time(s) for now ({', '.join(codes)}); Pigeon "
+                f"tries again at {when(due)}.{held}",
                 evidence=[message_row(m), *[event_row(e) for e in retries]],
                 advice=[
                     "Temporary refusals (throttling, a carrier that is down) clear by themselves; Pigeon retries "

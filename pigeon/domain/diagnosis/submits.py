@@ -1,15 +1,22 @@
 """How many times a message went to a carrier, and how many times the carrier said it arrived.
 
 Every attempt is on the timeline: a `status` entry to `sending` (a first attempt, or one after
-a retry) or a `resend` entry (a dispatcher reclaimed a message another dispatcher left in
-`sending`: the earlier submit may or may not have reached the carrier). An attempt the carrier
-refused is followed by a `retry` entry, or by a `status` entry to `failed` carrying
-`refused_by`; a refused submit put nothing on the network. What remains could each have
-reached the handset.
+a retry) or a `resend` entry (a submit that may put the message on the network a second
+time: a dispatcher reclaimed a message another one left in `sending`, a carrier never
+answered an earlier submit, or another carrier took a message the first one had in part).
+An attempt the carrier refused is followed by a `retry` entry, or by a `status` entry to
+`failed` carrying `refused_by`; a refused submit put nothing on the network — unless the
+entry says ``outcome_unknown`` (a carrier never answered it), which is no refusal. What
+remains could each have reached the handset.
+
+Parts a carrier accepted before it refused a later part are completed by a later attempt
+that sends only the missing parts, so the parts on record count per part: the message went
+out as many times as its most often accepted part.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +31,7 @@ class Submits:
     attempts: list[Row] = field(default_factory=list)
     refused: list[Row] = field(default_factory=list)
     resends: list[Row] = field(default_factory=list)
-    #: Distinct submit times among the message's carrier ids (accepted submits).
+    #: How many times the most often accepted part was accepted (carrier ids per part).
     accepted: int = 0
 
     @property
@@ -35,15 +42,27 @@ class Submits:
 
 def count_submits(events: Sequence[Row], parts: Sequence[Row]) -> Submits:
     attempts = [e for e in events if _is_attempt(e)]
-    refused = [
-        e
-        for e in events
-        if e.get("kind") == "retry"
-        or (e.get("kind") == "status" and e.get("status") == "failed" and (e.get("detail") or {}).get("refused_by"))
-    ]
+    refused = [e for e in events if _is_refusal(e)]
     resends = [e for e in events if e.get("kind") == "resend"]
-    accepted = len({p.get("submitted_at") for p in parts})
+    per_part = Counter(p.get("part_index", 0) for p in parts)
+    accepted = max(per_part.values(), default=0)
     return Submits(attempts=attempts, refused=refused, resends=resends, accepted=accepted)
+
+
+def _is_refusal(e: Row) -> bool:
+    detail = e.get("detail") or {}
+    if detail.get("outcome_unknown"):
+        return False
+    if e.get("kind") == "retry":
+        return True
+    return e.get("kind") == "status" and e.get("status") == "failed" and bool(detail.get("refused_by"))
+
+
+def unanswered(events: Sequence[Row]) -> list[Row]:
+    """Attempts a carrier never answered: it may have accepted them."""
+    return [
+        e for e in events if e.get("kind") in {"retry", "status"} and (e.get("detail") or {}).get("outcome_unknown")
+    ]
 
 
 def _is_attempt(e: Row) -> bool:
@@ -66,6 +85,10 @@ _RESEND_ADVICE = [
     "out another dispatcher sends it again, so that nothing is lost, at the price of a possible duplicate.",
     "Stop workers with SIGTERM (they finish the submits in flight first) and look in the dead worker's logs "
     "for why it stopped.",
+    "A carrier that does not answer a submit within its response_timeout may still have taken it: Pigeon "
+    "sends it again to that carrier only (with the same concatenation reference), or to the next carrier "
+    "when failover_on_unknown_outcome is set. If this happens often, look at the carrier's link and its "
+    "latency (`pigeon carriers`, GET /metrics), or raise response_timeout.",
     "Some carriers drop a repeated submit with the same reference; ask yours whether it can.",
 ]
 
@@ -83,7 +106,9 @@ def submit_findings(f: MessageFacts) -> list[Finding]:
     out: list[Finding] = []
     submits = count_submits(f.events, f.parts)
     if submits.reaching >= 2:
-        reasons = [str((e.get("detail") or {}).get("reason")) for e in submits.resends]
+        # A resend says why it was sent again; an unanswered attempt says why it may count.
+        why_rows = submits.resends or unanswered(f.events)
+        reasons = list(dict.fromkeys(str(r) for e in why_rows if (r := (e.get("detail") or {}).get("reason"))))
         why = "; ".join(reasons) if reasons else "the carrier accepted it more than once"
         out.append(
             Finding(
