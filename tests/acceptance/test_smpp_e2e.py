@@ -18,8 +18,7 @@ from tests.acceptance.conftest import Server
 from tests.integration.smsc.node import HERE, ensure_node_modules
 
 
-@pytest.fixture
-def smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
+def start_smsc() -> tuple[subprocess.Popen[str], int]:
     ensure_node_modules()
     proc = subprocess.Popen(
         ["node", str(HERE / "smsc.js"), "0"],
@@ -39,13 +38,67 @@ def smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
             if event.get("event") == "listening":
                 port = int(event["port"])
     assert port, "the Node SMSC did not start"
-    yield proc, port
+    return proc, port
+
+
+def stop_smsc(proc: subprocess.Popen[str]) -> None:
     assert proc.stdin is not None
     proc.stdin.close()
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def command(proc: subprocess.Popen[str], cmd: str, **fields: Any) -> dict[str, Any]:
+    """One control command to a Node SMSC; its reply (the events printed meanwhile are skipped)."""
+    assert proc.stdin is not None and proc.stdout is not None
+    ident = int(time.monotonic_ns())
+    proc.stdin.write(json.dumps({"id": ident, "cmd": cmd, **fields}) + "\n")
+    proc.stdin.flush()
+    while True:
+        line = proc.stdout.readline()
+        assert line, "the Node SMSC exited"
+        message = json.loads(line)
+        if message.get("reply") == ident:
+            assert "error" not in message, message
+            return dict(message)
+
+
+@pytest.fixture
+def smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    proc, port = start_smsc()
+    yield proc, port
+    stop_smsc(proc)
+
+
+@pytest.fixture
+def second_smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    proc, port = start_smsc()
+    yield proc, port
+    stop_smsc(proc)
+
+
+def carrier_toml(name: str, port: int, **extra: Any) -> str:
+    lines = [
+        "[[carriers]]",
+        f'name = "{name}"',
+        'kind = "smpp"',
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        'system_id = "pigeon"',
+        'password = "secret"',
+    ]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def timeline(server: Server, sid: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = httpx.get(
+        f"{server.base_url}/2010-04-01/Accounts/{server.account_sid}/Messages/{sid}/Events.json",
+        auth=(server.account_sid, server.auth_token),
+    ).json()["events"]
+    return events
 
 
 def wait_for(check: Any, timeout: float = 15.0) -> Any:
@@ -159,3 +212,59 @@ def free_closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_a_part_refused_after_part_1_was_accepted_is_completed_without_resending_part_1(
+    server_factory: Any, smsc: tuple[subprocess.Popen[str], int], tmp_path: Path
+) -> None:
+    proc, port = smsc
+    command(proc, "configure", submit_script=[0, 0x45])  # part 1 accepted, part 2 ESME_RSUBMITFAIL
+    config = tmp_path / "pigeon.toml"
+    config.write_text(carrier_toml("npm-smsc", port))
+    server: Server = server_factory("sqlite", env={"PIGEON_CONFIG": str(config)})
+    client = server.client()
+    sid = client.messages.create(to="+14155552671", from_=server.numbers[0], body="long " * 80).sid
+    wait_for(lambda: client.messages(sid).fetch().status == "delivered")
+
+    submits = command(proc, "state")["submits"]
+    accepted = [s for s in submits if s["status"] == 0]
+    assert [s["status"] for s in submits] == [0, 0x45, 0, 0]
+    udhs = [bytes.fromhex(s["udh_hex"]) for s in accepted]
+    assert [u[5] for u in udhs] == [1, 2, 3] and len({u[3] for u in udhs}) == 1  # one reference, no repeat
+    events = timeline(server, sid)
+    retry = next(e for e in events if e["kind"] == "retry")
+    assert [p["carrier_id"] for p in retry["detail"]["accepted_parts"]] == [accepted[0]["message_id"]]
+    sent = next(e for e in events if e["status"] == "sent")
+    assert sent["detail"]["carrier_ids"] == [s["message_id"] for s in accepted]
+    receipts = [e for e in events if e["kind"] == "receipt"]
+    assert sorted(e["detail"]["part"] for e in receipts) == [1, 2, 3]
+    assert not any(e["kind"] == "resend" for e in events)
+
+
+def test_an_unanswered_submit_is_resent_to_the_same_carrier_not_to_the_next(
+    server_factory: Any,
+    smsc: tuple[subprocess.Popen[str], int],
+    second_smsc: tuple[subprocess.Popen[str], int],
+    tmp_path: Path,
+) -> None:
+    primary, primary_port = smsc
+    backup, backup_port = second_smsc
+    command(primary, "configure", submit_script=["no_resp"])  # taken, and the answer lost
+    config = tmp_path / "pigeon.toml"
+    config.write_text(
+        carrier_toml("primary", primary_port, response_timeout=1.0)
+        + carrier_toml("backup", backup_port)
+        + '[[routes]]\nprefix = "+1"\ncarriers = ["primary", "backup"]\n'
+    )
+    server: Server = server_factory("sqlite", env={"PIGEON_CONFIG": str(config)})
+    client = server.client()
+    sid = client.messages.create(to="+14155552671", from_=server.numbers[0], body="exactly once, please").sid
+    wait_for(lambda: client.messages(sid).fetch().status == "delivered")
+
+    assert command(backup, "state")["submits"] == []  # before: the backup got a second copy
+    submits = command(primary, "state")["submits"]
+    assert [(s["status"], s["answered"]) for s in submits] == [(0, False), (0, True)]
+    kinds = [(e["kind"], e["status"]) for e in timeline(server, sid)]
+    assert ("retry", "queued") in kinds and ("resend", "sending") in kinds and ("failover", None) not in kinds
+    report = server.cli("doctor", "message", sid, "--account", server.account_sid, "--json", check=False)
+    assert "pigeon_resent" in report.stdout and "never answered" in report.stdout

@@ -31,6 +31,10 @@ const options = {
   throttle_first: 0, // answer this many submit_sm with throttle_status
   throttle_status: smpp.ESME_RTHROTTLED,
   reject: {}, // destination_addr -> command_status
+  // What to do with each of the next submit_sm, one entry per submit_sm (then as usual):
+  // 0 = as usual, a command_status = refuse with it, "no_resp" = accept it (id, receipt) and
+  // never send its submit_sm_resp — the SMSC took the message and the answer was lost.
+  submit_script: [],
   id_format: 'decimal', // submit_sm_resp ids: "decimal" or "hex" (receipt text ids are always decimal)
   receipts: true,
   receipt_delay_ms: 30,
@@ -146,7 +150,10 @@ function onSubmit(session, pdu) {
     status: 0,
   };
   let status = 0;
-  if (options.throttle_first > 0) {
+  const scripted = options.submit_script.length > 0 ? options.submit_script.shift() : 0;
+  if (typeof scripted === 'number' && scripted !== 0) {
+    status = scripted;
+  } else if (options.throttle_first > 0) {
     options.throttle_first -= 1;
     status = options.throttle_status;
   } else if (options.reject[pdu.destination_addr]) {
@@ -162,6 +169,7 @@ function onSubmit(session, pdu) {
   const numeric = state.nextId++;
   record.numeric_id = String(numeric);
   record.message_id = options.id_format === 'hex' ? numeric.toString(16).toUpperCase().padStart(10, '0') : String(numeric);
+  record.answered = scripted !== 'no_resp';
   state.submits.push(record);
   state.acceptedSinceConfigure += 1;
   emit({ event: 'submit', record });
@@ -170,9 +178,11 @@ function onSubmit(session, pdu) {
     options.drop_after_submits = 0;
     for (const s of state.sessions) s.dead = true; // from here on nothing is accepted on them
   }
-  session.send(pdu.response({ message_id: record.message_id }), () => {
-    if (drop) dropAll(options.down_ms);
-  });
+  if (record.answered) {
+    session.send(pdu.response({ message_id: record.message_id }), () => {
+      if (drop) dropAll(options.down_ms);
+    });
+  }
   if (options.receipts && (pdu.registered_delivery & 0x03)) {
     const stat = options.receipt_stat[pdu.destination_addr] || 'DELIVRD';
     setTimeout(() => queueDeliver(receiptFor(record, stat)), options.receipt_delay_ms);
