@@ -83,7 +83,7 @@ async def authorized_account(request: Request, account_sid: str) -> dict[str, An
     c = ctx(request)
 
     def check() -> dict[str, Any]:
-        with c.db.read() as conn:
+        with c.db.lookup() as conn:
             return check_access(conn, request, credentials, account_sid)
 
     return await store_read(c.db, check)

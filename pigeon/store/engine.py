@@ -195,6 +195,22 @@ def read(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def lookup(engine: Engine) -> Iterator[Connection]:
+    """Reads that need no common snapshot (independent point lookups, each answer checked on
+    its own). On PostgreSQL they run in autocommit: a read transaction's BEGIN and COMMIT are
+    two round trips to the server, as many as the four lookups of a message create together
+    cost it in CPU (measured: 1.08 ms against 0.70 ms for four reads). On SQLite a
+    transaction costs no round trip, and `read` is used as it is."""
+    if is_sqlite(engine):
+        with read(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
 class Database:
     """The store as the edges see it: read and write transactions over one engine.
 
@@ -217,6 +233,9 @@ class Database:
 
     def write(self) -> AbstractContextManager[Connection]:
         return write(self.engine)
+
+    def lookup(self) -> AbstractContextManager[Connection]:
+        return lookup(self.engine)
 
     def ping(self) -> bool:
         try:
