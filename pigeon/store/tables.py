@@ -394,6 +394,40 @@ unroutable_inbound = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
 
+inbound_parts = sa.Table(
+    "inbound_parts",
+    metadata,
+    # Parts of concatenated inbound messages (pigeon.app.reassembly). A part is committed here
+    # before the carrier acknowledges it, since the SMSC never sends an acknowledged part
+    # again. While its message waits for parts, handed_over_at is null and due_at is when the
+    # message goes on without them; once handed over, the octets are dropped and the row stays
+    # until due_at so that a resent copy is recognised (digest) instead of starting a message.
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    sa.Column("carrier", sa.String(32), nullable=False),
+    sa.Column("sender", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("reference_bits", sa.SmallInteger, nullable=False),
+    sa.Column("reference", sa.Integer, nullable=False),
+    sa.Column("total", sa.SmallInteger, nullable=False),
+    sa.Column("sequence", sa.SmallInteger, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("data_coding", sa.SmallInteger, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("handed_over_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint(
+        "carrier",
+        "sender",
+        "recipient",
+        "reference_bits",
+        "reference",
+        "total",
+        "sequence",
+        name="uq_inbound_parts_part",
+    ),
+)
+
 # -- the debugger -----------------------------------------------------------------------------
 
 request_log = sa.Table(
