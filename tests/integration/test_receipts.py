@@ -13,6 +13,8 @@ from datetime import timedelta
 import pytest
 
 from pigeon.app.dispatch import DispatchSettings, claim, mark_sending, record, submit
+from pigeon.app.receipts import ReceiptSink
+from pigeon.ports import Receipt
 from tests.integration.pipeline import Pipeline, ScriptedCarrier
 
 LONG_BODY = "x" * 200  # two GSM-7 segments
@@ -237,3 +239,26 @@ def test_a_part_reported_delivered_then_failed_keeps_its_first_final_answer(pipe
     pipe.receipt(ids[0], "UNDELIV", err="001", carrier="carrier")  # contradicts itself
     pipe.receipt(ids[1], "DELIVRD", carrier="carrier")
     assert pipe.status(sid) == "delivered"  # as a single-part message would stay
+
+
+def test_receipts_handed_over_together_share_a_commit_and_each_caller_waits_for_it(pipe: Pipeline) -> None:
+    """A carrier reports receipts one deliver_sm at a time, many at once: the sink applies the
+    ones that arrive while a transaction commits in the next one (group commit)."""
+    carrier = ScriptedCarrier("carrier")
+    sids = []
+    for i in range(20):
+        sids.append(pipe.send(to=f"+1415555{2700 + i:04d}"))
+        pipe.dispatch(route=[carrier])
+        pipe.clock.advance(1)  # the sender's next slot
+    ids = [p["carrier_message_id"] for sid in sids for p in pipe.parts(sid)]
+    assert len(ids) == 20
+    sink = ReceiptSink(pipe.db, pipe.clock)
+
+    async def report() -> None:
+        await asyncio.gather(
+            *(sink.on_receipt(Receipt("carrier", cid, "DELIVRD", "000", None, f"id:{cid}")) for cid in ids)
+        )
+
+    asyncio.run(report())
+    assert [pipe.status(sid) for sid in sids] == ["delivered"] * 20  # every caller returned after its commit
+    assert sink._committer.rows == 20 and sink._committer.batches < 20
