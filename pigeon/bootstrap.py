@@ -46,6 +46,7 @@ from pigeon.store.schema import upgrade
 from pigeon.store.simulator import StoreReceiptSpool
 from pigeon.webhooks.sender import AiohttpWebhookSender
 from pigeon.workers.dispatcher import DispatcherWorker
+from pigeon.workers.reassembly import ReassemblyWorker
 from pigeon.workers.simulator import SimulatedReceiptsWorker
 from pigeon.workers.webhooks import WebhookWorker
 
@@ -145,6 +146,7 @@ class Workers:
     dispatcher: DispatcherWorker
     simulated_receipts: SimulatedReceiptsWorker
     webhooks: WebhookWorker
+    reassembly: ReassemblyWorker
     sender: AiohttpWebhookSender
     holder: str
     status_interval: float = 5.0
@@ -179,6 +181,7 @@ class Workers:
                 self.dispatcher.run(stop),
                 self.simulated_receipts.run(stop),
                 self.webhooks.run(stop),
+                self.reassembly.run(stop),
                 self._report_status(stop),
             )
         finally:
@@ -263,17 +266,19 @@ def build_workers(
     async def event(row: dict[str, Any]) -> None:
         await deliver_event(db, sender, clock, row)
 
+    sink = CarrierEventSink(db, clock, base_url=settings.base_url)
     return Workers(
         db=db,
         clock=clock,
         spool=spool,
         carriers=carriers,
-        sink=CarrierEventSink(db, clock, base_url=settings.base_url),
+        sink=sink,
         dispatcher=DispatcherWorker(round_),
         simulated_receipts=SimulatedReceiptsWorker(db, clock),
         webhooks=WebhookWorker(
             db, sender, clock, policy=STATUS_CALLBACKS, handlers={"inbound": inbound, "event": event}
         ),
+        reassembly=ReassemblyWorker(sink),
         sender=sender,
         holder=wid,
     )

@@ -102,6 +102,29 @@ class InboundSms:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class InboundPart:
+    """One part of a concatenated mobile-originated message, as the carrier received it.
+
+    Its text octets stay encoded: a character may straddle two parts, so the message is
+    decoded only once its parts are joined. Parts belong together when they share carrier,
+    sender, recipient, reference width, reference and total.
+    """
+
+    carrier: str
+    sender: str
+    recipient: str
+    reference_bits: int  # 8 or 16
+    reference: int
+    total: int
+    sequence: int  # 1 .. total
+    data: bytes
+    data_coding: int
+    #: Seconds after the first part came after which the message is handed over without
+    #: the parts still missing (the carrier's ``reassembly_timeout``).
+    timeout: float
+
+
 class CarrierEvents(Protocol):
     """Where a carrier reports what the network sends back. Each call returns once the event is
     durably recorded, so the carrier may then acknowledge it to the network."""
@@ -109,6 +132,11 @@ class CarrierEvents(Protocol):
     async def on_receipt(self, receipt: Receipt) -> None: ...
 
     async def on_inbound(self, message: InboundSms) -> None: ...
+
+    async def on_inbound_part(self, part: InboundPart) -> bool:
+        """Keep one part in the store; when it completes its message, record the message in
+        the same transaction. True when this part completed a message."""
+        ...
 
 
 class Carrier(Protocol):
