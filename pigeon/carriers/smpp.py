@@ -4,7 +4,7 @@
                  │    └─ SmppSession  connect, bind, enquire_link, match answers by sequence
                  ├─ SendGate          window, throughput, throttle pause, order of parts
                  ├─ smpp_submit       parts → encoded payload + UDH, TON/NPI
-                 ├─ smpp_inbound      receipts → Receipt; MO parts → reassembled InboundSms
+                 ├─ smpp_inbound      receipts → Receipt; MO → InboundSms, or InboundPart to the store
                  └─ smpp_errors       command_status → retry / throttle / permanent + Twilio code
 
 ``submit`` sends a message's parts one after the other (each waits for its submit_sm_resp)
@@ -36,6 +36,9 @@ twice.
 
 Receipts and inbound messages are acknowledged (deliver_sm_resp) only after
 `CarrierEvents` returned; when it raises, the SMSC gets ESME_RX_T_APPN and resends later.
+Each part of a concatenated inbound message goes to the store (`on_inbound_part`) before its
+deliver_sm_resp: no part is held in this process's memory, so a restart between parts loses
+none, and the parts of one message may come on any bind of the carrier, in any process.
 
 Scope: one bind (or transmitter/receiver pair) per carrier per process. Sharing a carrier's
 bind allowance between hosts (bind leases in the store, DESIGN.md §8) is the composition
@@ -58,12 +61,12 @@ from pigeon.carriers.smpp_bind import BindKeeper, BindStatus, CarrierStatus
 from pigeon.carriers.smpp_errors import Action, carrier_code, classify, to_error
 from pigeon.carriers.smpp_gate import SendGate
 from pigeon.carriers.smpp_ids import IdSource, canonical_id
-from pigeon.carriers.smpp_inbound import Assembled, Reassembler, is_receipt, receipt_from
+from pigeon.carriers.smpp_inbound import is_receipt, read_mo, receipt_from
 from pigeon.carriers.smpp_session import Response, SessionClosed, SmppSession
 from pigeon.carriers.smpp_submit import PreparedMessage, prepare
 from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierUnavailable
 from pigeon.domain.segments import SubmitProgress
-from pigeon.ports import CarrierEvents, Clock, InboundSms, OutboundMessage, SubmitAck, SystemClock
+from pigeon.ports import CarrierEvents, Clock, InboundPart, OutboundMessage, SubmitAck, SystemClock
 
 __all__ = ["BindStatus", "CarrierStatus", "SmppCarrier"]
 
@@ -93,13 +96,11 @@ class SmppCarrier:
         roles = ("transceiver",) if config.bind == "transceiver" else ("transmitter", "receiver")
         self._binds = [BindKeeper(self, role) for role in roles]
         self._gate = SendGate(window=config.window, throughput=config.throughput)
-        self._reassembler = Reassembler(config.reassembly_timeout)
         self._references = itertools.count(random.randrange(0x10000))
         self._deliveries: set[asyncio.Task[None]] = set()
         self._deliver_slots = asyncio.Semaphore(_DELIVER_CONCURRENCY)
         self._stop_event = asyncio.Event()
         self._bound_event = asyncio.Event()
-        self._sweeper: asyncio.Task[None] | None = None
         self._submits_in_progress = 0
         self._counts = {"submitted": 0, "receipts": 0, "inbound": 0}
 
@@ -119,7 +120,6 @@ class SmppCarrier:
         self._events = events
         for bind in self._binds:
             bind.task = asyncio.create_task(bind.run(), name=f"smpp {self.name} {bind.role}")
-        self._sweeper = asyncio.create_task(self._sweep_reassembly(), name=f"smpp {self.name} reassembly")
         await asyncio.gather(*(b.first_attempt.wait() for b in self._binds))
 
     async def wait_bound(self, timeout: float) -> bool:
@@ -209,7 +209,7 @@ class SmppCarrier:
         for bind in self._binds:
             if bind.session is not None:
                 await bind.session.close("carrier stopped")
-        tasks = [b.task for b in self._binds if b.task] + ([self._sweeper] if self._sweeper else [])
+        tasks = [b.task for b in self._binds if b.task]
         tasks += list(self._deliveries)
         for task in tasks:
             task.cancel()
@@ -350,39 +350,21 @@ class SmppCarrier:
         self.metrics.receipts.labels(self.name, receipt.stat).inc()
 
     async def _inbound(self, deliver: pdu.DeliverSm) -> None:
-        assembled = self._reassembler.add(deliver)
-        if assembled is not None:
-            await self._hand_over(assembled)
-
-    async def _hand_over(self, message: Assembled) -> None:
         assert self._events is not None
-        sms = InboundSms(
+        message = read_mo(
+            deliver,
             carrier=self.name,
-            sender=_address(message.source, message.source_ton),
-            recipient=_address(message.destination, message.destination_ton),
-            body=message.text,
-            num_segments=message.num_segments,
-            raw=message.raw,
+            sender=_address(deliver.source, deliver.source_ton),
+            recipient=_address(deliver.destination, deliver.destination_ton),
+            reassembly_timeout=self.config.reassembly_timeout,
         )
-        try:
-            await self._events.on_inbound(sms)
-        except BaseException:
-            self._reassembler.release(message.key)
-            raise
-        self._reassembler.done(message.key)
+        if isinstance(message, InboundPart):
+            if not await self._events.on_inbound_part(message):
+                return  # stored; its message is not complete yet
+        else:
+            await self._events.on_inbound(message)
         self._counts["inbound"] += 1
         self.metrics.inbound.labels(self.name).inc()
-
-    async def _sweep_reassembly(self) -> None:
-        """Hand over messages whose missing parts never came (see `smpp_inbound`)."""
-        period = min(1.0, self.config.reassembly_timeout / 4)
-        while True:
-            await asyncio.sleep(period)
-            for message in self._reassembler.expired():
-                try:
-                    await self._hand_over(message)
-                except Exception:
-                    log.exception("recording an incomplete inbound message failed", extra={"carrier": self.name})
 
     # --- BindHost, for the BindKeepers --------------------------------------------------
 

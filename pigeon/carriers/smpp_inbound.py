@@ -7,24 +7,22 @@ from the receipted_message_id TLV (in the submit_sm_resp's format, §5.3.2.12), 
 text's ``id:`` field; both pass through `smpp_ids.canonical_id` so they equal the ids in
 `SubmitAck.carrier_ids`.
 
-Inbound: parts are decoded only once reassembled, from the concatenated bytes, so a UCS-2
-surrogate pair or a GSM-7 escape that another network split across parts still decodes.
-Parts are keyed by sender, recipient, reference width, reference and total, from the UDH
-(IEI 0x00 8-bit, IEI 0x08 16-bit) or the SAR TLVs. Each part is acknowledged when buffered
-— an SMSC with a window of one would otherwise never send the next part — and the last one
-only after `CarrierEvents.on_inbound` returned. A message whose parts stop coming is handed
-over incomplete after ``timeout`` (flagged in ``raw``) rather than lost.
+Inbound: `read_mo` turns a deliver_sm into a whole `InboundSms`, or into an `InboundPart`
+when it is one part of a concatenated message — from the UDH (IEI 0x00 8-bit, IEI 0x08
+16-bit reference) or the SAR TLVs. Parts are not held here: the carrier hands each to
+`CarrierEvents.on_inbound_part`, which commits it to the store before the carrier sends the
+part's deliver_sm_resp, since an SMSC never sends an acknowledged part again. The store puts
+the message together when its last part comes, on whichever bind and in whichever process,
+decoding it from the parts' joined octets so that a UCS-2 surrogate pair or a GSM-7 escape
+that another network split across parts still decodes; a message whose parts stop coming is
+handed over incomplete after the carrier's ``reassembly_timeout`` (flagged in ``raw``)
+rather than lost (`pigeon.app.reassembly`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import gsm0338  # noqa: F401  -- registers the "gsm03.38" codec
 
 from pigeon.carriers.smpp_ids import IdFormat, IdSource, canonical_id
 from pigeon.carriers.smpp_pdu import (
@@ -36,10 +34,11 @@ from pigeon.carriers.smpp_pdu import (
     TLV_SAR_TOTAL_SEGMENTS,
     DeliverSm,
 )
+from pigeon.domain.reassembly import alphabet, decode_text
 from pigeon.domain.receipts import looks_like_receipt, parse_receipt_text
-from pigeon.ports import Receipt
+from pigeon.ports import InboundPart, InboundSms, Receipt
 
-__all__ = ["Assembled", "Concat", "Reassembler", "decode_text", "is_receipt", "receipt_from", "split_user_data"]
+__all__ = ["Concat", "decode_text", "is_receipt", "read_mo", "receipt_from", "split_user_data"]
 
 #: message_state TLV (SMPP 3.4 §5.2.28) → the receipt text's stat spelling.
 MESSAGE_STATES = {
@@ -52,40 +51,6 @@ MESSAGE_STATES = {
     7: "UNKNOWN",
     8: "REJECTD",
 }
-
-
-# --- text -----------------------------------------------------------------------------------
-
-
-def _alphabet(data_coding: int) -> str:
-    """The character set a data_coding announces: "gsm", "ascii", "latin-1", "ucs2" or "binary".
-
-    0x00-0x0F are SMPP 3.4 §5.2.19 values; higher values are GSM 03.38 data coding schemes
-    that SMSCs pass through (message class, flash SMS, message waiting groups).
-    """
-    smpp = {0x00: "gsm", 0x01: "ascii", 0x02: "binary", 0x03: "latin-1", 0x04: "binary", 0x08: "ucs2"}
-    if data_coding < 0x10:
-        return smpp.get(data_coding, "latin-1")
-    group = data_coding >> 4
-    if group <= 0x07:  # general data coding (bits 3-2: alphabet)
-        return ("gsm", "binary", "ucs2", "latin-1")[(data_coding >> 2) & 0x03]
-    if group == 0x0F:  # data coding / message class
-        return "binary" if data_coding & 0x04 else "gsm"
-    if group == 0x0E:  # message waiting, UCS-2
-        return "ucs2"
-    return "gsm"  # 0xC0-0xDF message waiting groups carry GSM-7 text
-
-
-def decode_text(data: bytes, data_coding: int) -> str:
-    """Text of a message body; undecodable bytes become U+FFFD rather than failing the message."""
-    alphabet = _alphabet(data_coding)
-    if alphabet == "gsm":
-        return data.decode("gsm03.38", "replace")  # unpacked septets, one octet each (SMPP convention)
-    if alphabet == "ucs2":
-        return data.decode("utf-16-be", "replace")
-    if alphabet == "ascii":
-        return data.decode("ascii", "replace")
-    return data.decode("latin-1")  # Latin-1, and binary shown byte for byte
 
 
 # --- concatenation --------------------------------------------------------------------------
@@ -135,120 +100,34 @@ def concat_from_sar(tlvs: dict[int, bytes]) -> Concat | None:
     return concat if 1 <= concat.sequence <= concat.total else None
 
 
-@dataclass(frozen=True)
-class Assembled:
-    """A whole (or, after the timeout, partial) inbound message, ready for on_inbound."""
+def read_mo(
+    deliver: DeliverSm, *, carrier: str, sender: str, recipient: str, reassembly_timeout: float
+) -> InboundSms | InboundPart:
+    """A non-receipt deliver_sm as a whole message, or as one part of a concatenated one.
 
-    key: tuple[Any, ...] | None
-    source: str
-    destination: str
-    source_ton: int
-    destination_ton: int
-    text: str
-    num_segments: int
-    raw: dict[str, Any]
-
-
-@dataclass
-class _Pending:
-    first_seen: float
-    data_coding: int
-    source_ton: int
-    destination_ton: int
-    parts: dict[int, bytes] = field(default_factory=dict)
-    handing_over: bool = False  # on_inbound is running for it: no second hand-over meanwhile
-
-
-class Reassembler:
-    """In-memory buffer of incomplete multipart messages (one per carrier).
-
-    ``add`` returns the message once complete but keeps it buffered until ``done(key)``;
-    if recording it fails, ``release(key)`` makes it available again: the SMSC resends the
-    unacknowledged last part and the message completes again. Parts of a message completed recently are recognised (same key, part
-    number and bytes) and dropped, so an SMSC resending a part whose acknowledgement got
-    lost does not produce a second, partial message.
+    ``sender`` and ``recipient`` are the deliver_sm's addresses as Pigeon writes numbers; a
+    part's text octets stay encoded until its message is joined (see the module doc).
     """
-
-    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.timeout = timeout
-        self._clock = clock
-        self._pending: dict[tuple[Any, ...], _Pending] = {}
-        self._recent: dict[tuple[Any, ...], tuple[float, frozenset[tuple[int, bytes]]]] = {}
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def add(self, deliver: DeliverSm) -> Assembled | None:
-        """Add one non-receipt deliver_sm; the message when all its parts are in, else None."""
-        concat, udh, body = split_user_data(deliver.user_data, deliver.udhi)
-        concat = concat or concat_from_sar(deliver.tlvs)
+    concat, udh, body = split_user_data(deliver.user_data, deliver.udhi)
+    concat = concat or concat_from_sar(deliver.tlvs)
+    if concat is None or concat.total == 1:
         raw: dict[str, Any] = {"data_coding": deliver.data_coding, "esm_class": deliver.esm_class}
-        if concat is None or concat.total == 1:
-            if udh:
-                raw["udh"] = udh.hex()
-            text = decode_text(body, deliver.data_coding)
-            return Assembled(
-                None, deliver.source, deliver.destination, deliver.source_ton, deliver.destination_ton, text, 1, raw
-            )
-        key = (deliver.source, deliver.destination, concat.bits, concat.reference, concat.total)
-        digest = hashlib.sha256(body).digest()
-        recent = self._recent.get(key)
-        if recent is not None and (concat.sequence, digest) in recent[1]:
-            return None  # a resent part of a message already handed over
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = _Pending(self._clock(), deliver.data_coding, deliver.source_ton, deliver.destination_ton)
-            self._pending[key] = pending
-        pending.parts[concat.sequence] = body
-        if len(pending.parts) < concat.total or pending.handing_over:
-            return None
-        pending.handing_over = True
-        return self._assemble(key, pending, complete=True)
-
-    def release(self, key: tuple[Any, ...] | None) -> None:
-        """Recording the message under ``key`` failed: keep its parts for another hand-over."""
-        pending = self._pending.get(key) if key is not None else None
-        if pending is not None:
-            pending.handing_over = False
-
-    def done(self, key: tuple[Any, ...] | None) -> None:
-        """The message under ``key`` was recorded: forget its parts, remember their digests."""
-        if key is None:
-            return
-        pending = self._pending.pop(key, None)
-        if pending is not None:
-            now = self._clock()
-            digests = frozenset((seq, hashlib.sha256(body).digest()) for seq, body in pending.parts.items())
-            self._recent[key] = (now, digests)
-        self._forget_recent()
-
-    def expired(self) -> list[Assembled]:
-        """Messages still missing parts after ``timeout``, as they are (still buffered until done)."""
-        cutoff = self._clock() - self.timeout
-        due = [(key, p) for key, p in self._pending.items() if p.first_seen <= cutoff and not p.handing_over]
-        for _, pending in due:
-            pending.handing_over = True
-        return [self._assemble(key, pending, complete=False) for key, pending in due]
-
-    def _assemble(self, key: tuple[Any, ...], pending: _Pending, *, complete: bool) -> Assembled:
-        source, destination, bits, reference, total = key
-        data = b"".join(pending.parts[seq] for seq in sorted(pending.parts))
-        raw: dict[str, Any] = {
-            "data_coding": pending.data_coding,
-            "concatenation": {"reference": reference, "bits": bits, "total": total, "received": sorted(pending.parts)},
-        }
-        if not complete:
-            raw["incomplete"] = True
-            raw["missing_parts"] = [seq for seq in range(1, total + 1) if seq not in pending.parts]
-        text = decode_text(data, pending.data_coding)
-        return Assembled(
-            key, source, destination, pending.source_ton, pending.destination_ton, text, len(pending.parts), raw
-        )
-
-    def _forget_recent(self) -> None:
-        cutoff = self._clock() - self.timeout
-        for key in [k for k, (at, _) in self._recent.items() if at <= cutoff]:
-            del self._recent[key]
+        if udh:
+            raw["udh"] = udh.hex()
+        text = decode_text(body, deliver.data_coding)
+        return InboundSms(carrier=carrier, sender=sender, recipient=recipient, body=text, num_segments=1, raw=raw)
+    return InboundPart(
+        carrier=carrier,
+        sender=sender,
+        recipient=recipient,
+        reference_bits=concat.bits,
+        reference=concat.reference,
+        total=concat.total,
+        sequence=concat.sequence,
+        data=body,
+        data_coding=deliver.data_coding,
+        timeout=reassembly_timeout,
+    )
 
 
 # --- receipts -------------------------------------------------------------------------------
@@ -256,7 +135,7 @@ class Reassembler:
 
 def _receipt_text(deliver: DeliverSm) -> str:
     data = deliver.user_data
-    if _alphabet(deliver.data_coding) == "ucs2":
+    if alphabet(deliver.data_coding) == "ucs2":
         return data.decode("utf-16-be", "replace")
     # Receipt texts are ASCII written by SMSC software; Latin-1 reads them byte for byte
     # (GSM-7 would turn "_" and "@" into other characters).

@@ -7,6 +7,7 @@ SMSC decoded with its own code — data_coding, UDH, septets, text — not what 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,9 @@ from pigeon.carriers.smpp import SmppCarrier
 from pigeon.domain.errors import CarrierError, CarrierRetryableError, CarrierUnavailable
 from pigeon.domain.segments import encode_part
 from pigeon.ports import SubmitAck
+from pigeon.store.engine import Database
+from pigeon.store.schema import upgrade
+from pigeon.workers.loop import run_loop
 from tests.integration.smsc.node import NodeSmsc, ensure_node_modules
 from tests.integration.smsc.support import RecordingEvents, carrier_config, message
 
@@ -38,15 +42,38 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 async def connected(
     smsc_options: dict[str, Any] | None = None, **config: Any
 ) -> AsyncIterator[tuple[NodeSmsc, SmppCarrier, RecordingEvents]]:
-    async with NodeSmsc.running(**(smsc_options or {})) as smsc:
-        events = RecordingEvents()
-        carrier = SmppCarrier(carrier_config(smsc.port, **config), metrics=CarrierMetrics(CollectorRegistry()))
-        await carrier.start(events)
-        try:
-            assert await carrier.wait_bound(5), carrier.status()
+    async with migrated_store() as store, NodeSmsc.running(**(smsc_options or {})) as smsc:
+        async with process(smsc, store, **config) as (carrier, events):
             yield smsc, carrier, events
+
+
+@asynccontextmanager
+async def migrated_store() -> AsyncIterator[Database]:
+    """A store for inbound parts, as `pigeon db upgrade` makes it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Database.from_url(f"sqlite:///{tmp}/pigeon.db")
+        await asyncio.to_thread(upgrade, store.engine)
+        try:
+            yield store
         finally:
-            await carrier.stop()
+            store.dispose()
+
+
+@asynccontextmanager
+async def process(smsc: NodeSmsc, store: Database, **config: Any) -> AsyncIterator[tuple[SmppCarrier, RecordingEvents]]:
+    """What one Pigeon worker process runs for this carrier: the bind, and the reassembly sweeper."""
+    events = RecordingEvents(store)
+    carrier = SmppCarrier(carrier_config(smsc.port, **config), metrics=CarrierMetrics(CollectorRegistry()))
+    stop = asyncio.Event()
+    sweeper = asyncio.create_task(run_loop("reassembly", events.sweep, stop, idle=0.1))
+    await carrier.start(events)
+    try:
+        assert await carrier.wait_bound(5), carrier.status()
+        yield carrier, events
+    finally:
+        await carrier.stop()
+        stop.set()
+        await sweeper
 
 
 def texts(records: list[dict[str, Any]]) -> str:
@@ -301,6 +328,42 @@ def test_inbound_with_a_part_that_never_comes_is_handed_over_incomplete() -> Non
             (sms,) = events.inbound
             assert (sms.body, sms.num_segments) == ("one three", 2)
             assert sms.raw["incomplete"] is True and sms.raw["missing_parts"] == [2]
+
+    run(scenario)
+
+
+def test_inbound_parts_acknowledged_before_a_restart_are_not_lost() -> None:
+    parts = ["Acknowledged before ", "the restart, ", "finished after it."]
+    mo = {"source": "447700900123", "destination": "14155550100", "parts": parts, "ref": 0x51}
+
+    async def scenario() -> None:
+        async with migrated_store() as store, NodeSmsc.running() as smsc:
+            async with process(smsc, store) as (_, before):
+                await smsc.command("mo", omit=[2, 3], **mo)
+                await smsc.wait_count(lambda e: e.get("event") == "deliver_acked", 1)
+            assert before.inbound == []  # the process stops with part 1 taken and acknowledged
+            async with process(smsc, store) as (_, after):
+                await smsc.command("mo", omit=[1], **mo)  # the SMSC never sends part 1 again
+                await after.wait(lambda e: len(e.inbound) == 1)
+                (sms,) = after.inbound
+                assert (sms.body, sms.num_segments) == ("".join(parts), 3)
+                assert "incomplete" not in sms.raw
+
+    run(scenario)
+
+
+def test_inbound_parts_dealt_to_two_processes_make_one_message() -> None:
+    parts = ["Dealt ", "over ", "two ", "binds."]
+
+    async def scenario() -> None:
+        async with migrated_store() as store, NodeSmsc.running() as smsc:
+            async with process(smsc, store) as (_, one), process(smsc, store) as (_, two):
+                # The SMSC deals its deliver_sm round robin over the bound sessions.
+                await smsc.command("mo", source="447700900123", destination="14155550100", parts=parts, ref=9)
+                await smsc.wait_count(lambda e: e.get("event") == "deliver_acked", len(parts))
+                await asyncio.sleep(0.3)  # a second, wrong hand-over would come within a sweep
+                (sms,) = one.inbound + two.inbound
+                assert (sms.body, sms.num_segments) == ("".join(parts), 4)
 
     run(scenario)
 

@@ -7,18 +7,27 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from pigeon.app import reassembly
 from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.domain.segments import plan_segments
-from pigeon.ports import InboundSms, OutboundMessage, Receipt
+from pigeon.ports import InboundPart, InboundSms, OutboundMessage, Receipt, SystemClock
+from pigeon.store.engine import Database
 
 
 class RecordingEvents:
-    """A CarrierEvents that keeps everything; ``fail_receipts`` makes the next N calls raise."""
+    """A CarrierEvents that keeps everything; ``fail_receipts`` makes the next N calls raise.
 
-    def __init__(self) -> None:
+    Parts of concatenated inbound messages go through the real reassembly in ``parts_db`` (a
+    migrated store); the messages they make, and those `sweep` hands over, are kept in
+    ``inbound`` like whole ones.
+    """
+
+    def __init__(self, parts_db: Database | None = None) -> None:
         self.receipts: list[Receipt] = []
         self.inbound: list[InboundSms] = []
         self.fail_receipts = 0
+        self.parts_db = parts_db
+        self.clock = SystemClock()
         self._changed = asyncio.Condition()
 
     async def on_receipt(self, receipt: Receipt) -> None:
@@ -33,6 +42,33 @@ class RecordingEvents:
         async with self._changed:
             self.inbound.append(message)
             self._changed.notify_all()
+
+    def _store(self) -> Database:
+        if self.parts_db is None:
+            raise RuntimeError("this RecordingEvents was given no store for inbound parts")
+        return self.parts_db
+
+    def _take_part(self, part: InboundPart) -> InboundSms | None:
+        with self._store().write() as conn:
+            return reassembly.take_part(conn, part, now=self.clock.now())
+
+    async def on_inbound_part(self, part: InboundPart) -> bool:
+        message = await asyncio.to_thread(self._take_part, part)
+        if message is None:
+            return False
+        await self.on_inbound(message)
+        return True
+
+    async def sweep(self) -> int:
+        """One round of the reassembly sweeper over ``parts_db``."""
+        taken: list[InboundSms] = []
+        db = self._store()
+        count = await asyncio.to_thread(
+            reassembly.sweep, db, lambda _conn, message: taken.append(message), now=self.clock.now()
+        )
+        for message in taken:
+            await self.on_inbound(message)
+        return count
 
     async def wait(self, done: Callable[[RecordingEvents], bool], timeout: float = 10.0) -> None:
         async def until() -> None:
