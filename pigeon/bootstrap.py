@@ -77,7 +77,9 @@ def ensure_first_account(db: Database, clock: Clock) -> FirstRun | None:
         account = account_use.create_account(conn, friendly_name="Pigeon account", now=now)
         made: list[dict[str, Any]] = []
         while len(made) < 2:
-            candidate = f"+1415555{secrets.randbelow(8000) + 2000:04d}"
+            # From +1 415 555-9000..9899: the examples in the README and the banner send to
+            # other 555 numbers, which must never be one of these senders (21266, To = From).
+            candidate = f"+1415555{secrets.randbelow(900) + 9000:04d}"
             if any(n["phone_number"] == candidate for n in made):
                 continue
             made.append(number_use.provision(conn, account_sid=account["sid"], phone_number=candidate, now=now))

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
+from pigeon.app.receipt_batch import rematch_parked
 from pigeon.app.receipts import apply_receipt, deliver_simulated_receipts
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.carriers.simulator import SimulatedNetwork
@@ -158,6 +159,12 @@ class Pipeline:
         self.clock.advance(advance)
         with self.db.write() as conn:
             return deliver_simulated_receipts(conn, now=self.clock.now())
+
+    def rematch(self) -> int:
+        """The dispatcher worker's sweep of parked receipts (it runs every second): on PostgreSQL a
+        receipt can be parked by a transaction that ran alongside the one recording its id."""
+        with self.db.write() as conn:
+            return rematch_parked(conn, now=self.clock.now())
 
     def receipt(self, carrier_id: str, stat: str, *, err: str = "000", carrier: str = "simulator") -> str | None:
         with self.db.write() as conn:
