@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,3 +92,59 @@ def test_checkpointer_copies_the_log_into_the_database_file(tmp_path: Path) -> N
     finally:
         reader.close()
         db.dispose()
+
+
+# -- lookups: SQLite keeps one connection per thread, outside any transaction -------------------
+
+
+def test_lookups_see_each_commit_and_leave_no_transaction_open(db: Database) -> None:
+    with db.write() as conn:
+        acc = account_use.create_account(conn, friendly_name="lookups", now=NOW)
+    for n in range(3):
+        with db.write() as conn:
+            number_use.provision(conn, account_sid=acc["sid"], phone_number=f"+1415555014{n}", now=NOW)
+        with db.lookup() as conn:
+            # a statement through SQLAlchemy begins a transaction on the connection ...
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(phone_numbers).where(phone_numbers.c.account_sid == acc["sid"])
+            ).scalar_one()
+            assert count == n + 1  # ... and the next lookup sees the newest commit
+        assert not conn.in_transaction()  # ended when the lookup was over
+    # a writer is never held up by a lookup connection left between lookups
+    with db.write() as conn:
+        number_use.provision(conn, account_sid=acc["sid"], phone_number="+14155550149", now=NOW)
+
+
+def test_a_lookup_that_raises_leaves_a_usable_connection(db: Database) -> None:
+    with db.write() as conn:
+        acc = account_use.create_account(conn, friendly_name="lookups", now=NOW)
+    try:
+        with db.lookup() as conn:
+            conn.execute(sa.select(accounts.c.sid)).all()
+            raise LookupError("a validation error, say")
+    except LookupError:
+        pass
+    assert not conn.in_transaction()
+    with db.lookup() as again:
+        assert again.execute(sa.select(accounts.c.sid).where(accounts.c.sid == acc["sid"])).scalar_one() == acc["sid"]
+
+
+def test_dispose_closes_every_threads_lookup_connection(tmp_path: Path) -> None:
+    db = Database.from_url(f"sqlite:///{tmp_path / 'lookups.db'}")
+    upgrade(db.engine)
+    seen = []
+
+    def use() -> None:
+        with db.lookup() as conn:
+            conn.execute(sa.select(accounts.c.sid)).all()
+            seen.append(conn)
+
+    threads = [threading.Thread(target=use) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    use()
+    assert len({id(c) for c in seen}) == 4  # one per thread
+    db.dispose()
+    assert all(c.closed for c in seen)
