@@ -45,9 +45,15 @@ from pigeon.store import webhooks as outbox
 from pigeon.store.batch import AsyncGroupCommitter
 from pigeon.store.engine import Database
 
-__all__ = ["CallbackBatch", "claim"]
+__all__ = ["CallbackBatch", "claim", "release_stranded"]
 
 Row = dict[str, Any]
+
+
+def release_stranded(conn: Connection, *, now: datetime, since: datetime | None) -> int:
+    """Send the deliveries left waiting behind nothing (`store.webhooks` says how one can be):
+    those written since `since`, or every one when it is None. How many it released."""
+    return outbox.promote_orphans(conn, now=now, since=since)
 
 
 def claim(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> tuple[list[Row], dict[str, str]]:

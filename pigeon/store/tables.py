@@ -266,7 +266,8 @@ webhook_deliveries = sa.Table(
     sa.Column("fallback_method", sa.String(8), nullable=True),
     # Deliveries of one message go out in this order: a later one waits for earlier ones.
     sa.Column("sequence", sa.Integer, nullable=False, server_default="0"),
-    # pending | delivered | failed
+    # pending | waiting (behind an unfinished delivery of the same message and URL) |
+    # delivered | failed
     sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),

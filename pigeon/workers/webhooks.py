@@ -15,6 +15,10 @@ Status callbacks go through `CallbackBatch`: the claim reads the auth tokens the
 with, and the outcomes of the attempts that finish together are recorded in one transaction.
 Other kinds go to their handler (inbound webhooks, with TwiML), or to `deliver_one`.
 
+Alongside, a sweep releases deliveries left waiting behind nothing (a rare race on PostgreSQL,
+see `pigeon.store.webhooks`): every `sweep_interval` it looks at the waiting rows written in
+the last `sweep_recent`, and every `full_sweep_interval` (and at start) at all of them.
+
 Stopping: once `stop` is set no new rows are claimed, and `run` returns after the deliveries in
 flight have finished and recorded their outcome.
 """
@@ -23,10 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
-from pigeon.app.callback_batch import CallbackBatch, claim
+from pigeon.app.callback_batch import CallbackBatch, claim, release_stranded
 from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
@@ -51,6 +57,9 @@ class WebhookWorker:
         poll_interval: float = 0.05,
         timeout: float = 15.0,
         handlers: Mapping[str, Callable[[dict[str, Any]], Awaitable[Any]]] | None = None,
+        sweep_interval: float = 5.0,
+        sweep_recent: timedelta = timedelta(seconds=60),
+        full_sweep_interval: float = 300.0,
     ) -> None:
         if lease_seconds <= timeout:
             # A lease shorter than one request would hand a live delivery to a second worker.
@@ -68,6 +77,34 @@ class WebhookWorker:
         #: Deliveries whose kind needs more than a status callback (inbound webhooks with TwiML).
         self.handlers = dict(handlers or {})
         self.callbacks = CallbackBatch(db, sender, clock, policy=policy, timeout=timeout)
+        self.sweep_interval = sweep_interval
+        self.sweep_recent = sweep_recent
+        self.full_sweep_interval = full_sweep_interval
+        self._last_full_sweep: float | None = None
+
+    def _sweep(self) -> int:
+        """One sweep for stranded deliveries: the recent waiting rows, or all of them when a full
+        sweep is due. Returns how many it released."""
+        full = self._last_full_sweep is None or time.monotonic() - self._last_full_sweep >= self.full_sweep_interval
+        now = self.clock.now()
+        with self.db.write() as conn:
+            released = release_stranded(conn, now=now, since=None if full else now - self.sweep_recent)
+        if full:
+            self._last_full_sweep = time.monotonic()
+        if released:
+            log.warning("released %d webhook deliveries left waiting behind finished ones", released)
+        return released
+
+    async def sweep_once(self) -> int:
+        return await asyncio.to_thread(self._sweep)
+
+    async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("webhook sweep failed; trying again in %.1f s", self.sweep_interval)
+            await _rest(stop, self.sweep_interval)
 
     def _claim(self, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
         with self.db.write() as conn:
@@ -97,7 +134,10 @@ class WebhookWorker:
         task.add_done_callback(self._in_flight.discard)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set, then finish what is in flight."""
+        """Deliver (and sweep) until `stop` is set, then finish what is in flight."""
+        await asyncio.gather(self._deliver_loop(stop), self._sweep_loop(stop))
+
+    async def _deliver_loop(self, stop: asyncio.Event) -> None:
         failures = 0
         try:
             while not stop.is_set():

@@ -147,11 +147,13 @@ def send_and_progress(db: Database, acct: Account, url: str, count: int) -> list
 
 
 def deliver_until_settled(db: Database, sids: list[str], *, timeout: float, total_timeout: float = 5.0) -> float:
-    """Run the real worker until no callback of `sids` is pending; returns the seconds it took."""
+    """Run the real worker until every callback of `sids` has finished; returns the seconds it took."""
 
     def pending() -> int:
         with db.read() as conn:
-            return sum(r["status"] == "pending" for sid in sids for r in outbox.list_deliveries(conn, message_sid=sid))
+            return sum(
+                r["status"] in outbox.UNFINISHED for sid in sids for r in outbox.list_deliveries(conn, message_sid=sid)
+            )
 
     async def main() -> float:
         sender = AiohttpWebhookSender(connect_timeout=1.0, total_timeout=total_timeout)

@@ -417,7 +417,7 @@ def test_a_sink_retrying_holds_back_that_messages_later_events_only(
     assert kinds == {(STATUS_CALLBACK, "delivered")}
     assert [(event_of(r)["type"], r["status"], r["attempts"]) for r in rows(db, sid)] == [
         (SENT, "pending", 1),
-        (DELIVERED, "pending", 0),
+        (DELIVERED, "waiting", 0),
     ]
     events_sent = [json.loads(r.body)[0]["type"] for r in sender.requests if r.body is not None]
     assert events_sent == [SENT]

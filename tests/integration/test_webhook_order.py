@@ -1,0 +1,458 @@
+"""The outbox's order per message and URL on both stores: deliveries queued behind an unfinished
+one are ``waiting``, finishing one promotes the next, and the claim reads pending rows only.
+On PostgreSQL, with real concurrent transactions: an enqueue racing a finish can leave a
+delivery waiting behind nothing, and the worker's sweep releases it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pigeon.app.accounts import create_account
+from pigeon.domain.retry import STATUS_CALLBACKS
+from pigeon.store import webhooks as outbox
+from pigeon.store.engine import Database
+from pigeon.store.tables import messages, webhook_deliveries
+from pigeon.testing import FrozenClock, RecordingWebhookSender
+from pigeon.workers.webhooks import WebhookWorker
+from tests.conftest import drop_pg_database, make_pg_database
+
+ACCOUNT = "AC" + "0" * 32
+HOOK = "https://hooks.example.com/status"
+SINK = "https://sink.example.com/events"
+
+
+def sid(n: int) -> str:
+    return f"SM{n:032x}"
+
+
+def enqueue(conn: sa.Connection, now: datetime, message_sid: str | None, url: str = HOOK, n: int = 0) -> int:
+    return outbox.enqueue(
+        conn,
+        account_sid=ACCOUNT,
+        message_sid=message_sid,
+        kind="status_callback",
+        url=url,
+        method="POST",
+        params=[("n", str(n))],
+        now=now,
+    )
+
+
+def batch_row(message_sid: str | None, url: str = HOOK) -> dict[str, Any]:
+    return outbox.new_delivery(
+        account_sid=ACCOUNT, message_sid=message_sid, kind="status_callback", url=url, method="POST", params=[]
+    )
+
+
+def statuses(db: Database, message_sid: str, url: str | None = None) -> list[str]:
+    with db.read() as conn:
+        rows = outbox.list_deliveries(conn, message_sid=message_sid)
+    return [r["status"] for r in rows if url is None or r["url"] == url]
+
+
+def claim(db: Database, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    with db.write() as conn:
+        return outbox.claim_due(conn, now=now, limit=limit, lease_seconds=60)
+
+
+def deliver(db: Database, row: dict[str, Any], now: datetime) -> None:
+    with db.write() as conn:
+        assert outbox.mark_delivered(conn, row["id"], now=now, status_code=200, lease=row["claimed_until"])
+
+
+def assert_in_line(db: Database) -> None:
+    """Every message and URL with unfinished deliveries has exactly one pending, its first
+    unfinished; the rest are waiting. (A waiting row with nothing pending ahead waits forever.)"""
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(webhook_deliveries)
+            .where(webhook_deliveries.c.message_sid.is_not(None))
+            .order_by(webhook_deliveries.c.message_sid, webhook_deliveries.c.url, webhook_deliveries.c.sequence)
+        ).mappings()
+        for (message_sid, url), group in groupby(rows, key=lambda r: (r["message_sid"], r["url"])):
+            unfinished = [r["status"] for r in group if r["status"] in outbox.UNFINISHED]
+            expected = ["pending"] + ["waiting"] * (len(unfinished) - 1) if unfinished else []
+            assert unfinished == expected, (message_sid, url, unfinished)
+
+
+# -- enqueue ----------------------------------------------------------------------------------
+
+
+def test_a_delivery_behind_an_unfinished_one_is_written_waiting(db: Database, clock: FrozenClock) -> None:
+    now = clock.now()
+    with db.write() as conn:
+        enqueue(conn, now, sid(1))
+        enqueue(conn, now, sid(1))
+        enqueue(conn, now, sid(1), url=SINK)  # another URL: first in its own line
+        enqueue(conn, now, None)
+        enqueue(conn, now, None)  # no message, no order
+    assert statuses(db, sid(1), HOOK) == ["pending", "waiting"]
+    assert statuses(db, sid(1), SINK) == ["pending"]
+    with db.read() as conn:
+        loose = conn.execute(
+            sa.select(webhook_deliveries.c.status).where(webhook_deliveries.c.message_sid.is_(None))
+        ).scalars()
+        assert list(loose) == ["pending", "pending"]
+
+
+def test_enqueue_many_queues_behind_the_store_and_behind_its_own_batch(db: Database, clock: FrozenClock) -> None:
+    now = clock.now()
+    with db.write() as conn:
+        enqueue(conn, now, sid(1))  # unfinished: what sid(1)'s batch rows queue behind
+        finished = enqueue(conn, now, sid(2))
+    [row] = [r for r in claim(db, now) if r["id"] == finished]
+    deliver(db, row, now)
+    with db.write() as conn:
+        outbox.enqueue_many(
+            conn,
+            [batch_row(sid(1)), batch_row(sid(2)), batch_row(sid(2)), batch_row(sid(3), SINK), batch_row(sid(3))],
+            now=now,
+        )
+    assert statuses(db, sid(1)) == ["pending", "waiting"]
+    assert statuses(db, sid(2)) == ["delivered", "pending", "waiting"]
+    assert statuses(db, sid(3)) == ["pending", "pending"]  # one per URL
+    with db.read() as conn:
+        assert [r["sequence"] for r in outbox.list_deliveries(conn, message_sid=sid(2))] == [0, 1, 2]
+
+
+# -- finishing promotes the next ---------------------------------------------------------------
+
+
+def test_order_is_kept_through_retries_and_a_failure_promotes_the_next(db: Database, clock: FrozenClock) -> None:
+    start = clock.now()
+    with db.write() as conn:
+        first, second, third = (enqueue(conn, clock.now(), sid(1), n=i) for i in range(3))
+    [row] = claim(db, clock.now())
+    assert row["id"] == first
+    with db.write() as conn:  # a retry keeps it first in line: nothing is promoted
+        assert outbox.schedule_retry(
+            conn,
+            first,
+            now=clock.now(),
+            next_attempt_at=clock.now() + timedelta(seconds=30),
+            status_code=503,
+            error="busy",
+            lease=row["claimed_until"],
+        )
+    assert statuses(db, sid(1)) == ["pending", "waiting", "waiting"]
+    clock.advance(10)
+    assert claim(db, clock.now()) == []  # the first is backing off, the others wait behind it
+    clock.advance(25)
+    [row] = claim(db, clock.now())
+    assert row["id"] == first
+    clock.advance(1)
+    with db.write() as conn:
+        assert outbox.mark_failed(
+            conn,
+            first,
+            now=clock.now(),
+            status_code=503,
+            error="still busy",
+            lease=row["claimed_until"],
+        )
+    assert statuses(db, sid(1)) == ["failed", "pending", "waiting"]
+    with db.read() as conn:
+        promoted = outbox.get_delivery(conn, second)
+    # due at once, in its place: as old as when it was written, not behind later deliveries
+    assert promoted is not None and promoted["next_attempt_at"] == start
+    [row] = claim(db, clock.now())
+    assert row["id"] == second
+    deliver(db, row, clock.now())
+    [row] = claim(db, clock.now())
+    assert row["id"] == third
+    deliver(db, row, clock.now())
+    assert statuses(db, sid(1)) == ["failed", "delivered", "delivered"]
+
+
+def test_a_promoted_delivery_goes_before_deliveries_written_after_it(db: Database, clock: FrozenClock) -> None:
+    with db.write() as conn:
+        enqueue(conn, clock.now(), sid(1))  # "sending"
+        follower = enqueue(conn, clock.now(), sid(1), n=1)  # "sent", waiting behind it
+    clock.advance(1)
+    with db.write() as conn:
+        newer = [enqueue(conn, clock.now(), sid(n)) for n in range(2, 6)]  # newer messages' first callbacks
+    [head] = claim(db, clock.now(), limit=1)
+    clock.advance(1)
+    deliver(db, head, clock.now())
+    # Under load, the next claim takes the oldest due: the follower, not the newer messages
+    assert [r["id"] for r in claim(db, clock.now(), limit=1)] == [follower]
+    assert [r["id"] for r in claim(db, clock.now())] == newer
+
+
+def test_a_lost_lease_finishes_nothing_and_promotes_nothing(db: Database, clock: FrozenClock) -> None:
+    with db.write() as conn:
+        enqueue(conn, clock.now(), sid(1))
+        enqueue(conn, clock.now(), sid(1))
+    [stale] = claim(db, clock.now())
+    clock.advance(61)
+    [fresh] = claim(db, clock.now())
+    with db.write() as conn:
+        assert not outbox.mark_delivered(
+            conn, stale["id"], now=clock.now(), status_code=200, lease=stale["claimed_until"]
+        )
+    assert statuses(db, sid(1)) == ["pending", "waiting"]
+    deliver(db, fresh, clock.now())
+    assert statuses(db, sid(1)) == ["delivered", "pending"]
+
+
+def test_mark_many_delivered_promotes_each_line_once(db: Database, clock: FrozenClock) -> None:
+    now = clock.now()
+    with db.write() as conn:
+        for n in range(1, 4):
+            enqueue(conn, now, sid(n))
+            enqueue(conn, now, sid(n))
+            enqueue(conn, now, sid(n))
+        enqueue(conn, now, sid(1), url=SINK)
+    claimed = claim(db, now)
+    assert {(r["message_sid"], r["url"]) for r in claimed} == {(sid(n), HOOK) for n in range(1, 4)} | {(sid(1), SINK)}
+    with db.write() as conn:
+        held = outbox.mark_many_delivered(conn, [(r["id"], r["claimed_until"], 204) for r in claimed], now=now)
+    assert held == {r["id"] for r in claimed}
+    for n in range(1, 4):
+        assert statuses(db, sid(n), HOOK) == ["delivered", "pending", "waiting"]
+    assert statuses(db, sid(1), SINK) == ["delivered"]
+    assert_in_line(db)
+
+
+# -- claims -----------------------------------------------------------------------------------
+
+
+def test_the_claim_finds_unblocked_rows_behind_many_older_blocked_ones(db: Database, clock: FrozenClock) -> None:
+    start = clock.now()
+    with db.write() as conn:  # 200 messages whose receiver is down: first in line backing off
+        outbox.enqueue_many(conn, [batch_row(sid(n)) for n in range(200) for _ in range(3)], now=start)
+    heads = claim(db, start, limit=500)
+    assert len(heads) == 200
+    with db.write() as conn:
+        for row in heads:
+            outbox.schedule_retry(
+                conn,
+                row["id"],
+                now=start,
+                next_attempt_at=start + timedelta(hours=1),
+                status_code=None,
+                error="connection refused",
+                lease=row["claimed_until"],
+            )
+    clock.advance(5)
+    with db.write() as conn:
+        fresh = enqueue(conn, clock.now(), sid(1000))
+    # 400 waiting rows are older in due order; none is a candidate
+    [row] = claim(db, clock.now(), limit=1)
+    assert row["id"] == fresh
+    assert claim(db, clock.now(), limit=10) == []
+
+
+def test_urls_of_one_message_do_not_hold_each_other_back(db: Database, clock: FrozenClock) -> None:
+    now = clock.now()
+    with db.write() as conn:
+        sink = [enqueue(conn, now, sid(1), url=SINK, n=i) for i in range(2)]
+        hook = [enqueue(conn, now, sid(1), url=HOOK, n=i) for i in range(2)]
+    first = claim(db, now)
+    assert {r["id"] for r in first} == {sink[0], hook[0]}
+    # the sink is down; the status callbacks go on without it
+    deliver(db, next(r for r in first if r["id"] == hook[0]), now)
+    [row] = claim(db, now)
+    assert row["id"] == hook[1]
+    deliver(db, row, now)
+    assert statuses(db, sid(1), HOOK) == ["delivered", "delivered"]
+    assert statuses(db, sid(1), SINK) == ["pending", "waiting"]
+
+
+# -- stranded deliveries: the sweep ---------------------------------------------------------------
+
+
+def strand(db: Database, now: datetime, message_sid: str) -> int:
+    """A waiting delivery with nothing unfinished ahead of it, as the PostgreSQL race leaves one."""
+    with db.write() as conn:
+        first = enqueue(conn, now, message_sid)
+        second = enqueue(conn, now, message_sid, n=1)
+        conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == first).values(status="delivered"))
+    return second
+
+
+def test_the_sweep_releases_a_stranded_delivery_and_nothing_else(db: Database, clock: FrozenClock) -> None:
+    start = clock.now()
+    stranded = strand(db, start, sid(1))
+    with db.write() as conn:  # a healthy line: one pending, one waiting behind it
+        enqueue(conn, start, sid(2))
+        enqueue(conn, start, sid(2), n=1)
+    assert [r["id"] for r in claim(db, start) if r["message_sid"] == sid(1)] == []
+    clock.advance(120)
+    with db.write() as conn:  # the recent sweep looks only at the last minute's rows ...
+        assert outbox.promote_orphans(conn, now=clock.now(), since=clock.now() - timedelta(seconds=60)) == 0
+    with db.write() as conn:  # ... the full one at every waiting row
+        assert outbox.promote_orphans(conn, now=clock.now(), since=None) == 1
+    assert statuses(db, sid(1)) == ["delivered", "pending"]
+    assert statuses(db, sid(2)) == ["pending", "waiting"]
+    assert [r["id"] for r in claim(db, clock.now()) if r["message_sid"] == sid(1)] == [stranded]
+    assert_in_line(db)
+
+
+def test_the_webhook_worker_sweeps_at_start_then_the_recent_rows(db: Database, clock: FrozenClock) -> None:
+    strand(db, clock.now(), sid(1))
+    clock.advance(600)
+    worker = WebhookWorker(db, RecordingWebhookSender(), clock, policy=STATUS_CALLBACKS, full_sweep_interval=3600)
+    assert worker._sweep() == 1  # the first sweep is a full one: old rows too
+    strand(db, clock.now(), sid(2))
+    clock.advance(10)
+    assert worker._sweep() == 1  # later ones: the last minute
+    strand(db, clock.now(), sid(3))
+    clock.advance(600)
+    assert worker._sweep() == 0  # too old for a recent sweep; the next full one takes it
+    assert_in_line_except(db, {sid(3)})
+
+
+def assert_in_line_except(db: Database, stranded: set[str]) -> None:
+    for message_sid in (sid(1), sid(2)):
+        assert statuses(db, message_sid) == ["delivered", "pending"]
+    for message_sid in stranded:
+        assert statuses(db, message_sid) == ["delivered", "waiting"]
+
+
+@pytest.fixture
+def pg(pg_template: str) -> Iterator[Database]:
+    name, url = make_pg_database(pg_template)
+    database = Database.from_url(url)
+    yield database
+    database.dispose()
+    drop_pg_database(name)
+
+
+def _in_thread(target: Any) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+@pytest.mark.postgres
+def test_an_enqueue_racing_a_finish_is_released_by_the_sweep(pg: Database, clock: FrozenClock) -> None:
+    """The window the module docstring describes, opened on purpose: the enqueue reads the head
+    as pending and writes its row waiting; the finish commits first without seeing that row."""
+    now = clock.now()
+    with pg.write() as conn:
+        enqueue(conn, now, sid(1))
+    [head] = claim(pg, now)
+    enqueued, commit = threading.Event(), threading.Event()
+
+    def enqueuer() -> None:
+        with pg.write() as conn:
+            enqueue(conn, now, sid(1), n=1)
+            enqueued.set()
+            assert commit.wait(10)
+
+    e_thread, e_errors = _in_thread(enqueuer)
+    assert enqueued.wait(10)
+    deliver(pg, head, now)  # does not wait for the enqueue, and cannot see its row
+    commit.set()
+    e_thread.join(10)
+    assert not e_errors
+    assert statuses(pg, sid(1)) == ["delivered", "waiting"]  # stranded
+    with pg.write() as conn:
+        assert outbox.promote_orphans(conn, now=now, since=now - timedelta(seconds=60)) == 1
+    assert statuses(pg, sid(1)) == ["delivered", "pending"]
+
+
+def settle(conn: sa.Connection, rows: list[dict[str, Any]], rnd: random.Random, now: datetime) -> None:
+    """What the callback worker's group commit does: deliver most in one go, fail or retry the
+    rest one by one."""
+    delivered = [r for r in rows if rnd.random() < 0.7]
+    outbox.mark_many_delivered(conn, [(r["id"], r["claimed_until"], 200) for r in delivered], now=now)
+    for r in rows:
+        if r in delivered:
+            continue
+        lease = r["claimed_until"]
+        if rnd.random() < 0.5:
+            outbox.mark_failed(conn, r["id"], now=now, status_code=500, error="x", lease=lease)
+        else:  # retried at once, so it stays claimable
+            outbox.schedule_retry(conn, r["id"], now=now, next_attempt_at=now, status_code=500, error="x", lease=lease)
+
+
+@pytest.mark.postgres
+def test_enqueuers_and_finishers_in_many_threads_lose_no_delivery(pg: Database, clock: FrozenClock) -> None:
+    """Enqueuers and finishers side by side, with no lock between them: no deadlock, and once the
+    sweep has run, every line is in order and drains."""
+    now = clock.now()
+    sids = [sid(n) for n in range(12)]
+    with pg.write() as conn:
+        account = create_account(conn, friendly_name="race", now=now)["sid"]
+        conn.execute(
+            messages.insert(),
+            [
+                {
+                    "sid": s,
+                    "account_sid": account,
+                    "direction": "outbound-api",
+                    "status": "queued",
+                    "to": "+14155552671",
+                    "from_": "+14155550100",
+                    "body": "hi",
+                    "num_segments": 1,
+                    "date_created": now,
+                    "date_updated": now,
+                }
+                for s in sids
+            ],
+        )
+    stop = time.monotonic() + 2.0
+
+    def enqueuer(seed: int) -> None:
+        # Each enqueuer has messages of its own (a dispatcher moves the messages it holds the
+        # claim of): two transactions updating the same rows in opposite orders would deadlock
+        # on those rows whatever the outbox did.
+        rnd = random.Random(seed)
+        mine = sids[seed::3]
+        while time.monotonic() < stop:
+            with pg.write() as conn:
+                for s in rnd.sample(mine, 3):
+                    conn.execute(messages.update().where(messages.c.sid == s).values(date_updated=now))
+                    if rnd.random() < 0.5:
+                        enqueue(conn, now, s, url=rnd.choice([HOOK, SINK]))
+                    else:
+                        outbox.enqueue_many(conn, [batch_row(s, HOOK), batch_row(s, SINK)], now=now)
+
+    def finisher(seed: int) -> None:
+        rnd = random.Random(seed)
+        while time.monotonic() < stop:
+            rows = claim(pg, now, limit=8)
+            if rows:
+                with pg.write() as conn:
+                    settle(conn, rows, rnd, now)
+
+    threads = [_in_thread(lambda i=i: enqueuer(i)) for i in range(3)]
+    threads += [_in_thread(lambda i=i: finisher(100 + i)) for i in range(3)]
+    for thread, _ in threads:
+        thread.join(30)
+    assert [e for _, errors in threads for e in errors] == []
+    with pg.write() as conn:
+        outbox.promote_orphans(conn, now=now, since=None)
+    assert_in_line(pg)
+    for _ in range(1000):  # and the lines drain: every delivery gets out
+        rows = claim(pg, now)
+        if not rows:
+            break
+        for row in rows:
+            deliver(pg, row, now)
+    with pg.read() as conn:
+        left = conn.execute(
+            sa.select(sa.func.count()).where(webhook_deliveries.c.status.in_(outbox.UNFINISHED))
+        ).scalar_one()
+    assert left == 0
