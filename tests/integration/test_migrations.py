@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from pigeon.store.engine import Database
-from pigeon.store.schema import current_revision, upgrade
-from pigeon.store.tables import metadata
+from pigeon.store.schema import alembic_config, current_revision, upgrade
+from pigeon.store.tables import metadata, webhook_deliveries
 
 
 def test_migrations_match_the_metadata(db: Database) -> None:
@@ -21,3 +25,60 @@ def test_upgrade_is_idempotent(db: Database) -> None:
     before = current_revision(db.engine)
     upgrade(db.engine)
     assert current_revision(db.engine) == before is not None
+
+
+def test_0008_marks_the_deliveries_behind_an_unfinished_one_waiting(db: Database) -> None:
+    """Upgrading a store with callbacks in flight: the first unfinished delivery of each message
+    and URL stays pending, the ones behind it become waiting; downgrading undoes it."""
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")  # the store as it was before (the fixture's is at head)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def row(
+        n: int, message_sid: str | None, sequence: int, status: str, url: str = "https://a.example/cb"
+    ) -> dict[str, object]:
+        return {
+            "idempotency_token": f"t{n}",
+            "account_sid": "AC" + "0" * 32,
+            "message_sid": message_sid,
+            "kind": "status_callback",
+            "url": url,
+            "method": "POST",
+            "params": [],
+            "sequence": sequence,
+            "status": status,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "date_created": now,
+            "date_updated": now,
+        }
+
+    m1, m2 = "SM" + "1" * 32, "SM" + "2" * 32
+    rows = [
+        row(1, m1, 0, "delivered"),
+        row(2, m1, 1, "pending"),
+        row(3, m1, 2, "pending"),
+        row(4, m1, 3, "pending", url="https://sink.example/e"),
+        row(5, m2, 0, "pending"),
+        row(6, None, 0, "pending"),
+        row(7, None, 0, "pending"),
+    ]
+    with db.write() as conn:
+        conn.execute(webhook_deliveries.insert(), rows)
+
+    def statuses() -> list[str]:
+        with db.read() as conn:
+            q = sa.select(webhook_deliveries.c.status).order_by(webhook_deliveries.c.idempotency_token)
+            return list(conn.execute(q).scalars())
+
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    assert statuses() == ["delivered", "pending", "waiting", "pending", "pending", "pending", "pending"]
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    assert statuses() == ["delivered", "pending", "pending", "pending", "pending", "pending", "pending"]
+    upgrade(db.engine)
