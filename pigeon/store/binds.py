@@ -93,9 +93,7 @@ _BOUND_ELSEWHERE = sa.select(b.carrier, b.holder).where(
 _LIST = sa.select(carrier_binds).order_by(b.carrier, b.slot)
 
 
-def acquire(
-    conn: Connection, *, carrier: str, slots: int, holder: str, now: datetime, until: datetime
-) -> int | None:
+def acquire(conn: Connection, *, carrier: str, slots: int, holder: str, now: datetime, until: datetime) -> int | None:
     """The slot `holder` holds of `carrier` after this call, leased until `until`: the one it
     had already, else a free or expired one; None when every allowed slot is someone else's."""
     for slot in conn.execute(_HELD_BY, {"b_carrier": carrier, "b_holder": holder}).scalars():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from pigeon.store import binds
 from pigeon.store.engine import Database
@@ -67,7 +68,7 @@ def test_many_threads_racing_for_binds_1_leave_exactly_one_holder(db: Database, 
         start = threading.Barrier(4)
         won: list[tuple[str, int | None]] = []
 
-        def take(holder: str, carrier: str = carrier, start: threading.Barrier = start) -> None:
+        def take(holder: str, carrier: str = carrier, start: threading.Barrier = start, won: list[Any] = won) -> None:
             start.wait(5)
             won.append((holder, acquire(db, holder, now, carrier=carrier)))
 
