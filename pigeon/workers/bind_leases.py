@@ -1,0 +1,171 @@
+"""The bind lease keeper: each process binds to a carrier only while it holds one of its slots.
+
+For every leased carrier (every SMPP carrier; the built-in network needs none) the keeper,
+every third of the carrier's ``bind_lease``:
+
+* holding a slot: renews it, recording whether the bind is up (and at once when that
+  changes, since other processes leave traffic only to a holder that is bound). A renewal
+  that fails because another process took the slot (this one was too slow: its lease ran
+  out) unbinds at once. When the store cannot be reached, the keeper keeps trying; once the
+  lease is within one renewal interval of running out it unbinds on its own, so that the
+  process taking the slot over never binds while this one still does;
+* holding none: tries to take a free or expired slot, and binds when it got one. A process
+  that died holding a slot keeps it until its lease runs out; then one that stands by takes
+  it over.
+
+At a clean shutdown it unbinds first and then releases its slots, so the count of binds never
+exceeds ``binds``, and another process may bind at once. Each process holds at most one slot
+per carrier (one bind, or transmitter+receiver pair, as `SmppCarrier` keeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pigeon.app import bind_leases
+from pigeon.app.bind_leases import Lease
+from pigeon.ports import Clock, Reach
+from pigeon.store.engine import Database
+
+__all__ = ["BindLeaseKeeper", "Leasable"]
+
+log = logging.getLogger(__name__)
+
+
+class Leasable(Protocol):
+    """A carrier that binds on command (`pigeon.carriers.leased.LeasedCarrier`)."""
+
+    name: str
+    slots: int
+    lease_seconds: float
+    slot: int | None
+    expires_at: datetime | None
+
+    async def bind(self) -> None: ...
+
+    async def unbind(self) -> None: ...
+
+    def is_bound(self) -> bool: ...
+
+
+@dataclass
+class _Keeping:
+    carrier: Leasable
+    lease: Lease | None = None
+    reported_bound: bool = False
+    due: float = 0.0  # time.monotonic() of the next renewal or attempt
+
+    @property
+    def interval(self) -> float:
+        return self.carrier.lease_seconds / 3
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(seconds=self.carrier.lease_seconds)
+
+
+class BindLeaseKeeper:
+    def __init__(
+        self, db: Database, clock: Clock, carriers: Sequence[Leasable], *, holder: str, poll: float = 1.0
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.holder = holder
+        self.poll = poll  # how often a change of bind state is looked for
+        self._keeping = [_Keeping(c) for c in carriers]
+
+    def reach(self) -> Reach:
+        """What the dispatcher may submit to from this process now."""
+        return Reach(
+            leased=frozenset(k.carrier.name for k in self._keeping),
+            bound_here=frozenset(k.carrier.name for k in self._keeping if k.lease and k.carrier.is_bound()),
+        )
+
+    async def start(self) -> None:
+        """Take what slots are free and bind; returns once each carrier's binds were tried once."""
+        await asyncio.gather(*(self._step(k) for k in self._keeping))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(self._keep(k, stop) for k in self._keeping))
+
+    async def close(self) -> None:
+        """Unbind everything, then free the slots (a clean shutdown)."""
+        await asyncio.gather(*(k.carrier.unbind() for k in self._keeping))
+        for k in self._keeping:
+            if k.lease is None:
+                continue
+            slot, k.lease = k.lease.slot, None
+            self._show(k)
+            try:
+                await asyncio.to_thread(
+                    bind_leases.let_go, self.db, carrier=k.carrier.name, slot=slot, holder=self.holder
+                )
+            except Exception:
+                log.exception("could not release a bind lease; it runs out on its own", extra=self._extra(k, slot))
+
+    async def _keep(self, k: _Keeping, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            changed = k.lease is not None and k.carrier.is_bound() != k.reported_bound
+            if changed or time.monotonic() >= k.due:
+                try:
+                    await self._step(k)
+                except Exception:  # the keeper must outlive any one failure
+                    log.exception("bind lease step failed", extra=self._extra(k))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(self.poll, k.interval))
+
+    async def _step(self, k: _Keeping) -> None:
+        held = k.lease.slot if k.lease else None
+        bound = k.carrier.is_bound()
+        now = self.clock.now()
+        try:
+            lease = await asyncio.to_thread(
+                bind_leases.keep,
+                self.db,
+                carrier=k.carrier.name,
+                slots=k.carrier.slots,
+                holder=self.holder,
+                held=held,
+                bound=bound,
+                now=now,
+                duration=k.duration,
+            )
+        except Exception:
+            log.exception("bind lease: the store did not answer", extra=self._extra(k, held))
+            k.due = time.monotonic() + min(self.poll, k.interval)
+            await self._fence(k, now)
+            return
+        k.due = time.monotonic() + k.interval
+        k.lease, k.reported_bound = lease, bound
+        self._show(k)
+        if held is not None and lease is None:
+            log.warning("bind lease lost to another process; unbinding", extra=self._extra(k, held))
+            await k.carrier.unbind()
+        elif held is None and lease is not None:
+            log.info("bind lease taken; binding", extra=self._extra(k, lease.slot))
+            await k.carrier.bind()
+            if k.carrier.is_bound():
+                await self._step(k)  # say so at once: traffic is left only to a bound holder
+
+    async def _fence(self, k: _Keeping, now: datetime) -> None:
+        """Unbind when the lease is about to run out unrenewed: another process may take it then."""
+        if k.lease is None or now < k.lease.expires_at - timedelta(seconds=k.interval):
+            return
+        log.warning("bind lease could not be renewed in time; unbinding", extra=self._extra(k, k.lease.slot))
+        k.lease = None
+        self._show(k)
+        await k.carrier.unbind()
+
+    def _show(self, k: _Keeping) -> None:
+        k.carrier.slot = k.lease.slot if k.lease else None
+        k.carrier.expires_at = k.lease.expires_at if k.lease else None
+
+    def _extra(self, k: _Keeping, slot: int | None = None) -> dict[str, object]:
+        return {"carrier": k.carrier.name, "slot": slot, "holder": self.holder}
