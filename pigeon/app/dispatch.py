@@ -48,13 +48,13 @@ Carriers bound in other processes. An SMPP carrier allows only so many binds, sh
 process as leases in the store (`pigeon.workers.bind_leases`), so the process that claims a
 message may not be the one bound to its carrier. "Not bound here" is not "carrier down":
 
-* A carrier bound in another process (its lease current, its bind up) is not tried here. When
-  the first such carrier of the message's route comes before any carrier this process can
-  reach, the message is *left for that process*: it goes back to the queue due at the sender
-  slot it already reserved, offered to that process (``offered_to``), which alone may claim it
-  for ``DispatchSettings.offer`` (after that, anyone). No attempt is counted and the timeline
-  gets no entry: nothing happened to the message. Carriers of the route that no process has
-  bound are not tried either; the holder will try them, in route order.
+* A carrier bound in another process (its lease current, its bind up or being brought up) is
+  not tried here. When the first such carrier of the message's route comes before any carrier
+  this process can reach, the message is *left for that process*: it goes back to the queue
+  due at the sender slot it already reserved, offered to that process (``offered_to``), which
+  alone may claim it for ``DispatchSettings.offer`` (after that, anyone). No attempt is
+  counted and the timeline gets no entry: nothing happened to the message. Carriers of the
+  route that no process has bound are not tried either; the holder will try them, in order.
 * When carriers this process can reach come first, they are tried here; if they all refuse in
   a way that would fail over, the attempt *goes on at the carrier bound elsewhere*: the
   message goes back to the queue at once (a `retry` entry with the refusals and
@@ -62,11 +62,15 @@ message may not be the one bound to its carrier. "Not bound here" is not "carrie
   attempts), offered to that carrier's holder, and its next attempt starts at that carrier.
 * Only a carrier that no process has bound is tried and refused here (`CarrierUnavailable`),
   and the failover and retries above apply as they always did.
-* A dispatcher whose process has no carrier bound does not claim at all while another process
-  has one bound: it would only hand every message over (`DispatchRound.run_once`).
+* A dispatcher whose process has no carrier bound does not claim at all while a carrier is
+  bound, or being bound, by any process: it would only hand every message over, or try a
+  carrier whose bind is a moment away (`DispatchRound.run_once`).
 
-Which processes have which carriers bound is read from the store in the claim's transaction,
-only for messages whose route holds a carrier this process cannot reach.
+Which processes have which carriers bound is read from the store (`store.binds.live_binds`):
+in the claim's transaction, only for messages whose route holds a carrier this process cannot
+reach. A lease that ran out unrenewed still counts for a third of its length, the time a
+process standing by needs to take the slot over: a holder's crash makes traffic wait for the
+takeover rather than fail over.
 """
 
 from __future__ import annotations
@@ -818,7 +822,7 @@ class DispatchRound:
         for job in jobs:
             route = plan_route(job, self.route(job.message["to"]))
             if needs_elsewhere(route, reach) and elsewhere is None:
-                elsewhere = bind_store.bound_elsewhere(conn, holder=self.worker_id, now=now)
+                elsewhere = self._elsewhere(bind_store.live_binds(conn, now=now))
             placed = place(route, reach, elsewhere or {}, key=job.message["sid"])
             if placed.offer_to is None:
                 job.route, job.hand_over = placed.carriers, placed.hand_over
@@ -831,12 +835,17 @@ class DispatchRound:
             log.debug("left for the processes bound to their carriers", extra={"messages": len(offers)})
         return mine
 
+    def _elsewhere(self, live: dict[str, list[str]]) -> dict[str, list[str]]:
+        others = {carrier: [h for h in holders if h != self.worker_id] for carrier, holders in live.items()}
+        return {carrier: holders for carrier, holders in others.items() if holders}
+
     def _idle_here(self, reach: Reach) -> bool:
-        """Nothing is bound here while another process has a carrier bound: do not claim."""
+        """Nothing is bound here while a carrier is bound, or being bound, by another process or
+        this one: do not claim (every message would only be handed over, or wait for the bind)."""
         if reach.bound_here or not reach.leased:
             return False
         with self.db.read() as conn:
-            return bool(bind_store.bound_elsewhere(conn, holder=self.worker_id, now=self.clock.now()))
+            return bool(bind_store.live_binds(conn, now=self.clock.now()))
 
     def _mark(self, jobs: Sequence[Job]) -> list[Job]:
         with self.db.write() as conn:

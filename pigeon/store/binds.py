@@ -2,11 +2,11 @@
 
 A carrier allows ``slots`` binds at once (its ``binds`` setting). Each slot is a row; the
 process named in ``holder`` may keep one bind to the carrier until ``expires_at`` and must
-renew before then. Every change is a guarded UPDATE (STYLE absorb 8): a slot is taken only
-while it is free or its lease has run out, renewed or released only by its holder. Two
-processes racing for one slot cannot both win: on PostgreSQL the second UPDATE waits for the
-first's row lock and then re-reads the row, whose guard no longer holds; on SQLite the write
-transactions run one at a time.
+renew before then, saying how its bind is (``state``: binding, bound, unbound). Every change
+is a guarded UPDATE (STYLE absorb 8): a slot is taken only while it is free or its lease has
+run out, renewed or released only by its holder. Two processes racing for one slot cannot
+both win: on PostgreSQL the second UPDATE waits for the first's row lock and then re-reads
+the row, whose guard no longer holds; on SQLite the write transactions run one at a time.
 
 Times come from the processes' clocks, like the dispatcher's claim leases.
 """
@@ -14,7 +14,7 @@ Times come from the processes' clocks, like the dispatcher's claim leases.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,7 +22,11 @@ from sqlalchemy.engine import Connection
 from pigeon.store.tables import carrier_binds
 
 Row = dict[str, Any]
+BindState = Literal["binding", "bound", "unbound"]
 b = carrier_binds.c
+
+#: States in which a holder has the carrier bound, or is binding it right now.
+UP: tuple[BindState, ...] = ("binding", "bound")
 
 # -- named statements ------------------------------------------------------------------------
 
@@ -57,7 +61,7 @@ _TAKE = (
         acquired_at=sa.bindparam("b_now"),
         renewed_at=sa.bindparam("b_now"),
         expires_at=sa.bindparam("b_until"),
-        bound=False,
+        state="binding",
     )
 )
 
@@ -70,7 +74,7 @@ _RENEW = (
         b.slot <= sa.bindparam("b_slots"),
         b.holder == sa.bindparam("b_holder"),
     )
-    .values(renewed_at=sa.bindparam("b_now"), expires_at=sa.bindparam("b_until"), bound=sa.bindparam("b_bound"))
+    .values(renewed_at=sa.bindparam("b_now"), expires_at=sa.bindparam("b_until"), state=sa.bindparam("b_state"))
 )
 
 _RELEASE = (
@@ -80,24 +84,25 @@ _RELEASE = (
         b.slot == sa.bindparam("b_slot"),
         b.holder == sa.bindparam("b_holder"),
     )
-    .values(holder=None, acquired_at=None, renewed_at=None, expires_at=None, bound=False)
+    .values(holder=None, acquired_at=None, renewed_at=None, expires_at=None, state=None)
 )
 
-_BOUND_ELSEWHERE = sa.select(b.carrier, b.holder).where(
-    b.bound.is_(True),
-    b.holder.is_not(None),
-    b.holder != sa.bindparam("b_holder"),
-    b.expires_at > sa.bindparam("b_now"),
+_FREE_AT = sa.select(sa.func.min(b.expires_at)).where(
+    b.carrier == sa.bindparam("b_carrier"), b.slot <= sa.bindparam("b_slots")
 )
+
+# A few rows per carrier: the grace after expiry is worked out in Python, alike on both stores.
+_UP = sa.select(b.carrier, b.holder, b.renewed_at, b.expires_at).where(b.holder.is_not(None), b.state.in_(UP))
 
 _LIST = sa.select(carrier_binds).order_by(b.carrier, b.slot)
 
 
 def acquire(conn: Connection, *, carrier: str, slots: int, holder: str, now: datetime, until: datetime) -> int | None:
-    """The slot `holder` holds of `carrier` after this call, leased until `until`: the one it
-    had already, else a free or expired one; None when every allowed slot is someone else's."""
+    """The slot `holder` holds of `carrier` after this call, leased until `until` and marked
+    binding: the one it had already, else a free or expired one; None when every allowed
+    slot is someone else's."""
     for slot in conn.execute(_HELD_BY, {"b_carrier": carrier, "b_holder": holder}).scalars():
-        if renew(conn, carrier=carrier, slot=slot, slots=slots, holder=holder, now=now, until=until, bound=False):
+        if renew(conn, carrier=carrier, slot=slot, slots=slots, holder=holder, now=now, until=until, state="binding"):
             return int(slot)
     _ensure_slots(conn, carrier, slots)
     params = {"b_carrier": carrier, "b_slots": slots, "b_now": now}
@@ -117,11 +122,11 @@ def renew(
     holder: str,
     now: datetime,
     until: datetime,
-    bound: bool,
+    state: BindState,
 ) -> bool:
-    """Extend `holder`'s lease on `slot` to `until` and record whether its bind is up. False
-    when the slot is no longer `holder`'s (its lease ran out and another process took it) or
-    the carrier no longer allows that many binds."""
+    """Extend `holder`'s lease on `slot` to `until` and record how its bind is. False when the
+    slot is no longer `holder`'s (its lease ran out and another process took it) or the
+    carrier no longer allows that many binds."""
     result = conn.execute(
         _RENEW,
         {
@@ -131,7 +136,7 @@ def renew(
             "b_holder": holder,
             "b_now": now,
             "b_until": until,
-            "b_bound": bound,
+            "b_state": state,
         },
     )
     return bool(result.rowcount == 1)
@@ -143,12 +148,26 @@ def release(conn: Connection, *, carrier: str, slot: int, holder: str) -> bool:
     return bool(result.rowcount == 1)
 
 
-def bound_elsewhere(conn: Connection, *, holder: str, now: datetime) -> dict[str, list[str]]:
-    """Carriers bound by processes other than `holder` whose leases are current: carrier ->
-    those processes, in a stable order."""
-    found: dict[str, list[str]] = {}
-    for carrier, other in conn.execute(_BOUND_ELSEWHERE, {"b_holder": holder, "b_now": now}):
-        found.setdefault(carrier, []).append(other)
+def free_at(conn: Connection, *, carrier: str, slots: int) -> datetime | None:
+    """When the first of `carrier`'s allowed slots comes free unless renewed (None: one is free)."""
+    found = conn.execute(_FREE_AT, {"b_carrier": carrier, "b_slots": slots}).scalar_one_or_none()
+    return found if isinstance(found, datetime) else None
+
+
+def live_binds(conn: Connection, *, now: datetime) -> dict[str, list[str]]:
+    """Carrier -> the processes that have it bound or are binding it, in a stable order.
+
+    A lease counts while it is current and for a third of its length after it ran out
+    unrenewed: the holder may have died, and that is when another process takes the slot
+    over (it tries every third of the lease); until it has, the carrier is not "bound
+    nowhere", so traffic waits for the takeover instead of failing over."""
+    found: dict[str, set[str]] = {}
+    for carrier, holder, renewed_at, expires_at in conn.execute(_UP):
+        if expires_at is None or renewed_at is None:
+            continue
+        grace = (expires_at - renewed_at) / 3
+        if now < expires_at + grace:
+            found.setdefault(carrier, set()).add(holder)
     return {carrier: sorted(holders) for carrier, holders in found.items()}
 
 
@@ -162,7 +181,7 @@ def _ensure_slots(conn: Connection, carrier: str, slots: int) -> None:
     missing = set(range(1, slots + 1)) - set(conn.execute(_SLOTS_OF, {"b_carrier": carrier}).scalars())
     if not missing:
         return
-    rows = [{"carrier": carrier, "slot": slot, "bound": False} for slot in sorted(missing)]
+    rows = [{"carrier": carrier, "slot": slot} for slot in sorted(missing)]
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

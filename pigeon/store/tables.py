@@ -522,8 +522,9 @@ carrier_binds = sa.Table(
     sa.Column("acquired_at", UTCDateTime, nullable=True),
     sa.Column("renewed_at", UTCDateTime, nullable=True),
     sa.Column("expires_at", UTCDateTime, nullable=True),
-    # Whether the holder's bind is up (as of renewed_at): traffic is left for a holder that is bound.
-    sa.Column("bound", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The holder's bind as of renewed_at: "binding" (taken, first bind under way), "bound" or
+    # "unbound" (it keeps trying); NULL when free. Traffic is left to a binding or bound holder.
+    sa.Column("state", sa.String(8), nullable=True),
 )
 
 # -- the web console --------------------------------------------------------------------------

@@ -3,15 +3,16 @@
 For every leased carrier (every SMPP carrier; the built-in network needs none) the keeper,
 every third of the carrier's ``bind_lease``:
 
-* holding a slot: renews it, recording whether the bind is up (and at once when that
-  changes, since other processes leave traffic only to a holder that is bound). A renewal
+* holding a slot: renews it, recording how the bind is (and at once when that changes, since
+  other processes leave traffic only to a holder that is bound or binding). A renewal
   that fails because another process took the slot (this one was too slow: its lease ran
   out) unbinds at once. When the store cannot be reached, the keeper keeps trying; once the
   lease is within one renewal interval of running out it unbinds on its own, so that the
   process taking the slot over never binds while this one still does;
-* holding none: tries to take a free or expired slot, and binds when it got one. A process
-  that died holding a slot keeps it until its lease runs out; then one that stands by takes
-  it over.
+* holding none: tries to take a free or expired slot, and binds when it got one (the slot
+  says "binding" until the first bind attempt is over, then "bound" or "unbound"). A process
+  that died holding a slot keeps it until its lease runs out; a process standing by tries
+  again the moment it does, and takes it over.
 
 At a clean shutdown it unbinds first and then releases its slots, so the count of binds never
 exceeds ``binds``, and another process may bind at once. Each process holds at most one slot
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from pigeon.app import bind_leases
-from pigeon.app.bind_leases import Lease
+from pigeon.app.bind_leases import BindState, Lease
 from pigeon.ports import Clock, Reach
 from pigeon.store.engine import Database
 
@@ -59,7 +60,7 @@ class Leasable(Protocol):
 class _Keeping:
     carrier: Leasable
     lease: Lease | None = None
-    reported_bound: bool = False
+    reported: BindState | None = None
     due: float = 0.0  # time.monotonic() of the next renewal or attempt
 
     @property
@@ -112,28 +113,29 @@ class BindLeaseKeeper:
 
     async def _keep(self, k: _Keeping, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            changed = k.lease is not None and k.carrier.is_bound() != k.reported_bound
+            changed = k.lease is not None and _state(k.carrier) != k.reported
             if changed or time.monotonic() >= k.due:
                 try:
                     await self._step(k)
                 except Exception:  # the keeper must outlive any one failure
                     log.exception("bind lease step failed", extra=self._extra(k))
+            wait = max(0.005, min(self.poll, k.due - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(self.poll, k.interval))
+                await asyncio.wait_for(stop.wait(), wait)
 
     async def _step(self, k: _Keeping) -> None:
         held = k.lease.slot if k.lease else None
-        bound = k.carrier.is_bound()
+        state = _state(k.carrier)
         now = self.clock.now()
         try:
-            lease = await asyncio.to_thread(
+            kept = await asyncio.to_thread(
                 bind_leases.keep,
                 self.db,
                 carrier=k.carrier.name,
                 slots=k.carrier.slots,
                 holder=self.holder,
                 held=held,
-                bound=bound,
+                state=state,
                 now=now,
                 duration=k.duration,
             )
@@ -142,17 +144,16 @@ class BindLeaseKeeper:
             k.due = time.monotonic() + min(self.poll, k.interval)
             await self._fence(k, now)
             return
-        k.due = time.monotonic() + k.interval
-        k.lease, k.reported_bound = lease, bound
+        k.due = time.monotonic() + _next_try(k, kept.free_at, now)
+        k.lease, k.reported = kept.lease, state
         self._show(k)
-        if held is not None and lease is None:
+        if held is not None and kept.lease is None:
             log.warning("bind lease lost to another process; unbinding", extra=self._extra(k, held))
             await k.carrier.unbind()
-        elif held is None and lease is not None:
-            log.info("bind lease taken; binding", extra=self._extra(k, lease.slot))
+        elif held is None and kept.lease is not None:
+            log.info("bind lease taken; binding", extra=self._extra(k, kept.lease.slot))
             await k.carrier.bind()
-            if k.carrier.is_bound():
-                await self._step(k)  # say so at once: traffic is left only to a bound holder
+            await self._step(k)  # binding is over, bound or not: say so at once
 
     async def _fence(self, k: _Keeping, now: datetime) -> None:
         """Unbind when the lease is about to run out unrenewed: another process may take it then."""
@@ -169,3 +170,15 @@ class BindLeaseKeeper:
 
     def _extra(self, k: _Keeping, slot: int | None = None) -> dict[str, object]:
         return {"carrier": k.carrier.name, "slot": slot, "holder": self.holder}
+
+
+def _state(carrier: Leasable) -> BindState:
+    return "bound" if carrier.is_bound() else "unbound"
+
+
+def _next_try(k: _Keeping, free_at: datetime | None, now: datetime) -> float:
+    """Seconds to the next step: a renewal interval; standing by, the moment the first slot's
+    lease runs out if that is sooner (a takeover then waits for no interval)."""
+    if k.lease is not None or free_at is None:
+        return k.interval
+    return min(k.interval, max(0.0, (free_at - now).total_seconds()) + 0.005)

@@ -34,7 +34,7 @@ def bound_by(pipe: Pipeline, holder: str, *carriers: str) -> None:
             slot = binds.acquire(conn, carrier=carrier, slots=1, holder=holder, now=now, until=now + LEASE)
             assert slot is not None
             binds.renew(
-                conn, carrier=carrier, slot=slot, slots=1, holder=holder, now=now, until=now + LEASE, bound=True
+                conn, carrier=carrier, slot=slot, slots=1, holder=holder, now=now, until=now + LEASE, state="bound"
             )
 
 
@@ -112,11 +112,32 @@ def test_a_dispatcher_with_nothing_bound_does_not_claim_while_another_has_a_carr
     assert acme.submitted == []
 
 
+def test_a_dispatcher_waits_while_its_own_process_is_binding_and_claims_once_the_bind_failed(
+    pipe: Pipeline,
+) -> None:
+    now = pipe.clock.now()
+    with pipe.db.write() as conn:  # this process just took acme's slot: its first bind is under way
+        assert binds.acquire(conn, carrier="acme", slots=1, holder="host-2:2", now=now, until=now + LEASE) == 1
+    down = ScriptedCarrier("acme", default=CarrierUnavailable("acme is not bound", carrier_code="smpp:not_bound"))
+    host2 = process(pipe, "host-2:2", [down], leased={"acme"}, bound_here=set())
+    sid = pipe.send()
+    assert run(host2) == 0 and down.submitted == []
+    with pipe.db.write() as conn:  # the bind attempt failed: now no process has acme bound
+        binds.renew(
+            conn, carrier="acme", slot=1, slots=1, holder="host-2:2", now=now, until=now + LEASE, state="unbound"
+        )
+    assert run(host2) == 1
+    assert len(down.submitted) == 1 and pipe.events(sid, "retry")
+
+
 def test_a_carrier_bound_nowhere_is_refused_here_and_fails_over_as_before(pipe: Pipeline) -> None:
     # acme's only slot is held by a process whose bind is down: no process has acme bound.
     now = pipe.clock.now()
     with pipe.db.write() as conn:
         binds.acquire(conn, carrier="acme", slots=1, holder="host-1:1", now=now, until=now + LEASE)
+        binds.renew(
+            conn, carrier="acme", slot=1, slots=1, holder="host-1:1", now=now, until=now + LEASE, state="unbound"
+        )
     down = ScriptedCarrier("acme", default=CarrierUnavailable("acme is not bound", carrier_code="lease:not_held"))
     backup = ScriptedCarrier("backup")
     host2 = process(pipe, "host-2:2", [down, backup], leased={"acme", "backup"}, bound_here={"backup"})

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("renewed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("bound", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("state", sa.String(length=8), nullable=True),
         sa.PrimaryKeyConstraint("carrier", "slot", name=op.f("pk_carrier_binds")),
     )
     # Nullable and without a default: adding it rewrites no rows, on SQLite or PostgreSQL.
