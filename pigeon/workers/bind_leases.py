@@ -91,6 +91,10 @@ class BindLeaseKeeper:
 
     async def start(self) -> None:
         """Take what slots are free and bind; returns once each carrier's binds were tried once."""
+        await self.step()
+
+    async def step(self) -> None:
+        """One step for every carrier now: renew, or try to take a slot (the loop's work)."""
         await asyncio.gather(*(self._step(k) for k in self._keeping))
 
     async def run(self, stop: asyncio.Event) -> None:

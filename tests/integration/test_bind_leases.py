@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from pigeon import bootstrap
+from pigeon.carriers.leased import LeasedCarrier
 from pigeon.config import Settings
 from pigeon.ports import SystemClock
 from pigeon.store import binds
@@ -169,7 +170,8 @@ def test_two_processes_share_one_bind_and_the_other_takes_over_after_a_crash(pip
                 await asyncio.sleep(3 * LEASE)  # host-b tries for the slot every third of it
                 state = await smsc.state()
                 assert [b["status"] for b in state["binds"]] == [0] and state["max_bound"] == 1
-                assert second.workers.carriers["node"].status()["lease"]["state"] == "standby"
+                standby = second.workers.carriers["node"]
+                assert isinstance(standby, LeasedCarrier) and standby.status()["lease"]["state"] == "standby"
 
                 before = send(pipe, 10, "before")
                 await until(delivered(db, before), what="delivered through host-a")
