@@ -55,7 +55,8 @@ every ``pigeon worker`` (or ``pigeon serve``) process on every host would otherw
 its own. Each of the ``binds`` allowed is a slot leased in the store (DESIGN.md §8): a process
 binds only while it holds a slot, at most one per carrier (a transceiver, or a
 transmitter+receiver pair, is one slot), renews it every third of ``bind_lease`` and unbinds
-when it cannot. A process that dies without releasing its slot holds it until ``bind_lease``
+when it cannot (a bind is made between two renewals, so ``bind_lease`` must be more than
+twice ``connect_timeout``). A process that dies without releasing its slot holds it until ``bind_lease``
 runs out; then a standing-by process takes it over and binds. The processes' clocks must
 agree to well within ``bind_lease``. Messages routed to a carrier bound in another process
 are left for that process (`pigeon.app.dispatch`).
@@ -292,6 +293,10 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
     )
     if config.reconnect_max < config.reconnect_min:
         raise r.fail("reconnect_max", f"must be >= reconnect_min ({config.reconnect_min})")
+    if config.bind_lease <= 2 * config.connect_timeout:
+        # A bind (TCP connect, then the bind response, each up to connect_timeout) is made
+        # between two renewals: the lease must outlast it.
+        raise r.fail("bind_lease", f"must be more than twice connect_timeout ({2 * config.connect_timeout:g} s)")
     r.check_unknown()
     return config
 

@@ -39,7 +39,9 @@ def api_only(server_factory: Any, smsc: tuple[subprocess.Popen[str], int], tmp_p
     _, port = smsc
     config = tmp_path / "pigeon.toml"
     config.write_text(
-        carrier_toml("npm-smsc", port, binds=1, bind_lease=LEASE, reconnect_min=0.1, reconnect_max=0.5)
+        carrier_toml(
+            "npm-smsc", port, binds=1, bind_lease=LEASE, connect_timeout=0.5, reconnect_min=0.1, reconnect_max=0.5
+        )
         + "\n[pacing]\nlong_code = 50.0\n"
     )
     server: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false", "PIGEON_CONFIG": str(config)})

@@ -53,7 +53,7 @@ def carrier(name: str, port: int) -> dict[str, Any]:
         "password": "secret",
         "binds": 1,
         "bind_lease": LEASE,
-        "connect_timeout": 2.0,
+        "connect_timeout": 0.4,  # a bind is made between two renewals: less than half the lease
         "response_timeout": 2.0,
         "reconnect_min": 0.05,
         "reconnect_max": 0.4,

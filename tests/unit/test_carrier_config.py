@@ -39,7 +39,7 @@ throttle_pause = 2
 throttle_retries = 3
 reassembly_timeout = 60
 binds = 3
-bind_lease = 12.5
+bind_lease = 12.5  # more than twice connect_timeout
 status_map = { "0x00000401" = { action = "permanent", error_code = 30007 }, "1026" = { action = "throttle" } }
 
 [[carriers]]
@@ -136,6 +136,7 @@ def test_passwords_never_show() -> None:
         ({"binds": 0}, "binds must be 1..1000, got 0"),
         ({"binds": 1.5}, "binds must be an integer, got 1.5"),
         ({"bind_lease": 0}, "bind_lease must be > 0"),
+        ({"bind_lease": 20}, "bind_lease must be more than twice connect_timeout (20 s)"),
         ({"bind_leases": 10}, "unknown key(s) bind_leases"),
         ({"name": "a b"}, "name must be letters"),
         ({"destination_ton_npi": [1]}, "destination_ton_npi must be [ton, npi]"),
