@@ -831,7 +831,7 @@ class DispatchRound:
             keep = job.message.get("previous_claimer") if _reclaimed(job) else None
             offers.append((job.message["sid"], placed.offer_to, job.slot, keep))
         if offers:
-            store.offer(conn, offers, until=now + self.settings.offer)
+            store.offer(conn, offers, worker_id=self.worker_id, until=now + self.settings.offer)
             log.debug("left for the processes bound to their carriers", extra={"messages": len(offers)})
         return mine
 

@@ -40,9 +40,10 @@ _RELEASE_PACED = (
     )
 )
 
+# Only a claim of this dispatcher's can be left for another.
 _OFFER = (
     messages.update()
-    .where(m.sid == sa.bindparam("b_sid"))
+    .where(m.sid == sa.bindparam("b_sid"), m.claimed_by == sa.bindparam("b_me"))
     .values(
         claimed_by=sa.bindparam("b_claimer"),
         claimed_until=sa.bindparam("b_until"),
@@ -70,21 +71,24 @@ _SET_NEXT_FREE = (
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, worker_id: str) -> list[Row]:
     """Claim up to `limit` messages that are due: ready ones whose time has come, and
     messages left in `sending` by a dispatcher whose lease ran out (to be resent)."""
+    # A message left for this dispatcher by one that could not reach its carrier (`offer`) is
+    # its to claim; others wait until the offer runs out (claimed_until).
+    offered = m.offered_to == worker_id
     due = sa.or_(
         sa.and_(
             m.status.in_(READY),
             m.next_attempt_at <= now,
-            sa.or_(m.claimed_until.is_(None), m.claimed_until < now),
+            sa.or_(m.claimed_until.is_(None), m.claimed_until < now, offered),
         ),
         # A resend whose paced slot lay beyond the look-ahead was released without a lease:
         # it is due again at its slot.
         sa.and_(
             m.status == str(MessageStatus.SENDING),
-            sa.or_(m.claimed_until < now, sa.and_(m.claimed_until.is_(None), m.next_attempt_at <= now)),
+            sa.or_(
+                m.claimed_until < now,
+                sa.and_(sa.or_(m.claimed_until.is_(None), offered), m.next_attempt_at <= now),
+            ),
         ),
-        # Left for this dispatcher by one that could not reach the message's carrier (`offer`):
-        # others wait until the offer runs out (claimed_until).
-        sa.and_(m.offered_to == worker_id, m.status.in_(WAITING), m.next_attempt_at <= now),
     )
     pick = sa.select(m.sid, m.claimed_by).where(due).order_by(m.next_attempt_at, m.date_created).limit(limit)
     if conn.dialect.name == "postgresql":
@@ -104,16 +108,22 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     return rows
 
 
-def offer(conn: Connection, offers: Sequence[tuple[str, str, datetime, str | None]], *, until: datetime) -> None:
-    """Leave claimed messages for another dispatcher, each (sid, that dispatcher, its slot, the
-    claimer to keep): due at its reserved slot, claimable by that dispatcher alone until
-    `until`, by any after. A message left in `sending` by a dispatcher that died keeps that
-    dispatcher's name, which the resend's timeline entry gives."""
+def offer(
+    conn: Connection,
+    offers: Sequence[tuple[str, str, datetime, str | None]],
+    *,
+    worker_id: str,
+    until: datetime,
+) -> None:
+    """Leave messages `worker_id` claimed for other dispatchers, each (sid, that dispatcher, its
+    slot, the claimer to keep): due at its reserved slot, claimable by that dispatcher alone
+    until `until`, by any after. A message left in `sending` by a dispatcher that died keeps
+    that dispatcher's name, which the resend's timeline entry gives."""
     if offers:
         conn.execute(
             _OFFER,
             [
-                {"b_sid": sid, "b_to": to, "b_slot": slot, "b_claimer": claimer, "b_until": until}
+                {"b_sid": sid, "b_to": to, "b_slot": slot, "b_claimer": claimer, "b_until": until, "b_me": worker_id}
                 for sid, to, slot, claimer in offers
             ],
         )
