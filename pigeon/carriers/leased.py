@@ -67,11 +67,17 @@ class LeasedCarrier:
     # --- for the lease keeper -----------------------------------------------------------
 
     async def bind(self) -> None:
-        """Start a new inner carrier; returns once its binds were tried once (bound or not)."""
+        """Start a new inner carrier; returns once its binds were tried once (bound or not).
+        Nothing when one runs already (it reconnects by itself)."""
         if self._inner is not None or self._events is None:
             return
-        self._inner = self._make()
-        await self._inner.start(self._events)
+        inner = self._make()
+        try:
+            await inner.start(self._events)
+        except BaseException:
+            await inner.stop()  # a half-started carrier must not keep a socket open
+            raise
+        self._inner = inner
 
     async def unbind(self) -> None:
         """Stop the inner carrier (in-flight submits finish, then unbind); submits are refused

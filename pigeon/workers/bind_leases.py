@@ -158,6 +158,8 @@ class BindLeaseKeeper:
             log.info("bind lease taken; binding", extra=self._extra(k, kept.lease.slot))
             await k.carrier.bind()
             await self._step(k)  # binding is over, bound or not: say so at once
+        elif kept.lease is not None:
+            await k.carrier.bind()  # nothing while it runs; starts one whose start failed before
 
     async def _fence(self, k: _Keeping, now: datetime) -> None:
         """Unbind when the lease is about to run out unrenewed: another process may take it then."""

@@ -29,15 +29,17 @@ class Carrier:
         self.slot: int | None = None
         self.expires_at: datetime | None = None
         self.binds_ok = binds_ok
-        self.bound = False
+        self.running = self.bound = False
         self.calls: list[tuple[str, Any]] = []
 
     async def bind(self) -> None:
-        self.bound = self.binds_ok
+        if self.running:  # as LeasedCarrier: a running carrier reconnects by itself
+            return
+        self.running, self.bound = True, self.binds_ok
         self.calls.append(("bind", self.slot))
 
     async def unbind(self) -> None:
-        self.bound = False
+        self.running = self.bound = False
         self.calls.append(("unbind", await asyncio.to_thread(self.holder)))
 
     def is_bound(self) -> bool:
@@ -72,8 +74,12 @@ def test_of_two_processes_with_binds_1_only_the_first_binds(db: Database, clock:
 def test_a_first_bind_that_fails_is_reported_unbound(db: Database, clock: FrozenClock) -> None:
     async def scenario() -> None:
         down = Carrier(db, binds_ok=False)
-        await keeper(db, clock, "host-a:1", down).start()
+        keeping = keeper(db, clock, "host-a:1", down)
+        await keeping.start()
         assert down.holder() == ("host-a:1", "unbound") and down.slot == 1
+        down.running = False  # its start failed: the next step starts it again
+        await keeping.step()
+        assert down.calls == [("bind", 1), ("bind", 1)]
 
     asyncio.run(scenario())
 

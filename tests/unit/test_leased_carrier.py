@@ -96,3 +96,26 @@ def test_each_lease_binds_a_new_inner_carrier_and_losing_it_stops_that_one() -> 
         assert made[1].stopped
 
     asyncio.run(scenario())
+
+
+def test_an_inner_carrier_whose_start_fails_is_stopped_and_the_next_bind_starts_another() -> None:
+    class Broken(Inner):
+        async def start(self, events: CarrierEvents) -> None:
+            raise OSError("no route to host")
+
+    async def scenario() -> None:
+        made: list[Inner] = []
+
+        def make() -> Inner:
+            made.append(Broken() if not made else Inner())
+            return made[-1]
+
+        carrier = LeasedCarrier("acme", slots=1, lease_seconds=30.0, make=make)
+        await carrier.start(events=object())  # type: ignore[arg-type]
+        with pytest.raises(OSError):
+            await carrier.bind()
+        assert made[0].stopped and not carrier.is_bound()
+        await carrier.bind()
+        assert len(made) == 2 and carrier.is_bound()
+
+    asyncio.run(scenario())
