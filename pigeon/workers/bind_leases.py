@@ -95,7 +95,10 @@ class BindLeaseKeeper:
 
     async def step(self) -> None:
         """One step for every carrier now: renew, or try to take a slot (the loop's work)."""
-        await asyncio.gather(*(self._step(k) for k in self._keeping))
+        done = await asyncio.gather(*(self._step(k) for k in self._keeping), return_exceptions=True)
+        for k, result in zip(self._keeping, done, strict=True):
+            if isinstance(result, Exception):  # one carrier's trouble must not stop the others
+                log.error("bind lease step failed", exc_info=result, extra=self._extra(k))
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self._keep(k, stop) for k in self._keeping))
