@@ -27,7 +27,8 @@ from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.app.event_delivery import deliver_event
 from pigeon.app.inbound_webhook import deliver_inbound
-from pigeon.carriers.config import load_carriers
+from pigeon.carriers.config import SmppCarrierConfig, load_carriers
+from pigeon.carriers.leased import LeasedCarrier
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
 from pigeon.carriers.smpp import SmppCarrier
@@ -45,6 +46,7 @@ from pigeon.store.engine import Database, WalCheckpointer
 from pigeon.store.schema import upgrade
 from pigeon.store.simulator import StoreReceiptSpool
 from pigeon.webhooks.sender import AiohttpWebhookSender
+from pigeon.workers.bind_leases import BindLeaseKeeper
 from pigeon.workers.dispatcher import DispatcherWorker
 from pigeon.workers.reassembly import ReassemblyWorker
 from pigeon.workers.simulator import SimulatedReceiptsWorker
@@ -151,6 +153,9 @@ class Workers:
     reassembly: ReassemblyWorker
     sender: AiohttpWebhookSender
     holder: str
+    #: Takes and renews the SMPP carriers' bind leases and binds while it holds them (none
+    #: with the built-in network alone).
+    leases: BindLeaseKeeper | None = None
     status_interval: float = 5.0
 
     def _save_status(self) -> None:
@@ -178,6 +183,8 @@ class Workers:
         self.spool.start()
         for carrier in self.carriers.values():
             await carrier.start(self.sink)
+        if self.leases is not None:
+            await self.leases.start()
         try:
             await asyncio.gather(
                 self.dispatcher.run(stop),
@@ -185,8 +192,11 @@ class Workers:
                 self.webhooks.run(stop),
                 self.reassembly.run(stop),
                 self._report_status(stop),
+                *([self.leases.run(stop)] if self.leases is not None else []),
             )
         finally:
+            if self.leases is not None:
+                await self.leases.close()  # unbind, then free the slots for other processes
             for carrier in self.carriers.values():
                 await carrier.stop()
             await self.sender.aclose()
@@ -206,12 +216,24 @@ def _jsonable(value: Any) -> Any:
 def build_carriers(
     settings: Settings, simulator: SimulatedNetwork, metrics: CarrierMetrics, clock: Clock
 ) -> tuple[dict[str, Carrier], Callable[[str], list[Carrier]]]:
-    """The configured SMPP carriers and the route function; the built-in network when none."""
+    """The configured SMPP carriers and the route function; the built-in network when none.
+
+    Each SMPP carrier binds only while its process holds one of the carrier's bind leases
+    (`LeasedCarrier`; `build_workers` gives them to a `BindLeaseKeeper`)."""
     config = load_carriers(settings.file_tables)
     if not config.carriers:
         only: list[Carrier] = [simulator]
         return {simulator.name: simulator}, lambda _to: only
-    carriers: dict[str, Carrier] = {c.name: SmppCarrier(c, metrics=metrics, clock=clock) for c in config.carriers}
+
+    def leased(c: SmppCarrierConfig) -> LeasedCarrier:
+        return LeasedCarrier(
+            c.name,
+            slots=c.binds,
+            lease_seconds=c.bind_lease,
+            make=lambda: SmppCarrier(c, metrics=metrics, clock=clock),
+        )
+
+    carriers: dict[str, Carrier] = {c.name: leased(c) for c in config.carriers}
 
     def route(to: str) -> list[Carrier]:
         return [carriers[name] for name in carriers_for(to, config.routes, config.names)]
@@ -258,7 +280,11 @@ def build_workers(
         pacing=pacing_policy(settings), prices=_prices(settings), retry=CARRIER_SUBMITS
     )
     wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-    round_ = DispatchRound(db, route, clock, worker_id=wid, settings=dispatch_settings)
+    leased = [c for c in carriers.values() if isinstance(c, LeasedCarrier)]
+    leases = BindLeaseKeeper(db, clock, leased, holder=wid) if leased else None
+    round_ = DispatchRound(
+        db, route, clock, worker_id=wid, settings=dispatch_settings, reach=leases.reach if leases else None
+    )
     sender = AiohttpWebhookSender()
     pacing = pacing_policy(settings)
 
@@ -283,4 +309,5 @@ def build_workers(
         reassembly=ReassemblyWorker(sink),
         sender=sender,
         holder=wid,
+        leases=leases,
     )

@@ -24,6 +24,7 @@ from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.carriers.config import CarrierConfigError
+from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
 from pigeon.cli_doctor import doctor_app
 from pigeon.cli_inventory import inventory_app
@@ -50,6 +51,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(doctor_app, name="doctor")
 app.command("requests")(requests_cmd)
 app.command("alerts")(alerts_cmd)
+app.command("carriers")(carriers_cmd)
 app.command("errors")(errors_cmd)
 
 out = Console()
@@ -428,45 +430,6 @@ def _only_account(conn: Any) -> str:
     if len(tops) != 1:
         raise ApiError(20404, "Several accounts exist; choose one with --account.", status=404)
     return str(tops[0]["sid"])
-
-
-# -- carriers ------------------------------------------------------------------------------
-
-
-@app.command()
-def carriers(as_json: JsonFlag = False) -> None:
-    """Each carrier bind as the running workers see it: state, window in use, throughput, last error."""
-    from pigeon.store.carriers import list_status
-
-    db = _db()
-    now = clock.now()
-    with db.read() as conn:
-        rows = list_status(conn, fresh_within=timedelta(seconds=30), now=now)
-    if as_json:
-        _print_json(
-            [
-                {"carrier": r["carrier"], "holder": r["holder"], "updated_at": r["updated_at"], **r["status"]}
-                for r in rows
-            ]
-        )
-        return
-    if not rows:
-        out.print(
-            "No worker has reported carrier status in the last 30 s: is `pigeon serve` (or `pigeon worker`) running?"
-        )
-        return
-    table = Table("carrier", "process", "bound", "binds", "window", "throughput/s", "last error")
-    for r in rows:
-        st = r["status"]
-        binds = (
-            ", ".join(f"{b.get('role', b.get('kind', ''))}:{b.get('state', '')}" for b in st.get("binds", [])) or "-"
-        )
-        window = f"{st.get('window_in_use', 0)}/{st.get('window_size', '-')}" if "window_size" in st else "-"
-        rate = f"{st.get('throughput_recent', 0):.1f}" if "throughput_recent" in st else "-"
-        table.add_row(
-            r["carrier"], r["holder"], str(st.get("bound")), binds, window, rate, str(st.get("last_error") or "")
-        )
-    out.print(table)
 
 
 # -- simulate and opt-outs -----------------------------------------------------------------

@@ -4,6 +4,8 @@
   message's parts and reports receipts and inbound messages to a `CarrierEvents` sink.
 - `WebhookSender`: one HTTP request to a customer's URL (status callbacks, inbound webhooks).
 - `Clock`: the current time, so tests can freeze it.
+- `Reach`: which carriers this process can submit to now, when carriers' binds are leases
+  shared between processes (DESIGN.md §8); a value the dispatcher asks for each round.
 
 Carriers and webhook senders translate their own failures into `pigeon.domain.errors`
 (`CarrierError`, `WebhookError`) at this boundary.
@@ -26,6 +28,19 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where this process stands with the carriers whose binds are leased (``binds``): it may
+    submit to a leased carrier only while it holds one of its slots and that bind is up. A
+    carrier that is not leased (the built-in network) is always within reach."""
+
+    leased: frozenset[str] = frozenset()
+    bound_here: frozenset[str] = frozenset()
+
+    def here(self, carrier: str) -> bool:
+        return carrier not in self.leased or carrier in self.bound_here
 
 
 @dataclass(frozen=True)

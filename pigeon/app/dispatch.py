@@ -43,6 +43,34 @@ configuration changed), the message goes to the route whole, and a `resend` entr
 parts may arrive twice. A held message that runs out of retries fails like any other.
 The doctor counts submits from these entries (`pigeon.domain.diagnosis.submits`): a `retry`
 marked ``outcome_unknown`` is not a refusal, and every `resend` is a possible duplicate.
+
+Carriers bound in other processes. An SMPP carrier allows only so many binds, shared by every
+process as leases in the store (`pigeon.workers.bind_leases`), so the process that claims a
+message may not be the one bound to its carrier. "Not bound here" is not "carrier down":
+
+* A carrier bound in another process (its lease current, its bind up or being brought up) is
+  not tried here. When the first such carrier of the message's route comes before any carrier
+  this process can reach, the message is *left for that process*: it goes back to the queue
+  due at the sender slot it already reserved, offered to that process (``offered_to``), which
+  alone may claim it for ``DispatchSettings.offer`` (after that, anyone). No attempt is
+  counted and the timeline gets no entry: nothing happened to the message. Carriers of the
+  route that no process has bound are not tried either; the holder will try them, in order.
+* When carriers this process can reach come first, they are tried here; if they all refuse in
+  a way that would fail over, the attempt *goes on at the carrier bound elsewhere*: the
+  message goes back to the queue at once (a `retry` entry with the refusals and
+  ``hand_over``, like any refused attempt, but without backoff and whatever the count of
+  attempts), offered to that carrier's holder, and its next attempt starts at that carrier.
+* Only a carrier that no process has bound is tried and refused here (`CarrierUnavailable`),
+  and the failover and retries above apply as they always did.
+* A dispatcher whose process has no carrier bound does not claim at all while a carrier is
+  bound, or being bound, by any process: it would only hand every message over, or try a
+  carrier whose bind is a moment away (`DispatchRound.run_once`).
+
+Which processes have which carriers bound is read from the store (`store.binds.live_binds`):
+in the claim's transaction, only for messages whose route holds a carrier this process cannot
+reach. A lease that ran out unrenewed still counts for a third of its length, the time a
+process standing by needs to take the slot over: a holder's crash makes traffic wait for the
+takeover rather than fail over.
 """
 
 from __future__ import annotations
@@ -58,6 +86,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callback, enqueue_status_callbacks
+from pigeon.app.placement import HandOver, needs_elsewhere, place
 from pigeon.app.receipt_batch import apply_receipts, receipt_of_parked
 from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError, InvalidTransition
 from pigeon.domain.pacing import PacingPolicy, reserve
@@ -65,8 +94,9 @@ from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import CARRIER_SUBMITS, RetryPolicy
 from pigeon.domain.segments import SubmitProgress, plan_segments
 from pigeon.domain.status import MessageStatus
-from pigeon.ports import Carrier, Clock, Continuation, OutboundMessage, SubmitAck
+from pigeon.ports import Carrier, Clock, Continuation, OutboundMessage, Reach, SubmitAck
 from pigeon.store import alerts as alert_store
+from pigeon.store import binds as bind_store
 from pigeon.store import dispatch as store
 from pigeon.store import message_batch
 from pigeon.store import messages as message_store
@@ -143,6 +173,9 @@ class Job:
     slot: datetime
     resend_reason: str | None = None
     hold: Hold | None = None
+    continue_at: str | None = None  # an attempt handed over: it goes on at this carrier
+    route: list[Carrier] | None = None  # the carriers to try, when placed at the claim
+    hand_over: HandOver | None = None  # where the attempt goes on if those all refuse
 
 
 @dataclass
@@ -158,6 +191,7 @@ class DispatchSettings:
     batch: int = 200
     lease: timedelta = timedelta(seconds=30)
     lookahead: timedelta = timedelta(seconds=1)
+    offer: timedelta = timedelta(seconds=5)  # how long a message left for another process is its alone
     pacing: PacingPolicy = field(default_factory=PacingPolicy)
     prices: PriceTable = field(default_factory=PriceTable)
     retry: RetryPolicy = CARRIER_SUBMITS
@@ -253,10 +287,11 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
         jobs.append(Job(message=row, slot=slot, resend_reason=resend))
     held = [j for j in jobs if j.message.get("carrier")]
     if held:
-        holds = store.holds_of(conn, [j.message["sid"] for j in held])
+        notes = store.retry_notes_of(conn, [j.message["sid"] for j in held])
         for job in held:
-            found = holds.get(job.message["sid"])
-            job.hold = Hold.from_detail(found) if found else None
+            note = notes.get(job.message["sid"]) or {}
+            job.hold = Hold.from_detail(note["hold"]) if note.get("hold") else None
+            job.continue_at = (note.get("hand_over") or {}).get("carrier")
     store.release_paced(conn, releases)
     changed = {k: v for k, v in free.items() if known.get(k) != v}
     store.set_next_free(conn, changed, known=set(known))
@@ -355,19 +390,26 @@ def plan_route(job: Job, route: Sequence[Carrier]) -> list[Carrier]:
     """The carriers to try for this job, given what a carrier may already hold of it.
 
     An exclusive hold keeps the message on its carrier while that carrier is routed; a hold
-    on an unanswered part makes this attempt a possible duplicate (``resend_reason``). Call
-    before `mark_sending`, which records the reason."""
+    on an unanswered part makes this attempt a possible duplicate (``resend_reason``). An
+    attempt handed over (``continue_at``) starts at that carrier. Call before `mark_sending`,
+    which records the reason."""
     carriers = list(route)
+    names = [c.name for c in carriers]
+    if job.continue_at in names:
+        carriers = carriers[names.index(job.continue_at) :]
     hold = job.hold
     if hold is None:
         return carriers
-    holder = [c for c in carriers if c.name == hold.carrier]
+    holder = [c for c in route if c.name == hold.carrier]
     if holder and hold.exclusive:
         carriers = holder
     if hold.unknown_part is not None:
-        where = (
-            f"sent to {hold.carrier} again" if holder else f"{hold.carrier} is no longer routed for {job.message['to']}"
-        )
+        if any(c.name == hold.carrier for c in carriers):
+            where = f"sent to {hold.carrier} again"
+        elif holder and carriers:
+            where = f"the attempt goes on at {carriers[0].name}"  # handed over, failover_on_unknown_outcome
+        else:
+            where = f"{hold.carrier} is no longer routed for {job.message['to']}"
         reason = f"{hold.describe()}: {where}"
         job.resend_reason = f"{job.resend_reason}; {reason}" if job.resend_reason else reason
     return carriers
@@ -646,6 +688,30 @@ def _record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, settin
     if hold is not None:
         detail["hold"] = hold.detail()
         detail["reason"] = hold.describe() or f"{hold.carrier} holds part of the message"
+    holder = hold.carrier if hold is not None else None
+    if job.hand_over is not None and _goes_on(error):
+        _record_hand_over(conn, job, job.hand_over, detail, holder=holder, now=now, settings=settings)
+    else:
+        _retry_or_fail(conn, outcome, detail, hold, now=now, settings=settings)
+    if kept:
+        by_carrier: dict[str, list[str]] = {}
+        for part in kept:
+            by_carrier.setdefault(part["carrier"], []).append(part["carrier_id"])
+        _apply_early_receipts(conn, by_carrier, now=now)
+
+
+def _retry_or_fail(
+    conn: Connection,
+    outcome: Outcome,
+    detail: dict[str, Any],
+    hold: Hold | None,
+    *,
+    now: datetime,
+    settings: DispatchSettings,
+) -> None:
+    """Every carrier tried refused: retry later (`RetryPolicy`), or fail with an alert."""
+    row, error = outcome.job.message, outcome.error
+    assert error is not None
     decision = (
         None
         if isinstance(error, CarrierPermanentError) or not error.retryable
@@ -668,53 +734,138 @@ def _record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, settin
             paced_at=None,
             carrier=holder,
         )
-    else:
-        code = error.error_code
-        text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
-        if error.retryable:
-            text = (
-                f"Message {row['sid']} was refused {row['attempts']} times and Pigeon stopped retrying: "
-                f"{error.message}."
-            )
-        if hold is not None and hold.describe():
-            text += f" Before that, {hold.describe()}: the recipient may get that much of it."
-        _fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text, carrier=holder)
-    if kept:
-        by_carrier: dict[str, list[str]] = {}
-        for part in kept:
-            by_carrier.setdefault(part["carrier"], []).append(part["carrier_id"])
-        _apply_early_receipts(conn, by_carrier, now=now)
+        return
+    code = error.error_code
+    text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
+    if error.retryable:
+        text = f"Message {row['sid']} was refused {row['attempts']} times and Pigeon stopped retrying: {error.message}."
+    if hold is not None and hold.describe():
+        text += f" Before that, {hold.describe()}: the recipient may get that much of it."
+    _fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text, carrier=holder)
+
+
+def _goes_on(error: CarrierError) -> bool:
+    """Whether `submit` would have tried the next carrier after this error (nothing is held)."""
+    if not error.retryable or error.accepted_carrier_ids:
+        return False
+    return not isinstance(error, CarrierOutcomeUnknown) or error.may_fail_over
+
+
+def _record_hand_over(
+    conn: Connection,
+    job: Job,
+    hand_over: HandOver,
+    detail: dict[str, Any],
+    *,
+    holder: str | None,
+    now: datetime,
+    settings: DispatchSettings,
+) -> None:
+    """The carriers here refused and the next one is bound in another process: back to the
+    queue at once, for that process, the attempt to go on at that carrier (module docstring).
+    It keeps the sender slot it was sent in, as a failover within one process would."""
+    detail = {**detail, "hand_over": {"carrier": hand_over.carrier, "holder": hand_over.holder}}
+    detail.setdefault("reason", f"{hand_over.carrier} is bound in {hand_over.holder}, where the attempt goes on")
+    message_store.transition(
+        conn,
+        job.message["sid"],
+        S.QUEUED,
+        at=now,
+        kind="retry",
+        detail={**detail, "retry_at": now.isoformat()},
+        from_statuses=[S.SENDING],
+        next_attempt_at=now,
+        claimed_by=None,
+        claimed_until=now + settings.offer,
+        offered_to=hand_over.holder,
+        paced_at=job.slot,
+        carrier=holder or hand_over.carrier,  # read back at the claim: the hold, and where to go on
+    )
 
 
 class DispatchRound:
-    """Claim, wait for each group's slot, submit and record. One instance per dispatcher."""
+    """Claim, wait for each group's slot, submit and record. One instance per dispatcher.
+
+    With `reach` (carriers' binds leased, `pigeon.workers.bind_leases`), each claimed job is
+    placed at the claim: tried here, or left for the process that has its carrier bound."""
 
     def __init__(
-        self, db: Database, route: Router, clock: Clock, *, worker_id: str, settings: DispatchSettings | None = None
+        self,
+        db: Database,
+        route: Router,
+        clock: Clock,
+        *,
+        worker_id: str,
+        settings: DispatchSettings | None = None,
+        reach: Callable[[], Reach] | None = None,
     ) -> None:
         self.db = db
         self.route = route
         self.clock = clock
         self.worker_id = worker_id
         self.settings = settings or DispatchSettings()
+        self.reach = reach
 
     def _routes(self, group: Sequence[Job]) -> dict[str, list[Carrier]]:
-        """Each job's carriers, planned from the message as claimed (before `mark_sending`)."""
-        return {j.message["sid"]: plan_route(j, self.route(j.message["to"])) for j in group}
+        """Each job's carriers: as placed, or planned from the message as claimed (before
+        `mark_sending`)."""
+        return {
+            j.message["sid"]: j.route if j.route is not None else plan_route(j, self.route(j.message["to"]))
+            for j in group
+        }
 
-    def _claim(self) -> tuple[list[list[Job]], tuple[list[Job], dict[str, list[Carrier]]] | None]:
-        """Claim, and mark the first group sending in the same transaction when its slot has
-        come: (the groups in slot order, the first group's jobs still ours, or None when that
+    def _claim(
+        self, reach: Reach | None = None
+    ) -> tuple[list[list[Job]], tuple[list[Job], dict[str, list[Carrier]]] | None]:
+        """Claim (leaving to other processes what they have the carriers for), and mark the
+        first group sending in the same transaction when its slot has come: (the groups in
+        slot order, the first group's jobs still ours with their routes, or None when that
         group waits for its slot and is marked later). Under load most rounds find their
         first group due at once, and a transaction saved is a turn of the store's only writer
-        lock (SQLite) saved. Also the first group's routes, planned before it was marked."""
+        lock (SQLite) saved."""
         with self.db.write() as conn:
             now = self.clock.now()
-            groups = _groups(claim(conn, now=now, worker_id=self.worker_id, settings=self.settings))
+            jobs = claim(conn, now=now, worker_id=self.worker_id, settings=self.settings)
+            if reach is not None and jobs:
+                jobs = self._place(conn, jobs, reach, now=now)
+            groups = _groups(jobs)
             if groups and groups[0][0].slot <= now:
                 routes = self._routes(groups[0])
                 return groups, (mark_sending(conn, groups[0], now=now), routes)
             return groups, None
+
+    def _place(self, conn: Connection, jobs: list[Job], reach: Reach, *, now: datetime) -> list[Job]:
+        """Route each job and keep those tried here; leave the others for the processes that
+        have their carriers bound (module docstring)."""
+        elsewhere: dict[str, list[str]] | None = None
+        mine, offers = [], []
+        for job in jobs:
+            route = plan_route(job, self.route(job.message["to"]))
+            if needs_elsewhere(route, reach) and elsewhere is None:
+                elsewhere = self._elsewhere(bind_store.live_binds(conn, now=now))
+            placed = place(route, reach, elsewhere or {}, key=job.message["sid"])
+            if placed.offer_to is None:
+                job.route, job.hand_over = placed.carriers, placed.hand_over
+                mine.append(job)
+                continue
+            keep = job.message.get("previous_claimer") if _reclaimed(job) else None
+            offers.append((job.message["sid"], placed.offer_to, job.slot, keep))
+        if offers:
+            store.offer(conn, offers, worker_id=self.worker_id, until=now + self.settings.offer)
+            log.debug("left for the processes bound to their carriers", extra={"messages": len(offers)})
+        return mine
+
+    def _elsewhere(self, live: dict[str, list[str]]) -> dict[str, list[str]]:
+        others = {carrier: [h for h in holders if h != self.worker_id] for carrier, holders in live.items()}
+        return {carrier: holders for carrier, holders in others.items() if holders}
+
+    def _idle_here(self, reach: Reach) -> bool:
+        """Nothing is bound here while a carrier is bound, or being bound, by another process or
+        this one: do not claim (every message would only be handed over, or wait for the bind)."""
+        if reach.bound_here or not reach.leased:
+            return False
+        with self.db.read() as conn:
+            return bool(bind_store.live_binds(conn, now=self.clock.now()))
 
     def _mark(self, jobs: Sequence[Job]) -> list[Job]:
         with self.db.write() as conn:
@@ -726,7 +877,10 @@ class DispatchRound:
 
     async def run_once(self) -> int:
         """One round; returns how many messages were submitted (or refused)."""
-        groups, marked = await asyncio.to_thread(self._claim)
+        reach = self.reach() if self.reach is not None else None
+        if reach is not None and await asyncio.to_thread(self._idle_here, reach):
+            return 0
+        groups, marked = await asyncio.to_thread(self._claim, reach)
         done = 0
         for i, group in enumerate(groups):
             if i == 0 and marked is not None:

@@ -16,7 +16,7 @@ A complete carrier, with its defaults::
     password = "secret"              # at most 8 characters (SMPP 3.4)
     system_type = ""
     address_range = ""
-    bind = "transceiver"             # or "transmitter+receiver": two binds
+    bind = "transceiver"             # or "transmitter+receiver": two sessions, one of the binds below
     window = 10                      # submit_sm outstanding at once
     throughput = 0                   # messages/s on this bind; 0 = no pacing of our own
     receipt_id_format = "as_is"      # "exact" | "hex_to_decimal" | "decimal_to_hex" (smpp_ids)
@@ -34,6 +34,8 @@ A complete carrier, with its defaults::
     throttle_pause = 1.0             # pause after ESME_RTHROTTLED / ESME_RMSGQFUL, doubling
     throttle_retries = 5             # resends of one part before the dispatcher fails over
     reassembly_timeout = 120.0       # seconds to wait for the missing parts of an inbound message
+    binds = 1                        # binds the account allows at once, across every Pigeon process
+    bind_lease = 30.0                # seconds a process's claim on one of those binds lasts unrenewed
     status_map = { "0x00000401" = { action = "permanent", error_code = 30007 } }
 
     [[routes]]
@@ -47,6 +49,17 @@ bind works again, and never moved to the next carrier of its route, where it wou
 be sent a second time. ``true`` lets the dispatcher fail over at once instead, for traffic
 where a late message is worse than a duplicate; the timeline records the possible
 duplicate either way (`pigeon.app.dispatch`).
+
+``binds`` and ``bind_lease``: a carrier account allows only so many simultaneous binds, and
+every ``pigeon worker`` (or ``pigeon serve``) process on every host would otherwise bind on
+its own. Each of the ``binds`` allowed is a slot leased in the store (DESIGN.md §8): a process
+binds only while it holds a slot, at most one per carrier (a transceiver, or a
+transmitter+receiver pair, is one slot), renews it every third of ``bind_lease`` and unbinds
+when it cannot (a bind is made between two renewals, so ``bind_lease`` must be more than
+twice ``connect_timeout``). A process that dies without releasing its slot holds it until ``bind_lease``
+runs out; then a standing-by process takes it over and binds. The processes' clocks must
+agree to well within ``bind_lease``. Messages routed to a carrier bound in another process
+are left for that process (`pigeon.app.dispatch`).
 """
 
 from __future__ import annotations
@@ -125,6 +138,8 @@ class SmppCarrierConfig:
     throttle_pause: float = 1.0
     throttle_retries: int = 5
     reassembly_timeout: float = 120.0
+    binds: int = 1
+    bind_lease: float = 30.0
     status_map: Mapping[int, StatusRule] = field(default_factory=dict)
 
     @property
@@ -272,10 +287,16 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         throttle_pause=r.number("throttle_pause", d.throttle_pause),
         throttle_retries=r.integer("throttle_retries", d.throttle_retries, minimum=0, maximum=100),
         reassembly_timeout=r.number("reassembly_timeout", d.reassembly_timeout),
+        binds=r.integer("binds", d.binds, minimum=1, maximum=1000),
+        bind_lease=r.number("bind_lease", d.bind_lease),
         status_map=_status_map(r),
     )
     if config.reconnect_max < config.reconnect_min:
         raise r.fail("reconnect_max", f"must be >= reconnect_min ({config.reconnect_min})")
+    if config.bind_lease <= 2 * config.connect_timeout:
+        # A bind (TCP connect, then the bind response, each up to connect_timeout) is made
+        # between two renewals: the lease must outlast it.
+        raise r.fail("bind_lease", f"must be more than twice connect_timeout ({2 * config.connect_timeout:g} s)")
     r.check_unknown()
     return config
 

@@ -41,8 +41,10 @@ deliver_sm_resp: no part is held in this process's memory, so a restart between 
 none, and the parts of one message may come on any bind of the carrier, in any process.
 
 Scope: one bind (or transmitter/receiver pair) per carrier per process. Sharing a carrier's
-bind allowance between hosts (bind leases in the store, DESIGN.md §8) is the composition
-root's job: it decides which process starts which carrier.
+bind allowance between hosts is not this class's business: `pigeon.carriers.leased` starts an
+SmppCarrier only while its process holds one of the carrier's bind leases in the store
+(DESIGN.md §8, `pigeon.workers.bind_leases`), and a new one for each lease, since a stopped
+SmppCarrier stays stopped.
 """
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ class SmppCarrier:
             except TimeoutError:
                 return False
         return True
+
+    def is_bound(self) -> bool:
+        """Whether a submit could go out now: running, with a live bind that can submit."""
+        return not self.stopping and self._events is not None and self._submitter() is not None
 
     async def submit(self, message: OutboundMessage) -> SubmitAck:
         if self.stopping or self._events is None:

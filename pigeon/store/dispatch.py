@@ -40,6 +40,19 @@ _RELEASE_PACED = (
     )
 )
 
+# Only a claim of this dispatcher's can be left for another.
+_OFFER = (
+    messages.update()
+    .where(m.sid == sa.bindparam("b_sid"), m.claimed_by == sa.bindparam("b_me"))
+    .values(
+        claimed_by=sa.bindparam("b_claimer"),
+        claimed_until=sa.bindparam("b_until"),
+        offered_to=sa.bindparam("b_to"),
+        next_attempt_at=sa.bindparam("b_slot"),
+        paced_at=sa.bindparam("b_slot"),
+    )
+)
+
 _SET_PART_RECEIPT = (
     carrier_refs.update()
     .where(
@@ -58,17 +71,23 @@ _SET_NEXT_FREE = (
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, worker_id: str) -> list[Row]:
     """Claim up to `limit` messages that are due: ready ones whose time has come, and
     messages left in `sending` by a dispatcher whose lease ran out (to be resent)."""
+    # A message left for this dispatcher by one that could not reach its carrier (`offer`) is
+    # its to claim; others wait until the offer runs out (claimed_until).
+    offered = m.offered_to == worker_id
     due = sa.or_(
         sa.and_(
             m.status.in_(READY),
             m.next_attempt_at <= now,
-            sa.or_(m.claimed_until.is_(None), m.claimed_until < now),
+            sa.or_(m.claimed_until.is_(None), m.claimed_until < now, offered),
         ),
         # A resend whose paced slot lay beyond the look-ahead was released without a lease:
         # it is due again at its slot.
         sa.and_(
             m.status == str(MessageStatus.SENDING),
-            sa.or_(m.claimed_until < now, sa.and_(m.claimed_until.is_(None), m.next_attempt_at <= now)),
+            sa.or_(
+                m.claimed_until < now,
+                sa.and_(sa.or_(m.claimed_until.is_(None), offered), m.next_attempt_at <= now),
+            ),
         ),
     )
     pick = sa.select(m.sid, m.claimed_by).where(due).order_by(m.next_attempt_at, m.date_created).limit(limit)
@@ -81,12 +100,33 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     stmt = (
         messages.update()
         .where(m.sid.in_(list(previous)))
-        .values(claimed_by=worker_id, claimed_until=now + lease)
+        .values(claimed_by=worker_id, claimed_until=now + lease, offered_to=None)
         .returning(*messages.c)
     )
     rows = [{**dict(r), "previous_claimer": previous.get(r["sid"])} for r in conn.execute(stmt).mappings()]
     rows.sort(key=lambda r: (r["next_attempt_at"], r["date_created"]))
     return rows
+
+
+def offer(
+    conn: Connection,
+    offers: Sequence[tuple[str, str, datetime, str | None]],
+    *,
+    worker_id: str,
+    until: datetime,
+) -> None:
+    """Leave messages `worker_id` claimed for other dispatchers, each (sid, that dispatcher, its
+    slot, the claimer to keep): due at its reserved slot, claimable by that dispatcher alone
+    until `until`, by any after. A message left in `sending` by a dispatcher that died keeps
+    that dispatcher's name, which the resend's timeline entry gives."""
+    if offers:
+        conn.execute(
+            _OFFER,
+            [
+                {"b_sid": sid, "b_to": to, "b_slot": slot, "b_claimer": claimer, "b_until": until, "b_me": worker_id}
+                for sid, to, slot, claimer in offers
+            ],
+        )
 
 
 def release_paced(conn: Connection, slots: Sequence[tuple[str, datetime]]) -> None:
@@ -195,9 +235,10 @@ def record_carrier_ids(
     )
 
 
-def holds_of(conn: Connection, sids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each message's latest hold: what a carrier may already have of it (`app.dispatch.Hold`),
-    as the newest `retry` entry of its timeline recorded it. Read only for messages whose
+def retry_notes_of(conn: Connection, sids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The detail of each message's newest `retry` timeline entry, for those that have one:
+    its ``hold`` (what a carrier may already have of it, `app.dispatch.Hold`) and its
+    ``hand_over`` (the carrier its attempt goes on at). Read only for messages whose
     ``carrier`` column is set while they wait, which is rare."""
     if not sids:
         return {}
@@ -209,8 +250,8 @@ def holds_of(conn: Connection, sids: Sequence[str]) -> dict[str, dict[str, Any]]
     )
     latest: dict[str, dict[str, Any]] = {}
     for sid, detail in conn.execute(q):
-        latest[sid] = (detail or {}).get("hold") or {}
-    return {sid: hold for sid, hold in latest.items() if hold}
+        latest[sid] = detail or {}
+    return latest
 
 
 def find_carrier_ref(conn: Connection, carrier: str, carrier_id: str) -> Row | None:

@@ -162,6 +162,9 @@ messages = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("claimed_by", sa.String(64), nullable=True),
     sa.Column("claimed_until", UTCDateTime, nullable=True),
+    # A dispatcher that cannot reach the message's carrier leaves it for the process holding
+    # that carrier's bind (app/dispatch.py): only that dispatcher claims it until claimed_until.
+    sa.Column("offered_to", sa.String(64), nullable=True),
     # The sender slot reserved for this message by pacing; it is sent then without a new reservation.
     sa.Column("paced_at", UTCDateTime, nullable=True),
     # The carrier that took the message (the simulator, or an SMPP carrier's name).
@@ -506,6 +509,23 @@ carrier_status = sa.Table(
     sa.Column("holder", sa.String(128), primary_key=True),
     sa.Column("status", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+carrier_binds = sa.Table(
+    "carrier_binds",
+    metadata,
+    # The binds a carrier account allows, as leases (DESIGN.md §8): one row per slot, and the
+    # process holding a slot may keep one bind (or transmitter+receiver pair) to the carrier
+    # until expires_at. A slot whose lease ran out is free for any process to take over.
+    sa.Column("carrier", sa.String(32), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=True),
+    sa.Column("acquired_at", UTCDateTime, nullable=True),
+    sa.Column("renewed_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    # The holder's bind as of renewed_at: "binding" (taken, first bind under way), "bound" or
+    # "unbound" (it keeps trying); NULL when free. Traffic is left to a binding or bound holder.
+    sa.Column("state", sa.String(8), nullable=True),
 )
 
 # -- the web console --------------------------------------------------------------------------

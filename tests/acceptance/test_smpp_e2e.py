@@ -156,6 +156,12 @@ long_code = 50.0
 
     status = wait_for(carriers, timeout=10)[0]
     assert "password" not in json.dumps(status) and "secret" not in json.dumps(status)
+    # One bind allowed (binds = 1 by default), held by the process that is bound.
+    [slot] = status["slots"]
+    assert (slot["slot"], slot["holder"], slot["state"]) == (1, status["holder"], "bound")
+    assert status["lease"]["slot"] == 1 and status["lease"]["state"] == "held"
+    table = server.cli("carriers").stdout
+    assert "bind leases" in table and "expires in" in table and "secret" not in table
     metrics = httpx.get(server.base_url + "/metrics").text
     assert 'pigeon_carrier_submits_total{carrier="npm-smsc"' in metrics
     assert "secret" not in server.log()

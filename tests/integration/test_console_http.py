@@ -133,3 +133,21 @@ def test_posts_need_the_session_token(app_and_data: tuple[TestClient, dict[str, 
     client.cookies.clear()
     form = {"username": d["a"]["sid"], "password": d["a"]["auth_token"]}
     assert client.post("/console/login", data=form).status_code == 403
+
+
+def test_the_overview_shows_which_process_holds_a_carriers_bind_lease(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    from pigeon.store import carriers as carrier_store
+
+    client, d = app_and_data
+    now = datetime.now(UTC)
+    lease = {"slots": 1, "expires_at": now.isoformat()}
+    with db.write() as conn:
+        held = {"name": "acme", "kind": "smpp", "bound": True, "binds": [], "lease": {**lease, "slot": 1}}
+        standby = {"name": "acme", "kind": "smpp", "bound": False, "binds": [], "lease": {**lease, "slot": None}}
+        carrier_store.save_status(conn, carrier="acme", holder="host-a:1", status=held, now=now)
+        carrier_store.save_status(conn, carrier="acme", holder="host-b:2", status=standby, now=now)
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    page = client.get("/console/overview").text
+    assert "lease 1 of 1" in page and "standing by" in page and "holds none of its 1 bind lease(s)" in page

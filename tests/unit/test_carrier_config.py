@@ -38,6 +38,8 @@ reconnect_max = 30
 throttle_pause = 2
 throttle_retries = 3
 reassembly_timeout = 60
+binds = 3
+bind_lease = 12.5  # more than twice connect_timeout
 status_map = { "0x00000401" = { action = "permanent", error_code = 30007 }, "1026" = { action = "throttle" } }
 
 [[carriers]]
@@ -86,6 +88,8 @@ def test_a_full_file() -> None:
     assert (acme.connect_timeout, acme.response_timeout, acme.enquire_link_interval) == (5.0, 7.5, 20.0)
     assert (acme.reconnect_min, acme.reconnect_max, acme.throttle_pause, acme.throttle_retries) == (0.5, 30.0, 2.0, 3)
     assert acme.reassembly_timeout == 60.0
+    assert (acme.binds, acme.bind_lease) == (3, 12.5)
+    assert (backup.binds, backup.bind_lease) == (1, 30.0)  # one bind across all processes unless told
     assert acme.failover_on_unknown_outcome and not backup.failover_on_unknown_outcome  # off unless asked
     assert acme.status_map == {
         0x401: StatusRule(Action.PERMANENT, 30007),
@@ -129,6 +133,11 @@ def test_passwords_never_show() -> None:
         ({"sixteen_bit_reference": "yes"}, "sixteen_bit_reference must be true or false"),
         ({"failover_on_unknown_outcome": 1}, "failover_on_unknown_outcome must be true or false"),
         ({"windwo": 50}, "unknown key(s) windwo"),
+        ({"binds": 0}, "binds must be 1..1000, got 0"),
+        ({"binds": 1.5}, "binds must be an integer, got 1.5"),
+        ({"bind_lease": 0}, "bind_lease must be > 0"),
+        ({"bind_lease": 20}, "bind_lease must be more than twice connect_timeout (20 s)"),
+        ({"bind_leases": 10}, "unknown key(s) bind_leases"),
         ({"name": "a b"}, "name must be letters"),
         ({"destination_ton_npi": [1]}, "destination_ton_npi must be [ton, npi]"),
         ({"destination_ton_npi": [9, 1]}, "unknown TON 9"),

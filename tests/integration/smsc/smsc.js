@@ -53,7 +53,14 @@ const state = {
   acked: [], // deliver_sm acknowledged by the ESME
   downUntil: 0,
   acceptedSinceConfigure: 0,
+  maxBound: 0, // the most sessions bound at one time (a carrier account's bind limit is on this)
 };
+
+function countBound() {
+  const bound = [...state.sessions].filter((s) => s.bound).length;
+  state.maxBound = Math.max(state.maxBound, bound);
+  return bound;
+}
 
 const PER_PDU = new Set(['submit', 'deliver_acked', 'deliver_refused']);
 
@@ -229,6 +236,7 @@ const server = smpp.createServer((session) => {
     session.mode = mode;
     session.bound = true;
     session.system_id = pdu.system_id;
+    countBound();
     flushOutbox();
   };
   session.on('bind_transceiver', onBind('transceiver'));
@@ -333,6 +341,8 @@ const handlers = {
       accepted: state.submits.filter((s) => s.status === 0).length,
       acked: state.acked.length,
       owed: state.outbox.length + [...state.sessions].reduce((n, s) => n + (s.owed ? s.owed.size : 0), 0),
+      bound: countBound(),
+      max_bound: state.maxBound,
     };
   },
   state() {
@@ -342,6 +352,7 @@ const handlers = {
       acked: state.acked,
       owed: state.outbox.length + [...state.sessions].reduce((n, s) => n + (s.owed ? s.owed.size : 0), 0),
       sessions: [...state.sessions].map((s) => ({ mode: s.mode, bound: s.bound })),
+      max_bound: state.maxBound,
     };
   },
 };

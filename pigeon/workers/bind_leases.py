@@ -1,0 +1,193 @@
+"""The bind lease keeper: each process binds to a carrier only while it holds one of its slots.
+
+For every leased carrier (every SMPP carrier; the built-in network needs none) the keeper,
+every third of the carrier's ``bind_lease``:
+
+* holding a slot: renews it, recording how the bind is (and at once when that changes, since
+  other processes leave traffic only to a holder that is bound or binding). A renewal
+  that fails because another process took the slot (this one was too slow: its lease ran
+  out) unbinds at once. When the store cannot be reached, the keeper keeps trying; once the
+  lease is within one renewal interval of running out it unbinds on its own, so that the
+  process taking the slot over never binds while this one still does;
+* holding none: tries to take a free or expired slot, and binds when it got one (the slot
+  says "binding" until the first bind attempt is over, then "bound" or "unbound"). A process
+  that died holding a slot keeps it until its lease runs out; a process standing by tries
+  again the moment it does, and takes it over.
+
+At a clean shutdown it unbinds first and then releases its slots, so the count of binds never
+exceeds ``binds``, and another process may bind at once. Each process holds at most one slot
+per carrier (one bind, or transmitter+receiver pair, as `SmppCarrier` keeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pigeon.app import bind_leases
+from pigeon.app.bind_leases import BindState, Lease
+from pigeon.ports import Clock, Reach
+from pigeon.store.engine import Database
+
+__all__ = ["BindLeaseKeeper", "Leasable"]
+
+log = logging.getLogger(__name__)
+
+
+class Leasable(Protocol):
+    """A carrier that binds on command (`pigeon.carriers.leased.LeasedCarrier`)."""
+
+    name: str
+    slots: int
+    lease_seconds: float
+    slot: int | None
+    expires_at: datetime | None
+
+    async def bind(self) -> None: ...
+
+    async def unbind(self) -> None: ...
+
+    def is_bound(self) -> bool: ...
+
+
+@dataclass
+class _Keeping:
+    carrier: Leasable
+    lease: Lease | None = None
+    reported: BindState | None = None
+    due: float = 0.0  # time.monotonic() of the next renewal or attempt
+
+    @property
+    def interval(self) -> float:
+        return self.carrier.lease_seconds / 3
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(seconds=self.carrier.lease_seconds)
+
+
+class BindLeaseKeeper:
+    def __init__(
+        self, db: Database, clock: Clock, carriers: Sequence[Leasable], *, holder: str, poll: float = 1.0
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.holder = holder
+        self.poll = poll  # how often a change of bind state is looked for
+        self._keeping = [_Keeping(c) for c in carriers]
+
+    def reach(self) -> Reach:
+        """What the dispatcher may submit to from this process now."""
+        return Reach(
+            leased=frozenset(k.carrier.name for k in self._keeping),
+            bound_here=frozenset(k.carrier.name for k in self._keeping if k.lease and k.carrier.is_bound()),
+        )
+
+    async def start(self) -> None:
+        """Take what slots are free and bind; returns once each carrier's binds were tried once."""
+        await self.step()
+
+    async def step(self) -> None:
+        """One step for every carrier now: renew, or try to take a slot (the loop's work)."""
+        done = await asyncio.gather(*(self._step(k) for k in self._keeping), return_exceptions=True)
+        for k, result in zip(self._keeping, done, strict=True):
+            if isinstance(result, Exception):  # one carrier's trouble must not stop the others
+                log.error("bind lease step failed", exc_info=result, extra=self._extra(k))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(self._keep(k, stop) for k in self._keeping))
+
+    async def close(self) -> None:
+        """Unbind everything, then free the slots (a clean shutdown)."""
+        await asyncio.gather(*(k.carrier.unbind() for k in self._keeping))
+        for k in self._keeping:
+            if k.lease is None:
+                continue
+            slot, k.lease = k.lease.slot, None
+            self._show(k)
+            try:
+                await asyncio.to_thread(
+                    bind_leases.let_go, self.db, carrier=k.carrier.name, slot=slot, holder=self.holder
+                )
+            except Exception:
+                log.exception("could not release a bind lease; it runs out on its own", extra=self._extra(k, slot))
+
+    async def _keep(self, k: _Keeping, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            changed = k.lease is not None and _state(k.carrier) != k.reported
+            if changed or time.monotonic() >= k.due:
+                try:
+                    await self._step(k)
+                except Exception:  # the keeper must outlive any one failure
+                    log.exception("bind lease step failed", extra=self._extra(k))
+            wait = max(0.005, min(self.poll, k.due - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+
+    async def _step(self, k: _Keeping) -> None:
+        held = k.lease.slot if k.lease else None
+        state = _state(k.carrier)
+        now = self.clock.now()
+        try:
+            kept = await asyncio.to_thread(
+                bind_leases.keep,
+                self.db,
+                carrier=k.carrier.name,
+                slots=k.carrier.slots,
+                holder=self.holder,
+                held=held,
+                state=state,
+                now=now,
+                duration=k.duration,
+            )
+        except Exception:
+            log.exception("bind lease: the store did not answer", extra=self._extra(k, held))
+            k.due = time.monotonic() + min(self.poll, k.interval)
+            await self._fence(k, now)
+            return
+        k.due = time.monotonic() + _next_try(k, kept.free_at, now)
+        k.lease, k.reported = kept.lease, state
+        self._show(k)
+        if held is not None and kept.lease is None:
+            log.warning("bind lease lost to another process; unbinding", extra=self._extra(k, held))
+            await k.carrier.unbind()
+        elif held is None and kept.lease is not None:
+            log.info("bind lease taken; binding", extra=self._extra(k, kept.lease.slot))
+            await k.carrier.bind()
+            await self._step(k)  # binding is over, bound or not: say so at once
+        elif kept.lease is not None:
+            await k.carrier.bind()  # nothing while it runs; starts one whose start failed before
+
+    async def _fence(self, k: _Keeping, now: datetime) -> None:
+        """Unbind when the lease is about to run out unrenewed: another process may take it then."""
+        if k.lease is None or now < k.lease.expires_at - timedelta(seconds=k.interval):
+            return
+        log.warning("bind lease could not be renewed in time; unbinding", extra=self._extra(k, k.lease.slot))
+        k.lease = None
+        self._show(k)
+        await k.carrier.unbind()
+
+    def _show(self, k: _Keeping) -> None:
+        k.carrier.slot = k.lease.slot if k.lease else None
+        k.carrier.expires_at = k.lease.expires_at if k.lease else None
+
+    def _extra(self, k: _Keeping, slot: int | None = None) -> dict[str, object]:
+        return {"carrier": k.carrier.name, "slot": slot, "holder": self.holder}
+
+
+def _state(carrier: Leasable) -> BindState:
+    return "bound" if carrier.is_bound() else "unbound"
+
+
+def _next_try(k: _Keeping, free_at: datetime | None, now: datetime) -> float:
+    """Seconds to the next step: a renewal interval; standing by, the moment the first slot's
+    lease runs out if that is sooner (a takeover then waits for no interval)."""
+    if k.lease is not None or free_at is None:
+        return k.interval
+    return min(k.interval, max(0.0, (free_at - now).total_seconds()) + 0.005)

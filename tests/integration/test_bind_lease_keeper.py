@@ -1,0 +1,173 @@
+"""The bind lease keeper (pigeon.workers.bind_leases) on both stores, with carriers that bind on
+command and a frozen clock: a carrier binds only while its process holds a slot, a lost slot
+unbinds at once, a lease that cannot be renewed unbinds before it runs out, and a clean
+shutdown unbinds before it frees the slot."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from pigeon.store import binds
+from pigeon.store.engine import Database
+from pigeon.testing import FrozenClock
+from pigeon.workers.bind_leases import BindLeaseKeeper
+
+LEASE = 30.0
+
+
+class Carrier:
+    """Binds on command (or fails to); records what it was told and what the store said then."""
+
+    def __init__(self, db: Database, name: str = "acme", *, binds_ok: bool = True, slots: int = 1) -> None:
+        self.db = db
+        self.name = name
+        self.slots = slots
+        self.lease_seconds = LEASE
+        self.slot: int | None = None
+        self.expires_at: datetime | None = None
+        self.binds_ok = binds_ok
+        self.running = self.bound = False
+        self.calls: list[tuple[str, Any]] = []
+
+    async def bind(self) -> None:
+        if self.running:  # as LeasedCarrier: a running carrier reconnects by itself
+            return
+        self.running, self.bound = True, self.binds_ok
+        self.calls.append(("bind", self.slot))
+
+    async def unbind(self) -> None:
+        self.running = self.bound = False
+        self.calls.append(("unbind", await asyncio.to_thread(self.holder)))
+
+    def is_bound(self) -> bool:
+        return self.bound
+
+    def holder(self) -> tuple[str | None, str | None]:
+        with self.db.read() as conn:
+            rows = [r for r in binds.list_slots(conn) if r["carrier"] == self.name]
+        return (rows[0]["holder"], rows[0]["state"]) if rows else (None, None)
+
+
+def keeper(db: Database, clock: FrozenClock, holder: str, *carriers: Carrier) -> BindLeaseKeeper:
+    return BindLeaseKeeper(db, clock, list(carriers), holder=holder)
+
+
+def test_of_two_processes_with_binds_1_only_the_first_binds(db: Database, clock: FrozenClock) -> None:
+    async def scenario() -> None:
+        a, b = Carrier(db), Carrier(db)
+        first, second = keeper(db, clock, "host-a:1", a), keeper(db, clock, "host-b:2", b)
+        await first.start()
+        await second.start()
+        assert (a.bound, a.slot, b.bound, b.slot) == (True, 1, False, None)
+        assert a.holder() == ("host-a:1", "bound")  # reported as soon as the bind was up
+        assert first.reach().bound_here == {"acme"} and second.reach().bound_here == frozenset()
+        assert second.reach().leased == {"acme"}
+        await second.step()
+        assert b.calls == []
+
+    asyncio.run(scenario())
+
+
+def test_a_first_bind_that_fails_is_reported_unbound(db: Database, clock: FrozenClock) -> None:
+    async def scenario() -> None:
+        down = Carrier(db, binds_ok=False)
+        keeping = keeper(db, clock, "host-a:1", down)
+        await keeping.start()
+        assert down.holder() == ("host-a:1", "unbound") and down.slot == 1
+        down.running = False  # its start failed: the next step starts it again
+        await keeping.step()
+        assert down.calls == [("bind", 1), ("bind", 1)]
+
+    asyncio.run(scenario())
+
+
+def test_a_slot_lost_to_a_takeover_unbinds_at_once(db: Database, clock: FrozenClock) -> None:
+    async def scenario() -> None:
+        a, b = Carrier(db), Carrier(db)
+        slow, standby = keeper(db, clock, "host-a:1", a), keeper(db, clock, "host-b:2", b)
+        await slow.start()
+        await standby.start()
+        clock.advance(LEASE + 1)  # host-a stalled past its lease
+        await standby.step()
+        assert b.bound and b.holder() == ("host-b:2", "bound")
+        await slow.step()
+        assert a.calls[-1] == ("unbind", ("host-b:2", "bound")) and not a.bound and a.slot is None
+        assert slow.reach().bound_here == frozenset()
+
+    asyncio.run(scenario())
+
+
+class BrokenStore:
+    def write(self) -> AbstractContextManager[Any]:
+        raise ConnectionError("the store is down")
+
+
+def test_a_lease_that_cannot_be_renewed_unbinds_before_it_runs_out_and_rebinds_later(
+    db: Database, clock: FrozenClock
+) -> None:
+    async def scenario() -> None:
+        a = Carrier(db)
+        keeping = keeper(db, clock, "host-a:1", a)
+        await keeping.start()
+        keeping.db = BrokenStore()  # type: ignore[assignment]
+        clock.advance(LEASE / 3)
+        await keeping.step()
+        assert a.bound  # 20 s of lease left: keep trying
+        clock.advance(LEASE / 3)
+        await keeping.step()
+        assert not a.bound and a.slot is None  # 10 s left: unbind, before another process may bind
+        assert a.calls[-1] == ("unbind", ("host-a:1", "bound"))  # the slot could not be released
+
+        keeping.db = db  # the store is back, and the slot is still this process's
+        await keeping.step()
+        assert a.bound and a.slot == 1 and a.holder() == ("host-a:1", "bound")
+
+    asyncio.run(scenario())
+
+
+def test_a_clean_shutdown_unbinds_before_it_frees_the_slot(db: Database, clock: FrozenClock) -> None:
+    async def scenario() -> None:
+        a, b = Carrier(db), Carrier(db)
+        leaving, standby = keeper(db, clock, "host-a:1", a), keeper(db, clock, "host-b:2", b)
+        await leaving.start()
+        await standby.start()
+        await leaving.close()
+        assert a.calls == [("bind", 1), ("unbind", ("host-a:1", "bound"))]  # still held while unbinding
+        assert a.holder() == (None, None)
+        await standby.step()  # no need to wait for a lease to run out
+        assert b.bound and b.holder() == ("host-b:2", "bound")
+
+    asyncio.run(scenario())
+
+
+def test_a_crashed_holder_is_taken_over_once_its_lease_ran_out(db: Database, clock: FrozenClock) -> None:
+    async def scenario() -> None:
+        a, b = Carrier(db), Carrier(db)
+        await keeper(db, clock, "host-a:1", a).start()  # and then it died, releasing nothing
+        standby = keeper(db, clock, "host-b:2", b)
+        await standby.start()
+        clock.advance(LEASE - 1)
+        await standby.step()
+        assert not b.bound
+        clock.advance(2)
+        await standby.step()
+        assert b.bound and b.holder() == ("host-b:2", "bound")
+
+    asyncio.run(scenario())
+
+
+def test_each_carrier_has_its_own_slots(db: Database, clock: FrozenClock) -> None:
+    async def scenario() -> None:
+        a1, b1 = Carrier(db, "acme"), Carrier(db, "backup", slots=2)
+        a2, b2 = Carrier(db, "acme"), Carrier(db, "backup", slots=2)
+        await keeper(db, clock, "host-a:1", a1, b1).start()
+        second = keeper(db, clock, "host-b:2", a2, b2)
+        await second.start()
+        assert (a1.bound, b1.bound, a2.bound, b2.bound) == (True, True, False, True)
+        assert (b1.slot, b2.slot) == (1, 2)
+        assert second.reach().bound_here == {"backup"}
+
+    asyncio.run(scenario())
