@@ -45,15 +45,20 @@ from pigeon.store import webhooks as outbox
 from pigeon.store.batch import AsyncGroupCommitter
 from pigeon.store.engine import Database
 
-__all__ = ["CallbackBatch", "claim", "release_stranded"]
+__all__ = ["CallbackBatch", "claim", "find_stranded", "release_stranded"]
 
 Row = dict[str, Any]
 
 
-def release_stranded(conn: Connection, *, now: datetime, since: datetime | None) -> int:
-    """Send the deliveries left waiting behind nothing (`store.webhooks` says how one can be):
-    those written since `since`, or every one when it is None. How many it released."""
-    return outbox.promote_orphans(conn, now=now, since=since)
+def find_stranded(conn: Connection, *, since: datetime | None) -> list[int]:
+    """The deliveries left waiting behind nothing (`store.webhooks` says how one can be):
+    those written since `since`, or every one when it is None. A read."""
+    return outbox.find_orphans(conn, since=since)
+
+
+def release_stranded(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
+    """Send those of `ids` (from `find_stranded`) that are still stranded; how many."""
+    return outbox.promote_orphans(conn, ids, now=now)
 
 
 def claim(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> tuple[list[Row], dict[str, str]]:

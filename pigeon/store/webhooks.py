@@ -32,10 +32,12 @@ rows before the enqueue's new row is visible to it. Both commit, and the new row
 nothing. Locking both sides against each other would close that window, at a cost paid on
 every status change (measured: a per-message advisory lock on both sides cut the PostgreSQL
 pipeline from 299 to 183-208 messages/s at 300/s offered). The window is a few milliseconds
-wide and what it leaves behind is easy to find, so instead `promote_orphans` (run by the
-webhook worker every few seconds over the recent waiting rows, and now and then over all of
-them) makes such a row pending: it goes out a few seconds late, in its order. SQLite has one
-writer at a time and never leaves one.
+cheap to find, so instead the webhook worker looks for such rows (`find_orphans`) twice a
+second among the waiting rows of the last seconds, and now and then among all of them, and
+makes them pending (`promote_orphans`): one goes out a fraction of a second late, in its
+order. It is not rare: with a dispatcher and a callback worker busy side by side, about one
+message in 150 had a callback left behind this way (bench/e2e.py at 300 messages/s). SQLite
+has one writer at a time and never leaves one.
 
 Batches. The workers write many rows at once with the same rules: `enqueue_many` numbers each
 message's deliveries after those it has, `record_attempts` and `mark_many_delivered` (fenced
@@ -298,43 +300,41 @@ def _first_waiting(nxt: Any) -> sa.ColumnElement[bool]:
 
 
 def _promote(conn: Connection, finished: Iterable[tuple[str | None, str]], *, now: datetime) -> None:
-    """After deliveries finished, in their transaction: the first waiting delivery of each
-    (message SID, URL) becomes pending, keeping its place in the due order. One UPDATE."""
-    pairs = sorted({(sid, url) for sid, url in finished if sid is not None})
-    if not pairs:
+    """After deliveries finished, in their transaction: every waiting delivery of their
+    messages with nothing unfinished ahead of it in its line becomes pending, keeping its
+    place in the due order. That is the first waiting one of each line that just finished
+    (and of no other: another line's first unfinished is pending already). One UPDATE,
+    through the message_sid index; asking by (message SID, URL) pairs instead cost PostgreSQL
+    more to plan than to run."""
+    sids = sorted({sid for sid, _ in finished if sid is not None})
+    if not sids:
         return
     nxt = webhook_deliveries.alias("nxt")
-    first_waiting = sa.select(nxt.c.id).where(
-        nxt.c.message_sid.in_(sorted({sid for sid, _ in pairs})),
-        sa.tuple_(nxt.c.message_sid, nxt.c.url).in_(pairs),
-        _first_waiting(nxt),
-    )
-    conn.execute(
-        webhook_deliveries.update()
-        .where(d.id.in_(first_waiting))
-        .values(status=PENDING, date_updated=now)
-    )
+    first_waiting = sa.select(nxt.c.id).where(nxt.c.message_sid.in_(sids), _first_waiting(nxt))
+    conn.execute(webhook_deliveries.update().where(d.id.in_(first_waiting)).values(status=PENDING, date_updated=now))
 
 
-def promote_orphans(conn: Connection, *, now: datetime, since: datetime | None = None) -> int:
-    """Make pending the waiting deliveries that have nothing unfinished ahead of them (the
-    module docstring says how one can be left behind); `since` limits the search to those
-    written since then, which is where they are (a full search reads every waiting row).
-    Returns how many it found."""
+def find_orphans(conn: Connection, *, since: datetime | None = None) -> list[int]:
+    """The waiting deliveries that have nothing unfinished ahead of them (the module docstring
+    says how one can be left behind); `since` limits the search to those written since then,
+    which is where they are (a full search reads every waiting row). A read: `promote_orphans`
+    then makes them pending."""
     nxt = webhook_deliveries.alias("nxt")
     # A waiting row's next_attempt_at is when it was written: the (status, next_attempt_at)
     # index finds the recent ones.
     recent = [nxt.c.status == WAITING] + ([nxt.c.next_attempt_at >= since] if since is not None else [])
-    orphans = sa.select(nxt.c.id).where(*recent, _first_waiting(nxt))
-    ids = [int(i) for i in conn.execute(orphans).scalars()]
+    return [int(i) for i in conn.execute(sa.select(nxt.c.id).where(*recent, _first_waiting(nxt))).scalars()]
+
+
+def promote_orphans(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
+    """Make pending those of `ids` (from `find_orphans`) that are still waiting with nothing
+    unfinished ahead; returns how many."""
     if not ids:
         return 0
-    conn.execute(
-        webhook_deliveries.update()
-        .where(d.id.in_(ids), d.status == WAITING)
-        .values(status=PENDING, date_updated=now)
-    )
-    return len(ids)
+    nxt = webhook_deliveries.alias("nxt")
+    still = sa.select(nxt.c.id).where(nxt.c.id.in_(sorted(ids)), _first_waiting(nxt))
+    q = webhook_deliveries.update().where(d.id.in_(still)).values(status=PENDING, date_updated=now)
+    return int(conn.execute(q).rowcount)
 
 
 def _lease_matches(lease: datetime | None) -> sa.ColumnElement[bool]:

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from pigeon.app.callback_batch import CallbackBatch, claim, release_stranded
+from pigeon.app.callback_batch import CallbackBatch, claim, find_stranded, release_stranded
 from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
@@ -57,8 +57,8 @@ class WebhookWorker:
         poll_interval: float = 0.05,
         timeout: float = 15.0,
         handlers: Mapping[str, Callable[[dict[str, Any]], Awaitable[Any]]] | None = None,
-        sweep_interval: float = 5.0,
-        sweep_recent: timedelta = timedelta(seconds=60),
+        sweep_interval: float = 0.5,
+        sweep_recent: timedelta = timedelta(seconds=10),
         full_sweep_interval: float = 300.0,
     ) -> None:
         if lease_seconds <= timeout:
@@ -84,15 +84,20 @@ class WebhookWorker:
 
     def _sweep(self) -> int:
         """One sweep for stranded deliveries: the recent waiting rows, or all of them when a full
-        sweep is due. Returns how many it released."""
+        sweep is due. A read finds them; only when it does, a write releases them (on SQLite,
+        where none is ever stranded, the sweep never takes the writer lock). How many."""
         full = self._last_full_sweep is None or time.monotonic() - self._last_full_sweep >= self.full_sweep_interval
         now = self.clock.now()
-        with self.db.write() as conn:
-            released = release_stranded(conn, now=now, since=None if full else now - self.sweep_recent)
+        with self.db.read() as conn:
+            stranded = find_stranded(conn, since=None if full else now - self.sweep_recent)
         if full:
             self._last_full_sweep = time.monotonic()
+        if not stranded:
+            return 0
+        with self.db.write() as conn:
+            released = release_stranded(conn, stranded, now=now)
         if released:
-            log.warning("released %d webhook deliveries left waiting behind finished ones", released)
+            log.info("released %d webhook deliveries left waiting behind finished ones", released)
         return released
 
     async def sweep_once(self) -> int:

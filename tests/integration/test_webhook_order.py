@@ -289,10 +289,13 @@ def test_the_sweep_releases_a_stranded_delivery_and_nothing_else(db: Database, c
         enqueue(conn, start, sid(2), n=1)
     assert [r["id"] for r in claim(db, start) if r["message_sid"] == sid(1)] == []
     clock.advance(120)
-    with db.write() as conn:  # the recent sweep looks only at the last minute's rows ...
-        assert outbox.promote_orphans(conn, now=clock.now(), since=clock.now() - timedelta(seconds=60)) == 0
-    with db.write() as conn:  # ... the full one at every waiting row
-        assert outbox.promote_orphans(conn, now=clock.now(), since=None) == 1
+    with db.read() as conn:  # the recent sweep looks only at the last minute's rows ...
+        assert outbox.find_orphans(conn, since=clock.now() - timedelta(seconds=60)) == []
+        found = outbox.find_orphans(conn, since=None)  # ... the full one at every waiting row
+    assert found == [stranded]
+    with db.write() as conn:
+        assert outbox.promote_orphans(conn, found, now=clock.now()) == 1
+        assert outbox.promote_orphans(conn, found, now=clock.now()) == 0  # only while still stranded
     assert statuses(db, sid(1)) == ["delivered", "pending"]
     assert statuses(db, sid(2)) == ["pending", "waiting"]
     assert [r["id"] for r in claim(db, clock.now()) if r["message_sid"] == sid(1)] == [stranded]
@@ -305,8 +308,8 @@ def test_the_webhook_worker_sweeps_at_start_then_the_recent_rows(db: Database, c
     worker = WebhookWorker(db, RecordingWebhookSender(), clock, policy=STATUS_CALLBACKS, full_sweep_interval=3600)
     assert worker._sweep() == 1  # the first sweep is a full one: old rows too
     strand(db, clock.now(), sid(2))
-    clock.advance(10)
-    assert worker._sweep() == 1  # later ones: the last minute
+    clock.advance(5)
+    assert worker._sweep() == 1  # later ones: the last seconds
     strand(db, clock.now(), sid(3))
     clock.advance(600)
     assert worker._sweep() == 0  # too old for a recent sweep; the next full one takes it
@@ -366,8 +369,10 @@ def test_an_enqueue_racing_a_finish_is_released_by_the_sweep(pg: Database, clock
     e_thread.join(10)
     assert not e_errors
     assert statuses(pg, sid(1)) == ["delivered", "waiting"]  # stranded
+    with pg.read() as conn:
+        found = outbox.find_orphans(conn, since=now - timedelta(seconds=10))
     with pg.write() as conn:
-        assert outbox.promote_orphans(conn, now=now, since=now - timedelta(seconds=60)) == 1
+        assert outbox.promote_orphans(conn, found, now=now) == 1
     assert statuses(pg, sid(1)) == ["delivered", "pending"]
 
 
@@ -442,8 +447,10 @@ def test_enqueuers_and_finishers_in_many_threads_lose_no_delivery(pg: Database, 
     for thread, _ in threads:
         thread.join(30)
     assert [e for _, errors in threads for e in errors] == []
+    with pg.read() as conn:
+        found = outbox.find_orphans(conn, since=None)
     with pg.write() as conn:
-        outbox.promote_orphans(conn, now=now, since=None)
+        outbox.promote_orphans(conn, found, now=now)
     assert_in_line(pg)
     for _ in range(1000):  # and the lines drain: every delivery gets out
         rows = claim(pg, now)
