@@ -76,31 +76,50 @@ takeover rather than fail over.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callbacks import enqueue_status_callback, enqueue_status_callbacks
-from pigeon.app.placement import HandOver, needs_elsewhere, place
-from pigeon.app.receipt_batch import apply_receipts, receipt_of_parked
-from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError, InvalidTransition
-from pigeon.domain.pacing import PacingPolicy, reserve
-from pigeon.domain.pricing import PriceTable
-from pigeon.domain.retry import CARRIER_SUBMITS, RetryPolicy
-from pigeon.domain.segments import SubmitProgress, plan_segments
+from pigeon.app.callbacks import enqueue_status_callbacks
+from pigeon.app.dispatch_jobs import (
+    DispatchSettings,
+    Hold,
+    Job,
+    Outcome,
+    carrier_detail,
+    outbound,
+    plan_route,
+    reclaimed,
+    submit,
+    unanswered_carriers,
+)
+from pigeon.app.dispatch_refusals import apply_early_receipts, fail, record_refusal
+from pigeon.app.placement import needs_elsewhere, place
+from pigeon.domain.pacing import reserve
 from pigeon.domain.status import MessageStatus
-from pigeon.ports import Carrier, Clock, Continuation, OutboundMessage, Reach, SubmitAck
-from pigeon.store import alerts as alert_store
+from pigeon.ports import Carrier, Clock, Reach
 from pigeon.store import binds as bind_store
 from pigeon.store import dispatch as store
 from pigeon.store import message_batch
 from pigeon.store import messages as message_store
 from pigeon.store.engine import Database
+
+__all__ = [
+    "DispatchRound",
+    "DispatchSettings",
+    "Hold",
+    "Job",
+    "Outcome",
+    "claim",
+    "mark_sending",
+    "outbound",
+    "plan_route",
+    "record",
+    "submit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -109,129 +128,9 @@ Row = dict[str, Any]
 Router = Callable[[str], Sequence[Carrier]]
 
 
-@dataclass(frozen=True)
-class Hold:
-    """What a carrier may already have of a message after an attempt (module docstring)."""
-
-    carrier: str
-    parts: int  # as the carrier split the message
-    reference: int | None  # the concatenation reference of those parts
-    next_part: int  # the first part not known to be accepted (1-based)
-    accepted_ids: tuple[str, ...]  # carrier ids of parts 1 .. next_part - 1
-    unknown_part: int | None  # a part sent and never answered: the carrier may have it
-    exclusive: bool  # only this carrier may take the message
-
-    def continuation(self) -> Continuation:
-        return Continuation(reference=self.reference, parts=self.parts, first_part=self.next_part)
-
-    def describe(self) -> str:
-        """What the carrier has, in words, for timeline reasons and alerts."""
-        said = []
-        if self.accepted_ids:
-            last = self.next_part - 1
-            said.append(f"{self.carrier} accepted {_parts(1, last, self.parts)}")
-        if self.unknown_part is not None:
-            said.append(
-                f"{self.carrier} never answered the submit of {_parts(self.unknown_part, self.unknown_part, self.parts)}"
-                " and may have accepted it"
-            )
-        return "; ".join(said)
-
-    def detail(self) -> dict[str, Any]:
-        return {
-            "carrier": self.carrier,
-            "parts": self.parts,
-            "reference": self.reference,
-            "next_part": self.next_part,
-            "accepted_ids": list(self.accepted_ids),
-            "unknown_part": self.unknown_part,
-            "exclusive": self.exclusive,
-        }
-
-    @classmethod
-    def from_detail(cls, d: Row) -> Hold:
-        return cls(
-            carrier=str(d["carrier"]),
-            parts=int(d["parts"]),
-            reference=d.get("reference"),
-            next_part=int(d["next_part"]),
-            accepted_ids=tuple(d.get("accepted_ids") or ()),
-            unknown_part=d.get("unknown_part"),
-            exclusive=bool(d.get("exclusive", True)),
-        )
-
-
-def _parts(first: int, last: int, total: int) -> str:
-    if total == 1:
-        return "the message"
-    return f"part {first} of {total}" if first == last else f"parts {first}-{last} of {total}"
-
-
-@dataclass
-class Job:
-    message: Row
-    slot: datetime
-    resend_reason: str | None = None
-    hold: Hold | None = None
-    continue_at: str | None = None  # an attempt handed over: it goes on at this carrier
-    route: list[Carrier] | None = None  # the carriers to try, when placed at the claim
-    hand_over: HandOver | None = None  # where the attempt goes on if those all refuse
-
-
-@dataclass
-class Outcome:
-    job: Job
-    ack: SubmitAck | None = None
-    error: CarrierError | None = None
-    tried: list[tuple[str, CarrierError]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DispatchSettings:
-    batch: int = 200
-    lease: timedelta = timedelta(seconds=30)
-    lookahead: timedelta = timedelta(seconds=1)
-    offer: timedelta = timedelta(seconds=5)  # how long a message left for another process is its alone
-    pacing: PacingPolicy = field(default_factory=PacingPolicy)
-    prices: PriceTable = field(default_factory=PriceTable)
-    retry: RetryPolicy = CARRIER_SUBMITS
-
-
-def _expired(row: Row, now: datetime) -> bool:
+def expired(row: Row, now: datetime) -> bool:
     validity = row["validity_period"]
     return validity is not None and now > row["date_created"] + timedelta(seconds=validity)
-
-
-def _fail(
-    conn: Connection,
-    row: Row,
-    *,
-    now: datetime,
-    code: int,
-    kind: str,
-    detail: dict[str, Any],
-    text: str,
-    **values: Any,
-) -> None:
-    try:
-        updated = message_store.transition(
-            conn,
-            row["sid"],
-            S.FAILED,
-            at=now,
-            kind=kind,
-            error_code=code,
-            detail=detail,
-            claimed_by=None,
-            claimed_until=None,
-            **values,
-        )
-    except InvalidTransition:
-        return
-    enqueue_status_callback(conn, updated, now=now)
-    alert_store.add_alert(
-        conn, account_sid=row["account_sid"], error_code=code, text=text, at=now, resource_sid=row["sid"]
-    )
 
 
 def claim(conn: Connection, *, now: datetime, worker_id: str, settings: DispatchSettings) -> list[Job]:
@@ -246,9 +145,9 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     horizon = now + settings.lookahead
     live = []
     for row in rows:
-        if _expired(row, now):
+        if expired(row, now):
             age = int((now - row["date_created"]).total_seconds())
-            _fail(
+            fail(
                 conn,
                 row,
                 now=now,
@@ -331,7 +230,7 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
     dead dispatcher is already `sending` and only gets the entry)."""
     by_attempt: dict[int, list[str]] = {}
     for job in jobs:
-        if not _reclaimed(job):
+        if not reclaimed(job):
             by_attempt.setdefault(job.message["attempts"] + 1, []).append(job.message["sid"])
     moved: dict[str, Row] = {}
     for attempt, sids in by_attempt.items():
@@ -348,7 +247,7 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
             detail |= {"carrier": job.hold.carrier, "from_part": job.hold.next_part, "parts": job.hold.parts}
         if job.resend_reason is not None:
             detail["reason"] = job.resend_reason
-        if not _reclaimed(job):
+        if not reclaimed(job):
             if row["sid"] not in moved:
                 continue  # canceled or changed since the claim
             job.message = moved[row["sid"]]
@@ -381,107 +280,6 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
     return ready
 
 
-def _reclaimed(job: Job) -> bool:
-    """Taken over from a dispatcher that marked it sending and stopped."""
-    return bool(job.message["status"] == S.SENDING)
-
-
-def plan_route(job: Job, route: Sequence[Carrier]) -> list[Carrier]:
-    """The carriers to try for this job, given what a carrier may already hold of it.
-
-    An exclusive hold keeps the message on its carrier while that carrier is routed; a hold
-    on an unanswered part makes this attempt a possible duplicate (``resend_reason``). An
-    attempt handed over (``continue_at``) starts at that carrier. Call before `mark_sending`,
-    which records the reason."""
-    carriers = list(route)
-    names = [c.name for c in carriers]
-    if job.continue_at in names:
-        carriers = carriers[names.index(job.continue_at) :]
-    hold = job.hold
-    if hold is None:
-        return carriers
-    holder = [c for c in route if c.name == hold.carrier]
-    if holder and hold.exclusive:
-        carriers = holder
-    if hold.unknown_part is not None:
-        if any(c.name == hold.carrier for c in carriers):
-            where = f"sent to {hold.carrier} again"
-        elif holder and carriers:
-            where = f"the attempt goes on at {carriers[0].name}"  # handed over, failover_on_unknown_outcome
-        else:
-            where = f"{hold.carrier} is no longer routed for {job.message['to']}"
-        reason = f"{hold.describe()}: {where}"
-        job.resend_reason = f"{job.resend_reason}; {reason}" if job.resend_reason else reason
-    return carriers
-
-
-def outbound(row: Row) -> OutboundMessage:
-    plan = plan_segments(row["body"])
-    media = tuple(row.get("media_urls") or ())
-    return OutboundMessage(
-        message_sid=row["sid"],
-        account_sid=row["account_sid"],
-        sender=row["from_"] or "",
-        recipient=row["to"],
-        body=row["body"],
-        encoding=plan.encoding,
-        parts=plan.parts,
-        media_urls=media,
-        validity_period=row["validity_period"],
-        attempt=row["attempts"],
-    )
-
-
-async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
-    """Submit through the route's carriers in order (the route `plan_route` gave for the job).
-
-    A refusal that left nothing at the carrier fails over to the next one. An error after
-    which the carrier holds part of the message (parts accepted) stops here, and so does one
-    whose outcome is unknown unless that carrier allows failing over (``may_fail_over``)."""
-    outcome = Outcome(job=job)
-    message = outbound(job.message)
-    hold = job.hold
-    for carrier in route:
-        attempt = message
-        if hold is not None and carrier.name == hold.carrier:
-            attempt = dataclasses.replace(message, continuation=hold.continuation())
-        try:
-            outcome.ack = await carrier.submit(attempt)
-            outcome.error = None
-            return outcome
-        except CarrierError as exc:
-            outcome.tried.append((carrier.name, exc))
-            outcome.error = exc
-            if not exc.retryable or exc.accepted_carrier_ids:
-                return outcome
-            if isinstance(exc, CarrierOutcomeUnknown) and not exc.may_fail_over:
-                return outcome
-        except Exception as exc:  # a connector bug must not lose the message
-            log.exception("carrier submit crashed", extra={"carrier": carrier.name, "sid": job.message["sid"]})
-            err = CarrierError(f"{type(exc).__name__}: {exc}", carrier_code="INTERNAL", error_code=30008)
-            err.retryable = True
-            outcome.tried.append((carrier.name, err))
-            outcome.error = err
-    if outcome.error is None:
-        err = CarrierError("no carrier is routed for this destination", carrier_code="NO_ROUTE", error_code=30008)
-        outcome.error = err
-    return outcome
-
-
-def _carrier_detail(tried: Sequence[tuple[str, CarrierError]]) -> list[dict[str, Any]]:
-    rows = []
-    for name, e in tried:
-        row = {"carrier": name, "carrier_code": e.carrier_code, "error": e.message, "retryable": e.retryable}
-        if isinstance(e, CarrierOutcomeUnknown):
-            row["outcome_unknown"] = True
-        rows.append(row)
-    return rows
-
-
-def _unanswered(tried: Sequence[tuple[str, CarrierError]]) -> list[str]:
-    return [name for name, e in tried if isinstance(e, CarrierOutcomeUnknown)]
-
-
 def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
     accepted = []
     for outcome in outcomes:
@@ -493,7 +291,7 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, sett
                 account_sid=row["account_sid"],
                 at=now,
                 kind="failover",
-                detail={"refused_by": _carrier_detail(outcome.tried)},
+                detail={"refused_by": carrier_detail(outcome.tried)},
             )
         if outcome.ack is not None:
             reason = _second_copy(outcome)
@@ -509,7 +307,7 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, sett
             accepted.append(outcome)
         else:
             assert outcome.error is not None
-            _record_refusal(conn, outcome, now=now, settings=settings)
+            record_refusal(conn, outcome, now=now, settings=settings)
     _record_sent(conn, accepted, now=now, settings=settings)
 
 
@@ -518,7 +316,7 @@ def _second_copy(outcome: Outcome) -> str | None:
     ack, hold = outcome.ack, outcome.job.hold
     assert ack is not None
     reasons = []
-    unanswered = _unanswered(outcome.tried)
+    unanswered = unanswered_carriers(outcome.tried)
     if unanswered:
         reasons.append(
             f"{', '.join(unanswered)} never answered the submit and may have accepted it; "
@@ -594,193 +392,7 @@ def _record_sent(conn: Connection, accepted: Sequence[Outcome], *, now: datetime
     message_batch.add_events(conn, entries)
     store.add_carrier_refs(conn, refs)
     enqueue_status_callbacks(conn, changed, now=now)
-    _apply_early_receipts(conn, ids, now=now)
-
-
-def _apply_early_receipts(conn: Connection, ids: dict[str, list[str]], *, now: datetime) -> None:
-    early = [
-        receipt_of_parked(row)
-        for carrier, carrier_ids in ids.items()
-        for row in store.take_unmatched(conn, carrier, carrier_ids)
-    ]
-    apply_receipts(conn, early, now=now)
-
-
-def _hold_after(job: Job, tried: Sequence[tuple[str, CarrierError]]) -> Hold | None:
-    """What a carrier may hold of the message after this attempt: the latest carrier that
-    accepted parts or never answered, else what the job was held by before."""
-    prior = job.hold
-    for name, exc in reversed(tried):
-        progress = exc.progress
-        unknown = isinstance(exc, CarrierOutcomeUnknown)
-        if not (unknown or exc.accepted_carrier_ids):
-            continue
-        if progress is None:  # a carrier that does not report parts: the whole message
-            progress = SubmitProgress(parts=1, reference=None, first_part=1, accepted_ids=(), stopped_at=1)
-        continued = (
-            prior is not None
-            and prior.carrier == name
-            and (progress.first_part, progress.parts, progress.reference)
-            == (prior.next_part, prior.parts, prior.reference)
-        )
-        accepted = (prior.accepted_ids if continued and prior is not None else ()) + progress.accepted_ids
-        next_part = progress.first_part + len(progress.accepted_ids)
-        exclusive = bool(accepted)
-        unknown_part = None
-        if unknown:
-            assert isinstance(exc, CarrierOutcomeUnknown)
-            unknown_part = progress.stopped_at
-            exclusive = exclusive or not exc.may_fail_over
-        elif continued and prior is not None and prior.unknown_part is not None and prior.unknown_part >= next_part:
-            unknown_part = prior.unknown_part  # still not resent successfully: the next resend may duplicate it
-            exclusive = exclusive or prior.exclusive
-        return Hold(name, progress.parts, progress.reference, next_part, accepted, unknown_part, exclusive)
-    return prior
-
-
-def _keep_accepted_parts(
-    conn: Connection, row: Row, tried: Sequence[tuple[str, CarrierError]], *, now: datetime
-) -> list[dict[str, Any]]:
-    """Store the carrier ids of parts accepted before the attempt stopped, so that their
-    receipts find the message; returns them for the timeline."""
-    kept: list[dict[str, Any]] = []
-    refs = []
-    ids: dict[str, list[str]] = {}
-    for name, exc in tried:
-        progress = exc.progress
-        if progress is None or not progress.accepted_ids:
-            continue
-        refs += store.carrier_ref_rows(
-            carrier=name,
-            ids=progress.accepted_ids,
-            message_sid=row["sid"],
-            account_sid=row["account_sid"],
-            at=now,
-            first_part=progress.first_part,
-            parts=progress.parts,
-        )
-        ids.setdefault(name, []).extend(progress.accepted_ids)
-        kept += [
-            {"carrier": name, "part": progress.first_part + i, "parts": progress.parts, "carrier_id": cid}
-            for i, cid in enumerate(progress.accepted_ids)
-        ]
-    store.add_carrier_refs(conn, refs)
-    return kept
-
-
-def _record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, settings: DispatchSettings) -> None:
-    job, error, tried = outcome.job, outcome.error, outcome.tried
-    assert error is not None
-    row = job.message
-    detail: dict[str, Any] = {
-        "attempt": row["attempts"],
-        "refused_by": _carrier_detail(tried),
-        "carrier_code": error.carrier_code,
-    }
-    kept = _keep_accepted_parts(conn, row, tried, now=now)
-    if kept:
-        detail["accepted_parts"] = kept
-    unanswered = _unanswered(tried)
-    if unanswered:
-        # Not a refusal: the doctor counts this attempt as one that may have reached the network.
-        detail["outcome_unknown"] = True
-    hold = _hold_after(job, tried)
-    if hold is not None:
-        detail["hold"] = hold.detail()
-        detail["reason"] = hold.describe() or f"{hold.carrier} holds part of the message"
-    holder = hold.carrier if hold is not None else None
-    if job.hand_over is not None and _goes_on(error):
-        _record_hand_over(conn, job, job.hand_over, detail, holder=holder, now=now, settings=settings)
-    else:
-        _retry_or_fail(conn, outcome, detail, hold, now=now, settings=settings)
-    if kept:
-        by_carrier: dict[str, list[str]] = {}
-        for part in kept:
-            by_carrier.setdefault(part["carrier"], []).append(part["carrier_id"])
-        _apply_early_receipts(conn, by_carrier, now=now)
-
-
-def _retry_or_fail(
-    conn: Connection,
-    outcome: Outcome,
-    detail: dict[str, Any],
-    hold: Hold | None,
-    *,
-    now: datetime,
-    settings: DispatchSettings,
-) -> None:
-    """Every carrier tried refused: retry later (`RetryPolicy`), or fail with an alert."""
-    row, error = outcome.job.message, outcome.error
-    assert error is not None
-    decision = (
-        None
-        if isinstance(error, CarrierPermanentError) or not error.retryable
-        else settings.retry.decide(row["attempts"], error)
-    )
-    holder = hold.carrier if hold is not None else None
-    if decision is not None:
-        retry_at = now + timedelta(seconds=decision.delay)
-        message_store.transition(
-            conn,
-            row["sid"],
-            S.QUEUED,
-            at=now,
-            kind="retry",
-            detail={**detail, "retry_at": retry_at.isoformat()},
-            from_statuses=[S.SENDING],
-            next_attempt_at=retry_at,
-            claimed_by=None,
-            claimed_until=None,
-            paced_at=None,
-            carrier=holder,
-        )
-        return
-    code = error.error_code
-    text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
-    if error.retryable:
-        text = f"Message {row['sid']} was refused {row['attempts']} times and Pigeon stopped retrying: {error.message}."
-    if hold is not None and hold.describe():
-        text += f" Before that, {hold.describe()}: the recipient may get that much of it."
-    _fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text, carrier=holder)
-
-
-def _goes_on(error: CarrierError) -> bool:
-    """Whether `submit` would have tried the next carrier after this error (nothing is held)."""
-    if not error.retryable or error.accepted_carrier_ids:
-        return False
-    return not isinstance(error, CarrierOutcomeUnknown) or error.may_fail_over
-
-
-def _record_hand_over(
-    conn: Connection,
-    job: Job,
-    hand_over: HandOver,
-    detail: dict[str, Any],
-    *,
-    holder: str | None,
-    now: datetime,
-    settings: DispatchSettings,
-) -> None:
-    """The carriers here refused and the next one is bound in another process: back to the
-    queue at once, for that process, the attempt to go on at that carrier (module docstring).
-    It keeps the sender slot it was sent in, as a failover within one process would."""
-    detail = {**detail, "hand_over": {"carrier": hand_over.carrier, "holder": hand_over.holder}}
-    detail.setdefault("reason", f"{hand_over.carrier} is bound in {hand_over.holder}, where the attempt goes on")
-    message_store.transition(
-        conn,
-        job.message["sid"],
-        S.QUEUED,
-        at=now,
-        kind="retry",
-        detail={**detail, "retry_at": now.isoformat()},
-        from_statuses=[S.SENDING],
-        next_attempt_at=now,
-        claimed_by=None,
-        claimed_until=now + settings.offer,
-        offered_to=hand_over.holder,
-        paced_at=job.slot,
-        carrier=holder or hand_over.carrier,  # read back at the claim: the hold, and where to go on
-    )
+    apply_early_receipts(conn, ids, now=now)
 
 
 class DispatchRound:
@@ -848,7 +460,7 @@ class DispatchRound:
                 job.route, job.hand_over = placed.carriers, placed.hand_over
                 mine.append(job)
                 continue
-            keep = job.message.get("previous_claimer") if _reclaimed(job) else None
+            keep = job.message.get("previous_claimer") if reclaimed(job) else None
             offers.append((job.message["sid"], placed.offer_to, job.slot, keep))
         if offers:
             store.offer(conn, offers, worker_id=self.worker_id, until=now + self.settings.offer)

@@ -1,0 +1,248 @@
+"""A dispatch job and its attempt: what a claimed message carries through a round (`Job`,
+`Hold`, `Outcome`, `DispatchSettings`), which carriers it is tried at (`plan_route`) and the
+submit itself (`submit`), with what the carriers' errors say about what they kept. The rules
+are in `pigeon.app.dispatch`'s docstring."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pigeon.app.placement import HandOver
+from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown
+from pigeon.domain.pacing import PacingPolicy
+from pigeon.domain.pricing import PriceTable
+from pigeon.domain.retry import CARRIER_SUBMITS, RetryPolicy
+from pigeon.domain.segments import SubmitProgress, plan_segments
+from pigeon.domain.status import MessageStatus
+from pigeon.ports import Carrier, Continuation, OutboundMessage, SubmitAck
+
+log = logging.getLogger(__name__)
+
+S = MessageStatus
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What a carrier may already have of a message after an attempt (module docstring)."""
+
+    carrier: str
+    parts: int  # as the carrier split the message
+    reference: int | None  # the concatenation reference of those parts
+    next_part: int  # the first part not known to be accepted (1-based)
+    accepted_ids: tuple[str, ...]  # carrier ids of parts 1 .. next_part - 1
+    unknown_part: int | None  # a part sent and never answered: the carrier may have it
+    exclusive: bool  # only this carrier may take the message
+
+    def continuation(self) -> Continuation:
+        return Continuation(reference=self.reference, parts=self.parts, first_part=self.next_part)
+
+    def describe(self) -> str:
+        """What the carrier has, in words, for timeline reasons and alerts."""
+        said = []
+        if self.accepted_ids:
+            last = self.next_part - 1
+            said.append(f"{self.carrier} accepted {_parts(1, last, self.parts)}")
+        if self.unknown_part is not None:
+            said.append(
+                f"{self.carrier} never answered the submit of {_parts(self.unknown_part, self.unknown_part, self.parts)}"
+                " and may have accepted it"
+            )
+        return "; ".join(said)
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "carrier": self.carrier,
+            "parts": self.parts,
+            "reference": self.reference,
+            "next_part": self.next_part,
+            "accepted_ids": list(self.accepted_ids),
+            "unknown_part": self.unknown_part,
+            "exclusive": self.exclusive,
+        }
+
+    @classmethod
+    def from_detail(cls, d: Row) -> Hold:
+        return cls(
+            carrier=str(d["carrier"]),
+            parts=int(d["parts"]),
+            reference=d.get("reference"),
+            next_part=int(d["next_part"]),
+            accepted_ids=tuple(d.get("accepted_ids") or ()),
+            unknown_part=d.get("unknown_part"),
+            exclusive=bool(d.get("exclusive", True)),
+        )
+
+
+def _parts(first: int, last: int, total: int) -> str:
+    if total == 1:
+        return "the message"
+    return f"part {first} of {total}" if first == last else f"parts {first}-{last} of {total}"
+
+
+@dataclass
+class Job:
+    message: Row
+    slot: datetime
+    resend_reason: str | None = None
+    hold: Hold | None = None
+    continue_at: str | None = None  # an attempt handed over: it goes on at this carrier
+    route: list[Carrier] | None = None  # the carriers to try, when placed at the claim
+    hand_over: HandOver | None = None  # where the attempt goes on if those all refuse
+
+
+@dataclass
+class Outcome:
+    job: Job
+    ack: SubmitAck | None = None
+    error: CarrierError | None = None
+    tried: list[tuple[str, CarrierError]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    batch: int = 200
+    lease: timedelta = timedelta(seconds=30)
+    lookahead: timedelta = timedelta(seconds=1)
+    offer: timedelta = timedelta(seconds=5)  # how long a message left for another process is its alone
+    pacing: PacingPolicy = field(default_factory=PacingPolicy)
+    prices: PriceTable = field(default_factory=PriceTable)
+    retry: RetryPolicy = CARRIER_SUBMITS
+
+
+def reclaimed(job: Job) -> bool:
+    """Taken over from a dispatcher that marked it sending and stopped."""
+    return bool(job.message["status"] == S.SENDING)
+
+
+def plan_route(job: Job, route: Sequence[Carrier]) -> list[Carrier]:
+    """The carriers to try for this job, given what a carrier may already hold of it.
+
+    An exclusive hold keeps the message on its carrier while that carrier is routed; a hold
+    on an unanswered part makes this attempt a possible duplicate (``resend_reason``). An
+    attempt handed over (``continue_at``) starts at that carrier. Call before `mark_sending`,
+    which records the reason."""
+    carriers = list(route)
+    names = [c.name for c in carriers]
+    if job.continue_at in names:
+        carriers = carriers[names.index(job.continue_at) :]
+    hold = job.hold
+    if hold is None:
+        return carriers
+    holder = [c for c in route if c.name == hold.carrier]
+    if holder and hold.exclusive:
+        carriers = holder
+    if hold.unknown_part is not None:
+        if any(c.name == hold.carrier for c in carriers):
+            where = f"sent to {hold.carrier} again"
+        elif holder and carriers:
+            where = f"the attempt goes on at {carriers[0].name}"  # handed over, failover_on_unknown_outcome
+        else:
+            where = f"{hold.carrier} is no longer routed for {job.message['to']}"
+        reason = f"{hold.describe()}: {where}"
+        job.resend_reason = f"{job.resend_reason}; {reason}" if job.resend_reason else reason
+    return carriers
+
+
+def outbound(row: Row) -> OutboundMessage:
+    plan = plan_segments(row["body"])
+    media = tuple(row.get("media_urls") or ())
+    return OutboundMessage(
+        message_sid=row["sid"],
+        account_sid=row["account_sid"],
+        sender=row["from_"] or "",
+        recipient=row["to"],
+        body=row["body"],
+        encoding=plan.encoding,
+        parts=plan.parts,
+        media_urls=media,
+        validity_period=row["validity_period"],
+        attempt=row["attempts"],
+    )
+
+
+async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
+    """Submit through the route's carriers in order (the route `plan_route` gave for the job).
+
+    A refusal that left nothing at the carrier fails over to the next one. An error after
+    which the carrier holds part of the message (parts accepted) stops here, and so does one
+    whose outcome is unknown unless that carrier allows failing over (``may_fail_over``)."""
+    outcome = Outcome(job=job)
+    message = outbound(job.message)
+    hold = job.hold
+    for carrier in route:
+        attempt = message
+        if hold is not None and carrier.name == hold.carrier:
+            attempt = dataclasses.replace(message, continuation=hold.continuation())
+        try:
+            outcome.ack = await carrier.submit(attempt)
+            outcome.error = None
+            return outcome
+        except CarrierError as exc:
+            outcome.tried.append((carrier.name, exc))
+            outcome.error = exc
+            if not exc.retryable or exc.accepted_carrier_ids:
+                return outcome
+            if isinstance(exc, CarrierOutcomeUnknown) and not exc.may_fail_over:
+                return outcome
+        except Exception as exc:  # a connector bug must not lose the message
+            log.exception("carrier submit crashed", extra={"carrier": carrier.name, "sid": job.message["sid"]})
+            err = CarrierError(f"{type(exc).__name__}: {exc}", carrier_code="INTERNAL", error_code=30008)
+            err.retryable = True
+            outcome.tried.append((carrier.name, err))
+            outcome.error = err
+    if outcome.error is None:
+        err = CarrierError("no carrier is routed for this destination", carrier_code="NO_ROUTE", error_code=30008)
+        outcome.error = err
+    return outcome
+
+
+def carrier_detail(tried: Sequence[tuple[str, CarrierError]]) -> list[dict[str, Any]]:
+    rows = []
+    for name, e in tried:
+        row = {"carrier": name, "carrier_code": e.carrier_code, "error": e.message, "retryable": e.retryable}
+        if isinstance(e, CarrierOutcomeUnknown):
+            row["outcome_unknown"] = True
+        rows.append(row)
+    return rows
+
+
+def unanswered_carriers(tried: Sequence[tuple[str, CarrierError]]) -> list[str]:
+    return [name for name, e in tried if isinstance(e, CarrierOutcomeUnknown)]
+
+
+def hold_after(job: Job, tried: Sequence[tuple[str, CarrierError]]) -> Hold | None:
+    """What a carrier may hold of the message after this attempt: the latest carrier that
+    accepted parts or never answered, else what the job was held by before."""
+    prior = job.hold
+    for name, exc in reversed(tried):
+        progress = exc.progress
+        unknown = isinstance(exc, CarrierOutcomeUnknown)
+        if not (unknown or exc.accepted_carrier_ids):
+            continue
+        if progress is None:  # a carrier that does not report parts: the whole message
+            progress = SubmitProgress(parts=1, reference=None, first_part=1, accepted_ids=(), stopped_at=1)
+        continued = (
+            prior is not None
+            and prior.carrier == name
+            and (progress.first_part, progress.parts, progress.reference)
+            == (prior.next_part, prior.parts, prior.reference)
+        )
+        accepted = (prior.accepted_ids if continued and prior is not None else ()) + progress.accepted_ids
+        next_part = progress.first_part + len(progress.accepted_ids)
+        exclusive = bool(accepted)
+        unknown_part = None
+        if unknown:
+            assert isinstance(exc, CarrierOutcomeUnknown)
+            unknown_part = progress.stopped_at
+            exclusive = exclusive or not exc.may_fail_over
+        elif continued and prior is not None and prior.unknown_part is not None and prior.unknown_part >= next_part:
+            unknown_part = prior.unknown_part  # still not resent successfully: the next resend may duplicate it
+            exclusive = exclusive or prior.exclusive
+        return Hold(name, progress.parts, progress.reference, next_part, accepted, unknown_part, exclusive)
+    return prior

@@ -1,0 +1,218 @@
+"""Recording a refused attempt: retried with backoff, handed over to the process that has
+the next carrier bound, or failed (with its alert), keeping the carrier ids of the parts
+accepted before the refusal. The rules are in `pigeon.app.dispatch`'s docstring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.app.callbacks import enqueue_status_callback
+from pigeon.app.dispatch_jobs import (
+    DispatchSettings,
+    Hold,
+    Job,
+    Outcome,
+    carrier_detail,
+    hold_after,
+    unanswered_carriers,
+)
+from pigeon.app.placement import HandOver
+from pigeon.app.receipt_batch import apply_receipts, receipt_of_parked
+from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError, InvalidTransition
+from pigeon.domain.status import MessageStatus
+from pigeon.store import alerts as alert_store
+from pigeon.store import dispatch as store
+from pigeon.store import messages as message_store
+
+S = MessageStatus
+Row = dict[str, Any]
+
+
+def fail(
+    conn: Connection,
+    row: Row,
+    *,
+    now: datetime,
+    code: int,
+    kind: str,
+    detail: dict[str, Any],
+    text: str,
+    **values: Any,
+) -> None:
+    try:
+        updated = message_store.transition(
+            conn,
+            row["sid"],
+            S.FAILED,
+            at=now,
+            kind=kind,
+            error_code=code,
+            detail=detail,
+            claimed_by=None,
+            claimed_until=None,
+            **values,
+        )
+    except InvalidTransition:
+        return
+    enqueue_status_callback(conn, updated, now=now)
+    alert_store.add_alert(
+        conn, account_sid=row["account_sid"], error_code=code, text=text, at=now, resource_sid=row["sid"]
+    )
+
+
+def apply_early_receipts(conn: Connection, ids: dict[str, list[str]], *, now: datetime) -> None:
+    early = [
+        receipt_of_parked(row)
+        for carrier, carrier_ids in ids.items()
+        for row in store.take_unmatched(conn, carrier, carrier_ids)
+    ]
+    apply_receipts(conn, early, now=now)
+
+
+def _keep_accepted_parts(
+    conn: Connection, row: Row, tried: Sequence[tuple[str, CarrierError]], *, now: datetime
+) -> list[dict[str, Any]]:
+    """Store the carrier ids of parts accepted before the attempt stopped, so that their
+    receipts find the message; returns them for the timeline."""
+    kept: list[dict[str, Any]] = []
+    refs = []
+    ids: dict[str, list[str]] = {}
+    for name, exc in tried:
+        progress = exc.progress
+        if progress is None or not progress.accepted_ids:
+            continue
+        refs += store.carrier_ref_rows(
+            carrier=name,
+            ids=progress.accepted_ids,
+            message_sid=row["sid"],
+            account_sid=row["account_sid"],
+            at=now,
+            first_part=progress.first_part,
+            parts=progress.parts,
+        )
+        ids.setdefault(name, []).extend(progress.accepted_ids)
+        kept += [
+            {"carrier": name, "part": progress.first_part + i, "parts": progress.parts, "carrier_id": cid}
+            for i, cid in enumerate(progress.accepted_ids)
+        ]
+    store.add_carrier_refs(conn, refs)
+    return kept
+
+
+def record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, settings: DispatchSettings) -> None:
+    job, error, tried = outcome.job, outcome.error, outcome.tried
+    assert error is not None
+    row = job.message
+    detail: dict[str, Any] = {
+        "attempt": row["attempts"],
+        "refused_by": carrier_detail(tried),
+        "carrier_code": error.carrier_code,
+    }
+    kept = _keep_accepted_parts(conn, row, tried, now=now)
+    if kept:
+        detail["accepted_parts"] = kept
+    unanswered = unanswered_carriers(tried)
+    if unanswered:
+        # Not a refusal: the doctor counts this attempt as one that may have reached the network.
+        detail["outcome_unknown"] = True
+    hold = hold_after(job, tried)
+    if hold is not None:
+        detail["hold"] = hold.detail()
+        detail["reason"] = hold.describe() or f"{hold.carrier} holds part of the message"
+    holder = hold.carrier if hold is not None else None
+    if job.hand_over is not None and _goes_on(error):
+        _record_hand_over(conn, job, job.hand_over, detail, holder=holder, now=now, settings=settings)
+    else:
+        _retry_or_fail(conn, outcome, detail, hold, now=now, settings=settings)
+    if kept:
+        by_carrier: dict[str, list[str]] = {}
+        for part in kept:
+            by_carrier.setdefault(part["carrier"], []).append(part["carrier_id"])
+        apply_early_receipts(conn, by_carrier, now=now)
+
+
+def _retry_or_fail(
+    conn: Connection,
+    outcome: Outcome,
+    detail: dict[str, Any],
+    hold: Hold | None,
+    *,
+    now: datetime,
+    settings: DispatchSettings,
+) -> None:
+    """Every carrier tried refused: retry later (`RetryPolicy`), or fail with an alert."""
+    row, error = outcome.job.message, outcome.error
+    assert error is not None
+    decision = (
+        None
+        if isinstance(error, CarrierPermanentError) or not error.retryable
+        else settings.retry.decide(row["attempts"], error)
+    )
+    holder = hold.carrier if hold is not None else None
+    if decision is not None:
+        retry_at = now + timedelta(seconds=decision.delay)
+        message_store.transition(
+            conn,
+            row["sid"],
+            S.QUEUED,
+            at=now,
+            kind="retry",
+            detail={**detail, "retry_at": retry_at.isoformat()},
+            from_statuses=[S.SENDING],
+            next_attempt_at=retry_at,
+            claimed_by=None,
+            claimed_until=None,
+            paced_at=None,
+            carrier=holder,
+        )
+        return
+    code = error.error_code
+    text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
+    if error.retryable:
+        text = f"Message {row['sid']} was refused {row['attempts']} times and Pigeon stopped retrying: {error.message}."
+    if hold is not None and hold.describe():
+        text += f" Before that, {hold.describe()}: the recipient may get that much of it."
+    fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text, carrier=holder)
+
+
+def _goes_on(error: CarrierError) -> bool:
+    """Whether `submit` would have tried the next carrier after this error (nothing is held)."""
+    if not error.retryable or error.accepted_carrier_ids:
+        return False
+    return not isinstance(error, CarrierOutcomeUnknown) or error.may_fail_over
+
+
+def _record_hand_over(
+    conn: Connection,
+    job: Job,
+    hand_over: HandOver,
+    detail: dict[str, Any],
+    *,
+    holder: str | None,
+    now: datetime,
+    settings: DispatchSettings,
+) -> None:
+    """The carriers here refused and the next one is bound in another process: back to the
+    queue at once, for that process, the attempt to go on at that carrier (module docstring).
+    It keeps the sender slot it was sent in, as a failover within one process would."""
+    detail = {**detail, "hand_over": {"carrier": hand_over.carrier, "holder": hand_over.holder}}
+    detail.setdefault("reason", f"{hand_over.carrier} is bound in {hand_over.holder}, where the attempt goes on")
+    message_store.transition(
+        conn,
+        job.message["sid"],
+        S.QUEUED,
+        at=now,
+        kind="retry",
+        detail={**detail, "retry_at": now.isoformat()},
+        from_statuses=[S.SENDING],
+        next_attempt_at=now,
+        claimed_by=None,
+        claimed_until=now + settings.offer,
+        offered_to=hand_over.holder,
+        paced_at=job.slot,
+        carrier=holder or hand_over.carrier,  # read back at the claim: the hold, and where to go on
+    )
