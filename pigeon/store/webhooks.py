@@ -17,9 +17,10 @@ sees ``delivered`` before ``sent``. Only the first unfinished delivery of a mess
 written ``waiting`` when an unfinished (pending or waiting) one for the same message and URL
 exists; when a delivery finishes (delivered or failed, never a retry, which keeps it first in
 line) the first ``waiting`` one of its message and URL becomes ``pending`` in the same
-transaction. It keeps its ``next_attempt_at``, the time it was written: due at once, and ahead of
-the deliveries written after it (promoted "due now", the later callbacks of every message would
-queue behind the first callbacks of all newer messages, and under load wait for the backlog). The claim therefore reads pending rows only, straight off the
+transaction. It keeps its ``next_attempt_at``, the time it was written: due at once, and ahead
+of the deliveries written after it (promoted "due now", the later callbacks of every message
+would queue behind the first callbacks of all newer messages, and under load wait for the
+backlog). The claim therefore reads pending rows only, straight off the
 (status, next_attempt_at) index, and rows held back behind a receiver that is down cost it
 nothing. Ordering is per URL, not per message, so that a dead Event Streams sink cannot hold
 back the same message's status callbacks. Sequences are numbered per message when enqueued;
@@ -32,7 +33,7 @@ rows before the enqueue's new row is visible to it. Both commit, and the new row
 nothing. Locking both sides against each other would close that window, at a cost paid on
 every status change (measured: a per-message advisory lock on both sides cut the PostgreSQL
 pipeline from 299 to 183-208 messages/s at 300/s offered). The window is a few milliseconds
-cheap to find, so instead the webhook worker looks for such rows (`find_orphans`) twice a
+wide and what it leaves behind is cheap to find, so instead the webhook worker looks for such rows (`find_orphans`) twice a
 second among the waiting rows of the last seconds, and now and then among all of them, and
 makes them pending (`promote_orphans`): one goes out a fraction of a second late, in its
 order. It is not rare: with a dispatcher and a callback worker busy side by side, about one
@@ -48,7 +49,7 @@ waiting deliveries they release are promoted in one UPDATE.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -299,19 +300,27 @@ def _first_waiting(nxt: Any) -> sa.ColumnElement[bool]:
     )
 
 
-def _promote(conn: Connection, finished: Iterable[tuple[str | None, str]], *, now: datetime) -> None:
-    """After deliveries finished, in their transaction: every waiting delivery of their
-    messages with nothing unfinished ahead of it in its line becomes pending, keeping its
-    place in the due order. That is the first waiting one of each line that just finished
-    (and of no other: another line's first unfinished is pending already). One UPDATE,
-    through the message_sid index; asking by (message SID, URL) pairs instead cost PostgreSQL
-    more to plan than to run."""
-    sids = sorted({sid for sid, _ in finished if sid is not None})
-    if not sids:
-        return
+def _make_first_waiting_pending(
+    conn: Connection, among: Callable[[Any], sa.ColumnElement[bool]], *, now: datetime
+) -> int:
+    """Make pending the waiting deliveries `among(nxt)` selects (nxt: an alias of the table)
+    that have nothing unfinished ahead of them; they keep their place in the due order. One
+    UPDATE; how many rows it changed."""
     nxt = webhook_deliveries.alias("nxt")
-    first_waiting = sa.select(nxt.c.id).where(nxt.c.message_sid.in_(sids), _first_waiting(nxt))
-    conn.execute(webhook_deliveries.update().where(d.id.in_(first_waiting)).values(status=PENDING, date_updated=now))
+    first_waiting = sa.select(nxt.c.id).where(among(nxt), _first_waiting(nxt))
+    q = webhook_deliveries.update().where(d.id.in_(first_waiting)).values(status=PENDING, date_updated=now)
+    return int(conn.execute(q).rowcount)
+
+
+def _promote(conn: Connection, finished: Iterable[str | None], *, now: datetime) -> None:
+    """After deliveries of these messages finished, in their transaction: every waiting
+    delivery of the messages with nothing unfinished ahead of it in its line becomes pending.
+    That is the first waiting one of each line that just finished (and of no other: another
+    line's first unfinished is pending already). Asked by message SID, through its index:
+    asking by (message SID, URL) pairs cost PostgreSQL more to plan than to run."""
+    sids = sorted({sid for sid in finished if sid is not None})
+    if sids:
+        _make_first_waiting_pending(conn, lambda nxt: nxt.c.message_sid.in_(sids), now=now)
 
 
 def find_orphans(conn: Connection, *, since: datetime | None = None) -> list[int]:
@@ -331,10 +340,7 @@ def promote_orphans(conn: Connection, ids: Sequence[int], *, now: datetime) -> i
     unfinished ahead; returns how many."""
     if not ids:
         return 0
-    nxt = webhook_deliveries.alias("nxt")
-    still = sa.select(nxt.c.id).where(nxt.c.id.in_(sorted(ids)), _first_waiting(nxt))
-    q = webhook_deliveries.update().where(d.id.in_(still)).values(status=PENDING, date_updated=now)
-    return int(conn.execute(q).rowcount)
+    return _make_first_waiting_pending(conn, lambda nxt: nxt.c.id.in_(sorted(ids)), now=now)
 
 
 def _lease_matches(lease: datetime | None) -> sa.ColumnElement[bool]:
@@ -352,7 +358,7 @@ def mark_many_delivered(
     for delivery_id, lease, status_code in delivered:
         groups.setdefault((lease, status_code), []).append(delivery_id)
     held: set[int] = set()
-    finished: list[tuple[str | None, str]] = []
+    finished: list[str | None] = []
     for (lease, status_code), ids in groups.items():
         q = (
             webhook_deliveries.update()
@@ -365,23 +371,23 @@ def mark_many_delivered(
                 last_error=None,
                 date_updated=now,
             )
-            .returning(d.id, d.message_sid, d.url)
+            .returning(d.id, d.message_sid)
         )
-        for delivery_id, sid, url in conn.execute(q):
+        for delivery_id, sid in conn.execute(q):
             held.add(int(delivery_id))
-            finished.append((sid, url))
+            finished.append(sid)
     _promote(conn, finished, now=now)
     return held
 
 
 def _update_held(conn: Connection, delivery_id: int, lease: datetime | None, **values: Any) -> Any:
-    """Update a delivery this worker still holds: same lease, still pending. The row's
-    (message_sid, url), or None if it lost it."""
+    """Update a delivery this worker still holds: same lease, still pending. The row (its
+    message_sid), or None if it lost it."""
     q = (
         webhook_deliveries.update()
         .where(d.id == delivery_id, d.status == PENDING, _lease_matches(lease))
         .values(attempts=d.attempts + 1, claimed_until=None, **values)
-        .returning(d.message_sid, d.url)
+        .returning(d.message_sid)
     )
     return conn.execute(q).first()
 
@@ -391,7 +397,7 @@ def _finish(conn: Connection, delivery_id: int, lease: datetime | None, now: dat
     row = _update_held(conn, delivery_id, lease, date_updated=now, **values)
     if row is None:
         return False
-    _promote(conn, [(row.message_sid, row.url)], now=now)
+    _promote(conn, [row.message_sid], now=now)
     return True
 
 
