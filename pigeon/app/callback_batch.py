@@ -101,8 +101,9 @@ class CallbackBatch:
             db.engine, self._write, name="callback-recorder"
         )
 
-    async def deliver(self, delivery: Row, token: str | None) -> Outcome:
-        """One attempt at a claimed delivery, signed with `token` (None: the account is gone)."""
+    async def deliver(self, delivery: Row, token: str | None, *, answered: Callable[[], None] | None = None) -> Outcome:
+        """One attempt at a claimed delivery, signed with `token` (None: the account is gone).
+        `answered` is called once the exchange is over (before its outcome is recorded)."""
         started = self.clock.now()
         perf = time.perf_counter()
         response: WebhookResponse | None = None
@@ -115,6 +116,8 @@ class CallbackBatch:
                 error = classify(response)
             except WebhookError as exc:
                 error = exc
+        if answered is not None:
+            answered()
         attempt = Attempt(
             delivery=delivery,
             at=started,

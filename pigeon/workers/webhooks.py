@@ -1,10 +1,16 @@
 """Webhook worker: claim due deliveries from the outbox and deliver them, many at a time.
 
-The loop keeps up to `concurrency` deliveries in flight and claims only as many rows as it has
+The loop keeps up to `concurrency` requests in flight and claims only as many rows as it has
 free slots, so a claimed row never waits in memory for a slot while its lease runs down; while
 three quarters of the slots are busy it lets more free up for up to `poll_interval`, so that a
 claim takes a batch. When a claim comes back short, everything due has been taken and the loop
 rests `poll_interval`.
+
+A status callback frees its slot when its receiver has answered, not when its outcome is
+recorded: outcomes are group-committed, and under load a commit waits for the store's writer
+(SQLite has one), so slots held through it left the receivers idle; the e2e bench's callbacks
+stalled at about 430/s that way, with a hundred slots mostly waiting for commits. Deliveries
+answered and not yet recorded are capped too (`max_claimed` rows in this process at once).
 
 Crash safety lives in the store: a claim is a lease (``claimed_until``); if this process dies
 mid-delivery, the lease expires and any worker claims the row again. The receiver may then see
@@ -53,6 +59,7 @@ class WebhookWorker:
         policy: RetryPolicy,
         batch: int = 100,
         concurrency: int = 100,
+        max_claimed: int | None = None,
         lease_seconds: float = 60.0,
         poll_interval: float = 0.05,
         timeout: float = 15.0,
@@ -70,10 +77,14 @@ class WebhookWorker:
         self.policy = policy
         self.batch = batch
         self.concurrency = concurrency
+        #: Claimed rows held at once: in an exchange, or answered and awaiting their record.
+        self.max_claimed = max_claimed if max_claimed is not None else 4 * concurrency
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.timeout = timeout
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._exchanging = 0  # tasks whose request is not over yet (they hold a slot)
+        self._freed = asyncio.Event()  # set when a slot or a claimed row's place frees up
         #: Deliveries whose kind needs more than a status callback (inbound webhooks with TwiML).
         self.handlers = dict(handlers or {})
         self.callbacks = CallbackBatch(db, sender, clock, policy=policy, timeout=timeout)
@@ -116,16 +127,28 @@ class WebhookWorker:
             return claim(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
 
     async def _deliver(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
+        exchanging = True
+
+        def answered() -> None:
+            nonlocal exchanging
+            if exchanging:
+                exchanging = False
+                self._exchanging -= 1
+                self._freed.set()
+
+        self._exchanging += 1
         try:
             handler = self.handlers.get(row["kind"])
             if handler is not None:
                 await handler(row)
             elif row["kind"] == STATUS_CALLBACK:
-                await self.callbacks.deliver(row, tokens.get(row["account_sid"]))
+                await self.callbacks.deliver(row, tokens.get(row["account_sid"]), answered=answered)
             else:
                 await deliver_one(self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout)
         except Exception:
             log.exception("webhook delivery %s raised; its lease will bring it back", row["id"])
+        finally:
+            answered()
 
     async def run_once(self) -> int:
         """Claim one round of due deliveries, deliver them all, return how many were claimed."""
@@ -136,7 +159,22 @@ class WebhookWorker:
     def _spawn(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
         task = asyncio.create_task(self._deliver(row, tokens), name=f"webhook-{row['id']}")
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._freed.set()
+
+    def _free(self) -> int:
+        """Rows the loop may claim now: free request slots, within the claimed-rows cap."""
+        return min(self.concurrency - self._exchanging, self.max_claimed - len(self._in_flight))
+
+    async def _until_freed(self, timeout: float | None = None) -> None:
+        self._freed.clear()
+        try:
+            await asyncio.wait_for(self._freed.wait(), timeout)
+        except TimeoutError:
+            pass
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver (and sweep) until `stop` is set, then finish what is in flight."""
@@ -146,9 +184,9 @@ class WebhookWorker:
         failures = 0
         try:
             while not stop.is_set():
-                free = self.concurrency - len(self._in_flight)
+                free = self._free()
                 if free <= 0:
-                    await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    await self._until_freed()
                     continue
                 # Claim in batches: while most slots are busy, let more of them free up (for a
                 # poll interval at most, as slow receivers may hold them) rather than spend a
@@ -156,10 +194,8 @@ class WebhookWorker:
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + self.poll_interval
                 while free < self.concurrency // 4 and self._in_flight and loop.time() < deadline:
-                    await asyncio.wait(
-                        self._in_flight, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
-                    )
-                    free = self.concurrency - len(self._in_flight)
+                    await self._until_freed(deadline - loop.time())
+                    free = self._free()
                 wanted = min(self.batch, free)
                 try:
                     rows, tokens = await asyncio.to_thread(self._claim, wanted)

@@ -452,3 +452,47 @@ def test_run_loop_delivers_and_stops_gracefully(db: Database, clock: FrozenClock
     asyncio.run(main())
     for sid in sids:
         assert [r["status"] for r in deliveries(db, sid)] == ["delivered", "delivered"]
+
+
+def test_a_slot_frees_when_the_receiver_answers_not_when_the_outcome_is_recorded(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """Outcomes are group-committed and a commit can wait for the store's writer: the requests
+    in flight are capped (`concurrency`), the answered deliveries awaiting their record are
+    capped apart (`max_claimed`), and while records are slow the worker keeps sending."""
+    sids = [new_message(db, clock, account) for _ in range(8)]
+    for sid in sids:
+        move(db, clock, sid, S.SENDING)
+    sender = RecordingWebhookSender()
+    w = WebhookWorker(db, sender, clock, policy=FAST, concurrency=2, max_claimed=5, poll_interval=0.01)
+    recorded = threading.Event()
+    recorder = w.callbacks._recorder
+    commit = recorder._commit
+
+    def slow_commit(items: Any) -> Any:
+        time.sleep(0.5)  # waiting for the writer lock (not holding it: claims go on)
+        outcomes = commit(items)
+        recorded.set()
+        return outcomes
+
+    recorder._commit = slow_commit  # type: ignore[method-assign]
+    sent_before_first_record: list[int] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(w.run(stop))
+        await asyncio.sleep(0.3)  # well inside the first record
+        sent_before_first_record.append(len(sender.requests))
+        assert not recorded.is_set()
+        deadline = time.monotonic() + 10
+        while len(sender.requests) < 8 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+    # more than the two request slots went out, but no more than five unrecorded rows
+    assert sent_before_first_record == [5]
+    assert len(sender.requests) == 8
+    for sid in sids:
+        assert [r["status"] for r in deliveries(db, sid)] == ["delivered"]
