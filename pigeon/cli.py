@@ -225,6 +225,8 @@ def _spawn_worker() -> subprocess.Popen[bytes]:
 def worker() -> None:
     """Run the background workers (dispatcher, status callbacks, built-in network) without the API.
     Run as many as you like against one PostgreSQL; stop with SIGTERM or Ctrl-C."""
+    from pigeon import serving
+
     settings = load_settings()
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
@@ -241,7 +243,8 @@ def worker() -> None:
             loop.add_signal_handler(sig, stop.set)
         await workers.run(stop)
 
-    asyncio.run(main())
+    serving.tune_gc()
+    serving.run_event_loop(main)
 
 
 # -- db ------------------------------------------------------------------------------------
