@@ -198,8 +198,11 @@ class Server:
         return found
 
     def profile(self, path: Path) -> list[subprocess.Popen[bytes]]:
-        """py-spy (pip install py-spy) sampling each server and its children, into path[.n]."""
+        """py-spy (pip install py-spy) sampling each server and its children, into path[.n].
+        BENCH_GIL=1 samples only the thread holding the GIL, BENCH_IDLE=1 idle threads too
+        (where they wait), BENCH_SPY_RATE samples a second (250; py-spy slows what it samples)."""
         gil = ["--gil"] if os.environ.get("BENCH_GIL") else []
+        gil += ["--idle"] if os.environ.get("BENCH_IDLE") else []
         return [
             subprocess.Popen(
                 [
@@ -211,7 +214,7 @@ class Server:
                     "--format",
                     "raw",
                     "--rate",
-                    "250",
+                    os.environ.get("BENCH_SPY_RATE", "250"),
                     *gil,
                     "--output",
                     f"{path}{'' if i == 0 else f'.{i}'}",
