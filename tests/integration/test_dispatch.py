@@ -594,6 +594,45 @@ def test_a_dead_dispatchers_message_is_resent_after_its_lease_with_the_reason(pi
     assert pipe.status(sid) == "delivered"
 
 
+def test_a_claim_takes_the_earliest_due_across_queued_and_reclaimed_messages(pipe: Pipeline) -> None:
+    """Each status is read in order off its index and the answers merged: a small batch gets
+    the earliest due messages whatever their status, and the later ones come next."""
+    stale = pipe.send()
+    _die_after_marking_sending(pipe)
+    pipe.clock.advance(LEASE.total_seconds() + 1)
+    later = pipe.send_in_order(3)
+    first = _claim(pipe, "rescuer", batch=2, lookahead=timedelta(hours=1))
+    assert [j.message["sid"] for j in first] == [stale, later[0]]
+    second = _claim(pipe, "rescuer", batch=2, lookahead=timedelta(hours=1))
+    assert [j.message["sid"] for j in second] == later[1:]
+
+
+def test_the_claim_reads_due_messages_in_index_order_without_sorting_the_backlog(pipe: Pipeline) -> None:
+    """A claim must not cost more as the queue grows: every SELECT it makes reads the
+    (status, next_attempt_at) index in order and stops at the batch (SQLite's plan; on
+    PostgreSQL the planner's choice depends on table statistics)."""
+    if not pipe.db.is_sqlite:
+        pytest.skip("query plans are checked on SQLite")
+    pipe.send_in_order(3)
+    selects: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM messages" in statement:
+            selects.append((statement, parameters))
+
+    sa.event.listen(pipe.db.engine, "before_cursor_execute", keep)
+    try:
+        _claim(pipe, "dispatcher-1", batch=2)
+    finally:
+        sa.event.remove(pipe.db.engine, "before_cursor_execute", keep)
+    assert selects
+    with pipe.db.read() as conn:
+        for statement, parameters in selects:
+            plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+            assert not any("TEMP B-TREE" in step for step in plan), (statement, plan)
+            assert any("ix_messages_status_next_attempt_at" in step for step in plan), (statement, plan)
+
+
 def test_the_resend_reason_names_the_dispatcher_that_died(pipe: Pipeline) -> None:
     sid = pipe.send()
     _die_after_marking_sending(pipe, "dead-dispatcher")
