@@ -99,7 +99,7 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
             ),
         )
     )
-    candidates = []
+    candidates: list[Any] = []  # rows of (sid, claimed_by, next_attempt_at, date_created)
     for due in branches:
         pick = sa.select(m.sid, m.claimed_by, m.next_attempt_at, m.date_created).where(due)
         pick = pick.order_by(m.next_attempt_at).limit(limit)
