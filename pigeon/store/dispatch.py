@@ -99,6 +99,8 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
             ),
         )
     )
+    # On PostgreSQL each query locks what it returns, so up to three batches are locked while
+    # one is claimed; the rest are let go at commit, and other dispatchers skip them meanwhile.
     candidates: list[Any] = []  # rows of (sid, claimed_by, next_attempt_at, date_created)
     for due in branches:
         pick = sa.select(m.sid, m.claimed_by, m.next_attempt_at, m.date_created).where(due)
