@@ -23,6 +23,12 @@ m = messages.c
 READY = (str(MessageStatus.QUEUED), str(MessageStatus.ACCEPTED))
 WAITING = (*READY, str(MessageStatus.SENDING))
 
+
+# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
+# cache key every time, which cost more than the executemany it runs.
+_INSERT_CARRIER_REFS = carrier_refs.insert()
+_INSERT_UNMATCHED_RECEIPTS = unmatched_receipts.insert()
+
 # -- named queries ----------------------------------------------------------------------------
 
 _QUEUED_SEGMENTS = sa.select(sa.func.coalesce(sa.func.sum(m.num_segments), 0)).where(
@@ -240,7 +246,7 @@ def carrier_ref_rows(
 def add_carrier_refs(conn: Connection, rows: Sequence[Row]) -> None:
     """Record many messages' carrier ids (rows from `carrier_ref_rows`) with one executemany."""
     if rows:
-        conn.execute(carrier_refs.insert(), list(rows))
+        conn.execute(_INSERT_CARRIER_REFS, list(rows))
 
 
 def record_carrier_ids(
@@ -321,7 +327,7 @@ def park_unmatched(conn: Connection, row: Row) -> None:
 def park_many_unmatched(conn: Connection, rows: Sequence[Row]) -> None:
     """`park_unmatched` for many receipts, in order (one executemany)."""
     if rows:
-        conn.execute(unmatched_receipts.insert(), list(rows))
+        conn.execute(_INSERT_UNMATCHED_RECEIPTS, list(rows))
 
 
 def take_unmatched(conn: Connection, carrier: str, ids: Sequence[str]) -> list[Row]:

@@ -10,6 +10,7 @@ messages that moved, in the same transaction, exactly as `transition` does for o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,11 @@ from pigeon.store.tables import message_events, messages
 
 Row = dict[str, Any]
 m = messages.c
+
+
+# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
+# cache key every time, which cost more than the executemany it runs.
+_INSERT_MESSAGE_EVENTS = message_events.insert()
 
 
 def transition_many(
@@ -39,18 +45,31 @@ def transition_many(
     (as updated) by SID. `values` may hold column expressions (``attempts=m.attempts + 1``)."""
     if not sids:
         return {}
-    allowed = sorted(str(s) for s in (from_statuses if from_statuses is not None else allowed_from(to)))
+    allowed = tuple(sorted(str(s) for s in (from_statuses if from_statuses is not None else allowed_from(to))))
     changes: dict[str, Any] = {"status": str(to), "date_updated": at, **values}
     if error_code is not None:
         changes["error_code"] = error_code
         changes["error_message"] = error_message
-    q = (
+    q = _transition(allowed, tuple(sorted(changes)))
+    params = {f"v_{name}": value for name, value in changes.items()}
+    return {r["sid"]: dict(r) for r in conn.execute(q, {**params, "sids": sorted(set(sids))}).mappings()}
+
+
+@functools.cache
+def _transition(allowed: tuple[str, ...], columns: tuple[str, ...]) -> sa.Update:
+    """`transition_many`'s UPDATE for one set of allowed statuses and changed columns, built
+    once: the workers run a handful of these shapes with every batch, and building one (and
+    walking it for SQLAlchemy's cache key) cost about as much as running it."""
+    return (
         messages.update()
-        .where(m.sid.in_(sorted(set(sids))), m.status.in_(allowed))
-        .values(**changes)
+        .where(m.sid.in_(sa.bindparam("sids", expanding=True)), m.status.in_(allowed))
+        .values({name: sa.bindparam(f"v_{name}", type_=m[name].type) for name in columns})
         .returning(*messages.c)
     )
-    return {r["sid"]: dict(r) for r in conn.execute(q).mappings()}
+
+
+_BY_SIDS = sa.select(messages).where(m.sid.in_(sa.bindparam("sids", expanding=True)))
+_EXISTING = sa.select(m.sid).where(m.sid.in_(sa.bindparam("sids", expanding=True)))
 
 
 def get_messages(conn: Connection, sids: Iterable[str]) -> dict[str, Row]:
@@ -58,7 +77,7 @@ def get_messages(conn: Connection, sids: Iterable[str]) -> dict[str, Row]:
     wanted = sorted(set(sids))
     if not wanted:
         return {}
-    return {r["sid"]: dict(r) for r in conn.execute(sa.select(messages).where(m.sid.in_(wanted))).mappings()}
+    return {r["sid"]: dict(r) for r in conn.execute(_BY_SIDS, {"sids": wanted}).mappings()}
 
 
 def existing(conn: Connection, sids: Iterable[str]) -> set[str]:
@@ -66,7 +85,7 @@ def existing(conn: Connection, sids: Iterable[str]) -> set[str]:
     wanted = sorted(set(sids))
     if not wanted:
         return set()
-    return set(conn.execute(sa.select(m.sid).where(m.sid.in_(wanted))).scalars())
+    return set(conn.execute(_EXISTING, {"sids": wanted}).scalars())
 
 
 def event(
@@ -94,4 +113,4 @@ def event(
 def add_events(conn: Connection, rows: Sequence[Row]) -> None:
     """Append timeline rows (made with `event`), in order, with one executemany."""
     if rows:
-        conn.execute(message_events.insert(), list(rows))
+        conn.execute(_INSERT_MESSAGE_EVENTS, list(rows))

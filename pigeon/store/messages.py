@@ -26,6 +26,15 @@ Row = dict[str, Any]
 m = messages.c
 
 
+# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
+# cache key every time, which cost more than the executemany it runs.
+_INSERT_IDEMPOTENCY_KEYS = idempotency_keys.insert()
+_INSERT_MESSAGES = messages.insert()
+_INSERT_MEDIA = media.insert()
+_INSERT_MESSAGE_EVENTS = message_events.insert()
+_INSERT_ALERTS = alerts.insert()
+
+
 @dataclass
 class NewMessage:
     """Everything one accepted message writes: the row, its media and its first timeline entry,
@@ -58,7 +67,7 @@ def _claim_keys(conn: Connection, rows: list[Row]) -> None:
     ]
     conn.execute(_DELETE_STALE_KEY, stale)
     try:
-        conn.execute(idempotency_keys.insert(), rows)
+        conn.execute(_INSERT_IDEMPOTENCY_KEYS, rows)
     except sa.exc.IntegrityError as exc:
         first = rows[0]
         raise IdempotencyKeyTaken(first["account_sid"], first["key"]) from exc
@@ -71,16 +80,16 @@ def insert_messages(conn: Connection, batch: Sequence[NewMessage]) -> None:
     key_rows = [n.idempotency for n in batch if n.idempotency is not None]
     if key_rows:
         _claim_keys(conn, key_rows)
-    conn.execute(messages.insert(), [n.message for n in batch])
+    conn.execute(_INSERT_MESSAGES, [n.message for n in batch])
     media_rows = [r for n in batch for r in n.media]
     if media_rows:
-        conn.execute(media.insert(), media_rows)
+        conn.execute(_INSERT_MEDIA, media_rows)
     event_rows = [r for n in batch for r in n.events]
     if event_rows:
-        conn.execute(message_events.insert(), event_rows)
+        conn.execute(_INSERT_MESSAGE_EVENTS, event_rows)
     alert_rows = [r for n in batch for r in n.alerts]
     if alert_rows:
-        conn.execute(alerts.insert(), alert_rows)
+        conn.execute(_INSERT_ALERTS, alert_rows)
 
 
 def get_message(conn: Connection, sid: str, *, account_sid: str | None = None) -> Row | None:

@@ -43,6 +43,11 @@ r = request_log.c
 _LIMITS = {c.name: c.type.length for c in request_log.c if isinstance(c.type, sa.String) and c.type.length}
 
 
+# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
+# cache key every time, which cost more than the executemany it runs.
+_INSERT_REQUEST_LOG = request_log.insert()
+
+
 def _fit(row: Row) -> Row:
     for name, limit in _LIMITS.items():
         value = row.get(name)
@@ -53,7 +58,7 @@ def _fit(row: Row) -> Row:
 
 def insert_requests(conn: Connection, rows: Sequence[Row]) -> None:
     if rows:
-        conn.execute(request_log.insert(), [_fit(dict(row)) for row in rows])
+        conn.execute(_INSERT_REQUEST_LOG, [_fit(dict(row)) for row in rows])
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,12 @@ PENDING, WAITING, DELIVERED, FAILED = "pending", "waiting", "delivered", "failed
 #: Not finished yet: a later delivery of the same message and URL waits behind these.
 UNFINISHED = (PENDING, WAITING)
 
+
+# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
+# cache key every time, which cost more than the executemany it runs.
+_INSERT_WEBHOOK_DELIVERIES = webhook_deliveries.insert()
+_INSERT_WEBHOOK_ATTEMPTS = webhook_attempts.insert()
+
 # -- named queries ----------------------------------------------------------------------------
 
 _cand = webhook_deliveries.alias("cand")
@@ -226,7 +232,7 @@ def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) 
                 "date_updated": now,
             }
         )
-    conn.execute(webhook_deliveries.insert(), rows)
+    conn.execute(_INSERT_WEBHOOK_DELIVERIES, rows)
 
 
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> list[Row]:
@@ -283,7 +289,7 @@ def record_attempts(conn: Connection, attempts: Sequence[Row]) -> None:
     of `record_attempt` (``delivery_id``, ``account_sid``, ``at``, ``url``, ``status_code``,
     ``error_code``, ``error``, ``duration_ms``, ``response_excerpt``)."""
     if attempts:
-        conn.execute(webhook_attempts.insert(), list(attempts))
+        conn.execute(_INSERT_WEBHOOK_ATTEMPTS, list(attempts))
 
 
 def _first_waiting(nxt: Any) -> sa.ColumnElement[bool]:
@@ -300,16 +306,24 @@ def _first_waiting(nxt: Any) -> sa.ColumnElement[bool]:
     )
 
 
-def _make_first_waiting_pending(
-    conn: Connection, among: Callable[[Any], sa.ColumnElement[bool]], *, now: datetime
-) -> int:
-    """Make pending the waiting deliveries `among(nxt)` selects (nxt: an alias of the table)
-    that have nothing unfinished ahead of them; they keep their place in the due order. One
-    UPDATE; how many rows it changed."""
+def _make_first_waiting_pending(among: Callable[[Any], sa.ColumnElement[bool]]) -> sa.Update:
+    """The UPDATE that makes pending the waiting deliveries `among(nxt)` selects (nxt: an
+    alias of the table) that have nothing unfinished ahead of them; they keep their place in
+    the due order. Built once: the workers run it with every batch of outcomes, and building
+    its aliases and subqueries cost more than running it."""
     nxt = webhook_deliveries.alias("nxt")
     first_waiting = sa.select(nxt.c.id).where(among(nxt), _first_waiting(nxt))
-    q = webhook_deliveries.update().where(d.id.in_(first_waiting)).values(status=PENDING, date_updated=now)
-    return int(conn.execute(q).rowcount)
+    return (
+        webhook_deliveries.update()
+        .where(d.id.in_(first_waiting))
+        .values(status=PENDING, date_updated=sa.bindparam("now"))
+    )
+
+
+_PROMOTE_OF_MESSAGES = _make_first_waiting_pending(
+    lambda nxt: nxt.c.message_sid.in_(sa.bindparam("sids", expanding=True))
+)
+_PROMOTE_BY_ID = _make_first_waiting_pending(lambda nxt: nxt.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def _promote(conn: Connection, finished: Iterable[str | None], *, now: datetime) -> None:
@@ -320,7 +334,7 @@ def _promote(conn: Connection, finished: Iterable[str | None], *, now: datetime)
     asking by (message SID, URL) pairs cost PostgreSQL more to plan than to run."""
     sids = sorted({sid for sid in finished if sid is not None})
     if sids:
-        _make_first_waiting_pending(conn, lambda nxt: nxt.c.message_sid.in_(sids), now=now)
+        conn.execute(_PROMOTE_OF_MESSAGES, {"sids": sids, "now": now})
 
 
 def find_orphans(conn: Connection, *, since: datetime | None = None) -> list[int]:
@@ -340,11 +354,31 @@ def promote_orphans(conn: Connection, ids: Sequence[int], *, now: datetime) -> i
     unfinished ahead; returns how many."""
     if not ids:
         return 0
-    return _make_first_waiting_pending(conn, lambda nxt: nxt.c.id.in_(sorted(ids)), now=now)
+    return int(conn.execute(_PROMOTE_BY_ID, {"ids": sorted(ids), "now": now}).rowcount)
 
 
 def _lease_matches(lease: datetime | None) -> sa.ColumnElement[bool]:
     return d.claimed_until.is_(None) if lease is None else d.claimed_until == lease
+
+
+def _mark_delivered_where(lease: sa.ColumnElement[bool]) -> Any:
+    return (
+        webhook_deliveries.update()
+        .where(d.id.in_(sa.bindparam("ids", expanding=True)), d.status == PENDING, lease)
+        .values(
+            attempts=d.attempts + 1,
+            claimed_until=None,
+            status=DELIVERED,
+            last_status_code=sa.bindparam("code"),
+            last_error=None,
+            date_updated=sa.bindparam("now"),
+        )
+        .returning(d.id, d.message_sid)
+    )
+
+
+_MARK_DELIVERED = _mark_delivered_where(d.claimed_until == sa.bindparam("lease", type_=d.claimed_until.type))
+_MARK_DELIVERED_UNLEASED = _mark_delivered_where(d.claimed_until.is_(None))
 
 
 def mark_many_delivered(
@@ -360,20 +394,8 @@ def mark_many_delivered(
     held: set[int] = set()
     finished: list[str | None] = []
     for (lease, status_code), ids in groups.items():
-        q = (
-            webhook_deliveries.update()
-            .where(d.id.in_(sorted(ids)), d.status == PENDING, _lease_matches(lease))
-            .values(
-                attempts=d.attempts + 1,
-                claimed_until=None,
-                status=DELIVERED,
-                last_status_code=status_code,
-                last_error=None,
-                date_updated=now,
-            )
-            .returning(d.id, d.message_sid)
-        )
-        for delivery_id, sid in conn.execute(q):
+        q, params = (_MARK_DELIVERED_UNLEASED, {}) if lease is None else (_MARK_DELIVERED, {"lease": lease})
+        for delivery_id, sid in conn.execute(q, {**params, "ids": sorted(ids), "code": status_code, "now": now}):
             held.add(int(delivery_id))
             finished.append(sid)
     _promote(conn, finished, now=now)
