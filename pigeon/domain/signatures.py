@@ -63,8 +63,12 @@ def _grouped(params: Params) -> dict[str, set[str]]:
 
 def signing_string(url: str, params: Params) -> str:
     """The text that is HMAC'd: the URL followed by every distinct name+value, sorted."""
-    grouped = _grouped(params)
-    return url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    if isinstance(params, Mapping):
+        grouped = _grouped(params)
+        return url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    # Ordered pairs (what Pigeon signs its own callbacks with): the distinct pairs sorted by
+    # name, then value, is the same order, at a third of the cost of grouping them first.
+    return url + "".join(name + value for name, value in sorted(set(params)))
 
 
 def compute_signature(url: str, params: Params, auth_token: str, *, algorithm: str = HMAC_SHA1) -> str:
