@@ -76,6 +76,10 @@ def claim(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) 
 @dataclass
 class _Recording:
     attempt: Attempt
+    #: The attempt's row, and its timeline entry should it turn out delivered: made on the
+    #: event loop, so that the recording thread spends its turn of the writer lock writing.
+    row: dict[str, Any]
+    entry: dict[str, Any] | None
     outcome: Outcome | None = None
 
 
@@ -125,14 +129,15 @@ class CallbackBatch:
             response=response,
             error=error,
         )
-        recording = _Recording(attempt)
+        entry = timeline_entry(attempt, self.clock.now(), success=True) if error is None else None
+        recording = _Recording(attempt, attempt_row(attempt), entry)
         await self._recorder.write(recording)
         assert recording.outcome is not None
         return recording.outcome
 
     def _write(self, conn: Connection, batch: Sequence[_Recording]) -> None:
         now = self.clock.now()
-        outbox.record_attempts(conn, [attempt_row(r.attempt) for r in batch])
+        outbox.record_attempts(conn, [r.row for r in batch])
         answered = [r.attempt for r in batch if r.attempt.error is None]
         held = outbox.mark_many_delivered(
             conn,
@@ -152,6 +157,6 @@ class CallbackBatch:
                 r.outcome = Outcome.SUPERSEDED
             else:
                 r.outcome = Outcome.DELIVERED
-                if a.delivery["message_sid"] in alive:
-                    entries.append(timeline_entry(a, now, success=True))
+                if a.delivery["message_sid"] in alive and r.entry is not None:
+                    entries.append(r.entry)
         message_batch.add_events(conn, entries)

@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -280,7 +280,28 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
     return ready
 
 
-def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
+def prices_of(outcomes: Sequence[Outcome], settings: DispatchSettings) -> dict[str, str | None]:
+    """What each accepted message costs, by SID. Pure (a phone number parse each), so the
+    dispatcher works it out before it takes the store's writer lock, not while holding it."""
+    return {
+        o.job.message["sid"]: settings.prices.price(
+            o.job.message["to"], o.job.message["from_"] or "", o.job.message["num_segments"]
+        )
+        for o in outcomes
+        if o.ack is not None
+    }
+
+
+def record(
+    conn: Connection,
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    settings: DispatchSettings,
+    prices: Mapping[str, str | None] | None = None,
+) -> None:
+    """Record the carriers' answers to a group of submits; `prices` (from `prices_of`) saves
+    working them out here."""
     accepted = []
     for outcome in outcomes:
         row = outcome.job.message
@@ -308,7 +329,13 @@ def record(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime, sett
         else:
             assert outcome.error is not None
             record_refusal(conn, outcome, now=now, settings=settings)
-    _record_sent(conn, accepted, now=now, settings=settings)
+    _record_sent(
+        conn,
+        accepted,
+        now=now,
+        settings=settings,
+        prices=prices if prices is not None else prices_of(accepted, settings),
+    )
 
 
 def _second_copy(outcome: Outcome) -> str | None:
@@ -327,14 +354,21 @@ def _second_copy(outcome: Outcome) -> str | None:
     return "; ".join(reasons) or None
 
 
-def _record_sent(conn: Connection, accepted: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
+def _record_sent(
+    conn: Connection,
+    accepted: Sequence[Outcome],
+    *,
+    now: datetime,
+    settings: DispatchSettings,
+    prices: Mapping[str, str | None],
+) -> None:
     """The carriers took these: sent, with price and carrier ids, in one guarded UPDATE per
     carrier and price; then the receipts that overtook their submit responses."""
     groups: dict[tuple[str, str | None], list[str]] = {}
     for outcome in accepted:
         assert outcome.ack is not None
         row = outcome.job.message
-        price = settings.prices.price(row["to"], row["from_"] or "", row["num_segments"])
+        price = prices[row["sid"]]
         groups.setdefault((outcome.ack.carrier, price), []).append(row["sid"])
     sent: dict[str, Row] = {}
     for (carrier, price), sids in groups.items():
@@ -484,8 +518,9 @@ class DispatchRound:
             return mark_sending(conn, jobs, now=self.clock.now())
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
+        prices = prices_of(outcomes, self.settings)
         with self.db.write() as conn:
-            record(conn, outcomes, now=self.clock.now(), settings=self.settings)
+            record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices)
 
     async def run_once(self) -> int:
         """One round; returns how many messages were submitted (or refused)."""
