@@ -56,6 +56,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.store.engine import index_plans
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
 
 Row = dict[str, Any]
@@ -86,9 +87,24 @@ _DUE = (
         _cand.c.next_attempt_at <= sa.bindparam("now"),
         sa.or_(_cand.c.claimed_until.is_(None), _cand.c.claimed_until < sa.bindparam("now")),
     )
-    .order_by(_cand.c.next_attempt_at, _cand.c.id)
+    # The index's order and nothing more, so that reading it in order needs no sort (SQLite's
+    # index ends with the row id anyway; PostgreSQL takes equal times in any order).
+    .order_by(_cand.c.next_attempt_at)
     .limit(sa.bindparam("limit"))
 )
+
+
+def _claim(due: sa.Select[Any]) -> sa.Update:
+    return (
+        webhook_deliveries.update()
+        .where(d.id.in_(due))
+        .values(claimed_until=sa.bindparam("lease"), date_updated=sa.bindparam("now"))
+        .returning(*webhook_deliveries.c)
+    )
+
+
+_CLAIM = _claim(_DUE)
+_CLAIM_SKIP_LOCKED = _claim(_DUE.with_for_update(skip_locked=True, of=_cand))
 
 
 def _unfinished(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
@@ -206,7 +222,9 @@ def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) 
             .where(d.message_sid.in_(sids))
             .group_by(d.message_sid, d.url)
         )
-        for sid, url, top, unfinished in conn.execute(q):
+        with index_plans(conn):
+            found = conn.execute(q).all()
+        for sid, url, top, unfinished in found:
             following[sid] = max(following.get(sid, 0), int(top) + 1)
             if unfinished:
                 busy.add((sid, url))
@@ -241,17 +259,10 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease_seconds: flo
     Call inside a write transaction: on SQLite that transaction's BEGIN IMMEDIATE is what makes
     the claim exclusive; on PostgreSQL, SKIP LOCKED lets concurrent claimers pass each other.
     """
-    due = _DUE
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=_cand)
+    q = _CLAIM_SKIP_LOCKED if conn.dialect.name == "postgresql" else _CLAIM
     lease = now + timedelta(seconds=lease_seconds)
-    q = (
-        webhook_deliveries.update()
-        .where(d.id.in_(due))
-        .values(claimed_until=lease, date_updated=now)
-        .returning(*webhook_deliveries.c)
-    )
-    rows = [_row(r) for r in conn.execute(q, {"now": now, "limit": limit}).mappings()]
+    with index_plans(conn):
+        rows = [_row(r) for r in conn.execute(q, {"now": now, "limit": limit, "lease": lease}).mappings()]
     # RETURNING follows no ORDER BY; give callers the due order.
     return sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
 
@@ -334,7 +345,8 @@ def _promote(conn: Connection, finished: Iterable[str | None], *, now: datetime)
     asking by (message SID, URL) pairs cost PostgreSQL more to plan than to run."""
     sids = sorted({sid for sid in finished if sid is not None})
     if sids:
-        conn.execute(_PROMOTE_OF_MESSAGES, {"sids": sids, "now": now})
+        with index_plans(conn):
+            conn.execute(_PROMOTE_OF_MESSAGES, {"sids": sids, "now": now})
 
 
 def find_orphans(conn: Connection, *, since: datetime | None = None) -> list[int]:
@@ -346,7 +358,8 @@ def find_orphans(conn: Connection, *, since: datetime | None = None) -> list[int
     # A waiting row's next_attempt_at is when it was written: the (status, next_attempt_at)
     # index finds the recent ones.
     recent = [nxt.c.status == WAITING] + ([nxt.c.next_attempt_at >= since] if since is not None else [])
-    return [int(i) for i in conn.execute(sa.select(nxt.c.id).where(*recent, _first_waiting(nxt))).scalars()]
+    with index_plans(conn):
+        return [int(i) for i in conn.execute(sa.select(nxt.c.id).where(*recent, _first_waiting(nxt))).scalars()]
 
 
 def promote_orphans(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
@@ -354,7 +367,8 @@ def promote_orphans(conn: Connection, ids: Sequence[int], *, now: datetime) -> i
     unfinished ahead; returns how many."""
     if not ids:
         return 0
-    return int(conn.execute(_PROMOTE_BY_ID, {"ids": sorted(ids), "now": now}).rowcount)
+    with index_plans(conn):
+        return int(conn.execute(_PROMOTE_BY_ID, {"ids": sorted(ids), "now": now}).rowcount)
 
 
 def _lease_matches(lease: datetime | None) -> sa.ColumnElement[bool]:

@@ -463,3 +463,67 @@ def test_enqueuers_and_finishers_in_many_threads_lose_no_delivery(pg: Database, 
             sa.select(sa.func.count()).where(webhook_deliveries.c.status.in_(outbox.UNFINISHED))
         ).scalar_one()
     assert left == 0
+
+
+@pytest.mark.postgres
+def test_the_outbox_statements_use_their_indexes_when_the_statistics_are_stale(
+    pg: Database, clock: FrozenClock
+) -> None:
+    """A queue grows faster than PostgreSQL re-analyses it. Statistics taken when the outbox
+    held six rows, then 30,000 more: the claim still reads the due index in order (no sort),
+    and the lookups by message SID (enqueue, promote, sweep) still go through its index, not
+    through the whole table."""
+    now = clock.now()
+    with pg.write() as conn:
+        for n in range(2):
+            for _ in range(3):
+                enqueue(conn, now, sid(n))
+        conn.exec_driver_sql("ALTER TABLE webhook_deliveries SET (autovacuum_enabled = false)")
+    with pg.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE webhook_deliveries")
+    with pg.write() as conn:
+        # 10,000 messages, each with a delivered, a pending and a waiting callback.
+        conn.execute(
+            sa.text(
+                "INSERT INTO webhook_deliveries (idempotency_token, account_sid, message_sid, kind, url, method,"
+                " params, sequence, status, attempts, next_attempt_at, date_created, date_updated)"
+                " SELECT 'tok-' || g, :account, 'SM' || lpad(to_hex(1000 + g / 3), 32, '0'), 'status_callback',"
+                " :url, 'POST', '[]', g % 3, (ARRAY['delivered', 'pending', 'waiting'])[g % 3 + 1], 0,"
+                " :now, :now, :now FROM generate_series(0, 29999) AS g"
+            ),
+            {"account": ACCOUNT, "url": HOOK, "now": now - timedelta(seconds=5)},
+        )
+
+    plans: list[tuple[str, str]] = []
+
+    @sa.event.listens_for(pg.engine, "before_cursor_execute")
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if not executemany and "webhook_deliveries" in statement and not statement.lstrip().startswith("INSERT"):
+            with cursor.connection.cursor() as c:
+                c.execute("EXPLAIN " + statement, parameters)
+                plans.append((statement, "\n".join(row[0] for row in c.fetchall())))
+
+    sids = [f"SM{1000 + n:032x}" for n in range(100)]
+    with pg.write() as conn:
+        claimed = outbox.claim_due(conn, now=now, limit=100, lease_seconds=60)
+        outbox.enqueue_many(
+            conn,
+            [
+                outbox.new_delivery(
+                    account_sid=ACCOUNT, message_sid=s, kind="status_callback", url=HOOK, method="POST", params=[]
+                )
+                for s in sids
+            ],
+            now=now,
+        )
+        outbox.mark_many_delivered(conn, [(r["id"], r["claimed_until"], 200) for r in claimed], now=now)
+        outbox.find_orphans(conn, since=now - timedelta(seconds=10))
+    sa.event.remove(pg.engine, "before_cursor_execute", explain)
+
+    assert len(claimed) == 100
+    # The claim, the enqueue's lookup, the mark, its promote and the sweep's search.
+    assert len(plans) == 5, [s[:60] for s, _ in plans]
+    for statement, plan in plans:
+        assert "Seq Scan on webhook_deliveries" not in plan, f"{statement}\n{plan}"
+    claim_plan = plans[0][1]
+    assert "Sort" not in claim_plan and "Index Scan using ix_webhook_deliveries_status_next_attempt_at" in claim_plan
