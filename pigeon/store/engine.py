@@ -188,6 +188,11 @@ def write(engine: Engine) -> Iterator[Connection]:
             conn.info.pop("write", None)
 
 
+#: What `index_plans` switches off: each statement it covers touches a handful of rows
+#: through an index, which a nested loop over index scans reads best whatever the estimates.
+_INDEX_ONLY = ("enable_seqscan", "enable_sort", "enable_hashjoin", "enable_mergejoin")
+
+
 @contextmanager
 def index_plans(conn: Connection) -> Iterator[None]:
     """Plan the statements run inside this block on their indexes, whatever the statistics say.
@@ -198,23 +203,22 @@ def index_plans(conn: Connection) -> Iterator[None]:
     that a fast-growing table outruns between two ANALYZEs. In the e2e bench at 600 messages/s,
     a minute in, it estimated 8 due deliveries where 3,500 were and fetched and sorted them all
     for every claim (10-24 ms), and, taking each message SID for a third of the table, read the
-    whole outbox for every batch of callbacks enqueued or finished (27 ms, growing with the
-    table). Sequential scans and sorts are switched off for the block (SET LOCAL, then the
-    previous values back), so the planner takes the index. SQLite needs none of this."""
+    whole outbox for every batch of callbacks enqueued or finished (27-68 ms, growing with the
+    table). Switching off sequential scans alone was not enough: it then read the whole table
+    through an index into a hash join (430 ms). So sequential scans, sorts, hash and merge joins
+    are off for the block (SET LOCAL, then the previous values back), which leaves index scans
+    in nested loops. SQLite needs none of this."""
     if conn.dialect.name != "postgresql":
         yield
         return
-    seqscan, sort, _, _ = conn.exec_driver_sql(
-        "SELECT current_setting('enable_seqscan'), current_setting('enable_sort'),"
-        " set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)"
-    ).one()
+    settings = ", ".join(f"current_setting('{name}')" for name in _INDEX_ONLY)
+    switches = ", ".join(f"set_config('{name}', 'off', true)" for name in _INDEX_ONLY)
+    previous = conn.exec_driver_sql(f"SELECT {settings}, {switches}").one()[: len(_INDEX_ONLY)]
     try:
         yield
     finally:
-        conn.exec_driver_sql(
-            "SELECT set_config('enable_seqscan', %(seqscan)s, true), set_config('enable_sort', %(sort)s, true)",
-            {"seqscan": seqscan, "sort": sort},
-        )
+        restore = ", ".join(f"set_config('{name}', %(v{i})s, true)" for i, name in enumerate(_INDEX_ONLY))
+        conn.exec_driver_sql(f"SELECT {restore}", {f"v{i}": value for i, value in enumerate(previous)})
 
 
 @contextmanager
