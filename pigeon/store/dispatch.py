@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus
-from pigeon.store.engine import index_plans
 from pigeon.store.tables import carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
 
 Row = dict[str, Any]
@@ -109,13 +108,16 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     # On PostgreSQL each query locks what it returns, so up to three batches are locked while
     # one is claimed; the rest are let go at commit, and other dispatchers skip them meanwhile.
     candidates: list[Any] = []  # rows of (sid, claimed_by, next_attempt_at, date_created)
-    with index_plans(conn):
-        for due in branches:
-            pick = sa.select(m.sid, m.claimed_by, m.next_attempt_at, m.date_created).where(due)
-            pick = pick.order_by(m.next_attempt_at).limit(limit)
-            if conn.dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            candidates += conn.execute(pick).all()
+    # Each ORDER BY is the (status, next_attempt_at) index's own order, so even on stale
+    # statistics PostgreSQL reads the index and stops at `limit` (checked with statistics from
+    # 400 delivered messages and 10,000 queued since); unlike the outbox's claim it needs no
+    # `index_plans`.
+    for due in branches:
+        pick = sa.select(m.sid, m.claimed_by, m.next_attempt_at, m.date_created).where(due)
+        pick = pick.order_by(m.next_attempt_at).limit(limit)
+        if conn.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        candidates += conn.execute(pick).all()
     candidates.sort(key=lambda r: (r.next_attempt_at, r.date_created))
     # Read the previous holders first: RETURNING would already show this dispatcher.
     previous = {r.sid: r.claimed_by for r in candidates[:limit]}
