@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
+from pigeon.app import diagnose
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.domain.errors import CarrierRetryableError, CarrierUnavailable
 from pigeon.ports import Carrier, Reach
@@ -75,6 +76,10 @@ def test_a_message_for_a_carrier_bound_elsewhere_is_left_for_that_process_untouc
     slot = row["paced_at"]
     assert slot is not None and row["next_attempt_at"] == slot  # its sender slot stays reserved
     free_after_offer = pipe.next_free()
+    # The doctor says whom it waits for.
+    with pipe.db.read() as conn:
+        [finding] = diagnose.diagnose_message(conn, pipe.account_sid, sid, now=pipe.clock.now()).findings
+    assert finding.cause == "waiting_for_bind_holder" and "host-1:1" in finding.summary
 
     # Nobody else takes it while the offer lasts; the holder does, at the slot it has.
     assert run(process(pipe, "host-3:3", [acme_here], leased={"acme"}, bound_here=set())) == 0

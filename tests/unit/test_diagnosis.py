@@ -232,6 +232,34 @@ def test_stuck_in_queue_behind_pacing_is_a_warning() -> None:
     assert f.severity == "warning" and "300 message(s)" in f.summary
 
 
+def test_a_message_left_for_the_process_bound_to_its_carrier_names_that_process() -> None:
+    left = msg(
+        status="queued",
+        attempts=0,
+        date_created=NOW - timedelta(seconds=3),
+        next_attempt_at=NOW - timedelta(seconds=1),
+        offered_to="host-1:4242",
+        claimed_until=NOW + timedelta(seconds=20),
+    )
+    f = one(diagnose_message(facts(left, [ev("created", "queued")], parts=[])), "waiting_for_bind_holder")
+    assert f.severity == "info" and "host-1:4242" in f.summary and "any worker process may take it" in f.summary
+    assert sources(f, "routing")[0]["offered_to"] == "host-1:4242"
+
+
+def test_a_message_the_bound_process_never_took_is_a_warning_once_the_offer_ran_out() -> None:
+    left = msg(
+        status="sending",  # reclaimed from a dispatcher that stopped mid-submit, then left
+        date_created=NOW - timedelta(minutes=5),
+        next_attempt_at=NOW - timedelta(minutes=4),
+        offered_to="host-1:4242",
+        claimed_by="host-9:9",
+        claimed_until=NOW - timedelta(minutes=3),
+    )
+    f = one(diagnose_message(facts(left, [ev("created", "queued")], parts=[])), "waiting_for_bind_holder")
+    assert f.severity == "warning" and "resend" in f.summary and "The offer ran out" in f.summary
+    assert "host-9:9" not in f.summary  # the stopped dispatcher is not the one it waits for
+
+
 def test_carrier_retrying() -> None:
     m = msg(status="queued", next_attempt_at=NOW + timedelta(seconds=2))
     events = [

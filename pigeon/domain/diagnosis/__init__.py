@@ -12,6 +12,7 @@ Cause identifiers (stable; `--json` and the API carry them):
                 stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,
                                                         scheduled and never queued; or paced far behind
                 carrier_retrying             warning    temporary refusals; Pigeon retries
+                waiting_for_bind_holder      info/warn  left for the worker process bound to its carrier
                 no_receipt_yet               warning    sent, and no receipt after a while (with the
                                                         count of receipts that matched no message)
                 in_progress                  info       on its way and not late

@@ -142,8 +142,49 @@ def _in_progress(f: MessageFacts, text: str) -> Finding:
     )
 
 
+def _left_for_bind_holder(f: MessageFacts, th: Thresholds) -> Finding:
+    """The process that claimed the message had no bind to its carrier and left it for the one
+    that has (`offered_to`): only that process may take it until the offer runs out
+    (`claimed_until`), then any may."""
+    m, now = f.message, f.now
+    holder, until = m["offered_to"], m.get("claimed_until")
+    due: datetime = m.get("next_attempt_at") or m["date_created"]
+    late = due + th.stall < now
+    resend = " (a dispatcher stopped mid-submit: it is a resend)" if m.get("status") == "sending" else ""
+    summary = (
+        f"{m['sid']}{resend} waits for the worker process {holder}, which holds the bind to its carrier: the "
+        f"process that claimed it has no bind of its own and left it there, due at {when(due)}."
+    )
+    if late:
+        summary += f" {holder} has not taken it in {seconds(now - due)} s."
+    if until is not None:
+        summary += (
+            f" If it has not by {when(until)}, any worker process may take it."
+            if until >= now
+            else f" The offer ran out at {when(until)}: any worker process may take it now."
+        )
+    return Finding(
+        cause="waiting_for_bind_holder",
+        severity="warning" if late else "info",
+        summary=summary,
+        evidence=[
+            message_row(m),
+            {"source": "routing", "offered_to": holder, "offer_until": until, "due_at": due},
+            *timeline(f.events),
+        ],
+        advice=[
+            "`pigeon carriers` shows which worker process holds each carrier's bind, and until when its lease runs.",
+            "If that process has stopped, its lease runs out, another process binds the carrier and sends the "
+            "message; nothing needs doing unless no process can bind it (check the carrier's credentials and how "
+            "many binds the SMSC allows).",
+        ],
+    )
+
+
 def _waiting(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m, now = f.message, f.now
+    if m.get("offered_to"):
+        return [_left_for_bind_holder(f, th)]
     due: datetime = m.get("next_attempt_at") or m["date_created"]
     retries = [e for e in f.events if e.get("kind") == "retry"]
     if due + th.stall < now:
@@ -206,6 +247,8 @@ def _waiting(f: MessageFacts, th: Thresholds) -> list[Finding]:
 
 def _sending(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m, now = f.message, f.now
+    if m.get("offered_to"):
+        return [_left_for_bind_holder(f, th)]
     lease = m.get("claimed_until")
     if lease is not None and lease >= now:
         return [_in_progress(f, f"{m['sid']} is being submitted to the carrier by {m.get('claimed_by')}.")]
