@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from pigeon.ports import SystemClock
 from pigeon.store.engine import Database
 from pigeon.store.schema import upgrade
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.integration.smsc.node import HERE, ensure_node_modules
 
 PIGEON = Path(sys.executable).parent / "pigeon"
 
@@ -209,3 +211,125 @@ def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         srv.stop()
         if pg_name:
             drop_pg_database(pg_name)
+
+
+# -- the Node SMSC (the npm `smpp` package), for the SMPP end-to-end tests --------------------------
+
+
+def start_smsc() -> tuple[subprocess.Popen[str], int]:
+    ensure_node_modules()
+    proc = subprocess.Popen(
+        ["node", str(HERE / "smsc.js"), "0"],
+        cwd=HERE,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = 0
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not port:
+        line = proc.stdout.readline()
+        if line:
+            event = json.loads(line)
+            if event.get("event") == "listening":
+                port = int(event["port"])
+    assert port, "the Node SMSC did not start"
+    return proc, port
+
+
+def stop_smsc(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def command(proc: subprocess.Popen[str], cmd: str, **fields: Any) -> dict[str, Any]:
+    """One control command to a Node SMSC; its reply (the events printed meanwhile are skipped)."""
+    assert proc.stdin is not None and proc.stdout is not None
+    ident = int(time.monotonic_ns())
+    proc.stdin.write(json.dumps({"id": ident, "cmd": cmd, **fields}) + "\n")
+    proc.stdin.flush()
+    while True:
+        line = proc.stdout.readline()
+        assert line, "the Node SMSC exited"
+        message = json.loads(line)
+        if message.get("reply") == ident:
+            assert "error" not in message, message
+            return dict(message)
+
+
+@pytest.fixture
+def smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    proc, port = start_smsc()
+    yield proc, port
+    stop_smsc(proc)
+
+
+def carrier_toml(name: str, port: int, **extra: Any) -> str:
+    lines = [
+        "[[carriers]]",
+        f'name = "{name}"',
+        'kind = "smpp"',
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        'system_id = "pigeon"',
+        'password = "secret"',
+    ]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+# -- `pigeon worker` processes of a test's own, for the tests that kill them -------------------------
+
+
+class Workers:
+    """`pigeon worker` processes started by the test, each in its own session."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = (self.server.workdir / f"worker{len(self.processes)}.log").open("ab")
+        process = subprocess.Popen(
+            [str(PIGEON), "worker"],
+            env=self.server.env,
+            cwd=self.server.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=5)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(self.server.workdir.glob("worker*.log")))
+
+
+@pytest.fixture
+def workers(api_only: Server) -> Iterator[Workers]:
+    """Workers for the module's own `api_only` server (each module that uses this defines
+    one: the API without workers, configured for what it tests)."""
+    made = Workers(api_only)
+    yield made
+    made.stop_all()

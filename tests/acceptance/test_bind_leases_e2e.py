@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,10 @@ import pytest
 
 from pigeon.store import binds
 from pigeon.store.engine import Database
-from tests.acceptance.conftest import Server
-from tests.acceptance.test_crash_recovery import Workers, counts, wait_until
-from tests.acceptance.test_smpp_e2e import carrier_toml, command, start_smsc, stop_smsc
+from tests.acceptance.conftest import Server, Workers, carrier_toml, command
+from tests.acceptance.test_crash_recovery import counts, wait_until
 
 LEASE = 2.0  # seconds: a killed holder's slot is taken over about this long after it died
-
-
-@pytest.fixture
-def smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
-    proc, port = start_smsc()
-    yield proc, port
-    stop_smsc(proc)
 
 
 @pytest.fixture
@@ -46,13 +37,6 @@ def api_only(server_factory: Any, smsc: tuple[subprocess.Popen[str], int], tmp_p
     )
     server: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false", "PIGEON_CONFIG": str(config)})
     return server
-
-
-@pytest.fixture
-def workers(api_only: Server) -> Iterator[Workers]:
-    made = Workers(api_only)
-    yield made
-    made.stop_all()
 
 
 def slot(db: Database) -> tuple[str | None, str | None]:

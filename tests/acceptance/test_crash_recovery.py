@@ -8,11 +8,7 @@ are leases (30 s), so the second worker finishes its messages once they run out.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +19,7 @@ import sqlalchemy as sa
 from pigeon.store.engine import Database
 from pigeon.store.messages import list_events
 from pigeon.store.tables import messages
-from tests.acceptance.conftest import PIGEON, Server
+from tests.acceptance.conftest import Server, Workers
 
 COUNT = 200
 #: Raised pacing, so that delivering COUNT messages from two long codes takes about two seconds.
@@ -33,58 +29,12 @@ long_code = 50.0
 """
 
 
-class Workers:
-    """`pigeon worker` processes started by the test, each in its own session."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = (self.server.workdir / f"worker{len(self.processes)}.log").open("ab")
-        process = subprocess.Popen(
-            [str(PIGEON), "worker"],
-            env=self.server.env,
-            cwd=self.server.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.processes.append(process)
-        return process
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=5)
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text() for p in sorted(self.server.workdir.glob("worker*.log")))
-
-
 @pytest.fixture
 def api_only(server_factory: Any, tmp_path: Path) -> Server:
     config = tmp_path / "pigeon.toml"
     config.write_text(CONFIG)
     server: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false", "PIGEON_CONFIG": str(config)})
     return server
-
-
-@pytest.fixture
-def workers(api_only: Server) -> Iterator[Workers]:
-    made = Workers(api_only)
-    yield made
-    made.stop_all()
 
 
 def counts(db: Database) -> dict[str, int]:

@@ -14,62 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.conftest import Server
-from tests.integration.smsc.node import HERE, ensure_node_modules
-
-
-def start_smsc() -> tuple[subprocess.Popen[str], int]:
-    ensure_node_modules()
-    proc = subprocess.Popen(
-        ["node", str(HERE / "smsc.js"), "0"],
-        cwd=HERE,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    port = 0
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not port:
-        line = proc.stdout.readline()
-        if line:
-            event = json.loads(line)
-            if event.get("event") == "listening":
-                port = int(event["port"])
-    assert port, "the Node SMSC did not start"
-    return proc, port
-
-
-def stop_smsc(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdin is not None
-    proc.stdin.close()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def command(proc: subprocess.Popen[str], cmd: str, **fields: Any) -> dict[str, Any]:
-    """One control command to a Node SMSC; its reply (the events printed meanwhile are skipped)."""
-    assert proc.stdin is not None and proc.stdout is not None
-    ident = int(time.monotonic_ns())
-    proc.stdin.write(json.dumps({"id": ident, "cmd": cmd, **fields}) + "\n")
-    proc.stdin.flush()
-    while True:
-        line = proc.stdout.readline()
-        assert line, "the Node SMSC exited"
-        message = json.loads(line)
-        if message.get("reply") == ident:
-            assert "error" not in message, message
-            return dict(message)
-
-
-@pytest.fixture
-def smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
-    proc, port = start_smsc()
-    yield proc, port
-    stop_smsc(proc)
+from tests.acceptance.conftest import Server, carrier_toml, command, start_smsc, stop_smsc
 
 
 @pytest.fixture
@@ -77,20 +22,6 @@ def second_smsc() -> Iterator[tuple[subprocess.Popen[str], int]]:
     proc, port = start_smsc()
     yield proc, port
     stop_smsc(proc)
-
-
-def carrier_toml(name: str, port: int, **extra: Any) -> str:
-    lines = [
-        "[[carriers]]",
-        f'name = "{name}"',
-        'kind = "smpp"',
-        'host = "127.0.0.1"',
-        f"port = {port}",
-        'system_id = "pigeon"',
-        'password = "secret"',
-    ]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
-    return "\n".join(lines) + "\n"
 
 
 def timeline(server: Server, sid: str) -> list[dict[str, Any]]:
