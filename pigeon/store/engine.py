@@ -199,8 +199,8 @@ def index_plans(conn: Connection) -> Iterator[None]:
 
     For the outbox's statements, which always have the right index: the callback claim reads
     the first hundred due rows in (status, next_attempt_at) order; the enqueue and the promote
-    look up the deliveries of a batch of messages by message SID. PostgreSQL plans them from statistics
-    that a fast-growing table outruns between two ANALYZEs. In the e2e bench at 600 messages/s,
+    look up the deliveries of a batch of messages by message SID. PostgreSQL plans them from
+    statistics that a fast-growing table outruns between two ANALYZEs. In the e2e bench at 600 messages/s,
     a minute in, it estimated 8 due deliveries where 3,500 were and fetched and sorted them all
     for every claim (10-24 ms), and, taking each message SID for a third of the table, read the
     whole outbox for every batch of callbacks enqueued or finished (27-68 ms, growing with the

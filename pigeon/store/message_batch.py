@@ -42,7 +42,8 @@ def transition_many(
     **values: Any,
 ) -> dict[str, Row]:
     """Move every message of `sids` whose status allows it to `to`; returns the moved rows
-    (as updated) by SID. `values` may hold column expressions (``attempts=m.attempts + 1``)."""
+    (as updated) by SID. `values` are plain column values (``attempts=2``), bound as parameters
+    of a statement built once per shape: not column expressions."""
     if not sids:
         return {}
     allowed = tuple(sorted(str(s) for s in (from_statuses if from_statuses is not None else allowed_from(to))))
