@@ -468,7 +468,14 @@ class DispatchRound:
         slot order, the first group's jobs still ours with their routes, or None when that
         group waits for its slot and is marked later). Under load most rounds find their
         first group due at once, and a transaction saved is a turn of the store's only writer
-        lock (SQLite) saved."""
+        lock (SQLite) saved.
+
+        A read first checks that anything is due: under load, most rounds of the concurrent
+        dispatchers come just after another one took what was due (about four in five in the
+        e2e bench), and a claim that finds nothing would still hold the writer lock."""
+        with self.db.lookup() as conn:
+            if not store.any_due(conn, now=self.clock.now(), worker_id=self.worker_id):
+                return [], None
         with self.db.write() as conn:
             now = self.clock.now()
             jobs = claim(conn, now=now, worker_id=self.worker_id, settings=self.settings)

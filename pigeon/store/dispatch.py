@@ -67,6 +67,13 @@ _SET_PART_RECEIPT = (
     .values(receipt_stat=sa.bindparam("b_stat"), receipt_at=sa.bindparam("b_at"))
 )
 
+_CARRIER_REFS = sa.select(carrier_refs).where(
+    carrier_refs.c.carrier == sa.bindparam("b_carrier"),
+    carrier_refs.c.carrier_message_id.in_(sa.bindparam("b_ids", expanding=True)),
+)
+
+_PACING_OF = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(sa.bindparam("b_senders", expanding=True)))
+
 _SET_NEXT_FREE = (
     sender_pacing.update()
     .where(sender_pacing.c.sender == sa.bindparam("b_sender"))
@@ -74,18 +81,12 @@ _SET_NEXT_FREE = (
 )
 
 
-def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, worker_id: str) -> list[Row]:
-    """Claim up to `limit` messages that are due: ready ones whose time has come, and
-    messages left in `sending` by a dispatcher whose lease ran out (to be resent).
-
-    One query per status, each read in order off the (status, next_attempt_at) index and
-    stopping at `limit` rows, then merged: a single query over all three statuses (an OR of
-    them) cannot be read in order, so it fetched and sorted every due message to keep the
-    first hundred, a cost that grew with the backlog (3.7 ms with 10,000 queued on PostgreSQL,
-    in the writer lock on SQLite) just when the dispatcher most needs to keep up."""
+def _due_branches() -> list[sa.ColumnElement[bool]]:
+    """What makes a message due to a dispatcher (`b_now`, `b_me`), one condition per status."""
+    now, me = sa.bindparam("b_now", type_=m.next_attempt_at.type), sa.bindparam("b_me", type_=m.claimed_by.type)
     # A message left for this dispatcher by one that could not reach its carrier (`offer`) is
     # its to claim; others wait until the offer runs out (claimed_until).
-    offered = m.offered_to == worker_id
+    offered = m.offered_to == me
     branches = [
         sa.and_(
             m.status == status,
@@ -105,31 +106,68 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
             ),
         )
     )
+    return branches
+
+
+def _picks(*, lock: bool) -> tuple[sa.Select[Any], ...]:
+    # Each ORDER BY is the (status, next_attempt_at) index's own order, so even on stale
+    # statistics PostgreSQL reads the index and stops at `b_limit` (checked with statistics
+    # from 400 delivered messages and 10,000 queued since); unlike the outbox's claim it needs
+    # no `index_plans`.
+    picks = []
+    for due in _due_branches():
+        pick = sa.select(m.sid, m.claimed_by, m.next_attempt_at, m.date_created).where(due)
+        pick = pick.order_by(m.next_attempt_at).limit(sa.bindparam("b_limit", type_=sa.Integer))
+        picks.append(pick.with_for_update(skip_locked=True) if lock else pick)
+    return tuple(picks)
+
+
+# The claim's statements, built once (a claim runs many times a second under load, and
+# building them cost more than running them): the picks per status, with row locks that
+# other dispatchers skip on PostgreSQL, and the lease taken on what they picked.
+_PICKS = _picks(lock=False)
+_PICKS_LOCKED = _picks(lock=True)
+# Whether a claim would find anything, as one read: under load most dispatchers' rounds come
+# just after another has taken what was due, and a claim that finds nothing still takes the
+# store's only writer (SQLite) for its three reads.
+_ANY_DUE = sa.select(sa.or_(*(sa.exists(sa.select(m.sid).where(due)) for due in _due_branches())))
+_LEASE = (
+    messages.update()
+    .where(m.sid.in_(sa.bindparam("b_sids", expanding=True)))
+    .values(claimed_by=sa.bindparam("b_me"), claimed_until=sa.bindparam("b_until"), offered_to=None)
+    .returning(*messages.c)
+)
+
+
+def any_due(conn: Connection, *, now: datetime, worker_id: str) -> bool:
+    """Whether `claim_due` would find anything now (it may still find nothing: another
+    dispatcher can claim in between)."""
+    return bool(conn.execute(_ANY_DUE, {"b_now": now, "b_me": worker_id}).scalar())
+
+
+def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, worker_id: str) -> list[Row]:
+    """Claim up to `limit` messages that are due: ready ones whose time has come, and
+    messages left in `sending` by a dispatcher whose lease ran out (to be resent).
+
+    One query per status, each read in order off the (status, next_attempt_at) index and
+    stopping at `limit` rows, then merged: a single query over all three statuses (an OR of
+    them) cannot be read in order, so it fetched and sorted every due message to keep the
+    first hundred, a cost that grew with the backlog (3.7 ms with 10,000 queued on PostgreSQL,
+    in the writer lock on SQLite) just when the dispatcher most needs to keep up."""
     # On PostgreSQL each query locks what it returns, so up to three batches are locked while
     # one is claimed; the rest are let go at commit, and other dispatchers skip them meanwhile.
+    picks = _PICKS_LOCKED if conn.dialect.name == "postgresql" else _PICKS
+    params = {"b_now": now, "b_me": worker_id, "b_limit": limit}
     candidates: list[Any] = []  # rows of (sid, claimed_by, next_attempt_at, date_created)
-    # Each ORDER BY is the (status, next_attempt_at) index's own order, so even on stale
-    # statistics PostgreSQL reads the index and stops at `limit` (checked with statistics from
-    # 400 delivered messages and 10,000 queued since); unlike the outbox's claim it needs no
-    # `index_plans`.
-    for due in branches:
-        pick = sa.select(m.sid, m.claimed_by, m.next_attempt_at, m.date_created).where(due)
-        pick = pick.order_by(m.next_attempt_at).limit(limit)
-        if conn.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        candidates += conn.execute(pick).all()
+    for pick in picks:
+        candidates += conn.execute(pick, params).all()
     candidates.sort(key=lambda r: (r.next_attempt_at, r.date_created))
     # Read the previous holders first: RETURNING would already show this dispatcher.
     previous = {r.sid: r.claimed_by for r in candidates[:limit]}
     if not previous:
         return []
-    stmt = (
-        messages.update()
-        .where(m.sid.in_(list(previous)))
-        .values(claimed_by=worker_id, claimed_until=now + lease, offered_to=None)
-        .returning(*messages.c)
-    )
-    rows = [{**dict(r), "previous_claimer": previous.get(r["sid"])} for r in conn.execute(stmt).mappings()]
+    leased = conn.execute(_LEASE, {"b_sids": list(previous), "b_me": worker_id, "b_until": now + lease})
+    rows = [{**r, "previous_claimer": previous.get(r["sid"])} for r in leased.mappings()]
     rows.sort(key=lambda r: (r["next_attempt_at"], r["date_created"]))
     return rows
 
@@ -191,8 +229,7 @@ def next_free(conn: Connection, senders: Sequence[str]) -> dict[str, datetime]:
         )
         q = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(wanted)).order_by(sender_pacing.c.sender)
         return {r.sender: r.next_send_at for r in conn.execute(q.with_for_update())}
-    q = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(wanted))
-    return {r.sender: r.next_send_at for r in conn.execute(q)}
+    return {r.sender: r.next_send_at for r in conn.execute(_PACING_OF, {"b_senders": wanted})}
 
 
 def set_next_free(conn: Connection, values: dict[str, datetime], *, known: set[str]) -> None:
@@ -295,10 +332,7 @@ def find_carrier_refs(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict
         by_carrier.setdefault(carrier, set()).add(carrier_id)
     found: dict[tuple[str, str], Row] = {}
     for carrier, ids in by_carrier.items():
-        q = sa.select(carrier_refs).where(
-            carrier_refs.c.carrier == carrier, carrier_refs.c.carrier_message_id.in_(sorted(ids))
-        )
-        for r in conn.execute(q).mappings():
+        for r in conn.execute(_CARRIER_REFS, {"b_carrier": carrier, "b_ids": sorted(ids)}).mappings():
             found[(r["carrier"], r["carrier_message_id"])] = dict(r)
     return found
 

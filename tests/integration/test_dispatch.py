@@ -32,6 +32,7 @@ from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.segments import SubmitProgress
 from pigeon.ports import Continuation
+from pigeon.store import dispatch as dispatch_store
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
 from tests.integration.pipeline import CALLBACK, OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
@@ -622,6 +623,8 @@ def test_the_claim_reads_due_messages_in_index_order_without_sorting_the_backlog
 
     sa.event.listen(pipe.db.engine, "before_cursor_execute", keep)
     try:
+        with pipe.db.lookup() as conn:
+            assert dispatch_store.any_due(conn, now=pipe.clock.now(), worker_id="dispatcher-1")
         _claim(pipe, "dispatcher-1", batch=2)
     finally:
         sa.event.remove(pipe.db.engine, "before_cursor_execute", keep)
@@ -631,6 +634,29 @@ def test_the_claim_reads_due_messages_in_index_order_without_sorting_the_backlog
             plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
             assert not any("TEMP B-TREE" in step for step in plan), (statement, plan)
             assert any("ix_messages_status_next_attempt_at" in step for step in plan), (statement, plan)
+            assert not any(step.startswith("SCAN messages") for step in plan), (statement, plan)
+    assert any("EXISTS" in statement for statement, _ in selects)  # the check before the claim
+
+
+def test_the_check_before_a_claim_finds_what_the_claim_would(pipe: Pipeline) -> None:
+    """`any_due` is what keeps an empty round from taking the writer lock: it must say yes
+    whenever a claim would find something, and no when it would not."""
+
+    def due_for(worker_id: str) -> bool:
+        with pipe.db.lookup() as conn:
+            return dispatch_store.any_due(conn, now=pipe.clock.now(), worker_id=worker_id)
+
+    assert not due_for("a")  # an empty store
+    sid = pipe.send()
+    assert due_for("a") and due_for("b")
+    _die_after_marking_sending(pipe, "a")  # claimed and left in sending under a live lease
+    assert not due_for("b")
+    assert _claim(pipe, "b") == []
+    pipe.clock.advance(LEASE.total_seconds() + 1)  # the lease runs out: due again, for a resend
+    assert due_for("b")
+    [job] = _claim(pipe, "b")
+    assert job.message["sid"] == sid
+    assert not due_for("c")  # under b's lease now
 
 
 def test_the_resend_reason_names_the_dispatcher_that_died(pipe: Pipeline) -> None:
