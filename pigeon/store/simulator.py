@@ -26,20 +26,29 @@ def spool(conn: Connection, rows: Sequence[Row]) -> None:
         conn.execute(_INSERT_SIMULATED_RECEIPTS, list(rows))
 
 
+def _take(*, lock: bool) -> sa.Select[Any]:
+    q = (
+        sa.select(simulated_receipts)
+        .where(simulated_receipts.c.due_at <= sa.bindparam("b_now", type_=simulated_receipts.c.due_at.type))
+        .order_by(simulated_receipts.c.due_at, simulated_receipts.c.id)
+        .limit(sa.bindparam("b_limit", type_=sa.Integer))
+    )
+    return q.with_for_update(skip_locked=True) if lock else q
+
+
+# Built once: the receipts worker takes due receipts many times a second.
+_TAKE = _take(lock=False)
+_TAKE_LOCKED = _take(lock=True)
+_DELETE_TAKEN = simulated_receipts.delete().where(simulated_receipts.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+
+
 def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
     """Remove and return receipts that are due. Called inside the transaction that applies them,
     so a receipt is consumed exactly when it is applied."""
-    q = (
-        sa.select(simulated_receipts)
-        .where(simulated_receipts.c.due_at <= now)
-        .order_by(simulated_receipts.c.due_at, simulated_receipts.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    rows = [dict(r) for r in conn.execute(q).mappings()]
+    q = _TAKE_LOCKED if conn.dialect.name == "postgresql" else _TAKE
+    rows = [dict(r) for r in conn.execute(q, {"b_now": now, "b_limit": limit}).mappings()]
     if rows:
-        conn.execute(simulated_receipts.delete().where(simulated_receipts.c.id.in_([r["id"] for r in rows])))
+        conn.execute(_DELETE_TAKEN, {"b_ids": [r["id"] for r in rows]})
     return rows
 
 

@@ -199,6 +199,20 @@ def new_delivery(
     }
 
 
+# What a batch of messages already has in the outbox, per message and URL: the last sequence,
+# and whether one is unfinished. Built once: enqueue_many runs for every batch of callbacks.
+_DELIVERIES_OF = (
+    sa.select(
+        d.message_sid,
+        d.url,
+        sa.func.max(d.sequence),
+        sa.func.max(sa.case((_unfinished(d.status), 1), else_=0)),
+    )
+    .where(d.message_sid.in_(sa.bindparam("b_sids", expanding=True)))
+    .group_by(d.message_sid, d.url)
+)
+
+
 def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) -> None:
     """`enqueue` for many deliveries (made with `new_delivery`), all due now, in one INSERT.
 
@@ -212,18 +226,8 @@ def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) 
     following: dict[str, int] = {}
     busy: set[tuple[str, str]] = set()
     if sids:
-        q = (
-            sa.select(
-                d.message_sid,
-                d.url,
-                sa.func.max(d.sequence),
-                sa.func.max(sa.case((_unfinished(d.status), 1), else_=0)),
-            )
-            .where(d.message_sid.in_(sids))
-            .group_by(d.message_sid, d.url)
-        )
         with index_plans(conn):
-            found = conn.execute(q).all()
+            found = conn.execute(_DELIVERIES_OF, {"b_sids": sids}).all()
         for sid, url, top, unfinished in found:
             following[sid] = max(following.get(sid, 0), int(top) + 1)
             if unfinished:
