@@ -451,6 +451,7 @@ class DispatchRound:
         self.worker_id = worker_id
         self.settings = settings or DispatchSettings()
         self.reach = reach
+        self._turn: asyncio.Lock | None = None  # see run_once
 
     def _routes(self, group: Sequence[Job]) -> dict[str, list[Carrier]]:
         """Each job's carriers: as placed, or planned from the message as claimed (before
@@ -530,25 +531,44 @@ class DispatchRound:
             record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices)
 
     async def run_once(self) -> int:
-        """One round; returns how many messages were submitted (or refused)."""
+        """One round; returns how many messages were submitted (or refused).
+
+        The rounds of one process take turns to claim: a round keeps the turn until its first
+        group is submitted and recorded (or `settings.turn` has passed), so the next claim
+        comes after it and finds a full batch. Rounds that claimed at once would split what is
+        due into small batches, each a transaction of its own; under load in the e2e bench
+        most found nothing at all. The turn is not kept while a round waits for a later
+        group's slot: another round claims meanwhile."""
         reach = self.reach() if self.reach is not None else None
         if reach is not None and await asyncio.to_thread(self._idle_here, reach):
             return 0
-        groups, marked = await asyncio.to_thread(self._claim, reach)
-        done = 0
-        for i, group in enumerate(groups):
-            if i == 0 and marked is not None:
-                ready, routes = marked
-            else:
-                wait = (group[0].slot - self.clock.now()).total_seconds()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                routes = self._routes(group)
-                ready = await asyncio.to_thread(self._mark, group)
-            outcomes = await asyncio.gather(*(submit(j, routes[j.message["sid"]]) for j in ready))
-            await asyncio.to_thread(self._record, outcomes)
-            done += len(outcomes)
+        if self._turn is None:
+            self._turn = asyncio.Lock()  # made in the loop that uses it
+        async with self._turn:
+            groups, marked = await asyncio.to_thread(self._claim, reach)
+            first: asyncio.Task[int] | None = None
+            if marked is not None:
+                first = asyncio.ensure_future(self._send(*marked))
+                try:
+                    await asyncio.wait({first}, timeout=self.settings.turn.total_seconds())
+                except asyncio.CancelledError:
+                    first.cancel()
+                    raise
+        done = await first if first is not None else 0
+        for group in groups[1 if marked is not None else 0 :]:
+            wait = (group[0].slot - self.clock.now()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            routes = self._routes(group)
+            ready = await asyncio.to_thread(self._mark, group)
+            done += await self._send(ready, routes)
         return done
+
+    async def _send(self, ready: Sequence[Job], routes: dict[str, list[Carrier]]) -> int:
+        """Submit a group marked sending, concurrently, and record every outcome."""
+        outcomes = await asyncio.gather(*(submit(j, routes[j.message["sid"]]) for j in ready))
+        await asyncio.to_thread(self._record, outcomes)
+        return len(outcomes)
 
 
 def _groups(jobs: Sequence[Job], tick: timedelta = timedelta(milliseconds=50)) -> list[list[Job]]:

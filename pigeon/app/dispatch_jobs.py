@@ -110,6 +110,10 @@ class DispatchSettings:
     lease: timedelta = timedelta(seconds=30)
     lookahead: timedelta = timedelta(seconds=1)
     offer: timedelta = timedelta(seconds=5)  # how long a message left for another process is its alone
+    #: How long a round keeps its process's turn to claim while its first group is submitted
+    #: and recorded (`DispatchRound.run_once`): long enough to cover a carrier's usual answer,
+    #: short enough that a slow carrier does not hold up the process's other rounds.
+    turn: timedelta = timedelta(milliseconds=250)
     pacing: PacingPolicy = field(default_factory=PacingPolicy)
     prices: PriceTable = field(default_factory=PriceTable)
     retry: RetryPolicy = CARRIER_SUBMITS

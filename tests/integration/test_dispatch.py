@@ -787,3 +787,62 @@ def test_prices_come_from_the_configured_table(pipe: Pipeline) -> None:
     sid = pipe.send()
     pipe.dispatch(prices=PriceTable(prices={"US": {"long_code": "0.0123"}}, unit="EUR"))
     assert (pipe.message(sid)["price"], pipe.message(sid)["price_unit"]) == ("-0.01230", "EUR")
+
+
+class _GatedCarrier(ScriptedCarrier):
+    """Accepts every submit, once `gate` is open."""
+
+    def __init__(self) -> None:
+        super().__init__("gated")
+        self.gate = asyncio.Event()
+        self.waiting = 0
+
+    async def submit(self, message: Any) -> Any:
+        self.waiting += 1
+        await self.gate.wait()
+        return await super().submit(message)
+
+
+def _two_rounds_at_once(pipe: Pipeline, *, turn: timedelta) -> tuple[list[int], list[int], list[str]]:
+    """Two rounds of one process start together over four messages, two a claim, while the
+    carrier holds its answers: (how many submits were waiting at two moments after both had
+    the chance to claim, what each round returned, the messages)."""
+    sids = pipe.send_in_order(4)
+    carrier = _GatedCarrier()
+    # The sender's pacing is raised so that each claim's two go out together: the turn is
+    # what is tested.
+    round_ = pipe.round(
+        route=[carrier],
+        batch=2,
+        turn=turn,
+        pacing=PacingPolicy(overrides={SENDER: 1000.0}),
+        lookahead=timedelta(seconds=1),
+    )
+
+    async def go() -> tuple[list[int], list[int], list[str]]:
+        rounds = [asyncio.ensure_future(round_.run_once()) for _ in range(2)]
+        waiting = []
+        for _ in range(2):
+            await asyncio.sleep(0.3)
+            waiting.append(carrier.waiting)
+        carrier.gate.set()
+        return waiting, list(await asyncio.gather(*rounds)), sids
+
+    return asyncio.run(go())
+
+
+def test_rounds_of_one_process_take_turns_to_claim(pipe: Pipeline) -> None:
+    """While the first round's group is with the carrier, the second does not claim: it claims
+    after the first recorded, and finds the rest in one batch (not a share of one)."""
+    waiting, done, sids = _two_rounds_at_once(pipe, turn=timedelta(seconds=30))
+    assert waiting == [2, 2]
+    assert sorted(done) == [2, 2]
+    assert [pipe.status(s) for s in sids] == ["sent"] * 4
+
+
+def test_a_slow_carrier_gives_up_the_turn(pipe: Pipeline) -> None:
+    """A carrier slower than `turn` does not hold up the process's other rounds."""
+    waiting, done, sids = _two_rounds_at_once(pipe, turn=timedelta(milliseconds=100))
+    assert waiting == [4, 4]
+    assert sorted(done) == [2, 2]
+    assert [pipe.status(s) for s in sids] == ["sent"] * 4
