@@ -160,6 +160,11 @@ class Server:
                 subprocess.Popen(
                     [PIGEON, "serve", *extra, *args],
                     env=env,
+                    # Not the caller's directory: `serve` starts its workers with `python -m
+                    # pigeon.cli`, which imports `pigeon` from the current directory first. From a
+                    # checkout, a run meant to measure another tree (PYTHONPATH=that tree) would
+                    # then measure this checkout's workers.
+                    cwd=log.parent,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
