@@ -471,9 +471,10 @@ class DispatchRound:
         first group due at once, and a transaction saved is a turn of the store's only writer
         lock (SQLite) saved.
 
-        A read first checks that anything is due: under load, most rounds of the concurrent
-        dispatchers come just after another one took what was due (about four in five in the
-        e2e bench), and a claim that finds nothing would still hold the writer lock."""
+        A read first checks that anything is due, so that a round that would find nothing
+        does not take the writer lock: an idle process's rounds poll twenty times a second
+        each, and under load a round often comes just after another process took what was
+        due."""
         with self.db.lookup() as conn:
             if not store.any_due(conn, now=self.clock.now(), worker_id=self.worker_id):
                 return [], None
