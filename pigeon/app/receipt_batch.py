@@ -34,6 +34,7 @@ from pigeon.ports import Receipt
 from pigeon.store import alerts as alert_store
 from pigeon.store import dispatch as store
 from pigeon.store import message_batch
+from pigeon.store import simulator as simulator_store
 
 __all__ = ["apply_receipts", "deliver_simulated_receipts", "receipt_of_parked", "rematch_parked"]
 
@@ -49,6 +50,12 @@ class _Planned:
     message: Row
     duplicate: bool
     final: ReceiptOutcome | None
+
+
+def simulated_receipts_due(conn: Connection, *, now: datetime) -> bool:
+    """Whether the built-in network owes a receipt now: a read, so that a worker that would
+    find nothing does not take the writer lock (SQLite) to find it."""
+    return simulator_store.any_due(conn, now=now)
 
 
 def deliver_simulated_receipts(conn: Connection, *, now: datetime, limit: int = 500) -> int:

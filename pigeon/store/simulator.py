@@ -52,6 +52,16 @@ def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
     return rows
 
 
+_ANY_DUE = sa.select(
+    sa.exists().where(simulated_receipts.c.due_at <= sa.bindparam("b_now", type_=simulated_receipts.c.due_at.type))
+)
+
+
+def any_due(conn: Connection, *, now: datetime) -> bool:
+    """Whether `take_due` would find anything now (a read; another worker may take it first)."""
+    return bool(conn.execute(_ANY_DUE, {"b_now": now}).scalar())
+
+
 def next_due(conn: Connection) -> datetime | None:
     q = sa.select(simulated_receipts.c.due_at).order_by(simulated_receipts.c.due_at).limit(1)
     value: datetime | None = conn.execute(q).scalar_one_or_none()

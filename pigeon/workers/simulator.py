@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pigeon.app.receipt_batch import deliver_simulated_receipts
+from pigeon.app.receipt_batch import deliver_simulated_receipts, simulated_receipts_due
 from pigeon.ports import Clock
 from pigeon.store.engine import Database
 from pigeon.workers.loop import run_loop
@@ -18,6 +18,11 @@ class SimulatedReceiptsWorker:
         self.idle = idle
 
     def _step(self) -> int:
+        # Most polls find nothing due (between receipts, or another worker process took them):
+        # a read says so without a write transaction.
+        with self.db.lookup() as conn:
+            if not simulated_receipts_due(conn, now=self.clock.now()):
+                return 0
         with self.db.write() as conn:
             return deliver_simulated_receipts(conn, now=self.clock.now(), limit=self.batch)
 

@@ -8,13 +8,17 @@ the same status, timeline, callbacks, alerts and part receipts.
 
 from __future__ import annotations
 
+import asyncio
 from itertools import zip_longest
 from typing import Any
+
+import sqlalchemy as sa
 
 from pigeon.app.receipt_batch import apply_receipts, rematch_parked
 from pigeon.app.receipts import apply_receipt
 from pigeon.ports import Receipt
 from pigeon.store import dispatch as dispatch_store
+from pigeon.workers.simulator import SimulatedReceiptsWorker
 from tests.integration.pipeline import Pipeline
 
 #: scenario -> (body, receipts as (part index or "extra" for a second submit's id, stat, err))
@@ -135,3 +139,26 @@ def test_a_parked_receipt_whose_submit_was_recorded_without_seeing_it_is_rematch
     assert pipe.unmatched() == 0
     with pipe.db.write() as conn:
         assert rematch_parked(conn, now=pipe.clock.now()) == 0
+
+
+def test_the_receipts_worker_takes_the_writer_lock_only_when_a_receipt_is_due(pipe: Pipeline) -> None:
+    """Most polls of the built-in network's receipt worker find nothing due; a read tells it so,
+    and only a due receipt costs a write transaction (on SQLite, a turn of its only writer)."""
+    sid = pipe.send()
+    assert pipe.dispatch() == 1
+    worker = SimulatedReceiptsWorker(pipe.db, pipe.clock)
+    began: list[bool] = []
+
+    def on_begin(conn: Any) -> None:
+        began.append(bool(conn.info.get("write")))
+
+    sa.event.listen(pipe.db.engine, "begin", on_begin)
+    try:
+        assert asyncio.run(worker.run_once()) == 0  # the receipt is not due yet
+        assert not any(began)
+        pipe.clock.advance(10)
+        assert asyncio.run(worker.run_once()) == 1
+        assert any(began)
+    finally:
+        sa.event.remove(pipe.db.engine, "begin", on_begin)
+    assert pipe.status(sid) == "delivered"
