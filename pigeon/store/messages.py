@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from pigeon.domain.errors import IdempotencyKeyTaken, InvalidTransition
 from pigeon.domain.idempotency import KEY_TTL
 from pigeon.domain.status import MessageStatus, allowed_from
+from pigeon.store import message_batch
 from pigeon.store.prepared import Prepared
 from pigeon.store.tables import alerts, idempotency_keys, media, message_events, messages
 
@@ -31,7 +32,6 @@ m = messages.c
 _INSERT_IDEMPOTENCY_KEYS = idempotency_keys.insert()
 _INSERT_MESSAGES = messages.insert()
 _INSERT_MEDIA = media.insert()
-_INSERT_MESSAGE_EVENTS = message_events.insert()
 _INSERT_ALERTS = alerts.insert()
 
 
@@ -84,9 +84,7 @@ def insert_messages(conn: Connection, batch: Sequence[NewMessage]) -> None:
     media_rows = [r for n in batch for r in n.media]
     if media_rows:
         conn.execute(_INSERT_MEDIA, media_rows)
-    event_rows = [r for n in batch for r in n.events]
-    if event_rows:
-        conn.execute(_INSERT_MESSAGE_EVENTS, event_rows)
+    message_batch.add_events(conn, [r for n in batch for r in n.events])
     alert_rows = [r for n in batch for r in n.alerts]
     if alert_rows:
         conn.execute(_INSERT_ALERTS, alert_rows)
