@@ -169,6 +169,9 @@ def _ping_when_idle(engine: Engine) -> None:
                 cur.execute("SELECT 1")
             finally:
                 cur.close()
+            # The check opened a transaction on the driver's connection; end it, or a lookup
+            # (autocommit, see `lookup`) could not switch the connection to autocommit.
+            dbapi_conn.rollback()
         except Exception as exc:
             raise sa.exc.DisconnectionError() from exc  # the pool retries with a new connection
 

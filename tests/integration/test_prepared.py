@@ -11,8 +11,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+import pigeon.store.engine as engine_module
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.store.engine import Database, WalCheckpointer
@@ -148,3 +150,16 @@ def test_dispose_closes_every_threads_lookup_connection(tmp_path: Path) -> None:
     assert len({id(c) for c in seen}) == 4  # one per thread
     db.dispose()
     assert all(c.closed for c in seen)
+
+
+def test_a_lookup_on_a_connection_checked_after_idling(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: a pooled connection idle for a while is checked with a query before use.
+    The check must leave no transaction open, or the lookup cannot switch it to autocommit."""
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", 0.0)  # every checkout is "after idling"
+    with db.write() as conn:
+        acc = account_use.create_account(conn, friendly_name="idle", now=NOW)
+    for _ in range(3):
+        with db.lookup() as conn:
+            assert (
+                conn.execute(sa.select(accounts.c.sid).where(accounts.c.sid == acc["sid"])).scalar_one() == acc["sid"]
+            )
