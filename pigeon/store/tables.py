@@ -60,19 +60,37 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return _sqlite_datetime
 
 
+# A batch writes the same instant into many rows (every timeline entry of a claim is `now`)
+# and reads it back from many (RETURNING date_updated): converting each distinct value once
+# saves a call per row inside the writer lock. Both maps are bounded by clearing them.
+_TEXT_OF: dict[datetime, str] = {}
+_DATETIME_OF: dict[str, datetime] = {}
+_MEMO_SIZE = 4096
+
+
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store; use aware UTC datetimes")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    text = _TEXT_OF.get(value)  # equal instants in any zone are equal keys, with the same UTC text
+    if text is None:
+        if len(_TEXT_OF) >= _MEMO_SIZE:
+            _TEXT_OF.clear()
+        text = _TEXT_OF[value] = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return text
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:
     if value is None:
         return None
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    parsed = _DATETIME_OF.get(value)
+    if parsed is None:
+        if len(_DATETIME_OF) >= _MEMO_SIZE:
+            _DATETIME_OF.clear()
+        parsed = datetime.fromisoformat(value)
+        parsed = _DATETIME_OF[value] = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed
 
 
 def _sid(name: str = "sid", *args: Any, **kw: Any) -> sa.Column[str]:

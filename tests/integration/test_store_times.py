@@ -63,3 +63,19 @@ def test_sqlite_stores_the_text_sqlalchemy_writes(probe: Database) -> None:
 def test_a_naive_datetime_is_refused(probe: Database) -> None:
     with pytest.raises(sa.exc.StatementError, match="naive datetime"), probe.write() as conn:
         conn.execute(_probe.insert().values(id=1, at=datetime(2026, 12, 5, 13, 55)))
+
+
+def test_one_instant_in_two_zones_is_one_text_and_naive_stays_refused(probe: Database) -> None:
+    """SQLite's conversions are remembered per value: an instant met first in one zone must
+    still be stored as UTC text when met in another, and a naive time never passes for it."""
+    utc = datetime(2026, 12, 5, 13, 55, 0, 5, tzinfo=UTC)
+    paris = utc.astimezone(timezone(timedelta(hours=1)))
+    with probe.write() as conn:
+        conn.execute(_probe.insert(), [{"id": 1, "at": utc}, {"id": 2, "at": paris}])
+        if probe.engine.dialect.name == "sqlite":
+            stored = conn.exec_driver_sql("SELECT at FROM time_probe ORDER BY id").scalars().all()
+            assert stored == ["2026-12-05 13:55:00.000005"] * 2
+        got = conn.execute(sa.select(_probe.c.at).order_by(_probe.c.id)).scalars().all()
+        assert got == [utc, utc] and all(at.tzinfo is UTC for at in got)
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"), probe.write() as conn:
+        conn.execute(_probe.insert().values(id=3, at=utc.replace(tzinfo=None)))
