@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus
+from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
 
 Row = dict[str, Any]
@@ -26,13 +27,14 @@ WAITING = (*READY, str(MessageStatus.SENDING))
 
 # The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
 # cache key every time, which cost more than the executemany it runs.
-_INSERT_CARRIER_REFS = carrier_refs.insert()
 _INSERT_UNMATCHED_RECEIPTS = unmatched_receipts.insert()
 
 # -- named queries ----------------------------------------------------------------------------
 
-_QUEUED_SEGMENTS = sa.select(sa.func.coalesce(sa.func.sum(m.num_segments), 0)).where(
-    m.from_ == sa.bindparam("b_sender"), m.status.in_(WAITING)
+_QUEUED_SEGMENTS = Prepared(
+    sa.select(sa.func.coalesce(sa.func.sum(m.num_segments), 0).label("segments")).where(
+        m.from_ == sa.bindparam("b_sender"), m.status.in_(WAITING)
+    )
 )
 
 _RELEASE_PACED = (
@@ -67,12 +69,16 @@ _SET_PART_RECEIPT = (
     .values(receipt_stat=sa.bindparam("b_stat"), receipt_at=sa.bindparam("b_at"))
 )
 
-_CARRIER_REFS = sa.select(carrier_refs).where(
-    carrier_refs.c.carrier == sa.bindparam("b_carrier"),
-    carrier_refs.c.carrier_message_id.in_(sa.bindparam("b_ids", expanding=True)),
+_CARRIER_REFS = Prepared(
+    sa.select(carrier_refs).where(
+        carrier_refs.c.carrier == sa.bindparam("b_carrier"),
+        carrier_refs.c.carrier_message_id.in_(sa.bindparam("b_ids", expanding=True)),
+    )
 )
 
-_PACING_OF = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(sa.bindparam("b_senders", expanding=True)))
+_PACING_OF = Prepared(
+    sa.select(sender_pacing).where(sender_pacing.c.sender.in_(sa.bindparam("b_senders", expanding=True)))
+)
 
 _SET_NEXT_FREE = (
     sender_pacing.update()
@@ -125,13 +131,13 @@ def _picks(*, lock: bool) -> tuple[sa.Select[Any], ...]:
 # The claim's statements, built once (a claim runs many times a second under load, and
 # building them cost more than running them): the picks per status, with row locks that
 # other dispatchers skip on PostgreSQL, and the lease taken on what they picked.
-_PICKS = _picks(lock=False)
-_PICKS_LOCKED = _picks(lock=True)
+_PICKS = tuple(Prepared(pick) for pick in _picks(lock=False))
+_PICKS_LOCKED = tuple(Prepared(pick) for pick in _picks(lock=True))
 # Whether a claim would find anything, as one read: under load most dispatchers' rounds come
 # just after another has taken what was due, and a claim that finds nothing still takes the
 # store's only writer (SQLite) for its three reads.
 _ANY_DUE = sa.select(sa.or_(*(sa.exists(sa.select(m.sid).where(due)) for due in _due_branches())))
-_LEASE = (
+_LEASE = Prepared(
     messages.update()
     .where(m.sid.in_(sa.bindparam("b_sids", expanding=True)))
     .values(claimed_by=sa.bindparam("b_me"), claimed_until=sa.bindparam("b_until"), offered_to=None)
@@ -158,16 +164,16 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     # one is claimed; the rest are let go at commit, and other dispatchers skip them meanwhile.
     picks = _PICKS_LOCKED if conn.dialect.name == "postgresql" else _PICKS
     params = {"b_now": now, "b_me": worker_id, "b_limit": limit}
-    candidates: list[Any] = []  # rows of (sid, claimed_by, next_attempt_at, date_created)
+    candidates: list[Row] = []  # rows of (sid, claimed_by, next_attempt_at, date_created)
     for pick in picks:
-        candidates += conn.execute(pick, params).all()
-    candidates.sort(key=lambda r: (r.next_attempt_at, r.date_created))
+        candidates += pick.all(conn, params)
+    candidates.sort(key=lambda r: (r["next_attempt_at"], r["date_created"]))
     # Read the previous holders first: RETURNING would already show this dispatcher.
-    previous = {r.sid: r.claimed_by for r in candidates[:limit]}
+    previous = {r["sid"]: r["claimed_by"] for r in candidates[:limit]}
     if not previous:
         return []
-    leased = conn.execute(_LEASE, {"b_sids": list(previous), "b_me": worker_id, "b_until": now + lease})
-    rows = [{**r, "previous_claimer": previous.get(r["sid"])} for r in leased.mappings()]
+    leased = _LEASE.all(conn, {"b_sids": list(previous), "b_me": worker_id, "b_until": now + lease})
+    rows = [{**r, "previous_claimer": previous.get(r["sid"])} for r in leased]
     rows.sort(key=lambda r: (r["next_attempt_at"], r["date_created"]))
     return rows
 
@@ -229,7 +235,7 @@ def next_free(conn: Connection, senders: Sequence[str]) -> dict[str, datetime]:
         )
         q = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(wanted)).order_by(sender_pacing.c.sender)
         return {r.sender: r.next_send_at for r in conn.execute(q.with_for_update())}
-    return {r.sender: r.next_send_at for r in conn.execute(_PACING_OF, {"b_senders": wanted})}
+    return {r["sender"]: r["next_send_at"] for r in _PACING_OF.all(conn, {"b_senders": wanted})}
 
 
 def set_next_free(conn: Connection, values: dict[str, datetime], *, known: set[str]) -> None:
@@ -254,7 +260,9 @@ def set_next_free(conn: Connection, values: dict[str, datetime], *, known: set[s
 def queued_segments(conn: Connection, sender: str) -> int:
     """Segments waiting for `sender` (for the 21611 queue limit). It adds up the sender's
     waiting messages, so it costs in proportion to the sender's queue."""
-    return int(conn.execute(_QUEUED_SEGMENTS, {"b_sender": sender}).scalar_one())
+    row = _QUEUED_SEGMENTS.first(conn, {"b_sender": sender})
+    assert row is not None  # an aggregate always has its row
+    return int(row["segments"])
 
 
 def carrier_ref_rows(
@@ -285,9 +293,8 @@ def carrier_ref_rows(
 
 
 def add_carrier_refs(conn: Connection, rows: Sequence[Row]) -> None:
-    """Record many messages' carrier ids (rows from `carrier_ref_rows`) with one executemany."""
-    if rows:
-        conn.execute(_INSERT_CARRIER_REFS, list(rows))
+    """Record many messages' carrier ids (rows from `carrier_ref_rows`) with one INSERT."""
+    insert_many(conn, carrier_refs, rows)
 
 
 def record_carrier_ids(
@@ -332,8 +339,8 @@ def find_carrier_refs(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict
         by_carrier.setdefault(carrier, set()).add(carrier_id)
     found: dict[tuple[str, str], Row] = {}
     for carrier, ids in by_carrier.items():
-        for r in conn.execute(_CARRIER_REFS, {"b_carrier": carrier, "b_ids": sorted(ids)}).mappings():
-            found[(r["carrier"], r["carrier_message_id"])] = dict(r)
+        for r in _CARRIER_REFS.all(conn, {"b_carrier": carrier, "b_ids": sorted(ids)}):
+            found[(r["carrier"], r["carrier_message_id"])] = r
     return found
 
 

@@ -19,15 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus, allowed_from
+from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import message_events, messages
 
 Row = dict[str, Any]
 m = messages.c
-
-
-# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
-# cache key every time, which cost more than the executemany it runs.
-_INSERT_MESSAGE_EVENTS = message_events.insert()
 
 
 def transition_many(
@@ -53,24 +49,24 @@ def transition_many(
         changes["error_message"] = error_message
     q = _transition(allowed, tuple(sorted(changes)))
     params = {f"v_{name}": value for name, value in changes.items()}
-    return {r["sid"]: dict(r) for r in conn.execute(q, {**params, "sids": sorted(set(sids))}).mappings()}
+    return {r["sid"]: r for r in q.all(conn, {**params, "sids": sorted(set(sids))})}
 
 
 @functools.cache
-def _transition(allowed: tuple[str, ...], columns: tuple[str, ...]) -> sa.Update:
+def _transition(allowed: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
     """`transition_many`'s UPDATE for one set of allowed statuses and changed columns, built
-    once: the workers run a handful of these shapes with every batch, and building one (and
-    walking it for SQLAlchemy's cache key) cost about as much as running it."""
-    return (
+    and compiled once (`store.prepared`): the workers run a handful of these shapes with every
+    batch, inside SQLite's writer lock."""
+    return Prepared(
         messages.update()
-        .where(m.sid.in_(sa.bindparam("sids", expanding=True)), m.status.in_(allowed))
+        .where(m.sid.in_(sa.bindparam("sids", expanding=True)), m.status.in_(sa.bindparam("allowed", allowed)))
         .values({name: sa.bindparam(f"v_{name}", type_=m[name].type) for name in columns})
         .returning(*messages.c)
     )
 
 
-_BY_SIDS = sa.select(messages).where(m.sid.in_(sa.bindparam("sids", expanding=True)))
-_EXISTING = sa.select(m.sid).where(m.sid.in_(sa.bindparam("sids", expanding=True)))
+_BY_SIDS = Prepared(sa.select(messages).where(m.sid.in_(sa.bindparam("sids", expanding=True))))
+_EXISTING = Prepared(sa.select(m.sid).where(m.sid.in_(sa.bindparam("sids", expanding=True))))
 
 
 def get_messages(conn: Connection, sids: Iterable[str]) -> dict[str, Row]:
@@ -78,7 +74,7 @@ def get_messages(conn: Connection, sids: Iterable[str]) -> dict[str, Row]:
     wanted = sorted(set(sids))
     if not wanted:
         return {}
-    return {r["sid"]: dict(r) for r in conn.execute(_BY_SIDS, {"sids": wanted}).mappings()}
+    return {r["sid"]: r for r in _BY_SIDS.all(conn, {"sids": wanted})}
 
 
 def existing(conn: Connection, sids: Iterable[str]) -> set[str]:
@@ -86,7 +82,7 @@ def existing(conn: Connection, sids: Iterable[str]) -> set[str]:
     wanted = sorted(set(sids))
     if not wanted:
         return set()
-    return set(conn.execute(_EXISTING, {"sids": wanted}).scalars())
+    return {r["sid"] for r in _EXISTING.all(conn, {"sids": wanted})}
 
 
 def event(
@@ -112,6 +108,6 @@ def event(
 
 
 def add_events(conn: Connection, rows: Sequence[Row]) -> None:
-    """Append timeline rows (made with `event`), in order, with one executemany."""
-    if rows:
-        conn.execute(_INSERT_MESSAGE_EVENTS, list(rows))
+    """Append timeline rows (made with `event`), in order, with one multi-row INSERT
+    (`store.prepared.insert_many`)."""
+    insert_many(conn, message_events, rows)

@@ -19,7 +19,7 @@ from pigeon.domain.errors import IdempotencyKeyTaken, InvalidTransition
 from pigeon.domain.idempotency import KEY_TTL
 from pigeon.domain.status import MessageStatus, allowed_from
 from pigeon.store import message_batch
-from pigeon.store.prepared import Prepared
+from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import alerts, idempotency_keys, media, message_events, messages
 
 Row = dict[str, Any]
@@ -30,7 +30,6 @@ m = messages.c
 # The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
 # cache key every time, which cost more than the executemany it runs.
 _INSERT_IDEMPOTENCY_KEYS = idempotency_keys.insert()
-_INSERT_MESSAGES = messages.insert()
 _INSERT_MEDIA = media.insert()
 _INSERT_ALERTS = alerts.insert()
 
@@ -80,7 +79,7 @@ def insert_messages(conn: Connection, batch: Sequence[NewMessage]) -> None:
     key_rows = [n.idempotency for n in batch if n.idempotency is not None]
     if key_rows:
         _claim_keys(conn, key_rows)
-    conn.execute(_INSERT_MESSAGES, [n.message for n in batch])
+    insert_many(conn, messages, [n.message for n in batch])
     media_rows = [r for n in batch for r in n.media]
     if media_rows:
         conn.execute(_INSERT_MEDIA, media_rows)

@@ -1,4 +1,4 @@
-"""Hot SELECTs, compiled once per dialect and run straight on the driver's cursor.
+"""Hot statements, compiled once per dialect and run straight on the driver's cursor.
 
 Every message create reads its account, its sender's number, any opt-out and any recent
 duplicate: four point lookups by index that SQLite answers in a few microseconds each. Run
@@ -7,16 +7,29 @@ lookup, execution context, result metadata, row mapping), which profiling showed
 largest single cost of an accept, larger than HTTP parsing. A `Prepared` statement keeps what
 SQLAlchemy would redo every time (the SQL text, the order and processors of its parameters,
 the processors of its columns) and runs on the DBAPI cursor of the caller's connection, so it
-reads inside the caller's transaction like any other statement.
+runs inside the caller's transaction like any other statement.
 
-It is for simple SELECTs whose parameters are plain bind parameters: what it gives up is
-SQLAlchemy's cursor events (nothing in Pigeon listens to them on these reads).
+The workers' writes are the other half. On SQLite they run with the database's single writer
+lock held, and profiling a batch of them (bench/stages.py) found about three fifths of the
+time inside the lock spent in Python around the statements, not in SQLite: a guarded UPDATE
+… RETURNING of thirty messages cost 95 µs a row through SQLAlchemy and 45 µs on the cursor;
+a timeline row, 30 µs and 10 µs. So on SQLite `Prepared.all` and `Prepared.run` (UPDATE,
+DELETE, SELECT, with IN lists as expanding parameters) and `insert_many` (one multi-row
+INSERT per page of rows, which lets go of the GIL once per page rather than once per row)
+run on the cursor too. On other dialects they go through `Connection.execute`: PostgreSQL's
+workers do not queue on one lock, and its driver expands parameters its own way.
+
+What they give up is SQLAlchemy's execution context (its cursor events still fire, with
+None for the context) and Python-side column defaults (no table has one; `insert_many`
+checks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import re
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,19 +37,47 @@ from sqlalchemy.engine import Connection, Dialect
 
 Row = dict[str, Any]
 
+_EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 
-@dataclass(frozen=True)
+#: Bound values one SQLite statement may carry (SQLITE_MAX_VARIABLE_NUMBER: 999 before 3.32).
+_SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def _execute(conn: Connection, cursor: Any, sql: str, args: Any) -> None:
+    """cursor.execute, with the driver's errors raised as SQLAlchemy raises them (an
+    IntegrityError is `sqlalchemy.exc.IntegrityError`, as callers of Connection.execute expect),
+    and with SQLAlchemy's cursor events, so that what listens to them (query-plan tests,
+    profiling) sees these statements too. The events get no execution context (None)."""
+    events = conn._has_events or conn.engine._has_events
+    if events:
+        for before in conn.dispatch.before_cursor_execute:
+            sql, args = before(conn, cursor, sql, args, None, False)
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        cursor.execute(sql, args)
+    except error as exc:
+        raise sa.exc.DBAPIError.instance(sql, args, exc, error) from exc
+    if events:
+        conn.dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
+
+
+@dataclass
 class _Compiled:
     sql: str
     positional: tuple[str, ...] | None  # parameter names in order, for qmark/format drivers
-    defaults: dict[str, Any]  # values fixed in the statement (LIMIT 1)
+    defaults: dict[str, Any]  # values fixed in the statement (LIMIT 1, IN of a literal tuple)
     bind: Mapping[str, Callable[[Any], Any]]
     keys: tuple[str, ...]
-    results: tuple[Callable[[Any], Any] | None, ...]
+    #: the columns whose values need converting, with their processor: a message row has 33
+    #: columns and nine of them do
+    processed: tuple[tuple[str, Callable[[Any], Any]], ...]
+    expanding: frozenset[str]  # parameters that are lists (IN), rendered one marker per item
+    #: the SQL for each combination of list lengths met so far
+    expanded: dict[tuple[int, ...], str] = field(default_factory=dict)
 
 
 class Prepared:
-    def __init__(self, stmt: sa.Select[Any]) -> None:
+    def __init__(self, stmt: sa.Select[Any] | sa.Update | sa.Delete) -> None:
         self.stmt = stmt
         self._compiled: dict[str, _Compiled] = {}
 
@@ -47,39 +88,170 @@ class Prepared:
             processor = param.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 bind[name] = processor
-        columns = list(self.stmt.selected_columns)
+        columns = list(getattr(self.stmt, "exported_columns", ()))
         positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        keys = tuple(str(c.key) for c in columns)
+        results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         return _Compiled(
             sql=compiled.string,
             positional=positional,
             defaults={name: param.value for name, param in compiled.binds.items() if not param.required},
             bind=bind,
-            keys=tuple(str(c.key) for c in columns),
-            results=tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
+            keys=keys,
+            processed=tuple((k, p) for k, p in zip(keys, results, strict=True) if p is not None),
+            expanding=frozenset(_EXPANDING.findall(compiled.string)),
         )
 
-    def first(self, conn: Connection, params: dict[str, Any]) -> Row | None:
-        """The first row as a dict (column key -> value, as Connection.execute gives), or None."""
-        dialect = conn.dialect
+    def _for(self, dialect: Dialect) -> _Compiled:
         c = self._compiled.get(dialect.name)
         if c is None:
             c = self._compiled[dialect.name] = self._compile(dialect)
+        return c
+
+    def _on_cursor(self, conn: Connection, params: Mapping[str, Any], *, any_dialect: bool = False) -> bool:
+        """Whether this statement runs on the driver's cursor here: on SQLite, and for `first`
+        on any dialect when it has no list parameter (see the module doc). An empty list
+        leaves it to SQLAlchemy, which renders an IN of nothing its own way."""
+        expanding = self._for(conn.dialect).expanding
+        if conn.dialect.name != "sqlite":
+            return any_dialect and not expanding
+        return all(len(params[n]) for n in expanding if n in params)
+
+    def _arguments(self, c: _Compiled, params: Mapping[str, Any]) -> tuple[str, Any]:
         values = {**c.defaults, **params}
-        for name, processor in c.bind.items():
-            if name in values:
-                values[name] = processor(values[name])
+        try:
+            for name, processor in c.bind.items():
+                if name in values:
+                    value = values[name]
+                    values[name] = [processor(v) for v in value] if name in c.expanding else processor(value)
+        except Exception as exc:  # as SQLAlchemy reports a value its types refuse (a naive datetime)
+            raise sa.exc.StatementError(str(exc), c.sql, params, exc) from exc
+        if c.positional is None:
+            return c.sql, values
+        if not c.expanding:
+            return c.sql, tuple(values[n] for n in c.positional)
+        lengths = tuple(len(values[n]) for n in c.positional if n in c.expanding)
+        sql = c.expanded.get(lengths)
+        if sql is None:
+            if len(c.expanded) >= 1024:  # batch sizes vary little; this only bounds the worst case
+                c.expanded.clear()
+            sql = c.expanded[lengths] = _EXPANDING.sub(
+                lambda m: ", ".join("?" * len(values[m.group(1)])) or "NULL", c.sql
+            )
+        args: list[Any] = []
+        for n in c.positional:
+            if n in c.expanding:
+                args.extend(values[n])
+            else:
+                args.append(values[n])
+        return sql, args
+
+    def _row(self, c: _Compiled, raw: Sequence[Any]) -> Row:
+        row = dict(zip(c.keys, raw, strict=True))
+        for key, processor in c.processed:
+            row[key] = processor(row[key])
+        return row
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Row | None:
+        """The first row as a dict (column key -> value, as Connection.execute gives), or None."""
+        rows = self._fetch(conn, params, one=True)
+        return rows[0] if rows else None
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
+        """Every row (of a SELECT, or an UPDATE/DELETE … RETURNING) as dicts."""
+        return self._fetch(conn, params, one=False)
+
+    def _fetch(self, conn: Connection, params: Mapping[str, Any], *, one: bool) -> list[Row]:
+        if not self._on_cursor(conn, params, any_dialect=one):
+            result = conn.execute(self.stmt, dict(params)).mappings()
+            return [dict(r) for r in (result.fetchmany(1) if one else result)]
+        c = self._for(conn.dialect)
+        sql, args = self._arguments(c, params)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if c.positional is not None:
-                cursor.execute(c.sql, tuple(values[n] for n in c.positional))
-            else:
-                cursor.execute(c.sql, values)
-            raw = cursor.fetchone()
+            _execute(conn, cursor, sql, args)
+            raws = cursor.fetchmany(1) if one else cursor.fetchall()
         finally:
             cursor.close()
-        if raw is None:
-            return None
-        return {
-            key: (processor(value) if processor is not None else value)
-            for key, processor, value in zip(c.keys, c.results, raw, strict=True)
-        }
+        return [self._row(c, raw) for raw in raws]
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; how many rows it changed."""
+        if not self._on_cursor(conn, params):
+            return int(conn.execute(self.stmt, dict(params)).rowcount)
+        sql, args = self._arguments(self._for(conn.dialect), params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            _execute(conn, cursor, sql, args)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+@dataclass(frozen=True)
+class _InsertShape:
+    prefix: str  # INSERT INTO t (a, b) VALUES
+    row: str  # (?, ?)
+    names: tuple[str, ...]
+    bind: tuple[Callable[[Any], Any] | None, ...]
+    per_statement: int  # rows in one statement
+
+
+_INSERT_SHAPES: dict[tuple[sa.Table, str, tuple[str, ...]], _InsertShape] = {}
+
+
+def _insert_shape(table: sa.Table, dialect: Dialect, names: tuple[str, ...]) -> _InsertShape:
+    key = (table, dialect.name, names)
+    shape = _INSERT_SHAPES.get(key)
+    if shape is None:
+        unknown = set(names) - set(table.c.keys())
+        if unknown:
+            raise sa.exc.ArgumentError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+        columns = [table.c[n] for n in names]
+        quote = dialect.identifier_preparer.quote
+        shape = _INSERT_SHAPES[key] = _InsertShape(
+            prefix=f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(quote(c.name) for c in columns)}) VALUES ",
+            row="(" + ", ".join("?" * len(columns)) + ")",
+            names=names,
+            bind=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns),
+            per_statement=max(1, min(1000, _SQLITE_MAX_VARIABLES // max(1, len(columns)))),
+        )
+    return shape
+
+
+def _python_defaults(table: sa.Table, names: Sequence[str]) -> bool:
+    return any(c.default is not None or c.onupdate is not None for c in table.c if c.key not in names)
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT `rows` (dicts, column key -> value), in order. On SQLite, when they all have
+    the same keys, one multi-row INSERT per page of rows on the driver's cursor (see the module
+    doc); otherwise an executemany through SQLAlchemy."""
+    if not rows:
+        return
+    first = rows[0].keys()
+    names = tuple(first)
+    if (
+        conn.dialect.name != "sqlite"
+        or _python_defaults(table, names)
+        or not all(r.keys() == first for r in rows)  # SQLAlchemy has its rules for mixed rows
+    ):
+        conn.execute(table.insert(), [dict(r) for r in rows])
+        return
+    shape = _insert_shape(table, conn.dialect, names)
+    processors = list(zip(names, shape.bind, strict=True))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(rows), shape.per_statement):
+            page = rows[start : start + shape.per_statement]
+            args: list[Any] = []
+            try:
+                for row in page:
+                    for name, processor in processors:
+                        args.append(processor(row[name]) if processor is not None else row[name])
+            except Exception as exc:  # as SQLAlchemy reports a value its types refuse
+                raise sa.exc.StatementError(str(exc), shape.prefix, None, exc) from exc
+            _execute(conn, cursor, shape.prefix + ", ".join([shape.row] * len(page)), args)
+    finally:
+        cursor.close()

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from pigeon.domain.idempotency import KEY_TTL
 from pigeon.store.engine import write
 from pigeon.store.idempotency import purge_idempotency_keys
+from pigeon.store.prepared import insert_many
 from pigeon.store.tables import request_log
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,6 @@ r = request_log.c
 _LIMITS = {c.name: c.type.length for c in request_log.c if isinstance(c.type, sa.String) and c.type.length}
 
 
-# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
-# cache key every time, which cost more than the executemany it runs.
-_INSERT_REQUEST_LOG = request_log.insert()
-
-
 def _fit(row: Row) -> Row:
     for name, limit in _LIMITS.items():
         value = row.get(name)
@@ -58,7 +54,7 @@ def _fit(row: Row) -> Row:
 
 def insert_requests(conn: Connection, rows: Sequence[Row]) -> None:
     if rows:
-        conn.execute(_INSERT_REQUEST_LOG, [_fit(dict(row)) for row in rows])
+        insert_many(conn, request_log, [_fit(dict(row)) for row in rows])
 
 
 @dataclass(frozen=True)

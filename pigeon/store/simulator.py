@@ -11,19 +11,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from pigeon.ports import ScheduledReceipt
 from pigeon.store.batch import GroupCommitter
+from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import simulated_receipts
 
 Row = dict[str, Any]
 
 
-# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
-# cache key every time, which cost more than the executemany it runs.
-_INSERT_SIMULATED_RECEIPTS = simulated_receipts.insert()
-
-
 def spool(conn: Connection, rows: Sequence[Row]) -> None:
-    if rows:
-        conn.execute(_INSERT_SIMULATED_RECEIPTS, list(rows))
+    insert_many(conn, simulated_receipts, rows)
 
 
 def _take(*, lock: bool) -> sa.Select[Any]:
@@ -37,18 +32,20 @@ def _take(*, lock: bool) -> sa.Select[Any]:
 
 
 # Built once: the receipts worker takes due receipts many times a second.
-_TAKE = _take(lock=False)
-_TAKE_LOCKED = _take(lock=True)
-_DELETE_TAKEN = simulated_receipts.delete().where(simulated_receipts.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+_TAKE = Prepared(_take(lock=False))
+_TAKE_LOCKED = Prepared(_take(lock=True))
+_DELETE_TAKEN = Prepared(
+    simulated_receipts.delete().where(simulated_receipts.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+)
 
 
 def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
     """Remove and return receipts that are due. Called inside the transaction that applies them,
     so a receipt is consumed exactly when it is applied."""
     q = _TAKE_LOCKED if conn.dialect.name == "postgresql" else _TAKE
-    rows = [dict(r) for r in conn.execute(q, {"b_now": now, "b_limit": limit}).mappings()]
+    rows = q.all(conn, {"b_now": now, "b_limit": limit})
     if rows:
-        conn.execute(_DELETE_TAKEN, {"b_ids": [r["id"] for r in rows]})
+        _DELETE_TAKEN.run(conn, {"b_ids": [r["id"] for r in rows]})
     return rows
 
 

@@ -57,6 +57,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.store.engine import index_plans
+from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
 
 Row = dict[str, Any]
@@ -67,12 +68,6 @@ a = webhook_attempts.c
 PENDING, WAITING, DELIVERED, FAILED = "pending", "waiting", "delivered", "failed"
 #: Not finished yet: a later delivery of the same message and URL waits behind these.
 UNFINISHED = (PENDING, WAITING)
-
-
-# The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's
-# cache key every time, which cost more than the executemany it runs.
-_INSERT_WEBHOOK_DELIVERIES = webhook_deliveries.insert()
-_INSERT_WEBHOOK_ATTEMPTS = webhook_attempts.insert()
 
 # -- named queries ----------------------------------------------------------------------------
 
@@ -103,8 +98,8 @@ def _claim(due: sa.Select[Any]) -> sa.Update:
     )
 
 
-_CLAIM = _claim(_DUE)
-_CLAIM_SKIP_LOCKED = _claim(_DUE.with_for_update(skip_locked=True, of=_cand))
+_CLAIM = Prepared(_claim(_DUE))
+_CLAIM_SKIP_LOCKED = Prepared(_claim(_DUE.with_for_update(skip_locked=True, of=_cand)))
 
 
 def _unfinished(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
@@ -201,12 +196,12 @@ def new_delivery(
 
 # What a batch of messages already has in the outbox, per message and URL: the last sequence,
 # and whether one is unfinished. Built once: enqueue_many runs for every batch of callbacks.
-_DELIVERIES_OF = (
+_DELIVERIES_OF = Prepared(
     sa.select(
         d.message_sid,
         d.url,
-        sa.func.max(d.sequence),
-        sa.func.max(sa.case((_unfinished(d.status), 1), else_=0)),
+        sa.func.max(d.sequence).label("top"),
+        sa.func.max(sa.case((_unfinished(d.status), 1), else_=0)).label("unfinished"),
     )
     .where(d.message_sid.in_(sa.bindparam("b_sids", expanding=True)))
     .group_by(d.message_sid, d.url)
@@ -227,11 +222,12 @@ def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) 
     busy: set[tuple[str, str]] = set()
     if sids:
         with index_plans(conn):
-            found = conn.execute(_DELIVERIES_OF, {"b_sids": sids}).all()
-        for sid, url, top, unfinished in found:
-            following[sid] = max(following.get(sid, 0), int(top) + 1)
-            if unfinished:
-                busy.add((sid, url))
+            found = _DELIVERIES_OF.all(conn, {"b_sids": sids})
+        for f in found:
+            sid = f["message_sid"]
+            following[sid] = max(following.get(sid, 0), int(f["top"]) + 1)
+            if f["unfinished"]:
+                busy.add((sid, f["url"]))
     rows = []
     for r in deliveries:
         sequence, status = 0, PENDING
@@ -254,7 +250,7 @@ def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) 
                 "date_updated": now,
             }
         )
-    conn.execute(_INSERT_WEBHOOK_DELIVERIES, rows)
+    insert_many(conn, webhook_deliveries, rows)
 
 
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> list[Row]:
@@ -266,7 +262,7 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease_seconds: flo
     q = _CLAIM_SKIP_LOCKED if conn.dialect.name == "postgresql" else _CLAIM
     lease = now + timedelta(seconds=lease_seconds)
     with index_plans(conn):
-        rows = [_row(r) for r in conn.execute(q, {"now": now, "limit": limit, "lease": lease}).mappings()]
+        rows = [_row(r) for r in q.all(conn, {"now": now, "limit": limit, "lease": lease})]
     # RETURNING follows no ORDER BY; give callers the due order.
     return sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
 
@@ -300,11 +296,10 @@ def record_attempt(
 
 
 def record_attempts(conn: Connection, attempts: Sequence[Row]) -> None:
-    """`record_attempt` for many attempts, with one executemany. Each row has every argument
-    of `record_attempt` (``delivery_id``, ``account_sid``, ``at``, ``url``, ``status_code``,
-    ``error_code``, ``error``, ``duration_ms``, ``response_excerpt``)."""
-    if attempts:
-        conn.execute(_INSERT_WEBHOOK_ATTEMPTS, list(attempts))
+    """`record_attempt` for many attempts, with one multi-row INSERT. Each row has every
+    argument of `record_attempt` (``delivery_id``, ``account_sid``, ``at``, ``url``,
+    ``status_code``, ``error_code``, ``error``, ``duration_ms``, ``response_excerpt``)."""
+    insert_many(conn, webhook_attempts, attempts)
 
 
 def _first_waiting(nxt: Any, *, among_sids: Any = None) -> sa.ColumnElement[bool]:
@@ -341,7 +336,7 @@ def _make_first_waiting_pending(among: Callable[[Any], sa.ColumnElement[bool]], 
 
 
 _SIDS: sa.BindParameter[Any] = sa.bindparam("sids", expanding=True)
-_PROMOTE_OF_MESSAGES = _make_first_waiting_pending(lambda nxt: nxt.c.message_sid.in_(_SIDS), among_sids=_SIDS)
+_PROMOTE_OF_MESSAGES = Prepared(_make_first_waiting_pending(lambda nxt: nxt.c.message_sid.in_(_SIDS), among_sids=_SIDS))
 _PROMOTE_BY_ID = _make_first_waiting_pending(lambda nxt: nxt.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
@@ -354,7 +349,7 @@ def _promote(conn: Connection, finished: Iterable[str | None], *, now: datetime)
     sids = sorted({sid for sid in finished if sid is not None})
     if sids:
         with index_plans(conn):
-            conn.execute(_PROMOTE_OF_MESSAGES, {"sids": sids, "now": now})
+            _PROMOTE_OF_MESSAGES.run(conn, {"sids": sids, "now": now})
 
 
 def find_orphans(conn: Connection, *, since: datetime | None = None) -> list[int]:
@@ -399,8 +394,8 @@ def _mark_delivered_where(lease: sa.ColumnElement[bool]) -> Any:
     )
 
 
-_MARK_DELIVERED = _mark_delivered_where(d.claimed_until == sa.bindparam("lease", type_=d.claimed_until.type))
-_MARK_DELIVERED_UNLEASED = _mark_delivered_where(d.claimed_until.is_(None))
+_MARK_DELIVERED = Prepared(_mark_delivered_where(d.claimed_until == sa.bindparam("lease", type_=d.claimed_until.type)))
+_MARK_DELIVERED_UNLEASED = Prepared(_mark_delivered_where(d.claimed_until.is_(None)))
 
 
 def mark_many_delivered(
@@ -417,9 +412,9 @@ def mark_many_delivered(
     finished: list[str | None] = []
     for (lease, status_code), ids in groups.items():
         q, params = (_MARK_DELIVERED_UNLEASED, {}) if lease is None else (_MARK_DELIVERED, {"lease": lease})
-        for delivery_id, sid in conn.execute(q, {**params, "ids": sorted(ids), "code": status_code, "now": now}):
-            held.add(int(delivery_id))
-            finished.append(sid)
+        for row in q.all(conn, {**params, "ids": sorted(ids), "code": status_code, "now": now}):
+            held.add(int(row["id"]))
+            finished.append(row["message_sid"])
     _promote(conn, finished, now=now)
     return held
 

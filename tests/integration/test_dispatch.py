@@ -636,6 +636,7 @@ def test_the_claim_reads_due_messages_in_index_order_without_sorting_the_backlog
             assert any("ix_messages_status_next_attempt_at" in step for step in plan), (statement, plan)
             assert not any(step.startswith("SCAN messages") for step in plan), (statement, plan)
     assert any("EXISTS" in statement for statement, _ in selects)  # the check before the claim
+    assert len([statement for statement, _ in selects if "EXISTS" not in statement]) == 3  # a pick per status
 
 
 def test_the_check_before_a_claim_finds_what_the_claim_would(pipe: Pipeline) -> None:

@@ -1,6 +1,6 @@
-"""Prepared statements read exactly what Connection.execute reads (types included), inside
-the caller's transaction, on SQLite and PostgreSQL; and the SQLite checkpointer copies the
-write-ahead log into the database file."""
+"""Prepared statements read and write exactly what Connection.execute does (types included),
+inside the caller's transaction, on SQLite and PostgreSQL; and the SQLite checkpointer copies
+the write-ahead log into the database file."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ import sqlalchemy as sa
 import pigeon.store.engine as engine_module
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
+from pigeon.store import message_batch
 from pigeon.store.engine import Database, WalCheckpointer
-from pigeon.store.prepared import Prepared
+from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.schema import upgrade
-from pigeon.store.tables import accounts, phone_numbers
+from pigeon.store.tables import accounts, message_events, messages, phone_numbers
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -150,6 +151,146 @@ def test_dispose_closes_every_threads_lookup_connection(tmp_path: Path) -> None:
     assert len({id(c) for c in seen}) == 4  # one per thread
     db.dispose()
     assert all(c.closed for c in seen)
+
+
+# -- the workers' writes: multi-row INSERTs and statements with lists, on the cursor (SQLite) ----
+
+_EVENTS_OF = (
+    sa.select(message_events).where(message_events.c.message_sid == sa.bindparam("sid")).order_by(message_events.c.id)
+)
+
+
+def _event(sid: str, n: int, detail: dict[str, object] | None) -> dict[str, object]:
+    return message_batch.event(
+        message_sid=sid,
+        account_sid=ACCOUNT,
+        at=NOW + timedelta(microseconds=n),
+        kind="status",
+        status="sent" if n % 2 else None,
+        error_code=30003 if n % 3 == 0 else None,
+        detail=detail,
+    )
+
+
+def _without_ids(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: v for k, v in r.items() if k != "id"} for r in rows]
+
+
+def _seed(db: Database) -> list[str]:
+    """An account and three queued messages; their SIDs."""
+    with db.write() as conn:
+        conn.execute(
+            accounts.insert(),
+            {"sid": ACCOUNT, "owner_account_sid": ACCOUNT, "friendly_name": "p", "auth_token": "t" * 32}
+            | {"date_created": NOW, "date_updated": NOW},
+        )
+        sids = [f"SM{n:032x}" for n in range(3)]
+        conn.execute(
+            messages.insert(),
+            [
+                {"sid": sid, "account_sid": ACCOUNT, "direction": "outbound-api", "from_": "+14155550100"}
+                | {"to": "+14155552000", "status": "queued", "date_created": NOW, "date_updated": NOW}
+                for sid in sids
+            ],
+        )
+    return sids
+
+
+ACCOUNT = "AC" + "a" * 32
+
+
+def test_insert_many_writes_what_an_executemany_writes(db: Database) -> None:
+    a, b, _ = _seed(db)
+    details = [None, {"carrier": "sim", "ids": ["1", "2"]}, {"reason": "é ✓"}, {}]
+    with db.write() as conn:
+        insert_many(conn, message_events, [_event(a, n, d) for n, d in enumerate(details)])
+        conn.execute(message_events.insert(), [_event(b, n, d) for n, d in enumerate(details)])
+    with db.read() as conn:
+        ours = [dict(r) for r in conn.execute(_EVENTS_OF, {"sid": a}).mappings()]
+        theirs = [dict(r) for r in conn.execute(_EVENTS_OF, {"sid": b}).mappings()]
+        assert _without_ids(ours) == [r | {"message_sid": a} for r in _without_ids(theirs)]
+        assert [r["at"] for r in ours] == [NOW + timedelta(microseconds=n) for n in range(4)]  # in the order given
+        if db.is_sqlite:  # the very same stored text, JSON null included
+            raw = "SELECT at, detail FROM message_events WHERE message_sid = ? ORDER BY id"
+            assert conn.exec_driver_sql(raw, (a,)).all() == conn.exec_driver_sql(raw, (b,)).all()
+
+
+def test_insert_many_pages_a_large_batch_and_keeps_its_order(db: Database) -> None:
+    a, _, _ = _seed(db)
+    rows = [_event(a, n, {"n": n}) for n in range(2500)]  # more than one statement's worth
+    with db.write() as conn:
+        insert_many(conn, message_events, rows)
+    with db.read() as conn:
+        got = [r["detail"]["n"] for r in conn.execute(_EVENTS_OF, {"sid": a}).mappings()]
+    assert got == list(range(2500))
+
+
+def test_insert_many_reports_errors_as_sqlalchemy_does(db: Database) -> None:
+    a, _, _ = _seed(db)
+    with pytest.raises(sa.exc.IntegrityError), db.write() as conn:
+        insert_many(conn, message_events, [_event(a, 0, None)])
+        again = {"sid": a, "account_sid": ACCOUNT, "direction": "outbound-api", "to": "+14155552000"}
+        insert_many(conn, messages, [again | {"status": "queued", "date_created": NOW, "date_updated": NOW}])
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"), db.write() as conn:
+        insert_many(conn, message_events, [_event(a, 0, None) | {"at": datetime(2026, 3, 1, 12, 0)}])
+    with db.read() as conn:
+        assert conn.execute(_EVENTS_OF, {"sid": a}).all() == []  # nothing of either was written
+
+
+def test_insert_many_takes_rows_with_differing_keys_as_sqlalchemy_does(db: Database) -> None:
+    a, _, _ = _seed(db)
+    short = {k: v for k, v in _event(a, 1, None).items() if k not in ("status", "error_code")}
+    with db.write() as conn:
+        insert_many(conn, message_events, [_event(a, 0, {"x": 1}), short | {"status": None, "error_code": None}])
+        reordered = dict(reversed(list(_event(a, 2, None).items())))  # the same keys in another order
+        insert_many(conn, message_events, [_event(a, 3, None), reordered])
+    with db.read() as conn:
+        got = [(r["at"], r["detail"]) for r in conn.execute(_EVENTS_OF, {"sid": a}).mappings()]
+    assert got == [(NOW + timedelta(microseconds=n), d) for n, d in [(0, {"x": 1}), (1, None), (3, None), (2, None)]]
+
+
+def test_statements_with_lists_match_connection_execute(db: Database) -> None:
+    sids = _seed(db)
+    moved = Prepared(
+        messages.update()
+        .where(messages.c.sid.in_(sa.bindparam("sids", expanding=True)), messages.c.status.in_(("queued", "sending")))
+        .values(status=sa.bindparam("b_to"), date_updated=sa.bindparam("b_at"))
+        .returning(messages.c.sid, messages.c.status, messages.c.date_updated, messages.c.smart_encoded)
+    )
+    count = Prepared(
+        sa.select(messages.c.sid).where(
+            messages.c.sid.in_(sa.bindparam("sids", expanding=True)),
+            messages.c.status == sa.bindparam("status"),
+        )
+    )
+    later = NOW + timedelta(seconds=1)
+    with db.write() as conn:
+        got = moved.all(conn, {"sids": sids[:2], "b_to": "sending", "b_at": later})
+        assert sorted(got, key=lambda r: r["sid"]) == [
+            {"sid": sid, "status": "sending", "date_updated": later, "smart_encoded": False} for sid in sids[:2]
+        ]
+        assert isinstance(got[0]["smart_encoded"], bool)  # the column's result processing applies
+        assert moved.all(conn, {"sids": [], "b_to": "sent", "b_at": later}) == []  # an empty list matches nothing
+        assert {r["sid"] for r in count.all(conn, {"sids": sids, "status": "sending"})} == set(sids[:2])
+        assert count.all(conn, {"sids": sids[2:], "status": "sending"}) == []
+        # the same statement with another list length: its own SQL, the same answers
+        assert len(count.all(conn, {"sids": sids[1:], "status": "queued"})) == 1
+    with db.read() as conn:
+        statuses = dict(conn.execute(sa.select(messages.c.sid, messages.c.status)).all())
+    assert statuses == {sids[0]: "sending", sids[1]: "sending", sids[2]: "queued"}
+
+
+def test_run_reports_the_rows_it_changed(db: Database) -> None:
+    sids = _seed(db)
+    cancel = Prepared(
+        messages.update()
+        .where(messages.c.sid.in_(sa.bindparam("sids", expanding=True)), messages.c.status == "queued")
+        .values(status="canceled")
+    )
+    with db.write() as conn:
+        assert cancel.run(conn, {"sids": sids}) == 3
+        assert cancel.run(conn, {"sids": sids}) == 0
+        assert cancel.run(conn, {"sids": []}) == 0
 
 
 def test_a_lookup_on_a_connection_checked_after_idling(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
