@@ -26,6 +26,7 @@ checks).
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -135,9 +136,7 @@ class Prepared:
         if sql is None:
             if len(c.expanded) >= 1024:  # batch sizes vary little; this only bounds the worst case
                 c.expanded.clear()
-            sql = c.expanded[lengths] = _EXPANDING.sub(
-                lambda m: ", ".join("?" * len(values[m.group(1)])) or "NULL", c.sql
-            )
+            sql = c.expanded[lengths] = _EXPANDING.sub(lambda m: ", ".join("?" * len(values[m.group(1)])), c.sql)
         args: list[Any] = []
         for n in c.positional:
             if n in c.expanding:
@@ -220,7 +219,9 @@ def _insert_shape(table: sa.Table, dialect: Dialect, names: tuple[str, ...]) -> 
     return shape
 
 
-def _python_defaults(table: sa.Table, names: Sequence[str]) -> bool:
+@functools.cache
+def _python_defaults(table: sa.Table, names: tuple[str, ...]) -> bool:
+    """Whether a column left out of `names` has a default that SQLAlchemy computes in Python."""
     return any(c.default is not None or c.onupdate is not None for c in table.c if c.key not in names)
 
 
