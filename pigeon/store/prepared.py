@@ -191,7 +191,6 @@ class Prepared:
 class _InsertShape:
     prefix: str  # INSERT INTO t (a, b) VALUES
     row: str  # (?, ?)
-    names: tuple[str, ...]
     bind: tuple[Callable[[Any], Any] | None, ...]
     per_statement: int  # rows in one statement
 
@@ -212,7 +211,6 @@ def _insert_shape(table: sa.Table, dialect: Dialect, names: tuple[str, ...]) -> 
             prefix=f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
             f"({', '.join(quote(c.name) for c in columns)}) VALUES ",
             row="(" + ", ".join("?" * len(columns)) + ")",
-            names=names,
             bind=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns),
             per_statement=max(1, min(1000, _SQLITE_MAX_VARIABLES // max(1, len(columns)))),
         )

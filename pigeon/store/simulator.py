@@ -21,10 +21,14 @@ def spool(conn: Connection, rows: Sequence[Row]) -> None:
     insert_many(conn, simulated_receipts, rows)
 
 
+#: A receipt owed by `b_now`.
+_IS_DUE = simulated_receipts.c.due_at <= sa.bindparam("b_now", type_=simulated_receipts.c.due_at.type)
+
+
 def _take(*, lock: bool) -> sa.Select[Any]:
     q = (
         sa.select(simulated_receipts)
-        .where(simulated_receipts.c.due_at <= sa.bindparam("b_now", type_=simulated_receipts.c.due_at.type))
+        .where(_IS_DUE)
         .order_by(simulated_receipts.c.due_at, simulated_receipts.c.id)
         .limit(sa.bindparam("b_limit", type_=sa.Integer))
     )
@@ -49,9 +53,7 @@ def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
     return rows
 
 
-_ANY_DUE = sa.select(
-    sa.exists().where(simulated_receipts.c.due_at <= sa.bindparam("b_now", type_=simulated_receipts.c.due_at.type))
-)
+_ANY_DUE = sa.select(sa.exists().where(_IS_DUE))
 
 
 def any_due(conn: Connection, *, now: datetime) -> bool:

@@ -6,6 +6,7 @@ distributed by account (DESIGN.md §8). Times are stored in UTC.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,37 +61,33 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return _sqlite_datetime
 
 
-# A batch writes the same instant into many rows (every timeline entry of a claim is `now`)
-# and reads it back from many (RETURNING date_updated): converting each distinct value once
-# saves a call per row inside the writer lock. Both maps are bounded by clearing them.
-_TEXT_OF: dict[datetime, str] = {}
-_DATETIME_OF: dict[str, datetime] = {}
-_MEMO_SIZE = 4096
-
-
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store; use aware UTC datetimes")
-    text = _TEXT_OF.get(value)  # equal instants in any zone are equal keys, with the same UTC text
-    if text is None:
-        if len(_TEXT_OF) >= _MEMO_SIZE:
-            _TEXT_OF.clear()
-        text = _TEXT_OF[value] = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return text
+    return _utc_text(value)
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = _DATETIME_OF.get(value)
-    if parsed is None:
-        if len(_DATETIME_OF) >= _MEMO_SIZE:
-            _DATETIME_OF.clear()
-        parsed = datetime.fromisoformat(value)
-        parsed = _DATETIME_OF[value] = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    return parsed
+    return None if value is None else _utc_datetime(value)
+
+
+# A batch writes the same instant into many rows (every timeline entry of a claim is `now`)
+# and reads it back from many (RETURNING date_updated): converting each distinct value once
+# saves a call per row inside the writer lock. Equal instants in any zone are one key, with
+# one UTC text.
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_datetime(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _sid(name: str = "sid", *args: Any, **kw: Any) -> sa.Column[str]:
