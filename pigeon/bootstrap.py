@@ -42,6 +42,7 @@ from pigeon.ports import Carrier, Clock, SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store import carriers as carrier_store
 from pigeon.store.accept import AcceptWriter
+from pigeon.store.combined import combining
 from pigeon.store.engine import Database, WalCheckpointer
 from pigeon.store.schema import upgrade
 from pigeon.store.simulator import StoreReceiptSpool
@@ -111,18 +112,19 @@ def build_api(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        writer.start()
-        checkpointer.start()
-        stop = asyncio.Event()
-        task = asyncio.create_task(workers.run(stop)) if workers is not None else None
-        try:
-            yield
-        finally:
-            stop.set()
-            if task is not None:
-                await task
-            writer.stop()
-            checkpointer.stop()
+        with combining(db.engine):
+            writer.start()
+            checkpointer.start()
+            stop = asyncio.Event()
+            task = asyncio.create_task(workers.run(stop)) if workers is not None else None
+            try:
+                yield
+            finally:
+                stop.set()
+                if task is not None:
+                    await task
+                writer.stop()
+                checkpointer.stop()
 
     return create_app(
         context,
@@ -180,6 +182,10 @@ class Workers:
                 await asyncio.wait_for(stop.wait(), timeout=self.status_interval)
 
     async def run(self, stop: asyncio.Event) -> None:
+        with combining(self.db.engine):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         self.spool.start()
         for carrier in self.carriers.values():
             await carrier.start(self.sink)

@@ -478,7 +478,10 @@ class DispatchRound:
         with self.db.lookup() as conn:
             if not store.any_due(conn, now=self.clock.now(), worker_id=self.worker_id):
                 return [], None
-        with self.db.write() as conn:
+
+        def claim_and_mark(
+            conn: Connection,
+        ) -> tuple[list[list[Job]], tuple[list[Job], dict[str, list[Carrier]]] | None]:
             now = self.clock.now()
             jobs = claim(conn, now=now, worker_id=self.worker_id, settings=self.settings)
             if reach is not None and jobs:
@@ -488,6 +491,8 @@ class DispatchRound:
                 routes = self._routes(groups[0])
                 return groups, (mark_sending(conn, groups[0], now=now), routes)
             return groups, None
+
+        return self.db.transact(claim_and_mark)
 
     def _place(self, conn: Connection, jobs: list[Job], reach: Reach, *, now: datetime) -> list[Job]:
         """Route each job and keep those tried here; leave the others for the processes that
@@ -523,13 +528,13 @@ class DispatchRound:
             return bool(bind_store.live_binds(conn, now=self.clock.now()))
 
     def _mark(self, jobs: Sequence[Job]) -> list[Job]:
-        with self.db.write() as conn:
-            return mark_sending(conn, jobs, now=self.clock.now())
+        return self.db.transact(lambda conn: mark_sending(conn, jobs, now=self.clock.now()))
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
         prices = prices_of(outcomes, self.settings)
-        with self.db.write() as conn:
-            record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices)
+        self.db.transact(
+            lambda conn: record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices)
+        )
 
     async def run_once(self) -> int:
         """One round; returns how many messages were submitted (or refused).

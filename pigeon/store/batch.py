@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from pigeon.store.engine import write
+from pigeon.store.combined import transact
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,9 @@ class GroupCommitter(Generic[T]):
         _resolve(self._write(batch))
 
     def _write(self, batch: Sequence[_Pending[T]]) -> list[tuple[_Pending[T], BaseException | None]]:
+        items = [p.item for p in batch]
         try:
-            with write(self._engine) as conn:
-                self._write_batch(conn, [p.item for p in batch])
+            transact(self._engine, lambda conn: self._write_batch(conn, items))
         except Exception as exc:
             if len(batch) == 1:
                 log.warning("%s write failed: %r", self._name, exc)
@@ -184,8 +184,7 @@ class AsyncGroupCommitter(Generic[T]):
 
     def _commit(self, items: Sequence[T]) -> list[BaseException | None]:
         try:
-            with write(self._engine) as conn:
-                self._write_batch(conn, items)
+            transact(self._engine, lambda conn: self._write_batch(conn, items))
         except Exception as exc:
             if len(items) == 1:
                 log.warning("%s write failed: %r", self._name, exc)

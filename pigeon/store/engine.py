@@ -19,13 +19,15 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+
+R = TypeVar("R")
 
 #: SQLite: WAL pages after which a committing writer checkpoints (SQLite's default is 1000).
 AUTOCHECKPOINT_PAGES = 16000
@@ -71,6 +73,13 @@ class _WriterLock:
             mine.depth -= 1
             if mine.depth == 0:
                 fcntl.flock(mine.fd, fcntl.LOCK_UN)
+
+    def held_here(self) -> bool:
+        """Whether the calling thread holds the lock (inside `held`)."""
+        if self._path is None:
+            return bool(self._threads._is_owned())  # type: ignore[attr-defined]
+        mine = self._local.__dict__.get("fd")
+        return mine is not None and mine.pid == os.getpid() and mine.depth > 0
 
 
 class _LockFile:
@@ -174,6 +183,19 @@ def _ping_when_idle(engine: Engine) -> None:
             dbapi_conn.rollback()
         except Exception as exc:
             raise sa.exc.DisconnectionError() from exc  # the pool retries with a new connection
+
+
+def writer_lock(engine: Engine) -> AbstractContextManager[None]:
+    """The lock `write` takes before BEGIN IMMEDIATE on SQLite (re-entrant per thread); on other
+    databases, nothing."""
+    lock = _WRITE_LOCKS.get(engine)
+    return lock.held() if lock is not None else nullcontext()
+
+
+def holds_writer_lock(engine: Engine) -> bool:
+    """Whether the calling thread is inside a SQLite write transaction of this engine."""
+    lock = _WRITE_LOCKS.get(engine)
+    return lock is not None and lock.held_here()
 
 
 @contextmanager
@@ -341,6 +363,13 @@ class Database:
 
     def lookup(self) -> AbstractContextManager[Connection]:
         return lookup(self.engine)
+
+    def transact(self, fn: Callable[[Connection], R]) -> R:
+        """Run `fn` in a write transaction, combined with this process's other writes while
+        they are being combined (`pigeon.store.combined`); its result once committed."""
+        from pigeon.store.combined import transact  # that module builds on this one
+
+        return transact(self.engine, fn)
 
     def ping(self) -> bool:
         try:

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pigeon.domain.idempotency import KEY_TTL
+from pigeon.store.combined import transact
 from pigeon.store.engine import write
 from pigeon.store.idempotency import purge_idempotency_keys
 from pigeon.store.prepared import insert_many
@@ -252,8 +253,7 @@ class RequestLogWriter:
 
     def _write(self, batch: list[Row]) -> None:
         try:
-            with write(self._engine) as conn:
-                insert_requests(conn, batch)
+            transact(self._engine, lambda conn: insert_requests(conn, batch))
         except Exception as exc:
             if len(batch) == 1:
                 self.failed += 1

@@ -23,8 +23,7 @@ class SimulatedReceiptsWorker:
         with self.db.lookup() as conn:
             if not simulated_receipts_due(conn, now=self.clock.now()):
                 return 0
-        with self.db.write() as conn:
-            return deliver_simulated_receipts(conn, now=self.clock.now(), limit=self.batch)
+        return self.db.transact(lambda conn: deliver_simulated_receipts(conn, now=self.clock.now(), limit=self.batch))
 
     async def run_once(self) -> int:
         return await asyncio.to_thread(self._step)

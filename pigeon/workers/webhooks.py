@@ -123,8 +123,9 @@ class WebhookWorker:
             await _rest(stop, self.sweep_interval)
 
     def _claim(self, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        with self.db.write() as conn:
-            return claim(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
+        return self.db.transact(
+            lambda conn: claim(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
+        )
 
     async def _deliver(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
         exchanging = True
