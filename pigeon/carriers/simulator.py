@@ -24,13 +24,13 @@ like a real network it still reports them after our processes restart.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pigeon.domain.errors import CarrierPermanentError, CarrierRetryableError
+from pigeon.domain.sids import ordered_hex
 from pigeon.ports import CarrierEvents, Clock, OutboundMessage, ReceiptSpool, ScheduledReceipt, SubmitAck
 
 NAME = "simulator"
@@ -158,7 +158,7 @@ class SimulatedNetwork:
         # It never refuses a part on its own, but honours a continuation like any carrier.
         resume = message.continuation
         first = resume.first_part if resume is not None and resume.parts == len(message.parts) else 1
-        ids = tuple(uuid.uuid4().hex[:20] for _ in message.parts[first - 1 :])
+        ids = tuple(ordered_hex(12) for _ in message.parts[first - 1 :])
         submit_date = now.strftime("%y%m%d%H%M")
         receipts: list[ScheduledReceipt] = []
         if scenario.outcome != "no_receipt":

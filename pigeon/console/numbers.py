@@ -3,7 +3,6 @@ request to that webhook, and buying a number from the inventory."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +15,7 @@ from pigeon.app import short_codes as short_code_use
 from pigeon.app.inbound import WebhookTarget, webhook_params, webhook_target
 from pigeon.app.inbound_webhook import Conversation, converse
 from pigeon.domain.errors import ApiError
-from pigeon.domain.sids import Prefix, new_sid
+from pigeon.domain.sids import Prefix, new_sid, new_token
 from pigeon.store import accounts as account_store
 from pigeon.store import services as service_store
 from pigeon.store.messages import NewMessage
@@ -145,7 +144,7 @@ def test_delivery(number: Mapping[str, Any], target: WebhookTarget, base_url: st
         "params": webhook_params(NewMessage(message=message), base_url=base_url, opt_out_type=None),
         "fallback_url": target.fallback_url,
         "fallback_method": target.fallback_method,
-        "idempotency_token": str(uuid.uuid4()),
+        "idempotency_token": new_token(),
     }
 
 

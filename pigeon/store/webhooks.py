@@ -48,7 +48,6 @@ waiting deliveries they release are promoted in one UPDATE.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +55,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.domain.sids import new_token
 from pigeon.store.engine import index_plans
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
@@ -149,7 +149,7 @@ def enqueue(
     q = (
         webhook_deliveries.insert()
         .values(
-            idempotency_token=str(uuid.uuid4()),
+            idempotency_token=new_token(),
             account_sid=account_sid,
             message_sid=message_sid,
             kind=kind,
@@ -241,7 +241,7 @@ def enqueue_many(conn: Connection, deliveries: Sequence[Row], *, now: datetime) 
         rows.append(
             {
                 **r,
-                "idempotency_token": str(uuid.uuid4()),
+                "idempotency_token": new_token(),
                 "sequence": sequence,
                 "status": status,
                 "attempts": 0,
