@@ -135,7 +135,14 @@ class WriteCombiner:
                         stopping = True
                         break
                     jobs.append(nxt)
-                self._run(jobs)
+                # A caller that gave up before its turn (an event loop's task cancelled) is
+                # skipped; once running, a job can no longer be cancelled.
+                jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+                if jobs:
+                    try:
+                        self._run(jobs)
+                    except Exception:  # never leave the thread: its callers would wait forever
+                        log.exception("combined write failed outside its transaction")
 
     def _run(self, jobs: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []

@@ -194,3 +194,28 @@ def test_nothing_is_combined_on_postgres(pg_template: str) -> None:
     finally:
         db.dispose()
         drop_pg_database(name)
+
+
+def test_a_caller_that_gave_up_is_skipped_and_the_combiner_goes_on(sqlite_db: Database) -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(conn: Connection) -> None:
+        inside.set()
+        assert release.wait(10)
+
+    async def give_up() -> None:
+        task = asyncio.ensure_future(transact_async(sqlite_db.engine, _put("abandoned")))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with combining(sqlite_db.engine) as combiner, ThreadPoolExecutor(1) as pool:
+        assert combiner is not None
+        held = pool.submit(combiner.call, hold)
+        assert inside.wait(10)
+        asyncio.run(give_up())  # queued behind `hold`, then cancelled
+        release.set()
+        held.result(timeout=10)
+        assert combiner.call(_put("later")) == "later"
+    assert _rows(sqlite_db) == {"later": 1}
