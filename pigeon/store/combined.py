@@ -167,15 +167,21 @@ class WriteCombiner:
 
 def _in_savepoint(conn: Connection, fn: Callable[[Connection], Any]) -> tuple[bool, Any]:
     """(True, result), or (False, the exception) with everything `fn` wrote undone. An error
-    that leaves the savepoint unusable ends the whole transaction (it propagates)."""
-    conn.exec_driver_sql("SAVEPOINT combined")
+    that leaves the savepoint unusable ends the whole transaction (it propagates).
+
+    The savepoint statements go straight to the driver (SQLite only, where SQLAlchemy leaves
+    transactions to us, see `store.engine`): through `exec_driver_sql` they cost more than
+    some of the functions they wrap, and the writer lock is held meanwhile."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("SAVEPOINT combined")
     try:
         value = fn(conn)
     except Exception as exc:
-        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT combined")
-        conn.exec_driver_sql("RELEASE SAVEPOINT combined")
+        driver.execute("ROLLBACK TO SAVEPOINT combined")
+        driver.execute("RELEASE SAVEPOINT combined")
         return False, exc
-    conn.exec_driver_sql("RELEASE SAVEPOINT combined")
+    driver.execute("RELEASE SAVEPOINT combined")
     return True, value
 
 
