@@ -24,8 +24,10 @@ callbacks, so with httpx the callbacks alone held the e2e bench to about 40 mess
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from urllib.parse import urlencode
+from collections.abc import Iterable
+from urllib.parse import quote_plus
 
 import aiohttp
 from yarl import URL
@@ -34,12 +36,27 @@ from pigeon.domain.errors import WebhookError
 from pigeon.domain.signatures import request_url
 from pigeon.ports import WebhookRequest, WebhookResponse
 
-__all__ = ["MAX_RESPONSE_BYTES", "USER_AGENT", "AiohttpWebhookSender"]
+__all__ = ["MAX_RESPONSE_BYTES", "USER_AGENT", "AiohttpWebhookSender", "form_body"]
 
 USER_AGENT = "TwilioProxy/1.1"
 #: We read at most this much of an answer: enough for any TwiML reply (Twilio's own limit,
 #: 11750), and a receiver streaming an endless body cannot hold a worker.
 MAX_RESPONSE_BYTES = 64 * 1024
+
+
+#: Text that form encoding leaves as it is (letters, digits and ``_.-~``, as `quote_plus`).
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*\Z").match
+
+
+def form_body(params: Iterable[tuple[str, str]]) -> bytes:
+    """`urllib.parse.urlencode(params)`, as bytes, for less CPU: most of a status callback's
+    names and values (SIDs, statuses, the API version) need no escaping, and `quote_plus` costs
+    a few microseconds even then (a status callback has about fifteen of each; measured 9 µs a
+    request of 110 in all)."""
+    return "&".join(
+        f"{name if _PLAIN(name) else quote_plus(name)}={value if _PLAIN(value) else quote_plus(value)}"
+        for name, value in params
+    ).encode("ascii")
 
 
 def _translate(exc: BaseException) -> WebhookError:
@@ -84,6 +101,9 @@ class AiohttpWebhookSender:
                 # Customers' receivers are reached directly, never through an operator's HTTP
                 # proxy variables meant for something else.
                 trust_env=False,
+                # One session serves every account: a cookie that one account's receiver sets
+                # must never go to another's, so none is kept.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
             )
         return self._session
@@ -103,7 +123,7 @@ class AiohttpWebhookSender:
             content = request.body
             headers.setdefault("Content-Type", request.content_type or "application/octet-stream")
         elif method != "GET":
-            content = urlencode(list(request.params)).encode("ascii")
+            content = form_body(request.params)
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         started = time.perf_counter()
         try:

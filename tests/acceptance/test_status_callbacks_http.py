@@ -62,6 +62,7 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
     body: bytes = b"<Response/>"
+    set_cookie: str | None = None
 
     def start(self) -> None:
         receiver = self
@@ -86,6 +87,8 @@ class Receiver:
                 self.send_header("Content-Length", str(len(body)))
                 if 300 <= status < 400:
                     self.send_header("Location", "/elsewhere")
+                if receiver.set_cookie:
+                    self.send_header("Set-Cookie", receiver.set_cookie)
                 self.end_headers()
                 try:
                     self.wfile.write(body)
@@ -302,6 +305,29 @@ def test_sender_reads_at_most_64_kb_and_does_not_follow_redirects(receivers: lis
     big, moved = asyncio.run(main())
     assert big.status == 200 and len(big.body) == MAX_RESPONSE_BYTES
     assert moved.status == 302 and len(receiver.hits) == 2  # reported, not followed
+
+
+def test_sender_keeps_no_cookies_between_requests(receivers: list[Receiver]) -> None:
+    """One session serves every account, so a cookie set by a receiver is not sent back: the
+    next request to that host may be another account's. (By name, not by address: aiohttp's
+    cookie jar ignores cookies from IP addresses anyway.)"""
+    receiver = Receiver(free_port(), lambda n: (200, 0.0), set_cookie="session=account-a; Path=/")
+    receivers.append(receiver)
+    receiver.start()
+    url = f"http://localhost:{receiver.port}/callbacks/status"
+    request = WebhookRequest(url=url, method="POST", params=[("a", "1")], headers={})
+
+    async def main() -> None:
+        sender = AiohttpWebhookSender()
+        try:
+            await sender.send(request)
+            await sender.send(request)
+        finally:
+            await sender.aclose()
+
+    asyncio.run(main())
+    assert len(receiver.hits) == 2
+    assert all("Cookie" not in hit.headers for hit in receiver.hits)
 
 
 @pytest.mark.parametrize(
