@@ -122,27 +122,35 @@ class WriteCombiner:
             first = self._queue.get()
             if first is None:
                 break
-            # Wait for the writer lock first, then take everything that arrived meanwhile: under
-            # load the wait is what gathers the batch.
-            with writer_lock(self._engine):
-                jobs = [first]
-                while len(jobs) < self._max:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stopping = True
-                        break
-                    jobs.append(nxt)
-                # A caller that gave up before its turn (an event loop's task cancelled) is
-                # skipped; once running, a job can no longer be cancelled.
-                jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
-                if jobs:
-                    try:
+            jobs = [first]
+            try:
+                # Wait for the writer lock first, then take everything that arrived meanwhile:
+                # under load the wait is what gathers the batch.
+                with writer_lock(self._engine):
+                    stopping = self._take_waiting(jobs)
+                    # A caller that gave up before its turn (an event loop's task cancelled) is
+                    # skipped; once running, a job can no longer be cancelled.
+                    jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+                    if jobs:
                         self._run(jobs)
-                    except Exception:  # never leave the thread: its callers would wait forever
-                        log.exception("combined write failed outside its transaction")
+            except Exception as exc:  # never leave the thread: its callers would wait forever
+                log.exception("combined write failed outside its transaction")
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+
+    def _take_waiting(self, jobs: list[_Job]) -> bool:
+        """Add the jobs waiting in the queue to `jobs` (up to the maximum); True if `stop` was
+        among them."""
+        while len(jobs) < self._max:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if nxt is None:
+                return True
+            jobs.append(nxt)
+        return False
 
     def _run(self, jobs: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []

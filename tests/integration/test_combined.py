@@ -219,3 +219,25 @@ def test_a_caller_that_gave_up_is_skipped_and_the_combiner_goes_on(sqlite_db: Da
         held.result(timeout=10)
         assert combiner.call(_put("later")) == "later"
     assert _rows(sqlite_db) == {"later": 1}
+
+
+def test_a_failure_outside_the_transaction_fails_its_callers_not_the_thread(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pigeon.store.combined as combined_module
+
+    real = combined_module.writer_lock
+    failures = [OSError("lock file gone")]
+
+    def flaky(engine: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(engine)
+
+    monkeypatch.setattr(combined_module, "writer_lock", flaky)
+    with combining(sqlite_db.engine) as combiner:
+        assert combiner is not None
+        with pytest.raises(OSError, match="lock file gone"):
+            combiner.call(_put("first"))
+        assert combiner.call(_put("second")) == "second"
+    assert _rows(sqlite_db) == {"second": 1}
