@@ -61,12 +61,6 @@ def any_due(conn: Connection, *, now: datetime) -> bool:
     return bool(conn.execute(_ANY_DUE, {"b_now": now}).scalar())
 
 
-def next_due(conn: Connection) -> datetime | None:
-    q = sa.select(simulated_receipts.c.due_at).order_by(simulated_receipts.c.due_at).limit(1)
-    value: datetime | None = conn.execute(q).scalar_one_or_none()
-    return value
-
-
 class StoreReceiptSpool:
     """The ReceiptSpool of the built-in network: owed receipts written with group commit, so a
     submit returns only once its receipts are durable."""
