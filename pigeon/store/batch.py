@@ -40,6 +40,27 @@ class _Pending(Generic[T]):
     future: asyncio.Future[None]
 
 
+def write_isolating(
+    engine: Engine, write_batch: Callable[[Connection, Sequence[T]], None], items: Sequence[T], *, name: str
+) -> tuple[list[Exception | None], int]:
+    """Write `items` in one transaction; if that fails, write them one by one, so that one bad
+    item fails only itself. (Each item's error or None, how many transactions committed.)"""
+    try:
+        transact(engine, lambda conn: write_batch(conn, items))
+    except Exception as exc:
+        if len(items) == 1:
+            log.warning("%s write failed: %r", name, exc)
+            return [exc], 0
+        outcomes: list[Exception | None] = []
+        committed = 0
+        for item in items:
+            one, n = write_isolating(engine, write_batch, [item], name=name)
+            outcomes += one
+            committed += n
+        return outcomes, committed
+    return [None] * len(items), 1
+
+
 def _settle(outcomes: Sequence[tuple[asyncio.Future[None], BaseException | None]]) -> None:
     for future, exc in outcomes:
         if future.done():  # the caller gave up (cancelled); the row is committed all the same
@@ -134,18 +155,10 @@ class GroupCommitter(Generic[T]):
         _resolve(self._write(batch))
 
     def _write(self, batch: Sequence[_Pending[T]]) -> list[tuple[_Pending[T], BaseException | None]]:
-        items = [p.item for p in batch]
-        try:
-            transact(self._engine, lambda conn: self._write_batch(conn, items))
-        except Exception as exc:
-            if len(batch) == 1:
-                log.warning("%s write failed: %r", self._name, exc)
-                return [(batch[0], exc)]
-            # Isolate the bad item: one bad row fails only its own caller.
-            return [outcome for p in batch for outcome in self._write([p])]
-        self.batches += 1
-        self.rows += len(batch)
-        return [(p, None) for p in batch]
+        outcomes, committed = write_isolating(self._engine, self._write_batch, [p.item for p in batch], name=self._name)
+        self.batches += committed
+        self.rows += outcomes.count(None)
+        return list(zip(batch, outcomes, strict=True))
 
 
 class AsyncGroupCommitter(Generic[T]):
@@ -183,13 +196,7 @@ class AsyncGroupCommitter(Generic[T]):
                     future.cancel()
 
     def _commit(self, items: Sequence[T]) -> list[BaseException | None]:
-        try:
-            transact(self._engine, lambda conn: self._write_batch(conn, items))
-        except Exception as exc:
-            if len(items) == 1:
-                log.warning("%s write failed: %r", self._name, exc)
-                return [exc]
-            return [outcome for item in items for outcome in self._commit([item])]
-        self.batches += 1
-        self.rows += len(items)
-        return [None] * len(items)
+        outcomes, committed = write_isolating(self._engine, self._write_batch, items, name=self._name)
+        self.batches += committed
+        self.rows += outcomes.count(None)
+        return list(outcomes)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pigeon.domain.idempotency import KEY_TTL
-from pigeon.store.combined import transact
+from pigeon.store.batch import write_isolating
 from pigeon.store.engine import write
 from pigeon.store.idempotency import purge_idempotency_keys
 from pigeon.store.prepared import insert_many
@@ -252,17 +252,10 @@ class RequestLogWriter:
         return batch, False
 
     def _write(self, batch: list[Row]) -> None:
-        try:
-            transact(self._engine, lambda conn: insert_requests(conn, batch))
-        except Exception as exc:
-            if len(batch) == 1:
-                self.failed += 1
-                log.warning("request log write failed: %r", exc)
-                return
-            for row in batch:  # isolate the bad row: the others are still written
-                self._write([row])
-            return
-        self.written += len(batch)
+        # A bad row fails alone: the others are still written.
+        outcomes, _ = write_isolating(self._engine, insert_requests, batch, name="request log")
+        self.failed += len(outcomes) - outcomes.count(None)
+        self.written += outcomes.count(None)
 
     def _maybe_purge(self) -> None:
         if time.monotonic() < self._next_purge:
