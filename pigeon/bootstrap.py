@@ -46,7 +46,7 @@ from pigeon.store.combined import combining
 from pigeon.store.engine import Database, WalCheckpointer
 from pigeon.store.schema import upgrade
 from pigeon.store.simulator import StoreReceiptSpool
-from pigeon.webhooks.sender import AiohttpWebhookSender
+from pigeon.webhooks.sender import HttpWebhookSender
 from pigeon.workers.bind_leases import BindLeaseKeeper
 from pigeon.workers.dispatcher import DispatcherWorker
 from pigeon.workers.reassembly import ReassemblyWorker
@@ -153,7 +153,7 @@ class Workers:
     simulated_receipts: SimulatedReceiptsWorker
     webhooks: WebhookWorker
     reassembly: ReassemblyWorker
-    sender: AiohttpWebhookSender
+    sender: HttpWebhookSender
     holder: str
     #: Takes and renews the SMPP carriers' bind leases and binds while it holds them (none
     #: with the built-in network alone).
@@ -291,7 +291,7 @@ def build_workers(
     round_ = DispatchRound(
         db, route, clock, worker_id=wid, settings=dispatch_settings, reach=leases.reach if leases else None
     )
-    sender = AiohttpWebhookSender()
+    sender = HttpWebhookSender()
     pacing = pacing_policy(settings)
 
     async def inbound(row: dict[str, Any]) -> None:

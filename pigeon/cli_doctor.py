@@ -141,14 +141,14 @@ def number(
     Checks the number is on the account and SMS-capable, which webhook applies (the number's or
     its Messaging Service's), sends that webhook a signed test request (status, time, TwiML valid),
     and lists texts whose webhook failed or that never reached the account, and short-code rules."""
-    from pigeon.webhooks.sender import AiohttpWebhookSender
+    from pigeon.webhooks.sender import HttpWebhookSender
 
     db = _db()
     now = clock.now()
     account_sid = _account(db, account)
 
     async def run() -> Report:
-        sender = AiohttpWebhookSender() if test_request else None
+        sender = HttpWebhookSender() if test_request else None
         try:
             return await diagnose.diagnose_number(
                 db, account_sid, phone_number, now=now, since=_since(since, now), sender=sender

@@ -93,9 +93,9 @@ async def number(request: Request) -> Response:
     if not test or shared is not None:
         report = await diagnose.diagnose_number(c.db, account_sid, phone_number, sender=shared if test else None, **kw)
         return _answer(report)
-    from pigeon.webhooks.sender import AiohttpWebhookSender
+    from pigeon.webhooks.sender import HttpWebhookSender
 
-    own = AiohttpWebhookSender()
+    own = HttpWebhookSender()
     try:
         report = await diagnose.diagnose_number(c.db, account_sid, phone_number, sender=own, **kw)
     finally:

@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
-from pigeon.webhooks.sender import AiohttpWebhookSender
+from pigeon.webhooks.sender import HttpWebhookSender
 
 from . import alerts, auth, doctor, logs, numbers, overview, requests, services, simulator
 from .web import EXCEPTION_HANDLERS, HERE, Console
@@ -63,7 +63,7 @@ def create_console(
     db: Database,
     clock: Clock,
     base_url: str,
-    sender_factory: Callable[[], WebhookSender] = AiohttpWebhookSender,
+    sender_factory: Callable[[], WebhookSender] = HttpWebhookSender,
 ) -> Starlette:
     """The console as an application of its own (its own error pages), on the API's store.
     `sender_factory` makes the WebhookSender of a webhook test (one per test, closed after)."""

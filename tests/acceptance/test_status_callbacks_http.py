@@ -1,6 +1,6 @@
 """Status callbacks over real HTTP to a receiver that fails, is down, or is slow for a while.
 
-The real AiohttpWebhookSender and WebhookWorker deliver from the real store (SQLite and
+The real HttpWebhookSender and WebhookWorker deliver from the real store (SQLite and
 PostgreSQL) to an http.server on 127.0.0.1. Every request the receiver gets must pass the
 twilio SDK's RequestValidator; once the receiver recovers every callback has been
 acknowledged, in status order per message, none lost, and each failed attempt is on record.
@@ -32,7 +32,7 @@ from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages, list_events, transition
-from pigeon.webhooks.sender import MAX_RESPONSE_BYTES, AiohttpWebhookSender
+from pigeon.webhooks.sender import MAX_RESPONSE_BYTES, HttpWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
 from tests.acceptance.conftest import free_port
 
@@ -159,7 +159,7 @@ def deliver_until_settled(db: Database, sids: list[str], *, timeout: float, tota
             )
 
     async def main() -> float:
-        sender = AiohttpWebhookSender(connect_timeout=1.0, total_timeout=total_timeout)
+        sender = HttpWebhookSender(connect_timeout=1.0, total_timeout=total_timeout)
         worker = WebhookWorker(
             db, sender, SystemClock(), policy=QUICK, concurrency=8, lease_seconds=30, poll_interval=0.02, timeout=15
         )
@@ -272,7 +272,7 @@ def test_sender_get_signs_the_query_string_and_post_sends_a_form(receivers: list
     delivery = {"url": receiver.url + "#rt=100", "params": params, "idempotency_token": "tok-1"}
 
     async def main() -> list[WebhookResponse]:
-        sender = AiohttpWebhookSender()
+        sender = HttpWebhookSender()
         try:
             return [await sender.send(build_request({**delivery, "method": m}, token)) for m in ("GET", "POST")]
         finally:
@@ -296,7 +296,7 @@ def test_sender_reads_at_most_64_kb_and_does_not_follow_redirects(receivers: lis
     request = WebhookRequest(url=receiver.url, method="POST", params=[("a", "1")], headers={})
 
     async def main() -> list[WebhookResponse]:
-        sender = AiohttpWebhookSender()
+        sender = HttpWebhookSender()
         try:
             return [await sender.send(request), await sender.send(request)]
         finally:
@@ -308,9 +308,9 @@ def test_sender_reads_at_most_64_kb_and_does_not_follow_redirects(receivers: lis
 
 
 def test_sender_keeps_no_cookies_between_requests(receivers: list[Receiver]) -> None:
-    """One session serves every account, so a cookie set by a receiver is not sent back: the
-    next request to that host may be another account's. (By name, not by address: aiohttp's
-    cookie jar ignores cookies from IP addresses anyway.)"""
+    """One sender serves every account, so a cookie set by a receiver is not sent back: the
+    next request to that host may be another account's. (By name, not by address: cookie
+    jars, as aiohttp's was, often ignore cookies from IP addresses, which would hide a jar.)"""
     receiver = Receiver(free_port(), lambda n: (200, 0.0), set_cookie="session=account-a; Path=/")
     receivers.append(receiver)
     receiver.start()
@@ -318,7 +318,7 @@ def test_sender_keeps_no_cookies_between_requests(receivers: list[Receiver]) -> 
     request = WebhookRequest(url=url, method="POST", params=[("a", "1")], headers={})
 
     async def main() -> None:
-        sender = AiohttpWebhookSender()
+        sender = HttpWebhookSender()
         try:
             await sender.send(request)
             await sender.send(request)
@@ -342,7 +342,7 @@ def test_sender_turns_transport_failures_into_webhook_errors(url: str, code: int
     request = WebhookRequest(url=url.format(closed=free_port()), method="POST", params=[], headers={})
 
     async def main() -> None:
-        sender = AiohttpWebhookSender(connect_timeout=1.0)
+        sender = HttpWebhookSender(connect_timeout=1.0)
         try:
             await sender.send(request)
         finally:
