@@ -246,6 +246,21 @@ def index_plans(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"SELECT {restore}", {f"v{i}": value for i, value in enumerate(previous)})
 
 
+def unindexed(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """`column`'s value in a form that no index serves: for a condition that only checks rows
+    already found another way, so that the planner cannot choose it as the way in.
+
+    The guarded writes of batches (``WHERE sid IN (…) AND status IN (…)``) find their rows by
+    key. SQLite plans without statistics (Pigeon never runs ANALYZE), and then rates an equality
+    on the first column of an index, such as (status, next_attempt_at), above a list of five or
+    more keys. So it read every message in a status, or every pending delivery, to update a
+    batch of them: each receipt batch read every message still `sent` (those whose receipt never
+    comes stay there for good), each batch of callback outcomes every pending delivery (the
+    whole backlog while a receiver is down). coalesce() over a NOT NULL column changes no
+    value; PostgreSQL plans these on the key either way."""
+    return sa.func.coalesce(column, "")
+
+
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction: one consistent snapshot for everything read inside it."""

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus, allowed_from
+from pigeon.store.engine import unindexed
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import message_events, messages
 
@@ -59,7 +60,11 @@ def _transition(allowed: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
     batch, inside SQLite's writer lock."""
     return Prepared(
         messages.update()
-        .where(m.sid.in_(sa.bindparam("sids", expanding=True)), m.status.in_(sa.bindparam("allowed", allowed)))
+        # Found by SID; the status only guards (`unindexed`: else SQLite reads every message in
+        # those statuses).
+        .where(
+            m.sid.in_(sa.bindparam("sids", expanding=True)), unindexed(m.status).in_(sa.bindparam("allowed", allowed))
+        )
         .values({name: sa.bindparam(f"v_{name}", type_=m[name].type) for name in columns})
         .returning(*messages.c)
     )

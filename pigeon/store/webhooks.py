@@ -56,7 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import new_token
-from pigeon.store.engine import index_plans
+from pigeon.store.engine import index_plans, unindexed
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
 
@@ -103,10 +103,10 @@ _CLAIM_SKIP_LOCKED = Prepared(_claim(_DUE.with_for_update(skip_locked=True, of=_
 
 
 def _unfinished(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
-    # coalesce() over a NOT NULL column changes nothing, but keeps SQLite's planner from
-    # reading these message-scoped lookups through the (status, next_attempt_at) index, which
-    # would visit every pending or waiting delivery instead of one message's handful.
-    return sa.func.coalesce(status, "").in_(UNFINISHED)
+    # Unindexed: else SQLite's planner may read these message-scoped lookups through the
+    # (status, next_attempt_at) index, visiting every pending or waiting delivery instead of
+    # one message's handful.
+    return unindexed(status).in_(UNFINISHED)
 
 
 #: The message's next sequence, and whether `url` already has an unfinished delivery.
@@ -310,7 +310,7 @@ def _first_waiting(nxt: Any, *, among_sids: Any = None) -> sa.ColumnElement[bool
     ahead = webhook_deliveries.alias("ahead")
     bound = [ahead.c.message_sid.in_(among_sids)] if among_sids is not None else []
     return sa.and_(
-        sa.func.coalesce(nxt.c.status, "") == WAITING,
+        unindexed(nxt.c.status) == WAITING,
         ~sa.exists().where(
             *bound,
             ahead.c.message_sid == nxt.c.message_sid,
@@ -381,7 +381,9 @@ def _lease_matches(lease: datetime | None) -> sa.ColumnElement[bool]:
 def _mark_delivered_where(lease: sa.ColumnElement[bool]) -> Any:
     return (
         webhook_deliveries.update()
-        .where(d.id.in_(sa.bindparam("ids", expanding=True)), d.status == PENDING, lease)
+        # Found by id; the status only guards (`unindexed`: else SQLite reads every pending
+        # delivery for each batch of outcomes).
+        .where(d.id.in_(sa.bindparam("ids", expanding=True)), unindexed(d.status) == PENDING, lease)
         .values(
             attempts=d.attempts + 1,
             claimed_until=None,
