@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -304,3 +305,41 @@ def test_a_lookup_on_a_connection_checked_after_idling(db: Database, monkeypatch
             assert (
                 conn.execute(sa.select(accounts.c.sid).where(accounts.c.sid == acc["sid"])).scalar_one() == acc["sid"]
             )
+
+
+def test_postgres_statements_keep_one_text_whatever_the_lengths(db: Database) -> None:
+    """PostgreSQL: a list goes as one array parameter and a batch of rows as one array per
+    column, so a statement's text does not change with their lengths. psycopg converts a
+    text's placeholders in Python only the first time, and prepares it on the server after
+    five runs: neither happens for a text it keeps seeing new."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's statement texts")
+    sids = _seed(db)
+    texts: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        texts.append(statement)
+
+    outside = Prepared(
+        sa.select(messages.c.sid).where(
+            messages.c.sid.notin_(sa.bindparam("sids", expanding=True)), messages.c.status == "queued"
+        )
+    )
+    sa.event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        with db.write() as conn:
+            answers = [{r["sid"] for r in outside.all(conn, {"sids": sids[:n]})} for n in (0, 1, 3)]
+            for n in (1, 7):
+                insert_many(conn, message_events, [_event(sids[0], i, {"i": i}) for i in range(n)])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", keep)
+    assert answers == [set(sids), set(sids[1:]), set()]  # NOT IN of nothing keeps every row
+    selects = [t for t in texts if t.startswith("SELECT")]
+    inserts = [t for t in texts if t.startswith("INSERT")]
+    assert len(selects) == 3 and len(set(selects)) == 1
+    assert len(inserts) == 2 and len(set(inserts)) == 1
+    with db.read() as conn:
+        assert [r["detail"] for r in conn.execute(_EVENTS_OF, {"sid": sids[0]}).mappings()] == [
+            {"i": 0},
+            *[{"i": i} for i in range(7)],
+        ]
