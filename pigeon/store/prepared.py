@@ -103,6 +103,8 @@ class _Compiled:
     expanding: frozenset[str]  # parameters that are lists (IN), rendered one marker per item
     #: PostgreSQL: the lists are sent as one array parameter each, not expanded (module doc)
     arrays: bool = False
+    #: a list of tuples (``(a, b) IN (…)``), which SQLAlchemy expands its own way
+    tuples: bool = False
     #: the SQL for each combination of list lengths met so far
     expanded: dict[tuple[int, ...], str] = field(default_factory=dict)
 
@@ -123,7 +125,8 @@ class Prepared:
         positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
         keys = tuple(str(c.key) for c in columns)
         results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-        sql, arrays = compiled.string, dialect.name == "postgresql"
+        tuples = any(isinstance(p.type, sa.types.TupleType) for p in compiled.binds.values() if p.expanding)
+        sql, arrays = compiled.string, dialect.name == "postgresql" and not tuples
         if arrays:
             sql = _as_arrays(sql, compiled.binds, dialect)
         return _Compiled(
@@ -135,6 +138,7 @@ class Prepared:
             processed=tuple((k, p) for k, p in zip(keys, results, strict=True) if p is not None),
             expanding=frozenset(_EXPANDING.findall(compiled.string)),
             arrays=arrays,
+            tuples=tuples,
         )
 
     def _for(self, dialect: Dialect) -> _Compiled:
@@ -147,8 +151,11 @@ class Prepared:
         """Whether this statement runs on the driver's cursor here: on SQLite and PostgreSQL,
         and for `first` on any dialect when it has no list parameter (see the module doc). On
         SQLite an empty list leaves it to SQLAlchemy, which renders an IN of nothing its own
-        way; on PostgreSQL an empty array already means what an empty IN does."""
+        way; on PostgreSQL an empty array already means what an empty IN does. A list of
+        tuples is left to SQLAlchemy everywhere."""
         compiled = self._for(conn.dialect)
+        if compiled.tuples:
+            return False
         if compiled.arrays:
             return True
         if conn.dialect.name != "sqlite":

@@ -343,3 +343,16 @@ def test_postgres_statements_keep_one_text_whatever_the_lengths(db: Database) ->
             {"i": 0},
             *[{"i": i} for i in range(7)],
         ]
+
+
+def test_a_list_of_tuples_matches_connection_execute(db: Database) -> None:
+    sids = _seed(db)
+    pairs = Prepared(
+        sa.select(messages.c.sid)
+        .where(sa.tuple_(messages.c.sid, messages.c.status).in_(sa.bindparam("pairs", expanding=True)))
+        .order_by(messages.c.sid)
+    )
+    wanted = [(sids[0], "queued"), (sids[1], "sent"), (sids[2], "queued")]
+    with db.read() as conn:
+        assert [r["sid"] for r in pairs.all(conn, {"pairs": wanted})] == [sids[0], sids[2]]
+        assert [r["sid"] for r in conn.execute(pairs.stmt, {"pairs": wanted}).mappings()] == [sids[0], sids[2]]
