@@ -69,6 +69,16 @@ _SET_PART_RECEIPT = (
     .values(receipt_stat=sa.bindparam("b_stat"), receipt_at=sa.bindparam("b_at"))
 )
 
+#: One receipt state for many parts of one carrier (a batch of receipts is mostly one state).
+_SET_PARTS_RECEIPT = Prepared(
+    carrier_refs.update()
+    .where(
+        carrier_refs.c.carrier == sa.bindparam("b_carrier"),
+        carrier_refs.c.carrier_message_id.in_(sa.bindparam("b_ids", expanding=True)),
+    )
+    .values(receipt_stat=sa.bindparam("b_stat"), receipt_at=sa.bindparam("b_at"))
+)
+
 _CARRIER_REFS = Prepared(
     sa.select(carrier_refs).where(
         carrier_refs.c.carrier == sa.bindparam("b_carrier"),
@@ -345,11 +355,18 @@ def find_carrier_refs(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict
 
 
 def set_part_receipts(conn: Connection, receipts: Sequence[tuple[str, str, str]], *, at: datetime) -> None:
-    """`set_part_receipt` for many (carrier, carrier id, stat), applied in order (one executemany)."""
-    if receipts:
-        conn.execute(
-            _SET_PART_RECEIPT, [{"b_carrier": c, "b_id": i, "b_stat": stat, "b_at": at} for c, i, stat in receipts]
-        )
+    """`set_part_receipt` for many (carrier, carrier id, stat), applied in order: a part named
+    twice ends with its last state. One UPDATE per carrier and state, not one per receipt
+    (on PostgreSQL each was a statement for the server to run)."""
+    last: dict[tuple[str, str], str] = {}
+    for carrier, carrier_id, stat in receipts:
+        last.pop((carrier, carrier_id), None)  # re-inserted: the dict keeps the order of last states
+        last[(carrier, carrier_id)] = stat
+    groups: dict[tuple[str, str], list[str]] = {}
+    for (carrier, carrier_id), stat in last.items():
+        groups.setdefault((carrier, stat), []).append(carrier_id)
+    for (carrier, stat), ids in groups.items():
+        _SET_PARTS_RECEIPT.run(conn, {"b_carrier": carrier, "b_ids": ids, "b_stat": stat, "b_at": at})
 
 
 def parts_of(conn: Connection, message_sid: str) -> list[Row]:
