@@ -58,6 +58,12 @@ def store(backend: str, workdir: Path) -> Iterator[str]:
     admin = PG_ADMIN.rsplit("/", 1)[0]
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        autovacuum = conn.execute("SHOW autovacuum").fetchone()
+    if autovacuum is not None and autovacuum[0] != "on":
+        # The outbox and the messages are updated several times per message: without
+        # autovacuum their dead rows pile up and every run slows down as it goes (measured:
+        # 600,000 dead rows against 250,000 live in the outbox after five minutes).
+        print("  note: this PostgreSQL server runs with autovacuum off; long runs slow down", file=sys.stderr)
     try:
         yield f"{admin}/{name}"
     finally:
