@@ -34,7 +34,7 @@ from pigeon.domain.errors import ApiError
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store import numbers as number_store
-from pigeon.store.engine import Database
+from pigeon.store.engine import Database, configuration_warnings
 from pigeon.store.messages import MessageFilter, list_messages
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
@@ -156,6 +156,8 @@ def serve(
         raise typer.Exit(2)
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
+    for warning in configuration_warnings(db.engine):
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     first = bootstrap.ensure_first_account(db, clock)
     if first is not None:
         out.print(first_run_banner(settings, first), highlight=False, soft_wrap=True)
