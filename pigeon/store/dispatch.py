@@ -61,14 +61,6 @@ _OFFER = (
     )
 )
 
-_SET_PART_RECEIPT = (
-    carrier_refs.update()
-    .where(
-        carrier_refs.c.carrier == sa.bindparam("b_carrier"), carrier_refs.c.carrier_message_id == sa.bindparam("b_id")
-    )
-    .values(receipt_stat=sa.bindparam("b_stat"), receipt_at=sa.bindparam("b_at"))
-)
-
 #: One receipt state for many parts of one carrier (a batch of receipts is mostly one state).
 _SET_PARTS_RECEIPT = Prepared(
     carrier_refs.update()
@@ -375,11 +367,7 @@ def parts_of(conn: Connection, message_sid: str) -> list[Row]:
 
 
 def set_part_receipt(conn: Connection, carrier: str, carrier_id: str, *, stat: str, at: datetime) -> None:
-    conn.execute(
-        carrier_refs.update()
-        .where(carrier_refs.c.carrier == carrier, carrier_refs.c.carrier_message_id == carrier_id)
-        .values(receipt_stat=stat, receipt_at=at)
-    )
+    set_part_receipts(conn, [(carrier, carrier_id, stat)], at=at)
 
 
 def park_unmatched(conn: Connection, row: Row) -> None:
