@@ -1203,6 +1203,16 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
         ("Check the server's TLS configuration with a TLS client.",),
     ),
     _hook(
+        11235,
+        "Certificate Invalid - Domain Mismatch",
+        "The webhook's TLS certificate was issued for another host name, so Pigeon would not send data to it.",
+        (
+            "A certificate for the bare domain served on a subdomain, or the reverse.",
+            "The URL names the server by its IP address, which the certificate does not list.",
+        ),
+        ("Use the host name the certificate was issued for, or add this one to the certificate.",),
+    ),
+    _hook(
         11236,
         "Certificate Invalid - Certificate Expired",
         "The webhook's TLS certificate has expired, so Pigeon would not send data to it.",

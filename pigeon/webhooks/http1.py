@@ -8,12 +8,15 @@ ask for one. An answer not complete by the request's deadline fails with the bui
 
     HTTPError            anything else (the pool was closed under a waiting request)
     ├── InvalidRequest   cannot be sent as given: not an http(s) URL, a line break in a header
-    ├── ConnectError     no connection: DNS, refused, TLS handshake or certificate, connect timeout
+    ├── ConnectError     no connection: refused, unreachable, connect timeout
+    │   ├── NameNotResolved       the host name did not resolve (DNS)
+    │   └── TLSFailed             the TLS handshake failed: reset, not TLS, nothing in common
+    │       └── CertificateRejected   the server's certificate did not verify (`problem` says why)
     └── ProtocolError    the answer cannot be read: not HTTP, a broken body, a head without end
         └── ConnectionDropped   the connection closed before the answer was complete
 
-`pigeon.webhooks.pool` keeps these connections; `pigeon.webhooks.sender` turns the errors
-into `WebhookError`s.
+`pigeon.webhooks.pool` keeps these connections (`connect_error` sorts the failures of opening
+one); `pigeon.webhooks.sender` turns the errors into `WebhookError`s.
 """
 
 from __future__ import annotations
@@ -21,23 +24,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import socket
+import ssl
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 import httptools
 
 __all__ = [
     "Answer",
+    "CertificateRejected",
     "ConnectError",
     "Connection",
     "ConnectionDropped",
     "HTTPError",
     "InvalidRequest",
+    "NameNotResolved",
     "Origin",
     "ProtocolError",
+    "TLSFailed",
+    "connect_error",
     "parse_url",
 ]
 
@@ -57,6 +66,53 @@ class InvalidRequest(HTTPError):
 
 class ConnectError(HTTPError):
     """No connection could be opened."""
+
+
+class NameNotResolved(ConnectError):
+    """The host name did not resolve: no such name, or no answer from DNS."""
+
+
+class TLSFailed(ConnectError):
+    """The TLS handshake failed: the server reset the connection during it, did not speak TLS,
+    or had no protocol version or cipher in common with us."""
+
+
+CertificateProblem = Literal["expired", "name", "untrusted"]
+
+
+class CertificateRejected(TLSFailed):
+    """The server's certificate did not verify."""
+
+    def __init__(self, message: str, *, problem: CertificateProblem) -> None:
+        super().__init__(message)
+        #: expired (or not yet valid), name (issued for another host name or address), or
+        #: untrusted (self-signed, or no chain to a trusted authority, or anything else).
+        self.problem: CertificateProblem = problem
+
+
+#: OpenSSL's verification results (X509_V_ERR_*) that name a certificate's problem; every other
+#: result means the chain could not be trusted.
+_CERTIFICATE_PROBLEMS: dict[int, CertificateProblem] = {
+    9: "expired",  # CERT_NOT_YET_VALID: its validity dates do not cover now either way
+    10: "expired",  # CERT_HAS_EXPIRED
+    62: "name",  # HOSTNAME_MISMATCH
+    64: "name",  # IP_ADDRESS_MISMATCH
+}
+
+
+def connect_error(exc: OSError, where: str, *, tls: bool) -> ConnectError:
+    """The ConnectError for an OSError raised while opening a connection to `where` (host:port),
+    over TLS or not."""
+    text = f"{where}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, socket.gaierror):
+        return NameNotResolved(text)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return CertificateRejected(text, problem=_CERTIFICATE_PROBLEMS.get(exc.verify_code, "untrusted"))
+    if isinstance(exc, ssl.SSLError) or (tls and isinstance(exc, ConnectionResetError)):
+        # Once the TCP connection is up, a reset can only come during the handshake: the
+        # connection is handed over only after it.
+        return TLSFailed(text)
+    return ConnectError(text)
 
 
 class ProtocolError(HTTPError):

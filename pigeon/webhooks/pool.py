@@ -26,6 +26,7 @@ from pigeon.webhooks.http1 import (
     HTTPError,
     InvalidRequest,
     Origin,
+    connect_error,
     parse_url,
 )
 
@@ -167,7 +168,7 @@ class Pool:
             raise ConnectError(f"no connection to {host}:{port} within {self._connect_timeout:g} s") from exc
         except OSError as exc:  # refused, unreachable, DNS (gaierror), TLS and certificate (SSLError)
             self._forget(conn)
-            raise ConnectError(f"{host}:{port}: {type(exc).__name__}: {exc}") from exc
+            raise connect_error(exc, f"{host}:{port}", tls=tls is not None) from exc
         except BaseException:
             self._forget(conn)
             raise

@@ -4,11 +4,20 @@ The sender performs one request and reports what came back; it never judges an H
 (a 500 is a response, not an exception) — the use case decides what counts as delivered.
 It raises `WebhookError` only when no response came back:
 
-    could not connect, DNS, connect timeout  11205  retryable   (receiver down, refused)
+    could not connect, connect timeout       11205  retryable   (receiver down, refused)
     no answer in time (read or total)        11205  retryable   (receiver too slow)
+    the host name does not resolve (DNS)     11210  retryable
+    TLS handshake failed (reset, not TLS)    11220  retryable
+    certificate issued for another name      11235  retryable   (the operator may fix
+    certificate expired or not yet valid     11236  retryable    the certificate; retries
+    certificate not trusted (self-signed…)   11237  retryable    are bounded anyway)
     connection dropped, broken answer        11206  retryable
     a URL that is not http(s) or not a URL   11200  permanent   (the URL can never work)
     any other client error                   11200  retryable
+
+Twilio reports DNS, TLS and certificate failures with their own codes, and so do we: "could
+not connect" sends an operator to check the host is up, while "the certificate expired" says
+what to fix.
 
 Timeouts follow Twilio (REFERENCE.md §e): 5 s to connect, 15 s for the whole exchange.
 Redirects are not followed: the signature covers the URL we were given, so a redirect target
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections.abc import Iterable
 from urllib.parse import quote_plus
@@ -38,7 +48,15 @@ from urllib.parse import quote_plus
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.signatures import request_url
 from pigeon.ports import WebhookRequest, WebhookResponse
-from pigeon.webhooks.http1 import ConnectError, HTTPError, InvalidRequest, ProtocolError
+from pigeon.webhooks.http1 import (
+    CertificateRejected,
+    ConnectError,
+    HTTPError,
+    InvalidRequest,
+    NameNotResolved,
+    ProtocolError,
+    TLSFailed,
+)
 from pigeon.webhooks.pool import Pool
 
 __all__ = ["MAX_RESPONSE_BYTES", "USER_AGENT", "HttpWebhookSender", "form_body"]
@@ -67,9 +85,26 @@ def form_body(params: Iterable[tuple[str, str]]) -> bytes:
     ).encode("ascii")
 
 
+#: The code for each way a certificate fails to verify.
+_CERTIFICATE_CODES = {"name": 11235, "expired": 11236, "untrusted": 11237}
+_CERTIFICATE_TEXT = {
+    "name": "the server's TLS certificate is for another host name",
+    "expired": "the server's TLS certificate has expired or is not valid yet",
+    "untrusted": "the server's TLS certificate is not trusted (self-signed, or its chain is incomplete)",
+}
+
+
 def _translate(exc: HTTPError) -> WebhookError:
     if isinstance(exc, InvalidRequest):
         return WebhookError(11200, f"the URL cannot be requested ({exc})", retryable=False)
+    if isinstance(exc, NameNotResolved):
+        return WebhookError(11210, f"the host name does not resolve ({exc})", retryable=True)
+    if isinstance(exc, CertificateRejected):
+        return WebhookError(
+            _CERTIFICATE_CODES[exc.problem], f"{_CERTIFICATE_TEXT[exc.problem]} ({exc})", retryable=True
+        )
+    if isinstance(exc, TLSFailed):
+        return WebhookError(11220, f"the TLS handshake failed ({exc})", retryable=True)
     if isinstance(exc, ConnectError):
         return WebhookError(11205, f"could not connect ({exc})", retryable=True)
     if isinstance(exc, ProtocolError):
@@ -89,11 +124,15 @@ class HttpWebhookSender:
         total_timeout: float = 15.0,
         max_connections: int = 100,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`tls` verifies https receivers (default: the system's trusted CAs, with certificate
+        and host name checks)."""
         self._connect = connect_timeout
         self._total = total_timeout
         self._max_connections = max_connections
         self._max_bytes = max_response_bytes
+        self._tls = tls
         self._pool: Pool | None = None
 
     def _pool_here(self) -> Pool:
@@ -108,6 +147,7 @@ class HttpWebhookSender:
                 connect_timeout=self._connect,
                 max_body=self._max_bytes,
                 default_headers=DEFAULT_HEADERS,
+                tls=self._tls,
             )
         return pool
 

@@ -595,24 +595,70 @@ def test_idle_connections_close_after_the_idle_timeout(run: Run[Any]) -> None:
 # -- TLS -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """A self-signed certificate for localhost (the openssl command line; no Python package)."""
+def _openssl() -> str:
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("no openssl command to make a certificate with")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
+    return openssl
+
+
+_NEW_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+
+def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for `name`, valid for two days (the openssl command line; no
+    Python package)."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
     subprocess.run(
         [
-            *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
-            *("-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"),
-            *("-addext", "subjectAltName=DNS:localhost"),
+            *(_openssl(), "req", "-x509", *_NEW_KEY, "-keyout", str(key), "-out", str(cert), "-days", "2"),
+            *("-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"),
         ],
         check=True,
         capture_output=True,
     )
-    yield cert, key
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """A self-signed certificate for localhost."""
+    yield _self_signed(tmp_path_factory.mktemp("tls"), "localhost")
+
+
+@pytest.fixture(scope="module")
+def expired_certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """A self-signed certificate for localhost that was valid for one day in January 2020.
+    `openssl req` only makes certificates valid from now, so `openssl ca` signs it, with the
+    dates given."""
+    folder = tmp_path_factory.mktemp("expired")
+    (folder / "index.txt").write_text("")
+    (folder / "serial").write_text("01\n")
+    (folder / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = here\n[here]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+        "default_md = sha256\npolicy = any\ncopy_extensions = copy\n[any]\ncommonName = supplied\n"
+    )
+    openssl = _openssl()
+    subprocess.run(
+        [
+            *(openssl, "req", "-new", *_NEW_KEY, "-keyout", "key.pem", "-out", "request.csr"),
+            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=folder,
+    )
+    subprocess.run(
+        [
+            *(openssl, "ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", "key.pem"),
+            *("-in", "request.csr", "-out", "cert.pem"),
+            *("-startdate", "20200101000000Z", "-enddate", "20200102000000Z"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=folder,
+    )
+    yield folder / "cert.pem", folder / "key.pem"
 
 
 def _server_tls(certificate: tuple[Path, Path], names: list[str | None]) -> ssl.SSLContext:
@@ -622,10 +668,10 @@ def _server_tls(certificate: tuple[Path, Path], names: list[str | None]) -> ssl.
     return context
 
 
-def test_https_to_a_self_signed_certificate_is_refused_as_11205(run: Run[Any], certificate: tuple[Path, Path]) -> None:
+def test_https_to_a_self_signed_certificate_is_refused_as_11237(run: Run[Any], certificate: tuple[Path, Path]) -> None:
     """The system's trust store does not know this certificate. The check fails in the TLS
-    handshake, while connecting, before any HTTP is exchanged: like a refused connection, it
-    is 11205 (could not connect), retryable since the receiver's operator may fix it."""
+    handshake, before any HTTP is exchanged, and says which check failed: 11237, no path to a
+    trusted certificate. Retryable, since the receiver's operator may fix it."""
 
     async def main() -> tuple[Server, WebhookError]:
         server = await Server(replying(answer(200))).start(_server_tls(certificate, []))
@@ -634,8 +680,72 @@ def test_https_to_a_self_signed_certificate_is_refused_as_11205(run: Run[Any], c
         )
 
     server, caught = run(main())
-    assert caught.error_code == 11205 and caught.retryable and "CERTIFICATE_VERIFY_FAILED" in caught.detail
+    assert caught.error_code == 11237 and caught.retryable and "self-signed" in caught.detail
     assert server.seen == []  # nothing was sent to a receiver we could not verify
+
+
+def test_an_expired_certificate_is_11236_even_when_trusted(
+    run: Run[Any], expired_certificate: tuple[Path, Path]
+) -> None:
+    async def main() -> tuple[Server, WebhookError]:
+        server = await Server(replying(answer(200))).start(_server_tls(expired_certificate, []))
+        trusting = ssl.create_default_context(cafile=str(expired_certificate[0]))
+        sender = HttpWebhookSender(connect_timeout=2, tls=trusting)
+        return server, await failure(sender, post(server.url(host="localhost", scheme="https")))
+
+    server, caught = run(main())
+    assert caught.error_code == 11236 and caught.retryable and "expired" in caught.detail
+    assert server.seen == []
+
+
+def test_a_trusted_certificate_for_another_name_is_11235(run: Run[Any], tmp_path: Path) -> None:
+    """The certificate verifies, but for elsewhere.example, not the host in the URL."""
+    elsewhere = _self_signed(tmp_path, "elsewhere.example")
+
+    async def main() -> tuple[Server, WebhookError]:
+        server = await Server(replying(answer(200))).start(_server_tls(elsewhere, []))
+        trusting = ssl.create_default_context(cafile=str(elsewhere[0]))
+        sender = HttpWebhookSender(connect_timeout=2, tls=trusting)
+        return server, await failure(sender, post(server.url(host="localhost", scheme="https")))
+
+    server, caught = run(main())
+    assert caught.error_code == 11235 and caught.retryable and "another host name" in caught.detail
+    assert server.seen == []
+
+
+@pytest.mark.parametrize("behaviour", ["answers plain HTTP", "closes at once", "resets"])
+def test_a_failed_tls_handshake_is_11220(run: Run[Any], behaviour: str) -> None:
+    """An https URL whose server is not TLS: it answers in plain HTTP, or hangs up (with a FIN
+    or a reset) on our ClientHello."""
+
+    async def main() -> WebhookError:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(5)  # the start of the ClientHello
+            if behaviour == "answers plain HTTP":
+                writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+                writer.close()
+            elif behaviour == "closes at once":
+                writer.close()
+            else:
+                writer.transport.abort()  # with unread data pending, the kernel answers with a reset
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await failure(HttpWebhookSender(connect_timeout=2), post(f"https://localhost:{port}/cb"))
+        finally:
+            server.close()
+
+    caught = run(main())
+    assert caught.error_code == 11220 and caught.retryable and "handshake" in caught.detail
+
+
+def test_a_host_name_that_does_not_resolve_is_11210(run: Run[Any]) -> None:
+    """`.invalid` never resolves (RFC 6761). A resolver that cannot be reached fails the same
+    way (EAI_AGAIN), if later: the connect timeout is long enough for the libc resolver to give up."""
+    caught = run(failure(HttpWebhookSender(connect_timeout=30), post("http://no-such-host.invalid/cb")))
+    assert caught.error_code == 11210 and caught.retryable and "does not resolve" in caught.detail
 
 
 def test_https_with_a_trusted_certificate_sends_the_host_name(run: Run[Any], certificate: tuple[Path, Path]) -> None:
