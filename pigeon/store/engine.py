@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -103,11 +104,23 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns' text (timeline details, webhook parameters), by orjson: every message
+    writes about a dozen of them and reads three, and the standard library's encoder took
+    2.5 µs for a status callback's parameters where orjson takes 0.2."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+#: How every engine reads and writes JSON columns.
+_JSON = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
+            **_JSON,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=max(pool_size, 16),
             # A SQLite connection is a file handle: never make a caller (perhaps the event
@@ -148,7 +161,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, **_JSON)
     _ping_when_idle(engine)
     return engine
 
