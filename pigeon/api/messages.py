@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,8 +33,17 @@ from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_m
 JSON = "application/json; charset=utf-8"
 
 
+class MessagesResponse(JSONResponse):
+    """Starlette's JSONResponse, rendered by orjson: the same compact UTF-8 text as Starlette's
+    `json.dumps(..., ensure_ascii=False, separators=(",", ":"))`, in a tenth of the time. Every
+    send answers with one."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=JSON)
+    return MessagesResponse(body, status_code=status, media_type=JSON)
 
 
 async def create(request: Request) -> Response:
@@ -311,8 +321,11 @@ async def media_delete(request: Request) -> Response:
 
 
 BASE = V + "/Accounts/{account_sid}/Messages"
+#: A send: the most frequent request of all (api/app.py tries it first).
+create_route = Route(BASE + ".json", create, methods=["POST"])
+
 routes = [
-    Route(BASE + ".json", create, methods=["POST"]),
+    create_route,
     Route(BASE + ".json", list_, methods=["GET"]),
     Route(BASE + "/{sid}.json", fetch, methods=["GET"]),
     Route(BASE + "/{sid}.json", update, methods=["POST"]),

@@ -6,6 +6,7 @@ One server per backend serves these tests; each test works in its own subaccount
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -75,6 +76,21 @@ def test_bodies_round_trip_in_utf8_and_latin1(tenant: Tenant) -> None:
         "POST", "/Messages.json", content=form, headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code == 201 and response.json()["body"] == "café"
+
+
+def test_message_json_is_the_text_starlette_would_render(tenant: Tenant) -> None:
+    """The Messages resources render their JSON with orjson; the bytes must be exactly what
+    Starlette's JSONResponse (json.dumps, compact, UTF-8 unescaped) made of the same content,
+    for bodies with quotes, backslashes, control characters, line separators and emoji."""
+    body = 'say "hi" \\ tab\tnew\nline \u2028 \x01 é 😀 </script>'
+    form = {"To": fresh_number(), "From": tenant.numbers[0], "Body": body}
+    created = tenant.http("POST", "/Messages.json", data=form)
+    fetched = tenant.http("GET", f"/Messages/{created.json()['sid']}.json")
+    listed = tenant.http("GET", "/Messages.json?PageSize=2")
+    for response in (created, fetched, listed):
+        assert response.status_code in (200, 201)
+        assert response.content == json.dumps(response.json(), ensure_ascii=False, separators=(",", ":")).encode()
+    assert created.json()["body"] == body
 
 
 def test_create_long_and_unicode_bodies_count_segments(tenant: Tenant) -> None:
