@@ -77,6 +77,10 @@ def create_app(
 
     app = Starlette(
         routes=[
+            # Starlette tries the routes in order, a regular expression each, until one
+            # matches: sends, most of the traffic, match at the first try. No other route
+            # matches their path, so the order changes nothing else.
+            messages.create_route,
             Route("/healthz", healthz, methods=["GET"]),
             *accounts.routes,
             *debugger.routes,  # before messages: Messages/Export.json is not a message SID

