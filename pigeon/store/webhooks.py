@@ -330,7 +330,12 @@ def _make_first_waiting_pending(among: Callable[[Any], sa.ColumnElement[bool]], 
     first_waiting = sa.select(nxt.c.id).where(among(nxt), _first_waiting(nxt, among_sids=among_sids))
     return (
         webhook_deliveries.update()
-        .where(d.id.in_(first_waiting))
+        # The row itself must still be waiting. On PostgreSQL two promotions of one row can
+        # overlap (the sweep's and a finish's): the later one, having read the row as waiting
+        # through `nxt`, waits for its lock, and READ COMMITTED then rechecks only the
+        # conditions on the updated row's own columns. Without this one, a row promoted,
+        # claimed and delivered meanwhile would be made pending again, and sent twice.
+        .where(d.id.in_(first_waiting), unindexed(d.status) == WAITING)
         .values(status=PENDING, date_updated=sa.bindparam("now"))
     )
 

@@ -376,6 +376,71 @@ def test_an_enqueue_racing_a_finish_is_released_by_the_sweep(pg: Database, clock
     assert statuses(pg, sid(1)) == ["delivered", "pending"]
 
 
+def _wait_for_a_lock_wait(db: Database) -> None:
+    """Until a session of this database waits for a row lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with db.read() as conn:
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).scalar()
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError("no session came to wait for the row lock")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("promoter", ["the sweep", "the finish of the one ahead"])
+def test_a_promotion_that_waited_for_the_row_leaves_it_if_it_moved_on(
+    pg: Database, clock: FrozenClock, promoter: str
+) -> None:
+    """Two promotions of one waiting row can overlap on PostgreSQL, e.g. the sweep's and the
+    finish of the delivery ahead of it. The later one reads the row as waiting, then waits for
+    its lock while the row moves on: promoted by the other, claimed, delivered (here, in one
+    step). READ COMMITTED then rechecks the UPDATE's conditions on the row's new version, and
+    only those on the row itself: a delivered row made pending again would be sent twice."""
+    now = clock.now()
+    with pg.write() as conn:
+        head = enqueue(conn, now, sid(1))
+        behind = enqueue(conn, now, sid(1), n=1)
+    if promoter == "the sweep":  # stranded: nothing unfinished ahead of it
+        with pg.write() as conn:
+            conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == head).values(status="delivered"))
+    else:
+        [claimed] = claim(pg, now)
+        assert claimed["id"] == head
+    moved, release = threading.Event(), threading.Event()
+
+    def move_on() -> None:
+        with pg.write() as conn:
+            conn.execute(
+                webhook_deliveries.update().where(webhook_deliveries.c.id == behind).values(status="delivered")
+            )
+            moved.set()
+            assert release.wait(10)
+
+    promoted: list[int] = []
+
+    def promote() -> None:
+        with pg.write() as conn:
+            if promoter == "the sweep":
+                promoted.append(outbox.promote_orphans(conn, [behind], now=now))
+            else:
+                assert outbox.mark_many_delivered(conn, [(head, claimed["claimed_until"], 200)], now=now) == {head}
+
+    m_thread, m_errors = _in_thread(move_on)
+    assert moved.wait(10)
+    p_thread, p_errors = _in_thread(promote)
+    _wait_for_a_lock_wait(pg)  # the promotion read the row as waiting and waits for its lock
+    release.set()
+    m_thread.join(10)
+    p_thread.join(10)
+    assert not m_errors and not p_errors
+    assert statuses(pg, sid(1)) == ["delivered", "delivered"]
+    assert promoted in ([], [0])
+
+
 def settle(conn: sa.Connection, rows: list[dict[str, Any]], rnd: random.Random, now: datetime) -> None:
     """What the callback worker's group commit does: deliver most in one go, fail or retry the
     rest one by one."""
