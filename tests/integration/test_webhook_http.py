@@ -684,33 +684,33 @@ def test_https_to_a_self_signed_certificate_is_refused_as_11237(run: Run[Any], c
     assert server.seen == []  # nothing was sent to a receiver we could not verify
 
 
-def test_an_expired_certificate_is_11236_even_when_trusted(
-    run: Run[Any], expired_certificate: tuple[Path, Path]
-) -> None:
+def _trusting_and_refused(run: Run[Any], certificate: tuple[Path, Path]) -> WebhookError:
+    """Send to a localhost server with `certificate`, which the sender trusts as its CA; the
+    failure, once it is clear that nothing reached the server."""
+
     async def main() -> tuple[Server, WebhookError]:
-        server = await Server(replying(answer(200))).start(_server_tls(expired_certificate, []))
-        trusting = ssl.create_default_context(cafile=str(expired_certificate[0]))
+        server = await Server(replying(answer(200))).start(_server_tls(certificate, []))
+        trusting = ssl.create_default_context(cafile=str(certificate[0]))
         sender = HttpWebhookSender(connect_timeout=2, tls=trusting)
         return server, await failure(sender, post(server.url(host="localhost", scheme="https")))
 
-    server, caught = run(main())
-    assert caught.error_code == 11236 and caught.retryable and "expired" in caught.detail
+    result: tuple[Server, WebhookError] = run(main())
+    server, caught = result
     assert server.seen == []
+    return caught
+
+
+def test_an_expired_certificate_is_11236_even_when_trusted(
+    run: Run[Any], expired_certificate: tuple[Path, Path]
+) -> None:
+    caught = _trusting_and_refused(run, expired_certificate)
+    assert caught.error_code == 11236 and caught.retryable and "expired" in caught.detail
 
 
 def test_a_trusted_certificate_for_another_name_is_11235(run: Run[Any], tmp_path: Path) -> None:
     """The certificate verifies, but for elsewhere.example, not the host in the URL."""
-    elsewhere = _self_signed(tmp_path, "elsewhere.example")
-
-    async def main() -> tuple[Server, WebhookError]:
-        server = await Server(replying(answer(200))).start(_server_tls(elsewhere, []))
-        trusting = ssl.create_default_context(cafile=str(elsewhere[0]))
-        sender = HttpWebhookSender(connect_timeout=2, tls=trusting)
-        return server, await failure(sender, post(server.url(host="localhost", scheme="https")))
-
-    server, caught = run(main())
+    caught = _trusting_and_refused(run, _self_signed(tmp_path, "elsewhere.example"))
     assert caught.error_code == 11235 and caught.retryable and "another host name" in caught.detail
-    assert server.seen == []
 
 
 @pytest.mark.parametrize("behaviour", ["answers plain HTTP", "closes at once", "resets"])
