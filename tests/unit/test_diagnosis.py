@@ -422,7 +422,17 @@ def test_inbound_no_webhook() -> None:
 
 @pytest.mark.parametrize(
     ("code", "cause"),
-    [(11200, "webhook_failing"), (11205, "webhook_failing"), (12100, "invalid_twiml"), (12300, "invalid_twiml")],
+    [
+        (11200, "webhook_failing"),
+        (11205, "webhook_failing"),
+        (11210, "webhook_failing"),
+        (11220, "webhook_failing"),
+        (11235, "webhook_failing"),
+        (11236, "webhook_failing"),
+        (11237, "webhook_failing"),
+        (12100, "invalid_twiml"),
+        (12300, "invalid_twiml"),
+    ],
 )
 def test_inbound_webhook_failures(code: int, cause: str) -> None:
     alert = {"sid": "NO1", "error_code": code, "alert_text": "t", "request_url": "https://app", "response_status": 500}
@@ -689,6 +699,8 @@ def test_no_webhook_because_the_service_wins() -> None:
     [
         (500, 11200, "webhook_failing"),
         (None, 11205, "webhook_failing"),
+        (None, 11210, "webhook_failing"),
+        (None, 11236, "webhook_failing"),
         (200, 12300, "invalid_twiml"),
         (200, 12100, "invalid_twiml"),
     ],
@@ -739,3 +751,13 @@ def test_short_code_country() -> None:
         diagnose_number(num(phone_number="72345", number=short, probe=WebhookProbe([exchange()]))), "short_code_country"
     )
     assert f.severity == "info" and "short code of US" in f.summary
+
+
+@pytest.mark.parametrize(
+    ("code", "remedy"),
+    [(11236, "Renew the certificate"), (11235, "host name the certificate was issued for"), (11210, "Check the URL")],
+)
+def test_a_webhook_that_fails_before_http_gets_the_advice_of_its_code(code: int, remedy: str) -> None:
+    """DNS, TLS and certificate failures have their own codes, and the doctor says what to fix."""
+    f = one(diagnose_number(num(probe=WebhookProbe([exchange(None, code, twiml=False)]))), "webhook_failing")
+    assert any(remedy in advice for advice in f.advice), f.advice
