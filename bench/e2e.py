@@ -56,6 +56,13 @@ class Callbacks:
     by_status: dict[str, int] = field(default_factory=dict)
     delivered_at: dict[str, float] = field(default_factory=dict)
     duplicates: int = 0
+    #: Each message's statuses heard so far (a bit each), to count every status told twice.
+    heard: dict[str, int] = field(default_factory=dict)
+    twice: dict[str, int] = field(default_factory=dict)
+
+
+#: A bit per status, for `Callbacks.heard`.
+_BITS = {"queued": 1, "sending": 2, "sent": 4, "delivered": 8, "undelivered": 16, "failed": 32}
 
 
 def _field(body: bytes, name: bytes) -> str:
@@ -103,8 +110,13 @@ class _Receiver(asyncio.Protocol):
         seen.received += 1
         status = _field(body, b"MessageStatus")
         seen.by_status[status] = seen.by_status.get(status, 0) + 1
+        sid = _field(body, b"MessageSid")
+        bit = _BITS.get(status, 64)
+        heard = seen.heard.get(sid, 0)
+        if heard & bit:  # at least once allows it, but each one is worth a look
+            seen.twice[status] = seen.twice.get(status, 0) + 1
+        seen.heard[sid] = heard | bit
         if status == "delivered":
-            sid = _field(body, b"MessageSid")
             if sid in seen.delivered_at:
                 seen.duplicates += 1
             else:
@@ -220,7 +232,11 @@ async def measure(server: Server, requests: Requests, seen: Callbacks, rate: flo
     run.rss = rss_samples
     if result.errors:
         print(f"  request errors: {result.errors}", flush=True)
-    print(f"  callbacks by status: {seen.by_status}, duplicate delivered: {seen.duplicates}", flush=True)
+    print(
+        f"  callbacks by status: {seen.by_status}, duplicate delivered: {seen.duplicates}, "
+        f"told twice by status: {seen.twice or 'none'}",
+        flush=True,
+    )
     return run
 
 

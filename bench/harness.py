@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections import deque
@@ -305,7 +306,7 @@ class Requests:
             "User-Agent: pigeon-bench\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         )
         self.senders = [s.replace("+", "%2B") for s in tenant.senders]
-        self.callback = "&StatusCallback=" + urllib.request.quote(status_callback, safe="") if status_callback else ""
+        self.callback = "&StatusCallback=" + urllib.parse.quote(status_callback, safe="") if status_callback else ""
         self.rng = random.Random(seed)
         self.n = 0
 
