@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import shutil
 import ssl
 import subprocess
+import sys
 import zlib
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -711,6 +713,48 @@ def test_a_trusted_certificate_for_another_name_is_11235(run: Run[Any], tmp_path
     """The certificate verifies, but for elsewhere.example, not the host in the URL."""
     caught = _trusting_and_refused(run, _self_signed(tmp_path, "elsewhere.example"))
     assert caught.error_code == 11235 and caught.retryable and "another host name" in caught.detail
+
+
+_SEND_ONE = """
+import asyncio, sys
+from pigeon.ports import WebhookRequest
+from pigeon.webhooks.sender import HttpWebhookSender
+
+async def main():
+    sender = HttpWebhookSender(connect_timeout=5)
+    request = WebhookRequest(url=sys.argv[1], method="POST", params=[("a", "1")], headers={}, timeout=10)
+    try:
+        print((await sender.send(request)).status)
+    finally:
+        await sender.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_a_private_ca_is_trusted_through_ssl_cert_file(certificate: tuple[Path, Path]) -> None:
+    """What the README tells operators whose receivers use an internal CA: the sender verifies
+    with OpenSSL's default paths, so SSL_CERT_FILE (or SSL_CERT_DIR) in the workers' environment
+    selects the bundle. Here the bundle is the server's own self-signed certificate."""
+
+    async def main() -> tuple[Server, bytes, bytes]:
+        server = await Server(replying(answer(204))).start(_server_tls(certificate, []))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _SEND_ONE,
+            server.url(host="localhost", scheme="https"),
+            env={**os.environ, "SSL_CERT_FILE": str(certificate[0])},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        await server.stop()
+        return server, out, err
+
+    server, out, err = asyncio.run(main())
+    assert out.strip() == b"204", err.decode()[-2000:]
+    assert len(server.seen) == 1
 
 
 @pytest.mark.parametrize("behaviour", ["answers plain HTTP", "closes at once", "resets"])
