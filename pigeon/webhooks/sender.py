@@ -85,12 +85,11 @@ def form_body(params: Iterable[tuple[str, str]]) -> bytes:
     ).encode("ascii")
 
 
-#: The code for each way a certificate fails to verify.
-_CERTIFICATE_CODES = {"name": 11235, "expired": 11236, "untrusted": 11237}
-_CERTIFICATE_TEXT = {
-    "name": "the server's TLS certificate is for another host name",
-    "expired": "the server's TLS certificate has expired or is not valid yet",
-    "untrusted": "the server's TLS certificate is not trusted (self-signed, or its chain is incomplete)",
+#: The code and the words for each way a certificate fails to verify.
+_CERTIFICATE = {
+    "name": (11235, "the server's TLS certificate is for another host name"),
+    "expired": (11236, "the server's TLS certificate has expired or is not valid yet"),
+    "untrusted": (11237, "the server's TLS certificate is not trusted (self-signed, or its chain is incomplete)"),
 }
 
 
@@ -100,9 +99,8 @@ def _translate(exc: HTTPError) -> WebhookError:
     if isinstance(exc, NameNotResolved):
         return WebhookError(11210, f"the host name does not resolve ({exc})", retryable=True)
     if isinstance(exc, CertificateRejected):
-        return WebhookError(
-            _CERTIFICATE_CODES[exc.problem], f"{_CERTIFICATE_TEXT[exc.problem]} ({exc})", retryable=True
-        )
+        code, text = _CERTIFICATE[exc.problem]
+        return WebhookError(code, f"{text} ({exc})", retryable=True)
     if isinstance(exc, TLSFailed):
         return WebhookError(11220, f"the TLS handshake failed ({exc})", retryable=True)
     if isinstance(exc, ConnectError):
