@@ -294,11 +294,11 @@ def build_workers(
     sender = HttpWebhookSender()
     pacing = pacing_policy(settings)
 
-    async def inbound(row: dict[str, Any]) -> None:
-        await deliver_inbound(db, sender, clock, row, pacing=pacing)
+    async def inbound(row: dict[str, Any], answered: Callable[[], None]) -> None:
+        await deliver_inbound(db, sender, clock, row, pacing=pacing, answered=answered)
 
-    async def event(row: dict[str, Any]) -> None:
-        await deliver_event(db, sender, clock, row)
+    async def event(row: dict[str, Any], answered: Callable[[], None]) -> None:
+        await deliver_event(db, sender, clock, row, answered=answered)
 
     sink = CarrierEventSink(db, clock, base_url=settings.base_url)
     return Workers(

@@ -285,8 +285,10 @@ async def deliver_one(
     policy: RetryPolicy,
     timeout: float = 15.0,
     rand: Callable[[], float] = random.random,
+    answered: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Make one attempt at a claimed delivery and record its outcome."""
+    """Make one attempt at a claimed delivery and record its outcome. `answered` is called
+    once the exchange is over, before the outcome is recorded (a writer may wait for the store)."""
     token = await asyncio.to_thread(_auth_token, db, delivery["account_sid"])
     started = clock.now()
     response: WebhookResponse | None = None
@@ -300,6 +302,8 @@ async def deliver_one(
             error = classify(response)
         except WebhookError as exc:
             error = exc
+    if answered is not None:
+        answered()
     attempt = Attempt(
         delivery=delivery,
         at=started,

@@ -142,8 +142,10 @@ async def deliver_event(
     policy: RetryPolicy = EVENT_STREAMS,
     timeout: float = SINK_TIMEOUT,
     rand: Callable[[], float] = random.random,
+    answered: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Make one attempt at a claimed event delivery and record its outcome."""
+    """Make one attempt at a claimed event delivery and record its outcome. `answered` is
+    called once the exchange is over, before the outcome is recorded."""
     token, sink_exists = await asyncio.to_thread(_lookup, db, delivery)
     started, perf = clock.now(), time.perf_counter()
     response: WebhookResponse | None = None
@@ -158,6 +160,8 @@ async def deliver_event(
             error = classify(response)
         except WebhookError as exc:
             error = exc
+    if answered is not None:
+        answered()
     attempt = _Attempt(
         delivery=delivery,
         at=started,

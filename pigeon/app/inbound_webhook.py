@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -281,13 +281,18 @@ async def deliver_inbound(
     *,
     pacing: PacingPolicy | None = None,
     timeout: float = 15.0,
+    answered: Callable[[], None] | None = None,
 ) -> list[str]:
-    """Handle one claimed inbound delivery end to end; returns the reply SIDs."""
+    """Handle one claimed inbound delivery end to end; returns the reply SIDs. `answered` is
+    called once the conversation with the application is over (its redirects and fallback
+    included), before what it said is recorded."""
     token = await asyncio.to_thread(_token, db, delivery["account_sid"])
     if token is None:
         convo = Conversation(delivery)
     else:
         convo = await converse(sender, token, delivery, timeout=timeout)
+    if answered is not None:
+        answered()
 
     def write() -> list[str]:
         with db.write() as conn:

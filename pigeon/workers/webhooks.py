@@ -1,15 +1,19 @@
 """Webhook worker: claim due deliveries from the outbox and deliver them, many at a time.
 
-The loop keeps up to `concurrency` requests in flight and claims only as many rows as it has
-free slots, so a claimed row never waits in memory for a slot while its lease runs down; while
-three quarters of the slots are busy it lets more free up for up to `poll_interval`, so that a
-claim takes a batch. When a claim comes back short, everything due has been taken and the loop
-rests `poll_interval`.
+The loop claims only as many rows as it has free slots (`concurrency`), so a claimed row does
+not wait in memory for long while its lease runs down; while three quarters of the slots are
+busy it lets more free up for up to `poll_interval`, so that a claim takes a batch. A slot is
+counted once its delivery's task runs, so right after a full claim the loop takes one batch
+more, which waits in the sender's pool for a connection (the pool's `max_connections` is the
+cap on requests in flight): see `_deliver`. When a claim comes back short, everything due has
+been taken and the loop rests `poll_interval`.
 
-A status callback frees its slot when its receiver has answered, not when its outcome is
-recorded: outcomes are group-committed, and under load a commit waits for the store's writer
-(SQLite has one), so slots held through it left the receivers idle; the e2e bench's callbacks
-stalled at about 430/s that way, with a hundred slots mostly waiting for commits. Deliveries
+A delivery frees its slot when its receiver has answered, not when its outcome is recorded:
+status callbacks' outcomes are group-committed, and under load any commit waits for the
+store's writer (SQLite has one), so slots held through it left the receivers idle; the e2e
+bench's callbacks stalled at about 430/s that way, with a hundred slots mostly waiting for
+commits. Every kind does this: a handler is given the `answered` to call when its exchange is
+over (for an inbound webhook, the whole conversation with the application). Deliveries
 answered and not yet recorded are capped too (`max_claimed` rows in this process at once).
 
 Crash safety lives in the store: a claim is a lease (``claimed_until``); if this process dies
@@ -44,9 +48,13 @@ from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
 
-__all__ = ["WebhookWorker"]
+__all__ = ["Handler", "WebhookWorker"]
 
 log = logging.getLogger(__name__)
+
+#: Delivers one claimed row of its kind end to end: (the row, `answered`), where `answered` is
+#: to be called once the exchange is over, before the outcome is recorded (it frees the slot).
+Handler = Callable[[dict[str, Any], Callable[[], None]], Awaitable[Any]]
 
 
 class WebhookWorker:
@@ -63,7 +71,7 @@ class WebhookWorker:
         lease_seconds: float = 60.0,
         poll_interval: float = 0.05,
         timeout: float = 15.0,
-        handlers: Mapping[str, Callable[[dict[str, Any]], Awaitable[Any]]] | None = None,
+        handlers: Mapping[str, Handler] | None = None,
         sweep_interval: float = 0.5,
         sweep_recent: timedelta = timedelta(seconds=10),
         full_sweep_interval: float = 300.0,
@@ -137,15 +145,23 @@ class WebhookWorker:
                 self._exchanging -= 1
                 self._freed.set()
 
+        # Counted when the task first runs, not when its row is claimed: a loop that claims
+        # again at once after a full claim sees the slots free and claims another batch, which
+        # waits in the sender's pool (it opens at most its own `max_connections`). That second
+        # batch is what keeps the connections busy while the next claim waits for the store:
+        # counted at claim time instead, the e2e bench's deliveries fell from about 1,200 to
+        # 600-700 messages/s (slots stood empty for each claim's turn of the writer lock).
         self._exchanging += 1
         try:
             handler = self.handlers.get(row["kind"])
             if handler is not None:
-                await handler(row)
+                await handler(row, answered)
             elif row["kind"] == STATUS_CALLBACK:
                 await self.callbacks.deliver(row, tokens.get(row["account_sid"]), answered=answered)
             else:
-                await deliver_one(self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout)
+                await deliver_one(
+                    self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout, answered=answered
+                )
         except Exception:
             log.exception("webhook delivery %s raised; its lease will bring it back", row["id"])
         finally:

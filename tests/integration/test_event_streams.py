@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -407,7 +411,11 @@ def test_a_sink_retrying_holds_back_that_messages_later_events_only(
         sender := RecordingWebhookSender(lambda r: 503 if r.body is not None and b'"SENT"' in r.body else 200),
         clock,
         policy=FAST,
-        handlers={EVENT: lambda row: deliver_event(db, sender, clock, row, policy=FAST, rand=lambda: 0.0)},
+        handlers={
+            EVENT: lambda row, answered: deliver_event(
+                db, sender, clock, row, policy=FAST, rand=lambda: 0.0, answered=answered
+            )
+        },
     )
     while asyncio.run(worker.run_once()):
         pass
@@ -430,8 +438,8 @@ def test_worker_delivers_callbacks_and_events_in_order(db: Database, clock: Froz
     move(db, clock, sid, S.SENDING, S.SENT, S.DELIVERED)
     sender = RecordingWebhookSender()
 
-    async def event(row: dict[str, Any]) -> None:
-        await deliver_event(db, sender, clock, row, policy=FAST)
+    async def event(row: dict[str, Any], answered: Callable[[], None]) -> None:
+        await deliver_event(db, sender, clock, row, policy=FAST, answered=answered)
 
     worker = WebhookWorker(db, sender, clock, policy=FAST, handlers={EVENT: event})
     while asyncio.run(worker.run_once()):
@@ -527,3 +535,62 @@ def add_sink_in(conn: Any, acct: Account, now: Any) -> str:
     config = json.dumps({"destination": "https://unused.example.com/"})
     row = use.create_sink(conn, acct.sid, {"Description": "u", "SinkType": "webhook", "SinkConfiguration": config}, now)
     return str(row["sid"])
+
+
+class _SlowWrites:
+    """The store, with every write transaction starting late: a writer waiting for the lock."""
+
+    def __init__(self, db: Database, delay: float) -> None:
+        self._db = db
+        self._delay = delay
+        self.first_write_done = threading.Event()
+
+    def read(self) -> Any:
+        return self._db.read()
+
+    @contextmanager
+    def write(self) -> Iterator[Any]:
+        time.sleep(self._delay)
+        with self._db.write() as conn:
+            yield conn
+        self.first_write_done.set()
+
+
+def test_an_event_frees_its_slot_when_the_sink_answers_not_when_it_is_recorded(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """As status callbacks do: while recording outcomes waits for the store, the worker keeps
+    sending, within its cap of claimed rows (`max_claimed`), not within its two slots."""
+    sink = add_sink(db, clock, account)
+    subscribe(db, clock, account, sink, SENT)
+    sids = [new_message(db, clock, account, callback=None) for _ in range(8)]
+    for sid in sids:
+        move(db, clock, sid, S.SENDING, S.SENT)
+    sender = RecordingWebhookSender()
+    slow = _SlowWrites(db, delay=0.5)
+
+    async def event(row: dict[str, Any], answered: Callable[[], None]) -> None:
+        await deliver_event(slow, sender, clock, row, policy=FAST, answered=answered)
+
+    worker = WebhookWorker(
+        db, sender, clock, policy=FAST, handlers={EVENT: event}, concurrency=2, max_claimed=5, poll_interval=0.01
+    )
+    sent_before_first_record: list[int] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(0.3)  # well inside the first record
+        sent_before_first_record.append(len(sender.requests))
+        assert not slow.first_write_done.is_set()
+        deadline = time.monotonic() + 20
+        while len(sender.requests) < 8 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(main())
+    assert sent_before_first_record == [5]  # two slots, five claimed rows
+    assert len(sender.requests) == 8
+    for sid in sids:
+        assert [(event_of(r)["type"], r["status"]) for r in rows(db, sid)] == [(SENT, "delivered")]

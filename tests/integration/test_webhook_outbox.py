@@ -9,25 +9,30 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app.callbacks import STATUS_CALLBACK, Outcome, deliver_one, enqueue_status_callback
+from pigeon.app.inbound import receive
+from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.status import MessageStatus
-from pigeon.ports import WebhookResponse
+from pigeon.ports import InboundSms, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
 from pigeon.store.messages import delete_message, insert_messages, list_events, transition
-from pigeon.store.tables import messaging_services
+from pigeon.store.tables import messaging_services, phone_numbers
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
 
@@ -452,6 +457,63 @@ def test_run_loop_delivers_and_stops_gracefully(db: Database, clock: FrozenClock
     asyncio.run(main())
     for sid in sids:
         assert [r["status"] for r in deliveries(db, sid)] == ["delivered", "delivered"]
+
+
+class _Writes:
+    """The store, noting each write transaction in `order` as it starts."""
+
+    def __init__(self, db: Database, order: list[str]) -> None:
+        self._db = db
+        self._order = order
+
+    def read(self) -> Any:
+        return self._db.read()
+
+    @contextmanager
+    def write(self) -> Iterator[Any]:
+        self._order.append("write")
+        with self._db.write() as conn:
+            yield conn
+
+
+def test_a_delivery_says_it_was_answered_before_its_outcome_is_written(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """Status callbacks sent one by one and inbound webhooks call `answered` once the exchange
+    is over and before any write, so that the worker frees the slot while the write waits."""
+    sid = new_message(db, clock, account)
+    move(db, clock, sid, S.SENDING)
+    with db.write() as conn:
+        conn.execute(
+            sa.update(phone_numbers)
+            .where(phone_numbers.c.phone_number == account.number)
+            .values(sms_url="https://app.example.com/sms", sms_method="POST")
+        )
+        sms = InboundSms(carrier="simulator", sender="+14155559999", recipient=account.number, body="hello")
+        receive(conn, sms, now=clock.now(), base_url="https://pigeon.example.com")
+    rows = {r["kind"]: r for r in claim(db, clock)}
+    sender = RecordingWebhookSender()
+
+    order: list[str] = []
+    outcome = asyncio.run(
+        deliver_one(
+            _Writes(db, order),
+            sender,
+            clock,
+            rows[STATUS_CALLBACK],
+            policy=FAST,
+            answered=lambda: order.append("answered"),
+        )
+    )
+    assert outcome is Outcome.DELIVERED
+    assert order == ["answered", "write"]
+
+    order.clear()
+    asyncio.run(
+        deliver_inbound(_Writes(db, order), sender, clock, rows["inbound"], answered=lambda: order.append("answered"))
+    )
+    assert order == ["answered", "write"]
+    assert [r.url for r in sender.requests] == [URL, "https://app.example.com/sms"]
 
 
 def test_a_slot_frees_when_the_receiver_answers_not_when_the_outcome_is_recorded(
