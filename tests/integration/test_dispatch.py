@@ -635,8 +635,52 @@ def test_the_claim_reads_due_messages_in_index_order_without_sorting_the_backlog
             assert not any("TEMP B-TREE" in step for step in plan), (statement, plan)
             assert any("ix_messages_status_next_attempt_at" in step for step in plan), (statement, plan)
             assert not any(step.startswith("SCAN messages") for step in plan), (statement, plan)
-    assert any("EXISTS" in statement for statement, _ in selects)  # the check before the claim
-    assert len([statement for statement, _ in selects if "EXISTS" not in statement]) == 3  # a pick per status
+    checks = [statement for statement, _ in selects if "(SELECT messages.sid" in statement]
+    assert len(checks) == 1  # the check before the claim
+    assert len(selects) - len(checks) == 3  # a pick per status
+
+
+def test_the_check_before_a_claim_reads_the_index_when_postgresql_statistics_are_stale(pipe: Pipeline) -> None:
+    """PostgreSQL's statistics taken while most messages were queued, then 30,000 delivered
+    ones and nothing due: the check must still read the (status, next_attempt_at) index, not the
+    table from its start looking for a due row (an EXISTS, planned from those statistics, did:
+    a sequential scan per status, on every dispatcher round)."""
+    if pipe.db.is_sqlite:
+        pytest.skip("SQLite's plans are checked above")
+    now = pipe.clock.now()
+    insert = sa.text(
+        'INSERT INTO messages (sid, account_sid, direction, from_, "to", status, next_attempt_at,'
+        " date_created, date_updated)"
+        " SELECT 'SM' || lpad(to_hex(:first + g), 32, '0'), :account, 'outbound-api', :sender, :to, :status,"
+        " :at, :at, :at FROM generate_series(0, :count - 1) AS g"
+    )
+    rows = {"account": pipe.account_sid, "sender": SENDER, "to": TO, "at": now - timedelta(seconds=5)}
+    with pipe.db.write() as conn:
+        conn.exec_driver_sql("ALTER TABLE messages SET (autovacuum_enabled = false)")
+        conn.execute(insert, {**rows, "first": 0, "count": 400, "status": "queued"})
+    with pipe.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE messages")
+    with pipe.db.write() as conn:
+        conn.exec_driver_sql("UPDATE messages SET status = 'delivered'")
+        conn.execute(insert, {**rows, "first": 1000, "count": 30000, "status": "delivered"})
+
+    plans: list[str] = []
+
+    def explain(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "(SELECT messages.sid" in statement:
+            with cursor.connection.cursor() as c:
+                c.execute("EXPLAIN " + statement, parameters)
+                plans.append("\n".join(row[0] for row in c.fetchall()))
+
+    sa.event.listen(pipe.db.engine, "before_cursor_execute", explain)
+    try:
+        with pipe.db.lookup() as conn:
+            assert not dispatch_store.any_due(conn, now=now, worker_id="dispatcher-1")
+    finally:
+        sa.event.remove(pipe.db.engine, "before_cursor_execute", explain)
+    [plan] = plans
+    assert "Seq Scan on messages" not in plan, plan
+    assert "ix_messages_status_next_attempt_at" in plan, plan
 
 
 def test_the_check_before_a_claim_finds_what_the_claim_would(pipe: Pipeline) -> None:
