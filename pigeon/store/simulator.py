@@ -53,7 +53,18 @@ def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
     return rows
 
 
-_ANY_DUE = sa.select(sa.exists().where(_IS_DUE))
+# The first due receipt in the (due_at) index's order rather than whether one EXISTS: as with
+# the dispatcher's check (`pigeon.store.dispatch`), PostgreSQL may plan an EXISTS as a scan of
+# the table from its start, and this spool's table holds a dead row for every receipt taken
+# until it is vacuumed.
+_ANY_DUE = sa.select(
+    sa.select(simulated_receipts.c.id)
+    .where(_IS_DUE)
+    .order_by(simulated_receipts.c.due_at)
+    .limit(1)
+    .scalar_subquery()
+    .is_not(None)
+)
 
 
 def any_due(conn: Connection, *, now: datetime) -> bool:
