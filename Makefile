@@ -35,7 +35,7 @@ $(CHROMIUM):
 
 test: $(VENV)/.dev $(SMSC)/node_modules/.installed | $(CHROMIUM)
 	$(BIN)/ruff check pigeon tests bench
-	$(BIN)/mypy pigeon
+	$(BIN)/mypy pigeon tests bench
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n 2 --dist loadgroup --ignore=tests/browser
 	# Playwright's sync API keeps an event loop in its worker: the browser tests get their own run.

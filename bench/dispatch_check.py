@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import store  # type: ignore[import-not-found]
+from harness import store
 
 from pigeon.store import dispatch
 from pigeon.store.engine import Database

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import store  # type: ignore[import-not-found]
+from harness import store
 
 from pigeon.store import webhooks as outbox
 from pigeon.store.engine import Database

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
 
-from harness import store  # type: ignore[import-not-found]  # noqa: E402
+from harness import store  # noqa: E402
 
 import pigeon.store.combined as combined_module  # noqa: E402
 import pigeon.store.engine as engine_module  # noqa: E402

@@ -107,7 +107,7 @@ class Server:
         return twilio_client(self.base_url, username or self.account_sid, password or self.auth_token, account_sid)
 
 
-class LocalHttpClient(TwilioHttpClient):
+class LocalHttpClient(TwilioHttpClient):  # type: ignore[misc]  # the SDK ships no types
     """Rewrites every *.twilio.com URL to the local server (REFERENCE.md §j, approach 2)."""
 
     def __init__(self, base: str, **kw: Any) -> None:

@@ -135,7 +135,11 @@ def row_counts(db: Database, account_sid: str) -> tuple[int, ...]:
     """(messages, media, timeline events) stored for an account."""
     with db.read() as conn:
         return tuple(
-            int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.account_sid == account_sid)).scalar())
+            int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(t).where(t.c.account_sid == account_sid)
+                ).scalar_one()
+            )
             for t in (messages, media, message_events)
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -69,7 +70,10 @@ def test_a_subaccount_cannot_create_subaccounts(tenant: Tenant) -> None:
 def test_suspended_subaccount_is_refused_until_its_parent_reactivates_it(tenant: Tenant) -> None:
     parent = tenant.server.client()
     assert parent.api.accounts(tenant.sid).update(status="suspended").status == "suspended"
-    send = lambda: tenant.client().messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x")  # noqa: E731
+
+    def send() -> Any:
+        return tenant.client().messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x")
+
     raises_twilio(send, 20005, 403)
     as_parent = tenant.server.client(account_sid=tenant.sid)
     raises_twilio(lambda: as_parent.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x"), 20005, 403)

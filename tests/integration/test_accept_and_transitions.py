@@ -54,7 +54,7 @@ def test_a_bad_row_fails_only_its_own_request(db: Database, clock: FrozenClock) 
     writer = AcceptWriter(db.engine, max_batch=10, max_wait=0.01)
     writer.start()
 
-    async def run() -> list[object]:
+    async def run() -> tuple[BaseException | None, BaseException | None]:
         with db.read() as conn:
             good = prepare_message(conn, account, SendRequest(to="+14155552671", from_=sender, body="ok"), clock.now())
             dup = prepare_message(conn, account, SendRequest(to="+14155552671", from_=sender, body="dup"), clock.now())

@@ -225,8 +225,9 @@ def test_a_failure_outside_the_transaction_fails_its_callers_not_the_thread(
     sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pigeon.store.combined as combined_module
+    import pigeon.store.engine as engine_module
 
-    real = combined_module.writer_lock
+    real = engine_module.writer_lock
     failures = [OSError("lock file gone")]
 
     def flaky(engine: Any) -> Any:

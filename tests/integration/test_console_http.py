@@ -6,6 +6,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from pigeon.store import accounts as account_store
 from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 
-Row = dict[str, object]
+Row = dict[str, Any]
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def sign_in(client: TestClient, username: str, password: str, account: str = "")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token
     form = {"username": username, "password": password, "account": account, "csrf_token": token.group(1)}
-    return client.post("/console/login", data=form, follow_redirects=False).status_code
+    return int(client.post("/console/login", data=form, follow_redirects=False).status_code)
 
 
 def csrf(client: TestClient, path: str = "/console/numbers") -> str:

@@ -216,7 +216,7 @@ def test_a_batch_of_changes_reads_each_accounts_subscriptions_once(
     sa_event.listen(db.engine, "before_cursor_execute", count)
     try:
         with db.write() as conn:
-            changed = []
+            changed: list[tuple[dict[str, Any], str | None]] = []
             for sid in [*mine, theirs]:
                 transition(conn, sid, S.SENDING, at=clock.now())
                 changed.append((transition(conn, sid, S.SENT, at=clock.now()), None))

@@ -202,7 +202,7 @@ ACCOUNT = "AC" + "a" * 32
 
 def test_insert_many_writes_what_an_executemany_writes(db: Database) -> None:
     a, b, _ = _seed(db)
-    details = [None, {"carrier": "sim", "ids": ["1", "2"]}, {"reason": "é ✓"}, {}]
+    details: list[dict[str, object] | None] = [None, {"carrier": "sim", "ids": ["1", "2"]}, {"reason": "é ✓"}, {}]
     with db.write() as conn:
         insert_many(conn, message_events, [_event(a, n, d) for n, d in enumerate(details)])
         conn.execute(message_events.insert(), [_event(b, n, d) for n, d in enumerate(details)])

@@ -156,7 +156,7 @@ def test_sender_pool_rules(db: Database, clock: FrozenClock) -> None:
         assert _code(use.fetch_alpha_sender, conn, account, two, alpha["sid"], PATH) == 20404
 
     with db.write() as conn:
-        codes = {
+        refusals = {
             "same service": _code(
                 use.add_number, conn, account, one, number["sid"], short_code=False, path=PATH, now=now
             ),
@@ -190,7 +190,7 @@ def test_sender_pool_rules(db: Database, clock: FrozenClock) -> None:
             "alpha missing": _code(use.add_alpha_sender, conn, account, one, "", now),
             "alpha elsewhere": _code(use.remove_alpha_sender, conn, account, two, alpha["sid"], PATH),
         }
-    assert codes == {
+    assert refusals == {
         "same service": 21710,
         "other service": 21712,
         "not in pool": 21711,

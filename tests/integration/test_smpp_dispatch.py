@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from pigeon.app.receipts import ReceiptSink
+from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp import SmppCarrier
 from pigeon.carriers.smpp_errors import Action, StatusRule
@@ -39,7 +39,7 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 async def smpp(pipe: Pipeline, smsc: faults.FakeSmsc, name: str, **config: Any) -> AsyncIterator[SmppCarrier]:
     settings = carrier_config(smsc.port, **{"name": name, "response_timeout": 0.5, **config})
     carrier = SmppCarrier(settings, metrics=CarrierMetrics(CollectorRegistry()))
-    await carrier.start(ReceiptSink(pipe.db, pipe.clock))
+    await carrier.start(CarrierEventSink(pipe.db, pipe.clock, base_url="https://pigeon.example.com"))
     try:
         assert await carrier.wait_bound(5), carrier.status()
         yield carrier

@@ -224,6 +224,7 @@ def test_later_part_refused() -> None:
             assert (progress.parts, progress.first_part, progress.stopped_at) == (3, 1, 2)
             udh = smsc.submits[0].short_message[:6]
             assert udh[:3] == b"\x05\x00\x03" and progress.reference == udh[3]
+            assert progress.reference is not None
 
             # The rest only: parts 2 and 3, with part 1's reference and part count.
             rest = Continuation(reference=progress.reference, parts=3, first_part=2)

@@ -49,7 +49,8 @@ def test_times_round_trip_as_aware_utc(probe: Database) -> None:
 def test_sqlite_stores_the_text_sqlalchemy_writes(probe: Database) -> None:
     if probe.engine.dialect.name != "sqlite":
         pytest.skip("SQLite keeps times as text")
-    theirs = DATETIME().bind_processor(probe.engine.dialect)
+    theirs = DATETIME().bind_processor(probe.engine.dialect)  # type: ignore[no-untyped-call]
+    assert theirs is not None
     with probe.write() as conn:
         conn.execute(_probe.insert(), [{"id": i, "at": at} for i, at in enumerate(TIMES)])
         stored = conn.exec_driver_sql("SELECT at FROM time_probe ORDER BY id").scalars().all()

@@ -271,7 +271,7 @@ def test_parse_subscribed_type() -> None:
 
 def test_route_one_event_per_sink_highest_version_wins() -> None:
     sink_a, sink_b, sink_c = "DG" + "a" * 32, "DG" + "b" * 32, "DG" + "c" * 32
-    subscriptions = [
+    subscriptions: list[tuple[str, list[dict[str, Any]]]] = [
         (sink_a, [{"type": DELIVERED, "schema_version": 1}, {"type": INBOUND_RECEIVED, "schema_version": 2}]),
         (sink_a, [{"type": DELIVERED, "schema_version": 3}]),
         (sink_b, [{"type": DELIVERED}]),

@@ -3,6 +3,8 @@ means, how parts become text) and pigeon.carriers.smpp_inbound.read_mo (what a d
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pigeon.carriers.smpp_inbound import read_mo
@@ -143,7 +145,7 @@ def test_a_16_bit_udh_part_keeps_its_reference_width() -> None:
 
 
 def test_sar_tlvs_make_a_part() -> None:
-    tlvs = {
+    tlvs: dict[str, Any] = {
         f"x{TLV_SAR_MSG_REF_NUM:04x}": b"\x00\x07",
         f"x{TLV_SAR_TOTAL_SEGMENTS:04x}": b"\x02",
         f"x{TLV_SAR_SEGMENT_SEQNUM:04x}": b"\x02",
