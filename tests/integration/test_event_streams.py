@@ -40,6 +40,7 @@ from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages, list_events, transition
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
+from tests.integration.worker_runs import sent_while_recording
 
 S = MessageStatus
 SINK_URL = "https://sink.example.com/events?tenant=7"
@@ -575,22 +576,8 @@ def test_an_event_frees_its_slot_when_the_sink_answers_not_when_it_is_recorded(
     worker = WebhookWorker(
         db, sender, clock, policy=FAST, handlers={EVENT: event}, concurrency=2, max_claimed=5, poll_interval=0.01
     )
-    sent_before_first_record: list[int] = []
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        await asyncio.sleep(0.3)  # well inside the first record
-        sent_before_first_record.append(len(sender.requests))
-        assert not slow.first_write_done.is_set()
-        deadline = time.monotonic() + 20
-        while len(sender.requests) < 8 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(task, 20)
-
-    asyncio.run(main())
-    assert sent_before_first_record == [5]  # two slots, five claimed rows
+    sent = sent_while_recording(worker, sender, recorded=slow.first_write_done.is_set, total=8)
+    assert sent == 5  # two slots, five claimed rows
     assert len(sender.requests) == 8
     for sid in sids:
         assert [(event_of(r)["type"], r["status"]) for r in rows(db, sid)] == [(SENT, "delivered")]

@@ -35,6 +35,7 @@ from pigeon.store.messages import delete_message, insert_messages, list_events, 
 from pigeon.store.tables import messaging_services, phone_numbers
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
+from tests.integration.worker_runs import sent_while_recording
 
 S = MessageStatus
 URL = "https://hooks.example.com/status?tenant=7"
@@ -538,23 +539,9 @@ def test_a_slot_frees_when_the_receiver_answers_not_when_the_outcome_is_recorded
         return outcomes
 
     recorder._commit = slow_commit  # type: ignore[method-assign]
-    sent_before_first_record: list[int] = []
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(w.run(stop))
-        await asyncio.sleep(0.3)  # well inside the first record
-        sent_before_first_record.append(len(sender.requests))
-        assert not recorded.is_set()
-        deadline = time.monotonic() + 10
-        while len(sender.requests) < 8 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(task, 10)
-
-    asyncio.run(main())
+    sent = sent_while_recording(w, sender, recorded=recorded.is_set, total=8, timeout=10)
     # more than the two request slots went out, but no more than five unrecorded rows
-    assert sent_before_first_record == [5]
+    assert sent == 5
     assert len(sender.requests) == 8
     for sid in sids:
         assert [r["status"] for r in deliveries(db, sid)] == ["delivered"]
