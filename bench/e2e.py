@@ -16,18 +16,27 @@ of the server and its worker processes, sampled every second: at start, peak, at
 
     .venv/bin/python bench/e2e.py --backend both --duration 30 --rates 500,1000,1500,2000
     .venv/bin/python bench/e2e.py --backend sqlite --duration 300 --rates 1000   # memory over time
+
+--instrument adds, per server process and over the measured window, what it did with SQLite's
+writer lock (held, of which on a CPU and in the run queue; waited for) and the CPU of each
+combined write (bench/instrument/sitecustomize.py); it slows the server by 10-20 %.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
+import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -194,8 +203,18 @@ async def measure(server: Server, requests: Requests, seen: Callbacks, rate: flo
     sampler = asyncio.create_task(sample())
     cpu0, host0, t_start = server.cpu_seconds(), host_cpu(), time.perf_counter()
     own0 = sum(os.times()[:2])
+    instrumented: list[dict[str, dict[str, Any]]] = []
+
+    async def after_warmup() -> None:
+        await asyncio.sleep(args.warmup)
+        instrumented.append(read_instruments(args.instrument))
+
+    marker = asyncio.create_task(after_warmup()) if args.instrument else None
     result = await gen.run_open(rate, args.duration, args.warmup)
     t_sent = time.perf_counter()
+    if marker is not None:
+        await marker
+        print_instruments(instrumented[0], read_instruments(args.instrument))
     window = (result.first, result.first + args.duration)
     in_window = sum(1 for t in seen.delivered_at.values() if window[0] <= t < window[1])
     run.backlog = len(sent_at) - len(seen.delivered_at)
@@ -238,6 +257,36 @@ async def measure(server: Server, requests: Requests, seen: Callbacks, rate: flo
         flush=True,
     )
     return run
+
+
+def read_instruments(directory: str) -> dict[str, dict[str, Any]]:
+    """Each instrumented process's running totals (bench/instrument/sitecustomize.py), by pid."""
+    found = {}
+    for path in Path(directory).glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            found[path.stem] = json.loads(path.read_text())
+    return found
+
+
+def print_instruments(start: dict[str, dict[str, Any]], end: dict[str, dict[str, Any]]) -> None:
+    """What each process did with SQLite's writer lock over the measured window."""
+    for pid, last in sorted(end.items(), key=lambda kv: kv[1]["role"]):
+        first = start.get(pid)
+        if first is None or last["at"] <= first["at"]:
+            continue
+        span = last["at"] - first["at"]
+        lock = {k: (last["lock"][k] - first["lock"][k]) / span for k in last["lock"]}
+        print(
+            f"  {last['role']} {pid}: writer lock held {lock['held']:.0%} (on a CPU {lock['cpu']:.0%}, "
+            f"run queue {lock['run_queue']:.0%}), waited for {lock['waited']:.0%}, "
+            f"{lock['transactions']:.0f} transactions/s",
+            flush=True,
+        )
+        jobs = {
+            name: (cpu - first["jobs"].get(name, [0, 0.0])[1]) / span * 1000 for name, (_, cpu) in last["jobs"].items()
+        }
+        inside = ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(jobs.items(), key=lambda kv: -kv[1]) if ms >= 0.5)
+        print(f"    CPU in combined writes, ms/s: {inside}", flush=True)
 
 
 def one_rate(backend: str, rate: float, args: argparse.Namespace) -> Run:
@@ -288,7 +337,18 @@ def main() -> None:
     p.add_argument("--env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)), help="K=V for serve")
     p.add_argument("--py-spy", metavar="PREFIX", help="profile the server with py-spy into PREFIX.<backend>.<rate>.txt")
     p.add_argument("--show-log", action="store_true", help="print the end of the server log")
+    p.add_argument(
+        "--instrument",
+        action="store_true",
+        help="time SQLite's writer lock and the combined writes in each server process (slows it 10-20 %%)",
+    )
     args = p.parse_args()
+    if args.instrument:
+        args.instrument = tempfile.mkdtemp(prefix="pigeon-instrument-")
+        args.env += [
+            ("PYTHONPATH", str(Path(__file__).resolve().parent / "instrument")),
+            ("PIGEON_BENCH_INSTRUMENT", args.instrument),
+        ]
     use_uvloop()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"e2e bench  {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {machine()}")
@@ -300,9 +360,13 @@ def main() -> None:
         f"pigeon serve {extra}\n"
     )
     print(HEADER, flush=True)
-    for backend in backends:
-        for rate in args.rates.split(","):
-            print(line(one_rate(backend, float(rate), args)), flush=True)
+    try:
+        for backend in backends:
+            for rate in args.rates.split(","):
+                print(line(one_rate(backend, float(rate), args)), flush=True)
+    finally:
+        if args.instrument:
+            shutil.rmtree(args.instrument, ignore_errors=True)
 
 
 if __name__ == "__main__":
