@@ -517,6 +517,45 @@ def test_a_delivery_says_it_was_answered_before_its_outcome_is_written(
     assert [r.url for r in sender.requests] == [URL, "https://app.example.com/sms"]
 
 
+def test_no_more_requests_in_flight_than_slots(db: Database, clock: FrozenClock, account: Account) -> None:
+    """`concurrency` bounds the requests in flight; the rows claimed ahead (`prefetch`) wait
+    for a slot."""
+    sids = [new_message(db, clock, account) for _ in range(12)]
+    for sid in sids:
+        move(db, clock, sid, S.SENDING)
+
+    class Counting(RecordingWebhookSender):
+        in_flight = 0
+        most = 0
+
+        async def send(self, request: Any) -> WebhookResponse:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            try:
+                await asyncio.sleep(0.02)
+                return await super().send(request)
+            finally:
+                self.in_flight -= 1
+
+    sender = Counting()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        w = WebhookWorker(db, sender, clock, policy=FAST, concurrency=3, prefetch=2, poll_interval=0.01)
+        task = asyncio.create_task(w.run(stop))
+        deadline = time.monotonic() + 10
+        while len(sender.requests) < 12 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+    assert len(sender.requests) == 12
+    assert sender.most == 3
+    for sid in sids:
+        assert [r["status"] for r in deliveries(db, sid)] == ["delivered"]
+
+
 def test_a_slot_frees_when_the_receiver_answers_not_when_the_outcome_is_recorded(
     db: Database, clock: FrozenClock, account: Account
 ) -> None:
