@@ -238,10 +238,11 @@ class Prepared:
 @dataclass(frozen=True)
 class _InsertShape:
     prefix: str  # SQLite: INSERT INTO t (a, b) VALUES; PostgreSQL: the whole statement
-    row: str  # SQLite: (?, ?) for each row; PostgreSQL: unused
+    #: SQLite: (?, ?), repeated for each row; None: the values go as one array per column
+    #: (PostgreSQL), and the statement is `prefix` alone.
+    row: str | None
     bind: tuple[Callable[[Any], Any] | None, ...]
     per_statement: int  # rows in one statement
-    columns: bool  # values are sent as one array per column (PostgreSQL), not row after row
 
 
 _INSERT_SHAPES: dict[tuple[sa.Table, str, tuple[str, ...]], _InsertShape] = {}
@@ -268,14 +269,13 @@ def _insert_shape(table: sa.Table, dialect: Dialect, names: tuple[str, ...]) -> 
         if dialect.name == "postgresql":
             arrays = ", ".join(f"%b::{dialect.type_compiler_instance.process(c.type)}[]" for c in columns)
             statement = f"{into}SELECT {listed} FROM unnest({arrays}) WITH ORDINALITY AS u({listed}, _n) ORDER BY _n"
-            shape = _InsertShape(prefix=statement, row="", bind=bind, per_statement=1000, columns=True)
+            shape = _InsertShape(prefix=statement, row=None, bind=bind, per_statement=1000)
         else:
             shape = _InsertShape(
                 prefix=f"{into}VALUES ",
                 row="(" + ", ".join("?" * len(columns)) + ")",
                 bind=bind,
                 per_statement=max(1, min(1000, _SQLITE_MAX_VARIABLES // max(1, len(columns)))),
-                columns=False,
             )
         _INSERT_SHAPES[key] = shape
     return shape
@@ -309,7 +309,7 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
         for start in range(0, len(rows), shape.per_statement):
             page = rows[start : start + shape.per_statement]
             try:
-                if shape.columns:
+                if shape.row is None:
                     args: list[Any] = [
                         [row[name] for row in page] if processor is None else [processor(row[name]) for row in page]
                         for name, processor in processors
@@ -321,7 +321,7 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
                             args.append(processor(row[name]) if processor is not None else row[name])
             except Exception as exc:  # as SQLAlchemy reports a value its types refuse
                 raise sa.exc.StatementError(str(exc), shape.prefix, None, exc) from exc
-            sql = shape.prefix if shape.columns else shape.prefix + ", ".join([shape.row] * len(page))
+            sql = shape.prefix if shape.row is None else shape.prefix + ", ".join([shape.row] * len(page))
             _execute(conn, cursor, sql, args)
     finally:
         cursor.close()
