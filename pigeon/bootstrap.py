@@ -291,7 +291,8 @@ def build_workers(
     round_ = DispatchRound(
         db, route, clock, worker_id=wid, settings=dispatch_settings, reach=leases.reach if leases else None
     )
-    sender = HttpWebhookSender()
+    # One connection per request slot: every webhook goes through the worker's slots.
+    sender = HttpWebhookSender(max_connections=settings.webhook_concurrency)
     pacing = pacing_policy(settings)
 
     async def inbound(row: dict[str, Any], answered: Callable[[], None]) -> None:
@@ -310,7 +311,13 @@ def build_workers(
         dispatcher=DispatcherWorker(round_),
         simulated_receipts=SimulatedReceiptsWorker(db, clock),
         webhooks=WebhookWorker(
-            db, sender, clock, policy=STATUS_CALLBACKS, handlers={"inbound": inbound, "event": event}
+            db,
+            sender,
+            clock,
+            policy=STATUS_CALLBACKS,
+            handlers={"inbound": inbound, "event": event},
+            concurrency=settings.webhook_concurrency,
+            prefetch=settings.webhook_prefetch,
         ),
         reassembly=ReassemblyWorker(sink),
         sender=sender,

@@ -37,6 +37,10 @@ class Settings:
     request_log_days: float = 30.0
     #: Reverse proxies in front of the API that append to X-Forwarded-For (0: ignore the header).
     proxy_hops: int = 0
+    #: Webhook requests (status callbacks, inbound, Event Streams) a worker process has in
+    #: flight at most, and deliveries it claims ahead of a free request slot.
+    webhook_concurrency: int = 100
+    webhook_prefetch: int = 100
     #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
@@ -57,6 +61,8 @@ _ENV = {
     "log_level": "PIGEON_LOG_LEVEL",
     "request_log_days": "PIGEON_REQUEST_LOG_DAYS",
     "proxy_hops": "PIGEON_PROXY_HOPS",
+    "webhook_concurrency": "PIGEON_WEBHOOK_CONCURRENCY",
+    "webhook_prefetch": "PIGEON_WEBHOOK_PREFETCH",
 }
 
 
@@ -105,6 +111,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for key, value in values.items():
         kind = {"str": str, "int": int, "bool": bool, "float": float}.get(str(kinds[key]), str)
         typed[key] = _coerce(_ENV.get(key, key), value, kind)
+    for key, least in (("webhook_concurrency", 1), ("webhook_prefetch", 0)):
+        if key in typed and typed[key] < least:
+            raise ConfigError(f"{_ENV[key]}: {typed[key]} is less than {least}")
     if not typed.get("database_url"):
         typed["database_url"] = default_database_url()
     typed["file_tables"] = tables

@@ -15,6 +15,8 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("pigeon.db")
     s = load_settings({"PIGEON_PORT": "9090", "PIGEON_REQUEST_LOG_DAYS": "7", "PIGEON_RUN_WORKERS": "false"})
     assert (s.port, s.request_log_days, s.run_workers) == (9090, 7.0, False)
+    s = load_settings({"PIGEON_WEBHOOK_CONCURRENCY": "20", "PIGEON_WEBHOOK_PREFETCH": "0"})
+    assert (s.webhook_concurrency, s.webhook_prefetch) == (20, 0)
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
@@ -30,5 +32,23 @@ def test_file_then_environment(tmp_path: Path) -> None:
 def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="PIGEON_PORT"):
         load_settings({"PIGEON_PORT": "eighty"})
+    with pytest.raises(ConfigError, match="PIGEON_WEBHOOK_CONCURRENCY: 0 is less than 1"):
+        load_settings({"PIGEON_WEBHOOK_CONCURRENCY": "0"})
+    with pytest.raises(ConfigError, match="PIGEON_WEBHOOK_PREFETCH: -1 is less than 0"):
+        load_settings({"PIGEON_WEBHOOK_PREFETCH": "-1"})
     with pytest.raises(ConfigError, match="PIGEON_CONFIG"):
         load_settings({"PIGEON_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
+    from pigeon import bootstrap
+    from pigeon.store.engine import Database
+
+    settings = load_settings({"PIGEON_WEBHOOK_CONCURRENCY": "7", "PIGEON_WEBHOOK_PREFETCH": "3"})
+    db = Database.from_url(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        workers = bootstrap.build_workers(settings, db)
+        assert (workers.webhooks.concurrency, workers.webhooks.prefetch) == (7, 3)
+        assert workers.sender._max_connections == 7  # a connection per request slot
+    finally:
+        db.dispose()
