@@ -35,7 +35,7 @@ from pigeon.store.messages import delete_message, insert_messages, list_events, 
 from pigeon.store.tables import messaging_services, phone_numbers
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
-from tests.integration.worker_runs import sent_while_recording
+from tests.integration.worker_runs import run_until_sent, sent_while_recording
 
 S = MessageStatus
 URL = "https://hooks.example.com/status?tenant=7"
@@ -444,18 +444,8 @@ def test_run_loop_delivers_and_stops_gracefully(db: Database, clock: FrozenClock
             return await super().send(request)
 
     sender = Slow()
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        w = WebhookWorker(db, sender, clock, policy=FAST, concurrency=3, poll_interval=0.01)
-        task = asyncio.create_task(w.run(stop))
-        deadline = time.monotonic() + 10
-        while len(sender.requests) < 10 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(task, 5)
-
-    asyncio.run(main())
+    w = WebhookWorker(db, sender, clock, policy=FAST, concurrency=3, poll_interval=0.01)
+    run_until_sent(w, sender, total=10, timeout=10, stop_within=5)
     for sid in sids:
         assert [r["status"] for r in deliveries(db, sid)] == ["delivered", "delivered"]
 
@@ -538,18 +528,8 @@ def test_no_more_requests_in_flight_than_slots(db: Database, clock: FrozenClock,
                 self.in_flight -= 1
 
     sender = Counting()
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        w = WebhookWorker(db, sender, clock, policy=FAST, concurrency=3, prefetch=2, poll_interval=0.01)
-        task = asyncio.create_task(w.run(stop))
-        deadline = time.monotonic() + 10
-        while len(sender.requests) < 12 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(task, 10)
-
-    asyncio.run(main())
+    w = WebhookWorker(db, sender, clock, policy=FAST, concurrency=3, prefetch=2, poll_interval=0.01)
+    run_until_sent(w, sender, total=12, timeout=10, stop_within=10)
     assert len(sender.requests) == 12
     assert sender.most == 3
     for sid in sids:
