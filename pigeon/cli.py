@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -168,7 +167,6 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    children = [_spawn_worker() for _ in range(workers)]
     registry = CollectorRegistry()
     try:
         in_process = (
@@ -179,29 +177,30 @@ def serve(
         raise typer.Exit(2) from exc
     api = bootstrap.build_api(settings, db, workers=in_process, registry=registry)
     sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
+    children = [serving.worker_processes(workers)] if workers else []
     more = None
     if settings.api_processes > 1:
         env = dict(os.environ, PIGEON_HOST=settings.host, PIGEON_PORT=str(settings.port))
         more = serving.ApiProcesses(settings.host, settings.port, settings.api_processes - 1, env)
-        more.start()
+        children.append(more)
     where = f" ({settings.api_processes} API processes)" if more else ""
-    out.print(f"Listening on {settings.base_url}{where}", highlight=False)
     serving.tune_gc()
-    try:
-        uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[sock, *([more.metrics_sock] if more else [])])
-    finally:
-        if more is not None:
-            more.stop()
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(timeout=30)
+    with serving.stopped_by_signal_after_cleanup():
+        try:
+            for group in children:
+                group.start()
+            out.print(f"Listening on {settings.base_url}{where}", highlight=False)
+            uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[sock, *([more.metrics_sock] if more else [])])
+        finally:
+            for group in children:
+                group.stop()
 
 
 @app.command("serve-api", hidden=True)
 def serve_api(
     fd: Annotated[int, typer.Option("--fd", help="The listening socket, inherited from `pigeon serve`.")],
     metrics_from: Annotated[str, typer.Option("--metrics-from", help="Unix socket of the first process.")],
+    parent: Annotated[int, typer.Option("--parent", help="The first process: stop when it is gone.")],
 ) -> None:
     """One more API process on `pigeon serve`'s socket (started by `pigeon serve --api-processes`)."""
     import socket
@@ -214,21 +213,23 @@ def serve_api(
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings, migrate=False)  # the first process migrated it
     api = bootstrap.build_api(settings, db, metrics_from=metrics_from)
-    serving.watch_parent()
+    serving.watch_parent(parent)
     serving.tune_gc()
     uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[socket.socket(fileno=fd)])
 
 
-def _spawn_worker() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "pigeon.cli", "worker"])
-
-
 @app.command()
-def worker() -> None:
+def worker(
+    parent: Annotated[
+        int | None, typer.Option("--parent", hidden=True, help="Stop when this process (pigeon serve) is gone.")
+    ] = None,
+) -> None:
     """Run the background workers (dispatcher, status callbacks, built-in network) without the API.
     Run as many as you like against one PostgreSQL; stop with SIGTERM or Ctrl-C."""
     from pigeon import serving
 
+    if parent is not None:  # started by `pigeon serve --workers N`
+        serving.watch_parent(parent)
     settings = load_settings()
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)

@@ -17,6 +17,7 @@ the same figures whichever process takes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import shutil
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,34 +84,22 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
     return uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048)
 
 
-class ApiProcesses:
-    """The API processes after the first, each on a socket of its own on the first's port:
-    started, restarted if one dies, stopped with the first. Each also stops by itself if the
-    first dies (`watch_parent`)."""
+class Children:
+    """Child processes of `pigeon serve`, kept at `count`: started, restarted if one dies (a
+    crashed worker would otherwise leave messages queued with nothing to say why), stopped
+    with the parent. Each also stops by itself if the parent dies (`watch_parent`)."""
 
-    def __init__(self, host: str, port: int, count: int, env: dict[str, str]) -> None:
-        self.host, self.port = host, port
+    def __init__(self, name: str, spawn: Callable[[], subprocess.Popen[bytes]], count: int) -> None:
+        self.name = name
+        self._spawn = spawn
         self.count = count
-        self.env = env
-        self._dir = Path(tempfile.mkdtemp(prefix="pigeon-api-"))  # 0700: only this user
-        self.metrics_path = str(self._dir / "metrics.sock")
-        self.metrics_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.metrics_sock.bind(self.metrics_path)
-        self.metrics_sock.listen(64)
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
-        self._supervisor = threading.Thread(target=self._supervise, name="api-processes", daemon=True)
+        self._supervisor = threading.Thread(target=self._supervise, name=f"{name}-processes", daemon=True)
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        # This process lets go of the socket once the child has it: a socket in the group that
-        # nobody accepts on would still be given connections, so it must close with its child.
-        with listen(self.host, self.port, shared=True) as sock:
-            fd = sock.fileno()
-            return subprocess.Popen(
-                [sys.executable, "-m", "pigeon.cli", "serve-api", "--fd", str(fd), "--metrics-from", self.metrics_path],
-                pass_fds=(fd,),
-                env=self.env,
-            )
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs]
 
     def start(self) -> None:
         self._procs = [self._spawn() for _ in range(self.count)]
@@ -120,10 +109,15 @@ class ApiProcesses:
         while not self._stopping.wait(SUPERVISE_EVERY):
             for i, proc in enumerate(self._procs):
                 if proc.poll() is not None and not self._stopping.is_set():
-                    print(f"API process {proc.pid} exited with {proc.returncode}; starting another", file=sys.stderr)
+                    print(
+                        f"{self.name} process {proc.pid} exited with {proc.returncode}; starting another",
+                        file=sys.stderr,
+                    )
                     self._procs[i] = self._spawn()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM to each (they finish what they hold), then SIGKILL to any still there after
+        `timeout`: what a killed worker held is reclaimed by the others or on the next start."""
         self._stopping.set()
         for proc in self._procs:
             if proc.poll() is None:
@@ -134,14 +128,81 @@ class ApiProcesses:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+
+
+def worker_processes(count: int) -> Children:
+    """`pigeon serve --workers N`: N `pigeon worker` processes that stop with this one."""
+    return Children(
+        "worker",
+        lambda: subprocess.Popen([sys.executable, "-m", "pigeon.cli", "worker", "--parent", str(os.getpid())]),
+        count,
+    )
+
+
+class ApiProcesses(Children):
+    """The API processes after the first, each on a socket of its own on the first's port."""
+
+    def __init__(self, host: str, port: int, count: int, env: dict[str, str]) -> None:
+        super().__init__("API", self._spawn_api, count)
+        self.host, self.port = host, port
+        self.env = env
+        self._dir = Path(tempfile.mkdtemp(prefix="pigeon-api-"))  # 0700: only this user
+        self.metrics_path = str(self._dir / "metrics.sock")
+        self.metrics_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.metrics_sock.bind(self.metrics_path)
+        self.metrics_sock.listen(64)
+
+    def _spawn_api(self) -> subprocess.Popen[bytes]:
+        # This process lets go of the socket once the child has it: a socket in the group that
+        # nobody accepts on would still be given connections, so it must close with its child.
+        with listen(self.host, self.port, shared=True) as sock:
+            fd = sock.fileno()
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pigeon.cli",
+                    "serve-api",
+                    "--fd",
+                    str(fd),
+                    "--metrics-from",
+                    self.metrics_path,
+                    "--parent",
+                    str(os.getpid()),
+                ],
+                pass_fds=(fd,),
+                env=self.env,
+            )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
         self.metrics_sock.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def watch_parent() -> None:
-    """In an API process after the first: stop (as on SIGTERM, finishing what is in flight)
-    when the first process is gone, so that a killed `pigeon serve` leaves nothing behind."""
-    parent = os.getppid()
+@contextlib.contextmanager
+def stopped_by_signal_after_cleanup() -> Iterator[None]:
+    """Around uvicorn's `Server.run` in `pigeon serve`. Once uvicorn has shut down on SIGTERM it
+    raises the signal again, and with Python's default disposition the process would die right
+    there, before its `finally` stopped the workers and API processes it started (they would
+    run on, orphaned). The signal is held here instead, and raised once the block is done, so
+    the process still ends as killed by SIGTERM, as service managers expect."""
+    held: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: held.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for sig in held:
+        signal.raise_signal(sig)
+
+
+def watch_parent(parent: int) -> None:
+    """In a process that `pigeon serve` (pid `parent`) started: stop (as on SIGTERM, finishing
+    what is in flight) when that process is gone, so that a killed `pigeon serve` leaves
+    nothing behind. The parent's pid comes from the command line rather than getppid(), which
+    would already name init if the parent died while this process was starting."""
 
     def watch() -> None:
         while os.getppid() == parent:

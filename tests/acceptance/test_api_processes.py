@@ -13,30 +13,7 @@ from typing import Any
 import httpx
 
 from tests.acceptance.conftest import Server
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _api_children(pid: int) -> list[int]:
-    out = []
-    for child in _children(pid):
-        try:
-            if b"serve-api" in Path(f"/proc/{child}/cmdline").read_bytes():
-                out.append(child)
-        except OSError:
-            pass
-    return out
+from tests.acceptance.processes import alive, children_running, reap
 
 
 def _established_on(pid: int, port: int) -> int:
@@ -63,7 +40,7 @@ def test_two_api_processes_share_the_port(server_factory: Any) -> None:
     assert srv.process is not None
     first = srv.process.pid
     deadline = time.monotonic() + 10
-    while not (second := _api_children(first)) and time.monotonic() < deadline:
+    while not (second := children_running(first, b"serve-api")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(second) == 1, "one more API process, started by the first"
 
@@ -99,25 +76,10 @@ def test_two_api_processes_share_the_port(server_factory: Any) -> None:
     deadline = time.monotonic() + 10
     while Path(f"/proc/{second[0]}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-        _reap(first)
-    assert not _alive(second[0]), "the second API process outlived the first"
+        reap(first)
+    assert not alive(second[0]), "the second API process outlived the first"
     srv.process = None
 
 
 def _families(text: str) -> frozenset[str]:
     return frozenset(line.split()[2] for line in text.splitlines() if line.startswith("# TYPE "))
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
