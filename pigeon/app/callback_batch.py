@@ -61,6 +61,12 @@ def release_stranded(conn: Connection, ids: Sequence[int], *, now: datetime) -> 
     return outbox.promote_orphans(conn, ids, now=now)
 
 
+def any_due(conn: Connection, *, now: datetime) -> bool:
+    """Whether a claim would find a delivery due now: a read, so that an idle worker's polls
+    do not each take the store's writer lock (SQLite) to find nothing."""
+    return outbox.any_due(conn, now=now)
+
+
 def claim(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> tuple[list[Row], dict[str, str]]:
     """Claim due deliveries (`store.webhooks.claim_due`) and read the auth tokens of their
     accounts in the same transaction: (rows, account SID -> auth token)."""

@@ -99,6 +99,10 @@ def _claim(due: sa.Select[Any]) -> sa.Update:
 
 
 _CLAIM = Prepared(_claim(_DUE))
+
+#: Whether a claim would find anything: the first due delivery in the index's order (not an
+#: EXISTS, whose ORDER BY PostgreSQL drops, planning a scan from stale statistics).
+_ANY_DUE = sa.select(_DUE.with_only_columns(_cand.c.id).limit(1).scalar_subquery().is_not(None))
 _CLAIM_SKIP_LOCKED = Prepared(_claim(_DUE.with_for_update(skip_locked=True, of=_cand)))
 
 
@@ -265,6 +269,11 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease_seconds: flo
         rows = [_row(r) for r in q.all(conn, {"now": now, "limit": limit, "lease": lease})]
     # RETURNING follows no ORDER BY; give callers the due order.
     return sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
+
+
+def any_due(conn: Connection, *, now: datetime) -> bool:
+    """Whether `claim_due` would find anything now (a read; another worker may claim it first)."""
+    return bool(conn.execute(_ANY_DUE, {"now": now}).scalar())
 
 
 def record_attempt(

@@ -19,6 +19,7 @@ class DispatcherWorker:
         self.concurrency = concurrency
         self.idle = idle
         self.rematch_every = rematch_every
+        self._quiet_until = 0.0  # event-loop time before which no round looks for due messages
 
     def _rematch(self) -> int:
         with self.round.db.write() as conn:
@@ -27,8 +28,20 @@ class DispatcherWorker:
     async def rematch_once(self) -> int:
         return await asyncio.to_thread(self._rematch)
 
+    async def round_once(self) -> int:
+        """One round, unless another round of this process found nothing due less than `idle`
+        ago: then the rounds share that one look rather than each asking the store twenty
+        times a second (an idle worker process spent most of its CPU on those looks)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._quiet_until:
+            return 0
+        done = await self.round.run_once()
+        if done == 0:
+            self._quiet_until = loop.time() + self.idle
+        return done
+
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
-            *(run_loop(f"dispatcher-{i}", self.round.run_once, stop, idle=self.idle) for i in range(self.concurrency)),
+            *(run_loop(f"dispatcher-{i}", self.round_once, stop, idle=self.idle) for i in range(self.concurrency)),
             run_loop("receipt-rematch", self.rematch_once, stop, idle=self.rematch_every),
         )

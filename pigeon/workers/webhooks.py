@@ -43,7 +43,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from pigeon.app.callback_batch import CallbackBatch, claim, find_stranded, release_stranded
+from pigeon.app.callback_batch import CallbackBatch, any_due, claim, find_stranded, release_stranded
 from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
@@ -136,6 +136,9 @@ class WebhookWorker:
             await _rest(stop, self.sweep_interval)
 
     def _claim(self, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        with self.db.lookup() as conn:
+            if not any_due(conn, now=self.clock.now()):
+                return [], {}
         return self.db.transact(
             lambda conn: claim(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
         )

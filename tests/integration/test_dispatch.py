@@ -35,6 +35,7 @@ from pigeon.ports import Continuation
 from pigeon.store import dispatch as dispatch_store
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
+from pigeon.workers.dispatcher import DispatcherWorker
 from tests.integration.pipeline import CALLBACK, OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
 
 LEASE = DispatchSettings().lease
@@ -891,3 +892,41 @@ def test_a_slow_carrier_gives_up_the_turn(pipe: Pipeline) -> None:
     assert waiting == [4, 4]
     assert sorted(done) == [2, 2]
     assert [pipe.status(s) for s in sids] == ["sent"] * 4
+
+
+def test_idle_rounds_share_one_look_for_due_messages(pipe: Pipeline) -> None:
+    """A dispatcher worker runs four rounds side by side. With nothing due they share one look
+    at the store per idle period instead of taking one each (an idle worker process spent most
+    of its CPU on them); a message sent meanwhile still goes out."""
+    looks = 0
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal looks
+        looks += "(SELECT messages.sid" in statement
+
+    async def scenario() -> str:
+        worker = DispatcherWorker(pipe.round(), concurrency=4, idle=0.05, rematch_every=10)
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(worker.run(stop))
+        await asyncio.sleep(1.0)
+        idle_looks = looks
+        sid = await asyncio.to_thread(pipe.send)
+        deadline = time.monotonic() + 5
+        while _status(pipe, sid) == "queued" and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+        assert idle_looks <= 30, f"{idle_looks} looks in a second with nothing due (four rounds alone: about 80)"
+        assert idle_looks >= 5  # it does keep looking
+        return _status(pipe, sid)
+
+    sa.event.listen(pipe.db.engine, "before_cursor_execute", count)
+    try:
+        assert asyncio.run(scenario()) != "queued"
+    finally:
+        sa.event.remove(pipe.db.engine, "before_cursor_execute", count)
+
+
+def _status(pipe: Pipeline, sid: str) -> str:
+    with pipe.db.read() as conn:
+        return str(conn.execute(sa.text("SELECT status FROM messages WHERE sid = :sid"), {"sid": sid}).scalar())

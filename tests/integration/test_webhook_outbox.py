@@ -80,8 +80,14 @@ def move(db: Database, clock: FrozenClock, sid: str, *statuses: MessageStatus, *
 
 
 def claim(db: Database, clock: FrozenClock, limit: int = 100, lease: float = 60.0) -> list[dict[str, Any]]:
+    """Claim, after checking that `any_due` (the read an idle worker polls with instead of
+    claiming) says what the claim finds: anything due, leased, waiting or delivered."""
+    with db.lookup() as conn:
+        due = outbox.any_due(conn, now=clock.now())
     with db.write() as conn:
-        return outbox.claim_due(conn, now=clock.now(), limit=limit, lease_seconds=lease)
+        rows = outbox.claim_due(conn, now=clock.now(), limit=limit, lease_seconds=lease)
+    assert due == bool(rows), f"any_due said {due}, the claim found {len(rows)}"
+    return rows
 
 
 def worker(
@@ -278,6 +284,49 @@ def test_claimers_racing_in_a_loop_take_every_row_exactly_once(
         t.join(30)
     everything = [i for t in taken for i in t]
     assert sorted(everything) == sorted(ids)  # none missed, none twice
+
+
+def test_the_idle_check_reads_the_index_when_postgresql_statistics_are_stale(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """Statistics taken while 400 deliveries were pending, then 30,000 delivered and nothing
+    due: the check an idle webhook worker polls with must read the (status, next_attempt_at)
+    index, not the outbox from its start looking for a pending row."""
+    if db.is_sqlite:
+        pytest.skip("a PostgreSQL planner question")
+    _many(db, clock, account, 400)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ALTER TABLE webhook_deliveries SET (autovacuum_enabled = false)")
+        conn.exec_driver_sql("ANALYZE webhook_deliveries")
+    with db.write() as conn:
+        conn.exec_driver_sql("UPDATE webhook_deliveries SET status = 'delivered'")
+        conn.execute(
+            sa.text(
+                "INSERT INTO webhook_deliveries (idempotency_token, account_sid, kind, url, method, params,"
+                " status, next_attempt_at, date_created, date_updated)"
+                " SELECT 'bulk-' || g, :account, 'event', :url, 'POST', '[]', 'delivered', :at, :at, :at"
+                " FROM generate_series(1, 30000) AS g"
+            ),
+            {"account": account.sid, "url": URL, "at": clock.now()},
+        )
+
+    plans: list[str] = []
+
+    def explain(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "(SELECT cand.id" in statement:
+            with cursor.connection.cursor() as c:
+                c.execute("EXPLAIN " + statement, parameters)
+                plans.append("\n".join(row[0] for row in c.fetchall()))
+
+    sa.event.listen(db.engine, "before_cursor_execute", explain)
+    try:
+        with db.lookup() as conn:
+            assert not outbox.any_due(conn, now=clock.now())
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", explain)
+    [plan] = plans
+    assert "Seq Scan" not in plan, plan
+    assert "ix_webhook_deliveries_status_next_attempt_at" in plan, plan
 
 
 # -- delivering -------------------------------------------------------------------------------
