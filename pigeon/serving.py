@@ -97,10 +97,6 @@ class Children:
         self._stopping = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name=f"{name}-processes", daemon=True)
 
-    @property
-    def pids(self) -> list[int]:
-        return [proc.pid for proc in self._procs]
-
     def start(self) -> None:
         self._procs = [self._spawn() for _ in range(self.count)]
         self._supervisor.start()
@@ -181,21 +177,35 @@ class ApiProcesses(Children):
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+class _Stopped(Exception):
+    """SIGTERM reached `pigeon serve` while uvicorn was not handling it."""
+
+
 @contextlib.contextmanager
 def stopped_by_signal_after_cleanup() -> Iterator[None]:
-    """Around uvicorn's `Server.run` in `pigeon serve`. Once uvicorn has shut down on SIGTERM it
-    raises the signal again, and with Python's default disposition the process would die right
-    there, before its `finally` stopped the workers and API processes it started (they would
-    run on, orphaned). The signal is held here instead, and raised once the block is done, so
-    the process still ends as killed by SIGTERM, as service managers expect."""
+    """Around uvicorn's `Server.run` and what `pigeon serve` starts with it. Once uvicorn has
+    shut down on SIGTERM it raises the signal again, and with Python's default disposition the
+    process would die right there, before its `finally` stopped the workers and API processes
+    it started (they would run on, orphaned). Here the first SIGTERM (uvicorn's, or one that
+    comes while uvicorn is not yet listening for it) ends the block as an exception, so that
+    the `finally` clauses inside it run; the signal is then raised again, so the process still
+    ends as killed by SIGTERM, as service managers expect. Later ones are only noted."""
     held: list[int] = []
-    previous = signal.signal(signal.SIGTERM, lambda sig, frame: held.append(sig))
+
+    def on_sigterm(sig: int, frame: object) -> None:
+        held.append(sig)
+        if len(held) == 1:
+            raise _Stopped
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield
+    except _Stopped:
+        pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-    for sig in held:
-        signal.raise_signal(sig)
+    if held:
+        signal.raise_signal(signal.SIGTERM)
 
 
 def watch_parent(parent: int) -> None:

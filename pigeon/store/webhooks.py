@@ -99,11 +99,11 @@ def _claim(due: sa.Select[Any]) -> sa.Update:
 
 
 _CLAIM = Prepared(_claim(_DUE))
+_CLAIM_SKIP_LOCKED = Prepared(_claim(_DUE.with_for_update(skip_locked=True, of=_cand)))
 
 #: Whether a claim would find anything: the first due delivery in the index's order (not an
 #: EXISTS, whose ORDER BY PostgreSQL drops, planning a scan from stale statistics).
 _ANY_DUE = sa.select(_DUE.with_only_columns(_cand.c.id).limit(1).scalar_subquery().is_not(None))
-_CLAIM_SKIP_LOCKED = Prepared(_claim(_DUE.with_for_update(skip_locked=True, of=_cand)))
 
 
 def _unfinished(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:

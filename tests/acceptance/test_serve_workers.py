@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from typing import Any
 
-from tests.acceptance.conftest import Server
+from tests.acceptance.conftest import PIGEON, Server
 from tests.acceptance.processes import alive, children_running, reap
 
 
@@ -82,3 +83,29 @@ def test_a_worker_that_dies_is_started_again(server_factory: Any) -> None:
     assert "worker process" in srv.log() and "starting another" in srv.log()
     # The new worker does the work: a message sent now is delivered.
     assert _delivered(srv, "after a worker died") == "delivered"
+
+
+def test_sigterm_while_serve_is_starting_stops_its_workers_too(server_factory: Any) -> None:
+    """SIGTERM as soon as the worker exists, perhaps before uvicorn listens for the signal."""
+    srv: Server = server_factory("sqlite", start=False)
+    process = subprocess.Popen(
+        [str(PIGEON), "serve", "--workers", "1"],
+        env=srv.env,
+        cwd=srv.workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (workers := children_running(process.pid, b"worker")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert workers, "pigeon serve started no worker"
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        assert process.returncode == -signal.SIGTERM
+        assert not _gone(workers), "a worker outlived pigeon serve"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
