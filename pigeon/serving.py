@@ -34,8 +34,12 @@ from typing import Any
 
 import uvicorn
 
-#: How often the first process checks its API processes (and restarts one that died).
+#: How often `pigeon serve` checks the processes it started (and restarts one that died).
 SUPERVISE_EVERY = 1.0
+#: A child that dies sooner than this after its start counts as failing to start...
+QUICK_DEATH = 10.0
+#: ...and the pause before the next start doubles each time, up to this (seconds).
+MAX_RESTART_PAUSE = 60.0
 
 
 def tune_gc() -> None:
@@ -87,39 +91,64 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
 class Children:
     """Child processes of `pigeon serve`, kept at `count`: started, restarted if one dies (a
     crashed worker would otherwise leave messages queued with nothing to say why), stopped
-    with the parent. Each also stops by itself if the parent dies (`watch_parent`)."""
+    with the parent. Each also stops by itself if the parent dies (`watch_parent`).
+
+    A child that dies soon after it started (a configuration it rejects, a store it cannot
+    open) is started again after a pause that doubles each time, up to a minute, rather than
+    every second for ever; one that ran a while is started again at once."""
 
     def __init__(self, name: str, spawn: Callable[[], subprocess.Popen[bytes]], count: int) -> None:
         self.name = name
         self._spawn = spawn
         self.count = count
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs: list[subprocess.Popen[bytes] | None] = []
+        self._started: list[float] = []
+        self._failures: list[int] = []  # quick deaths in a row, per slot
+        self._due: list[float] = []  # when a dead slot's next process starts
         self._stopping = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name=f"{name}-processes", daemon=True)
 
     def start(self) -> None:
+        now = time.monotonic()
         self._procs = [self._spawn() for _ in range(self.count)]
+        self._started = [now] * self.count
+        self._failures = [0] * self.count
+        self._due = [now] * self.count
         self._supervisor.start()
 
     def _supervise(self) -> None:
         while not self._stopping.wait(SUPERVISE_EVERY):
             for i, proc in enumerate(self._procs):
-                if proc.poll() is not None and not self._stopping.is_set():
+                if self._stopping.is_set():
+                    return
+                now = time.monotonic()
+                if proc is not None and proc.poll() is not None:
+                    quick = now - self._started[i] < QUICK_DEATH
+                    self._failures[i] = self._failures[i] + 1 if quick else 0
+                    pause = min(MAX_RESTART_PAUSE, 2.0 ** (self._failures[i] - 1)) if self._failures[i] else 0.0
+                    self._due[i] = now + pause
+                    self._procs[i] = None
                     print(
-                        f"{self.name} process {proc.pid} exited with {proc.returncode}; starting another",
+                        f"{self.name} process {proc.pid} exited with {proc.returncode}; "
+                        + (f"starting another in {pause:g} s" if pause else "starting another"),
                         file=sys.stderr,
                     )
+                if self._procs[i] is None and now >= self._due[i]:
                     self._procs[i] = self._spawn()
+                    self._started[i] = now
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM to each (they finish what they hold), then SIGKILL to any still there after
         `timeout`: what a killed worker held is reclaimed by the others or on the next start."""
         self._stopping.set()
-        for proc in self._procs:
+        if self._supervisor.is_alive():
+            self._supervisor.join(timeout=SUPERVISE_EVERY * 5)  # it may be starting one
+        procs = [p for p in self._procs if p is not None]
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + timeout
-        for proc in self._procs:
+        for proc in procs:
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
