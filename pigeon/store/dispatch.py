@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus
+from pigeon.store.engine import found_in_order
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
 
@@ -138,18 +139,9 @@ _PICKS_LOCKED = tuple(Prepared(pick) for pick in _picks(lock=True))
 # Whether a claim would find anything, as one read: under load most dispatchers' rounds come
 # just after another has taken what was due, and a claim that finds nothing still takes the
 # store's only writer (SQLite) for its three reads. Each status asks for its first due message
-# in the index's order, as the picks do, not whether one EXISTS: PostgreSQL drops the ORDER BY
-# and LIMIT of an EXISTS and may then read the table from its start for one matching row. It
-# did, with a generic plan and statistics taken while most messages were queued: three
-# sequential scans of `messages` per check, 12 ms at 11,700 rows and growing with the table,
-# however little was due (auto_explain, e2e bench).
+# in the index's order, as the picks do (`found_in_order`).
 _ANY_DUE = sa.select(
-    sa.or_(
-        *(
-            sa.select(m.sid).where(due).order_by(m.next_attempt_at).limit(1).scalar_subquery().is_not(None)
-            for due in _due_branches()
-        )
-    )
+    sa.or_(*(found_in_order(sa.select(m.sid).where(due).order_by(m.next_attempt_at)) for due in _due_branches()))
 )
 _LEASE = Prepared(
     messages.update()

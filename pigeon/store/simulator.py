@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pigeon.ports import ScheduledReceipt
 from pigeon.store.batch import GroupCommitter
+from pigeon.store.engine import found_in_order
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import simulated_receipts
 
@@ -53,17 +54,10 @@ def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
     return rows
 
 
-# The first due receipt in the (due_at) index's order rather than whether one EXISTS: as with
-# the dispatcher's check (`pigeon.store.dispatch`), PostgreSQL may plan an EXISTS as a scan of
-# the table from its start, and this spool's table holds a dead row for every receipt taken
-# until it is vacuumed.
+# The first due receipt in the (due_at) index's order (`found_in_order`): this spool's table
+# also holds a dead row for every receipt taken until it is vacuumed.
 _ANY_DUE = sa.select(
-    sa.select(simulated_receipts.c.id)
-    .where(_IS_DUE)
-    .order_by(simulated_receipts.c.due_at)
-    .limit(1)
-    .scalar_subquery()
-    .is_not(None)
+    found_in_order(sa.select(simulated_receipts.c.id).where(_IS_DUE).order_by(simulated_receipts.c.due_at))
 )
 
 

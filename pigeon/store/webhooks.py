@@ -56,7 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import new_token
-from pigeon.store.engine import index_plans, unindexed
+from pigeon.store.engine import found_in_order, index_plans, unindexed
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
 
@@ -101,9 +101,8 @@ def _claim(due: sa.Select[Any]) -> sa.Update:
 _CLAIM = Prepared(_claim(_DUE))
 _CLAIM_SKIP_LOCKED = Prepared(_claim(_DUE.with_for_update(skip_locked=True, of=_cand)))
 
-#: Whether a claim would find anything: the first due delivery in the index's order (not an
-#: EXISTS, whose ORDER BY PostgreSQL drops, planning a scan from stale statistics).
-_ANY_DUE = sa.select(_DUE.with_only_columns(_cand.c.id).limit(1).scalar_subquery().is_not(None))
+#: Whether a claim would find anything: the first due delivery in the index's order.
+_ANY_DUE = sa.select(found_in_order(_DUE))
 
 
 def _unfinished(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
