@@ -37,6 +37,7 @@ from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
 from pigeon.workers.dispatcher import DispatcherWorker
 from tests.integration.pipeline import CALLBACK, OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
+from tests.integration.plans import postgresql_plans
 
 LEASE = DispatchSettings().lease
 
@@ -665,21 +666,10 @@ def test_the_check_before_a_claim_reads_the_index_when_postgresql_statistics_are
         conn.exec_driver_sql("UPDATE messages SET status = 'delivered'")
         conn.execute(insert, {**rows, "first": 1000, "count": 30000, "status": "delivered"})
 
-    plans: list[str] = []
-
-    def explain(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if "(SELECT messages.sid" in statement:
-            with cursor.connection.cursor() as c:
-                c.execute("EXPLAIN " + statement, parameters)
-                plans.append("\n".join(row[0] for row in c.fetchall()))
-
-    sa.event.listen(pipe.db.engine, "before_cursor_execute", explain)
-    try:
+    with postgresql_plans(pipe.db.engine, lambda statement: "(SELECT messages.sid" in statement) as plans:
         with pipe.db.lookup() as conn:
             assert not dispatch_store.any_due(conn, now=now, worker_id="dispatcher-1")
-    finally:
-        sa.event.remove(pipe.db.engine, "before_cursor_execute", explain)
-    [plan] = plans
+    [(_, plan)] = plans
     assert "Seq Scan on messages" not in plan, plan
     assert "ix_messages_status_next_attempt_at" in plan, plan
 

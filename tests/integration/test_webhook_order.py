@@ -25,6 +25,7 @@ from pigeon.store.tables import messages, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.integration.plans import postgresql_plans
 
 ACCOUNT = "AC" + "0" * 32
 HOOK = "https://hooks.example.com/status"
@@ -559,30 +560,24 @@ def test_the_outbox_statements_use_their_indexes_when_the_statistics_are_stale(
         # ... then 10,000 messages, each with a delivered, a pending and a waiting callback.
         conn.execute(insert, {**rows, "first": 1000, "per_message": 3, "count": 30000})
 
-    plans: list[tuple[str, str]] = []
+    def wanted(statement: str) -> bool:
+        return "webhook_deliveries" in statement and not statement.lstrip().startswith("INSERT")
 
-    @sa.event.listens_for(pg.engine, "before_cursor_execute")
-    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if not executemany and "webhook_deliveries" in statement and not statement.lstrip().startswith("INSERT"):
-            with cursor.connection.cursor() as c:
-                c.execute("EXPLAIN " + statement, parameters)
-                plans.append((statement, "\n".join(row[0] for row in c.fetchall())))
-
-    sids = [f"SM{1000 + n:032x}" for n in range(100)]
-    with pg.write() as conn:
-        claimed = outbox.claim_due(conn, now=now, limit=100, lease_seconds=60)
-        outbox.enqueue_many(
-            conn,
-            [
-                outbox.new_delivery(
-                    account_sid=ACCOUNT, message_sid=s, kind="status_callback", url=HOOK, method="POST", params=[]
-                )
-                for s in sids
-            ],
-            now=now,
-        )
-        outbox.mark_many_delivered(conn, [(r["id"], r["claimed_until"], 200) for r in claimed], now=now)
-    sa.event.remove(pg.engine, "before_cursor_execute", explain)
+    with postgresql_plans(pg.engine, wanted) as plans:
+        sids = [f"SM{1000 + n:032x}" for n in range(100)]
+        with pg.write() as conn:
+            claimed = outbox.claim_due(conn, now=now, limit=100, lease_seconds=60)
+            outbox.enqueue_many(
+                conn,
+                [
+                    outbox.new_delivery(
+                        account_sid=ACCOUNT, message_sid=s, kind="status_callback", url=HOOK, method="POST", params=[]
+                    )
+                    for s in sids
+                ],
+                now=now,
+            )
+            outbox.mark_many_delivered(conn, [(r["id"], r["claimed_until"], 200) for r in claimed], now=now)
 
     assert len(claimed) == 100
     # The claim, the enqueue's lookup, the mark and its promote.

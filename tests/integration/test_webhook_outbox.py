@@ -35,6 +35,7 @@ from pigeon.store.messages import delete_message, insert_messages, list_events, 
 from pigeon.store.tables import messaging_services, phone_numbers
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
+from tests.integration.plans import postgresql_plans
 from tests.integration.worker_runs import run_until_sent, sent_while_recording
 
 S = MessageStatus
@@ -310,21 +311,10 @@ def test_the_idle_check_reads_the_index_when_postgresql_statistics_are_stale(
             {"account": account.sid, "url": URL, "at": clock.now()},
         )
 
-    plans: list[str] = []
-
-    def explain(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if "(SELECT cand.id" in statement:
-            with cursor.connection.cursor() as c:
-                c.execute("EXPLAIN " + statement, parameters)
-                plans.append("\n".join(row[0] for row in c.fetchall()))
-
-    sa.event.listen(db.engine, "before_cursor_execute", explain)
-    try:
+    with postgresql_plans(db.engine, lambda statement: "(SELECT cand.id" in statement) as plans:
         with db.lookup() as conn:
             assert not outbox.any_due(conn, now=clock.now())
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", explain)
-    [plan] = plans
+    [(_, plan)] = plans
     assert "Seq Scan" not in plan, plan
     assert "ix_webhook_deliveries_status_next_attempt_at" in plan, plan
 
