@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.acceptance.conftest import Server
-from tests.acceptance.processes import alive, children_running, reap
+from tests.acceptance.processes import alive_after, children_running
 
 
 def _established_on(pid: int, port: int) -> int:
@@ -73,11 +73,8 @@ def test_two_api_processes_share_the_port(server_factory: Any) -> None:
 
     # Killed without a chance to clean up, the first takes the second with it.
     os.kill(first, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{second[0]}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-        reap(first)
-    assert not alive(second[0]), "the second API process outlived the first"
+    srv.process.wait(timeout=10)
+    assert not alive_after(second, within=10), "the second API process outlived the first"
     srv.process = None
 
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from tests.acceptance.conftest import PIGEON, Server
-from tests.acceptance.processes import alive, children_running, reap
+from tests.acceptance.processes import alive, alive_after, children_running
 
 
 def _workers_of(pid: int, count: int) -> list[int]:
@@ -21,14 +21,6 @@ def _workers_of(pid: int, count: int) -> list[int]:
         time.sleep(0.1)
     assert len(found) == count, f"{count} worker processes under pigeon serve, found {found}"
     return found
-
-
-def _gone(pids: list[int], within: float = 15.0) -> list[int]:
-    """Those of `pids` still alive after `within` seconds."""
-    deadline = time.monotonic() + within
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return [p for p in pids if alive(p)]
 
 
 def _delivered(srv: Server, body: str) -> str:
@@ -64,8 +56,7 @@ def test_a_killed_serve_takes_its_workers_with_it(server_factory: Any) -> None:
 
     os.kill(first, signal.SIGKILL)  # no cleanup at all: the worker must notice by itself
     srv.process.wait(timeout=10)
-    reap(first)
-    assert not _gone(workers), "the worker outlived a killed pigeon serve"
+    assert not alive_after(workers), "the worker outlived a killed pigeon serve"
     srv.process = None
 
 
@@ -75,7 +66,7 @@ def test_a_worker_that_dies_is_started_again(server_factory: Any) -> None:
     (dead,) = _workers_of(srv.process.pid, 1)
 
     os.kill(dead, signal.SIGKILL)
-    assert not _gone([dead])
+    assert not alive_after([dead])
     deadline = time.monotonic() + 20
     while not (replaced := children_running(srv.process.pid, b"worker")) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -104,7 +95,7 @@ def test_sigterm_while_serve_is_starting_stops_its_workers_too(server_factory: A
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         assert process.returncode == -signal.SIGTERM
-        assert not _gone(workers), "a worker outlived pigeon serve"
+        assert not alive_after(workers), "a worker outlived pigeon serve"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
