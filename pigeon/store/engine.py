@@ -111,8 +111,10 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-#: How every engine reads and writes JSON columns.
-_JSON = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+#: How every engine is made: JSON columns by orjson; and a failed statement's error, which
+#: ends up in the log, names its SQL but not its values (hide_parameters), which can be auth
+#: tokens, console session secrets or message bodies. SQLAlchemy would print them all.
+_ENGINE = {"json_serializer": _json_text, "json_deserializer": orjson.loads, "hide_parameters": True}
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -120,7 +122,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
-            **_JSON,
+            **_ENGINE,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=max(pool_size, 16),
             # A SQLite connection is a file handle: never make a caller (perhaps the event
@@ -161,7 +163,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, **_JSON)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, **_ENGINE)
     _ping_when_idle(engine)
     return engine
 

@@ -73,19 +73,21 @@ def _as_arrays(sql: str, binds: Mapping[str, Any], dialect: Dialect) -> str:
 
 
 def _execute(conn: Connection, cursor: Any, sql: str, args: Any) -> None:
-    """cursor.execute, with the driver's errors raised as SQLAlchemy raises them (an
-    IntegrityError is `sqlalchemy.exc.IntegrityError`, as callers of Connection.execute expect),
-    and with SQLAlchemy's cursor events, so that what listens to them (query-plan tests,
-    profiling) sees these statements too. The events get no execution context (None)."""
+    """cursor.execute, with the driver's errors handled as SQLAlchemy handles its own
+    statements' (`Connection._handle_dbapi_exception`): raised as SQLAlchemy's exceptions (an
+    IntegrityError is `sqlalchemy.exc.IntegrityError`, as callers of Connection.execute
+    expect), their parameters left out of the message as the engine says (they can hold
+    secrets), and a connection found lost invalidated, so that the pool does not hand it out
+    again. With SQLAlchemy's cursor events too, so that what listens to them (query-plan
+    tests, profiling) sees these statements. The events get no execution context (None)."""
     events = conn._has_events or conn.engine._has_events
     if events:
         for before in conn.dispatch.before_cursor_execute:
             sql, args = before(conn, cursor, sql, args, None, False)
-    error = conn.dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, args)
-    except error as exc:
-        raise sa.exc.DBAPIError.instance(sql, args, exc, error) from exc
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn._handle_dbapi_exception(exc, sql, args, cursor, None)
     if events:
         conn.dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
 
