@@ -49,6 +49,7 @@ from pigeon.store.simulator import StoreReceiptSpool
 from pigeon.webhooks.sender import HttpWebhookSender
 from pigeon.workers.bind_leases import BindLeaseKeeper
 from pigeon.workers.dispatcher import DispatcherWorker
+from pigeon.workers.loop import log_failure
 from pigeon.workers.reassembly import ReassemblyWorker
 from pigeon.workers.simulator import SimulatedReceiptsWorker
 from pigeon.workers.webhooks import WebhookWorker
@@ -176,8 +177,8 @@ class Workers:
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self._save_status)
-            except Exception:
-                log.exception("could not record carrier status")
+            except Exception as exc:
+                log_failure("recording the carriers' status", exc, self.status_interval)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.status_interval)
 

@@ -29,7 +29,7 @@ from pigeon.cli_doctor import doctor_app
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.config import ConfigError, Settings, load_settings
-from pigeon.domain.errors import ApiError
+from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store import numbers as number_store
@@ -592,7 +592,14 @@ def logs(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except StoreUnavailable as exc:
+        # A command run while the database is down (or PIGEON_DATABASE_URL points nowhere):
+        # the reason in one line, not a traceback through the driver.
+        err.print(f"[red]{exc}[/red]", highlight=False, markup=True)
+        err.print("Check PIGEON_DATABASE_URL, and that the database server is up and accepts connections.")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

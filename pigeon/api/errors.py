@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pigeon.domain.errors import ApiError
+from pigeon.domain.errors import ApiError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,27 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return error_response(err)
 
 
+#: Seconds a client is asked to wait before it tries again while the store is out of reach.
+STORE_RETRY_AFTER = 1
+
+
+async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
+    """The database could not be reached and nothing was written: 503 (Twilio's 20503), which
+    tells a client that the same request may simply be sent again, where a 500 leaves it to
+    wonder whether it took effect. One line in the log, not a traceback per request: while the
+    database is down every request ends here."""
+    log.warning(
+        "answered 503: %s", exc, extra={"path": request.url.path, "method": request.method, "error_code": 20503}
+    )
+    request.state.error_code = 20503
+    err = ApiError(
+        20503, "Pigeon cannot reach its database at the moment; nothing was done. Try again shortly.", status=503
+    )
+    response = error_response(err)
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
+    return response
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
     request.state.error_code = 20500
@@ -62,6 +83,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
+    StoreUnavailable: store_unavailable_handler,
     HTTPException: http_exception_handler,
     Exception: unexpected_error_handler,
 }

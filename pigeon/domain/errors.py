@@ -6,6 +6,7 @@
     │   └── NotFound                20404, HTTP 404
     ├── InvalidTransition           a guarded status change matched no row
     ├── IdempotencyKeyTaken         another request committed a message under the same key
+    ├── StoreUnavailable            the database could not be reached; nothing was written
     ├── CarrierError                a carrier refused or failed a submission
     │   ├── CarrierRetryableError   worth another attempt later
     │   │   ├── CarrierUnavailable  no bind to the carrier; nothing was sent
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidTransition",
     "NotFound",
     "PigeonError",
+    "StoreUnavailable",
     "WebhookError",
 ]
 
@@ -114,6 +116,14 @@ class IdempotencyKeyTaken(PigeonError):
         super().__init__(f"Idempotency-Key {key!r} of {account_sid} is taken by another request")
         self.account_sid = account_sid
         self.key = key
+
+
+class StoreUnavailable(PigeonError):
+    """The database could not be reached; nothing was written.
+
+    Raised when no connection could be made, or the connection broke before the transaction
+    got to its commit, so the work can be tried again as it is. A connection lost during the
+    commit itself is not this error: whether that commit took effect is unknown."""
 
 
 class CarrierError(PigeonError):

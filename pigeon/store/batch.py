@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
+from pigeon.domain.errors import StoreUnavailable
 from pigeon.store.combined import transact
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,14 @@ def write_isolating(
     engine: Engine, write_batch: Callable[[Connection, Sequence[T]], None], items: Sequence[T], *, name: str
 ) -> tuple[list[Exception | None], int]:
     """Write `items` in one transaction; if that fails, write them one by one, so that one bad
-    item fails only itself. (Each item's error or None, how many transactions committed.)"""
+    item fails only itself. (Each item's error or None, how many transactions committed.)
+    When the store cannot be reached, no item is to blame: they all fail at once, rather than
+    each trying (and failing) to connect on its own."""
     try:
         transact(engine, lambda conn: write_batch(conn, items))
+    except StoreUnavailable as exc:
+        log.warning("%s write of %d failed: %s", name, len(items), exc)
+        return [exc] * len(items), 0
     except Exception as exc:
         if len(items) == 1:
             log.warning("%s write failed: %r", name, exc)

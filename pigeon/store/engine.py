@@ -28,6 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from pigeon.domain.errors import StoreUnavailable
+
 R = TypeVar("R")
 
 #: SQLite: WAL pages after which a committing writer checkpoints (SQLite's default is 1000).
@@ -64,7 +66,10 @@ class _WriterLock:
             return
         mine = self._local.__dict__.get("fd")
         if mine is None or mine.pid != os.getpid():  # a descriptor inherited through fork shares its lock
-            mine = self._local.fd = _LockFile(self._path)
+            try:
+                mine = self._local.fd = _LockFile(self._path)
+            except OSError as exc:  # the database's directory is gone, or not ours to write
+                raise StoreUnavailable(f"the database's lock file cannot be opened: {exc}") from exc
         if mine.depth == 0:
             fcntl.flock(mine.fd, fcntl.LOCK_EX)
         mine.depth += 1
@@ -87,12 +92,13 @@ class _LockFile:
     """One thread's descriptor of a lock file; closed with the thread."""
 
     def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         self.pid = os.getpid()
         self.depth = 0  # re-entries by this thread
+        self.fd = -1  # until it is open: an `open` that fails leaves nothing to close
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def __del__(self) -> None:
-        if self.pid == os.getpid():
+        if self.pid == os.getpid() and self.fd >= 0:
             os.close(self.fd)
 
 
@@ -213,17 +219,50 @@ def holds_writer_lock(engine: Engine) -> bool:
     return lock is not None and lock.held_here()
 
 
+def connect(engine: Engine) -> Connection:
+    """`engine.connect()`, with a failure to connect (the server down or refusing, the file
+    out of reach) raised as `StoreUnavailable`: nothing was done, and the caller may say so
+    (the API answers 503 rather than 500) and try again later."""
+    try:
+        return engine.connect()
+    except sa.exc.DBAPIError as exc:
+        raise StoreUnavailable(f"the database could not be reached: {_driver_words(exc)}") from exc
+
+
+@contextmanager
+def _unavailable_when_lost() -> Iterator[None]:
+    """Raise a connection lost inside this block (the server restarted, the connection was
+    killed) as `StoreUnavailable`. Only around work that has not committed: a connection lost
+    during a COMMIT leaves the outcome unknown, and that error stays what it is."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise StoreUnavailable(f"the connection to the database was lost: {_driver_words(exc)}") from exc
+
+
+def _driver_words(exc: sa.exc.DBAPIError) -> str:
+    # The driver's own message: SQLAlchemy's text adds the statement, which says nothing here.
+    return " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+
+
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE), so
     that two writers queue instead of failing on a lock upgrade; they queue on the writer lock
-    (see the module doc), not in SQLite's busy handler."""
+    (see the module doc), not in SQLite's busy handler.
+
+    `StoreUnavailable` when the database cannot be reached, or the connection is lost before
+    the commit; an error at the commit itself is raised as it is (the commit may have taken
+    effect)."""
     lock = _WRITE_LOCKS.get(engine)
-    with lock.held() if lock is not None else nullcontext(), engine.connect() as conn:
+    with lock.held() if lock is not None else nullcontext(), connect(engine) as conn:
         conn.info["write"] = True
         try:
             with conn.begin():
-                yield conn
+                with _unavailable_when_lost():
+                    yield conn
         finally:
             conn.info.pop("write", None)
 
@@ -311,8 +350,9 @@ def configuration_warnings(engine: Engine) -> list[str]:
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction: one consistent snapshot for everything read inside it."""
-    with engine.connect() as conn, conn.begin():
+    """A read-only transaction: one consistent snapshot for everything read inside it.
+    `StoreUnavailable` when the database cannot be reached or the connection is lost."""
+    with connect(engine) as conn, _unavailable_when_lost(), conn.begin():
         yield conn
 
 
@@ -331,11 +371,12 @@ def lookup(engine: Engine) -> Iterator[Connection]:
     if is_sqlite(engine):
         conn = _sqlite_lookup_connection(engine)
         try:
-            yield conn
+            with _unavailable_when_lost():
+                yield conn
         finally:
             _LOOKUPS[engine].release(conn)
         return
-    with engine.connect() as conn:
+    with connect(engine) as conn, _unavailable_when_lost():
         conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
 
@@ -351,7 +392,7 @@ class _LookupConnections:
     def get(self, engine: Engine) -> Connection:
         conn: Connection | None = self._local.__dict__.get("conn")
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._local.conn = engine.connect()
+            conn = self._local.conn = connect(engine)
             with self._guard:
                 self._all.add(conn)
         return conn

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from pigeon.store.engine import connect
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -21,7 +23,7 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the database to the newest schema. Safe to run on every start."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with connect(engine) as conn, conn.begin():
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -32,6 +32,7 @@ from typing import Protocol
 
 from pigeon.app import bind_leases
 from pigeon.app.bind_leases import BindState, Lease
+from pigeon.domain.errors import StoreUnavailable
 from pigeon.ports import Clock, Reach
 from pigeon.store.engine import Database
 
@@ -146,8 +147,11 @@ class BindLeaseKeeper:
                 now=now,
                 duration=k.duration,
             )
-        except Exception:
-            log.exception("bind lease: the store did not answer", extra=self._extra(k, held))
+        except Exception as exc:
+            if isinstance(exc, StoreUnavailable):  # said in one line: no traceback to add
+                log.warning("bind lease: the store did not answer: %s", exc, extra=self._extra(k, held))
+            else:
+                log.exception("bind lease: the store did not answer", extra=self._extra(k, held))
             k.due = time.monotonic() + min(self.poll, k.interval)
             await self._fence(k, now)
             return

@@ -45,9 +45,11 @@ from typing import Any
 
 from pigeon.app.callback_batch import CallbackBatch, any_due, claim, find_stranded, release_stranded
 from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
+from pigeon.domain.errors import StoreUnavailable
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
+from pigeon.workers.loop import backoff, log_failure
 
 __all__ = ["Handler", "WebhookWorker"]
 
@@ -128,11 +130,19 @@ class WebhookWorker:
         return await asyncio.to_thread(self._sweep)
 
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
         while not stop.is_set():
             try:
                 await self.sweep_once()
-            except Exception:
-                log.exception("webhook sweep failed; trying again in %.1f s", self.sweep_interval)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                # Backing off like the claims: with the store down, a sweep every half second
+                # is two failures a second to log, in every process.
+                pause = max(self.sweep_interval, backoff(failures))
+                log_failure("webhook sweep", exc, pause)
+                await _rest(stop, pause)
+                continue
             await _rest(stop, self.sweep_interval)
 
     def _claim(self, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -172,6 +182,8 @@ class WebhookWorker:
                 await deliver_one(
                     self.db, self.sender, self.clock, row, policy=self.policy, timeout=self.timeout, answered=answered
                 )
+        except StoreUnavailable as exc:
+            log.warning("webhook delivery %s could not be recorded: %s; its lease will bring it back", row["id"], exc)
         except Exception:
             log.exception("webhook delivery %s raised; its lease will bring it back", row["id"])
         finally:
@@ -228,13 +240,15 @@ class WebhookWorker:
                 wanted = min(self.batch, free)
                 try:
                     rows, tokens = await asyncio.to_thread(self._claim, wanted)
-                    failures = 0
-                except Exception:
+                except Exception as exc:
                     failures += 1
-                    pause = min(5.0, 0.1 * 2**failures)
-                    log.exception("webhook claim failed; pausing %.1f s", pause)
+                    pause = backoff(failures)
+                    log_failure("webhook claim", exc, pause)
                     await _rest(stop, pause)
                     continue
+                if failures:
+                    log.info("webhook claims are working again after %d failures", failures)
+                    failures = 0
                 for row in rows:
                     self._spawn(row, tokens)
                 if len(rows) < wanted:

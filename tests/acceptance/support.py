@@ -4,6 +4,7 @@ for states the API cannot reach yet (delivery, opt-outs, services), and error as
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,3 +157,12 @@ def raises_twilio(fn: Callable[[], Any], code: int, status: int) -> TwilioRestEx
     err = info.value
     assert (err.code, err.status) == (code, status), f"expected {code}/{status}, got {err.code}/{err.status}: {err.msg}"
     return err
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -1,14 +1,33 @@
-"""A refused statement's error names its SQL but never its values (they can be secrets)."""
+"""How the store fails: out of reach, a connection lost, a statement refused.
+
+- A store that cannot be reached (no server on the port, a directory that is gone) is
+  `StoreUnavailable` from every way in: nothing was done, so callers may say so and retry.
+- A connection lost before the commit is `StoreUnavailable` too, and the pool does not hand
+  the dead connection out again, whether SQLAlchemy or a `Prepared` statement found it dead.
+  One lost during the COMMIT is not: whether that commit took effect is unknown.
+- A refused statement's error names its SQL but never its values (they can be secrets).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from pigeon.store.engine import Database
+from pigeon.domain.errors import StoreUnavailable
+from pigeon.store import accounts as account_store
+from pigeon.store.batch import write_isolating
+from pigeon.store.engine import Database, normalise_url
 from pigeon.store.prepared import insert_many
 from pigeon.store.tables import accounts
 from pigeon.testing import FrozenClock
+from tests.acceptance.conftest import free_port
+from tests.conftest import drop_pg_database, make_pg_database
 
 SECRET = "0123456789abcdef-not-for-logs"
 
@@ -41,3 +60,119 @@ def test_a_refused_statement_names_its_sql_but_not_its_values(db: Database) -> N
         text = str(refused.value)
         assert "INSERT INTO accounts" in text
         assert SECRET not in text  # (PostgreSQL's own words name the duplicate key: the SID)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A store out of reach: a SQLite file in a directory that is gone, a PostgreSQL port that
+    nothing listens on."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'gone' / 'pigeon.db'}"
+    else:
+        url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    db = Database.from_url(url)
+    yield db
+    db.dispose()
+
+
+def test_a_store_out_of_reach_is_unavailable_from_every_way_in(unreachable: Database) -> None:
+    ways: list[AbstractContextManager[Connection]] = [unreachable.read(), unreachable.lookup(), unreachable.write()]
+    for way in ways:
+        with pytest.raises(StoreUnavailable, match=r"could not be reached|cannot be opened"):
+            with way as conn:
+                conn.exec_driver_sql("SELECT 1")
+    with pytest.raises(StoreUnavailable):
+        unreachable.transact(lambda conn: None)
+
+
+def test_a_group_commit_fails_all_at_once_when_the_store_is_out_of_reach(unreachable: Database) -> None:
+    """Not one item after the other: each would try to connect on its own (and wait for it)."""
+    written: list[int] = []
+    attempts: list[int] = []
+    sa.event.listen(unreachable.engine, "do_connect", lambda *args: attempts.append(1))
+    outcomes, committed = write_isolating(
+        unreachable.engine, lambda conn, items: written.extend(items), [1, 2, 3], name="test"
+    )
+    assert committed == 0 and written == []
+    assert all(isinstance(exc, StoreUnavailable) for exc in outcomes) and len(outcomes) == 3
+    assert len(attempts) <= 1  # SQLite does not get as far as connecting: its lock file fails first
+
+
+# -- connections lost (PostgreSQL: a server can end a session; a SQLite file cannot) ------------
+
+
+@pytest.fixture
+def pg(pg_template: str) -> Iterator[Database]:
+    name, url = make_pg_database(pg_template)
+    db = Database.from_url(url)
+    yield db
+    db.dispose()
+    drop_pg_database(name)
+
+
+def _kill(db: Database, conn: Connection) -> None:
+    """End `conn`'s session from the server's side, as a restart or an administrator would."""
+    pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+    url = normalise_url(db.engine.url.render_as_string(hide_password=False))
+    admin = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            deadline = time.monotonic() + 5
+            while other.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}").scalar():
+                assert time.monotonic() < deadline, "the session did not end"
+                time.sleep(0.02)
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_in_a_read_is_unavailable_and_not_reused(pg: Database) -> None:
+    with pytest.raises(StoreUnavailable, match="lost"):
+        with pg.read() as conn:
+            _kill(pg, conn)
+            conn.exec_driver_sql("SELECT 1")
+    with pg.read() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_under_a_prepared_statement_is_unavailable_and_not_reused(pg: Database) -> None:
+    """`Prepared` runs on the driver's cursor, past SQLAlchemy's own check for lost
+    connections: it must hand the error to that check, or the pool keeps the dead connection."""
+    sid = "AC" + "2" * 32
+    with pg.write() as conn:
+        insert_many(conn, accounts, [_account(sid)])
+    with pytest.raises(StoreUnavailable, match="lost"):
+        with pg.lookup() as conn:
+            _kill(pg, conn)
+            account_store.get_account(conn, sid)
+    for _ in range(3):  # a fresh connection each time, not the dead one back from the pool
+        with pg.lookup() as conn:
+            account = account_store.get_account(conn, sid)
+            assert account is not None and account["sid"] == sid
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_in_a_write_before_its_commit_is_unavailable(pg: Database) -> None:
+    sid = "AC" + "3" * 32
+    with pytest.raises(StoreUnavailable, match="lost"):
+        with pg.write() as conn:
+            _kill(pg, conn)
+            insert_many(conn, accounts, [_account(sid)])
+    with pg.read() as conn:
+        assert account_store.get_account(conn, sid) is None
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_at_the_commit_is_not_called_unavailable(pg: Database) -> None:
+    """The COMMIT may or may not have reached the server: `StoreUnavailable` would promise that
+    nothing was written."""
+    sid = "AC" + "4" * 32
+    with pytest.raises(sa.exc.DBAPIError) as lost:
+        with pg.write() as conn:
+            insert_many(conn, accounts, [_account(sid)])
+            _kill(pg, conn)
+    assert not isinstance(lost.value, StoreUnavailable)
+    with pg.read() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
