@@ -9,6 +9,7 @@ import pytest
 from pigeon.store.combined import combining
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
+from tests.conftest import drop_pg_database, make_pg_database
 from tests.integration.pipeline import Pipeline, make_pipeline
 
 
@@ -22,3 +23,14 @@ def pipe(db: Database, clock: FrozenClock) -> Iterator[Pipeline]:
             yield pipeline
     finally:
         pipeline.spool.stop()
+
+
+@pytest.fixture
+def pg(pg_template: str) -> Iterator[Database]:
+    """A fresh store on PostgreSQL only, for what only a database server does (sessions
+    running side by side, a session ended by the server)."""
+    name, url = make_pg_database(pg_template)
+    database = Database.from_url(url)
+    yield database
+    database.dispose()
+    drop_pg_database(name)

@@ -27,7 +27,6 @@ from pigeon.store.prepared import insert_many
 from pigeon.store.tables import accounts
 from pigeon.testing import FrozenClock
 from tests.acceptance.conftest import free_port
-from tests.conftest import drop_pg_database, make_pg_database
 
 SECRET = "0123456789abcdef-not-for-logs"
 
@@ -99,15 +98,6 @@ def test_a_group_commit_fails_all_at_once_when_the_store_is_out_of_reach(unreach
 
 
 # -- connections lost (PostgreSQL: a server can end a session; a SQLite file cannot) ------------
-
-
-@pytest.fixture
-def pg(pg_template: str) -> Iterator[Database]:
-    name, url = make_pg_database(pg_template)
-    db = Database.from_url(url)
-    yield db
-    db.dispose()
-    drop_pg_database(name)
 
 
 def _kill(db: Database, conn: Connection) -> None:

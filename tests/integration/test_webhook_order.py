@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -24,7 +23,6 @@ from pigeon.store.engine import Database
 from pigeon.store.tables import messages, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
-from tests.conftest import drop_pg_database, make_pg_database
 from tests.integration.plans import postgresql_plans
 
 ACCOUNT = "AC" + "0" * 32
@@ -322,15 +320,6 @@ def assert_in_line_except(db: Database, stranded: set[str]) -> None:
         assert statuses(db, message_sid) == ["delivered", "pending"]
     for message_sid in stranded:
         assert statuses(db, message_sid) == ["delivered", "waiting"]
-
-
-@pytest.fixture
-def pg(pg_template: str) -> Iterator[Database]:
-    name, url = make_pg_database(pg_template)
-    database = Database.from_url(url)
-    yield database
-    database.dispose()
-    drop_pg_database(name)
 
 
 def _in_thread(target: Any) -> tuple[threading.Thread, list[BaseException]]:
