@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from pigeon.domain.error_catalogue import ErrorInfo, explain
-from pigeon.domain.errors import ApiError
+from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
 
@@ -138,6 +138,19 @@ async def api_error_handler(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status_code=exc.status, title=f"Error {exc.code}", message=exc.message)
 
 
+async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
+    log.warning("console answered 503: %s", exc, extra={"path": request.url.path, "method": request.method})
+    response = render(
+        request,
+        "error.html",
+        status_code=503,
+        title="The database cannot be reached",
+        message="Pigeon cannot reach its database at the moment. Nothing was changed; try again shortly.",
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("console error", extra={"path": request.url.path, "method": request.method})
     return render(request, "error.html", status_code=500, title="Something went wrong", message=UNEXPECTED)
@@ -147,6 +160,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     SignInRequired: sign_in_handler,
     Forbidden: forbidden_handler,
     ApiError: api_error_handler,
+    StoreUnavailable: store_unavailable_handler,
     Exception: unexpected_error_handler,
 }
 

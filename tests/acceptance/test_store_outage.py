@@ -2,8 +2,8 @@
 
 `pigeon serve` on PostgreSQL reaches its database through a TCP proxy that the test cuts (as a
 server that went down: open connections reset, new ones refused) and then restores. While it
-is cut, a send answers 503 with Twilio's 20503 and a Retry-After, writes nothing, and
-/healthz says the store is unreachable; the loops say so in one line each, not a traceback
+is cut, a send answers 503 with Twilio's 20503 and a Retry-After, writes nothing, the
+console says so in a page, and /healthz says the store is unreachable; the loops say so in one line each, not a traceback
 per try. Once it is back, sending works again, and every message sent before and after is
 delivered. A command run with the database out of reach says so in a line.
 """
@@ -11,6 +11,7 @@ delivered. A command run with the database out of reach says so in a line.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -49,8 +50,16 @@ def test_a_database_outage_answers_503_and_everything_resumes(proxied: tuple[Ser
         return str(client.messages(sid).fetch().status) == "delivered"
 
     wait_for("the first message to be delivered", lambda: delivered(before.sid), 15)
+    console = httpx.Client(base_url=server.base_url, timeout=10)
+    login = console.get("/console/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert token is not None
+    form = {"username": server.account_sid, "password": server.auth_token, "csrf_token": token.group(1)}
+    assert console.post("/console/login", data=form).status_code == 303
 
     proxy.cut()
+    page = console.get("/console/logs")
+    assert page.status_code == 503 and "cannot reach its database" in page.text
     raises_twilio(lambda: client.messages.create(to="+14155550002", from_=sender, body="during"), 20503, 503)
     url = f"{server.base_url}/2010-04-01/Accounts/{server.account_sid}/Messages.json"
     answer = httpx.post(
