@@ -59,16 +59,16 @@ STORE_RETRY_AFTER = 1
 
 
 async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
-    """The database could not be reached and nothing was written: 503 (Twilio's 20503), which
-    tells a client that the same request may simply be sent again, where a 500 leaves it to
-    wonder whether it took effect. One line in the log, not a traceback per request: while the
-    database is down every request ends here."""
+    """The database is unavailable (out of reach, or full) and nothing was written: 503
+    (Twilio's 20503), which tells a client that the same request may simply be sent again,
+    where a 500 leaves it to wonder whether it took effect. One line in the log, not a
+    traceback per request: while the database is down every request ends here."""
     log.warning(
         "answered 503: %s", exc, extra={"path": request.url.path, "method": request.method, "error_code": 20503}
     )
     request.state.error_code = 20503
     err = ApiError(
-        20503, "Pigeon cannot reach its database at the moment; nothing was done. Try again shortly.", status=503
+        20503, "Pigeon's database is unavailable at the moment; nothing was done. Try again shortly.", status=503
     )
     response = error_response(err)
     response.headers["Retry-After"] = str(STORE_RETRY_AFTER)

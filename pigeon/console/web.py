@@ -144,8 +144,8 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
         request,
         "error.html",
         status_code=503,
-        title="The database cannot be reached",
-        message="Pigeon cannot reach its database at the moment. Nothing was changed; try again shortly.",
+        title="The database is unavailable",
+        message="Pigeon's database is unavailable at the moment. Nothing was changed; try again shortly.",
     )
     response.headers["Retry-After"] = "1"
     return response

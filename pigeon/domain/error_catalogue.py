@@ -321,6 +321,7 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
         "Pigeon is running but cannot serve requests at the moment.",
         (
             "The database is unreachable or out of connections.",
+            "The disk that holds the database is full.",
             "The server is shutting down or restarting.",
         ),
         (

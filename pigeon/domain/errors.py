@@ -6,7 +6,7 @@
     │   └── NotFound                20404, HTTP 404
     ├── InvalidTransition           a guarded status change matched no row
     ├── IdempotencyKeyTaken         another request committed a message under the same key
-    ├── StoreUnavailable            the database could not be reached; nothing was written
+    ├── StoreUnavailable            the database is unavailable; nothing was written
     ├── CarrierError                a carrier refused or failed a submission
     │   ├── CarrierRetryableError   worth another attempt later
     │   │   ├── CarrierUnavailable  no bind to the carrier; nothing was sent
@@ -119,11 +119,12 @@ class IdempotencyKeyTaken(PigeonError):
 
 
 class StoreUnavailable(PigeonError):
-    """The database could not be reached; nothing was written.
+    """The database is unavailable; nothing was written.
 
-    Raised when no connection could be made, or the connection broke before the transaction
-    got to its commit, so the work can be tried again as it is. A connection lost during the
-    commit itself is not this error: whether that commit took effect is unknown."""
+    Raised when no connection could be made, the connection broke before the transaction got
+    to its commit, or the database had no room left (a full disk), so the work can be tried
+    again as it is. A connection lost during the commit itself is not this error: whether
+    that commit took effect is unknown."""
 
 
 class CarrierError(PigeonError):

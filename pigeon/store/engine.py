@@ -230,14 +230,18 @@ def connect(engine: Engine) -> Connection:
 
 
 @contextmanager
-def _unavailable_when_lost() -> Iterator[None]:
-    """Raise a connection lost inside this block (the server restarted, the connection was
-    killed) as `StoreUnavailable`. Only around work that has not committed: a connection lost
-    during a COMMIT leaves the outcome unknown, and that error stays what it is."""
+def _unavailable_when_lost(*, committing: bool = False) -> Iterator[None]:
+    """Raise as `StoreUnavailable` what leaves nothing written inside this block: a
+    connection lost (the server restarted, the connection was killed) before the commit, and
+    SQLite finding no room (the disk or the database full), even at the commit, which SQLite
+    makes atomically. `committing`: the block holds the COMMIT, where a lost connection leaves
+    the outcome unknown; that error stays what it is."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        if not exc.connection_invalidated:
+        if getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_FULL":
+            raise StoreUnavailable(f"the database is full: {_driver_words(exc)}") from exc
+        if committing or not exc.connection_invalidated:
             raise
         raise StoreUnavailable(f"the connection to the database was lost: {_driver_words(exc)}") from exc
 
@@ -253,14 +257,14 @@ def write(engine: Engine) -> Iterator[Connection]:
     that two writers queue instead of failing on a lock upgrade; they queue on the writer lock
     (see the module doc), not in SQLite's busy handler.
 
-    `StoreUnavailable` when the database cannot be reached, or the connection is lost before
-    the commit; an error at the commit itself is raised as it is (the commit may have taken
-    effect)."""
+    `StoreUnavailable` when the database cannot be reached, the connection is lost before the
+    commit, or SQLite has no room; any other error at the commit itself is raised as it is
+    (the commit may have taken effect)."""
     lock = _WRITE_LOCKS.get(engine)
     with lock.held() if lock is not None else nullcontext(), connect(engine) as conn:
         conn.info["write"] = True
         try:
-            with conn.begin():
+            with _unavailable_when_lost(committing=True), conn.begin():
                 with _unavailable_when_lost():
                     yield conn
         finally:

@@ -59,7 +59,7 @@ def test_a_database_outage_answers_503_and_everything_resumes(proxied: tuple[Ser
 
     proxy.cut()
     page = console.get("/console/logs")
-    assert page.status_code == 503 and "cannot reach its database" in page.text
+    assert page.status_code == 503 and "database is unavailable" in page.text
     raises_twilio(lambda: client.messages.create(to="+14155550002", from_=sender, body="during"), 20503, 503)
     url = f"{server.base_url}/2010-04-01/Accounts/{server.account_sid}/Messages.json"
     answer = httpx.post(

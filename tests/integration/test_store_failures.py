@@ -2,6 +2,7 @@
 
 - A store that cannot be reached (no server on the port, a directory that is gone) is
   `StoreUnavailable` from every way in: nothing was done, so callers may say so and retry.
+- So is a SQLite store with no room left (a full disk), at any point: SQLite commits atomically.
 - A connection lost before the commit is `StoreUnavailable` too, and the pool does not hand
   the dead connection out again, whether SQLAlchemy or a `Prepared` statement found it dead.
   One lost during the COMMIT is not: whether that commit took effect is unknown.
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ from pigeon.store import accounts as account_store
 from pigeon.store.batch import write_isolating
 from pigeon.store.engine import Database, normalise_url
 from pigeon.store.prepared import insert_many
+from pigeon.store.schema import upgrade
 from pigeon.store.tables import accounts
 from pigeon.testing import FrozenClock
 from tests.acceptance.conftest import free_port
@@ -95,6 +98,35 @@ def test_a_group_commit_fails_all_at_once_when_the_store_is_out_of_reach(unreach
     assert committed == 0 and written == []
     assert all(isinstance(exc, StoreUnavailable) for exc in outcomes) and len(outcomes) == 3
     assert len(attempts) <= 1  # SQLite does not get as far as connecting: its lock file fails first
+
+
+# -- SQLite full ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_sqlite(tmp_path: Path) -> Iterator[Database]:
+    """A SQLite store with no room for more pages: what a full disk looks like to SQLite
+    (SQLITE_FULL), made with max_page_count instead of a disk."""
+    db = Database.from_url(f"sqlite:///{tmp_path / 'pigeon.db'}")
+    upgrade(db.engine)
+    db.dispose()
+
+    @sa.event.listens_for(db.engine, "connect")
+    def _no_room(dbapi_conn: Any, _record: Any) -> None:
+        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_conn.execute(f"PRAGMA max_page_count={pages}")
+
+    yield db
+    db.dispose()
+
+
+def test_a_full_sqlite_store_is_unavailable_and_keeps_nothing(full_sqlite: Database) -> None:
+    rows = [_account(f"AC{i:032d}") for i in range(200)]
+    with pytest.raises(StoreUnavailable, match="the database is full"):
+        with full_sqlite.write() as conn:
+            insert_many(conn, accounts, rows)
+    with full_sqlite.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one() == 0
 
 
 # -- connections lost (PostgreSQL: a server can end a session; a SQLite file cannot) ------------
