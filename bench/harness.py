@@ -107,8 +107,8 @@ def bench_env(database_url: str, port: int, config: Path, **extra: str) -> dict[
         PIGEON_CONFIG=str(config),
         PIGEON_LOG_LEVEL="warning",
         NO_PROXY="127.0.0.1,localhost",
-        **extra,
     )
+    env.update(extra)  # --env may override any of them (PIGEON_LOG_LEVEL=info, say)
     return env
 
 

@@ -45,7 +45,7 @@ from pigeon.store import webhooks as outbox
 from pigeon.store.batch import AsyncGroupCommitter
 from pigeon.store.engine import Database
 
-__all__ = ["CallbackBatch", "claim", "find_stranded", "release_stranded"]
+__all__ = ["CallbackBatch", "claim", "find_stranded", "give_back", "release_stranded"]
 
 Row = dict[str, Any]
 
@@ -59,6 +59,12 @@ def find_stranded(conn: Connection, *, since: datetime | None) -> list[int]:
 def release_stranded(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
     """Send those of `ids` (from `find_stranded`) that are still stranded; how many."""
     return outbox.promote_orphans(conn, ids, now=now)
+
+
+def give_back(conn: Connection, ids: Sequence[int], *, lease: datetime, until: datetime, now: datetime) -> int:
+    """Let go of claimed deliveries unattempted, due again at `until` (a worker gives back
+    those of a receiver that is slow: `pigeon.workers.receivers`); how many were still ours."""
+    return outbox.give_back(conn, ids, lease=lease, until=until, now=now)
 
 
 def any_due(conn: Connection, *, now: datetime) -> bool:

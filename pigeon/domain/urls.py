@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 4000
@@ -27,3 +28,22 @@ def is_valid_http_url(url: str, *, max_length: int = MAX_URL_LENGTH) -> bool:
     if host.startswith("[") or ":" in host:  # IPv6 literal
         return True
     return all(_HOST_LABEL.match(label) for label in host.rstrip(".").split("."))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@lru_cache(maxsize=4096)  # asked for every delivery claimed; the URLs of a store repeat
+def origin_of(url: str) -> str:
+    """The receiver a URL reaches, as ``scheme://host:port`` in lower case with the default
+    port made explicit, so that every spelling of one server gives one key. A URL that does
+    not parse, or names no host, is its own origin."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.hostname:
+        return url
+    scheme = parts.scheme.lower()
+    return f"{scheme}://{parts.hostname.lower()}:{port or _DEFAULT_PORTS.get(scheme, 0)}"

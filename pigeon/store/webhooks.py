@@ -485,6 +485,31 @@ def schedule_retry(
     return row is not None
 
 
+#: A claim given back unattempted: the lease let go (fenced by it) and the delivery due later.
+_GIVE_BACK = Prepared(
+    webhook_deliveries.update()
+    .where(
+        d.id.in_(sa.bindparam("b_ids", expanding=True)),
+        unindexed(d.status) == PENDING,
+        d.claimed_until == sa.bindparam("b_lease", type_=d.claimed_until.type),
+    )
+    .values(
+        claimed_until=None,
+        next_attempt_at=sa.bindparam("b_until", type_=d.next_attempt_at.type),
+        date_updated=sa.bindparam("b_now", type_=d.date_updated.type),
+    )
+)
+
+
+def give_back(conn: Connection, ids: Sequence[int], *, lease: datetime, until: datetime, now: datetime) -> int:
+    """Let go of claimed deliveries without attempting them, due again at `until` (a worker
+    whose receiver is slow has no room for them now). Not an attempt: nothing else changes,
+    and a delivery stays first in line. Only rows still under `lease`; how many."""
+    if not ids:
+        return 0
+    return _GIVE_BACK.run(conn, {"b_ids": list(ids), "b_lease": lease, "b_until": until, "b_now": now})
+
+
 def mark_failed(
     conn: Connection, delivery_id: int, *, now: datetime, status_code: int | None, error: str, lease: datetime | None
 ) -> bool:

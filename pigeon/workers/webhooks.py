@@ -43,13 +43,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from pigeon.app.callback_batch import CallbackBatch, any_due, claim, find_stranded, release_stranded
+from pigeon.app.callback_batch import CallbackBatch, any_due, claim, find_stranded, give_back, release_stranded
 from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
 from pigeon.domain.errors import StoreUnavailable
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
 from pigeon.workers.loop import backoff, log_failure
+from pigeon.workers.receivers import Receivers
 
 __all__ = ["Handler", "WebhookWorker"]
 
@@ -79,7 +80,13 @@ class WebhookWorker:
         sweep_interval: float = 0.5,
         sweep_recent: timedelta = timedelta(seconds=10),
         full_sweep_interval: float = 300.0,
+        receiver_share: int | None = None,
+        slow_after: float = 2.0,
     ) -> None:
+        """`receiver_share`: deliveries in hand at once for one receiver that is slow or has
+        not shown it is fast (unless given: a quarter of `concurrency`, but at least eight, or
+        every slot when there are fewer); `slow_after`: the exchange time from which a
+        receiver counts as slow (`pigeon.workers.receivers`)."""
         if lease_seconds <= timeout:
             # A lease shorter than one request would hand a live delivery to a second worker.
             raise ValueError("lease_seconds must be longer than the request timeout")
@@ -107,6 +114,11 @@ class WebhookWorker:
         self.sweep_recent = sweep_recent
         self.full_sweep_interval = full_sweep_interval
         self._last_full_sweep: float | None = None
+        self.receivers = Receivers(
+            share=receiver_share if receiver_share is not None else max(concurrency // 4, min(concurrency, 8)),
+            slow_after=slow_after,
+            longest_hold=timeout,
+        )
 
     def _sweep(self) -> int:
         """One sweep for stranded deliveries: the recent waiting rows, or all of them when a full
@@ -153,15 +165,49 @@ class WebhookWorker:
             lambda conn: claim(conn, now=self.clock.now(), limit=limit, lease_seconds=self.lease_seconds)
         )
 
+    def _admit(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The claimed rows to deliver now (counted in `_unanswered` from here) and those to give
+        back, for receivers that are slow and have their share in hand already."""
+        now = asyncio.get_running_loop().time()
+        kept: list[dict[str, Any]] = []
+        held: list[dict[str, Any]] = []
+        for row in rows:
+            (kept if self.receivers.admit(row, now) else held).append(row)
+        self._unanswered += len(kept)
+        return kept, held
+
+    def _give_back_now(self, held: list[tuple[dict[str, Any], float | None]]) -> None:
+        now = self.clock.now()
+        groups: dict[tuple[Any, Any], list[int]] = {}
+        for row, hold in held:
+            until = row["next_attempt_at"] if hold is None else now + timedelta(seconds=hold)
+            groups.setdefault((row["claimed_until"], until), []).append(row["id"])
+
+        def write(conn: Any) -> None:
+            for (lease, until), ids in groups.items():
+                give_back(conn, ids, lease=lease, until=until, now=now)
+
+        self.db.transact(write)
+
+    async def _give_back(self, rows: list[dict[str, Any]]) -> None:
+        now = asyncio.get_running_loop().time()
+        held = [(row, self.receivers.hold_for(row, now)) for row in rows]
+        try:
+            await asyncio.to_thread(self._give_back_now, held)
+        except Exception as exc:  # their leases run out and bring them back all the same
+            log_failure("giving back deliveries for slow receivers", exc, self.lease_seconds)
+
     async def _deliver(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
-        """One claimed row (counted in `_unanswered` by whoever claimed it): wait for a slot,
-        deliver, and free the slot as soon as the exchange is over."""
+        """One claimed row (counted in `_unanswered` and by `receivers` by `_admit`): wait for a
+        slot, deliver, and free the slot as soon as the exchange is over."""
         exchanging = True
+        loop = asyncio.get_running_loop()
 
         def answered() -> None:
             nonlocal exchanging
             if exchanging:
                 exchanging = False
+                self.receivers.ended(row, loop.time())
                 self._slots.release()
                 self._unanswered -= 1
                 self._freed.set()
@@ -169,9 +215,11 @@ class WebhookWorker:
         try:
             await self._slots.acquire()
         except BaseException:  # cancelled while waiting for a slot
+            self.receivers.ended(row, loop.time())
             self._unanswered -= 1
             self._freed.set()
             raise
+        self.receivers.began(row, loop.time())
         try:
             handler = self.handlers.get(row["kind"])
             if handler is not None:
@@ -190,14 +238,16 @@ class WebhookWorker:
             answered()
 
     async def run_once(self) -> int:
-        """Claim one round of due deliveries, deliver them all, return how many were claimed."""
+        """Claim one round of due deliveries, deliver them all (or give back those of slow
+        receivers), return how many were claimed."""
         rows, tokens = await asyncio.to_thread(self._claim, min(self.batch, self.concurrency))
-        self._unanswered += len(rows)
-        await asyncio.gather(*(self._deliver(row, tokens) for row in rows))
+        kept, held = self._admit(rows)
+        if held:
+            await self._give_back(held)
+        await asyncio.gather(*(self._deliver(row, tokens) for row in kept))
         return len(rows)
 
     def _spawn(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
-        self._unanswered += 1
         task = asyncio.create_task(self._deliver(row, tokens), name=f"webhook-{row['id']}")
         self._in_flight.add(task)
         task.add_done_callback(self._done)
@@ -249,9 +299,12 @@ class WebhookWorker:
                 if failures:
                     log.info("webhook claims are working again after %d failures", failures)
                     failures = 0
-                for row in rows:
+                kept, held = self._admit(rows)
+                for row in kept:
                     self._spawn(row, tokens)
-                if len(rows) < wanted:
+                if held:
+                    await self._give_back(held)
+                if len(rows) < wanted or held:  # all taken, or the rest is for busy receivers
                     await _rest(stop, self.poll_interval)
         finally:
             if self._in_flight:

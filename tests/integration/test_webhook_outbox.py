@@ -603,3 +603,77 @@ def test_a_slot_frees_when_the_receiver_answers_not_when_the_outcome_is_recorded
     assert len(sender.requests) == 8
     for sid in sids:
         assert [r["status"] for r in deliveries(db, sid)] == ["delivered"]
+
+
+def test_a_receiver_that_hangs_keeps_its_share_of_slots_and_the_others_go_out(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """A receiver that never answers gets `receiver_share` requests in flight; its other due
+    deliveries are given back unattempted (lease let go, due later, no attempt row) while the
+    deliveries for another receiver, due after them, go out. Once it answers, everything is
+    delivered, each exactly once."""
+    hanging_url, quick_url = "https://hangs.example.com/cb", "https://quick.example.com/cb"
+    hanging = [new_message(db, clock, account, callback=hanging_url) for _ in range(30)]
+    quick = [new_message(db, clock, account, callback=quick_url) for _ in range(5)]
+    for sid in hanging + quick:
+        move(db, clock, sid, S.SENDING)
+
+    class Hanging(RecordingWebhookSender):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release: asyncio.Event | None = None
+            self.in_flight = 0
+            self.most = 0
+
+        async def send(self, request: Any) -> WebhookResponse:
+            if request.url == hanging_url:
+                self.release = self.release or asyncio.Event()
+                self.in_flight += 1
+                self.most = max(self.most, self.in_flight)
+                await self.release.wait()
+                self.in_flight -= 1
+            return await super().send(request)
+
+    sender = Hanging()
+    w = WebhookWorker(
+        db, sender, clock, policy=FAST, concurrency=20, receiver_share=4, slow_after=0.2, poll_interval=0.01
+    )
+
+    def sent_to(url: str) -> list[str]:
+        return [dict(r.params)["MessageSid"] for r in sender.requests if r.url == url]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(w.run(stop))
+        deadline = time.monotonic() + 10
+        while len(sent_to(quick_url)) < len(quick) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert sorted(sent_to(quick_url)) == sorted(quick)  # not held up by the hanging receiver
+
+        def given_back() -> list[dict[str, Any]]:
+            with db.read() as conn:
+                rows = [d for sid in hanging for d in outbox.list_deliveries(conn, message_sid=sid)]
+            # once the receiver counts as slow (0.2 s), its rows go back due later, for a while
+            return [d for d in rows if d["claimed_until"] is None and d["next_attempt_at"] > clock.now()]
+
+        deadline = time.monotonic() + 5
+        while len(given_back()) < 26 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(given_back()) == 26
+        assert all(d["status"] == "pending" and d["attempts"] == 0 for d in given_back())
+        assert sender.most == 4
+        assert sender.release is not None
+        sender.release.set()
+        deadline = time.monotonic() + 10
+        while len(sent_to(hanging_url)) < len(hanging) and time.monotonic() < deadline:
+            clock.advance(1)  # past each hold (the receiver is still slow for a few exchanges)
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(scenario())
+    assert sorted(sent_to(hanging_url)) == sorted(hanging)  # each once: nothing given back was lost
+    for sid in hanging + quick:
+        assert [r["status"] for r in deliveries(db, sid)] == ["delivered"]
+        with db.read() as conn:
+            assert len(outbox.list_attempts(conn, message_sid=sid)) == 1  # a give-back is no attempt
