@@ -18,6 +18,13 @@ def receivers() -> Receivers:
     return Receivers(share=2, slow_after=2.0, longest_hold=15.0)
 
 
+def exchange(r: Receivers, one: dict[str, Any], began: float, ended: float) -> None:
+    """`one` admitted and its exchange run from `began` to `ended`."""
+    assert r.admit(one, began)
+    r.began(one, began)
+    r.ended(one, ended)
+
+
 def test_a_receiver_that_has_shown_nothing_gets_its_share_and_the_rest_is_due_at_once() -> None:
     r = receivers()
     assert [r.admit(row(n, SLOW), 0.0) for n in range(4)] == [True, True, False, False]
@@ -27,10 +34,7 @@ def test_a_receiver_that_has_shown_nothing_gets_its_share_and_the_rest_is_due_at
 
 def test_a_fast_receiver_is_never_held_back() -> None:
     r = receivers()
-    first = row(0, FAST)
-    assert r.admit(first, 0.0)
-    r.began(first, 0.0)
-    r.ended(first, 0.01)
+    exchange(r, row(0, FAST), 0.0, 0.01)
     assert all(r.admit(row(n, FAST), 0.02) for n in range(1, 100))
 
 
@@ -53,24 +57,15 @@ def test_a_receiver_whose_exchange_runs_long_is_held_back_for_about_one_exchange
 
 def test_a_receiver_that_speeds_up_is_no_longer_held_back() -> None:
     r = receivers()
-    slow = row(0, SLOW)
-    assert r.admit(slow, 0.0)
-    r.began(slow, 0.0)
-    r.ended(slow, 10.0)
+    exchange(r, row(0, SLOW), 0.0, 10.0)
     for n in range(1, 40):  # quick answers bring its typical time under `slow_after`
-        one = row(n, SLOW)
-        assert r.admit(one, 10.0)
-        r.began(one, 10.0)
-        r.ended(one, 10.01)
+        exchange(r, row(n, SLOW), 10.0, 10.01)
     assert all(r.admit(row(n, SLOW), 11.0) for n in range(100, 110))
 
 
 def test_holds_stay_within_their_bounds() -> None:
     r = Receivers(share=1, slow_after=0.1, longest_hold=15.0)
-    quick = row(0, SLOW)
-    r.admit(quick, 0.0)
-    r.began(quick, 0.0)
-    r.ended(quick, 0.12)  # slow, but barely
+    exchange(r, row(0, SLOW), 0.0, 0.12)  # slow, but barely
     hang = row(1, SLOW)
     r.admit(hang, 0.2)
     r.began(hang, 0.2)
