@@ -79,16 +79,6 @@ _CARRIER_REFS = Prepared(
     )
 )
 
-#: Asked for every batch of submits recorded, and nearly always empty.
-_UNMATCHED_OF = Prepared(
-    sa.select(unmatched_receipts)
-    .where(
-        unmatched_receipts.c.carrier == sa.bindparam("b_carrier"),
-        unmatched_receipts.c.carrier_message_id.in_(sa.bindparam("b_ids", expanding=True)),
-    )
-    .order_by(unmatched_receipts.c.id)
-)
-
 _PACING_OF = Prepared(
     sa.select(sender_pacing).where(sender_pacing.c.sender.in_(sa.bindparam("b_senders", expanding=True)))
 )
@@ -150,10 +140,8 @@ _PICKS_LOCKED = tuple(Prepared(pick) for pick in _picks(lock=True))
 # just after another has taken what was due, and a claim that finds nothing still takes the
 # store's only writer (SQLite) for its three reads. Each status asks for its first due message
 # in the index's order, as the picks do (`found_in_order`).
-_ANY_DUE = Prepared(
-    sa.select(
-        sa.or_(*(found_in_order(sa.select(m.sid).where(due).order_by(m.next_attempt_at)) for due in _due_branches()))
-    )
+_ANY_DUE = sa.select(
+    sa.or_(*(found_in_order(sa.select(m.sid).where(due).order_by(m.next_attempt_at)) for due in _due_branches()))
 )
 _LEASE = Prepared(
     messages.update()
@@ -166,7 +154,7 @@ _LEASE = Prepared(
 def any_due(conn: Connection, *, now: datetime, worker_id: str) -> bool:
     """Whether `claim_due` would find anything now (it may still find nothing: another
     dispatcher can claim in between)."""
-    return bool(_ANY_DUE.scalar(conn, {"b_now": now, "b_me": worker_id}))
+    return bool(conn.execute(_ANY_DUE, {"b_now": now, "b_me": worker_id}).scalar())
 
 
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, worker_id: str) -> list[Row]:
@@ -398,7 +386,12 @@ def park_many_unmatched(conn: Connection, rows: Sequence[Row]) -> None:
 
 def take_unmatched(conn: Connection, carrier: str, ids: Sequence[str]) -> list[Row]:
     """Receipts that arrived for these ids before we recorded them; removed as they are taken."""
-    rows = _UNMATCHED_OF.all(conn, {"b_carrier": carrier, "b_ids": list(ids)})
+    q = (
+        sa.select(unmatched_receipts)
+        .where(unmatched_receipts.c.carrier == carrier, unmatched_receipts.c.carrier_message_id.in_(list(ids)))
+        .order_by(unmatched_receipts.c.id)
+    )
+    rows = [dict(r) for r in conn.execute(q).mappings()]
     if rows:
         conn.execute(unmatched_receipts.delete().where(unmatched_receipts.c.id.in_([r["id"] for r in rows])))
     return rows

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import Prefix, new_sid
-from pigeon.store.prepared import Prepared
 from pigeon.store.tables import event_sinks, event_subscriptions, webhook_deliveries
 
 Row = dict[str, Any]
@@ -29,8 +28,7 @@ EVENT = "event"
 
 # -- named queries ----------------------------------------------------------------------------
 
-#: Read for every batch of status changes, so built once and run on the cursor.
-_ROUTES = Prepared(
+_ROUTES = (
     sa.select(s.sink_sid, s.types, k.sink_configuration, k.status.label("sink_status"))
     .join(event_sinks, k.sid == s.sink_sid)
     .where(s.account_sid == sa.bindparam("account_sid"))
@@ -193,4 +191,4 @@ def delete_subscription(conn: Connection, sid: str) -> None:
 def routes(conn: Connection, account_sid: str) -> list[Row]:
     """Every subscription of the account with its sink: sink_sid, types, sink_configuration,
     sink_status. Empty (one index probe) for an account that streams nothing."""
-    return _ROUTES.all(conn, {"account_sid": account_sid})
+    return [dict(r) for r in conn.execute(_ROUTES, {"account_sid": account_sid}).mappings()]

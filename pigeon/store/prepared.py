@@ -206,11 +206,6 @@ class Prepared:
         rows = self._fetch(conn, params, one=True)
         return rows[0] if rows else None
 
-    def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """The first column of the first row, or None when there is no row."""
-        row = self.first(conn, params)
-        return None if row is None else next(iter(row.values()))
-
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
         """Every row (of a SELECT, or an UPDATE/DELETE … RETURNING) as dicts."""
         return self._fetch(conn, params, one=False)

@@ -56,14 +56,14 @@ def take_due(conn: Connection, *, now: datetime, limit: int) -> list[Row]:
 
 # The first due receipt in the (due_at) index's order (`found_in_order`): this spool's table
 # also holds a dead row for every receipt taken until it is vacuumed.
-_ANY_DUE = Prepared(
-    sa.select(found_in_order(sa.select(simulated_receipts.c.id).where(_IS_DUE).order_by(simulated_receipts.c.due_at)))
+_ANY_DUE = sa.select(
+    found_in_order(sa.select(simulated_receipts.c.id).where(_IS_DUE).order_by(simulated_receipts.c.due_at))
 )
 
 
 def any_due(conn: Connection, *, now: datetime) -> bool:
     """Whether `take_due` would find anything now (a read; another worker may take it first)."""
-    return bool(_ANY_DUE.scalar(conn, {"b_now": now}))
+    return bool(conn.execute(_ANY_DUE, {"b_now": now}).scalar())
 
 
 class StoreReceiptSpool:

@@ -102,7 +102,7 @@ _CLAIM = Prepared(_claim(_DUE))
 _CLAIM_SKIP_LOCKED = Prepared(_claim(_DUE.with_for_update(skip_locked=True, of=_cand)))
 
 #: Whether a claim would find anything: the first due delivery in the index's order.
-_ANY_DUE = Prepared(sa.select(found_in_order(_DUE)))
+_ANY_DUE = sa.select(found_in_order(_DUE))
 
 
 def _unfinished(status: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
@@ -272,7 +272,7 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease_seconds: flo
 
 def any_due(conn: Connection, *, now: datetime) -> bool:
     """Whether `claim_due` would find anything now (a read; another worker may claim it first)."""
-    return bool(_ANY_DUE.scalar(conn, {"now": now}))
+    return bool(conn.execute(_ANY_DUE, {"now": now}).scalar())
 
 
 def record_attempt(
