@@ -233,14 +233,18 @@ def connect(engine: Engine) -> Connection:
 def _unavailable_when_lost(*, committing: bool = False) -> Iterator[None]:
     """Raise as `StoreUnavailable` what leaves nothing written inside this block: a
     connection lost (the server restarted, the connection was killed) before the commit, and
-    SQLite finding no room (the disk or the database full), even at the commit, which SQLite
-    makes atomically. `committing`: the block holds the COMMIT, where a lost connection leaves
+    SQLite finding no room (the disk or the database full) or the database locked by a writer
+    that is not Pigeon's for longer than the busy timeout, even at the commit, which SQLite
+    makes atomically (a COMMIT that fails leaves the transaction uncommitted). `committing`: the block holds the COMMIT, where a lost connection leaves
     the outcome unknown; that error stays what it is."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        if getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_FULL":
+        sqlite_error = getattr(exc.orig, "sqlite_errorname", None)
+        if sqlite_error == "SQLITE_FULL":
             raise StoreUnavailable(f"the database is full: {_driver_words(exc)}") from exc
+        if sqlite_error == "SQLITE_BUSY":  # another program held the write lock past the busy timeout
+            raise StoreUnavailable(f"the database is locked by another writer: {_driver_words(exc)}") from exc
         if committing or not exc.connection_invalidated:
             raise
         raise StoreUnavailable(f"the connection to the database was lost: {_driver_words(exc)}") from exc

@@ -2,7 +2,8 @@
 
 - A store that cannot be reached (no server on the port, a directory that is gone) is
   `StoreUnavailable` from every way in: nothing was done, so callers may say so and retry.
-- So is a SQLite store with no room left (a full disk), at any point: SQLite commits atomically.
+- So is a SQLite store with no room left (a full disk), or locked by another program past the
+  busy timeout, at any point: SQLite commits atomically.
 - A connection lost before the commit is `StoreUnavailable` too, and the pool does not hand
   the dead connection out again, whether SQLAlchemy or a `Prepared` statement found it dead.
   One lost during the COMMIT is not: whether that commit took effect is unknown.
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -127,6 +129,32 @@ def test_a_full_sqlite_store_is_unavailable_and_keeps_nothing(full_sqlite: Datab
             insert_many(conn, accounts, rows)
     with full_sqlite.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one() == 0
+
+
+def test_a_sqlite_store_locked_by_another_program_is_unavailable(tmp_path: Path) -> None:
+    """Pigeon's writers queue on a lock of their own; a program that is not Pigeon (the sqlite3
+    shell, a backup tool) holding the write lock past the busy timeout makes it unavailable."""
+    path = tmp_path / "pigeon.db"
+    db = Database.from_url(f"sqlite:///{path}")
+    upgrade(db.engine)
+    db.dispose()
+
+    @sa.event.listens_for(db.engine, "connect")
+    def _impatient(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA busy_timeout=100")
+
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable, match="locked by another writer"):
+            with db.write() as conn:
+                insert_many(conn, accounts, [_account("AC" + "5" * 32)])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with db.write() as conn:  # and usable again once the other program lets go
+        insert_many(conn, accounts, [_account("AC" + "5" * 32)])
+    db.dispose()
 
 
 # -- connections lost (PostgreSQL: a server can end a session; a SQLite file cannot) ------------
