@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
 
 from pigeon.api.app import create_app
@@ -303,6 +303,12 @@ def build_workers(
         await deliver_event(db, sender, clock, row, answered=answered)
 
     sink = CarrierEventSink(db, clock, base_url=settings.base_url)
+    given_back = Counter(
+        "pigeon_webhook_given_back",
+        "Webhook deliveries given back to the outbox unattempted: their receiver was slow and "
+        "had its share of this process's request slots.",
+        registry=registry if registry is not None else CollectorRegistry(),
+    )
     return Workers(
         db=db,
         clock=clock,
@@ -319,6 +325,7 @@ def build_workers(
             handlers={"inbound": inbound, "event": event},
             concurrency=settings.webhook_concurrency,
             prefetch=settings.webhook_prefetch,
+            given_back=given_back.inc,
         ),
         reassembly=ReassemblyWorker(sink),
         sender=sender,

@@ -82,11 +82,13 @@ class WebhookWorker:
         full_sweep_interval: float = 300.0,
         receiver_share: int | None = None,
         slow_after: float = 2.0,
+        given_back: Callable[[int], None] | None = None,
     ) -> None:
         """`receiver_share`: deliveries in hand at once for one receiver that is slow or has
         not shown it is fast (unless given: a quarter of `concurrency`, but at least eight, or
         every slot when there are fewer); `slow_after`: the exchange time from which a
-        receiver counts as slow (`pigeon.workers.receivers`)."""
+        receiver counts as slow (`pigeon.workers.receivers`); `given_back`: told how many
+        deliveries each give-back let go of (the composition root counts them for /metrics)."""
         if lease_seconds <= timeout:
             # A lease shorter than one request would hand a live delivery to a second worker.
             raise ValueError("lease_seconds must be longer than the request timeout")
@@ -119,6 +121,7 @@ class WebhookWorker:
             slow_after=slow_after,
             longest_hold=timeout,
         )
+        self._given_back = given_back
 
     def _sweep(self) -> int:
         """One sweep for stranded deliveries: the recent waiting rows, or all of them when a full
@@ -176,26 +179,30 @@ class WebhookWorker:
         self._unanswered += len(kept)
         return kept, held
 
-    def _give_back_now(self, held: list[tuple[dict[str, Any], float | None]]) -> None:
+    def _give_back_now(self, held: list[tuple[dict[str, Any], float | None]]) -> int:
         now = self.clock.now()
         groups: dict[tuple[Any, Any], list[int]] = {}
         for row, hold in held:
             until = row["next_attempt_at"] if hold is None else now + timedelta(seconds=hold)
             groups.setdefault((row["claimed_until"], until), []).append(row["id"])
 
-        def write(conn: Any) -> None:
-            for (lease, until), ids in groups.items():
-                give_back(conn, ids, lease=lease, until=until, now=now)
+        def write(conn: Any) -> int:
+            return sum(
+                give_back(conn, ids, lease=lease, until=until, now=now) for (lease, until), ids in groups.items()
+            )
 
-        self.db.transact(write)
+        return self.db.transact(write)
 
     async def _give_back(self, rows: list[dict[str, Any]]) -> None:
         now = asyncio.get_running_loop().time()
         held = [(row, self.receivers.hold_for(row, now)) for row in rows]
         try:
-            await asyncio.to_thread(self._give_back_now, held)
+            released = await asyncio.to_thread(self._give_back_now, held)
         except Exception as exc:  # their leases run out and bring them back all the same
             log_failure("giving back deliveries for slow receivers", exc, self.lease_seconds)
+            return
+        if self._given_back is not None:
+            self._given_back(released)
 
     async def _deliver(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
         """One claimed row (counted in `_unanswered` and by `receivers` by `_admit`): wait for a

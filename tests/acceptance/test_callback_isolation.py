@@ -3,7 +3,8 @@
 `pigeon serve` (pacing raised) gets 150 messages whose StatusCallback accepts connections and
 never answers, then 10 whose StatusCallback answers at once: the second receiver gets its 30
 callbacks within seconds, while the first one's requests are still hanging, and at most a
-quarter of the worker's request slots (25 of 100) are taken by them.
+quarter of the worker's request slots (25 of 100) are taken by them; /metrics counts the
+deliveries given back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.acceptance.conftest import Server, free_port
@@ -95,3 +97,6 @@ def test_a_receiver_that_never_answers_does_not_hold_up_another(
     assert hanging.first is not None
     if time.monotonic() - hanging.first < 14:  # none of its requests has timed out and gone again
         assert hanging.open_connections() == 25  # its share of the 100 slots, no more
+    metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    [given_back] = [line for line in metrics.splitlines() if line.startswith("pigeon_webhook_given_back_total ")]
+    assert float(given_back.split()[1]) >= 125  # the other 125 went back at least once
