@@ -325,6 +325,7 @@ def build_workers(
             handlers={"inbound": inbound, "event": event},
             concurrency=settings.webhook_concurrency,
             prefetch=settings.webhook_prefetch,
+            receiver_share=settings.webhook_receiver_share or None,
             given_back=given_back.inc,
         ),
         reassembly=ReassemblyWorker(sink),

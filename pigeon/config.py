@@ -41,6 +41,10 @@ class Settings:
     #: flight at most, and deliveries it claims ahead of a free request slot.
     webhook_concurrency: int = 100
     webhook_prefetch: int = 100
+    #: Requests one slow receiver may have in flight in a worker process (0: a quarter of
+    #: `webhook_concurrency`, at least eight); `webhook_concurrency` lets every receiver use
+    #: every slot (pigeon/workers/receivers.py).
+    webhook_receiver_share: int = 0
     #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
@@ -63,6 +67,7 @@ _ENV = {
     "proxy_hops": "PIGEON_PROXY_HOPS",
     "webhook_concurrency": "PIGEON_WEBHOOK_CONCURRENCY",
     "webhook_prefetch": "PIGEON_WEBHOOK_PREFETCH",
+    "webhook_receiver_share": "PIGEON_WEBHOOK_RECEIVER_SHARE",
 }
 
 
@@ -111,7 +116,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for key, value in values.items():
         kind = {"str": str, "int": int, "bool": bool, "float": float}.get(str(kinds[key]), str)
         typed[key] = _coerce(_ENV.get(key, key), value, kind)
-    for key, least in (("webhook_concurrency", 1), ("webhook_prefetch", 0)):
+    for key, least in (("webhook_concurrency", 1), ("webhook_prefetch", 0), ("webhook_receiver_share", 0)):
         if key in typed and typed[key] < least:
             raise ConfigError(f"{_ENV[key]}: {typed[key]} is less than {least}")
     if not typed.get("database_url"):

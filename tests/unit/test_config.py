@@ -16,7 +16,8 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     s = load_settings({"PIGEON_PORT": "9090", "PIGEON_REQUEST_LOG_DAYS": "7", "PIGEON_RUN_WORKERS": "false"})
     assert (s.port, s.request_log_days, s.run_workers) == (9090, 7.0, False)
     s = load_settings({"PIGEON_WEBHOOK_CONCURRENCY": "20", "PIGEON_WEBHOOK_PREFETCH": "0"})
-    assert (s.webhook_concurrency, s.webhook_prefetch) == (20, 0)
+    assert (s.webhook_concurrency, s.webhook_prefetch, s.webhook_receiver_share) == (20, 0, 0)
+    assert load_settings({"PIGEON_WEBHOOK_RECEIVER_SHARE": "100"}).webhook_receiver_share == 100
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
