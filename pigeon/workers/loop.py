@@ -27,7 +27,8 @@ def backoff(failures: int, *, base: float = 0.1, most: float = 5.0) -> float:
     return min(most, base * 2.0**failures)
 
 
-async def _rest(stop: asyncio.Event, seconds: float) -> None:
+async def rest(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set meanwhile."""
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except TimeoutError:
@@ -54,10 +55,10 @@ async def run_loop(
             failures += 1
             pause = backoff(failures, most=max_backoff)
             log_failure(f"{name} step", exc, pause)
-            await _rest(stop, pause)
+            await rest(stop, pause)
             continue
         if failures:
             log.info("%s is working again after %d failed steps", name, failures)
             failures = 0
         if done == 0:
-            await _rest(stop, idle)
+            await rest(stop, idle)

@@ -49,7 +49,7 @@ from pigeon.domain.errors import StoreUnavailable
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
-from pigeon.workers.loop import backoff, log_failure
+from pigeon.workers.loop import backoff, log_failure, rest
 from pigeon.workers.receivers import Receivers
 
 __all__ = ["Handler", "WebhookWorker"]
@@ -156,9 +156,9 @@ class WebhookWorker:
                 # is two failures a second to log, in every process.
                 pause = max(self.sweep_interval, backoff(failures))
                 log_failure("webhook sweep", exc, pause)
-                await _rest(stop, pause)
+                await rest(stop, pause)
                 continue
-            await _rest(stop, self.sweep_interval)
+            await rest(stop, self.sweep_interval)
 
     def _claim(self, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
         with self.db.lookup() as conn:
@@ -301,7 +301,7 @@ class WebhookWorker:
                     failures += 1
                     pause = backoff(failures)
                     log_failure("webhook claim", exc, pause)
-                    await _rest(stop, pause)
+                    await rest(stop, pause)
                     continue
                 if failures:
                     log.info("webhook claims are working again after %d failures", failures)
@@ -312,14 +312,7 @@ class WebhookWorker:
                 if held:
                     await self._give_back(held)
                 if len(rows) < wanted or held:  # all taken, or the rest is for busy receivers
-                    await _rest(stop, self.poll_interval)
+                    await rest(stop, self.poll_interval)
         finally:
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
-
-
-async def _rest(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
