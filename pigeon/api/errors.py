@@ -54,10 +54,6 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return error_response(err)
 
 
-#: Seconds a client is asked to wait before it tries again while the store is out of reach.
-STORE_RETRY_AFTER = 1
-
-
 async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
     """The database is unavailable (out of reach, or full) and nothing was written: 503
     (Twilio's 20503), which tells a client that the same request may simply be sent again,
@@ -71,7 +67,7 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
         20503, "Pigeon's database is unavailable at the moment; nothing was done. Try again shortly.", status=503
     )
     response = error_response(err)
-    response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
+    response.headers["Retry-After"] = str(StoreUnavailable.retry_after)
     return response
 
 

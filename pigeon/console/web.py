@@ -147,7 +147,7 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
         title="The database is unavailable",
         message="Pigeon's database is unavailable at the moment. Nothing was changed; try again shortly.",
     )
-    response.headers["Retry-After"] = "1"
+    response.headers["Retry-After"] = str(StoreUnavailable.retry_after)
     return response
 
 

@@ -126,6 +126,9 @@ class StoreUnavailable(PigeonError):
     again as it is. A connection lost during the commit itself is not this error: whether
     that commit took effect is unknown."""
 
+    #: Seconds a client is asked to wait before it tries again (Retry-After, API and console).
+    retry_after = 1
+
 
 class CarrierError(PigeonError):
     """The carrier refused or failed the submission."""

@@ -235,8 +235,9 @@ def _unavailable_when_lost(*, committing: bool = False) -> Iterator[None]:
     connection lost (the server restarted, the connection was killed) before the commit, and
     SQLite finding no room (the disk or the database full) or the database locked by a writer
     that is not Pigeon's for longer than the busy timeout, even at the commit, which SQLite
-    makes atomically (a COMMIT that fails leaves the transaction uncommitted). `committing`: the block holds the COMMIT, where a lost connection leaves
-    the outcome unknown; that error stays what it is."""
+    makes atomically (a COMMIT that fails leaves the transaction uncommitted).
+    `committing`: the block holds the COMMIT, where a lost connection leaves the outcome
+    unknown; that error stays what it is."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
