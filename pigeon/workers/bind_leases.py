@@ -12,7 +12,10 @@ every third of the carrier's ``bind_lease``:
 * holding none: tries to take a free or expired slot, and binds when it got one (the slot
   says "binding" until the first bind attempt is over, then "bound" or "unbound"). A process
   that died holding a slot keeps it until its lease runs out; a process standing by tries
-  again the moment it does, and takes it over.
+  again the moment it does, and takes it over. A slot freed by a clean shutdown is free at
+  once, at no time a standby could know in advance, so a standby also looks every ``poll``
+  (a second): until it has taken the slot no process has the carrier bound, and messages
+  for it are retried or failed over as for a carrier that is down.
 
 At a clean shutdown it unbinds first and then releases its slots, so the count of binds never
 exceeds ``binds``, and another process may bind at once. Each process holds at most one slot
@@ -155,7 +158,7 @@ class BindLeaseKeeper:
             k.due = time.monotonic() + min(self.poll, k.interval)
             await self._fence(k, now)
             return
-        k.due = time.monotonic() + _next_try(k, kept.free_at, now)
+        k.due = time.monotonic() + _next_try(k, kept.free_at, now, self.poll)
         k.lease, k.reported = kept.lease, state
         self._show(k)
         if held is not None and kept.lease is None:
@@ -189,9 +192,12 @@ def _state(carrier: Leasable) -> BindState:
     return "bound" if carrier.is_bound() else "unbound"
 
 
-def _next_try(k: _Keeping, free_at: datetime | None, now: datetime) -> float:
-    """Seconds to the next step: a renewal interval; standing by, the moment the first slot's
-    lease runs out if that is sooner (a takeover then waits for no interval)."""
-    if k.lease is not None or free_at is None:
+def _next_try(k: _Keeping, free_at: datetime | None, now: datetime, poll: float) -> float:
+    """Seconds to the next step: a renewal interval; standing by, a poll (a holder's clean
+    shutdown frees its slot at any moment), or the moment the first slot's lease runs out if
+    that is sooner (a takeover then waits for no interval)."""
+    if k.lease is not None:
         return k.interval
-    return min(k.interval, max(0.0, (free_at - now).total_seconds()) + 0.005)
+    if free_at is None:
+        return min(k.interval, poll)
+    return min(k.interval, poll, max(0.0, (free_at - now).total_seconds()) + 0.005)

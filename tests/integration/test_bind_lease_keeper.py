@@ -143,6 +143,34 @@ def test_a_clean_shutdown_unbinds_before_it_frees_the_slot(db: Database, clock: 
     asyncio.run(scenario())
 
 
+def test_a_standby_takes_a_slot_freed_by_a_clean_shutdown_within_a_poll(db: Database, clock: FrozenClock) -> None:
+    """A clean shutdown frees the slot at a moment no standby can know: standing by, a keeper
+    looks every poll, not every third of the lease (10 s here)."""
+
+    async def scenario() -> None:
+        a, b = Carrier(db), Carrier(db)
+        leaving = keeper(db, clock, "host-a:1", a)
+        standby = BindLeaseKeeper(db, clock, [b], holder="host-b:2", poll=0.05)
+        await leaving.start()
+        await standby.start()
+        stop = asyncio.Event()
+        running = asyncio.create_task(standby.run(stop))
+        try:
+            await asyncio.sleep(0.2)
+            assert not b.bound  # the lease is current: standing by
+            await leaving.close()
+            for _ in range(100):
+                if b.bound:
+                    break
+                await asyncio.sleep(0.02)
+            assert b.bound and b.holder() == ("host-b:2", "bound")
+        finally:
+            stop.set()
+            await running
+
+    asyncio.run(scenario())
+
+
 def test_a_crashed_holder_is_taken_over_once_its_lease_ran_out(db: Database, clock: FrozenClock) -> None:
     async def scenario() -> None:
         a, b = Carrier(db), Carrier(db)
