@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
-from pigeon.api.metrics import metrics_route, relayed_metrics_route
+from pigeon.api.metrics import gathered_metrics_route, metrics_route, relayed_metrics_route
 from pigeon.app import accounts as account_use
 from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
@@ -100,9 +100,11 @@ def build_api(
     workers: Workers | None = None,
     registry: CollectorRegistry | None = None,
     metrics_from: str | None = None,
+    worker_metrics: Sequence[str] = (),
 ) -> Starlette:
     """The API; with `workers`, they run inside the API process for its lifetime.
-    `metrics_from`: the Unix socket of the process whose metrics GET /metrics relays."""
+    `metrics_from`: the Unix socket of the process whose metrics GET /metrics relays;
+    `worker_metrics`: those of the worker processes whose metrics it adds to this one's."""
     clock = clock or SystemClock()
     writer = AcceptWriter(
         db.engine, max_batch=settings.accept_batch_max, max_wait=settings.accept_batch_wait_ms / 1000.0
@@ -127,12 +129,17 @@ def build_api(
                 writer.stop()
                 checkpointer.stop()
 
+    registry = registry or CollectorRegistry()
+    if metrics_from:
+        metrics = relayed_metrics_route(metrics_from)
+    elif worker_metrics:
+        metrics = gathered_metrics_route(registry, worker_metrics)
+    else:
+        metrics = metrics_route(registry)
     return create_app(
         context,
         lifespan=lifespan,
-        extra_routes=[
-            relayed_metrics_route(metrics_from) if metrics_from else metrics_route(registry or CollectorRegistry())
-        ],
+        extra_routes=[metrics],
         request_log_days=settings.request_log_days,
         proxy_hops=settings.proxy_hops,
     )

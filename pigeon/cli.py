@@ -175,9 +175,16 @@ def serve(
     except CarrierConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    api = bootstrap.build_api(settings, db, workers=in_process, registry=registry)
+    worker_processes = serving.WorkerProcesses(workers) if workers else None
+    children: list[serving.Children] = [worker_processes] if worker_processes else []
+    api = bootstrap.build_api(
+        settings,
+        db,
+        workers=in_process,
+        registry=registry,
+        worker_metrics=worker_processes.metrics_paths if worker_processes else (),
+    )
     sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
-    children = [serving.worker_processes(workers)] if workers else []
     more = None
     if settings.api_processes > 1:
         env = dict(os.environ, PIGEON_HOST=settings.host, PIGEON_PORT=str(settings.port))
@@ -223,9 +230,23 @@ def worker(
     parent: Annotated[
         int | None, typer.Option("--parent", hidden=True, help="Stop when this process (pigeon serve) is gone.")
     ] = None,
+    metrics_socket: Annotated[
+        str | None,
+        typer.Option("--metrics-socket", hidden=True, help="Serve the metrics to pigeon serve on this Unix socket."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus metrics (carriers, webhooks) at GET /metrics on this port, "
+            "on PIGEON_HOST's address.",
+        ),
+    ] = None,
 ) -> None:
     """Run the background workers (dispatcher, status callbacks, built-in network) without the API.
     Run as many as you like against one PostgreSQL; stop with SIGTERM or Ctrl-C."""
+    import prometheus_client
+
     from pigeon import serving
 
     if parent is not None:  # started by `pigeon serve --workers N`
@@ -233,18 +254,26 @@ def worker(
     settings = load_settings()
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
+    registry = CollectorRegistry()
     try:
-        workers = bootstrap.build_workers(settings, db)
+        workers = bootstrap.build_workers(settings, db, registry=registry)
     except CarrierConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    if metrics_port is not None:
+        prometheus_client.start_http_server(metrics_port, addr=settings.host, registry=registry)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await workers.run(stop)
+        server = await serving.serve_metrics(metrics_socket, registry) if metrics_socket else None
+        try:
+            await workers.run(stop)
+        finally:
+            if server is not None:
+                server.close()
 
     serving.tune_gc()
     serving.run_event_loop(main)

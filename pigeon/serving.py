@@ -11,7 +11,9 @@ turns on the database's writer lock (store/engine.py), on PostgreSQL they are or
 
 The first process keeps the workers and the carriers, and with them the carrier metrics. The
 others answer GET /metrics by asking the first over a private Unix socket, so a scrape sees
-the same figures whichever process takes it.
+the same figures whichever process takes it. With `--workers N` the workers run in processes
+of their own, and each serves its figures on a private Unix socket, which the first process's
+GET /metrics reads (`pigeon.api.metrics.gathered_metrics_route`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry, generate_latest
 
 #: How often `pigeon serve` checks the processes it started (and restarts one that died).
 SUPERVISE_EVERY = 1.0
@@ -97,7 +100,7 @@ class Children:
     open) is started again after a pause that doubles each time, up to a minute, rather than
     every second for ever; one that ran a while is started again at once."""
 
-    def __init__(self, name: str, spawn: Callable[[], subprocess.Popen[bytes]], count: int) -> None:
+    def __init__(self, name: str, spawn: Callable[[int], subprocess.Popen[bytes]], count: int) -> None:
         self.name = name
         self._spawn = spawn
         self.count = count
@@ -110,7 +113,7 @@ class Children:
 
     def start(self) -> None:
         now = time.monotonic()
-        self._procs = [self._spawn() for _ in range(self.count)]
+        self._procs = [self._spawn(i) for i in range(self.count)]
         self._started = [now] * self.count
         self._failures = [0] * self.count
         self._due = [now] * self.count
@@ -134,7 +137,7 @@ class Children:
                         file=sys.stderr,
                     )
                 if self._procs[i] is None and now >= self._due[i]:
-                    self._procs[i] = self._spawn()
+                    self._procs[i] = self._spawn(i)
                     self._started[i] = now
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -156,13 +159,48 @@ class Children:
                 proc.wait()
 
 
-def worker_processes(count: int) -> Children:
-    """`pigeon serve --workers N`: N `pigeon worker` processes that stop with this one."""
-    return Children(
-        "worker",
-        lambda: subprocess.Popen([sys.executable, "-m", "pigeon.cli", "worker", "--parent", str(os.getpid())]),
-        count,
-    )
+class WorkerProcesses(Children):
+    """`pigeon serve --workers N`: N `pigeon worker` processes that stop with this one. Each
+    serves its metrics on a Unix socket of its own (`metrics_paths`, in a directory only this
+    user may enter), the same path for the process that replaces one that died."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__("worker", self._spawn_worker, count)
+        self._dir = Path(tempfile.mkdtemp(prefix="pigeon-workers-"))  # 0700: only this user
+        self.metrics_paths = [str(self._dir / f"worker-{i + 1}.sock") for i in range(count)]
+
+    def _spawn_worker(self, slot: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pigeon.cli",
+                "worker",
+                "--parent",
+                str(os.getpid()),
+                "--metrics-socket",
+                self.metrics_paths[slot],
+            ]
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+async def serve_metrics(path: str, registry: CollectorRegistry) -> asyncio.AbstractServer:
+    """A worker process's metrics for the `pigeon serve` that started it: whoever connects to
+    the Unix socket at `path` reads the Prometheus text of `registry`, and the connection
+    closes. (A socket file left by a worker that died is replaced.)"""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(generate_latest(registry))
+            await writer.drain()
+        finally:
+            writer.close()
+
+    return await asyncio.start_unix_server(answer, path=path)
 
 
 class ApiProcesses(Children):
@@ -178,7 +216,7 @@ class ApiProcesses(Children):
         self.metrics_sock.bind(self.metrics_path)
         self.metrics_sock.listen(64)
 
-    def _spawn_api(self) -> subprocess.Popen[bytes]:
+    def _spawn_api(self, slot: int) -> subprocess.Popen[bytes]:
         # This process lets go of the socket once the child has it: a socket in the group that
         # nobody accepts on would still be given connections, so it must close with its child.
         with listen(self.host, self.port, shared=True) as sock:

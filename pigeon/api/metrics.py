@@ -1,10 +1,16 @@
 """GET /metrics: Prometheus text exposition of this process's registry (carrier metrics,
-and whatever else the composition root registers there)."""
+and whatever else the composition root registers there), and with `pigeon serve --workers N`
+of its worker processes' too."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator, Sequence
+
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,3 +37,58 @@ def relayed_metrics_route(uds_path: str) -> Route:
         return Response(answer.content, status_code=answer.status_code, media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", metrics, methods=["GET"])
+
+
+#: How long a scrape waits for a worker process's figures.
+WORKER_TIMEOUT = 5.0
+
+
+def gathered_metrics_route(registry: CollectorRegistry, workers: Sequence[str]) -> Route:
+    """GET /metrics of `pigeon serve --workers N`: this process's figures, and each worker
+    process's, read from the Unix socket it serves them on (`pigeon worker --metrics-socket`).
+
+    A worker's series get a label ``worker`` ("1" to "N", the same for the process that
+    replaces one that died), since each process counts its own submits, receipts and binds:
+    `sum by (carrier)` gives the whole. ``pigeon_worker_up`` says which workers answered; a
+    worker that does not (one being restarted) is left out of that scrape, not waited for."""
+
+    async def metrics(request: Request) -> Response:
+        texts = await asyncio.gather(*(_read(path) for path in workers))
+        gathered = Gathered(registry, [(str(i), text) for i, text in enumerate(texts, start=1)])
+        return Response(generate_latest(gathered), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", metrics, methods=["GET"])
+
+
+async def _read(path: str) -> str | None:
+    try:
+        async with asyncio.timeout(WORKER_TIMEOUT):
+            reader, writer = await asyncio.open_unix_connection(path)
+            try:
+                return (await reader.read()).decode()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
+        return None
+
+
+class Gathered:
+    """A collector for one scrape: this process's registry, then the workers' families with
+    their label added (one family per name, whichever processes have it)."""
+
+    def __init__(self, registry: CollectorRegistry, workers: list[tuple[str, str | None]]) -> None:
+        self.registry = registry
+        self.workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+        up = GaugeMetricFamily("pigeon_worker_up", "1 when the worker process answered this scrape.", labels=["worker"])
+        families: dict[str, Metric] = {}
+        for worker, text in self.workers:
+            up.add_metric([worker], 0.0 if text is None else 1.0)
+            for family in text_string_to_metric_families(text or ""):
+                merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {**sample.labels, "worker": worker}, sample.value, sample.timestamp)
+        yield up
+        yield from families.values()

@@ -15,7 +15,7 @@ from pigeon import serving
 def _counting(code: str) -> tuple[list[subprocess.Popen[bytes]], serving.Children]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def spawn() -> subprocess.Popen[bytes]:
+    def spawn(slot: int) -> subprocess.Popen[bytes]:
         started.append(subprocess.Popen([sys.executable, "-c", code]))
         return started[-1]
 
