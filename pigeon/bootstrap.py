@@ -12,6 +12,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -52,6 +53,7 @@ from pigeon.workers.dispatcher import DispatcherWorker
 from pigeon.workers.loop import log_failure
 from pigeon.workers.reassembly import ReassemblyWorker
 from pigeon.workers.simulator import SimulatedReceiptsWorker
+from pigeon.workers.webhook_history import WebhookHistoryPurger
 from pigeon.workers.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,8 @@ class Workers:
     #: Takes and renews the SMPP carriers' bind leases and binds while it holds them (none
     #: with the built-in network alone).
     leases: BindLeaseKeeper | None = None
+    #: Removes finished webhook deliveries past their retention (None: kept for ever).
+    history: WebhookHistoryPurger | None = None
     status_interval: float = 5.0
 
     def _save_status(self) -> None:
@@ -207,6 +211,7 @@ class Workers:
                 self.reassembly.run(stop),
                 self._report_status(stop),
                 *([self.leases.run(stop)] if self.leases is not None else []),
+                *([self.history.run(stop)] if self.history is not None else []),
             )
         finally:
             if self.leases is not None:
@@ -339,4 +344,7 @@ def build_workers(
         sender=sender,
         holder=wid,
         leases=leases,
+        history=WebhookHistoryPurger(db, clock, keep=timedelta(days=settings.webhook_history_days))
+        if settings.webhook_history_days > 0
+        else None,
     )

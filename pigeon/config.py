@@ -45,6 +45,9 @@ class Settings:
     #: `webhook_concurrency`, at least eight); `webhook_concurrency` lets every receiver use
     #: every slot (pigeon/workers/receivers.py).
     webhook_receiver_share: int = 0
+    #: Days finished webhook deliveries and their attempts are kept (0: forever); the message
+    #: timeline keeps each callback's outcome regardless (pigeon/store/webhook_history.py).
+    webhook_history_days: float = 30.0
     #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
@@ -68,6 +71,7 @@ _ENV = {
     "webhook_concurrency": "PIGEON_WEBHOOK_CONCURRENCY",
     "webhook_prefetch": "PIGEON_WEBHOOK_PREFETCH",
     "webhook_receiver_share": "PIGEON_WEBHOOK_RECEIVER_SHARE",
+    "webhook_history_days": "PIGEON_WEBHOOK_HISTORY_DAYS",
 }
 
 
@@ -116,7 +120,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for key, value in values.items():
         kind = {"str": str, "int": int, "bool": bool, "float": float}.get(str(kinds[key]), str)
         typed[key] = _coerce(_ENV.get(key, key), value, kind)
-    for key, least in (("webhook_concurrency", 1), ("webhook_prefetch", 0), ("webhook_receiver_share", 0)):
+    for key, least in (
+        ("webhook_concurrency", 1),
+        ("webhook_prefetch", 0),
+        ("webhook_receiver_share", 0),
+        ("webhook_history_days", 0),
+    ):
         if key in typed and typed[key] < least:
             raise ConfigError(f"{_ENV[key]}: {typed[key]} is less than {least}")
     if not typed.get("database_url"):

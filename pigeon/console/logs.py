@@ -142,6 +142,9 @@ async def export(request: Request) -> Response:
 
 # -- one message ------------------------------------------------------------------------------
 
+#: Timeline entries that a webhook delivery wrote.
+_DELIVERY_KINDS = frozenset({"callback", "callback_failed", "webhook", "webhook_failed"})
+
 
 def _message_view(conn: Any, account_sid: str, sid: str, path: str, now: datetime) -> dict[str, Any]:
     message = message_use.fetch(conn, account_sid, sid, path)
@@ -149,11 +152,14 @@ def _message_view(conn: Any, account_sid: str, sid: str, path: str, now: datetim
     attempts = webhook_store.list_attempts(conn, message_sid=sid)
     for d in deliveries:
         d["attempt_rows"] = [a for a in attempts if a["delivery_id"] == d["id"]]
+    events = message_store.list_events(conn, sid, account_sid=account_sid)
     return {
         "message": message,
-        "events": message_store.list_events(conn, sid, account_sid=account_sid),
+        "events": events,
         "media": message_store.list_media(conn, sid),
         "deliveries": deliveries,
+        # Finished deliveries go after PIGEON_WEBHOOK_HISTORY_DAYS; the timeline keeps their outcomes.
+        "deliveries_removed": not deliveries and any(e["kind"] in _DELIVERY_KINDS for e in events),
         "alerts": alert_store.list_alerts(conn, account_sid=account_sid, resource_sid=sid, limit=20),
         "verdict": message_verdict(conn, account_sid, sid, now),
     }

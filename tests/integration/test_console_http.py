@@ -152,3 +152,27 @@ def test_the_overview_shows_which_process_holds_a_carriers_bind_lease(
     assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
     page = client.get("/console/overview").text
     assert "lease 1 of 1" in page and "standing by" in page and "holds none of its 1 bind lease(s)" in page
+
+
+def test_a_message_whose_callback_history_was_removed_says_so(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    from pigeon.store.messages import add_event
+
+    client, d = app_and_data
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    sid = str(d["a_message"]["sid"])
+    assert "No status callback or webhook for this message." in client.get(f"/console/messages/{sid}").text
+    with db.write() as conn:  # a callback went out, and its delivery has since been removed
+        detail = {"delivery_id": 1, "url": "https://hooks.example.com/s", "attempts": 1, "status_code": 204}
+        add_event(
+            conn,
+            message_sid=sid,
+            account_sid=str(d["a"]["sid"]),
+            at=datetime.now(UTC),
+            kind="callback",
+            status="sent",
+            detail=detail,
+        )
+    page = client.get(f"/console/messages/{sid}").text
+    assert "No status callback or webhook" not in page and "PIGEON_WEBHOOK_HISTORY_DAYS" in page

@@ -18,6 +18,8 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     s = load_settings({"PIGEON_WEBHOOK_CONCURRENCY": "20", "PIGEON_WEBHOOK_PREFETCH": "0"})
     assert (s.webhook_concurrency, s.webhook_prefetch, s.webhook_receiver_share) == (20, 0, 0)
     assert load_settings({"PIGEON_WEBHOOK_RECEIVER_SHARE": "100"}).webhook_receiver_share == 100
+    assert load_settings({}).webhook_history_days == 30.0
+    assert load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "0"}).webhook_history_days == 0.0  # forever
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
@@ -37,6 +39,8 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         load_settings({"PIGEON_WEBHOOK_CONCURRENCY": "0"})
     with pytest.raises(ConfigError, match="PIGEON_WEBHOOK_PREFETCH: -1 is less than 0"):
         load_settings({"PIGEON_WEBHOOK_PREFETCH": "-1"})
+    with pytest.raises(ConfigError, match=r"PIGEON_WEBHOOK_HISTORY_DAYS: -1\.0 is less than 0"):
+        load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "-1"})
     with pytest.raises(ConfigError, match="PIGEON_CONFIG"):
         load_settings({"PIGEON_CONFIG": str(tmp_path / "missing.toml")})
 
