@@ -65,8 +65,11 @@ async def create(request: Request) -> Response:
     )
     try:
         row, replayed = await _accept(request, account_sid, credentials, req, fields)
-    except ApiError:
-        request.state.send_summary = send_guard.summary_of_request(req)  # for the request log
+    except Exception:
+        # For the request log, whatever refused the send: a 400 for bad input, and as much a
+        # 503 when the store is out of reach (the calls to a number are what `pigeon doctor`
+        # looks for when a message has no record).
+        request.state.send_summary = send_guard.summary_of_request(req)
         raise
     request.state.created_sid = row["sid"]
     request.state.send_summary = send_guard.summary_of(row)

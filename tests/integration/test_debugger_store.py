@@ -5,8 +5,11 @@ duplicate check's index."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +34,7 @@ from pigeon.store.request_log import (
     list_requests,
     purge_request_log,
 )
+from pigeon.store.schema import upgrade
 from pigeon.store.tables import idempotency_keys, messages, request_log
 from pigeon.testing import FrozenClock
 
@@ -178,6 +182,59 @@ def test_a_bad_row_does_not_lose_its_batch(db: Database, clock: FrozenClock) -> 
     finally:
         writer.stop()
     assert (writer.written, writer.failed) == (2, 1)
+
+
+def _locked_sqlite(tmp_path: Path) -> tuple[Database, sqlite3.Connection]:
+    """A SQLite store whose write lock another program holds (the sqlite3 shell, a backup):
+    Pigeon's writes are StoreUnavailable once a short busy timeout runs out."""
+    path = tmp_path / "pigeon.db"
+    db = Database.from_url(f"sqlite:///{path}")
+    upgrade(db.engine)
+    db.dispose()
+
+    @sa.event.listens_for(db.engine, "connect")
+    def _impatient(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA busy_timeout=50")
+
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return db, other
+
+
+def test_writer_holds_its_batch_while_the_store_is_out_of_reach(tmp_path: Path, clock: FrozenClock) -> None:
+    db, other = _locked_sqlite(tmp_path)
+    writer = RequestLogWriter(db.engine, max_wait=0.01, max_pause=0.05)
+    writer.start()
+    try:
+        for _ in range(5):
+            assert writer.submit(_request(clock.now(), None, status=503, error_code=20503))
+        time.sleep(0.5)  # several tries, each refused
+        assert (writer.written, writer.failed, _count(db, request_log)) == (0, 0, 0)
+        other.execute("ROLLBACK")  # the store is back
+        assert writer.flush(timeout=10)
+    finally:
+        writer.stop()
+        other.close()
+    assert (writer.written, writer.dropped, writer.failed) == (5, 0, 0)
+    assert _count(db, request_log, request_log.c.error_code == 20503) == 5
+    db.dispose()
+
+
+def test_a_writer_holding_a_batch_gives_up_when_stopped(tmp_path: Path, clock: FrozenClock) -> None:
+    db, other = _locked_sqlite(tmp_path)
+    writer = RequestLogWriter(db.engine, max_wait=0.01, max_pause=10.0)
+    writer.start()
+    try:
+        writer.submit(_request(clock.now(), None))
+        time.sleep(0.3)
+        started = time.monotonic()
+        writer.stop(timeout=5)
+        assert time.monotonic() - started < 2  # not one more pause of up to 10 s
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (writer.written, writer.failed) == (0, 1)
+    db.dispose()
 
 
 # -- idempotency keys --------------------------------------------------------------------------
