@@ -29,6 +29,9 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            # `pigeon serve --workers N` and --api-processes write to one standard error:
+            # the process id says which of them a line comes from.
+            "pid": record.process,
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):

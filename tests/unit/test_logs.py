@@ -16,3 +16,4 @@ def test_json_lines_with_extra_fields_and_masked_secrets() -> None:
     entry = json.loads(line)
     assert entry["message"] == 'said "hi"' and entry["level"] == "warning" and entry["sid"] == "SM1"
     assert entry["password"] == "***" and "hunter2" not in line
+    assert entry["pid"] == record.process  # which of pigeon serve's processes said it
