@@ -32,6 +32,8 @@ REQUEST_ID_HEADER = b"twilio-request-id"
 #: A SID in the path. The resource a request addressed is the first one after the account:
 #: the message of /Messages/SM…/Media/ME….json, the service of /v1/Services/MG…/PhoneNumbers.
 _PATH_SID = re.compile(r"/([A-Z]{2}[0-9a-fA-F]{32})(?=[/.]|$)")
+#: The account a 2010-04-01 path names.
+_PATH_ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})(?=[/.]|$)")
 
 
 class RequestSink(Protocol):
@@ -107,9 +109,14 @@ class RequestLogMiddleware:
         path: str = scope["path"]
         summary = state.get("send_summary") or (None, None, None)
         resource = state.get("created_sid") or _addressed_sid(path)
+        account = self._account(scope, state)
+        claimed = _PATH_ACCOUNT.match(path) if account is None else None
         return {
             **values,
-            "account_sid": self._account(scope, state),
+            "account_sid": account,
+            # Its credentials refused, or never checked (the store was out of reach): the
+            # account the URL names, kept apart from the proven one (store/tables.py).
+            "claimed_account_sid": claimed.group(1) if claimed else None,
             "method": scope["method"],
             "path": path,
             "error_code": state.get("error_code"),

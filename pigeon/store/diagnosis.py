@@ -139,13 +139,18 @@ def refused_requests_to(
     error_code: int | None = None,
     from_: str | None = None,
 ) -> list[Row]:
-    """Requests naming `to` (any of its spellings) that the API refused, newest first."""
-    q = sa.select(request_log).where(r.account_sid == account_sid, r.to.in_(list(to)), r.at >= since, r.status >= 400)
-    if error_code is not None:
-        q = q.where(r.error_code == error_code)
-    if from_ is not None:
-        q = q.where(r.from_ == from_)
-    return _rows(conn, q.order_by(r.at.desc(), r.id.desc()).limit(limit))
+    """Requests naming `to` (any of its spellings) that the API refused, newest first: the
+    account's own, and those whose URL names it but whose credentials were refused or could
+    not be checked (`account_sid` null in those; each query reads its own index)."""
+    found: list[Row] = []
+    for mine in (r.account_sid == account_sid, sa.and_(r.claimed_account_sid == account_sid, r.account_sid.is_(None))):
+        q = sa.select(request_log).where(mine, r.to.in_(list(to)), r.at >= since, r.status >= 400)
+        if error_code is not None:
+            q = q.where(r.error_code == error_code)
+        if from_ is not None:
+            q = q.where(r.from_ == from_)
+        found += _rows(conn, q.order_by(r.at.desc(), r.id.desc()).limit(limit))
+    return sorted(found, key=lambda row: (row["at"], row["id"]), reverse=True)[:limit]
 
 
 def count_send_requests(conn: Connection, *, account_sid: str, since: datetime) -> int:

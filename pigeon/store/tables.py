@@ -502,10 +502,22 @@ request_log = sa.Table(
     sa.Column("to", sa.String(64), nullable=True),
     sa.Column("from_", sa.String(64), nullable=True),
     sa.Column("content_hash", sa.String(64), nullable=True),
+    # The account the URL names, when the request's credentials could not be checked (the
+    # database was out of reach) or were refused: not proof the account's owner sent it, but
+    # what `pigeon doctor` needs to find a send that was refused before anyone was known.
+    _sid("claimed_account_sid", nullable=True),
     sa.Index(None, "account_sid", "at"),
     sa.Index(None, "account_sid", "to", "at"),
     sa.Index(None, "content_hash"),
     sa.Index(None, "at"),
+    sa.Index(
+        None,
+        "claimed_account_sid",
+        "to",
+        "at",
+        postgresql_where=sa.text("claimed_account_sid IS NOT NULL"),
+        sqlite_where=sa.text("claimed_account_sid IS NOT NULL"),
+    ),
 )
 
 idempotency_keys = sa.Table(

@@ -10,6 +10,7 @@ delivered. A command run with the database out of reach says so in a line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -91,6 +92,18 @@ def test_a_database_outage_answers_503_and_everything_resumes(proxied: tuple[Ser
 
     bodies = sorted(str(m.body) for m in client.messages.list())
     assert bodies == ["after the outage", "before the outage"]  # nothing written while it was cut
+
+    # The sends refused during the outage are in the request log once it is back: the log's
+    # writer held them and tried again, rather than dropping them with the store.
+    def refused_sends() -> list[dict[str, Any]]:
+        rows = json.loads(server.cli("requests", "--code", "20503", "--json").stdout)
+        return [r for r in rows if r["method"] == "POST" and r["status"] == 503]
+
+    wait_for("the refused sends in the request log", lambda: len(refused_sends()) >= 2, 20)
+    assert {r["to"] for r in refused_sends()} >= {"+14155550002", "+14155550003"}
+    # ...so the doctor, asked why +14155550002 got nothing, finds the refused send.
+    report = server.cli("doctor", "message", "--to", "+14155550002", check=False).stdout
+    assert "20503" in report, report
 
     log = server.log()
     assert "Traceback" not in log

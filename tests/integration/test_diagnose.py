@@ -377,6 +377,30 @@ def test_rejected_by_api_with_each_code_explained(pipe: Pipeline) -> None:
     assert "21606" in f.summary and "No message was created" in f.summary
 
 
+def test_sends_refused_before_their_credentials_were_accepted_are_found_by_the_account_they_name(
+    pipe: Pipeline,
+) -> None:
+    """A send refused with 20503 (the store out of reach) or 20003 (wrong credentials) has no
+    account: it is found by the account its URL names, and only by that one."""
+    other = "AC" + "9" * 32
+    post(pipe, TO, body="")  # the account's own refusal: 21602
+    # (An empty body: nothing is created, whatever the log says; only the log matters here.)
+    post(pipe, TO, "", account_sid=None, claimed_account_sid=pipe.account_sid, status=503, error_code=20503)
+    post(pipe, TO, "", account_sid=None, claimed_account_sid=pipe.account_sid, status=401, error_code=20003)
+    post(pipe, TO, "", account_sid=None, claimed_account_sid=other, status=401, error_code=20003)
+    post(pipe, TO, "", account_sid=other, status=400, error_code=21211)  # another account's own
+    f = only(recipient(pipe, TO), "rejected_by_api")
+    logged = rows(f, "request_log")
+    assert sorted(r["error_code"] for r in logged) == [20003, 20503, 21602]
+    assert sorted(r["credentials_accepted"] for r in logged) == [False, False, True]
+    assert "2 of them name this account in their URL" in f.summary
+    with pipe.db.read() as conn:
+        theirs = diagnose.diagnose_recipient(
+            conn, other, TO, pipe.clock.now() - timedelta(hours=1), now=pipe.clock.now()
+        )
+    assert sorted(r["error_code"] for r in rows(only(theirs, "rejected_by_api"), "request_log")) == [20003, 21211]
+
+
 def test_a_record_found_by_recipient_shows_its_diagnosis(pipe: Pipeline) -> None:
     sid = deliver(pipe, to="+14155550103")
     # any spelling of the number, also one whose "+" a URL's query decoding turned into a space

@@ -232,6 +232,7 @@ def test_middleware_logs_a_create_and_names_it_in_a_header() -> None:
     assert resp.headers["Twilio-Request-Id"] == row["sid"] and row["sid"].startswith("RQ")
     assert row["at"] == T0 and row["duration_ms"] >= 0
     assert (row["account_sid"], row["method"], row["status"], row["error_code"]) == (AC, "POST", 201, None)
+    assert row["claimed_account_sid"] is None  # proven: account_sid says it
     assert (row["resource_sid"], row["source_ip"], row["user_agent"]) == (SM, "10.0.0.9", "twilio-python/9.13.0")
     assert (row["idempotency_key"], row["to"], row["from_"], row["content_hash"]) == (
         "order-1",
@@ -261,6 +262,7 @@ def test_middleware_names_the_addressed_resource_and_skips_non_api_paths() -> No
     [row] = writer.rows
     assert row["resource_sid"] == SM
     assert row["account_sid"] is None  # never authenticated
+    assert row["claimed_account_sid"] == AC  # only named by the URL
     assert _addressed_sid(f"/2010-04-01/Accounts/{AC}/Messages/not-a-sid.json") is None
 
 

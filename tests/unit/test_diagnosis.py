@@ -461,6 +461,7 @@ def test_inbound_reply_not_sent() -> None:
 def request(code: int | None, t: float = 0, **kw: Any) -> dict[str, Any]:
     return {
         "sid": "RQ" + "0" * 32,
+        "account_sid": "AC" + "1" * 32,
         "at": at(t),
         "method": "POST",
         "path": "/Messages.json",
@@ -491,6 +492,22 @@ def test_rejected_by_api_explains_each_code() -> None:
     f = one(diagnose_recipient(recipient(refused_requests=[request(21211), request(21606, 5)])), "rejected_by_api")
     assert [e["error_code"] for e in sources(f, "error_code")] == [21211, 21606]
     assert len(sources(f, "request_log")) == 2 and f.severity == "error"
+
+
+def test_rejected_before_the_credentials_were_accepted_is_said_so() -> None:
+    """20503 (the store out of reach) and 20003 (wrong credentials): the request only names the
+    account in its URL, and the finding says that it may not be the application's."""
+    refused = [
+        request(21211),
+        request(20503, 5, status=503, account_sid=None),
+        request(20003, 9, status=401, account_sid=None),
+    ]
+    f = one(diagnose_recipient(recipient(refused_requests=refused)), "rejected_by_api")
+    assert "2 of them name this account in their URL" in f.summary
+    assert [r["credentials_accepted"] for r in sources(f, "request_log")] == [True, False, False]
+    assert [e["error_code"] for e in sources(f, "error_code")] == [21211, 20503, 20003]
+    f = one(diagnose_recipient(recipient(refused_requests=[request(21211)])), "rejected_by_api")
+    assert "name this account" not in f.summary
 
 
 def test_rejected_before_a_later_success_is_a_warning() -> None:

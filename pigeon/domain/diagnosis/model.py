@@ -150,6 +150,8 @@ def request_row(req: Row) -> dict[str, Any]:
         "idempotency_key": req.get("idempotency_key"),
         "to": req.get("to"),
         "from": req.get("from_"),
+        # False: refused before its credentials were accepted; it only names the account.
+        "credentials_accepted": req.get("account_sid") is not None,
     }
 
 

@@ -31,11 +31,19 @@ def _rejected(f: RecipientFacts) -> Finding:
     newest_message = max((mf.message["date_created"] for mf in f.messages), default=None)
     later_success = newest_message is not None and newest_message > newest_refused
     named = ", ".join(f"{c} {explained(c)['name'] or ''}".strip() for c in codes) or "HTTP errors"
+    unchecked = sum(1 for r in reqs if r.get("account_sid") is None)
     return Finding(
         cause="rejected_by_api",
         severity="warning" if later_success else "error",
         summary=f"The API refused {len(reqs)} request(s) to send to {f.to} since {when(f.since)}: {named}."
-        + (" A later request went through." if later_success else " No message was created for them."),
+        + (" A later request went through." if later_success else " No message was created for them.")
+        + (
+            f" {unchecked} of them name this account in their URL but were refused before their credentials "
+            "were accepted (wrong credentials, or the database out of reach): most likely your application's, "
+            "but anyone can name an account."
+            if unchecked
+            else ""
+        ),
         evidence=[
             *[explained(c) for c in codes],
             *[request_row(r) for r in reqs],
