@@ -20,10 +20,11 @@ from starlette.applications import Starlette
 
 from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
-from pigeon.api.metrics import gathered_metrics_route, metrics_route, relayed_metrics_route
+from pigeon.api.metrics import BacklogCollector, gathered_metrics_route, metrics_route, relayed_metrics_route
 from pigeon.app import accounts as account_use
 from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
+from pigeon.app.backlog import read_backlog
 from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.app.event_delivery import deliver_event
@@ -133,11 +134,10 @@ def build_api(
 
     registry = registry or CollectorRegistry()
     if metrics_from:
-        metrics = relayed_metrics_route(metrics_from)
-    elif worker_metrics:
-        metrics = gathered_metrics_route(registry, worker_metrics)
+        metrics = relayed_metrics_route(metrics_from)  # the first process reads the backlog
     else:
-        metrics = metrics_route(registry)
+        registry.register(BacklogCollector(lambda: read_backlog(db, clock)))
+        metrics = gathered_metrics_route(registry, worker_metrics) if worker_metrics else metrics_route(registry)
     return create_app(
         context,
         lifespan=lifespan,

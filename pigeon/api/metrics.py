@@ -5,7 +5,8 @@ of its worker processes' too."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,12 +16,61 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pigeon.app.backlog import Backlog
+from pigeon.domain.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
 
 def metrics_route(registry: CollectorRegistry) -> Route:
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        # In a thread: the registry's collectors may read the store (`BacklogCollector`).
+        return Response(await asyncio.to_thread(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", metrics, methods=["GET"])
+
+
+class BacklogCollector:
+    """The pipeline's backlog, read from the store at each scrape (`pigeon.store.backlog`):
+    what an operator alerts on when messages or callbacks stop going out. The store out of
+    reach is `pigeon_store_up 0`, not a failed scrape."""
+
+    def __init__(self, read: Callable[[], Backlog]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            backlog = self.read()
+        except StoreUnavailable as exc:
+            log.warning("metrics: the store did not answer: %s", exc)
+            yield GaugeMetricFamily("pigeon_store_up", "1 when the database answered this scrape.", value=0.0)
+            return
+        yield GaugeMetricFamily("pigeon_store_up", "1 when the database answered this scrape.", value=1.0)
+        waiting = GaugeMetricFamily(
+            "pigeon_messages_waiting", "Outbound messages not yet handed to a carrier, by status.", labels=["status"]
+        )
+        for status, n in backlog.messages.items():
+            waiting.add_metric([status], float(n))
+        yield waiting
+        yield GaugeMetricFamily(
+            "pigeon_messages_due_lag_seconds",
+            "How long the longest-due accepted or queued message has been due (0: none is late).",
+            value=backlog.message_lag,
+        )
+        deliveries = GaugeMetricFamily(
+            "pigeon_webhook_deliveries_waiting",
+            "Webhook deliveries (status callbacks, inbound, Event Streams) not made yet: pending "
+            "(due, in flight or backing off) and waiting (behind an earlier one of the same message).",
+            labels=["status"],
+        )
+        for status, n in backlog.deliveries.items():
+            deliveries.add_metric([status], float(n))
+        yield deliveries
+        yield GaugeMetricFamily(
+            "pigeon_webhook_due_lag_seconds",
+            "How long the longest-due pending webhook delivery has been due, in flight included (0: none).",
+            value=backlog.delivery_lag,
+        )
 
 
 def relayed_metrics_route(uds_path: str) -> Route:
@@ -55,7 +105,7 @@ def gathered_metrics_route(registry: CollectorRegistry, workers: Sequence[str]) 
     async def metrics(request: Request) -> Response:
         texts = await asyncio.gather(*(_read(path) for path in workers))
         gathered = Gathered(registry, [(str(i), text) for i, text in enumerate(texts, start=1)])
-        return Response(generate_latest(gathered), media_type=CONTENT_TYPE_LATEST)
+        return Response(await asyncio.to_thread(generate_latest, gathered), media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", metrics, methods=["GET"])
 

@@ -9,6 +9,7 @@ import functools
 import os
 import signal
 import subprocess
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,15 @@ def metrics(server: Server) -> str:
 
 def test_a_worker_on_its_own_serves_metrics_on_its_port(server_factory: Any) -> None:
     server: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+    client = server.client()
+    # No worker yet: the API's GET /metrics shows the messages piling up, and how late they are.
+    queued = [client.messages.create(to="+14155550123", from_=server.numbers[0], body=f"q {i}").sid for i in range(3)]
+    time.sleep(1.1)
+    text = metrics(server)
+    assert samples(text, "pigeon_store_up") == {(): 1.0}
+    assert samples(text, "pigeon_messages_waiting")[(("status", "queued"),)] == 3.0
+    assert samples(text, "pigeon_messages_due_lag_seconds")[()] >= 1.0
+
     port = free_port()
     log = (server.workdir / "worker.log").open("ab")
     worker = subprocess.Popen(
@@ -100,9 +110,11 @@ def test_a_worker_on_its_own_serves_metrics_on_its_port(server_factory: Any) -> 
     )
     log.close()
     try:
-        client = server.client()
         sid = client.messages.create(to="+14155550123", from_=server.numbers[0], body="hello").sid
         wait_for("delivered", lambda: client.messages(sid).fetch().status == "delivered", timeout=20)
+        assert all(delivered(client, q) for q in queued)
+        backlog = samples(metrics(server), "pigeon_messages_waiting")
+        assert set(backlog.values()) == {0.0}, backlog
 
         def scraped() -> str:
             try:

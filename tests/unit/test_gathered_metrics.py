@@ -1,12 +1,15 @@
-"""The API process's GET /metrics with worker processes: its own registry, then each worker's
-families once, with a `worker` label on every sample, and `pigeon_worker_up` for each."""
+"""The API process's GET /metrics: with worker processes, its own registry, then each worker's
+families once, with a `worker` label on every sample, and `pigeon_worker_up` for each; and the
+pipeline's backlog as gauges."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pigeon.api.metrics import Gathered
+from pigeon.api.metrics import BacklogCollector, Gathered
+from pigeon.app.backlog import Backlog
+from pigeon.domain.errors import StoreUnavailable
 
 
 def worker_text(submits: int, bound: float) -> str:
@@ -40,3 +43,24 @@ def test_each_family_once_with_every_workers_samples_labelled() -> None:
         ("pigeon_carrier_bound", (("carrier", "acme"), ("worker", "1"))): 1.0,
         ("pigeon_carrier_bound", (("carrier", "acme"), ("worker", "2"))): 0.0,
     }
+
+
+def test_the_backlog_as_gauges_and_a_store_out_of_reach_as_store_up_0() -> None:
+    backlog = Backlog(
+        messages={"accepted": 0, "queued": 7, "sending": 2},
+        message_lag=4.5,
+        deliveries={"pending": 3, "waiting": 1},
+        delivery_lag=0.0,
+    )
+    text = generate_latest(BacklogCollector(lambda: backlog)).decode()
+    assert "pigeon_store_up 1.0" in text
+    assert 'pigeon_messages_waiting{status="queued"} 7.0' in text
+    assert "pigeon_messages_due_lag_seconds 4.5" in text
+    assert 'pigeon_webhook_deliveries_waiting{status="pending"} 3.0' in text
+    assert "pigeon_webhook_due_lag_seconds 0.0" in text
+
+    def unreachable() -> Backlog:
+        raise StoreUnavailable("the database could not be reached")
+
+    text = generate_latest(BacklogCollector(unreachable)).decode()
+    assert "pigeon_store_up 0.0" in text and "pigeon_messages_waiting" not in text
