@@ -50,10 +50,10 @@ __all__ = ["CallbackBatch", "claim", "find_stranded", "give_back", "release_stra
 Row = dict[str, Any]
 
 
-def find_stranded(conn: Connection, *, since: datetime | None) -> list[int]:
+def find_stranded(conn: Connection, *, since: datetime | None, until: datetime | None = None) -> list[int]:
     """The deliveries left waiting behind nothing (`store.webhooks` says how one can be):
-    those written since `since`, or every one when it is None. A read."""
-    return outbox.find_orphans(conn, since=since)
+    those written since `since` (and before `until`), or every one when it is None. A read."""
+    return outbox.find_orphans(conn, since=since, until=until)
 
 
 def release_stranded(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:

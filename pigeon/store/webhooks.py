@@ -365,15 +365,16 @@ def _promote(conn: Connection, finished: Iterable[str | None], *, now: datetime)
             _PROMOTE_OF_MESSAGES.run(conn, {"sids": sids, "now": now})
 
 
-def find_orphans(conn: Connection, *, since: datetime | None = None) -> list[int]:
+def find_orphans(conn: Connection, *, since: datetime | None = None, until: datetime | None = None) -> list[int]:
     """The waiting deliveries that have nothing unfinished ahead of them (the module docstring
-    says how one can be left behind); `since` limits the search to those written since then,
-    which is where they are (a full search reads every waiting row). A read: `promote_orphans`
-    then makes them pending."""
+    says how one can be left behind); `since` and `until` limit the search to those written
+    in that time, which is where they are (a full search reads every waiting row). A read:
+    `promote_orphans` then makes them pending."""
     nxt = webhook_deliveries.alias("nxt")
     # A waiting row's next_attempt_at is when it was written: the (status, next_attempt_at)
     # index finds the recent ones.
     recent = [nxt.c.status == WAITING] + ([nxt.c.next_attempt_at >= since] if since is not None else [])
+    recent += [nxt.c.next_attempt_at < until] if until is not None else []
     # Left to the planner (not `index_plans`): it may look at thousands of waiting rows, which
     # a forced nested loop on stale estimates was measured turning quadratic (4 s).
     return [int(i) for i in conn.execute(sa.select(nxt.c.id).where(*recent, _first_waiting(nxt))).scalars()]

@@ -309,10 +309,37 @@ def test_the_webhook_worker_sweeps_at_start_then_the_recent_rows(db: Database, c
     strand(db, clock.now(), sid(2))
     clock.advance(5)
     assert worker._sweep() == 1  # later ones: the last seconds
-    strand(db, clock.now(), sid(3))
+    strand(db, clock.now() - timedelta(seconds=600), sid(3))  # written long before the last sweep
     clock.advance(600)
     assert worker._sweep() == 0  # too old for a recent sweep; the next full one takes it
     assert_in_line_except(db, {sid(3)})
+
+
+def test_a_recent_sweep_looks_at_a_row_since_the_last_sweep_and_once_more_later(
+    db: Database, clock: FrozenClock
+) -> None:
+    """Each waiting row is looked at by the sweeps that follow its writing (with a second's
+    overlap), then once more when it is `sweep_recent` old, for a finish that committed late;
+    not at every sweep in between."""
+    worker = WebhookWorker(db, RecordingWebhookSender(), clock, policy=STATUS_CALLBACKS, full_sweep_interval=3600)
+    assert worker._sweep() == 0  # the full one, at start
+    start = clock.now()
+    with db.write() as conn:  # a healthy line: the second waits behind the first
+        first = enqueue(conn, start, sid(1))
+        enqueue(conn, start, sid(1), n=1)
+    for _ in range(4):
+        clock.advance(1.5)
+        assert worker._sweep() == 0  # waiting behind something: rightly
+    # The first finishes without releasing the second (a finish that ran alongside the
+    # second's enqueue, and committed late): the sweeps of fresh rows no longer look at it...
+    with db.write() as conn:
+        conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == first).values(status="delivered"))
+    clock.advance(1.5)
+    assert worker._sweep() == 0
+    # ...the one that finds it `sweep_recent` (10 s) old does.
+    clock.advance(3.5)
+    assert worker._sweep() == 1
+    assert statuses(db, sid(1)) == ["delivered", "pending"]
 
 
 def assert_in_line_except(db: Database, stranded: set[str]) -> None:
