@@ -175,6 +175,8 @@ def serve(
     except CarrierConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    # Listening first: a port that is taken stops here, before anything is made on disk.
+    sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
     worker_processes = serving.WorkerProcesses(workers) if workers else None
     children: list[serving.Children] = [worker_processes] if worker_processes else []
     api = bootstrap.build_api(
@@ -184,7 +186,6 @@ def serve(
         registry=registry,
         worker_metrics=worker_processes.metrics_paths if worker_processes else (),
     )
-    sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
     more = None
     if settings.api_processes > 1:
         env = dict(os.environ, PIGEON_HOST=settings.host, PIGEON_PORT=str(settings.port))
