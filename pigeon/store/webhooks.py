@@ -353,16 +353,70 @@ _PROMOTE_OF_MESSAGES = Prepared(_make_first_waiting_pending(lambda nxt: nxt.c.me
 _PROMOTE_BY_ID = _make_first_waiting_pending(lambda nxt: nxt.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
+def _unfinished_of_messages() -> sa.Select[Any]:
+    """PostgreSQL: the unfinished deliveries of the messages in `sids` (an array), read with one
+    probe of the message_sid index per message (a LATERAL join over the array), the only plan
+    such a query has, whatever the statistics say."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    wanted = sa.func.unnest(sa.bindparam("sids", type_=ARRAY(sa.String))).table_valued("sid").render_derived("wanted")
+    rows = (
+        sa.select(d.id, d.message_sid, d.url, d.sequence, d.status)
+        .where(d.message_sid == wanted.c.sid, unindexed(d.status).in_(UNFINISHED))
+        # OFFSET 0 keeps PostgreSQL from flattening the subquery into a join, which on stale
+        # statistics it planned as the whole index materialised and compared with each SID.
+        .offset(0)
+        .lateral("unfinished")
+    )
+    return sa.select(rows).select_from(wanted.join(rows, sa.true()))
+
+
+def _make_pending() -> sa.Update:
+    """PostgreSQL: make pending the deliveries in `ids` (an array: one statement text whatever
+    their number, so that the server prepares and plans it once). The row must still be
+    waiting: a promotion running alongside (the sweep's) may have made it pending, and a
+    claim taken and delivered it, meanwhile (see `_make_first_waiting_pending`)."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    ids = sa.bindparam("ids", type_=ARRAY(sa.BigInteger))
+    return (
+        webhook_deliveries.update()
+        .where(d.id == sa.any_(ids), unindexed(d.status) == WAITING)
+        .values(status=PENDING, date_updated=sa.bindparam("now"))
+    )
+
+
+_UNFINISHED_OF_MESSAGES = _unfinished_of_messages()
+_MAKE_PENDING = _make_pending()
+
+
 def _promote(conn: Connection, finished: Iterable[str | None], *, now: datetime) -> None:
     """After deliveries of these messages finished, in their transaction: every waiting
     delivery of the messages with nothing unfinished ahead of it in its line becomes pending.
     That is the first waiting one of each line that just finished (and of no other: another
     line's first unfinished is pending already). Asked by message SID, through its index:
-    asking by (message SID, URL) pairs cost PostgreSQL more to plan than to run."""
+    asking by (message SID, URL) pairs cost PostgreSQL more to plan than to run.
+
+    On PostgreSQL the lines are read first and their heads picked here. As one statement (the
+    NOT EXISTS of `_first_waiting`), its planner, even held to index scans, compared every
+    waiting delivery of the batch with every unfinished one of the batch (a materialised scan
+    and a join filter: 120,000 comparisons for a batch of 200 messages, 11 ms of its 14), or,
+    on stale statistics, read the whole table through the primary key."""
     sids = sorted({sid for sid in finished if sid is not None})
-    if sids:
-        with index_plans(conn):
-            _PROMOTE_OF_MESSAGES.run(conn, {"sids": sids, "now": now})
+    if not sids:
+        return
+    if conn.dialect.name != "postgresql":
+        _PROMOTE_OF_MESSAGES.run(conn, {"sids": sids, "now": now})
+        return
+    with index_plans(conn):
+        heads: dict[tuple[str, str], Any] = {}
+        for row in conn.execute(_UNFINISHED_OF_MESSAGES, {"sids": sids}):
+            line = (row.message_sid, row.url)
+            if line not in heads or row.sequence < heads[line].sequence:
+                heads[line] = row
+        ids = sorted(row.id for row in heads.values() if row.status == WAITING)
+        if ids:
+            conn.execute(_MAKE_PENDING, {"ids": ids, "now": now})
 
 
 def find_orphans(conn: Connection, *, since: datetime | None = None, until: datetime | None = None) -> list[int]:

@@ -596,8 +596,14 @@ def test_the_outbox_statements_use_their_indexes_when_the_statistics_are_stale(
             outbox.mark_many_delivered(conn, [(r["id"], r["claimed_until"], 200) for r in claimed], now=now)
 
     assert len(claimed) == 100
-    # The claim, the enqueue's lookup, the mark and its promote.
-    assert len(plans) == 4, [s[:60] for s, _ in plans]
+    # The claim, the enqueue's lookup, the mark, and its promote: the lines of the finished
+    # deliveries' messages, then the update of their heads.
+    assert len(plans) == 5, [s[:60] for s, _ in plans]
+    lines_plan = plans[3][1]
+    # One probe of the message_sid index per message: not the whole table through the primary
+    # key, nor every unfinished delivery compared with every other (a materialised scan).
+    assert "Function Scan on unnest" in lines_plan and "ix_webhook_deliveries_message_sid" in lines_plan, lines_plan
+    assert "Materialize" not in lines_plan and "pk_webhook_deliveries" not in lines_plan, lines_plan
     for statement, plan in plans:
         assert "Seq Scan on webhook_deliveries" not in plan, f"{statement}\n{plan}"
         # Nor the whole table read through an index into a hash or merge join.
