@@ -5,7 +5,6 @@ duplicate check's index."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,9 +33,9 @@ from pigeon.store.request_log import (
     list_requests,
     purge_request_log,
 )
-from pigeon.store.schema import upgrade
 from pigeon.store.tables import idempotency_keys, messages, request_log
 from pigeon.testing import FrozenClock
+from tests.integration.locked_sqlite import locked_sqlite
 
 TO = "+14155552671"
 
@@ -184,25 +183,8 @@ def test_a_bad_row_does_not_lose_its_batch(db: Database, clock: FrozenClock) -> 
     assert (writer.written, writer.failed) == (2, 1)
 
 
-def _locked_sqlite(tmp_path: Path) -> tuple[Database, sqlite3.Connection]:
-    """A SQLite store whose write lock another program holds (the sqlite3 shell, a backup):
-    Pigeon's writes are StoreUnavailable once a short busy timeout runs out."""
-    path = tmp_path / "pigeon.db"
-    db = Database.from_url(f"sqlite:///{path}")
-    upgrade(db.engine)
-    db.dispose()
-
-    @sa.event.listens_for(db.engine, "connect")
-    def _impatient(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA busy_timeout=50")
-
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    return db, other
-
-
 def test_writer_holds_its_batch_while_the_store_is_out_of_reach(tmp_path: Path, clock: FrozenClock) -> None:
-    db, other = _locked_sqlite(tmp_path)
+    db, other = locked_sqlite(tmp_path, busy_ms=50)
     writer = RequestLogWriter(db.engine, max_wait=0.01, max_pause=0.05)
     writer.start()
     try:
@@ -221,7 +203,7 @@ def test_writer_holds_its_batch_while_the_store_is_out_of_reach(tmp_path: Path, 
 
 
 def test_a_writer_holding_a_batch_gives_up_when_stopped(tmp_path: Path, clock: FrozenClock) -> None:
-    db, other = _locked_sqlite(tmp_path)
+    db, other = locked_sqlite(tmp_path, busy_ms=50)
     writer = RequestLogWriter(db.engine, max_wait=0.01, max_pause=10.0)
     writer.start()
     try:

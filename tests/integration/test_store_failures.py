@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -32,6 +31,7 @@ from pigeon.store.schema import upgrade
 from pigeon.store.tables import accounts
 from pigeon.testing import FrozenClock
 from tests.acceptance.conftest import free_port
+from tests.integration.locked_sqlite import locked_sqlite
 
 SECRET = "0123456789abcdef-not-for-logs"
 
@@ -134,17 +134,7 @@ def test_a_full_sqlite_store_is_unavailable_and_keeps_nothing(full_sqlite: Datab
 def test_a_sqlite_store_locked_by_another_program_is_unavailable(tmp_path: Path) -> None:
     """Pigeon's writers queue on a lock of their own; a program that is not Pigeon (the sqlite3
     shell, a backup tool) holding the write lock past the busy timeout makes it unavailable."""
-    path = tmp_path / "pigeon.db"
-    db = Database.from_url(f"sqlite:///{path}")
-    upgrade(db.engine)
-    db.dispose()
-
-    @sa.event.listens_for(db.engine, "connect")
-    def _impatient(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA busy_timeout=100")
-
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
+    db, other = locked_sqlite(tmp_path)
     try:
         with pytest.raises(StoreUnavailable, match="locked by another writer"):
             with db.write() as conn:
