@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus
-from pigeon.store.engine import found_in_order
+from pigeon.store.engine import found_in_order, probe_each
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
 
@@ -338,26 +338,16 @@ def find_carrier_ref(conn: Connection, carrier: str, carrier_id: str) -> Row | N
     return dict(row) if row else None
 
 
-def _refs_by_probe() -> sa.Select[Any]:
-    """PostgreSQL: the carrier_refs rows of one carrier's ids (`b_ids`, an array), each found by
-    its whole primary key (a LATERAL probe per id; OFFSET 0 keeps it from being flattened into
-    a join). As `carrier = … AND carrier_message_id IN (…)`, PostgreSQL without statistics (a
-    table that grew since its last ANALYZE, or autovacuum off) took the carrier alone as the
-    index condition and read every part of that carrier for each batch of receipts: 6 ms with
-    15,000 parts, 120 ms with 40,000, a cost that grew with the store until receipts fell behind."""
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    wanted = sa.func.unnest(sa.bindparam("b_ids", type_=ARRAY(sa.String))).table_valued("cid").render_derived("wanted")
-    ref = (
-        sa.select(carrier_refs)
-        .where(carrier_refs.c.carrier == sa.bindparam("b_carrier"), carrier_refs.c.carrier_message_id == wanted.c.cid)
-        .offset(0)
-        .lateral("ref")
-    )
-    return sa.select(ref).select_from(wanted.join(ref, sa.true()))
-
-
-_REFS_BY_PROBE = _refs_by_probe()
+#: PostgreSQL: the parts of one carrier's ids (`b_ids`, an array), each found by its whole
+#: primary key. As `carrier = … AND carrier_message_id IN (…)`, PostgreSQL without statistics
+#: took the carrier alone as the index condition and read every part of that carrier for each
+#: batch of receipts: 6 ms with 15,000 parts, 120 ms with 40,000, a cost that grew with the
+#: store until receipts fell behind.
+_REFS_BY_PROBE = probe_each(
+    sa.select(carrier_refs).where(carrier_refs.c.carrier == sa.bindparam("b_carrier")),
+    carrier_refs.c.carrier_message_id,
+    param="b_ids",
+)
 #: PostgreSQL: one part's receipt, by its whole primary key (run for many parts at once).
 _SET_PART_RECEIPT = (
     carrier_refs.update()
@@ -397,7 +387,7 @@ def set_part_receipts(conn: Connection, receipts: Sequence[tuple[str, str, str]]
     groups: dict[tuple[str, str], list[str]] = {}
     for (carrier, carrier_id), stat in last.items():
         groups.setdefault((carrier, stat), []).append(carrier_id)
-    if conn.dialect.name == "postgresql":  # by whole key: see `_refs_by_probe`
+    if conn.dialect.name == "postgresql":  # by whole key: see `_REFS_BY_PROBE`
         updates = [
             {"b_carrier": c, "b_id": i, "b_stat": stat, "b_at": at} for (c, stat), ids in groups.items() for i in ids
         ]

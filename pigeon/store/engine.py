@@ -335,6 +335,23 @@ def unindexed(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(column, "")
 
 
+def probe_each(query: sa.Select[Any], key: sa.ColumnElement[Any], *, param: str) -> sa.Select[Any]:
+    """PostgreSQL: `query`'s rows for each string in the array parameter `param`, with `key`
+    equal to it: a LATERAL subquery per element over `unnest(param)`, so one probe of `key`'s
+    index each, the only plan such a statement has, whatever the statistics say.
+
+    Written as `key IN (…)`, a lookup of a batch by key was planned from the statistics, and
+    those of a table that grew since its last ANALYZE (or was never analysed) led PostgreSQL to
+    read far more than the batch: every part of a carrier for each batch of receipts, every
+    unfinished delivery of a batch compared with every other. OFFSET 0 keeps the planner from
+    flattening the subquery back into such a join."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    wanted = sa.func.unnest(sa.bindparam(param, type_=ARRAY(sa.String))).table_valued("key").render_derived("wanted")
+    probe = query.where(key == wanted.c.key).offset(0).lateral("probe")
+    return sa.select(probe).select_from(wanted.join(probe, sa.true()))
+
+
 def configuration_warnings(engine: Engine) -> list[str]:
     """What in the database server's own configuration will hurt Pigeon as it runs, in words
     for the operator; nothing when all is well.

@@ -56,7 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import new_token
-from pigeon.store.engine import found_in_order, index_plans, unindexed
+from pigeon.store.engine import found_in_order, index_plans, probe_each, unindexed
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
 
@@ -353,24 +353,6 @@ _PROMOTE_OF_MESSAGES = Prepared(_make_first_waiting_pending(lambda nxt: nxt.c.me
 _PROMOTE_BY_ID = _make_first_waiting_pending(lambda nxt: nxt.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
-def _unfinished_of_messages() -> sa.Select[Any]:
-    """PostgreSQL: the unfinished deliveries of the messages in `sids` (an array), read with one
-    probe of the message_sid index per message (a LATERAL join over the array), the only plan
-    such a query has, whatever the statistics say."""
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    wanted = sa.func.unnest(sa.bindparam("sids", type_=ARRAY(sa.String))).table_valued("sid").render_derived("wanted")
-    rows = (
-        sa.select(d.id, d.message_sid, d.url, d.sequence, d.status)
-        .where(d.message_sid == wanted.c.sid, unindexed(d.status).in_(UNFINISHED))
-        # OFFSET 0 keeps PostgreSQL from flattening the subquery into a join, which on stale
-        # statistics it planned as the whole index materialised and compared with each SID.
-        .offset(0)
-        .lateral("unfinished")
-    )
-    return sa.select(rows).select_from(wanted.join(rows, sa.true()))
-
-
 def _make_pending() -> sa.Update:
     """PostgreSQL: make pending the deliveries in `ids` (an array: one statement text whatever
     their number, so that the server prepares and plans it once). The row must still be
@@ -386,7 +368,13 @@ def _make_pending() -> sa.Update:
     )
 
 
-_UNFINISHED_OF_MESSAGES = _unfinished_of_messages()
+#: PostgreSQL: the unfinished deliveries of the messages in `sids` (an array), one probe of the
+#: message_sid index per message.
+_UNFINISHED_OF_MESSAGES = probe_each(
+    sa.select(d.id, d.message_sid, d.url, d.sequence, d.status).where(unindexed(d.status).in_(UNFINISHED)),
+    d.message_sid,
+    param="sids",
+)
 _MAKE_PENDING = _make_pending()
 
 

@@ -45,7 +45,7 @@ def test_receipts_find_and_mark_their_parts_by_whole_key_on_a_store_never_analys
     [(_, plan)] = plans
     # One probe per id on the primary key, both columns in the index condition.
     assert "Function Scan on unnest" in plan and "Index Scan using pk_carrier_refs" in plan, plan
-    assert "(carrier_message_id)::text = (wanted.cid)::text" in plan and "Materialize" not in plan, plan
+    assert "(carrier_message_id)::text = (wanted.key)::text" in plan and "Materialize" not in plan, plan
     with pg.read() as conn:
         marked = conn.execute(
             sa.text("SELECT count(*) FROM carrier_refs WHERE receipt_stat = 'DELIVRD' AND receipt_at IS NOT NULL")
