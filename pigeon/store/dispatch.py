@@ -384,16 +384,15 @@ def set_part_receipts(conn: Connection, receipts: Sequence[tuple[str, str, str]]
     for carrier, carrier_id, stat in receipts:
         last.pop((carrier, carrier_id), None)  # re-inserted: the dict keeps the order of last states
         last[(carrier, carrier_id)] = stat
+    if conn.dialect.name == "postgresql":  # by whole key: see `_REFS_BY_PROBE`
+        if last:
+            conn.execute(
+                _SET_PART_RECEIPT, [{"b_carrier": c, "b_id": i, "b_stat": s, "b_at": at} for (c, i), s in last.items()]
+            )
+        return
     groups: dict[tuple[str, str], list[str]] = {}
     for (carrier, carrier_id), stat in last.items():
         groups.setdefault((carrier, stat), []).append(carrier_id)
-    if conn.dialect.name == "postgresql":  # by whole key: see `_REFS_BY_PROBE`
-        updates = [
-            {"b_carrier": c, "b_id": i, "b_stat": stat, "b_at": at} for (c, stat), ids in groups.items() for i in ids
-        ]
-        if updates:
-            conn.execute(_SET_PART_RECEIPT, updates)
-        return
     for (carrier, stat), ids in groups.items():
         _SET_PARTS_RECEIPT.run(conn, {"b_carrier": carrier, "b_ids": ids, "b_stat": stat, "b_at": at})
 
