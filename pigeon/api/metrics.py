@@ -43,34 +43,39 @@ class BacklogCollector:
             backlog = self.read()
         except StoreUnavailable as exc:
             log.warning("metrics: the store did not answer: %s", exc)
-            yield GaugeMetricFamily("pigeon_store_up", "1 when the database answered this scrape.", value=0.0)
+            yield _store_up(0.0)
             return
-        yield GaugeMetricFamily("pigeon_store_up", "1 when the database answered this scrape.", value=1.0)
-        waiting = GaugeMetricFamily(
-            "pigeon_messages_waiting", "Outbound messages not yet handed to a carrier, by status.", labels=["status"]
+        yield _store_up(1.0)
+        yield _by_status(
+            "pigeon_messages_waiting", "Outbound messages not yet handed to a carrier, by status.", backlog.messages
         )
-        for status, n in backlog.messages.items():
-            waiting.add_metric([status], float(n))
-        yield waiting
         yield GaugeMetricFamily(
             "pigeon_messages_due_lag_seconds",
             "How long the longest-due accepted or queued message has been due (0: none is late).",
             value=backlog.message_lag,
         )
-        deliveries = GaugeMetricFamily(
+        yield _by_status(
             "pigeon_webhook_deliveries_waiting",
             "Webhook deliveries (status callbacks, inbound, Event Streams) not made yet: pending "
             "(due, in flight or backing off) and waiting (behind an earlier one of the same message).",
-            labels=["status"],
+            backlog.deliveries,
         )
-        for status, n in backlog.deliveries.items():
-            deliveries.add_metric([status], float(n))
-        yield deliveries
         yield GaugeMetricFamily(
             "pigeon_webhook_due_lag_seconds",
             "How long the longest-due pending webhook delivery has been due, in flight included (0: none).",
             value=backlog.delivery_lag,
         )
+
+
+def _store_up(value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily("pigeon_store_up", "1 when the database answered this scrape.", value=value)
+
+
+def _by_status(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=["status"])
+    for status, n in counts.items():
+        family.add_metric([status], float(n))
+    return family
 
 
 def relayed_metrics_route(uds_path: str) -> Route:
