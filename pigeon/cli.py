@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 from rich.table import Table
 
@@ -246,8 +246,6 @@ def worker(
 ) -> None:
     """Run the background workers (dispatcher, status callbacks, built-in network) without the API.
     Run as many as you like against one PostgreSQL; stop with SIGTERM or Ctrl-C."""
-    import prometheus_client
-
     from pigeon import serving
 
     if parent is not None:  # started by `pigeon serve --workers N`
@@ -262,7 +260,7 @@ def worker(
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if metrics_port is not None:
-        prometheus_client.start_http_server(metrics_port, addr=settings.host, registry=registry)
+        start_http_server(metrics_port, addr=settings.host, registry=registry)
 
     async def main() -> None:
         stop = asyncio.Event()
