@@ -12,7 +12,6 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -29,6 +28,7 @@ from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.app.event_delivery import deliver_event
 from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.app.retention import rules as retention_rules
 from pigeon.carriers.config import SmppCarrierConfig, load_carriers
 from pigeon.carriers.leased import LeasedCarrier
 from pigeon.carriers.metrics import CarrierMetrics
@@ -53,8 +53,8 @@ from pigeon.workers.bind_leases import BindLeaseKeeper
 from pigeon.workers.dispatcher import DispatcherWorker
 from pigeon.workers.loop import log_failure
 from pigeon.workers.reassembly import ReassemblyWorker
+from pigeon.workers.retention import RetentionPurger
 from pigeon.workers.simulator import SimulatedReceiptsWorker
-from pigeon.workers.webhook_history import WebhookHistoryPurger
 from pigeon.workers.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,8 @@ class Workers:
     #: Takes and renews the SMPP carriers' bind leases and binds while it holds them (none
     #: with the built-in network alone).
     leases: BindLeaseKeeper | None = None
-    #: Removes finished webhook deliveries past their retention (None: kept for ever).
-    history: WebhookHistoryPurger | None = None
+    #: Removes what is past its retention (None: everything kept for ever).
+    retention: RetentionPurger | None = None
     status_interval: float = 5.0
 
     def _save_status(self) -> None:
@@ -211,7 +211,7 @@ class Workers:
                 self.reassembly.run(stop),
                 self._report_status(stop),
                 *([self.leases.run(stop)] if self.leases is not None else []),
-                *([self.history.run(stop)] if self.history is not None else []),
+                *([self.retention.run(stop)] if self.retention is not None else []),
             )
         finally:
             if self.leases is not None:
@@ -321,6 +321,11 @@ def build_workers(
         "had its share of this process's request slots.",
         registry=registry if registry is not None else CollectorRegistry(),
     )
+    kept = retention_rules(
+        message_days=settings.message_days,
+        webhook_history_days=settings.webhook_history_days,
+        error_log_days=settings.error_log_days,
+    )
     return Workers(
         db=db,
         clock=clock,
@@ -344,7 +349,5 @@ def build_workers(
         sender=sender,
         holder=wid,
         leases=leases,
-        history=WebhookHistoryPurger(db, clock, keep=timedelta(days=settings.webhook_history_days))
-        if settings.webhook_history_days > 0
-        else None,
+        retention=RetentionPurger(db, clock, kept) if kept else None,
     )

@@ -48,6 +48,12 @@ class Settings:
     #: Days finished webhook deliveries and their attempts are kept (0: forever); the message
     #: timeline keeps each callback's outcome regardless (pigeon/store/webhook_history.py).
     webhook_history_days: float = 30.0
+    #: Days a message is kept once at rest, with its timeline, media, carrier ids and webhook
+    #: deliveries (0: forever; else at least 1, as idempotency keys refer to messages for a
+    #: day); the error log (alerts, unmatched receipts, inbound messages for unknown numbers)
+    #: keeps its rows for `error_log_days` (pigeon/store/retention.py).
+    message_days: float = 0.0
+    error_log_days: float = 30.0
     #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
@@ -72,6 +78,8 @@ _ENV = {
     "webhook_prefetch": "PIGEON_WEBHOOK_PREFETCH",
     "webhook_receiver_share": "PIGEON_WEBHOOK_RECEIVER_SHARE",
     "webhook_history_days": "PIGEON_WEBHOOK_HISTORY_DAYS",
+    "message_days": "PIGEON_MESSAGE_DAYS",
+    "error_log_days": "PIGEON_ERROR_LOG_DAYS",
 }
 
 
@@ -125,9 +133,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         ("webhook_prefetch", 0),
         ("webhook_receiver_share", 0),
         ("webhook_history_days", 0),
+        ("error_log_days", 0),
+        ("message_days", 0),
     ):
         if key in typed and typed[key] < least:
             raise ConfigError(f"{_ENV[key]}: {typed[key]} is less than {least}")
+    if 0 < typed.get("message_days", 0) < 1:
+        raise ConfigError(
+            f"PIGEON_MESSAGE_DAYS: {typed['message_days']} is less than a day, and an Idempotency-Key"
+            " refers to its message for a day (0 keeps messages for ever)"
+        )
     if not typed.get("database_url"):
         typed["database_url"] = default_database_url()
     typed["file_tables"] = tables

@@ -62,6 +62,10 @@ FINAL: frozenset[MessageStatus] = frozenset(s for s, nxt in TRANSITIONS.items() 
 #: statuses in which a message has not yet reached a carrier and may be deleted only with care.
 IN_FLIGHT: frozenset[MessageStatus] = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING})
 
+#: statuses in which nothing more will be done with a message unless someone asks: the
+#: retention may remove it (a `sent` message whose receipt never came is one of them).
+AT_REST: frozenset[MessageStatus] = frozenset(MessageStatus) - IN_FLIGHT - {S.SCHEDULED, S.RECEIVING}
+
 
 def allowed_from(target: MessageStatus) -> frozenset[MessageStatus]:
     """The statuses from which a message may move to `target`."""

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
+from pigeon.app.retention import rules
 from pigeon.domain.status import MessageStatus
 from pigeon.store.engine import Database
 from pigeon.store.messages import list_events
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
-from pigeon.workers.webhook_history import WebhookHistoryPurger
+from pigeon.workers.retention import RetentionPurger
 from tests.integration import test_webhook_outbox
 from tests.integration.test_webhook_outbox import Account, deliveries, move, new_message, run_once, worker
 
@@ -31,8 +33,13 @@ def counts(db: Database) -> tuple[int, int]:
         )
 
 
-def purge(purger: WebhookHistoryPurger) -> int:
-    return asyncio.run(purger.purge())
+def purger_for(db: Database, clock: FrozenClock, **kw: Any) -> RetentionPurger:
+    """A purger with the webhook history's rule alone, kept for KEEP."""
+    return RetentionPurger(db, clock, rules(message_days=0, webhook_history_days=KEEP.days, error_log_days=0), **kw)
+
+
+def purge(purger: RetentionPurger) -> int:
+    return asyncio.run(purger.purge_all())
 
 
 def test_finished_deliveries_go_with_their_attempts_once_past_the_retention(
@@ -60,7 +67,7 @@ def test_finished_deliveries_go_with_their_attempts_once_past_the_retention(
         )
     assert counts(db) == (4, 2 + 3 + 3)
 
-    purger = WebhookHistoryPurger(db, clock, keep=KEEP, chunk=2)
+    purger = purger_for(db, clock, chunk=2)
     clock.advance(29 * 86400)
     assert purge(purger) == 0  # 29 days: all kept
     clock.advance(2 * 86400)
@@ -73,7 +80,7 @@ def test_finished_deliveries_go_with_their_attempts_once_past_the_retention(
         failed_kinds = [e["kind"] for e in list_events(conn, old_failed)]
     assert kinds.count("callback") == 2  # the timeline still says both were delivered
     assert "callback_failed" in failed_kinds
-    assert purger.purged == 3
+    assert purger.purged == {"finished webhook deliveries": 3}
 
 
 def test_a_delivery_changed_since_the_cut_off_stays(db: Database, clock: FrozenClock, account: Account) -> None:
@@ -84,7 +91,7 @@ def test_a_delivery_changed_since_the_cut_off_stays(db: Database, clock: FrozenC
     clock.advance(40 * 86400)
     w = worker(db, RecordingWebhookSender(), clock)
     assert run_once(w) == 1  # due 40 days ago, delivered now
-    purger = WebhookHistoryPurger(db, clock, keep=KEEP)
+    purger = purger_for(db, clock)
     assert purge(purger) == 0
     assert [d["status"] for d in deliveries(db, sid)] == ["delivered"]
 
@@ -94,17 +101,17 @@ def test_run_purges_after_its_first_wait_and_stops(db: Database, clock: FrozenCl
     move(db, clock, sid, S.SENDING)
     run_once(worker(db, RecordingWebhookSender(), clock))
     clock.advance(31 * 86400)
-    purger = WebhookHistoryPurger(db, clock, keep=KEEP, first_after=0.01, every=3600)
+    purger = purger_for(db, clock, first_after=0.01, every=3600)
 
     async def scenario() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(purger.run(stop))
         for _ in range(200):
-            if purger.purged:
+            if sum(purger.purged.values()):
                 break
             await asyncio.sleep(0.01)
         stop.set()
         await asyncio.wait_for(task, 5)
 
     asyncio.run(scenario())
-    assert purger.purged == 1 and deliveries(db, sid) == []
+    assert purger.purged["finished webhook deliveries"] == 1 and deliveries(db, sid) == []

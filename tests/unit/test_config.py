@@ -20,6 +20,9 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     assert load_settings({"PIGEON_WEBHOOK_RECEIVER_SHARE": "100"}).webhook_receiver_share == 100
     assert load_settings({}).webhook_history_days == 30.0
     assert load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "0"}).webhook_history_days == 0.0  # forever
+    assert (s.message_days, s.error_log_days) == (0.0, 30.0)  # messages kept for ever unless asked
+    s = load_settings({"PIGEON_MESSAGE_DAYS": "400", "PIGEON_ERROR_LOG_DAYS": "0"})
+    assert (s.message_days, s.error_log_days) == (400.0, 0.0)
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
@@ -43,6 +46,10 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "-1"})
     with pytest.raises(ConfigError, match="PIGEON_CONFIG"):
         load_settings({"PIGEON_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match=r"PIGEON_MESSAGE_DAYS: 0\.5 is less than a day"):
+        load_settings({"PIGEON_MESSAGE_DAYS": "0.5"})
+    with pytest.raises(ConfigError, match=r"PIGEON_ERROR_LOG_DAYS: -2\.0 is less than 0"):
+        load_settings({"PIGEON_ERROR_LOG_DAYS": "-2"})
 
 
 def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
@@ -55,5 +62,12 @@ def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
         workers = bootstrap.build_workers(settings, db)
         assert (workers.webhooks.concurrency, workers.webhooks.prefetch) == (7, 3)
         assert workers.sender._max_connections == 7  # a connection per request slot
+        assert workers.retention is not None  # by default: webhook history and the error log
+        assert [(r.what, r.keep.days) for r in workers.retention.rules] == [
+            ("finished webhook deliveries", 30),
+            ("error log entries", 30),
+        ]
+        everything = load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "0", "PIGEON_ERROR_LOG_DAYS": "0"})
+        assert bootstrap.build_workers(everything, db).retention is None  # all kept for ever
     finally:
         db.dispose()

@@ -1,4 +1,4 @@
-"""Removes finished webhook deliveries past `PIGEON_WEBHOOK_HISTORY_DAYS`, once an hour.
+"""Removes what is past its retention (pigeon/app/retention.py), once an hour.
 
 Every worker process runs it; they share the work through the store (a row removed by one is
 not found by the next). The removal goes in chunks, each its own short transaction with a
@@ -8,10 +8,11 @@ long or keeps the other loops waiting."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
 
-from pigeon.app.webhook_history import purge_chunk
+from pigeon.app.retention import Rule, purge_chunk
 from pigeon.ports import Clock
 from pigeon.store.engine import Database
 from pigeon.workers.loop import log_failure, rest
@@ -19,13 +20,13 @@ from pigeon.workers.loop import log_failure, rest
 log = logging.getLogger(__name__)
 
 
-class WebhookHistoryPurger:
+class RetentionPurger:
     def __init__(
         self,
         db: Database,
         clock: Clock,
+        rules: Sequence[Rule],
         *,
-        keep: timedelta,
         every: float = 3600.0,
         first_after: float = 60.0,
         chunk: int = 1000,
@@ -33,35 +34,44 @@ class WebhookHistoryPurger:
     ) -> None:
         self.db = db
         self.clock = clock
-        self.keep = keep
+        self.rules = list(rules)
         self.every = every  # seconds between purges
         self.first_after = first_after  # seconds after start: not while everything starts up
         self.chunk = chunk
         self.pause = pause
-        self.purged = 0
+        self.purged: collections.Counter[str] = collections.Counter()  # by rule
 
     async def run(self, stop: asyncio.Event) -> None:
         await rest(stop, self.first_after)
         while not stop.is_set():
-            try:
-                await self.purge(stop)
-            except Exception as exc:
-                log_failure("purging the webhook history", exc, self.every)
+            for rule in self.rules:
+                try:
+                    await self.purge(rule, stop)
+                except Exception as exc:  # one rule's failure does not keep the others from their turn
+                    log_failure(f"removing {rule.what} past their retention", exc, self.every)
             await rest(stop, self.every)
 
-    async def purge(self, stop: asyncio.Event | None = None) -> int:
-        """Remove everything past the retention now, chunk by chunk; returns how many."""
-        before = self.clock.now() - self.keep
+    async def purge_all(self) -> int:
+        """Every rule once, now; how many rows went in all."""
+        return sum([await self.purge(rule) for rule in self.rules])
+
+    async def purge(self, rule: Rule, stop: asyncio.Event | None = None) -> int:
+        """Remove everything past `rule`'s retention now, chunk by chunk; returns how many."""
+        before = self.clock.now() - rule.keep
         removed = 0
         while stop is None or not stop.is_set():
-            n = await asyncio.to_thread(purge_chunk, self.db, before=before, limit=self.chunk)
+            n = await asyncio.to_thread(purge_chunk, self.db, rule, before=before, limit=self.chunk)
             removed += n
             if n < self.chunk:
                 break
             await asyncio.sleep(self.pause)
-        self.purged += removed
+        self.purged[rule.what] += removed
         if removed:
             log.info(
-                "removed %d finished webhook deliveries older than %s", removed, self.keep, extra={"removed": removed}
+                "removed %d %s older than %s",
+                removed,
+                rule.what,
+                rule.keep,
+                extra={"removed": removed, "what": rule.what},
             )
         return removed

@@ -1,0 +1,43 @@
+"""What is kept for how long: the rules of retention, and one chunk of a purge.
+
+Each rule removes what is older than its `keep` (pigeon/store/retention.py and
+pigeon/store/webhook_history.py say exactly what goes and what stays); a rule whose setting is
+0 is left out, and that history is kept for ever."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Connection
+
+from pigeon.store import retention, webhook_history
+from pigeon.store.engine import Database
+
+Purge = Callable[..., int]  # (conn, *, before, limit) -> how many went
+
+
+@dataclass(frozen=True)
+class Rule:
+    what: str  # as the log says it: "messages", "finished webhook deliveries", ...
+    keep: timedelta
+    purge: Purge
+
+
+def rules(*, message_days: float, webhook_history_days: float, error_log_days: float) -> list[Rule]:
+    """The rules for these settings (in days; 0: kept for ever). Messages first: they take
+    their own webhook deliveries with them."""
+    candidates = (
+        ("messages", message_days, retention.purge_messages),
+        ("finished webhook deliveries", webhook_history_days, webhook_history.purge_finished),
+        ("error log entries", error_log_days, retention.purge_error_log),
+    )
+    return [Rule(what, timedelta(days=days), purge) for what, days, purge in candidates if days > 0]
+
+
+def purge_chunk(db: Database, rule: Rule, *, before: datetime, limit: int) -> int:
+    """One short transaction: at most `limit` of what `rule` keeps, older than `before`, go."""
+    conn: Connection
+    with db.write() as conn:
+        return rule.purge(conn, before=before, limit=limit)

@@ -1,0 +1,125 @@
+"""Records past their retention, removed a chunk at a time (pigeon/workers/retention.py).
+
+- Messages (`PIGEON_MESSAGE_DAYS`) go with everything that hangs off them: media, timeline,
+  carrier ids, webhook deliveries and their attempts. Only a message at rest goes (nothing
+  more will happen to it unasked: not queued, sending, scheduled or being received), and only
+  once its webhook deliveries have all finished; both its creation and its last change must
+  be older than the cut-off. The opt-outs it caused stay: they are the recipient's choice, not
+  the message's record, and the doctor says when their message is gone.
+- The error log (`PIGEON_ERROR_LOG_DAYS`): alerts, receipts that never matched a message, and
+  inbound messages for numbers that no account holds (which carry their text).
+
+Messages and alerts are found per account through the (account_sid, date_created) indexes
+that their listings use, oldest first. The two logs of unmatched traffic have no date index:
+their ids grow with time, so they are read in id order and the chunk stops at the first row
+that is not old enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.status import AT_REST
+from pigeon.store.engine import index_plans, unindexed
+from pigeon.store.tables import (
+    accounts,
+    alerts,
+    carrier_refs,
+    media,
+    message_events,
+    messages,
+    unmatched_receipts,
+    unroutable_inbound,
+    webhook_attempts,
+    webhook_deliveries,
+)
+from pigeon.store.webhooks import UNFINISHED
+
+m = messages.c
+d = webhook_deliveries.c
+
+_ACCOUNTS = sa.select(accounts.c.sid).order_by(accounts.c.sid)
+
+_MESSAGES_AT_REST = (
+    sa.select(m.sid)
+    .where(
+        m.account_sid == sa.bindparam("account"),
+        m.date_created < sa.bindparam("before"),
+        m.date_updated < sa.bindparam("before"),
+        # Unindexed: the way in is the account's (account_sid, date_created) index, not the
+        # (status, …) one, which would visit every delivered message.
+        unindexed(m.status).in_(sorted(AT_REST)),
+        ~sa.exists().where(d.message_sid == m.sid, unindexed(d.status).in_(UNFINISHED)),
+    )
+    .order_by(m.date_created)
+    .limit(sa.bindparam("limit"))
+)
+
+_OLD_ALERTS = (
+    sa.select(alerts.c.sid)
+    .where(alerts.c.account_sid == sa.bindparam("account"), alerts.c.date_created < sa.bindparam("before"))
+    .order_by(alerts.c.date_created)
+    .limit(sa.bindparam("limit"))
+)
+
+
+def _per_account(conn: Connection, query: sa.Select[Any], *, before: datetime, limit: int) -> list[str]:
+    found: list[str] = []
+    for account in conn.execute(_ACCOUNTS).scalars().all():
+        # On PostgreSQL's index plans (store/engine.py): from statistics older than the rows,
+        # it read every old message of the account and sorted them, and scanned the outbox
+        # for each one.
+        with index_plans(conn):
+            found += conn.execute(query, {"account": account, "before": before, "limit": limit - len(found)}).scalars()
+        if len(found) >= limit:
+            break
+    return found
+
+
+def remove_messages(conn: Connection, sids: Sequence[str]) -> None:
+    """Remove messages with their media, timeline, carrier ids, webhook deliveries and attempts."""
+    if not sids:
+        return
+    deliveries = sa.select(d.id).where(d.message_sid.in_(sids)).scalar_subquery()
+    conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(deliveries)))
+    conn.execute(webhook_deliveries.delete().where(d.message_sid.in_(sids)))
+    conn.execute(carrier_refs.delete().where(carrier_refs.c.message_sid.in_(sids)))
+    conn.execute(media.delete().where(media.c.message_sid.in_(sids)))
+    conn.execute(message_events.delete().where(message_events.c.message_sid.in_(sids)))
+    conn.execute(messages.delete().where(m.sid.in_(sids)))
+
+
+def purge_messages(conn: Connection, *, before: datetime, limit: int) -> int:
+    """Remove at most `limit` messages at rest created and last changed before `before`."""
+    sids = _per_account(conn, _MESSAGES_AT_REST, before=before, limit=limit)
+    with index_plans(conn):  # each table's rows by their message's SID, whatever the statistics
+        remove_messages(conn, sids)
+    return len(sids)
+
+
+def purge_error_log(conn: Connection, *, before: datetime, limit: int) -> int:
+    """Remove at most `limit` rows of the error log older than `before`: alerts first, then
+    unmatched receipts, then inbound messages that found no number."""
+    sids = _per_account(conn, _OLD_ALERTS, before=before, limit=limit)
+    if sids:
+        conn.execute(alerts.delete().where(alerts.c.sid.in_(sids)))
+    removed = len(sids)
+    for table in (unmatched_receipts, unroutable_inbound):
+        if removed >= limit:
+            break
+        query = sa.select(table.c.id, table.c.received_at).order_by(table.c.id).limit(limit - removed)
+        rows = conn.execute(query).all()
+        ids = []
+        for row_id, received_at in rows:
+            if received_at >= before:
+                break  # ids grow with time: the rest are newer
+            ids.append(row_id)
+        if ids:
+            conn.execute(table.delete().where(table.c.id.in_(ids)))
+        removed += len(ids)
+    return removed

@@ -1,0 +1,220 @@
+"""Retention on both stores: messages at rest go with everything that hangs off them once past
+`PIGEON_MESSAGE_DAYS`; in-flight ones, ones with webhooks still to deliver and recent ones
+stay. The error log (alerts, unmatched receipts, inbound messages for unknown numbers) goes
+after `PIGEON_ERROR_LOG_DAYS`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pigeon.app import accounts as account_use
+from pigeon.app.retention import rules
+from pigeon.store import alerts as alert_store
+from pigeon.store.dispatch import park_unmatched
+from pigeon.store.engine import Database
+from pigeon.store.inbound import keep_unroutable
+from pigeon.store.retention import purge_messages
+from pigeon.store.tables import (
+    alerts,
+    carrier_refs,
+    message_events,
+    messages,
+    opt_outs,
+    unmatched_receipts,
+    unroutable_inbound,
+    webhook_attempts,
+    webhook_deliveries,
+)
+from pigeon.testing import RecordingWebhookSender
+from pigeon.workers.retention import RetentionPurger
+from tests.integration.pipeline import Pipeline
+from tests.integration.plans import postgresql_plans
+from tests.integration.test_webhook_outbox import run_once, worker
+
+DAY = 86400.0
+
+
+def purger(pipe: Pipeline, *, messages: float = 0, error_log: float = 0, chunk: int = 1000) -> RetentionPurger:
+    kept = rules(message_days=messages, webhook_history_days=0, error_log_days=error_log)
+    return RetentionPurger(pipe.db, pipe.clock, kept, chunk=chunk)
+
+
+def rows(pipe: Pipeline, table: sa.Table, **where: Any) -> int:
+    q = sa.select(sa.func.count()).select_from(table)
+    for column, value in where.items():
+        q = q.where(table.c[column] == value)
+    with pipe.db.read() as conn:
+        return int(conn.execute(q).scalar_one())
+
+
+def delivered(pipe: Pipeline, **kw: Any) -> str:
+    """A message taken all the way: submitted, delivered, its three callbacks answered."""
+    sid = pipe.send(**kw)
+    assert pipe.dispatch() == 1
+    pipe.receipts(advance=10)
+    assert pipe.status(sid) == "delivered"
+    w = worker(pipe.db, RecordingWebhookSender(), pipe.clock)
+    while run_once(w):
+        pass
+    return sid
+
+
+def test_messages_at_rest_go_with_everything_that_hangs_off_them(pipe: Pipeline) -> None:
+    old = delivered(pipe)
+    assert rows(pipe, carrier_refs, message_sid=old) == 1
+    assert rows(pipe, webhook_deliveries, message_sid=old) == 3
+    assert rows(pipe, message_events, message_sid=old) >= 5
+    # Kept however old: a message still queued, and one whose callback's receiver is down.
+    waiting = pipe.send(to="+14155552673")
+    assert pipe.dispatch() == 1
+    pipe.receipts(advance=10)
+    down = worker(pipe.db, RecordingWebhookSender(lambda r: 503), pipe.clock)
+    run_once(down)
+    assert pipe.status(waiting) == "delivered"
+    sending = pipe.send(to="+14155552672")
+    with pipe.db.write() as conn:  # in a carrier's hands for as long as the test runs
+        conn.execute(
+            messages.update()
+            .where(messages.c.sid == sending)
+            .values(status="sending", claimed_by="elsewhere", claimed_until=pipe.clock.now() + timedelta(days=90))
+        )
+    assert rows(pipe, webhook_deliveries, message_sid=waiting, status="pending") == 1
+    with pipe.db.write() as conn:  # its next try is far off (a receiver down for long)
+        conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.message_sid == waiting, webhook_deliveries.c.status == "pending")
+            .values(next_attempt_at=pipe.clock.now() + timedelta(days=90))
+        )
+    pipe.clock.advance(20 * DAY)
+    recent = delivered(pipe, to="+14155552674")
+    keeper = purger(pipe, messages=30, chunk=2)
+
+    pipe.clock.advance(9 * DAY)
+    assert asyncio.run(keeper.purge_all()) == 0  # 29 days: all kept
+    pipe.clock.advance(2 * DAY)
+    assert asyncio.run(keeper.purge_all()) == 1
+    with pipe.db.read() as conn:
+        left = set(conn.execute(sa.select(messages.c.sid)).scalars())
+    assert left == {sending, waiting, recent}
+    for table in (carrier_refs, webhook_deliveries, message_events):
+        assert rows(pipe, table, message_sid=old) == 0, table.name
+    with pipe.db.read() as conn:
+        orphans = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(webhook_attempts)
+            .where(webhook_attempts.c.delivery_id.not_in(sa.select(webhook_deliveries.c.id)))
+        ).scalar_one()
+    assert orphans == 0  # the attempts went with their deliveries
+    assert rows(pipe, carrier_refs, message_sid=recent) == 1  # the recent one has all it had
+    assert keeper.purged["messages"] == 1
+
+
+def test_a_message_changed_since_the_cut_off_stays(pipe: Pipeline) -> None:
+    sid = delivered(pipe)
+    pipe.clock.advance(40 * DAY)
+    with pipe.db.write() as conn:  # redacted just now: its last change is recent
+        conn.execute(messages.update().where(messages.c.sid == sid).values(date_updated=pipe.clock.now()))
+    assert asyncio.run(purger(pipe, messages=30).purge_all()) == 0
+    pipe.clock.advance(31 * DAY)
+    assert asyncio.run(purger(pipe, messages=30).purge_all()) == 1
+
+
+def test_every_account_is_purged_in_chunks(pipe: Pipeline) -> None:
+    mine = [delivered(pipe, to=f"+1415555267{i}") for i in range(3)]
+    with pipe.db.write() as conn:
+        other = account_use.create_account(conn, friendly_name="other", now=pipe.clock.now())
+        # An old opt-out naming one of the messages: the opt-out stays when its message goes.
+        conn.execute(
+            opt_outs.insert().values(
+                account_sid=pipe.account_sid,
+                sender="+14155550100",
+                recipient="+14155552670",
+                scope="number",
+                keyword="STOP",
+                inbound_message_sid=mine[0],
+                date_created=pipe.clock.now(),
+            )
+        )
+    with pipe.db.write() as conn:
+        conn.execute(messages.update().where(messages.c.sid == mine[2]).values(account_sid=other["sid"]))
+    pipe.clock.advance(31 * DAY)
+    keeper = purger(pipe, messages=30, chunk=2)
+    assert asyncio.run(keeper.purge_all()) == 3
+    assert rows(pipe, messages) == 0
+    assert rows(pipe, opt_outs) == 1
+
+
+def test_the_error_log_goes_after_its_days(pipe: Pipeline) -> None:
+    def log_some() -> None:
+        with pipe.db.write() as conn:
+            alert_store.add_alert(
+                conn, account_sid=pipe.account_sid, error_code=11200, text="receiver down", at=pipe.clock.now()
+            )
+            park_unmatched(
+                conn,
+                {
+                    "carrier": "acme",
+                    "carrier_message_id": "abc",
+                    "stat": "DELIVRD",
+                    "err": "000",
+                    "done_date": None,
+                    "raw": "id:abc stat:DELIVRD",
+                    "received_at": pipe.clock.now(),
+                },
+            )
+            keep_unroutable(
+                conn,
+                from_="+14155552671",
+                to="+14155559999",
+                body="hello?",
+                carrier="acme",
+                reason="no account holds the number",
+                now=pipe.clock.now(),
+            )
+
+    log_some()
+    pipe.clock.advance(10 * DAY)
+    log_some()
+    keeper = purger(pipe, messages=0, error_log=7, chunk=2)
+    assert asyncio.run(keeper.purge_all()) == 3  # the older of each, in two chunks
+    for table in (alerts, unmatched_receipts, unroutable_inbound):
+        assert rows(pipe, table) == 1, table.name
+    pipe.clock.advance(8 * DAY)
+    assert asyncio.run(keeper.purge_all()) == 3
+    assert keeper.purged == {"error log entries": 6}
+
+
+@pytest.mark.postgres
+def test_the_message_purge_reads_the_accounts_date_index_on_a_store_never_analysed(pg: Database) -> None:
+    """Found per account in (account_sid, date_created) order, not through the status index
+    (every delivered message) nor by reading the table, however stale the statistics."""
+    now = datetime.now(UTC)
+    with pg.write() as conn:
+        account = account_use.create_account(conn, friendly_name="plans", now=now)
+        conn.exec_driver_sql("ALTER TABLE messages SET (autovacuum_enabled = false)")
+        conn.execute(
+            sa.text(
+                'INSERT INTO messages (sid, account_sid, direction, "to", from_, body, status, date_created,'
+                " date_updated) SELECT 'SM' || lpad(to_hex(g), 32, '0'), :account, 'outbound-api',"
+                " '+1415555' || g, '+14155550100', 'hi', CASE WHEN g % 10 = 0 THEN 'sent' ELSE 'delivered' END,"
+                " :now - make_interval(secs => g), :now - make_interval(secs => g)"
+                " FROM generate_series(1, 30000) AS g"
+            ),
+            {"account": account["sid"], "now": now},
+        )
+
+    def on_messages(statement: str) -> bool:
+        return statement.lstrip().startswith(("SELECT messages.sid", "DELETE FROM messages"))
+
+    with postgresql_plans(pg.engine, on_messages) as plans, pg.write() as conn:
+        assert purge_messages(conn, before=now - timedelta(seconds=20000), limit=500) == 500
+    [(_, find), (_, remove)] = plans
+    assert "Index Scan using ix_messages_account_sid_date_created_sid" in find, find
+    assert "Seq Scan" not in find and "Sort" not in find, find
+    assert "Index Scan using ix_webhook_deliveries_message_sid" in find, find  # the anti join, per message
+    assert "on pk_messages" in remove and "Seq Scan" not in remove, remove[:400]  # by key
