@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.redaction import forget_text
 from pigeon.domain.errors import ApiError, InvalidTransition
 from pigeon.domain.status import IN_FLIGHT, MessageStatus
 from pigeon.store import messages as store
+from pigeon.store.retention import remove_messages
 
 Row = dict[str, Any]
 
@@ -38,6 +40,7 @@ def redact(conn: Connection, account_sid: str, sid: str, path: str, now: datetim
     if row["body"] == "":
         return row
     store.update_fields(conn, sid, body="", date_updated=now)
+    forget_text(conn, sid)
     store.add_event(conn, message_sid=sid, account_sid=account_sid, at=now, kind="redacted")
     return fetch(conn, account_sid, sid, path)
 
@@ -62,7 +65,7 @@ def delete(conn: Connection, account_sid: str, sid: str, path: str) -> None:
     row = fetch(conn, account_sid, sid, path)
     if MessageStatus(row["status"]) in IN_FLIGHT:
         raise ApiError(20009, f"Message {sid} is {row['status']}; it can be deleted once it reaches a final status.")
-    store.delete_message(conn, sid)
+    remove_messages(conn, [sid])
 
 
 def timeline(conn: Connection, account_sid: str, sid: str, path: str) -> list[Row]:

@@ -82,6 +82,11 @@ def add_alert(
     return str(row["sid"])
 
 
+def set_request_variables(conn: Connection, sid: str, variables: Mapping[str, Any] | list[Any] | None) -> None:
+    """Replace the request variables an alert keeps (a redacted message's text)."""
+    conn.execute(alerts.update().where(alerts.c.sid == sid).values(request_variables=variables))
+
+
 def list_alerts(
     conn: Connection,
     *,

@@ -280,13 +280,6 @@ def update_fields(conn: Connection, sid: str, **values: Any) -> None:
     conn.execute(messages.update().where(m.sid == sid).values(**values))
 
 
-def delete_message(conn: Connection, sid: str) -> None:
-    """Delete a message with its media and timeline: a deleted record is gone, body and all."""
-    conn.execute(media.delete().where(media.c.message_sid == sid))
-    conn.execute(message_events.delete().where(message_events.c.message_sid == sid))
-    conn.execute(messages.delete().where(m.sid == sid))
-
-
 def list_media(conn: Connection, message_sid: str, *, offset: int = 0, limit: int | None = None) -> list[Row]:
     q = sa.select(media).where(media.c.message_sid == message_sid).order_by(media.c.position)
     if offset:

@@ -38,7 +38,7 @@ from pigeon.store.tables import (
     webhook_attempts,
     webhook_deliveries,
 )
-from pigeon.store.webhooks import UNFINISHED
+from pigeon.store.webhooks import FINISHED, UNFINISHED
 
 m = messages.c
 d = webhook_deliveries.c
@@ -82,12 +82,15 @@ def _per_account(conn: Connection, query: sa.Select[Any], *, before: datetime, l
 
 
 def remove_messages(conn: Connection, sids: Sequence[str]) -> None:
-    """Remove messages with their media, timeline, carrier ids, webhook deliveries and attempts."""
+    """Remove messages with their media, timeline, carrier ids, and finished webhook
+    deliveries with their attempts. A delivery still to go out stays (the retention never
+    picks a message that has one; a message deleted through the API keeps it until it is
+    delivered or given up, and the webhook history's retention removes it then)."""
     if not sids:
         return
-    deliveries = sa.select(d.id).where(d.message_sid.in_(sids)).scalar_subquery()
-    conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(deliveries)))
-    conn.execute(webhook_deliveries.delete().where(d.message_sid.in_(sids)))
+    finished = sa.and_(d.message_sid.in_(sids), d.status.in_(FINISHED))
+    conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(sa.select(d.id).where(finished))))
+    conn.execute(webhook_deliveries.delete().where(finished))
     conn.execute(carrier_refs.delete().where(carrier_refs.c.message_sid.in_(sids)))
     conn.execute(media.delete().where(media.c.message_sid.in_(sids)))
     conn.execute(message_events.delete().where(message_events.c.message_sid.in_(sids)))

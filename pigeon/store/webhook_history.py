@@ -17,12 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
-from pigeon.store.webhooks import DELIVERED, FAILED
+from pigeon.store.webhooks import FINISHED
 
 d = webhook_deliveries.c
 a = webhook_attempts.c
-
-FINISHED = (DELIVERED, FAILED)
 
 # Read through the (status, next_attempt_at) index: a finished delivery's next_attempt_at is
 # the time its last attempt was due, so never later than its date_updated.

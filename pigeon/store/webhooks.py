@@ -68,6 +68,7 @@ a = webhook_attempts.c
 PENDING, WAITING, DELIVERED, FAILED = "pending", "waiting", "delivered", "failed"
 #: Not finished yet: a later delivery of the same message and URL waits behind these.
 UNFINISHED = (PENDING, WAITING)
+FINISHED = (DELIVERED, FAILED)
 
 # -- named queries ----------------------------------------------------------------------------
 
@@ -557,6 +558,11 @@ def mark_failed(
     conn: Connection, delivery_id: int, *, now: datetime, status_code: int | None, error: str, lease: datetime | None
 ) -> bool:
     return _finish(conn, delivery_id, lease, now, status=FAILED, last_status_code=status_code, last_error=error)
+
+
+def set_params(conn: Connection, delivery_id: int, params: Sequence[tuple[str, str]]) -> None:
+    """Replace a delivery's parameters (a redacted message's text; its token stays)."""
+    conn.execute(webhook_deliveries.update().where(d.id == delivery_id).values(params=[list(p) for p in params]))
 
 
 # -- reading ----------------------------------------------------------------------------------

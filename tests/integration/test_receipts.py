@@ -156,13 +156,17 @@ def test_a_receipt_for_an_id_we_never_sent_stays_parked(pipe: Pipeline) -> None:
     assert pipe.unmatched() == 1
 
 
-def test_receipts_for_a_deleted_message_are_dropped(pipe: Pipeline) -> None:
-    from pigeon.store.messages import delete_message
+def test_a_receipt_for_a_deleted_message_matches_nothing(pipe: Pipeline) -> None:
+    """A deleted message goes with its carrier ids: its late receipt is kept with the receipts
+    that matched nothing (the error log's retention removes it), and creates nothing."""
+    from pigeon.store.retention import remove_messages
 
     sid, [cid] = _sent(pipe)
     with pipe.db.write() as conn:
-        delete_message(conn, sid)
+        remove_messages(conn, [sid])
+    assert pipe.parts(sid) == []
     assert pipe.receipt(cid, "DELIVRD", carrier="carrier") is None
+    assert pipe.unmatched() == 1 and pipe.events(sid) == []
 
 
 # -- multipart ----------------------------------------------------------------------------------------

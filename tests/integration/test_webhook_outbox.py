@@ -31,7 +31,8 @@ from pigeon.ports import InboundSms, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
-from pigeon.store.messages import delete_message, insert_messages, list_events, transition
+from pigeon.store.messages import insert_messages, list_events, transition
+from pigeon.store.retention import remove_messages
 from pigeon.store.tables import messaging_services, phone_numbers
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
@@ -450,7 +451,7 @@ def test_a_deleted_message_gets_its_callback_but_no_timeline(
     move(db, clock, sid, S.SENDING)
     [row] = claim(db, clock)
     with db.write() as conn:
-        delete_message(conn, sid)
+        remove_messages(conn, [sid])  # as DELETE …/Messages/{sid} does
     sender = RecordingWebhookSender()
     outcome = asyncio.run(deliver_one(db, sender, clock, row, policy=FAST))
     assert outcome is Outcome.DELIVERED
