@@ -112,7 +112,14 @@ def build_api(
     writer = AcceptWriter(
         db.engine, max_batch=settings.accept_batch_max, max_wait=settings.accept_batch_wait_ms / 1000.0
     )
-    context = ApiContext(db=db, writer=writer, clock=clock, base_url=settings.base_url, pacing=pacing_policy(settings))
+    context = ApiContext(
+        db=db,
+        writer=writer,
+        clock=clock,
+        base_url=settings.base_url,
+        pacing=pacing_policy(settings),
+        message_days=settings.message_days,
+    )
 
     checkpointer = WalCheckpointer(db.engine)
 

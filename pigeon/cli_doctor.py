@@ -115,7 +115,8 @@ def message(
     now = clock.now()
     account_sid = _account(db, account)
     if sid is not None:
-        report = _read(db, diagnose.diagnose_message, account_sid, sid, now=now)
+        days = load_settings().message_days
+        report = _read(db, diagnose.diagnose_message, account_sid, sid, now=now, message_days=days)
     else:
         assert to is not None
         report = _read(db, diagnose.diagnose_recipient, account_sid, to, _since(since, now), now=now)

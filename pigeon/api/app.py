@@ -94,7 +94,12 @@ def create_app(
             *short_codes.routes,
             *doctor.routes,
             *event_streams.routes,
-            Mount("/console", app=create_console(db=context.db, clock=context.clock, base_url=context.base_url)),
+            Mount(
+                "/console",
+                app=create_console(
+                    db=context.db, clock=context.clock, base_url=context.base_url, message_days=context.message_days
+                ),
+            ),
             *extra_routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

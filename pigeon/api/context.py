@@ -37,6 +37,8 @@ class ApiContext:
     duplicate_window: timedelta = DUPLICATE_WINDOW
     #: Queue lengths for the 21611 check, read from the store at most once a second per sender.
     queue_gauge: QueueGauge = field(default_factory=QueueGauge)
+    #: PIGEON_MESSAGE_DAYS, for the doctor to tell a message the retention removed.
+    message_days: float = 0.0
 
 
 def ctx(request: Request) -> ApiContext:

@@ -67,7 +67,10 @@ async def _run(request: Request, fn: Callable[..., Report], *args: Any, **kw: An
 async def message(request: Request) -> Response:
     account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
     await authorized_account(request, account_sid)
-    report = await _run(request, diagnose.diagnose_message, account_sid, sid, now=ctx(request).clock.now())
+    c = ctx(request)
+    report = await _run(
+        request, diagnose.diagnose_message, account_sid, sid, now=c.clock.now(), message_days=c.message_days
+    )
     if report.causes() == ["message_not_found"]:
         raise ApiError(20404, f"The requested resource {request.url.path} was not found", status=404)
     return _answer(report)

@@ -26,8 +26,8 @@ from pigeon.app.callbacks import Transactions
 from pigeon.app.diagnose_probe import ProbePlan, plan_probe, probe_webhook
 from pigeon.app.inbound import webhook_target
 from pigeon.domain import diagnosis as rules
-from pigeon.domain import numbers
-from pigeon.domain.diagnosis import Finding, Report, Thresholds
+from pigeon.domain import numbers, sids
+from pigeon.domain.diagnosis import Report, Thresholds
 from pigeon.domain.diagnosis.model import unique
 from pigeon.ports import WebhookSender
 from pigeon.store import accounts as account_store
@@ -84,21 +84,26 @@ def _message_subject(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def diagnose_message(
-    conn: Connection, account_sid: str, sid: str, *, now: datetime, thresholds: Thresholds | None = None
+    conn: Connection,
+    account_sid: str,
+    sid: str,
+    *,
+    now: datetime,
+    thresholds: Thresholds | None = None,
+    message_days: float = 0.0,
 ) -> Report:
+    """`message_days`: PIGEON_MESSAGE_DAYS, to tell a message the retention removed."""
     row = message_store.get_message(conn, sid, account_sid=account_sid)
     if row is None:
-        missing = Finding(
-            cause="message_not_found",
-            severity="error",
-            summary=f"There is no message {sid} on account {account_sid}.",
-            evidence=[{"source": "message", "sid": sid, "found": False}],
-            advice=[
-                "Check the SID and the account (--account); a deleted message is gone with its timeline.",
-                "Without a SID, ask about the recipient instead: `pigeon doctor message --to NUMBER`.",
-            ],
+        missing = rules.MissingFacts(
+            sid=sid,
+            account_sid=account_sid,
+            now=now,
+            made_at=sids.made_at(sid, now=now),
+            deletions=store.deletions_of(conn, account_sid=account_sid, sid=sid),
+            message_days=message_days,
         )
-        return Report("message", {"message_sid": sid}, [missing])
+        return Report("message", {"message_sid": sid}, [rules.diagnose_missing(missing)])
     facts = message_facts(conn, row, now)
     return Report("message", _message_subject(row), rules.diagnose_message(facts, thresholds))
 

@@ -69,7 +69,9 @@ async def message_flow(request: Request) -> Response:
     since, problem = _since(form.get("since", ""), now)
     report = None
     if problem is None and form.get("sid"):
-        report = await _read(c, diagnose.diagnose_message, session.account_sid, form["sid"], now=now)
+        report = await _read(
+            c, diagnose.diagnose_message, session.account_sid, form["sid"], now=now, message_days=c.message_days
+        )
     elif problem is None and form.get("to"):
         report = await _read(c, diagnose.diagnose_recipient, session.account_sid, form["to"], since, now=now)
     elif problem is None:

@@ -64,9 +64,12 @@ def create_console(
     clock: Clock,
     base_url: str,
     sender_factory: Callable[[], WebhookSender] = HttpWebhookSender,
+    message_days: float = 0.0,
 ) -> Starlette:
     """The console as an application of its own (its own error pages), on the API's store.
     `sender_factory` makes the WebhookSender of a webhook test (one per test, closed after)."""
     app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
-    app.state.console = Console(db=db, clock=clock, base_url=base_url, sender_factory=sender_factory)
+    app.state.console = Console(
+        db=db, clock=clock, base_url=base_url, sender_factory=sender_factory, message_days=message_days
+    )
     return app

@@ -43,6 +43,8 @@ class Console:
     sender_factory: Callable[[], WebhookSender]
     env: Environment = field(init=False)
     secret: bytes | None = None
+    #: PIGEON_MESSAGE_DAYS, for the doctor to tell a message the retention removed.
+    message_days: float = 0.0
 
     def __post_init__(self) -> None:
         self.env = Environment(

@@ -16,6 +16,7 @@ import re
 import secrets
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 
@@ -66,6 +67,22 @@ def new_token() -> str:
 
 
 _MS_MASK = (1 << 48) - 1
+
+#: Made before this, a SID's leading digits are random, not a time: SIDs carry their time
+#: from 2026 on (see the module docstring).
+_FIRST_TIMED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def made_at(sid: str, *, now: datetime) -> datetime | None:
+    """When a SID was made, read from its leading digits; None when they cannot be a time
+    (a SID made at random, before SIDs carried their time, or not a SID at all)."""
+    if not _SID.match(sid):
+        return None
+    ms = int(sid[2:14], 16)
+    latest = (now + timedelta(days=1)).timestamp() * 1000
+    if not _FIRST_TIMED.timestamp() * 1000 <= ms <= latest:  # random digits can be any year up to 10889
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def is_sid(value: str, *prefixes: Prefix | str) -> bool:

@@ -184,6 +184,23 @@ def requests_creating(
     return _rows(conn, q)
 
 
+def deletions_of(conn: Connection, *, account_sid: str, sid: str) -> list[Row]:
+    """The account's DELETE requests that removed `sid` (answered 2xx), oldest first; read on
+    the partial index of DELETE requests by the SID they addressed."""
+    q = (
+        sa.select(request_log)
+        .where(
+            r.resource_sid == sid,
+            r.method == "DELETE",
+            r.account_sid == account_sid,
+            r.status >= 200,
+            r.status < 300,
+        )
+        .order_by(r.at, r.id)
+    )
+    return _rows(conn, q)
+
+
 # -- a number's inbound history ------------------------------------------------------------------------
 
 

@@ -518,6 +518,14 @@ request_log = sa.Table(
         postgresql_where=sa.text("claimed_account_sid IS NOT NULL"),
         sqlite_where=sa.text("claimed_account_sid IS NOT NULL"),
     ),
+    # What a DELETE removed: the doctor's answer to "where did my message go?". Partial, so
+    # that the other requests cost it nothing.
+    sa.Index(
+        None,
+        "resource_sid",
+        postgresql_where=sa.text("method = 'DELETE'"),
+        sqlite_where=sa.text("method = 'DELETE'"),
+    ),
 )
 
 idempotency_keys = sa.Table(

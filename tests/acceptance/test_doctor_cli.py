@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -250,6 +251,33 @@ def test_carrier_filtering_0104_through_the_command_and_the_api(live: Server) ->
     # The API answers the same JSON.
     r = t.http("GET", f"/Doctor/Messages/{msg.sid}.json")
     assert r.status_code == 200 and r.json() == report
+
+
+def test_a_message_deleted_through_the_api(live: Server) -> None:
+    """Where did my message go? The doctor finds the DELETE in the request log: when, from
+    where, by which program; the API answers the same report instead of a 404."""
+    t = new_tenant(live)
+    msg = t.client().messages.create(to=HANDSET, from_=t.numbers[0], body="Your code is 654321")
+    wait_status(t, msg.sid, "delivered")
+    r = t.http("DELETE", f"/Messages/{msg.sid}.json", headers={"User-Agent": "cleanup-cron/1.0"})
+    assert r.status_code == 204, r.text
+    request_sid = r.headers["Twilio-Request-Id"]
+
+    wait_for("the DELETE in the request log", lambda: api(t, f"Messages/{msg.sid}.json")["findings"])
+    code, report = doctor(live, t, "message", msg.sid)
+    assert code == 0  # a warning: nothing is broken
+    f = finding(report, "message_deleted")
+    assert causes(report) == ["message_deleted"] and f["severity"] == "warning"
+    [deletion] = evidence(f, "request_log")
+    assert (deletion["sid"], deletion["method"], deletion["status"]) == (request_sid, "DELETE", 204)
+    assert (deletion["source_ip"], deletion["user_agent"]) == ("127.0.0.1", "cleanup-cron/1.0")
+    assert "cleanup-cron/1.0" in f["summary"]
+    [made] = evidence(f, "sid")
+    assert datetime.fromisoformat(made["made_at"]) <= datetime.fromisoformat(deletion["at"])
+    assert report == api(t, f"Messages/{msg.sid}.json")
+    # Another account asking about the same SID learns nothing about it.
+    other = new_tenant(live)
+    assert other.http("GET", f"/Doctor/Messages/{msg.sid}.json").status_code == 404
 
 
 # -- blocked ----------------------------------------------------------------------------------------------

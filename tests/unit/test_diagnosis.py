@@ -18,6 +18,7 @@ from pigeon.domain.diagnosis import (
     DuplicateGroup,
     Finding,
     MessageFacts,
+    MissingFacts,
     NumberFacts,
     RecipientFacts,
     Report,
@@ -28,6 +29,7 @@ from pigeon.domain.diagnosis import (
     diagnose_blocked,
     diagnose_duplicates,
     diagnose_message,
+    diagnose_missing,
     diagnose_number,
     diagnose_recipient,
     group_similar,
@@ -778,3 +780,42 @@ def test_a_webhook_that_fails_before_http_gets_the_advice_of_its_code(code: int,
     """DNS, TLS and certificate failures have their own codes, and the doctor says what to fix."""
     f = one(diagnose_number(num(probe=WebhookProbe([exchange(None, code, twiml=False)]))), "webhook_failing")
     assert any(remedy in advice for advice in f.advice), f.advice
+
+
+# -- a message the store does not have --------------------------------------------------------------
+
+
+def test_a_missing_message_deleted_through_the_api_names_the_request() -> None:
+    made = NOW - timedelta(days=3)
+    deletion = {
+        "sid": "RQ" + "1" * 32,
+        "account_sid": "AC" + "1" * 32,
+        "at": NOW - timedelta(hours=1),
+        "method": "DELETE",
+        "path": "/2010-04-01/Accounts/AC…/Messages/SM….json",
+        "status": 204,
+        "source_ip": "10.0.0.7",
+        "user_agent": "cleanup-cron/1.0",
+    }
+    f = diagnose_missing(
+        MissingFacts(sid="SM1", account_sid="AC1", now=NOW, made_at=made, deletions=[deletion], message_days=1)
+    )
+    assert (f.cause, f.severity) == ("message_deleted", "warning")  # deleted wins over retention
+    assert "10.0.0.7, cleanup-cron/1.0" in f.summary and "RQ" + "1" * 32 in f.summary
+    assert [e["source"] for e in f.evidence] == ["request_log", "sid"]
+
+
+def test_a_missing_message_older_than_the_retention_was_removed_by_it() -> None:
+    facts = MissingFacts(sid="SM1", account_sid="AC1", now=NOW, made_at=NOW - timedelta(days=31), message_days=30)
+    f = diagnose_missing(facts)
+    assert (f.cause, f.severity) == ("message_past_retention", "warning")
+    assert "PIGEON_MESSAGE_DAYS=30" in f.summary
+    # Young enough to be kept, messages kept for ever, or a SID that does not say when: not found.
+    for other in (
+        MissingFacts(sid="SM1", account_sid="AC1", now=NOW, made_at=NOW - timedelta(days=29), message_days=30),
+        MissingFacts(sid="SM1", account_sid="AC1", now=NOW, made_at=NOW - timedelta(days=31)),
+        MissingFacts(sid="SM1", account_sid="AC1", now=NOW, message_days=30),
+    ):
+        missing = diagnose_missing(other)
+        assert (missing.cause, missing.severity) == ("message_not_found", "error")
+        assert [e["source"] for e in missing.evidence] == ["message"] + (["sid"] if other.made_at else [])

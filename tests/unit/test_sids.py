@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
-from pigeon.domain.sids import Prefix, is_sid, new_sid, new_token, ordered_hex
+from pigeon.domain.sids import Prefix, is_sid, made_at, new_sid, new_token, ordered_hex
 
 
 def test_a_sid_has_twilios_shape() -> None:
@@ -51,3 +52,18 @@ def test_ordered_hex_has_the_time_then_random_digits(digits: int) -> None:
     value = ordered_hex(digits)
     assert len(value) == 12 + digits
     int(value, 16)
+
+
+def test_a_sid_says_when_it_was_made() -> None:
+    now = datetime.now(UTC)
+    sid = new_sid(Prefix.SMS)
+    made = made_at(sid, now=now)
+    assert made is not None and abs((made - now).total_seconds()) < 1
+    at = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    assert made_at("SM" + f"{int(at.timestamp() * 1000):012x}" + "0" * 20, now=now) == at
+    # Leading digits that cannot be a time: random (made before SIDs carried one), in the
+    # future, or not a SID at all.
+    assert made_at("SM" + "f" * 32, now=now) is None
+    assert made_at("SM" + "0" * 32, now=now) is None
+    assert made_at("SM" + f"{int((now.timestamp() + 3 * 86400) * 1000):012x}" + "0" * 20, now=now) is None
+    assert made_at("not-a-sid", now=now) is None

@@ -21,7 +21,10 @@ Cause identifiers (stable; `--json` and the API carry them):
                 pigeon_resent                warning    Pigeon submitted it more than once (and why)
                 carrier_duplicate            warning    one submit, several delivered receipts
                 no_webhook, webhook_failing, invalid_twiml, reply_not_sent   (an inbound message)
-                message_not_found            error      no such message on the account (app layer)
+                message_deleted              warning    a DELETE request removed it (who, when)
+                message_past_retention       warning    older than PIGEON_MESSAGE_DAYS: removed
+                message_not_found            error      no such message on the account, and no
+                                                        DELETE of it in the request log
     recipient   rejected_by_api              error      the API refused the sends (codes explained)
                 never_requested              error      no request to send to this number
                 opted_out                    error      21610 and the opt-out behind it
@@ -45,6 +48,7 @@ from pigeon.domain.diagnosis.facts import (
     DuplicateFacts,
     DuplicateGroup,
     MessageFacts,
+    MissingFacts,
     NumberFacts,
     RecipientFacts,
     WebhookExchange,
@@ -53,6 +57,7 @@ from pigeon.domain.diagnosis.facts import (
 )
 from pigeon.domain.diagnosis.inbound import REPLY_CODES, TWIML_CODES, WEBHOOK_CODES
 from pigeon.domain.diagnosis.message import diagnose_message
+from pigeon.domain.diagnosis.missing import diagnose_missing
 from pigeon.domain.diagnosis.model import Finding, Report, Severity, Thresholds
 from pigeon.domain.diagnosis.number import diagnose_number, number_checks
 from pigeon.domain.diagnosis.recipient import diagnose_recipient
@@ -68,6 +73,7 @@ __all__ = [
     "DuplicateGroup",
     "Finding",
     "MessageFacts",
+    "MissingFacts",
     "NumberFacts",
     "RecipientFacts",
     "Report",
@@ -82,6 +88,7 @@ __all__ = [
     "diagnose_blocked",
     "diagnose_duplicates",
     "diagnose_message",
+    "diagnose_missing",
     "diagnose_number",
     "diagnose_recipient",
     "group_similar",

@@ -134,3 +134,18 @@ class DuplicateFacts:
     window_seconds: float
     to: str | None = None
     groups: Sequence[DuplicateGroup] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class MissingFacts:
+    """A message SID the store has no message for, and what may say why."""
+
+    sid: str
+    account_sid: str
+    now: datetime
+    #: When the SID was made (pigeon.domain.sids.made_at); None when it does not say.
+    made_at: datetime | None = None
+    #: The account's DELETE requests that removed this SID, oldest first.
+    deletions: Sequence[Row] = field(default_factory=list)
+    #: PIGEON_MESSAGE_DAYS (0: messages are kept for ever).
+    message_days: float = 0.0
