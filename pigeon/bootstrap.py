@@ -328,6 +328,13 @@ def build_workers(
         "had its share of this process's request slots.",
         registry=registry if registry is not None else CollectorRegistry(),
     )
+    removed = Counter(
+        "pigeon_retention_removed",
+        "Rows removed past their retention, by what they were: messages (each with its timeline,"
+        " media, carrier ids and webhook deliveries), finished webhook deliveries, error log entries.",
+        ["what"],
+        registry=registry if registry is not None else CollectorRegistry(),
+    )
     kept = retention_rules(
         message_days=settings.message_days,
         webhook_history_days=settings.webhook_history_days,
@@ -356,5 +363,7 @@ def build_workers(
         sender=sender,
         holder=wid,
         leases=leases,
-        retention=RetentionPurger(db, clock, kept) if kept else None,
+        retention=RetentionPurger(db, clock, kept, removed=lambda what, n: removed.labels(what).inc(n))
+        if kept
+        else None,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pigeon.app.retention import Rule, purge_chunk
 from pigeon.ports import Clock
@@ -31,6 +31,7 @@ class RetentionPurger:
         first_after: float = 60.0,
         chunk: int = 1000,
         pause: float = 0.05,
+        removed: Callable[[str, int], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -40,6 +41,7 @@ class RetentionPurger:
         self.chunk = chunk
         self.pause = pause
         self.purged: collections.Counter[str] = collections.Counter()  # by rule
+        self._removed = removed  # told (rule, count) after each chunk: the metrics' counter
 
     async def run(self, stop: asyncio.Event) -> None:
         await rest(stop, self.first_after)
@@ -62,6 +64,8 @@ class RetentionPurger:
         while stop is None or not stop.is_set():
             n = await asyncio.to_thread(purge_chunk, self.db, rule, before=before, limit=self.chunk)
             removed += n
+            if n and self._removed is not None:
+                self._removed(rule.what, n)
             if n < self.chunk:
                 break
             await asyncio.sleep(self.pause)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from pigeon.app.retention import Rule
 from pigeon.config import ConfigError, load_settings
 
 
@@ -69,5 +73,12 @@ def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
         ]
         everything = load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "0", "PIGEON_ERROR_LOG_DAYS": "0"})
         assert bootstrap.build_workers(everything, db).retention is None  # all kept for ever
+        # What the purges remove is counted in the worker's registry, by rule.
+        registry = CollectorRegistry()
+        purger = bootstrap.build_workers(settings, db, registry=registry).retention
+        assert purger is not None
+        purger.rules = [Rule("things", timedelta(days=1), lambda conn, *, before, limit: 2)]
+        assert asyncio.run(purger.purge_all()) == 2
+        assert registry.get_sample_value("pigeon_retention_removed_total", {"what": "things"}) == 2
     finally:
         db.dispose()
