@@ -23,17 +23,21 @@ class Rule:
     what: str  # as the log says it: "messages", "finished webhook deliveries", ...
     keep: timedelta
     purge: Purge
+    #: Most rows (messages for the messages rule) one transaction removes.
+    chunk: int = 1000
 
 
 def rules(*, message_days: float, webhook_history_days: float, error_log_days: float) -> list[Rule]:
     """The rules for these settings (in days; 0: kept for ever). Messages first: they take
     their own webhook deliveries with them."""
     candidates = (
-        ("messages", message_days, retention.purge_messages),
-        ("finished webhook deliveries", webhook_history_days, webhook_history.purge_finished),
-        ("error log entries", error_log_days, retention.purge_error_log),
+        # A message takes about sixteen rows with it: a hundred is a transaction of 8 ms on
+        # SQLite (bench/retention.py), short enough for the traffic that waits behind it.
+        ("messages", message_days, retention.purge_messages, 100),
+        ("finished webhook deliveries", webhook_history_days, webhook_history.purge_finished, 1000),
+        ("error log entries", error_log_days, retention.purge_error_log, 1000),
     )
-    return [Rule(what, timedelta(days=days), purge) for what, days, purge in candidates if days > 0]
+    return [Rule(what, timedelta(days=days), purge, chunk) for what, days, purge, chunk in candidates if days > 0]
 
 
 def purge_chunk(db: Database, rule: Rule, *, before: datetime, limit: int) -> int:

@@ -88,7 +88,8 @@ def remove_messages(conn: Connection, sids: Sequence[str]) -> None:
     delivered or given up, and the webhook history's retention removes it then)."""
     if not sids:
         return
-    finished = sa.and_(d.message_sid.in_(sids), d.status.in_(FINISHED))
+    # Unindexed: found by message SID, not through (status, …), which holds every finished one.
+    finished = sa.and_(d.message_sid.in_(sids), unindexed(d.status).in_(FINISHED))
     conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(sa.select(d.id).where(finished))))
     conn.execute(webhook_deliveries.delete().where(finished))
     conn.execute(carrier_refs.delete().where(carrier_refs.c.message_sid.in_(sids)))

@@ -29,7 +29,7 @@ class RetentionPurger:
         *,
         every: float = 3600.0,
         first_after: float = 60.0,
-        chunk: int = 1000,
+        chunk: int | None = None,
         pause: float = 0.05,
         removed: Callable[[str, int], None] | None = None,
     ) -> None:
@@ -38,7 +38,7 @@ class RetentionPurger:
         self.rules = list(rules)
         self.every = every  # seconds between purges
         self.first_after = first_after  # seconds after start: not while everything starts up
-        self.chunk = chunk
+        self.chunk = chunk  # rows per transaction, for every rule (None: each rule's own)
         self.pause = pause
         self.purged: collections.Counter[str] = collections.Counter()  # by rule
         self._removed = removed  # told (rule, count) after each chunk: the metrics' counter
@@ -60,13 +60,14 @@ class RetentionPurger:
     async def purge(self, rule: Rule, stop: asyncio.Event | None = None) -> int:
         """Remove everything past `rule`'s retention now, chunk by chunk; returns how many."""
         before = self.clock.now() - rule.keep
+        chunk = self.chunk or rule.chunk
         removed = 0
         while stop is None or not stop.is_set():
-            n = await asyncio.to_thread(purge_chunk, self.db, rule, before=before, limit=self.chunk)
+            n = await asyncio.to_thread(purge_chunk, self.db, rule, before=before, limit=chunk)
             removed += n
             if n and self._removed is not None:
                 self._removed(rule.what, n)
-            if n < self.chunk:
+            if n < chunk:
                 break
             await asyncio.sleep(self.pause)
         self.purged[rule.what] += removed

@@ -218,3 +218,31 @@ def test_the_message_purge_reads_the_accounts_date_index_on_a_store_never_analys
     assert "Seq Scan" not in find and "Sort" not in find, find
     assert "Index Scan using ix_webhook_deliveries_message_sid" in find, find  # the anti join, per message
     assert "on pk_messages" in remove and "Seq Scan" not in remove, remove[:400]  # by key
+
+
+def test_the_message_purge_finds_its_rows_by_message_on_sqlite(pipe: Pipeline) -> None:
+    """Each DELETE goes to its rows through the message SID, never through a status index
+    (every delivered message, every finished delivery): without statistics SQLite rated
+    (status, next_attempt_at) the better way into the outbox, and each chunk of a hundred
+    messages read every finished delivery (32 ms a chunk at 20,000 messages, 8 ms by SID)."""
+    if not pipe.db.is_sqlite:
+        pytest.skip("query plans are checked on SQLite")
+    for i in range(6):
+        delivered(pipe, to=f"+1415555268{i}")
+    deletes: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("DELETE"):
+            deletes.append((statement, parameters))
+
+    pipe.clock.advance(31 * DAY)
+    sa.event.listen(pipe.db.engine, "before_cursor_execute", keep)
+    try:
+        assert asyncio.run(purger(pipe, messages=30).purge_all()) == 6
+    finally:
+        sa.event.remove(pipe.db.engine, "before_cursor_execute", keep)
+    assert len(deletes) == 6  # attempts, deliveries, carrier ids, media, timeline, messages
+    with pipe.db.read() as conn:
+        for statement, parameters in deletes:
+            plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, tuple(parameters))]
+            assert not [step for step in plan if "status" in step or step.startswith("SCAN")], (statement, plan)
