@@ -35,7 +35,8 @@ def diagnose_missing(f: MissingFacts) -> Finding:
             cause="message_past_retention",
             severity="warning",
             summary=f"Message {f.sid} was made on {when(f.made_at)}, more than {f.message_days:g} days ago:"
-            f" the retention (PIGEON_MESSAGE_DAYS={f.message_days:g}) has removed it with its timeline.",
+            f" if it was this account's, the retention (PIGEON_MESSAGE_DAYS={f.message_days:g}) has removed"
+            " it with its timeline.",
             evidence=made,
             advice=[
                 "Raise PIGEON_MESSAGE_DAYS to keep messages longer, or export them before they go"
