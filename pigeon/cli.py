@@ -24,6 +24,7 @@ from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.carriers.config import CarrierConfigError
 from pigeon.cli_carriers import carriers_cmd
+from pigeon.cli_db import db_app
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
 from pigeon.cli_doctor import doctor_app
 from pigeon.cli_inventory import inventory_app
@@ -37,7 +38,6 @@ from pigeon.store.engine import Database, configuration_warnings
 from pigeon.store.messages import MessageFilter, list_messages
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts and their credentials.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 numbers_app = typer.Typer(help="Phone numbers on accounts.", no_args_is_help=True)
@@ -279,15 +279,6 @@ def worker(
 
 
 # -- db ------------------------------------------------------------------------------------
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending schema migration."""
-    from pigeon.store.schema import current_revision
-
-    db = _db(migrate=True)
-    out.print(f"schema at revision {current_revision(db.engine)}")
 
 
 # -- accounts and keys ---------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""`pigeon db`: the store's schema, and a consistent backup of a SQLite store.
+
+    pigeon db upgrade          apply every pending schema migration
+    pigeon db backup PATH      a checked copy of the SQLite store, safe while Pigeon runs
+
+`pigeon.cli` mounts `db_app`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+out = Console()
+err = Console(stderr=True)
+
+db_app = typer.Typer(help="Database schema and backups.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending schema migration."""
+    from pigeon import bootstrap
+    from pigeon.config import load_settings
+    from pigeon.store.schema import current_revision
+
+    db = bootstrap.open_database(load_settings(), migrate=True)
+    out.print(f"schema at revision {current_revision(db.engine)}")
+
+
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="The backup file to write; it must not exist yet.")],
+) -> None:
+    """A consistent copy of the SQLite store, safe to take while Pigeon runs (writers carry on);
+    checked before it is given PATH. For PostgreSQL, use pg_dump."""
+    from pigeon.config import ConfigError, load_settings
+    from pigeon.store.backup import BackupError, backup_sqlite
+    from pigeon.store.engine import Database
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    db = Database.from_url(settings.database_url)
+    try:
+        if not db.is_sqlite:
+            err.print(
+                "The store is PostgreSQL: back it up with its own tools, for example"
+                " `pg_dump --format=custom --file=pigeon.dump DATABASE_URL`, or base backups with WAL archiving."
+            )
+            raise typer.Exit(2)
+        try:
+            made = backup_sqlite(db.engine, path)
+        except BackupError as exc:
+            err.print(f"[red]backup failed:[/red] {exc}")
+            raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    out.print(
+        f"backed up to {made.path}: {made.size / 1e6:.1f} MB, {made.messages:,} messages,"
+        f" schema revision {made.revision}, in {made.seconds:.1f} s"
+    )
