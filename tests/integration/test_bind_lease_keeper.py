@@ -159,8 +159,8 @@ def test_a_standby_takes_a_slot_freed_by_a_clean_shutdown_within_a_poll(db: Data
             await asyncio.sleep(0.2)
             assert not b.bound  # the lease is current: standing by
             await leaving.close()
-            for _ in range(100):
-                if b.bound:
+            for _ in range(100):  # bound, and the slot says so (written just after the bind)
+                if b.bound and b.holder() == ("host-b:2", "bound"):
                     break
                 await asyncio.sleep(0.02)
             assert b.bound and b.holder() == ("host-b:2", "bound")
