@@ -81,13 +81,14 @@ def _per_account(conn: Connection, query: sa.Select[Any], *, before: datetime, l
     return found
 
 
-def remove_messages(conn: Connection, sids: Sequence[str]) -> None:
+def remove_messages(conn: Connection, sids: Sequence[str]) -> int:
     """Remove messages with their media, timeline, carrier ids, and finished webhook
-    deliveries with their attempts. A delivery still to go out stays (the retention never
-    picks a message that has one; a message deleted through the API keeps it until it is
-    delivered or given up, and the webhook history's retention removes it then)."""
+    deliveries with their attempts; returns how many messages went (another process may have
+    removed some first). A delivery still to go out stays (the retention never picks a
+    message that has one; a message deleted through the API keeps it until it is delivered
+    or given up, and the webhook history's retention removes it then)."""
     if not sids:
-        return
+        return 0
     # Unindexed: found by message SID, not through (status, …), which holds every finished one.
     finished = sa.and_(d.message_sid.in_(sids), unindexed(d.status).in_(FINISHED))
     conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(sa.select(d.id).where(finished))))
@@ -95,35 +96,35 @@ def remove_messages(conn: Connection, sids: Sequence[str]) -> None:
     conn.execute(carrier_refs.delete().where(carrier_refs.c.message_sid.in_(sids)))
     conn.execute(media.delete().where(media.c.message_sid.in_(sids)))
     conn.execute(message_events.delete().where(message_events.c.message_sid.in_(sids)))
-    conn.execute(messages.delete().where(m.sid.in_(sids)))
+    return int(conn.execute(messages.delete().where(m.sid.in_(sids))).rowcount)
 
 
 def purge_messages(conn: Connection, *, before: datetime, limit: int) -> int:
-    """Remove at most `limit` messages at rest created and last changed before `before`."""
+    """Remove at most `limit` messages at rest created and last changed before `before`;
+    returns how many went. Two processes purging at once may pick the same messages: the
+    second removes none of those, counts none, and so stops until its next turn."""
     sids = _per_account(conn, _MESSAGES_AT_REST, before=before, limit=limit)
     with index_plans(conn):  # each table's rows by their message's SID, whatever the statistics
-        remove_messages(conn, sids)
-    return len(sids)
+        return remove_messages(conn, sids)
 
 
 def purge_error_log(conn: Connection, *, before: datetime, limit: int) -> int:
     """Remove at most `limit` rows of the error log older than `before`: alerts first, then
-    unmatched receipts, then inbound messages that found no number."""
+    unmatched receipts, then inbound messages that found no number; returns how many went."""
     sids = _per_account(conn, _OLD_ALERTS, before=before, limit=limit)
+    picked, removed = len(sids), 0
     if sids:
-        conn.execute(alerts.delete().where(alerts.c.sid.in_(sids)))
-    removed = len(sids)
+        removed += conn.execute(alerts.delete().where(alerts.c.sid.in_(sids))).rowcount
     for table in (unmatched_receipts, unroutable_inbound):
-        if removed >= limit:
+        if picked >= limit:
             break
-        query = sa.select(table.c.id, table.c.received_at).order_by(table.c.id).limit(limit - removed)
-        rows = conn.execute(query).all()
+        query = sa.select(table.c.id, table.c.received_at).order_by(table.c.id).limit(limit - picked)
         ids = []
-        for row_id, received_at in rows:
+        for row_id, received_at in conn.execute(query).all():
             if received_at >= before:
                 break  # ids grow with time: the rest are newer
             ids.append(row_id)
         if ids:
-            conn.execute(table.delete().where(table.c.id.in_(ids)))
-        removed += len(ids)
-    return removed
+            removed += conn.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+        picked += len(ids)
+    return int(removed)

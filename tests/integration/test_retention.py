@@ -18,7 +18,7 @@ from pigeon.store import alerts as alert_store
 from pigeon.store.dispatch import park_unmatched
 from pigeon.store.engine import Database
 from pigeon.store.inbound import keep_unroutable
-from pigeon.store.retention import purge_messages
+from pigeon.store.retention import purge_messages, remove_messages
 from pigeon.store.tables import (
     alerts,
     carrier_refs,
@@ -112,6 +112,16 @@ def test_messages_at_rest_go_with_everything_that_hangs_off_them(pipe: Pipeline)
     assert orphans == 0  # the attempts went with their deliveries
     assert rows(pipe, carrier_refs, message_sid=recent) == 1  # the recent one has all it had
     assert keeper.purged["messages"] == 1
+
+
+def test_messages_another_process_removed_first_are_not_counted(pipe: Pipeline) -> None:
+    """Two worker processes may pick the same messages; the one that comes second removes and
+    counts none of them, and so stops its purge until its next turn."""
+    sid = delivered(pipe)
+    with pipe.db.write() as conn:
+        assert remove_messages(conn, [sid]) == 1
+    with pipe.db.write() as conn:
+        assert remove_messages(conn, [sid]) == 0
 
 
 def test_a_message_changed_since_the_cut_off_stays(pipe: Pipeline) -> None:
