@@ -69,7 +69,7 @@ class FirstRun:
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> Database:
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(settings.database_url, replica_url=settings.database_replica_url or None)
     if migrate:
         upgrade(db.engine)
     return db

@@ -589,7 +589,7 @@ def logs(
 
         export(db, f, export_format.lower(), output=output, limit=limit)
         return
-    with db.read() as conn:
+    with db.history() as conn:
         rows = list_messages(conn, f, limit=limit or 50)
     fields = ["sid", "date_created", "direction", "from_", "to", "status", "error_code", "num_segments"]
     if as_json:

@@ -130,7 +130,7 @@ def requests_cmd(
         account_sid=account, to=to, from_=from_, status=status, error_code=error_code, since=parse_since(since)
     )
     db = _db()
-    with db.read() as conn:
+    with db.history() as conn:
         rows = [request_view(r) for r in list_requests(conn, f, limit=limit)]
     if as_json:
         _print_json(rows)
@@ -207,7 +207,7 @@ def alerts_cmd(
     from pigeon.store.alerts import list_alerts
 
     db = _db()
-    with db.read() as conn:
+    with db.history() as conn:
         rows = list_alerts(
             conn,
             account_sid=account,
@@ -306,7 +306,7 @@ def export(db: Database, f: MessageFilter, fmt: str, *, output: str | None = Non
     if fmt not in export_use.FORMATS:
         raise typer.BadParameter(f"--export must be one of {', '.join(export_use.FORMATS)}, not {fmt!r}")
     count = 0
-    with db.read() as conn, _target(output) as fh:
+    with db.history() as conn, _target(output) as fh:
         records = export_use.export_all(conn, f, limit=limit)
         writer = export_use.formatter(fmt, exported_at=datetime.now(UTC), filters=export_use.filter_view(f))
         fh.write(writer.head())

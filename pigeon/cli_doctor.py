@@ -62,7 +62,8 @@ def _db() -> Database:
     """The store the server uses. The doctor only reads: it leaves the schema to the server
     (and `pigeon db upgrade`), which also keeps this command quick to start."""
     try:
-        return Database.from_url(load_settings().database_url)
+        settings = load_settings()
+        return Database.from_url(settings.database_url, replica_url=settings.database_replica_url or None)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -83,7 +84,14 @@ def _account(db: Database, account: str | None) -> str:
 
 
 def _read(db: Database, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """One message's report, on the primary: it must be there the moment it was made."""
     with db.read() as conn:
+        return fn(conn, *args, **kw)
+
+
+def _search(db: Database, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """A search over history: on the read replica, if there is one."""
+    with db.history() as conn:
         return fn(conn, *args, **kw)
 
 
@@ -119,7 +127,7 @@ def message(
         report = _read(db, diagnose.diagnose_message, account_sid, sid, now=now, message_days=days)
     else:
         assert to is not None
-        report = _read(db, diagnose.diagnose_recipient, account_sid, to, _since(since, now), now=now)
+        report = _search(db, diagnose.diagnose_recipient, account_sid, to, _since(since, now), now=now)
     _finish(report, as_json)
 
 
@@ -178,7 +186,7 @@ def blocked(
         raise typer.Exit(2)
     db = _db()
     account_sid = _account(db, account)
-    report = _read(db, diagnose.diagnose_blocked, account_sid, to, from_, service, now=clock.now())
+    report = _search(db, diagnose.diagnose_blocked, account_sid, to, from_, service, now=clock.now())
     _finish(report, as_json)
 
 
@@ -197,7 +205,7 @@ def duplicates(
     db = _db()
     now = clock.now()
     account_sid = _account(db, account)
-    report = _read(db, diagnose.diagnose_duplicates, account_sid, to, _since(since, now), window, now=now)
+    report = _search(db, diagnose.diagnose_duplicates, account_sid, to, _since(since, now), window, now=now)
     _finish(report, as_json)
 
 

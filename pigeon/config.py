@@ -23,6 +23,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     database_url: str = ""
+    #: A PostgreSQL streaming replica of database_url, for reads of history (store/replica.py).
+    database_replica_url: str = ""
     #: Run the background workers (dispatcher, webhooks, scheduler) inside `pigeon serve`.
     run_workers: bool = True
     #: Processes serving the API on the one port (the first also runs the workers).
@@ -66,6 +68,7 @@ _ENV = {
     "host": "PIGEON_HOST",
     "port": "PIGEON_PORT",
     "database_url": "PIGEON_DATABASE_URL",
+    "database_replica_url": "PIGEON_DATABASE_REPLICA_URL",
     "run_workers": "PIGEON_RUN_WORKERS",
     "api_processes": "PIGEON_API_PROCESSES",
     "accept_batch_max": "PIGEON_ACCEPT_BATCH_MAX",
@@ -145,5 +148,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         )
     if not typed.get("database_url"):
         typed["database_url"] = default_database_url()
+    if typed.get("database_replica_url") and not str(typed["database_url"]).startswith("postgresql"):
+        raise ConfigError(
+            "PIGEON_DATABASE_REPLICA_URL: a read replica needs PIGEON_DATABASE_URL to be PostgreSQL"
+            " (SQLite's readers never wait for its writer, and need none)"
+        )
     typed["file_tables"] = tables
     return Settings(**typed)

@@ -123,7 +123,7 @@ async def alerts_list(request: Request) -> Response:
     c = ctx(request)
 
     def run() -> list[dict[str, Any]]:
-        with c.db.read() as conn:
+        with c.db.history() as conn:
             return list_alerts(conn, account_sid=account, limit=req.page_size + 1, offset=req.offset, **values)
 
     rows = await in_thread(run)

@@ -133,7 +133,7 @@ async def requests_list(request: Request) -> Response:
     f, kept = request_filter(account_sid, params, c.clock.now())
 
     def page() -> Any:
-        with c.db.read() as conn:
+        with c.db.history() as conn:
             return _request_page(conn, f, req, kept, request.url.path)
 
     return JSONResponse(await in_thread(page), media_type=JSON)
@@ -167,7 +167,7 @@ async def messages_export(request: Request) -> Response:
     out = export.formatter(fmt, exported_at=now, filters=export.filter_view(f))
 
     def batch(after: export.Cursor | None) -> tuple[list[dict[str, Any]], export.Cursor | None]:
-        with c.db.read() as conn:
+        with c.db.history() as conn:
             return export.export_batch(conn, f, after=after)
 
     # The first batch is read before the response starts: a store error is then still an

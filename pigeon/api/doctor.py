@@ -54,11 +54,13 @@ def _required(request: Request, name: str) -> str:
     return value
 
 
-async def _run(request: Request, fn: Callable[..., Report], *args: Any, **kw: Any) -> Report:
+async def _run(request: Request, fn: Callable[..., Report], *args: Any, history: bool = True, **kw: Any) -> Report:
+    """`fn` in a read: of history (the read replica, if any) for the searches, or on the
+    primary (`history=False`) for one message, which must be there the moment it was made."""
     c = ctx(request)
 
     def read() -> Report:
-        with c.db.read() as conn:
+        with c.db.history() if history else c.db.read() as conn:
             return fn(conn, *args, **kw)
 
     return await in_thread(read)
@@ -69,7 +71,13 @@ async def message(request: Request) -> Response:
     await authorized_account(request, account_sid)
     c = ctx(request)
     report = await _run(
-        request, diagnose.diagnose_message, account_sid, sid, now=c.clock.now(), message_days=c.message_days
+        request,
+        diagnose.diagnose_message,
+        account_sid,
+        sid,
+        history=False,
+        now=c.clock.now(),
+        message_days=c.message_days,
     )
     if report.causes() == ["message_not_found"]:
         raise ApiError(20404, f"The requested resource {request.url.path} was not found", status=404)

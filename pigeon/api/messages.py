@@ -182,7 +182,7 @@ async def list_(request: Request) -> Response:
     c = ctx(request)
 
     def page() -> dict[str, Any]:
-        with c.db.read() as conn:
+        with c.db.history() as conn:
             return _message_page(conn, f, req, kept, request.url.path)
 
     return _json(await in_thread(page))

@@ -25,7 +25,7 @@ async def alerts_page(request: Request) -> Response:
     code = given.get("code")
     since = parse_day(given.get("since"))
     page = _page_number(request.query_params.get("page"))
-    rows = await console(request).read(
+    rows = await console(request).history(
         lambda conn: alert_store.list_alerts(
             conn,
             account_sid=session.account_sid,

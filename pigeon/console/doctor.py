@@ -51,7 +51,13 @@ async def _page(request: Request, session: Session, flow: str, **values: Any) ->
 
 
 async def _read(c: Console, fn: Callable[..., Report], *args: Any, **kw: Any) -> Report:
+    """One message's report, on the primary: it must be there the moment it was made."""
     return await c.read(lambda conn: fn(conn, *args, **kw))
+
+
+async def _search(c: Console, fn: Callable[..., Report], *args: Any, **kw: Any) -> Report:
+    """A search over history (a recipient, duplicates, an opt-out): on the read replica, if any."""
+    return await c.history(lambda conn: fn(conn, *args, **kw))
 
 
 async def doctor_page(request: Request) -> Response:
@@ -73,7 +79,7 @@ async def message_flow(request: Request) -> Response:
             c, diagnose.diagnose_message, session.account_sid, form["sid"], now=now, message_days=c.message_days
         )
     elif problem is None and form.get("to"):
-        report = await _read(c, diagnose.diagnose_recipient, session.account_sid, form["to"], since, now=now)
+        report = await _search(c, diagnose.diagnose_recipient, session.account_sid, form["to"], since, now=now)
     elif problem is None:
         problem = "Give a message SID, or the recipient's number."
     return await _page(request, session, "message", report=report, form=form, problem=problem)
@@ -114,7 +120,7 @@ async def blocked_flow(request: Request) -> Response:
         problem = "Give the sender's number or the Messaging Service SID (one of them)."
     report = None
     if problem is None:
-        report = await _read(
+        report = await _search(
             c, diagnose.diagnose_blocked, session.account_sid, form["to"], sender, service, now=c.clock.now()
         )
     return await _page(request, session, "blocked", report=report, form=form, problem=problem)
@@ -132,7 +138,7 @@ async def duplicates_flow(request: Request) -> Response:
         window, problem = 10.0, f"Window {form.get('window')!r} is not a number of seconds."
     report = None
     if problem is None:
-        report = await _read(
+        report = await _search(
             c, diagnose.diagnose_duplicates, session.account_sid, form.get("to") or None, since, window, now=now
         )
     return await _page(request, session, "duplicates", report=report, form=form, problem=problem)

@@ -76,7 +76,7 @@ async def logs_page(request: Request) -> Response:
     session = await require(request)
     q = log_query(session.account_sid, request.query_params)
     after, before = request.query_params.get("after"), request.query_params.get("before")
-    rows, has_newer, has_older = await console(request).read(_page, q.filter, after, before)
+    rows, has_newer, has_older = await console(request).history(_page, q.filter, after, before)
     return render(
         request,
         "logs.html",
@@ -108,7 +108,7 @@ async def logs_json(request: Request) -> Response:
     """The first page of the filtered logs, for the page's live refresh."""
     session = await require(request)
     q = log_query(session.account_sid, request.query_params)
-    rows, _, _ = await console(request).read(_page, q.filter, None, None)
+    rows, _, _ = await console(request).history(_page, q.filter, None, None)
     return JSONResponse({"messages": [row_json(r) for r in rows]}, headers={"Cache-Control": "no-store"})
 
 
@@ -127,7 +127,7 @@ async def export(request: Request) -> Response:
         # A sync generator: StreamingResponse pulls it in a worker thread, one batch a read.
         cursor: export_use.Cursor | None = None
         while True:
-            with c.db.read() as conn:
+            with c.db.history() as conn:
                 batch, cursor = export_use.export_batch(conn, q.filter, after=cursor)
             yield from batch
             if cursor is None:

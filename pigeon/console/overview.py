@@ -62,5 +62,5 @@ async def overview_page(request: Request) -> Response:
     span = span if span in RANGES else "24h"
     c = console(request)
     now = c.clock.now()
-    view = await c.read(_load, session.account_sid, now, span)
+    view = await c.history(_load, session.account_sid, now, span)
     return render(request, "overview.html", span=span, ranges=list(RANGES), now=now, **view)

@@ -54,7 +54,7 @@ async def requests_page(request: Request) -> Response:
     given = clean(request.query_params, *FILTERS)
     f = request_filter(session.account_sid, given)
     after, before = request.query_params.get("after"), request.query_params.get("before")
-    rows, has_newer, has_older = await console(request).read(_page, f, after, before)
+    rows, has_newer, has_older = await console(request).history(_page, f, after, before)
     return render(
         request,
         "requests.html",

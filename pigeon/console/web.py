@@ -70,6 +70,16 @@ class Console:
 
         return await asyncio.to_thread(run)
 
+    async def history(self, fn: Callable[..., T], *args: Any) -> T:
+        """`read`, for pages over history (logs, requests, alerts, charts, the doctor's
+        searches): on the read replica when there is one (pigeon/store/replica.py)."""
+
+        def run() -> T:
+            with self.db.history() as conn:
+                return fn(conn, *args)
+
+        return await asyncio.to_thread(run)
+
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` in a write transaction, off the event loop."""
 

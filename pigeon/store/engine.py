@@ -474,12 +474,15 @@ class Database:
     Entry points hold a Database; use cases receive the Connection it yields.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, replica: Engine | None = None) -> None:
+        from pigeon.store.replica import Replica  # it reads through this module
+
         self.engine = engine
+        self.replica = Replica(replica) if replica is not None else None
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(create_engine(url))
+    def from_url(cls, url: str, *, replica_url: str | None = None) -> Database:
+        return cls(create_engine(url), replica=create_engine(replica_url) if replica_url else None)
 
     @property
     def is_sqlite(self) -> bool:
@@ -490,6 +493,11 @@ class Database:
 
     def write(self) -> AbstractContextManager[Connection]:
         return write(self.engine)
+
+    def history(self) -> AbstractContextManager[Connection]:
+        """A read of history (listings, exports, logs, the doctor's searches): on the read
+        replica when there is one (pigeon/store/replica.py), else as `read`."""
+        return self.replica.read(self.engine) if self.replica is not None else read(self.engine)
 
     def lookup(self) -> AbstractContextManager[Connection]:
         return lookup(self.engine)
@@ -512,6 +520,8 @@ class Database:
     def dispose(self) -> None:
         close_lookups(self.engine)
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.engine.dispose()
 
 
 class WalCheckpointer:

@@ -54,6 +54,15 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         load_settings({"PIGEON_MESSAGE_DAYS": "0.5"})
     with pytest.raises(ConfigError, match=r"PIGEON_ERROR_LOG_DAYS: -2\.0 is less than 0"):
         load_settings({"PIGEON_ERROR_LOG_DAYS": "-2"})
+    with pytest.raises(ConfigError, match="a read replica needs PIGEON_DATABASE_URL to be PostgreSQL"):
+        load_settings({"PIGEON_DATABASE_REPLICA_URL": "postgresql://replica/pigeon"})  # SQLite by default
+    pg = load_settings(
+        {
+            "PIGEON_DATABASE_URL": "postgresql://primary/pigeon",
+            "PIGEON_DATABASE_REPLICA_URL": "postgresql://replica/pigeon",
+        }
+    )
+    assert pg.database_replica_url == "postgresql://replica/pigeon"
 
 
 def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
