@@ -65,6 +65,7 @@ def stores(pg_template: str) -> Iterator[Stores]:
             acc = account_use.create_account(conn, friendly_name="replicated", now=now)
             number_use.provision(conn, account_sid=acc["sid"], phone_number=NUMBER, now=now)
             account_row = account_store.get_account(conn, acc["sid"])
+            assert account_row is not None
             number_rows = [dict(r) for r in conn.execute(phone_numbers.select()).mappings()]
         with replica.write() as conn:  # the same account and number, as replication would have them
             conn.execute(accounts.insert().values(**{k: account_row[k] for k in account_row}))
