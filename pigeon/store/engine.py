@@ -123,7 +123,9 @@ def _json_text(value: Any) -> str:
 _ENGINE = {"json_serializer": _json_text, "json_deserializer": orjson.loads, "hide_parameters": True}
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> Engine:
+def create_engine(url: str, *, pool_size: int = 10, ping_always: bool = False) -> Engine:
+    """`ping_always`: check every connection as it leaves the pool (pool_pre_ping), for an
+    engine whose reads are few and which should notice a restarted server before a read does."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -169,8 +171,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, **_ENGINE)
-    _ping_when_idle(engine)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=ping_always, **_ENGINE)
+    if not ping_always:
+        _ping_when_idle(engine)
     return engine
 
 
@@ -482,7 +485,10 @@ class Database:
 
     @classmethod
     def from_url(cls, url: str, *, replica_url: str | None = None) -> Database:
-        return cls(create_engine(url), replica=create_engine(replica_url) if replica_url else None)
+        # The replica's connections are checked as they leave the pool: a replica that
+        # restarted is then found out before a read, which goes to the primary instead.
+        replica = create_engine(replica_url, pool_size=4, ping_always=True) if replica_url else None
+        return cls(create_engine(url), replica=replica)
 
     @property
     def is_sqlite(self) -> bool:

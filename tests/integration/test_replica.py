@@ -138,3 +138,30 @@ def test_history_goes_back_to_the_primary_while_the_replica_is_out_of_reach(
         assert len(warnings) == 1 and "reading history from the primary" in warnings[0]  # once a minute
     finally:
         db.dispose()
+
+
+def test_a_restarted_replica_is_found_out_before_a_read(stores: Stores) -> None:
+    """Its connections die with it; each is checked as it leaves the pool, so the next read
+    gets a new one instead of failing (503)."""
+    db = Database.from_url(stores.primary_url, replica_url=stores.replica_url)
+    base = f"/2010-04-01/Accounts/{stores.account}"
+    auth = (stores.account, stores.token)
+    replica_db = stores.replica_url.rsplit("/", 1)[1]
+    try:
+        with _client(db, stores.primary_url, stores.replica_url) as client:
+            assert client.get(f"{base}/Messages.json", auth=auth).status_code == 200
+            admin = create_engine(stores.primary_url)
+            try:
+                with admin.connect() as conn:
+                    killed = conn.exec_driver_sql(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %(db)s",
+                        {"db": replica_db},
+                    ).scalar_one()
+            finally:
+                admin.dispose()
+            assert killed >= 1
+            listed = client.get(f"{base}/Messages.json", auth=auth)
+            assert listed.status_code == 200, listed.text
+            assert [m["sid"] for m in listed.json()["messages"]] == [stores.on_replica]
+    finally:
+        db.dispose()
