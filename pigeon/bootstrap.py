@@ -19,11 +19,17 @@ from starlette.applications import Starlette
 
 from pigeon.api.app import create_app
 from pigeon.api.context import ApiContext
-from pigeon.api.metrics import BacklogCollector, gathered_metrics_route, metrics_route, relayed_metrics_route
+from pigeon.api.metrics import (
+    BacklogCollector,
+    ReplicaCollector,
+    gathered_metrics_route,
+    metrics_route,
+    relayed_metrics_route,
+)
 from pigeon.app import accounts as account_use
 from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
-from pigeon.app.backlog import read_backlog
+from pigeon.app.backlog import read_backlog, read_replica_lag
 from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.app.event_delivery import deliver_event
@@ -144,6 +150,8 @@ def build_api(
         metrics = relayed_metrics_route(metrics_from)  # the first process reads the backlog
     else:
         registry.register(BacklogCollector(lambda: read_backlog(db, clock)))
+        if db.replica is not None:
+            registry.register(ReplicaCollector(lambda: read_replica_lag(db)))
         metrics = gathered_metrics_route(registry, worker_metrics) if worker_metrics else metrics_route(registry)
     return create_app(
         context,

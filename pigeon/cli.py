@@ -155,7 +155,7 @@ def serve(
         raise typer.Exit(2)
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
-    for warning in configuration_warnings(db.engine):
+    for warning in configuration_warnings(db.engine) + (db.replica.warnings() if db.replica else []):
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     first = bootstrap.ensure_first_account(db, clock)
     if first is not None:

@@ -67,6 +67,29 @@ class BacklogCollector:
         )
 
 
+class ReplicaCollector:
+    """The read replica (PIGEON_DATABASE_REPLICA_URL), read at each scrape: whether it
+    answered, and how far behind the primary it is, which is how stale listings can be."""
+
+    def __init__(self, read_lag: Callable[[], float | None]) -> None:
+        self.read_lag = read_lag
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            lag = self.read_lag()
+        except StoreUnavailable as exc:
+            log.warning("metrics: the read replica did not answer: %s", exc)
+            yield GaugeMetricFamily("pigeon_replica_up", "1 when the read replica answered this scrape.", value=0.0)
+            return
+        yield GaugeMetricFamily("pigeon_replica_up", "1 when the read replica answered this scrape.", value=1.0)
+        if lag is not None:  # else not a standby: `pigeon serve` warned at start
+            yield GaugeMetricFamily(
+                "pigeon_replica_lag_seconds",
+                "How far the read replica is behind the primary (0 when it has replayed all it received).",
+                value=lag,
+            )
+
+
 def _store_up(value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily("pigeon_store_up", "1 when the database answered this scrape.", value=value)
 

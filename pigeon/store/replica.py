@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pigeon.domain.errors import StoreUnavailable
@@ -49,3 +50,35 @@ class Replica:
             return
         with conn, _unavailable_when_lost(), conn.begin():
             yield conn
+
+    def lag(self) -> float | None:
+        """Seconds the replica is behind the primary: 0 once it has replayed everything it
+        received (an idle primary sends nothing, and the last replayed commit then only ages),
+        else the age of its last replayed commit. None when it is not a standby at all.
+        `StoreUnavailable` when it cannot be reached."""
+        from pigeon.store.engine import _unavailable_when_lost, connect
+
+        with connect(self.engine) as conn, _unavailable_when_lost():
+            value = conn.execute(_LAG).scalar()
+        return None if value is None else max(0.0, float(value))
+
+    def warnings(self) -> list[str]:
+        """What is wrong with the replica as configured, in words for the operator (at start)."""
+        try:
+            with self.engine.connect() as conn:
+                standby = conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar()
+        except Exception as exc:
+            return [f"The read replica could not be reached ({exc}); history is read from the primary until it can be."]
+        if standby:
+            return []
+        return [
+            "PIGEON_DATABASE_REPLICA_URL names a database that is not a standby (pg_is_in_recovery() is false): "
+            "history is read from it, but nothing keeps it up to date with the primary."
+        ]
+
+
+_LAG = sa.text(
+    "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL"
+    " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+)

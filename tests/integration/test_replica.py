@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers its httpx2 fork for the test client; httpx (installed) works the same.
@@ -165,3 +166,22 @@ def test_a_restarted_replica_is_found_out_before_a_read(stores: Stores) -> None:
             assert [m["sid"] for m in listed.json()["messages"]] == [stores.on_replica]
     finally:
         db.dispose()
+
+
+def test_metrics_and_start_up_warnings_say_how_the_replica_is(stores: Stores) -> None:
+    """GET /metrics: pigeon_replica_up, and pigeon_replica_lag_seconds from a standby (a
+    database that is not one has no lag, and `pigeon serve` says so at start)."""
+    unreachable = "postgresql://postgres@127.0.0.1:9/nowhere?connect_timeout=1"
+    for replica_url, up in ((stores.replica_url, 1.0), (unreachable, 0.0)):
+        db = Database.from_url(stores.primary_url, replica_url=replica_url)
+        try:
+            with _client(db, stores.primary_url, replica_url) as client:
+                text = client.get("/metrics").text
+            samples = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+            assert samples["pigeon_replica_up"] == up and samples["pigeon_store_up"] == 1.0
+            assert "pigeon_replica_lag_seconds" not in samples  # neither is a standby
+            assert db.replica is not None
+            [warning] = db.replica.warnings()
+            assert ("not a standby" if up else "could not be reached") in warning
+        finally:
+            db.dispose()
