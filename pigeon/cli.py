@@ -27,6 +27,7 @@ from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
 from pigeon.cli_doctor import doctor_app
+from pigeon.cli_erase import erase_cmd
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.config import ConfigError, Settings, load_settings
@@ -52,6 +53,7 @@ app.command("requests")(requests_cmd)
 app.command("alerts")(alerts_cmd)
 app.command("carriers")(carriers_cmd)
 app.command("errors")(errors_cmd)
+app.command("erase")(erase_cmd)
 
 out = Console()
 err = Console(stderr=True)

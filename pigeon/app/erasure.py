@@ -1,0 +1,41 @@
+"""Erasing what Pigeon holds about one phone number (pigeon/store/erasure.py), in short
+transactions: a person's history can be long, and the traffic goes on meanwhile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pigeon.domain import numbers
+from pigeon.store import erasure
+from pigeon.store.engine import Database
+
+
+def number_of(raw: str) -> str:
+    """The number as the store keeps it (E.164; short codes as they are). `ValueError` for
+    anything else: erasing under a misread number would erase nothing and say so quietly."""
+    text = raw.strip()
+    if numbers.is_short_code(text):
+        return text
+    e164 = numbers.to_e164(text)
+    if e164 is None:
+        raise ValueError(f"{raw!r} is not a phone number in E.164 form (+14155552671) or a short code")
+    return e164
+
+
+def survey(db: Database, number: str, *, account: str | None = None) -> erasure.Found:
+    with db.read() as conn:
+        return erasure.find(conn, number, account=account)
+
+
+def erase(db: Database, number: str, *, account: str | None = None, chunk: int = 200) -> dict[str, Any]:
+    """Remove it all (what `survey` counts as erased); returns how much went of each."""
+    removed = 0
+    while True:
+        with db.write() as conn:
+            n = erasure.erase_messages(conn, number, account=account, limit=chunk)
+        removed += n
+        if n < chunk:
+            break
+    with db.write() as conn:
+        logs = erasure.erase_logs(conn, number, account=account)
+    return {"messages": removed, **logs}

@@ -1,0 +1,65 @@
+"""`pigeon erase NUMBER`: remove what Pigeon holds about one phone number, for a person who
+asks that their data be deleted (pigeon/store/erasure.py says what goes and what stays).
+
+Without --yes it only counts. `pigeon.cli` mounts `erase_cmd`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+out = Console()
+err = Console(stderr=True)
+
+
+def erase_cmd(
+    number: Annotated[str, typer.Argument(help="The phone number, E.164 (+14155552671).")],
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only this account's data (default: every account's).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Erase; without it, only count what would go.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Erase the messages to and from a phone number (with their timelines and webhooks), the
+    request log's entries naming it and its texts to unknown numbers; its opt-outs stay, so
+    that it is never texted against its will. Without --yes, only count."""
+    from pigeon import bootstrap
+    from pigeon.app import erasure
+    from pigeon.config import ConfigError, load_settings
+
+    try:
+        db = bootstrap.open_database(load_settings())
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        target = erasure.number_of(number)
+    except ValueError as exc:
+        db.dispose()
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    try:
+        found = erasure.survey(db, target, account=account)
+        done = erasure.erase(db, target, account=account) if yes else None
+    finally:
+        db.dispose()
+    if as_json:
+        report = {"number": target, "account": account, "found": found.as_dict(), "erased": done}
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    scope = f"account {account}" if account else "every account"
+    out.print(
+        f"{target} in {scope}: {found.messages} messages, {found.requests} logged requests and"
+        f" {found.unroutable} texts to unknown numbers {'erased' if yes else 'would be erased'};"
+        f" {found.in_progress} messages still on their way are kept until they are done;"
+        f" {found.opt_outs} opt-outs are kept.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not yes:
+        out.print("Nothing was changed: run again with --yes to erase.", highlight=False)

@@ -1,0 +1,130 @@
+"""Everything the store holds about one phone number, found and removed (`pigeon erase`): the
+answer to a person who asks that their data be deleted.
+
+What goes: the messages to or from the number (with their timeline, media, carrier ids,
+finished webhook deliveries and attempts, alerts and idempotency keys), the request log's
+entries that name it, and the inbound messages it sent to numbers nobody holds. What stays:
+its opt-outs, which hold the number and the keyword only and must outlive everything else
+(a person who said STOP is never texted again); their link to the message that carried the
+STOP is cleared. Messages still on their way (queued, sending, scheduled, or with webhooks
+still to deliver) stay until they are done: they are counted, and a second run takes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pigeon.domain.status import AT_REST
+from pigeon.store.engine import index_plans, unindexed
+from pigeon.store.retention import remove_messages
+from pigeon.store.tables import (
+    accounts,
+    alerts,
+    idempotency_keys,
+    messages,
+    opt_outs,
+    request_log,
+    unroutable_inbound,
+    webhook_deliveries,
+)
+from pigeon.store.webhooks import UNFINISHED
+
+m = messages.c
+d = webhook_deliveries.c
+r = request_log.c
+u = unroutable_inbound.c
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the store holds about the number (in the accounts asked about)."""
+
+    messages: int  # at rest: erased
+    in_progress: int  # still on their way: kept for now
+    requests: int
+    unroutable: int
+    opt_outs: int  # kept
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _accounts(conn: Connection, account: str | None) -> list[str]:
+    if account is not None:
+        return [account]
+    return list(conn.execute(sa.select(accounts.c.sid).order_by(accounts.c.sid)).scalars())
+
+
+def _messages_of(conn: Connection, account: str, number: str, *, at_rest: bool, limit: int | None) -> list[str]:
+    """The account's messages to or from `number`, through its (account_sid, to|from_, …) indexes."""
+    busy = sa.exists().where(d.message_sid == m.sid, unindexed(d.status).in_(UNFINISHED))
+    settled = sa.and_(unindexed(m.status).in_(sorted(AT_REST)), ~busy)
+    found: list[str] = []
+    for column in (m.to, m.from_):
+        q = sa.select(m.sid).where(m.account_sid == account, column == number, settled if at_rest else ~settled)
+        with index_plans(conn):
+            found += conn.execute(q.limit(limit) if limit else q).scalars()
+    return list(dict.fromkeys(found))[:limit] if limit else list(dict.fromkeys(found))
+
+
+def _requests(number: str, accounts_: Sequence[str] | None) -> sa.ColumnElement[bool]:
+    named = sa.or_(r.to == number, r.from_ == number)
+    if accounts_ is None:
+        return named
+    return sa.and_(named, sa.or_(r.account_sid.in_(accounts_), r.claimed_account_sid.in_(accounts_)))
+
+
+def _unroutable(number: str) -> sa.ColumnElement[bool]:
+    return sa.or_(u.from_ == number, u.to == number)
+
+
+def _count(conn: Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one())
+
+
+def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
+    """Count what `erase` would remove, and what it would keep."""
+    owners = _accounts(conn, account)
+    at_rest = sum(len(_messages_of(conn, a, number, at_rest=True, limit=None)) for a in owners)
+    busy = sum(len(_messages_of(conn, a, number, at_rest=False, limit=None)) for a in owners)
+    opted = sa.and_(opt_outs.c.recipient == number, opt_outs.c.account_sid.in_(owners))
+    return Found(
+        messages=at_rest,
+        in_progress=busy,
+        requests=_count(conn, request_log, _requests(number, None if account is None else owners)),
+        # Not tied to an account (no account holds the number they were sent to): only an
+        # erasure across every account takes them.
+        unroutable=_count(conn, unroutable_inbound, _unroutable(number)) if account is None else 0,
+        opt_outs=_count(conn, opt_outs, opted),
+    )
+
+
+def erase_messages(conn: Connection, number: str, *, account: str | None = None, limit: int = 200) -> int:
+    """Remove at most `limit` messages at rest to or from `number`, with what hangs off them
+    and the alerts and idempotency keys about them; returns how many went."""
+    sids: list[str] = []
+    for owner in _accounts(conn, account):
+        sids += _messages_of(conn, owner, number, at_rest=True, limit=limit - len(sids))
+        if len(sids) >= limit:
+            break
+    if not sids:
+        return 0
+    conn.execute(alerts.delete().where(alerts.c.resource_sid.in_(sids)))
+    conn.execute(idempotency_keys.delete().where(idempotency_keys.c.message_sid.in_(sids)))
+    conn.execute(opt_outs.update().where(opt_outs.c.inbound_message_sid.in_(sids)).values(inbound_message_sid=None))
+    with index_plans(conn):
+        return remove_messages(conn, sids)
+
+
+def erase_logs(conn: Connection, number: str, *, account: str | None = None) -> dict[str, Any]:
+    """Remove the request log's entries naming `number` and, across every account, the
+    inbound messages it sent to numbers nobody holds."""
+    owners = None if account is None else _accounts(conn, account)
+    requests = conn.execute(request_log.delete().where(_requests(number, owners))).rowcount
+    unroutable = conn.execute(unroutable_inbound.delete().where(_unroutable(number))).rowcount if account is None else 0
+    return {"requests": int(requests), "unroutable": int(unroutable)}

@@ -1,0 +1,140 @@
+"""`pigeon erase NUMBER` on both stores: a person's messages (both ways, with everything that
+hangs off them), log entries and texts to unknown numbers go; their opt-out stays, unlinked;
+messages still on their way and everyone else's data stay."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from pigeon.app import erasure
+from pigeon.app.inbound import receive
+from pigeon.cli import app
+from pigeon.ports import InboundSms
+from pigeon.store.alerts import add_alert
+from pigeon.store.inbound import keep_unroutable
+from pigeon.store.request_log import insert_requests
+from pigeon.store.schema import upgrade
+from pigeon.store.tables import alerts, message_events, messages, opt_outs, request_log, unroutable_inbound
+from tests.integration.pipeline import SENDER, Pipeline
+from tests.integration.test_retention import delivered, rows
+
+PERSON, OTHER = "+14155552671", "+14155552699"
+
+
+def logged(pipe: Pipeline, to: str, *, claimed: bool = False) -> dict[str, object]:
+    return {
+        "sid": "RQ" + datetime.now(UTC).strftime("%H%M%S%f").ljust(32, "0"),
+        "account_sid": None if claimed else pipe.account_sid,
+        "claimed_account_sid": pipe.account_sid if claimed else None,
+        "at": pipe.clock.now(),
+        "method": "POST",
+        "path": f"/2010-04-01/Accounts/{pipe.account_sid}/Messages.json",
+        "status": 201 if not claimed else 401,
+        "duration_ms": 1.0,
+        "to": to,
+        "from_": SENDER,
+    }
+
+
+def a_persons_history(pipe: Pipeline) -> dict[str, str]:
+    made = {"first": delivered(pipe, to=PERSON), "second": delivered(pipe, to=PERSON)}
+    made["other"] = delivered(pipe, to=OTHER)
+    with pipe.db.write() as conn:
+        intake = receive(  # STOP: an inbound message, the opt-out, and an automatic reply (queued)
+            conn,
+            InboundSms(carrier="simulator", sender=PERSON, recipient=SENDER, body="STOP"),
+            now=pipe.clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+        assert intake.message_sid is not None
+        made["stop"] = intake.message_sid
+        add_alert(
+            conn,
+            account_sid=pipe.account_sid,
+            error_code=30003,
+            text="unreachable",
+            at=pipe.clock.now(),
+            resource_sid=made["first"],
+        )
+        keep_unroutable(
+            conn,
+            from_=PERSON,
+            to="+14155559999",
+            body="are you there?",
+            carrier="simulator",
+            reason="no account holds the number",
+            now=pipe.clock.now(),
+        )
+        insert_requests(conn, [logged(pipe, PERSON), logged(pipe, PERSON, claimed=True), logged(pipe, OTHER)])
+    return made
+
+
+def test_a_persons_data_goes_and_their_opt_out_stays(pipe: Pipeline) -> None:
+    made = a_persons_history(pipe)
+    found = erasure.survey(pipe.db, PERSON)
+    assert found.as_dict() == {"messages": 3, "in_progress": 1, "requests": 2, "unroutable": 1, "opt_outs": 1}
+
+    assert erasure.erase(pipe.db, PERSON, chunk=2) == {"messages": 3, "requests": 2, "unroutable": 1}
+    with pipe.db.read() as conn:
+        left = {r.sid: r.to for r in conn.execute(sa.select(messages.c.sid, messages.c.to))}
+        [opt_out] = conn.execute(sa.select(opt_outs)).mappings().all()
+    reply = [sid for sid, to in left.items() if sid != made["other"]]
+    assert left[made["other"]] == OTHER and len(reply) == 1  # the reply still queued stays
+    for sid in (made["first"], made["second"], made["stop"]):
+        assert rows(pipe, message_events, message_sid=sid) == 0
+    assert rows(pipe, alerts) == 0 and rows(pipe, unroutable_inbound) == 0
+    assert [r for r in _request_tos(pipe)] == [OTHER]
+    assert (opt_out["recipient"], opt_out["keyword"], opt_out["inbound_message_sid"]) == (PERSON, "STOP", None)
+    # A second run, once the reply is sent, takes it too.
+    assert erasure.survey(pipe.db, PERSON).in_progress == 1
+
+
+def _request_tos(pipe: Pipeline) -> list[str]:
+    with pipe.db.read() as conn:
+        return list(conn.execute(sa.select(request_log.c.to)).scalars())
+
+
+def test_another_account_keeps_its_data(pipe: Pipeline) -> None:
+    a_persons_history(pipe)
+    found = erasure.survey(pipe.db, PERSON, account="AC" + "0" * 32)
+    assert found.as_dict() == {"messages": 0, "in_progress": 0, "requests": 0, "unroutable": 0, "opt_outs": 0}
+    assert erasure.erase(pipe.db, PERSON, account="AC" + "0" * 32) == {"messages": 0, "requests": 0, "unroutable": 0}
+    assert erasure.survey(pipe.db, PERSON).messages == 3
+
+
+def test_the_command_counts_first_and_erases_with_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'pigeon.db'}"
+    from pigeon.store.engine import Database
+
+    db = Database.from_url(url)
+    upgrade(db.engine)
+    with db.write() as conn:
+        keep_unroutable(
+            conn,
+            from_=PERSON,
+            to="+14155559999",
+            body="hello?",
+            carrier="simulator",
+            reason="no account holds the number",
+            now=datetime.now(UTC),
+        )
+    monkeypatch.setenv("PIGEON_DATABASE_URL", url)
+    misread = CliRunner().invoke(app, ["erase", "(415) 555-2671"])  # which country?
+    assert misread.exit_code == 2 and "E.164" in misread.output
+    dry = CliRunner().invoke(app, ["erase", "+1 415 555 2671"])  # read as +14155552671
+    assert dry.exit_code == 0, dry.output
+    said = " ".join(dry.output.split())
+    assert "+14155552671 in every account" in said and "1 texts to unknown numbers would be erased" in said
+    assert "Nothing was changed" in said
+    done = CliRunner().invoke(app, ["erase", PERSON, "--yes", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["erased"] == {"messages": 0, "requests": 0, "unroutable": 1}
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(unroutable_inbound)).scalar_one() == 0
+    db.dispose()
