@@ -2,11 +2,12 @@
 answer to a person who asks that their data be deleted.
 
 What goes: the messages to or from the number (with their timeline, media, carrier ids,
-finished webhook deliveries and attempts, alerts and idempotency keys), the request log's
-entries that name it, and the inbound messages it sent to numbers nobody holds. What stays:
-its opt-outs, which hold the number and the keyword only and must outlive everything else
-(a person who said STOP is never texted again); their link to the message that carried the
-STOP is cleared. Messages still on their way (queued, sending, scheduled, or with webhooks
+finished webhook deliveries and attempts, and alerts), the request log's entries that name
+it, and the inbound messages it sent to numbers nobody holds. What stays: its opt-outs, which
+hold the number and the keyword only and must outlive everything else (a person who said
+STOP is never texted again), their link to the message that carried the STOP cleared; and
+the day-long Idempotency-Keys of erased messages, which hold no number, so that a client
+retrying a send after the erasure gets 20409 rather than a second text. Messages still on their way (queued, sending, scheduled, or with webhooks
 still to deliver) stay until they are done: they are counted, and a second run takes them.
 """
 
@@ -25,7 +26,6 @@ from pigeon.store.retention import remove_messages
 from pigeon.store.tables import (
     accounts,
     alerts,
-    idempotency_keys,
     messages,
     opt_outs,
     request_log,
@@ -106,7 +106,7 @@ def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
 
 def erase_messages(conn: Connection, number: str, *, account: str | None = None, limit: int = 200) -> int:
     """Remove at most `limit` messages at rest to or from `number`, with what hangs off them
-    and the alerts and idempotency keys about them; returns how many went."""
+    and the alerts about them; returns how many went."""
     sids: list[str] = []
     for owner in _accounts(conn, account):
         sids += _messages_of(conn, owner, number, at_rest=True, limit=limit - len(sids))
@@ -115,7 +115,6 @@ def erase_messages(conn: Connection, number: str, *, account: str | None = None,
     if not sids:
         return 0
     conn.execute(alerts.delete().where(alerts.c.resource_sid.in_(sids)))
-    conn.execute(idempotency_keys.delete().where(idempotency_keys.c.message_sid.in_(sids)))
     conn.execute(opt_outs.update().where(opt_outs.c.inbound_message_sid.in_(sids)).values(inbound_message_sid=None))
     with index_plans(conn):
         return remove_messages(conn, sids)
