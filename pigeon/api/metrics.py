@@ -79,15 +79,19 @@ class ReplicaCollector:
             lag = self.read_lag()
         except StoreUnavailable as exc:
             log.warning("metrics: the read replica did not answer: %s", exc)
-            yield GaugeMetricFamily("pigeon_replica_up", "1 when the read replica answered this scrape.", value=0.0)
+            yield _replica_up(0.0)
             return
-        yield GaugeMetricFamily("pigeon_replica_up", "1 when the read replica answered this scrape.", value=1.0)
+        yield _replica_up(1.0)
         if lag is not None:  # else not a standby: `pigeon serve` warned at start
             yield GaugeMetricFamily(
                 "pigeon_replica_lag_seconds",
                 "How far the read replica is behind the primary (0 when it has replayed all it received).",
                 value=lag,
             )
+
+
+def _replica_up(value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily("pigeon_replica_up", "1 when the read replica answered this scrape.", value=value)
 
 
 def _store_up(value: float) -> GaugeMetricFamily:
