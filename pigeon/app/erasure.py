@@ -27,8 +27,11 @@ def survey(db: Database, number: str, *, account: str | None = None) -> erasure.
         return erasure.find(conn, number, account=account)
 
 
-def erase(db: Database, number: str, *, account: str | None = None, chunk: int = 200) -> dict[str, Any]:
-    """Remove it all (what `survey` counts as erased); returns how much went of each."""
+def erase(
+    db: Database, number: str, *, account: str | None = None, chunk: int = 200, log_step: int = 1000
+) -> dict[str, Any]:
+    """Remove it all (what `survey` counts as erased), `chunk` messages or `log_step` request
+    log entries per transaction; returns how much went of each."""
     removed = 0
     while True:
         with db.write() as conn:
@@ -36,6 +39,17 @@ def erase(db: Database, number: str, *, account: str | None = None, chunk: int =
         removed += n
         if n < chunk:
             break
-    with db.write() as conn:
-        logs = erasure.erase_logs(conn, number, account=account)
-    return {"messages": removed, **logs}
+    requests, last = 0, 0
+    while True:  # found in reads, removed by id: the writer is held only for the removal
+        with db.read() as conn:
+            ids = erasure.requests_naming(conn, number, account=account, after=last, limit=log_step)
+        if not ids:
+            break
+        with db.write() as conn:
+            requests += erasure.remove_requests(conn, ids)
+        last = ids[-1]
+    unroutable = 0
+    if account is None:  # texts to numbers nobody holds belong to no account
+        with db.write() as conn:
+            unroutable = erasure.erase_unroutable(conn, number)
+    return {"messages": removed, "requests": requests, "unroutable": unroutable}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -120,10 +119,21 @@ def erase_messages(conn: Connection, number: str, *, account: str | None = None,
         return remove_messages(conn, sids)
 
 
-def erase_logs(conn: Connection, number: str, *, account: str | None = None) -> dict[str, Any]:
-    """Remove the request log's entries naming `number` and, across every account, the
-    inbound messages it sent to numbers nobody holds."""
+def requests_naming(
+    conn: Connection, number: str, *, account: str | None = None, after: int = 0, limit: int = 1000
+) -> list[int]:
+    """Ids of the request log's entries naming `number`, in id order after `after`. The log
+    has no index that finds a number on its own (`from_` has none), so a caller reads it in
+    steps of `limit` ids, each in a read transaction that holds no writer up."""
     owners = None if account is None else _accounts(conn, account)
-    requests = conn.execute(request_log.delete().where(_requests(number, owners))).rowcount
-    unroutable = conn.execute(unroutable_inbound.delete().where(_unroutable(number))).rowcount if account is None else 0
-    return {"requests": int(requests), "unroutable": int(unroutable)}
+    q = sa.select(r.id).where(r.id > after, _requests(number, owners)).order_by(r.id).limit(limit)
+    return list(conn.execute(q).scalars())
+
+
+def remove_requests(conn: Connection, ids: Sequence[int]) -> int:
+    return int(conn.execute(request_log.delete().where(r.id.in_(ids))).rowcount) if ids else 0
+
+
+def erase_unroutable(conn: Connection, number: str) -> int:
+    """Remove the inbound messages `number` sent to numbers nobody holds (any account's)."""
+    return int(conn.execute(unroutable_inbound.delete().where(_unroutable(number))).rowcount)
