@@ -14,6 +14,7 @@ still to deliver) stay until they are done: they are counted, and a second run t
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -50,7 +51,7 @@ class Found:
     opt_outs: int  # kept
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return dataclasses.asdict(self)
 
 
 def _accounts(conn: Connection, account: str | None) -> list[str]:
