@@ -13,8 +13,8 @@ still to deliver) stay until they are done: they are counted, and a second run t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
