@@ -96,7 +96,8 @@ def request_view(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "sid": row["sid"],
         "at": _iso(row["at"]),
-        "account_sid": row["account_sid"],
+        "account_sid": row["account_sid"] or row.get("claimed_account_sid"),
+        "authenticated": row["account_sid"] is not None,
         "method": row["method"],
         "path": row["path"],
         "status": row["status"],
@@ -120,14 +121,31 @@ def requests_cmd(
     error_code: Annotated[int | None, typer.Option("--code", help="Twilio error code, e.g. 21211.")] = None,
     since: SinceOption = None,
     limit: LimitOption = 50,
+    unauthenticated: Annotated[
+        bool,
+        typer.Option(
+            "--unauthenticated",
+            help="With --account: the requests that only named the account, their credentials refused or never "
+            "checked (why a program's calls fail with 20003).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """The request log: every API request with its status, error code, source and duration
     (never a message body or credentials), newest first."""
     from pigeon.store.request_log import RequestFilter, list_requests
 
+    if unauthenticated and account is None:
+        err.print("[red]--unauthenticated needs --account: which account did the requests name?[/red]")
+        raise typer.Exit(2)
     f = RequestFilter(
-        account_sid=account, to=to, from_=from_, status=status, error_code=error_code, since=parse_since(since)
+        account_sid=account,
+        to=to,
+        from_=from_,
+        status=status,
+        error_code=error_code,
+        since=parse_since(since),
+        authenticated=not unauthenticated,
     )
     db = _db()
     with db.history() as conn:

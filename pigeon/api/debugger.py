@@ -35,9 +35,12 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def request_json(row: dict[str, Any]) -> dict[str, Any]:
+    account = row["account_sid"] or row.get("claimed_account_sid")
     return {
         "sid": row["sid"],
-        "account_sid": row["account_sid"],
+        "account_sid": account,
+        # False: the request only named the account; its credentials were refused or never checked.
+        "authenticated": row["account_sid"] is not None,
         "date_created": rfc2822(row["at"]),
         "method": row["method"],
         "path": row["path"],
@@ -51,7 +54,7 @@ def request_json(row: dict[str, Any]) -> dict[str, Any]:
         "to": row["to"],
         "from": row["from_"],
         "content_hash": row["content_hash"],
-        "uri": f"{V}/Accounts/{row['account_sid']}/Requests/{row['sid']}.json",
+        "uri": f"{V}/Accounts/{account}/Requests/{row['sid']}.json",
     }
 
 
@@ -76,7 +79,7 @@ def _int(params: dict[str, str], name: str) -> int | None:
 def request_filter(
     account_sid: str, params: dict[str, str], now: datetime
 ) -> tuple[RequestFilter, list[tuple[str, str]]]:
-    kept = [(name, params[name]) for name in ("To", "From", "Status", "ErrorCode") if params.get(name)]
+    kept = [(name, params[name]) for name in ("To", "From", "Status", "ErrorCode", "Authenticated") if params.get(name)]
     since: datetime | None = None
     until: datetime | None = None
     if params.get("StartDate"):
@@ -97,6 +100,7 @@ def request_filter(
         error_code=_int(params, "ErrorCode"),
         since=since,
         until=until,
+        authenticated=params.get("Authenticated", "true").strip().lower() != "false",
     )
     return f, kept
 

@@ -17,7 +17,7 @@ from .auth import require
 from .web import PAGE_SIZE, clean, console, day_end, day_start, parse_day, render
 
 Row = dict[str, Any]
-FILTERS = ("number", "status", "code", "resource", "since", "until")
+FILTERS = ("number", "status", "code", "resource", "since", "until", "unauthenticated")
 
 
 def _int(raw: str | None) -> int | None:
@@ -35,6 +35,8 @@ def request_filter(account_sid: str, given: Mapping[str, str]) -> RequestFilter:
         resource_sid=given.get("resource"),
         since=day_start(since) if since else None,
         until=day_end(until) if until else None,
+        # The requests that only named the account: their credentials refused or never checked.
+        authenticated=given.get("unauthenticated") != "1",
     )
 
 

@@ -202,6 +202,38 @@ def test_failed_authentication_is_logged_without_an_account(shared_server: Serve
     assert "wrong-token" not in json.dumps(logged, default=str)
 
 
+def test_the_owner_finds_the_calls_refused_before_sign_in(tenant: Tenant) -> None:
+    """A program with a stale auth token gets 20003, and its calls belong to no account. The
+    account they named finds them with Authenticated=false (and `--unauthenticated`), marked
+    as such; its own listing and other accounts' never show them."""
+    resp = httpx.post(
+        f"{tenant.server.base_url}/2010-04-01/Accounts/{tenant.sid}/Messages.json",
+        data={"To": fresh_number(), "From": tenant.numbers[0], "Body": "hi"},
+        auth=(tenant.sid, "a-stale-token-9d1f"),
+        headers={"User-Agent": "billing-job/3.2"},
+        timeout=10,
+    )
+    assert resp.status_code == 401
+    rid = resp.headers["Twilio-Request-Id"]
+    unauthenticated = {"Authenticated": "false"}
+
+    def refused() -> list[dict[str, Any]]:
+        return list(tenant.http("GET", "/Requests.json", params=unauthenticated).json()["requests"])
+
+    [row] = eventually(refused, "the refused call under the account it named")
+    assert (row["sid"], row["status"], row["error_code"]) == (rid, 401, 20003)
+    assert (row["account_sid"], row["authenticated"], row["user_agent"]) == (tenant.sid, False, "billing-job/3.2")
+    assert tenant.http("GET", f"/Requests/{rid}.json").json()["authenticated"] is False
+    assert rid not in [r["sid"] for r in tenant.http("GET", "/Requests.json").json()["requests"]]
+    other = new_tenant(tenant.server)
+    assert other.http("GET", "/Requests.json", params=unauthenticated).json()["requests"] == []
+    assert other.http("GET", f"/Requests/{rid}.json").status_code == 404
+    done = debugger_cli(tenant.server, "requests", "--account", tenant.sid, "--unauthenticated", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [(r["sid"], r["authenticated"]) for r in json.loads(done.stdout)] == [(rid, False)]
+    assert debugger_cli(tenant.server, "requests", "--unauthenticated").returncode == 2  # which account?
+
+
 def test_requests_paging_and_the_cli(tenant: Tenant) -> None:
     to = fresh_number()
     for i in range(3):

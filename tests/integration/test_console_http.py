@@ -23,6 +23,7 @@ from pigeon.config import load_settings
 from pigeon.store import accounts as account_store
 from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
+from pigeon.store.request_log import insert_requests
 
 Row = dict[str, Any]
 
@@ -176,3 +177,35 @@ def test_a_message_whose_callback_history_was_removed_says_so(
         )
     page = client.get(f"/console/messages/{sid}").text
     assert "No status callback or webhook" not in page and "PIGEON_WEBHOOK_HISTORY_DAYS" in page
+
+
+def test_the_request_log_shows_calls_refused_before_sign_in_on_request(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """Calls that named the account with refused credentials are not its own (they show under
+    "Refused before sign-in" only), and another account's never show."""
+    client, d = app_and_data
+    now = datetime.now(UTC)
+
+    def refused(sid: str, account: Row, agent: str) -> dict[str, Any]:
+        return {
+            "sid": sid,
+            "account_sid": None,
+            "claimed_account_sid": account["sid"],
+            "at": now,
+            "method": "POST",
+            "path": f"/2010-04-01/Accounts/{account['sid']}/Messages.json",
+            "status": 401,
+            "error_code": 20003,
+            "duration_ms": 1.0,
+            "user_agent": agent,
+        }
+
+    with db.write() as conn:
+        insert_requests(
+            conn, [refused("RQ" + "a" * 32, d["a"], "stale-a/1"), refused("RQ" + "b" * 32, d["b"], "stale-b/1")]
+        )
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    assert "stale-a/1" not in client.get("/console/requests").text  # the user agent is shown
+    page = client.get("/console/requests?unauthenticated=1").text
+    assert "stale-a/1" in page and "stale-b/1" not in page
