@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -129,6 +130,49 @@ def test_a_full_sqlite_store_is_unavailable_and_keeps_nothing(full_sqlite: Datab
             insert_many(conn, accounts, rows)
     with full_sqlite.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one() == 0
+
+
+def _disk_error() -> sqlite3.OperationalError:
+    """What the stdlib driver raises when the disk fails under SQLite (an EIO on write): a
+    real one needs a failing device, so the test makes the driver's own error."""
+    error = sqlite3.OperationalError("disk I/O error")
+    error.sqlite_errorname = "SQLITE_IOERR_WRITE"
+    error.sqlite_errorcode = 778
+    return error
+
+
+@pytest.mark.parametrize("when", ["statement", "commit"])
+def test_a_disk_error_makes_the_sqlite_store_unavailable_and_keeps_nothing(
+    tmp_path: Path, when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_IOERR at a statement or at the COMMIT (which SQLite makes atomically) leaves
+    nothing written: 503 and a retry, not a 500 whose outcome the client cannot know."""
+    db = Database.from_url(f"sqlite:///{tmp_path / 'pigeon.db'}")
+    upgrade(db.engine)
+    dialect = db.engine.dialect
+    failing = [True]
+    # Where the driver is called: an error raised there is the driver's, as SQLAlchemy sees it.
+    name = {"statement": "do_execute", "commit": "do_commit"}[when]
+    real = getattr(dialect, name)
+
+    def failing_driver(*args: Any, **kw: Any) -> Any:
+        statement = str(args[1]) if when == "statement" else ""
+        if failing[0] and (when == "commit" or statement.startswith("INSERT INTO accounts")):
+            raise _disk_error()
+        return real(*args, **kw)
+
+    monkeypatch.setattr(dialect, name, failing_driver)
+    try:
+        with pytest.raises(StoreUnavailable, match="could not be read or written: disk I/O error"):
+            with db.write() as conn:
+                conn.execute(accounts.insert().values(**_account("AC" + "7" * 32)))
+        failing[0] = False
+        with db.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one() == 0
+        with db.write() as conn:  # the disk back: the same write goes through
+            insert_many(conn, accounts, [_account("AC" + "7" * 32)])
+    finally:
+        db.dispose()
 
 
 def test_a_sqlite_store_locked_by_another_program_is_unavailable(tmp_path: Path) -> None:
