@@ -235,12 +235,14 @@ def connect(engine: Engine) -> Connection:
 @contextmanager
 def _unavailable_when_lost(*, committing: bool = False) -> Iterator[None]:
     """Raise as `StoreUnavailable` what leaves nothing written inside this block: a
-    connection lost (the server restarted, the connection was killed) before the commit, and
-    SQLite finding no room (the disk or the database full), failing to read or write its files
-    (SQLITE_IOERR and its extended codes: a disk failing, a volume gone), or the database
-    locked by a writer that is not Pigeon's for longer than the busy timeout, even at the
-    commit, which SQLite makes atomically (a COMMIT that fails leaves the transaction
-    uncommitted, and the next transaction starts from the last one that did commit).
+    connection lost (the server restarted, the connection was killed) before the commit;
+    SQLite failing to read or write its files before the commit (SQLITE_IOERR and its
+    extended codes: a disk failing, a volume gone); and SQLite finding no room (the disk or
+    the database full) or the database locked by a writer that is not Pigeon's for longer
+    than the busy timeout, even at the commit, which SQLite makes atomically (a COMMIT that
+    fails leaves the transaction uncommitted). A disk error at the COMMIT stays what it is:
+    if the log's frames were written and only their sync failed, a restart may find the
+    transaction committed, so its outcome is unknown.
     `committing`: the block holds the COMMIT, where a lost connection leaves the outcome
     unknown; that error stays what it is."""
     try:
@@ -249,7 +251,7 @@ def _unavailable_when_lost(*, committing: bool = False) -> Iterator[None]:
         sqlite_error = getattr(exc.orig, "sqlite_errorname", None)
         if sqlite_error == "SQLITE_FULL":
             raise StoreUnavailable(f"the database is full: {_driver_words(exc)}") from exc
-        if sqlite_error and sqlite_error.startswith("SQLITE_IOERR"):
+        if sqlite_error and sqlite_error.startswith("SQLITE_IOERR") and not committing:
             raise StoreUnavailable(f"the database's files could not be read or written: {_driver_words(exc)}") from exc
         if sqlite_error == "SQLITE_BUSY":  # another program held the write lock past the busy timeout
             raise StoreUnavailable(f"the database is locked by another writer: {_driver_words(exc)}") from exc
