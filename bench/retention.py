@@ -152,10 +152,11 @@ def run(backend: str, n: int, chunk: int) -> None:
             chunk = chunk or rule.chunk
             held: list[float] = []
             removed = 0
+            progress: dict[str, Any] = {}  # as the worker carries it from chunk to chunk
             t0 = time.perf_counter()
             while True:  # as RetentionPurger.purge goes, without its pause between chunks
                 started = time.perf_counter()
-                got = retention_use.purge_chunk(db, rule, before=before, limit=chunk)
+                got = retention_use.purge_chunk(db, rule, before=before, limit=chunk, progress=progress)
                 held.append(time.perf_counter() - started)
                 removed += got
                 if got < chunk:

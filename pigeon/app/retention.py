@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from pigeon.store import retention, webhook_history
 from pigeon.store.engine import Database
 
-Purge = Callable[..., int]  # (conn, *, before, limit) -> how many went
+Purge = Callable[..., int]  # (conn, *, before, limit, progress) -> how many went
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,11 @@ def rules(*, message_days: float, webhook_history_days: float, error_log_days: f
     return [Rule(what, timedelta(days=days), purge, chunk) for what, days, purge, chunk in candidates if days > 0]
 
 
-def purge_chunk(db: Database, rule: Rule, *, before: datetime, limit: int) -> int:
-    """One short transaction: at most `limit` of what `rule` keeps, older than `before`, go."""
+def purge_chunk(
+    db: Database, rule: Rule, *, before: datetime, limit: int, progress: dict[str, Any] | None = None
+) -> int:
+    """One short transaction: at most `limit` of what `rule` keeps, older than `before`, go.
+    `progress`: the same dict for every chunk of one purge, where it notes how far it got."""
     conn: Connection
     with db.write() as conn:
-        return rule.purge(conn, before=before, limit=limit)
+        return rule.purge(conn, before=before, limit=limit, progress={} if progress is None else progress)

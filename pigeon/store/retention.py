@@ -43,7 +43,12 @@ from pigeon.store.webhooks import FINISHED, UNFINISHED
 m = messages.c
 d = webhook_deliveries.c
 
-_ACCOUNTS = sa.select(accounts.c.sid).order_by(accounts.c.sid)
+#: A page of accounts in SID order: from a SID on (inclusive), or after one.
+_ACCOUNTS_FROM, _ACCOUNTS_AFTER = (
+    sa.select(accounts.c.sid).where(condition).order_by(accounts.c.sid).limit(sa.bindparam("limit"))
+    for condition in (accounts.c.sid >= sa.bindparam("first"), accounts.c.sid > sa.bindparam("first"))
+)
+ACCOUNTS_PAGE = 100
 
 _MESSAGES_AT_REST = (
     sa.select(m.sid)
@@ -68,16 +73,30 @@ _OLD_ALERTS = (
 )
 
 
-def _per_account(conn: Connection, query: sa.Select[Any], *, before: datetime, limit: int) -> list[str]:
+def _per_account(
+    conn: Connection, query: sa.Select[Any], *, before: datetime, limit: int, progress: dict[str, Any], key: str
+) -> list[str]:
+    """At most `limit` rows of `query`, account after account in SID order, from the account
+    `progress[key]` names: a purge is many chunks, and each starts where the one before
+    stopped, not over every account again (a store with thousands of subaccounts would
+    otherwise ask each of them for every chunk). The last account is left in `progress`."""
     found: list[str] = []
-    for account in conn.execute(_ACCOUNTS).scalars().all():
-        # On PostgreSQL's index plans (store/engine.py): from statistics older than the rows,
-        # it read every old message of the account and sorted them, and scanned the outbox
-        # for each one.
-        with index_plans(conn):
-            found += conn.execute(query, {"account": account, "before": before, "limit": limit - len(found)}).scalars()
-        if len(found) >= limit:
+    pages, first = _ACCOUNTS_FROM, progress.get(key, "")
+    while len(found) < limit:
+        page = list(conn.execute(pages, {"first": first, "limit": ACCOUNTS_PAGE}).scalars())
+        for account in page:
+            # On PostgreSQL's index plans (store/engine.py): from statistics older than the
+            # rows, it read every old message of the account and sorted them, and scanned the
+            # outbox for each one.
+            with index_plans(conn):
+                params = {"account": account, "before": before, "limit": limit - len(found)}
+                found += conn.execute(query, params).scalars()
+            progress[key] = account
+            if len(found) >= limit:
+                return found
+        if len(page) < ACCOUNTS_PAGE:
             break
+        pages, first = _ACCOUNTS_AFTER, page[-1]
     return found
 
 
@@ -99,19 +118,22 @@ def remove_messages(conn: Connection, sids: Sequence[str]) -> int:
     return int(conn.execute(messages.delete().where(m.sid.in_(sids))).rowcount)
 
 
-def purge_messages(conn: Connection, *, before: datetime, limit: int) -> int:
+def purge_messages(conn: Connection, *, before: datetime, limit: int, progress: dict[str, Any] | None = None) -> int:
     """Remove at most `limit` messages at rest created and last changed before `before`;
-    returns how many went. Two processes purging at once may pick the same messages: the
+    returns how many went. `progress` carries where the purge got to from one chunk to the
+    next (`_per_account`). Two processes purging at once may pick the same messages: the
     second removes none of those, counts none, and so stops until its next turn."""
-    sids = _per_account(conn, _MESSAGES_AT_REST, before=before, limit=limit)
+    progress = {} if progress is None else progress
+    sids = _per_account(conn, _MESSAGES_AT_REST, before=before, limit=limit, progress=progress, key="messages")
     with index_plans(conn):  # each table's rows by their message's SID, whatever the statistics
         return remove_messages(conn, sids)
 
 
-def purge_error_log(conn: Connection, *, before: datetime, limit: int) -> int:
+def purge_error_log(conn: Connection, *, before: datetime, limit: int, progress: dict[str, Any] | None = None) -> int:
     """Remove at most `limit` rows of the error log older than `before`: alerts first, then
     unmatched receipts, then inbound messages that found no number; returns how many went."""
-    sids = _per_account(conn, _OLD_ALERTS, before=before, limit=limit)
+    progress = {} if progress is None else progress
+    sids = _per_account(conn, _OLD_ALERTS, before=before, limit=limit, progress=progress, key="alerts")
     picked, removed = len(sids), 0
     if sids:
         removed += conn.execute(alerts.delete().where(alerts.c.sid.in_(sids))).rowcount

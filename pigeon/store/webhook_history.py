@@ -12,6 +12,7 @@ Unfinished deliveries are never removed, however old.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,7 +36,7 @@ _DOOMED = (
 )
 
 
-def purge_finished(conn: Connection, *, before: datetime, limit: int) -> int:
+def purge_finished(conn: Connection, *, before: datetime, limit: int, progress: dict[str, Any] | None = None) -> int:
     """Remove at most `limit` deliveries finished before `before`, with their attempts; returns
     how many. (Two processes purging at once may pick the same rows: the second removes none.)"""
     ids = list(conn.execute(_DOOMED, {"before": before, "limit": limit}).scalars())

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pigeon.app.retention import Rule, purge_chunk
 from pigeon.ports import Clock
@@ -62,8 +63,9 @@ class RetentionPurger:
         before = self.clock.now() - rule.keep
         chunk = self.chunk or rule.chunk
         removed = 0
+        progress: dict[str, Any] = {}  # how far this purge got, from one chunk to the next
         while stop is None or not stop.is_set():
-            n = await asyncio.to_thread(purge_chunk, self.db, rule, before=before, limit=chunk)
+            n = await asyncio.to_thread(purge_chunk, self.db, rule, before=before, limit=chunk, progress=progress)
             removed += n
             if n and self._removed is not None:
                 self._removed(rule.what, n)

@@ -256,3 +256,31 @@ def test_the_message_purge_finds_its_rows_by_message_on_sqlite(pipe: Pipeline) -
         for statement, parameters in deletes:
             plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, tuple(parameters))]
             assert not [step for step in plan if "status" in step or step.startswith("SCAN")], (statement, plan)
+
+
+def test_a_purge_goes_through_the_accounts_once_not_once_a_chunk(pipe: Pipeline) -> None:
+    """With many accounts, each chunk starts from the account the chunk before stopped at:
+    a store with thousands of subaccounts is not asked account by account for every chunk."""
+    first, last = delivered(pipe, to="+14155552681"), delivered(pipe, to="+14155552682")
+    with pipe.db.write() as conn:
+        made = [
+            account_use.create_account(conn, friendly_name=f"a{i}", now=pipe.clock.now())["sid"] for i in range(150)
+        ]
+        conn.execute(messages.update().where(messages.c.sid == last).values(account_sid=sorted(made)[-1]))
+    asked: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().startswith("SELECT messages.sid"):
+            asked.append(statement)
+
+    pipe.clock.advance(31 * DAY)
+    sa.event.listen(pipe.db.engine, "before_cursor_execute", count)
+    try:
+        assert asyncio.run(purger(pipe, messages=30, chunk=1).purge_all()) == 2
+    finally:
+        sa.event.remove(pipe.db.engine, "before_cursor_execute", count)
+    assert rows(pipe, messages, sid=first) == rows(pipe, messages, sid=last) == 0
+    # 151 accounts: the first chunk stops at the first account, the second goes through the
+    # rest (over two pages of accounts), the third finds the last one empty. Asking every
+    # account for every chunk would be 1 + 151 + 151.
+    assert len(asked) <= 151 + 3, len(asked)
