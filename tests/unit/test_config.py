@@ -86,7 +86,7 @@ def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
         registry = CollectorRegistry()
         purger = bootstrap.build_workers(settings, db, registry=registry).retention
         assert purger is not None
-        purger.rules = [Rule("things", timedelta(days=1), lambda conn, *, before, limit: 2)]
+        purger.rules = [Rule("things", timedelta(days=1), lambda conn, *, before, limit, progress: 2)]
         assert asyncio.run(purger.purge_all()) == 2
         assert registry.get_sample_value("pigeon_retention_removed_total", {"what": "things"}) == 2
     finally:
