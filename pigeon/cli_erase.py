@@ -20,7 +20,8 @@ err = Console(stderr=True)
 def erase_cmd(
     number: Annotated[str, typer.Argument(help="The phone number, E.164 (+14155552671).")],
     account: Annotated[
-        str | None, typer.Option("--account", help="Only this account's data (default: every account's).")
+        str | None,
+        typer.Option("--account", help="Only this account's data and its subaccounts' (default: every account's)."),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Erase; without it, only count what would go.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

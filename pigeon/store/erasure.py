@@ -55,9 +55,11 @@ class Found:
 
 
 def _accounts(conn: Connection, account: str | None) -> list[str]:
+    """Every account, or `account` with its subaccounts (a parent acts on them, as in the API)."""
+    q = sa.select(accounts.c.sid).order_by(accounts.c.sid)
     if account is not None:
-        return [account]
-    return list(conn.execute(sa.select(accounts.c.sid).order_by(accounts.c.sid)).scalars())
+        q = q.where(sa.or_(accounts.c.sid == account, accounts.c.owner_account_sid == account))
+    return list(conn.execute(q).scalars())
 
 
 def _messages_of(conn: Connection, account: str, number: str, *, at_rest: bool, limit: int | None) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from pigeon.app import accounts as account_use
 from pigeon.app import erasure
 from pigeon.app.inbound import receive
 from pigeon.cli import app
@@ -98,6 +99,16 @@ def test_a_persons_data_goes_and_their_opt_out_stays(pipe: Pipeline) -> None:
 def _request_tos(pipe: Pipeline) -> list[str]:
     with pipe.db.read() as conn:
         return list(conn.execute(sa.select(request_log.c.to)).scalars())
+
+
+def test_a_parent_account_takes_its_subaccounts_data(pipe: Pipeline) -> None:
+    made = a_persons_history(pipe)
+    with pipe.db.write() as conn:
+        sub = account_use.create_subaccount(conn, pipe.account_sid, friendly_name="branch", now=pipe.clock.now())
+        conn.execute(messages.update().where(messages.c.sid == made["second"]).values(account_sid=sub["sid"]))
+    assert erasure.survey(pipe.db, PERSON, account=sub["sid"]).messages == 1  # the subaccount: its own only
+    assert erasure.survey(pipe.db, PERSON, account=pipe.account_sid).messages == 3  # the parent: both
+    assert erasure.erase(pipe.db, PERSON, account=pipe.account_sid)["messages"] == 3
 
 
 def test_another_account_keeps_its_data(pipe: Pipeline) -> None:
