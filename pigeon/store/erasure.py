@@ -118,8 +118,7 @@ def erase_messages(conn: Connection, number: str, *, account: str | None = None,
         return 0
     conn.execute(alerts.delete().where(alerts.c.resource_sid.in_(sids)))
     conn.execute(opt_outs.update().where(opt_outs.c.inbound_message_sid.in_(sids)).values(inbound_message_sid=None))
-    with index_plans(conn):
-        return remove_messages(conn, sids)
+    return remove_messages(conn, sids)
 
 
 def requests_naming(

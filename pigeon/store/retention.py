@@ -110,12 +110,15 @@ def remove_messages(conn: Connection, sids: Sequence[str]) -> int:
         return 0
     # Unindexed: found by message SID, not through (status, …), which holds every finished one.
     finished = sa.and_(d.message_sid.in_(sids), unindexed(d.status).in_(FINISHED))
-    conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(sa.select(d.id).where(finished))))
-    conn.execute(webhook_deliveries.delete().where(finished))
-    conn.execute(carrier_refs.delete().where(carrier_refs.c.message_sid.in_(sids)))
-    conn.execute(media.delete().where(media.c.message_sid.in_(sids)))
-    conn.execute(message_events.delete().where(message_events.c.message_sid.in_(sids)))
-    return int(conn.execute(messages.delete().where(m.sid.in_(sids))).rowcount)
+    with index_plans(conn):  # each table's rows by their message's SID, whatever the statistics
+        conn.execute(
+            webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(sa.select(d.id).where(finished)))
+        )
+        conn.execute(webhook_deliveries.delete().where(finished))
+        conn.execute(carrier_refs.delete().where(carrier_refs.c.message_sid.in_(sids)))
+        conn.execute(media.delete().where(media.c.message_sid.in_(sids)))
+        conn.execute(message_events.delete().where(message_events.c.message_sid.in_(sids)))
+        return int(conn.execute(messages.delete().where(m.sid.in_(sids))).rowcount)
 
 
 def purge_messages(conn: Connection, *, before: datetime, limit: int, progress: dict[str, Any] | None = None) -> int:
@@ -125,8 +128,7 @@ def purge_messages(conn: Connection, *, before: datetime, limit: int, progress: 
     second removes none of those, counts none, and so stops until its next turn."""
     progress = {} if progress is None else progress
     sids = _per_account(conn, _MESSAGES_AT_REST, before=before, limit=limit, progress=progress, key="messages")
-    with index_plans(conn):  # each table's rows by their message's SID, whatever the statistics
-        return remove_messages(conn, sids)
+    return remove_messages(conn, sids)
 
 
 def purge_error_log(conn: Connection, *, before: datetime, limit: int, progress: dict[str, Any] | None = None) -> int:
