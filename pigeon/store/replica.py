@@ -13,6 +13,7 @@ at most once a minute): slower for the primary, but nobody's listing fails for i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -35,20 +36,19 @@ class Replica:
 
     @contextmanager
     def read(self, primary: Engine) -> Iterator[Connection]:
-        """A read transaction on the replica, or on `primary` while the replica is out of reach."""
-        from pigeon.store.engine import _unavailable_when_lost, connect, read  # it builds on this module
+        """A read transaction on the replica, or on `primary` while the replica is out of reach
+        (`engine.read` raises StoreUnavailable on entering when it cannot connect)."""
+        from pigeon.store.engine import read  # that module builds the Database on this one
 
-        try:
-            conn = connect(self.engine)
-        except StoreUnavailable as exc:
-            now = time.monotonic()
-            if now - self._warned_at >= WARN_EVERY:
-                self._warned_at = now
-                log.warning("the read replica is out of reach (%s); reading history from the primary", exc)
-            with read(primary) as fallback:
-                yield fallback
-            return
-        with conn, _unavailable_when_lost(), conn.begin():
+        with contextlib.ExitStack() as stack:
+            try:
+                conn = stack.enter_context(read(self.engine))
+            except StoreUnavailable as exc:
+                now = time.monotonic()
+                if now - self._warned_at >= WARN_EVERY:
+                    self._warned_at = now
+                    log.warning("the read replica is out of reach (%s); reading history from the primary", exc)
+                conn = stack.enter_context(read(primary))
             yield conn
 
     def lag(self) -> float | None:
@@ -56,9 +56,9 @@ class Replica:
         received (an idle primary sends nothing, and the last replayed commit then only ages),
         else the age of its last replayed commit. None when it is not a standby at all.
         `StoreUnavailable` when it cannot be reached."""
-        from pigeon.store.engine import _unavailable_when_lost, connect
+        from pigeon.store.engine import read
 
-        with connect(self.engine) as conn, _unavailable_when_lost():
+        with read(self.engine) as conn:
             value = conn.execute(_LAG).scalar()
         return None if value is None else max(0.0, float(value))
 
