@@ -58,6 +58,11 @@ EVENT = store.EVENT
 SINK_PARAM, EVENT_PARAM = "sink_sid", "cloudevent"
 
 
+def event_text(event: Mapping[str, Any]) -> str:
+    """A CloudEvent as the outbox keeps it (EVENT_PARAM) and its sink receives it."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
 def enqueue_event(
     conn: Connection,
     *,
@@ -69,7 +74,7 @@ def enqueue_event(
     now: datetime,
 ) -> int:
     """Queue one CloudEvent for one sink; returns the delivery id."""
-    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    text = event_text(event)
     return outbox.enqueue(
         conn,
         account_sid=account_sid,

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.events import EVENT_PARAM
+from pigeon.app.events import EVENT_PARAM, event_text
 from pigeon.store import alerts as alert_store
 from pigeon.store import webhooks as outbox
 
@@ -27,7 +27,7 @@ def _event_without_body(text: str) -> str:
     if not isinstance(data, dict) or not data.get("body"):
         return text
     data["body"] = ""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return event_text(event)
 
 
 def params_without_body(params: Sequence[Sequence[str]]) -> list[Pair]:

@@ -32,7 +32,7 @@ def rules(*, message_days: float, webhook_history_days: float, error_log_days: f
     """The rules for these settings (in days; 0: kept for ever). Messages first: they take
     their own webhook deliveries with them."""
     candidates = (
-        # A message takes about sixteen rows with it: a hundred is a transaction of 8 ms on
+        # A message takes about sixteen rows with it: a hundred is a transaction of 9 ms on
         # SQLite (bench/retention.py), short enough for the traffic that waits behind it.
         ("messages", message_days, retention.purge_messages, 100),
         ("finished webhook deliveries", webhook_history_days, webhook_history.purge_finished, 1000),

@@ -7,8 +7,9 @@ it, and the inbound messages it sent to numbers nobody holds. What stays: its op
 hold the number and the keyword only and must outlive everything else (a person who said
 STOP is never texted again), their link to the message that carried the STOP cleared; and
 the day-long Idempotency-Keys of erased messages, which hold no number, so that a client
-retrying a send after the erasure gets 20409 rather than a second text. Messages still on their way (queued, sending, scheduled, or with webhooks
-still to deliver) stay until they are done: they are counted, and a second run takes them.
+retrying a send after the erasure gets 20409 rather than a second text. Messages still on
+their way (queued, sending, scheduled, or with webhooks still to deliver) stay until they
+are done: they are counted, and a second run takes them.
 """
 
 from __future__ import annotations
