@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
 
 from pigeon.api.app import create_app
+from pigeon.api.concurrency import AccountConcurrency
 from pigeon.api.context import ApiContext
 from pigeon.api.metrics import (
     BacklogCollector,
@@ -125,6 +126,7 @@ def build_api(
         base_url=settings.base_url,
         pacing=pacing_policy(settings),
         message_days=settings.message_days,
+        concurrency=AccountConcurrency(settings.api_concurrency_per_account),
     )
 
     checkpointer = WalCheckpointer(db.engine)

@@ -39,6 +39,9 @@ class Settings:
     request_log_days: float = 30.0
     #: Reverse proxies in front of the API that append to X-Forwarded-For (0: ignore the header).
     proxy_hops: int = 0
+    #: Requests one account may have in progress at once in an API process; past it, 429 with
+    #: Twilio's 20429 (0: no limit). A client pool of a few dozen connections never meets it.
+    api_concurrency_per_account: int = 250
     #: Webhook requests (status callbacks, inbound, Event Streams) a worker process has in
     #: flight at most, and deliveries it claims ahead of a free request slot.
     webhook_concurrency: int = 100
@@ -77,6 +80,7 @@ _ENV = {
     "log_level": "PIGEON_LOG_LEVEL",
     "request_log_days": "PIGEON_REQUEST_LOG_DAYS",
     "proxy_hops": "PIGEON_PROXY_HOPS",
+    "api_concurrency_per_account": "PIGEON_API_CONCURRENCY_PER_ACCOUNT",
     "webhook_concurrency": "PIGEON_WEBHOOK_CONCURRENCY",
     "webhook_prefetch": "PIGEON_WEBHOOK_PREFETCH",
     "webhook_receiver_share": "PIGEON_WEBHOOK_RECEIVER_SHARE",
@@ -132,6 +136,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         kind = {"str": str, "int": int, "bool": bool, "float": float}.get(str(kinds[key]), str)
         typed[key] = _coerce(_ENV.get(key, key), value, kind)
     for key, least in (
+        ("api_concurrency_per_account", 0),
         ("webhook_concurrency", 1),
         ("webhook_prefetch", 0),
         ("webhook_receiver_share", 0),

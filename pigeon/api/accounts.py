@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pigeon.api.concurrency import admit
 from pigeon.api.context import basic_credentials, ctx, first, form, in_thread
 from pigeon.api.paging import offset_envelope, parse_page
 from pigeon.api.schemas import V, account_json
@@ -26,6 +27,7 @@ async def _acting_sid(request: Request) -> str:
 
     sid = await in_thread(check)
     request.state.account_sid = sid
+    admit(request, sid)
     return sid
 
 

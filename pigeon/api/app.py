@@ -27,6 +27,7 @@ from pigeon.api import (
 )
 from pigeon.api import alerts as alert_log
 from pigeon.api import events as event_streams
+from pigeon.api.concurrency import ConcurrencyMiddleware
 from pigeon.api.context import ApiContext, in_thread
 from pigeon.api.errors import EXCEPTION_HANDLERS
 from pigeon.api.request_log import RequestLogMiddleware
@@ -103,9 +104,13 @@ def create_app(
             *extra_routes,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(RequestLogMiddleware, writer=log_writer, clock=context.clock, proxy_hops=proxy_hops)],
+        middleware=[
+            Middleware(RequestLogMiddleware, writer=log_writer, clock=context.clock, proxy_hops=proxy_hops),
+            Middleware(ConcurrencyMiddleware, gate=context.concurrency),
+        ],
         lifespan=with_request_log,
     )
     app.state.ctx = context
+    app.state.concurrency = context.concurrency
     app.state.request_log = log_writer
     return app

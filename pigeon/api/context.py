@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from pigeon.api.concurrency import AccountConcurrency, admit
 from pigeon.app import accounts
 from pigeon.app.queue_gauge import QueueGauge
 from pigeon.domain.errors import AuthenticationError
@@ -39,6 +40,8 @@ class ApiContext:
     queue_gauge: QueueGauge = field(default_factory=QueueGauge)
     #: PIGEON_MESSAGE_DAYS, for the doctor to tell a message the retention removed.
     message_days: float = 0.0
+    #: Requests of one account in progress at once (PIGEON_API_CONCURRENCY_PER_ACCOUNT; 0: any).
+    concurrency: AccountConcurrency = field(default_factory=lambda: AccountConcurrency(0))
 
 
 def ctx(request: Request) -> ApiContext:
@@ -98,6 +101,7 @@ def check_access(conn: Any, request: Request, credentials: tuple[str, str], acco
     username, password = credentials
     acting = accounts.authenticate_account(conn, username, password)
     request.state.account_sid = acting["sid"]
+    admit(request, acting["sid"])
     target = accounts.authorize(conn, acting["sid"], account_sid, request.url.path, acting=acting)
     request.state.target_account_sid = account_sid  # for the request log
     return target

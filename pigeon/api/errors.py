@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pigeon.api.concurrency import RETRY_AFTER
 from pigeon.domain.errors import ApiError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,11 @@ def error_body(exc: ApiError) -> dict[str, Any]:
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="Pigeon API"'} if exc.status == 401 else None
+    headers = None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="Pigeon API"'}
+    elif exc.status == 429:
+        headers = {"Retry-After": str(RETRY_AFTER)}
     return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pigeon.api.concurrency import admit
 from pigeon.api.context import basic_credentials, ctx, first, form, in_thread
 from pigeon.app import accounts
 from pigeon.app.inbound import Intake, receive
@@ -42,6 +43,8 @@ async def inbound(request: Request) -> Response:
     def run() -> Intake:
         with c.db.write() as conn:
             acting = accounts.authenticate(conn, username, password)
+            request.state.account_sid = acting
+            admit(request, acting)
             number = find_by_number(conn, recipient)
             if number is not None and number["account_sid"] != acting:
                 accounts.authorize(conn, acting, number["account_sid"], request.url.path)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
+from pigeon.api.concurrency import admit
 from pigeon.api.context import basic_credentials, ctx, in_thread
 from pigeon.api.paging import PageRequest
 from pigeon.app import accounts
@@ -34,6 +35,7 @@ async def acting_account(request: Request) -> str:
         with c.db.read() as conn:
             acting = accounts.authenticate(conn, username, password)
             request.state.account_sid = acting
+            admit(request, acting)
             accounts.authorize(conn, acting, acting, request.url.path)
             return acting
 

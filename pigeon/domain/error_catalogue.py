@@ -285,12 +285,13 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
         429,
         "Too Many Requests",
         "Pigeon turned the request away before doing anything with it, because "
-        "the account has too many requests in progress or is over its request "
-        "rate. Nothing was created, so trying again is safe.",
+        "the account already had as many requests in progress as the server takes "
+        "at once from one account. Nothing was created, so trying again is safe.",
         (
             "A burst of parallel sends from many workers or threads.",
             "A retry loop without a pause between attempts.",
-            "A request limit the operator configured for the account.",
+            "A server that answers slowly (a busy store), so that a client's requests pile up.",
+            "A limit the operator set low (PIGEON_API_CONCURRENCY_PER_ACCOUNT, per API process).",
         ),
         (
             "Retry after a pause that grows with each attempt, with some jitter.",

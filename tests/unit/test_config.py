@@ -27,6 +27,8 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     assert (s.message_days, s.error_log_days) == (0.0, 30.0)  # messages kept for ever unless asked
     s = load_settings({"PIGEON_MESSAGE_DAYS": "400", "PIGEON_ERROR_LOG_DAYS": "0"})
     assert (s.message_days, s.error_log_days) == (400.0, 0.0)
+    assert load_settings({}).api_concurrency_per_account == 250
+    assert load_settings({"PIGEON_API_CONCURRENCY_PER_ACCOUNT": "0"}).api_concurrency_per_account == 0  # no limit
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
@@ -50,6 +52,8 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "-1"})
     with pytest.raises(ConfigError, match="PIGEON_CONFIG"):
         load_settings({"PIGEON_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match="PIGEON_API_CONCURRENCY_PER_ACCOUNT: -1 is less than 0"):
+        load_settings({"PIGEON_API_CONCURRENCY_PER_ACCOUNT": "-1"})
     with pytest.raises(ConfigError, match=r"PIGEON_MESSAGE_DAYS: 0\.5 is less than a day"):
         load_settings({"PIGEON_MESSAGE_DAYS": "0.5"})
     with pytest.raises(ConfigError, match=r"PIGEON_ERROR_LOG_DAYS: -2\.0 is less than 0"):
