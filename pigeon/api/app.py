@@ -27,6 +27,7 @@ from pigeon.api import (
 )
 from pigeon.api import alerts as alert_log
 from pigeon.api import events as event_streams
+from pigeon.api.body_limit import BodyLimitMiddleware
 from pigeon.api.concurrency import ConcurrencyMiddleware
 from pigeon.api.context import ApiContext, in_thread
 from pigeon.api.errors import EXCEPTION_HANDLERS
@@ -106,6 +107,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(RequestLogMiddleware, writer=log_writer, clock=context.clock, proxy_hops=proxy_hops),
+            Middleware(BodyLimitMiddleware),
             Middleware(ConcurrencyMiddleware, gate=context.concurrency),
         ],
         lifespan=with_request_log,
