@@ -3,7 +3,7 @@
 Starlette reads a form whole into memory, and uvicorn sets no limit of its own: without this,
 one POST of a few gigabytes (by mistake or on purpose, to the sign-in form as well, which
 asks for no credentials) would take the process's memory. The largest send the API takes is
-well under the limit: 1,600 characters of body, percent-encoded at up to twelve bytes each,
+well under the limit: 1,600 characters of body, percent-encoded at up to nine bytes each,
 and ten media URLs.
 
 A body that announces a larger Content-Length is refused before any of it is read; one sent

@@ -31,10 +31,11 @@ def test_bodies_past_the_limit_are_refused_with_20413(db: Database, database_url
     app = bootstrap.build_api(load_settings(environ={}, database_url=database_url), db)
     path = f"/2010-04-01/Accounts/{account['sid']}/Messages.json"
     auth = (account["sid"], account["auth_token"])
-    # The largest send there is: 1,600 characters that each take twelve bytes encoded, and ten
-    # media URLs of 2,000 characters.
+    # The largest send there is: 1,600 characters that each take nine bytes encoded (three in
+    # UTF-8, each a %XX; an emoji counts as two characters for twelve bytes), and ten media
+    # URLs of 2,000 characters.
     largest = urllib.parse.urlencode(
-        [("To", "+14155557020"), ("From", SENDER), ("Body", "\U0001f600" * 800)]
+        [("To", "+14155557020"), ("From", SENDER), ("Body", "\u20ac" * 1600)]
         + [("MediaUrl", f"https://media.example.com/{i}/" + "x" * 1970) for i in range(10)]
     ).encode()
     assert len(largest) < MAX_BODY_BYTES
