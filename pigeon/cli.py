@@ -28,6 +28,7 @@ from pigeon.cli_db import db_app
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
 from pigeon.cli_doctor import doctor_app
 from pigeon.cli_erase import erase_cmd
+from pigeon.cli_geo import geo_cmd
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.config import ConfigError, Settings, load_settings
@@ -320,6 +321,9 @@ def accounts_list(
     for r in rows:
         table.add_row(*[str(r[k]) for k in fields])
     out.print(table)
+
+
+accounts_app.command("geo")(geo_cmd)
 
 
 @keys_app.command("create")

@@ -97,14 +97,16 @@ async def _accept(
             # One connection for the credentials and the message: the most frequent request
             # in the API pays for one, not two. Its lookups are checked each on its own, so
             # they need no common snapshot (which on PostgreSQL would cost two round trips).
-            check_access(conn, request, credentials, account_sid)
+            account = check_access(conn, request, credentials, account_sid)
             if key is not None and (problem := key_problem(key)):
                 raise ApiError(20422, problem)
             if key is not None and fingerprint is not None:
                 original = send_guard.find_replay(conn, account_sid, key, fingerprint, now)
                 if original is not None:
                     return original
-            new = prepare_message(conn, account_sid, req, now, pacing=c.pacing, queue_gauge=c.queue_gauge)
+            new = prepare_message(
+                conn, account_sid, req, now, pacing=c.pacing, queue_gauge=c.queue_gauge, account=account
+            )
             send_guard.guard(
                 conn, new, key=key, request_hash=fingerprint, now=now, path=request.url.path, window=c.duplicate_window
             )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.domain import geo
 from pigeon.domain.errors import ApiError, AuthenticationError
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.store import accounts as store
@@ -119,3 +121,25 @@ def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: d
     if store.get_account(conn, account_sid) is None:
         raise ApiError(20404, f"Account {account_sid} was not found", status=404)
     return store.create_api_key(conn, account_sid=account_sid, friendly_name=friendly_name, now=now)
+
+
+def sendable_countries(conn: Connection, account: Mapping[str, Any]) -> frozenset[str] | None:
+    """The countries `account` may send to (None: any): its own list, else its parent's."""
+    own = account.get("allowed_countries")
+    parent = None
+    if own is None and account["owner_account_sid"] != account["sid"]:
+        owner = store.get_account(conn, account["owner_account_sid"])
+        parent = owner.get("allowed_countries") if owner else None
+    return geo.effective(own, parent)
+
+
+def set_allowed_countries(conn: Connection, account_sid: str, countries: str | None, *, now: datetime) -> Row:
+    """Give `account_sid` its own list of countries (`geo.parse_countries`'s form; `geo.ANY`
+    for any country), or with None let it follow its parent's again (any, for a top-level
+    account). Sends already accepted are not looked at again."""
+    if store.get_account(conn, account_sid) is None:
+        raise ApiError(20404, f"Account {account_sid} was not found", status=404)
+    store.update_account(conn, account_sid, now=now, allowed_countries=countries)
+    account = store.get_account(conn, account_sid)
+    assert account is not None
+    return account

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.accounts import sendable_countries
 from pigeon.app.queue_gauge import QueueGauge
-from pigeon.domain import numbers
+from pigeon.domain import geo, numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.segments import MAX_BODY_CHARS, character_count, plan_segments
@@ -112,6 +113,18 @@ def _recipient(req: SendRequest) -> str:
     if to is None:
         raise ApiError(21211, f"The 'To' number {req.to} is not a valid phone number.")
     return to
+
+
+def _check_destination(conn: Connection, account_sid: str, to: str, account: Mapping[str, Any] | None) -> None:
+    """21408 when the account's geo permissions leave out the country of `to`."""
+    if account is None or account["sid"] != account_sid:
+        account = get_account(conn, account_sid)
+        if account is None:
+            return  # no such account: the caller's own checks answer for it
+    allowed = sendable_countries(conn, account)
+    problem = geo.refusal(to, numbers.region_of(to), allowed) if allowed is not None else None
+    if problem is not None:
+        raise ApiError(21408, problem)
 
 
 def _related(conn: Connection, a: str, b: str) -> bool:
@@ -219,14 +232,17 @@ def prepare_message(
     *,
     pacing: PacingPolicy | None = None,
     queue_gauge: QueueGauge | None = None,
+    account: Mapping[str, Any] | None = None,
 ) -> NewMessage:
     """Validate `req` for `account_sid`; return the rows to commit, or raise ApiError.
 
     `queue_gauge`: where a busy caller (the API) reads queue lengths; without it, each call
-    adds up the sender's queue. The caller tells the gauge once the message is committed."""
+    adds up the sender's queue. The caller tells the gauge once the message is committed.
+    `account`: the account's row, when the caller has read it already (the API has)."""
     to = _recipient(req)
     if not req.from_ and not req.messaging_service_sid:
         raise ApiError(21603, "A 'From' phone number or a MessagingServiceSid is required.")
+    _check_destination(conn, account_sid, to, account)
     body = _check_content(req)
     validity = _validity(req.validity_period)
 

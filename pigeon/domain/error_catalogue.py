@@ -428,15 +428,17 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
         21408,
         400,
         "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
-        "The recipient's country is not among the destinations the account may send to (its geo permissions).",
+        "The recipient's country is not among the destinations the account may send to (its geo "
+        "permissions). Nothing was sent or charged.",
         (
-            "The country was never enabled for the account.",
+            "The country was never enabled for the account, or for its parent (a subaccount "
+            "without a list of its own follows its parent's).",
             "A wrong country code sends the message somewhere unexpected.",
-            "The operator blocked a high-cost or fraud-prone prefix.",
+            "A number of no country (+800, +882 and the like), which no list admits.",
         ),
         (
             "Check that To carries the country code you intended.",
-            "If the destination is wanted, ask the operator to enable it for the account.",
+            "If the destination is wanted, an operator adds it: pigeon accounts geo AC... --allow US,CA,GB.",
         ),
     ),
     _api(

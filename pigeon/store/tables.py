@@ -107,6 +107,9 @@ accounts = sa.Table(
     sa.Column("type", sa.String(8), nullable=False, server_default="Full"),
     # Whether this account's long codes accept messages from short codes (same country only).
     sa.Column("allow_short_code_inbound", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Geo permissions: the countries it may send to, "US,CA" or "*"; NULL follows the parent
+    # (pigeon/domain/geo.py).
+    sa.Column("allowed_countries", sa.Text, nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
 )

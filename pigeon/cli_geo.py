@@ -1,0 +1,98 @@
+"""`pigeon accounts geo AC…`: the countries an account may send to (pigeon/domain/geo.py).
+
+Shows them; `--allow US,CA` gives the account a list of its own, `--any` lets it send
+anywhere (a subaccount beyond its parent's list), `--inherit` removes its own list so that it
+follows its parent's again. `pigeon.cli` mounts `geo_cmd` under `accounts`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+out = Console()
+err = Console(stderr=True)
+
+
+def geo_cmd(
+    account: Annotated[str, typer.Argument(help="The account SID.")],
+    allow: Annotated[
+        str | None,
+        typer.Option("--allow", help="Only these countries from now on: ISO 3166 codes, e.g. 'US,CA'."),
+    ] = None,
+    any_country: Annotated[bool, typer.Option("--any", help="Any country.")] = False,
+    inherit: Annotated[
+        bool, typer.Option("--inherit", help="No list of its own: its parent's (any, for a main account).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Geo permissions: the countries an account may send to. Sends to other countries (and
+    to non-geographic numbers, such as +800 and +882, whenever a list applies) are refused
+    with 21408 and cost nothing."""
+    from pigeon import bootstrap
+    from pigeon.app import accounts
+    from pigeon.config import ConfigError, load_settings
+    from pigeon.domain import geo
+    from pigeon.domain.errors import ApiError
+    from pigeon.store import accounts as account_store
+
+    if sum((allow is not None, any_country, inherit)) > 1:
+        err.print("[red]--allow, --any and --inherit each set the list: give one.[/red]")
+        raise typer.Exit(2)
+    new: str | None = geo.ANY if any_country else None  # None with --inherit: no list of its own
+    if allow is not None:
+        try:
+            new = geo.parse_countries(allow)
+        except ValueError as exc:
+            err.print(f"[red]--allow: {exc}[/red]")
+            raise typer.Exit(2) from exc
+    try:
+        db = bootstrap.open_database(load_settings())
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        with db.write() as conn:
+            if allow is not None or any_country or inherit:
+                row = accounts.set_allowed_countries(conn, account, new, now=datetime.now(UTC))
+            else:
+                found = account_store.get_account(conn, account)
+                if found is None:
+                    raise ApiError(20404, f"Account {account} was not found", status=404)
+                row = found
+            allowed = accounts.sendable_countries(conn, row)
+    except ApiError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    view = _view(row, allowed)
+    if as_json:
+        out.print_json(json.dumps(view))
+    else:
+        out.print(f"{account} may send to {view['summary']}", highlight=False)
+
+
+def _view(row: dict[str, Any], allowed: frozenset[str] | None) -> dict[str, Any]:
+    from pigeon.domain.geo import ANY
+
+    own = row.get("allowed_countries")
+    parent = None if row["owner_account_sid"] == row["sid"] else row["owner_account_sid"]
+    if own is not None:
+        source = "its own setting" if own == ANY else "its own list"
+    elif parent is None:
+        source = "no list set"
+    else:
+        source = f"as its parent {parent} may"
+    countries = sorted(allowed) if allowed is not None else None
+    return {
+        "account_sid": row["sid"],
+        "countries": countries,  # null: any country
+        "own": own,
+        "parent_account_sid": parent,
+        "summary": f"{', '.join(countries) if countries else 'any country'} ({source})",
+    }
