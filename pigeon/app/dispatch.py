@@ -143,22 +143,7 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     durations: dict[tuple[str, int], timedelta] = {}  # a sender's kind costs a number parse: once a round
     jobs: list[Job] = []
     horizon = now + settings.lookahead
-    live = []
-    for row in rows:
-        if expired(row, now):
-            age = int((now - row["date_created"]).total_seconds())
-            fail(
-                conn,
-                row,
-                now=now,
-                code=30036,
-                kind="expired",
-                detail={"validity_period": row["validity_period"], "waited_seconds": age},
-                text=f"Message {row['sid']} waited {age} s in the queue, longer than its validity period of "
-                f"{row['validity_period']} s, and was not sent.",
-            )
-            continue
-        live.append(row)
+    live = _fail_unsendable(conn, rows, now=now)
     queued = _queue_accepted(conn, [r for r in live if r["status"] == S.ACCEPTED], now=now)
     releases = []
     for row in live:
@@ -196,6 +181,41 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     store.set_next_free(conn, changed, known=set(known))
     jobs.sort(key=lambda j: j.slot)
     return jobs
+
+
+def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) -> list[Row]:
+    """Fail the claimed messages that must not go out any more: those of an account suspended or
+    closed since they were accepted (30002; the API refuses its new sends with 20005), and those
+    past their validity period (30036). Returns the others."""
+    inactive = store.inactive_accounts(conn, (r["account_sid"] for r in rows))
+    live = []
+    for row in rows:
+        if row["account_sid"] in inactive:
+            status = inactive[row["account_sid"]]
+            fail(
+                conn,
+                row,
+                now=now,
+                code=30002,
+                kind="account_inactive",
+                detail={"account_status": status},
+                text=f"Message {row['sid']} was not sent: its account {row['account_sid']} is {status}.",
+            )
+        elif expired(row, now):
+            age = int((now - row["date_created"]).total_seconds())
+            fail(
+                conn,
+                row,
+                now=now,
+                code=30036,
+                kind="expired",
+                detail={"validity_period": row["validity_period"], "waited_seconds": age},
+                text=f"Message {row['sid']} waited {age} s in the queue, longer than its validity period of "
+                f"{row['validity_period']} s, and was not sent.",
+            )
+        else:
+            live.append(row)
+    return live
 
 
 def _queue_accepted(conn: Connection, rows: Sequence[Row], *, now: datetime) -> dict[str, Row]:

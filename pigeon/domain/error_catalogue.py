@@ -919,10 +919,11 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
     _dlr(
         30002,
         "Account suspended",
-        "The account was suspended after the message was accepted and before "
-        "it went to a carrier, so Pigeon failed it instead of sending it.",
-        ("An operator or the parent account suspended the account.",),
-        ("Reactivate the account, then send the message again.",),
+        "The account was suspended or closed after the message was accepted and "
+        "before it went to a carrier, so Pigeon failed it instead of sending it. "
+        "It cost nothing.",
+        ("An operator or the parent account suspended or closed the account.",),
+        ("Reactivate a suspended account (a closed one cannot be), then send the message again.",),
     ),
     _dlr(
         30003,

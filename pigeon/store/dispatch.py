@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from pigeon.domain.status import MessageStatus
 from pigeon.store.engine import found_in_order, probe_each
 from pigeon.store.prepared import Prepared, insert_many
-from pigeon.store.tables import carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
+from pigeon.store.tables import accounts, carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
 
 Row = dict[str, Any]
 m = messages.c
@@ -76,6 +76,12 @@ _CARRIER_REFS = Prepared(
     sa.select(carrier_refs).where(
         carrier_refs.c.carrier == sa.bindparam("b_carrier"),
         carrier_refs.c.carrier_message_id.in_(sa.bindparam("b_ids", expanding=True)),
+    )
+)
+
+_INACTIVE_ACCOUNTS = Prepared(
+    sa.select(accounts.c.sid, accounts.c.status).where(
+        accounts.c.sid.in_(sa.bindparam("b_sids", expanding=True)), accounts.c.status != "active"
     )
 )
 
@@ -182,6 +188,14 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     rows = [{**r, "previous_claimer": previous.get(r["sid"])} for r in leased]
     rows.sort(key=lambda r: (r["next_attempt_at"], r["date_created"]))
     return rows
+
+
+def inactive_accounts(conn: Connection, account_sids: Iterable[str]) -> dict[str, str]:
+    """Those of these accounts that are not active (suspended, closed), with their status."""
+    wanted = sorted(set(account_sids))
+    if not wanted:
+        return {}
+    return {r["sid"]: r["status"] for r in _INACTIVE_ACCOUNTS.all(conn, {"b_sids": wanted})}
 
 
 def offer(

@@ -207,6 +207,15 @@ def test_expired() -> None:
     assert sources(f, "error_code")[0]["error_code"] == 30036
 
 
+def test_a_message_of_an_account_suspended_before_it_went_out() -> None:
+    events = [ev("created", "queued"), ev("account_inactive", "failed", 3, 30002, account_status="suspended")]
+    f = one(diagnose_message(facts(msg(status="failed", error_code=30002), events, parts=[])), "account_inactive")
+    assert f.severity == "error"
+    assert "its account was suspended before a dispatcher reached it" in f.summary and "(30002)" in f.summary
+    assert sources(f, "error_code")[0]["error_code"] == 30002
+    assert any("Reactivate" in a for a in f.advice)
+
+
 def test_canceled() -> None:
     events = [ev("created", "scheduled"), ev("canceled", "canceled", 5, by="api")]
     f = one(diagnose_message(facts(msg(status="canceled"), events, parts=[])), "canceled")

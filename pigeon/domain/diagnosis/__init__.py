@@ -9,6 +9,8 @@ Cause identifiers (stable; `--json` and the API carry them):
     message     carrier_undelivered          error      the carrier's receipt said undelivered
                 carrier_failed               error      the carrier refused the submit, or reported failed
                 expired                      error      waited in the queue past its validity period (30036)
+                account_inactive             error      its account was suspended or closed before it
+                                                        went out (30002)
                 stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,
                                                         scheduled and never queued; or paced far behind
                 carrier_retrying             warning    temporary refusals; Pigeon retries

@@ -71,6 +71,19 @@ def _undelivered(f: MessageFacts, th: Thresholds) -> list[Finding]:
 def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m = f.message
     code = m.get("error_code")
+    inactive = next((e for e in f.events if e.get("kind") == "account_inactive"), None)
+    if inactive is not None:
+        status = (inactive.get("detail") or {}).get("account_status", "not active")
+        return [
+            Finding(
+                cause="account_inactive",
+                severity="error",
+                summary=f"{m['sid']} was never sent: its account was {status} before a dispatcher reached it, "
+                f"at {when(inactive.get('at'))} (30002). It cost nothing.",
+                evidence=[message_row(m), explained(30002), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                advice=unique(remedy(30002)),
+            )
+        ]
     expiry = next((e for e in f.events if e.get("kind") == "expired"), None)
     if expiry is not None or code == 30036:
         d = (expiry or {}).get("detail") or {}
