@@ -1019,12 +1019,14 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
     _dlr(
         30010,
         "Message price exceeds max price",
-        "Sending would cost more than the MaxPrice set on the message, so it was failed instead of sent.",
+        "Twilio failed a message that would have cost more than its MaxPrice. Twilio retired "
+        "MaxPrice in 2024 and Pigeon does not take it, so Pigeon never reports this code; it is "
+        "listed so that a code seen in older Twilio logs can be looked up.",
         (
             "MaxPrice set low.",
             "A costly destination, or a long text split into several segments.",
         ),
-        ("Raise or drop MaxPrice, or shorten the text.",),
+        ("Drop MaxPrice from the request.",),
     ),
     _dlr(
         30011,

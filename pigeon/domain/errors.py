@@ -174,6 +174,8 @@ class CarrierOutcomeUnknown(CarrierRetryableError):
     Sending it again, to this carrier or another, may deliver it twice. ``may_fail_over`` is
     the carrier's operator setting: whether the dispatcher may move the message to the next
     carrier of its route at once (accepting that risk) instead of retrying this carrier only.
+    When the retries run out the message fails with 30410 (Provider Timeout Error), whose
+    explanation warns that the carrier may have delivered it after all.
     """
 
     def __init__(
@@ -181,7 +183,7 @@ class CarrierOutcomeUnknown(CarrierRetryableError):
         message: str | None = None,
         *,
         carrier_code: str | None = None,
-        error_code: int = 30008,
+        error_code: int = 30410,
         may_fail_over: bool = False,
     ) -> None:
         super().__init__(message, carrier_code=carrier_code, error_code=error_code)

@@ -468,6 +468,19 @@ def test_no_failover_after_a_permanent_refusal(pipe: Pipeline) -> None:
     assert second.submitted == []
 
 
+def test_a_carrier_that_never_answers_fails_the_message_with_30410_once_retries_run_out(pipe: Pipeline) -> None:
+    silent = ScriptedCarrier("silent", default=CarrierOutcomeUnknown("no answer", carrier_code="smpp:response_timeout"))
+    sid = pipe.send()
+    policy = RetryPolicy(max_attempts=2, base_delay=1, max_delay=1, jitter=0)
+    for _ in range(2):
+        pipe.dispatch(route=[silent], retry=policy)
+        pipe.clock.advance(1)
+    msg = pipe.message(sid)
+    assert (msg["status"], msg["error_code"]) == ("failed", 30410)
+    assert len(silent.submitted) == 2
+    assert pipe.callbacks(sid)[-1]["ErrorCode"] == "30410"
+
+
 def test_every_carrier_refusing_retryably_requeues(pipe: Pipeline) -> None:
     a = ScriptedCarrier("a", CarrierRetryableError("busy", carrier_code="T1"))
     b = ScriptedCarrier("b", CarrierRetryableError("busy", carrier_code="T2"))

@@ -192,6 +192,25 @@ def test_carrier_failed_by_refusal_names_the_carriers_answer() -> None:
     assert "refused the submit" in f.summary and "ESME_RSYSERR" in f.summary
 
 
+def test_carrier_failed_by_silence_says_the_carrier_may_have_it() -> None:
+    silence = ev(
+        "status",
+        "failed",
+        1,
+        30410,
+        attempt=2,
+        carrier_code="smpp:response_timeout",
+        outcome_unknown=True,
+        refused_by=[{"carrier": "smsc", "outcome_unknown": True}],
+    )
+    f = one(
+        diagnose_message(facts(msg(status="failed", error_code=30410), [ev("created", "queued"), silence], parts=[])),
+        "carrier_failed",
+    )
+    assert "never answered the last submit" in f.summary and "refused" not in f.summary
+    assert any("late receipt" in a for a in f.advice)
+
+
 def test_carrier_failed_by_receipt() -> None:
     events = [*clean_events()[:3], ev("status", "failed", 2, 30008), receipt("UNKNOWN", "999")]
     f = one(diagnose_message(facts(msg(status="failed", error_code=30008), events)), "carrier_failed")

@@ -110,8 +110,14 @@ def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
         (e for e in reversed(f.events) if e.get("status") == "failed" and (e.get("detail") or {}).get("refused_by")),
         None,
     )
-    how = "refused the submit" if refusal is not None else "reported it failed"
-    carrier_code = ((refusal or {}).get("detail") or {}).get("carrier_code")
+    detail = (refusal or {}).get("detail") or {}
+    if refusal is None:
+        how = "reported it failed"
+    elif detail.get("outcome_unknown"):
+        how = "never answered the last submit (it may have the message after all)"
+    else:
+        how = "refused the submit"
+    carrier_code = detail.get("carrier_code")
     info = explained(code)
     return [
         Finding(
