@@ -171,6 +171,15 @@ def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) ->
     return sender, owned
 
 
+def _check_mms(sender: str, owned: dict[str, Any] | None) -> None:
+    """21621 for media from a sender that cannot send MMS: a number without the capability (a
+    short code has none here), or an alphanumeric sender (no record)."""
+    if owned is None or not owned["mms_capable"]:
+        raise ApiError(
+            21621, f"The 'From' number {sender} has not been enabled for MMS, and the message carries media."
+        )
+
+
 def _schedule(req: SendRequest, now: datetime, service: dict[str, Any] | None) -> datetime | None:
     if not req.schedule_type and not req.send_at:
         return None
@@ -262,6 +271,8 @@ def prepare_message(
     if sender is None:
         assert service is not None
         sender = _pool_sender(conn, service, to)
+    elif req.media_urls:
+        _check_mms(sender, owned)
 
     # An opt-out from a number in a Messaging Service covers the whole service, however the
     # message names its sender.

@@ -177,6 +177,14 @@ def test_21606_from_not_a_number_of_this_account(tenant: Tenant, shared_server: 
     raises_twilio(_create(tenant, from_=voice_only), 21606, 400)
 
 
+def test_21621_media_from_a_number_without_mms(tenant: Tenant, shared_server: Server) -> None:
+    sms_only = fresh_number()
+    shared_server.cli("numbers", "add", "--account", tenant.sid, sms_only, "--no-mms")
+    media = ["https://media.example.com/cat.png"]
+    raises_twilio(_create(tenant, from_=sms_only, media_url=media), 21621, 400)
+    assert tenant.client().messages.create(to=fresh_number(), from_=sms_only, body="text only").status == "queued"
+
+
 def test_21610_opted_out_pair(tenant: Tenant) -> None:
     recipient = fresh_number()
     with store(tenant.server) as db:

@@ -1,0 +1,37 @@
+"""Media only from a sender that can send MMS: 21621 from a number without the capability, a
+short code (none here has it) or an alphanumeric sender, before anything is written. Both stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from pigeon.app import accounts as account_use
+from pigeon.app import numbers as number_use
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain.errors import ApiError
+from pigeon.store.engine import Database
+from pigeon.testing import FrozenClock
+
+MEDIA = ["https://media.example.com/cat.png"]
+
+
+def test_media_needs_a_sender_that_can_send_mms(db: Database, clock: FrozenClock) -> None:
+    now = clock.now()
+    with db.write() as conn:
+        account = account_use.create_account(conn, friendly_name="MMS", now=now)
+        sid = account["sid"]
+        number_use.provision(conn, account_sid=sid, phone_number="+14155550197", now=now)
+        number_use.provision(conn, account_sid=sid, phone_number="+14155550198", now=now, mms=False)
+        number_use.provision(conn, account_sid=sid, phone_number="55123", now=now)
+
+    def send(sender: str, to: str = "+14155557050", media: list[str] = MEDIA) -> None:
+        with db.read() as conn:
+            prepare_message(conn, sid, SendRequest(to=to, from_=sender, body="look", media_urls=media), now)
+
+    send("+14155550197")  # MMS-capable
+    send("+14155550198", media=[])  # the same text without media
+    for sender, to in (("+14155550198", "+14155557050"), ("55123", "+14155557050"), ("Pigeon", "+447700900125")):
+        with pytest.raises(ApiError) as refused:
+            send(sender, to)
+        assert (refused.value.code, refused.value.status) == (21621, 400), sender
+        assert sender in refused.value.message
