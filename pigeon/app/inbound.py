@@ -287,6 +287,20 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
     )
     new = _inbound_rows(sms, number, service["sid"] if service else None, now)
     insert_messages(conn, [new])
+    if sms.raw.get("incomplete"):
+        # Parts of a long message that never came (pigeon.app.reassembly): what came is passed
+        # on, and the error log says what is missing.
+        missing = ", ".join(str(p) for p in sms.raw.get("missing_parts", ()))
+        alert_store.add_alert(
+            conn,
+            account_sid=number["account_sid"],
+            error_code=30009,
+            at=now,
+            resource_sid=new.message["sid"],
+            log_level="warning",
+            text=f"Message {new.message['sid']} from {new.message['from_']} arrived without part(s) {missing}: "
+            "Pigeon waited for them until the carrier's reassembly timeout and passed on the text that came.",
+        )
     publish_inbound_event(conn, new.message, now=now)
     keyword, reply = _apply_keyword(conn, number, service, new, now)
     target = webhook_target(number, service)

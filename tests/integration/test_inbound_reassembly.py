@@ -19,6 +19,7 @@ from pigeon.app import numbers as number_use
 from pigeon.app import reassembly
 from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.ports import InboundPart
+from pigeon.store import alerts as alert_store
 from pigeon.store.engine import Database
 from pigeon.store.messages import list_events
 from pigeon.store.tables import inbound_parts, messages
@@ -172,6 +173,10 @@ def test_the_sweep_hands_an_incomplete_message_over_once(
     raw = received_raw(db, message["sid"])
     assert raw["incomplete"] is True and raw["missing_parts"] == [2]
     assert raw["concatenation"]["received"] == [1, 3]
+    with db.read() as conn:
+        alerts = alert_store.list_alerts(conn, resource_sid=message["sid"])
+    [missing] = [a for a in alerts if a["error_code"] == 30009]  # beside the number's lack of a webhook
+    assert "without part(s) 2" in missing["alert_text"]
     # The missing part turns up after all: shown as a message of its own, not dropped.
     assert a.take_inbound_part(part(2, 3, "two ")) is None
     clock.advance(TIMEOUT + 1)
