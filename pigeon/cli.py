@@ -23,12 +23,12 @@ from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.carriers.config import CarrierConfigError
+from pigeon.cli_account_rules import geo_cmd, short_code_inbound_cmd
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
 from pigeon.cli_doctor import doctor_app
 from pigeon.cli_erase import erase_cmd
-from pigeon.cli_geo import geo_cmd
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.config import ConfigError, Settings, load_settings
@@ -324,6 +324,7 @@ def accounts_list(
 
 
 accounts_app.command("geo")(geo_cmd)
+accounts_app.command("short-code-inbound")(short_code_inbound_cmd)
 
 
 @keys_app.command("create")

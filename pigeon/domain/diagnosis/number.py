@@ -187,8 +187,9 @@ def _unroutable(f: NumberFacts) -> Finding:
     joined = " ".join(reasons)
     if "short code" in joined and "option is off" in joined:
         advice.append(
-            "Turn on short-code inbound for the account if texts from short codes are expected; it works only "
-            "from short codes of the number's own country."
+            "Turn on short-code inbound for the account if texts from short codes are expected "
+            "(pigeon accounts short-code-inbound AC... --on); it works only from short codes of the "
+            "number's own country."
         )
     if "only receives from numbers in" in joined or "own country" in joined:
         advice.append(

@@ -1,8 +1,11 @@
-"""`pigeon accounts geo AC…`: the countries an account may send to (pigeon/domain/geo.py).
+"""An account's rules that only an operator sets, under `pigeon accounts` (`pigeon.cli` mounts
+the commands):
 
-Shows them; `--allow US,CA` gives the account a list of its own, `--any` lets it send
-anywhere (a subaccount beyond its parent's list), `--inherit` removes its own list so that it
-follows its parent's again. `pigeon.cli` mounts `geo_cmd` under `accounts`.
+- `geo AC…`: the countries it may send to (pigeon/domain/geo.py). `--allow US,CA` gives the
+  account a list of its own, `--any` lets it send anywhere (a subaccount beyond its parent's
+  list), `--inherit` removes its own list so that it follows its parent's again.
+- `short-code-inbound AC… --on|--off`: whether its long codes take texts from short codes
+  (of their own country only; pigeon/app/inbound.py).
 """
 
 from __future__ import annotations
@@ -96,3 +99,41 @@ def _view(row: dict[str, Any], allowed: frozenset[str] | None) -> dict[str, Any]
         "parent_account_sid": parent,
         "summary": f"{', '.join(countries) if countries else 'any country'} ({source})",
     }
+
+
+def short_code_inbound_cmd(
+    account: Annotated[str, typer.Argument(help="The account SID.")],
+    on: Annotated[
+        bool | None, typer.Option("--on/--off", help="Take texts from short codes, or stop taking them.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Whether the account's long codes take texts from short codes (off by default, as on
+    Twilio: short codes usually text only their own subscribers). Only from short codes of the
+    long code's own country; the others are kept as unroutable. Shows the setting without
+    --on/--off."""
+    from pigeon import bootstrap
+    from pigeon.config import ConfigError, load_settings
+    from pigeon.store import accounts as account_store
+
+    try:
+        db = bootstrap.open_database(load_settings())
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        with db.write() as conn:
+            if on is not None and account_store.get_account(conn, account) is not None:
+                account_store.update_account(conn, account, now=datetime.now(UTC), allow_short_code_inbound=on)
+            row = account_store.get_account(conn, account)
+    finally:
+        db.dispose()
+    if row is None:
+        err.print(f"[red]Account {account} was not found[/red]")
+        raise typer.Exit(1)
+    allowed = bool(row["allow_short_code_inbound"])
+    if as_json:
+        out.print_json(json.dumps({"account_sid": account, "allow_short_code_inbound": allowed}))
+    else:
+        taken = "take" if allowed else "do not take"
+        out.print(f"{account}: its long codes {taken} texts from short codes", highlight=False)
