@@ -27,6 +27,7 @@ from pigeon.api.metrics import (
     metrics_route,
     relayed_metrics_route,
 )
+from pigeon.api.request_metrics import RequestMetrics
 from pigeon.app import accounts as account_use
 from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
@@ -48,6 +49,7 @@ from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import CARRIER_SUBMITS, STATUS_CALLBACKS
 from pigeon.domain.routing import carriers_for
 from pigeon.ports import Carrier, Clock, SystemClock
+from pigeon.serving import serve_metrics
 from pigeon.store import accounts as account_store
 from pigeon.store import carriers as carrier_store
 from pigeon.store.accept import AcceptWriter
@@ -111,10 +113,14 @@ def build_api(
     registry: CollectorRegistry | None = None,
     metrics_from: str | None = None,
     worker_metrics: Sequence[str] = (),
+    api_metrics: Sequence[str] = (),
+    metrics_socket: str | None = None,
 ) -> Starlette:
     """The API; with `workers`, they run inside the API process for its lifetime.
     `metrics_from`: the Unix socket of the process whose metrics GET /metrics relays;
-    `worker_metrics`: those of the worker processes whose metrics it adds to this one's."""
+    `worker_metrics`, `api_metrics`: those of the worker processes and the other API processes
+    whose metrics it adds to this one's; `metrics_socket`: where this process (one of those
+    other API processes) serves its own, for the first to gather."""
     clock = clock or SystemClock()
     writer = AcceptWriter(
         db.engine, max_batch=settings.accept_batch_max, max_wait=settings.accept_batch_wait_ms / 1000.0
@@ -131,6 +137,8 @@ def build_api(
 
     checkpointer = WalCheckpointer(db.engine)
 
+    registry = registry or CollectorRegistry()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         with combining(db.engine):
@@ -138,29 +146,36 @@ def build_api(
             checkpointer.start()
             stop = asyncio.Event()
             task = asyncio.create_task(workers.run(stop)) if workers is not None else None
+            figures = await serve_metrics(metrics_socket, registry) if metrics_socket else None
             try:
                 yield
             finally:
+                if figures is not None:
+                    figures.close()
                 stop.set()
                 if task is not None:
                     await task
                 writer.stop()
                 checkpointer.stop()
 
-    registry = registry or CollectorRegistry()
+    requests = RequestMetrics(registry)
     if metrics_from:
         metrics = relayed_metrics_route(metrics_from)  # the first process reads the backlog
     else:
         registry.register(BacklogCollector(lambda: read_backlog(db, clock)))
         if db.replica is not None:
             registry.register(ReplicaCollector(lambda: read_replica_lag(db)))
-        metrics = gathered_metrics_route(registry, worker_metrics) if worker_metrics else metrics_route(registry)
+        if worker_metrics or api_metrics:
+            metrics = gathered_metrics_route(registry, worker_metrics, api_metrics)
+        else:
+            metrics = metrics_route(registry)
     return create_app(
         context,
         lifespan=lifespan,
         extra_routes=[metrics],
         request_log_days=settings.request_log_days,
         proxy_hops=settings.proxy_hops,
+        metrics=requests,
     )
 
 

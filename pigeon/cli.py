@@ -182,18 +182,19 @@ def serve(
     sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
     worker_processes = serving.WorkerProcesses(workers) if workers else None
     children: list[serving.Children] = [worker_processes] if worker_processes else []
+    more = None
+    if settings.api_processes > 1:
+        env = dict(os.environ, PIGEON_HOST=settings.host, PIGEON_PORT=str(settings.port))
+        more = serving.ApiProcesses(settings.host, settings.port, settings.api_processes - 1, env)
+        children.append(more)
     api = bootstrap.build_api(
         settings,
         db,
         workers=in_process,
         registry=registry,
         worker_metrics=worker_processes.metrics_paths if worker_processes else (),
+        api_metrics=more.metrics_paths if more else (),
     )
-    more = None
-    if settings.api_processes > 1:
-        env = dict(os.environ, PIGEON_HOST=settings.host, PIGEON_PORT=str(settings.port))
-        more = serving.ApiProcesses(settings.host, settings.port, settings.api_processes - 1, env)
-        children.append(more)
     where = f" ({settings.api_processes} API processes)" if more else ""
     serving.tune_gc()
     with serving.stopped_by_signal_after_cleanup():
@@ -212,6 +213,9 @@ def serve_api(
     fd: Annotated[int, typer.Option("--fd", help="The listening socket, inherited from `pigeon serve`.")],
     metrics_from: Annotated[str, typer.Option("--metrics-from", help="Unix socket of the first process.")],
     parent: Annotated[int, typer.Option("--parent", help="The first process: stop when it is gone.")],
+    metrics_socket: Annotated[
+        str | None, typer.Option("--metrics-socket", help="Serve this process's own figures here, for the first.")
+    ] = None,
 ) -> None:
     """One more API process on `pigeon serve`'s socket (started by `pigeon serve --api-processes`)."""
     import socket
@@ -223,7 +227,7 @@ def serve_api(
     settings = load_settings()
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings, migrate=False)  # the first process migrated it
-    api = bootstrap.build_api(settings, db, metrics_from=metrics_from)
+    api = bootstrap.build_api(settings, db, metrics_from=metrics_from, metrics_socket=metrics_socket)
     serving.watch_parent(parent)
     serving.tune_gc()
     uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[socket.socket(fileno=fd)])

@@ -215,6 +215,9 @@ class ApiProcesses(Children):
         self.metrics_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.metrics_sock.bind(self.metrics_path)
         self.metrics_sock.listen(64)
+        #: Where each of them serves its own figures (its requests), for the first to gather:
+        #: API process 2, 3 ..., the same path for the process that replaces one that died.
+        self.metrics_paths = [str(self._dir / f"api-{slot + 2}.sock") for slot in range(count)]
 
     def _spawn_api(self, slot: int) -> subprocess.Popen[bytes]:
         # This process lets go of the socket once the child has it: a socket in the group that
@@ -231,6 +234,8 @@ class ApiProcesses(Children):
                     str(fd),
                     "--metrics-from",
                     self.metrics_path,
+                    "--metrics-socket",
+                    self.metrics_paths[slot],
                     "--parent",
                     str(os.getpid()),
                 ],

@@ -32,6 +32,7 @@ from pigeon.api.concurrency import ConcurrencyMiddleware
 from pigeon.api.context import ApiContext, in_thread
 from pigeon.api.errors import EXCEPTION_HANDLERS
 from pigeon.api.request_log import RequestLogMiddleware
+from pigeon.api.request_metrics import RequestMetrics, RequestMetricsMiddleware
 from pigeon.console.routes import create_console
 from pigeon.store.request_log import RequestLogWriter
 
@@ -50,10 +51,12 @@ def create_app(
     request_log: RequestLogWriter | None = None,
     request_log_days: float = 30,
     proxy_hops: int = 0,
+    metrics: RequestMetrics | None = None,
 ) -> Starlette:
     """`request_log_days`: how long the request log keeps a request (0 keeps it forever);
     `proxy_hops`: the reverse proxies in front that append to X-Forwarded-For (0: none, the
-    header is ignored). `request_log` replaces the default writer (tests)."""
+    header is ignored). `request_log` replaces the default writer (tests). `metrics`: where the
+    requests are counted and timed (GET /metrics), if anywhere."""
     log_writer = request_log or RequestLogWriter(
         context.db.engine, retention=timedelta(days=request_log_days) if request_log_days > 0 else None
     )
@@ -106,6 +109,7 @@ def create_app(
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            *([Middleware(RequestMetricsMiddleware, metrics=metrics)] if metrics is not None else []),
             Middleware(RequestLogMiddleware, writer=log_writer, clock=context.clock, proxy_hops=proxy_hops),
             Middleware(BodyLimitMiddleware),
             Middleware(ConcurrencyMiddleware, gate=context.concurrency),

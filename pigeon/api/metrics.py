@@ -125,18 +125,27 @@ def relayed_metrics_route(uds_path: str) -> Route:
 WORKER_TIMEOUT = 5.0
 
 
-def gathered_metrics_route(registry: CollectorRegistry, workers: Sequence[str]) -> Route:
-    """GET /metrics of `pigeon serve --workers N`: this process's figures, and each worker
-    process's, read from the Unix socket it serves them on (`pigeon worker --metrics-socket`).
+def gathered_metrics_route(
+    registry: CollectorRegistry, workers: Sequence[str], api_processes: Sequence[str] = ()
+) -> Route:
+    """GET /metrics of `pigeon serve --workers N --api-processes M`: this process's figures,
+    and each worker process's and other API process's, read from the Unix socket it serves
+    them on (`pigeon worker --metrics-socket`, `pigeon serve-api --metrics-socket`).
 
     A worker's series get a label ``worker`` ("1" to "N", the same for the process that
     replaces one that died), since each process counts its own submits, receipts and binds:
-    `sum by (carrier)` gives the whole. ``pigeon_worker_up`` says which workers answered; a
-    worker that does not (one being restarted) is left out of that scrape, not waited for."""
+    `sum by (carrier)` gives the whole. The other API processes' series (their requests) get
+    ``api_process`` ("2" to "M"; this one's have none). ``pigeon_worker_up`` and
+    ``pigeon_api_process_up`` say which answered; a process that does not (one being
+    restarted) is left out of that scrape, not waited for."""
 
     async def metrics(request: Request) -> Response:
-        texts = await asyncio.gather(*(_read(path) for path in workers))
-        gathered = Gathered(registry, [(str(i), text) for i, text in enumerate(texts, start=1)])
+        texts = await asyncio.gather(*(_read(path) for path in [*workers, *api_processes]))
+        gathered = Gathered(
+            registry,
+            [(str(i), text) for i, text in enumerate(texts[: len(workers)], start=1)],
+            [(str(i), text) for i, text in enumerate(texts[len(workers) :], start=2)],
+        )
         return Response(await asyncio.to_thread(generate_latest, gathered), media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", metrics, methods=["GET"])
@@ -155,22 +164,40 @@ async def _read(path: str) -> str | None:
 
 
 class Gathered:
-    """A collector for one scrape: this process's registry, then the workers' families with
-    their label added (one family per name, whichever processes have it)."""
+    """A collector for one scrape: this process's registry, then the other processes' families
+    with their label added (one family per name, whichever processes have it)."""
 
-    def __init__(self, registry: CollectorRegistry, workers: list[tuple[str, str | None]]) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        workers: Sequence[tuple[str, str | None]],
+        api_processes: Sequence[tuple[str, str | None]] = (),
+    ) -> None:
         self.registry = registry
         self.workers = workers
+        self.api_processes = api_processes
 
     def collect(self) -> Iterator[Metric]:
-        yield from self.registry.collect()
-        up = GaugeMetricFamily("pigeon_worker_up", "1 when the worker process answered this scrape.", labels=["worker"])
+        # This process's families first, with the others' samples added to them: a name may
+        # appear once only in an exposition (the API processes all count requests).
         families: dict[str, Metric] = {}
-        for worker, text in self.workers:
-            up.add_metric([worker], 0.0 if text is None else 1.0)
-            for family in text_string_to_metric_families(text or ""):
-                merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
-                for sample in family.samples:
-                    merged.add_sample(sample.name, {**sample.labels, "worker": worker}, sample.value, sample.timestamp)
-        yield up
+        for family in self.registry.collect():
+            families[family.name] = mine = Metric(family.name, family.documentation, family.type)
+            mine.samples = list(family.samples)
+        ups = []
+        for label, processes, up_name, what in (
+            ("worker", self.workers, "pigeon_worker_up", "worker process"),
+            ("api_process", self.api_processes, "pigeon_api_process_up", "other API process"),
+        ):
+            if not processes:
+                continue
+            up = GaugeMetricFamily(up_name, f"1 when the {what} answered this scrape.", labels=[label])
+            for name, text in processes:
+                up.add_metric([name], 0.0 if text is None else 1.0)
+                for family in text_string_to_metric_families(text or ""):
+                    merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                    for sample in family.samples:
+                        merged.add_sample(sample.name, {**sample.labels, label: name}, sample.value, sample.timestamp)
+            ups.append(up)
         yield from families.values()
+        yield from ups

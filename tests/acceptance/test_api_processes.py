@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.acceptance.conftest import Server
 from tests.acceptance.processes import alive_after, children_running
@@ -63,6 +64,10 @@ def test_two_api_processes_share_the_port(server_factory: Any) -> None:
         assert all(a.status_code == 200 for a in answers)
         assert all("pigeon_carrier_submits" in a.text for a in answers), answers[0].text[:500]
         assert len({_families(a.text) for a in answers}) == 1
+        # And the requests both processes answered: the second's with its label.
+        sends = _sends(answers[-1].text)
+        assert sends[""] == held[first] and sends["2"] == held[second[0]], (sends, held)
+        assert 'pigeon_api_process_up{api_process="2"} 1.0' in answers[-1].text
     finally:
         for client in clients:
             client.close()
@@ -76,6 +81,17 @@ def test_two_api_processes_share_the_port(server_factory: Any) -> None:
     srv.process.wait(timeout=10)
     assert not alive_after(second, within=10), "the second API process outlived the first"
     srv.process = None
+
+
+def _sends(text: str) -> dict[str, float]:
+    """The 201s to Messages.json counted by GET /metrics, by API process ("" for the first)."""
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "pigeon_api_requests_total" and s.labels["status"] == "201":
+                assert s.labels["route"] == "/2010-04-01/Accounts/{account_sid}/Messages.json"
+                counts[s.labels.get("api_process", "")] = s.value
+    return counts
 
 
 def _families(text: str) -> frozenset[str]:

@@ -64,3 +64,31 @@ def test_the_backlog_as_gauges_and_a_store_out_of_reach_as_store_up_0() -> None:
 
     text = generate_latest(BacklogCollector(unreachable)).decode()
     assert "pigeon_store_up 0.0" in text and "pigeon_messages_waiting" not in text
+
+
+def api_text(requests: int) -> str:
+    registry = CollectorRegistry()
+    Counter("pigeon_api_requests", "Requests.", ["route"], registry=registry).labels("/x").inc(requests)
+    return generate_latest(registry).decode()
+
+
+def test_the_other_api_processes_requests_join_this_ones_family() -> None:
+    own = CollectorRegistry()
+    Counter("pigeon_api_requests", "Requests.", ["route"], registry=own).labels("/x").inc(5)
+    gathered = Gathered(own, [("1", worker_text(1, 1.0))], [("2", api_text(3)), ("3", None)])
+    text = generate_latest(gathered).decode()
+
+    assert text.count("# TYPE pigeon_api_requests_total counter") == 1  # one family, three processes
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith(("pigeon_api", "pigeon_worker_up")) and not s.name.endswith("_created")
+    }
+    assert values == {
+        ("pigeon_api_requests_total", (("route", "/x"),)): 5.0,
+        ("pigeon_api_requests_total", (("api_process", "2"), ("route", "/x"))): 3.0,
+        ("pigeon_worker_up", (("worker", "1"),)): 1.0,
+        ("pigeon_api_process_up", (("api_process", "2"),)): 1.0,
+        ("pigeon_api_process_up", (("api_process", "3"),)): 0.0,
+    }
