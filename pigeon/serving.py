@@ -249,8 +249,11 @@ class ApiProcesses(Children):
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-class _Stopped(Exception):
-    """SIGTERM reached `pigeon serve` while uvicorn was not handling it."""
+class _Stopped(BaseException):
+    """SIGTERM reached `pigeon serve` while uvicorn was not handling it. Raised from the signal
+    handler wherever the main thread happens to be, so it is a BaseException, as
+    KeyboardInterrupt is: an `except Exception` in the code it interrupts (uvicorn's start-up,
+    say) must not take it for an error of its own and turn it into one."""
 
 
 @contextlib.contextmanager

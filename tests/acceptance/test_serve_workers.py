@@ -79,14 +79,16 @@ def test_a_worker_that_dies_is_started_again(server_factory: Any) -> None:
 def test_sigterm_while_serve_is_starting_stops_its_workers_too(server_factory: Any) -> None:
     """SIGTERM as soon as the worker exists, perhaps before uvicorn listens for the signal."""
     srv: Server = server_factory("sqlite", start=False)
-    process = subprocess.Popen(
-        [str(PIGEON), "serve", "--workers", "1"],
-        env=srv.env,
-        cwd=srv.workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = srv.workdir / "sigterm-at-start.log"
+    with log.open("wb") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [str(PIGEON), "serve", "--workers", "1"],
+            env=srv.env,
+            cwd=srv.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while not (workers := children_running(process.pid, b"worker")) and time.monotonic() < deadline:
@@ -94,7 +96,7 @@ def test_sigterm_while_serve_is_starting_stops_its_workers_too(server_factory: A
         assert workers, "pigeon serve started no worker"
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
-        assert process.returncode == -signal.SIGTERM
+        assert process.returncode == -signal.SIGTERM, log.read_text()[-3000:]
         assert not alive_after(workers), "a worker outlived pigeon serve"
     finally:
         if process.poll() is None:
