@@ -42,7 +42,7 @@ from pigeon.carriers.leased import LeasedCarrier
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
 from pigeon.carriers.smpp import SmppCarrier
-from pigeon.config import Settings
+from pigeon.config import Settings, denied_networks
 from pigeon.domain.numbers import SenderKind
 from pigeon.domain.pacing import DEFAULT_RATES, PacingPolicy
 from pigeon.domain.pricing import PriceTable
@@ -133,6 +133,7 @@ def build_api(
         pacing=pacing_policy(settings),
         message_days=settings.message_days,
         concurrency=AccountConcurrency(settings.api_concurrency_per_account),
+        webhook_denied_networks=tuple(denied_networks(settings.webhook_denied_networks)),
     )
 
     checkpointer = WalCheckpointer(db.engine)
@@ -337,7 +338,10 @@ def build_workers(
         db, route, clock, worker_id=wid, settings=dispatch_settings, reach=leases.reach if leases else None
     )
     # One connection per request slot: every webhook goes through the worker's slots.
-    sender = HttpWebhookSender(max_connections=settings.webhook_concurrency)
+    sender = HttpWebhookSender(
+        max_connections=settings.webhook_concurrency,
+        denied_networks=denied_networks(settings.webhook_denied_networks),
+    )
     pacing = pacing_policy(settings)
 
     async def inbound(row: dict[str, Any], answered: Callable[[], None]) -> None:

@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 
 from pigeon.app import diagnose
-from pigeon.config import ConfigError, load_settings
+from pigeon.config import ConfigError, denied_networks, load_settings
 from pigeon.doctor.render import dumps, exit_code, render_text
 from pigeon.doctor.since import parse_since
 from pigeon.domain.diagnosis import Report
@@ -157,7 +157,8 @@ def number(
     account_sid = _account(db, account)
 
     async def run() -> Report:
-        sender = HttpWebhookSender() if test_request else None
+        denied = denied_networks(load_settings().webhook_denied_networks)
+        sender = HttpWebhookSender(denied_networks=denied) if test_request else None
         try:
             return await diagnose.diagnose_number(
                 db, account_sid, phone_number, now=now, since=_since(since, now), sender=sender

@@ -6,6 +6,7 @@ entry points reads the environment; they receive a `Settings` value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -50,6 +51,10 @@ class Settings:
     #: `webhook_concurrency`, at least eight); `webhook_concurrency` lets every receiver use
     #: every slot (pigeon/workers/receivers.py).
     webhook_receiver_share: int = 0
+    #: Networks no webhook, status callback or doctor's test request may reach, comma-separated
+    #: CIDR blocks; by default the link-local ones, where clouds serve their instance
+    #: credentials (169.254.169.254). "none" for none.
+    webhook_denied_networks: str = "169.254.0.0/16,fe80::/10"
     #: Days finished webhook deliveries and their attempts are kept (0: forever); the message
     #: timeline keeps each callback's outcome regardless (pigeon/store/webhook_history.py).
     webhook_history_days: float = 30.0
@@ -84,10 +89,19 @@ _ENV = {
     "webhook_concurrency": "PIGEON_WEBHOOK_CONCURRENCY",
     "webhook_prefetch": "PIGEON_WEBHOOK_PREFETCH",
     "webhook_receiver_share": "PIGEON_WEBHOOK_RECEIVER_SHARE",
+    "webhook_denied_networks": "PIGEON_WEBHOOK_DENIED_NETWORKS",
     "webhook_history_days": "PIGEON_WEBHOOK_HISTORY_DAYS",
     "message_days": "PIGEON_MESSAGE_DAYS",
     "error_log_days": "PIGEON_ERROR_LOG_DAYS",
 }
+
+
+def denied_networks(text: str) -> list[str]:
+    """The CIDR blocks of PIGEON_WEBHOOK_DENIED_NETWORKS ("none" for none: an empty variable
+    means the default, as for every setting)."""
+    if text.strip().lower() == "none":
+        return []
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def default_database_url(cwd: Path | None = None) -> str:
@@ -135,6 +149,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for key, value in values.items():
         kind = {"str": str, "int": int, "bool": bool, "float": float}.get(str(kinds[key]), str)
         typed[key] = _coerce(_ENV.get(key, key), value, kind)
+    if not typed.get("database_url"):
+        typed["database_url"] = default_database_url()
+    _check(typed)
+    typed["file_tables"] = tables
+    return Settings(**typed)
+
+
+def _check(typed: dict[str, Any]) -> None:
+    """ConfigError for values that are of the right type but cannot be used."""
     for key, least in (
         ("api_concurrency_per_account", 0),
         ("webhook_concurrency", 1),
@@ -151,12 +174,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             f"PIGEON_MESSAGE_DAYS: {typed['message_days']} is less than a day, and an Idempotency-Key"
             " refers to its message for a day (0 keeps messages for ever)"
         )
-    if not typed.get("database_url"):
-        typed["database_url"] = default_database_url()
+    for network in denied_networks(typed.get("webhook_denied_networks", Settings.webhook_denied_networks)):
+        try:
+            ipaddress.ip_network(network)
+        except ValueError as exc:
+            raise ConfigError(f"PIGEON_WEBHOOK_DENIED_NETWORKS: {exc}") from exc
     if typed.get("database_replica_url") and not str(typed["database_url"]).startswith("postgresql"):
         raise ConfigError(
             "PIGEON_DATABASE_REPLICA_URL: a read replica needs PIGEON_DATABASE_URL to be PostgreSQL"
             " (SQLite's readers never wait for its writer, and need none)"
         )
-    typed["file_tables"] = tables
-    return Settings(**typed)

@@ -42,6 +42,8 @@ class ApiContext:
     message_days: float = 0.0
     #: Requests of one account in progress at once (PIGEON_API_CONCURRENCY_PER_ACCOUNT; 0: any).
     concurrency: AccountConcurrency = field(default_factory=lambda: AccountConcurrency(0))
+    #: PIGEON_WEBHOOK_DENIED_NETWORKS, for the doctor's test requests.
+    webhook_denied_networks: tuple[str, ...] = ()
 
 
 def ctx(request: Request) -> ApiContext:

@@ -106,7 +106,7 @@ async def number(request: Request) -> Response:
         return _answer(report)
     from pigeon.webhooks.sender import HttpWebhookSender
 
-    own = HttpWebhookSender()
+    own = HttpWebhookSender(denied_networks=c.webhook_denied_networks)
     try:
         report = await diagnose.diagnose_number(c.db, account_sid, phone_number, sender=own, **kw)
     finally:

@@ -72,6 +72,10 @@ class NameNotResolved(ConnectError):
     """The host name did not resolve: no such name, or no answer from DNS."""
 
 
+class AddressDenied(ConnectError):
+    """Every address the host name resolved to is in a network webhooks may not reach."""
+
+
 class TLSFailed(ConnectError):
     """The TLS handshake failed: the server reset the connection during it, did not speak TLS,
     or had no protocol version or cipher in common with us."""

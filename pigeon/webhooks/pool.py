@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
+import socket
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pigeon.webhooks.http1 import (
+    AddressDenied,
     Answer,
     ConnectError,
     Connection,
@@ -30,7 +33,19 @@ from pigeon.webhooks.http1 import (
     parse_url,
 )
 
-__all__ = ["Pool", "default_tls_context"]
+__all__ = ["Network", "Pool", "default_tls_context", "denied_address"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def denied_address(address: str, denied: Sequence[Network]) -> bool:
+    """Whether `address` (an IP address as getaddrinfo gives it) is in one of `denied`; an
+    IPv4 address written as IPv6 (::ffff:169.254.169.254) counts as the IPv4 address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone (fe80::1%eth0)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in denied)
+
 
 #: Framing is ours: a request's own Content-Length or Transfer-Encoding would contradict it.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
@@ -56,8 +71,11 @@ class Pool:
         default_headers: Mapping[str, str],
         idle_timeout: float = 15.0,
         tls: ssl.SSLContext | None = None,
+        denied: Sequence[Network] = (),
     ) -> None:
+        """`denied`: networks no connection may be opened to (`_connect` says how)."""
         self.loop = loop
+        self._denied = tuple(denied)
         self.max_body = max_body
         self._max = max_connections
         self._connect_timeout = connect_timeout
@@ -160,9 +178,18 @@ class Pool:
         tls = (self._tls or default_tls_context()) if scheme == "https" else None
         try:
             async with asyncio.timeout(self._connect_timeout):
-                await self.loop.create_connection(
-                    lambda: conn, host, port, ssl=tls, server_hostname=host if tls is not None else None
-                )
+                for address in await self._addresses(host, port):
+                    try:
+                        await self.loop.create_connection(
+                            lambda: conn, address, port, ssl=tls, server_hostname=host if tls is not None else None
+                        )
+                        break
+                    except ssl.SSLError:
+                        raise  # the server answered: another of its addresses would not do better
+                    except OSError as exc:
+                        last: OSError = exc
+                else:
+                    raise last
         except TimeoutError as exc:
             self._forget(conn)
             raise ConnectError(f"no connection to {host}:{port} within {self._connect_timeout:g} s") from exc
@@ -176,6 +203,23 @@ class Pool:
             self._discard(conn)
             raise HTTPError("the sender was closed")
         return conn
+
+    async def _addresses(self, host: str, port: int) -> list[str]:
+        """Where to connect for `host`: the name itself when no network is denied (the loop
+        resolves it); else the addresses it resolves to outside the denied networks, in the
+        resolver's order, which the connection then uses as they are, so that a second
+        resolution (a name whose answer changes, DNS rebinding) cannot lead elsewhere."""
+        if not self._denied:
+            return [host]
+        infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        allowed = [a for a in found if not denied_address(a, self._denied)]
+        if not allowed:
+            raise AddressDenied(
+                f"{host}:{port} resolves to {', '.join(found)}, in networks webhooks may not reach"
+                " (PIGEON_WEBHOOK_DENIED_NETWORKS)"
+            )
+        return allowed
 
     def _evict_idle(self) -> bool:
         """Close the pool's longest idle connection (any origin), to make room for a new one."""

@@ -39,6 +39,7 @@ cookies, redirects, streaming request bodies.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import ssl
 import time
@@ -49,6 +50,7 @@ from pigeon.domain.errors import WebhookError
 from pigeon.domain.signatures import request_url
 from pigeon.ports import WebhookRequest, WebhookResponse
 from pigeon.webhooks.http1 import (
+    AddressDenied,
     CertificateRejected,
     ConnectError,
     HTTPError,
@@ -57,7 +59,7 @@ from pigeon.webhooks.http1 import (
     ProtocolError,
     TLSFailed,
 )
-from pigeon.webhooks.pool import Pool
+from pigeon.webhooks.pool import Network, Pool
 
 __all__ = ["MAX_RESPONSE_BYTES", "USER_AGENT", "HttpWebhookSender", "form_body"]
 
@@ -96,6 +98,8 @@ _CERTIFICATE = {
 def _translate(exc: HTTPError) -> WebhookError:
     if isinstance(exc, InvalidRequest):
         return WebhookError(11200, f"the URL cannot be requested ({exc})", retryable=False)
+    if isinstance(exc, AddressDenied):
+        return WebhookError(11205, f"the receiver's address is not allowed ({exc})", retryable=False)
     if isinstance(exc, NameNotResolved):
         return WebhookError(11210, f"the host name does not resolve ({exc})", retryable=True)
     if isinstance(exc, CertificateRejected):
@@ -123,9 +127,13 @@ class HttpWebhookSender:
         max_connections: int = 100,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         tls: ssl.SSLContext | None = None,
+        denied_networks: Iterable[str] = (),
     ) -> None:
         """`tls` verifies https receivers (default: the system's trusted CAs, with certificate
-        and host name checks)."""
+        and host name checks). `denied_networks`: CIDR blocks no request may go to (a cloud's
+        metadata service, say), whatever name a URL gives; ValueError for one that is not a
+        network."""
+        self._denied: tuple[Network, ...] = tuple(ipaddress.ip_network(n.strip()) for n in denied_networks)
         self._connect = connect_timeout
         self._total = total_timeout
         self._max_connections = max_connections
@@ -146,6 +154,7 @@ class HttpWebhookSender:
                 max_body=self._max_bytes,
                 default_headers=DEFAULT_HEADERS,
                 tls=self._tls,
+                denied=self._denied,
             )
         return pool
 

@@ -792,6 +792,30 @@ def test_a_host_name_that_does_not_resolve_is_11210(run: Run[Any]) -> None:
     assert caught.error_code == 11210 and caught.retryable and "does not resolve" in caught.detail
 
 
+def test_a_receiver_in_a_denied_network_is_never_connected_to(run: Run[Any]) -> None:
+    """What a URL names is checked after resolution: an address literal, and a name (here
+    localhost, which resolves to 127.0.0.1 and perhaps ::1) whose every address is denied."""
+
+    async def main() -> tuple[Server, list[WebhookError], WebhookResponse]:
+        server = await Server(replying(answer(204))).start()
+        denied = HttpWebhookSender(denied_networks=["127.0.0.0/8", "::1/128"])
+        refused = [
+            await failure(denied, post(server.url())),
+            await failure(denied, post(server.url(host="localhost"))),
+        ]
+        allowed = HttpWebhookSender(denied_networks=["169.254.0.0/16"])
+        [ok] = await send_all(allowed, post(server.url()))
+        await server.stop()
+        return server, refused, ok
+
+    server, refused, ok = run(main())
+    for caught in refused:
+        assert (caught.error_code, caught.retryable) == (11205, False)
+        assert "not allowed" in caught.detail and "PIGEON_WEBHOOK_DENIED_NETWORKS" in caught.detail
+    assert ok.status == 204
+    assert server.connections == 1  # the allowed sender's only
+
+
 def test_https_with_a_trusted_certificate_sends_the_host_name(run: Run[Any], certificate: tuple[Path, Path]) -> None:
     names: list[str | None] = []
 

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pigeon.app.retention import Rule
-from pigeon.config import ConfigError, load_settings
+from pigeon.config import ConfigError, denied_networks, load_settings
 
 
 def test_defaults_and_environment(tmp_path: Path) -> None:
@@ -28,6 +28,8 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     s = load_settings({"PIGEON_MESSAGE_DAYS": "400", "PIGEON_ERROR_LOG_DAYS": "0"})
     assert (s.message_days, s.error_log_days) == (400.0, 0.0)
     assert load_settings({}).api_concurrency_per_account == 250
+    assert load_settings({}).webhook_denied_networks == "169.254.0.0/16,fe80::/10"  # cloud metadata
+    assert denied_networks(load_settings({"PIGEON_WEBHOOK_DENIED_NETWORKS": "none"}).webhook_denied_networks) == []
     assert load_settings({"PIGEON_API_CONCURRENCY_PER_ACCOUNT": "0"}).api_concurrency_per_account == 0  # no limit
 
 
@@ -52,6 +54,8 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "-1"})
     with pytest.raises(ConfigError, match="PIGEON_CONFIG"):
         load_settings({"PIGEON_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match=r"PIGEON_WEBHOOK_DENIED_NETWORKS: .*10\.0\.0\.300"):
+        load_settings({"PIGEON_WEBHOOK_DENIED_NETWORKS": "127.0.0.0/8, 10.0.0.300/32"})
     with pytest.raises(ConfigError, match="PIGEON_API_CONCURRENCY_PER_ACCOUNT: -1 is less than 0"):
         load_settings({"PIGEON_API_CONCURRENCY_PER_ACCOUNT": "-1"})
     with pytest.raises(ConfigError, match=r"PIGEON_MESSAGE_DAYS: 0\.5 is less than a day"):

@@ -3,11 +3,13 @@ parameters (`pigeon.webhooks.sender.form_body` only skips escaping text that nee
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
+from pigeon.webhooks.pool import denied_address
 from pigeon.webhooks.sender import form_body
 
 TRICKY = [
@@ -49,3 +51,13 @@ def test_random_text_as_urlencode_makes_it() -> None:
             for _ in range(rng.randrange(0, 5))
         ]
         assert form_body(params) == urlencode(params).encode("ascii"), params
+
+
+def test_denied_networks_cover_addresses_however_they_are_written() -> None:
+    denied = [ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")]
+    assert denied_address("169.254.169.254", denied)
+    assert denied_address("::ffff:169.254.169.254", denied)  # IPv4 written as IPv6
+    assert denied_address("fe80::1%eth0", denied)  # with a zone
+    assert not denied_address("10.0.0.5", denied)
+    assert not denied_address("2001:db8::1", denied)
+    assert not denied_address("169.254.0.1", [])
