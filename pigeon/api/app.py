@@ -102,7 +102,11 @@ def create_app(
             Mount(
                 "/console",
                 app=create_console(
-                    db=context.db, clock=context.clock, base_url=context.base_url, message_days=context.message_days
+                    db=context.db,
+                    clock=context.clock,
+                    base_url=context.base_url,
+                    message_days=context.message_days,
+                    denied_networks=context.webhook_denied_networks,
                 ),
             ),
             *extra_routes,

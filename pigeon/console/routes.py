@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -63,11 +64,15 @@ def create_console(
     db: Database,
     clock: Clock,
     base_url: str,
-    sender_factory: Callable[[], WebhookSender] = HttpWebhookSender,
+    sender_factory: Callable[[], WebhookSender] | None = None,
     message_days: float = 0.0,
+    denied_networks: Sequence[str] = (),
 ) -> Starlette:
     """The console as an application of its own (its own error pages), on the API's store.
-    `sender_factory` makes the WebhookSender of a webhook test (one per test, closed after)."""
+    `sender_factory` makes the WebhookSender of a webhook test (one per test, closed after; by
+    default one that keeps out of `denied_networks`, PIGEON_WEBHOOK_DENIED_NETWORKS)."""
+    if sender_factory is None:
+        sender_factory = functools.partial(HttpWebhookSender, denied_networks=tuple(denied_networks))
     app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
     app.state.console = Console(
         db=db, clock=clock, base_url=base_url, sender_factory=sender_factory, message_days=message_days

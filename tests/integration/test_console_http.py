@@ -209,3 +209,14 @@ def test_the_request_log_shows_calls_refused_before_sign_in_on_request(
     assert "stale-a/1" not in client.get("/console/requests").text  # the user agent is shown
     page = client.get("/console/requests?unauthenticated=1").text
     assert "stale-a/1" in page and "stale-b/1" not in page
+
+
+def test_the_webhook_test_keeps_out_of_the_denied_networks(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
+    client, d = app_and_data
+    sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"]))
+    number = f"/console/numbers/{d['a_number']['sid']}"
+    metadata = "http://169.254.169.254/latest/meta-data/"
+    assert client.post(number, data={"sms_url": metadata, "csrf_token": csrf(client)}).status_code in (200, 303)
+    page = client.post(f"{number}/test", data={"csrf_token": csrf(client)})
+    assert page.status_code == 200
+    assert "not allowed" in page.text and "11205" in page.text
