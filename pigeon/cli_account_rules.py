@@ -12,13 +12,27 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from pigeon.store.engine import Database
+
 out = Console()
 err = Console(stderr=True)
+
+
+def _db() -> Database:
+    from pigeon import bootstrap
+    from pigeon.config import ConfigError, load_settings
+
+    try:
+        return bootstrap.open_database(load_settings())
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
 
 def geo_cmd(
@@ -36,9 +50,7 @@ def geo_cmd(
     """Geo permissions: the countries an account may send to. Sends to other countries (and
     to non-geographic numbers, such as +800 and +882, whenever a list applies) are refused
     with 21408 and cost nothing."""
-    from pigeon import bootstrap
     from pigeon.app import accounts
-    from pigeon.config import ConfigError, load_settings
     from pigeon.domain import geo
     from pigeon.domain.errors import ApiError
     from pigeon.store import accounts as account_store
@@ -53,11 +65,7 @@ def geo_cmd(
         except ValueError as exc:
             err.print(f"[red]--allow: {exc}[/red]")
             raise typer.Exit(2) from exc
-    try:
-        db = bootstrap.open_database(load_settings())
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    db = _db()
     try:
         with db.write() as conn:
             if allow is not None or any_country or inherit:
@@ -112,15 +120,9 @@ def short_code_inbound_cmd(
     Twilio: short codes usually text only their own subscribers). Only from short codes of the
     long code's own country; the others are kept as unroutable. Shows the setting without
     --on/--off."""
-    from pigeon import bootstrap
-    from pigeon.config import ConfigError, load_settings
     from pigeon.store import accounts as account_store
 
-    try:
-        db = bootstrap.open_database(load_settings())
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    db = _db()
     try:
         with db.write() as conn:
             if on is not None and account_store.get_account(conn, account) is not None:
