@@ -214,8 +214,9 @@ def _check_queue(conn: Connection, sender: str, segments: int, pacing: PacingPol
         )
 
 
-def _pool_sender(conn: Connection, service: dict[str, Any], to: str) -> str:
-    """A sender from the service's pool for `to` (21704: empty pool; 21703: none fits)."""
+def _pool_sender(conn: Connection, service: dict[str, Any], to: str, *, media: bool) -> str:
+    """A sender from the service's pool for `to` (21704: empty pool; 21703: none fits); one
+    that can send MMS first when the message has `media`."""
     sid = service["sid"]
     sticky = service_store.last_sender_to(conn, sid, to) if service["sticky_sender"] else None
     alphas = [a["alpha_sender"] for a in service_store.list_alpha_senders(conn, sid)]
@@ -225,6 +226,7 @@ def _pool_sender(conn: Connection, service: dict[str, Any], to: str) -> str:
         sticky=sticky,
         alpha_senders=alphas,
         area_code_geomatch=bool(service["area_code_geomatch"]),
+        media=media,
     )
     if sender is not None:
         return sender
@@ -270,7 +272,7 @@ def prepare_message(
         sender, owned = _check_sender(conn, account_sid, req.from_, to)
     if sender is None:
         assert service is not None
-        sender = _pool_sender(conn, service, to)
+        sender = _pool_sender(conn, service, to, media=bool(req.media_urls))
     elif req.media_urls:
         _check_mms(sender, owned)
 

@@ -23,6 +23,7 @@ def choose_sender(
     sticky: str | None = None,
     alpha_senders: Sequence[str] = (),
     area_code_geomatch: bool = False,
+    media: bool = False,
 ) -> str | None:
     """The pool sender for `recipient`, in Twilio's order of preference:
 
@@ -32,7 +33,22 @@ def choose_sender(
     4. a long code of the recipient's country — with area-code geomatch, one with the
        recipient's area code first (US/CA);
     5. any long code that may send internationally.
+
+    A message with `media` takes the first of these that can send MMS (a number with the
+    capability; no alphanumeric sender can), the sticky sender only if it can; when none
+    can, the same choice as a text, and the carrier says whether it takes the media.
     """
+    if media:
+        capable = [c for c in candidates if c.get("mms_capable")]
+        names = {c["phone_number"] for c in capable}
+        chosen = choose_sender(
+            capable,
+            recipient,
+            sticky=sticky if sticky in names else None,
+            area_code_geomatch=area_code_geomatch,
+        )
+        if chosen is not None:
+            return chosen
     available = {c["phone_number"]: c for c in candidates}
     if sticky is not None and (sticky in available or sticky in alpha_senders):
         return sticky

@@ -7,6 +7,7 @@ import pytest
 
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
+from pigeon.app import services as service_use
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain.errors import ApiError
 from pigeon.store.engine import Database
@@ -35,3 +36,23 @@ def test_media_needs_a_sender_that_can_send_mms(db: Database, clock: FrozenClock
             send(sender, to)
         assert (refused.value.code, refused.value.status) == (21621, 400), sender
         assert sender in refused.value.message
+
+
+def test_a_service_sends_media_from_a_pool_sender_that_can_send_mms(db: Database, clock: FrozenClock) -> None:
+    now = clock.now()
+    with db.write() as conn:
+        sid = account_use.create_account(conn, friendly_name="MMS pool", now=now)["sid"]
+        service = service_use.create(conn, sid, {"FriendlyName": "pool"}, now)["sid"]
+        short = number_use.provision(conn, account_sid=sid, phone_number="55125", now=now, iso_country="US")
+        pictures = number_use.provision(conn, account_sid=sid, phone_number="+14155550199", now=now)
+        path = f"/v1/Services/{service}"
+        service_use.add_number(conn, sid, service, short["sid"], short_code=True, path=path, now=now)
+        service_use.add_number(conn, sid, service, pictures["sid"], short_code=False, path=path, now=now)
+
+    def sender(media: list[str]) -> str:
+        req = SendRequest(to="+14155557051", messaging_service_sid=service, body="look", media_urls=media)
+        with db.read() as conn:
+            return str(prepare_message(conn, sid, req, now).message["from_"])
+
+    assert sender([]) == "55125"  # a text: the short code, as Twilio prefers
+    assert sender(MEDIA) == "+14155550199"  # media: the pool's sender that can send MMS
