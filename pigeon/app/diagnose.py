@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.accounts import sendable_countries
 from pigeon.app.callbacks import Transactions
 from pigeon.app.diagnose_probe import ProbePlan, plan_probe, probe_webhook
 from pigeon.app.inbound import webhook_target
@@ -130,19 +131,38 @@ def diagnose_recipient(
     since = since or now - DEFAULT_SINCE
     recipient = normalise(to)
     rows = store.outbound_to(conn, account_sid=account_sid, to=recipient, since=since, limit=RECIPIENT_MESSAGES)
+    refused = store.refused_requests_to(conn, account_sid=account_sid, to=unique([recipient, to.strip()]), since=since)
     facts = rules.RecipientFacts(
         to=recipient,
         since=since,
         now=now,
         messages=[message_facts(conn, r, now) for r in rows],
-        refused_requests=store.refused_requests_to(
-            conn, account_sid=account_sid, to=unique([recipient, to.strip()]), since=since
-        ),
+        refused_requests=refused,
         requests_in_window=store.count_send_requests(conn, account_sid=account_sid, since=since),
         opt_outs=store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=recipient),
+        geo=_geo_facts(conn, account_sid, recipient) if any(r.get("error_code") == 21408 for r in refused) else None,
     )
     subject = {"to": recipient, "since": since, "messages": [r["sid"] for r in rows]}
     return Report("recipient", subject, rules.diagnose_recipient(facts, thresholds))
+
+
+def _geo_facts(conn: Connection, account_sid: str, recipient: str) -> dict[str, Any] | None:
+    """The geo permissions that apply to the account now, for `rules.RecipientFacts.geo`."""
+    account = account_store.get_account(conn, account_sid)
+    if account is None:
+        return None
+    allowed = sendable_countries(conn, account)
+    if account.get("allowed_countries") is not None:
+        set_by: str | None = account_sid
+    elif allowed is not None:
+        set_by = account["owner_account_sid"]
+    else:
+        set_by = None
+    return {
+        "country": numbers.region_of(recipient),
+        "allowed": sorted(allowed) if allowed is not None else None,
+        "set_by": set_by,
+    }
 
 
 # -- my number receives nothing ----------------------------------------------------------------------

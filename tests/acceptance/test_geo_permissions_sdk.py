@@ -34,6 +34,9 @@ def test_a_tenant_limited_to_the_us_cannot_text_the_uk(shared_server: Server) ->
         return "21408" in report.stdout
 
     wait_for("the doctor to see the refusal in the request log", explained, timeout=10)
+    report = shared_server.cli("doctor", "message", "--to", UK, "--account", tenant.sid, "--json", check=False)
+    [geo] = [f for f in json.loads(report.stdout)["findings"] if f["cause"] == "geo_not_permitted"]
+    assert geo["severity"] == "error" and "is in GB" in geo["summary"] and tenant.sid in geo["summary"]
 
     shown = shared_server.cli("accounts", "geo", tenant.sid, "--inherit").stdout
     assert "any country" in shown

@@ -508,7 +508,8 @@ def request(code: int | None, t: float = 0, **kw: Any) -> dict[str, Any]:
 
 
 def recipient(**kw: Any) -> RecipientFacts:
-    return RecipientFacts(to="+14155552671", since=NOW - timedelta(hours=1), now=NOW, **kw)
+    kw.setdefault("to", "+14155552671")
+    return RecipientFacts(since=NOW - timedelta(hours=1), now=NOW, **kw)
 
 
 def test_never_requested_tells_no_request_from_requests_for_other_numbers() -> None:
@@ -522,6 +523,35 @@ def test_rejected_by_api_explains_each_code() -> None:
     f = one(diagnose_recipient(recipient(refused_requests=[request(21211), request(21606, 5)])), "rejected_by_api")
     assert [e["error_code"] for e in sources(f, "error_code")] == [21211, 21606]
     assert len(sources(f, "request_log")) == 2 and f.severity == "error"
+
+
+def geo_finding(findings: list[Finding]) -> Finding:
+    """The geo finding, which comes after the refusals it explains."""
+    assert [f.cause for f in findings] == ["rejected_by_api", "geo_not_permitted"], [f.cause for f in findings]
+    return findings[1]
+
+
+def test_a_21408_names_the_geo_permissions_as_they_are_now() -> None:
+    parent = "AC" + "7" * 32
+    refused = [request(21408)]
+    still = {"country": "GB", "allowed": ["CA", "US"], "set_by": parent}
+    f = geo_finding(diagnose_recipient(recipient(to="+447700900123", refused_requests=refused, geo=still)))
+    assert f.severity == "error" and "is in GB" in f.summary and "CA, US only" in f.summary and parent in f.summary
+    assert sources(f, "geo_permissions")[0]["allowed"] == ["CA", "US"]
+    assert any(f"pigeon accounts geo {parent} --allow CA,US,GB" in a for a in f.advice)
+
+    since = {"country": "GB", "allowed": ["GB", "US"], "set_by": parent}
+    f = geo_finding(diagnose_recipient(recipient(refused_requests=refused, geo=since)))
+    assert f.severity == "info" and "allowed now" in f.summary
+
+    nowhere = {"country": None, "allowed": ["US"], "set_by": parent}
+    f = geo_finding(diagnose_recipient(recipient(refused_requests=refused, geo=nowhere)))
+    assert "no country" in f.summary and any("--any" in a for a in f.advice)
+
+    # Other refusals say nothing of geo permissions.
+    assert "geo_not_permitted" not in {
+        x.cause for x in diagnose_recipient(recipient(refused_requests=[request(21211)], geo=still))
+    }
 
 
 def test_rejected_before_the_credentials_were_accepted_is_said_so() -> None:

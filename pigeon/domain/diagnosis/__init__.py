@@ -30,6 +30,8 @@ Cause identifiers (stable; `--json` and the API carry them):
     recipient   rejected_by_api              error      the API refused the sends (codes explained)
                 never_requested              error      no request to send to this number
                 opted_out                    error      21610 and the opt-out behind it
+                geo_not_permitted            error/info 21408: the account's geo permissions, and
+                                                        whether they still refuse the country
                 + the message causes of each message to the number
     number      number_not_on_account, number_not_sms_capable, no_webhook   error
                 webhook_failing, invalid_twiml    error (test request fails) / warning (history only)

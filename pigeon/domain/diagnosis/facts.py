@@ -44,6 +44,10 @@ class RecipientFacts:
     requests_in_window: int = 0
     #: Opt-outs of `to` on this account, each with the inbound message behind it.
     opt_outs: Sequence[Row] = ()
+    #: The geo permissions that apply to the account now (pigeon.domain.geo): `to`'s country
+    #: ("country", None when it has none), the countries it may send to ("allowed", None: any)
+    #: and whose list that is ("set_by": the account's SID, its parent's, or None).
+    geo: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

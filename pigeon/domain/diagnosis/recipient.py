@@ -3,6 +3,9 @@ opt-out behind a 21610, an application that never asked, and each message to the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pigeon.domain.diagnosis.blocked import opted_out_finding
 from pigeon.domain.diagnosis.facts import RecipientFacts
 from pigeon.domain.diagnosis.message import diagnose_message
@@ -17,11 +20,44 @@ def diagnose_recipient(f: RecipientFacts, th: Thresholds | None = None) -> list[
             out.append(
                 opted_out_finding(f.to, f.opt_outs, [r for r in f.refused_requests if r.get("error_code") == 21610])
             )
+        if any(r.get("error_code") == 21408 for r in f.refused_requests) and f.geo is not None:
+            out.append(_geo(f, f.geo))
     if not f.messages and not f.refused_requests:
         out.append(_never_requested(f))
     for mf in f.messages:
         out.extend(diagnose_message(mf, th))
     return out
+
+
+def _geo(f: RecipientFacts, geo: Mapping[str, Any]) -> Finding:
+    """The geo permissions behind the 21408s, as they are now: still refused, or allowed since."""
+    country, allowed, set_by = geo.get("country"), geo.get("allowed"), geo.get("set_by")
+    where = country or "no country (a non-geographic range)"
+    whose = "no list applies" if set_by is None else f"the list of {set_by}"
+    evidence = [{"source": "geo_permissions", "to": f.to, "country": country, "allowed": allowed, "set_by": set_by}]
+    if allowed is None or (country is not None and country in allowed):
+        return Finding(
+            cause="geo_not_permitted",
+            severity="info",
+            summary=f"{f.to} ({where}) was outside the account's geo permissions when it was refused, and is "
+            f"allowed now ({whose}): a new request would not be refused for it.",
+            evidence=evidence,
+            advice=["Send the message again if it is still wanted."],
+        )
+    return Finding(
+        cause="geo_not_permitted",
+        severity="error",
+        summary=f"{f.to} is in {where}, and this account may send to {', '.join(allowed)} only ({whose}).",
+        evidence=evidence,
+        advice=[
+            "Check that the number carries the country code you intended.",
+            f"If {country} is wanted, an operator adds it to that list: pigeon accounts geo {set_by} --allow "
+            f"{','.join([*allowed, country])}."
+            if country
+            else "No list admits a number of no country: send to a national number, or let the account send "
+            f"anywhere (pigeon accounts geo {set_by} --any).",
+        ],
+    )
 
 
 def _rejected(f: RecipientFacts) -> Finding:
