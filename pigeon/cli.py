@@ -31,12 +31,13 @@ from pigeon.cli_doctor import doctor_app
 from pigeon.cli_erase import erase_cmd
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
-from pigeon.config import ConfigError, Settings, load_settings
+from pigeon.cli_store import open_store, settings_or_exit
+from pigeon.config import Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store import numbers as number_store
-from pigeon.store.engine import Database, configuration_warnings
+from pigeon.store.engine import configuration_warnings
 from pigeon.store.messages import MessageFilter, list_messages
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
@@ -61,18 +62,6 @@ err = Console(stderr=True)
 clock = SystemClock()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-def _db(migrate: bool = True) -> Database:
-    return bootstrap.open_database(_settings(), migrate=migrate)
 
 
 def _print_json(value: Any) -> None:
@@ -297,7 +286,7 @@ def accounts_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a top-level account; prints its SID and auth token."""
-    db = _db()
+    db = open_store()
     with db.write() as conn:
         row = account_use.create_account(conn, friendly_name=friendly_name, now=clock.now())
     if as_json:
@@ -312,7 +301,7 @@ def accounts_list(
     show_tokens: Annotated[bool, typer.Option("--show-tokens", help="Include auth tokens.")] = False,
 ) -> None:
     """Every account, subaccounts included."""
-    db = _db()
+    db = open_store()
     with db.read() as conn:
         rows = account_store.list_accounts(conn)
     fields = ["sid", "friendly_name", "status", "owner_account_sid", "date_created"]
@@ -338,7 +327,7 @@ def keys_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key; its secret is printed once and stored only as a hash."""
-    db = _db()
+    db = open_store()
     try:
         with db.write() as conn:
             row = account_use.create_key(conn, account_sid=account, friendly_name=friendly_name, now=clock.now())
@@ -365,7 +354,7 @@ def numbers_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Provision a number on an account."""
-    db = _db()
+    db = open_store()
     try:
         with db.write() as conn:
             if account_store.get_account(conn, account) is None:
@@ -409,7 +398,7 @@ def _number_view(row: dict[str, Any]) -> dict[str, Any]:
 @numbers_app.command("list")
 def numbers_list(account: Annotated[str | None, typer.Option("--account")] = None, as_json: JsonFlag = False) -> None:
     """Numbers on every account, or on one."""
-    db = _db()
+    db = open_store()
     with db.read() as conn:
         rows = [_number_view(r) for r in number_store.list_numbers(conn, account_sid=account)]
     if as_json:
@@ -442,7 +431,7 @@ def send(
     from pigeon.app.send import SendRequest, prepare_message
     from pigeon.store.messages import insert_messages
 
-    settings = _settings()
+    settings = settings_or_exit()
     db = bootstrap.open_database(settings)
     try:
         with db.write() as conn:
@@ -488,7 +477,7 @@ def simulate_inbound(
     from pigeon.app.inbound import receive
     from pigeon.ports import InboundSms
 
-    settings = _settings()
+    settings = settings_or_exit()
     db = bootstrap.open_database(settings)
     sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=tuple(media_url or ()))
     with db.write() as conn:
@@ -524,7 +513,7 @@ def optouts_list(
     """Every opt-out: the pair or service it blocks, the keyword, when, and the message behind it."""
     from pigeon.app import optouts
 
-    db = _db()
+    db = open_store()
     with db.read() as conn:
         rows = [optouts.view(r) for r in optouts.list_for_account(conn, account, recipient=recipient)]
     if as_json:
@@ -549,7 +538,7 @@ def optouts_export(
     """Export the opt-out list as CSV or JSON."""
     from pigeon.app import optouts
 
-    db = _db()
+    db = open_store()
     with db.read() as conn:
         rows = optouts.list_for_account(conn, account)
     text = optouts.to_csv(rows) if fmt == "csv" else json.dumps([optouts.view(r) for r in rows], indent=2) + "\n"
@@ -593,7 +582,7 @@ def logs(
     ] = None,
 ) -> None:
     """Message logs, newest first; with --export, every matching record and its timeline."""
-    db = _db()
+    db = open_store()
     f = MessageFilter(account_sid=account, to=to, from_=from_, status=status, created_since=parse_since(since))
     if export_format is not None:
         from pigeon.cli_debugger import export

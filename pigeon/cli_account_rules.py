@@ -17,22 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from pigeon.cli_store import open_store
+
 if TYPE_CHECKING:
-    from pigeon.store.engine import Database
+    pass
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _db() -> Database:
-    from pigeon import bootstrap
-    from pigeon.config import ConfigError, load_settings
-
-    try:
-        return bootstrap.open_database(load_settings())
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def geo_cmd(
@@ -65,7 +56,7 @@ def geo_cmd(
         except ValueError as exc:
             err.print(f"[red]--allow: {exc}[/red]")
             raise typer.Exit(2) from exc
-    db = _db()
+    db = open_store()
     try:
         with db.write() as conn:
             if allow is not None or any_country or inherit:
@@ -122,7 +113,7 @@ def short_code_inbound_cmd(
     --on/--off."""
     from pigeon.store import accounts as account_store
 
-    db = _db()
+    db = open_store()
     try:
         with db.write() as conn:
             if on is not None and account_store.get_account(conn, account) is not None:

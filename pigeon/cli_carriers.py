@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pigeon.cli_store import open_store
+
 out = Console()
 err = Console(stderr=True)
 
@@ -31,17 +33,11 @@ FRESH = timedelta(seconds=30)  # a process that has not reported for this long i
 def carriers_cmd(as_json: JsonFlag = False) -> None:
     """Each carrier bind as the running workers see it (state, window in use, throughput, last
     error), and each carrier's bind leases: which process holds which slot, until when, bound or not."""
-    from pigeon import bootstrap
-    from pigeon.config import ConfigError, load_settings
     from pigeon.ports import SystemClock
     from pigeon.store.binds import list_slots
     from pigeon.store.carriers import list_status
 
-    try:
-        db = bootstrap.open_database(load_settings())
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    db = open_store()
     now = SystemClock().now()
     with db.read() as conn:
         rows = list_status(conn, fresh_within=FRESH, now=now)

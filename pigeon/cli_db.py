@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from pigeon.cli_store import open_store, settings_or_exit
+
 out = Console()
 err = Console(stderr=True)
 
@@ -23,11 +25,9 @@ db_app = typer.Typer(help="Database schema and backups.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending schema migration."""
-    from pigeon import bootstrap
-    from pigeon.config import load_settings
     from pigeon.store.schema import current_revision
 
-    db = bootstrap.open_database(load_settings(), migrate=True)
+    db = open_store(migrate=True)
     out.print(f"schema at revision {current_revision(db.engine)}")
 
 
@@ -37,15 +37,10 @@ def db_backup(
 ) -> None:
     """A consistent copy of the SQLite store, safe to take while Pigeon runs (writers carry on);
     checked before it is given PATH. For PostgreSQL, use pg_dump."""
-    from pigeon.config import ConfigError, load_settings
     from pigeon.store.backup import BackupError, backup_sqlite
     from pigeon.store.engine import Database
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    settings = settings_or_exit()
     db = Database.from_url(settings.database_url)
     try:
         if not db.is_sqlite:

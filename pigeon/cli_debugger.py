@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from pigeon.cli_store import open_store
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 
 if TYPE_CHECKING:
@@ -60,17 +61,6 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a duration (15m, 2h, 1d) or an ISO date-time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _db() -> Database:
-    from pigeon import bootstrap
-    from pigeon.config import ConfigError, load_settings
-
-    try:
-        return bootstrap.open_database(load_settings())
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _print_json(value: Any) -> None:
@@ -147,7 +137,7 @@ def requests_cmd(
         since=parse_since(since),
         authenticated=not unauthenticated,
     )
-    db = _db()
+    db = open_store()
     with db.history() as conn:
         rows = [request_view(r) for r in list_requests(conn, f, limit=limit)]
     if as_json:
@@ -224,7 +214,7 @@ def alerts_cmd(
     webhook and TwiML failures, unroutable inbound messages) and duplicate-send warnings."""
     from pigeon.store.alerts import list_alerts
 
-    db = _db()
+    db = open_store()
     with db.history() as conn:
         rows = list_alerts(
             conn,

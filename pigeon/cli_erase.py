@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from pigeon.cli_store import open_store
+
 out = Console()
 err = Console(stderr=True)
 
@@ -29,15 +31,9 @@ def erase_cmd(
     """Erase the messages to and from a phone number (with their timelines and webhooks), the
     request log's entries naming it and its texts to unknown numbers; its opt-outs stay, so
     that it is never texted against its will. Without --yes, only count."""
-    from pigeon import bootstrap
     from pigeon.app import erasure
-    from pigeon.config import ConfigError, load_settings
 
-    try:
-        db = bootstrap.open_database(load_settings())
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    db = open_store()
     try:
         target = erasure.number_of(number)
     except ValueError as exc:

@@ -21,13 +21,11 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from pigeon import bootstrap
 from pigeon.app import inventory
 from pigeon.app.inventory_csv import InventoryFileError, import_csv
-from pigeon.config import ConfigError, load_settings
+from pigeon.cli_store import open_store
 from pigeon.ports import SystemClock
 from pigeon.store import inventory as store
-from pigeon.store.engine import Database
 
 inventory_app = typer.Typer(help="Numbers free to buy (AvailablePhoneNumbers).", no_args_is_help=True)
 
@@ -36,15 +34,6 @@ err = Console(stderr=True)
 clock = SystemClock()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _db() -> Database:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    return bootstrap.open_database(settings)
 
 
 def _print_json(value: Any) -> None:
@@ -58,7 +47,7 @@ def import_(
 ) -> None:
     """Load numbers into the inventory; numbers already there are updated, numbers on an account skipped."""
     text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    db = _db()
+    db = open_store()
     try:
         with db.write() as conn:
             report = import_csv(conn, text, clock.now())
@@ -87,7 +76,7 @@ def list_(
     as_json: JsonFlag = False,
 ) -> None:
     """Numbers in the inventory, by country and number."""
-    db = _db()
+    db = open_store()
     with db.read() as conn:
         rows = store.list_all(
             conn, iso_country=country.upper() if country else None, number_type=number_type, limit=limit
@@ -124,7 +113,7 @@ def list_(
 @inventory_app.command("seed")
 def seed() -> None:
     """Load the built-in sample of fictional US, CA, GB and DE numbers (harmless to repeat)."""
-    db = _db()
+    db = open_store()
     with db.write() as conn:
         added = inventory.seed_default(conn, clock.now())
     out.print(f"{added} sample numbers added", highlight=False)

@@ -10,8 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from pigeon import bootstrap
-from pigeon.config import ConfigError, load_settings
+from pigeon.cli_store import open_store
 from pigeon.store import services as store
 
 services_app = typer.Typer(help="Messaging Services.", no_args_is_help=True)
@@ -32,11 +31,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Services of every account (or of one), with the senders in their pools."""
-    try:
-        db = bootstrap.open_database(load_settings())
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    db = open_store()
     views: list[dict[str, Any]] = []
     with db.read() as conn:
         for s in store.list_services(conn, account):

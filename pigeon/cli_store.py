@@ -1,0 +1,37 @@
+"""The store a command works on: the settings read once, and a configuration error said in
+one line with exit status 2 rather than as a traceback. Every `pigeon` command that opens the
+store comes here (`pigeon doctor` opens it without migrating, on the replica too: its own).
+
+The configuration and the composition root are imported when a command runs: `pigeon errors`
+and `--help` need neither, and they take seconds to import on a busy machine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from pigeon.config import Settings
+    from pigeon.store.engine import Database
+
+err = Console(stderr=True)
+
+
+def settings_or_exit() -> Settings:
+    from pigeon.config import ConfigError, load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def open_store(*, migrate: bool = True) -> Database:
+    """The store of the settings, its schema brought up to date unless `migrate` is False."""
+    from pigeon import bootstrap
+
+    return bootstrap.open_database(settings_or_exit(), migrate=migrate)
