@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -123,14 +124,33 @@ def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: d
     return store.create_api_key(conn, account_sid=account_sid, friendly_name=friendly_name, now=now)
 
 
+@dataclass(frozen=True)
+class GeoPermissions:
+    """The countries an account may send to, and whose setting that is."""
+
+    #: None: any country.
+    allowed: frozenset[str] | None
+    #: The account whose stored setting applies (its own, else its parent's list); None when
+    #: none does, and the account sends anywhere.
+    set_by: str | None
+
+
+def geo_permissions(conn: Connection, account: Mapping[str, Any]) -> GeoPermissions:
+    """`account`'s geo permissions: its own setting, else its parent's list, else any country."""
+    own = account.get("allowed_countries")
+    if own is not None:
+        return GeoPermissions(geo.effective(own, None), account["sid"])
+    if account["owner_account_sid"] != account["sid"]:
+        owner = store.get_account(conn, account["owner_account_sid"])
+        allowed = geo.effective(None, owner.get("allowed_countries") if owner else None)
+        if allowed is not None:
+            return GeoPermissions(allowed, account["owner_account_sid"])
+    return GeoPermissions(None, None)
+
+
 def sendable_countries(conn: Connection, account: Mapping[str, Any]) -> frozenset[str] | None:
     """The countries `account` may send to (None: any): its own list, else its parent's."""
-    own = account.get("allowed_countries")
-    parent = None
-    if own is None and account["owner_account_sid"] != account["sid"]:
-        owner = store.get_account(conn, account["owner_account_sid"])
-        parent = owner.get("allowed_countries") if owner else None
-    return geo.effective(own, parent)
+    return geo_permissions(conn, account).allowed
 
 
 def set_allowed_countries(conn: Connection, account_sid: str, countries: str | None, *, now: datetime) -> Row:

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.accounts import sendable_countries
+from pigeon.app.accounts import geo_permissions
 from pigeon.app.callbacks import Transactions
 from pigeon.app.diagnose_probe import ProbePlan, plan_probe, probe_webhook
 from pigeon.app.inbound import webhook_target
@@ -151,17 +151,11 @@ def _geo_facts(conn: Connection, account_sid: str, recipient: str) -> dict[str, 
     account = account_store.get_account(conn, account_sid)
     if account is None:
         return None
-    allowed = sendable_countries(conn, account)
-    if account.get("allowed_countries") is not None:
-        set_by: str | None = account_sid
-    elif allowed is not None:
-        set_by = account["owner_account_sid"]
-    else:
-        set_by = None
+    permissions = geo_permissions(conn, account)
     return {
         "country": numbers.region_of(recipient),
-        "allowed": sorted(allowed) if allowed is not None else None,
-        "set_by": set_by,
+        "allowed": sorted(permissions.allowed) if permissions.allowed is not None else None,
+        "set_by": permissions.set_by,
     }
 
 

@@ -10,6 +10,7 @@ from pigeon.domain.diagnosis.blocked import opted_out_finding
 from pigeon.domain.diagnosis.facts import RecipientFacts
 from pigeon.domain.diagnosis.message import diagnose_message
 from pigeon.domain.diagnosis.model import Finding, Thresholds, explained, remedy, request_row, unique, when
+from pigeon.domain.geo import refusal
 
 
 def diagnose_recipient(f: RecipientFacts, th: Thresholds | None = None) -> list[Finding]:
@@ -35,7 +36,7 @@ def _geo(f: RecipientFacts, geo: Mapping[str, Any]) -> Finding:
     where = country or "no country (a non-geographic range)"
     whose = "no list applies" if set_by is None else f"the list of {set_by}"
     evidence = [{"source": "geo_permissions", "to": f.to, "country": country, "allowed": allowed, "set_by": set_by}]
-    if allowed is None or (country is not None and country in allowed):
+    if allowed is None or refusal(f.to, country, frozenset(allowed)) is None:
         return Finding(
             cause="geo_not_permitted",
             severity="info",
