@@ -30,6 +30,7 @@ from harness import (
     Requests,
     Result,
     Server,
+    add_connections_option,
     bench_env,
     free_port,
     host_cpu,
@@ -108,13 +109,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds per offered rate")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds sent before measuring, per rate")
     p.add_argument("--rates", default="500,1000,2000,3000,max", help="offered requests/s, comma-separated; max")
-    p.add_argument(
-        "--connections",
-        type=int,
-        default=128,
-        help="keep-alive connections of the generator (all one account: past 250 in progress at once the "
-        "API answers 20429 unless run with --env PIGEON_API_CONCURRENCY_PER_ACCOUNT=0)",
-    )
+    add_connections_option(p)
     p.add_argument("--senders", type=int, default=50, help="sender numbers the load is spread over")
     p.add_argument("--pacing", type=float, default=1000.0, help="segments/s per sender (PIGEON_CONFIG)")
     p.add_argument("--api-procs", type=int, default=1, help="API processes (pigeon serve --api-processes N)")

@@ -44,6 +44,7 @@ from harness import (
     LoadGenerator,
     Requests,
     Server,
+    add_connections_option,
     bench_env,
     free_port,
     host_cpu,
@@ -327,13 +328,7 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds sent before measuring")
     p.add_argument("--rates", default="500,1000,1500,2000", help="offered messages/s, comma-separated")
     p.add_argument("--max-drain", type=float, default=300.0, help="longest wait for the backlog, seconds")
-    p.add_argument(
-        "--connections",
-        type=int,
-        default=128,
-        help="keep-alive connections of the generator (all one account: past 250 in progress at once the "
-        "API answers 20429 unless run with --env PIGEON_API_CONCURRENCY_PER_ACCOUNT=0)",
-    )
+    add_connections_option(p)
     p.add_argument("--senders", type=int, default=20, help="sender numbers the load is spread over")
     p.add_argument("--pacing", type=float, default=1000.0, help="segments/s per sender (PIGEON_CONFIG)")
     p.add_argument(

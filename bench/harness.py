@@ -11,6 +11,7 @@ as possible from the server it measures.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -388,6 +389,17 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.gen.lost(self)
+
+
+def add_connections_option(p: argparse.ArgumentParser) -> None:
+    """--connections, for the benches that drive the API with a LoadGenerator."""
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=128,
+        help="keep-alive connections of the generator (all one account: past 250 in progress at once the "
+        "API answers 20429 unless run with --env PIGEON_API_CONCURRENCY_PER_ACCOUNT=0)",
+    )
 
 
 class LoadGenerator:
