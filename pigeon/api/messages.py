@@ -104,8 +104,17 @@ async def _accept(
                 original = send_guard.find_replay(conn, account_sid, key, fingerprint, now)
                 if original is not None:
                     return original
+            # Without a key, the duplicate warning's lookup goes with the sender's.
+            warn = key is None and c.duplicate_window > timedelta(0)
             new = prepare_message(
-                conn, account_sid, req, now, pacing=c.pacing, queue_gauge=c.queue_gauge, account=account
+                conn,
+                account_sid,
+                req,
+                now,
+                pacing=c.pacing,
+                queue_gauge=c.queue_gauge,
+                account=account,
+                duplicates_since=now - c.duplicate_window if warn else None,
             )
             send_guard.guard(
                 conn, new, key=key, request_hash=fingerprint, now=now, path=request.url.path, window=c.duplicate_window

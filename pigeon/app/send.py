@@ -29,9 +29,9 @@ from pigeon.domain.urls import is_valid_http_url
 from pigeon.store import services as service_store
 from pigeon.store.accounts import get_account
 from pigeon.store.dispatch import queued_segments
-from pigeon.store.messages import NewMessage
-from pigeon.store.numbers import find_by_number
+from pigeon.store.messages import NewMessage, find_recent_duplicate
 from pigeon.store.optouts import find_opt_out
+from pigeon.store.send_lookup import lookup_sender
 
 MAX_MEDIA = 10
 MAX_VALIDITY_PERIOD = 36_000
@@ -133,14 +133,14 @@ def _related(conn: Connection, a: str, b: str) -> bool:
     return bool(first and second and (first["owner_account_sid"] == b or second["owner_account_sid"] == a))
 
 
-def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) -> tuple[str, dict[str, Any] | None]:
-    """The normalised From and its number record, after checking it is a message-capable sender
-    of this account (an alphanumeric sender has no record)."""
+def _normalised_sender(raw_from: str, to: str) -> tuple[str, bool]:
+    """(the From of a request as stored: E.164, a short code, or an alphanumeric sender ID;
+    whether it is a number, which must then be one of the account's)."""
     raw = raw_from.strip()
     if numbers.is_alphanumeric_sender(raw) and not raw.startswith("+"):
         if numbers.region_of(to) in {"US", "CA"}:
             raise ApiError(21612, f"The 'To' number {to} cannot receive messages from an alphanumeric sender.")
-        return raw, None
+        return raw, False
     sender = raw if numbers.is_short_code(raw) else numbers.to_e164(raw)
     if sender is None:
         raise ApiError(
@@ -148,7 +148,12 @@ def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) ->
         )
     if sender == to:
         raise ApiError(21211, f"The 'To' number {to} is the same as the 'From' number.")
-    owned = find_by_number(conn, sender)
+    return sender, True
+
+
+def _check_owned(conn: Connection, account_sid: str, sender: str, to: str, owned: dict[str, Any] | None) -> None:
+    """That `owned`, the record of the number `sender`, makes it a message-capable sender of
+    this account."""
     if (
         owned is not None
         and owned["account_sid"] != account_sid
@@ -168,7 +173,6 @@ def _check_sender(conn: Connection, account_sid: str, raw_from: str, to: str) ->
         raise ApiError(21606, f"The 'From' phone number {sender} is not SMS-capable.")
     if numbers.is_short_code(sender) and owned.get("iso_country") and numbers.region_of(to) != owned["iso_country"]:
         raise ApiError(21606, f"The short code {sender} can only send to numbers in {owned['iso_country']}.")
-    return sender, owned
 
 
 def _check_mms(sender: str, owned: dict[str, Any] | None) -> None:
@@ -235,6 +239,52 @@ def _pool_sender(conn: Connection, service: dict[str, Any], to: str, *, media: b
     raise ApiError(21703, f"No sender in the pool of Messaging Service {sid} can reach {to}.")
 
 
+def _sender(
+    conn: Connection,
+    account_sid: str,
+    req: SendRequest,
+    to: str,
+    service: dict[str, Any] | None,
+    body: str,
+    duplicates_since: datetime | None,
+    now: datetime,
+) -> tuple[str, bool, dict[str, Any] | None]:
+    """(the sender, after checking the account may send from it; whether an opt-out blocks
+    it, or its Messaging Service, from `to`; the newest message with the same content created
+    since `duplicates_since`, when that is given). A number's record, its opt-out and the
+    duplicate are one lookup: the path of nearly every send."""
+    service_sid = service["sid"] if service else None
+    sender, is_number = _normalised_sender(req.from_, to) if req.from_ else (None, False)
+    if sender is not None and is_number:
+        found = lookup_sender(
+            conn,
+            account_sid=account_sid,
+            sender=sender,
+            recipient=to,
+            service_sid=service_sid,
+            content_hash=content_hash(sender, to, body) if duplicates_since is not None else None,
+            since=duplicates_since or now,
+        )
+        # An opt-out from a number in a Messaging Service covers the whole service, however
+        # the message names its sender: the lookup follows the number's service.
+        _check_owned(conn, account_sid, sender, to, found.number)
+        if req.media_urls:
+            _check_mms(sender, found.number)
+        return sender, found.opted_out, found.duplicate
+    if sender is None:
+        assert service is not None
+        sender = _pool_sender(conn, service, to, media=bool(req.media_urls))
+    elif req.media_urls:
+        _check_mms(sender, None)  # an alphanumeric sender
+    opted_out = find_opt_out(conn, account_sid=account_sid, sender=sender, recipient=to, service_sid=service_sid)
+    duplicate = None
+    if duplicates_since is not None:
+        duplicate = find_recent_duplicate(
+            conn, account_sid=account_sid, to=to, content_hash=content_hash(sender, to, body), since=duplicates_since
+        )
+    return sender, opted_out is not None, duplicate
+
+
 def prepare_message(
     conn: Connection,
     account_sid: str,
@@ -244,12 +294,15 @@ def prepare_message(
     pacing: PacingPolicy | None = None,
     queue_gauge: QueueGauge | None = None,
     account: Mapping[str, Any] | None = None,
+    duplicates_since: datetime | None = None,
 ) -> NewMessage:
     """Validate `req` for `account_sid`; return the rows to commit, or raise ApiError.
 
     `queue_gauge`: where a busy caller (the API) reads queue lengths; without it, each call
     adds up the sender's queue. The caller tells the gauge once the message is committed.
-    `account`: the account's row, when the caller has read it already (the API has)."""
+    `account`: the account's row, when the caller has read it already (the API has).
+    `duplicates_since`: look for a message with the same content created since then, and keep
+    it in the result's `duplicate_of` (the API's duplicate warning; `send_guard.guard`)."""
     to = _recipient(req)
     if not req.from_ and not req.messaging_service_sid:
         raise ApiError(21603, "A 'From' phone number or a MessagingServiceSid is required.")
@@ -266,25 +319,12 @@ def prepare_message(
             raise ApiError(21701, f"The Messaging Service {req.messaging_service_sid} does not exist on this account.")
     send_at = _schedule(req, now, service)
 
-    sender: str | None = None
-    owned: dict[str, Any] | None = None
-    if req.from_:
-        sender, owned = _check_sender(conn, account_sid, req.from_, to)
-    if sender is None:
-        assert service is not None
-        sender = _pool_sender(conn, service, to, media=bool(req.media_urls))
-    elif req.media_urls:
-        _check_mms(sender, owned)
-
-    # An opt-out from a number in a Messaging Service covers the whole service, however the
-    # message names its sender.
-    blocking_service = service["sid"] if service else (owned or {}).get("messaging_service_sid")
-    opted_out = find_opt_out(conn, account_sid=account_sid, sender=sender, recipient=to, service_sid=blocking_service)
-    if opted_out is not None and not req.keyword_reply:
-        raise ApiError(21610, f"Attempt to send to unsubscribed recipient {to}.")
-
     smart = _parse_bool(req.smart_encoded) or bool(service and service["smart_encoding"] and req.smart_encoded is None)
     plan = plan_segments(body, smart_encoding=smart)
+    sender, opted_out, duplicate = _sender(conn, account_sid, req, to, service, plan.body, duplicates_since, now)
+    if opted_out and not req.keyword_reply:
+        raise ApiError(21610, f"Attempt to send to unsubscribed recipient {to}.")
+
     _check_queue(conn, sender, plan.num_segments, pacing or PacingPolicy(), queue_gauge)
     sid = new_sid(Prefix.MMS if req.media_urls else Prefix.SMS)
     if send_at is not None:
@@ -352,4 +392,7 @@ def prepare_message(
             **({"validity_period": validity} if validity else {}),
         },
     }
-    return NewMessage(message=row, media=media_rows, events=[event])
+    new = NewMessage(message=row, media=media_rows, events=[event])
+    if duplicates_since is not None:
+        new.duplicates_since, new.duplicate_of = duplicates_since, duplicate
+    return new

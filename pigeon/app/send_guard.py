@@ -70,9 +70,13 @@ def guard(
         return
     if window <= timedelta(0) or not msg.get("content_hash"):
         return
-    earlier = find_recent_duplicate(
-        conn, account_sid=msg["account_sid"], to=msg["to"], content_hash=msg["content_hash"], since=now - window
-    )
+    since = now - window
+    if new.duplicates_since == since:  # the send looked already, with its other lookups
+        earlier = new.duplicate_of
+    else:
+        earlier = find_recent_duplicate(
+            conn, account_sid=msg["account_sid"], to=msg["to"], content_hash=msg["content_hash"], since=since
+        )
     if earlier is None:
         return
     seconds = max((now - earlier["date_created"]).total_seconds(), 0.0)

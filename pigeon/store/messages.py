@@ -46,6 +46,10 @@ class NewMessage:
     #: of two concurrent requests with one key makes the message.
     idempotency: Row | None = None
     alerts: list[Row] = field(default_factory=list)
+    #: When the send looked for an earlier message with the same content, created since
+    #: `duplicates_since`: the one it found (sid, date_created), or None. Not written.
+    duplicates_since: datetime | None = None
+    duplicate_of: Row | None = None
 
 
 ik = idempotency_keys.c

@@ -1,7 +1,8 @@
 """Hot statements, compiled once per dialect and run straight on the driver's cursor.
 
-Every message create reads its account, its sender's number, any opt-out and any recent
-duplicate: four point lookups by index that SQLite answers in a few microseconds each. Run
+Every message create reads its account, then its sender's number with any opt-out and any
+recent duplicate (store/send_lookup.py): point lookups by index that SQLite answers in a few
+microseconds each. Run
 through `Connection.execute`, each still costs SQLAlchemy's per-execution machinery (cache
 lookup, execution context, result metadata, row mapping), which profiling showed to be the
 largest single cost of an accept, larger than HTTP parsing. A `Prepared` statement keeps what
