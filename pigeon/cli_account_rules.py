@@ -40,7 +40,8 @@ def geo_cmd(
 ) -> None:
     """Geo permissions: the countries an account may send to. Sends to other countries (and
     to non-geographic numbers, such as +800 and +882, whenever a list applies) are refused
-    with 21408 and cost nothing."""
+    with 21408 and cost nothing; messages to them that are still queued fail with 21408 when a
+    dispatcher reaches them."""
     from pigeon.app import accounts
     from pigeon.domain import geo
     from pigeon.domain.errors import ApiError

@@ -156,7 +156,8 @@ def sendable_countries(conn: Connection, account: Mapping[str, Any]) -> frozense
 def set_allowed_countries(conn: Connection, account_sid: str, countries: str | None, *, now: datetime) -> Row:
     """Give `account_sid` its own list of countries (`geo.parse_countries`'s form; `geo.ANY`
     for any country), or with None let it follow its parent's again (any, for a top-level
-    account). Sends already accepted are not looked at again."""
+    account). Messages still queued are held to the new list when a dispatcher takes
+    them (`pigeon.app.dispatch`: failed with 21408)."""
     if store.get_account(conn, account_sid) is None:
         raise ApiError(20404, f"Account {account_sid} was not found", status=404)
     store.update_account(conn, account_sid, now=now, allowed_countries=countries)

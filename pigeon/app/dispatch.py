@@ -98,6 +98,7 @@ from pigeon.app.dispatch_jobs import (
 )
 from pigeon.app.dispatch_refusals import apply_early_receipts, fail, record_refusal
 from pigeon.app.placement import needs_elsewhere, place
+from pigeon.domain import geo, numbers
 from pigeon.domain.pacing import reserve
 from pigeon.domain.status import MessageStatus
 from pigeon.ports import Carrier, Clock, Reach
@@ -185,13 +186,16 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
 
 def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) -> list[Row]:
     """Fail the claimed messages that must not go out any more: those of an account suspended or
-    closed since they were accepted (30002; the API refuses its new sends with 20005), and those
-    past their validity period (30036). Returns the others."""
-    inactive = store.inactive_accounts(conn, (r["account_sid"] for r in rows))
+    closed since they were accepted (30002; the API refuses its new sends with 20005), those to
+    a country that the account's geo permissions no longer allow (21408, as the API refuses new
+    ones: an operator who stops SMS pumping stops what is queued too), and those past their
+    validity period (30036). Returns the others."""
+    restricted = store.restricted_accounts(conn, (r["account_sid"] for r in rows))
     live = []
     for row in rows:
-        if row["account_sid"] in inactive:
-            status = inactive[row["account_sid"]]
+        account = restricted.get(row["account_sid"])
+        if account is not None and account["status"] != "active":
+            status = account["status"]
             fail(
                 conn,
                 row,
@@ -200,6 +204,17 @@ def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) ->
                 kind="account_inactive",
                 detail={"account_status": status},
                 text=f"Message {row['sid']} was not sent: its account {row['account_sid']} is {status}.",
+            )
+        elif account is not None and (refused := _geo_refusal(account, row["to"])) is not None:
+            country, allowed, problem = refused
+            fail(
+                conn,
+                row,
+                now=now,
+                code=21408,
+                kind="geo_not_permitted",
+                detail={"country": country, "allowed_countries": sorted(allowed)},
+                text=f"Message {row['sid']} was not sent: {problem}",
             )
         elif expired(row, now):
             age = int((now - row["date_created"]).total_seconds())
@@ -216,6 +231,17 @@ def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) ->
         else:
             live.append(row)
     return live
+
+
+def _geo_refusal(account: Row, to: str) -> tuple[str | None, frozenset[str], str] | None:
+    """(the country of `to`, the countries allowed, why) when `account`'s geo permissions, as
+    they are now, leave `to` out; else None."""
+    allowed = geo.effective(account["allowed_countries"], account["parent_allowed_countries"])
+    if allowed is None:
+        return None
+    country = numbers.region_of(to)
+    problem = geo.refusal(to, country, allowed)
+    return None if problem is None else (country, allowed, problem)
 
 
 def _queue_accepted(conn: Connection, rows: Sequence[Row], *, now: datetime) -> dict[str, Row]:

@@ -79,9 +79,29 @@ _CARRIER_REFS = Prepared(
     )
 )
 
-_INACTIVE_ACCOUNTS = Prepared(
-    sa.select(accounts.c.sid, accounts.c.status).where(
-        accounts.c.sid.in_(sa.bindparam("b_sids", expanding=True)), accounts.c.status != "active"
+_parent = accounts.alias("parent")
+
+# The accounts of a claim that restrict what goes out: not active, or with geo permissions
+# (their own list, or their parent's). Most accounts have neither, so most claims read nothing.
+_RESTRICTED_ACCOUNTS = Prepared(
+    sa.select(
+        accounts.c.sid,
+        accounts.c.status,
+        accounts.c.allowed_countries,
+        _parent.c.allowed_countries.label("parent_allowed_countries"),
+    )
+    .select_from(
+        accounts.outerjoin(
+            _parent, sa.and_(_parent.c.sid == accounts.c.owner_account_sid, _parent.c.sid != accounts.c.sid)
+        )
+    )
+    .where(
+        accounts.c.sid.in_(sa.bindparam("b_sids", expanding=True)),
+        sa.or_(
+            accounts.c.status != "active",
+            accounts.c.allowed_countries.is_not(None),
+            _parent.c.allowed_countries.is_not(None),
+        ),
     )
 )
 
@@ -190,12 +210,14 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     return rows
 
 
-def inactive_accounts(conn: Connection, account_sids: Iterable[str]) -> dict[str, str]:
-    """Those of these accounts that are not active (suspended, closed), with their status."""
+def restricted_accounts(conn: Connection, account_sids: Iterable[str]) -> dict[str, Row]:
+    """Those of these accounts that are not active (suspended, closed) or have geo permissions,
+    by SID: sid, status, allowed_countries and parent_allowed_countries (a subaccount's
+    parent's list; None for a top-level account)."""
     wanted = sorted(set(account_sids))
     if not wanted:
         return {}
-    return {r["sid"]: r["status"] for r in _INACTIVE_ACCOUNTS.all(conn, {"b_sids": wanted})}
+    return {r["sid"]: r for r in _RESTRICTED_ACCOUNTS.all(conn, {"b_sids": wanted})}
 
 
 def offer(

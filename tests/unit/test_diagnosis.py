@@ -877,3 +877,15 @@ def test_a_missing_message_older_than_the_retention_was_removed_by_it() -> None:
         missing = diagnose_missing(other)
         assert (missing.cause, missing.severity) == ("message_not_found", "error")
         assert [e["source"] for e in missing.evidence] == ["message"] + (["sid"] if other.made_at else [])
+
+
+def test_a_message_whose_country_was_taken_off_the_geo_permissions() -> None:
+    events = [
+        ev("created", "queued"),
+        ev("geo_not_permitted", "failed", 3, 21408, country="GB", allowed_countries=["CA", "US"]),
+    ]
+    f = one(diagnose_message(facts(msg(status="failed", error_code=21408), events, parts=[])), "geo_not_permitted")
+    assert f.severity == "error"
+    assert "is in GB" in f.summary and "allowed CA, US only (21408)" in f.summary
+    assert sources(f, "error_code")[0]["error_code"] == 21408
+    assert any("pigeon accounts geo" in a for a in f.advice)

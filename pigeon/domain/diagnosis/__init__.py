@@ -11,6 +11,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                 expired                      error      waited in the queue past its validity period (30036)
                 account_inactive             error      its account was suspended or closed before it
                                                         went out (30002)
+                geo_not_permitted            error      its country was taken off the account's geo
+                                                        permissions before it went out (21408)
                 stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,
                                                         scheduled and never queued; or paced far behind
                 carrier_retrying             warning    temporary refusals; Pigeon retries

@@ -84,6 +84,22 @@ def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
                 advice=unique(remedy(30002)),
             )
         ]
+    geo_refused = next((e for e in f.events if e.get("kind") == "geo_not_permitted"), None)
+    if geo_refused is not None:
+        d = geo_refused.get("detail") or {}
+        where = f"in {d['country']}" if d.get("country") else "in no country (a non-geographic range)"
+        allowed = ", ".join(d.get("allowed_countries") or []) or "no country"
+        return [
+            Finding(
+                cause="geo_not_permitted",
+                severity="error",
+                summary=f"{m['sid']} was never sent: {m.get('to')} is {where}, and by the time a dispatcher "
+                f"reached it, at {when(geo_refused.get('at'))}, the account's geo permissions allowed {allowed} "
+                "only (21408). It cost nothing.",
+                evidence=[message_row(m), explained(21408), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                advice=unique(remedy(21408)),
+            )
+        ]
     expiry = next((e for e in f.events if e.get("kind") == "expired"), None)
     if expiry is not None or code == 30036:
         d = (expiry or {}).get("detail") or {}
