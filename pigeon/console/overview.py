@@ -1,4 +1,5 @@
-"""Overview: outbound messages by status over time, queue depth per sender, carrier binds."""
+"""Overview: outbound messages by status over time, queue depth per sender, carrier binds, and
+the rules an operator set for the account (where it may send; texts from short codes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pigeon.app import accounts as account_use
+from pigeon.store import accounts as account_store
 from pigeon.store import carriers as carrier_store
 from pigeon.store import stats
 
@@ -53,6 +56,22 @@ def _load(conn: Any, account_sid: str, now: datetime, span: str) -> dict[str, An
         "chart": status_chart(rows, keys),
         "queues": stats.queue_depth(conn, account_sid),
         "carriers": carrier_store.list_status(conn, fresh_within=FRESH, now=now),
+        "rules": _rules(conn, account_sid),
+    }
+
+
+def _rules(conn: Any, account_sid: str) -> dict[str, Any]:
+    """What the account may do that only an operator changes (`pigeon accounts geo`,
+    `pigeon accounts short-code-inbound`): shown, so that a 21408 or a text that never
+    arrived has its reason on the page."""
+    account = account_store.get_account(conn, account_sid)
+    if account is None:  # signed in a moment ago; accounts are closed, never removed
+        return {"countries": None, "set_by": None, "short_code_inbound": False}
+    geo = account_use.geo_permissions(conn, account)
+    return {
+        "countries": sorted(geo.allowed) if geo.allowed is not None else None,
+        "set_by": geo.set_by if geo.set_by != account_sid else None,  # a parent's list
+        "short_code_inbound": bool(account["allow_short_code_inbound"]),
     }
 
 

@@ -220,3 +220,22 @@ def test_the_webhook_test_keeps_out_of_the_denied_networks(app_and_data: tuple[T
     page = client.post(f"{number}/test", data={"csrf_token": csrf(client)})
     assert page.status_code == 200
     assert "not allowed" in page.text and "11205" in page.text
+
+
+def test_the_overview_shows_the_rules_an_operator_set(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    client, d = app_and_data
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    page = client.get("/console/overview").text
+    assert "any country" in page and "not accepted" in page
+    with db.write() as conn:
+        account_use.set_allowed_countries(conn, str(d["a"]["sid"]), "US,CA", now=datetime.now(UTC))
+        account_store.update_account(conn, str(d["a"]["sid"]), now=datetime.now(UTC), allow_short_code_inbound=True)
+    page = client.get("/console/overview").text
+    assert "CA, US only" in page and "refused with 21408" in page and "not accepted" not in page
+    # A subaccount without a list of its own sends where its parent may, and the page says whose list.
+    token = csrf(client)
+    assert client.post("/console/switch", data={"account_sid": d["sub"]["sid"], "csrf_token": token}).status_code == 200
+    page = client.get("/console/overview").text
+    assert "CA, US only" in page and f"its parent {d['a']['sid']}" in page
