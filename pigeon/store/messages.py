@@ -172,18 +172,24 @@ def list_messages(
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-# Built once: on the send path, building and compiling the select per call costs 6x running it.
-_RECENT_DUPLICATE = Prepared(
-    sa.select(m.sid, m.date_created)
-    .where(
-        m.account_sid == sa.bindparam("b_account_sid"),
-        m.to == sa.bindparam("b_to"),
-        m.date_created >= sa.bindparam("b_since"),
-        m.content_hash == sa.bindparam("b_content_hash"),
+def recent_duplicate(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """`columns` of the account's newest message to a recipient with a content hash, created
+    at or after a time (parameters b_account_sid, b_to, b_content_hash, b_since)."""
+    return (
+        sa.select(*columns)
+        .where(
+            m.account_sid == sa.bindparam("b_account_sid"),
+            m.to == sa.bindparam("b_to"),
+            m.date_created >= sa.bindparam("b_since"),
+            m.content_hash == sa.bindparam("b_content_hash"),
+        )
+        .order_by(m.date_created.desc())
+        .limit(1)
     )
-    .order_by(m.date_created.desc())
-    .limit(1)
-)
+
+
+# Built once: on the send path, building and compiling the select per call costs 6x running it.
+_RECENT_DUPLICATE = Prepared(recent_duplicate(m.sid, m.date_created))
 
 
 def find_recent_duplicate(

@@ -18,27 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.store.messages import recent_duplicate
 from pigeon.store.prepared import Prepared
 from pigeon.store.tables import messages, opt_outs, phone_numbers
 
 Row = dict[str, Any]
 
 _o, _m, _n = opt_outs.c, messages.c, phone_numbers.c
-
-
-def _duplicate(column: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
-    return (
-        sa.select(column)
-        .where(
-            _m.account_sid == sa.bindparam("b_account_sid"),
-            _m.to == sa.bindparam("b_recipient"),
-            _m.date_created >= sa.bindparam("b_since"),
-            _m.content_hash == sa.bindparam("b_content_hash"),
-        )
-        .order_by(_m.date_created.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
 
 
 # Built once: every send from a number asks.
@@ -48,7 +34,7 @@ _LOOKUP = Prepared(
         sa.select(_o.id)
         .where(
             _o.account_sid == sa.bindparam("b_account_sid"),
-            _o.recipient == sa.bindparam("b_recipient"),
+            _o.recipient == sa.bindparam("b_to"),
             _o.sender.in_(
                 [sa.bindparam("b_sender"), sa.func.coalesce(sa.bindparam("b_service"), _n.messaging_service_sid)]
             ),
@@ -56,8 +42,8 @@ _LOOKUP = Prepared(
         .limit(1)
         .scalar_subquery()
         .label("blocking_opt_out_id"),
-        _duplicate(_m.sid).label("duplicate_sid"),
-        _duplicate(_m.date_created).label("duplicate_date_created"),
+        recent_duplicate(_m.sid).scalar_subquery().label("duplicate_sid"),
+        recent_duplicate(_m.date_created).scalar_subquery().label("duplicate_date_created"),
     ).where(_n.phone_number == sa.bindparam("b_sender"))
 )
 
@@ -87,7 +73,7 @@ def lookup_sender(
         conn,
         {
             "b_account_sid": account_sid,
-            "b_recipient": recipient,
+            "b_to": recipient,
             "b_sender": sender,
             "b_service": service_sid,
             "b_since": since,
