@@ -435,6 +435,8 @@ _NUMBERS: tuple[ErrorInfo, ...] = (
             "without a list of its own follows its parent's).",
             "A wrong country code sends the message somewhere unexpected.",
             "A number of no country (+800, +882 and the like), which no list admits.",
+            "The country was taken off the list while the message waited in the queue: it failed "
+            "when a dispatcher reached it, instead of going out.",
         ),
         (
             "Check that To carries the country code you intended.",
