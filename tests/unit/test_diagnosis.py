@@ -485,6 +485,20 @@ def test_inbound_reply_not_sent() -> None:
     assert f.advice
 
 
+def test_a_reply_the_send_refused_is_a_reply_not_sent() -> None:
+    # The application answered a STOP with a <Message>: the send refused it (21610), as Twilio does.
+    alert = {"sid": "NO1", "error_code": 21610, "alert_text": "A reply ... was not sent", "request_url": None}
+    events = [ev("received", "received"), ev("webhook", None, 1)]
+    f = one(diagnose_message(facts(_INBOUND, events, parts=[], alerts=[alert])), "reply_not_sent")
+    assert "21610 Attempt to send to unsubscribed recipient" in f.summary
+    assert any("START" in a for a in f.advice)
+    # A delivery-kind alert on an inbound message is not about a reply.
+    other = {"sid": "NO2", "error_code": 30009, "alert_text": "parts missing", "request_url": None}
+    assert "reply_not_sent" not in {
+        x.cause for x in diagnose_message(facts(_INBOUND, events, parts=[], alerts=[other]))
+    }
+
+
 # -- a recipient ---------------------------------------------------------------------------------------
 
 

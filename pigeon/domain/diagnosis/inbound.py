@@ -3,6 +3,9 @@ did its replies go out?"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.domain.diagnosis.model import (
     Finding,
@@ -13,13 +16,27 @@ from pigeon.domain.diagnosis.model import (
     timeline,
     unique,
 )
+from pigeon.domain.error_catalogue import explain
 
 #: Codes of an application's answer that was not usable TwiML.
 TWIML_CODES = frozenset({11750, 12100, 12200, 12300, 14101, 14102, 14103, 14104, 14105, 14106, 14109, 14110})
 #: Codes of a webhook that could not be reached or answered with an error.
 WEBHOOK_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11235, 11236, 11237})
-#: Alerts about a TwiML reply that could not be sent.
+#: Alerts about a TwiML reply that could not be sent (besides the send's own refusals).
 REPLY_CODES = frozenset({14101, 14102, 14103, 14107, 14108})
+
+
+def _about_a_reply(alert: Mapping[str, Any]) -> bool:
+    """Whether an alert on an inbound message says one of the application's TwiML replies was
+    not sent: a 141xx code, or the code the send refused it with (21610 for a recipient who
+    just texted STOP, 21611, 21408 …), which is otherwise only ever an API answer."""
+    if alert.get("request_url"):
+        return False
+    code = alert.get("error_code")
+    if not isinstance(code, int):
+        return False
+    info = explain(code)
+    return code in REPLY_CODES or (info is not None and info.kind == "api")
 
 
 def diagnose_inbound(f: MessageFacts) -> list[Finding]:
@@ -54,13 +71,16 @@ def diagnose_inbound(f: MessageFacts) -> list[Finding]:
                 advice=unique(remedy(code)),
             )
         )
-    replies = [a for a in f.alerts if a.get("error_code") in REPLY_CODES and not a.get("request_url")]
+    replies = [a for a in f.alerts if _about_a_reply(a)]
     if replies:
+        codes = ", ".join(
+            f"{c} {explained(c)['name'] or ''}".strip() for c in sorted({a["error_code"] for a in replies})
+        )
         out.append(
             Finding(
                 cause="reply_not_sent",
                 severity="warning",
-                summary=f"{len(replies)} reply(ies) from the application's TwiML to {m['sid']} were not sent.",
+                summary=f"{len(replies)} reply(ies) from the application's TwiML to {m['sid']} were not sent: {codes}.",
                 evidence=[alert_row(a) for a in replies],
                 advice=unique(r for a in replies for r in remedy(a.get("error_code"))),
             )
