@@ -9,7 +9,10 @@ STOP is never texted again), their link to the message that carried the STOP cle
 the day-long Idempotency-Keys of erased messages, which hold no number, so that a client
 retrying a send after the erasure gets 20409 rather than a second text. Messages still on
 their way (queued, sending, scheduled, or with webhooks still to deliver) stay until they
-are done: they are counted, and a second run takes them.
+are done: they are counted, and a second run takes them. So are the parts of a long text the
+number is sending right now (inbound_parts): they wait for the rest at most the carrier's
+reassembly timeout (two minutes by default), become a message that a second run takes, and
+their digests are forgotten one timeout later (`inbound_parts.forget_expired`).
 """
 
 from __future__ import annotations
