@@ -23,7 +23,7 @@ from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.carriers.config import CarrierConfigError
-from pigeon.cli_account_rules import geo_cmd, short_code_inbound_cmd
+from pigeon.cli_account_rules import geo_cmd, rotate_token_cmd, short_code_inbound_cmd, status_cmd
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
@@ -318,6 +318,8 @@ def accounts_list(
 
 accounts_app.command("geo")(geo_cmd)
 accounts_app.command("short-code-inbound")(short_code_inbound_cmd)
+accounts_app.command("status")(status_cmd)
+accounts_app.command("rotate-token")(rotate_token_cmd)
 
 
 @keys_app.command("create")

@@ -1,26 +1,26 @@
-"""An account's rules that only an operator sets, under `pigeon accounts` (`pigeon.cli` mounts
-the commands):
+"""What only an operator changes about an account, under `pigeon accounts` (`pigeon.cli`
+mounts the commands):
 
 - `geo AC…`: the countries it may send to (pigeon/domain/geo.py). `--allow US,CA` gives the
   account a list of its own, `--any` lets it send anywhere (a subaccount beyond its parent's
   list), `--inherit` removes its own list so that it follows its parent's again.
 - `short-code-inbound AC… --on|--off`: whether its long codes take texts from short codes
   (of their own country only; pigeon/app/inbound.py).
+- `status AC… --suspend|--activate|--close`: any account's status, a main account's too (the
+  API lets a parent change only its subaccounts'), with `--with-subaccounts` theirs as well.
+- `rotate-token AC…`: a new auth token, for one that leaked.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from pigeon.cli_store import open_store
-
-if TYPE_CHECKING:
-    pass
 
 out = Console()
 err = Console(stderr=True)
@@ -131,3 +131,77 @@ def short_code_inbound_cmd(
     else:
         taken = "take" if allowed else "do not take"
         out.print(f"{account}: its long codes {taken} texts from short codes", highlight=False)
+
+
+def status_cmd(
+    account: Annotated[str, typer.Argument(help="The account SID.")],
+    suspend: Annotated[bool, typer.Option("--suspend", help="Suspend it: no sends, queued ones fail (30002).")] = False,
+    activate: Annotated[bool, typer.Option("--activate", help="Make a suspended account active again.")] = False,
+    close: Annotated[bool, typer.Option("--close", help="Close it for good: its credentials stop working.")] = False,
+    with_subaccounts: Annotated[
+        bool, typer.Option("--with-subaccounts", help="Its subaccounts too (those not closed).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """An account's status, set by an operator: a suspended account's requests are refused
+    (20005) and its queued messages fail when a dispatcher reaches them (30002); a closed one's
+    credentials and API keys stop working, and it is never reopened. Shows the status without
+    an option. A subaccount keeps its own status unless --with-subaccounts is given."""
+    from pigeon.app import accounts
+    from pigeon.domain.errors import ApiError
+    from pigeon.store import accounts as account_store
+
+    chosen = [name for name, on in (("suspended", suspend), ("active", activate), ("closed", close)) if on]
+    if len(chosen) > 1:
+        err.print("[red]--suspend, --activate and --close each set the status: give one.[/red]")
+        raise typer.Exit(2)
+    db = open_store()
+    try:
+        with db.write() as conn:
+            if chosen:
+                rows = accounts.set_status(
+                    conn, account, chosen[0], now=datetime.now(UTC), with_subaccounts=with_subaccounts
+                )
+            else:
+                rows = account_store.list_accounts(conn, visible_to=account)
+                if not any(r["sid"] == account for r in rows):
+                    raise ApiError(20404, f"Account {account} was not found", status=404)
+    except ApiError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    view = [{"account_sid": r["sid"], "status": r["status"], "owner_account_sid": r["owner_account_sid"]} for r in rows]
+    if as_json:
+        out.print_json(json.dumps(view))
+        return
+    for r in view:
+        sub = "" if r["owner_account_sid"] == r["account_sid"] else f" (subaccount of {r['owner_account_sid']})"
+        out.print(f"{r['account_sid']}{sub}: {r['status']}", highlight=False, soft_wrap=True)
+
+
+def rotate_token_cmd(
+    account: Annotated[str, typer.Argument(help="The account SID.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Give the account a new auth token, printed this once. The old one stops working at
+    once: requests made with it get 20003, console sessions signed in with it end, and
+    webhooks are signed with the new one from now on (update the applications that check
+    X-Twilio-Signature). API keys keep working."""
+    from pigeon.app import accounts
+    from pigeon.domain.errors import ApiError
+
+    db = open_store()
+    try:
+        with db.write() as conn:
+            row = accounts.rotate_auth_token(conn, account, now=datetime.now(UTC))
+    except ApiError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    if as_json:
+        out.print_json(json.dumps({"account_sid": row["sid"], "auth_token": row["auth_token"]}))
+    else:
+        out.print(f"Account SID  {row['sid']}\nAuth token   {row['auth_token']}", highlight=False)
+        err.print("The old token no longer works; webhooks are signed with the new one from now on.")

@@ -118,6 +118,46 @@ def update_account(
     return store.get_account(conn, target["sid"]) or target
 
 
+def _existing(conn: Connection, account_sid: str) -> Row:
+    account = store.get_account(conn, account_sid)
+    if account is None:
+        raise ApiError(20404, f"Account {account_sid} was not found", status=404)
+    return account
+
+
+def set_status(conn: Connection, account_sid: str, status: str, *, now: datetime, with_subaccounts: bool) -> list[Row]:
+    """An operator's change of an account's status, main accounts included (the API lets a
+    parent change only its subaccounts'): the account, and with `with_subaccounts` each of its
+    subaccounts that is not closed. A closed account is never reopened (21479). Returns the
+    accounts changed, as they are now."""
+    if status not in ACCOUNT_STATUSES:
+        raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
+    account = _existing(conn, account_sid)
+    if account["status"] == "closed" and status != "closed":
+        raise ApiError(21479, "A closed account cannot be reopened.")
+    targets = [account]
+    if with_subaccounts:
+        targets += [
+            sub
+            for sub in store.list_accounts(conn, visible_to=account_sid)
+            if sub["sid"] != account_sid and sub["status"] != "closed"
+        ]
+    for target in targets:
+        store.update_account(conn, target["sid"], now=now, status=status)
+    return [_existing(conn, target["sid"]) for target in targets]
+
+
+def rotate_auth_token(conn: Connection, account_sid: str, *, now: datetime) -> Row:
+    """Give the account a new auth token. The old one stops working at once: for requests, for
+    the console's sessions signed in with it, and for signing webhooks, which from now on are
+    signed with the new one. API keys are not touched."""
+    account = _existing(conn, account_sid)
+    if account["status"] == "closed":
+        raise ApiError(21479, "A closed account cannot be reopened, nor given new credentials.")
+    store.update_account(conn, account_sid, now=now, auth_token=store.new_auth_token())
+    return _existing(conn, account_sid)
+
+
 def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
     if store.get_account(conn, account_sid) is None:
         raise ApiError(20404, f"Account {account_sid} was not found", status=404)

@@ -22,13 +22,17 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def new_auth_token() -> str:
+    return secrets.token_hex(16)
+
+
 def create_account(conn: Connection, *, friendly_name: str, now: datetime, owner_sid: str | None = None) -> Row:
     sid = new_sid(Prefix.ACCOUNT)
     row = {
         "sid": sid,
         "owner_account_sid": owner_sid or sid,
         "friendly_name": friendly_name,
-        "auth_token": secrets.token_hex(16),
+        "auth_token": new_auth_token(),
         "status": "active",
         "type": "Full",
         "date_created": now,

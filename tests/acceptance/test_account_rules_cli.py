@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.acceptance.conftest import Server
@@ -37,4 +38,52 @@ def test_short_code_inbound_is_turned_on_and_off(shared_server: Server) -> None:
     assert _text(shared_server, "22395", number)["message_sid"] is None
 
     missing = shared_server.cli("accounts", "short-code-inbound", "AC" + "0" * 32, check=False)
+    assert missing.returncode == 1 and "was not found" in missing.stderr
+
+
+def _refusal(server: Server, sid: str, token: str) -> tuple[int, int] | None:
+    """(HTTP status, Twilio code) of a request to list the account's messages, or None when
+    it is answered."""
+    answer = httpx.get(f"{server.base_url}/2010-04-01/Accounts/{sid}/Messages.json", auth=(sid, token), timeout=10)
+    if answer.status_code == 200:
+        return None
+    return answer.status_code, int(answer.json()["code"])
+
+
+def test_an_operator_suspends_reactivates_and_closes_an_account(shared_server: Server) -> None:
+    made = json.loads(shared_server.cli("accounts", "create", "--friendly-name", "tenant", "--json").stdout)
+    main = (made["sid"], made["auth_token"])
+    sub = shared_server.client(*main).api.accounts.create(friendly_name="its customer")
+    sub_creds = (sub.sid, sub.auth_token)
+
+    suspended = json.loads(shared_server.cli("accounts", "status", made["sid"], "--suspend", "--json").stdout)
+    assert suspended == [{"account_sid": made["sid"], "status": "suspended", "owner_account_sid": made["sid"]}]
+    assert _refusal(shared_server, *main) == (403, 20005)
+    assert _refusal(shared_server, *sub_creds) is None  # a subaccount keeps its own status without --with-subaccounts
+
+    shared_server.cli("accounts", "status", made["sid"], "--activate")
+    assert _refusal(shared_server, *main) is None
+    both = shared_server.cli("accounts", "status", made["sid"], "--suspend", "--with-subaccounts").stdout
+    assert f"{sub.sid} (subaccount of {made['sid']}): suspended" in both
+    assert _refusal(shared_server, *sub_creds) == (403, 20005)
+    shown = json.loads(shared_server.cli("accounts", "status", made["sid"], "--json").stdout)
+    assert {r["account_sid"]: r["status"] for r in shown} == {made["sid"]: "suspended", sub.sid: "suspended"}
+
+    shared_server.cli("accounts", "status", made["sid"], "--close")
+    assert _refusal(shared_server, *main) == (401, 20003)  # a closed account's credentials stop working
+    reopened = shared_server.cli("accounts", "status", made["sid"], "--activate", check=False)
+    assert reopened.returncode == 1 and "cannot be reopened" in reopened.stderr
+    both_flags = shared_server.cli("accounts", "status", made["sid"], "--suspend", "--close", check=False)
+    assert both_flags.returncode == 2
+
+
+def test_a_leaked_auth_token_is_replaced(shared_server: Server) -> None:
+    made = json.loads(shared_server.cli("accounts", "create", "--friendly-name", "leaky", "--json").stdout)
+    old = (made["sid"], made["auth_token"])
+    assert _refusal(shared_server, *old) is None
+    rotated = json.loads(shared_server.cli("accounts", "rotate-token", made["sid"], "--json").stdout)
+    assert rotated["account_sid"] == made["sid"] and rotated["auth_token"] != made["auth_token"]
+    assert _refusal(shared_server, *old) == (401, 20003)
+    assert _refusal(shared_server, made["sid"], rotated["auth_token"]) is None
+    missing = shared_server.cli("accounts", "rotate-token", "AC" + "0" * 32, check=False)
     assert missing.returncode == 1 and "was not found" in missing.stderr
