@@ -14,16 +14,38 @@ mounts the commands):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from pigeon.cli_store import open_store
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 out = Console()
 err = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def _write(action: Callable[[Connection], T]) -> T:
+    """`action` in one write transaction of the configured store; an ApiError it raises (an
+    unknown account, a closed one) is printed, and the command exits with status 1."""
+    from pigeon.domain.errors import ApiError
+
+    db = open_store()
+    try:
+        with db.write() as conn:
+            return action(conn)
+    except ApiError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
 
 
 def geo_cmd(
@@ -44,8 +66,6 @@ def geo_cmd(
     dispatcher reaches them."""
     from pigeon.app import accounts
     from pigeon.domain import geo
-    from pigeon.domain.errors import ApiError
-    from pigeon.store import accounts as account_store
 
     if sum((allow is not None, any_country, inherit)) > 1:
         err.print("[red]--allow, --any and --inherit each set the list: give one.[/red]")
@@ -57,22 +77,15 @@ def geo_cmd(
         except ValueError as exc:
             err.print(f"[red]--allow: {exc}[/red]")
             raise typer.Exit(2) from exc
-    db = open_store()
-    try:
-        with db.write() as conn:
-            if allow is not None or any_country or inherit:
-                row = accounts.set_allowed_countries(conn, account, new, now=datetime.now(UTC))
-            else:
-                found = account_store.get_account(conn, account)
-                if found is None:
-                    raise ApiError(20404, f"Account {account} was not found", status=404)
-                row = found
-            allowed = accounts.sendable_countries(conn, row)
-    except ApiError as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
-    finally:
-        db.dispose()
+
+    def change_or_show(conn: Connection) -> tuple[dict[str, Any], frozenset[str] | None]:
+        if allow is not None or any_country or inherit:
+            row = accounts.set_allowed_countries(conn, account, new, now=datetime.now(UTC))
+        else:
+            row = accounts.existing(conn, account)
+        return row, accounts.sendable_countries(conn, row)
+
+    row, allowed = _write(change_or_show)
     view = _view(row, allowed)
     if as_json:
         out.print_json(json.dumps(view))
@@ -148,29 +161,22 @@ def status_cmd(
     credentials and API keys stop working, and it is never reopened. Shows the status without
     an option. A subaccount keeps its own status unless --with-subaccounts is given."""
     from pigeon.app import accounts
-    from pigeon.domain.errors import ApiError
     from pigeon.store import accounts as account_store
 
     chosen = [name for name, on in (("suspended", suspend), ("active", activate), ("closed", close)) if on]
     if len(chosen) > 1:
         err.print("[red]--suspend, --activate and --close each set the status: give one.[/red]")
         raise typer.Exit(2)
-    db = open_store()
-    try:
-        with db.write() as conn:
-            if chosen:
-                rows = accounts.set_status(
-                    conn, account, chosen[0], now=datetime.now(UTC), with_subaccounts=with_subaccounts
-                )
-            else:
-                rows = account_store.list_accounts(conn, visible_to=account)
-                if not any(r["sid"] == account for r in rows):
-                    raise ApiError(20404, f"Account {account} was not found", status=404)
-    except ApiError as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
-    finally:
-        db.dispose()
+
+    def change_or_show(conn: Connection) -> list[dict[str, Any]]:
+        if chosen:
+            return accounts.set_status(
+                conn, account, chosen[0], now=datetime.now(UTC), with_subaccounts=with_subaccounts
+            )
+        accounts.existing(conn, account)
+        return account_store.list_accounts(conn, visible_to=account)
+
+    rows = _write(change_or_show)
     view = [{"account_sid": r["sid"], "status": r["status"], "owner_account_sid": r["owner_account_sid"]} for r in rows]
     if as_json:
         out.print_json(json.dumps(view))
@@ -189,17 +195,8 @@ def rotate_token_cmd(
     webhooks are signed with the new one from now on (update the applications that check
     X-Twilio-Signature). API keys keep working."""
     from pigeon.app import accounts
-    from pigeon.domain.errors import ApiError
 
-    db = open_store()
-    try:
-        with db.write() as conn:
-            row = accounts.rotate_auth_token(conn, account, now=datetime.now(UTC))
-    except ApiError as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from exc
-    finally:
-        db.dispose()
+    row = _write(lambda conn: accounts.rotate_auth_token(conn, account, now=datetime.now(UTC)))
     if as_json:
         out.print_json(json.dumps({"account_sid": row["sid"], "auth_token": row["auth_token"]}))
     else:

@@ -110,15 +110,21 @@ def update_account(
             raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
         if target["sid"] == acting_sid and target["owner_account_sid"] == target["sid"]:
             raise ApiError(21477, "The status of a main account cannot be changed through the API.")
-        if target["status"] == "closed" and status != "closed":
-            raise ApiError(21479, "A closed account cannot be reopened.")
+        _check_status_change(target, status)
         values["status"] = status
     if values:
         store.update_account(conn, target["sid"], now=now, **values)
     return store.get_account(conn, target["sid"]) or target
 
 
-def _existing(conn: Connection, account_sid: str) -> Row:
+def _check_status_change(account: Row, status: str) -> None:
+    """21479 for reopening a closed account (the API's update and an operator's alike)."""
+    if account["status"] == "closed" and status != "closed":
+        raise ApiError(21479, "A closed account cannot be reopened.")
+
+
+def existing(conn: Connection, account_sid: str) -> Row:
+    """The account's row, or 20404 (for the operator's commands, which name any account)."""
     account = store.get_account(conn, account_sid)
     if account is None:
         raise ApiError(20404, f"Account {account_sid} was not found", status=404)
@@ -132,9 +138,8 @@ def set_status(conn: Connection, account_sid: str, status: str, *, now: datetime
     accounts changed, as they are now."""
     if status not in ACCOUNT_STATUSES:
         raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
-    account = _existing(conn, account_sid)
-    if account["status"] == "closed" and status != "closed":
-        raise ApiError(21479, "A closed account cannot be reopened.")
+    account = existing(conn, account_sid)
+    _check_status_change(account, status)
     targets = [account]
     if with_subaccounts:
         targets += [
@@ -144,23 +149,22 @@ def set_status(conn: Connection, account_sid: str, status: str, *, now: datetime
         ]
     for target in targets:
         store.update_account(conn, target["sid"], now=now, status=status)
-    return [_existing(conn, target["sid"]) for target in targets]
+    return [existing(conn, target["sid"]) for target in targets]
 
 
 def rotate_auth_token(conn: Connection, account_sid: str, *, now: datetime) -> Row:
     """Give the account a new auth token. The old one stops working at once: for requests, for
     the console's sessions signed in with it, and for signing webhooks, which from now on are
     signed with the new one. API keys are not touched."""
-    account = _existing(conn, account_sid)
+    account = existing(conn, account_sid)
     if account["status"] == "closed":
         raise ApiError(21479, "A closed account cannot be reopened, nor given new credentials.")
     store.update_account(conn, account_sid, now=now, auth_token=store.new_auth_token())
-    return _existing(conn, account_sid)
+    return existing(conn, account_sid)
 
 
 def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
-    if store.get_account(conn, account_sid) is None:
-        raise ApiError(20404, f"Account {account_sid} was not found", status=404)
+    existing(conn, account_sid)
     return store.create_api_key(conn, account_sid=account_sid, friendly_name=friendly_name, now=now)
 
 
@@ -198,9 +202,6 @@ def set_allowed_countries(conn: Connection, account_sid: str, countries: str | N
     for any country), or with None let it follow its parent's again (any, for a top-level
     account). Messages still queued are held to the new list when a dispatcher takes
     them (`pigeon.app.dispatch`: failed with 21408)."""
-    if store.get_account(conn, account_sid) is None:
-        raise ApiError(20404, f"Account {account_sid} was not found", status=404)
+    existing(conn, account_sid)
     store.update_account(conn, account_sid, now=now, allowed_countries=countries)
-    account = store.get_account(conn, account_sid)
-    assert account is not None
-    return account
+    return existing(conn, account_sid)
