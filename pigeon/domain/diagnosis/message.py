@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.domain.diagnosis.inbound import WEBHOOK_CODES, diagnose_inbound
@@ -68,6 +69,12 @@ def _undelivered(f: MessageFacts, th: Thresholds) -> list[Finding]:
     ]
 
 
+def _never_sent(code: int, f: MessageFacts) -> list[dict[str, Any]]:
+    """The evidence for a message Pigeon failed before any submit: the message, its code
+    explained, its timeline and its alerts."""
+    return [message_row(f.message), explained(code), *timeline(f.events), *[alert_row(a) for a in f.alerts]]
+
+
 def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m = f.message
     code = m.get("error_code")
@@ -80,7 +87,7 @@ def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
                 severity="error",
                 summary=f"{m['sid']} was never sent: its account was {status} before a dispatcher reached it, "
                 f"at {when(inactive.get('at'))} (30002). It cost nothing.",
-                evidence=[message_row(m), explained(30002), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                evidence=_never_sent(30002, f),
                 advice=unique(remedy(30002)),
             )
         ]
@@ -96,7 +103,7 @@ def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
                 summary=f"{m['sid']} was never sent: {m.get('to')} is {where}, and by the time a dispatcher "
                 f"reached it, at {when(geo_refused.get('at'))}, the account's geo permissions allowed {allowed} "
                 "only (21408). It cost nothing.",
-                evidence=[message_row(m), explained(21408), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                evidence=_never_sent(21408, f),
                 advice=unique(remedy(21408)),
             )
         ]
@@ -110,7 +117,7 @@ def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
                 severity="error",
                 summary=f"{m['sid']} waited {waited} s in the queue, longer than its validity period of "
                 f"{d.get('validity_period', m.get('validity_period'))} s, and was never sent (30036).",
-                evidence=[message_row(m), explained(30036), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                evidence=_never_sent(30036, f),
                 advice=unique(
                     [
                         *remedy(30036),
