@@ -17,6 +17,9 @@ from pigeon.domain.errors import ApiError
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+#: The furthest record a Page may start at: the stores keep offsets in a signed 64-bit
+#: integer, and a larger one made SQLite raise (a 500) rather than answer an empty page.
+MAX_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ def parse_page(params: Mapping[str, str]) -> PageRequest:
     page = _int_param(params, "Page", 0)
     if page < 0:
         raise ApiError(20422, "Page must not be negative.")
+    if page * size > MAX_OFFSET:
+        raise ApiError(20422, f"Page {page} is too large: with PageSize {size} it starts past any record.")
     token = params.get("PageToken") or None
     if token is not None and not (token.startswith(("PA", "PB")) and len(token) > 2):
         raise ApiError(20422, f"PageToken {token!r} is not a token this server issued.")

@@ -133,6 +133,20 @@ def test_page_size_over_1000_is_20007(tenant: Tenant) -> None:
     assert tenant.http("GET", "/Messages.json", params={"PageSize": "1000"}).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/Messages.json", "/IncomingPhoneNumbers.json"])
+def test_a_page_past_any_offset_is_20422_not_a_server_error(tenant: Tenant, path: str) -> None:
+    # Found by schemathesis: a Page whose offset does not fit in 64 bits made SQLite raise.
+    for page in ("100000000000000000000", str(2**63 // 50 + 1)):
+        response = tenant.http("GET", path, params={"Page": page, "PageSize": "50"})
+        assert response.status_code == 400, (page, response.text)
+        assert response.json()["code"] == 20422
+    # A page far past the records, but one the store can count to, is simply empty.
+    far = tenant.http("GET", path, params={"Page": str((2**63 - 1) // 50), "PageSize": "50"})
+    assert far.status_code == 200, far.text
+    key = {"/Messages.json": "messages", "/IncomingPhoneNumbers.json": "incoming_phone_numbers"}[path]
+    assert far.json()["end"] == 0 and far.json()[key] == []
+
+
 # -- create validation ---------------------------------------------------------------------------
 
 
