@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +25,7 @@ from pigeon.carriers.config import CarrierConfigError
 from pigeon.cli_account_rules import geo_cmd, rotate_token_cmd, short_code_inbound_cmd, status_cmd
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
-from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
+from pigeon.cli_debugger import alerts_cmd, errors_cmd, parse_since, requests_cmd
 from pigeon.cli_doctor import doctor_app
 from pigeon.cli_erase import erase_cmd
 from pigeon.cli_inventory import inventory_app
@@ -552,17 +551,6 @@ def optouts_export(
 
 
 # -- logs ----------------------------------------------------------------------------------
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """'15m', '2h', '3d', or an ISO date-time."""
-    if not value:
-        return None
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    if value[-1] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @app.command()

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from pigeon.cli_store import open_store
+from pigeon.domain import periods
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ SinceOption = Annotated[str | None, typer.Option("--since", help="e.g. 15m, 2h, 
 AccountOption = Annotated[str | None, typer.Option("--account", help="One account only.")]
 LimitOption = Annotated[int, typer.Option("--limit", help="At most this many rows, newest first.")]
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _KINDS = {
     "api": "returned by the API when it refuses a request",
     "delivery": "set on a message that failed or was not delivered",
@@ -50,17 +49,14 @@ _KINDS = {
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
-    """'15m', '2h', '3d', '30s' back from now, or an ISO date-time."""
+    """--since: '15m', '2h', '3d', '30s' back from now, or a day or an ISO date-time (every
+    command's --since takes the same, `pigeon.domain.periods`)."""
     if not value:
         return None
-    match = _DURATION.match(value.strip())
-    if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a duration (15m, 2h, 1d) or an ISO date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return periods.since(value, now or datetime.now(UTC))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
 
 
 def _print_json(value: Any) -> None:

@@ -24,10 +24,11 @@ import typer
 from rich.console import Console
 
 from pigeon.app import diagnose
+from pigeon.cli_debugger import parse_since
 from pigeon.config import ConfigError, denied_networks, load_settings
 from pigeon.doctor.render import dumps, exit_code, render_text
-from pigeon.doctor.since import parse_since
 from pigeon.domain.diagnosis import Report
+from pigeon.domain.diagnosis.duplicates import parse_window
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store.engine import Database
@@ -51,11 +52,8 @@ AccountOpt = Annotated[
 SinceOpt = Annotated[str, typer.Option("--since", help="How far back to look: 15m, 2h, 1d or an ISO date-time.")]
 
 
-def _since(value: str, now: datetime) -> datetime:
-    try:
-        return parse_since(value, now)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from None
+def _since(value: str, now: datetime) -> datetime | None:
+    return parse_since(value, now)
 
 
 def _db() -> Database:
@@ -205,6 +203,10 @@ def duplicates(
     record: Pigeon resent it (and why), or the carrier delivered it twice."""
     db = _db()
     now = clock.now()
+    try:
+        parse_window(str(window))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--window") from None
     account_sid = _account(db, account)
     report = _search(db, diagnose.diagnose_duplicates, account_sid, to, _since(since, now), window, now=now)
     _finish(report, as_json)

@@ -11,7 +11,6 @@ GET /v1/Errors/{Code}   what a code means, its likely causes and what to do (Pig
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,10 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pigeon.api.context import ctx, in_thread
-from pigeon.api.messages import _parse_day_or_time
 from pigeon.api.paging import parse_page
+from pigeon.api.query import moment, whole_number
 from pigeon.api.schemas import API_VERSION
 from pigeon.api.v1 import acting_account, envelope, iso8601
+from pigeon.domain import periods
 from pigeon.domain.error_catalogue import ErrorInfo, explain, more_info_url
 from pigeon.domain.errors import ApiError, NotFound
 from pigeon.domain.sids import Prefix, is_sid
@@ -97,20 +97,18 @@ def _alert_filters(params: Mapping[str, str]) -> tuple[dict[str, Any], list[tupl
         values["log_level"] = level.lower()
         kept.append(("LogLevel", level))
     if params.get("StartDate"):
-        values["since"] = _parse_day_or_time("StartDate", params["StartDate"])[0]
+        values["since"] = moment("StartDate", params["StartDate"])[0]
         kept.append(("StartDate", params["StartDate"]))
     if params.get("EndDate"):
-        end, whole_day = _parse_day_or_time("EndDate", params["EndDate"])
-        values["until"] = end + (timedelta(days=1) if whole_day else timedelta(microseconds=1))
+        end, whole_day = moment("EndDate", params["EndDate"])
+        values["until"] = periods.end_of(end, whole_day=whole_day)
         kept.append(("EndDate", params["EndDate"]))
     if params.get("ResourceSid"):
         values["resource_sid"] = params["ResourceSid"]
         kept.append(("ResourceSid", params["ResourceSid"]))
-    if params.get("ErrorCode"):
-        try:
-            values["error_code"] = int(params["ErrorCode"])
-        except ValueError:
-            raise ApiError(20422, f"ErrorCode must be a number, not {params['ErrorCode']!r}.") from None
+    code = whole_number(params, "ErrorCode")
+    if code is not None:
+        values["error_code"] = code
         kept.append(("ErrorCode", params["ErrorCode"]))
     return values, kept
 

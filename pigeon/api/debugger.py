@@ -11,9 +11,8 @@ GET /2010-04-01/Accounts/{AccountSid}/Messages/Export.csv      the same as CSV
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -21,17 +20,17 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from pigeon.api.context import authorized_account, ctx, in_thread
-from pigeon.api.messages import _message_filter, _parse_day_or_time
+from pigeon.api.messages import _message_filter
 from pigeon.api.paging import PageRequest, envelope, parse_page
+from pigeon.api.query import moment, since, whole_number
 from pigeon.api.schemas import V, rfc2822
 from pigeon.app import export
-from pigeon.domain.errors import ApiError, NotFound
+from pigeon.domain import periods
+from pigeon.domain.errors import NotFound
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.store.request_log import RequestFilter, get_request, list_requests
 
 JSON = "application/json; charset=utf-8"
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def request_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -58,47 +57,29 @@ def request_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_since(raw: str, now: datetime) -> datetime:
-    """'15m', '2h', '3d', '30s' back from now, or an ISO 8601 date-time."""
-    match = _DURATION.match(raw.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    return _parse_day_or_time("Since", raw)[0]
-
-
-def _int(params: dict[str, str], name: str) -> int | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(20422, f"{name} must be a whole number, not {raw!r}.") from None
-
-
 def request_filter(
     account_sid: str, params: dict[str, str], now: datetime
 ) -> tuple[RequestFilter, list[tuple[str, str]]]:
     kept = [(name, params[name]) for name in ("To", "From", "Status", "ErrorCode", "Authenticated") if params.get(name)]
-    since: datetime | None = None
+    start: datetime | None = None
     until: datetime | None = None
     if params.get("StartDate"):
-        since = _parse_day_or_time("StartDate", params["StartDate"])[0]
+        start = moment("StartDate", params["StartDate"])[0]
         kept.append(("StartDate", params["StartDate"]))
     if params.get("Since"):
-        since = max(since or datetime.min.replace(tzinfo=UTC), parse_since(params["Since"], now))
+        start = max(start or periods.EARLIEST, since("Since", params["Since"], now))
         kept.append(("Since", params["Since"]))
     if params.get("EndDate"):
-        value, whole_day = _parse_day_or_time("EndDate", params["EndDate"])
-        until = value + timedelta(days=1) if whole_day else value + timedelta(microseconds=1)
+        value, whole_day = moment("EndDate", params["EndDate"])
+        until = periods.end_of(value, whole_day=whole_day)
         kept.append(("EndDate", params["EndDate"]))
     f = RequestFilter(
         account_sid=account_sid,
         to=params.get("To") or None,
         from_=params.get("From") or None,
-        status=_int(params, "Status"),
-        error_code=_int(params, "ErrorCode"),
-        since=since,
+        status=whole_number(params, "Status"),
+        error_code=whole_number(params, "ErrorCode"),
+        since=start,
         until=until,
         authenticated=params.get("Authenticated", "true").strip().lower() != "false",
     )

@@ -21,11 +21,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pigeon.api.context import authorized_account, ctx, in_thread
+from pigeon.api.query import since
 from pigeon.api.schemas import V
 from pigeon.app import diagnose
 from pigeon.doctor.render import to_json
-from pigeon.doctor.since import parse_since
 from pigeon.domain.diagnosis import Report
+from pigeon.domain.diagnosis.duplicates import parse_window
 from pigeon.domain.errors import ApiError
 from pigeon.ports import WebhookSender
 
@@ -41,10 +42,7 @@ def _since(request: Request, now: datetime) -> datetime | None:
     raw = request.query_params.get("Since")
     if not raw:
         return None
-    try:
-        return parse_since(raw, now)
-    except ValueError as exc:
-        raise ApiError(20422, f"Since: {exc}") from None
+    return since("Since", raw, now)
 
 
 def _required(request: Request, name: str) -> str:
@@ -132,9 +130,9 @@ async def duplicates(request: Request) -> Response:
     to = request.query_params.get("To", "").strip() or None
     raw_window = request.query_params.get("Window", "10")
     try:
-        window = float(raw_window)
-    except ValueError:
-        raise ApiError(20422, f"Window {raw_window!r} is not a number of seconds.") from None
+        window = parse_window(raw_window)
+    except ValueError as exc:
+        raise ApiError(20422, str(exc)) from None
     now = ctx(request).clock.now()
     report = await _run(request, diagnose.diagnose_duplicates, account_sid, to, _since(request, now), window, now=now)
     return _answer(report)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -22,10 +21,12 @@ from pigeon.api.context import (
     store_read,
 )
 from pigeon.api.paging import PageRequest, envelope, offset_envelope, parse_page
+from pigeon.api.query import moment
 from pigeon.api.schemas import V, event_json, media_json, message_json
 from pigeon.app import messages as use
 from pigeon.app import send_guard
 from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain import periods
 from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
 from pigeon.domain.idempotency import key_problem, request_hash
 from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_messages
@@ -143,22 +144,6 @@ async def _accept(
     return result.message, False
 
 
-def _parse_day_or_time(name: str, raw: str) -> tuple[datetime, bool]:
-    """(value, is_whole_day). Accepts YYYY-MM-DD and ISO 8601 date-times (the SDK sends those),
-    and RFC 2822 dates: the format our own responses use, so a client may echo one back."""
-    text = raw.strip()
-    try:
-        if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC), True
-        if text[:1].isalpha():
-            value = parsedate_to_datetime(text)
-        else:
-            value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        raise ApiError(20422, f"{name} {raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)), False
-
-
 def _message_filter(account_sid: str, params: dict[str, str]) -> tuple[MessageFilter, list[tuple[str, str]]]:
     kept: list[tuple[str, str]] = []
     values: dict[str, Any] = {}
@@ -170,16 +155,18 @@ def _message_filter(account_sid: str, params: dict[str, str]) -> tuple[MessageFi
         # DateSent names a GMT day. The SDKs send every date as a date-time at midnight
         # (date_sent=date(2024, 1, 2) goes out as DateSent=2024-01-02T00:00:00Z), so a time
         # narrows nothing: matching that exact second would find nothing for SDK users.
-        value = _parse_day_or_time("DateSent", params["DateSent"])[0].astimezone(UTC)
-        day = value.replace(hour=0, minute=0, second=0, microsecond=0)
-        values["date_sent_on"] = (day, day + timedelta(days=1))
+        day = moment("DateSent", params["DateSent"])[0].replace(hour=0, minute=0, second=0, microsecond=0)
+        values["date_sent_on"] = (day, periods.end_of(day, whole_day=True))
         kept.append(("DateSent", params["DateSent"]))
     if params.get("DateSent>"):
-        values["date_sent_after"] = _parse_day_or_time("DateSent>", params["DateSent>"])[0]
+        values["date_sent_after"] = moment("DateSent>", params["DateSent>"])[0]
         kept.append(("DateSent>", params["DateSent>"]))
     if params.get("DateSent<"):
-        value, whole = _parse_day_or_time("DateSent<", params["DateSent<"])
-        values["date_sent_before"] = value + timedelta(days=1) - timedelta(microseconds=1) if whole else value
+        value, whole = moment("DateSent<", params["DateSent<"])
+        # Inclusive (<=): a day runs to its last microsecond.
+        values["date_sent_before"] = (
+            periods.end_of(value, whole_day=True) - timedelta(microseconds=1) if whole else value
+        )
         kept.append(("DateSent<", params["DateSent<"]))
     return MessageFilter(account_sid=account_sid, **values), kept
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from pigeon.api.query import whole_number
 from pigeon.domain.errors import ApiError
 
 DEFAULT_PAGE_SIZE = 50
@@ -41,23 +42,14 @@ class PageRequest:
         return self.token[2:] if self.token and self.token.startswith("PB") else None
 
 
-def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(20422, f"{name} must be a whole number, not {raw!r}.") from None
-
-
 def parse_page(params: Mapping[str, str]) -> PageRequest:
-    size = _int_param(params, "PageSize", DEFAULT_PAGE_SIZE)
+    size = whole_number(params, "PageSize", low=None, high=None)
+    size = DEFAULT_PAGE_SIZE if size is None else size
     if size > MAX_PAGE_SIZE:
         raise ApiError(20007, f"PageSize {size} is too large: at most {MAX_PAGE_SIZE} records a page.")
     if size < 1:
         raise ApiError(20422, "PageSize must be at least 1.")
-    page = _int_param(params, "Page", 0)
+    page = whole_number(params, "Page", low=None, high=None) or 0
     if page < 0:
         raise ApiError(20422, "Page must not be negative.")
     if page * size > MAX_OFFSET:

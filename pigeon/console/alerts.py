@@ -12,11 +12,13 @@ from pigeon.domain.errors import ApiError
 from pigeon.store import alerts as alert_store
 
 from .auth import require
-from .web import PAGE_SIZE, clean, console, day_start, parse_day, render
+from .web import LARGEST, PAGE_SIZE, clean, console, day_start, parse_day, render, whole_number
 
 
 def _page_number(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() else 0
+    """The page asked for; past the last one the page is empty, and past the store's reach
+    (a 64-bit offset) it is the last page that it can count to."""
+    return min(whole_number(raw) or 0, LARGEST // PAGE_SIZE)
 
 
 async def alerts_page(request: Request) -> Response:
@@ -30,7 +32,7 @@ async def alerts_page(request: Request) -> Response:
             conn,
             account_sid=session.account_sid,
             resource_sid=given.get("resource"),
-            error_code=int(code) if code and code.isdigit() else None,
+            error_code=whole_number(code),
             since=day_start(since) if since else None,
             limit=PAGE_SIZE + 1,
             offset=page * PAGE_SIZE,

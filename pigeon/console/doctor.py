@@ -16,8 +16,9 @@ from starlette.responses import Response
 
 from pigeon.app import diagnose
 from pigeon.doctor.render import to_json
-from pigeon.doctor.since import parse_since
+from pigeon.domain import periods
 from pigeon.domain.diagnosis import Report
+from pigeon.domain.diagnosis.duplicates import parse_window
 
 from .auth import Session, checked_form, require
 from .numbers import _list as account_numbers
@@ -30,7 +31,7 @@ def _since(raw: str, now: datetime) -> tuple[datetime | None, str | None]:
     if not raw.strip():
         return None, None
     try:
-        return parse_since(raw, now), None
+        return periods.since(raw, now), None
     except ValueError as exc:
         return None, f"Since: {exc}"
 
@@ -133,9 +134,9 @@ async def duplicates_flow(request: Request) -> Response:
     now = c.clock.now()
     since, problem = _since(form.get("since", ""), now)
     try:
-        window = float(form.get("window") or 10)
-    except ValueError:
-        window, problem = 10.0, f"Window {form.get('window')!r} is not a number of seconds."
+        window = parse_window(form.get("window") or "10")
+    except ValueError as exc:
+        window, problem = 10.0, str(exc)
     report = None
     if problem is None:
         report = await _search(

@@ -14,14 +14,10 @@ from pigeon.store import request_log as request_store
 from pigeon.store.request_log import RequestFilter
 
 from .auth import require
-from .web import PAGE_SIZE, clean, console, day_end, day_start, parse_day, render
+from .web import PAGE_SIZE, clean, console, day_end, day_start, parse_day, render, whole_number
 
 Row = dict[str, Any]
 FILTERS = ("number", "status", "code", "resource", "since", "until", "unauthenticated")
-
-
-def _int(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
 
 
 def request_filter(account_sid: str, given: Mapping[str, str]) -> RequestFilter:
@@ -30,8 +26,8 @@ def request_filter(account_sid: str, given: Mapping[str, str]) -> RequestFilter:
     return RequestFilter(
         account_sid=account_sid,
         to=(numbers.to_e164(number) or number) if number else None,
-        status=_int(given.get("status")),
-        error_code=_int(given.get("code")),
+        status=whole_number(given.get("status")),
+        error_code=whole_number(given.get("code")),
         resource_sid=given.get("resource"),
         since=day_start(since) if since else None,
         until=day_end(until) if until else None,

@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from pigeon.domain import periods
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import Clock, WebhookSender
@@ -243,12 +244,26 @@ def parse_day(raw: str | None) -> date | None:
         return None
 
 
+#: The largest number a filter field or a page may carry: the stores' signed 64-bit integer.
+LARGEST = 2**63 - 1
+
+
+def whole_number(raw: str | None) -> int | None:
+    """A whole number from a filter field, or None when blank, malformed or larger than the
+    store can hold: the console leaves out a filter it cannot use, as it does a malformed date."""
+    if not raw or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= LARGEST else None
+
+
 def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def day_end(day: date) -> datetime:
-    return day_start(day) + timedelta(days=1)
+    """Where the day ends (exclusive); 9999-12-31 ends at the calendar's last moment."""
+    return periods.end_of(day_start(day), whole_day=True)
 
 
 def clean(params: Mapping[str, str], *names: str) -> dict[str, str]:

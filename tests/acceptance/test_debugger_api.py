@@ -319,3 +319,42 @@ def test_export_through_the_api_and_the_cli(tenant: Tenant, tmp_path: Any) -> No
     assert [r["sid"] for r in csv.DictReader(out.open())] == list(reversed(sids))
     printed = tenant.server.cli("logs", "--account", tenant.sid, "--to", to, "--export", "json")
     assert [m["sid"] for m in json.loads(printed.stdout)["messages"]] == list(reversed(sids))
+
+
+# -- values at the edges of what the store can hold -------------------------------------------
+
+_FAR = "100000000000000000000"  # past 64 bits
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/Messages.json", {"DateSent": "9999-12-31"}, 200),
+        ("/Messages.json", {"DateSent<": "9999-12-31"}, 200),
+        ("/Messages.json", {"DateSent>": "9999-12-31T23:00:00-05:00"}, 400),
+        ("/Messages/Export.json", {"DateSent": "9999-12-31"}, 200),
+        ("/Requests.json", {"EndDate": "9999-12-31"}, 200),
+        ("/Requests.json", {"Since": "99999999999999999d"}, 200),
+        ("/Requests.json", {"ErrorCode": _FAR}, 400),
+        ("/Requests.json", {"Status": _FAR}, 400),
+        ("/Doctor/Messages.json", {"To": "+14155550100", "Since": "99999999999999999d"}, 200),
+        ("/Doctor/Duplicates.json", {"Window": _FAR}, 400),
+        ("/Doctor/Duplicates.json", {"Window": "nan"}, 400),
+        ("/v1/Alerts", {"EndDate": "9999-12-31"}, 200),
+        ("/v1/Alerts", {"ErrorCode": _FAR}, 400),
+    ],
+)
+def test_values_at_the_edges_are_answered_not_a_server_error(
+    tenant: Tenant, path: str, params: dict[str, str], status: int
+) -> None:
+    # Found by probing every list and search with such values: each was a 500 (SQLite's
+    # integer overflow, or a date one day past 9999-12-31).
+    if path.startswith("/v1/"):
+        response = httpx.get(
+            tenant.server.base_url + path, params=params, auth=(tenant.sid, tenant.auth_token), timeout=10
+        )
+    else:
+        response = tenant.http("GET", path, params=params)
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert response.json()["code"] == 20422

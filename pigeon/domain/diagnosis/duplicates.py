@@ -9,12 +9,29 @@ carrier's duplicate, two or more submits are Pigeon's own resend, and the timeli
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 
 from pigeon.domain.diagnosis.facts import DuplicateFacts, DuplicateGroup, Row
 from pigeon.domain.diagnosis.model import Finding, Thresholds, message_row, request_row, unique, when
 from pigeon.domain.diagnosis.submits import submit_findings
+
+#: The widest window the search takes, in seconds (a day): past it, a daily reminder would be
+#: grouped with yesterday's as a duplicate.
+MAX_WINDOW_SECONDS = 86_400.0
+
+
+def parse_window(text: str) -> float:
+    """The seconds between texts that count as duplicates: above 0 and at most a day.
+    Raises ValueError, with the sentence to show, for anything else (NaN and infinity too)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_WINDOW_SECONDS:  # NaN fails this comparison too
+        raise ValueError(f"Window {text!r} is not a number of seconds above 0 and at most {MAX_WINDOW_SECONDS:g}.")
+    return seconds
 
 
 def group_similar(messages: Sequence[Row], window_seconds: float) -> list[list[Row]]:
