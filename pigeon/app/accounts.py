@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +12,7 @@ from sqlalchemy.engine import Connection
 from pigeon.domain import geo
 from pigeon.domain.errors import ApiError, AuthenticationError
 from pigeon.domain.sids import Prefix, is_sid
+from pigeon.domain.signatures import equal_secrets
 from pigeon.store import accounts as store
 
 Row = dict[str, Any]
@@ -29,7 +29,7 @@ def authenticate_account(conn: Connection, username: str, password: str) -> Row:
     """The account that these Basic credentials act as, or AuthenticationError."""
     if is_sid(username, Prefix.ACCOUNT):
         account = store.get_account(conn, username)
-        if account is None or not hmac.compare_digest(account["auth_token"], password):
+        if account is None or not equal_secrets(password, account["auth_token"]):
             raise AuthenticationError()
         if account["status"] == "closed":
             raise AuthenticationError()

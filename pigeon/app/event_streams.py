@@ -17,7 +17,6 @@ one by one as SubscribedEvents; the last one cannot be removed (91103).
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -41,6 +40,7 @@ from pigeon.domain.events import (
     subscribed,
 )
 from pigeon.domain.sids import Prefix, is_sid, new_sid
+from pigeon.domain.signatures import equal_secrets
 from pigeon.store import events as store
 
 Row = dict[str, Any]
@@ -164,7 +164,7 @@ def validate_sink(
     expected = _latest_test_id(conn, sink)
     if expected is None:
         raise ApiError(91004, "This sink has no test event: create one with POST …/Test first.", status=400)
-    if not secrets.compare_digest(given, expected):
+    if not equal_secrets(given, expected):
         raise ApiError(91005, "TestId is not the test_id of this sink's latest test event.", status=400)
     store.update_sink(conn, sid, now=now, status="active")
     return {"result": "valid"}

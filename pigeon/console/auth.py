@@ -36,6 +36,7 @@ from starlette.responses import RedirectResponse, Response
 from pigeon.app import accounts as account_use
 from pigeon.domain.errors import ApiError, AuthenticationError
 from pigeon.domain.sids import Prefix, is_sid
+from pigeon.domain.signatures import equal_secrets
 from pigeon.store import accounts as account_store
 from pigeon.store.settings import get_or_create
 
@@ -84,7 +85,7 @@ def sign(secret: bytes, payload: dict[str, Any]) -> str:
 def unsign(secret: bytes, cookie: str, *, now: float, max_age: float = MAX_AGE) -> dict[str, Any] | None:
     """The payload of a genuine, unexpired cookie; None for anything else."""
     body, sep, mac = cookie.partition(".")
-    if not sep or not hmac.compare_digest(mac, _mac(secret, "session", body)):
+    if not sep or not equal_secrets(mac, _mac(secret, "session", body)):
         return None
     try:
         payload = json.loads(_unb64(body))
@@ -134,7 +135,7 @@ def _resolve(conn: Any, secret: bytes, payload: dict[str, Any]) -> Session | Non
     if acting is None or acting["status"] == "closed":
         return None
     credential = _credential(conn, acting, payload.get("k"))
-    if credential is None or not hmac.compare_digest(str(payload.get("f", "")), fingerprint(secret, credential)):
+    if credential is None or not equal_secrets(str(payload.get("f", "")), fingerprint(secret, credential)):
         return None
     visible = account_use.list_visible(conn, acting["sid"], friendly_name=None, status=None)
     current = next((a for a in visible if a["sid"] == payload.get("c")), acting)
@@ -185,7 +186,7 @@ async def checked_form(request: Request, session: Session) -> dict[str, str]:
     fields = await form_fields(request)
     sent = fields.pop("csrf_token", "")
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not (sent and hmac.compare_digest(sent, cookie) and hmac.compare_digest(sent, session.csrf)):
+    if not (sent and equal_secrets(sent, cookie) and equal_secrets(sent, session.csrf)):
         raise Forbidden("Refused: the form's security token is missing or does not match your session.")
     return fields
 
@@ -239,7 +240,7 @@ async def login(request: Request) -> Response:
     _check_origin(request)
     fields = await form_fields(request)
     sent, cookie = fields.get("csrf_token", ""), request.cookies.get(CSRF_COOKIE, "")
-    if not (sent and cookie and hmac.compare_digest(sent, cookie)):
+    if not (sent and cookie and equal_secrets(sent, cookie)):
         raise Forbidden("Refused: the sign-in form's security token is missing or stale. Reload the page.")
     username = fields.get("username", "").strip()
     password = fields.get("password", "").strip()

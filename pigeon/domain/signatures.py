@@ -32,6 +32,7 @@ __all__ = [
     "Params",
     "body_sha256",
     "compute_signature",
+    "equal_secrets",
     "json_request_url",
     "request_url",
     "signing_string",
@@ -91,12 +92,20 @@ def _with_and_without_port(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default}")), url
 
 
+def equal_secrets(given: str, expected: str) -> bool:
+    """Compare a secret someone sent with the one kept, in constant time. As text, `hmac`'s
+    comparison refuses any character beyond ASCII with a TypeError, and a password or a
+    token anyone may send can hold one: compared as UTF-8 (a lone surrogate too), such a
+    value is simply not equal."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def validate_signature(
     url: str, params: Params, signature: str, auth_token: str, *, algorithm: str = HMAC_SHA1
 ) -> bool:
     """True when `signature` signs `url` + `params` with `auth_token`, with or without the port."""
     return any(
-        hmac.compare_digest(compute_signature(candidate, params, auth_token, algorithm=algorithm), signature)
+        equal_secrets(signature, compute_signature(candidate, params, auth_token, algorithm=algorithm))
         for candidate in _with_and_without_port(url)
     )
 
@@ -116,7 +125,7 @@ def validate_json_signature(
 ) -> bool:
     """Check a JSON webhook: the body must match the URL's ``bodySHA256`` and the URL its signature."""
     hashes = parse_qs(urlsplit(url).query).get("bodySHA256")
-    if not hashes or not hmac.compare_digest(hashes[0], body_sha256(body)):
+    if not hashes or not equal_secrets(hashes[0], body_sha256(body)):
         return False
     return validate_signature(url, (), signature, auth_token, algorithm=algorithm)
 

@@ -52,6 +52,14 @@ def test_wrong_auth_token_is_401(tenant: Tenant) -> None:
     raises_twilio(lambda: client.api.accounts(tenant.sid).fetch(), 20003, 401)
 
 
+@pytest.mark.parametrize("password", ["pässwörd", "\u00e9" * 32, "\U0001f426"])
+def test_a_password_beyond_ascii_is_401_not_a_server_error(tenant: Tenant, password: str) -> None:
+    # Found by probing: the token comparison raised on such text, and the API answered 500.
+    response = httpx.get(f"{tenant.base()}/Messages.json", auth=(tenant.sid, password), timeout=10)
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == 20003
+
+
 def test_unknown_account_sid_as_username_is_401(shared_server: Server) -> None:
     client = shared_server.client(new_sid(Prefix.ACCOUNT), "whatever")
     raises_twilio(lambda: client.messages.create(to=fresh_number(), from_="+14155550100", body="x"), 20003, 401)

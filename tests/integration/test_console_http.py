@@ -260,3 +260,20 @@ def test_filters_at_the_edges_of_the_store_still_answer_a_page(
     client, d = app_and_data
     assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
     assert client.get(path).status_code == 200
+
+
+def test_credentials_and_tokens_beyond_ascii_are_refused_not_a_server_error(
+    app_and_data: tuple[TestClient, dict[str, Row]],
+) -> None:
+    # Found by probing: comparing such text with a secret raised (a 500).
+    client, d = app_and_data
+    assert sign_in(client, str(d["a"]["sid"]), "pässwörd") == 401
+    page = client.get("/console/login")
+    assert page.status_code == 200
+    refused = client.post(
+        "/console/login", data={"username": str(d["a"]["sid"]), "password": "x", "csrf_token": "é" * 20}
+    )
+    assert refused.status_code == 403
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    forged = client.post("/console/numbers/buy", data={"csrf_token": "é" * 20, "phone_number": "+14155550100"})
+    assert forged.status_code == 403

@@ -478,6 +478,10 @@ def test_sink_test_and_validate(db: Database, clock: FrozenClock, account: Accou
         with pytest.raises(ApiError) as wrong:
             use.validate_sink(conn, account.sid, sink, "p", {"TestId": "TE" + "0" * 32}, clock.now())
         assert wrong.value.code == 91005
+        # Found by fuzzing: text beyond ASCII made the comparison raise (a 500).
+        with pytest.raises(ApiError) as accented:
+            use.validate_sink(conn, account.sid, sink, "p", {"TestId": "é" * 20}, clock.now())
+        assert accented.value.code == 91005
     with db.write() as conn:
         assert use.validate_sink(conn, account.sid, sink, "p", {"TestId": test_id}, clock.now()) == {"result": "valid"}
         assert use.fetch_sink(conn, account.sid, sink, "p")["status"] == "active"

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 from pigeon.domain.signatures import (
     HMAC_SHA256,
     compute_signature,
+    equal_secrets,
     json_request_url,
     request_url,
     signing_string,
@@ -157,3 +158,14 @@ def test_json_body_variant() -> None:
 def test_fragment_is_not_part_of_the_url() -> None:
     assert strip_fragment("https://example.com/a?b=1#ct=5000&rc=3") == "https://example.com/a?b=1"
     assert strip_fragment("https://example.com/a") == "https://example.com/a"
+
+
+def test_secrets_compare_equal_only_when_equal_whatever_the_characters() -> None:
+    token = "0123456789abcdef0123456789abcdef"
+    assert equal_secrets(token, token)
+    assert not equal_secrets(token[:-1] + "0", token)
+    assert not equal_secrets("", token)
+    # hmac refuses text beyond ASCII with a TypeError; anyone may send such a password.
+    assert not equal_secrets("pässwörd", token)
+    assert equal_secrets("pässwörd", "pässwörd")
+    assert not equal_secrets("\ud800", token)  # a lone surrogate, as a decoder may leave one
