@@ -152,14 +152,21 @@ def status_cmd(
     activate: Annotated[bool, typer.Option("--activate", help="Make a suspended account active again.")] = False,
     close: Annotated[bool, typer.Option("--close", help="Close it for good: its credentials stop working.")] = False,
     with_subaccounts: Annotated[
-        bool, typer.Option("--with-subaccounts", help="Its subaccounts too (those not closed).")
+        bool,
+        typer.Option(
+            "--with-subaccounts",
+            help="Set its subaccounts' own status too (those not closed); without it they are held "
+            "only while the main account is.",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """An account's status, set by an operator: a suspended account's requests are refused
     (20005) and its queued messages fail when a dispatcher reaches them (30002); a closed one's
     credentials and API keys stop working, and it is never reopened. Shows the status without
-    an option. A subaccount keeps its own status unless --with-subaccounts is given."""
+    an option. A main account's suspension or closing holds its subaccounts too, as on
+    Twilio; each keeps its own status (set it too with --with-subaccounts), which counts again
+    once the main account is active."""
     from pigeon.app import accounts
     from pigeon.store import accounts as account_store
 

@@ -18,6 +18,27 @@ from pigeon.store import accounts as store
 Row = dict[str, Any]
 
 ACCOUNT_STATUSES = frozenset({"active", "suspended", "closed"})
+#: How far each status stops an account, for `standing`.
+_STOPS = {"active": 0, "suspended": 1, "closed": 2}
+
+
+def standing(account: Mapping[str, Any]) -> str:
+    """The status an account acts with: its own, or its main account's where that stops more.
+    As on Twilio, suspending a main account suspends its subaccounts with it, and closing it
+    closes them; each keeps its own status, which counts again when the main account is
+    active. `account` is a row of `store.get_account` (which carries `parent_status`)."""
+    own, parent = str(account["status"]), account.get("parent_status")
+    return parent if parent is not None and _STOPS.get(parent, 0) > _STOPS.get(own, 0) else own
+
+
+def _not_active(account: Mapping[str, Any]) -> str:
+    """Why an account that is not active may not send or change resources (20005)."""
+    if account["status"] != "active":
+        return f"This account is {account['status']}; it cannot send or change resources."
+    return (
+        f"This account's main account {account['owner_account_sid']} is {account['parent_status']}; "
+        "its subaccounts cannot send or change resources until it is active."
+    )
 
 
 def authenticate(conn: Connection, username: str, password: str) -> str:
@@ -31,7 +52,7 @@ def authenticate_account(conn: Connection, username: str, password: str) -> Row:
         account = store.get_account(conn, username)
         if account is None or not equal_secrets(password, account["auth_token"]):
             raise AuthenticationError()
-        if account["status"] == "closed":
+        if standing(account) == "closed":  # its own, or its main account's
             raise AuthenticationError()
         return account
     if is_sid(username, Prefix.API_KEY):
@@ -40,7 +61,7 @@ def authenticate_account(conn: Connection, username: str, password: str) -> Row:
             raise AuthenticationError()
         # Closing an account retires its keys with its auth token.
         owner = store.get_account(conn, account_sid)
-        if owner is None or owner["status"] == "closed":
+        if owner is None or standing(owner) == "closed":
             raise AuthenticationError()
         return owner
     raise AuthenticationError("Authentication Error - invalid username")
@@ -70,9 +91,17 @@ def authorize(
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
     if target_sid != acting_sid and target["owner_account_sid"] != acting_sid:
         raise ApiError(20003, "Permission denied: these credentials cannot act on that account.", status=403)
-    if require_active and target["status"] != "active":
-        raise ApiError(20005, f"This account is {target['status']}; it cannot send or change resources.", status=403)
+    if require_active and standing(target) != "active":
+        raise ApiError(20005, _not_active(target), status=403)
     return target
+
+
+def require_active(conn: Connection, account_sid: str) -> None:
+    """20005 unless the account may send and change resources (its own status and its main
+    account's): for the console's changes, which do not pass through `authorize`."""
+    account = existing(conn, account_sid)
+    if standing(account) != "active":
+        raise ApiError(20005, _not_active(account), status=403)
 
 
 def create_account(conn: Connection, *, friendly_name: str | None, now: datetime, owner_sid: str | None = None) -> Row:
@@ -110,6 +139,8 @@ def update_account(
             raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
         if target["sid"] == acting_sid and target["owner_account_sid"] == target["sid"]:
             raise ApiError(21477, "The status of a main account cannot be changed through the API.")
+        if target.get("parent_status") == "suspended":
+            raise ApiError(21476, "A subaccount's status cannot be changed while its main account is suspended.")
         _check_status_change(target, status)
         values["status"] = status
     if values:
@@ -185,8 +216,12 @@ def geo_permissions(conn: Connection, account: Mapping[str, Any]) -> GeoPermissi
     if own is not None:
         return GeoPermissions(geo.effective(own, None), account["sid"])
     if account["owner_account_sid"] != account["sid"]:
-        owner = store.get_account(conn, account["owner_account_sid"])
-        allowed = geo.effective(None, owner.get("allowed_countries") if owner else None)
+        if "parent_allowed_countries" in account:  # a row of store.get_account: no second read
+            parents = account["parent_allowed_countries"]
+        else:
+            owner = store.get_account(conn, account["owner_account_sid"])
+            parents = owner.get("allowed_countries") if owner else None
+        allowed = geo.effective(None, parents)
         if allowed is not None:
             return GeoPermissions(allowed, account["owner_account_sid"])
     return GeoPermissions(None, None)

@@ -83,6 +83,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app import accounts
 from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import (
     DispatchSettings,
@@ -194,16 +195,22 @@ def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) ->
     live = []
     for row in rows:
         account = restricted.get(row["account_sid"])
-        if account is not None and account["status"] != "active":
-            status = account["status"]
+        if account is not None and (status := accounts.standing(account)) != "active":
+            own = account["status"] == status
             fail(
                 conn,
                 row,
                 now=now,
                 code=30002,
                 kind="account_inactive",
-                detail={"account_status": status},
-                text=f"Message {row['sid']} was not sent: its account {row['account_sid']} is {status}.",
+                detail={
+                    "account_status": status,
+                    **({} if own else {"main_account_sid": account["owner_account_sid"]}),
+                },
+                text=f"Message {row['sid']} was not sent: its account {row['account_sid']} is {status}."
+                if own
+                else f"Message {row['sid']} was not sent: the main account {account['owner_account_sid']} "
+                f"of its account {row['account_sid']} is {status}.",
             )
         elif account is not None and (refused := _geo_refusal(account, row["to"])) is not None:
             country, allowed, problem = refused

@@ -132,7 +132,7 @@ def _credential(conn: Any, account: Row, key_sid: str | None) -> str | None:
 
 def _resolve(conn: Any, secret: bytes, payload: dict[str, Any]) -> Session | None:
     acting = account_store.get_account(conn, str(payload.get("a", "")))
-    if acting is None or acting["status"] == "closed":
+    if acting is None or account_use.standing(acting) == "closed":  # its own, or its main account's
         return None
     credential = _credential(conn, acting, payload.get("k"))
     if credential is None or not equal_secrets(str(payload.get("f", "")), fingerprint(secret, credential)):

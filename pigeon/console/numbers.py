@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pigeon.app import accounts as account_use
 from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
 from pigeon.app import short_codes as short_code_use
@@ -107,6 +108,7 @@ async def save_number(request: Request) -> Response:
     update = short_code_use.update if _is_short_code(sid) else number_use.update
 
     def run(conn: Any) -> Row:
+        account_use.require_active(conn, session.account_sid)
         return update(conn, session.account_sid, sid, request.url.path, params, c.clock.now())
 
     try:
@@ -223,6 +225,7 @@ async def buy(request: Request) -> Response:
     c = console(request)
 
     def run(conn: Any) -> Row:
+        account_use.require_active(conn, session.account_sid)
         return inventory_use.buy(
             conn, account_sid=session.account_sid, now=c.clock.now(), phone_number=fields.get("phone_number", "")
         )

@@ -1392,6 +1392,15 @@ _EXTRA_API: tuple[ErrorInfo, ...] = (
         ("Send Status=active, Status=suspended or Status=closed.",),
     ),
     _api(
+        21476,
+        400,
+        "Unable to update Status for subaccount, parent account is suspended.",
+        "While a main account is suspended its subaccounts act as suspended too, and their "
+        "status cannot be changed: the main account has to be active again first.",
+        ("An operator suspended the main account (pigeon accounts status AC… --suspend).",),
+        ("Ask the operator to make the main account active again, then change the subaccount.",),
+    ),
+    _api(
         21477,
         400,
         "Unable to update Status for parent accounts",

@@ -42,12 +42,29 @@ def create_account(conn: Connection, *, friendly_name: str, now: datetime, owner
     return row
 
 
+_parent = accounts.alias("parent")
+
 # Built once: the API reads an account on every request, and building a statement costs more
-# than running it.
-_GET_ACCOUNT = Prepared(sa.select(accounts).where(accounts.c.sid == sa.bindparam("b_sid")))
+# than running it. With its parent's status and geo list (None for a main account): a
+# subaccount is held to both (`pigeon.app.accounts.standing`, `geo_permissions`).
+_GET_ACCOUNT = Prepared(
+    sa.select(
+        accounts,
+        _parent.c.status.label("parent_status"),
+        _parent.c.allowed_countries.label("parent_allowed_countries"),
+    )
+    .select_from(
+        accounts.outerjoin(
+            _parent, sa.and_(_parent.c.sid == accounts.c.owner_account_sid, _parent.c.sid != accounts.c.sid)
+        )
+    )
+    .where(accounts.c.sid == sa.bindparam("b_sid"))
+)
 
 
 def get_account(conn: Connection, sid: str) -> Row | None:
+    """The account's row, with `parent_status` and `parent_allowed_countries` (None for a main
+    account)."""
     return _GET_ACCOUNT.first(conn, {"b_sid": sid})
 
 

@@ -81,13 +81,16 @@ _CARRIER_REFS = Prepared(
 
 _parent = accounts.alias("parent")
 
-# The accounts of a claim that restrict what goes out: not active, or with geo permissions
-# (their own list, or their parent's). Most accounts have neither, so most claims read nothing.
+# The accounts of a claim that restrict what goes out: not active (themselves or their main
+# account), or with geo permissions (their own list, or their parent's). Most accounts have
+# neither, so most claims read nothing.
 _RESTRICTED_ACCOUNTS = Prepared(
     sa.select(
         accounts.c.sid,
         accounts.c.status,
+        accounts.c.owner_account_sid,
         accounts.c.allowed_countries,
+        _parent.c.status.label("parent_status"),
         _parent.c.allowed_countries.label("parent_allowed_countries"),
     )
     .select_from(
@@ -99,6 +102,7 @@ _RESTRICTED_ACCOUNTS = Prepared(
         accounts.c.sid.in_(sa.bindparam("b_sids", expanding=True)),
         sa.or_(
             accounts.c.status != "active",
+            _parent.c.status != "active",
             accounts.c.allowed_countries.is_not(None),
             _parent.c.allowed_countries.is_not(None),
         ),
@@ -211,9 +215,10 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
 
 
 def restricted_accounts(conn: Connection, account_sids: Iterable[str]) -> dict[str, Row]:
-    """Those of these accounts that are not active (suspended, closed) or have geo permissions,
-    by SID: sid, status, allowed_countries and parent_allowed_countries (a subaccount's
-    parent's list; None for a top-level account)."""
+    """Those of these accounts that are not active (suspended, closed; themselves or their main
+    account) or have geo permissions, by SID: sid, status, owner_account_sid,
+    allowed_countries, parent_status and parent_allowed_countries (a subaccount's parent's;
+    None for a top-level account)."""
     wanted = sorted(set(account_sids))
     if not wanted:
         return {}

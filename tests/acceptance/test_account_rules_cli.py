@@ -59,18 +59,33 @@ def test_an_operator_suspends_reactivates_and_closes_an_account(shared_server: S
     suspended = json.loads(shared_server.cli("accounts", "status", made["sid"], "--suspend", "--json").stdout)
     assert suspended == [{"account_sid": made["sid"], "status": "suspended", "owner_account_sid": made["sid"]}]
     assert _refusal(shared_server, *main) == (403, 20005)
-    assert _refusal(shared_server, *sub_creds) is None  # a subaccount keeps its own status without --with-subaccounts
+    # As on Twilio, the main account's suspension holds its subaccounts too; their own status
+    # is unchanged, and the main account may not change it meanwhile (21476).
+    assert _refusal(shared_server, *sub_creds) == (403, 20005)
+    held = httpx.get(f"{shared_server.base_url}/2010-04-01/Accounts/{sub.sid}/Messages.json", auth=sub_creds)
+    assert f"main account {made['sid']} is suspended" in held.json()["message"]
+    change = httpx.post(
+        f"{shared_server.base_url}/2010-04-01/Accounts/{sub.sid}.json", data={"Status": "closed"}, auth=main
+    )
+    assert (change.status_code, change.json()["code"]) == (400, 21476)
+    assert shared_server.client(*main).api.accounts(sub.sid).fetch().status == "active"
 
     shared_server.cli("accounts", "status", made["sid"], "--activate")
     assert _refusal(shared_server, *main) is None
+    assert _refusal(shared_server, *sub_creds) is None
     both = shared_server.cli("accounts", "status", made["sid"], "--suspend", "--with-subaccounts").stdout
     assert f"{sub.sid} (subaccount of {made['sid']}): suspended" in both
     assert _refusal(shared_server, *sub_creds) == (403, 20005)
     shown = json.loads(shared_server.cli("accounts", "status", made["sid"], "--json").stdout)
     assert {r["account_sid"]: r["status"] for r in shown} == {made["sid"]: "suspended", sub.sid: "suspended"}
+    # With --with-subaccounts each keeps its own suspension after the main account is back.
+    shared_server.cli("accounts", "status", made["sid"], "--activate")
+    assert _refusal(shared_server, *main) is None
+    assert _refusal(shared_server, *sub_creds) == (403, 20005)
 
     shared_server.cli("accounts", "status", made["sid"], "--close")
     assert _refusal(shared_server, *main) == (401, 20003)  # a closed account's credentials stop working
+    assert _refusal(shared_server, *sub_creds) == (401, 20003)  # and its subaccounts' with them
     reopened = shared_server.cli("accounts", "status", made["sid"], "--activate", check=False)
     assert reopened.returncode == 1 and "cannot be reopened" in reopened.stderr
     both_flags = shared_server.cli("accounts", "status", made["sid"], "--suspend", "--close", check=False)

@@ -277,3 +277,24 @@ def test_credentials_and_tokens_beyond_ascii_are_refused_not_a_server_error(
     assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
     forged = client.post("/console/numbers/buy", data={"csrf_token": "é" * 20, "phone_number": "+14155550100"})
     assert forged.status_code == 403
+
+
+def test_a_subaccount_of_a_suspended_main_account_cannot_change_its_numbers(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """As the API refuses it (20005), so does the console, naming the main account; once the
+    main account is active again the same change is saved."""
+    client, d = app_and_data
+    with db.write() as conn:
+        account_store.update_account(conn, str(d["a"]["sid"]), now=datetime.now(UTC), status="suspended")
+    assert sign_in(client, str(d["sub"]["sid"]), str(d["sub"]["auth_token"])) == 303
+    number = f"/console/numbers/{d['sub_number']['sid']}"
+    data = {"sms_url": "https://example.com/in", "csrf_token": csrf(client)}
+    refused = client.post(number, data=data, follow_redirects=False)
+    assert refused.status_code == 400
+    assert f"main account {d['a']['sid']} is suspended" in refused.text
+    bought = client.post("/console/numbers/buy", data={"csrf_token": csrf(client), "phone_number": "+14155550100"})
+    assert "is suspended" in bought.text
+    with db.write() as conn:
+        account_store.update_account(conn, str(d["a"]["sid"]), now=datetime.now(UTC), status="active")
+    assert client.post(number, data=data, follow_redirects=False).status_code == 303

@@ -58,3 +58,39 @@ def test_a_reactivated_account_sends_again(pipe: Pipeline) -> None:
     second = pipe.send()
     assert pipe.dispatch() == 1
     assert pipe.status(second) == "sent"
+
+
+def test_a_suspended_main_accounts_subaccount_is_held_with_it(pipe: Pipeline) -> None:
+    """As on Twilio, suspending a main account suspends its subaccounts: their queued messages
+    fail with 30002 too, the timeline names the main account, and once the main account is
+    active again the subaccount (whose own status never changed) sends."""
+    now = pipe.clock.now()
+    with pipe.db.write() as conn:
+        sub = account_use.create_subaccount(conn, pipe.account_sid, friendly_name="its customer", now=now)
+        number_use.provision(conn, account_sid=sub["sid"], phone_number="+14155550197", now=now)
+
+    def send_as_sub() -> str:
+        with pipe.db.write() as conn:
+            new = prepare_message(
+                conn, sub["sid"], SendRequest(to="+14155557041", from_="+14155550197", body="hi"), pipe.clock.now()
+            )
+            insert_messages(conn, [new])
+        return str(new.message["sid"])
+
+    held = send_as_sub()
+    _set_status(pipe, pipe.account_sid, "suspended")
+    assert pipe.dispatch() == 0
+    msg = pipe.message(held)
+    assert (msg["status"], msg["error_code"]) == ("failed", 30002)
+    [entry] = pipe.events(held, "account_inactive")
+    assert entry["detail"] == {"account_status": "suspended", "main_account_sid": pipe.account_sid}
+    with pipe.db.read() as conn:
+        report = diagnose.diagnose_message(conn, sub["sid"], held, now=pipe.clock.now())
+        assert account_store.get_account(conn, sub["sid"])["status"] == "active"  # type: ignore[index]
+    [finding] = [f for f in report.findings if f.cause == "account_inactive"]
+    assert f"its main account {pipe.account_sid} was suspended" in finding.summary
+
+    _set_status(pipe, pipe.account_sid, "active")
+    sent = send_as_sub()
+    assert pipe.dispatch() == 1
+    assert pipe.status(sent) == "sent"

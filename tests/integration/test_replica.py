@@ -69,7 +69,7 @@ def stores(pg_template: str) -> Iterator[Stores]:
             assert account_row is not None
             number_rows = [dict(r) for r in conn.execute(phone_numbers.select()).mappings()]
         with replica.write() as conn:  # the same account and number, as replication would have them
-            conn.execute(accounts.insert().values(**{k: account_row[k] for k in account_row}))
+            conn.execute(accounts.insert().values(**{c.key: account_row[c.key] for c in accounts.c}))
             conn.execute(phone_numbers.insert(), number_rows)
             add_alert(conn, account_sid=acc["sid"], error_code=30007, text="only on the replica", at=now)
         yield Stores(

@@ -80,12 +80,14 @@ def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     code = m.get("error_code")
     inactive = next((e for e in f.events if e.get("kind") == "account_inactive"), None)
     if inactive is not None:
-        status = (inactive.get("detail") or {}).get("account_status", "not active")
+        detail = inactive.get("detail") or {}
+        status = detail.get("account_status", "not active")
+        whose = f"its main account {detail['main_account_sid']}" if detail.get("main_account_sid") else "its account"
         return [
             Finding(
                 cause="account_inactive",
                 severity="error",
-                summary=f"{m['sid']} was never sent: its account was {status} before a dispatcher reached it, "
+                summary=f"{m['sid']} was never sent: {whose} was {status} before a dispatcher reached it, "
                 f"at {when(inactive.get('at'))} (30002). It cost nothing.",
                 evidence=_never_sent(30002, f),
                 advice=unique(remedy(30002)),
