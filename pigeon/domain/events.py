@@ -241,10 +241,23 @@ def _flag(value: Any) -> bool:
     raise SinkConfigurationError(f"batch_events must be true or false, not {value!r}.")
 
 
+def _load_json(raw: str) -> Any:
+    """json.loads, refusing lone surrogates: JSON may spell one (a \\ud800 escape), but UTF-8
+    cannot hold it, so neither the store nor a webhook's body could. UnicodeEncodeError is a
+    ValueError, as json.loads' own errors are."""
+    value = json.loads(raw)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
+
+
 def parse_sink_configuration(raw: str) -> WebhookSinkConfig:
     """A webhook sink's configuration from the SinkConfiguration parameter (a JSON object)."""
     try:
-        value = json.loads(raw)
+        value = _load_json(raw)
+    except UnicodeEncodeError:
+        raise SinkConfigurationError(
+            "SinkConfiguration holds a lone surrogate (a \\ud800-\\udfff escape), which no UTF-8 text can carry."
+        ) from None
     except ValueError:
         raise SinkConfigurationError("SinkConfiguration must be a JSON object.") from None
     if not isinstance(value, dict):
@@ -304,7 +317,7 @@ def parse_subscribed_type(raw: str) -> Subscribed:
     """One Types value: a JSON object such as {"type": "com.twilio.messaging.message.sent",
     "schema_version": 1}."""
     try:
-        value = json.loads(raw)
+        value = _load_json(raw)
     except ValueError:
         raise InvalidSubscribedType(f"Types entry {raw!r} is not JSON.") from None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):

@@ -231,6 +231,9 @@ def test_webhook_sink_configuration() -> None:
         ('{"destination": "https://h.example/", "method": 1}', "must be POST"),
         ('{"destination": "https://h.example/", "batch_events": "yes"}', "true or false"),
         ('{"destination": "https://h.example/", "batch_events": 1}', "true or false"),
+        # A lone surrogate, which JSON can spell and UTF-8 cannot hold (found by fuzzing: a 500).
+        ('{"destination": "https://h.example/\\ud800"}', "lone surrogate"),
+        ('{"destination": "https://h.example/", "note": "\\udfff"}', "lone surrogate"),
     ],
 )
 def test_bad_sink_configuration(raw: str, words: str) -> None:
@@ -246,6 +249,11 @@ def test_subscribed_versions() -> None:
     assert subscribed(DELIVERED, "") == Subscribed(DELIVERED, 7)
     assert subscribed(DELIVERED, "2") == Subscribed(DELIVERED, 2)
     assert subscribed(INBOUND_RECEIVED, 6).as_json() == {"type": INBOUND_RECEIVED, "schema_version": 6}
+
+
+def test_a_types_entry_with_a_lone_surrogate_is_not_json() -> None:
+    with pytest.raises(InvalidSubscribedType, match="is not JSON"):
+        parse_subscribed_type('{"type": "\\ud800"}')
 
 
 @pytest.mark.parametrize("version", [True, 1.5, [1], {"v": 1}, "x"])
