@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from pigeon.api.concurrency import RETRY_AFTER
@@ -76,6 +76,19 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
     return response
 
 
+#: What the request log and the metrics record for a request whose client went away before
+#: its body arrived (nginx's "client closed request"): not a 5xx, which is Pigeon's fault.
+CLIENT_CLOSED = 499
+
+
+async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    """The client went away before its request's body arrived, so nothing was done and no one
+    is left to answer. That is routine (a client's timeout, a proxy cutting a slow upload):
+    one line at info rather than an error with a traceback."""
+    log.info("client went away before its request arrived", extra={"path": request.url.path, "method": request.method})
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
     request.state.error_code = 20500
@@ -85,6 +98,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
     StoreUnavailable: store_unavailable_handler,
+    ClientDisconnect: client_disconnect_handler,
     HTTPException: http_exception_handler,
     Exception: unexpected_error_handler,
 }

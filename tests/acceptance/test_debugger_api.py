@@ -358,3 +358,31 @@ def test_values_at_the_edges_are_answered_not_a_server_error(
     assert response.status_code == status, response.text
     if status == 400:
         assert response.json()["code"] == 20422
+
+
+def test_a_client_gone_before_its_body_arrived_is_a_499_not_an_error(tenant: Tenant) -> None:
+    # Found by fuzzing: a client that closed the connection mid-body was logged as an
+    # unhandled error with a traceback, and counted as a 500.
+    import base64
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(tenant.base() + "/Messages.json")
+    credentials = base64.b64encode(f"{tenant.sid}:{tenant.auth_token}".encode()).decode()
+    head = (
+        f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Basic {credentials}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\nTo=%2B1"
+    )
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=10) as sock:
+        sock.sendall(head.encode())
+        time.sleep(0.2)  # the server has started reading the body
+
+    def row() -> dict[str, Any] | None:
+        with store(tenant.server) as db, db.read() as conn:
+            # Its credentials were never checked: the body they come with never arrived.
+            wanted = RequestFilter(account_sid=tenant.sid, status=499, authenticated=False)
+            found = list_requests(conn, wanted, limit=5)
+        return found[0] if found else None
+
+    assert eventually(row, "the 499 in the request log")["method"] == "POST"
+    assert "ClientDisconnect" not in tenant.server.log()
