@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -50,10 +49,6 @@ AccountOpt = Annotated[
     str | None, typer.Option("--account", help="Account SID; defaults to the only top-level account.")
 ]
 SinceOpt = Annotated[str, typer.Option("--since", help="How far back to look: 15m, 2h, 1d or an ISO date-time.")]
-
-
-def _since(value: str, now: datetime) -> datetime | None:
-    return parse_since(value, now)
 
 
 def _db() -> Database:
@@ -125,7 +120,7 @@ def message(
         report = _read(db, diagnose.diagnose_message, account_sid, sid, now=now, message_days=days)
     else:
         assert to is not None
-        report = _search(db, diagnose.diagnose_recipient, account_sid, to, _since(since, now), now=now)
+        report = _search(db, diagnose.diagnose_recipient, account_sid, to, parse_since(since, now), now=now)
     _finish(report, as_json)
 
 
@@ -159,7 +154,7 @@ def number(
         sender = HttpWebhookSender(denied_networks=denied) if test_request else None
         try:
             return await diagnose.diagnose_number(
-                db, account_sid, phone_number, now=now, since=_since(since, now), sender=sender
+                db, account_sid, phone_number, now=now, since=parse_since(since, now), sender=sender
             )
         finally:
             if sender is not None:
@@ -204,11 +199,11 @@ def duplicates(
     db = _db()
     now = clock.now()
     try:
-        parse_window(str(window))
+        parse_window(window)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--window") from None
     account_sid = _account(db, account)
-    report = _search(db, diagnose.diagnose_duplicates, account_sid, to, _since(since, now), window, now=now)
+    report = _search(db, diagnose.diagnose_duplicates, account_sid, to, parse_since(since, now), window, now=now)
     _finish(report, as_json)
 
 

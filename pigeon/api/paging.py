@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 
 from pigeon.api.query import whole_number
 from pigeon.domain.errors import ApiError
+from pigeon.store.tables import LARGEST_INTEGER
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-#: The furthest record a Page may start at: the stores keep offsets in a signed 64-bit
-#: integer, and a larger one made SQLite raise (a 500) rather than answer an empty page.
-MAX_OFFSET = 2**63 - 1
+#: The furthest record a Page may start at: a larger offset made SQLite raise (a 500) rather
+#: than answer an empty page.
+MAX_OFFSET = LARGEST_INTEGER
 
 
 @dataclass(frozen=True)

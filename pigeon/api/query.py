@@ -13,9 +13,10 @@ from datetime import datetime
 
 from pigeon.domain import periods
 from pigeon.domain.errors import ApiError
+from pigeon.store.tables import LARGEST_INTEGER
 
-#: The stores keep integers in a signed 64-bit column.
-INT64 = (-(2**63), 2**63 - 1)
+#: What the stores can bind (a signed 64-bit integer).
+INT64 = (-LARGEST_INTEGER - 1, LARGEST_INTEGER)
 
 
 def whole_number(

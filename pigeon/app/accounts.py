@@ -31,14 +31,19 @@ def standing(account: Mapping[str, Any]) -> str:
     return parent if parent is not None and _STOPS.get(parent, 0) > _STOPS.get(own, 0) else own
 
 
-def _not_active(account: Mapping[str, Any]) -> str:
-    """Why an account that is not active may not send or change resources (20005)."""
+def _check_active(account: Mapping[str, Any]) -> None:
+    """20005 unless the account may send and change resources: it and its main account are
+    active. The message says which of the two is not."""
+    if standing(account) == "active":
+        return
     if account["status"] != "active":
-        return f"This account is {account['status']}; it cannot send or change resources."
-    return (
-        f"This account's main account {account['owner_account_sid']} is {account['parent_status']}; "
-        "its subaccounts cannot send or change resources until it is active."
-    )
+        why = f"This account is {account['status']}; it cannot send or change resources."
+    else:
+        why = (
+            f"This account's main account {account['owner_account_sid']} is {account['parent_status']}; "
+            "its subaccounts cannot send or change resources until it is active."
+        )
+    raise ApiError(20005, why, status=403)
 
 
 def authenticate(conn: Connection, username: str, password: str) -> str:
@@ -91,17 +96,15 @@ def authorize(
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
     if target_sid != acting_sid and target["owner_account_sid"] != acting_sid:
         raise ApiError(20003, "Permission denied: these credentials cannot act on that account.", status=403)
-    if require_active and standing(target) != "active":
-        raise ApiError(20005, _not_active(target), status=403)
+    if require_active:
+        _check_active(target)
     return target
 
 
 def require_active(conn: Connection, account_sid: str) -> None:
     """20005 unless the account may send and change resources (its own status and its main
     account's): for the console's changes, which do not pass through `authorize`."""
-    account = existing(conn, account_sid)
-    if standing(account) != "active":
-        raise ApiError(20005, _not_active(account), status=403)
+    _check_active(existing(conn, account_sid))
 
 
 def create_account(conn: Connection, *, friendly_name: str | None, now: datetime, owner_sid: str | None = None) -> Row:

@@ -23,6 +23,7 @@ from pigeon.domain.error_catalogue import ErrorInfo, explain
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
+from pigeon.store.tables import LARGEST_INTEGER
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -244,17 +245,13 @@ def parse_day(raw: str | None) -> date | None:
         return None
 
 
-#: The largest number a filter field or a page may carry: the stores' signed 64-bit integer.
-LARGEST = 2**63 - 1
-
-
 def whole_number(raw: str | None) -> int | None:
     """A whole number from a filter field, or None when blank, malformed or larger than the
     store can hold: the console leaves out a filter it cannot use, as it does a malformed date."""
     if not raw or not raw.isdigit():
         return None
     value = int(raw)
-    return value if value <= LARGEST else None
+    return value if value <= LARGEST_INTEGER else None
 
 
 def day_start(day: date) -> datetime:

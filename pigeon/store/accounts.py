@@ -42,7 +42,12 @@ def create_account(conn: Connection, *, friendly_name: str, now: datetime, owner
     return row
 
 
-_parent = accounts.alias("parent")
+#: An account's main account, and the accounts each with theirs (none for a main account,
+#: whose owner is itself): what a subaccount is also held to.
+parent = accounts.alias("parent")
+with_parent = accounts.outerjoin(
+    parent, sa.and_(parent.c.sid == accounts.c.owner_account_sid, parent.c.sid != accounts.c.sid)
+)
 
 # Built once: the API reads an account on every request, and building a statement costs more
 # than running it. With its parent's status and geo list (None for a main account): a
@@ -50,14 +55,10 @@ _parent = accounts.alias("parent")
 _GET_ACCOUNT = Prepared(
     sa.select(
         accounts,
-        _parent.c.status.label("parent_status"),
-        _parent.c.allowed_countries.label("parent_allowed_countries"),
+        parent.c.status.label("parent_status"),
+        parent.c.allowed_countries.label("parent_allowed_countries"),
     )
-    .select_from(
-        accounts.outerjoin(
-            _parent, sa.and_(_parent.c.sid == accounts.c.owner_account_sid, _parent.c.sid != accounts.c.sid)
-        )
-    )
+    .select_from(with_parent)
     .where(accounts.c.sid == sa.bindparam("b_sid"))
 )
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus
+from pigeon.store.accounts import parent, with_parent
 from pigeon.store.engine import found_in_order, probe_each
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import accounts, carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
@@ -79,8 +80,6 @@ _CARRIER_REFS = Prepared(
     )
 )
 
-_parent = accounts.alias("parent")
-
 # The accounts of a claim that restrict what goes out: not active (themselves or their main
 # account), or with geo permissions (their own list, or their parent's). Most accounts have
 # neither, so most claims read nothing.
@@ -90,21 +89,17 @@ _RESTRICTED_ACCOUNTS = Prepared(
         accounts.c.status,
         accounts.c.owner_account_sid,
         accounts.c.allowed_countries,
-        _parent.c.status.label("parent_status"),
-        _parent.c.allowed_countries.label("parent_allowed_countries"),
+        parent.c.status.label("parent_status"),
+        parent.c.allowed_countries.label("parent_allowed_countries"),
     )
-    .select_from(
-        accounts.outerjoin(
-            _parent, sa.and_(_parent.c.sid == accounts.c.owner_account_sid, _parent.c.sid != accounts.c.sid)
-        )
-    )
+    .select_from(with_parent)
     .where(
         accounts.c.sid.in_(sa.bindparam("b_sids", expanding=True)),
         sa.or_(
             accounts.c.status != "active",
-            _parent.c.status != "active",
+            parent.c.status != "active",
             accounts.c.allowed_countries.is_not(None),
-            _parent.c.allowed_countries.is_not(None),
+            parent.c.allowed_countries.is_not(None),
         ),
     )
 )

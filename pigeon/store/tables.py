@@ -95,6 +95,9 @@ def _sid(name: str = "sid", *args: Any, **kw: Any) -> sa.Column[str]:
 
 
 BigID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+#: The largest integer either store binds or keeps (a signed 64-bit integer, SQLite's INTEGER
+#: and PostgreSQL's BIGINT alike): filters and offsets past it are refused before a query.
+LARGEST_INTEGER = 2**63 - 1
 
 accounts = sa.Table(
     "accounts",

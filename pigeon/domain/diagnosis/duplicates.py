@@ -22,9 +22,10 @@ from pigeon.domain.diagnosis.submits import submit_findings
 MAX_WINDOW_SECONDS = 86_400.0
 
 
-def parse_window(text: str) -> float:
-    """The seconds between texts that count as duplicates: above 0 and at most a day.
-    Raises ValueError, with the sentence to show, for anything else (NaN and infinity too)."""
+def parse_window(text: str | float) -> float:
+    """The seconds between texts that count as duplicates, as typed (or as a command line
+    already read them): above 0 and at most a day. Raises ValueError, with the sentence to
+    show, for anything else (NaN and infinity too)."""
     try:
         seconds = float(text)
     except ValueError:
