@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection
 
 from pigeon.app.events import publish_status_event, publish_status_events
+from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.signatures import compute_signature, request_url
@@ -248,7 +249,7 @@ def _retry_after(response: WebhookResponse | None) -> float | None:
 def _excerpt(response: WebhookResponse | None) -> str | None:
     if response is None:
         return None
-    return response.body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace")
+    return storable.excerpt(response.body, RESPONSE_EXCERPT_BYTES)
 
 
 def _auth_token(db: Transactions, account_sid: str) -> str | None:

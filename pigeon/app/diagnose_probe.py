@@ -16,7 +16,7 @@ from typing import Any
 
 from pigeon.app.inbound import API_VERSION, WebhookTarget
 from pigeon.app.inbound_webhook import Exchange, converse
-from pigeon.domain import numbers
+from pigeon.domain import numbers, storable
 from pigeon.domain.diagnosis import WebhookExchange, WebhookProbe
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.ports import WebhookSender
@@ -86,7 +86,7 @@ def _exchange(ex: Exchange) -> WebhookExchange:
         error=ex.error.detail if ex.error else None,
         twiml_valid=(ex.twiml is not None) if answered else None,
         replies=len(ex.twiml.messages) if ex.twiml else 0,
-        response_excerpt=resp.body[:EXCERPT].decode("utf-8", errors="replace") if resp else None,
+        response_excerpt=storable.excerpt(resp.body, EXCERPT) if resp else None,
     )
 
 

@@ -49,6 +49,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import RESPONSE_EXCERPT_BYTES, Outcome, Transactions, classify
 from pigeon.app.events import EVENT_PARAM, SINK_PARAM
+from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.events import EVENT_STREAMS, SINK_TIMEOUT
 from pigeon.domain.retry import RetryPolicy
@@ -182,7 +183,7 @@ def _retry_delay(attempt: _Attempt, delay: float, policy: RetryPolicy) -> float:
 
 
 def _excerpt(response: WebhookResponse | None) -> str | None:
-    return response.body[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace") if response else None
+    return storable.excerpt(response.body, RESPONSE_EXCERPT_BYTES) if response else None
 
 
 def _record(

@@ -8,6 +8,7 @@ carrier is acknowledged only once nothing can be lost.
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.events import publish_inbound_event
 from pigeon.app.send import SendRequest, prepare_message
-from pigeon.domain import numbers
+from pigeon.domain import numbers, storable
 from pigeon.domain.errors import ApiError
 from pigeon.domain.optout import DEFAULT_REPLIES, KeywordKind, classify
 from pigeon.domain.segments import plan_segments
@@ -262,8 +263,22 @@ def _apply_keyword(
     return word, _keyword_reply(conn, number, service, new, kind, now)
 
 
+def storable_inbound(sms: InboundSms) -> InboundSms:
+    """`sms` as the store can keep it (pigeon.domain.storable): its text without NUL (how many
+    were left out goes on its timeline) and its addresses cut to their columns."""
+    body = storable.without_nul(sms.body)
+    sender = storable.fitted(sms.sender, storable.ADDRESS_LENGTH)
+    recipient = storable.fitted(sms.recipient, storable.ADDRESS_LENGTH)
+    if (body, sender, recipient) == (sms.body, sms.sender, sms.recipient):
+        return sms
+    removed = len(sms.body) - len(body)
+    raw = {**sms.raw, "nul_characters_removed": removed} if removed else sms.raw
+    return dataclasses.replace(sms, sender=sender, recipient=recipient, body=body, raw=raw)
+
+
 def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) -> Intake:
     """Take one inbound message. Call inside a write transaction."""
+    sms = storable_inbound(sms)
     number = find_by_number(conn, sms.recipient)
     reason = _unroutable_reason(conn, sms, number)
     if reason is not None:

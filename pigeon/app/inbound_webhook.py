@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import Transactions, build_request
 from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain import storable
 from pigeon.domain.errors import ApiError, WebhookError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.status import Direction
@@ -155,7 +156,7 @@ def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now:
         request_url=ex.url,
         request_variables=[list(p) for p in ex.params],
         response_status=resp.status if resp else None,
-        response_body=resp.body[:4096].decode("utf-8", errors="replace") if resp else None,
+        response_body=storable.excerpt(resp.body, 4096) if resp else None,
         response_headers=dict(resp.headers) if resp else None,
     )
 
@@ -210,7 +211,7 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
             error_code=ex.error.error_code if ex.error else None,
             error=ex.error.detail if ex.error else None,
             duration_ms=ex.elapsed_ms,
-            response_excerpt=ex.response.body[:1024].decode("utf-8", errors="replace") if ex.response else None,
+            response_excerpt=storable.excerpt(ex.response.body, 1024) if ex.response else None,
         )
     if convo.failure is not None:
         _alert_for(conn, d, convo.failure, now)

@@ -25,6 +25,7 @@ starting a second, partial message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.domain import storable
 from pigeon.domain.reassembly import Arrival, Part, arrival, assemble, digest
 from pigeon.ports import InboundPart, InboundSms
 from pigeon.store import inbound_parts as parts_store
@@ -49,6 +51,13 @@ def take_part(conn: Connection, part: InboundPart, *, now: datetime) -> InboundS
     last one missing. Call inside a write transaction and record the message in it."""
     if not 1 <= part.sequence <= part.total:
         raise ValueError(f"part {part.sequence} of {part.total}")
+    # Addresses as the store keeps them (pigeon.domain.storable); the text is made storable
+    # once the parts are joined, in pigeon.app.inbound.
+    part = dataclasses.replace(
+        part,
+        sender=storable.fitted(part.sender, storable.ADDRESS_LENGTH),
+        recipient=storable.fitted(part.recipient, storable.ADDRESS_LENGTH),
+    )
     key = MessageKey.of(part)
     parts_store.lock(conn, key)
     part_digest = digest(part.data)

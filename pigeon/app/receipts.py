@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callback
+from pigeon.domain import storable
 from pigeon.domain.errors import InvalidTransition
 from pigeon.domain.receipts import ReceiptOutcome, format_receipt_text, outcome_of
 from pigeon.domain.status import MessageStatus
@@ -147,6 +148,21 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     return str(message["sid"])
 
 
+def storable_receipt(receipt: Receipt) -> Receipt:
+    """`receipt` as the store can keep it (pigeon.domain.storable): a carrier's fields without
+    NUL and cut to their columns, so that an odd receipt is recorded rather than refused by
+    PostgreSQL on every resend."""
+    field = storable.RECEIPT_FIELD_LENGTH
+    return Receipt(
+        carrier=receipt.carrier,
+        carrier_id=storable.fitted(receipt.carrier_id, storable.CARRIER_ID_LENGTH),
+        stat=storable.fitted(receipt.stat, field) or "UNKNOWN",
+        err=None if receipt.err is None else storable.fitted(receipt.err, field),
+        done_date=None if receipt.done_date is None else storable.fitted(receipt.done_date, field),
+        raw=storable.without_nul(receipt.raw),
+    )
+
+
 def apply_receipt_row(conn: Connection, row: Row, *, now: datetime) -> str | None:
     """Apply a parked receipt (an unmatched_receipts row)."""
     receipt = Receipt(
@@ -184,7 +200,7 @@ class ReceiptSink:
             self._apply(conn, receipts)
 
     async def on_receipt(self, receipt: Receipt) -> None:
-        await self._committer.write(receipt)
+        await self._committer.write(storable_receipt(receipt))
 
     async def on_inbound(self, message: InboundSms) -> None:
         # Two-way messaging (the inbound intake) is built on top of this sink; until then an

@@ -40,6 +40,8 @@ import string
 from enum import StrEnum
 from typing import Literal
 
+from pigeon.domain import storable
+
 __all__ = ["ID_FORMATS", "IdFormat", "IdSource", "canonical_id"]
 
 IdFormat = Literal["as_is", "exact", "hex_to_decimal", "decimal_to_hex"]
@@ -55,7 +57,13 @@ class IdSource(StrEnum):
 
 
 def canonical_id(raw: str, source: IdSource, id_format: IdFormat = "as_is") -> str:
-    """The canonical form of ``raw`` (see the module docstring for the table)."""
+    """The canonical form of ``raw`` (see the module docstring for the table), without NUL and
+    cut to the length the store keeps (pigeon.domain.storable), the same for a submit's id as
+    for a receipt's, so that an over-long id still matches."""
+    return storable.fitted(_canonical(raw, source, id_format), storable.CARRIER_ID_LENGTH)
+
+
+def _canonical(raw: str, source: IdSource, id_format: IdFormat) -> str:
     text = raw.strip().strip("\x00").strip()
     if id_format == "exact":
         return text

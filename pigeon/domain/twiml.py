@@ -15,6 +15,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from pigeon.domain import storable
+
 MAX_DOCUMENT_BYTES = 64 * 1024
 MAX_MESSAGES = 10
 MAX_MEDIA = 10
@@ -124,7 +126,8 @@ def interpret(status: int, content_type: str | None, body: bytes) -> Twiml:
         return Twiml()
     kind = media_type(content_type)
     if kind in TEXT_TYPES:
-        text = body.decode("utf-8", errors="replace").strip()
+        # A reply is sent as it is, so only what no store can hold (NUL, see storable) is left out.
+        text = storable.without_nul(body.decode("utf-8", errors="replace")).strip()
         return Twiml((ReplyMessage(body=text),)) if text else Twiml()
     if kind in XML_TYPES or kind == "":
         return parse(body)

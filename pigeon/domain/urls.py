@@ -10,10 +10,14 @@ MAX_URL_LENGTH = 4000
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
+#: No URL may hold a blank or a control character (NUL among them, which no store can keep).
+_BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def is_valid_http_url(url: str, *, max_length: int = MAX_URL_LENGTH) -> bool:
     """An absolute http(s) URL with a host name we can resolve. Underscores are refused in
     host names, as Twilio refuses them (they are not valid in DNS host names)."""
-    if not url or len(url) > max_length or any(c.isspace() for c in url):
+    if not url or len(url) > max_length or _BLANK_OR_CONTROL.search(url):
         return False
     try:
         parts = urlsplit(url)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from pigeon.app.carrier_events import CarrierEventSink
@@ -24,6 +25,7 @@ from pigeon.carriers.smpp import SmppCarrier
 from pigeon.carriers.smpp_errors import Action, StatusRule
 from pigeon.domain.diagnosis import count_submits, diagnose_message
 from pigeon.domain.diagnosis.facts import MessageFacts
+from pigeon.store.tables import messages, unmatched_receipts
 from tests.integration.pipeline import Pipeline
 from tests.integration.smsc import faults
 from tests.integration.smsc.support import carrier_config
@@ -268,5 +270,43 @@ def test_a_plain_refusal_still_fails_over(pipe: Pipeline) -> None:
             assert len(refusing.submits) == 1  # part 1 refused: nothing of it is out there
             assert Counter(udh(s)[2] for s in backup_smsc.submits) == Counter({1: 1, 2: 1, 3: 1})
             assert pipe.events(sid, "resend") == []
+
+    run(scenario)
+
+
+# -- texts past what SMPP allows (pigeon.domain.storable) -----------------------------------------
+
+
+def test_texts_and_fields_past_smpps_limits_are_recorded_on_both_stores(pipe: Pipeline) -> None:
+    """On PostgreSQL each of these failed its transaction before: the SMSC was answered with a
+    temporary error and sent it again, for ever (found by fuzzing deliver_sm)."""
+
+    async def scenario() -> None:
+        async with faults.OddTexts() as smsc, smpp(pipe, smsc, "odd") as carrier:
+            await until(lambda: len(smsc.answers) == 2)  # the unknown receipt and the padded text
+            sid = pipe.send(body="hello")
+            await pipe.round(route=[carrier]).run_once()
+            await until(lambda: reached(pipe, sid, "delivered"))
+            await until(lambda: len(smsc.answers) == 3)
+            assert {(a.command_id, a.status) for a in smsc.answers.values()} == {(faults.DELIVER_SM | faults.RESP, 0)}
+
+            # The 90-character id is kept as its first 80, in the parts and in the receipt alike.
+            long_id = smsc.submits[0].message_id
+            assert long_id is not None and len(long_id) == 90
+            [part] = pipe.parts(sid)
+            assert part["carrier_message_id"] == long_id[:80]
+            [receipt] = receipts(pipe, sid)
+            assert receipt["applied"] is True and "\x00" not in receipt["raw"]
+
+            with pipe.db.read() as conn:
+                [parked] = conn.execute(sa.select(unmatched_receipts)).mappings().all()
+                [inbound] = conn.execute(
+                    sa.select(messages.c.sid, messages.c.body).where(messages.c.direction == "inbound")
+                ).all()
+            assert (parked["carrier_message_id"], parked["stat"]) == ("999999", "DELIVERED_TO_HAN")
+            assert "\x00" not in parked["raw"]
+            assert inbound.body == faults.OddTexts.PADDED_TEXT
+            [received] = pipe.events(inbound.sid, "received")
+            assert received["detail"]["raw"]["nul_characters_removed"] == 3
 
     run(scenario)

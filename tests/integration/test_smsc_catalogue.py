@@ -178,6 +178,24 @@ def test_hex_ids(id_format: str, matches: bool) -> None:
     run(scenario)
 
 
+def test_odd_texts() -> None:
+    """The carrier's side: over-long ids are cut alike in the submit's answer and the receipt.
+    What the store makes of the rest is in test_smpp_dispatch (on both stores)."""
+
+    async def scenario() -> None:
+        async with against(faults.OddTexts) as (smsc, carrier, events):
+            await events.wait(lambda e: len(e.receipts) == 1 and len(e.inbound) == 1)
+            ack = await carrier.submit(message("odd"))
+            await events.wait(lambda e: len(e.receipts) == 2)
+            raw_id = smsc.submits[0].message_id or ""
+            assert len(raw_id) == 90 and ack.carrier_ids == (raw_id[:80],)
+            assert events.receipts[1].carrier_id == ack.carrier_ids[0]
+            await smsc.wait(lambda: len(smsc.answers) == 3)
+            assert {a.status for a in smsc.answers.values()} == {0}
+
+    run(scenario)
+
+
 def test_garbled_pdu() -> None:
     async def scenario() -> None:
         async with against(faults.GarbledPdu) as (smsc, carrier, events):

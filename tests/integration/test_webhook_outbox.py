@@ -678,3 +678,21 @@ def test_a_receiver_that_hangs_keeps_its_share_of_slots_and_the_others_go_out(
         assert [r["status"] for r in deliveries(db, sid)] == ["delivered"]
         with db.read() as conn:
             assert len(outbox.list_attempts(conn, message_sid=sid)) == 1  # a give-back is no attempt
+
+
+def test_an_answer_holding_nul_is_recorded_with_replacement_characters(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """PostgreSQL cannot store NUL: an answer's body holding one failed the outcome's write
+    there, and the delivery was tried again and again (pigeon.domain.storable)."""
+    sid = new_message(db, clock, account)
+    move(db, clock, sid, S.SENDING)
+    answer = WebhookResponse(404, {"Content-Type": "application/octet-stream"}, b"no\x00such\xffroute", 2.0)
+    assert run_once(worker(db, RecordingWebhookSender([answer]), clock)) == 1
+    [delivery] = deliveries(db, sid)
+    assert delivery["status"] == "failed" and delivery["last_status_code"] == 404
+    with db.read() as conn:
+        [attempt] = outbox.list_attempts(conn, message_sid=sid)
+        [alert] = list_alerts(conn, account_sid=account.sid)
+    assert attempt["response_excerpt"] == "no\ufffdsuch\ufffdroute"
+    assert alert["response_body"] == "no\ufffdsuch\ufffdroute"

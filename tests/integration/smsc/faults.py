@@ -426,6 +426,38 @@ class SilentLink(FakeSmsc):
         await super().dispatch(conn, command_id, status, sequence, body)
 
 
+class OddTexts(FakeSmsc):
+    """Texts and fields past what SMPP 3.4 allows, as some SMSC software writes them:
+    - message ids of 90 characters (SMPP allows 65), in the submit_sm_resp and in the receipt;
+    - receipts whose text is NUL-padded and whose err field has 20 digits;
+    - right after bind, a receipt for an unknown id whose stat has 20 characters, and a
+      UCS-2 message to 14155550100 padded with NUL characters.
+
+    Expected: every deliver_sm answered ESME_ROK, on PostgreSQL as on SQLite, nothing resent.
+    The message is delivered (its id, cut to the 80 characters kept, still matches its
+    receipt); the unknown receipt is parked with its fields cut to the 16 characters kept; the
+    inbound text is stored without its NUL padding, and its timeline says how many were left
+    out.
+    """
+
+    LONG_ID_LENGTH = 90
+    PADDED_TEXT = "Hi \u2713"  # a check mark: UCS-2
+
+    def _long_id(self) -> str:
+        return "id" + self.next_id().rjust(self.LONG_ID_LENGTH - 2, "7")
+
+    async def on_bound(self, conn: Connection) -> None:
+        odd = receipt_text("999999").replace(b"stat:DELIVRD", b"stat:DELIVERED_TO_HANDSET")
+        conn.request(DELIVER_SM, deliver_sm_body(odd))
+        text = self.PADDED_TEXT.encode("utf-16-be") + b"\x00\x00" * 3
+        conn.request(DELIVER_SM, deliver_sm_body(text, esm_class=0, data_coding=8))
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        message_id = self.accept(conn, submit, self._long_id())
+        text = receipt_text(message_id).replace(b"err:000", b"err:" + b"0" * 20) + b"\x00" * 4
+        conn.request(DELIVER_SM, deliver_sm_body(text, tlvs=tlv(0x001E, cstr(message_id))))
+
+
 CATALOGUE: tuple[type[FakeSmsc], ...] = (
     BindRefused,
     NoSubmitResp,
@@ -439,4 +471,5 @@ CATALOGUE: tuple[type[FakeSmsc], ...] = (
     VendorStatus,
     LaterPartRefused,
     SilentLink,
+    OddTexts,
 )
