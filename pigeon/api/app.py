@@ -31,6 +31,7 @@ from pigeon.api.body_limit import BodyLimitMiddleware
 from pigeon.api.concurrency import ConcurrencyMiddleware
 from pigeon.api.context import ApiContext, in_thread
 from pigeon.api.errors import EXCEPTION_HANDLERS
+from pigeon.api.nul_guard import NulGuardMiddleware
 from pigeon.api.request_log import RequestLogMiddleware
 from pigeon.api.request_metrics import RequestMetrics, RequestMetricsMiddleware
 from pigeon.console.routes import create_console
@@ -115,6 +116,7 @@ def create_app(
         middleware=[
             *([Middleware(RequestMetricsMiddleware, metrics=metrics)] if metrics is not None else []),
             Middleware(RequestLogMiddleware, writer=log_writer, clock=context.clock, proxy_hops=proxy_hops),
+            Middleware(NulGuardMiddleware),
             Middleware(BodyLimitMiddleware),
             Middleware(ConcurrencyMiddleware, gate=context.concurrency),
         ],

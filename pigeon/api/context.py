@@ -16,7 +16,8 @@ from starlette.requests import Request
 from pigeon.api.concurrency import AccountConcurrency, admit
 from pigeon.app import accounts
 from pigeon.app.queue_gauge import QueueGauge
-from pigeon.domain.errors import AuthenticationError
+from pigeon.domain import storable
+from pigeon.domain.errors import ApiError, AuthenticationError
 from pigeon.domain.idempotency import DUPLICATE_WINDOW
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.ports import Clock
@@ -117,9 +118,13 @@ async def form(request: Request) -> list[tuple[str, str]]:
     try:
         # errors="strict": a form is percent-encoded ASCII, so it is the escapes (Body=caf%E9
         # from a Latin-1 client) that may not be UTF-8; by default they would turn into U+FFFD.
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
+        fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
-        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+        fields = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    # NUL is refused rather than stored: PostgreSQL cannot hold it (pigeon.domain.storable).
+    if (b"%00" in raw or b"\x00" in raw) and (name := storable.nul_parameter(fields)) is not None:
+        raise ApiError(20422, f"Parameter {name!r} holds a NUL character (%00), which no parameter may hold.")
+    return fields
 
 
 def first(fields: list[tuple[str, str]]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from pigeon.domain import periods
+from pigeon.domain import periods, storable
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import Clock, WebhookSender
@@ -125,7 +125,11 @@ def redirect(request: Request, path: str) -> RedirectResponse:
 
 async def form_fields(request: Request) -> dict[str, str]:
     data = await request.form()
-    return {k: v for k, v in data.items() if isinstance(v, str)}
+    fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    # NUL is refused rather than stored: PostgreSQL cannot hold it (pigeon.domain.storable).
+    if (name := storable.nul_parameter(fields.items())) is not None:
+        raise ApiError(20422, f"The field {name!r} holds a NUL character, which no field may hold.")
+    return fields
 
 
 # -- error pages ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pigeon.app import numbers as number_use
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.config import load_settings
 from pigeon.store import accounts as account_store
+from pigeon.store import numbers as number_store
 from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 from pigeon.store.request_log import insert_requests
@@ -298,3 +299,21 @@ def test_a_subaccount_of_a_suspended_main_account_cannot_change_its_numbers(
     with db.write() as conn:
         account_store.update_account(conn, str(d["a"]["sid"]), now=datetime.now(UTC), status="active")
     assert client.post(number, data=data, follow_redirects=False).status_code == 303
+
+
+def test_a_form_or_an_address_holding_nul_is_refused_and_saves_nothing(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """PostgreSQL cannot store NUL: a console form holding one was a 500 there (found by
+    probing), and an address with %00 read the store with it."""
+    client, d = app_and_data
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    number = f"/console/numbers/{d['a_number']['sid']}"
+    data = {"sms_url": "https://example.com/in", "friendly_name": "mine\x00", "csrf_token": csrf(client)}
+    refused = client.post(number, data=data, follow_redirects=False)
+    assert refused.status_code == 400 and "NUL" in refused.text
+    with db.read() as conn:
+        [kept] = number_store.list_numbers(conn, account_sid=str(d["a"]["sid"]))
+    assert kept["sms_url"] != "https://example.com/in"
+    assert client.get(f"/console/messages/{d['a_message']['sid']}%00").status_code == 400
+    assert client.get("/console/logs?to=%00").status_code == 400
