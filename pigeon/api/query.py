@@ -1,7 +1,7 @@
 """Query parameters that carry numbers and times, parsed once for every list and search.
 
 Each refuses what it cannot use with 20422 and a sentence naming the parameter, before any
-read: a value that parses but that the store cannot hold (an ErrorCode past 64 bits, an
+read: a value that parses but that the store cannot hold (an ErrorCode past 32 bits, an
 EndDate of 9999-12-31 whose next day is past the calendar) used to reach the store and come
 back as a 500.
 """
@@ -13,14 +13,14 @@ from datetime import datetime
 
 from pigeon.domain import periods
 from pigeon.domain.errors import ApiError
-from pigeon.store.tables import LARGEST_INTEGER
+from pigeon.store.tables import LARGEST_COLUMN_INTEGER
 
-#: What the stores can bind (a signed 64-bit integer).
-INT64 = (-LARGEST_INTEGER - 1, LARGEST_INTEGER)
+#: What an Integer column holds on both stores (the filters' columns: status and error codes).
+COLUMN_INTEGER = (-LARGEST_COLUMN_INTEGER - 1, LARGEST_COLUMN_INTEGER)
 
 
 def whole_number(
-    params: Mapping[str, str], name: str, *, low: int | None = INT64[0], high: int | None = INT64[1]
+    params: Mapping[str, str], name: str, *, low: int | None = COLUMN_INTEGER[0], high: int | None = COLUMN_INTEGER[1]
 ) -> int | None:
     """The parameter as an integer from `low` to `high` (None: unbounded, for a caller that
     checks the range itself), or None when it is absent or empty."""

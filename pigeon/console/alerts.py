@@ -10,16 +10,15 @@ from starlette.responses import Response
 
 from pigeon.domain.errors import ApiError
 from pigeon.store import alerts as alert_store
-from pigeon.store.tables import LARGEST_INTEGER
 
 from .auth import require
 from .web import PAGE_SIZE, clean, console, day_start, parse_day, render, whole_number
 
 
 def _page_number(raw: str | None) -> int:
-    """The page asked for; past the last one the page is empty, and past the store's reach
-    (a 64-bit offset) it is the last page that it can count to."""
-    return min(whole_number(raw) or 0, LARGEST_INTEGER // PAGE_SIZE)
+    """The page asked for; past the last one the page is empty, and one past what a filter
+    field takes (`whole_number`) is the first."""
+    return whole_number(raw) or 0
 
 
 async def alerts_page(request: Request) -> Response:

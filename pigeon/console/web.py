@@ -23,7 +23,7 @@ from pigeon.domain.error_catalogue import ErrorInfo, explain
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
-from pigeon.store.tables import LARGEST_INTEGER
+from pigeon.store.tables import LARGEST_COLUMN_INTEGER
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def whole_number(raw: str | None) -> int | None:
     if not raw or not raw.isdigit():
         return None
     value = int(raw)
-    return value if value <= LARGEST_INTEGER else None
+    return value if value <= LARGEST_COLUMN_INTEGER else None
 
 
 def day_start(day: date) -> datetime:

@@ -98,6 +98,10 @@ BigID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 #: The largest integer either store binds or keeps (a signed 64-bit integer, SQLite's INTEGER
 #: and PostgreSQL's BIGINT alike): filters and offsets past it are refused before a query.
 LARGEST_INTEGER = 2**63 - 1
+#: The largest value an Integer column holds (status codes, error codes): PostgreSQL's INTEGER
+#: is 32 bits, SQLite's 64. A filter on such a column is bound by it on both stores, or on
+#: PostgreSQL a larger one fails the query ("integer out of range").
+LARGEST_COLUMN_INTEGER = 2**31 - 1
 
 accounts = sa.Table(
     "accounts",

@@ -324,6 +324,7 @@ def test_export_through_the_api_and_the_cli(tenant: Tenant, tmp_path: Any) -> No
 # -- values at the edges of what the store can hold -------------------------------------------
 
 _FAR = "100000000000000000000"  # past 64 bits
+_PAST_INT4 = "3000000000"  # past PostgreSQL's INTEGER, the codes' columns: was a 500 there
 
 
 @pytest.mark.parametrize(
@@ -337,11 +338,14 @@ _FAR = "100000000000000000000"  # past 64 bits
         ("/Requests.json", {"Since": "99999999999999999d"}, 200),
         ("/Requests.json", {"ErrorCode": _FAR}, 400),
         ("/Requests.json", {"Status": _FAR}, 400),
+        ("/Requests.json", {"ErrorCode": _PAST_INT4}, 400),
+        ("/Requests.json", {"Status": _PAST_INT4}, 400),
         ("/Doctor/Messages.json", {"To": "+14155550100", "Since": "99999999999999999d"}, 200),
         ("/Doctor/Duplicates.json", {"Window": _FAR}, 400),
         ("/Doctor/Duplicates.json", {"Window": "nan"}, 400),
         ("/v1/Alerts", {"EndDate": "9999-12-31"}, 200),
         ("/v1/Alerts", {"ErrorCode": _FAR}, 400),
+        ("/v1/Alerts", {"ErrorCode": _PAST_INT4}, 400),
     ],
 )
 def test_values_at_the_edges_are_answered_not_a_server_error(

@@ -249,6 +249,8 @@ def test_the_overview_shows_the_rules_an_operator_set(
         "/console/alerts?code=10000000000000000000",
         "/console/requests?status=10000000000000000000&code=10000000000000000000",
         "/console/requests?until=9999-12-31",
+        "/console/requests?status=3000000000&code=3000000000",  # past PostgreSQL's INTEGER
+        "/console/alerts?code=3000000000&page=3000000000",
         "/console/logs?until=9999-12-31",
         "/console/doctor/duplicates?window=1e20",
         "/console/doctor/blocked?since=99999999999999999d",
