@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app import accounts
 from pigeon.app.events import publish_inbound_event
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import numbers, storable
@@ -77,6 +78,18 @@ def webhook_target(number: Mapping[str, Any], service: Mapping[str, Any] | None)
     return WebhookTarget(
         number["sms_url"], number["sms_method"], number["sms_fallback_url"], number["sms_fallback_method"], "number"
     )
+
+
+def _closed_reason(conn: Connection, number: Row | None) -> str | None:
+    """Why a closed account's number takes nothing: a closed account (or one whose main account
+    is closed) is gone for good, so nothing is stored for it or sent to its webhook, which
+    would be signed with credentials that no longer work."""
+    account = account_store.get_account(conn, number["account_sid"]) if number is not None else None
+    if account is None or accounts.standing(account) != "closed":
+        return None
+    if account["status"] == "closed":
+        return f"its account {account['sid']} is closed"
+    return f"the main account {account['owner_account_sid']} of its account {account['sid']} is closed"
 
 
 def _unroutable_reason(conn: Connection, sms: InboundSms, number: Row | None) -> str | None:
@@ -280,12 +293,13 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
     """Take one inbound message. Call inside a write transaction."""
     sms = storable_inbound(sms)
     number = find_by_number(conn, sms.recipient)
-    reason = _unroutable_reason(conn, sms, number)
+    closed = _closed_reason(conn, number)
+    reason = closed or _unroutable_reason(conn, sms, number)
     if reason is not None:
         inbound_store.keep_unroutable(
             conn, from_=sms.sender, to=sms.recipient, body=sms.body, carrier=sms.carrier, reason=reason, now=now
         )
-        if number is not None:
+        if number is not None and closed is None:  # no one reads a closed account's error log
             alert_store.add_alert(
                 conn,
                 account_sid=number["account_sid"],

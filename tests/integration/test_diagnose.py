@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from pigeon.app import accounts as account_use
 from pigeon.app import diagnose
 from pigeon.app import numbers as number_use
 from pigeon.app.callbacks import deliver_one
@@ -37,7 +38,10 @@ from pigeon.domain.sids import Prefix, new_sid
 from pigeon.domain.signatures import compute_signature
 from pigeon.ports import InboundSms, WebhookResponse
 from pigeon.store import accounts as account_store
+from pigeon.store import alerts as alert_store
+from pigeon.store import inbound as inbound_store
 from pigeon.store import numbers as number_store
+from pigeon.store import optouts as optout_store
 from pigeon.store import services as service_store
 from pigeon.store import webhooks as outbox
 from pigeon.store.messages import insert_messages
@@ -610,6 +614,33 @@ def test_unroutable_inbound_from_a_short_code(pipe: Pipeline) -> None:
     [row] = rows(f, "unroutable_inbound")
     assert row["from"] == "22395" and "option is off" in row["reason"]
     assert any("short-code inbound" in a for a in f.advice)
+
+
+def test_a_closed_accounts_numbers_take_nothing_and_call_no_webhook(pipe: Pipeline) -> None:
+    """A closed account is gone for good: a text to its number is kept aside with the reason,
+    stored nowhere in the account, sent to no webhook, and raises no alert; the number's
+    doctor says why. Likewise for a subaccount whose main account is closed."""
+    set_number(pipe, SENDER, sms_url=APP_URL)
+    with pipe.db.write() as conn:
+        main = account_use.create_account(conn, friendly_name="Main", now=pipe.clock.now())
+        sub = account_use.create_subaccount(conn, main["sid"], friendly_name="Sub", now=pipe.clock.now())
+        number_use.provision(conn, account_sid=sub["sid"], phone_number="+14155550177", now=pipe.clock.now())
+        account_store.update_account(conn, pipe.account_sid, now=pipe.clock.now(), status="closed")
+    set_number(pipe, "+14155550177", sms_url=APP_URL)
+    with pipe.db.write() as conn:
+        account_store.update_account(conn, main["sid"], now=pipe.clock.now(), status="closed")
+    assert text_in(pipe, "STOP") is None
+    assert text_in(pipe, "hello", to="+14155550177") is None
+    with pipe.db.write() as conn:
+        assert outbox.claim_due(conn, now=pipe.clock.now(), limit=50, lease_seconds=60) == []
+        assert alert_store.list_alerts(conn, account_sid=pipe.account_sid) == []
+        assert optout_store.list_opt_outs(conn, account_sid=pipe.account_sid) == []
+    f = only(number(pipe, SENDER), "unroutable_inbound")
+    [row] = rows(f, "unroutable_inbound")
+    assert row["reason"] == f"its account {pipe.account_sid} is closed"
+    with pipe.db.read() as conn:
+        kept = inbound_store.list_unroutable(conn, to="+14155550177")
+    assert [r["reason"] for r in kept] == [f"the main account {main['sid']} of its account {sub['sid']} is closed"]
 
 
 def test_short_code_country_rules(pipe: Pipeline) -> None:
