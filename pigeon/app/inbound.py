@@ -80,11 +80,10 @@ def webhook_target(number: Mapping[str, Any], service: Mapping[str, Any] | None)
     )
 
 
-def _closed_reason(conn: Connection, number: Row | None) -> str | None:
+def _closed_reason(account: Row | None) -> str | None:
     """Why a closed account's number takes nothing: a closed account (or one whose main account
     is closed) is gone for good, so nothing is stored for it or sent to its webhook, which
     would be signed with credentials that no longer work."""
-    account = account_store.get_account(conn, number["account_sid"]) if number is not None else None
     if account is None or accounts.standing(account) != "closed":
         return None
     if account["status"] == "closed":
@@ -92,7 +91,7 @@ def _closed_reason(conn: Connection, number: Row | None) -> str | None:
     return f"the main account {account['owner_account_sid']} of its account {account['sid']} is closed"
 
 
-def _unroutable_reason(conn: Connection, sms: InboundSms, number: Row | None) -> str | None:
+def _unroutable_reason(sms: InboundSms, number: Row | None, account: Row | None) -> str | None:
     if number is None:
         return f"{sms.recipient} is not a number of any account"
     if not number["sms_capable"]:
@@ -104,7 +103,6 @@ def _unroutable_reason(conn: Connection, sms: InboundSms, number: Row | None) ->
         if number["iso_country"] and numbers.region_of(sms.sender) != number["iso_country"]:
             return f"the short code {sms.recipient} only receives from numbers in {number['iso_country']}"
     elif sender_is_short:
-        account = account_store.get_account(conn, number["account_sid"])
         if not account or not account["allow_short_code_inbound"]:
             return f"{sms.recipient} does not take messages from short codes (the account option is off)"
         sender_country = sms.raw.get("sender_country")
@@ -293,8 +291,9 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
     """Take one inbound message. Call inside a write transaction."""
     sms = storable_inbound(sms)
     number = find_by_number(conn, sms.recipient)
-    closed = _closed_reason(conn, number)
-    reason = closed or _unroutable_reason(conn, sms, number)
+    account = account_store.get_account(conn, number["account_sid"]) if number is not None else None
+    closed = _closed_reason(account)
+    reason = closed or _unroutable_reason(sms, number, account)
     if reason is not None:
         inbound_store.keep_unroutable(
             conn, from_=sms.sender, to=sms.recipient, body=sms.body, carrier=sms.carrier, reason=reason, now=now

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from pigeon.domain import storable
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -196,8 +198,8 @@ messages = sa.Table(
     _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False),
     _sid("messaging_service_sid", nullable=True),
     sa.Column("direction", sa.String(16), nullable=False),
-    sa.Column("from_", sa.String(64), nullable=True),
-    sa.Column("to", sa.String(64), nullable=False),
+    sa.Column("from_", sa.String(storable.ADDRESS_LENGTH), nullable=True),
+    sa.Column("to", sa.String(storable.ADDRESS_LENGTH), nullable=False),
     sa.Column("body", sa.Text, nullable=False, server_default=""),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("encoding", sa.String(8), nullable=False, server_default="GSM-7"),
@@ -290,13 +292,13 @@ carrier_refs = sa.Table(
     # The carrier's id for one submitted part -> our message. Receipts can arrive days later,
     # so the map lives in the store, not in a connector's memory.
     sa.Column("carrier", sa.String(32), primary_key=True),
-    sa.Column("carrier_message_id", sa.String(80), primary_key=True),
+    sa.Column("carrier_message_id", sa.String(storable.CARRIER_ID_LENGTH), primary_key=True),
     _sid("message_sid", nullable=False, index=True),
     _sid("account_sid", nullable=False),
     sa.Column("part_index", sa.Integer, nullable=False, server_default="0"),
     sa.Column("part_count", sa.Integer, nullable=False, server_default="1"),
     sa.Column("submitted_at", UTCDateTime, nullable=False),
-    sa.Column("receipt_stat", sa.String(16), nullable=True),
+    sa.Column("receipt_stat", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
     sa.Column("receipt_at", UTCDateTime, nullable=True),
 )
 
@@ -379,10 +381,11 @@ unmatched_receipts = sa.Table(
     # submit response, or belong to traffic we never sent. Re-matched when the id is recorded.
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
     sa.Column("carrier", sa.String(32), nullable=False),
-    sa.Column("carrier_message_id", sa.String(80), nullable=False),
-    sa.Column("stat", sa.String(16), nullable=True),
-    sa.Column("err", sa.String(16), nullable=True),
-    sa.Column("done_date", sa.String(16), nullable=True),
+    # Sized as pigeon.domain.storable cuts what carriers send.
+    sa.Column("carrier_message_id", sa.String(storable.CARRIER_ID_LENGTH), nullable=False),
+    sa.Column("stat", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
+    sa.Column("err", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
+    sa.Column("done_date", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Index(None, "carrier", "carrier_message_id"),
@@ -446,8 +449,8 @@ unroutable_inbound = sa.Table(
     metadata,
     # Inbound messages for numbers no account holds (or that cannot take SMS): kept, never sent on.
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
-    sa.Column("from_", sa.String(64), nullable=False),
-    sa.Column("to", sa.String(64), nullable=False, index=True),
+    sa.Column("from_", sa.String(storable.ADDRESS_LENGTH), nullable=False),
+    sa.Column("to", sa.String(storable.ADDRESS_LENGTH), nullable=False, index=True),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("carrier", sa.String(32), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
@@ -464,8 +467,8 @@ inbound_parts = sa.Table(
     # until due_at so that a resent copy is recognised (digest) instead of starting a message.
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
     sa.Column("carrier", sa.String(32), nullable=False),
-    sa.Column("sender", sa.String(64), nullable=False),
-    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("sender", sa.String(storable.ADDRESS_LENGTH), nullable=False),
+    sa.Column("recipient", sa.String(storable.ADDRESS_LENGTH), nullable=False),
     sa.Column("reference_bits", sa.SmallInteger, nullable=False),
     sa.Column("reference", sa.Integer, nullable=False),
     sa.Column("total", sa.SmallInteger, nullable=False),
