@@ -94,7 +94,9 @@ def split_user_data(user_data: bytes, udhi: bool) -> tuple[Concat | None, bytes,
 
 def concat_from_sar(tlvs: dict[int, bytes]) -> Concat | None:
     ref, total, seq = tlvs.get(TLV_SAR_MSG_REF_NUM), tlvs.get(TLV_SAR_TOTAL_SEGMENTS), tlvs.get(TLV_SAR_SEGMENT_SEQNUM)
-    if not (ref and total and seq):
+    # SMPP's reference is two octets: a longer one is garbled (and four of 0xFF would not fit
+    # the store's column), so, as with a garbled UDH, the concatenation is lost, not the text.
+    if not (ref and total and seq) or len(ref) > 2:
         return None
     concat = Concat(int.from_bytes(ref, "big"), total[0], seq[0], 16)
     return concat if 1 <= concat.sequence <= concat.total else None

@@ -5,8 +5,9 @@ with odd data codings, user data headers, TLVs, addresses, lengths and texts) an
 an ESME should refuse or ignore. Whatever comes, the carrier must answer every request
 (deliver_sm_resp, or generic_nack for what cannot be read), keep its bind, record what it
 acknowledged, and log no error: an error there was a PDU that failed its transaction, which
-the SMSC would then resend for ever. The first run of this generator on PostgreSQL found NUL
-and over-long receipt fields doing exactly that (pigeon.domain.storable).
+the SMSC would then resend for ever. Runs of this generator on PostgreSQL found NUL and
+over-long receipt fields doing exactly that (pigeon.domain.storable), and SAR references of
+four octets overflowing their column.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ class Generator:
                 0x0424: self.octets(r.choice([0, 10, 300])),
             }.get(tag, r.choice([b"", b"\x00", b"\x00\x01", b"\xff\xff", b"\x00\x00\x00"]))
             out += tlv(tag, value)
+        if r.random() < 0.2:  # a SAR part whose reference may be longer than SMPP's two octets
+            reference = r.choice([b"\x00\x07", b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff\xff"])
+            out += tlv(0x020C, reference) + tlv(0x020E, b"\x02") + tlv(0x020F, r.choice([b"\x01", b"\x02"]))
         if r.random() < 0.1:
             out += struct.pack("!HH", 0x001E, 50) + b"short"  # a TLV longer than what is left
         return out

@@ -155,6 +155,18 @@ def test_sar_tlvs_make_a_part() -> None:
     assert (p.reference_bits, p.reference, p.total, p.sequence, p.data) == (16, 7, 2, 2, gsm("rest"))
 
 
+def test_a_sar_reference_longer_than_two_octets_is_not_a_part() -> None:
+    # Found by fuzzing on PostgreSQL: four octets of 0xFF overflowed the reference's column,
+    # and the SMSC resent the part for ever. Like a garbled UDH, it costs the concatenation.
+    tlvs: dict[str, Any] = {
+        f"x{TLV_SAR_MSG_REF_NUM:04x}": b"\xff\xff\xff\xff",
+        f"x{TLV_SAR_TOTAL_SEGMENTS:04x}": b"\x02",
+        f"x{TLV_SAR_SEGMENT_SEQNUM:04x}": b"\x01",
+    }
+    sms = read(deliver(gsm("first half"), **tlvs))
+    assert isinstance(sms, InboundSms) and sms.body == "first half"
+
+
 def test_a_one_part_concatenation_is_a_whole_message_and_keeps_its_udh() -> None:
     udh = bytes([5, 0x00, 3, 0x42, 1, 1])
     sms = read(deliver(udh + gsm("alone"), esm_class=UDHI))
