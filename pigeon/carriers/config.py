@@ -71,6 +71,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from pigeon.carriers.smpp_errors import Action, StatusRule
 from pigeon.carriers.smpp_ids import ID_FORMATS, IdFormat
+from pigeon.domain import storable
 from pigeon.domain.routing import Route
 
 __all__ = [
@@ -89,7 +90,9 @@ BIND_KINDS: tuple[BindKind, ...] = ("transceiver", "transmitter+receiver")
 # SMPP 3.4 §5.2.5 and §5.2.6: the values an SMSC understands.
 _TONS = frozenset({0, 1, 2, 3, 4, 5, 6})
 _NPIS = frozenset({0, 1, 3, 4, 6, 8, 9, 10, 14, 18})
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+#: The store keeps a carrier's name with each message, carrier id and bind lease, in columns
+#: of storable.CARRIER_NAME_LENGTH: a longer name failed every one of those writes on PostgreSQL.
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{storable.CARRIER_NAME_LENGTH - 1}}}")
 
 
 class CarrierConfigError(ValueError):
@@ -254,7 +257,9 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
     r = _Reader(where, table)
     name = r.text("name")
     if _NAME.fullmatch(name) is None:
-        raise r.fail("name", f"must be letters, digits, '_', '.', '-' (at most 63), got {name!r}")
+        raise r.fail(
+            "name", f"must be letters, digits, '_', '.', '-' (at most {storable.CARRIER_NAME_LENGTH}), got {name!r}"
+        )
     kind = r.text("kind", "smpp")
     if kind != "smpp":
         raise r.fail("kind", f"must be 'smpp' (the simulator needs no [[carriers]] entry), got {kind!r}")

@@ -32,6 +32,8 @@ CARRIER_ID_LENGTH = 80
 RECEIPT_FIELD_LENGTH = 16
 #: The longest phone number or sender kept for a message or an inbound part.
 ADDRESS_LENGTH = 64
+#: The longest carrier name (an operator's configuration, checked when it is read).
+CARRIER_NAME_LENGTH = 32
 
 
 def without_nul(text: str) -> str:

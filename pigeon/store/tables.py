@@ -226,7 +226,7 @@ messages = sa.Table(
     # The sender slot reserved for this message by pacing; it is sent then without a new reservation.
     sa.Column("paced_at", UTCDateTime, nullable=True),
     # The carrier that took the message (the simulator, or an SMPP carrier's name).
-    sa.Column("carrier", sa.String(32), nullable=True),
+    sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
     sa.Column("date_sent", UTCDateTime, nullable=True),
@@ -291,7 +291,7 @@ carrier_refs = sa.Table(
     metadata,
     # The carrier's id for one submitted part -> our message. Receipts can arrive days later,
     # so the map lives in the store, not in a connector's memory.
-    sa.Column("carrier", sa.String(32), primary_key=True),
+    sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), primary_key=True),
     sa.Column("carrier_message_id", sa.String(storable.CARRIER_ID_LENGTH), primary_key=True),
     _sid("message_sid", nullable=False, index=True),
     _sid("account_sid", nullable=False),
@@ -380,7 +380,7 @@ unmatched_receipts = sa.Table(
     # Receipts whose carrier id matched no submitted part yet: a receipt can overtake the
     # submit response, or belong to traffic we never sent. Re-matched when the id is recorded.
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
-    sa.Column("carrier", sa.String(32), nullable=False),
+    sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), nullable=False),
     # Sized as pigeon.domain.storable cuts what carriers send.
     sa.Column("carrier_message_id", sa.String(storable.CARRIER_ID_LENGTH), nullable=False),
     sa.Column("stat", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
@@ -452,7 +452,7 @@ unroutable_inbound = sa.Table(
     sa.Column("from_", sa.String(storable.ADDRESS_LENGTH), nullable=False),
     sa.Column("to", sa.String(storable.ADDRESS_LENGTH), nullable=False, index=True),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("carrier", sa.String(32), nullable=False),
+    sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
@@ -466,7 +466,7 @@ inbound_parts = sa.Table(
     # message goes on without them; once handed over, the octets are dropped and the row stays
     # until due_at so that a resent copy is recognised (digest) instead of starting a message.
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
-    sa.Column("carrier", sa.String(32), nullable=False),
+    sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), nullable=False),
     sa.Column("sender", sa.String(storable.ADDRESS_LENGTH), nullable=False),
     sa.Column("recipient", sa.String(storable.ADDRESS_LENGTH), nullable=False),
     sa.Column("reference_bits", sa.SmallInteger, nullable=False),
@@ -584,7 +584,7 @@ carrier_status = sa.Table(
     metadata,
     # Each worker process's view of its carrier binds, refreshed every few seconds, so that
     # `pigeon carriers` and the console show live state from any host.
-    sa.Column("carrier", sa.String(32), primary_key=True),
+    sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), primary_key=True),
     sa.Column("holder", sa.String(128), primary_key=True),
     sa.Column("status", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -596,7 +596,7 @@ carrier_binds = sa.Table(
     # The binds a carrier account allows, as leases (DESIGN.md §8): one row per slot, and the
     # process holding a slot may keep one bind (or transmitter+receiver pair) to the carrier
     # until expires_at. A slot whose lease ran out is free for any process to take over.
-    sa.Column("carrier", sa.String(32), primary_key=True),
+    sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), primary_key=True),
     sa.Column("slot", sa.Integer, primary_key=True),
     sa.Column("holder", sa.String(64), nullable=True),
     sa.Column("acquired_at", UTCDateTime, nullable=True),

@@ -139,6 +139,7 @@ def test_passwords_never_show() -> None:
         ({"bind_lease": 20}, "bind_lease must be more than twice connect_timeout (20 s)"),
         ({"bind_leases": 10}, "unknown key(s) bind_leases"),
         ({"name": "a b"}, "name must be letters"),
+        ({"name": "c" * 33}, "(at most 32)"),  # what the store's carrier columns hold
         ({"destination_ton_npi": [1]}, "destination_ton_npi must be [ton, npi]"),
         ({"destination_ton_npi": [9, 1]}, "unknown TON 9"),
         ({"destination_ton_npi": [1, 2]}, "unknown NPI 2"),
@@ -181,3 +182,7 @@ def test_file_and_route_mistakes_are_named(data: dict[str, Any], message: str) -
     with pytest.raises(CarrierConfigError) as raised:
         load_carriers(data)
     assert message in str(raised.value)
+
+
+def test_a_carrier_name_of_32_characters_is_taken() -> None:
+    assert load_carriers(carrier(name="c" * 32)).names == ("c" * 32,)
