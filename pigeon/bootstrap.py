@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import socket
+import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
 from pigeon.carriers.smpp import SmppCarrier
 from pigeon.config import Settings, denied_networks
+from pigeon.domain import storable
 from pigeon.domain.numbers import SenderKind
 from pigeon.domain.pacing import DEFAULT_RATES, PacingPolicy
 from pigeon.domain.pricing import PriceTable
@@ -315,6 +317,19 @@ def _prices(settings: Settings) -> PriceTable:
     return PriceTable(prices={str(k): {str(a): str(b) for a, b in v.items()} for k, v in section.items()})
 
 
+def process_name(host: str, pid: int) -> str:
+    """This worker process's name in the store (who claimed a message, who holds a bind):
+    ``host:pid``, within the 64 characters its columns hold. A longer host name (a host name
+    may have 64 characters, a Kubernetes pod's 63) keeps its start and a digest of the whole,
+    so names stay distinct; past 64 characters every claim failed on PostgreSQL."""
+    name = f"{host}:{pid}"
+    if len(name) <= storable.PROCESS_NAME_LENGTH:
+        return name
+    digest = f"{zlib.crc32(host.encode()):08x}"
+    keep = storable.PROCESS_NAME_LENGTH - len(digest) - len(str(pid)) - 2
+    return f"{host[:keep]}~{digest}:{pid}"
+
+
 def build_workers(
     settings: Settings,
     db: Database,
@@ -331,7 +346,7 @@ def build_workers(
     dispatch_settings = DispatchSettings(
         pacing=pacing_policy(settings), prices=_prices(settings), retry=CARRIER_SUBMITS
     )
-    wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    wid = worker_id or process_name(socket.gethostname(), os.getpid())
     leased = [c for c in carriers.values() if isinstance(c, LeasedCarrier)]
     leases = BindLeaseKeeper(db, clock, leased, holder=wid) if leased else None
     round_ = DispatchRound(

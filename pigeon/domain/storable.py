@@ -34,6 +34,8 @@ RECEIPT_FIELD_LENGTH = 16
 ADDRESS_LENGTH = 64
 #: The longest carrier name (an operator's configuration, checked when it is read).
 CARRIER_NAME_LENGTH = 32
+#: The longest worker process name (who claimed a message, who holds a bind).
+PROCESS_NAME_LENGTH = 64
 
 
 def without_nul(text: str) -> str:

@@ -218,11 +218,11 @@ messages = sa.Table(
     # Work state for the dispatcher: due time, claim lease and attempt count.
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime, nullable=True),
-    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("claimed_by", sa.String(storable.PROCESS_NAME_LENGTH), nullable=True),
     sa.Column("claimed_until", UTCDateTime, nullable=True),
     # A dispatcher that cannot reach the message's carrier leaves it for the process holding
     # that carrier's bind (app/dispatch.py): only that dispatcher claims it until claimed_until.
-    sa.Column("offered_to", sa.String(64), nullable=True),
+    sa.Column("offered_to", sa.String(storable.PROCESS_NAME_LENGTH), nullable=True),
     # The sender slot reserved for this message by pacing; it is sent then without a new reservation.
     sa.Column("paced_at", UTCDateTime, nullable=True),
     # The carrier that took the message (the simulator, or an SMPP carrier's name).
@@ -598,7 +598,7 @@ carrier_binds = sa.Table(
     # until expires_at. A slot whose lease ran out is free for any process to take over.
     sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), primary_key=True),
     sa.Column("slot", sa.Integer, primary_key=True),
-    sa.Column("holder", sa.String(64), nullable=True),
+    sa.Column("holder", sa.String(storable.PROCESS_NAME_LENGTH), nullable=True),
     sa.Column("acquired_at", UTCDateTime, nullable=True),
     sa.Column("renewed_at", UTCDateTime, nullable=True),
     sa.Column("expires_at", UTCDateTime, nullable=True),

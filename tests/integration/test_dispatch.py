@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app.dispatch import DispatchSettings, Job, claim, mark_sending, record, submit
+from pigeon.bootstrap import process_name
 from pigeon.domain.diagnosis import count_submits
 from pigeon.domain.errors import (
     ApiError,
@@ -83,6 +84,14 @@ def test_queued_sending_sent_delivered_with_every_step_in_the_timeline(pipe: Pip
     receipt = pipe.events(sid, "receipt")[0]["detail"]
     assert receipt["stat"] == "DELIVRD" and receipt["applied"] is True and receipt["duplicate"] is False
     assert receipt["raw"].startswith(f"id:{receipt['carrier_id']} ")
+
+
+def test_a_worker_on_a_host_with_the_longest_name_claims_and_sends(pipe: Pipeline) -> None:
+    # "host:pid" could pass the 64 characters claimed_by holds, and then every claim failed on
+    # PostgreSQL ("value too long"); process_name keeps it within them.
+    sid = pipe.send()
+    assert pipe.dispatch(worker_id=process_name("h" * 64, 4194304)) == 1
+    assert pipe.status(sid) == "sent"
 
 
 def test_callbacks_follow_every_change_after_creation(pipe: Pipeline) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pigeon.app.inbound import storable_inbound
 from pigeon.app.receipts import storable_receipt
+from pigeon.bootstrap import process_name
 from pigeon.carriers.smpp_ids import IdSource, canonical_id
 from pigeon.domain import storable
 from pigeon.domain.twiml import interpret
@@ -81,3 +82,11 @@ def test_urls_with_control_characters_are_not_valid() -> None:
     ):
         assert not is_valid_http_url(url), url
     assert is_valid_http_url("https://example.com/caf\u00e9?q=1")
+
+
+def test_a_worker_process_name_fits_its_columns_and_stays_distinct() -> None:
+    assert process_name("worker-1", 4242) == "worker-1:4242"
+    pod = "pigeon-workers-" + "x" * 48  # 63 characters, as a Kubernetes pod's name may be
+    names = {process_name(pod, 4194304), process_name(pod[:-1] + "y", 4194304)}
+    assert len(names) == 2 and all(len(n) == storable.PROCESS_NAME_LENGTH for n in names)
+    assert all(n.startswith("pigeon-workers-") and n.endswith(":4194304") for n in names)
