@@ -13,7 +13,7 @@ import socket
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
@@ -38,16 +38,16 @@ from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.app.event_delivery import deliver_event
 from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.app.retention import rules as retention_rules
-from pigeon.carriers.config import SmppCarrierConfig, load_carriers
+from pigeon.carriers.config import CarrierConfigError, SmppCarrierConfig, load_carriers
 from pigeon.carriers.leased import LeasedCarrier
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
 from pigeon.carriers.smpp import SmppCarrier
-from pigeon.config import Settings, denied_networks
+from pigeon.config import ConfigError, Settings, denied_networks
 from pigeon.domain import storable
-from pigeon.domain.numbers import SenderKind
-from pigeon.domain.pacing import DEFAULT_RATES, PacingPolicy
-from pigeon.domain.pricing import PriceTable
+from pigeon.domain.pacing import PacingPolicy
+from pigeon.domain.pacing import pacing_policy as read_pacing
+from pigeon.domain.pricing import PriceTable, price_table
 from pigeon.domain.retry import CARRIER_SUBMITS, STATUS_CALLBACKS
 from pigeon.domain.routing import carriers_for
 from pigeon.ports import Carrier, Clock, SystemClock
@@ -295,26 +295,39 @@ def build_carriers(
     return carriers, route
 
 
+T = TypeVar("T")
+
+
+def _file_table(settings: Settings, name: str, read: Callable[[Any], T]) -> T:
+    """`read` of the configuration file's table `name`, its refusal as a ConfigError."""
+    try:
+        return read(settings.file_tables.get(name, {}))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"PIGEON_CONFIG: {exc}") from exc
+
+
 def _simulator_scenarios(settings: Settings) -> dict[str, tuple[Scenario, ...]]:
-    section = settings.file_tables.get("simulator", {})
-    return scenarios_from_config(section.get("scenarios", []))
+    return _file_table(settings, "simulator", lambda section: scenarios_from_config(section.get("scenarios", [])))
 
 
 def pacing_policy(settings: Settings) -> PacingPolicy:
-    section = settings.file_tables.get("pacing", {})
-    rates = dict(DEFAULT_RATES)
-    for kind in SenderKind:
-        if str(kind) in section:
-            rates[kind] = float(section[str(kind)])
-    overrides = {str(k): float(v) for k, v in section.get("senders", {}).items()}
-    return PacingPolicy(rates=rates, overrides=overrides)
+    return _file_table(settings, "pacing", read_pacing)
 
 
 def _prices(settings: Settings) -> PriceTable:
-    section = settings.file_tables.get("prices")
-    if not section:
-        return PriceTable()
-    return PriceTable(prices={str(k): {str(a): str(b) for a, b in v.items()} for k, v in section.items()})
+    return _file_table(settings, "prices", lambda section: price_table(section) if section else PriceTable())
+
+
+def check_configuration(settings: Settings) -> None:
+    """ConfigError for a configuration file whose tables cannot be used, checked by every entry
+    point before it starts anything (`pigeon serve` before it starts worker processes)."""
+    pacing_policy(settings)
+    _prices(settings)
+    _simulator_scenarios(settings)
+    try:
+        load_carriers(settings.file_tables)
+    except CarrierConfigError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def process_name(host: str, pid: int) -> str:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pigeon import bootstrap
@@ -31,7 +32,7 @@ from pigeon.cli_erase import erase_cmd
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.cli_store import open_store, settings_or_exit
-from pigeon.config import Settings, load_settings
+from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
@@ -141,6 +142,7 @@ def serve(
     if api_processes is not None:
         overrides["api_processes"] = api_processes
     settings = load_settings(**overrides)
+    bootstrap.check_configuration(settings)  # before any process starts
     if settings.api_processes < 1:
         err.print("[red]configuration error:[/red] --api-processes must be at least 1")
         raise typer.Exit(2)
@@ -164,7 +166,7 @@ def serve(
             bootstrap.build_workers(settings, db, registry=registry) if workers == 0 and settings.run_workers else None
         )
     except CarrierConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     # Listening first: a port that is taken stops here, before anything is made on disk.
     sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
@@ -246,13 +248,14 @@ def worker(
     if parent is not None:  # started by `pigeon serve --workers N`
         serving.watch_parent(parent)
     settings = load_settings()
+    bootstrap.check_configuration(settings)
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
     registry = CollectorRegistry()
     try:
         workers = bootstrap.build_workers(settings, db, registry=registry)
     except CarrierConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host, registry=registry)
@@ -603,6 +606,10 @@ def logs(
 def main() -> None:
     try:
         app()
+    except ConfigError as exc:
+        # A setting or the configuration file cannot be used: say which, not a traceback.
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        raise SystemExit(2) from None
     except StoreUnavailable as exc:
         # A command run while the database is down (or PIGEON_DATABASE_URL points nowhere):
         # the reason in one line, not a traceback through the driver.

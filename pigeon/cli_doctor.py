@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pigeon.app import diagnose
 from pigeon.cli_debugger import parse_since
@@ -58,7 +59,7 @@ def _db() -> Database:
         settings = load_settings()
         return Database.from_url(settings.database_url, replica_url=settings.database_replica_url or None)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 

@@ -8,9 +8,11 @@ create beyond that fails with 21611.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pigeon.domain.numbers import SenderKind, classify_sender
 
@@ -49,3 +51,29 @@ def reserve(next_free: datetime | None, now: datetime, occupies: timedelta) -> t
     """(slot, new next_free): the earliest start for a message and when the sender frees up."""
     slot = max(now, next_free) if next_free is not None else now
     return slot, slot + occupies
+
+
+def pacing_policy(section: Mapping[str, Any]) -> PacingPolicy:
+    """The [pacing] table of the configuration file (a rate per sender kind, and
+    [pacing.senders] for single senders), checked: ValueError naming the entry that cannot be
+    used. A rate of 0 would otherwise divide every send by zero, and one that is not a number
+    would stop the workers at start."""
+    kinds = {str(k): k for k in SenderKind}
+    rates = dict(DEFAULT_RATES)
+    for key, raw in section.items():
+        if key == "senders":
+            continue
+        if key not in kinds:
+            raise ValueError(f"[pacing] {key}: not a sender kind (one of {', '.join(sorted(kinds))}) nor senders")
+        rates[kinds[key]] = _rate(f"[pacing] {key}", raw)
+    senders = section.get("senders", {})
+    if not isinstance(senders, Mapping):
+        raise ValueError("[pacing.senders] must be a table of sender = segments per second")
+    overrides = {str(sender): _rate(f"[pacing.senders] {sender}", raw) for sender, raw in senders.items()}
+    return PacingPolicy(rates=rates, overrides=overrides)
+
+
+def _rate(where: str, raw: Any) -> float:
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw) and raw > 0:
+        return float(raw)
+    raise ValueError(f"{where} = {raw!r}: a rate is a number of segments per second above 0")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from pigeon.domain.numbers import SenderKind, classify_sender, region_of
 
@@ -42,3 +43,35 @@ class PriceTable:
             return None
         total = (each * max(segments, 1)).quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
         return f"{-total:.5f}"
+
+
+#: The highest price per segment a table may give: a total must fit the store's price column.
+MAX_PER_SEGMENT = Decimal(10_000)
+
+
+def price_table(section: Mapping[str, Any]) -> PriceTable:
+    """The [prices] table of the configuration file (country, or "*", -> sender kind -> price
+    per segment), checked: ValueError naming the entry that cannot be used. Checked when the
+    file is read, since a price that does not parse would otherwise fail every send."""
+    kinds = {str(k) for k in SenderKind}
+    prices: dict[str, dict[str, str]] = {}
+    for country, table in section.items():
+        if country != "*" and not (len(country) == 2 and country.isalpha() and country.isupper()):
+            raise ValueError(f'[prices.{country}]: a country is two capital letters (US, GB), or "*" for the rest')
+        if not isinstance(table, Mapping):
+            raise ValueError(f"[prices.{country}] must be a table of sender kinds")
+        prices[country] = {}
+        for kind, raw in table.items():
+            if kind not in kinds:
+                raise ValueError(f"[prices.{country}] {kind}: not a sender kind (one of {', '.join(sorted(kinds))})")
+            try:
+                value = Decimal(str(raw)) if isinstance(raw, str | int | float) and not isinstance(raw, bool) else None
+            except InvalidOperation:
+                value = None
+            if value is None or not value.is_finite() or not 0 <= value < MAX_PER_SEGMENT:
+                raise ValueError(
+                    f"[prices.{country}] {kind} = {raw!r}: a price per segment is a number from 0 to "
+                    f'{MAX_PER_SEGMENT} ("0.0079")'
+                )
+            prices[country][kind] = str(value)
+    return PriceTable(prices=prices)

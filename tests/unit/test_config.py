@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from pigeon import bootstrap
 from pigeon.app.retention import Rule
 from pigeon.config import ConfigError, denied_networks, load_settings
 
@@ -71,6 +72,28 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         }
     )
     assert pg.database_replica_url == "postgresql://replica/pigeon"
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ('[prices.US]\nlong_code = "abc"\n', "PIGEON_CONFIG: [prices.US] long_code = 'abc'"),
+        ("[pacing]\nlong_code = 0\n", "PIGEON_CONFIG: [pacing] long_code = 0"),
+        ('[simulator]\nscenarios = [{suffix = "0199", outcome = "bogus"}]\n', "PIGEON_CONFIG: simulator scenario"),
+        ('[[carriers]]\nname = "a b"\nhost = "h"\nsystem_id = "s"\npassword = "p"\n', "name must be letters"),
+    ],
+)
+def test_a_configuration_file_that_cannot_be_used_is_a_configuration_error(
+    tmp_path: Path, toml: str, problem: str
+) -> None:
+    """Checked before anything starts (`pigeon serve` calls it before its worker processes):
+    a price that did not parse used to fail every send, and a pacing rate of 0 divided by zero."""
+    config = tmp_path / "pigeon.toml"
+    config.write_text(toml)
+    settings = load_settings({"PIGEON_CONFIG": str(config)})
+    with pytest.raises(ConfigError) as refused:
+        bootstrap.check_configuration(settings)
+    assert problem in str(refused.value)
 
 
 def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from pigeon.domain.numbers import SenderKind
-from pigeon.domain.pacing import DEFAULT_RATES, QUEUE_HOURS, PacingPolicy, reserve
+from pigeon.domain.pacing import DEFAULT_RATES, QUEUE_HOURS, PacingPolicy, pacing_policy, reserve
 
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 LONG_CODE = "+14155550100"
@@ -101,3 +102,21 @@ def test_consecutive_reservations_are_spaced_by_their_duration() -> None:
         slots.append((slot - NOW).total_seconds())
     assert slots == [0.0, 1.0, 3.0]
     assert free == NOW + timedelta(seconds=4)
+
+
+def test_pacing_from_the_configuration_file_is_checked_entry_by_entry() -> None:
+    policy = pacing_policy({"long_code": 2, "senders": {"+14155552000": 30.5}})
+    assert policy.rate("+14155550100") == 2.0 and policy.rate("+14155552000") == 30.5
+    assert policy.rate("Pigeon") == DEFAULT_RATES[SenderKind.ALPHANUMERIC]
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"long_code": 0}, "[pacing] long_code = 0: a rate is a number of segments per second above 0"),
+        ({"long_code": "fast"}, "[pacing] long_code = 'fast'"),
+        ({"toll_free": float("inf")}, "[pacing] toll_free = inf"),
+        ({"landline": 1}, "[pacing] landline: not a sender kind"),
+        ({"senders": {"+14155552000": -1}}, "[pacing.senders] +14155552000 = -1"),
+        ({"senders": 5}, "[pacing.senders] must be a table"),
+    ]
+    for section, problem in cases:
+        with pytest.raises(ValueError) as refused:
+            pacing_policy(section)
+        assert problem in str(refused.value), (section, str(refused.value))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from pigeon.domain.pricing import DEFAULT_PRICES, PriceTable
+from pigeon.domain.pricing import DEFAULT_PRICES, PriceTable, price_table
 
 US_TO = "+14155552671"
 LONG_CODE = "+14155550100"
@@ -74,3 +75,23 @@ def test_every_default_price_is_a_positive_decimal() -> None:
     for country, row in DEFAULT_PRICES.items():
         for kind, value in row.items():
             assert Decimal(value) > 0, (country, kind)
+
+
+def test_a_price_table_from_the_configuration_file_is_checked_entry_by_entry() -> None:
+    table = price_table({"US": {"long_code": "0.0100", "short_code": 0.02}, "*": {"alphanumeric": 1}})
+    assert table.price(US_TO, LONG_CODE, 2) == "-0.02000"
+    assert table.prices["US"]["short_code"] == "0.02"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"US": {"long_code": "abc"}}, "[prices.US] long_code = 'abc'"),
+        ({"US": {"long_code": "nan"}}, "a number from 0 to 10000"),
+        ({"US": {"long_code": "-1"}}, "a number from 0 to 10000"),
+        ({"US": {"long_code": 10_000}}, "a number from 0 to 10000"),
+        ({"US": {"long_code": True}}, "a number from 0 to 10000"),
+        ({"US": {"landline": "0.01"}}, "[prices.US] landline: not a sender kind"),
+        ({"usa": {"long_code": "0.01"}}, "[prices.usa]: a country is two capital letters"),
+        ({"US": "0.01"}, "[prices.US] must be a table"),
+    ]
+    for section, problem in cases:
+        with pytest.raises(ValueError) as refused:
+            price_table(section)
+        assert problem in str(refused.value), (section, str(refused.value))
