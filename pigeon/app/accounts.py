@@ -199,6 +199,8 @@ def rotate_auth_token(conn: Connection, account_sid: str, *, now: datetime) -> R
 
 def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
     existing(conn, account_sid)
+    if len(friendly_name) > 64:  # its column's size: PostgreSQL refuses more, SQLite kept it
+        raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
     return store.create_api_key(conn, account_sid=account_sid, friendly_name=friendly_name, now=now)
 
 

@@ -84,6 +84,9 @@ def test_suspended_subaccount_is_refused_until_its_parent_reactivates_it(tenant:
 
 
 def test_closed_subaccount_loses_its_credentials_and_keys(tenant: Tenant, shared_server: Server) -> None:
+    # A name longer than its column: refused on both stores (PostgreSQL's refusal was a traceback).
+    too_long = shared_server.cli("keys", "create", "--account", tenant.sid, "--friendly-name", "k" * 65, check=False)
+    assert too_long.returncode != 0 and "at most 64 characters" in too_long.stderr
     key = json.loads(shared_server.cli("keys", "create", "--account", tenant.sid, "--json").stdout)
     parent = shared_server.client()
     assert parent.api.accounts(tenant.sid).update(status="closed").status == "closed"
