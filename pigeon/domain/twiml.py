@@ -9,6 +9,7 @@ bad attribute, 14109 more than ten messages in one reply, 11750 an answer over 6
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError
 
@@ -120,6 +121,19 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
+def _charset(content_type: str | None) -> str:
+    """The text's encoding as its Content-Type names it (charset=latin-1), else UTF-8, as also
+    for a charset that Python does not know."""
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
 def interpret(status: int, content_type: str | None, body: bytes) -> Twiml:
     """What an application's HTTP answer asks for. The HTTP status must already be 2xx."""
     if status == 204 or not body.strip():
@@ -127,7 +141,7 @@ def interpret(status: int, content_type: str | None, body: bytes) -> Twiml:
     kind = media_type(content_type)
     if kind in TEXT_TYPES:
         # A reply is sent as it is, so only what no store can hold (NUL, see storable) is left out.
-        text = storable.without_nul(body.decode("utf-8", errors="replace")).strip()
+        text = storable.without_nul(body.decode(_charset(content_type), errors="replace")).strip()
         return Twiml((ReplyMessage(body=text),)) if text else Twiml()
     if kind in XML_TYPES or kind == "":
         return parse(body)

@@ -88,6 +88,12 @@ def test_bad_documents_carry_twilio_codes(document: bytes, code: int) -> None:
 
 def test_content_types() -> None:
     assert interpret(200, "text/plain; charset=utf-8", b"thanks").messages == (ReplyMessage("thanks"),)
+    # The charset the answer names is the one it is read in; an unknown one reads as UTF-8.
+    assert interpret(200, "text/plain; charset=ISO-8859-1", b"caf\xe9").messages == (ReplyMessage("caf\u00e9"),)
+    assert interpret(200, 'text/plain; format=flowed; Charset="latin-1"', b"caf\xe9").messages == (
+        ReplyMessage("caf\u00e9"),
+    )
+    assert interpret(200, "text/plain; charset=klingon", "caf\u00e9".encode()).messages == (ReplyMessage("caf\u00e9"),)
     assert interpret(200, "application/xml", b"<Response><Message>a</Message></Response>").messages[0].body == "a"
     with pytest.raises(TwimlError) as err:
         interpret(200, "application/json", b"{}")
