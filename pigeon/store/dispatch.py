@@ -329,14 +329,24 @@ def carrier_ref_rows(
             "part_index": first_part - 1 + i,
             "part_count": parts if parts is not None else len(ids),
             "submitted_at": at,
+            # A reused id starts again with no receipt (add_carrier_refs).
+            "receipt_stat": None,
+            "receipt_at": None,
         }
         for i, cid in enumerate(ids)
     ]
 
 
 def add_carrier_refs(conn: Connection, rows: Sequence[Row]) -> None:
-    """Record many messages' carrier ids (rows from `carrier_ref_rows`) with one INSERT."""
-    insert_many(conn, carrier_refs, rows)
+    """Record many messages' carrier ids (rows from `carrier_ref_rows`) with one INSERT.
+
+    An id the carrier gave before now names the newer part: SMSCs reuse ids (a counter that
+    wraps, or starts again when the SMSC restarts), and a receipt for that id is most likely
+    the newer part's. Before this, the second use of an id failed the INSERT, so the sent
+    message could not be recorded: its lease ran out and it was sent again, and again. An
+    empty id names nothing a receipt could match, and is not kept."""
+    latest = {(r["carrier"], r["carrier_message_id"]): r for r in rows if r["carrier_message_id"]}
+    insert_many(conn, carrier_refs, list(latest.values()), replace_on=("carrier", "carrier_message_id"))
 
 
 def record_carrier_ids(

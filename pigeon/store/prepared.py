@@ -246,19 +246,22 @@ class _InsertShape:
     row: str | None
     bind: tuple[Callable[[Any], Any] | None, ...]
     per_statement: int  # rows in one statement
+    suffix: str = ""  # ON CONFLICT … DO UPDATE, for `insert_many(replace_on=…)`
 
 
-_INSERT_SHAPES: dict[tuple[sa.Table, str, tuple[str, ...]], _InsertShape] = {}
+_INSERT_SHAPES: dict[tuple[sa.Table, str, tuple[str, ...], tuple[str, ...]], _InsertShape] = {}
 
 
-def _insert_shape(table: sa.Table, dialect: Dialect, names: tuple[str, ...]) -> _InsertShape:
+def _insert_shape(
+    table: sa.Table, dialect: Dialect, names: tuple[str, ...], replace_on: tuple[str, ...] = ()
+) -> _InsertShape:
     """SQLite: one multi-row VALUES per page of rows. PostgreSQL: one array per column (in
     binary, see `_as_arrays`), unnested in order (``INSERT … SELECT … FROM unnest(…) WITH
     ORDINALITY ORDER BY``), so that the statement's text is the same for any number of rows:
     psycopg converts a statement's placeholders in Python unless it has seen its text before (a
     multi-row VALUES it never has: that was a quarter of a worker process's CPU), and prepares
     it on the server once it has run it five times."""
-    key = (table, dialect.name, names)
+    key = (table, dialect.name, names, replace_on)
     shape = _INSERT_SHAPES.get(key)
     if shape is None:
         unknown = set(names) - set(table.c.keys())
@@ -269,16 +272,22 @@ def _insert_shape(table: sa.Table, dialect: Dialect, names: tuple[str, ...]) -> 
         listed = ", ".join(quote(c.name) for c in columns)
         into = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({listed}) "
         bind = tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+        suffix = ""
+        if replace_on:  # both stores spell an upsert alike
+            keys = ", ".join(quote(table.c[n].name) for n in replace_on)
+            sets = ", ".join(f"{quote(c.name)} = excluded.{quote(c.name)}" for c in columns if c.key not in replace_on)
+            suffix = f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
         if dialect.name == "postgresql":
             arrays = ", ".join(f"%b::{dialect.type_compiler_instance.process(c.type)}[]" for c in columns)
             statement = f"{into}SELECT {listed} FROM unnest({arrays}) WITH ORDINALITY AS u({listed}, _n) ORDER BY _n"
-            shape = _InsertShape(prefix=statement, row=None, bind=bind, per_statement=1000)
+            shape = _InsertShape(prefix=statement, row=None, bind=bind, per_statement=1000, suffix=suffix)
         else:
             shape = _InsertShape(
                 prefix=f"{into}VALUES ",
                 row="(" + ", ".join("?" * len(columns)) + ")",
                 bind=bind,
                 per_statement=max(1, min(1000, _SQLITE_MAX_VARIABLES // max(1, len(columns)))),
+                suffix=suffix,
             )
         _INSERT_SHAPES[key] = shape
     return shape
@@ -290,10 +299,16 @@ def _python_defaults(table: sa.Table, names: tuple[str, ...]) -> bool:
     return any(c.default is not None or c.onupdate is not None for c in table.c if c.key not in names)
 
 
-def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_many(
+    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, replace_on: tuple[str, ...] = ()
+) -> None:
     """INSERT `rows` (dicts, column key -> value), in order. On SQLite and PostgreSQL, when
     they all have the same keys, one statement per page of rows on the driver's cursor (see
-    the module doc and `_insert_shape`); otherwise an executemany through SQLAlchemy."""
+    the module doc and `_insert_shape`); otherwise an executemany through SQLAlchemy.
+
+    `replace_on`: the columns of a unique key; a row whose key is taken replaces the other
+    columns of the row that holds it (an upsert). Two rows of one call must not share a key
+    (PostgreSQL refuses to change a row twice in one statement)."""
     if not rows:
         return
     first = rows[0].keys()
@@ -303,9 +318,11 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
         or _python_defaults(table, names)
         or not all(r.keys() == first for r in rows)  # SQLAlchemy has its rules for mixed rows
     ):
+        if replace_on:
+            raise sa.exc.ArgumentError("replace_on needs rows of one shape, on SQLite or PostgreSQL")
         conn.execute(table.insert(), [dict(r) for r in rows])
         return
-    shape = _insert_shape(table, conn.dialect, names)
+    shape = _insert_shape(table, conn.dialect, names, replace_on)
     processors = list(zip(names, shape.bind, strict=True))
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -325,6 +342,6 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
             except Exception as exc:  # as SQLAlchemy reports a value its types refuse
                 raise sa.exc.StatementError(str(exc), shape.prefix, None, exc) from exc
             sql = shape.prefix if shape.row is None else shape.prefix + ", ".join([shape.row] * len(page))
-            _execute(conn, cursor, sql, args)
+            _execute(conn, cursor, sql + shape.suffix, args)
     finally:
         cursor.close()

@@ -22,7 +22,7 @@ from pigeon.store import message_batch
 from pigeon.store.engine import Database, WalCheckpointer
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.schema import upgrade
-from pigeon.store.tables import accounts, message_events, messages, phone_numbers
+from pigeon.store.tables import accounts, carrier_refs, message_events, messages, phone_numbers
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -236,6 +236,37 @@ def test_insert_many_reports_errors_as_sqlalchemy_does(db: Database) -> None:
         insert_many(conn, message_events, [_event(a, 0, None) | {"at": datetime(2026, 3, 1, 12, 0)}])
     with db.read() as conn:
         assert conn.execute(_EVENTS_OF, {"sid": a}).all() == []  # nothing of either was written
+
+
+def test_insert_many_replaces_the_rows_whose_key_is_taken(db: Database) -> None:
+    a, b, _ = _seed(db)
+
+    def ref(cid: str, sid: str, stat: str | None = None) -> dict[str, Any]:
+        return {
+            "carrier": "acme",
+            "carrier_message_id": cid,
+            "message_sid": sid,
+            "account_sid": ACCOUNT,
+            "part_index": 0,
+            "part_count": 1,
+            "submitted_at": NOW,
+            "receipt_stat": stat,
+        }
+
+    key = ("carrier", "carrier_message_id")
+    with db.write() as conn:
+        insert_many(conn, carrier_refs, [ref("1", a, "DELIVRD"), ref("2", a)], replace_on=key)
+        insert_many(conn, carrier_refs, [ref("1", b), ref("3", b)], replace_on=key)
+        with pytest.raises(sa.exc.IntegrityError):  # without replace_on, a taken key is an error
+            with conn.begin_nested():
+                insert_many(conn, carrier_refs, [ref("3", a)])
+    with db.read() as conn:
+        got = conn.execute(sa.select(carrier_refs).order_by(carrier_refs.c.carrier_message_id)).mappings().all()
+    assert [(r["carrier_message_id"], r["message_sid"], r["receipt_stat"]) for r in got] == [
+        ("1", b, None),  # replaced whole: its receipt belonged to the part that had it before
+        ("2", a, None),
+        ("3", b, None),
+    ]
 
 
 def test_insert_many_takes_rows_with_differing_keys_as_sqlalchemy_does(db: Database) -> None:

@@ -310,3 +310,21 @@ def test_texts_and_fields_past_smpps_limits_are_recorded_on_both_stores(pipe: Pi
             assert received["detail"]["raw"]["nul_characters_removed"] == 3
 
     run(scenario)
+
+
+def test_a_reused_carrier_id_names_its_newest_message_and_nothing_is_sent_twice(pipe: Pipeline) -> None:
+    async def scenario() -> None:
+        async with faults.ReusedIds() as smsc, smpp(pipe, smsc, "reusing") as carrier:
+            sids = [pipe.send(to=f"+1415555{7100 + i}", body=f"m{i}") for i in range(3)]
+            for _ in range(3):  # one a round: the sender's pace is one a second
+                await pipe.round(route=[carrier]).run_once()
+                pipe.clock.advance(2)
+            assert [pipe.status(s) for s in sids] == ["sent"] * 3
+            assert len(smsc.submits) == 3  # each once: every answer was recorded
+            assert [p["carrier_message_id"] for s in sids for p in pipe.parts(s)] == ["7"]
+            assert pipe.parts(sids[1])[0]["carrier_message_id"] == "7"
+            smsc.send_receipt(smsc.connections[0], "7", tlv_id="7")
+            await until(lambda: reached(pipe, sids[1], "delivered"))
+            assert pipe.status(sids[0]) == "sent" and pipe.status(sids[2]) == "sent"
+
+    run(scenario)

@@ -196,6 +196,18 @@ def test_odd_texts() -> None:
     run(scenario)
 
 
+def test_reused_ids() -> None:
+    """The carrier's side: the acks carry the ids as given, the repeated one and the empty
+    one alike. What the store makes of them is in test_smpp_dispatch (on both stores)."""
+
+    async def scenario() -> None:
+        async with against(faults.ReusedIds) as (_, carrier, _events):
+            acks = [await carrier.submit(message(f"m{i}")) for i in range(3)]
+            assert [a.carrier_ids for a in acks] == [("7",), ("7",), ("",)]
+
+    run(scenario)
+
+
 def test_garbled_pdu() -> None:
     async def scenario() -> None:
         async with against(faults.GarbledPdu) as (smsc, carrier, events):

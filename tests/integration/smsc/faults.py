@@ -458,6 +458,25 @@ class OddTexts(FakeSmsc):
         conn.request(DELIVER_SM, deliver_sm_body(text, tlvs=tlv(0x001E, cstr(message_id))))
 
 
+class ReusedIds(FakeSmsc):
+    """submit_sm_resp ids repeat, as from an SMSC whose id counter wrapped or started again
+    when it restarted: the first two submits are both answered "7", the third with an empty
+    id. No receipts are sent unasked.
+
+    Expected: every message is recorded as sent (before, the second use of an id failed the
+    INSERT of its carrier id, so the message was never recorded and was sent again, for ever);
+    a receipt for "7" goes to the newest message that was given it; the empty id is not kept,
+    since no receipt can name it.
+    """
+
+    IDS = ("7", "7", "")
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        given = self.IDS[min(len(self.submits), len(self.IDS)) - 1]
+        submit.message_id, submit.status = given, 0
+        conn.send(pdu(SUBMIT_SM | RESP, 0, submit.sequence, cstr(given)))
+
+
 CATALOGUE: tuple[type[FakeSmsc], ...] = (
     BindRefused,
     NoSubmitResp,
@@ -472,4 +491,5 @@ CATALOGUE: tuple[type[FakeSmsc], ...] = (
     LaterPartRefused,
     SilentLink,
     OddTexts,
+    ReusedIds,
 )
