@@ -187,12 +187,18 @@ def serve(
     )
     where = f" ({settings.api_processes} API processes)" if more else ""
     serving.tune_gc()
-    with serving.stopped_by_signal_after_cleanup():
+    server = uvicorn.Server(serving.uvicorn_config(api))
+
+    def shut_down() -> None:
+        server.should_exit = True
+
+    with serving.stopped_by_signal_after_cleanup() as shutdown:
         try:
             for group in children:
                 group.start()
             out.print(f"Listening on {settings.base_url}{where}", highlight=False)
-            uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[sock, *([more.metrics_sock] if more else [])])
+            shutdown.hand_over(shut_down)
+            server.run(sockets=[sock, *([more.metrics_sock] if more else [])])
         finally:
             for group in children:
                 group.stop()

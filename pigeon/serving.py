@@ -256,25 +256,46 @@ class _Stopped(BaseException):
     say) must not take it for an error of its own and turn it into one."""
 
 
+class Shutdown:
+    """What SIGTERM does in `stopped_by_signal_after_cleanup`: raise `_Stopped` until
+    `hand_over` names another way to stop."""
+
+    def __init__(self) -> None:
+        self.stop: Callable[[], None] | None = None
+
+    def hand_over(self, stop: Callable[[], None]) -> None:
+        """From now on SIGTERM calls `stop` instead of raising. Called right before uvicorn's
+        `Server.run`: an exception raised while its event loop starts or runs (before uvicorn
+        listens for the signal itself) leaves the loop marked running, the runner then fails
+        to close it, and the process ended with that RuntimeError and exit status 1."""
+        self.stop = stop
+
+
 @contextlib.contextmanager
-def stopped_by_signal_after_cleanup() -> Iterator[None]:
+def stopped_by_signal_after_cleanup() -> Iterator[Shutdown]:
     """Around uvicorn's `Server.run` and what `pigeon serve` starts with it. Once uvicorn has
     shut down on SIGTERM it raises the signal again, and with Python's default disposition the
     process would die right there, before its `finally` stopped the workers and API processes
-    it started (they would run on, orphaned). Here the first SIGTERM (uvicorn's, or one that
-    comes while uvicorn is not yet listening for it) ends the block as an exception, so that
-    the `finally` clauses inside it run; the signal is then raised again, so the process still
-    ends as killed by SIGTERM, as service managers expect. Later ones are only noted."""
+    it started (they would run on, orphaned). Here the first SIGTERM that uvicorn is not
+    listening for either ends the block as an exception (before `Shutdown.hand_over`), so that
+    the `finally` clauses inside it run, or asks uvicorn to stop (after it); either way the
+    signal is raised again at the end, so the process still ends as killed by SIGTERM, as
+    service managers expect. Later ones are only noted."""
     held: list[int] = []
+    shutdown = Shutdown()
 
     def on_sigterm(sig: int, frame: object) -> None:
         held.append(sig)
-        if len(held) == 1:
-            raise _Stopped
+        if len(held) > 1:
+            return
+        if shutdown.stop is not None:
+            shutdown.stop()
+            return
+        raise _Stopped
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        yield
+        yield shutdown
     except _Stopped:
         pass
     finally:
