@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.domain import numbers
+from pigeon.domain import numbers, storable
 from pigeon.domain.errors import PigeonError
 from pigeon.domain.inventory import (
     ADDRESS_REQUIREMENTS,
@@ -143,6 +143,10 @@ def _details(raw: Mapping[str, str], problems: list[str]) -> Row:
 
 def parse_row(raw: Mapping[str, str], now: datetime) -> tuple[Row | None, list[str]]:
     """One CSV record as an inventory row, or the problems that keep it out."""
+    # No store keeps NUL the same way (PostgreSQL refuses it, SQLite keeps it): refused here.
+    held = [k for k, v in raw.items() if isinstance(v, str) and storable.NUL in v]
+    if held:
+        return None, [f"{name} holds a NUL character" for name in held]
     problems: list[str] = []
     e164, country = _number(raw, problems)
     if e164 is None:

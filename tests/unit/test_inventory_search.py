@@ -155,7 +155,8 @@ def test_a_bad_file_reports_every_problem_by_line() -> None:
             "not a number,local,true,,none\n"
             "+14155550101,landline,perhaps,99,somewhere\n"
             "+14155550100,local,true,,none\n"
-            "12345,local,true,,none\n",
+            "12345,local,true,,none\n"
+            "+14155550102,loc\x00al,true,,none\n",
             NOW,
         )
     problems = "\n".join(info.value.problems)
@@ -166,6 +167,7 @@ def test_a_bad_file_reports_every_problem_by_line() -> None:
     assert "line 4: address_requirements 'somewhere'" in problems
     assert "line 5: +14155550100 is also on line 2" in problems
     assert "line 6: 12345 looks like a short code" in problems
+    assert "line 7: number_type holds a NUL character" in problems  # PostgreSQL cannot store it
 
 
 @pytest.mark.parametrize(
