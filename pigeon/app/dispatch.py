@@ -155,8 +155,12 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
             row = queued[row["sid"]]
         resend = None
         if row["status"] == S.SENDING:
+            claimer = row.get("previous_claimer") or row["claimed_by"]
+            if row["attempts"] >= settings.retry.max_attempts:
+                _give_up_resending(conn, row, claimer, now=now)
+                continue
             resend = (
-                f"the dispatcher {row.get('previous_claimer') or row['claimed_by']} marked it sending and stopped before recording the carrier's "
+                f"the dispatcher {claimer} marked it sending and stopped before recording the carrier's "
                 "answer; the earlier submit may or may not have reached the carrier"
             )
         sender = row["from_"] or ""
@@ -183,6 +187,26 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     store.set_next_free(conn, changed, known=set(known))
     jobs.sort(key=lambda j: j.slot)
     return jobs
+
+
+def _give_up_resending(conn: Connection, row: Row, claimer: str | None, *, now: datetime) -> None:
+    """Fail (30008) a message that dispatchers keep marking sending and never record, rather
+    than send it again: after as many attempts as the carrier retry policy allows, something
+    about the message stops every dispatcher that takes it (a store write it always fails,
+    say), and each resend may have reached the handset. Before, such a message was sent again
+    every lease, for ever."""
+    attempts = row["attempts"]
+    fail(
+        conn,
+        row,
+        now=now,
+        code=30008,
+        kind="resend_limit",
+        detail={"attempts": attempts, "last_dispatcher": claimer},
+        text=f"Message {row['sid']} was not sent again: dispatchers marked it sending {attempts} times and "
+        f"stopped each time before recording the carrier's answer (the last: {claimer}). The earlier "
+        "submits may have reached the handset; the workers' log says what stopped them.",
+    )
 
 
 def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) -> list[Row]:

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from pigeon.app.dispatch import DispatchSettings, Job, claim, mark_sending, record, submit
 from pigeon.bootstrap import process_name
-from pigeon.domain.diagnosis import count_submits
+from pigeon.domain.diagnosis import count_submits, diagnose_message
+from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.domain.errors import (
     ApiError,
     CarrierOutcomeUnknown,
@@ -33,6 +34,7 @@ from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.segments import SubmitProgress
 from pigeon.ports import Continuation
+from pigeon.store import alerts as alert_store
 from pigeon.store import dispatch as dispatch_store
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
@@ -617,6 +619,33 @@ def test_a_dead_dispatchers_message_is_resent_after_its_lease_with_the_reason(pi
     assert pipe.callback_statuses(sid) == ["sending", "sent"]
     pipe.receipts(advance=1)
     assert pipe.status(sid) == "delivered"
+
+
+def test_a_message_that_stops_every_dispatcher_is_failed_not_sent_for_ever(pipe: Pipeline) -> None:
+    """A poison message (one whose recording always fails) is sent again after each lease;
+    past the carrier retry policy's attempts it is failed with 30008 instead."""
+    sid = pipe.send()
+    limit = DispatchSettings().retry.max_attempts
+    for n in range(limit):
+        if n:
+            pipe.clock.advance(LEASE.total_seconds() + 1)
+        _die_after_marking_sending(pipe, worker_id=f"dispatcher-{n}")
+        assert (pipe.status(sid), pipe.message(sid)["attempts"]) == ("sending", n + 1)
+    pipe.clock.advance(LEASE.total_seconds() + 1)
+    assert pipe.dispatch("rescuer") == 0  # nothing submitted
+    msg = pipe.message(sid)
+    assert (msg["status"], msg["error_code"]) == ("failed", 30008)
+    [gave_up] = pipe.events(sid, "resend_limit")
+    assert gave_up["detail"] == {"attempts": limit, "last_dispatcher": f"dispatcher-{limit - 1}"}
+    assert len(pipe.events(sid, "resend")) == limit - 1
+    with pipe.db.read() as conn:
+        [alert] = alert_store.list_alerts(conn, account_sid=pipe.account_sid)
+    assert alert["error_code"] == 30008 and f"{limit} times" in alert["alert_text"]
+    # The doctor says Pigeon gave up, not that the carrier failed it, and counts the submits.
+    facts = MessageFacts(message=msg, events=pipe.events(sid), parts=pipe.parts(sid), now=pipe.clock.now())
+    causes = [f.cause for f in diagnose_message(facts)]
+    assert causes[0] == "resend_limit" and "pigeon_resent" in causes and "carrier_failed" not in causes
+    assert count_submits(pipe.events(sid), pipe.parts(sid)).reaching == limit
 
 
 def test_a_claim_takes_the_earliest_due_across_queued_and_reclaimed_messages(pipe: Pipeline) -> None:

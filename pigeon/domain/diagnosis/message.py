@@ -131,6 +131,24 @@ def _failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
                 ),
             )
         ]
+    gave_up = next((e for e in f.events if e.get("kind") == "resend_limit"), None)
+    if gave_up is not None:
+        d = gave_up.get("detail") or {}
+        return [
+            Finding(
+                cause="resend_limit",
+                severity="error",
+                summary=f"Pigeon stopped sending {m['sid']} at {when(gave_up.get('at'))}: dispatchers marked it "
+                f"sending {d.get('attempts')} times and each stopped before recording the carrier's answer "
+                f"(the last was {d.get('last_dispatcher')}). It was failed (30008) rather than sent once more.",
+                evidence=[message_row(m), explained(30008), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                advice=[
+                    "Look in the workers' log, around each resend in the timeline, for what stopped the "
+                    "dispatcher: a store error while recording the carrier's answer, or a worker that was killed.",
+                    "Each of those submits may have reached the recipient: see the resends below.",
+                ],
+            )
+        ]
     refusal = next(
         (e for e in reversed(f.events) if e.get("status") == "failed" and (e.get("detail") or {}).get("refused_by")),
         None,
