@@ -264,7 +264,7 @@ def errors_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """What an error code means, its likely causes and what to do, in Pigeon's words."""
-    info = explain(int(code)) if code.strip().isdigit() else None
+    info = explain(int(code)) if code.strip().isascii() and code.strip().isdigit() else None
     if info is None:
         err.print(
             f"Pigeon does not know error code {escape(code)!s}. It explains the codes it emits; "

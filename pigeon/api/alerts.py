@@ -150,7 +150,7 @@ async def alerts_fetch(request: Request) -> Response:
 async def errors_fetch(request: Request) -> Response:
     await acting_account(request)
     raw = request.path_params["code"]
-    info = explain(int(raw)) if raw.isdigit() else None
+    info = explain(int(raw)) if raw.isascii() and raw.isdigit() else None
     if info is None:
         raise ApiError(20404, f"Pigeon has no explanation for error code {raw}.", status=404)
     return JSONResponse(error_json(info, ctx(request).base_url), media_type=JSON)

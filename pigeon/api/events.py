@@ -276,7 +276,7 @@ async def fetch_schema_version(request: Request) -> Response:
     c, path = ctx(request), request.url.path
     t = use.schema(request.path_params["id"], path)
     raw = request.path_params["version"]
-    if not raw.isdigit() or not 1 <= int(raw) <= t.latest_version:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= t.latest_version:
         raise use.not_found(path)
     return _json(schema_version_json(t, int(raw), c.base_url))
 

@@ -243,7 +243,7 @@ def _retry_after(response: WebhookResponse | None) -> float | None:
     if response is None or response.status not in (429, 503):
         return None
     value = {k.lower(): v for k, v in response.headers.items()}.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
+    return float(value) if value.isascii() and value.isdigit() else None
 
 
 def _excerpt(response: WebhookResponse | None) -> str | None:

@@ -115,7 +115,7 @@ def normalise(number: str) -> str:
     raw = number.strip()
     if numbers.is_short_code(raw):
         return raw
-    e164 = numbers.to_e164(raw) or (numbers.to_e164("+" + raw) if raw.isdigit() else None)
+    e164 = numbers.to_e164(raw) or (numbers.to_e164("+" + raw) if raw.isascii() and raw.isdigit() else None)
     return e164 or raw
 
 

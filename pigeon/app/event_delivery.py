@@ -179,7 +179,7 @@ def _retry_delay(attempt: _Attempt, delay: float, policy: RetryPolicy) -> float:
     if response is None or response.status not in (429, 503):
         return delay
     hinted = {k.lower(): v for k, v in response.headers.items()}.get("retry-after", "").strip()
-    return min(max(delay, float(hinted)), policy.max_delay) if hinted.isdigit() else delay
+    return min(max(delay, float(hinted)), policy.max_delay) if hinted.isascii() and hinted.isdigit() else delay
 
 
 def _excerpt(response: WebhookResponse | None) -> str | None:

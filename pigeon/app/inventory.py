@@ -116,7 +116,7 @@ def _near(conn: Connection, params: Mapping[str, str]) -> tuple[tuple[float, flo
     if not near_number and not near_latlong:
         return None
     raw_distance = params.get("Distance", "").strip() or str(DEFAULT_DISTANCE)
-    if not raw_distance.isdigit() or int(raw_distance) > MAX_DISTANCE:
+    if not (raw_distance.isascii() and raw_distance.isdigit()) or int(raw_distance) > MAX_DISTANCE:
         raise ApiError(20422, f"Distance must be a whole number of miles from 0 to {MAX_DISTANCE}.")
     if near_latlong:
         lat_raw, _, lon_raw = near_latlong.partition(",")

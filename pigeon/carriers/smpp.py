@@ -394,6 +394,6 @@ def _address(number: str, ton: int) -> str:
     everything) digits longer than a short code are read as international too. National
     (TON 2), alphanumeric and short numbers are kept as they came.
     """
-    if number.isdigit() and (ton == 1 or (ton == 0 and len(number) > 8)):
+    if number.isascii() and number.isdigit() and (ton == 1 or (ton == 0 and len(number) > 8)):
         return "+" + number
     return number

@@ -252,7 +252,7 @@ def parse_day(raw: str | None) -> date | None:
 def whole_number(raw: str | None) -> int | None:
     """A whole number from a filter field, or None when blank, malformed or larger than the
     store can hold: the console leaves out a filter it cannot use, as it does a malformed date."""
-    if not raw or not raw.isdigit():
+    if not raw or not (raw.isascii() and raw.isdigit()):  # "²" is a digit to isdigit, not to int
         return None
     value = int(raw)
     return value if value <= LARGEST_COLUMN_INTEGER else None

@@ -294,6 +294,12 @@ def test_pigeon_errors_explains_a_code(shared_server: Server) -> None:
     )
     assert api.status_code == 200 and api.json()["name"] == "Attempt to send to unsubscribed recipient"
     assert httpx.get(f"{shared_server.base_url}/v1/Errors/21610", timeout=10).status_code == 401
+    # "²" is a digit to str.isdigit() but not to int(): these were 500s.
+    for path in ("/v1/Errors/%C2%B2", "/v1/Schemas/Messaging.MessageStatus/Versions/%C2%B2"):
+        odd = httpx.get(
+            f"{shared_server.base_url}{path}", auth=(shared_server.account_sid, shared_server.auth_token), timeout=10
+        )
+        assert odd.status_code == 404, (path, odd.text)
 
 
 def test_export_through_the_api_and_the_cli(tenant: Tenant, tmp_path: Any) -> None:

@@ -251,6 +251,7 @@ def test_the_overview_shows_the_rules_an_operator_set(
         "/console/requests?until=9999-12-31",
         "/console/requests?status=3000000000&code=3000000000",  # past PostgreSQL's INTEGER
         "/console/alerts?code=3000000000&page=3000000000",
+        "/console/alerts?code=%C2%B2&page=%C2%B2",  # "²": a digit to isdigit(), not to int()
         "/console/logs?until=9999-12-31",
         "/console/doctor/duplicates?window=1e20",
         "/console/doctor/blocked?since=99999999999999999d",

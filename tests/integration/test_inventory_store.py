@@ -85,6 +85,7 @@ def test_search_filters(seeded: Database) -> None:
         ({"SmsEnabled": "sometimes"}, 20422),
         ({"NearLatLong": "north"}, 20422),
         ({"NearLatLong": "37,-122", "Distance": "501"}, 20422),
+        ({"NearLatLong": "37,-122", "Distance": "\u00b2"}, 20422),  # a digit to isdigit(), not to int(): was a 500
     ],
 )
 def test_bad_search_parameters(seeded: Database, params: dict[str, str], code: int) -> None:

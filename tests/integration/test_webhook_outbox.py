@@ -680,6 +680,20 @@ def test_a_receiver_that_hangs_keeps_its_share_of_slots_and_the_others_go_out(
             assert len(outbox.list_attempts(conn, message_sid=sid)) == 1  # a give-back is no attempt
 
 
+def test_a_retry_after_that_is_not_ascii_digits_is_left_aside(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    # "²" (a Latin-1 byte in a header) is a digit to str.isdigit() but not to float(): the
+    # outcome's recording raised, and the delivery was tried again and again.
+    sid = new_message(db, clock, account)
+    move(db, clock, sid, S.SENDING)
+    busy = WebhookResponse(429, {"Retry-After": "\u00b2"}, b"", 1.0)
+    assert run_once(worker(db, RecordingWebhookSender([busy]), clock)) == 1
+    [d] = deliveries(db, sid)
+    assert d["status"] == "pending" and d["attempts"] == 1
+    assert (d["next_attempt_at"] - clock.now()).total_seconds() == 1  # the policy's own backoff
+
+
 def test_an_answer_holding_nul_is_recorded_with_replacement_characters(
     db: Database, clock: FrozenClock, account: Account
 ) -> None:

@@ -306,7 +306,7 @@ def test_pigeon_errors_prints_the_explanation_as_json() -> None:
     assert view["causes"] and view["remedy"]
 
 
-@pytest.mark.parametrize("code", ["12345", "not-a-code"])
+@pytest.mark.parametrize("code", ["12345", "not-a-code", "\u00b2"])  # a digit to isdigit(), not to int()
 def test_pigeon_errors_refuses_an_unknown_code(code: str) -> None:
     from typer.testing import CliRunner
 
