@@ -22,7 +22,6 @@ from rich.table import Table
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
-from pigeon.carriers.config import CarrierConfigError
 from pigeon.cli_account_rules import geo_cmd, rotate_token_cmd, short_code_inbound_cmd, status_cmd
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
@@ -161,13 +160,9 @@ def serve(
             soft_wrap=True,
         )
     registry = CollectorRegistry()
-    try:
-        in_process = (
-            bootstrap.build_workers(settings, db, registry=registry) if workers == 0 and settings.run_workers else None
-        )
-    except CarrierConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+    in_process = (
+        bootstrap.build_workers(settings, db, registry=registry) if workers == 0 and settings.run_workers else None
+    )
     # Listening first: a port that is taken stops here, before anything is made on disk.
     sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
     worker_processes = serving.WorkerProcesses(workers) if workers else None
@@ -258,11 +253,7 @@ def worker(
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
     registry = CollectorRegistry()
-    try:
-        workers = bootstrap.build_workers(settings, db, registry=registry)
-    except CarrierConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+    workers = bootstrap.build_workers(settings, db, registry=registry)
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host, registry=registry)
 
