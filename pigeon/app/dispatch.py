@@ -529,6 +529,7 @@ class DispatchRound:
         self.settings = settings or DispatchSettings()
         self.reach = reach
         self._turn: asyncio.Lock | None = None  # see run_once
+        self._quiet_until = 0.0  # event-loop time before which no round looks (see run_once)
 
     def _routes(self, group: Sequence[Job]) -> dict[str, list[Carrier]]:
         """Each job's carriers: as placed, or planned from the message as claimed (before
@@ -613,8 +614,14 @@ class DispatchRound:
             lambda conn: record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices)
         )
 
-    async def run_once(self) -> int:
+    async def run_once(self, *, rest: float = 0.0) -> int:
         """One round; returns how many messages were submitted (or refused).
+
+        A round that finds nothing due keeps this process's other rounds from looking again
+        for `rest` seconds, and so do the rounds that were waiting for the turn meanwhile:
+        they share its look instead of each asking the store twenty times a second (an idle
+        worker process spent most of its CPU on those looks). Under load a look finds work,
+        so no round waits on another's.
 
         The rounds of one process take turns to claim: a round keeps the turn until its first
         group is submitted and recorded (or `settings.turn` has passed), so the next claim
@@ -622,13 +629,21 @@ class DispatchRound:
         due into small batches, each a transaction of its own; under load in the e2e bench
         most found nothing at all. The turn is not kept while a round waits for a later
         group's slot: another round claims meanwhile."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._quiet_until:
+            return 0
         reach = self.reach() if self.reach is not None else None
         if reach is not None and await asyncio.to_thread(self._idle_here, reach):
+            self._quiet_until = loop.time() + rest
             return 0
         if self._turn is None:
             self._turn = asyncio.Lock()  # made in the loop that uses it
         async with self._turn:
+            if loop.time() < self._quiet_until:
+                return 0  # the round before this one in the turn found nothing just now
             groups, marked = await asyncio.to_thread(self._claim, reach)
+            if not groups:
+                self._quiet_until = loop.time() + rest
             first: asyncio.Task[int] | None = None
             if marked is not None:
                 first = asyncio.ensure_future(self._send(*marked))

@@ -19,7 +19,6 @@ class DispatcherWorker:
         self.concurrency = concurrency
         self.idle = idle
         self.rematch_every = rematch_every
-        self._quiet_until = 0.0  # event-loop time before which no round looks for due messages
 
     def _rematch(self) -> int:
         with self.round.db.write() as conn:
@@ -29,16 +28,8 @@ class DispatcherWorker:
         return await asyncio.to_thread(self._rematch)
 
     async def round_once(self) -> int:
-        """One round, unless another round of this process found nothing due less than `idle`
-        ago: then the rounds share that one look rather than each asking the store twenty
-        times a second (an idle worker process spent most of its CPU on those looks)."""
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._quiet_until:
-            return 0
-        done = await self.round.run_once()
-        if done == 0:
-            self._quiet_until = loop.time() + self.idle
-        return done
+        """One round; with nothing due, the process's rounds share one look per `idle`."""
+        return await self.round.run_once(rest=self.idle)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(

@@ -957,9 +957,11 @@ def test_idle_rounds_share_one_look_for_due_messages(pipe: Pipeline) -> None:
             await asyncio.sleep(0.02)
         stop.set()
         await running
-        # One look per idle period, give or take the rounds that pass the gate while another's
-        # look is under way: 22-31 measured. Four rounds each looking for themselves: 76-80.
-        assert idle_looks <= 45, f"{idle_looks} looks in a second with nothing due (four rounds alone: about 80)"
+        # One look per idle period at most (19-20 measured, with or without the machine loaded):
+        # the rounds that wait for the turn while a look finds nothing share that look. Four
+        # rounds each looking for themselves: 76-80; rounds sharing only the gate before the
+        # turn (the eleventh session's version): 22-31, and 47 once under load.
+        assert idle_looks <= 25, f"{idle_looks} looks in a second with nothing due (four rounds alone: about 80)"
         assert idle_looks >= 5  # it does keep looking
         return _status(pipe, sid)
 
