@@ -156,6 +156,10 @@ class CarrierEvents(Protocol):
 
 class Carrier(Protocol):
     name: str
+    #: Whether the carrier can deliver media (MMS). The dispatcher sends a message with media
+    #: only to carriers that can, or as an SMS with the media's links when its Messaging
+    #: Service converts MMS (`pigeon.domain.mms`).
+    carries_media: bool
 
     async def start(self, events: CarrierEvents) -> None:
         """Connect (bind) and begin reporting receipts and inbound messages to `events`."""

@@ -44,6 +44,14 @@ parts may arrive twice. A held message that runs out of retries fails like any o
 The doctor counts submits from these entries (`pigeon.domain.diagnosis.submits`): a `retry`
 marked ``outcome_unknown`` is not a refusal, and every `resend` is a possible duplicate.
 
+Media. A message with media (MMS) goes only to the carriers of its route that carry media
+(`Carrier.carries_media`; SMPP carries text only), which the claim reads for messages that
+have media. When none does, a message sent through a Messaging Service with `mms_converter`
+on (Twilio's default) goes as an SMS whose text is its body and the media's URLs
+(`pigeon.domain.mms`), priced by the segments that text takes; the `sent` entry says so
+(``media_as_links``, ``segments_sent``). Any other such message fails with 30011 without a
+submit, each carrier of the route listed as refusing it.
+
 Carriers bound in other processes. An SMPP carrier allows only so many binds, shared by every
 process as leases in the store (`pigeon.workers.bind_leases`), so the process that claims a
 message may not be the one bound to its carrier. "Not bound here" is not "carrier down":
@@ -175,6 +183,17 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
             releases.append((row["sid"], slot))
             continue
         jobs.append(Job(message=row, slot=slot, resend_reason=resend))
+    _read_holds_and_media(conn, jobs)
+    store.release_paced(conn, releases)
+    changed = {k: v for k, v in free.items() if known.get(k) != v}
+    store.set_next_free(conn, changed, known=set(known))
+    jobs.sort(key=lambda j: j.slot)
+    return jobs
+
+
+def _read_holds_and_media(conn: Connection, jobs: Sequence[Job]) -> None:
+    """What the few jobs that need it take along: a held message's hold and hand-over (its
+    ``carrier`` column is set while it waits), a message's media and what may convert them."""
     held = [j for j in jobs if j.message.get("carrier")]
     if held:
         notes = store.retry_notes_of(conn, [j.message["sid"] for j in held])
@@ -182,11 +201,13 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
             note = notes.get(job.message["sid"]) or {}
             job.hold = Hold.from_detail(note["hold"]) if note.get("hold") else None
             job.continue_at = (note.get("hand_over") or {}).get("carrier")
-    store.release_paced(conn, releases)
-    changed = {k: v for k, v in free.items() if known.get(k) != v}
-    store.set_next_free(conn, changed, known=set(known))
-    jobs.sort(key=lambda j: j.slot)
-    return jobs
+    with_media = [j for j in jobs if j.message["num_media"]]
+    if with_media:
+        found = store.media_to_send(conn, [j.message["sid"] for j in with_media])
+        for job in with_media:
+            plan = found.get(job.message["sid"])
+            if plan is not None:
+                job.media, job.converts_media, job.sender_mms = tuple(plan.urls), plan.converts, plan.sender_mms
 
 
 def _give_up_resending(conn: Connection, row: Row, claimer: str | None, *, now: datetime) -> None:
@@ -362,7 +383,7 @@ def prices_of(outcomes: Sequence[Outcome], settings: DispatchSettings) -> dict[s
     dispatcher works it out before it takes the store's writer lock, not while holding it."""
     return {
         o.job.message["sid"]: settings.prices.price(
-            o.job.message["to"], o.job.message["from_"] or "", o.job.message["num_segments"]
+            o.job.message["to"], o.job.message["from_"] or "", o.segments or o.job.message["num_segments"]
         )
         for o in outcomes
         if o.ack is not None
@@ -479,6 +500,8 @@ def _record_sent(
             all_ids = [*hold.accepted_ids, *ack.carrier_ids]
             parts = hold.parts
         detail = {"carrier": ack.carrier, "carrier_ids": all_ids, "attempt": row["attempts"], **ack.raw}
+        if outcome.media_as_links:
+            detail |= {"media_as_links": outcome.media_as_links, "segments_sent": outcome.segments}
         entries.append(
             message_batch.event(
                 message_sid=row["sid"],

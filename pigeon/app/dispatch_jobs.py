@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pigeon.app.placement import HandOver
-from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown
+from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError
+from pigeon.domain.mms import media_as_links
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import CARRIER_SUBMITS, RetryPolicy
@@ -94,6 +95,9 @@ class Job:
     continue_at: str | None = None  # an attempt handed over: it goes on at this carrier
     route: list[Carrier] | None = None  # the carriers to try, when placed at the claim
     hand_over: HandOver | None = None  # where the attempt goes on if those all refuse
+    media: tuple[str, ...] = ()  # the message's media URLs, in order (read at the claim)
+    converts_media: bool = False  # its Messaging Service converts MMS to SMS (`domain.mms`)
+    sender_mms: bool = True  # its sender can send MMS (read with the media)
 
 
 @dataclass
@@ -102,6 +106,10 @@ class Outcome:
     ack: SubmitAck | None = None
     error: CarrierError | None = None
     tried: list[tuple[str, CarrierError]] = field(default_factory=list)
+    #: The media URLs sent as links in the text (MMS converted to SMS), and the segments
+    #: that text took; 0 and None when the message went as it was created.
+    media_as_links: int = 0
+    segments: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,9 +161,8 @@ def plan_route(job: Job, route: Sequence[Carrier]) -> list[Carrier]:
     return carriers
 
 
-def outbound(row: Row) -> OutboundMessage:
+def outbound(row: Row, media: Sequence[str] = ()) -> OutboundMessage:
     plan = plan_segments(row["body"])
-    media = tuple(row.get("media_urls") or ())
     return OutboundMessage(
         message_sid=row["sid"],
         account_sid=row["account_sid"],
@@ -164,7 +171,7 @@ def outbound(row: Row) -> OutboundMessage:
         body=row["body"],
         encoding=plan.encoding,
         parts=plan.parts,
-        media_urls=media,
+        media_urls=tuple(media),
         validity_period=row["validity_period"],
         attempt=row["attempts"],
     )
@@ -175,10 +182,24 @@ async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
 
     A refusal that left nothing at the carrier fails over to the next one. An error after
     which the carrier holds part of the message (parts accepted) stops here, and so does one
-    whose outcome is unknown unless that carrier allows failing over (``may_fail_over``)."""
+    whose outcome is unknown unless that carrier allows failing over (``may_fail_over``).
+
+    A message with media goes only to the route's carriers that carry media. It goes as an SMS
+    with the media's links instead when its Messaging Service converts MMS and either its sender
+    cannot send MMS or no carrier of the route carries media; with neither, it is refused
+    (30011) without a submit."""
     outcome = Outcome(job=job)
-    message = outbound(job.message)
+    message = outbound(job.message, job.media)
     hold = job.hold
+    if message.media_urls and route:
+        carriers = [c for c in route if c.carries_media]
+        if job.converts_media and (not carriers or not job.sender_mms):
+            message = _as_sms(message)
+            outcome.media_as_links, outcome.segments = len(job.media), len(message.parts)
+        elif carriers:
+            route = carriers
+        else:
+            return _no_media_route(outcome, route)
     for carrier in route:
         attempt = message
         if hold is not None and carrier.name == hold.carrier:
@@ -202,6 +223,26 @@ async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
             outcome.error = err
     if outcome.error is None:
         err = CarrierError("no carrier is routed for this destination", carrier_code="NO_ROUTE", error_code=30008)
+        outcome.error = err
+    return outcome
+
+
+def _as_sms(message: OutboundMessage) -> OutboundMessage:
+    text = media_as_links(message.body, message.media_urls)
+    plan = plan_segments(text)
+    return dataclasses.replace(message, body=text, encoding=plan.encoding, parts=plan.parts, media_urls=())
+
+
+def _no_media_route(outcome: Outcome, route: Sequence[Carrier]) -> Outcome:
+    """Refuse a message with media that no routed carrier can carry, as each would have."""
+    for carrier in route:
+        err = CarrierPermanentError(
+            f"{carrier.name} cannot carry media (MMS), and the message was not sent through a "
+            "Messaging Service that converts MMS to SMS",
+            carrier_code="media:unsupported",
+            error_code=30011,
+        )
+        outcome.tried.append((carrier.name, err))
         outcome.error = err
     return outcome
 

@@ -32,8 +32,17 @@ class Bindable(Carrier, Protocol):
 
 
 class LeasedCarrier:
-    def __init__(self, name: str, *, slots: int, lease_seconds: float, make: Callable[[], Bindable]) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        slots: int,
+        lease_seconds: float,
+        make: Callable[[], Bindable],
+        carries_media: bool = False,
+    ) -> None:
         self.name = name
+        self.carries_media = carries_media  # as the carriers `make` makes: known before any bind
         self.slots = slots
         self.lease_seconds = lease_seconds
         #: The slot this process holds and until when, as the lease keeper last renewed it.

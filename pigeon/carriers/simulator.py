@@ -102,6 +102,7 @@ def scenarios_from_config(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[
 
 class SimulatedNetwork:
     name = NAME
+    carries_media = True  # it plays a network that delivers MMS too
 
     def __init__(
         self,

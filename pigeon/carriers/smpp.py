@@ -90,6 +90,7 @@ class SmppCarrier:
     ) -> None:
         self.config = config
         self.name = config.name
+        self.carries_media = False  # SMPP 3.4 carries text only
         self.metrics = metrics or CarrierMetrics()
         self.clock: Clock = clock or SystemClock()
         self.stopping = False

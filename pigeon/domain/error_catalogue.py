@@ -1033,9 +1033,16 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
     _dlr(
         30011,
         "MMS not supported by the receiving phone number in this region",
-        "The recipient's network or phone cannot take MMS.",
-        ("MMS sent to a country or network without MMS support.",),
-        ("Send an SMS with a link to the media instead.",),
+        "The recipient's network or phone cannot take MMS, or no carrier routed for it carries media.",
+        (
+            "MMS sent to a country or network without MMS support.",
+            "Every carrier routed for the recipient is an SMPP carrier: SMPP carries text only.",
+        ),
+        (
+            "Send an SMS with a link to the media instead.",
+            "Send through a Messaging Service with MmsConverter on: the media then go as links.",
+            "Route the recipient to a carrier that carries MMS.",
+        ),
     ),
     _dlr(
         30019,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,7 +18,17 @@ from pigeon.domain.status import MessageStatus
 from pigeon.store.accounts import parent, with_parent
 from pigeon.store.engine import found_in_order, probe_each
 from pigeon.store.prepared import Prepared, insert_many
-from pigeon.store.tables import accounts, carrier_refs, message_events, messages, sender_pacing, unmatched_receipts
+from pigeon.store.tables import (
+    accounts,
+    carrier_refs,
+    media,
+    message_events,
+    messages,
+    messaging_services,
+    phone_numbers,
+    sender_pacing,
+    unmatched_receipts,
+)
 
 Row = dict[str, Any]
 m = messages.c
@@ -355,6 +365,40 @@ def record_carrier_ids(
     add_carrier_refs(
         conn, carrier_ref_rows(carrier=carrier, ids=ids, message_sid=message_sid, account_sid=account_sid, at=at)
     )
+
+
+_MEDIA_TO_SEND = Prepared(
+    sa.select(media.c.message_sid, media.c.url, messaging_services.c.mms_converter, phone_numbers.c.mms_capable)
+    .select_from(
+        media.join(messages, m.sid == media.c.message_sid)
+        .outerjoin(messaging_services, messaging_services.c.sid == m.messaging_service_sid)
+        .outerjoin(
+            phone_numbers,
+            sa.and_(phone_numbers.c.phone_number == m.from_, phone_numbers.c.account_sid == m.account_sid),
+        )
+    )
+    .where(media.c.message_sid.in_(sa.bindparam("b_sids", expanding=True)))
+    .order_by(media.c.message_sid, media.c.position)
+)
+
+
+class MediaToSend(NamedTuple):
+    urls: list[str]  # in order
+    converts: bool  # its Messaging Service converts MMS to SMS (False without a service)
+    sender_mms: bool  # its sender is a number of the account's that can send MMS
+
+
+def media_to_send(conn: Connection, sids: Sequence[str]) -> dict[str, MediaToSend]:
+    """What the dispatcher needs to know of each of these messages that has media. Read only
+    for claimed messages with media, which are rare."""
+    found: dict[str, MediaToSend] = {}
+    if sids:
+        for row in _MEDIA_TO_SEND.all(conn, {"b_sids": sorted(set(sids))}):
+            sid = row["message_sid"]
+            if sid not in found:
+                found[sid] = MediaToSend([], bool(row["mms_converter"]), bool(row["mms_capable"]))
+            found[sid].urls.append(row["url"])
+    return found
 
 
 def retry_notes_of(conn: Connection, sids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -81,6 +81,20 @@ long_code = 50.0
     receipts = [e for e in events if e["kind"] == "receipt"]
     assert len(receipts) == 3 and all("stat:DELIVRD" in e["detail"]["raw"] for e in receipts)
 
+    # SMPP carries text only. Media through a Messaging Service (MmsConverter on, Twilio's
+    # default) go as their links; media from a number alone cannot go at all.
+    service = client.messaging.v1.services.create(friendly_name="converts")
+    [number] = client.incoming_phone_numbers.list(phone_number=server.numbers[1])
+    client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=number.sid)
+    media = ["https://cdn.example.com/cat.jpg"]
+    linked = client.messages.create(to="+14155552674", messaging_service_sid=service.sid, body="look", media_url=media)
+    refused = client.messages.create(to="+14155552675", from_=server.numbers[0], body="look", media_url=media)
+    wait_for(lambda: client.messages(linked.sid).fetch().status == "delivered")
+    sent = next(e for e in timeline(server, linked.sid) if e["status"] == "sent")
+    assert (sent["detail"]["media_as_links"], sent["detail"]["segments_sent"]) == (1, 1)
+    wait_for(lambda: client.messages(refused.sid).fetch().status == "failed")
+    assert client.messages(refused.sid).fetch().error_code == 30011
+
     def carriers() -> list[dict[str, Any]]:
         rows = json.loads(server.cli("carriers", "--json").stdout)
         return [r for r in rows if r["carrier"] == "npm-smsc" and r.get("bound")]

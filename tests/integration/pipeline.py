@@ -44,8 +44,11 @@ class ScriptedCarrier:
     """A Carrier that answers each submit from a script: an exception to raise, or None to
     accept with ids "<name>-<n>-<part index>"."""
 
-    def __init__(self, name: str, *answers: Exception | None, default: Exception | None = None) -> None:
+    def __init__(
+        self, name: str, *answers: Exception | None, default: Exception | None = None, carries_media: bool = True
+    ) -> None:
         self.name = name
+        self.carries_media = carries_media
         self.answers = list(answers)
         self.default = default
         self.submitted: list[OutboundMessage] = []
@@ -95,12 +98,14 @@ class Pipeline:
         validity: int | None = None,
         service: str | None = None,
         pacing: PacingPolicy | None = None,
+        media: Sequence[str] = (),
     ) -> str:
         req = SendRequest(
             to=to,
             from_=from_,
             messaging_service_sid=service,
             body=body,
+            media_urls=media,
             status_callback=callback,
             validity_period=str(validity) if validity is not None else None,
         )
@@ -117,7 +122,7 @@ class Pipeline:
             self.clock.advance(0.001)
         return sids
 
-    def add_service(self, *numbers: str, status_callback: str | None = None) -> str:
+    def add_service(self, *numbers: str, status_callback: str | None = None, mms_converter: bool = True) -> str:
         sid = "MG" + "5" * 32
         now = self.clock.now()
         with self.db.write() as conn:
@@ -127,6 +132,7 @@ class Pipeline:
                     account_sid=self.account_sid,
                     friendly_name="tests",
                     status_callback=status_callback,
+                    mms_converter=mms_converter,
                     date_created=now,
                     date_updated=now,
                 )

@@ -341,6 +341,14 @@ def test_scheduled_and_a_schedule_that_never_fired() -> None:
     )
 
 
+def test_media_sent_as_links_is_said() -> None:
+    events = clean_events()
+    events[2]["detail"] |= {"media_as_links": 2, "segments_sent": 3}
+    f = one(diagnose_message(facts(events=events)), "media_as_links")
+    assert f.severity == "info" and "2 media file(s), in 3 segment(s)" in f.summary
+    assert [row["status"] for row in f.evidence] == ["sent"]
+
+
 def test_status_callback_failing() -> None:
     events = [*clean_events(), ev("callback_failed", None, 3, url="https://x")]
     alert = {

@@ -26,6 +26,7 @@ MESSAGE = OutboundMessage(
 
 class Inner:
     name = "acme"
+    carries_media = False
     made = 0
 
     def __init__(self) -> None:

@@ -10,6 +10,8 @@ from pigeon.ports import CarrierEvents, OutboundMessage, Reach, SubmitAck
 class Named:
     """A carrier as placement sees it: only its name matters."""
 
+    carries_media = False
+
     def __init__(self, name: str) -> None:
         self.name = name
 

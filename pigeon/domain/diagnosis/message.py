@@ -44,7 +44,7 @@ def diagnose_message(f: MessageFacts, th: Thresholds | None = None) -> list[Find
         return diagnose_inbound(f)
     rule = _BY_STATUS.get(str(m.get("status")))
     found = rule(f, th) if rule else []
-    return [*found, *submit_findings(f), *_callbacks(f)]
+    return [*found, *submit_findings(f), *_media_as_links(f), *_callbacks(f)]
 
 
 # -- final outcomes -------------------------------------------------------------------------------
@@ -406,6 +406,28 @@ _BY_STATUS: dict[str, Callable[[MessageFacts, Thresholds], list[Finding]]] = {
     "scheduled": _scheduled,
     **dict.fromkeys(WAITING, _waiting),
 }
+
+
+def _media_as_links(f: MessageFacts) -> list[Finding]:
+    converted = [e for e in f.events if (e.get("detail") or {}).get("media_as_links")]
+    if not converted:
+        return []
+    sent = converted[-1]["detail"]
+    return [
+        Finding(
+            cause="media_as_links",
+            severity="info",
+            summary=f"{f.message['sid']} went out as an SMS with links to its {sent['media_as_links']} media "
+            f"file(s), in {sent.get('segments_sent')} segment(s), not as an MMS: its Messaging Service converts "
+            "MMS (MmsConverter), and either no carrier routed for the recipient carries media or its sender "
+            "cannot send MMS.",
+            evidence=[event_row(e) for e in converted],
+            advice=[
+                "To send MMS, route the recipient to a carrier that carries media and send from an MMS-capable number.",
+                "To have such messages fail (30011) instead, turn MmsConverter off on the Messaging Service.",
+            ],
+        )
+    ]
 
 
 def _callbacks(f: MessageFacts) -> list[Finding]:

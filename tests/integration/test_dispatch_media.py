@@ -1,0 +1,101 @@
+"""Messages with media at dispatch: the media reach a carrier that carries them; with none, a
+Messaging Service that converts MMS sends the media's links as text, and anything else is
+refused with 30011 before any submit. On both stores."""
+
+from __future__ import annotations
+
+from pigeon.app.dispatch import DispatchSettings
+from pigeon.domain.segments import plan_segments
+from pigeon.store.tables import phone_numbers
+from tests.integration.pipeline import SENDER, TO, Pipeline, ScriptedCarrier
+
+MEDIA = ("https://cdn.example.com/cat.jpg", "https://cdn.example.com/menu.pdf?v=2")
+
+
+def test_the_media_reach_the_carrier(pipe: Pipeline) -> None:
+    mms = ScriptedCarrier("mms")
+    sid = pipe.send(body="look", media=MEDIA)
+    assert pipe.dispatch(route=[mms]) == 1
+    assert pipe.status(sid) == "sent"
+    (submitted,) = mms.submitted
+    assert submitted.media_urls == MEDIA  # before, the claim never read them: an SMS went out
+    assert submitted.body == "look"
+
+
+def test_a_message_without_media_is_sent_as_it_was(pipe: Pipeline) -> None:
+    text_only = ScriptedCarrier("text", carries_media=False)
+    sid = pipe.send(body="plain")
+    assert pipe.dispatch(route=[text_only]) == 1
+    assert pipe.status(sid) == "sent"
+    assert text_only.submitted[0].media_urls == ()
+
+
+def test_media_skip_the_carriers_that_carry_only_text(pipe: Pipeline) -> None:
+    text_only, mms = ScriptedCarrier("text", carries_media=False), ScriptedCarrier("mms")
+    sid = pipe.send(body="look", media=MEDIA)
+    pipe.dispatch(route=[text_only, mms])
+    assert pipe.message(sid)["carrier"] == "mms"
+    assert text_only.submitted == []
+    assert mms.submitted[0].media_urls == MEDIA
+
+
+def test_media_no_routed_carrier_can_carry_are_refused_without_a_submit(pipe: Pipeline) -> None:
+    text_only = ScriptedCarrier("text", carries_media=False)
+    sid = pipe.send(body="look", media=MEDIA)  # from a number, not a Messaging Service
+    pipe.dispatch(route=[text_only])
+    row = pipe.message(sid)
+    assert (row["status"], row["error_code"], row["price"]) == ("failed", 30011, None)
+    assert text_only.submitted == []
+    (failed,) = [e for e in pipe.events(sid) if e["status"] == "failed"]
+    (refusal,) = failed["detail"]["refused_by"]
+    assert refusal["carrier"] == "text"
+    assert refusal["carrier_code"] == "media:unsupported"
+
+
+def test_a_converting_service_sends_the_media_as_links(pipe: Pipeline) -> None:
+    service = pipe.add_service(SENDER)  # mms_converter on, as on Twilio
+    text_only = ScriptedCarrier("text", carries_media=False)
+    body = "Your order is ready. " * 7  # 147 characters: one segment alone, two with the links
+    sid = pipe.send(from_=None, service=service, body=body, media=MEDIA)
+    pipe.dispatch(route=[text_only])
+    row = pipe.message(sid)
+    assert row["status"] == "sent"
+    (submitted,) = text_only.submitted
+    text = f"{body}\n{MEDIA[0]}\n{MEDIA[1]}"
+    assert (submitted.body, submitted.media_urls) == (text, ())
+    assert submitted.parts == plan_segments(text).parts
+    assert len(submitted.parts) == 2
+    (sent,) = [e for e in pipe.events(sid) if e["status"] == "sent"]
+    assert (sent["detail"]["media_as_links"], sent["detail"]["segments_sent"]) == (2, 2)
+    assert row["price"] == DispatchSettings().prices.price(TO, SENDER, 2)  # what went out
+
+
+def test_a_service_that_does_not_convert_has_its_media_refused(pipe: Pipeline) -> None:
+    service = pipe.add_service(SENDER, mms_converter=False)
+    text_only = ScriptedCarrier("text", carries_media=False)
+    sid = pipe.send(from_=None, service=service, body="look", media=MEDIA)
+    pipe.dispatch(route=[text_only])
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("failed", 30011)
+    assert text_only.submitted == []
+
+
+def test_a_converting_service_with_a_carrier_for_media_sends_mms(pipe: Pipeline) -> None:
+    service = pipe.add_service(SENDER)
+    mms = ScriptedCarrier("mms")
+    sid = pipe.send(from_=None, service=service, body="look", media=MEDIA)
+    pipe.dispatch(route=[mms])
+    assert mms.submitted[0].media_urls == MEDIA
+    (sent,) = [e for e in pipe.events(sid) if e["status"] == "sent"]
+    assert "media_as_links" not in sent["detail"]
+
+
+def test_a_converting_service_whose_sender_cannot_send_mms_sends_links(pipe: Pipeline) -> None:
+    service = pipe.add_service(SENDER)
+    with pipe.db.write() as conn:
+        conn.execute(phone_numbers.update().where(phone_numbers.c.phone_number == SENDER).values(mms_capable=False))
+    mms = ScriptedCarrier("mms")
+    sid = pipe.send(from_=None, service=service, body="", media=MEDIA[:1])  # the pool has no MMS sender
+    pipe.dispatch(route=[mms])
+    assert pipe.status(sid) == "sent"
+    (submitted,) = mms.submitted
+    assert (submitted.body, submitted.media_urls) == (MEDIA[0], ())
