@@ -26,7 +26,7 @@ from pigeon.api.schemas import V, event_json, media_json, message_json
 from pigeon.app import messages as use
 from pigeon.app import send_guard
 from pigeon.app.send import SendRequest, prepare_message
-from pigeon.domain import periods
+from pigeon.domain import periods, send_options
 from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
 from pigeon.domain.idempotency import key_problem, request_hash
 from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_messages
@@ -63,6 +63,7 @@ async def create(request: Request) -> Response:
         send_at=params.get("SendAt") or None,
         schedule_type=params.get("ScheduleType") or None,
         smart_encoded=params.get("SmartEncoded"),
+        options={k: params[k] for k in send_options.NAMES if k in params},
     )
     try:
         row, replayed = await _accept(request, account_sid, credentials, req, fields)

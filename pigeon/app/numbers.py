@@ -35,6 +35,14 @@ METHOD_PARAMS = {
 def settings_from_params(params: Mapping[str, str]) -> dict[str, Any]:
     """Validated column values from IncomingPhoneNumber create/update parameters."""
     values: dict[str, Any] = {}
+    if params.get("SmsApplicationSid"):
+        # On Twilio it takes the number's texts instead of SmsUrl: taking it and sending the
+        # texts elsewhere (or nowhere) would lose them without a word.
+        raise ApiError(
+            20422,
+            "SmsApplicationSid is not supported: Pigeon has no TwiML Applications. Set SmsUrl "
+            "(and SmsFallbackUrl) on the number instead.",
+        )
     if "FriendlyName" in params:
         if len(params["FriendlyName"]) > 64:
             raise ApiError(20422, "FriendlyName may be at most 64 characters long.")

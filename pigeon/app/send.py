@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.accounts import sendable_countries
 from pigeon.app.queue_gauge import QueueGauge
-from pigeon.domain import geo, numbers
+from pigeon.domain import geo, numbers, send_options
 from pigeon.domain.errors import ApiError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.segments import MAX_BODY_CHARS, character_count, plan_segments
@@ -56,6 +56,8 @@ class SendRequest:
     direction: Direction = Direction.OUTBOUND_API
     #: An automatic STOP/START/HELP reply: it goes out even to a recipient who just opted out.
     keyword_reply: bool = False
+    #: The request's parameters that `domain.send_options` reads, as given.
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 def content_hash(sender: str | None, recipient: str, body: str) -> str:
@@ -91,6 +93,8 @@ def _validity(raw: str | None) -> int | None:
 
 
 def _check_content(req: SendRequest) -> str:
+    if req.options and (problem := send_options.refusal(req.options)):
+        raise ApiError(20422, problem)
     body = req.body or ""
     if not body and not req.media_urls:
         raise ApiError(21602, "Message body is required.")

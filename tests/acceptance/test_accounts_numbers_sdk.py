@@ -183,6 +183,14 @@ def test_incoming_phone_number_errors(tenant: Tenant, shared_server: Server) -> 
     sid = client.incoming_phone_numbers.list()[0].sid
     raises_twilio(lambda: client.incoming_phone_numbers(sid).update(sms_url="ftp://x.example.com"), 21402, 400)
     raises_twilio(lambda: client.incoming_phone_numbers(sid).update(sms_method="DELETE"), 21403, 400)
+    # No TwiML Applications here: a number's texts would go nowhere the caller expects.
+    application = "AP" + "0" * 32
+    raises_twilio(lambda: client.incoming_phone_numbers(sid).update(sms_application_sid=application), 20422, 400)
+    raises_twilio(
+        lambda: client.incoming_phone_numbers.create(phone_number=fresh_number(), sms_application_sid=application),
+        20422,
+        400,
+    )
     raises_twilio(
         lambda: client.incoming_phone_numbers.create(
             phone_number=fresh_number(), sms_fallback_url="https://backup.example.com/sms"

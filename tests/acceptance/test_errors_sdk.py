@@ -181,11 +181,23 @@ def test_a_page_past_any_offset_is_20422_not_a_server_error(tenant: Tenant, path
         pytest.param({"from_": None, "messaging_service_sid": new_sid(Prefix.SERVICE)}, 21701, id="21701"),
         pytest.param({"from_": None, "messaging_service_sid": "MGnope"}, 21705, id="21705"),
         pytest.param({"send_at": datetime(2030, 1, 1), "schedule_type": "fixed"}, 35118, id="35118-no-service"),
+        # What Pigeon cannot do as asked is refused, not ignored (`domain.send_options`).
+        pytest.param({"content_retention": "discard"}, 20422, id="20422-content-retention"),
+        pytest.param({"address_retention": "obfuscate"}, 20422, id="20422-address-retention"),
+        pytest.param({"send_as_mms": True}, 20422, id="20422-send-as-mms"),
+        pytest.param({"shorten_urls": True}, 20422, id="20422-shorten-urls"),
+        pytest.param({"body": None, "content_sid": "HX" + "0" * 32}, 20422, id="20422-content-sid"),
+        pytest.param({"application_sid": "AP" + "0" * 32}, 20422, id="20422-application-sid"),
     ],
 )
 def test_create_refusals(tenant: Tenant, params: dict[str, Any], code: int) -> None:
     err = raises_twilio(_create(tenant, **params), code, 400)
     assert err.msg  # Twilio's message text reaches the SDK ("Unable to create record: ...")
+
+
+def test_what_pigeon_does_anyway_is_taken(tenant: Tenant) -> None:
+    msg = _create(tenant, content_retention="retain", address_retention="retain", send_as_mms=False)()
+    assert msg.status == "queued"
 
 
 def test_21211_to_equals_from(tenant: Tenant) -> None:
