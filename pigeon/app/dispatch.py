@@ -107,6 +107,7 @@ from pigeon.app.dispatch_jobs import (
 )
 from pigeon.app.dispatch_refusals import apply_early_receipts, fail, record_refusal
 from pigeon.app.placement import needs_elsewhere, place
+from pigeon.app.reused_ids import note_reused_ids
 from pigeon.domain import geo, numbers
 from pigeon.domain.pacing import reserve
 from pigeon.domain.status import MessageStatus
@@ -524,7 +525,7 @@ def _record_sent(
         changed.append((updated, None))
         ids.setdefault(ack.carrier, []).extend(ack.carrier_ids)
     message_batch.add_events(conn, entries)
-    store.add_carrier_refs(conn, refs)
+    note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
     enqueue_status_callbacks(conn, changed, now=now)
     apply_early_receipts(conn, ids, now=now)
 

@@ -22,6 +22,7 @@ from pigeon.app.dispatch_jobs import (
 )
 from pigeon.app.placement import HandOver
 from pigeon.app.receipt_batch import apply_receipts, receipt_of_parked
+from pigeon.app.reused_ids import note_reused_ids
 from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError, InvalidTransition
 from pigeon.domain.status import MessageStatus
 from pigeon.store import alerts as alert_store
@@ -99,7 +100,7 @@ def _keep_accepted_parts(
             {"carrier": name, "part": progress.first_part + i, "parts": progress.parts, "carrier_id": cid}
             for i, cid in enumerate(progress.accepted_ids)
         ]
-    store.add_carrier_refs(conn, refs)
+    note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
     return kept
 
 

@@ -347,22 +347,71 @@ def carrier_ref_rows(
     ]
 
 
-def add_carrier_refs(conn: Connection, rows: Sequence[Row]) -> None:
+_WAITING_HOLDERS = Prepared(
+    sa.select(
+        carrier_refs.c.carrier,
+        carrier_refs.c.carrier_message_id,
+        carrier_refs.c.message_sid,
+        carrier_refs.c.account_sid,
+        carrier_refs.c.part_index,
+    ).where(
+        carrier_refs.c.carrier == sa.bindparam("b_carrier"),
+        carrier_refs.c.carrier_message_id.in_(sa.bindparam("b_ids", expanding=True)),
+        carrier_refs.c.receipt_at.is_(None),
+    )
+)
+
+
+def add_carrier_refs(conn: Connection, rows: Sequence[Row]) -> list[Row]:
     """Record many messages' carrier ids (rows from `carrier_ref_rows`) with one INSERT.
 
     An id the carrier gave before now names the newer part: SMSCs reuse ids (a counter that
     wraps, or starts again when the SMSC restarts), and a receipt for that id is most likely
     the newer part's. Before this, the second use of an id failed the INSERT, so the sent
     message could not be recorded: its lease ran out and it was sent again, and again. An
-    empty id names nothing a receipt could match, and is not kept."""
-    latest = {(r["carrier"], r["carrier_message_id"]): r for r in rows if r["carrier_message_id"]}
+    empty id names nothing a receipt could match, and is not kept.
+
+    Returns the ids taken from another message that still waited for its receipt: that
+    message's carrier_refs row with ``taken_by`` and ``taken_by_account``, the message that
+    has the id now, so that both timelines can say why a receipt went where it did. One read
+    per carrier, by key."""
+    latest: dict[tuple[str, str], Row] = {}
+    displaced = []
+    for r in rows:
+        key = (r["carrier"], r["carrier_message_id"])
+        if not key[1]:
+            continue
+        earlier = latest.get(key)
+        if earlier is not None and earlier["message_sid"] != r["message_sid"]:
+            displaced.append(earlier)  # the same id twice in one batch
+        latest[key] = r
+    by_carrier: dict[str, list[str]] = {}
+    for carrier, cid in latest:
+        by_carrier.setdefault(carrier, []).append(cid)
+    for carrier, ids in by_carrier.items():
+        displaced += _WAITING_HOLDERS.all(conn, {"b_carrier": carrier, "b_ids": ids})
     insert_many(conn, carrier_refs, list(latest.values()), replace_on=("carrier", "carrier_message_id"))
+    taken = []
+    for held in displaced:
+        holder = latest[(held["carrier"], held["carrier_message_id"])]
+        if held["message_sid"] != holder["message_sid"]:
+            taken.append(
+                {
+                    **{
+                        k: held[k]
+                        for k in ("carrier", "carrier_message_id", "message_sid", "account_sid", "part_index")
+                    },
+                    "taken_by": holder["message_sid"],
+                    "taken_by_account": holder["account_sid"],
+                }
+            )
+    return taken
 
 
 def record_carrier_ids(
     conn: Connection, *, carrier: str, ids: Sequence[str], message_sid: str, account_sid: str, at: datetime
-) -> None:
-    add_carrier_refs(
+) -> list[Row]:
+    return add_carrier_refs(
         conn, carrier_ref_rows(carrier=carrier, ids=ids, message_sid=message_sid, account_sid=account_sid, at=at)
     )
 

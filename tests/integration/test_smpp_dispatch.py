@@ -323,6 +323,12 @@ def test_a_reused_carrier_id_names_its_newest_message_and_nothing_is_sent_twice(
             assert len(smsc.submits) == 3  # each once: every answer was recorded
             assert [p["carrier_message_id"] for s in sids for p in pipe.parts(s)] == ["7"]
             assert pipe.parts(sids[1])[0]["carrier_message_id"] == "7"
+            # Both timelines say why a receipt for 7 goes to the second message.
+            [lost] = pipe.events(sids[0], "carrier_id_reused")
+            assert lost["detail"] == {"carrier": "reusing", "carrier_id": "7", "part": 1, "taken_by": sids[1]}
+            [took] = pipe.events(sids[1], "carrier_id_reused")
+            assert took["detail"] == {"carrier": "reusing", "carrier_id": "7", "previous_holder": sids[0]}
+            assert pipe.events(sids[2], "carrier_id_reused") == []  # an empty id takes nothing
             smsc.send_receipt(smsc.connections[0], "7", tlv_id="7")
             await until(lambda: reached(pipe, sids[1], "delivered"))
             assert pipe.status(sids[0]) == "sent" and pipe.status(sids[2]) == "sent"

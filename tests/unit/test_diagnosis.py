@@ -341,6 +341,18 @@ def test_scheduled_and_a_schedule_that_never_fired() -> None:
     )
 
 
+def test_a_carrier_id_taken_by_a_later_message_is_explained() -> None:
+    events = [*clean_events(), ev("carrier_id_reused", None, 3, carrier="acme", carrier_id="7", part=1, taken_by="SM2")]
+    f = one(diagnose_message(facts(events=events)), "carrier_id_reused")
+    assert f.severity == "warning" and "acme id 7 to a later message (SM2)" in f.summary
+
+
+def test_a_carrier_id_of_another_account_s_message_is_not_named() -> None:
+    events = [*clean_events(), ev("carrier_id_reused", None, 1, carrier="acme", carrier_id="7", previous_holder=None)]
+    f = one(diagnose_message(facts(events=events)), "carrier_id_reused")
+    assert "to a message of another account, which was still waiting" in f.summary
+
+
 def test_media_sent_as_links_is_said() -> None:
     events = clean_events()
     events[2]["detail"] |= {"media_as_links": 2, "segments_sent": 3}

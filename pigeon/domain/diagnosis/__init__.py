@@ -26,6 +26,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                 status_callback_failing      warning    the StatusCallback URL did not take the callbacks
                 pigeon_resent                warning    Pigeon submitted it more than once (and why)
                 media_as_links               info       its media went as links in an SMS (MmsConverter)
+                carrier_id_reused            warning    the carrier gave its id to another message too,
+                                                        before a receipt came (which message got it)
                 carrier_duplicate            warning    one submit, several delivered receipts
                 no_webhook, webhook_failing, invalid_twiml, reply_not_sent   (an inbound message)
                 message_deleted              warning    a DELETE request removed it (who, when)

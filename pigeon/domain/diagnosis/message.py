@@ -44,7 +44,7 @@ def diagnose_message(f: MessageFacts, th: Thresholds | None = None) -> list[Find
         return diagnose_inbound(f)
     rule = _BY_STATUS.get(str(m.get("status")))
     found = rule(f, th) if rule else []
-    return [*found, *submit_findings(f), *_media_as_links(f), *_callbacks(f)]
+    return [*found, *submit_findings(f), *_reused_ids(f), *_media_as_links(f), *_callbacks(f)]
 
 
 # -- final outcomes -------------------------------------------------------------------------------
@@ -406,6 +406,42 @@ _BY_STATUS: dict[str, Callable[[MessageFacts, Thresholds], list[Finding]]] = {
     "scheduled": _scheduled,
     **dict.fromkeys(WAITING, _waiting),
 }
+
+
+def _reused_ids(f: MessageFacts) -> list[Finding]:
+    reused = [e for e in f.events if e.get("kind") == "carrier_id_reused"]
+    if not reused:
+        return []
+    said = []
+    for e in reused:
+        d = e.get("detail") or {}
+        the_id = f"{d.get('carrier')} id {d.get('carrier_id')}"
+        if "taken_by" in d:
+            later = d.get("taken_by") or "a message of another account"
+            said.append(
+                f"the carrier gave this message's {the_id} to a later message ({later}) before this one's "
+                "receipt came: a receipt for that id now goes to the later message, so this one may never get one"
+            )
+        else:
+            earlier = d.get("previous_holder") or "a message of another account"
+            said.append(
+                f"the carrier had given its {the_id} before, to {earlier}, which was still waiting for its "
+                "receipt: a receipt for that id is applied here, but it may be the earlier message's"
+            )
+    return [
+        Finding(
+            cause="carrier_id_reused",
+            severity="warning",
+            summary=f"{f.message['sid']}: " + "; ".join(unique(said)) + ".",
+            evidence=[event_row(e) for e in reused],
+            advice=[
+                "SMSCs reuse message ids when their counter wraps or starts again after a restart. Ask the "
+                "carrier for ids that stay unique for longer than a receipt can take.",
+                "Each receipt is in the timeline of the message it was applied to, with the carrier's raw "
+                "text: its submit and done dates tell whose it more likely was.",
+            ],
+        )
+    ]
 
 
 def _media_as_links(f: MessageFacts) -> list[Finding]:
