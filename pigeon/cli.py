@@ -68,7 +68,7 @@ def _print_json(value: Any) -> None:
 
 
 def _fail(exc: ApiError) -> typer.Exit:
-    err.print(f"[red]error {exc.code}:[/red] {exc.message}")
+    err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", highlight=False)
     return typer.Exit(1)
 
 
@@ -423,6 +423,7 @@ def send(
     from_: Annotated[str | None, typer.Option("--from", help="A number of the account.")] = None,
     service: Annotated[str | None, typer.Option("--service", help="A Messaging Service SID instead of --from.")] = None,
     status_callback: Annotated[str | None, typer.Option("--status-callback")] = None,
+    media_url: Annotated[list[str] | None, typer.Option("--media-url", help="Repeat for several.")] = None,
     account: Annotated[
         str | None, typer.Option("--account", help="Account SID; defaults to the only top-level account.")
     ] = None,
@@ -438,7 +439,12 @@ def send(
         with db.write() as conn:
             account_sid = account or _only_account(conn)
             req = SendRequest(
-                to=to, from_=from_, messaging_service_sid=service, body=body, status_callback=status_callback
+                to=to,
+                from_=from_,
+                messaging_service_sid=service,
+                body=body,
+                media_urls=tuple(media_url or ()),
+                status_callback=status_callback,
             )
             new = prepare_message(conn, account_sid, req, clock.now(), pacing=bootstrap.pacing_policy(settings))
             insert_messages(conn, [new])
@@ -446,7 +452,7 @@ def send(
         raise _fail(exc) from exc
     row = new.message
     if as_json:
-        _print_json({k: row[k] for k in ("sid", "account_sid", "status", "to", "from_", "num_segments")})
+        _print_json({k: row[k] for k in ("sid", "account_sid", "status", "to", "from_", "num_segments", "num_media")})
     else:
         out.print(f"{row['sid']}  {row['status']}  {row['from_']} -> {row['to']}", highlight=False)
 
