@@ -56,8 +56,10 @@ app.command("carriers")(carriers_cmd)
 app.command("errors")(errors_cmd)
 app.command("erase")(erase_cmd)
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 clock = SystemClock()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -68,7 +70,7 @@ def _print_json(value: Any) -> None:
 
 
 def _fail(exc: ApiError) -> typer.Exit:
-    err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", highlight=False)
+    err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", highlight=False, markup=True)
     return typer.Exit(1)
 
 
@@ -143,12 +145,12 @@ def serve(
     settings = load_settings(**overrides)
     bootstrap.check_configuration(settings)  # before any process starts
     if settings.api_processes < 1:
-        err.print("[red]configuration error:[/red] --api-processes must be at least 1")
+        err.print("[red]configuration error:[/red] --api-processes must be at least 1", markup=True)
         raise typer.Exit(2)
     configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
     for warning in configuration_warnings(db.engine) + (db.replica.warnings() if db.replica else []):
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True, markup=True)
     first = bootstrap.ensure_first_account(db, clock)
     if first is not None:
         out.print(first_run_banner(settings, first), highlight=False, soft_wrap=True)
@@ -501,7 +503,11 @@ def simulate_inbound(
         _print_json(result)
         return
     if intake.message_sid is None:
-        out.print(f"[yellow]not delivered to any account:[/yellow] {intake.reason}", highlight=False)
+        out.print(
+            f"[yellow]not delivered to any account:[/yellow] {escape(intake.reason or '')}",
+            highlight=False,
+            markup=True,
+        )
         return
     out.print(f"received as {intake.message_sid}", highlight=False)
     if intake.keyword:
@@ -611,12 +617,12 @@ def main() -> None:
         app()
     except ConfigError as exc:
         # A setting or the configuration file cannot be used: say which, not a traceback.
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, markup=True)
         raise SystemExit(2) from None
     except StoreUnavailable as exc:
         # A command run while the database is down (or PIGEON_DATABASE_URL points nowhere):
         # the reason in one line, not a traceback through the driver.
-        err.print(f"[red]{exc}[/red]", highlight=False, markup=True)
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, markup=True)
         err.print("Check PIGEON_DATABASE_URL, and that the database server is up and accepts connections.")
         raise SystemExit(1) from None
 

@@ -20,14 +20,17 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pigeon.cli_store import open_store
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 T = TypeVar("T")
 
@@ -42,7 +45,7 @@ def _write(action: Callable[[Connection], T]) -> T:
         with db.write() as conn:
             return action(conn)
     except ApiError as exc:
-        err.print(f"[red]{exc.message}[/red]")
+        err.print(f"[red]{escape(exc.message)}[/red]", markup=True)
         raise typer.Exit(1) from exc
     finally:
         db.dispose()
@@ -68,14 +71,14 @@ def geo_cmd(
     from pigeon.domain import geo
 
     if sum((allow is not None, any_country, inherit)) > 1:
-        err.print("[red]--allow, --any and --inherit each set the list: give one.[/red]")
+        err.print("[red]--allow, --any and --inherit each set the list: give one.[/red]", markup=True)
         raise typer.Exit(2)
     new: str | None = geo.ANY if any_country else None  # None with --inherit: no list of its own
     if allow is not None:
         try:
             new = geo.parse_countries(allow)
         except ValueError as exc:
-            err.print(f"[red]--allow: {exc}[/red]")
+            err.print(f"[red]--allow: {escape(str(exc))}[/red]", markup=True)
             raise typer.Exit(2) from exc
 
     def change_or_show(conn: Connection) -> tuple[dict[str, Any], frozenset[str] | None]:
@@ -136,7 +139,7 @@ def short_code_inbound_cmd(
     finally:
         db.dispose()
     if row is None:
-        err.print(f"[red]Account {account} was not found[/red]")
+        err.print(f"[red]Account {escape(account)} was not found[/red]", markup=True)
         raise typer.Exit(1)
     allowed = bool(row["allow_short_code_inbound"])
     if as_json:
@@ -172,7 +175,7 @@ def status_cmd(
 
     chosen = [name for name, on in (("suspended", suspend), ("active", activate), ("closed", close)) if on]
     if len(chosen) > 1:
-        err.print("[red]--suspend, --activate and --close each set the status: give one.[/red]")
+        err.print("[red]--suspend, --activate and --close each set the status: give one.[/red]", markup=True)
         raise typer.Exit(2)
 
     def change_or_show(conn: Connection) -> list[dict[str, Any]]:

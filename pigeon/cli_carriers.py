@@ -23,8 +23,10 @@ from rich.table import Table
 
 from pigeon.cli_store import open_store
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 FRESH = timedelta(seconds=30)  # a process that has not reported for this long is not shown

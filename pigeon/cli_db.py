@@ -13,11 +13,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pigeon.cli_store import open_store, settings_or_exit
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 db_app = typer.Typer(help="Database schema and backups.", no_args_is_help=True)
 
@@ -52,7 +55,7 @@ def db_backup(
         try:
             made = backup_sqlite(db.engine, path)
         except BackupError as exc:
-            err.print(f"[red]backup failed:[/red] {exc}")
+            err.print(f"[red]backup failed:[/red] {escape(str(exc))}", markup=True)
             raise typer.Exit(1) from exc
     finally:
         db.dispose()

@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 # The store, the configuration and the composition root are imported where they are used:
 # `pigeon errors` needs none of them, and they take seconds to import on a busy machine.
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 SinceOption = Annotated[str | None, typer.Option("--since", help="e.g. 15m, 2h, 1d or an ISO date-time")]
@@ -122,7 +124,7 @@ def requests_cmd(
     from pigeon.store.request_log import RequestFilter, list_requests
 
     if unauthenticated and account is None:
-        err.print("[red]--unauthenticated needs --account: which account did the requests name?[/red]")
+        err.print("[red]--unauthenticated needs --account: which account did the requests name?[/red]", markup=True)
         raise typer.Exit(2)
     f = RequestFilter(
         account_sid=account,
@@ -163,13 +165,13 @@ def requests_cmd(
         cells = [
             (r["at"] or "")[5:19].replace("T", " "),
             f"{r['status']} {r['error_code'] or ''}".strip(),
-            escape(f"{r['method']} {_short_path(r['path'])}"),
+            f"{r['method']} {_short_path(r['path'])}",
             r["to"] or "",
             r["source_ip"] or "",
             f"{r['duration_ms']:.0f}",
         ]
         if wide:
-            cells[4:4] = [r["resource_sid"] or "", escape(r["user_agent"] or ""), escape(r["idempotency_key"] or "")]
+            cells[4:4] = [r["resource_sid"] or "", r["user_agent"] or "", r["idempotency_key"] or ""]
         table.add_row(*cells)
     out.print(table)
 
@@ -238,7 +240,7 @@ def alerts_cmd(
             str(v["error_code"]),
             v["error_name"] or "",
             v["resource_sid"] or "",
-            escape(v["alert_text"]),
+            v["alert_text"],
         )
     out.print(table)
 
@@ -267,7 +269,7 @@ def errors_cmd(
     info = explain(int(code)) if code.strip().isascii() and code.strip().isdigit() else None
     if info is None:
         err.print(
-            f"Pigeon does not know error code {escape(code)!s}. It explains the codes it emits; "
+            f"Pigeon does not know error code {code}. It explains the codes it emits; "
             f"Twilio's list is at https://www.twilio.com/docs/api/errors",
             highlight=False,
         )
@@ -276,16 +278,16 @@ def errors_cmd(
         _print_json(error_view(info))
         return
     status = f", HTTP {info.http_status}" if info.http_status else ""
-    out.print(f"[bold]{info.code}  {escape(info.name)}[/bold]", highlight=False)
+    out.print(f"[bold]{info.code}  {escape(info.name)}[/bold]", highlight=False, markup=True)
     out.print(f"{_KINDS[info.kind]}{status}\n", highlight=False)
-    out.print("[bold]What it means[/bold]")
-    out.print(f"  {escape(info.meaning)}\n", highlight=False)
-    out.print("[bold]Likely causes[/bold]")
+    out.print("[bold]What it means[/bold]", markup=True)
+    out.print(f"  {info.meaning}\n", highlight=False)
+    out.print("[bold]Likely causes[/bold]", markup=True)
     for cause in info.causes:
-        out.print(f"  - {escape(cause)}", highlight=False)
-    out.print("\n[bold]What to do[/bold]")
+        out.print(f"  - {cause}", highlight=False)
+    out.print("\n[bold]What to do[/bold]", markup=True)
     for step in info.remedy:
-        out.print(f"  - {escape(step)}", highlight=False)
+        out.print(f"  - {step}", highlight=False)
     more = f"`pigeon errors {info.code}` (Pigeon's own code)" if info.more_info.startswith("/") else info.more_info
     out.print(f"\nMore: {more}", highlight=False, soft_wrap=True)
 

@@ -41,8 +41,9 @@ doctor_app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console()
-err = Console(stderr=True)
+# Markup off, as in every command module (pigeon.cli); styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 clock = SystemClock()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
@@ -59,7 +60,7 @@ def _db() -> Database:
         settings = load_settings()
         return Database.from_url(settings.database_url, replica_url=settings.database_replica_url or None)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(2) from exc
 
 
@@ -67,12 +68,12 @@ def _account(db: Database, account: str | None) -> str:
     with db.read() as conn:
         if account is not None:
             if account_store.get_account(conn, account) is None:
-                err.print(f"[red]no account {account}[/red]")
+                err.print(f"[red]no account {escape(account)}[/red]", markup=True)
                 raise typer.Exit(2)
             return account
         tops = [r for r in account_store.list_accounts(conn) if r["owner_account_sid"] == r["sid"]]
     if len(tops) != 1:
-        err.print("[red]several accounts exist (or none): choose one with --account[/red]")
+        err.print("[red]several accounts exist (or none): choose one with --account[/red]", markup=True)
         raise typer.Exit(2)
     return str(tops[0]["sid"])
 
@@ -111,7 +112,7 @@ def message(
     do. With --to: that number's recent messages, or the API's refusals of requests to text it,
     or that the application never asked."""
     if (sid is None) == (to is None):
-        err.print("[red]give a message SID or --to NUMBER (one of them)[/red]")
+        err.print("[red]give a message SID or --to NUMBER (one of them)[/red]", markup=True)
         raise typer.Exit(2)
     db = _db()
     now = clock.now()
@@ -177,7 +178,7 @@ def blocked(
     The keyword, when, the text that carried it, its scope (the number or the whole Messaging
     Service), and how the recipient opts back in."""
     if (from_ is None) == (service is None):
-        err.print("[red]give --from NUMBER or --service MG... (one of them)[/red]")
+        err.print("[red]give --from NUMBER or --service MG... (one of them)[/red]", markup=True)
         raise typer.Exit(2)
     db = _db()
     account_sid = _account(db, account)

@@ -12,11 +12,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pigeon.cli_store import open_store
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 
 def erase_cmd(
@@ -38,7 +41,7 @@ def erase_cmd(
         target = erasure.number_of(number)
     except ValueError as exc:
         db.dispose()
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]", markup=True)
         raise typer.Exit(2) from exc
     try:
         found = erasure.survey(db, target, account=account)

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from pigeon.app import inventory
@@ -29,8 +30,10 @@ from pigeon.store import inventory as store
 
 inventory_app = typer.Typer(help="Numbers free to buy (AvailablePhoneNumbers).", no_args_is_help=True)
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 clock = SystemClock()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -52,7 +55,7 @@ def import_(
         with db.write() as conn:
             report = import_csv(conn, text, clock.now())
     except InventoryFileError as exc:
-        err.print(f"[red]{exc.message}[/red]", soft_wrap=True)
+        err.print(f"[red]{escape(exc.message)}[/red]", soft_wrap=True, markup=True)
         for problem in exc.problems:
             err.print(f"  {problem}", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(1) from exc

@@ -21,8 +21,10 @@ def services() -> None:
     """Messaging Services (a group of commands even while it has only one)."""
 
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
+# which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 
 @services_app.command("list")
@@ -51,10 +53,15 @@ def list_(
     if as_json:
         sys.stdout.write(json.dumps(views, indent=2) + "\n")
         return
-    table = Table(Column("sid", no_wrap=True), Column("account", no_wrap=True), "name", "senders", "inbound URL")
+    # Two whole SIDs fill 80 columns and left the name one character wide: the account is
+    # shown only when listing every account's services, and shortened (--json has it whole).
+    both = account is None
+    columns = [Column("sid", no_wrap=True), *([Column("account", max_width=14, no_wrap=True)] if both else [])]
+    table = Table(*columns, "name", "senders", "inbound URL")
     for v in views:
         senders = ", ".join([*v["phone_numbers"], *v["short_codes"], *v["alpha_senders"]])
-        table.add_row(v["sid"], v["account_sid"], v["friendly_name"], senders or "-", v["inbound_request_url"] or "-")
+        cells = [v["sid"], *([v["account_sid"]] if both else []), v["friendly_name"], senders or "-"]
+        table.add_row(*cells, v["inbound_request_url"] or "-")
     out.print(table)
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pigeon.config import Settings
     from pigeon.store.engine import Database
 
-err = Console(stderr=True)
+err = Console(stderr=True, markup=False)  # styled lines pass markup=True (pigeon.cli)
 
 
 def settings_or_exit() -> Settings:
@@ -27,7 +27,7 @@ def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(2) from exc
 
 

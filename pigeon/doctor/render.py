@@ -90,26 +90,26 @@ def _checks(console: Console, checks: Sequence[Mapping[str, Any]]) -> None:
         ok = c.get("ok")
         mark = "[green]✓[/green]" if ok else "[red]✗[/red]" if ok is False else "·"
         rest = "  ".join(f"{k}={jsonable(v)}" for k, v in c.items() if k not in {"check", "ok"} and v is not None)
-        console.print(f"  {mark} {escape(str(c.get('check')))}  {escape(rest)}", highlight=False)
+        console.print(f"  {mark} {escape(str(c.get('check')))}  {escape(rest)}", highlight=False, markup=True)
 
 
 def render_text(report: Report, console: Console) -> None:
-    console.print(escape(_subject_line(report)), style="bold", highlight=False)
+    console.print(escape(_subject_line(report)), style="bold", highlight=False, markup=True)
     if report.checks:
         _checks(console, report.checks)
     if not report.findings:
-        console.print("[green]No problems found.[/green]")
+        console.print("[green]No problems found.[/green]", markup=True)
         return
     for f in report.findings:
         console.print()
         style = STYLE.get(f.severity, "")
-        console.print(f"[{style}]{f.severity.upper()}[/{style}] [bold]{f.cause}[/bold]", highlight=False)
-        console.print(f"  {escape(f.summary)}", highlight=False, soft_wrap=False)
+        console.print(f"[{style}]{f.severity.upper()}[/{style}] [bold]{f.cause}[/bold]", highlight=False, markup=True)
+        console.print(f"  {escape(f.summary)}", highlight=False, soft_wrap=False, markup=True)
         if f.evidence:
-            console.print("  [dim]evidence[/dim]")
+            console.print("  [dim]evidence[/dim]", markup=True)
             for row in f.evidence:
-                console.print(f"    - {escape(_evidence_line(row))}", highlight=False)
+                console.print(f"    - {escape(_evidence_line(row))}", highlight=False, markup=True)
         if f.advice:
-            console.print("  [dim]what to do[/dim]")
+            console.print("  [dim]what to do[/dim]", markup=True)
             for line in f.advice:
-                console.print(f"    • {escape(line)}", highlight=False)
+                console.print(f"    • {escape(line)}", highlight=False, markup=True)
