@@ -22,7 +22,7 @@ from pigeon.api.context import (
 )
 from pigeon.api.paging import PageRequest, envelope, offset_envelope, parse_page
 from pigeon.api.query import moment
-from pigeon.api.schemas import V, event_json, media_json, message_json
+from pigeon.api.schemas import V, event_json, feedback_json, media_json, message_json
 from pigeon.app import messages as use
 from pigeon.app import send_guard
 from pigeon.app.send import SendRequest, prepare_message
@@ -309,6 +309,20 @@ async def media_fetch(request: Request) -> Response:
     return _json(media_json(row))
 
 
+async def feedback_create(request: Request) -> Response:
+    """Message Feedback: 200 (not 201) with the resource, as Twilio answers."""
+    p = request.path_params
+    await authorized_account(request, p["account_sid"])
+    outcome = first(await form(request)).get("Outcome")
+    c = ctx(request)
+
+    def run() -> dict[str, Any]:
+        with c.db.write() as conn:
+            return use.give_feedback(conn, p["account_sid"], p["sid"], request.url.path, outcome, c.clock.now())
+
+    return _json(feedback_json(await in_thread(run)))
+
+
 async def media_delete(request: Request) -> Response:
     p = request.path_params
     await authorized_account(request, p["account_sid"])
@@ -337,4 +351,5 @@ routes = [
     Route(BASE + "/{sid}/Media/{media_sid}.json", media_fetch, methods=["GET"]),
     Route(BASE + "/{sid}/Media/{media_sid}.json", media_delete, methods=["DELETE"]),
     Route(BASE + "/{sid}/Media/{media_sid}", media_fetch, methods=["GET"]),
+    Route(BASE + "/{sid}/Feedback.json", feedback_create, methods=["POST"]),
 ]

@@ -84,6 +84,17 @@ def media_json(row: Row) -> Row:
     }
 
 
+def feedback_json(row: Row) -> Row:
+    return {
+        "account_sid": row["account_sid"],
+        "message_sid": row["message_sid"],
+        "outcome": row["outcome"],
+        "date_created": rfc2822(row["date_created"]),
+        "date_updated": rfc2822(row["date_updated"]),
+        "uri": f"{V}/Accounts/{row['account_sid']}/Messages/{row['message_sid']}/Feedback.json",
+    }
+
+
 def event_json(row: Row) -> Row:
     return {
         "message_sid": row["message_sid"],

@@ -1,4 +1,5 @@
-"""Reading and changing existing messages: fetch, list, redact, cancel, delete, media, timeline."""
+"""Reading and changing existing messages: fetch, list, redact, cancel, delete, media, timeline,
+feedback."""
 
 from __future__ import annotations
 
@@ -71,6 +72,33 @@ def delete(conn: Connection, account_sid: str, sid: str, path: str) -> None:
 def timeline(conn: Connection, account_sid: str, sid: str, path: str) -> list[Row]:
     fetch(conn, account_sid, sid, path)
     return store.list_events(conn, sid, account_sid=account_sid)
+
+
+#: Message Feedback's outcomes (Twilio's `message_feedback_enum_outcome`).
+FEEDBACK_OUTCOMES = ("confirmed", "unconfirmed")
+
+
+def give_feedback(conn: Connection, account_sid: str, sid: str, path: str, outcome: str | None, now: datetime) -> Row:
+    """Keep what the application learnt of a message it sent (Twilio's Message Feedback: the
+    recipient used the one-time code, followed the link): a `feedback` timeline entry each time,
+    so the doctor and the log show it. Returns the feedback as the resource shows it: its
+    latest outcome, created at the first. Without an outcome, `confirmed`: what reporting
+    feedback is for."""
+    row = fetch(conn, account_sid, sid, path)
+    value = "confirmed" if outcome is None or outcome == "" else outcome
+    if value not in FEEDBACK_OUTCOMES:
+        raise ApiError(20422, f"Outcome must be 'confirmed' or 'unconfirmed', not {value!r}.")
+    if row["direction"] == "inbound":
+        raise ApiError(20422, f"Message {sid} was received, not sent: feedback is for the messages you send.")
+    store.add_event(conn, message_sid=sid, account_sid=account_sid, at=now, kind="feedback", detail={"outcome": value})
+    given = [e for e in store.list_events(conn, sid, account_sid=account_sid) if e["kind"] == "feedback"]
+    return {
+        "account_sid": account_sid,
+        "message_sid": sid,
+        "outcome": value,
+        "date_created": given[0]["at"] if given else now,
+        "date_updated": now,
+    }
 
 
 def media_list(conn: Connection, account_sid: str, sid: str, path: str, *, offset: int, limit: int) -> list[Row]:

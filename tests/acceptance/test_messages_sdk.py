@@ -372,6 +372,33 @@ def test_delete_in_flight_message_is_refused(tenant: Tenant) -> None:
     assert client.messages(sid).fetch().status == "queued"
 
 
+# -- feedback -----------------------------------------------------------------------------------
+
+
+def test_message_feedback_is_kept_on_the_timeline(tenant: Tenant, shared_server: Server) -> None:
+    client = tenant.client()
+    msg = client.messages.create(
+        to=fresh_number(), from_=tenant.numbers[0], body="Your code is 123456", provide_feedback=True
+    )
+    given = client.messages(msg.sid).feedback.create(outcome="confirmed")
+    assert (given.outcome, given.message_sid, given.account_sid) == ("confirmed", msg.sid, tenant.sid)
+    assert given.uri == f"/2010-04-01/Accounts/{tenant.sid}/Messages/{msg.sid}/Feedback.json"
+    changed = client.messages(msg.sid).feedback.create(outcome="unconfirmed")
+    assert changed.outcome == "unconfirmed" and changed.date_created == given.date_created
+    events = tenant.http("GET", f"/Messages/{msg.sid}/Events.json").json()["events"]
+    assert [e["detail"]["outcome"] for e in events if e["kind"] == "feedback"] == ["confirmed", "unconfirmed"]
+
+    raises_twilio(lambda: client.messages(msg.sid).feedback.create(outcome="maybe"), 20422, 400)
+    raises_twilio(lambda: client.messages("SM" + "0" * 32).feedback.create(outcome="confirmed"), 20404, 404)
+    other = new_tenant(shared_server, numbers=0)
+    raises_twilio(lambda: other.client().messages(msg.sid).feedback.create(outcome="confirmed"), 20404, 404)
+    inbound = shared_server.cli(
+        "simulate", "inbound", "--from", fresh_number(), "--to", tenant.numbers[0], "--body", "hi", "--json"
+    )
+    received = json.loads(inbound.stdout)["message_sid"]
+    raises_twilio(lambda: client.messages(received).feedback.create(outcome="confirmed"), 20422, 400)
+
+
 # -- timeline -----------------------------------------------------------------------------------
 
 

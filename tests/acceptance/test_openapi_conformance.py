@@ -261,6 +261,7 @@ MSGS = V + "/{AccountSid}/Messages.json"
 MSG = V + "/{AccountSid}/Messages/{Sid}.json"
 MEDIA_LIST = V + "/{AccountSid}/Messages/{MessageSid}/Media.json"
 MEDIA = V + "/{AccountSid}/Messages/{MessageSid}/Media/{Sid}.json"
+FEEDBACK = V + "/{AccountSid}/Messages/{MessageSid}/Feedback.json"
 
 
 def test_messages_and_media_conform(conformance: Conformance, shared_server: Server) -> None:
@@ -296,6 +297,7 @@ def test_messages_and_media_conform(conformance: Conformance, shared_server: Ser
     client.messages.list(page_size=2)
     client.messages.list(to=sms.to, date_sent_after=datetime(2020, 1, 1))
     client.messages(sms.sid).update(body="")
+    client.messages(sms.sid).feedback.create(outcome="confirmed")
     client.messages(scheduled.sid).update(status="canceled")
     media = client.messages(mms.sid).media.list(page_size=2)
     client.messages(mms.sid).media(media[0].sid).fetch()
@@ -329,6 +331,7 @@ def test_messages_and_media_conform(conformance: Conformance, shared_server: Ser
             ("GET", MEDIA_LIST, 200),
             ("GET", MEDIA, 200),
             ("DELETE", MEDIA, 204),
+            ("POST", FEEDBACK, 200),
             ("POST", MSGS, 400),
             ("GET", MSG, 404),
             ("GET", MSG, 401),

@@ -330,6 +330,16 @@ def test_sent_waits_for_a_receipt_then_warns() -> None:
     assert sources(f, "unmatched_receipts")[0]["since_submit"] == 4 and "4 receipt(s)" in f.advice[0]
 
 
+def test_a_sent_message_the_application_confirmed_arrived() -> None:
+    old = msg(status="sent", date_sent=NOW - timedelta(minutes=30))
+    events = [*clean_events()[:3], ev("feedback", None, 5, outcome="confirmed")]
+    f = one(diagnose_message(facts(old, events, parts=[part(stat=None)])), "no_receipt_yet")
+    assert f.severity == "info" and "reported feedback 'confirmed'" in f.summary
+    events.append(ev("feedback", None, 6, outcome="unconfirmed"))  # the latest word counts
+    f = one(diagnose_message(facts(old, events, parts=[part(stat=None)])), "no_receipt_yet")
+    assert f.severity == "warning" and "feedback" not in f.summary
+
+
 def test_scheduled_and_a_schedule_that_never_fired() -> None:
     later = msg(status="scheduled", send_at=NOW + timedelta(hours=1))
     f = one(diagnose_message(facts(later, [ev("created", "scheduled")], parts=[])), "scheduled")

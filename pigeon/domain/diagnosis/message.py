@@ -361,12 +361,23 @@ def _sent(f: MessageFacts, th: Thresholds) -> list[Finding]:
             "zeros, case). Compare them with the carrier_id above.",
         )
         evidence.append({"source": "unmatched_receipts", "carrier": carrier, "since_submit": f.unmatched_receipts})
+    summary = (
+        f"{carrier} accepted {m['sid']} at {when(sent_at)} and has not reported on it for "
+        f"{seconds(now - sent_at) // 60} min: 'sent' is all Pigeon knows."
+    )
+    feedback = [e for e in f.events if e.get("kind") == "feedback"]
+    confirmed = bool(feedback) and (feedback[-1].get("detail") or {}).get("outcome") == "confirmed"
+    if confirmed:
+        # The application's Message Feedback says the recipient acted on it: it arrived.
+        summary += (
+            f" But your application reported feedback 'confirmed' at {when(feedback[-1].get('at'))}: "
+            "the recipient acted on the message, so it did arrive."
+        )
     return [
         Finding(
             cause="no_receipt_yet",
-            severity="warning",
-            summary=f"{carrier} accepted {m['sid']} at {when(sent_at)} and has not reported on it for "
-            f"{seconds(now - sent_at) // 60} min: 'sent' is all Pigeon knows.",
+            severity="info" if confirmed else "warning",
+            summary=summary,
             evidence=evidence,
             advice=advice,
         )
