@@ -18,6 +18,15 @@ JSON = "application/json; charset=utf-8"
 TYPES = {"Local": "local", "Mobile": "mobile", "TollFree": "toll_free"}
 
 
+def _shown(row: dict[str, Any], typed: bool) -> dict[str, Any]:
+    """A number as the path shows it: under …/Local.json, …/Mobile.json and …/TollFree.json,
+    Twilio's resource has no `type` (the path says it)."""
+    body = number_json(row)
+    if typed:
+        body.pop("type", None)
+    return body
+
+
 async def create(request: Request) -> Response:
     """Buy a number: PhoneNumber (one from AvailablePhoneNumbers) or AreaCode (the first free
     number there) comes out of the inventory onto the account. The Local/Mobile/TollFree paths
@@ -43,11 +52,14 @@ async def create(request: Request) -> Response:
 
     row = await in_thread(run)
     request.state.created_sid = row["sid"]
-    return JSONResponse(number_json(row), status_code=201, media_type=JSON)
+    return JSONResponse(_shown(row, kind in TYPES), status_code=201, media_type=JSON)
 
 
 async def list_(request: Request) -> Response:
+    """The account's numbers; under …/Local.json, …/Mobile.json or …/TollFree.json, only that
+    type's."""
     account_sid = request.path_params["account_sid"]
+    number_type = TYPES.get(request.url.path.rsplit("/", 1)[-1].removesuffix(".json"))
     await authorized_account(request, account_sid)
     params = dict(request.query_params)
     req = parse_page(params)
@@ -62,12 +74,17 @@ async def list_(request: Request) -> Response:
                 friendly_name=params.get("FriendlyName"),
                 offset=req.offset,
                 limit=req.page_size + 1,
+                number_type=number_type,
             )
 
     rows = await in_thread(run)
     filters = [(k, params[k]) for k in ("PhoneNumber", "FriendlyName") if params.get(k)]
     body = offset_envelope(
-        "incoming_phone_numbers", [number_json(r) for r in rows], path=request.url.path, filters=filters, req=req
+        "incoming_phone_numbers",
+        [_shown(r, number_type is not None) for r in rows],
+        path=request.url.path,
+        filters=filters,
+        req=req,
     )
     return JSONResponse(body, media_type=JSON)
 
@@ -115,6 +132,7 @@ routes = [
     Route(BASE + ".json", create, methods=["POST"]),
     Route(BASE + ".json", list_, methods=["GET"]),
     *[Route(BASE + f"/{t}.json", create, methods=["POST"]) for t in TYPES],
+    *[Route(BASE + f"/{t}.json", list_, methods=["GET"]) for t in TYPES],  # before /{sid}.json
     Route(BASE + "/{sid}.json", fetch, methods=["GET"]),
     Route(BASE + "/{sid}.json", update, methods=["POST"]),
     Route(BASE + "/{sid}.json", delete, methods=["DELETE"]),

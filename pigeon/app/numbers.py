@@ -163,7 +163,14 @@ def _restock(conn: Connection, number: Mapping[str, Any], now: datetime) -> None
 
 
 def list_for_account(
-    conn: Connection, account_sid: str, *, phone_number: str | None, friendly_name: str | None, offset: int, limit: int
+    conn: Connection,
+    account_sid: str,
+    *,
+    phone_number: str | None,
+    friendly_name: str | None,
+    offset: int,
+    limit: int,
+    number_type: str | None = None,
 ) -> list[Row]:
     like = None
     if phone_number:
@@ -175,6 +182,7 @@ def list_for_account(
         phone_number_like=like,
         friendly_name=friendly_name,
         short_codes=False,
+        number_type=number_type,
         offset=offset,
         limit=limit,
     )

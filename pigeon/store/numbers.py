@@ -76,17 +76,21 @@ def list_numbers(
     phone_number_like: str | None = None,
     friendly_name: str | None = None,
     short_codes: bool | None = None,
+    number_type: str | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> list[Row]:
     """Numbers in provisioning order; `short_codes` True/False keeps only short codes / only
-    the rest (IncomingPhoneNumbers never lists short codes), None both."""
+    the rest (IncomingPhoneNumbers never lists short codes), None both; `number_type` only
+    numbers of that type (local, mobile, toll_free)."""
     q = sa.select(phone_numbers).order_by(phone_numbers.c.date_created, phone_numbers.c.sid)
     if short_codes is not None:
         is_short = phone_numbers.c.number_type == "short_code"
         q = q.where(is_short if short_codes else ~is_short)
     if account_sid is not None:
         q = q.where(phone_numbers.c.account_sid == account_sid)
+    if number_type is not None:
+        q = q.where(phone_numbers.c.number_type == number_type)
     if phone_number_like is not None:
         q = q.where(phone_numbers.c.phone_number.like(phone_number_like))
     if friendly_name is not None:

@@ -374,8 +374,11 @@ def test_incoming_phone_numbers_conform(conformance: Conformance, shared_server:
     client = conformance.tenant_client(tenant)
     first, second = stock(shared_server, fresh_number(), fresh_number())
     number = client.incoming_phone_numbers.create(phone_number=first, sms_url="https://app.example.com/sms")
-    client.incoming_phone_numbers.create(phone_number=second)
+    second_sid = client.incoming_phone_numbers.local.create(phone_number=second).sid
     client.incoming_phone_numbers.list(page_size=1)
+    assert [n.sid for n in client.incoming_phone_numbers.local.list()] == [number.sid, second_sid]
+    assert client.incoming_phone_numbers.toll_free.list() == []
+    assert client.incoming_phone_numbers.mobile.list() == []
     client.incoming_phone_numbers(number.sid).fetch()
     client.incoming_phone_numbers(number.sid).update(sms_method="GET", friendly_name="Support")
     for bad in (
@@ -400,6 +403,11 @@ def test_incoming_phone_numbers_conform(conformance: Conformance, shared_server:
             ("DELETE", one, 204),
             ("POST", numbers, 400),
             ("GET", one, 404),
+            ("POST", V + "/{AccountSid}/IncomingPhoneNumbers/Local.json", 201),
+            *[
+                ("GET", V + f"/{{AccountSid}}/IncomingPhoneNumbers/{kind}.json", 200)
+                for kind in ("Local", "TollFree", "Mobile")
+            ],
         },
     )
 
