@@ -48,9 +48,9 @@ Media. A message with media (MMS) goes only to the carriers of its route that ca
 (`Carrier.carries_media`; SMPP carries text only), which the claim reads for messages that
 have media. When none does, a message sent through a Messaging Service with `mms_converter`
 on (Twilio's default) goes as an SMS whose text is its body and the media's URLs
-(`pigeon.domain.mms`), priced by the segments that text takes; the `sent` entry says so
-(``media_as_links``, ``segments_sent``). Any other such message fails with 30011 without a
-submit, each carrier of the route listed as refusing it.
+(`pigeon.domain.mms`); its `num_segments` and price become those of that text, and the `sent`
+entry says so (``media_as_links``, ``segments_sent``). Any other such message fails with 30011
+without a submit, each carrier of the route listed as refusing it.
 
 Carriers bound in other processes. An SMPP carrier allows only so many binds, shared by every
 process as leases in the store (`pigeon.workers.bind_leases`), so the process that claims a
@@ -462,15 +462,17 @@ def _record_sent(
     prices: Mapping[str, str | None],
 ) -> None:
     """The carriers took these: sent, with price and carrier ids, in one guarded UPDATE per
-    carrier and price; then the receipts that overtook their submit responses."""
-    groups: dict[tuple[str, str | None], list[str]] = {}
+    carrier and price; then the receipts that overtook their submit responses. A message
+    whose media went as links takes the segments that text took, which its price counts."""
+    groups: dict[tuple[str, str | None, int | None], list[str]] = {}
     for outcome in accepted:
         assert outcome.ack is not None
         row = outcome.job.message
         price = prices[row["sid"]]
-        groups.setdefault((outcome.ack.carrier, price), []).append(row["sid"])
+        groups.setdefault((outcome.ack.carrier, price, outcome.segments), []).append(row["sid"])
     sent: dict[str, Row] = {}
-    for (carrier, price), sids in groups.items():
+    for (carrier, price, segments), sids in groups.items():
+        as_sent: dict[str, Any] = {"num_segments": segments} if segments is not None else {}
         sent |= message_batch.transition_many(
             conn,
             sids,
@@ -483,6 +485,7 @@ def _record_sent(
             claimed_by=None,
             claimed_until=None,
             paced_at=None,
+            **as_sent,
         )
     entries, refs, changed = [], [], []
     ids: dict[str, list[str]] = {}

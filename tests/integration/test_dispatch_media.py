@@ -68,6 +68,7 @@ def test_a_converting_service_sends_the_media_as_links(pipe: Pipeline) -> None:
     (sent,) = [e for e in pipe.events(sid) if e["status"] == "sent"]
     assert (sent["detail"]["media_as_links"], sent["detail"]["segments_sent"]) == (2, 2)
     assert row["price"] == DispatchSettings().prices.price(TO, SENDER, 2)  # what went out
+    assert row["num_segments"] == 2  # was 1, the body's, until it went as this text
 
 
 def test_a_service_that_does_not_convert_has_its_media_refused(pipe: Pipeline) -> None:
