@@ -17,7 +17,7 @@ import typer
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
@@ -340,6 +340,52 @@ def keys_create(
         _print_json({"sid": row["sid"], "secret": row["secret"], "account_sid": account})
     else:
         out.print(f"Key SID  {row['sid']}\nSecret   {row['secret']}", highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str | None, typer.Option("--account", help="One account's keys only.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """API keys (never their secrets), oldest first."""
+    from pigeon.store.accounts import list_api_keys
+
+    db = open_store()
+    with db.read() as conn:
+        rows = list_api_keys(conn, account)
+    if as_json:
+        _print_json(rows)
+        return
+    every = account is None  # the account column only when it varies (two whole SIDs fill 80 columns)
+    columns = [Column("sid", no_wrap=True), *([Column("account", max_width=14, no_wrap=True)] if every else [])]
+    table = Table(*columns, "name", Column("created", no_wrap=True))
+    for r in rows:
+        cells = [r["sid"], *([r["account_sid"]] if every else []), r["friendly_name"], str(r["date_created"])[:19]]
+        table.add_row(*cells)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's SID (SK…).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete an API key: requests and console sessions signed with it fail from now on."""
+    from pigeon.store.accounts import get_api_key
+
+    db = open_store()
+    try:
+        with db.write() as conn:
+            found = get_api_key(conn, key)
+            if found is None:
+                raise ApiError(20404, f"No API key {key}.", status=404)
+            account_use.revoke_key(conn, found["account_sid"], key, key)
+    except ApiError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        _print_json({"sid": key, "account_sid": found["account_sid"], "revoked": True})
+    else:
+        out.print(f"{key} revoked: it no longer works for {found['account_sid']}", highlight=False)
 
 
 # -- numbers -------------------------------------------------------------------------------

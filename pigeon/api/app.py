@@ -18,6 +18,7 @@ from pigeon.api import (
     available_numbers,
     debugger,
     doctor,
+    keys,
     messages,
     numbers,
     optouts,
@@ -89,6 +90,7 @@ def create_app(
             messages.create_route,
             Route("/healthz", healthz, methods=["GET"]),
             *accounts.routes,
+            *keys.routes,
             *debugger.routes,  # before messages: Messages/Export.json is not a message SID
             *alert_log.routes,
             *messages.routes,

@@ -204,6 +204,24 @@ def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: d
     return store.create_api_key(conn, account_sid=account_sid, friendly_name=friendly_name, now=now)
 
 
+def list_keys(conn: Connection, account_sid: str, *, offset: int = 0, limit: int | None = None) -> list[Row]:
+    return store.list_api_keys(conn, account_sid, offset=offset, limit=limit)
+
+
+def key_of(conn: Connection, account_sid: str, key_sid: str, path: str) -> Row:
+    """An account's key, without its hash; 20404 for a key of another account or none."""
+    key = store.get_api_key(conn, key_sid)
+    if key is None or key["account_sid"] != account_sid:
+        raise ApiError(20404, f"The requested resource {path} was not found", status=404)
+    return {k: key[k] for k in ("sid", "account_sid", "friendly_name", "date_created")}
+
+
+def revoke_key(conn: Connection, account_sid: str, key_sid: str, path: str) -> None:
+    """Delete an account's key: requests and console sessions signed with it fail from now on."""
+    key_of(conn, account_sid, key_sid, path)
+    store.delete_api_key(conn, key_sid)
+
+
 @dataclass(frozen=True)
 class GeoPermissions:
     """The countries an account may send to, and whose setting that is."""

@@ -119,6 +119,24 @@ def account_for_key(conn: Connection, key_sid: str, secret: str) -> str | None:
     return str(row.account_sid)
 
 
+_KEY_VIEW = (api_keys.c.sid, api_keys.c.account_sid, api_keys.c.friendly_name, api_keys.c.date_created)
+
+
+def list_api_keys(conn: Connection, account_sid: str | None, *, offset: int = 0, limit: int | None = None) -> list[Row]:
+    """An account's keys (every account's with None), oldest first, without their hashes."""
+    q = sa.select(*_KEY_VIEW).order_by(api_keys.c.date_created, api_keys.c.sid)
+    if account_sid is not None:
+        q = q.where(api_keys.c.account_sid == account_sid)
+    q = q.offset(offset) if offset else q
+    q = q.limit(limit) if limit is not None else q
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def delete_api_key(conn: Connection, key_sid: str) -> bool:
+    """Remove a key: its credentials stop working at once. False if there was none."""
+    return bool(conn.execute(api_keys.delete().where(api_keys.c.sid == key_sid)).rowcount)
+
+
 def get_api_key(conn: Connection, key_sid: str) -> Row | None:
     """An API key's record (its secret only as the stored hash)."""
     row = conn.execute(sa.select(api_keys).where(api_keys.c.sid == key_sid)).mappings().first()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.acceptance.conftest import Server
@@ -128,6 +129,47 @@ def test_api_key_authenticates_for_its_account(tenant: Tenant, shared_server: Se
     raises_twilio(
         lambda: upward.messages.create(to=fresh_number(), from_=shared_server.numbers[0], body="x"), 20003, 403
     )
+
+
+def test_api_keys_are_made_listed_and_revoked_through_the_api(tenant: Tenant, shared_server: Server) -> None:
+    client = tenant.client()
+    made = client.new_keys.create(friendly_name="ci deploys")
+    assert made.sid.startswith("SK") and len(made.secret) >= 32 and made.friendly_name == "ci deploys"
+    by_key = shared_server.client(made.sid, made.secret, tenant.sid)
+    assert by_key.messages.list() == []
+    assert [k.sid for k in client.keys.list()] == [made.sid]
+    fetched = client.keys(made.sid).fetch()
+    assert (fetched.friendly_name, fetched.date_created) == ("ci deploys", made.date_created)
+    assert not hasattr(fetched, "secret") or getattr(fetched, "secret", None) is None
+    # A key cannot manage keys (a leaked one must not make itself new ones).
+    raises_twilio(lambda: by_key.new_keys.create(friendly_name="more"), 20003, 401)
+    listed = httpx.get(f"{tenant.base()}/Keys.json", auth=(made.sid, made.secret), timeout=10)
+    assert (listed.status_code, listed.json()["code"]) == (401, 20003)
+    # Another account's keys are not there; the parent may manage its subaccount's.
+    other = new_tenant(shared_server, numbers=0)
+    raises_twilio(lambda: other.client().keys(made.sid).fetch(), 20404, 404)
+    assert [k.sid for k in shared_server.client(account_sid=tenant.sid).keys.list()] == [made.sid]
+    raises_twilio(lambda: client.new_keys.create(friendly_name="k" * 65), 20422, 400)
+
+    assert client.keys(made.sid).delete() is True
+    refused = httpx.get(f"{tenant.base()}/Messages.json", auth=(made.sid, made.secret), timeout=10)
+    assert (refused.status_code, refused.json()["code"]) == (401, 20003)  # revoked at once
+    assert client.keys.list() == []
+
+
+def test_api_keys_are_listed_and_revoked_from_the_command_line(tenant: Tenant, shared_server: Server) -> None:
+    key = json.loads(shared_server.cli("keys", "create", "--account", tenant.sid, "--json").stdout)
+    listed = json.loads(shared_server.cli("keys", "list", "--account", tenant.sid, "--json").stdout)
+    assert [k["sid"] for k in listed] == [key["sid"]] and "secret_hash" not in listed[0]
+    assert key["sid"] in shared_server.cli("keys", "list", "--account", tenant.sid).stdout
+    by_key = shared_server.client(key["sid"], key["secret"], tenant.sid)
+    assert by_key.messages.list() == []
+    revoked = json.loads(shared_server.cli("keys", "revoke", key["sid"], "--json").stdout)
+    assert revoked == {"sid": key["sid"], "account_sid": tenant.sid, "revoked": True}
+    refused = httpx.get(f"{tenant.base()}/Messages.json", auth=(key["sid"], key["secret"]), timeout=10)
+    assert refused.status_code == 401
+    again = shared_server.cli("keys", "revoke", key["sid"], check=False)
+    assert again.returncode == 1 and "error 20404" in again.stderr
 
 
 # -- IncomingPhoneNumbers --------------------------------------------------------------------------
