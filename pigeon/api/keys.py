@@ -3,8 +3,7 @@
 Create answers the secret once (Twilio's NewKey); only its hash is kept. Delete revokes the
 key at once, for requests and console sessions alike. Keys are managed with the account's
 auth token (or its parent's), not with an API key: a leaked key must not be able to make
-itself new ones. A key has no date of change here, so `date_updated` is its creation date, and
-its FriendlyName is set at creation only.
+itself new ones. Update changes a key's FriendlyName only.
 """
 
 from __future__ import annotations
@@ -27,8 +26,12 @@ BASE = V + "/Accounts/{account_sid}/Keys"
 
 
 def key_json(row: dict[str, Any]) -> dict[str, Any]:
-    created = rfc2822(row["date_created"])
-    return {"sid": row["sid"], "friendly_name": row["friendly_name"], "date_created": created, "date_updated": created}
+    return {
+        "sid": row["sid"],
+        "friendly_name": row["friendly_name"],
+        "date_created": rfc2822(row["date_created"]),
+        "date_updated": rfc2822(row.get("date_updated") or row["date_created"]),
+    }
 
 
 async def _account(request: Request) -> str:
@@ -79,6 +82,21 @@ async def fetch(request: Request) -> Response:
     return JSONResponse(key_json(await in_thread(run)), media_type=JSON)
 
 
+async def update(request: Request) -> Response:
+    account_sid = await _account(request)
+    params = first(await form(request))
+    c = ctx(request)
+
+    def run() -> dict[str, Any]:
+        with c.db.write() as conn:
+            sid, path = request.path_params["sid"], request.url.path
+            if "FriendlyName" not in params:
+                return use.key_of(conn, account_sid, sid, path)
+            return use.rename_key(conn, account_sid, sid, path, params["FriendlyName"], c.clock.now())
+
+    return JSONResponse(key_json(await in_thread(run)), media_type=JSON)
+
+
 async def delete(request: Request) -> Response:
     account_sid = await _account(request)
     c = ctx(request)
@@ -95,5 +113,6 @@ routes = [
     Route(BASE + ".json", create, methods=["POST"]),
     Route(BASE + ".json", list_, methods=["GET"]),
     Route(BASE + "/{sid}.json", fetch, methods=["GET"]),
+    Route(BASE + "/{sid}.json", update, methods=["POST"]),
     Route(BASE + "/{sid}.json", delete, methods=["DELETE"]),
 ]

@@ -213,7 +213,15 @@ def key_of(conn: Connection, account_sid: str, key_sid: str, path: str) -> Row:
     key = store.get_api_key(conn, key_sid)
     if key is None or key["account_sid"] != account_sid:
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
-    return {k: key[k] for k in ("sid", "account_sid", "friendly_name", "date_created")}
+    return {k: key[k] for k in ("sid", "account_sid", "friendly_name", "date_created", "date_updated")}
+
+
+def rename_key(conn: Connection, account_sid: str, key_sid: str, path: str, friendly_name: str, now: datetime) -> Row:
+    key_of(conn, account_sid, key_sid, path)
+    if len(friendly_name) > 64:  # its column's size
+        raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
+    store.rename_api_key(conn, key_sid, friendly_name, now=now)
+    return key_of(conn, account_sid, key_sid, path)
 
 
 def revoke_key(conn: Connection, account_sid: str, key_sid: str, path: str) -> None:

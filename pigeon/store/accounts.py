@@ -119,7 +119,13 @@ def account_for_key(conn: Connection, key_sid: str, secret: str) -> str | None:
     return str(row.account_sid)
 
 
-_KEY_VIEW = (api_keys.c.sid, api_keys.c.account_sid, api_keys.c.friendly_name, api_keys.c.date_created)
+_KEY_VIEW = (
+    api_keys.c.sid,
+    api_keys.c.account_sid,
+    api_keys.c.friendly_name,
+    api_keys.c.date_created,
+    api_keys.c.date_updated,
+)
 
 
 def list_api_keys(conn: Connection, account_sid: str | None, *, offset: int = 0, limit: int | None = None) -> list[Row]:
@@ -130,6 +136,12 @@ def list_api_keys(conn: Connection, account_sid: str | None, *, offset: int = 0,
     q = q.offset(offset) if offset else q
     q = q.limit(limit) if limit is not None else q
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def rename_api_key(conn: Connection, key_sid: str, friendly_name: str, *, now: datetime) -> None:
+    conn.execute(
+        api_keys.update().where(api_keys.c.sid == key_sid).values(friendly_name=friendly_name, date_updated=now)
+    )
 
 
 def delete_api_key(conn: Connection, key_sid: str) -> bool:

@@ -132,6 +132,7 @@ api_keys = sa.Table(
     # SHA-256 of the secret: the secret is 32 random bytes, so a slow hash adds nothing.
     sa.Column("secret_hash", sa.String(64), nullable=False),
     sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=True),  # NULL: never changed since made
 )
 
 phone_numbers = sa.Table(

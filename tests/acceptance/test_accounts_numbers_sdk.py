@@ -141,6 +141,10 @@ def test_api_keys_are_made_listed_and_revoked_through_the_api(tenant: Tenant, sh
     fetched = client.keys(made.sid).fetch()
     assert (fetched.friendly_name, fetched.date_created) == ("ci deploys", made.date_created)
     assert not hasattr(fetched, "secret") or getattr(fetched, "secret", None) is None
+    renamed = client.keys(made.sid).update(friendly_name="ci deploys (old)")
+    assert (renamed.friendly_name, renamed.date_created) == ("ci deploys (old)", made.date_created)
+    assert renamed.date_updated >= made.date_updated
+    raises_twilio(lambda: client.keys(made.sid).update(friendly_name="k" * 65), 20422, 400)
     # A key cannot manage keys (a leaked one must not make itself new ones).
     raises_twilio(lambda: by_key.new_keys.create(friendly_name="more"), 20003, 401)
     listed = httpx.get(f"{tenant.base()}/Keys.json", auth=(made.sid, made.secret), timeout=10)
