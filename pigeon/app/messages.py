@@ -115,5 +115,12 @@ def media_fetch(conn: Connection, account_sid: str, sid: str, media_sid: str, pa
 
 
 def media_delete(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> None:
+    """Remove one media record. Refused while the message may still go out, as redaction is:
+    the media are what the carrier would be sent (or their links, `domain.mms`)."""
     media_fetch(conn, account_sid, sid, media_sid, path)
+    status = MessageStatus(fetch(conn, account_sid, sid, path)["status"])
+    if status in IN_FLIGHT or status is MessageStatus.SCHEDULED:
+        raise ApiError(
+            20009, f"Message {sid} is {status}; its media can be deleted once it has been sent or has failed."
+        )
     store.delete_media(conn, media_sid)

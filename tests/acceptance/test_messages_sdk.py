@@ -119,6 +119,10 @@ def test_create_with_ten_media_urls_makes_an_mms_with_its_media(tenant: Tenant) 
     content = tenant.http("GET", f"/Messages/{msg.sid}/Media/{one.sid}")
     assert content.status_code == 302 and content.headers["location"] == MEDIA[3]
 
+    # Not while the message may still go out: the media are what the carrier would be sent.
+    raises_twilio(lambda: client.messages(msg.sid).media(one.sid).delete(), 20009, 400)
+    with store(tenant.server) as db:
+        deliver(db, msg.sid)
     assert client.messages(msg.sid).media(one.sid).delete() is True
     assert len(client.messages(msg.sid).media.list()) == 9
     raises_twilio(lambda: client.messages(msg.sid).media(one.sid).fetch(), 20404, 404)

@@ -301,9 +301,9 @@ def test_messages_and_media_conform(conformance: Conformance, shared_server: Ser
     client.messages(scheduled.sid).update(status="canceled")
     media = client.messages(mms.sid).media.list(page_size=2)
     client.messages(mms.sid).media(media[0].sid).fetch()
-    client.messages(mms.sid).media(media[0].sid).delete()
     with store(shared_server) as db:
-        move_to(db, mms.sid, MessageStatus.FAILED)
+        move_to(db, mms.sid, MessageStatus.FAILED)  # media are deleted once the message is done
+    client.messages(mms.sid).media(media[0].sid).delete()
     client.messages(mms.sid).delete()
 
     # Refusals, through the SDK where it can make them and raw where it cannot.
