@@ -348,11 +348,9 @@ def keys_list(
     as_json: JsonFlag = False,
 ) -> None:
     """API keys (never their secrets), oldest first."""
-    from pigeon.store.accounts import list_api_keys
-
     db = open_store()
     with db.read() as conn:
-        rows = list_api_keys(conn, account)
+        rows = account_use.list_keys(conn, account)
     if as_json:
         _print_json(rows)
         return
@@ -371,15 +369,10 @@ def keys_revoke(
     as_json: JsonFlag = False,
 ) -> None:
     """Delete an API key: requests and console sessions signed with it fail from now on."""
-    from pigeon.store.accounts import get_api_key
-
     db = open_store()
     try:
         with db.write() as conn:
-            found = get_api_key(conn, key)
-            if found is None:
-                raise ApiError(20404, f"No API key {key}.", status=404)
-            account_use.revoke_key(conn, found["account_sid"], key, key)
+            found = account_use.revoke_key(conn, None, key, f"API key {key}")
     except ApiError as exc:
         raise _fail(exc) from exc
     if as_json:

@@ -197,37 +197,43 @@ def rotate_auth_token(conn: Connection, account_sid: str, *, now: datetime) -> R
     return existing(conn, account_sid)
 
 
-def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
-    existing(conn, account_sid)
+def _key_name(friendly_name: str) -> str:
     if len(friendly_name) > 64:  # its column's size: PostgreSQL refuses more, SQLite kept it
         raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
-    return store.create_api_key(conn, account_sid=account_sid, friendly_name=friendly_name, now=now)
+    return friendly_name
 
 
-def list_keys(conn: Connection, account_sid: str, *, offset: int = 0, limit: int | None = None) -> list[Row]:
+def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
+    existing(conn, account_sid)
+    return store.create_api_key(conn, account_sid=account_sid, friendly_name=_key_name(friendly_name), now=now)
+
+
+def list_keys(conn: Connection, account_sid: str | None, *, offset: int = 0, limit: int | None = None) -> list[Row]:
+    """An account's keys (every account's with None), oldest first, without their hashes."""
     return store.list_api_keys(conn, account_sid, offset=offset, limit=limit)
 
 
-def key_of(conn: Connection, account_sid: str, key_sid: str, path: str) -> Row:
-    """An account's key, without its hash; 20404 for a key of another account or none."""
+def key_of(conn: Connection, account_sid: str | None, key_sid: str, path: str) -> Row:
+    """An account's key (any account's with None), without its hash; 20404 for a key of
+    another account or none."""
     key = store.get_api_key(conn, key_sid)
-    if key is None or key["account_sid"] != account_sid:
+    if key is None or account_sid not in (None, key["account_sid"]):
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)
     return {k: key[k] for k in ("sid", "account_sid", "friendly_name", "date_created", "date_updated")}
 
 
 def rename_key(conn: Connection, account_sid: str, key_sid: str, path: str, friendly_name: str, now: datetime) -> Row:
-    key_of(conn, account_sid, key_sid, path)
-    if len(friendly_name) > 64:  # its column's size
-        raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
-    store.rename_api_key(conn, key_sid, friendly_name, now=now)
-    return key_of(conn, account_sid, key_sid, path)
+    key = key_of(conn, account_sid, key_sid, path)
+    store.rename_api_key(conn, key_sid, _key_name(friendly_name), now=now)
+    return {**key, "friendly_name": friendly_name, "date_updated": now}
 
 
-def revoke_key(conn: Connection, account_sid: str, key_sid: str, path: str) -> None:
-    """Delete an account's key: requests and console sessions signed with it fail from now on."""
-    key_of(conn, account_sid, key_sid, path)
+def revoke_key(conn: Connection, account_sid: str | None, key_sid: str, path: str) -> Row:
+    """Delete a key of the account (of any with None): requests and console sessions signed
+    with it fail from now on. Returns the key as it was."""
+    key = key_of(conn, account_sid, key_sid, path)
     store.delete_api_key(conn, key_sid)
+    return key
 
 
 @dataclass(frozen=True)

@@ -91,12 +91,12 @@ def give_feedback(conn: Connection, account_sid: str, sid: str, path: str, outco
     if row["direction"] == "inbound":
         raise ApiError(20422, f"Message {sid} was received, not sent: feedback is for the messages you send.")
     store.add_event(conn, message_sid=sid, account_sid=account_sid, at=now, kind="feedback", detail={"outcome": value})
-    given = [e for e in store.list_events(conn, sid, account_sid=account_sid) if e["kind"] == "feedback"]
+    first = next(e for e in store.list_events(conn, sid, account_sid=account_sid) if e["kind"] == "feedback")
     return {
         "account_sid": account_sid,
         "message_sid": sid,
         "outcome": value,
-        "date_created": given[0]["at"] if given else now,
+        "date_created": first["at"],
         "date_updated": now,
     }
 
@@ -106,19 +106,23 @@ def media_list(conn: Connection, account_sid: str, sid: str, path: str, *, offse
     return store.list_media(conn, sid, offset=offset, limit=limit)
 
 
-def media_fetch(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> Row:
-    fetch(conn, account_sid, sid, path)
+def _message_and_media(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> tuple[Row, Row]:
+    message = fetch(conn, account_sid, sid, path)
     row = store.get_media(conn, sid, media_sid)
     if row is None:
         raise not_found(path)
-    return row
+    return message, row
+
+
+def media_fetch(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> Row:
+    return _message_and_media(conn, account_sid, sid, media_sid, path)[1]
 
 
 def media_delete(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> None:
     """Remove one media record. Refused while the message may still go out, as redaction is:
     the media are what the carrier would be sent (or their links, `domain.mms`)."""
-    media_fetch(conn, account_sid, sid, media_sid, path)
-    status = MessageStatus(fetch(conn, account_sid, sid, path)["status"])
+    message, _ = _message_and_media(conn, account_sid, sid, media_sid, path)
+    status = MessageStatus(message["status"])
     if status in IN_FLIGHT or status is MessageStatus.SCHEDULED:
         raise ApiError(
             20009, f"Message {sid} is {status}; its media can be deleted once it has been sent or has failed."
