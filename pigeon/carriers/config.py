@@ -36,6 +36,12 @@ A complete carrier, with its defaults::
     reassembly_timeout = 120.0       # seconds to wait for the missing parts of an inbound message
     binds = 1                        # binds the account allows at once, across every Pigeon process
     bind_lease = 30.0                # seconds a process's claim on one of those binds lasts unrenewed
+    tls = false                      # SMPP over TLS (the carrier's TLS port, often 3550)
+    tls_ca_file = ""                 # PEM certificates that sign the SMSC's; "": the system's
+    tls_server_name = ""             # the name the SMSC's certificate must carry; "": host
+    tls_cert_file = ""               # a client certificate (PEM), for carriers that ask for one
+    tls_key_file = ""                # its private key (PEM); "": in tls_cert_file
+    tls_key_password = ""            # the key's passphrase, if it has one; never logged
     status_map = { "0x00000401" = { action = "permanent", error_code = 30007 } }
 
     [[routes]]
@@ -49,6 +55,11 @@ bind works again, and never moved to the next carrier of its route, where it wou
 be sent a second time. ``true`` lets the dispatcher fail over at once instead, for traffic
 where a late message is worse than a duplicate; the timeline records the possible
 duplicate either way (`pigeon.app.dispatch`).
+
+``tls``: the SMSC's certificate is always verified (`pigeon.carriers.smpp_tls`); one that is
+self-signed is trusted by naming it as ``tls_ca_file``. The files are read at start, so that a
+wrong path stops the start, and again at each connection, so that a renewed certificate is
+used from the next reconnect on.
 
 ``binds`` and ``bind_lease``: a carrier account allows only so many simultaneous binds, and
 every ``pigeon worker`` (or ``pigeon serve``) process on every host would otherwise bind on
@@ -71,6 +82,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from pigeon.carriers.smpp_errors import Action, StatusRule
 from pigeon.carriers.smpp_ids import ID_FORMATS, IdFormat
+from pigeon.carriers.smpp_tls import TlsSettings, TlsSetupError, client_context
 from pigeon.domain import storable
 from pigeon.domain.routing import Route
 
@@ -93,6 +105,11 @@ _NPIS = frozenset({0, 1, 3, 4, 6, 8, 9, 10, 14, 18})
 #: The store keeps a carrier's name with each message, carrier id and bind lease, in columns
 #: of storable.CARRIER_NAME_LENGTH: a longer name failed every one of those writes on PostgreSQL.
 _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{storable.CARRIER_NAME_LENGTH - 1}}}")
+
+
+def _secret(key: str) -> bool:
+    """Keys whose values never appear in an error message."""
+    return key.endswith("password")
 
 
 class CarrierConfigError(ValueError):
@@ -143,6 +160,7 @@ class SmppCarrierConfig:
     reassembly_timeout: float = 120.0
     binds: int = 1
     bind_lease: float = 30.0
+    tls: TlsSettings | None = None  # None: plain TCP
     status_map: Mapping[int, StatusRule] = field(default_factory=dict)
 
     @property
@@ -205,16 +223,19 @@ class _Reader:
         value = self.table[key]
         # bool is an int in Python; a TOML `true` is never a number here.
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise self.fail(key, f"must be {what}, got {value!r}" if key != "password" else f"must be {what}")
+            raise self.fail(key, f"must be {what}" if _secret(key) else f"must be {what}, got {value!r}")
         return value
 
-    def text(self, key: str, default: str | None = None, *, max_len: int | None = None) -> str:
+    def text(self, key: str, default: str | None = None, *, max_len: int | None = None, ascii_only: bool = True) -> str:
         value = cast(str, self._get(key, (str,), default, "a string"))
         if max_len is not None and len(value) > max_len:
-            shown = "" if key == "password" else f" ({value!r})"
+            shown = "" if _secret(key) else f" ({value!r})"
             raise self.fail(key, f"must be at most {max_len} characters{shown}")
-        if not value.isascii():
-            raise self.fail(key, "must be ASCII" + ("" if key == "password" else f", got {value!r}"))
+        if ascii_only and not value.isascii():
+            raise self.fail(key, "must be ASCII" + ("" if _secret(key) else f", got {value!r}"))
+        # SMPP's C-octet strings end at a NUL, and no file name holds one.
+        if "\0" in value:
+            raise self.fail(key, "must not contain a NUL character")
         return value
 
     def integer(self, key: str, default: int | None = None, *, minimum: int = 0, maximum: int | None = None) -> int:
@@ -294,6 +315,7 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         reassembly_timeout=r.number("reassembly_timeout", d.reassembly_timeout),
         binds=r.integer("binds", d.binds, minimum=1, maximum=1000),
         bind_lease=r.number("bind_lease", d.bind_lease),
+        tls=_tls(r),
         status_map=_status_map(r),
     )
     if config.reconnect_max < config.reconnect_min:
@@ -304,6 +326,37 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         raise r.fail("bind_lease", f"must be more than twice connect_timeout ({2 * config.connect_timeout:g} s)")
     r.check_unknown()
     return config
+
+
+_TLS_KEYS = ("tls_ca_file", "tls_server_name", "tls_cert_file", "tls_key_file", "tls_key_password")
+
+
+def _tls(r: _Reader) -> TlsSettings | None:
+    """The tls_* keys, checked by building a context from them once (the files must be readable
+    and hold what they should)."""
+    on = r.flag("tls", False)
+    # File names and a passphrase need not be ASCII (the SMPP fields must).
+    values = {key: r.text(key, "", ascii_only=key == "tls_server_name") for key in _TLS_KEYS}
+    if not on:
+        given = [key for key, value in values.items() if value]
+        if given:
+            raise r.fail(given[0], "is set but tls is false: set tls = true to use SMPP over TLS")
+        return None
+    if (values["tls_key_file"] or values["tls_key_password"]) and not values["tls_cert_file"]:
+        key = "tls_key_file" if values["tls_key_file"] else "tls_key_password"
+        raise r.fail(key, "is set without tls_cert_file")
+    tls = TlsSettings(
+        ca_file=values["tls_ca_file"],
+        server_name=values["tls_server_name"],
+        cert_file=values["tls_cert_file"],
+        key_file=values["tls_key_file"],
+        key_password=values["tls_key_password"],
+    )
+    try:
+        client_context(tls)
+    except TlsSetupError as exc:
+        raise r.fail(exc.key, exc.problem) from None
+    return tls
 
 
 def _ton_npi(r: _Reader, key: str, value: object, default: TonNpi) -> TonNpi:

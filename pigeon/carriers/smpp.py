@@ -231,6 +231,7 @@ class SmppCarrier:
             kind="smpp",
             address=f"{self.config.host}:{self.config.port}",
             system_id=self.config.system_id,
+            tls=self.config.tls is not None,
             binds=tuple(b.status() for b in self._binds),
             window_size=self.config.window,
             window_in_use=self._gate.in_flight,

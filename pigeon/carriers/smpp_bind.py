@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp_errors import carrier_code
 from pigeon.carriers.smpp_session import BindRefused, SessionSettings, SmppSession
+from pigeon.carriers.smpp_tls import TlsSetupError, describe_failure
 from pigeon.ports import Clock
 
 __all__ = ["BindHost", "BindKeeper", "BindStatus", "CarrierStatus", "session_settings"]
@@ -45,6 +47,7 @@ class CarrierStatus:
     kind: str
     address: str
     system_id: str
+    tls: bool  # SMPP over TLS
     binds: tuple[BindStatus, ...]
     window_size: int
     window_in_use: int
@@ -96,6 +99,7 @@ def session_settings(config: SmppCarrierConfig, role: str) -> SessionSettings:
         connect_timeout=config.connect_timeout,
         response_timeout=config.response_timeout,
         enquire_link_interval=config.enquire_link_interval,
+        tls=config.tls,
     )
 
 
@@ -145,6 +149,14 @@ class BindKeeper:
         except BindRefused as exc:
             c.metrics.errors.labels(config.name, "bind").inc()
             self._set("bind_refused", f"bind refused: {carrier_code(exc.status)}")
+            return False
+        except TlsSetupError as exc:  # a TLS file went missing since the start
+            c.metrics.errors.labels(config.name, "connection").inc()
+            self._set("backoff", f"TLS: {exc}")
+            return False
+        except ssl.SSLError as exc:
+            c.metrics.errors.labels(config.name, "connection").inc()
+            self._set("backoff", f"cannot connect to {config.host}:{config.port}: {describe_failure(exc)}")
             return False
         except (OSError, TimeoutError) as exc:
             c.metrics.errors.labels(config.name, "connection").inc()

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pigeon.carriers import smpp_pdu as pdu
+from pigeon.carriers.smpp_tls import TlsSettings, client_context
 
 __all__ = ["BindRefused", "Response", "SessionClosed", "SmppSession"]
 
@@ -74,9 +75,11 @@ class SessionSettings:
     connect_timeout: float
     response_timeout: float
     enquire_link_interval: float
+    tls: TlsSettings | None = None
 
     def __repr__(self) -> str:  # the password never reaches a log line through a repr
-        return f"SessionSettings({self.role} {self.system_id}@{self.host}:{self.port})"
+        tls = " TLS" if self.tls is not None else ""
+        return f"SessionSettings({self.role} {self.system_id}@{self.host}:{self.port}{tls})"
 
 
 class SmppSession:
@@ -104,9 +107,28 @@ class SmppSession:
     # --- life cycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Connect and bind; raises `BindRefused`, OSError (ConnectionError) or TimeoutError."""
+        """Connect (with TLS when configured) and bind; raises `BindRefused`, OSError
+        (ConnectionError, ssl.SSLError), TimeoutError or `TlsSetupError`."""
         s = self.settings
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(s.host, s.port), s.connect_timeout)
+        if s.tls is None:
+            connecting = asyncio.open_connection(s.host, s.port)
+        else:
+            connecting = asyncio.open_connection(
+                s.host,
+                s.port,
+                ssl=client_context(s.tls),  # read afresh: a renewed certificate counts from now on
+                server_hostname=s.tls.server_name or s.host,
+                ssl_handshake_timeout=s.connect_timeout,
+            )
+        try:
+            reader, writer = await asyncio.wait_for(connecting, s.connect_timeout)
+        except TimeoutError:
+            if s.tls is None:
+                raise
+            # A plain SMPP port reads a TLS ClientHello as the start of a huge PDU and waits.
+            raise TimeoutError(
+                f"no TLS session within {s.connect_timeout:g} s (a plain SMPP port never answers a TLS handshake)"
+            ) from None
         self._reader, self._writer = reader, writer
         command = _BIND_COMMANDS[s.role]
         request = pdu.bind_pdu(
@@ -120,9 +142,16 @@ class SmppSession:
         try:
             writer.write(request)
             header, _ = await asyncio.wait_for(self._read_pdu(), s.connect_timeout)
-        except (asyncio.IncompleteReadError, pdu.PduError) as exc:
+        except (asyncio.IncompleteReadError, pdu.PduError, ConnectionError) as exc:
             # An SMSC that hangs up on a bind (or answers garbage) is a connection problem.
             await self._abort()
+            if s.tls is not None and not isinstance(exc, pdu.PduError):
+                # TLS 1.3 ends the handshake before the server has checked our certificate:
+                # a refusal comes as an alert or a reset while we wait for the bind's answer.
+                raise ConnectionError(
+                    f"the SMSC ended the TLS session before answering the bind ({exc or type(exc).__name__}); "
+                    "an SMSC that wants a client certificate, or refuses ours, does so"
+                ) from exc
             raise ConnectionError(f"no bind response: {exc}") from exc
         except BaseException:
             await self._abort()

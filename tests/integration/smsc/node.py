@@ -48,11 +48,13 @@ class NodeSmsc:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, **options: Any) -> AsyncIterator[NodeSmsc]:
+    async def running(cls, *, tls: tuple[str, ...] = (), **options: Any) -> AsyncIterator[NodeSmsc]:
+        """`tls`: (key, certificate[, client CA]) PEM files, for SMPP over TLS."""
         process = await asyncio.create_subprocess_exec(
             "node",
             str(HERE / "smsc.js"),
             "0",
+            *(("--tls", *tls) if tls else ()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -9,7 +9,10 @@
 //
 // Control: one JSON object per line on stdin ({"id": 1, "cmd": "...", ...}); replies and
 // events are JSON lines on stdout ({"reply": 1, ...} / {"event": "...", ...}).
-// Usage: node smsc.js [port]   (0 or nothing: an ephemeral port, printed in the "listening" event)
+// Usage: node smsc.js [port] [--tls KEY CERT [CLIENT_CA]]
+//   port 0 or nothing: an ephemeral port, printed in the "listening" event; --tls: SMPP over
+//   TLS with that key and certificate (PEM), and with CLIENT_CA, a client certificate signed
+//   by it is required (the package's own TLS server: createServer with key and cert).
 'use strict';
 
 const readline = require('readline');
@@ -215,7 +218,25 @@ function requeueOwed(session) {
   session.owed.clear();
 }
 
-const server = smpp.createServer((session) => {
+function serverOptions(argv) {
+  const at = argv.indexOf('--tls');
+  if (at < 0) return {};
+  const fs = require('fs');
+  const [key, cert, clientCa] = argv.slice(at + 1, at + 4);
+  const tlsOptions = { key: fs.readFileSync(key), cert: fs.readFileSync(cert) };
+  if (clientCa) {
+    Object.assign(tlsOptions, { ca: fs.readFileSync(clientCa), requestCert: true, rejectUnauthorized: true });
+  }
+  return tlsOptions;
+}
+
+function peer(socket) {
+  if (!socket.encrypted) return { tls: false };
+  const cert = socket.getPeerCertificate();
+  return { tls: true, protocol: socket.getProtocol(), client_cert_cn: (cert && cert.subject && cert.subject.CN) || null };
+}
+
+const server = smpp.createServer(serverOptions(process.argv), (session) => {
   if (Date.now() < state.downUntil) {
     session.socket.destroy();
     return;
@@ -227,7 +248,7 @@ const server = smpp.createServer((session) => {
     const ok = pdu.system_id === options.system_id && pdu.password === options.password;
     const status = options.refuse_bind || (ok ? 0 : smpp.ESME_RINVPASWD);
     state.binds.push({ mode, system_id: pdu.system_id, status, system_type: pdu.system_type });
-    emit({ event: 'bind', mode, system_id: pdu.system_id, status });
+    emit({ event: 'bind', mode, system_id: pdu.system_id, status, peer: peer(session.socket) });
     session.send(pdu.response({ command_status: status, system_id: 'node-smsc' }));
     if (status !== 0) {
       session.close();
