@@ -17,7 +17,9 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 def _mask(key: str, value: Any) -> Any:
-    return "***" if key.lower() in SECRET_KEYS else value
+    name = key.lower()
+    # Names such as tls_key_password or client_secret too, not only the exact ones.
+    return "***" if name in SECRET_KEYS or name.endswith(("password", "secret")) else value
 
 
 class JsonFormatter(logging.Formatter):

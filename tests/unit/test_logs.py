@@ -12,8 +12,11 @@ def test_json_lines_with_extra_fields_and_masked_secrets() -> None:
     record = logging.LogRecord("pigeon.x", logging.WARNING, __file__, 1, 'said "%s"', ("hi",), None)
     record.sid = "SM1"
     record.password = "hunter2"
+    record.tls_key_password = "open sesame"
+    record.client_secret = "s3"
     line = JsonFormatter().format(record)
     entry = json.loads(line)
     assert entry["message"] == 'said "hi"' and entry["level"] == "warning" and entry["sid"] == "SM1"
     assert entry["password"] == "***" and "hunter2" not in line
+    assert entry["tls_key_password"] == entry["client_secret"] == "***"
     assert entry["pid"] == record.process  # which of pigeon serve's processes said it
