@@ -106,8 +106,14 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("carrier", "process", "bound", "lease", "binds", "window", "throughput/s", "last error")
     for r in rows:
         st = r["status"]
+        several = ", " in str(st.get("address", ""))  # backup_hosts: say where each bind is
         binds = (
-            ", ".join(f"{b.get('role', b.get('kind', ''))}:{b.get('state', '')}" for b in st.get("binds", [])) or "-"
+            ", ".join(
+                f"{b.get('role', b.get('kind', ''))}:{b.get('state', '')}"
+                + (f"@{b.get('address', '?')}" if several else "")
+                for b in st.get("binds", [])
+            )
+            or "-"
         )
         window = f"{st.get('window_in_use', 0)}/{st.get('window_size', '-')}" if "window_size" in st else "-"
         rate = f"{st.get('throughput_recent', 0):.1f}" if "throughput_recent" in st else "-"

@@ -12,6 +12,7 @@ A complete carrier, with its defaults::
     kind = "smpp"
     host = "smsc.acme.example"
     port = 2775
+    backup_hosts = []                # the same SMSC account's other addresses: "host" or "host:port"
     system_id = "pigeon"
     password = "secret"              # at most 8 characters (SMPP 3.4)
     system_type = ""
@@ -55,6 +56,12 @@ bind works again, and never moved to the next carrier of its route, where it wou
 be sent a second time. ``true`` lets the dispatcher fail over at once instead, for traffic
 where a late message is worse than a duplicate; the timeline records the possible
 duplicate either way (`pigeon.app.dispatch`).
+
+``backup_hosts``: carriers often give two or more addresses for one SMSC account. A bind
+goes to ``host`` first; each connection or bind that fails moves that bind to the next
+address, in turn, and a bind stays on the address where it succeeded. Every address counts
+against the same ``binds`` (it is one account), and with ``tls`` each certificate must name
+the address connected to, unless ``tls_server_name`` is set.
 
 ``tls``: the SMSC's certificate is always verified (`pigeon.carriers.smpp_tls`); one that is
 self-signed is trusted by naming it as ``tls_ca_file``. The files are read at start, so that a
@@ -136,6 +143,7 @@ class SmppCarrierConfig:
     name: str
     host: str
     port: int = 2775
+    backup_hosts: tuple[tuple[str, int], ...] = ()  # (host, port), tried after host:port in turn
     system_id: str
     password: str = field(repr=False)
     system_type: str = ""
@@ -166,6 +174,11 @@ class SmppCarrierConfig:
     @property
     def kind(self) -> str:
         return "smpp"
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Where a bind may connect, in the order tried."""
+        return ((self.host, self.port), *self.backup_hosts)
 
 
 @dataclass(frozen=True)
@@ -285,10 +298,12 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
     if kind != "smpp":
         raise r.fail("kind", f"must be 'smpp' (the simulator needs no [[carriers]] entry), got {kind!r}")
     d = SmppCarrierConfig(name="", host="", system_id="", password="")  # the defaults, in one place
+    port = r.integer("port", d.port, minimum=1, maximum=65535)
     config = SmppCarrierConfig(
         name=name,
         host=r.text("host"),
-        port=r.integer("port", d.port, minimum=1, maximum=65535),
+        port=port,
+        backup_hosts=_backup_hosts(r, default_port=port),
         system_id=r.text("system_id", max_len=15),
         password=r.text("password", max_len=8),
         system_type=r.text("system_type", d.system_type, max_len=12),
@@ -326,6 +341,28 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         raise r.fail("bind_lease", f"must be more than twice connect_timeout ({2 * config.connect_timeout:g} s)")
     r.check_unknown()
     return config
+
+
+_HOST_PORT = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]\s]+))(?::(?P<port>[0-9]{1,5}))?")
+
+
+def _backup_hosts(r: _Reader, *, default_port: int) -> tuple[tuple[str, int], ...]:
+    """``backup_hosts = ["smpp2.acme.example", "203.0.113.7:2776", "[2001:db8::7]:2775"]``."""
+    raw = r.table.get("backup_hosts", [])
+    r.used.add("backup_hosts")
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise r.fail("backup_hosts", f'must be a list of "host" or "host:port", got {raw!r}')
+    addresses: list[tuple[str, int]] = []
+    for item in raw:
+        found = _HOST_PORT.fullmatch(item) if item.isascii() else None
+        port = int(found["port"]) if found and found["port"] else default_port
+        if found is None or not 1 <= port <= 65535:
+            raise r.fail("backup_hosts", f'must be a list of "host" or "host:port" (port 1..65535), got {item!r}')
+        address = (found["v6"] or found["host"], port)
+        if address in addresses or address == (r.table.get("host"), default_port):
+            raise r.fail("backup_hosts", f"names {item!r} twice (host included)")
+        addresses.append(address)
+    return tuple(addresses)
 
 
 _TLS_KEYS = ("tls_ca_file", "tls_server_name", "tls_cert_file", "tls_key_file", "tls_key_password")

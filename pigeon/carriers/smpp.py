@@ -59,7 +59,7 @@ import time
 from pigeon.carriers import smpp_pdu as pdu
 from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.carriers.metrics import CarrierMetrics
-from pigeon.carriers.smpp_bind import BindKeeper, BindStatus, CarrierStatus
+from pigeon.carriers.smpp_bind import BindKeeper, BindStatus, CarrierStatus, address_text
 from pigeon.carriers.smpp_errors import Action, carrier_code, classify, to_error
 from pigeon.carriers.smpp_gate import SendGate
 from pigeon.carriers.smpp_ids import IdSource, canonical_id
@@ -229,7 +229,7 @@ class SmppCarrier:
         return CarrierStatus(
             name=self.name,
             kind="smpp",
-            address=f"{self.config.host}:{self.config.port}",
+            address=", ".join(address_text(host, port) for host, port in self.config.addresses),
             system_id=self.config.system_id,
             tls=self.config.tls is not None,
             binds=tuple(b.status() for b in self._binds),

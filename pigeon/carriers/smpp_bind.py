@@ -25,7 +25,7 @@ from pigeon.carriers.smpp_session import BindRefused, SessionSettings, SmppSessi
 from pigeon.carriers.smpp_tls import TlsSetupError, describe_failure
 from pigeon.ports import Clock
 
-__all__ = ["BindHost", "BindKeeper", "BindStatus", "CarrierStatus", "session_settings"]
+__all__ = ["BindHost", "BindKeeper", "BindStatus", "CarrierStatus", "address_text", "session_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class BindStatus:
     role: str  # "transceiver" | "transmitter" | "receiver"
     state: str  # "connecting" | "bound" | "backoff" | "bind_refused" | "stopped"
     since: datetime
+    address: str  # "host:port" this bind is connected to, or tries next (backup_hosts)
     last_error: str | None
     connects: int  # successful binds so far; more than one means reconnects happened
 
@@ -87,10 +88,11 @@ class BindHost(Protocol):
     async def sleep_unless_stopped(self, seconds: float) -> None: ...
 
 
-def session_settings(config: SmppCarrierConfig, role: str) -> SessionSettings:
+def session_settings(config: SmppCarrierConfig, role: str, address: tuple[str, int] | None = None) -> SessionSettings:
+    host, port = address or (config.host, config.port)
     return SessionSettings(
-        host=config.host,
-        port=config.port,
+        host=host,
+        port=port,
         role=role,
         system_id=config.system_id,
         password=config.password,
@@ -114,6 +116,7 @@ class BindKeeper:
         self.since = carrier.clock.now()
         self.last_error: str | None = None
         self.connects = 0
+        self._address = 0  # index into config.addresses: moves on after each failed attempt
         self.first_attempt = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -130,6 +133,8 @@ class BindKeeper:
         while not c.stopping:
             if await self._bind_and_serve():
                 delay = c.config.reconnect_min  # it was bound: start the backoff over
+            else:
+                self._address = (self._address + 1) % len(c.config.addresses)  # the next address, if any
             self.first_attempt.set()
             if c.stopping:
                 break
@@ -143,7 +148,10 @@ class BindKeeper:
         """One connection, from connect to its end; True if it got bound. Never raises but cancellation."""
         c, config = self.carrier, self.carrier.config
         self._set("connecting")
-        session = SmppSession(session_settings(config, self.role), c.on_deliver, label=f"{config.name}/{self.role}")
+        host, port = config.addresses[self._address]
+        session = SmppSession(
+            session_settings(config, self.role, (host, port)), c.on_deliver, label=f"{config.name}/{self.role}"
+        )
         try:
             await session.open()
         except BindRefused as exc:
@@ -156,11 +164,11 @@ class BindKeeper:
             return False
         except ssl.SSLError as exc:
             c.metrics.errors.labels(config.name, "connection").inc()
-            self._set("backoff", f"cannot connect to {config.host}:{config.port}: {describe_failure(exc)}")
+            self._set("backoff", f"cannot connect to {address_text(host, port)}: {describe_failure(exc)}")
             return False
         except (OSError, TimeoutError) as exc:
             c.metrics.errors.labels(config.name, "connection").inc()
-            self._set("backoff", f"cannot connect to {config.host}:{config.port}: {exc.__class__.__name__} {exc}")
+            self._set("backoff", f"cannot connect to {address_text(host, port)}: {exc.__class__.__name__} {exc}")
             return False
         except Exception as exc:  # a bug must cost a reconnect, never the bind for good
             log.exception("binding failed unexpectedly", extra={"carrier": config.name, "role": self.role})
@@ -171,7 +179,7 @@ class BindKeeper:
         self._set("bound")
         c.bind_changed()
         self.first_attempt.set()
-        log.info("bound", extra={"carrier": config.name, "role": self.role})
+        log.info("bound", extra={"carrier": config.name, "role": self.role, "address": address_text(host, port)})
         try:
             await session.run()
         except Exception as exc:
@@ -188,4 +196,9 @@ class BindKeeper:
         return True
 
     def status(self) -> BindStatus:
-        return BindStatus(self.role, self.state, self.since, self.last_error, self.connects)
+        host, port = self.carrier.config.addresses[self._address]
+        return BindStatus(self.role, self.state, self.since, address_text(host, port), self.last_error, self.connects)
+
+
+def address_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

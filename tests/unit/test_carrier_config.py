@@ -186,3 +186,32 @@ def test_file_and_route_mistakes_are_named(data: dict[str, Any], message: str) -
 
 def test_a_carrier_name_of_32_characters_is_taken() -> None:
     assert load_carriers(carrier(name="c" * 32)).names == ("c" * 32,)
+
+
+def test_backup_hosts() -> None:
+    (acme,) = load_carriers(
+        carrier(port=2776, backup_hosts=["smpp2.acme.example", "203.0.113.7:2775", "[2001:db8::7]:3550"])
+    ).carriers
+    assert acme.backup_hosts == (("smpp2.acme.example", 2776), ("203.0.113.7", 2775), ("2001:db8::7", 3550))
+    assert acme.addresses[0] == ("h", 2776) and acme.addresses[1:] == acme.backup_hosts
+    (plain,) = load_carriers(carrier()).carriers
+    assert plain.backup_hosts == () and plain.addresses == (("h", 2775),)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("smpp2", 'backup_hosts must be a list of "host" or "host:port", got \'smpp2\''),
+        ([1], "backup_hosts must be a list"),
+        (["smpp2:0"], "(port 1..65535), got 'smpp2:0'"),
+        (["smpp2:70000"], "(port 1..65535)"),
+        (["a b"], "got 'a b'"),
+        (["2001:db8::7"], "got '2001:db8::7'"),  # an IPv6 address needs its brackets
+        (["smpp2", "smpp2:2775"], "names 'smpp2:2775' twice"),
+        (["h"], "names 'h' twice (host included)"),
+    ],
+)
+def test_backup_host_mistakes(value: Any, message: str) -> None:
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(carrier(backup_hosts=value))
+    assert message in str(raised.value)
