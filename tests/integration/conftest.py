@@ -11,6 +11,7 @@ from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.integration.pipeline import Pipeline, make_pipeline
+from tests.integration.smsc.node import ensure_node_modules
 
 
 @pytest.fixture
@@ -34,3 +35,10 @@ def pg(pg_template: str) -> Iterator[Database]:
     yield database
     database.dispose()
     drop_pg_database(name)
+
+
+@pytest.fixture(scope="module")
+def npm_smsc() -> None:
+    """The npm `smpp` package that smsc.js runs on, installed once: modules that start the
+    SMSC use it with ``pytestmark = pytest.mark.usefixtures("npm_smsc")``."""
+    ensure_node_modules()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,19 +30,14 @@ from pigeon.store.engine import Database
 from pigeon.store.tables import messages
 from pigeon.testing import FrozenClock
 from tests.integration.pipeline import Pipeline, make_pipeline
-from tests.integration.smsc.node import NodeSmsc, ensure_node_modules
+from tests.integration.smsc.node import NodeSmsc
+from tests.integration.smsc.support import run_within
 
 LEASE = 1.0  # seconds: renewed every third of it; a dead holder's slot is free after it
 
 
-@pytest.fixture(scope="module", autouse=True)
-def node_modules() -> Iterator[None]:
-    ensure_node_modules()
-    yield
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 50))
+pytestmark = pytest.mark.usefixtures("npm_smsc")
+run = functools.partial(run_within, seconds=50)
 
 
 def carrier(name: str, port: int) -> dict[str, Any]:

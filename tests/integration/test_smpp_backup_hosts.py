@@ -4,8 +4,9 @@ bind that cannot connect, or loses its SMSC, moves on to the next address."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,18 +15,11 @@ from prometheus_client import CollectorRegistry
 
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp import SmppCarrier
-from tests.integration.smsc.node import NodeSmsc, ensure_node_modules
-from tests.integration.smsc.support import RecordingEvents, carrier_config, message
+from tests.integration.smsc.node import NodeSmsc
+from tests.integration.smsc.support import RecordingEvents, carrier_config, message, run_within
 
-
-@pytest.fixture(scope="module", autouse=True)
-def node_modules() -> Iterator[None]:
-    ensure_node_modules()
-    yield
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 45))
+pytestmark = pytest.mark.usefixtures("npm_smsc")
+run = functools.partial(run_within, seconds=45)
 
 
 def closed_port() -> int:

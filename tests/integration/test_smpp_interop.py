@@ -7,9 +7,10 @@ SMSC decoded with its own code — data_coding, UDH, septets, text — not what 
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,18 +25,11 @@ from pigeon.ports import SubmitAck
 from pigeon.store.engine import Database
 from pigeon.store.schema import upgrade
 from pigeon.workers.loop import run_loop
-from tests.integration.smsc.node import NodeSmsc, ensure_node_modules
-from tests.integration.smsc.support import RecordingEvents, carrier_config, message
+from tests.integration.smsc.node import NodeSmsc
+from tests.integration.smsc.support import RecordingEvents, carrier_config, message, run_within
 
-
-@pytest.fixture(scope="module", autouse=True)
-def node_modules() -> Iterator[None]:
-    ensure_node_modules()
-    yield
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 45))
+pytestmark = pytest.mark.usefixtures("npm_smsc")
+run = functools.partial(run_within, seconds=45)
 
 
 @asynccontextmanager

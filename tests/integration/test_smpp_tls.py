@@ -3,8 +3,8 @@ write), with certificate authorities and certificates made for each test by trus
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import functools
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,14 +16,11 @@ from prometheus_client import CollectorRegistry
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp import SmppCarrier
 from pigeon.carriers.smpp_tls import TlsSettings
-from tests.integration.smsc.node import NodeSmsc, ensure_node_modules
-from tests.integration.smsc.support import RecordingEvents, carrier_config, message
+from tests.integration.smsc.node import NodeSmsc
+from tests.integration.smsc.support import RecordingEvents, carrier_config, message, run_within
 
-
-@pytest.fixture(scope="module", autouse=True)
-def node_modules() -> Iterator[None]:
-    ensure_node_modules()
-    yield
+pytestmark = pytest.mark.usefixtures("npm_smsc")
+run = functools.partial(run_within, seconds=45)
 
 
 class Pki:
@@ -56,10 +53,6 @@ class Pki:
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return Pki(tmp_path)
-
-
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 45))
 
 
 @asynccontextmanager

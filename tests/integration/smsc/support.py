@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pigeon.app import reassembly
@@ -115,3 +115,8 @@ def message(body: str, *, to: str = "+447700900123", sender: str = "+14155550100
     }
     fields.update(overrides)
     return OutboundMessage(**fields)
+
+
+def run_within(scenario: Callable[[], Awaitable[None]], seconds: float) -> None:
+    """Run an async test scenario on a new loop; it fails if it takes more than `seconds`."""
+    asyncio.run(asyncio.wait_for(scenario(), seconds))
