@@ -102,6 +102,9 @@ class Receipt:
     err: str | None = None
     done_date: str | None = None  # the carrier's "done date", YYMMDDhhmm
     raw: str = ""
+    # The Twilio code the carrier's own table (receipt_errors) gives its err value, if it has
+    # one: carriers disagree on what each err value means. None: Pigeon's default table decides.
+    error_code: int | None = None
 
 
 @dataclass(frozen=True)

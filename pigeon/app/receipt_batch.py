@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callbacks
-from pigeon.app.receipts import apply_receipt, take_simulated_receipts
+from pigeon.app.receipts import apply_receipt, parked_row, receipt_of_parked, take_simulated_receipts
 from pigeon.domain.receipts import ReceiptOutcome, outcome_of
 from pigeon.ports import Receipt
 from pigeon.store import alerts as alert_store
@@ -74,18 +74,6 @@ def rematch_parked(conn: Connection, *, now: datetime, limit: int = 500) -> int:
     return len(rows)
 
 
-def receipt_of_parked(row: Row) -> Receipt:
-    """The receipt an unmatched_receipts row holds (as `receipts.apply_receipt_row` reads it)."""
-    return Receipt(
-        carrier=row["carrier"],
-        carrier_id=row["carrier_message_id"],
-        stat=row["stat"] or "UNKNOWN",
-        err=row["err"],
-        done_date=row["done_date"],
-        raw=row["raw"],
-    )
-
-
 def apply_receipts(conn: Connection, receipts: Sequence[Receipt], *, now: datetime) -> list[str | None]:
     """Apply receipts in order; for each, the message SID it matched or None (parked or gone)."""
     refs = store.find_carrier_refs(conn, [(r.carrier, r.carrier_id) for r in receipts])
@@ -99,17 +87,7 @@ def apply_receipts(conn: Connection, receipts: Sequence[Receipt], *, now: dateti
         if ref is None:
             # It overtook its submit's answer: parked until that answer is recorded. Nothing
             # else in the batch can match it either, so order with them does not matter.
-            parked.append(
-                {
-                    "carrier": receipt.carrier,
-                    "carrier_message_id": receipt.carrier_id,
-                    "stat": receipt.stat,
-                    "err": receipt.err,
-                    "done_date": receipt.done_date,
-                    "raw": receipt.raw,
-                    "received_at": now,
-                }
-            )
+            parked.append(parked_row(receipt, now=now))
             results.append(None)
             continue
         if ref["part_count"] != 1:
@@ -123,7 +101,7 @@ def apply_receipts(conn: Connection, receipts: Sequence[Receipt], *, now: dateti
             continue
         duplicate = ref["receipt_stat"] is not None and ref["receipt_stat"] == receipt.stat
         settled = ref["receipt_stat"] is not None and outcome_of(ref["receipt_stat"]).final
-        part = outcome_of(receipt.stat, receipt.err)
+        part = outcome_of(receipt.stat, receipt.err, receipt.error_code)
         final = None if settled or not part.final else part
         if final is not None and message["sid"] in moving:
             # A resent message's other submit answered too: write what is planned first, so

@@ -48,7 +48,7 @@ def _aggregate(parts: Sequence[Row]) -> ReceiptOutcome | None:
     outcomes = [outcome_of(p["receipt_stat"]) if p["receipt_stat"] else None for p in parts]
     for p, o in zip(parts, outcomes, strict=True):
         if o is not None and o.final and o.status is not MessageStatus.DELIVERED:
-            return outcome_of(p["receipt_stat"], p.get("_err"))
+            return outcome_of(p["receipt_stat"], p.get("_err"), p.get("_error_code"))
     # A message the carrier took in pieces has refs only for the parts accepted so far: it is
     # not delivered until a part of every index is.
     if len({p["part_index"] for p in parts}) < max(p["part_count"] for p in parts):
@@ -62,18 +62,7 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     """Apply one receipt; returns the message SID it matched, or None (parked)."""
     ref = store.find_carrier_ref(conn, receipt.carrier, receipt.carrier_id)
     if ref is None:
-        store.park_unmatched(
-            conn,
-            {
-                "carrier": receipt.carrier,
-                "carrier_message_id": receipt.carrier_id,
-                "stat": receipt.stat,
-                "err": receipt.err,
-                "done_date": receipt.done_date,
-                "raw": receipt.raw,
-                "received_at": now,
-            },
-        )
+        store.park_unmatched(conn, parked_row(receipt, now=now))
         log.info("receipt for an unknown carrier id parked", extra={"carrier": receipt.carrier})
         return None
     message = message_store.get_message(conn, ref["message_sid"])
@@ -84,7 +73,7 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     # overtaken by its DELIVRD, a DELIVRD then an UNDELIV) is recorded but changes nothing,
     # as the guarded transition already ensures for a single-part message.
     settled = ref["receipt_stat"] is not None and outcome_of(ref["receipt_stat"]).final
-    part = outcome_of(receipt.stat, receipt.err)
+    part = outcome_of(receipt.stat, receipt.err, receipt.error_code)
     if not settled:
         store.set_part_receipt(conn, receipt.carrier, receipt.carrier_id, stat=receipt.stat, at=now)
     detail = {
@@ -106,7 +95,7 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         parts = store.parts_of(conn, message["sid"])
         for p in parts:
             if p["carrier_message_id"] == receipt.carrier_id:
-                p["_err"] = receipt.err
+                p["_err"], p["_error_code"] = receipt.err, receipt.error_code
         final = _aggregate(parts)
     applied = False
     if final is not None and final.status is not None:
@@ -160,20 +149,40 @@ def storable_receipt(receipt: Receipt) -> Receipt:
         err=None if receipt.err is None else storable.fitted(receipt.err, field),
         done_date=None if receipt.done_date is None else storable.fitted(receipt.done_date, field),
         raw=storable.without_nul(receipt.raw),
+        error_code=receipt.error_code,
     )
 
 
-def apply_receipt_row(conn: Connection, row: Row, *, now: datetime) -> str | None:
-    """Apply a parked receipt (an unmatched_receipts row)."""
-    receipt = Receipt(
+def parked_row(receipt: Receipt, *, now: datetime) -> Row:
+    """The unmatched_receipts row that keeps a receipt until its carrier id is recorded."""
+    return {
+        "carrier": receipt.carrier,
+        "carrier_message_id": receipt.carrier_id,
+        "stat": receipt.stat,
+        "err": receipt.err,
+        "error_code": receipt.error_code,
+        "done_date": receipt.done_date,
+        "raw": receipt.raw,
+        "received_at": now,
+    }
+
+
+def receipt_of_parked(row: Row) -> Receipt:
+    """The receipt an unmatched_receipts row holds."""
+    return Receipt(
         carrier=row["carrier"],
         carrier_id=row["carrier_message_id"],
         stat=row["stat"] or "UNKNOWN",
         err=row["err"],
         done_date=row["done_date"],
         raw=row["raw"],
+        error_code=row.get("error_code"),
     )
-    return apply_receipt(conn, receipt, now=now)
+
+
+def apply_receipt_row(conn: Connection, row: Row, *, now: datetime) -> str | None:
+    """Apply a parked receipt (an unmatched_receipts row)."""
+    return apply_receipt(conn, receipt_of_parked(row), now=now)
 
 
 class ReceiptSink:

@@ -44,6 +44,7 @@ A complete carrier, with its defaults::
     tls_key_file = ""                # its private key (PEM); "": in tls_cert_file
     tls_key_password = ""            # the key's passphrase, if it has one; never logged
     status_map = { "0x00000401" = { action = "permanent", error_code = 30007 } }
+    receipt_errors = { "001" = 30005, "027" = 30003 }  # this carrier's receipt err values
 
     [[routes]]
     prefix = "+44"                   # or country = "GB"; "+" matches every destination
@@ -62,6 +63,14 @@ goes to ``host`` first; each connection or bind that fails moves that bind to th
 address, in turn, and a bind stays on the address where it succeeded. Every address counts
 against the same ``binds`` (it is one account), and with ``tls`` each certificate must name
 the address connected to, unless ``tls_server_name`` is set.
+
+``receipt_errors``: what this carrier's receipts mean by their ``err`` values (the receipt
+text's ``err:``, or the network_error_code TLV's code), as Twilio error codes: carriers
+disagree, and the code decides what `pigeon doctor` says about an undelivered message. Keys
+are err values as the carrier writes them ("1", "001" and "0001" are one key; non-decimal
+values such as "00B" are matched as written); values are delivery codes that
+``pigeon errors`` explains. An err value not in the table falls back to Pigeon's own
+(`pigeon.domain.receipts.ERR_CODES`), then to the receipt state's code.
 
 ``tls``: the SMSC's certificate is always verified (`pigeon.carriers.smpp_tls`); one that is
 self-signed is trusted by naming it as ``tls_ca_file``. The files are read at start, so that a
@@ -91,6 +100,8 @@ from pigeon.carriers.smpp_errors import Action, StatusRule
 from pigeon.carriers.smpp_ids import ID_FORMATS, IdFormat
 from pigeon.carriers.smpp_tls import TlsSettings, TlsSetupError, client_context
 from pigeon.domain import storable
+from pigeon.domain.error_catalogue import explain
+from pigeon.domain.receipts import table_key
 from pigeon.domain.routing import Route
 
 __all__ = [
@@ -170,6 +181,7 @@ class SmppCarrierConfig:
     bind_lease: float = 30.0
     tls: TlsSettings | None = None  # None: plain TCP
     status_map: Mapping[int, StatusRule] = field(default_factory=dict)
+    receipt_errors: Mapping[str, int] = field(default_factory=dict)  # table_key(err) -> Twilio code
 
     @property
     def kind(self) -> str:
@@ -332,6 +344,7 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         bind_lease=r.number("bind_lease", d.bind_lease),
         tls=_tls(r),
         status_map=_status_map(r),
+        receipt_errors=_receipt_errors(r),
     )
     if config.reconnect_max < config.reconnect_min:
         raise r.fail("reconnect_max", f"must be >= reconnect_min ({config.reconnect_min})")
@@ -453,6 +466,32 @@ def _status_map(r: _Reader) -> Mapping[int, StatusRule]:
         sub.check_unknown()
         rules[status] = StatusRule(action, error_code)
     return rules
+
+
+def _receipt_errors(r: _Reader) -> Mapping[str, int]:
+    raw = r.table.get("receipt_errors", {})
+    r.used.add("receipt_errors")
+    if not isinstance(raw, dict):
+        raise r.fail("receipt_errors", 'must be a table such as { "001" = 30005, "027" = 30003 }')
+    table: dict[str, int] = {}
+    for err, code in raw.items():
+        where = f"receipt_errors[{err!r}]"
+        key = table_key(err) if err.isascii() else None
+        if key is None or len(key) > storable.RECEIPT_FIELD_LENGTH:
+            raise r.fail(
+                where,
+                f"must be keyed by an err value as receipts carry it (ASCII, at most {storable.RECEIPT_FIELD_LENGTH} characters)",
+            )
+        info = explain(code) if type(code) is int else None
+        if info is None or info.kind != "delivery":
+            raise r.fail(
+                where,
+                f"must be a delivery error code that `pigeon errors` explains (30003, 30005, 30006, 30007 …), got {code!r}",
+            )
+        if key in table:
+            raise r.fail(where, f"is the same err value as another key ({key})")
+        table[key] = code
+    return table
 
 
 def _parse_route(index: int, table: Mapping[str, Any], carrier_names: Sequence[str]) -> Route:

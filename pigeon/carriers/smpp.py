@@ -346,7 +346,12 @@ class SmppCarrier:
             session.respond(pdu.deliver_sm_resp_pdu(sequence, status))
 
     async def _receipt(self, deliver: pdu.DeliverSm) -> None:
-        receipt = receipt_from(deliver, carrier=self.name, id_format=self.config.receipt_id_format)
+        receipt = receipt_from(
+            deliver,
+            carrier=self.name,
+            id_format=self.config.receipt_id_format,
+            error_codes=self.config.receipt_errors,
+        )
         if receipt is None:
             # Nothing to match it with: acknowledged so the SMSC stops resending, and counted.
             self.metrics.errors.labels(self.name, "receipt_without_id").inc()

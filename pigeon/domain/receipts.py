@@ -80,7 +80,7 @@ STATES: dict[str, ReceiptOutcome] = {
 }
 
 #: Network error values carried in the receipt's err field (the simulator and common SMSC
-#: conventions; per-carrier tables can extend this) -> Twilio error code.
+#: conventions) -> Twilio error code. A carrier's own table (its receipt_errors) comes first.
 ERR_CODES: dict[str, int] = {
     "001": 30003,  # absent subscriber / handset unreachable
     "002": 30005,  # unknown subscriber
@@ -114,20 +114,32 @@ def normalise_stat(stat: str | None) -> str:
     return ALIASES.get(text, text)
 
 
-def _err_code(err: str | None) -> int | None:
-    """The Twilio code for an err value, however it is padded ("2", "02", "002", "0002")."""
+def err_key(err: str | None) -> str | None:
+    """An err value in one form, however it is padded ("2", "02", "002", "0002" → "002"), or
+    None when it is not a decimal number."""
     text = _clean(err)
     if not (text.isascii() and text.isdigit()):
         return None
-    return ERR_CODES.get(f"{int(text):03d}")
+    return f"{int(text):03d}"
 
 
-def outcome_of(stat: str | None, err: str | None = None) -> ReceiptOutcome:
-    """The status and code a receipt implies. An unknown state is treated as UNKNOWN."""
+def table_key(err: str | None) -> str | None:
+    """How a carrier's receipt_errors table keys an err value: a decimal one in `err_key`'s
+    form, any other (some SMSCs write hex, "00B") as written, in upper case."""
+    key = err_key(err)
+    if key is not None:
+        return key
+    return _clean(err).upper() or None
+
+
+def outcome_of(stat: str | None, err: str | None = None, error_code: int | None = None) -> ReceiptOutcome:
+    """The status and code a receipt implies. An unknown state is treated as UNKNOWN.
+    `error_code`: what the carrier's own table says its err value means; it comes first."""
     base = STATES.get(normalise_stat(stat), STATES["UNKNOWN"])
     if base.status is None or base.status is MessageStatus.DELIVERED:
         return base
-    code = _err_code(err) or base.error_code
+    key = err_key(err)
+    code = error_code or (ERR_CODES.get(key) if key else None) or base.error_code
     return ReceiptOutcome(base.status, code, base.final)
 
 

@@ -386,6 +386,8 @@ unmatched_receipts = sa.Table(
     sa.Column("carrier_message_id", sa.String(storable.CARRIER_ID_LENGTH), nullable=False),
     sa.Column("stat", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
     sa.Column("err", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
+    # The code the carrier's receipt_errors gives err (pigeon.ports.Receipt.error_code).
+    sa.Column("error_code", sa.Integer, nullable=True),
     sa.Column("done_date", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),

@@ -172,7 +172,10 @@ class Pipeline:
         with self.db.write() as conn:
             return rematch_parked(conn, now=self.clock.now())
 
-    def receipt(self, carrier_id: str, stat: str, *, err: str = "000", carrier: str = "simulator") -> str | None:
+    def receipt(
+        self, carrier_id: str, stat: str, *, err: str = "000", carrier: str = "simulator", error_code: int | None = None
+    ) -> str | None:
+        """Apply one receipt; `error_code`: what the carrier's receipt_errors gave its err."""
         with self.db.write() as conn:
             return apply_receipt(
                 conn,
@@ -183,6 +186,7 @@ class Pipeline:
                     err=err,
                     done_date="2601151201",
                     raw=f"id:{carrier_id} stat:{stat} err:{err}",
+                    error_code=error_code,
                 ),
                 now=self.clock.now(),
             )

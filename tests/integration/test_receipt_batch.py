@@ -21,8 +21,9 @@ from pigeon.store import dispatch as dispatch_store
 from pigeon.workers.simulator import SimulatedReceiptsWorker
 from tests.integration.pipeline import Pipeline
 
-#: scenario -> (body, receipts as (part index or "extra" for a second submit's id, stat, err))
-SCENARIOS: dict[str, tuple[str, list[tuple[Any, str, str]]]] = {
+#: scenario -> (body, receipts as (part index or "extra" for a second submit's id, stat, err
+#: [, the code the carrier's receipt_errors gives err]))
+SCENARIOS: dict[str, tuple[str, list[tuple[Any, ...]]]] = {
     "delivered": ("hello", [(0, "DELIVRD", "000")]),
     "duplicate": ("hello", [(0, "DELIVRD", "000"), (0, "DELIVRD", "000")]),
     "undelivered": ("hello", [(0, "UNDELIV", "001")]),
@@ -34,12 +35,14 @@ SCENARIOS: dict[str, tuple[str, list[tuple[Any, str, str]]]] = {
     "two parts, one fails": ("x" * 200, [(1, "UNDELIV", "002"), (0, "DELIVRD", "000")]),
     "resent: the second submit's answer first": ("hello", [("extra", "UNDELIV", "001"), (0, "DELIVRD", "000")]),
     "resent: both delivered": ("hello", [(0, "DELIVRD", "000"), ("extra", "DELIVRD", "000")]),
+    "undelivered, the carrier's code": ("hello", [(0, "UNDELIV", "027", 30006)]),
+    "two parts, one fails with the carrier's code": ("x" * 200, [(0, "DELIVRD", "000"), (1, "UNDELIV", "011", 30004)]),
 }
 
 VOLATILE = {"carrier_id", "carrier_ids", "raw", "delivery_id"}
 
 
-def _receipt(carrier_id: str, stat: str, err: str) -> Receipt:
+def _receipt(carrier_id: str, stat: str, err: str, error_code: int | None = None) -> Receipt:
     return Receipt(
         carrier="simulator",
         carrier_id=carrier_id,
@@ -47,6 +50,7 @@ def _receipt(carrier_id: str, stat: str, err: str) -> Receipt:
         err=err,
         done_date="2601151201",
         raw=f"id:{carrier_id} stat:{stat} err:{err}",
+        error_code=error_code,
     )
 
 
@@ -91,8 +95,8 @@ def test_a_batch_of_receipts_ends_as_the_same_receipts_one_by_one(pipe: Pipeline
     for n, (name, (_, receipts)) in enumerate(SCENARIOS.items()):
         first, second = pairs[name]
         ids = (_ids(pipe, first, f"extra-a-{n}"), _ids(pipe, second, f"extra-b-{n}"))
-        one_by_one.append([_receipt(ids[0][part], stat, err) for part, stat, err in receipts])
-        batched.append([_receipt(ids[1][part], stat, err) for part, stat, err in receipts])
+        one_by_one.append([_receipt(ids[0][part], *rest) for part, *rest in receipts])
+        batched.append([_receipt(ids[1][part], *rest) for part, *rest in receipts])
     orphan = _receipt("nobody-knows-this-id", "DELIVRD", "000")
 
     now = pipe.clock.now()
@@ -106,6 +110,11 @@ def test_a_batch_of_receipts_ends_as_the_same_receipts_one_by_one(pipe: Pipeline
     assert sum(g is None for g in got) == sum(e is None for e in expected) == 1
     for name, (first, second) in pairs.items():
         assert _state(pipe, second) == _state(pipe, first), name
+    for name, code in [
+        ("undelivered, the carrier's code", 30006),
+        ("two parts, one fails with the carrier's code", 30004),
+    ]:
+        assert {pipe.message(sid)["error_code"] for sid in pairs[name]} == {code}, name
     assert pipe.unmatched() == 2  # the orphan, parked twice
 
 
@@ -114,6 +123,26 @@ def test_a_batch_applies_a_receipt_that_overtook_its_submit_once_the_submit_is_r
     with pipe.db.write() as conn:
         assert apply_receipts(conn, [early], now=pipe.clock.now()) == [None]
     assert pipe.unmatched() == 1
+
+
+def test_a_parked_receipt_is_rematched_with_the_carriers_code(pipe: Pipeline) -> None:
+    sid = pipe.send()
+    pipe.dispatch()
+    with pipe.db.write() as conn:
+        parked = _receipt("early-027", "UNDELIV", "027", 30006)
+        assert apply_receipts(conn, [parked], now=pipe.clock.now()) == [None]
+    with pipe.db.write() as conn:
+        dispatch_store.record_carrier_ids(
+            conn,
+            carrier="simulator",
+            ids=["early-027"],
+            message_sid=sid,
+            account_sid=pipe.account_sid,
+            at=pipe.clock.now(),
+        )
+    with pipe.db.write() as conn:
+        assert rematch_parked(conn, now=pipe.clock.now()) == 1
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("undelivered", 30006)
 
 
 def test_a_parked_receipt_whose_submit_was_recorded_without_seeing_it_is_rematched(pipe: Pipeline) -> None:

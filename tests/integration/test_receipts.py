@@ -83,6 +83,48 @@ def test_failure_receipts_set_the_mapped_code_an_alert_and_a_callback(
     assert (last["MessageStatus"], last["ErrorCode"]) == (status, str(code))
 
 
+def test_the_carriers_own_code_for_its_err_value_comes_first(pipe: Pipeline) -> None:
+    """Pigeon's table reads err 001 as an unreachable handset; this carrier's receipt_errors
+    says it means an unknown one."""
+    sid, [cid] = _sent(pipe)
+    pipe.receipt(cid, "UNDELIV", err="001", carrier="carrier", error_code=30005)
+    msg = pipe.message(sid)
+    assert (msg["status"], msg["error_code"]) == ("undelivered", 30005)
+    assert pipe.callbacks(sid)[-1]["ErrorCode"] == "30005"
+    [event] = pipe.events(sid, "receipt")
+    assert (event["error_code"], event["detail"]["err"]) == (30005, "001")  # the raw err stays
+
+
+def test_a_delivered_receipt_ignores_the_carriers_code(pipe: Pipeline) -> None:
+    sid, [cid] = _sent(pipe)
+    pipe.receipt(cid, "DELIVRD", err="001", carrier="carrier", error_code=30005)
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("delivered", None)
+
+
+def test_a_parked_receipt_keeps_the_carriers_code(pipe: Pipeline) -> None:
+    sid = pipe.send()
+    carrier = ScriptedCarrier("fast")
+    settings = DispatchSettings(lookahead=timedelta(0))
+    with pipe.db.write() as conn:
+        jobs = mark_sending(
+            conn, claim(conn, now=pipe.clock.now(), worker_id="d", settings=settings), now=pipe.clock.now()
+        )
+    [outcome] = [asyncio.run(submit(job, [carrier])) for job in jobs]
+    assert outcome.ack is not None
+    [cid] = outcome.ack.carrier_ids
+    assert pipe.receipt(cid, "UNDELIV", err="027", carrier="fast", error_code=30006) is None
+    with pipe.db.write() as conn:
+        record(conn, [outcome], now=pipe.clock.now(), settings=settings)
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("undelivered", 30006)
+
+
+def test_multipart_takes_the_carriers_code_of_the_part_that_failed(pipe: Pipeline) -> None:
+    sid, ids = _sent(pipe, body=LONG_BODY)
+    pipe.receipt(ids[0], "DELIVRD", carrier="carrier")
+    pipe.receipt(ids[1], "UNDELIV", err="027", carrier="carrier", error_code=30004)
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("undelivered", 30004)
+
+
 def test_intermediate_receipts_are_recorded_without_a_status_change(pipe: Pipeline) -> None:
     sid, [cid] = _sent(pipe)
     pipe.receipt(cid, "ENROUTE", carrier="carrier")

@@ -191,6 +191,20 @@ def test_receipts_with_tlvs_reach_the_events_with_the_submit_ids() -> None:
     run(scenario)
 
 
+def test_the_carriers_receipt_errors_give_each_err_value_its_code() -> None:
+    smsc_options = {"receipt_stat": {"447700900027": "UNDELIV"}, "receipt_err": {"447700900027": "027"}}
+
+    async def scenario() -> None:
+        async with connected(smsc_options, receipt_errors={"027": 30006}) as (_, carrier, events):
+            ack = await carrier.submit(message("absent", to="+447700900027"))
+            await events.wait(lambda e: len(e.receipts) == 1)
+            (receipt,) = events.receipts
+            assert (receipt.carrier_id, receipt.stat, receipt.err) == (ack.carrier_ids[0], "UNDELIV", "027")
+            assert receipt.error_code == 30006
+
+    run(scenario)
+
+
 def test_hex_submit_ids_match_decimal_receipt_ids() -> None:
     async def scenario() -> None:
         async with connected({"id_format": "hex"}, receipt_id_format="hex_to_decimal") as (smsc, carrier, events):

@@ -215,3 +215,28 @@ def test_backup_host_mistakes(value: Any, message: str) -> None:
     with pytest.raises(CarrierConfigError) as raised:
         load_carriers(carrier(backup_hosts=value))
     assert message in str(raised.value)
+
+
+def test_receipt_errors() -> None:
+    (acme,) = load_carriers(carrier(receipt_errors={"1": 30005, "027": 30003, "00b": 30006})).carriers
+    assert acme.receipt_errors == {"001": 30005, "027": 30003, "00B": 30006}
+    assert load_carriers(carrier()).carriers[0].receipt_errors == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([1], "receipt_errors must be a table"),
+        ({"001": 99999}, "receipt_errors['001'] must be a delivery error code that `pigeon errors` explains"),
+        ({"001": 21211}, "got 21211"),  # an API error, not one a receipt can carry
+        ({"001": "30005"}, "got '30005'"),
+        ({"001": True}, "got True"),
+        ({" ": 30005}, "must be keyed by an err value"),
+        ({"x" * 17: 30005}, "at most 16 characters"),
+        ({"1": 30005, "001": 30003}, "is the same err value as another key (001)"),
+    ],
+)
+def test_receipt_error_mistakes(value: Any, message: str) -> None:
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(carrier(receipt_errors=value))
+    assert message in str(raised.value)

@@ -18,6 +18,7 @@ from pigeon.domain.receipts import (
     looks_like_receipt,
     outcome_of,
     parse_receipt_text,
+    table_key,
 )
 from pigeon.domain.status import MessageStatus
 
@@ -225,3 +226,28 @@ def test_every_final_failure_state_has_a_code_and_every_code_is_a_delivery_error
         if not outcome.final:
             assert outcome.status is None and outcome.error_code is None, stat
     assert all(30000 <= code < 31000 for code in ERR_CODES.values())
+
+
+def test_the_carriers_own_code_comes_before_pigeons_table_and_the_states() -> None:
+    assert outcome_of("UNDELIV", "001").error_code == 30003  # Pigeon's table
+    assert outcome_of("UNDELIV", "001", 30005).error_code == 30005  # the carrier's receipt_errors
+    assert outcome_of("REJECTD", "abc", 30004) == ReceiptOutcome(S.UNDELIVERED, 30004, True)
+    assert outcome_of("DELIVRD", "001", 30005) == ReceiptOutcome(S.DELIVERED, None, True)
+    assert outcome_of("ENROUTE", "001", 30005) == ReceiptOutcome(None, None, False)
+
+
+@pytest.mark.parametrize(
+    ("err", "key"),
+    [
+        ("1", "001"),
+        ("001", "001"),
+        ("0001", "001"),
+        (" 27 ", "027"),
+        ("1234", "1234"),
+        ("00b", "00B"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_table_keys_read_an_err_value_in_one_form(err: str | None, key: str | None) -> None:
+    assert table_key(err) == key

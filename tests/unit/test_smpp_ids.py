@@ -116,5 +116,18 @@ def test_receipt_made_of_tlvs_only() -> None:
     assert "message_state=5" in receipt.raw
 
 
+def test_receipt_gets_the_code_the_carriers_table_gives_its_err() -> None:
+    text = "id:4100900 sub:001 dlvrd:000 submit date:2601151200 done date:2601151201 stat:UNDELIV err:27 text:"
+    table = {"027": 30003, "001": 30005}
+    receipt = receipt_from(_receipt_sm(text), carrier="acme", id_format="as_is", error_codes=table)
+    assert receipt is not None and (receipt.err, receipt.error_code) == ("27", 30003)
+    tlvs = {TLV_RECEIPTED_MESSAGE_ID: b"ABC\x00", TLV_NETWORK_ERROR_CODE: bytes([3]) + struct.pack("!H", 1)}
+    receipt = receipt_from(_receipt_sm("", tlvs), carrier="acme", id_format="as_is", error_codes=table)
+    assert receipt is not None and (receipt.err, receipt.error_code) == ("001", 30005)
+    other = text.replace("err:27", "err:099")
+    receipt = receipt_from(_receipt_sm(other), carrier="acme", id_format="as_is", error_codes=table)
+    assert receipt is not None and receipt.error_code is None  # Pigeon's own table decides
+
+
 def test_receipt_without_any_id_is_none() -> None:
     assert receipt_from(_receipt_sm("stat:DELIVRD err:000"), carrier="acme", id_format="as_is") is None

@@ -42,6 +42,7 @@ const options = {
   receipts: true,
   receipt_delay_ms: 30,
   receipt_stat: {}, // destination_addr -> stat (default DELIVRD)
+  receipt_err: {}, // destination_addr -> the receipt text's err value (default 000 delivered, 001 not)
   drop_after_submits: 0, // close every session right after answering this many more submits
   down_ms: 0, // after a drop, hang up on new connections for this long
   quiet: false, // no per-PDU events (benchmarks: the driver would spend CPU reading them)
@@ -117,7 +118,7 @@ function receiptFor(record, stat) {
   const now = new Date();
   const text = `id:${record.numeric_id} sub:001 dlvrd:${stat === 'DELIVRD' ? '001' : '000'} ` +
     `submit date:${smppDate(now)} done date:${smppDate(now)} stat:${stat} ` +
-    `err:${stat === 'DELIVRD' ? '000' : '001'} text:${record.text.slice(0, 20).replace(/[^\x20-\x7e]/g, '?')}`;
+    `err:${options.receipt_err[record.destination_addr] || (stat === 'DELIVRD' ? '000' : '001')} text:${record.text.slice(0, 20).replace(/[^\x20-\x7e]/g, '?')}`;
   const states = { DELIVRD: 2, EXPIRED: 3, DELETED: 4, UNDELIV: 5, ACCEPTD: 6, UNKNOWN: 7, REJECTD: 8 };
   return {
     kind: 'receipt',
