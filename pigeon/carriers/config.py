@@ -22,6 +22,7 @@ A complete carrier, with its defaults::
     throughput = 0                   # messages/s on this bind; 0 = no pacing of our own
     receipt_id_format = "as_is"      # "exact" | "hex_to_decimal" | "decimal_to_hex" (smpp_ids)
     sixteen_bit_reference = false    # 16-bit concatenation references (7-octet UDH)
+    long_messages = "udh"            # or "sar" (SAR TLVs) or "payload" (one submit_sm, message_payload)
     registered_delivery = true       # ask for delivery receipts
     service_type = ""
     source_ton_npi = { international = [1, 1], short_code = [3, 0], alphanumeric = [5, 0] }
@@ -57,6 +58,14 @@ bind works again, and never moved to the next carrier of its route, where it wou
 be sent a second time. ``true`` lets the dispatcher fail over at once instead, for traffic
 where a late message is worse than a duplicate; the timeline records the possible
 duplicate either way (`pigeon.app.dispatch`).
+
+``long_messages``: how a message of several segments goes to the SMSC. ``udh``: a submit_sm
+per segment with the concatenation header in short_message, which every handset understands.
+``sar``: a submit_sm per segment with the header's fields as the sar_msg_ref_num,
+sar_total_segments and sar_segment_seqnum TLVs (16-bit references), for SMSCs that build the
+header themselves. ``payload``: the whole text in one submit_sm's message_payload TLV, cut
+by the SMSC; the carrier then answers with one id, and sends one receipt, for the message.
+The message's ``num_segments`` and price are Pigeon's count whichever way it goes.
 
 ``backup_hosts``: carriers often give two or more addresses for one SMSC account. A bind
 goes to ``host`` first; each connection or bind that fails moves that bind to the next
@@ -116,6 +125,8 @@ __all__ = [
 
 BindKind = Literal["transceiver", "transmitter+receiver"]
 BIND_KINDS: tuple[BindKind, ...] = ("transceiver", "transmitter+receiver")
+LongMessages = Literal["udh", "sar", "payload"]
+LONG_MESSAGES: tuple[LongMessages, ...] = ("udh", "sar", "payload")
 
 # SMPP 3.4 §5.2.5 and §5.2.6: the values an SMSC understands.
 _TONS = frozenset({0, 1, 2, 3, 4, 5, 6})
@@ -164,6 +175,7 @@ class SmppCarrierConfig:
     throughput: float = 0.0
     receipt_id_format: IdFormat = "as_is"
     sixteen_bit_reference: bool = False
+    long_messages: LongMessages = "udh"
     registered_delivery: bool = True
     service_type: str = ""
     source_ton_npi: SourceTonNpi = SourceTonNpi()
@@ -325,6 +337,7 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         throughput=r.number("throughput", d.throughput, positive=False),
         receipt_id_format=cast(IdFormat, r.choice("receipt_id_format", d.receipt_id_format, ID_FORMATS)),
         sixteen_bit_reference=r.flag("sixteen_bit_reference", d.sixteen_bit_reference),
+        long_messages=cast(LongMessages, r.choice("long_messages", d.long_messages, LONG_MESSAGES)),
         registered_delivery=r.flag("registered_delivery", d.registered_delivery),
         service_type=r.text("service_type", d.service_type, max_len=5),
         source_ton_npi=_source_ton_npi(r),

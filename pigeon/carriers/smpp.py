@@ -195,7 +195,8 @@ class SmppCarrier:
         joins the new parts with those it has; if this carrier now splits the message
         differently (its configuration changed), the whole message goes with a new reference.
         """
-        mask = 0xFFFF if self.config.sixteen_bit_reference else 0xFF
+        # SAR's reference is 16 bits wide, as a 7-octet UDH's is.
+        mask = 0xFFFF if self.config.sixteen_bit_reference or self.config.long_messages == "sar" else 0xFF
         resume = message.continuation
         if resume is not None and 1 <= resume.first_part <= resume.parts:
             reference = resume.reference if resume.reference is not None else 0

@@ -185,6 +185,9 @@ class SubmitPart:
     registered_delivery: bool = True
     validity_period: int | None = None
     service_type: str = ""
+    # How it is concatenated when not by a UDH in `payload` (carriers' long_messages):
+    sar: tuple[int, int, int] | None = None  # (sar_msg_ref_num, sar_total_segments, sar_segment_seqnum)
+    in_message_payload: bool = False  # `payload` goes in the message_payload TLV, short_message empty
 
 
 def submit_sm_pdu(sequence: int, part: SubmitPart) -> bytes:
@@ -206,8 +209,33 @@ def submit_sm_pdu(sequence: int, part: SubmitPart) -> bytes:
         encoding="ucs2" if part.ucs2 else None,
         auto_message_payload=True,  # False would make aiosmpplib split (and re-encode) the part itself
     )
-    message.set_encoded_message(part.payload)
-    return bytes(message.pdu())
+    if not part.in_message_payload and part.sar is None:
+        message.set_encoded_message(part.payload)
+        return bytes(message.pdu())
+    # aiosmpplib would encode a message_payload with its own codec, and its SAR parameters
+    # come with its splitter: it builds the PDU around a one-octet short_message, which is
+    # replaced here, and the TLVs follow (SMPP 3.4 §5.3: in any order, after the mandatory part).
+    message.set_encoded_message(b"\x00")
+    built = bytes(message.pdu())
+    if built[-2:] != b"\x01\x00":  # sm_length 1, then the placeholder: nothing may follow them
+        raise PduError("aiosmpplib put something after short_message; the submit_sm cannot be rebuilt")
+    if part.in_message_payload:
+        tail = b"\x00" + _tlv(TLV_MESSAGE_PAYLOAD, part.payload)
+    else:
+        tail = bytes([len(part.payload)]) + part.payload  # one segment: at most 160 octets
+    if part.sar is not None:
+        reference, total, seq = part.sar
+        tail += (
+            _tlv(TLV_SAR_MSG_REF_NUM, struct.pack("!H", reference))
+            + _tlv(TLV_SAR_TOTAL_SEGMENTS, bytes([total]))
+            + _tlv(TLV_SAR_SEGMENT_SEQNUM, bytes([seq]))
+        )
+    pdu_bytes = built[:-2] + tail
+    return struct.pack("!I", len(pdu_bytes)) + pdu_bytes[4:]
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    return struct.pack("!HH", tag, len(value)) + value
 
 
 # --- what the SMSC sends -------------------------------------------------------------------

@@ -10,7 +10,10 @@ what the SMSC accepts, and given its concatenation UDH:
 * UCS-2: data_coding 8, UTF-16-BE; 70 / 67 / 66 code units;
 * esm_class UDHI (0x40) and UDH ``05 00 03 ref total seq`` (or ``06 08 04 refhi reflo total
   seq`` for carriers configured with ``sixteen_bit_reference``) on every part of a
-  multipart message.
+  multipart message; or, for carriers configured with ``long_messages = "sar"``, the same
+  parts with the reference, total and sequence in SAR TLVs instead, and with
+  ``long_messages = "payload"``, every part's encoded text joined in one submit_sm's
+  message_payload (the SMSC cuts it; the segments were counted the same way).
 
 When a part does not fit (a carrier with 16-bit references, or parts planned elsewhere),
 the joined text is planned again for this carrier rather than sent truncated or rejected;
@@ -20,7 +23,7 @@ one id per part actually sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pigeon.carriers.config import SmppCarrierConfig, TonNpi
 from pigeon.carriers.smpp_pdu import SubmitPart
@@ -71,31 +74,37 @@ def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int)
         raise CarrierPermanentError(
             f"{config.name}: SMPP cannot carry an empty message", carrier_code="smpp:empty", error_code=30008
         )
-    encoding, texts, payloads = _fit(message, config.sixteen_bit_reference)
+    mode = config.long_messages
+    encoding, texts, payloads = _fit(message, config.sixteen_bit_reference and mode == "udh")
     source, source_rule = source_ton_npi(message.sender, config)
-    destination = message.recipient[1:] if message.recipient.startswith("+") else message.recipient
+    head = SubmitPart(
+        source=source,
+        source_ton=source_rule.ton,
+        source_npi=source_rule.npi,
+        destination=message.recipient[1:] if message.recipient.startswith("+") else message.recipient,
+        destination_ton=config.destination_ton_npi.ton,
+        destination_npi=config.destination_ton_npi.npi,
+        text="",
+        payload=b"",
+        udhi=False,
+        ucs2=encoding == "UCS-2",
+        registered_delivery=config.registered_delivery,
+        validity_period=message.validity_period,
+        service_type=config.service_type,
+    )
     total = len(payloads)
-    parts: list[SubmitPart] = []
+    if total == 1 or mode == "payload":
+        # One submit_sm: a single segment as it is, or every segment's text in message_payload.
+        whole = replace(head, text="".join(texts), payload=b"".join(payloads), in_message_payload=total > 1)
+        return PreparedMessage((whole,), encoding, None)
+    parts = []
     for seq, (text, payload) in enumerate(zip(texts, payloads, strict=True), start=1):
-        udh = build_udh(reference, total, seq, sixteen_bit=config.sixteen_bit_reference) if total > 1 else b""
-        parts.append(
-            SubmitPart(
-                source=source,
-                source_ton=source_rule.ton,
-                source_npi=source_rule.npi,
-                destination=destination,
-                destination_ton=config.destination_ton_npi.ton,
-                destination_npi=config.destination_ton_npi.npi,
-                text=text,
-                payload=udh + payload,
-                udhi=total > 1,
-                ucs2=encoding == "UCS-2",
-                registered_delivery=config.registered_delivery,
-                validity_period=message.validity_period,
-                service_type=config.service_type,
-            )
-        )
-    return PreparedMessage(tuple(parts), encoding, reference if total > 1 else None)
+        if mode == "sar":
+            parts.append(replace(head, text=text, payload=payload, sar=(reference, total, seq)))
+        else:
+            udh = build_udh(reference, total, seq, sixteen_bit=config.sixteen_bit_reference)
+            parts.append(replace(head, text=text, payload=udh + payload, udhi=True))
+    return PreparedMessage(tuple(parts), encoding, reference)
 
 
 def _fit(message: OutboundMessage, sixteen_bit: bool) -> tuple[Encoding, tuple[str, ...], list[bytes]]:

@@ -168,6 +168,56 @@ def test_multipart_ucs2_never_splits_an_emoji_and_16_bit_references_when_configu
     run(scenario)
 
 
+def test_sar_tlvs_instead_of_a_udh_when_configured() -> None:
+    body = "Long message, SAR style. " * 12  # 300 GSM-7 characters: two segments
+
+    async def scenario() -> None:
+        async with connected(long_messages="sar") as (smsc, carrier, events):
+            ack = await carrier.submit(message(body))
+            records = smsc.accepted()
+            assert len(records) == len(ack.carrier_ids) == 2
+            reference = ack.raw["reference"]
+            for seq, record in enumerate(records, start=1):
+                assert record["esm_class"] == 0 and record["udh_hex"] == ""  # no UDH in short_message
+                assert record["sar"] == [reference, 2, seq]
+                assert record["message_payload_hex"] is None
+            assert texts(records) == body
+            await events.wait(lambda e: len(e.receipts) == 2)
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("body", "data_coding"), [("Pay-load! " * 40, 0), ("Привет, мир! " * 20, 8)], ids=["gsm7", "ucs2"]
+)
+def test_the_whole_text_in_message_payload_when_configured(body: str, data_coding: int) -> None:
+    async def scenario() -> None:
+        async with connected(long_messages="payload") as (smsc, carrier, events):
+            ack = await carrier.submit(message(body))
+            (record,) = smsc.accepted()
+            assert ack.carrier_ids == (record["message_id"],) and ack.raw["reference"] is None
+            assert record["payload_hex"] == "" and record["esm_class"] == 0 and record["sar"] is None
+            assert record["data_coding"] == data_coding
+            assert record["message_payload_text"] == body  # decoded by the npm package itself
+            assert bytes.fromhex(record["message_payload_hex"]) == encode_part(
+                body, "UCS-2" if data_coding else "GSM-7"
+            )
+            await events.wait(lambda e: len(e.receipts) == 1)
+            assert events.receipts[0].carrier_id == ack.carrier_ids[0]
+
+    run(scenario)
+
+
+def test_one_segment_goes_in_short_message_whatever_the_mode() -> None:
+    async def scenario() -> None:
+        async with connected(long_messages="payload") as (smsc, carrier, _):
+            await carrier.submit(message("short"))
+            (record,) = smsc.accepted()
+            assert record["text"] == "short" and record["message_payload_hex"] is None
+
+    run(scenario)
+
+
 # --- receipts -------------------------------------------------------------------------------
 
 

@@ -240,3 +240,11 @@ def test_receipt_error_mistakes(value: Any, message: str) -> None:
     with pytest.raises(CarrierConfigError) as raised:
         load_carriers(carrier(receipt_errors=value))
     assert message in str(raised.value)
+
+
+def test_long_messages() -> None:
+    assert load_carriers(carrier()).carriers[0].long_messages == "udh"
+    assert load_carriers(carrier(long_messages="payload")).carriers[0].long_messages == "payload"
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(carrier(long_messages="split"))
+    assert "long_messages must be one of 'udh', 'sar', 'payload', got 'split'" in str(raised.value)

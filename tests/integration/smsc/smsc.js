@@ -24,6 +24,9 @@ smpp.PDU.prototype._filter = function (func) {
   if (func === 'decode' && Buffer.isBuffer(this.short_message)) {
     this._raw_short_message = Buffer.from(this.short_message);
   }
+  if (func === 'decode' && Buffer.isBuffer(this.message_payload)) {
+    this._raw_message_payload = Buffer.from(this.message_payload);
+  }
   return originalFilter.call(this, func);
 };
 
@@ -162,6 +165,10 @@ function onSubmit(session, pdu) {
     udh_hex: raw.slice(0, udhLength).toString('hex'),
     payload_hex: raw.slice(udhLength).toString('hex'),
     text: typeof message === 'string' ? message : '',
+    // long_messages = "payload" and "sar": the text in the message_payload TLV, the SAR TLVs
+    message_payload_hex: pdu._raw_message_payload ? pdu._raw_message_payload.toString('hex') : null,
+    message_payload_text: pdu.message_payload && typeof pdu.message_payload.message === 'string' ? pdu.message_payload.message : null,
+    sar: pdu.sar_msg_ref_num !== undefined ? [pdu.sar_msg_ref_num, pdu.sar_total_segments, pdu.sar_segment_seqnum] : null,
     status: 0,
   };
   let status = 0;
