@@ -136,6 +136,7 @@ def build_api(
         message_days=settings.message_days,
         concurrency=AccountConcurrency(settings.api_concurrency_per_account),
         webhook_denied_networks=tuple(denied_networks(settings.webhook_denied_networks)),
+        price_unit=_prices(settings).unit,
     )
 
     checkpointer = WalCheckpointer(db.engine)

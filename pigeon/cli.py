@@ -31,6 +31,7 @@ from pigeon.cli_erase import erase_cmd
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.cli_store import open_store, settings_or_exit
+from pigeon.cli_usage import usage_cmd
 from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
@@ -55,6 +56,7 @@ app.command("alerts")(alerts_cmd)
 app.command("carriers")(carriers_cmd)
 app.command("errors")(errors_cmd)
 app.command("erase")(erase_cmd)
+app.command("usage")(usage_cmd)
 
 # Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
 # which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.

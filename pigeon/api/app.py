@@ -25,6 +25,7 @@ from pigeon.api import (
     services,
     short_codes,
     simulator,
+    usage,
 )
 from pigeon.api import alerts as alert_log
 from pigeon.api import events as event_streams
@@ -102,6 +103,7 @@ def create_app(
             *short_codes.routes,
             *doctor.routes,
             *event_streams.routes,
+            *usage.routes,
             Mount(
                 "/console",
                 app=create_console(

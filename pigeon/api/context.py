@@ -45,6 +45,8 @@ class ApiContext:
     concurrency: AccountConcurrency = field(default_factory=lambda: AccountConcurrency(0))
     #: PIGEON_WEBHOOK_DENIED_NETWORKS, for the doctor's test requests.
     webhook_denied_networks: tuple[str, ...] = ()
+    #: The price table's currency, which Usage Records report their prices in.
+    price_unit: str = "USD"
 
 
 def ctx(request: Request) -> ApiContext:

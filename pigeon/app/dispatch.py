@@ -91,7 +91,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import accounts
+from pigeon.app import accounts, usage
 from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import (
     DispatchSettings,
@@ -530,6 +530,21 @@ def _record_sent(
     message_batch.add_events(conn, entries)
     note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
     enqueue_status_callbacks(conn, changed, now=now)
+    usage.count(
+        conn,
+        (
+            usage.Counted(
+                account_sid=o.job.message["account_sid"],
+                outbound=True,
+                media=bool(o.job.message["num_media"]) and not o.media_as_links,
+                segments=o.segments or o.job.message["num_segments"],
+                price=prices[o.job.message["sid"]],
+            )
+            for o in accepted
+            if o.job.message["sid"] in sent
+        ),
+        now=now,
+    )
     apply_early_receipts(conn, ids, now=now)
 
 

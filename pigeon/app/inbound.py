@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import accounts
+from pigeon.app import accounts, usage
 from pigeon.app.events import publish_inbound_event
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import numbers, storable
@@ -315,6 +315,20 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
     )
     new = _inbound_rows(sms, number, service["sid"] if service else None, now)
     insert_messages(conn, [new])
+    row = new.message
+    usage.count(
+        conn,
+        [
+            usage.Counted(
+                account_sid=row["account_sid"],
+                outbound=False,
+                media=bool(row["num_media"]),
+                segments=row["num_segments"],
+                price=None,
+            )
+        ],
+        now=now,
+    )
     if sms.raw.get("incomplete"):
         # Parts of a long message that never came (pigeon.app.reassembly): what came is passed
         # on, and the error log says what is missing.

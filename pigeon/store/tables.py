@@ -375,6 +375,24 @@ alerts = sa.Table(
     sa.Index(None, "account_sid", "date_created"),
 )
 
+usage_daily = sa.Table(
+    "usage_daily",
+    metadata,
+    # The usage ledger (pigeon.domain.usage): messages and segments by account, UTC day and
+    # category, and what they cost in millionths of the price unit. Written where a message is
+    # priced or received, so it outlives the messages. `shard` spreads one account's counts
+    # over a few rows: on PostgreSQL, dispatchers that record the same account's messages at
+    # once would otherwise queue for one row's lock.
+    _sid("account_sid", nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),  # YYYY-MM-DD, UTC
+    sa.Column("category", sa.String(16), nullable=False),
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("messages", sa.BigInteger, nullable=False),
+    sa.Column("segments", sa.BigInteger, nullable=False),
+    sa.Column("price_micros", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("account_sid", "day", "category", "shard"),
+)
+
 unmatched_receipts = sa.Table(
     "unmatched_receipts",
     metadata,

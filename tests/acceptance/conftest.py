@@ -213,6 +213,22 @@ def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             drop_pg_database(pg_name)
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def delivering_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A `pigeon serve` with its workers and the built-in network, shared by one module's tests
+    (each in its own subaccount), once on SQLite and once on PostgreSQL."""
+    workdir = tmp_path_factory.mktemp("pigeon")
+    url, pg_name = _store_url(request.param, workdir, 0, request)
+    srv = _prepare(url, workdir)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
+
+
 # -- the Node SMSC (the npm `smpp` package), for the SMPP end-to-end tests --------------------------
 
 

@@ -1,0 +1,120 @@
+"""The usage ledger (table usage_daily): counts added in the transactions that price or receive
+messages, sums read back by account, day range and category (pigeon.domain.usage)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from pigeon.store.tables import usage_daily
+
+Row = dict[str, Any]
+#: (account_sid, day "YYYY-MM-DD", category) -> (messages, segments, price_micros)
+Totals = Mapping[tuple[str, str, str], tuple[int, int, int]]
+
+#: Rows an account's counts of one day and category are spread over (see the table's comment).
+SHARDS = 8
+
+u = usage_daily.c
+
+
+def add_usage(conn: Connection, totals: Totals) -> None:
+    """Add to the ledger: each key's row of a shard picked at random is created or added to."""
+    if not totals:
+        return
+    shard = random.randrange(SHARDS)
+    rows = [
+        {
+            "account_sid": account_sid,
+            "day": day,
+            "category": category,
+            "shard": shard,
+            "messages": messages,
+            "segments": segments,
+            "price_micros": micros,
+        }
+        for (account_sid, day, category), (messages, segments, micros) in totals.items()
+    ]
+    conn.execute(_UPSERT[conn.dialect.name], rows)
+
+
+def _upsert(insert: Any) -> Any:
+    statement = insert(usage_daily)
+    return statement.on_conflict_do_update(
+        index_elements=[u.account_sid, u.day, u.category, u.shard],
+        set_={
+            "messages": u.messages + statement.excluded.messages,
+            "segments": u.segments + statement.excluded.segments,
+            "price_micros": u.price_micros + statement.excluded.price_micros,
+        },
+    )
+
+
+# Built once: the dispatcher adds to the ledger with every batch it records, and building an
+# upsert with its rows as VALUES compiled it anew each time (a tenth of the record's CPU).
+_UPSERT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+
+
+def usage_by_day(
+    conn: Connection, account_sids: Sequence[str], *, first: str, last: str, categories: Sequence[str]
+) -> list[Row]:
+    """Sums by day and category over the accounts, for days `first`..`last` (YYYY-MM-DD)."""
+    q = (
+        sa.select(
+            u.day,
+            u.category,
+            sa.func.sum(u.messages).label("messages"),
+            sa.func.sum(u.segments).label("segments"),
+            sa.func.sum(u.price_micros).label("price_micros"),
+        )
+        .where(u.account_sid.in_(list(account_sids)), u.day.between(first, last), u.category.in_(list(categories)))
+        .group_by(u.day, u.category)
+        .order_by(u.day, u.category)
+    )
+    return [
+        {
+            "day": r.day,
+            "category": r.category,
+            "messages": int(r.messages),
+            "segments": int(r.segments),
+            "price_micros": int(r.price_micros),
+        }
+        for r in conn.execute(q)
+    ]
+
+
+def first_day(conn: Connection, account_sids: Sequence[str]) -> str | None:
+    """The first day with any usage of these accounts."""
+    value = conn.execute(sa.select(sa.func.min(u.day)).where(u.account_sid.in_(list(account_sids)))).scalar()
+    return None if value is None else str(value)
+
+
+def totals_by_account(conn: Connection, *, first: str, last: str) -> list[Row]:
+    """Every account's sums by category over days `first`..`last`, for the operator."""
+    q = (
+        sa.select(
+            u.account_sid,
+            u.category,
+            sa.func.sum(u.messages).label("messages"),
+            sa.func.sum(u.segments).label("segments"),
+            sa.func.sum(u.price_micros).label("price_micros"),
+        )
+        .where(u.day.between(first, last))
+        .group_by(u.account_sid, u.category)
+        .order_by(u.account_sid, u.category)
+    )
+    return [
+        {
+            "account_sid": r.account_sid,
+            "category": r.category,
+            "messages": int(r.messages),
+            "segments": int(r.segments),
+            "price_micros": int(r.price_micros),
+        }
+        for r in conn.execute(q)
+    ]

@@ -1,0 +1,125 @@
+"""The usage ledger on each store: counts add up across shards and calls, the dispatcher and
+the intake write it, and migration 0015 fills it from the messages already there."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import command
+
+from pigeon.app import usage
+from pigeon.app.inbound import receive
+from pigeon.domain.usage import price_micros
+from pigeon.ports import InboundSms
+from pigeon.store import usage as store
+from pigeon.store.accounts import create_account
+from pigeon.store.engine import Database
+from pigeon.store.schema import alembic_config
+from pigeon.store.tables import messages, usage_daily
+from tests.integration.pipeline import SENDER, Pipeline
+
+ACCOUNT = "AC" + "a" * 32
+
+
+def test_counts_add_up_across_calls_and_shards(db: Database) -> None:
+    for _ in range(20):  # twenty transactions, on shards picked at random
+        with db.write() as conn:
+            store.add_usage(
+                conn,
+                {
+                    (ACCOUNT, "2026-12-07", "sms-outbound"): (2, 3, 15800),
+                    (ACCOUNT, "2026-12-06", "sms-inbound"): (1, 1, 0),
+                },
+            )
+    with db.read() as conn:
+        rows = store.usage_by_day(
+            conn, [ACCOUNT], first="2026-12-01", last="2026-12-31", categories=["sms-outbound", "sms-inbound"]
+        )
+        assert rows == [
+            {"day": "2026-12-06", "category": "sms-inbound", "messages": 20, "segments": 20, "price_micros": 0},
+            {"day": "2026-12-07", "category": "sms-outbound", "messages": 40, "segments": 60, "price_micros": 316000},
+        ]
+        assert store.first_day(conn, [ACCOUNT]) == "2026-12-06"
+        assert store.first_day(conn, ["AC" + "b" * 32]) is None
+        assert (
+            store.usage_by_day(conn, [ACCOUNT], first="2026-12-07", last="2026-12-07", categories=["mms-outbound"])
+            == []
+        )
+
+
+def test_the_dispatcher_counts_what_the_carrier_took_and_the_intake_what_came_in(pipe: Pipeline) -> None:
+    sent = pipe.send(body="x" * 200)  # two segments
+    refused = pipe.send(to="+14155550105")  # the network refuses it (30008): it costs nothing
+    pipe.dispatch()
+    pipe.clock.advance(2)
+    pipe.dispatch()
+    assert pipe.status(sent) == "sent"
+    sms = InboundSms(carrier="simulator", sender="+14155559999", recipient=SENDER, body="hello")
+    with pipe.db.write() as conn:
+        assert receive(conn, sms, now=pipe.clock.now(), base_url="http://pigeon.test").message_sid
+    with pipe.db.read() as conn:
+        records = usage.usage_records(conn, pipe.account_sid, "Records", {}, today=pipe.clock.now().date())
+    got = {r.category: (r.messages, r.segments, r.price_micros) for r in records}
+    assert (pipe.status(refused), pipe.message(refused)["price"]) == ("failed", None)
+    price = price_micros(pipe.message(sent)["price"])
+    assert got["sms-outbound"] == (1, 2, price) and price > 0
+    assert got["sms-inbound"] == (1, 1, 0)
+    assert got["mms"] == (0, 0, 0)
+
+
+def test_0015_fills_the_ledger_from_the_messages_already_priced_or_received(db: Database) -> None:
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0014")
+    at = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)
+    with db.write() as conn:
+        account = create_account(conn, friendly_name="old", now=at)["sid"]
+
+        def message(n: int, **fields: object) -> dict[str, object]:
+            return {
+                "sid": f"SM{n:032x}",
+                "account_sid": account,
+                "direction": "outbound-api",
+                "to": "+14155552671",
+                "status": "delivered",
+                "num_segments": 1,
+                "num_media": 0,
+                "price": "-0.00790",
+                "date_created": at,
+                "date_updated": at,
+                "date_sent": at,
+                **fields,
+            }
+
+        conn.execute(
+            messages.insert(),
+            [
+                message(1),
+                message(2, num_segments=3, price="-0.02370"),
+                message(3, num_media=1, price="-0.02000"),
+                message(4, direction="inbound", status="received", price=None),
+                message(5, status="failed", price=None, date_sent=None),  # refused before a carrier
+                message(6, status="queued", price=None, date_sent=None),
+                message(7, date_sent=datetime(2026, 12, 1, 0, 1, tzinfo=UTC)),
+            ],
+        )
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with db.read() as conn:
+        q = sa.select(
+            usage_daily.c.day,
+            usage_daily.c.category,
+            usage_daily.c.messages,
+            usage_daily.c.segments,
+            usage_daily.c.price_micros,
+        )
+        rows = sorted(tuple(r) for r in conn.execute(q))
+    assert rows == [
+        ("2026-11-30", "mms-outbound", 1, 1, 20000),
+        ("2026-11-30", "sms-inbound", 1, 1, 0),
+        ("2026-11-30", "sms-outbound", 2, 4, 31600),
+        ("2026-12-01", "sms-outbound", 1, 1, 7900),
+    ]
