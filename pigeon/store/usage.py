@@ -60,32 +60,35 @@ def _upsert(insert: Any) -> Any:
 _UPSERT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
 
 
-def usage_by_day(
-    conn: Connection, account_sids: Sequence[str], *, first: str, last: str, categories: Sequence[str]
-) -> list[Row]:
-    """Sums by day and category over the accounts, for days `first`..`last` (YYYY-MM-DD)."""
-    q = (
+def _sums(*keys: Any) -> sa.Select[Any]:
+    """Sums of the counts, grouped and ordered by `keys` (columns of usage_daily)."""
+    return (
         sa.select(
-            u.day,
-            u.category,
+            *keys,
             sa.func.sum(u.messages).label("messages"),
             sa.func.sum(u.segments).label("segments"),
             sa.func.sum(u.price_micros).label("price_micros"),
         )
-        .where(u.account_sid.in_(list(account_sids)), u.day.between(first, last), u.category.in_(list(categories)))
-        .group_by(u.day, u.category)
-        .order_by(u.day, u.category)
+        .group_by(*keys)
+        .order_by(*keys)
     )
+
+
+def _rows(conn: Connection, q: sa.Select[Any]) -> list[Row]:
     return [
-        {
-            "day": r.day,
-            "category": r.category,
-            "messages": int(r.messages),
-            "segments": int(r.segments),
-            "price_micros": int(r.price_micros),
-        }
-        for r in conn.execute(q)
+        {**r, "messages": int(r["messages"]), "segments": int(r["segments"]), "price_micros": int(r["price_micros"])}
+        for r in conn.execute(q).mappings()
     ]
+
+
+def usage_by_day(
+    conn: Connection, account_sids: Sequence[str], *, first: str, last: str, categories: Sequence[str]
+) -> list[Row]:
+    """Sums by day and category over the accounts, for days `first`..`last` (YYYY-MM-DD)."""
+    q = _sums(u.day, u.category).where(
+        u.account_sid.in_(list(account_sids)), u.day.between(first, last), u.category.in_(list(categories))
+    )
+    return _rows(conn, q)
 
 
 def first_day(conn: Connection, account_sids: Sequence[str]) -> str | None:
@@ -96,25 +99,4 @@ def first_day(conn: Connection, account_sids: Sequence[str]) -> str | None:
 
 def totals_by_account(conn: Connection, *, first: str, last: str) -> list[Row]:
     """Every account's sums by category over days `first`..`last`, for the operator."""
-    q = (
-        sa.select(
-            u.account_sid,
-            u.category,
-            sa.func.sum(u.messages).label("messages"),
-            sa.func.sum(u.segments).label("segments"),
-            sa.func.sum(u.price_micros).label("price_micros"),
-        )
-        .where(u.day.between(first, last))
-        .group_by(u.account_sid, u.category)
-        .order_by(u.account_sid, u.category)
-    )
-    return [
-        {
-            "account_sid": r.account_sid,
-            "category": r.category,
-            "messages": int(r.messages),
-            "segments": int(r.segments),
-            "price_micros": int(r.price_micros),
-        }
-        for r in conn.execute(q)
-    ]
+    return _rows(conn, _sums(u.account_sid, u.category).where(u.day.between(first, last)))

@@ -194,16 +194,13 @@ def sqlite_server(server_factory: Any) -> Server:
     return srv
 
 
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One running `pigeon serve` per backend (and per xdist worker) for every test that asks
-    for it, once on SQLite and once on PostgreSQL. Starting a server costs seconds; tests that
-    share one keep apart by working in their own subaccount (support.py `new_tenant`)."""
+def _serving(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A started server on the fixture's backend, stopped (and its database dropped) after."""
     workdir = tmp_path_factory.mktemp("pigeon")
     url, pg_name = _store_url(request.param, workdir, 0, request)
-    # No background delivery: these tests check the statuses the API itself gives and move
-    # messages on through the store, so a dispatcher must not race them.
-    srv = _prepare(url, workdir, {"PIGEON_RUN_WORKERS": "false"})
+    srv = _prepare(url, workdir, env)
     try:
         srv.start()
         yield srv
@@ -211,22 +208,23 @@ def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         srv.stop()
         if pg_name:
             drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One running `pigeon serve` per backend (and per xdist worker) for every test that asks
+    for it, once on SQLite and once on PostgreSQL. Starting a server costs seconds; tests that
+    share one keep apart by working in their own subaccount (support.py `new_tenant`)."""
+    # No background delivery: these tests check the statuses the API itself gives and move
+    # messages on through the store, so a dispatcher must not race them.
+    yield from _serving(request, tmp_path_factory, {"PIGEON_RUN_WORKERS": "false"})
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def delivering_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A `pigeon serve` with its workers and the built-in network, shared by one module's tests
     (each in its own subaccount), once on SQLite and once on PostgreSQL."""
-    workdir = tmp_path_factory.mktemp("pigeon")
-    url, pg_name = _store_url(request.param, workdir, 0, request)
-    srv = _prepare(url, workdir)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.stop()
-        if pg_name:
-            drop_pg_database(pg_name)
+    yield from _serving(request, tmp_path_factory)
 
 
 # -- the Node SMSC (the npm `smpp` package), for the SMPP end-to-end tests --------------------------

@@ -12,6 +12,7 @@ import asyncio
 from itertools import zip_longest
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from pigeon.app.receipt_batch import apply_receipts, rematch_parked
@@ -125,34 +126,24 @@ def test_a_batch_applies_a_receipt_that_overtook_its_submit_once_the_submit_is_r
     assert pipe.unmatched() == 1
 
 
-def test_a_parked_receipt_is_rematched_with_the_carriers_code(pipe: Pipeline) -> None:
-    sid = pipe.send()
-    pipe.dispatch()
-    with pipe.db.write() as conn:
-        parked = _receipt("early-027", "UNDELIV", "027", 30006)
-        assert apply_receipts(conn, [parked], now=pipe.clock.now()) == [None]
-    with pipe.db.write() as conn:
-        dispatch_store.record_carrier_ids(
-            conn,
-            carrier="simulator",
-            ids=["early-027"],
-            message_sid=sid,
-            account_sid=pipe.account_sid,
-            at=pipe.clock.now(),
-        )
-    with pipe.db.write() as conn:
-        assert rematch_parked(conn, now=pipe.clock.now()) == 1
-    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("undelivered", 30006)
-
-
-def test_a_parked_receipt_whose_submit_was_recorded_without_seeing_it_is_rematched(pipe: Pipeline) -> None:
+@pytest.mark.parametrize(
+    ("receipt", "status", "error_code"),
+    [
+        (("DELIVRD", "000"), "delivered", None),
+        (("UNDELIV", "027", 30006), "undelivered", 30006),  # the code the carrier's receipt_errors gave
+    ],
+)
+def test_a_parked_receipt_whose_submit_was_recorded_without_seeing_it_is_rematched(
+    pipe: Pipeline, receipt: tuple[Any, ...], status: str, error_code: int | None
+) -> None:
     """On PostgreSQL the transaction that parks a receipt and the one recording its carrier id
-    can run side by side, each blind to the other's row; the dispatcher's sweep applies it."""
+    can run side by side, each blind to the other's row; the dispatcher's sweep applies it, as
+    the carrier reported it."""
     sid = pipe.send()
     pipe.dispatch()
     assert pipe.status(sid) == "sent"
     with pipe.db.write() as conn:
-        assert apply_receipts(conn, [_receipt("late-recorded", "DELIVRD", "000")], now=pipe.clock.now()) == [None]
+        assert apply_receipts(conn, [_receipt("late-recorded", *receipt)], now=pipe.clock.now()) == [None]
     with pipe.db.write() as conn:  # recorded as if by a transaction that took no parked receipt
         dispatch_store.record_carrier_ids(
             conn,
@@ -164,7 +155,7 @@ def test_a_parked_receipt_whose_submit_was_recorded_without_seeing_it_is_rematch
         )
     with pipe.db.write() as conn:
         assert rematch_parked(conn, now=pipe.clock.now()) == 1
-    assert pipe.status(sid) == "delivered"
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == (status, error_code)
     assert pipe.unmatched() == 0
     with pipe.db.write() as conn:
         assert rematch_parked(conn, now=pipe.clock.now()) == 0

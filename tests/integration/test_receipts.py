@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from pigeon.app.dispatch import DispatchSettings, claim, mark_sending, record, submit
+from pigeon.app.dispatch import DispatchSettings, Outcome, claim, mark_sending, record, submit
 from pigeon.app.receipts import ReceiptSink
 from pigeon.ports import Receipt
 from tests.integration.pipeline import Pipeline, ScriptedCarrier
@@ -28,6 +28,20 @@ def _sent(pipe: Pipeline, body: str = "hello", to: str = "+14155552671") -> tupl
     pipe.dispatch(route=[carrier])
     assert pipe.status(sid) == "sent"
     return sid, [p["carrier_message_id"] for p in pipe.parts(sid)]
+
+
+def _submitted_unrecorded(pipe: Pipeline) -> tuple[str, Outcome, DispatchSettings]:
+    """A message the carrier "fast" took, whose answer is not recorded yet: (SID, outcome, settings)."""
+    sid = pipe.send()
+    carrier = ScriptedCarrier("fast")
+    settings = DispatchSettings(lookahead=timedelta(0))
+    with pipe.db.write() as conn:
+        jobs = mark_sending(
+            conn, claim(conn, now=pipe.clock.now(), worker_id="d", settings=settings), now=pipe.clock.now()
+        )
+    [outcome] = [asyncio.run(submit(job, [carrier])) for job in jobs]
+    assert outcome.ack is not None
+    return sid, outcome, settings
 
 
 def test_a_receipt_is_matched_by_carrier_id_and_recorded_raw(pipe: Pipeline) -> None:
@@ -102,14 +116,7 @@ def test_a_delivered_receipt_ignores_the_carriers_code(pipe: Pipeline) -> None:
 
 
 def test_a_parked_receipt_keeps_the_carriers_code(pipe: Pipeline) -> None:
-    sid = pipe.send()
-    carrier = ScriptedCarrier("fast")
-    settings = DispatchSettings(lookahead=timedelta(0))
-    with pipe.db.write() as conn:
-        jobs = mark_sending(
-            conn, claim(conn, now=pipe.clock.now(), worker_id="d", settings=settings), now=pipe.clock.now()
-        )
-    [outcome] = [asyncio.run(submit(job, [carrier])) for job in jobs]
+    sid, outcome, settings = _submitted_unrecorded(pipe)
     assert outcome.ack is not None
     [cid] = outcome.ack.carrier_ids
     assert pipe.receipt(cid, "UNDELIV", err="027", carrier="fast", error_code=30006) is None
@@ -169,14 +176,7 @@ def test_a_late_delivered_receipt_does_not_undo_undelivered(pipe: Pipeline) -> N
 
 
 def test_a_receipt_that_overtakes_the_submit_response_is_applied_once_recorded(pipe: Pipeline) -> None:
-    sid = pipe.send()
-    carrier = ScriptedCarrier("fast")
-    settings = DispatchSettings(lookahead=timedelta(0))
-    with pipe.db.write() as conn:
-        jobs = mark_sending(
-            conn, claim(conn, now=pipe.clock.now(), worker_id="d", settings=settings), now=pipe.clock.now()
-        )
-    [outcome] = [asyncio.run(submit(job, [carrier])) for job in jobs]
+    sid, outcome, settings = _submitted_unrecorded(pipe)
     assert outcome.ack is not None
     [cid] = outcome.ack.carrier_ids
     # The carrier's receipt arrives before we have recorded its id: parked, not lost.
