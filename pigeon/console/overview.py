@@ -1,5 +1,6 @@
-"""Overview: outbound messages by status over time, queue depth per sender, carrier binds, and
-the rules an operator set for the account (where it may send; texts from short codes)."""
+"""Overview: outbound messages by status over time, queue depth per sender, carrier binds, this
+month's usage, and the rules an operator set for the account (where it may send; texts from
+short codes)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pigeon.app import accounts as account_use
+from pigeon.app import usage
 from pigeon.store import accounts as account_store
 from pigeon.store import carriers as carrier_store
 from pigeon.store import stats
@@ -57,6 +59,30 @@ def _load(conn: Any, account_sid: str, now: datetime, span: str) -> dict[str, An
         "queues": stats.queue_depth(conn, account_sid),
         "carriers": carrier_store.list_status(conn, fresh_within=FRESH, now=now),
         "rules": _rules(conn, account_sid),
+        "usage": _usage(conn, account_sid, now),
+    }
+
+
+#: The usage card's rows: each direction of each kind, as the ledger keeps them.
+USAGE_ROWS = ("sms-outbound", "sms-inbound", "mms-outbound", "mms-inbound")
+
+
+def _usage(conn: Any, account_sid: str, now: datetime) -> dict[str, Any]:
+    """This account's usage this month (UTC), as Usage/Records/ThisMonth.json reports it."""
+    records = usage.usage_records(conn, account_sid, "ThisMonth", {"IncludeSubaccounts": "false"}, today=now.date())
+    rows = [r for r in records if r.category in USAGE_ROWS]
+    return {
+        "since": rows[0].start if rows else now.date(),
+        "rows": [
+            {
+                "category": r.category,
+                "messages": r.messages,
+                "segments": r.segments,
+                "price": usage.price_text(r.price_micros),
+            }
+            for r in rows
+        ],
+        "total": usage.price_text(sum(r.price_micros for r in rows)),
     }
 
 

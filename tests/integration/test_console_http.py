@@ -18,6 +18,7 @@ with warnings.catch_warnings():
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
+from pigeon.app import usage
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.config import load_settings
 from pigeon.store import accounts as account_store
@@ -240,6 +241,36 @@ def test_the_overview_shows_the_rules_an_operator_set(
     assert client.post("/console/switch", data={"account_sid": d["sub"]["sid"], "csrf_token": token}).status_code == 200
     page = client.get("/console/overview").text
     assert "CA, US only" in page and f"its parent {d['a']['sid']}" in page
+
+
+def test_the_overview_shows_this_months_usage_of_the_account_alone(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    client, d = app_and_data
+    now = datetime.now(UTC)
+    with db.write() as conn:
+        usage.count(
+            conn,
+            [
+                usage.Counted(account_sid=d["a"]["sid"], outbound=True, media=False, segments=2, price="-0.0158"),
+                usage.Counted(account_sid=d["a"]["sid"], outbound=False, media=True, segments=1, price=None),
+                usage.Counted(account_sid=d["sub"]["sid"], outbound=True, media=False, segments=9, price="-1"),
+            ],
+            now=now,
+        )
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    page = client.get("/console/overview").text
+    card = page[page.index('id="usage"') :]
+    card = card[: card.index("</section>")]
+    cells = re.findall(r"<tr><td>([a-z-]+)</td><td>(\d+)</td><td>(\d+)</td><td>([\d.]+)</td></tr>", card)
+    assert cells == [
+        ("sms-outbound", "1", "2", "0.0158"),
+        ("sms-inbound", "0", "0", "0"),
+        ("mms-outbound", "0", "0", "0"),
+        ("mms-inbound", "1", "1", "0"),
+    ]
+    assert "<th>0.0158</th>" in card  # its subaccount's usage is its own page's
+    assert f"Since {now.date().replace(day=1).isoformat()}" in card
 
 
 @pytest.mark.parametrize(
