@@ -428,7 +428,24 @@ def promote_orphans(conn: Connection, ids: Sequence[int], *, now: datetime) -> i
     unfinished ahead; returns how many."""
     if not ids:
         return 0
+    if conn.dialect.name == "postgresql":
+        # Lock them first, in id order, passing over any another transaction holds: the
+        # UPDATE alone locked rows in its plan's order, and two workers' sweeps running at
+        # once over the same stranded rows deadlocked (PostgreSQL cancelled one after a
+        # second; seen in the e2e bench). A row passed over is another worker's to promote,
+        # or this one's next sweep.
+        ids = list(conn.execute(_LOCK_WAITING, {"ids": sorted(ids)}).scalars())
+        if not ids:
+            return 0
     return int(conn.execute(_PROMOTE_BY_ID, {"ids": sorted(ids), "now": now}).rowcount)
+
+
+_LOCK_WAITING = (
+    sa.select(d.id)
+    .where(d.id.in_(sa.bindparam("ids", expanding=True)), unindexed(d.status) == WAITING)
+    .order_by(d.id)
+    .with_for_update(skip_locked=True)
+)
 
 
 def _lease_matches(lease: datetime | None) -> sa.ColumnElement[bool]:

@@ -301,6 +301,27 @@ def test_the_sweep_releases_a_stranded_delivery_and_nothing_else(db: Database, c
     assert_in_line(db)
 
 
+def test_a_sweep_passes_over_a_row_another_transaction_holds(pg: Database, clock: FrozenClock) -> None:
+    """Two workers' sweeps over the same stranded rows deadlocked when each UPDATE locked them in
+    its own plan's order: a sweep now takes the rows it can at once, in id order, and leaves
+    the others to whoever holds them (or to its next sweep), never waiting on them."""
+    now = clock.now()
+    held, free = strand(pg, now, sid(1)), strand(pg, now, sid(2))
+    with pg.engine.connect() as other:
+        other.execute(sa.text("BEGIN"))
+        other.execute(sa.select(webhook_deliveries.c.id).where(webhook_deliveries.c.id == held).with_for_update())
+        started = time.monotonic()
+        with pg.write() as conn:
+            conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))  # waiting would fail the test, not hang it
+            assert outbox.promote_orphans(conn, [held, free], now=now) == 1
+        assert time.monotonic() - started < 2
+        other.execute(sa.text("ROLLBACK"))
+    assert statuses(pg, sid(1)) == ["delivered", "waiting"] and statuses(pg, sid(2)) == ["delivered", "pending"]
+    with pg.write() as conn:
+        assert outbox.promote_orphans(conn, [held, free], now=now) == 1  # the next sweep takes it
+    assert statuses(pg, sid(1)) == ["delivered", "pending"]
+
+
 def test_the_webhook_worker_sweeps_at_start_then_the_recent_rows(db: Database, clock: FrozenClock) -> None:
     strand(db, clock.now(), sid(1))
     clock.advance(600)
@@ -416,7 +437,8 @@ def test_a_promotion_that_waited_for_the_row_leaves_it_if_it_moved_on(
     finish of the delivery ahead of it. The later one reads the row as waiting, then waits for
     its lock while the row moves on: promoted by the other, claimed, delivered (here, in one
     step). READ COMMITTED then rechecks the UPDATE's conditions on the row's new version, and
-    only those on the row itself: a delivered row made pending again would be sent twice."""
+    only those on the row itself: a delivered row made pending again would be sent twice.
+    (The sweep no longer waits for a row another transaction holds; it leaves it alone.)"""
     now = clock.now()
     with pg.write() as conn:
         head = enqueue(conn, now, sid(1))
@@ -449,7 +471,13 @@ def test_a_promotion_that_waited_for_the_row_leaves_it_if_it_moved_on(
     m_thread, m_errors = _in_thread(move_on)
     assert moved.wait(10)
     p_thread, p_errors = _in_thread(promote)
-    _wait_for_a_lock_wait(pg)  # the promotion read the row as waiting and waits for its lock
+    if promoter == "the sweep":
+        # The sweep does not wait for the row: it passes over rows another transaction holds
+        # (test_a_sweep_passes_over_a_row_another_transaction_holds).
+        p_thread.join(10)
+        assert promoted == [0]
+    else:
+        _wait_for_a_lock_wait(pg)  # the promotion read the row as waiting and waits for its lock
     release.set()
     m_thread.join(10)
     p_thread.join(10)
