@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callbacks
-from pigeon.app.receipts import apply_receipt, parked_row, receipt_of_parked, take_simulated_receipts
+from pigeon.app.receipts import apply_receipt, parked_row, receipt_detail, receipt_of_parked, take_simulated_receipts
 from pigeon.domain.receipts import ReceiptOutcome, outcome_of
 from pigeon.ports import Receipt
 from pigeon.store import alerts as alert_store
@@ -171,18 +171,7 @@ def _write(conn: Connection, planned: Sequence[_Planned], *, now: datetime) -> N
                     text=f"The carrier reported message {sid} {final.status} (stat {r.stat}, err {r.err}).",
                     request_variables={"receipt": r.raw},
                 )
-        detail = {
-            "carrier": r.carrier,
-            "carrier_id": r.carrier_id,
-            "part": p.ref["part_index"] + 1,
-            "parts": p.ref["part_count"],
-            "stat": r.stat,
-            "err": r.err,
-            "done_date": r.done_date,
-            "raw": r.raw,
-            "duplicate": p.duplicate,
-            "applied": applied,
-        }
+        detail = {**receipt_detail(r, p.ref, duplicate=p.duplicate), "applied": applied}
         entries.append(
             message_batch.event(
                 message_sid=sid,

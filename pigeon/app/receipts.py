@@ -76,17 +76,7 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     part = outcome_of(receipt.stat, receipt.err, receipt.error_code)
     if not settled:
         store.set_part_receipt(conn, receipt.carrier, receipt.carrier_id, stat=receipt.stat, at=now)
-    detail = {
-        "carrier": receipt.carrier,
-        "carrier_id": receipt.carrier_id,
-        "part": ref["part_index"] + 1,
-        "parts": ref["part_count"],
-        "stat": receipt.stat,
-        "err": receipt.err,
-        "done_date": receipt.done_date,
-        "raw": receipt.raw,
-        "duplicate": duplicate,
-    }
+    detail = receipt_detail(receipt, ref, duplicate=duplicate)
     if settled:
         final = None
     elif ref["part_count"] == 1:
@@ -135,6 +125,26 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         detail={**detail, "applied": applied},
     )
     return str(message["sid"])
+
+
+def receipt_detail(receipt: Receipt, ref: Row, *, duplicate: bool) -> Row:
+    """A receipt's timeline entry: what the carrier said, raw too, and which part it was for.
+    ``err_means``: the code the carrier's receipt_errors gave its err value, when it did, so
+    that the timeline says where a message's error code came from."""
+    detail = {
+        "carrier": receipt.carrier,
+        "carrier_id": receipt.carrier_id,
+        "part": ref["part_index"] + 1,
+        "parts": ref["part_count"],
+        "stat": receipt.stat,
+        "err": receipt.err,
+        "done_date": receipt.done_date,
+        "raw": receipt.raw,
+        "duplicate": duplicate,
+    }
+    if receipt.error_code is not None:
+        detail["err_means"] = receipt.error_code
+    return detail
 
 
 def storable_receipt(receipt: Receipt) -> Receipt:

@@ -107,6 +107,7 @@ def test_the_carriers_own_code_for_its_err_value_comes_first(pipe: Pipeline) -> 
     assert pipe.callbacks(sid)[-1]["ErrorCode"] == "30005"
     [event] = pipe.events(sid, "receipt")
     assert (event["error_code"], event["detail"]["err"]) == (30005, "001")  # the raw err stays
+    assert event["detail"]["err_means"] == 30005  # and where the code came from
 
 
 def test_a_delivered_receipt_ignores_the_carriers_code(pipe: Pipeline) -> None:

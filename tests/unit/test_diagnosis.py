@@ -172,6 +172,14 @@ def test_carrier_undelivered_carries_the_raw_receipt_and_the_code_explained() ->
     assert any("Register the sender" in a for a in f.advice)
 
 
+def test_carrier_undelivered_says_when_the_carriers_own_table_read_the_err() -> None:
+    said = receipt("UNDELIV", "027")
+    said["detail"] = {**said["detail"], "carrier": "acme", "err_means": 30005}
+    events = [*clean_events()[:3], ev("status", "undelivered", 2, 30005), said]
+    f = one(diagnose_message(facts(msg(status="undelivered", error_code=30005), events)), "carrier_undelivered")
+    assert "(receipt stat UNDELIV, err 027, which acme's receipt_errors reads as 30005)" in f.summary
+
+
 def test_an_undelivered_message_without_receipt_or_known_code_is_still_explained() -> None:
     f = one(
         diagnose_message(facts(msg(status="undelivered", error_code=39999), [ev("created", "queued")])),

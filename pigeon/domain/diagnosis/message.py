@@ -56,6 +56,8 @@ def _undelivered(f: MessageFacts, th: Thresholds) -> list[Finding]:
     receipts = [e for e in f.events if e.get("kind") == "receipt"]
     last = (receipts[-1].get("detail") or {}) if receipts else {}
     said = f" (receipt stat {last.get('stat')}, err {last.get('err')})" if receipts else ""
+    if last.get("err_means"):  # the carrier's receipt_errors, not Pigeon's own table, read the err
+        said = f" (receipt stat {last.get('stat')}, err {last.get('err')}, which {last.get('carrier')}'s receipt_errors reads as {last['err_means']})"
     info = explained(code)
     return [
         Finding(
