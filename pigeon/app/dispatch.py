@@ -437,6 +437,24 @@ def record(
     )
 
 
+def _pace_longer_texts(conn: Connection, sent: Sequence[Outcome], *, now: datetime, settings: DispatchSettings) -> None:
+    """A message whose media went as links took more segments than the claim paced it for
+    (the claim cannot know a route's carriers will not carry its media): its sender's next
+    slot moves on by the extra segments, so that an MMS sent as text through SMPP, say,
+    does not send at three times its sender's rate."""
+    extra: dict[str, timedelta] = {}
+    for o in sent:
+        more = (o.segments or 0) - o.job.message["num_segments"]
+        if o.media_as_links and more > 0:
+            sender = o.job.message["from_"] or ""
+            extra[sender] = extra.get(sender, timedelta(0)) + settings.pacing.duration(sender, more)
+    if extra:
+        known = store.next_free(conn, list(extra))
+        store.set_next_free(
+            conn, {s: reserve(known.get(s), now, more)[1] for s, more in extra.items()}, known=set(known)
+        )
+
+
 def _second_copy(outcome: Outcome) -> str | None:
     """Why the carrier that accepted the message may not be the only one that has it, if so."""
     ack, hold = outcome.ack, outcome.job.hold
@@ -530,6 +548,7 @@ def _record_sent(
     message_batch.add_events(conn, entries)
     note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
     enqueue_status_callbacks(conn, changed, now=now)
+    _pace_longer_texts(conn, [o for o in accepted if o.job.message["sid"] in sent], now=now, settings=settings)
     usage.count(
         conn,
         (

@@ -4,6 +4,8 @@ refused with 30011 before any submit. On both stores."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pigeon.app.dispatch import DispatchSettings
 from pigeon.domain.segments import plan_segments
 from pigeon.store.tables import phone_numbers
@@ -69,6 +71,24 @@ def test_a_converting_service_sends_the_media_as_links(pipe: Pipeline) -> None:
     assert (sent["detail"]["media_as_links"], sent["detail"]["segments_sent"]) == (2, 2)
     assert row["price"] == DispatchSettings().prices.price(TO, SENDER, 2)  # what went out
     assert row["num_segments"] == 2  # was 1, the body's, until it went as this text
+
+
+def test_media_sent_as_links_pace_the_sender_by_the_segments_that_went(pipe: Pipeline) -> None:
+    """The claim paced the message for its body's one segment; the text with the links took
+    three, so its sender (a long code: a segment a second) is busy for three seconds."""
+    service = pipe.add_service(SENDER)
+    text_only = ScriptedCarrier("text", carries_media=False)
+    sid = pipe.send(from_=None, service=service, body="Your order is ready. " * 7 + "x" * 150, media=MEDIA)
+    assert pipe.message(sid)["num_segments"] == 2
+    start = pipe.clock.now()
+    pipe.dispatch(route=[text_only])
+    assert pipe.message(sid)["num_segments"] == 3
+    assert pipe.next_free(SENDER) == start + timedelta(seconds=3)
+    plain = pipe.send(body="next")  # the same sender's next message waits its turn
+    pipe.clock.advance(2)
+    assert pipe.dispatch(route=[text_only]) == 0 and pipe.status(plain) == "queued"
+    pipe.clock.advance(1)
+    assert pipe.dispatch(route=[text_only]) == 1 and pipe.status(plain) == "sent"
 
 
 def test_a_service_that_does_not_convert_has_its_media_refused(pipe: Pipeline) -> None:
