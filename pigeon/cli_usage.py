@@ -42,11 +42,9 @@ def usage_cmd(
     db = open_store()
     try:
         with db.history() as conn:
-            rows = usage.totals_by_account(conn, first=first, last=last)
+            rows = usage.totals_by_account(conn, first=first, last=last, account_sid=account)
     finally:
         db.dispose()
-    if account is not None:
-        rows = [r for r in rows if r["account_sid"] == account]
     for r in rows:
         r["price"] = usage.price_text(r.pop("price_micros"))
     if as_json:

@@ -548,7 +548,8 @@ def _record_sent(
     message_batch.add_events(conn, entries)
     note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
     enqueue_status_callbacks(conn, changed, now=now)
-    _pace_longer_texts(conn, [o for o in accepted if o.job.message["sid"] in sent], now=now, settings=settings)
+    recorded = [o for o in accepted if o.job.message["sid"] in sent]
+    _pace_longer_texts(conn, recorded, now=now, settings=settings)
     usage.count(
         conn,
         (
@@ -559,8 +560,7 @@ def _record_sent(
                 segments=o.segments or o.job.message["num_segments"],
                 price=prices[o.job.message["sid"]],
             )
-            for o in accepted
-            if o.job.message["sid"] in sent
+            for o in recorded
         ),
         now=now,
     )

@@ -21,7 +21,8 @@ from pigeon.app.dispatch_jobs import (
     unanswered_carriers,
 )
 from pigeon.app.placement import HandOver
-from pigeon.app.receipt_batch import apply_receipts, receipt_of_parked
+from pigeon.app.receipt_batch import apply_receipts
+from pigeon.app.receipts import receipt_of_parked
 from pigeon.app.reused_ids import note_reused_ids
 from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError, InvalidTransition
 from pigeon.domain.status import MessageStatus

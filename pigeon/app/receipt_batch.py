@@ -36,7 +36,7 @@ from pigeon.store import dispatch as store
 from pigeon.store import message_batch
 from pigeon.store import simulator as simulator_store
 
-__all__ = ["apply_receipts", "deliver_simulated_receipts", "receipt_of_parked", "rematch_parked"]
+__all__ = ["apply_receipts", "deliver_simulated_receipts", "rematch_parked"]
 
 log = logging.getLogger(__name__)
 

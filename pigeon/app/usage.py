@@ -121,6 +121,6 @@ def price_text(micros: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def totals_by_account(conn: Connection, *, first: date, last: date) -> list[Row]:
-    """Every account's usage by category over the days, for `pigeon usage`."""
-    return store.totals_by_account(conn, first=first.isoformat(), last=last.isoformat())
+def totals_by_account(conn: Connection, *, first: date, last: date, account_sid: str | None = None) -> list[Row]:
+    """Each account's usage by category over the days (one account's, if given), for `pigeon usage`."""
+    return store.totals_by_account(conn, first=first.isoformat(), last=last.isoformat(), account_sid=account_sid)

@@ -20,11 +20,11 @@ from decimal import Decimal
 
 __all__ = [
     "CATEGORIES",
-    "PERIODS",
     "Category",
     "Period",
     "UsageError",
     "category_of",
+    "parse_date",
     "periods",
     "price_micros",
     "resolve_range",
@@ -74,9 +74,9 @@ def price_micros(price: str | None) -> int:
 
 # --- periods ---------------------------------------------------------------------------------
 
-#: The subresources of Usage/Records: how a range is cut into records, and its default range.
+#: A subresource of Usage/Records (Records, Daily, Monthly, Yearly, AllTime, Today, Yesterday,
+#: ThisMonth, LastMonth): how a range is cut into records, and its default range.
 Period = str
-PERIODS = ("Records", "Daily", "Monthly", "Yearly", "AllTime", "Today", "Yesterday", "ThisMonth", "LastMonth")
 
 _OFFSET = re.compile(r"([+-])(\d{1,5})days")
 

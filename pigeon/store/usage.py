@@ -97,6 +97,8 @@ def first_day(conn: Connection, account_sids: Sequence[str]) -> str | None:
     return None if value is None else str(value)
 
 
-def totals_by_account(conn: Connection, *, first: str, last: str) -> list[Row]:
-    """Every account's sums by category over days `first`..`last`, for the operator."""
-    return _rows(conn, _sums(u.account_sid, u.category).where(u.day.between(first, last)))
+def totals_by_account(conn: Connection, *, first: str, last: str, account_sid: str | None = None) -> list[Row]:
+    """Each account's sums by category over days `first`..`last` (one account's, if given),
+    for the operator."""
+    q = _sums(u.account_sid, u.category).where(u.day.between(first, last))
+    return _rows(conn, q.where(u.account_sid == account_sid) if account_sid is not None else q)
