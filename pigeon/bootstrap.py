@@ -66,6 +66,7 @@ from pigeon.workers.loop import log_failure
 from pigeon.workers.reassembly import ReassemblyWorker
 from pigeon.workers.retention import RetentionPurger
 from pigeon.workers.simulator import SimulatedReceiptsWorker
+from pigeon.workers.usage_triggers import UsageTriggerWorker
 from pigeon.workers.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,8 @@ class Workers:
     leases: BindLeaseKeeper | None = None
     #: Removes what is past its retention (None: everything kept for ever).
     retention: RetentionPurger | None = None
+    #: Evaluates the usage triggers and queues the callbacks of those reached.
+    usage_triggers: UsageTriggerWorker | None = None
     status_interval: float = 5.0
 
     def _save_status(self) -> None:
@@ -248,6 +251,7 @@ class Workers:
                 self._report_status(stop),
                 *([self.leases.run(stop)] if self.leases is not None else []),
                 *([self.retention.run(stop)] if self.retention is not None else []),
+                *([self.usage_triggers.run(stop)] if self.usage_triggers is not None else []),
             )
         finally:
             if self.leases is not None:
@@ -424,4 +428,5 @@ def build_workers(
         retention=RetentionPurger(db, clock, kept, removed=lambda what, n: removed.labels(what).inc(n))
         if kept
         else None,
+        usage_triggers=UsageTriggerWorker(db, clock, every=settings.usage_trigger_seconds),
     )

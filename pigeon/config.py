@@ -64,6 +64,8 @@ class Settings:
     #: keeps its rows for `error_log_days` (pigeon/store/retention.py).
     message_days: float = 0.0
     error_log_days: float = 30.0
+    #: Seconds between evaluations of the usage triggers in each worker process.
+    usage_trigger_seconds: float = 15.0
     #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
@@ -93,6 +95,7 @@ _ENV = {
     "webhook_history_days": "PIGEON_WEBHOOK_HISTORY_DAYS",
     "message_days": "PIGEON_MESSAGE_DAYS",
     "error_log_days": "PIGEON_ERROR_LOG_DAYS",
+    "usage_trigger_seconds": "PIGEON_USAGE_TRIGGER_SECONDS",
 }
 
 
@@ -166,6 +169,7 @@ def _check(typed: dict[str, Any]) -> None:
         ("webhook_history_days", 0),
         ("error_log_days", 0),
         ("message_days", 0),
+        ("usage_trigger_seconds", 0.1),
     ):
         if key in typed and typed[key] < least:
             raise ConfigError(f"{_ENV[key]}: {typed[key]} is less than {least}")

@@ -26,6 +26,7 @@ from pigeon.api import (
     short_codes,
     simulator,
     usage,
+    usage_triggers,
 )
 from pigeon.api import alerts as alert_log
 from pigeon.api import events as event_streams
@@ -104,6 +105,7 @@ def create_app(
             *doctor.routes,
             *event_streams.routes,
             *usage.routes,
+            *usage_triggers.routes,
             Mount(
                 "/console",
                 app=create_console(

@@ -36,6 +36,7 @@ class Prefix(StrEnum):
     SINK = "DG"
     SUBSCRIPTION = "DF"
     WEBHOOK = "WH"
+    USAGE_TRIGGER = "UT"
 
 
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")

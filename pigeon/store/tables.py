@@ -393,6 +393,26 @@ usage_daily = sa.Table(
     sa.PrimaryKeyConstraint("account_sid", "day", "category", "shard"),
 )
 
+usage_triggers = sa.Table(
+    "usage_triggers",
+    metadata,
+    # Thresholds on an account's usage (pigeon.domain.usage_triggers). `fired_period` is the
+    # period key of the last firing: a trigger fires once per key, whichever process sees it.
+    _sid(primary_key=True),
+    _sid("account_sid", sa.ForeignKey("accounts.sid"), nullable=False, index=True),
+    sa.Column("friendly_name", sa.String(64), nullable=True),
+    sa.Column("usage_category", sa.String(16), nullable=False),
+    sa.Column("trigger_by", sa.String(8), nullable=False),
+    sa.Column("trigger_value", sa.String(32), nullable=False),  # a decimal, as text: exact on both stores
+    sa.Column("recurring", sa.String(8), nullable=True),
+    sa.Column("callback_url", sa.Text, nullable=False),
+    sa.Column("callback_method", sa.String(8), nullable=False),
+    sa.Column("fired_period", sa.String(10), nullable=True),
+    sa.Column("date_fired", UTCDateTime, nullable=True),
+    sa.Column("date_created", UTCDateTime, nullable=False),
+    sa.Column("date_updated", UTCDateTime, nullable=False),
+)
+
 unmatched_receipts = sa.Table(
     "unmatched_receipts",
     metadata,

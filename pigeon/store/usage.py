@@ -102,3 +102,14 @@ def totals_by_account(conn: Connection, *, first: str, last: str, account_sid: s
     for the operator."""
     q = _sums(u.account_sid, u.category).where(u.day.between(first, last))
     return _rows(conn, q.where(u.account_sid == account_sid) if account_sid is not None else q)
+
+
+def totals_by_category(
+    conn: Connection, account_sids: Sequence[str], *, first: str | None, last: str
+) -> dict[str, tuple[int, int, int]]:
+    """(messages, segments, price_micros) by ledger category over the accounts, for days
+    `first`..`last` (YYYY-MM-DD; None: from the first)."""
+    q = _sums(u.category).where(u.account_sid.in_(list(account_sids)), u.day <= last)
+    if first is not None:
+        q = q.where(u.day >= first)
+    return {r["category"]: (r["messages"], r["segments"], r["price_micros"]) for r in _rows(conn, q)}
