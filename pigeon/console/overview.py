@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pigeon.app import accounts as account_use
-from pigeon.app import usage
+from pigeon.app import usage, usage_triggers
+from pigeon.domain.usage_triggers import value_text
 from pigeon.store import accounts as account_store
 from pigeon.store import carriers as carrier_store
 from pigeon.store import stats
@@ -83,7 +84,30 @@ def _usage(conn: Any, account_sid: str, now: datetime) -> dict[str, Any]:
             for r in rows
         ],
         "total": usage.price_text(sum(r.price_micros for r in rows)),
+        "triggers": _triggers(conn, account_sid, now),
     }
+
+
+#: Triggers the card lists; the API lists them all.
+TRIGGERS_SHOWN = 20
+
+
+def _triggers(conn: Any, account_sid: str, now: datetime) -> list[dict[str, Any]]:
+    """The account's usage triggers with their current values (Usage/Triggers.json's)."""
+    rows = usage_triggers.list_for_account(conn, account_sid, {}, offset=0, limit=TRIGGERS_SHOWN)
+    values = usage_triggers.current_values(conn, rows, today=now.date())
+    return [
+        {
+            "sid": r["sid"],
+            "name": r["friendly_name"] or "",
+            "watches": f"{r['usage_category']} {r['trigger_by']}",
+            "recurring": r["recurring"] or "once",
+            "value": value_text(v),
+            "threshold": r["trigger_value"],
+            "fired": r["date_fired"].strftime("%Y-%m-%d %H:%M UTC") if r["date_fired"] else "",
+        }
+        for r, v in zip(rows, values, strict=True)
+    ]
 
 
 def _rules(conn: Any, account_sid: str) -> dict[str, Any]:

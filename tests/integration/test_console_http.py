@@ -18,7 +18,7 @@ with warnings.catch_warnings():
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
-from pigeon.app import usage
+from pigeon.app import usage, usage_triggers
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.config import load_settings
 from pigeon.store import accounts as account_store
@@ -271,6 +271,29 @@ def test_the_overview_shows_this_months_usage_of_the_account_alone(
     ]
     assert "<th>0.0158</th>" in card  # its subaccount's usage is its own page's
     assert f"Since {now.date().replace(day=1).isoformat()}" in card
+
+
+def test_the_usage_card_lists_the_accounts_triggers_with_their_values(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    client, d = app_and_data
+    now = datetime.now(UTC)
+    account = str(d["a"]["sid"])
+    with db.write() as conn:
+        usage.count(
+            conn, [usage.Counted(account_sid=account, outbound=True, media=False, segments=3, price=None)], now=now
+        )
+        given = {"CallbackUrl": "https://hooks.example.com/u", "UsageCategory": "sms", "TriggerValue": "5"}
+        usage_triggers.create(conn, account, given | {"Recurring": "monthly", "FriendlyName": "monthly cap"}, now)
+        usage_triggers.create(conn, str(d["sub"]["sid"]), given, now)  # another account's
+    assert sign_in(client, account, str(d["a"]["auth_token"])) == 303
+    page = client.get("/console/overview").text
+    table = page[page.index('id="usage-triggers"') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr><td[^>]*>([^<]*)</td>((?:<td>[^<]*</td>)+)</tr>", table)
+    assert [(name, re.findall(r"<td>([^<]*)</td>", cells)) for name, cells in rows] == [
+        ("monthly cap", ["sms usage", "monthly", "3", "5", ""])
+    ]
 
 
 @pytest.mark.parametrize(
