@@ -128,6 +128,7 @@ def build_api(
     writer = AcceptWriter(
         db.engine, max_batch=settings.accept_batch_max, max_wait=settings.accept_batch_wait_ms / 1000.0
     )
+    prices = price_table_for(settings)
     context = ApiContext(
         db=db,
         writer=writer,
@@ -137,7 +138,7 @@ def build_api(
         message_days=settings.message_days,
         concurrency=AccountConcurrency(settings.api_concurrency_per_account),
         webhook_denied_networks=tuple(denied_networks(settings.webhook_denied_networks)),
-        price_unit=_prices(settings).unit,
+        prices=prices,
     )
 
     checkpointer = WalCheckpointer(db.engine)
@@ -319,7 +320,8 @@ def pacing_policy(settings: Settings) -> PacingPolicy:
     return _file_table(settings, "pacing", read_pacing)
 
 
-def _prices(settings: Settings) -> PriceTable:
+def price_table_for(settings: Settings) -> PriceTable:
+    """The [prices] table of the configuration file, or the defaults."""
     return _file_table(settings, "prices", lambda section: price_table(section) if section else PriceTable())
 
 
@@ -327,7 +329,7 @@ def check_configuration(settings: Settings) -> None:
     """ConfigError for a configuration file whose tables cannot be used, checked by every entry
     point before it starts anything (`pigeon serve` before it starts worker processes)."""
     pacing_policy(settings)
-    _prices(settings)
+    price_table_for(settings)
     _simulator_scenarios(settings)
     try:
         load_carriers(settings.file_tables)
@@ -362,7 +364,7 @@ def build_workers(
     carriers, route = build_carriers(settings, simulator, CarrierMetrics(registry), clock)
 
     dispatch_settings = DispatchSettings(
-        pacing=pacing_policy(settings), prices=_prices(settings), retry=CARRIER_SUBMITS
+        pacing=pacing_policy(settings), prices=price_table_for(settings), retry=CARRIER_SUBMITS
     )
     wid = worker_id or process_name(socket.gethostname(), os.getpid())
     leased = [c for c in carriers.values() if isinstance(c, LeasedCarrier)]
@@ -383,7 +385,7 @@ def build_workers(
     async def event(row: dict[str, Any], answered: Callable[[], None]) -> None:
         await deliver_event(db, sender, clock, row, answered=answered)
 
-    sink = CarrierEventSink(db, clock, base_url=settings.base_url)
+    sink = CarrierEventSink(db, clock, base_url=settings.base_url, prices=price_table_for(settings))
     given_back = Counter(
         "pigeon_webhook_given_back",
         "Webhook deliveries given back to the outbox unattempted: their receiver was slow and "

@@ -531,7 +531,9 @@ def simulate_inbound(
     db = bootstrap.open_database(settings)
     sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=tuple(media_url or ()))
     with db.write() as conn:
-        intake = receive(conn, sms, now=clock.now(), base_url=settings.base_url)
+        intake = receive(
+            conn, sms, now=clock.now(), base_url=settings.base_url, prices=bootstrap.price_table_for(settings)
+        )
     result = {
         "message_sid": intake.message_sid,
         "account_sid": intake.account_sid,

@@ -114,6 +114,7 @@ def create_app(
                     base_url=context.base_url,
                     message_days=context.message_days,
                     denied_networks=context.webhook_denied_networks,
+                    prices=context.prices,
                 ),
             ),
             *extra_routes,

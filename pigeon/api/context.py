@@ -20,6 +20,7 @@ from pigeon.domain import storable
 from pigeon.domain.errors import ApiError, AuthenticationError
 from pigeon.domain.idempotency import DUPLICATE_WINDOW
 from pigeon.domain.pacing import PacingPolicy
+from pigeon.domain.pricing import PriceTable
 from pigeon.ports import Clock
 from pigeon.store.accept import AcceptWriter
 from pigeon.store.engine import Database
@@ -45,8 +46,13 @@ class ApiContext:
     concurrency: AccountConcurrency = field(default_factory=lambda: AccountConcurrency(0))
     #: PIGEON_WEBHOOK_DENIED_NETWORKS, for the doctor's test requests.
     webhook_denied_networks: tuple[str, ...] = ()
-    #: The price table's currency, which Usage Records report their prices in.
-    price_unit: str = "USD"
+    #: The price table: received messages are priced by its inbound prices, and Usage Records
+    #: report prices in its currency.
+    prices: PriceTable = field(default_factory=PriceTable)
+
+    @property
+    def price_unit(self) -> str:
+        return self.prices.unit
 
 
 def ctx(request: Request) -> ApiContext:

@@ -48,7 +48,7 @@ async def inbound(request: Request) -> Response:
             number = find_by_number(conn, recipient)
             if number is not None and number["account_sid"] != acting:
                 accounts.authorize(conn, acting, number["account_sid"], request.url.path)
-            return receive(conn, sms, now=c.clock.now(), base_url=c.base_url)
+            return receive(conn, sms, now=c.clock.now(), base_url=c.base_url, prices=c.prices)
 
     intake = await in_thread(run)
     body = {

@@ -15,22 +15,24 @@ from sqlalchemy.engine import Connection
 from pigeon.app import reassembly
 from pigeon.app.inbound import Intake, receive
 from pigeon.app.receipts import ReceiptSink
+from pigeon.domain.pricing import PriceTable
 from pigeon.ports import Clock, InboundPart, InboundSms, Receipt
 from pigeon.store.engine import Database
 
 
 class CarrierEventSink:
-    def __init__(self, db: Database, clock: Clock, *, base_url: str) -> None:
+    def __init__(self, db: Database, clock: Clock, *, base_url: str, prices: PriceTable | None = None) -> None:
         self.db = db
         self.clock = clock
         self.base_url = base_url
+        self.prices = prices  # received messages' prices (None: free)
         self.receipts = ReceiptSink(db, clock)
 
     async def on_receipt(self, receipt: Receipt) -> None:
         await self.receipts.on_receipt(receipt)
 
     def _receive(self, conn: Connection, message: InboundSms) -> Intake:
-        return receive(conn, message, now=self.clock.now(), base_url=self.base_url)
+        return receive(conn, message, now=self.clock.now(), base_url=self.base_url, prices=self.prices)
 
     def take_inbound(self, message: InboundSms) -> Intake:
         with self.db.write() as conn:

@@ -23,6 +23,7 @@ from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import numbers, storable
 from pigeon.domain.errors import ApiError
 from pigeon.domain.optout import DEFAULT_REPLIES, KeywordKind, classify
+from pigeon.domain.pricing import PriceTable
 from pigeon.domain.segments import plan_segments
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.domain.status import Direction, MessageStatus
@@ -115,9 +116,12 @@ def _media_type(url: str) -> str:
     return mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
 
 
-def _inbound_rows(sms: InboundSms, number: Row, service_sid: str | None, now: datetime) -> NewMessage:
+def _inbound_rows(
+    sms: InboundSms, number: Row, service_sid: str | None, now: datetime, prices: PriceTable | None
+) -> NewMessage:
     sender = numbers.to_e164(sms.sender) or sms.sender
     plan = plan_segments(sms.body)
+    segments = max(sms.num_segments, 1)
     sid = new_sid(Prefix.MMS if sms.media_urls else Prefix.SMS)
     account_sid = number["account_sid"]
     row: Row = {
@@ -130,12 +134,14 @@ def _inbound_rows(sms: InboundSms, number: Row, service_sid: str | None, now: da
         "body": sms.body,
         "status": str(MessageStatus.RECEIVED),
         "encoding": plan.encoding,
-        "num_segments": max(sms.num_segments, 1),
+        "num_segments": segments,
         "num_media": len(sms.media_urls),
         "error_code": None,
         "error_message": None,
-        "price": None,
-        "price_unit": "USD",
+        "price": prices.inbound_price(number["phone_number"], segments, country=number["iso_country"])
+        if prices
+        else None,
+        "price_unit": prices.unit if prices else "USD",
         "status_callback": None,
         "validity_period": None,
         "send_at": None,
@@ -287,8 +293,11 @@ def storable_inbound(sms: InboundSms) -> InboundSms:
     return dataclasses.replace(sms, sender=sender, recipient=recipient, body=body, raw=raw)
 
 
-def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) -> Intake:
-    """Take one inbound message. Call inside a write transaction."""
+def receive(
+    conn: Connection, sms: InboundSms, *, now: datetime, base_url: str, prices: PriceTable | None = None
+) -> Intake:
+    """Take one inbound message, priced by `prices`' inbound table (None: free). Call inside a
+    write transaction."""
     sms = storable_inbound(sms)
     number = find_by_number(conn, sms.recipient)
     account = account_store.get_account(conn, number["account_sid"]) if number is not None else None
@@ -313,7 +322,7 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
     service = (
         service_store.get_service(conn, number["messaging_service_sid"]) if number["messaging_service_sid"] else None
     )
-    new = _inbound_rows(sms, number, service["sid"] if service else None, now)
+    new = _inbound_rows(sms, number, service["sid"] if service else None, now, prices)
     insert_messages(conn, [new])
     row = new.message
     usage.count(
@@ -324,7 +333,7 @@ def receive(conn: Connection, sms: InboundSms, *, now: datetime, base_url: str) 
                 outbound=False,
                 media=bool(row["num_media"]),
                 segments=row["num_segments"],
-                price=None,
+                price=row["price"],
             )
         ],
         now=now,

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from pigeon.domain.pricing import PriceTable
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
 from pigeon.webhooks.sender import HttpWebhookSender
@@ -67,6 +68,7 @@ def create_console(
     sender_factory: Callable[[], WebhookSender] | None = None,
     message_days: float = 0.0,
     denied_networks: Sequence[str] = (),
+    prices: PriceTable | None = None,
 ) -> Starlette:
     """The console as an application of its own (its own error pages), on the API's store.
     `sender_factory` makes the WebhookSender of a webhook test (one per test, closed after; by
@@ -75,6 +77,11 @@ def create_console(
         sender_factory = functools.partial(HttpWebhookSender, denied_networks=tuple(denied_networks))
     app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
     app.state.console = Console(
-        db=db, clock=clock, base_url=base_url, sender_factory=sender_factory, message_days=message_days
+        db=db,
+        clock=clock,
+        base_url=base_url,
+        sender_factory=sender_factory,
+        message_days=message_days,
+        prices=prices,
     )
     return app

@@ -99,7 +99,7 @@ async def simulator_send(request: Request) -> Response:
     sms = InboundSms(carrier=CARRIER, sender=handset, recipient=number, body=fields.get("body", ""))
 
     def run(conn: Any) -> Intake:
-        return receive(conn, sms, now=c.clock.now(), base_url=c.base_url)
+        return receive(conn, sms, now=c.clock.now(), base_url=c.base_url, prices=c.prices)
 
     await c.write(run)
     return redirect(request, "/simulator?" + urlencode({"from": handset, "to": number}))

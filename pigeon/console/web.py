@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from pigeon.domain import periods, storable
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 from pigeon.domain.errors import ApiError, StoreUnavailable
+from pigeon.domain.pricing import PriceTable
 from pigeon.ports import Clock, WebhookSender
 from pigeon.store.engine import Database
 from pigeon.store.tables import LARGEST_COLUMN_INTEGER
@@ -47,6 +48,8 @@ class Console:
     secret: bytes | None = None
     #: PIGEON_MESSAGE_DAYS, for the doctor to tell a message the retention removed.
     message_days: float = 0.0
+    #: The price table, for the messages the simulated handset sends (None: received ones are free).
+    prices: PriceTable | None = None
 
     def __post_init__(self) -> None:
         self.env = Environment(

@@ -1,7 +1,11 @@
-"""What a sent message costs: a price per segment by destination country and sender kind.
+"""What a message costs: a price per segment by country and sender kind.
 
-Prices are negative decimal strings in the account's currency, as Twilio reports charges
-("-0.00790"). Messages refused before they reach a carrier cost nothing (price stays null).
+A sent message is priced by its destination's country and its sender's kind; a received one
+by the country and kind of the number that received it (the `inbound` table, empty unless the
+operator fills it: received messages cost nothing by default, so that an upgrade does not
+start charging for them). Prices are negative decimal strings in the account's currency, as
+Twilio reports charges ("-0.00790"). Messages refused before they reach a carrier cost nothing
+(price stays null).
 """
 
 from __future__ import annotations
@@ -22,27 +26,45 @@ DEFAULT_PRICES: Mapping[str, Mapping[str, str]] = {
 }
 
 
+Prices = Mapping[str, Mapping[str, str]]
+
+
+def _per_segment(prices: Prices, country: str | None, kind: str) -> Decimal | None:
+    for key in (country or "*", "*"):
+        table = prices.get(key)
+        if table and kind in table:
+            return Decimal(table[kind])
+    return None
+
+
+def _charge(each: Decimal | None, segments: int) -> str | None:
+    if each is None:
+        return None
+    total = (each * max(segments, 1)).quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
+    return f"{-total:.5f}"
+
+
 @dataclass(frozen=True)
 class PriceTable:
-    prices: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: DEFAULT_PRICES)
+    prices: Prices = field(default_factory=lambda: DEFAULT_PRICES)
     unit: str = "USD"
+    #: Received messages: the receiving number's country -> its kind -> price per segment.
+    inbound: Prices = field(default_factory=dict)
 
     def per_segment(self, recipient: str, sender: str) -> Decimal | None:
-        country = region_of(recipient) or "*"
-        kind = str(classify_sender(sender) or SenderKind.LONG_CODE)
-        for key in (country, "*"):
-            table = self.prices.get(key)
-            if table and kind in table:
-                return Decimal(table[kind])
-        return None
+        return _per_segment(self.prices, region_of(recipient), str(classify_sender(sender) or SenderKind.LONG_CODE))
 
     def price(self, recipient: str, sender: str, segments: int) -> str | None:
         """The charge for a sent message as Twilio shows it, e.g. "-0.01580"; None if unpriced."""
-        each = self.per_segment(recipient, sender)
-        if each is None:
+        return _charge(self.per_segment(recipient, sender), segments)
+
+    def inbound_price(self, number: str, segments: int, *, country: str | None = None) -> str | None:
+        """The charge for a message received on our `number` (a short code's `country` is its
+        record's: the digits do not tell); None if received messages are not priced there."""
+        if not self.inbound:
             return None
-        total = (each * max(segments, 1)).quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
-        return f"{-total:.5f}"
+        kind = str(classify_sender(number) or SenderKind.LONG_CODE)
+        return _charge(_per_segment(self.inbound, country or region_of(number), kind), segments)
 
 
 #: The highest price per segment a table may give: a total must fit the store's price column.
@@ -51,27 +73,40 @@ MAX_PER_SEGMENT = Decimal(10_000)
 
 def price_table(section: Mapping[str, Any]) -> PriceTable:
     """The [prices] table of the configuration file (country, or "*", -> sender kind -> price
-    per segment), checked: ValueError naming the entry that cannot be used. Checked when the
-    file is read, since a price that does not parse would otherwise fail every send."""
+    per segment; `[prices.inbound.<country>]` the same for received messages), checked:
+    ValueError naming the entry that cannot be used. Checked when the file is read, since a
+    price that does not parse would otherwise fail every send. Outbound countries given
+    replace the defaults; a file that gives only inbound prices keeps the default outbound ones."""
+    outbound = {k: v for k, v in section.items() if k != "inbound"}
+    inbound = section.get("inbound", {})
+    if not isinstance(inbound, Mapping):
+        raise ValueError("[prices.inbound] must be a table of countries")
+    return PriceTable(
+        prices=_prices(outbound, "prices") if outbound else DEFAULT_PRICES,
+        inbound=_prices(inbound, "prices.inbound"),
+    )
+
+
+def _prices(section: Mapping[str, Any], name: str) -> dict[str, dict[str, str]]:
     kinds = {str(k) for k in SenderKind}
     prices: dict[str, dict[str, str]] = {}
     for country, table in section.items():
         if country != "*" and not (len(country) == 2 and country.isalpha() and country.isupper()):
-            raise ValueError(f'[prices.{country}]: a country is two capital letters (US, GB), or "*" for the rest')
+            raise ValueError(f'[{name}.{country}]: a country is two capital letters (US, GB), or "*" for the rest')
         if not isinstance(table, Mapping):
-            raise ValueError(f"[prices.{country}] must be a table of sender kinds")
+            raise ValueError(f"[{name}.{country}] must be a table of sender kinds")
         prices[country] = {}
         for kind, raw in table.items():
             if kind not in kinds:
-                raise ValueError(f"[prices.{country}] {kind}: not a sender kind (one of {', '.join(sorted(kinds))})")
+                raise ValueError(f"[{name}.{country}] {kind}: not a sender kind (one of {', '.join(sorted(kinds))})")
             try:
                 value = Decimal(str(raw)) if isinstance(raw, str | int | float) and not isinstance(raw, bool) else None
             except InvalidOperation:
                 value = None
             if value is None or not value.is_finite() or not 0 <= value < MAX_PER_SEGMENT:
                 raise ValueError(
-                    f"[prices.{country}] {kind} = {raw!r}: a price per segment is a number from 0 to "
+                    f"[{name}.{country}] {kind} = {raw!r}: a price per segment is a number from 0 to "
                     f'{MAX_PER_SEGMENT} ("0.0079")'
                 )
             prices[country][kind] = str(value)
-    return PriceTable(prices=prices)
+    return prices

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -150,3 +152,20 @@ def test_the_operator_reads_every_accounts_usage(tenant: Tenant) -> None:
     assert tenant.sid in table and "  sms-outbound" in table
     refused = tenant.server.cli("usage", "--since", "last week", check=False)
     assert refused.returncode == 2 and "--since must be a date" in refused.stderr
+
+
+def test_received_messages_cost_what_the_files_inbound_prices_say(tmp_path: Path, server_factory: Any) -> None:
+    config = tmp_path / "prices.toml"
+    config.write_text('[prices.inbound.US]\nlong_code = "0.0079"\n')
+    tenant = new_tenant(server_factory("sqlite", env={"PIGEON_CONFIG": str(config)}))
+    r = httpx.post(
+        tenant.server.base_url + "/simulator/inbound",
+        data={"From": fresh_number(), "To": tenant.numbers[0], "Body": "hello"},
+        auth=(tenant.sid, tenant.auth_token),
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    message = tenant.client().messages(r.json()["message_sid"]).fetch()
+    assert (message.direction, message.price, message.price_unit) == ("inbound", "-0.00790", "USD")
+    (record,) = tenant.client().usage.records.today.list(category="sms-inbound")
+    assert (record.count, record.usage, Decimal(str(record.price))) == ("1", "1", Decimal("0.0079"))

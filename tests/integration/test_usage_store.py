@@ -10,6 +10,7 @@ from alembic import command
 
 from pigeon.app import usage
 from pigeon.app.inbound import receive
+from pigeon.domain.pricing import PriceTable
 from pigeon.domain.usage import price_micros
 from pigeon.ports import InboundSms
 from pigeon.store import usage as store
@@ -66,6 +67,30 @@ def test_the_dispatcher_counts_what_the_carrier_took_and_the_intake_what_came_in
     assert got["sms-outbound"] == (1, 2, price) and price > 0
     assert got["sms-inbound"] == (1, 1, 0)
     assert got["mms"] == (0, 0, 0)
+
+
+def test_received_messages_are_priced_by_the_inbound_table_when_it_has_one(pipe: Pipeline) -> None:
+    prices = PriceTable(inbound={"US": {"long_code": "0.0079"}}, unit="USD")
+    with pipe.db.write() as conn:
+        long_text = InboundSms(
+            carrier="simulator", sender="+14155559999", recipient=SENDER, body="x" * 200, num_segments=2
+        )
+        priced = receive(conn, long_text, now=pipe.clock.now(), base_url="http://pigeon.test", prices=prices)
+        free = receive(
+            conn,
+            InboundSms(carrier="simulator", sender="+14155559998", recipient=SENDER, body="hi"),
+            now=pipe.clock.now(),
+            base_url="http://pigeon.test",
+        )
+    assert priced.message_sid and free.message_sid
+    assert (pipe.message(priced.message_sid)["price"], pipe.message(priced.message_sid)["price_unit"]) == (
+        "-0.01580",
+        "USD",
+    )
+    assert pipe.message(free.message_sid)["price"] is None
+    with pipe.db.read() as conn:
+        records = usage.usage_records(conn, pipe.account_sid, "Records", {}, today=pipe.clock.now().date())
+    assert {r.category: (r.messages, r.segments, r.price_micros) for r in records}["sms-inbound"] == (2, 3, 15800)
 
 
 def test_0015_fills_the_ledger_from_the_messages_already_priced_or_received(db: Database) -> None:

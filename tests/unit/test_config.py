@@ -113,6 +113,14 @@ def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
         ]
         everything = load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "0", "PIGEON_ERROR_LOG_DAYS": "0"})
         assert bootstrap.build_workers(everything, db).retention is None  # all kept for ever
+        assert workers.usage_triggers is not None and workers.usage_triggers.every == 15.0
+        assert workers.sink.prices is not None and workers.sink.prices.inbound == {}
+        config = tmp_path / "pigeon.toml"
+        config.write_text('[prices.inbound.US]\nlong_code = "0.0079"\n')
+        priced = load_settings({"PIGEON_CONFIG": str(config), "PIGEON_USAGE_TRIGGER_SECONDS": "2.5"})
+        built = bootstrap.build_workers(priced, db)
+        assert built.sink.prices is not None and built.sink.prices.inbound == {"US": {"long_code": "0.0079"}}
+        assert built.usage_triggers is not None and built.usage_triggers.every == 2.5
         # What the purges remove is counted in the worker's registry, by rule.
         registry = CollectorRegistry()
         purger = bootstrap.build_workers(settings, db, registry=registry).retention

@@ -95,3 +95,25 @@ def test_a_price_table_from_the_configuration_file_is_checked_entry_by_entry() -
         with pytest.raises(ValueError) as refused:
             price_table(section)
         assert problem in str(refused.value), (section, str(refused.value))
+
+
+def test_received_messages_are_free_unless_the_file_prices_them() -> None:
+    assert PriceTable().inbound_price("+14155550100", 2) is None
+    table = price_table({"inbound": {"US": {"long_code": "0.0079", "short_code": "0.01"}, "*": {"long_code": "0.02"}}})
+    assert table.prices == DEFAULT_PRICES  # only inbound prices given: the outbound defaults stay
+    assert table.inbound_price("+14155550100", 2) == "-0.01580"
+    assert table.inbound_price("+447700900123", 1) == "-0.02000"  # the rest of the world
+    assert table.inbound_price("12345", 1, country="US") == "-0.01000"  # a short code's country is its record's
+    assert table.inbound_price("12345", 1) is None  # no country, and "*" has no short code price
+    assert table.inbound_price("+18005550100", 1) is None  # toll-free is not priced here
+    both = price_table({"GB": {"long_code": "0.04"}, "inbound": {"GB": {"long_code": "0.01"}}})
+    assert set(both.prices) == {"GB"} and both.inbound_price("+447700900123", 1) == "-0.01000"
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"inbound": "0.01"}, "[prices.inbound] must be a table of countries"),
+        ({"inbound": {"us": {"long_code": "0.01"}}}, "[prices.inbound.us]: a country is two capital letters"),
+        ({"inbound": {"US": {"long_code": "x"}}}, "[prices.inbound.US] long_code = 'x'"),
+    ]
+    for section, problem in bad:
+        with pytest.raises(ValueError) as refused:
+            price_table(section)
+        assert problem in str(refused.value), (section, str(refused.value))
