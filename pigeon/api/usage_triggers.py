@@ -5,6 +5,7 @@ CallbackMethod, FriendlyName) and delete. `current_value` is read when the trigg
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date
 from typing import Any
 
@@ -50,7 +51,9 @@ def _with_values(conn: Any, rows: list[Row], today: date) -> list[Row]:
     return [trigger_json(row, current=value_text(v), today=today) for row, v in zip(rows, values, strict=True)]
 
 
-async def create(request: Request) -> Response:
+async def _write(request: Request, change: Callable[..., Row], *, status: int = 200) -> Response:
+    """Authorise, run `change(conn, account_sid, params, now)` in a write transaction, and
+    answer the trigger it returns with its current value."""
     account_sid = request.path_params["account_sid"]
     await authorized_account(request, account_sid)
     params = first(await form(request))
@@ -59,10 +62,14 @@ async def create(request: Request) -> Response:
     def run() -> Row:
         now = c.clock.now().astimezone(UTC)
         with c.db.write() as conn:
-            row = use.create(conn, account_sid, params, now)
+            row = change(conn, account_sid, params, now)
             return _with_values(conn, [row], now.date())[0]
 
-    return JSONResponse(await in_thread(run), status_code=201, media_type=JSON)
+    return JSONResponse(await in_thread(run), status_code=status, media_type=JSON)
+
+
+async def create(request: Request) -> Response:
+    return await _write(request, use.create, status=201)
 
 
 async def list_(request: Request) -> Response:
@@ -98,18 +105,10 @@ async def fetch(request: Request) -> Response:
 
 
 async def update(request: Request) -> Response:
-    account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
-    await authorized_account(request, account_sid)
-    params = first(await form(request))
-    c = ctx(request)
-
-    def run() -> Row:
-        now = c.clock.now().astimezone(UTC)
-        with c.db.write() as conn:
-            row = use.update(conn, account_sid, sid, request.url.path, params, now)
-            return _with_values(conn, [row], now.date())[0]
-
-    return JSONResponse(await in_thread(run), media_type=JSON)
+    sid, path = request.path_params["sid"], request.url.path
+    return await _write(
+        request, lambda conn, account_sid, params, now: use.update(conn, account_sid, sid, path, params, now)
+    )
 
 
 async def delete(request: Request) -> Response:
