@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from pigeon.api import (
     accounts,
+    auth_tokens,
     available_numbers,
     debugger,
     doctor,
@@ -106,6 +107,7 @@ def create_app(
             *event_streams.routes,
             *usage.routes,
             *usage_triggers.routes,
+            *auth_tokens.routes,
             Mount(
                 "/console",
                 app=create_console(

@@ -55,7 +55,7 @@ def authenticate_account(conn: Connection, username: str, password: str) -> Row:
     """The account that these Basic credentials act as, or AuthenticationError."""
     if is_sid(username, Prefix.ACCOUNT):
         account = store.get_account(conn, username)
-        if account is None or not equal_secrets(password, account["auth_token"]):
+        if account is None or not _token_matches(password, account):
             raise AuthenticationError()
         if standing(account) == "closed":  # its own, or its main account's
             raise AuthenticationError()
@@ -186,14 +186,79 @@ def set_status(conn: Connection, account_sid: str, status: str, *, now: datetime
     return [existing(conn, target["sid"]) for target in targets]
 
 
+def _token_matches(password: str, account: Row) -> bool:
+    """The account's auth token or, while it has one, its secondary token. Both compared,
+    whatever the first gives, so that the time taken does not tell which one matched."""
+    secondary = account.get("secondary_auth_token")
+    primary_ok = equal_secrets(password, account["auth_token"])
+    secondary_ok = equal_secrets(password, secondary) if secondary else False
+    return primary_ok or secondary_ok
+
+
+def own_account(conn: Connection, username: str, password: str) -> Row:
+    """The account whose own auth token (either one) these credentials are: what may change
+    its auth tokens. An API key may not, nor a parent for its subaccount."""
+    if not is_sid(username, Prefix.ACCOUNT):
+        raise ApiError(
+            20003, "Auth tokens are managed with the account's SID and an auth token, not an API key.", status=403
+        )
+    return authenticate_account(conn, username, password)
+
+
+def create_secondary_token(conn: Connection, account: Row, *, now: datetime) -> Row:
+    """A new secondary auth token for the account, replacing any it had."""
+    store.update_account(
+        conn,
+        account["sid"],
+        now=now,
+        secondary_auth_token=store.new_auth_token(),
+        secondary_auth_token_created=now,
+    )
+    return existing(conn, account["sid"])
+
+
+def delete_secondary_token(conn: Connection, account: Row, *, now: datetime) -> None:
+    if not account.get("secondary_auth_token"):
+        raise ApiError(20404, "This account has no secondary auth token.", status=404)
+    store.update_account(conn, account["sid"], now=now, secondary_auth_token=None, secondary_auth_token_created=None)
+
+
+def promote_secondary_token(conn: Connection, account: Row, *, now: datetime) -> Row:
+    """The secondary token becomes the account's only auth token: the one before stops working
+    for requests and console sessions, and webhooks are signed with the new one from now on."""
+    secondary = account.get("secondary_auth_token")
+    if not secondary:
+        raise ApiError(
+            20422,
+            "This account has no secondary auth token to promote: create one first (POST /v1/AuthTokens/Secondary).",
+        )
+    store.update_account(
+        conn,
+        account["sid"],
+        now=now,
+        auth_token=secondary,
+        secondary_auth_token=None,
+        secondary_auth_token_created=None,
+    )
+    return existing(conn, account["sid"])
+
+
 def rotate_auth_token(conn: Connection, account_sid: str, *, now: datetime) -> Row:
     """Give the account a new auth token. The old one stops working at once: for requests, for
     the console's sessions signed in with it, and for signing webhooks, which from now on are
-    signed with the new one. API keys are not touched."""
+    signed with the new one; a secondary token is removed. API keys are not touched."""
     account = existing(conn, account_sid)
     if account["status"] == "closed":
         raise ApiError(21479, "A closed account cannot be reopened, nor given new credentials.")
-    store.update_account(conn, account_sid, now=now, auth_token=store.new_auth_token())
+    # A secondary token goes too: whoever had the leaked token could have made one.
+    store.update_account(
+        conn,
+        account_sid,
+        now=now,
+        auth_token=store.new_auth_token(),
+        secondary_auth_token=None,
+        secondary_auth_token_created=None,
+    )
     return existing(conn, account_sid)
 
 

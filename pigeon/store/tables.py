@@ -112,6 +112,11 @@ accounts = sa.Table(
     _sid("owner_account_sid", nullable=False, index=True),
     sa.Column("friendly_name", sa.String(64), nullable=False),
     sa.Column("auth_token", sa.String(64), nullable=False),
+    # A second auth token that authenticates as well as the first, until it is promoted to be
+    # the only one (Accounts v1 AuthTokens): credentials change without a moment when the
+    # application's requests fail. Webhooks are signed with auth_token alone.
+    sa.Column("secondary_auth_token", sa.String(64), nullable=True),
+    sa.Column("secondary_auth_token_created", UTCDateTime, nullable=True),
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),
     sa.Column("type", sa.String(8), nullable=False, server_default="Full"),
     # Whether this account's long codes accept messages from short codes (same country only).

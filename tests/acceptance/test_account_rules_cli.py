@@ -96,7 +96,11 @@ def test_a_leaked_auth_token_is_replaced(shared_server: Server) -> None:
     made = json.loads(shared_server.cli("accounts", "create", "--friendly-name", "leaky", "--json").stdout)
     old = (made["sid"], made["auth_token"])
     assert _refusal(shared_server, *old) is None
+    # Whoever has the leaked token can make a secondary one: rotating removes it too.
+    secondary = shared_server.client(*old).accounts.v1.secondary_auth_token().create().secondary_auth_token
+    assert _refusal(shared_server, made["sid"], secondary) is None
     rotated = json.loads(shared_server.cli("accounts", "rotate-token", made["sid"], "--json").stdout)
+    assert _refusal(shared_server, made["sid"], secondary) == (401, 20003)
     assert rotated["account_sid"] == made["sid"] and rotated["auth_token"] != made["auth_token"]
     assert _refusal(shared_server, *old) == (401, 20003)
     assert _refusal(shared_server, made["sid"], rotated["auth_token"]) is None
