@@ -20,6 +20,7 @@ from pigeon.api import (
     debugger,
     doctor,
     keys,
+    lookups,
     messages,
     numbers,
     optouts,
@@ -108,6 +109,7 @@ def create_app(
             *usage.routes,
             *usage_triggers.routes,
             *auth_tokens.routes,
+            *lookups.routes,
             Mount(
                 "/console",
                 app=create_console(
