@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection
 
 from pigeon.app.events import publish_status_event, publish_status_events
+from pigeon.app.usage_triggers import USAGE_TRIGGER
 from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
@@ -89,6 +90,10 @@ _WITH_DONE_DATE = frozenset({MessageStatus.DELIVERED, MessageStatus.UNDELIVERED}
 _INITIAL = frozenset({MessageStatus.ACCEPTED, MessageStatus.SCHEDULED, MessageStatus.RECEIVING})
 #: Timeline entry kinds for a delivery's success and final failure, by delivery kind.
 _TIMELINE = {STATUS_CALLBACK: ("callback", "callback_failed")}
+#: What an alert calls a delivery of each kind (any other: "Webhook"), and the parameter that
+#: names the resource it is about when it is not a message.
+_ALERT_NAMES = {STATUS_CALLBACK: "Status callback", USAGE_TRIGGER: "Usage trigger callback"}
+_RESOURCE_PARAMS = {USAGE_TRIGGER: "UsageTriggerSid"}
 
 
 class Transactions(Protocol):
@@ -382,7 +387,10 @@ def record_outcome(
 
 def _alert(conn: Connection, attempt: Attempt, error: WebhookError, now: datetime) -> str:
     d, response = attempt.delivery, attempt.response
-    what = "Status callback" if d["kind"] == STATUS_CALLBACK else "Webhook"
+    what = _ALERT_NAMES.get(d["kind"], "Webhook")
+    resource = d.get("message_sid")
+    if resource is None and d["kind"] in _RESOURCE_PARAMS:
+        resource = dict(d["params"]).get(_RESOURCE_PARAMS[d["kind"]])
     tries = "attempt" if attempt.number == 1 else "attempts"
     return alert_store.add_alert(
         conn,
@@ -390,7 +398,7 @@ def _alert(conn: Connection, attempt: Attempt, error: WebhookError, now: datetim
         error_code=error.error_code,
         text=f"{what} to {d['url']} failed after {attempt.number} {tries}: {error.message}",
         at=now,
-        resource_sid=d.get("message_sid"),
+        resource_sid=resource,
         request_method=d["method"],
         request_url=d["url"],
         request_variables=dict(d["params"]),

@@ -4,6 +4,7 @@ two processes evaluating at once fire it once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -11,12 +12,16 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app import usage_triggers as use
+from pigeon.app.callbacks import Outcome, deliver_one
 from pigeon.domain.errors import ApiError
+from pigeon.domain.retry import STATUS_CALLBACKS
 from pigeon.store import usage as usage_store
 from pigeon.store.accounts import create_account
+from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
 from pigeon.store.tables import accounts, webhook_deliveries
-from pigeon.testing import FrozenClock
+from pigeon.store.webhooks import claim_due
+from pigeon.testing import FrozenClock, RecordingWebhookSender
 
 HOOK = "https://hooks.example.com/usage?x=1"
 
@@ -207,3 +212,21 @@ def test_update_changes_the_callback_only_and_delete_removes(db: Database, clock
     with db.read() as conn, pytest.raises(ApiError) as caught:
         use.fetch(conn, account, trigger["sid"], "/t")
     assert caught.value.code == 20404
+
+
+def test_a_callback_that_fails_for_good_is_an_alert_about_the_trigger(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    trigger = create(db, clock, account, Recurring="daily")
+    add(db, account, clock.now().date().isoformat(), messages=10, segments=10)
+    assert evaluate(db, clock) == [trigger["sid"]]
+    sender = RecordingWebhookSender([404])  # not retried: the URL is wrong
+    with db.write() as conn:
+        [row] = claim_due(conn, now=clock.now(), limit=10, lease_seconds=30)
+    outcome = asyncio.run(deliver_one(db, sender, clock, row, policy=STATUS_CALLBACKS))
+    assert outcome is Outcome.FAILED
+    assert sender.params()["UsageTriggerSid"] == trigger["sid"]
+    with db.read() as conn:
+        [alert] = list_alerts(conn, account_sid=account)
+    assert (alert["error_code"], alert["resource_sid"]) == (11200, trigger["sid"])
+    assert alert["alert_text"].startswith(f"Usage trigger callback to {HOOK} failed after 1 attempt")
