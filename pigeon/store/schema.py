@@ -20,12 +20,29 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+#: The PostgreSQL advisory lock that upgrades queue on ("PIGE" in ASCII).
+MIGRATION_LOCK = 0x50494745
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest schema. Safe to run on every start."""
+    """Bring the database to the newest schema. Safe to run on every start, and from several
+    processes at once: every `pigeon serve` and `pigeon worker` runs it as it starts, and after
+    a release several start together. They queue (a PostgreSQL advisory lock held for the
+    transaction; on SQLite, BEGIN IMMEDIATE), so the first upgrades and the others then find
+    the schema at head; unqueued, the second failed on a table the first had just made."""
     cfg = alembic_config(engine)
-    with connect(engine) as conn, conn.begin():
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with connect(engine) as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.info["write"] = True  # BEGIN IMMEDIATE (see engine.py): the lock before any read
+        try:
+            with conn.begin():
+                if not sqlite:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        finally:
+            conn.info.pop("write", None)
 
 
 def current_revision(engine: Engine) -> str | None:

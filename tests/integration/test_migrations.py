@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from pigeon.store.engine import Database
 from pigeon.store.schema import alembic_config, current_revision, upgrade
@@ -82,3 +84,35 @@ def test_0008_marks_the_deliveries_behind_an_unfinished_one_waiting(db: Database
         command.downgrade(cfg, "0007")
     assert statuses() == ["delivered", "pending", "pending", "pending", "pending", "pending", "pending"]
     upgrade(db.engine)
+
+
+def test_processes_starting_together_upgrade_once(db: Database, database_url: str) -> None:
+    """Every `pigeon serve` and `pigeon worker` upgrades the schema as it starts, and after a
+    release several start at once against one store: they queue, the first upgrades, and the
+    others find the schema at head. Unqueued, the second failed on a table or column the
+    first had just made."""
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0014")  # three revisions to go, each adding a table or columns
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    engines = [Database.from_url(database_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    failures: list[BaseException] = []
+
+    def start(process: Database) -> None:
+        barrier.wait()
+        try:
+            upgrade(process.engine)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for e in engines:
+        e.dispose()
+    assert failures == []
+    assert current_revision(db.engine) == head
