@@ -4,10 +4,10 @@ A trigger watches its account with the account's subaccounts, as Usage Records d
 Every worker process evaluates them (pigeon.workers.usage_triggers): `reached` finds, in a
 read, each trigger of an active account whose current value has reached its threshold in a
 period it has not fired in; `fire` marks it fired for the period and queues its signed
-callback, in one transaction. The mark is a guarded update,
-so when several processes evaluate at once exactly one of them queues the callback. The
-callback goes through the webhook outbox like every other webhook: retried with backoff, its
-attempts kept, its final failure an 11200 alert.
+callback, in one transaction. The mark is a guarded update, so when several processes evaluate
+at once exactly one of them queues the callback. The callback goes through the webhook outbox
+like every other webhook: retried with backoff, its attempts kept, its final failure an 11200
+alert.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.services import missing
 from pigeon.domain import usage as usage_rules
 from pigeon.domain import usage_triggers as rules
 from pigeon.domain.errors import ApiError
@@ -39,10 +40,6 @@ API_ROOT = "/2010-04-01"
 MAX_FRIENDLY_NAME = 64
 #: Triggers one account may have: each is evaluated every few seconds by every worker.
 MAX_TRIGGERS_PER_ACCOUNT = 1000
-
-
-def _missing(name: str) -> ApiError:
-    return ApiError(20001, f"Missing required parameter {name} in the post body")
 
 
 def _callback(params: Mapping[str, str]) -> Row:
@@ -127,7 +124,7 @@ def current_values(conn: Connection, triggers: Sequence[Mapping[str, Any]], *, t
 def create(conn: Connection, account_sid: str, params: Mapping[str, str], now: datetime) -> Row:
     for name in ("CallbackUrl", "TriggerValue", "UsageCategory"):
         if not params.get(name):
-            raise _missing(name)
+            raise missing(name)
     category = _category(params)
     trigger_by = _choice(params, "TriggerBy", rules.TRIGGER_BY) or rules.DEFAULT_TRIGGER_BY
     recurring = _choice(params, "Recurring", rules.RECURRING)
