@@ -28,6 +28,7 @@ from pigeon.cli_db import db_app
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, parse_since, requests_cmd
 from pigeon.cli_doctor import doctor_app
 from pigeon.cli_erase import erase_cmd
+from pigeon.cli_import import import_app
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
 from pigeon.cli_store import open_store, settings_or_exit
@@ -51,6 +52,7 @@ app.add_typer(numbers_app, name="numbers")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(services_app, name="services")
 app.add_typer(doctor_app, name="doctor")
+app.add_typer(import_app, name="import")
 app.command("requests")(requests_cmd)
 app.command("alerts")(alerts_cmd)
 app.command("carriers")(carriers_cmd)

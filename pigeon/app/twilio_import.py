@@ -1,0 +1,250 @@
+"""Bring an account's messaging set-up over from Twilio (or any server that speaks its API):
+its phone numbers and short codes with their webhooks, and its Messaging Services with their
+sender pools. Applications keep their code and change the base URL; this brings the settings
+that live on Twilio's side, so that inbound texts reach the same webhooks and sends through a
+service find the same pool.
+
+The records come in as the API returns them (`Snapshot.from_api`); `import_snapshot` applies
+them to one Pigeon account in the caller's transaction and says what it did with each: made
+it, found it here already (left as it is: an import run twice changes nothing the second
+time), or skipped it, and why (a number another account holds, a URL Pigeon refuses …). A
+dry run is the same import rolled back, so it reports exactly what the real one would do.
+
+Message history, opt-outs and credentials are not imported; numbers come over as records
+(their traffic reaches Pigeon once a carrier routes them here).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pigeon.app import accounts as account_use
+from pigeon.app import numbers as number_use
+from pigeon.app import services as service_use
+from pigeon.domain.errors import ApiError
+from pigeon.store import numbers as number_store
+from pigeon.store import services as service_store
+
+Json = Mapping[str, Any]
+
+#: IncomingPhoneNumber / ShortCode JSON field -> the parameter that sets it.
+_NUMBER_FIELDS = {
+    "friendly_name": "FriendlyName",
+    "sms_url": "SmsUrl",
+    "sms_method": "SmsMethod",
+    "sms_fallback_url": "SmsFallbackUrl",
+    "sms_fallback_method": "SmsFallbackMethod",
+    "status_callback": "StatusCallback",
+    "status_callback_method": "StatusCallbackMethod",
+    "voice_url": "VoiceUrl",
+    "voice_method": "VoiceMethod",
+}
+#: Messaging Service JSON field -> the parameter that sets it.
+_SERVICE_FIELDS = {
+    "friendly_name": "FriendlyName",
+    "inbound_request_url": "InboundRequestUrl",
+    "inbound_method": "InboundMethod",
+    "fallback_url": "FallbackUrl",
+    "fallback_method": "FallbackMethod",
+    "status_callback": "StatusCallback",
+    "sticky_sender": "StickySender",
+    "mms_converter": "MmsConverter",
+    "smart_encoding": "SmartEncoding",
+    "fallback_to_long_code": "FallbackToLongCode",
+    "area_code_geomatch": "AreaCodeGeomatch",
+    "validity_period": "ValidityPeriod",
+    "synchronous_validation": "SynchronousValidation",
+    "usecase": "Usecase",
+    "use_inbound_webhook_on_number": "UseInboundWebhookOnNumber",
+    "scan_message_content": "ScanMessageContent",
+}
+
+
+def _params(record: Json, fields: Mapping[str, str]) -> dict[str, str]:
+    """The parameters that would set the record's fields (unset ones left out)."""
+    params = {}
+    for name, param in fields.items():
+        value = record.get(name)
+        if value is None or value == "":
+            continue
+        params[param] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return params
+
+
+@dataclass(frozen=True)
+class SourceNumber:
+    number: str  # E.164, or a short code's digits
+    sms: bool
+    mms: bool
+    voice: bool
+    params: Mapping[str, str]  # as an IncomingPhoneNumbers create would take them
+
+
+@dataclass(frozen=True)
+class SourceService:
+    friendly_name: str
+    params: Mapping[str, str]  # as a Services create would take them
+    senders: tuple[str, ...]  # the pool's numbers and short codes
+    alpha_senders: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    numbers: tuple[SourceNumber, ...] = ()
+    services: tuple[SourceService, ...] = ()
+
+    @classmethod
+    def from_api(
+        cls,
+        *,
+        incoming_numbers: Iterable[Json],
+        short_codes: Iterable[Json],
+        services: Iterable[tuple[Json, Iterable[Json], Iterable[Json], Iterable[Json]]],
+    ) -> Snapshot:
+        """From the API's JSON: IncomingPhoneNumbers, SMS/ShortCodes, and each Service with its
+        PhoneNumbers, ShortCodes and AlphaSenders."""
+        numbers = [
+            SourceNumber(
+                number=str(n["phone_number"]),
+                sms=bool(n.get("capabilities", {}).get("sms", True)),
+                mms=bool(n.get("capabilities", {}).get("mms", False)),
+                voice=bool(n.get("capabilities", {}).get("voice", False)),
+                params=_params(n, _NUMBER_FIELDS),
+            )
+            for n in incoming_numbers
+        ]
+        numbers += [
+            SourceNumber(
+                number=str(s["short_code"]), sms=True, mms=False, voice=False, params=_params(s, _NUMBER_FIELDS)
+            )
+            for s in short_codes
+        ]
+        pools = [
+            SourceService(
+                friendly_name=str(service.get("friendly_name") or ""),
+                params=_params(service, _SERVICE_FIELDS),
+                senders=tuple(str(p["phone_number"]) for p in phones) + tuple(str(c["short_code"]) for c in codes),
+                alpha_senders=tuple(str(a["alpha_sender"]) for a in alphas),
+            )
+            for service, phones, codes, alphas in services
+        ]
+        return cls(tuple(numbers), tuple(pools))
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the import did with one record."""
+
+    what: str  # number | service | pool number | alpha sender
+    name: str
+    action: str  # made | here already | skipped
+    why: str = ""
+
+
+@dataclass
+class _Run:
+    conn: Connection
+    account_sid: str
+    now: datetime
+    steps: list[Step] = field(default_factory=list)
+
+    def attempt(self, what: str, name: str, make: Callable[[], Any]) -> Any:
+        """`make` in a savepoint: a record Pigeon refuses is skipped, with the reason, and
+        leaves nothing behind."""
+        try:
+            with self.conn.begin_nested():
+                made = make()
+        except ApiError as exc:
+            self.steps.append(Step(what, name, "skipped", exc.message))
+            return None
+        self.steps.append(Step(what, name, "made"))
+        return made
+
+
+def import_snapshot(conn: Connection, account_sid: str, snapshot: Snapshot, *, now: datetime) -> list[Step]:
+    """Apply the snapshot to the account, in the caller's transaction (see the module doc)."""
+    if account_use.existing(conn, account_sid)["status"] == "closed":
+        raise ApiError(21479, f"Account {account_sid} is closed: nothing can be imported into it.")
+    run = _Run(conn, account_sid, now)
+    for source in snapshot.numbers:
+        _import_number(run, source)
+    for service in snapshot.services:
+        _import_service(run, service)
+    return run.steps
+
+
+def _import_number(run: _Run, source: SourceNumber) -> None:
+    held = number_store.find_by_number(run.conn, source.number)
+    if held is not None:
+        mine = held["account_sid"] == run.account_sid
+        why = "" if mine else "another account holds it"
+        run.steps.append(Step("number", source.number, "here already" if mine else "skipped", why))
+        return
+    run.attempt(
+        "number",
+        source.number,
+        lambda: number_use.provision(
+            run.conn,
+            account_sid=run.account_sid,
+            phone_number=source.number,
+            now=run.now,
+            sms=source.sms,
+            mms=source.mms,
+            voice=source.voice,
+            settings=number_use.settings_from_params(source.params),
+        ),
+    )
+
+
+def _import_service(run: _Run, source: SourceService) -> None:
+    name = source.friendly_name
+    found = [s for s in service_store.list_services(run.conn, run.account_sid) if s["friendly_name"] == name]
+    if found:
+        service = found[0]
+        run.steps.append(Step("service", name, "here already"))
+    else:
+        service = run.attempt(
+            "service", name, lambda: service_use.create(run.conn, run.account_sid, source.params, run.now)
+        )
+        if service is None:
+            return
+    for sender in source.senders:
+        _pool_number(run, service, sender)
+    for alpha in source.alpha_senders:
+        label = f"{name}: {alpha}"
+        if service_store.find_alpha_sender(run.conn, service["sid"], alpha) is not None:
+            run.steps.append(Step("alpha sender", label, "here already"))
+            continue
+        add = functools.partial(service_use.add_alpha_sender, run.conn, run.account_sid, service["sid"], alpha, run.now)
+        run.attempt("alpha sender", label, add)
+
+
+def _pool_number(run: _Run, service: Json, sender: str) -> None:
+    label = f"{service['friendly_name']}: {sender}"
+    number = number_store.find_by_number(run.conn, sender)
+    if number is None or number["account_sid"] != run.account_sid:
+        run.steps.append(Step("pool number", label, "skipped", "the number is not on this account"))
+        return
+    if number["messaging_service_sid"] == service["sid"]:
+        run.steps.append(Step("pool number", label, "here already"))
+        return
+    short_code = number["number_type"] == "short_code"
+    run.attempt(
+        "pool number",
+        label,
+        lambda: service_use.add_number(
+            run.conn,
+            run.account_sid,
+            service["sid"],
+            number["sid"],
+            short_code=short_code,
+            path=f"/v1/Services/{service['sid']}",
+            now=run.now,
+        ),
+    )

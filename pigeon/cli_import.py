@@ -1,0 +1,169 @@
+"""`pigeon import twilio`: bring an account's numbers, short codes and Messaging Services (with
+their webhooks and sender pools) over from Twilio, or from any server that speaks its API, into
+a Pigeon account (pigeon/app/twilio_import.py says what comes and what does not).
+
+It reads the source with the account's SID and auth token (TWILIO_ACCOUNT_SID and
+TWILIO_AUTH_TOKEN, as the SDKs read them) and never prints the token. Without --yes it is a
+dry run: the import runs and is rolled back, so it reports exactly what --yes would do. Exit
+status 1 when a record was skipped (the list says why), 2 when the source cannot be read.
+`pigeon.cli` mounts `import_app`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pigeon.cli_store import open_store
+
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
+
+import_app = typer.Typer(help="Bring an account's set-up over from Twilio.", no_args_is_help=True)
+
+PAGE_SIZE = 1000
+
+
+class SourceError(Exception):
+    """The source could not be read; the message says what it answered."""
+
+
+class _DryRun(Exception):
+    """Raised inside the import's transaction to roll it back."""
+
+
+class TwilioSource:
+    """Reads an account's records from the 2010-04-01 API and Messaging v1, following pages."""
+
+    def __init__(self, client: httpx.Client, *, api_url: str, messaging_url: str, account_sid: str) -> None:
+        self.client = client
+        self.api = api_url.rstrip("/")
+        self.messaging = messaging_url.rstrip("/")
+        self.account = account_sid
+
+    def _get(self, url: str) -> dict[str, Any]:
+        try:
+            r = self.client.get(url)
+        except httpx.HTTPError as exc:
+            raise SourceError(f"GET {url} failed: {exc}") from exc
+        if r.status_code == 401:
+            raise SourceError(f"the source refused the account SID and auth token (GET {url}: HTTP 401)")
+        if r.status_code != 200:
+            raise SourceError(f"GET {url}: HTTP {r.status_code} {r.text[:200]}")
+        body: dict[str, Any] = r.json()
+        return body
+
+    def _pages_2010(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+        url: str | None = f"{self.api}/2010-04-01/Accounts/{self.account}/{path}?PageSize={PAGE_SIZE}"
+        while url:
+            body = self._get(url)
+            yield from body.get(key, [])
+            following = body.get("next_page_uri")
+            url = f"{self.api}{following}" if following else None
+
+    def _pages_v1(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+        url: str | None = f"{self.messaging}/v1/{path}?PageSize={PAGE_SIZE}"
+        while url:
+            body = self._get(url)
+            yield from body.get(key, [])
+            url = body.get("meta", {}).get("next_page_url")
+
+    def snapshot(self) -> Any:
+        from pigeon.app.twilio_import import Snapshot
+
+        services = [
+            (
+                service,
+                list(self._pages_v1(f"Services/{service['sid']}/PhoneNumbers", "phone_numbers")),
+                list(self._pages_v1(f"Services/{service['sid']}/ShortCodes", "short_codes")),
+                list(self._pages_v1(f"Services/{service['sid']}/AlphaSenders", "alpha_senders")),
+            )
+            for service in self._pages_v1("Services", "services")
+        ]
+        return Snapshot.from_api(
+            incoming_numbers=list(self._pages_2010("IncomingPhoneNumbers.json", "incoming_phone_numbers")),
+            short_codes=list(self._pages_2010("SMS/ShortCodes.json", "short_codes")),
+            services=services,
+        )
+
+
+@import_app.command("twilio")
+def import_twilio(
+    into: Annotated[str, typer.Option("--into", help="The Pigeon account (AC…) that receives the set-up.")],
+    source_sid: Annotated[
+        str, typer.Option("--source-sid", envvar="TWILIO_ACCOUNT_SID", help="The source account's SID.")
+    ],
+    source_token: Annotated[
+        str,
+        typer.Option(
+            "--source-token", envvar="TWILIO_AUTH_TOKEN", help="The source account's auth token (never printed)."
+        ),
+    ],
+    api_url: Annotated[str, typer.Option("--api-url", help="The source's 2010-04-01 API.")] = "https://api.twilio.com",
+    messaging_url: Annotated[
+        str, typer.Option("--messaging-url", help="The source's Messaging v1 API.")
+    ] = "https://messaging.twilio.com",
+    yes: Annotated[bool, typer.Option("--yes", help="Import; without it, only show what would be done.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Bring an account's numbers, short codes and Messaging Services (webhooks, sender pools)
+    over from Twilio into a Pigeon account. Without --yes, a dry run."""
+    from pigeon.app.twilio_import import Step, import_snapshot
+    from pigeon.domain.errors import ApiError
+
+    try:
+        with httpx.Client(auth=(source_sid, source_token), timeout=30.0) as client:
+            snapshot = TwilioSource(
+                client, api_url=api_url, messaging_url=messaging_url, account_sid=source_sid
+            ).snapshot()
+    except SourceError as exc:
+        err.print(f"[red]cannot read the source:[/red] {escape(str(exc))}", markup=True)
+        raise typer.Exit(2) from exc
+    db = open_store()
+    steps: list[Step] = []
+    try:
+        with db.write() as conn:
+            steps = import_snapshot(conn, into, snapshot, now=datetime.now(UTC))
+            if not yes:
+                raise _DryRun
+    except _DryRun:
+        pass
+    except ApiError as exc:
+        err.print(f"[red]{escape(exc.message)}[/red]", markup=True)
+        raise typer.Exit(1) from exc
+    finally:
+        db.dispose()
+    _report(steps, into=into, applied=yes, as_json=as_json)
+    if any(s.action == "skipped" for s in steps):
+        raise typer.Exit(1)
+
+
+def _report(steps: list[Any], *, into: str, applied: bool, as_json: bool) -> None:
+    counts = {action: sum(s.action == action for s in steps) for action in ("made", "here already", "skipped")}
+    if as_json:
+        report = {
+            "into": into,
+            "applied": applied,
+            "counts": counts,
+            "steps": [{"what": s.what, "name": s.name, "action": s.action, "why": s.why} for s in steps],
+        }
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    table = Table("What", "Name", "Action", "Why")
+    for s in steps:
+        table.add_row(s.what, s.name, s.action if applied or s.action != "made" else "would be made", s.why)
+    out.print(table)
+    tail = "" if applied else " Dry run: nothing was changed; run again with --yes to import."
+    out.print(
+        f"{counts['made']} {'made' if applied else 'to make'}, {counts['here already']} here already,"
+        f" {counts['skipped']} skipped.{tail}"
+    )

@@ -1,0 +1,114 @@
+"""`pigeon import twilio` against a server that speaks Twilio's API (another Pigeon, set up
+through the real `twilio` SDK): numbers with their webhooks, a Messaging Service with its pool
+come over; a dry run changes nothing; a second run finds everything here already."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.acceptance.conftest import PIGEON, Server
+from tests.acceptance.support import new_tenant
+
+pytestmark = pytest.mark.acceptance
+
+
+def run_import(target: Server, sid: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PIGEON), "import", "twilio", *args],
+        env={**target.env, "TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token},
+        cwd=target.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_accounts_numbers_and_services_come_over(server_factory: Any) -> None:
+    source: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+    target: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+    tenant = new_tenant(source, numbers=3)
+    client = tenant.client()
+    first, second, third = tenant.numbers
+    sids = {n.phone_number: n.sid for n in client.incoming_phone_numbers.list()}
+    client.incoming_phone_numbers(sids[first]).update(
+        friendly_name="Support line",
+        sms_url="https://app.example.com/sms?x=1",
+        sms_method="GET",
+        sms_fallback_url="https://app.example.com/fallback",
+        status_callback="https://app.example.com/status",
+    )
+    service = client.messaging.v1.services.create(
+        friendly_name="Notifications",
+        inbound_request_url="https://app.example.com/inbound",
+        sticky_sender=False,
+        validity_period=600,
+    )
+    client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=sids[second])
+    client.messaging.v1.services(service.sid).alpha_senders.create(alpha_sender="Acme")
+
+    into = json.loads(target.cli("accounts", "create", "--friendly-name", "migrated", "--json").stdout)
+    args = ("--into", into["sid"], "--api-url", source.base_url, "--messaging-url", source.base_url, "--json")
+    there = target.client(into["sid"], into["auth_token"])
+
+    dry = run_import(target, tenant.sid, tenant.auth_token, *args)
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["applied"] is False
+    assert report["counts"] == {"made": 6, "here already": 0, "skipped": 0}
+    assert there.incoming_phone_numbers.list() == []  # a dry run changes nothing
+
+    done = run_import(target, tenant.sid, tenant.auth_token, *args, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert [(s["what"], s["action"]) for s in json.loads(done.stdout)["steps"]] == [
+        ("number", "made"),
+        ("number", "made"),
+        ("number", "made"),
+        ("service", "made"),
+        ("pool number", "made"),
+        ("alpha sender", "made"),
+    ]
+    numbers = {n.phone_number: n for n in there.incoming_phone_numbers.list()}
+    assert set(numbers) == {first, second, third}
+    support = numbers[first]
+    assert (support.friendly_name, support.sms_url, support.sms_method) == (
+        "Support line",
+        "https://app.example.com/sms?x=1",
+        "GET",
+    )
+    assert (support.sms_fallback_url, support.status_callback) == (
+        "https://app.example.com/fallback",
+        "https://app.example.com/status",
+    )
+    [moved] = there.messaging.v1.services.list()
+    assert (moved.friendly_name, moved.inbound_request_url, moved.sticky_sender, moved.validity_period) == (
+        "Notifications",
+        "https://app.example.com/inbound",
+        False,
+        600,
+    )
+    assert [p.phone_number for p in there.messaging.v1.services(moved.sid).phone_numbers.list()] == [second]
+    assert [a.alpha_sender for a in there.messaging.v1.services(moved.sid).alpha_senders.list()] == ["Acme"]
+
+    again = run_import(target, tenant.sid, tenant.auth_token, *args, "--yes")
+    assert json.loads(again.stdout)["counts"] == {"made": 0, "here already": 6, "skipped": 0}
+
+    refused = run_import(target, tenant.sid, "f" * 32, *args)
+    assert refused.returncode == 2 and "refused the account SID and auth token" in refused.stderr
+    assert "f" * 32 not in refused.stderr + refused.stdout
+
+
+def test_a_number_another_account_holds_is_skipped_and_said(server_factory: Any) -> None:
+    source: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+    target: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+    tenant = new_tenant(source, numbers=1)
+    holder = json.loads(target.cli("accounts", "create", "--friendly-name", "holder", "--json").stdout)
+    target.cli("numbers", "add", tenant.numbers[0], "--account", holder["sid"])
+    into = json.loads(target.cli("accounts", "create", "--friendly-name", "migrated", "--json").stdout)
+    args = ("--into", into["sid"], "--api-url", source.base_url, "--messaging-url", source.base_url)
+    result = run_import(target, tenant.sid, tenant.auth_token, *args, "--yes")
+    assert result.returncode == 1
+    assert "another account holds it" in result.stdout and "0 made, 0 here already, 1 skipped" in result.stdout
