@@ -44,6 +44,9 @@ _NUMBER_FIELDS = {
     "status_callback_method": "StatusCallbackMethod",
     "voice_url": "VoiceUrl",
     "voice_method": "VoiceMethod",
+    # Pigeon has no TwiML Applications: a number whose texts go to one is skipped, with the
+    # reason, rather than made without anywhere to send its texts.
+    "sms_application_sid": "SmsApplicationSid",
 }
 #: Messaging Service JSON field -> the parameter that sets it.
 _SERVICE_FIELDS = {

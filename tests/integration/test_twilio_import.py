@@ -26,12 +26,13 @@ NUMBER = {
 }
 SHORT_CODE = {"short_code": "89898", "friendly_name": "Alerts", "sms_url": "https://app.example.com/sc"}
 BROKEN = {"phone_number": "+14155550171", "sms_url": "ftp://nowhere", "capabilities": {"sms": True}}
+APPLICATION = {"phone_number": "+14155550172", "sms_application_sid": "AP" + "a" * 32, "capabilities": {"sms": True}}
 SERVICE = {"friendly_name": "Pool", "sticky_sender": True, "validity_period": 300, "usecase": "notifications"}
 
 
 def snapshot(*, alphas: tuple[str, ...] = ("Acme", "no.dots")) -> Snapshot:
     return Snapshot.from_api(
-        incoming_numbers=[NUMBER, BROKEN],
+        incoming_numbers=[NUMBER, BROKEN, APPLICATION],
         short_codes=[SHORT_CODE],
         services=[
             (
@@ -51,6 +52,7 @@ def test_records_come_over_and_refused_ones_are_skipped(db: Database, clock: Fro
     assert steps == [
         Step("number", "+14155550170", "made"),
         Step("number", "+14155550171", "skipped", "SmsUrl 'ftp://nowhere' is not a valid http or https URL."),
+        Step("number", "+14155550172", "skipped", steps[2].why),
         Step("number", "89898", "made"),
         Step("service", "Pool", "made"),
         Step("pool number", "Pool: +14155550170", "made"),
@@ -60,6 +62,7 @@ def test_records_come_over_and_refused_ones_are_skipped(db: Database, clock: Fro
         Step("alpha sender", "Pool: no.dots", "skipped", steps[-1].why),
     ]
     assert "AlphaSender 'no.dots' is not valid" in steps[-1].why
+    assert steps[2].why.startswith("SmsApplicationSid is not supported")
     with db.read() as conn:
         main = number_store.find_by_number(conn, "+14155550170")
         code = number_store.find_by_number(conn, "89898")
