@@ -81,6 +81,13 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
 }
 
+#: The parameter that sets each column; a Service's JSON names its fields as the columns.
+PARAM_OF_COLUMN: dict[str, str] = {
+    "friendly_name": "FriendlyName",
+    **{column: param for param, column in {**_URLS, **_METHODS, **_FLAGS, **_REPLIES}.items()},
+    **{column: param for param, (column, _parse) in _PARSERS.items()},
+}
+
 
 def _urls_and_methods(params: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}

@@ -33,40 +33,17 @@ from pigeon.store import services as service_store
 
 Json = Mapping[str, Any]
 
-#: IncomingPhoneNumber / ShortCode JSON field -> the parameter that sets it.
+#: IncomingPhoneNumber / ShortCode JSON field -> the parameter that sets it (the JSON names
+#: its fields as Pigeon's columns).
 _NUMBER_FIELDS = {
     "friendly_name": "FriendlyName",
-    "sms_url": "SmsUrl",
-    "sms_method": "SmsMethod",
-    "sms_fallback_url": "SmsFallbackUrl",
-    "sms_fallback_method": "SmsFallbackMethod",
-    "status_callback": "StatusCallback",
-    "status_callback_method": "StatusCallbackMethod",
-    "voice_url": "VoiceUrl",
-    "voice_method": "VoiceMethod",
+    **{column: param for param, column in {**number_use.URL_PARAMS, **number_use.METHOD_PARAMS}.items()},
     # Pigeon has no TwiML Applications: a number whose texts go to one is skipped, with the
     # reason, rather than made without anywhere to send its texts.
     "sms_application_sid": "SmsApplicationSid",
 }
 #: Messaging Service JSON field -> the parameter that sets it.
-_SERVICE_FIELDS = {
-    "friendly_name": "FriendlyName",
-    "inbound_request_url": "InboundRequestUrl",
-    "inbound_method": "InboundMethod",
-    "fallback_url": "FallbackUrl",
-    "fallback_method": "FallbackMethod",
-    "status_callback": "StatusCallback",
-    "sticky_sender": "StickySender",
-    "mms_converter": "MmsConverter",
-    "smart_encoding": "SmartEncoding",
-    "fallback_to_long_code": "FallbackToLongCode",
-    "area_code_geomatch": "AreaCodeGeomatch",
-    "validity_period": "ValidityPeriod",
-    "synchronous_validation": "SynchronousValidation",
-    "usecase": "Usecase",
-    "use_inbound_webhook_on_number": "UseInboundWebhookOnNumber",
-    "scan_message_content": "ScanMessageContent",
-}
+_SERVICE_FIELDS = service_use.PARAM_OF_COLUMN
 
 
 def _params(record: Json, fields: Mapping[str, str]) -> dict[str, str]:
