@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -605,6 +607,63 @@ def optouts_export(
             fh.write(text)
     else:
         sys.stdout.write(text)
+
+
+@optouts_app.command("import")
+def optouts_import(
+    path: Annotated[str, typer.Argument(help="A CSV or JSON file, as `pigeon optouts export` writes them.")],
+    account: Annotated[str, typer.Option("--account", help="The account whose list they join.")],
+    from_account: Annotated[
+        str | None,
+        typer.Option("--from-account", help="Also take the file's rows of this account (an export from elsewhere)."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Import; without it, only show what would be done.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add opt-outs from a file (moving from another platform or another Pigeon), so that
+    nobody who said STOP there is texted here. Without --yes, a dry run. Exit status 1 when a
+    row was skipped (the list says why)."""
+    from pigeon.app import accounts as account_use
+    from pigeon.app import optouts
+    from pigeon.cli_store import write_or_rehearse
+
+    try:
+        rows = optouts.read_rows(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        err.print(f"[red]{escape(path)}: {escape(str(exc))}[/red]", markup=True)
+        raise typer.Exit(2) from exc
+    db = open_store()
+    now = datetime.now(UTC)
+
+    def work(conn: Any) -> list[optouts.Imported]:
+        if account_use.existing(conn, account)["status"] == "closed":
+            raise ApiError(21479, f"Account {account} is closed.")
+        return optouts.import_rows(conn, rows, account_sid=account, now=now, from_account=from_account)
+
+    try:
+        done = write_or_rehearse(db, work, apply=yes)
+    except ApiError as exc:
+        raise _fail(exc) from exc
+    finally:
+        db.dispose()
+    counts = {action: sum(d.action == action for d in done) for action in ("made", "here already", "skipped")}
+    if as_json:
+        _print_json({"account": account, "applied": yes, "counts": counts, "rows": [vars(d) for d in done]})
+    else:
+        for d in done:
+            if d.action == "skipped":
+                out.print(
+                    f"line {d.line}: {d.recipient} / {d.sender}: skipped: {d.why}", highlight=False, soft_wrap=True
+                )
+        tail = "" if yes else " Dry run: nothing was changed; run again with --yes to import."
+        out.print(
+            f"{counts['made']} {'added' if yes else 'to add'}, {counts['here already']} opted out here already,"
+            f" {counts['skipped']} skipped.{tail}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if counts["skipped"]:
+        raise typer.Exit(1)
 
 
 # -- logs ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pigeon.cli_store import open_store
+from pigeon.cli_store import open_store, write_or_rehearse
 
 out = Console(markup=False)
 err = Console(stderr=True, markup=False)
@@ -35,10 +35,6 @@ PAGE_SIZE = 1000
 
 class SourceError(Exception):
     """The source could not be read; the message says what it answered."""
-
-
-class _DryRun(Exception):
-    """Raised inside the import's transaction to roll it back."""
 
 
 class TwilioSource:
@@ -129,14 +125,10 @@ def import_twilio(
         err.print(f"[red]cannot read the source:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(2) from exc
     db = open_store()
-    steps: list[Step] = []
     try:
-        with db.write() as conn:
-            steps = import_snapshot(conn, into, snapshot, now=datetime.now(UTC))
-            if not yes:
-                raise _DryRun
-    except _DryRun:
-        pass
+        steps: list[Step] = write_or_rehearse(
+            db, lambda conn: import_snapshot(conn, into, snapshot, now=datetime.now(UTC)), apply=yes
+        )
     except ApiError as exc:
         err.print(f"[red]{escape(exc.message)}[/red]", markup=True)
         raise typer.Exit(1) from exc

@@ -8,7 +8,8 @@ and `--help` need neither, and they take seconds to import on a busy machine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from pigeon.store.engine import Database
 
 err = Console(stderr=True, markup=False)  # styled lines pass markup=True (pigeon.cli)
+
+T = TypeVar("T")
 
 
 def settings_or_exit() -> Settings:
@@ -36,3 +39,21 @@ def open_store(*, migrate: bool = True) -> Database:
     from pigeon import bootstrap
 
     return bootstrap.open_database(settings_or_exit(), migrate=migrate)
+
+
+class _Rehearsal(Exception):
+    """Raised inside a dry run's transaction to roll it back."""
+
+
+def write_or_rehearse(db: Database, work: Callable[[Any], T], *, apply: bool) -> T:
+    """Run `work(conn)` in a write transaction, committed when `apply`, else rolled back: a dry
+    run that reports exactly what the real one would do, since it is the real one undone."""
+    outcome: list[T] = []
+    try:
+        with db.write() as conn:
+            outcome.append(work(conn))
+            if not apply:
+                raise _Rehearsal
+    except _Rehearsal:
+        pass
+    return outcome[0]

@@ -1,15 +1,21 @@
-"""The opt-out list as customers read and export it."""
+"""The opt-out list as customers read, export and import it."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.domain import numbers
+from pigeon.domain.sids import Prefix, is_sid
 from pigeon.store import optouts as store
+from pigeon.store import services as service_store
 
 Row = dict[str, Any]
 
@@ -51,3 +57,103 @@ def to_csv(rows: Sequence[Row]) -> str:
     for row in rows:
         writer.writerow(view(row))
     return out.getvalue()
+
+
+# -- import -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import did with one row of the file (`line`: its line, or its place in a list)."""
+
+    line: int
+    recipient: str
+    sender: str
+    action: str  # made | here already | skipped
+    why: str = ""
+
+
+def read_rows(text: str) -> list[dict[str, str]]:
+    """The rows of an opt-out file: JSON (a list of objects, as `pigeon optouts export --format
+    json` writes) or CSV with a header (as the CSV export writes; `recipient` and `sender` are
+    the columns that matter). ValueError for a file that is neither."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"the file is not valid JSON: {exc}") from None
+        if not all(isinstance(item, dict) for item in data):
+            raise ValueError("a JSON file must be a list of objects")
+        return [{str(k): "" if v is None else str(v) for k, v in item.items()} for item in data]
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"recipient", "sender"} <= set(reader.fieldnames):
+        raise ValueError("a CSV file needs a header naming at least the recipient and sender columns")
+    return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+
+
+def _when(raw: str, now: datetime) -> datetime:
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else now
+    except ValueError:
+        return now
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _pair(
+    conn: Connection, account_sid: str, row: Mapping[str, str], sender: str, taken: frozenset[str]
+) -> tuple[str, str] | str:
+    """(sender, scope) of a row, or why it cannot be imported into the account."""
+    if row.get("account_sid") and row["account_sid"] not in taken:
+        return f"the row is account {row['account_sid']}'s"
+    if is_sid(sender, Prefix.SERVICE):
+        if service_store.get_service(conn, sender, account_sid=account_sid) is None:
+            return "the Messaging Service is not this account's"
+        return sender, "service"
+    normalised = sender if numbers.is_short_code(sender) else numbers.to_e164(sender)
+    if normalised is None:
+        return "the sender is neither a phone number, a short code nor a Messaging Service SID"
+    return normalised, "number"
+
+
+def import_rows(
+    conn: Connection,
+    rows: Sequence[Mapping[str, str]],
+    *,
+    account_sid: str,
+    now: datetime,
+    from_account: str | None = None,
+) -> list[Imported]:
+    """Add the file's opt-outs to the account, in the caller's transaction. A sender is a phone
+    number or short code (the pair is blocked) or one of the account's Messaging Services (the
+    recipient is blocked service-wide). A pair already opted out is left as it is; a row that
+    names another account (than this one, or `from_account`: an export from another install
+    names the account there), or a number or service that is not valid here, is skipped with
+    the reason. The inbound message behind an opt-out elsewhere is not here: it is not kept."""
+    taken = frozenset(a for a in (account_sid, from_account) if a)
+    done = []
+    for line, row in enumerate(rows, start=2):
+        recipient_raw, sender_raw = row.get("recipient", ""), row.get("sender", "")
+        recipient = numbers.to_e164(recipient_raw)
+        pair = _pair(conn, account_sid, row, sender_raw, taken)
+        if isinstance(pair, str) or recipient is None:
+            why = pair if isinstance(pair, str) else "the recipient is not a phone number"
+            done.append(Imported(line, recipient_raw, sender_raw, "skipped", why))
+            continue
+        sender, scope = pair
+        if store.find_opt_out(conn, account_sid=account_sid, sender=sender, recipient=recipient) is not None:
+            done.append(Imported(line, recipient, sender, "here already"))
+            continue
+        keyword = (row.get("keyword") or "STOP").upper()[:32]
+        store.record_opt_out(
+            conn,
+            account_sid=account_sid,
+            sender=sender,
+            recipient=recipient,
+            scope=scope,
+            keyword=keyword,
+            inbound_message_sid=None,
+            now=_when(row.get("date_created", ""), now),
+        )
+        done.append(Imported(line, recipient, sender, "made"))
+    return done
