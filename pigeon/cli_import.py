@@ -3,7 +3,9 @@ their webhooks and sender pools) over from Twilio, or from any server that speak
 a Pigeon account (pigeon/app/twilio_import.py says what comes and what does not).
 
 It reads the source with the account's SID and auth token (TWILIO_ACCOUNT_SID and
-TWILIO_AUTH_TOKEN, as the SDKs read them) and never prints the token. Without --yes it is a
+TWILIO_AUTH_TOKEN, as the SDKs read them) and never prints the token. `--into AC…` names the
+Pigeon account; `--same-account` makes one with the source's SID and auth token (unless it is
+here), so that applications keep their credentials as well as their code. Without --yes it is a
 dry run: the import runs and is rolled back, so it reports exactly what --yes would do. Exit
 status 1 when a record was skipped (the list says why), 2 when the source cannot be read.
 `pigeon.cli` mounts `import_app`.
@@ -73,6 +75,9 @@ class TwilioSource:
             yield from body.get(key, [])
             url = body.get("meta", {}).get("next_page_url")
 
+    def account_name(self) -> str:
+        return str(self._get(f"{self.api}/2010-04-01/Accounts/{self.account}.json").get("friendly_name") or "")
+
     def snapshot(self) -> Any:
         from pigeon.app.twilio_import import Snapshot
 
@@ -94,16 +99,26 @@ class TwilioSource:
 
 @import_app.command("twilio")
 def import_twilio(
-    into: Annotated[str, typer.Option("--into", help="The Pigeon account (AC…) that receives the set-up.")],
+    into: Annotated[
+        str | None, typer.Option("--into", help="The Pigeon account (AC…) that receives the set-up.")
+    ] = None,
+    same_account: Annotated[
+        bool,
+        typer.Option(
+            "--same-account",
+            help="Into a Pigeon account with the source account's SID and auth token (made unless here),"
+            " so that applications keep their credentials too.",
+        ),
+    ] = False,
     source_sid: Annotated[
         str, typer.Option("--source-sid", envvar="TWILIO_ACCOUNT_SID", help="The source account's SID.")
-    ],
+    ] = "",
     source_token: Annotated[
         str,
         typer.Option(
             "--source-token", envvar="TWILIO_AUTH_TOKEN", help="The source account's auth token (never printed)."
         ),
-    ],
+    ] = "",
     api_url: Annotated[str, typer.Option("--api-url", help="The source's 2010-04-01 API.")] = "https://api.twilio.com",
     messaging_url: Annotated[
         str, typer.Option("--messaging-url", help="The source's Messaging v1 API.")
@@ -114,27 +129,43 @@ def import_twilio(
     """Bring an account's numbers, short codes and Messaging Services (webhooks, sender pools)
     over from Twilio into a Pigeon account. Without --yes, a dry run."""
     from pigeon.app.twilio_import import Step, import_snapshot
+    from pigeon.app.twilio_import import same_account as bring_account
     from pigeon.domain.errors import ApiError
 
+    if (into is None) == (not same_account):
+        err.print("[red]name the Pigeon account with --into AC…, or give --same-account[/red]", markup=True)
+        raise typer.Exit(2)
+    if not source_sid or not source_token:
+        err.print("[red]the source's SID and auth token: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN[/red]", markup=True)
+        raise typer.Exit(2)
     try:
         with httpx.Client(auth=(source_sid, source_token), timeout=30.0) as client:
-            snapshot = TwilioSource(
-                client, api_url=api_url, messaging_url=messaging_url, account_sid=source_sid
-            ).snapshot()
+            source = TwilioSource(client, api_url=api_url, messaging_url=messaging_url, account_sid=source_sid)
+            snapshot = source.snapshot()
+            name = source.account_name() if same_account else ""
     except SourceError as exc:
         err.print(f"[red]cannot read the source:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(2) from exc
+    target = into or source_sid
+    now = datetime.now(UTC)
+
+    def work(conn: Any) -> list[Step]:
+        made = (
+            [bring_account(conn, sid=source_sid, auth_token=source_token, friendly_name=name, now=now)]
+            if same_account
+            else []
+        )
+        return made + import_snapshot(conn, target, snapshot, now=now)
+
     db = open_store()
     try:
-        steps: list[Step] = write_or_rehearse(
-            db, lambda conn: import_snapshot(conn, into, snapshot, now=datetime.now(UTC)), apply=yes
-        )
+        steps: list[Step] = write_or_rehearse(db, work, apply=yes)
     except ApiError as exc:
         err.print(f"[red]{escape(exc.message)}[/red]", markup=True)
         raise typer.Exit(1) from exc
     finally:
         db.dispose()
-    _report(steps, into=into, applied=yes, as_json=as_json)
+    _report(steps, into=target, applied=yes, as_json=as_json)
     if any(s.action == "skipped" for s in steps):
         raise typer.Exit(1)
 

@@ -17,6 +17,7 @@ Message history, opt-outs and credentials are not imported; numbers come over as
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,9 @@ from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
 from pigeon.domain.errors import ApiError
+from pigeon.domain.sids import Prefix, is_sid
+from pigeon.domain.signatures import equal_secrets
+from pigeon.store import accounts as account_store
 from pigeon.store import numbers as number_store
 from pigeon.store import services as service_store
 
@@ -145,6 +149,28 @@ class _Run:
             return None
         self.steps.append(Step(what, name, "made"))
         return made
+
+
+_AUTH_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def same_account(conn: Connection, *, sid: str, auth_token: str, friendly_name: str, now: datetime) -> Step:
+    """The Pigeon account with the source account's SID and auth token, made unless it is here
+    already: applications then keep their credentials as well as their code, and change the
+    base URL alone. Refused for credentials that are not the shape of Twilio's, and for an
+    account here with that SID and another token (it is not to be overwritten)."""
+    if not is_sid(sid, Prefix.ACCOUNT) or not _AUTH_TOKEN.fullmatch(auth_token):
+        raise ApiError(
+            20422, "The source's account SID (AC and 32 hex digits) or auth token (32 hex digits) is not valid."
+        )
+    here = account_store.get_account(conn, sid)
+    if here is not None:
+        if not equal_secrets(auth_token, here["auth_token"]):
+            raise ApiError(20422, f"Account {sid} is here already with another auth token; import into it with --into.")
+        return Step("account", sid, "here already")
+    name = (friendly_name or "").strip()[:64] or "Imported from Twilio"
+    account_store.create_account(conn, friendly_name=name, now=now, sid=sid, auth_token=auth_token)
+    return Step("account", sid, "made")
 
 
 def import_snapshot(conn: Connection, account_sid: str, snapshot: Snapshot, *, now: datetime) -> list[Step]:

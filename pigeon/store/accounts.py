@@ -26,13 +26,23 @@ def new_auth_token() -> str:
     return secrets.token_hex(16)
 
 
-def create_account(conn: Connection, *, friendly_name: str, now: datetime, owner_sid: str | None = None) -> Row:
-    sid = new_sid(Prefix.ACCOUNT)
+def create_account(
+    conn: Connection,
+    *,
+    friendly_name: str,
+    now: datetime,
+    owner_sid: str | None = None,
+    sid: str | None = None,
+    auth_token: str | None = None,
+) -> Row:
+    """A new account; `sid` and `auth_token` are made unless given (an account brought over
+    from elsewhere keeps its credentials)."""
+    sid = sid or new_sid(Prefix.ACCOUNT)
     row = {
         "sid": sid,
         "owner_account_sid": owner_sid or sid,
         "friendly_name": friendly_name,
-        "auth_token": new_auth_token(),
+        "auth_token": auth_token or new_auth_token(),
         "status": "active",
         "type": "Full",
         "date_created": now,

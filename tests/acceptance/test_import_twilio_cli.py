@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.acceptance.conftest import PIGEON, Server
-from tests.acceptance.support import new_tenant
+from tests.acceptance.support import new_tenant, raises_twilio
 
 pytestmark = pytest.mark.acceptance
 
@@ -112,3 +112,26 @@ def test_a_number_another_account_holds_is_skipped_and_said(server_factory: Any)
     result = run_import(target, tenant.sid, tenant.auth_token, *args, "--yes")
     assert result.returncode == 1
     assert "another account holds it" in result.stdout and "0 made, 0 here already, 1 skipped" in result.stdout
+
+
+def test_the_same_account_keeps_the_applications_credentials(server_factory: Any) -> None:
+    source: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+    target: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+    tenant = new_tenant(source, numbers=1)
+    args = ("--same-account", "--api-url", source.base_url, "--messaging-url", source.base_url, "--json")
+    same = target.client(tenant.sid, tenant.auth_token)  # the application's credentials, unchanged
+
+    dry = run_import(target, tenant.sid, tenant.auth_token, *args)
+    assert json.loads(dry.stdout)["steps"][0] == {"what": "account", "name": tenant.sid, "action": "made", "why": ""}
+    raises_twilio(lambda: same.api.accounts(tenant.sid).fetch(), 20003, 401)  # the dry run made nothing
+
+    done = run_import(target, tenant.sid, tenant.auth_token, *args, "--yes")
+    assert done.returncode == 0, done.stderr
+    account = same.api.accounts(tenant.sid).fetch()
+    assert (account.sid, account.friendly_name) == (tenant.sid, "acceptance tenant")
+    assert [n.phone_number for n in same.incoming_phone_numbers.list()] == tenant.numbers
+
+    again = run_import(target, tenant.sid, tenant.auth_token, *args, "--yes")
+    assert json.loads(again.stdout)["steps"][0]["action"] == "here already"
+    neither = run_import(target, tenant.sid, tenant.auth_token, "--api-url", source.base_url)
+    assert neither.returncode == 2 and "--into" in neither.stderr

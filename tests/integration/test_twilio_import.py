@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from pigeon.app.twilio_import import Snapshot, Step, import_snapshot
+from pigeon.app.twilio_import import Snapshot, Step, import_snapshot, same_account
 from pigeon.domain.errors import ApiError
 from pigeon.store import numbers as number_store
 from pigeon.store import services as service_store
@@ -99,3 +99,22 @@ def test_nothing_comes_into_a_closed_account(db: Database, clock: FrozenClock) -
     with db.write() as conn, pytest.raises(ApiError) as refused:
         import_snapshot(conn, account, snapshot(), now=clock.now())
     assert refused.value.code == 21479
+
+
+def test_the_same_account_is_made_once_and_never_overwritten(db: Database, clock: FrozenClock) -> None:
+    sid, token = "AC" + "ab" * 16, "0123456789abcdef" * 2
+    with db.write() as conn:
+        assert same_account(conn, sid=sid, auth_token=token, friendly_name="Acme", now=clock.now()) == Step(
+            "account", sid, "made"
+        )
+        assert same_account(conn, sid=sid, auth_token=token, friendly_name="Acme", now=clock.now()).action == (
+            "here already"
+        )
+        with pytest.raises(ApiError, match="here already with another auth token"):
+            same_account(conn, sid=sid, auth_token="f" * 32, friendly_name="Acme", now=clock.now())
+        for bad_sid, bad_token in [("AC123", token), (sid, "short"), ("SK" + "0" * 32, token)]:
+            with pytest.raises(ApiError, match="is not valid"):
+                same_account(conn, sid=bad_sid, auth_token=bad_token, friendly_name="x", now=clock.now())
+    with db.read() as conn:
+        account = conn.execute(sa.select(accounts).where(accounts.c.sid == sid)).mappings().one()
+    assert (account["friendly_name"], account["auth_token"], account["owner_account_sid"]) == ("Acme", token, sid)
