@@ -202,7 +202,9 @@ def own_account(conn: Connection, username: str, password: str) -> Row:
         raise ApiError(
             20003, "Auth tokens are managed with the account's SID and an auth token, not an API key.", status=403
         )
-    return authenticate_account(conn, username, password)
+    account = authenticate_account(conn, username, password)
+    # A suspended account changes nothing, its credentials included, until it is active again.
+    return authorize(conn, account["sid"], account["sid"], "/v1/AuthTokens", acting=account)
 
 
 def create_secondary_token(conn: Connection, account: Row, *, now: datetime) -> Row:

@@ -65,3 +65,10 @@ def test_only_the_accounts_own_token_changes_its_tokens(tenant: Tenant) -> None:
     assert made.account_sid == tenant.server.account_sid
     assert parent.accounts.v1.secondary_auth_token().delete() is True
     raises_twilio(lambda: as_(tenant, made.secondary_auth_token), 20003, 401)
+
+
+def test_a_suspended_account_cannot_change_its_tokens(tenant: Tenant) -> None:
+    tenant.server.cli("accounts", "status", tenant.sid, "--suspend")
+    raises_twilio(lambda: tenant.client().accounts.v1.secondary_auth_token().create(), 20005, 403)
+    tenant.server.cli("accounts", "status", tenant.sid, "--activate")
+    assert tenant.client().accounts.v1.secondary_auth_token().create().account_sid == tenant.sid
