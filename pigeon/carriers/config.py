@@ -77,7 +77,9 @@ the address connected to, unless ``tls_server_name`` is set.
 text's ``err:``, or the network_error_code TLV's code), as Twilio error codes: carriers
 disagree, and the code decides what `pigeon doctor` says about an undelivered message. Keys
 are err values as the carrier writes them ("1", "001" and "0001" are one key; non-decimal
-values such as "00B" are matched as written); values are delivery codes that
+values such as "00B" are matched as written), or a receipt state and an err value together
+("UNDELIV:001", "REJECTD:001"), for carriers whose err values mean one thing in one state and
+another in another: such a key comes before the err value's own; values are delivery codes that
 ``pigeon errors`` explains. An err value not in the table falls back to Pigeon's own
 (`pigeon.domain.receipts.ERR_CODES`), then to the receipt state's code.
 
@@ -110,7 +112,7 @@ from pigeon.carriers.smpp_ids import ID_FORMATS, IdFormat
 from pigeon.carriers.smpp_tls import TlsSettings, TlsSetupError, client_context
 from pigeon.domain import storable
 from pigeon.domain.error_catalogue import explain
-from pigeon.domain.receipts import table_key
+from pigeon.domain.receipts import receipt_errors_key
 from pigeon.domain.routing import Route
 
 __all__ = [
@@ -193,7 +195,7 @@ class SmppCarrierConfig:
     bind_lease: float = 30.0
     tls: TlsSettings | None = None  # None: plain TCP
     status_map: Mapping[int, StatusRule] = field(default_factory=dict)
-    receipt_errors: Mapping[str, int] = field(default_factory=dict)  # table_key(err) -> Twilio code
+    receipt_errors: Mapping[str, int] = field(default_factory=dict)  # receipt_errors_key -> Twilio code
 
     @property
     def kind(self) -> str:
@@ -489,11 +491,12 @@ def _receipt_errors(r: _Reader) -> Mapping[str, int]:
     table: dict[str, int] = {}
     for err, code in raw.items():
         where = f"receipt_errors[{err!r}]"
-        key = table_key(err) if err.isascii() else None
-        if key is None or len(key) > storable.RECEIPT_FIELD_LENGTH:
+        key = receipt_errors_key(err) if err.isascii() else None
+        if key is None or len(key.rpartition(":")[2]) > storable.RECEIPT_FIELD_LENGTH:
             raise r.fail(
                 where,
-                f"must be keyed by an err value as receipts carry it (ASCII, at most {storable.RECEIPT_FIELD_LENGTH} characters)",
+                "must be keyed by an err value as receipts carry it (ASCII, at most"
+                f' {storable.RECEIPT_FIELD_LENGTH} characters), or by a receipt state and one ("UNDELIV:001")',
             )
         info = explain(code) if type(code) is int else None
         if info is None or info.kind != "delivery":

@@ -36,7 +36,7 @@ from pigeon.carriers.smpp_pdu import (
     DeliverSm,
 )
 from pigeon.domain.reassembly import alphabet, decode_text
-from pigeon.domain.receipts import looks_like_receipt, parse_receipt_text, table_key
+from pigeon.domain.receipts import carrier_error_code, looks_like_receipt, parse_receipt_text
 from pigeon.ports import InboundPart, InboundSms, Receipt
 
 __all__ = ["Concat", "decode_text", "is_receipt", "read_mo", "receipt_from", "split_user_data"]
@@ -157,7 +157,7 @@ def receipt_from(
     deliver: DeliverSm, *, carrier: str, id_format: IdFormat, error_codes: Mapping[str, int] | None = None
 ) -> Receipt | None:
     """The Receipt in a receipt deliver_sm, or None when it names no message id at all.
-    `error_codes`: the carrier's receipt_errors, keyed by `table_key` of an err value."""
+    `error_codes`: the carrier's receipt_errors (`pigeon.domain.receipts.receipt_errors_key`)."""
     text = _receipt_text(deliver)
     parsed = parse_receipt_text(text)
     tlv_id = deliver.tlvs.get(TLV_RECEIPTED_MESSAGE_ID, b"").split(b"\x00")[0].decode("latin-1").strip()
@@ -182,7 +182,6 @@ def receipt_from(
     if error_tlv:
         extras.append(f"network_error_code={error_tlv.hex()}")
     raw = text + (f" [{' '.join(extras)}]" if extras else "")
-    key = table_key(err) if error_codes else None
     return Receipt(
         carrier=carrier,
         carrier_id=carrier_id,
@@ -190,5 +189,5 @@ def receipt_from(
         err=err,
         done_date=parsed.done_date,
         raw=raw.strip(),
-        error_code=error_codes.get(key) if error_codes and key else None,
+        error_code=carrier_error_code(error_codes, stat, err) if error_codes else None,
     )

@@ -9,6 +9,7 @@ parser is lenient and keeps the raw text.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pigeon.domain.status import MessageStatus
@@ -130,6 +131,28 @@ def table_key(err: str | None) -> str | None:
     if key is not None:
         return key
     return _clean(err).upper() or None
+
+
+def receipt_errors_key(raw: str) -> str | None:
+    """How a carrier's receipt_errors table keys one of its entries: an err value (`table_key`),
+    or a receipt state and an err value together ("UNDELIV:001"), for a carrier whose err
+    values mean one thing in one state and another in another. None for a key that is neither."""
+    stat, colon, err = raw.rpartition(":")
+    key = table_key(err)
+    if not colon or key is None:
+        return key
+    state = normalise_stat(stat)
+    return f"{state}:{key}" if state in STATES else None
+
+
+def carrier_error_code(table: Mapping[str, int], stat: str | None, err: str | None) -> int | None:
+    """The code a carrier's receipt_errors gives a receipt: its state and err value together
+    first, then its err value alone; None when the table names neither."""
+    key = table_key(err)
+    if key is None:
+        return None
+    both = table.get(f"{normalise_stat(stat)}:{key}")
+    return both if both is not None else table.get(key)
 
 
 def outcome_of(stat: str | None, err: str | None = None, error_code: int | None = None) -> ReceiptOutcome:

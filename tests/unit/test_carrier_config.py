@@ -221,6 +221,9 @@ def test_receipt_errors() -> None:
     (acme,) = load_carriers(carrier(receipt_errors={"1": 30005, "027": 30003, "00b": 30006})).carriers
     assert acme.receipt_errors == {"001": 30005, "027": 30003, "00B": 30006}
     assert load_carriers(carrier()).carriers[0].receipt_errors == {}
+    # A state and an err value together, for carriers whose err values mean one thing per state.
+    (acme,) = load_carriers(carrier(receipt_errors={"undeliverable:1": 30005, "REJECTD:001": 30007})).carriers
+    assert acme.receipt_errors == {"UNDELIV:001": 30005, "REJECTD:001": 30007}
 
 
 @pytest.mark.parametrize(
@@ -234,6 +237,9 @@ def test_receipt_errors() -> None:
         ({" ": 30005}, "must be keyed by an err value"),
         ({"x" * 17: 30005}, "at most 16 characters"),
         ({"1": 30005, "001": 30003}, "is the same err value as another key (001)"),
+        ({"LOST:001": 30005}, "or by a receipt state and one"),  # not an SMPP state
+        ({"UNDELIV:": 30005}, "must be keyed by an err value"),
+        ({"UNDELIV:1": 30005, "undeliverable:001": 30003}, "is the same err value as another key (UNDELIV:001)"),
     ],
 )
 def test_receipt_error_mistakes(value: Any, message: str) -> None:

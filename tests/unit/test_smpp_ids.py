@@ -129,5 +129,15 @@ def test_receipt_gets_the_code_the_carriers_table_gives_its_err() -> None:
     assert receipt is not None and receipt.error_code is None  # Pigeon's own table decides
 
 
+def test_a_state_and_err_key_comes_before_the_err_alone() -> None:
+    text = "id:4100900 sub:001 dlvrd:000 submit date:2601151200 done date:2601151201 stat:{} err:001 text:"
+    table = {"001": 30003, "REJECTD:001": 30007}
+    codes = [
+        receipt_from(_receipt_sm(text.format(stat)), carrier="acme", id_format="as_is", error_codes=table)
+        for stat in ("REJECTD", "UNDELIV")
+    ]
+    assert [r.error_code if r else None for r in codes] == [30007, 30003]
+
+
 def test_receipt_without_any_id_is_none() -> None:
     assert receipt_from(_receipt_sm("stat:DELIVRD err:000"), carrier="acme", id_format="as_is") is None
