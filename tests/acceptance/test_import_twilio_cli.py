@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from tests.acceptance.conftest import PIGEON, Server
+from tests.acceptance.conftest import PIGEON, Server, _serving
 from tests.acceptance.support import new_tenant, raises_twilio
 
 pytestmark = pytest.mark.acceptance
+
+
+# One source and one target for the module: each test works in accounts of its own.
+@pytest.fixture(scope="module", params=["sqlite"])
+def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _serving(request, tmp_path_factory, {"PIGEON_RUN_WORKERS": "false"})
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _serving(request, tmp_path_factory, {"PIGEON_RUN_WORKERS": "false"})
 
 
 def run_import(target: Server, sid: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,9 +38,7 @@ def run_import(target: Server, sid: str, token: str, *args: str) -> subprocess.C
     )
 
 
-def test_an_accounts_numbers_and_services_come_over(server_factory: Any) -> None:
-    source: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
-    target: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+def test_an_accounts_numbers_and_services_come_over(source: Server, target: Server) -> None:
     tenant = new_tenant(source, numbers=3)
     client = tenant.client()
     first, second, third = tenant.numbers
@@ -101,9 +110,7 @@ def test_an_accounts_numbers_and_services_come_over(server_factory: Any) -> None
     assert "f" * 32 not in refused.stderr + refused.stdout
 
 
-def test_a_number_another_account_holds_is_skipped_and_said(server_factory: Any) -> None:
-    source: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
-    target: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+def test_a_number_another_account_holds_is_skipped_and_said(source: Server, target: Server) -> None:
     tenant = new_tenant(source, numbers=1)
     holder = json.loads(target.cli("accounts", "create", "--friendly-name", "holder", "--json").stdout)
     target.cli("numbers", "add", tenant.numbers[0], "--account", holder["sid"])
@@ -114,9 +121,7 @@ def test_a_number_another_account_holds_is_skipped_and_said(server_factory: Any)
     assert "another account holds it" in result.stdout and "0 made, 0 here already, 1 skipped" in result.stdout
 
 
-def test_the_same_account_keeps_the_applications_credentials(server_factory: Any) -> None:
-    source: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
-    target: Server = server_factory("sqlite", env={"PIGEON_RUN_WORKERS": "false"})
+def test_the_same_account_keeps_the_applications_credentials(source: Server, target: Server) -> None:
     tenant = new_tenant(source, numbers=1)
     args = ("--same-account", "--api-url", source.base_url, "--messaging-url", source.base_url, "--json")
     same = target.client(tenant.sid, tenant.auth_token)  # the application's credentials, unchanged
