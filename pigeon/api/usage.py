@@ -58,8 +58,11 @@ def record_json(record: use.UsageRecord, *, period: str, as_of: str, price_unit:
         "start_date": record.start.isoformat(),
         "subresource_uris": {key: f"{base}/{name}.json{category}" for name, key in _SUBRESOURCES.items()},
         "uri": f"{own}{category}&{dates}",
-        "usage": str(record.segments),
-        "usage_unit": "segments",
+        **(
+            {"usage": use.price_text(record.price_micros), "usage_unit": price_unit.lower()}
+            if record.category == rules.TOTAL_PRICE
+            else {"usage": str(record.segments), "usage_unit": "segments"}
+        ),
     }
 
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 __all__ = [
     "CATEGORIES",
+    "TOTAL_PRICE",
     "Category",
     "Period",
     "UsageError",
@@ -31,7 +32,9 @@ __all__ = [
 ]
 
 #: A category's name (Twilio's), what it holds, and which ledger categories make it up.
-#: The ledger keeps the four leaves; "sms" and "mms" add up both directions.
+#: The ledger keeps the four leaves; "sms" and "mms" add up both directions, "totalprice"
+#: everything (its record's usage is the price, as on Twilio: what billing scripts read).
+TOTAL_PRICE = "totalprice"
 CATEGORY_DESCRIPTIONS = {
     "sms": "SMS messages sent and received",
     "sms-outbound": "SMS messages sent",
@@ -39,6 +42,7 @@ CATEGORY_DESCRIPTIONS = {
     "mms": "MMS messages sent and received",
     "mms-outbound": "MMS messages sent",
     "mms-inbound": "MMS messages received",
+    TOTAL_PRICE: "Total price of all usage",
 }
 LEAVES = ("sms-outbound", "sms-inbound", "mms-outbound", "mms-inbound")
 
@@ -51,7 +55,13 @@ class Category:
 
 
 CATEGORIES: dict[str, Category] = {
-    name: Category(name, text, tuple(leaf for leaf in LEAVES if leaf == name or leaf.startswith(name + "-")))
+    name: Category(
+        name,
+        text,
+        LEAVES
+        if name == TOTAL_PRICE
+        else tuple(leaf for leaf in LEAVES if leaf == name or leaf.startswith(name + "-")),
+    )
     for name, text in CATEGORY_DESCRIPTIONS.items()
 }
 

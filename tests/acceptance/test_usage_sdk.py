@@ -64,8 +64,12 @@ def test_records_count_messages_segments_and_price_by_category(tenant: Tenant) -
         "mms": ("1", "1"),
         "mms-outbound": ("1", "1"),
         "mms-inbound": ("0", "0"),
+        "totalprice": ("4", by_category(records)["totalprice"][1]),  # its usage is the price
     }
     prices = [Decimal(client.messages(sid).fetch().price) for sid in sids]
+    assert Decimal(by_category(records)["totalprice"][1]) == -sum(prices)
+    total = next(r for r in records if r.category == "totalprice")
+    assert (total.usage_unit, Decimal(str(total.price))) == ("usd", -sum(prices))
     price = {r.category: Decimal(str(r.price)) for r in records}
     assert price["sms-outbound"] == -(prices[0] + prices[1]) and price["mms-outbound"] == -prices[2]
     assert price["sms-inbound"] == 0
@@ -103,7 +107,7 @@ def test_periods_and_filters(tenant: Tenant) -> None:
     monthly = client.usage.records.monthly.list(category="sms", start_date=date(today.year, 1, 1), end_date=today)
     assert len(monthly) == today.month and monthly[-1].count == "3"
     # Paging follows next_page_uri.
-    assert len(client.usage.records.daily.list(start_date=today - timedelta(days=9), page_size=7)) == 60
+    assert len(client.usage.records.daily.list(start_date=today - timedelta(days=9), page_size=7)) == 70  # 10 days x 7
 
 
 def test_a_parent_sees_its_subaccounts_usage_unless_told_not_to(tenant: Tenant) -> None:

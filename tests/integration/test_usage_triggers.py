@@ -230,3 +230,16 @@ def test_a_callback_that_fails_for_good_is_an_alert_about_the_trigger(
         [alert] = list_alerts(conn, account_sid=account)
     assert (alert["error_code"], alert["resource_sid"]) == (11200, trigger["sid"])
     assert alert["alert_text"].startswith(f"Usage trigger callback to {HOOK} failed after 1 attempt")
+
+
+def test_a_totalprice_trigger_watches_spend_in_all_categories(db: Database, clock: FrozenClock, account: str) -> None:
+    # TriggerBy is usage by default, and totalprice's usage is its price: a threshold in money.
+    trigger = create(db, clock, account, UsageCategory="totalprice", TriggerValue="0.02", Recurring="monthly")
+    today = clock.now().date().isoformat()
+    add(db, account, today, messages=1, segments=1, micros=7_900)
+    with db.write() as conn:
+        usage_store.add_usage(conn, {(account, today, "mms-inbound"): (1, 1, 10_000)})
+    assert evaluate(db, clock) == []
+    add(db, account, today, messages=1, segments=1, micros=7_900)
+    assert evaluate(db, clock) == [trigger["sid"]]
+    assert dict(callbacks(db)[0]["params"])["CurrentValue"] == "0.0258"
