@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -61,7 +62,11 @@ class TwilioSource:
         return body
 
     def _pages_2010(self, path: str, key: str) -> Iterator[dict[str, Any]]:
-        url: str | None = f"{self.api}/2010-04-01/Accounts/{self.account}/{path}?PageSize={PAGE_SIZE}"
+        return self.pages_2010_root(f"Accounts/{self.account}/{path}", key)
+
+    def pages_2010_root(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+        """Every record of a 2010-04-01 list (`path` under /2010-04-01/), following its pages."""
+        url: str | None = f"{self.api}/2010-04-01/{path}?PageSize={PAGE_SIZE}"
         while url:
             body = self._get(url)
             yield from body.get(key, [])
@@ -97,6 +102,43 @@ class TwilioSource:
         )
 
 
+@dataclass(frozen=True)
+class _SourceAccount:
+    sid: str
+    token: str
+    name: str
+    owner: str | None  # its main account, for a subaccount
+    snapshot: Any
+
+
+def _read_source(
+    *, sid: str, token: str, api_url: str, messaging_url: str, names: bool, subaccounts: bool
+) -> list[_SourceAccount]:
+    """The account's records, and each open subaccount's (read with its own credentials, as
+    Messaging v1 reads the account it authenticates)."""
+    with httpx.Client(auth=(sid, token), timeout=30.0) as client:
+        source = TwilioSource(client, api_url=api_url, messaging_url=messaging_url, account_sid=sid)
+        accounts = [_SourceAccount(sid, token, source.account_name() if names else "", None, source.snapshot())]
+        subs = (
+            [
+                a
+                for a in source.pages_2010_root("Accounts.json", "accounts")
+                if a.get("owner_account_sid") == sid and a.get("sid") != sid and a.get("status") != "closed"
+            ]
+            if subaccounts
+            else []
+        )
+    for sub in subs:
+        with httpx.Client(auth=(sub["sid"], sub["auth_token"]), timeout=30.0) as client:
+            reader = TwilioSource(client, api_url=api_url, messaging_url=messaging_url, account_sid=sub["sid"])
+            accounts.append(
+                _SourceAccount(
+                    sub["sid"], sub["auth_token"], str(sub.get("friendly_name") or ""), sid, reader.snapshot()
+                )
+            )
+    return accounts
+
+
 @import_app.command("twilio")
 def import_twilio(
     into: Annotated[
@@ -108,6 +150,13 @@ def import_twilio(
             "--same-account",
             help="Into a Pigeon account with the source account's SID and auth token (made unless here),"
             " so that applications keep their credentials too.",
+        ),
+    ] = False,
+    with_subaccounts: Annotated[
+        bool,
+        typer.Option(
+            "--with-subaccounts",
+            help="With --same-account: each open subaccount too, as a subaccount here with its SID and auth token.",
         ),
     ] = False,
     source_sid: Annotated[
@@ -135,58 +184,76 @@ def import_twilio(
     if (into is None) == (not same_account):
         err.print("[red]name the Pigeon account with --into AC…, or give --same-account[/red]", markup=True)
         raise typer.Exit(2)
+    if with_subaccounts and not same_account:
+        err.print(
+            "[red]--with-subaccounts brings each subaccount with its own SID: give --same-account[/red]", markup=True
+        )
+        raise typer.Exit(2)
     if not source_sid or not source_token:
         err.print("[red]the source's SID and auth token: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN[/red]", markup=True)
         raise typer.Exit(2)
     try:
-        with httpx.Client(auth=(source_sid, source_token), timeout=30.0) as client:
-            source = TwilioSource(client, api_url=api_url, messaging_url=messaging_url, account_sid=source_sid)
-            snapshot = source.snapshot()
-            name = source.account_name() if same_account else ""
+        sources = _read_source(
+            sid=source_sid,
+            token=source_token,
+            api_url=api_url,
+            messaging_url=messaging_url,
+            names=same_account,
+            subaccounts=with_subaccounts,
+        )
     except SourceError as exc:
         err.print(f"[red]cannot read the source:[/red] {escape(str(exc))}", markup=True)
         raise typer.Exit(2) from exc
-    target = into or source_sid
     now = datetime.now(UTC)
 
-    def work(conn: Any) -> list[Step]:
-        made = (
-            [bring_account(conn, sid=source_sid, auth_token=source_token, friendly_name=name, now=now)]
-            if same_account
-            else []
-        )
-        return made + import_snapshot(conn, target, snapshot, now=now)
+    def work(conn: Any) -> list[tuple[str, Step]]:
+        done: list[tuple[str, Step]] = []
+        for src in sources:
+            target = into or src.sid
+            if same_account:
+                made = bring_account(
+                    conn, sid=src.sid, auth_token=src.token, friendly_name=src.name, now=now, owner_sid=src.owner
+                )
+                done.append((target, made))
+            done += [(target, step) for step in import_snapshot(conn, target, src.snapshot, now=now)]
+        return done
 
     db = open_store()
     try:
-        steps: list[Step] = write_or_rehearse(db, work, apply=yes)
+        steps: list[tuple[str, Step]] = write_or_rehearse(db, work, apply=yes)
     except ApiError as exc:
         err.print(f"[red]{escape(exc.message)}[/red]", markup=True)
         raise typer.Exit(1) from exc
     finally:
         db.dispose()
-    _report(steps, into=target, applied=yes, as_json=as_json)
-    if any(s.action == "skipped" for s in steps):
+    _report(steps, into=into or source_sid, applied=yes, as_json=as_json)
+    if any(step.action == "skipped" for _, step in steps):
         raise typer.Exit(1)
 
 
-def _report(steps: list[Any], *, into: str, applied: bool, as_json: bool) -> None:
-    counts = {action: sum(s.action == action for s in steps) for action in ("made", "here already", "skipped")}
+def _report(steps: list[tuple[str, Any]], *, into: str, applied: bool, as_json: bool) -> None:
+    counts = {action: sum(s.action == action for _, s in steps) for action in ("made", "here already", "skipped")}
     if as_json:
         report = {
             "into": into,
             "applied": applied,
             "counts": counts,
-            "steps": [{"what": s.what, "name": s.name, "action": s.action, "why": s.why} for s in steps],
+            "steps": [
+                {"account": account, "what": s.what, "name": s.name, "action": s.action, "why": s.why}
+                for account, s in steps
+            ],
         }
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
-    table = Table("What", "Name", "Action", "Why")
-    for s in steps:
-        table.add_row(s.what, s.name, s.action if applied or s.action != "made" else "would be made", s.why)
+    several = len({account for account, _ in steps}) > 1
+    table = Table(*(("Account",) if several else ()), "What", "Name", "Action", "Why")
+    for account, s in steps:
+        action = s.action if applied or s.action != "made" else "would be made"
+        table.add_row(*((account,) if several else ()), s.what, s.name, action, s.why)
     out.print(table)
     tail = "" if applied else " Dry run: nothing was changed; run again with --yes to import."
     out.print(
         f"{counts['made']} {'made' if applied else 'to make'}, {counts['here already']} here already,"
-        f" {counts['skipped']} skipped.{tail}"
+        f" {counts['skipped']} skipped.{tail}",
+        soft_wrap=True,
     )

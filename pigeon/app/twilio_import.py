@@ -154,11 +154,14 @@ class _Run:
 _AUTH_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
-def same_account(conn: Connection, *, sid: str, auth_token: str, friendly_name: str, now: datetime) -> Step:
+def same_account(
+    conn: Connection, *, sid: str, auth_token: str, friendly_name: str, now: datetime, owner_sid: str | None = None
+) -> Step:
     """The Pigeon account with the source account's SID and auth token, made unless it is here
     already: applications then keep their credentials as well as their code, and change the
     base URL alone. Refused for credentials that are not the shape of Twilio's, and for an
-    account here with that SID and another token (it is not to be overwritten)."""
+    account here with that SID and another token (it is not to be overwritten). `owner_sid`:
+    the main account a subaccount comes under, as it did on the source."""
     if not is_sid(sid, Prefix.ACCOUNT) or not _AUTH_TOKEN.fullmatch(auth_token):
         raise ApiError(
             20422, "The source's account SID (AC and 32 hex digits) or auth token (32 hex digits) is not valid."
@@ -169,7 +172,7 @@ def same_account(conn: Connection, *, sid: str, auth_token: str, friendly_name: 
             raise ApiError(20422, f"Account {sid} is here already with another auth token; import into it with --into.")
         return Step("account", sid, "here already")
     name = (friendly_name or "").strip()[:64] or "Imported from Twilio"
-    account_store.create_account(conn, friendly_name=name, now=now, sid=sid, auth_token=auth_token)
+    account_store.create_account(conn, friendly_name=name, now=now, sid=sid, auth_token=auth_token, owner_sid=owner_sid)
     return Step("account", sid, "made")
 
 

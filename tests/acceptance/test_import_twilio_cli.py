@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.acceptance.conftest import PIGEON, Server, _serving
-from tests.acceptance.support import new_tenant, raises_twilio
+from tests.acceptance.support import fresh_number, new_tenant, raises_twilio, stock
 
 pytestmark = pytest.mark.acceptance
 
@@ -127,7 +127,13 @@ def test_the_same_account_keeps_the_applications_credentials(source: Server, tar
     same = target.client(tenant.sid, tenant.auth_token)  # the application's credentials, unchanged
 
     dry = run_import(target, tenant.sid, tenant.auth_token, *args)
-    assert json.loads(dry.stdout)["steps"][0] == {"what": "account", "name": tenant.sid, "action": "made", "why": ""}
+    assert json.loads(dry.stdout)["steps"][0] == {
+        "account": tenant.sid,
+        "what": "account",
+        "name": tenant.sid,
+        "action": "made",
+        "why": "",
+    }
     raises_twilio(lambda: same.api.accounts(tenant.sid).fetch(), 20003, 401)  # the dry run made nothing
 
     done = run_import(target, tenant.sid, tenant.auth_token, *args, "--yes")
@@ -140,3 +146,37 @@ def test_the_same_account_keeps_the_applications_credentials(source: Server, tar
     assert json.loads(again.stdout)["steps"][0]["action"] == "here already"
     neither = run_import(target, tenant.sid, tenant.auth_token, "--api-url", source.base_url)
     assert neither.returncode == 2 and "--into" in neither.stderr
+
+
+def test_subaccounts_come_over_under_their_main_account(source: Server, target: Server) -> None:
+    main = json.loads(source.cli("accounts", "create", "--friendly-name", "ISV", "--json").stdout)
+    parent = source.client(main["sid"], main["auth_token"])
+    customer = parent.api.accounts.create(friendly_name="customer one")
+    gone = parent.api.accounts.create(friendly_name="customer gone")
+    parent.api.accounts(gone.sid).update(status="closed")
+    theirs, ours = stock(source, fresh_number(), fresh_number())
+    as_customer = source.client(customer.sid, customer.auth_token)
+    number = as_customer.incoming_phone_numbers.create(phone_number=theirs, sms_url="https://one.example.com/sms")
+    parent.incoming_phone_numbers.create(phone_number=ours)
+    pool = as_customer.messaging.v1.services.create(friendly_name="Customer pool")
+    as_customer.messaging.v1.services(pool.sid).phone_numbers.create(phone_number_sid=number.sid)
+
+    args = ("--same-account", "--with-subaccounts", "--api-url", source.base_url, "--messaging-url", source.base_url)
+    done = run_import(target, main["sid"], main["auth_token"], *args, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    accounts_made = [(s["account"], s["action"]) for s in json.loads(done.stdout)["steps"] if s["what"] == "account"]
+    assert accounts_made == [(main["sid"], "made"), (customer.sid, "made")]  # not the closed one
+
+    there = target.client(customer.sid, customer.auth_token)  # the customer's own credentials, unchanged
+    assert there.api.accounts(customer.sid).fetch().owner_account_sid == main["sid"]
+    assert [(n.phone_number, n.sms_url) for n in there.incoming_phone_numbers.list()] == [
+        (theirs, "https://one.example.com/sms")
+    ]
+    [moved] = there.messaging.v1.services.list()
+    assert [p.phone_number for p in there.messaging.v1.services(moved.sid).phone_numbers.list()] == [theirs]
+    as_parent = target.client(main["sid"], main["auth_token"])
+    assert [n.phone_number for n in as_parent.incoming_phone_numbers.list()] == [ours]
+    assert {a.sid for a in as_parent.api.accounts.list()} == {main["sid"], customer.sid}
+
+    alone = run_import(target, main["sid"], main["auth_token"], "--with-subaccounts", "--into", main["sid"])
+    assert alone.returncode == 2 and "give --same-account" in alone.stderr
