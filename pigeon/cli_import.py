@@ -5,7 +5,8 @@ a Pigeon account (pigeon/app/twilio_import.py says what comes and what does not)
 It reads the source with the account's SID and auth token (TWILIO_ACCOUNT_SID and
 TWILIO_AUTH_TOKEN, as the SDKs read them) and never prints the token. `--into AC…` names the
 Pigeon account; `--same-account` makes one with the source's SID and auth token (unless it is
-here), so that applications keep their credentials as well as their code. Without --yes it is a
+here), so that applications keep their credentials as well as their code, and with
+`--with-subaccounts` each open subaccount too, under it. Without --yes it is a
 dry run: the import runs and is rolled back, so it reports exactly what --yes would do. Exit
 status 1 when a record was skipped (the list says why), 2 when the source cannot be read.
 `pigeon.cli` mounts `import_app`.
@@ -58,8 +59,26 @@ class TwilioSource:
             raise SourceError(f"the source refused the account SID and auth token (GET {url}: HTTP 401)")
         if r.status_code != 200:
             raise SourceError(f"GET {url}: HTTP {r.status_code} {r.text[:200]}")
-        body: dict[str, Any] = r.json()
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise SourceError(f"GET {url}: the answer is not a JSON object")
         return body
+
+    def _following(self, base: str, url: str | None, seen: set[str]) -> str | None:
+        """The next page's URL, checked: on the source it was asked of (the credentials go with
+        every request, and go nowhere else), and not a page already read (a source that sent
+        the same page again would be read for ever)."""
+        if url is None:
+            return None
+        if not url.startswith(base + "/"):
+            raise SourceError(f"the source's next page is elsewhere ({url}); it is not followed")
+        if url in seen:
+            raise SourceError(f"the source sent the page {url} twice")
+        seen.add(url)
+        return url
 
     def _pages_2010(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         return self.pages_2010_root(f"Accounts/{self.account}/{path}", key)
@@ -67,18 +86,20 @@ class TwilioSource:
     def pages_2010_root(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         """Every record of a 2010-04-01 list (`path` under /2010-04-01/), following its pages."""
         url: str | None = f"{self.api}/2010-04-01/{path}?PageSize={PAGE_SIZE}"
+        seen: set[str] = set()
         while url:
             body = self._get(url)
-            yield from body.get(key, [])
+            yield from body.get(key) or []
             following = body.get("next_page_uri")
-            url = f"{self.api}{following}" if following else None
+            url = self._following(self.api, f"{self.api}{following}" if following else None, seen)
 
     def _pages_v1(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         url: str | None = f"{self.messaging}/v1/{path}?PageSize={PAGE_SIZE}"
+        seen: set[str] = set()
         while url:
             body = self._get(url)
-            yield from body.get(key, [])
-            url = body.get("meta", {}).get("next_page_url")
+            yield from body.get(key) or []
+            url = self._following(self.messaging, (body.get("meta") or {}).get("next_page_url"), seen)
 
     def account_name(self) -> str:
         return str(self._get(f"{self.api}/2010-04-01/Accounts/{self.account}.json").get("friendly_name") or "")
