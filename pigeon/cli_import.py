@@ -35,6 +35,8 @@ err = Console(stderr=True, markup=False)
 import_app = typer.Typer(help="Bring an account's set-up over from Twilio.", no_args_is_help=True)
 
 PAGE_SIZE = 1000
+TWILIO_API = "https://api.twilio.com"
+TWILIO_MESSAGING = "https://messaging.twilio.com"
 
 
 class SourceError(Exception):
@@ -189,10 +191,14 @@ def import_twilio(
             "--source-token", envvar="TWILIO_AUTH_TOKEN", help="The source account's auth token (never printed)."
         ),
     ] = "",
-    api_url: Annotated[str, typer.Option("--api-url", help="The source's 2010-04-01 API.")] = "https://api.twilio.com",
+    api_url: Annotated[str, typer.Option("--api-url", help="The source's 2010-04-01 API.")] = TWILIO_API,
     messaging_url: Annotated[
-        str, typer.Option("--messaging-url", help="The source's Messaging v1 API.")
-    ] = "https://messaging.twilio.com",
+        str | None,
+        typer.Option(
+            "--messaging-url",
+            help="The source's Messaging v1 API (default: Twilio's, or --api-url when that is not Twilio's).",
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Import; without it, only show what would be done.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -213,6 +219,8 @@ def import_twilio(
     if not source_sid or not source_token:
         err.print("[red]the source's SID and auth token: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN[/red]", markup=True)
         raise typer.Exit(2)
+    if messaging_url is None:
+        messaging_url = TWILIO_MESSAGING if api_url.rstrip("/") == TWILIO_API else api_url
     try:
         sources = _read_source(
             sid=source_sid,
@@ -223,7 +231,7 @@ def import_twilio(
             subaccounts=with_subaccounts,
         )
     except SourceError as exc:
-        err.print(f"[red]cannot read the source:[/red] {escape(str(exc))}", markup=True)
+        err.print(f"[red]cannot read the source:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
         raise typer.Exit(2) from exc
     now = datetime.now(UTC)
 
