@@ -54,11 +54,14 @@ def delete_trigger(conn: Connection, account_sid: str, sid: str) -> bool:
 
 
 def triggers_of_active_accounts(conn: Connection) -> list[Row]:
-    """Every trigger of an account that is active (a closed or suspended account's stay quiet)."""
+    """Every trigger of an account that is active, under a main account that is active (a
+    closed or suspended account's stay quiet, and so do its subaccounts')."""
+    main = accounts.alias("main")
     q = (
         sa.select(usage_triggers)
         .join(accounts, accounts.c.sid == t.account_sid)
-        .where(accounts.c.status == "active")
+        .join(main, main.c.sid == accounts.c.owner_account_sid)
+        .where(accounts.c.status == "active", main.c.status == "active")
         .order_by(t.sid)
     )
     return [dict(r) for r in conn.execute(q).mappings()]

@@ -161,6 +161,19 @@ def test_a_closed_accounts_triggers_stay_quiet(db: Database, clock: FrozenClock,
     assert evaluate(db, clock) == []
 
 
+def test_a_suspended_main_accounts_subaccounts_stay_quiet(db: Database, clock: FrozenClock, account: str) -> None:
+    with db.write() as conn:
+        child = str(create_account(conn, friendly_name="child", now=clock.now(), owner_sid=account)["sid"])
+    trigger = create(db, clock, child, Recurring="daily")
+    add(db, child, clock.now().date().isoformat(), messages=10, segments=10)
+    with db.write() as conn:
+        conn.execute(accounts.update().where(accounts.c.sid == account).values(status="suspended"))
+    assert evaluate(db, clock) == []
+    with db.write() as conn:
+        conn.execute(accounts.update().where(accounts.c.sid == account).values(status="active"))
+    assert evaluate(db, clock) == [trigger["sid"]]
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
