@@ -121,21 +121,30 @@ async def secret_of(c: Console) -> bytes:
 # -- checking a request -----------------------------------------------------------------------
 
 
-def _credential(conn: Any, account: Row, key_sid: str | None) -> str | None:
+def _credentials(conn: Any, account: Row, key_sid: str | None) -> list[str]:
+    """What a session may have been signed in with, as things stand: the account's auth token
+    or its secondary one (a session keeps working while the token it used does: deleting the
+    secondary ends the sessions made with it, promoting it ends those made with the first), or
+    the API key's secret hash."""
     if key_sid is None:
-        return str(account["auth_token"])
+        return [str(t) for t in (account["auth_token"], account.get("secondary_auth_token")) if t]
     key = account_store.get_api_key(conn, key_sid)
     if key is None or key["account_sid"] != account["sid"]:
-        return None
-    return str(key["secret_hash"])
+        return []
+    return [str(key["secret_hash"])]
 
 
 def _resolve(conn: Any, secret: bytes, payload: dict[str, Any]) -> Session | None:
     acting = account_store.get_account(conn, str(payload.get("a", "")))
     if acting is None or account_use.standing(acting) == "closed":  # its own, or its main account's
         return None
-    credential = _credential(conn, acting, payload.get("k"))
-    if credential is None or not equal_secrets(str(payload.get("f", "")), fingerprint(secret, credential)):
+    signed = str(payload.get("f", ""))
+    if not any(
+        [
+            equal_secrets(signed, fingerprint(secret, credential))
+            for credential in _credentials(conn, acting, payload.get("k"))
+        ]
+    ):
         return None
     visible = account_use.list_visible(conn, acting["sid"], friendly_name=None, status=None)
     current = next((a for a in visible if a["sid"] == payload.get("c")), acting)
@@ -230,9 +239,8 @@ def _authenticate(conn: Any, username: str, password: str, account_field: str) -
         key = account_store.get_api_key(conn, username)
         assert key is not None
         return acting, username, str(key["secret_hash"])
-    account = account_store.get_account(conn, acting)
-    assert account is not None
-    return acting, None, str(account["auth_token"])
+    # The token that was accepted: the auth token or, while there is one, the secondary.
+    return acting, None, password
 
 
 async def login(request: Request) -> Response:

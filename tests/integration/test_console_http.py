@@ -122,6 +122,30 @@ def test_a_new_auth_token_ends_the_session(app_and_data: tuple[TestClient, dict[
     assert response.status_code == 303 and "/console/login" in response.headers["location"]
 
 
+def test_a_session_lasts_as_long_as_the_token_it_signed_in_with(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    client, d = app_and_data
+    sid, first = str(d["a"]["sid"]), str(d["a"]["auth_token"])
+    now = datetime.now(UTC)
+    with db.write() as conn:
+        second = account_use.create_secondary_token(conn, account_store.get_account(conn, sid) or {}, now=now)[
+            "secondary_auth_token"
+        ]
+    assert sign_in(client, sid, second) == 303  # the secondary token signs in too
+    assert client.get("/console/logs", follow_redirects=False).status_code == 200
+    with db.write() as conn:  # deleting the secondary ends the sessions made with it
+        account_use.delete_secondary_token(conn, account_store.get_account(conn, sid) or {}, now=now)
+    assert client.get("/console/logs", follow_redirects=False).status_code == 303
+
+    assert sign_in(client, sid, first) == 303
+    with db.write() as conn:  # promoting a secondary ends the sessions made with the first token
+        account = account_store.get_account(conn, sid) or {}
+        account_use.create_secondary_token(conn, account, now=now)
+        account_use.promote_secondary_token(conn, account_store.get_account(conn, sid) or {}, now=now)
+    assert client.get("/console/logs", follow_redirects=False).status_code == 303
+
+
 def test_posts_need_the_session_token(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
     client, d = app_and_data
     sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"]))
