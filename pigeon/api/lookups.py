@@ -4,7 +4,8 @@ the free formatting and validation request (pigeon.domain.lookup).
 `Fields` may ask for `validation` (the same answer); the paid data packages (line type, caller
 name, SIM swap, SMS pumping risk …) need carrier data that Pigeon does not have, and a request
 for one is refused (20422) rather than answered with nulls an application could take for a
-clean bill. Any account's credentials may look up a number; nothing is stored.
+clean bill. Any account's credentials may look up a number. Nothing is stored: the request log
+keeps the lookup with the number taken out of its path (pigeon.api.request_log).
 """
 
 from __future__ import annotations

@@ -27,7 +27,10 @@ from pigeon.ports import Clock
 log = logging.getLogger(__name__)
 
 #: The paths that are the API: not /healthz, /metrics or the console.
-LOGGED_PREFIXES = ("/2010-04-01/", "/v1/")
+LOGGED_PREFIXES = ("/2010-04-01/", "/v1/", "/v2/")
+#: Paths that name a phone number (Lookup's): logged without it, so that the log holds no
+#: number that `pigeon erase` would not find (it looks in the columns of sends).
+_NUMBER_PATHS = ("/v2/PhoneNumbers/",)
 REQUEST_ID_HEADER = b"twilio-request-id"
 #: A SID in the path. The resource a request addressed is the first one after the account:
 #: the message of /Messages/SM…/Media/ME….json, the service of /v1/Services/MG…/PhoneNumbers.
@@ -119,7 +122,7 @@ class RequestLogMiddleware:
             "claimed_account_sid": claimed.group(1) if claimed else None,
             "method": scope["method"],
             # As it came on the wire: a NUL (refused by pigeon.api.nul_guard) cannot be stored.
-            "path": path.replace("\x00", "%00"),
+            "path": _without_numbers(path).replace("\x00", "%00"),
             "error_code": state.get("error_code"),
             "resource_sid": resource if resource and is_sid(resource) else None,
             "source_ip": self._source(scope, headers),
@@ -146,3 +149,10 @@ class RequestLogMiddleware:
                     return hops[-min(self.proxy_hops, len(hops))]
         client = scope.get("client")
         return str(client[0]) if client else None
+
+
+def _without_numbers(path: str) -> str:
+    for prefix in _NUMBER_PATHS:
+        if path.startswith(prefix):
+            return prefix + "(number)"
+    return path

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.acceptance.conftest import Server
-from tests.acceptance.support import raises_twilio
+from tests.acceptance.support import fresh_number, new_tenant, raises_twilio, wait_for
 
 pytestmark = pytest.mark.acceptance
 
@@ -41,3 +41,18 @@ def test_data_packages_and_bad_parameters_are_refused(shared_server: Server) -> 
     raises_twilio(lambda: client.lookups.v2.phone_numbers("4155552671").fetch(country_code="USA"), 20422, 400)
     stranger = shared_server.client(shared_server.account_sid, "0" * 32)
     raises_twilio(lambda: stranger.lookups.v2.phone_numbers("+14155552671").fetch(), 20003, 401)
+
+
+def test_the_request_log_keeps_a_lookup_without_its_number(shared_server: Server) -> None:
+    tenant = new_tenant(shared_server, numbers=0)
+    looked_up = fresh_number()
+    tenant.client().lookups.v2.phone_numbers(looked_up).fetch()
+
+    def logged() -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = tenant.http("GET", "/Requests.json").json()["requests"]
+        return [r for r in rows if str(r["path"]).startswith("/v2/")]
+
+    wait_for("the lookup in the request log", lambda: bool(logged()), 10)
+    [row] = logged()
+    assert (row["method"], row["path"], row["status"], row["to"]) == ("GET", "/v2/PhoneNumbers/(number)", 200, None)
+    assert looked_up.lstrip("+") not in str(tenant.http("GET", "/Requests.json").json())
