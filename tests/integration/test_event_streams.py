@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -543,11 +542,12 @@ def add_sink_in(conn: Any, acct: Account, now: Any) -> str:
 
 
 class _SlowWrites:
-    """The store, with every write transaction starting late: a writer waiting for the lock."""
+    """The store, with every write transaction held until `hold` is set: a writer waiting for
+    the lock."""
 
-    def __init__(self, db: Database, delay: float) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._delay = delay
+        self.hold = threading.Event()
         self.first_write_done = threading.Event()
 
     def read(self) -> Any:
@@ -555,7 +555,7 @@ class _SlowWrites:
 
     @contextmanager
     def write(self) -> Iterator[Any]:
-        time.sleep(self._delay)
+        self.hold.wait(30)
         with self._db.write() as conn:
             yield conn
         self.first_write_done.set()
@@ -572,7 +572,7 @@ def test_an_event_frees_its_slot_when_the_sink_answers_not_when_it_is_recorded(
     for sid in sids:
         move(db, clock, sid, S.SENDING, S.SENT)
     sender = RecordingWebhookSender()
-    slow = _SlowWrites(db, delay=0.5)
+    slow = _SlowWrites(db)
 
     async def event(row: dict[str, Any], answered: Callable[[], None]) -> None:
         await deliver_event(slow, sender, clock, row, policy=FAST, answered=answered)
@@ -580,7 +580,9 @@ def test_an_event_frees_its_slot_when_the_sink_answers_not_when_it_is_recorded(
     worker = WebhookWorker(
         db, sender, clock, policy=FAST, handlers={EVENT: event}, concurrency=2, max_claimed=5, poll_interval=0.01
     )
-    sent = sent_while_recording(worker, sender, recorded=slow.first_write_done.is_set, total=8)
+    sent = sent_while_recording(
+        worker, sender, hold=slow.hold, recorded=slow.first_write_done.is_set, total=8, expect=5
+    )
     assert sent == 5  # two slots, five claimed rows
     assert len(sender.requests) == 8
     for sid in sids:

@@ -587,18 +587,18 @@ def test_a_slot_frees_when_the_receiver_answers_not_when_the_outcome_is_recorded
         move(db, clock, sid, S.SENDING)
     sender = RecordingWebhookSender()
     w = WebhookWorker(db, sender, clock, policy=FAST, concurrency=2, max_claimed=5, poll_interval=0.01)
-    recorded = threading.Event()
+    recorded, hold = threading.Event(), threading.Event()
     recorder = w.callbacks._recorder
     commit = recorder._commit
 
     def slow_commit(items: Any) -> Any:
-        time.sleep(0.5)  # waiting for the writer lock (not holding it: claims go on)
+        hold.wait(30)  # waiting for the writer lock (not holding it: claims go on)
         outcomes = commit(items)
         recorded.set()
         return outcomes
 
     recorder._commit = slow_commit  # type: ignore[method-assign]
-    sent = sent_while_recording(w, sender, recorded=recorded.is_set, total=8, timeout=10)
+    sent = sent_while_recording(w, sender, hold=hold, recorded=recorded.is_set, total=8, expect=5, timeout=10)
     # more than the two request slots went out, but no more than five unrecorded rows
     assert sent == 5
     assert len(sender.requests) == 8

@@ -4,6 +4,7 @@ had gone out while its records waited."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 
@@ -48,19 +49,27 @@ def sent_while_recording(
     worker: WebhookWorker,
     sender: RecordingWebhookSender,
     *,
+    hold: threading.Event,
     recorded: Callable[[], bool],
     total: int,
-    after: float = 0.3,
+    expect: int,
+    settle: float = 0.3,
     timeout: float = 20.0,
 ) -> int:
-    """`run_until_sent`, and how many requests had gone out `after` seconds in, when no outcome
-    may have been `recorded` yet."""
+    """`run_until_sent` with the outcomes' records held back until `hold` is set (the test's
+    slow writer waits for it): how many requests had gone out once `expect` had (or `timeout`
+    passed) and `settle` seconds more showed whether any more would. Waiting for the count, not
+    for a fixed time, keeps the test's answer the same on a machine busy with other work."""
     sent: list[int] = []
 
     async def sample() -> None:
-        await asyncio.sleep(after)
+        deadline = time.monotonic() + timeout
+        while len(sender.requests) < expect and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(settle)
         sent.append(len(sender.requests))
-        assert not recorded(), "an outcome was recorded before the sample: make the records slower"
+        assert not recorded(), "an outcome was recorded while the records were held"
+        hold.set()
 
     asyncio.run(_run(worker, sender, total=total, timeout=timeout, stop_within=timeout, meanwhile=sample))
     return sent[0]
