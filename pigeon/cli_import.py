@@ -107,7 +107,16 @@ class TwilioSource:
         return str(self._get(f"{self.api}/2010-04-01/Accounts/{self.account}.json").get("friendly_name") or "")
 
     def snapshot(self) -> Any:
-        from pigeon.app.twilio_import import Snapshot
+        from pigeon.app.twilio_import import Snapshot, SourceShapeError
+
+        try:
+            return self._snapshot(Snapshot)
+        except SourceShapeError as exc:
+            raise SourceError(f"{self.account}: {exc}") from exc
+        except (KeyError, TypeError, AttributeError) as exc:  # a service without its sid …
+            raise SourceError(f"{self.account}: a record is not shaped as Twilio's ({exc!r})") from exc
+
+    def _snapshot(self, snapshot_type: Any) -> Any:
 
         services = [
             (
@@ -118,7 +127,7 @@ class TwilioSource:
             )
             for service in self._pages_v1("Services", "services")
         ]
-        return Snapshot.from_api(
+        return snapshot_type.from_api(
             incoming_numbers=list(self._pages_2010("IncomingPhoneNumbers.json", "incoming_phone_numbers")),
             short_codes=list(self._pages_2010("SMS/ShortCodes.json", "short_codes")),
             services=services,
@@ -136,9 +145,10 @@ class _SourceAccount:
 
 def _read_source(
     *, sid: str, token: str, api_url: str, messaging_url: str, names: bool, subaccounts: bool
-) -> list[_SourceAccount]:
-    """The account's records, and each open subaccount's (read with its own credentials, as
-    Messaging v1 reads the account it authenticates)."""
+) -> tuple[list[_SourceAccount], list[str]]:
+    """The account's records, and each active subaccount's (read with its own credentials, as
+    Messaging v1 reads the account it authenticates); and the suspended subaccounts, left
+    behind (their records cannot be read, and they are not to come back active)."""
     with httpx.Client(auth=(sid, token), timeout=30.0) as client:
         source = TwilioSource(client, api_url=api_url, messaging_url=messaging_url, account_sid=sid)
         accounts = [_SourceAccount(sid, token, source.account_name() if names else "", None, source.snapshot())]
@@ -146,20 +156,22 @@ def _read_source(
             [
                 a
                 for a in source.pages_2010_root("Accounts.json", "accounts")
-                if a.get("owner_account_sid") == sid and a.get("sid") != sid and a.get("status") != "closed"
+                if isinstance(a, dict) and a.get("owner_account_sid") == sid and a.get("sid") != sid
             ]
             if subaccounts
             else []
         )
+    suspended = [str(a["sid"]) for a in subs if a.get("status") == "suspended"]
     for sub in subs:
+        if sub.get("status") != "active":
+            continue
+        if not sub.get("auth_token"):
+            raise SourceError(f"the source's listing gives no auth token for its subaccount {sub['sid']}")
         with httpx.Client(auth=(sub["sid"], sub["auth_token"]), timeout=30.0) as client:
             reader = TwilioSource(client, api_url=api_url, messaging_url=messaging_url, account_sid=sub["sid"])
-            accounts.append(
-                _SourceAccount(
-                    sub["sid"], sub["auth_token"], str(sub.get("friendly_name") or ""), sid, reader.snapshot()
-                )
-            )
-    return accounts
+            name = str(sub.get("friendly_name") or "")
+            accounts.append(_SourceAccount(sub["sid"], sub["auth_token"], name, sid, reader.snapshot()))
+    return accounts, suspended
 
 
 @import_app.command("twilio")
@@ -222,7 +234,7 @@ def import_twilio(
     if messaging_url is None:
         messaging_url = TWILIO_MESSAGING if api_url.rstrip("/") == TWILIO_API else api_url
     try:
-        sources = _read_source(
+        sources, suspended = _read_source(
             sid=source_sid,
             token=source_token,
             api_url=api_url,
@@ -236,7 +248,10 @@ def import_twilio(
     now = datetime.now(UTC)
 
     def work(conn: Any) -> list[tuple[str, Step]]:
-        done: list[tuple[str, Step]] = []
+        done: list[tuple[str, Step]] = [
+            (sid, Step("account", sid, "skipped", "suspended on the source: bring it over once it is active"))
+            for sid in suspended
+        ]
         for src in sources:
             target = into or src.sid
             if same_account:

@@ -61,6 +61,10 @@ def _params(record: Json, fields: Mapping[str, str]) -> dict[str, str]:
     return params
 
 
+class SourceShapeError(ValueError):
+    """The source's records are not shaped as Twilio's."""
+
+
 @dataclass(frozen=True)
 class SourceNumber:
     number: str  # E.164, or a short code's digits
@@ -68,6 +72,7 @@ class SourceNumber:
     mms: bool
     voice: bool
     params: Mapping[str, str]  # as an IncomingPhoneNumbers create would take them
+    country: str | None = None  # a short code's, when a service's pool names it
 
 
 @dataclass(frozen=True)
@@ -92,23 +97,48 @@ class Snapshot:
         services: Iterable[tuple[Json, Iterable[Json], Iterable[Json], Iterable[Json]]],
     ) -> Snapshot:
         """From the API's JSON: IncomingPhoneNumbers, SMS/ShortCodes, and each Service with its
-        PhoneNumbers, ShortCodes and AlphaSenders."""
-        numbers = [
-            SourceNumber(
-                number=str(n["phone_number"]),
-                sms=bool(n.get("capabilities", {}).get("sms", True)),
-                mms=bool(n.get("capabilities", {}).get("mms", False)),
-                voice=bool(n.get("capabilities", {}).get("voice", False)),
-                params=_params(n, _NUMBER_FIELDS),
+        PhoneNumbers, ShortCodes and AlphaSenders. SourceShapeError for records that are not
+        shaped as Twilio's (a field missing, an object where a list belongs)."""
+        try:
+            return cls._from_api(incoming_numbers, short_codes, list(services))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise SourceShapeError(f"a record is not shaped as Twilio's ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_api(
+        cls,
+        incoming_numbers: Iterable[Json],
+        short_codes: Iterable[Json],
+        services: list[tuple[Json, Iterable[Json], Iterable[Json], Iterable[Json]]],
+    ) -> Snapshot:
+        services = [(s, list(p), list(c), list(a)) for s, p, c, a in services]
+        # Twilio's ShortCode resource names no country; a service's pool does.
+        countries = {str(c["short_code"]): c.get("country_code") for _, _, codes, _ in services for c in codes}
+        numbers = []
+        for n in incoming_numbers:
+            capabilities = n.get("capabilities") or {}
+            numbers.append(
+                SourceNumber(
+                    number=str(n["phone_number"]),
+                    sms=bool(capabilities.get("sms", True)),
+                    mms=bool(capabilities.get("mms", False)),
+                    voice=bool(capabilities.get("voice", False)),
+                    params=_params(n, _NUMBER_FIELDS),
+                )
             )
-            for n in incoming_numbers
-        ]
-        numbers += [
-            SourceNumber(
-                number=str(s["short_code"]), sms=True, mms=False, voice=False, params=_params(s, _NUMBER_FIELDS)
+        for s in short_codes:
+            code = str(s["short_code"])
+            country = countries.get(code)
+            numbers.append(
+                SourceNumber(
+                    number=code,
+                    sms=True,
+                    mms=False,
+                    voice=False,
+                    params=_params(s, _NUMBER_FIELDS),
+                    country=str(country) if country else None,
+                )
             )
-            for s in short_codes
-        ]
         pools = [
             SourceService(
                 friendly_name=str(service.get("friendly_name") or ""),
@@ -183,7 +213,15 @@ def import_snapshot(conn: Connection, account_sid: str, snapshot: Snapshot, *, n
     run = _Run(conn, account_sid, now)
     for source in snapshot.numbers:
         _import_number(run, source)
+    names: set[str] = set()
     for service in snapshot.services:
+        if service.friendly_name in names:
+            # Services are found here by name (a second run must find the first's): two of one
+            # name would be merged into one, settings and pool.
+            why = "the source has another service of this name: rename one there, then import again"
+            run.steps.append(Step("service", service.friendly_name, "skipped", why))
+            continue
+        names.add(service.friendly_name)
         _import_service(run, service)
     return run.steps
 
@@ -206,6 +244,7 @@ def _import_number(run: _Run, source: SourceNumber) -> None:
             sms=source.sms,
             mms=source.mms,
             voice=source.voice,
+            iso_country=source.country,
             settings=number_use.settings_from_params(source.params),
         ),
     )

@@ -132,7 +132,7 @@ def create(conn: Connection, account_sid: str, params: Mapping[str, str], now: d
     recurring = _choice(params, "Recurring", rules.RECURRING)
     values = {"callback_method": "POST", "friendly_name": None} | _callback(params)
     # totalprice's usage is its price: a threshold in money, with decimals.
-    compared = "price" if category == usage_rules.TOTAL_PRICE else trigger_by
+    compared = "price" if category == usage_rules.TOTAL_PRICE and trigger_by == "usage" else trigger_by
     try:
         wanted = rules.parse_trigger_value(params["TriggerValue"], trigger_by=compared)
     except rules.TriggerValueError as exc:

@@ -32,6 +32,8 @@ from pigeon.domain.errors import StoreUnavailable
 
 R = TypeVar("R")
 
+#: SQLite: how long a connection waits for a writer that is not Pigeon's (see the module doc).
+BUSY_TIMEOUT_MS = 30_000
 #: SQLite: WAL pages after which a committing writer checkpoints (SQLite's default is 1000).
 AUTOCHECKPOINT_PAGES = 16000
 
@@ -156,7 +158,7 @@ def create_engine(url: str, *, pool_size: int = 10, ping_always: bool = False) -
             cur.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed accept survives power loss, not only a process crash.
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA temp_store=MEMORY")
             # A commit that finds the log past this many pages copies it into the database

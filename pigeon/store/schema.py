@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-from pigeon.store.engine import connect
+from pigeon.store.engine import BUSY_TIMEOUT_MS, connect
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,6 +22,8 @@ def alembic_config(engine: Engine) -> Config:
 
 #: The PostgreSQL advisory lock that upgrades queue on ("PIGE" in ASCII).
 MIGRATION_LOCK = 0x50494745
+#: How long a starting process waits on SQLite for another's migration: an hour.
+UPGRADE_WAIT_MS = 3_600_000
 
 
 def upgrade(engine: Engine) -> None:
@@ -35,6 +37,9 @@ def upgrade(engine: Engine) -> None:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             conn.info["write"] = True  # BEGIN IMMEDIATE (see engine.py): the lock before any read
+            # Another process's migration may take longer than a write (a backfill of a large
+            # store): wait for it, as PostgreSQL's advisory lock does, rather than fail the start.
+            conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={UPGRADE_WAIT_MS}")  # type: ignore[union-attr]
         try:
             with conn.begin():
                 if not sqlite:
@@ -43,6 +48,8 @@ def upgrade(engine: Engine) -> None:
                 command.upgrade(cfg, "head")
         finally:
             conn.info.pop("write", None)
+            if sqlite:
+                conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # type: ignore[union-attr]
 
 
 def current_revision(engine: Engine) -> str | None:

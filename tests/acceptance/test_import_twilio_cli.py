@@ -154,6 +154,8 @@ def test_subaccounts_come_over_under_their_main_account(source: Server, target: 
     customer = parent.api.accounts.create(friendly_name="customer one")
     gone = parent.api.accounts.create(friendly_name="customer gone")
     parent.api.accounts(gone.sid).update(status="closed")
+    paused = parent.api.accounts.create(friendly_name="customer paused")
+    parent.api.accounts(paused.sid).update(status="suspended")
     theirs, ours = stock(source, fresh_number(), fresh_number())
     as_customer = source.client(customer.sid, customer.auth_token)
     number = as_customer.incoming_phone_numbers.create(phone_number=theirs, sms_url="https://one.example.com/sms")
@@ -163,9 +165,10 @@ def test_subaccounts_come_over_under_their_main_account(source: Server, target: 
 
     args = ("--same-account", "--with-subaccounts", "--api-url", source.base_url, "--messaging-url", source.base_url)
     done = run_import(target, main["sid"], main["auth_token"], *args, "--yes", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # something was skipped
     accounts_made = [(s["account"], s["action"]) for s in json.loads(done.stdout)["steps"] if s["what"] == "account"]
-    assert accounts_made == [(main["sid"], "made"), (customer.sid, "made")]  # not the closed one
+    # Not the closed one; the suspended one is said, and left behind (its records cannot be read).
+    assert accounts_made == [(paused.sid, "skipped"), (main["sid"], "made"), (customer.sid, "made")]
 
     there = target.client(customer.sid, customer.auth_token)  # the customer's own credentials, unchanged
     assert there.api.accounts(customer.sid).fetch().owner_account_sid == main["sid"]

@@ -118,3 +118,26 @@ def test_the_same_account_is_made_once_and_never_overwritten(db: Database, clock
     with db.read() as conn:
         account = conn.execute(sa.select(accounts).where(accounts.c.sid == sid)).mappings().one()
     assert (account["friendly_name"], account["auth_token"], account["owner_account_sid"]) == ("Acme", token, sid)
+
+
+def test_services_of_one_name_and_short_code_countries(db: Database, clock: FrozenClock) -> None:
+    snap = Snapshot.from_api(
+        incoming_numbers=[],
+        short_codes=[{"short_code": "89898"}],
+        services=[
+            ({"friendly_name": "Alerts"}, [], [{"short_code": "89898", "country_code": "CA"}], []),
+            ({"friendly_name": "Alerts", "sticky_sender": False}, [], [], [{"alpha_sender": "Other"}]),
+        ],
+    )
+    with db.write() as conn:
+        account = str(create_account(conn, friendly_name="into", now=clock.now())["sid"])
+        steps = import_snapshot(conn, account, snap, now=clock.now())
+        code = number_store.find_by_number(conn, "89898")
+    assert [(s.what, s.action) for s in steps] == [
+        ("number", "made"),
+        ("service", "made"),
+        ("pool number", "made"),
+        ("service", "skipped"),  # not merged into the first
+    ]
+    assert "another service of this name" in steps[-1].why
+    assert code is not None and code["iso_country"] == "CA"  # from the pool that names it

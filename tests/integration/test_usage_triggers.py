@@ -189,6 +189,7 @@ def test_a_suspended_main_accounts_subaccounts_stay_quiet(db: Database, clock: F
         ({"TriggerValue": "ten"}, 20422),
         ({"TriggerValue": "1.5"}, 20422),  # segments are whole
         ({"CallbackMethod": "PUT"}, 20422),
+        ({"UsageCategory": "totalprice", "TriggerBy": "count", "TriggerValue": "2.5"}, 20422),  # messages are whole
         ({"FriendlyName": "x" * 65}, 20422),
     ],
 )

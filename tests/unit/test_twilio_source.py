@@ -67,3 +67,32 @@ def test_a_misbehaving_source_is_refused_with_the_reason(answer: httpx.Response,
     reader = source(lambda request: answer)
     with pytest.raises(SourceError, match=says):
         list(reader._pages_v1("Services", "services"))
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        [{"friendly_name": "no number"}],  # phone_number missing
+        {"phone_number": "+14155550100"},  # an object where the list belongs
+        ["+14155550100"],  # a string where a record belongs
+    ],
+)
+def test_records_not_shaped_as_twilios_are_a_reason_not_a_traceback(numbers: object) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "IncomingPhoneNumbers" in str(request.url):
+            return httpx.Response(200, json={"incoming_phone_numbers": numbers, "next_page_uri": None})
+        return httpx.Response(200, json={"short_codes": [], "services": [], "next_page_uri": None, "meta": {}})
+
+    with pytest.raises(SourceError, match="not shaped as Twilio's"):
+        source(answer).snapshot()
+
+
+def test_a_number_without_capabilities_is_taken_as_sms_only() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "IncomingPhoneNumbers" in str(request.url):
+            body = {"incoming_phone_numbers": [{"phone_number": "+14155550100", "capabilities": None}]}
+            return httpx.Response(200, json=body)
+        return httpx.Response(200, json={"short_codes": [], "services": [], "meta": {}})
+
+    [number] = source(answer).snapshot().numbers
+    assert (number.sms, number.mms, number.voice) == (True, False, False)
