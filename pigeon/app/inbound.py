@@ -274,7 +274,10 @@ def _apply_keyword(
             now=now,
         )
     elif kind is KeywordKind.OPT_IN:
-        optout_store.remove_opt_out(conn, account_sid=account_sid, sender=sender, recipient=recipient)
+        # Both scopes: an opt-out of this number made before it joined its service (or
+        # imported so) blocks its sends as well, and START must lift it too.
+        for blocked in {sender, number["phone_number"]}:
+            optout_store.remove_opt_out(conn, account_sid=account_sid, sender=blocked, recipient=recipient)
     detail = {"keyword": word, "kind": str(kind), "scope": scope, "sender": sender}
     add_event(conn, message_sid=new.message["sid"], account_sid=account_sid, at=now, kind="keyword", detail=detail)
     return word, _keyword_reply(conn, number, service, new, kind, now)

@@ -27,7 +27,7 @@ from pigeon.domain import storable
 from pigeon.domain.errors import ApiError, WebhookError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.status import Direction
-from pigeon.domain.twiml import ReplyMessage, Twiml, TwimlError, interpret
+from pigeon.domain.twiml import MAX_MESSAGES, ReplyMessage, Twiml, TwimlError, interpret
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -93,6 +93,11 @@ async def _ask(
         ex.twiml = interpret(ex.response.status, ex.response.headers.get("content-type"), ex.response.body)
     except TwimlError as exc:
         ex.error = WebhookError(exc.code, exc.detail, retryable=False, status=ex.response.status)
+    except Exception as exc:  # an answer we failed to read must not bring the delivery back for ever
+        log.exception("could not read the application's answer from %s", url)
+        ex.error = WebhookError(
+            12100, f"the answer could not be read: {exc}", retryable=False, status=ex.response.status
+        )
     return ex
 
 
@@ -114,6 +119,15 @@ async def _follow(
             convo.failure = ex
             return False
         convo.replies.extend(ex.twiml.messages)
+        if len(convo.replies) > MAX_MESSAGES:
+            # The limit is per inbound message, not per document: redirects and the fallback
+            # add up (else eleven documents of ten could send a hundred and ten replies).
+            del convo.replies[MAX_MESSAGES:]
+            ex.error = WebhookError(
+                14109, f"the answers asked for more than {MAX_MESSAGES} replies to one message", retryable=False
+            )
+            convo.failure = ex
+            return False
         if ex.twiml.redirect is None:
             return True
         url, method = ex.twiml.redirect.url, ex.twiml.redirect.method
@@ -198,8 +212,20 @@ _REPLY_CODES = {21211: 14101, 21606: 14108, 21212: 14102, 21602: 14103, 21617: 1
 
 
 def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingPolicy) -> list[str]:
-    """Record every exchange, the alerts and the replies; mark the delivery done."""
+    """Record every exchange, the alerts and the replies; mark the delivery done. The mark
+    comes first, guarded by the lease: a conversation that outlived its lease was taken over by
+    another worker, which holds its own and records its replies, so this one records its
+    exchanges alone (the replies twice would text the recipient twice)."""
     d = convo.delivery
+    last = convo.exchanges[-1] if convo.exchanges else None
+    ok = last is not None and (convo.failure is None or last.error is None)
+    lease = d.get("claimed_until")
+    status = last.response.status if last and last.response else None
+    if ok:
+        held = outbox.mark_delivered(conn, d["id"], now=now, status_code=status or 0, lease=lease)
+    else:
+        err = convo.failure.error.detail if convo.failure and convo.failure.error else "failed"
+        held = outbox.mark_failed(conn, d["id"], now=now, status_code=status, error=err, lease=lease)
     for ex in convo.exchanges:
         outbox.record_attempt(
             conn,
@@ -213,6 +239,9 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
             duration_ms=ex.elapsed_ms,
             response_excerpt=storable.excerpt(ex.response.body, 1024) if ex.response else None,
         )
+    if not held:
+        log.warning("inbound webhook %s was taken over by another worker; its replies are that one's", d["id"])
+        return []
     if convo.failure is not None:
         _alert_for(conn, d, convo.failure, now)
     inbound = message_store.get_message(conn, d["message_sid"]) if d["message_sid"] else None
@@ -234,8 +263,6 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
             continue
         if sid:
             sids.append(sid)
-    last = convo.exchanges[-1] if convo.exchanges else None
-    ok = last is not None and (convo.failure is None or last.error is None)
     if d["message_sid"]:
         message_store.add_event(
             conn,
@@ -258,13 +285,6 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
                 "replies": sids,
             },
         )
-    lease = d.get("claimed_until")
-    status = last.response.status if last and last.response else None
-    if ok:
-        outbox.mark_delivered(conn, d["id"], now=now, status_code=status or 0, lease=lease)
-    else:
-        err = convo.failure.error.detail if convo.failure and convo.failure.error else "failed"
-        outbox.mark_failed(conn, d["id"], now=now, status_code=status, error=err, lease=lease)
     return sids
 
 

@@ -97,7 +97,9 @@ def parse(document: bytes | str) -> Twiml:
         raise TwimlError(11750, f"the answer is {len(raw)} bytes; at most {MAX_DOCUMENT_BYTES} are read")
     try:
         root = fromstring(raw, forbid_dtd=True)
-    except (ParseError, DefusedXmlException) as exc:
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:
+        # ValueError and LookupError: an XML declaration naming an encoding the parser cannot
+        # read ("multi-byte encodings are not supported", an unknown one).
         raise TwimlError(12100, f"the answer is not a valid XML document: {exc}") from exc
     if root.tag != "Response":
         raise TwimlError(12100, f"the root element is <{root.tag}>, not <Response>")
@@ -123,14 +125,16 @@ def media_type(content_type: str | None) -> str:
 
 def _charset(content_type: str | None) -> str:
     """The text's encoding as its Content-Type names it (charset=latin-1), else UTF-8, as also
-    for a charset that Python does not know."""
+    for a charset that Python does not know or that is no text encoding."""
     for param in (content_type or "").split(";")[1:]:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
             try:
-                return codecs.lookup(value.strip().strip('"')).name
+                found = codecs.lookup(value.strip().strip('"')).name
+                b"a".decode(found, "ignore")  # a codec that is no text encoding (base64, rot13) refuses this
             except LookupError:
                 break
+            return found
     return "utf-8"
 
 

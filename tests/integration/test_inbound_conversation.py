@@ -1,0 +1,151 @@
+"""An inbound message's conversation with the application, on each store: what an answer may ask
+for, what cannot be read, what a worker that lost its lease may record, and START after a
+number joined a Messaging Service."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pigeon.app import accounts as account_use
+from pigeon.app import numbers as number_use
+from pigeon.app import services as service_use
+from pigeon.app.inbound import receive
+from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.ports import InboundSms, WebhookRequest, WebhookResponse
+from pigeon.store import webhooks as outbox
+from pigeon.store.alerts import list_alerts
+from pigeon.store.engine import Database
+from pigeon.store.optouts import find_opt_out, record_opt_out
+from pigeon.store.tables import messages, webhook_deliveries
+from pigeon.testing import FrozenClock, RecordingWebhookSender
+
+NUMBER, HANDSET = "+14155550181", "+14155557181"
+APP = "https://app.example.com/sms"
+
+
+@pytest.fixture
+def account(db: Database, clock: FrozenClock) -> str:
+    with db.write() as conn:
+        sid = str(account_use.create_account(conn, friendly_name="convo", now=clock.now())["sid"])
+        number_use.provision(conn, account_sid=sid, phone_number=NUMBER, now=clock.now(), settings={"sms_url": APP})
+    return sid
+
+
+def text_in(db: Database, clock: FrozenClock, body: str = "hello") -> dict[str, Any]:
+    """A text from the handset; the claimed webhook delivery it queued."""
+    with db.write() as conn:
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=HANDSET, recipient=NUMBER, body=body),
+            now=clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+    with db.write() as conn:
+        [row] = [
+            r for r in outbox.claim_due(conn, now=clock.now(), limit=10, lease_seconds=60) if r["kind"] == "inbound"
+        ]
+    return row
+
+
+def xml(body: str, content_type: str = "text/xml") -> WebhookResponse:
+    return WebhookResponse(status=200, headers={"content-type": content_type}, body=body.encode(), elapsed_ms=1.0)
+
+
+def replies(db: Database) -> int:
+    with db.read() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).where(messages.c.direction == "outbound-reply")).scalar_one()
+        )
+
+
+def test_redirects_add_up_to_the_ten_replies_one_message_may_have(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    many = "".join(f"<Message to='+1415555{7200 + i:04d}'>hi {i}</Message>" for i in range(10))
+
+    def answer(request: WebhookRequest) -> WebhookResponse:  # ten replies, then more, for ever
+        return xml(f"<Response>{many}<Redirect>{APP}?again</Redirect></Response>")
+
+    sent = asyncio.run(deliver_inbound(db, RecordingWebhookSender(answer), clock, text_in(db, clock)))
+    assert len(sent) == 10 and replies(db) == 10
+    with db.read() as conn:
+        assert [a["error_code"] for a in list_alerts(conn, account_sid=account)] == [14109]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        xml('<?xml version="1.0" encoding="Shift_JIS"?><Response><Message>x</Message></Response>'),
+        xml('<?xml version="1.0" encoding="no-such-thing"?><Response/>'),
+    ],
+)
+def test_an_answer_in_an_encoding_that_cannot_be_read_fails_once(
+    db: Database, clock: FrozenClock, account: str, answer: WebhookResponse
+) -> None:
+    """It used to escape as a ValueError or LookupError: the delivery stayed claimed, and came
+    back at every lease's end, for ever."""
+    row = text_in(db, clock)
+    asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, row))
+    with db.read() as conn:
+        status = conn.execute(
+            sa.select(webhook_deliveries.c.status).where(webhook_deliveries.c.id == row["id"])
+        ).scalar_one()
+        assert [a["error_code"] for a in list_alerts(conn, account_sid=account)] == [12100]
+    assert status == "failed"
+
+
+def test_a_text_answer_in_a_charset_that_is_no_text_encoding_is_read_as_utf8(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    answer = xml("thanks", content_type="text/plain; charset=base64")
+    assert len(asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, text_in(db, clock)))) == 1
+
+
+def test_a_worker_whose_lease_was_taken_over_records_no_replies(db: Database, clock: FrozenClock, account: str) -> None:
+    row = text_in(db, clock)
+    clock.advance(61)  # the conversation outlived its lease: another worker took it over
+    with db.write() as conn:
+        [taken] = outbox.claim_due(conn, now=clock.now(), limit=10, lease_seconds=60)
+    assert taken["id"] == row["id"]
+    answer = xml("<Response><Message>once</Message></Response>")
+    assert asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, row)) == []
+    assert replies(db) == 0
+    # The worker holding the lease now records its own conversation's reply: one, not two.
+    assert len(asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, taken))) == 1
+    assert replies(db) == 1
+
+
+def test_start_lifts_an_opt_out_of_the_number_made_before_it_joined_a_service(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    now = clock.now()
+    with db.write() as conn:
+        record_opt_out(
+            conn,
+            account_sid=account,
+            sender=NUMBER,
+            recipient=HANDSET,
+            scope="number",
+            keyword="STOP",
+            inbound_message_sid=None,
+            now=now,
+        )
+        service = service_use.create(conn, account, {"FriendlyName": "pool"}, now)["sid"]
+        number = number_use.list_for_account(conn, account, phone_number=NUMBER, friendly_name=None, offset=0, limit=1)[
+            0
+        ]
+        service_use.add_number(conn, account, service, number["sid"], short_code=False, path="/p", now=now)
+    clock.advance(1)
+    with db.write() as conn:
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=HANDSET, recipient=NUMBER, body="START"),
+            now=clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+    with db.read() as conn:
+        assert find_opt_out(conn, account_sid=account, sender=NUMBER, recipient=HANDSET, service_sid=service) is None
