@@ -17,10 +17,12 @@ Two deliberate departures from "just call is_valid_number":
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 import phonenumbers
 from phonenumbers import PhoneNumber, PhoneNumberType, ValidationResult
@@ -88,9 +90,33 @@ def _nanp_shape_ok(number: PhoneNumber) -> bool:
     return len(national) == 10 and national[0] in "23456789" and national[3] in "23456789"
 
 
+#: The longest text read as a phone number or a sender: a number written with spaces, dashes
+#: and brackets is well within it. Longer text is none of them, and is not cached: an
+#: anonymous client sending a long junk To on every request would otherwise fill the caches
+#: below with it (65,536 entries of whatever size it sent).
+MAX_NUMBER_TEXT = 64
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _cached(fallback: object) -> Callable[[_F], _F]:
+    """lru_cache for text short enough to be a number; `fallback` for anything longer."""
+
+    def wrap(fn: _F) -> _F:
+        cached = lru_cache(maxsize=65536)(fn)
+
+        @functools.wraps(fn)
+        def bounded(text: str, *args: Any, **kwargs: Any) -> Any:
+            return fallback if len(text) > MAX_NUMBER_TEXT else cached(text, *args, **kwargs)
+
+        return cast(_F, bounded)
+
+    return wrap
+
+
 # Parsing a number with phonenumbers costs tens of microseconds and every send parses its To
 # and From; the answers are pure functions of the text, so recent ones are kept.
-@lru_cache(maxsize=65536)
+@_cached(None)
 def to_e164(raw: str, default_region: str | None = None) -> str | None:
     """Normalise a user-supplied number to E.164 ("+1 (415) 555-0100" -> "+14155550100").
 
@@ -104,7 +130,7 @@ def to_e164(raw: str, default_region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=65536)
+@_cached(None)
 def region_of(e164: str) -> str | None:
     """ISO country code of a number ("US", "GB", ...), or None if unknown or non-geographic.
 
@@ -136,7 +162,7 @@ def is_alphanumeric_sender(s: str) -> bool:
     return _ALPHANUMERIC_RE.fullmatch(s) is not None and _HAS_LETTER_RE.search(s) is not None
 
 
-@lru_cache(maxsize=65536)
+@_cached("unknown")
 def number_type(e164: str) -> NumberType:
     """Line type from the library metadata; "unknown" for invalid input and rarer types.
 
@@ -149,7 +175,7 @@ def number_type(e164: str) -> NumberType:
     return _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
 
 
-@lru_cache(maxsize=65536)
+@_cached(None)
 def classify_sender(s: str) -> SenderKind | None:
     """Kind of a ``From`` value, or None if it cannot be a sender at all.
 

@@ -6,7 +6,8 @@ PostgreSQL three round trips, each a wait in the API's thread and a few dozen mi
 the driver's Python, which `bench/accept.py` showed as most of the difference between the two
 stores (1.2 ms of CPU per request against 0.8). The opt-out and the duplicate are scalar
 subqueries of the number's row: the opt-out's scope follows the number's Messaging Service,
-as `optouts.find_opt_out` with `service_sid` does.
+as `optouts.find_opt_out` with `service_sid` does, and covers the number's own service when the
+message names another.
 """
 
 from __future__ import annotations
@@ -35,8 +36,14 @@ _LOOKUP = Prepared(
         .where(
             _o.account_sid == sa.bindparam("b_account_sid"),
             _o.recipient == sa.bindparam("b_to"),
+            # The number, the service the message names, and the number's own service: a send
+            # naming another service than the number's must not slip past a service-wide STOP.
             _o.sender.in_(
-                [sa.bindparam("b_sender"), sa.func.coalesce(sa.bindparam("b_service"), _n.messaging_service_sid)]
+                [
+                    sa.bindparam("b_sender"),
+                    sa.func.coalesce(sa.bindparam("b_service"), _n.messaging_service_sid),
+                    _n.messaging_service_sid,
+                ]
             ),
         )
         .limit(1)

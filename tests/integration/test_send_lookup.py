@@ -97,6 +97,10 @@ def test_the_number_and_its_opt_outs(db: Database, clock: FrozenClock) -> None:
         number_use.provision(conn, account_sid=mine, phone_number="+14155550163", now=clock.now())
     assert _look(db, clock, mine, "+14155550163").opted_out is False
     assert _look(db, clock, mine, "+14155550163", service_sid=service).opted_out is True
+    # Naming another service does not slip a pooled number past its own service's opt-out.
+    with db.write() as conn:
+        other = service_use.create(conn, mine, {"FriendlyName": "another"}, clock.now())["sid"]
+    assert _look(db, clock, mine, POOLED, service_sid=other).opted_out is True
 
 
 def test_the_newest_message_with_the_same_content(db: Database, clock: FrozenClock) -> None:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from pigeon.domain import numbers
 from pigeon.domain.numbers import (
     SenderKind,
     classify_sender,
@@ -243,3 +244,14 @@ def test_module_does_not_load_geocoder_or_carrier_data() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_text_too_long_to_be_a_number_is_none_of_them_and_not_cached() -> None:
+    """A long junk To on every request must not fill the parse caches (65,536 entries each)."""
+    junk = "+1" + "4" * 200
+    assert numbers.to_e164(junk) is None
+    assert numbers.classify_sender(junk) is None
+    assert numbers.region_of(junk) is None
+    assert numbers.number_type(junk) == "unknown"
+    assert numbers.to_e164("+1 (415) 555-0100") == "+14155550100"  # short ones as before
+    assert numbers.to_e164("4155550100", default_region="US") == "+14155550100"
