@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 from sqlalchemy.engine import Connection
 
@@ -130,7 +131,9 @@ async def _follow(
             return False
         if ex.twiml.redirect is None:
             return True
-        url, method = ex.twiml.redirect.url, ex.twiml.redirect.method
+        # A relative URL ("/sms/next", "next") is read against the document that gave it, as a
+        # browser reads a link.
+        url, method = urljoin(url, ex.twiml.redirect.url), ex.twiml.redirect.method
     convo.failure = convo.exchanges[-1]
     convo.failure.error = WebhookError(14106, "more than 10 redirects in a row", retryable=False)
     return False

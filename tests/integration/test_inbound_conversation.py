@@ -149,3 +149,20 @@ def test_start_lifts_an_opt_out_of_the_number_made_before_it_joined_a_service(
         )
     with db.read() as conn:
         assert find_opt_out(conn, account_sid=account, sender=NUMBER, recipient=HANDSET, service_sid=service) is None
+
+
+def test_a_relative_redirect_is_read_against_the_document_that_gave_it(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    answers = [
+        xml("<Response><Redirect>/sms/next?step=2</Redirect></Response>"),
+        xml("<Response><Redirect method='GET'>last</Redirect></Response>"),
+        xml("<Response><Message>done</Message></Response>"),
+    ]
+    sender = RecordingWebhookSender(answers)
+    assert len(asyncio.run(deliver_inbound(db, sender, clock, text_in(db, clock)))) == 1
+    assert [r.url.split("?")[0] for r in sender.requests] == [
+        APP,
+        "https://app.example.com/sms/next",
+        "https://app.example.com/sms/last",
+    ]
