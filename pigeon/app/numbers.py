@@ -87,7 +87,7 @@ def provision(
     """Put a number on an account. Refuses a number that another account (or this one) holds.
     `number_type` overrides the kind read from the numbering plan (an inventory row knows
     better, e.g. for fictional ranges); a short code is always a short code, with an SC sid."""
-    normalised = phone_number if numbers.is_short_code(phone_number) else numbers.to_e164(phone_number)
+    normalised = numbers.number_or_short_code(phone_number)
     if normalised is None:
         raise ApiError(21421, f"PhoneNumber {phone_number!r} is not a valid phone number.")
     if store.find_by_number(conn, normalised) is not None:

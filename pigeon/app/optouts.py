@@ -110,7 +110,7 @@ def _pair(
         if service_store.get_service(conn, sender, account_sid=account_sid) is None:
             return "the Messaging Service is not this account's"
         return sender, "service"
-    normalised = sender if numbers.is_short_code(sender) else numbers.to_e164(sender)
+    normalised = numbers.number_or_short_code(sender)
     if normalised is None:
         return "the sender is neither a phone number, a short code nor a Messaging Service SID"
     return normalised, "number"

@@ -145,7 +145,7 @@ def _normalised_sender(raw_from: str, to: str) -> tuple[str, bool]:
         if numbers.region_of(to) in {"US", "CA"}:
             raise ApiError(21612, f"The 'To' number {to} cannot receive messages from an alphanumeric sender.")
         return raw, False
-    sender = raw if numbers.is_short_code(raw) else numbers.to_e164(raw)
+    sender = numbers.number_or_short_code(raw)
     if sender is None:
         raise ApiError(
             21212, f"The 'From' number {raw_from} is not a valid phone number, shortcode, or alphanumeric sender ID."

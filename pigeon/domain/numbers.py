@@ -153,6 +153,11 @@ def is_short_code(s: str) -> bool:
     return _SHORT_CODE_RE.fullmatch(s) is not None
 
 
+def number_or_short_code(raw: str) -> str | None:
+    """A number as stored: a short code as it is, any other number in E.164; None if neither."""
+    return raw if is_short_code(raw) else to_e164(raw)
+
+
 def is_alphanumeric_sender(s: str) -> bool:
     """Twilio's alphanumeric sender-ID rule: 1-11 allowed characters, at least one letter.
 
