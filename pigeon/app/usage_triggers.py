@@ -95,10 +95,8 @@ def _totals(conn: Connection, account_sid: str, recurring: str | None, today: da
 
 def _value(trigger: Mapping[str, Any], totals: Mapping[str, tuple[int, int, int]]) -> Decimal:
     leaves = [totals.get(leaf, (0, 0, 0)) for leaf in usage_rules.CATEGORIES[trigger["usage_category"]].leaves]
-    # totalprice's usage is its price, as its usage record says.
-    priced = trigger["usage_category"] == usage_rules.TOTAL_PRICE and trigger["trigger_by"] == "usage"
     return rules.value_of(
-        "price" if priced else trigger["trigger_by"],
+        rules.compared_field(trigger["usage_category"], trigger["trigger_by"]),
         messages=sum(m for m, _, _ in leaves),
         segments=sum(s for _, s, _ in leaves),
         price_micros=sum(p for _, _, p in leaves),
@@ -131,10 +129,10 @@ def create(conn: Connection, account_sid: str, params: Mapping[str, str], now: d
     trigger_by = _choice(params, "TriggerBy", rules.TRIGGER_BY) or rules.DEFAULT_TRIGGER_BY
     recurring = _choice(params, "Recurring", rules.RECURRING)
     values = {"callback_method": "POST", "friendly_name": None} | _callback(params)
-    # totalprice's usage is its price: a threshold in money, with decimals.
-    compared = "price" if category == usage_rules.TOTAL_PRICE and trigger_by == "usage" else trigger_by
     try:
-        wanted = rules.parse_trigger_value(params["TriggerValue"], trigger_by=compared)
+        wanted = rules.parse_trigger_value(
+            params["TriggerValue"], trigger_by=rules.compared_field(category or "", trigger_by)
+        )
     except rules.TriggerValueError as exc:
         raise ApiError(20422, str(exc)) from None
     if store.count_triggers(conn, account_sid) >= MAX_TRIGGERS_PER_ACCOUNT:

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from pigeon.domain.usage import TOTAL_PRICE
+
 __all__ = [
     "RECURRING",
     "TRIGGER_BY",
     "TriggerValue",
     "TriggerValueError",
+    "compared_field",
     "parse_trigger_value",
     "period_key",
     "period_range",
@@ -94,6 +97,12 @@ def period_range(recurring: str | None, today: date) -> tuple[date | None, date]
     if recurring == "yearly":
         return today.replace(month=1, day=1), today
     return None, today
+
+
+def compared_field(category: str, trigger_by: str) -> str:
+    """The usage record field a trigger compares: its TriggerBy, except that totalprice's usage
+    is its price (as its record says), so a usage threshold there is money."""
+    return "price" if category == TOTAL_PRICE and trigger_by == "usage" else trigger_by
 
 
 def value_of(trigger_by: str, *, messages: int, segments: int, price_micros: int) -> Decimal:

@@ -11,6 +11,7 @@ import pytest
 from pigeon.domain.usage_triggers import (
     TriggerValue,
     TriggerValueError,
+    compared_field,
     parse_trigger_value,
     period_key,
     period_range,
@@ -77,3 +78,9 @@ def test_the_field_compared_and_its_text() -> None:
         "0.0079",
         "0",
     ]
+
+
+def test_totalprice_usage_is_compared_as_money() -> None:
+    assert compared_field("totalprice", "usage") == "price"
+    assert compared_field("totalprice", "count") == "count"
+    assert compared_field("sms", "usage") == "usage"
