@@ -36,6 +36,7 @@ from pigeon.store import numbers as number_store
 from pigeon.store import services as service_store
 
 Json = Mapping[str, Any]
+Row = dict[str, Any]
 
 #: IncomingPhoneNumber / ShortCode JSON field -> the parameter that sets it (the JSON names
 #: its fields as Pigeon's columns).
@@ -213,6 +214,10 @@ def import_snapshot(conn: Connection, account_sid: str, snapshot: Snapshot, *, n
     run = _Run(conn, account_sid, now)
     for source in snapshot.numbers:
         _import_number(run, source)
+    # The account's services by name, read once (the first of a name, as a lookup would find).
+    here: dict[str, Row] = {}
+    for existing in service_store.list_services(conn, account_sid):
+        here.setdefault(existing["friendly_name"], existing)
     names: set[str] = set()
     for service in snapshot.services:
         if service.friendly_name in names:
@@ -222,7 +227,7 @@ def import_snapshot(conn: Connection, account_sid: str, snapshot: Snapshot, *, n
             run.steps.append(Step("service", service.friendly_name, "skipped", why))
             continue
         names.add(service.friendly_name)
-        _import_service(run, service)
+        _import_service(run, service, here.get(service.friendly_name))
     return run.steps
 
 
@@ -250,11 +255,11 @@ def _import_number(run: _Run, source: SourceNumber) -> None:
     )
 
 
-def _import_service(run: _Run, source: SourceService) -> None:
+def _import_service(run: _Run, source: SourceService, found: Row | None) -> None:
+    """The service (`found`: the account's of its name, if any) and its pool."""
     name = source.friendly_name
-    found = [s for s in service_store.list_services(run.conn, run.account_sid) if s["friendly_name"] == name]
-    if found:
-        service = found[0]
+    if found is not None:
+        service = found
         run.steps.append(Step("service", name, "here already"))
     else:
         service = run.attempt(
