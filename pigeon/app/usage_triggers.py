@@ -81,15 +81,14 @@ def watched_accounts(conn: Connection, account_sid: str) -> list[str]:
     return [a["sid"] for a in account_store.list_accounts(conn, visible_to=account_sid)] or [account_sid]
 
 
-def _totals(conn: Connection, account_sid: str, recurring: str | None, today: date) -> dict[str, tuple[int, int, int]]:
-    """The account's (with its subaccounts') usage by ledger category over the period a trigger
-    with `recurring` measures now."""
+def _totals(
+    conn: Connection, accounts: Sequence[str], recurring: str | None, today: date
+) -> dict[str, tuple[int, int, int]]:
+    """The accounts' usage by ledger category over the period a trigger with `recurring`
+    measures now."""
     first, last = rules.period_range(recurring, today)
     return usage_store.totals_by_category(
-        conn,
-        watched_accounts(conn, account_sid),
-        first=first.isoformat() if first else None,
-        last=last.isoformat(),
+        conn, accounts, first=first.isoformat() if first else None, last=last.isoformat()
     )
 
 
@@ -109,15 +108,19 @@ def current_value(conn: Connection, trigger: Mapping[str, Any], *, today: date) 
 
 
 def current_values(conn: Connection, triggers: Sequence[Mapping[str, Any]], *, today: date) -> list[Decimal]:
-    """`current_value` of each trigger; an account's triggers of one period share one read."""
+    """`current_value` of each trigger; an account's triggers of one period share one read, and
+    all its triggers one read of its subaccounts."""
+    watched: dict[str, list[str]] = {}
     totals: dict[tuple[str, str | None], dict[str, tuple[int, int, int]]] = {}
     values = []
     for trigger in triggers:
+        account = trigger["account_sid"]
         recurring = trigger["recurring"] if trigger["recurring"] != "alltime" else None
-        key = (trigger["account_sid"], recurring)
-        if key not in totals:
-            totals[key] = _totals(conn, key[0], recurring, today)
-        values.append(_value(trigger, totals[key]))
+        if account not in watched:
+            watched[account] = watched_accounts(conn, account)
+        if (account, recurring) not in totals:
+            totals[account, recurring] = _totals(conn, watched[account], recurring, today)
+        values.append(_value(trigger, totals[account, recurring]))
     return values
 
 
