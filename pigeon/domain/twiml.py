@@ -94,7 +94,7 @@ def parse(document: bytes | str) -> Twiml:
     """Parse a TwiML document; raises TwimlError with the Twilio code on any problem."""
     raw = document.encode() if isinstance(document, str) else document
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise TwimlError(11750, f"the answer is {len(raw)} bytes; at most {MAX_DOCUMENT_BYTES} are read")
+        raise TwimlError(11750, f"the answer is over {MAX_DOCUMENT_BYTES} bytes")
     try:
         root = fromstring(raw, forbid_dtd=True)
     except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:
@@ -142,6 +142,8 @@ def interpret(status: int, content_type: str | None, body: bytes) -> Twiml:
     """What an application's HTTP answer asks for. The HTTP status must already be 2xx."""
     if status == 204 or not body.strip():
         return Twiml()
+    if len(body) > MAX_DOCUMENT_BYTES:  # any answer, not only TwiML: a text one is a reply too
+        raise TwimlError(11750, f"the answer is over {MAX_DOCUMENT_BYTES} bytes")
     kind = media_type(content_type)
     if kind in TEXT_TYPES:
         # A reply is sent as it is, so only what no store can hold (NUL, see storable) is left out.

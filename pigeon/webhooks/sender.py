@@ -64,9 +64,10 @@ from pigeon.webhooks.pool import Network, Pool
 __all__ = ["MAX_RESPONSE_BYTES", "USER_AGENT", "HttpWebhookSender", "form_body"]
 
 USER_AGENT = "TwilioProxy/1.1"
-#: We read at most this much of an answer: enough for any TwiML reply (Twilio's own limit,
-#: 11750), and a receiver streaming an endless body cannot hold a worker.
-MAX_RESPONSE_BYTES = 64 * 1024
+#: We read at most this much of an answer, so that a receiver streaming an endless body cannot
+#: hold a worker: one byte past the 64 kB that TwiML may take (Twilio's limit, 11750), so that
+#: an answer over the limit is seen to be over it, not read as a cut-off document (12100).
+MAX_RESPONSE_BYTES = 64 * 1024 + 1
 #: Sent unless a request gives its own. No Accept-Encoding: a compressed answer is inflated
 #: all the same, but asking for one would only cost CPU on both sides for a short body.
 DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*"}

@@ -156,6 +156,9 @@ def test_get_webhook_plain_text_reply_and_redirect(sqlite_server: Server, app_fa
         (lambda path, p: (200, "text/xml", b"<Response><Message>unclosed</Response>"), 12100),
         (lambda path, p: (200, "application/json", b'{"reply": "no"}'), 12300),
         (lambda path, p: twiml("<Say>voice verb</Say>"), 14110),
+        # Over 64 kB is 11750, whatever the answer holds (the reader stops one byte past it).
+        (lambda path, p: twiml("<Message>" + "x" * 70_000 + "</Message>"), 11750),
+        (lambda path, p: (200, "text/plain", b"y" * 65_537), 11750),
         (
             lambda path, p: (
                 200,
