@@ -140,8 +140,10 @@ Router = Callable[[str], Sequence[Carrier]]
 
 
 def expired(row: Row, now: datetime) -> bool:
+    """Whether the message has waited longer than its validity period: since it was created,
+    or, when scheduled, since its SendAt (it could not go out before)."""
     validity = row["validity_period"]
-    return validity is not None and now > row["date_created"] + timedelta(seconds=validity)
+    return validity is not None and now > (row.get("send_at") or row["date_created"]) + timedelta(seconds=validity)
 
 
 def claim(conn: Connection, *, now: datetime, worker_id: str, settings: DispatchSettings) -> list[Job]:
@@ -155,10 +157,10 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     jobs: list[Job] = []
     horizon = now + settings.lookahead
     live = _fail_unsendable(conn, rows, now=now)
-    queued = _queue_accepted(conn, [r for r in live if r["status"] == S.ACCEPTED], now=now)
+    queued = _queue_waiting(conn, [r for r in live if r["status"] in _NOT_YET_QUEUED], now=now)
     releases = []
     for row in live:
-        if row["status"] == S.ACCEPTED:
+        if row["status"] in _NOT_YET_QUEUED:
             if row["sid"] not in queued:
                 continue  # changed since the claim
             row = queued[row["sid"]]
@@ -297,9 +299,14 @@ def _geo_refusal(account: Row, to: str) -> tuple[str | None, frozenset[str], str
     return None if problem is None else (country, allowed, problem)
 
 
-def _queue_accepted(conn: Connection, rows: Sequence[Row], *, now: datetime) -> dict[str, Row]:
-    """Move messages a Messaging Service accepted to queued (one guarded UPDATE), with their
-    timeline entries and callbacks; returns the moved rows by SID."""
+#: Claimed before they are queued: accepted by a Messaging Service, or scheduled and now due.
+_NOT_YET_QUEUED = frozenset({S.ACCEPTED, S.SCHEDULED})
+
+
+def _queue_waiting(conn: Connection, rows: Sequence[Row], *, now: datetime) -> dict[str, Row]:
+    """Move messages a Messaging Service accepted, and scheduled messages whose time has come,
+    to queued (one guarded UPDATE: a scheduled message canceled since the claim stays canceled),
+    with their timeline entries and callbacks; returns the moved rows by SID."""
     moved = message_batch.transition_many(conn, [r["sid"] for r in rows], S.QUEUED, at=now)
     order = [moved[r["sid"]] for r in rows if r["sid"] in moved]
     message_batch.add_events(

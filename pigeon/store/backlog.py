@@ -22,9 +22,10 @@ from pigeon.store.webhooks import PENDING, WAITING
 m = messages.c
 d = webhook_deliveries.c
 
-#: Messages that wait to go out, and those of them whose due time says when they are late.
+#: Messages that wait to go out, and those whose due time says when they are late (a scheduled
+#: message is late once its SendAt has passed).
 MESSAGE_STATUSES = (str(MessageStatus.ACCEPTED), str(MessageStatus.QUEUED), str(MessageStatus.SENDING))
-_MESSAGES_DUE = (str(MessageStatus.ACCEPTED), str(MessageStatus.QUEUED))
+_MESSAGES_DUE = (str(MessageStatus.ACCEPTED), str(MessageStatus.QUEUED), str(MessageStatus.SCHEDULED))
 #: Webhook deliveries not made yet: pending (due, in flight, or backing off) and waiting (behind
 #: an earlier one of the same message and URL).
 DELIVERY_STATUSES = (PENDING, WAITING)

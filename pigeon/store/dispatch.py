@@ -33,8 +33,11 @@ from pigeon.store.tables import (
 Row = dict[str, Any]
 m = messages.c
 
-READY = (str(MessageStatus.QUEUED), str(MessageStatus.ACCEPTED))
-WAITING = (*READY, str(MessageStatus.SENDING))
+#: What a dispatcher claims once it is due: a scheduled message is due at its SendAt (its
+#: next_attempt_at), and is queued when claimed, as an accepted one is.
+READY = (str(MessageStatus.QUEUED), str(MessageStatus.ACCEPTED), str(MessageStatus.SCHEDULED))
+#: What stands in a sender's queue (the 21611 limit): not what is scheduled for later.
+WAITING = (str(MessageStatus.QUEUED), str(MessageStatus.ACCEPTED), str(MessageStatus.SENDING))
 
 
 # The batch INSERTs, built once: a statement built per call is walked for SQLAlchemy's

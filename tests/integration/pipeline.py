@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,6 +99,7 @@ class Pipeline:
         service: str | None = None,
         pacing: PacingPolicy | None = None,
         media: Sequence[str] = (),
+        send_at: datetime | None = None,
     ) -> str:
         req = SendRequest(
             to=to,
@@ -108,6 +109,8 @@ class Pipeline:
             media_urls=media,
             status_callback=callback,
             validity_period=str(validity) if validity is not None else None,
+            schedule_type="fixed" if send_at is not None else None,
+            send_at=send_at.strftime("%Y-%m-%dT%H:%M:%SZ") if send_at is not None else None,
         )
         with self.db.write() as conn:
             new = prepare_message(conn, self.account_sid, req, self.clock.now(), pacing=pacing)

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app.dispatch import DispatchSettings, Job, claim, mark_sending, record, submit
+from pigeon.app.messages import cancel
 from pigeon.bootstrap import process_name
 from pigeon.domain.diagnosis import count_submits, diagnose_message
 from pigeon.domain.diagnosis.facts import MessageFacts
@@ -690,7 +691,7 @@ def test_the_claim_reads_due_messages_in_index_order_without_sorting_the_backlog
             assert not any(step.startswith("SCAN messages") for step in plan), (statement, plan)
     checks = [statement for statement, _ in selects if "(SELECT messages.sid" in statement]
     assert len(checks) == 1  # the check before the claim
-    assert len(selects) - len(checks) == 3  # a pick per status
+    assert len(selects) - len(checks) == 4  # a pick per status: queued, accepted, scheduled, sending
 
 
 def test_the_check_before_a_claim_reads_the_index_when_postgresql_statistics_are_stale(pipe: Pipeline) -> None:
@@ -822,6 +823,48 @@ def test_an_accepted_message_becomes_queued_when_claimed(pipe: Pipeline) -> None
     assert [c["MessageStatus"] for c in callbacks] == ["queued", "sending", "sent"]
     assert pipe.callback_urls(sid) == [service_url] * 3
     assert {c["MessagingServiceSid"] for c in callbacks} == {service}
+
+
+def test_a_scheduled_message_waits_for_its_time_then_goes_out(pipe: Pipeline) -> None:
+    service_url = "https://hooks.example.com/service-status"
+    service = pipe.add_service(SENDER, status_callback=service_url)
+    send_at = (pipe.clock.now() + timedelta(hours=2)).replace(microsecond=0)
+    sid = pipe.send(from_=None, service=service, callback=None, send_at=send_at)
+    assert pipe.status(sid) == "scheduled"
+    pipe.clock.advance(2 * 3600 - 1)
+    assert pipe.dispatch() == 0 and pipe.status(sid) == "scheduled"
+    pipe.clock.advance(1)
+    assert pipe.dispatch() == 1
+    assert pipe.status(sid) == "sent"
+    assert pipe.timeline(sid)[:4] == [
+        ("created", "scheduled"),
+        ("status", "queued"),
+        ("status", "sending"),
+        ("status", "sent"),
+    ]
+    assert [c["MessageStatus"] for c in pipe.callbacks(sid)] == ["queued", "sending", "sent"]
+
+
+def test_a_scheduled_message_counts_its_validity_from_its_time_not_from_its_creation(pipe: Pipeline) -> None:
+    service = pipe.add_service(SENDER)
+    send_at = (pipe.clock.now() + timedelta(days=3)).replace(microsecond=0)
+    sid = pipe.send(from_=None, service=service, callback=None, send_at=send_at, validity=600)
+    pipe.clock.advance(3 * 86400 + 599)
+    assert pipe.dispatch() == 1 and pipe.status(sid) == "sent"
+    late = pipe.send(from_=None, service=service, callback=None, send_at=send_at + timedelta(hours=1), validity=600)
+    pipe.clock.advance(3600 + 2)  # its SendAt, and 601 s more
+    assert pipe.dispatch() == 0
+    assert (pipe.status(late), pipe.message(late)["error_code"]) == ("failed", 30036)
+
+
+def test_a_scheduled_message_canceled_before_its_time_is_never_sent(pipe: Pipeline) -> None:
+    service = pipe.add_service(SENDER)
+    send_at = (pipe.clock.now() + timedelta(hours=1)).replace(microsecond=0)
+    sid = pipe.send(from_=None, service=service, callback=None, send_at=send_at)
+    with pipe.db.write() as conn:
+        cancel(conn, pipe.account_sid, sid, "/", pipe.clock.now())
+    pipe.clock.advance(3600)
+    assert pipe.dispatch() == 0 and pipe.status(sid) == "canceled"
 
 
 # -- the ten-hour queue (21611) -----------------------------------------------------------------------
