@@ -518,9 +518,6 @@ def _record_sent(
         ack, row, hold = outcome.ack, outcome.job.message, outcome.job.hold
         assert ack is not None
         updated = sent.get(row["sid"])
-        if updated is None:
-            log.warning("submit acknowledged for a message no longer sending", extra={"sid": row["sid"]})
-            continue
         all_ids = list(ack.carrier_ids)
         parts = None
         if ack.first_part > 1 and hold is not None and hold.carrier == ack.carrier:
@@ -531,13 +528,19 @@ def _record_sent(
         detail = {"carrier": ack.carrier, "carrier_ids": all_ids, "attempt": row["attempts"], **ack.raw}
         if outcome.media_as_links:
             detail |= {"media_as_links": outcome.media_as_links, "segments_sent": outcome.segments}
+        if updated is None:
+            # The carrier took a copy after this dispatcher's lease ran out and another sent the
+            # message again: the status stays as the other left it, but this copy's ids are
+            # kept, so that its receipts find the message and the doctor can count both copies.
+            log.warning("submit acknowledged for a message no longer sending", extra={"sid": row["sid"]})
+            detail["reason"] = "the carrier answered after this attempt's lease ran out; the message was sent again"
         entries.append(
             message_batch.event(
                 message_sid=row["sid"],
                 account_sid=row["account_sid"],
                 at=now,
-                kind="status",
-                status=str(S.SENT),
+                kind="status" if updated is not None else "accepted_late",
+                status=str(S.SENT) if updated is not None else None,
                 detail=detail,
             )
         )
@@ -550,8 +553,9 @@ def _record_sent(
             first_part=ack.first_part if parts is not None else 1,
             parts=parts,
         )
-        changed.append((updated, None))
         ids.setdefault(ack.carrier, []).extend(ack.carrier_ids)
+        if updated is not None:
+            changed.append((updated, None))
     message_batch.add_events(conn, entries)
     note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
     enqueue_status_callbacks(conn, changed, now=now)
@@ -731,10 +735,31 @@ class DispatchRound:
         return done
 
     async def _send(self, ready: Sequence[Job], routes: dict[str, list[Carrier]]) -> int:
-        """Submit a group marked sending, concurrently, and record every outcome."""
-        outcomes = await asyncio.gather(*(submit(j, routes[j.message["sid"]]) for j in ready))
+        """Submit a group marked sending, concurrently, and record every outcome.
+
+        A carrier may take longer than the lease to answer: an SMSC that throttles (the SMPP
+        connector's pauses add up to half a minute by default), or a queue behind a bind's
+        window or throughput. While the submits are out, the lease of what is still this
+        dispatcher's is renewed every third of it, so that no other dispatcher takes the
+        messages for a dead one's and sends them again. Most groups are answered long before
+        the first renewal, which then costs nothing."""
+        submits = asyncio.ensure_future(asyncio.gather(*(submit(j, routes[j.message["sid"]]) for j in ready)))
+        every = self.settings.lease.total_seconds() / 3
+        sids = [j.message["sid"] for j in ready]
+        try:
+            while not (await asyncio.wait({submits}, timeout=every))[0]:
+                await asyncio.to_thread(self._renew, sids)
+        except asyncio.CancelledError:
+            submits.cancel()
+            raise
+        outcomes = submits.result()
         await asyncio.to_thread(self._record, outcomes)
         return len(outcomes)
+
+    def _renew(self, sids: Sequence[str]) -> None:
+        until = self.clock.now() + self.settings.lease
+        held = self.db.transact(lambda conn: store.renew_leases(conn, sids, worker_id=self.worker_id, until=until))
+        log.info("submits slower than a third of the lease: lease renewed", extra={"messages": held})
 
 
 def _groups(jobs: Sequence[Job], tick: timedelta = timedelta(milliseconds=50)) -> list[list[Job]]:

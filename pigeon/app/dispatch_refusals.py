@@ -4,6 +4,7 @@ accepted before the refusal. The rules are in `pigeon.app.dispatch`'s docstring.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from pigeon.store import messages as message_store
 
 S = MessageStatus
 Row = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 def fail(
@@ -157,7 +159,7 @@ def _retry_or_fail(
     holder = hold.carrier if hold is not None else None
     if decision is not None:
         retry_at = now + timedelta(seconds=decision.delay)
-        message_store.transition(
+        _requeue(
             conn,
             row["sid"],
             S.QUEUED,
@@ -179,6 +181,19 @@ def _retry_or_fail(
     if hold is not None and hold.describe():
         text += f" Before that, {hold.describe()}: the recipient may get that much of it."
     fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text, carrier=holder)
+
+
+def _requeue(conn: Connection, sid: str, to: MessageStatus, **kw: Any) -> None:
+    """Back to the queue from `sending`, unless the message has moved on: its dispatcher's
+    lease ran out while the carrier answered, and another dispatcher sent it meanwhile. The
+    refusal then changes nothing; raising would undo the record of the whole group, the
+    messages the carrier took among them, and they would be sent again."""
+    try:
+        message_store.transition(conn, sid, to, **kw)
+    except InvalidTransition:
+        log.warning(
+            "a refusal came after the message moved on (its lease ran out); nothing to retry", extra={"sid": sid}
+        )
 
 
 def _goes_on(error: CarrierError) -> bool:
@@ -203,7 +218,7 @@ def _record_hand_over(
     It keeps the sender slot it was sent in, as a failover within one process would."""
     detail = {**detail, "hand_over": {"carrier": hand_over.carrier, "holder": hand_over.holder}}
     detail.setdefault("reason", f"{hand_over.carrier} is bound in {hand_over.holder}, where the attempt goes on")
-    message_store.transition(
+    _requeue(
         conn,
         job.message["sid"],
         S.QUEUED,

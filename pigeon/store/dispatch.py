@@ -263,6 +263,25 @@ def release_paced(conn: Connection, slots: Sequence[tuple[str, datetime]]) -> No
         )
 
 
+_RENEW = Prepared(
+    messages.update()
+    .where(
+        m.sid.in_(sa.bindparam("b_sids", expanding=True)),
+        m.claimed_by == sa.bindparam("b_me"),
+        m.status == str(MessageStatus.SENDING),
+    )
+    .values(claimed_until=sa.bindparam("b_until"))
+)
+
+
+def renew_leases(conn: Connection, sids: Sequence[str], *, worker_id: str, until: datetime) -> int:
+    """Extend this dispatcher's lease on messages it is submitting (those it still holds);
+    how many it still held."""
+    if not sids:
+        return 0
+    return _RENEW.run(conn, {"b_sids": sorted(sids), "b_me": worker_id, "b_until": until})
+
+
 def release(conn: Connection, sid: str, *, next_attempt_at: datetime, paced_at: datetime | None) -> None:
     """Give a claimed message back to the queue until `next_attempt_at`."""
     conn.execute(

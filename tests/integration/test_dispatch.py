@@ -19,7 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app.dispatch import DispatchSettings, Job, claim, mark_sending, record, submit
+from pigeon.app.dispatch_jobs import Outcome
 from pigeon.app.messages import cancel
+from pigeon.app.placement import HandOver
 from pigeon.bootstrap import process_name
 from pigeon.domain.diagnosis import count_submits, diagnose_message
 from pigeon.domain.diagnosis.facts import MessageFacts
@@ -800,6 +802,61 @@ def test_record_after_a_lost_lease_does_not_overwrite_the_resend(pipe: Pipeline)
     assert [k for k, s in pipe.timeline(sid) if s == "sent"] == ["status"]
 
 
+def _slow_round_that_lost_its_lease(pipe: Pipeline, answers: dict[str, Exception | None]) -> list[Any]:
+    """A dispatcher ("slow") claims and marks the queue, submits each message to a carrier
+    answering as `answers` says (by SID), and takes longer than its lease: another
+    dispatcher resends everything meanwhile. Returns slow's outcomes, not yet recorded."""
+    settings = DispatchSettings(lookahead=timedelta(0))
+    with pipe.db.write() as conn:
+        jobs = claim(conn, now=pipe.clock.now(), worker_id="slow", settings=settings)
+    with pipe.db.write() as conn:
+        jobs = mark_sending(conn, jobs, now=pipe.clock.now())
+
+    async def submit_all() -> list[Any]:
+        return [await submit(j, [ScriptedCarrier("slow", answers[j.message["sid"]])]) for j in jobs]
+
+    outcomes = asyncio.run(submit_all())
+    pipe.clock.advance(LEASE.total_seconds() + 1)
+    assert pipe.dispatch("rescuer") == len(jobs)
+    return outcomes
+
+
+def test_a_refusal_recorded_after_a_lost_lease_does_not_undo_the_rest_of_its_group(pipe: Pipeline) -> None:
+    """Slow's carrier accepted one message and refused the other retryably; both were resent
+    and sent meanwhile. Its record must not fail (which would undo the whole group), and the
+    copy its carrier accepted keeps its ids, so that the copy's receipts find the message."""
+    accepted, refused = pipe.send(), pipe.send(from_=OTHER_SENDER)  # two senders: both due at once
+    throttled = CarrierRetryableError("throttled", carrier_code="ESME_RTHROTTLED")
+    outcomes = _slow_round_that_lost_its_lease(pipe, {accepted: None, refused: throttled})
+    with pipe.db.write() as conn:
+        record(conn, outcomes, now=pipe.clock.now(), settings=DispatchSettings())
+    assert (pipe.status(accepted), pipe.status(refused)) == ("sent", "sent")
+    assert [k for k, s in pipe.timeline(refused) if k == "retry"] == []
+    ids = {p["carrier_message_id"] for p in pipe.parts(accepted)}
+    assert "slow-1-0" in ids and len(ids) == 2  # the rescuer's copy and slow's
+    [late] = pipe.events(accepted, "accepted_late")
+    assert (late["detail"]["carrier"], late["detail"]["carrier_ids"]) == ("slow", ["slow-1-0"])
+    assert "lease ran out" in late["detail"]["reason"]
+    assert [k for k, s in pipe.timeline(accepted) if s == "sent"] == ["status"]
+
+
+def test_a_hand_over_recorded_after_a_lost_lease_does_not_undo_the_rest_of_its_group(pipe: Pipeline) -> None:
+    sid = pipe.send()
+    settings = DispatchSettings(lookahead=timedelta(0))
+    with pipe.db.write() as conn:
+        [job] = mark_sending(
+            conn, claim(conn, now=pipe.clock.now(), worker_id="slow", settings=settings), now=pipe.clock.now()
+        )
+    pipe.clock.advance(LEASE.total_seconds() + 1)
+    assert pipe.dispatch("rescuer") == 1
+    job.hand_over = HandOver("smsc", "worker-2")
+    refused = CarrierRetryableError("busy", carrier_code="ESME_RTHROTTLED")
+    outcome = Outcome(job=job, error=refused, tried=[("local", refused)])
+    with pipe.db.write() as conn:
+        record(conn, [outcome], now=pipe.clock.now(), settings=settings)
+    assert pipe.status(sid) == "sent"
+
+
 # -- Messaging Services ---------------------------------------------------------------------------
 
 
@@ -1018,3 +1075,36 @@ def test_idle_rounds_share_one_look_for_due_messages(pipe: Pipeline) -> None:
 def _status(pipe: Pipeline, sid: str) -> str:
     with pipe.db.read() as conn:
         return str(conn.execute(sa.text("SELECT status FROM messages WHERE sid = :sid"), {"sid": sid}).scalar())
+
+
+def test_a_submit_slower_than_the_lease_keeps_its_messages_from_other_dispatchers(pipe: Pipeline) -> None:
+    """A carrier may take longer than the lease to answer (an SMSC that throttles: the
+    connector's pauses add up to 31 s by default; a queue behind a bind's throughput). The
+    round renews the lease of what it has with the carrier, so no other dispatcher takes the
+    messages for dead and sends them again meanwhile."""
+    sid = pipe.send()
+    carrier = _GatedCarrier()
+    lease = timedelta(milliseconds=300)
+    round_ = pipe.round(route=[carrier], lease=lease)
+
+    def claimed_until() -> datetime:
+        until = pipe.message(sid)["claimed_until"]
+        assert isinstance(until, datetime)
+        return until
+
+    async def go() -> int:
+        running = asyncio.ensure_future(round_.run_once())
+        while not carrier.waiting:
+            await asyncio.sleep(0.01)
+        pipe.clock.advance(60)  # the lease taken at the claim has run out
+        deadline = time.monotonic() + 10
+        while claimed_until() <= pipe.clock.now() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert claimed_until() == pipe.clock.now() + lease  # renewed while the carrier holds it
+        assert _claim(pipe, "rescuer", lookahead=timedelta(0)) == []
+        carrier.gate.set()
+        return await running
+
+    assert asyncio.run(go()) == 1
+    assert pipe.status(sid) == "sent" and len(carrier.submitted) == 1
+    assert [k for k, _ in pipe.timeline(sid)] == ["created", "status", "status"]

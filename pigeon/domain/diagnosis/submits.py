@@ -117,7 +117,11 @@ def submit_findings(f: MessageFacts) -> list[Finding]:
                 summary=f"Pigeon submitted {m['sid']} to the carrier {submits.reaching} times, so the recipient may "
                 f"have received it {submits.reaching} times. Why: {why}.",
                 evidence=[
-                    *[event_row(e) for e in f.events if e.get("kind") in {"status", "resend", "retry", "failover"}],
+                    *[
+                        event_row(e)
+                        for e in f.events
+                        if e.get("kind") in {"status", "resend", "retry", "failover", "accepted_late"}
+                    ],
                     *[part_row(p) for p in f.parts],
                 ],
                 advice=list(_RESEND_ADVICE),
