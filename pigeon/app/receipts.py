@@ -65,6 +65,13 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         store.park_unmatched(conn, parked_row(receipt, now=now))
         log.info("receipt for an unknown carrier id parked", extra={"carrier": receipt.carrier})
         return None
+    if ref["part_count"] != 1:
+        # Parts' receipts can be applied at once by two processes (binds held in each). Each
+        # would read the other's part as still open (READ COMMITTED) and neither would move
+        # the message: it would stay sent for ever. Locked, the second waits for the first and
+        # reads its part, as read again here.
+        message_store.lock_message(conn, ref["message_sid"])
+        ref = store.find_carrier_ref(conn, receipt.carrier, receipt.carrier_id) or ref
     message = message_store.get_message(conn, ref["message_sid"])
     if message is None:  # the message was deleted; the receipt has nowhere to go
         return None

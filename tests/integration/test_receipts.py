@@ -8,12 +8,13 @@ Messages go out through the real dispatcher; receipts come from the built-in net
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
 
 from pigeon.app.dispatch import DispatchSettings, Outcome, claim, mark_sending, record, submit
-from pigeon.app.receipts import ReceiptSink
+from pigeon.app.receipts import ReceiptSink, apply_receipt
 from pigeon.ports import Receipt
 from tests.integration.pipeline import Pipeline, ScriptedCarrier
 
@@ -229,6 +230,29 @@ def test_multipart_is_delivered_only_when_every_part_is(pipe: Pipeline) -> None:
         (1, 2, True),
     ]
     assert pipe.callback_statuses(sid) == ["sending", "sent", "delivered"]
+
+
+def test_the_last_parts_receipts_applied_at_once_deliver_the_message(pipe: Pipeline) -> None:
+    """PostgreSQL: two processes may apply a message's last two parts' receipts at once (binds
+    held by different processes). Under READ COMMITTED each saw the other's part still open
+    and neither moved the message: it stayed sent for ever. The message is locked first, so
+    the second waits and then sees the first part's receipt."""
+    if pipe.db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time")
+    sid, ids = _sent(pipe, body=LONG_BODY)
+    first, second = (Receipt(carrier="carrier", carrier_id=i, stat="DELIVRD", err="000") for i in ids)
+    with pipe.db.engine.connect() as conn:
+        tx = conn.begin()
+        apply_receipt(conn, first, now=pipe.clock.now())
+        other = threading.Thread(
+            target=lambda: pipe.db.transact(lambda c: apply_receipt(c, second, now=pipe.clock.now()))
+        )
+        other.start()
+        other.join(0.5)  # without the lock it runs to its commit here, beside this transaction
+        tx.commit()
+    other.join()
+    assert pipe.status(sid) == "delivered"
+    assert [e["detail"]["applied"] for e in pipe.events(sid, "receipt")] == [False, True]
 
 
 def test_multipart_through_the_built_in_network(pipe: Pipeline) -> None:
