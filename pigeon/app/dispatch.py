@@ -139,11 +139,25 @@ Row = dict[str, Any]
 Router = Callable[[str], Sequence[Carrier]]
 
 
+#: A message sent without ValidityPeriod (and not through a Messaging Service, which has its
+#: own) waits at most this long, Twilio's default: a queue that outlives it (a carrier down for
+#: a day) fails the message with 30036 rather than texting the recipient a day late.
+DEFAULT_VALIDITY_PERIOD = 36_000
+
+
+def validity_of(row: Row) -> int:
+    return int(row["validity_period"] or DEFAULT_VALIDITY_PERIOD)
+
+
+def waited(row: Row, now: datetime) -> int:
+    """Seconds the message has waited to go out: since it was created, or, when scheduled,
+    since its SendAt (it could not go out before)."""
+    return int((now - (row.get("send_at") or row["date_created"])).total_seconds())
+
+
 def expired(row: Row, now: datetime) -> bool:
-    """Whether the message has waited longer than its validity period: since it was created,
-    or, when scheduled, since its SendAt (it could not go out before)."""
-    validity = row["validity_period"]
-    return validity is not None and now > (row.get("send_at") or row["date_created"]) + timedelta(seconds=validity)
+    """Whether the message has waited longer than its validity period."""
+    return now > (row.get("send_at") or row["date_created"]) + timedelta(seconds=validity_of(row))
 
 
 def claim(conn: Connection, *, now: datetime, worker_id: str, settings: DispatchSettings) -> list[Job]:
@@ -272,16 +286,16 @@ def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) ->
                 text=f"Message {row['sid']} was not sent: {problem}",
             )
         elif expired(row, now):
-            age = int((now - row["date_created"]).total_seconds())
+            age, validity = waited(row, now), validity_of(row)
             fail(
                 conn,
                 row,
                 now=now,
                 code=30036,
                 kind="expired",
-                detail={"validity_period": row["validity_period"], "waited_seconds": age},
+                detail={"validity_period": validity, "waited_seconds": age},
                 text=f"Message {row['sid']} waited {age} s in the queue, longer than its validity period of "
-                f"{row['validity_period']} s, and was not sent.",
+                f"{validity} s, and was not sent.",
             )
         else:
             live.append(row)

@@ -358,6 +358,17 @@ def test_a_message_within_its_validity_period_is_sent(pipe: Pipeline) -> None:
     assert pipe.status(sid) == "sent"
 
 
+def test_a_message_sent_without_a_validity_period_waits_at_most_twilios_default(pipe: Pipeline) -> None:
+    kept, late = pipe.send(), pipe.send(from_=OTHER_SENDER)
+    pipe.clock.advance(36_000)
+    assert pipe.dispatch(batch=1) == 1 and pipe.status(kept) == "sent"
+    pipe.clock.advance(1)
+    assert pipe.dispatch() == 0
+    assert (pipe.status(late), pipe.message(late)["error_code"]) == ("failed", 30036)
+    [expired] = pipe.events(late, "expired")
+    assert expired["detail"] == {"validity_period": 36_000, "waited_seconds": 36_001}
+
+
 def test_a_message_paced_past_its_validity_period_fails(pipe: Pipeline) -> None:
     sids = pipe.send_in_order(4, validity=3)
     for _ in range(4):
