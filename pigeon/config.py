@@ -53,8 +53,9 @@ class Settings:
     webhook_receiver_share: int = 0
     #: Networks no webhook, status callback or doctor's test request may reach, comma-separated
     #: CIDR blocks; by default the link-local ones, where clouds serve their instance
-    #: credentials (169.254.169.254). "none" for none.
-    webhook_denied_networks: str = "169.254.0.0/16,fe80::/10"
+    #: credentials (169.254.169.254), and the two metadata addresses outside them (AWS's over
+    #: IPv6, Alibaba Cloud's). "none" for none.
+    webhook_denied_networks: str = "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32"
     #: Days finished webhook deliveries and their attempts are kept (0: forever); the message
     #: timeline keeps each callback's outcome regardless (pigeon/store/webhook_history.py).
     webhook_history_days: float = 30.0

@@ -29,7 +29,9 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     s = load_settings({"PIGEON_MESSAGE_DAYS": "400", "PIGEON_ERROR_LOG_DAYS": "0"})
     assert (s.message_days, s.error_log_days) == (400.0, 0.0)
     assert load_settings({}).api_concurrency_per_account == 250
-    assert load_settings({}).webhook_denied_networks == "169.254.0.0/16,fe80::/10"  # cloud metadata
+    # where clouds serve instance credentials: link-local, AWS's IPv6 address, Alibaba Cloud's
+    default = denied_networks(load_settings({}).webhook_denied_networks)
+    assert default == ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32"]
     assert denied_networks(load_settings({"PIGEON_WEBHOOK_DENIED_NETWORKS": "none"}).webhook_denied_networks) == []
     assert load_settings({"PIGEON_API_CONCURRENCY_PER_ACCOUNT": "0"}).api_concurrency_per_account == 0  # no limit
 
