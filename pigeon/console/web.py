@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -62,6 +63,7 @@ class Console:
         self.env.filters["ago"] = format_ago
         self.env.filters["pretty"] = pretty_json
         self.env.filters["api_path"] = api_path
+        self.env.globals["link"] = link
         self.env.globals["explain"] = explain_code
         self.env.globals["status_class"] = status_class
 
@@ -218,6 +220,23 @@ _ACCOUNT_PREFIX = re.compile(r"^/2010-04-01/Accounts/AC[0-9a-fA-F]{32}")
 def api_path(path: str) -> str:
     """A request path without the /2010-04-01/Accounts/AC… every account's path starts with."""
     return _ACCOUNT_PREFIX.sub("…", path)
+
+
+#: http:// or https://, or a path on this server ("/v1/Errors/…", not "//host" or "/\\host").
+_LINKABLE = re.compile(r"https?://|/(?![/\\])", re.IGNORECASE)
+
+
+def link(url: str | None) -> Markup:
+    """A link to `url` when it is an http:// or https:// URL (or a path on this server), else the
+    URL as text. The URLs the console shows are stored data, some from outside (the media of
+    inbound messages): autoescaping keeps them from breaking out of the attribute, not a
+    `javascript:` one from running on a click. Every href the templates make from stored data
+    goes through here."""
+    if not url:
+        return Markup("")
+    if _LINKABLE.match(url.replace("\t", "").replace("\n", "").replace("\r", "")):  # as browsers read it
+        return Markup('<a href="{0}" rel="noreferrer">{0}</a>').format(url)
+    return escape(url)
 
 
 def explain_code(code: int | None) -> ErrorInfo | None:

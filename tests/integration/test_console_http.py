@@ -398,3 +398,28 @@ def test_a_form_or_an_address_holding_nul_is_refused_and_saves_nothing(
     assert kept["sms_url"] != "https://example.com/in"
     assert client.get(f"/console/messages/{d['a_message']['sid']}%00").status_code == 400
     assert client.get("/console/logs?to=%00").status_code == 400
+
+
+def test_a_media_url_links_only_when_it_is_http_or_https(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """Media URLs of inbound messages come from outside: a `javascript:` one, rendered as a link,
+    ran in the console's origin when clicked. It shows as text; an http(s) one stays a link."""
+    client, d = app_and_data
+    now = datetime.now(UTC)
+    hostile, fine = "javascript:alert(document.cookie)", "https://media.example.com/cat.png"
+    with db.write() as conn:
+        new = prepare_message(
+            conn, str(d["a"]["sid"]), SendRequest(to="+14155557070", from_="+14155550181", body="pictures"), now
+        )
+        new.message["num_media"] = 2
+        new.media.extend(
+            {"sid": f"ME{i:032d}", "account_sid": d["a"]["sid"], "message_sid": new.message["sid"], "position": i}
+            | {"url": url, "content_type": None, "date_created": now, "date_updated": now}
+            for i, url in enumerate((hostile, fine))
+        )
+        insert_messages(conn, [new])
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    page = client.get(f"/console/messages/{new.message['sid']}").text
+    assert hostile in page and 'href="javascript:' not in page
+    assert f'href="{fine}"' in page

@@ -1,12 +1,17 @@
-"""The console's signed session cookie and CSRF tokens, and its overview chart geometry."""
+"""The console's signed session cookie and CSRF tokens, its overview chart geometry, and the
+links its pages make of stored URLs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from markupsafe import escape
+
 from pigeon.console.auth import MAX_AGE, csrf_token, fingerprint, sign, unsign
 from pigeon.console.charts import line_chart, nice_step
 from pigeon.console.overview import bucket_keys, status_chart
+from pigeon.console.web import link
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000.0
@@ -62,3 +67,37 @@ def test_the_status_chart_places_counts_in_their_hour() -> None:
     totals = {s.name: s.total for s in chart.series}
     assert totals == {"sent": 0, "delivered": 3, "undelivered": 0, "failed": 1}
     assert bucket_keys(now, "day", 7)[-1] == ("2026-01-15", "01-15")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:x",
+        "//evil.example.com/x",
+        "/\\evil.example.com/x",  # browsers read a backslash as a slash
+        "/\t/evil.example.com/x",  # and drop tabs and newlines
+        "relative/path",
+        "ftp://files.example.com/x",
+    ],
+)
+def test_a_url_other_than_http_or_https_shows_as_text_not_a_link(url: str) -> None:
+    shown = link(url)
+    assert "<a" not in shown and "href" not in shown
+    assert shown == escape(url)
+
+
+def test_an_http_or_https_url_becomes_a_link_its_text_escaped() -> None:
+    assert link("https://example.com/a?b=1&c=2") == (
+        '<a href="https://example.com/a?b=1&amp;c=2" rel="noreferrer">https://example.com/a?b=1&amp;c=2</a>'
+    )
+    assert link('HTTP://example.com/"><script>') == (
+        '<a href="HTTP://example.com/&#34;&gt;&lt;script&gt;" rel="noreferrer">'
+        "HTTP://example.com/&#34;&gt;&lt;script&gt;</a>"
+    )
+    assert link("/v1/Errors/11200") == '<a href="/v1/Errors/11200" rel="noreferrer">/v1/Errors/11200</a>'
+    assert link(None) == link("") == ""
