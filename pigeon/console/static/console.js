@@ -1,5 +1,6 @@
-// Pigeon console: live refresh of the messaging logs and of the handset conversation, and the
-// account switcher's submit-on-change. Everything else works without JavaScript.
+// Pigeon console: live refresh of the messaging logs and of the handset conversation, the
+// account switcher's submit-on-change, and an error page's Back. Everything else works without
+// JavaScript. No page holds inline script: the Content-Security-Policy refuses it.
 (function () {
   "use strict";
 
@@ -107,9 +108,21 @@
     });
   }
 
+  // An error page's "Back" goes back in history; without JavaScript it goes to the console's home.
+  function setupBack() {
+    document.querySelectorAll("a[data-back]").forEach(function (a) {
+      a.addEventListener("click", function (event) {
+        if (history.length < 2) return;
+        event.preventDefault();
+        history.back();
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setupLive();
     setupConversation();
     setupAutosubmit();
+    setupBack();
   });
 })();
