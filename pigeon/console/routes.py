@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from pigeon.domain.pricing import PriceTable
 from pigeon.ports import Clock, WebhookSender
@@ -17,6 +18,7 @@ from pigeon.store.engine import Database
 from pigeon.webhooks.sender import HttpWebhookSender
 
 from . import alerts, auth, doctor, logs, numbers, overview, requests, services, simulator
+from .headers import SecurityHeaders
 from .web import EXCEPTION_HANDLERS, HERE, Console
 
 
@@ -69,8 +71,9 @@ def create_console(
     message_days: float = 0.0,
     denied_networks: Sequence[str] = (),
     prices: PriceTable | None = None,
-) -> Starlette:
-    """The console as an application of its own (its own error pages), on the API's store.
+) -> ASGIApp:
+    """The console as an application of its own (its own error pages and security headers,
+    pigeon.console.headers), on the API's store.
     `sender_factory` makes the WebhookSender of a webhook test (one per test, closed after; by
     default one that keeps out of `denied_networks`, PIGEON_WEBHOOK_DENIED_NETWORKS)."""
     if sender_factory is None:
@@ -84,4 +87,4 @@ def create_console(
         message_days=message_days,
         prices=prices,
     )
-    return app
+    return SecurityHeaders(app)

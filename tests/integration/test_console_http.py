@@ -423,3 +423,51 @@ def test_a_media_url_links_only_when_it_is_http_or_https(
     page = client.get(f"/console/messages/{new.message['sid']}").text
     assert hostile in page and 'href="javascript:' not in page
     assert f'href="{fine}"' in page
+
+
+def test_every_console_response_carries_the_security_headers(
+    app_and_data: tuple[TestClient, dict[str, Row]],
+) -> None:
+    """No other site may frame the console (its Save, Test and Switch forms were clickjackable),
+    and its pages load script, style and images from the console alone."""
+    client, d = app_and_data
+
+    def check(response: Any) -> None:
+        headers = response.headers
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+        policy = {p.split()[0]: p.split()[1:] for p in headers["Content-Security-Policy"].split("; ")}
+        assert policy["default-src"] == ["'self'"] and policy["frame-ancestors"] == ["'none'"]
+        assert policy["object-src"] == policy["base-uri"] == ["'none'"] and policy["form-action"] == ["'self'"]
+
+    check(client.get("/console/login"))  # signed out
+    check(client.get("/console/overview", follow_redirects=False))  # the redirect to sign in
+    check(client.get("/console/static/console.css"))
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    for path in ("/console/overview", "/console/logs", f"/console/numbers/{d['a_number']['sid']}"):
+        check(client.get(path))
+    check(client.get(f"/console/messages/{d['b_message']['sid']}"))  # an error page
+    check(client.post("/console/switch", data={"account_sid": d["sub"]["sid"]}))  # refused: no CSRF token
+
+
+def test_the_console_page_of_an_unexpected_error_carries_them_too(
+    app_and_data: tuple[TestClient, dict[str, Row]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 500 page is written outside Starlette's own middleware stack (ServerErrorMiddleware)."""
+    from pigeon.app import services as service_use
+
+    client, d = app_and_data
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service_use, "list_for_account", broken)
+    lenient = TestClient(
+        client.app, base_url=str(client.base_url), raise_server_exceptions=False, cookies=client.cookies
+    )
+    page = lenient.get("/console/services")
+    assert page.status_code == 500 and "could not show this page" in page.text
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]

@@ -3,6 +3,7 @@ links its pages make of stored URLs."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +12,7 @@ from markupsafe import escape
 from pigeon.console.auth import MAX_AGE, csrf_token, fingerprint, sign, unsign
 from pigeon.console.charts import line_chart, nice_step
 from pigeon.console.overview import bucket_keys, status_chart
-from pigeon.console.web import link
+from pigeon.console.web import HERE, link
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000.0
@@ -101,3 +102,15 @@ def test_an_http_or_https_url_becomes_a_link_its_text_escaped() -> None:
     )
     assert link("/v1/Errors/11200") == '<a href="/v1/Errors/11200" rel="noreferrer">/v1/Errors/11200</a>'
     assert link(None) == link("") == ""
+
+
+def test_no_template_holds_what_the_content_security_policy_refuses() -> None:
+    """The console's CSP allows script and style from its own files only: an inline script, an
+    event-handler attribute, a style attribute or a javascript: URL would silently stop working."""
+    refused = re.compile(r"<script(?![^>]*\bsrc=)|<style|\son[a-z]+\s*=|\sstyle\s*=|javascript:", re.IGNORECASE)
+    found = [
+        f"{path.name}: {m.group(0).strip()}"
+        for path in sorted((HERE / "templates").glob("*.html"))
+        for m in refused.finditer(path.read_text())
+    ]
+    assert found == []
