@@ -136,11 +136,12 @@ def periods(period: Period, first: date, last: date) -> list[tuple[date, date]]:
     if period == "Monthly":
         cuts = []
         month = first.replace(day=1)
-        while month <= last:
+        while True:
             end = month.replace(day=calendar.monthrange(month.year, month.month)[1])
             cuts.append((max(month, first), min(end, last)))
+            if end >= last:  # stop before stepping past it: after December 9999 is past date.max
+                return cuts
             month = end + timedelta(days=1)
-        return cuts
     if period == "Yearly":
         return [
             (max(date(year, 1, 1), first), min(date(year, 12, 31), last)) for year in range(first.year, last.year + 1)

@@ -173,3 +173,19 @@ def test_received_messages_cost_what_the_files_inbound_prices_say(tmp_path: Path
     assert (message.direction, message.price, message.price_unit) == ("inbound", "-0.00790", "USD")
     (record,) = tenant.client().usage.records.today.list(category="sms-inbound")
     assert (record.count, record.usage, Decimal(str(record.price))) == ("1", "1", Decimal("0.0079"))
+
+
+@pytest.mark.parametrize("period", ["Records", "Daily", "Monthly", "Yearly", "AllTime"])
+def test_a_range_ending_on_the_calendars_last_day_answers(tenant: Tenant, period: str) -> None:
+    # Monthly stepped past 9999-12-31 and answered 500 (an OverflowError).
+    path = "/Usage/Records.json" if period == "Records" else f"/Usage/Records/{period}.json"
+    r = httpx.get(
+        tenant.base() + path,
+        params={"StartDate": "9999-12-01", "EndDate": "9999-12-31", "Category": "sms"},
+        auth=(tenant.sid, tenant.auth_token),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    records = r.json()["usage_records"]
+    assert (records[0]["start_date"], records[-1]["end_date"]) == ("9999-12-01", "9999-12-31")
+    assert {u["count"] for u in records} == {"0"}

@@ -80,3 +80,18 @@ def test_periods_cut_the_range() -> None:
     ]
     assert periods("Yearly", first, last) == [(first, date(2025, 12, 31)), (date(2026, 1, 1), last)]
     assert periods("Records", first, last) == [(first, last)]
+
+
+def test_periods_reach_the_last_day_of_the_calendar() -> None:
+    """The month after December 9999 is past date.max: Monthly stepped onto it (an OverflowError,
+    a 500 for Monthly.json?StartDate=9999-12-01&EndDate=9999-12-31)."""
+    first, last = date(9999, 11, 15), date.max
+    assert periods("Monthly", first, last) == [(first, date(9999, 11, 30)), (date(9999, 12, 1), last)]
+    assert periods("Monthly", date(9999, 12, 1), last) == [(date(9999, 12, 1), last)]
+    assert periods("Daily", date(9999, 12, 30), last) == [(date(9999, 12, 30),) * 2, (last, last)]
+    assert periods("Yearly", first, last) == [(first, last)]
+    assert periods("AllTime", first, last) == [(first, last)]
+    assert resolve_range("Monthly", start="9999-12-01", end="9999-12-31", today=TODAY, first_day=FIRST) == (
+        date(9999, 12, 1),
+        last,
+    )
