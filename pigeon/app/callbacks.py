@@ -51,6 +51,7 @@ from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.signatures import compute_signature, request_url
 from pigeon.domain.status import MessageStatus
+from pigeon.domain.urls import url_for_log
 from pigeon.ports import Clock, WebhookRequest, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -380,7 +381,12 @@ def record_outcome(
     _timeline(conn, attempt, now, success=False, alert_sid=alert_sid)
     log.warning(
         "webhook delivery failed for good",
-        extra={"delivery_id": d["id"], "url": d["url"], "attempts": attempt.number, "error_code": error.error_code},
+        extra={
+            "delivery_id": d["id"],
+            "url": url_for_log(d["url"]),
+            "attempts": attempt.number,
+            "error_code": error.error_code,
+        },
     )
     return Outcome.FAILED
 

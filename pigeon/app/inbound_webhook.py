@@ -29,6 +29,7 @@ from pigeon.domain.errors import ApiError, WebhookError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.status import Direction
 from pigeon.domain.twiml import MAX_MESSAGES, ReplyMessage, Twiml, TwimlError, interpret
+from pigeon.domain.urls import url_for_log
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -95,7 +96,7 @@ async def _ask(
     except TwimlError as exc:
         ex.error = WebhookError(exc.code, exc.detail, retryable=False, status=ex.response.status)
     except Exception as exc:  # an answer we failed to read must not bring the delivery back for ever
-        log.exception("could not read the application's answer from %s", url)
+        log.exception("could not read the application's answer from %s", url_for_log(url))
         ex.error = WebhookError(
             12100, f"the answer could not be read: {exc}", retryable=False, status=ex.response.status
         )

@@ -1,4 +1,4 @@
-"""Rules for URLs that customers give us (callbacks, webhooks, media)."""
+"""Rules for URLs that customers give us (callbacks, webhooks, media), and how a log line shows one."""
 
 from __future__ import annotations
 
@@ -51,3 +51,19 @@ def origin_of(url: str) -> str:
         return url
     scheme = parts.scheme.lower()
     return f"{scheme}://{parts.hostname.lower()}:{port or _DEFAULT_PORTS.get(scheme, 0)}"
+
+
+#: The scheme and the userinfo of a URL: everything up to the last "@" before the path.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def url_for_log(url: str) -> str:
+    """`url` as a log line may show it: a password in it replaced by ``***``
+    (``http://user:***@host/path``), and a user name alone too (``https://***@host/``), as it may
+    be a token. A webhook URL may carry credentials; the logs (and whoever reads them) must not.
+    Works on URLs that do not parse as well: one that did not is the likeliest to be logged."""
+    found = _USERINFO.match(url)
+    if found is None:
+        return url
+    user, colon, _ = found[2].partition(":")
+    return f"{found[1]}{user + ':***' if colon else '***'}@{url[found.end() :]}"

@@ -32,7 +32,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pigeon.domain.urls import origin_of
+from pigeon.domain.urls import origin_of, url_for_log
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Receivers:
                 r.holding = True
                 log.info(
                     "deliveries to %s are given back to the outbox while its receiver is slow",
-                    origin_of(row["url"]),
+                    url_for_log(origin_of(row["url"])),  # a URL that does not parse is its own origin
                     extra={"in_hand": r.unanswered, "typical_s": r.typical},
                 )
             return False

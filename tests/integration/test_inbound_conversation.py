@@ -5,22 +5,25 @@ number joined a Messaging Service."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from pigeon.app import accounts as account_use
+from pigeon.app import inbound_webhook
 from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.logs import JsonFormatter
 from pigeon.ports import InboundSms, WebhookRequest, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
 from pigeon.store.optouts import find_opt_out, record_opt_out
-from pigeon.store.tables import messages, webhook_deliveries
+from pigeon.store.tables import messages, phone_numbers, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 
 NUMBER, HANDSET = "+14155550181", "+14155557181"
@@ -166,3 +169,26 @@ def test_a_relative_redirect_is_read_against_the_document_that_gave_it(
         "https://app.example.com/sms/next",
         "https://app.example.com/sms/last",
     ]
+
+
+def test_an_application_url_s_password_stays_out_of_the_logs(
+    db: Database, clock: FrozenClock, account: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer Pigeon fails to read is logged with the URL it came from, without its password."""
+    with db.write() as conn:
+        conn.execute(
+            sa.update(phone_numbers)
+            .where(phone_numbers.c.phone_number == NUMBER)
+            .values(sms_url="https://user:s3cret@app.example.com/sms")
+        )
+
+    def unreadable(*args: object) -> None:
+        raise RuntimeError("a bug reading the answer")
+
+    monkeypatch.setattr(inbound_webhook, "interpret", unreadable)
+    row = text_in(db, clock)
+    with caplog.at_level(logging.ERROR, logger="pigeon.app.inbound_webhook"):
+        asyncio.run(deliver_inbound(db, RecordingWebhookSender([xml("<Response/>")]), clock, row))
+    [record] = [r for r in caplog.records if r.name == "pigeon.app.inbound_webhook"]
+    assert "app.example.com/sms" in record.getMessage()
+    assert "s3cret" not in JsonFormatter().format(record)

@@ -7,6 +7,7 @@ RecordingWebhookSender. Signatures are checked with the twilio SDK's RequestVali
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.status import MessageStatus
+from pigeon.logs import JsonFormatter
 from pigeon.ports import InboundSms, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
@@ -407,6 +409,20 @@ def test_a_4xx_fails_at_once_but_429_and_408_are_retried(db: Database, clock: Fr
     assert alert["response_headers"] == {"Content-Type": "text/plain"}
     assert "1 attempt:" in alert["alert_text"]
     assert len(attempt["response_excerpt"]) == 1024  # the first kilobyte is kept
+
+
+def test_a_callback_url_s_password_stays_out_of_the_logs(
+    db: Database, clock: FrozenClock, account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log line of a callback that failed for good names its URL without the password."""
+    sid = new_message(db, clock, account, callback="https://user:s3cret@hooks.example.com/status")
+    move(db, clock, sid, S.SENDING)
+    sender = RecordingWebhookSender(lambda _r: WebhookResponse(404, {}, b"", 1.0))
+    with caplog.at_level(logging.WARNING, logger="pigeon.app.callbacks"):
+        assert run_once(worker(db, sender, clock)) == 1
+    [record] = [r for r in caplog.records if r.getMessage() == "webhook delivery failed for good"]
+    assert record.url == "https://user:***@hooks.example.com/status"
+    assert "s3cret" not in JsonFormatter().format(record)
 
 
 def test_a_later_callback_waits_for_an_earlier_one_being_retried(

@@ -1,10 +1,11 @@
-"""The origin of a receiver's URL: one key for every spelling of one server."""
+"""The origin of a receiver's URL: one key for every spelling of one server; a URL as a log
+line may show it."""
 
 from __future__ import annotations
 
 import pytest
 
-from pigeon.domain.urls import origin_of
+from pigeon.domain.urls import origin_of, url_for_log
 
 
 @pytest.mark.parametrize(
@@ -25,3 +26,23 @@ def test_one_origin_per_server(url: str, origin: str) -> None:
 @pytest.mark.parametrize("url", ["not a url", "http://h:99999/", "/relative/path", ""])
 def test_a_url_without_a_server_is_its_own_origin(url: str) -> None:
     assert origin_of(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:s3cret@hooks.example.com/path?q=1", "http://user:***@hooks.example.com/path?q=1"),
+        ("https://user:s3cret@hooks.example.com:8443", "https://user:***@hooks.example.com:8443"),
+        ("https://user:p%40ss@hooks.example.com/a@b", "https://user:***@hooks.example.com/a@b"),
+        ("https://user:p@ss@hooks.example.com/", "https://user:***@hooks.example.com/"),
+        ("https://t0ken@hooks.example.com/", "https://***@hooks.example.com/"),  # a user alone may be a token
+        ("HTTP://user:s3cret@[::1]:8080/x", "HTTP://user:***@[::1]:8080/x"),
+        ("http://user:s3cret@h:99999/", "http://user:***@h:99999/"),  # a port that does not parse
+        ("https://hooks.example.com/status?to=a@b.example", "https://hooks.example.com/status?to=a@b.example"),
+        ("https://hooks.example.com/", "https://hooks.example.com/"),
+        ("not a url", "not a url"),
+        ("", ""),
+    ],
+)
+def test_a_url_for_a_log_line_keeps_no_password(url: str, shown: str) -> None:
+    assert url_for_log(url) == shown
