@@ -1,7 +1,9 @@
 """Structured logs: one JSON object per line on standard error. Configured by entry points only.
 
 Fields passed with ``extra=`` become keys of the object. Keys that could carry a secret are
-masked wherever they appear, so a careless ``extra={"password": ...}`` never reaches a log.
+masked wherever they appear, so a careless ``extra={"password": ...}`` never reaches a log; a
+URL field (``url``, ``*_url``) loses any password it holds (pigeon.domain.urls.url_for_log, which
+log calls that put a URL in the message itself use).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from pigeon.domain.urls import url_for_log
+
 SECRET_KEYS = frozenset({"password", "auth_token", "secret", "authorization", "token", "api_key_secret"})
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -19,7 +23,11 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 def _mask(key: str, value: Any) -> Any:
     name = key.lower()
     # Names such as tls_key_password or client_secret too, not only the exact ones.
-    return "***" if name in SECRET_KEYS or name.endswith(("password", "secret")) else value
+    if name in SECRET_KEYS or name.endswith(("password", "secret")):
+        return "***"
+    if (name == "url" or name.endswith("_url")) and isinstance(value, str):
+        return url_for_log(value)
+    return value
 
 
 class JsonFormatter(logging.Formatter):
