@@ -421,7 +421,7 @@ def test_a_callback_url_s_password_stays_out_of_the_logs(
     with caplog.at_level(logging.WARNING, logger="pigeon.app.callbacks"):
         assert run_once(worker(db, sender, clock)) == 1
     [record] = [r for r in caplog.records if r.getMessage() == "webhook delivery failed for good"]
-    assert record.url == "https://user:***@hooks.example.com/status"
+    assert vars(record)["url"] == "https://user:***@hooks.example.com/status"
     assert "s3cret" not in JsonFormatter().format(record)
 
 
