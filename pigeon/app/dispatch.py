@@ -157,7 +157,8 @@ def waited(row: Row, now: datetime) -> int:
 
 def expired(row: Row, now: datetime) -> bool:
     """Whether the message has waited longer than its validity period."""
-    return now > (row.get("send_at") or row["date_created"]) + timedelta(seconds=validity_of(row))
+    since: datetime = row.get("send_at") or row["date_created"]
+    return now - since > timedelta(seconds=validity_of(row))
 
 
 def claim(conn: Connection, *, now: datetime, worker_id: str, settings: DispatchSettings) -> list[Job]:
