@@ -69,8 +69,9 @@ def split_user_data(user_data: bytes, udhi: bool) -> tuple[Concat | None, bytes,
     """(concatenation info, the UDH as sent, the text octets) of a message body.
 
     Unknown information elements (ports, special SMS indications) are skipped; a UDH whose
-    length runs past the data is treated as absent, so a garbled header costs the
-    concatenation, not the message.
+    length runs past the data is treated as absent, and one with an element running past the
+    UDH's own end as garbled (no concatenation, text after the UDH's length), so a garbled
+    header costs the concatenation, not the message.
     """
     if not udhi or not user_data:
         return None, b"", user_data
@@ -82,6 +83,10 @@ def split_user_data(user_data: bytes, udhi: bool) -> tuple[Concat | None, bytes,
     pos = 1
     while pos + 2 <= len(udh):
         iei, length = udh[pos], udh[pos + 1]
+        if pos + 2 + length > len(udh):
+            # Its length disagrees with the UDH's: nothing in the header can be trusted, not
+            # even a concatenation element read before this one.
+            return None, udh, rest
         value = udh[pos + 2 : pos + 2 + length]
         if iei == 0x00 and length == 3:
             concat = Concat(value[0], value[1], value[2], 8)

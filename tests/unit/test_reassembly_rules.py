@@ -178,3 +178,19 @@ def test_a_part_number_outside_its_total_is_not_a_part() -> None:
     udh = bytes([5, 0x00, 3, 0x42, 2, 3])  # part 3 of 2
     sms = read(deliver(udh + gsm("odd"), esm_class=UDHI))
     assert isinstance(sms, InboundSms) and sms.body == "odd"
+
+
+@pytest.mark.parametrize(
+    "udh",
+    [
+        bytes([3, 0x00, 3, 5]),  # an 8-bit concatenation element announcing 3 octets, 1 in the header
+        bytes([4, 0x08, 4, 1, 2]),  # a 16-bit one announcing 4 octets, 2 in the header
+        bytes([8, 0x00, 3, 0x42, 2, 1, 0x24, 9, 1]),  # a whole 8-bit one, then an element running past the header
+    ],
+    ids=["8-bit", "16-bit", "after-a-whole-one"],
+)
+def test_an_element_running_past_its_header_costs_the_concatenation_not_the_message(udh: bytes) -> None:
+    # The first two raised IndexError: the SMSC got a temporary error and resent the PDU for ever.
+    sms = read(deliver(udh + gsm("hello"), esm_class=UDHI))
+    assert isinstance(sms, InboundSms)
+    assert (sms.body, sms.raw["udh"]) == ("hello", udh.hex())
