@@ -41,7 +41,7 @@ class CarrierMetrics:
         )
         self.errors = Counter(
             "pigeon_carrier_errors",
-            "Connector errors by kind (bind, connection, response_timeout, permanent, retryable, pdu, events).",
+            "Connector errors by kind (bind, connection, response_timeout, permanent, retryable, pdu, tlv, events).",
             ["carrier", "kind"],
             registry=r,
         )

@@ -337,6 +337,20 @@ class SmppCarrier:
                 log.warning("garbled deliver_sm", extra={"carrier": self.name, "problem": str(exc), "pdu": body.hex()})
                 session.respond(pdu.generic_nack_pdu(sequence, 0x02))  # ESME_RINVCMDLEN
                 return
+            if deliver.unread_tail is not None:
+                # Taken without the optional parameters that could not be read: counted and
+                # logged, since one of them may have been the receipt's id or state.
+                self.metrics.errors.labels(self.name, "tlv").inc()
+                log.warning(
+                    "deliver_sm taken without its unreadable optional parameters",
+                    extra={
+                        "carrier": self.name,
+                        "command_id": f"0x{pdu.DELIVER_SM:08X}",
+                        "sequence": sequence,
+                        "problem": deliver.unread_tail,
+                        "pdu": body.hex(),
+                    },
+                )
             try:
                 await (self._receipt(deliver) if is_receipt(deliver) else self._inbound(deliver))
                 status = 0

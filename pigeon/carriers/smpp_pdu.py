@@ -262,6 +262,8 @@ class DeliverSm:
     data_coding: int
     short_message: bytes
     tlvs: dict[int, bytes] = field(default_factory=dict)
+    # Why the octets after the last TLV read were left unread (see `parse_deliver_sm`), or None.
+    unread_tail: str | None = None
 
     @property
     def user_data(self) -> bytes:
@@ -307,7 +309,15 @@ class _Cursor:
 
 
 def parse_deliver_sm(body: bytes) -> DeliverSm:
-    """The mandatory fields and TLVs of a deliver_sm body (the PDU after its 16-octet header)."""
+    """The mandatory fields and TLVs of a deliver_sm body (the PDU after its 16-octet header).
+
+    A broken mandatory part raises `PduError`: without it there is nothing to deliver. The
+    optional parameters are read leniently: the first that cannot be read (fewer than four
+    octets left, or a length running past the PDU) ends them, those before it are kept, and
+    ``unread_tail`` says why. SMSCs do send a NUL after the text, or vendor TLVs with wrong
+    lengths, in receipts whose id is perfectly readable; refusing the whole PDU for that
+    would lose the receipt.
+    """
     c = _Cursor(body)
     service_type = c.cstring("service_type", 6)
     source_ton, source_npi = c.octet("source_addr_ton"), c.octet("source_addr_npi")
@@ -324,11 +334,7 @@ def parse_deliver_sm(body: bytes) -> DeliverSm:
     data_coding = c.octet("data_coding")
     c.octet("sm_default_msg_id")
     short_message = c.take("short_message", c.octet("sm_length"))
-    tlvs: dict[int, bytes] = {}
-    while c.pos < len(body):
-        header = c.take("TLV header", 4)
-        tag, length = struct.unpack("!HH", header)
-        tlvs.setdefault(tag, c.take(f"TLV 0x{tag:04X}", length))
+    tlvs, unread_tail = _read_tlvs(c)
     return DeliverSm(
         service_type=service_type,
         source_ton=source_ton,
@@ -342,4 +348,19 @@ def parse_deliver_sm(body: bytes) -> DeliverSm:
         data_coding=data_coding,
         short_message=short_message,
         tlvs=tlvs,
+        unread_tail=unread_tail,
     )
+
+
+def _read_tlvs(c: _Cursor) -> tuple[dict[int, bytes], str | None]:
+    """The TLVs from the cursor to the end (the first of a repeated tag wins), and why any
+    octets were left unread (None when all were read)."""
+    tlvs: dict[int, bytes] = {}
+    while (left := len(c.data) - c.pos) > 0:
+        if left < 4:
+            return tlvs, f"{left} octet(s) after the last TLV, too few for a TLV header"
+        tag, length = struct.unpack("!HH", c.take("TLV header", 4))
+        if length > left - 4:
+            return tlvs, f"TLV 0x{tag:04X} announces {length} octets, {left - 4} left"
+        tlvs.setdefault(tag, c.take(f"TLV 0x{tag:04X}", length))
+    return tlvs, None

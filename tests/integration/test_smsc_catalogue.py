@@ -6,6 +6,7 @@ One test per fault; each asserts the outcome the fault's docstring promises.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -220,6 +221,25 @@ def test_garbled_pdu() -> None:
             assert carrier.status().binds[0].connects == 1 and events.inbound == []
 
     run(scenario)
+
+
+def test_unreadable_tlvs(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        async with against(faults.UnreadableTlvs) as (smsc, carrier, events):
+            await smsc.wait(lambda: len(smsc.answers) == 2)
+            answers = [smsc.answers[s] for s in smsc.sequences]
+            assert [(a.command_id, a.status) for a in answers] == [(faults.DELIVER_SM | faults.RESP, 0)] * 2
+            assert sorted(r.carrier_id for r in events.receipts) == ["4200100", "4200101"]
+            assert errors(carrier, "tlv") == 2 and errors(carrier, "pdu") == 0
+
+    with caplog.at_level(logging.WARNING, logger="pigeon.carriers.smpp"):
+        run(scenario)
+    logged = [r for r in caplog.records if "unreadable optional parameters" in r.getMessage()]
+    assert all(r.levelno == logging.WARNING for r in logged)
+    assert sorted((r.__dict__["command_id"], r.__dict__["sequence"]) for r in logged) == [
+        ("0x00000005", 1),
+        ("0x00000005", 2),
+    ]
 
 
 def test_vendor_status() -> None:

@@ -384,6 +384,28 @@ class GarbledPdu(FakeSmsc):
         conn.request(DELIVER_SM, deliver_sm_body(b"short", esm_class=0, sm_length=200))
 
 
+class UnreadableTlvs(FakeSmsc):
+    """Right after bind, two receipts whose optional parameters cannot all be read: one with a
+    stray NUL after its text (too short for a TLV), one whose receipted_message_id TLV is
+    followed by a vendor TLV announcing more octets than the PDU has left.
+
+    Expected: both acknowledged ESME_ROK (not generic_nack: the receipts are readable) and
+    both reach on_receipt with their ids; each counted as a "tlv" error and logged at warning
+    with its command and sequence. A broken mandatory part is still nacked (GarbledPdu).
+    """
+
+    async def on_bound(self, conn: Connection) -> None:
+        self.sequences = [
+            conn.request(DELIVER_SM, deliver_sm_body(receipt_text("4200100")) + b"\x00"),
+            conn.request(
+                DELIVER_SM,
+                deliver_sm_body(
+                    receipt_text("4200101"), tlvs=tlv(0x001E, cstr("4200101")) + struct.pack("!HH", 0x1401, 8) + b"ab"
+                ),
+            ),
+        ]
+
+
 class VendorStatus(FakeSmsc):
     """submit_sm refused with vendor command_status 0x00000401 (outside SMPP 3.4's table).
 
@@ -487,6 +509,7 @@ CATALOGUE: tuple[type[FakeSmsc], ...] = (
     ReceiptForUnknownId,
     HexIds,
     GarbledPdu,
+    UnreadableTlvs,
     VendorStatus,
     LaterPartRefused,
     SilentLink,
