@@ -36,7 +36,7 @@ from pigeon.carriers.smpp_pdu import (
     DeliverSm,
 )
 from pigeon.domain.reassembly import alphabet, decode_text
-from pigeon.domain.receipts import carrier_error_code, looks_like_receipt, parse_receipt_text
+from pigeon.domain.receipts import carrier_error_code, looks_like_receipt, outcome_of, parse_receipt_text
 from pigeon.ports import InboundPart, InboundSms, Receipt
 
 __all__ = ["Concat", "decode_text", "is_receipt", "read_mo", "receipt_from", "split_user_data"]
@@ -158,6 +158,21 @@ def is_receipt(deliver: DeliverSm) -> bool:
     return looks_like_receipt(_receipt_text(deliver))
 
 
+def _state(said: str | None, *, intermediate: bool) -> str:
+    """The state a receipt records, from the state it says (None: it says none).
+
+    An intermediate notification (SMPP 3.4 §5.2.12) reports on a delivery still under way,
+    never its end: without a state it is ENROUTE, not UNKNOWN (which is final, undelivered).
+    One that does say a final state (UNDELIV for an attempt that failed and will be retried,
+    or a DELIVRD some SMSC copied in) is also read as ENROUTE: a part's first final answer
+    stands, so taking it would shut out the real receipt that follows, while leaving it out
+    only keeps the message as it was until that receipt comes. What it said stays in ``raw``.
+    """
+    if not intermediate:
+        return said or "UNKNOWN"
+    return said if said is not None and not outcome_of(said).final else "ENROUTE"
+
+
 def receipt_from(
     deliver: DeliverSm, *, carrier: str, id_format: IdFormat, error_codes: Mapping[str, int] | None = None
 ) -> Receipt | None:
@@ -175,7 +190,8 @@ def receipt_from(
     else:
         return None
     # The TLV is structured, the text is free-form: the TLV wins when both are present.
-    stat = (MESSAGE_STATES.get(state_tlv[0]) if state_tlv else None) or parsed.stat or "UNKNOWN"
+    said = (MESSAGE_STATES.get(state_tlv[0]) if state_tlv else None) or parsed.stat
+    stat = _state(said, intermediate=deliver.is_intermediate_notification)
     err = parsed.err
     if err is None and error_tlv and len(error_tlv) == 3:
         err = f"{int.from_bytes(error_tlv[1:], 'big'):03d}"
@@ -186,6 +202,8 @@ def receipt_from(
         extras.append(f"message_state={state_tlv[0]}")
     if error_tlv:
         extras.append(f"network_error_code={error_tlv.hex()}")
+    if said is not None and said != stat:
+        extras.append(f"intermediate_notification_stat={said}")
     raw = text + (f" [{' '.join(extras)}]" if extras else "")
     return Receipt(
         carrier=carrier,

@@ -276,6 +276,11 @@ class DeliverSm:
         return (self.esm_class & 0x3C) in (0x04, 0x20)
 
     @property
+    def is_intermediate_notification(self) -> bool:
+        """esm_class message type says intermediate delivery notification (SMPP 3.4 §5.2.12)."""
+        return (self.esm_class & 0x3C) == 0x20
+
+    @property
     def udhi(self) -> bool:
         return bool(self.esm_class & 0x40)
 
