@@ -31,7 +31,8 @@ A complete carrier, with its defaults::
     response_timeout = 10.0          # seconds for a submit_sm_resp
     failover_on_unknown_outcome = false  # see below
     enquire_link_interval = 30.0
-    reconnect_min = 1.0              # backoff between reconnects, doubling up to the max
+    reconnect_min = 1.0              # backoff between reconnects, doubling up to the max; back
+                                     # to the min after a bind that lasted enquire_link_interval
     reconnect_max = 60.0
     throttle_pause = 1.0             # pause after ESME_RTHROTTLED / ESME_RMSGQFUL, doubling
     throttle_retries = 5             # resends of one part before the dispatcher fails over

@@ -5,6 +5,11 @@ configured with two binds): connect, bind, serve the session until it ends, then
 after an exponential backoff with jitter — forever, until the carrier stops. A refused bind
 (wrong password, SMSC refusing) is retried the same way: operators fix credentials without
 restarting Pigeon, and `status()` says why the carrier is not bound meanwhile.
+
+The backoff starts over only after a session that stayed bound one enquire_link interval.
+Some SMSCs accept a bind and end it at once (the account's bind limit reached, the client's
+address not allowed): counting such a bind as a recovery would rebind every reconnect_min
+seconds for ever, and some SMSCs blacklist a client for that.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import logging
 import random
 import ssl
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -131,10 +137,11 @@ class BindKeeper:
         c = self.carrier
         delay = c.config.reconnect_min
         while not c.stopping:
-            if await self._bind_and_serve():
-                delay = c.config.reconnect_min  # it was bound: start the backoff over
-            else:
+            bound_for = await self._bind_and_serve()
+            if bound_for is None:
                 self._address = (self._address + 1) % len(c.config.addresses)  # the next address, if any
+            elif bound_for >= c.config.enquire_link_interval:
+                delay = c.config.reconnect_min  # it worked for a while: start the backoff over
             self.first_attempt.set()
             if c.stopping:
                 break
@@ -144,8 +151,9 @@ class BindKeeper:
             delay = min(delay * 2, c.config.reconnect_max)
         self._set("stopped")
 
-    async def _bind_and_serve(self) -> bool:
-        """One connection, from connect to its end; True if it got bound. Never raises but cancellation."""
+    async def _bind_and_serve(self) -> float | None:
+        """One connection, from connect to its end: the seconds it stayed bound, None if it never
+        got bound. Never raises but cancellation."""
         c, config = self.carrier, self.carrier.config
         self._set("connecting")
         host, port = config.addresses[self._address]
@@ -157,29 +165,30 @@ class BindKeeper:
         except BindRefused as exc:
             c.metrics.errors.labels(config.name, "bind").inc()
             self._set("bind_refused", f"bind refused: {carrier_code(exc.status)}")
-            return False
+            return None
         except TlsSetupError as exc:  # a TLS file went missing since the start
             c.metrics.errors.labels(config.name, "connection").inc()
             self._set("backoff", f"TLS: {exc}")
-            return False
+            return None
         except ssl.SSLError as exc:
             c.metrics.errors.labels(config.name, "connection").inc()
             self._set("backoff", f"cannot connect to {address_text(host, port)}: {describe_failure(exc)}")
-            return False
+            return None
         except (OSError, TimeoutError) as exc:
             c.metrics.errors.labels(config.name, "connection").inc()
             self._set("backoff", f"cannot connect to {address_text(host, port)}: {exc.__class__.__name__} {exc}")
-            return False
+            return None
         except Exception as exc:  # a bug must cost a reconnect, never the bind for good
             log.exception("binding failed unexpectedly", extra={"carrier": config.name, "role": self.role})
             self._set("backoff", f"{exc.__class__.__name__}: {exc}")
-            return False
+            return None
         self.connects += 1
         self.session = session
         self._set("bound")
         c.bind_changed()
         self.first_attempt.set()
         log.info("bound", extra={"carrier": config.name, "role": self.role, "address": address_text(host, port)})
+        bound_at = time.monotonic()
         try:
             await session.run()
         except Exception as exc:
@@ -189,11 +198,20 @@ class BindKeeper:
         finally:
             self.session = None
             c.bind_changed()
+        bound_for = time.monotonic() - bound_at
         if not c.stopping:
             c.metrics.errors.labels(config.name, "connection").inc()
             self._set("backoff", session.close_reason)
-            log.warning("bind lost", extra={"carrier": config.name, "role": self.role, "reason": session.close_reason})
-        return True
+            log.warning(
+                "bind lost",
+                extra={
+                    "carrier": config.name,
+                    "role": self.role,
+                    "reason": session.close_reason,
+                    "bound_for": round(bound_for, 3),
+                },
+            )
+        return bound_for
 
     def status(self) -> BindStatus:
         host, port = self.carrier.config.addresses[self._address]

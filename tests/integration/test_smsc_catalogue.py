@@ -77,6 +77,65 @@ def test_bind_refused() -> None:
     run(scenario)
 
 
+def record_pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses the carriers' binds ask for between two connections, in order."""
+    pauses: list[float] = []
+    original = SmppCarrier.sleep_unless_stopped
+
+    async def recording(self: SmppCarrier, seconds: float) -> None:
+        pauses.append(seconds)
+        await original(self, seconds)
+
+    monkeypatch.setattr(SmppCarrier, "sleep_unless_stopped", recording)
+    return pauses
+
+
+def test_bind_then_unbind(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses = record_pauses(monkeypatch)
+
+    async def scenario() -> None:
+        async with against(
+            faults.BindThenUnbind, wait_bound=False, reconnect_min=0.02, reconnect_max=10.0, enquire_link_interval=5.0
+        ) as (smsc, _carrier, _):
+            await smsc.wait(lambda: smsc.bind_attempts >= 5)
+        # Each pause is the doubled delay with jitter (half to all of it); before, every
+        # accepted bind started the backoff over, and each pause was at most reconnect_min.
+        assert len(pauses) >= 4
+        assert all(pause >= 0.02 * 2**n / 2 for n, pause in enumerate(pauses[:4])), pauses
+
+    run(scenario)
+
+
+class UnbindAfterAWhile(faults.FakeSmsc):
+    """Not a fault: each session is ended with an unbind after `HOLD` seconds."""
+
+    HOLD = 0.3
+
+    async def on_bound(self, conn: faults.Connection) -> None:
+        async def unbind_later() -> None:
+            await asyncio.sleep(self.HOLD)
+            conn.request(faults.UNBIND)
+
+        self.spawn(unbind_later())
+
+
+def test_a_session_that_lasted_an_enquire_link_interval_starts_the_backoff_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses = record_pauses(monkeypatch)
+
+    async def scenario() -> None:
+        async with against(UnbindAfterAWhile, reconnect_min=0.02, reconnect_max=10.0, enquire_link_interval=0.1) as (
+            smsc,
+            _carrier,
+            _,
+        ):
+            await smsc.wait(lambda: smsc.bind_attempts >= 4)
+        assert len(pauses) >= 3 and max(pauses) <= 0.02, pauses
+
+    run(scenario)
+
+
 def test_no_submit_resp() -> None:
     async def scenario() -> None:
         async with against(faults.NoSubmitResp) as (smsc, carrier, _):

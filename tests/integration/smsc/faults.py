@@ -271,6 +271,19 @@ class BindRefused(FakeSmsc):
         return ESME_RBINDFAIL
 
 
+class BindThenUnbind(FakeSmsc):
+    """Every bind is accepted, then ended at once with an unbind: how some SMSCs say that the
+    account's bind limit is reached or that the client's address is not allowed.
+
+    Expected: the carrier keeps binding again, with a backoff that keeps growing as for a
+    refused bind (a bind that does not last is no sign of recovery), not every reconnect_min
+    seconds for ever: some SMSCs blacklist a client that hammers them so.
+    """
+
+    async def on_bound(self, conn: Connection) -> None:
+        conn.request(UNBIND)
+
+
 class NoSubmitResp(FakeSmsc):
     """submit_sm is swallowed: no submit_sm_resp, ever (enquire_link is still answered).
 
@@ -501,6 +514,7 @@ class ReusedIds(FakeSmsc):
 
 CATALOGUE: tuple[type[FakeSmsc], ...] = (
     BindRefused,
+    BindThenUnbind,
     NoSubmitResp,
     FirstSubmitUnanswered,
     UnbindDuringSubmit,
