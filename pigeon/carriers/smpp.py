@@ -415,7 +415,15 @@ def _address(number: str, ton: int) -> str:
     TON 1 is international by definition; with TON 0 ("unknown", which many SMSCs send for
     everything) digits longer than a short code are read as international too. National
     (TON 2), alphanumeric and short numbers are kept as they came.
+
+    A number starting with "0" is never given a "+": no country code starts with 0, so it is
+    a national number (or an international one written with its "00" prefix), and a "+"
+    would make it another number. Kept as received, a recipient like that matches none of
+    the accounts' numbers (all E.164) and its message is kept as unroutable; a sender like
+    that is stored as it came, and an automatic reply to it is refused with an alert. We
+    cannot do better without knowing which country the SMSC's national numbers belong to.
     """
-    if number.isascii() and number.isdigit() and (ton == 1 or (ton == 0 and len(number) > 8)):
+    digits = number.isascii() and number.isdigit() and not number.startswith("0")
+    if digits and (ton == 1 or (ton == 0 and len(number) > 8)):
         return "+" + number
     return number

@@ -45,13 +45,15 @@ def deliver_sm_body(
     data_coding: int = 0,
     tlvs: bytes = b"",
     sm_length: int | None = None,
+    source: tuple[int, str] = (1, "447700900123"),  # (TON, address); NPI is 1 (E.164)
+    destination: tuple[int, str] = (1, "14155550100"),
 ) -> bytes:
     return (
         cstr("")
-        + bytes([1, 1])
-        + cstr("447700900123")
-        + bytes([1, 1])
-        + cstr("14155550100")
+        + bytes([source[0], 1])
+        + cstr(source[1])
+        + bytes([destination[0], 1])
+        + cstr(destination[1])
         + bytes([esm_class, 0, 0])
         + cstr("")
         + cstr("")
