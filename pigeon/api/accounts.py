@@ -1,4 +1,8 @@
-"""/2010-04-01/Accounts: fetch and update an account, list and create subaccounts."""
+"""/2010-04-01/Accounts: fetch and update an account, list and create subaccounts.
+
+With the account's auth token or its parent's, never an API key (20003, as on Keys): the
+Account shows the auth token, makes subaccounts and closes them, for good.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ JSON = "application/json; charset=utf-8"
 
 
 async def _acting_sid(request: Request) -> str:
+    """The account the credentials act as. Never an API key's: the Account shows its auth token."""
     username, password = basic_credentials(request)
+    use.refuse_api_key(username, "use the Accounts resource")
     c = ctx(request)
 
     def check() -> str:

@@ -18,8 +18,6 @@ from pigeon.api.context import authorized_account, basic_credentials, ctx, first
 from pigeon.api.paging import offset_envelope, parse_page
 from pigeon.api.schemas import V, rfc2822
 from pigeon.app import accounts as use
-from pigeon.domain.errors import AuthenticationError
-from pigeon.domain.sids import Prefix, is_sid
 
 JSON = "application/json; charset=utf-8"
 BASE = V + "/Accounts/{account_sid}/Keys"
@@ -36,8 +34,7 @@ def key_json(row: dict[str, Any]) -> dict[str, Any]:
 
 async def _account(request: Request) -> str:
     """The account in the path, once credentials other than an API key may act on it."""
-    if is_sid(basic_credentials(request)[0], Prefix.API_KEY):
-        raise AuthenticationError("API keys cannot manage API keys: use the account's auth token.")
+    use.refuse_api_key(basic_credentials(request)[0], "manage API keys")
     account_sid: str = request.path_params["account_sid"]
     await authorized_account(request, account_sid)
     return account_sid

@@ -72,6 +72,15 @@ def authenticate_account(conn: Connection, username: str, password: str) -> Row:
     raise AuthenticationError("Authentication Error - invalid username")
 
 
+def refuse_api_key(username: str, what: str) -> None:
+    """20003 (401) when `username` is an API key's SID. What an account's credentials are made
+    with (its keys), and the Account itself (it shows the auth token, makes subaccounts and
+    closes them, for good), are for the account's auth token or its parent's: a leaked key
+    must not be able to make itself new credentials. `what` completes "API keys cannot ..."."""
+    if is_sid(username, Prefix.API_KEY):
+        raise AuthenticationError(f"API keys cannot {what}: use the account's auth token.")
+
+
 def authorize(
     conn: Connection,
     acting_sid: str,

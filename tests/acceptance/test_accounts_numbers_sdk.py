@@ -125,10 +125,29 @@ def test_api_key_authenticates_for_its_account(tenant: Tenant, shared_server: Se
     raises_twilio(lambda: wrong.messages(msg.sid).fetch(), 20003, 401)
     # A subaccount's key does not reach the parent.
     upward = shared_server.client(key["sid"], key["secret"], shared_server.account_sid)
-    raises_twilio(lambda: upward.api.accounts(shared_server.account_sid).fetch(), 20003, 403)
     raises_twilio(
         lambda: upward.messages.create(to=fresh_number(), from_=shared_server.numbers[0], body="x"), 20003, 403
     )
+
+
+def test_an_api_key_cannot_use_the_account_resource(tenant: Tenant, shared_server: Server) -> None:
+    # The Account shows the auth token, makes subaccounts and closes them (for good): as with
+    # Keys, only the account's auth token (or its parent's) may use it, never an API key.
+    key = json.loads(shared_server.cli("keys", "create", "--account", shared_server.account_sid, "--json").stdout)
+    by_key = shared_server.client(key["sid"], key["secret"], shared_server.account_sid)
+    raises_twilio(lambda: by_key.api.accounts(shared_server.account_sid).fetch(), 20003, 401)
+    raises_twilio(lambda: by_key.api.accounts(tenant.sid).fetch(), 20003, 401)
+    raises_twilio(lambda: by_key.api.accounts.create(friendly_name="made by a key"), 20003, 401)
+    raises_twilio(lambda: by_key.api.accounts(tenant.sid).update(status="closed"), 20003, 401)
+    raises_twilio(lambda: by_key.api.accounts(tenant.sid).update(friendly_name="renamed by a key"), 20003, 401)
+    listed = httpx.get(f"{shared_server.base_url}/2010-04-01/Accounts.json", auth=(key["sid"], key["secret"]))
+    assert (listed.status_code, listed.json()["code"]) == (401, 20003)
+    assert "auth_token" not in listed.text
+    after = shared_server.client().api.accounts(tenant.sid).fetch()
+    assert (after.status, after.friendly_name) == ("active", "acceptance tenant")
+    # The key still works where keys do.
+    assert by_key.messages.list(limit=1) is not None
+    shared_server.cli("keys", "revoke", key["sid"])
 
 
 def test_api_keys_are_made_listed_and_revoked_through_the_api(tenant: Tenant, shared_server: Server) -> None:
