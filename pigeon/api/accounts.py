@@ -71,7 +71,7 @@ async def create(request: Request) -> Response:
 async def _account(request: Request) -> tuple[str, dict[str, Any]]:
     """(acting account SID, the account in the URL). Unlike the account's other resources,
     the Account itself stays reachable while suspended or closed: its parent must be able to
-    see that and to reactivate it."""
+    see that and to reactivate it (what may change, and by whom, is `use.update_account`'s)."""
     acting = await _acting_sid(request)
     c = ctx(request)
 

@@ -141,20 +141,30 @@ def list_visible(conn: Connection, acting_sid: str, *, friendly_name: str | None
 def update_account(
     conn: Connection, acting_sid: str, target: Row, *, friendly_name: str | None, status: str | None, now: datetime
 ) -> Row:
+    """`acting_sid`'s update of `target` (itself or one of its subaccounts, per `authorize`).
+    Only a parent changes a status, its subaccount's: an account never changes its own (a
+    suspended one would undo its suspension). A suspended or closed account keeps its name
+    (20005), unless its parent makes it active in the same request."""
     values: dict[str, Any] = {}
-    if friendly_name is not None:
-        if len(friendly_name) > 64:
-            raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
-        values["friendly_name"] = friendly_name
     if status is not None:
         if status not in ACCOUNT_STATUSES:
             raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
-        if target["sid"] == acting_sid and target["owner_account_sid"] == target["sid"]:
-            raise ApiError(21477, "The status of a main account cannot be changed through the API.")
+        if target["sid"] == acting_sid:
+            if target["owner_account_sid"] == target["sid"]:
+                raise ApiError(21477, "The status of a main account cannot be changed through the API.")
+            raise ApiError(
+                20003, "Permission denied: only its main account can change a subaccount's status.", status=403
+            )
         if target.get("parent_status") == "suspended":
             raise ApiError(21476, "A subaccount's status cannot be changed while its main account is suspended.")
         _check_status_change(target, status)
         values["status"] = status
+    if friendly_name is not None:
+        if len(friendly_name) > 64:
+            raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
+        if values.get("status") != "active":
+            _check_active(target)
+        values["friendly_name"] = friendly_name
     if values:
         store.update_account(conn, target["sid"], now=now, **values)
     return store.get_account(conn, target["sid"]) or target

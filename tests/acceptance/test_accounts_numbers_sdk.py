@@ -84,6 +84,39 @@ def test_suspended_subaccount_is_refused_until_its_parent_reactivates_it(tenant:
     assert send().status == "queued"
 
 
+def test_only_the_parent_changes_a_subaccounts_status(tenant: Tenant) -> None:
+    own = tenant.client().api.accounts(tenant.sid)
+    raises_twilio(lambda: own.update(status="closed"), 20003, 403)
+    parent = tenant.server.client().api.accounts(tenant.sid)
+    assert parent.update(status="suspended").status == "suspended"
+    # Suspended, it may not undo its parent's suspension, nor rename itself.
+    raises_twilio(lambda: own.update(status="active"), 20003, 403)
+    raises_twilio(lambda: own.update(friendly_name="still here"), 20005, 403)
+    raises_twilio(lambda: parent.update(friendly_name="renamed while suspended"), 20005, 403)
+    assert (parent.fetch().status, parent.fetch().friendly_name) == ("suspended", "acceptance tenant")
+    # The parent reactivates it, and may rename it in the same request.
+    reactivated = parent.update(status="active", friendly_name="back")
+    assert (reactivated.status, reactivated.friendly_name) == ("active", "back")
+    assert own.update(friendly_name="mine again").friendly_name == "mine again"
+
+
+def test_an_operators_suspension_is_not_undone_through_the_api(shared_server: Server) -> None:
+    made = json.loads(shared_server.cli("accounts", "create", "--friendly-name", "held", "--json").stdout)
+    main = shared_server.client(made["sid"], made["auth_token"])
+    sub = main.api.accounts.create(friendly_name="held's customer")
+    shared_server.cli("accounts", "status", sub.sid, "--suspend")
+    as_sub = shared_server.client(sub.sid, sub.auth_token).api.accounts(sub.sid)
+    raises_twilio(lambda: as_sub.update(status="active"), 20003, 403)
+    shared_server.cli("accounts", "status", made["sid"], "--suspend")
+    raises_twilio(lambda: main.api.accounts(made["sid"]).update(status="active"), 21477, 400)
+    raises_twilio(lambda: main.api.accounts(made["sid"]).update(friendly_name="unheld"), 20005, 403)
+    raises_twilio(lambda: main.api.accounts(sub.sid).update(status="active"), 21476, 400)
+    raises_twilio(lambda: as_sub.update(friendly_name="unheld"), 20005, 403)
+    shown = json.loads(shared_server.cli("accounts", "status", made["sid"], "--json").stdout)
+    assert {r["account_sid"]: r["status"] for r in shown} == {made["sid"]: "suspended", sub.sid: "suspended"}
+    assert main.api.accounts(made["sid"]).fetch().friendly_name == "held"
+
+
 def test_closed_subaccount_loses_its_credentials_and_keys(tenant: Tenant, shared_server: Server) -> None:
     # A name longer than its column: refused on both stores (PostgreSQL's refusal was a traceback).
     too_long = shared_server.cli("keys", "create", "--account", tenant.sid, "--friendly-name", "k" * 65, check=False)
