@@ -1,7 +1,7 @@
 """The built-in network's handset: POST /simulator/inbound makes a phone text one of your numbers.
 
 Form fields From, To, Body and MediaUrl (repeated). Authenticate as the account that holds
-To. The message goes through the same intake as a carrier's: opt-out keywords, the inbound
+To (or its parent), which must be active (20005). The message goes through the same intake as a carrier's: opt-out keywords, the inbound
 record, the application's webhook and its replies.
 """
 
@@ -42,12 +42,14 @@ async def inbound(request: Request) -> Response:
 
     def run() -> Intake:
         with c.db.write() as conn:
-            acting = accounts.authenticate(conn, username, password)
-            request.state.account_sid = acting
-            admit(request, acting)
+            acting = accounts.authenticate_account(conn, username, password)
+            request.state.account_sid = acting["sid"]
+            admit(request, acting["sid"])
             number = find_by_number(conn, recipient)
-            if number is not None and number["account_sid"] != acting:
-                accounts.authorize(conn, acting, number["account_sid"], request.url.path)
+            # The number's account (else its own, for an unroutable text) must be one these
+            # credentials act on, and active: a suspended account changes nothing (20005).
+            owner = acting["sid"] if number is None else str(number["account_sid"])
+            accounts.authorize(conn, acting["sid"], owner, request.url.path, acting=acting)
             return receive(conn, sms, now=c.clock.now(), base_url=c.base_url, prices=c.prices)
 
     intake = await in_thread(run)

@@ -127,10 +127,12 @@ def create_account(conn: Connection, *, friendly_name: str | None, now: datetime
 
 def create_subaccount(conn: Connection, acting_sid: str, *, friendly_name: str | None, now: datetime) -> Row:
     """A subaccount of `acting_sid`. Only a main account may make one: a subaccount's own
-    subaccount would be out of its main account's reach (`authorize` looks one level down)."""
+    subaccount would be out of its main account's reach (`authorize` looks one level down).
+    A suspended one makes none (20005)."""
     acting = store.get_account(conn, acting_sid)
     if acting is None or acting["owner_account_sid"] != acting_sid:
         raise ApiError(20003, "Permission denied: a subaccount cannot create subaccounts.", status=403)
+    _check_active(acting)
     return create_account(conn, friendly_name=friendly_name, now=now, owner_sid=acting_sid)
 
 

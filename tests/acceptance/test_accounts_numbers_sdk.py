@@ -117,6 +117,27 @@ def test_an_operators_suspension_is_not_undone_through_the_api(shared_server: Se
     assert main.api.accounts(made["sid"]).fetch().friendly_name == "held"
 
 
+def test_a_suspended_main_account_makes_no_subaccounts(shared_server: Server) -> None:
+    made = json.loads(shared_server.cli("accounts", "create", "--friendly-name", "idle", "--json").stdout)
+    main = shared_server.client(made["sid"], made["auth_token"])
+    shared_server.cli("accounts", "status", made["sid"], "--suspend")
+    raises_twilio(lambda: main.api.accounts.create(friendly_name="made while suspended"), 20005, 403)
+    assert [a.sid for a in main.api.accounts.list()] == [made["sid"]]
+
+
+def test_a_suspended_account_cannot_text_itself_from_the_simulator(tenant: Tenant) -> None:
+    tenant.server.client().api.accounts(tenant.sid).update(status="suspended")
+    sent = httpx.post(
+        tenant.server.base_url + "/simulator/inbound",
+        data={"From": "+14155550100", "To": tenant.numbers[0], "Body": "injected"},
+        auth=(tenant.sid, tenant.auth_token),
+        timeout=10,
+    )
+    assert (sent.status_code, sent.json()["code"]) == (403, 20005)
+    tenant.server.client().api.accounts(tenant.sid).update(status="active")
+    assert tenant.client().messages.list() == []
+
+
 def test_closed_subaccount_loses_its_credentials_and_keys(tenant: Tenant, shared_server: Server) -> None:
     # A name longer than its column: refused on both stores (PostgreSQL's refusal was a traceback).
     too_long = shared_server.cli("keys", "create", "--account", tenant.sid, "--friendly-name", "k" * 65, check=False)
