@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pigeon.app import accounts as account_use
 from pigeon.app import diagnose
 from pigeon.doctor.render import to_json
 from pigeon.domain import periods
@@ -96,6 +97,8 @@ async def number_flow(request: Request) -> Response:
         problem = "Choose one of your numbers."
     report = None
     if problem is None:
+        if form.get("test"):  # a signed request: not for a suspended account (20005)
+            await c.read(account_use.require_active, session.account_sid)
         sender = c.sender_factory() if form.get("test") else None
         try:
             report = await diagnose.diagnose_number(

@@ -152,10 +152,12 @@ def test_delivery(number: Mapping[str, Any], target: WebhookTarget, base_url: st
 
 async def run_test(c: Console, account_sid: str, sid: str, path: str) -> tuple[Conversation | None, str | None]:
     """(the conversation, None) or (None, why no request was made). Nothing is recorded: a
-    test creates no message, no alert and sends none of the replies."""
+    test creates no message, no alert and sends none of the replies. The account must be
+    active (20005): a suspended one sends no signed requests."""
 
     def load(conn: Any) -> tuple[dict[str, Any], str | None]:
         view = _number_view(conn, account_sid, sid, path)
+        account_use.require_active(conn, account_sid)
         account = account_store.get_account(conn, view["number"]["account_sid"])
         return view, account["auth_token"] if account else None
 

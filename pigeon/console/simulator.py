@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pigeon.app import accounts as account_use
 from pigeon.app.inbound import Intake, receive
 from pigeon.domain import numbers
 from pigeon.domain.status import Direction
@@ -99,6 +100,7 @@ async def simulator_send(request: Request) -> Response:
     sms = InboundSms(carrier=CARRIER, sender=handset, recipient=number, body=fields.get("body", ""))
 
     def run(conn: Any) -> Intake:
+        account_use.require_active(conn, session.account_sid)  # a suspended account makes nothing (20005)
         return receive(conn, sms, now=c.clock.now(), base_url=c.base_url, prices=c.prices)
 
     await c.write(run)

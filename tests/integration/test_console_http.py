@@ -22,9 +22,10 @@ from pigeon.app import usage, usage_triggers
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.config import load_settings
 from pigeon.store import accounts as account_store
+from pigeon.store import messages as message_store
 from pigeon.store import numbers as number_store
 from pigeon.store.engine import Database
-from pigeon.store.messages import insert_messages
+from pigeon.store.messages import MessageFilter, insert_messages
 from pigeon.store.request_log import insert_requests
 
 Row = dict[str, Any]
@@ -380,6 +381,38 @@ def test_a_subaccount_of_a_suspended_main_account_cannot_change_its_numbers(
     with db.write() as conn:
         account_store.update_account(conn, str(d["a"]["sid"]), now=datetime.now(UTC), status="active")
     assert client.post(number, data=data, follow_redirects=False).status_code == 303
+
+
+def test_a_suspended_account_neither_tests_its_webhook_nor_texts_itself(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """The webhook test and the doctor's test request are signed requests; the handset makes an
+    inbound message: none of them while the account is suspended (20005), as on the API."""
+    client, d = app_and_data
+    a = str(d["a"]["sid"])
+    assert sign_in(client, a, str(d["a"]["auth_token"])) == 303
+    number = f"/console/numbers/{d['a_number']['sid']}"
+    metadata = "http://169.254.169.254/latest/meta-data/"  # refused before it is reached (11205)
+    assert client.post(number, data={"sms_url": metadata, "csrf_token": csrf(client)}).status_code in (200, 303)
+    token = csrf(client)
+    with db.write() as conn:
+        account_store.update_account(conn, a, now=datetime.now(UTC), status="suspended")
+    tested = client.post(f"{number}/test", data={"csrf_token": token})
+    assert tested.status_code == 403 and "20005" in tested.text and "11205" not in tested.text
+    doctor = {"number": "+14155550181", "test": "on", "csrf_token": token}
+    probed = client.post("/console/doctor/number", data=doctor)
+    assert probed.status_code == 403 and "20005" in probed.text
+    sim = {"from": "+14155557070", "to": "+14155550181", "body": "injected", "csrf_token": token}
+    texted = client.post("/console/simulator", data=sim, follow_redirects=False)
+    assert texted.status_code == 403 and "20005" in texted.text
+    with db.read() as conn:
+        assert [m["body"] for m in message_store.list_messages(conn, MessageFilter(account_sid=a), limit=10)] == ["a"]
+    # Active again, all three work.
+    with db.write() as conn:
+        account_store.update_account(conn, a, now=datetime.now(UTC), status="active")
+    assert "11205" in client.post(f"{number}/test", data={"csrf_token": token}).text
+    assert client.post("/console/doctor/number", data=doctor).status_code == 200
+    assert client.post("/console/simulator", data=sim, follow_redirects=False).status_code == 303
 
 
 def test_a_form_or_an_address_holding_nul_is_refused_and_saves_nothing(
