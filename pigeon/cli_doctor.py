@@ -29,6 +29,7 @@ from pigeon.config import ConfigError, denied_networks, load_settings
 from pigeon.doctor.render import dumps, exit_code, render_text
 from pigeon.domain.diagnosis import Report
 from pigeon.domain.diagnosis.duplicates import parse_window
+from pigeon.domain.errors import ApiError
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store.engine import Database
@@ -182,7 +183,11 @@ def blocked(
         raise typer.Exit(2)
     db = _db()
     account_sid = _account(db, account)
-    report = _search(db, diagnose.diagnose_blocked, account_sid, to, from_, service, now=clock.now())
+    try:
+        report = _search(db, diagnose.diagnose_blocked, account_sid, to, from_, service, now=clock.now())
+    except ApiError as exc:  # --service names no Messaging Service of the account
+        err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", markup=True)
+        raise typer.Exit(2) from None
     _finish(report, as_json)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app import services
 from pigeon.app.accounts import geo_permissions
 from pigeon.app.callbacks import Transactions
 from pigeon.app.diagnose_probe import ProbePlan, plan_probe, probe_webhook
@@ -237,6 +238,8 @@ def diagnose_blocked(
     *,
     now: datetime,
 ) -> Report:
+    """Why sends from `from_` (a number) or `service` (a Messaging Service of the account; 20404
+    for another's) to `to` are refused with 21610."""
     recipient = normalise(to)
     sender = normalise(from_) if from_ else None
     senders: list[str] = []
@@ -247,6 +250,8 @@ def diagnose_blocked(
         if number is not None and number["account_sid"] == account_sid:
             sender_service = number["messaging_service_sid"]
     if service:
+        # The caller's own service, or 20404: another account's sender pool is not shown.
+        services.fetch(conn, account_sid, service, f"/v1/Services/{service}")
         senders.append(service)
         senders.extend(n["phone_number"] for n in service_store.sender_numbers(conn, service))
     if sender_service:

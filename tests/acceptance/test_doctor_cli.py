@@ -395,3 +395,11 @@ def test_the_doctor_api(live: Server) -> None:
     other = new_tenant(live, numbers=1)
     r = httpx.get(f"{t.base()}/Doctor/Duplicates.json", auth=(other.sid, other.auth_token), timeout=10)
     assert (r.status_code, r.json()["code"]) == (403, 20003)
+    # nor another's Messaging Service, whose sender pool the report would list
+    theirs = other.client().messaging.v1.services.create(friendly_name="theirs")
+    pn = other.client().incoming_phone_numbers.list(phone_number=other.numbers[0])[0]
+    other.client().messaging.v1.services(theirs.sid).phone_numbers.create(phone_number_sid=pn.sid)
+    r = t.http("GET", "/Doctor/Blocked.json", params={"To": HANDSET, "MessagingServiceSid": theirs.sid})
+    assert (r.status_code, r.json()["code"]) == (404, 20404) and other.numbers[0] not in r.text
+    done = live.cli("doctor", "blocked", "--to", HANDSET, "--service", theirs.sid, "--account", t.sid, check=False)
+    assert done.returncode == 2 and "20404" in done.stderr and other.numbers[0] not in done.stdout

@@ -24,6 +24,7 @@ from pigeon.config import load_settings
 from pigeon.store import accounts as account_store
 from pigeon.store import messages as message_store
 from pigeon.store import numbers as number_store
+from pigeon.store import services as service_store
 from pigeon.store.engine import Database
 from pigeon.store.messages import MessageFilter, insert_messages
 from pigeon.store.request_log import insert_requests
@@ -413,6 +414,19 @@ def test_a_suspended_account_neither_tests_its_webhook_nor_texts_itself(
     assert "11205" in client.post(f"{number}/test", data={"csrf_token": token}).text
     assert client.post("/console/doctor/number", data=doctor).status_code == 200
     assert client.post("/console/simulator", data=sim, follow_redirects=False).status_code == 303
+
+
+def test_the_doctor_does_not_show_another_accounts_sender_pool(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    client, d = app_and_data
+    with db.write() as conn:
+        now = datetime.now(UTC)
+        service = service_store.create_service(conn, account_sid=str(d["b"]["sid"]), now=now, friendly_name="B's")
+        service_store.attach_number(conn, str(d["b_number"]["sid"]), service["sid"], now=now)
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    page = client.get("/console/doctor/blocked", params={"to": "+14155557070", "service": service["sid"]})
+    assert page.status_code == 404 and "+14155550183" not in page.text
 
 
 def test_a_form_or_an_address_holding_nul_is_refused_and_saves_nothing(

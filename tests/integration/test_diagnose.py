@@ -448,6 +448,20 @@ def test_opted_out_of_a_whole_messaging_service(pipe: Pipeline) -> None:
     assert blocked(pipe, HANDSET, service=service).findings == []
 
 
+def test_another_accounts_messaging_service_is_not_found(pipe: Pipeline) -> None:
+    # Its sender pool was echoed in the report's checks.
+    now = pipe.clock.now()
+    with pipe.db.write() as conn:
+        other = account_use.create_account(conn, friendly_name="other", now=now)["sid"]
+        theirs = number_use.provision(conn, account_sid=other, phone_number="+14155550199", now=now)
+        service = service_store.create_service(conn, account_sid=other, now=now, friendly_name="theirs")["sid"]
+        service_store.attach_number(conn, theirs["sid"], service, now=now)
+    for sid in (service, "MG" + "0" * 32, "not a sid"):
+        with pytest.raises(ApiError) as refused:
+            blocked(pipe, HANDSET, service=sid)
+        assert (refused.value.code, refused.value.status) == (20404, 404)
+
+
 # -- duplicates ---------------------------------------------------------------------------------------------
 
 
