@@ -1,8 +1,9 @@
 """The built-in network's handset: POST /simulator/inbound makes a phone text one of your numbers.
 
-Form fields From, To, Body and MediaUrl (repeated). Authenticate as the account that holds
-To (or its parent), which must be active (20005). The message goes through the same intake as a carrier's: opt-out keywords, the inbound
-record, the application's webhook and its replies.
+Form fields From, To, Body and MediaUrl (repeated; http(s) URLs, as a sent message's, else
+21620). Authenticate as the account that holds To (or its parent), which must be active
+(20005). The message goes through the same intake as a carrier's: opt-out keywords, the
+inbound record, the application's webhook and its replies.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pigeon.api.concurrency import admit
 from pigeon.api.context import basic_credentials, ctx, first, form, in_thread
 from pigeon.app import accounts
 from pigeon.app.inbound import Intake, receive
+from pigeon.app.send import check_media_urls
 from pigeon.domain.errors import ApiError
 from pigeon.ports import InboundSms
 from pigeon.store.numbers import find_by_number
@@ -31,12 +33,14 @@ async def inbound(request: Request) -> Response:
         raise ApiError(21604, "From (the handset's number) is required.")
     if not recipient:
         raise ApiError(21604, "To (one of your numbers) is required.")
+    media_urls = tuple(v for k, v in fields if k == "MediaUrl" and v)
+    check_media_urls(media_urls)  # as a sent message's: http(s) URLs only (21620)
     sms = InboundSms(
         carrier=SIMULATOR,
         sender=sender,
         recipient=recipient,
         body=params.get("Body", ""),
-        media_urls=tuple(v for k, v in fields if k == "MediaUrl" and v),
+        media_urls=media_urls,
     )
     c = ctx(request)
 

@@ -92,6 +92,16 @@ def _validity(raw: str | None) -> int | None:
     return value
 
 
+def check_media_urls(urls: Sequence[str]) -> None:
+    """At most ten, each an http(s) URL (21623, 21620): a message's MediaUrl, sent or (from the
+    simulator's handset) received; the console shows each as a link."""
+    if len(urls) > MAX_MEDIA:
+        raise ApiError(21623, f"Too many media files: {len(urls)} given, at most 10 allowed.")
+    for url in urls:
+        if not is_valid_http_url(url):
+            raise ApiError(21620, f"The media URL {url!r} is not a valid http or https URL.")
+
+
 def _check_content(req: SendRequest) -> str:
     if req.options and (problem := send_options.refusal(req.options)):
         raise ApiError(20422, problem)
@@ -100,11 +110,7 @@ def _check_content(req: SendRequest) -> str:
         raise ApiError(21602, "Message body is required.")
     if character_count(body) > MAX_BODY_CHARS:
         raise ApiError(21617, "The concatenated message body exceeds the 1600 character limit.")
-    if len(req.media_urls) > MAX_MEDIA:
-        raise ApiError(21623, f"Too many media files: {len(req.media_urls)} given, at most 10 allowed.")
-    for url in req.media_urls:
-        if not is_valid_http_url(url):
-            raise ApiError(21620, f"The media URL {url!r} is not a valid http or https URL.")
+    check_media_urls(req.media_urls)
     if req.status_callback and not is_valid_http_url(req.status_callback):
         raise ApiError(21609, f"The StatusCallback URL {req.status_callback} is not a valid URL.")
     return body

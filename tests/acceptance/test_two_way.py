@@ -235,6 +235,26 @@ def test_unroutable_and_no_webhook(sqlite_server: Server) -> None:
     assert stored["message_sid"] and stored["webhook_queued"] is False
 
 
+def test_the_handsets_media_urls_are_http_urls(sqlite_server: Server) -> None:
+    # Each is stored and shown as a link in the console: the outbound send's rule (21620) holds.
+    number = sqlite_server.numbers[1]
+    client = sqlite_server.client()
+    for bad in ("javascript:alert(document.cookie)", "data:text/html,<script>x</script>", "ftp://example.com/a.png"):
+        r = httpx.post(
+            sqlite_server.base_url + "/simulator/inbound",
+            data={"From": "+14155552676", "To": number, "Body": "look", "MediaUrl": ["https://example.com/a.png", bad]},
+            auth=(sqlite_server.account_sid, sqlite_server.auth_token),
+        )
+        assert (r.status_code, r.json()["code"]) == (400, 21620), r.text
+    assert client.messages.list(from_="+14155552676") == []
+    r = httpx.post(
+        sqlite_server.base_url + "/simulator/inbound",
+        data={"From": "+14155552676", "To": number, "MediaUrl": "https://example.com/a.png"},
+        auth=(sqlite_server.account_sid, sqlite_server.auth_token),
+    )
+    assert r.status_code == 201 and client.messages(r.json()["message_sid"]).fetch().num_media == "1"
+
+
 def test_reply_loop_is_stopped(sqlite_server: Server, app_factory: Callable[[Answer], App]) -> None:
     app = app_factory(lambda path, p: twiml("<Message>ack</Message>"))
     number = sqlite_server.numbers[0]
