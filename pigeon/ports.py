@@ -105,6 +105,9 @@ class Receipt:
     # The Twilio code the carrier's own table (receipt_errors) gives its err value, if it has
     # one: carriers disagree on what each err value means. None: Pigeon's default table decides.
     error_code: int | None = None
+    # The carrier sends one receipt for a concatenated message, for one of its parts (the first,
+    # or the last): a final state then settles the whole message, not only that part.
+    whole_message: bool = False
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     detail = receipt_detail(receipt, ref, duplicate=duplicate)
     if settled:
         final = None
-    elif ref["part_count"] == 1:
+    elif ref["part_count"] == 1 or receipt.whole_message:
         final = part if part.final else None
     else:
         parts = store.parts_of(conn, message["sid"])
@@ -181,6 +181,7 @@ def parked_row(receipt: Receipt, *, now: datetime) -> Row:
         "done_date": receipt.done_date,
         "raw": receipt.raw,
         "received_at": now,
+        "whole_message": receipt.whole_message,
     }
 
 
@@ -194,6 +195,7 @@ def receipt_of_parked(row: Row) -> Receipt:
         done_date=row["done_date"],
         raw=row["raw"],
         error_code=row.get("error_code"),
+        whole_message=bool(row.get("whole_message")),
     )
 
 

@@ -23,6 +23,7 @@ A complete carrier, with its defaults::
     receipt_id_format = "as_is"      # "exact" | "hex_to_decimal" | "decimal_to_hex" (smpp_ids)
     sixteen_bit_reference = false    # 16-bit concatenation references (7-octet UDH)
     long_messages = "udh"            # or "sar" (SAR TLVs) or "payload" (one submit_sm, message_payload)
+    multipart_receipts = "every_part"  # or "any_part": one receipt per long message (see below)
     registered_delivery = true       # ask for delivery receipts
     service_type = ""
     source_ton_npi = { international = [1, 1], short_code = [3, 0], alphanumeric = [5, 0] }
@@ -67,6 +68,12 @@ sar_total_segments and sar_segment_seqnum TLVs (16-bit references), for SMSCs th
 header themselves. ``payload``: the whole text in one submit_sm's message_payload TLV, cut
 by the SMSC; the carrier then answers with one id, and sends one receipt, for the message.
 The message's ``num_segments`` and price are Pigeon's count whichever way it goes.
+
+``multipart_receipts``: most SMSCs send a receipt for each part of a long message, and the
+message is delivered once every part is (undelivered as soon as one part is). Some send one
+receipt for the whole message, for its first part or its last: with ``every_part`` such a
+message would stay ``sent`` for ever. ``any_part`` makes the first final receipt of any part
+settle the message.
 
 ``backup_hosts``: carriers often give two or more addresses for one SMSC account. A bind
 goes to ``host`` first; each connection or bind that fails moves that bind to the next
@@ -130,6 +137,8 @@ BindKind = Literal["transceiver", "transmitter+receiver"]
 BIND_KINDS: tuple[BindKind, ...] = ("transceiver", "transmitter+receiver")
 LongMessages = Literal["udh", "sar", "payload"]
 LONG_MESSAGES: tuple[LongMessages, ...] = ("udh", "sar", "payload")
+MultipartReceipts = Literal["every_part", "any_part"]
+MULTIPART_RECEIPTS: tuple[MultipartReceipts, ...] = ("every_part", "any_part")
 
 # SMPP 3.4 §5.2.5 and §5.2.6: the values an SMSC understands.
 _TONS = frozenset({0, 1, 2, 3, 4, 5, 6})
@@ -179,6 +188,7 @@ class SmppCarrierConfig:
     receipt_id_format: IdFormat = "as_is"
     sixteen_bit_reference: bool = False
     long_messages: LongMessages = "udh"
+    multipart_receipts: MultipartReceipts = "every_part"
     registered_delivery: bool = True
     service_type: str = ""
     source_ton_npi: SourceTonNpi = SourceTonNpi()
@@ -341,6 +351,9 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         receipt_id_format=cast(IdFormat, r.choice("receipt_id_format", d.receipt_id_format, ID_FORMATS)),
         sixteen_bit_reference=r.flag("sixteen_bit_reference", d.sixteen_bit_reference),
         long_messages=cast(LongMessages, r.choice("long_messages", d.long_messages, LONG_MESSAGES)),
+        multipart_receipts=cast(
+            MultipartReceipts, r.choice("multipart_receipts", d.multipart_receipts, MULTIPART_RECEIPTS)
+        ),
         registered_delivery=r.flag("registered_delivery", d.registered_delivery),
         service_type=r.text("service_type", d.service_type, max_len=5),
         source_ton_npi=_source_ton_npi(r),

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import random
@@ -367,6 +368,8 @@ class SmppCarrier:
             id_format=self.config.receipt_id_format,
             error_codes=self.config.receipt_errors,
         )
+        if receipt is not None and self.config.multipart_receipts == "any_part":
+            receipt = dataclasses.replace(receipt, whole_message=True)
         if receipt is None:
             # Nothing to match it with: acknowledged so the SMSC stops resending, and counted.
             self.metrics.errors.labels(self.name, "receipt_without_id").inc()

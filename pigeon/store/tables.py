@@ -434,6 +434,8 @@ unmatched_receipts = sa.Table(
     sa.Column("done_date", sa.String(storable.RECEIPT_FIELD_LENGTH), nullable=True),
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    # From a carrier that reports on whole messages (pigeon.ports.Receipt.whole_message).
+    sa.Column("whole_message", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index(None, "carrier", "carrier_message_id"),
 )
 

@@ -176,9 +176,17 @@ class Pipeline:
             return rematch_parked(conn, now=self.clock.now())
 
     def receipt(
-        self, carrier_id: str, stat: str, *, err: str = "000", carrier: str = "simulator", error_code: int | None = None
+        self,
+        carrier_id: str,
+        stat: str,
+        *,
+        err: str = "000",
+        carrier: str = "simulator",
+        error_code: int | None = None,
+        whole_message: bool = False,
     ) -> str | None:
-        """Apply one receipt; `error_code`: what the carrier's receipt_errors gave its err."""
+        """Apply one receipt; `error_code`: what the carrier's receipt_errors gave its err;
+        `whole_message`: the carrier reports on whole messages (multipart_receipts = "any_part")."""
         with self.db.write() as conn:
             return apply_receipt(
                 conn,
@@ -190,6 +198,7 @@ class Pipeline:
                     done_date="2601151201",
                     raw=f"id:{carrier_id} stat:{stat} err:{err}",
                     error_code=error_code,
+                    whole_message=whole_message,
                 ),
                 now=self.clock.now(),
             )

@@ -255,6 +255,37 @@ def test_the_last_parts_receipts_applied_at_once_deliver_the_message(pipe: Pipel
     assert [e["detail"]["applied"] for e in pipe.events(sid, "receipt")] == [False, True]
 
 
+@pytest.mark.parametrize(("part", "stat", "status"), [(0, "DELIVRD", "delivered"), (2, "UNDELIV", "undelivered")])
+def test_a_carrier_that_reports_on_whole_messages_settles_one_with_any_parts_receipt(
+    pipe: Pipeline, part: int, stat: str, status: str
+) -> None:
+    """Some SMSCs send one receipt for a concatenated message, for its first part or its last
+    (`multipart_receipts = "any_part"`): waiting for every part would leave it sent for ever."""
+    sid, ids = _sent(pipe, body=THREE_PARTS)
+    pipe.receipt(ids[1], "ENROUTE", carrier="carrier", whole_message=True)
+    assert pipe.status(sid) == "sent"
+    pipe.receipt(ids[part], stat, carrier="carrier", whole_message=True)
+    assert pipe.status(sid) == status
+    assert pipe.callback_statuses(sid)[-1] == status
+
+
+def test_a_parked_receipt_for_a_whole_message_keeps_saying_so(pipe: Pipeline) -> None:
+    sid = pipe.send(body=LONG_BODY)
+    carrier = ScriptedCarrier("fast")
+    settings = DispatchSettings(lookahead=timedelta(0))
+    with pipe.db.write() as conn:
+        jobs = mark_sending(
+            conn, claim(conn, now=pipe.clock.now(), worker_id="d", settings=settings), now=pipe.clock.now()
+        )
+    [outcome] = [asyncio.run(submit(job, [carrier])) for job in jobs]
+    assert outcome.ack is not None
+    last = outcome.ack.carrier_ids[-1]
+    assert pipe.receipt(last, "DELIVRD", carrier="fast", whole_message=True) is None  # overtook its submit
+    with pipe.db.write() as conn:
+        record(conn, [outcome], now=pipe.clock.now(), settings=settings)
+    assert pipe.status(sid) == "delivered"
+
+
 def test_multipart_through_the_built_in_network(pipe: Pipeline) -> None:
     sid = pipe.send(body=THREE_PARTS)
     pipe.dispatch()

@@ -255,6 +255,23 @@ def test_the_carriers_receipt_errors_give_each_err_value_its_code() -> None:
     run(scenario)
 
 
+def test_a_carrier_sending_one_receipt_per_long_message_marks_its_receipts_so() -> None:
+    """multipart_receipts = "any_part": the receipts say they settle the whole message
+    (pigeon.app.receipts then takes any part's final state for the message's)."""
+
+    async def scenario() -> None:
+        async with connected({}, multipart_receipts="any_part") as (_, carrier, events):
+            await carrier.submit(message("x" * 200))
+            await events.wait(lambda e: len(e.receipts) == 2)
+            assert all(r.whole_message for r in events.receipts)
+        async with connected({}) as (_, carrier, events):  # the default: each part for itself
+            await carrier.submit(message("x" * 200))
+            await events.wait(lambda e: len(e.receipts) == 2)
+            assert not any(r.whole_message for r in events.receipts)
+
+    run(scenario)
+
+
 def test_hex_submit_ids_match_decimal_receipt_ids() -> None:
     async def scenario() -> None:
         async with connected({"id_format": "hex"}, receipt_id_format="hex_to_decimal") as (smsc, carrier, events):

@@ -248,6 +248,14 @@ def test_receipt_error_mistakes(value: Any, message: str) -> None:
     assert message in str(raised.value)
 
 
+def test_multipart_receipts() -> None:
+    assert load_carriers(carrier()).carriers[0].multipart_receipts == "every_part"
+    assert load_carriers(carrier(multipart_receipts="any_part")).carriers[0].multipart_receipts == "any_part"
+    with pytest.raises(CarrierConfigError) as raised:
+        load_carriers(carrier(multipart_receipts="last_part"))
+    assert "multipart_receipts must be one of 'every_part', 'any_part', got 'last_part'" in str(raised.value)
+
+
 def test_long_messages() -> None:
     assert load_carriers(carrier()).carriers[0].long_messages == "udh"
     assert load_carriers(carrier(long_messages="payload")).carriers[0].long_messages == "payload"

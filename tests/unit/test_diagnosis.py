@@ -338,6 +338,19 @@ def test_sent_waits_for_a_receipt_then_warns() -> None:
     assert sources(f, "unmatched_receipts")[0]["since_submit"] == 4 and "4 receipt(s)" in f.advice[0]
 
 
+def test_a_long_message_with_a_receipt_for_some_parts_only_points_at_multipart_receipts() -> None:
+    old = msg(status="sent", date_sent=NOW - timedelta(minutes=30))
+    some = [
+        {**part("c1", stat=None), "part_count": 2},
+        {**part("c2", stat="DELIVRD"), "part_index": 1, "part_count": 2},
+    ]
+    f = one(diagnose_message(facts(old, clean_events()[:3], parts=some)), "no_receipt_yet")
+    assert "1 of its 2 parts" in f.advice[0] and 'multipart_receipts = "any_part"' in f.advice[0]
+    none = [{**p, "receipt_stat": None} for p in some]
+    f = one(diagnose_message(facts(old, clean_events()[:3], parts=none)), "no_receipt_yet")
+    assert not any("multipart_receipts" in a for a in f.advice)
+
+
 def test_a_sent_message_the_application_confirmed_arrived() -> None:
     old = msg(status="sent", date_sent=NOW - timedelta(minutes=30))
     events = [*clean_events()[:3], ev("feedback", None, 5, outcome="confirmed")]

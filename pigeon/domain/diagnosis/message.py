@@ -355,6 +355,17 @@ def _sent(f: MessageFacts, th: Thresholds) -> list[Finding]:
         "A receipt can come hours later; the message moves on by itself when it does.",
     ]
     evidence = [message_row(m), *[part_row(p) for p in f.parts], *timeline(f.events)]
+    answered = {p["part_index"] for p in f.parts if p.get("receipt_stat")}
+    count = max((p["part_count"] for p in f.parts), default=1)
+    if answered and count > 1:
+        # Some parts' receipts came and the rest never will: a carrier that reports on a long
+        # message once, for one of its parts.
+        advice.insert(
+            0,
+            f"{carrier} reported on {len(answered)} of its {count} parts and not on the others. If it sends one "
+            'receipt per long message, set multipart_receipts = "any_part" on the carrier, so that any part\'s '
+            "final receipt settles the message.",
+        )
     if f.unmatched_receipts:
         advice.insert(
             0,
