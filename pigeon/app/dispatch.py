@@ -253,12 +253,25 @@ def _fail_unsendable(conn: Connection, rows: Sequence[Row], *, now: datetime) ->
     closed since they were accepted (30002; the API refuses its new sends with 20005), those to
     a country that the account's geo permissions no longer allow (21408, as the API refuses new
     ones: an operator who stops SMS pumping stops what is queued too), and those past their
-    validity period (30036). Returns the others."""
+    validity period (30036); and those a Messaging Service accepted for a sender whose queue was
+    full (30001, decided at the create: `fail_code`). Returns the others."""
     restricted = store.restricted_accounts(conn, (r["account_sid"] for r in rows))
     live = []
     for row in rows:
         account = restricted.get(row["account_sid"])
-        if account is not None and (status := accounts.standing(account)) != "active":
+        if row.get("fail_code") == 30001:
+            fail(
+                conn,
+                row,
+                now=now,
+                code=30001,
+                kind="queue_overflow",
+                detail={"sender": row["from_"]},
+                text=f"Message {row['sid']} was not sent: the queue of {row['from_']} already held ten hours of "
+                "its traffic when the message was accepted.",
+                fail_code=None,
+            )
+        elif account is not None and (status := accounts.standing(account)) != "active":
             own = account["status"] == status
             fail(
                 conn,

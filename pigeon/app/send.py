@@ -215,17 +215,24 @@ def _schedule(req: SendRequest, now: datetime, service: dict[str, Any] | None) -
     return send_at
 
 
-def _check_queue(conn: Connection, sender: str, segments: int, pacing: PacingPolicy, gauge: QueueGauge | None) -> None:
+def _check_queue(
+    conn: Connection, sender: str, segments: int, pacing: PacingPolicy, gauge: QueueGauge | None, *, service: bool
+) -> int | None:
     """A sender's queue holds at most ten hours of its traffic (Twilio's rule): past that a
-    create fails at once (21611) instead of waiting hours to go out."""
+    create from a number fails at once (21611) instead of waiting hours to go out; one through
+    a Messaging Service is accepted, and fails with 30001 (queue overflow) when the dispatcher
+    takes it: the code returned, to keep on the message (None: there is room)."""
     capacity = pacing.queue_capacity(sender)
     queued = gauge.queued(conn, sender) if gauge is not None else queued_segments(conn, sender)
     if queued + segments > capacity:
+        if service:
+            return 30001
         raise ApiError(
             21611,
             f"The queue of {sender} is full: it already holds {capacity} segments, ten hours of traffic at "
             f"{pacing.rate(sender):g} segments per second.",
         )
+    return None
 
 
 def _pool_sender(conn: Connection, service: dict[str, Any], to: str, *, media: bool) -> str:
@@ -335,7 +342,14 @@ def prepare_message(
     if opted_out and not req.keyword_reply:
         raise ApiError(21610, f"Attempt to send to unsubscribed recipient {to}.")
 
-    _check_queue(conn, sender, plan.num_segments, pacing or PacingPolicy(), queue_gauge)
+    fail_code = (
+        # A scheduled message joins its sender's queue at its SendAt, not now.
+        _check_queue(
+            conn, sender, plan.num_segments, pacing or PacingPolicy(), queue_gauge, service=service is not None
+        )
+        if send_at is None
+        else None
+    )
     sid = new_sid(Prefix.MMS if req.media_urls else Prefix.SMS)
     if send_at is not None:
         status = MessageStatus.SCHEDULED
@@ -364,6 +378,7 @@ def prepare_message(
         "status_callback": req.status_callback or None,
         "validity_period": validity,
         "send_at": send_at,
+        "fail_code": fail_code,
         "smart_encoded": smart,
         "content_hash": content_hash(sender, to, plan.body),
         "attempts": 0,

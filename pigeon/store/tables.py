@@ -231,6 +231,9 @@ messages = sa.Table(
     sa.Column("offered_to", sa.String(storable.PROCESS_NAME_LENGTH), nullable=True),
     # The sender slot reserved for this message by pacing; it is sent then without a new reservation.
     sa.Column("paced_at", UTCDateTime, nullable=True),
+    # A failure decided when the message was accepted, that the dispatcher applies when it
+    # claims it (30001: a Messaging Service accepts a message for a full queue, then fails it).
+    sa.Column("fail_code", sa.Integer, nullable=True),
     # The carrier that took the message (the simulator, or an SMPP carrier's name).
     sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), nullable=True),
     sa.Column("date_created", UTCDateTime, nullable=False),

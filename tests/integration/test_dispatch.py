@@ -955,6 +955,27 @@ def test_a_sender_queue_beyond_ten_hours_of_traffic_refuses_new_messages(pipe: P
     pipe.send(pacing=policy)
 
 
+def test_a_full_queue_through_a_messaging_service_accepts_then_fails_with_30001(pipe: Pipeline) -> None:
+    """Twilio's rule: past ten hours of a sender's traffic a create from a number fails at once
+    (21611); one through a Messaging Service is accepted, then fails with 30001 (queue overflow)."""
+    service_url = "https://hooks.example.com/service-status"
+    service = pipe.add_service(SENDER, status_callback=service_url)
+    policy = PacingPolicy(overrides={SENDER: 0.0001})  # 3 segments in ten hours
+    for _ in range(3):
+        pipe.send(from_=None, service=service, callback=None, pacing=policy)
+    over = pipe.send(from_=None, service=service, callback=None, pacing=policy)
+    msg = pipe.message(over)
+    assert (msg["status"], msg["error_code"]) == ("accepted", None)
+    pipe.dispatch(pacing=policy)
+    msg = pipe.message(over)
+    assert (msg["status"], msg["error_code"], msg["price"]) == ("failed", 30001, None)
+    [overflow] = pipe.events(over, "queue_overflow")
+    assert overflow["status"] == "failed" and overflow["detail"]["sender"] == SENDER
+    [alert] = pipe.alerts(over)
+    assert alert["error_code"] == 30001
+    assert [(c["MessageStatus"], c.get("ErrorCode")) for c in pipe.callbacks(over)] == [("failed", "30001")]
+
+
 def test_messages_in_sending_count_towards_the_queue(pipe: Pipeline) -> None:
     policy = PacingPolicy(overrides={SENDER: 0.0001})
     for _ in range(3):
