@@ -126,7 +126,10 @@ def update_sink(
 
 
 def delete_sink(conn: Connection, account_sid: str, sid: str, path: str) -> None:
-    fetch_sink(conn, account_sid, sid, path)
+    # Locked, as a subscription being made on it locks it: the check below then sees that
+    # subscription once it commits, instead of deleting the sink from under it (PostgreSQL).
+    if not is_sid(sid, Prefix.SINK) or store.get_sink(conn, sid, account_sid=account_sid, lock=True) is None:
+        raise not_found(path)
     if store.sink_in_use(conn, sid):
         raise ApiError(91007, "Sink still in use: delete the subscriptions that use it first.", status=400)
     store.delete_sink(conn, sid)
@@ -197,7 +200,7 @@ def create_subscription(
 ) -> Row:
     description = _description(params, 91101)
     sink_sid = _required(params, "SinkSid", 91101)
-    if not is_sid(sink_sid, Prefix.SINK) or store.get_sink(conn, sink_sid, account_sid=account_sid) is None:
+    if not is_sid(sink_sid, Prefix.SINK) or store.get_sink(conn, sink_sid, account_sid=account_sid, lock=True) is None:
         raise ApiError(91001, f"Sink {sink_sid} could not be found on this account.", status=400)
     return store.create_subscription(
         conn,

@@ -68,10 +68,14 @@ def create_sink(
     return row
 
 
-def get_sink(conn: Connection, sid: str, *, account_sid: str | None = None) -> Row | None:
+def get_sink(conn: Connection, sid: str, *, account_sid: str | None = None, lock: bool = False) -> Row | None:
+    """The sink; with `lock`, held until the transaction ends (PostgreSQL: FOR UPDATE), so that a
+    subscription being made on it and its deletion take turns (`pigeon.app.event_streams`)."""
     q = sa.select(event_sinks).where(k.sid == sid)
     if account_sid is not None:
         q = q.where(k.account_sid == account_sid)
+    if lock:
+        q = q.with_for_update()
     row = conn.execute(q).mappings().first()
     return dict(row) if row else None
 

@@ -33,6 +33,7 @@ from pigeon.domain.errors import ApiError, WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.status import MessageStatus
 from pigeon.ports import InboundSms, WebhookRequest, WebhookResponse
+from pigeon.store import events as store_events
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
@@ -587,3 +588,41 @@ def test_an_event_frees_its_slot_when_the_sink_answers_not_when_it_is_recorded(
     assert len(sender.requests) == 8
     for sid in sids:
         assert [(event_of(r)["type"], r["status"]) for r in rows(db, sid)] == [(SENT, "delivered")]
+
+
+def test_a_sink_is_not_deleted_under_a_subscription_being_made_on_it(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """PostgreSQL: DELETE /v1/Sinks/DG… while a subscription's POST on that sink is in flight.
+    Each checked the other's row before it committed: both succeeded, and the subscription
+    pointed at no sink, its events sent nowhere. The sink's row is locked by both, so the
+    delete waits, then sees the subscription and refuses (91007)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time")
+    sink = add_sink(db, clock, account)
+    refused: list[ApiError] = []
+
+    def delete() -> None:
+        try:
+            with db.write() as conn:
+                use.delete_sink(conn, account.sid, sink, f"/v1/Sinks/{sink}")
+        except ApiError as exc:
+            refused.append(exc)
+
+    with db.engine.connect() as conn:
+        tx = conn.begin()
+        use.create_subscription(
+            conn,
+            account.sid,
+            {"Description": "sub", "SinkSid": sink},
+            types("com.twilio.messaging.message.delivered"),
+            clock.now(),
+        )
+        other = threading.Thread(target=delete)
+        other.start()
+        other.join(0.5)  # without the lock the delete commits here, beside this transaction
+        tx.commit()
+    other.join()
+    assert [e.code for e in refused] == [91007]
+    with db.read() as conn:
+        assert store_events.get_sink(conn, sink) is not None
