@@ -368,8 +368,9 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
             by_attempt.setdefault(job.message["attempts"] + 1, []).append(job.message["sid"])
     moved: dict[str, Row] = {}
     for attempt, sids in by_attempt.items():
+        # Its pacing slot is used now: a dispatcher that reclaims it reserves a new one.
         moved |= message_batch.transition_many(
-            conn, sids, S.SENDING, at=now, from_statuses=[S.QUEUED], attempts=attempt
+            conn, sids, S.SENDING, at=now, from_statuses=[S.QUEUED], attempts=attempt, paced_at=None
         )
     ready = []
     entries = []
@@ -406,7 +407,7 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
             status=str(S.SENDING),
             detail=detail,
         )
-        message_store.update_fields(conn, row["sid"], attempts=attempt, date_updated=now)
+        message_store.update_fields(conn, row["sid"], attempts=attempt, date_updated=now, paced_at=None)
         row["attempts"] = attempt
         ready.append(job)
     message_batch.add_events(conn, entries)

@@ -613,6 +613,26 @@ def _die_after_marking_sending(pipe: Pipeline, worker_id: str = "dead-dispatcher
         assert mark_sending(conn, jobs, now=pipe.clock.now())
 
 
+def test_a_reclaimed_message_takes_a_new_pacing_slot_not_the_one_it_went_out_in(pipe: Pipeline) -> None:
+    """A message released to its paced slot keeps the slot (paced_at) until it goes out. Once
+    marked sending the slot is used: a dispatcher that reclaims it from a dead one must reserve
+    a new one, or the sender sends above its rate (the old slot lies in the past)."""
+    first, second = pipe.send_in_order(2)
+    assert pipe.dispatch(lookahead=timedelta(0)) == 1  # the second waits for its slot, a second on
+    assert pipe.message(second)["paced_at"] is not None
+    pipe.clock.advance(1)
+    _die_after_marking_sending(pipe)
+    assert (pipe.status(second), pipe.message(second)["paced_at"]) == ("sending", None)
+    third = pipe.send()
+    pipe.clock.advance(LEASE.total_seconds() + 1)
+    jobs = _claim(pipe, "rescuer", lookahead=timedelta(seconds=5))
+    slots = sorted(j.slot for j in jobs)
+    assert {j.message["sid"] for j in jobs} == {second, third}
+    # Both reserved now, a second apart: not one in a slot long past, going out with the other.
+    assert slots[0] >= pipe.clock.now() and slots[1] - slots[0] >= timedelta(seconds=1)
+    assert pipe.status(first) == "sent"
+
+
 def test_a_dead_dispatchers_message_is_resent_after_its_lease_with_the_reason(pipe: Pipeline) -> None:
     sid = pipe.send()
     _die_after_marking_sending(pipe)
