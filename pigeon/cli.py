@@ -529,11 +529,17 @@ def simulate_inbound(
 ) -> None:
     """Text one of your numbers from a simulated phone: keywords, webhook and replies all run."""
     from pigeon.app.inbound import receive
+    from pigeon.app.send import check_media_urls
     from pigeon.ports import InboundSms
 
+    media_urls = tuple(media_url or ())
+    try:
+        check_media_urls(media_urls)  # http(s) only, as the API's handset: the console links them
+    except ApiError as exc:
+        raise _fail(exc) from exc
     settings = settings_or_exit()
     db = bootstrap.open_database(settings)
-    sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=tuple(media_url or ()))
+    sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=media_urls)
     with db.write() as conn:
         intake = receive(
             conn, sms, now=clock.now(), base_url=settings.base_url, prices=bootstrap.price_table_for(settings)

@@ -48,6 +48,21 @@ def test_operator_commands(sqlite_server: Server, tmp_path: Path) -> None:
     assert "[billing]" in server.cli("services", "list", "--account", sid).stdout
 
     handset = fresh_number()
+    # The handset's media are http(s) URLs, as the API's handset takes them (the console links them).
+    refused = server.cli(
+        "simulate",
+        "inbound",
+        "--from",
+        handset,
+        "--to",
+        number,
+        "--body",
+        "x",
+        "--media-url",
+        "javascript:1",
+        check=False,
+    )
+    assert refused.returncode == 1 and "error 21620" in refused.stderr
     server.cli("simulate", "inbound", "--from", handset, "--to", number, "--body", "STOP")
     [opt_out] = _json(server, "optouts", "list", "--account", sid)
     assert (opt_out["recipient"], opt_out["sender"], opt_out["keyword"]) == (handset, number, "STOP")
