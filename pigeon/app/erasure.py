@@ -33,11 +33,19 @@ def erase(
     """Remove it all (what `survey` counts as erased), `chunk` messages or `log_step` request
     log entries per transaction; returns how much went of each."""
     removed = 0
-    while True:
+    with db.read() as conn:
+        owners = erasure.accounts_in_scope(conn, account)
+    while True:  # found in reads; locked, checked again and removed by SID in short writes
+        with db.read() as conn:
+            sids = erasure.messages_at_rest(conn, number, owners, limit=chunk)
+        if not sids:
+            break
         with db.write() as conn:
-            n = erasure.erase_messages(conn, number, account=account, limit=chunk)
+            n = erasure.erase_messages(conn, sids)
         removed += n
-        if n < chunk:
+        # Fewer found than asked for: that was the last of them. None removed: those left are
+        # changing under us (a later run takes them), and would be found again and again.
+        if len(sids) < chunk or n == 0:
             break
     requests, last = 0, 0
     while True:  # found in reads, removed by id: the writer is held only for the removal

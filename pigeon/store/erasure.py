@@ -24,9 +24,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pigeon.domain.status import AT_REST
-from pigeon.store.engine import index_plans, unindexed
-from pigeon.store.retention import remove_messages
+from pigeon.store.engine import index_plans
+from pigeon.store.retention import SETTLED, lock_settled, remove_messages
 from pigeon.store.tables import (
     accounts,
     alerts,
@@ -34,12 +33,9 @@ from pigeon.store.tables import (
     opt_outs,
     request_log,
     unroutable_inbound,
-    webhook_deliveries,
 )
-from pigeon.store.webhooks import UNFINISHED
 
 m = messages.c
-d = webhook_deliveries.c
 r = request_log.c
 u = unroutable_inbound.c
 
@@ -58,7 +54,7 @@ class Found:
         return dataclasses.asdict(self)
 
 
-def _accounts(conn: Connection, account: str | None) -> list[str]:
+def accounts_in_scope(conn: Connection, account: str | None) -> list[str]:
     """Every account, or `account` with its subaccounts (a parent acts on them, as in the API)."""
     q = sa.select(accounts.c.sid).order_by(accounts.c.sid)
     if account is not None:
@@ -68,11 +64,9 @@ def _accounts(conn: Connection, account: str | None) -> list[str]:
 
 def _messages_of(conn: Connection, account: str, number: str, *, at_rest: bool, limit: int | None) -> list[str]:
     """The account's messages to or from `number`, through its (account_sid, to|from_, …) indexes."""
-    busy = sa.exists().where(d.message_sid == m.sid, unindexed(d.status).in_(UNFINISHED))
-    settled = sa.and_(unindexed(m.status).in_(sorted(AT_REST)), ~busy)
     found: list[str] = []
     for column in (m.to, m.from_):
-        q = sa.select(m.sid).where(m.account_sid == account, column == number, settled if at_rest else ~settled)
+        q = sa.select(m.sid).where(m.account_sid == account, column == number, SETTLED if at_rest else ~SETTLED)
         with index_plans(conn):
             found += conn.execute(q.limit(limit) if limit else q).scalars()
     return list(dict.fromkeys(found))[:limit] if limit else list(dict.fromkeys(found))
@@ -95,7 +89,7 @@ def _count(conn: Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> 
 
 def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
     """Count what `erase` would remove, and what it would keep."""
-    owners = _accounts(conn, account)
+    owners = accounts_in_scope(conn, account)
     at_rest = sum(len(_messages_of(conn, a, number, at_rest=True, limit=None)) for a in owners)
     busy = sum(len(_messages_of(conn, a, number, at_rest=False, limit=None)) for a in owners)
     opted = sa.and_(opt_outs.c.recipient == number, opt_outs.c.account_sid.in_(owners))
@@ -110,14 +104,23 @@ def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
     )
 
 
-def erase_messages(conn: Connection, number: str, *, account: str | None = None, limit: int = 200) -> int:
-    """Remove at most `limit` messages at rest to or from `number`, with what hangs off them
-    and the alerts about them; returns how many went."""
+def messages_at_rest(conn: Connection, number: str, owners: Sequence[str], *, limit: int = 200) -> list[str]:
+    """SIDs of at most `limit` messages at rest to or from `number` in the accounts `owners`
+    (`accounts_in_scope`), for `erase_messages`. Two probes of an index per account: a caller
+    reads them in a read transaction, which holds no writer up."""
     sids: list[str] = []
-    for owner in _accounts(conn, account):
+    for owner in owners:
         sids += _messages_of(conn, owner, number, at_rest=True, limit=limit - len(sids))
         if len(sids) >= limit:
             break
+    return sids
+
+
+def erase_messages(conn: Connection, sids: Sequence[str]) -> int:
+    """Remove the messages `sids` (found by `messages_at_rest`) that are still at rest once
+    locked (`lock_settled`), with what hangs off them and the alerts about them; returns how
+    many went. One changed since it was found stays, for a later run."""
+    sids = lock_settled(conn, sids)
     if not sids:
         return 0
     conn.execute(alerts.delete().where(alerts.c.resource_sid.in_(sids)))
@@ -131,7 +134,7 @@ def requests_naming(
     """Ids of the request log's entries naming `number`, in id order after `after`. The log
     has no index that finds a number on its own (`from_` has none), so a caller reads it in
     steps of `limit` ids, each in a read transaction that holds no writer up."""
-    owners = None if account is None else _accounts(conn, account)
+    owners = None if account is None else accounts_in_scope(conn, account)
     q = sa.select(r.id).where(r.id > after, _requests(number, owners)).order_by(r.id).limit(limit)
     return list(conn.execute(q).scalars())
 

@@ -50,17 +50,20 @@ _ACCOUNTS_FROM, _ACCOUNTS_AFTER = (
 )
 ACCOUNTS_PAGE = 100
 
+#: A message nothing more will happen to unasked: at rest, with no webhook delivery still to go
+#: out. Unindexed: the way in is by account or by SID, not the (status, …) index, which would
+#: visit every delivered message.
+SETTLED = sa.and_(
+    unindexed(m.status).in_(sorted(AT_REST)),
+    ~sa.exists().where(d.message_sid == m.sid, unindexed(d.status).in_(UNFINISHED)),
+)
+
+#: Not changed since the cut-off (`before`), nor made after it.
+_OLD = sa.and_(m.date_created < sa.bindparam("before"), m.date_updated < sa.bindparam("before"))
+
 _MESSAGES_AT_REST = (
     sa.select(m.sid)
-    .where(
-        m.account_sid == sa.bindparam("account"),
-        m.date_created < sa.bindparam("before"),
-        m.date_updated < sa.bindparam("before"),
-        # Unindexed: the way in is the account's (account_sid, date_created) index, not the
-        # (status, …) one, which would visit every delivered message.
-        unindexed(m.status).in_(sorted(AT_REST)),
-        ~sa.exists().where(d.message_sid == m.sid, unindexed(d.status).in_(UNFINISHED)),
-    )
+    .where(m.account_sid == sa.bindparam("account"), _OLD, SETTLED)
     .order_by(m.date_created)
     .limit(sa.bindparam("limit"))
 )
@@ -100,6 +103,31 @@ def _per_account(
     return found
 
 
+def lock_settled(conn: Connection, sids: Sequence[str], *also: sa.ColumnElement[bool], **params: Any) -> list[str]:
+    """Of the messages `sids`, found `SETTLED` (and `also`, with `params`) by a read that
+    locked nothing, those that still are, locked until the transaction ends.
+
+    On PostgreSQL a receipt can change one in between: its transaction moves the message on
+    and enqueues its callback and event and adds a timeline row, and commits before or while
+    a removal runs. Removed regardless, the message would leave those behind: deliveries that
+    go out naming its numbers and text, a timeline row of no message. So the rows are locked
+    first, passing over those another transaction is changing (SKIP LOCKED: a later run takes
+    them), then read again by a statement of their own: that one sees what committed before
+    the locks were taken, which the locking statement's own check does not (under READ
+    COMMITTED it checks the locked row's new version, but reads the deliveries as they were
+    when it started). Locked, they stay as read: every status change, and every delivery
+    enqueued for a message, updates the message's row first. On SQLite the transaction is
+    the only writer; FOR UPDATE is not written, and the second read finds what the first did."""
+    if not sids:
+        return []
+    with index_plans(conn):
+        locking = sa.select(m.sid).where(m.sid.in_(sids)).order_by(m.sid).with_for_update(skip_locked=True)
+        locked = list(conn.execute(locking).scalars())
+        if not locked:
+            return []
+        return list(conn.execute(sa.select(m.sid).where(m.sid.in_(locked), SETTLED, *also), params).scalars())
+
+
 def remove_messages(conn: Connection, sids: Sequence[str]) -> int:
     """Remove messages with their media, timeline, carrier ids, and finished webhook
     deliveries with their attempts; returns how many messages went (another process may have
@@ -125,10 +153,11 @@ def purge_messages(conn: Connection, *, before: datetime, limit: int, progress: 
     """Remove at most `limit` messages at rest created and last changed before `before`;
     returns how many went. `progress` carries where the purge got to from one chunk to the
     next (`_per_account`). Two processes purging at once may pick the same messages: the
-    second removes none of those, counts none, and so stops until its next turn."""
+    second removes none of those, counts none, and so stops until its next turn. A message
+    changed since it was found (`lock_settled`) stays for a later purge."""
     progress = {} if progress is None else progress
     sids = _per_account(conn, _MESSAGES_AT_REST, before=before, limit=limit, progress=progress, key="messages")
-    return remove_messages(conn, sids)
+    return remove_messages(conn, lock_settled(conn, sids, _OLD, before=before))
 
 
 def purge_error_log(conn: Connection, *, before: datetime, limit: int, progress: dict[str, Any] | None = None) -> int:

@@ -17,12 +17,24 @@ from pigeon.app import erasure
 from pigeon.app.inbound import receive
 from pigeon.cli import app
 from pigeon.ports import InboundSms
+from pigeon.store import erasure as erasure_store
 from pigeon.store.alerts import add_alert
+from pigeon.store.engine import Database
 from pigeon.store.inbound import keep_unroutable
 from pigeon.store.request_log import insert_requests
 from pigeon.store.schema import upgrade
-from pigeon.store.tables import alerts, message_events, messages, opt_outs, request_log, unroutable_inbound
-from tests.integration.pipeline import SENDER, Pipeline
+from pigeon.store.tables import (
+    alerts,
+    message_events,
+    messages,
+    metadata,
+    opt_outs,
+    request_log,
+    unroutable_inbound,
+)
+from pigeon.testing import FrozenClock
+from tests.integration.pipeline import SENDER, Pipeline, make_pipeline
+from tests.integration.receipt_race import alongside_a_receipt, answer_webhooks, orphans, sent, subscribe_to_deliveries
 from tests.integration.test_retention import delivered, rows
 
 PERSON, OTHER = "+14155552671", "+14155552699"
@@ -149,3 +161,51 @@ def test_the_command_counts_first_and_erases_with_yes(tmp_path: Path, monkeypatc
     with db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(unroutable_inbound)).scalar_one() == 0
     db.dispose()
+
+
+def naming(db: Database, *texts: str) -> list[str]:
+    """Every stored value that holds one of `texts`, as table.column; opt-outs aside (they stay)."""
+    found = []
+    with db.read() as conn:
+        for table in metadata.sorted_tables:
+            if table is opt_outs:
+                continue
+            for row in conn.execute(sa.select(table)).mappings():
+                found += [f"{table.name}.{k}" for k, v in row.items() if any(t in str(v) for t in texts)]
+    return found
+
+
+@pytest.mark.postgres
+def test_a_message_whose_receipt_commits_alongside_is_kept_until_its_webhooks_are_out(
+    pg: Database, clock: FrozenClock
+) -> None:
+    """On PostgreSQL a receipt can change a message between the erasure's finding it at rest
+    and its removal: the message is then kept (in progress), not removed from under the
+    callback, the event and the timeline row the receipt adds, which would go out or stay
+    naming the person."""
+    pipe = make_pipeline(pg, clock)
+    try:
+        subscribe_to_deliveries(pipe)
+        sid = sent(pipe, to=PERSON, body="secret code 1234")
+        erased = alongside_a_receipt(pipe, sid, lambda: erasure.erase(pg, PERSON))
+        assert orphans(pg) == {}
+        assert erased == {"messages": 0, "requests": 0, "unroutable": 0}
+        assert pipe.status(sid) == "delivered" and erasure.survey(pg, PERSON).in_progress == 1
+        answer_webhooks(pipe)  # once its webhooks are out, a second run takes it
+        assert erasure.erase(pg, PERSON)["messages"] == 1
+        assert naming(pg, PERSON, "secret code") == [] and orphans(pg) == {}
+    finally:
+        pipe.spool.stop()
+
+
+def test_a_message_changed_since_it_was_found_stays(pipe: Pipeline) -> None:
+    """Found at rest in a read, then its receipt came: it is checked again once locked."""
+    subscribe_to_deliveries(pipe)
+    sid = sent(pipe, to=PERSON)
+    with pipe.db.read() as conn:
+        found = erasure_store.messages_at_rest(conn, PERSON, [pipe.account_sid])
+    assert found == [sid]
+    pipe.receipts(advance=10)  # delivered: its callback and its event still to go out
+    with pipe.db.write() as conn:
+        assert erasure_store.erase_messages(conn, found) == 0
+    assert orphans(pipe.db) == {} and pipe.status(sid) == "delivered"
