@@ -32,8 +32,8 @@ def erase_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Erase the messages to and from a phone number (with their timelines and webhooks), the
-    request log's entries naming it and its texts to unknown numbers; its opt-outs stay, so
-    that it is never texted against its will. Without --yes, only count."""
+    request log's entries and the alerts naming it, and its texts to unknown numbers; its
+    opt-outs stay, so that it is never texted against its will. Without --yes, only count."""
     from pigeon.app import erasure
 
     db = open_store()
@@ -54,8 +54,9 @@ def erase_cmd(
         return
     scope = f"account {account}" if account else "every account"
     out.print(
-        f"{target} in {scope}: {found.messages} messages, {found.requests} logged requests and"
-        f" {found.unroutable} texts to unknown numbers {'erased' if yes else 'would be erased'};"
+        f"{target} in {scope}: {found.messages} messages, {found.requests} logged requests,"
+        f" {found.alerts} alerts naming it and {found.unroutable} texts to unknown numbers"
+        f" {'erased' if yes else 'would be erased'};"
         f" {found.in_progress} messages still on their way are kept until they are done;"
         f" {found.opt_outs} opt-outs are kept.",
         highlight=False,

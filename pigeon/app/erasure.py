@@ -31,7 +31,32 @@ def erase(
     db: Database, number: str, *, account: str | None = None, chunk: int = 200, log_step: int = 1000
 ) -> dict[str, Any]:
     """Remove it all (what `survey` counts as erased), `chunk` messages or `log_step` request
-    log entries per transaction; returns how much went of each."""
+    log entries or alerts per transaction; returns how much went of each. The alerts go
+    first: those about its messages that name it are then counted among them."""
+    alerts = _erase_alerts(db, number, account=account, step=log_step)
+    removed = _erase_messages(db, number, account=account, chunk=chunk)
+    requests = _erase_requests(db, number, account=account, step=log_step)
+    unroutable = 0
+    if account is None:  # texts to numbers nobody holds belong to no account
+        with db.write() as conn:
+            unroutable = erasure.erase_unroutable(conn, number)
+    return {"messages": removed, "requests": requests, "unroutable": unroutable, "alerts": alerts}
+
+
+def _erase_alerts(db: Database, number: str, *, account: str | None, step: int) -> int:
+    removed, after = 0, ""
+    while True:  # found in reads, removed by SID: the writer is held only for the removal
+        with db.read() as conn:
+            named, last = erasure.alerts_naming(conn, number, account=account, after=after, limit=step)
+        if named:
+            with db.write() as conn:
+                removed += erasure.remove_alerts(conn, named)
+        if last is None:
+            return removed
+        after = last
+
+
+def _erase_messages(db: Database, number: str, *, account: str | None, chunk: int) -> int:
     removed = 0
     with db.read() as conn:
         owners = erasure.accounts_in_scope(conn, account)
@@ -39,25 +64,23 @@ def erase(
         with db.read() as conn:
             sids = erasure.messages_at_rest(conn, number, owners, limit=chunk)
         if not sids:
-            break
+            return removed
         with db.write() as conn:
             n = erasure.erase_messages(conn, sids)
         removed += n
         # Fewer found than asked for: that was the last of them. None removed: those left are
         # changing under us (a later run takes them), and would be found again and again.
         if len(sids) < chunk or n == 0:
-            break
-    requests, last = 0, 0
+            return removed
+
+
+def _erase_requests(db: Database, number: str, *, account: str | None, step: int) -> int:
+    removed, last = 0, 0
     while True:  # found in reads, removed by id: the writer is held only for the removal
         with db.read() as conn:
-            ids = erasure.requests_naming(conn, number, account=account, after=last, limit=log_step)
+            ids = erasure.requests_naming(conn, number, account=account, after=last, limit=step)
         if not ids:
-            break
+            return removed
         with db.write() as conn:
-            requests += erasure.remove_requests(conn, ids)
+            removed += erasure.remove_requests(conn, ids)
         last = ids[-1]
-    unroutable = 0
-    if account is None:  # texts to numbers nobody holds belong to no account
-        with db.write() as conn:
-            unroutable = erasure.erase_unroutable(conn, number)
-    return {"messages": removed, "requests": requests, "unroutable": unroutable}

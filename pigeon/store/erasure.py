@@ -2,8 +2,10 @@
 answer to a person who asks that their data be deleted.
 
 What goes: the messages to or from the number (with their timeline, media, carrier ids,
-finished webhook deliveries and attempts, and alerts), the request log's entries that name
-it, and the inbound messages it sent to numbers nobody holds. What stays: its opt-outs, which
+finished webhook deliveries and attempts, and alerts), the alerts that name it (in their
+text, the request they record or the answer to it: about its text to a number that cannot
+take SMS, about a message the application has since deleted), the request log's entries
+that name it, and the inbound messages it sent to numbers nobody holds. What stays: its opt-outs, which
 hold the number and the keyword only and must outlive everything else (a person who said
 STOP is never texted again), their link to the message that carried the STOP cleared; and
 the day-long Idempotency-Keys of erased messages, which hold no number, so that a client
@@ -18,8 +20,10 @@ their digests are forgotten one timeout later (`inbound_parts.forget_expired`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -48,6 +52,7 @@ class Found:
     in_progress: int  # still on their way: kept for now
     requests: int
     unroutable: int
+    alerts: int  # naming the number (those about its messages go with them, uncounted)
     opt_outs: int  # kept
 
     def as_dict(self) -> dict[str, int]:
@@ -83,6 +88,55 @@ def _unroutable(number: str) -> sa.ColumnElement[bool]:
     return sa.or_(u.from_ == number, u.to == number)
 
 
+#: Where an alert may name a number: its text, the request it records (its parameters, kept as
+#: JSON, and its URL) and the answer to it.
+_ALERT_TEXTS = (
+    alerts.c.alert_text,
+    sa.cast(alerts.c.request_variables, sa.Text),
+    alerts.c.request_url,
+    alerts.c.response_body,
+)
+
+
+def _spellings(number: str) -> list[str]:
+    """`number` as an alert's texts may hold it, in lower case: as it is (the text, the JSON of
+    the parameters) and percent-encoded (in a URL or a form-encoded answer, "%2B1415…")."""
+    return sorted({number.lower(), quote(number, safe="").lower()})
+
+
+def alerts_naming(
+    conn: Connection, number: str, *, account: str | None = None, after: str = "", limit: int = 1000
+) -> tuple[list[str], str | None]:
+    """SIDs of the alerts naming `number` among the next `limit` in SID order after `after`
+    that hold it in their texts, and the SID to go on after (None: none are left). Alerts
+    about no message of the number's still name it: about its text to a number that cannot
+    take SMS (21407, about the number), a webhook of a message the application has since
+    deleted. The error log has no index that finds a number (nor a need for one: its
+    retention keeps it short), so a caller reads it in steps, each in a read transaction.
+    A number is matched where no digit follows it, nor precedes it: a short code's digits
+    inside another number, or inside a SID, are not it."""
+    spelled = _spellings(number)
+    holds = [sa.func.lower(text).contains(s, autoescape=True) for text in _ALERT_TEXTS for s in spelled]
+    q = sa.select(alerts.c.sid, *_ALERT_TEXTS).where(alerts.c.sid > after, sa.or_(*holds))
+    if account is not None:
+        q = q.where(alerts.c.account_sid.in_(accounts_in_scope(conn, account)))
+    rows = conn.execute(q.order_by(alerts.c.sid).limit(limit)).all()
+    alone = re.compile("(?<![0-9])(" + "|".join(re.escape(s) for s in spelled) + ")(?![0-9])")
+    named = [row[0] for row in rows if any(text and alone.search(text.lower()) for text in row[1:])]
+    return named, rows[-1][0] if len(rows) == limit else None
+
+
+def _all_alerts_naming(conn: Connection, number: str, account: str | None) -> Iterator[str]:
+    after: str | None = ""
+    while after is not None:
+        named, after = alerts_naming(conn, number, account=account, after=after)
+        yield from named
+
+
+def remove_alerts(conn: Connection, sids: Sequence[str]) -> int:
+    return int(conn.execute(alerts.delete().where(alerts.c.sid.in_(sids))).rowcount) if sids else 0
+
+
 def _count(conn: Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one())
 
@@ -100,6 +154,7 @@ def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
         # Not tied to an account (no account holds the number they were sent to): only an
         # erasure across every account takes them.
         unroutable=_count(conn, unroutable_inbound, _unroutable(number)) if account is None else 0,
+        alerts=sum(1 for _ in _all_alerts_naming(conn, number, account)),
         opt_outs=_count(conn, opt_outs, opted),
     )
 

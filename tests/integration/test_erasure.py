@@ -5,6 +5,7 @@ messages still on their way and everyone else's data stay."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 
 from pigeon.app import accounts as account_use
 from pigeon.app import erasure
+from pigeon.app import messages as message_use
+from pigeon.app import numbers as number_use
 from pigeon.app.inbound import receive
 from pigeon.cli import app
 from pigeon.ports import InboundSms
@@ -32,10 +35,11 @@ from pigeon.store.tables import (
     request_log,
     unroutable_inbound,
 )
-from pigeon.testing import FrozenClock
+from pigeon.testing import FrozenClock, RecordingWebhookSender
 from tests.integration.pipeline import SENDER, Pipeline, make_pipeline
 from tests.integration.receipt_race import alongside_a_receipt, answer_webhooks, orphans, sent, subscribe_to_deliveries
 from tests.integration.test_retention import delivered, rows
+from tests.integration.test_webhook_outbox import run_once, worker
 
 PERSON, OTHER = "+14155552671", "+14155552699"
 
@@ -91,9 +95,21 @@ def a_persons_history(pipe: Pipeline) -> dict[str, str]:
 def test_a_persons_data_goes_and_their_opt_out_stays(pipe: Pipeline) -> None:
     made = a_persons_history(pipe)
     found = erasure.survey(pipe.db, PERSON)
-    assert found.as_dict() == {"messages": 3, "in_progress": 1, "requests": 2, "unroutable": 1, "opt_outs": 1}
+    assert found.as_dict() == {
+        "messages": 3,
+        "in_progress": 1,
+        "requests": 2,
+        "unroutable": 1,
+        "alerts": 0,
+        "opt_outs": 1,
+    }
 
-    assert erasure.erase(pipe.db, PERSON, chunk=2, log_step=1) == {"messages": 3, "requests": 2, "unroutable": 1}
+    assert erasure.erase(pipe.db, PERSON, chunk=2, log_step=1) == {
+        "messages": 3,
+        "requests": 2,
+        "unroutable": 1,
+        "alerts": 0,
+    }
     with pipe.db.read() as conn:
         left = {r.sid: r.to for r in conn.execute(sa.select(messages.c.sid, messages.c.to))}
         [opt_out] = conn.execute(sa.select(opt_outs)).mappings().all()
@@ -126,8 +142,20 @@ def test_a_parent_account_takes_its_subaccounts_data(pipe: Pipeline) -> None:
 def test_another_account_keeps_its_data(pipe: Pipeline) -> None:
     a_persons_history(pipe)
     found = erasure.survey(pipe.db, PERSON, account="AC" + "0" * 32)
-    assert found.as_dict() == {"messages": 0, "in_progress": 0, "requests": 0, "unroutable": 0, "opt_outs": 0}
-    assert erasure.erase(pipe.db, PERSON, account="AC" + "0" * 32) == {"messages": 0, "requests": 0, "unroutable": 0}
+    assert found.as_dict() == {
+        "messages": 0,
+        "in_progress": 0,
+        "requests": 0,
+        "unroutable": 0,
+        "alerts": 0,
+        "opt_outs": 0,
+    }
+    assert erasure.erase(pipe.db, PERSON, account="AC" + "0" * 32) == {
+        "messages": 0,
+        "requests": 0,
+        "unroutable": 0,
+        "alerts": 0,
+    }
     assert erasure.survey(pipe.db, PERSON).messages == 3
 
 
@@ -157,7 +185,7 @@ def test_the_command_counts_first_and_erases_with_yes(tmp_path: Path, monkeypatc
     assert "Nothing was changed" in said
     done = CliRunner().invoke(app, ["erase", PERSON, "--yes", "--json"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output)["erased"] == {"messages": 0, "requests": 0, "unroutable": 1}
+    assert json.loads(done.output)["erased"] == {"messages": 0, "requests": 0, "unroutable": 1, "alerts": 0}
     with db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(unroutable_inbound)).scalar_one() == 0
     db.dispose()
@@ -189,7 +217,7 @@ def test_a_message_whose_receipt_commits_alongside_is_kept_until_its_webhooks_ar
         sid = sent(pipe, to=PERSON, body="secret code 1234")
         erased = alongside_a_receipt(pipe, sid, lambda: erasure.erase(pg, PERSON))
         assert orphans(pg) == {}
-        assert erased == {"messages": 0, "requests": 0, "unroutable": 0}
+        assert erased == {"messages": 0, "requests": 0, "unroutable": 0, "alerts": 0}
         assert pipe.status(sid) == "delivered" and erasure.survey(pg, PERSON).in_progress == 1
         answer_webhooks(pipe)  # once its webhooks are out, a second run takes it
         assert erasure.erase(pg, PERSON)["messages"] == 1
@@ -209,3 +237,57 @@ def test_a_message_changed_since_it_was_found_stays(pipe: Pipeline) -> None:
     with pipe.db.write() as conn:
         assert erasure_store.erase_messages(conn, found) == 0
     assert orphans(pipe.db) == {} and pipe.status(sid) == "delivered"
+
+
+def alerts_naming(pipe: Pipeline, *texts: str) -> list[str]:
+    """The alerts that hold one of `texts`, not followed by another digit."""
+    columns = (alerts.c.alert_text, sa.cast(alerts.c.request_variables, sa.Text), alerts.c.request_url)
+    with pipe.db.read() as conn:
+        found = conn.execute(sa.select(alerts.c.sid, *columns, alerts.c.response_body).order_by(alerts.c.sid)).all()
+    spelled = re.compile("(" + "|".join(re.escape(t) for t in texts) + ")(?![0-9])")
+    return [row[0] for row in found if any(spelled.search(str(v)) for v in row[1:])]
+
+
+def test_the_alerts_naming_the_number_go_too(pipe: Pipeline) -> None:
+    """Alerts about no message of the number's that still name it: a text it sent to a number
+    that cannot take SMS (about the number, 21407), a status callback refused for a message the
+    application has since deleted (its parameters), a webhook whose URL or answer holds the
+    number percent-encoded. Another number's alerts, and another account's with --account, stay."""
+    now = pipe.clock.now()
+    with pipe.db.write() as conn:
+        number_use.provision(conn, account_sid=pipe.account_sid, phone_number="+14155550122", sms=False, now=now)
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=PERSON, recipient="+14155550122", body="my address is 1 Main St"),
+            now=now,
+            base_url="https://pigeon.example.com",
+        )
+        add_alert(
+            conn,
+            account_sid=pipe.account_sid,
+            error_code=11200,
+            text="The incoming-message webhook failed",
+            at=now,
+            request_url="https://app.example.com/sms?from=%2b14155552671",
+            response_body="Bad request: To=%2B14155552671&Body=hi",
+        )
+        longer = add_alert(conn, account_sid=pipe.account_sid, error_code=30003, text="to +141555526719", at=now)
+        other = account_use.create_account(conn, friendly_name="other", now=now)["sid"]
+        elsewhere = add_alert(conn, account_sid=other, error_code=30003, text=f"to {PERSON}", at=now)
+    sid = pipe.send(to=PERSON)
+    assert pipe.dispatch() == 1
+    pipe.receipts(advance=10)
+    refusing = worker(pipe.db, RecordingWebhookSender(default=400), pipe.clock)
+    while run_once(refusing):
+        pass
+    with pipe.db.write() as conn:
+        message_use.delete(conn, pipe.account_sid, sid, "/path")
+    named = alerts_naming(pipe, PERSON, "%2B14155552671", "%2b14155552671")
+    assert len(named) >= 4 and elsewhere in named and longer not in named
+
+    assert erasure.survey(pipe.db, PERSON, account=pipe.account_sid).alerts == len(named) - 1
+    assert erasure.erase(pipe.db, PERSON, account=pipe.account_sid)["alerts"] == len(named) - 1
+    assert alerts_naming(pipe, PERSON, "%2B14155552671", "%2b14155552671") == [elsewhere]
+    assert erasure.erase(pipe.db, PERSON)["alerts"] == 1
+    with pipe.db.read() as conn:
+        assert list(conn.execute(sa.select(alerts.c.sid)).scalars()) == [longer]
