@@ -23,7 +23,13 @@ err = Console(stderr=True, markup=False)
 
 
 def erase_cmd(
-    number: Annotated[str, typer.Argument(help="The phone number, E.164 (+14155552671).")],
+    number: Annotated[
+        str,
+        typer.Argument(
+            help="The phone number: E.164 (+14155552671), a short code, or digits as a carrier sent them"
+            " (07700900123, a national number as some SMSCs send senders), matched as written."
+        ),
+    ],
     account: Annotated[
         str | None,
         typer.Option("--account", help="Only this account's data and its subaccounts' (default: every account's)."),
@@ -62,5 +68,12 @@ def erase_cmd(
         highlight=False,
         soft_wrap=True,
     )
+    if erasure.as_written(target):
+        out.print(
+            f"{target} is matched as written, as a carrier sent it (national form); the same number"
+            " in E.164 (+...) is another search.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not yes:
         out.print("Nothing was changed: run again with --yes to erase.", highlight=False)

@@ -3,23 +3,39 @@ transactions: a person's history can be long, and the traffic goes on meanwhile.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pigeon.domain import numbers
 from pigeon.store import erasure
 from pigeon.store.engine import Database
 
+#: A number as a carrier sent it, kept so: digits only, as many as an SMPP address holds. An
+#: SMSC's national numbers (07700900123) are stored as they came (carriers/smpp.py `_address`).
+_AS_RECEIVED = re.compile(r"[0-9]{3,20}")
+
 
 def number_of(raw: str) -> str:
-    """The number as the store keeps it (E.164; short codes as they are). `ValueError` for
-    anything else: erasing under a misread number would erase nothing and say so quietly."""
+    """The number as the store keeps it: E.164 (written any way `numbers.to_e164` reads it),
+    a short code, or digits as a carrier sent them (a national number, perhaps starting with
+    0), matched as written. `ValueError` for anything else: erasing under a misread number
+    would erase nothing and say so quietly."""
     text = raw.strip()
-    if numbers.is_short_code(text):
+    if text.startswith("+"):
+        e164 = numbers.to_e164(text)
+        if e164 is not None:
+            return e164
+    elif _AS_RECEIVED.fullmatch(text):
         return text
-    e164 = numbers.to_e164(text)
-    if e164 is None:
-        raise ValueError(f"{raw!r} is not a phone number in E.164 form (+14155552671) or a short code")
-    return e164
+    raise ValueError(
+        f"{raw!r} is not a phone number in E.164 form (+14155552671), a short code, or digits as a"
+        " carrier sent them (07700900123)"
+    )
+
+
+def as_written(number: str) -> bool:
+    """Whether `number_of` gave `number` as it was written, neither E.164 nor a short code."""
+    return not number.startswith("+") and not numbers.is_short_code(number)
 
 
 def survey(db: Database, number: str, *, account: str | None = None) -> erasure.Found:

@@ -182,7 +182,10 @@ def test_the_command_counts_first_and_erases_with_yes(tmp_path: Path, monkeypatc
     assert dry.exit_code == 0, dry.output
     said = " ".join(dry.output.split())
     assert "+14155552671 in every account" in said and "1 texts to unknown numbers would be erased" in said
-    assert "Nothing was changed" in said
+    assert "Nothing was changed" in said and "matched as written" not in said
+    national = CliRunner().invoke(app, ["erase", "07700900123"])
+    assert national.exit_code == 0, national.output
+    assert "07700900123 is matched as written" in " ".join(national.output.split())
     done = CliRunner().invoke(app, ["erase", PERSON, "--yes", "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["erased"] == {"messages": 0, "requests": 0, "unroutable": 1, "alerts": 0}
@@ -291,3 +294,26 @@ def test_the_alerts_naming_the_number_go_too(pipe: Pipeline) -> None:
     assert erasure.erase(pipe.db, PERSON)["alerts"] == 1
     with pipe.db.read() as conn:
         assert list(conn.execute(sa.select(alerts.c.sid)).scalars()) == [longer]
+
+
+NATIONAL = "07700900123"  # as an SMSC sent it (TON national): kept as it came (carriers/smpp.py)
+
+
+def test_a_number_kept_in_national_form_is_erased_as_written(pipe: Pipeline) -> None:
+    with pipe.db.write() as conn:
+        intake = receive(
+            conn,
+            InboundSms(carrier="smpp-uk", sender=NATIONAL, recipient=SENDER, body="national hello"),
+            now=pipe.clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+    assert intake.message_sid is not None
+    assert erasure.number_of(f" {NATIONAL} ") == NATIONAL
+    assert erasure.erase(pipe.db, erasure.number_of(NATIONAL))["messages"] == 1
+    assert naming(pipe.db, NATIONAL, "national hello") == []
+
+
+@pytest.mark.parametrize("garbage", ["0770090012x", "07700 900123", "(415) 555-2671", "+", "", "0" * 21, "١٢٣٤٥٦٧"])
+def test_what_is_no_number_is_refused(garbage: str) -> None:
+    with pytest.raises(ValueError, match=r"E\.164"):
+        erasure.number_of(garbage)
