@@ -52,10 +52,8 @@ def erase(
     alerts = _erase_alerts(db, number, account=account, step=log_step)
     removed = _erase_messages(db, number, account=account, chunk=chunk)
     requests = _erase_requests(db, number, account=account, step=log_step)
-    unroutable = 0
-    if account is None:  # texts to numbers nobody holds belong to no account
-        with db.write() as conn:
-            unroutable = erasure.erase_unroutable(conn, number)
+    with db.write() as conn:
+        unroutable = erasure.erase_unroutable(conn, number, account=account)
     return {"messages": removed, "requests": requests, "unroutable": unroutable, "alerts": alerts}
 
 

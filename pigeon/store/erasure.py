@@ -5,9 +5,11 @@ What goes: the messages to or from the number (with their timeline, media, carri
 finished webhook deliveries and attempts, and alerts), the alerts that name it (in their
 text, the request they record or the answer to it: about its text to a number that cannot
 take SMS, about a message the application has since deleted), the request log's entries
-that name it, and the inbound messages it sent to numbers nobody holds. What stays: its opt-outs, which
-hold the number and the keyword only and must outlive everything else (a person who said
-STOP is never texted again), their link to the message that carried the STOP cleared; and
+that name it, and the inbound messages it sent that no account took (to numbers nobody
+holds, or that could not take them; with an account, those to its numbers only). What
+stays: its opt-outs, which hold the number and the keyword only and must outlive everything
+else (a person who said STOP is never texted again), their link to the message that carried
+the STOP cleared; and
 the day-long Idempotency-Keys of erased messages, which hold no number, so that a client
 retrying a send after the erasure gets 20409 rather than a second text. Messages still on
 their way (queued, sending, scheduled, or with webhooks still to deliver) stay until they
@@ -35,6 +37,7 @@ from pigeon.store.tables import (
     alerts,
     messages,
     opt_outs,
+    phone_numbers,
     request_log,
     unroutable_inbound,
 )
@@ -84,8 +87,14 @@ def _requests(number: str, accounts_: Sequence[str] | None) -> sa.ColumnElement[
     return sa.and_(named, sa.or_(r.account_sid.in_(accounts_), r.claimed_account_sid.in_(accounts_)))
 
 
-def _unroutable(number: str) -> sa.ColumnElement[bool]:
-    return sa.or_(u.from_ == number, u.to == number)
+def _unroutable(number: str, owners: Sequence[str] | None) -> sa.ColumnElement[bool]:
+    """Its texts kept as unroutable: all of them, or (`owners`) those to the accounts' numbers
+    (which could not take them: not SMS-capable, say). Those to numbers nobody holds belong to
+    no account: only an erasure across every account takes them."""
+    if owners is None:
+        return sa.or_(u.from_ == number, u.to == number)
+    held = sa.select(phone_numbers.c.phone_number).where(phone_numbers.c.account_sid.in_(owners))
+    return sa.and_(u.from_ == number, u.to.in_(held))
 
 
 #: Where an alert may name a number: its text, the request it records (its parameters, kept as
@@ -151,9 +160,7 @@ def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
         messages=at_rest,
         in_progress=busy,
         requests=_count(conn, request_log, _requests(number, None if account is None else owners)),
-        # Not tied to an account (no account holds the number they were sent to): only an
-        # erasure across every account takes them.
-        unroutable=_count(conn, unroutable_inbound, _unroutable(number)) if account is None else 0,
+        unroutable=_count(conn, unroutable_inbound, _unroutable(number, None if account is None else owners)),
         alerts=sum(1 for _ in _all_alerts_naming(conn, number, account)),
         opt_outs=_count(conn, opt_outs, opted),
     )
@@ -198,6 +205,8 @@ def remove_requests(conn: Connection, ids: Sequence[int]) -> int:
     return int(conn.execute(request_log.delete().where(r.id.in_(ids))).rowcount) if ids else 0
 
 
-def erase_unroutable(conn: Connection, number: str) -> int:
-    """Remove the inbound messages `number` sent to numbers nobody holds (any account's)."""
-    return int(conn.execute(unroutable_inbound.delete().where(_unroutable(number))).rowcount)
+def erase_unroutable(conn: Connection, number: str, *, account: str | None = None) -> int:
+    """Remove the inbound messages `number` sent that no account took: all of them, or with
+    `account`, those sent to its numbers or its subaccounts' (`_unroutable`)."""
+    owners = None if account is None else accounts_in_scope(conn, account)
+    return int(conn.execute(unroutable_inbound.delete().where(_unroutable(number, owners))).rowcount)

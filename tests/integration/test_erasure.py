@@ -317,3 +317,26 @@ def test_a_number_kept_in_national_form_is_erased_as_written(pipe: Pipeline) -> 
 def test_what_is_no_number_is_refused(garbage: str) -> None:
     with pytest.raises(ValueError, match=r"E\.164"):
         erasure.number_of(garbage)
+
+
+def test_with_account_its_texts_to_the_accounts_numbers_that_took_none_go(pipe: Pipeline) -> None:
+    """Kept as unroutable, but sent to one of the account's numbers (one that cannot take SMS):
+    the account's data. Those to numbers nobody holds belong to no account: only an erasure
+    across every account takes them."""
+    now = pipe.clock.now()
+    with pipe.db.write() as conn:
+        number_use.provision(conn, account_sid=pipe.account_sid, phone_number="+14155550122", sms=False, now=now)
+        for to in ("+14155550122", "+14155559999"):
+            receive(
+                conn,
+                InboundSms(carrier="simulator", sender=PERSON, recipient=to, body="hello?"),
+                now=now,
+                base_url="https://pigeon.example.com",
+            )
+        keep_unroutable(conn, from_=OTHER, to="+14155550122", body="hi", carrier="simulator", reason="-", now=now)
+    assert erasure.survey(pipe.db, PERSON, account="AC" + "0" * 32).unroutable == 0
+    assert erasure.survey(pipe.db, PERSON, account=pipe.account_sid).unroutable == 1
+    assert erasure.erase(pipe.db, PERSON, account=pipe.account_sid)["unroutable"] == 1
+    with pipe.db.read() as conn:
+        left = conn.execute(sa.select(unroutable_inbound.c.from_, unroutable_inbound.c.to)).all()
+    assert sorted(map(tuple, left)) == [(PERSON, "+14155559999"), (OTHER, "+14155550122")]
