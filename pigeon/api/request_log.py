@@ -28,9 +28,13 @@ log = logging.getLogger(__name__)
 
 #: The paths that are the API: not /healthz, /metrics or the console.
 LOGGED_PREFIXES = ("/2010-04-01/", "/v1/", "/v2/")
-#: Paths that name a phone number (Lookup's): logged without it, so that the log holds no
-#: number that `pigeon erase` would not find (it looks in the columns of sends).
-_NUMBER_PATHS = ("/v2/PhoneNumbers/",)
+#: Paths that name a phone number (Lookup's, the doctor's of a number): logged without it, so
+#: that the log holds no number that `pigeon erase` would not find (it looks in the columns of
+#: sends). `route` is kept, then "(number)", then `json` if the path has it.
+_NUMBER_PATHS = (
+    re.compile(r"(?P<route>/v2/PhoneNumbers/).+", re.DOTALL),
+    re.compile(r"(?P<route>/2010-04-01/Accounts/[^/]+/Doctor/Numbers/).+?(?P<json>\.json)?", re.DOTALL),
+)
 REQUEST_ID_HEADER = b"twilio-request-id"
 #: A SID in the path. The resource a request addressed is the first one after the account:
 #: the message of /Messages/SM…/Media/ME….json, the service of /v1/Services/MG…/PhoneNumbers.
@@ -152,7 +156,8 @@ class RequestLogMiddleware:
 
 
 def _without_numbers(path: str) -> str:
-    for prefix in _NUMBER_PATHS:
-        if path.startswith(prefix):
-            return prefix + "(number)"
+    for pattern in _NUMBER_PATHS:
+        found = pattern.fullmatch(path)
+        if found:
+            return found["route"] + "(number)" + (found.groupdict().get("json") or "")
     return path

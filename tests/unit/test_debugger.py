@@ -201,6 +201,8 @@ def _app(writer: Collector, proxy_hops: int = 0) -> Starlette:
         routes=[
             Route("/2010-04-01/Accounts/{account}/Messages.json", _send, methods=["POST"]),
             Route("/2010-04-01/Accounts/{account}/Messages/{sid}/Media/{media}.json", _media),
+            Route("/2010-04-01/Accounts/{account}/Doctor/Numbers/{number}.json", _media),
+            Route("/v2/PhoneNumbers/{number:path}", _media),
             Route("/healthz", _media),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -264,6 +266,22 @@ def test_middleware_names_the_addressed_resource_and_skips_non_api_paths() -> No
     assert row["account_sid"] is None  # never authenticated
     assert row["claimed_account_sid"] == AC  # only named by the URL
     assert _addressed_sid(f"/2010-04-01/Accounts/{AC}/Messages/not-a-sid.json") is None
+
+
+@pytest.mark.parametrize("number", ["%2B14155552671", "+14155552671", "14155552671", "%2B1%20415%20555%202671"])
+def test_middleware_logs_paths_that_name_a_number_without_it(number: str) -> None:
+    """`pigeon erase` finds a number in the request log's columns of sends, not in its paths:
+    the doctor's and Lookup's paths that name one are logged without it."""
+    writer = Collector()
+    app = _app(writer)
+    _call(app, "GET", f"/2010-04-01/Accounts/{AC}/Doctor/Numbers/{number}.json", params={"TestRequest": "false"})
+    _call(app, "GET", f"/v2/PhoneNumbers/{number}")
+    assert [r["path"] for r in writer.rows] == [
+        f"/2010-04-01/Accounts/{AC}/Doctor/Numbers/(number).json",
+        "/v2/PhoneNumbers/(number)",
+    ]
+    assert writer.rows[0]["claimed_account_sid"] == AC
+    assert "2671" not in json.dumps(writer.rows, default=str)
 
 
 @pytest.mark.parametrize(
