@@ -281,7 +281,7 @@ def test_middleware_logs_paths_that_name_a_number_without_it(number: str) -> Non
         "/v2/PhoneNumbers/(number)",
     ]
     assert writer.rows[0]["claimed_account_sid"] == AC
-    assert "2671" not in json.dumps(writer.rows, default=str)
+    assert [(r["to"], r["from_"], r["resource_sid"]) for r in writer.rows] == [(None, None, None)] * 2
 
 
 @pytest.mark.parametrize(
