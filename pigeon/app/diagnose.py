@@ -43,7 +43,8 @@ from pigeon.store.numbers import find_by_number
 Row = dict[str, Any]
 
 DEFAULT_SINCE = timedelta(hours=24)
-#: A recipient's newest messages that the recipient flow looks at.
+#: A recipient's messages that the recipient flow looks at: the newest changed in the window,
+#: and as many again of those still open from before it (store.outbound_to).
 RECIPIENT_MESSAGES = 5
 #: Messages the duplicate search looks at, at most.
 DUPLICATE_SCAN = 500

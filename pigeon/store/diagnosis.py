@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.domain.status import FINAL, MessageStatus
 from pigeon.store.tables import (
     alerts,
     carrier_refs,
@@ -31,6 +32,10 @@ r = request_log.c
 
 #: Statuses of a message still waiting to be submitted (a sender's queue).
 _WAITING = ("accepted", "queued", "sending")
+#: Every status, and those a message can still leave: listed so that a read by recipient
+#: seeks the index on (account_sid, to, status, date_updated) once per status.
+_STATUSES = tuple(str(s) for s in MessageStatus)
+_OPEN = tuple(str(s) for s in MessageStatus if s not in FINAL)
 
 
 def _rows(conn: Connection, q: sa.Select[Any]) -> list[Row]:
@@ -49,14 +54,20 @@ def queue_ahead(conn: Connection, *, sender: str, due: datetime, sid: str) -> in
 
 
 def outbound_to(conn: Connection, *, account_sid: str, to: str, since: datetime, limit: int) -> list[Row]:
-    """Messages sent to `to` since `since`, newest first."""
-    q = (
-        sa.select(messages)
-        .where(m.account_sid == account_sid, m.to == to, m.date_created >= since, m.direction != "inbound")
-        .order_by(m.date_created.desc(), m.sid.desc())
-        .limit(limit)
-    )
-    return _rows(conn, q)
+    """Messages to `to` that changed since `since`, then those not final that did not: made
+    before the window and still waiting (scheduled, queued, sent without a receipt …). At most
+    `limit` of each, the newest change first. Each read seeks the (account_sid, to, status,
+    date_updated) index, one range per status, so none reads the recipient's whole history."""
+    mine = [m.account_sid == account_sid, m.to == to, m.direction != "inbound"]
+    newest = (m.date_updated.desc(), m.sid.desc())
+    changed = sa.select(messages).where(*mine, m.status.in_(_STATUSES), m.date_updated >= since)
+    found = _rows(conn, changed.order_by(*newest).limit(limit))
+    waiting: list[Row] = []
+    for status in _OPEN:
+        q = sa.select(messages).where(*mine, m.status == status, m.date_updated < since)
+        waiting += _rows(conn, q.order_by(*newest).limit(limit))
+    waiting.sort(key=lambda row: (row["date_updated"], row["sid"]), reverse=True)
+    return found + waiting[:limit]
 
 
 def messages_by_sid(conn: Connection, *, account_sid: str, sids: Collection[str]) -> list[Row]:

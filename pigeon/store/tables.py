@@ -244,6 +244,8 @@ messages = sa.Table(
     sa.Index(None, "account_sid", "to", "date_created"),
     sa.Index(None, "account_sid", "from_", "date_created"),
     sa.Index(None, "account_sid", "date_sent"),
+    # The doctor's messages to a recipient that changed in a window, or are still open.
+    sa.Index(None, "account_sid", "to", "status", "date_updated"),
     # The dispatcher's claim: due queued messages in order.
     sa.Index(None, "status", "next_attempt_at"),
     # A sender's queue depth (21611) and pacing.

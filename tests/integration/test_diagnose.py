@@ -370,6 +370,31 @@ def test_never_requested_when_the_application_texted_other_numbers(pipe: Pipelin
     assert "never asked to text this number" in f.summary
 
 
+def test_a_message_made_before_the_window_that_failed_inside_it_is_found(pipe: Pipeline) -> None:
+    """Scheduled three days ahead, sent and refused by the handset today: the recipient flow
+    looks at what changed in the window, not only at what was created in it."""
+    service = pipe.add_service(SENDER)
+    sid = pipe.send(to="+14155550101", from_=None, service=service, send_at=pipe.clock.now() + timedelta(days=3))
+    pipe.clock.advance(3 * 86400 + 1)
+    pipe.dispatch()
+    pipe.receipts(advance=1)
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("undelivered", 30003)
+    pipe.clock.advance(600)
+    report = recipient(pipe, "+14155550101")
+    assert report.subject["messages"] == [sid]
+    assert only(report, "carrier_undelivered").severity == "error"
+
+
+def test_a_message_waiting_since_before_the_window_is_found(pipe: Pipeline) -> None:
+    """Scheduled three days ahead and never queued: unchanged since it was made, but not final."""
+    service = pipe.add_service(SENDER)
+    sid = pipe.send(from_=None, service=service, send_at=pipe.clock.now() + timedelta(days=3))
+    pipe.clock.advance(3 * 86400 + 600)
+    report = recipient(pipe, TO)
+    assert report.subject["messages"] == [sid]
+    assert only(report, "stuck_in_queue").severity == "error"
+
+
 def test_rejected_by_api_with_each_code_explained(pipe: Pipeline) -> None:
     assert post(pipe, TO, from_="+14155550999") is None  # not a number of the account: 21606
     assert post(pipe, TO, body="") is None  # no body: 21602
