@@ -30,7 +30,7 @@ from pigeon.app.inbound import webhook_target
 from pigeon.domain import diagnosis as rules
 from pigeon.domain import numbers, sids
 from pigeon.domain.diagnosis import Report, Thresholds
-from pigeon.domain.diagnosis.model import unique
+from pigeon.domain.diagnosis.model import in_stored_form, unique
 from pigeon.ports import WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -113,12 +113,19 @@ def diagnose_message(
 
 def normalise(number: str) -> str:
     """E.164 where the number parses; short codes as they are. A '+' lost to URL decoding
-    ("?To=+1415..." reads as " 1415...") is put back."""
+    ("?To=+1415..." reads as " 1415...") is put back when the digits make a valid number with
+    their country code; anything else is kept as given, and the flows ask for E.164."""
     raw = number.strip()
     if numbers.is_short_code(raw):
         return raw
-    e164 = numbers.to_e164(raw) or (numbers.to_e164("+" + raw) if raw.isascii() and raw.isdigit() else None)
-    return e164 or raw
+    return numbers.to_e164(raw) or numbers.with_country_code(raw) or raw
+
+
+def logged_spellings(recipient: str, given: str) -> list[str]:
+    """The ways the request log may hold a send to `recipient`: as the doctor reads it, as it
+    was given, and an E.164 number's digits without the '+' — how the log keeps a To whose
+    unencoded '+' a form read as a space (pigeon.app.send_guard.summary_of_request)."""
+    return unique([recipient, given.strip(), *([recipient[1:]] if recipient.startswith("+") else [])])
 
 
 def diagnose_recipient(
@@ -133,7 +140,7 @@ def diagnose_recipient(
     since = since or now - DEFAULT_SINCE
     recipient = normalise(to)
     rows = store.outbound_to(conn, account_sid=account_sid, to=recipient, since=since, limit=RECIPIENT_MESSAGES)
-    refused = store.refused_requests_to(conn, account_sid=account_sid, to=unique([recipient, to.strip()]), since=since)
+    refused = store.refused_requests_to(conn, account_sid=account_sid, to=logged_spellings(recipient, to), since=since)
     facts = rules.RecipientFacts(
         to=recipient,
         since=since,
@@ -269,14 +276,17 @@ def diagnose_blocked(
         refused_requests=store.refused_requests_to(
             conn,
             account_sid=account_sid,
-            to=unique([recipient, to.strip()]),
+            to=logged_spellings(recipient, to),
             since=now - BLOCKED_REQUESTS,
             error_code=21610,
             limit=20,
         ),
     )
     subject = {"to": recipient, "from": sender, "messaging_service_sid": service}
-    checks = [{"check": "opt_out", "ok": not facts.opt_outs, "senders": unique(senders)}]
+    clear: bool | None = False
+    if not facts.opt_outs:  # nothing found under a number not in E.164 is no clean result
+        clear = True if in_stored_form(recipient) else None
+    checks = [{"check": "opt_out", "ok": clear, "senders": unique(senders)}]
     return Report("blocked", subject, rules.diagnose_blocked(facts), checks=checks)
 
 

@@ -130,6 +130,20 @@ def to_e164(raw: str, default_region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def with_country_code(digits: str) -> str | None:
+    """A number written in E.164 without its '+' ("14155552671", or " 14155552671" from a form
+    that read an unencoded '+' as a space), in E.164; None unless the digits, read after a '+',
+    make a *valid* number (not merely a possible one, as `to_e164` accepts): a US national
+    "2025550123" would otherwise read as Egypt's +20 25550123."""
+    text = digits.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    e164 = to_e164("+" + text)
+    if e164 is None or not phonenumbers.is_valid_number(phonenumbers.parse(e164)):
+        return None
+    return e164
+
+
 @_cached(None)
 def region_of(e164: str) -> str | None:
     """ISO country code of a number ("US", "GB", ...), or None if unknown or non-geographic.

@@ -16,11 +16,13 @@ idempotency key; never the body).
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
+from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import diagnose
 from pigeon.app import numbers as number_use
@@ -30,6 +32,7 @@ from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.app.messages import cancel
 from pigeon.app.send import SendRequest, prepare_message
+from pigeon.config import load_settings
 from pigeon.domain.diagnosis import Finding, Report
 from pigeon.domain.errors import ApiError
 from pigeon.domain.optout import OPT_IN_KEYWORDS
@@ -44,6 +47,7 @@ from pigeon.store import numbers as number_store
 from pigeon.store import optouts as optout_store
 from pigeon.store import services as service_store
 from pigeon.store import webhooks as outbox
+from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 from pigeon.store.tables import request_log
 from pigeon.testing import RecordingWebhookSender
@@ -393,6 +397,49 @@ def test_a_message_waiting_since_before_the_window_is_found(pipe: Pipeline) -> N
     report = recipient(pipe, TO)
     assert report.subject["messages"] == [sid]
     assert only(report, "stuck_in_queue").severity == "error"
+
+
+def test_a_send_whose_plus_was_lost_in_the_form_is_found_by_its_e164_number(db: Database, database_url: str) -> None:
+    """curl -d "To=+14155552699": the unencoded '+' reads as a space, the API refuses the send
+    (21211) and logs the To as it could read it. Asked about +14155552699, the doctor finds it."""
+    now = datetime.now(UTC)
+    with db.write() as conn:
+        account = account_use.create_account(conn, friendly_name="Curl", now=now)
+        number_use.provision(conn, account_sid=account["sid"], phone_number=SENDER, now=now)
+    app = bootstrap.build_api(load_settings(environ={}, database_url=database_url), db)
+
+    async def send() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            auth = (account["sid"], account["auth_token"])
+            async with httpx.AsyncClient(transport=transport, base_url="http://t", auth=auth) as client:
+                return await client.post(
+                    f"/2010-04-01/Accounts/{account['sid']}/Messages.json",
+                    content="To=+14155552699&From=%2B14155550100&Body=hello",
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                )
+
+    assert asyncio.run(send()).json()["code"] == 21211
+    for asked in ("+14155552699", " 14155552699", "14155552699"):
+        with db.read() as conn:
+            report = diagnose.diagnose_recipient(conn, account["sid"], asked, now=datetime.now(UTC))
+        f = only(report, "rejected_by_api")
+        assert [r["error_code"] for r in rows(f, "request_log")] == [21211], asked
+        assert report.subject["to"] == "+14155552699"
+
+
+def test_a_national_number_is_not_read_as_another_countrys(pipe: Pipeline) -> None:
+    """ "2025550123" is a US number without its country code, not Egypt's +20 25550123."""
+    assert diagnose.normalise("2025550123") == "2025550123"
+    f = only(recipient(pipe, "2025550123"), "number_not_e164")
+    assert "E.164" in f.advice[0]
+    assert post(pipe, "2025550123") is None  # the application sent it so: refused, logged as written
+    f = only(recipient(pipe, "2025550123"), "rejected_by_api")
+    assert [r["error_code"] for r in rows(f, "request_log")] == [21211]
+    report = blocked(pipe, "2025550123", from_=SENDER)
+    only(report, "number_not_e164")
+    assert report.checks[0]["ok"] is None  # nothing found under it: not a clean result
+    assert blocked(pipe, "+12025550123", from_=SENDER).checks[0]["ok"] is True
 
 
 def test_rejected_by_api_with_each_code_explained(pipe: Pipeline) -> None:

@@ -584,6 +584,20 @@ def test_never_requested_tells_no_request_from_requests_for_other_numbers() -> N
     assert "7 request(s) to send" in f.summary and sources(f, "request_log")[0]["requests_in_window"] == 7
 
 
+def test_a_recipient_not_in_e164_that_nothing_was_found_for_is_asked_for_again() -> None:
+    f = one(diagnose_recipient(recipient(to="2025550123")), "number_not_e164")
+    assert f.severity == "error" and "2025550123" in f.summary
+    assert "E.164" in f.advice[0] and sources(f, "input") == [{"source": "input", "number": "2025550123"}]
+    # The request log holds what the application sent as it was written: a refusal found under
+    # that spelling is the answer.
+    found = recipient(to="2025550123", refused_requests=[request(21211, to="2025550123")])
+    one(diagnose_recipient(found), "rejected_by_api")
+
+
+def test_a_short_code_recipient_is_in_its_own_form() -> None:
+    one(diagnose_recipient(recipient(to="898287")), "never_requested")
+
+
 def test_rejected_by_api_explains_each_code() -> None:
     f = one(diagnose_recipient(recipient(refused_requests=[request(21211), request(21606, 5)])), "rejected_by_api")
     assert [e["error_code"] for e in sources(f, "error_code")] == [21211, 21606]
@@ -706,6 +720,11 @@ def test_not_blocked() -> None:
     assert diagnose_blocked(BlockedFacts(to="+14155552671", now=NOW, from_="+14155550100")) == []
 
 
+def test_not_blocked_is_not_said_of_a_number_not_in_e164() -> None:
+    f = one(diagnose_blocked(BlockedFacts(to="2025550123", now=NOW, from_="+14155550100")), "number_not_e164")
+    assert "2025550123" in f.summary
+
+
 # -- duplicates ----------------------------------------------------------------------------------------
 
 
@@ -747,6 +766,15 @@ def test_app_sent_multiple_requests_without_a_request_log() -> None:
         "app_sent_multiple_requests",
     )
     assert "no entry" in f.summary
+
+
+def test_no_duplicates_is_not_said_of_a_number_not_in_e164() -> None:
+    assert diagnose_duplicates(DuplicateFacts(since=T0, now=NOW, window_seconds=10, to="+14155552671")) == []
+    assert diagnose_duplicates(DuplicateFacts(since=T0, now=NOW, window_seconds=10)) == []
+    f = one(
+        diagnose_duplicates(DuplicateFacts(since=T0, now=NOW, window_seconds=10, to="2025550123")), "number_not_e164"
+    )
+    assert "2025550123" in f.summary
 
 
 def test_duplicates_checks_each_single_record() -> None:

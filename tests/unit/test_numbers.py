@@ -16,6 +16,7 @@ from pigeon.domain.numbers import (
     number_type,
     region_of,
     to_e164,
+    with_country_code,
 )
 
 # to_e164 -----------------------------------------------------------------------------------------
@@ -92,6 +93,23 @@ def test_to_e164_is_idempotent() -> None:
         once = to_e164(raw)
         assert once is not None
         assert to_e164(once) == once
+
+
+@pytest.mark.parametrize(
+    ("digits", "expected"),
+    [
+        ("14155552671", "+14155552671"),  # a '+' lost on the way ("+1415..." unencoded in a form)
+        (" 14155552671", "+14155552671"),
+        ("4915112345678", "+4915112345678"),
+        ("2025550123", None),  # a US national number: "+20 25550123" is no valid Egyptian number
+        ("447700900123", None),  # possible but not valid: too weak a guess to add the '+'
+        ("+14155552671", None),  # not digits alone: to_e164 reads it
+        ("1415555267a", None),
+        ("", None),
+    ],
+)
+def test_with_country_code_adds_the_plus_only_to_a_valid_number(digits: str, expected: str | None) -> None:
+    assert with_country_code(digits) == expected
 
 
 # region_of ---------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                                                         DELETE of it in the request log
     recipient   rejected_by_api              error      the API refused the sends (codes explained)
                 never_requested              error      no request to send to this number
+                number_not_e164              error      nothing found under a number not written in
+                                                        E.164 (also in blocked and duplicates)
                 opted_out                    error      21610 and the opt-out behind it
                 geo_not_permitted            error/info 21408: the account's geo permissions, and
                                                         whether they still refuse the country

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pigeon.domain.diagnosis.facts import BlockedFacts, Row
-from pigeon.domain.diagnosis.model import Finding, request_row, unique, when
+from pigeon.domain.diagnosis.model import Finding, in_stored_form, not_e164, request_row, unique, when
 
 #: What the recipient texts to opt back in (pigeon.domain.optout.OPT_IN_KEYWORDS, in the order we say them).
 OPT_IN = ("START", "YES", "UNSTOP")
@@ -62,5 +62,5 @@ def opted_out_finding(to: str, opt_outs: Sequence[Row], refused: Sequence[Row] =
 
 def diagnose_blocked(f: BlockedFacts) -> list[Finding]:
     if not f.opt_outs:
-        return []
+        return [] if in_stored_form(f.to) else [not_e164(f.to, "the opt-out list")]
     return [opted_out_finding(f.to, f.opt_outs, f.refused_requests)]

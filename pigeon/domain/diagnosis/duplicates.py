@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from pigeon.domain.diagnosis.facts import DuplicateFacts, DuplicateGroup, Row
-from pigeon.domain.diagnosis.model import Finding, Thresholds, message_row, request_row, unique, when
+from pigeon.domain.diagnosis.model import (
+    Finding,
+    Thresholds,
+    in_stored_form,
+    message_row,
+    not_e164,
+    request_row,
+    unique,
+    when,
+)
 from pigeon.domain.diagnosis.submits import submit_findings
 
 #: The widest window the search takes, in seconds (a day): past it, a daily reminder would be
@@ -104,6 +113,8 @@ def _multiple(group: DuplicateGroup) -> Finding:
 
 
 def diagnose_duplicates(f: DuplicateFacts, th: Thresholds | None = None) -> list[Finding]:
+    if not f.groups and f.to is not None and not in_stored_form(f.to):
+        return [not_e164(f.to, "the message log")]
     out: list[Finding] = []
     for group in f.groups:
         if len(group.messages) > 1:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
+from pigeon.domain import numbers
 from pigeon.domain.error_catalogue import explain
 
 Row = Mapping[str, Any]
@@ -203,3 +204,26 @@ def unique(items: Iterable[T]) -> list[T]:
 
 def when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else "an unknown time"
+
+
+def in_stored_form(number: str) -> bool:
+    """Whether `number` is written as the store keeps numbers: E.164, or a short code."""
+    return numbers.number_or_short_code(number) == number
+
+
+def not_e164(number: str, looked_in: str) -> Finding:
+    """Nothing was found for `number`, which is written neither in E.164 nor as a short code:
+    `looked_in` keeps numbers in E.164, so that says nothing about the number meant."""
+    return Finding(
+        cause="number_not_e164",
+        severity="error",
+        summary=f"{number} is not written in E.164 and the doctor will not guess its country; {looked_in} "
+        "keeps numbers in E.164, so finding nothing under it says nothing about the number you mean.",
+        evidence=[{"source": "input", "number": number}],
+        advice=[
+            "Ask again with the number in E.164: '+', the country code, then the number (a US 202-555-0123 is "
+            "+12025550123).",
+            "Digits without the '+' are read as E.164 only when they start with a country code and make a valid "
+            "number of that country.",
+        ],
+    )

@@ -9,7 +9,17 @@ from typing import Any
 from pigeon.domain.diagnosis.blocked import opted_out_finding
 from pigeon.domain.diagnosis.facts import RecipientFacts
 from pigeon.domain.diagnosis.message import diagnose_message
-from pigeon.domain.diagnosis.model import Finding, Thresholds, explained, remedy, request_row, unique, when
+from pigeon.domain.diagnosis.model import (
+    Finding,
+    Thresholds,
+    explained,
+    in_stored_form,
+    not_e164,
+    remedy,
+    request_row,
+    unique,
+    when,
+)
 from pigeon.domain.geo import refusal
 
 
@@ -24,7 +34,8 @@ def diagnose_recipient(f: RecipientFacts, th: Thresholds | None = None) -> list[
         if any(r.get("error_code") == 21408 for r in f.refused_requests) and f.geo is not None:
             out.append(_geo(f, f.geo))
     if not f.messages and not f.refused_requests:
-        out.append(_never_requested(f))
+        found_nothing = "the message log (and the request log, for a number the API could read)"
+        out.append(_never_requested(f) if in_stored_form(f.to) else not_e164(f.to, found_nothing))
     for mf in f.messages:
         out.extend(diagnose_message(mf, th))
     return out
