@@ -198,6 +198,9 @@ def number_facts(
         webhook_failures=store.inbound_events(
             conn, account_sid=account_sid, number=phone_number, since=since, kind="webhook_failed"
         ),
+        fallback_answers=store.inbound_events(
+            conn, account_sid=account_sid, number=phone_number, since=since, kind="webhook", with_error_code=True
+        ),
         unannounced=[a for a in _inbound_alerts([11200]) if not a["request_url"]],
         unroutable=store.unroutable_to(conn, number=phone_number, since=since),
         inbound_received=store.count_inbound(conn, account_sid=account_sid, number=phone_number, since=since),

@@ -234,16 +234,22 @@ def inbound_alerts(
 
 
 def inbound_events(
-    conn: Connection, *, account_sid: str, number: str, since: datetime, kind: str, limit: int = 50
+    conn: Connection,
+    *,
+    account_sid: str,
+    number: str,
+    since: datetime,
+    kind: str,
+    limit: int = 50,
+    with_error_code: bool = False,
 ) -> list[Row]:
-    q = (
-        sa.select(message_events)
-        .join(messages, m.sid == e.message_sid)
-        .where(*_inbound_to(account_sid, number, since), e.kind == kind)
-        .order_by(e.id.desc())
-        .limit(limit)
-    )
-    return _rows(conn, q)
+    """Timeline entries of `kind` of inbound messages to `number`, newest first; only those
+    with an error code if `with_error_code` (a webhook the fallback URL answered)."""
+    q = sa.select(message_events).join(messages, m.sid == e.message_sid)
+    q = q.where(*_inbound_to(account_sid, number, since), e.kind == kind)
+    if with_error_code:
+        q = q.where(e.error_code.is_not(None))
+    return _rows(conn, q.order_by(e.id.desc()).limit(limit))
 
 
 def count_inbound(conn: Connection, *, account_sid: str, number: str, since: datetime) -> int:

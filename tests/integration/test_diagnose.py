@@ -670,6 +670,21 @@ def test_webhook_failing_with_a_signed_marked_test_request_and_the_failed_texts(
     assert f.severity == "warning" and "answers the test request now" in f.summary
 
 
+def test_texts_the_fallback_url_took_are_a_warning_not_lost_texts(pipe: Pipeline) -> None:
+    fallback = "https://backup.example.com/sms"
+    set_number(pipe, SENDER, sms_url=APP_URL, sms_fallback_url=fallback)
+    for i in range(3):
+        text_in(pipe, f"hello {i}")
+    script = RecordingWebhookSender(lambda req: 500 if req.url.startswith(APP_URL) else TWIML_OK)
+    run_webhooks(pipe, script)
+    for sender in (None, script):  # from the history alone, and with the test request
+        f = only(number(pipe, SENDER, sender), "webhook_failing")
+        assert f.severity == "warning", f.summary
+        assert "the fallback URL took all 3" in f.summary and "not taken" not in f.summary
+        assert len(rows(f, "alert")) == 3
+    assert f"the fallback URL {fallback} answered it" in f.summary
+
+
 def test_webhook_failing_when_nothing_listens(pipe: Pipeline) -> None:
     from pigeon.domain.errors import WebhookError
 

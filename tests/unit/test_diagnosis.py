@@ -889,6 +889,44 @@ def test_past_failures_with_a_webhook_that_answers_now_are_a_warning() -> None:
     assert f.severity == "warning" and "2 incoming text(s)" in f.summary
 
 
+FALLBACK_EXCHANGE = WebhookExchange("https://backup/sms", "POST", 200, 3.0, None, None, True)
+
+
+def test_texts_the_fallback_url_took_are_not_said_lost() -> None:
+    alert = {"sid": "NO1", "error_code": 11200, "alert_text": "t", "request_url": "https://app/sms"}
+    taken = [{"kind": "webhook", "error_code": 11200}] * 3
+    f = one(diagnose_number(num(webhook_alerts=[alert] * 3, fallback_answers=taken)), "webhook_failing")
+    assert f.severity == "warning"
+    assert "the fallback URL took all 3" in f.summary and "not taken" not in f.summary
+
+
+def test_texts_lost_beside_texts_the_fallback_took_are_an_error() -> None:
+    alert = {"sid": "NO1", "error_code": 11200, "alert_text": "t", "request_url": "https://app/sms"}
+    lost = [{"kind": "webhook_failed", "error_code": 11200}]
+    taken = [{"kind": "webhook", "error_code": 11200}] * 2
+    found = diagnose_number(num(webhook_alerts=[alert] * 3, webhook_failures=lost, fallback_answers=taken))
+    f = one(found, "webhook_failing")
+    assert f.severity == "error"
+    assert "1 incoming text(s)" in f.summary and "were not taken" in f.summary
+    assert "also failed for 2 other(s), which the fallback URL took" in f.summary
+
+
+def test_a_test_request_the_fallback_url_answered_is_a_warning() -> None:
+    probe = WebhookProbe([exchange(500, 11200, twiml=None), FALLBACK_EXCHANGE])
+    f = one(diagnose_number(num(probe=probe)), "webhook_failing")
+    assert f.severity == "warning" and "the fallback URL https://backup/sms answered it" in f.summary
+    # A fallback that fails the test too takes nothing.
+    failing = WebhookExchange("https://backup/sms", "POST", 503, 3.0, 11200, "boom", None)
+    f = one(diagnose_number(num(probe=WebhookProbe([exchange(500, 11200, twiml=None), failing]))), "webhook_failing")
+    assert f.severity == "error" and "fallback" not in f.summary
+
+
+def test_webhook_alerts_without_their_timeline_are_counted_as_failures() -> None:
+    alert = {"sid": "NO1", "error_code": 11200, "alert_text": "t", "request_url": "https://app/sms"}
+    f = one(diagnose_number(num(webhook_alerts=[alert, alert])), "webhook_failing")
+    assert f.severity == "error" and "2 alert(s)" in f.summary
+
+
 def test_past_failures_without_a_test_request_are_an_error() -> None:
     alert = {"sid": "NO1", "error_code": 12100, "alert_text": "t", "request_url": "https://app/sms"}
     assert one(diagnose_number(num(webhook_alerts=[alert])), "invalid_twiml").severity == "error"

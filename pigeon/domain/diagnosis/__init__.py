@@ -43,7 +43,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                                                         whether they still refuse the country
                 + the message causes of each message to the number
     number      number_not_on_account, number_not_sms_capable, no_webhook   error
-                webhook_failing, invalid_twiml    error (test request fails) / warning (history only)
+                webhook_failing, invalid_twiml    error (test request fails) / warning (history only,
+                                                        or the fallback URL took the texts)
                 webhook_slow                 warning
                 unroutable_inbound           error      texts that never reached the account
                 short_code_country           info       country-bound short-code rules

@@ -98,8 +98,11 @@ class NumberFacts:
     probe: WebhookProbe | None = None
     #: Webhook alerts (11200, 11205, 12100, 12300, 14xxx) about inbound messages to the number.
     webhook_alerts: Sequence[Row] = ()
-    #: webhook_failed timeline entries of inbound messages to the number.
+    #: webhook_failed timeline entries of inbound messages to the number: texts no URL took.
     webhook_failures: Sequence[Row] = ()
+    #: webhook timeline entries with an error code: texts whose primary URL failed and whose
+    #: fallback URL took them.
+    fallback_answers: Sequence[Row] = ()
     #: Inbound messages stored with no application told (alert 11200 without a request).
     unannounced: Sequence[Row] = ()
     unroutable: Sequence[Row] = ()

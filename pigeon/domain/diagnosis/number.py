@@ -5,9 +5,10 @@ messages received whose webhook failed, or that never reached the account? short
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from pigeon.domain.diagnosis.facts import NumberFacts, WebhookExchange
+from pigeon.domain.diagnosis.facts import NumberFacts, Row, WebhookExchange, WebhookProbe
 from pigeon.domain.diagnosis.inbound import TWIML_CODES
 from pigeon.domain.diagnosis.model import Finding, Thresholds, alert_row, explained, remedy, unique, when
 
@@ -122,8 +123,35 @@ def _no_webhook(f: NumberFacts) -> Finding:
     return Finding(cause="no_webhook", severity="error", summary=summary, evidence=evidence, advice=advice)
 
 
+def _rescued(probe: WebhookProbe | None) -> WebhookExchange | None:
+    """The fallback URL's answer to a test request its primary URL failed, if it took it."""
+    if probe is None or len(probe.exchanges) < 2 or probe.exchanges[-1].error_code is not None:
+        return None
+    return probe.exchanges[-1]
+
+
+def _history(f: NumberFacts, alerts: Sequence[Row], lost: Sequence[Row], taken: Sequence[Row]) -> str:
+    """What became of the texts the webhook failed: no URL took them, or the fallback URL did."""
+    since = when(f.since)
+    if not lost and not taken:  # alerts whose texts' timelines say nothing more
+        return f"{len(alerts)} alert(s) since {since} say it failed for incoming texts"
+    said = []
+    if lost:
+        said.append(f"{len(lost)} incoming text(s) since {since} were not taken by the application")
+    if taken and lost:
+        said.append(f"the primary URL also failed for {len(taken)} other(s), which the fallback URL took")
+    elif taken:
+        said.append(
+            f"the primary URL failed for {len(taken)} incoming text(s) since {since}, and the fallback URL took "
+            f"all {len(taken)}"
+        )
+    return "; ".join(said)
+
+
 def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
-    """webhook_failing, invalid_twiml, webhook_slow: from the test request and from history."""
+    """webhook_failing, invalid_twiml, webhook_slow: from the test request and from history.
+    Texts the fallback URL took are not lost: when it took every one (and the test request),
+    the failing primary URL is a warning."""
     probe = f.probe
     tested = probe.first if probe is not None else None
     out: list[Finding] = []
@@ -131,24 +159,28 @@ def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
         failed_now = (
             tested is not None and tested.error_code is not None and (tested.error_code in TWIML_CODES) == in_class
         )
+        rescued = _rescued(probe) if failed_now else None
         history = [a for a in f.webhook_alerts if (a.get("error_code") in TWIML_CODES) == in_class]
         if not failed_now and not history:
             continue
+        lost = [e for e in f.webhook_failures if (e.get("error_code") in TWIML_CODES) == in_class]
+        taken = [e for e in f.fallback_answers if (e.get("error_code") in TWIML_CODES) == in_class]
         code = tested.error_code if failed_now and tested else history[0].get("error_code")
         parts = []
         if failed_now and tested:
             got = f"HTTP {tested.status}" if tested.status is not None else "no answer"
             parts.append(
                 f"the doctor's test request to {tested.url} got {got} in {tested.elapsed_ms:.0f} ms ({tested.error})"
+                + (f", and the fallback URL {rescued.url} answered it" if rescued else "")
             )
         if history:
-            failures = len(f.webhook_failures) or len(history)
-            parts.append(f"{failures} incoming text(s) since {when(f.since)} were not taken by the application")
+            parts.append(_history(f, history, lost, taken))
+        texts_lost = bool(history) and (bool(lost) or not taken)
         label = "answers with unusable TwiML" if in_class else "fails"
         out.append(
             Finding(
                 cause=cause,
-                severity="error" if failed_now or probe is None else "warning",
+                severity="error" if (failed_now and not rescued) or (probe is None and texts_lost) else "warning",
                 summary=f"The webhook of {f.phone_number} {label}: "
                 + "; ".join(parts)
                 + "."
