@@ -307,10 +307,15 @@ def diagnose_duplicates(
 ) -> Report:
     since = since or now - DEFAULT_SINCE
     recipient = normalise(to) if to else None
-    found = store.similar_messages(conn, account_sid=account_sid, since=since, to=recipient, limit=DUPLICATE_SCAN)
-    rows = {r["sid"]: r for r in found}
-    for r in store.resubmitted_messages(conn, account_sid=account_sid, since=since, to=recipient, limit=DUPLICATE_SCAN):
-        rows.setdefault(r["sid"], r)
+    rows: dict[str, Row] = {}
+    examined_since = since
+    for read in (store.similar_messages, store.resubmitted_messages):
+        found = read(conn, account_sid=account_sid, since=since, to=recipient, limit=DUPLICATE_SCAN + 1)
+        if len(found) > DUPLICATE_SCAN:  # cut short: the newest were read, the older ones not
+            found = found[:DUPLICATE_SCAN]
+            examined_since = max(examined_since, found[-1]["date_created"])
+        for r in found:
+            rows.setdefault(r["sid"], r)
     window = timedelta(seconds=window_seconds)
     groups = []
     for group in rules.group_similar(list(rows.values()), window_seconds):
@@ -327,12 +332,18 @@ def diagnose_duplicates(
         groups.append(rules.DuplicateGroup([message_facts(conn, m, now) for m in group], requests))
     facts = rules.DuplicateFacts(since=since, now=now, window_seconds=window_seconds, to=recipient, groups=groups)
     subject = {"to": recipient, "since": since, "window_seconds": window_seconds}
+    found_groups = sum(1 for g in groups if len(g.messages) > 1)
+    complete = examined_since == since
+    # Nothing found by a scan cut short, or under a number not in E.164, is no clean result.
+    established = complete and (recipient is None or in_stored_form(recipient))
     checks = [
         {
             "check": "similar_messages",
-            "ok": all(len(g.messages) == 1 for g in groups),
-            "groups": sum(1 for g in groups if len(g.messages) > 1),
+            "ok": False if found_groups else True if established else None,
+            "groups": found_groups,
             "messages_examined": len(rows),
+            "complete": complete,
+            "examined_since": examined_since,
         }
     ]
     return Report("duplicates", subject, rules.diagnose_duplicates(facts), checks=checks)

@@ -78,7 +78,8 @@ def messages_by_sid(conn: Connection, *, account_sid: str, sids: Collection[str]
 
 
 def similar_messages(conn: Connection, *, account_sid: str, since: datetime, to: str | None, limit: int) -> list[Row]:
-    """API-created messages since `since` that share sender, recipient and content with another."""
+    """API-created messages since `since` that share sender, recipient and content with another,
+    the newest first."""
     window: list[sa.ColumnElement[bool]] = [
         m.account_sid == account_sid,
         m.date_created >= since,
@@ -95,7 +96,7 @@ def similar_messages(conn: Connection, *, account_sid: str, since: datetime, to:
     q = (
         sa.select(messages)
         .where(*window, m.content_hash.in_(repeated.scalar_subquery()))
-        .order_by(m.date_created)
+        .order_by(m.date_created.desc(), m.sid.desc())
         .limit(limit)
     )
     return _rows(conn, q)
@@ -104,7 +105,8 @@ def similar_messages(conn: Connection, *, account_sid: str, since: datetime, to:
 def resubmitted_messages(
     conn: Connection, *, account_sid: str, since: datetime, to: str | None, limit: int
 ) -> list[Row]:
-    """Messages since `since` that were resent, or got more receipts than they have parts."""
+    """Messages since `since` that were resent, or got more receipts than they have parts, the
+    newest first."""
     window: list[sa.ColumnElement[bool]] = [
         m.account_sid == account_sid,
         m.date_created >= since,
@@ -126,8 +128,8 @@ def resubmitted_messages(
         .group_by(e.message_sid)
         .having(sa.func.count() > parts)
     )
-    q = sa.select(messages).where(sa.or_(m.sid.in_(resent), m.sid.in_(receipted))).order_by(m.date_created).limit(limit)
-    return _rows(conn, q)
+    q = sa.select(messages).where(sa.or_(m.sid.in_(resent), m.sid.in_(receipted)))
+    return _rows(conn, q.order_by(m.date_created.desc(), m.sid.desc()).limit(limit))
 
 
 def unmatched_since(conn: Connection, *, carrier: str, since: datetime) -> int:

@@ -57,6 +57,7 @@ HANDSET = "+14155552671"
 APP_URL = "https://app.example.com/sms"
 BASE_URL = "http://pigeon.test"
 TWIML_OK = WebhookResponse(200, {"content-type": "text/xml"}, b"<Response/>", 3.0)
+DAY = timedelta(hours=24)
 
 
 # -- driving the system -------------------------------------------------------------------------------
@@ -553,6 +554,31 @@ def test_app_sent_multiple_requests_with_each_request_from_the_log(pipe: Pipelin
     assert requests[1]["at"] - requests[0]["at"] == timedelta(seconds=2)
     assert any("different addresses" in a for a in f.advice)
     assert duplicates(pipe, to=OTHER_SENDER).findings == []
+
+
+def test_a_duplicate_at_the_end_of_a_busy_window_is_found_and_a_cut_scan_is_no_clean_result(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A heartbeat every two minutes shares its text with the one before: more of them than the
+    scan reads. The scan reads the newest first, and says when it stopped short of the window."""
+    monkeypatch.setattr(diagnose, "DUPLICATE_SCAN", 10)
+    for _ in range(12):
+        pipe.send(to="+14155552600", body="heartbeat OK", callback=None)
+        pipe.clock.advance(120)
+    first = post(pipe, "+14155552601", "Your order shipped")
+    pipe.clock.advance(1)
+    second = post(pipe, "+14155552601", "Your order shipped")
+    report = duplicates(pipe)
+    f = only(report, "app_sent_multiple_requests")
+    assert [r["sid"] for r in rows(f, "message")] == [first, second]
+    assert (report.checks[0]["ok"], report.checks[0]["complete"]) == (False, False)
+    # The heartbeats alone: no duplicate among the newest, but the older ones were not read.
+    [check] = duplicates(pipe, to="+14155552600").checks
+    assert (check["ok"], check["complete"], check["messages_examined"]) == (None, False, 10)
+    assert check["examined_since"] == pipe.clock.now() - timedelta(seconds=120 * 10 + 1)
+    # Within what it can read, the scan is complete, and a clean result is one.
+    [check] = duplicates(pipe, to="+14155552602").checks
+    assert (check["ok"], check["complete"], check["examined_since"]) == (True, True, pipe.clock.now() - DAY)
 
 
 def test_texts_further_apart_than_the_window_are_not_duplicates(pipe: Pipeline) -> None:
