@@ -1447,6 +1447,142 @@ _EXTRA_API: tuple[ErrorInfo, ...] = (
     ),
 )
 
+_USAGE_TRIGGERS: tuple[ErrorInfo, ...] = (
+    _api(
+        21502,
+        400,
+        "Invalid callback url",
+        "A usage trigger's CallbackUrl must be an absolute http or https address: Pigeon calls it "
+        "when the trigger fires, and could not use the one given.",
+        (
+            "A relative path, or an address without http:// or https:// in front.",
+            "Another scheme (ftp:, mailto:) or a host name with spaces or characters a URL cannot hold.",
+            "Characters in the query that were not percent-encoded.",
+        ),
+        (
+            "Give the full address, scheme and host included, e.g. https://app.example.com/usage.",
+            "Encode the query's values before you put them in the URL.",
+        ),
+    ),
+)
+
+_EVENT_STREAMS: tuple[ErrorInfo, ...] = (
+    _api(
+        91000,
+        400,
+        "Sink could not be created",
+        "Pigeon refused the sink: a parameter it needs was missing, too long or not usable.",
+        (
+            "No Description, or one longer than the limit.",
+            "A SinkType other than webhook: Pigeon streams events to webhook sinks only (no kinesis, segment or email).",
+            "SinkConfiguration missing, not a JSON object, without a valid http or https destination, or with a "
+            "method other than POST.",
+        ),
+        (
+            "Send Description, SinkType=webhook and SinkConfiguration as JSON, e.g. "
+            '{"destination": "https://app.example.com/events", "method": "POST"}.',
+        ),
+    ),
+    _api(
+        91001,
+        400,
+        "Sink could not be found",
+        "The subscription names a sink this account does not have.",
+        (
+            "A SinkSid mistyped or copied from another account (a subaccount's sinks are its own).",
+            "The sink was deleted.",
+        ),
+        ("List the account's sinks (GET /v1/Sinks) and use one of their SIDs, or create the sink first.",),
+    ),
+    _api(
+        91004,
+        400,
+        "Test event cannot be found",
+        "A sink is validated with the test_id of a test event, and this sink has had none.",
+        ("Validate was called before Test.",),
+        (
+            "POST to the sink's Test endpoint, read the test_id from the event your destination receives, then "
+            "POST it to Validate.",
+        ),
+    ),
+    _api(
+        91005,
+        400,
+        "Test ID is invalid",
+        "The TestId given to Validate is not the one of the sink's latest test event.",
+        (
+            "A test_id from an older test: each new Test replaces the one before.",
+            "A test_id taken from another sink's test event, or mistyped.",
+        ),
+        ("Use the test_id of the newest test event your destination received for this sink, or test it again.",),
+    ),
+    _api(
+        91007,
+        400,
+        "Sink still in use",
+        "A sink cannot be deleted while a subscription sends events to it.",
+        ("One or more subscriptions name this sink.",),
+        (
+            "Delete those subscriptions first (list them with GET /v1/Subscriptions?SinkSid=DG...), or point "
+            "them at another sink.",
+        ),
+    ),
+    _api(
+        91101,
+        400,
+        "Subscription could not be created",
+        "Pigeon refused the subscription or the change to its event types.",
+        (
+            "No Description, no SinkSid, or a description longer than the limit.",
+            "An entry of Types that is not a JSON object with a type (and optionally a schema_version).",
+            "The same event type named twice, or added to a subscription that already has it.",
+        ),
+        ('Name each event type once, each as a JSON object, e.g. {"type": "com.twilio.messaging.message.sent"}.',),
+    ),
+    _api(
+        91103,
+        400,
+        "Event type list is empty",
+        "A subscription sends at least one event type: one without any would send nothing.",
+        (
+            "Types was not sent, or sent empty, when creating the subscription.",
+            "Removing the last event type of a subscription.",
+        ),
+        (
+            "Name at least one event type in Types.",
+            "To stop a subscription's events altogether, delete the subscription.",
+        ),
+    ),
+    _api(
+        91104,
+        400,
+        "Event type not found",
+        "The subscription names an event type, or a schema version of it, that Pigeon does not publish.",
+        (
+            "A misspelt type, or one of a product Pigeon does not implement (voice, video, ...).",
+            "A schema_version above the newest one of that type.",
+        ),
+        ("List what Pigeon publishes with GET /v1/Types, and leave schema_version out to take the newest.",),
+    ),
+    _hook(
+        93101,
+        "Unable to deliver events to sink",
+        "Pigeon gave up on an event for a webhook sink and dropped it; the events behind it still go out. "
+        "A busy or broken destination (no answer, 408, 429, 5xx) is retried for about four hours with "
+        "growing pauses; any other answer that is not 2xx fails the event at once.",
+        (
+            "The destination was down, unreachable, or too slow (it has five seconds to answer).",
+            "It answered 5xx, 408 or 429 on every attempt.",
+            "It answered 404, 401 or 403: a wrong destination URL, or an endpoint that wants credentials.",
+        ),
+        (
+            "Look at the alert's request and response, and at the destination's own logs.",
+            "Check that the destination answers a POST with 2xx within five seconds; test the sink "
+            "(POST …/Sinks/DG.../Test) once it is fixed.",
+        ),
+    ),
+)
+
 _DEBUGGER: tuple[ErrorInfo, ...] = (
     ErrorInfo(
         79001,
@@ -1480,6 +1616,8 @@ CATALOGUE: Mapping[int, ErrorInfo] = _index(
         *_INBOUND,
         *_WEBHOOKS,
         *_EXTRA_API,
+        *_USAGE_TRIGGERS,
+        *_EVENT_STREAMS,
         *_DEBUGGER,
     )
 )

@@ -312,6 +312,48 @@ def test_pigeon_codes_are_in_a_block_twilio_leaves_empty() -> None:
     assert all(CATALOGUE[code].kind == "debugger" for code in ours)
 
 
+PACKAGE = Path(__file__).resolve().parents[2] / "pigeon"
+# Where the package hands out a code: raising it (ApiError, NotFound, WebhookError, TwimlError),
+# setting it on a message, an event or an alert (error_code=, fail_code=, code= in fail() and
+# alert calls, "error_code": in a logged row), or passing it to Event Streams' parameter checks.
+_EMITTED = re.compile(
+    r"(?:\b(?:ApiError|NotFound|WebhookError|TwimlError)\(\s*"
+    r"|\b(?:error_code|fail_code|code)\s*=\s*"
+    r"|\"error_code\":\s*"
+    r"|\b_required\(params,\s*\"\w+\",\s*"
+    r"|\b_description\(params,\s*)"
+    r"(\d{5}\b|[A-Z][A-Z0-9_]*\b)"
+)
+# A module's constant for a code (NO_WEBHOOK_CODE = 11200), for the places that name it.
+_CONSTANT = re.compile(r"^_?([A-Z][A-Z0-9_]*)\s*(?::\s*int\s*)?=\s*(\d{5})\s*$", re.MULTILINE)
+
+
+def _emitted_codes() -> dict[int, list[str]]:
+    """Every code the package emits, with where (file:line)."""
+    sources = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
+    constants = {name: int(value) for text in sources.values() for name, value in _CONSTANT.findall(text)}
+    found: dict[int, list[str]] = {}
+    for path, text in sources.items():
+        if path.name == "error_catalogue.py":
+            continue
+        for match in _EMITTED.finditer(text):
+            token = match.group(1)
+            code = int(token) if token.isdigit() else constants.get(token)
+            if code is not None:
+                line = text.count("\n", 0, match.start()) + 1
+                found.setdefault(code, []).append(f"{path.relative_to(PACKAGE.parent)}:{line}")
+    return found
+
+
+def test_every_code_the_package_emits_is_catalogued() -> None:
+    emitted = _emitted_codes()
+    # The search itself still finds codes of each kind of place (so it cannot rot into
+    # finding nothing): raised, set on an alert, passed to a check, named by a constant.
+    assert {21502, 20404, 30008, 91000, 91101, 93101, 11200, 79001} <= emitted.keys()
+    assert len(emitted) > 60
+    assert {code: where for code, where in sorted(emitted.items()) if code not in CATALOGUE} == {}
+
+
 def test_explain() -> None:
     info = explain(21610)
     assert info is CATALOGUE[21610]
