@@ -34,7 +34,7 @@ from pigeon.app.messages import cancel
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.config import load_settings
 from pigeon.domain.diagnosis import Finding, Report
-from pigeon.domain.errors import ApiError
+from pigeon.domain.errors import ApiError, CarrierUnavailable
 from pigeon.domain.optout import OPT_IN_KEYWORDS
 from pigeon.domain.retry import STATUS_CALLBACKS
 from pigeon.domain.sids import Prefix, new_sid
@@ -51,7 +51,7 @@ from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 from pigeon.store.tables import request_log
 from pigeon.testing import RecordingWebhookSender
-from tests.integration.pipeline import OTHER_SENDER, SENDER, TO, Pipeline
+from tests.integration.pipeline import OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
 
 HANDSET = "+14155552671"
 APP_URL = "https://app.example.com/sms"
@@ -295,6 +295,17 @@ def test_carrier_retrying_while_the_carrier_throttles_then_no_finding_once_deliv
     pipe.receipts(advance=1)
     assert pipe.status(sid) == "delivered"
     assert message(pipe, sid).findings == []  # refused submits put nothing on the network: no resend
+
+
+def test_carrier_retrying_while_no_carrier_can_be_reached_says_so(pipe: Pipeline) -> None:
+    pipe.carriers = [ScriptedCarrier("c1", default=CarrierUnavailable("no bind to c1"))]
+    sid = pipe.send(callback=None)
+    for _ in range(3):
+        pipe.dispatch()
+        pipe.clock.advance(2)
+    f = only(message(pipe, sid), "carrier_retrying")
+    assert "could not reach the carrier 3 time(s) (c1: no bind to c1)" in f.summary
+    assert "None" not in f.summary
 
 
 def test_no_receipt_yet_0106_and_receipts_that_match_nothing(pipe: Pipeline) -> None:

@@ -309,6 +309,30 @@ def test_carrier_retrying() -> None:
     assert "ESME_RTHROTTLED" in f.summary and f.severity == "warning"
 
 
+def unbound(t: float) -> dict[str, Any]:
+    """A retry after no carrier could be reached: a refusal without a carrier's answer."""
+    refused = [{"carrier": "c1", "carrier_code": None, "error": "no bind to c1", "retryable": True}]
+    return ev("retry", "queued", t, refused_by=refused, carrier_code=None)
+
+
+def test_carrier_retrying_when_pigeon_could_not_reach_the_carrier() -> None:
+    m = msg(status="queued", next_attempt_at=NOW + timedelta(seconds=2))
+    events = [ev("created", "queued"), unbound(1), unbound(2)]
+    f = one(diagnose_message(facts(m, events, parts=[])), "carrier_retrying")
+    assert "could not reach the carrier 2 time(s) (c1: no bind to c1)" in f.summary
+    assert "None" not in f.summary and "turned away" not in f.summary
+
+
+def test_carrier_retrying_with_refusals_and_attempts_that_reached_no_carrier() -> None:
+    m = msg(status="queued", next_attempt_at=NOW + timedelta(seconds=2))
+    throttled = ev("retry", "queued", 1, carrier_code="ESME_RTHROTTLED")
+    silent = ev("retry", "queued", 3, carrier_code=None, outcome_unknown=True)
+    f = one(diagnose_message(facts(m, [throttled, unbound(2), silent], parts=[])), "carrier_retrying")
+    assert "turned it away 1 time(s) (ESME_RTHROTTLED)" in f.summary
+    assert "could not reach the carrier 1 time(s) (c1: no bind to c1)" in f.summary
+    assert "did not answer 1 submit(s)" in f.summary and "None" not in f.summary
+
+
 @pytest.mark.parametrize(
     ("lease", "severity"),
     [(None, "error"), (NOW - timedelta(minutes=5), "error"), (NOW - timedelta(seconds=5), "warning")],

@@ -8,11 +8,11 @@ an inbound message, what became of the application's webhook.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pigeon.domain.diagnosis.facts import MessageFacts
+from pigeon.domain.diagnosis.facts import MessageFacts, Row
 from pigeon.domain.diagnosis.inbound import WEBHOOK_CODES, diagnose_inbound
 from pigeon.domain.diagnosis.model import (
     WAITING,
@@ -245,6 +245,30 @@ def _left_for_bind_holder(f: MessageFacts, th: Thresholds) -> Finding:
     )
 
 
+def _retries_said(retries: Sequence[Row]) -> str:
+    """Why each attempt went back to the queue: the carrier's refusal (its code), no carrier
+    reached (no carrier code: what Pigeon recorded instead, such as no bind), or no answer."""
+    details = [e.get("detail") or {} for e in retries]
+    refused = [d for d in details if d.get("carrier_code")]
+    silent = [d for d in details if not d.get("carrier_code") and d.get("outcome_unknown")]
+    unreached = [d for d in details if not d.get("carrier_code") and not d.get("outcome_unknown")]
+    said = []
+    if refused:
+        codes = ", ".join(unique(str(d["carrier_code"]) for d in refused))
+        said.append(f"the carrier turned it away {len(refused)} time(s) ({codes})")
+    if unreached:
+        errors = unique(
+            f"{r.get('carrier')}: {r['error']}" for d in unreached for r in d.get("refused_by") or () if r.get("error")
+        )
+        said.append(
+            f"Pigeon could not reach the carrier {len(unreached)} time(s)"
+            + (f" ({'; '.join(errors)})" if errors else "")
+        )
+    if silent:
+        said.append(f"the carrier did not answer {len(silent)} submit(s)")
+    return ", ".join(said)
+
+
 def _waiting(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m, now = f.message, f.now
     if m.get("offered_to"):
@@ -267,9 +291,6 @@ def _waiting(f: MessageFacts, th: Thresholds) -> list[Finding]:
             )
         ]
     if retries:
-        codes = unique(str((e.get("detail") or {}).get("carrier_code")) for e in retries)
-        silent = sum(1 for e in retries if (e.get("detail") or {}).get("outcome_unknown"))
-        how = "turned away" if not silent else f"turned away or did not answer ({silent} unanswered)"
         hold = (retries[-1].get("detail") or {}).get("hold") or {}
         held = (
             f" {(retries[-1].get('detail') or {}).get('reason')}, so Pigeon sends it to {hold.get('carrier')} only."
@@ -280,8 +301,8 @@ def _waiting(f: MessageFacts, th: Thresholds) -> list[Finding]:
             Finding(
                 cause="carrier_retrying",
                 severity="warning",
-                summary=f"The carrier {how} {m['sid']} {len(retries)} time(s) for now ({', '.join(codes)}); Pigeon "
-                f"tries again at {when(due)}.{held}",
+                summary=f"{m['sid']} is not out yet: {_retries_said(retries)}; Pigeon tries again at {when(due)}."
+                f"{held}",
                 evidence=[message_row(m), *[event_row(e) for e in retries]],
                 advice=[
                     "Temporary refusals (throttling, a carrier that is down) clear by themselves; Pigeon retries "
