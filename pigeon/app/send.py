@@ -60,9 +60,14 @@ class SendRequest:
     options: Mapping[str, str] = field(default_factory=dict)
 
 
-def content_hash(sender: str | None, recipient: str, body: str) -> str:
-    """Fingerprint of a message's content for duplicate detection; kept after redaction."""
-    return hashlib.sha256(f"{sender or ''}\x1f{recipient}\x1f{body}".encode()).hexdigest()
+def content_hash(sender: str | None, recipient: str, body: str, media: Sequence[str] = ()) -> str:
+    """Fingerprint of a message's content for duplicate detection; kept after redaction. The
+    media URLs count, in order (two pictures with the same text are two contents); a text's
+    fingerprint is the one it always had, so stored ones match new sends."""
+    text = f"{sender or ''}\x1f{recipient}\x1f{body}"
+    if media:
+        text += "\x1e" + "\x1f".join(media)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _parse_bool(raw: str | None) -> bool:
@@ -279,7 +284,7 @@ def _sender(
             sender=sender,
             recipient=to,
             service_sid=service_sid,
-            content_hash=content_hash(sender, to, body) if duplicates_since is not None else None,
+            content_hash=content_hash(sender, to, body, req.media_urls) if duplicates_since is not None else None,
             since=duplicates_since or now,
         )
         # An opt-out from a number in a Messaging Service covers the whole service, however
@@ -297,7 +302,11 @@ def _sender(
     duplicate = None
     if duplicates_since is not None:
         duplicate = find_recent_duplicate(
-            conn, account_sid=account_sid, to=to, content_hash=content_hash(sender, to, body), since=duplicates_since
+            conn,
+            account_sid=account_sid,
+            to=to,
+            content_hash=content_hash(sender, to, body, req.media_urls),
+            since=duplicates_since,
         )
     return sender, opted_out is not None, duplicate
 
@@ -380,7 +389,7 @@ def prepare_message(
         "send_at": send_at,
         "fail_code": fail_code,
         "smart_encoded": smart,
-        "content_hash": content_hash(sender, to, plan.body),
+        "content_hash": content_hash(sender, to, plan.body, req.media_urls),
         "attempts": 0,
         "next_attempt_at": send_at or now,
         "claimed_by": None,

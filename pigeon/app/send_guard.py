@@ -111,4 +111,4 @@ def summary_of_request(req: SendRequest) -> SendSummary:
     sender = req.from_.strip() if req.from_ else None
     if sender and not numbers.is_short_code(sender) and not numbers.is_alphanumeric_sender(sender):
         sender = numbers.to_e164(sender) or sender
-    return to, sender, content_hash(sender, to, req.body or "") if to else None
+    return to, sender, content_hash(sender, to, req.body or "", req.media_urls) if to else None

@@ -592,6 +592,17 @@ def test_a_duplicate_at_the_end_of_a_busy_window_is_found_and_a_cut_scan_is_no_c
     assert (check["ok"], check["complete"], check["examined_since"]) == (True, True, pipe.clock.now() - DAY)
 
 
+def test_pictures_without_text_are_duplicates_only_when_the_pictures_are_the_same(pipe: Pipeline) -> None:
+    pipe.send(to="+14155552602", body="", media=["https://x.example.com/a.jpg"], callback=None)
+    pipe.clock.advance(2)
+    pipe.send(to="+14155552602", body="", media=["https://x.example.com/b.jpg"], callback=None)
+    assert duplicates(pipe).findings == []
+    pipe.clock.advance(2)
+    again = pipe.send(to="+14155552602", body="", media=["https://x.example.com/b.jpg"], callback=None)
+    f = only(duplicates(pipe), "app_sent_multiple_requests")
+    assert rows(f, "message")[-1]["sid"] == again and len(rows(f, "message")) == 2
+
+
 def test_texts_further_apart_than_the_window_are_not_duplicates(pipe: Pipeline) -> None:
     post(pipe, TO, "weekly digest")
     pipe.clock.advance(30)

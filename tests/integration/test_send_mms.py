@@ -3,12 +3,14 @@ short code (none here has it) or an alphanumeric sender, before anything is writ
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
-from pigeon.app.send import SendRequest, prepare_message
+from pigeon.app.send import SendRequest, content_hash, prepare_message
 from pigeon.domain.errors import ApiError
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
@@ -56,3 +58,26 @@ def test_a_service_sends_media_from_a_pool_sender_that_can_send_mms(db: Database
 
     assert sender([]) == "55125"  # a text: the short code, as Twilio prefers
     assert sender(MEDIA) == "+14155550199"  # media: the pool's sender that can send MMS
+
+
+def test_the_content_hash_of_media_names_each_url_in_order_and_a_text_keeps_its_own(
+    db: Database, clock: FrozenClock
+) -> None:
+    """Two MMS with the same text (or none) and other pictures are other content. A text's hash
+    is what it always was, so the hashes stored before still match new sends."""
+    now = clock.now()
+    with db.write() as conn:
+        sid = account_use.create_account(conn, friendly_name="MMS hash", now=now)["sid"]
+        number_use.provision(conn, account_sid=sid, phone_number="+14155550197", now=now)
+
+    def hashed(body: str, media: list[str]) -> str:
+        req = SendRequest(to="+14155557052", from_="+14155550197", body=body, media_urls=media)
+        with db.read() as conn:
+            return str(prepare_message(conn, sid, req, now).message["content_hash"])
+
+    before = hashlib.sha256(b"+14155550197\x1f+14155557052\x1fhello").hexdigest()
+    assert hashed("hello", []) == before == content_hash("+14155550197", "+14155557052", "hello")
+    a, b = "https://media.example.com/a.png", "https://media.example.com/b.png"
+    hashes = {hashed("", [a]), hashed("", [b]), hashed("", [a, b]), hashed("", [b, a]), hashed("hello", [a])}
+    assert len(hashes) == 5 and before not in hashes
+    assert hashed("", [a]) == hashed("", [a])
