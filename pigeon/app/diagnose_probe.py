@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pigeon.app.inbound import API_VERSION, WebhookTarget
+from pigeon.app.inbound import WebhookTarget, webhook_params
 from pigeon.app.inbound_webhook import Exchange, converse
-from pigeon.domain import numbers, storable
+from pigeon.domain import storable
 from pigeon.domain.diagnosis import WebhookExchange, WebhookProbe
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.ports import WebhookSender
+from pigeon.store.messages import NewMessage
 
 TEST_BODY = "Pigeon doctor test"
 TEST_FLAG = "PigeonDoctorTest"
@@ -35,27 +36,20 @@ class ProbePlan:
 
 
 def test_params(number: Mapping[str, Any], message_sid: str) -> list[tuple[str, str]]:
-    """The incoming-message parameters of a test text to `number`, marked as a test."""
-    to = number["phone_number"]
-    params = [
-        ("ToCountry", numbers.region_of(to) or number.get("iso_country") or ""),
-        ("FromCountry", numbers.region_of(TEST_FROM) or ""),
-        ("SmsMessageSid", message_sid),
-        ("NumMedia", "0"),
-        ("SmsSid", message_sid),
-        ("SmsStatus", "received"),
-        ("Body", TEST_BODY),
-        ("To", to),
-        ("NumSegments", "1"),
-        ("MessageSid", message_sid),
-        ("AccountSid", number["account_sid"]),
-        ("From", TEST_FROM),
-        ("ApiVersion", API_VERSION),
-    ]
-    if number.get("messaging_service_sid"):
-        params.append(("MessagingServiceSid", number["messaging_service_sid"]))
-    params.append((TEST_FLAG, "true"))
-    return params
+    """The incoming-message parameters of a test text to `number`, made by the function that
+    makes real texts' (`pigeon.app.inbound.webhook_params`), marked as a test."""
+    message = {
+        "sid": message_sid,
+        "account_sid": number["account_sid"],
+        "messaging_service_sid": number.get("messaging_service_sid"),
+        "from_": TEST_FROM,
+        "to": number["phone_number"],
+        "body": TEST_BODY,
+        "num_media": 0,
+        "num_segments": 1,
+    }
+    # No media, so no media URL to build: the base URL is never used.
+    return [*webhook_params(NewMessage(message=message), base_url="", opt_out_type=None), (TEST_FLAG, "true")]
 
 
 def plan_probe(number: Mapping[str, Any], target: WebhookTarget, *, auth_token: str) -> ProbePlan:

@@ -733,6 +733,19 @@ def test_texts_the_fallback_url_took_are_a_warning_not_lost_texts(pipe: Pipeline
     assert f"the fallback URL {fallback} answered it" in f.summary
 
 
+def test_the_test_request_carries_the_parameters_of_a_real_text(pipe: Pipeline) -> None:
+    set_number(pipe, SENDER, sms_url=APP_URL)
+    text_in(pipe, "hello")
+    real = RecordingWebhookSender(default=TWIML_OK)
+    run_webhooks(pipe, real)
+    probe = RecordingWebhookSender(default=TWIML_OK)
+    number(pipe, SENDER, probe)
+    [sent], [tested] = real.requests, probe.requests
+    assert [k for k, _ in tested.params] == [*(k for k, _ in sent.params), "PigeonDoctorTest"]
+    same = {"To", "ToCountry", "ToState", "ToCity", "ToZip", "FromState", "FromCity", "FromZip", "AccountSid"}
+    assert {k: v for k, v in tested.params if k in same} == {k: v for k, v in sent.params if k in same}
+
+
 def test_webhook_failing_when_nothing_listens(pipe: Pipeline) -> None:
     from pigeon.domain.errors import WebhookError
 
