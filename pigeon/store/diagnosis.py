@@ -36,6 +36,9 @@ _WAITING = ("accepted", "queued", "sending")
 #: seeks the index on (account_sid, to, status, date_updated) once per status.
 _STATUSES = tuple(str(s) for s in MessageStatus)
 _OPEN = tuple(str(s) for s in MessageStatus if s not in FINAL)
+#: Not inbound, written as that index's condition is (a literal, not a parameter): SQLite uses
+#: a partial index only for a query that states its condition.
+_OUTBOUND = m.direction != sa.literal_column("'inbound'")
 
 
 def _rows(conn: Connection, q: sa.Select[Any]) -> list[Row]:
@@ -56,9 +59,10 @@ def queue_ahead(conn: Connection, *, sender: str, due: datetime, sid: str) -> in
 def outbound_to(conn: Connection, *, account_sid: str, to: str, since: datetime, limit: int) -> list[Row]:
     """Messages to `to` that changed since `since`, then those not final that did not: made
     before the window and still waiting (scheduled, queued, sent without a receipt …). At most
-    `limit` of each, the newest change first. Each read seeks the (account_sid, to, status,
-    date_updated) index, one range per status, so none reads the recipient's whole history."""
-    mine = [m.account_sid == account_sid, m.to == to, m.direction != "inbound"]
+    `limit` of each, the newest change first. Each read seeks the outbound messages' index on
+    (account_sid, to, status, date_updated), one range per status, so none reads the
+    recipient's whole history."""
+    mine = [m.account_sid == account_sid, m.to == to, _OUTBOUND]
     newest = (m.date_updated.desc(), m.sid.desc())
     changed = sa.select(messages).where(*mine, m.status.in_(_STATUSES), m.date_updated >= since)
     found = _rows(conn, changed.order_by(*newest).limit(limit))

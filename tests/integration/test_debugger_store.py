@@ -20,6 +20,7 @@ from pigeon.bootstrap import ensure_first_account
 from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
 from pigeon.domain.idempotency import DUPLICATE_WARNING, request_hash
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.store import diagnosis as diagnosis_store
 from pigeon.store.accept import AcceptWriter
 from pigeon.store.alerts import add_alert, list_alerts
 from pigeon.store.engine import Database
@@ -366,6 +367,33 @@ def test_the_duplicate_check_reads_an_index(db: Database, clock: FrozenClock) ->
             sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
             plan = " ".join(str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {sql}"))
             assert "ix_messages_account_sid_to_date_created" in plan
+
+
+def test_the_doctor_reads_a_recipients_messages_on_their_index(db: Database) -> None:
+    """What changed in the window and what is still open: each read seeks the outbound
+    messages' (account_sid, to, status, date_updated) index, on a store with no statistics."""
+    explained: list[str] = []
+
+    def explain(conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().startswith("SELECT messages.sid") and "EXPLAIN" not in statement:
+            prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+            rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+            explained.append(" ".join(str(r[-1] if db.is_sqlite else r[0]) for r in rows))
+
+    with db.read() as conn:
+        if not db.is_sqlite:  # an empty table: make the planner show the index it can use
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        sa.event.listen(db.engine, "before_cursor_execute", explain)
+        try:
+            diagnosis_store.outbound_to(
+                conn, account_sid="AC" + "0" * 32, to=TO, since=datetime(2024, 1, 1, tzinfo=UTC), limit=5
+            )
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", explain)
+    assert len(explained) > 1
+    for plan in explained:
+        assert "ix_messages_account_sid_to_status_date_updated" in plan, plan
+        assert "SCAN" not in plan.replace("SEARCH", "") and "Seq Scan" not in plan, plan
 
 
 # -- alerts and export -------------------------------------------------------------------------
