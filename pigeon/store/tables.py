@@ -244,18 +244,6 @@ messages = sa.Table(
     sa.Index(None, "account_sid", "to", "date_created"),
     sa.Index(None, "account_sid", "from_", "date_created"),
     sa.Index(None, "account_sid", "date_sent"),
-    # The doctor's messages to a recipient that changed in a window, or are still open. Partial,
-    # on the condition those reads state and the send's duplicate lookup does not: it can never
-    # rival (account_sid, to, date_created) for that lookup, whatever the statistics say.
-    sa.Index(
-        None,
-        "account_sid",
-        "to",
-        "status",
-        "date_updated",
-        postgresql_where=sa.text("direction <> 'inbound'"),
-        sqlite_where=sa.text("direction <> 'inbound'"),
-    ),
     # The dispatcher's claim: due queued messages in order.
     sa.Index(None, "status", "next_attempt_at"),
     # A sender's queue depth (21611) and pacing.
