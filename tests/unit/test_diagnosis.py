@@ -333,6 +333,15 @@ def test_carrier_retrying_with_refusals_and_attempts_that_reached_no_carrier() -
     assert "did not answer 1 submit(s)" in f.summary and "None" not in f.summary
 
 
+def test_carrier_retrying_counts_an_unanswered_submit_as_no_refusal_whatever_its_code() -> None:
+    """A submit the carrier never answered is recorded with Pigeon's own code for it
+    (smpp:response_timeout): it is not the carrier turning the message away."""
+    m = msg(status="queued", next_attempt_at=NOW + timedelta(seconds=2))
+    silent = ev("retry", "queued", 1, carrier_code="smpp:response_timeout", outcome_unknown=True)
+    f = one(diagnose_message(facts(m, [ev("created", "queued"), silent], parts=[])), "carrier_retrying")
+    assert "did not answer 1 submit(s) (1 unanswered" in f.summary and "turned it away" not in f.summary
+
+
 @pytest.mark.parametrize(
     ("lease", "severity"),
     [(None, "error"), (NOW - timedelta(minutes=5), "error"), (NOW - timedelta(seconds=5), "warning")],

@@ -249,8 +249,9 @@ def _retries_said(retries: Sequence[Row]) -> str:
     """Why each attempt went back to the queue: the carrier's refusal (its code), no carrier
     reached (no carrier code: what Pigeon recorded instead, such as no bind), or no answer."""
     details = [e.get("detail") or {} for e in retries]
-    refused = [d for d in details if d.get("carrier_code")]
-    silent = [d for d in details if not d.get("carrier_code") and d.get("outcome_unknown")]
+    # An unanswered submit carries a code of Pigeon's ("smpp:response_timeout"), not a refusal.
+    silent = [d for d in details if d.get("outcome_unknown")]
+    refused = [d for d in details if d.get("carrier_code") and not d.get("outcome_unknown")]
     unreached = [d for d in details if not d.get("carrier_code") and not d.get("outcome_unknown")]
     said = []
     if refused:
@@ -265,7 +266,7 @@ def _retries_said(retries: Sequence[Row]) -> str:
             + (f" ({'; '.join(errors)})" if errors else "")
         )
     if silent:
-        said.append(f"the carrier did not answer {len(silent)} submit(s)")
+        said.append(f"the carrier did not answer {len(silent)} submit(s) ({len(silent)} unanswered: it may have them)")
     return ", ".join(said)
 
 
