@@ -543,10 +543,17 @@ def _record_sent(
         )
     entries, refs, changed = [], [], []
     ids: dict[str, list[str]] = {}
+    late = [o.job.message["sid"] for o in accepted if o.job.message["sid"] not in sent]
+    # A late copy's ids and entry are kept for a message that still exists: one deleted (or
+    # erased) since must leave nothing behind.
+    existing = message_batch.get_messages(conn, late) if late else {}
     for outcome in accepted:
         ack, row, hold = outcome.ack, outcome.job.message, outcome.job.hold
         assert ack is not None
         updated = sent.get(row["sid"])
+        if updated is None and row["sid"] not in existing:
+            log.warning("submit acknowledged for a message that no longer exists", extra={"sid": row["sid"]})
+            continue
         all_ids = list(ack.carrier_ids)
         parts = None
         if ack.first_part > 1 and hold is not None and hold.carrier == ack.carrier:
@@ -605,6 +612,10 @@ def _record_sent(
         now=now,
     )
     apply_early_receipts(conn, ids, now=now)
+
+
+#: Leases a group's submits may keep their messages for by renewing them (`DispatchRound._send`).
+MAX_RENEWED = 10
 
 
 class DispatchRound:
@@ -771,13 +782,21 @@ class DispatchRound:
         window or throughput. While the submits are out, the lease of what is still this
         dispatcher's is renewed every third of it, so that no other dispatcher takes the
         messages for a dead one's and sends them again. Most groups are answered long before
-        the first renewal, which then costs nothing."""
+        the first renewal, which then costs nothing.
+
+        A renewal that fails (the store out of reach a moment) is logged and the wait goes on:
+        the carrier's answers must still be recorded, or what it took would be sent again. And
+        renewals stop after `MAX_RENEWED` leases: a submit that never ends (a connector's bug)
+        then lets its lease run out, and another dispatcher takes the message over, as before."""
         submits = asyncio.ensure_future(asyncio.gather(*(submit(j, routes[j.message["sid"]]) for j in ready)))
         every = self.settings.lease.total_seconds() / 3
+        renewals = 3 * MAX_RENEWED
         sids = [j.message["sid"] for j in ready]
         try:
             while not (await asyncio.wait({submits}, timeout=every))[0]:
-                await asyncio.to_thread(self._renew, sids)
+                if renewals > 0:
+                    renewals -= 1
+                    await asyncio.to_thread(self._renew, sids)
         except asyncio.CancelledError:
             submits.cancel()
             raise
@@ -787,7 +806,11 @@ class DispatchRound:
 
     def _renew(self, sids: Sequence[str]) -> None:
         until = self.clock.now() + self.settings.lease
-        held = self.db.transact(lambda conn: store.renew_leases(conn, sids, worker_id=self.worker_id, until=until))
+        try:
+            held = self.db.transact(lambda conn: store.renew_leases(conn, sids, worker_id=self.worker_id, until=until))
+        except Exception:
+            log.exception("renewing the lease of messages with the carrier failed", extra={"messages": len(sids)})
+            return
         log.info("submits slower than a third of the lease: lease renewed", extra={"messages": held})
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from pigeon.app.dispatch import DispatchSettings, Job, claim, mark_sending, record, submit
 from pigeon.app.dispatch_jobs import Outcome
-from pigeon.app.messages import cancel
+from pigeon.app.messages import cancel, delete
 from pigeon.app.placement import HandOver
 from pigeon.bootstrap import process_name
 from pigeon.domain.diagnosis import count_submits, diagnose_message
@@ -1160,3 +1160,43 @@ def test_a_submit_slower_than_the_lease_keeps_its_messages_from_other_dispatcher
     assert asyncio.run(go()) == 1
     assert pipe.status(sid) == "sent" and len(carrier.submitted) == 1
     assert [k for k, _ in pipe.timeline(sid)] == ["created", "status", "status"]
+
+
+def test_a_renewal_that_fails_does_not_lose_the_carriers_answers(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store out of reach for a renewal: logged, and the group's answers are still
+    recorded when they come (otherwise what the carrier took would be sent again)."""
+    sid = pipe.send()
+    carrier = _GatedCarrier()
+    round_ = pipe.round(route=[carrier], lease=timedelta(milliseconds=150))
+    tries: list[int] = []
+
+    def out_of_reach(*_args: Any, **_kw: Any) -> int:
+        tries.append(1)
+        raise ConnectionError("the store is out of reach")
+
+    monkeypatch.setattr(dispatch_store, "renew_leases", out_of_reach)
+
+    async def go() -> int:
+        running = asyncio.ensure_future(round_.run_once())
+        deadline = time.monotonic() + 10
+        while not tries and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        carrier.gate.set()
+        return await running
+
+    assert asyncio.run(go()) == 1 and tries
+    assert pipe.status(sid) == "sent"
+
+
+def test_a_late_answer_for_a_message_deleted_since_leaves_nothing_behind(pipe: Pipeline) -> None:
+    """Slow's carrier took a copy after its lease ran out; the message was sent again, then
+    deleted (or erased): the late copy's ids and entry must not outlive it."""
+    sid = pipe.send()
+    outcomes = _slow_round_that_lost_its_lease(pipe, {sid: None})
+    with pipe.db.write() as conn:
+        delete(conn, pipe.account_sid, sid, "/")
+    with pipe.db.write() as conn:
+        record(conn, outcomes, now=pipe.clock.now(), settings=DispatchSettings())
+    assert pipe.events(sid) == [] and pipe.parts(sid) == []
