@@ -149,16 +149,21 @@ def validity_of(row: Row) -> int:
     return int(row["validity_period"] or DEFAULT_VALIDITY_PERIOD)
 
 
-def waited(row: Row, now: datetime) -> int:
-    """Seconds the message has waited to go out: since it was created, or, when scheduled,
+def _waiting_for(row: Row, now: datetime) -> timedelta:
+    """How long the message has waited to go out: since it was created, or, when scheduled,
     since its SendAt (it could not go out before)."""
-    return int((now - (row.get("send_at") or row["date_created"])).total_seconds())
+    since: datetime = row.get("send_at") or row["date_created"]
+    return now - since
+
+
+def waited(row: Row, now: datetime) -> int:
+    """`_waiting_for` in whole seconds, as the timeline reports it."""
+    return int(_waiting_for(row, now).total_seconds())
 
 
 def expired(row: Row, now: datetime) -> bool:
     """Whether the message has waited longer than its validity period."""
-    since: datetime = row.get("send_at") or row["date_created"]
-    return now - since > timedelta(seconds=validity_of(row))
+    return _waiting_for(row, now) > timedelta(seconds=validity_of(row))
 
 
 def claim(conn: Connection, *, now: datetime, worker_id: str, settings: DispatchSettings) -> list[Job]:
