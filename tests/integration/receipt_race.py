@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from pigeon.store.engine import Database
 from pigeon.store.messages import transition
 from pigeon.store.tables import carrier_refs, media, message_events, messages, webhook_deliveries
 from pigeon.testing import RecordingWebhookSender
+from tests.integration.lock_waits import wait_for_a_lock_wait
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_webhook_outbox import run_once, worker
 
@@ -81,23 +81,11 @@ def alongside_a_receipt(pipe: Pipeline, sid: str, removal: Callable[[], object])
 
         thread = threading.Thread(target=run)
         thread.start()
-        _until_done_or_waiting(db, thread)
+        wait_for_a_lock_wait(db, done=lambda: not thread.is_alive())
         receipt.commit()
         thread.join(10)
     assert not thread.is_alive() and not errors, errors
     return outcome[0]
-
-
-def _until_done_or_waiting(db: Database, thread: threading.Thread) -> None:
-    deadline = time.monotonic() + 10
-    while thread.is_alive() and time.monotonic() < deadline:
-        with db.read() as conn:
-            waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).scalar()
-        if waiting:
-            return
-        time.sleep(0.01)
 
 
 def orphans(db: Database) -> dict[str, int]:

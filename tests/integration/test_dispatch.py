@@ -42,6 +42,7 @@ from pigeon.store import dispatch as dispatch_store
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
 from pigeon.workers.dispatcher import DispatcherWorker
+from tests.integration.lock_waits import wait_for_a_lock_wait
 from tests.integration.pipeline import CALLBACK, OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
 from tests.integration.plans import postgresql_plans
 
@@ -225,19 +226,7 @@ def _wait_for_a_lock_wait(db: Database) -> None:
     if db.is_sqlite:
         time.sleep(0.2)
         return
-    deadline = time.monotonic() + 20
-    with db.engine.connect() as watch:
-        while time.monotonic() < deadline:
-            waiting = watch.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-            watch.rollback()
-            if waiting:
-                return
-            time.sleep(0.02)
+    wait_for_a_lock_wait(db, timeout=20)
 
 
 def test_two_dispatchers_share_a_new_senders_rate(

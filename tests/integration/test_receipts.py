@@ -31,9 +31,9 @@ def _sent(pipe: Pipeline, body: str = "hello", to: str = "+14155552671") -> tupl
     return sid, [p["carrier_message_id"] for p in pipe.parts(sid)]
 
 
-def _submitted_unrecorded(pipe: Pipeline) -> tuple[str, Outcome, DispatchSettings]:
+def _submitted_unrecorded(pipe: Pipeline, body: str = "hello") -> tuple[str, Outcome, DispatchSettings]:
     """A message the carrier "fast" took, whose answer is not recorded yet: (SID, outcome, settings)."""
-    sid = pipe.send()
+    sid = pipe.send(body=body)
     carrier = ScriptedCarrier("fast")
     settings = DispatchSettings(lookahead=timedelta(0))
     with pipe.db.write() as conn:
@@ -270,14 +270,7 @@ def test_a_carrier_that_reports_on_whole_messages_settles_one_with_any_parts_rec
 
 
 def test_a_parked_receipt_for_a_whole_message_keeps_saying_so(pipe: Pipeline) -> None:
-    sid = pipe.send(body=LONG_BODY)
-    carrier = ScriptedCarrier("fast")
-    settings = DispatchSettings(lookahead=timedelta(0))
-    with pipe.db.write() as conn:
-        jobs = mark_sending(
-            conn, claim(conn, now=pipe.clock.now(), worker_id="d", settings=settings), now=pipe.clock.now()
-        )
-    [outcome] = [asyncio.run(submit(job, [carrier])) for job in jobs]
+    sid, outcome, settings = _submitted_unrecorded(pipe, body=LONG_BODY)
     assert outcome.ack is not None
     last = outcome.ack.carrier_ids[-1]
     assert pipe.receipt(last, "DELIVRD", carrier="fast", whole_message=True) is None  # overtook its submit

@@ -23,6 +23,7 @@ from pigeon.store.engine import Database
 from pigeon.store.tables import messages, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from pigeon.workers.webhooks import WebhookWorker
+from tests.integration.lock_waits import wait_for_a_lock_wait
 from tests.integration.plans import postgresql_plans
 
 ACCOUNT = "AC" + "0" * 32
@@ -416,16 +417,7 @@ def test_an_enqueue_racing_a_finish_is_released_by_the_sweep(pg: Database, clock
 
 def _wait_for_a_lock_wait(db: Database) -> None:
     """Until a session of this database waits for a row lock (10 s at most)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with db.read() as conn:
-            waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).scalar()
-        if waiting:
-            return
-        time.sleep(0.01)
-    raise AssertionError("no session came to wait for the row lock")
+    assert wait_for_a_lock_wait(db), "no session came to wait for the row lock"
 
 
 @pytest.mark.postgres

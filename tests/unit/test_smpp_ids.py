@@ -12,7 +12,8 @@ import pytest
 
 from pigeon.carriers.smpp_ids import ID_FORMATS, IdFormat, IdSource, canonical_id
 from pigeon.carriers.smpp_inbound import receipt_from
-from pigeon.carriers.smpp_pdu import TLV_MESSAGE_STATE, TLV_NETWORK_ERROR_CODE, TLV_RECEIPTED_MESSAGE_ID, DeliverSm
+from pigeon.carriers.smpp_pdu import TLV_MESSAGE_STATE, TLV_NETWORK_ERROR_CODE, TLV_RECEIPTED_MESSAGE_ID
+from tests.unit.receipt_pdus import receipt_sm
 
 SUBMIT, TLV, TEXT = IdSource.SUBMIT, IdSource.RECEIPT_TLV, IdSource.RECEIPT_TEXT
 
@@ -69,27 +70,10 @@ def test_numeric_ids_round_trip_for_many_values() -> None:
         )
 
 
-def _receipt_sm(text: str, tlvs: dict[int, bytes] | None = None, esm_class: int = 0x04) -> DeliverSm:
-    return DeliverSm(
-        service_type="",
-        source_ton=1,
-        source_npi=1,
-        source="447700900123",
-        destination_ton=1,
-        destination_npi=1,
-        destination="14155550100",
-        esm_class=esm_class,
-        protocol_id=0,
-        data_coding=0,
-        short_message=text.encode("latin-1"),
-        tlvs=tlvs or {},
-    )
-
-
 def test_receipt_takes_the_tlv_id_in_submit_format_before_the_text_id() -> None:
     text = "id:4100900 sub:001 dlvrd:001 submit date:2601151200 done date:2601151201 stat:DELIVRD err:000 text:hi"
     tlvs = {TLV_RECEIPTED_MESSAGE_ID: b"00003E9324\x00", TLV_MESSAGE_STATE: bytes([2])}
-    receipt = receipt_from(_receipt_sm(text, tlvs), carrier="acme", id_format="hex_to_decimal")
+    receipt = receipt_from(receipt_sm(text, tlvs), carrier="acme", id_format="hex_to_decimal")
     assert receipt is not None
     assert receipt.carrier_id == canonical_id("00003E9324", SUBMIT, "hex_to_decimal") == "4100900"
     assert (receipt.stat, receipt.err, receipt.done_date) == ("DELIVRD", "000", "2601151201")
@@ -98,7 +82,7 @@ def test_receipt_takes_the_tlv_id_in_submit_format_before_the_text_id() -> None:
 
 def test_receipt_without_tlv_uses_the_text_id_in_receipt_format() -> None:
     text = "id:4100900 sub:001 dlvrd:000 submit date:2601151200 done date:2601151201 stat:UNDELIV err:002 text:"
-    receipt = receipt_from(_receipt_sm(text), carrier="acme", id_format="hex_to_decimal")
+    receipt = receipt_from(receipt_sm(text), carrier="acme", id_format="hex_to_decimal")
     assert receipt is not None
     assert (receipt.carrier_id, receipt.stat, receipt.err) == ("4100900", "UNDELIV", "002")
     assert receipt.raw == text.strip()
@@ -110,7 +94,7 @@ def test_receipt_made_of_tlvs_only() -> None:
         TLV_MESSAGE_STATE: bytes([5]),
         TLV_NETWORK_ERROR_CODE: bytes([3]) + struct.pack("!H", 27),
     }
-    receipt = receipt_from(_receipt_sm("", tlvs), carrier="acme", id_format="as_is")
+    receipt = receipt_from(receipt_sm("", tlvs), carrier="acme", id_format="as_is")
     assert receipt is not None
     assert (receipt.carrier_id, receipt.stat, receipt.err) == ("abc123", "UNDELIV", "027")
     assert "message_state=5" in receipt.raw
@@ -119,13 +103,13 @@ def test_receipt_made_of_tlvs_only() -> None:
 def test_receipt_gets_the_code_the_carriers_table_gives_its_err() -> None:
     text = "id:4100900 sub:001 dlvrd:000 submit date:2601151200 done date:2601151201 stat:UNDELIV err:27 text:"
     table = {"027": 30003, "001": 30005}
-    receipt = receipt_from(_receipt_sm(text), carrier="acme", id_format="as_is", error_codes=table)
+    receipt = receipt_from(receipt_sm(text), carrier="acme", id_format="as_is", error_codes=table)
     assert receipt is not None and (receipt.err, receipt.error_code) == ("27", 30003)
     tlvs = {TLV_RECEIPTED_MESSAGE_ID: b"ABC\x00", TLV_NETWORK_ERROR_CODE: bytes([3]) + struct.pack("!H", 1)}
-    receipt = receipt_from(_receipt_sm("", tlvs), carrier="acme", id_format="as_is", error_codes=table)
+    receipt = receipt_from(receipt_sm("", tlvs), carrier="acme", id_format="as_is", error_codes=table)
     assert receipt is not None and (receipt.err, receipt.error_code) == ("001", 30005)
     other = text.replace("err:27", "err:099")
-    receipt = receipt_from(_receipt_sm(other), carrier="acme", id_format="as_is", error_codes=table)
+    receipt = receipt_from(receipt_sm(other), carrier="acme", id_format="as_is", error_codes=table)
     assert receipt is not None and receipt.error_code is None  # Pigeon's own table decides
 
 
@@ -133,11 +117,11 @@ def test_a_state_and_err_key_comes_before_the_err_alone() -> None:
     text = "id:4100900 sub:001 dlvrd:000 submit date:2601151200 done date:2601151201 stat:{} err:001 text:"
     table = {"001": 30003, "REJECTD:001": 30007}
     codes = [
-        receipt_from(_receipt_sm(text.format(stat)), carrier="acme", id_format="as_is", error_codes=table)
+        receipt_from(receipt_sm(text.format(stat)), carrier="acme", id_format="as_is", error_codes=table)
         for stat in ("REJECTD", "UNDELIV")
     ]
     assert [r.error_code if r else None for r in codes] == [30007, 30003]
 
 
 def test_receipt_without_any_id_is_none() -> None:
-    assert receipt_from(_receipt_sm("stat:DELIVRD err:000"), carrier="acme", id_format="as_is") is None
+    assert receipt_from(receipt_sm("stat:DELIVRD err:000"), carrier="acme", id_format="as_is") is None

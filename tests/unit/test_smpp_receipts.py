@@ -6,29 +6,17 @@ from __future__ import annotations
 import pytest
 
 from pigeon.carriers.smpp_inbound import receipt_from
-from pigeon.carriers.smpp_pdu import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID, DeliverSm
+from pigeon.carriers.smpp_pdu import TLV_MESSAGE_STATE, TLV_RECEIPTED_MESSAGE_ID
 from pigeon.domain.receipts import outcome_of
 from pigeon.ports import Receipt
+from tests.unit.receipt_pdus import receipt_sm
 
 RECEIPT, INTERMEDIATE = 0x04, 0x20
 ID_TLV = {TLV_RECEIPTED_MESSAGE_ID: b"4200000\x00"}
 
 
 def receipt(text: str, *, esm_class: int, tlvs: dict[int, bytes] | None = None) -> Receipt:
-    deliver = DeliverSm(
-        service_type="",
-        source_ton=1,
-        source_npi=1,
-        source="447700900123",
-        destination_ton=1,
-        destination_npi=1,
-        destination="14155550100",
-        esm_class=esm_class,
-        protocol_id=0,
-        data_coding=0,
-        short_message=text.encode("latin-1"),
-        tlvs={**ID_TLV, **(tlvs or {})},
-    )
+    deliver = receipt_sm(text, {**ID_TLV, **(tlvs or {})}, esm_class=esm_class)
     made = receipt_from(deliver, carrier="acme", id_format="as_is")
     assert made is not None
     return made
