@@ -219,10 +219,7 @@ def _token_matches(password: str, account: Row) -> bool:
 def own_account(conn: Connection, username: str, password: str) -> Row:
     """The account whose own auth token (either one) these credentials are: what may change
     its auth tokens. An API key may not, nor a parent for its subaccount."""
-    if not is_sid(username, Prefix.ACCOUNT):
-        raise ApiError(
-            20003, "Auth tokens are managed with the account's SID and an auth token, not an API key.", status=403
-        )
+    refuse_api_key(username, "manage auth tokens")  # 401, as on Accounts and Keys
     account = authenticate_account(conn, username, password)
     # A suspended account changes nothing, its credentials included, until it is active again.
     return authorize(conn, account["sid"], account["sid"], "/v1/AuthTokens", acting=account)

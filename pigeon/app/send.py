@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -311,6 +311,20 @@ def _sender(
     return sender, opted_out is not None, duplicate
 
 
+def _service_named_in_from(req: SendRequest) -> SendRequest:
+    """Twilio takes a Messaging Service's SID in From as if it came as MessagingServiceSid:
+    integrations with only a "from" setting send through a service that way."""
+    named = req.from_.strip() if req.from_ else ""
+    if not is_sid(named, Prefix.SERVICE):
+        return req
+    if req.messaging_service_sid and req.messaging_service_sid != named:
+        raise ApiError(
+            21606,
+            f"From names the Messaging Service {named}, and MessagingServiceSid another: give one service.",
+        )
+    return replace(req, from_=None, messaging_service_sid=named)
+
+
 def prepare_message(
     conn: Connection,
     account_sid: str,
@@ -329,6 +343,7 @@ def prepare_message(
     `account`: the account's row, when the caller has read it already (the API has).
     `duplicates_since`: look for a message with the same content created since then, and keep
     it in the result's `duplicate_of` (the API's duplicate warning; `send_guard.guard`)."""
+    req = _service_named_in_from(req)
     to = _recipient(req)
     if not req.from_ and not req.messaging_service_sid:
         raise ApiError(21603, "A 'From' phone number or a MessagingServiceSid is required.")

@@ -55,7 +55,7 @@ def test_a_secondary_token_removed_stops_working(tenant: Tenant) -> None:
 def test_only_the_accounts_own_token_changes_its_tokens(tenant: Tenant) -> None:
     key = tenant.client().new_keys.create(friendly_name="deploy")
     with_key = tenant.server.client(key.sid, key.secret, account_sid=tenant.sid)
-    raises_twilio(lambda: with_key.accounts.v1.secondary_auth_token().create(), 20003, 403)
+    raises_twilio(lambda: with_key.accounts.v1.secondary_auth_token().create(), 20003, 401)
     raises_twilio(
         lambda: tenant.server.client(tenant.sid, "0" * 32).accounts.v1.secondary_auth_token().create(), 20003, 401
     )

@@ -148,6 +148,20 @@ def test_sender_pool(shared_server: Server, spec: Spec) -> None:
     sent = client.messages.create(to=fresh_number(), messaging_service_sid=svc.sid, body="via the pool")
     assert (sent.status, sent.messaging_service_sid) == ("accepted", svc.sid)
     assert sent.from_ in {first.phone_number, code.short_code}
+    # As on Twilio, a service's SID given as From sends through that service.
+    named = client.messages.create(to=fresh_number(), from_=svc.sid, body="via From")
+    assert (named.status, named.messaging_service_sid) == ("accepted", svc.sid)
+    assert named.from_ in {first.phone_number, code.short_code}
+    raises_twilio(
+        lambda: client.messages.create(
+            to=fresh_number(), from_=svc.sid, messaging_service_sid=other.sid, body="two services"
+        ),
+        21606,
+        400,
+    )
+    raises_twilio(
+        lambda: client.messages.create(to=fresh_number(), from_=new_sid(Prefix.SERVICE), body="x"), 21701, 400
+    )
 
     # Twilio's pool rules.
     raises_twilio(lambda: pool.phone_numbers.create(phone_number_sid=first.sid), 21710, 400)
