@@ -28,10 +28,20 @@ def fetch(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
     return row
 
 
+def fetch_locked(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
+    """The message as `fetch` finds it, its row held until the transaction ends (PostgreSQL).
+    What is decided from its status (delete, redact) or adds to its timeline (feedback) then
+    cannot interleave with a receipt, an erasure or the retention removing it; without the
+    lock a row written in between would be left naming a message that is gone."""
+    fetch(conn, account_sid, sid, path)  # another account's message is not locked, only 404
+    store.lock_message(conn, sid)
+    return fetch(conn, account_sid, sid, path)  # as it is now that no one else changes it
+
+
 def redact(conn: Connection, account_sid: str, sid: str, path: str, now: datetime) -> Row:
     """Erase a message's text. Refused while the message may still go out: the text is what
     the carrier would be sent."""
-    row = fetch(conn, account_sid, sid, path)
+    row = fetch_locked(conn, account_sid, sid, path)
     status = MessageStatus(row["status"])
     if status in IN_FLIGHT or status is MessageStatus.SCHEDULED:
         raise ApiError(
@@ -63,7 +73,7 @@ def cancel(conn: Connection, account_sid: str, sid: str, path: str, now: datetim
 
 
 def delete(conn: Connection, account_sid: str, sid: str, path: str) -> None:
-    row = fetch(conn, account_sid, sid, path)
+    row = fetch_locked(conn, account_sid, sid, path)
     if MessageStatus(row["status"]) in IN_FLIGHT:
         raise ApiError(20009, f"Message {sid} is {row['status']}; it can be deleted once it reaches a final status.")
     remove_messages(conn, [sid])
@@ -84,7 +94,7 @@ def give_feedback(conn: Connection, account_sid: str, sid: str, path: str, outco
     so the doctor and the log show it. Returns the feedback as the resource shows it: its
     latest outcome, created at the first. Without an outcome, `confirmed`: what reporting
     feedback is for."""
-    row = fetch(conn, account_sid, sid, path)
+    row = fetch_locked(conn, account_sid, sid, path)
     value = "confirmed" if outcome is None or outcome == "" else outcome
     if value not in FEEDBACK_OUTCOMES:
         raise ApiError(20422, f"Outcome must be 'confirmed' or 'unconfirmed', not {value!r}.")

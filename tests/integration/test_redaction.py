@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from pigeon.app import messages as message_use
@@ -21,6 +22,8 @@ from pigeon.store.engine import Database
 from pigeon.store.tables import message_events, messages, phone_numbers, webhook_attempts, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from tests.integration import test_event_streams
+from tests.integration.pipeline import make_pipeline
+from tests.integration.receipt_race import alongside_a_receipt, orphans, sent
 from tests.integration.test_event_streams import RECEIVED, Account, add_sink, claim, event_of, subscribe
 
 account = test_event_streams.account  # the fixture: an account with a number
@@ -100,3 +103,23 @@ def test_delete_takes_finished_deliveries_and_leaves_those_still_to_go(
         timeline = conn.execute(sa.select(sa.func.count()).select_from(message_events)).scalar_one()
     assert [d["kind"] for d in left] == ["event"]  # goes out as it was, then with the history
     assert attempts == 0 and timeline == 0
+
+
+@pytest.mark.postgres
+def test_a_delete_waits_for_a_receipt_committing_alongside(pg: Database, clock: FrozenClock) -> None:
+    """On PostgreSQL a receipt can move a `sent` message on while the API deletes it: the delete
+    waits for it and then takes its timeline row too, rather than leaving the row behind."""
+    pipe = make_pipeline(pg, clock)
+    try:
+        sid = sent(pipe)
+
+        def delete() -> None:
+            with pg.write() as conn:
+                message_use.delete(conn, pipe.account_sid, sid, "/path")
+
+        alongside_a_receipt(pipe, sid, delete)
+        with pg.read() as conn:
+            assert conn.execute(sa.select(messages.c.sid).where(messages.c.sid == sid)).first() is None
+        assert "message_events" not in orphans(pg)
+    finally:
+        pipe.spool.stop()
