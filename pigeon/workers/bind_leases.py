@@ -8,7 +8,9 @@ every third of the carrier's ``bind_lease``:
   that fails because another process took the slot (this one was too slow: its lease ran
   out) unbinds at once. When the store cannot be reached, the keeper keeps trying; once the
   lease is within one renewal interval of running out it unbinds on its own, so that the
-  process taking the slot over never binds while this one still does;
+  process taking the slot over never binds while this one still does. A call to the store
+  that hangs (a connection gone dead without a reset) is not waited for past that moment
+  either, and no second call is made beside it;
 * holding none: tries to take a free or expired slot, and binds when it got one (the slot
   says "binding" until the first bind attempt is over, then "bound" or "unbound"). A process
   that died holding a slot keeps it until its lease runs out; a process standing by tries
@@ -34,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from pigeon.app import bind_leases
-from pigeon.app.bind_leases import BindState, Lease
+from pigeon.app.bind_leases import BindState, Kept, Lease
 from pigeon.domain.errors import StoreUnavailable
 from pigeon.ports import Clock, Reach
 from pigeon.store.engine import Database
@@ -66,6 +68,8 @@ class _Keeping:
     lease: Lease | None = None
     reported: BindState | None = None
     due: float = 0.0  # time.monotonic() of the next renewal or attempt
+    #: The last call to the store, while it has not come back (its thread cannot be stopped).
+    call: asyncio.Future[Kept] | None = None
 
     @property
     def interval(self) -> float:
@@ -138,8 +142,13 @@ class BindLeaseKeeper:
         held = k.lease.slot if k.lease else None
         state = _state(k.carrier)
         now = self.clock.now()
-        try:
-            kept = await asyncio.to_thread(
+        if k.call is not None and not k.call.done():
+            log.warning("bind lease: the store has still not answered", extra=self._extra(k, held))
+            k.due = time.monotonic() + min(self.poll, k.interval)
+            await self._fence(k, self.clock.now())
+            return
+        k.call = asyncio.ensure_future(
+            asyncio.to_thread(
                 bind_leases.keep,
                 self.db,
                 carrier=k.carrier.name,
@@ -150,6 +159,15 @@ class BindLeaseKeeper:
                 now=now,
                 duration=k.duration,
             )
+        )
+        k.call.add_done_callback(_retrieve)
+        try:
+            kept = await asyncio.wait_for(asyncio.shield(k.call), _patience(k, now))
+        except TimeoutError:
+            log.warning("bind lease: the store did not answer in time", extra=self._extra(k, held))
+            k.due = time.monotonic() + min(self.poll, k.interval)
+            await self._fence(k, self.clock.now())
+            return
         except Exception as exc:
             if isinstance(exc, StoreUnavailable):  # said in one line: no traceback to add
                 log.warning("bind lease: the store did not answer: %s", exc, extra=self._extra(k, held))
@@ -186,6 +204,23 @@ class BindLeaseKeeper:
 
     def _extra(self, k: _Keeping, slot: int | None = None) -> dict[str, object]:
         return {"carrier": k.carrier.name, "slot": slot, "holder": self.holder}
+
+
+def _patience(k: _Keeping, now: datetime) -> float:
+    """Seconds to wait for the store: holding a slot, until the moment `_fence` unbinds (at
+    least a little, up to half of what is left of the lease, if that moment has passed);
+    standing by, a renewal interval."""
+    if k.lease is None:
+        return k.interval
+    to_fence = (k.lease.expires_at - timedelta(seconds=k.interval) - now).total_seconds()
+    to_expiry = (k.lease.expires_at - now).total_seconds()
+    return max(to_fence, min(1.0, to_expiry / 2), 0.0)
+
+
+def _retrieve(call: asyncio.Future[Kept]) -> None:
+    """A call given up on may fail later: its error is logged at the time, not as unretrieved."""
+    if not call.cancelled():
+        call.exception()
 
 
 def _state(carrier: Leasable) -> BindState:

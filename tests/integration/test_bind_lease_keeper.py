@@ -6,6 +6,7 @@ shutdown unbinds before it frees the slot."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -197,5 +198,44 @@ def test_each_carrier_has_its_own_slots(db: Database, clock: FrozenClock) -> Non
         assert (a1.bound, b1.bound, a2.bound, b2.bound) == (True, True, False, True)
         assert (b1.slot, b2.slot) == (1, 2)
         assert second.reach().bound_here == {"backup"}
+
+    asyncio.run(scenario())
+
+
+class HangingStore:
+    """A store whose every call waits until `release` is set: a connection gone dead."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def write(self) -> AbstractContextManager[Any]:
+        self.calls += 1
+        self.release.wait(10)
+        raise ConnectionError("the connection was reset")
+
+
+def test_a_renewal_that_hangs_unbinds_before_the_lease_runs_out(db: Database, clock: FrozenClock) -> None:
+    async def scenario() -> None:
+        a = Carrier(db)
+        keeping = keeper(db, clock, "host-a:1", a)
+        await keeping.start()
+        hanging = HangingStore()
+        keeping.db = hanging  # type: ignore[assignment]
+        clock.advance(2 * LEASE / 3 - 0.5)  # half a second before the moment to unbind
+        step = asyncio.create_task(keeping.step())
+        await asyncio.sleep(0.1)
+        clock.advance(1.0)
+        try:
+            await asyncio.wait_for(step, 5)  # not waiting for the store past that moment
+            assert not a.bound and a.slot is None
+            await keeping.step()  # the call still hangs: no second one beside it
+            assert hanging.calls == 1
+        finally:
+            hanging.release.set()
+        keeping.db = db
+        await asyncio.sleep(0.1)
+        await keeping.step()  # the store answers again: the slot is still this process's
+        assert a.bound and a.slot == 1
 
     asyncio.run(scenario())
