@@ -8,9 +8,12 @@ string here is the one twilio-python builds (REFERENCE.md §e):
 then HMAC-SHA1 keyed with the account's auth token, base64. Names and values sort by code
 point; a repeated name contributes each of its distinct values once, in sorted order.
 
-The URL is the one the receiver sees: the exact configured string (we never add or strip a
-port when signing; the validator tries both) without the ``#...`` fragment, which Twilio
-reserves for connection overrides and never sends. For GET the parameters travel in the
+The URL is the one the receiver sees (`wire_url`): the configured string without the
+``#...`` fragment, which Twilio reserves for connection overrides and never sends, with its
+scheme and host in lower case and ``/`` for an empty path, as the request line and the Host
+header carry them (so a receiver that validates against its own request URL agrees, and
+the validator, which lower-cases the scheme itself, agrees for the configured URL). We never
+add or strip a port when signing; the validator tries both. For GET the parameters travel in the
 query string, so they are part of the URL and the signed parameter list is empty;
 `request_url` builds that URL for the sender and the signer alike.
 
@@ -39,6 +42,7 @@ __all__ = [
     "strip_fragment",
     "validate_json_signature",
     "validate_signature",
+    "wire_url",
 ]
 
 HMAC_SHA1 = "HMAC_SHA1"
@@ -117,7 +121,7 @@ def body_sha256(body: str | bytes) -> str:
 
 def json_request_url(url: str, body: str | bytes) -> str:
     """`url` with ``bodySHA256`` appended to its query: the URL a JSON webhook is sent to and signed over."""
-    return _append_query(strip_fragment(url), [("bodySHA256", body_sha256(body))])
+    return _append_query(wire_url(url), [("bodySHA256", body_sha256(body))])
 
 
 def validate_json_signature(
@@ -128,6 +132,27 @@ def validate_json_signature(
     if not hashes or not equal_secrets(hashes[0], body_sha256(body)):
         return False
     return validate_signature(url, (), signature, auth_token, algorithm=algorithm)
+
+
+def wire_url(url: str) -> str:
+    """`url` as the request carries it: no fragment, scheme and host in lower case (a host
+    outside ASCII in its IDNA form), ``/`` for an empty path; user, password, port, path and
+    query exactly as given. A URL that does not parse is left as given: the sender refuses it."""
+    try:
+        parts = urlsplit(strip_fragment(url))
+    except ValueError:  # a broken [IPv6] literal
+        return strip_fragment(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else (hostport, "", "")
+    if not colon or not port.isdigit():  # no port (an IPv6 literal's colons are not one)
+        host, colon, port = hostport, "", ""
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:  # left as given: the sender refuses such a URL anyway
+            pass
+    netloc = f"{userinfo}{at}{host.lower()}{colon}{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
 def strip_fragment(url: str) -> str:
@@ -146,5 +171,5 @@ def _append_query(url: str, params: Sequence[tuple[str, str]]) -> str:
 
 def request_url(url: str, method: str, params: Sequence[tuple[str, str]]) -> str:
     """The URL a webhook request goes to: for GET the parameters join its query string."""
-    url = strip_fragment(url)
+    url = wire_url(url)
     return _append_query(url, params) if method.upper() == "GET" else url

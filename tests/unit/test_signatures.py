@@ -20,6 +20,7 @@ from pigeon.domain.signatures import (
     validate_json_signature,
     validate_signature,
 )
+from pigeon.webhooks.http1 import parse_url
 
 TOKEN = "12345678901234567890123456789012"
 STATUS = [
@@ -169,3 +170,31 @@ def test_secrets_compare_equal_only_when_equal_whatever_the_characters() -> None
     assert not equal_secrets("pässwörd", token)
     assert equal_secrets("pässwörd", "pässwörd")
     assert not equal_secrets("\ud800", token)  # a lone surrogate, as a decoder may leave one
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        "HTTPS://example.com/status",  # an upper-case scheme: the validator lower-cases it
+        "http://LocalHost:8080/Cb?Q=A",  # the Host header carries the host in lower case
+        "http://127.0.0.1:5000",  # no path: the request line says "/"
+        "https://example.com?x=1",
+        "https://exämple.com/päth?q=ü",  # the host goes out in its IDNA form
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_what_is_signed_is_what_the_receiver_sees(configured: str, method: str) -> None:
+    """The receiver validates the URL it was asked for (request line and Host header), or the
+    one it configured: both must pass, whatever the spelling of the configured one."""
+    sent = request_url(configured, method, STATUS)
+    params = dict(STATUS) if method == "POST" else {}
+    sig = compute_signature(sent, params.items(), TOKEN)
+    origin = parse_url(sent)
+    seen = f"{origin.key[0]}://{origin.host_header}{origin.target}"
+    assert RequestValidator(TOKEN).validate(seen, params, sig)
+    if configured.startswith("HTTPS:") and method == "POST":
+        assert RequestValidator(TOKEN).validate(configured, params, sig)
+
+
+def test_a_url_that_does_not_parse_is_signed_as_given() -> None:
+    assert request_url("http://[::1/cb#x", "POST", STATUS) == "http://[::1/cb"
