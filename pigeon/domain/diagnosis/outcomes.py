@@ -1,0 +1,170 @@
+"""A message that ended without reaching the handset: why, in the carrier's words or Pigeon's.
+
+`undelivered`: the carrier's receipt said so. `failed`: the carrier refused the submit or
+reported failed, or Pigeon never sent the message (its account was inactive, its country left
+the geo permissions, it expired in the queue, dispatchers kept stopping mid-submit).
+`canceled`: canceled before it went out. Each takes the facts and thresholds of
+`diagnose_message` and returns its findings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pigeon.domain.diagnosis.facts import MessageFacts
+from pigeon.domain.diagnosis.in_flight import QUEUE_ADVICE
+from pigeon.domain.diagnosis.model import (
+    Finding,
+    Thresholds,
+    alert_row,
+    explained,
+    message_row,
+    part_row,
+    remedy,
+    timeline,
+    unique,
+    when,
+)
+
+
+def undelivered(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m = f.message
+    code = m.get("error_code")
+    receipts = [e for e in f.events if e.get("kind") == "receipt"]
+    last = (receipts[-1].get("detail") or {}) if receipts else {}
+    said = f" (receipt stat {last.get('stat')}, err {last.get('err')})" if receipts else ""
+    if last.get("err_means"):  # the carrier's receipt_errors, not Pigeon's own table, read the err
+        said = f" (receipt stat {last.get('stat')}, err {last.get('err')}, which {last.get('carrier')}'s receipt_errors reads as {last['err_means']})"
+    info = explained(code)
+    return [
+        Finding(
+            cause="carrier_undelivered",
+            severity="error",
+            summary=f"The carrier could not deliver {m['sid']} to {m.get('to')}: {code} {info['name'] or ''}"
+            f"{said}.".replace("  ", " "),
+            evidence=[message_row(m), info, *timeline(f.events), *[part_row(p) for p in f.parts]],
+            advice=unique([*remedy(code), "Sending the same text again at once rarely helps; fix the cause first."]),
+        )
+    ]
+
+
+def _never_sent(code: int, f: MessageFacts) -> list[dict[str, Any]]:
+    """The evidence for a message Pigeon failed before any submit: the message, its code
+    explained, its timeline and its alerts."""
+    return [message_row(f.message), explained(code), *timeline(f.events), *[alert_row(a) for a in f.alerts]]
+
+
+def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m = f.message
+    code = m.get("error_code")
+    inactive = next((e for e in f.events if e.get("kind") == "account_inactive"), None)
+    if inactive is not None:
+        detail = inactive.get("detail") or {}
+        status = detail.get("account_status", "not active")
+        whose = f"its main account {detail['main_account_sid']}" if detail.get("main_account_sid") else "its account"
+        return [
+            Finding(
+                cause="account_inactive",
+                severity="error",
+                summary=f"{m['sid']} was never sent: {whose} was {status} before a dispatcher reached it, "
+                f"at {when(inactive.get('at'))} (30002). It cost nothing.",
+                evidence=_never_sent(30002, f),
+                advice=unique(remedy(30002)),
+            )
+        ]
+    geo_refused = next((e for e in f.events if e.get("kind") == "geo_not_permitted"), None)
+    if geo_refused is not None:
+        d = geo_refused.get("detail") or {}
+        where = f"in {d['country']}" if d.get("country") else "in no country (a non-geographic range)"
+        allowed = ", ".join(d.get("allowed_countries") or []) or "no country"
+        return [
+            Finding(
+                cause="geo_not_permitted",
+                severity="error",
+                summary=f"{m['sid']} was never sent: {m.get('to')} is {where}, and by the time a dispatcher "
+                f"reached it, at {when(geo_refused.get('at'))}, the account's geo permissions allowed {allowed} "
+                "only (21408). It cost nothing.",
+                evidence=_never_sent(21408, f),
+                advice=unique(remedy(21408)),
+            )
+        ]
+    expiry = next((e for e in f.events if e.get("kind") == "expired"), None)
+    if expiry is not None or code == 30036:
+        d = (expiry or {}).get("detail") or {}
+        waited = d.get("waited_seconds")
+        return [
+            Finding(
+                cause="expired",
+                severity="error",
+                summary=f"{m['sid']} waited {waited} s in the queue, longer than its validity period of "
+                f"{d.get('validity_period', m.get('validity_period'))} s, and was never sent (30036).",
+                evidence=_never_sent(30036, f),
+                advice=unique(
+                    [
+                        *remedy(30036),
+                        "Raise ValidityPeriod (at most 36000 s) only if the message is still useful that late.",
+                        "A sender's queue drains at its pacing rate (a US long code sends 1 segment/s): spread "
+                        "bulk sends over more senders (a Messaging Service pool) or use a faster sender type.",
+                        *QUEUE_ADVICE,
+                    ]
+                ),
+            )
+        ]
+    gave_up = next((e for e in f.events if e.get("kind") == "resend_limit"), None)
+    if gave_up is not None:
+        d = gave_up.get("detail") or {}
+        return [
+            Finding(
+                cause="resend_limit",
+                severity="error",
+                summary=f"Pigeon stopped sending {m['sid']} at {when(gave_up.get('at'))}: dispatchers marked it "
+                f"sending {d.get('attempts')} times and each stopped before recording the carrier's answer "
+                f"(the last was {d.get('last_dispatcher')}). It was failed (30008) rather than sent once more.",
+                evidence=[message_row(m), explained(30008), *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+                advice=[
+                    "Look in the workers' log, around each resend in the timeline, for what stopped the "
+                    "dispatcher: a store error while recording the carrier's answer, or a worker that was killed.",
+                    "Each of those submits may have reached the recipient: see the resends below.",
+                ],
+            )
+        ]
+    refusal = next(
+        (e for e in reversed(f.events) if e.get("status") == "failed" and (e.get("detail") or {}).get("refused_by")),
+        None,
+    )
+    detail = (refusal or {}).get("detail") or {}
+    if refusal is None:
+        how = "reported it failed"
+    elif detail.get("outcome_unknown"):
+        how = "never answered the last submit (it may have the message after all)"
+    else:
+        how = "refused the submit"
+    carrier_code = detail.get("carrier_code")
+    info = explained(code)
+    return [
+        Finding(
+            cause="carrier_failed",
+            severity="error",
+            summary=f"The carrier {how} for {m['sid']}: {code} {info['name'] or ''}"
+            + (f" (carrier answer {carrier_code})" if carrier_code else "")
+            + ".",
+            evidence=[message_row(m), info, *timeline(f.events), *[alert_row(a) for a in f.alerts]],
+            advice=unique([*remedy(code), "A failed message is final: create a new one once the cause is fixed."]),
+        )
+    ]
+
+
+def canceled(f: MessageFacts, th: Thresholds) -> list[Finding]:
+    m = f.message
+    event = next((e for e in f.events if e.get("kind") == "canceled"), None)
+    return [
+        Finding(
+            cause="canceled",
+            severity="info",
+            summary=f"{m['sid']} was canceled before it was sent"
+            + (f", at {when(event.get('at'))}" if event else "")
+            + "; nothing went to the carrier.",
+            evidence=[message_row(m), *timeline(f.events)],
+            advice=["Create the message again if it should still go out."],
+        )
+    ]
