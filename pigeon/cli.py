@@ -529,7 +529,7 @@ def simulate_inbound(
 ) -> None:
     """Text one of your numbers from a simulated phone: keywords, webhook and replies all run."""
     from pigeon.app.inbound import receive
-    from pigeon.app.send import check_media_urls
+    from pigeon.app.send_request import check_media_urls
     from pigeon.ports import InboundSms
 
     media_urls = tuple(media_url or ())

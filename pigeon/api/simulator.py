@@ -16,7 +16,7 @@ from pigeon.api.concurrency import admit
 from pigeon.api.context import basic_credentials, ctx, first, form, in_thread
 from pigeon.app import accounts
 from pigeon.app.inbound import Intake, receive
-from pigeon.app.send import check_media_urls
+from pigeon.app.send_request import check_media_urls
 from pigeon.domain.errors import ApiError
 from pigeon.ports import InboundSms
 from pigeon.store.numbers import find_by_number

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.send import SendRequest, content_hash
+from pigeon.app.send_request import SendRequest, content_hash
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.idempotency import DUPLICATE_WARNING, DUPLICATE_WINDOW, KEY_TTL

@@ -10,7 +10,8 @@ import pytest
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
-from pigeon.app.send import SendRequest, content_hash, prepare_message
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.app.send_request import content_hash
 from pigeon.domain.errors import ApiError
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
