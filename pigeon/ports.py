@@ -146,6 +146,22 @@ class InboundPart:
     timeout: float
 
 
+@dataclass(frozen=True)
+class LateAcceptance:
+    """A carrier accepted a message's part after the submit had been given up as unanswered
+    (its response timeout) and reported as an unknown outcome, so the message may have been
+    sent again since: ``carrier_id`` is the carrier's id for that first copy of part ``part``
+    of ``parts``, which its receipts will name."""
+
+    carrier: str
+    message_sid: str
+    account_sid: str
+    carrier_id: str
+    part: int  # 1 .. parts
+    parts: int
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
 class CarrierEvents(Protocol):
     """Where a carrier reports what the network sends back. Each call returns once the event is
     durably recorded, so the carrier may then acknowledge it to the network."""
@@ -157,6 +173,11 @@ class CarrierEvents(Protocol):
     async def on_inbound_part(self, part: InboundPart) -> bool:
         """Keep one part in the store; when it completes its message, record the message in
         the same transaction. True when this part completed a message."""
+        ...
+
+    async def on_late_acceptance(self, late: LateAcceptance) -> None:
+        """Keep the carrier id of a copy the carrier took after its submit timed out, so that
+        its receipts find the message; nothing if the message no longer exists."""
         ...
 
 

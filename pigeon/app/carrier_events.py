@@ -1,5 +1,5 @@
 """What carriers report, taken durably: receipts to the receipt rules, mobile-originated
-messages to the inbound intake. A carrier acknowledges an event to its network only after
+messages to the inbound intake, a submit's late acceptance to `pigeon.app.late_acceptance`. A carrier acknowledges an event to its network only after
 the call here returns, that is after the event is committed.
 
 The parts of a concatenated message are kept in the store until the last one comes
@@ -14,9 +14,10 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app import reassembly
 from pigeon.app.inbound import Intake, receive
+from pigeon.app.late_acceptance import record_late_acceptance
 from pigeon.app.receipts import ReceiptSink
 from pigeon.domain.pricing import PriceTable
-from pigeon.ports import Clock, InboundPart, InboundSms, Receipt
+from pigeon.ports import Clock, InboundPart, InboundSms, LateAcceptance, Receipt
 from pigeon.store.engine import Database
 
 
@@ -49,6 +50,13 @@ class CarrierEventSink:
 
     async def on_inbound_part(self, part: InboundPart) -> bool:
         return await asyncio.to_thread(self.take_inbound_part, part) is not None
+
+    def take_late_acceptance(self, late: LateAcceptance) -> bool:
+        with self.db.write() as conn:
+            return record_late_acceptance(conn, late, now=self.clock.now())
+
+    async def on_late_acceptance(self, late: LateAcceptance) -> None:
+        await asyncio.to_thread(self.take_late_acceptance, late)
 
     def sweep_inbound_parts(self, limit: int = 100) -> int:
         """Hand over messages whose missing parts did not come in time (see `reassembly.sweep`)."""

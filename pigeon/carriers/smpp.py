@@ -4,7 +4,8 @@
                  │    └─ SmppSession  connect, bind, enquire_link, match answers by sequence
                  ├─ SendGate          window, throughput, throttle pause, order of parts
                  ├─ smpp_submit       parts → encoded payload + UDH, TON/NPI
-                 ├─ smpp_inbound      receipts → Receipt; MO → InboundSms, or InboundPart to the store
+                 ├─ smpp_reports      deliver_sm → CarrierEvents (smpp_inbound: Receipt, InboundSms,
+                 │                    InboundPart); a late submit_sm_resp → LateAcceptance
                  └─ smpp_errors       command_status → retry / throttle / permanent + Twilio code
 
 ``submit`` sends a message's parts one after the other (each waits for its submit_sm_resp)
@@ -34,6 +35,11 @@ asks for the rest only (`Continuation`): the remaining parts go with the same re
 part count, so the handset joins them with the parts it has and no accepted part is sent
 twice.
 
+A submit_sm_resp that comes after ``response_timeout`` is not lost: the session remembers
+which message and part each forgotten sequence was for (`smpp_late`), and an acceptance is
+reported to `CarrierEvents.on_late_acceptance`, which keeps the id of the copy the carrier
+took, so its receipts find the message and the doctor counts it.
+
 Receipts and inbound messages are acknowledged (deliver_sm_resp) only after
 `CarrierEvents` returned; when it raises, the SMSC gets ESME_RX_T_APPN and resends later.
 Each part of a concatenated inbound message goes to the store (`on_inbound_part`) before its
@@ -51,7 +57,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import logging
 import random
@@ -64,19 +69,19 @@ from pigeon.carriers.smpp_bind import BindKeeper, BindStatus, CarrierStatus, add
 from pigeon.carriers.smpp_errors import Action, carrier_code, classify, to_error
 from pigeon.carriers.smpp_gate import SendGate
 from pigeon.carriers.smpp_ids import IdSource, canonical_id
-from pigeon.carriers.smpp_inbound import is_receipt, read_mo, receipt_from
+from pigeon.carriers.smpp_late import ForgottenSubmit
+from pigeon.carriers.smpp_reports import SmscReports
 from pigeon.carriers.smpp_session import Response, SessionClosed, SmppSession
 from pigeon.carriers.smpp_submit import PreparedMessage, prepare
 from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierUnavailable
 from pigeon.domain.segments import SubmitProgress
-from pigeon.ports import CarrierEvents, Clock, InboundPart, OutboundMessage, SubmitAck, SystemClock
+from pigeon.ports import CarrierEvents, Clock, OutboundMessage, SubmitAck, SystemClock
 
 __all__ = ["BindStatus", "CarrierStatus", "SmppCarrier"]
 
 log = logging.getLogger(__name__)
 
 _MAX_THROTTLE_PAUSE = 30.0
-_DELIVER_CONCURRENCY = 32  # deliver_sm being recorded at once; the SMSC's window holds the rest
 
 
 class SmppCarrier:
@@ -101,12 +106,11 @@ class SmppCarrier:
         self._binds = [BindKeeper(self, role) for role in roles]
         self._gate = SendGate(window=config.window, throughput=config.throughput)
         self._references = itertools.count(random.randrange(0x10000))
-        self._deliveries: set[asyncio.Task[None]] = set()
-        self._deliver_slots = asyncio.Semaphore(_DELIVER_CONCURRENCY)
+        self.reports = SmscReports(self)
         self._stop_event = asyncio.Event()
         self._bound_event = asyncio.Event()
         self._submits_in_progress = 0
-        self._counts = {"submitted": 0, "receipts": 0, "inbound": 0}
+        self._submitted = 0
 
     def __repr__(self) -> str:
         return f"SmppCarrier({self.name!r}, {self.config.host}:{self.config.port}, bind={self.config.bind})"
@@ -122,6 +126,7 @@ class SmppCarrier:
         if self._events is not None:
             raise RuntimeError(f"{self!r} is already started")
         self._events = events
+        self.reports.events = events
         for bind in self._binds:
             bind.task = asyncio.create_task(bind.run(), name=f"smpp {self.name} {bind.role}")
         await asyncio.gather(*(b.first_attempt.wait() for b in self._binds))
@@ -157,8 +162,9 @@ class SmppCarrier:
         try:
             total = len(prepared.parts)
             for number, part in enumerate(prepared.parts[first - 1 :], start=first):
+                about = ForgottenSubmit(message.message_sid, message.account_sid, part=number, parts=total)
                 try:
-                    raw_id = await self._submit_part(part, number, total)
+                    raw_id = await self._submit_part(part, about)
                 except CarrierError as exc:
                     if ids:
                         last = first + len(ids) - 1
@@ -177,7 +183,7 @@ class SmppCarrier:
                 ids.append(canonical_id(raw_id, IdSource.SUBMIT, self.config.receipt_id_format))
         finally:
             self._submits_in_progress -= 1
-        self._counts["submitted"] += 1
+        self._submitted += 1
         raw = {
             "message_ids": raw_ids,
             "encoding": prepared.encoding,
@@ -212,14 +218,14 @@ class SmppCarrier:
             return
         self.stopping = True
         deadline = time.monotonic() + self.config.response_timeout
-        while (self._submits_in_progress or self._deliveries) and time.monotonic() < deadline:
+        while (self._submits_in_progress or self.reports.tasks) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         self._stop_event.set()
         for bind in self._binds:
             if bind.session is not None:
                 await bind.session.close("carrier stopped")
         tasks = [b.task for b in self._binds if b.task]
-        tasks += list(self._deliveries)
+        tasks += list(self.reports.tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -241,9 +247,9 @@ class SmppCarrier:
             throughput_limit=self.config.throughput,
             throughput_recent=self._gate.recent_rate(),
             throttled_for=self._gate.paused_for(),
-            submitted=self._counts["submitted"],
-            receipts=self._counts["receipts"],
-            inbound=self._counts["inbound"],
+            submitted=self._submitted,
+            receipts=self.reports.counts["receipts"],
+            inbound=self.reports.counts["inbound"],
             last_error=self.last_error,
         )
 
@@ -255,12 +261,12 @@ class SmppCarrier:
                 return bind.session
         return None
 
-    async def _submit_part(self, part: pdu.SubmitPart, number: int, total: int) -> str:
+    async def _submit_part(self, part: pdu.SubmitPart, about: ForgottenSubmit) -> str:
         """The raw message_id of one part, retrying it (first in line) while the SMSC throttles."""
         ticket = self._gate.ticket()
         throttled = 0
         while True:
-            response = await self._send_once(part, ticket)
+            response = await self._send_once(part, ticket, about)
             if response.status == 0:
                 self.metrics.submits.labels(self.name, "accepted").inc()
                 return pdu.parse_message_id(response.body)
@@ -280,10 +286,13 @@ class SmppCarrier:
                 session = self._submitter()
                 if session is not None:
                     await session.close("SMSC answered ESME_RINVBNDSTS")
-            raise to_error(response.status, rule, carrier=self.name, part=number, parts=total)
+            raise to_error(response.status, rule, carrier=self.name, part=about.part, parts=about.parts)
 
-    async def _send_once(self, part: pdu.SubmitPart, ticket: int) -> Response:
-        """Wait for a turn, write one submit_sm, await its answer (translated to domain errors)."""
+    async def _send_once(self, part: pdu.SubmitPart, ticket: int, about: ForgottenSubmit) -> Response:
+        """Wait for a turn, write one submit_sm, await its answer (translated to domain errors).
+
+        A submit given up at the response timeout is remembered by its session as ``about``,
+        so that a late answer still names the message and part (`smpp_reports.on_late`)."""
         await self._gate.enter(ticket)
         try:
             session = self._submitter()
@@ -298,7 +307,7 @@ class SmppCarrier:
             try:
                 response = await asyncio.wait_for(asyncio.shield(answer), self.config.response_timeout)
             except TimeoutError as exc:
-                session.forget(sequence)
+                session.forget(sequence, about)
                 self.metrics.submits.labels(self.name, "timeout").inc()
                 self.metrics.errors.labels(self.name, "response_timeout").inc()
                 self.last_error = f"no submit_sm_resp within {self.config.response_timeout:g}s"
@@ -320,84 +329,13 @@ class SmppCarrier:
             self._gate.leave()
             self.metrics.window_in_use.labels(self.name).set(self._gate.in_flight)
 
-    # --- receipts and inbound -----------------------------------------------------------
+    # --- BindHost, for the BindKeepers --------------------------------------------------
 
     def on_deliver(self, session: SmppSession, header: pdu.Header, body: bytes) -> None:
-        """Called by a session for each deliver_sm; answered once the event is recorded."""
-        task = asyncio.create_task(self._deliver(session, header.sequence, body))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+        self.reports.on_deliver(session, header, body)
 
-    async def _deliver(self, session: SmppSession, sequence: int, body: bytes) -> None:
-        async with self._deliver_slots:
-            try:
-                deliver = pdu.parse_deliver_sm(body)
-            except pdu.PduError as exc:
-                self.metrics.errors.labels(self.name, "pdu").inc()
-                self.last_error = f"garbled deliver_sm: {exc}"
-                log.warning("garbled deliver_sm", extra={"carrier": self.name, "problem": str(exc), "pdu": body.hex()})
-                session.respond(pdu.generic_nack_pdu(sequence, 0x02))  # ESME_RINVCMDLEN
-                return
-            if deliver.unread_tail is not None:
-                # Taken without the optional parameters that could not be read: counted and
-                # logged, since one of them may have been the receipt's id or state.
-                self.metrics.errors.labels(self.name, "tlv").inc()
-                log.warning(
-                    "deliver_sm taken without its unreadable optional parameters",
-                    extra={
-                        "carrier": self.name,
-                        "command_id": f"0x{pdu.DELIVER_SM:08X}",
-                        "sequence": sequence,
-                        "problem": deliver.unread_tail,
-                        "pdu": body.hex(),
-                    },
-                )
-            try:
-                await (self._receipt(deliver) if is_receipt(deliver) else self._inbound(deliver))
-                status = 0
-            except Exception:
-                self.metrics.errors.labels(self.name, "events").inc()
-                log.exception("recording a deliver_sm failed; the SMSC will resend it", extra={"carrier": self.name})
-                status = pdu.ESME_RX_T_APPN
-            session.respond(pdu.deliver_sm_resp_pdu(sequence, status))
-
-    async def _receipt(self, deliver: pdu.DeliverSm) -> None:
-        receipt = receipt_from(
-            deliver,
-            carrier=self.name,
-            id_format=self.config.receipt_id_format,
-            error_codes=self.config.receipt_errors,
-        )
-        if receipt is not None and self.config.multipart_receipts == "any_part":
-            receipt = dataclasses.replace(receipt, whole_message=True)
-        if receipt is None:
-            # Nothing to match it with: acknowledged so the SMSC stops resending, and counted.
-            self.metrics.errors.labels(self.name, "receipt_without_id").inc()
-            log.warning("receipt names no message id", extra={"carrier": self.name, "pdu": deliver.user_data.hex()})
-            return
-        assert self._events is not None
-        await self._events.on_receipt(receipt)
-        self._counts["receipts"] += 1
-        self.metrics.receipts.labels(self.name, receipt.stat).inc()
-
-    async def _inbound(self, deliver: pdu.DeliverSm) -> None:
-        assert self._events is not None
-        message = read_mo(
-            deliver,
-            carrier=self.name,
-            sender=_address(deliver.source, deliver.source_ton),
-            recipient=_address(deliver.destination, deliver.destination_ton),
-            reassembly_timeout=self.config.reassembly_timeout,
-        )
-        if isinstance(message, InboundPart):
-            if not await self._events.on_inbound_part(message):
-                return  # stored; its message is not complete yet
-        else:
-            await self._events.on_inbound(message)
-        self._counts["inbound"] += 1
-        self.metrics.inbound.labels(self.name).inc()
-
-    # --- BindHost, for the BindKeepers --------------------------------------------------
+    def on_late(self, session: SmppSession, submit: ForgottenSubmit, header: pdu.Header, body: bytes) -> None:
+        self.reports.on_late(session, submit, header, body)
 
     def bind_changed(self) -> None:
         can_submit = self._submitter() is not None
@@ -410,23 +348,3 @@ class SmppCarrier:
     async def sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), seconds)
-
-
-def _address(number: str, ton: int) -> str:
-    """An SMPP address as Pigeon writes numbers: E.164 with "+" for international numbers.
-
-    TON 1 is international by definition; with TON 0 ("unknown", which many SMSCs send for
-    everything) digits longer than a short code are read as international too. National
-    (TON 2), alphanumeric and short numbers are kept as they came.
-
-    A number starting with "0" is never given a "+": no country code starts with 0, so it is
-    a national number (or an international one written with its "00" prefix), and a "+"
-    would make it another number. Kept as received, a recipient like that matches none of
-    the accounts' numbers (all E.164) and its message is kept as unroutable; a sender like
-    that is stored as it came, and an automatic reply to it is refused with an alert. We
-    cannot do better without knowing which country the SMSC's national numbers belong to.
-    """
-    digits = number.isascii() and number.isdigit() and not number.startswith("0")
-    if digits and (ton == 1 or (ton == 0 and len(number) > 8)):
-        return "+" + number
-    return number

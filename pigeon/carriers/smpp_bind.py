@@ -27,6 +27,7 @@ from pigeon.carriers import smpp_pdu as pdu
 from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp_errors import carrier_code
+from pigeon.carriers.smpp_late import ForgottenSubmit
 from pigeon.carriers.smpp_session import BindRefused, SessionSettings, SmppSession
 from pigeon.carriers.smpp_tls import TlsSetupError, describe_failure
 from pigeon.ports import Clock
@@ -88,6 +89,8 @@ class BindHost(Protocol):
     last_error: str | None
 
     def on_deliver(self, session: SmppSession, header: pdu.Header, body: bytes) -> None: ...
+
+    def on_late(self, session: SmppSession, submit: ForgottenSubmit, header: pdu.Header, body: bytes) -> None: ...
 
     def bind_changed(self) -> None: ...
 
@@ -158,7 +161,10 @@ class BindKeeper:
         self._set("connecting")
         host, port = config.addresses[self._address]
         session = SmppSession(
-            session_settings(config, self.role, (host, port)), c.on_deliver, label=f"{config.name}/{self.role}"
+            session_settings(config, self.role, (host, port)),
+            c.on_deliver,
+            label=f"{config.name}/{self.role}",
+            on_late=c.on_late,
         )
         try:
             await session.open()

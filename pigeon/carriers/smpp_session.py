@@ -10,7 +10,9 @@ drops the whole connection on any command_status outside its enum. Here:
   the SMSC, retrying cannot duplicate;
 * a request written but unanswered when the connection ends fails with
   `SessionClosed(sent=True)`: the SMSC may have it, the caller must say so;
-* every answer is matched by sequence number, whatever its command_status.
+* every answer is matched by sequence number, whatever its command_status;
+* an answer to a submit_sm the caller stopped waiting for (`forget`) is handed to
+  ``on_late`` with what the caller said the submit was for (`pigeon.carriers.smpp_late`).
 
 A deliver_sm is handed to ``on_deliver`` and answered by the carrier (via `respond`) only
 after the event is recorded. Nothing here logs credentials.
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pigeon.carriers import smpp_pdu as pdu
+from pigeon.carriers.smpp_late import ForgottenSubmit, ForgottenSubmits
 from pigeon.carriers.smpp_tls import TlsSettings, client_context
 
 __all__ = ["BindRefused", "Response", "SessionClosed", "SmppSession"]
@@ -61,6 +64,7 @@ class Response:
 
 
 DeliverHandler = Callable[["SmppSession", pdu.Header, bytes], None]
+LateHandler = Callable[["SmppSession", ForgottenSubmit, pdu.Header, bytes], None]
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,13 @@ class SessionSettings:
 
 
 class SmppSession:
-    def __init__(self, settings: SessionSettings, on_deliver: DeliverHandler, *, label: str) -> None:
+    def __init__(
+        self, settings: SessionSettings, on_deliver: DeliverHandler, *, label: str, on_late: LateHandler | None = None
+    ) -> None:
         self.settings = settings
         self._on_deliver = on_deliver
+        self._on_late = on_late
+        self._forgotten = ForgottenSubmits()
         self.label = label
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -215,11 +223,14 @@ class SmppSession:
         self._writer.write(data)
         return sequence, future
 
-    def forget(self, sequence: int) -> None:
-        """Stop waiting for ``sequence`` (timed out); a late answer is then only logged."""
+    def forget(self, sequence: int, submit: ForgottenSubmit | None = None) -> None:
+        """Stop waiting for ``sequence`` (timed out). A late answer goes to ``on_late`` with
+        ``submit`` (which message and part it was), for a while; otherwise it is only logged."""
         future = self._pending.pop(sequence, None)
         if future is not None and not future.done():
             future.cancel()
+        if submit is not None and self._on_late is not None:
+            self._forgotten.remember(sequence, submit)
 
     def respond(self, data: bytes) -> bool:
         """Write a response PDU; False when the session is gone (the SMSC will resend)."""
@@ -246,7 +257,10 @@ class SmppSession:
     def _dispatch(self, header: pdu.Header, body: bytes) -> None:
         if header.is_response:
             future = self._pending.pop(header.sequence, None)
-            if future is None:
+            forgotten = self._forgotten.take(header.sequence) if future is None else None
+            if forgotten is not None and self._on_late is not None:
+                self._on_late(self, forgotten, header, body)
+            elif future is None:
                 log.warning(
                     "answer to no request in flight (late, or the SMSC's mistake)",
                     extra={

@@ -170,6 +170,26 @@ def test_first_submit_unanswered(may_fail_over: bool) -> None:
     run(scenario)
 
 
+def test_first_submit_answered_late(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        async with against(faults.FirstSubmitAnsweredLate) as (smsc, carrier, events):
+            slow = message("answered late")
+            with pytest.raises(CarrierOutcomeUnknown) as raised:
+                await carrier.submit(slow)
+            assert raised.value.carrier_code == "smpp:response_timeout"
+            await events.wait(lambda e: len(e.late) == 1)
+            [late] = events.late
+            assert (late.carrier, late.message_sid, late.account_sid) == ("faulty", slow.message_sid, slow.account_sid)
+            assert (late.carrier_id, late.part, late.parts) == (smsc.submits[0].message_id, 1, 1)
+            ack = await carrier.submit(message("answered at once"))
+            assert ack.carrier_ids == (smsc.submits[1].message_id,)
+            assert events.late == [late] and carrier.status().binds[0].connects == 1
+            assert "answer to no request in flight" in caplog.text  # the answer to no submit at all
+
+    with caplog.at_level(logging.WARNING, logger="pigeon.carriers.smpp_session"):
+        run(scenario)
+
+
 def test_unbind_during_submit() -> None:
     async def scenario() -> None:
         async with against(faults.UnbindDuringSubmit) as (smsc, carrier, _):

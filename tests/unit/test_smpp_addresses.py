@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.carriers.smpp import _address
+from pigeon.carriers.smpp_reports import smpp_address as _address
 
 
 @pytest.mark.parametrize(

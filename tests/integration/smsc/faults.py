@@ -317,6 +317,31 @@ class FirstSubmitUnanswered(FakeSmsc):
             await super().on_submit(conn, submit)
 
 
+class FirstSubmitAnsweredLate(FakeSmsc):
+    """The first submit_sm is taken and answered, with its id, only after ``LATE`` seconds
+    (longer than the carrier's response_timeout in its test); every later submit_sm at once.
+
+    Expected: that submit raises CarrierOutcomeUnknown "smpp:response_timeout"; when the
+    answer comes, the carrier reports it to on_late_acceptance with the message, the part and
+    the canonical id (so the store can keep the id of the copy the carrier took, and its
+    receipts find the message); a later answer for a sequence never sent is only logged.
+    """
+
+    LATE = 1.0
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        if len(self.submits) > 1:
+            await super().on_submit(conn, submit)
+            return
+
+        async def answer_late() -> None:
+            await asyncio.sleep(self.LATE)
+            self.accept(conn, submit)
+            conn.send(pdu(SUBMIT_SM | RESP, 0, 0x7FFF0000, cstr("4299999")))  # answers nothing we sent
+
+        self.spawn(answer_late())
+
+
 class UnbindDuringSubmit(FakeSmsc):
     """The first submit_sm is answered with an unbind instead of a submit_sm_resp.
 
@@ -519,6 +544,7 @@ CATALOGUE: tuple[type[FakeSmsc], ...] = (
     BindThenUnbind,
     NoSubmitResp,
     FirstSubmitUnanswered,
+    FirstSubmitAnsweredLate,
     UnbindDuringSubmit,
     ThrottleBursts,
     ReceiptBeforeSubmitResp,

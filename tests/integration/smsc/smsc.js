@@ -39,7 +39,8 @@ const options = {
   reject: {}, // destination_addr -> command_status
   // What to do with each of the next submit_sm, one entry per submit_sm (then as usual):
   // 0 = as usual, a command_status = refuse with it, "no_resp" = accept it (id, receipt) and
-  // never send its submit_sm_resp — the SMSC took the message and the answer was lost.
+  // never send its submit_sm_resp — the SMSC took the message and the answer was lost;
+  // {"late_ms": N} = accept it and send its submit_sm_resp only N ms later (a slow SMSC).
   submit_script: [],
   id_format: 'decimal', // submit_sm_resp ids: "decimal" or "hex" (receipt text ids are always decimal)
   receipts: true,
@@ -192,6 +193,8 @@ function onSubmit(session, pdu) {
   record.numeric_id = String(numeric);
   record.message_id = options.id_format === 'hex' ? numeric.toString(16).toUpperCase().padStart(10, '0') : String(numeric);
   record.answered = scripted !== 'no_resp';
+  const lateMs = scripted && typeof scripted === 'object' ? scripted.late_ms || 0 : 0;
+  if (lateMs) record.late_ms = lateMs;
   state.submits.push(record);
   state.acceptedSinceConfigure += 1;
   emit({ event: 'submit', record });
@@ -201,9 +204,14 @@ function onSubmit(session, pdu) {
     for (const s of state.sessions) s.dead = true; // from here on nothing is accepted on them
   }
   if (record.answered) {
-    session.send(pdu.response({ message_id: record.message_id }), () => {
+    const answer = () => session.send(pdu.response({ message_id: record.message_id }), () => {
       if (drop) dropAll(options.down_ms);
     });
+    if (lateMs) {
+      setTimeout(() => { answer(); emit({ event: 'answered_late', message_id: record.message_id }); }, lateMs);
+    } else {
+      answer();
+    }
   }
   if (options.receipts && (pdu.registered_delivery & 0x03)) {
     const stat = options.receipt_stat[pdu.destination_addr] || 'DELIVRD';

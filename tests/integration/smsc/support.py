@@ -10,7 +10,7 @@ from typing import Any
 from pigeon.app import reassembly
 from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.domain.segments import plan_segments
-from pigeon.ports import InboundPart, InboundSms, OutboundMessage, Receipt, SystemClock
+from pigeon.ports import InboundPart, InboundSms, LateAcceptance, OutboundMessage, Receipt, SystemClock
 from pigeon.store.engine import Database
 
 
@@ -25,6 +25,7 @@ class RecordingEvents:
     def __init__(self, parts_db: Database | None = None) -> None:
         self.receipts: list[Receipt] = []
         self.inbound: list[InboundSms] = []
+        self.late: list[LateAcceptance] = []
         self.fail_receipts = 0
         self.parts_db = parts_db
         self.clock = SystemClock()
@@ -41,6 +42,11 @@ class RecordingEvents:
     async def on_inbound(self, message: InboundSms) -> None:
         async with self._changed:
             self.inbound.append(message)
+            self._changed.notify_all()
+
+    async def on_late_acceptance(self, late: LateAcceptance) -> None:
+        async with self._changed:
+            self.late.append(late)
             self._changed.notify_all()
 
     def _store(self) -> Database:

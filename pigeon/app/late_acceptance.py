@@ -1,0 +1,68 @@
+"""A carrier's late acceptance of a submit given up as unanswered (`ports.LateAcceptance`).
+
+The dispatcher reported that submit as an unknown outcome and has perhaps sent the message
+again: the carrier may hold two copies. The late answer's id is recorded as the dispatcher
+records a late acknowledgement of its own (`pigeon.app.dispatch`, "accepted_late"): the
+carrier_refs row its receipts match on, and an `accepted_late` entry on the timeline, which
+the doctor lists as evidence of a second copy (`pigeon.domain.diagnosis.submits`). The
+message's status is not this answer's to change: the receipts of either copy move it, under
+the guarded rules of `pigeon.app.receipts`. A message deleted (or erased) meanwhile gets
+nothing: no id, no entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from pigeon.app.dispatch_refusals import apply_early_receipts
+from pigeon.app.reused_ids import note_reused_ids
+from pigeon.ports import LateAcceptance
+from pigeon.store import dispatch as store
+from pigeon.store import messages as message_store
+
+__all__ = ["LATE_REASON", "record_late_acceptance"]
+
+log = logging.getLogger(__name__)
+
+LATE_REASON = "the carrier answered after the response timeout; the message may have been sent again"
+
+
+def record_late_acceptance(conn: Connection, late: LateAcceptance, *, now: datetime) -> bool:
+    """Keep the late copy's carrier id and its timeline entry, in the caller's transaction;
+    False (and nothing written) when the message no longer exists."""
+    # Locked first, so that a deletion committing meanwhile cannot leave an orphan id behind.
+    message_store.lock_message(conn, late.message_sid)
+    message = message_store.get_message(conn, late.message_sid, account_sid=late.account_sid)
+    if message is None:
+        log.warning(
+            "late submit answer for a message that no longer exists",
+            extra={"sid": late.message_sid, "carrier": late.carrier},
+        )
+        return False
+    detail = {
+        "carrier": late.carrier,
+        "carrier_ids": [late.carrier_id],
+        "part": late.part,
+        "parts": late.parts,
+        **late.raw,
+        "reason": LATE_REASON,
+    }
+    message_store.add_event(
+        conn, message_sid=late.message_sid, account_sid=late.account_sid, at=now, kind="accepted_late", detail=detail
+    )
+    refs = store.carrier_ref_rows(
+        carrier=late.carrier,
+        ids=[late.carrier_id],
+        message_sid=late.message_sid,
+        account_sid=late.account_sid,
+        at=now,
+        first_part=late.part,
+        parts=late.parts,
+    )
+    note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
+    # Its receipt may have come first and been parked: it applies now.
+    apply_early_receipts(conn, {late.carrier: [late.carrier_id]}, now=now)
+    return True
