@@ -24,6 +24,7 @@ A complete carrier, with its defaults::
     sixteen_bit_reference = false    # 16-bit concatenation references (7-octet UDH)
     long_messages = "udh"            # or "sar" (SAR TLVs) or "payload" (one submit_sm, message_payload)
     multipart_receipts = "every_part"  # or "any_part": one receipt per long message (see below)
+    default_alphabet = "gsm7"        # what data_coding 0 means to this SMSC: or "latin1", "ascii"
     registered_delivery = true       # ask for delivery receipts
     service_type = ""
     source_ton_npi = { international = [1, 1], short_code = [3, 0], alphanumeric = [5, 0] }
@@ -75,6 +76,12 @@ receipt for the whole message, for its first part or its last: with ``every_part
 message would stay ``sent`` for ever. ``any_part`` makes the first final receipt of any part
 settle the message.
 
+``default_alphabet``: data_coding 0 is "the SMSC's default alphabet", GSM-7 on most SMSCs,
+Latin-1 or ASCII on some (some US aggregators). With ``latin1`` or ``ascii``, data_coding 0
+is read in that alphabet, and a GSM-7 message goes in it explicitly (data_coding 3 or 1,
+split by octets: 140 alone, 134 a part) when it can, else as UCS-2; the carrier may then
+receive another number of parts than the message's ``num_segments`` (`smpp_alphabet`).
+
 ``backup_hosts``: carriers often give two or more addresses for one SMSC account. A bind
 goes to ``host`` first; each connection or bind that fails moves that bind to the next
 address, in turn, and a bind stays on the address where it succeeded. Every address counts
@@ -115,6 +122,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
+from pigeon.carriers.smpp_alphabet import DEFAULT_ALPHABETS, DefaultAlphabet
 from pigeon.carriers.smpp_errors import Action, StatusRule
 from pigeon.carriers.smpp_ids import ID_FORMATS, IdFormat
 from pigeon.carriers.smpp_tls import TlsSettings, TlsSetupError, client_context
@@ -189,6 +197,7 @@ class SmppCarrierConfig:
     sixteen_bit_reference: bool = False
     long_messages: LongMessages = "udh"
     multipart_receipts: MultipartReceipts = "every_part"
+    default_alphabet: DefaultAlphabet = "gsm7"
     registered_delivery: bool = True
     service_type: str = ""
     source_ton_npi: SourceTonNpi = SourceTonNpi()
@@ -354,6 +363,7 @@ def _parse_carrier(index: int, table: Mapping[str, Any]) -> SmppCarrierConfig:
         multipart_receipts=cast(
             MultipartReceipts, r.choice("multipart_receipts", d.multipart_receipts, MULTIPART_RECEIPTS)
         ),
+        default_alphabet=cast(DefaultAlphabet, r.choice("default_alphabet", d.default_alphabet, DEFAULT_ALPHABETS)),
         registered_delivery=r.flag("registered_delivery", d.registered_delivery),
         service_type=r.text("service_type", d.service_type, max_len=5),
         source_ton_npi=_source_ton_npi(r),

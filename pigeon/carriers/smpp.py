@@ -187,7 +187,7 @@ class SmppCarrier:
         raw = {
             "message_ids": raw_ids,
             "encoding": prepared.encoding,
-            "data_coding": 8 if prepared.encoding == "UCS-2" else 0,
+            "data_coding": prepared.data_coding,
             "parts": len(prepared.parts),
             "reference": prepared.reference,
         }

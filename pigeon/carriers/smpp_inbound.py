@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pigeon.carriers.smpp_alphabet import DefaultAlphabet, inbound_data_coding
 from pigeon.carriers.smpp_ids import IdFormat, IdSource, canonical_id
 from pigeon.carriers.smpp_pdu import (
     TLV_MESSAGE_STATE,
@@ -109,20 +110,32 @@ def concat_from_sar(tlvs: dict[int, bytes]) -> Concat | None:
 
 
 def read_mo(
-    deliver: DeliverSm, *, carrier: str, sender: str, recipient: str, reassembly_timeout: float
+    deliver: DeliverSm,
+    *,
+    carrier: str,
+    sender: str,
+    recipient: str,
+    reassembly_timeout: float,
+    default_alphabet: DefaultAlphabet = "gsm7",
 ) -> InboundSms | InboundPart:
     """A non-receipt deliver_sm as a whole message, or as one part of a concatenated one.
 
     ``sender`` and ``recipient`` are the deliver_sm's addresses as Pigeon writes numbers; a
     part's text octets stay encoded until its message is joined (see the module doc).
+    data_coding 0 is read in the carrier's ``default_alphabet``: a part keeps the explicit
+    data_coding it means (`smpp_alphabet.inbound_data_coding`), since the store joins parts
+    without knowing the carrier's configuration.
     """
     concat, udh, body = split_user_data(deliver.user_data, deliver.udhi)
     concat = concat or concat_from_sar(deliver.tlvs)
+    data_coding = inbound_data_coding(deliver.data_coding, default_alphabet)
     if concat is None or concat.total == 1:
         raw: dict[str, Any] = {"data_coding": deliver.data_coding, "esm_class": deliver.esm_class}
+        if data_coding != deliver.data_coding:
+            raw["read_as"] = default_alphabet
         if udh:
             raw["udh"] = udh.hex()
-        text = decode_text(body, deliver.data_coding)
+        text = decode_text(body, data_coding)
         return InboundSms(carrier=carrier, sender=sender, recipient=recipient, body=text, num_segments=1, raw=raw)
     return InboundPart(
         carrier=carrier,
@@ -133,7 +146,7 @@ def read_mo(
         total=concat.total,
         sequence=concat.sequence,
         data=body,
-        data_coding=deliver.data_coding,
+        data_coding=data_coding,
         timeout=reassembly_timeout,
     )
 

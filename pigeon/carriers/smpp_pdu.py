@@ -181,7 +181,7 @@ class SubmitPart:
     text: str  # the part's text, kept for logs and aiosmpplib's validation only
     payload: bytes  # UDH (if any) + encoded text: what goes into short_message
     udhi: bool
-    ucs2: bool
+    data_coding: int  # 0 (the SMSC's default alphabet), 1 (ASCII), 3 (Latin-1) or 8 (UCS-2)
     registered_delivery: bool = True
     validity_period: int | None = None
     service_type: str = ""
@@ -190,12 +190,16 @@ class SubmitPart:
     in_message_payload: bool = False  # `payload` goes in the message_payload TLV, short_message empty
 
 
+#: data_coding → the name aiosmpplib sets it by (its SmppDataCoding).
+_AIOSMPPLIB_ENCODINGS = {0: None, 1: "ascii", 3: "latin_1", 8: "ucs2"}
+
+
 def submit_sm_pdu(sequence: int, part: SubmitPart) -> bytes:
     """A submit_sm carrying ``part.payload`` byte for byte.
 
     aiosmpplib is handed the encoded payload (``set_encoded_message``) so neither its
-    splitter nor its encoder touches the text; ``encoding="ucs2"`` only sets data_coding 8,
-    and no encoding leaves data_coding 0 (GSM-7, SMSC default alphabet).
+    splitter nor its encoder touches the text; its ``encoding`` only sets data_coding
+    (`_AIOSMPPLIB_ENCODINGS`), and none leaves data_coding 0 (the SMSC's default alphabet).
     """
     message = SubmitSm(
         sequence_num=sequence,
@@ -206,7 +210,7 @@ def submit_sm_pdu(sequence: int, part: SubmitPart) -> bytes:
         esm_class=0x40 if part.udhi else 0x00,
         registered_delivery=1 if part.registered_delivery else 0,
         validity_period=timedelta(seconds=part.validity_period) if part.validity_period else None,
-        encoding="ucs2" if part.ucs2 else None,
+        encoding=_AIOSMPPLIB_ENCODINGS[part.data_coding],
         auto_message_payload=True,  # False would make aiosmpplib split (and re-encode) the part itself
     )
     if not part.in_message_payload and part.sar is None:

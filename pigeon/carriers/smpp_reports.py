@@ -163,6 +163,7 @@ class SmscReports:
             sender=smpp_address(deliver.source, deliver.source_ton),
             recipient=smpp_address(deliver.destination, deliver.destination_ton),
             reassembly_timeout=h.config.reassembly_timeout,
+            default_alphabet=h.config.default_alphabet,
         )
         if isinstance(message, InboundPart):
             if not await self.events.on_inbound_part(message):

@@ -15,6 +15,11 @@ what the SMSC accepts, and given its concatenation UDH:
   ``long_messages = "payload"``, every part's encoded text joined in one submit_sm's
   message_payload (the SMSC cuts it; the segments were counted the same way).
 
+For a carrier whose SMSC's default alphabet is Latin-1 or ASCII (``default_alphabet``), a
+GSM-7 message goes instead in that alphabet, named explicitly (data_coding 3 or 1), or as
+UCS-2, split by octets (`smpp_alphabet`); the carrier may then get another number of parts
+than the message's ``num_segments``.
+
 When a part does not fit (a carrier with 16-bit references, or parts planned elsewhere),
 the joined text is planned again for this carrier rather than sent truncated or rejected;
 the carrier then gets more parts than the message's ``num_segments``, and `SubmitAck` holds
@@ -26,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from pigeon.carriers.config import SmppCarrierConfig, TonNpi
+from pigeon.carriers.smpp_alphabet import octet_alphabet, octet_parts
 from pigeon.carriers.smpp_pdu import SubmitPart
 from pigeon.domain.errors import CarrierPermanentError
 from pigeon.domain.numbers import is_short_code
@@ -47,8 +53,9 @@ _OCTETS = 140
 @dataclass(frozen=True)
 class PreparedMessage:
     parts: tuple[SubmitPart, ...]
-    encoding: Encoding
+    encoding: str  # "GSM-7", "UCS-2", or an octet alphabet's name ("Latin-1", "ASCII")
     reference: int | None  # concatenation reference, None for a single part
+    data_coding: int = 0
 
 
 def source_ton_npi(sender: str, config: SmppCarrierConfig) -> tuple[str, TonNpi]:
@@ -75,7 +82,8 @@ def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int)
             f"{config.name}: SMPP cannot carry an empty message", carrier_code="smpp:empty", error_code=30008
         )
     mode = config.long_messages
-    encoding, texts, payloads = _fit(message, config.sixteen_bit_reference and mode == "udh")
+    sixteen_bit = config.sixteen_bit_reference and mode == "udh"
+    encoding, data_coding, texts, payloads = _encoded(message, config, sixteen_bit)
     source, source_rule = source_ton_npi(message.sender, config)
     head = SubmitPart(
         source=source,
@@ -87,7 +95,7 @@ def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int)
         text="",
         payload=b"",
         udhi=False,
-        ucs2=encoding == "UCS-2",
+        data_coding=data_coding,
         registered_delivery=config.registered_delivery,
         validity_period=message.validity_period,
         service_type=config.service_type,
@@ -96,7 +104,7 @@ def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int)
     if total == 1 or mode == "payload":
         # One submit_sm: a single segment as it is, or every segment's text in message_payload.
         whole = replace(head, text="".join(texts), payload=b"".join(payloads), in_message_payload=total > 1)
-        return PreparedMessage((whole,), encoding, None)
+        return PreparedMessage((whole,), encoding, None, data_coding)
     parts = []
     for seq, (text, payload) in enumerate(zip(texts, payloads, strict=True), start=1):
         if mode == "sar":
@@ -104,7 +112,24 @@ def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int)
         else:
             udh = build_udh(reference, total, seq, sixteen_bit=config.sixteen_bit_reference)
             parts.append(replace(head, text=text, payload=udh + payload, udhi=True))
-    return PreparedMessage(tuple(parts), encoding, reference)
+    return PreparedMessage(tuple(parts), encoding, reference, data_coding)
+
+
+def _encoded(
+    message: OutboundMessage, config: SmppCarrierConfig, sixteen_bit: bool
+) -> tuple[str, int, tuple[str, ...], list[bytes]]:
+    """The encoding's name, its data_coding, the parts' texts and their encoded octets."""
+    if message.encoding != "UCS-2" and config.default_alphabet != "gsm7":
+        text = "".join(message.parts)
+        octets = octet_alphabet(text, config.default_alphabet)
+        if octets is not None:
+            texts = octet_parts(text, sixteen_bit=sixteen_bit)
+            return octets.name, octets.data_coding, texts, [t.encode(octets.codec) for t in texts]
+        # Not in the SMSC's alphabet, and data_coding 0 would be misread: UCS-2 then.
+        plan = plan_segments(text, sixteen_bit_reference=sixteen_bit, ucs2=True)
+        return "UCS-2", 8, plan.parts, [encode_part(t, "UCS-2") for t in plan.parts]
+    encoding, texts, payloads = _fit(message, sixteen_bit)
+    return encoding, 8 if encoding == "UCS-2" else 0, texts, payloads
 
 
 def _fit(message: OutboundMessage, sixteen_bit: bool) -> tuple[Encoding, tuple[str, ...], list[bytes]]:

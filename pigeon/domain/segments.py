@@ -133,17 +133,21 @@ def character_count(body: str) -> int:
     return len(body.encode("utf-16-le")) // 2
 
 
-def plan_segments(body: str, *, smart_encoding: bool = False, sixteen_bit_reference: bool = False) -> SegmentPlan:
+def plan_segments(
+    body: str, *, smart_encoding: bool = False, sixteen_bit_reference: bool = False, ucs2: bool = False
+) -> SegmentPlan:
     """Pick the encoding and cut ``body`` into parts.
 
     ``sixteen_bit_reference`` shrinks the multipart limits to 152 septets / 66
     units for carriers that need the 7-octet UDH of :func:`build_udh`; the default
-    is the 6-octet UDH Twilio counts with.
+    is the 6-octet UDH Twilio counts with. ``ucs2`` plans UCS-2 even for a GSM-7
+    text (a carrier whose SMSC does not take GSM-7 as its default alphabet).
     """
     text = body.replace(ESC, "")  # ESC is a shift code, not a character a user can send
     if smart_encoding:
         text = apply_smart_encoding(text)
-    encoding: Encoding = "GSM-7" if all(ch in _GSM7_ALL for ch in text) else "UCS-2"
+    gsm7 = not ucs2 and all(ch in _GSM7_ALL for ch in text)
+    encoding: Encoding = "GSM-7" if gsm7 else "UCS-2"
     udh_bits = (_UDH16_OCTETS if sixteen_bit_reference else UDH_OCTETS_MULTIPART) * 8
     if encoding == "GSM-7":
         single, multi = GSM7_SINGLE, (SEGMENT_BITS - udh_bits) // GSM7_BITS_PER_SEPTET

@@ -116,6 +116,24 @@ def test_submits_ucs2_with_data_coding_8(body: str) -> None:
     run(scenario)
 
 
+def test_a_latin1_default_alphabet_sends_latin1_explicitly_and_reads_data_coding_0_as_latin1() -> None:
+    async def scenario() -> None:
+        async with connected(default_alphabet="latin1") as (smsc, carrier, events):
+            ack = await carrier.submit(message("café @ 5"))
+            (record,) = smsc.accepted()
+            assert record["data_coding"] == 3 and ack.raw["data_coding"] == 3
+            assert bytes.fromhex(record["payload_hex"]) == b"caf\xe9 @ 5"
+            assert record["text"] == "café @ 5"  # decoded by the npm package as Latin-1
+
+            latin1 = "café".encode("latin-1").hex()
+            await smsc.command("mo", source="447700900123", destination="14155550100", parts_hex=[latin1])
+            await events.wait(lambda e: len(e.inbound) == 1)
+            (sms,) = events.inbound
+            assert sms.body == "café" and sms.raw["data_coding"] == 0
+
+    run(scenario)
+
+
 def test_alphanumeric_and_short_code_senders_get_their_ton_npi_and_validity_goes_along() -> None:
     async def scenario() -> None:
         async with connected() as (smsc, carrier, _):
