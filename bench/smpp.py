@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pigeon.carriers.config import load_carriers  # noqa: E402
 from pigeon.carriers.smpp import SmppCarrier  # noqa: E402
 from pigeon.domain.segments import plan_segments  # noqa: E402
-from pigeon.ports import InboundPart, InboundSms, OutboundMessage, Receipt  # noqa: E402
+from pigeon.ports import InboundPart, InboundSms, LateAcceptance, OutboundMessage, Receipt  # noqa: E402
 from tests.integration.smsc.node import NodeSmsc, ensure_node_modules  # noqa: E402
 
 
@@ -62,6 +62,9 @@ class Counting:
 
     async def on_inbound_part(self, part: InboundPart) -> bool:
         return False  # the bench sends no mobile-originated messages
+
+    async def on_late_acceptance(self, late: LateAcceptance) -> None:
+        return None  # the bench's SMSC answers every submit in time
 
 
 async def run(messages: int, window: int, in_flight: int) -> None:
