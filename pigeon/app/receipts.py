@@ -44,17 +44,33 @@ SIMULATOR = "simulator"
 
 
 def _aggregate(parts: Sequence[Row]) -> ReceiptOutcome | None:
-    """The message's outcome from its parts' receipts, or None while parts are still open."""
-    outcomes = [outcome_of(p["receipt_stat"]) if p["receipt_stat"] else None for p in parts]
-    for p, o in zip(parts, outcomes, strict=True):
-        if o is not None and o.final and o.status is not MessageStatus.DELIVERED:
+    """The message's outcome from its parts' receipts, or None while parts are still open.
+
+    A part may have been taken twice (a copy the carrier accepted after its answer was given
+    up on: `accepted_late`), each copy with its own id and receipt: the part reached the
+    handset when either copy did, and failed only when every copy did."""
+    by_index: dict[int, list[Row]] = {}
+    for p in parts:
+        by_index.setdefault(p["part_index"], []).append(p)
+    delivered: ReceiptOutcome | None = None
+    for copies in by_index.values():
+        outcomes = [outcome_of(p["receipt_stat"]) if p["receipt_stat"] else None for p in copies]
+        reached = next((o for o in outcomes if o is not None and o.status is MessageStatus.DELIVERED), None)
+        if reached is not None:
+            delivered = delivered or reached
+            continue
+        if all(o is not None and o.final for o in outcomes):
+            p = next((c for c in copies if "_err" in c), copies[0])  # this receipt's, if it is one
             return outcome_of(p["receipt_stat"], p.get("_err"), p.get("_error_code"))
     # A message the carrier took in pieces has refs only for the parts accepted so far: it is
     # not delivered until a part of every index is.
-    if len({p["part_index"] for p in parts}) < max(p["part_count"] for p in parts):
+    if len(by_index) < max(p["part_count"] for p in parts):
         return None
-    if all(o is not None and o.status is MessageStatus.DELIVERED for o in outcomes):
-        return outcomes[0]
+    if all(
+        any(p["receipt_stat"] and outcome_of(p["receipt_stat"]).status is MessageStatus.DELIVERED for p in copies)
+        for copies in by_index.values()
+    ):
+        return delivered
     return None
 
 
