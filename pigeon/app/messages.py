@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.callbacks import enqueue_status_callback
 from pigeon.app.redaction import forget_text
 from pigeon.domain.errors import ApiError, InvalidTransition
 from pigeon.domain.status import IN_FLIGHT, MessageStatus
@@ -57,9 +58,12 @@ def redact(conn: Connection, account_sid: str, sid: str, path: str, now: datetim
 
 
 def cancel(conn: Connection, account_sid: str, sid: str, path: str, now: datetime) -> Row:
+    """Cancel a scheduled message. Canceled is a change after the status the message was
+    created with, so its status callback is queued in the same transaction, as every other
+    change's is (no Event Streams event: there is no canceled event type)."""
     row = fetch(conn, account_sid, sid, path)
     try:
-        return store.transition(
+        updated = store.transition(
             conn,
             sid,
             MessageStatus.CANCELED,
@@ -70,6 +74,8 @@ def cancel(conn: Connection, account_sid: str, sid: str, path: str, now: datetim
         )
     except InvalidTransition:
         raise ApiError(30409, f"Message {sid} is {row['status']}; only a scheduled message can be canceled.") from None
+    enqueue_status_callback(conn, updated, now=now)
+    return updated
 
 
 def delete(conn: Connection, account_sid: str, sid: str, path: str) -> None:

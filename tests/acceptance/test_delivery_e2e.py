@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from tests.acceptance.conftest import Server, free_port
-from tests.acceptance.support import wait_for
+from tests.acceptance.support import add_service, store, wait_for
 
 
 @dataclass
@@ -215,6 +215,31 @@ def test_every_scripted_outcome_end_to_end(server: Server, receiver: Receiver) -
         return [e["status"] for e in events(server, sid) if e["kind"] == "callback"]
 
     wait_for("the callbacks on the timelines", lambda: all(told(s) == receiver.statuses(s) for s in sids.values()), 10)
+
+
+@pytest.mark.timeout(120)  # seconds; starting the server on a loaded machine takes longer
+def test_canceling_a_scheduled_message_sends_a_signed_canceled_callback(server: Server, receiver: Receiver) -> None:
+    """Canceled is a status change after creation, so it has its callback as every other does."""
+    with store(server) as db:
+        service = add_service(db, server.account_sid, server.numbers[1])
+    client = server.client()
+    msg = client.messages.create(
+        to="+14155550115",
+        messaging_service_sid=service,
+        body="later",
+        send_at=datetime.now(UTC) + timedelta(hours=1),
+        schedule_type="fixed",
+        status_callback=receiver.url,
+    )
+    assert msg.status == "scheduled"
+    assert client.messages(msg.sid).update(status="canceled").status == "canceled"
+    wait_for("the canceled callback", lambda: receiver.statuses(msg.sid) == ["canceled"], timeout=20)
+    check_signed(server, receiver)
+    last = receiver.of(msg.sid)[-1].params
+    assert (last["MessagingServiceSid"], last["To"]) == (service, "+14155550115")
+    assert "ErrorCode" not in last
+    wait_for("the callback on the timeline", lambda: [e["kind"] for e in events(server, msg.sid)][-1] == "callback", 10)
+    assert receiver.statuses(msg.sid) == ["canceled"]  # once
 
 
 def _config(tmp_path: Path, text: str) -> dict[str, str]:

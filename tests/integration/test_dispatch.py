@@ -944,6 +944,25 @@ def test_a_scheduled_message_canceled_before_its_time_is_never_sent(pipe: Pipeli
     assert pipe.dispatch() == 0 and pipe.status(sid) == "canceled"
 
 
+def test_canceling_a_scheduled_message_calls_back_canceled(pipe: Pipeline) -> None:
+    """Canceled is a change after the initial status: like every other, it has its callback,
+    queued in the transaction that cancels (REFERENCE.md: callbacks on every later change)."""
+    service = pipe.add_service(SENDER, status_callback="https://hooks.example.com/service")
+    send_at = (pipe.clock.now() + timedelta(hours=1)).replace(microsecond=0)
+    own = pipe.send(from_=None, service=service, send_at=send_at)
+    of_service = pipe.send(from_=None, service=service, callback=None, send_at=send_at)
+    assert pipe.callbacks(own) == [] and pipe.callbacks(of_service) == []  # scheduled: none
+    with pipe.db.write() as conn:
+        cancel(conn, pipe.account_sid, own, "/", pipe.clock.now())
+        cancel(conn, pipe.account_sid, of_service, "/", pipe.clock.now())
+    for sid, url in ((own, CALLBACK), (of_service, "https://hooks.example.com/service")):
+        assert pipe.callback_urls(sid) == [url]
+        (params,) = pipe.callbacks(sid)
+        assert (params["MessageSid"], params["MessageStatus"], params["SmsStatus"]) == (sid, "canceled", "canceled")
+        assert params["MessagingServiceSid"] == service and "ErrorCode" not in params
+    assert pipe.timeline(own) == [("created", "scheduled"), ("canceled", "canceled")]
+
+
 # -- the ten-hour queue (21611) -----------------------------------------------------------------------
 
 
