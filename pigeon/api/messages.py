@@ -163,11 +163,9 @@ def _message_filter(account_sid: str, params: dict[str, str]) -> tuple[MessageFi
         values["date_sent_after"] = moment("DateSent>", params["DateSent>"])[0]
         kept.append(("DateSent>", params["DateSent>"]))
     if params.get("DateSent<"):
+        # Inclusive (<=): a day, or midnight (the SDKs' date), runs to its last microsecond.
         value, whole = moment("DateSent<", params["DateSent<"])
-        # Inclusive (<=): a day runs to its last microsecond.
-        values["date_sent_before"] = (
-            periods.end_of(value, whole_day=True) - timedelta(microseconds=1) if whole else value
-        )
+        values["date_sent_before"] = periods.last_moment(value, whole_day=whole)
         kept.append(("DateSent<", params["DateSent<"]))
     return MessageFilter(account_sid=account_sid, **values), kept
 

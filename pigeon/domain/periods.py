@@ -4,7 +4,9 @@ The API, the console and the command line all take them, so the rules live here 
 - a duration back from now is digits and a unit: 90s, 15m, 2h, 3d;
 - a moment is a day (YYYY-MM-DD, the whole GMT day), an ISO 8601 date-time, or an RFC 2822
   date (what Pigeon's own responses carry, so a client may echo one back); without a zone, UTC;
-- a filter's end is exclusive: a day ends where the next begins, a date-time just after itself.
+- a filter's end is exclusive: a day ends where the next begins, a date-time just after itself;
+- an inclusive end (`<=`) that is a day, or a date-time at midnight UTC (how the SDKs send a
+  date), takes in that whole day; a start needs no such rule, midnight already starts the day.
 
 Every value a person can type either parses or raises ValueError with a sentence that says
 what was wrong, including the ones at the edge of the calendar ("9999-12-31", "99999999d"),
@@ -17,7 +19,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-__all__ = ["EARLIEST", "LATEST", "back_from", "end_of", "moment", "since"]
+__all__ = ["EARLIEST", "LATEST", "back_from", "end_of", "last_moment", "moment", "since"]
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -69,6 +71,21 @@ def since(text: str, now: datetime) -> datetime:
         return moment(text)[0]
     except ValueError:
         raise ValueError(f"{text!r} is neither a duration (15m, 2h, 1d) nor an ISO 8601 date-time") from None
+
+
+def last_moment(value: datetime, *, whole_day: bool) -> datetime:
+    """The inclusive end of a filter that runs up to and including `value` (DateSent<).
+
+    A day, and a date-time at midnight UTC, take in the whole day: the SDKs send every date as
+    a date-time at midnight (date_sent_before=date(2026, 12, 7) goes out as
+    DateSent<=2026-12-07T00:00:00Z) and document `<=YYYY-MM-DD` as "on and before that
+    date"; read as the instant, it would leave out the very day asked for. Any other
+    date-time is an instant. `value` is in UTC, as `moment` gives it."""
+    midnight = value.hour == value.minute == value.second == value.microsecond == 0
+    if not (whole_day or midnight):
+        return value
+    end = end_of(value, whole_day=True)
+    return end if end == LATEST else end - timedelta(microseconds=1)
 
 
 def end_of(value: datetime, *, whole_day: bool) -> datetime:

@@ -7,7 +7,7 @@ One server per backend serves these tests; each test works in its own subaccount
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -294,6 +294,14 @@ def test_list_filters_by_date_sent_through_the_sdk(sent_history: tuple[Tenant, d
     assert [r.sid for r in client.messages.list(date_sent_after=datetime(2024, 1, 2))] == [m["bx"], m["ay"]]
     assert [r.sid for r in client.messages.list(date_sent_before=datetime(2024, 1, 2, 12))] == [m["ay"], m["ax"]]
     assert [r.sid for r in client.messages.list(date_sent_before=datetime(2024, 1, 2, 11))] == [m["ax"]]
+    # A date goes out as midnight too (DateSent<=2024-01-02T00:00:00Z); the SDK documents
+    # `<=YYYY-MM-DD` as "on and before that date", so midnight means the whole day, as for DateSent.
+    assert [r.sid for r in client.messages.list(date_sent_before=date(2024, 1, 2))] == [m["ay"], m["ax"]]
+    assert [r.sid for r in client.messages.list(date_sent_before=datetime(2024, 1, 2))] == [m["ay"], m["ax"]]
+    assert [r.sid for r in client.messages.list(date_sent_before=datetime(2024, 1, 1, 23, 59))] == [m["ax"]]
+    assert [r.sid for r in client.messages.list(date_sent_after=date(2024, 1, 2))] == [m["bx"], m["ay"]]
+    both = client.messages.list(date_sent_after=date(2024, 1, 2), date_sent_before=date(2024, 1, 2))
+    assert [r.sid for r in both] == [m["ay"]]
     assert [r.sid for r in client.messages.list(date_sent_after=datetime(2024, 1, 2), to=x)] == [m["bx"]]
     # Never-sent messages match no date filter.
     assert m["by"] not in {r.sid for r in client.messages.list(date_sent_after=datetime(2000, 1, 1))}
@@ -312,6 +320,8 @@ def test_list_filters_by_date_sent_on_the_wire(sent_history: tuple[Tenant, dict[
     assert sids({"DateSent<": "2024-01-02"}) == [m["ay"], m["ax"]]
     assert sids({"DateSent>": "2024-01-02"}) == [m["bx"], m["ay"]]
     assert sids({"DateSent>": "2024-01-02", "DateSent<": "2024-01-02"}) == [m["ay"]]
+    assert sids({"DateSent<": "2024-01-02T00:00:00Z"}) == [m["ay"], m["ax"]]  # what the SDK sends for a date
+    assert sids({"DateSent<": "2024-01-02T11:59:59Z"}) == [m["ax"]]  # any other time: an instant
     # RFC 2822, the format of our own dates, so a client may echo one back.
     assert sids({"DateSent>": "Tue, 02 Jan 2024 00:00:00 +0000"}) == [m["bx"], m["ay"]]
     bad = tenant.http("GET", "/Messages.json", params={"DateSent": "yesterday"})

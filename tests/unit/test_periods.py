@@ -87,6 +87,38 @@ def test_an_end_is_exclusive_and_stops_at_the_calendar_s_end() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "last"),
+    [
+        # A day, and a date-time at midnight UTC, which is how the SDKs send a date
+        # (date_sent_before=date(2026, 12, 6) goes out as DateSent<=2026-12-06T00:00:00Z):
+        # on and before that day, to its last microsecond.
+        ("2026-12-06", datetime(2026, 12, 6, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2026-12-06T00:00:00Z", datetime(2026, 12, 6, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("Sun, 06 Dec 2026 00:00:00 +0000", datetime(2026, 12, 6, 23, 59, 59, 999999, tzinfo=UTC)),
+        # Any other time is an instant, up to and including itself.
+        ("2026-12-06T00:00:01Z", datetime(2026, 12, 6, 0, 0, 1, tzinfo=UTC)),
+        ("2026-12-06T12:00:00Z", datetime(2026, 12, 6, 12, tzinfo=UTC)),
+        ("2026-12-06T00:00:00+01:00", datetime(2026, 12, 5, 23, tzinfo=UTC)),
+        # The calendar's last day runs to its last moment.
+        ("9999-12-31", periods.LATEST),
+        ("9999-12-31T00:00:00Z", periods.LATEST),
+    ],
+)
+def test_an_inclusive_end_takes_a_day_or_midnight_as_the_whole_day(text: str, last: datetime) -> None:
+    value, whole_day = periods.moment(text)
+    assert periods.last_moment(value, whole_day=whole_day) == last
+
+
+def test_an_inclusive_start_is_the_moment_itself() -> None:
+    """The other side needs no rule: a day, or midnight, already starts that day."""
+    assert (
+        periods.moment("2026-12-06")[0]
+        == periods.moment("2026-12-06T00:00:00Z")[0]
+        == datetime(2026, 12, 6, tzinfo=UTC)
+    )
+
+
+@pytest.mark.parametrize(
     ("text", "seconds"), [("10", 10.0), ("0.5", 0.5), (str(MAX_WINDOW_SECONDS), MAX_WINDOW_SECONDS)]
 )
 def test_a_duplicate_window_is_seconds_up_to_a_day(text: str, seconds: float) -> None:
