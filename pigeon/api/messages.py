@@ -21,12 +21,12 @@ from pigeon.api.context import (
     store_read,
 )
 from pigeon.api.paging import PageRequest, envelope, offset_envelope, parse_page
-from pigeon.api.query import moment
+from pigeon.api.query import date_filter
 from pigeon.api.schemas import V, event_json, feedback_json, media_json, message_json
 from pigeon.app import messages as use
 from pigeon.app import send_guard
 from pigeon.app.send import SendRequest, prepare_message
-from pigeon.domain import periods, send_options
+from pigeon.domain import send_options
 from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
 from pigeon.domain.idempotency import key_problem, request_hash
 from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_messages
@@ -152,21 +152,9 @@ def _message_filter(account_sid: str, params: dict[str, str]) -> tuple[MessageFi
         if params.get(name):
             values[field] = params[name]
             kept.append((name, params[name]))
-    if params.get("DateSent"):
-        # DateSent names a GMT day. The SDKs send every date as a date-time at midnight
-        # (date_sent=date(2024, 1, 2) goes out as DateSent=2024-01-02T00:00:00Z), so a time
-        # narrows nothing: matching that exact second would find nothing for SDK users.
-        day = moment("DateSent", params["DateSent"])[0].replace(hour=0, minute=0, second=0, microsecond=0)
-        values["date_sent_on"] = (day, periods.end_of(day, whole_day=True))
-        kept.append(("DateSent", params["DateSent"]))
-    if params.get("DateSent>"):
-        values["date_sent_after"] = moment("DateSent>", params["DateSent>"])[0]
-        kept.append(("DateSent>", params["DateSent>"]))
-    if params.get("DateSent<"):
-        # Inclusive (<=): a day, or midnight (the SDKs' date), runs to its last microsecond.
-        value, whole = moment("DateSent<", params["DateSent<"])
-        values["date_sent_before"] = periods.last_moment(value, whole_day=whole)
-        kept.append(("DateSent<", params["DateSent<"]))
+    sent = date_filter(params, "DateSent")
+    kept.extend(sent.kept)
+    values |= {"date_sent_on": sent.on, "date_sent_after": sent.after, "date_sent_before": sent.before}
     return MessageFilter(account_sid=account_sid, **values), kept
 
 
@@ -279,15 +267,29 @@ async def events(request: Request) -> Response:
 async def media_list(request: Request) -> Response:
     account_sid, sid = request.path_params["account_sid"], request.path_params["sid"]
     await authorized_account(request, account_sid)
-    req = parse_page(dict(request.query_params))
+    params = dict(request.query_params)
+    req = parse_page(params)
+    created = date_filter(params, "DateCreated")
     c = ctx(request)
 
     def run() -> list[dict[str, Any]]:
         with c.db.read() as conn:
-            return use.media_list(conn, account_sid, sid, request.url.path, offset=req.offset, limit=req.page_size + 1)
+            return use.media_list(
+                conn,
+                account_sid,
+                sid,
+                request.url.path,
+                offset=req.offset,
+                limit=req.page_size + 1,
+                created_on=created.on,
+                created_after=created.after,
+                created_before=created.before,
+            )
 
     rows = await in_thread(run)
-    body = offset_envelope("media_list", [media_json(r) for r in rows], path=request.url.path, filters=[], req=req)
+    body = offset_envelope(
+        "media_list", [media_json(r) for r in rows], path=request.url.path, filters=created.kept, req=req
+    )
     return _json(body)
 
 

@@ -9,6 +9,7 @@ back as a 500.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from pigeon.domain import periods
@@ -51,3 +52,36 @@ def since(name: str, raw: str, now: datetime) -> datetime:
         return periods.since(raw, now)
     except ValueError as exc:
         raise ApiError(20422, f"{name}: {exc}.") from None
+
+
+@dataclass(frozen=True)
+class DateFilter:
+    """What a list's `Name`, `Name<` and `Name>` parameters ask of one date column."""
+
+    on: tuple[datetime, datetime] | None = None  # [start, end): a GMT day
+    after: datetime | None = None  # inclusive
+    before: datetime | None = None  # inclusive
+    #: The parameters as given, in that order, for the paging URIs to carry along.
+    kept: tuple[tuple[str, str], ...] = ()
+
+
+def date_filter(params: Mapping[str, str], name: str) -> DateFilter:
+    """`Name` (DateSent, DateCreated) names a GMT day. The SDKs send every date as a
+    date-time at midnight (date_sent=date(2024, 1, 2) goes out as DateSent=2024-01-02T00:00:00Z),
+    so a time narrows nothing: matching that exact second would find nothing for SDK users.
+    `Name>` is on or after its moment; `Name<` on or before it, to the end of the day for a day
+    or midnight (`periods.last_moment`). 20422 for a value that is no date."""
+    on = after = before = None
+    kept: list[tuple[str, str]] = []
+    if raw := params.get(name):
+        day = moment(name, raw)[0].replace(hour=0, minute=0, second=0, microsecond=0)
+        on = (day, periods.end_of(day, whole_day=True))
+        kept.append((name, raw))
+    if raw := params.get(f"{name}>"):
+        after = moment(f"{name}>", raw)[0]
+        kept.append((f"{name}>", raw))
+    if raw := params.get(f"{name}<"):
+        value, whole = moment(f"{name}<", raw)
+        before = periods.last_moment(value, whole_day=whole)
+        kept.append((f"{name}<", raw))
+    return DateFilter(on=on, after=after, before=before, kept=tuple(kept))

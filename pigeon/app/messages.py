@@ -117,9 +117,30 @@ def give_feedback(conn: Connection, account_sid: str, sid: str, path: str, outco
     }
 
 
-def media_list(conn: Connection, account_sid: str, sid: str, path: str, *, offset: int, limit: int) -> list[Row]:
+def media_list(
+    conn: Connection,
+    account_sid: str,
+    sid: str,
+    path: str,
+    *,
+    offset: int,
+    limit: int,
+    created_on: tuple[datetime, datetime] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> list[Row]:
+    """A page of the message's media, in their order, created within the bounds given
+    (`store.list_media`)."""
     fetch(conn, account_sid, sid, path)
-    return store.list_media(conn, sid, offset=offset, limit=limit)
+    return store.list_media(
+        conn,
+        sid,
+        offset=offset,
+        limit=limit,
+        created_on=created_on,
+        created_after=created_after,
+        created_before=created_before,
+    )
 
 
 def _message_and_media(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> tuple[Row, Row]:

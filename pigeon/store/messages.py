@@ -296,8 +296,23 @@ def update_fields(conn: Connection, sid: str, **values: Any) -> None:
     conn.execute(messages.update().where(m.sid == sid).values(**values))
 
 
-def list_media(conn: Connection, message_sid: str, *, offset: int = 0, limit: int | None = None) -> list[Row]:
+def list_media(
+    conn: Connection,
+    message_sid: str,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    created_on: tuple[datetime, datetime] | None = None,  # [start, end)
+    created_after: datetime | None = None,  # inclusive
+    created_before: datetime | None = None,  # inclusive
+) -> list[Row]:
     q = sa.select(media).where(media.c.message_sid == message_sid).order_by(media.c.position)
+    if created_on is not None:
+        q = q.where(media.c.date_created >= created_on[0], media.c.date_created < created_on[1])
+    if created_after is not None:
+        q = q.where(media.c.date_created >= created_after)
+    if created_before is not None:
+        q = q.where(media.c.date_created <= created_before)
     if offset:
         q = q.offset(offset)
     if limit is not None:

@@ -101,6 +101,11 @@ def set_date_sent(db: Database, sid: str, when: datetime) -> None:
         conn.execute(messages.update().where(messages.c.sid == sid).values(date_sent=when))
 
 
+def set_media_created(db: Database, media_sid: str, when: datetime) -> None:
+    with db.write() as conn:
+        conn.execute(media.update().where(media.c.sid == media_sid).values(date_created=when))
+
+
 def add_service(db: Database, account_sid: str, *attach: str) -> str:
     """A Messaging Service row (the Services API comes later) with `attach` numbers in its pool."""
     sid = new_sid(Prefix.SERVICE)

@@ -26,6 +26,7 @@ from tests.acceptance.support import (
     new_tenant,
     raises_twilio,
     set_date_sent,
+    set_media_created,
     store,
 )
 
@@ -128,6 +129,47 @@ def test_create_with_ten_media_urls_makes_an_mms_with_its_media(tenant: Tenant) 
     raises_twilio(lambda: client.messages(msg.sid).media(one.sid).fetch(), 20404, 404)
 
 
+def test_media_list_filters_by_date_created_and_pages_with_the_filters(tenant: Tenant) -> None:
+    """DateCreated, DateCreated< and DateCreated> (in Twilio's OpenAPI; the SDK sends them) read
+    as the Messages list reads DateSent: a GMT day, and on or before / on or after."""
+    client = tenant.client()
+    msg = client.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x", media_url=MEDIA[:3])
+    a, b, c = (m.sid for m in client.messages(msg.sid).media.list())
+    with store(tenant.server) as db:
+        set_media_created(db, a, datetime(2024, 1, 1, 10, 0, tzinfo=UTC))
+        set_media_created(db, b, datetime(2024, 1, 2, 12, 0, tzinfo=UTC))
+        set_media_created(db, c, datetime(2024, 1, 3, 23, 59, 59, tzinfo=UTC))
+
+    def sids(**kw: object) -> list[str]:
+        return [m.sid for m in client.messages(msg.sid).media.list(**kw)]
+
+    assert sids(date_created=date(2024, 1, 2)) == [b]
+    assert sids(date_created=datetime(2000, 1, 1)) == []
+    assert sids(date_created_before=date(2024, 1, 2)) == [a, b]
+    assert sids(date_created_before=datetime(2024, 1, 2, 11, tzinfo=UTC)) == [a]
+    assert sids(date_created_before=datetime(2000, 1, 1, tzinfo=UTC)) == []
+    assert sids(date_created_after=date(2024, 1, 2)) == [b, c]
+    assert sids(date_created_after=datetime(2030, 1, 1, tzinfo=UTC)) == []
+    assert sids(date_created_after=date(2024, 1, 2), date_created_before=date(2024, 1, 2)) == [b]
+    # The SDK follows next_page_uri: the filter must come along.
+    assert sids(date_created_after=date(2024, 1, 2), page_size=1) == [b, c]
+
+    path = f"/2010-04-01/Accounts/{tenant.sid}/Messages/{msg.sid}/Media.json"
+    first = _get(tenant, f"{path}?DateCreated%3C=2024-01-02&PageSize=1")
+    assert _listed(first, "media_list") == [a]
+    uris = [first["uri"], first["first_page_uri"], first["next_page_uri"]]
+    assert all(parse_qs(urlsplit(str(u)).query)["DateCreated<"] == ["2024-01-02"] for u in uris)
+    second = _get(tenant, str(first["next_page_uri"]))
+    assert _listed(second, "media_list") == [b]
+    assert second["next_page_uri"] is None
+    assert parse_qs(urlsplit(str(second["previous_page_uri"])).query)["DateCreated<"] == ["2024-01-02"]
+
+    for name in ("DateCreated", "DateCreated<", "DateCreated>"):
+        bad = tenant.http("GET", f"/Messages/{msg.sid}/Media.json", params={name: "garbage"})
+        assert bad.status_code == 400 and bad.json()["code"] == 20422, (name, bad.text)
+        assert name in bad.json()["message"]
+
+
 def test_media_without_body_is_enough(tenant: Tenant) -> None:
     msg = tenant.client().messages.create(to=fresh_number(), from_=tenant.numbers[0], media_url=MEDIA[:1])
     assert msg.sid.startswith("MM") and msg.num_media == "1" and msg.body == ""
@@ -206,7 +248,11 @@ def _get(tenant: Tenant, uri: str) -> dict[str, object]:
 
 
 def _sids(page: dict[str, object]) -> list[str]:
-    items = page["messages"]
+    return _listed(page, "messages")
+
+
+def _listed(page: dict[str, object], key: str) -> list[str]:
+    items = page[key]
     assert isinstance(items, list)
     return [m["sid"] for m in items]
 
