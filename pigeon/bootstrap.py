@@ -139,6 +139,7 @@ def build_api(
         concurrency=AccountConcurrency(settings.api_concurrency_per_account),
         webhook_denied_networks=tuple(denied_networks(settings.webhook_denied_networks)),
         prices=prices,
+        media_basic_auth=settings.media_basic_auth,
     )
 
     checkpointer = WalCheckpointer(db.engine)

@@ -67,6 +67,9 @@ class Settings:
     error_log_days: float = 30.0
     #: Seconds between evaluations of the usage triggers in each worker process.
     usage_trigger_seconds: float = 15.0
+    #: Require Basic auth for media content URLs (…/Media/{ME…} without .json). By default
+    #: they answer without credentials, as Twilio's do, the unguessable SIDs being the key.
+    media_basic_auth: bool = False
     #: The raw [[carriers]], [[routes]] and [simulator] tables of the config file, for bootstrap.
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
@@ -97,6 +100,7 @@ _ENV = {
     "message_days": "PIGEON_MESSAGE_DAYS",
     "error_log_days": "PIGEON_ERROR_LOG_DAYS",
     "usage_trigger_seconds": "PIGEON_USAGE_TRIGGER_SECONDS",
+    "media_basic_auth": "PIGEON_MEDIA_BASIC_AUTH",
 }
 
 

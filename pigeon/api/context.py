@@ -49,6 +49,8 @@ class ApiContext:
     #: The price table: received messages are priced by its inbound prices, and Usage Records
     #: report prices in its currency.
     prices: PriceTable = field(default_factory=PriceTable)
+    #: PIGEON_MEDIA_BASIC_AUTH: media content URLs need credentials (default: public, as on Twilio).
+    media_basic_auth: bool = False
 
     @property
     def price_unit(self) -> str:

@@ -294,6 +294,7 @@ async def media_list(request: Request) -> Response:
 
 
 async def media_fetch(request: Request) -> Response:
+    """A media record's metadata (`.json`): always behind Basic auth."""
     p = request.path_params
     await authorized_account(request, p["account_sid"])
     c = ctx(request)
@@ -302,11 +303,31 @@ async def media_fetch(request: Request) -> Response:
         with c.db.read() as conn:
             return use.media_fetch(conn, p["account_sid"], p["sid"], p["media_sid"], request.url.path)
 
+    return _json(media_json(await in_thread(run)))
+
+
+async def media_content(request: Request) -> Response:
+    """The media itself (no `.json`): a redirect to where it lives, the URL it was sent with.
+
+    Public unless the operator requires credentials (PIGEON_MEDIA_BASIC_AUTH), as media URLs
+    are on Twilio: applications fetch the MediaUrl0 of an incoming-message webhook without
+    credentials. Credentials that are given are checked all the same (401 when wrong): a
+    client that sends them expects them to count. Without them, the request log keeps the
+    request as it keeps every unauthenticated one, naming the account in the URL
+    (claimed_account_sid), not proven as it."""
+    p = request.path_params
+    c = ctx(request)
+    public = not c.media_basic_auth and "authorization" not in request.headers
+    if not public:
+        await authorized_account(request, p["account_sid"])
+    find = use.media_content if public else use.media_fetch
+
+    def run() -> dict[str, Any]:
+        with c.db.read() as conn:
+            return find(conn, p["account_sid"], p["sid"], p["media_sid"], request.url.path)
+
     row = await in_thread(run)
-    if not request.url.path.endswith(".json"):
-        # The media content itself lives at the URL the message was sent with.
-        return Response(status_code=302, headers={"Location": row["url"]})
-    return _json(media_json(row))
+    return Response(status_code=302, headers={"Location": row["url"]})
 
 
 async def feedback_create(request: Request) -> Response:
@@ -350,6 +371,6 @@ routes = [
     Route(BASE + "/{sid}/Media.json", media_list, methods=["GET"]),
     Route(BASE + "/{sid}/Media/{media_sid}.json", media_fetch, methods=["GET"]),
     Route(BASE + "/{sid}/Media/{media_sid}.json", media_delete, methods=["DELETE"]),
-    Route(BASE + "/{sid}/Media/{media_sid}", media_fetch, methods=["GET"]),
+    Route(BASE + "/{sid}/Media/{media_sid}", media_content, methods=["GET"]),
     Route(BASE + "/{sid}/Feedback.json", feedback_create, methods=["POST"]),
 ]

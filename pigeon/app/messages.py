@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.accounts import standing
 from pigeon.app.callbacks import enqueue_status_callback
 from pigeon.app.redaction import forget_text
 from pigeon.domain.errors import ApiError, InvalidTransition
 from pigeon.domain.status import IN_FLIGHT, MessageStatus
+from pigeon.store import accounts as account_store
 from pigeon.store import messages as store
 from pigeon.store.retention import remove_messages
 
@@ -153,6 +155,17 @@ def _message_and_media(conn: Connection, account_sid: str, sid: str, media_sid: 
 
 def media_fetch(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> Row:
     return _message_and_media(conn, account_sid, sid, media_sid, path)[1]
+
+
+def media_content(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> Row:
+    """The media a content URL names, for a request without credentials: media URLs are public,
+    as on Twilio, the unguessable SIDs being the key. Found only when the account exists and
+    is active (as an authenticated fetch requires), holds the message, and the message the
+    media; any miss is the same 404, which tells nothing of which part of the URL was wrong."""
+    account = account_store.get_account(conn, account_sid)
+    if account is None or standing(account) != "active":
+        raise not_found(path)
+    return media_fetch(conn, account_sid, sid, media_sid, path)
 
 
 def media_delete(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> None:

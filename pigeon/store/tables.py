@@ -567,8 +567,9 @@ request_log = sa.Table(
     sa.Column("from_", sa.String(64), nullable=True),
     sa.Column("content_hash", sa.String(64), nullable=True),
     # The account the URL names, when the request's credentials could not be checked (the
-    # database was out of reach) or were refused: not proof the account's owner sent it, but
-    # what `pigeon doctor` needs to find a send that was refused before anyone was known.
+    # database was out of reach), were refused, or were not needed (a public media content
+    # URL): not proof the account's owner sent it, but what `pigeon doctor` needs to find a
+    # send that was refused before anyone was known.
     _sid("claimed_account_sid", nullable=True),
     sa.Index(None, "account_sid", "at"),
     sa.Index(None, "account_sid", "to", "at"),

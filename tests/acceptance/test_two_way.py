@@ -255,6 +255,33 @@ def test_the_handsets_media_urls_are_http_urls(sqlite_server: Server) -> None:
     assert r.status_code == 201 and client.messages(r.json()["message_sid"]).fetch().num_media == "1"
 
 
+def test_the_webhooks_media_urls_answer_without_credentials(
+    sqlite_server: Server, app_factory: Callable[[Answer], App]
+) -> None:
+    """Applications fetch MediaUrl0 as the webhook gives it, without credentials; media URLs are
+    public on Twilio unless the account turns on HTTP Basic auth for them."""
+    app = app_factory(lambda path, p: twiml(""))
+    number = sqlite_server.numbers[0]
+    set_sms_url(sqlite_server, number, app.url + "/sms")
+    r = httpx.post(
+        sqlite_server.base_url + "/simulator/inbound",
+        data={"From": "+14155552677", "To": number, "Body": "photo", "MediaUrl": "https://example.com/cat.jpg"},
+        auth=(sqlite_server.account_sid, sqlite_server.auth_token),
+    )
+    assert r.status_code == 201, r.text
+    params = wait_for(lambda: app.requests)[0]["params"]
+    assert params["NumMedia"] == "1"
+    url = params["MediaUrl0"]
+    assert url.startswith(sqlite_server.base_url + "/2010-04-01/Accounts/") and not url.endswith(".json")
+    content = httpx.get(url)
+    assert content.status_code == 302 and content.headers["location"] == "https://example.com/cat.jpg"
+    # The record's metadata stays the account's own.
+    assert httpx.get(url + ".json").status_code == 401
+    assert httpx.get(url + ".json", auth=(sqlite_server.account_sid, sqlite_server.auth_token)).status_code == 200
+    # Credentials that are sent are checked.
+    assert httpx.get(url, auth=(sqlite_server.account_sid, "wrong")).status_code == 401
+
+
 def test_reply_loop_is_stopped(sqlite_server: Server, app_factory: Callable[[Answer], App]) -> None:
     app = app_factory(lambda path, p: twiml("<Message>ack</Message>"))
     number = sqlite_server.numbers[0]

@@ -34,6 +34,9 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     assert default == ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32"]
     assert denied_networks(load_settings({"PIGEON_WEBHOOK_DENIED_NETWORKS": "none"}).webhook_denied_networks) == []
     assert load_settings({"PIGEON_API_CONCURRENCY_PER_ACCOUNT": "0"}).api_concurrency_per_account == 0  # no limit
+    # Media content URLs are public unless the operator asks for credentials, as on Twilio.
+    assert load_settings({}).media_basic_auth is False
+    assert load_settings({"PIGEON_MEDIA_BASIC_AUTH": "true"}).media_basic_auth is True
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
@@ -57,6 +60,8 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
         load_settings({"PIGEON_WEBHOOK_HISTORY_DAYS": "-1"})
     with pytest.raises(ConfigError, match="PIGEON_CONFIG"):
         load_settings({"PIGEON_CONFIG": str(tmp_path / "missing.toml")})
+    with pytest.raises(ConfigError, match="PIGEON_MEDIA_BASIC_AUTH"):
+        load_settings({"PIGEON_MEDIA_BASIC_AUTH": "sometimes"})
     with pytest.raises(ConfigError, match=r"PIGEON_WEBHOOK_DENIED_NETWORKS: .*10\.0\.0\.300"):
         load_settings({"PIGEON_WEBHOOK_DENIED_NETWORKS": "127.0.0.0/8, 10.0.0.300/32"})
     with pytest.raises(ConfigError, match="PIGEON_API_CONCURRENCY_PER_ACCOUNT: -1 is less than 0"):
