@@ -5,8 +5,9 @@ an answer in seconds, not a retry an hour later). When it fails — no connectio
 error status (11200), a document that does not parse (12100), a content type that is not
 TwiML (12300), a bad verb or attribute (14xxx) — the fallback URL is requested at once with
 ErrorCode and ErrorUrl added, and the failure is an alert that keeps the request and the
-response. `<Redirect>` fetches more TwiML (at most 10 in a row); each `<Message>` becomes an
-`outbound-reply`. Replies between the same two numbers are capped (14107) to break loops.
+response. `<Redirect>` fetches more TwiML (at most 10 in a row; a URL that is no http(s) URL,
+11100); each `<Message>` becomes an `outbound-reply`. Replies between the same two numbers are
+capped (14107) to break loops.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
 
 from sqlalchemy.engine import Connection
 
@@ -29,7 +29,7 @@ from pigeon.domain.errors import ApiError, WebhookError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.status import Direction
 from pigeon.domain.twiml import MAX_MESSAGES, ReplyMessage, Twiml, TwimlError, interpret
-from pigeon.domain.urls import url_for_log
+from pigeon.domain.urls import resolve, url_for_log
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -133,8 +133,16 @@ async def _follow(
         if ex.twiml.redirect is None:
             return True
         # A relative URL ("/sms/next", "next") is read against the document that gave it, as a
-        # browser reads a link.
-        url, method = urljoin(url, ex.twiml.redirect.url), ex.twiml.redirect.method
+        # browser reads a link. One that is no URL at all ends the conversation here, as the
+        # document's failure (the Messages before it stand: Twilio runs the verbs in order).
+        target = resolve(url, ex.twiml.redirect.url)
+        if target is None:
+            ex.error = WebhookError(
+                11100, f"the <Redirect> URL {ex.twiml.redirect.url!r} is not a valid http(s) URL", retryable=False
+            )
+            convo.failure = ex
+            return False
+        url, method = target, ex.twiml.redirect.method
     convo.failure = convo.exchanges[-1]
     convo.failure.error = WebhookError(14106, "more than 10 redirects in a row", retryable=False)
     return False

@@ -1154,6 +1154,17 @@ _RETRIES = "Status callbacks are retried with backoff; an inbound message falls 
 
 _WEBHOOKS: tuple[ErrorInfo, ...] = (
     _hook(
+        11100,
+        "Invalid URL format",
+        "A URL in the application's TwiML (a <Redirect>) is no http(s) URL Pigeon can request, "
+        "so the conversation ended there; the <Message>s before it were sent.",
+        (
+            "A bracket left open (http://[::1), a port out of range, or another scheme than http(s).",
+            "A host name with an underscore, or blanks in the URL.",
+        ),
+        ("Give an absolute http(s) URL, or a path relative to the document's own URL.",),
+    ),
+    _hook(
         11200,
         "HTTP retrieval failure",
         "Pigeon called your webhook (the inbound URL or a status callback) and "

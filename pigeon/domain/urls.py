@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 MAX_URL_LENGTH = 4000
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -32,6 +32,18 @@ def is_valid_http_url(url: str, *, max_length: int = MAX_URL_LENGTH) -> bool:
     if host.startswith("[") or ":" in host:  # IPv6 literal
         return True
     return all(_HOST_LABEL.match(label) for label in host.rstrip(".").split("."))
+
+
+def resolve(base: str, reference: str) -> str | None:
+    """`reference` (a URL in a TwiML document: "/sms/next", "next", or absolute) read against
+    the URL of the document that holds it, as a browser reads a link; None when the result is
+    no URL Pigeon can request (a bracket left open, a port out of range, not http(s)). urljoin
+    itself raises ValueError on some of these: a caller must get an answer, never the error."""
+    try:
+        url = urljoin(base, reference.strip())
+    except ValueError:
+        return None
+    return url if is_valid_http_url(url) else None
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

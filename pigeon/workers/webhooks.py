@@ -19,8 +19,10 @@ answered and not yet recorded are capped too (`max_claimed` rows in this process
 
 Crash safety lives in the store: a claim is a lease (``claimed_until``); if this process dies
 mid-delivery, the lease expires and any worker claims the row again. The receiver may then see
-the request twice, with the same I-Twilio-Idempotency-Token. A delivery that raises (the store
-went away mid-write) is logged and left to the same lease expiry.
+the request twice, with the same I-Twilio-Idempotency-Token. A delivery whose store went away
+mid-write is logged and left to the same lease expiry; one that raises anything else (a bug)
+is a failed attempt (12400), retried with the policy's backoff and ending in the final-failure
+alert (`pigeon.app.unexpected_failures`), rather than claimed again at every lease's end.
 
 Status callbacks go through `CallbackBatch`: the claim reads the auth tokens they are signed
 with, and the outcomes of the attempts that finish together are recorded in one transaction.
@@ -50,6 +52,7 @@ from typing import Any
 
 from pigeon.app.callback_batch import CallbackBatch, any_due, claim, find_stranded, give_back, release_stranded
 from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
+from pigeon.app.unexpected_failures import record_unexpected
 from pigeon.domain.errors import StoreUnavailable
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookSender
@@ -256,10 +259,20 @@ class WebhookWorker:
                 )
         except StoreUnavailable as exc:
             log.warning("webhook delivery %s could not be recorded: %s; its lease will bring it back", row["id"], exc)
-        except Exception:
-            log.exception("webhook delivery %s raised; its lease will bring it back", row["id"])
+        except Exception as exc:
+            log.exception("webhook delivery %s raised; recording it as a failed attempt", row["id"])
+            answered()
+            await self._record_unexpected(row, exc)
         finally:
             answered()
+
+    async def _record_unexpected(self, row: dict[str, Any], exc: Exception) -> None:
+        """A failed attempt with backoff, ending in the final-failure alert: left to its lease,
+        a delivery that raises every time would be claimed, and its receiver asked, for ever."""
+        try:
+            await asyncio.to_thread(record_unexpected, self.db, self.clock, row, exc, policy=self.policy)
+        except Exception as again:  # the store went away too: the lease brings the row back
+            log_failure(f"recording webhook delivery {row['id']}'s failure", again, self.lease_seconds)
 
     async def run_once(self) -> int:
         """Claim one round of due deliveries, deliver them all (or give back those of slow

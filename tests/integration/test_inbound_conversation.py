@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.domain.retry import RetryPolicy
 from pigeon.logs import JsonFormatter
 from pigeon.ports import InboundSms, WebhookRequest, WebhookResponse
 from pigeon.store import webhooks as outbox
@@ -25,6 +27,7 @@ from pigeon.store.engine import Database
 from pigeon.store.optouts import find_opt_out, record_opt_out
 from pigeon.store.tables import messages, phone_numbers, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
+from pigeon.workers.webhooks import WebhookWorker
 
 NUMBER, HANDSET = "+14155550181", "+14155557181"
 APP = "https://app.example.com/sms"
@@ -192,3 +195,60 @@ def test_an_application_url_s_password_stays_out_of_the_logs(
     [record] = [r for r in caplog.records if r.name == "pigeon.app.inbound_webhook"]
     assert "app.example.com/sms" in record.getMessage()
     assert "s3cret" not in JsonFormatter().format(record)
+
+
+@pytest.mark.parametrize("target", ["http://[::1", "http://127.0.0.1:99999/x", "ftp://files.example.com/twiml"])
+def test_a_redirect_to_no_usable_url_ends_the_conversation_with_11100(
+    db: Database, clock: FrozenClock, account: str, target: str
+) -> None:
+    """The first one made urljoin raise ValueError: the delivery stayed claimed and came back at
+    every lease's end, the application asked again each time, and nothing was sent. Now the
+    Message before the Redirect goes out, as Twilio runs the verbs in order, and the Redirect
+    is an alert with Twilio's code for a bad URL in a verb."""
+    row = text_in(db, clock)
+    answer = xml(f"<Response><Message>before</Message><Redirect>{target}</Redirect></Response>")
+    sender = RecordingWebhookSender([answer])
+    assert len(asyncio.run(deliver_inbound(db, sender, clock, row))) == 1
+    assert len(sender.requests) == 1
+    with db.read() as conn:
+        status = conn.execute(
+            sa.select(webhook_deliveries.c.status).where(webhook_deliveries.c.id == row["id"])
+        ).scalar_one()
+        [alert] = list_alerts(conn, account_sid=account)
+    assert status == "failed"
+    assert alert["error_code"] == 11100 and alert["request_url"] == APP
+
+
+def test_a_delivery_whose_handling_raises_is_retried_with_backoff_then_fails_with_an_alert(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    """A bug that raises on every attempt used to leave the delivery claimed, to be claimed
+    again at every lease's end, for ever and without an alert. It is a failed attempt now."""
+    with db.write() as conn:
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=HANDSET, recipient=NUMBER, body="hello"),
+            now=clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+
+    async def broken(row: dict[str, Any], answered: Callable[[], None]) -> None:
+        raise RuntimeError("a bug in the handler")
+
+    policy = RetryPolicy(max_attempts=2, base_delay=5.0, max_delay=5.0, jitter=0)
+    worker = WebhookWorker(db, RecordingWebhookSender(), clock, policy=policy, handlers={"inbound": broken})
+    assert asyncio.run(worker.run_once()) == 1
+    with db.read() as conn:
+        [row] = conn.execute(sa.select(webhook_deliveries)).mappings().all()
+        assert list_alerts(conn, account_sid=account) == []
+    assert (row["status"], row["attempts"], row["claimed_until"]) == ("pending", 1, None)
+    assert asyncio.run(worker.run_once()) == 0  # backing off, not due yet
+    clock.advance(5)
+    assert asyncio.run(worker.run_once()) == 1
+    with db.read() as conn:
+        [row] = conn.execute(sa.select(webhook_deliveries)).mappings().all()
+        [alert] = list_alerts(conn, account_sid=account)
+        attempts = outbox.list_attempts(conn, delivery_id=row["id"])
+    assert (row["status"], row["attempts"]) == ("failed", 2)
+    assert alert["error_code"] == 12400 and "a bug in the handler" in alert["alert_text"]
+    assert [a["error_code"] for a in attempts] == [12400, 12400]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.domain.urls import origin_of, url_for_log
+from pigeon.domain.urls import origin_of, resolve, url_for_log
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,25 @@ def test_a_url_without_a_server_is_its_own_origin(url: str) -> None:
 )
 def test_a_url_for_a_log_line_keeps_no_password(url: str, shown: str) -> None:
     assert url_for_log(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("reference", "resolved"),
+    [
+        ("/sms/next?step=2", "https://app.example.com/sms/next?step=2"),
+        ("next", "https://app.example.com/hooks/next"),
+        (" https://other.example.com/x ", "https://other.example.com/x"),
+        ("//cdn.example.com/a.png", "https://cdn.example.com/a.png"),
+    ],
+)
+def test_a_reference_is_read_against_its_document(reference: str, resolved: str) -> None:
+    assert resolve("https://app.example.com/hooks/sms", reference) == resolved
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["http://[::1", "http://a.example:99999/", "ftp://files.example.com/x", "http://bad_host.example/", "http://"],
+)
+def test_a_reference_that_is_no_usable_url_resolves_to_none(reference: str) -> None:
+    """urljoin raises ValueError on the first one: it must not escape."""
+    assert resolve("https://app.example.com/sms", reference) is None

@@ -19,7 +19,7 @@ from pigeon.domain.diagnosis.model import (
 from pigeon.domain.error_catalogue import explain
 
 #: Codes of an application's answer that was not usable TwiML.
-TWIML_CODES = frozenset({11750, 12100, 12200, 12300, 14101, 14102, 14103, 14104, 14105, 14106, 14109, 14110})
+TWIML_CODES = frozenset({11100, 11750, 12100, 12200, 12300, 14101, 14102, 14103, 14104, 14105, 14106, 14109, 14110})
 #: Codes of a webhook that could not be reached or answered with an error.
 WEBHOOK_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11235, 11236, 11237})
 #: Alerts about a TwiML reply that could not be sent (besides the send's own refusals).
