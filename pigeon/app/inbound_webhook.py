@@ -59,11 +59,20 @@ class Exchange:
     elapsed_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A `<Message>` to send, with the URL of the document that asked for it: its relative
+    action, statusCallback and Media URLs are read against that URL, as Twilio does."""
+
+    message: ReplyMessage
+    document_url: str
+
+
 @dataclass
 class Conversation:
     delivery: Mapping[str, Any]
     exchanges: list[Exchange] = field(default_factory=list)
-    replies: list[ReplyMessage] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
     failure: Exchange | None = None
 
 
@@ -120,7 +129,7 @@ async def _follow(
         if ex.error is not None or ex.twiml is None:
             convo.failure = ex
             return False
-        convo.replies.extend(ex.twiml.messages)
+        convo.replies.extend(Reply(message, url) for message in ex.twiml.messages)
         if len(convo.replies) > MAX_MESSAGES:
             # The limit is per inbound message, not per document: redirects and the fallback
             # add up (else eleven documents of ten could send a hundred and ten replies).
@@ -187,24 +196,31 @@ def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now:
     )
 
 
+def _absolute(document_url: str, url: str) -> str:
+    """`url` read against the document that gave it; one that is no URL is left as it is, for
+    the send's own check to refuse with its code (then `_REPLY_CODES` turns it into TwiML's)."""
+    return resolve(document_url, url) or url
+
+
 def _send_reply(
     conn: Connection,
     delivery: Mapping[str, Any],
     inbound: Mapping[str, Any],
-    reply: ReplyMessage,
+    reply: Reply,
     now: datetime,
     pacing: PacingPolicy,
 ) -> str | None:
-    sender = reply.from_ or inbound["to"]
-    recipient = reply.to or inbound["from_"]
+    message = reply.message
+    sender = message.from_ or inbound["to"]
+    recipient = message.to or inbound["from_"]
     if inbound_store.recent_replies(conn, sender=sender, recipient=recipient, since=now - LOOP_WINDOW) >= LOOP_LIMIT:
         raise ApiError(14107, f"more than {LOOP_LIMIT} replies from {sender} to {recipient} in 30 s: a reply loop?")
     req = SendRequest(
         to=recipient,
         from_=sender,
-        body=reply.body,
-        media_urls=reply.media,
-        status_callback=reply.action,
+        body=message.body,
+        media_urls=tuple(_absolute(reply.document_url, url) for url in message.media),
+        status_callback=_absolute(reply.document_url, message.action) if message.action else None,
         direction=Direction.OUTBOUND_REPLY,
     )
     new = prepare_message(conn, delivery["account_sid"], req, now, pacing=pacing)
@@ -220,7 +236,10 @@ def _send_reply(
     return str(new.message["sid"])
 
 
-_REPLY_CODES = {21211: 14101, 21606: 14108, 21212: 14102, 21602: 14103, 21617: 14103}
+#: The send's refusal of a reply → the TwiML code Twilio logs for it: a bad `to` (14101) or
+#: `from` (14102, 14108), no usable body (14103), a media URL (14103: a Message's content is its
+#: body and media) or action/statusCallback URL (14105) that is no http(s) URL.
+_REPLY_CODES = {21211: 14101, 21606: 14108, 21212: 14102, 21602: 14103, 21617: 14103, 21620: 14103, 21609: 14105}
 
 
 def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingPolicy) -> list[str]:

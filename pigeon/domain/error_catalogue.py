@@ -1314,8 +1314,8 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
     _hook(
         14103,
         "Invalid Body",
-        "A <Message> or <Body> holds no usable text.",
-        ("Empty text, or text that came out empty after trimming.",),
+        "A <Message> or <Body> holds no usable text, or a <Media> no usable URL.",
+        ("Empty text, or text that came out empty after trimming.", "A <Media> URL that is no http(s) URL."),
         ("Put the reply text inside <Message>, or leave the verb out.",),
     ),
     _hook(
@@ -1329,8 +1329,8 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
         14105,
         "Invalid statusCallback attribute",
         "A <Message action=...> or statusCallback=... is not a usable URL.",
-        ("A relative or malformed URL.",),
-        ("Give an absolute http(s) URL.",),
+        ("A malformed URL, or one with another scheme than http(s).",),
+        ("Give an http(s) URL, absolute or relative to the URL of the document that holds it.",),
     ),
     _hook(
         14106,

@@ -252,3 +252,48 @@ def test_a_delivery_whose_handling_raises_is_retried_with_backoff_then_fails_wit
     assert (row["status"], row["attempts"]) == ("failed", 2)
     assert alert["error_code"] == 12400 and "a bug in the handler" in alert["alert_text"]
     assert [a["error_code"] for a in attempts] == [12400, 12400]
+
+
+def test_a_reply_s_relative_action_and_media_are_read_against_the_document_that_gave_them(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    """They were refused (21609, 21620) and the reply dropped; Twilio reads them against the
+    document's URL, as Pigeon already did for <Redirect>. The second document came from a
+    redirect: its own URL is the base, not the first one's."""
+    answers = [
+        xml(
+            "<Response><Message statusCallback='/status'><Body>one</Body><Media>img/cat.jpg</Media></Message>"
+            "<Redirect>/hooks/more</Redirect></Response>"
+        ),
+        xml("<Response><Message action='done'>two</Message></Response>"),
+    ]
+    assert len(asyncio.run(deliver_inbound(db, RecordingWebhookSender(answers), clock, text_in(db, clock)))) == 2
+    with db.read() as conn:
+        sent = conn.execute(
+            sa.select(messages.c.body, messages.c.status_callback, messages.c.num_media)
+            .where(messages.c.direction == "outbound-reply")
+            .order_by(messages.c.body)
+        ).all()
+        assert list_alerts(conn, account_sid=account) == []
+    assert [tuple(r) for r in sent] == [
+        ("one", "https://app.example.com/status", 1),
+        ("two", "https://app.example.com/hooks/done", 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("<Message action='http://[::1'>hi</Message>", 14105),
+        ("<Message statusCallback='ftp://files.example.com/cb'>hi</Message>", 14105),
+        ("<Message><Body>hi</Body><Media>http://a.example:99999/x.png</Media></Message>", 14103),
+    ],
+)
+def test_a_reply_s_url_that_is_no_url_is_a_twiml_error(
+    db: Database, clock: FrozenClock, account: str, message: str, code: int
+) -> None:
+    """Not the 21609/21620 of the Messages API: the reply came from TwiML."""
+    answer = xml(f"<Response>{message}</Response>")
+    assert asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, text_in(db, clock))) == []
+    with db.read() as conn:
+        assert [a["error_code"] for a in list_alerts(conn, account_sid=account)] == [code]

@@ -23,7 +23,7 @@ TWIML_CODES = frozenset({11100, 11750, 12100, 12200, 12300, 14101, 14102, 14103,
 #: Codes of a webhook that could not be reached or answered with an error.
 WEBHOOK_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11235, 11236, 11237})
 #: Alerts about a TwiML reply that could not be sent (besides the send's own refusals).
-REPLY_CODES = frozenset({14101, 14102, 14103, 14107, 14108})
+REPLY_CODES = frozenset({14101, 14102, 14103, 14105, 14107, 14108})
 
 
 def _about_a_reply(alert: Mapping[str, Any]) -> bool:
