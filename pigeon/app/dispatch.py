@@ -425,7 +425,10 @@ def prices_of(outcomes: Sequence[Outcome], settings: DispatchSettings) -> dict[s
     dispatcher works it out before it takes the store's writer lock, not while holding it."""
     return {
         o.job.message["sid"]: settings.prices.price(
-            o.job.message["to"], o.job.message["from_"] or "", o.segments or o.job.message["num_segments"]
+            o.job.message["to"],
+            o.job.message["from_"] or "",
+            o.segments or o.job.message["num_segments"],
+            free=bool(o.job.message.get("keyword_reply")),
         )
         for o in outcomes
         if o.ack is not None
@@ -613,6 +616,8 @@ def _record_sent(
                 price=prices[o.job.message["sid"]],
             )
             for o in recorded
+            # The automatic reply to a keyword is free on Twilio: no billable usage either.
+            if not o.job.message.get("keyword_reply")
         ),
         now=now,
     )

@@ -156,6 +156,7 @@ def prepare_message(
         "send_at": send_at,
         "fail_code": fail_code,
         "smart_encoded": smart,
+        "keyword_reply": req.keyword_reply,
         "content_hash": content_hash(sender, to, plan.body, req.media_urls),
         "attempts": 0,
         "next_attempt_at": send_at or now,

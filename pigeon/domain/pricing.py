@@ -37,6 +37,10 @@ def _per_segment(prices: Prices, country: str | None, kind: str) -> Decimal | No
     return None
 
 
+#: The price of a message that costs nothing, written as a charged one is ("-0.00790").
+FREE = "0.00000"
+
+
 def _charge(each: Decimal | None, segments: int) -> str | None:
     if each is None:
         return None
@@ -54,8 +58,11 @@ class PriceTable:
     def per_segment(self, recipient: str, sender: str) -> Decimal | None:
         return _per_segment(self.prices, region_of(recipient), str(classify_sender(sender) or SenderKind.LONG_CODE))
 
-    def price(self, recipient: str, sender: str, segments: int) -> str | None:
-        """The charge for a sent message as Twilio shows it, e.g. "-0.01580"; None if unpriced."""
+    def price(self, recipient: str, sender: str, segments: int, *, free: bool = False) -> str | None:
+        """The charge for a sent message as Twilio shows it, e.g. "-0.01580"; None if unpriced.
+        `free`: a message Twilio does not charge (the automatic reply to STOP/START/HELP)."""
+        if free:
+            return FREE
         return _charge(self.per_segment(recipient, sender), segments)
 
     def inbound_price(self, number: str, segments: int, *, country: str | None = None) -> str | None:

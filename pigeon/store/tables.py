@@ -219,6 +219,8 @@ messages = sa.Table(
     sa.Column("validity_period", sa.Integer, nullable=True),
     sa.Column("send_at", UTCDateTime, nullable=True),
     sa.Column("smart_encoded", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The automatic reply to a STOP/START/HELP keyword: free, and not counted in usage.
+    sa.Column("keyword_reply", sa.Boolean, nullable=False, server_default=sa.false()),
     # A hash of sender + recipient + body, kept after redaction, for duplicate detection.
     sa.Column("content_hash", sa.String(64), nullable=True),
     # Work state for the dispatcher: due time, claim lease and attempt count.

@@ -69,6 +69,31 @@ def test_the_dispatcher_counts_what_the_carrier_took_and_the_intake_what_came_in
     assert got["mms"] == (0, 0, 0)
 
 
+def test_the_automatic_replies_to_stop_help_and_start_cost_nothing_and_are_not_billed(pipe: Pipeline) -> None:
+    """Twilio does not charge the confirmation it sends for a keyword (REFERENCE.md §f); they
+    were priced and counted in sms-outbound like any text."""
+    replies: list[str] = []
+    for word in ("STOP", "HELP", "START"):
+        sms = InboundSms(carrier="simulator", sender="+14155559999", recipient=SENDER, body=word)
+        with pipe.db.write() as conn:
+            replies += receive(conn, sms, now=pipe.clock.now(), base_url="http://pigeon.test").reply_sids
+        pipe.clock.advance(1)
+    assert len(replies) == 3
+    paid = pipe.send()
+    for _ in range(5):  # one a second from one long code
+        pipe.dispatch()
+        pipe.clock.advance(1)
+    assert {pipe.status(sid) for sid in [*replies, paid]} == {"sent"}
+    assert {(pipe.message(sid)["price"], pipe.message(sid)["price_unit"]) for sid in replies} == {("0.00000", "USD")}
+    with pipe.db.read() as conn:
+        records = usage.usage_records(conn, pipe.account_sid, "Records", {}, today=pipe.clock.now().date())
+    got = {r.category: (r.messages, r.segments, r.price_micros) for r in records}
+    price = price_micros(pipe.message(paid)["price"])
+    assert got["sms-outbound"] == (1, 1, price) and price > 0
+    assert got["sms-inbound"] == (3, 3, 0)
+    assert got["totalprice"][2] == price
+
+
 def test_received_messages_are_priced_by_the_inbound_table_when_it_has_one(pipe: Pipeline) -> None:
     prices = PriceTable(inbound={"US": {"long_code": "0.0079"}}, unit="USD")
     with pipe.db.write() as conn:

@@ -117,3 +117,10 @@ def test_received_messages_are_free_unless_the_file_prices_them() -> None:
         with pytest.raises(ValueError) as refused:
             price_table(section)
         assert problem in str(refused.value), (section, str(refused.value))
+
+
+def test_a_free_message_costs_nothing_in_the_table_s_format() -> None:
+    """The automatic reply to STOP/START/HELP: priced 0 even where the table charges."""
+    table = PriceTable()
+    assert table.price("+14155550100", "+14155550181", 3, free=True) == "0.00000"
+    assert table.price("+14155550100", "+14155550181", 3) != "0.00000"
