@@ -5,7 +5,7 @@ an answer in seconds, not a retry an hour later). When it fails — no connectio
 error status (11200), a document that does not parse (12100), a content type that is not
 TwiML (12300), a bad verb or attribute (14xxx) — the fallback URL is requested at once with
 ErrorCode and ErrorUrl added, and the failure is an alert that keeps the request and the
-response. `<Redirect>` fetches more TwiML (at most 10 in a row; a URL that is no http(s) URL,
+response (the fallback's own failure is a second one). `<Redirect>` fetches more TwiML (at most 10 in a row; a URL that is no http(s) URL,
 11100); each `<Message>` becomes an `outbound-reply`. Replies between the same two numbers are
 capped (14107) to break loops.
 """
@@ -73,7 +73,18 @@ class Conversation:
     delivery: Mapping[str, Any]
     exchanges: list[Exchange] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
+    #: The failure the conversation ended with (the primary URL's when the fallback answered).
     failure: Exchange | None = None
+    #: The primary URL's failure, when the fallback was asked too: an alert of its own.
+    primary_failure: Exchange | None = None
+
+    def failures(self) -> list[Exchange]:
+        """Each failure to alert on, the primary URL's first: when the fallback fails too,
+        both are problems to fix, and the primary's is the one to fix first."""
+        found = [self.primary_failure] if self.primary_failure is not None else []
+        if self.failure is not None and self.failure is not self.primary_failure:
+            found.append(self.failure)
+        return found
 
 
 async def _ask(
@@ -169,11 +180,11 @@ async def converse(
         failed = convo.failure
         assert failed is not None and failed.error is not None
         extra = [("ErrorCode", str(failed.error.error_code)), ("ErrorUrl", failed.url)]
-        first_failure = failed
+        convo.primary_failure = failed
         if await _follow(
             sender, token, delivery, fallback, delivery.get("fallback_method") or "POST", params + extra, timeout, convo
         ):
-            convo.failure = first_failure  # the primary still failed: it is still an alert
+            convo.failure = failed  # the primary still failed: it is still an alert
     return convo
 
 
@@ -273,8 +284,8 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
     if not held:
         log.warning("inbound webhook %s was taken over by another worker; its replies are that one's", d["id"])
         return []
-    if convo.failure is not None:
-        _alert_for(conn, d, convo.failure, now)
+    for failed in convo.failures():
+        _alert_for(conn, d, failed, now)
     inbound = message_store.get_message(conn, d["message_sid"]) if d["message_sid"] else None
     sids: list[str] = []
     for reply in convo.replies if inbound else []:

@@ -297,3 +297,20 @@ def test_a_reply_s_url_that_is_no_url_is_a_twiml_error(
     assert asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, text_in(db, clock))) == []
     with db.read() as conn:
         assert [a["error_code"] for a in list_alerts(conn, account_sid=account)] == [code]
+
+
+def test_when_the_fallback_fails_too_both_failures_are_alerts(db: Database, clock: FrozenClock, account: str) -> None:
+    """Only the fallback's failure was kept: the primary's, the one to fix first, was lost."""
+    fallback = "https://backup.example.com/sms"
+    with db.write() as conn:
+        conn.execute(
+            sa.update(phone_numbers).where(phone_numbers.c.phone_number == NUMBER).values(sms_fallback_url=fallback)
+        )
+    failing = WebhookResponse(status=500, headers={"content-type": "text/plain"}, body=b"boom", elapsed_ms=1.0)
+    sender = RecordingWebhookSender([failing, xml("not xml <")])
+    assert asyncio.run(deliver_inbound(db, sender, clock, text_in(db, clock))) == []
+    assert [r.url for r in sender.requests] == [APP, fallback]
+    with db.read() as conn:
+        alerts = list_alerts(conn, account_sid=account)
+    found = {(a["error_code"], a["request_url"], a["response_status"], a["response_body"]) for a in alerts}
+    assert found == {(11200, APP, 500, "boom"), (12100, fallback, 200, "not xml <")}
