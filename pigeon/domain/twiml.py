@@ -4,12 +4,15 @@ Only `<Response>` with `<Message>` and `<Redirect>` is valid here. The XML is pa
 defusedxml: entity expansion, external entities and DTDs are refused, so a hostile answer
 cannot exhaust memory or read files. Problems are reported with Twilio's codes: 12100 the
 document does not parse, 14110 a verb other than Message/Redirect, 14101/14102/14104/14105 a
-bad attribute, 14109 more than ten messages in one reply, 11750 an answer over 64 kB.
+bad attribute, 14109 more than ten messages in one reply, 11750 an answer over 64 kB. A document
+is read in the encoding its XML declaration (or byte-order mark) names, else in the charset its
+Content-Type names, else as UTF-8.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError
 
@@ -123,9 +126,9 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def _charset(content_type: str | None) -> str:
-    """The text's encoding as its Content-Type names it (charset=latin-1), else UTF-8, as also
-    for a charset that Python does not know or that is no text encoding."""
+def _named_charset(content_type: str | None) -> str | None:
+    """The text's encoding as its Content-Type names it (charset=latin-1); None when it names
+    none, or one that Python does not know or that is no text encoding."""
     for param in (content_type or "").split(";")[1:]:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
@@ -133,9 +136,32 @@ def _charset(content_type: str | None) -> str:
                 found = codecs.lookup(value.strip().strip('"')).name
                 b"a".decode(found, "ignore")  # a codec that is no text encoding (base64, rot13) refuses this
             except LookupError:
-                break
+                return None
             return found
-    return "utf-8"
+    return None
+
+
+def _charset(content_type: str | None) -> str:
+    """The charset the Content-Type names, else UTF-8."""
+    return _named_charset(content_type) or "utf-8"
+
+
+#: An XML declaration that names the document's encoding, or a byte-order mark: either tells
+#: the parser how the bytes are encoded, and is the document's own word on it.
+_SELF_DESCRIBED = re.compile(rb"^(?:\xef\xbb\xbf|\xff\xfe|\xfe\xff|\s*<\?xml[^>]*?\sencoding\s*=)")
+
+
+def _xml_document(content_type: str | None, body: bytes) -> bytes | str:
+    """The document to parse: as text decoded in the charset its Content-Type names, when its
+    bytes do not say their encoding themselves; otherwise the bytes, which the parser reads
+    as their declaration (or byte-order mark) says, and as UTF-8 when nothing says."""
+    charset = _named_charset(content_type)
+    if charset is None or _SELF_DESCRIBED.match(body):
+        return body
+    try:
+        return body.decode(charset)
+    except UnicodeDecodeError as exc:
+        raise TwimlError(12100, f"the answer is not valid {charset}, as its Content-Type says: {exc}") from exc
 
 
 def interpret(status: int, content_type: str | None, body: bytes) -> Twiml:
@@ -150,5 +176,5 @@ def interpret(status: int, content_type: str | None, body: bytes) -> Twiml:
         text = storable.without_nul(body.decode(_charset(content_type), errors="replace")).strip()
         return Twiml((ReplyMessage(body=text),)) if text else Twiml()
     if kind in XML_TYPES or kind == "":
-        return parse(body)
+        return parse(_xml_document(content_type, body))
     raise TwimlError(12300, f"the answer's Content-Type {content_type!r} is neither TwiML (text/xml) nor text/plain")

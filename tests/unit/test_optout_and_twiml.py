@@ -98,3 +98,23 @@ def test_content_types() -> None:
     with pytest.raises(TwimlError) as err:
         interpret(200, "application/json", b"{}")
     assert err.value.code == 12300
+
+
+def test_xml_is_read_in_the_charset_its_content_type_names_when_it_declares_none() -> None:
+    """It was read as UTF-8 whatever the header said, and failed 12100."""
+    latin1 = "<Response><Message>Caf\u00e9 ouvert</Message></Response>".encode("latin-1")
+    assert interpret(200, "text/xml; charset=ISO-8859-1", latin1).messages == (ReplyMessage("Caf\u00e9 ouvert"),)
+    declared = b'<?xml version="1.0"?>' + latin1
+    assert interpret(200, 'application/xml; charset="latin-1"', declared).messages[0].body == "Caf\u00e9 ouvert"
+    # The document's own encoding declaration is the document's word: it is read as it says.
+    utf8 = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Caf\u00e9</Message></Response>'.encode()
+    assert interpret(200, "text/xml; charset=ISO-8859-1", utf8).messages[0].body == "Caf\u00e9"
+    # No charset named: UTF-8, as before; an unknown one is no charset.
+    assert interpret(200, "text/xml", utf8[38:]).messages[0].body == "Caf\u00e9"
+    assert interpret(200, "text/xml; charset=klingon", utf8[38:]).messages[0].body == "Caf\u00e9"
+
+
+def test_xml_that_does_not_decode_in_its_named_charset_is_a_parse_failure() -> None:
+    with pytest.raises(TwimlError) as err:
+        interpret(200, "text/xml; charset=us-ascii", "<Response><Message>\u00e9</Message></Response>".encode())
+    assert err.value.code == 12100
