@@ -56,7 +56,9 @@ class Redirect:
 
 @dataclass(frozen=True)
 class Twiml:
-    """The verbs in document order. A Redirect ends the document: later verbs are unreachable."""
+    """The verbs in document order. A Redirect ends the document, and so does a Message with an
+    action: later verbs are unreachable. The action URL receives the reply's status callbacks;
+    Pigeon does not request it for more TwiML (README, Two-way messaging)."""
 
     messages: tuple[ReplyMessage, ...] = ()
     redirect: Redirect | None = None
@@ -112,6 +114,10 @@ def parse(document: bytes | str) -> Twiml:
             messages.append(_message(el))
             if len(messages) > MAX_MESSAGES:
                 raise TwimlError(14109, f"one answer may send at most {MAX_MESSAGES} messages")
+            if el.get("action"):
+                # Twilio hands control to the action URL here: later verbs are unreachable.
+                # (statusCallback alone, the legacy attribute, is only a callback URL.)
+                return Twiml(tuple(messages))
         elif el.tag == "Redirect":
             url = (el.text or "").strip()
             if not url:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pigeon.domain.optout import KeywordKind, classify
-from pigeon.domain.twiml import Redirect, ReplyMessage, TwimlError, interpret, parse
+from pigeon.domain.twiml import Redirect, ReplyMessage, Twiml, TwimlError, interpret, parse
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_keywords_match_the_whole_message(body: str, expected: tuple[KeywordKind
 
 def test_messages_redirect_and_attributes() -> None:
     doc = parse(
-        b'<Response><Message to="+14155550100" from="+14155550199" action="https://a.example/cb" method="GET">'
+        b'<Response><Message to="+14155550100" from="+14155550199" statusCallback="https://a.example/cb" method="GET">'
         b"<Body>one </Body><Body>two</Body><Media>https://m.example/a.png</Media></Message>"
         b'<Message>plain</Message><Redirect method="GET">https://b.example/next</Redirect>'
         b"<Message>unreachable</Message></Response>"
@@ -118,3 +118,16 @@ def test_xml_that_does_not_decode_in_its_named_charset_is_a_parse_failure() -> N
     with pytest.raises(TwimlError) as err:
         interpret(200, "text/xml; charset=us-ascii", "<Response><Message>\u00e9</Message></Response>".encode())
     assert err.value.code == 12100
+
+
+def test_verbs_after_a_message_with_an_action_are_unreachable() -> None:
+    """Twilio requests the action URL instead of going on (REFERENCE.md, TwiML for messaging),
+    so what follows is not run, nor even read: a bad verb there is no error either."""
+    doc = parse(
+        b'<Response><Message action="https://a.example/status">first</Message>'
+        b"<Message>after the action</Message><Redirect>https://b.example/next</Redirect><Say>x</Say></Response>"
+    )
+    assert doc == Twiml((ReplyMessage("first", action="https://a.example/status"),))
+    # statusCallback alone is a callback URL, not a hand-over: the document goes on.
+    doc = parse(b'<Response><Message statusCallback="https://a.example/s">a</Message><Message>b</Message></Response>')
+    assert [m.body for m in doc.messages] == ["a", "b"]
