@@ -38,7 +38,9 @@ def add_usage(conn: Connection, totals: Totals) -> None:
             "segments": segments,
             "price_micros": micros,
         }
-        for (account_sid, day, category), (messages, segments, micros) in totals.items()
+        # In key order: two transactions adding to the same rows then lock them in the same
+        # order, where batches listed as they came deadlocked on PostgreSQL.
+        for (account_sid, day, category), (messages, segments, micros) in sorted(totals.items())
     ]
     conn.execute(_UPSERT[conn.dialect.name], rows)
 

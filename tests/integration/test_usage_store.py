@@ -3,8 +3,11 @@ the intake write it, and migration 0015 fills it from the messages already there
 
 from __future__ import annotations
 
+import random
+import threading
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -173,3 +176,37 @@ def test_0015_fills_the_ledger_from_the_messages_already_priced_or_received(db: 
         ("2026-11-30", "sms-outbound", 2, 4, 31600),
         ("2026-12-01", "sms-outbound", 1, 1, 7900),
     ]
+
+
+@pytest.mark.postgres
+def test_writers_listing_the_same_rows_in_any_order_do_not_deadlock(pg: Database) -> None:
+    """Dispatchers recording batches at once add to the same (account, day, category) rows:
+    listed in different orders, they locked them in different orders and PostgreSQL aborted
+    one transaction (a batch's record lost, its messages sent again after their lease)."""
+    day = "2026-12-07"
+    keys = [
+        ("AC" + "a" * 32, day, "sms-outbound"),
+        ("AC" + "b" * 32, day, "sms-outbound"),
+        ("AC" + "a" * 32, day, "mms-outbound"),
+    ]
+    errors: list[str] = []
+
+    def work(seed: int) -> None:
+        rnd = random.Random(seed)
+        for _ in range(150):
+            shuffled = keys[:]
+            rnd.shuffle(shuffled)
+            try:
+                with pg.engine.begin() as conn:
+                    store.add_usage(conn, {k: (1, 1, 7900) for k in shuffled})
+            except sa.exc.DBAPIError as exc:
+                errors.append(type(exc.orig).__name__)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with pg.read() as conn:
+        assert conn.execute(sa.select(sa.func.sum(usage_daily.c.messages))).scalar_one() == 5 * 150 * 3
