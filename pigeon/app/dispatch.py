@@ -732,8 +732,11 @@ class DispatchRound:
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
         prices = prices_of(outcomes, self.settings)
+        # Run again if PostgreSQL aborts it for another's sake: lost, the carriers' answers would
+        # leave the messages sending until their lease ran out, and then they would go again.
         self.db.transact(
-            lambda conn: record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices)
+            lambda conn: record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices),
+            conflict_retries=3,
         )
 
     async def run_once(self, *, rest: float = 0.0) -> int:

@@ -30,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from pigeon.store.engine import holds_writer_lock, is_sqlite, write, writer_lock
 
@@ -193,9 +196,23 @@ def _in_savepoint(conn: Connection, fn: Callable[[Connection], Any]) -> tuple[bo
     return True, value
 
 
-def _alone(engine: Engine, fn: Callable[[Connection], R]) -> R:
-    with write(engine) as conn:
-        return fn(conn)
+#: SQLSTATEs of a transaction PostgreSQL aborted for another's sake: deadlock detected,
+#: serialization failure. Nothing it wrote happened; run again, it usually goes through.
+_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def _alone(engine: Engine, fn: Callable[[Connection], R], *, conflict_retries: int = 0) -> R:
+    attempt = 0
+    while True:
+        try:
+            with write(engine) as conn:
+                return fn(conn)
+        except DBAPIError as exc:
+            if attempt >= conflict_retries or getattr(exc.orig, "sqlstate", None) not in _CONFLICTS:
+                raise
+            attempt += 1
+            log.warning("transaction aborted by a conflict; running it again", extra={"attempt": attempt})
+            time.sleep(random.uniform(0.001, 0.02) * attempt)  # apart, so they do not meet again
 
 
 class _Running:
@@ -234,12 +251,17 @@ def combining(engine: Engine) -> Iterator[WriteCombiner | None]:
             running.combiner.stop()
 
 
-def transact(engine: Engine, fn: Callable[[Connection], R]) -> R:
+def transact(engine: Engine, fn: Callable[[Connection], R], *, conflict_retries: int = 0) -> R:
     """Run `fn` in a write transaction (combined with others while `combining`); its result
-    once committed. Blocks: call it from a thread, or use `transact_async` on an event loop."""
+    once committed. Blocks: call it from a thread, or use `transact_async` on an event loop.
+
+    `conflict_retries`: on PostgreSQL, how many times to run `fn` again in a new transaction
+    when one is aborted as a deadlock's or a serialization failure's victim. Only for an `fn`
+    whose every effect is in the transaction (it may run more than once). SQLite, with one
+    writer at a time, has no such conflicts."""
     running = _COMBINERS.get(engine)
     if running is None:
-        return _alone(engine, fn)
+        return _alone(engine, fn, conflict_retries=conflict_retries)
     return running.combiner.call(fn)
 
 

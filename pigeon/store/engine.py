@@ -516,12 +516,13 @@ class Database:
     def lookup(self) -> AbstractContextManager[Connection]:
         return lookup(self.engine)
 
-    def transact(self, fn: Callable[[Connection], R]) -> R:
+    def transact(self, fn: Callable[[Connection], R], *, conflict_retries: int = 0) -> R:
         """Run `fn` in a write transaction, combined with this process's other writes while
-        they are being combined (`pigeon.store.combined`); its result once committed."""
+        they are being combined (`pigeon.store.combined`); its result once committed.
+        `conflict_retries`: see `pigeon.store.combined.transact`."""
         from pigeon.store.combined import transact  # that module builds on this one
 
-        return transact(self.engine, fn)
+        return transact(self.engine, fn, conflict_retries=conflict_retries)
 
     def ping(self) -> bool:
         try:

@@ -242,3 +242,46 @@ def test_a_failure_outside_the_transaction_fails_its_callers_not_the_thread(
             combiner.call(_put("first"))
         assert combiner.call(_put("second")) == "second"
     assert _rows(sqlite_db) == {"second": 1}
+
+
+class _Aborted(Exception):
+    """What psycopg raises for a transaction PostgreSQL aborted: its SQLSTATE on `sqlstate`."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def _aborting(times: int, sqlstate: str, key: str = "k") -> tuple[Callable[[Connection], str], list[int]]:
+    """A write that is aborted with `sqlstate` its first `times` runs, then goes through."""
+    runs: list[int] = []
+
+    def fn(conn: Connection) -> str:
+        runs.append(1)
+        conn.exec_driver_sql("INSERT INTO probe (k, v) VALUES (?, ?)", (key, len(runs)))
+        if len(runs) <= times:
+            raise sa.exc.OperationalError("INSERT", {}, _Aborted(sqlstate))
+        return "done"
+
+    return fn, runs
+
+
+def test_a_transaction_aborted_by_a_conflict_runs_again_when_asked(sqlite_db: Database) -> None:
+    fn, runs = _aborting(2, "40P01")  # deadlock detected, twice
+    assert transact(sqlite_db.engine, fn, conflict_retries=3) == "done"
+    assert len(runs) == 3 and _rows(sqlite_db) == {"k": 3}  # the aborted runs wrote nothing
+
+    fn, runs = _aborting(1, "40001", "a")  # serialization failure, not asked to run again
+    with pytest.raises(sa.exc.OperationalError):
+        sqlite_db.transact(fn)
+    assert len(runs) == 1
+
+    fn, runs = _aborting(5, "40P01", "b")  # more conflicts than it may take
+    with pytest.raises(sa.exc.OperationalError):
+        sqlite_db.transact(fn, conflict_retries=2)
+    assert len(runs) == 3
+
+    fn, runs = _aborting(1, "23505", "c")  # a unique violation is no conflict: raised at once
+    with pytest.raises(sa.exc.OperationalError):
+        sqlite_db.transact(fn, conflict_retries=3)
+    assert len(runs) == 1
