@@ -90,6 +90,7 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
 def ensure_first_account(db: Database, clock: Clock) -> FirstRun | None:
     """On an empty store: one account with two SMS-capable numbers, so `make run` can send at once."""
     with db.write() as conn:
+        account_store.lock_first_run(conn)  # several processes may start on the empty store at once
         if account_store.count_accounts(conn) > 0:
             return None
         now = clock.now()

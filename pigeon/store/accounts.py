@@ -97,6 +97,23 @@ def list_accounts(
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
+#: The PostgreSQL advisory lock that the first start's set-up queues on: the two-integer form,
+#: in a key space of its own ("PIGE" in ASCII, 1), apart from the single-bigint locks of the migrations
+#: and the webhook outbox.
+_FIRST_RUN_LOCK = sa.text("SELECT pg_advisory_xact_lock(1346979653, 1)")
+
+
+def lock_first_run(conn: Connection) -> None:
+    """Queue the transaction behind any other process's first-start set-up, until it ends.
+    Several `pigeon serve` starting together on an empty PostgreSQL all counted no account,
+    all seeded the sample inventory, and all but one failed on its primary key. Once the lock
+    is held, the count of accounts (read committed: a new snapshot per statement) sees what
+    the one before committed. On SQLite a write transaction already holds the database's
+    single write lock (BEGIN IMMEDIATE)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(_FIRST_RUN_LOCK)
+
+
 def count_accounts(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(accounts)).scalar_one())
 
