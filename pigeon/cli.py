@@ -190,7 +190,7 @@ def serve(
     )
     where = f" ({settings.api_processes} API processes)" if more else ""
     serving.tune_gc()
-    server = uvicorn.Server(serving.uvicorn_config(api))
+    server = uvicorn.Server(serving.uvicorn_config(api, shutdown_grace=settings.shutdown_grace_seconds))
 
     def shut_down() -> None:
         server.should_exit = True
@@ -229,7 +229,8 @@ def serve_api(
     api = bootstrap.build_api(settings, db, metrics_from=metrics_from, metrics_socket=metrics_socket)
     serving.watch_parent(parent)
     serving.tune_gc()
-    uvicorn.Server(serving.uvicorn_config(api)).run(sockets=[socket.socket(fileno=fd)])
+    config = serving.uvicorn_config(api, shutdown_grace=settings.shutdown_grace_seconds)
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
 @app.command()

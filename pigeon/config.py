@@ -36,6 +36,10 @@ class Settings:
     #: Public base URL of this server, used where Twilio emits absolute URLs (v1 paging).
     public_url: str = ""
     log_level: str = "info"
+    #: Seconds that `pigeon serve`, on SIGTERM, waits for requests in progress to finish
+    #: before it gives up on them and stops (its workers stop after, as always): a client
+    #: that stalls mid-request would otherwise hold the process up for ever.
+    shutdown_grace_seconds: int = 30
     #: Days the request log keeps a request (0: forever); idempotency keys always expire after 24 h.
     request_log_days: float = 30.0
     #: Reverse proxies in front of the API that append to X-Forwarded-For (0: ignore the header).
@@ -89,6 +93,7 @@ _ENV = {
     "accept_batch_wait_ms": "PIGEON_ACCEPT_BATCH_WAIT_MS",
     "public_url": "PIGEON_PUBLIC_URL",
     "log_level": "PIGEON_LOG_LEVEL",
+    "shutdown_grace_seconds": "PIGEON_SHUTDOWN_GRACE_SECONDS",
     "request_log_days": "PIGEON_REQUEST_LOG_DAYS",
     "proxy_hops": "PIGEON_PROXY_HOPS",
     "api_concurrency_per_account": "PIGEON_API_CONCURRENCY_PER_ACCOUNT",
@@ -175,6 +180,7 @@ def _check(typed: dict[str, Any]) -> None:
         ("error_log_days", 0),
         ("message_days", 0),
         ("usage_trigger_seconds", 0.1),
+        ("shutdown_grace_seconds", 0),
     ):
         if key in typed and typed[key] < least:
             raise ConfigError(f"{_ENV[key]}: {typed[key]} is less than {least}")

@@ -87,8 +87,13 @@ def listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app: Any) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level="warning", access_log=False, backlog=2048)
+def uvicorn_config(app: Any, *, shutdown_grace: int = 30) -> uvicorn.Config:
+    """`shutdown_grace`: on SIGTERM, the seconds to wait for requests in progress before they
+    are cancelled. Unbounded (uvicorn's default), one client that sent half a request and then
+    nothing kept the process from stopping for as long as it stayed connected."""
+    return uvicorn.Config(
+        app, log_level="warning", access_log=False, backlog=2048, timeout_graceful_shutdown=shutdown_grace
+    )
 
 
 class Children:
