@@ -4,6 +4,11 @@ Fields passed with ``extra=`` become keys of the object. Keys that could carry a
 masked wherever they appear, so a careless ``extra={"password": ...}`` never reaches a log; a
 URL field (``url``, ``*_url``) loses any password it holds (pigeon.domain.urls.url_for_log, which
 log calls that put a URL in the message itself use).
+
+uvicorn's loggers (``uvicorn.error``: malformed requests, shutdown) go through the same
+handler: `pigeon.serving.uvicorn_config` gives uvicorn no logging configuration of its own.
+An error that the API's handler has already logged (`mark_logged`) is not logged a second
+time by uvicorn, which Starlette hands every unhandled error to after the 500 is sent.
 """
 
 from __future__ import annotations
@@ -28,6 +33,23 @@ def _mask(key: str, value: Any) -> Any:
     if (name == "url" or name.endswith("_url")) and isinstance(value, str):
         return url_for_log(value)
     return value
+
+
+_LOGGED = "_pigeon_logged"
+
+
+def mark_logged(exc: BaseException) -> None:
+    """Note that `exc` has been logged with its traceback, so that the server's own report of
+    it (uvicorn's "Exception in ASGI application") is left out."""
+    setattr(exc, _LOGGED, True)
+
+
+class _LoggedOnce(logging.Filter):
+    """Drops a record whose exception was logged already (`mark_logged`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, _LOGGED, False)
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,3 +86,7 @@ def configure(level: str = "info") -> None:
     # own attempts, without secrets.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # On the logger, not the handler: a filter there sees only uvicorn's own records.
+    uvicorn = logging.getLogger("uvicorn.error")
+    uvicorn.filters[:] = [f for f in uvicorn.filters if not isinstance(f, _LoggedOnce)]
+    uvicorn.addFilter(_LoggedOnce())

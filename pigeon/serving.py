@@ -90,9 +90,20 @@ def listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
 def uvicorn_config(app: Any, *, shutdown_grace: int = 30) -> uvicorn.Config:
     """`shutdown_grace`: on SIGTERM, the seconds to wait for requests in progress before they
     are cancelled. Unbounded (uvicorn's default), one client that sent half a request and then
-    nothing kept the process from stopping for as long as it stayed connected."""
+    nothing kept the process from stopping for as long as it stayed connected.
+
+    No logging configuration of uvicorn's own (log_config=None): its default installs
+    plain-text handlers, so its lines (a malformed request, a second copy of every 500 with a
+    traceback of some fifty lines) broke the one-JSON-object-per-line log; its loggers now
+    reach Pigeon's handler (pigeon.logs). Warnings and up only, no access log, as before:
+    the request log records every API call."""
     return uvicorn.Config(
-        app, log_level="warning", access_log=False, backlog=2048, timeout_graceful_shutdown=shutdown_grace
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        backlog=2048,
+        timeout_graceful_shutdown=shutdown_grace,
     )
 
 

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from pigeon.api.concurrency import RETRY_AFTER
 from pigeon.domain.errors import ApiError, StoreUnavailable
+from pigeon.logs import mark_logged
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ async def client_disconnect_handler(request: Request, exc: Exception) -> Respons
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
+    mark_logged(exc)  # Starlette raises it on to uvicorn, which would log it again
     request.state.error_code = 20500
     return error_response(ApiError(20500, "An internal error occurred; it has been logged.", status=500))
 

@@ -33,3 +33,22 @@ def test_a_url_field_never_carries_a_password() -> None:
     assert entry["url"] == "https://user:***@hooks.example.com/status"
     assert entry["fallback_url"] == "https://***@hooks.example.com/fallback"
     assert "s3cret" not in line and "t0ken" not in line and entry["attempts"] == 3
+
+
+def test_an_error_logged_by_the_api_is_not_logged_again_by_uvicorn() -> None:
+    """Starlette hands an unhandled error on to uvicorn after the API's handler has logged it
+    (and answered 500): uvicorn's copy is dropped, its other lines are kept."""
+    from pigeon import logs
+
+    logs.configure("info")
+    uvicorn = logging.getLogger("uvicorn.error")
+    logged, other = RuntimeError("logged"), RuntimeError("not logged")
+    logs.mark_logged(logged)
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return uvicorn.makeRecord("uvicorn.error", logging.ERROR, __file__, 1, "Exception", (), (type(exc), exc, None))
+
+    assert not uvicorn.filter(record(logged))
+    assert uvicorn.filter(record(other))
+    logs.configure("info")  # configuring again does not pile up filters
+    assert len(uvicorn.filters) == 1
