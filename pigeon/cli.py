@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,15 +34,16 @@ from pigeon.cli_erase import erase_cmd
 from pigeon.cli_import import import_app
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
-from pigeon.cli_store import open_store, settings_or_exit
+from pigeon.cli_store import open_store, output_or_exit, settings_or_exit
 from pigeon.cli_usage import usage_cmd
 from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store import numbers as number_store
-from pigeon.store.engine import configuration_warnings
+from pigeon.store.engine import UnusableUrl, configuration_warnings
 from pigeon.store.messages import MessageFilter, list_messages
+from pigeon.store.schema import SchemaTooNew
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts and their credentials.", no_args_is_help=True)
@@ -154,6 +156,9 @@ def serve(
         err.print("[red]configuration error:[/red] --api-processes must be at least 1", markup=True)
         raise typer.Exit(2)
     configure_logging(settings.log_level)
+    # Listening first: a port that is taken stops here, before the store or a first account
+    # is made.
+    sock = _listen_or_exit(settings)
     db = bootstrap.open_database(settings)
     for warning in configuration_warnings(db.engine) + (db.replica.warnings() if db.replica else []):
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True, markup=True)
@@ -171,8 +176,6 @@ def serve(
     in_process = (
         bootstrap.build_workers(settings, db, registry=registry) if workers == 0 and settings.run_workers else None
     )
-    # Listening first: a port that is taken stops here, before anything is made on disk.
-    sock = serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
     worker_processes = serving.WorkerProcesses(workers) if workers else None
     children: list[serving.Children] = [worker_processes] if worker_processes else []
     more = None
@@ -207,6 +210,22 @@ def serve(
                 group.stop()
 
 
+def _listen_or_exit(settings: Settings) -> socket.socket:
+    from pigeon import serving
+
+    try:
+        return serving.listen(settings.host, settings.port, shared=settings.api_processes > 1)
+    except OSError as exc:  # taken, or an address this host does not have
+        err.print(
+            f"[red]cannot listen on {escape(settings.host)}:{settings.port}:[/red] {escape(exc.strerror or str(exc))}"
+            " (PIGEON_HOST, PIGEON_PORT)",
+            highlight=False,
+            markup=True,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from exc
+
+
 @app.command("serve-api", hidden=True)
 def serve_api(
     fd: Annotated[int, typer.Option("--fd", help="The listening socket, inherited from `pigeon serve`.")],
@@ -217,8 +236,6 @@ def serve_api(
     ] = None,
 ) -> None:
     """One more API process on `pigeon serve`'s socket (started by `pigeon serve --api-processes`)."""
-    import socket
-
     import uvicorn
 
     from pigeon import serving
@@ -257,6 +274,11 @@ def worker(
 
     if parent is not None:  # started by `pigeon serve --workers N`
         serving.watch_parent(parent)
+    if metrics_port is not None and not 0 < metrics_port < 65536:
+        err.print(
+            f"[red]configuration error:[/red] --metrics-port {metrics_port} is not a port (1 to 65535)", markup=True
+        )
+        raise typer.Exit(2)
     settings = load_settings()
     bootstrap.check_configuration(settings)
     configure_logging(settings.log_level)
@@ -264,7 +286,17 @@ def worker(
     registry = CollectorRegistry()
     workers = bootstrap.build_workers(settings, db, registry=registry)
     if metrics_port is not None:
-        start_http_server(metrics_port, addr=settings.host, registry=registry)
+        try:
+            start_http_server(metrics_port, addr=settings.host, registry=registry)
+        except OSError as exc:
+            err.print(
+                f"[red]cannot serve metrics on {escape(settings.host)}:{metrics_port}:[/red]"
+                f" {escape(exc.strerror or str(exc))}",
+                highlight=False,
+                markup=True,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from exc
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -605,15 +637,16 @@ def optouts_export(
     """Export the opt-out list as CSV or JSON."""
     from pigeon.app import optouts
 
+    target = output_or_exit(output) if output else None  # a path it cannot write stops it first
     db = open_store()
     with db.read() as conn:
         rows = optouts.list_for_account(conn, account)
     text = optouts.to_csv(rows) if fmt == "csv" else json.dumps([optouts.view(r) for r in rows], indent=2) + "\n"
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
+    if target is None:
         sys.stdout.write(text)
+        return
+    with target:
+        target.write(text)
 
 
 @optouts_app.command("import")
@@ -726,9 +759,13 @@ def logs(
 def main() -> None:
     try:
         app()
-    except ConfigError as exc:
+    except (ConfigError, UnusableUrl) as exc:
         # A setting or the configuration file cannot be used: say which, not a traceback.
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, markup=True)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+        raise SystemExit(2) from None
+    except SchemaTooNew as exc:
+        # Migrations only go forward; the operator must run the newer release (or restore).
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, markup=True, soft_wrap=True)
         raise SystemExit(2) from None
     except StoreUnavailable as exc:
         # A command run while the database is down (or PIGEON_DATABASE_URL points nowhere):

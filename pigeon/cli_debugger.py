@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from pigeon.cli_store import open_store
+from pigeon.cli_store import open_store, output_or_exit
 from pigeon.domain import periods
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 
@@ -300,7 +300,7 @@ def _target(output: str | None) -> Iterator[IO[str]]:
     if output is None:
         yield sys.stdout
         return
-    with open(output, "w", encoding="utf-8", newline="") as fh:
+    with output_or_exit(output) as fh:
         yield fh
 
 
@@ -312,7 +312,7 @@ def export(db: Database, f: MessageFilter, fmt: str, *, output: str | None = Non
     if fmt not in export_use.FORMATS:
         raise typer.BadParameter(f"--export must be one of {', '.join(export_use.FORMATS)}, not {fmt!r}")
     count = 0
-    with db.history() as conn, _target(output) as fh:
+    with _target(output) as fh, db.history() as conn:  # a path it cannot write stops it first
         records = export_use.export_all(conn, f, limit=limit)
         writer = export_use.formatter(fmt, exported_at=datetime.now(UTC), filters=export_use.filter_view(f))
         fh.write(writer.head())

@@ -24,7 +24,7 @@ from rich.table import Column, Table
 
 from pigeon.app import inventory
 from pigeon.app.inventory_csv import InventoryFileError, import_csv
-from pigeon.cli_store import open_store
+from pigeon.cli_store import open_store, read_or_exit
 from pigeon.ports import SystemClock
 from pigeon.store import inventory as store
 
@@ -49,7 +49,7 @@ def import_(
     as_json: JsonFlag = False,
 ) -> None:
     """Load numbers into the inventory; numbers already there are updated, numbers on an account skipped."""
-    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    text = sys.stdin.read() if str(path) == "-" else read_or_exit(path)
     db = open_store()
     try:
         with db.write() as conn:

@@ -9,7 +9,8 @@ and `--help` need neither, and they take seconds to import on a busy machine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,6 +40,30 @@ def open_store(*, migrate: bool = True) -> Database:
     from pigeon import bootstrap
 
     return bootstrap.open_database(settings_or_exit(), migrate=migrate)
+
+
+def read_or_exit(path: Path) -> str:
+    """The text of a file a command was given; one that cannot be read ends the command with
+    one line and status 2, before the store is opened."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        err.print(f"[red]cannot read {escape(str(path))}:[/red] {escape(why)}", markup=True, soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+def output_or_exit(path: str) -> IO[str]:
+    """The file a command writes to, opened before any work is done: a path it cannot write
+    (a directory that does not exist, no permission) ends the command with one line and
+    status 2, rather than a traceback once the records have been read."""
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        err.print(
+            f"[red]cannot write {escape(path)}:[/red] {escape(exc.strerror or str(exc))}", markup=True, soft_wrap=True
+        )
+        raise typer.Exit(2) from exc
 
 
 class _Rehearsal(Exception):

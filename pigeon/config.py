@@ -169,8 +169,19 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     return Settings(**typed)
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def _check(typed: dict[str, Any]) -> None:
     """ConfigError for values that are of the right type but cannot be used."""
+    if "log_level" in typed:
+        # Read in any case, as logging does; refused here rather than by logging's own
+        # ValueError, a traceback, once the process is half started.
+        typed["log_level"] = typed["log_level"].strip().lower()
+        if typed["log_level"] not in LOG_LEVELS:
+            raise ConfigError(f"PIGEON_LOG_LEVEL: {typed['log_level']!r} is not one of {', '.join(LOG_LEVELS)}")
+    if "port" in typed and not 0 < typed["port"] < 65536:
+        raise ConfigError(f"PIGEON_PORT: {typed['port']} is not a port (1 to 65535)")
     for key, least in (
         ("api_concurrency_per_account", 0),
         ("webhook_concurrency", 1),

@@ -125,9 +125,37 @@ def _json_text(value: Any) -> str:
 _ENGINE = {"json_serializer": _json_text, "json_deserializer": orjson.loads, "hide_parameters": True}
 
 
+class UnusableUrl(ValueError):
+    """A database URL that names no database Pigeon can open: it does not parse, or names a
+    driver that does not exist or is not installed. Said in a line by the CLI, not a traceback
+    from deep inside SQLAlchemy."""
+
+
+def check_url(url: str) -> None:
+    """UnusableUrl unless `url` parses and names an installed driver. Never quotes the URL,
+    which may hold a password."""
+    try:
+        parsed = sa.make_url(normalise_url(url))
+    except ValueError as exc:  # what the URL parser raises for a port that is not a number
+        raise UnusableUrl("it cannot be read (is its port a number?)") from exc
+    except sa.exc.ArgumentError as exc:
+        raise UnusableUrl("it is not a URL such as postgresql://user@host:5432/db or sqlite:///pigeon.db") from exc
+    try:
+        parsed.get_dialect().import_dbapi()
+    except sa.exc.NoSuchModuleError as exc:
+        raise UnusableUrl(
+            f"no database driver is called {parsed.drivername!r}; use postgresql:// or sqlite:///"
+        ) from exc
+    except ImportError as exc:
+        raise UnusableUrl(
+            f"the driver of {parsed.drivername!r} is not installed; use postgresql:// or sqlite:///"
+        ) from exc
+
+
 def create_engine(url: str, *, pool_size: int = 10, ping_always: bool = False) -> Engine:
     """`ping_always`: check every connection as it leaves the pool (pool_pre_ping), for an
     engine whose reads are few and which should notice a restarted server before a read does."""
+    check_url(url)
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -495,8 +523,16 @@ class Database:
     def from_url(cls, url: str, *, replica_url: str | None = None) -> Database:
         # The replica's connections are checked as they leave the pool: a replica that
         # restarted is then found out before a read, which goes to the primary instead.
-        replica = create_engine(replica_url, pool_size=4, ping_always=True) if replica_url else None
-        return cls(create_engine(url), replica=replica)
+        try:
+            primary = create_engine(url)
+        except UnusableUrl as exc:
+            raise UnusableUrl(f"the database URL: {exc}") from exc
+        try:
+            replica = create_engine(replica_url, pool_size=4, ping_always=True) if replica_url else None
+        except UnusableUrl as exc:
+            primary.dispose()
+            raise UnusableUrl(f"the replica's database URL: {exc}") from exc
+        return cls(primary, replica=replica)
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
 
 from pigeon.store.engine import BUSY_TIMEOUT_MS, connect
 
@@ -24,6 +26,23 @@ def alembic_config(engine: Engine) -> Config:
 MIGRATION_LOCK = 0x50494745
 #: How long a starting process waits on SQLite for another's migration: an hour.
 UPGRADE_WAIT_MS = 3_600_000
+
+
+class SchemaTooNew(Exception):
+    """The database's schema is at a revision this release does not know: a newer release
+    of Pigeon migrated it. Alembic's own report is a traceback ending in "Can't locate
+    revision"."""
+
+
+def _refuse_unknown_revision(conn: Connection, cfg: Config) -> None:
+    known = {script.revision for script in ScriptDirectory.from_config(cfg).walk_revisions()}
+    unknown = [rev for rev in MigrationContext.configure(conn).get_current_heads() if rev not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"the database's schema is at revision {', '.join(unknown)}, which this release of Pigeon"
+            " does not know: a newer release made it. Run that release (or newer), or restore a backup"
+            " taken before the upgrade."
+        )
 
 
 def upgrade(engine: Engine) -> None:
@@ -44,6 +63,7 @@ def upgrade(engine: Engine) -> None:
             with conn.begin():
                 if not sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                _refuse_unknown_revision(conn, cfg)
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         finally:
@@ -53,7 +73,5 @@ def upgrade(engine: Engine) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.migration import MigrationContext
-
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -137,3 +137,22 @@ def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
         assert registry.get_sample_value("pigeon_retention_removed_total", {"what": "things"}) == 2
     finally:
         db.dispose()
+
+
+UNUSABLE = [
+    ({"PIGEON_LOG_LEVEL": "verbose"}, "PIGEON_LOG_LEVEL: 'verbose' is not one of debug, info, warning, error"),
+    ({"PIGEON_PORT": "99999"}, "PIGEON_PORT: 99999 is not a port (1 to 65535)"),
+    ({"PIGEON_PORT": "0"}, "PIGEON_PORT: 0 is not a port (1 to 65535)"),
+    ({"PIGEON_PORT": "-1"}, "PIGEON_PORT: -1 is not a port (1 to 65535)"),
+]
+
+
+@pytest.mark.parametrize(("environ", "message"), UNUSABLE, ids=[m.split(":")[0] + str(e) for e, m in UNUSABLE])
+def test_values_that_cannot_be_used_are_refused_by_name(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(environ)
+    assert str(refused.value) == message
+
+
+def test_the_log_level_is_read_in_any_case() -> None:
+    assert load_settings({"PIGEON_LOG_LEVEL": "WARNING"}).log_level == "warning"

@@ -1,0 +1,71 @@
+"""An operator's mistake (a setting out of range, a database URL that cannot be used, a port
+already taken, a file or directory that is not there, a store made by a newer release) ends a
+command with one line in our own words and exit status 2, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pigeon.store.engine import Database
+from pigeon.store.schema import upgrade
+from tests.acceptance.conftest import PIGEON, free_port
+
+CASES = [
+    ({"PIGEON_LOG_LEVEL": "verbose"}, ["serve"], "PIGEON_LOG_LEVEL"),
+    ({"PIGEON_PORT": "99999"}, ["serve"], "PIGEON_PORT"),
+    ({"PIGEON_DATABASE_URL": "postgresql://u:pw@h:notaport/db"}, ["logs"], "port"),
+    ({"PIGEON_DATABASE_URL": "postgres+nosuch://u@h/db"}, ["logs"], "postgres+nosuch"),
+    ({}, ["worker", "--metrics-port", "70000"], "--metrics-port"),
+    ({}, ["inventory", "import", "/nonexistent.csv"], "/nonexistent.csv"),
+    ({}, ["optouts", "export", "-o", "/nonexistent/dir/f.csv"], "/nonexistent/dir/f.csv"),
+    ({}, ["logs", "--export", "json", "-o", "/nonexistent/dir/f.json"], "/nonexistent/dir/f.json"),
+]
+
+
+def _pigeon(tmp_path: Path, env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIGEON_")}
+    return subprocess.run(
+        [str(PIGEON), *args],
+        env={**clean, "PIGEON_DATABASE_URL": f"sqlite:///{tmp_path / 'pigeon.db'}", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _one_line(done: subprocess.CompletedProcess[str], expected: str) -> None:
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+
+
+@pytest.mark.parametrize(("env", "args", "expected"), CASES, ids=[" ".join(c[1]) + str(c[0]) for c in CASES])
+def test_a_mistake_is_one_line_and_exit_2(tmp_path: Path, env: dict[str, str], args: list[str], expected: str) -> None:
+    _one_line(_pigeon(tmp_path, env, args), expected)
+
+
+def test_a_port_already_taken_stops_serve_before_it_makes_anything(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = _pigeon(tmp_path, {"PIGEON_PORT": str(port)}, ["serve"])
+    _one_line(done, f"127.0.0.1:{port}")
+    assert not (tmp_path / "pigeon.db").exists(), "a store (and a first account) was made all the same"
+
+
+def test_a_store_made_by_a_newer_release_is_said_so(tmp_path: Path) -> None:
+    db = Database.from_url(f"sqlite:///{tmp_path / 'pigeon.db'}")
+    upgrade(db.engine)
+    db.dispose()
+    with sqlite3.connect(tmp_path / "pigeon.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    _one_line(_pigeon(tmp_path, {}, ["logs"]), "newer release")
