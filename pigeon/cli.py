@@ -155,6 +155,9 @@ def serve(
     if settings.api_processes < 1:
         err.print("[red]configuration error:[/red] --api-processes must be at least 1", markup=True)
         raise typer.Exit(2)
+    if workers < 0:  # taken as "none" before: no worker ran, and nothing said so
+        err.print("[red]configuration error:[/red] --workers must be 0 (in-process) or more", markup=True)
+        raise typer.Exit(2)
     configure_logging(settings.log_level)
     # Listening first: a port that is taken stops here, before the store or a first account
     # is made.

@@ -137,6 +137,34 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
         raise ConfigError(f"{name}: cannot read {raw!r} as {kind.__name__}") from exc
 
 
+#: The tables of the configuration file besides [pigeon], each read by the composition root
+#: (pigeon.bootstrap: carriers and routes by pigeon.carriers.config, the others by
+#: `_file_table`). A table that is not one of them is a typo, refused rather than ignored.
+FILE_TABLES = ("carriers", "routes", "simulator", "pacing", "prices")
+
+
+def _read_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The [pigeon] settings and the other tables of the configuration file. A key or a table
+    it does not know is refused by name, as [[carriers]] refuses a key: a misspelt one
+    (`mesage_days`, `[pacng]`) would otherwise leave the default in force without a word."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"PIGEON_CONFIG={path}: {exc}") from exc
+    section = data.pop("pigeon", {})
+    if not isinstance(section, dict):
+        raise ConfigError("PIGEON_CONFIG: [pigeon] is not a table")
+    for key in section:
+        if key not in _ENV:
+            raise ConfigError(f"PIGEON_CONFIG: [pigeon] has no setting {key!r}; the settings are {', '.join(_ENV)}")
+    for name in data:
+        if name not in FILE_TABLES:
+            raise ConfigError(
+                f"PIGEON_CONFIG: no table [{name}]; the tables are [pigeon], {', '.join(f'[{t}]' for t in FILE_TABLES)}"
+            )
+    return dict(section), data
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from `environ` (default: os.environ), the PIGEON_CONFIG file and overrides."""
     env = os.environ if environ is None else environ
@@ -144,15 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     tables: dict[str, Any] = {}
     config_path = env.get("PIGEON_CONFIG")
     if config_path:
-        try:
-            data = tomllib.loads(Path(config_path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"PIGEON_CONFIG={config_path}: {exc}") from exc
-        section = data.get("pigeon", {})
-        for key, value in section.items():
-            if key in _ENV:
-                values[key] = value
-        tables = {k: v for k, v in data.items() if k != "pigeon"}
+        values, tables = _read_file(config_path)
     for key, var in _ENV.items():
         if var in env and env[var] != "":
             values[key] = env[var]
@@ -191,6 +211,8 @@ def _check(typed: dict[str, Any]) -> None:
         ("error_log_days", 0),
         ("message_days", 0),
         ("usage_trigger_seconds", 0.1),
+        ("request_log_days", 0),
+        ("proxy_hops", 0),
         ("shutdown_grace_seconds", 0),
     ):
         if key in typed and typed[key] < least:

@@ -22,6 +22,7 @@ CASES = [
     ({"PIGEON_DATABASE_URL": "postgresql://u:pw@h:notaport/db"}, ["logs"], "port"),
     ({"PIGEON_DATABASE_URL": "postgres+nosuch://u@h/db"}, ["logs"], "postgres+nosuch"),
     ({}, ["worker", "--metrics-port", "70000"], "--metrics-port"),
+    ({}, ["serve", "--workers", "-1"], "--workers"),
     ({}, ["inventory", "import", "/nonexistent.csv"], "/nonexistent.csv"),
     ({}, ["optouts", "export", "-o", "/nonexistent/dir/f.csv"], "/nonexistent/dir/f.csv"),
     ({}, ["logs", "--export", "json", "-o", "/nonexistent/dir/f.json"], "/nonexistent/dir/f.json"),

@@ -144,6 +144,8 @@ UNUSABLE = [
     ({"PIGEON_PORT": "99999"}, "PIGEON_PORT: 99999 is not a port (1 to 65535)"),
     ({"PIGEON_PORT": "0"}, "PIGEON_PORT: 0 is not a port (1 to 65535)"),
     ({"PIGEON_PORT": "-1"}, "PIGEON_PORT: -1 is not a port (1 to 65535)"),
+    ({"PIGEON_REQUEST_LOG_DAYS": "-1"}, "PIGEON_REQUEST_LOG_DAYS: -1.0 is less than 0"),
+    ({"PIGEON_PROXY_HOPS": "-1"}, "PIGEON_PROXY_HOPS: -1 is less than 0"),
 ]
 
 
@@ -156,3 +158,32 @@ def test_values_that_cannot_be_used_are_refused_by_name(environ: dict[str, str],
 
 def test_the_log_level_is_read_in_any_case() -> None:
     assert load_settings({"PIGEON_LOG_LEVEL": "WARNING"}).log_level == "warning"
+
+
+FILE_MISTAKES = [
+    ("[pigeon]\nmesage_days = 30\n", "PIGEON_CONFIG: [pigeon] has no setting 'mesage_days'"),
+    ("[pacng]\nlong_code = 0\n", "PIGEON_CONFIG: no table [pacng]; the tables are"),
+    ("[[carrier]]\nname = 'x'\n", "PIGEON_CONFIG: no table [carrier]"),
+    ("pigeon = 1\n", "PIGEON_CONFIG: [pigeon] is not a table"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), FILE_MISTAKES, ids=[t.split("\n")[0] for t, _ in FILE_MISTAKES])
+def test_a_misspelt_key_or_table_in_the_file_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    """As [[carriers]] refuses a key it does not know: a typo otherwise leaves the default in
+    force without a word."""
+    path = tmp_path / "pigeon.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"PIGEON_CONFIG": str(path)})
+    assert str(refused.value).startswith(message)
+
+
+def test_every_table_the_loader_reads_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "pigeon.toml"
+    path.write_text(
+        "[pigeon]\nmessage_days = 30\n[pacing]\nlong_code = 1.0\n[prices.US]\n[simulator]\n"
+        '[[carriers]]\nname = "a"\n[[routes]]\nprefix = "+1"\n'
+    )
+    s = load_settings({"PIGEON_CONFIG": str(path)})
+    assert s.message_days == 30.0 and sorted(s.file_tables) == ["carriers", "pacing", "prices", "routes", "simulator"]
