@@ -22,6 +22,7 @@ def _json(server: Server, *args: str) -> Any:
     return json.loads(server.cli(*args, "--json").stdout)
 
 
+@pytest.mark.timeout(120)  # about 20 s: a dozen CLI processes, each starting Python; headroom for a loaded machine
 def test_operator_commands(sqlite_server: Server, tmp_path: Path) -> None:
     server = sqlite_server
     stock = [fresh_number(), fresh_number()]
