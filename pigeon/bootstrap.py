@@ -331,7 +331,15 @@ def check_configuration(settings: Settings) -> None:
     """ConfigError for a configuration file whose tables cannot be used, checked by every entry
     point before it starts anything (`pigeon serve` before it starts worker processes)."""
     pacing_policy(settings)
-    price_table_for(settings)
+    prices = price_table_for(settings)
+    if gaps := prices.unpriced_kinds():
+        # Allowed (an operator may mean it), but easy to do by mistake: [prices.US] alone
+        # replaces the built-in list, and everything else would then go out unpriced.
+        log.warning(
+            'PIGEON_CONFIG: [prices."*"] gives no price for %s: messages from such senders to '
+            "countries [prices] does not name will show no price and add nothing to usage",
+            ", ".join(gaps),
+        )
     _simulator_scenarios(settings)
     try:
         load_carriers(settings.file_tables)

@@ -114,15 +114,16 @@ def prepare_message(
 
     smart = parse_bool(req.smart_encoded) or bool(service and service["smart_encoding"] and req.smart_encoded is None)
     plan = plan_segments(body, smart_encoding=smart)
+    # An MMS is one message, however long its text: not segmented, and charged once. (Sent
+    # as an SMS with links instead, the dispatcher counts that text's segments then.)
+    segments = 1 if req.media_urls else plan.num_segments
     sender, opted_out, duplicate = resolve_sender(conn, account_sid, req, to, service, plan.body, duplicates_since, now)
     if opted_out and not req.keyword_reply:
         raise ApiError(21610, f"Attempt to send to unsubscribed recipient {to}.")
 
     fail_code = (
         # A scheduled message joins its sender's queue at its SendAt, not now.
-        _check_queue(
-            conn, sender, plan.num_segments, pacing or PacingPolicy(), queue_gauge, service=service is not None
-        )
+        _check_queue(conn, sender, segments, pacing or PacingPolicy(), queue_gauge, service=service is not None)
         if send_at is None
         else None
     )
@@ -145,7 +146,7 @@ def prepare_message(
         "body": plan.body,
         "status": str(status),
         "encoding": plan.encoding,
-        "num_segments": plan.num_segments,
+        "num_segments": segments,
         "num_media": len(req.media_urls),
         "error_code": None,
         "error_message": None,
@@ -187,7 +188,7 @@ def prepare_message(
         "status": str(status),
         "error_code": None,
         "detail": {
-            "num_segments": plan.num_segments,
+            "num_segments": segments,
             "encoding": plan.encoding,
             "num_media": len(req.media_urls),
             **({"send_at": send_at.isoformat()} if send_at else {}),

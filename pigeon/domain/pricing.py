@@ -65,6 +65,12 @@ class PriceTable:
             return FREE
         return _charge(self.per_segment(recipient, sender), segments)
 
+    def unpriced_kinds(self) -> list[str]:
+        """Sender kinds the "*" table does not price: a message from one of them to a country
+        the table does not name goes out with no price (null) and counts nothing in usage."""
+        rest = self.prices.get("*", {})
+        return [str(kind) for kind in SenderKind if str(kind) not in rest]
+
     def inbound_price(self, number: str, segments: int, *, country: str | None = None) -> str | None:
         """The charge for a message received on our `number` (a short code's `country` is its
         record's: the digits do not tell); None if received messages are not priced there."""

@@ -74,12 +74,12 @@ def test_a_converting_service_sends_the_media_as_links(pipe: Pipeline) -> None:
 
 
 def test_media_sent_as_links_pace_the_sender_by_the_segments_that_went(pipe: Pipeline) -> None:
-    """The claim paced the message for its body's one segment; the text with the links took
-    three, so its sender (a long code: a segment a second) is busy for three seconds."""
+    """The claim paced the message as one MMS; the text with the links took three segments,
+    so its sender (a long code: a segment a second) is busy for three seconds."""
     service = pipe.add_service(SENDER)
     text_only = ScriptedCarrier("text", carries_media=False)
     sid = pipe.send(from_=None, service=service, body="Your order is ready. " * 7 + "x" * 150, media=MEDIA)
-    assert pipe.message(sid)["num_segments"] == 2
+    assert pipe.message(sid)["num_segments"] == 1  # an MMS is not segmented
     start = pipe.clock.now()
     pipe.dispatch(route=[text_only])
     assert pipe.message(sid)["num_segments"] == 3
@@ -108,6 +108,16 @@ def test_a_converting_service_with_a_carrier_for_media_sends_mms(pipe: Pipeline)
     assert mms.submitted[0].media_urls == MEDIA
     (sent,) = [e for e in pipe.events(sid) if e["status"] == "sent"]
     assert "media_as_links" not in sent["detail"]
+
+
+def test_an_mms_with_a_long_text_is_one_message_charged_once(pipe: Pipeline) -> None:
+    mms = ScriptedCarrier("mms")
+    sid = pipe.send(body="x" * 500, media=MEDIA)  # four segments, were it an SMS
+    assert pipe.message(sid)["num_segments"] == 1
+    pipe.dispatch(route=[mms])
+    row = pipe.message(sid)
+    assert (row["status"], row["num_segments"]) == ("sent", 1)
+    assert row["price"] == DispatchSettings().prices.price(TO, SENDER, 1)
 
 
 def test_a_converting_service_whose_sender_cannot_send_mms_sends_links(pipe: Pipeline) -> None:

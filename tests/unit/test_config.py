@@ -103,6 +103,21 @@ def test_a_configuration_file_that_cannot_be_used_is_a_configuration_error(
     assert problem in str(refused.value)
 
 
+def test_a_price_list_that_leaves_senders_unpriced_is_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "pigeon.toml"
+    config.write_text('[prices.US]\nlong_code = "0.0079"\n')
+    bootstrap.check_configuration(load_settings({"PIGEON_CONFIG": str(config)}))
+    assert "gives no price for long_code, toll_free, short_code, alphanumeric" in caplog.text
+    caplog.clear()
+    config.write_text(
+        '[prices."*"]\nlong_code = "0.05"\ntoll_free = "0.05"\nshort_code = "0.05"\nalphanumeric = "0.05"\n'
+    )
+    bootstrap.check_configuration(load_settings({"PIGEON_CONFIG": str(config)}))
+    assert "no price" not in caplog.text
+
+
 def test_the_workers_take_the_webhook_settings(tmp_path: Path) -> None:
     from pigeon import bootstrap
     from pigeon.store.engine import Database

@@ -124,3 +124,17 @@ def test_a_free_message_costs_nothing_in_the_table_s_format() -> None:
     table = PriceTable()
     assert table.price("+14155550100", "+14155550181", 3, free=True) == "0.00000"
     assert table.price("+14155550100", "+14155550181", 3) != "0.00000"
+
+
+def test_the_kinds_no_star_row_prices_are_named() -> None:
+    assert PriceTable().unpriced_kinds() == []  # the built-in list prices everything
+    assert price_table({"US": {"long_code": "0.0079"}}).unpriced_kinds() == [
+        "long_code",
+        "toll_free",
+        "short_code",
+        "alphanumeric",
+    ]
+    assert price_table({"*": {"long_code": "0.05", "short_code": "0.05"}}).unpriced_kinds() == [
+        "toll_free",
+        "alphanumeric",
+    ]
