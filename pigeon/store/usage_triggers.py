@@ -68,11 +68,15 @@ def triggers_of_active_accounts(conn: Connection) -> list[Row]:
 
 
 def mark_fired(conn: Connection, sid: str, *, period: str, now: datetime) -> bool:
-    """Mark the trigger fired for `period`, unless it already is: False when another process
-    fired it first (only the one that marks it calls its URL)."""
+    """Mark the trigger fired for `period`, unless it already is, or is for a later period:
+    False when another process fired it first (only the one that marks it calls its URL).
+    Only forward: a process that found the trigger due just before midnight and marks it after
+    another fired the new day must not undo that mark (the new day would fire twice). A
+    trigger's periods are keys of one format (its Recurring never changes), which sort as
+    the periods do."""
     result = conn.execute(
         usage_triggers.update()
-        .where(t.sid == sid, sa.or_(t.fired_period.is_(None), t.fired_period != period))
+        .where(t.sid == sid, sa.or_(t.fired_period.is_(None), t.fired_period < period))
         .values(fired_period=period, date_fired=now, date_updated=now)
     )
     return bool(result.rowcount)

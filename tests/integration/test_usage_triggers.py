@@ -153,6 +153,25 @@ def test_two_processes_evaluating_at_once_fire_a_trigger_once(db: Database, cloc
     assert len(callbacks(db)) == 1
 
 
+def test_a_process_late_across_midnight_does_not_fire_a_day_again(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    """One process found the trigger due just before midnight and is slow to fire it; another
+    fires the new day first. The slow one's stale day must not fire, nor undo the new day's
+    mark (which let the new day fire a second time)."""
+    trigger = create(db, clock, account, Recurring="daily")
+    add(db, account, clock.now().date().isoformat(), messages=10, segments=10)
+    with db.read() as conn:
+        stale = use.reached(conn, today=clock.now().date())
+    clock.advance(86400)
+    add(db, account, clock.now().date().isoformat(), messages=10, segments=10)
+    assert evaluate(db, clock) == [trigger["sid"]]  # the new day, fired by the other process
+    with db.write() as conn:
+        assert use.fire(conn, stale, now=clock.now()) == []
+    assert evaluate(db, clock) == []
+    assert len(callbacks(db)) == 1
+
+
 def test_a_closed_accounts_triggers_stay_quiet(db: Database, clock: FrozenClock, account: str) -> None:
     create(db, clock, account, Recurring="daily")
     add(db, account, clock.now().date().isoformat(), messages=10, segments=10)
