@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app import sender_exit
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.inventory import NUMBER_TYPES, friendly_name
@@ -134,11 +135,15 @@ def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapp
     return fetch(conn, account_sid, sid, path)
 
 
-def release(conn: Connection, account_sid: str, sid: str, path: str, now: datetime | None = None) -> None:
-    """Take a number off the account. It goes back into the inventory, free to buy again."""
+def release(conn: Connection, account_sid: str, sid: str, path: str, now: datetime | None = None) -> int:
+    """Take a number off the account. It goes back into the inventory, free to buy again; the
+    account's messages still waiting to go from it fail (`sender_exit`). Returns how many."""
     row = fetch(conn, account_sid, sid, path)
+    at = now or row["date_updated"]
+    failed = sender_exit.fail_waiting(conn, row, now=at, kind="number_released", why="was released")
     store.delete_number(conn, sid)
-    _restock(conn, row, now or row["date_updated"])
+    _restock(conn, row, at)
+    return failed
 
 
 def _restock(conn: Connection, number: Mapping[str, Any], now: datetime) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -122,3 +122,12 @@ def get_alert(conn: Connection, sid: str, *, account_sid: str | None = None) -> 
         q = q.where(alerts.c.account_sid == account_sid)
     row = conn.execute(q).mappings().first()
     return dict(row) if row else None
+
+
+_INSERT_ALERTS = alerts.insert()
+
+
+def add_alerts(conn: Connection, rows: Sequence[Row]) -> None:
+    """Insert many alerts made with `alert_row`, with one executemany."""
+    if rows:
+        conn.execute(_INSERT_ALERTS, list(rows))

@@ -243,6 +243,16 @@ def test_a_message_of_an_account_suspended_before_it_went_out() -> None:
     assert any("Reactivate" in a for a in f.advice)
 
 
+@pytest.mark.parametrize(
+    ("kind", "said"), [("number_released", "was released"), ("number_transferred", "moved to another account")]
+)
+def test_a_message_whose_number_left_the_account_before_it_went_out(kind: str, said: str) -> None:
+    events = [ev("created", "queued"), ev(kind, "failed", 3, 21606, sender="+14155550100")]
+    f = one(diagnose_message(facts(msg(status="failed", error_code=21606), events, parts=[])), "sender_released")
+    assert f.severity == "error" and f"its From number +14155550100 {said}" in f.summary and "(21606)" in f.summary
+    assert sources(f, "error_code")[0]["error_code"] == 21606
+
+
 def test_canceled() -> None:
     events = [ev("created", "scheduled"), ev("canceled", "canceled", 5, by="api")]
     f = one(diagnose_message(facts(msg(status="canceled"), events, parts=[])), "canceled")

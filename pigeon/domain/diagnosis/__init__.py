@@ -13,6 +13,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                                                         went out (30002)
                 geo_not_permitted            error      its country was taken off the account's geo
                                                         permissions before it went out (21408)
+                sender_released              error      its From number was released or moved to another
+                                                        account before it went out (21606)
                 resend_limit                 error      dispatchers kept stopping before recording its
                                                         submit; failed (30008) rather than sent again
                 stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,

@@ -54,6 +54,27 @@ def _never_sent(code: int, f: MessageFacts) -> list[dict[str, Any]]:
     return [message_row(f.message), explained(code), *timeline(f.events), *[alert_row(a) for a in f.alerts]]
 
 
+#: Timeline entries of a message failed because its From number left the account before it went out.
+_SENDER_LEFT = {"number_released": "was released from the account", "number_transferred": "moved to another account"}
+
+
+def _sender_released(f: MessageFacts, event: dict[str, Any]) -> Finding:
+    m = f.message
+    sender = (event.get("detail") or {}).get("sender") or m.get("from_")
+    return Finding(
+        cause="sender_released",
+        severity="error",
+        summary=f"{m['sid']} was never sent: its From number {sender} {_SENDER_LEFT[event['kind']]} at "
+        f"{when(event.get('at'))}, before a dispatcher reached it (21606). It cost nothing.",
+        evidence=_never_sent(21606, f),
+        advice=[
+            "Send it again from a number the account holds (or through a Messaging Service): messages waiting "
+            "to go from a number fail when the number leaves the account, so that they never reach anyone "
+            "from a number that is not the account's any more.",
+        ],
+    )
+
+
 def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m = f.message
     code = m.get("error_code")
@@ -72,6 +93,9 @@ def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
                 advice=unique(remedy(30002)),
             )
         ]
+    released = next((e for e in f.events if e.get("kind") in _SENDER_LEFT), None)
+    if released is not None:
+        return [_sender_released(f, released)]
     geo_refused = next((e for e in f.events if e.get("kind") == "geo_not_permitted"), None)
     if geo_refused is not None:
         d = geo_refused.get("detail") or {}
