@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import sender_exit
+from pigeon.app import number_opt_outs, sender_exit
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.inventory import NUMBER_TYPES, friendly_name
@@ -137,10 +137,12 @@ def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapp
 
 def release(conn: Connection, account_sid: str, sid: str, path: str, now: datetime | None = None) -> int:
     """Take a number off the account. It goes back into the inventory, free to buy again; the
-    account's messages still waiting to go from it fail (`sender_exit`). Returns how many."""
+    account's messages still waiting to go from it fail (`sender_exit`), and the opt-outs of
+    its Messaging Service stay on it (`number_opt_outs`). Returns how many messages failed."""
     row = fetch(conn, account_sid, sid, path)
     at = now or row["date_updated"]
     failed = sender_exit.fail_waiting(conn, row, now=at, kind="number_released", why="was released")
+    number_opt_outs.keep_service_opt_outs(conn, row)
     store.delete_number(conn, sid)
     _restock(conn, row, at)
     return failed

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app import number_opt_outs
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.sids import Prefix, is_sid
@@ -155,7 +156,12 @@ def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapp
 
 
 def delete(conn: Connection, account_sid: str, sid: str, path: str, now: datetime) -> None:
+    """Delete a service. Its numbers and short codes stay on the account, out of any service,
+    each keeping the service's opt-outs as its own (`number_opt_outs.keep_service_opt_outs`)."""
     fetch(conn, account_sid, sid, path)
+    for short_codes in (False, True):
+        for number in store.pool_numbers(conn, sid, short_codes=short_codes):
+            number_opt_outs.keep_service_opt_outs(conn, number)
     store.delete_service(conn, sid, now=now)
 
 
@@ -224,10 +230,13 @@ def fetch_number(conn: Connection, account_sid: str, service_sid: str, sid: str,
 def remove_number(
     conn: Connection, account_sid: str, service_sid: str, sid: str, *, short_code: bool, path: str, now: datetime
 ) -> None:
+    """Take a number or short code out of the pool; it keeps the service's opt-outs as its own
+    (`number_opt_outs.keep_service_opt_outs`)."""
     pool_service(conn, account_sid, service_sid)
     number = _account_number(conn, account_sid, sid, short_code, path)
-    if not store.detach_number(conn, sid, service_sid, now=now):
+    if number["messaging_service_sid"] != service_sid or not store.detach_number(conn, sid, service_sid, now=now):
         raise ApiError(21711, f"{number['phone_number']} is not in the Messaging Service {service_sid}.")
+    number_opt_outs.keep_service_opt_outs(conn, number)
 
 
 def list_numbers(

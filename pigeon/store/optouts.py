@@ -37,6 +37,48 @@ def find_opt_out(
     return _BLOCKING.first(conn, params)
 
 
+_o = opt_outs.c
+_held = opt_outs.alias("held")
+# Copy a sender's opt-outs (a service's, or a number's) as `b_number`'s own on `b_to_account`,
+# keeping each one's keyword, time and inbound message; a pair that has its row already keeps it.
+# Both sides are read on the (account_sid, sender, recipient) key.
+_COPY_AS_NUMBER_SCOPE = opt_outs.insert().from_select(
+    ["account_sid", "sender", "recipient", "scope", "keyword", "inbound_message_sid", "date_created"],
+    sa.select(
+        sa.cast(sa.bindparam("b_to_account"), _o.account_sid.type),
+        sa.cast(sa.bindparam("b_number"), _o.sender.type),
+        _o.recipient,
+        sa.cast(sa.literal("number"), _o.scope.type),
+        _o.keyword,
+        _o.inbound_message_sid,
+        _o.date_created,
+    ).where(
+        _o.account_sid == sa.bindparam("b_account"),
+        _o.sender == sa.bindparam("b_sender"),
+        ~sa.exists().where(
+            _held.c.account_sid == sa.bindparam("b_to_account"),
+            _held.c.sender == sa.bindparam("b_number"),
+            _held.c.recipient == _o.recipient,
+        ),
+    ),
+)
+
+
+def copy_as_number_scope(
+    conn: Connection, *, account_sid: str, sender: str, number: str, to_account_sid: str | None = None
+) -> int:
+    """Give `number` (on `to_account_sid`, by default the same account) an opt-out of its own
+    for each recipient opted out of `sender` on `account_sid` (a Messaging Service's SID, or a
+    number), unless the pair has one already. Returns how many it made."""
+    params = {
+        "b_account": account_sid,
+        "b_sender": sender,
+        "b_number": number,
+        "b_to_account": to_account_sid or account_sid,
+    }
+    return int(conn.execute(_COPY_AS_NUMBER_SCOPE, params).rowcount or 0)
+
+
 def record_opt_out(
     conn: Connection,
     *,
