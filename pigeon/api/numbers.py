@@ -109,7 +109,9 @@ async def update(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         with c.db.write() as conn:
-            return use.update(conn, account_sid, sid, request.url.path, params, c.clock.now())
+            # AccountSid moves the number: only the main account's credentials may (21474).
+            acting_sid = request.state.account_sid
+            return use.update(conn, account_sid, sid, request.url.path, params, c.clock.now(), acting_sid=acting_sid)
 
     return JSONResponse(number_json(await in_thread(run)), media_type=JSON)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import number_opt_outs, sender_exit
+from pigeon.app import number_opt_outs, number_transfer, sender_exit
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.inventory import NUMBER_TYPES, friendly_name
@@ -125,14 +125,31 @@ def fetch(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
     return row
 
 
-def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapping[str, str], now: datetime) -> Row:
+def update(
+    conn: Connection,
+    account_sid: str,
+    sid: str,
+    path: str,
+    params: Mapping[str, str],
+    now: datetime,
+    *,
+    acting_sid: str | None = None,
+) -> Row:
+    """Change a number's settings; with AccountSid naming another account, move it there too
+    (`number_transfer`, which `acting_sid`, the account of the request's credentials, must be
+    allowed to do). Everything is checked before anything changes."""
     current = fetch(conn, account_sid, sid, path)
     values = settings_from_params(params)
     # Checked on the number as it would be after the update, as create checks a new one.
     check_fallback({**current, **values})
+    to_account_sid = params.get("AccountSid", account_sid).strip()
+    if to_account_sid != account_sid:
+        number_transfer.check(conn, acting_sid=acting_sid or account_sid, to_account_sid=to_account_sid)
     if values:
         store.update_number(conn, sid, now=now, **values)
-    return fetch(conn, account_sid, sid, path)
+    if to_account_sid != account_sid:
+        number_transfer.move(conn, {**current, **values}, to_account_sid=to_account_sid, now=now)
+    return fetch(conn, to_account_sid, sid, path)
 
 
 def release(conn: Connection, account_sid: str, sid: str, path: str, now: datetime | None = None) -> int:

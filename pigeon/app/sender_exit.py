@@ -1,19 +1,19 @@
-"""A number leaving its account: what it must not take with it, or leave behind.
+"""A number leaving its account: the messages it must not take with it.
 
 A number released (IncomingPhoneNumbers DELETE: back into the inventory, free for any account
-to buy) is no longer the account's to send from, so the account's messages still waiting to
-go from it must not go out later: they would reach people from a number that is someone
-else's by then, whose replies and STOPs go to its new owner. They fail, in the release's
-transaction, with 21606 (the From is not a number of the account), as a send from it would
-be refused now:
+to buy), or moved to another account of its family (`pigeon.app.number_transfer`), is no
+longer the account's to send from, so the account's messages still waiting to go from it
+must not go out later: they would reach people from a number that is someone else's by then,
+whose replies and STOPs go to its new owner. They fail, in the same transaction, with 21606
+(the From is not a number of the account), as a send from it would be refused now:
 
 * only messages no carrier has yet: accepted (a Messaging Service's), queued and scheduled. A
   `sending` message is at the carrier, or being handed to it, and goes on as it would;
 * each is moved by the guarded UPDATE (``WHERE status IN (…)``, `store.message_batch`), so a
   message a dispatcher moved on meanwhile (on PostgreSQL: claimed and marked `sending` in a
   transaction that commits while the release waits for its row) is left to it;
-* each gets its timeline entry (``number_released``), an alert and its status callback and
-  Event Streams event, as the dispatcher's failures do (30002, 30036);
+* each gets its timeline entry (``number_released``, ``number_transferred``), an alert, its
+  status callback and its Event Streams event, as the dispatcher's failures do (30002, 30036);
 * the sender's queue is read in batches off the (from_, status) index (`store.sender_queue`):
   a number's queue may hold ten hours of its traffic.
 """

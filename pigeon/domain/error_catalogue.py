@@ -1402,6 +1402,45 @@ _EXTRA_API: tuple[ErrorInfo, ...] = (
         ("Read the message in the error body: it names the parameter and the value it refused.",),
     ),
     _api(
+        21470,
+        400,
+        "Invalid AccountSid",
+        "A number can only be moved to an account named by its SID, AC followed by 32 hexadecimal "
+        "characters; the AccountSid given is not one.",
+        ("The parameter holds a name, a phone number SID or a truncated SID.",),
+        ("Copy the SID of the main account or subaccount from GET /2010-04-01/Accounts.json.",),
+    ),
+    _api(
+        21471,
+        400,
+        "Account does not exist",
+        "The number was to move to an account that these credentials cannot find: none has that SID, "
+        "or it is not the main account itself nor one of its subaccounts.",
+        (
+            "A typo in the AccountSid.",
+            "An account of another customer, or a subaccount of another main account.",
+        ),
+        ("Move numbers only between a main account and its own subaccounts; list them with GET Accounts.json.",),
+    ),
+    _api(
+        21472,
+        400,
+        "Account is not active",
+        "A number only moves to an account that can use it: the account named is suspended or closed "
+        "(or its main account is).",
+        ("The subaccount was suspended or closed by its main account or by the operator.",),
+        ("Make the subaccount active again first, or move the number to another account.",),
+    ),
+    _api(
+        21474,
+        403,
+        "API User must be the parent account to transfer phone numbers.",
+        "Moving a number from one account to another needs the main account's credentials; a "
+        "subaccount cannot hand its number over, nor take one from its main account or a sibling.",
+        ("The request was made with a subaccount's auth token or one of its API keys.",),
+        ("Make the request with the main account's SID and auth token (or its API key).",),
+    ),
+    _api(
         21475,
         400,
         "Unable to update Status, invalid Status.",

@@ -276,11 +276,15 @@ def opt_outs_with_messages(
     conn: Connection, *, account_sid: str, recipient: str, senders: Collection[str] | None = None
 ) -> list[Row]:
     """The recipient's opt-outs (from `senders` only, if given), newest first, each with the
-    inbound message that caused it (inbound_body, inbound_at)."""
+    inbound message that caused it (inbound_body, inbound_at) when that is the account's own: a
+    number moved from another account of the family brings its opt-outs, not that account's
+    messages."""
     o = opt_outs.c
     q = (
         sa.select(opt_outs, m.body.label("inbound_body"), m.date_created.label("inbound_at"))
-        .select_from(opt_outs.outerjoin(messages, m.sid == o.inbound_message_sid))
+        .select_from(
+            opt_outs.outerjoin(messages, sa.and_(m.sid == o.inbound_message_sid, m.account_sid == o.account_sid))
+        )
         .where(o.account_sid == account_sid, o.recipient == recipient)
         .order_by(o.date_created.desc(), o.id.desc())
     )

@@ -336,3 +336,32 @@ def test_another_accounts_number_is_not_found(tenant: Tenant, shared_server: Ser
     raises_twilio(lambda: client.incoming_phone_numbers(theirs).delete(), 20404, 404)
     assert theirs not in {n.sid for n in client.incoming_phone_numbers.list()}
     assert other.client().incoming_phone_numbers(theirs).fetch().sms_url is None
+
+
+def test_a_main_account_moves_a_number_between_its_accounts(tenant: Tenant, shared_server: Server) -> None:
+    """Twilio's number transfer: an update with AccountSid, made with the main account's
+    credentials, between it and its subaccounts. The number keeps its settings."""
+    sibling = new_tenant(shared_server, numbers=0)
+    as_parent = shared_server.client(account_sid=tenant.sid)
+    [number] = [n for n in as_parent.incoming_phone_numbers.list() if n.phone_number == tenant.numbers[0]]
+    as_parent.incoming_phone_numbers(number.sid).update(sms_url="https://app.example.com/sms")
+
+    moved = as_parent.incoming_phone_numbers(number.sid).update(account_sid=sibling.sid)
+    assert (moved.sid, moved.account_sid, moved.sms_url) == (number.sid, sibling.sid, "https://app.example.com/sms")
+    assert moved.uri == f"/2010-04-01/Accounts/{sibling.sid}/IncomingPhoneNumbers/{number.sid}.json"
+    assert [n.sid for n in sibling.client().incoming_phone_numbers.list()] == [number.sid]
+    raises_twilio(lambda: tenant.client().incoming_phone_numbers(number.sid).fetch(), 20404, 404)
+    raises_twilio(
+        lambda: tenant.client().messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x"), 21606, 400
+    )
+    assert sibling.client().messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x").status == "queued"
+
+    # A subaccount's own credentials move nothing, to its parent or to a sibling; nor does an
+    # account outside the family take it.
+    back = sibling.client().incoming_phone_numbers(number.sid)
+    raises_twilio(lambda: back.update(account_sid=shared_server.account_sid), 21474, 403)
+    raises_twilio(lambda: back.update(account_sid=tenant.sid), 21474, 403)
+    moving = shared_server.client(account_sid=sibling.sid).incoming_phone_numbers(number.sid)
+    raises_twilio(lambda: moving.update(account_sid="AC" + "0" * 32), 21471, 400)
+    assert back.update(account_sid=sibling.sid).account_sid == sibling.sid  # its own: no change
+    assert moving.update(account_sid=shared_server.account_sid).account_sid == shared_server.account_sid

@@ -154,6 +154,8 @@ HTTP_STATUS = {
     20429: 429,
     20500: 500,
     20503: 503,
+    # A permission refusal (only the main account's credentials move numbers), not bad input.
+    21474: 403,
 }
 
 KIND_BY_WHERE = {"API": "api", "DLR": "delivery", "Debugger": "webhook"}
