@@ -9,6 +9,7 @@ the geo permissions, it expired in the queue, dispatchers kept stopping mid-subm
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pigeon.domain.diagnosis.facts import MessageFacts
@@ -58,7 +59,7 @@ def _never_sent(code: int, f: MessageFacts) -> list[dict[str, Any]]:
 _SENDER_LEFT = {"number_released": "was released from the account", "number_transferred": "moved to another account"}
 
 
-def _sender_released(f: MessageFacts, event: dict[str, Any]) -> Finding:
+def _sender_released(f: MessageFacts, event: Mapping[str, Any]) -> Finding:
     m = f.message
     sender = (event.get("detail") or {}).get("sender") or m.get("from_")
     return Finding(
