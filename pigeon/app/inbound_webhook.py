@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -41,6 +42,10 @@ from pigeon.store.messages import insert_messages
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 10
+#: A request is not started with less time than this left of the conversation's budget.
+MIN_REQUEST_SECONDS = 1.0
+#: Of the delivery's lease, the seconds kept back for recording the conversation.
+RECORD_SECONDS = 5.0
 #: Reply-loop protection: at most this many replies between two numbers in the window (14107).
 LOOP_LIMIT = 15
 LOOP_WINDOW = timedelta(seconds=30)
@@ -77,6 +82,19 @@ class Conversation:
     failure: Exchange | None = None
     #: The primary URL's failure, when the fallback was asked too: an alert of its own.
     primary_failure: Exchange | None = None
+    #: The seconds the whole conversation may take, by `clock` from its start (no clock: no limit).
+    budget: float = math.inf
+    clock: Clock | None = None
+    started: datetime | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.clock is not None:
+            self.started = self.clock.now()
+
+    def time_left(self) -> float:
+        if self.clock is None or self.started is None:
+            return math.inf
+        return self.budget - (self.clock.now() - self.started).total_seconds()
 
     def failures(self) -> list[Exchange]:
         """Each failure to alert on, the primary URL's first: when the fallback fails too,
@@ -135,7 +153,19 @@ async def _follow(
 ) -> bool:
     """Request `url`, then any Redirects; True when a usable TwiML answer came back."""
     for _ in range(MAX_REDIRECTS + 1):
-        ex = await _ask(sender, token, delivery, url, method, params, timeout)
+        left = convo.time_left()
+        if left < MIN_REQUEST_SECONDS:
+            ex = Exchange(url=url, method=method, params=list(params))
+            ex.error = WebhookError(
+                11200,
+                f"not requested: the conversation with the application had taken the {convo.budget:.0f} s "
+                "its delivery may take (slow answers, redirects)",
+                retryable=False,
+            )
+            convo.exchanges.append(ex)
+            convo.failure = ex
+            return False
+        ex = await _ask(sender, token, delivery, url, method, params, min(timeout, left))
         convo.exchanges.append(ex)
         if ex.error is not None or ex.twiml is None:
             convo.failure = ex
@@ -169,9 +199,20 @@ async def _follow(
 
 
 async def converse(
-    sender: WebhookSender, token: str, delivery: Mapping[str, Any], *, timeout: float = 15.0
+    sender: WebhookSender,
+    token: str,
+    delivery: Mapping[str, Any],
+    *,
+    timeout: float = 15.0,
+    budget: float = math.inf,
+    clock: Clock | None = None,
 ) -> Conversation:
-    convo = Conversation(delivery)
+    """The conversation with the application: the URL, its redirects, then the fallback's.
+    `budget`: the seconds it may take in all, so that it is recorded while the delivery's lease
+    holds. Past the lease another worker takes the delivery over and asks again; a conversation
+    slower than the lease (redirects answered slowly) was then asked for ever, and its replies
+    never sent."""
+    convo = Conversation(delivery, budget=budget, clock=clock)
     params = list(delivery["params"])
     if await _follow(sender, token, delivery, delivery["url"], delivery["method"], params, timeout, convo):
         return convo
@@ -186,6 +227,17 @@ async def converse(
         ):
             convo.failure = failed  # the primary still failed: it is still an alert
     return convo
+
+
+def _lease_left(delivery: Mapping[str, Any], clock: Clock) -> float:
+    """Seconds the conversation may take: until the delivery's lease runs out, less the time
+    to record it (no lease known: no limit)."""
+    until = delivery.get("claimed_until")
+    if not isinstance(until, datetime):
+        return math.inf
+    if until.tzinfo is None:  # as SQLite gives it back: stored in UTC
+        until = until.replace(tzinfo=UTC)
+    return (until - clock.now()).total_seconds() - RECORD_SECONDS
 
 
 def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now: datetime) -> None:
@@ -353,7 +405,9 @@ async def deliver_inbound(
     if token is None:
         convo = Conversation(delivery)
     else:
-        convo = await converse(sender, token, delivery, timeout=timeout)
+        convo = await converse(
+            sender, token, delivery, timeout=timeout, budget=_lease_left(delivery, clock), clock=clock
+        )
     if answered is not None:
         answered()
 

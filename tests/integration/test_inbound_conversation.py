@@ -314,3 +314,25 @@ def test_when_the_fallback_fails_too_both_failures_are_alerts(db: Database, cloc
         alerts = list_alerts(conn, account_sid=account)
     found = {(a["error_code"], a["request_url"], a["response_status"], a["response_body"]) for a in alerts}
     assert found == {(11200, APP, 500, "boom"), (12100, fallback, 200, "not xml <")}
+
+
+def test_a_conversation_slower_than_its_lease_ends_before_the_lease_does(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    """Each answer takes 20 s and redirects again: past the lease (60 s) another worker would
+    take the delivery over and ask again, for ever. The conversation stops asking in time to
+    be recorded, with an alert that says why."""
+
+    def slow(request: WebhookRequest) -> WebhookResponse:
+        clock.advance(20)
+        return xml("<Response><Redirect>/sms/again</Redirect></Response>")
+
+    sender = RecordingWebhookSender(slow)
+    row = text_in(db, clock)
+    assert asyncio.run(deliver_inbound(db, sender, clock, row)) == []
+    assert len(sender.requests) == 3  # at 0, 20 and 40 s; not at 60 (the lease less 5 s to record)
+    with db.read() as conn:
+        [alert] = [a for a in list_alerts(conn, account_sid=account) if "not requested" in (a["alert_text"] or "")]
+        status = conn.execute(sa.select(webhook_deliveries.c.status).where(webhook_deliveries.c.id == row["id"]))
+        assert status.scalar_one() == "failed"
+    assert alert["error_code"] == 11200
