@@ -138,7 +138,7 @@ def update(
     """Change a number's settings; with AccountSid naming another account, move it there too
     (`number_transfer`, which `acting_sid`, the account of the request's credentials, must be
     allowed to do). Everything is checked before anything changes."""
-    current = fetch(conn, account_sid, sid, path)
+    current = _fetch_locked(conn, account_sid, sid, path)
     values = settings_from_params(params)
     # Checked on the number as it would be after the update, as create checks a new one.
     check_fallback({**current, **values})
@@ -152,11 +152,20 @@ def update(
     return fetch(conn, to_account_sid, sid, path)
 
 
+def _fetch_locked(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
+    """The number as `fetch` finds it, its row held until the transaction ends (PostgreSQL):
+    two moves or releases of one number at once then take turns, and the second finds the
+    number where the first left it (on another account: 404) rather than undoing it."""
+    fetch(conn, account_sid, sid, path)  # another account's number is not locked, only 404
+    store.lock_number(conn, sid)
+    return fetch(conn, account_sid, sid, path)
+
+
 def release(conn: Connection, account_sid: str, sid: str, path: str, now: datetime | None = None) -> int:
     """Take a number off the account. It goes back into the inventory, free to buy again; the
     account's messages still waiting to go from it fail (`sender_exit`), and the opt-outs of
     its Messaging Service stay on it (`number_opt_outs`). Returns how many messages failed."""
-    row = fetch(conn, account_sid, sid, path)
+    row = _fetch_locked(conn, account_sid, sid, path)
     at = now or row["date_updated"]
     failed = sender_exit.fail_waiting(conn, row, now=at, kind="number_released", why="was released")
     number_opt_outs.keep_service_opt_outs(conn, row)

@@ -102,6 +102,12 @@ def list_numbers(
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def lock_number(conn: Connection, sid: str) -> None:
+    """Hold the number's row until the transaction ends (PostgreSQL: SELECT … FOR UPDATE;
+    SQLite, with one writer at a time, needs nothing)."""
+    conn.execute(sa.select(phone_numbers.c.sid).where(phone_numbers.c.sid == sid).with_for_update())
+
+
 def update_number(conn: Connection, sid: str, *, now: datetime, **values: Any) -> None:
     unknown = set(values) - UPDATABLE
     if unknown:
