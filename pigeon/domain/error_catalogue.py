@@ -126,7 +126,7 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
             "An HTTP library or framework adding its own fields to the form body.",
         ),
         (
-            "Compare the fields recorded in the request log (`pigeon logs`) with the names in Twilio's API reference.",
+            "Compare the fields recorded in the request log (`pigeon requests`) with the names in Twilio's API reference.",
             "Drop fields the endpoint does not take, or upgrade Pigeon if the parameter is new.",
         ),
     ),
@@ -149,7 +149,7 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
             "or an SK key, the password the AuthToken or the key's secret.",
             "With API keys, pass the AC account SID to the SDK separately "
             "(twilio-python: Client(key_sid, secret, account_sid=...)).",
-            "Find the refused call in the request log (`pigeon logs`) to see which SID it presented.",
+            "Find the refused call in the request log (`pigeon requests --account AC… --unauthenticated`) to see which SID it presented.",
         ),
     ),
     _api(
@@ -266,7 +266,7 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
             "Derive the key from the event that triggers the message, so that a "
             "retry repeats it and a different message never shares it.",
             "If you really meant a second message, send it with a fresh key.",
-            "The request log (`pigeon logs`) shows both requests that used the key.",
+            "The request log (`pigeon requests`) shows both requests that used the key.",
         ),
     ),
     _api(

@@ -1063,3 +1063,24 @@ def test_a_message_whose_country_was_taken_off_the_geo_permissions() -> None:
     assert "is in GB" in f.summary and "allowed CA, US only (21408)" in f.summary
     assert sources(f, "error_code")[0]["error_code"] == 21408
     assert any("pigeon accounts geo" in a for a in f.advice)
+
+
+def test_a_recipient_who_opted_back_in_is_said_so_and_automatic_replies_are_no_later_request() -> None:
+    replies = [facts(msg(direction="outbound-reply", date_created=at(30), body="You are subscribed again."))]
+    findings = diagnose_recipient(recipient(refused_requests=[request(21610)], messages=replies, opt_outs=[]))
+    assert [f.cause for f in findings] == ["rejected_by_api", "opted_back_in"]
+    rejected, back = findings
+    assert rejected.severity == "error" and "later request went through" not in rejected.summary
+    assert not any("stop sending" in a.lower() for a in rejected.advice)
+    assert back.severity == "info" and "START" in back.summary
+
+
+def test_a_findings_advice_does_not_send_the_reader_back_to_the_doctor() -> None:
+    from pigeon.domain.diagnosis.model import remedy
+    from pigeon.domain.error_catalogue import explain
+
+    for code in (30003, 30008):
+        info = explain(code)
+        assert info is not None and any(a.startswith("Run `pigeon doctor") for a in info.remedy)  # `pigeon errors`
+        assert remedy(code) and not any(a.startswith("Run `pigeon doctor") for a in remedy(code))
+        assert not any("scripted outcomes" in a for a in remedy(code))

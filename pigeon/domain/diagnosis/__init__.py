@@ -41,6 +41,7 @@ Cause identifiers (stable; `--json` and the API carry them):
                 number_not_e164              error      nothing found under a number not written in
                                                         E.164 (also in blocked and duplicates)
                 opted_out                    error      21610 and the opt-out behind it
+                opted_back_in                info       21610, and no opt-out now (START since)
                 geo_not_permitted            error/info 21408: the account's geo permissions, and
                                                         whether they still refuse the country
                 + the message causes of each message to the number

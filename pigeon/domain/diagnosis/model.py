@@ -80,9 +80,17 @@ def explained(code: int | None) -> dict[str, Any]:
     }
 
 
+def _fits_a_finding(advice: str) -> bool:
+    """Catalogue advice that fits `pigeon errors` but not a doctor's finding: running the
+    doctor, said inside its own report, or rehearsing with the simulator, said of a real
+    carrier's answer."""
+    return not advice.startswith("Run `pigeon doctor") and "simulator's scripted outcomes" not in advice
+
+
 def remedy(code: int | None) -> list[str]:
+    """What the catalogue advises for `code`, as a finding of the doctor gives it."""
     info = explain(code) if code is not None else None
-    return list(info.remedy) if info else []
+    return [a for a in info.remedy if _fits_a_finding(a)] if info else []
 
 
 def event_row(event: Row) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pigeon.domain.diagnosis.blocked import opted_out_finding
+from pigeon.domain.diagnosis.blocked import OPT_IN, opted_out_finding
 from pigeon.domain.diagnosis.facts import RecipientFacts
 from pigeon.domain.diagnosis.message import diagnose_message
 from pigeon.domain.diagnosis.model import (
@@ -27,10 +27,9 @@ def diagnose_recipient(f: RecipientFacts, th: Thresholds | None = None) -> list[
     out: list[Finding] = []
     if f.refused_requests:
         out.append(_rejected(f))
-        if any(r.get("error_code") == 21610 for r in f.refused_requests) and f.opt_outs:
-            out.append(
-                opted_out_finding(f.to, f.opt_outs, [r for r in f.refused_requests if r.get("error_code") == 21610])
-            )
+        if any(r.get("error_code") == 21610 for r in f.refused_requests):
+            refused = [r for r in f.refused_requests if r.get("error_code") == 21610]
+            out.append(opted_out_finding(f.to, f.opt_outs, refused) if f.opt_outs else _opted_back_in(f))
         if any(r.get("error_code") == 21408 for r in f.refused_requests) and f.geo is not None:
             out.append(_geo(f, f.geo))
     if not f.messages and not f.refused_requests:
@@ -76,8 +75,12 @@ def _rejected(f: RecipientFacts) -> Finding:
     reqs = f.refused_requests
     codes = unique(int(r["error_code"]) for r in reqs if r.get("error_code"))
     newest_refused = max(r["at"] for r in reqs)
-    newest_message = max((mf.message["date_created"] for mf in f.messages), default=None)
-    later_success = newest_message is not None and newest_message > newest_refused
+    # The application's own sends: Pigeon's automatic replies to STOP and START are messages
+    # to the number too, and no later request of the application's.
+    sent = [mf.message["date_created"] for mf in f.messages if mf.message.get("direction") == "outbound-api"]
+    later_success = bool(sent) and max(sent) > newest_refused
+    # A 21610 whose opt-out is gone (the recipient opted back in) needs no "stop sending".
+    lifted = {21610} if not f.opt_outs else set()
     named = ", ".join(f"{c} {explained(c)['name'] or ''}".strip() for c in codes) or "HTTP errors"
     unchecked = sum(1 for r in reqs if r.get("account_sid") is None)
     return Finding(
@@ -96,7 +99,18 @@ def _rejected(f: RecipientFacts) -> Finding:
             *[explained(c) for c in codes],
             *[request_row(r) for r in reqs],
         ],
-        advice=unique(a for c in codes for a in remedy(c)),
+        advice=unique(a for c in codes if c not in lifted for a in remedy(c)),
+    )
+
+
+def _opted_back_in(f: RecipientFacts) -> Finding:
+    return Finding(
+        cause="opted_back_in",
+        severity="info",
+        summary=f"{f.to} is not opted out now: after the 21610 refusals it opted back in ({', '.join(OPT_IN)}), "
+        "or its opt-out was removed. A new request would not be refused for that.",
+        evidence=[{"source": "opt_outs", "to": f.to, "opted_out": False}],
+        advice=["Send the message again if it is still wanted."],
     )
 
 
