@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -232,12 +232,10 @@ async def converse(
 def _lease_left(delivery: Mapping[str, Any], clock: Clock) -> float:
     """Seconds the conversation may take: until the delivery's lease runs out, less the time
     to record it (no lease known: no limit)."""
-    until = delivery.get("claimed_until")
-    if not isinstance(until, datetime):
+    until = delivery.get("claimed_until")  # aware UTC, as the store gives every datetime back
+    if until is None:
         return math.inf
-    if until.tzinfo is None:  # as SQLite gives it back: stored in UTC
-        until = until.replace(tzinfo=UTC)
-    return (until - clock.now()).total_seconds() - RECORD_SECONDS
+    return float((until - clock.now()).total_seconds()) - RECORD_SECONDS
 
 
 def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now: datetime) -> None:
