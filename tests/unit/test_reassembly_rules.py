@@ -11,6 +11,7 @@ from pigeon.carriers.smpp_inbound import read_mo
 from pigeon.carriers.smpp_pdu import TLV_SAR_MSG_REF_NUM, TLV_SAR_SEGMENT_SEQNUM, TLV_SAR_TOTAL_SEGMENTS, DeliverSm
 from pigeon.domain.reassembly import Arrival, HeldPart, Part, arrival, assemble, decode_text, digest
 from pigeon.ports import InboundPart, InboundSms
+from tests.unit.receipt_pdus import deliver_sm
 
 # --- arrival ----------------------------------------------------------------------------------
 
@@ -83,19 +84,8 @@ def test_a_message_needs_a_part() -> None:
 
 
 def deliver(short_message: bytes, *, esm_class: int = 0, data_coding: int = 0, **tlvs: bytes) -> DeliverSm:
-    return DeliverSm(
-        service_type="",
-        source_ton=1,
-        source_npi=1,
-        source="447700900123",
-        destination_ton=1,
-        destination_npi=1,
-        destination="14155550100",
-        esm_class=esm_class,
-        protocol_id=0,
-        data_coding=data_coding,
-        short_message=short_message,
-        tlvs={int(k[1:], 16): v for k, v in tlvs.items()},
+    return deliver_sm(
+        short_message, esm_class=esm_class, data_coding=data_coding, tlvs={int(k[1:], 16): v for k, v in tlvs.items()}
     )
 
 

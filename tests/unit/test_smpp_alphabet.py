@@ -15,6 +15,7 @@ from pigeon.carriers.smpp_submit import PreparedMessage, prepare
 from pigeon.domain.reassembly import Part, assemble
 from pigeon.domain.segments import plan_segments
 from pigeon.ports import InboundPart, InboundSms, OutboundMessage
+from tests.unit.receipt_pdus import deliver_sm
 
 BASE = SmppCarrierConfig(name="acme", host="smsc.example", system_id="pigeon", password="secret")
 UDH_OCTETS = 6
@@ -132,20 +133,7 @@ def test_sixteen_bit_references_leave_133_octets_a_part() -> None:
 
 
 def deliver(short_message: bytes, *, data_coding: int = 0, esm_class: int = 0) -> DeliverSm:
-    return DeliverSm(
-        service_type="",
-        source_ton=1,
-        source_npi=1,
-        source="447700900123",
-        destination_ton=1,
-        destination_npi=1,
-        destination="14155550100",
-        esm_class=esm_class,
-        protocol_id=0,
-        data_coding=data_coding,
-        short_message=short_message,
-        tlvs={},
-    )
+    return deliver_sm(short_message, data_coding=data_coding, esm_class=esm_class)
 
 
 def read(d: DeliverSm, alphabet: str) -> InboundSms | InboundPart:
