@@ -28,6 +28,7 @@ from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.store.tables import messages, unmatched_receipts
 from tests.integration.pipeline import Pipeline
 from tests.integration.smsc import faults
+from tests.integration.smsc.node import NodeSmsc
 from tests.integration.smsc.support import carrier_config
 
 LONG = "x" * 400  # GSM-7, three parts: 153 + 153 + 94 septets
@@ -38,7 +39,10 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 
 
 @asynccontextmanager
-async def smpp(pipe: Pipeline, smsc: faults.FakeSmsc, name: str, **config: Any) -> AsyncIterator[SmppCarrier]:
+async def smpp(
+    pipe: Pipeline, smsc: faults.FakeSmsc | NodeSmsc, name: str, **config: Any
+) -> AsyncIterator[SmppCarrier]:
+    """A carrier bound to `smsc` (a catalogue fault, or the npm SMSC), its events into `pipe`'s store."""
     settings = carrier_config(smsc.port, **{"name": name, "response_timeout": 0.5, **config})
     carrier = SmppCarrier(settings, metrics=CarrierMetrics(CollectorRegistry()))
     await carrier.start(CarrierEventSink(pipe.db, pipe.clock, base_url="https://pigeon.example.com"))

@@ -9,47 +9,22 @@ copies; the message's status is left as the rest of the pipeline made it.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from pigeon.app.carrier_events import CarrierEventSink
-from pigeon.carriers.metrics import CarrierMetrics
-from pigeon.carriers.smpp import SmppCarrier
 from pigeon.domain.diagnosis import count_submits, diagnose_message
 from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.store.retention import remove_messages
 from tests.integration.pipeline import Pipeline
 from tests.integration.smsc.node import NodeSmsc
-from tests.integration.smsc.support import carrier_config, run_within
+from tests.integration.smsc.support import run_within
+from tests.integration.test_smpp_dispatch import smpp, until
 
 pytestmark = pytest.mark.usefixtures("npm_smsc")
 
 RESPONSE_TIMEOUT = 0.3
 LATE_MS = 1200  # the first submit_sm_resp comes four response timeouts late
-
-
-@asynccontextmanager
-async def smpp(pipe: Pipeline, smsc: NodeSmsc) -> AsyncIterator[SmppCarrier]:
-    settings = carrier_config(smsc.port, name="slow", response_timeout=RESPONSE_TIMEOUT)
-    carrier = SmppCarrier(settings, metrics=CarrierMetrics(CollectorRegistry()))
-    await carrier.start(CarrierEventSink(pipe.db, pipe.clock, base_url="https://pigeon.example.com"))
-    try:
-        assert await carrier.wait_bound(5), carrier.status()
-        yield carrier
-    finally:
-        await carrier.stop()
-
-
-async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def receipts_for(pipe: Pipeline, sid: str, carrier_id: str) -> list[dict[str, Any]]:
@@ -60,7 +35,7 @@ def receipts_for(pipe: Pipeline, sid: str, carrier_id: str) -> list[dict[str, An
 def test_a_late_submit_resp_is_recorded_and_its_receipts_find_the_message(pipe: Pipeline) -> None:
     async def scenario() -> None:
         async with NodeSmsc.running(receipts=False, submit_script=[{"late_ms": LATE_MS}]) as smsc:
-            async with smpp(pipe, smsc) as carrier:
+            async with smpp(pipe, smsc, "slow", response_timeout=RESPONSE_TIMEOUT) as carrier:
                 sid = pipe.send()
                 await pipe.round(route=[carrier]).run_once()
                 [retry] = pipe.events(sid, "retry")
@@ -109,7 +84,7 @@ def test_a_late_submit_resp_is_recorded_and_its_receipts_find_the_message(pipe: 
 def test_a_late_answer_for_a_deleted_message_leaves_nothing(pipe: Pipeline) -> None:
     async def scenario() -> None:
         async with NodeSmsc.running(receipts=False, submit_script=[{"late_ms": LATE_MS}]) as smsc:
-            async with smpp(pipe, smsc) as carrier:
+            async with smpp(pipe, smsc, "slow", response_timeout=RESPONSE_TIMEOUT) as carrier:
                 sid = pipe.send()
                 await pipe.round(route=[carrier]).run_once()
                 assert pipe.events(sid, "retry") != []
