@@ -5,11 +5,11 @@ under them, with the callbacks, the Event Streams event and the timeline row tha
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from pigeon.app import event_streams
 from pigeon.app.callbacks import enqueue_status_callback
@@ -18,7 +18,7 @@ from pigeon.store.engine import Database
 from pigeon.store.messages import transition
 from pigeon.store.tables import carrier_refs, media, message_events, messages, webhook_deliveries
 from pigeon.testing import RecordingWebhookSender
-from tests.integration.lock_waits import wait_for_a_lock_wait
+from tests.integration.lock_waits import while_held
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_webhook_outbox import run_once, worker
 
@@ -65,27 +65,12 @@ def alongside_a_receipt(pipe: Pipeline, sid: str, removal: Callable[[], object])
     """Run `removal` in a thread while a receipt's transaction (`sid` delivered, its callback
     and event enqueued, its timeline row added) is open; commit the receipt once `removal` is
     done or waits for a row lock. Returns what `removal` returned."""
-    db = pipe.db
-    with db.engine.connect() as conn:
-        receipt = conn.begin()
+
+    def receipt(conn: Connection) -> None:
         row = transition(conn, sid, MessageStatus.DELIVERED, at=pipe.clock.now(), kind="receipt")
         enqueue_status_callback(conn, row, now=pipe.clock.now())
-        outcome: list[object] = []
-        errors: list[BaseException] = []
 
-        def run() -> None:
-            try:
-                outcome.append(removal())
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        wait_for_a_lock_wait(db, done=lambda: not thread.is_alive())
-        receipt.commit()
-        thread.join(10)
-    assert not thread.is_alive() and not errors, errors
-    return outcome[0]
+    return while_held(pipe.db, receipt, removal)
 
 
 def orphans(db: Database) -> dict[str, int]:

@@ -6,10 +6,10 @@ account's credentials move numbers, and only within its family; a refused move c
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Connection
 
 from pigeon.app import accounts as account_use
 from pigeon.app import diagnose
@@ -26,7 +26,7 @@ from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 from pigeon.store.optouts import list_opt_outs, record_opt_out
 from pigeon.testing import FrozenClock
-from tests.integration.lock_waits import wait_for_a_lock_wait
+from tests.integration.lock_waits import while_held
 
 NUMBER = "+14155550161"
 STOPPED, QUIT, FREE = "+14155557161", "+14155557162", "+14155557163"
@@ -208,24 +208,14 @@ def test_two_moves_of_one_number_at_once_take_turns(pg: Database, clock: FrozenC
     """On PostgreSQL the second move waits for the first and then finds the number on its new
     account (404 on the old one), rather than moving it again from where it no longer is."""
     family = Family(pg, clock)
-    with pg.engine.connect() as conn:
-        first = conn.begin()
+
+    def first(conn: Connection) -> None:
         number_use.update(
             conn, family.main, family.sid, PATH, {"AccountSid": family.sub}, clock.now(), acting_sid=family.main
         )
-        errors: list[ApiError] = []
 
-        def second() -> None:
-            try:
-                family.move(family.main, family.sibling, acting=family.main)
-            except ApiError as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=second)
-        thread.start()
-        wait_for_a_lock_wait(pg, done=lambda: not thread.is_alive())
-        first.commit()
-        thread.join(10)
-    assert [e.code for e in errors] == [20404]
+    with pytest.raises(ApiError) as second:
+        while_held(pg, first, lambda: family.move(family.main, family.sibling, acting=family.main))
+    assert second.value.code == 20404
     with pg.read() as conn:
         assert number_store.get_number(conn, family.sid)["account_sid"] == family.sub  # type: ignore[index]
