@@ -1,5 +1,10 @@
 """What a message costs: a price per segment by country and sender kind.
 
+An MMS is priced per message, as carriers and Twilio charge it: from the `mms` table (country
+-> sender kind -> price per message) when it names the route, else as one segment of the SMS
+table, so that a file written before the `mms` table existed charges what it did. An MMS sent
+as a text with links is a text, priced by its segments.
+
 A sent message is priced by its destination's country and its sender's kind; a received one
 by the country and kind of the number that received it (the `inbound` table, empty unless the
 operator fills it: received messages cost nothing by default, so that an upgrade does not
@@ -25,6 +30,13 @@ DEFAULT_PRICES: Mapping[str, Mapping[str, str]] = {
     "*": {"long_code": "0.0500", "toll_free": "0.0500", "short_code": "0.0500", "alphanumeric": "0.0500"},
 }
 
+
+#: Default prices of an MMS (USD, per message, whatever its length); the US and Canada only:
+#: elsewhere an MMS usually goes as a text with links.
+DEFAULT_MMS_PRICES: Mapping[str, Mapping[str, str]] = {
+    "US": {"long_code": "0.0200", "toll_free": "0.0200", "short_code": "0.0200"},
+    "CA": {"long_code": "0.0200", "toll_free": "0.0200", "short_code": "0.0200"},
+}
 
 Prices = Mapping[str, Mapping[str, str]]
 
@@ -54,15 +66,24 @@ class PriceTable:
     unit: str = "USD"
     #: Received messages: the receiving number's country -> its kind -> price per segment.
     inbound: Prices = field(default_factory=dict)
+    #: MMS sent: the destination's country -> the sender's kind -> price per message.
+    mms: Prices = field(default_factory=lambda: DEFAULT_MMS_PRICES)
 
     def per_segment(self, recipient: str, sender: str) -> Decimal | None:
         return _per_segment(self.prices, region_of(recipient), str(classify_sender(sender) or SenderKind.LONG_CODE))
 
-    def price(self, recipient: str, sender: str, segments: int, *, free: bool = False) -> str | None:
+    def price(self, recipient: str, sender: str, segments: int, *, free: bool = False, mms: bool = False) -> str | None:
         """The charge for a sent message as Twilio shows it, e.g. "-0.01580"; None if unpriced.
-        `free`: a message Twilio does not charge (the automatic reply to STOP/START/HELP)."""
+        `free`: a message Twilio does not charge (the automatic reply to STOP/START/HELP);
+        `mms`: a message sent with its media, priced once (see the module's docstring)."""
         if free:
             return FREE
+        if mms:
+            kind = str(classify_sender(sender) or SenderKind.LONG_CODE)
+            each = _per_segment(self.mms, region_of(recipient), kind)
+            if each is not None:
+                return _charge(each, 1)
+            return _charge(self.per_segment(recipient, sender), 1)
         return _charge(self.per_segment(recipient, sender), segments)
 
     def unpriced_kinds(self) -> list[str]:
@@ -86,18 +107,26 @@ MAX_PER_SEGMENT = Decimal(10_000)
 
 def price_table(section: Mapping[str, Any]) -> PriceTable:
     """The [prices] table of the configuration file (country, or "*", -> sender kind -> price
-    per segment; `[prices.inbound.<country>]` the same for received messages), checked:
-    ValueError naming the entry that cannot be used. Checked when the file is read, since a
-    price that does not parse would otherwise fail every send. Outbound countries given
-    replace the defaults; a file that gives only inbound prices keeps the default outbound ones."""
-    outbound = {k: v for k, v in section.items() if k != "inbound"}
-    inbound = section.get("inbound", {})
-    if not isinstance(inbound, Mapping):
-        raise ValueError("[prices.inbound] must be a table of countries")
+    per segment; `[prices.inbound.<country>]` the same for received messages, and
+    `[prices.mms.<country>]` per MMS sent), checked: ValueError naming the entry that cannot be
+    used. Checked when the file is read, since a price that does not parse would otherwise fail
+    every send. Outbound countries given replace the defaults, MMS prices included (an MMS is
+    then priced as one segment unless `[prices.mms]` says otherwise); a file that gives only
+    inbound or MMS prices keeps the default outbound ones."""
+    outbound = {k: v for k, v in section.items() if k not in ("inbound", "mms")}
+    inbound, mms = section.get("inbound", {}), section.get("mms")
+    for name, table in (("inbound", inbound), ("mms", mms)):
+        if table is not None and not isinstance(table, Mapping):
+            raise ValueError(f"[prices.{name}] must be a table of countries")
     return PriceTable(
         prices=_prices(outbound, "prices") if outbound else DEFAULT_PRICES,
         inbound=_prices(inbound, "prices.inbound"),
+        mms=_prices(mms, "prices.mms") if mms is not None else ({} if outbound else DEFAULT_MMS_PRICES),
     )
+
+
+def _unit(name: str) -> str:
+    return "per message" if name == "prices.mms" else "per segment"
 
 
 def _prices(section: Mapping[str, Any], name: str) -> dict[str, dict[str, str]]:
@@ -118,7 +147,7 @@ def _prices(section: Mapping[str, Any], name: str) -> dict[str, dict[str, str]]:
                 value = None
             if value is None or not value.is_finite() or not 0 <= value < MAX_PER_SEGMENT:
                 raise ValueError(
-                    f"[{name}.{country}] {kind} = {raw!r}: a price per segment is a number from 0 to "
+                    f"[{name}.{country}] {kind} = {raw!r}: a price {_unit(name)} is a number from 0 to "
                     f'{MAX_PER_SEGMENT} ("0.0079")'
                 )
             prices[country][kind] = str(value)

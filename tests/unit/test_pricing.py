@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pigeon.domain.pricing import DEFAULT_PRICES, PriceTable, price_table
+from pigeon.domain.pricing import DEFAULT_MMS_PRICES, DEFAULT_PRICES, PriceTable, price_table
 
 US_TO = "+14155552671"
 LONG_CODE = "+14155550100"
@@ -138,3 +138,33 @@ def test_the_kinds_no_star_row_prices_are_named() -> None:
         "toll_free",
         "alphanumeric",
     ]
+
+
+def test_an_mms_is_priced_once_from_the_mms_table() -> None:
+    table = PriceTable()
+    assert table.price(US_TO, LONG_CODE, 1, mms=True) == "-0.02000"
+    assert table.price(US_TO, LONG_CODE, 4, mms=True) == "-0.02000"  # whatever its text's length
+    assert table.price(US_TO, LONG_CODE, 1, mms=True, free=True) == "0.00000"
+    # No MMS price for the route: one segment of the SMS table, as before the mms table existed.
+    assert table.price("+447700900123", LONG_CODE, 3, mms=True) == "-0.04000"
+    assert PriceTable(prices={}, mms={}).price(US_TO, LONG_CODE, 1, mms=True) is None
+
+
+def test_mms_prices_from_the_configuration_file() -> None:
+    assert price_table({}).mms == DEFAULT_MMS_PRICES
+    assert price_table({"inbound": {"US": {"long_code": "0.01"}}}).mms == DEFAULT_MMS_PRICES
+    # Outbound prices of the operator's own: the default MMS list does not apply any more.
+    own = price_table({"US": {"long_code": "0.0100"}})
+    assert own.mms == {} and own.price(US_TO, LONG_CODE, 3, mms=True) == "-0.01000"
+    both = price_table({"US": {"long_code": "0.0100"}, "mms": {"US": {"long_code": "0.03"}, "*": {"long_code": "0.5"}}})
+    assert both.price(US_TO, LONG_CODE, 3, mms=True) == "-0.03000"
+    assert both.price("+33612345678", LONG_CODE, 1, mms=True) == "-0.50000"
+    assert set(both.prices) == {"US"}  # "mms" is not a country
+    for section, problem in [
+        ({"mms": "0.02"}, "[prices.mms] must be a table of countries"),
+        ({"mms": {"US": {"long_code": "x"}}}, "[prices.mms.US] long_code = 'x': a price per message"),
+        ({"mms": {"us": {"long_code": "0.02"}}}, "[prices.mms.us]: a country is two capital letters"),
+    ]:
+        with pytest.raises(ValueError) as refused:
+            price_table(section)
+        assert problem in str(refused.value), (section, str(refused.value))
