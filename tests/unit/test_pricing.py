@@ -160,11 +160,12 @@ def test_mms_prices_from_the_configuration_file() -> None:
     assert both.price(US_TO, LONG_CODE, 3, mms=True) == "-0.03000"
     assert both.price("+33612345678", LONG_CODE, 1, mms=True) == "-0.50000"
     assert set(both.prices) == {"US"}  # "mms" is not a country
-    for section, problem in [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"mms": "0.02"}, "[prices.mms] must be a table of countries"),
         ({"mms": {"US": {"long_code": "x"}}}, "[prices.mms.US] long_code = 'x': a price per message"),
         ({"mms": {"us": {"long_code": "0.02"}}}, "[prices.mms.us]: a country is two capital letters"),
-    ]:
+    ]
+    for section, problem in bad:
         with pytest.raises(ValueError) as refused:
             price_table(section)
         assert problem in str(refused.value), (section, str(refused.value))
