@@ -20,12 +20,12 @@ import typer
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
+from rich.table import Table
 
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
-from pigeon.cli_account_rules import geo_cmd, rotate_token_cmd, short_code_inbound_cmd, status_cmd
+from pigeon.cli_accounts import accounts_app, keys_app
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
 from pigeon.cli_debugger import alerts_cmd, errors_cmd, parse_since, requests_cmd
@@ -34,7 +34,7 @@ from pigeon.cli_erase import erase_cmd
 from pigeon.cli_import import import_app
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_services import services_app
-from pigeon.cli_store import open_store, output_or_exit, settings_or_exit
+from pigeon.cli_store import fail, open_store, output_or_exit, settings_or_exit
 from pigeon.cli_usage import usage_cmd
 from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
@@ -46,8 +46,6 @@ from pigeon.store.messages import MessageFilter, list_messages
 from pigeon.store.schema import SchemaTooNew
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Accounts and their credentials.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 numbers_app = typer.Typer(help="Phone numbers on accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
@@ -75,11 +73,6 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
-
-
-def _fail(exc: ApiError) -> typer.Exit:
-    err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", highlight=False, markup=True)
-    return typer.Exit(1)
 
 
 def configure_logging(level: str) -> None:
@@ -317,112 +310,6 @@ def worker(
     serving.run_event_loop(main)
 
 
-# -- db ------------------------------------------------------------------------------------
-
-
-# -- accounts and keys ---------------------------------------------------------------------
-
-
-@accounts_app.command("create")
-def accounts_create(
-    friendly_name: Annotated[str | None, typer.Option("--friendly-name")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create a top-level account; prints its SID and auth token."""
-    db = open_store()
-    with db.write() as conn:
-        row = account_use.create_account(conn, friendly_name=friendly_name, now=clock.now())
-    if as_json:
-        _print_json({k: row[k] for k in ("sid", "auth_token", "friendly_name", "status")})
-    else:
-        out.print(f"Account SID  {row['sid']}\nAuth token   {row['auth_token']}", highlight=False)
-
-
-@accounts_app.command("list")
-def accounts_list(
-    as_json: JsonFlag = False,
-    show_tokens: Annotated[bool, typer.Option("--show-tokens", help="Include auth tokens.")] = False,
-) -> None:
-    """Every account, subaccounts included."""
-    db = open_store()
-    with db.read() as conn:
-        rows = account_store.list_accounts(conn)
-    fields = ["sid", "friendly_name", "status", "owner_account_sid", "date_created"]
-    if show_tokens:
-        fields.insert(1, "auth_token")
-    if as_json:
-        _print_json([{k: r[k] for k in fields} for r in rows])
-        return
-    table = Table(*fields)
-    for r in rows:
-        table.add_row(*[str(r[k]) for k in fields])
-    out.print(table)
-
-
-accounts_app.command("geo")(geo_cmd)
-accounts_app.command("short-code-inbound")(short_code_inbound_cmd)
-accounts_app.command("status")(status_cmd)
-accounts_app.command("rotate-token")(rotate_token_cmd)
-
-
-@keys_app.command("create")
-def keys_create(
-    account: Annotated[str, typer.Option("--account", help="The account SID the key acts for.")],
-    friendly_name: Annotated[str, typer.Option("--friendly-name")] = "",
-    as_json: JsonFlag = False,
-) -> None:
-    """Create an API key; its secret is printed once and stored only as a hash."""
-    db = open_store()
-    try:
-        with db.write() as conn:
-            row = account_use.create_key(conn, account_sid=account, friendly_name=friendly_name, now=clock.now())
-    except ApiError as exc:
-        raise _fail(exc) from exc
-    if as_json:
-        _print_json({"sid": row["sid"], "secret": row["secret"], "account_sid": account})
-    else:
-        out.print(f"Key SID  {row['sid']}\nSecret   {row['secret']}", highlight=False)
-
-
-@keys_app.command("list")
-def keys_list(
-    account: Annotated[str | None, typer.Option("--account", help="One account's keys only.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """API keys (never their secrets), oldest first."""
-    db = open_store()
-    with db.read() as conn:
-        rows = account_use.list_keys(conn, account)
-    if as_json:
-        _print_json(rows)
-        return
-    every = account is None  # the account column only when it varies (two whole SIDs fill 80 columns)
-    columns = [Column("sid", no_wrap=True), *([Column("account", max_width=14, no_wrap=True)] if every else [])]
-    table = Table(*columns, "name", Column("created", no_wrap=True))
-    for r in rows:
-        cells = [r["sid"], *([r["account_sid"]] if every else []), r["friendly_name"], str(r["date_created"])[:19]]
-        table.add_row(*cells)
-    out.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    key: Annotated[str, typer.Argument(help="The key's SID (SK…).")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Delete an API key: requests and console sessions signed with it fail from now on."""
-    db = open_store()
-    try:
-        with db.write() as conn:
-            found = account_use.revoke_key(conn, None, key, f"API key {key}")
-    except ApiError as exc:
-        raise _fail(exc) from exc
-    if as_json:
-        _print_json({"sid": key, "account_sid": found["account_sid"], "revoked": True})
-    else:
-        out.print(f"{key} revoked: it no longer works for {found['account_sid']}", highlight=False)
-
-
 # -- numbers -------------------------------------------------------------------------------
 
 
@@ -456,7 +343,7 @@ def numbers_add(
                 settings=settings,
             )
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if as_json:
         _print_json(_number_view(row))
     else:
@@ -532,7 +419,7 @@ def send(
             new = prepare_message(conn, account_sid, req, clock.now(), pacing=bootstrap.pacing_policy(settings))
             insert_messages(conn, [new])
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     row = new.message
     if as_json:
         _print_json({k: row[k] for k in ("sid", "account_sid", "status", "to", "from_", "num_segments", "num_media")})
@@ -572,7 +459,7 @@ def simulate_inbound(
     try:
         check_media_urls(media_urls)  # http(s) only, as the API's handset: the console links them
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     settings = settings_or_exit()
     db = bootstrap.open_database(settings)
     sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=media_urls)
@@ -666,7 +553,6 @@ def optouts_import(
     """Add opt-outs from a file (moving from another platform or another Pigeon), so that
     nobody who said STOP there is texted here. Without --yes, a dry run. Exit status 1 when a
     row was skipped (the list says why)."""
-    from pigeon.app import accounts as account_use
     from pigeon.app import optouts
     from pigeon.cli_store import write_or_rehearse
 
@@ -686,7 +572,7 @@ def optouts_import(
     try:
         done = write_or_rehearse(db, work, apply=yes)
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         db.dispose()
     counts = {action: sum(d.action == action for d in done) for action in ("made", "here already", "skipped")}

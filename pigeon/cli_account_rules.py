@@ -1,4 +1,4 @@
-"""What only an operator changes about an account, under `pigeon accounts` (`pigeon.cli`
+"""What only an operator changes about an account, under `pigeon accounts` (`pigeon.cli_accounts`
 mounts the commands):
 
 - `geo AC…`: the countries it may send to (pigeon/domain/geo.py). `--allow US,CA` gives the

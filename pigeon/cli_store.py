@@ -2,6 +2,9 @@
 one line with exit status 2 rather than as a traceback. Every `pigeon` command that opens the
 store comes here (`pigeon doctor` opens it without migrating, on the replica too: its own).
 
+An ApiError a command meets on the store (an unknown account, a number taken) ends it as
+`error CODE: message` with exit status 1 (`fail`).
+
 The configuration and the composition root are imported when a command runs: `pigeon errors`
 and `--help` need neither, and they take seconds to import on a busy machine.
 """
@@ -18,6 +21,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from pigeon.config import Settings
+    from pigeon.domain.errors import ApiError
     from pigeon.store.engine import Database
 
 err = Console(stderr=True, markup=False)  # styled lines pass markup=True (pigeon.cli)
@@ -40,6 +44,13 @@ def open_store(*, migrate: bool = True) -> Database:
     from pigeon import bootstrap
 
     return bootstrap.open_database(settings_or_exit(), migrate=migrate)
+
+
+def fail(exc: ApiError) -> typer.Exit:
+    """The exit for an ApiError a command met: its code and message said in red on standard
+    error, exit status 1. `raise fail(exc) from exc`."""
+    err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", highlight=False, markup=True)
+    return typer.Exit(1)
 
 
 def read_or_exit(path: Path) -> str:
