@@ -24,7 +24,6 @@ from rich.table import Table
 
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
-from pigeon.app import numbers as number_use
 from pigeon.cli_accounts import accounts_app, keys_app
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
@@ -33,6 +32,7 @@ from pigeon.cli_doctor import doctor_app
 from pigeon.cli_erase import erase_cmd
 from pigeon.cli_import import import_app
 from pigeon.cli_inventory import inventory_app
+from pigeon.cli_numbers import numbers_app
 from pigeon.cli_services import services_app
 from pigeon.cli_store import fail, open_store, output_or_exit, settings_or_exit
 from pigeon.cli_usage import usage_cmd
@@ -40,13 +40,11 @@ from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
-from pigeon.store import numbers as number_store
 from pigeon.store.engine import UnusableUrl, configuration_warnings
 from pigeon.store.messages import MessageFilter, list_messages
 from pigeon.store.schema import SchemaTooNew
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
-numbers_app = typer.Typer(help="Phone numbers on accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
@@ -308,79 +306,6 @@ def worker(
 
     serving.tune_gc()
     serving.run_event_loop(main)
-
-
-# -- numbers -------------------------------------------------------------------------------
-
-
-@numbers_app.command("add")
-def numbers_add(
-    phone_number: Annotated[str, typer.Argument(help="E.164 number or short code.")],
-    account: Annotated[str, typer.Option("--account")],
-    sms: Annotated[bool, typer.Option("--sms/--no-sms", help="SMS-capable.")] = True,
-    mms: Annotated[bool, typer.Option("--mms/--no-mms")] = True,
-    voice: Annotated[bool, typer.Option("--voice/--no-voice")] = True,
-    country: Annotated[str | None, typer.Option("--country", help="ISO country of a short code.")] = None,
-    sms_url: Annotated[str | None, typer.Option("--sms-url")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Provision a number on an account."""
-    db = open_store()
-    try:
-        with db.write() as conn:
-            if account_store.get_account(conn, account) is None:
-                raise ApiError(20404, f"Account {account} was not found", status=404)
-            settings = number_use.settings_from_params({"SmsUrl": sms_url} if sms_url else {})
-            row = number_use.provision(
-                conn,
-                account_sid=account,
-                phone_number=phone_number,
-                now=clock.now(),
-                sms=sms,
-                mms=mms,
-                voice=voice,
-                iso_country=country,
-                settings=settings,
-            )
-    except ApiError as exc:
-        raise fail(exc) from exc
-    if as_json:
-        _print_json(_number_view(row))
-    else:
-        out.print(f"{row['phone_number']}  {row['sid']}  on {row['account_sid']}", highlight=False)
-
-
-def _number_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "sid": row["sid"],
-        "account_sid": row["account_sid"],
-        "phone_number": row["phone_number"],
-        "friendly_name": row["friendly_name"],
-        "type": row["number_type"],
-        "iso_country": row["iso_country"],
-        "capabilities": {"sms": row["sms_capable"], "mms": row["mms_capable"], "voice": row["voice_capable"]},
-        "sms_url": row["sms_url"],
-        "sms_method": row["sms_method"],
-        "sms_fallback_url": row["sms_fallback_url"],
-        "messaging_service_sid": row["messaging_service_sid"],
-    }
-
-
-@numbers_app.command("list")
-def numbers_list(account: Annotated[str | None, typer.Option("--account")] = None, as_json: JsonFlag = False) -> None:
-    """Numbers on every account, or on one."""
-    db = open_store()
-    with db.read() as conn:
-        rows = [_number_view(r) for r in number_store.list_numbers(conn, account_sid=account)]
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table("phone_number", "sid", "account_sid", "type", "sms", "sms_url")
-    for r in rows:
-        table.add_row(
-            r["phone_number"], r["sid"], r["account_sid"], r["type"], str(r["capabilities"]["sms"]), r["sms_url"] or ""
-        )
-    out.print(table)
 
 
 # -- send ----------------------------------------------------------------------------------
