@@ -2,6 +2,9 @@
 
 Every command reads Settings once (environment and PIGEON_CONFIG) and talks to the store
 the server uses, so an operator can run them beside a live server.
+
+Here: the app, the commands that run Pigeon (`serve`, `worker`), `send` and `logs`; every
+other group or command lives in a `pigeon/cli_*.py` module of its own and is mounted below.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import os
 import signal
 import socket
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,7 +24,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from pigeon import bootstrap
-from pigeon.app import accounts as account_use
 from pigeon.cli_accounts import accounts_app, keys_app
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
@@ -33,8 +33,10 @@ from pigeon.cli_erase import erase_cmd
 from pigeon.cli_import import import_app
 from pigeon.cli_inventory import inventory_app
 from pigeon.cli_numbers import numbers_app
+from pigeon.cli_optouts import optouts_app
 from pigeon.cli_services import services_app
-from pigeon.cli_store import fail, open_store, output_or_exit, settings_or_exit
+from pigeon.cli_simulate import simulate_app
+from pigeon.cli_store import fail, open_store, settings_or_exit
 from pigeon.cli_usage import usage_cmd
 from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
@@ -45,6 +47,7 @@ from pigeon.store.messages import MessageFilter, list_messages
 from pigeon.store.schema import SchemaTooNew
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
+# The order here is the order of `pigeon --help`.
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
@@ -53,6 +56,8 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(services_app, name="services")
 app.add_typer(doctor_app, name="doctor")
 app.add_typer(import_app, name="import")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(optouts_app, name="optouts")
 app.command("requests")(requests_cmd)
 app.command("alerts")(alerts_cmd)
 app.command("carriers")(carriers_cmd)
@@ -357,167 +362,6 @@ def _only_account(conn: Any) -> str:
     if len(tops) != 1:
         raise ApiError(20404, "Several accounts exist; choose one with --account.", status=404)
     return str(tops[0]["sid"])
-
-
-# -- simulate and opt-outs -----------------------------------------------------------------
-
-simulate_app = typer.Typer(help="Drive the built-in carrier network.", no_args_is_help=True)
-optouts_app = typer.Typer(help="Recipients who opted out.", no_args_is_help=True)
-app.add_typer(simulate_app, name="simulate")
-app.add_typer(optouts_app, name="optouts")
-
-
-@simulate_app.command("inbound")
-def simulate_inbound(
-    from_: Annotated[str, typer.Option("--from", help="The handset's number.")],
-    to: Annotated[str, typer.Option("--to", help="One of your numbers.")],
-    body: Annotated[str, typer.Option("--body")],
-    media_url: Annotated[list[str] | None, typer.Option("--media-url", help="Repeat for several.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Text one of your numbers from a simulated phone: keywords, webhook and replies all run."""
-    from pigeon.app.inbound import receive
-    from pigeon.app.send_request import check_media_urls
-    from pigeon.ports import InboundSms
-
-    media_urls = tuple(media_url or ())
-    try:
-        check_media_urls(media_urls)  # http(s) only, as the API's handset: the console links them
-    except ApiError as exc:
-        raise fail(exc) from exc
-    settings = settings_or_exit()
-    db = bootstrap.open_database(settings)
-    sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=media_urls)
-    with db.write() as conn:
-        intake = receive(
-            conn, sms, now=clock.now(), base_url=settings.base_url, prices=bootstrap.price_table_for(settings)
-        )
-    result = {
-        "message_sid": intake.message_sid,
-        "account_sid": intake.account_sid,
-        "keyword": intake.keyword,
-        "webhook_queued": intake.webhook_queued,
-        "reply_sids": list(intake.reply_sids),
-        "unroutable_reason": intake.reason,
-    }
-    if as_json:
-        _print_json(result)
-        return
-    if intake.message_sid is None:
-        out.print(
-            f"[yellow]not delivered to any account:[/yellow] {escape(intake.reason or '')}",
-            highlight=False,
-            markup=True,
-        )
-        return
-    out.print(f"received as {intake.message_sid}", highlight=False)
-    if intake.keyword:
-        out.print(
-            f"keyword {intake.keyword}; automatic reply {', '.join(intake.reply_sids) or 'none'}", highlight=False
-        )
-    out.print("the application's webhook is queued" if intake.webhook_queued else "no webhook is configured")
-
-
-@optouts_app.command("list")
-def optouts_list(
-    account: Annotated[str | None, typer.Option("--account")] = None,
-    recipient: Annotated[str | None, typer.Option("--recipient")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Every opt-out: the pair or service it blocks, the keyword, when, and the message behind it."""
-    from pigeon.app import optouts
-
-    db = open_store()
-    with db.read() as conn:
-        rows = [optouts.view(r) for r in optouts.list_for_account(conn, account, recipient=recipient)]
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table("recipient", "sender", "scope", "keyword", "when", "inbound message")
-    for r in rows:
-        table.add_row(
-            r["recipient"], r["sender"], r["scope"], r["keyword"], r["date_created"], r["inbound_message_sid"] or ""
-        )
-    out.print(table)
-
-
-@optouts_app.command("export")
-def optouts_export(
-    account: Annotated[str | None, typer.Option("--account")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="File to write; default standard output.")
-    ] = None,
-) -> None:
-    """Export the opt-out list as CSV or JSON."""
-    from pigeon.app import optouts
-
-    target = output_or_exit(output) if output else None  # a path it cannot write stops it first
-    db = open_store()
-    with db.read() as conn:
-        rows = optouts.list_for_account(conn, account)
-    text = optouts.to_csv(rows) if fmt == "csv" else json.dumps([optouts.view(r) for r in rows], indent=2) + "\n"
-    if target is None:
-        sys.stdout.write(text)
-        return
-    with target:
-        target.write(text)
-
-
-@optouts_app.command("import")
-def optouts_import(
-    path: Annotated[str, typer.Argument(help="A CSV or JSON file, as `pigeon optouts export` writes them.")],
-    account: Annotated[str, typer.Option("--account", help="The account whose list they join.")],
-    from_account: Annotated[
-        str | None,
-        typer.Option("--from-account", help="Also take the file's rows of this account (an export from elsewhere)."),
-    ] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Import; without it, only show what would be done.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Add opt-outs from a file (moving from another platform or another Pigeon), so that
-    nobody who said STOP there is texted here. Without --yes, a dry run. Exit status 1 when a
-    row was skipped (the list says why)."""
-    from pigeon.app import optouts
-    from pigeon.cli_store import write_or_rehearse
-
-    try:
-        rows = optouts.read_rows(Path(path).read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        err.print(f"[red]{escape(path)}: {escape(str(exc))}[/red]", markup=True)
-        raise typer.Exit(2) from exc
-    db = open_store()
-    now = datetime.now(UTC)
-
-    def work(conn: Any) -> list[optouts.Imported]:
-        if account_use.existing(conn, account)["status"] == "closed":
-            raise ApiError(21479, f"Account {account} is closed.")
-        return optouts.import_rows(conn, rows, account_sid=account, now=now, from_account=from_account)
-
-    try:
-        done = write_or_rehearse(db, work, apply=yes)
-    except ApiError as exc:
-        raise fail(exc) from exc
-    finally:
-        db.dispose()
-    counts = {action: sum(d.action == action for d in done) for action in ("made", "here already", "skipped")}
-    if as_json:
-        _print_json({"account": account, "applied": yes, "counts": counts, "rows": [vars(d) for d in done]})
-    else:
-        for d in done:
-            if d.action == "skipped":
-                out.print(
-                    f"line {d.line}: {d.recipient} / {d.sender}: skipped: {d.why}", highlight=False, soft_wrap=True
-                )
-        tail = "" if yes else " Dry run: nothing was changed; run again with --yes to import."
-        out.print(
-            f"{counts['made']} {'added' if yes else 'to add'}, {counts['here already']} opted out here already,"
-            f" {counts['skipped']} skipped.{tail}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    if counts["skipped"]:
-        raise typer.Exit(1)
 
 
 # -- logs ----------------------------------------------------------------------------------
