@@ -1,8 +1,12 @@
-"""Schema management: `alembic upgrade head` on start and from `pigeon db upgrade`."""
+"""Schema management: `alembic upgrade head` on start and from `pigeon db upgrade`; the way
+back for an operator returning to an older release (`pigeon db downgrade`), with what each
+migration's downgrade drops, read from its source (`revisions`)."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +40,126 @@ class SchemaTooNew(Exception):
     revision"."""
 
 
+class CannotDowngrade(Exception):
+    """A downgrade to a revision this release does not know, or to one the store is not at or
+    past (a store with no schema has nothing to take back)."""
+
+
+def _too_new(unknown: list[str]) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"the database's schema is at revision {', '.join(unknown)}, which this release of Pigeon"
+        " does not know: a newer release made it. Run that release (or newer), or restore a backup"
+        " taken before the upgrade."
+    )
+
+
 def _refuse_unknown_revision(conn: Connection, cfg: Config) -> None:
     known = {script.revision for script in ScriptDirectory.from_config(cfg).walk_revisions()}
     unknown = [rev for rev in MigrationContext.configure(conn).get_current_heads() if rev not in known]
     if unknown:
-        raise SchemaTooNew(
-            f"the database's schema is at revision {', '.join(unknown)}, which this release of Pigeon"
-            " does not know: a newer release made it. Run that release (or newer), or restore a backup"
-            " taken before the upgrade."
+        raise _too_new(unknown)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A migration as `pigeon db` shows it: its id, the first line of its docstring, and what
+    its downgrade drops with the data in it: tables ("table usage_daily") and columns
+    ("messages.fail_code"). Indexes and rewritten values are not listed."""
+
+    id: str
+    summary: str
+    drops: tuple[str, ...]
+
+
+def revisions() -> list[Revision]:
+    """Every migration of this release, oldest first (they form one line: each revises the one
+    before)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    newest_first = list(ScriptDirectory.from_config(cfg).walk_revisions())
+    return [Revision(s.revision, s.doc, _drops(Path(s.path))) for s in reversed(newest_first)]
+
+
+def _drops(path: Path) -> tuple[str, ...]:
+    """What a migration file's `downgrade()` drops, in source order: `op.drop_table("t")`,
+    `op.drop_column("t", "c")`, and `b.drop_column("c")` in `with op.batch_alter_table("t") as b`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    down = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "downgrade")
+    finder = _DropFinder()
+    finder.visit(down)
+    return tuple(finder.found)
+
+
+class _DropFinder(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.batches: dict[str, str] = {}  # the name a batch is bound to, in the block -> its table
+        self.found: list[str] = []
+
+    def visit_With(self, node: ast.With) -> None:
+        outer = dict(self.batches)
+        for item in node.items:
+            call = item.context_expr
+            if isinstance(item.optional_vars, ast.Name) and isinstance(call, ast.Call) and _named(call, "op"):
+                if isinstance(call.func, ast.Attribute) and call.func.attr == "batch_alter_table":
+                    self.batches[item.optional_vars.id] = _text(call, 0)
+        self.generic_visit(node)
+        self.batches = outer
+
+    def visit_Call(self, node: ast.Call) -> None:
+        method = node.func.attr if isinstance(node.func, ast.Attribute) else None
+        if method == "drop_table" and _named(node, "op"):
+            self.found.append(f"table {_text(node, 0)}")
+        elif method == "drop_column" and _named(node, "op"):
+            self.found.append(f"{_text(node, 0)}.{_text(node, 1)}")
+        elif method == "drop_column":
+            batch = next((table for name, table in self.batches.items() if _named(node, name)), None)
+            if batch is not None:
+                self.found.append(f"{batch}.{_text(node, 0)}")
+        self.generic_visit(node)
+
+
+def _named(call: ast.Call, owner: str) -> bool:
+    """Whether the call is a method of the name `owner` (`op.drop_table(...)` of "op")."""
+    func = call.func
+    return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == owner
+
+
+def _text(call: ast.Call, index: int) -> str:
+    """The call's positional argument `index`, a string as written in the migration."""
+    arg = call.args[index] if index < len(call.args) else None
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "?"
+
+
+def require_known(revision: str) -> None:
+    """Raise CannotDowngrade unless `revision` is one of this release's migrations."""
+    ids = [r.id for r in revisions()]
+    if revision not in ids:
+        raise CannotDowngrade(
+            f"there is no revision {revision!r}: this release knows {ids[0]} to {ids[-1]}"
+            " (`pigeon db downgrade --help` lists them)"
         )
+
+
+def to_undo(current: str | None, target: str) -> list[Revision]:
+    """The migrations that taking a store at `current` back to `target` undoes, newest first
+    (none when it is there already). `target` "base" takes it back to no tables at all.
+    Raises CannotDowngrade for a target this release does not know or that is newer than
+    `current`, and SchemaTooNew for a store a newer release made."""
+    chain = revisions()
+    ids = [r.id for r in chain]
+    if current is not None and current not in ids:
+        raise _too_new([current])
+    if target != "base":
+        require_known(target)
+    if current is None:
+        raise CannotDowngrade("the database has no schema yet: there is nothing to take back")
+    start = 0 if target == "base" else ids.index(target) + 1
+    if start > ids.index(current) + 1:
+        raise CannotDowngrade(
+            f"the database's schema is at revision {current}, and {target} is newer:"
+            " a downgrade only goes back (`pigeon db upgrade` goes forward)"
+        )
+    return chain[start : ids.index(current) + 1][::-1]
 
 
 def upgrade(engine: Engine) -> None:
@@ -56,9 +171,20 @@ def upgrade(engine: Engine) -> None:
     _migrate(engine, lambda cfg: command.upgrade(cfg, "head"))
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Take the schema back to `revision` ("base": no tables), to go back to an older release."""
-    _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
+def downgrade(engine: Engine, revision: str) -> str | None:
+    """Take the schema back to `revision` ("base": no tables), to go back to an older release;
+    returns the revision it was at. The target is checked against the store's revision inside
+    the migration's lock (`to_undo`), so that an upgrade that ran meanwhile is not overtaken."""
+    came_from: list[str | None] = []
+
+    def run(cfg: Config) -> None:
+        current = MigrationContext.configure(cfg.attributes["connection"]).get_current_revision()
+        to_undo(current, revision)
+        came_from.append(current)
+        command.downgrade(cfg, revision)
+
+    _migrate(engine, run)
+    return came_from[0]
 
 
 class ForeignKeysBroken(Exception):
@@ -114,5 +240,6 @@ def _check_foreign_keys(conn: Connection) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    """The store's schema revision (None: no schema yet); StoreUnavailable when it cannot be reached."""
+    with connect(engine) as conn:
         return MigrationContext.configure(conn).get_current_revision()
