@@ -1,6 +1,7 @@
 """An operator's mistake (a setting out of range, a database URL that cannot be used, a port
-already taken, a file or directory that is not there, a store made by a newer release) ends a
-command with one line in our own words and exit status 2, not a traceback."""
+already taken, a file or directory that is not there, a store made by a newer release, a
+downgrade to a revision there is no going back to) ends a command with one line in our own
+words and exit status 2, not a traceback."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ CASES = [
     ({}, ["inventory", "import", "/nonexistent.csv"], "/nonexistent.csv"),
     ({}, ["optouts", "export", "-o", "/nonexistent/dir/f.csv"], "/nonexistent/dir/f.csv"),
     ({}, ["logs", "--export", "json", "-o", "/nonexistent/dir/f.json"], "/nonexistent/dir/f.json"),
+    ({}, ["db", "downgrade", "base", "--yes"], "no revision 'base'"),
+    ({}, ["db", "downgrade", "0016", "--yes"], "no schema yet"),
 ]
 
 
@@ -70,3 +73,4 @@ def test_a_store_made_by_a_newer_release_is_said_so(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "pigeon.db") as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     _one_line(_pigeon(tmp_path, {}, ["logs"]), "newer release")
+    _one_line(_pigeon(tmp_path, {}, ["db", "downgrade", "0016", "--yes"]), "newer release")
