@@ -1,8 +1,10 @@
 """Dispatching: claimed messages -> pacing -> carrier submit -> sent, retried, failed over or failed.
 
 A dispatcher works in rounds. `claim` takes due messages in one transaction, fails the ones
-whose validity period ran out (30036), reserves each sender's next slot and hands back the
-jobs due within the look-ahead; later ones go back to the queue with their slot reserved.
+whose validity period ran out (30036) and those whose From number left their account after
+they were accepted (21606, `pigeon.app.sender_exit.check_claimed`), reserves each sender's
+next slot and hands back the jobs due within the look-ahead; later ones go back to the queue
+with their slot reserved.
 `dispatch` then, for a group of jobs due now: marks them `sending` (one transaction), submits
 them to their carriers concurrently, and records every outcome (one transaction).
 
@@ -91,7 +93,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import accounts, usage
+from pigeon.app import accounts, sender_exit, usage
 from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import (
     DispatchSettings,
@@ -176,7 +178,7 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     durations: dict[tuple[str, int], timedelta] = {}  # a sender's kind costs a number parse: once a round
     jobs: list[Job] = []
     horizon = now + settings.lookahead
-    live = _fail_unsendable(conn, rows, now=now)
+    live = sender_exit.check_claimed(conn, _fail_unsendable(conn, rows, now=now), now=now, worker_id=worker_id)
     queued = _queue_waiting(conn, [r for r in live if r["status"] in _NOT_YET_QUEUED], now=now)
     releases = []
     for row in live:

@@ -16,20 +16,41 @@ whose replies and STOPs go to its new owner. They fail, in the same transaction,
   status callback and its Event Streams event, as the dispatcher's failures do (30002, 30036);
 * the sender's queue is read in batches off the (from_, status) index (`store.sender_queue`):
   a number's queue may hold ten hours of its traffic.
+
+What the release's sweep cannot see. A send checks its From outside the transaction that
+writes the message (group commit, `store.accept`), so a send whose check found the number on
+the account can commit its message after the release swept the queue: a message waiting to go
+from a number that is not its account's any more. So the dispatcher checks again, at the
+claim (`check_claimed`): a claimed message whose From is a number (long code, toll-free or
+short code; an alphanumeric sender ID is no one's) that its account does not hold fails the
+same way, with 21606, a ``number_left_account`` entry, an alert, its callback and its event.
+The check is one read per claim, for the claim's distinct numbers (`store.dispatch.holders_of`),
+in the claim's transaction:
+
+* on PostgreSQL the numbers' rows stay locked (FOR KEY SHARE) until the claim commits, so a
+  release or move cannot commit between the check and the message's move to `sending`; a
+  number whose release or move is in progress is not waited for (it may be waiting for a
+  message the claim holds) and its messages are put back, to be claimed again once it ends;
+* on SQLite, one writer at a time, the claim reads what is committed;
+* it covers a message left `sending` by a dispatcher that died too: resent, it would go out
+  from a number the account no longer holds. A message already marked `sending` by a live
+  dispatcher goes on, as the release leaves it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callbacks
+from pigeon.domain import numbers
 from pigeon.domain.status import MessageStatus
 from pigeon.store import alerts as alert_store
+from pigeon.store import dispatch as dispatch_store
 from pigeon.store import message_batch, sender_queue
 
 log = logging.getLogger(__name__)
@@ -38,6 +59,13 @@ log = logging.getLogger(__name__)
 NOT_THE_ACCOUNTS = 21606
 #: Messages failed per statement.
 BATCH = 500
+#: The timeline entry of a message the claim found from a number its account no longer holds.
+LEFT_THE_ACCOUNT = "number_left_account"
+_LEFT = "left the account after the message was accepted (released, or moved to another account)"
+#: What a dispatcher's claim holds: a message not yet sent, or left `sending` by a dead dispatcher.
+_CLAIMED = (*sender_queue.NOT_YET_SENT, MessageStatus.SENDING)
+
+Row = dict[str, Any]
 
 
 def fail_waiting(conn: Connection, number: Mapping[str, Any], *, now: datetime, kind: str, why: str) -> int:
@@ -55,7 +83,7 @@ def fail_waiting(conn: Connection, number: Mapping[str, Any], *, now: datetime, 
         if not fresh:
             break
         seen.update(fresh)
-        failed += _fail(conn, fresh, sender=sender, now=now, kind=kind, why=why)
+        failed += _fail(conn, fresh, now=now, kind=kind, why=f"{why} before it went out")
         if len(found) < BATCH:
             break
     if failed:
@@ -66,14 +94,62 @@ def fail_waiting(conn: Connection, number: Mapping[str, Any], *, now: datetime, 
     return failed
 
 
-def _fail(conn: Connection, sids: list[str], *, sender: str, now: datetime, kind: str, why: str) -> int:
+def check_claimed(conn: Connection, rows: Sequence[Row], *, now: datetime, worker_id: str) -> list[Row]:
+    """Of the messages `worker_id` just claimed, those it may send: the ones whose From is no
+    number, or a number their account still holds. The others from a number that left their
+    account fail (21606); those from a number a release or move is changing right now are put
+    back, due again at the next claim (module docstring). Run in the claim's transaction."""
+    wanted = {r["from_"] for r in rows if r["from_"] and numbers.is_number_sender(r["from_"])}
+    if not wanted:
+        return list(rows)
+    holders = dispatch_store.holders_of(conn, wanted)
+    live, busy, gone = [], [], []
+    for row in rows:
+        sender = row["from_"]
+        if sender not in wanted or holders.accounts.get(sender) == row["account_sid"]:
+            live.append(row)
+        elif sender in holders.busy:
+            busy.append(row)
+        else:
+            gone.append(row)
+    if busy:
+        dispatch_store.put_back(
+            conn, [(r["sid"], r.get("previous_claimer")) for r in busy], worker_id=worker_id, at=now
+        )
+        log.info("claimed messages put back: their From number is being changed", extra={"messages": len(busy)})
+    if gone:
+        failed = _fail(
+            conn,
+            [r["sid"] for r in gone],
+            now=now,
+            kind=LEFT_THE_ACCOUNT,
+            why=f"{_LEFT}, before it went out",
+            reason=f"the number {_LEFT}",
+            from_statuses=_CLAIMED,
+        )
+        log.info("failed claimed messages whose From number left their account", extra={"failed": failed})
+    return live
+
+
+def _fail(
+    conn: Connection,
+    sids: list[str],
+    *,
+    now: datetime,
+    kind: str,
+    why: str,
+    reason: str | None = None,
+    from_statuses: Iterable[MessageStatus] = sender_queue.NOT_YET_SENT,
+) -> int:
+    """Fail these messages (those still in `from_statuses`) with 21606: "its From number
+    <sender> `why`" in their alerts, `reason` in their timeline entries."""
     moved = message_batch.transition_many(
         conn,
         sids,
         MessageStatus.FAILED,
         at=now,
         error_code=NOT_THE_ACCOUNTS,
-        from_statuses=sender_queue.NOT_YET_SENT,
+        from_statuses=from_statuses,
         claimed_by=None,
         claimed_until=None,
         offered_to=None,
@@ -90,7 +166,7 @@ def _fail(conn: Connection, sids: list[str], *, sender: str, now: datetime, kind
                 kind=kind,
                 status=str(MessageStatus.FAILED),
                 error_code=NOT_THE_ACCOUNTS,
-                detail={"sender": sender},
+                detail={"sender": r["from_"], **({"reason": reason} if reason else {})},
             )
             for r in rows
         ],
@@ -101,7 +177,7 @@ def _fail(conn: Connection, sids: list[str], *, sender: str, now: datetime, kind
             alert_store.alert_row(
                 account_sid=r["account_sid"],
                 error_code=NOT_THE_ACCOUNTS,
-                text=f"Message {r['sid']} was not sent: its From number {sender} {why} before it went out.",
+                text=f"Message {r['sid']} was not sent: its From number {r['from_']} {why}.",
                 at=now,
                 resource_sid=r["sid"],
             )

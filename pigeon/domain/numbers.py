@@ -172,6 +172,14 @@ def number_or_short_code(raw: str) -> str | None:
     return raw if is_short_code(raw) else to_e164(raw)
 
 
+def is_number_sender(stored: str) -> bool:
+    """Whether a message's From, as stored (`number_or_short_code`, or an alphanumeric sender
+    ID as given), is a number: E.164 or a short code, which only the account holding it may
+    send from. An alphanumeric sender ID is no one's number (it always has a letter, and
+    never starts with "+")."""
+    return stored.startswith("+") or is_short_code(stored)
+
+
 def is_alphanumeric_sender(s: str) -> bool:
     """Twilio's alphanumeric sender-ID rule: 1-11 allowed characters, at least one letter.
 

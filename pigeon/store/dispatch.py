@@ -233,6 +233,63 @@ def restricted_accounts(conn: Connection, account_sids: Iterable[str]) -> dict[s
     return {r["sid"]: r for r in _RESTRICTED_ACCOUNTS.all(conn, {"b_sids": wanted})}
 
 
+# Who holds each of a claim's numbers. On PostgreSQL each row found is locked (FOR KEY SHARE,
+# the lock a foreign key check takes) until the claim commits, so that no release or move of
+# the number (both lock its row FOR UPDATE, or delete it) commits in between; a row that such a
+# change holds already is skipped, not waited for: the change may be waiting for a message
+# this claim has locked. SQLite, with one writer at a time, reads what is committed.
+_HOLDERS_LOCKED = Prepared(
+    sa.select(phone_numbers.c.phone_number, phone_numbers.c.account_sid)
+    .where(phone_numbers.c.phone_number.in_(sa.bindparam("b_numbers", expanding=True)))
+    .with_for_update(read=True, key_share=True, skip_locked=True)
+)
+_HELD = Prepared(
+    sa.select(phone_numbers.c.phone_number).where(
+        phone_numbers.c.phone_number.in_(sa.bindparam("b_numbers", expanding=True))
+    )
+)
+
+
+class Holders(NamedTuple):
+    accounts: dict[str, str]  # number -> the account holding it, for the numbers held
+    busy: frozenset[str]  # numbers whose row a transaction in progress is changing (PostgreSQL)
+
+
+def holders_of(conn: Connection, numbers: Iterable[str]) -> Holders:
+    """Which account holds each of these numbers (phone numbers or short codes), for the
+    claim's check that a message's From is still its account's. On PostgreSQL the rows found
+    stay locked against a release or move until the transaction ends, and a number whose row
+    such a change holds is `busy`: who holds it is known once that change ends. One read, and
+    a second only when a number is missing or busy (rare)."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return Holders({}, frozenset())
+    found = {r["phone_number"]: r["account_sid"] for r in _HOLDERS_LOCKED.all(conn, {"b_numbers": wanted})}
+    missing = [n for n in wanted if n not in found]
+    if not missing or conn.dialect.name != "postgresql":
+        return Holders(found, frozenset())
+    # Skipped (locked by a change in progress), or not there at all: a plain read tells them apart.
+    return Holders(found, frozenset(r["phone_number"] for r in _HELD.all(conn, {"b_numbers": missing})))
+
+
+_PUT_BACK = (
+    messages.update()
+    .where(m.sid == sa.bindparam("b_sid"), m.claimed_by == sa.bindparam("b_me"))
+    .values(claimed_by=sa.bindparam("b_claimer"), claimed_until=sa.bindparam("b_at"), offered_to=None)
+)
+
+
+def put_back(conn: Connection, claimed: Sequence[tuple[str, str | None]], *, worker_id: str, at: datetime) -> None:
+    """Undo this dispatcher's claim of messages, each (sid, its claimer before the claim): due
+    again at the next claim after `at`, as they were (a message left `sending` by a dispatcher
+    that died keeps that dispatcher's name, which its resend's timeline entry gives)."""
+    if claimed:
+        conn.execute(
+            _PUT_BACK,
+            [{"b_sid": sid, "b_claimer": claimer, "b_at": at, "b_me": worker_id} for sid, claimer in claimed],
+        )
+
+
 def offer(
     conn: Connection,
     offers: Sequence[tuple[str, str, datetime, str | None]],

@@ -244,7 +244,12 @@ def test_a_message_of_an_account_suspended_before_it_went_out() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "said"), [("number_released", "was released"), ("number_transferred", "moved to another account")]
+    ("kind", "said"),
+    [
+        ("number_released", "was released"),
+        ("number_transferred", "moved to another account"),
+        ("number_left_account", "had left the account after the message was accepted"),
+    ],
 )
 def test_a_message_whose_number_left_the_account_before_it_went_out(kind: str, said: str) -> None:
     events = [ev("created", "queued"), ev(kind, "failed", 3, 21606, sender="+14155550100")]

@@ -12,6 +12,7 @@ from pigeon.domain.numbers import (
     SenderKind,
     classify_sender,
     is_alphanumeric_sender,
+    is_number_sender,
     is_short_code,
     number_type,
     region_of,
@@ -183,6 +184,20 @@ def test_is_alphanumeric_sender_true(s: str) -> None:
 )
 def test_is_alphanumeric_sender_false(s: str) -> None:
     assert not is_alphanumeric_sender(s)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("+14155550100", True),  # long code
+        ("+18005550100", True),  # toll-free
+        ("12345", True),  # short code
+        ("Pigeon", False),  # alphanumeric sender ID
+        ("R&D 2", False),
+    ],
+)
+def test_is_number_sender(stored: str, expected: bool) -> None:
+    assert is_number_sender(stored) is expected
 
 
 # classify_sender ---------------------------------------------------------------------------------

@@ -55,18 +55,24 @@ def _never_sent(code: int, f: MessageFacts) -> list[dict[str, Any]]:
     return [message_row(f.message), explained(code), *timeline(f.events), *[alert_row(a) for a in f.alerts]]
 
 
-#: Timeline entries of a message failed because its From number left the account before it went out.
-_SENDER_LEFT = {"number_released": "was released from the account", "number_transferred": "moved to another account"}
+#: Timeline entries of a message failed because its From number left the account before it went
+#: out: what happened, and when (the release or move, or the claim that found the number gone).
+_SENDER_LEFT = {
+    "number_released": "was released from the account at {at}, before a dispatcher reached it",
+    "number_transferred": "moved to another account at {at}, before a dispatcher reached it",
+    "number_left_account": "had left the account after the message was accepted (released, or moved to "
+    "another account), as the dispatcher that took it found at {at}",
+}
 
 
 def _sender_released(f: MessageFacts, event: Mapping[str, Any]) -> Finding:
     m = f.message
     sender = (event.get("detail") or {}).get("sender") or m.get("from_")
+    said = _SENDER_LEFT[event["kind"]].format(at=when(event.get("at")))
     return Finding(
         cause="sender_released",
         severity="error",
-        summary=f"{m['sid']} was never sent: its From number {sender} {_SENDER_LEFT[event['kind']]} at "
-        f"{when(event.get('at'))}, before a dispatcher reached it (21606). It cost nothing.",
+        summary=f"{m['sid']} was never sent: its From number {sender} {said} (21606). It cost nothing.",
         evidence=_never_sent(21606, f),
         advice=[
             "Send it again from a number the account holds (or through a Messaging Service): messages waiting "
