@@ -358,7 +358,7 @@ def set_allowed_countries(conn: Connection, account_sid: str, countries: str | N
     """Give `account_sid` its own list of countries (`geo.parse_countries`'s form; `geo.ANY`
     for any country), or with None let it follow its parent's again (any, for a top-level
     account). Messages still queued are held to the new list when a dispatcher takes
-    them (`pigeon.app.dispatch`: failed with 21408)."""
+    them (`pigeon.app.dispatch_claim`: failed with 21408)."""
     existing(conn, account_sid)
     store.update_account(conn, account_sid, now=now, allowed_countries=countries)
     return existing(conn, account_sid)

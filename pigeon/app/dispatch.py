@@ -1,58 +1,26 @@
 """Dispatching: claimed messages -> pacing -> carrier submit -> sent, retried, failed over or failed.
 
-A dispatcher works in rounds. `claim` takes due messages in one transaction, fails the ones
-whose validity period ran out (30036) and those whose From number left their account after
-they were accepted (21606, `pigeon.app.sender_exit.check_claimed`), reserves each sender's
-next slot and hands back the jobs due within the look-ahead; later ones go back to the queue
-with their slot reserved.
-`dispatch` then, for a group of jobs due now: marks them `sending` (one transaction), submits
-them to their carriers concurrently, and records every outcome (one transaction).
+A dispatcher works in rounds (`DispatchRound`). `claim` takes due messages in one transaction,
+fails the ones that must not go out any more (validity period run out, account suspended, From
+number no longer the account's, ...), reserves each sender's next slot and hands back the jobs
+due within the look-ahead; later ones go back to the queue with their slot reserved. The round
+then, for a group of jobs due now: marks them `sending` (one transaction), submits them to
+their carriers concurrently, and records every outcome (one transaction).
 
 Each step is set-based: one guarded UPDATE moves all the group's messages (`sending`, then
 `sent` per carrier and price), their timeline entries and status callbacks are written with
 one INSERT each (`store.message_batch`, `callbacks.enqueue_status_callbacks`). Refusals,
 expiries and failovers, which are rare, take the one-message path.
 
-A message is marked `sending` just before its submit. If the dispatcher dies after that, its
-lease runs out and another dispatcher resends it; the timeline records the resend and why.
+Where the rules are, each in its module's docstring:
 
-What an attempt may leave at a carrier, and what the next attempt does about it:
-
-* *Refused, nothing accepted* (a refusal, no bind): nothing is on the network. The next
-  carrier of the route is tried at once; when every carrier refused, the message is retried
-  later from the first, with backoff (`RetryPolicy`).
-* *Some parts accepted, a later part refused* (multipart): the accepted parts' carrier ids
-  are stored at once, so their receipts find the message, and listed in the attempt's
-  `retry` (or `failed`) timeline entry. The message is then *held* by that carrier: it is
-  not failed over (another carrier would send those parts again, with a reference the
-  handset cannot join to them), and its retry asks the carrier for the missing parts only,
-  with the same concatenation reference (`ports.Continuation`). A permanent refusal fails
-  the message, the accepted parts' ids kept; their receipts are recorded on its timeline.
-* *No answer* (`CarrierOutcomeUnknown`: response timeout, connection lost after writing):
-  the carrier may have the message. It is held by that carrier too and retried there, once
-  the bind works again, from the unanswered part on, with the same reference (many handsets
-  drop a part of a concatenated message they already have, whereas a new reference would
-  make it a second message). That retry is a `resend` entry whose reason says it may duplicate the
-  unanswered part. Only a carrier configured with ``failover_on_unknown_outcome`` lets the
-  message move on to the next carrier at once; that second submission is a `resend` entry
-  too.
-
-A hold lives in the store, not in a dispatcher: the message's ``carrier`` column names the
-holding carrier while the message waits, and its newest `retry` entry has the detail
-(``hold``: parts, reference, accepted ids, the unanswered part). It ends when the message is
-sent or fails. If the holding carrier is no longer routed for the destination (its
-configuration changed), the message goes to the route whole, and a `resend` entry says which
-parts may arrive twice. A held message that runs out of retries fails like any other.
-The doctor counts submits from these entries (`pigeon.domain.diagnosis.submits`): a `retry`
-marked ``outcome_unknown`` is not a refusal, and every `resend` is a possible duplicate.
-
-Media. A message with media (MMS) goes only to the carriers of its route that carry media
-(`Carrier.carries_media`; SMPP carries text only), which the claim reads for messages that
-have media. When none does, a message sent through a Messaging Service with `mms_converter`
-on (Twilio's default) goes as an SMS whose text is its body and the media's URLs
-(`pigeon.domain.mms`); its `num_segments` and price become those of that text, and the `sent`
-entry says so (``media_as_links``, ``segments_sent``). Any other such message fails with 30011
-without a submit, each carrier of the route listed as refusing it.
+    dispatch_claim     what a claim fails, queues and paces; marking `sending`; resends after a
+                       dispatcher died
+    dispatch_jobs      a job's route and its submit: what an attempt may leave at a carrier
+                       (holds, continuations, unanswered submits), and media
+    dispatch_refusals  a refused attempt: retried, handed over or failed
+    dispatch_record    the carriers' answers: sent, copies accepted late or twice
+    placement          which process tries a message's carriers (the rule below, pure)
 
 Carriers bound in other processes. An SMPP carrier allows only so many binds, shared by every
 process as leases in the store (`pigeon.workers.bind_leases`), so the process that claims a
@@ -71,7 +39,7 @@ message may not be the one bound to its carrier. "Not bound here" is not "carrie
   ``hand_over``, like any refused attempt, but without backoff and whatever the count of
   attempts), offered to that carrier's holder, and its next attempt starts at that carrier.
 * Only a carrier that no process has bound is tried and refused here (`CarrierUnavailable`),
-  and the failover and retries above apply as they always did.
+  and the failover and retries of `pigeon.app.dispatch_jobs` apply as they always did.
 * A dispatcher whose process has no carrier bound does not claim at all while a carrier is
   bound, or being bound, by any process: it would only hand every message over, or try a
   carrier whose bind is a moment away (`DispatchRound.run_once`).

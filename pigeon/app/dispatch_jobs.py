@@ -1,7 +1,47 @@
 """A dispatch job and its attempt: what a claimed message carries through a round (`Job`,
 `Hold`, `Outcome`, `DispatchSettings`), which carriers it is tried at (`plan_route`) and the
-submit itself (`submit`), with what the carriers' errors say about what they kept. The rules
-are in `pigeon.app.dispatch`'s docstring."""
+submit itself (`submit`), with what the carriers' errors say about what they kept (`hold_after`).
+The round is `pigeon.app.dispatch`; refused attempts are recorded by
+`pigeon.app.dispatch_refusals`, by the rules below.
+
+What an attempt may leave at a carrier, and what the next attempt does about it:
+
+* *Refused, nothing accepted* (a refusal, no bind): nothing is on the network. The next
+  carrier of the route is tried at once; when every carrier refused, the message is retried
+  later from the first, with backoff (`RetryPolicy`).
+* *Some parts accepted, a later part refused* (multipart): the accepted parts' carrier ids
+  are stored at once, so their receipts find the message, and listed in the attempt's
+  `retry` (or `failed`) timeline entry. The message is then *held* by that carrier: it is
+  not failed over (another carrier would send those parts again, with a reference the
+  handset cannot join to them), and its retry asks the carrier for the missing parts only,
+  with the same concatenation reference (`ports.Continuation`). A permanent refusal fails
+  the message, the accepted parts' ids kept; their receipts are recorded on its timeline.
+* *No answer* (`CarrierOutcomeUnknown`: response timeout, connection lost after writing):
+  the carrier may have the message. It is held by that carrier too and retried there, once
+  the bind works again, from the unanswered part on, with the same reference (many handsets
+  drop a part of a concatenated message they already have, whereas a new reference would
+  make it a second message). That retry is a `resend` entry whose reason says it may duplicate the
+  unanswered part. Only a carrier configured with ``failover_on_unknown_outcome`` lets the
+  message move on to the next carrier at once; that second submission is a `resend` entry
+  too.
+
+A hold lives in the store, not in a dispatcher: the message's ``carrier`` column names the
+holding carrier while the message waits, and its newest `retry` entry has the detail
+(``hold``: parts, reference, accepted ids, the unanswered part). It ends when the message is
+sent or fails. If the holding carrier is no longer routed for the destination (its
+configuration changed), the message goes to the route whole, and a `resend` entry says which
+parts may arrive twice. A held message that runs out of retries fails like any other.
+The doctor counts submits from these entries (`pigeon.domain.diagnosis.submits`): a `retry`
+marked ``outcome_unknown`` is not a refusal, and every `resend` is a possible duplicate.
+
+Media. A message with media (MMS) goes only to the carriers of its route that carry media
+(`Carrier.carries_media`; SMPP carries text only), which the claim reads for messages that
+have media. When none does, a message sent through a Messaging Service with `mms_converter`
+on (Twilio's default) goes as an SMS whose text is its body and the media's URLs
+(`pigeon.domain.mms`); its `num_segments` and price become those of that text, and the `sent`
+entry says so (``media_as_links``, ``segments_sent``). Any other such message fails with 30011
+without a submit, each carrier of the route listed as refusing it.
+"""
 
 from __future__ import annotations
 

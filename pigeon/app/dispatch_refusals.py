@@ -1,6 +1,7 @@
 """Recording a refused attempt: retried with backoff, handed over to the process that has
 the next carrier bound, or failed (with its alert), keeping the carrier ids of the parts
-accepted before the refusal. The rules are in `pigeon.app.dispatch`'s docstring."""
+accepted before the refusal. The rules are in `pigeon.app.dispatch_jobs`' docstring (what an
+attempt leaves at a carrier) and `pigeon.app.dispatch`'s (hand-overs)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The dispatcher reported that submit as an unknown outcome and has perhaps sent the message
 again: the carrier may hold two copies. The late answer's id is recorded as the dispatcher
-records a late acknowledgement of its own (`pigeon.app.dispatch`, "accepted_late"): the
+records a late acknowledgement of its own (`pigeon.app.dispatch_record`, "accepted_late"): the
 carrier_refs row its receipts match on, and an `accepted_late` entry on the timeline, which
 the doctor lists as evidence of a second copy (`pigeon.domain.diagnosis.submits`). The
 message's status is not this answer's to change: the receipts of either copy move it, under

@@ -7,7 +7,7 @@ never move a message backwards (a late `sent` after `delivered`).
 Multipart messages: each part has its own carrier id and receipt. The message is
 `delivered` when every part is delivered, and `undelivered` (or `failed`) with the code of
 the first part that failed for good; each part's receipt stays in the timeline. Parts a
-carrier accepted before it refused a later one (`pigeon.app.dispatch`) have their ids stored
+carrier accepted before it refused a later one (`pigeon.app.dispatch_jobs`) have their ids stored
 too: their receipts are recorded, and count once the rest of the message is out, not before.
 A receipt whose id matches nothing yet is parked and re-matched when the submit response
 that carries that id is recorded (receipts can overtake submit responses).

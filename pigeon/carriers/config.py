@@ -60,7 +60,7 @@ accepted. By default the message then stays with this carrier: it is retried her
 bind works again, and never moved to the next carrier of its route, where it would surely
 be sent a second time. ``true`` lets the dispatcher fail over at once instead, for traffic
 where a late message is worse than a duplicate; the timeline records the possible
-duplicate either way (`pigeon.app.dispatch`).
+duplicate either way (`pigeon.app.dispatch_jobs`).
 
 ``long_messages``: how a message of several segments goes to the SMSC. ``udh``: a submit_sm
 per segment with the concatenation header in short_message, which every handset understands.

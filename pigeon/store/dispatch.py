@@ -531,7 +531,7 @@ def media_to_send(conn: Connection, sids: Sequence[str]) -> dict[str, MediaToSen
 
 def retry_notes_of(conn: Connection, sids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The detail of each message's newest `retry` timeline entry, for those that have one:
-    its ``hold`` (what a carrier may already have of it, `app.dispatch.Hold`) and its
+    its ``hold`` (what a carrier may already have of it, `app.dispatch_jobs.Hold`) and its
     ``hand_over`` (the carrier its attempt goes on at). Read only for messages whose
     ``carrier`` column is set while they wait, which is rare."""
     if not sids:

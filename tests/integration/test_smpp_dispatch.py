@@ -2,7 +2,7 @@
 on both stores: what reaches the store and the timeline when a multipart message is refused
 part-way, and when a submit is never answered.
 
-The rules under test are in `pigeon.app.dispatch`'s docstring: parts a carrier accepted keep
+The rules under test are in `pigeon.app.dispatch_jobs`' docstring: parts a carrier accepted keep
 their carrier ids and are not sent again (the retry sends the rest, same concatenation
 reference); a submit whose outcome is unknown is retried on the same carrier, not failed over,
 unless the carrier allows it, and either way the possible duplicate is on the timeline.
