@@ -1,9 +1,9 @@
 """Status callbacks at volume: the webhook worker's path for claimed status callbacks.
 
-`callbacks.deliver_one` makes one attempt and spends two transactions on it: one to read the
-account's auth token, one to record the outcome. A message sends three status callbacks
-(sending, sent, delivered), so at a thousand messages a second that is six thousand small
-transactions a second. `CallbackBatch` makes the same attempts under the same rules with
+`callback_delivery.deliver_one` makes one attempt and spends two transactions on it: one to
+read the account's auth token, one to record the outcome. A message sends three status
+callbacks (sending, sent, delivered), so at a thousand messages a second that is six thousand
+small transactions a second. `CallbackBatch` makes the same attempts under the same rules with
 two changes that do not alter what is stored or sent:
 
 - the auth tokens come with the claim (`claim`): one query per account per claimed batch,
@@ -11,8 +11,8 @@ two changes that do not alter what is stored or sent:
 - the outcomes of the attempts that finish together are recorded in one transaction (group
   commit): one INSERT for every attempt row, one UPDATE for the deliveries that succeeded
   (fenced by their lease, as `store.webhooks.mark_delivered` is), one INSERT for their
-  timeline entries. An attempt that failed takes `callbacks.record_outcome` inside that
-  transaction: retries, final failures, alerts and timeline entries are exactly
+  timeline entries. An attempt that failed takes `callback_delivery.record_outcome` inside
+  that transaction: retries, final failures, alerts and timeline entries are exactly
   `deliver_one`'s.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callbacks import (
+from pigeon.app.callback_delivery import (
     Attempt,
     Outcome,
     attempt_row,

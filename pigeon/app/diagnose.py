@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app import services
 from pigeon.app.accounts import geo_permissions
-from pigeon.app.callbacks import Transactions
+from pigeon.app.callback_delivery import Transactions
 from pigeon.app.diagnose_probe import ProbePlan, plan_probe, probe_webhook
 from pigeon.app.inbound import webhook_target
 from pigeon.domain import diagnosis as rules

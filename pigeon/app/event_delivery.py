@@ -47,7 +47,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callbacks import RESPONSE_EXCERPT_BYTES, Outcome, Transactions, classify
+from pigeon.app.callback_delivery import RESPONSE_EXCERPT_BYTES, Outcome, Transactions, classify
 from pigeon.app.events import EVENT_PARAM, SINK_PARAM
 from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callbacks import Transactions, build_request
+from pigeon.app.callback_delivery import Transactions, build_request
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import storable
 from pigeon.domain.errors import ApiError, WebhookError

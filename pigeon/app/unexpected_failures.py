@@ -14,7 +14,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from pigeon.app.callbacks import Attempt, Outcome, Transactions, attempt_row, record_outcome
+from pigeon.app.callback_delivery import Attempt, Outcome, Transactions, attempt_row, record_outcome
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock

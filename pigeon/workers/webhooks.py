@@ -51,7 +51,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pigeon.app.callback_batch import CallbackBatch, any_due, claim, find_stranded, give_back, release_stranded
-from pigeon.app.callbacks import STATUS_CALLBACK, deliver_one
+from pigeon.app.callback_delivery import deliver_one
+from pigeon.app.callbacks import STATUS_CALLBACK
 from pigeon.app.unexpected_failures import record_unexpected
 from pigeon.domain.errors import StoreUnavailable
 from pigeon.domain.retry import RetryPolicy

@@ -22,7 +22,8 @@ from twilio.request_validator import RequestValidator
 
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
-from pigeon.app.callbacks import build_request, enqueue_status_callback
+from pigeon.app.callback_delivery import build_request
+from pigeon.app.callbacks import enqueue_status_callback
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy

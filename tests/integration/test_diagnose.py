@@ -26,7 +26,7 @@ from pigeon import bootstrap
 from pigeon.app import accounts as account_use
 from pigeon.app import diagnose
 from pigeon.app import numbers as number_use
-from pigeon.app.callbacks import deliver_one
+from pigeon.app.callback_delivery import deliver_one
 from pigeon.app.dispatch import DispatchSettings, claim, mark_sending
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound

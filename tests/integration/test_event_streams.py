@@ -24,7 +24,8 @@ from twilio.request_validator import RequestValidator
 from pigeon.app import accounts as account_use
 from pigeon.app import event_streams as use
 from pigeon.app import numbers as number_use
-from pigeon.app.callbacks import STATUS_CALLBACK, Outcome, enqueue_status_callback
+from pigeon.app.callback_delivery import Outcome
+from pigeon.app.callbacks import STATUS_CALLBACK, enqueue_status_callback
 from pigeon.app.event_delivery import CONTENT_TYPE, SINK_UNREACHABLE, deliver_event
 from pigeon.app.events import EVENT, publish_status_event, publish_status_events
 from pigeon.app.inbound import receive

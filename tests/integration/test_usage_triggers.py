@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app import usage_triggers as use
-from pigeon.app.callbacks import Outcome, deliver_one
+from pigeon.app.callback_delivery import Outcome, deliver_one
 from pigeon.domain.errors import ApiError
 from pigeon.domain.retry import STATUS_CALLBACKS
 from pigeon.store import usage as usage_store

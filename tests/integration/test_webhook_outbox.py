@@ -21,7 +21,8 @@ from twilio.request_validator import RequestValidator
 
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
-from pigeon.app.callbacks import STATUS_CALLBACK, Outcome, deliver_one, enqueue_status_callback
+from pigeon.app.callback_delivery import Outcome, deliver_one
+from pigeon.app.callbacks import STATUS_CALLBACK, enqueue_status_callback
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.app.send import SendRequest, prepare_message
@@ -418,7 +419,7 @@ def test_a_callback_url_s_password_stays_out_of_the_logs(
     sid = new_message(db, clock, account, callback="https://user:s3cret@hooks.example.com/status")
     move(db, clock, sid, S.SENDING)
     sender = RecordingWebhookSender(lambda _r: WebhookResponse(404, {}, b"", 1.0))
-    with caplog.at_level(logging.WARNING, logger="pigeon.app.callbacks"):
+    with caplog.at_level(logging.WARNING, logger="pigeon.app.callback_delivery"):
         assert run_once(worker(db, sender, clock)) == 1
     [record] = [r for r in caplog.records if r.getMessage() == "webhook delivery failed for good"]
     assert vars(record)["url"] == "https://user:***@hooks.example.com/status"
