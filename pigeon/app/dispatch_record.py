@@ -50,6 +50,7 @@ def prices_of(outcomes: Sequence[Outcome], settings: DispatchSettings) -> dict[s
             o.job.message["from_"] or "",
             o.segments or o.job.message["num_segments"],
             free=bool(o.job.message.get("keyword_reply")),
+            mms=bool(o.job.message["num_media"]) and not o.media_as_links,
         )
         for o in outcomes
         if o.ack is not None

@@ -117,7 +117,8 @@ def test_an_mms_with_a_long_text_is_one_message_charged_once(pipe: Pipeline) -> 
     pipe.dispatch(route=[mms])
     row = pipe.message(sid)
     assert (row["status"], row["num_segments"]) == ("sent", 1)
-    assert row["price"] == DispatchSettings().prices.price(TO, SENDER, 1)
+    assert row["price"] == DispatchSettings().prices.price(TO, SENDER, 1, mms=True)
+    assert row["price"] == "-0.02000"  # the built-in MMS price, not a segment of SMS (-0.00790)
 
 
 def test_a_converting_service_whose_sender_cannot_send_mms_sends_links(pipe: Pipeline) -> None:
