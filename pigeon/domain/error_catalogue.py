@@ -762,7 +762,7 @@ _SENDING: tuple[ErrorInfo, ...] = (
 _SERVICES: tuple[ErrorInfo, ...] = (
     _api(
         21701,
-        400,
+        404,  # as Twilio's dictionary gives it, though most 21xxx are 400
         "The Messaging Service does not exist",
         "No Messaging Service with that SID exists for this account.",
         ("A typo, a deleted service, or a service of another account.",),

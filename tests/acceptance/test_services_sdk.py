@@ -160,7 +160,7 @@ def test_sender_pool(shared_server: Server, spec: Spec) -> None:
         400,
     )
     raises_twilio(
-        lambda: client.messages.create(to=fresh_number(), from_=new_sid(Prefix.SERVICE), body="x"), 21701, 400
+        lambda: client.messages.create(to=fresh_number(), from_=new_sid(Prefix.SERVICE), body="x"), 21701, 404
     )
 
     # Twilio's pool rules.
@@ -176,7 +176,7 @@ def test_sender_pool(shared_server: Server, spec: Spec) -> None:
     raises_twilio(lambda: pool.alpha_senders.create(alpha_sender="pigeon"), 21710, 400)
     gone = new_sid(Prefix.SERVICE)
     raises_twilio(
-        lambda: client.messaging.v1.services(gone).phone_numbers.create(phone_number_sid=second.sid), 21701, 400
+        lambda: client.messaging.v1.services(gone).phone_numbers.create(phone_number_sid=second.sid), 21701, 404
     )
     raises_twilio(
         lambda: client.messaging.v1.services("MG123").phone_numbers.create(phone_number_sid=second.sid), 21705, 400
@@ -187,7 +187,7 @@ def test_sender_pool(shared_server: Server, spec: Spec) -> None:
     # Another account sees none of it.
     stranger = new_tenant(shared_server, numbers=0).client()
     raises_twilio(lambda: stranger.messaging.v1.services(svc.sid).fetch(), 20404, 404)
-    raises_twilio(lambda: stranger.messaging.v1.services(svc.sid).phone_numbers(first.sid).fetch(), 21701, 400)
+    raises_twilio(lambda: stranger.messaging.v1.services(svc.sid).phone_numbers(first.sid).fetch(), 21701, 404)
     assert list(stranger.messaging.v1.services.list()) == []
     raises_twilio(lambda: spec.client(tenant.sid, "wrong").messaging.v1.services(svc.sid).fetch(), 20003, 401)
 
