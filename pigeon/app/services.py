@@ -3,6 +3,10 @@
 A number or short code is in one service's pool at most (21712; 21710 when it is already in
 this one); removing a sender that is not in the pool is 21711. Deleting a service empties its
 pool: numbers and short codes stay on the account, alphanumeric senders go.
+
+What changes a pool, and deleting a service, first take the service's row
+(`store.lock_service`): on PostgreSQL they take turns, so a sender added while its service is
+being deleted waits and finds no service (21701) instead of joining a pool that is gone.
 """
 
 from __future__ import annotations
@@ -157,8 +161,12 @@ def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapp
 
 def delete(conn: Connection, account_sid: str, sid: str, path: str, now: datetime) -> None:
     """Delete a service. Its numbers and short codes stay on the account, out of any service,
-    each keeping the service's opt-outs as its own (`number_opt_outs.keep_service_opt_outs`)."""
-    fetch(conn, account_sid, sid, path)
+    each keeping the service's opt-outs as its own (`number_opt_outs.keep_service_opt_outs`).
+    The pool is read with the service's row held: a sender added meanwhile waits for the
+    deletion, or is added first and then leaves the pool with the others."""
+    fetch(conn, account_sid, sid, path)  # another account's service is not locked, only 404
+    store.lock_service(conn, sid)
+    fetch(conn, account_sid, sid, path)  # deleted by someone else meanwhile: 404
     for short_codes in (False, True):
         for number in store.pool_numbers(conn, sid, short_codes=short_codes):
             number_opt_outs.keep_service_opt_outs(conn, number)
@@ -182,6 +190,15 @@ def pool_service(conn: Connection, account_sid: str, service_sid: str) -> Row:
     return row
 
 
+def _pool_service_locked(conn: Connection, account_sid: str, service_sid: str) -> Row:
+    """The service as `pool_service` finds it, its row held until the transaction ends
+    (PostgreSQL), for a change to its pool: one that waited for the service's deletion then
+    finds no service (21701)."""
+    pool_service(conn, account_sid, service_sid)  # another account's service is not locked
+    store.lock_service(conn, service_sid)
+    return pool_service(conn, account_sid, service_sid)
+
+
 def _check_room(conn: Connection, service_sid: str) -> None:
     if store.pool_size(conn, service_sid) >= MAX_POOL_SIZE:
         raise ApiError(21714, f"The Messaging Service {service_sid} already holds {MAX_POOL_SIZE} senders.")
@@ -203,7 +220,7 @@ def add_number(
     conn: Connection, account_sid: str, service_sid: str, sid: str | None, *, short_code: bool, path: str, now: datetime
 ) -> Row:
     """Put a number (PhoneNumberSid) or short code (ShortCodeSid) of the account into the pool."""
-    pool_service(conn, account_sid, service_sid)
+    _pool_service_locked(conn, account_sid, service_sid)
     if not sid:
         raise missing("ShortCodeSid" if short_code else "PhoneNumberSid")
     number = _account_number(conn, account_sid, sid, short_code, path)
@@ -232,7 +249,7 @@ def remove_number(
 ) -> None:
     """Take a number or short code out of the pool; it keeps the service's opt-outs as its own
     (`number_opt_outs.keep_service_opt_outs`)."""
-    pool_service(conn, account_sid, service_sid)
+    _pool_service_locked(conn, account_sid, service_sid)
     number = _account_number(conn, account_sid, sid, short_code, path)
     if number["messaging_service_sid"] != service_sid or not store.detach_number(conn, sid, service_sid, now=now):
         raise ApiError(21711, f"{number['phone_number']} is not in the Messaging Service {service_sid}.")
@@ -254,7 +271,7 @@ def is_valid_alpha_sender(value: str) -> bool:
 def add_alpha_sender(
     conn: Connection, account_sid: str, service_sid: str, alpha_sender: str | None, now: datetime
 ) -> Row:
-    pool_service(conn, account_sid, service_sid)
+    _pool_service_locked(conn, account_sid, service_sid)
     if not alpha_sender:
         raise missing("AlphaSender")
     if not is_valid_alpha_sender(alpha_sender):
@@ -280,7 +297,7 @@ def fetch_alpha_sender(conn: Connection, account_sid: str, service_sid: str, sid
 
 
 def remove_alpha_sender(conn: Connection, account_sid: str, service_sid: str, sid: str, path: str) -> None:
-    pool_service(conn, account_sid, service_sid)
+    _pool_service_locked(conn, account_sid, service_sid)
     row = store.get_alpha_sender(conn, sid, account_sid=account_sid)
     if row is None:
         raise ApiError(20404, f"The requested resource {path} was not found", status=404)

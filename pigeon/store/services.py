@@ -26,6 +26,13 @@ def get_service(conn: Connection, sid: str, *, account_sid: str | None = None) -
     return dict(row) if row else None
 
 
+def lock_service(conn: Connection, sid: str) -> None:
+    """Hold the service's row until the transaction ends (PostgreSQL: SELECT … FOR UPDATE;
+    SQLite, with one writer at a time, needs nothing). Changes to a pool and the deletion of
+    its service take it first, so that they take turns."""
+    conn.execute(sa.select(messaging_services.c.sid).where(messaging_services.c.sid == sid).with_for_update())
+
+
 def sender_numbers(conn: Connection, service_sid: str) -> list[Row]:
     """The SMS-capable numbers in a service's pool, oldest first."""
     q = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Connection
 
 from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
@@ -16,6 +17,7 @@ from pigeon.store import numbers as number_store
 from pigeon.store import services as store
 from pigeon.store.engine import Database
 from pigeon.testing import FrozenClock
+from tests.integration.lock_waits import while_held
 
 PATH = "/v1/Services/x"
 
@@ -277,3 +279,65 @@ def test_short_codes_resource(db: Database, clock: FrozenClock) -> None:
         numbers = number_use.list_for_account(conn, account, phone_number=None, friendly_name=None, offset=0, limit=10)
         assert [n["sid"] for n in numbers] == [long_code["sid"]]
         assert _code(number_use.fetch, conn, account, short["sid"], "/IncomingPhoneNumbers/x.json") == 20404
+
+
+# -- a pool changed while its service is deleted (PostgreSQL: sessions side by side) ------------
+
+
+def _add_sender(db: Database, account: str, service: str, number: dict[str, Any] | None, now: Any) -> Any:
+    """Add `number` to the service's pool, or the alphanumeric sender "Brand" when None, in a
+    transaction of its own."""
+    with db.write() as conn:
+        if number is None:
+            return use.add_alpha_sender(conn, account, service, "Brand", now)
+        return use.add_number(conn, account, service, number["sid"], short_code=False, path=PATH, now=now)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("alpha", [False, True], ids=["number", "alpha-sender"])
+def test_a_sender_added_while_its_service_is_deleted_finds_no_service(
+    pg: Database, clock: FrozenClock, alpha: bool
+) -> None:
+    """The add waits for the deletion, then answers 21701: the sender is in no pool, rather
+    than in the pool of a service that is gone (where no request could reach it again)."""
+    account = _account(pg, clock)
+    number = _number(pg, clock, account, "+14155550100")
+    now = clock.now()
+    with pg.write() as conn:
+        doomed = use.create(conn, account, {"FriendlyName": "Doomed"}, now)["sid"]
+
+    def delete(conn: Connection) -> None:
+        use.delete(conn, account, doomed, PATH, now)
+
+    with pytest.raises(ApiError) as refused:
+        while_held(pg, delete, lambda: _add_sender(pg, account, doomed, None if alpha else number, now))
+    assert (refused.value.code, refused.value.status) == (21701, 404)
+    with pg.read() as conn:
+        assert number_store.get_number(conn, number["sid"])["messaging_service_sid"] is None  # type: ignore[index]
+        assert store.list_alpha_senders(conn, doomed) == []
+    with pg.write() as conn:  # the number is free to join another service
+        other = use.create(conn, account, {"FriendlyName": "Other"}, now)["sid"]
+        use.add_number(conn, account, other, number["sid"], short_code=False, path=PATH, now=now)
+
+
+@pytest.mark.postgres
+def test_a_service_deleted_while_a_sender_is_added_takes_it_out_too(pg: Database, clock: FrozenClock) -> None:
+    """The other order: the deletion waits for the add, then empties the pool with the new
+    number in it."""
+    account = _account(pg, clock)
+    number = _number(pg, clock, account, "+14155550100")
+    now = clock.now()
+    with pg.write() as conn:
+        doomed = use.create(conn, account, {"FriendlyName": "Doomed"}, now)["sid"]
+
+    def add(conn: Connection) -> None:
+        use.add_number(conn, account, doomed, number["sid"], short_code=False, path=PATH, now=now)
+
+    def delete() -> None:
+        with pg.write() as conn:
+            use.delete(conn, account, doomed, PATH, now)
+
+    while_held(pg, add, delete)
+    with pg.read() as conn:
+        assert number_store.get_number(conn, number["sid"])["messaging_service_sid"] is None  # type: ignore[index]
+        assert store.get_service(conn, doomed) is None
