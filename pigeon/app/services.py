@@ -1,12 +1,14 @@
 """Messaging Services and their sender pools, with Twilio's rules and error codes.
 
 A number or short code is in one service's pool at most (21712; 21710 when it is already in
-this one); removing a sender that is not in the pool is 21711. Deleting a service empties its
-pool: numbers and short codes stay on the account, alphanumeric senders go.
+this one); removing a sender that is not in the pool is 21711. A pool holds one alphanumeric
+sender (21714 for a second; 21710 for the same text in any case). Deleting a service empties
+its pool: numbers and short codes stay on the account, alphanumeric senders go.
 
 What changes a pool, and deleting a service, first take the service's row
 (`store.lock_service`): on PostgreSQL they take turns, so a sender added while its service is
-being deleted waits and finds no service (21701) instead of joining a pool that is gone.
+being deleted waits and finds no service (21701) instead of joining a pool that is gone, and
+two adds of alphanumeric senders at once do not both pass the one-per-service check.
 """
 
 from __future__ import annotations
@@ -271,6 +273,9 @@ def is_valid_alpha_sender(value: str) -> bool:
 def add_alpha_sender(
     conn: Connection, account_sid: str, service_sid: str, alpha_sender: str | None, now: datetime
 ) -> Row:
+    """Put an alphanumeric sender into the pool, which may hold one, as on Twilio: 21710 for
+    the one it has (in any case), 21714 for another. A pool that holds several already (added
+    before Pigeon kept to the rule) keeps them; it only takes no more."""
     _pool_service_locked(conn, account_sid, service_sid)
     if not alpha_sender:
         raise missing("AlphaSender")
@@ -280,12 +285,22 @@ def add_alpha_sender(
             f"AlphaSender {alpha_sender!r} is not valid: up to 11 letters, digits, spaces and - + _ &, "
             "with at least one letter.",
         )
+    already = ApiError(21710, f"The alphanumeric sender {alpha_sender!r} is already in the Messaging Service.")
     if store.find_alpha_sender(conn, service_sid, alpha_sender) is not None:
-        raise ApiError(21710, f"The alphanumeric sender {alpha_sender!r} is already in the Messaging Service.")
+        raise already
+    if store.count_alpha_senders(conn, service_sid) > 0:
+        raise ApiError(
+            21714,
+            f"The Messaging Service {service_sid} has an alphanumeric sender already, and a service may have "
+            "one: remove it before adding another.",
+        )
     _check_room(conn, service_sid)
-    return store.add_alpha_sender(
+    added = store.add_alpha_sender(
         conn, account_sid=account_sid, service_sid=service_sid, alpha_sender=alpha_sender, now=now
     )
+    if added is None:  # the same text, added by a request that did not wait for the lock
+        raise already
+    return added
 
 
 def fetch_alpha_sender(conn: Connection, account_sid: str, service_sid: str, sid: str, path: str) -> Row:

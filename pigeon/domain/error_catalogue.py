@@ -842,9 +842,15 @@ _SERVICES: tuple[ErrorInfo, ...] = (
         21714,
         400,
         "Messaging Service Number Pool size limit reached",
-        "The service's sender pool is full.",
-        ("The pool already holds as many senders as allowed.",),
-        ("Remove unused senders, or split the traffic over a second service.",),
+        "The service's sender pool is full, or it has its one alphanumeric sender already.",
+        (
+            "The pool already holds as many senders as allowed (400).",
+            "An alphanumeric sender was added to a service that has one: a service takes a single one.",
+        ),
+        (
+            "Remove unused senders, or split the traffic over a second service.",
+            "To change the service's alphanumeric sender, remove the old one first.",
+        ),
     ),
 )
 

@@ -135,8 +135,7 @@ def pool_numbers(
 def pool_size(conn: Connection, service_sid: str) -> int:
     """Numbers, short codes and alphanumeric senders in the pool."""
     numbers = sa.select(sa.func.count()).where(phone_numbers.c.messaging_service_sid == service_sid)
-    alphas = sa.select(sa.func.count()).where(alpha_senders.c.messaging_service_sid == service_sid)
-    return int(conn.execute(numbers).scalar_one()) + int(conn.execute(alphas).scalar_one())
+    return int(conn.execute(numbers).scalar_one()) + count_alpha_senders(conn, service_sid)
 
 
 def attach_number(conn: Connection, number_sid: str, service_sid: str, *, now: datetime) -> bool:
@@ -159,7 +158,12 @@ def detach_number(conn: Connection, number_sid: str, service_sid: str, *, now: d
     return result.rowcount == 1
 
 
-def add_alpha_sender(conn: Connection, *, account_sid: str, service_sid: str, alpha_sender: str, now: datetime) -> Row:
+def add_alpha_sender(
+    conn: Connection, *, account_sid: str, service_sid: str, alpha_sender: str, now: datetime
+) -> Row | None:
+    """Put an alphanumeric sender into the pool; None, changing nothing, when the pool has one
+    with this exact text already (the table's unique constraint, as a concurrent add that
+    did not take the service's lock would find it)."""
     row: Row = {
         "sid": new_sid(Prefix.ALPHA_SENDER),
         "account_sid": account_sid,
@@ -168,7 +172,11 @@ def add_alpha_sender(conn: Connection, *, account_sid: str, service_sid: str, al
         "date_created": now,
         "date_updated": now,
     }
-    conn.execute(alpha_senders.insert().values(**row))
+    try:
+        with conn.begin_nested():  # PostgreSQL: the refused insert must not end the transaction
+            conn.execute(alpha_senders.insert().values(**row))
+    except sa.exc.IntegrityError:
+        return None
     return row
 
 
@@ -188,6 +196,11 @@ def find_alpha_sender(conn: Connection, service_sid: str, alpha_sender: str) -> 
     )
     row = conn.execute(q).mappings().first()
     return dict(row) if row else None
+
+
+def count_alpha_senders(conn: Connection, service_sid: str) -> int:
+    q = sa.select(sa.func.count()).where(alpha_senders.c.messaging_service_sid == service_sid)
+    return int(conn.execute(q).scalar_one())
 
 
 def list_alpha_senders(conn: Connection, service_sid: str, *, offset: int = 0, limit: int | None = None) -> list[Row]:

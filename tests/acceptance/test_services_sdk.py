@@ -174,6 +174,7 @@ def test_sender_pool(shared_server: Server, spec: Spec) -> None:
     raises_twilio(lambda: pool.short_codes.create(short_code_sid=first.sid), 20404, 404)
     raises_twilio(lambda: pool.alpha_senders.create(alpha_sender="12345"), 21709, 400)
     raises_twilio(lambda: pool.alpha_senders.create(alpha_sender="pigeon"), 21710, 400)
+    raises_twilio(lambda: pool.alpha_senders.create(alpha_sender="Acme"), 21714, 400)  # one per service
     gone = new_sid(Prefix.SERVICE)
     raises_twilio(
         lambda: client.messaging.v1.services(gone).phone_numbers.create(phone_number_sid=second.sid), 21701, 404

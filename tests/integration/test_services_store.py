@@ -242,6 +242,69 @@ def test_pool_size_limit(db: Database, clock: FrozenClock, monkeypatch: pytest.M
         )
 
 
+def _service(db: Database, clock: FrozenClock) -> tuple[str, str]:
+    account = _account(db, clock)
+    with db.write() as conn:
+        return account, str(use.create(conn, account, {"FriendlyName": "Brands"}, clock.now())["sid"])
+
+
+def _alphas(db: Database, service: str) -> list[str]:
+    with db.read() as conn:
+        return [a["alpha_sender"] for a in store.list_alpha_senders(conn, service)]
+
+
+def test_a_pool_holds_one_alpha_sender(db: Database, clock: FrozenClock) -> None:
+    """As on Twilio: one alphanumeric sender per service; another is 21714 until it is removed,
+    the same one in another case 21710."""
+    account, service = _service(db, clock)
+    now = clock.now()
+    with db.write() as conn:
+        brand = use.add_alpha_sender(conn, account, service, "Brand", now)
+        assert _code(use.add_alpha_sender, conn, account, service, "BRAND", now) == 21710
+        assert _code(use.add_alpha_sender, conn, account, service, "Other", now) == 21714
+    assert _alphas(db, service) == ["Brand"]
+    with db.write() as conn:
+        use.remove_alpha_sender(conn, account, service, brand["sid"], PATH)
+        use.add_alpha_sender(conn, account, service, "Other", now)
+    assert _alphas(db, service) == ["Other"]
+
+
+def test_a_pool_with_several_alpha_senders_keeps_them(db: Database, clock: FrozenClock) -> None:
+    """A store written before the rule may hold several in one pool: they stay, and go on
+    being listed and removed; the pool only takes no new one."""
+    account, service = _service(db, clock)
+    now = clock.now()
+    with db.write() as conn:
+        for text in ("Brand", "Promo"):
+            store.add_alpha_sender(conn, account_sid=account, service_sid=service, alpha_sender=text, now=now)
+        assert _code(use.add_alpha_sender, conn, account, service, "Third", now) == 21714
+        assert _code(use.add_alpha_sender, conn, account, service, "promo", now) == 21710
+        listed = use.list_alpha_senders(conn, account, service, offset=0, limit=10)
+        assert [a["alpha_sender"] for a in listed] == ["Brand", "Promo"]
+        use.remove_alpha_sender(conn, account, service, listed[0]["sid"], PATH)
+        assert _code(use.add_alpha_sender, conn, account, service, "Third", now) == 21714
+    assert _alphas(db, service) == ["Promo"]
+
+
+def test_an_alpha_sender_the_checks_missed_is_21710_not_a_crash(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table's unique constraint, hit by a writer that did not take the service's lock,
+    refuses the insert alone: the store answers None and the request 21710, in a transaction
+    that goes on (a savepoint on PostgreSQL)."""
+    account, service = _service(db, clock)
+    now = clock.now()
+    with db.write() as conn:
+        use.add_alpha_sender(conn, account, service, "Brand", now)
+        again = store.add_alpha_sender(conn, account_sid=account, service_sid=service, alpha_sender="Brand", now=now)
+        assert again is None
+        assert store.count_alpha_senders(conn, service) == 1  # the transaction is still usable
+        monkeypatch.setattr(store, "find_alpha_sender", lambda *a: None)
+        monkeypatch.setattr(store, "count_alpha_senders", lambda *a: 0)
+        assert _code(use.add_alpha_sender, conn, account, service, "Brand", now) == 21710
+    assert _alphas(db, service) == ["Brand"]
+
+
 def test_short_codes_resource(db: Database, clock: FrozenClock) -> None:
     account = _account(db, clock)
     short = _number(db, clock, account, "54321", iso_country="GB")
@@ -341,3 +404,25 @@ def test_a_service_deleted_while_a_sender_is_added_takes_it_out_too(pg: Database
     with pg.read() as conn:
         assert number_store.get_number(conn, number["sid"])["messaging_service_sid"] is None  # type: ignore[index]
         assert store.get_service(conn, doomed) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("second", "code"), [("Brand", 21710), ("BRAND", 21710), ("Other", 21714)])
+def test_two_alpha_senders_added_at_once_take_turns(pg: Database, clock: FrozenClock, second: str, code: int) -> None:
+    """Two requests adding an alphanumeric sender to one pool at once: the second waits for
+    the first, then is refused as it would be one after the other (before, both got in, or
+    the database refused the second with an IntegrityError, a 500)."""
+    account, service = _service(pg, clock)
+    now = clock.now()
+
+    def first(conn: Connection) -> None:
+        use.add_alpha_sender(conn, account, service, "Brand", now)
+
+    def add_second() -> Any:
+        with pg.write() as conn:
+            return use.add_alpha_sender(conn, account, service, second, now)
+
+    with pytest.raises(ApiError) as refused:
+        while_held(pg, first, add_second)
+    assert refused.value.code == code
+    assert _alphas(pg, service) == ["Brand"]
