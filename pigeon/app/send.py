@@ -57,24 +57,38 @@ def _check_destination(conn: Connection, account_sid: str, to: str, account: Map
         raise ApiError(21408, problem)
 
 
-def _check_queue(
-    conn: Connection, sender: str, segments: int, pacing: PacingPolicy, gauge: QueueGauge | None, *, service: bool
-) -> int | None:
-    """A sender's queue holds at most ten hours of its traffic (Twilio's rule): past that a
-    create from a number fails at once (21611) instead of waiting hours to go out; one through
-    a Messaging Service is accepted, and fails with 30001 (queue overflow) when the dispatcher
-    takes it: the code returned, to keep on the message (None: there is room)."""
-    capacity = pacing.queue_capacity(sender)
-    queued = gauge.queued(conn, sender) if gauge is not None else queued_segments(conn, sender)
-    if queued + segments > capacity:
+class _Queues:
+    """Whether senders' queues take one message, each sender's queue read once per send: the
+    pool's choice (which passes a full queue over) and the check of the sender chosen share
+    the reading. A sender's queue holds at most ten hours of its traffic (Twilio's rule)."""
+
+    def __init__(self, conn: Connection, segments: int, pacing: PacingPolicy, gauge: QueueGauge | None) -> None:
+        self.conn, self.segments, self.pacing, self.gauge = conn, segments, pacing, gauge
+        self._room: dict[str, bool] = {}
+
+    def has_room(self, sender: str) -> bool:
+        if sender not in self._room:
+            if self.gauge is not None:
+                queued = self.gauge.queued(self.conn, sender)
+            else:
+                queued = queued_segments(self.conn, sender)
+            self._room[sender] = queued + self.segments <= self.pacing.queue_capacity(sender)
+        return self._room[sender]
+
+    def check(self, sender: str, *, service: bool) -> int | None:
+        """Past a full queue, a create from a number fails at once (21611) instead of waiting
+        hours to go out; one through a Messaging Service (whose pool had no other sender as
+        good with room) is accepted, and fails with 30001 (queue overflow) when the dispatcher
+        takes it: the code returned, to keep on the message (None: there is room)."""
+        if self.has_room(sender):
+            return None
         if service:
             return 30001
         raise ApiError(
             21611,
-            f"The queue of {sender} is full: it already holds {capacity} segments, ten hours of traffic at "
-            f"{pacing.rate(sender):g} segments per second.",
+            f"The queue of {sender} is full: it already holds {self.pacing.queue_capacity(sender)} segments, "
+            f"ten hours of traffic at {self.pacing.rate(sender):g} segments per second.",
         )
-    return None
 
 
 def prepare_message(
@@ -117,16 +131,15 @@ def prepare_message(
     # An MMS is one message, however long its text: not segmented, and charged once. (Sent
     # as an SMS with links instead, the dispatcher counts that text's segments then.)
     segments = 1 if req.media_urls else plan.num_segments
-    sender, opted_out, duplicate = resolve_sender(conn, account_sid, req, to, service, plan.body, duplicates_since, now)
+    # A scheduled message joins its sender's queue at its SendAt, not now.
+    queues = _Queues(conn, segments, pacing or PacingPolicy(), queue_gauge) if send_at is None else None
+    sender, opted_out, duplicate = resolve_sender(
+        conn, account_sid, req, to, service, plan.body, duplicates_since, now, queues.has_room if queues else None
+    )
     if opted_out and not req.keyword_reply:
         raise ApiError(21610, f"Attempt to send to unsubscribed recipient {to}.")
 
-    fail_code = (
-        # A scheduled message joins its sender's queue at its SendAt, not now.
-        _check_queue(conn, sender, segments, pacing or PacingPolicy(), queue_gauge, service=service is not None)
-        if send_at is None
-        else None
-    )
+    fail_code = queues.check(sender, service=service is not None) if queues else None
     sid = new_sid(Prefix.MMS if req.media_urls else Prefix.SMS)
     if send_at is not None:
         status = MessageStatus.SCHEDULED

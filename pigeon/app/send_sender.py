@@ -7,10 +7,15 @@ the Twilio error: a From that is no number, short code or alphanumeric sender ID
 an alphanumeric sender to the US or Canada (21612), a number that is not the account's
 (21606, 21660), not SMS-capable (21606) or, for media, not MMS-capable (21621), a short
 code out of its country (21606), an empty pool or none that fits (21704, 21703).
+
+From a pool, the sender is the first of `sender_choices` whose queue has room (`has_room`,
+asked of the first choice alone unless its queue is full); when none has, the first choice,
+and the caller fails the message with 30001.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +24,7 @@ from sqlalchemy.engine import Connection
 from pigeon.app.send_request import SendRequest, content_hash
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
-from pigeon.domain.senders import choose_sender
+from pigeon.domain.senders import sender_choices
 from pigeon.store import services as service_store
 from pigeon.store.accounts import get_account
 from pigeon.store.messages import find_recent_duplicate
@@ -84,13 +89,16 @@ def _check_mms(sender: str, owned: dict[str, Any] | None) -> None:
         )
 
 
-def _pool_sender(conn: Connection, service: dict[str, Any], to: str, *, media: bool) -> str:
+def _pool_sender(
+    conn: Connection, service: dict[str, Any], to: str, *, media: bool, has_room: Callable[[str], bool] | None
+) -> str:
     """A sender from the service's pool for `to` (21704: empty pool; 21703: none fits); one
-    that can send MMS first when the message has `media`."""
+    that can send MMS first when the message has `media`; past a full queue, the next one
+    that is as good (`has_room`; None: no queue to mind, as for a scheduled message)."""
     sid = service["sid"]
     sticky = service_store.last_sender_to(conn, sid, to) if service["sticky_sender"] else None
     alphas = [a["alpha_sender"] for a in service_store.list_alpha_senders(conn, sid)]
-    sender = choose_sender(
+    choices = sender_choices(
         service_store.sender_numbers(conn, sid),
         to,
         sticky=sticky,
@@ -98,8 +106,9 @@ def _pool_sender(conn: Connection, service: dict[str, Any], to: str, *, media: b
         area_code_geomatch=bool(service["area_code_geomatch"]),
         media=media,
     )
-    if sender is not None:
-        return sender
+    if choices:
+        with_room = (s for s in choices if has_room is None or has_room(s))
+        return next(with_room, choices[0])
     if service_store.pool_size(conn, sid) == 0:
         raise ApiError(21704, f"The Messaging Service {sid} has no senders in its pool.")
     raise ApiError(21703, f"No sender in the pool of Messaging Service {sid} can reach {to}.")
@@ -114,11 +123,13 @@ def resolve_sender(
     body: str,
     duplicates_since: datetime | None,
     now: datetime,
+    has_room: Callable[[str], bool] | None = None,
 ) -> tuple[str, bool, dict[str, Any] | None]:
     """(the sender, after checking the account may send from it; whether an opt-out blocks
     it, or its Messaging Service, from `to`; the newest message with the same content created
     since `duplicates_since`, when that is given). A number's record, its opt-out and the
-    duplicate are one lookup: the path of nearly every send."""
+    duplicate are one lookup: the path of nearly every send. `has_room`: whether a sender's
+    queue takes the message, for choosing from a pool."""
     service_sid = service["sid"] if service else None
     sender, is_number = _normalised_sender(req.from_, to) if req.from_ else (None, False)
     if sender is not None and is_number:
@@ -139,7 +150,7 @@ def resolve_sender(
         return sender, found.opted_out, found.duplicate
     if sender is None:
         assert service is not None
-        sender = _pool_sender(conn, service, to, media=bool(req.media_urls))
+        sender = _pool_sender(conn, service, to, media=bool(req.media_urls), has_room=has_room)
     elif req.media_urls:
         _check_mms(sender, None)  # an alphanumeric sender
     opted_out = find_opt_out(conn, account_sid=account_sid, sender=sender, recipient=to, service_sid=service_sid)
