@@ -223,6 +223,7 @@ def _record_sent(
         if updated is not None:
             changed.append((updated, None))
     message_batch.add_events(conn, entries)
+    message_store.mark_late_copies(conn, [sid for sid in late if sid in existing])  # receipts count per copy
     note_reused_ids(conn, store.add_carrier_refs(conn, refs), now=now)
     enqueue_status_callbacks(conn, changed, now=now)
     recorded = [o for o in accepted if o.job.message["sid"] in sent]

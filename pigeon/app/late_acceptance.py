@@ -4,9 +4,10 @@ The dispatcher reported that submit as an unknown outcome and has perhaps sent t
 again: the carrier may hold two copies. The late answer's id is recorded as the dispatcher
 records a late acknowledgement of its own (`pigeon.app.dispatch_record`, "accepted_late"): the
 carrier_refs row its receipts match on, and an `accepted_late` entry on the timeline, which
-the doctor lists as evidence of a second copy (`pigeon.domain.diagnosis.submits`). The
-message's status is not this answer's to change: the receipts of either copy move it, under
-the guarded rules of `pigeon.app.receipts`. A message deleted (or erased) meanwhile gets
+the doctor lists as evidence of a second copy (`pigeon.domain.diagnosis.submits`), and the
+message's ``late_copy`` mark, which makes its receipts count per copy. The message's status
+is not this answer's to change: the receipts of either copy move it, under the guarded rules
+of `pigeon.app.receipts` (a copy's failure waits for the other copy's receipt). A message deleted (or erased) meanwhile gets
 nothing: no id, no entry.
 """
 
@@ -53,6 +54,7 @@ def record_late_acceptance(conn: Connection, late: LateAcceptance, *, now: datet
     message_store.add_event(
         conn, message_sid=late.message_sid, account_sid=late.account_sid, at=now, kind="accepted_late", detail=detail
     )
+    message_store.mark_late_copies(conn, [late.message_sid])
     refs = store.carrier_ref_rows(
         carrier=late.carrier,
         ids=[late.carrier_id],

@@ -13,8 +13,9 @@ rules and the same result as `apply_receipt` called on each in turn:
   entries (the status change, then the raw receipt, per receipt), one for the callbacks.
 
 A receipt whose id matches nothing yet is parked, as `apply_receipt` parks it (one INSERT for
-all of them). A receipt of a multipart message takes `apply_receipt` itself, after
-everything before it has been written, so order holds.
+all of them). A receipt of a multipart message, or of a message a carrier took twice
+(``late_copy``), takes `apply_receipt` itself, after everything before it has been written,
+so order holds.
 """
 
 from __future__ import annotations
@@ -90,12 +91,13 @@ def apply_receipts(conn: Connection, receipts: Sequence[Receipt], *, now: dateti
             parked.append(parked_row(receipt, now=now))
             results.append(None)
             continue
-        if ref["part_count"] != 1:
+        message = messages.get(ref["message_sid"])
+        if ref["part_count"] != 1 or (message is not None and message["late_copy"]):
+            # Its receipts count per copy: read with the rest of the message's parts.
             _write(conn, planned, now=now)
             planned, moving = [], set()
             results.append(apply_receipt(conn, receipt, now=now))
             continue
-        message = messages.get(ref["message_sid"])
         if message is None:  # the message was deleted; the receipt has nowhere to go
             results.append(None)
             continue

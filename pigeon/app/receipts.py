@@ -11,6 +11,16 @@ carrier accepted before it refused a later one (`pigeon.app.dispatch_jobs`) have
 too: their receipts are recorded, and count once the rest of the message is out, not before.
 A receipt whose id matches nothing yet is parked and re-matched when the submit response
 that carries that id is recorded (receipts can overtake submit responses).
+
+A message can be at its carrier twice: a submit went unanswered, the message was sent again,
+and the carrier's late answer to the first submit was recorded too (`accepted_late`, which
+marks the message ``late_copy``). Each copy of a part has its own id and receipt; the part
+reached the handset when any copy did, and failed only when every copy did (`_aggregate`).
+A single-part message follows the same rule: a copy's failure waits while another copy has
+no final receipt (and while the message is being sent again, that copy is one of those); a
+delivered copy delivers it. The status machine never moves a message from undelivered to
+delivered, so a failure must wait rather than be undone. Only messages marked ``late_copy``
+read their copies: a single-part message the carrier took once costs no extra query.
 """
 
 from __future__ import annotations
@@ -38,6 +48,11 @@ from pigeon.store.engine import Database
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+
+S = MessageStatus
+
+#: A message that has been at a carrier and is in one of these statuses is being sent again.
+_SENT_AGAIN = frozenset({str(S.QUEUED), str(S.SENDING)})
 
 #: The built-in network's carrier name (pigeon.carriers.simulator.NAME; app may not import carriers).
 SIMULATOR = "simulator"
@@ -81,14 +96,18 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         store.park_unmatched(conn, parked_row(receipt, now=now))
         log.info("receipt for an unknown carrier id parked", extra={"carrier": receipt.carrier})
         return None
-    if ref["part_count"] != 1:
+    message = message_store.get_message(conn, ref["message_sid"]) if ref["part_count"] == 1 else None
+    # A single-part message the carrier took once (nearly all) is settled by its receipt; any
+    # other counts its parts' copies, read from the store.
+    per_copy = ref["part_count"] != 1 or (message is not None and bool(message["late_copy"]))
+    if per_copy:
         # Parts' receipts can be applied at once by two processes (binds held in each). Each
         # would read the other's part as still open (READ COMMITTED) and neither would move
         # the message: it would stay sent for ever. Locked, the second waits for the first and
         # reads its part, as read again here.
         message_store.lock_message(conn, ref["message_sid"])
         ref = store.find_carrier_ref(conn, receipt.carrier, receipt.carrier_id) or ref
-    message = message_store.get_message(conn, ref["message_sid"])
+        message = message_store.get_message(conn, ref["message_sid"])
     if message is None:  # the message was deleted; the receipt has nowhere to go
         return None
     duplicate = ref["receipt_stat"] is not None and ref["receipt_stat"] == receipt.stat
@@ -102,14 +121,10 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     detail = receipt_detail(receipt, ref, duplicate=duplicate)
     if settled:
         final = None
-    elif ref["part_count"] == 1 or receipt.whole_message:
+    elif not per_copy or (receipt.whole_message and ref["part_count"] != 1):
         final = part if part.final else None
     else:
-        parts = store.parts_of(conn, message["sid"])
-        for p in parts:
-            if p["carrier_message_id"] == receipt.carrier_id:
-                p["_err"], p["_error_code"] = receipt.err, receipt.error_code
-        final = _aggregate(parts)
+        final = _outcome_of_copies(conn, receipt, ref, message, detail)
     applied = False
     if final is not None and final.status is not None:
         try:
@@ -148,6 +163,27 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         detail={**detail, "applied": applied},
     )
     return str(message["sid"])
+
+
+def _outcome_of_copies(
+    conn: Connection, receipt: Receipt, ref: Row, message: Row, detail: Row
+) -> ReceiptOutcome | None:
+    """The message's outcome from every copy of each of its parts (`_aggregate`), with this
+    receipt's err on its own copy. The receipt's entry (``detail``) says how many copies its
+    part has, when more than one."""
+    parts = store.parts_of(conn, message["sid"])
+    for p in parts:
+        if (p["carrier"], p["carrier_message_id"]) == (receipt.carrier, receipt.carrier_id):
+            p["_err"], p["_error_code"] = receipt.err, receipt.error_code
+    copies = sum(p["part_index"] == ref["part_index"] for p in parts)
+    if copies > 1:
+        detail["copies"] = copies
+    final = _aggregate(parts)
+    if final is None or final.status is S.DELIVERED:
+        return final
+    if ref["part_count"] == 1 and message["status"] in _SENT_AGAIN:
+        return None  # the message is being sent again: that copy has no receipt yet either
+    return final
 
 
 def receipt_detail(receipt: Receipt, ref: Row, *, duplicate: bool) -> Row:

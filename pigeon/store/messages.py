@@ -296,6 +296,14 @@ def update_fields(conn: Connection, sid: str, **values: Any) -> None:
     conn.execute(messages.update().where(m.sid == sid).values(**values))
 
 
+def mark_late_copies(conn: Connection, sids: Iterable[str]) -> None:
+    """Note that a carrier took a copy of each of these messages after its submit was given up
+    on (``late_copy``): their receipts are then counted per copy (`pigeon.app.receipts`)."""
+    wanted = sorted(set(sids))
+    if wanted:
+        conn.execute(messages.update().where(m.sid.in_(wanted), m.late_copy.is_(sa.false())).values(late_copy=True))
+
+
 def list_media(
     conn: Connection,
     message_sid: str,

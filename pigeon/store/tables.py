@@ -238,6 +238,9 @@ messages = sa.Table(
     sa.Column("fail_code", sa.Integer, nullable=True),
     # The carrier that took the message (the simulator, or an SMPP carrier's name).
     sa.Column("carrier", sa.String(storable.CARRIER_NAME_LENGTH), nullable=True),
+    # A carrier took a copy after its submit was given up on (an `accepted_late` entry): the
+    # message may be at a carrier more than once, so its receipts count per copy (app/receipts.py).
+    sa.Column("late_copy", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
     sa.Column("date_sent", UTCDateTime, nullable=True),

@@ -822,7 +822,7 @@ def test_record_after_a_lost_lease_does_not_overwrite_the_resend(pipe: Pipeline)
     assert [k for k, s in pipe.timeline(sid) if s == "sent"] == ["status"]
 
 
-def _slow_round_that_lost_its_lease(pipe: Pipeline, answers: dict[str, Exception | None]) -> list[Any]:
+def slow_round_that_lost_its_lease(pipe: Pipeline, answers: dict[str, Exception | None]) -> list[Any]:
     """A dispatcher ("slow") claims and marks the queue, submits each message to a carrier
     answering as `answers` says (by SID), and takes longer than its lease: another
     dispatcher resends everything meanwhile. Returns slow's outcomes, not yet recorded."""
@@ -847,7 +847,7 @@ def test_a_refusal_recorded_after_a_lost_lease_does_not_undo_the_rest_of_its_gro
     copy its carrier accepted keeps its ids, so that the copy's receipts find the message."""
     accepted, refused = pipe.send(), pipe.send(from_=OTHER_SENDER)  # two senders: both due at once
     throttled = CarrierRetryableError("throttled", carrier_code="ESME_RTHROTTLED")
-    outcomes = _slow_round_that_lost_its_lease(pipe, {accepted: None, refused: throttled})
+    outcomes = slow_round_that_lost_its_lease(pipe, {accepted: None, refused: throttled})
     with pipe.db.write() as conn:
         record(conn, outcomes, now=pipe.clock.now(), settings=DispatchSettings())
     assert (pipe.status(accepted), pipe.status(refused)) == ("sent", "sent")
@@ -1202,7 +1202,7 @@ def test_a_late_answer_for_a_message_deleted_since_leaves_nothing_behind(pipe: P
     """Slow's carrier took a copy after its lease ran out; the message was sent again, then
     deleted (or erased): the late copy's ids and entry must not outlive it."""
     sid = pipe.send()
-    outcomes = _slow_round_that_lost_its_lease(pipe, {sid: None})
+    outcomes = slow_round_that_lost_its_lease(pipe, {sid: None})
     with pipe.db.write() as conn:
         delete(conn, pipe.account_sid, sid, "/")
     with pipe.db.write() as conn:

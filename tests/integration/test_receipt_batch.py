@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from pigeon.app.late_acceptance import record_late_acceptance
 from pigeon.app.receipt_batch import apply_receipts, rematch_parked
 from pigeon.app.receipts import apply_receipt
-from pigeon.ports import Receipt
+from pigeon.ports import LateAcceptance, Receipt
 from pigeon.store import dispatch as dispatch_store
 from pigeon.workers.simulator import SimulatedReceiptsWorker
 from tests.integration.pipeline import Pipeline
@@ -36,6 +37,10 @@ SCENARIOS: dict[str, tuple[str, list[tuple[Any, ...]]]] = {
     "two parts, one fails": ("x" * 200, [(1, "UNDELIV", "002"), (0, "DELIVRD", "000")]),
     "resent: the second submit's answer first": ("hello", [("extra", "UNDELIV", "001"), (0, "DELIVRD", "000")]),
     "resent: both delivered": ("hello", [(0, "DELIVRD", "000"), ("extra", "DELIVRD", "000")]),
+    # "late": the id of a copy the carrier accepted after its submit was given up on.
+    "taken twice: a copy's failure waits": ("hello", [("late", "UNDELIV", "001"), (0, "DELIVRD", "000")]),
+    "taken twice: both fail": ("hello", [(0, "UNDELIV", "001"), ("late", "UNDELIV", "002")]),
+    "taken twice: one fails, one is to come": ("hello", [(0, "UNDELIV", "001"), ("late", "ENROUTE", "000")]),
     "undelivered, the carrier's code": ("hello", [(0, "UNDELIV", "027", 30006)]),
     "two parts, one fails with the carrier's code": ("x" * 200, [(0, "DELIVRD", "000"), (1, "UNDELIV", "011", 30004)]),
 }
@@ -55,13 +60,22 @@ def _receipt(carrier_id: str, stat: str, err: str, error_code: int | None = None
     )
 
 
-def _ids(pipe: Pipeline, sid: str, extra: str) -> dict[Any, str]:
+def _ids(pipe: Pipeline, sid: str, extra: str, *, late: bool) -> dict[Any, str]:
     ids: dict[Any, str] = {p["part_index"]: p["carrier_message_id"] for p in pipe.parts(sid)}
     with pipe.db.write() as conn:  # a second submit of the same message (a resend) has its own id
-        dispatch_store.record_carrier_ids(
-            conn, carrier="simulator", ids=[extra], message_sid=sid, account_sid=pipe.account_sid, at=pipe.clock.now()
-        )
-    ids["extra"] = extra
+        if late:  # the carrier's late answer to a submit given up on
+            copy = LateAcceptance("simulator", sid, pipe.account_sid, extra, part=1, parts=1)
+            assert record_late_acceptance(conn, copy, now=pipe.clock.now())
+        else:
+            dispatch_store.record_carrier_ids(
+                conn,
+                carrier="simulator",
+                ids=[extra],
+                message_sid=sid,
+                account_sid=pipe.account_sid,
+                at=pipe.clock.now(),
+            )
+    ids["extra" if not late else "late"] = extra
     return ids
 
 
@@ -95,7 +109,8 @@ def test_a_batch_of_receipts_ends_as_the_same_receipts_one_by_one(pipe: Pipeline
     batched: list[list[Receipt]] = []
     for n, (name, (_, receipts)) in enumerate(SCENARIOS.items()):
         first, second = pairs[name]
-        ids = (_ids(pipe, first, f"extra-a-{n}"), _ids(pipe, second, f"extra-b-{n}"))
+        late = any(part == "late" for part, *_ in receipts)
+        ids = (_ids(pipe, first, f"extra-a-{n}", late=late), _ids(pipe, second, f"extra-b-{n}", late=late))
         one_by_one.append([_receipt(ids[0][part], *rest) for part, *rest in receipts])
         batched.append([_receipt(ids[1][part], *rest) for part, *rest in receipts])
     orphan = _receipt("nobody-knows-this-id", "DELIVRD", "000")
@@ -114,8 +129,11 @@ def test_a_batch_of_receipts_ends_as_the_same_receipts_one_by_one(pipe: Pipeline
     for name, code in [
         ("undelivered, the carrier's code", 30006),
         ("two parts, one fails with the carrier's code", 30004),
+        ("taken twice: both fail", 30005),
     ]:
         assert {pipe.message(sid)["error_code"] for sid in pairs[name]} == {code}, name
+    assert {pipe.status(sid) for sid in pairs["taken twice: a copy's failure waits"]} == {"delivered"}
+    assert {pipe.status(sid) for sid in pairs["taken twice: one fails, one is to come"]} == {"sent"}
     assert pipe.unmatched() == 2  # the orphan, parked twice
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from pigeon.domain.diagnosis import count_submits, diagnose_message
 from pigeon.domain.diagnosis.facts import MessageFacts
+from pigeon.ports import Carrier
 from pigeon.store.retention import remove_messages
 from tests.integration.pipeline import Pipeline
 from tests.integration.smsc.node import NodeSmsc
@@ -32,23 +33,30 @@ def receipts_for(pipe: Pipeline, sid: str, carrier_id: str) -> list[dict[str, An
     return [e for e in pipe.events(sid, "receipt") if e["detail"]["carrier_id"] == carrier_id]
 
 
+async def sent_twice(pipe: Pipeline, smsc: NodeSmsc, carrier: Carrier) -> tuple[str, str, str]:
+    """A message whose first submit is answered late, after its resend was accepted: (SID, the
+    first copy's id, the second's), once the late answer is recorded."""
+    sid = pipe.send()
+    await pipe.round(route=[carrier]).run_once()
+    [retry] = pipe.events(sid, "retry")
+    assert retry["detail"]["outcome_unknown"] is True
+
+    # The retry goes out (and is answered at once) before the first answer comes.
+    pipe.clock.advance(60)
+    await pipe.round(route=[carrier]).run_once()
+    assert pipe.status(sid) == "sent"
+    first, second = (r["message_id"] for r in smsc.accepted())
+
+    await smsc.wait_event(lambda e: e.get("event") == "answered_late")
+    await until(lambda: pipe.events(sid, "accepted_late") != [])
+    return sid, first, second
+
+
 def test_a_late_submit_resp_is_recorded_and_its_receipts_find_the_message(pipe: Pipeline) -> None:
     async def scenario() -> None:
         async with NodeSmsc.running(receipts=False, submit_script=[{"late_ms": LATE_MS}]) as smsc:
             async with smpp(pipe, smsc, "slow", response_timeout=RESPONSE_TIMEOUT) as carrier:
-                sid = pipe.send()
-                await pipe.round(route=[carrier]).run_once()
-                [retry] = pipe.events(sid, "retry")
-                assert retry["detail"]["outcome_unknown"] is True
-
-                # The retry goes out (and is answered at once) before the first answer comes.
-                pipe.clock.advance(60)
-                await pipe.round(route=[carrier]).run_once()
-                assert pipe.status(sid) == "sent"
-                first, second = (r["message_id"] for r in smsc.accepted())
-
-                await smsc.wait_event(lambda e: e.get("event") == "answered_late")
-                await until(lambda: pipe.events(sid, "accepted_late") != [])
+                sid, first, second = await sent_twice(pipe, smsc, carrier)
                 [late] = pipe.events(sid, "accepted_late")
                 assert late["status"] is None and pipe.status(sid) == "sent"  # the status is not this entry's
                 detail = late["detail"]
@@ -77,6 +85,25 @@ def test_a_late_submit_resp_is_recorded_and_its_receipts_find_the_message(pipe: 
                 facts = MessageFacts(message=pipe.message(sid), events=events, parts=parts, now=pipe.clock.now())
                 resent = {f.cause: f for f in diagnose_message(facts)}["pigeon_resent"]
                 assert any("accepted_late" in str(row) for row in resent.evidence)
+
+    run_within(scenario, seconds=45)
+
+
+def test_the_first_copys_failure_waits_and_the_second_copy_delivers_the_message(pipe: Pipeline) -> None:
+    """Before, the first final receipt of a single-part message settled it: the first copy's
+    UNDELIV made it undelivered for good, although the second copy reached the handset."""
+
+    async def scenario() -> None:
+        async with NodeSmsc.running(receipts=False, submit_script=[{"late_ms": LATE_MS}]) as smsc:
+            async with smpp(pipe, smsc, "slow", response_timeout=RESPONSE_TIMEOUT) as carrier:
+                sid, first, second = await sent_twice(pipe, smsc, carrier)
+                await smsc.command("receipt", message_id=first, text_id=first, stat="UNDELIV")
+                await until(lambda: receipts_for(pipe, sid, first) != [])
+                assert pipe.status(sid) == "sent"  # the second copy may still reach the handset
+                await smsc.command("receipt", message_id=second, text_id=second, stat="DELIVRD")
+                await until(lambda: receipts_for(pipe, sid, second) != [])
+                assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("delivered", None)
+                assert [e["detail"]["applied"] for e in pipe.events(sid, "receipt")] == [False, True]
 
     run_within(scenario, seconds=45)
 

@@ -39,3 +39,10 @@ def test_a_part_taken_twice_fails_only_when_both_copies_do() -> None:
     assert status(part(0, "UNDELIV"), part(0, None), part(1, "DELIVRD")) is None
     assert status(part(0, "UNDELIV"), part(0, "EXPIRED"), part(1, "DELIVRD")) is MessageStatus.UNDELIVERED
     assert status(part(0, "UNDELIV"), part(0, "ENROUTE"), part(1, "DELIVRD")) is None
+
+
+def test_a_single_part_message_taken_twice_follows_the_same_rule() -> None:
+    """Its first submit went unanswered and was answered late, after a resend was accepted."""
+    assert status(part(0, "UNDELIV", 1), part(0, None, 1)) is None  # the other copy may still arrive
+    assert status(part(0, "UNDELIV", 1), part(0, "DELIVRD", 1)) is MessageStatus.DELIVERED
+    assert status(part(0, "UNDELIV", 1), part(0, "REJECTD", 1)) is MessageStatus.UNDELIVERED
