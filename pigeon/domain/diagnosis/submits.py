@@ -12,6 +12,11 @@ remains could each have reached the handset.
 Parts a carrier accepted before it refused a later part are completed by a later attempt
 that sends only the missing parts, so the parts on record count per part: the message went
 out as many times as its most often accepted part.
+
+Each copy a carrier accepted has its own carrier id and receipt (a late answer to an
+unanswered submit is recorded as `accepted_late`): the receipts of the copies say how many
+of them reached the handset, which the finding reports with them as evidence. A carrier
+duplicate is one id (at one carrier) reported delivered twice, never two copies' ids.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from dataclasses import dataclass, field
 
 from pigeon.domain.diagnosis.facts import MessageFacts, Row
 from pigeon.domain.diagnosis.model import Finding, event_row, part_row, receipt_row
+from pigeon.domain.receipts import outcome_of
+from pigeon.domain.status import MessageStatus
 
 DELIVERED_STAT = "DELIVRD"
 
@@ -69,15 +76,41 @@ def _is_attempt(e: Row) -> bool:
     return e.get("kind") == "resend" or (e.get("kind") == "status" and e.get("status") == "sending")
 
 
-def delivered_receipts(events: Sequence[Row]) -> dict[str, list[Row]]:
-    """carrier id -> its `DELIVRD` receipts, for ids reported delivered more than once."""
-    by_id: dict[str, list[Row]] = {}
+def delivered_receipts(events: Sequence[Row]) -> dict[tuple[str, str], list[Row]]:
+    """(carrier, carrier id) -> its `DELIVRD` receipts, for ids reported delivered more than
+    once (copies at two carriers may have the same id: each is a submit of its own)."""
+    by_id: dict[tuple[str, str], list[Row]] = {}
     for e in events:
         d = e.get("detail") or {}
         if e.get("kind") == "receipt" and d.get("stat") == DELIVERED_STAT:
-            by_id.setdefault(str(d.get("carrier_id")), []).append(e)
-    return {cid: rows for cid, rows in by_id.items() if len(rows) > 1}
+            by_id.setdefault((str(d.get("carrier")), str(d.get("carrier_id"))), []).append(e)
+    return {key: rows for key, rows in by_id.items() if len(rows) > 1}
 
+
+def copies_said(parts: Sequence[Row]) -> str:
+    """What the receipts of the most often accepted part's copies say, as a sentence ("" when
+    the carrier has one copy of each part on record)."""
+    per_part: dict[int, list[Row]] = {}
+    for p in parts:
+        per_part.setdefault(p.get("part_index", 0), []).append(p)
+    copies = max(per_part.values(), key=len, default=[])
+    if len(copies) < 2:
+        return ""
+    outcomes = [outcome_of(p["receipt_stat"]) if p.get("receipt_stat") else None for p in copies]
+    delivered = sum(o is not None and o.status is MessageStatus.DELIVERED for o in outcomes)
+    failed = sum(o is not None and o.final and o.status is not MessageStatus.DELIVERED for o in outcomes)
+    open_ = len(copies) - delivered - failed
+    said = [f"{delivered} delivered"]
+    if failed:
+        said.append(f"{failed} not delivered")
+    if open_:
+        said.append(f"{open_} without a final receipt yet")
+    return f" The carrier's receipts for its {len(copies)} copies: {', '.join(said)}."
+
+
+#: The timeline entries a possible duplicate is shown with: each submit, what became of it, and
+#: the receipts of each copy.
+_SUBMIT_EVIDENCE = frozenset({"status", "resend", "retry", "failover", "accepted_late", "receipt"})
 
 _RESEND_ADVICE = [
     "A dispatcher that stops between submitting and recording the carrier's answer (kill -9, a crash, "
@@ -115,12 +148,12 @@ def submit_findings(f: MessageFacts) -> list[Finding]:
                 cause="pigeon_resent",
                 severity="warning",
                 summary=f"Pigeon submitted {m['sid']} to the carrier {submits.reaching} times, so the recipient may "
-                f"have received it {submits.reaching} times. Why: {why}.",
+                f"have received it {submits.reaching} times. Why: {why}." + copies_said(f.parts),
                 evidence=[
                     *[
-                        event_row(e)
+                        receipt_row(e) if e.get("kind") == "receipt" else event_row(e)
                         for e in f.events
-                        if e.get("kind") in {"status", "resend", "retry", "failover", "accepted_late"}
+                        if e.get("kind") in _SUBMIT_EVIDENCE
                     ],
                     *[part_row(p) for p in f.parts],
                 ],
@@ -129,7 +162,7 @@ def submit_findings(f: MessageFacts) -> list[Finding]:
         )
     duplicated = delivered_receipts(f.events)
     if duplicated:
-        cid, rows = next(iter(duplicated.items()))
+        (_, cid), rows = next(iter(duplicated.items()))
         out.append(
             Finding(
                 cause="carrier_duplicate",
