@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pigeon.carriers.config import load_carriers  # noqa: E402
 from pigeon.carriers.smpp import SmppCarrier  # noqa: E402
 from pigeon.domain.segments import plan_segments  # noqa: E402
-from pigeon.ports import InboundPart, InboundSms, LateAcceptance, OutboundMessage, Receipt  # noqa: E402
+from pigeon.ports import InboundPart, InboundSms, LateAcceptance, LateRefusal, OutboundMessage, Receipt  # noqa: E402
 from tests.integration.smsc.node import NodeSmsc, ensure_node_modules  # noqa: E402
 
 
@@ -65,6 +65,9 @@ class Counting:
 
     async def on_late_acceptance(self, late: LateAcceptance) -> None:
         return None  # the bench's SMSC answers every submit in time
+
+    async def on_late_refusal(self, late: LateRefusal) -> None:
+        return None
 
 
 async def run(messages: int, window: int, in_flight: int) -> None:

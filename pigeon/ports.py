@@ -162,6 +162,23 @@ class LateAcceptance:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LateRefusal:
+    """A carrier refused a message's part after the submit had been given up as unanswered
+    (`LateAcceptance`'s counterpart): that copy is not at the carrier, whatever the message
+    became since. ``command_status`` is the carrier's refusal, ``status_name`` its name
+    (SMPP 3.4 §5.1.3, or the hex value of a code outside it)."""
+
+    carrier: str
+    message_sid: str
+    account_sid: str
+    part: int  # 1 .. parts
+    parts: int
+    command_status: int
+    status_name: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
 class CarrierEvents(Protocol):
     """Where a carrier reports what the network sends back. Each call returns once the event is
     durably recorded, so the carrier may then acknowledge it to the network."""
@@ -178,6 +195,11 @@ class CarrierEvents(Protocol):
     async def on_late_acceptance(self, late: LateAcceptance) -> None:
         """Keep the carrier id of a copy the carrier took after its submit timed out, so that
         its receipts find the message; nothing if the message no longer exists."""
+        ...
+
+    async def on_late_refusal(self, late: LateRefusal) -> None:
+        """Record that the carrier refused, after its submit timed out, a copy that may have
+        been counted as at the carrier; nothing if the message no longer exists."""
         ...
 
 

@@ -1,6 +1,7 @@
 """What carriers report, taken durably: receipts to the receipt rules, mobile-originated
-messages to the inbound intake, a submit's late acceptance to `pigeon.app.late_acceptance`. A carrier acknowledges an event to its network only after
-the call here returns, that is after the event is committed.
+messages to the inbound intake, a submit's late acceptance or refusal to
+`pigeon.app.late_acceptance`. A carrier acknowledges an event to its network only after the
+call here returns, that is after the event is committed.
 
 The parts of a concatenated message are kept in the store until the last one comes
 (`pigeon.app.reassembly`); the message is then recorded in the transaction that stores that
@@ -14,10 +15,10 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app import reassembly
 from pigeon.app.inbound import Intake, receive
-from pigeon.app.late_acceptance import record_late_acceptance
+from pigeon.app.late_acceptance import record_late_acceptance, record_late_refusal
 from pigeon.app.receipts import ReceiptSink
 from pigeon.domain.pricing import PriceTable
-from pigeon.ports import Clock, InboundPart, InboundSms, LateAcceptance, Receipt
+from pigeon.ports import Clock, InboundPart, InboundSms, LateAcceptance, LateRefusal, Receipt
 from pigeon.store.engine import Database
 
 
@@ -57,6 +58,13 @@ class CarrierEventSink:
 
     async def on_late_acceptance(self, late: LateAcceptance) -> None:
         await asyncio.to_thread(self.take_late_acceptance, late)
+
+    def take_late_refusal(self, late: LateRefusal) -> bool:
+        with self.db.write() as conn:
+            return record_late_refusal(conn, late, now=self.clock.now())
+
+    async def on_late_refusal(self, late: LateRefusal) -> None:
+        await asyncio.to_thread(self.take_late_refusal, late)
 
     def sweep_inbound_parts(self, limit: int = 100) -> int:
         """Hand over messages whose missing parts did not come in time (see `reassembly.sweep`)."""

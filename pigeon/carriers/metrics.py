@@ -23,7 +23,8 @@ class CarrierMetrics:
         r = self.registry
         self.submits = Counter(
             "pigeon_carrier_submits",
-            "Message parts submitted to a carrier, by outcome (accepted, refused, throttled, timeout, lost, accepted_late).",
+            "Message parts submitted to a carrier, by outcome "
+            "(accepted, refused, throttled, timeout, lost, accepted_late, refused_late).",
             ["carrier", "outcome"],
             registry=r,
         )

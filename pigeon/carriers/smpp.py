@@ -6,6 +6,7 @@
                  ├─ smpp_submit       parts → encoded payload + UDH, TON/NPI
                  ├─ smpp_reports      deliver_sm → CarrierEvents (smpp_inbound: Receipt, InboundSms,
                  │                    InboundPart); a late submit_sm_resp → LateAcceptance
+                 │                    or LateRefusal
                  └─ smpp_errors       command_status → retry / throttle / permanent + Twilio code
 
 ``submit`` sends a message's parts one after the other (each waits for its submit_sm_resp)
@@ -38,7 +39,9 @@ twice.
 A submit_sm_resp that comes after ``response_timeout`` is not lost: the session remembers
 which message and part each forgotten sequence was for (`smpp_late`), and an acceptance is
 reported to `CarrierEvents.on_late_acceptance`, which keeps the id of the copy the carrier
-took, so its receipts find the message and the doctor counts it.
+took, so its receipts find the message and the doctor counts it. A late refusal is reported
+to `CarrierEvents.on_late_refusal`: that copy is not at the carrier, and the doctor stops
+counting it as a possible duplicate.
 
 Receipts and inbound messages are acknowledged (deliver_sm_resp) only after
 `CarrierEvents` returned; when it raises, the SMSC gets ESME_RX_T_APPN and resends later.

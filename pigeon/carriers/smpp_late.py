@@ -6,7 +6,10 @@ first submit_sm: its submit_sm_resp then carries the carrier's id for a copy the
 has, whose receipts would match no message if the id were only logged. So each session
 remembers, for the sequences it stopped waiting for, which message and part they were
 (`ForgottenSubmits`); a late ESME_ROK with a message_id becomes a `LateAcceptance` for
-`CarrierEvents.on_late_acceptance`, which records the id.
+`CarrierEvents.on_late_acceptance`, which records the id. A late refusal (a submit_sm_resp
+with an error status, or a generic_nack) proves the opposite: that copy is not at the
+carrier, although the dispatcher counted it as possibly there. It becomes a `LateRefusal`
+for `CarrierEvents.on_late_refusal`, which records it on the message's timeline.
 
 A sequence number means something only on its own TCP session, hence one memory per
 session, dying with it. It is bounded in size and in time: an SMSC that answers after ten
@@ -21,11 +24,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pigeon.carriers.smpp_errors import carrier_code
 from pigeon.carriers.smpp_ids import IdFormat, IdSource, canonical_id
-from pigeon.carriers.smpp_pdu import parse_message_id
-from pigeon.ports import LateAcceptance
+from pigeon.carriers.smpp_pdu import GENERIC_NACK, SUBMIT_SM_RESP, parse_message_id
+from pigeon.ports import LateAcceptance, LateRefusal
 
-__all__ = ["ForgottenSubmit", "ForgottenSubmits", "late_acceptance"]
+__all__ = ["ForgottenSubmit", "ForgottenSubmits", "late_acceptance", "late_refusal"]
 
 #: Forgotten submits kept per session: far more than a window's worth of timeouts.
 REMEMBERED = 4096
@@ -101,4 +105,23 @@ def late_acceptance(
         part=submit.part,
         parts=submit.parts,
         raw={"message_id": raw_id, "sequence": sequence},
+    )
+
+
+def late_refusal(
+    carrier: str, submit: ForgottenSubmit, *, command_id: int, status: int, sequence: int
+) -> LateRefusal | None:
+    """What a late answer that refuses tells: that copy is not at the carrier. None for an
+    acceptance (ESME_ROK) or for an answer that is not to a submit_sm."""
+    if status == 0 or command_id not in (SUBMIT_SM_RESP, GENERIC_NACK):
+        return None
+    return LateRefusal(
+        carrier=carrier,
+        message_sid=submit.message_sid,
+        account_sid=submit.account_sid,
+        part=submit.part,
+        parts=submit.parts,
+        command_status=status,
+        status_name=carrier_code(status),
+        raw={"sequence": sequence, "command": "generic_nack" if command_id == GENERIC_NACK else "submit_sm_resp"},
     )

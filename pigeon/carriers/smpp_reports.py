@@ -5,8 +5,10 @@
   is recorded; when recording raises, the SMSC gets ESME_RX_T_APPN and resends later.
 * a submit_sm_resp that came after the response timeout (`pigeon.carriers.smpp_late`): an
   ESME_ROK with a message_id goes to `on_late_acceptance`, so the receipts of the copy the
-  carrier took find the message. A response is never acknowledged, so a failure to record
-  it is logged with the id, the only place it is then kept.
+  carrier took find the message; a refusal (an error status, or a generic_nack) goes to
+  `on_late_refusal`, so the message's timeline says that copy is not at the carrier. A
+  response is never acknowledged, so a failure to record it is logged with what it said,
+  the only place it is then kept.
 
 Each runs in a task of its own beside the session's read loop, which must keep reading.
 """
@@ -23,9 +25,9 @@ from pigeon.carriers import smpp_pdu as pdu
 from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp_inbound import is_receipt, read_mo, receipt_from
-from pigeon.carriers.smpp_late import ForgottenSubmit, late_acceptance
+from pigeon.carriers.smpp_late import ForgottenSubmit, late_acceptance, late_refusal
 from pigeon.carriers.smpp_session import SmppSession
-from pigeon.ports import CarrierEvents, InboundPart, LateAcceptance
+from pigeon.ports import CarrierEvents, InboundPart, LateAcceptance, LateRefusal
 
 __all__ = ["ReportHost", "SmscReports", "smpp_address"]
 
@@ -47,7 +49,7 @@ class SmscReports:
     def __init__(self, host: ReportHost) -> None:
         self.host = host
         self.events: CarrierEvents | None = None  # given at the carrier's start
-        self.counts = {"receipts": 0, "inbound": 0, "accepted_late": 0}
+        self.counts = {"receipts": 0, "inbound": 0, "accepted_late": 0, "refused_late": 0}
         self.tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(_DELIVER_CONCURRENCY)
 
@@ -77,6 +79,14 @@ class SmscReports:
             "command_status": f"0x{header.status:08X}",
             "body": body.hex(),
         }
+        refused = late_refusal(
+            h.name, submit, command_id=header.command_id, status=header.status, sequence=header.sequence
+        )
+        if refused is not None:
+            log.warning("late refusal: the carrier does not have a copy counted as possibly sent", extra=about)
+            self.host.metrics.submits.labels(h.name, "refused_late").inc()
+            self._spawn(self._report_refused(refused, about))
+            return
         if late is None:
             log.warning("late answer to a submit_sm gave up on, with no id to keep", extra=about)
             return
@@ -93,6 +103,16 @@ class SmscReports:
             log.exception("recording a late submit_sm_resp failed", extra={**about, "carrier_id": late.carrier_id})
             return
         self.counts["accepted_late"] += 1
+
+    async def _report_refused(self, late: LateRefusal, about: dict[str, str | int]) -> None:
+        assert self.events is not None
+        try:
+            await self.events.on_late_refusal(late)
+        except Exception:
+            self.host.metrics.errors.labels(self.host.name, "events").inc()
+            log.exception("recording a late refusal failed", extra=about)
+            return
+        self.counts["refused_late"] += 1
 
     # --- deliver_sm ---------------------------------------------------------------------
 

@@ -190,6 +190,29 @@ def test_first_submit_answered_late(caplog: pytest.LogCaptureFixture) -> None:
         run(scenario)
 
 
+def test_first_submit_refused_late() -> None:
+    async def scenario() -> None:
+        async with against(faults.FirstSubmitRefusedLate) as (smsc, carrier, events):
+            slow = message("refused late")
+            with pytest.raises(CarrierOutcomeUnknown) as raised:
+                await carrier.submit(slow)
+            assert raised.value.carrier_code == "smpp:response_timeout"
+            await events.wait(lambda e: len(e.refused_late) == 1)
+            [late] = events.refused_late
+            assert (late.carrier, late.message_sid, late.account_sid) == ("faulty", slow.message_sid, slow.account_sid)
+            assert (late.part, late.parts, late.command_status, late.status_name) == (1, 1, 0x08, "ESME_RSYSERR")
+            assert late.raw["command"] == "submit_sm_resp" and late.raw["sequence"] == smsc.submits[0].sequence
+            ack = await carrier.submit(message("answered at once"))
+            assert ack.carrier_ids == (smsc.submits[1].message_id,)
+            assert events.late == [] and carrier.status().binds[0].connects == 1
+            refused = carrier.metrics.registry.get_sample_value(
+                "pigeon_carrier_submits_total", {"carrier": "faulty", "outcome": "refused_late"}
+            )
+            assert refused == 1
+
+    run(scenario)
+
+
 def test_unbind_during_submit() -> None:
     async def scenario() -> None:
         async with against(faults.UnbindDuringSubmit) as (smsc, carrier, _):

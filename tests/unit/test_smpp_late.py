@@ -1,11 +1,12 @@
 """The submits a session gave up on, remembered for a while so that a late submit_sm_resp
-still names its message (pigeon/carriers/smpp_late.py)."""
+still names its message, and what a late answer tells: an acceptance with the carrier's id,
+or a refusal (pigeon/carriers/smpp_late.py)."""
 
 from __future__ import annotations
 
 from pigeon.carriers import smpp_pdu as pdu
-from pigeon.carriers.smpp_late import ForgottenSubmit, ForgottenSubmits, late_acceptance
-from pigeon.ports import LateAcceptance
+from pigeon.carriers.smpp_late import ForgottenSubmit, ForgottenSubmits, late_acceptance, late_refusal
+from pigeon.ports import LateAcceptance, LateRefusal
 
 SUBMIT = ForgottenSubmit(message_sid="SM1", account_sid="AC1", part=2, parts=3)
 
@@ -84,3 +85,29 @@ def test_a_late_refusal_or_an_answer_without_id_is_no_acceptance() -> None:
     refused = late_acceptance("acme", SUBMIT, status=pdu.ESME_RX_T_APPN, body=b"", id_format="as_is", sequence=7)
     assert refused is None
     assert late_acceptance("acme", SUBMIT, status=0, body=b"\x00", id_format="as_is", sequence=7) is None
+
+
+def test_a_late_refusal_names_the_part_and_the_carriers_status() -> None:
+    refused = late_refusal("acme", SUBMIT, command_id=pdu.SUBMIT_SM_RESP, status=pdu.ESME_RX_T_APPN, sequence=7)
+    assert refused == LateRefusal(
+        carrier="acme",
+        message_sid="SM1",
+        account_sid="AC1",
+        part=2,
+        parts=3,
+        command_status=pdu.ESME_RX_T_APPN,
+        status_name="ESME_RX_T_APPN",
+        raw={"sequence": 7, "command": "submit_sm_resp"},
+    )
+
+
+def test_a_late_generic_nack_is_a_refusal_and_a_vendor_code_keeps_its_value() -> None:
+    nack = late_refusal("acme", SUBMIT, command_id=pdu.GENERIC_NACK, status=pdu.ESME_RINVCMDID, sequence=9)
+    assert nack is not None and nack.raw["command"] == "generic_nack" and nack.status_name == "ESME_RINVCMDID"
+    vendor = late_refusal("acme", SUBMIT, command_id=pdu.SUBMIT_SM_RESP, status=0x401, sequence=9)
+    assert vendor is not None and vendor.status_name == "0x00000401"
+
+
+def test_a_late_acceptance_or_another_answer_is_no_refusal() -> None:
+    assert late_refusal("acme", SUBMIT, command_id=pdu.SUBMIT_SM_RESP, status=0, sequence=7) is None
+    assert late_refusal("acme", SUBMIT, command_id=pdu.ENQUIRE_LINK_RESP, status=pdu.ESME_RSYSERR, sequence=7) is None

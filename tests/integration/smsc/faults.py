@@ -342,6 +342,32 @@ class FirstSubmitAnsweredLate(FakeSmsc):
         self.spawn(answer_late())
 
 
+class FirstSubmitRefusedLate(FakeSmsc):
+    """The first submit_sm is refused (ESME_RSYSERR), but only after ``LATE`` seconds (longer
+    than the carrier's response_timeout in its test); every later submit_sm is answered at once.
+
+    Expected: that submit raises CarrierOutcomeUnknown "smpp:response_timeout" (the carrier
+    may have it, as far as anyone can tell then); when the refusal comes, the carrier reports
+    it to on_late_refusal with the message, the part, the command_status and its name (so
+    the store can record that this copy is not at the carrier), and nothing to
+    on_late_acceptance.
+    """
+
+    LATE = 1.0
+    STATUS = 0x08  # ESME_RSYSERR
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        if len(self.submits) > 1:
+            await super().on_submit(conn, submit)
+            return
+
+        async def refuse_late() -> None:
+            await asyncio.sleep(self.LATE)
+            self.refuse(conn, submit, self.STATUS)
+
+        self.spawn(refuse_late())
+
+
 class UnbindDuringSubmit(FakeSmsc):
     """The first submit_sm is answered with an unbind instead of a submit_sm_resp.
 
@@ -545,6 +571,7 @@ CATALOGUE: tuple[type[FakeSmsc], ...] = (
     NoSubmitResp,
     FirstSubmitUnanswered,
     FirstSubmitAnsweredLate,
+    FirstSubmitRefusedLate,
     UnbindDuringSubmit,
     ThrottleBursts,
     ReceiptBeforeSubmitResp,

@@ -40,7 +40,8 @@ const options = {
   // What to do with each of the next submit_sm, one entry per submit_sm (then as usual):
   // 0 = as usual, a command_status = refuse with it, "no_resp" = accept it (id, receipt) and
   // never send its submit_sm_resp — the SMSC took the message and the answer was lost;
-  // {"late_ms": N} = accept it and send its submit_sm_resp only N ms later (a slow SMSC).
+  // {"late_ms": N} = accept it and send its submit_sm_resp only N ms later (a slow SMSC);
+  // {"late_ms": N, "status": S} = refuse it with command_status S, only N ms later.
   submit_script: [],
   id_format: 'decimal', // submit_sm_resp ids: "decimal" or "hex" (receipt text ids are always decimal)
   receipts: true,
@@ -174,8 +175,11 @@ function onSubmit(session, pdu) {
   };
   let status = 0;
   const scripted = options.submit_script.length > 0 ? options.submit_script.shift() : 0;
+  const lateMs = scripted && typeof scripted === 'object' ? scripted.late_ms || 0 : 0;
   if (typeof scripted === 'number' && scripted !== 0) {
     status = scripted;
+  } else if (scripted && typeof scripted === 'object' && scripted.status) {
+    status = scripted.status;
   } else if (options.throttle_first > 0) {
     options.throttle_first -= 1;
     status = options.throttle_status;
@@ -183,18 +187,22 @@ function onSubmit(session, pdu) {
     status = options.reject[pdu.destination_addr];
   }
   record.status = status;
+  if (lateMs) record.late_ms = lateMs;
   if (status !== 0) {
     state.submits.push(record);
     emit({ event: 'submit', record });
-    session.send(pdu.response({ command_status: status }));
+    const refuse = () => session.send(pdu.response({ command_status: status }));
+    if (lateMs) {
+      setTimeout(() => { refuse(); emit({ event: 'refused_late', status }); }, lateMs);
+    } else {
+      refuse();
+    }
     return;
   }
   const numeric = state.nextId++;
   record.numeric_id = String(numeric);
   record.message_id = options.id_format === 'hex' ? numeric.toString(16).toUpperCase().padStart(10, '0') : String(numeric);
   record.answered = scripted !== 'no_resp';
-  const lateMs = scripted && typeof scripted === 'object' ? scripted.late_ms || 0 : 0;
-  if (lateMs) record.late_ms = lateMs;
   state.submits.push(record);
   state.acceptedSinceConfigure += 1;
   emit({ event: 'submit', record });

@@ -10,7 +10,15 @@ from typing import Any
 from pigeon.app import reassembly
 from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.domain.segments import plan_segments
-from pigeon.ports import InboundPart, InboundSms, LateAcceptance, OutboundMessage, Receipt, SystemClock
+from pigeon.ports import (
+    InboundPart,
+    InboundSms,
+    LateAcceptance,
+    LateRefusal,
+    OutboundMessage,
+    Receipt,
+    SystemClock,
+)
 from pigeon.store.engine import Database
 
 
@@ -26,6 +34,7 @@ class RecordingEvents:
         self.receipts: list[Receipt] = []
         self.inbound: list[InboundSms] = []
         self.late: list[LateAcceptance] = []
+        self.refused_late: list[LateRefusal] = []
         self.fail_receipts = 0
         self.parts_db = parts_db
         self.clock = SystemClock()
@@ -47,6 +56,11 @@ class RecordingEvents:
     async def on_late_acceptance(self, late: LateAcceptance) -> None:
         async with self._changed:
             self.late.append(late)
+            self._changed.notify_all()
+
+    async def on_late_refusal(self, late: LateRefusal) -> None:
+        async with self._changed:
+            self.refused_late.append(late)
             self._changed.notify_all()
 
     def _store(self) -> Database:
