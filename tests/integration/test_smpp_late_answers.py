@@ -4,7 +4,9 @@
 The submit was reported as an unknown outcome and sent again; the late answer names the
 carrier's id for the first copy. It must be recorded (an `accepted_late` entry and the
 carrier id), so that the first copy's receipts find the message and the doctor counts both
-copies; the message's status is left as the rest of the pipeline made it.
+copies; the message's status is left as the rest of the pipeline made it. A late refusal
+(``{"late_ms": N, "status": S}``) is recorded too (`refused_late`), and the doctor no longer
+counts that submit as one that may have reached the handset.
 """
 
 from __future__ import annotations
@@ -104,6 +106,43 @@ def test_the_first_copys_failure_waits_and_the_second_copy_delivers_the_message(
                 await until(lambda: receipts_for(pipe, sid, second) != [])
                 assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("delivered", None)
                 assert [e["detail"]["applied"] for e in pipe.events(sid, "receipt")] == [False, True]
+
+    run_within(scenario, seconds=45)
+
+
+def test_a_late_refusal_is_recorded_and_the_doctor_stops_counting_that_submit(pipe: Pipeline) -> None:
+    """The first submit is refused (ESME_RSYSERR) only after the response timeout: it was
+    counted as possibly at the carrier and the message was sent again. The refusal says that
+    copy is not there; the status stays the resend's."""
+
+    async def scenario() -> None:
+        script = [{"late_ms": LATE_MS, "status": 0x08}]
+        async with NodeSmsc.running(receipts=False, submit_script=script) as smsc:
+            async with smpp(pipe, smsc, "slow", response_timeout=RESPONSE_TIMEOUT) as carrier:
+                sid = pipe.send()
+                await pipe.round(route=[carrier]).run_once()
+                assert pipe.events(sid, "retry")[0]["detail"]["outcome_unknown"] is True
+                pipe.clock.advance(60)
+                await pipe.round(route=[carrier]).run_once()
+                assert pipe.status(sid) == "sent" and pipe.events(sid, "resend") != []
+                before = count_submits(pipe.events(sid), pipe.parts(sid)).reaching
+                assert before == 2  # as far as anyone could tell, the carrier may have both
+
+                await smsc.wait_event(lambda e: e.get("event") == "refused_late")
+                await until(lambda: pipe.events(sid, "refused_late") != [])
+                [refused] = pipe.events(sid, "refused_late")
+                assert refused["status"] is None and pipe.status(sid) == "sent"
+                detail = refused["detail"]
+                assert (detail["carrier"], detail["part"], detail["parts"]) == ("slow", 1, 1)
+                assert (detail["command_status"], detail["carrier_code"]) == (0x08, "ESME_RSYSERR")
+                assert detail["command"] == "submit_sm_resp" and isinstance(detail["sequence"], int)
+                assert "not at the carrier" in detail["reason"]
+                assert pipe.events(sid, "accepted_late") == []
+
+                events, parts = pipe.events(sid), pipe.parts(sid)
+                assert count_submits(events, parts).reaching == 1
+                facts = MessageFacts(message=pipe.message(sid), events=events, parts=parts, now=pipe.clock.now())
+                assert "pigeon_resent" not in [f.cause for f in diagnose_message(facts)]
 
     run_within(scenario, seconds=45)
 

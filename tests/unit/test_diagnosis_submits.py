@@ -63,3 +63,46 @@ def test_copies_at_two_carriers_with_the_same_id_are_no_carrier_duplicate() -> N
     # One id at one carrier reported delivered twice still is.
     events = [*clean_events(), receipt(t=3, duplicate=True)]
     assert one(diagnose_message(facts(events=events)), "carrier_duplicate")
+
+
+def refused_late(t: float = 13) -> dict[str, Any]:
+    return ev(
+        "refused_late",
+        None,
+        t,
+        carrier="acme",
+        part=1,
+        parts=1,
+        command_status=8,
+        carrier_code="ESME_RSYSERR",
+        sequence=3,
+        reason="the carrier refused this submit after the response timeout",
+    )
+
+
+def test_a_submit_refused_late_no_longer_counts_as_a_possible_duplicate() -> None:
+    events, parts = taken_twice(None, "DELIVRD")
+    events = [e for e in events if e["kind"] != "accepted_late"]  # refused, not accepted, in the end
+    parts = parts[1:]
+    assert count_submits(events, parts).reaching == 2  # unanswered: it may be at the carrier
+    events.insert(5, refused_late())
+    submits = count_submits(events, parts)
+    assert (len(submits.attempts), len(submits.refused), submits.reaching) == (2, 1, 1)
+    assert diagnose_message(facts(events=events, parts=parts)) == []
+
+
+def test_a_failed_message_whose_last_submit_was_refused_late_is_said_not_to_be_at_the_carrier() -> None:
+    unanswered = {"carrier": "acme", "carrier_code": "smpp:response_timeout", "outcome_unknown": True}
+    events = [
+        ev("created", "queued"),
+        ev("status", "sending", 1, attempt=1),
+        ev("status", "failed", 11, 30410, refused_by=[unanswered], outcome_unknown=True),
+    ]
+    failed = msg(status="failed", error_code=30410, date_sent=None)
+    [f] = [f for f in diagnose_message(facts(failed, events, parts=[])) if f.cause == "carrier_failed"]
+    assert "never answered the last submit (it may have the message after all)" in f.summary
+    [f] = [
+        f for f in diagnose_message(facts(failed, [*events, refused_late(12)], parts=[])) if f.cause == "carrier_failed"
+    ]
+    assert "with a refusal (ESME_RSYSERR): it does not have the message" in f.summary
+    assert count_submits([*events, refused_late(12)], []).reaching == 0

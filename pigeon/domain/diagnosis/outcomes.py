@@ -167,7 +167,14 @@ def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     if refusal is None:
         how = "reported it failed"
     elif detail.get("outcome_unknown"):
-        how = "never answered the last submit (it may have the message after all)"
+        later = f.events[f.events.index(refusal) + 1 :]
+        late = next((e for e in later if e.get("kind") == "refused_late"), None)
+        how = (
+            "never answered the last submit (it may have the message after all)"
+            if late is None
+            else f"answered the last submit only after giving up on it, with a refusal "
+            f"({(late.get('detail') or {}).get('carrier_code')}): it does not have the message"
+        )
     else:
         how = "refused the submit"
     carrier_code = detail.get("carrier_code")

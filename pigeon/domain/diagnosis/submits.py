@@ -6,8 +6,10 @@ time: a dispatcher reclaimed a message another one left in `sending`, a carrier 
 answered an earlier submit, or another carrier took a message the first one had in part).
 An attempt the carrier refused is followed by a `retry` entry, or by a `status` entry to
 `failed` carrying `refused_by`; a refused submit put nothing on the network — unless the
-entry says ``outcome_unknown`` (a carrier never answered it), which is no refusal. What
-remains could each have reached the handset.
+entry says ``outcome_unknown`` (a carrier never answered it), which is no refusal. A carrier
+that answers such a submit after all, late, with a refusal, leaves a `refused_late` entry:
+that submit put nothing on the network either. What remains could each have reached the
+handset.
 
 Parts a carrier accepted before it refused a later part are completed by a later attempt
 that sends only the missing parts, so the parts on record count per part: the message went
@@ -58,6 +60,8 @@ def count_submits(events: Sequence[Row], parts: Sequence[Row]) -> Submits:
 
 def _is_refusal(e: Row) -> bool:
     detail = e.get("detail") or {}
+    if e.get("kind") == "refused_late":  # an unanswered submit, refused after all
+        return True
     if detail.get("outcome_unknown"):
         return False
     if e.get("kind") == "retry":
@@ -110,7 +114,7 @@ def copies_said(parts: Sequence[Row]) -> str:
 
 #: The timeline entries a possible duplicate is shown with: each submit, what became of it, and
 #: the receipts of each copy.
-_SUBMIT_EVIDENCE = frozenset({"status", "resend", "retry", "failover", "accepted_late", "receipt"})
+_SUBMIT_EVIDENCE = frozenset({"status", "resend", "retry", "failover", "accepted_late", "refused_late", "receipt"})
 
 _RESEND_ADVICE = [
     "A dispatcher that stops between submitting and recording the carrier's answer (kill -9, a crash, "
