@@ -19,7 +19,7 @@ A complete carrier, with its defaults::
     address_range = ""
     bind = "transceiver"             # or "transmitter+receiver": two sessions, one of the binds below
     window = 10                      # submit_sm outstanding at once
-    throughput = 0                   # messages/s on this bind; 0 = no pacing of our own
+    throughput = 0                   # submit_sm/s on this bind (one per part sent); 0 = no pacing of our own
     receipt_id_format = "as_is"      # "exact" | "hex_to_decimal" | "decimal_to_hex" (smpp_ids)
     sixteen_bit_reference = false    # 16-bit concatenation references (7-octet UDH)
     long_messages = "udh"            # or "sar" (SAR TLVs) or "payload" (one submit_sm, message_payload)

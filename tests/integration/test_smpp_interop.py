@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp import SmppCarrier
 from pigeon.domain.errors import CarrierError, CarrierRetryableError, CarrierUnavailable
-from pigeon.domain.segments import encode_part
+from pigeon.domain.segments import encode_part, plan_segments
 from pigeon.ports import SubmitAck
 from pigeon.store.engine import Database
 from pigeon.store.schema import upgrade
@@ -130,6 +130,22 @@ def test_a_latin1_default_alphabet_sends_latin1_explicitly_and_reads_data_coding
             await events.wait(lambda e: len(e.inbound) == 1)
             (sms,) = events.inbound
             assert sms.body == "café" and sms.raw["data_coding"] == 0
+
+    run(scenario)
+
+
+def test_the_binds_throughput_and_window_count_the_parts_sent_not_the_messages_segments() -> None:
+    """A latin1 carrier splits by octets (140, then 134 a part): 150 plain characters are one
+    GSM-7 segment (``num_segments``, Twilio's count, which per-sender pacing follows) and two
+    submit_sm. The bind's own limit takes a turn for each submit_sm actually sent."""
+    body = "x" * 150
+    assert len(plan_segments(body).parts) == 1
+
+    async def scenario() -> None:
+        async with connected(default_alphabet="latin1", throughput=1000.0) as (smsc, carrier, _):
+            ack = await carrier.submit(message(body))
+            assert len(smsc.accepted()) == len(ack.carrier_ids) == 2
+            assert carrier.status().throughput_recent == 2 / 10  # two turns in the last 10 s
 
     run(scenario)
 
