@@ -8,8 +8,8 @@ carrier_refs row its receipts match on, and an `accepted_late` entry on the time
 the doctor lists as evidence of a second copy (`pigeon.domain.diagnosis.submits`), and the
 message's ``late_copy`` mark, which makes its receipts count per copy. The message's status
 is not this answer's to change: the receipts of either copy move it, under the guarded rules
-of `pigeon.app.receipts` (a copy's failure waits for the other copy's receipt). A message deleted (or erased) meanwhile gets
-nothing: no id, no entry.
+of `pigeon.app.receipts` (a copy's failure waits for the other copy's receipt). A message
+deleted (or erased) meanwhile gets nothing: no id, no entry.
 
 A late refusal proves the opposite: that copy is not at the carrier. The dispatcher counted
 it as possibly there (an unknown outcome: the message was held at that carrier and sent

@@ -98,7 +98,8 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         return None
     message = message_store.get_message(conn, ref["message_sid"]) if ref["part_count"] == 1 else None
     # A single-part message the carrier took once (nearly all) is settled by its receipt; any
-    # other counts its parts' copies, read from the store.
+    # other counts its parts' copies, read from the store. The mark is read unlocked: a late
+    # copy recorded by another process in the same instant is not seen by this receipt.
     per_copy = ref["part_count"] != 1 or (message is not None and bool(message["late_copy"]))
     if per_copy:
         # Parts' receipts can be applied at once by two processes (binds held in each). Each
