@@ -54,6 +54,7 @@ from pigeon.domain.errors import WebhookError
 from pigeon.domain.events import EVENT_STREAMS, SINK_TIMEOUT
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.signatures import compute_signature, json_request_url
+from pigeon.domain.urls import url_for_log
 from pigeon.ports import Clock, WebhookRequest, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -198,7 +199,7 @@ def _record(
                 delivery_id=d["id"],
                 account_sid=d["account_sid"],
                 at=attempt.at,
-                url=d["url"],
+                url=url_for_log(d["url"]),
                 status_code=attempt.status_code,
                 error_code=error.error_code if error else None,
                 error=error.message if error else None,
@@ -240,12 +241,12 @@ def _alert(conn: Connection, attempt: _Attempt, error: WebhookError, now: dateti
         conn,
         account_sid=d["account_sid"],
         error_code=SINK_UNREACHABLE,
-        text=f"Event Streams sink {attempt.sink_sid} at {d['url']} did not take event {event['type']} "
+        text=f"Event Streams sink {attempt.sink_sid} at {url_for_log(d['url'])} did not take event {event['type']} "
         f"({event['id']}) after {attempt.number} {tries}: {error.message}",
         at=now,
         resource_sid=d.get("message_sid") or attempt.sink_sid,
         request_method="POST",
-        request_url=d["url"],
+        request_url=url_for_log(d["url"]),
         request_variables={"sink_sid": attempt.sink_sid, "type": event["type"], "id": event["id"]},
         response_status=response.status if response else None,
         response_body=_excerpt(response),
@@ -263,7 +264,7 @@ def _timeline(conn: Connection, attempt: _Attempt, now: datetime, *, alert_sid: 
     detail: dict[str, Any] = {
         "delivery_id": d["id"],
         "sink_sid": attempt.sink_sid,
-        "url": d["url"],
+        "url": url_for_log(d["url"]),
         "type": event["type"],
         "event_id": event["id"],
         "attempts": attempt.number,

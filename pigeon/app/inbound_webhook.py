@@ -30,7 +30,7 @@ from pigeon.domain.errors import ApiError, WebhookError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.status import Direction
 from pigeon.domain.twiml import MAX_MESSAGES, ReplyMessage, Twiml, TwimlError, interpret
-from pigeon.domain.urls import resolve, url_for_log
+from pigeon.domain.urls import mask_credentials_in, resolve, url_for_log
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -247,10 +247,10 @@ def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now:
         error_code=ex.error.error_code,
         at=now,
         resource_sid=delivery["message_sid"],
-        text=f"The incoming-message webhook {ex.method} {ex.url} failed: {ex.error.detail}",
+        text=f"The incoming-message webhook {ex.method} {url_for_log(ex.url)} failed: {ex.error.detail}",
         request_method=ex.method,
-        request_url=ex.url,
-        request_variables=[list(p) for p in ex.params],
+        request_url=url_for_log(ex.url),
+        request_variables=mask_credentials_in(ex.params),  # ErrorUrl: the primary URL, as the fallback got it
         response_status=resp.status if resp else None,
         response_body=storable.excerpt(resp.body, 4096) if resp else None,
         response_headers=dict(resp.headers) if resp else None,
@@ -324,7 +324,7 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
             delivery_id=d["id"],
             account_sid=d["account_sid"],
             at=now,
-            url=ex.url,
+            url=url_for_log(ex.url),
             status_code=ex.response.status if ex.response else None,
             error_code=ex.error.error_code if ex.error else None,
             error=ex.error.detail if ex.error else None,
@@ -366,7 +366,7 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
             detail={
                 "requests": [
                     {
-                        "url": ex.url,
+                        "url": url_for_log(ex.url),
                         "method": ex.method,
                         "status": ex.response.status if ex.response else None,
                         "error_code": ex.error.error_code if ex.error else None,

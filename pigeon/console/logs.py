@@ -15,6 +15,7 @@ from pigeon.app import export as export_use
 from pigeon.app import messages as message_use
 from pigeon.domain import numbers
 from pigeon.domain.status import Direction, MessageStatus
+from pigeon.domain.urls import url_for_log
 from pigeon.store import alerts as alert_store
 from pigeon.store import messages as message_store
 from pigeon.store import webhooks as webhook_store
@@ -152,6 +153,9 @@ def _message_view(conn: Any, account_sid: str, sid: str, path: str, now: datetim
     attempts = webhook_store.list_attempts(conn, message_sid=sid)
     for d in deliveries:
         d["attempt_rows"] = [a for a in attempts if a["delivery_id"] == d["id"]]
+        # The outbox keeps the URL it sends to, password and all; the page shows it masked.
+        d["url"] = url_for_log(d["url"])
+        d["fallback_url"] = url_for_log(d["fallback_url"]) if d.get("fallback_url") else None
     events = message_store.list_events(conn, sid, account_sid=account_sid)
     return {
         "message": message,

@@ -1,9 +1,18 @@
-"""Rules for URLs that customers give us (callbacks, webhooks, media), and how a log line shows one."""
+"""Rules for URLs that customers give us (callbacks, webhooks, media), and how a log line shows one.
+
+A webhook URL may carry credentials (``https://user:password@host/path``, Twilio's documented
+way to protect a callback). Only the outbox row that sends it keeps them: everything else that
+names the URL (log lines, alerts, timelines, webhook attempts, exports, pages) shows it through
+`url_for_log`, or a text or JSON value that may hold one through `mask_credentials` /
+`mask_credentials_in`.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 MAX_URL_LENGTH = 4000
@@ -77,5 +86,31 @@ def url_for_log(url: str) -> str:
     found = _USERINFO.match(url)
     if found is None:
         return url
+    return _masked(found) + url[found.end() :]
+
+
+def _masked(found: re.Match[str]) -> str:
     user, colon, _ = found[2].partition(":")
-    return f"{found[1]}{user + ':***' if colon else '***'}@{url[found.end() :]}"
+    return f"{found[1]}{user + ':***' if colon else '***'}@"
+
+
+#: The scheme and the userinfo of a URL anywhere in a text: a URL ends at a blank.
+_USERINFO_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#\s]*)@")
+
+
+def mask_credentials(text: str) -> str:
+    """`text` (an alert's text, a URL) with the userinfo of every URL in it masked as
+    `url_for_log` masks it; the rest as it was."""
+    return _USERINFO_IN_TEXT.sub(_masked, text) if "@" in text else text
+
+
+def mask_credentials_in(value: Any) -> Any:
+    """`mask_credentials` on every string in a JSON value (an alert's request variables, a
+    timeline entry's detail), keys and nesting kept; tuples come back as lists, as JSON has them."""
+    if isinstance(value, str):
+        return mask_credentials(value)
+    if isinstance(value, Mapping):
+        return {k: mask_credentials_in(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_credentials_in(v) for v in value]
+    return value

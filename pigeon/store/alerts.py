@@ -1,4 +1,8 @@
-"""Alerts: the error log of asynchronous failures (carrier, webhook, TwiML, inbound routing)."""
+"""Alerts: the error log of asynchronous failures (carrier, webhook, TwiML, inbound routing).
+
+An alert read from here (`list_alerts`, `get_alert`, `shown`) never shows a webhook URL's
+password: its writers mask it (pigeon.domain.urls), and rows stored before they did are
+masked on the way out."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.domain.urls import mask_credentials, mask_credentials_in, url_for_log
 from pigeon.store.tables import alerts
 
 Row = dict[str, Any]
@@ -82,6 +87,18 @@ def add_alert(
     return str(row["sid"])
 
 
+def shown(row: Mapping[Any, Any]) -> Row:
+    """An alert row as it leaves the store: the password of a URL in its text, its request URL
+    and its request variables (a fallback's ErrorUrl) masked."""
+    out = dict(row)
+    out["alert_text"] = mask_credentials(out["alert_text"])
+    if out.get("request_url"):
+        out["request_url"] = url_for_log(out["request_url"])
+    if out.get("request_variables"):
+        out["request_variables"] = mask_credentials_in(out["request_variables"])
+    return out
+
+
 def set_request_variables(conn: Connection, sid: str, variables: Mapping[str, Any] | list[Any] | None) -> None:
     """Replace the request variables an alert keeps (a redacted message's text)."""
     conn.execute(alerts.update().where(alerts.c.sid == sid).values(request_variables=variables))
@@ -113,7 +130,7 @@ def list_alerts(
         q = q.where(alerts.c.date_created < until)
     if log_level is not None:
         q = q.where(alerts.c.log_level == log_level.lower())
-    return [dict(r) for r in conn.execute(q.limit(limit).offset(offset)).mappings()]
+    return [shown(r) for r in conn.execute(q.limit(limit).offset(offset)).mappings()]
 
 
 def get_alert(conn: Connection, sid: str, *, account_sid: str | None = None) -> Row | None:
@@ -121,7 +138,7 @@ def get_alert(conn: Connection, sid: str, *, account_sid: str | None = None) -> 
     if account_sid is not None:
         q = q.where(alerts.c.account_sid == account_sid)
     row = conn.execute(q).mappings().first()
-    return dict(row) if row else None
+    return shown(row) if row else None
 
 
 _INSERT_ALERTS = alerts.insert()

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import FINAL, MessageStatus
+from pigeon.store.alerts import shown as shown_alert
+from pigeon.store.messages import shown_event
 from pigeon.store.tables import (
     alerts,
     carrier_refs,
@@ -231,7 +233,7 @@ def inbound_alerts(
         .order_by(alerts.c.date_created.desc(), alerts.c.sid.desc())
         .limit(limit)
     )
-    return _rows(conn, q)
+    return [shown_alert(row) for row in conn.execute(q).mappings()]
 
 
 def inbound_events(
@@ -250,7 +252,7 @@ def inbound_events(
     q = q.where(*_inbound_to(account_sid, number, since), e.kind == kind)
     if with_error_code:
         q = q.where(e.error_code.is_not(None))
-    return _rows(conn, q.order_by(e.id.desc()).limit(limit))
+    return [shown_event(row) for row in conn.execute(q.order_by(e.id.desc()).limit(limit)).mappings()]
 
 
 def count_inbound(conn: Connection, *, account_sid: str, number: str, since: datetime) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from pigeon.domain.errors import IdempotencyKeyTaken, InvalidTransition
 from pigeon.domain.idempotency import KEY_TTL
 from pigeon.domain.status import MessageStatus, allowed_from
+from pigeon.domain.urls import mask_credentials_in
 from pigeon.store import message_batch
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import alerts, idempotency_keys, media, message_events, messages
@@ -216,7 +217,16 @@ def events_for_messages(conn: Connection, message_sids: Sequence[str]) -> dict[s
     e = message_events.c
     q = sa.select(message_events).where(e.message_sid.in_(list(message_sids))).order_by(e.message_sid, e.id)
     for r in conn.execute(q).mappings():
-        out[r["message_sid"]].append(dict(r))
+        out[r["message_sid"]].append(shown_event(r))
+    return out
+
+
+def shown_event(row: Mapping[Any, Any]) -> Row:
+    """A timeline entry as it leaves the store: the password of a webhook URL in its detail
+    masked (the writers mask it; entries stored before they did are masked here)."""
+    out = dict(row)
+    if out.get("detail"):
+        out["detail"] = mask_credentials_in(out["detail"])
     return out
 
 
@@ -249,7 +259,7 @@ def list_events(conn: Connection, message_sid: str, *, account_sid: str | None =
     if account_sid is not None:
         q = q.where(message_events.c.account_sid == account_sid)
     q = q.order_by(message_events.c.id)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [shown_event(r) for r in conn.execute(q).mappings()]
 
 
 def transition(

@@ -56,6 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import new_token
+from pigeon.domain.urls import mask_credentials, url_for_log
 from pigeon.store.engine import found_in_order, index_plans, probe_each, unindexed
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
@@ -603,10 +604,15 @@ def list_deliveries(conn: Connection, *, message_sid: str) -> list[Row]:
 
 
 def list_attempts(conn: Connection, *, message_sid: str | None = None, delivery_id: int | None = None) -> list[Row]:
-    """Every attempt for a message (with its delivery's kind and sequence), or for one delivery."""
+    """Every attempt for a message (with its delivery's kind and sequence), or for one delivery;
+    the password of its URL masked (attempts recorded before their writers masked it kept it)."""
     if message_sid is not None:
-        return [dict(r) for r in conn.execute(_ATTEMPTS_OF_MESSAGE, {"message_sid": message_sid}).mappings()]
-    if delivery_id is None:
+        rows = conn.execute(_ATTEMPTS_OF_MESSAGE, {"message_sid": message_sid}).mappings()
+    elif delivery_id is not None:
+        rows = conn.execute(sa.select(webhook_attempts).where(a.delivery_id == delivery_id).order_by(a.id)).mappings()
+    else:
         raise ValueError("give message_sid or delivery_id")
-    q = sa.select(webhook_attempts).where(a.delivery_id == delivery_id).order_by(a.id)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [
+        {**r, "url": url_for_log(r["url"]), "error": mask_credentials(r["error"]) if r["error"] else r["error"]}
+        for r in rows
+    ]

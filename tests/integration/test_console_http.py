@@ -207,6 +207,69 @@ def test_a_message_whose_callback_history_was_removed_says_so(
     assert "No status callback or webhook" not in page and "PIGEON_WEBHOOK_HISTORY_DAYS" in page
 
 
+def test_a_webhook_password_shows_on_no_page_and_in_no_export(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """The outbox keeps the callback URL it sends to, password and all; rows written before
+    their writers masked it keep it too. Neither shows on the console's pages, in its export,
+    or in the API's Events.json, Export.json/csv and Alerts."""
+    from pigeon.store import alerts as alert_store
+    from pigeon.store import webhooks as outbox
+
+    client, d = app_and_data
+    account, sid = str(d["a"]["sid"]), str(d["a_message"]["sid"])
+    url = "https://cb:s3cret@hooks.example.com/status"
+    now = datetime.now(UTC)
+    with db.write() as conn:
+        delivery = outbox.enqueue(
+            conn,
+            account_sid=account,
+            message_sid=sid,
+            kind="status_callback",
+            url=url,
+            method="POST",
+            params=[("MessageSid", sid)],
+            now=now,
+            fallback_url=url,
+        )
+        outbox.record_attempt(conn, delivery_id=delivery, account_sid=account, at=now, url=url, status_code=404)
+        alert = alert_store.add_alert(
+            conn,
+            account_sid=account,
+            error_code=11200,
+            text=f"Status callback to {url} failed",
+            at=now,
+            resource_sid=sid,
+            request_method="POST",
+            request_url=url,
+        )
+        message_store.add_event(
+            conn, message_sid=sid, account_sid=account, at=now, kind="callback_failed", detail={"url": url}
+        )
+    assert sign_in(client, account, str(d["a"]["auth_token"])) == 303
+    auth = (account, str(d["a"]["auth_token"]))
+    api = f"/2010-04-01/Accounts/{account}"
+    pages = {
+        path: client.get(path, auth=auth if path.startswith(("/2010", "/v1")) else None)
+        for path in (
+            f"/console/messages/{sid}",
+            "/console/alerts",
+            f"/console/alerts/{alert}",
+            "/console/logs/export?format=csv",
+            "/console/logs/export?format=json",
+            f"{api}/Messages/{sid}/Events.json",
+            f"{api}/Messages/Export.json",
+            f"{api}/Messages/Export.csv",
+            "/v1/Alerts",
+            f"/v1/Alerts/{alert}",
+        )
+    }
+    for path, page in pages.items():
+        assert page.status_code == 200, path
+        assert "s3cret" not in page.text, path
+    assert "https://cb:***@hooks.example.com/status" in pages[f"/console/messages/{sid}"].text
+
+
 def test_the_request_log_shows_calls_refused_before_sign_in_on_request(
     app_and_data: tuple[TestClient, dict[str, Row]], db: Database
 ) -> None:

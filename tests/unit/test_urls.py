@@ -1,11 +1,11 @@
 """The origin of a receiver's URL: one key for every spelling of one server; a URL as a log
-line may show it."""
+line may show it, and texts and JSON values that may hold one."""
 
 from __future__ import annotations
 
 import pytest
 
-from pigeon.domain.urls import origin_of, resolve, url_for_log
+from pigeon.domain.urls import mask_credentials, mask_credentials_in, origin_of, resolve, url_for_log
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,45 @@ def test_a_url_without_a_server_is_its_own_origin(url: str) -> None:
 )
 def test_a_url_for_a_log_line_keeps_no_password(url: str, shown: str) -> None:
     assert url_for_log(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "Status callback to https://cb:s3cret@hooks.example.com/x failed after 1 attempt: HTTP 404",
+            "Status callback to https://cb:***@hooks.example.com/x failed after 1 attempt: HTTP 404",
+        ),
+        (
+            "https://a:p@ss@h.example/x then http://t0ken@h.example",
+            "https://a:***@h.example/x then http://***@h.example",
+        ),
+        (
+            "The incoming-message webhook POST https://u:p@h.example failed",
+            "The incoming-message webhook POST https://u:***@h.example failed",
+        ),
+        ("https://h.example/status?to=a@b.example", "https://h.example/status?to=a@b.example"),
+        ("write to ops@example.com or see https://h.example/", "write to ops@example.com or see https://h.example/"),
+        ("no url here", "no url here"),
+    ],
+)
+def test_a_text_keeps_no_password_of_the_urls_in_it(text: str, shown: str) -> None:
+    assert mask_credentials(text) == shown
+
+
+def test_a_json_value_keeps_no_password_in_any_string() -> None:
+    value = {
+        "url": "https://u:pw@h.example/a",
+        "requests": [{"url": "https://u:pw@h.example/b", "status": 500}, ("ErrorUrl", "https://u:pw@h.example/c")],
+        "attempts": 2,
+        "alert_sid": None,
+    }
+    assert mask_credentials_in(value) == {
+        "url": "https://u:***@h.example/a",
+        "requests": [{"url": "https://u:***@h.example/b", "status": 500}, ["ErrorUrl", "https://u:***@h.example/c"]],
+        "attempts": 2,
+        "alert_sid": None,
+    }
 
 
 @pytest.mark.parametrize(
