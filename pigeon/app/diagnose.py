@@ -202,9 +202,12 @@ def number_facts(
             conn, account_sid=account_sid, number=phone_number, since=since, kind="webhook", with_error_code=True
         ),
         unannounced=[a for a in _inbound_alerts([11200]) if not a["request_url"]],
-        unroutable=store.unroutable_to(conn, number=phone_number, since=since),
         inbound_received=store.count_inbound(conn, account_sid=account_sid, number=phone_number, since=since),
     )
+    # Texts kept as unroutable belong to no account: only those since this account holds the
+    # number are its own (before, they were to a number nobody held, or another account's).
+    unroutable = store.unroutable_to(conn, number=phone_number, since=facts.unroutable_since)
+    facts = dataclasses.replace(facts, unroutable=unroutable)
     plan = None
     if target.url and account is not None:
         plan = plan_probe(number, target, auth_token=account["auth_token"])

@@ -11,7 +11,8 @@ an account of another family is not told apart from one that does not exist) and
 number's own account is no move.
 
 What moves. The number keeps its SID and settings (URLs, methods, name, capabilities) on its
-new account. What does not move with it (`number_opt_outs`, `sender_exit`):
+new account, and its date_created; its held_since becomes the time of the move (the doctor shows
+the new account only the texts kept as unroutable since it holds the number). What does not move with it (`number_opt_outs`, `sender_exit`):
 
 * its Messaging Service, which is the old account's: the number leaves the pool, keeping the
   service's opt-outs as its own, on the new account;
@@ -65,6 +66,6 @@ def move(conn: Connection, number: Mapping[str, Any], *, to_account_sid: str, no
     )
     number_opt_outs.carry_opt_outs(conn, number, to_account_sid=to_account_sid)
     number_store.update_number(
-        conn, str(number["sid"]), now=now, account_sid=to_account_sid, messaging_service_sid=None
+        conn, str(number["sid"]), now=now, account_sid=to_account_sid, messaging_service_sid=None, held_since=now
     )
     return failed

@@ -261,6 +261,8 @@ def count_inbound(conn: Connection, *, account_sid: str, number: str, since: dat
 
 
 def unroutable_to(conn: Connection, *, number: str, since: datetime, limit: int = 50) -> list[Row]:
+    """Texts to `number` kept as unroutable since `since`, newest first. They belong to no
+    account: the caller reads them only from when the asking account holds the number."""
     u = unroutable_inbound.c
     q = (
         sa.select(unroutable_inbound)

@@ -31,6 +31,7 @@ UPDATABLE = frozenset(
         "fax_capable",
         "account_sid",
         "messaging_service_sid",
+        "held_since",
     }
 )
 
@@ -46,6 +47,7 @@ def add_number(conn: Connection, *, account_sid: str, phone_number: str, now: da
         "friendly_name": values.pop("friendly_name", None) or phone_number,
         "date_created": now,
         "date_updated": now,
+        "held_since": now,
         **values,
     }
     conn.execute(phone_numbers.insert().values(**row))

@@ -164,6 +164,9 @@ phone_numbers = sa.Table(
     _sid("messaging_service_sid", nullable=True, index=True),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
+    # Since when its account holds it: bought (a new row), or moved from another account of
+    # the family. What reached the number before is the former holder's, not this account's.
+    sa.Column("held_since", UTCDateTime, nullable=True),
     sa.Index(None, "account_sid", "phone_number"),
 )
 

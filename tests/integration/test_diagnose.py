@@ -668,6 +668,34 @@ def test_number_not_sms_capable_and_the_texts_it_dropped(pipe: Pipeline) -> None
     assert (dropped["from"], dropped["reason"]) == (HANDSET, "+14155550155 is not SMS-capable")
 
 
+def test_texts_to_a_number_before_the_account_bought_it_are_not_its_to_see(pipe: Pipeline) -> None:
+    """Another account held the number and released it; a stranger texted it while nobody held
+    it (kept as unroutable); then this account bought it. Its doctor shows only what reached
+    the number since: the stranger's number and text are nobody's business here."""
+    phone, stranger = "+14155550166", "+14155550777"
+    with pipe.db.write() as conn:
+        other = account_store.create_account(conn, friendly_name="former holder", now=pipe.clock.now())
+        held = number_use.provision(conn, account_sid=other["sid"], phone_number=phone, now=pipe.clock.now())
+        number_use.release(conn, other["sid"], held["sid"], "/", pipe.clock.now())
+    pipe.clock.advance(60)
+    assert text_in(pipe, "private text to the old number", to=phone, handset=stranger) is None
+    pipe.clock.advance(60)
+    with pipe.db.write() as conn:
+        number_use.provision(
+            conn, account_sid=pipe.account_sid, phone_number=phone, now=pipe.clock.now(), settings={"sms_url": APP_URL}
+        )
+    report = number(pipe, phone)
+    assert "unroutable_inbound" not in report.causes()
+    assert stranger not in str(report.findings)
+    # What reaches it once it is this account's and cannot take it is shown, and said to be so.
+    set_number(pipe, phone, sms_capable=False)
+    pipe.clock.advance(60)
+    assert text_in(pipe, "hello?", to=phone) is None
+    [f] = [f for f in number(pipe, phone).findings if f.cause == "unroutable_inbound"]
+    assert [r["from"] for r in rows(f, "unroutable_inbound")] == [HANDSET]
+    assert "1 text(s) to +14155550166 since you have had this number" in f.summary
+
+
 def test_no_webhook_on_the_number(pipe: Pipeline) -> None:
     sid = text_in(pipe, "is anyone there")
     sender = RecordingWebhookSender()

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 
 from pigeon.store.engine import Database
 from pigeon.store.schema import alembic_config, current_revision, upgrade
-from pigeon.store.tables import metadata, webhook_deliveries
+from pigeon.store.tables import accounts, metadata, phone_numbers, webhook_deliveries
 
 
 def test_migrations_match_the_metadata(db: Database) -> None:
@@ -84,6 +84,48 @@ def test_0008_marks_the_deliveries_behind_an_unfinished_one_waiting(db: Database
         command.downgrade(cfg, "0007")
     assert statuses() == ["delivered", "pending", "pending", "pending", "pending", "pending", "pending"]
     upgrade(db.engine)
+
+
+def test_0021_counts_a_number_as_held_since_its_purchase(db: Database) -> None:
+    """Numbers on accounts before 0021 are held since they were bought (date_created), the
+    best the store knows; downgrading removes the column."""
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0020")
+    bought = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
+    account = "AC" + "0" * 32
+    with db.engine.begin() as conn:
+        conn.execute(
+            accounts.insert().values(
+                sid=account,
+                owner_account_sid=account,
+                friendly_name="a",
+                auth_token="t" * 32,
+                date_created=bought,
+                date_updated=bought,
+            )
+        )
+        conn.execute(
+            phone_numbers.insert().values(
+                sid="PN" + "0" * 32,
+                account_sid=account,
+                phone_number="+14155550100",
+                friendly_name="n",
+                date_created=bought,
+                date_updated=bought,
+            )
+        )
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0021")
+    with db.read() as conn:
+        held = conn.execute(sa.select(phone_numbers.c.held_since)).scalar_one()
+    assert held == bought
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0020")
+        assert "held_since" not in {c["name"] for c in sa.inspect(conn).get_columns("phone_numbers")}
+        command.upgrade(cfg, "head")
 
 
 def test_processes_starting_together_upgrade_once(db: Database, database_url: str) -> None:

@@ -6,6 +6,7 @@ account's credentials move numbers, and only within its family; a refused move c
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -149,6 +150,39 @@ def test_a_main_account_moves_its_number_to_a_subaccount(family: Family) -> None
             base_url="https://pigeon.example.com",
         )
     assert f.send_code(f.sub, STOPPED) is None
+
+
+def test_the_new_holder_s_doctor_shows_no_texts_from_before_the_move(family: Family) -> None:
+    """Texts the number could not take while the main account held it are the main account's:
+    the subaccount it moves to is not shown them (a move keeps date_created, so the time it
+    is held since is its own column)."""
+    f = family
+    with f.db.write() as conn:
+        number_store.update_number(conn, f.sid, now=f.clock.now(), sms_capable=False)
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=STOPPED, recipient=NUMBER, body="for the main account"),
+            now=f.clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+
+    def unroutable(account: str) -> list[str]:
+        report = asyncio.run(diagnose.diagnose_number(f.db, account, NUMBER, now=f.clock.now()))
+        found = [x for x in report.findings if x.cause == "unroutable_inbound"]
+        return [e["from"] for x in found for e in x.evidence if e.get("source") == "unroutable_inbound"]
+
+    assert unroutable(f.main) == [STOPPED]
+    f.move(f.main, f.sub)
+    assert unroutable(f.sub) == []
+    f.clock.advance(1)
+    with f.db.write() as conn:
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=FREE, recipient=NUMBER, body="for the subaccount"),
+            now=f.clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+    assert unroutable(f.sub) == [FREE]
 
 
 def test_a_main_account_moves_numbers_among_its_subaccounts_and_back(family: Family) -> None:

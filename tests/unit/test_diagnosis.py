@@ -1001,6 +1001,31 @@ def test_unroutable_inbound_advice_follows_the_reason(reason: str, advice: str) 
     assert any(advice in a for a in f.advice) and sources(f, "unroutable_inbound")[0]["from"] == "22395"
 
 
+@pytest.mark.parametrize(
+    ("number", "since", "said"),
+    [
+        ({**NUMBER, "held_since": T0 + timedelta(seconds=30)}, T0 + timedelta(seconds=30), "since you have had this"),
+        ({**NUMBER, "held_since": T0 - timedelta(days=9)}, T0, "since 2026-01-15 11:59:00 UTC"),
+        ({**NUMBER, "date_created": T0 + timedelta(seconds=5)}, T0 + timedelta(seconds=5), "since you have had"),
+        (NUMBER, T0, "since 2026-01-15 11:59:00 UTC"),
+        (None, T0, None),
+    ],
+)
+def test_texts_no_account_took_are_read_from_when_the_account_holds_the_number(
+    number: dict[str, Any] | None, since: datetime, said: str | None
+) -> None:
+    """Texts kept as unroutable belong to no account: those before the account held the number
+    were its former holder's, or to a number nobody held."""
+    f = num(number=number)
+    assert f.unroutable_since == since
+    if said is None:
+        return
+    row = {"received_at": NOW, "from_": "+14155550999", "to": "+14155550100", "carrier": "sim", "reason": "x"}
+    facts = num(number=number, unroutable=[row], probe=WebhookProbe([exchange()]))
+    found = one(diagnose_number(facts), "unroutable_inbound")
+    assert f"1 text(s) to +14155550100 {said}" in found.summary
+
+
 def test_short_code_country() -> None:
     short = {**NUMBER, "phone_number": "72345", "number_type": "short_code", "iso_country": "US"}
     f = one(

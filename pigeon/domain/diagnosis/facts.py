@@ -105,8 +105,22 @@ class NumberFacts:
     fallback_answers: Sequence[Row] = ()
     #: Inbound messages stored with no application told (alert 11200 without a request).
     unannounced: Sequence[Row] = ()
+    #: Texts to the number that no account took, since `unroutable_since`.
     unroutable: Sequence[Row] = ()
     inbound_received: int = 0
+
+    @property
+    def held_since(self) -> datetime | None:
+        """When the account came to hold the number, if that is within the window: the texts
+        that reached the number before are its former holder's, not this account's to see."""
+        held = (self.number or {}).get("held_since") or (self.number or {}).get("date_created")
+        return held if isinstance(held, datetime) and held > self.since else None
+
+    @property
+    def unroutable_since(self) -> datetime:
+        """Where the texts that no account took are read from: the window, or the time the
+        account came to hold the number if that is later."""
+        return self.held_since or self.since
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,12 @@ def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
     return out
 
 
+def _since_held(f: NumberFacts) -> str:
+    if f.held_since is None:
+        return f"since {when(f.since)}"
+    return f"since you have had this number ({when(f.held_since)})"
+
+
 def _unroutable(f: NumberFacts) -> Finding:
     reasons = unique(str(r.get("reason")) for r in f.unroutable)
     advice = []
@@ -235,7 +241,7 @@ def _unroutable(f: NumberFacts) -> Finding:
     return Finding(
         cause="unroutable_inbound",
         severity="error",
-        summary=f"{len(f.unroutable)} text(s) to {f.phone_number} since {when(f.since)} never reached the account: "
+        summary=f"{len(f.unroutable)} text(s) to {f.phone_number} {_since_held(f)} never reached the account: "
         + "; ".join(reasons)
         + ".",
         evidence=[

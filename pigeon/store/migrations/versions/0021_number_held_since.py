@@ -1,0 +1,28 @@
+"""phone_numbers.held_since: since when its account holds the number (bought, or moved to it)
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-08 09:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0021"
+down_revision = "0020"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("phone_numbers", sa.Column("held_since", sa.DateTime(timezone=True), nullable=True))
+    # A number moved to its account before this migration counts from its purchase: the best
+    # the store knows (a move kept date_created).
+    op.execute("UPDATE phone_numbers SET held_since = date_created")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("phone_numbers") as batch_op:
+        batch_op.drop_column("held_since")
