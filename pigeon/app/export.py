@@ -2,7 +2,8 @@
 
 JSON: one document, `{"exported_at", "filters", "messages": [...]}`, each message with its
 timeline nested under "events". CSV: one row per message; its timeline is the last column,
-as compact JSON (free text that a spreadsheet would run as a formula gets a leading '). Dates are ISO 8601 in UTC with milliseconds (timelines need the order).
+as compact JSON; a cell that a spreadsheet would run as a formula gets a leading '
+(pigeon.domain.spreadsheets). Dates are ISO 8601 in UTC with milliseconds (timelines need the order).
 
 Records are read in batches (`export_batch`), each with one query for the batch's
 timelines, so an export of any size streams in constant memory.
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
+from pigeon.domain.spreadsheets import safe_cell
 from pigeon.store.messages import MessageFilter, events_for_messages, list_messages
 
 Row = dict[str, Any]
@@ -112,20 +114,11 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-#: Free text from outside (an inbound body is whatever a stranger typed): a cell starting with
-#: one of these is a formula to a spreadsheet, so it gets a leading apostrophe (OWASP).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FREE_TEXT = ("body", "error_message")
-
-
 def csv_row(record: Mapping[str, Any]) -> list[Any]:
-    values: list[Any] = []
-    for column in COLUMNS[:-1]:
-        value = record[column]
-        if column in _FREE_TEXT and isinstance(value, str) and value.startswith(_FORMULA_START):
-            value = "'" + value
-        values.append("" if value is None else value)
-    return [*values, _compact(record["events"])]
+    """A record's CSV cells. Every cell is made safe for a spreadsheet, not only the free text:
+    an inbound message's From (an alphanumeric originator) is as much a stranger's as its body."""
+    values = [safe_cell(record[column]) for column in COLUMNS[:-1]]
+    return [*("" if v is None else v for v in values), safe_cell(_compact(record["events"]))]
 
 
 class Format(Protocol):

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.domain import numbers
 from pigeon.domain.sids import Prefix, is_sid
+from pigeon.domain.spreadsheets import safe_cell
 from pigeon.store import optouts as store
 from pigeon.store import services as service_store
 
@@ -51,11 +52,14 @@ def view(row: Row) -> Row:
 
 
 def to_csv(rows: Sequence[Row]) -> str:
+    """The opt-outs as CSV (OptOuts.csv, the console's export, `pigeon optouts export`); a
+    recipient or sender that a spreadsheet would run as a formula (an alphanumeric originator
+    that said STOP) gets a leading apostrophe (pigeon.domain.spreadsheets)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(view(row))
+        writer.writerow({k: safe_cell(v) for k, v in view(row).items()})
     return out.getvalue()
 
 

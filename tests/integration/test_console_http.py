@@ -270,6 +270,41 @@ def test_a_webhook_password_shows_on_no_page_and_in_no_export(
     assert "https://cb:***@hooks.example.com/status" in pages[f"/console/messages/{sid}"].text
 
 
+def test_csv_exports_defuse_a_formula_that_a_stranger_sent(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """An alphanumeric originator that is a spreadsheet formula texts STOP: the message exports
+    and the opt-out exports (API and console) give its cells a leading apostrophe, and keep
+    E.164 numbers as they are."""
+    import csv
+    import io
+
+    from pigeon.app.inbound import receive
+    from pigeon.ports import InboundSms
+
+    client, d = app_and_data
+    account, number = str(d["a"]["sid"]), "+14155550181"
+    evil = '=HYPERLINK("//x.example")'
+    with db.write() as conn:
+        sms = InboundSms(carrier="simulator", sender=evil, recipient=number, body="STOP")
+        assert receive(conn, sms, now=datetime.now(UTC), base_url="http://127.0.0.1:8080").message_sid
+    assert sign_in(client, account, str(d["a"]["auth_token"])) == 303
+    auth = (account, str(d["a"]["auth_token"]))
+    api = f"/2010-04-01/Accounts/{account}"
+    for path in (
+        f"{api}/Messages/Export.csv",
+        f"{api}/OptOuts.csv",
+        "/console/logs/export?format=csv",
+        "/console/optouts/export?format=csv",
+    ):
+        page = client.get(path, auth=auth if path.startswith("/2010") else None)
+        assert page.status_code == 200, path
+        cells = [cell for row in csv.reader(io.StringIO(page.text)) for cell in row]
+        assert "'" + evil in cells, path
+        assert not [c for c in cells if c.startswith(("=", "@", "-")) or (c.startswith("+") and not c[1:].isdigit())]
+        assert number in cells, path
+
+
 def test_the_request_log_shows_calls_refused_before_sign_in_on_request(
     app_and_data: tuple[TestClient, dict[str, Row]], db: Database
 ) -> None:

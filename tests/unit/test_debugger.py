@@ -163,6 +163,15 @@ def test_csv_export_defuses_spreadsheet_formulas_in_free_text() -> None:
     assert row["from"] == "+14155550101"  # numbers are left alone
 
 
+def test_csv_export_defuses_formulas_in_every_cell_from_outside() -> None:
+    """An inbound text from an alphanumeric originator that is a formula, as a carrier may
+    deliver it: its From is as much a stranger's as its body."""
+    evil = '=HYPERLINK("//x.example")'
+    record = export.message_record(_message(direction="inbound", from_=evil, to="+14155550100", body="STOP"), [])
+    row = dict(zip(export.COLUMNS, export.csv_row(record), strict=True))
+    assert row["from"] == "'" + evil and row["to"] == "+14155550100" and row["body"] == "STOP"
+
+
 def test_unknown_export_format() -> None:
     with pytest.raises(ValueError, match="xml"):
         export.formatter("xml", exported_at=T0, filters={})
