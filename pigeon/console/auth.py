@@ -1,6 +1,7 @@
 """Console sessions: sign in with an account's credentials, a signed cookie, CSRF tokens.
 
-Session cookie (``pigeon_session``, HttpOnly, SameSite=Lax, Secure over https)::
+Session cookie (``pigeon_session``, HttpOnly, SameSite=Lax, Secure over https or when
+PIGEON_PUBLIC_URL is https)::
 
     base64url(JSON payload) "." base64url(HMAC-SHA256(secret, "session." + payload))
 
@@ -13,7 +14,8 @@ key or a changed auth token (the fingerprint no longer matches) ends the session
 
 CSRF: every POST carries ``csrf_token``, which must equal both the ``pigeon_csrf`` cookie
 (double submit) and HMAC(secret, "csrf." + nonce) of the session (so a token is only good
-for its own session). A POST whose Origin header names another origin is refused too. The
+for its own session). A POST whose Origin header names another origin than the request's
+Host or the public URL's is refused too. The
 sign-in form, before any session, uses a random token held in the same cookie.
 """
 
@@ -37,6 +39,7 @@ from pigeon.app import accounts as account_use
 from pigeon.domain.errors import ApiError, AuthenticationError
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.domain.signatures import equal_secrets
+from pigeon.domain.urls import origin_of
 from pigeon.store import accounts as account_store
 from pigeon.store.settings import get_or_create
 
@@ -182,10 +185,15 @@ async def require(request: Request) -> Session:
 
 
 def _check_origin(request: Request) -> None:
+    """Refuse a POST whose Origin is neither this request's Host nor the origin of the public
+    URL (PIGEON_PUBLIC_URL): behind a reverse proxy that passes its upstream's address as Host
+    (nginx's default), the browser's Origin is the public site's, never the Host."""
     origin = request.headers.get("origin")
     if origin and origin != "null":
         parts = urlsplit(origin)
-        if parts.netloc != request.headers.get("host", ""):
+        if parts.netloc != request.headers.get("host", "") and origin_of(origin) != origin_of(
+            console(request).base_url
+        ):
             raise Forbidden(f"Refused: this form was sent from another site ({origin}).")
 
 
@@ -201,7 +209,9 @@ async def checked_form(request: Request, session: Session) -> dict[str, str]:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Cookies are Secure over https, and whenever the public URL is https: behind a proxy that
+    ends TLS, the request that reaches Pigeon is plain http."""
+    return request.url.scheme == "https" or console(request).base_url.lower().startswith("https://")
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int = MAX_AGE) -> None:

@@ -165,6 +165,41 @@ def test_posts_need_the_session_token(app_and_data: tuple[TestClient, dict[str, 
     assert client.post("/console/login", data=form).status_code == 403
 
 
+def test_behind_a_proxy_the_public_url_s_origin_is_accepted_and_cookies_are_secure(
+    db: Database, database_url: str
+) -> None:
+    """nginx's default passes its upstream's address as Host (proxy_set_header Host
+    $proxy_host) and ends TLS: the browser's Origin is the public site, and the request that
+    reaches Pigeon is plain http. Forms from the public URL's origin are accepted, and the
+    cookies are Secure since the site is https; another origin is still refused."""
+    with db.write() as conn:
+        a = account_use.create_account(conn, friendly_name="Alpha", now=datetime.now(UTC))
+    settings = load_settings(environ={"PIGEON_PUBLIC_URL": "https://sms.example.com/"}, database_url=database_url)
+
+    def carried(client: TestClient, response: Any) -> list[str]:
+        """The response's cookies, all Secure, put in the jar by hand: the test client, like a
+        browser, keeps a Secure cookie off the plain http it talks here (the proxy's https)."""
+        cookies = response.headers.get_list("set-cookie")
+        for cookie in cookies:
+            name, _, value = cookie.partition(";")[0].partition("=")
+            client.cookies.set(name, value)
+        return [c for c in cookies if "; secure" not in c.lower()]
+
+    with TestClient(bootstrap.build_api(settings, db), base_url="http://127.0.0.1:8080") as client:
+        page = client.get("/console/login")
+        assert carried(client, page) == []
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        form = {"username": a["sid"], "password": a["auth_token"], "csrf_token": token.group(1)}
+        elsewhere = client.post("/console/login", data=form, headers={"origin": "https://evil.example"})
+        assert elsewhere.status_code == 403
+        proxied = {"origin": "https://sms.example.com", "x-forwarded-proto": "https"}
+        signed_in = client.post("/console/login", data=form, headers=proxied, follow_redirects=False)
+        assert signed_in.status_code == 303
+        assert carried(client, signed_in) == []
+        assert client.get("/console/numbers", follow_redirects=False).status_code == 200
+
+
 def test_the_overview_shows_which_process_holds_a_carriers_bind_lease(
     app_and_data: tuple[TestClient, dict[str, Row]], db: Database
 ) -> None:
