@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from pigeon.app import export as export_use
 from pigeon.app import messages as message_use
-from pigeon.domain import numbers
+from pigeon.app.diagnose import normalise
 from pigeon.domain.status import Direction, MessageStatus
 from pigeon.domain.urls import url_for_log
 from pigeon.store import alerts as alert_store
@@ -52,7 +52,7 @@ def log_query(account_sid: str, params: Mapping[str, str]) -> LogQuery:
     since, until = parse_day(given.get("since")), parse_day(given.get("until"))
     f = MessageFilter(
         account_sid=account_sid,
-        number=(numbers.to_e164(number) or number) if number else None,
+        number=normalise(number) if number else None,  # as the doctor reads it
         status=status,
         direction=direction,
         created_since=day_start(since) if since else None,

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pigeon.domain import numbers
+from pigeon.app.diagnose import logged_spellings, normalise
 from pigeon.store import request_log as request_store
 from pigeon.store.request_log import RequestFilter
 
@@ -21,11 +21,13 @@ FILTERS = ("number", "status", "code", "resource", "since", "until", "unauthenti
 
 
 def request_filter(account_sid: str, given: Mapping[str, str]) -> RequestFilter:
+    """The page's filters for the store. A number is read as the doctor reads it (a '+' that
+    arrived as a space, digits without it) and found in every spelling the log may hold."""
     number = given.get("number")
     since, until = parse_day(given.get("since")), parse_day(given.get("until"))
     return RequestFilter(
         account_sid=account_sid,
-        to=(numbers.to_e164(number) or number) if number else None,
+        to=tuple(logged_spellings(normalise(number), number)) if number else None,
         status=whole_number(given.get("status")),
         error_code=whole_number(given.get("code")),
         resource_sid=given.get("resource"),

@@ -68,7 +68,8 @@ def insert_requests(conn: Connection, rows: Sequence[Row]) -> None:
 @dataclass(frozen=True)
 class RequestFilter:
     account_sid: str | None = None
-    to: str | None = None
+    #: One To, or several spellings of one (any of them matches).
+    to: str | tuple[str, ...] | None = None
     from_: str | None = None
     status: int | None = None
     error_code: int | None = None
@@ -93,7 +94,9 @@ def _filtered(f: RequestFilter) -> sa.Select[Any]:
         (r.resource_sid, f.resource_sid),
         (r.content_hash, f.content_hash),
     ):
-        if value is not None:
+        if isinstance(value, tuple):
+            q = q.where(column.in_(value))
+        elif value is not None:
             q = q.where(column == value)
     if f.since is not None:
         q = q.where(r.at >= f.since)

@@ -340,6 +340,48 @@ def test_csv_exports_defuse_a_formula_that_a_stranger_sent(
         assert number in cells, path
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "number=+14155557070",  # as typed in the address bar: the unencoded '+' reads as a space
+        "number=14155557070",
+        "number=%2B1%20(415)%20555-7070",
+        "number=%2B1+415+555+7070",
+    ],
+)
+def test_the_number_filters_read_a_number_as_the_doctor_does(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database, query: str
+) -> None:
+    """The logs, their export and the request log find a number however it is written, as the
+    doctor does: with spaces or brackets, without its '+', or with the '+' of an unencoded
+    query string read as a space; the request log under each spelling it may hold (the
+    digits alone for a send whose '+' a form read as a space)."""
+    client, d = app_and_data
+    now = datetime.now(UTC)
+
+    def request(sid: str, to: str) -> dict[str, Any]:
+        return {
+            "sid": sid,
+            "account_sid": d["a"]["sid"],
+            "at": now,
+            "method": "POST",
+            "path": f"/2010-04-01/Accounts/{d['a']['sid']}/Messages.json",
+            "status": 400,
+            "error_code": 21211,
+            "duration_ms": 1.0,
+            "to": to,
+        }
+
+    with db.write() as conn:
+        insert_requests(conn, [request("RQ" + "c" * 32, "+14155557070"), request("RQ" + "d" * 32, "14155557070")])
+    assert sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"])) == 303
+    message = str(d["a_message"]["sid"])
+    assert message in client.get(f"/console/logs?{query}").text
+    assert message in client.get(f"/console/logs/export?format=json&{query}").text
+    page = client.get(f"/console/requests?{query}").text
+    assert page.count("21211") >= 2 and "14155557070" in page
+
+
 def test_the_request_log_shows_calls_refused_before_sign_in_on_request(
     app_and_data: tuple[TestClient, dict[str, Row]], db: Database
 ) -> None:
