@@ -208,11 +208,13 @@ def export_all(conn: Connection, f: MessageFilter, *, limit: int | None = None) 
 
 
 def filter_view(f: MessageFilter) -> dict[str, Any]:
-    """The filter as the export's header shows it: only what was set."""
+    """The filter as the export's header shows it: every field that was set (a new field of
+    MessageFilter belongs here too, or the header misdescribes the export)."""
     view = {
         "account_sid": f.account_sid,
         "to": f.to,
         "from": f.from_,
+        "number": f.number,  # either side: the console's phone-number filter
         "status": f.status,
         "direction": f.direction,
         "date_sent_after": iso(f.date_sent_after),

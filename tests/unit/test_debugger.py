@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from pigeon.api.request_log import RequestLogMiddleware, _addressed_sid
 from pigeon.app import export
 from pigeon.domain.errors import ApiError
 from pigeon.domain.idempotency import MAX_KEY_LENGTH, key_problem, request_hash
+from pigeon.store.messages import MessageFilter
 from pigeon.testing import FrozenClock
 
 AC = "AC" + "a" * 32
@@ -170,6 +172,32 @@ def test_csv_export_defuses_formulas_in_every_cell_from_outside() -> None:
     record = export.message_record(_message(direction="inbound", from_=evil, to="+14155550100", body="STOP"), [])
     row = dict(zip(export.COLUMNS, export.csv_row(record), strict=True))
     assert row["from"] == "'" + evil and row["to"] == "+14155550100" and row["body"] == "STOP"
+
+
+def test_an_export_s_header_names_every_filter_that_was_set() -> None:
+    """Each field of MessageFilter that is set shows in the header: a filter left out (the
+    console's phone number) made a filtered export look like the whole account's."""
+    values: dict[str, Any] = {
+        "account_sid": AC,
+        "to": "+14155550100",
+        "from_": "+14155550101",
+        "status": "delivered",
+        "direction": "outbound-api",
+        "date_sent_on": (T0, T0 + timedelta(days=1)),
+        "date_sent_after": T0,
+        "date_sent_before": T0,
+        "created_since": T0,
+        "created_before": T0,
+        "number": "+14155550102",
+    }
+    assert set(values) == {f.name for f in dataclasses.fields(MessageFilter)}
+    view = export.filter_view(MessageFilter(**values))
+    assert len(view) == len(values) and view["number"] == "+14155550102"
+    assert export.filter_view(MessageFilter(account_sid=AC, number="+14155550102", status="delivered")) == {
+        "account_sid": AC,
+        "number": "+14155550102",
+        "status": "delivered",
+    }
 
 
 def test_unknown_export_format() -> None:
