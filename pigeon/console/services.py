@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,7 +13,7 @@ from pigeon.app import optouts as optout_use
 from pigeon.app import services as service_use
 
 from .auth import require
-from .web import clean, console, render
+from .web import PAGE_SIZE, clean, console, render, whole_number
 
 Row = dict[str, Any]
 MAX = 400  # a pool holds at most 400 senders (pigeon.app.services.MAX_POOL_SIZE)
@@ -54,14 +55,30 @@ async def service_page(request: Request) -> Response:
 
 
 async def optouts_page(request: Request) -> Response:
+    """The opt-outs, newest first, a page at a time (as the error log pages): a list that only
+    grows must not stop silently at some length."""
     session = await require(request)
     given = clean(request.query_params, "recipient", "sender")
+    page = whole_number(request.query_params.get("page")) or 0
     rows = await console(request).read(
         lambda conn: optout_use.list_for_account(
-            conn, session.account_sid, recipient=given.get("recipient"), sender=given.get("sender"), limit=500
+            conn,
+            session.account_sid,
+            recipient=given.get("recipient"),
+            sender=given.get("sender"),
+            offset=page * PAGE_SIZE,
+            limit=PAGE_SIZE + 1,
         )
     )
-    return render(request, "optouts.html", rows=[optout_use.view(r) for r in rows], given=given)
+    return render(
+        request,
+        "optouts.html",
+        rows=[optout_use.view(r) for r in rows[:PAGE_SIZE]],
+        given=given,
+        query=urlencode(given),
+        page=page,
+        has_next=len(rows) > PAGE_SIZE,
+    )
 
 
 async def optouts_export(request: Request) -> Response:

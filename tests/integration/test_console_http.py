@@ -382,6 +382,44 @@ def test_the_number_filters_read_a_number_as_the_doctor_does(
     assert page.count("21211") >= 2 and "14155557070" in page
 
 
+def test_the_opt_out_page_pages_through_every_opt_out(
+    app_and_data: tuple[TestClient, dict[str, Row]], db: Database
+) -> None:
+    """It stopped at 500 without a word; it pages as the error log does, and the export has all."""
+    from datetime import timedelta
+
+    from pigeon.console.web import PAGE_SIZE
+    from pigeon.store.optouts import record_opt_out
+
+    client, d = app_and_data
+    account, now = str(d["a"]["sid"]), datetime.now(UTC)
+    count = PAGE_SIZE + 3
+    with db.write() as conn:
+        for i in range(count):
+            record_opt_out(
+                conn,
+                account_sid=account,
+                sender="+14155550181",
+                recipient=f"+1415555{3000 + i:04d}",
+                scope="number",
+                keyword="STOP",
+                inbound_message_sid=None,
+                now=now + timedelta(seconds=i),
+            )
+    assert sign_in(client, account, str(d["a"]["auth_token"])) == 303
+
+    def shown(page: str) -> list[str]:
+        return re.findall(r"<tr><td>(\+1415555\d{4})</td>", page)
+
+    first = client.get("/console/optouts").text
+    assert shown(first) == [f"+1415555{3000 + i:04d}" for i in reversed(range(3, count))]  # newest first
+    assert "page=1" in first and "Older" in first and "Newer" not in first
+    second = client.get("/console/optouts?sender=%2B14155550181&page=1").text
+    assert shown(second) == ["+14155553002", "+14155553001", "+14155553000"]
+    assert "sender=%2B14155550181&amp;page=0" in second and "Older" not in second
+    assert client.get("/console/optouts/export?format=csv").text.count("+1415555") >= count
+
+
 def test_the_request_log_shows_calls_refused_before_sign_in_on_request(
     app_and_data: tuple[TestClient, dict[str, Row]], db: Database
 ) -> None:
