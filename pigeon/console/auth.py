@@ -7,10 +7,13 @@ PIGEON_PUBLIC_URL is https)::
 
 The payload names the account signed in (``a``), the account being looked at (``c``: the
 same, or one of its subaccounts), the API key used if any (``k``), a fingerprint of the
-credential (``f``), a random nonce (``n``) and the time of sign-in (``t``). The secret is 32
-random bytes kept in the store (table settings), so a session survives restarts and is
-valid on every API process. Each request re-reads the account: a closed account, a deleted
-key or a changed auth token (the fingerprint no longer matches) ends the session.
+credential (``f``), a random nonce (``n``), the time of sign-in (``t``) and the account's
+sign-out count then (``s``). The secret is 32 random bytes kept in the store (table
+settings), so a session survives restarts and is valid on every API process. Each request
+re-reads the account: a closed account, a deleted key, a changed auth token (the fingerprint
+no longer matches) or a sign-out since (the account's ``console_sign_outs`` moved on) ends the
+session. Signing out thus ends every console session of the account, on every browser: a
+cookie copied before is worth nothing after, at the cost of no read beyond the account's.
 
 CSRF: every POST carries ``csrf_token``, which must equal both the ``pigeon_csrf`` cookie
 (double submit) and HMAC(secret, "csrf." + nonce) of the session (so a token is only good
@@ -141,6 +144,8 @@ def _resolve(conn: Any, secret: bytes, payload: dict[str, Any]) -> Session | Non
     acting = account_store.get_account(conn, str(payload.get("a", "")))
     if acting is None or account_use.standing(acting) == "closed":  # its own, or its main account's
         return None
+    if payload.get("s", 0) != acting["console_sign_outs"]:  # signed out since (no "s": from before counts)
+        return None
     signed = str(payload.get("f", ""))
     if not any(
         [
@@ -239,18 +244,20 @@ async def login_page(request: Request) -> Response:
     return response
 
 
-def _authenticate(conn: Any, username: str, password: str, account_field: str) -> tuple[str, str | None, str]:
-    """(account, key sid or None, credential) for the sign-in form's fields."""
-    acting = account_use.authenticate(conn, username, password)
+def _authenticate(conn: Any, username: str, password: str, account_field: str) -> tuple[str, str | None, str, int]:
+    """(account, key sid or None, credential, the account's sign-out count) for the sign-in
+    form's fields."""
+    account = account_use.authenticate_account(conn, username, password)
+    acting, sign_outs = str(account["sid"]), int(account["console_sign_outs"])
     if is_sid(username, Prefix.API_KEY):
         # A key signs in to the account it belongs to; the account field is a check, if given.
         if account_field and account_field != acting:
             raise AuthenticationError("This API key does not belong to that account.")
         key = account_store.get_api_key(conn, username)
         assert key is not None
-        return acting, username, str(key["secret_hash"])
+        return acting, username, str(key["secret_hash"]), sign_outs
     # The token that was accepted: the auth token or, while there is one, the secondary.
-    return acting, None, password
+    return acting, None, password, sign_outs
 
 
 async def login(request: Request) -> Response:
@@ -263,7 +270,9 @@ async def login(request: Request) -> Response:
     username = fields.get("username", "").strip()
     password = fields.get("password", "").strip()
     try:
-        acting, key_sid, credential = await c.read(_authenticate, username, password, fields.get("account", "").strip())
+        acting, key_sid, credential, sign_outs = await c.read(
+            _authenticate, username, password, fields.get("account", "").strip()
+        )
     except ApiError:
         request.state.login_csrf = cookie
         return render(
@@ -277,7 +286,7 @@ async def login(request: Request) -> Response:
     secret = await secret_of(c)
     nonce = secrets.token_urlsafe(18)
     payload: dict[str, Any] = {"a": acting, "c": acting, "k": key_sid, "f": fingerprint(secret, credential)}
-    payload.update(n=nonce, t=int(time.time()))
+    payload.update(n=nonce, t=int(time.time()), s=sign_outs)
     response = RedirectResponse(_safe_next(request, fields.get("next")), status_code=303)
     set_cookie(response, request, SESSION_COOKIE, sign(secret, payload))
     set_cookie(response, request, CSRF_COOKIE, csrf_token(secret, nonce))
@@ -285,8 +294,11 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Sign out: the cookies go, and so does the session itself, in the store (every console
+    session of the account ends with it), so that a copy of the cookie is worth nothing."""
     session = await require(request)
     await checked_form(request, session)
+    await console(request).write(account_store.end_console_sessions, session.acting_sid)
     root = request.scope.get("root_path", "")
     response = RedirectResponse(f"{root}/login", status_code=303)
     for name in (SESSION_COOKIE, CSRF_COOKIE):

@@ -122,6 +122,14 @@ def update_account(conn: Connection, sid: str, *, now: datetime, **values: Any) 
     conn.execute(accounts.update().where(accounts.c.sid == sid).values(date_updated=now, **values))
 
 
+def end_console_sessions(conn: Connection, sid: str) -> None:
+    """End every console session of the account (signed in before now): its sign-out count moves
+    on, and a session is good only under the count it was signed in with."""
+    conn.execute(
+        accounts.update().where(accounts.c.sid == sid).values(console_sign_outs=accounts.c.console_sign_outs + 1)
+    )
+
+
 def create_api_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
     """A new key; the secret is returned once and only its hash is stored."""
     secret = secrets.token_urlsafe(32)

@@ -124,6 +124,9 @@ accounts = sa.Table(
     # Geo permissions: the countries it may send to, "US,CA" or "*"; NULL follows the parent
     # (pigeon/domain/geo.py).
     sa.Column("allowed_countries", sa.Text, nullable=True),
+    # How many times a console session of the account signed out. A session cookie carries
+    # the count it was signed in under: once the count moves on, it is over (pigeon.console.auth).
+    sa.Column("console_sign_outs", sa.Integer, nullable=False, server_default="0"),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=False),
 )

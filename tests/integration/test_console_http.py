@@ -148,6 +148,30 @@ def test_a_session_lasts_as_long_as_the_token_it_signed_in_with(
     assert client.get("/console/logs", follow_redirects=False).status_code == 303
 
 
+def test_signing_out_ends_the_session_not_only_its_cookie(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
+    """Sessions are signed cookies valid for hours: a copy taken before signing out (another
+    browser, a stolen cookie) kept working. Signing out ends every console session of the
+    account; signing in again starts a new one."""
+    client, d = app_and_data
+    sid, token = str(d["a"]["sid"]), str(d["a"]["auth_token"])
+    assert sign_in(client, sid, token) == 303
+    copied = client.cookies.get("pigeon_session")
+    assert copied
+    other = TestClient(client.app, base_url="http://127.0.0.1:8080")  # another browser, same account
+    assert sign_in(other, sid, token) == 303
+    assert client.post("/console/logout", data={"csrf_token": csrf(client)}, follow_redirects=False).status_code == 303
+    replayed = TestClient(client.app, base_url="http://127.0.0.1:8080", cookies={"pigeon_session": copied})
+    for browser in (replayed, other):
+        response = browser.get("/console/logs", follow_redirects=False)
+        assert response.status_code == 303 and "/console/login" in response.headers["location"]
+    assert sign_in(client, sid, token) == 303
+    assert client.get("/console/logs", follow_redirects=False).status_code == 200
+    # Another account's sessions are its own.
+    assert sign_in(other, str(d["b"]["sid"]), str(d["b"]["auth_token"])) == 303
+    assert client.post("/console/logout", data={"csrf_token": csrf(client)}).status_code == 200
+    assert other.get("/console/logs", follow_redirects=False).status_code == 200
+
+
 def test_posts_need_the_session_token(app_and_data: tuple[TestClient, dict[str, Row]]) -> None:
     client, d = app_and_data
     sign_in(client, str(d["a"]["sid"]), str(d["a"]["auth_token"]))

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from pigeon.store.engine import Database
-from pigeon.store.schema import alembic_config, current_revision, upgrade
+from pigeon.store.schema import alembic_config, current_revision, downgrade, upgrade
 from pigeon.store.tables import accounts, metadata, phone_numbers, webhook_deliveries
 
 
@@ -86,9 +86,10 @@ def test_0008_marks_the_deliveries_behind_an_unfinished_one_waiting(db: Database
     upgrade(db.engine)
 
 
-def test_0021_counts_a_number_as_held_since_its_purchase(db: Database) -> None:
+def test_0021_counts_a_number_as_held_since_its_purchase_and_no_sign_out_yet(db: Database) -> None:
     """Numbers on accounts before 0021 are held since they were bought (date_created), the
-    best the store knows; downgrading removes the column."""
+    best the store knows; accounts have signed out of the console 0 times, so the sessions
+    they have (cookies without a count) last; downgrading removes both columns."""
     cfg = alembic_config(db.engine)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -120,12 +121,13 @@ def test_0021_counts_a_number_as_held_since_its_purchase(db: Database) -> None:
         command.upgrade(cfg, "0021")
     with db.read() as conn:
         held = conn.execute(sa.select(phone_numbers.c.held_since)).scalar_one()
-    assert held == bought
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0020")
+        sign_outs = conn.execute(sa.select(accounts.c.console_sign_outs)).scalar_one()
+    assert held == bought and sign_outs == 0
+    downgrade(db.engine, "0020")  # on SQLite, rebuilds `accounts`, which holds a row: foreign keys off
+    with db.engine.connect() as conn:
         assert "held_since" not in {c["name"] for c in sa.inspect(conn).get_columns("phone_numbers")}
-        command.upgrade(cfg, "head")
+        assert "console_sign_outs" not in {c["name"] for c in sa.inspect(conn).get_columns("accounts")}
+    upgrade(db.engine)
 
 
 def test_processes_starting_together_upgrade_once(db: Database, database_url: str) -> None:

@@ -1,4 +1,5 @@
-"""phone_numbers.held_since: since when its account holds the number (bought, or moved to it)
+"""phone_numbers.held_since (since when its account holds the number); accounts.console_sign_outs
+(signing out of the console ends the account's sessions)
 
 Revision ID: 0021
 Revises: 0020
@@ -21,8 +22,13 @@ def upgrade() -> None:
     # A number moved to its account before this migration counts from its purchase: the best
     # the store knows (a move kept date_created).
     op.execute("UPDATE phone_numbers SET held_since = date_created")
+    # A constant default: PostgreSQL adds the column without rewriting the table. Sessions
+    # signed in before carry no count, which reads as 0: they last until the next sign-out.
+    op.add_column("accounts", sa.Column("console_sign_outs", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.drop_column("console_sign_outs")
     with op.batch_alter_table("phone_numbers") as batch_op:
         batch_op.drop_column("held_since")
