@@ -149,6 +149,8 @@ _DELIVERY_KINDS = frozenset({"callback", "callback_failed", "webhook", "webhook_
 
 def _message_view(conn: Any, account_sid: str, sid: str, path: str, now: datetime) -> dict[str, Any]:
     message = message_use.fetch(conn, account_sid, sid, path)
+    if message.get("status_callback"):  # the URL it is sent to, password and all: shown masked
+        message["status_callback"] = url_for_log(message["status_callback"])
     deliveries = webhook_store.list_deliveries(conn, message_sid=sid)
     attempts = webhook_store.list_attempts(conn, message_sid=sid)
     for d in deliveries:

@@ -280,6 +280,7 @@ def test_a_webhook_password_shows_on_no_page_and_in_no_export(
     url = "https://cb:s3cret@hooks.example.com/status"
     now = datetime.now(UTC)
     with db.write() as conn:
+        message_store.update_fields(conn, sid, status_callback=url)
         delivery = outbox.enqueue(
             conn,
             account_sid=account,
