@@ -86,14 +86,14 @@ def test_0008_marks_the_deliveries_behind_an_unfinished_one_waiting(db: Database
     upgrade(db.engine)
 
 
-def test_0021_counts_a_number_as_held_since_its_purchase_and_no_sign_out_yet(db: Database) -> None:
-    """Numbers on accounts before 0021 are held since they were bought (date_created), the
+def test_0022_counts_a_number_as_held_since_its_purchase_and_no_sign_out_yet(db: Database) -> None:
+    """Numbers on accounts before 0022 are held since they were bought (date_created), the
     best the store knows; accounts have signed out of the console 0 times, so the sessions
     they have (cookies without a count) last; downgrading removes both columns."""
     cfg = alembic_config(db.engine)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0020")
+        command.downgrade(cfg, "0021")
     bought = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
     account = "AC" + "0" * 32
     with db.engine.begin() as conn:
@@ -118,12 +118,12 @@ def test_0021_counts_a_number_as_held_since_its_purchase_and_no_sign_out_yet(db:
             )
         )
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0021")
+        command.upgrade(cfg, "0022")
     with db.read() as conn:
         held = conn.execute(sa.select(phone_numbers.c.held_since)).scalar_one()
         sign_outs = conn.execute(sa.select(accounts.c.console_sign_outs)).scalar_one()
     assert held == bought and sign_outs == 0
-    downgrade(db.engine, "0020")  # on SQLite, rebuilds `accounts`, which holds a row: foreign keys off
+    downgrade(db.engine, "0021")  # on SQLite, rebuilds `accounts`, which holds a row: foreign keys off
     with db.engine.connect() as conn:
         assert "held_since" not in {c["name"] for c in sa.inspect(conn).get_columns("phone_numbers")}
         assert "console_sign_outs" not in {c["name"] for c in sa.inspect(conn).get_columns("accounts")}
