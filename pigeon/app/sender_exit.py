@@ -13,7 +13,8 @@ whose replies and STOPs go to its new owner. They fail, in the same transaction,
   message a dispatcher moved on meanwhile (on PostgreSQL: claimed and marked `sending` in a
   transaction that commits while the release waits for its row) is left to it;
 * each gets its timeline entry (``number_released``, ``number_transferred``), an alert, its
-  status callback and its Event Streams event, as the dispatcher's failures do (30002, 30036);
+  status callback and its Event Streams event, as the dispatcher's failures do (30002, 30036;
+  `pigeon.app.never_sent`);
 * the sender's queue is read in batches off the (from_, status) index (`store.sender_queue`):
   a number's queue may hold ten hours of its traffic.
 
@@ -46,12 +47,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callbacks import enqueue_status_callbacks
+from pigeon.app import never_sent
 from pigeon.domain import numbers
 from pigeon.domain.status import MessageStatus
-from pigeon.store import alerts as alert_store
 from pigeon.store import dispatch as dispatch_store
-from pigeon.store import message_batch, sender_queue
+from pigeon.store import sender_queue
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,6 @@ BATCH = 500
 #: The timeline entry of a message the claim found from a number its account no longer holds.
 LEFT_THE_ACCOUNT = "number_left_account"
 _LEFT = "left the account after the message was accepted (released, or moved to another account)"
-#: What a dispatcher's claim holds: a message not yet sent, or left `sending` by a dead dispatcher.
-_CLAIMED = (*sender_queue.NOT_YET_SENT, MessageStatus.SENDING)
 
 Row = dict[str, Any]
 
@@ -125,7 +123,7 @@ def check_claimed(conn: Connection, rows: Sequence[Row], *, now: datetime, worke
             kind=LEFT_THE_ACCOUNT,
             why=f"{_LEFT}, before it went out",
             reason=f"the number {_LEFT}",
-            from_statuses=_CLAIMED,
+            from_statuses=never_sent.CLAIMED,
         )
         log.info("failed claimed messages whose From number left their account", extra={"failed": failed})
     return live
@@ -143,46 +141,14 @@ def _fail(
 ) -> int:
     """Fail these messages (those still in `from_statuses`) with 21606: "its From number
     <sender> `why`" in their alerts, `reason` in their timeline entries."""
-    moved = message_batch.transition_many(
+    failed = never_sent.fail_many(
         conn,
         sids,
-        MessageStatus.FAILED,
-        at=now,
-        error_code=NOT_THE_ACCOUNTS,
+        now=now,
+        code=NOT_THE_ACCOUNTS,
+        kind=kind,
+        detail=lambda r: {"sender": r["from_"], **({"reason": reason} if reason else {})},
+        text=lambda r: f"Message {r['sid']} was not sent: its From number {r['from_']} {why}.",
         from_statuses=from_statuses,
-        claimed_by=None,
-        claimed_until=None,
-        offered_to=None,
-        fail_code=None,
     )
-    rows = [moved[sid] for sid in sids if sid in moved]
-    message_batch.add_events(
-        conn,
-        [
-            message_batch.event(
-                message_sid=r["sid"],
-                account_sid=r["account_sid"],
-                at=now,
-                kind=kind,
-                status=str(MessageStatus.FAILED),
-                error_code=NOT_THE_ACCOUNTS,
-                detail={"sender": r["from_"], **({"reason": reason} if reason else {})},
-            )
-            for r in rows
-        ],
-    )
-    alert_store.add_alerts(
-        conn,
-        [
-            alert_store.alert_row(
-                account_sid=r["account_sid"],
-                error_code=NOT_THE_ACCOUNTS,
-                text=f"Message {r['sid']} was not sent: its From number {r['from_']} {why}.",
-                at=now,
-                resource_sid=r["sid"],
-            )
-            for r in rows
-        ],
-    )
-    enqueue_status_callbacks(conn, [(r, None) for r in rows], now=now)
-    return len(rows)
+    return len(failed)
