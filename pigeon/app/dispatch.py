@@ -2,7 +2,7 @@
 
 A dispatcher works in rounds (`DispatchRound`). `claim` takes due messages in one transaction,
 fails the ones that must not go out any more (validity period run out, account suspended, From
-number no longer the account's, ...), reserves each sender's next slot and hands back the jobs
+number no longer the account's, recipient opted out since, ...), reserves each sender's next slot and hands back the jobs
 due within the look-ahead; later ones go back to the queue with their slot reserved. The round
 then, for a group of jobs due now: marks them `sending` (one transaction), submits them to
 their carriers concurrently, and records every outcome (one transaction).

@@ -6,8 +6,9 @@ out) and, in the same transaction:
 
 * fails the ones that must not go out any more: accepted for a sender whose queue was full
   (30001), of an account suspended or closed since (30002), to a country the account's geo
-  permissions no longer allow (21408), past their validity period (30036), and from a number
-  that left their account after they were accepted (21606, `pigeon.app.sender_exit`);
+  permissions no longer allow (21408), past their validity period (30036), from a number
+  that left their account after they were accepted (21606, `pigeon.app.sender_exit`), and to
+  a recipient who opted out since (21610, `pigeon.app.dispatch_optouts`);
 * moves the accepted and scheduled ones to queued;
 * reserves each sender's next slot (`domain.pacing`) and hands back the jobs due within the
   look-ahead, with what a held message's hold and a message's media need; later ones go back
@@ -28,7 +29,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import accounts, sender_exit
+from pigeon.app import accounts, dispatch_optouts, sender_exit
 from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import DispatchSettings, Hold, Job, reclaimed
 from pigeon.app.dispatch_refusals import fail
@@ -83,6 +84,7 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     jobs: list[Job] = []
     horizon = now + settings.lookahead
     live = sender_exit.check_claimed(conn, _fail_unsendable(conn, rows, now=now), now=now, worker_id=worker_id)
+    live = dispatch_optouts.check_claimed(conn, live, now=now)
     queued = _queue_waiting(conn, [r for r in live if r["status"] in _NOT_YET_QUEUED], now=now)
     releases = []
     for row in live:

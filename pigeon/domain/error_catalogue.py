@@ -571,7 +571,9 @@ _SENDING: tuple[ErrorInfo, ...] = (
         "The recipient texted an opt-out keyword (STOP, UNSUBSCRIBE and the "
         "like) to this sender, or to any sender of the same Messaging Service, "
         "and has not opted back in. Pigeon refuses the message and stores and "
-        "charges nothing.",
+        "charges nothing; a message accepted before the opt-out and still "
+        "waiting to go out (scheduled, queued) fails with this code instead, "
+        "uncharged.",
         (
             "The recipient replied STOP, or a similar opt-out keyword.",
             "The sender is in a Messaging Service, so an opt-out sent to any of its senders covers all of them.",

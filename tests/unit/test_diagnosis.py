@@ -258,6 +258,42 @@ def test_a_message_whose_number_left_the_account_before_it_went_out(kind: str, s
     assert sources(f, "error_code")[0]["error_code"] == 21606
 
 
+@pytest.mark.parametrize(
+    ("scope", "opted_out_of", "said"),
+    [
+        ("number", "+14155550100", "from +14155550100 by texting STOP"),
+        ("service", "MG" + "5" * 32, "from any number of Messaging Service MG" + "5" * 32 + " by texting STOP"),
+    ],
+)
+def test_a_message_whose_recipient_opted_out_before_it_went_out(scope: str, opted_out_of: str, said: str) -> None:
+    events = [
+        ev("created", "scheduled"),
+        ev(
+            "opted_out",
+            "failed",
+            30,
+            21610,
+            sender="+14155550100",
+            opted_out_of=opted_out_of,
+            scope=scope,
+            keyword="STOP",
+            opted_out_at=at(10).isoformat(),
+            inbound_message_sid="SM" + "b" * 32,
+        ),
+    ]
+    f = one(
+        diagnose_message(facts(msg(status="failed", error_code=21610), events, parts=[])), "opted_out_while_waiting"
+    )
+    assert f.severity == "error" and f"+14155552671 opted out of messages {said}" in f.summary
+    assert at(10).strftime("%Y-%m-%d %H:%M:%S UTC") in f.summary and "(21610)" in f.summary
+    assert "SM" + "b" * 32 in f.summary and "It cost nothing" in f.summary
+    [row] = sources(f, "opt_out")
+    assert (row["sender"], row["scope"], row["keyword"]) == (opted_out_of, scope, "STOP")
+    assert sources(f, "error_code")[0]["error_code"] == 21610
+    assert any("START" in a for a in f.advice)
+    assert any("every sender of the Messaging Service" in a for a in f.advice) == (scope == "service")
+
+
 def test_canceled() -> None:
     events = [ev("created", "scheduled"), ev("canceled", "canceled", 5, by="api")]
     f = one(diagnose_message(facts(msg(status="canceled"), events, parts=[])), "canceled")

@@ -15,6 +15,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                                                         permissions before it went out (21408)
                 sender_released              error      its From number was released or moved to another
                                                         account before it went out (21606)
+                opted_out_while_waiting      error      its recipient opted out after it was accepted,
+                                                        before it went out (21610; the opt-out behind it)
                 resend_limit                 error      dispatchers kept stopping before recording its
                                                         submit; failed (30008) rather than sent again
                 stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,

@@ -2,7 +2,8 @@
 
 `undelivered`: the carrier's receipt said so. `failed`: the carrier refused the submit or
 reported failed, or Pigeon never sent the message (its account was inactive, its country left
-the geo permissions, it expired in the queue, dispatchers kept stopping mid-submit).
+the geo permissions, its From number left the account, its recipient opted out, it expired in
+the queue, dispatchers kept stopping mid-submit).
 `canceled`: canceled before it went out. Each takes the facts and thresholds of
 `diagnose_message` and returns its findings.
 """
@@ -10,8 +11,10 @@ the geo permissions, it expired in the queue, dispatchers kept stopping mid-subm
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from pigeon.domain.diagnosis.blocked import OPT_IN, opt_out_row
 from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.domain.diagnosis.in_flight import QUEUE_ADVICE
 from pigeon.domain.diagnosis.model import (
@@ -82,6 +85,55 @@ def _sender_released(f: MessageFacts, event: Mapping[str, Any]) -> Finding:
     )
 
 
+def _when_iso(text: Any) -> str:
+    """A time kept in a timeline entry's detail (ISO 8601), as the doctor writes times."""
+    try:
+        return when(datetime.fromisoformat(str(text))) if text else when(None)
+    except ValueError:
+        return str(text)
+
+
+def _opted_out_while_waiting(f: MessageFacts, event: Mapping[str, Any]) -> Finding:
+    """A message failed at the claim (21610): its recipient opted out after it was accepted."""
+    m = f.message
+    d = event.get("detail") or {}
+    opted_out_of = d.get("opted_out_of") or m.get("from_")
+    service = d.get("scope") == "service"
+    where = f"any number of Messaging Service {opted_out_of}" if service else str(opted_out_of)
+    inbound = d.get("inbound_message_sid")
+    advice = [
+        f"Only the recipient can lift it: they text {', '.join(OPT_IN[:-1])} or {OPT_IN[-1]} to {where}. "
+        "Do not send it again until they do, nor from another number (carriers treat that as spam).",
+        "Messages accepted before a STOP fail when they would go out, as on Twilio: a scheduled message, or one "
+        "waiting in a sender's queue, is checked again then.",
+    ]
+    if service:
+        advice.append("The opt-out covers every sender of the Messaging Service, whichever one the message had.")
+    return Finding(
+        cause="opted_out_while_waiting",
+        severity="error",
+        summary=f"{m['sid']} was never sent: {m.get('to')} opted out of messages from {where} by texting "
+        f"{d.get('keyword')} at {_when_iso(d.get('opted_out_at'))}"
+        + (f" (message {inbound})" if inbound else "")
+        + f", after the message was accepted; the dispatcher that reached it at {when(event.get('at'))} failed it "
+        "(21610). It cost nothing.",
+        evidence=[
+            opt_out_row(
+                {
+                    "recipient": m.get("to"),
+                    "sender": opted_out_of,
+                    "scope": d.get("scope"),
+                    "keyword": d.get("keyword"),
+                    "date_created": d.get("opted_out_at"),
+                    "inbound_message_sid": inbound,
+                }
+            ),
+            *_never_sent(21610, f),
+        ],
+        advice=advice,
+    )
+
+
 def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m = f.message
     code = m.get("error_code")
@@ -103,6 +155,9 @@ def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     released = next((e for e in f.events if e.get("kind") in _SENDER_LEFT), None)
     if released is not None:
         return [_sender_released(f, released)]
+    opted_out = next((e for e in f.events if e.get("kind") == "opted_out"), None)
+    if opted_out is not None:
+        return [_opted_out_while_waiting(f, opted_out)]
     geo_refused = next((e for e in f.events if e.get("kind") == "geo_not_permitted"), None)
     if geo_refused is not None:
         d = geo_refused.get("detail") or {}
