@@ -141,7 +141,9 @@ async def _accept(
         if original is None:  # the winner's key expired in between: vanishingly rare
             raise ApiError(20409, f"The Idempotency-Key {key!r} is in use by another request; try again.") from None
         return original, True
-    c.queue_gauge.accepted(result.message["from_"], result.message["num_segments"])
+    c.queue_gauge.accepted(
+        result.message["from_"], result.message["num_segments"], account_sid=result.message["account_sid"]
+    )
     return result.message, False
 
 

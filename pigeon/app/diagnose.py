@@ -57,7 +57,7 @@ def message_facts(conn: Connection, row: Mapping[str, Any], now: datetime) -> ru
     ahead = unmatched = 0
     if row["status"] in {"accepted", "queued"} and row["from_"]:
         due = row["next_attempt_at"] or row["date_created"]
-        ahead = store.queue_ahead(conn, sender=row["from_"], due=due, sid=sid)
+        ahead = store.queue_ahead(conn, sender=row["from_"], account_sid=account_sid, due=due, sid=sid)
     if row["status"] == "sent" and row["carrier"] and row["date_sent"]:
         unmatched = store.unmatched_since(conn, carrier=row["carrier"], since=row["date_sent"])
     return rules.MessageFacts(

@@ -10,7 +10,8 @@ out) and, in the same transaction:
   that left their account after they were accepted (21606, `pigeon.app.sender_exit`), and to
   a recipient who opted out since (21610, `pigeon.app.dispatch_optouts`);
 * moves the accepted and scheduled ones to queued;
-* reserves each sender's next slot (`domain.pacing`) and hands back the jobs due within the
+* reserves each sender's next slot (`domain.pacing`: a number's, or one account's
+  alphanumeric sender ID's, `queue_key`) and hands back the jobs due within the
   look-ahead, with what a held message's hold and a message's media need; later ones go back
   to the queue with their slot reserved.
 
@@ -34,7 +35,7 @@ from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import DispatchSettings, Hold, Job, reclaimed
 from pigeon.app.dispatch_refusals import fail
 from pigeon.domain import geo, numbers
-from pigeon.domain.pacing import reserve
+from pigeon.domain.pacing import queue_key, reserve
 from pigeon.domain.status import MessageStatus
 from pigeon.store import dispatch as store
 from pigeon.store import message_batch
@@ -78,13 +79,15 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     rows = store.claim_due(conn, now=now, limit=settings.batch, lease=settings.lease, worker_id=worker_id)
     if not rows:
         return []
-    known = store.next_free(conn, [r["from_"] for r in rows if r["from_"]])
-    free = dict(known)
     durations: dict[tuple[str, int], timedelta] = {}  # a sender's kind costs a number parse: once a round
     jobs: list[Job] = []
     horizon = now + settings.lookahead
     live = sender_exit.check_claimed(conn, _fail_unsendable(conn, rows, now=now), now=now, worker_id=worker_id)
     live = dispatch_optouts.check_claimed(conn, live, now=now)
+    # Each sender's queue and pace: a number's, or one account's alphanumeric sender ID's.
+    keys = {r["sid"]: queue_key(r["account_sid"], r["from_"] or "") for r in live}
+    known = store.next_free(conn, list(set(keys.values())))
+    free = dict(known)
     queued = _queue_waiting(conn, [r for r in live if r["status"] in _NOT_YET_QUEUED], now=now)
     releases = []
     for row in live:
@@ -102,14 +105,14 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
                 f"the dispatcher {claimer} marked it sending and stopped before recording the carrier's "
                 "answer; the earlier submit may or may not have reached the carrier"
             )
-        sender = row["from_"] or ""
+        sender, queue = row["from_"] or "", keys[row["sid"]]
         if row["paced_at"] is not None:
             slot = row["paced_at"]
         else:
             key = (sender, row["num_segments"])
             if key not in durations:
                 durations[key] = settings.pacing.duration(sender, row["num_segments"])
-            slot, free[sender] = reserve(free.get(sender), now, durations[key])
+            slot, free[queue] = reserve(free.get(queue), now, durations[key])
         if slot > horizon:
             releases.append((row["sid"], slot))
             continue

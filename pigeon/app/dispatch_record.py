@@ -27,7 +27,7 @@ from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import DispatchSettings, Outcome, carrier_detail, unanswered_carriers
 from pigeon.app.dispatch_refusals import apply_early_receipts, record_refusal
 from pigeon.app.reused_ids import note_reused_ids
-from pigeon.domain.pacing import reserve
+from pigeon.domain.pacing import queue_key, reserve
 from pigeon.domain.status import MessageStatus
 from pigeon.store import dispatch as store
 from pigeon.store import message_batch
@@ -108,12 +108,13 @@ def _pace_longer_texts(conn: Connection, sent: Sequence[Outcome], *, now: dateti
     (the claim cannot know a route's carriers will not carry its media): its sender's next
     slot moves on by the extra segments, so that an MMS sent as text through SMPP, say,
     does not send at three times its sender's rate."""
-    extra: dict[str, timedelta] = {}
+    extra: dict[str, timedelta] = {}  # by queue (`domain.pacing.queue_key`)
     for o in sent:
         more = (o.segments or 0) - o.job.message["num_segments"]
         if o.media_as_links and more > 0:
             sender = o.job.message["from_"] or ""
-            extra[sender] = extra.get(sender, timedelta(0)) + settings.pacing.duration(sender, more)
+            queue = queue_key(o.job.message["account_sid"], sender)
+            extra[queue] = extra.get(queue, timedelta(0)) + settings.pacing.duration(sender, more)
     if extra:
         known = store.next_free(conn, list(extra))
         store.set_next_free(

@@ -7,6 +7,9 @@ process accepted since. Between reads it does not see what other processes accep
 the dispatcher sent. That is enough for this rule: the limit stands for ten hours of traffic
 and exists to stop a runaway sender, so being off by a second of traffic changes nothing that
 matters. Nothing here is state: it is rebuilt from the store after `max_age`.
+
+Readings are kept by queue (`domain.pacing.queue_key`), as the dispatcher paces: a number's,
+or one account's alphanumeric sender ID.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
+from pigeon.domain.pacing import queue_key
 from pigeon.store.dispatch import queued_segments
 
 
@@ -27,23 +31,26 @@ class QueueGauge:
         self._lock = threading.Lock()  # PostgreSQL validates in several threads
         self._readings: dict[str, tuple[float, int]] = {}  # sender -> (read at, segments)
 
-    def queued(self, conn: Connection, sender: str) -> int:
-        """Segments waiting for `sender`, including those this process accepted lately."""
+    def queued(self, conn: Connection, sender: str, *, account_sid: str) -> int:
+        """Segments waiting in the queue of `sender` as `account_sid` sends from it, including
+        those this process accepted lately."""
         now = self._monotonic()
+        key = queue_key(account_sid, sender)
         with self._lock:
-            reading = self._readings.get(sender)
+            reading = self._readings.get(key)
         if reading is not None and now - reading[0] < self.max_age:
             return reading[1]
-        value = queued_segments(conn, sender)
+        value = queued_segments(conn, sender, account_sid=account_sid)
         with self._lock:
-            self._readings[sender] = (now, value)
+            self._readings[key] = (now, value)
             if len(self._readings) > 10_000:  # senders come and go: forget the stale ones
                 self._readings = {s: r for s, r in self._readings.items() if now - r[0] < self.max_age}
         return value
 
-    def accepted(self, sender: str, segments: int) -> None:
-        """Count segments accepted for `sender` since its last reading."""
+    def accepted(self, sender: str, segments: int, *, account_sid: str) -> None:
+        """Count segments `account_sid` accepted for `sender` since its queue's last reading."""
+        key = queue_key(account_sid, sender)
         with self._lock:
-            reading = self._readings.get(sender)
+            reading = self._readings.get(key)
             if reading is not None:
-                self._readings[sender] = (reading[0], reading[1] + segments)
+                self._readings[key] = (reading[0], reading[1] + segments)

@@ -58,20 +58,24 @@ def _check_destination(conn: Connection, account_sid: str, to: str, account: Map
 
 
 class _Queues:
-    """Whether senders' queues take one message, each sender's queue read once per send: the
-    pool's choice (which passes a full queue over) and the check of the sender chosen share
-    the reading. A sender's queue holds at most ten hours of its traffic (Twilio's rule)."""
+    """Whether senders' queues take one message of `account_sid`, each sender's queue read once
+    per send: the pool's choice (which passes a full queue over) and the check of the sender
+    chosen share the reading. A sender's queue holds at most ten hours of its traffic
+    (Twilio's rule); an alphanumeric sender's is the account's own, as the dispatcher paces it
+    (`domain.pacing.queue_key`)."""
 
-    def __init__(self, conn: Connection, segments: int, pacing: PacingPolicy, gauge: QueueGauge | None) -> None:
-        self.conn, self.segments, self.pacing, self.gauge = conn, segments, pacing, gauge
+    def __init__(
+        self, conn: Connection, account_sid: str, segments: int, pacing: PacingPolicy, gauge: QueueGauge | None
+    ) -> None:
+        self.conn, self.account_sid, self.segments, self.pacing, self.gauge = conn, account_sid, segments, pacing, gauge
         self._room: dict[str, bool] = {}
 
     def has_room(self, sender: str) -> bool:
         if sender not in self._room:
             if self.gauge is not None:
-                queued = self.gauge.queued(self.conn, sender)
+                queued = self.gauge.queued(self.conn, sender, account_sid=self.account_sid)
             else:
-                queued = queued_segments(self.conn, sender)
+                queued = queued_segments(self.conn, sender, account_sid=self.account_sid)
             self._room[sender] = queued + self.segments <= self.pacing.queue_capacity(sender)
         return self._room[sender]
 
@@ -132,7 +136,7 @@ def prepare_message(
     # as an SMS with links instead, the dispatcher counts that text's segments then.)
     segments = 1 if req.media_urls else plan.num_segments
     # A scheduled message joins its sender's queue at its SendAt, not now.
-    queues = _Queues(conn, segments, pacing or PacingPolicy(), queue_gauge) if send_at is None else None
+    queues = _Queues(conn, account_sid, segments, pacing or PacingPolicy(), queue_gauge) if send_at is None else None
     sender, opted_out, duplicate = resolve_sender(
         conn, account_sid, req, to, service, plan.body, duplicates_since, now, queues.has_room if queues else None
     )

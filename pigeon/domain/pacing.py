@@ -4,6 +4,14 @@ A sender may start a new segment every 1/rate seconds. Each dispatcher reserves 
 slot of a sender in the store (``sender_pacing``), so processes on several hosts share one
 sender's rate. A sender's queue may hold at most `QUEUE_HOURS` of traffic at its rate; a
 create beyond that fails with 21611.
+
+Whose sender. A number or short code belongs to one account, and its queue and pace are the
+number's, whatever account sends from it (only its holder can, and a number moved between
+accounts keeps its pace). An alphanumeric sender ID belongs to no one: unrelated accounts
+send as "INFO" alike, each through its own carrier registration, so each account's "INFO"
+has a queue and a pace of its own (`queue_key`): one account's backlog must not fill another's
+queue (21611) nor hold its traffic back. The rate is the sender's, [pacing.senders] included,
+for each account apart.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pigeon.domain.numbers import SenderKind, classify_sender
+from pigeon.domain.numbers import SenderKind, classify_sender, is_number_sender
 
 QUEUE_HOURS = 10
 
@@ -45,6 +53,13 @@ class PacingPolicy:
     def queue_capacity(self, sender: str) -> int:
         """Segments a sender may have waiting before new creates fail with 21611."""
         return int(self.rate(sender) * QUEUE_HOURS * 3600)
+
+
+def queue_key(account_sid: str, sender: str) -> str:
+    """Whose queue and pace a message takes (module docstring): a number's or short code's own,
+    or, for an alphanumeric sender ID, the account's "<account SID>:<sender>" (the
+    ``sender_pacing`` key; a number starts with "+" or a digit, an account SID with "AC")."""
+    return sender if is_number_sender(sender) else f"{account_sid}:{sender}"
 
 
 def reserve(next_free: datetime | None, now: datetime, occupies: timedelta) -> tuple[datetime, datetime]:

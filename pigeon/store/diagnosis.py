@@ -12,8 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.domain.numbers import is_number_sender
 from pigeon.domain.status import FINAL, MessageStatus
 from pigeon.store.alerts import shown as shown_alert
+from pigeon.store.engine import unindexed
 from pigeon.store.messages import shown_event
 from pigeon.store.tables import (
     alerts,
@@ -46,11 +48,14 @@ def _rows(conn: Connection, q: sa.Select[Any]) -> list[Row]:
 # -- messages --------------------------------------------------------------------------------------
 
 
-def queue_ahead(conn: Connection, *, sender: str, due: datetime, sid: str) -> int:
-    """Messages from `sender` waiting to go out before `due`."""
+def queue_ahead(conn: Connection, *, sender: str, account_sid: str, due: datetime, sid: str) -> int:
+    """Messages in the queue of `sender` (a number's, or `account_sid`'s own of an
+    alphanumeric sender ID: `domain.pacing.queue_key`) waiting to go out before `due`."""
     q = sa.select(sa.func.count()).where(
         m.from_ == sender, m.status.in_(_WAITING), m.next_attempt_at < due, m.sid != sid
     )
+    if not is_number_sender(sender):
+        q = q.where(unindexed(m.account_sid) == account_sid)
     return int(conn.execute(q).scalar_one())
 
 

@@ -14,9 +14,10 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.domain.numbers import is_number_sender
 from pigeon.domain.status import MessageStatus
 from pigeon.store.accounts import parent, with_parent
-from pigeon.store.engine import found_in_order, probe_each
+from pigeon.store.engine import found_in_order, probe_each, unindexed
 from pigeon.store.prepared import Prepared, insert_many
 from pigeon.store.tables import (
     accounts,
@@ -49,6 +50,16 @@ _INSERT_UNMATCHED_RECEIPTS = unmatched_receipts.insert()
 _QUEUED_SEGMENTS = Prepared(
     sa.select(sa.func.coalesce(sa.func.sum(m.num_segments), 0).label("segments")).where(
         m.from_ == sa.bindparam("b_sender"), m.status.in_(WAITING)
+    )
+)
+# An alphanumeric sender's queue is one account's (`domain.pacing.queue_key`): read off the
+# same (from_, status) index, the account only checked (`unindexed`, as `store.sender_queue`
+# does: as an equality it would let SQLite take the account's whole history from another index).
+_QUEUED_SEGMENTS_OF_ACCOUNT = Prepared(
+    sa.select(sa.func.coalesce(sa.func.sum(m.num_segments), 0).label("segments")).where(
+        m.from_ == sa.bindparam("b_sender"),
+        m.status.in_(WAITING),
+        unindexed(m.account_sid) == sa.bindparam("b_account_sid"),
     )
 )
 
@@ -349,7 +360,9 @@ def release(conn: Connection, sid: str, *, next_attempt_at: datetime, paced_at: 
 
 
 def next_free(conn: Connection, senders: Sequence[str]) -> dict[str, datetime]:
-    """Each sender's next free slot (lock the rows on PostgreSQL: reservations must not race)."""
+    """Each sender's next free slot, by its pacing key (`domain.pacing.queue_key`: a number, or
+    "<account SID>:<alphanumeric sender>"); lock the rows on PostgreSQL: reservations must not
+    race."""
     if not senders:
         return {}
     wanted = sorted(set(senders))
@@ -388,10 +401,15 @@ def set_next_free(conn: Connection, values: dict[str, datetime], *, known: set[s
             conn.execute(stmt2.on_conflict_do_update(index_elements=["sender"], set_={"next_send_at": at}))
 
 
-def queued_segments(conn: Connection, sender: str) -> int:
-    """Segments waiting for `sender` (for the 21611 queue limit). It adds up the sender's
-    waiting messages, so it costs in proportion to the sender's queue."""
-    row = _QUEUED_SEGMENTS.first(conn, {"b_sender": sender})
+def queued_segments(conn: Connection, sender: str, *, account_sid: str) -> int:
+    """Segments waiting in the queue of `sender` as `account_sid` sends from it (for the 21611
+    queue limit): a number's whole queue, or the account's own of an alphanumeric sender ID
+    (`domain.pacing.queue_key`). It adds up the queue's waiting messages, so it costs in
+    proportion to the sender's queue."""
+    if is_number_sender(sender):
+        row = _QUEUED_SEGMENTS.first(conn, {"b_sender": sender})
+    else:
+        row = _QUEUED_SEGMENTS_OF_ACCOUNT.first(conn, {"b_sender": sender, "b_account_sid": account_sid})
     assert row is not None  # an aggregate always has its row
     return int(row["segments"])
 

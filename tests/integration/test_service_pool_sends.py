@@ -35,9 +35,9 @@ def test_a_full_queue_passes_to_another_number_of_the_pool(pipe: Pipeline, monke
     service = pipe.add_service(SENDER, OTHER_SENDER)
     reads: list[str] = []
 
-    def counting(conn: Any, sender: str) -> int:
+    def counting(conn: Any, sender: str, *, account_sid: str) -> int:
         reads.append(sender)
-        return queued_segments(conn, sender)
+        return queued_segments(conn, sender, account_sid=account_sid)
 
     monkeypatch.setattr("pigeon.app.send.queued_segments", counting)  # the sum a send reads
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pigeon.domain.numbers import SenderKind
-from pigeon.domain.pacing import DEFAULT_RATES, QUEUE_HOURS, PacingPolicy, pacing_policy, reserve
+from pigeon.domain.pacing import DEFAULT_RATES, QUEUE_HOURS, PacingPolicy, pacing_policy, queue_key, reserve
 
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 LONG_CODE = "+14155550100"
@@ -120,3 +120,17 @@ def test_pacing_from_the_configuration_file_is_checked_entry_by_entry() -> None:
         with pytest.raises(ValueError) as refused:
             pacing_policy(section)
         assert problem in str(refused.value), (section, str(refused.value))
+
+
+@pytest.mark.parametrize(
+    ("sender", "key"),
+    [
+        (LONG_CODE, LONG_CODE),
+        (TOLL_FREE, TOLL_FREE),
+        (SHORT_CODE, SHORT_CODE),
+        (ALPHA, "AC" + "1" * 32 + ":" + ALPHA),
+        ("INFO 24", "AC" + "1" * 32 + ":INFO 24"),
+    ],
+)
+def test_a_number_has_one_queue_and_an_alphanumeric_sender_one_per_account(sender: str, key: str) -> None:
+    assert queue_key("AC" + "1" * 32, sender) == key
