@@ -9,6 +9,10 @@ out) and, in the same transaction:
   permissions no longer allow (21408), past their validity period (30036), from a number
   that left their account after they were accepted (21606, `pigeon.app.sender_exit`), and to
   a recipient who opted out since (21610, `pigeon.app.dispatch_optouts`);
+* chooses again, from its Messaging Service's pool as it is now, the sender of a scheduled
+  message whose pool chose it at its create, or fails it when the pool has none for it now
+  (21701, 21704, 21703; `pigeon.app.scheduled_senders`), before the checks above that
+  concern the sender;
 * moves the accepted and scheduled ones to queued;
 * reserves each sender's next slot (`domain.pacing`: a number's, or one account's
   alphanumeric sender ID's, `queue_key`) and hands back the jobs due within the
@@ -30,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import accounts, dispatch_optouts, sender_exit
+from pigeon.app import accounts, dispatch_optouts, scheduled_senders, sender_exit
 from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import DispatchSettings, Hold, Job, reclaimed
 from pigeon.app.dispatch_refusals import fail
@@ -82,7 +86,8 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     durations: dict[tuple[str, int], timedelta] = {}  # a sender's kind costs a number parse: once a round
     jobs: list[Job] = []
     horizon = now + settings.lookahead
-    live = sender_exit.check_claimed(conn, _fail_unsendable(conn, rows, now=now), now=now, worker_id=worker_id)
+    live = scheduled_senders.choose_at_send_at(conn, _fail_unsendable(conn, rows, now=now), now=now)
+    live = sender_exit.check_claimed(conn, live, now=now, worker_id=worker_id)
     live = dispatch_optouts.check_claimed(conn, live, now=now)
     # Each sender's queue and pace: a number's, or one account's alphanumeric sender ID's.
     keys = {r["sid"]: queue_key(r["account_sid"], r["from_"] or "") for r in live}

@@ -175,6 +175,7 @@ def prepare_message(
         "fail_code": fail_code,
         "smart_encoded": smart,
         "keyword_reply": req.keyword_reply,
+        "sender_from_pool": service is not None and not req.from_,
         "content_hash": content_hash(sender, to, plan.body, req.media_urls),
         "attempts": 0,
         "next_attempt_at": send_at or now,

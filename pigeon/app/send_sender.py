@@ -10,12 +10,14 @@ code out of its country (21606), an empty pool or none that fits (21704, 21703).
 
 From a pool, the sender is the first of `sender_choices` whose queue has room (`has_room`,
 asked of the first choice alone unless its queue is full); when none has, the first choice,
-and the caller fails the message with 30001.
+and the caller fails the message with 30001. `read_pool` and `pool_sender` are that choice
+alone, which a scheduled message makes again at its SendAt (`pigeon.app.scheduled_senders`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -89,20 +91,45 @@ def _check_mms(sender: str, owned: dict[str, Any] | None) -> None:
         )
 
 
-def _pool_sender(
-    conn: Connection, service: dict[str, Any], to: str, *, media: bool, has_room: Callable[[str], bool] | None
-) -> str:
-    """A sender from the service's pool for `to` (21704: empty pool; 21703: none fits); one
-    that can send MMS first when the message has `media`; past a full queue, the next one
-    that is as good (`has_room`; None: no queue to mind, as for a scheduled message)."""
+@dataclass(frozen=True)
+class Pool:
+    """A Messaging Service's sender pool as it is now: what `pool_sender` chooses from."""
+
+    service: Mapping[str, Any]
+    numbers: list[dict[str, Any]]  # its SMS-capable numbers and short codes, oldest first
+    alpha_senders: list[str]
+
+
+def read_pool(conn: Connection, service: Mapping[str, Any]) -> Pool:
+    """The pool of `service` (its row), read once for as many choices as its caller makes."""
     sid = service["sid"]
-    sticky = service_store.last_sender_to(conn, sid, to) if service["sticky_sender"] else None
     alphas = [a["alpha_sender"] for a in service_store.list_alpha_senders(conn, sid)]
+    return Pool(service, service_store.sender_numbers(conn, sid), alphas)
+
+
+def pool_sender(
+    conn: Connection,
+    pool: Pool,
+    to: str,
+    *,
+    media: bool,
+    has_room: Callable[[str], bool] | None,
+    excluding: str | None = None,
+) -> str:
+    """A sender from the pool for `to` (21704: empty pool; 21703: none fits); one that can
+    send MMS first when the message has `media`; past a full queue, the next one that is as
+    good (`has_room`; None: no queue to mind, as for a scheduled message). The sticky sender
+    is the one the service last used for `to`, leaving out the message `excluding` (a
+    scheduled message choosing again at its SendAt, whose own sender is the one chosen at
+    its create)."""
+    service = pool.service
+    sid = service["sid"]
+    sticky = service_store.last_sender_to(conn, sid, to, excluding=excluding) if service["sticky_sender"] else None
     choices = sender_choices(
-        service_store.sender_numbers(conn, sid),
+        pool.numbers,
         to,
         sticky=sticky,
-        alpha_senders=alphas,
+        alpha_senders=pool.alpha_senders,
         area_code_geomatch=bool(service["area_code_geomatch"]),
         media=media,
     )
@@ -150,7 +177,7 @@ def resolve_sender(
         return sender, found.opted_out, found.duplicate
     if sender is None:
         assert service is not None
-        sender = _pool_sender(conn, service, to, media=bool(req.media_urls), has_room=has_room)
+        sender = pool_sender(conn, read_pool(conn, service), to, media=bool(req.media_urls), has_room=has_room)
     elif req.media_urls:
         _check_mms(sender, None)  # an alphanumeric sender
     opted_out = find_opt_out(conn, account_sid=account_sid, sender=sender, recipient=to, service_sid=service_sid)

@@ -350,6 +350,24 @@ def renew_leases(conn: Connection, sids: Sequence[str], *, worker_id: str, until
     return _RENEW.run(conn, {"b_sids": sorted(sids), "b_me": worker_id, "b_until": until})
 
 
+# A scheduled message's sender, chosen again from its service's pool at its SendAt.
+_SET_SCHEDULED_SENDER = (
+    messages.update()
+    .where(m.sid == sa.bindparam("b_sid"), unindexed(m.status) == str(MessageStatus.SCHEDULED))
+    .values(from_=sa.bindparam("b_sender"), content_hash=sa.bindparam("b_hash"), date_updated=sa.bindparam("b_at"))
+)
+
+
+def set_scheduled_senders(conn: Connection, senders: Sequence[tuple[str, str, str]], *, at: datetime) -> None:
+    """Give scheduled messages (those still scheduled) another sender, each (sid, sender, the
+    content hash with that sender): one executemany."""
+    if senders:
+        conn.execute(
+            _SET_SCHEDULED_SENDER,
+            [{"b_sid": sid, "b_sender": sender, "b_hash": digest, "b_at": at} for sid, sender, digest in senders],
+        )
+
+
 def release(conn: Connection, sid: str, *, next_attempt_at: datetime, paced_at: datetime | None) -> None:
     """Give a claimed message back to the queue until `next_attempt_at`."""
     conn.execute(

@@ -43,14 +43,16 @@ def sender_numbers(conn: Connection, service_sid: str) -> list[Row]:
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def last_sender_to(conn: Connection, service_sid: str, recipient: str) -> str | None:
-    """The sender most recently used by this service for this recipient (sticky sender)."""
+def last_sender_to(conn: Connection, service_sid: str, recipient: str, *, excluding: str | None = None) -> str | None:
+    """The sender most recently used by this service for this recipient (sticky sender), in a
+    message other than `excluding`."""
     q = (
         sa.select(messages.c.from_)
         .where(
             messages.c.messaging_service_sid == service_sid,
             messages.c.to == recipient,
             messages.c.from_.is_not(None),
+            *([messages.c.sid != excluding] if excluding is not None else []),
         )
         .order_by(messages.c.date_created.desc())
         .limit(1)

@@ -227,6 +227,9 @@ messages = sa.Table(
     sa.Column("smart_encoded", sa.Boolean, nullable=False, server_default=sa.false()),
     # The automatic reply to a STOP/START/HELP keyword: free, and not counted in usage.
     sa.Column("keyword_reply", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Sent through a Messaging Service without a From: the pool chose `from_`, and chooses
+    # again when a scheduled message is queued at its SendAt (app/scheduled_senders.py).
+    sa.Column("sender_from_pool", sa.Boolean, nullable=False, server_default=sa.false()),
     # A hash of sender + recipient + body, kept after redaction, for duplicate detection.
     sa.Column("content_hash", sa.String(64), nullable=True),
     # Work state for the dispatcher: due time, claim lease and attempt count.

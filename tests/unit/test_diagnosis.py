@@ -294,6 +294,30 @@ def test_a_message_whose_recipient_opted_out_before_it_went_out(scope: str, opte
     assert any("every sender of the Messaging Service" in a for a in f.advice) == (scope == "service")
 
 
+@pytest.mark.parametrize(
+    ("code", "advice"), [(21701, "was deleted"), (21704, "pool was emptied"), (21703, "can reach the recipient")]
+)
+def test_a_scheduled_message_whose_pool_had_no_sender_at_its_send_at(code: int, advice: str) -> None:
+    service = "MG" + "5" * 32
+    events = [
+        ev("created", "scheduled"),
+        ev(
+            "no_pool_sender",
+            "failed",
+            30,
+            code,
+            messaging_service_sid=service,
+            sender_was="+14155550100",
+            reason="the reason",
+        ),
+    ]
+    f = one(diagnose_message(facts(msg(status="failed", error_code=code), events, parts=[])), "no_pool_sender")
+    assert f.severity == "error" and f"Messaging Service {service} had no sender" in f.summary
+    assert f"({code}: the reason)" in f.summary and "+14155550100" in f.summary and "It cost nothing" in f.summary
+    assert any(advice in a for a in f.advice)
+    assert sources(f, "error_code")[0]["error_code"] == code
+
+
 def test_canceled() -> None:
     events = [ev("created", "scheduled"), ev("canceled", "canceled", 5, by="api")]
     f = one(diagnose_message(facts(msg(status="canceled"), events, parts=[])), "canceled")

@@ -17,6 +17,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                                                         account before it went out (21606)
                 opted_out_while_waiting      error      its recipient opted out after it was accepted,
                                                         before it went out (21610; the opt-out behind it)
+                no_pool_sender               error      scheduled through a Messaging Service whose pool
+                                                        had no sender for it at its SendAt (21701/21704/21703)
                 resend_limit                 error      dispatchers kept stopping before recording its
                                                         submit; failed (30008) rather than sent again
                 stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,

@@ -2,8 +2,9 @@
 
 `undelivered`: the carrier's receipt said so. `failed`: the carrier refused the submit or
 reported failed, or Pigeon never sent the message (its account was inactive, its country left
-the geo permissions, its From number left the account, its recipient opted out, it expired in
-the queue, dispatchers kept stopping mid-submit).
+the geo permissions, its From number left the account, its recipient opted out, its service's
+pool had no sender for it at its SendAt, it expired in the queue, dispatchers kept stopping
+mid-submit).
 `canceled`: canceled before it went out. Each takes the facts and thresholds of
 `diagnose_message` and returns its findings.
 """
@@ -134,6 +135,33 @@ def _opted_out_while_waiting(f: MessageFacts, event: Mapping[str, Any]) -> Findi
     )
 
 
+#: What to do about a scheduled message whose service had no sender for it at its SendAt, by code.
+_NO_POOL_SENDER = {
+    21701: "The Messaging Service was deleted after the message was scheduled: schedule it again through a "
+    "service that exists, or from a number of the account.",
+    21704: "The service's pool was emptied after the message was scheduled: put a number, short code or "
+    "alphanumeric sender in it, then schedule the message again.",
+    21703: "No sender left in the service's pool can reach the recipient (its country, short codes' "
+    "countries, where alphanumeric senders are taken): add one that can, then schedule the message again.",
+}
+
+
+def _no_pool_sender(f: MessageFacts, event: Mapping[str, Any]) -> Finding:
+    """A scheduled message failed at its SendAt: its service's pool had no sender for it then."""
+    m, d = f.message, event.get("detail") or {}
+    code = int(event.get("error_code") or m.get("error_code") or 0)
+    return Finding(
+        cause="no_pool_sender",
+        severity="error",
+        summary=f"{m['sid']} was never sent: when its SendAt came, at {when(event.get('at'))}, its Messaging "
+        f"Service {d.get('messaging_service_sid')} had no sender for {m.get('to')} ({code}: {d.get('reason')}). "
+        f"The pool chooses a scheduled message's sender then, not when it is created (it had chosen "
+        f"{d.get('sender_was')}). It cost nothing.",
+        evidence=_never_sent(code, f),
+        advice=unique([*([_NO_POOL_SENDER[code]] if code in _NO_POOL_SENDER else []), *remedy(code)]),
+    )
+
+
 def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     m = f.message
     code = m.get("error_code")
@@ -158,6 +186,9 @@ def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
     opted_out = next((e for e in f.events if e.get("kind") == "opted_out"), None)
     if opted_out is not None:
         return [_opted_out_while_waiting(f, opted_out)]
+    no_sender = next((e for e in f.events if e.get("kind") == "no_pool_sender"), None)
+    if no_sender is not None:
+        return [_no_pool_sender(f, no_sender)]
     geo_refused = next((e for e in f.events if e.get("kind") == "geo_not_permitted"), None)
     if geo_refused is not None:
         d = geo_refused.get("detail") or {}

@@ -1,14 +1,19 @@
-"""sender_pacing: an alphanumeric sender ID's pace is kept per account ("AC…:INFO")
+"""sender_pacing per account for alphanumeric senders; messages.sender_from_pool
 
-An alphanumeric sender ID belongs to no account, and each account that sends as "INFO" has a
-queue and a pace of its own (`pigeon.domain.pacing.queue_key`). Its row, keyed by the sender
-alone until now and shared by every account, becomes one row per account that has messages
-waiting in a slot already reserved (``paced_at``: they keep it), starting at its latest such
-slot, so that a new reservation comes after the account's own: the first may share that last
-slot, once. An account with no slot reserved starts afresh, and no longer waits behind
-another account's backlog. A number's row (its key starts with "+" or a digit; an
-alphanumeric sender ID always has a letter) stays as it is. Downgrading puts each sender's
-latest slot back under the sender alone.
+messages.sender_from_pool: the message was sent through a Messaging Service without a From,
+so its pool chose the sender, and chooses again for a scheduled message at its SendAt. A
+constant default (PostgreSQL adds the column without rewriting the table): messages stored
+before keep the sender they have.
+
+sender_pacing: an alphanumeric sender ID belongs to no account, and each account that sends
+as "INFO" has a queue and a pace of its own (`pigeon.domain.pacing.queue_key`). Its row,
+keyed by the sender alone until now and shared by every account, becomes one row per account
+that has messages waiting in a slot already reserved (``paced_at``: they keep it), starting at
+its latest such slot, so that a new reservation comes after the account's own: the first may
+share that last slot, once. An account with no slot reserved starts afresh, and no longer
+waits behind another account's backlog. A number's row (its key starts with "+" or a digit;
+an alphanumeric sender ID always has a letter) stays as it is. Downgrading puts each
+sender's latest slot back under the sender alone.
 
 Revision ID: 0022
 Revises: 0021
@@ -43,6 +48,7 @@ def _alphanumeric(sender: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
 
 
 def upgrade() -> None:
+    op.add_column("messages", sa.Column("sender_from_pool", sa.Boolean(), nullable=False, server_default=sa.false()))
     p, m = _pacing.c, _messages.c
     key = m.account_sid + ":" + p.sender
     per_account = (
@@ -63,3 +69,5 @@ def downgrade() -> None:
     op.execute(_pacing.delete().where(p.sender.in_(sa.select(bare).where(keyed))))
     op.execute(_pacing.insert().from_select(["sender", "next_send_at"], latest))
     op.execute(_pacing.delete().where(keyed))
+    with op.batch_alter_table("messages") as batch_op:
+        batch_op.drop_column("sender_from_pool")
