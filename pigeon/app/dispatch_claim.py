@@ -87,8 +87,8 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     jobs: list[Job] = []
     horizon = now + settings.lookahead
     live = scheduled_senders.choose_at_send_at(conn, _fail_unsendable(conn, rows, now=now), now=now)
-    live = sender_exit.check_claimed(conn, live, now=now, worker_id=worker_id)
-    live = dispatch_optouts.check_claimed(conn, live, now=now)
+    checked = sender_exit.check_claimed(conn, live, now=now, worker_id=worker_id)
+    live = dispatch_optouts.check_claimed(conn, checked.live, number_services=checked.services, now=now)
     # Each sender's queue and pace: a number's, or one account's alphanumeric sender ID's.
     keys = {r["sid"]: queue_key(r["account_sid"], r["from_"] or "") for r in live}
     known = store.next_free(conn, list(set(keys.values())))

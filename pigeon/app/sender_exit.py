@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
@@ -92,14 +92,23 @@ def fail_waiting(conn: Connection, number: Mapping[str, Any], *, now: datetime, 
     return failed
 
 
-def check_claimed(conn: Connection, rows: Sequence[Row], *, now: datetime, worker_id: str) -> list[Row]:
+class Checked(NamedTuple):
+    """What `check_claimed` found."""
+
+    live: list[Row]  # the messages the dispatcher may send
+    #: The Messaging Service each of their From numbers is in now (None: none), read with its
+    #: holder, for the opt-out check that follows (`pigeon.app.dispatch_optouts`).
+    services: dict[str, str | None]
+
+
+def check_claimed(conn: Connection, rows: Sequence[Row], *, now: datetime, worker_id: str) -> Checked:
     """Of the messages `worker_id` just claimed, those it may send: the ones whose From is no
     number, or a number their account still holds. The others from a number that left their
     account fail (21606); those from a number a release or move is changing right now are put
     back, due again at the next claim (module docstring). Run in the claim's transaction."""
     wanted = {r["from_"] for r in rows if r["from_"] and numbers.is_number_sender(r["from_"])}
     if not wanted:
-        return list(rows)
+        return Checked(list(rows), {})
     holders = dispatch_store.holders_of(conn, wanted)
     live, busy, gone = [], [], []
     for row in rows:
@@ -126,7 +135,7 @@ def check_claimed(conn: Connection, rows: Sequence[Row], *, now: datetime, worke
             from_statuses=never_sent.CLAIMED,
         )
         log.info("failed claimed messages whose From number left their account", extra={"failed": failed})
-    return live
+    return Checked(live, holders.services)
 
 
 def _fail(

@@ -250,7 +250,7 @@ def restricted_accounts(conn: Connection, account_sids: Iterable[str]) -> dict[s
 # change holds already is skipped, not waited for: the change may be waiting for a message
 # this claim has locked. SQLite, with one writer at a time, reads what is committed.
 _HOLDERS_LOCKED = Prepared(
-    sa.select(phone_numbers.c.phone_number, phone_numbers.c.account_sid)
+    sa.select(phone_numbers.c.phone_number, phone_numbers.c.account_sid, phone_numbers.c.messaging_service_sid)
     .where(phone_numbers.c.phone_number.in_(sa.bindparam("b_numbers", expanding=True)))
     .with_for_update(read=True, key_share=True, skip_locked=True)
 )
@@ -264,23 +264,28 @@ _HELD = Prepared(
 class Holders(NamedTuple):
     accounts: dict[str, str]  # number -> the account holding it, for the numbers held
     busy: frozenset[str]  # numbers whose row a transaction in progress is changing (PostgreSQL)
+    services: dict[str, str | None]  # number -> the Messaging Service it is in now, for the numbers held
 
 
 def holders_of(conn: Connection, numbers: Iterable[str]) -> Holders:
     """Which account holds each of these numbers (phone numbers or short codes), for the
-    claim's check that a message's From is still its account's. On PostgreSQL the rows found
+    claim's check that a message's From is still its account's, and which Messaging Service
+    each is in (whose opt-outs block it, `app.dispatch_optouts`). On PostgreSQL the rows found
     stay locked against a release or move until the transaction ends, and a number whose row
     such a change holds is `busy`: who holds it is known once that change ends. One read, and
     a second only when a number is missing or busy (rare)."""
     wanted = sorted(set(numbers))
     if not wanted:
-        return Holders({}, frozenset())
-    found = {r["phone_number"]: r["account_sid"] for r in _HOLDERS_LOCKED.all(conn, {"b_numbers": wanted})}
+        return Holders({}, frozenset(), {})
+    rows = _HOLDERS_LOCKED.all(conn, {"b_numbers": wanted})
+    found = {r["phone_number"]: r["account_sid"] for r in rows}
+    services = {r["phone_number"]: r["messaging_service_sid"] for r in rows}
     missing = [n for n in wanted if n not in found]
     if not missing or conn.dialect.name != "postgresql":
-        return Holders(found, frozenset())
+        return Holders(found, frozenset(), services)
     # Skipped (locked by a change in progress), or not there at all: a plain read tells them apart.
-    return Holders(found, frozenset(r["phone_number"] for r in _HELD.all(conn, {"b_numbers": missing})))
+    busy = frozenset(r["phone_number"] for r in _HELD.all(conn, {"b_numbers": missing}))
+    return Holders(found, busy, services)
 
 
 _PUT_BACK = (

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.store.prepared import Prepared
-from pigeon.store.tables import opt_outs, phone_numbers
+from pigeon.store.tables import opt_outs
 
 Row = dict[str, Any]
 
@@ -39,31 +39,18 @@ def find_opt_out(
 
 
 _o = opt_outs.c
-_n = phone_numbers.c
 
-# The dispatcher's check of a claimed batch (`blocking_many`), one statement for the batch: the
-# opt-outs of the batch's recipients from its senders and Messaging Services, and (second
-# branch) those of the services its numbers are in now, each with the number it came through
-# (`via`). Both branches are read on the (account_sid, sender, recipient) key.
-_OPT_OUT = (_o.account_sid, _o.sender, _o.recipient, _o.scope, _o.keyword, _o.inbound_message_sid, _o.date_created)
+# The dispatcher's check of a claimed batch (`blocking_many`): the opt-outs of the batch's
+# recipients from any of its senders and services, read on the (account_sid, sender,
+# recipient) key, each column a list (on PostgreSQL an array: the key's three columns are all
+# index conditions).
 _BLOCKING_MANY = Prepared(
-    sa.union_all(
-        sa.select(*_OPT_OUT, _o.sender.label("via")).where(
-            _o.account_sid.in_(sa.bindparam("b_accounts", expanding=True)),
-            _o.sender.in_(sa.bindparam("b_senders", expanding=True)),
-            _o.recipient.in_(sa.bindparam("b_recipients", expanding=True)),
-        ),
-        sa.select(*_OPT_OUT, _n.phone_number.label("via"))
-        .select_from(
-            phone_numbers.join(
-                opt_outs, sa.and_(_o.account_sid == _n.account_sid, _o.sender == _n.messaging_service_sid)
-            )
-        )
-        .where(
-            _n.phone_number.in_(sa.bindparam("b_numbers", expanding=True)),
-            _n.account_sid.in_(sa.bindparam("b_number_accounts", expanding=True)),
-            _o.recipient.in_(sa.bindparam("b_number_recipients", expanding=True)),
-        ),
+    sa.select(
+        _o.account_sid, _o.sender, _o.recipient, _o.scope, _o.keyword, _o.inbound_message_sid, _o.date_created
+    ).where(
+        _o.account_sid.in_(sa.bindparam("b_accounts", expanding=True)),
+        _o.sender.in_(sa.bindparam("b_senders", expanding=True)),
+        _o.recipient.in_(sa.bindparam("b_recipients", expanding=True)),
     )
 )
 
@@ -72,39 +59,28 @@ class Sending(NamedTuple):
     """A message about to go out, as `blocking_many` asks about it."""
 
     account_sid: str
-    sender: str  # its From: a number, a short code or an alphanumeric sender ID
-    service_sid: str | None  # the Messaging Service it was sent through
+    #: What an opt-out may name to block it: its sender, and Messaging Services (the caller's
+    #: scope rules: `pigeon.app.dispatch_optouts`).
+    senders: tuple[str, ...]
     recipient: str
 
 
 def blocking_many(conn: Connection, sends: Sequence[Sending]) -> list[Row | None]:
-    """For each of `sends`, the opt-out that blocks it, as `find_opt_out` and the create's
-    lookup (`store.send_lookup`) find it: of its sender, of the service it was sent through,
-    and, from a number, of the service the number is in now; the newest when several do (None
-    when none does). One statement for them all: each row found has the account, sender and
-    recipient of the opt-out, and in `via` the sender it blocks (the number, for a service's)."""
+    """For each of `sends`, the account's opt-out of its recipient from any of its `senders`;
+    the newest when several do (None when none does). One statement for them all."""
     if not sends:
         return []
-    accounts, recipients = sorted({s.account_sid for s in sends}), sorted({s.recipient for s in sends})
-    senders = sorted({s.sender for s in sends})
     params = {
-        "b_accounts": accounts,
-        "b_senders": sorted({*senders, *(s.service_sid for s in sends if s.service_sid)}),
-        "b_recipients": recipients,
-        "b_numbers": senders,  # an alphanumeric sender matches no number
-        "b_number_accounts": accounts,
-        "b_number_recipients": recipients,
+        "b_accounts": sorted({s.account_sid for s in sends}),
+        "b_senders": sorted({x for s in sends for x in s.senders}),
+        "b_recipients": sorted({s.recipient for s in sends}),
     }
     found: dict[tuple[str, str], list[Row]] = {}
     for row in _BLOCKING_MANY.all(conn, params):
         found.setdefault((row["account_sid"], row["recipient"]), []).append(row)
     blocking: list[Row | None] = []
     for s in sends:
-        mine = [
-            r
-            for r in found.get((s.account_sid, s.recipient), ())
-            if r["via"] == s.sender or (s.service_sid is not None and r["sender"] == s.service_sid)
-        ]
+        mine = [r for r in found.get((s.account_sid, s.recipient), ()) if r["sender"] in s.senders]
         blocking.append(max(mine, key=lambda r: r["date_created"]) if mine else None)
     return blocking
 

@@ -113,7 +113,7 @@ class _Compiled:
 
 
 class Prepared:
-    def __init__(self, stmt: sa.Select[Any] | sa.CompoundSelect[Any] | sa.Update | sa.Delete) -> None:
+    def __init__(self, stmt: sa.Select[Any] | sa.Update | sa.Delete) -> None:
         self.stmt = stmt
         self._compiled: dict[str, _Compiled] = {}
 
