@@ -110,13 +110,13 @@ def test_a_number_keeps_its_pacing_row(pipe: Pipeline) -> None:
 
 
 def test_the_upgrade_gives_each_account_with_reserved_slots_its_own_alphanumeric_row(db: Database) -> None:
-    """0022: a shared "INFO" row becomes one row per account with slots reserved in it, at its
+    """0023: a shared "INFO" row becomes one row per account with slots reserved in it, at its
     latest; an account with nothing reserved starts afresh; a number's row stays. Downgrading
     puts the latest back under "INFO"."""
     cfg = alembic_config(db.engine)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0021")
+        command.downgrade(cfg, "0022")
     now = datetime(2026, 12, 9, 12, tzinfo=UTC)
     a, b, c = ("AC" + ch * 32 for ch in "abc")
     with db.write() as conn:
@@ -174,6 +174,6 @@ def test_the_upgrade_gives_each_account_with_reserved_slots_its_own_alphanumeric
     }
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0021")
+        command.downgrade(cfg, "0022")
     assert rows() == {ALPHA: now + timedelta(hours=3), SENDER: now + timedelta(seconds=10)}
     upgrade(db.engine)

@@ -15,8 +15,8 @@ waits behind another account's backlog. A number's row (its key starts with "+" 
 an alphanumeric sender ID always has a letter) stays as it is. Downgrading puts each
 sender's latest slot back under the sender alone.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-09 12:00:00.000000
 """
 
@@ -25,8 +25,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
