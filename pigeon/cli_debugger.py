@@ -61,6 +61,21 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
         raise typer.BadParameter(str(exc), param_hint="--since") from None
 
 
+#: The ranges of the numbers the commands filter by: past them a value matches nothing, and a
+#: store cannot even take it (SQLite's integers stop at 2**63; an OverflowError, as a traceback).
+HTTP_STATUSES = (100, 599)
+ERROR_CODES = (1, 99_999)  # Twilio's codes have five digits at most
+LIMITS = (1, 2**31 - 1)
+
+
+def check_range(value: int | None, bounds: tuple[int, int], flag: str) -> None:
+    """End the command with one line and status 2 when `value` is outside `bounds`."""
+    low, high = bounds
+    if value is not None and not low <= value <= high:
+        err.print(f"[red]{flag} must be between {low} and {high}, not {value}[/red]", markup=True)
+        raise typer.Exit(2)
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
@@ -126,6 +141,9 @@ def requests_cmd(
     if unauthenticated and account is None:
         err.print("[red]--unauthenticated needs --account: which account did the requests name?[/red]", markup=True)
         raise typer.Exit(2)
+    check_range(status, HTTP_STATUSES, "--status")
+    check_range(error_code, ERROR_CODES, "--code")
+    check_range(limit, LIMITS, "--limit")
     f = RequestFilter(
         account_sid=account,
         to=to,
@@ -212,6 +230,8 @@ def alerts_cmd(
     webhook and TwiML failures, unroutable inbound messages) and duplicate-send warnings."""
     from pigeon.store.alerts import list_alerts
 
+    check_range(code, ERROR_CODES, "--code")
+    check_range(limit, LIMITS, "--limit")
     db = open_store()
     with db.history() as conn:
         rows = list_alerts(

@@ -370,3 +370,31 @@ def test_pigeon_errors_refuses_an_unknown_code(code: str) -> None:
     done = CliRunner().invoke(debugger_app, ["errors", code])
     assert done.exit_code == 1
     assert f"does not know error code {code}" in " ".join(done.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["requests", "--status", "99999999999999999999"], "--status"),
+        (["requests", "--status", "42"], "--status"),
+        (["requests", "--code", "99999999999999999999"], "--code"),
+        (["requests", "--limit", "99999999999999999999"], "--limit"),
+        (["alerts", "--code", "-99999999999999999999"], "--code"),
+        (["alerts", "--limit", "0"], "--limit"),
+    ],
+)
+def test_request_and_alert_filters_out_of_range_are_one_line(
+    args: list[str], flag: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A number no store can hold (SQLite's integers stop at 2**63) ended in an OverflowError
+    traceback: it is refused in one line, status 2, as other operator mistakes are."""
+    from typer.testing import CliRunner
+
+    from pigeon.cli_debugger import debugger_app
+
+    monkeypatch.setenv("PIGEON_DATABASE_URL", f"sqlite:///{tmp_path / 'pigeon.db'}")
+    done = CliRunner().invoke(debugger_app, args)
+    assert done.exit_code == 2, done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    [line] = done.output.strip().splitlines()
+    assert line.startswith(f"{flag} must be between") and args[-1] in line
