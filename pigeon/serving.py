@@ -96,9 +96,17 @@ def uvicorn_config(app: Any, *, shutdown_grace: int = 30) -> uvicorn.Config:
     plain-text handlers, so its lines (a malformed request, a second copy of every 500 with a
     traceback of some fifty lines) broke the one-JSON-object-per-line log; its loggers now
     reach Pigeon's handler (pigeon.logs). Warnings and up only, no access log, as before:
-    the request log records every API call."""
+    the request log records every API call.
+
+    No proxy headers (proxy_headers=False): uvicorn's default trusts X-Forwarded-For and
+    X-Forwarded-Proto from 127.0.0.1 and rewrites the client address and scheme with them,
+    so that any local caller (or a local proxy that passes the client's header on) chose the
+    address in the request log, even with PIGEON_PROXY_HOPS=0, where the header is to be
+    ignored. The request log reads X-Forwarded-For itself, as far as PIGEON_PROXY_HOPS says
+    (pigeon.api.request_log); the scope keeps the connection's own address and scheme."""
     return uvicorn.Config(
         app,
+        proxy_headers=False,
         log_config=None,
         log_level="warning",
         access_log=False,

@@ -145,12 +145,17 @@ class RequestLogMiddleware:
         return account if isinstance(account, str) and is_sid(account, Prefix.ACCOUNT) else None
 
     def _source(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The n-th X-Forwarded-For entry from the right with `proxy_hops` n, else the peer.
+
+        Every X-Forwarded-For line counts, joined with "," in order (RFC 9110 §5.3): a proxy
+        may add a line of its own rather than extend the client's (HAProxy's `option
+        forwardfor`, Envoy), and the first line alone is the client's to forge. The peer is
+        the connection's: uvicorn rewrites nothing from the headers (pigeon.serving)."""
         if self.proxy_hops > 0:
-            forwarded = _header(headers, b"x-forwarded-for")
-            if forwarded:
-                hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-                if hops:
-                    return hops[-min(self.proxy_hops, len(hops))]
+            forwarded = ",".join(v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for")
+            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+            if hops:
+                return hops[-min(self.proxy_hops, len(hops))]
         client = scope.get("client")
         return str(client[0]) if client else None
 

@@ -230,7 +230,7 @@ async def _send(request: Request) -> Response:
 
 
 async def _media(request: Request) -> Response:
-    return JSONResponse({})
+    return JSONResponse({"scheme": request.url.scheme})
 
 
 def _app(writer: Collector, proxy_hops: int = 0) -> Starlette:
@@ -340,6 +340,78 @@ def test_source_address_behind_proxies(hops: int, forwarded: str, expected: str)
         headers={"X-Forwarded-For": forwarded},
     )
     assert writer.rows[0]["source_ip"] == expected
+
+
+@pytest.mark.parametrize(
+    ("hops", "expected"),
+    [
+        (0, "10.0.0.9"),
+        (1, "203.0.113.7"),  # the line the proxy added, not the client's first one
+        (2, "198.51.100.1"),
+        (3, "6.6.6.6"),
+    ],
+)
+def test_source_address_reads_every_forwarded_line(hops: int, expected: str) -> None:
+    """A proxy may add an X-Forwarded-For line of its own (HAProxy's `option forwardfor`)
+    rather than extend the client's: the lines are one list, in order."""
+    writer = Collector()
+    _call(
+        _app(writer, hops),
+        "GET",
+        f"/2010-04-01/Accounts/{AC}/Messages/{SM}/Media/{ME}.json",
+        headers=[("X-Forwarded-For", "6.6.6.6, 198.51.100.1"), ("X-Forwarded-For", "203.0.113.7")],
+    )
+    assert writer.rows[0]["source_ip"] == expected
+
+
+def _served(app: Starlette, raw: bytes) -> bytes:
+    """`raw` sent over TCP to `app` served by uvicorn as `pigeon serve` configures it."""
+    import socket
+
+    import uvicorn
+
+    from pigeon.serving import uvicorn_config
+
+    async def go() -> bytes:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn_config(app, shutdown_grace=1))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            reader, writer = await asyncio.open_connection(*sock.getsockname())
+            writer.write(raw)
+            answer = await reader.read()
+            writer.close()
+            return answer
+        finally:
+            server.should_exit = True
+            await serving
+            sock.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(("hops", "expected"), [(0, "127.0.0.1"), (1, "203.0.113.7"), (2, "6.6.6.6")])
+def test_served_request_log_source_is_not_uvicorns_rewrite(hops: int, expected: str) -> None:
+    """uvicorn's proxy_headers (on by default) trusted X-Forwarded-For from 127.0.0.1 and put
+    its value in the scope's client, so that with PIGEON_PROXY_HOPS=0 a local caller chose
+    the logged address; the request log reads the header alone, as PIGEON_PROXY_HOPS says."""
+    writer = Collector()
+    answer = _served(
+        _app(writer, hops),
+        f"GET /2010-04-01/Accounts/{AC}/Messages/{SM}/Media/{ME}.json HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        "X-Forwarded-For: 6.6.6.6\r\n"
+        "X-Forwarded-Proto: https\r\n"
+        "X-Forwarded-For: 203.0.113.7\r\n"
+        "Connection: close\r\n\r\n".encode(),
+    )
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert answer.endswith(b'{"scheme":"http"}')  # the connection's, not X-Forwarded-Proto's
+    [row] = writer.rows
+    assert row["source_ip"] == expected
 
 
 # -- pigeon errors -------------------------------------------------------------------------------
