@@ -30,6 +30,7 @@ from pigeon.domain import send_options
 from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
 from pigeon.domain.idempotency import key_problem, request_hash
 from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_messages
+from pigeon.store.settings import known_content_key
 
 JSON = "application/json; charset=utf-8"
 
@@ -71,7 +72,7 @@ async def create(request: Request) -> Response:
         # For the request log, whatever refused the send: a 400 for bad input, and as much a
         # 503 when the store is out of reach (the calls to a number are what `pigeon doctor`
         # looks for when a message has no record).
-        request.state.send_summary = send_guard.summary_of_request(req)
+        request.state.send_summary = send_guard.summary_of_request(req, known_content_key(ctx(request).db.engine))
         raise
     request.state.created_sid = row["sid"]
     request.state.send_summary = send_guard.summary_of(row)

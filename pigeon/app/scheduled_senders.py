@@ -39,6 +39,7 @@ from pigeon.domain.status import MessageStatus
 from pigeon.store import dispatch as dispatch_store
 from pigeon.store import message_batch
 from pigeon.store import services as service_store
+from pigeon.store.settings import content_key
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +119,14 @@ def _change(conn: Connection, changed: Sequence[tuple[Row, str]], *, now: dateti
     if not changed:
         return
     media = dispatch_store.media_to_send(conn, [r["sid"] for r, _ in changed if r["num_media"]])
+    key = content_key(conn)
     dispatch_store.set_scheduled_senders(
         conn,
         [
             (
                 r["sid"],
                 sender,
-                content_hash(sender, r["to"], r["body"], media[r["sid"]].urls if r["sid"] in media else ()),
+                content_hash(sender, r["to"], r["body"], media[r["sid"]].urls if r["sid"] in media else (), key=key),
             )
             for r, sender in changed
         ],

@@ -41,6 +41,7 @@ from pigeon.store import services as service_store
 from pigeon.store.accounts import get_account
 from pigeon.store.dispatch import queued_segments
 from pigeon.store.messages import NewMessage
+from pigeon.store.settings import content_key
 
 __all__ = ["SendRequest", "prepare_message"]
 
@@ -176,7 +177,7 @@ def prepare_message(
         "smart_encoded": smart,
         "keyword_reply": req.keyword_reply,
         "sender_from_pool": service is not None and not req.from_,
-        "content_hash": content_hash(sender, to, plan.body, req.media_urls),
+        "content_hash": content_hash(sender, to, plan.body, req.media_urls, key=content_key(conn)),
         "attempts": 0,
         "next_attempt_at": send_at or now,
         "claimed_by": None,

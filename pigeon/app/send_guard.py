@@ -104,11 +104,13 @@ def summary_of(message: Row) -> SendSummary:
     return message["to"], message["from_"], message["content_hash"]
 
 
-def summary_of_request(req: SendRequest) -> SendSummary:
+def summary_of_request(req: SendRequest, key: bytes | None) -> SendSummary:
     """Best effort for a refused send: the numbers normalised where they parse, and the
-    content hash as the message would have had it (when its sender is known)."""
+    content hash as the message would have had it (when its sender is known, and the content
+    key, `key`, is: None until the process has read it from the store)."""
     to = (numbers.to_e164(req.to) or req.to.strip()) if req.to else None
     sender = req.from_.strip() if req.from_ else None
     if sender and not numbers.is_short_code(sender) and not numbers.is_alphanumeric_sender(sender):
         sender = numbers.to_e164(sender) or sender
-    return to, sender, content_hash(sender, to, req.body or "", req.media_urls) if to else None
+    fingerprint = content_hash(sender, to, req.body or "", req.media_urls, key=key) if to and key else None
+    return to, sender, fingerprint

@@ -3,14 +3,14 @@
 `SendRequest` carries the request's raw strings; the checks here answer for its content (body,
 media, StatusCallback and the options of `domain.send_options`), its To, its ValidityPeriod,
 its schedule and a Messaging Service named in From, each with the Twilio error for the
-request. `content_hash` is a send's fingerprint for duplicate detection (the request log
-keeps it too). `pigeon.app.send` calls these checks; the checks against the store (sender,
+request. `content_hash` is a send's keyed fingerprint for duplicate detection (the request
+log keeps it too). `pigeon.app.send` calls these checks; the checks against the store (sender,
 opt-out, geo permissions, queue) are there and in `pigeon.app.send_sender`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -50,14 +50,19 @@ class SendRequest:
     options: Mapping[str, str] = field(default_factory=dict)
 
 
-def content_hash(sender: str | None, recipient: str, body: str, media: Sequence[str] = ()) -> str:
-    """Fingerprint of a message's content for duplicate detection; kept after redaction. The
-    media URLs count, in order (two pictures with the same text are two contents); a text's
-    fingerprint is the one it always had, so stored ones match new sends."""
+def content_hash(sender: str | None, recipient: str, body: str, media: Sequence[str] = (), *, key: bytes) -> str:
+    """Fingerprint of a message's content for duplicate detection (cleared by redaction). The
+    media URLs count, in order (two pictures with the same text are two contents).
+
+    An HMAC-SHA256 with the install's content key (`pigeon.store.settings.content_key`): it is
+    exported, listed in the request log and shown by the doctor, and a plain SHA-256 of sender,
+    recipient and a short text gave the text away to anyone trying every candidate (a six-digit
+    code in a second and a half). Equal contents still have equal fingerprints within an
+    install, which is all duplicate detection compares."""
     text = f"{sender or ''}\x1f{recipient}\x1f{body}"
     if media:
         text += "\x1e" + "\x1f".join(media)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hmac.digest(key, text.encode(), "sha256").hex()
 
 
 def parse_bool(raw: str | None) -> bool:

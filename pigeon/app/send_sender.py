@@ -32,6 +32,7 @@ from pigeon.store.accounts import get_account
 from pigeon.store.messages import find_recent_duplicate
 from pigeon.store.optouts import find_opt_out
 from pigeon.store.send_lookup import lookup_sender
+from pigeon.store.settings import content_key
 
 
 def _related(conn: Connection, a: str, b: str) -> bool:
@@ -166,7 +167,11 @@ def resolve_sender(
             sender=sender,
             recipient=to,
             service_sid=service_sid,
-            content_hash=content_hash(sender, to, body, req.media_urls) if duplicates_since is not None else None,
+            content_hash=(
+                content_hash(sender, to, body, req.media_urls, key=content_key(conn))
+                if duplicates_since is not None
+                else None
+            ),
             since=duplicates_since or now,
         )
         # An opt-out from a number in a Messaging Service covers the whole service, however
@@ -187,7 +192,7 @@ def resolve_sender(
             conn,
             account_sid=account_sid,
             to=to,
-            content_hash=content_hash(sender, to, body, req.media_urls),
+            content_hash=content_hash(sender, to, body, req.media_urls, key=content_key(conn)),
             since=duplicates_since,
         )
     return sender, opted_out is not None, duplicate

@@ -21,7 +21,7 @@ from pigeon.domain.status import MessageStatus, allowed_from
 from pigeon.domain.urls import mask_credentials_in
 from pigeon.store import message_batch
 from pigeon.store.prepared import Prepared, insert_many
-from pigeon.store.tables import alerts, idempotency_keys, media, message_events, messages
+from pigeon.store.tables import alerts, idempotency_keys, media, message_events, messages, request_log
 
 Row = dict[str, Any]
 
@@ -312,6 +312,34 @@ def mark_late_copies(conn: Connection, sids: Iterable[str]) -> None:
     wanted = sorted(set(sids))
     if wanted:
         conn.execute(messages.update().where(m.sid.in_(wanted), m.late_copy.is_(sa.false())).values(late_copy=True))
+
+
+def redact_message(conn: Connection, sid: str, *, content_hash: str | None, now: datetime) -> None:
+    """A message's text and its fingerprint gone: the body emptied, the content hash cleared
+    on the message and on the request log's entries of the requests that made it (found
+    through the hash's index: the log's resource_sid has none for sends)."""
+    conn.execute(messages.update().where(m.sid == sid).values(body="", content_hash=None, date_updated=now))
+    if content_hash is not None:
+        rl = request_log.c
+        conn.execute(
+            request_log.update()
+            .where(rl.content_hash == content_hash, rl.resource_sid == sid)
+            .values(content_hash=None)
+        )
+
+
+def forget_redacted_fingerprints(conn: Connection) -> None:
+    """Clear the content hash of every message redacted so far (a "redacted" event in its
+    timeline) and of the request log's entries about it. Once, when the store gets its content
+    key (`pigeon.store.schema.upgrade`): a scan of the timelines, as a migration's backfill."""
+    redacted = sa.select(message_events.c.message_sid).where(message_events.c.kind == "redacted")
+    conn.execute(messages.update().where(m.sid.in_(redacted), m.content_hash.is_not(None)).values(content_hash=None))
+    rl = request_log.c
+    conn.execute(
+        request_log.update()
+        .where(rl.resource_sid.in_(redacted), rl.content_hash.is_not(None))
+        .values(content_hash=None)
+    )
 
 
 def list_media(

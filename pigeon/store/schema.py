@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from pigeon.store.engine import BUSY_TIMEOUT_MS, connect
+from pigeon.store.messages import forget_redacted_fingerprints
+from pigeon.store.settings import ensure_content_key, forget_content_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -167,8 +170,22 @@ def upgrade(engine: Engine) -> None:
     processes at once: every `pigeon serve` and `pigeon worker` runs it as it starts, and after
     a release several start together. They queue (a PostgreSQL advisory lock held for the
     transaction; on SQLite, BEGIN IMMEDIATE), so the first upgrades and the others then find
-    the schema at head; unqueued, the second failed on a table the first had just made."""
-    _migrate(engine, lambda cfg: command.upgrade(cfg, "head"))
+    the schema at head; unqueued, the second failed on a table the first had just made.
+
+    In the same transaction, the install's content key is made if there is none
+    (`pigeon.store.settings.CONTENT_KEY`), so every process finds it. When it is made in a
+    store that has messages (the first start of the release that keys content fingerprints),
+    the unkeyed fingerprints of the messages redacted until then, and their request log
+    entries', are cleared: from those a short text could be found again."""
+    forget_content_key(engine)
+
+    def run(cfg: Config) -> None:
+        command.upgrade(cfg, "head")
+        conn: Connection = cfg.attributes["connection"]
+        if ensure_content_key(conn, now=datetime.now(UTC)):
+            forget_redacted_fingerprints(conn)
+
+    _migrate(engine, run)
 
 
 def downgrade(engine: Engine, revision: str) -> str | None:

@@ -230,7 +230,8 @@ messages = sa.Table(
     # Sent through a Messaging Service without a From: the pool chose `from_`, and chooses
     # again when a scheduled message is queued at its SendAt (app/scheduled_senders.py).
     sa.Column("sender_from_pool", sa.Boolean, nullable=False, server_default=sa.false()),
-    # A hash of sender + recipient + body, kept after redaction, for duplicate detection.
+    # An HMAC (the install's content key) of sender + recipient + body, for duplicate
+    # detection (pigeon.app.send_request.content_hash); cleared by redaction.
     sa.Column("content_hash", sa.String(64), nullable=True),
     # Work state for the dispatcher: due time, claim lease and attempt count.
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),

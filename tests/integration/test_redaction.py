@@ -7,6 +7,7 @@ every copy; a delete removes the message with its finished deliveries and their 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import pytest
@@ -15,11 +16,26 @@ import sqlalchemy as sa
 from pigeon.app import messages as message_use
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain.sids import Prefix, new_sid
 from pigeon.ports import InboundSms
+from pigeon.store import messages as message_store
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
-from pigeon.store.tables import message_events, messages, phone_numbers, webhook_attempts, webhook_deliveries
+from pigeon.store.messages import insert_messages
+from pigeon.store.request_log import insert_requests
+from pigeon.store.schema import upgrade
+from pigeon.store.settings import CONTENT_KEY, get_setting
+from pigeon.store.tables import (
+    message_events,
+    messages,
+    phone_numbers,
+    request_log,
+    settings,
+    webhook_attempts,
+    webhook_deliveries,
+)
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from tests.integration import test_event_streams
 from tests.integration.pipeline import make_pipeline
@@ -84,6 +100,102 @@ def test_redaction_empties_every_copy_of_the_text(db: Database, clock: FrozenClo
     assert event["data"]["body"] == "" and event["data"]["from"] == "+14155559999"
     assert dict(alert["request_variables"])["Body"] == ""
     assert dict(alert["request_variables"])["MessageSid"] == sid
+
+
+def _sent_with_its_request(db: Database, clock: FrozenClock, acct: Account, body: str) -> tuple[str, str]:
+    """A message made by the accept path and delivered, and the request log's entry of the
+    send that made it: (its SID, its content hash)."""
+    with db.write() as conn:
+        new = prepare_message(conn, acct.sid, SendRequest(to="+14155552671", from_=acct.number, body=body), clock.now())
+        insert_messages(conn, [new])
+        sid, fingerprint = new.message["sid"], new.message["content_hash"]
+        conn.execute(messages.update().where(messages.c.sid == sid).values(status="delivered"))
+        insert_requests(conn, [_request_row(acct.sid, sid, fingerprint, clock)])
+    return sid, fingerprint
+
+
+def _request_row(account_sid: str, resource_sid: str | None, fingerprint: str, clock: FrozenClock) -> dict[str, Any]:
+    return {
+        "sid": new_sid(Prefix.REQUEST),
+        "account_sid": account_sid,
+        "at": clock.now(),
+        "method": "POST",
+        "path": f"/2010-04-01/Accounts/{account_sid}/Messages.json",
+        "status": 201 if resource_sid else 400,
+        "error_code": None if resource_sid else 21610,
+        "resource_sid": resource_sid,
+        "duration_ms": 1.0,
+        "to": "+14155552671",
+        "content_hash": fingerprint,
+    }
+
+
+def _fingerprints(db: Database) -> dict[str, str | None]:
+    with db.read() as conn:
+        made = {r.sid: r.content_hash for r in conn.execute(sa.select(messages.c.sid, messages.c.content_hash))}
+        logged = conn.execute(sa.select(request_log.c.sid, request_log.c.content_hash)).all()
+    return {**made, **{r.sid: r.content_hash for r in logged}}
+
+
+def test_redaction_clears_the_content_hash_of_the_message_and_of_its_request(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """The content hash is exported and listed in the request log: of a short text, it gave the
+    text back to anyone trying every candidate. Redaction clears it on the message and on the
+    request that made it; another message's request keeps its own."""
+    sid, fingerprint = _sent_with_its_request(db, clock, account, "Your code is 482913")
+    kept, kept_hash = _sent_with_its_request(db, clock, account, "Your code is 111111")
+    with db.write() as conn:
+        refused = _request_row(account.sid, None, fingerprint, clock)  # a refused send of the same text
+        insert_requests(conn, [refused])
+        message_use.redact(conn, account.sid, sid, "/path", clock.now())
+    hashes = _fingerprints(db)
+    assert hashes[sid] is None
+    assert [h for h in hashes.values() if h == fingerprint] == [fingerprint]  # the refused send's only
+    assert hashes[kept] == kept_hash and list(hashes.values()).count(kept_hash) == 2
+    with db.write() as conn:  # again: nothing left to clear, nothing added to the timeline
+        message_use.redact(conn, account.sid, sid, "/path", clock.now())
+        kinds = [e["kind"] for e in message_store.events_for_messages(conn, [sid])[sid]]
+    assert kinds.count("redacted") == 1
+
+
+def test_the_content_hash_is_keyed_with_one_key_for_every_process(
+    database_url: str, clock: FrozenClock, account: Account
+) -> None:
+    """Two processes (two engines) on one store hash the same content alike, with the install's
+    key: not the plain SHA-256 of the text, which anyone can compute."""
+    hashes = []
+    for _ in range(2):
+        other = Database.from_url(database_url)
+        try:
+            with other.read() as conn:
+                req = SendRequest(to="+14155552671", from_=account.number, body="Your code is 482913")
+                hashes.append(prepare_message(conn, account.sid, req, clock.now()).message["content_hash"])
+        finally:
+            other.dispose()
+    plain = hashlib.sha256(f"{account.number}\x1f+14155552671\x1fYour code is 482913".encode()).hexdigest()
+    assert hashes[0] == hashes[1] != plain
+
+
+def test_the_upgrade_that_makes_the_key_clears_the_hashes_of_earlier_redactions(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """A store redacted before its content hashes were keyed kept them, unkeyed, on the message
+    and in the request log: the upgrade that gives the store its key clears them."""
+    sid, fingerprint = _sent_with_its_request(db, clock, account, "Your code is 482913")
+    _, kept_hash = _sent_with_its_request(db, clock, account, "Your code is 111111")
+    with db.write() as conn:  # as an earlier release redacted: the body only
+        conn.execute(messages.update().where(messages.c.sid == sid).values(body=""))
+        message_store.add_event(conn, message_sid=sid, account_sid=account.sid, at=clock.now(), kind="redacted")
+        conn.execute(settings.delete().where(settings.c.key == CONTENT_KEY))
+    upgrade(db.engine)
+    hashes = _fingerprints(db)
+    assert fingerprint not in hashes.values()
+    assert list(hashes.values()).count(kept_hash) == 2
+    with db.read() as conn:
+        assert get_setting(conn, CONTENT_KEY) is not None
+    upgrade(db.engine)  # with a key: nothing more to do
+    assert _fingerprints(db) == hashes
 
 
 def test_delete_takes_finished_deliveries_and_leaves_those_still_to_go(

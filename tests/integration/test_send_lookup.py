@@ -19,6 +19,7 @@ from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 from pigeon.store.optouts import record_opt_out
 from pigeon.store.send_lookup import SenderLookup, lookup_sender
+from pigeon.store.settings import content_key
 from pigeon.testing import FrozenClock
 
 TO = "+14155557060"
@@ -114,12 +115,14 @@ def test_the_newest_message_with_the_same_content(db: Database, clock: FrozenClo
             insert_messages(conn, [new])
         sids.append(new.message["sid"])
         clock.advance(2)
-    same = content_hash(LONE, TO, "code 1")
+    with db.read() as conn:
+        key = content_key(conn)
+    same = content_hash(LONE, TO, "code 1", key=key)
     found = _look(db, clock, mine, LONE, content_hash=same, since=start)
     assert found.duplicate is not None and found.duplicate["sid"] == sids[1]
     assert found.duplicate["date_created"] == start + timedelta(seconds=2)
     assert _look(db, clock, mine, LONE, content_hash=same, since=clock.now()).duplicate is None
-    other = content_hash(LONE, TO, "code 2")
+    other = content_hash(LONE, TO, "code 2", key=key)
     assert _look(db, clock, mine, LONE, content_hash=other, since=start).duplicate is None
     assert _look(db, clock, mine, LONE, since=start).duplicate is None  # not asked
 

@@ -14,6 +14,7 @@ from pigeon.app.send import SendRequest, prepare_message
 from pigeon.app.send_request import content_hash
 from pigeon.domain.errors import ApiError
 from pigeon.store.engine import Database
+from pigeon.store.settings import content_key
 from pigeon.testing import FrozenClock
 
 MEDIA = ["https://media.example.com/cat.png"]
@@ -61,11 +62,10 @@ def test_a_service_sends_media_from_a_pool_sender_that_can_send_mms(db: Database
     assert sender(MEDIA) == "+14155550199"  # media: the pool's sender that can send MMS
 
 
-def test_the_content_hash_of_media_names_each_url_in_order_and_a_text_keeps_its_own(
-    db: Database, clock: FrozenClock
-) -> None:
-    """Two MMS with the same text (or none) and other pictures are other content. A text's hash
-    is what it always was, so the hashes stored before still match new sends."""
+def test_the_content_hash_of_media_names_each_url_in_order_and_is_keyed(db: Database, clock: FrozenClock) -> None:
+    """Two MMS with the same text (or none) and other pictures are other content. A hash is
+    keyed with the install's content key: not the plain SHA-256 from which a short text could
+    be found by trying every candidate."""
     now = clock.now()
     with db.write() as conn:
         sid = account_use.create_account(conn, friendly_name="MMS hash", now=now)["sid"]
@@ -76,9 +76,11 @@ def test_the_content_hash_of_media_names_each_url_in_order_and_a_text_keeps_its_
         with db.read() as conn:
             return str(prepare_message(conn, sid, req, now).message["content_hash"])
 
-    before = hashlib.sha256(b"+14155550197\x1f+14155557052\x1fhello").hexdigest()
-    assert hashed("hello", []) == before == content_hash("+14155550197", "+14155557052", "hello")
+    with db.read() as conn:
+        key = content_key(conn)
+    plain = hashlib.sha256(b"+14155550197\x1f+14155557052\x1fhello").hexdigest()
+    assert hashed("hello", []) == content_hash("+14155550197", "+14155557052", "hello", key=key) != plain
     a, b = "https://media.example.com/a.png", "https://media.example.com/b.png"
     hashes = {hashed("", [a]), hashed("", [b]), hashed("", [a, b]), hashed("", [b, a]), hashed("hello", [a])}
-    assert len(hashes) == 5 and before not in hashes
+    assert len(hashes) == 5 and plain not in hashes
     assert hashed("", [a]) == hashed("", [a])
