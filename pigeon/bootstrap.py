@@ -32,6 +32,7 @@ from pigeon.api.request_metrics import RequestMetrics
 from pigeon.app import accounts as account_use
 from pigeon.app import inventory as inventory_use
 from pigeon.app import numbers as number_use
+from pigeon.app.accept_batch import write_new_messages
 from pigeon.app.backlog import read_backlog, read_replica_lag
 from pigeon.app.carrier_events import CarrierEventSink
 from pigeon.app.dispatch import DispatchRound, DispatchSettings
@@ -127,7 +128,10 @@ def build_api(
     other API processes) serves its own, for the first to gather."""
     clock = clock or SystemClock()
     writer = AcceptWriter(
-        db.engine, max_batch=settings.accept_batch_max, max_wait=settings.accept_batch_wait_ms / 1000.0
+        db.engine,
+        max_batch=settings.accept_batch_max,
+        max_wait=settings.accept_batch_wait_ms / 1000.0,
+        write_batch=write_new_messages,
     )
     prices = price_table_for(settings)
     context = ApiContext(

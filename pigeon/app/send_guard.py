@@ -6,10 +6,17 @@ and the numbers and content hash the request log keeps of a send (never its body
 - `guard`: attaches the key row to a new message (written in the same transaction, so the
   key's primary key decides a race), or, without a key, a duplicate-warning alert when the
   same content went to the same recipient a few seconds ago.
+- `late_duplicates`: the same warning for the sends of a batch being written that `guard`
+  could not see: two identical requests at the same moment are each validated before the
+  other commits. Run in the batch's transaction (`pigeon.app.accept_batch`).
+
+A warning says what each request carried: a retry that dropped the earlier request's
+Idempotency-Key is told so, as that is why it was not taken as a retry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +25,11 @@ from sqlalchemy.engine import Connection
 from pigeon.app.send_request import SendRequest, content_hash
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
+from pigeon.domain.events import API_VERSION
 from pigeon.domain.idempotency import DUPLICATE_WARNING, DUPLICATE_WINDOW, KEY_TTL
 from pigeon.store.alerts import alert_row
-from pigeon.store.idempotency import get_key, key_row
-from pigeon.store.messages import NewMessage, find_recent_duplicate, get_message
+from pigeon.store.idempotency import get_key, key_of_message, key_row
+from pigeon.store.messages import NewMessage, find_recent_duplicate, get_message, recent_contents
 
 Row = dict[str, Any]
 #: (to, from, content hash) of a send, as the request log keeps it.
@@ -77,27 +85,82 @@ def guard(
         earlier = find_recent_duplicate(
             conn, account_sid=msg["account_sid"], to=msg["to"], content_hash=msg["content_hash"], since=since
         )
+        new.duplicates_since, new.duplicate_of = since, earlier
     if earlier is None:
         return
-    seconds = max((now - earlier["date_created"]).total_seconds(), 0.0)
-    new.alerts.append(
-        alert_row(
-            account_sid=msg["account_sid"],
-            error_code=DUPLICATE_WARNING,
-            log_level="warning",
-            resource_sid=msg["sid"],
-            at=now,
-            text=(
-                f"Possible duplicate: message {msg['sid']} has the same sender, recipient and body as "
-                f"{earlier['sid']}, created {seconds:.1f} s earlier, and neither request carried an "
-                f"Idempotency-Key. Both were sent. Run `pigeon doctor duplicates --to {msg['to']}` to see "
-                "the requests behind them."
-            ),
-            request_method="POST",
-            request_url=path,
-            request_variables={"To": msg["to"], "From": msg["from_"], "DuplicateOf": earlier["sid"]},
+    earlier_key = key_of_message(conn, msg["account_sid"], earlier["sid"], earlier["date_created"])
+    new.alerts.append(duplicate_alert(msg, earlier, earlier_key=earlier_key, path=path))
+
+
+def duplicate_alert(msg: Row, earlier: Row, *, earlier_key: str | None, path: str | None = None) -> Row:
+    """The warning (79001) that `msg`, sent without an Idempotency-Key, repeats `earlier`
+    (sid, date_created), whose request carried `earlier_key` (or none)."""
+    seconds = max((msg["date_created"] - earlier["date_created"]).total_seconds(), 0.0)
+    if earlier_key is None:
+        why = ", and neither request carried an Idempotency-Key. Both were sent."
+    else:
+        why = (
+            f". The earlier request carried the Idempotency-Key {earlier_key!r} and this one none, so it was not "
+            "taken as a retry of it: both were sent. A retry must repeat the key."
         )
+    return alert_row(
+        account_sid=msg["account_sid"],
+        error_code=DUPLICATE_WARNING,
+        log_level="warning",
+        resource_sid=msg["sid"],
+        at=msg["date_created"],
+        text=(
+            f"Possible duplicate: message {msg['sid']} has the same sender, recipient and body as "
+            f"{earlier['sid']}, created {seconds:.1f} s earlier{why} Run "
+            f"`pigeon doctor duplicates --to {msg['to']}` to see the requests behind them."
+        ),
+        request_method="POST",
+        request_url=path or f"/{API_VERSION}/Accounts/{msg['account_sid']}/Messages.json",
+        request_variables={"To": msg["to"], "From": msg["from_"], "DuplicateOf": earlier["sid"]},
     )
+
+
+def late_duplicates(conn: Connection, batch: Sequence[NewMessage]) -> list[Row]:
+    """Warnings for the sends of `batch` (before it is written, in its transaction) that
+    repeat a message `guard` did not see when it looked: one earlier in the batch, or one
+    committed since (two identical requests at the same moment are each validated before the
+    other commits). Only sends that looked and found none are checked (no Idempotency-Key,
+    the warning on); the store is asked once per account with such sends, none for a batch
+    without any. On SQLite the batches' transactions take turns, so nothing slips through; on
+    PostgreSQL two batches committing at the same instant can still each miss the other."""
+    unseen: dict[str, list[tuple[NewMessage, datetime]]] = {}  # by account
+    latest: dict[tuple[str, str, str], NewMessage] = {}  # the batch's newest row of a content
+    alerts: list[Row] = []
+    for new in batch:
+        msg = new.message
+        if not msg.get("content_hash"):
+            continue
+        content = (msg["account_sid"], msg["to"], msg["content_hash"])
+        since = new.duplicates_since
+        if since is not None and new.duplicate_of is None and new.idempotency is None:
+            mate = latest.get(content)
+            if mate is not None and mate.message["date_created"] >= since:
+                key = mate.idempotency["key"] if mate.idempotency else None
+                alerts.append(duplicate_alert(msg, mate.message, earlier_key=key))
+            else:
+                unseen.setdefault(msg["account_sid"], []).append((new, since))
+        latest[content] = new
+    for account_sid, sends in unseen.items():
+        found = recent_contents(
+            conn,
+            account_sid=account_sid,
+            tos=sorted({n.message["to"] for n, _ in sends}),
+            content_hashes=sorted({n.message["content_hash"] for n, _ in sends}),
+            since=min(since for _, since in sends),
+        )
+        newest = {(r["to"], r["content_hash"]): r for r in found}  # oldest first: the last stays
+        for new, since in sends:
+            msg = new.message
+            earlier = newest.get((msg["to"], msg["content_hash"]))
+            if earlier is not None and earlier["date_created"] >= since:
+                key = key_of_message(conn, account_sid, earlier["sid"], earlier["date_created"])
+                alerts.append(duplicate_alert(msg, earlier, earlier_key=key))
+    return alerts
 
 
 def summary_of(message: Row) -> SendSummary:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,9 @@ from pigeon.store.tables import idempotency_keys
 Row = dict[str, Any]
 
 k = idempotency_keys.c
+
+#: A key row is written with the `now` its message was created at: a second either side.
+_SAME_MOMENT = timedelta(seconds=1)
 
 
 def key_row(*, account_sid: str, key: str, request_hash: str, message_sid: str, at: datetime) -> Row:
@@ -34,6 +37,27 @@ _GET_KEY = sa.select(idempotency_keys).where(
 def get_key(conn: Connection, account_sid: str, key: str) -> Row | None:
     row = conn.execute(_GET_KEY, {"b_account_sid": account_sid, "b_key": key}).mappings().first()
     return dict(row) if row else None
+
+
+_KEY_OF_MESSAGE = sa.select(k.key).where(
+    k.account_sid == sa.bindparam("b_account_sid"),
+    k.message_sid == sa.bindparam("b_message_sid"),
+    k.date_created.between(sa.bindparam("b_from"), sa.bindparam("b_to")),
+)
+
+
+def key_of_message(conn: Connection, account_sid: str, message_sid: str, created: datetime) -> str | None:
+    """The Idempotency-Key the request that made a message carried, if it did and the key is
+    still kept (24 hours). `created`: the message's date_created, which its key row shares;
+    the key rows of that moment are found by their index, not by a scan of the account's."""
+    params = {
+        "b_account_sid": account_sid,
+        "b_message_sid": message_sid,
+        "b_from": created - _SAME_MOMENT,
+        "b_to": created + _SAME_MOMENT,
+    }
+    key = conn.execute(_KEY_OF_MESSAGE, params).scalar_one_or_none()
+    return str(key) if key is not None else None
 
 
 def purge_idempotency_keys(conn: Connection, older_than: datetime) -> int:

@@ -209,6 +209,28 @@ def find_recent_duplicate(
     return _RECENT_DUPLICATE.first(conn, params)
 
 
+_RECENT_CONTENTS = Prepared(
+    sa.select(m.sid, m.to, m.content_hash, m.date_created)
+    .where(
+        m.account_sid == sa.bindparam("b_account_sid"),
+        m.to.in_(sa.bindparam("b_tos", expanding=True)),
+        m.date_created >= sa.bindparam("b_since"),
+        m.content_hash.in_(sa.bindparam("b_hashes", expanding=True)),
+    )
+    .order_by(m.date_created)
+)
+
+
+def recent_contents(
+    conn: Connection, *, account_sid: str, tos: Sequence[str], content_hashes: Sequence[str], since: datetime
+) -> list[Row]:
+    """The account's messages to any of `tos` with any of `content_hashes`, created at or after
+    `since`, oldest first (sid, to, content_hash, date_created): for a batch of sends, what
+    `find_recent_duplicate` finds for one, on the same (account_sid, to, date_created) index."""
+    params = {"b_account_sid": account_sid, "b_tos": list(tos), "b_since": since, "b_hashes": list(content_hashes)}
+    return _RECENT_CONTENTS.all(conn, params)
+
+
 def events_for_messages(conn: Connection, message_sids: Sequence[str]) -> dict[str, list[Row]]:
     """The timelines of many messages in one query, each in order."""
     out: dict[str, list[Row]] = {sid: [] for sid in message_sids}

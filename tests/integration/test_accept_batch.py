@@ -1,0 +1,157 @@
+"""The accept path's batch write on SQLite and PostgreSQL (`pigeon.app.accept_batch`): the
+duplicate warnings that validation could not give (two identical sends at the same moment)
+and their wording from what each request carried, through the API's real writer as
+`pigeon.bootstrap` wires it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from pigeon import bootstrap
+from pigeon.app import send_guard
+from pigeon.app.accept_batch import write_new_messages
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.config import load_settings
+from pigeon.domain.idempotency import DUPLICATE_WARNING
+from pigeon.store.alerts import list_alerts
+from pigeon.store.engine import Database
+from pigeon.store.messages import NewMessage
+from pigeon.testing import FrozenClock
+from tests.integration.test_event_streams import Account, make_account
+
+TO = "+14155552671"
+WINDOW = timedelta(seconds=10)
+
+
+@pytest.fixture
+def account(db: Database, clock: FrozenClock) -> Account:
+    return make_account(db, clock)
+
+
+def validated(
+    db: Database, clock: FrozenClock, acct: Account, body: str = "Your code is 1234", *, key: str | None = None
+) -> NewMessage:
+    """A send as the API validates it (its duplicate lookup and `guard`), not yet written."""
+    now = clock.now()
+    with db.read() as conn:
+        new = prepare_message(
+            conn,
+            acct.sid,
+            SendRequest(to=TO, from_=acct.number, body=body),
+            now,
+            duplicates_since=None if key else now - WINDOW,
+        )
+        send_guard.guard(conn, new, key=key, request_hash="h" if key else None, now=now, path="/p", window=WINDOW)
+    return new
+
+
+def write(db: Database, *batch: NewMessage) -> None:
+    with db.write() as conn:
+        write_new_messages(conn, batch)
+
+
+def warnings(db: Database, acct: Account) -> dict[str, str]:
+    """The duplicate warnings: the message each is about -> its text."""
+    with db.read() as conn:
+        found = list_alerts(conn, account_sid=acct.sid, error_code=DUPLICATE_WARNING)
+    return {a["resource_sid"]: a["alert_text"] for a in found}
+
+
+# -- duplicates validation could not see ------------------------------------------------------
+
+
+def test_two_identical_sends_in_one_batch_warn_of_the_second(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """Both were validated before either was written: neither saw the other, and both went
+    out unwarned. The batch write compares them."""
+    first, second = validated(db, clock, account), validated(db, clock, account)
+    other = validated(db, clock, account, "Your code is 9999")
+    assert first.duplicate_of is None and second.duplicate_of is None  # validation saw nothing
+    write(db, first, second, other)
+    found = warnings(db, account)
+    assert list(found) == [second.message["sid"]]
+    assert first.message["sid"] in found[second.message["sid"]]
+    assert "neither request carried an Idempotency-Key" in found[second.message["sid"]]
+    assert first.alerts == second.alerts == []  # the batch's warnings are not kept on the sends
+
+
+def test_a_send_validated_before_the_other_committed_is_warned_in_its_own_batch(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    first = validated(db, clock, account)
+    clock.advance(0.5)
+    second = validated(db, clock, account)  # before the first is written
+    write(db, first)
+    write(db, second)
+    assert list(warnings(db, account)) == [second.message["sid"]]
+    clock.advance(30)  # past the window: an old message with the same text is no duplicate
+    late = validated(db, clock, account)
+    write(db, late)
+    assert list(warnings(db, account)) == [second.message["sid"]]
+
+
+def test_a_send_warned_when_validated_is_not_warned_again(db: Database, clock: FrozenClock, account: Account) -> None:
+    write(db, validated(db, clock, account))
+    clock.advance(1)
+    again = validated(db, clock, account)
+    assert len(again.alerts) == 1  # validation saw it
+    write(db, again)
+    assert list(warnings(db, account)) == [again.message["sid"]]
+
+
+def test_a_send_with_a_key_is_not_warned_and_a_later_one_without_is_told_its_key(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """The earlier request carried an Idempotency-Key, the later none: the warning said that
+    neither did. It names the key, in the batch and when validation sees the earlier one."""
+    keyed, bare = validated(db, clock, account, key="order-17"), validated(db, clock, account)
+    write(db, keyed, bare)  # in one batch
+    write(db, validated(db, clock, account, "other text", key="order-18"))
+    clock.advance(1)
+    seen = validated(db, clock, account, "other text")  # validation sees it
+    write(db, seen)
+    found = warnings(db, account)
+    assert sorted(found) == sorted([bare.message["sid"], seen.message["sid"]])  # never a keyed one
+    assert keyed.message["sid"] in found[bare.message["sid"]]
+    assert "the Idempotency-Key 'order-17' and this one none" in found[bare.message["sid"]]
+    assert "the Idempotency-Key 'order-18' and this one none" in found[seen.message["sid"]]
+    assert not any("neither" in text for text in found.values())
+    clock.advance(1)
+    again = validated(db, clock, account)  # the newest earlier one is `bare`, which carried none
+    write(db, again)
+    assert "neither request carried an Idempotency-Key" in warnings(db, account)[again.message["sid"]]
+
+
+def test_the_api_writer_warns_of_concurrent_identical_posts(
+    db: Database, database_url: str, clock: FrozenClock
+) -> None:
+    """Through the API as `pigeon.bootstrap` builds it: ten pairs of identical POSTs, each pair
+    at once, get ten warnings, one per pair (the reviewer counted one)."""
+    first = bootstrap.ensure_first_account(db, clock)
+    assert first is not None
+    acct = Account(first.account["sid"], first.account["auth_token"], first.numbers[0]["phone_number"])
+    app = bootstrap.build_api(load_settings(environ={}, database_url=database_url), db)
+    url = f"/2010-04-01/Accounts/{acct.sid}/Messages.json"
+    recipients = [f"+1415555{i:04d}" for i in range(400, 410)]
+
+    async def run() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://pigeon.test") as client:
+                answers: list[httpx.Response] = []
+                for to in recipients:
+                    data = {"To": to, "From": acct.number, "Body": "same text"}
+                    pair = [client.post(url, data=data, auth=(acct.sid, acct.token)) for _ in range(2)]
+                    answers += await asyncio.gather(*pair)
+                return answers
+
+    answers = asyncio.run(run())
+    assert [a.status_code for a in answers] == [201] * 20
+    with db.read() as conn:
+        found = list_alerts(conn, account_sid=acct.sid, error_code=DUPLICATE_WARNING, limit=100)
+    assert sorted(dict(a["request_variables"])["To"] for a in found) == recipients
