@@ -122,6 +122,7 @@ async def _accept(
             send_guard.guard(
                 conn, new, key=key, request_hash=fingerprint, now=now, path=request.url.path, window=c.duplicate_window
             )
+            new.streams_events = bool(account["streams_events"])  # its batch reads subscriptions only if so
             return new
 
     result = await store_read(c.db, validate)  # validation only reads

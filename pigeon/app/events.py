@@ -14,9 +14,11 @@ test event), ``params`` two pairs, ``sink_sid`` and ``cloudevent`` (the event as
 so every retry sends the same bytes and the same ``id``). `pigeon.app.event_delivery`
 sends it.
 
-Messages created as ``queued`` (sent with a From number) emit no ``queued`` event: creation
-goes through the group-commit writer, not through a status change. A message sent through a
-Messaging Service is created ``accepted`` and emits ``queued`` when the dispatcher moves it on.
+A message created ``queued`` (sent with a From number) is not a status change:
+`publish_queued_events` queues its ``queued`` event with its creation, in the transaction of
+the group-commit writer's batch (`pigeon.app.accept_batch`), reading the subscriptions of all
+the batch's accounts in one query. A message sent through a Messaging Service is created
+``accepted`` and emits ``queued`` when the dispatcher moves it on.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pigeon.domain.events import (
 )
 from pigeon.domain.optout import classify as classify_keyword
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.domain.status import MessageStatus
 from pigeon.store import events as store
 from pigeon.store import webhooks as outbox
 
@@ -48,6 +51,7 @@ __all__ = [
     "SINK_PARAM",
     "enqueue_event",
     "publish_inbound_event",
+    "publish_queued_events",
     "publish_status_event",
     "publish_status_events",
 ]
@@ -56,6 +60,7 @@ __all__ = [
 EVENT = store.EVENT
 #: The outbox row's params: which sink, and the CloudEvent as its JSON text.
 SINK_PARAM, EVENT_PARAM = "sink_sid", "cloudevent"
+QUEUED = str(MessageStatus.QUEUED)
 
 
 def event_text(event: Mapping[str, Any]) -> str:
@@ -142,18 +147,26 @@ def publish_status_events(
     routes: dict[str, list[dict[str, Any]]] = {}
     ids: list[int] = []
     for message, done in changed:
-        event_type = status_event_type(message["status"])
-        if event_type is None:
+        if status_event_type(message["status"]) is None:
             continue
         account = message["account_sid"]
         if account not in routes:
             routes[account] = store.routes(conn, account)
-
-        def data(message: Mapping[str, Any] = message, done: str | None = done) -> Mapping[str, Any]:
-            return message_status_data(message, at=now, raw_dlr_done_date=done)
-
-        ids += _publish(conn, routes[account], message, event_type, data, now)
+        ids += _publish_status(conn, routes[account], message, done, now)
     return ids
+
+
+def _publish_status(
+    conn: Connection, routes: Sequence[Mapping[str, Any]], message: Mapping[str, Any], done: str | None, now: datetime
+) -> list[int]:
+    event_type = status_event_type(message["status"])
+    if event_type is None:
+        return []
+
+    def data() -> Mapping[str, Any]:
+        return message_status_data(message, at=now, raw_dlr_done_date=done)
+
+    return _publish(conn, routes, message, event_type, data, now)
 
 
 def publish_inbound_event(conn: Connection, message: Mapping[str, Any], *, now: datetime) -> list[int]:
@@ -164,3 +177,20 @@ def publish_inbound_event(conn: Connection, message: Mapping[str, Any], *, now: 
         return inbound_message_data(message, at=now, opt_out_type=str(keyword[0]) if keyword else None)
 
     return _publish(conn, store.routes(conn, message["account_sid"]), message, INBOUND_RECEIVED, data, now)
+
+
+def publish_queued_events(conn: Connection, created: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Queue com.twilio.messaging.message.queued for the messages of `created` (rows being
+    inserted) that are created ``queued``, each at its creation time. One query reads the
+    subscriptions of every account among them (none when no message is queued); the accounts
+    that stream nothing cost that query's index probe and nothing more."""
+    queued = [m for m in created if m["status"] == QUEUED]
+    if not queued:
+        return []
+    routes = store.routes_of(conn, {m["account_sid"] for m in queued})
+    ids: list[int] = []
+    for message in queued:
+        subscribed = routes.get(message["account_sid"])
+        if subscribed:
+            ids += _publish_status(conn, subscribed, message, None, message["date_created"])
+    return ids

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app import accounts, usage
+from pigeon.app.accept_batch import write_new_messages
 from pigeon.app.events import publish_inbound_event
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import numbers, storable
@@ -245,7 +246,7 @@ def _keyword_reply(
             text=f"The automatic {kind} reply to {new.message['from_']} could not be sent: {exc.message}",
         )
         return None
-    insert_messages(conn, [reply])
+    write_new_messages(conn, [reply])  # with its queued event, as a send's
     return str(reply.message["sid"])
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.store.prepared import Prepared
-from pigeon.store.tables import accounts, api_keys
+from pigeon.store.tables import accounts, api_keys, event_subscriptions
 
 Row = dict[str, Any]
 
@@ -61,12 +61,17 @@ with_parent = accounts.outerjoin(
 
 # Built once: the API reads an account on every request, and building a statement costs more
 # than running it. With its parent's status and geo list (None for a main account): a
-# subaccount is held to both (`pigeon.app.accounts.standing`, `geo_permissions`).
+# subaccount is held to both (`pigeon.app.accounts.standing`, `geo_permissions`). And whether
+# it has an Event Streams subscription: a send from an account without one has no event to
+# publish with its batch, which then reads no subscriptions (`pigeon.app.accept_batch`); the
+# probe of event_subscriptions' account index inside this read measured about 1 µs on
+# SQLite, against 15 µs for a query of its own per batch (PostgreSQL: a round trip).
 _GET_ACCOUNT = Prepared(
     sa.select(
         accounts,
         parent.c.status.label("parent_status"),
         parent.c.allowed_countries.label("parent_allowed_countries"),
+        sa.exists().where(event_subscriptions.c.account_sid == accounts.c.sid).label("streams_events"),
     )
     .select_from(with_parent)
     .where(accounts.c.sid == sa.bindparam("b_sid"))
@@ -75,7 +80,7 @@ _GET_ACCOUNT = Prepared(
 
 def get_account(conn: Connection, sid: str) -> Row | None:
     """The account's row, with `parent_status` and `parent_allowed_countries` (None for a main
-    account)."""
+    account), and `streams_events`: whether it has an Event Streams subscription."""
     return _GET_ACCOUNT.first(conn, {"b_sid": sid})
 
 

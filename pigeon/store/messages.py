@@ -51,6 +51,9 @@ class NewMessage:
     #: `duplicates_since`: the one it found (sid, date_created), or None. Not written.
     duplicates_since: datetime | None = None
     duplicate_of: Row | None = None
+    #: Whether the account had an Event Streams subscription when the send was validated
+    #: (`pigeon.store.accounts.get_account`); None when not known. Not written.
+    streams_events: bool | None = None
 
 
 ik = idempotency_keys.c

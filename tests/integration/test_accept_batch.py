@@ -1,30 +1,38 @@
 """The accept path's batch write on SQLite and PostgreSQL (`pigeon.app.accept_batch`): the
-duplicate warnings that validation could not give (two identical sends at the same moment)
-and their wording from what each request carried, through the API's real writer as
-`pigeon.bootstrap` wires it."""
+duplicate warnings that validation could not give (two identical sends at the same moment),
+their wording from what each request carried, and Event Streams' ``queued`` event for the
+messages created queued (and for the automatic reply to a keyword), through the API's real
+writer as `pigeon.bootstrap` wires it."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
 
 from pigeon import bootstrap
 from pigeon.app import send_guard
 from pigeon.app.accept_batch import write_new_messages
+from pigeon.app.inbound import receive
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.config import load_settings
 from pigeon.domain.idempotency import DUPLICATE_WARNING
+from pigeon.ports import InboundSms
+from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
 from pigeon.store.messages import NewMessage
 from pigeon.testing import FrozenClock
-from tests.integration.test_event_streams import Account, make_account
+from tests.integration.test_event_streams import Account, add_sink, event_of, make_account, subscribe
 
 TO = "+14155552671"
 WINDOW = timedelta(seconds=10)
+QUEUED = "com.twilio.messaging.message.queued"
+SENT = "com.twilio.messaging.message.sent"
 
 
 @pytest.fixture
@@ -52,6 +60,11 @@ def validated(
 def write(db: Database, *batch: NewMessage) -> None:
     with db.write() as conn:
         write_new_messages(conn, batch)
+
+
+def events_of(db: Database, sid: str) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        return [event_of(r) for r in outbox.list_deliveries(conn, message_sid=sid) if r["kind"] == "event"]
 
 
 def warnings(db: Database, acct: Account) -> dict[str, str]:
@@ -127,14 +140,16 @@ def test_a_send_with_a_key_is_not_warned_and_a_later_one_without_is_told_its_key
     assert "neither request carried an Idempotency-Key" in warnings(db, account)[again.message["sid"]]
 
 
-def test_the_api_writer_warns_of_concurrent_identical_posts(
+def test_the_api_writer_warns_of_concurrent_identical_posts_and_publishes_queued(
     db: Database, database_url: str, clock: FrozenClock
 ) -> None:
     """Through the API as `pigeon.bootstrap` builds it: ten pairs of identical POSTs, each pair
-    at once, get ten warnings, one per pair (the reviewer counted one)."""
+    at once, get ten warnings, one per pair (the reviewer counted one), and every message its
+    queued event."""
     first = bootstrap.ensure_first_account(db, clock)
     assert first is not None
     acct = Account(first.account["sid"], first.account["auth_token"], first.numbers[0]["phone_number"])
+    subscribe(db, clock, acct, add_sink(db, clock, acct), QUEUED)
     app = bootstrap.build_api(load_settings(environ={}, database_url=database_url), db)
     url = f"/2010-04-01/Accounts/{acct.sid}/Messages.json"
     recipients = [f"+1415555{i:04d}" for i in range(400, 410)]
@@ -155,3 +170,105 @@ def test_the_api_writer_warns_of_concurrent_identical_posts(
     with db.read() as conn:
         found = list_alerts(conn, account_sid=acct.sid, error_code=DUPLICATE_WARNING, limit=100)
     assert sorted(dict(a["request_variables"])["To"] for a in found) == recipients
+    for answer in answers:
+        assert [e["type"] for e in events_of(db, answer.json()["sid"])] == [QUEUED]
+
+
+# -- the queued event -------------------------------------------------------------------------
+
+
+def test_a_message_created_queued_publishes_queued_with_its_batch(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """A send from a number is created queued, which is no status change: nothing published
+    it. Its batch does, reading every account's subscriptions in one query; a Messaging
+    Service's send, created accepted, gets its event when the dispatcher moves it on."""
+    subscribe(db, clock, account, add_sink(db, clock, account), QUEUED, SENT)
+    quiet = make_account(db, clock, "+14155550188")
+    mine = validated(db, clock, account, "one")
+    clock.advance(0.25)
+    accepted = validated(db, clock, account, "two")
+    accepted.message["status"] = "accepted"  # as a Messaging Service's send is created
+    theirs = validated(db, clock, quiet, "three")
+    queries: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "event_subscriptions" in statement:
+            queries.append(statement)
+
+    later = validated(db, clock, account, "four")
+    later.message["status"] = "accepted"
+    unstreamed = validated(db, clock, quiet, "five")
+    unstreamed.streams_events = False  # as the API reads it with the account
+    sa_event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        write(db, mine, accepted, theirs)
+        write(db, later)  # nothing created queued: no query
+        write(db, unstreamed)  # its account streams nothing: no query
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", count)
+    assert len(queries) == 1
+    [event] = events_of(db, mine.message["sid"])
+    assert event["type"] == QUEUED and event["time"] == "2026-01-15T12:00:00.000Z"
+    data = event["data"]
+    assert (data["messageSid"], data["messageStatus"], data["from"], data["to"], data["body"]) == (
+        mine.message["sid"],
+        "QUEUED",
+        account.number,
+        TO,
+        "one",
+    )
+    assert events_of(db, accepted.message["sid"]) == [] and events_of(db, theirs.message["sid"]) == []
+
+
+def test_the_automatic_reply_to_stop_publishes_queued(db: Database, clock: FrozenClock, account: Account) -> None:
+    """The reply to a keyword is created queued as a send is, outside the API's writer."""
+    subscribe(db, clock, account, add_sink(db, clock, account), QUEUED)
+    with db.write() as conn:
+        intake = receive(
+            conn,
+            InboundSms(carrier="simulator", sender=TO, recipient=account.number, body="STOP"),
+            now=clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+    [reply] = intake.reply_sids
+    [event] = events_of(db, reply)
+    assert (event["type"], event["data"]["to"], event["data"]["from"]) == (QUEUED, TO, account.number)
+
+
+def test_a_send_from_an_account_without_subscriptions_reads_none(
+    db: Database, database_url: str, clock: FrozenClock
+) -> None:
+    """Through the API: the account's read says it streams nothing, so its sends' batches read
+    no subscriptions; once it subscribes, its next send has its queued event."""
+    first = bootstrap.ensure_first_account(db, clock)
+    assert first is not None
+    acct = Account(first.account["sid"], first.account["auth_token"], first.numbers[0]["phone_number"])
+    app = bootstrap.build_api(load_settings(environ={}, database_url=database_url), db)
+    url = f"/2010-04-01/Accounts/{acct.sid}/Messages.json"
+    routes: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "event_sinks" in statement:  # the subscriptions with their sinks, not the account's EXISTS
+            routes.append(statement)
+
+    async def send(body: str) -> str:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://pigeon.test") as client:
+                answer = await client.post(
+                    url, data={"To": TO, "From": acct.number, "Body": body}, auth=(acct.sid, acct.token)
+                )
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["sid"])
+
+    sa_event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        quiet = asyncio.run(send("first"))
+        assert routes == []
+        subscribe(db, clock, acct, add_sink(db, clock, acct), QUEUED)
+        streamed = asyncio.run(send("second"))
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", count)
+    assert events_of(db, quiet) == []
+    assert [e["type"] for e in events_of(db, streamed)] == [QUEUED]
