@@ -330,8 +330,8 @@ def send(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a message, as POST Messages.json would; the workers send it."""
+    from pigeon.app.accept_batch import write_new_messages
     from pigeon.app.send import SendRequest, prepare_message
-    from pigeon.store.messages import insert_messages
 
     settings = settings_or_exit()
     db = bootstrap.open_database(settings)
@@ -347,7 +347,7 @@ def send(
                 status_callback=status_callback,
             )
             new = prepare_message(conn, account_sid, req, clock.now(), pacing=bootstrap.pacing_policy(settings))
-            insert_messages(conn, [new])
+            write_new_messages(conn, [new])  # as the API writes it: its Event Streams `queued` too
     except ApiError as exc:
         raise fail(exc) from exc
     row = new.message

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.accept_batch import write_new_messages
 from pigeon.app.callback_delivery import Transactions, build_request
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import storable
@@ -37,7 +38,6 @@ from pigeon.store import alerts as alert_store
 from pigeon.store import inbound as inbound_store
 from pigeon.store import messages as message_store
 from pigeon.store import webhooks as outbox
-from pigeon.store.messages import insert_messages
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ def _send_reply(
         direction=Direction.OUTBOUND_REPLY,
     )
     new = prepare_message(conn, delivery["account_sid"], req, now, pacing=pacing)
-    insert_messages(conn, [new])
+    write_new_messages(conn, [new])  # as the API writes a send: its Event Streams `queued` too
     message_store.add_event(
         conn,
         message_sid=new.message["sid"],

@@ -18,15 +18,17 @@ from pigeon import bootstrap
 from pigeon.app import send_guard
 from pigeon.app.accept_batch import write_new_messages
 from pigeon.app.inbound import receive
+from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.config import load_settings
 from pigeon.domain.idempotency import DUPLICATE_WARNING
-from pigeon.ports import InboundSms
+from pigeon.ports import InboundSms, WebhookRequest, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
 from pigeon.store.messages import NewMessage
-from pigeon.testing import FrozenClock
+from pigeon.store.tables import phone_numbers
+from pigeon.testing import FrozenClock, RecordingWebhookSender
 from tests.integration.test_event_streams import Account, add_sink, event_of, make_account, subscribe
 
 TO = "+14155552671"
@@ -272,3 +274,33 @@ def test_a_send_from_an_account_without_subscriptions_reads_none(
         sa_event.remove(db.engine, "before_cursor_execute", count)
     assert events_of(db, quiet) == []
     assert [e["type"] for e in events_of(db, streamed)] == [QUEUED]
+
+
+def test_a_twiml_reply_publishes_queued(db: Database, clock: FrozenClock, account: Account) -> None:
+    """A `<Message>` the application answers with is created queued, outside the API's writer:
+    it is written as a send is, with its ``queued`` event."""
+    subscribe(db, clock, account, add_sink(db, clock, account), QUEUED)
+    with db.write() as conn:
+        conn.execute(
+            phone_numbers.update()
+            .where(phone_numbers.c.phone_number == account.number)
+            .values(sms_url="https://app.example.com/sms")
+        )
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=TO, recipient=account.number, body="again"),
+            now=clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+    with db.write() as conn:
+        [delivery] = [
+            r for r in outbox.claim_due(conn, now=clock.now(), limit=10, lease_seconds=60) if r["kind"] == "inbound"
+        ]
+
+    def answer(request: WebhookRequest) -> WebhookResponse:
+        body = b"<Response><Message>Thanks!</Message></Response>"
+        return WebhookResponse(status=200, headers={"content-type": "text/xml"}, body=body, elapsed_ms=1.0)
+
+    [reply] = asyncio.run(deliver_inbound(db, RecordingWebhookSender(answer), clock, delivery))
+    [event] = events_of(db, reply)
+    assert (event["type"], event["data"]["to"], event["data"]["body"]) == (QUEUED, TO, "Thanks!")
