@@ -386,6 +386,9 @@ def logs(
     ] = None,
 ) -> None:
     """Message logs, newest first; with --export, every matching record and its timeline."""
+    from pigeon.cli_debugger import LIMITS, check_range
+
+    check_range(limit, LIMITS, "--limit")  # before the store: a mistake is one line, exit 2
     db = open_store()
     f = MessageFilter(account_sid=account, to=to, from_=from_, status=status, created_since=parse_since(since))
     if export_format is not None:

@@ -470,3 +470,18 @@ def test_request_and_alert_filters_out_of_range_are_one_line(
     assert done.exception is None or isinstance(done.exception, SystemExit)
     [line] = done.output.strip().splitlines()
     assert line.startswith(f"{flag} must be between") and args[-1] in line
+
+
+@pytest.mark.parametrize("limit", ["99999999999999999999", "0", "-5"])
+def test_pigeon_logs_limit_out_of_range_is_one_line(limit: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pigeon logs --limit` had the same OverflowError traceback as `pigeon requests`."""
+    from typer.testing import CliRunner
+
+    from pigeon.cli import app
+
+    monkeypatch.setenv("PIGEON_DATABASE_URL", f"sqlite:///{tmp_path / 'pigeon.db'}")
+    done = CliRunner().invoke(app, ["logs", "--limit", limit])
+    assert done.exit_code == 2, done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    [line] = done.output.strip().splitlines()
+    assert line.startswith("--limit must be between") and limit in line
