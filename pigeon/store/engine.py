@@ -201,10 +201,47 @@ def create_engine(url: str, *, pool_size: int = 10, ping_always: bool = False) -
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=ping_always, **_ENGINE)
+    engine = sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=ping_always,
+        connect_args=_postgres_connect_args(sa.engine.make_url(url).query),
+        **_ENGINE,
+    )
     if not ping_always:
         _ping_when_idle(engine)
     return engine
+
+
+#: How a PostgreSQL connection notices a server that is gone without a word (a network
+#: partition, a failover that leaves the old primary's connections open and silent), and how
+#: the server ends a transaction whose client went silent. Without them a connection waited for
+#: an answer for as long as the kernel's TCP defaults allow (hours): /healthz hung instead of
+#: answering 503, the processes did not recover when the server came back, and a worker cut off
+#: inside a claim kept its row locks (sender_pacing) on the server, so every other worker's
+#: claims waited behind them and sending stopped everywhere.
+#: - connect_timeout: a new connection gives up after this many seconds;
+#: - keepalives: an idle connection is probed after 30 s, then every 10 s, and dropped after
+#:   3 unanswered probes (a query waiting for its answer counts as idle to TCP);
+#: - tcp_user_timeout: data sent and not acknowledged for 30 s drops the connection;
+#: - idle_in_transaction_session_timeout: the server ends a session that sits in a transaction
+#:   without a statement for 5 minutes, releasing its locks. Pigeon's transactions are short and
+#:   never wait for the network inside; 5 minutes leaves room for a slow export's reads.
+#: A value given in the database URL's query (``?connect_timeout=3``) wins.
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+    "options": "-c idle_in_transaction_session_timeout=300000",
+}
+
+
+def _postgres_connect_args(query: Any) -> dict[str, Any]:
+    return {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in query}
 
 
 #: A pooled PostgreSQL connection idle for longer than this is checked before it is used.

@@ -267,3 +267,26 @@ def test_a_connection_lost_at_the_commit_is_not_called_unavailable(pg: Database)
     assert not isinstance(lost.value, StoreUnavailable)
     with pg.read() as conn:
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+def test_a_postgresql_connection_notices_a_silent_server_and_the_server_a_silent_client(db: Database) -> None:
+    """Without keepalives, a user timeout and a connect timeout, a connection to a server gone
+    silent (a partition, a failover) waited for hours; without the server's idle-in-transaction
+    timeout, a worker cut off inside a claim kept its row locks and stopped every other
+    worker's claims (see POSTGRES_CONNECT_ARGS)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's connection settings")
+    with db.engine.connect() as conn:
+        timeout = conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar_one()
+        params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+    assert timeout == "5min"
+    assert (params["connect_timeout"], params["keepalives"], params["tcp_user_timeout"]) == ("10", "1", "30000")
+    assert (params["keepalives_idle"], params["keepalives_interval"], params["keepalives_count"]) == ("30", "10", "3")
+    # A value in the URL's query is the operator's: it wins.
+    own = Database.from_url(db.engine.url.render_as_string(hide_password=False) + "?connect_timeout=3")
+    try:
+        with own.engine.connect() as conn:
+            params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+        assert params["connect_timeout"] == "3" and params["keepalives"] == "1"
+    finally:
+        own.dispose()
