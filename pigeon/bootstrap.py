@@ -292,6 +292,10 @@ def build_carriers(
         return {simulator.name: simulator}, lambda _to: only
 
     def leased(c: SmppCarrierConfig) -> LeasedCarrier:
+        # 0 until this process binds it: a process standing by for a lease reports the carrier
+        # unbound, so `max by (carrier) (pigeon_carrier_bound) == 0` fires while no process
+        # holds it (a holder killed, before the takeover) instead of finding no series at all.
+        metrics.bound.labels(c.name).set(0)
         return LeasedCarrier(
             c.name,
             slots=c.binds,

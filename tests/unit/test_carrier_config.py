@@ -262,3 +262,19 @@ def test_long_messages() -> None:
     with pytest.raises(CarrierConfigError) as raised:
         load_carriers(carrier(long_messages="split"))
     assert "long_messages must be one of 'udh', 'sar', 'payload', got 'split'" in str(raised.value)
+
+
+def test_a_process_standing_by_for_a_bind_lease_reports_the_carrier_unbound() -> None:
+    """The README's alert (`max by (carrier) (pigeon_carrier_bound) == 0`) found no series while
+    no process held the lease: only a bound SmppCarrier set the gauge."""
+    from pigeon.bootstrap import build_carriers
+    from pigeon.carriers.metrics import CarrierMetrics
+    from pigeon.carriers.simulator import SimulatedNetwork
+    from pigeon.config import Settings
+    from pigeon.testing import FrozenClock
+
+    metrics, clock = CarrierMetrics(), FrozenClock()
+    settings = Settings(file_tables=carrier())
+    carriers, _route = build_carriers(settings, SimulatedNetwork(object(), clock), metrics, clock)  # type: ignore[arg-type]
+    assert list(carriers) == ["acme"] and not carriers["acme"].is_bound()  # type: ignore[attr-defined]
+    assert metrics.registry.get_sample_value("pigeon_carrier_bound", {"carrier": "acme"}) == 0
