@@ -8,25 +8,21 @@ sender's pace, a Messaging Service's accepted one and a scheduled one went out a
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from pigeon.app import diagnose, event_streams
+from pigeon.app import diagnose
 from pigeon.app.dispatch import DispatchSettings, claim, mark_sending
-from pigeon.app.events import EVENT
 from pigeon.app.inbound import receive
 from pigeon.app.optouts import list_for_account
 from pigeon.ports import InboundSms
-from pigeon.store import webhooks as outbox
 from pigeon.store.optouts import record_opt_out
 from pigeon.store.tables import messages
 from tests.integration.pipeline import OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
-
-FAILED = "com.twilio.messaging.message.failed"
+from tests.integration.test_dispatch_sender_left import FAILED, events_streamed, subscribe_to_failures
 
 
 def _text(pipe: Pipeline, body: str, *, to: str = SENDER, sender: str = TO) -> None:
@@ -39,25 +35,6 @@ def _text(pipe: Pipeline, body: str, *, to: str = SENDER, sender: str = TO) -> N
             now=pipe.clock.now(),
             base_url="https://pigeon.example.com",
         )
-
-
-def _subscribe_to_failures(pipe: Pipeline) -> None:
-    config = json.dumps({"destination": "https://sink.example.com/in", "method": "POST", "batch_events": False})
-    with pipe.db.write() as conn:
-        now = pipe.clock.now()
-        sink = event_streams.create_sink(
-            conn, pipe.account_sid, {"Description": "s", "SinkType": "webhook", "SinkConfiguration": config}, now
-        )
-        types = [json.dumps({"type": FAILED, "schema_version": 1})]
-        event_streams.create_subscription(
-            conn, pipe.account_sid, {"Description": "s", "SinkSid": sink["sid"]}, types, now
-        )
-
-
-def _events_streamed(pipe: Pipeline, sid: str) -> list[str]:
-    with pipe.db.read() as conn:
-        rows = [r for r in outbox.list_deliveries(conn, message_sid=sid) if r["kind"] == EVENT]
-    return [json.loads(dict(r["params"])["cloudevent"])["type"] for r in rows]
 
 
 def _keyword_replies(pipe: Pipeline) -> list[dict[str, Any]]:
@@ -92,7 +69,7 @@ def _assert_failed_as_opted_out(pipe: Pipeline, sid: str, *, opted_out_of: str, 
 
 
 def test_a_queued_message_to_a_recipient_who_texts_stop_fails_and_the_confirmation_goes_out(pipe: Pipeline) -> None:
-    _subscribe_to_failures(pipe)
+    subscribe_to_failures(pipe)
     waiting = pipe.send()
     _text(pipe, "STOP")
     [confirmation] = _keyword_replies(pipe)
@@ -103,7 +80,7 @@ def test_a_queued_message_to_a_recipient_who_texts_stop_fails_and_the_confirmati
     assert pipe.status(confirmation["sid"]) == "sent"
     _assert_failed_as_opted_out(pipe, waiting, opted_out_of=SENDER, scope="number")
     assert pipe.timeline(waiting) == [("created", "queued"), ("opted_out", "failed")]
-    assert _events_streamed(pipe, waiting) == [FAILED]
+    assert events_streamed(pipe, waiting) == [FAILED]
     with pipe.db.read() as conn:
         report = diagnose.diagnose_message(conn, pipe.account_sid, waiting, now=pipe.clock.now())
     [finding] = [f for f in report.findings if f.cause == "opted_out_while_waiting"]

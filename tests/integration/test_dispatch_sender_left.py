@@ -47,7 +47,8 @@ def _remove(pipe: Pipeline, number: str) -> None:
         number_store.delete_number(conn, _number_sid(pipe, number))
 
 
-def _subscribe_to_failures(pipe: Pipeline) -> None:
+def subscribe_to_failures(pipe: Pipeline) -> None:
+    """An Event Streams subscription of the pipeline's account to failed messages."""
     config = json.dumps({"destination": "https://sink.example.com/in", "method": "POST", "batch_events": False})
     with pipe.db.write() as conn:
         now = pipe.clock.now()
@@ -60,7 +61,8 @@ def _subscribe_to_failures(pipe: Pipeline) -> None:
         )
 
 
-def _events_streamed(pipe: Pipeline, sid: str) -> list[str]:
+def events_streamed(pipe: Pipeline, sid: str) -> list[str]:
+    """The types of the Event Streams events queued for message `sid`."""
     with pipe.db.read() as conn:
         rows = [r for r in outbox.list_deliveries(conn, message_sid=sid) if r["kind"] == EVENT]
     return [json.loads(dict(r["params"])["cloudevent"])["type"] for r in rows]
@@ -87,7 +89,7 @@ def test_a_number_released_after_the_send_fails_its_message_with_21606_and_no_su
     if sender == SHORT_CODE:
         with pipe.db.write() as conn:
             number_use.provision(conn, account_sid=pipe.account_sid, phone_number=SHORT_CODE, now=pipe.clock.now())
-    _subscribe_to_failures(pipe)
+    subscribe_to_failures(pipe)
     sid = pipe.send(from_=sender)
     _remove(pipe, sender)
     carrier = ScriptedCarrier("c1")
@@ -96,7 +98,7 @@ def test_a_number_released_after_the_send_fails_its_message_with_21606_and_no_su
     assert carrier.submitted == []
     _assert_failed_at_the_claim(pipe, sid, sender)
     assert pipe.timeline(sid) == [("created", "queued"), ("number_left_account", "failed")]
-    assert _events_streamed(pipe, sid) == [FAILED]
+    assert events_streamed(pipe, sid) == [FAILED]
     with pipe.db.read() as conn:
         report = diagnose.diagnose_message(conn, pipe.account_sid, sid, now=pipe.clock.now())
     assert "sender_released" in report.causes() and "carrier_failed" not in report.causes()
