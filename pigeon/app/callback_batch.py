@@ -40,7 +40,7 @@ from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
-from pigeon.store import message_batch
+from pigeon.store import message_batch, webhook_lines
 from pigeon.store import webhooks as outbox
 from pigeon.store.batch import AsyncGroupCommitter
 from pigeon.store.engine import Database
@@ -51,14 +51,14 @@ Row = dict[str, Any]
 
 
 def find_stranded(conn: Connection, *, since: datetime | None, until: datetime | None = None) -> list[int]:
-    """The deliveries left waiting behind nothing (`store.webhooks` says how one can be):
+    """The deliveries left waiting behind nothing (`store.webhook_lines` says how one can be):
     those written since `since` (and before `until`), or every one when it is None. A read."""
-    return outbox.find_orphans(conn, since=since, until=until)
+    return webhook_lines.find_orphans(conn, since=since, until=until)
 
 
 def release_stranded(conn: Connection, ids: Sequence[int], *, now: datetime) -> int:
     """Send those of `ids` (from `find_stranded`) that are still stranded; how many."""
-    return outbox.promote_orphans(conn, ids, now=now)
+    return webhook_lines.promote_orphans(conn, ids, now=now)
 
 
 def give_back(conn: Connection, ids: Sequence[int], *, lease: datetime, until: datetime, now: datetime) -> int:

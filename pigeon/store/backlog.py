@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.domain.status import MessageStatus
 from pigeon.store.tables import messages, webhook_deliveries
-from pigeon.store.webhooks import PENDING, WAITING
+from pigeon.store.webhook_lines import PENDING, WAITING
 
 m = messages.c
 d = webhook_deliveries.c

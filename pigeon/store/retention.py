@@ -38,7 +38,7 @@ from pigeon.store.tables import (
     webhook_attempts,
     webhook_deliveries,
 )
-from pigeon.store.webhooks import FINISHED, UNFINISHED
+from pigeon.store.webhook_lines import FINISHED, UNFINISHED
 
 m = messages.c
 d = webhook_deliveries.c

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.store.tables import webhook_attempts, webhook_deliveries
-from pigeon.store.webhooks import FINISHED
+from pigeon.store.webhook_lines import FINISHED
 
 d = webhook_deliveries.c
 a = webhook_attempts.c

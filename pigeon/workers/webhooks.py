@@ -29,7 +29,7 @@ with, and the outcomes of the attempts that finish together are recorded in one 
 Other kinds go to their handler (inbound webhooks, with TwiML), or to `deliver_one`.
 
 Alongside, a sweep releases deliveries left waiting behind nothing (a rare race on PostgreSQL,
-see `pigeon.store.webhooks`): every `sweep_interval` it looks at the waiting rows written since
+see `pigeon.store.webhook_lines`): every `sweep_interval` it looks at the waiting rows written since
 the previous sweep (and in the second before it, for transactions that committed late), then
 once more at those rows when they are `sweep_recent` old (for a finish that committed late),
 and every `full_sweep_interval` (and at start) at all of them. A row is stranded, if at all,

@@ -29,6 +29,7 @@ from pigeon.domain.errors import WebhookError
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.status import MessageStatus
 from pigeon.ports import SystemClock, WebhookRequest, WebhookResponse
+from pigeon.store import webhook_lines
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
@@ -156,7 +157,9 @@ def deliver_until_settled(db: Database, sids: list[str], *, timeout: float, tota
     def pending() -> int:
         with db.read() as conn:
             return sum(
-                r["status"] in outbox.UNFINISHED for sid in sids for r in outbox.list_deliveries(conn, message_sid=sid)
+                r["status"] in webhook_lines.UNFINISHED
+                for sid in sids
+                for r in outbox.list_deliveries(conn, message_sid=sid)
             )
 
     async def main() -> float:

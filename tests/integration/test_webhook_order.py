@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from pigeon.app.accounts import create_account
 from pigeon.domain.retry import STATUS_CALLBACKS
+from pigeon.store import webhook_lines
 from pigeon.store import webhooks as outbox
 from pigeon.store.engine import Database
 from pigeon.store.tables import messages, webhook_deliveries
@@ -80,7 +81,7 @@ def assert_in_line(db: Database) -> None:
             .order_by(webhook_deliveries.c.message_sid, webhook_deliveries.c.url, webhook_deliveries.c.sequence)
         ).mappings()
         for (message_sid, url), group in groupby(rows, key=lambda r: (r["message_sid"], r["url"])):
-            unfinished = [r["status"] for r in group if r["status"] in outbox.UNFINISHED]
+            unfinished = [r["status"] for r in group if r["status"] in webhook_lines.UNFINISHED]
             expected = ["pending"] + ["waiting"] * (len(unfinished) - 1) if unfinished else []
             assert unfinished == expected, (message_sid, url, unfinished)
 
@@ -290,12 +291,12 @@ def test_the_sweep_releases_a_stranded_delivery_and_nothing_else(db: Database, c
     assert [r["id"] for r in claim(db, start) if r["message_sid"] == sid(1)] == []
     clock.advance(120)
     with db.read() as conn:  # the recent sweep looks only at the last minute's rows ...
-        assert outbox.find_orphans(conn, since=clock.now() - timedelta(seconds=60)) == []
-        found = outbox.find_orphans(conn, since=None)  # ... the full one at every waiting row
+        assert webhook_lines.find_orphans(conn, since=clock.now() - timedelta(seconds=60)) == []
+        found = webhook_lines.find_orphans(conn, since=None)  # ... the full one at every waiting row
     assert found == [stranded]
     with db.write() as conn:
-        assert outbox.promote_orphans(conn, found, now=clock.now()) == 1
-        assert outbox.promote_orphans(conn, found, now=clock.now()) == 0  # only while still stranded
+        assert webhook_lines.promote_orphans(conn, found, now=clock.now()) == 1
+        assert webhook_lines.promote_orphans(conn, found, now=clock.now()) == 0  # only while still stranded
     assert statuses(db, sid(1)) == ["delivered", "pending"]
     assert statuses(db, sid(2)) == ["pending", "waiting"]
     assert [r["id"] for r in claim(db, clock.now()) if r["message_sid"] == sid(1)] == [stranded]
@@ -314,12 +315,12 @@ def test_a_sweep_passes_over_a_row_another_transaction_holds(pg: Database, clock
         started = time.monotonic()
         with pg.write() as conn:
             conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))  # waiting would fail the test, not hang it
-            assert outbox.promote_orphans(conn, [held, free], now=now) == 1
+            assert webhook_lines.promote_orphans(conn, [held, free], now=now) == 1
         assert time.monotonic() - started < 2
         other.execute(sa.text("ROLLBACK"))
     assert statuses(pg, sid(1)) == ["delivered", "waiting"] and statuses(pg, sid(2)) == ["delivered", "pending"]
     with pg.write() as conn:
-        assert outbox.promote_orphans(conn, [held, free], now=now) == 1  # the next sweep takes it
+        assert webhook_lines.promote_orphans(conn, [held, free], now=now) == 1  # the next sweep takes it
     assert statuses(pg, sid(1)) == ["delivered", "pending"]
 
 
@@ -409,9 +410,9 @@ def test_an_enqueue_racing_a_finish_is_released_by_the_sweep(pg: Database, clock
     assert not e_errors
     assert statuses(pg, sid(1)) == ["delivered", "waiting"]  # stranded
     with pg.read() as conn:
-        found = outbox.find_orphans(conn, since=now - timedelta(seconds=10))
+        found = webhook_lines.find_orphans(conn, since=now - timedelta(seconds=10))
     with pg.write() as conn:
-        assert outbox.promote_orphans(conn, found, now=now) == 1
+        assert webhook_lines.promote_orphans(conn, found, now=now) == 1
     assert statuses(pg, sid(1)) == ["delivered", "pending"]
 
 
@@ -456,7 +457,7 @@ def test_a_promotion_that_waited_for_the_row_leaves_it_if_it_moved_on(
     def promote() -> None:
         with pg.write() as conn:
             if promoter == "the sweep":
-                promoted.append(outbox.promote_orphans(conn, [behind], now=now))
+                promoted.append(webhook_lines.promote_orphans(conn, [behind], now=now))
             else:
                 assert outbox.mark_many_delivered(conn, [(head, claimed["claimed_until"], 200)], now=now) == {head}
 
@@ -550,9 +551,9 @@ def test_enqueuers_and_finishers_in_many_threads_lose_no_delivery(pg: Database, 
         thread.join(30)
     assert [e for _, errors in threads for e in errors] == []
     with pg.read() as conn:
-        found = outbox.find_orphans(conn, since=None)
+        found = webhook_lines.find_orphans(conn, since=None)
     with pg.write() as conn:
-        outbox.promote_orphans(conn, found, now=now)
+        webhook_lines.promote_orphans(conn, found, now=now)
     assert_in_line(pg)
     for _ in range(1000):  # and the lines drain: every delivery gets out
         rows = claim(pg, now)
@@ -562,7 +563,7 @@ def test_enqueuers_and_finishers_in_many_threads_lose_no_delivery(pg: Database, 
             deliver(pg, row, now)
     with pg.read() as conn:
         left = conn.execute(
-            sa.select(sa.func.count()).where(webhook_deliveries.c.status.in_(outbox.UNFINISHED))
+            sa.select(sa.func.count()).where(webhook_deliveries.c.status.in_(webhook_lines.UNFINISHED))
         ).scalar_one()
     assert left == 0
 
