@@ -20,6 +20,7 @@ Pure module: no I/O.  The ``gsm0338`` package only supplies the byte codec.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,6 +265,35 @@ def build_udh(reference: int, total: int, sequence: int, *, sixteen_bit: bool = 
     if not 0 <= reference <= 0xFF:
         raise ValueError(f"8-bit reference must be 0..255, got {reference}")
     return bytes((0x05, 0x00, 0x03, reference, total, sequence))
+
+
+def concat_reference(message_sid: str, parts: int, *, sixteen_bit: bool = False) -> int:
+    """The concatenation reference of message ``message_sid`` split into ``parts`` parts.
+
+    Every submission of one message must carry the same reference: a handset joins parts by
+    sender and reference, so a copy sent again under a new one (after a dispatcher died
+    between its submit and recording it, by another process; or after an unanswered submit)
+    becomes a second message, or two incomplete ones, instead of parts it can join and drop.
+    A counter in the process cannot do that across processes and crashes, and a reference
+    kept in the store would cost a write before every submit; so the reference is derived
+    from what every process knows alike: the first octets of SHA-256 (never Python's
+    ``hash``, salted per process) of the SID and the part count. The count is in it so that
+    a message a changed configuration splits into a different number of parts gets another
+    reference: those parts do not fit the earlier ones (`pigeon.ports.Continuation`).
+
+    The price: a counter gives the consecutive messages of one process distinct references,
+    a hash gives two different messages 1 chance in 256 (8 bits) or in 65,536 (16 bits) of
+    sharing one. That matters only for two long messages from one sender to one handset
+    whose parts arrive interleaved (a handset that also compares the part count needs that
+    to match too). The counter promised less than it seems: a message sent by another
+    dispatcher process, or 256 messages after the last one to that handset, got a reference
+    no less random. A carrier whose handsets often get such pairs can use 16-bit references.
+
+    Changing this derivation changes the reference of messages in flight across an upgrade.
+    """
+    digest = hashlib.sha256(f"{message_sid}/{parts}".encode()).digest()
+    reference = int.from_bytes(digest[:2], "big")
+    return reference if sixteen_bit else reference & 0xFF
 
 
 @dataclass(frozen=True)
