@@ -60,9 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import random
 import time
 
 from pigeon.carriers import smpp_pdu as pdu
@@ -108,7 +106,6 @@ class SmppCarrier:
         roles = ("transceiver",) if config.bind == "transceiver" else ("transmitter", "receiver")
         self._binds = [BindKeeper(self, role) for role in roles]
         self._gate = SendGate(window=config.window, throughput=config.throughput)
-        self._references = itertools.count(random.randrange(0x10000))
         self.reports = SmscReports(self)
         self._stop_event = asyncio.Event()
         self._bound_event = asyncio.Event()
@@ -201,19 +198,19 @@ class SmppCarrier:
     def _prepare(self, message: OutboundMessage) -> tuple[PreparedMessage, int]:
         """The parts to send and the number of the first one: 1, or where a continuation resumes.
 
-        A continuation reuses the earlier submit's concatenation reference, so the handset
-        joins the new parts with those it has; if this carrier now splits the message
-        differently (its configuration changed), the whole message goes with a new reference.
+        Every submission of a message carries the reference derived from its SID
+        (`smpp_submit.prepare`), whichever process makes it, so a copy sent again after a
+        crash joins the parts the handset has. A continuation reuses the earlier submit's
+        reference as recorded (a hold recorded before references were derived has a
+        counter's); if this carrier now splits the message differently (its configuration
+        changed), the whole message goes with the reference of the new split.
         """
-        # SAR's reference is 16 bits wide, as a 7-octet UDH's is.
-        mask = 0xFFFF if self.config.sixteen_bit_reference or self.config.long_messages == "sar" else 0xFF
         resume = message.continuation
         if resume is not None and 1 <= resume.first_part <= resume.parts:
-            reference = resume.reference if resume.reference is not None else 0
-            prepared = prepare(message, self.config, reference & mask)
+            prepared = prepare(message, self.config, resume.reference)
             if len(prepared.parts) == resume.parts and prepared.reference == resume.reference:
                 return prepared, resume.first_part
-        return prepare(message, self.config, next(self._references) & mask), 1
+        return prepare(message, self.config), 1
 
     async def stop(self) -> None:
         """Refuse new submits, let those in flight finish (one response timeout), unbind."""

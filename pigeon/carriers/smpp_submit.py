@@ -15,6 +15,9 @@ what the SMSC accepts, and given its concatenation UDH:
   ``long_messages = "payload"``, every part's encoded text joined in one submit_sm's
   message_payload (the SMSC cuts it; the segments were counted the same way).
 
+The reference is derived from the message's SID and part count (`concat_reference`, which
+says why and what it costs), not counted: every copy of one message carries the same.
+
 For a carrier whose SMSC's default alphabet is Latin-1 or ASCII (``default_alphabet``), a
 GSM-7 message goes instead in that alphabet, named explicitly (data_coding 3 or 1), or as
 UCS-2, split by octets (`smpp_alphabet`); the carrier may then get another number of parts
@@ -40,6 +43,7 @@ from pigeon.domain.segments import (
     UCS2_SINGLE,
     Encoding,
     build_udh,
+    concat_reference,
     encode_part,
     plan_segments,
 )
@@ -68,8 +72,13 @@ def source_ton_npi(sender: str, config: SmppCarrierConfig) -> tuple[str, TonNpi]
     return sender, rules.alphanumeric
 
 
-def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int) -> PreparedMessage:
-    """Encode and head every part; ``reference`` is used only if there is more than one part.
+def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int | None = None) -> PreparedMessage:
+    """Encode and head every part.
+
+    A message of several parts gets the concatenation reference `concat_reference` derives
+    from its SID and part count, the same in every process and for every copy, so that a
+    handset can join the parts of a copy sent again with those it has; or ``reference``, the
+    one an earlier submit used (a `Continuation`), cut to this carrier's width.
 
     Raises `CarrierPermanentError` for what SMPP cannot carry at all.
     """
@@ -105,6 +114,10 @@ def prepare(message: OutboundMessage, config: SmppCarrierConfig, reference: int)
         # One submit_sm: a single segment as it is, or every segment's text in message_payload.
         whole = replace(head, text="".join(texts), payload=b"".join(payloads), in_message_payload=total > 1)
         return PreparedMessage((whole,), encoding, None, data_coding)
+    wide = sixteen_bit or mode == "sar"  # SAR's reference is 16 bits wide, as a 7-octet UDH's is
+    if reference is None:
+        reference = concat_reference(message.message_sid, total, sixteen_bit=wide)
+    reference &= 0xFFFF if wide else 0xFF
     parts = []
     for seq, (text, payload) in enumerate(zip(texts, payloads, strict=True), start=1):
         if mode == "sar":
