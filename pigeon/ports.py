@@ -52,8 +52,8 @@ class Continuation:
     ``parts`` with the same concatenation ``reference``, so that the handset joins them with
     the parts it already has (and drops a part it gets twice). ``first_part`` is 1 when the
     first part went unanswered. A carrier whose split of the message no longer has ``parts``
-    parts (its configuration changed) sends the whole message with a new reference instead
-    and says so in `SubmitAck.first_part`.
+    parts (its configuration changed) sends the whole message instead, with the reference of
+    that split (`pigeon.domain.segments.concat_reference`), and says so in `SubmitAck.first_part`.
     """
 
     reference: int | None

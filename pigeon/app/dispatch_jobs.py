@@ -12,9 +12,9 @@ What an attempt may leave at a carrier, and what the next attempt does about it:
 * *Some parts accepted, a later part refused* (multipart): the accepted parts' carrier ids
   are stored at once, so their receipts find the message, and listed in the attempt's
   `retry` (or `failed`) timeline entry. The message is then *held* by that carrier: it is
-  not failed over (another carrier would send those parts again, with a reference the
-  handset cannot join to them), and its retry asks the carrier for the missing parts only,
-  with the same concatenation reference (`ports.Continuation`). A permanent refusal fails
+  not failed over (another carrier would send those parts again, and with another reference
+  if it splits the message otherwise), and its retry asks the carrier for the missing parts
+  only, with the same concatenation reference (`ports.Continuation`). A permanent refusal fails
   the message, the accepted parts' ids kept; their receipts are recorded on its timeline.
 * *No answer* (`CarrierOutcomeUnknown`: response timeout, connection lost after writing):
   the carrier may have the message. It is held by that carrier too and retried there, once

@@ -70,6 +70,13 @@ header themselves. ``payload``: the whole text in one submit_sm's message_payloa
 by the SMSC; the carrier then answers with one id, and sends one receipt, for the message.
 The message's ``num_segments`` and price are Pigeon's count whichever way it goes.
 
+``sixteen_bit_reference``: every part of a long message carries its concatenation
+reference, derived from the message's SID (`pigeon.domain.segments.concat_reference`), so a
+copy sent again, by this process or another, carries the same one. It is 8 bits wide by
+default: two long messages from one sender to one handset whose parts arrive interleaved
+share a reference about 1 time in 256. ``true`` makes it 16 bits (1 in 65,536), in a 7-octet
+header that leaves 152 septets or 66 UCS-2 units a part, for an SMSC that takes that header. SAR references (``long_messages = "sar"``) are 16 bits either way.
+
 ``multipart_receipts``: most SMSCs send a receipt for each part of a long message, and the
 message is delivered once every part is (undelivered as soon as one part is). Some send one
 receipt for the whole message, for its first part or its last: with ``every_part`` such a
