@@ -349,7 +349,11 @@ def write(engine: Engine) -> Iterator[Connection]:
                 with _unavailable_when_lost():
                     yield conn
         finally:
-            conn.info.pop("write", None)
+            # A connection lost (invalidated) takes its info with it; asking for the info would
+            # connect again, and while the server refuses connections (a restart, a failover)
+            # that refusal would replace the `StoreUnavailable` raised above.
+            if not conn.invalidated:
+                conn.info.pop("write", None)
 
 
 #: What `index_plans` switches off: each statement it covers touches a handful of rows

@@ -240,7 +240,8 @@ def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
                 if sqlite and MigrationContext.configure(conn).get_current_heads() != before:
                     _check_foreign_keys(conn)
         finally:
-            conn.info.pop("write", None)
+            if not conn.invalidated:  # a lost connection's info went with it (see `engine.write`)
+                conn.info.pop("write", None)
             if sqlite:
                 driver.execute("PRAGMA foreign_keys=ON")
                 driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

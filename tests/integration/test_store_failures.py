@@ -256,6 +256,33 @@ def test_a_connection_lost_in_a_write_before_its_commit_is_unavailable(pg: Datab
 
 
 @pytest.mark.postgres
+def test_a_connection_lost_in_a_write_while_the_server_refuses_new_ones_is_unavailable(pg: Database) -> None:
+    """A restart or a failover ends the session and refuses connections for a while: the
+    write's error must still be `StoreUnavailable` (nothing written, try again), not the
+    refusal of a connection that nothing should have asked for once this one was lost."""
+    sid = "AC" + "6" * 32
+    name = pg.engine.url.database
+    url = normalise_url(pg.engine.url.render_as_string(hide_password=False))
+    admin = sa.create_engine(
+        sa.make_url(url).set(database="postgres"), poolclass=sa.NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with pytest.raises(StoreUnavailable, match="lost"):
+            with pg.write() as conn:
+                pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+                with admin.connect() as other:
+                    other.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                    other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+                insert_many(conn, accounts, [_account(sid)])
+    finally:
+        with admin.connect() as other:
+            other.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.dispose()
+    with pg.read() as conn:
+        assert account_store.get_account(conn, sid) is None
+
+
+@pytest.mark.postgres
 def test_a_connection_lost_at_the_commit_is_not_called_unavailable(pg: Database) -> None:
     """The COMMIT may or may not have reached the server: `StoreUnavailable` would promise that
     nothing was written."""
