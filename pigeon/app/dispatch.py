@@ -20,6 +20,7 @@ Where the rules are, each in its module's docstring:
                        (holds, continuations, unanswered submits), and media
     dispatch_refusals  a refused attempt: retried, handed over or failed
     dispatch_record    the carriers' answers: sent, copies accepted late or twice
+    dispatch_outage    the carriers' answers kept through a store outage, and at a stop
     placement          which process tries a message's carriers (the rule below, pure)
 
 Carriers bound in other processes. An SMPP carrier allows only so many binds, shared by every
@@ -71,8 +72,10 @@ from pigeon.app.dispatch_jobs import (
     reclaimed,
     submit,
 )
+from pigeon.app.dispatch_outage import record_through_outage
 from pigeon.app.dispatch_record import prices_of, record
 from pigeon.app.placement import needs_elsewhere, place
+from pigeon.domain.errors import StoreUnavailable
 from pigeon.ports import Carrier, Clock, Reach
 from pigeon.store import binds as bind_store
 from pigeon.store import dispatch as store
@@ -203,17 +206,19 @@ class DispatchRound:
     def _mark(self, jobs: Sequence[Job]) -> list[Job]:
         return self.db.transact(lambda conn: mark_sending(conn, jobs, now=self.clock.now()))
 
-    def _record(self, outcomes: Sequence[Outcome]) -> None:
-        prices = prices_of(outcomes, self.settings)
+    def _record(self, outcomes: Sequence[Outcome], prices: dict[str, str | None]) -> None:
         # Run again if PostgreSQL aborts it for another's sake: lost, the carriers' answers would
         # leave the messages sending until their lease ran out, and then they would go again.
+        # The store out of reach is `record_through_outage`'s to wait for.
         self.db.transact(
             lambda conn: record(conn, outcomes, now=self.clock.now(), settings=self.settings, prices=prices),
             conflict_retries=3,
         )
 
-    async def run_once(self, *, rest: float = 0.0) -> int:
-        """One round; returns how many messages were submitted (or refused).
+    async def run_once(self, *, rest: float = 0.0, stopping: asyncio.Event | None = None) -> int:
+        """One round; returns how many messages were submitted (or refused). `stopping`: set
+        when the process is asked to stop, which bounds the wait for a store out of reach
+        (`pigeon.app.dispatch_outage`).
 
         A round that finds nothing due keeps this process's other rounds from looking again
         for `rest` seconds, and so do the rounds that were waiting for the turn meanwhile:
@@ -244,7 +249,7 @@ class DispatchRound:
                 self._quiet_until = loop.time() + rest
             first: asyncio.Task[int] | None = None
             if marked is not None:
-                first = asyncio.ensure_future(self._send(*marked))
+                first = asyncio.ensure_future(self._send(*marked, stopping=stopping))
                 try:
                     await asyncio.wait({first}, timeout=self.settings.turn.total_seconds())
                 except asyncio.CancelledError:
@@ -257,10 +262,12 @@ class DispatchRound:
                 await asyncio.sleep(wait)
             routes = self._routes(group)
             ready = await asyncio.to_thread(self._mark, group)
-            done += await self._send(ready, routes)
+            done += await self._send(ready, routes, stopping=stopping)
         return done
 
-    async def _send(self, ready: Sequence[Job], routes: dict[str, list[Carrier]]) -> int:
+    async def _send(
+        self, ready: Sequence[Job], routes: dict[str, list[Carrier]], *, stopping: asyncio.Event | None = None
+    ) -> int:
         """Submit a group marked sending, concurrently, and record every outcome.
 
         A carrier may take longer than the lease to answer: an SMSC that throttles (the SMPP
@@ -273,7 +280,10 @@ class DispatchRound:
         A renewal that fails (the store out of reach a moment) is logged and the wait goes on:
         the carrier's answers must still be recorded, or what it took would be sent again. And
         renewals stop after `MAX_RENEWED` leases: a submit that never ends (a connector's bug)
-        then lets its lease run out, and another dispatcher takes the message over, as before."""
+        then lets its lease run out, and another dispatcher takes the message over, as before.
+
+        The answers are recorded in one transaction; with the store out of reach they are kept
+        and the record tried again, the lease renewed meanwhile (`pigeon.app.dispatch_outage`)."""
         submits = asyncio.ensure_future(asyncio.gather(*(submit(j, routes[j.message["sid"]]) for j in ready)))
         every = self.settings.lease.total_seconds() / 3
         renewals = 3 * MAX_RENEWED
@@ -287,17 +297,35 @@ class DispatchRound:
             submits.cancel()
             raise
         outcomes = submits.result()
-        await asyncio.to_thread(self._record, outcomes)
+        prices = prices_of(outcomes, self.settings)
+        await record_through_outage(
+            lambda: self._record(outcomes, prices),
+            lambda: self._renew(sids, quiet=True),
+            messages=len(outcomes),
+            renew_every=every,
+            grace=self.settings.record_grace.total_seconds(),
+            stopping=stopping,
+        )
         return len(outcomes)
 
-    def _renew(self, sids: Sequence[str]) -> None:
+    def _renew(self, sids: Sequence[str], *, quiet: bool = False) -> int | None:
+        """Renew the lease of what is still this dispatcher's; how many that is (None: the
+        renewal failed). `quiet`: while the record waits for the store, which said so once."""
         until = self.clock.now() + self.settings.lease
         try:
             held = self.db.transact(lambda conn: store.renew_leases(conn, sids, worker_id=self.worker_id, until=until))
+        except StoreUnavailable as exc:
+            if not quiet:
+                log.warning(
+                    "renewing the lease of messages with the carrier failed: %s", exc, extra={"messages": len(sids)}
+                )
+            return None
         except Exception:
             log.exception("renewing the lease of messages with the carrier failed", extra={"messages": len(sids)})
-            return
-        log.info("submits slower than a third of the lease: lease renewed", extra={"messages": held})
+            return None
+        if not quiet:
+            log.info("submits slower than a third of the lease: lease renewed", extra={"messages": held})
+        return held
 
 
 def _groups(jobs: Sequence[Job], tick: timedelta = timedelta(milliseconds=50)) -> list[list[Job]]:

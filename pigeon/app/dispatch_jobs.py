@@ -162,6 +162,10 @@ class DispatchSettings:
     #: and recorded (`DispatchRound.run_once`): long enough to cover a carrier's usual answer,
     #: short enough that a slow carrier does not hold up the process's other rounds.
     turn: timedelta = timedelta(milliseconds=250)
+    #: How long a dispatcher asked to stop keeps trying to record the carriers' answers while the
+    #: store is out of reach (`pigeon.app.dispatch_outage`): within the 30 s that `pigeon serve`
+    #: gives its worker processes before it kills them, with room for a try that waits on a connect.
+    record_grace: timedelta = timedelta(seconds=15)
     pacing: PacingPolicy = field(default_factory=PacingPolicy)
     prices: PriceTable = field(default_factory=PriceTable)
     retry: RetryPolicy = CARRIER_SUBMITS

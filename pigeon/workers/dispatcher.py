@@ -5,6 +5,7 @@ receipts whose submit answer was recorded by a transaction that could not see th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from pigeon.app.dispatch import DispatchRound
 from pigeon.app.receipt_batch import rematch_parked
@@ -27,12 +28,17 @@ class DispatcherWorker:
     async def rematch_once(self) -> int:
         return await asyncio.to_thread(self._rematch)
 
-    async def round_once(self) -> int:
-        """One round; with nothing due, the process's rounds share one look per `idle`."""
-        return await self.round.run_once(rest=self.idle)
+    async def round_once(self, stopping: asyncio.Event | None = None) -> int:
+        """One round; with nothing due, the process's rounds share one look per `idle`.
+        `stopping`: the worker's stop, which bounds how long a round waits for a store out of
+        reach to record what its carriers answered (`pigeon.app.dispatch_outage`)."""
+        return await self.round.run_once(rest=self.idle, stopping=stopping)
 
     async def run(self, stop: asyncio.Event) -> None:
+        def round_once() -> Awaitable[int]:
+            return self.round_once(stop)
+
         await asyncio.gather(
-            *(run_loop(f"dispatcher-{i}", self.round_once, stop, idle=self.idle) for i in range(self.concurrency)),
+            *(run_loop(f"dispatcher-{i}", round_once, stop, idle=self.idle) for i in range(self.concurrency)),
             run_loop("receipt-rematch", self.rematch_once, stop, idle=self.rematch_every),
         )
