@@ -4,7 +4,7 @@ A carrier account allows ``binds`` binds at once across every Pigeon process; ea
 leased in the store (DESIGN.md §8). The lease keeper (`pigeon.workers.bind_leases`) takes and
 renews the slots, and tells this carrier when to `bind` (it holds a slot) and `unbind` (it
 lost the slot, or is shutting down). Each bind is a fresh inner carrier from ``make``: an
-`SmppCarrier` that was stopped stays stopped.
+`SmppCarrier` that was stopped stays stopped, and no new one starts before it is.
 
 Without a slot, `submit` raises `CarrierUnavailable` ("lease:not_held"): nothing was sent.
 The dispatcher does not let it come to that when another process has the carrier bound; it
@@ -24,7 +24,10 @@ __all__ = ["Bindable", "LeasedCarrier"]
 
 
 class Bindable(Carrier, Protocol):
-    """The inner carrier: a Carrier that says whether it is bound, and reports its status."""
+    """The inner carrier: a Carrier that says whether it is bound, reports its status, and
+    can stop without waiting for its submits in flight."""
+
+    async def stop(self, *, at_once: bool = False) -> None: ...
 
     def is_bound(self) -> bool: ...
 
@@ -50,6 +53,7 @@ class LeasedCarrier:
         self.expires_at: datetime | None = None
         self._make = make
         self._inner: Bindable | None = None
+        self._leaving: Bindable | None = None  # stopping, not yet stopped
         self._events: CarrierEvents | None = None
 
     def __repr__(self) -> str:
@@ -77,8 +81,8 @@ class LeasedCarrier:
 
     async def bind(self) -> None:
         """Start a new inner carrier; returns once its binds were tried once (bound or not).
-        Nothing when one runs already (it reconnects by itself)."""
-        if self._inner is not None or self._events is None:
+        Nothing when one runs already (it reconnects by itself), or is still stopping."""
+        if self._inner is not None or self._leaving is not None or self._events is None:
             return
         inner = self._make()
         try:
@@ -88,12 +92,20 @@ class LeasedCarrier:
             raise
         self._inner = inner
 
-    async def unbind(self) -> None:
-        """Stop the inner carrier (in-flight submits finish, then unbind); submits are refused
-        from the moment this is called."""
-        inner, self._inner = self._inner, None
-        if inner is not None:
-            await inner.stop()
+    async def unbind(self, *, at_once: bool = False) -> None:
+        """Stop the inner carrier (in-flight submits finish, then unbind; ``at_once``: no
+        waiting for them, and a stop under way is cut short); submits are refused from the
+        moment this is called. Returns once the inner carrier is stopped."""
+        inner = self._inner or self._leaving
+        self._inner = None
+        if inner is None:
+            return
+        self._leaving = inner
+        try:
+            await inner.stop(at_once=at_once)
+        finally:
+            if self._leaving is inner:
+                self._leaving = None
 
     def is_bound(self) -> bool:
         return self._inner is not None and self._inner.is_bound()

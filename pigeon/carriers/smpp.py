@@ -111,6 +111,8 @@ class SmppCarrier:
         self._bound_event = asyncio.Event()
         self._submits_in_progress = 0
         self._submitted = 0
+        self._at_once = asyncio.Event()  # stop without waiting for the submits in flight
+        self._stopped = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"SmppCarrier({self.name!r}, {self.config.host}:{self.config.port}, bind={self.config.bind})"
@@ -212,24 +214,38 @@ class SmppCarrier:
                 return prepared, resume.first_part
         return prepare(message, self.config), 1
 
-    async def stop(self) -> None:
-        """Refuse new submits, let those in flight finish (one response timeout), unbind."""
+    async def stop(self, *, at_once: bool = False) -> None:
+        """Refuse new submits, let those in flight finish (one response timeout at most), unbind.
+
+        ``at_once`` (a bind lease about to run out, `pigeon.workers.bind_leases`) waits for no
+        submit in flight: the sessions close now (`smpp_bind.unbind_wait`), and a submit
+        still unanswered then raises `CarrierOutcomeUnknown` ("smpp:connection_lost"), which
+        the dispatcher records as possibly accepted. It cuts short a stop under way. Either
+        way, this returns once every session is closed.
+        """
+        if at_once:
+            self._at_once.set()
         if self.stopping:
+            await self._stopped.wait()
             return
         self.stopping = True
-        deadline = time.monotonic() + self.config.response_timeout
-        while (self._submits_in_progress or self.reports.tasks) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        self._stop_event.set()
-        for bind in self._binds:
-            if bind.session is not None:
-                await bind.session.close("carrier stopped")
-        tasks = [b.task for b in self._binds if b.task]
-        tasks += list(self.reports.tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self.metrics.bound.labels(self.name).set(0)
+        try:
+            deadline = time.monotonic() + self.config.response_timeout
+            while (self._submits_in_progress or self.reports.tasks) and time.monotonic() < deadline:
+                if self._at_once.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            self._stop_event.set()
+            reason = "carrier stopped at once" if self._at_once.is_set() else "carrier stopped"
+            await asyncio.gather(*(b.session.close(reason) for b in self._binds if b.session is not None))
+            tasks = [b.task for b in self._binds if b.task]
+            tasks += list(self.reports.tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.metrics.bound.labels(self.name).set(0)
+        finally:
+            self._stopped.set()
 
     # --- status -------------------------------------------------------------------------
 

@@ -32,7 +32,15 @@ from pigeon.carriers.smpp_session import BindRefused, SessionSettings, SmppSessi
 from pigeon.carriers.smpp_tls import TlsSetupError, describe_failure
 from pigeon.ports import Clock
 
-__all__ = ["BindHost", "BindKeeper", "BindStatus", "CarrierStatus", "address_text", "session_settings"]
+__all__ = [
+    "BindHost",
+    "BindKeeper",
+    "BindStatus",
+    "CarrierStatus",
+    "address_text",
+    "session_settings",
+    "unbind_wait",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +119,17 @@ def session_settings(config: SmppCarrierConfig, role: str, address: tuple[str, i
         response_timeout=config.response_timeout,
         enquire_link_interval=config.enquire_link_interval,
         tls=config.tls,
+        unbind_wait=unbind_wait(config),
     )
+
+
+def unbind_wait(config: SmppCarrierConfig) -> float:
+    """How long closing a session waits for the unbind's answer, and then for the connection
+    to close: 2 s at most, less than response_timeout, and a twelfth of ``bind_lease``. A
+    process whose lease is about to run out unbinds a third of the lease before that
+    (`pigeon.workers.bind_leases`), so whatever the configuration its bind is closed with half
+    of that third to spare (for the hosts' clocks), before another process may bind."""
+    return min(config.response_timeout, 2.0, config.bind_lease / 12)
 
 
 class BindKeeper:

@@ -80,6 +80,8 @@ class SessionSettings:
     response_timeout: float
     enquire_link_interval: float
     tls: TlsSettings | None = None
+    #: Seconds `close` waits for the unbind's answer, and then for the connection to close.
+    unbind_wait: float = 2.0
 
     def __repr__(self) -> str:  # the password never reaches a log line through a repr
         tls = " TLS" if self.tls is not None else ""
@@ -194,14 +196,14 @@ class SmppSession:
             await self._abort()
 
     async def close(self, reason: str = "closed by Pigeon") -> None:
-        """Unbind politely (one response_timeout at most), then drop the connection."""
+        """Unbind politely, then drop the connection: each waited for ``unbind_wait`` at most."""
         if self.closed:
             return
         self.close_reason = reason
         if self.bound and self._writer is not None and not self._writer.is_closing():
             try:
                 _, answer = self.request(lambda seq: pdu.unbind_pdu(seq))
-                await asyncio.wait_for(answer, min(self.settings.response_timeout, 2.0))
+                await asyncio.wait_for(answer, self.settings.unbind_wait)
             except (SessionClosed, TimeoutError):
                 pass
         self._mark_closed(reason)
@@ -320,8 +322,14 @@ class SmppSession:
         if writer is None:
             return
         writer.close()
-        with contextlib.suppress(OSError, ConnectionError):
-            await writer.wait_closed()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self.settings.unbind_wait)
+        except TimeoutError:
+            # Written data not taken by an SMSC that reads no more, or a TLS close_notify never
+            # answered, would keep the connection, and the bind, open as long as the SMSC likes.
+            writer.transport.abort()
+        except (OSError, ConnectionError):
+            pass
 
 
 class _PeerUnbound(Exception):

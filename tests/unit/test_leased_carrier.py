@@ -37,7 +37,7 @@ class Inner:
     async def start(self, events: CarrierEvents) -> None:
         self.started = True
 
-    async def stop(self) -> None:
+    async def stop(self, *, at_once: bool = False) -> None:
         self.stopped = True
 
     async def submit(self, message: OutboundMessage) -> SubmitAck:
