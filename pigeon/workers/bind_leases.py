@@ -10,7 +10,9 @@ every third of the carrier's ``bind_lease``:
   lease is within one renewal interval of running out it unbinds on its own, so that the
   process taking the slot over never binds while this one still does. A call to the store
   that hangs (a connection gone dead without a reset) is not waited for past that moment
-  either, and no second call is made beside it;
+  either, and no second call is made beside it. Such an unbind (*fenced*) is at once: the
+  lease is what keeps the count of binds, so the submits in flight are not waited for; they
+  end unanswered, and are sent again as possible duplicates (`pigeon.app.dispatch_jobs`);
 * holding none: tries to take a free or expired slot, and binds when it got one (the slot
   says "binding" until the first bind attempt is over, then "bound" or "unbound"). A process
   that died holding a slot keeps it until its lease runs out; a process standing by tries
@@ -57,7 +59,7 @@ class Leasable(Protocol):
 
     async def bind(self) -> None: ...
 
-    async def unbind(self) -> None: ...
+    async def unbind(self, *, at_once: bool = False) -> None: ...
 
     def is_bound(self) -> bool: ...
 
@@ -174,14 +176,14 @@ class BindLeaseKeeper:
             else:
                 log.exception("bind lease: the store did not answer", extra=self._extra(k, held))
             k.due = time.monotonic() + min(self.poll, k.interval)
-            await self._fence(k, now)
+            await self._fence(k, self.clock.now())
             return
         k.due = time.monotonic() + _next_try(k, kept.free_at, now, self.poll)
         k.lease, k.reported = kept.lease, state
         self._show(k)
         if held is not None and kept.lease is None:
-            log.warning("bind lease lost to another process; unbinding", extra=self._extra(k, held))
-            await k.carrier.unbind()
+            log.warning("bind lease lost to another process; unbinding at once", extra=self._extra(k, held))
+            await k.carrier.unbind(at_once=True)
         elif held is None and kept.lease is not None:
             log.info("bind lease taken; binding", extra=self._extra(k, kept.lease.slot))
             await k.carrier.bind()
@@ -190,13 +192,14 @@ class BindLeaseKeeper:
             await k.carrier.bind()  # nothing while it runs; starts one whose start failed before
 
     async def _fence(self, k: _Keeping, now: datetime) -> None:
-        """Unbind when the lease is about to run out unrenewed: another process may take it then."""
+        """Unbind at once when the lease is about to run out unrenewed: another process may
+        take it then, and the bind must be closed by that time (`SmppCarrier.stop`)."""
         if k.lease is None or now < k.lease.expires_at - timedelta(seconds=k.interval):
             return
-        log.warning("bind lease could not be renewed in time; unbinding", extra=self._extra(k, k.lease.slot))
+        log.warning("bind lease could not be renewed in time; unbinding at once", extra=self._extra(k, k.lease.slot))
         k.lease = None
         self._show(k)
-        await k.carrier.unbind()
+        await k.carrier.unbind(at_once=True)
 
     def _show(self, k: _Keeping) -> None:
         k.carrier.slot = k.lease.slot if k.lease else None

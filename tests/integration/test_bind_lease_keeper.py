@@ -1,6 +1,6 @@
 """The bind lease keeper (pigeon.workers.bind_leases) on both stores, with carriers that bind on
 command and a frozen clock: a carrier binds only while its process holds a slot, a lost slot
-unbinds at once, a lease that cannot be renewed unbinds before it runs out, and a clean
+unbinds at once, a lease that cannot be renewed unbinds at once before it runs out, and a clean
 shutdown unbinds before it frees the slot."""
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ class Carrier:
         self.running, self.bound = True, self.binds_ok
         self.calls.append(("bind", self.slot))
 
-    async def unbind(self) -> None:
-        self.running = self.bound = False
-        self.calls.append(("unbind", await asyncio.to_thread(self.holder)))
+    async def unbind(self, *, at_once: bool = False) -> None:
+        self.running = self.bound = False  # as LeasedCarrier: no submit from the moment it is called
+        self.calls.append(("unbind at once" if at_once else "unbind", await asyncio.to_thread(self.holder)))
 
     def is_bound(self) -> bool:
         return self.bound
@@ -95,7 +95,7 @@ def test_a_slot_lost_to_a_takeover_unbinds_at_once(db: Database, clock: FrozenCl
         await standby.step()
         assert b.bound and b.holder() == ("host-b:2", "bound")
         await slow.step()
-        assert a.calls[-1] == ("unbind", ("host-b:2", "bound")) and not a.bound and a.slot is None
+        assert a.calls[-1] == ("unbind at once", ("host-b:2", "bound")) and not a.bound and a.slot is None
         assert slow.reach().bound_here == frozenset()
 
     asyncio.run(scenario())
@@ -120,7 +120,8 @@ def test_a_lease_that_cannot_be_renewed_unbinds_before_it_runs_out_and_rebinds_l
         clock.advance(LEASE / 3)
         await keeping.step()
         assert not a.bound and a.slot is None  # 10 s left: unbind, before another process may bind
-        assert a.calls[-1] == ("unbind", ("host-a:1", "bound"))  # the slot could not be released
+        # at once: submits in flight are not waited for (they are recorded as unanswered)
+        assert a.calls[-1] == ("unbind at once", ("host-a:1", "bound"))  # the slot could not be released
 
         keeping.db = db  # the store is back, and the slot is still this process's
         await keeping.step()
