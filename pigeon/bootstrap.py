@@ -249,6 +249,10 @@ class Workers:
             await carrier.start(self.sink)
         if self.leases is not None:
             await self.leases.start()
+        # The leases are kept (renewed) past `stop`, while the dispatcher finishes its submits
+        # and until `close` has unbound the carriers: a lease run out while this process still
+        # had a bind would let another process bind beside it.
+        leases = asyncio.create_task(self.leases.run(stop)) if self.leases is not None else None
         try:
             await asyncio.gather(
                 self.dispatcher.run(stop),
@@ -256,13 +260,13 @@ class Workers:
                 self.webhooks.run(stop),
                 self.reassembly.run(stop),
                 self._report_status(stop),
-                *([self.leases.run(stop)] if self.leases is not None else []),
                 *([self.retention.run(stop)] if self.retention is not None else []),
                 *([self.usage_triggers.run(stop)] if self.usage_triggers is not None else []),
             )
         finally:
-            if self.leases is not None:
-                await self.leases.close()  # unbind, then free the slots for other processes
+            if self.leases is not None and leases is not None:
+                await self.leases.close()  # unbind (still renewing), then free the slots for other processes
+                await leases
             for carrier in self.carriers.values():
                 await carrier.stop()
             await self.sender.aclose()

@@ -21,9 +21,12 @@ every third of the carrier's ``bind_lease``:
   (a second): until it has taken the slot no process has the carrier bound, and messages
   for it are retried or failed over as for a carrier that is down.
 
-At a clean shutdown it unbinds first and then releases its slots, so the count of binds never
-exceeds ``binds``, and another process may bind at once. Each process holds at most one slot
-per carrier (one bind, or transmitter+receiver pair, as `SmppCarrier` keeps).
+A clean shutdown (``stop``, then `close`) goes in this order: the keeper stops looking for
+slots and binds nothing more, but renews those it holds while the process finishes its work
+(the dispatcher's submits), and while `close` unbinds (waiting for the carrier's own submits
+in flight); only then does it stop renewing and release them. A lease that ran out while this
+process still had the bind would let a standby bind beside it. Each process holds at most one
+slot per carrier (one bind, or transmitter+receiver pair, as `SmppCarrier` keeps).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -72,6 +75,8 @@ class _Keeping:
     due: float = 0.0  # time.monotonic() of the next renewal or attempt
     #: The last call to the store, while it has not come back (its thread cannot be stopped).
     call: asyncio.Future[Kept] | None = None
+    #: Held by a step from start to end: `close` unbinds no carrier in the middle of its bind.
+    stepping: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def interval(self) -> float:
@@ -91,6 +96,8 @@ class BindLeaseKeeper:
         self.holder = holder
         self.poll = poll  # how often a change of bind state is looked for
         self._keeping = [_Keeping(c) for c in carriers]
+        self._leaving = False  # shutting down: renew the slots held, take none, bind nothing
+        self._closed = asyncio.Event()  # the carriers are unbound: renewals end
 
     def reach(self) -> Reach:
         """What the dispatcher may submit to from this process now."""
@@ -105,17 +112,25 @@ class BindLeaseKeeper:
 
     async def step(self) -> None:
         """One step for every carrier now: renew, or try to take a slot (the loop's work)."""
-        done = await asyncio.gather(*(self._step(k) for k in self._keeping), return_exceptions=True)
+        done = await asyncio.gather(*(self._locked_step(k) for k in self._keeping), return_exceptions=True)
         for k, result in zip(self._keeping, done, strict=True):
             if isinstance(result, Exception):  # one carrier's trouble must not stop the others
                 log.error("bind lease step failed", exc_info=result, extra=self._extra(k))
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Keep the leases. From ``stop`` on, only renew those held: until `close`."""
         await asyncio.gather(*(self._keep(k, stop) for k in self._keeping))
 
     async def close(self) -> None:
-        """Unbind everything, then free the slots (a clean shutdown)."""
-        await asyncio.gather(*(k.carrier.unbind() for k in self._keeping))
+        """Unbind everything while `run` still renews the slots, then free them (a clean shutdown)."""
+        if self._closed.is_set():
+            return
+        self._leaving = True
+        await asyncio.gather(*(self._unbind(k) for k in self._keeping))
+        self._closed.set()
+        for k in self._keeping:
+            async with k.stepping:  # a renewal under way is over; `run` makes no more
+                pass
         for k in self._keeping:
             if k.lease is None:
                 continue
@@ -128,20 +143,35 @@ class BindLeaseKeeper:
             except Exception:
                 log.exception("could not release a bind lease; it runs out on its own", extra=self._extra(k, slot))
 
+    async def _unbind(self, k: _Keeping) -> None:
+        async with k.stepping:  # a step binding this carrier now ends first; the next renew only
+            pass
+        await k.carrier.unbind()
+
+    async def _locked_step(self, k: _Keeping) -> None:
+        async with k.stepping:
+            if not self._closed.is_set():
+                await self._step(k)
+
     async def _keep(self, k: _Keeping, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        while not self._closed.is_set():
+            self._leaving = self._leaving or stop.is_set()
+            if self._leaving and k.lease is None:
+                return  # standing by (or fenced) ends with the shutdown
             changed = k.lease is not None and _state(k.carrier) != k.reported
             if changed or time.monotonic() >= k.due:
                 try:
-                    await self._step(k)
+                    await self._locked_step(k)
                 except Exception:  # the keeper must outlive any one failure
                     log.exception("bind lease step failed", extra=self._extra(k))
             wait = max(0.005, min(self.poll, k.due - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+                await asyncio.wait_for((self._closed if stop.is_set() else stop).wait(), wait)
 
     async def _step(self, k: _Keeping) -> None:
         held = k.lease.slot if k.lease else None
+        if held is None and self._leaving:
+            return
         state = _state(k.carrier)
         now = self.clock.now()
         if k.call is not None and not k.call.done():
@@ -184,6 +214,8 @@ class BindLeaseKeeper:
         if held is not None and kept.lease is None:
             log.warning("bind lease lost to another process; unbinding at once", extra=self._extra(k, held))
             await k.carrier.unbind(at_once=True)
+        elif self._leaving:
+            return  # renewed; nothing is bound during a shutdown
         elif held is None and kept.lease is not None:
             log.info("bind lease taken; binding", extra=self._extra(k, kept.lease.slot))
             await k.carrier.bind()

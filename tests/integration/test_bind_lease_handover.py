@@ -1,8 +1,9 @@
 """A bind handed from one worker process to another while a submit is in flight, against the
 Node SMSC (the npm `smpp` package), on both stores: with ``binds = 1`` the SMSC must never
-see two binds at once, not even when the holder is fenced (it cannot renew its lease, and
-closes its bind at once instead of waiting for its submits' answers). The submit left
-unanswered is recorded as such, and sent again as a possible duplicate.
+see two binds at once, neither when the holder shuts down cleanly (it keeps its lease until
+it is unbound) nor when it is fenced (it cannot renew its lease, and closes its bind at once
+instead of waiting for its submits' answers). The submit left unanswered is recorded as
+such, and sent again as a possible duplicate.
 
 The processes are `tests.integration.test_bind_leases.Process`: the worker stack of
 `pigeon worker`, two of them in this test's event loop, sharing one store.
@@ -91,6 +92,24 @@ async def check_one_bind_at_a_time_and_the_resend(
         message=pipe.message(sid), events=pipe.events(sid), parts=pipe.parts(sid), now=pipe.clock.now()
     )
     assert "pigeon_resent" in {f.cause for f in diagnose_message(facts)}
+
+
+def test_a_clean_shutdown_keeps_its_lease_until_its_bind_is_closed(pipe: Pipeline) -> None:
+    """SIGTERM while a submit waits for its answer longer than the lease: the holder's
+    dispatcher waits for it (response_timeout), and its lease is renewed meanwhile; the
+    standby binds only once the holder has unbound and freed the slot."""
+
+    async def scenario() -> None:
+        async with NodeSmsc.running() as smsc:
+            first, second = await holding_and_standing_by(pipe, smsc, response_timeout=3 * LEASE)
+            async with processes(first, second):
+                sid = await unanswered_submit(pipe, smsc, "draining")
+                await first.stop()  # the submit times out unanswered, then the bind closes
+                await check_one_bind_at_a_time_and_the_resend(
+                    pipe, smsc, sid, "draining", unanswered_because="smpp:response_timeout"
+                )
+
+    run(scenario)
 
 
 def test_a_holder_that_cannot_renew_its_lease_closes_its_bind_at_once(pipe: Pipeline) -> None:

@@ -1,14 +1,14 @@
 """The bind lease keeper (pigeon.workers.bind_leases) on both stores, with carriers that bind on
 command and a frozen clock: a carrier binds only while its process holds a slot, a lost slot
 unbinds at once, a lease that cannot be renewed unbinds at once before it runs out, and a clean
-shutdown unbinds before it frees the slot."""
+shutdown keeps renewing its slot until the carrier is unbound, and frees it after."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pigeon.store import binds
@@ -22,16 +22,20 @@ LEASE = 30.0
 class Carrier:
     """Binds on command (or fails to); records what it was told and what the store said then."""
 
-    def __init__(self, db: Database, name: str = "acme", *, binds_ok: bool = True, slots: int = 1) -> None:
+    def __init__(
+        self, db: Database, name: str = "acme", *, binds_ok: bool = True, slots: int = 1, lease: float = LEASE
+    ) -> None:
         self.db = db
         self.name = name
         self.slots = slots
-        self.lease_seconds = LEASE
+        self.lease_seconds = lease
         self.slot: int | None = None
         self.expires_at: datetime | None = None
         self.binds_ok = binds_ok
         self.running = self.bound = False
         self.calls: list[tuple[str, Any]] = []
+        #: Given, a graceful unbind lasts until it is set: the submits in flight finishing.
+        self.in_flight: asyncio.Event | None = None
 
     async def bind(self) -> None:
         if self.running:  # as LeasedCarrier: a running carrier reconnects by itself
@@ -41,6 +45,8 @@ class Carrier:
 
     async def unbind(self, *, at_once: bool = False) -> None:
         self.running = self.bound = False  # as LeasedCarrier: no submit from the moment it is called
+        if self.in_flight is not None and not at_once:
+            await self.in_flight.wait()
         self.calls.append(("unbind at once" if at_once else "unbind", await asyncio.to_thread(self.holder)))
 
     def is_bound(self) -> bool:
@@ -145,6 +151,102 @@ def test_a_clean_shutdown_unbinds_before_it_frees_the_slot(db: Database, clock: 
     asyncio.run(scenario())
 
 
+SHORT = 0.3  # seconds: a lease renewed every 0.1 s, for the tests that run the keeper's loop
+
+
+async def renewed(a: Carrier, clock: FrozenClock) -> None:
+    """Wait (5 s at most) until `a`'s slot has been renewed at the clock's present time."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while (found := await asyncio.to_thread(lease_end, a)) != clock.now() + timedelta(seconds=SHORT):
+        assert asyncio.get_running_loop().time() < deadline, f"the slot was not renewed: it runs out at {found}"
+        await asyncio.sleep(0.01)
+
+
+def lease_end(a: Carrier) -> datetime | None:
+    with a.db.read() as conn:
+        [row] = [r for r in binds.list_slots(conn) if r["carrier"] == a.name]
+    return _aware(row["expires_at"])
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at  # SQLite keeps no zone
+
+
+async def outlast_the_lease(a: Carrier, clock: FrozenClock) -> None:
+    """Let twice the lease go by, a third of it at a time, each time after the slot was renewed."""
+    for _ in range(6):
+        await renewed(a, clock)
+        clock.advance(SHORT / 3)
+    await renewed(a, clock)
+
+
+def test_a_shutdown_renews_the_slot_until_the_carrier_is_unbound_and_frees_it_after(
+    db: Database, clock: FrozenClock
+) -> None:
+    """At SIGTERM the dispatcher finishes its submits first and the carrier unbinds after,
+    waiting for its own submits in flight: together that may take longer than the lease. The
+    slot is renewed all along, so no standby takes it and binds while this process still has
+    the bind; it is freed once the carrier is unbound."""
+
+    async def scenario() -> None:
+        a, b = Carrier(db, lease=SHORT), Carrier(db, lease=SHORT)
+        leaving = BindLeaseKeeper(db, clock, [a], holder="host-a:1", poll=0.02)
+        standby = keeper(db, clock, "host-b:2", b)
+        await leaving.start()
+        await standby.start()
+        stop = asyncio.Event()
+        running = asyncio.create_task(leaving.run(stop))
+        closing: asyncio.Task[None] | None = None
+        try:
+            stop.set()  # SIGTERM: the dispatcher drains
+            await outlast_the_lease(a, clock)
+            await standby.step()
+            assert not b.bound and a.holder() == ("host-a:1", "bound")
+
+            a.in_flight = asyncio.Event()
+            closing = asyncio.create_task(leaving.close())  # the carrier unbinds, slowly
+            await outlast_the_lease(a, clock)
+            await standby.step()
+            assert not b.bound and a.holder() == ("host-a:1", "unbound")  # it says it is leaving
+            a.in_flight.set()
+            await closing
+        finally:
+            stop.set()
+            if a.in_flight is not None:
+                a.in_flight.set()
+            await (closing or leaving.close())
+            await running
+        assert a.calls == [("bind", 1), ("unbind", ("host-a:1", "unbound"))]  # unbound while still held
+        assert a.holder() == (None, None)
+        await standby.step()
+        assert b.bound and b.holder() == ("host-b:2", "bound")
+
+    asyncio.run(scenario())
+
+
+def test_a_keeper_shutting_down_takes_no_slot_and_binds_nothing(db: Database, clock: FrozenClock) -> None:
+    """From SIGTERM on, a standby stops looking for a slot, and a holder whose bind failed does
+    not start it again: a bind made during the shutdown would only be closed again."""
+
+    async def scenario() -> None:
+        down, b = Carrier(db, binds_ok=False, lease=SHORT), Carrier(db, lease=SHORT)
+        holding = BindLeaseKeeper(db, clock, [down], holder="host-a:1", poll=0.02)
+        standby = BindLeaseKeeper(db, clock, [b], holder="host-b:2", poll=0.02)
+        await holding.start()
+        await standby.start()
+        down.running = False  # its start failed: a step would start it again
+        stop = asyncio.Event()
+        stop.set()
+        running = [asyncio.create_task(k.run(stop)) for k in (holding, standby)]
+        await renewed(down, clock)
+        await holding.close()  # frees the slot
+        await asyncio.gather(*running)
+        assert down.calls == [("bind", 1), ("unbind", ("host-a:1", "unbound"))]
+        assert b.calls == [] and b.holder() == (None, None)
+
+    asyncio.run(scenario())
+
+
 def test_a_standby_takes_a_slot_freed_by_a_clean_shutdown_within_a_poll(db: Database, clock: FrozenClock) -> None:
     """A clean shutdown frees the slot at a moment no standby can know: standing by, a keeper
     looks every poll, not every third of the lease (10 s here)."""
@@ -168,6 +270,7 @@ def test_a_standby_takes_a_slot_freed_by_a_clean_shutdown_within_a_poll(db: Data
             assert b.bound and b.holder() == ("host-b:2", "bound")
         finally:
             stop.set()
+            await standby.close()
             await running
 
     asyncio.run(scenario())

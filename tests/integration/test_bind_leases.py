@@ -108,8 +108,10 @@ class Process:
         await self.stop()
 
     async def _unbind_only(self) -> None:
-        assert self.workers.leases is not None
-        await asyncio.gather(*(k.carrier.unbind() for k in self.workers.leases._keeping))
+        leases = self.workers.leases
+        assert leases is not None
+        leases._closed.set()  # no more renewals: the leases run out
+        await asyncio.gather(*(k.carrier.unbind() for k in leases._keeping))
 
 
 @contextlib.asynccontextmanager
