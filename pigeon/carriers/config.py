@@ -116,7 +116,10 @@ its own. Each of the ``binds`` allowed is a slot leased in the store (DESIGN.md 
 binds only while it holds a slot, at most one per carrier (a transceiver, or a
 transmitter+receiver pair, is one slot), renews it every third of ``bind_lease`` and unbinds
 when it cannot (a bind is made between two renewals, so ``bind_lease`` must be more than
-twice ``connect_timeout``). A process that dies without releasing its slot holds it until ``bind_lease``
+twice ``connect_timeout``). That unbind is at once, whatever ``response_timeout``: the
+submits in flight are not waited for, and closing waits at most a twelfth of ``bind_lease``
+for the unbind's answer and as long again for the connection to end
+(`pigeon.carriers.smpp_bind.unbind_wait`), so the bind is closed before the lease runs out. A process that dies without releasing its slot holds it until ``bind_lease``
 runs out; then a standing-by process takes it over and binds. The processes' clocks must
 agree to well within ``bind_lease``. Messages routed to a carrier bound in another process
 are left for that process (`pigeon.app.dispatch`).
