@@ -39,7 +39,7 @@ from tests.integration.test_bind_leases import (
     until,
 )
 
-__all__ = ["pipe"]  # the fixture, shared with test_bind_leases
+__all__ = ["pipe"]  # test_bind_leases's fixture (messages at the real time of day), found here by name
 
 pytestmark = pytest.mark.usefixtures("npm_smsc")
 run = functools.partial(run_within, seconds=50)
