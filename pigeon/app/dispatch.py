@@ -61,6 +61,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app.busy_senders import BusySenders
 from pigeon.app.dispatch_claim import claim, mark_sending
 from pigeon.app.dispatch_jobs import (
     DispatchSettings,
@@ -128,6 +129,7 @@ class DispatchRound:
         self.reach = reach
         self._turn: asyncio.Lock | None = None  # see run_once
         self._quiet_until = 0.0  # event-loop time before which no round looks (see run_once)
+        self._busy = BusySenders()  # senders whose pacing rows its claims do not wait for, for now
 
     def _routes(self, group: Sequence[Job]) -> dict[str, list[Carrier]]:
         """Each job's carriers: as placed, or planned from the message as claimed (before
@@ -159,7 +161,7 @@ class DispatchRound:
             conn: Connection,
         ) -> tuple[list[list[Job]], tuple[list[Job], dict[str, list[Carrier]]] | None]:
             now = self.clock.now()
-            jobs = claim(conn, now=now, worker_id=self.worker_id, settings=self.settings)
+            jobs = claim(conn, now=now, worker_id=self.worker_id, settings=self.settings, busy=self._busy)
             if reach is not None and jobs:
                 jobs = self._place(conn, jobs, reach, now=now)
             groups = _groups(jobs)

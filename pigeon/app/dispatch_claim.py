@@ -17,7 +17,9 @@ out) and, in the same transaction:
 * reserves each sender's next slot (`domain.pacing`: a number's, or one account's
   alphanumeric sender ID's, `queue_key`) and hands back the jobs due within the
   look-ahead, with what a held message's hold and a message's media need; later ones go back
-  to the queue with their slot reserved.
+  to the queue with their slot reserved. A sender whose pacing row another transaction has
+  held for long (a dispatcher stuck inside its claim) is not waited for: its messages that
+  need a slot go back to the queue for a few seconds (`pigeon.app.busy_senders`).
 
 `mark_sending` then moves a group of jobs to `sending` just before its submit (one guarded
 UPDATE per attempt number). If the dispatcher dies after that, its lease runs out and another
@@ -35,6 +37,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app import accounts, dispatch_optouts, scheduled_senders, sender_exit
+from pigeon.app.busy_senders import BusySenders, hold_back
 from pigeon.app.callbacks import enqueue_status_callbacks
 from pigeon.app.dispatch_jobs import DispatchSettings, Hold, Job, reclaimed
 from pigeon.app.dispatch_refusals import fail
@@ -42,7 +45,7 @@ from pigeon.domain import geo, numbers
 from pigeon.domain.pacing import queue_key, reserve
 from pigeon.domain.status import MessageStatus
 from pigeon.store import dispatch as store
-from pigeon.store import message_batch
+from pigeon.store import message_batch, pacing
 from pigeon.store import messages as message_store
 
 __all__ = ["claim", "mark_sending"]
@@ -78,8 +81,11 @@ def expired(row: Row, now: datetime) -> bool:
     return _waiting_for(row, now) > timedelta(seconds=validity_of(row))
 
 
-def claim(conn: Connection, *, now: datetime, worker_id: str, settings: DispatchSettings) -> list[Job]:
-    """One claim round; returns the jobs to submit within the look-ahead, in slot order."""
+def claim(
+    conn: Connection, *, now: datetime, worker_id: str, settings: DispatchSettings, busy: BusySenders | None = None
+) -> list[Job]:
+    """One claim round; returns the jobs to submit within the look-ahead, in slot order.
+    `busy`: the senders this dispatcher found busy before (`pigeon.app.busy_senders`)."""
     rows = store.claim_due(conn, now=now, limit=settings.batch, lease=settings.lease, worker_id=worker_id)
     if not rows:
         return []
@@ -91,7 +97,11 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     live = dispatch_optouts.check_claimed(conn, checked.live, number_services=checked.services, now=now)
     # Each sender's queue and pace: a number's, or one account's alphanumeric sender ID's.
     keys = {r["sid"]: queue_key(r["account_sid"], r["from_"] or "") for r in live}
-    known = store.next_free(conn, list(set(keys.values())))
+    busy = busy if busy is not None else BusySenders()
+    slots = pacing.lock_slots(conn, keys.values(), wait=settings.pacing_wait, no_wait=busy.at(now))
+    busy.found(slots.waited, now=now, waited=settings.pacing_wait)
+    live = hold_back(conn, live, keys, slots.busy, now=now, worker_id=worker_id)
+    known = slots.free
     free = dict(known)
     queued = _queue_waiting(conn, [r for r in live if r["status"] in _NOT_YET_QUEUED], now=now)
     releases = []
@@ -125,7 +135,7 @@ def claim(conn: Connection, *, now: datetime, worker_id: str, settings: Dispatch
     _read_holds_and_media(conn, jobs)
     store.release_paced(conn, releases)
     changed = {k: v for k, v in free.items() if known.get(k) != v}
-    store.set_next_free(conn, changed, known=set(known))
+    pacing.set_next_free(conn, changed, known=set(known))
     jobs.sort(key=lambda j: j.slot)
     return jobs
 

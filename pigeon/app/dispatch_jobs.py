@@ -158,6 +158,10 @@ class DispatchSettings:
     lease: timedelta = timedelta(seconds=30)
     lookahead: timedelta = timedelta(seconds=1)
     offer: timedelta = timedelta(seconds=5)  # how long a message left for another process is its alone
+    #: How long a claim waits for a sender's pacing row that another transaction holds: every
+    #: claim holds its rows for milliseconds, so one held longer is most likely held by a
+    #: dispatcher stuck inside its claim (`pigeon.app.busy_senders`).
+    pacing_wait: timedelta = timedelta(seconds=2)
     #: How long a round keeps its process's turn to claim while its first group is submitted
     #: and recorded (`DispatchRound.run_once`): long enough to cover a carrier's usual answer,
     #: short enough that a slow carrier does not hold up the process's other rounds.

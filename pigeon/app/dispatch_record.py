@@ -30,7 +30,7 @@ from pigeon.app.reused_ids import note_reused_ids
 from pigeon.domain.pacing import queue_key, reserve
 from pigeon.domain.status import MessageStatus
 from pigeon.store import dispatch as store
-from pigeon.store import message_batch
+from pigeon.store import message_batch, pacing
 from pigeon.store import messages as message_store
 
 __all__ = ["prices_of", "record"]
@@ -116,10 +116,17 @@ def _pace_longer_texts(conn: Connection, sent: Sequence[Outcome], *, now: dateti
             queue = queue_key(o.job.message["account_sid"], sender)
             extra[queue] = extra.get(queue, timedelta(0)) + settings.pacing.duration(sender, more)
     if extra:
-        known = store.next_free(conn, list(extra))
-        store.set_next_free(
-            conn, {s: reserve(known.get(s), now, more)[1] for s, more in extra.items()}, known=set(known)
-        )
+        # Not waited for long: this transaction records what carriers took, which must not wait
+        # behind a dispatcher stuck inside its claim (the messages' leases would run out, and
+        # they would be sent again). A busy sender keeps the pace its claim gave.
+        slots = pacing.lock_slots(conn, extra, wait=settings.pacing_wait)
+        if slots.busy:
+            log.warning(
+                "a sender's next slot was not moved on for the media sent as links: another transaction holds it",
+                extra={"senders": sorted(slots.busy)},
+            )
+        moved = {s: reserve(slots.free.get(s), now, more)[1] for s, more in extra.items() if s not in slots.busy}
+        pacing.set_next_free(conn, moved, known=set(slots.free))
 
 
 def _second_copy(outcome: Outcome) -> str | None:

@@ -1,4 +1,4 @@
-"""The dispatcher's queries: claiming due messages, sender slots, queue depth, carrier ids.
+"""The dispatcher's queries: claiming due messages, queue depth, carrier ids (sender slots: `store.pacing`).
 
 Claims are leases (claimed_by, claimed_until) taken in one write transaction: on PostgreSQL
 with ``FOR UPDATE SKIP LOCKED`` so that many dispatchers split the work; on SQLite the write
@@ -8,7 +8,7 @@ transaction itself (BEGIN IMMEDIATE) makes each claim exclusive.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -27,7 +27,6 @@ from pigeon.store.tables import (
     messages,
     messaging_services,
     phone_numbers,
-    sender_pacing,
     unmatched_receipts,
 )
 
@@ -126,16 +125,6 @@ _RESTRICTED_ACCOUNTS = Prepared(
             parent.c.allowed_countries.is_not(None),
         ),
     )
-)
-
-_PACING_OF = Prepared(
-    sa.select(sender_pacing).where(sender_pacing.c.sender.in_(sa.bindparam("b_senders", expanding=True)))
-)
-
-_SET_NEXT_FREE = (
-    sender_pacing.update()
-    .where(sender_pacing.c.sender == sa.bindparam("b_sender"))
-    .values(next_send_at=sa.bindparam("b_at"))
 )
 
 
@@ -380,48 +369,6 @@ def release(conn: Connection, sid: str, *, next_attempt_at: datetime, paced_at: 
         .where(m.sid == sid)
         .values(claimed_by=None, claimed_until=None, next_attempt_at=next_attempt_at, paced_at=paced_at)
     )
-
-
-def next_free(conn: Connection, senders: Sequence[str]) -> dict[str, datetime]:
-    """Each sender's next free slot, by its pacing key (`domain.pacing.queue_key`: a number, or
-    "<account SID>:<alphanumeric sender>"); lock the rows on PostgreSQL: reservations must not
-    race."""
-    if not senders:
-        return {}
-    wanted = sorted(set(senders))
-    if conn.dialect.name == "postgresql":
-        # A sender seen for the first time has no row to lock: create every missing row first
-        # (in sender order, so two claims never wait on each other crosswise), then lock them.
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        conn.execute(
-            pg_insert(sender_pacing)
-            .values([{"sender": s, "next_send_at": epoch} for s in wanted])
-            .on_conflict_do_nothing(index_elements=["sender"])
-        )
-        q = sa.select(sender_pacing).where(sender_pacing.c.sender.in_(wanted)).order_by(sender_pacing.c.sender)
-        return {r.sender: r.next_send_at for r in conn.execute(q.with_for_update())}
-    return {r["sender"]: r["next_send_at"] for r in _PACING_OF.all(conn, {"b_senders": wanted})}
-
-
-def set_next_free(conn: Connection, values: dict[str, datetime], *, known: set[str]) -> None:
-    updates = [{"b_sender": sender, "b_at": at} for sender, at in sorted(values.items()) if sender in known]
-    if updates:
-        conn.execute(_SET_NEXT_FREE, updates)
-    for sender, at in values.items():
-        if sender in known:
-            continue
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            stmt = pg_insert(sender_pacing).values(sender=sender, next_send_at=at)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["sender"], set_={"next_send_at": at}))
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            stmt2 = sqlite_insert(sender_pacing).values(sender=sender, next_send_at=at)
-            conn.execute(stmt2.on_conflict_do_update(index_elements=["sender"], set_={"next_send_at": at}))
 
 
 def queued_segments(conn: Connection, sender: str, *, account_sid: str) -> int:

@@ -220,7 +220,8 @@ def create_engine(url: str, *, pool_size: int = 10, ping_always: bool = False) -
 #: an answer for as long as the kernel's TCP defaults allow (hours): /healthz hung instead of
 #: answering 503, the processes did not recover when the server came back, and a worker cut off
 #: inside a claim kept its row locks (sender_pacing) on the server, so every other worker's
-#: claims waited behind them and sending stopped everywhere.
+#: claims waited behind them and sending stopped everywhere (claims no longer wait for a
+#: pacing row for long: `pigeon.store.pacing`).
 #: - connect_timeout: a new connection gives up after this many seconds;
 #: - keepalives: an idle connection is probed after 30 s, then every 10 s, and dropped after
 #:   3 unanswered probes (a query waiting for its answer counts as idle to TCP);

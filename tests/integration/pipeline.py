@@ -24,6 +24,7 @@ from pigeon.ports import Carrier, OutboundMessage, Receipt, SubmitAck
 from pigeon.store import alerts as alert_store
 from pigeon.store import dispatch as dispatch_store
 from pigeon.store import messages as message_store
+from pigeon.store import pacing as pacing_store
 from pigeon.store import webhooks as outbox
 from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
@@ -247,7 +248,7 @@ class Pipeline:
 
     def next_free(self, sender: str = SENDER) -> Any:
         with self.db.read() as conn:
-            return dispatch_store.next_free(conn, [sender]).get(sender)
+            return pacing_store.next_free(conn, [sender]).get(sender)
 
 
 def make_pipeline(db: Database, clock: FrozenClock) -> Pipeline:

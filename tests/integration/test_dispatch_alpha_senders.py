@@ -22,6 +22,7 @@ from pigeon.domain.errors import ApiError
 from pigeon.domain.numbers import SenderKind
 from pigeon.domain.pacing import DEFAULT_RATES, PacingPolicy, queue_key
 from pigeon.store import dispatch as dispatch_store
+from pigeon.store import pacing as pacing_store
 from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 from pigeon.store.schema import alembic_config, upgrade
@@ -90,7 +91,7 @@ def test_each_accounts_alphanumeric_sender_is_paced_apart(pipe: Pipeline) -> Non
     assert {m.message_sid for m in carrier.submitted} == {first, theirs}
     assert pipe.status(second) == "queued"
     with pipe.db.read() as conn:
-        free = dispatch_store.next_free(conn, [queue_key(pipe.account_sid, ALPHA), queue_key(other, ALPHA)])
+        free = pacing_store.next_free(conn, [queue_key(pipe.account_sid, ALPHA), queue_key(other, ALPHA)])
     now = pipe.clock.now()
     assert free == {
         f"{pipe.account_sid}:{ALPHA}": now + timedelta(seconds=4),  # two messages, two seconds each
