@@ -31,7 +31,11 @@ in the claim's transaction:
 * on PostgreSQL the numbers' rows stay locked (FOR KEY SHARE) until the claim commits, so a
   release or move cannot commit between the check and the message's move to `sending`; a
   number whose release or move is in progress is not waited for (it may be waiting for a
-  message the claim holds) and its messages are put back, to be claimed again once it ends;
+  message the claim holds) and its messages are put back, to be claimed again in a few
+  seconds (`busy_senders.RETRY`), once it has most likely ended. Not at once: a change left
+  open by a process stopped inside it holds the row until the server ends its session, and
+  its number's messages, due again at every claim, came first in every claim, ahead of every
+  other sender's;
 * on SQLite, one writer at a time, the claim reads what is committed;
 * it covers a message left `sending` by a dispatcher that died too: resent, it would go out
   from a number the account no longer holds. A message already marked `sending` by a live
@@ -48,6 +52,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Connection
 
 from pigeon.app import never_sent
+from pigeon.app.busy_senders import RETRY
 from pigeon.domain import numbers
 from pigeon.domain.status import MessageStatus
 from pigeon.store import dispatch as dispatch_store
@@ -105,7 +110,7 @@ def check_claimed(conn: Connection, rows: Sequence[Row], *, now: datetime, worke
     """Of the messages `worker_id` just claimed, those it may send: the ones whose From is no
     number, or a number their account still holds. The others from a number that left their
     account fail (21606); those from a number a release or move is changing right now are put
-    back, due again at the next claim (module docstring). Run in the claim's transaction."""
+    back, due again in a few seconds (module docstring). Run in the claim's transaction."""
     wanted = {r["from_"] for r in rows if r["from_"] and numbers.is_number_sender(r["from_"])}
     if not wanted:
         return Checked(list(rows), {})
@@ -121,7 +126,7 @@ def check_claimed(conn: Connection, rows: Sequence[Row], *, now: datetime, worke
             gone.append(row)
     if busy:
         dispatch_store.put_back(
-            conn, [(r["sid"], r.get("previous_claimer")) for r in busy], worker_id=worker_id, at=now
+            conn, [(r["sid"], r.get("previous_claimer")) for r in busy], worker_id=worker_id, at=now + RETRY
         )
         log.info("claimed messages put back: their From number is being changed", extra={"messages": len(busy)})
     if gone:

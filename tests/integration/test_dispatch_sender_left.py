@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from pigeon.app import accounts as account_use
 from pigeon.app import diagnose, event_streams
 from pigeon.app import numbers as number_use
+from pigeon.app.busy_senders import RETRY
 from pigeon.app.events import EVENT
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.store import numbers as number_store
@@ -27,7 +28,7 @@ from pigeon.store.engine import Database
 from pigeon.store.messages import insert_messages
 from pigeon.testing import FrozenClock
 from tests.integration.lock_waits import while_held
-from tests.integration.pipeline import SENDER, Pipeline, ScriptedCarrier, make_pipeline
+from tests.integration.pipeline import OTHER_SENDER, SENDER, Pipeline, ScriptedCarrier, make_pipeline
 
 SHORT_CODE = "45678"
 FAILED = "com.twilio.messaging.message.failed"
@@ -168,9 +169,41 @@ def test_a_claim_that_meets_a_release_in_progress_leaves_the_message_for_a_later
         assert (msg["status"], msg["attempts"], carrier.submitted) == ("queued", 0, [])
         assert pipe.events(sid, "number_left_account") == []
 
+        clock.advance(RETRY.total_seconds())
+        assert pipe.dispatch(route=[carrier]) == 0  # not yet: see the test below
         clock.advance(0.1)
         assert pipe.dispatch(route=[carrier]) == 0
         assert carrier.submitted == []
         _assert_failed_at_the_claim(pipe, sid, SENDER)
+    finally:
+        pipe.spool.stop()
+
+
+@pytest.mark.postgres
+def test_messages_put_back_for_a_number_being_changed_do_not_hold_up_the_other_senders(
+    pg: Database, clock: FrozenClock
+) -> None:
+    """A change of a number left open (its API process stopped inside it, or cut off from the
+    server) holds the number's row until the server ends its session. Put back due at once, the
+    number's messages came back at the head of the queue at every claim: with as many of them
+    due as a claim takes, no claim ever reached another sender's messages."""
+    pipe = make_pipeline(pg, clock)
+    carrier = ScriptedCarrier("c1")
+    try:
+        first, second = pipe.send_in_order(2)
+        other = pipe.send(from_=OTHER_SENDER)
+        with pg.engine.connect() as conn:
+            conn.begin()
+            number_store.lock_number(conn, _number_sid(pipe, SENDER))  # a release or move, open
+            assert pipe.dispatch(route=[carrier], batch=2) == 0  # SENDER's two, put back
+            clock.advance(0.1)  # the next round
+            assert pipe.dispatch(route=[carrier], batch=2) == 1
+            assert [m.message_sid for m in carrier.submitted] == [other]
+            conn.rollback()  # it ends without a change
+        clock.advance(RETRY.total_seconds())
+        assert pipe.dispatch(route=[carrier]) == 1
+        clock.advance(1)  # SENDER's pace: one a second
+        assert pipe.dispatch(route=[carrier]) == 1
+        assert [m.message_sid for m in carrier.submitted] == [other, first, second]
     finally:
         pipe.spool.stop()
