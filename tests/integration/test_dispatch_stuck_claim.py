@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from itertools import pairwise
@@ -20,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app.busy_senders import RETRY
+from pigeon.app.dispatch import DispatchSettings, claim
 from pigeon.ports import OutboundMessage, SubmitAck
 from pigeon.store.engine import Database
 from pigeon.store.tables import sender_pacing
@@ -243,4 +245,41 @@ def test_recording_media_sent_as_links_does_not_wait_for_a_stuck_claims_pacing_r
         round_.finished()
         if held is not None:
             held.end()
+        pipe.spool.stop()
+
+
+def _ended(db: Database, pid: int, *, within: float = HELD_UP) -> bool:
+    """Whether the server ends session `pid` within `within` seconds."""
+    deadline = time.monotonic() + within
+    with db.engine.connect() as watch:
+        while time.monotonic() < deadline:
+            there = watch.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+            if not there.scalar_one():
+                return True
+            watch.rollback()
+            time.sleep(0.05)
+    return False
+
+
+def test_the_server_ends_a_claim_stopped_half_way_after_a_third_of_its_lease(pg: Database, clock: FrozenClock) -> None:
+    """Not after the 5 minutes any session may sit idle in a transaction: its locks go, and its
+    messages are another dispatcher's to send. Resumed past its lease, it would have committed
+    leases already run out, and its messages would have been sent twice."""
+    pipe = make_pipeline(pg, clock)
+    carrier = ScriptedCarrier("c1")
+    try:
+        sid = pipe.send()
+        with pg.engine.connect() as conn:
+            conn.begin()
+            jobs = claim(
+                conn, now=clock.now(), worker_id="stuck", settings=DispatchSettings(lease=timedelta(seconds=3))
+            )
+            assert [j.message["sid"] for j in jobs] == [sid]
+            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            assert _ended(pg, pid), "the stopped claim's session is still there"
+            with pytest.raises(sa.exc.DBAPIError):
+                conn.execute(sa.text("SELECT 1"))  # what the dispatcher finds if it resumes
+        assert pipe.dispatch("other", route=[carrier]) == 1
+        assert _submitted(carrier) == [sid]
+    finally:
         pipe.spool.stop()
