@@ -67,6 +67,10 @@ def record(
 ) -> None:
     """Record the carriers' answers to a group of submits; `prices` (from `prices_of`) saves
     working them out here."""
+    # A record stopped half-way holds the sent messages' rows and, for each of their accounts,
+    # one of the eight usage rows of the day (`store.usage`), which one in eight of the other
+    # dispatchers' records then wait for: not for 5 minutes.
+    store.end_if_stopped(conn, settings.lease)
     accepted = []
     for outcome in outcomes:
         row = outcome.job.message

@@ -199,14 +199,16 @@ def any_due(conn: Connection, *, now: datetime, worker_id: str) -> bool:
 _IDLE_AT_MOST = "SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, true)"
 
 
-def _end_if_stopped(conn: Connection, lease: timedelta) -> None:
-    """Have the server end this session if the claim's transaction sits idle for a third of the
-    lease: its dispatcher has stopped inside it (a process stopped, a VM paused, cut off from
-    the server), for a claim never waits for anything but the database between its statements.
-    Its locks then go at once, not after the 5 minutes every session has (`store.engine`); and
-    it cannot resume to commit leases already run out, which another dispatcher would take for
-    a dead one's and send again while it sends them too."""
-    conn.exec_driver_sql(_IDLE_AT_MOST, {"ms": str(max(1000, round(lease.total_seconds() * 1000 / 3)))})
+def end_if_stopped(conn: Connection, lease: timedelta) -> None:
+    """PostgreSQL: have the server end this session if this transaction of a dispatcher's (a
+    claim, a record) sits idle for a third of the lease. Such a transaction never waits for
+    anything but the database between its statements, so idle it has a stopped dispatcher
+    behind it (a process stopped, a VM paused, cut off from the server). Its locks then go at
+    once, not after the 5 minutes every session has (`store.engine`), and a claim cannot resume
+    to commit leases already run out, which another dispatcher would take for a dead one's and
+    send again while it sends them too."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_IDLE_AT_MOST, {"ms": str(max(1000, round(lease.total_seconds() * 1000 / 3)))})
 
 
 def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, worker_id: str) -> list[Row]:
@@ -221,8 +223,7 @@ def claim_due(conn: Connection, *, now: datetime, limit: int, lease: timedelta, 
     # On PostgreSQL each query locks what it returns, so up to three batches are locked while
     # one is claimed; the rest are let go at commit, and other dispatchers skip them meanwhile.
     picks = _PICKS_LOCKED if conn.dialect.name == "postgresql" else _PICKS
-    if conn.dialect.name == "postgresql":
-        _end_if_stopped(conn, lease)
+    end_if_stopped(conn, lease)
     params = {"b_now": now, "b_me": worker_id, "b_limit": limit}
     candidates: list[Row] = []  # rows of (sid, claimed_by, next_attempt_at, date_created)
     for pick in picks:

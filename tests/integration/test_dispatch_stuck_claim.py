@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app.busy_senders import RETRY
-from pigeon.app.dispatch import DispatchSettings, claim
+from pigeon.app.dispatch import DispatchSettings, claim, mark_sending, record, submit
 from pigeon.ports import OutboundMessage, SubmitAck
 from pigeon.store.engine import Database
 from pigeon.store.tables import sender_pacing
@@ -281,5 +281,26 @@ def test_the_server_ends_a_claim_stopped_half_way_after_a_third_of_its_lease(pg:
                 conn.execute(sa.text("SELECT 1"))  # what the dispatcher finds if it resumes
         assert pipe.dispatch("other", route=[carrier]) == 1
         assert _submitted(carrier) == [sid]
+    finally:
+        pipe.spool.stop()
+
+
+def test_the_server_ends_a_record_stopped_half_way_after_a_third_of_its_lease(pg: Database, clock: FrozenClock) -> None:
+    """A record holds the sent messages' rows and a usage row of their account, which other
+    dispatchers' records of that account wait for."""
+    pipe = make_pipeline(pg, clock)
+    settings = DispatchSettings(lease=timedelta(seconds=3), lookahead=timedelta(0))
+    try:
+        pipe.send()
+        with pg.write() as conn:
+            jobs = mark_sending(conn, claim(conn, now=clock.now(), worker_id="d1", settings=settings), now=clock.now())
+        outcomes = [asyncio.run(submit(jobs[0], [ScriptedCarrier("c1")]))]
+        with pg.engine.connect() as conn:
+            conn.begin()
+            record(conn, outcomes, now=clock.now(), settings=settings)
+            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            assert _ended(pg, pid), "the stopped record's session is still there"
+            with pytest.raises(sa.exc.DBAPIError):
+                conn.execute(sa.text("SELECT 1"))
     finally:
         pipe.spool.stop()
