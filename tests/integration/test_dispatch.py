@@ -264,7 +264,7 @@ def test_two_dispatchers_share_a_new_senders_rate(
     assert a_claimed.wait(timeout=20)
     tb = threading.Thread(target=dispatcher_b)
     tb.start()
-    # A commits only once B is inside its claim, waiting for A's uncommitted sender_pacing row.
+    # A commits only once B is inside its claim, waiting for the sender_pacing row A holds.
     _wait_for_a_lock_wait(db)
     a_release.set()
     ta.join(timeout=20)
@@ -277,7 +277,8 @@ def test_dispatchers_claiming_new_senders_in_opposite_orders_do_not_deadlock(
     request: pytest.FixtureRequest, db: Database, pipe: Pipeline, clock: FrozenClock
 ) -> None:
     """A claims a message from S1 then one from S2, B one from S2 then one from S1, both senders new.
-    Interleaved statement by statement: A records S1's slot, B records S2's, then each records the other."""
+    Interleaved statement by statement: A records S1's slot, B records S2's, then each records the other.
+    (On PostgreSQL a new sender's row is now made and committed on its own, before any is locked.)"""
     s1, s2 = SENDER, OTHER_SENDER
     pipe.send_in_order(1, from_=s1)
     pipe.send_in_order(1, from_=s2)
