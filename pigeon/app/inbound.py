@@ -36,7 +36,7 @@ from pigeon.store import optouts as optout_store
 from pigeon.store import services as service_store
 from pigeon.store import webhooks as outbox
 from pigeon.store.messages import NewMessage, add_event, insert_messages
-from pigeon.store.numbers import find_by_number
+from pigeon.store.numbers import hold_by_number
 
 Row = dict[str, Any]
 
@@ -303,7 +303,11 @@ def receive(
     """Take one inbound message, priced by `prices`' inbound table (None: free). Call inside a
     write transaction."""
     sms = storable_inbound(sms)
-    number = find_by_number(conn, sms.recipient)
+    # Held until the commit (shared with other texts to it): a move to another account, a
+    # release or leaving a Messaging Service waits for this text, or this text for it, so the
+    # opt-out of a STOP is recorded where the change then copies it from, or where the number
+    # is after it, never on the side it just left.
+    number = hold_by_number(conn, sms.recipient)
     account = account_store.get_account(conn, number["account_sid"]) if number is not None else None
     closed = _closed_reason(account)
     reason = closed or _unroutable_reason(sms, number, account)

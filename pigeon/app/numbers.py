@@ -155,7 +155,9 @@ def update(
 def _fetch_locked(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
     """The number as `fetch` finds it, its row held until the transaction ends (PostgreSQL):
     two moves or releases of one number at once then take turns, and the second finds the
-    number where the first left it (on another account: 404) rather than undoing it."""
+    number where the first left it (on another account: 404) rather than undoing it. A text
+    being taken by the number holds its row too (`pigeon.app.inbound`): its STOP is recorded
+    before the opt-outs are copied to where the number goes, or after, where it went."""
     fetch(conn, account_sid, sid, path)  # another account's number is not locked, only 404
     store.lock_number(conn, sid)
     return fetch(conn, account_sid, sid, path)

@@ -165,13 +165,14 @@ def delete(conn: Connection, account_sid: str, sid: str, path: str, now: datetim
     """Delete a service. Its numbers and short codes stay on the account, out of any service,
     each keeping the service's opt-outs as its own (`number_opt_outs.keep_service_opt_outs`).
     The pool is read with the service's row held: a sender added meanwhile waits for the
-    deletion, or is added first and then leaves the pool with the others."""
+    deletion, or is added first and then leaves the pool with the others. Its numbers' rows are
+    held too before their opt-outs are copied: a STOP being taken by one of them
+    (`pigeon.app.inbound`) is recorded first, and copied with the rest."""
     fetch(conn, account_sid, sid, path)  # another account's service is not locked, only 404
     store.lock_service(conn, sid)
     fetch(conn, account_sid, sid, path)  # deleted by someone else meanwhile: 404
-    for short_codes in (False, True):
-        for number in store.pool_numbers(conn, sid, short_codes=short_codes):
-            number_opt_outs.keep_service_opt_outs(conn, number)
+    for number in store.hold_pool_numbers(conn, sid):
+        number_opt_outs.keep_service_opt_outs(conn, number)
     store.delete_service(conn, sid, now=now)
 
 
@@ -250,7 +251,8 @@ def remove_number(
     conn: Connection, account_sid: str, service_sid: str, sid: str, *, short_code: bool, path: str, now: datetime
 ) -> None:
     """Take a number or short code out of the pool; it keeps the service's opt-outs as its own
-    (`number_opt_outs.keep_service_opt_outs`)."""
+    (`number_opt_outs.keep_service_opt_outs`). Taking it out updates its row, which waits for a
+    STOP being taken by it (`pigeon.app.inbound` holds the row): the copy that follows has it."""
     _pool_service_locked(conn, account_sid, service_sid)
     number = _account_number(conn, account_sid, sid, short_code, path)
     if number["messaging_service_sid"] != service_sid or not store.detach_number(conn, sid, service_sid, now=now):

@@ -62,13 +62,27 @@ def get_number(conn: Connection, sid: str, *, account_sid: str | None = None) ->
     return dict(row) if row else None
 
 
-# Built once: every send reads its sender's number.
-_BY_NUMBER = Prepared(sa.select(phone_numbers).where(phone_numbers.c.phone_number == sa.bindparam("b_number")))
+# Built once: every send reads its sender's number, every inbound text its recipient.
+_BY_NUMBER_QUERY = sa.select(phone_numbers).where(phone_numbers.c.phone_number == sa.bindparam("b_number"))
+_BY_NUMBER = Prepared(_BY_NUMBER_QUERY)
+_BY_NUMBER_SHARED = Prepared(_BY_NUMBER_QUERY.with_for_update(read=True))
 
 
 def find_by_number(conn: Connection, phone_number: str) -> Row | None:
     """The number's record on whichever account holds it."""
     return _BY_NUMBER.first(conn, {"b_number": phone_number})
+
+
+def hold_by_number(conn: Connection, phone_number: str) -> Row | None:
+    """The number's record, its row held until the transaction ends in share mode (PostgreSQL:
+    SELECT … FOR SHARE; SQLite, with one writer at a time, needs nothing).
+
+    What changes where a number belongs (a move, a release, leaving a Messaging Service) holds
+    the row exclusively (`lock_number`, or the UPDATE of the row): it waits for the texts being
+    taken, and they for it. A text that waited gets the row as the change left it (read
+    committed re-reads a row it waited for), or nothing if the number was released. Texts to
+    one number do not wait for each other: a share lock does not conflict with another."""
+    return _BY_NUMBER_SHARED.first(conn, {"b_number": phone_number})
 
 
 def list_numbers(

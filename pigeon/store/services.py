@@ -134,6 +134,20 @@ def pool_numbers(
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def hold_pool_numbers(conn: Connection, service_sid: str) -> list[Row]:
+    """The service's numbers and short codes, their rows held until the transaction ends
+    (PostgreSQL: SELECT … FOR UPDATE, in SID order, so that two such reads never wait for each
+    other both ways). A text being taken by one of them (`numbers.hold_by_number`) is recorded
+    first; a number that left the pool meanwhile is not among them."""
+    q = (
+        sa.select(phone_numbers)
+        .where(phone_numbers.c.messaging_service_sid == service_sid)
+        .order_by(phone_numbers.c.sid)
+        .with_for_update()
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
 def pool_size(conn: Connection, service_sid: str) -> int:
     """Numbers, short codes and alphanumeric senders in the pool."""
     numbers = sa.select(sa.func.count()).where(phone_numbers.c.messaging_service_sid == service_sid)
