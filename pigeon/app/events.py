@@ -39,7 +39,6 @@ from pigeon.domain.events import (
     route,
     status_event_type,
 )
-from pigeon.domain.optout import classify as classify_keyword
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.domain.status import MessageStatus
 from pigeon.store import events as store
@@ -169,12 +168,14 @@ def _publish_status(
     return _publish(conn, routes, message, event_type, data, now)
 
 
-def publish_inbound_event(conn: Connection, message: Mapping[str, Any], *, now: datetime) -> list[int]:
-    """Queue com.twilio.messaging.inbound-message.received for a message just received."""
+def publish_inbound_event(
+    conn: Connection, message: Mapping[str, Any], *, now: datetime, opt_out_type: str | None = None
+) -> list[int]:
+    """Queue com.twilio.messaging.inbound-message.received for a message just received, with
+    the OptOutType its webhook gets (`pigeon.app.inbound_keywords.opt_out_type`)."""
 
     def data() -> Mapping[str, Any]:
-        keyword = classify_keyword(message.get("body") or "")
-        return inbound_message_data(message, at=now, opt_out_type=str(keyword[0]) if keyword else None)
+        return inbound_message_data(message, at=now, opt_out_type=opt_out_type)
 
     return _publish(conn, store.routes(conn, message["account_sid"]), message, INBOUND_RECEIVED, data, now)
 

@@ -18,12 +18,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app import accounts, usage
-from pigeon.app.accept_batch import write_new_messages
 from pigeon.app.events import publish_inbound_event
-from pigeon.app.send import SendRequest, prepare_message
+from pigeon.app.inbound_keywords import apply_keyword, keyword_of, opt_out_type
 from pigeon.domain import numbers, storable
-from pigeon.domain.errors import ApiError
-from pigeon.domain.optout import DEFAULT_REPLIES, KeywordKind, classify
 from pigeon.domain.pricing import PriceTable
 from pigeon.domain.segments import plan_segments
 from pigeon.domain.sids import Prefix, new_sid
@@ -32,10 +29,9 @@ from pigeon.ports import InboundSms
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
 from pigeon.store import inbound as inbound_store
-from pigeon.store import optouts as optout_store
 from pigeon.store import services as service_store
 from pigeon.store import webhooks as outbox
-from pigeon.store.messages import NewMessage, add_event, insert_messages
+from pigeon.store.messages import NewMessage, insert_messages
 from pigeon.store.numbers import hold_by_number
 
 Row = dict[str, Any]
@@ -221,69 +217,6 @@ def webhook_params(new: NewMessage, *, base_url: str, opt_out_type: str | None) 
     return params
 
 
-def _keyword_reply(
-    conn: Connection, number: Row, service: Row | None, new: NewMessage, kind: KeywordKind, now: datetime
-) -> str | None:
-    """The automatic reply to STOP/START/HELP, sent even to a recipient who just opted out."""
-    column = {KeywordKind.OPT_OUT: "opt_out_reply", KeywordKind.OPT_IN: "opt_in_reply", KeywordKind.HELP: "help_reply"}
-    text = (service or {}).get(column[kind]) or DEFAULT_REPLIES[kind]
-    req = SendRequest(
-        to=new.message["from_"],
-        from_=number["phone_number"],
-        body=text,
-        direction=Direction.OUTBOUND_REPLY,
-        keyword_reply=True,
-    )
-    try:
-        reply = prepare_message(conn, number["account_sid"], req, now)
-    except ApiError as exc:
-        alert_store.add_alert(
-            conn,
-            account_sid=number["account_sid"],
-            error_code=exc.code,
-            at=now,
-            resource_sid=new.message["sid"],
-            text=f"The automatic {kind} reply to {new.message['from_']} could not be sent: {exc.message}",
-        )
-        return None
-    write_new_messages(conn, [reply])  # with its queued event, as a send's
-    return str(reply.message["sid"])
-
-
-def _apply_keyword(
-    conn: Connection, number: Row, service: Row | None, new: NewMessage, now: datetime
-) -> tuple[str | None, str | None]:
-    """Opt the pair out or in for a keyword message; returns (keyword, reply sid)."""
-    match = classify(new.message["body"])
-    if match is None:
-        return None, None
-    kind, word = match
-    if number["number_type"] == "short_code" and service is None:
-        # Twilio leaves STOP/HELP on standalone short codes to the customer's application.
-        return word, None
-    account_sid, recipient = number["account_sid"], new.message["from_"]
-    sender, scope = (service["sid"], "service") if service else (number["phone_number"], "number")
-    if kind is KeywordKind.OPT_OUT:
-        optout_store.record_opt_out(
-            conn,
-            account_sid=account_sid,
-            sender=sender,
-            recipient=recipient,
-            scope=scope,
-            keyword=word,
-            inbound_message_sid=new.message["sid"],
-            now=now,
-        )
-    elif kind is KeywordKind.OPT_IN:
-        # Both scopes: an opt-out of this number made before it joined its service (or
-        # imported so) blocks its sends as well, and START must lift it too.
-        for blocked in {sender, number["phone_number"]}:
-            optout_store.remove_opt_out(conn, account_sid=account_sid, sender=blocked, recipient=recipient)
-    detail = {"keyword": word, "kind": str(kind), "scope": scope, "sender": sender}
-    add_event(conn, message_sid=new.message["sid"], account_sid=account_sid, at=now, kind="keyword", detail=detail)
-    return word, _keyword_reply(conn, number, service, new, kind, now)
-
-
 def storable_inbound(sms: InboundSms) -> InboundSms:
     """`sms` as the store can keep it (pigeon.domain.storable): its text without NUL (how many
     were left out goes on its timeline) and its addresses cut to their columns."""
@@ -360,8 +293,11 @@ def receive(
             text=f"Message {new.message['sid']} from {new.message['from_']} arrived without part(s) {missing}: "
             "Pigeon waited for them until the carrier's reassembly timeout and passed on the text that came.",
         )
-    publish_inbound_event(conn, new.message, now=now)
-    keyword, reply = _apply_keyword(conn, number, service, new, now)
+    keyword = keyword_of(new.message["body"], number, service)
+    opt_out = opt_out_type(keyword, service)
+    publish_inbound_event(conn, new.message, now=now, opt_out_type=opt_out)
+    reply = apply_keyword(conn, keyword, number, service, new, now) if keyword and keyword.handled else None
+    word, replies = (keyword.word if keyword else None), ((reply,) if reply else ())
     target = webhook_target(number, service)
     account_sid, sid = number["account_sid"], new.message["sid"]
     if not target.url:
@@ -377,9 +313,7 @@ def receive(
             log_level="warning",
             text=f"Message {sid} to {number['phone_number']} was stored, but no application was told: {where}.",
         )
-        return Intake(sid, account_sid, keyword, False, (reply,) if reply else ())
-    match = classify(new.message["body"])
-    opt_out_type = str(match[0]) if match else None
+        return Intake(sid, account_sid, word, False, replies)
     outbox.enqueue(
         conn,
         account_sid=account_sid,
@@ -387,9 +321,9 @@ def receive(
         kind="inbound",
         url=target.url,
         method=target.method,
-        params=webhook_params(new, base_url=base_url, opt_out_type=opt_out_type),
+        params=webhook_params(new, base_url=base_url, opt_out_type=opt_out),
         now=now,
         fallback_url=target.fallback_url,
         fallback_method=target.fallback_method,
     )
-    return Intake(sid, account_sid, keyword, True, (reply,) if reply else ())
+    return Intake(sid, account_sid, word, True, replies)

@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 from pigeon.app import accounts as account_use
 from pigeon.app import event_streams as use
 from pigeon.app import numbers as number_use
+from pigeon.app import services as service_use
 from pigeon.app.callback_delivery import Outcome
 from pigeon.app.callbacks import STATUS_CALLBACK, enqueue_status_callback
 from pigeon.app.event_delivery import CONTENT_TYPE, SINK_UNREACHABLE, deliver_event
@@ -250,8 +251,35 @@ def test_inbound_message_publishes_received(db: Database, clock: FrozenClock, ac
     assert event["dataschema"] == "https://events-schemas.twilio.com/Messaging.InboundMessageV1/6"
     data = event["data"]
     assert data["messageSid"] == intake.message_sid and data["from"] == "+447700900123"
-    assert data["to"] == account.number and data["body"] == "stop" and data["optOutType"] == "STOP"
+    assert data["to"] == account.number and data["body"] == "stop"
+    # As its webhook's OptOutType: Twilio names the keyword for a Messaging Service's senders
+    # only (test_inbound_intake_http), and this number is in none.
+    assert "optOutType" not in data
     assert data["fromCountry"] == "GB" and data["toCountry"] == "US" and data["numSegments"] == 1
+
+
+def test_a_stop_to_a_number_of_a_service_names_its_opt_out_type(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    sink = add_sink(db, clock, account)
+    subscribe(db, clock, account, sink, RECEIVED, version=6)
+    with db.write() as conn:
+        service = service_use.create(conn, account.sid, {"FriendlyName": "pool"}, clock.now())
+        [pn] = number_use.list_for_account(
+            conn, account.sid, phone_number=account.number, friendly_name=None, offset=0, limit=1
+        )
+        service_use.add_number(
+            conn, account.sid, service["sid"], pn["sid"], short_code=False, path="/p", now=clock.now()
+        )
+        intake = receive(
+            conn,
+            InboundSms(carrier="simulator", sender="+447700900123", recipient=account.number, body="stop"),
+            now=clock.now(),
+            base_url="http://pigeon.test",
+        )
+    assert intake.message_sid is not None
+    [row] = rows(db, intake.message_sid)
+    assert event_of(row)["data"]["optOutType"] == "STOP"
 
 
 # -- deliver ----------------------------------------------------------------------------------
