@@ -31,7 +31,7 @@ from pigeon.store import alerts as alert_store
 from pigeon.store import inbound as inbound_store
 from pigeon.store import services as service_store
 from pigeon.store import webhooks as outbox
-from pigeon.store.messages import NewMessage, insert_messages
+from pigeon.store.messages import NewMessage, add_event, insert_messages
 from pigeon.store.numbers import hold_by_number
 
 Row = dict[str, Any]
@@ -217,6 +217,25 @@ def webhook_params(new: NewMessage, *, base_url: str, opt_out_type: str | None) 
     return params
 
 
+def _tell_no_one(conn: Connection, number: Row, target: WebhookTarget, sid: str, now: datetime) -> None:
+    """An inbound message that no application is told of, for want of a URL: its timeline says
+    so (``no_webhook``, where the URL is missing), and the error log has an alert."""
+    where = "its Messaging Service has no inbound request URL" if target.source == "service" else "it has no sms_url"
+    account_sid = number["account_sid"]
+    add_event(
+        conn, message_sid=sid, account_sid=account_sid, at=now, kind="no_webhook", detail={"source": target.source}
+    )
+    alert_store.add_alert(
+        conn,
+        account_sid=account_sid,
+        error_code=NO_WEBHOOK_CODE,
+        at=now,
+        resource_sid=sid,
+        log_level="warning",
+        text=f"Message {sid} to {number['phone_number']} was stored, but no application was told: {where}.",
+    )
+
+
 def storable_inbound(sms: InboundSms) -> InboundSms:
     """`sms` as the store can keep it (pigeon.domain.storable): its text without NUL (how many
     were left out goes on its timeline) and its addresses cut to their columns."""
@@ -301,18 +320,7 @@ def receive(
     target = webhook_target(number, service)
     account_sid, sid = number["account_sid"], new.message["sid"]
     if not target.url:
-        where = (
-            "its Messaging Service has no inbound request URL" if target.source == "service" else "it has no sms_url"
-        )
-        alert_store.add_alert(
-            conn,
-            account_sid=account_sid,
-            error_code=NO_WEBHOOK_CODE,
-            at=now,
-            resource_sid=sid,
-            log_level="warning",
-            text=f"Message {sid} to {number['phone_number']} was stored, but no application was told: {where}.",
-        )
+        _tell_no_one(conn, number, target, sid, now)
         return Intake(sid, account_sid, word, False, replies)
     outbox.enqueue(
         conn,

@@ -4,6 +4,10 @@ the inbound intake's transaction (`pigeon.app.inbound`).
 A keyword opts the pair out or back in (the whole Messaging Service when the number is in
 one) and gets its automatic reply. A standalone short code is left alone, as on Twilio: its
 application handles the keyword itself, so nothing is recorded and nothing answers.
+
+Both timelines say what happened: the inbound message's ``keyword`` entry names the reply
+(``reply_sid``, or ``reply_error`` with the code that refused it), and the reply's ``reply_to``
+entry names the inbound message, as a reply from the application's TwiML does.
 """
 
 from __future__ import annotations
@@ -63,9 +67,11 @@ def opt_out_type(keyword: Keyword | None, service: Row | None) -> str | None:
 
 def _keyword_reply(
     conn: Connection, number: Row, service: Row | None, new: NewMessage, kind: KeywordKind, now: datetime
-) -> str | None:
-    """The automatic reply to STOP/START/HELP, sent even to a recipient who just opted out."""
+) -> tuple[str | None, int | None]:
+    """The automatic reply to STOP/START/HELP, sent even to a recipient who just opted out:
+    (its SID, None), or (None, the code that refused it, which is an alert)."""
     text = (service or {}).get(_REPLY_COLUMNS[kind]) or DEFAULT_REPLIES[kind]
+    inbound_sid = str(new.message["sid"])
     req = SendRequest(
         to=new.message["from_"],
         from_=number["phone_number"],
@@ -81,12 +87,21 @@ def _keyword_reply(
             account_sid=number["account_sid"],
             error_code=exc.code,
             at=now,
-            resource_sid=new.message["sid"],
+            resource_sid=inbound_sid,
             text=f"The automatic {kind} reply to {new.message['from_']} could not be sent: {exc.message}",
         )
-        return None
+        return None, exc.code
     write_new_messages(conn, [reply])  # with its queued event, as a send's
-    return str(reply.message["sid"])
+    reply_sid = str(reply.message["sid"])
+    add_event(
+        conn,
+        message_sid=reply_sid,
+        account_sid=number["account_sid"],
+        at=now,
+        kind="reply_to",
+        detail={"inbound_message_sid": inbound_sid, "keyword": str(kind)},
+    )
+    return reply_sid, None
 
 
 def apply_keyword(
@@ -112,6 +127,8 @@ def apply_keyword(
         # imported so) blocks its sends as well, and START must lift it too.
         for blocked in {sender, number["phone_number"]}:
             optout_store.remove_opt_out(conn, account_sid=account_sid, sender=blocked, recipient=recipient)
-    detail = {"keyword": word, "kind": str(kind), "scope": scope, "sender": sender}
+    reply_sid, refused = _keyword_reply(conn, number, service, new, kind, now)
+    detail: dict[str, Any] = {"keyword": word, "kind": str(kind), "scope": scope, "sender": sender}
+    detail.update({"reply_sid": reply_sid} if reply_sid else {"reply_error": refused})
     add_event(conn, message_sid=new.message["sid"], account_sid=account_sid, at=now, kind="keyword", detail=detail)
-    return _keyword_reply(conn, number, service, new, kind, now)
+    return reply_sid

@@ -1,5 +1,6 @@
 """Texts in through the simulator's endpoint (POST /simulator/inbound, the intake a carrier's
-messages take), on both stores: the OptOutType the webhook gets."""
+messages take), on both stores: the OptOutType the webhook gets, and the timelines of a
+keyword and of a text no application is told of."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import pytest
 
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
+from pigeon.app import diagnose
 from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
 from pigeon.config import load_settings
 from pigeon.store import webhooks as outbox
 from pigeon.store.engine import Database
+from pigeon.store.messages import list_events
 from pigeon.store.optouts import list_opt_outs
 
 HANDSET = "+14155557201"
@@ -52,6 +55,10 @@ class Setup:
         with self.db.read() as conn:
             [delivery] = outbox.list_deliveries(conn, message_sid=message_sid)
         return dict(delivery["params"])
+
+    def events(self, message_sid: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return list_events(conn, message_sid)
 
     def opted_out(self) -> set[str]:
         with self.db.read() as conn:
@@ -96,3 +103,25 @@ def test_the_webhook_says_optouttype_only_for_a_stop_pigeon_handled_in_a_service
     assert params.get("OptOutType") == opt_out_type  # before: STOP for all three
     assert bool(setup.opted_out()) is recorded
     assert bool(intake["reply_sids"]) is recorded
+
+
+def test_the_automatic_reply_and_the_keyword_name_each_other(setup: Setup) -> None:
+    intake = setup.text(LONG_CODE, "STOP")
+
+    inbound, [reply] = intake["message_sid"], intake["reply_sids"]
+    [keyword] = [e for e in setup.events(inbound) if e["kind"] == "keyword"]
+    assert keyword["detail"]["reply_sid"] == reply
+    [link] = [e for e in setup.events(reply) if e["kind"] == "reply_to"]
+    assert link["detail"] == {"inbound_message_sid": inbound, "keyword": "STOP"}
+
+
+def test_a_text_no_application_is_told_of_says_so_in_its_timeline(setup: Setup) -> None:
+    intake = setup.text(BARE, "hello")
+
+    assert intake["webhook_queued"] is False
+    entries = [(e["kind"], e["detail"]) for e in setup.events(intake["message_sid"])]
+    assert entries[-1] == ("no_webhook", {"source": "number"})
+    with setup.db.read() as conn:
+        report = diagnose.diagnose_message(conn, setup.account["sid"], intake["message_sid"], now=datetime.now(UTC))
+    [finding] = report.findings
+    assert finding.cause == "no_webhook" and "has no SmsUrl" in finding.summary

@@ -609,6 +609,15 @@ def test_inbound_no_webhook() -> None:
     assert f.severity == "error"
 
 
+def test_inbound_no_webhook_from_its_timeline_once_the_alert_is_gone() -> None:
+    """The timeline's no_webhook entry is enough (the error log is pruned sooner), and it says
+    where the URL is missing."""
+    events = [ev("received", "received"), ev("no_webhook", source="service")]
+    f = one(diagnose_message(facts(_INBOUND, events, parts=[], alerts=[])), "no_webhook")
+    assert "Messaging Service that has no InboundRequestUrl" in f.summary
+    assert [e["kind"] for e in sources(f, "timeline")] == ["no_webhook"]
+
+
 @pytest.mark.parametrize(
     ("code", "cause"),
     [

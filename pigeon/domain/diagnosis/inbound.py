@@ -26,6 +26,14 @@ WEBHOOK_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11235, 1123
 REPLY_CODES = frozenset({14101, 14102, 14103, 14105, 14107, 14108})
 
 
+#: Where an inbound message's webhook URL was missing, by the ``source`` of its ``no_webhook`` entry.
+_NO_URL: dict[str | None, str] = {
+    "number": "has no SmsUrl",
+    "service": "is in a Messaging Service that has no InboundRequestUrl (and does not use the number's own)",
+    None: "has no webhook (on the number or its Messaging Service)",
+}
+
+
 def _about_a_reply(alert: Mapping[str, Any]) -> bool:
     """Whether an alert on an inbound message says one of the application's TwiML replies was
     not sent: a 141xx code, or the code the send refused it with (21610 for a recipient who
@@ -45,15 +53,19 @@ def diagnose_inbound(f: MessageFacts) -> list[Finding]:
     answered = [e for e in f.events if e.get("kind") == "webhook"]
     hook_alerts = [a for a in f.alerts if a.get("request_url")]
     untold = [a for a in f.alerts if a.get("error_code") == 11200 and not a.get("request_url")]
+    # The timeline entry outlasts the alert (the error log is pruned sooner) and names where the
+    # URL was missing; messages received before it was written have the alert only.
+    told_no_one = [e for e in f.events if e.get("kind") == "no_webhook"]
     out: list[Finding] = []
-    if untold and not failed and not answered:
+    if (told_no_one or untold) and not failed and not answered:
+        source = (told_no_one[0].get("detail") or {}).get("source") if told_no_one else None
         out.append(
             Finding(
                 cause="no_webhook",
                 severity="error",
                 summary=f"{m['sid']} from {m.get('from_')} was stored, but no application was told: {m.get('to')} "
-                "has no webhook (on the number or its Messaging Service).",
-                evidence=[message_row(m), *[alert_row(a) for a in untold]],
+                f"{_NO_URL.get(source, _NO_URL[None])}.",
+                evidence=[message_row(m), *timeline(told_no_one), *[alert_row(a) for a in untold]],
                 advice=["Set SmsUrl on the number, or the InboundRequestUrl of its Messaging Service."],
             )
         )
