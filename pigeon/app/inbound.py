@@ -118,7 +118,11 @@ def _inbound_rows(
 ) -> NewMessage:
     sender = numbers.to_e164(sms.sender) or sms.sender
     plan = plan_segments(sms.body)
-    segments = max(sms.num_segments, 1)
+    # Counted as a sent text is (pigeon.app.send): an MMS is one, an SMS as many segments as its
+    # text needs, or as many parts as the carrier joined if that is more (a part with little
+    # text). The simulator, and a carrier that hands over a long text in one piece (SMPP's
+    # message_payload), say 1.
+    segments = 1 if sms.media_urls else max(sms.num_segments, plan.num_segments)
     sid = new_sid(Prefix.MMS if sms.media_urls else Prefix.SMS)
     account_sid = number["account_sid"]
     row: Row = {
@@ -175,7 +179,7 @@ def _inbound_rows(
         "error_code": None,
         "detail": {
             "carrier": sms.carrier,
-            "num_segments": sms.num_segments,
+            "num_segments": segments,
             **({"raw": dict(sms.raw)} if sms.raw else {}),
         },
     }

@@ -1,6 +1,6 @@
 """Texts in through the simulator's endpoint (POST /simulator/inbound, the intake a carrier's
-messages take), on both stores: the OptOutType the webhook gets, and the timelines of a
-keyword and of a text no application is told of."""
+messages take), on both stores: the OptOutType the webhook gets, the timelines of a keyword
+and of a text no application is told of, and a long text's segments."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from pigeon.app import services as service_use
 from pigeon.config import load_settings
 from pigeon.store import webhooks as outbox
 from pigeon.store.engine import Database
-from pigeon.store.messages import list_events
+from pigeon.store.messages import get_message, list_events
 from pigeon.store.optouts import list_opt_outs
+from pigeon.store.usage import totals_by_category
 
 HANDSET = "+14155557201"
 LONG_CODE, IN_SERVICE, BARE, SHORT_CODE = "+14155550201", "+14155550202", "+14155550203", "12345"
@@ -125,3 +126,16 @@ def test_a_text_no_application_is_told_of_says_so_in_its_timeline(setup: Setup) 
         report = diagnose.diagnose_message(conn, setup.account["sid"], intake["message_sid"], now=datetime.now(UTC))
     [finding] = report.findings
     assert finding.cause == "no_webhook" and "has no SmsUrl" in finding.summary
+
+
+def test_a_long_text_is_counted_in_segments(setup: Setup) -> None:
+    intake = setup.text(LONG_CODE, "x" * 400)  # 153 characters a segment: 3
+
+    with setup.db.read() as conn:
+        message = get_message(conn, intake["message_sid"])
+        usage = totals_by_category(conn, [setup.account["sid"]], first=None, last="9999-12-31")
+    assert message is not None and message["num_segments"] == 3  # before: 1
+    assert usage["sms-inbound"][:2] == (1, 3)  # one message, three segments
+    assert setup.webhook(intake["message_sid"])["NumSegments"] == "3"
+    [received] = [e for e in setup.events(intake["message_sid"]) if e["kind"] == "received"]
+    assert received["detail"]["num_segments"] == 3
