@@ -6,6 +6,7 @@ Without --yes it only counts. `pigeon.cli` mounts `erase_cmd`.
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from typing import Annotated
@@ -15,11 +16,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from pigeon.cli_store import open_store
+from pigeon.ports import SystemClock
 
 # Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
 # which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
 out = Console(markup=False)
 err = Console(stderr=True, markup=False)
+
+
+def _runner() -> str:
+    """Who ran the erasure, for its record: the command, and the operating system's user when
+    it can be told (a container may run as a user with no name)."""
+    try:
+        return f"pigeon erase, run by {getpass.getuser()}"
+    except (OSError, KeyError):
+        return "pigeon erase"
 
 
 def erase_cmd(
@@ -39,7 +50,9 @@ def erase_cmd(
 ) -> None:
     """Erase the messages to and from a phone number (with their timelines and webhooks), the
     request log's entries and the alerts naming it, and its texts to unknown numbers; its
-    opt-outs stay, so that it is never texted against its will. Without --yes, only count."""
+    opt-outs stay, so that it is never texted against its will. Without --yes, only count.
+    With --yes the erasure is kept on record (when, who, how much; the number only as a keyed
+    fingerprint), so that `pigeon doctor` says the number was erased rather than never texted."""
     from pigeon.app import erasure
 
     db = open_store()
@@ -51,7 +64,7 @@ def erase_cmd(
         raise typer.Exit(2) from exc
     try:
         found = erasure.survey(db, target, account=account)
-        done = erasure.erase(db, target, account=account) if yes else None
+        done = erasure.erase(db, target, account=account, clock=SystemClock(), by=_runner()) if yes else None
     finally:
         db.dispose()
     if as_json:
@@ -77,3 +90,10 @@ def erase_cmd(
         )
     if not yes:
         out.print("Nothing was changed: run again with --yes to erase.", highlight=False)
+    else:
+        out.print(
+            "The erasure is on record, with the number only as a keyed fingerprint: `pigeon doctor`"
+            " says that the number and its messages were erased, and when.",
+            highlight=False,
+            soft_wrap=True,
+        )

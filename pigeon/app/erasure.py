@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from pigeon.domain import numbers
-from pigeon.store import erasure
+from pigeon.ports import Clock
+from pigeon.store import erasure, erasure_log
 from pigeon.store.engine import Database
 
 #: A number as a carrier sent it, kept so: digits only, as many as an SMPP address holds. An
@@ -44,33 +45,51 @@ def survey(db: Database, number: str, *, account: str | None = None) -> erasure.
 
 
 def erase(
-    db: Database, number: str, *, account: str | None = None, chunk: int = 200, log_step: int = 1000
+    db: Database,
+    number: str,
+    *,
+    clock: Clock,
+    account: str | None = None,
+    by: str | None = None,
+    chunk: int = 200,
+    log_step: int = 1000,
 ) -> dict[str, Any]:
     """Remove it all (what `survey` counts as erased), `chunk` messages or `log_step` request
     log entries or alerts per transaction; returns how much went of each. The alerts go
-    first: those about its messages that name it are then counted among them."""
-    alerts = _erase_alerts(db, number, account=account, step=log_step)
-    removed = _erase_messages(db, number, account=account, chunk=chunk)
-    requests = _erase_requests(db, number, account=account, step=log_step)
+    first: those about its messages that name it are then counted among them.
+
+    The erasure is on record (pigeon/store/erasure_log.py) before anything goes, and each
+    removal is noted in the transaction that makes it; `by` says who ran it. One cut short
+    stays on record, unfinished (the doctor says so), and running it again finishes it."""
+    with db.write() as conn:
+        record = erasure_log.begin(conn, number, account=account, at=clock.now(), by=by)
+    alerts = _erase_alerts(db, number, account=account, step=log_step, record=record)
+    removed = _erase_messages(db, number, account=account, chunk=chunk, record=record)
+    requests = _erase_requests(db, number, account=account, step=log_step, record=record)
     with db.write() as conn:
         unroutable = erasure.erase_unroutable(conn, number, account=account)
+        erasure_log.add(conn, record, unroutable=unroutable)
+        kept = erasure.in_progress(conn, number, erasure.accounts_in_scope(conn, account))
+        erasure_log.finish(conn, record, at=clock.now(), kept_in_progress=kept)
     return {"messages": removed, "requests": requests, "unroutable": unroutable, "alerts": alerts}
 
 
-def _erase_alerts(db: Database, number: str, *, account: str | None, step: int) -> int:
+def _erase_alerts(db: Database, number: str, *, account: str | None, step: int, record: int) -> int:
     removed, after = 0, ""
     while True:  # found in reads, removed by SID: the writer is held only for the removal
         with db.read() as conn:
             named, last = erasure.alerts_naming(conn, number, account=account, after=after, limit=step)
         if named:
             with db.write() as conn:
-                removed += erasure.remove_alerts(conn, named)
+                n = erasure.remove_alerts(conn, named)
+                erasure_log.add(conn, record, alerts=n)
+            removed += n
         if last is None:
             return removed
         after = last
 
 
-def _erase_messages(db: Database, number: str, *, account: str | None, chunk: int) -> int:
+def _erase_messages(db: Database, number: str, *, account: str | None, chunk: int, record: int) -> int:
     removed = 0
     with db.read() as conn:
         owners = erasure.accounts_in_scope(conn, account)
@@ -80,7 +99,7 @@ def _erase_messages(db: Database, number: str, *, account: str | None, chunk: in
         if not sids:
             return removed
         with db.write() as conn:
-            n = erasure.erase_messages(conn, sids)
+            n = erasure.erase_messages(conn, sids, record=record)
         removed += n
         # Fewer found than asked for: that was the last of them. None removed: those left are
         # changing under us (a later run takes them), and would be found again and again.
@@ -88,7 +107,7 @@ def _erase_messages(db: Database, number: str, *, account: str | None, chunk: in
             return removed
 
 
-def _erase_requests(db: Database, number: str, *, account: str | None, step: int) -> int:
+def _erase_requests(db: Database, number: str, *, account: str | None, step: int, record: int) -> int:
     removed, last = 0, 0
     while True:  # found in reads, removed by id: the writer is held only for the removal
         with db.read() as conn:
@@ -96,5 +115,7 @@ def _erase_requests(db: Database, number: str, *, account: str | None, step: int
         if not ids:
             return removed
         with db.write() as conn:
-            removed += erasure.remove_requests(conn, ids)
+            n = erasure.remove_requests(conn, ids)
+            erasure_log.add(conn, record, requests=n)
+        removed += n
         last = ids[-1]

@@ -9,14 +9,16 @@ that name it, and the inbound messages it sent that no account took (to numbers 
 holds, or that could not take them; with an account, those to its numbers only). What
 stays: its opt-outs, which hold the number and the keyword only and must outlive everything
 else (a person who said STOP is never texted again), their link to the message that carried
-the STOP cleared; and
-the day-long Idempotency-Keys of erased messages, which hold no number, so that a client
-retrying a send after the erasure gets 20409 rather than a second text. Messages still on
-their way (queued, sending, scheduled, or with webhooks still to deliver) stay until they
-are done: they are counted, and a second run takes them. So are the parts of a long text the
-number is sending right now (inbound_parts): they wait for the rest at most the carrier's
-reassembly timeout (two minutes by default), become a message that a second run takes, and
-their digests are forgotten one timeout later (`inbound_parts.forget_expired`).
+the STOP cleared; the day-long Idempotency-Keys of erased messages, which hold no number, so
+that a client retrying a send after the erasure gets 20409 rather than a second text; and the
+record of the erasure itself, which holds the number and the messages' SIDs only as keyed
+fingerprints (pigeon/store/erasure_log.py), so that the doctor says "erased" rather than
+"never sent". Messages still on their way (queued, sending, scheduled, or with webhooks still
+to deliver) stay until they are done: they are counted, and a second run takes them. So are
+the parts of a long text the number is sending right now (inbound_parts): they wait for the
+rest at most the carrier's reassembly timeout (two minutes by default), become a message
+that a second run takes, and their digests are forgotten one timeout later
+(`inbound_parts.forget_expired`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.store import erasure_log
 from pigeon.store.engine import index_plans
 from pigeon.store.retention import SETTLED, lock_settled, remove_messages
 from pigeon.store.tables import (
@@ -154,7 +157,7 @@ def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
     """Count what `erase` would remove, and what it would keep."""
     owners = accounts_in_scope(conn, account)
     at_rest = sum(len(_messages_of(conn, a, number, at_rest=True, limit=None)) for a in owners)
-    busy = sum(len(_messages_of(conn, a, number, at_rest=False, limit=None)) for a in owners)
+    busy = in_progress(conn, number, owners)
     opted = sa.and_(opt_outs.c.recipient == number, opt_outs.c.account_sid.in_(owners))
     return Found(
         messages=at_rest,
@@ -164,6 +167,12 @@ def find(conn: Connection, number: str, *, account: str | None = None) -> Found:
         alerts=sum(1 for _ in _all_alerts_naming(conn, number, account)),
         opt_outs=_count(conn, opt_outs, opted),
     )
+
+
+def in_progress(conn: Connection, number: str, owners: Sequence[str]) -> int:
+    """How many messages to or from `number` in the accounts `owners` are still on their way
+    (`erase_messages` leaves them for a later run)."""
+    return sum(len(_messages_of(conn, a, number, at_rest=False, limit=None)) for a in owners)
 
 
 def messages_at_rest(conn: Connection, number: str, owners: Sequence[str], *, limit: int = 200) -> list[str]:
@@ -178,13 +187,16 @@ def messages_at_rest(conn: Connection, number: str, owners: Sequence[str], *, li
     return sids
 
 
-def erase_messages(conn: Connection, sids: Sequence[str]) -> int:
+def erase_messages(conn: Connection, sids: Sequence[str], *, record: int | None = None) -> int:
     """Remove the messages `sids` (found by `messages_at_rest`) that are still at rest once
     locked (`lock_settled`), with what hangs off them and the alerts about them; returns how
-    many went. One changed since it was found stays, for a later run."""
+    many went. One changed since it was found stays, for a later run. With `record` (an
+    erasure's, `erasure_log.begin`), those that go are noted in it, in the same transaction."""
     sids = lock_settled(conn, sids)
     if not sids:
         return 0
+    if record is not None:
+        erasure_log.note_messages(conn, record, sids)
     conn.execute(alerts.delete().where(alerts.c.resource_sid.in_(sids)))
     conn.execute(opt_outs.update().where(opt_outs.c.inbound_message_sid.in_(sids)).values(inbound_message_sid=None))
     return remove_messages(conn, sids)

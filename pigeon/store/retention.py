@@ -8,6 +8,9 @@
   the message's record, and the doctor says when their message is gone.
 - The error log (`PIGEON_ERROR_LOG_DAYS`): alerts, receipts that never matched a message, and
   inbound messages for numbers that no account holds (which carry their text).
+- Not the records of erasures (pigeon/store/erasure_log.py): they are the evidence that a
+  person's request to have their data deleted was carried out, and hold nothing of theirs but
+  keyed fingerprints; the doctor reads them to say "erased" rather than "never sent".
 
 Messages and alerts are found per account through the (account_sid, date_created) indexes
 that their listings use, oldest first. The two logs of unmatched traffic have no date index:

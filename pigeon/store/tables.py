@@ -620,6 +620,37 @@ idempotency_keys = sa.Table(
     sa.Column("date_created", UTCDateTime, nullable=False, index=True),
 )
 
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    # One row per `pigeon erase NUMBER --yes`, kept for ever (the evidence that a person's
+    # request was carried out) and holding nothing of theirs: the number only as a keyed
+    # fingerprint (pigeon/store/erasure_log.py), so that the doctor can tell "erased" from
+    # "never asked" for a number or a message it is asked about.
+    sa.Column("id", BigID, primary_key=True, autoincrement=True),
+    sa.Column("number_fingerprint", sa.String(64), nullable=False, index=True),
+    _sid("account_sid", nullable=True),  # the account it covered, with its subaccounts; null: every one
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),  # null: it stopped part way (or still runs)
+    sa.Column("erased_by", sa.String(255), nullable=True),  # the command and who ran it, as known
+    sa.Column("messages", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("requests", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("alerts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unroutable", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("kept_in_progress", sa.Integer, nullable=False, server_default="0"),
+)
+
+erased_messages = sa.Table(
+    "erased_messages",
+    metadata,
+    # The messages an erasure removed, each as a keyed fingerprint of its SID (a SID begins
+    # with the millisecond it was made: kept plain, these would keep when the person texted).
+    sa.Column("sid_fingerprint", sa.String(64), primary_key=True),
+    sa.Column("erasure_id", BigID, sa.ForeignKey("erasures.id"), nullable=False),
+    _sid("account_sid", nullable=False),  # whose message it was: the doctor answers that account only
+    sa.Index(None, "erasure_id", "account_sid"),
+)
+
 event_sinks = sa.Table(
     "event_sinks",
     metadata,

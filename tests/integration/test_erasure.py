@@ -104,7 +104,7 @@ def test_a_persons_data_goes_and_their_opt_out_stays(pipe: Pipeline) -> None:
         "opt_outs": 1,
     }
 
-    assert erasure.erase(pipe.db, PERSON, chunk=2, log_step=1) == {
+    assert erasure.erase(pipe.db, PERSON, clock=pipe.clock, chunk=2, log_step=1) == {
         "messages": 3,
         "requests": 2,
         "unroutable": 1,
@@ -136,7 +136,7 @@ def test_a_parent_account_takes_its_subaccounts_data(pipe: Pipeline) -> None:
         conn.execute(messages.update().where(messages.c.sid == made["second"]).values(account_sid=sub["sid"]))
     assert erasure.survey(pipe.db, PERSON, account=sub["sid"]).messages == 1  # the subaccount: its own only
     assert erasure.survey(pipe.db, PERSON, account=pipe.account_sid).messages == 3  # the parent: both
-    assert erasure.erase(pipe.db, PERSON, account=pipe.account_sid)["messages"] == 3
+    assert erasure.erase(pipe.db, PERSON, clock=pipe.clock, account=pipe.account_sid)["messages"] == 3
 
 
 def test_another_account_keeps_its_data(pipe: Pipeline) -> None:
@@ -150,7 +150,7 @@ def test_another_account_keeps_its_data(pipe: Pipeline) -> None:
         "alerts": 0,
         "opt_outs": 0,
     }
-    assert erasure.erase(pipe.db, PERSON, account="AC" + "0" * 32) == {
+    assert erasure.erase(pipe.db, PERSON, clock=pipe.clock, account="AC" + "0" * 32) == {
         "messages": 0,
         "requests": 0,
         "unroutable": 0,
@@ -218,12 +218,12 @@ def test_a_message_whose_receipt_commits_alongside_is_kept_until_its_webhooks_ar
     try:
         subscribe_to_deliveries(pipe)
         sid = sent(pipe, to=PERSON, body="secret code 1234")
-        erased = alongside_a_receipt(pipe, sid, lambda: erasure.erase(pg, PERSON))
+        erased = alongside_a_receipt(pipe, sid, lambda: erasure.erase(pg, PERSON, clock=clock))
         assert orphans(pg) == {}
         assert erased == {"messages": 0, "requests": 0, "unroutable": 0, "alerts": 0}
         assert pipe.status(sid) == "delivered" and erasure.survey(pg, PERSON).in_progress == 1
         answer_webhooks(pipe)  # once its webhooks are out, a second run takes it
-        assert erasure.erase(pg, PERSON)["messages"] == 1
+        assert erasure.erase(pg, PERSON, clock=clock)["messages"] == 1
         assert naming(pg, PERSON, "secret code") == [] and orphans(pg) == {}
     finally:
         pipe.spool.stop()
@@ -289,9 +289,9 @@ def test_the_alerts_naming_the_number_go_too(pipe: Pipeline) -> None:
     assert len(named) >= 4 and elsewhere in named and longer not in named
 
     assert erasure.survey(pipe.db, PERSON, account=pipe.account_sid).alerts == len(named) - 1
-    assert erasure.erase(pipe.db, PERSON, account=pipe.account_sid)["alerts"] == len(named) - 1
+    assert erasure.erase(pipe.db, PERSON, clock=pipe.clock, account=pipe.account_sid)["alerts"] == len(named) - 1
     assert alerts_naming(pipe, PERSON, "%2B14155552671", "%2b14155552671") == [elsewhere]
-    assert erasure.erase(pipe.db, PERSON)["alerts"] == 1
+    assert erasure.erase(pipe.db, PERSON, clock=pipe.clock)["alerts"] == 1
     with pipe.db.read() as conn:
         assert list(conn.execute(sa.select(alerts.c.sid)).scalars()) == [longer]
 
@@ -309,7 +309,7 @@ def test_a_number_kept_in_national_form_is_erased_as_written(pipe: Pipeline) -> 
         )
     assert intake.message_sid is not None
     assert erasure.number_of(f" {NATIONAL} ") == NATIONAL
-    assert erasure.erase(pipe.db, erasure.number_of(NATIONAL))["messages"] == 1
+    assert erasure.erase(pipe.db, erasure.number_of(NATIONAL), clock=pipe.clock)["messages"] == 1
     assert naming(pipe.db, NATIONAL, "national hello") == []
 
 
@@ -336,7 +336,7 @@ def test_with_account_its_texts_to_the_accounts_numbers_that_took_none_go(pipe: 
         keep_unroutable(conn, from_=OTHER, to="+14155550122", body="hi", carrier="simulator", reason="-", now=now)
     assert erasure.survey(pipe.db, PERSON, account="AC" + "0" * 32).unroutable == 0
     assert erasure.survey(pipe.db, PERSON, account=pipe.account_sid).unroutable == 1
-    assert erasure.erase(pipe.db, PERSON, account=pipe.account_sid)["unroutable"] == 1
+    assert erasure.erase(pipe.db, PERSON, clock=pipe.clock, account=pipe.account_sid)["unroutable"] == 1
     with pipe.db.read() as conn:
         left = conn.execute(sa.select(unroutable_inbound.c.from_, unroutable_inbound.c.to)).all()
     assert sorted(map(tuple, left)) == [(PERSON, "+14155559999"), (OTHER, "+14155550122")]
