@@ -30,12 +30,14 @@ from pigeon.app.inbound import webhook_target
 from pigeon.domain import diagnosis as rules
 from pigeon.domain import numbers, sids
 from pigeon.domain.diagnosis import Report, Thresholds
+from pigeon.domain.diagnosis.erased import erased_since
 from pigeon.domain.diagnosis.model import in_stored_form, unique
 from pigeon.ports import WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
 from pigeon.store import diagnosis as store
 from pigeon.store import dispatch as dispatch_store
+from pigeon.store import erasure_log
 from pigeon.store import messages as message_store
 from pigeon.store import services as service_store
 from pigeon.store.numbers import find_by_number
@@ -105,6 +107,7 @@ def diagnose_message(
             made_at=sids.made_at(sid, now=now),
             deletions=store.deletions_of(conn, account_sid=account_sid, sid=sid),
             message_days=message_days,
+            erasure=erasure_log.of_message(conn, account_sid=account_sid, sid=sid),
         )
         return Report("message", {"message_sid": sid}, [rules.diagnose_missing(missing)])
     facts = message_facts(conn, row, now)
@@ -150,6 +153,7 @@ def diagnose_recipient(
         requests_in_window=store.count_send_requests(conn, account_sid=account_sid, since=since),
         opt_outs=store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=recipient),
         geo=_geo_facts(conn, account_sid, recipient) if any(r.get("error_code") == 21408 for r in refused) else None,
+        erasures=erasure_log.of_number(conn, account_sid=account_sid, number=recipient),
     )
     subject = {"to": recipient, "since": since, "messages": [r["sid"] for r in rows]}
     return Report("recipient", subject, rules.diagnose_recipient(facts, thresholds))
@@ -333,12 +337,18 @@ def diagnose_duplicates(
                 end=group[-1]["date_created"] + window,
             )
         groups.append(rules.DuplicateGroup([message_facts(conn, m, now) for m in group], requests))
-    facts = rules.DuplicateFacts(since=since, now=now, window_seconds=window_seconds, to=recipient, groups=groups)
+    erasures = erasure_log.of_number(conn, account_sid=account_sid, number=recipient) if recipient else []
+    facts = rules.DuplicateFacts(
+        since=since, now=now, window_seconds=window_seconds, to=recipient, groups=groups, erasures=erasures
+    )
     subject = {"to": recipient, "since": since, "window_seconds": window_seconds}
     found_groups = sum(1 for g in groups if len(g.messages) > 1)
     complete = examined_since == since
-    # Nothing found by a scan cut short, or under a number not in E.164, is no clean result.
-    established = complete and (recipient is None or in_stored_form(recipient))
+    # Nothing found by a scan cut short, under a number not in E.164, or where an erasure took
+    # messages of the window, is no clean result.
+    established = (
+        complete and (recipient is None or in_stored_form(recipient)) and not erased_since(erasures, since, now)
+    )
     checks = [
         {
             "check": "similar_messages",

@@ -36,11 +36,17 @@ Cause identifiers (stable; `--json` and the API carry them):
                                                         before a receipt came (which message got it)
                 carrier_duplicate            warning    one submit, several delivered receipts
                 no_webhook, webhook_failing, invalid_twiml, reply_not_sent   (an inbound message)
+                message_erased               warning    erased with a phone number's data (`pigeon
+                                                        erase`): when, by whom; the SID only as a
+                                                        keyed fingerprint in the erasure's record
                 message_deleted              warning    a DELETE request removed it (who, when)
                 message_past_retention       warning    older than PIGEON_MESSAGE_DAYS: removed
-                message_not_found            error      no such message on the account, and no
-                                                        DELETE of it in the request log
+                message_not_found            error      no such message on the account, no DELETE
+                                                        of it in the request log, no erasure of it
     recipient   rejected_by_api              error      the API refused the sends (codes explained)
+                message_erased               warning    the number's data was erased in the window:
+                                                        what was there before cannot be examined
+                                                        (said instead of never_requested)
                 never_requested              error      no request to send to this number
                 number_not_e164              error      nothing found under a number not written in
                                                         E.164 (also in blocked and duplicates)
@@ -58,6 +64,8 @@ Cause identifiers (stable; `--json` and the API carry them):
     blocked     opted_out                    error
     duplicates  app_sent_multiple_requests   warning    several records: several API requests
                 pigeon_resent, carrier_duplicate
+                message_erased               warning    --to a number erased in the window: what
+                                                        went cannot be compared
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from datetime import timedelta
 
+from pigeon.domain.diagnosis.erased import erased_since, number_erased
 from pigeon.domain.diagnosis.facts import DuplicateFacts, DuplicateGroup, Row
 from pigeon.domain.diagnosis.model import (
     Finding,
@@ -121,4 +122,7 @@ def diagnose_duplicates(f: DuplicateFacts, th: Thresholds | None = None) -> list
             out.append(_multiple(group))
         for mf in group.messages:
             out.extend(submit_findings(mf))
+    erased = erased_since(f.erasures, f.since, f.now)
+    if f.to is not None and erased:  # what was erased cannot be compared: no clean result
+        out.append(number_erased(f.to, erased))
     return out

@@ -48,6 +48,8 @@ class RecipientFacts:
     #: ("country", None when it has none), the countries it may send to ("allowed", None: any)
     #: and whose list that is ("set_by": the account's SID, its parent's, or None).
     geo: Mapping[str, Any] | None = None
+    #: Erasures of `to` that covered the account (pigeon/store/erasure_log.py), newest first.
+    erasures: Sequence[Row] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class DuplicateFacts:
     window_seconds: float
     to: str | None = None
     groups: Sequence[DuplicateGroup] = field(default_factory=tuple)
+    #: Erasures of `to` that covered the account, newest first (none without `to`).
+    erasures: Sequence[Row] = ()
 
 
 @dataclass(frozen=True)
@@ -170,3 +174,5 @@ class MissingFacts:
     deletions: Sequence[Row] = field(default_factory=list)
     #: PIGEON_MESSAGE_DAYS (0: messages are kept for ever).
     message_days: float = 0.0
+    #: The erasure that removed it (pigeon/store/erasure_log.py), if one did.
+    erasure: Row | None = None

@@ -1,5 +1,7 @@
-"""A message the store does not have: deleted through the API, removed by the retention, or
-never there (a wrong SID or account).
+"""A message the store does not have: erased with a phone number's data, deleted through the
+API, removed by the retention, or never there (a wrong SID or account).
+
+The erasure's record says when it went (it keeps the SID as a keyed fingerprint only).
 
 The request log says who deleted it (it keeps DELETE requests for `PIGEON_REQUEST_LOG_DAYS`);
 the SID itself says when it was made (its leading digits are the time), which is enough to
@@ -9,11 +11,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pigeon.domain.diagnosis.erased import message_erased
 from pigeon.domain.diagnosis.facts import MissingFacts
 from pigeon.domain.diagnosis.model import Finding, request_row, when
 
 
 def diagnose_missing(f: MissingFacts) -> Finding:
+    if f.erasure is not None:
+        return message_erased(f.sid, f.erasure)
     made = [{"source": "sid", "sid": f.sid, "made_at": f.made_at}] if f.made_at else []
     if f.deletions:
         first = f.deletions[0]
@@ -50,7 +55,7 @@ def diagnose_missing(f: MissingFacts) -> Finding:
         evidence=[{"source": "message", "sid": f.sid, "found": False}, *made],
         advice=[
             "Check the SID and the account (--account). The request log has no DELETE of it on"
-            " this account (it keeps requests for PIGEON_REQUEST_LOG_DAYS).",
+            " this account (it keeps requests for PIGEON_REQUEST_LOG_DAYS), and no erasure removed it.",
             "Without a SID, ask about the recipient instead: `pigeon doctor message --to NUMBER`.",
         ],
     )

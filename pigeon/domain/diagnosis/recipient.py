@@ -1,5 +1,6 @@
 """ "My message to this number wasn't delivered": the API's refusals (codes explained), the
-opt-out behind a 21610, an application that never asked, and each message to the number."""
+opt-out behind a 21610, an erasure of the number, an application that never asked, and each
+message to the number."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pigeon.domain.diagnosis.blocked import OPT_IN, opted_out_finding
+from pigeon.domain.diagnosis.erased import erased_before, erased_since, erasure_row, number_erased
 from pigeon.domain.diagnosis.facts import RecipientFacts
 from pigeon.domain.diagnosis.message import diagnose_message
 from pigeon.domain.diagnosis.model import (
@@ -32,7 +34,10 @@ def diagnose_recipient(f: RecipientFacts, th: Thresholds | None = None) -> list[
             out.append(opted_out_finding(f.to, f.opt_outs, refused) if f.opt_outs else _opted_back_in(f))
         if any(r.get("error_code") == 21408 for r in f.refused_requests) and f.geo is not None:
             out.append(_geo(f, f.geo))
-    if not f.messages and not f.refused_requests:
+    erased = erased_since(f.erasures, f.since, f.now)
+    if erased:  # nothing found could mean nothing was there: it says what went, and when
+        out.append(number_erased(f.to, erased))
+    elif not f.messages and not f.refused_requests:
         found_nothing = "the message log (and the request log, for a number the API could read)"
         out.append(_never_requested(f) if in_stored_form(f.to) else not_e164(f.to, found_nothing))
     for mf in f.messages:
@@ -147,7 +152,8 @@ def _never_requested(f: RecipientFacts) -> Finding:
                 "since": f.since,
                 "requests_for_number": 0,
                 "requests_in_window": f.requests_in_window,
-            }
+            },
+            *[erasure_row(e) for e in f.erasures],
         ],
-        advice=advice,
+        advice=advice + erased_before(f.to, f.erasures),
     )
