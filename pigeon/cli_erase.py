@@ -6,7 +6,6 @@ Without --yes it only counts. `pigeon.cli` mounts `erase_cmd`.
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from typing import Annotated
@@ -24,13 +23,10 @@ out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 
 
-def _runner() -> str:
-    """Who ran the erasure, for its record: the command, and the operating system's user when
-    it can be told (a container may run as a user with no name)."""
-    try:
-        return f"pigeon erase, run by {getpass.getuser()}"
-    except (OSError, KeyError):
-        return "pigeon erase"
+#: Who ran an erasure, for its record. The command only: the record is shown, in the doctor's
+#: answers, to every account the erasure covered, and the operating system's user names the
+#: operator's machine, which tenants have no business knowing.
+ERASED_BY = "pigeon erase"
 
 
 def erase_cmd(
@@ -64,7 +60,7 @@ def erase_cmd(
         raise typer.Exit(2) from exc
     try:
         found = erasure.survey(db, target, account=account)
-        done = erasure.erase(db, target, account=account, clock=SystemClock(), by=_runner()) if yes else None
+        done = erasure.erase(db, target, account=account, clock=SystemClock(), by=ERASED_BY) if yes else None
     finally:
         db.dispose()
     if as_json:
