@@ -4,8 +4,9 @@ Only `<Response>` with `<Message>` and `<Redirect>` is valid here. The XML is pa
 defusedxml: entity expansion, external entities and DTDs are refused, so a hostile answer
 cannot exhaust memory or read files. Problems are reported with Twilio's codes: 12100 the
 document does not parse, 14110 a verb other than Message/Redirect, 14101/14102/14104/14105 a
-bad attribute, 14109 more than ten messages in one reply, 11750 an answer over 64 kB. A document
-is read in the encoding its XML declaration (or byte-order mark) names, else in the charset its
+bad attribute, 14103 a `<Message>` with neither text nor media or a `<Body>`/`<Media>` holding
+markup, 14109 more than ten messages in one reply, 11750 an answer over 64 kB. A document is read
+in the encoding its XML declaration (or byte-order mark) names, else in the charset its
 Content-Type names, else as UTF-8.
 """
 
@@ -71,17 +72,39 @@ def _method(value: str | None, code: int) -> str:
     return method
 
 
+def _noun_text(el: Element) -> str:
+    """The text of a `<Body>` or `<Media>`. Markup inside one (`<b>1234</b>`) is refused: the
+    element's text stops at the markup, so the rest would be cut without a word."""
+    if len(el):
+        raise TwimlError(14103, f"<{el.tag}> may hold only text, not a <{el[0].tag}> element")
+    return el.text or ""
+
+
+def _content(text: str | None) -> str:
+    """Text between a `<Message>`'s nouns: the message's own words, unless it is only blanks
+    (the document's indentation between its elements)."""
+    return text if text is not None and text.strip() else ""
+
+
+def _message_text(el: Element) -> str:
+    """A `<Message>`'s body: its `<Body>`s and its own text around its nouns, in document
+    order, so that `<Media>url</Media>Caption` keeps its caption."""
+    text = _content(el.text)
+    for child in el:
+        if child.tag == "Body":
+            text += _noun_text(child)
+        text += _content(child.tail)
+    return text
+
+
 def _message(el: Element) -> ReplyMessage:
-    bodies = [b.text or "" for b in el.findall("Body")]
-    media = tuple((m.text or "").strip() for m in el.findall("Media") if (m.text or "").strip())
-    if len(media) > MAX_MEDIA:
-        raise TwimlError(14103, f"a <Message> may carry at most {MAX_MEDIA} <Media>")
-    text = "".join(bodies) if bodies else (el.text or "")
-    children = {c.tag for c in el}
-    unknown = children - {"Body", "Media"}
+    unknown = {c.tag for c in el} - {"Body", "Media"}
     if unknown:
         raise TwimlError(14110, f"<Message> may contain only <Body> and <Media>, not {sorted(unknown)}")
-    text = text.strip()
+    media = tuple(url for url in (_noun_text(m).strip() for m in el.findall("Media")) if url)
+    if len(media) > MAX_MEDIA:
+        raise TwimlError(14103, f"a <Message> may carry at most {MAX_MEDIA} <Media>")
+    text = _message_text(el).strip()
     if not text and not media:
         raise TwimlError(14103, "a <Message> needs a body or media")
     action = el.get("action") or el.get("statusCallback")

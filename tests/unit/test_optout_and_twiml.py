@@ -131,3 +131,33 @@ def test_verbs_after_a_message_with_an_action_are_unreachable() -> None:
     # statusCallback alone is a callback URL, not a hand-over: the document goes on.
     doc = parse(b'<Response><Message statusCallback="https://a.example/s">a</Message><Message>b</Message></Response>')
     assert [m.body for m in doc.messages] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"<Response><Message><Body>Your code is <b>1234</b>, valid 5 min</Body></Message></Response>",
+        b"<Response><Message><Body>hi</Body><Media>https://m.example/<i>a</i>.png</Media></Message></Response>",
+    ],
+)
+def test_markup_inside_a_body_or_media_is_refused_not_cut(document: bytes) -> None:
+    """The text stopped at the markup: "Your code is" went out, and no alert said why."""
+    with pytest.raises(TwimlError) as err:
+        parse(document)
+    assert err.value.code == 14103
+
+
+@pytest.mark.parametrize(
+    ("message", "body"),
+    [
+        ("<Media>https://m.example/a.jpg</Media>Caption after media", "Caption after media"),
+        ("Look: <Media>https://m.example/a.jpg</Media> nice, no?", "Look:  nice, no?"),
+        ("Hello <Body>big</Body> world", "Hello big world"),
+        ("\n  <Body>one</Body>\n  <Media>https://m.example/a.jpg</Media>\n  <Body> two</Body>\n", "one two"),
+    ],
+)
+def test_a_message_s_text_around_its_nouns_is_part_of_its_body(message: str, body: str) -> None:
+    """Only the text before the first noun was read: a caption after <Media> went out as an
+    empty body. Blanks between elements are the document's layout, not the message's."""
+    [reply] = parse(f"<Response><Message>{message}</Message></Response>").messages
+    assert reply.body == body
