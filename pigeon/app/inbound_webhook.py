@@ -5,9 +5,9 @@ an answer in seconds, not a retry an hour later). When it fails — no connectio
 error status (11200), a document that does not parse (12100), a content type that is not
 TwiML (12300), a bad verb or attribute (14xxx) — the fallback URL is requested at once with
 ErrorCode and ErrorUrl added, and the failure is an alert that keeps the request and the
-response (the fallback's own failure is a second one). `<Redirect>` fetches more TwiML (at most 10 in a row; a URL that is no http(s) URL,
-11100); each `<Message>` becomes an `outbound-reply`. Replies between the same two numbers are
-capped (14107) to break loops.
+response (the fallback's own failure is a second one). `<Redirect>` fetches more TwiML (at
+most 10 in a row; a URL that is no http(s) URL, 11100); each `<Message>` becomes an
+`outbound-reply` (`pigeon.app.inbound_replies`).
 """
 
 from __future__ import annotations
@@ -18,24 +18,21 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.accept_batch import write_new_messages
 from pigeon.app.callback_delivery import Transactions, build_request
-from pigeon.app.send import SendRequest, prepare_message
+from pigeon.app.inbound_replies import Reply, send_replies
 from pigeon.domain import storable
-from pigeon.domain.errors import ApiError, WebhookError
+from pigeon.domain.errors import WebhookError
 from pigeon.domain.pacing import PacingPolicy
-from pigeon.domain.status import Direction
-from pigeon.domain.twiml import MAX_MESSAGES, ReplyMessage, Twiml, TwimlError, interpret
+from pigeon.domain.twiml import MAX_MESSAGES, Twiml, TwimlError, interpret
 from pigeon.domain.urls import mask_credentials_in, resolve, url_for_log
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
-from pigeon.store import inbound as inbound_store
 from pigeon.store import messages as message_store
 from pigeon.store import webhooks as outbox
 
@@ -46,9 +43,6 @@ MAX_REDIRECTS = 10
 MIN_REQUEST_SECONDS = 1.0
 #: Of the delivery's lease, the seconds kept back for recording the conversation.
 RECORD_SECONDS = 5.0
-#: Reply-loop protection: at most this many replies between two numbers in the window (14107).
-LOOP_LIMIT = 15
-LOOP_WINDOW = timedelta(seconds=30)
 
 
 @dataclass
@@ -62,15 +56,6 @@ class Exchange:
     error: WebhookError | None = None
     twiml: Twiml | None = None
     elapsed_ms: float = 0.0
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A `<Message>` to send, with the URL of the document that asked for it: its relative
-    action, statusCallback and Media URLs are read against that URL, as Twilio does."""
-
-    message: ReplyMessage
-    document_url: str
 
 
 @dataclass
@@ -257,52 +242,6 @@ def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now:
     )
 
 
-def _absolute(document_url: str, url: str) -> str:
-    """`url` read against the document that gave it; one that is no URL is left as it is, for
-    the send's own check to refuse with its code (then `_REPLY_CODES` turns it into TwiML's)."""
-    return resolve(document_url, url) or url
-
-
-def _send_reply(
-    conn: Connection,
-    delivery: Mapping[str, Any],
-    inbound: Mapping[str, Any],
-    reply: Reply,
-    now: datetime,
-    pacing: PacingPolicy,
-) -> str | None:
-    message = reply.message
-    sender = message.from_ or inbound["to"]
-    recipient = message.to or inbound["from_"]
-    if inbound_store.recent_replies(conn, sender=sender, recipient=recipient, since=now - LOOP_WINDOW) >= LOOP_LIMIT:
-        raise ApiError(14107, f"more than {LOOP_LIMIT} replies from {sender} to {recipient} in 30 s: a reply loop?")
-    req = SendRequest(
-        to=recipient,
-        from_=sender,
-        body=message.body,
-        media_urls=tuple(_absolute(reply.document_url, url) for url in message.media),
-        status_callback=_absolute(reply.document_url, message.action) if message.action else None,
-        direction=Direction.OUTBOUND_REPLY,
-    )
-    new = prepare_message(conn, delivery["account_sid"], req, now, pacing=pacing)
-    write_new_messages(conn, [new])  # as the API writes a send: its Event Streams `queued` too
-    message_store.add_event(
-        conn,
-        message_sid=new.message["sid"],
-        account_sid=delivery["account_sid"],
-        at=now,
-        kind="reply_to",
-        detail={"inbound_message_sid": inbound["sid"]},
-    )
-    return str(new.message["sid"])
-
-
-#: The send's refusal of a reply → the TwiML code Twilio logs for it: a bad `to` (14101) or
-#: `from` (14102, 14108), no usable body (14103), a media URL (14103: a Message's content is its
-#: body and media) or action/statusCallback URL (14105) that is no http(s) URL.
-_REPLY_CODES = {21211: 14101, 21606: 14108, 21212: 14102, 21602: 14103, 21617: 14103, 21620: 14103, 21609: 14105}
-
-
 def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingPolicy) -> list[str]:
     """Record every exchange, the alerts and the replies; mark the delivery done. The mark
     comes first, guarded by the lease: a conversation that outlived its lease was taken over by
@@ -337,24 +276,7 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
     for failed in convo.failures():
         _alert_for(conn, d, failed, now)
     inbound = message_store.get_message(conn, d["message_sid"]) if d["message_sid"] else None
-    sids: list[str] = []
-    for reply in convo.replies if inbound else []:
-        assert inbound is not None
-        try:
-            sid = _send_reply(conn, d, inbound, reply, now, pacing)
-        except ApiError as exc:
-            code = _REPLY_CODES.get(exc.code, exc.code)
-            alert_store.add_alert(
-                conn,
-                account_sid=d["account_sid"],
-                error_code=code,
-                at=now,
-                resource_sid=d["message_sid"],
-                text=f"A reply from the application's TwiML was not sent: {exc.message}",
-            )
-            continue
-        if sid:
-            sids.append(sid)
+    sids = send_replies(conn, d, inbound, convo.replies, now, pacing) if inbound else []
     if d["message_sid"]:
         message_store.add_event(
             conn,
