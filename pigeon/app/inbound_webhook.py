@@ -56,6 +56,9 @@ class Exchange:
     error: WebhookError | None = None
     twiml: Twiml | None = None
     elapsed_ms: float = 0.0
+    #: What Twilio logs as a warning: the answer was used all the same (14109: more replies
+    #: than one message may have, the first ten sent).
+    warning: WebhookError | None = None
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Conversation:
     failure: Exchange | None = None
     #: The primary URL's failure, when the fallback was asked too: an alert of its own.
     primary_failure: Exchange | None = None
+    #: Whether replies past the limit were already reported (14109).
+    warned: bool = False
     #: The seconds the whole conversation may take, by `clock` from its start (no clock: no limit).
     budget: float = math.inf
     clock: Clock | None = None
@@ -155,16 +160,19 @@ async def _follow(
         if ex.error is not None or ex.twiml is None:
             convo.failure = ex
             return False
-        convo.replies.extend(Reply(message, url) for message in ex.twiml.messages)
-        if len(convo.replies) > MAX_MESSAGES:
-            # The limit is per inbound message, not per document: redirects and the fallback
-            # add up (else eleven documents of ten could send a hundred and ten replies).
-            del convo.replies[MAX_MESSAGES:]
-            ex.error = WebhookError(
-                14109, f"the answers asked for more than {MAX_MESSAGES} replies to one message", retryable=False
+        # The limit is per inbound message, not per document: redirects and the fallback add
+        # up (else eleven documents of ten could send a hundred and ten replies). Past it the
+        # first ten go and the rest do not, with a warning, as Twilio does; once is enough.
+        kept = ex.twiml.messages[: MAX_MESSAGES - len(convo.replies)]
+        convo.replies.extend(Reply(message, url) for message in kept)
+        if len(kept) < len(ex.twiml.messages) + ex.twiml.dropped and not convo.warned:
+            convo.warned = True
+            ex.warning = WebhookError(
+                14109,
+                f"the answers asked for more than {MAX_MESSAGES} replies to one message: "
+                f"the first {MAX_MESSAGES} are sent, the others are not",
+                retryable=False,
             )
-            convo.failure = ex
-            return False
         if ex.twiml.redirect is None:
             return True
         # A relative URL ("/sms/next", "next") is read against the document that gave it, as a
@@ -223,16 +231,20 @@ def _lease_left(delivery: Mapping[str, Any], clock: Clock) -> float:
     return float((until - clock.now()).total_seconds()) - RECORD_SECONDS
 
 
-def _alert_for(conn: Connection, delivery: Mapping[str, Any], ex: Exchange, now: datetime) -> None:
-    assert ex.error is not None
+def _alert_for(
+    conn: Connection, delivery: Mapping[str, Any], ex: Exchange, problem: WebhookError, now: datetime
+) -> None:
     resp = ex.response
+    warning = problem is ex.warning
+    what = "answered" if warning else "failed"
     alert_store.add_alert(
         conn,
         account_sid=delivery["account_sid"],
-        error_code=ex.error.error_code,
+        error_code=problem.error_code,
         at=now,
         resource_sid=delivery["message_sid"],
-        text=f"The incoming-message webhook {ex.method} {url_for_log(ex.url)} failed: {ex.error.detail}",
+        log_level="warning" if warning else "error",
+        text=f"The incoming-message webhook {ex.method} {url_for_log(ex.url)} {what}: {problem.detail}",
         request_method=ex.method,
         request_url=url_for_log(ex.url),
         request_variables=mask_credentials_in(ex.params),  # ErrorUrl: the primary URL, as the fallback got it
@@ -273,8 +285,12 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
     if not held:
         log.warning("inbound webhook %s was taken over by another worker; its replies are that one's", d["id"])
         return []
+    for ex in convo.exchanges:
+        if ex.warning is not None:
+            _alert_for(conn, d, ex, ex.warning, now)
     for failed in convo.failures():
-        _alert_for(conn, d, failed, now)
+        assert failed.error is not None
+        _alert_for(conn, d, failed, failed.error, now)
     inbound = message_store.get_message(conn, d["message_sid"]) if d["message_sid"] else None
     sids = send_replies(conn, d, inbound, convo.replies, now, pacing) if inbound else []
     if d["message_sid"]:

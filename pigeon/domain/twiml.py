@@ -5,9 +5,10 @@ defusedxml: entity expansion, external entities and DTDs are refused, so a hosti
 cannot exhaust memory or read files. Problems are reported with Twilio's codes: 12100 the
 document does not parse, 14110 a verb other than Message/Redirect, 14101/14102/14104/14105 a
 bad attribute, 14103 a `<Message>` with neither text nor media or a `<Body>`/`<Media>` holding
-markup, 14109 more than ten messages in one reply, 11750 an answer over 64 kB. A document is read
-in the encoding its XML declaration (or byte-order mark) names, else in the charset its
-Content-Type names, else as UTF-8.
+markup, 11750 an answer over 64 kB. More than ten `<Message>`s is no error, as on Twilio (whose
+14109 is a warning): the first ten are kept and the others counted in `Twiml.dropped`. A
+document is read in the encoding its XML declaration (or byte-order mark) names, else in the
+charset its Content-Type names, else as UTF-8.
 """
 
 from __future__ import annotations
@@ -59,10 +60,12 @@ class Redirect:
 class Twiml:
     """The verbs in document order. A Redirect ends the document, and so does a Message with an
     action: later verbs are unreachable. The action URL receives the reply's status callbacks;
-    Pigeon does not request it for more TwiML (README, Two-way messaging)."""
+    Pigeon does not request it for more TwiML (README, Two-way messaging). `dropped`: the
+    `<Message>`s past the tenth, which are not sent (Twilio's warning 14109)."""
 
     messages: tuple[ReplyMessage, ...] = ()
     redirect: Redirect | None = None
+    dropped: int = 0
 
 
 def _method(value: str | None, code: int) -> str:
@@ -132,23 +135,26 @@ def parse(document: bytes | str) -> Twiml:
     if root.tag != "Response":
         raise TwimlError(12100, f"the root element is <{root.tag}>, not <Response>")
     messages: list[ReplyMessage] = []
+    dropped = 0
     for el in root:
         if el.tag == "Message":
-            messages.append(_message(el))
-            if len(messages) > MAX_MESSAGES:
-                raise TwimlError(14109, f"one answer may send at most {MAX_MESSAGES} messages")
+            message = _message(el)  # read past the tenth too: a broken document is broken whole
+            if len(messages) < MAX_MESSAGES:
+                messages.append(message)
+            else:
+                dropped += 1
             if el.get("action"):
                 # Twilio hands control to the action URL here: later verbs are unreachable.
                 # (statusCallback alone, the legacy attribute, is only a callback URL.)
-                return Twiml(tuple(messages))
+                return Twiml(tuple(messages), dropped=dropped)
         elif el.tag == "Redirect":
             url = (el.text or "").strip()
             if not url:
                 raise TwimlError(12100, "<Redirect> needs a URL")
-            return Twiml(tuple(messages), Redirect(url, _method(el.get("method"), 14104)))
+            return Twiml(tuple(messages), Redirect(url, _method(el.get("method"), 14104)), dropped)
         else:
             raise TwimlError(14110, f"<{el.tag}> is not a messaging verb; use <Message> or <Redirect>")
-    return Twiml(tuple(messages))
+    return Twiml(tuple(messages), dropped=dropped)
 
 
 def media_type(content_type: str | None) -> str:

@@ -65,7 +65,8 @@ def test_empty_response_means_no_reply() -> None:
         (b"<Response><Say>x</Say></Response>", 14110),
         (b'<Response><Message method="PUT">x</Message></Response>', 14104),
         (b"<Response><Message></Message></Response>", 14103),
-        (b"<Response>" + b"<Message>x</Message>" * 11 + b"</Response>", 14109),
+        # a broken <Message> past the tenth still breaks the document
+        (b"<Response>" + b"<Message>x</Message>" * 10 + b"<Message/></Response>", 14103),
         (b"<Response><Message>" + b"x" * 70_000 + b"</Message></Response>", 11750),
         # entity expansion (billion laughs) and external entities are refused, not expanded
         (
@@ -161,3 +162,18 @@ def test_a_message_s_text_around_its_nouns_is_part_of_its_body(message: str, bod
     empty body. Blanks between elements are the document's layout, not the message's."""
     [reply] = parse(f"<Response><Message>{message}</Message></Response>").messages
     assert reply.body == body
+
+
+def test_messages_past_the_tenth_are_counted_not_kept_and_the_document_stands() -> None:
+    """The eleventh failed the whole document (14109): nothing was sent and the fallback was
+    asked. Twilio sends the first ten and logs 14109 as a warning."""
+    doc = parse(
+        b"<Response>"
+        + b"".join(b"<Message>m%d</Message>" % i for i in range(12))
+        + b"<Redirect>https://b.example/next</Redirect></Response>"
+    )
+    assert [m.body for m in doc.messages] == [f"m{i}" for i in range(10)]
+    assert doc.dropped == 2 and doc.redirect == Redirect("https://b.example/next")
+    doc = parse(b"<Response>" + b"<Message>x</Message>" * 10 + b'<Message action="/s">y</Message></Response>')
+    assert (len(doc.messages), doc.dropped, doc.redirect) == (10, 1, None)
+    assert parse(b"<Response>" + b"<Message>x</Message>" * 10 + b"</Response>").dropped == 0

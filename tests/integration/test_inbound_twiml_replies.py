@@ -1,0 +1,101 @@
+"""What an application's TwiML answer sends, through the inbound path on each store: a text in
+(`receive`), the webhook delivery it queued, the conversation and its replies."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pigeon.app import accounts as account_use
+from pigeon.app import numbers as number_use
+from pigeon.app.inbound import receive
+from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.ports import InboundSms, WebhookResponse
+from pigeon.store import webhooks as outbox
+from pigeon.store.alerts import list_alerts
+from pigeon.store.engine import Database
+from pigeon.store.tables import messages, webhook_deliveries
+from pigeon.testing import FrozenClock, RecordingWebhookSender
+
+NUMBER, HANDSET = "+14155550161", "+14155557161"
+APP, FALLBACK = "https://app.example.com/sms", "https://backup.example.net/sms"
+
+
+@pytest.fixture
+def account(db: Database, clock: FrozenClock) -> str:
+    with db.write() as conn:
+        sid = str(account_use.create_account(conn, friendly_name="twiml", now=clock.now())["sid"])
+        number_use.provision(
+            conn,
+            account_sid=sid,
+            phone_number=NUMBER,
+            now=clock.now(),
+            settings={"sms_url": APP, "sms_fallback_url": FALLBACK},
+        )
+    return sid
+
+
+def text_in(db: Database, clock: FrozenClock, *, sender: str = HANDSET, to: str = NUMBER) -> dict[str, Any]:
+    """A text to `to`; the claimed webhook delivery it queued."""
+    with db.write() as conn:
+        receive(
+            conn,
+            InboundSms(carrier="simulator", sender=sender, recipient=to, body="hello"),
+            now=clock.now(),
+            base_url="https://pigeon.example.com",
+        )
+    with db.write() as conn:
+        [row] = [
+            r for r in outbox.claim_due(conn, now=clock.now(), limit=10, lease_seconds=60) if r["kind"] == "inbound"
+        ]
+    return row
+
+
+def xml(body: str) -> WebhookResponse:
+    return WebhookResponse(status=200, headers={"content-type": "text/xml"}, body=body.encode(), elapsed_ms=1.0)
+
+
+def sent_replies(db: Database) -> list[tuple[str, str, str]]:
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(messages.c.from_, messages.c.to, messages.c.body)
+            .where(messages.c.direction == "outbound-reply")
+            .order_by(messages.c.date_created, messages.c.body)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def test_eleven_messages_send_the_first_ten_with_a_warning_and_no_fallback(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    """The eleventh failed the whole document: nothing was sent, and the fallback was asked
+    with ErrorCode=14109. Twilio sends ten and logs 14109 as a warning."""
+    row = text_in(db, clock)
+    answer = xml("<Response>" + "".join(f"<Message>m{i:02d}</Message>" for i in range(11)) + "</Response>")
+    sender = RecordingWebhookSender([answer, xml("<Response><Message>fallback</Message></Response>")])
+    assert len(asyncio.run(deliver_inbound(db, sender, clock, row))) == 10
+    assert [r.url for r in sender.requests] == [APP]
+    assert sorted(body for _, _, body in sent_replies(db)) == [f"m{i:02d}" for i in range(10)]
+    with db.read() as conn:
+        [alert] = list_alerts(conn, account_sid=account)
+        status = conn.execute(sa.select(webhook_deliveries.c.status).where(webhook_deliveries.c.id == row["id"]))
+        assert status.scalar_one() == "delivered"
+    assert (alert["error_code"], alert["log_level"], alert["request_url"]) == (14109, "warning", APP)
+
+
+def test_redirects_add_up_to_the_ten_replies_with_one_warning(db: Database, clock: FrozenClock, account: str) -> None:
+    six = "".join(f"<Message>m{i}</Message>" for i in range(6))
+    answers = [
+        xml(f"<Response>{six}<Redirect>/sms/more</Redirect></Response>"),
+        xml(f"<Response>{six}<Redirect>/sms/last</Redirect></Response>"),
+        xml(f"<Response>{six}</Response>"),
+    ]
+    sender = RecordingWebhookSender(answers)
+    assert len(asyncio.run(deliver_inbound(db, sender, clock, text_in(db, clock)))) == 10
+    assert len(sender.requests) == 3  # the redirects are still followed: the application asked for them
+    with db.read() as conn:
+        alerts = list_alerts(conn, account_sid=account)
+    assert [(a["error_code"], a["request_url"]) for a in alerts] == [(14109, "https://app.example.com/sms/more")]
