@@ -2,7 +2,7 @@
 
 A reply is sent as the API sends a message (the same checks, the same outbox), read as Twilio
 reads TwiML: a relative `action`, `statusCallback` or `<Media>` URL against the URL of the
-document that gave it. A reply the send refuses is an alert with TwiML's code for the problem
+document that gave it, a `to` without '+' in the country of the number it is sent from. A reply the send refuses is an alert with TwiML's code for the problem
 (`_REPLY_CODES`), and the other replies still go. Replies between the same two numbers are
 capped (14107) to break loops between two applications answering each other.
 """
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.accept_batch import write_new_messages
 from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.status import Direction
@@ -47,6 +48,12 @@ def _absolute(document_url: str, url: str) -> str:
     return resolve(document_url, url) or url
 
 
+def _recipient(to: str, sender: str) -> str:
+    """A `to` in E.164, one without '+' read in the sending number's country as Twilio reads
+    it; one that is no number is left as it is, for the send to refuse (14101)."""
+    return numbers.in_country_of(to, sender) or to
+
+
 def _send_reply(
     conn: Connection,
     delivery: Mapping[str, Any],
@@ -57,7 +64,7 @@ def _send_reply(
 ) -> str:
     message = reply.message
     sender = message.from_ or inbound["to"]
-    recipient = message.to or inbound["from_"]
+    recipient = _recipient(message.to, sender) if message.to else inbound["from_"]
     if inbound_store.recent_replies(conn, sender=sender, recipient=recipient, since=now - LOOP_WINDOW) >= LOOP_LIMIT:
         raise ApiError(14107, f"more than {LOOP_LIMIT} replies from {sender} to {recipient} in 30 s: a reply loop?")
     req = SendRequest(

@@ -130,6 +130,15 @@ def to_e164(raw: str, default_region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def in_country_of(raw: str, sender: str) -> str | None:
+    """A TwiML `<Message to>` in E.164. Twilio reads a `to` without '+' in the country of the
+    number it is sent from, local formats included ("(415) 555-1212" from a US number,
+    "07400123456" from a UK one); the REST API's To has no such sender to read it by, and stays
+    E.164 only (`to_e164` without a region). None when `raw` is no number, or has no '+' and
+    `sender` no country (a short code, an alphanumeric ID)."""
+    return to_e164(raw, region_of(sender))
+
+
 def with_country_code(digits: str) -> str | None:
     """A number written in E.164 without its '+' ("14155552671", or " 14155552671" from a form
     that read an unencoded '+' as a space), in E.164; None unless the digits, read after a '+',

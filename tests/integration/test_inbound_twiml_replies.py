@@ -13,6 +13,8 @@ from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
+from pigeon.app.send import SendRequest, prepare_message
+from pigeon.domain.errors import ApiError
 from pigeon.ports import InboundSms, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
@@ -99,3 +101,47 @@ def test_redirects_add_up_to_the_ten_replies_with_one_warning(db: Database, cloc
     with db.read() as conn:
         alerts = list_alerts(conn, account_sid=account)
     assert [(a["error_code"], a["request_url"]) for a in alerts] == [(14109, "https://app.example.com/sms/more")]
+
+
+GB_NUMBER, GB_HANDSET = "+447700900161", "+447700900999"
+
+
+@pytest.mark.parametrize(
+    ("number", "handset", "to", "expected"),
+    [
+        (NUMBER, HANDSET, "(415) 555-7001", "+14155557001"),
+        (NUMBER, HANDSET, "415.555.7001", "+14155557001"),
+        (GB_NUMBER, GB_HANDSET, "07700900456", "+447700900456"),
+    ],
+)
+def test_a_message_to_in_national_format_is_read_in_the_sending_number_s_country(
+    db: Database, clock: FrozenClock, account: str, number: str, handset: str, to: str, expected: str
+) -> None:
+    """It was refused with 14101: the reply's To was read as the REST API reads one, E.164 only."""
+    with db.write() as conn:
+        number_use.provision(
+            conn, account_sid=account, phone_number=GB_NUMBER, now=clock.now(), settings={"sms_url": APP}
+        )
+    answer = xml(f"<Response><Message to='{to}'>hey</Message></Response>")
+    row = text_in(db, clock, sender=handset, to=number)
+    assert len(asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, row))) == 1
+    assert sent_replies(db) == [(number, expected, "hey")]
+    with db.read() as conn:
+        assert list_alerts(conn, account_sid=account) == []
+
+
+def test_a_message_to_that_is_no_number_in_the_sender_s_country_is_still_14101(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    answer = xml("<Response><Message to='07700900456'>hey</Message><Message>you</Message></Response>")
+    assert len(asyncio.run(deliver_inbound(db, RecordingWebhookSender([answer]), clock, text_in(db, clock)))) == 1
+    assert sent_replies(db) == [(NUMBER, HANDSET, "you")]
+    with db.read() as conn:
+        assert [a["error_code"] for a in list_alerts(conn, account_sid=account)] == [14101]
+
+
+def test_the_rest_api_s_to_stays_e164_only(db: Database, clock: FrozenClock, account: str) -> None:
+    """Only TwiML reads a national `to` by its sender: a create request has no such rule."""
+    with db.write() as conn, pytest.raises(ApiError) as err:
+        prepare_message(conn, account, SendRequest(to="(415) 555-7001", from_=NUMBER, body="x"), clock.now())
+    assert err.value.code == 21211

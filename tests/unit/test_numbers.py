@@ -136,6 +136,24 @@ def test_region_of(e164: str, region: str | None) -> None:
     assert region_of(e164) == region
 
 
+@pytest.mark.parametrize(
+    ("raw", "sender", "expected"),
+    [
+        ("(415) 555-1212", "+14155550100", "+14155551212"),
+        ("415-555-1212", "+14155550100", "+14155551212"),
+        ("1 415 555 1212", "+14155550100", "+14155551212"),
+        ("07400123456", "+447700900123", "+447400123456"),
+        ("07400123456", "+14155550100", None),  # a UK national number is no US one
+        ("+447400123456", "+14155550100", "+447400123456"),  # E.164 is E.164 from anywhere
+        ("(415) 555-1212", "12345", None),  # a short code says no country
+        ("(415) 555-1212", "Pigeon", None),
+        ("not a number", "+14155550100", None),
+    ],
+)
+def test_a_twiml_to_without_plus_is_read_in_the_sender_s_country(raw: str, sender: str, expected: str | None) -> None:
+    assert numbers.in_country_of(raw, sender) == expected
+
+
 # short codes and alphanumeric IDs ----------------------------------------------------------------
 
 
