@@ -29,7 +29,7 @@ from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.twiml import MAX_MESSAGES, Twiml, TwimlError, interpret
-from pigeon.domain.urls import mask_credentials_in, resolve, url_for_log
+from pigeon.domain.urls import mask_credentials_in, resolve, url_for_log, without_credentials
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -213,7 +213,8 @@ async def converse(
     if fallback:
         failed = convo.failure
         assert failed is not None and failed.error is not None
-        extra = [("ErrorCode", str(failed.error.error_code)), ("ErrorUrl", failed.url)]
+        # The fallback is often another host: it is told which URL failed, not its password.
+        extra = [("ErrorCode", str(failed.error.error_code)), ("ErrorUrl", without_credentials(failed.url))]
         convo.primary_failure = failed
         if await _follow(
             sender, token, delivery, fallback, delivery.get("fallback_method") or "POST", params + extra, timeout, convo
@@ -247,7 +248,7 @@ def _alert_for(
         text=f"The incoming-message webhook {ex.method} {url_for_log(ex.url)} {what}: {problem.detail}",
         request_method=ex.method,
         request_url=url_for_log(ex.url),
-        request_variables=mask_credentials_in(ex.params),  # ErrorUrl: the primary URL, as the fallback got it
+        request_variables=mask_credentials_in(ex.params),
         response_status=resp.status if resp else None,
         response_body=storable.excerpt(resp.body, 4096) if resp else None,
         response_headers=dict(resp.headers) if resp else None,

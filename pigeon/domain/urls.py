@@ -4,7 +4,7 @@ A webhook URL may carry credentials (``https://user:password@host/path``, Twilio
 way to protect a callback). Only the outbox row that sends it keeps them: everything else that
 names the URL (log lines, alerts, timelines, webhook attempts, exports, pages) shows it through
 `url_for_log`, or a text or JSON value that may hold one through `mask_credentials` /
-`mask_credentials_in`.
+`mask_credentials_in`; another receiver is told it through `without_credentials`.
 """
 
 from __future__ import annotations
@@ -87,6 +87,16 @@ def url_for_log(url: str) -> str:
     if found is None:
         return url
     return _masked(found) + url[found.end() :]
+
+
+def without_credentials(url: str) -> str:
+    """`url` as it may be told to another receiver (the fallback URL's ``ErrorUrl``): without
+    its userinfo, which are the credentials of this one, and without its ``#...`` fragment,
+    which is our connection settings for it and never goes on the wire. Not `url_for_log`'s
+    ``***``: the receiver is told the URL that failed, not shown a masked one."""
+    found = _USERINFO.match(url)
+    bare = url if found is None else found[1] + url[found.end() :]
+    return bare.split("#", 1)[0]
 
 
 def _masked(found: re.Match[str]) -> str:

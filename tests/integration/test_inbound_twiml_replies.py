@@ -19,7 +19,7 @@ from pigeon.ports import InboundSms, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
-from pigeon.store.tables import messages, webhook_deliveries
+from pigeon.store.tables import messages, phone_numbers, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 
 NUMBER, HANDSET = "+14155550161", "+14155557161"
@@ -145,3 +145,19 @@ def test_the_rest_api_s_to_stays_e164_only(db: Database, clock: FrozenClock, acc
     with db.write() as conn, pytest.raises(ApiError) as err:
         prepare_message(conn, account, SendRequest(to="(415) 555-7001", from_=NUMBER, body="x"), clock.now())
     assert err.value.code == 21211
+
+
+def test_the_fallback_is_told_the_failed_url_without_its_password_or_fragment(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    """ErrorUrl carried the primary URL as configured, password included, to the fallback's
+    host (often another company's status page)."""
+    with db.write() as conn:
+        conn.execute(
+            sa.update(phone_numbers)
+            .where(phone_numbers.c.phone_number == NUMBER)
+            .values(sms_url="https://bot:s3cret-pass@app.example.com/sms?tenant=7#rc=2")
+        )
+    sender = RecordingWebhookSender([500, xml("<Response/>")])
+    asyncio.run(deliver_inbound(db, sender, clock, text_in(db, clock)))
+    assert dict(sender.requests[1].params)["ErrorUrl"] == "https://app.example.com/sms?tenant=7"

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.domain.urls import mask_credentials, mask_credentials_in, origin_of, resolve, url_for_log
+from pigeon.domain.urls import (
+    mask_credentials,
+    mask_credentials_in,
+    origin_of,
+    resolve,
+    url_for_log,
+    without_credentials,
+)
 
 
 @pytest.mark.parametrize(
@@ -107,3 +114,19 @@ def test_a_reference_is_read_against_its_document(reference: str, resolved: str)
 def test_a_reference_that_is_no_usable_url_resolves_to_none(reference: str) -> None:
     """urljoin raises ValueError on the first one: it must not escape."""
     assert resolve("https://app.example.com/sms", reference) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "told"),
+    [
+        ("https://bot:s3cret-pass@app.example.com/sms", "https://app.example.com/sms"),
+        ("https://t0ken@app.example.com/sms?x=1", "https://app.example.com/sms?x=1"),
+        ("https://u:p@ss@app.example.com:8443/a@b", "https://app.example.com:8443/a@b"),
+        ("https://app.example.com/sms#ct=2000&rc=3", "https://app.example.com/sms"),
+        ("https://u:pw@app.example.com/sms?x=1#rt=500", "https://app.example.com/sms?x=1"),
+        ("https://app.example.com/sms", "https://app.example.com/sms"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_a_url_told_to_another_receiver_has_no_credentials_nor_fragment(url: str, told: str) -> None:
+    assert without_credentials(url) == told
