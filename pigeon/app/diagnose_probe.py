@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon.app.inbound import WebhookTarget, webhook_params
-from pigeon.app.inbound_webhook import Exchange, converse
+from pigeon.app.inbound_exchange import Exchange
+from pigeon.app.inbound_webhook import converse
 from pigeon.domain import storable
 from pigeon.domain.diagnosis import WebhookExchange, WebhookProbe
 from pigeon.domain.sids import Prefix, new_sid

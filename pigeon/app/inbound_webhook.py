@@ -1,13 +1,15 @@
 """The incoming-message webhook: ask the application, follow its TwiML, send its replies.
 
 One claimed `inbound` delivery is requested once (an application waiting for a text expects
-an answer in seconds, not a retry an hour later). When it fails — no connection (11205), an
-error status (11200), a document that does not parse (12100), a content type that is not
-TwiML (12300), a bad verb or attribute (14xxx) — the fallback URL is requested at once with
-ErrorCode and ErrorUrl added, and the failure is an alert that keeps the request and the
-response (the fallback's own failure is a second one). `<Redirect>` fetches more TwiML (at
-most 10 in a row; a URL that is no http(s) URL, 11100); each `<Message>` becomes an
-`outbound-reply` (`pigeon.app.inbound_replies`).
+an answer in seconds, not a retry an hour later), its HTTP redirects followed
+(`pigeon.app.inbound_exchange`). When it fails — no connection (11205), an error status
+(11200), redirects that loop (11215) or cannot be followed (11216), a document that does not
+parse (12100), a content type that is not TwiML (12300), a bad verb or attribute (14xxx) — the
+fallback URL is requested at once with ErrorCode and ErrorUrl added, and the failure is an
+alert that keeps the request and the response (the fallback's own failure is a second one).
+`<Redirect>` fetches more TwiML (at most 10 in a row; a URL that is no http(s) URL, 11100);
+each `<Message>` becomes an `outbound-reply` (`pigeon.app.inbound_replies`), ten at most for
+one text (the rest dropped with the warning 14109).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,14 +24,15 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callback_delivery import Transactions, build_request
+from pigeon.app.callback_delivery import Transactions
+from pigeon.app.inbound_exchange import Exchange, fetch
 from pigeon.app.inbound_replies import Reply, send_replies
 from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError
 from pigeon.domain.pacing import PacingPolicy
-from pigeon.domain.twiml import MAX_MESSAGES, Twiml, TwimlError, interpret
+from pigeon.domain.twiml import MAX_MESSAGES
 from pigeon.domain.urls import mask_credentials_in, resolve, url_for_log, without_credentials
-from pigeon.ports import Clock, WebhookResponse, WebhookSender
+from pigeon.ports import Clock, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
 from pigeon.store import messages as message_store
@@ -43,22 +45,6 @@ MAX_REDIRECTS = 10
 MIN_REQUEST_SECONDS = 1.0
 #: Of the delivery's lease, the seconds kept back for recording the conversation.
 RECORD_SECONDS = 5.0
-
-
-@dataclass
-class Exchange:
-    """One HTTP request to the application and what came of it."""
-
-    url: str
-    method: str
-    params: list[tuple[str, str]]
-    response: WebhookResponse | None = None
-    error: WebhookError | None = None
-    twiml: Twiml | None = None
-    elapsed_ms: float = 0.0
-    #: What Twilio logs as a warning: the answer was used all the same (14109: more replies
-    #: than one message may have, the first ten sent).
-    warning: WebhookError | None = None
 
 
 @dataclass
@@ -95,42 +81,6 @@ class Conversation:
         return found
 
 
-async def _ask(
-    sender: WebhookSender,
-    token: str,
-    delivery: Mapping[str, Any],
-    url: str,
-    method: str,
-    params: Sequence[tuple[str, str]],
-    timeout: float,
-) -> Exchange:
-    ex = Exchange(url=url, method=method, params=list(params))
-    req = build_request({**delivery, "url": url, "method": method, "params": list(params)}, token, timeout=timeout)
-    started = time.perf_counter()
-    try:
-        ex.response = await sender.send(req)
-    except WebhookError as exc:
-        ex.error = exc
-        ex.elapsed_ms = (time.perf_counter() - started) * 1000
-        return ex
-    ex.elapsed_ms = ex.response.elapsed_ms
-    if not 200 <= ex.response.status < 300:
-        ex.error = WebhookError(
-            11200, f"the application answered HTTP {ex.response.status}", retryable=False, status=ex.response.status
-        )
-        return ex
-    try:
-        ex.twiml = interpret(ex.response.status, ex.response.headers.get("content-type"), ex.response.body)
-    except TwimlError as exc:
-        ex.error = WebhookError(exc.code, exc.detail, retryable=False, status=ex.response.status)
-    except Exception as exc:  # an answer we failed to read must not bring the delivery back for ever
-        log.exception("could not read the application's answer from %s", url_for_log(url))
-        ex.error = WebhookError(
-            12100, f"the answer could not be read: {exc}", retryable=False, status=ex.response.status
-        )
-    return ex
-
-
 async def _follow(
     sender: WebhookSender,
     token: str,
@@ -155,7 +105,7 @@ async def _follow(
             convo.exchanges.append(ex)
             convo.failure = ex
             return False
-        ex = await _ask(sender, token, delivery, url, method, params, min(timeout, left))
+        ex = await fetch(sender, token, delivery, url, method, params, min(timeout, left))
         convo.exchanges.append(ex)
         if ex.error is not None or ex.twiml is None:
             convo.failure = ex
@@ -164,7 +114,7 @@ async def _follow(
         # up (else eleven documents of ten could send a hundred and ten replies). Past it the
         # first ten go and the rest do not, with a warning, as Twilio does; once is enough.
         kept = ex.twiml.messages[: MAX_MESSAGES - len(convo.replies)]
-        convo.replies.extend(Reply(message, url) for message in kept)
+        convo.replies.extend(Reply(message, ex.url) for message in kept)  # ex.url: where the answer came from
         if len(kept) < len(ex.twiml.messages) + ex.twiml.dropped and not convo.warned:
             convo.warned = True
             ex.warning = WebhookError(
@@ -178,7 +128,7 @@ async def _follow(
         # A relative URL ("/sms/next", "next") is read against the document that gave it, as a
         # browser reads a link. One that is no URL at all ends the conversation here, as the
         # document's failure (the Messages before it stand: Twilio runs the verbs in order).
-        target = resolve(url, ex.twiml.redirect.url)
+        target = resolve(ex.url, ex.twiml.redirect.url)
         if target is None:
             ex.error = WebhookError(
                 11100, f"the <Redirect> URL {ex.twiml.redirect.url!r} is not a valid http(s) URL", retryable=False
@@ -270,18 +220,18 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
     else:
         err = convo.failure.error.detail if convo.failure and convo.failure.error else "failed"
         held = outbox.mark_failed(conn, d["id"], now=now, status_code=status, error=err, lease=lease)
-    for ex in convo.exchanges:
+    for request in (r for ex in convo.exchanges for r in ex.requests()):
         outbox.record_attempt(
             conn,
             delivery_id=d["id"],
             account_sid=d["account_sid"],
             at=now,
-            url=url_for_log(ex.url),
-            status_code=ex.response.status if ex.response else None,
-            error_code=ex.error.error_code if ex.error else None,
-            error=ex.error.detail if ex.error else None,
-            duration_ms=ex.elapsed_ms,
-            response_excerpt=storable.excerpt(ex.response.body, 1024) if ex.response else None,
+            url=url_for_log(request.url),
+            status_code=request.response.status if request.response else None,
+            error_code=request.error.error_code if request.error else None,
+            error=request.error.detail if request.error else None,
+            duration_ms=request.elapsed_ms,
+            response_excerpt=storable.excerpt(request.response.body, 1024) if request.response else None,
         )
     if not held:
         log.warning("inbound webhook %s was taken over by another worker; its replies are that one's", d["id"])
@@ -305,13 +255,14 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
             detail={
                 "requests": [
                     {
-                        "url": url_for_log(ex.url),
-                        "method": ex.method,
-                        "status": ex.response.status if ex.response else None,
-                        "error_code": ex.error.error_code if ex.error else None,
-                        "ms": round(ex.elapsed_ms, 1),
+                        "url": url_for_log(r.url),
+                        "method": r.method,
+                        "status": r.response.status if r.response else None,
+                        "error_code": r.error.error_code if r.error else None,
+                        "ms": round(r.elapsed_ms, 1),
                     }
                     for ex in convo.exchanges
+                    for r in ex.requests()
                 ],
                 "replies": sids,
             },

@@ -19,9 +19,9 @@ themselves and can look at its logs, its carriers and its configuration.
   in the 79xxx block that Twilio's error dictionary does not use; their
   ``more_info`` is Pigeon's explanation endpoint (``/v1/Errors/{code}``).
 
-Names come from Twilio's error dictionary (the 2023-05 snapshot); 21659, 21660,
-30036, 35115 and 35117 are newer than that snapshot and carry the names on their
-pages at twilio.com/docs/api/errors. `pigeon errors CODE` prints an entry.
+Names come from Twilio's error dictionary (the 2023-05 snapshot); 11216, 21659,
+21660, 30036, 35115 and 35117 are newer than that snapshot and carry the names on
+their pages at twilio.com/docs/api/errors. `pigeon errors CODE` prints an entry.
 """
 
 from __future__ import annotations
@@ -1226,9 +1226,21 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
     _hook(
         11215,
         "HTTP too many redirects",
-        "The webhook answered with redirects that never ended in a page.",
+        "The incoming-message webhook answered with more than five HTTP redirects in a row; "
+        "Pigeon stopped following them.",
         ("A redirect loop, e.g. between http and https, or a login page.",),
         ("Configure the final URL directly.",),
+    ),
+    _hook(
+        11216,
+        "HTTP invalid redirect",
+        "The incoming-message webhook answered with a 3xx that Pigeon cannot follow. It follows "
+        "301, 302, 303, 307 and 308 answers that name an http(s) URL in their Location header.",
+        (
+            "Another 3xx status, such as 300 or 304.",
+            "A redirect without a Location header, or to a URL that is not http(s).",
+        ),
+        ("Configure the final URL directly, or answer with a redirect to an http(s) URL.",),
     ),
     _hook(
         11220,
@@ -1323,8 +1335,12 @@ _WEBHOOKS: tuple[ErrorInfo, ...] = (
         14103,
         "Invalid Body",
         "A <Message> or <Body> holds no usable text, or a <Media> no usable URL.",
-        ("Empty text, or text that came out empty after trimming.", "A <Media> URL that is no http(s) URL."),
-        ("Put the reply text inside <Message>, or leave the verb out.",),
+        (
+            "Empty text, or text that came out empty after trimming.",
+            "A <Media> URL that is no http(s) URL.",
+            "Markup inside <Body> or <Media>, such as <b>1234</b>: they hold plain text only.",
+        ),
+        ("Put the reply text inside <Message>, or leave the verb out; escape a < in the text as &lt;.",),
     ),
     _hook(
         14104,

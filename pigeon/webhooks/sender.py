@@ -20,11 +20,14 @@ not connect" sends an operator to check the host is up, while "the certificate e
 what to fix.
 
 Timeouts follow Twilio (REFERENCE.md §e): 5 s to connect, 15 s for the whole exchange.
-Redirects are not followed: the signature covers the URL we were given, so a redirect target
-could not validate it; a 3xx is reported like any other non-2xx answer. The URL goes out
-exactly as given (not re-encoded), since that is the text the signature covers. Receivers are
-reached directly (no proxy from the environment), and no cookie is ever kept: one sender
-serves every account, and one account's cookie must never reach another's receiver.
+The sender does not follow redirects: a 3xx is an answer like any other. The signature covers
+the URL it was given, and only the caller holds the account's token to sign another: the
+incoming-message webhook follows its application's redirects itself, each hop a request signed
+for its own URL (`pigeon.app.inbound_exchange`); status callbacks and Event Streams report a
+3xx as a failed attempt. The URL goes out exactly as given (not re-encoded), since that is the
+text the signature covers. Receivers are reached directly (no proxy from the environment), and
+no cookie is ever kept: one sender serves every account, and one account's cookie must never
+reach another's receiver.
 
 Why our own HTTP/1.1 client (`http1.py`, `pool.py`: asyncio protocols and httptools' parser)
 and not a library: every message costs three status callbacks, and in the end-to-end bench the
@@ -33,7 +36,7 @@ receiver answering 204 (100 concurrent senders, 20,000 form POSTs of a status ca
 parameters, uvloop), aiohttp's client cost 92-106 µs of CPU per request (httpx's, earlier,
 2.2 ms) and this one 24-27 µs; swapping in a first prototype of it raised the end-to-end
 throughput by about 10 %. What we give up is only what webhooks never use: HTTP/2, proxies,
-cookies, redirects, streaming request bodies.
+cookies, redirects (followed above the sender, where they are), streaming request bodies.
 """
 
 from __future__ import annotations

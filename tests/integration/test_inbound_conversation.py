@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app import accounts as account_use
-from pigeon.app import inbound_webhook
+from pigeon.app import inbound_exchange
 from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
 from pigeon.app.inbound import receive
@@ -191,11 +191,11 @@ def test_an_application_url_s_password_stays_out_of_the_logs(
     def unreadable(*args: object) -> None:
         raise RuntimeError("a bug reading the answer")
 
-    monkeypatch.setattr(inbound_webhook, "interpret", unreadable)
+    monkeypatch.setattr(inbound_exchange, "interpret", unreadable)
     row = text_in(db, clock)
-    with caplog.at_level(logging.ERROR, logger="pigeon.app.inbound_webhook"):
+    with caplog.at_level(logging.ERROR, logger="pigeon.app.inbound_exchange"):
         asyncio.run(deliver_inbound(db, RecordingWebhookSender([xml("<Response/>")]), clock, row))
-    [record] = [r for r in caplog.records if r.name == "pigeon.app.inbound_webhook"]
+    [record] = [r for r in caplog.records if r.name == "pigeon.app.inbound_exchange"]
     assert "app.example.com/sms" in record.getMessage()
     assert "s3cret" not in JsonFormatter().format(record)
 

@@ -134,6 +134,7 @@ REQUIRED = {
 # Codes newer than the 2023-05 dictionary snapshot, with the names on their
 # pages at twilio.com/docs/api/errors.
 NEWER_THAN_SNAPSHOT = {
+    11216: "HTTP invalid redirect",
     21659: "'From' is not a Twilio phone number or Short Code country mismatch",
     21660: "Mismatch between the 'From' number and the account",
     30036: "Validity Period Expired",
