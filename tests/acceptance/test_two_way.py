@@ -23,10 +23,12 @@ Answer = Callable[[str, dict[str, str]], tuple[int, str, bytes]]
 
 
 class App:
-    """A customer's application: records each webhook and answers with `answer`."""
+    """A customer's application: records each webhook and answers with `answer`, or with the
+    redirect `redirects` gives its path (status, Location)."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, redirects: dict[str, tuple[int, str]] | None = None) -> None:
         self.answer = answer
+        self.redirects = redirects or {}
         self.requests: list[dict[str, Any]] = []
         app = self
 
@@ -39,9 +41,16 @@ class App:
                 app.requests.append(
                     {"method": self.command, "path": self.path, "params": params, "headers": dict(self.headers)}
                 )
-                status, ctype, body = app.answer(self.path, params)
+                if self.path in app.redirects:
+                    status, location = app.redirects[self.path]
+                    ctype, body = "text/plain", b""
+                else:
+                    status, ctype, body = app.answer(self.path, params)
+                    location = None
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -61,11 +70,11 @@ class App:
 
 
 @pytest.fixture
-def app_factory() -> Iterator[Callable[[Answer], App]]:
+def app_factory() -> Iterator[Callable[..., App]]:
     made: list[App] = []
 
-    def make(answer: Answer) -> App:
-        made.append(App(answer))
+    def make(answer: Answer, redirects: dict[str, tuple[int, str]] | None = None) -> App:
+        made.append(App(answer, redirects))
         return made[-1]
 
     yield make
@@ -317,3 +326,52 @@ def test_stop_covers_the_whole_messaging_service(server: Server) -> None:
     msg = client.messages.create(to=handset, messaging_service_sid=service.sid, body="welcome back")
     assert msg.status == "accepted"
     wait_for(lambda: client.messages(msg.sid).fetch().status == "delivered")
+
+
+def test_a_redirected_webhook_s_eleven_replies_send_ten_one_to_a_national_number(
+    sqlite_server: Server, app_factory: Callable[..., App]
+) -> None:
+    """Three faults of one conversation that used to cost the text its replies: the
+    application's 302 was an 11200, the eleventh <Message> failed the whole answer (14109, the
+    fallback asked), and a `to` in national format was refused (14101)."""
+    national = "<Message to='(415) 555-2699'>to a national number</Message>"
+    more = "".join(f"<Message>reply {i}</Message>" for i in range(10))
+    app = app_factory(lambda path, p: twiml(national + more), redirects={"/old": (302, "/new")})
+    number = sqlite_server.numbers[0]
+    set_sms_url(sqlite_server, number, app.url + "/old", fallback=app.url + "/fallback")
+    text_in(sqlite_server, "+14155552698", number, "hello")
+    client = sqlite_server.client()
+
+    def replies() -> list[Any]:
+        return [m for m in client.messages.list(from_=number, limit=50) if m.direction == "outbound-reply"]
+
+    sent = wait_for(replies)  # written in one transaction with the conversation's record
+    assert [r["path"] for r in app.requests] == ["/old", "/new"]  # the fallback was not asked
+    validator = RequestValidator(sqlite_server.auth_token)
+    for request in app.requests:
+        assert request["params"]["Body"] == "hello"
+        assert validator.validate(
+            app.url + request["path"], request["params"], request["headers"]["X-Twilio-Signature"]
+        )
+    assert sorted(m.to for m in sent) == ["+14155552698"] * 9 + ["+14155552699"]
+    db = Database.from_url(sqlite_server.database_url)
+    with db.read() as conn:
+        alerts = list_alerts(conn, account_sid=sqlite_server.account_sid)
+    db.dispose()
+    assert [(a["error_code"], a["log_level"]) for a in alerts] == [(14109, "warning")]
+
+
+def test_the_fallback_is_told_the_failed_url_without_its_password(
+    sqlite_server: Server, app_factory: Callable[..., App]
+) -> None:
+    def answer(path: str, p: dict[str, str]) -> tuple[int, str, bytes]:
+        return twiml("<Message>fallback</Message>") if path == "/fallback" else (500, "text/plain", b"boom")
+
+    app = app_factory(answer)
+    number = sqlite_server.numbers[0]
+    primary = app.url.replace("http://", "http://bot:s3cret-pass@") + "/primary"
+    set_sms_url(sqlite_server, number, primary, fallback=app.url + "/fallback")
+    text_in(sqlite_server, "+14155552697", number, "hello")
+    fallback = wait_for(lambda: [r for r in app.requests if r["path"] == "/fallback"])[0]
+    assert fallback["params"]["ErrorUrl"] == app.url + "/primary"
+    assert "s3cret" not in str(fallback["params"])
