@@ -65,6 +65,9 @@ def test_empty_response_means_no_reply() -> None:
         (b"<Response><Say>x</Say></Response>", 14110),
         (b'<Response><Message method="PUT">x</Message></Response>', 14104),
         (b"<Response><Message></Message></Response>", 14103),
+        (b"<Response><Message>code <b>1234</b></Message></Response>", 14110),
+        (b"<Response><Message>" + b"<Media>https://m.example/a.png</Media>" * 11 + b"</Message></Response>", 14103),
+        (b"<Response><Redirect> </Redirect></Response>", 12100),
         # a broken <Message> past the tenth still breaks the document
         (b"<Response>" + b"<Message>x</Message>" * 10 + b"<Message/></Response>", 14103),
         (b"<Response><Message>" + b"x" * 70_000 + b"</Message></Response>", 11750),
@@ -99,6 +102,9 @@ def test_content_types() -> None:
     with pytest.raises(TwimlError) as err:
         interpret(200, "application/json", b"{}")
     assert err.value.code == 12300
+    with pytest.raises(TwimlError) as err:  # any answer over 64 kB, not only TwiML
+        interpret(200, "application/json", b"x" * 65_537)
+    assert err.value.code == 11750
 
 
 def test_xml_is_read_in_the_charset_its_content_type_names_when_it_declares_none() -> None:

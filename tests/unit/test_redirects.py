@@ -21,7 +21,7 @@ URL = "https://app.example.com/sms/in?tenant=7"
     ],
 )
 def test_a_followed_redirect_keeps_the_method_except_see_other(status: int, method: str, hop: Hop) -> None:
-    assert next_hop(status, {"location": "/v2/sms"}, URL, method) == hop
+    assert next_hop(status, {"content-type": "text/html", "location": "/v2/sms"}, URL, method) == hop
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pigeon.domain.urls import (
+    is_valid_http_url,
     mask_credentials,
     mask_credentials_in,
     origin_of,
@@ -130,3 +131,11 @@ def test_a_reference_that_is_no_usable_url_resolves_to_none(reference: str) -> N
 )
 def test_a_url_told_to_another_receiver_has_no_credentials_nor_fragment(url: str, told: str) -> None:
     assert without_credentials(url) == told
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [("http://hooks.example.com:0/cb", False), ("http://[::1]:8080/cb", True), ("https://h_1.example.com/", False)],
+)
+def test_an_http_url_has_a_port_and_a_host_pigeon_can_reach(url: str, valid: bool) -> None:
+    assert is_valid_http_url(url) is valid
