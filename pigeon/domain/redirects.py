@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pigeon.domain.urls import resolve
+from pigeon.domain.urls import resolve, url_for_log
 
 __all__ = [
     "FOLLOWED",
@@ -83,5 +83,6 @@ def next_hop(status: int, headers: Mapping[str, str], url: str, method: str) -> 
         raise InvalidRedirect(f"the application answered HTTP {status} without a Location")
     target = resolve(url, location)
     if target is None:
-        raise InvalidRedirect(f"the application redirected to {location.strip()!r}, which is no http(s) URL")
+        shown = url_for_log(location.strip())  # the detail is kept in alerts: no password in it
+        raise InvalidRedirect(f"the application redirected to {shown!r}, which is no http(s) URL")
     return Hop(target, "GET" if status == 303 else method.upper())

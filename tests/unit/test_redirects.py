@@ -61,3 +61,9 @@ def test_a_redirect_that_cannot_be_followed_says_why(status: int, headers: dict[
 def test_redirects_are_the_3xx_answers() -> None:
     assert [s for s in (200, 299, 300, 301, 308, 399, 400) if is_redirect(s)] == [300, 301, 308, 399]
     assert sorted(FOLLOWED) == [301, 302, 303, 307, 308]
+
+
+def test_a_refused_location_is_told_without_its_password() -> None:
+    with pytest.raises(InvalidRedirect) as err:
+        next_hop(302, {"location": "ftp://user:s3cret@files.example.com/twiml"}, URL, "POST")
+    assert "s3cret" not in err.value.detail and "ftp://user:***@files.example.com/twiml" in err.value.detail
