@@ -746,6 +746,28 @@ def test_webhook_failing_with_a_signed_marked_test_request_and_the_failed_texts(
     assert f.severity == "warning" and "answers the test request now" in f.summary
 
 
+def test_a_webhook_moved_to_a_url_that_answers_bad_twiml_is_not_said_to_answer(pipe: Pipeline) -> None:
+    """The reviewer's doctor_bad_twiml.txt: a text failed at /err (HTTP 500), the number was
+    then pointed at /bad, which answers malformed XML. webhook_failing ended "It answers the
+    test request now." beside invalid_twiml's ERROR for the same test request, with the /err
+    alert as its only evidence."""
+    earlier = "https://app.example.com/err"
+    set_number(pipe, SENDER, sms_url=earlier)
+    text_in(pipe, "hello")
+    run_webhooks(pipe, RecordingWebhookSender(default=500))
+    set_number(pipe, SENDER, sms_url=APP_URL)
+    bad_xml = WebhookResponse(200, {"content-type": "text/xml"}, b"<Response><Message>oops", 2.0)
+    report = number(pipe, SENDER, RecordingWebhookSender(default=bad_xml))
+    assert report.causes() == ["webhook_failing", "invalid_twiml"]
+    failing, invalid = report.findings
+    assert "answers the test request now" not in failing.summary
+    assert failing.summary.endswith("The test request gets an answer now, but not usable TwiML (see invalid_twiml).")
+    assert f"all at an earlier webhook URL, {earlier}, not the one it has now ({APP_URL})" in failing.summary
+    [alert] = rows(failing, "alert")
+    assert (alert["request_url"], alert["earlier_url"]) == (earlier, True)
+    assert invalid.severity == "error" and rows(invalid, "test_request")[0]["error_code"] == 12100
+
+
 def test_texts_the_fallback_url_took_are_a_warning_not_lost_texts(pipe: Pipeline) -> None:
     fallback = "https://backup.example.com/sms"
     set_number(pipe, SENDER, sms_url=APP_URL, sms_fallback_url=fallback)

@@ -1049,6 +1049,64 @@ def test_past_failures_without_a_test_request_are_an_error() -> None:
     assert one(diagnose_number(num(webhook_alerts=[alert])), "invalid_twiml").severity == "error"
 
 
+BAD_TWIML_NOW = WebhookProbe([exchange(200, 12100, twiml=False)])
+REFUSED_NOW = WebhookProbe([exchange(500, 11200, twiml=None)])
+
+
+@pytest.mark.parametrize(
+    ("alert_code", "probe", "cause", "said"),
+    [
+        # Past HTTP failures, and the test request's answer is bad TwiML: it does not answer.
+        (11200, BAD_TWIML_NOW, "webhook_failing", "The test request gets an answer now, but not usable TwiML"),
+        (12100, REFUSED_NOW, "invalid_twiml", "The test request fails now before any TwiML is read"),
+    ],
+)
+def test_past_failures_of_one_kind_and_a_test_request_failing_the_other_way(
+    alert_code: int, probe: WebhookProbe, cause: str, said: str
+) -> None:
+    """It said "It answers the test request now." beside the other finding's ERROR for the
+    very same test request (reviewer's doctor_bad_twiml.txt)."""
+    alert = {"sid": "NO1", "error_code": alert_code, "alert_text": "t", "request_url": "https://app/sms"}
+    found = diagnose_number(num(probe=probe, webhook_alerts=[alert], webhook_failures=[{"error_code": alert_code}]))
+    f = next(f for f in found if f.cause == cause)
+    assert "answers the test request now" not in f.summary
+    assert f.summary.endswith(said + f" (see {({'webhook_failing', 'invalid_twiml'} - {cause}).pop()}).")
+    assert sorted(x.cause for x in found) == ["invalid_twiml", "webhook_failing"]
+
+
+def test_alerts_for_an_earlier_webhook_url_are_said_to_be() -> None:
+    old = {"sid": "NO1", "error_code": 11200, "alert_text": "t", "request_url": "https://old/sms"}
+    f = one(
+        diagnose_number(num(probe=WebhookProbe([exchange()]), webhook_alerts=[old], webhook_failures=[{}])),
+        "webhook_failing",
+    )
+    assert "all at an earlier webhook URL, https://old/sms, not the one it has now (https://app/sms)" in f.summary
+    assert f.summary.endswith("It answers the test request now.") and f.severity == "warning"
+    assert [a["earlier_url"] for a in sources(f, "alert")] == [True]
+    # Some at the URL it has now (or its fallback URL), some at an earlier one.
+    fallback = {**old, "sid": "NO2", "request_url": "https://backup/sms"}
+    now = {**old, "sid": "NO3", "request_url": "https://app/sms"}
+    target = WebhookTarget("https://app/sms", "POST", "https://backup/sms", "number")
+    f = one(diagnose_number(num(target=target, webhook_alerts=[old, fallback, now])), "webhook_failing")
+    assert "1 of the 3 alerts were for an earlier webhook URL, https://old/sms." in f.summary
+    assert [a["earlier_url"] for a in sources(f, "alert")] == [True, False, False]
+    # None earlier: nothing said of URLs; an alert without a URL is none.
+    unknown = {**old, "request_url": None}
+    f = one(diagnose_number(num(webhook_alerts=[now, unknown])), "webhook_failing")
+    assert "earlier" not in f.summary and [a["earlier_url"] for a in sources(f, "alert")] == [False, False]
+    # A number whose webhook is gone: its alerts are for an earlier URL, and no URL is now.
+    gone = WebhookTarget(None, "POST", None, "number")
+    found = diagnose_number(num(number={**NUMBER, "sms_url": None}, target=gone, webhook_alerts=[old]))
+    f = next(f for f in found if f.cause == "webhook_failing")
+    assert f.summary.endswith("all at an earlier webhook URL, https://old/sms.")
+
+
+def test_a_probe_without_an_exchange_says_nothing_of_now() -> None:
+    alert = {"sid": "NO1", "error_code": 11200, "alert_text": "t", "request_url": "https://app/sms"}
+    f = one(diagnose_number(num(probe=WebhookProbe([]), webhook_alerts=[alert])), "webhook_failing")
+    assert f.summary.endswith("say it failed for incoming texts.")
+
+
 def test_a_slow_webhook() -> None:
     f = one(diagnose_number(num(probe=WebhookProbe([exchange(ms=7200)]))), "webhook_slow")
     assert "7.2 s" in f.summary

@@ -148,6 +148,41 @@ def _history(f: NumberFacts, alerts: Sequence[Row], lost: Sequence[Row], taken: 
     return "; ".join(said)
 
 
+def _earlier_urls(f: NumberFacts, alerts: Sequence[Row]) -> list[str]:
+    """The URLs of `alerts` that are neither the webhook's URL now nor its fallback URL: the
+    number's webhook was changed since they were raised, and they say nothing of the new one."""
+    now = {f.target.url, f.target.fallback_url} if f.target is not None else set()
+    return unique(str(a["request_url"]) for a in alerts if a.get("request_url") and a.get("request_url") not in now)
+
+
+def _webhook_alert_row(alert: Row, earlier: Sequence[str]) -> dict[str, Any]:
+    row = alert_row(alert)
+    row["earlier_url"] = row["request_url"] in earlier
+    return row
+
+
+def _earlier(f: NumberFacts, alerts: Sequence[Row], earlier: Sequence[str]) -> str:
+    """That (some of) the alerts were for a URL the webhook no longer has."""
+    count = sum(1 for a in alerts if a.get("request_url") in earlier)
+    urls = ", ".join(earlier)
+    if count < len(alerts):
+        return f"{count} of the {len(alerts)} alerts were for an earlier webhook URL, {urls}"
+    now = f", not the one it has now ({f.target.url})" if f.target is not None and f.target.url else ""
+    return f"all at an earlier webhook URL, {urls}{now}"
+
+
+def _now(tested: WebhookExchange | None, in_class: bool) -> str:
+    """What the test request says of the webhook now, beside past failures of one kind: that
+    it answers only when it passed every check; a failure of the other kind is that finding's."""
+    if tested is None:
+        return ""
+    if tested.error_code is None:
+        return " It answers the test request now."
+    if in_class:
+        return " The test request fails now before any TwiML is read (see webhook_failing)."
+    return " The test request gets an answer now, but not usable TwiML (see invalid_twiml)."
+
+
 def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
     """webhook_failing, invalid_twiml, webhook_slow: from the test request and from history.
     Texts the fallback URL took are not lost: when it took every one (and the test request),
@@ -173,8 +208,11 @@ def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
                 f"the doctor's test request to {tested.url} got {got} in {tested.elapsed_ms:.0f} ms ({tested.error})"
                 + (f", and the fallback URL {rescued.url} answered it" if rescued else "")
             )
+        earlier = _earlier_urls(f, history)
         if history:
             parts.append(_history(f, history, lost, taken))
+        if earlier:
+            parts.append(_earlier(f, history, earlier))
         texts_lost = bool(history) and (bool(lost) or not taken)
         label = "answers with unusable TwiML" if in_class else "fails"
         out.append(
@@ -184,11 +222,11 @@ def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
                 summary=f"The webhook of {f.phone_number} {label}: "
                 + "; ".join(parts)
                 + "."
-                + ("" if failed_now or probe is None else " It answers the test request now."),
+                + ("" if failed_now else _now(tested, in_class)),
                 evidence=[
                     explained(code),
                     *[exchange_row(ex) for ex in (probe.exchanges if probe else ())],
-                    *[alert_row(a) for a in history[:10]],
+                    *[_webhook_alert_row(a, earlier) for a in history[:10]],
                 ],
                 advice=unique(
                     [
