@@ -13,7 +13,7 @@ import socket
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
@@ -39,16 +39,16 @@ from pigeon.app.dispatch import DispatchRound, DispatchSettings
 from pigeon.app.event_delivery import deliver_event
 from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.app.retention import rules as retention_rules
-from pigeon.carriers.config import CarrierConfigError, SmppCarrierConfig, load_carriers
+from pigeon.carriers.config import SmppCarrierConfig, load_carriers
 from pigeon.carriers.leased import LeasedCarrier
 from pigeon.carriers.metrics import CarrierMetrics
-from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_config
+from pigeon.carriers.simulator import Scenario, SimulatedNetwork, scenarios_from_section
 from pigeon.carriers.smpp import SmppCarrier
-from pigeon.config import ConfigError, Settings, denied_networks
+from pigeon.config import Settings, check_file_tables, denied_networks, file_table, prices_of
 from pigeon.domain import storable
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.pacing import pacing_policy as read_pacing
-from pigeon.domain.pricing import PriceTable, price_table
+from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import CARRIER_SUBMITS, STATUS_CALLBACKS
 from pigeon.domain.routing import carriers_for
 from pigeon.ports import Carrier, Clock, SystemClock
@@ -315,34 +315,25 @@ def build_carriers(
     return carriers, route
 
 
-T = TypeVar("T")
-
-
-def _file_table(settings: Settings, name: str, read: Callable[[Any], T]) -> T:
-    """`read` of the configuration file's table `name`, its refusal as a ConfigError."""
-    try:
-        return read(settings.file_tables.get(name, {}))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"PIGEON_CONFIG: {exc}") from exc
-
-
 def _simulator_scenarios(settings: Settings) -> dict[str, tuple[Scenario, ...]]:
-    return _file_table(settings, "simulator", lambda section: scenarios_from_config(section.get("scenarios", [])))
+    return file_table(settings.file_tables, "simulator", scenarios_from_section)
 
 
 def pacing_policy(settings: Settings) -> PacingPolicy:
-    return _file_table(settings, "pacing", read_pacing)
+    return file_table(settings.file_tables, "pacing", read_pacing)
 
 
 def price_table_for(settings: Settings) -> PriceTable:
     """The [prices] table of the configuration file, or the defaults."""
-    return _file_table(settings, "prices", lambda section: price_table(section) if section else PriceTable())
+    return file_table(settings.file_tables, "prices", prices_of)
 
 
 def check_configuration(settings: Settings) -> None:
-    """ConfigError for a configuration file whose tables cannot be used, checked by every entry
-    point before it starts anything (`pigeon serve` before it starts worker processes)."""
-    pacing_policy(settings)
+    """ConfigError for a configuration file whose tables cannot be used (`load_settings` has
+    refused it already, unless the Settings were made some other way), and a warning for one
+    that can but may not mean what it says; `pigeon serve` calls it before it starts worker
+    processes."""
+    check_file_tables(settings.file_tables)
     prices = price_table_for(settings)
     if gaps := prices.unpriced_kinds():
         # Allowed (an operator may mean it), but easy to do by mistake: [prices.US] alone
@@ -352,11 +343,6 @@ def check_configuration(settings: Settings) -> None:
             "countries [prices] does not name will show no price and add nothing to usage",
             ", ".join(gaps),
         )
-    _simulator_scenarios(settings)
-    try:
-        load_carriers(settings.file_tables)
-    except CarrierConfigError as exc:
-        raise ConfigError(str(exc)) from exc
 
 
 def process_name(host: str, pid: int) -> str:

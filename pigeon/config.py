@@ -9,10 +9,17 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pigeon.carriers.config import load_carriers
+from pigeon.carriers.simulator import scenarios_from_section
+from pigeon.domain.pacing import pacing_policy
+from pigeon.domain.pricing import PriceTable, price_table
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -141,6 +148,8 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 #: (pigeon.bootstrap: carriers and routes by pigeon.carriers.config, the others by
 #: `_file_table`). A table that is not one of them is a typo, refused rather than ignored.
 FILE_TABLES = ("carriers", "routes", "simulator", "pacing", "prices")
+#: Those written [[carriers]]: pigeon.carriers.config checks that they are.
+ARRAYS_OF_TABLES = ("carriers", "routes")
 
 
 def _read_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -157,12 +166,43 @@ def _read_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     for key in section:
         if key not in _ENV:
             raise ConfigError(f"PIGEON_CONFIG: [pigeon] has no setting {key!r}; the settings are {', '.join(_ENV)}")
-    for name in data:
+    for name, table in data.items():
         if name not in FILE_TABLES:
             raise ConfigError(
                 f"PIGEON_CONFIG: no table [{name}]; the tables are [pigeon], {', '.join(f'[{t}]' for t in FILE_TABLES)}"
             )
+        if name not in ARRAYS_OF_TABLES and not isinstance(table, dict):
+            raise ConfigError(f"PIGEON_CONFIG: [{name}] is not a table")
     return dict(section), data
+
+
+def _refused_as_config_error(read: Callable[[], T]) -> T:
+    try:
+        return read()
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"PIGEON_CONFIG: {exc}") from exc
+
+
+def file_table(tables: Mapping[str, Any], name: str, read: Callable[[Any], T]) -> T:
+    """`read` of the configuration file's table `name` (an empty one when the file has none),
+    its refusal as a ConfigError."""
+    return _refused_as_config_error(lambda: read(tables.get(name, {})))
+
+
+def prices_of(section: Any) -> PriceTable:
+    """The [prices] table, or the built-in prices when the file has none."""
+    return price_table(section) if section else PriceTable()
+
+
+def check_file_tables(tables: Mapping[str, Any]) -> None:
+    """ConfigError for a table of the configuration file that cannot be used, read here as the
+    composition root will read it: `load_settings` calls it, so every command refuses a bad
+    file in one line before it starts anything, rather than some of them working on with it
+    and the server failing later."""
+    file_table(tables, "pacing", pacing_policy)
+    file_table(tables, "prices", prices_of)
+    file_table(tables, "simulator", scenarios_from_section)
+    _refused_as_config_error(lambda: load_carriers(tables))  # [[carriers]] and [[routes]] together
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -185,6 +225,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     if not typed.get("database_url"):
         typed["database_url"] = default_database_url()
     _check(typed)
+    check_file_tables(tables)
     typed["file_tables"] = tables
     return Settings(**typed)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pigeon.carriers.config_tables import CarrierConfigError, TableReader
 from pigeon.domain.errors import CarrierPermanentError, CarrierRetryableError
 from pigeon.domain.sids import ordered_hex
 from pigeon.ports import CarrierEvents, Clock, OutboundMessage, ReceiptSpool, ScheduledReceipt, SubmitAck
@@ -66,35 +67,74 @@ DEFAULT_SCENARIOS: Mapping[str, tuple[Scenario, ...]] = {
 DEFAULT = Scenario("delivered")
 
 
-def _checked(suffix: str, scenario: Scenario) -> Scenario:
-    """Refuse, when the configuration is read, a row the network could not follow."""
-    problem = None
+#: The keys of a ``[[simulator.scenarios]]`` row, in the order the README gives them; the
+#: first two are required, the others have Scenario's defaults.
+ROW_KEYS = ("suffix", "outcome", "stat", "err", "delay", "probability", "throttles", "error_code")
+
+
+def scenarios_from_section(section: Any) -> dict[str, tuple[Scenario, ...]]:
+    """The ``[simulator]`` table of the configuration file, checked: its one key is `scenarios`,
+    an array of tables. A misspelt key or table (``scenarioss``, ``[[simulator.scenario]]``)
+    is refused by name: ignored, it would leave the built-in script in force without a word."""
+    if not isinstance(section, Mapping):
+        raise CarrierConfigError(f"[simulator] must be a table, got {section!r}")
+    unknown = sorted(set(section) - {"scenarios"})
+    if unknown:
+        raise CarrierConfigError(
+            f"[simulator]: unknown key(s) {', '.join(unknown)}; its one key is scenarios ([[simulator.scenarios]])"
+        )
+    rows = section.get("scenarios", [])
+    if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+        raise CarrierConfigError(
+            f"[simulator] scenarios must be an array of tables ([[simulator.scenarios]]), got {rows!r}"
+        )
+    return scenarios_from_config(rows)
+
+
+def _row(index: int, row: Mapping[str, Any]) -> tuple[str, Scenario]:
+    """One row, every key checked against its kind when the configuration is read: a row the
+    network could not follow would otherwise crash the first submit to its suffix."""
+    named = row.get("suffix")
+    shown = isinstance(named, str | int) and not isinstance(named, bool)
+    where = f"simulator.scenarios[{index}]" + (f" (suffix {named!r})" if shown else "")
+    # Unknown keys first: a misspelt `outcome` is better named as such than as a missing one.
+    unknown = sorted(set(row) - set(ROW_KEYS))
+    if unknown:
+        raise CarrierConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(ROW_KEYS)}")
+    r = TableReader(where, row)
+    if shown and isinstance(named, int):
+        r.used.add("suffix")  # `suffix = 5555`: TOML has no leading zeros, so the digits are all there
+        suffix = str(named)
+    else:
+        suffix = r.text("suffix")
     if not (suffix.isascii() and suffix.isdigit()):
-        problem = "suffix must be the last digits of a destination"
-    elif scenario.outcome not in OUTCOMES:
-        problem = f"outcome must be one of {sorted(OUTCOMES)}"
-    elif scenario.probability < 0:
-        problem = "probability must not be negative"
-    elif scenario.delay < 0:
-        problem = "delay must not be negative"
-    elif scenario.throttles < 0:
-        problem = "throttles must not be negative"
-    if problem is not None:
-        raise ValueError(f"simulator scenario {suffix!r}: {problem}")
-    return scenario
+        raise r.fail("suffix", f"must be the last digits of a destination, got {suffix!r}")
+    d = Scenario("delivered")
+    scenario = Scenario(
+        outcome=r.choice("outcome", None, sorted(OUTCOMES)),
+        stat=r.text("stat", d.stat),
+        err=r.text("err", d.err),
+        delay=r.number("delay", d.delay, positive=False),
+        probability=r.number("probability", d.probability, positive=False),
+        throttles=r.integer("throttles", d.throttles),
+        error_code=r.integer("error_code", d.error_code, minimum=1),
+    )
+    return suffix, scenario
 
 
 def scenarios_from_config(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Scenario, ...]]:
     """The default script extended (or overridden, suffix by suffix) by config rows:
-    ``{suffix = "0110", outcome = "undelivered", stat = "UNDELIV", err = "001", delay = 1.0}``."""
+    ``{suffix = "0110", outcome = "undelivered", stat = "UNDELIV", err = "001", delay = 1.0}``.
+    CarrierConfigError (a ValueError) naming the row and the key that cannot be used."""
     table: dict[str, list[Scenario]] = {}
-    for row in rows:
-        suffix = str(row["suffix"])
-        fields = {k: row[k] for k in ("stat", "err", "delay", "probability", "throttles", "error_code") if k in row}
-        table.setdefault(suffix, []).append(_checked(suffix, Scenario(str(row["outcome"]), **fields)))
+    for index, row in enumerate(rows):
+        suffix, scenario = _row(index, row)
+        table.setdefault(suffix, []).append(scenario)
     for suffix, scenarios in table.items():
         if sum(s.probability for s in scenarios) <= 0:
-            raise ValueError(f"simulator scenario {suffix}: at least one row needs a probability above 0")
+            raise CarrierConfigError(
+                f"simulator.scenarios (suffix {suffix!r}): at least one row needs a probability above 0"
+            )
     merged = {k: tuple(v) for k, v in DEFAULT_SCENARIOS.items()}
     merged.update({k: tuple(v) for k, v in table.items()})
     return merged

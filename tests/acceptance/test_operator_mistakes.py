@@ -74,3 +74,52 @@ def test_a_store_made_by_a_newer_release_is_said_so(tmp_path: Path) -> None:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     _one_line(_pigeon(tmp_path, {}, ["logs"]), "newer release")
     _one_line(_pigeon(tmp_path, {}, ["db", "downgrade", "0016", "--yes"]), "newer release")
+
+
+PACING_0 = "[pacing]\nlong_code = 0\n"
+NO_HOST = '[[carriers]]\nname = "acme"\nkind = "smpp"\n'
+SCENARIO_TYPO = '[[simulator.scenarios]]\nsuffix = "0110"\noutcom = "failed"\n'
+SCENARIO_KEY = '[[simulator.scenarios]]\nsuffix = "0110"\noutcome = "delivered"\ndealy = 20\n'
+SECTION_TYPO = '[[simulator.scenario]]\nsuffix = "0110"\noutcome = "failed"\n'
+FILE_CASES = [
+    # Exit 0 before: these commands went on with a file the server refuses.
+    (PACING_0, ["logs"], "PIGEON_CONFIG: [pacing] long_code = 0: a rate is"),
+    (PACING_0, ["doctor", "message", "SM" + "0" * 32], "PIGEON_CONFIG: [pacing] long_code = 0"),
+    (PACING_0, ["carriers"], "PIGEON_CONFIG: [pacing] long_code = 0"),
+    (PACING_0, ["db", "upgrade"], "PIGEON_CONFIG: [pacing] long_code = 0"),
+    (
+        NO_HOST,
+        ["send", "--to", "+14155552671", "--body", "hi"],
+        "PIGEON_CONFIG: carriers[0] ('acme'): host is required",
+    ),
+    (NO_HOST, ["logs"], "PIGEON_CONFIG: carriers[0] ('acme'): host is required"),
+    # A 75-line traceback before (KeyError: 'outcome').
+    (SCENARIO_TYPO, ["serve"], "PIGEON_CONFIG: simulator.scenarios[0] (suffix '0110'): unknown key(s) outcom;"),
+    # Ignored before: the server started with the built-in script.
+    (SCENARIO_KEY, ["serve"], "PIGEON_CONFIG: simulator.scenarios[0] (suffix '0110'): unknown key(s) dealy;"),
+    (SECTION_TYPO, ["worker"], "PIGEON_CONFIG: [simulator]: unknown key(s) scenario;"),
+    (SECTION_TYPO, ["logs"], "PIGEON_CONFIG: [simulator]: unknown key(s) scenario;"),
+]
+
+
+@pytest.mark.parametrize(
+    ("toml", "args", "expected"), FILE_CASES, ids=[f"{' '.join(a[:2])}-{t.splitlines()[0]}" for t, a, _ in FILE_CASES]
+)
+def test_every_command_refuses_a_file_that_cannot_be_used(
+    tmp_path: Path, toml: str, args: list[str], expected: str
+) -> None:
+    """README: every command checks the whole file before it starts anything, whether or not it
+    uses the table at fault; nothing is made, not even the store."""
+    config = tmp_path / "pigeon.toml"
+    config.write_text(toml)
+    done = _pigeon(tmp_path, {"PIGEON_CONFIG": str(config)}, args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    # Commands that read the settings through pigeon.cli_store print the one line wrapped at
+    # the terminal's width (80 columns when there is none): read it as one.
+    said = " ".join(lines)
+    assert said.startswith(f"configuration error: {expected}"), done.stderr
+    if args[0] in ("serve", "worker"):
+        assert len(lines) == 1, done.stderr
+    assert not (tmp_path / "pigeon.db").exists(), "a store was made all the same"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from pigeon import bootstrap
 from pigeon.app.retention import Rule
-from pigeon.config import ConfigError, denied_networks, load_settings
+from pigeon.config import ConfigError, Settings, denied_networks, load_settings
 
 
 def test_defaults_and_environment(tmp_path: Path) -> None:
@@ -86,21 +87,34 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
     [
         ('[prices.US]\nlong_code = "abc"\n', "PIGEON_CONFIG: [prices.US] long_code = 'abc'"),
         ("[pacing]\nlong_code = 0\n", "PIGEON_CONFIG: [pacing] long_code = 0"),
-        ('[simulator]\nscenarios = [{suffix = "0199", outcome = "bogus"}]\n', "PIGEON_CONFIG: simulator scenario"),
-        ('[[carriers]]\nname = "a b"\nhost = "h"\nsystem_id = "s"\npassword = "p"\n', "name must be letters"),
+        (
+            '[simulator]\nscenarios = [{suffix = "0199", outcome = "bogus"}]\n',
+            "PIGEON_CONFIG: simulator.scenarios[0] (suffix '0199'): outcome must be one of",
+        ),
+        (
+            '[[carriers]]\nname = "a b"\nhost = "h"\nsystem_id = "s"\npassword = "p"\n',
+            "PIGEON_CONFIG: carriers[0] ('a b'): name must be letters",
+        ),
+        ('[[carriers]]\nname = "acme"\nkind = "smpp"\n', "PIGEON_CONFIG: carriers[0] ('acme'): host is required"),
     ],
 )
 def test_a_configuration_file_that_cannot_be_used_is_a_configuration_error(
     tmp_path: Path, toml: str, problem: str
 ) -> None:
-    """Checked before anything starts (`pigeon serve` calls it before its worker processes):
-    a price that did not parse used to fail every send, and a pacing rate of 0 divided by zero."""
+    """Checked by the one settings loader every command goes through, before anything starts:
+    a price that did not parse used to fail every send, and a pacing rate of 0 divided by
+    zero; and commands that do not use a table (`pigeon logs` and [pacing]) used to work on
+    with a file the server would refuse. Settings made without the loader are checked by
+    bootstrap.check_configuration, which `pigeon serve` calls before its worker processes."""
     config = tmp_path / "pigeon.toml"
     config.write_text(toml)
-    settings = load_settings({"PIGEON_CONFIG": str(config)})
     with pytest.raises(ConfigError) as refused:
-        bootstrap.check_configuration(settings)
+        load_settings({"PIGEON_CONFIG": str(config)})
     assert problem in str(refused.value)
+    tables = tomllib.loads(toml)
+    with pytest.raises(ConfigError) as also:
+        bootstrap.check_configuration(Settings(file_tables=tables))
+    assert str(also.value) == str(refused.value)
 
 
 def test_a_price_list_that_leaves_senders_unpriced_is_warned_of(
@@ -180,6 +194,22 @@ FILE_MISTAKES = [
     ("[pacng]\nlong_code = 0\n", "PIGEON_CONFIG: no table [pacng]; the tables are"),
     ("[[carrier]]\nname = 'x'\n", "PIGEON_CONFIG: no table [carrier]"),
     ("pigeon = 1\n", "PIGEON_CONFIG: [pigeon] is not a table"),
+    ("pacing = 1\n", "PIGEON_CONFIG: [pacing] is not a table"),
+    # The [simulator] table is read by the same loader, key by key (pigeon.carriers.simulator).
+    (
+        '[[simulator.scenario]]\nsuffix = "0110"\noutcome = "failed"\n',
+        "PIGEON_CONFIG: [simulator]: unknown key(s) scenario;",
+    ),
+    ("[simulator]\nscenarioss = []\n", "PIGEON_CONFIG: [simulator]: unknown key(s) scenarioss;"),
+    ("[simulator]\nscenarios = 3\n", "PIGEON_CONFIG: [simulator] scenarios must be an array of tables"),
+    (
+        '[[simulator.scenarios]]\nsuffix = "0110"\noutcom = "failed"\n',
+        "PIGEON_CONFIG: simulator.scenarios[0] (suffix '0110'): unknown key(s) outcom;",
+    ),
+    (
+        '[[simulator.scenarios]]\nsuffix = "0110"\noutcome = "delivered"\ndealy = 20\n',
+        "PIGEON_CONFIG: simulator.scenarios[0] (suffix '0110'): unknown key(s) dealy;",
+    ),
 ]
 
 
@@ -198,7 +228,7 @@ def test_every_table_the_loader_reads_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "pigeon.toml"
     path.write_text(
         "[pigeon]\nmessage_days = 30\n[pacing]\nlong_code = 1.0\n[prices.US]\n[simulator]\n"
-        '[[carriers]]\nname = "a"\n[[routes]]\nprefix = "+1"\n'
+        '[[carriers]]\nname = "a"\nhost = "h"\nsystem_id = "s"\npassword = "p"\n[[routes]]\nprefix = "+1"\ncarriers = ["a"]\n'
     )
     s = load_settings({"PIGEON_CONFIG": str(path)})
     assert s.message_days == 30.0 and sorted(s.file_tables) == ["carriers", "pacing", "prices", "routes", "simulator"]

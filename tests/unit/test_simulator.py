@@ -19,6 +19,7 @@ from pigeon.carriers.simulator import (
     Scenario,
     SimulatedNetwork,
     scenarios_from_config,
+    scenarios_from_section,
 )
 from pigeon.domain.errors import CarrierPermanentError, CarrierRetryableError
 from pigeon.domain.receipts import outcome_of
@@ -323,7 +324,7 @@ def test_a_zero_probability_row_is_never_picked() -> None:
 )
 def test_config_rejects_rows_the_network_could_not_follow(rows: list[dict[str, object]]) -> None:
     # Caught when the configuration is read, not as a crash on the first submit to that suffix.
-    with pytest.raises(ValueError, match="simulator scenario"):
+    with pytest.raises(ValueError, match=r"^simulator\.scenarios(\[0\])? \(suffix '"):
         scenarios_from_config(rows)
 
 
@@ -332,3 +333,78 @@ def test_suffixes_longer_than_four_digits_match_too() -> None:
     net, _, _ = network(scenarios=table)
     assert net.scenario_for("+14155520101").outcome == "no_receipt"
     assert net.scenario_for("+14155530101").outcome == "undelivered"  # the default 0101 row
+
+
+SECTION_MISTAKES = [
+    # A row without `outcome` (misspelt): a KeyError and a 75-line traceback before.
+    (
+        {"scenarios": [{"suffix": "0110", "outcom": "failed"}]},
+        "simulator.scenarios[0] (suffix '0110'): unknown key(s) outcom; the keys are suffix, outcome, stat, err,"
+        " delay, probability, throttles, error_code",
+    ),
+    # An unknown key: ignored before, and the row ran with the default delay.
+    (
+        {"scenarios": [{"suffix": "0110", "outcome": "delivered", "dealy": 20}]},
+        "simulator.scenarios[0] (suffix '0110'): unknown key(s) dealy; the keys are",
+    ),
+    ({"scenarios": [{"suffix": "0110"}]}, "simulator.scenarios[0] (suffix '0110'): outcome is required"),
+    ({"scenarios": [{"outcome": "failed"}]}, "simulator.scenarios[0]: suffix is required"),
+    # [[simulator.scenario]] and `scenarioss`: ignored before, and the built-in script ran.
+    (
+        {"scenario": [{"suffix": "0110", "outcome": "failed"}]},
+        "[simulator]: unknown key(s) scenario; its one key is scenarios ([[simulator.scenarios]])",
+    ),
+    ({"scenarioss": []}, "[simulator]: unknown key(s) scenarioss"),
+    # "'int' object is not iterable" before, naming nothing.
+    ({"scenarios": 3}, "[simulator] scenarios must be an array of tables ([[simulator.scenarios]]), got 3"),
+    ({"scenarios": [3]}, "[simulator] scenarios must be an array of tables"),
+    (3, "[simulator] must be a table, got 3"),
+    # Values of the wrong kind: an int err was stored as the receipt's err, a text delay
+    # crashed the first submit to the suffix.
+    (
+        {"scenarios": [{"suffix": "0110", "outcome": "undelivered", "err": 5}]},
+        "simulator.scenarios[0] (suffix '0110'): err must be a string, got 5",
+    ),
+    (
+        {"scenarios": [{"suffix": "0110", "outcome": "delivered", "delay": "2"}]},
+        "simulator.scenarios[0] (suffix '0110'): delay must be a number, got '2'",
+    ),
+    (
+        {"scenarios": [{"suffix": "0110", "outcome": "failed", "error_code": "30007"}]},
+        "simulator.scenarios[0] (suffix '0110'): error_code must be an integer, got '30007'",
+    ),
+    ({"scenarios": [{"suffix": True, "outcome": "failed"}]}, "simulator.scenarios[0]: suffix must be a string"),
+    (
+        {"scenarios": [{"suffix": "0110", "outcome": "delivered"}, {"suffix": "0111", "outcome": "lost"}]},
+        "simulator.scenarios[1] (suffix '0111'): outcome must be one of 'delivered', 'duplicate', 'failed',",
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "message"), SECTION_MISTAKES, ids=[str(i) for i in range(len(SECTION_MISTAKES))])
+def test_a_mistake_in_the_simulator_table_is_named(section: object, message: str) -> None:
+    """As [[carriers]] refuses a key it does not know: the key, the row, one line."""
+    with pytest.raises(ValueError) as refused:
+        scenarios_from_section(section)
+    assert str(refused.value).startswith(message), refused.value
+
+
+def test_a_whole_simulator_table_is_read() -> None:
+    table = scenarios_from_section(
+        {
+            "scenarios": [
+                {
+                    "suffix": "0110",
+                    "outcome": "failed",
+                    "stat": "UNDELIV",
+                    "err": "001",
+                    "delay": 2,
+                    "probability": 0.5,
+                    "throttles": 3,
+                    "error_code": 30007,
+                }
+            ]
+        }
+    )
+    assert table["0110"] == (Scenario("failed", "UNDELIV", "001", 2.0, 0.5, 3, 30007),)
+    assert scenarios_from_section({}) == dict(DEFAULT_SCENARIOS)
