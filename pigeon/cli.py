@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pigeon import bootstrap
+from pigeon import cli_banner as banner
 from pigeon.cli_accounts import accounts_app, keys_app
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
@@ -87,36 +88,6 @@ def configure_logging(level: str) -> None:
 # -- serve ---------------------------------------------------------------------------------
 
 
-def first_run_banner(settings: Settings, first: bootstrap.FirstRun) -> str:
-    acc = first.account
-    sid, token = acc["sid"], acc["auth_token"]
-    sender = first.numbers[0]["phone_number"]
-    base = settings.base_url
-    return f"""
-Pigeon created your account. The auth token is shown this once; keep it.
-
-  Account SID  {sid}
-  Auth token   {token}
-  Numbers      {", ".join(n["phone_number"] for n in first.numbers)}
-
-Send a message with curl:
-
-  curl -X POST {base}/2010-04-01/Accounts/{sid}/Messages.json \\
-    -u {sid}:{token} \\
-    --data-urlencode "To=+14155552671" \\
-    --data-urlencode "From={sender}" \\
-    --data-urlencode "Body=Hello from Pigeon"
-
-Or with the twilio Python SDK (pip install twilio):
-
-  from twilio.rest import Client
-  client = Client("{sid}", "{token}")
-  client.api.base_url = "{base}"
-  message = client.messages.create(to="+14155552671", from_="{sender}", body="Hello from Pigeon")
-  print(message.sid, message.status)
-"""
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (PIGEON_HOST).")] = None,
@@ -148,9 +119,6 @@ def serve(
         overrides["api_processes"] = api_processes
     settings = load_settings(**overrides)
     bootstrap.check_configuration(settings)  # before any process starts
-    if settings.api_processes < 1:
-        err.print("[red]configuration error:[/red] --api-processes must be at least 1", markup=True)
-        raise typer.Exit(2)
     if workers < 0:  # taken as "none" before: no worker ran, and nothing said so
         err.print("[red]configuration error:[/red] --workers must be 0 (in-process) or more", markup=True)
         raise typer.Exit(2)
@@ -163,7 +131,7 @@ def serve(
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True, markup=True)
     first = bootstrap.ensure_first_account(db, clock)
     if first is not None:
-        out.print(first_run_banner(settings, first), highlight=False, soft_wrap=True)
+        out.print(banner.first_run_banner(settings, first), highlight=False, soft_wrap=True)
     else:
         out.print(
             f"Pigeon is using {db.engine.url.render_as_string(hide_password=True)}; "
@@ -201,7 +169,7 @@ def serve(
         try:
             for group in children:
                 group.start()
-            out.print(f"Listening on {settings.base_url}{where}", highlight=False)
+            out.print(banner.listening(settings, where), highlight=False, soft_wrap=True)
             shutdown.hand_over(shut_down)
             server.run(sockets=[sock, *([more.metrics_sock] if more else [])])
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -85,8 +86,14 @@ class Settings:
     file_tables: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def listen_url(self) -> str:
+        """The address the API listens on, as a URL (an IPv6 address in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
     def base_url(self) -> str:
-        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+        return self.public_url.rstrip("/") or self.listen_url
 
 
 _ENV = {
@@ -210,21 +217,28 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     tables: dict[str, Any] = {}
+    # Where each value came from, as the operator wrote it: an error names what they set.
+    names = dict(_ENV)
     config_path = env.get("PIGEON_CONFIG")
     if config_path:
         values, tables = _read_file(config_path)
+        names.update({key: f"PIGEON_CONFIG: [pigeon] {key}" for key in values})
     for key, var in _ENV.items():
         if var in env and env[var] != "":
             values[key] = env[var]
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            names[key] = var
+    for key, value in overrides.items():
+        if value is not None:  # the entry points' command-line flags (`--api-processes`)
+            values[key] = value
+            names[key] = "--" + key.replace("_", "-")
     kinds = {f.name: f.type for f in fields(Settings)}
     typed: dict[str, Any] = {}
     for key, value in values.items():
         kind = {"str": str, "int": int, "bool": bool, "float": float}.get(str(kinds[key]), str)
-        typed[key] = _coerce(_ENV.get(key, key), value, kind)
+        typed[key] = _coerce(names.get(key, key), value, kind)
     if not typed.get("database_url"):
         typed["database_url"] = default_database_url()
-    _check(typed)
+    _check(typed, names)
     check_file_tables(tables)
     typed["file_tables"] = tables
     return Settings(**typed)
@@ -233,17 +247,21 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def _check(typed: dict[str, Any]) -> None:
-    """ConfigError for values that are of the right type but cannot be used."""
+def _check(typed: dict[str, Any], names: Mapping[str, str]) -> None:
+    """ConfigError for values that are of the right type but cannot be used, each named as
+    `names` says the operator set it (a variable, a key of the file, a flag)."""
     if "log_level" in typed:
         # Read in any case, as logging does; refused here rather than by logging's own
         # ValueError, a traceback, once the process is half started.
         typed["log_level"] = typed["log_level"].strip().lower()
         if typed["log_level"] not in LOG_LEVELS:
-            raise ConfigError(f"PIGEON_LOG_LEVEL: {typed['log_level']!r} is not one of {', '.join(LOG_LEVELS)}")
+            raise ConfigError(f"{names['log_level']}: {typed['log_level']!r} is not one of {', '.join(LOG_LEVELS)}")
     if "port" in typed and not 0 < typed["port"] < 65536:
-        raise ConfigError(f"PIGEON_PORT: {typed['port']} is not a port (1 to 65535)")
+        raise ConfigError(f"{names['port']}: {typed['port']} is not a port (1 to 65535)")
+    if typed.get("public_url"):
+        typed["public_url"] = _public_url(names["public_url"], typed["public_url"])
     for key, least in (
+        ("api_processes", 1),
         ("api_concurrency_per_account", 0),
         ("webhook_concurrency", 1),
         ("webhook_prefetch", 0),
@@ -257,19 +275,42 @@ def _check(typed: dict[str, Any]) -> None:
         ("shutdown_grace_seconds", 0),
     ):
         if key in typed and typed[key] < least:
-            raise ConfigError(f"{_ENV[key]}: {typed[key]} is less than {least}")
+            raise ConfigError(f"{names[key]}: {typed[key]} is less than {least}")
     if 0 < typed.get("message_days", 0) < 1:
         raise ConfigError(
-            f"PIGEON_MESSAGE_DAYS: {typed['message_days']} is less than a day, and an Idempotency-Key"
+            f"{names['message_days']}: {typed['message_days']} is less than a day, and an Idempotency-Key"
             " refers to its message for a day (0 keeps messages for ever)"
         )
     for network in denied_networks(typed.get("webhook_denied_networks", Settings.webhook_denied_networks)):
         try:
             ipaddress.ip_network(network)
         except ValueError as exc:
-            raise ConfigError(f"PIGEON_WEBHOOK_DENIED_NETWORKS: {exc}") from exc
+            raise ConfigError(f"{names['webhook_denied_networks']}: {exc}") from exc
     if typed.get("database_replica_url") and not str(typed["database_url"]).startswith("postgresql"):
         raise ConfigError(
-            "PIGEON_DATABASE_REPLICA_URL: a read replica needs PIGEON_DATABASE_URL to be PostgreSQL"
+            f"{names['database_replica_url']}: a read replica needs PIGEON_DATABASE_URL to be PostgreSQL"
             " (SQLite's readers never wait for its writer, and need none)"
         )
+
+
+def _public_url(name: str, url: str) -> str:
+    """PIGEON_PUBLIC_URL, checked: clients are given links under it (media, v1 paging) and the
+    banner's examples, so it must be an absolute http(s) URL, to which a path is appended.
+    `sms.example.com` alone would be taken for a path, and every such link would go nowhere."""
+    url = url.strip()
+    problem = None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "it must start with http:// or https:// and name a host, e.g. https://sms.example.com"
+        elif parts.query or parts.fragment or url.endswith(("?", "#")):
+            problem = "it must have no query (?…) or fragment (#…): Pigeon appends paths to it"
+        elif parts.username is not None or parts.password is not None:
+            problem = "it must not hold credentials: every link Pigeon gives out would show them"
+    if problem is not None:
+        raise ConfigError(f"{name}: {url!r} is not a URL clients can reach this server at: {problem}")
+    return url

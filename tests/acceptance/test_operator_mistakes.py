@@ -29,6 +29,11 @@ CASES = [
     ({}, ["logs", "--export", "json", "-o", "/nonexistent/dir/f.json"], "/nonexistent/dir/f.json"),
     ({}, ["db", "downgrade", "base", "--yes"], "no revision 'base'"),
     ({}, ["db", "downgrade", "0016", "--yes"], "no schema yet"),
+    # Taken for a path before: the server started, "Listening on sms.example.com".
+    ({"PIGEON_PUBLIC_URL": "sms.example.com"}, ["serve"], "PIGEON_PUBLIC_URL: 'sms.example.com' is not a URL"),
+    # Named the flag before ("--api-processes must be at least 1"), which nobody gave.
+    ({"PIGEON_API_PROCESSES": "0"}, ["serve"], "configuration error: PIGEON_API_PROCESSES: 0 is less than 1"),
+    ({}, ["serve", "--api-processes", "0"], "configuration error: --api-processes: 0 is less than 1"),
 ]
 
 

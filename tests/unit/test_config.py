@@ -232,3 +232,61 @@ def test_every_table_the_loader_reads_is_accepted(tmp_path: Path) -> None:
     )
     s = load_settings({"PIGEON_CONFIG": str(path)})
     assert s.message_days == 30.0 and sorted(s.file_tables) == ["carriers", "pacing", "prices", "routes", "simulator"]
+
+
+PUBLIC_URLS = [
+    # Taken for a path before: "Listening on sms.example.com", links `sms.example.com/v1/…`.
+    ("sms.example.com", "it must start with http:// or https:// and name a host"),
+    ("ftp://sms.example.com", "it must start with http:// or https://"),
+    ("https://", "name a host"),
+    ("https:///v1", "name a host"),
+    ("https://sms.example.com/?x=1", "no query"),
+    ("https://sms.example.com/#top", "no query (?…) or fragment"),
+    ("https://sms.example.com?", "no query"),
+    ("https://sms.example.com:99999", "Port out of range"),
+    ("https://user:pw@sms.example.com", "must not hold credentials"),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), PUBLIC_URLS, ids=[u for u, _ in PUBLIC_URLS])
+def test_a_public_url_clients_could_not_reach_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"PIGEON_PUBLIC_URL": url})
+    said = str(refused.value)
+    assert said.startswith(f"PIGEON_PUBLIC_URL: {url!r} is not a URL clients can reach this server at: "), said
+    assert problem in said
+
+
+def test_a_public_url_is_an_http_url_with_a_host_and_perhaps_a_path() -> None:
+    for url in ("https://sms.example.com", "http://10.0.0.5:8080/", "https://example.com/pigeon", "http://[::1]:80"):
+        assert load_settings({"PIGEON_PUBLIC_URL": url}).public_url == url
+    assert load_settings({"PIGEON_PUBLIC_URL": " https://sms.example.com/ "}).base_url == "https://sms.example.com"
+    # Without one, links name the address the API listens on (an IPv6 one in brackets).
+    assert load_settings({"PIGEON_HOST": "::1", "PIGEON_PORT": "8081"}).base_url == "http://[::1]:8081"
+    assert load_settings({"PIGEON_PUBLIC_URL": "https://sms.example.com"}).listen_url == "http://127.0.0.1:8080"
+
+
+def test_a_value_is_named_as_the_operator_set_it(tmp_path: Path) -> None:
+    """The variable, the key of the file or the command-line flag: `PIGEON_API_PROCESSES=0`
+    was refused as "--api-processes must be at least 1", a flag the operator never gave."""
+    cases: list[tuple[dict[str, str], dict[str, object], str]] = [
+        ({"PIGEON_API_PROCESSES": "0"}, {}, "PIGEON_API_PROCESSES: 0 is less than 1"),
+        ({}, {"api_processes": 0}, "--api-processes: 0 is less than 1"),
+        ({}, {"port": 0}, "--port: 0 is not a port (1 to 65535)"),
+    ]
+    path = tmp_path / "pigeon.toml"
+    path.write_text("[pigeon]\napi_processes = 0\nport = 8080\n")
+    cases.append(({"PIGEON_CONFIG": str(path)}, {}, "PIGEON_CONFIG: [pigeon] api_processes: 0 is less than 1"))
+    path2 = tmp_path / "log.toml"
+    path2.write_text('[pigeon]\nlog_level = "loud"\n')
+    cases.append(
+        ({"PIGEON_CONFIG": str(path2)}, {}, "PIGEON_CONFIG: [pigeon] log_level: 'loud' is not one of debug, info,")
+    )
+    for environ, overrides, message in cases:
+        with pytest.raises(ConfigError) as refused:
+            load_settings(environ, **overrides)
+        assert str(refused.value).startswith(message), refused.value
+    # The environment wins over the file, and is named when its value is the one refused.
+    with pytest.raises(ConfigError, match=r"^PIGEON_API_PROCESSES: -1 is less than 1"):
+        load_settings({"PIGEON_CONFIG": str(path), "PIGEON_API_PROCESSES": "-1"})
+    assert load_settings({"PIGEON_CONFIG": str(path), "PIGEON_API_PROCESSES": "2"}).api_processes == 2
