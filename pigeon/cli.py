@@ -131,7 +131,7 @@ def serve(
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True, markup=True)
     first = bootstrap.ensure_first_account(db, clock)
     if first is not None:
-        out.print(banner.first_run_banner(settings, first), highlight=False, soft_wrap=True)
+        out.print(banner.first_run_banner(settings, first, command=banner.program()), highlight=False, soft_wrap=True)
     else:
         out.print(
             f"Pigeon is using {db.engine.url.render_as_string(hide_password=True)}; "

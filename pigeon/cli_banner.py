@@ -7,11 +7,24 @@ would and paste the examples.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from pigeon import bootstrap
 from pigeon.config import Settings
 
+#: A handset of the built-in network, as in the README: a 555 number no first start makes.
+HANDSET = "+14155550123"
 
-def first_run_banner(settings: Settings, first: bootstrap.FirstRun) -> str:
+
+def program() -> str:
+    """The `pigeon` command as it was started (`.venv/bin/pigeon` under `make run`), so that
+    the examples paste as they are; plain `pigeon` when it was started some other way."""
+    started = sys.argv[0] if sys.argv else ""
+    return started if Path(started).name == "pigeon" else "pigeon"
+
+
+def first_run_banner(settings: Settings, first: bootstrap.FirstRun, *, command: str = "pigeon") -> str:
     acc = first.account
     sid, token = acc["sid"], acc["auth_token"]
     sender = first.numbers[0]["phone_number"]
@@ -38,6 +51,10 @@ Or with the twilio Python SDK (pip install twilio):
   client.api.base_url = "{base}"
   message = client.messages.create(to="+14155552671", from_="{sender}", body="Hello from Pigeon")
   print(message.sid, message.status)
+
+Text your number {sender} from a simulated phone (your webhook, if it has one, is called):
+
+  {command} simulate inbound --from {HANDSET} --to {sender} --body "hello"
 """
 
 

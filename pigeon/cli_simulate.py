@@ -2,7 +2,8 @@
 
     pigeon simulate inbound --from N --to N --body TEXT [--media-url URL]
         a simulated phone texts one of your numbers: opt-out keywords, the webhook and the
-        replies all run as for a carrier's message (pigeon/app/inbound.py)
+        replies all run as for a carrier's message (pigeon/app/inbound.py). Exit status 1
+        when no account took it (a number no account holds, say): it is kept as unroutable.
 
 `pigeon.cli` mounts `simulate_app`.
 """
@@ -44,7 +45,8 @@ def simulate_inbound(
     media_url: Annotated[list[str] | None, typer.Option("--media-url", help="Repeat for several.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Text one of your numbers from a simulated phone: keywords, webhook and replies all run."""
+    """Text one of your numbers from a simulated phone: keywords, webhook and replies all run.
+    Exit status 1 when no account took the text (kept as unroutable, with the reason)."""
     from pigeon.app.inbound import receive
     from pigeon.app.send_request import check_media_urls
     from pigeon.ports import InboundSms
@@ -71,13 +73,17 @@ def simulate_inbound(
     }
     if as_json:
         _print_json(result)
-        return
-    if intake.message_sid is None:
+    elif intake.message_sid is None:
         out.print(
             f"[yellow]not delivered to any account:[/yellow] {escape(intake.reason or '')}",
             highlight=False,
             markup=True,
         )
+    if intake.message_sid is None:
+        # Kept as unroutable, as a carrier's text would be; but what was asked for, a text to
+        # one of your numbers, did not happen, and a script must be able to tell.
+        raise typer.Exit(1)
+    if as_json:
         return
     out.print(f"received as {intake.message_sid}", highlight=False)
     if intake.keyword:

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.acceptance
 
 
 def _text(server: Server, sender: str, to: str) -> dict[str, Any]:
-    done = server.cli("simulate", "inbound", "--from", sender, "--to", to, "--body", "promo", "--json")
+    done = server.cli("simulate", "inbound", "--from", sender, "--to", to, "--body", "promo", "--json", check=False)
     result: dict[str, Any] = json.loads(done.stdout)
+    assert done.returncode == (0 if result["message_sid"] else 1), done.stderr  # 1: no account took it
     return result
 
 
