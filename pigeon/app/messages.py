@@ -44,8 +44,9 @@ def fetch_locked(conn: Connection, account_sid: str, sid: str, path: str) -> Row
 def redact(conn: Connection, account_sid: str, sid: str, path: str, now: datetime) -> Row:
     """Erase a message's text, and its content hash: the message's and the request log's of
     the request that made it (keyed, but a text is best not fingerprinted once it is gone;
-    from an unkeyed one a short code was found by trying them all). Refused while the
-    message may still go out: the text is what the carrier would be sent."""
+    from an unkeyed one a short code was found by trying them all), and every other copy
+    (`forget_text`). Refused while the message may still go out: the text is what the
+    carrier would be sent."""
     row = fetch_locked(conn, account_sid, sid, path)
     status = MessageStatus(row["status"])
     if status in IN_FLIGHT or status is MessageStatus.SCHEDULED:
@@ -56,7 +57,7 @@ def redact(conn: Connection, account_sid: str, sid: str, path: str, now: datetim
     if row["body"] == "" and row["content_hash"] is None:
         return row
     store.redact_message(conn, sid, content_hash=row["content_hash"], now=now)
-    forget_text(conn, sid)
+    forget_text(conn, row)
     store.add_event(conn, message_sid=sid, account_sid=account_sid, at=now, kind="redacted")
     return fetch(conn, account_sid, sid, path)
 

@@ -4,18 +4,25 @@ Redacting a message (POST Body="") empties its body; the text also sits in reque
 the debugger: the incoming-message webhook's `Body` (its outbox row, and the alert when it
 failed) and an Event Streams event's `data.body`. Those are emptied too, in the same
 transaction, so that a redacted text is nowhere in the store. A delivery still to go out
-then carries the empty text, as the message now has. Status callbacks carry no text."""
+then carries the empty text, as the message now has. Status callbacks carry no text.
+
+The answers to webhooks can hold it too, and are replaced with a note
+(`pigeon.store.redaction`): those to the message's own webhooks (an inbound message's webhook
+answer is its replies' TwiML, a status callback's receiver may echo the text), and, for a
+reply, those to the webhook of the inbound message it answers, whose TwiML holds the reply's
+text."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from pigeon.app.events import EVENT_PARAM, event_text
 from pigeon.store import alerts as alert_store
+from pigeon.store import redaction as redaction_store
 from pigeon.store import webhooks as outbox
 
 Pair = tuple[str, str]
@@ -51,8 +58,9 @@ def _variables_without_body(variables: Any) -> Any:
     return variables
 
 
-def forget_text(conn: Connection, message_sid: str) -> None:
-    """Empty the message's text in its webhook deliveries and in the alerts about it."""
+def forget_text(conn: Connection, message: Mapping[str, Any]) -> None:
+    """Empty the message's text (a messages row) wherever the store keeps a copy of it."""
+    message_sid = str(message["sid"])
     for delivery in outbox.list_deliveries(conn, message_sid=message_sid):
         scrubbed = params_without_body(delivery["params"])
         if scrubbed != delivery["params"]:
@@ -61,3 +69,6 @@ def forget_text(conn: Connection, message_sid: str) -> None:
         variables = _variables_without_body(alert["request_variables"])
         if variables != alert["request_variables"]:
             alert_store.set_request_variables(conn, alert["sid"], variables)
+    answered = redaction_store.answered_messages(conn, [message_sid])
+    note = f"[removed when message {message_sid} was redacted]"
+    redaction_store.replace_answers(conn, [message_sid, *answered], note)

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.store import erasure_log
 from pigeon.store.engine import index_plans
+from pigeon.store.redaction import answered_messages, replace_answers
 from pigeon.store.retention import SETTLED, lock_settled, remove_messages
 from pigeon.store.tables import (
     accounts,
@@ -198,6 +199,10 @@ def erase_messages(conn: Connection, sids: Sequence[str], *, record: int | None 
     if record is not None:
         erasure_log.note_messages(conn, record, sids)
     conn.execute(alerts.delete().where(alerts.c.resource_sid.in_(sids)))
+    # A reply's text is in the answer to the webhook of the message it answers, which stays
+    # when that one is not the erased number's (a reply can go to another number).
+    kept = [sid for sid in answered_messages(conn, sids) if sid not in set(sids)]
+    replace_answers(conn, kept, "[removed when a message it held was erased]")
     conn.execute(opt_outs.update().where(opt_outs.c.inbound_message_sid.in_(sids)).values(inbound_message_sid=None))
     return remove_messages(conn, sids)
 
