@@ -30,7 +30,7 @@ from pigeon.domain import send_options
 from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
 from pigeon.domain.idempotency import key_problem, request_hash
 from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_messages
-from pigeon.store.settings import known_content_key
+from pigeon.store.settings import content_key, known_content_key
 
 JSON = "application/json; charset=utf-8"
 
@@ -92,7 +92,6 @@ async def _accept(
     """(the message, whether it is one an earlier request with the same Idempotency-Key made)."""
     c = ctx(request)
     key = request.headers.get("idempotency-key")
-    fingerprint = request_hash(fields) if key is not None else None
 
     def validate() -> NewMessage | dict[str, Any]:
         now = c.clock.now()
@@ -103,8 +102,8 @@ async def _accept(
             account = check_access(conn, request, credentials, account_sid)
             if key is not None and (problem := key_problem(key)):
                 raise ApiError(20422, problem)
-            if key is not None and fingerprint is not None:
-                original = send_guard.find_replay(conn, account_sid, key, fingerprint, now)
+            if key is not None:
+                original = send_guard.find_replay(conn, account_sid, key, fields, now)
                 if original is not None:
                     return original
             # Without a key, the duplicate warning's lookup goes with the sender's.
@@ -119,6 +118,8 @@ async def _accept(
                 account=account,
                 duplicates_since=now - c.duplicate_window if warn else None,
             )
+            # Keyed: it covers the Body, which a plain hash would give back (see request_hash).
+            fingerprint = request_hash(fields, key=content_key(conn)) if key is not None else None
             send_guard.guard(
                 conn, new, key=key, request_hash=fingerprint, now=now, path=request.url.path, window=c.duplicate_window
             )
@@ -133,11 +134,11 @@ async def _accept(
     except IdempotencyKeyTaken:
         # A concurrent request with the same key committed first: answer with its message
         # (or 20409 if it was made from other parameters).
-        assert key is not None and fingerprint is not None
+        assert key is not None
 
         def replay() -> dict[str, Any] | None:
             with c.db.read() as conn:
-                return send_guard.find_replay(conn, account_sid, key, fingerprint, c.clock.now())
+                return send_guard.find_replay(conn, account_sid, key, fields, c.clock.now())
 
         original = await in_thread(replay)
         if original is None:  # the winner's key expired in between: vanishingly rare

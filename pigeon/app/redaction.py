@@ -10,7 +10,8 @@ The answers to webhooks can hold it too, and are replaced with a note
 (`pigeon.store.redaction`): those to the message's own webhooks (an inbound message's webhook
 answer is its replies' TwiML, a status callback's receiver may echo the text), and, for a
 reply, those to the webhook of the inbound message it answers, whose TwiML holds the reply's
-text."""
+text. So is the fingerprint of the request that made the message under an Idempotency-Key:
+it covers the Body."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.events import EVENT_PARAM, event_text
 from pigeon.store import alerts as alert_store
+from pigeon.store import idempotency as idempotency_store
 from pigeon.store import redaction as redaction_store
 from pigeon.store import webhooks as outbox
 
@@ -72,3 +74,4 @@ def forget_text(conn: Connection, message: Mapping[str, Any]) -> None:
     answered = redaction_store.answered_messages(conn, [message_sid])
     note = f"[removed when message {message_sid} was redacted]"
     redaction_store.replace_answers(conn, [message_sid, *answered], note)
+    idempotency_store.forget_request(conn, message["account_sid"], message_sid, message["date_created"])

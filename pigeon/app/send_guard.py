@@ -26,23 +26,28 @@ from pigeon.app.send_request import SendRequest, content_hash
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.events import API_VERSION
-from pigeon.domain.idempotency import DUPLICATE_WARNING, DUPLICATE_WINDOW, KEY_TTL
+from pigeon.domain.idempotency import DUPLICATE_WARNING, DUPLICATE_WINDOW, KEY_TTL, same_request
 from pigeon.store.alerts import alert_row
 from pigeon.store.idempotency import get_key, key_of_message, key_row
 from pigeon.store.messages import NewMessage, find_recent_duplicate, get_message, recent_contents
+from pigeon.store.settings import content_key
 
 Row = dict[str, Any]
 #: (to, from, content hash) of a send, as the request log keeps it.
 SendSummary = tuple[str | None, str | None, str | None]
 
 
-def find_replay(conn: Connection, account_sid: str, key: str, request_hash: str, now: datetime) -> Row | None:
-    """The message made under `key` within its 24 hours, if the parameters are the same;
-    None when the key is unused (or expired); 20409 when it was used with other parameters."""
+def find_replay(
+    conn: Connection, account_sid: str, key: str, fields: Sequence[tuple[str, str]], now: datetime
+) -> Row | None:
+    """The message made under `key` within its 24 hours, if the parameters (`fields`, the
+    request's form) are the same; None when the key is unused (or expired); 20409 when it was
+    used with other parameters. After the message was redacted its request's fingerprint is
+    gone, and a replay of the key answers the message, redacted (`same_request`)."""
     used = get_key(conn, account_sid, key)
     if used is None or used["date_created"] <= now - KEY_TTL:
         return None
-    if used["request_hash"] != request_hash:
+    if not same_request(used["request_hash"], fields, key=content_key(conn)):
         raise ApiError(
             20409,
             f"The Idempotency-Key {key!r} was already used with different parameters for message "

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pigeon.domain.idempotency import REDACTED
 from pigeon.store.tables import idempotency_keys
 
 Row = dict[str, Any]
@@ -58,6 +59,20 @@ def key_of_message(conn: Connection, account_sid: str, message_sid: str, created
     }
     key = conn.execute(_KEY_OF_MESSAGE, params).scalar_one_or_none()
     return str(key) if key is not None else None
+
+
+def forget_request(conn: Connection, account_sid: str, message_sid: str, created: datetime) -> None:
+    """The fingerprint of the request that made a message replaced with `REDACTED`: it covers
+    the message's Body. Found as `key_of_message` finds the key, by its date's index."""
+    conn.execute(
+        idempotency_keys.update()
+        .where(
+            k.account_sid == account_sid,
+            k.message_sid == message_sid,
+            k.date_created.between(created - _SAME_MOMENT, created + _SAME_MOMENT),
+        )
+        .values(request_hash=REDACTED)
+    )
 
 
 def purge_idempotency_keys(conn: Connection, older_than: datetime) -> int:

@@ -34,6 +34,7 @@ from pigeon.store.request_log import (
     list_requests,
     purge_request_log,
 )
+from pigeon.store.settings import content_key
 from pigeon.store.tables import idempotency_keys, messages, request_log
 from pigeon.testing import FrozenClock
 from tests.integration.locked_sqlite import locked_sqlite
@@ -227,7 +228,8 @@ def _keyed(db: Database, account: str, sender: str, clock: FrozenClock, key: str
     fields = [("To", TO), ("From", sender), ("Body", body)]
     with db.read() as conn:
         new = prepare_message(conn, account, SendRequest(to=TO, from_=sender, body=body), clock.now())
-        send_guard.guard(conn, new, key=key, request_hash=request_hash(fields), now=clock.now(), path="/x")
+        fingerprint = request_hash(fields, key=content_key(conn))
+        send_guard.guard(conn, new, key=key, request_hash=fingerprint, now=clock.now(), path="/x")
     return new
 
 
@@ -242,11 +244,12 @@ def test_a_key_taken_by_a_committed_message_fails_the_second_transaction(db: Dat
     with db.read() as conn:
         used = get_key(conn, account, "k1")
         assert used is not None and used["message_sid"] == first.message["sid"]
-        fingerprint = request_hash([("To", TO), ("From", sender), ("Body", "hi")])
-        replay = send_guard.find_replay(conn, account, "k1", fingerprint, clock.now())
+        replay = send_guard.find_replay(
+            conn, account, "k1", [("To", TO), ("From", sender), ("Body", "hi")], clock.now()
+        )
         assert replay is not None and replay["sid"] == first.message["sid"]
         with pytest.raises(ApiError) as refused:
-            send_guard.find_replay(conn, account, "k1", "other", clock.now())
+            send_guard.find_replay(conn, account, "k1", [("To", TO), ("From", sender), ("Body", "ho")], clock.now())
     assert refused.value.code == 20409 and refused.value.status == 409
 
 
@@ -299,7 +302,7 @@ def test_an_expired_key_may_be_used_again(db: Database, clock: FrozenClock) -> N
         insert_messages(conn, [_keyed(db, account, sender, clock, "daily")])
     clock.advance(24 * 3600 + 1)
     with db.read() as conn:
-        assert send_guard.find_replay(conn, account, "daily", "whatever", clock.now()) is None
+        assert send_guard.find_replay(conn, account, "daily", [], clock.now()) is None
     again = _keyed(db, account, sender, clock, "daily", body="tomorrow's")
     with db.write() as conn:
         insert_messages(conn, [again])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
+import hashlib
+import hmac
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,14 @@ from pigeon.api.errors import EXCEPTION_HANDLERS
 from pigeon.api.request_log import RequestLogMiddleware, _addressed_sid
 from pigeon.app import export
 from pigeon.domain.errors import ApiError
-from pigeon.domain.idempotency import MAX_KEY_LENGTH, key_problem, request_hash
+from pigeon.domain.idempotency import (
+    MAX_KEY_LENGTH,
+    REDACTED,
+    key_problem,
+    request_hash,
+    same_request,
+    unkeyed_request_hash,
+)
 from pigeon.store.messages import MessageFilter
 from pigeon.testing import FrozenClock
 
@@ -34,24 +43,53 @@ ME = "ME" + "c" * 32
 # -- request fingerprints and keys --------------------------------------------------------------
 
 
+KEY = bytes(range(32))  # an install's content key
+
+
+def fp(fields: list[tuple[str, str]]) -> str:
+    return request_hash(fields, key=KEY)
+
+
 def test_request_hash_ignores_field_order_but_not_values() -> None:
     a = [("To", "+14155550100"), ("From", "+14155550101"), ("Body", "hi")]
-    assert request_hash(a) == request_hash(list(reversed(a)))
-    assert request_hash(a) != request_hash([("To", "+14155550100"), ("From", "+14155550101"), ("Body", "hi!")])
-    assert request_hash(a) != request_hash([*a, ("StatusCallback", "https://app.example/cb")])
-    assert len(request_hash(a)) == 64
+    assert fp(a) == fp(list(reversed(a)))
+    assert fp(a) != fp([("To", "+14155550100"), ("From", "+14155550101"), ("Body", "hi!")])
+    assert fp(a) != fp([*a, ("StatusCallback", "https://app.example/cb")])
+    assert len(fp(a)) == 64
 
 
 def test_request_hash_keeps_the_order_of_repeated_fields() -> None:
     one = [("MediaUrl", "https://x.example/1.png"), ("MediaUrl", "https://x.example/2.png"), ("To", "+1")]
     two = [("MediaUrl", "https://x.example/2.png"), ("MediaUrl", "https://x.example/1.png"), ("To", "+1")]
-    assert request_hash(one) != request_hash(two)  # the media order is the message's
-    assert request_hash(one) == request_hash([("To", "+1"), *one[:2]])
+    assert fp(one) != fp(two)  # the media order is the message's
+    assert fp(one) == fp([("To", "+1"), *one[:2]])
 
 
 def test_request_hash_cannot_be_forged_by_moving_a_separator() -> None:
-    assert request_hash([("Body", "a=b")]) != request_hash([("Body=a", "b")])
-    assert request_hash([("A", "b"), ("C", "d")]) != request_hash([("A", "b\x1fC\x1fd")])
+    assert fp([("Body", "a=b")]) != fp([("Body=a", "b")])
+    assert fp([("A", "b"), ("C", "d")]) != fp([("A", "b\x1fC\x1fd")])
+
+
+def test_request_hash_is_keyed_so_that_a_short_body_cannot_be_found_by_trying_them_all() -> None:
+    """It covers the Body: unkeyed, a six-digit code came back from it in seconds."""
+    fields = [("To", "+14155550100"), ("From", "+14155550101"), ("Body", "Your code is 483920")]
+    candidates = {
+        hashlib.sha256(json.dumps(sorted(fields), ensure_ascii=False, separators=(",", ":")).encode()).hexdigest(),
+        hashlib.sha256(json.dumps(sorted(fields)).encode()).hexdigest(),
+        unkeyed_request_hash(fields),
+    }
+    assert fp(fields) not in candidates
+    assert fp(fields) != request_hash(fields, key=bytes(32))  # another install, another fingerprint
+    assert fp(fields) != hmac.new(KEY, json.dumps(sorted(fields)).encode(), "sha256").hexdigest()  # a key of its own
+
+
+def test_same_request_keyed_unkeyed_from_before_the_upgrade_or_redacted() -> None:
+    fields = [("To", "+1"), ("Body", "hi")]
+    other = [("To", "+1"), ("Body", "hi!")]
+    assert same_request(fp(fields), fields, key=KEY) and not same_request(fp(fields), other, key=KEY)
+    old = unkeyed_request_hash(fields)  # stored by the release before, kept 24 h
+    assert same_request(old, fields, key=KEY) and not same_request(old, other, key=KEY)
+    assert same_request(REDACTED, fields, key=KEY) and same_request(REDACTED, other, key=KEY)
 
 
 @pytest.mark.parametrize(
