@@ -6,17 +6,24 @@ replaces it; a replay of the key then answers the message, redacted."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import sqlalchemy as sa
 
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette's test client prefers its httpx fork
+    from starlette.testclient import TestClient
+
 from pigeon.domain.idempotency import REDACTED, request_hash, unkeyed_request_hash
+from pigeon.store import messages as message_store
 from pigeon.store.engine import Database
+from pigeon.store.schema import downgrade, upgrade
 from pigeon.store.settings import content_key
 from pigeon.store.tables import idempotency_keys, messages
 from pigeon.testing import FrozenClock
 from tests.integration.test_event_streams import Account, make_account
-from tests.integration.test_redaction_http import TestClient, api, holding, redact
+from tests.integration.test_redaction_http import SECRET, api, converse, holding, redact
 
 __all__ = ["api"]  # the fixture
 
@@ -89,3 +96,29 @@ def test_a_key_stored_before_the_upgrade_still_replays_for_its_24_hours(
     assert (status, again["sid"], replayed) == (201, sent["sid"], "true")
     status, refused, _ = _send(api, acct, "old", "Your code is 000000")
     assert (status, refused["code"]) == (409, 20409)
+
+
+def test_the_upgrade_forgets_what_earlier_redactions_left(db: Database, clock: FrozenClock, api: TestClient) -> None:
+    """Messages redacted before this release kept their webhooks' answers and their request's
+    unkeyed fingerprint: migration 0025 replaces them, and leaves other messages' alone."""
+    c = converse(db, clock)
+    acct = c.account
+    _, sent, _ = _send(api, acct, "before")
+    _, kept, _ = _send(api, acct, "kept", "Your code is 111111")
+    fields = [("To", "+14155550911"), ("From", acct.number), ("Body", CODE)]
+    downgrade(db.engine, "0024")
+    with db.write() as conn:  # as the release before redacted: body and content hash only
+        conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == "before")
+            .values(request_hash=unkeyed_request_hash(fields))
+        )
+        for sid in (c.reply, sent["sid"]):
+            conn.execute(messages.update().where(messages.c.sid == sid).values(body="", content_hash=None))
+            message_store.add_event(conn, message_sid=sid, account_sid=acct.sid, at=clock.now(), kind="redacted")
+    assert holding(db, SECRET) == ["webhook_attempts.response_excerpt"]
+    kept_hash = _stored_hash(db, kept["sid"])
+    upgrade(db.engine)
+    assert holding(db, SECRET) == []
+    assert _stored_hash(db, sent["sid"]) == REDACTED
+    assert _stored_hash(db, kept["sid"]) == kept_hash
