@@ -9,15 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from pigeon.api.concurrency import AccountConcurrency, admit
+from pigeon.api.forms import parse_form
 from pigeon.app import accounts
 from pigeon.app.queue_gauge import QueueGauge
-from pigeon.domain import storable
-from pigeon.domain.errors import ApiError, AuthenticationError
+from pigeon.domain.errors import AuthenticationError
 from pigeon.domain.idempotency import DUPLICATE_WINDOW
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.pricing import PriceTable
@@ -121,20 +120,10 @@ def check_access(conn: Any, request: Request, credentials: tuple[str, str], acco
 
 
 async def form(request: Request) -> list[tuple[str, str]]:
-    """The form fields, in order, blanks kept (Body="" means redact)."""
+    """The form fields, in order, blanks kept (pigeon.api.forms)."""
     if request.method == "GET":
         return []
-    raw = await request.body()
-    try:
-        # errors="strict": a form is percent-encoded ASCII, so it is the escapes (Body=caf%E9
-        # from a Latin-1 client) that may not be UTF-8; by default they would turn into U+FFFD.
-        fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        fields = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
-    # NUL is refused rather than stored: PostgreSQL cannot hold it (pigeon.domain.storable).
-    if (b"%00" in raw or b"\x00" in raw) and (name := storable.nul_parameter(fields)) is not None:
-        raise ApiError(20422, f"Parameter {name!r} holds a NUL character (%00), which no parameter may hold.")
-    return fields
+    return parse_form(await request.body())
 
 
 def first(fields: list[tuple[str, str]]) -> dict[str, str]:
