@@ -20,10 +20,10 @@ from starlette.routing import Route
 
 from pigeon.api.context import ctx, in_thread
 from pigeon.api.paging import parse_page
-from pigeon.api.query import moment, whole_number
+from pigeon.api.query import moment, shown, whole_number
 from pigeon.api.schemas import API_VERSION
 from pigeon.api.v1 import acting_account, envelope, iso8601
-from pigeon.domain import periods
+from pigeon.domain import integers, periods
 from pigeon.domain.error_catalogue import ErrorInfo, explain, more_info_url
 from pigeon.domain.errors import ApiError, NotFound
 from pigeon.domain.sids import Prefix, is_sid
@@ -150,9 +150,10 @@ async def alerts_fetch(request: Request) -> Response:
 async def errors_fetch(request: Request) -> Response:
     await acting_account(request)
     raw = request.path_params["code"]
-    info = explain(int(raw)) if raw.isascii() and raw.isdigit() else None
+    code = integers.whole_number(raw)
+    info = explain(code) if code is not None else None
     if info is None:
-        raise ApiError(20404, f"Pigeon has no explanation for error code {raw}.", status=404)
+        raise ApiError(20404, f"Pigeon has no explanation for error code {shown(raw)}.", status=404)
     return JSONResponse(error_json(info, ctx(request).base_url), media_type=JSON)
 
 

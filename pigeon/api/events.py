@@ -38,6 +38,7 @@ from pigeon.api.event_schemas import (
 from pigeon.api.paging import parse_page
 from pigeon.api.v1 import acting_account
 from pigeon.app import event_streams as use
+from pigeon.domain.integers import whole_number
 
 JSON = "application/json; charset=utf-8"
 T = TypeVar("T")
@@ -275,10 +276,10 @@ async def fetch_schema_version(request: Request) -> Response:
     await acting_account(request)
     c, path = ctx(request), request.url.path
     t = use.schema(request.path_params["id"], path)
-    raw = request.path_params["version"]
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= t.latest_version:
+    version = whole_number(request.path_params["version"])
+    if version is None or not 1 <= version <= t.latest_version:
         raise use.not_found(path)
-    return _json(schema_version_json(t, int(raw), c.base_url))
+    return _json(schema_version_json(t, version, c.base_url))
 
 
 SINK, SUBSCRIPTION = "/v1/Sinks/{sid}", "/v1/Subscriptions/{sid}"

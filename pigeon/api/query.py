@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pigeon.domain import periods
+from pigeon.domain import integers, periods
 from pigeon.domain.errors import ApiError
 from pigeon.store.tables import LARGEST_COLUMN_INTEGER
 
@@ -28,13 +28,17 @@ def whole_number(
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(20422, f"{name} must be a whole number, not {raw!r}.") from None
+    value = integers.whole_number(raw, signed=low is None or low < 0)
+    if value is None:
+        raise ApiError(20422, f"{name} must be a whole number (digits 0-9), not {shown(raw)}.")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ApiError(20422, f"{name} {value} is out of range ({low} to {high}).")
     return value
+
+
+def shown(raw: str, limit: int = 40) -> str:
+    """A value as an error message repeats it: quoted, and cut short when long."""
+    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + "…"
 
 
 def moment(name: str, raw: str) -> tuple[datetime, bool]:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app import numbers as number_use
 from pigeon.app.inventory_csv import import_rows, parse_csv
-from pigeon.domain import numbers
+from pigeon.domain import integers, numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.inventory import (
     InvalidPattern,
@@ -115,20 +115,20 @@ def _near(conn: Connection, params: Mapping[str, str]) -> tuple[tuple[float, flo
     near_number, near_latlong = params.get("NearNumber", "").strip(), params.get("NearLatLong", "").strip()
     if not near_number and not near_latlong:
         return None
-    raw_distance = params.get("Distance", "").strip() or str(DEFAULT_DISTANCE)
-    if not (raw_distance.isascii() and raw_distance.isdigit()) or int(raw_distance) > MAX_DISTANCE:
+    distance = integers.whole_number(params.get("Distance") or str(DEFAULT_DISTANCE))
+    if distance is None or distance > MAX_DISTANCE:
         raise ApiError(20422, f"Distance must be a whole number of miles from 0 to {MAX_DISTANCE}.")
     if near_latlong:
         lat_raw, _, lon_raw = near_latlong.partition(",")
         lat, lon = parse_coordinate(lat_raw, 90), parse_coordinate(lon_raw, 180)
         if lat is None or lon is None:
             raise ApiError(20422, f"NearLatLong {near_latlong!r} is not 'latitude,longitude'.")
-        return (lat, lon), float(raw_distance)
+        return (lat, lon), float(distance)
     e164 = numbers.to_e164(near_number)
     if e164 is None:
         raise ApiError(20422, f"NearNumber {near_number!r} is not a valid phone number.")
     known = store.get(conn, e164)
-    return (_point(known) if known else None), float(raw_distance)
+    return (_point(known) if known else None), float(distance)
 
 
 def search(

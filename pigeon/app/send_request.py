@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pigeon.domain import numbers, send_options
+from pigeon.domain import integers, numbers, send_options
 from pigeon.domain.errors import ApiError
 from pigeon.domain.segments import MAX_BODY_CHARS, character_count
 from pigeon.domain.sids import Prefix, is_sid
@@ -94,10 +94,9 @@ def _parse_send_at(raw: str) -> datetime | None:
 def validity_period(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(21624, "The ValidityPeriod parameter must be a whole number of seconds.") from None
+    value = integers.whole_number(raw)
+    if value is None:
+        raise ApiError(21624, "The ValidityPeriod parameter must be a whole number of seconds (digits 0-9).")
     if not 1 <= value <= MAX_VALIDITY_PERIOD:
         raise ApiError(21624, f"ValidityPeriod {value} is out of range: it must be between 1 and 36000 seconds.")
     return value

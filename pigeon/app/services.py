@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app import number_opt_outs
-from pigeon.domain import numbers
+from pigeon.domain import integers, numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.domain.urls import is_valid_http_url
@@ -63,10 +63,9 @@ def _flag(name: str, raw: str) -> bool:
 
 
 def _validity(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(21624, f"ValidityPeriod must be a whole number of seconds, not {raw!r}.") from None
+    value = integers.whole_number(raw)
+    if value is None:
+        raise ApiError(21624, "ValidityPeriod must be a whole number of seconds (digits 0-9).")
     if not 1 <= value <= MAX_VALIDITY_PERIOD:
         raise ApiError(21624, f"ValidityPeriod {value} is out of range: it must be between 1 and 36000 seconds.")
     return value

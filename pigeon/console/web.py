@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from pigeon.domain import periods, storable
+from pigeon.domain import integers, periods, storable
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.domain.pricing import PriceTable
@@ -274,10 +274,8 @@ def parse_day(raw: str | None) -> date | None:
 def whole_number(raw: str | None) -> int | None:
     """A whole number from a filter field, or None when blank, malformed or larger than the
     store can hold: the console leaves out a filter it cannot use, as it does a malformed date."""
-    if not raw or not (raw.isascii() and raw.isdigit()):  # "²" is a digit to isdigit, not to int
-        return None
-    value = int(raw)
-    return value if value <= LARGEST_COLUMN_INTEGER else None
+    value = integers.whole_number(raw or "")
+    return value if value is not None and value <= LARGEST_COLUMN_INTEGER else None
 
 
 def day_start(day: date) -> datetime:

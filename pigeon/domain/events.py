@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pigeon.domain.integers import whole_number
 from pigeon.domain.numbers import region_of
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.status import MessageStatus
@@ -302,10 +303,9 @@ def subscribed(type_: str, schema_version: Any = None) -> Subscribed:
         return Subscribed(type_, known.latest_version)
     if isinstance(schema_version, bool | float | list | dict):
         raise InvalidSubscribedType(f"schema_version must be a whole number, not {schema_version!r}.")
-    try:
-        version = int(schema_version)
-    except ValueError:
-        raise InvalidSubscribedType(f"schema_version must be a whole number, not {schema_version!r}.") from None
+    version = schema_version if isinstance(schema_version, int) else whole_number(str(schema_version))
+    if version is None:
+        raise InvalidSubscribedType(f"schema_version must be a whole number, not {str(schema_version)[:40]!r}.")
     if not 1 <= version <= known.latest_version:
         raise UnknownEventType(
             f"{known.schema_id} has versions 1 to {known.latest_version}; there is no version {schema_version!r}."

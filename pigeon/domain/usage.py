@@ -88,7 +88,7 @@ def price_micros(price: str | None) -> int:
 #: ThisMonth, LastMonth): how a range is cut into records, and its default range.
 Period = str
 
-_OFFSET = re.compile(r"([+-])(\d{1,5})days")
+_OFFSET = re.compile(r"([+-])([0-9]{1,5})days")  # ASCII digits: \d takes "١٢" too
 
 
 def parse_date(value: str, *, today: date, name: str) -> date:
