@@ -10,7 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from pigeon.api import (
@@ -47,6 +47,12 @@ async def healthz(request: Request) -> Response:
     c: ApiContext = request.app.state.ctx
     ok = await in_thread(c.db.ping)
     return JSONResponse({"status": "ok" if ok else "store unreachable"}, status_code=200 if ok else 503)
+
+
+async def console_root(request: Request) -> Response:
+    """/console, the console's address in the README, is its mount's /console/ (a path, not
+    a URL made from the Host header)."""
+    return RedirectResponse(request.scope.get("root_path", "") + "/console/", status_code=303)
 
 
 def create_app(
@@ -93,6 +99,7 @@ def create_app(
             # matches their path, so the order changes nothing else.
             messages.create_route,
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/console", console_root, methods=["GET"]),
             *accounts.routes,
             *keys.routes,
             *debugger.routes,  # before messages: Messages/Export.json is not a message SID
@@ -133,6 +140,10 @@ def create_app(
         ],
         lifespan=with_request_log,
     )
+    # No 307 from a trailing slash (Starlette's default): its Location came from the client's
+    # Host header, always http://, before any authentication, so a client that follows it
+    # sends its credentials where the Host said. Messages.json/ is a 404 like any unknown path.
+    app.router.redirect_slashes = False
     app.state.ctx = context
     app.state.concurrency = context.concurrency
     app.state.request_log = log_writer

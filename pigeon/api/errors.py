@@ -12,6 +12,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
 from pigeon.api.concurrency import RETRY_AFTER
 from pigeon.domain.errors import ApiError, StoreUnavailable
@@ -57,7 +58,22 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     else:
         err = ApiError(20500 if exc.status_code >= 500 else 20001, str(exc.detail), status=exc.status_code)
     request.state.error_code = err.code
-    return error_response(err)
+    response = error_response(err)
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = allowed_methods(request)
+    return response
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path takes, for a 405's Allow (RFC 9110 §15.5.6). The
+    router's own Allow names only the first route the path matched, and a path's methods are
+    often routes of their own (GET lists, POST creates)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
@@ -94,7 +110,12 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
     log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
     mark_logged(exc)  # Starlette raises it on to uvicorn, which would log it again
     request.state.error_code = 20500
-    return error_response(ApiError(20500, "An internal error occurred; it has been logged.", status=500))
+    response = error_response(ApiError(20500, "An internal error occurred; it has been logged.", status=500))
+    # Starlette raises the error on to uvicorn once this is sent, and uvicorn then closes the
+    # connection: said here, a pooled client (the twilio SDK's requests.Session) opens a new
+    # one for its next request instead of sending it down a closing one (a reset).
+    response.headers["Connection"] = "close"
+    return response
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -79,6 +79,7 @@ def create_console(
     if sender_factory is None:
         sender_factory = functools.partial(HttpWebhookSender, denied_networks=tuple(denied_networks))
     app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
+    app.router.redirect_slashes = False  # as the API's (pigeon.api.app): no Location from Host
     app.state.console = Console(
         db=db,
         clock=clock,

@@ -176,7 +176,9 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("console error", extra={"path": request.url.path, "method": request.method})
-    return render(request, "error.html", status_code=500, title="Something went wrong", message=UNEXPECTED)
+    response = render(request, "error.html", status_code=500, title="Something went wrong", message=UNEXPECTED)
+    response.headers["Connection"] = "close"  # uvicorn closes it after a 500 (pigeon.api.errors)
+    return response
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

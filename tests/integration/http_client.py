@@ -4,11 +4,13 @@ tests that send it raw requests: malformed forms, odd paths, odd methods."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from starlette.routing import Route
 
 from pigeon import bootstrap
 from pigeon.app import accounts as account_use
@@ -31,10 +33,13 @@ class Api:
     def base(self) -> str:
         return f"/2010-04-01/Accounts/{self.account['sid']}"
 
-    def call(self, *requests: tuple[str, str, dict[str, Any]]) -> list[httpx.Response]:
+    def call(
+        self, *requests: tuple[str, str, dict[str, Any]], extra_routes: Sequence[Route] = ()
+    ) -> list[httpx.Response]:
         """Each (method, url, httpx keyword arguments) in turn, as the account, through the
-        app's whole middleware stack and error handlers."""
+        app's whole middleware stack and error handlers (`extra_routes` added to its own)."""
         app = bootstrap.build_api(load_settings(environ={}, database_url=self.database_url), self.db)
+        app.router.routes.extend(extra_routes)
 
         async def run() -> list[httpx.Response]:
             async with app.router.lifespan_context(app):
@@ -45,8 +50,8 @@ class Api:
 
         return asyncio.run(run())
 
-    def one(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        return self.call((method, url, kw))[0]
+    def one(self, method: str, url: str, *, extra_routes: Sequence[Route] = (), **kw: Any) -> httpx.Response:
+        return self.call((method, url, kw), extra_routes=extra_routes)[0]
 
 
 def make_api(db: Database, database_url: str) -> Api:
