@@ -22,7 +22,7 @@ from starlette.routing import Route
 from pigeon.api.context import authorized_account, ctx, in_thread
 from pigeon.api.messages import _message_filter
 from pigeon.api.paging import PageRequest, envelope, parse_page
-from pigeon.api.query import moment, since, whole_number
+from pigeon.api.query import flag_param, moment, since, whole_number
 from pigeon.api.schemas import V, rfc2822
 from pigeon.app import export
 from pigeon.domain import periods
@@ -81,7 +81,7 @@ def request_filter(
         error_code=whole_number(params, "ErrorCode"),
         since=start,
         until=until,
-        authenticated=params.get("Authenticated", "true").strip().lower() != "false",
+        authenticated=flag_param(params, "Authenticated", default=True),
     )
     return f, kept
 

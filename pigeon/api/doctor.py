@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pigeon.api.context import authorized_account, ctx, in_thread
-from pigeon.api.query import since
+from pigeon.api.query import flag_param, since
 from pigeon.api.schemas import V
 from pigeon.app import diagnose
 from pigeon.doctor.render import to_json
@@ -96,7 +96,7 @@ async def number(request: Request) -> Response:
     c = ctx(request)
     now = c.clock.now()
     kw: dict[str, Any] = {"now": now, "since": _since(request, now)}
-    test = request.query_params.get("TestRequest", "true").strip().lower() not in {"false", "0", "no"}
+    test = flag_param(request.query_params, "TestRequest", default=True)
     # The composition root may share its WebhookSender on app.state; else one for this request.
     shared: WebhookSender | None = getattr(request.app.state, "webhook_sender", None)
     if not test or shared is not None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pigeon.domain import integers, periods
+from pigeon.domain import flags, integers, periods
 from pigeon.domain.errors import ApiError
 from pigeon.store.tables import LARGEST_COLUMN_INTEGER
 
@@ -33,6 +33,17 @@ def whole_number(
         raise ApiError(20422, f"{name} must be a whole number (digits 0-9), not {shown(raw)}.")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ApiError(20422, f"{name} {value} is out of range ({low} to {high}).")
+    return value
+
+
+def flag_param(params: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """A true/false parameter (pigeon.domain.flags); `default` when absent or empty."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    value = flags.flag(raw)
+    if value is None:
+        raise ApiError(20422, f"{name} must be true or false, not {shown(raw)}.")
     return value
 
 

@@ -39,6 +39,7 @@ from pigeon.domain.events import (
     sink_test_event,
     subscribed,
 )
+from pigeon.domain.flags import flag
 from pigeon.domain.sids import Prefix, is_sid, new_sid
 from pigeon.domain.signatures import equal_secrets
 from pigeon.store import events as store
@@ -102,10 +103,10 @@ def fetch_sink(conn: Connection, account_sid: str, sid: str, path: str) -> Row:
 def _in_use_filter(raw: str | None) -> bool | None:
     if raw is None or raw == "":
         return None
-    value = raw.strip().lower()
-    if value not in {"true", "false"}:
-        raise ApiError(20001, f"InUse must be true or false, not {raw!r}.", status=400)
-    return value == "true"
+    value = flag(raw)
+    if value is None:
+        raise ApiError(20001, f"InUse must be true or false, not {raw[:40]!r}.", status=400)
+    return value
 
 
 def list_sinks(conn: Connection, account_sid: str, query: Mapping[str, str], *, offset: int, limit: int) -> list[Row]:

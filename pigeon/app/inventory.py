@@ -20,13 +20,13 @@ from pigeon.app import numbers as number_use
 from pigeon.app.inventory_csv import import_rows, parse_csv
 from pigeon.domain import integers, numbers
 from pigeon.domain.errors import ApiError
+from pigeon.domain.flags import flag
 from pigeon.domain.inventory import (
     InvalidPattern,
     distance_miles,
     is_area_code,
     parse_contains,
     parse_coordinate,
-    parse_flag,
 )
 from pigeon.store import inventory as store
 from pigeon.store.inventory import InventoryQuery
@@ -57,7 +57,7 @@ def _flag(params: Mapping[str, str], name: str) -> bool | None:
     raw = params.get(name, "")
     if not raw:
         return None
-    value = parse_flag(raw)
+    value = flag(raw)
     if value is None:
         raise ApiError(20422, f"{name} must be true or false, not {raw!r}.")
     return value

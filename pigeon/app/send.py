@@ -131,7 +131,8 @@ def prepare_message(
             raise ApiError(21701, f"The Messaging Service {req.messaging_service_sid} does not exist on this account.")
     send_at = schedule(req, now, service)
 
-    smart = parse_bool(req.smart_encoded) or bool(service and service["smart_encoding"] and req.smart_encoded is None)
+    asked = parse_bool("SmartEncoded", req.smart_encoded)
+    smart = asked if asked is not None else bool(service and service["smart_encoding"])
     plan = plan_segments(body, smart_encoding=smart)
     # An MMS is one message, however long its text: not segmented, and charged once. (Sent
     # as an SMS with links instead, the dispatcher counts that text's segments then.)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app import number_opt_outs
-from pigeon.domain import integers, numbers
+from pigeon.domain import flags, integers, numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.domain.urls import is_valid_http_url
@@ -56,10 +56,10 @@ def missing(name: str) -> ApiError:
 
 
 def _flag(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value not in {"true", "false"}:
-        raise ApiError(20422, f"{name} must be true or false, not {raw!r}.")
-    return value == "true"
+    value = flags.flag(raw)
+    if value is None:
+        raise ApiError(20422, f"{name} must be true or false, not {raw[:40]!r}.")
+    return value
 
 
 def _validity(raw: str) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pigeon.domain.flags import flag
+
 _RETENTION = {
     "ContentRetention": (
         "retain",
@@ -50,8 +52,10 @@ def refusal(params: Mapping[str, str]) -> str | None:
             return f"{name}={value} is not supported: {how}"
         return f"{name} must be {kept!r} or {other!r}, not {value!r}."
     for name, why in _FLAGS.items():
-        value = (params.get(name) or "").strip().lower()
-        if value in {"true", "1", "yes"}:
+        raw = params.get(name) or ""
+        if raw and flag(raw) is None:
+            return f"{name} must be true or false, not {raw[:40]!r}."
+        if flag(raw):
             return f"{name}=true is not supported: {why}"
     for name, why in _SIDS.items():
         if params.get(name):
