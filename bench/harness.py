@@ -122,7 +122,11 @@ def _cli(env: dict[str, str], *args: str) -> dict[str, object]:
 
 
 def provision(env: dict[str, str], senders: int) -> Tenant:
-    """An account and `senders` SMS-capable numbers, made with the `pigeon` CLI."""
+    """The store, an account and `senders` SMS-capable numbers, made with the `pigeon` CLI (which
+    makes the store only when asked to: `pigeon db upgrade`)."""
+    made = subprocess.run([PIGEON, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    if made.returncode != 0:
+        raise RuntimeError(f"pigeon db upgrade failed:\n{made.stdout}\n{made.stderr}")
     account = _cli(env, "accounts", "create", "--friendly-name", "bench", "--json")
     sid = str(account["sid"])
     numbers = [f"+1415555{2000 + i:04d}" for i in range(senders)]

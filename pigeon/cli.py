@@ -302,7 +302,7 @@ def send(
     from pigeon.app.send import SendRequest, prepare_message
 
     settings = settings_or_exit()
-    db = bootstrap.open_database(settings)
+    db = open_store(settings)
     try:
         with db.write() as conn:
             account_sid = account or _only_account(conn)

@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pigeon.cli_store import open_store, settings_or_exit
+from pigeon.cli_store import settings_or_exit, there_or_exit
 from pigeon.store.schema import (
     CannotDowngrade,
     ForeignKeysBroken,
@@ -49,16 +49,21 @@ db_app = typer.Typer(help="Database schema and backups.", no_args_is_help=True)
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending schema migration."""
-    db = open_store(migrate=True)
+    """Apply every pending schema migration (making the store, if there is none yet)."""
+    from pigeon import bootstrap
+
+    db = bootstrap.open_database(settings_or_exit(), migrate=True)
     out.print(f"schema at revision {current_revision(db.engine)}")
 
 
 def _plain_store() -> Database:
-    """The settings' store as it is: not migrated (as every other command would), no replica."""
+    """The settings' store as it is, behind or not (these commands are the way to tell and to
+    go back), no replica; a SQLite file that is not there ends the command (`there_or_exit`)."""
     from pigeon.store.engine import Database
 
-    return Database.from_url(settings_or_exit().database_url)
+    url = settings_or_exit().database_url
+    there_or_exit(url)
+    return Database.from_url(url)
 
 
 @db_app.command("current")
@@ -189,10 +194,8 @@ def db_backup(
     """A consistent copy of the SQLite store, safe to take while Pigeon runs (writers carry on);
     checked before it is given PATH. For PostgreSQL, use pg_dump."""
     from pigeon.store.backup import BackupError, backup_sqlite
-    from pigeon.store.engine import Database
 
-    settings = settings_or_exit()
-    db = Database.from_url(settings.database_url)
+    db = _plain_store()
     try:
         if not db.is_sqlite:
             err.print(

@@ -25,7 +25,8 @@ from rich.markup import escape
 
 from pigeon.app import diagnose
 from pigeon.cli_debugger import parse_since
-from pigeon.config import ConfigError, denied_networks, load_settings
+from pigeon.cli_store import open_store
+from pigeon.config import denied_networks, load_settings
 from pigeon.doctor.render import dumps, exit_code, render_text
 from pigeon.domain.diagnosis import Report
 from pigeon.domain.diagnosis.duplicates import parse_window
@@ -55,14 +56,10 @@ SinceOpt = Annotated[str, typer.Option("--since", help="How far back to look: 15
 
 
 def _db() -> Database:
-    """The store the server uses. The doctor only reads: it leaves the schema to the server
-    (and `pigeon db upgrade`), which also keeps this command quick to start."""
-    try:
-        settings = load_settings()
-        return Database.from_url(settings.database_url, replica_url=settings.database_replica_url or None)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", markup=True)
-        raise typer.Exit(2) from exc
+    """The store the server uses, with its replica. The doctor only reads, and a schema other
+    than this release's would have it fail on a column that is not there: that is said in one
+    line instead (`open_store`)."""
+    return open_store()
 
 
 def _account(db: Database, account: str | None) -> str:

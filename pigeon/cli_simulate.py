@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pigeon import bootstrap
-from pigeon.cli_store import fail, settings_or_exit
+from pigeon.cli_store import fail, open_store, settings_or_exit
 from pigeon.domain.errors import ApiError
 from pigeon.ports import SystemClock
 
@@ -57,7 +57,7 @@ def simulate_inbound(
     except ApiError as exc:
         raise fail(exc) from exc
     settings = settings_or_exit()
-    db = bootstrap.open_database(settings)
+    db = open_store(settings)  # as it is: only serve, worker and db upgrade migrate a store
     sms = InboundSms(carrier="simulator", sender=from_, recipient=to, body=body, media_urls=media_urls)
     with db.write() as conn:
         intake = receive(

@@ -1,6 +1,15 @@
 """The store a command works on: the settings read once, and a configuration error said in
 one line with exit status 2 rather than as a traceback. Every `pigeon` command that opens the
-store comes here (`pigeon doctor` opens it without migrating, on the replica too: its own).
+store comes here, but for those that make and migrate it (`pigeon serve`, `pigeon worker`,
+`pigeon db upgrade`: `bootstrap.open_database`).
+
+Any other command takes the store as it is, and stops with one line rather than change it:
+- a SQLite file that is not there (run from another directory than the store's, with the
+  default URL): exit status 1, and no file made. Opening it would have made an empty store
+  and shown its empty lists as if they were the operator's;
+- a schema that is not this release's newest: exit status 2, naming both revisions. Migrating
+  it would move a store shared with processes of an older release, or one just taken back
+  for one, behind the operator's back.
 
 An ApiError a command meets on the store (an unknown account, a number taken) ends it as
 `error CODE: message` with exit status 1 (`fail`).
@@ -39,11 +48,39 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def open_store(*, migrate: bool = True) -> Database:
-    """The store of the settings, its schema brought up to date unless `migrate` is False."""
-    from pigeon import bootstrap
+def open_store(settings: Settings | None = None) -> Database:
+    """The store of the settings (read here unless given), with its read replica: there, and
+    at this release's schema, or the command ends (see the module's docstring)."""
+    from pigeon.store.engine import Database
+    from pigeon.store.schema import SchemaBehind, SchemaTooNew, require_head
 
-    return bootstrap.open_database(settings_or_exit(), migrate=migrate)
+    settings = settings or settings_or_exit()
+    there_or_exit(settings.database_url)
+    db = Database.from_url(settings.database_url, replica_url=settings.database_replica_url or None)
+    try:
+        require_head(db.engine)
+    except (SchemaBehind, SchemaTooNew) as exc:
+        db.dispose()
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    return db
+
+
+def there_or_exit(url: str) -> None:
+    """End the command, exit status 1, when `url` names a SQLite file that is not there,
+    before anything opens it (which would make it)."""
+    from pigeon.store.schema import missing_file
+
+    path = missing_file(url)
+    if path is not None:
+        err.print(
+            f"[red]no Pigeon store at sqlite:///{escape(str(path))}[/red] (set PIGEON_DATABASE_URL to the store"
+            " Pigeon uses, or make a new one with `pigeon db upgrade`)",
+            highlight=False,
+            markup=True,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 def fail(exc: ApiError) -> typer.Exit:

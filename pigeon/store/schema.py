@@ -1,6 +1,8 @@
 """Schema management: `alembic upgrade head` on start and from `pigeon db upgrade`; the way
 back for an operator returning to an older release (`pigeon db downgrade`), with what each
-migration's downgrade drops, read from its source (`revisions`)."""
+migration's downgrade drops, read from its source (`revisions`); and what every other command
+asks of a store before it touches it: that it is there (`missing_file`) and at this release's
+schema (`require_head`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -41,6 +44,18 @@ class SchemaTooNew(Exception):
     """The database's schema is at a revision this release does not know: a newer release
     of Pigeon migrated it. Alembic's own report is a traceback ending in "Can't locate
     revision"."""
+
+
+class SchemaBehind(Exception):
+    """The store's schema is older than this release's newest (or there is none yet). Only
+    `pigeon serve`, `pigeon worker` and `pigeon db upgrade` migrate a store: any other command
+    that did would move a store shared with running processes of an older release, or one just
+    taken back for one, behind its operator's back."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        where = "the store has no schema yet" if current is None else f"the store's schema is at {current}"
+        super().__init__(f"{where}; this release needs {head}: run `pigeon db upgrade`")
+        self.current, self.head = current, head
 
 
 class CannotDowngrade(Exception):
@@ -74,12 +89,46 @@ class Revision:
     drops: tuple[str, ...]
 
 
+def _scripts() -> ScriptDirectory:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg)
+
+
+def require_head(engine: Engine) -> None:
+    """Raise SchemaBehind unless the store's schema is this release's newest, SchemaTooNew when
+    a newer release made it. Reads the store's revision and nothing else."""
+    scripts = _scripts()
+    head = scripts.get_current_head()
+    assert head is not None  # the migrations form one line (see `revisions`)
+    current = current_revision(engine)
+    if current == head:
+        return
+    if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+        raise _too_new([current])
+    raise SchemaBehind(current, head)
+
+
+def missing_file(url: str) -> Path | None:
+    """The file a SQLite URL names, when it is not there (None when it is, or for a database in
+    memory or on a server). Opening it would make it: SQLite makes a file it is asked to open."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return None  # opening it says what is wrong with it (engine.check_url)
+    name = parsed.database or ""
+    if name in ("", ":memory:") or parsed.query.get("mode") == "memory" or parsed.query.get("uri"):
+        return None  # in memory, or a file: URI whose options (mode=ro...) SQLite reads itself
+    path = Path(name).absolute()
+    return None if path.exists() else path
+
+
 def revisions() -> list[Revision]:
     """Every migration of this release, oldest first (they form one line: each revises the one
     before)."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    newest_first = list(ScriptDirectory.from_config(cfg).walk_revisions())
+    newest_first = list(_scripts().walk_revisions())
     return [Revision(s.revision, s.doc, _drops(Path(s.path))) for s in reversed(newest_first)]
 
 

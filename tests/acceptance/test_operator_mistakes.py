@@ -1,7 +1,7 @@
 """An operator's mistake (a setting out of range, a database URL that cannot be used, a port
 already taken, a file or directory that is not there, a store made by a newer release, a
-downgrade to a revision there is no going back to) ends a command with one line in our own
-words and exit status 2, not a traceback."""
+downgrade to a revision there is no going back to, a store with no schema yet) ends a command
+with one line in our own words and exit status 2, not a traceback."""
 
 from __future__ import annotations
 
@@ -26,14 +26,21 @@ CASES = [
     ({}, ["serve", "--workers", "-1"], "--workers"),
     ({}, ["inventory", "import", "/nonexistent.csv"], "/nonexistent.csv"),
     ({}, ["optouts", "export", "-o", "/nonexistent/dir/f.csv"], "/nonexistent/dir/f.csv"),
-    ({}, ["logs", "--export", "json", "-o", "/nonexistent/dir/f.json"], "/nonexistent/dir/f.json"),
     ({}, ["db", "downgrade", "base", "--yes"], "no revision 'base'"),
-    ({}, ["db", "downgrade", "0016", "--yes"], "no schema yet"),
     # Taken for a path before: the server started, "Listening on sms.example.com".
     ({"PIGEON_PUBLIC_URL": "sms.example.com"}, ["serve"], "PIGEON_PUBLIC_URL: 'sms.example.com' is not a URL"),
     # Named the flag before ("--api-processes must be at least 1"), which nobody gave.
     ({"PIGEON_API_PROCESSES": "0"}, ["serve"], "configuration error: PIGEON_API_PROCESSES: 0 is less than 1"),
     ({}, ["serve", "--api-processes", "0"], "configuration error: --api-processes: 0 is less than 1"),
+]
+
+# Mistakes made on a store: one made as a user makes it (`pigeon db upgrade`), or a database
+# with no schema yet (an empty file here; a new database on PostgreSQL). No command but
+# serve, worker and db upgrade makes or migrates a store, so these are not made for them.
+ON_A_STORE = [
+    ("made", ["logs", "--export", "json", "-o", "/nonexistent/dir/f.json"], "/nonexistent/dir/f.json"),
+    ("empty", ["db", "downgrade", "0016", "--yes"], "no schema yet"),
+    ("empty", ["logs"], "the store has no schema yet"),
 ]
 
 
@@ -59,6 +66,17 @@ def _one_line(done: subprocess.CompletedProcess[str], expected: str) -> None:
 @pytest.mark.parametrize(("env", "args", "expected"), CASES, ids=[" ".join(c[1]) + str(c[0]) for c in CASES])
 def test_a_mistake_is_one_line_and_exit_2(tmp_path: Path, env: dict[str, str], args: list[str], expected: str) -> None:
     _one_line(_pigeon(tmp_path, env, args), expected)
+
+
+@pytest.mark.parametrize(("store", "args", "expected"), ON_A_STORE, ids=[" ".join(c[1]) for c in ON_A_STORE])
+def test_a_mistake_on_a_store_is_one_line_and_exit_2(
+    tmp_path: Path, store: str, args: list[str], expected: str
+) -> None:
+    if store == "made":
+        assert _pigeon(tmp_path, {}, ["db", "upgrade"]).returncode == 0
+    else:
+        (tmp_path / "pigeon.db").touch()
+    _one_line(_pigeon(tmp_path, {}, args), expected)
 
 
 def test_a_port_already_taken_stops_serve_before_it_makes_anything(tmp_path: Path) -> None:

@@ -116,7 +116,20 @@ def test_at_a_terminal_it_asks_first(store: Database, monkeypatch: pytest.Monkey
 
 
 def test_a_store_without_a_schema_has_nothing_to_take_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "empty.db").touch()  # a database with no schema yet (on PostgreSQL: a new one)
     monkeypatch.setenv("PIGEON_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     _refused(pigeon("db", "downgrade", "0016", "--yes"), "no schema yet")
     shown = pigeon("db", "current")
     assert shown.exit_code == 0 and "no schema yet" in shown.stdout
+
+
+def test_a_file_that_is_not_there_is_not_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from another directory than the store's, with the default URL: the commands that
+    read the schema say so and make no file, which they did before (an empty 4 KB store)."""
+    monkeypatch.setenv("PIGEON_DATABASE_URL", f"sqlite:///{tmp_path / 'pigeon.db'}")
+    for args in (["db", "current"], ["db", "current", "--json"], ["db", "downgrade", "0016", "--yes"]):
+        done = pigeon(*args)
+        assert done.exit_code == 1 and f"no Pigeon store at sqlite:///{tmp_path}/pigeon.db" in done.stderr
+        assert list(tmp_path.iterdir()) == []
+    made = pigeon("db", "upgrade")  # the command that makes one
+    assert made.exit_code == 0 and f"schema at revision {HEAD}" in made.stdout
