@@ -3,7 +3,7 @@
 Every command reads Settings once (environment and PIGEON_CONFIG) and talks to the store
 the server uses, so an operator can run them beside a live server.
 
-Here: the app, the commands that run Pigeon (`serve`, `worker`), `send` and `logs`; every
+Here: the app, the commands that run Pigeon (`serve`, `worker`) and `send`; every
 other group or command lives in a `pigeon/cli_*.py` module of its own and is mounted below.
 """
 
@@ -21,18 +21,18 @@ import typer
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from pigeon import bootstrap
 from pigeon import cli_banner as banner
 from pigeon.cli_accounts import accounts_app, keys_app
 from pigeon.cli_carriers import carriers_cmd
 from pigeon.cli_db import db_app
-from pigeon.cli_debugger import alerts_cmd, errors_cmd, parse_since, requests_cmd
+from pigeon.cli_debugger import alerts_cmd, errors_cmd, requests_cmd
 from pigeon.cli_doctor import doctor_app
 from pigeon.cli_erase import erase_cmd
 from pigeon.cli_import import import_app
 from pigeon.cli_inventory import inventory_app
+from pigeon.cli_logs import logs_cmd
 from pigeon.cli_numbers import numbers_app
 from pigeon.cli_optouts import optouts_app
 from pigeon.cli_services import services_app
@@ -44,7 +44,6 @@ from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
 from pigeon.store.engine import UnusableUrl, configuration_warnings
-from pigeon.store.messages import MessageFilter, list_messages
 from pigeon.store.schema import SchemaTooNew
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
@@ -325,64 +324,14 @@ def send(
         out.print(f"{row['sid']}  {row['status']}  {row['from_']} -> {row['to']}", highlight=False)
 
 
+app.command("logs")(logs_cmd)  # after `send` in `pigeon --help`
+
+
 def _only_account(conn: Any) -> str:
     tops = [r for r in account_store.list_accounts(conn) if r["owner_account_sid"] == r["sid"]]
     if len(tops) != 1:
         raise ApiError(20404, "Several accounts exist; choose one with --account.", status=404)
     return str(tops[0]["sid"])
-
-
-# -- logs ----------------------------------------------------------------------------------
-
-
-@app.command()
-def logs(
-    to: Annotated[str | None, typer.Option("--to")] = None,
-    from_: Annotated[str | None, typer.Option("--from")] = None,
-    status: Annotated[str | None, typer.Option("--status")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="e.g. 15m, 2h, 1d or an ISO date-time")] = None,
-    account: Annotated[str | None, typer.Option("--account")] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", help="At most this many (default 50; all for --export).")
-    ] = None,
-    as_json: JsonFlag = False,
-    export_format: Annotated[
-        str | None, typer.Option("--export", help="Export the messages with their timelines: json or csv.")
-    ] = None,
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="File for --export; default standard output.")
-    ] = None,
-) -> None:
-    """Message logs, newest first; with --export, every matching record and its timeline."""
-    from pigeon.cli_debugger import LIMITS, check_range
-
-    check_range(limit, LIMITS, "--limit")  # before the store: a mistake is one line, exit 2
-    db = open_store()
-    f = MessageFilter(account_sid=account, to=to, from_=from_, status=status, created_since=parse_since(since))
-    if export_format is not None:
-        from pigeon.cli_debugger import export
-
-        export(db, f, export_format.lower(), output=output, limit=limit)
-        return
-    with db.history() as conn:
-        rows = list_messages(conn, f, limit=limit or 50)
-    fields = ["sid", "date_created", "direction", "from_", "to", "status", "error_code", "num_segments"]
-    if as_json:
-        _print_json([{("from" if k == "from_" else k): r[k] for k in fields} for r in rows])
-        return
-    table = Table("sid", "created", "direction", "from", "to", "status", "error", "segments")
-    for r in rows:
-        table.add_row(
-            r["sid"],
-            f"{r['date_created']:%Y-%m-%d %H:%M:%S}",
-            r["direction"],
-            r["from_"] or "",
-            r["to"],
-            r["status"],
-            str(r["error_code"] or ""),
-            str(r["num_segments"]),
-        )
-    out.print(table)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from rich.table import Column, Table
 from pigeon.app import accounts as account_use
 from pigeon.cli_account_rules import geo_cmd, rotate_token_cmd, short_code_inbound_cmd, status_cmd
 from pigeon.cli_store import fail, open_store
+from pigeon.cli_tables import print_table, whole
 from pigeon.domain.errors import ApiError
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
@@ -76,10 +77,14 @@ def accounts_list(
     if as_json:
         _print_json([{k: r[k] for k in fields} for r in rows])
         return
-    table = Table(*fields)
+    # The auth token is recovered from here (the first start prints it once): it and the SIDs
+    # are printed whole whatever the terminal's width (pigeon/cli_tables.py).
+    token = [whole("auth token")] if show_tokens else []
+    table = Table(whole("sid"), *token, "name", "status", whole("owner"), Column("created", no_wrap=True))
     for r in rows:
-        table.add_row(*[str(r[k]) for k in fields])
-    out.print(table)
+        cells = [r["sid"], *([r["auth_token"]] if show_tokens else []), r["friendly_name"], r["status"]]
+        table.add_row(*cells, r["owner_account_sid"], str(r["date_created"])[:19])
+    print_table(out, table)
 
 
 accounts_app.command("geo")(geo_cmd)
@@ -123,12 +128,12 @@ def keys_list(
         _print_json(rows)
         return
     every = account is None  # the account column only when it varies (two whole SIDs fill 80 columns)
-    columns = [Column("sid", no_wrap=True), *([Column("account", max_width=14, no_wrap=True)] if every else [])]
+    columns = [whole("sid"), *([whole("account")] if every else [])]
     table = Table(*columns, "name", Column("created", no_wrap=True))
     for r in rows:
         cells = [r["sid"], *([r["account_sid"]] if every else []), r["friendly_name"], str(r["date_created"])[:19]]
         table.add_row(*cells)
-    out.print(table)
+    print_table(out, table)
 
 
 @keys_app.command("revoke")

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pigeon.cli_store import open_store
+from pigeon.cli_tables import print_table, whole
 
 # Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
 # which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
@@ -48,13 +49,13 @@ def carriers_cmd(as_json: JsonFlag = False) -> None:
         sys.stdout.write(json.dumps(as_rows(rows, slots), indent=2, default=str) + "\n")
         return
     if rows:
-        out.print(status_table(rows))
+        print_table(out, status_table(rows))
     else:
         out.print(
             "No worker has reported carrier status in the last 30 s: is `pigeon serve` (or `pigeon worker`) running?"
         )
     if slots:
-        out.print(leases_table(slots, now))
+        print_table(out, leases_table(slots, now))
 
 
 def slot_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def as_rows(rows: list[dict[str, Any]], slots: list[dict[str, Any]]) -> list[dic
 
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("carrier", "process", "bound", "lease", "binds", "window", "throughput/s", "last error")
+    table = Table("carrier", whole("process"), "bound", "lease", "binds", "window", "throughput/s", "last error")
     for r in rows:
         st = r["status"]
         several = ", " in str(st.get("address", ""))  # backup_hosts: say where each bind is
@@ -133,7 +134,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def leases_table(slots: list[dict[str, Any]], now: datetime) -> Table:
-    table = Table("carrier", "slot", "holder", "state", "lease", title="bind leases")
+    table = Table("carrier", "slot", whole("holder"), "state", "lease", title="bind leases")
     for s in slots:
         expires = s["expires_at"]
         if expires is None:

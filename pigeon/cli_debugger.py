@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from pigeon.cli_store import open_store, output_or_exit
+from pigeon.cli_tables import print_table, whole
 from pigeon.domain import periods
 from pigeon.domain.error_catalogue import ErrorInfo, explain
 
@@ -162,19 +163,20 @@ def requests_cmd(
     if not rows:
         out.print("No requests match." if any((account, to, from_, status, error_code, since)) else "No requests yet.")
         return
-    # A narrow terminal gets the essentials; `--json` has every field.
-    wide = out.width >= 140
+    # A narrow terminal gets the essentials; piped, every column (pigeon/cli_tables.py prints
+    # it at its natural width); `--json` has every field.
+    wide = out.width >= 140 or not out.is_terminal
     columns = [
         Column("time", no_wrap=True),
         Column("status", no_wrap=True),
         Column("request", overflow="fold"),
-        Column("to", no_wrap=True),
+        whole("to"),
         Column("source", no_wrap=True),
         Column("ms", justify="right", no_wrap=True),
     ]
     if wide:
         columns[4:4] = [
-            Column("resource", no_wrap=True),
+            whole("resource"),
             Column("user agent", overflow="ellipsis", max_width=30),
             Column("idempotency key", overflow="fold"),
         ]
@@ -191,7 +193,7 @@ def requests_cmd(
         if wide:
             cells[4:4] = [r["resource_sid"] or "", r["user_agent"] or "", r["idempotency_key"] or ""]
         table.add_row(*cells)
-    out.print(table)
+    print_table(out, table)
 
 
 # -- pigeon alerts -----------------------------------------------------------------------------
@@ -251,7 +253,12 @@ def alerts_cmd(
         out.print("No alerts.")
         return
     table = Table(
-        Column("time", no_wrap=True), "level", "code", "name", "resource", Column("text", overflow="fold", ratio=1)
+        Column("time", no_wrap=True),
+        "level",
+        "code",
+        "name",
+        whole("resource"),
+        Column("text", overflow="fold", ratio=1),
     )
     for v in views:
         table.add_row(
@@ -262,7 +269,7 @@ def alerts_cmd(
             v["resource_sid"] or "",
             v["alert_text"],
         )
-    out.print(table)
+    print_table(out, table)
 
 
 # -- pigeon errors -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pigeon.cli_store import open_store, write_or_rehearse
+from pigeon.cli_tables import print_table, whole
 
 out = Console(markup=False)
 err = Console(stderr=True, markup=False)
@@ -290,11 +291,11 @@ def _report(steps: list[tuple[str, Any]], *, into: str, applied: bool, as_json: 
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
     several = len({account for account, _ in steps}) > 1
-    table = Table(*(("Account",) if several else ()), "What", "Name", "Action", "Why")
+    table = Table(*((whole("Account"),) if several else ()), "What", "Name", "Action", "Why")
     for account, s in steps:
         action = s.action if applied or s.action != "made" else "would be made"
         table.add_row(*((account,) if several else ()), s.what, s.name, action, s.why)
-    out.print(table)
+    print_table(out, table)
     tail = "" if applied else " Dry run: nothing was changed; run again with --yes to import."
     out.print(
         f"{counts['made']} {'made' if applied else 'to make'}, {counts['here already']} here already,"

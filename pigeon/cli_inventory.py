@@ -20,11 +20,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
+from rich.table import Table
 
 from pigeon.app import inventory
 from pigeon.app.inventory_csv import InventoryFileError, import_csv
 from pigeon.cli_store import open_store, read_or_exit
+from pigeon.cli_tables import print_table, whole
 from pigeon.ports import SystemClock
 from pigeon.store import inventory as store
 
@@ -96,9 +97,7 @@ def list_(
             ]
         )
         return
-    table = Table(
-        Column("number", no_wrap=True), "country", "type", "locality", "region", "sms", "mms", "voice", "address"
-    )
+    table = Table(whole("number"), "country", "type", "locality", "region", "sms", "mms", "voice", "address")
     for r in rows:
         flags = ["yes" if r[f"{c}_capable"] else "-" for c in ("sms", "mms", "voice")]
         table.add_row(
@@ -110,7 +109,7 @@ def list_(
             *flags,
             r["address_requirements"],
         )
-    out.print(table)
+    print_table(out, table)
 
 
 @inventory_app.command("seed")

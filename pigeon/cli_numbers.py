@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from pigeon.app import numbers as number_use
 from pigeon.cli_store import fail, open_store
+from pigeon.cli_tables import print_table, whole
 from pigeon.domain.errors import ApiError
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
@@ -100,9 +101,11 @@ def numbers_list(account: Annotated[str | None, typer.Option("--account")] = Non
     if as_json:
         _print_json(rows)
         return
-    table = Table("phone_number", "sid", "account_sid", "type", "sms", "sms_url")
+    table = Table(
+        whole("phone_number"), whole("sid"), whole("account_sid"), "type", "sms", Column("sms_url", overflow="fold")
+    )
     for r in rows:
         table.add_row(
             r["phone_number"], r["sid"], r["account_sid"], r["type"], str(r["capabilities"]["sms"]), r["sms_url"] or ""
         )
-    out.print(table)
+    print_table(out, table)

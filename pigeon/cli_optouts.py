@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pigeon.cli_store import fail, open_store, output_or_exit, write_or_rehearse
+from pigeon.cli_tables import print_table, whole
 from pigeon.domain.errors import ApiError
 
 optouts_app = typer.Typer(help="Recipients who opted out.", no_args_is_help=True)
@@ -52,12 +53,12 @@ def optouts_list(
     if as_json:
         _print_json(rows)
         return
-    table = Table("recipient", "sender", "scope", "keyword", "when", "inbound message")
+    table = Table(whole("recipient"), whole("sender"), "scope", "keyword", "when", whole("inbound message"))
     for r in rows:
         table.add_row(
             r["recipient"], r["sender"], r["scope"], r["keyword"], r["date_created"], r["inbound_message_sid"] or ""
         )
-    out.print(table)
+    print_table(out, table)
 
 
 @optouts_app.command("export")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from pigeon.cli_store import open_store
+from pigeon.cli_tables import print_table, whole
 from pigeon.store import services as store
 
 services_app = typer.Typer(help="Messaging Services.", no_args_is_help=True)
@@ -53,16 +54,16 @@ def list_(
     if as_json:
         sys.stdout.write(json.dumps(views, indent=2) + "\n")
         return
-    # Two whole SIDs fill 80 columns and left the name one character wide: the account is
-    # shown only when listing every account's services, and shortened (--json has it whole).
+    # Two whole SIDs fill 80 columns: the account is shown only when listing every account's
+    # services.
     both = account is None
-    columns = [Column("sid", no_wrap=True), *([Column("account", max_width=14, no_wrap=True)] if both else [])]
-    table = Table(*columns, "name", "senders", "inbound URL")
+    columns = [whole("sid"), *([whole("account")] if both else [])]
+    table = Table(*columns, "name", "senders", Column("inbound URL", overflow="fold"))
     for v in views:
         senders = ", ".join([*v["phone_numbers"], *v["short_codes"], *v["alpha_senders"]])
         cells = [v["sid"], *([v["account_sid"]] if both else []), v["friendly_name"], senders or "-"]
         table.add_row(*cells, v["inbound_request_url"] or "-")
-    out.print(table)
+    print_table(out, table)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from pigeon.cli_store import open_store
+from pigeon.cli_tables import print_table, whole
 
 out = Console(markup=False)  # account SIDs and numbers only; markup off as everywhere (pigeon.cli)
 err = Console(stderr=True, markup=False)
@@ -54,7 +55,7 @@ def usage_cmd(
     # Each account's SID on a row of its own, its categories under it: an account column
     # beside the category would take 80 columns by itself.
     table = Table(
-        Column("account / category", no_wrap=True),
+        whole("account / category"),
         Column("messages", justify="right"),
         Column("segments", justify="right"),
         Column("price", justify="right"),
@@ -66,4 +67,7 @@ def usage_cmd(
             shown = r["account_sid"]
             table.add_row(shown, "", "", "")
         table.add_row(f"  {r['category']}", str(r["messages"]), str(r["segments"]), r["price"])
-    out.print(table if rows else "No usage in that range.")
+    if rows:
+        print_table(out, table)
+    else:
+        out.print("No usage in that range.")

@@ -1,12 +1,18 @@
 """The `pigeon` command as an operator runs it, in its own processes: from a directory that
-holds no store it makes none (the default store is `<working directory>/pigeon.db`), and a
-store taken back for an older release stays back."""
+holds no store it makes none (the default store is `<working directory>/pigeon.db`), a
+store taken back for an older release stays back, and the README's way to recover an auth
+token prints it whole in an 80-column terminal and into a pipe."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import struct
 import subprocess
+import termios
 from pathlib import Path
 
 import pytest
@@ -43,6 +49,31 @@ def pigeon(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subproce
     return subprocess.run(
         [str(PIGEON), *args], cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def in_terminal(cwd: Path, *args: str, columns: int) -> str:
+    """What a command prints in a terminal `columns` wide (a pseudo-terminal of that size),
+    without its colours."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [str(PIGEON), *args], cwd=cwd, env=_env(), stdin=follower, stdout=follower, stderr=follower
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0, b"".join(chunks).decode()
+    finally:
+        os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
 
 
 @pytest.mark.parametrize("args", NO_STORE_COMMANDS, ids=" ".join)
@@ -88,3 +119,21 @@ def test_a_store_taken_back_for_an_older_release_stays_back(store: tuple[Path, d
             assert current_revision(db.engine) == "0016"
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["80-column terminal", "piped"])
+def test_the_auth_token_is_printed_whole(store: tuple[Path, dict[str, str]], terminal: bool) -> None:
+    """The README's way to recover the token the first start printed once."""
+    here, account = store
+    args = ("accounts", "list", "--show-tokens")
+    shown = in_terminal(here, *args, columns=80) if terminal else pigeon(here, *args).stdout
+    row = next((line for line in shown.splitlines() if account["sid"] in line), "")
+    assert account["auth_token"] in row, shown
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["80-column terminal", "piped"])
+def test_the_sids_the_doctor_needs_are_printed_whole(store: tuple[Path, dict[str, str]], terminal: bool) -> None:
+    here, ids = store
+    for args, sid in ((["logs"], ids["message_sid"]), (["numbers", "list"], ids["number_sid"])):
+        shown = in_terminal(here, *args, columns=80) if terminal else pigeon(here, *args).stdout
+        assert sid in shown, shown
