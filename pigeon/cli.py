@@ -329,7 +329,9 @@ app.command("logs")(logs_cmd)  # after `send` in `pigeon --help`
 
 def _only_account(conn: Any) -> str:
     tops = [r for r in account_store.list_accounts(conn) if r["owner_account_sid"] == r["sid"]]
-    if len(tops) != 1:
+    if not tops:
+        raise ApiError(20404, "The store has no account yet: `pigeon accounts create` makes one.", status=404)
+    if len(tops) > 1:
         raise ApiError(20404, "Several accounts exist; choose one with --account.", status=404)
     return str(tops[0]["sid"])
 

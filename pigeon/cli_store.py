@@ -44,7 +44,7 @@ def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", markup=True)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from exc
 
 
@@ -86,7 +86,7 @@ def there_or_exit(url: str) -> None:
 def fail(exc: ApiError) -> typer.Exit:
     """The exit for an ApiError a command met: its code and message said in red on standard
     error, exit status 1. `raise fail(exc) from exc`."""
-    err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", highlight=False, markup=True)
+    err.print(f"[red]error {exc.code}:[/red] {escape(exc.message)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(1)
 
 

@@ -117,3 +117,13 @@ def test_a_database_without_a_schema_is_refused_and_left_empty(monkeypatch: pyte
             db.dispose()
     finally:
         drop_pg_database(name)
+
+
+def test_send_on_a_store_without_an_account_says_so(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store made by `pigeon db upgrade` has no account yet: `pigeon send` says that, not
+    that there are several to choose from."""
+    monkeypatch.setenv("PIGEON_DATABASE_URL", database_url)
+    assert pigeon("db", "upgrade").exit_code == 0
+    done = pigeon("send", "--to", "+14155552671", "--from", "+14155550100", "--body", "hi")
+    assert done.exit_code != 0
+    assert "no account yet" in done.stderr and "Several" not in done.stderr, done.stderr
