@@ -20,12 +20,13 @@ from starlette.routing import Route
 
 from pigeon.api.context import ctx, in_thread
 from pigeon.api.paging import parse_page
-from pigeon.api.query import moment, shown, whole_number
+from pigeon.api.query import moment, whole_number
 from pigeon.api.schemas import API_VERSION
 from pigeon.api.v1 import acting_account, envelope, iso8601
 from pigeon.domain import integers, periods
 from pigeon.domain.error_catalogue import ErrorInfo, explain, more_info_url
 from pigeon.domain.errors import ApiError, NotFound
+from pigeon.domain.quoted import shown
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.store.alerts import get_alert, list_alerts
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pigeon.domain import flags, integers, periods
 from pigeon.domain.errors import ApiError
+from pigeon.domain.quoted import shown
 from pigeon.store.tables import LARGEST_COLUMN_INTEGER
 
 #: What an Integer column holds on both stores (the filters' columns: status and error codes).
@@ -38,18 +39,8 @@ def whole_number(
 
 def flag_param(params: Mapping[str, str], name: str, *, default: bool) -> bool:
     """A true/false parameter (pigeon.domain.flags); `default` when absent or empty."""
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    value = flags.flag(raw)
-    if value is None:
-        raise ApiError(20422, f"{name} must be true or false, not {shown(raw)}.")
-    return value
-
-
-def shown(raw: str, limit: int = 40) -> str:
-    """A value as an error message repeats it: quoted, and cut short when long."""
-    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + "…"
+    value = flags.read_flag(name, params.get(name))
+    return default if value is None else value
 
 
 def moment(name: str, raw: str) -> tuple[datetime, bool]:

@@ -20,7 +20,7 @@ from pigeon.app import numbers as number_use
 from pigeon.app.inventory_csv import import_rows, parse_csv
 from pigeon.domain import integers, numbers
 from pigeon.domain.errors import ApiError
-from pigeon.domain.flags import flag
+from pigeon.domain.flags import read_flag
 from pigeon.domain.inventory import (
     InvalidPattern,
     distance_miles,
@@ -54,13 +54,7 @@ _EXCLUDES = {
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool | None:
-    raw = params.get(name, "")
-    if not raw:
-        return None
-    value = flag(raw)
-    if value is None:
-        raise ApiError(20422, f"{name} must be true or false, not {raw!r}.")
-    return value
+    return read_flag(name, params.get(name))
 
 
 def _area_prefix(params: Mapping[str, str], country: str) -> str | None:

@@ -24,14 +24,13 @@ from pigeon.app.send_request import (
     SendRequest,
     check_content,
     content_hash,
-    parse_bool,
     recipient_of,
     schedule,
     service_named_in_from,
     validity_period,
 )
 from pigeon.app.send_sender import resolve_sender
-from pigeon.domain import geo, numbers
+from pigeon.domain import flags, geo, numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.segments import plan_segments
@@ -131,7 +130,7 @@ def prepare_message(
             raise ApiError(21701, f"The Messaging Service {req.messaging_service_sid} does not exist on this account.")
     send_at = schedule(req, now, service)
 
-    asked = parse_bool("SmartEncoded", req.smart_encoded)
+    asked = flags.read_flag("SmartEncoded", req.smart_encoded)
     smart = asked if asked is not None else bool(service and service["smart_encoding"])
     plan = plan_segments(body, smart_encoding=smart)
     # An MMS is one message, however long its text: not segmented, and charged once. (Sent

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.domain import usage as rules
 from pigeon.domain.errors import ApiError
-from pigeon.domain.flags import flag
+from pigeon.domain.flags import read_flag
 from pigeon.store import accounts as account_store
 from pigeon.store import usage as store
 
@@ -70,9 +70,7 @@ def usage_records(
     if category is not None and category not in rules.CATEGORIES:
         known = ", ".join(rules.CATEGORIES)
         raise ApiError(20422, f"Category {category!r} is not one Pigeon reports; it reports {known}.")
-    include = flag(params.get("IncludeSubaccounts") or "true")
-    if include is None:
-        raise ApiError(20422, f"IncludeSubaccounts must be true or false, not {params['IncludeSubaccounts'][:40]!r}.")
+    include = read_flag("IncludeSubaccounts", params.get("IncludeSubaccounts")) is not False
     accounts = (
         [a["sid"] for a in account_store.list_accounts(conn, visible_to=account_sid)] if include else [account_sid]
     )

@@ -8,7 +8,10 @@ neither is refused by the caller, naming the parameter.
 
 from __future__ import annotations
 
-__all__ = ["flag"]
+from pigeon.domain.errors import ApiError
+from pigeon.domain.quoted import shown
+
+__all__ = ["flag", "read_flag"]
 
 
 def flag(text: str) -> bool | None:
@@ -19,3 +22,14 @@ def flag(text: str) -> bool | None:
     if value == "false":
         return False
     return None
+
+
+def read_flag(name: str, raw: str | None) -> bool | None:
+    """A request's boolean parameter `name`: None when absent or empty; 20422 naming it when it
+    is neither true nor false."""
+    if raw is None or raw == "":
+        return None
+    value = flag(raw)
+    if value is None:
+        raise ApiError(20422, f"{name} must be true or false, not {shown(raw)}.")
+    return value

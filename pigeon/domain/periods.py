@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from pigeon.domain.integers import whole_number
+from pigeon.domain.quoted import shown
 
 __all__ = ["EARLIEST", "LATEST", "back_from", "end_of", "last_moment", "moment", "since"]
 
@@ -30,11 +31,6 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 #: The bounds of what a filter can name (Python's calendar: years 1 to 9999).
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
-
-
-def _shown(text: str) -> str:
-    """A value as a message repeats it: quoted, and cut short when long."""
-    return repr(text) if len(text) <= 40 else repr(text[:40]) + "…"
 
 
 def back_from(now: datetime, text: str) -> datetime | None:
@@ -64,13 +60,13 @@ def moment(text: str) -> tuple[datetime, bool]:
         else:
             parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
     except (ValueError, TypeError):
-        raise ValueError(f"{_shown(text)} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
+        raise ValueError(f"{shown(text)} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC), False
     try:  # in UTC, as the store keeps times: 9999-12-31T23:00-05:00 is past the calendar's end
         return parsed.astimezone(UTC), False
     except OverflowError:
-        raise ValueError(f"{_shown(text)} is outside the calendar (years 1 to 9999, in UTC)") from None
+        raise ValueError(f"{shown(text)} is outside the calendar (years 1 to 9999, in UTC)") from None
 
 
 def since(text: str, now: datetime) -> datetime:
@@ -81,7 +77,7 @@ def since(text: str, now: datetime) -> datetime:
     try:
         return moment(text)[0]
     except ValueError:
-        raise ValueError(f"{_shown(text)} is neither a duration (15m, 2h, 1d) nor an ISO 8601 date-time") from None
+        raise ValueError(f"{shown(text)} is neither a duration (15m, 2h, 1d) nor an ISO 8601 date-time") from None
 
 
 def last_moment(value: datetime, *, whole_day: bool) -> datetime:
