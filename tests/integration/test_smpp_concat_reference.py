@@ -26,6 +26,7 @@ from pigeon.domain.segments import concat_reference
 from tests.integration.pipeline import Pipeline
 from tests.integration.smsc.node import NodeSmsc
 from tests.integration.smsc.support import RecordingEvents, carrier_config, message
+from tests.integration.test_smpp_dispatch import until
 
 pytestmark = pytest.mark.usefixtures("npm_smsc")
 
@@ -99,13 +100,6 @@ async def worker(pipe: Pipeline, smsc: NodeSmsc) -> AsyncIterator[SmppCarrier]:
         yield carrier
     finally:
         await carrier.stop()
-
-
-async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def test_a_long_message_resent_after_its_dispatcher_died_keeps_its_reference(pipe: Pipeline) -> None:
