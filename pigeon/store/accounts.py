@@ -135,6 +135,14 @@ def end_console_sessions(conn: Connection, sid: str) -> None:
     )
 
 
+def end_key_console_sessions(conn: Connection, key_sid: str) -> None:
+    """End every console session signed in with this API key, and no other: the key's own
+    sign-out count moves on (the account's stays where it is)."""
+    conn.execute(
+        api_keys.update().where(api_keys.c.sid == key_sid).values(console_sign_outs=api_keys.c.console_sign_outs + 1)
+    )
+
+
 def create_api_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
     """A new key; the secret is returned once and only its hash is stored."""
     secret = secrets.token_urlsafe(32)

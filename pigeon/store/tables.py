@@ -141,6 +141,8 @@ api_keys = sa.Table(
     sa.Column("secret_hash", sa.String(64), nullable=False),
     sa.Column("date_created", UTCDateTime, nullable=False),
     sa.Column("date_updated", UTCDateTime, nullable=True),  # NULL: never changed since made
+    # Signing out of a console session made with the key ends that key's sessions only.
+    sa.Column("console_sign_outs", sa.Integer, nullable=False, server_default="0"),
 )
 
 phone_numbers = sa.Table(

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 
 from pigeon.store.engine import Database
 from pigeon.store.schema import alembic_config, current_revision, downgrade, upgrade
-from pigeon.store.tables import accounts, metadata, phone_numbers, webhook_deliveries
+from pigeon.store.tables import accounts, api_keys, metadata, phone_numbers, webhook_deliveries
 
 
 def test_migrations_match_the_metadata(db: Database) -> None:
@@ -127,6 +127,43 @@ def test_0022_counts_a_number_as_held_since_its_purchase_and_no_sign_out_yet(db:
     with db.engine.connect() as conn:
         assert "held_since" not in {c["name"] for c in sa.inspect(conn).get_columns("phone_numbers")}
         assert "console_sign_outs" not in {c["name"] for c in sa.inspect(conn).get_columns("accounts")}
+    upgrade(db.engine)
+
+
+def test_0026_gives_each_api_key_no_sign_out_yet(db: Database) -> None:
+    """Keys made before 0026 have signed out of the console 0 times, so the key sessions that
+    exist (cookies without a key count) last; downgrading removes the column."""
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0025")
+    made = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
+    account = "AC" + "0" * 32
+    with db.engine.begin() as conn:
+        conn.execute(
+            accounts.insert().values(
+                sid=account,
+                owner_account_sid=account,
+                friendly_name="a",
+                auth_token="t" * 32,
+                date_created=made,
+                date_updated=made,
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO api_keys (sid, account_sid, friendly_name, secret_hash, date_created)"
+                " VALUES (:sid, :account, 'k', :hash, :made)"
+            ),
+            {"sid": "SK" + "0" * 32, "account": account, "hash": "h" * 64, "made": made},
+        )
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0026")
+    with db.read() as conn:
+        assert conn.execute(sa.select(api_keys.c.console_sign_outs)).scalar_one() == 0
+    downgrade(db.engine, "0025")
+    with db.engine.connect() as conn:
+        assert "console_sign_outs" not in {c["name"] for c in sa.inspect(conn).get_columns("api_keys")}
     upgrade(db.engine)
 
 
