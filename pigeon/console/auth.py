@@ -7,13 +7,21 @@ PIGEON_PUBLIC_URL is https)::
 
 The payload names the account signed in (``a``), the account being looked at (``c``: the
 same, or one of its subaccounts), the API key used if any (``k``), a fingerprint of the
-credential (``f``), a random nonce (``n``), the time of sign-in (``t``) and the account's
-sign-out count then (``s``). The secret is 32 random bytes kept in the store (table
+credential (``f``), a random nonce (``n``), the time of sign-in (``t``), the account's
+sign-out count then (``s``) and, with a key, the key's (``ks``). The secret is 32 random bytes kept in the store (table
 settings), so a session survives restarts and is valid on every API process. Each request
 re-reads the account: a closed account, a deleted key, a changed auth token (the fingerprint
-no longer matches) or a sign-out since (the account's ``console_sign_outs`` moved on) ends the
-session. Signing out thus ends every console session of the account, on every browser: a
-cookie copied before is worth nothing after, at the cost of no read beyond the account's.
+no longer matches) or a sign-out since (the account's ``console_sign_outs`` moved on, or for a
+key's session the key's) ends the session. Signing out with the auth token thus ends every
+console session of the account, on every browser, its keys' included: a cookie copied before is
+worth nothing after, at the cost of no read beyond the account's (and the key's).
+
+API keys. Twilio's console takes no API key; this one keeps signing in with one (applications'
+keys are what operators hand out, and a key's session reaches no more than the key does through
+the API), with a standard key's limits: no page or action here shows or changes keys, auth
+tokens or accounts (those are the API's, where a key gets 20003), a main account's key switches
+to its subaccounts as its auth token does, a subaccount's never to its main account, and a key's
+sign-out ends the sessions of that key only, never those of the auth token or of other keys.
 
 CSRF: every POST carries ``csrf_token``, which must equal both the ``pigeon_csrf`` cookie
 (double submit) and HMAC(secret, "csrf." + nonce) of the session (so a token is only good
@@ -127,15 +135,18 @@ async def secret_of(c: Console) -> bytes:
 # -- checking a request -----------------------------------------------------------------------
 
 
-def _credentials(conn: Any, account: Row, key_sid: str | None) -> list[str]:
+def _credentials(conn: Any, account: Row, payload: dict[str, Any]) -> list[str]:
     """What a session may have been signed in with, as things stand: the account's auth token
     or its secondary one (a session keeps working while the token it used does: deleting the
     secondary ends the sessions made with it, promoting it ends those made with the first), or
-    the API key's secret hash."""
+    the API key's secret hash, while the key has not signed out since."""
+    key_sid = payload.get("k")
     if key_sid is None:
         return [str(t) for t in (account["auth_token"], account.get("secondary_auth_token")) if t]
-    key = account_store.get_api_key(conn, key_sid)
+    key = account_store.get_api_key(conn, str(key_sid))
     if key is None or key["account_sid"] != account["sid"]:
+        return []
+    if payload.get("ks", 0) != key["console_sign_outs"]:  # the key signed out since
         return []
     return [str(key["secret_hash"])]
 
@@ -148,10 +159,7 @@ def _resolve(conn: Any, secret: bytes, payload: dict[str, Any]) -> Session | Non
         return None
     signed = str(payload.get("f", ""))
     if not any(
-        [
-            equal_secrets(signed, fingerprint(secret, credential))
-            for credential in _credentials(conn, acting, payload.get("k"))
-        ]
+        [equal_secrets(signed, fingerprint(secret, credential)) for credential in _credentials(conn, acting, payload)]
     ):
         return None
     visible = account_use.list_visible(conn, acting["sid"], friendly_name=None, status=None)
@@ -244,9 +252,17 @@ async def login_page(request: Request) -> Response:
     return response
 
 
-def _authenticate(conn: Any, username: str, password: str, account_field: str) -> tuple[str, str | None, str, int]:
-    """(account, key sid or None, credential, the account's sign-out count) for the sign-in
-    form's fields."""
+@dataclass(frozen=True)
+class _SignIn:
+    acting_sid: str
+    key_sid: str | None
+    credential: str  # what the session's fingerprint is made from
+    sign_outs: int  # the account's sign-out count
+    key_sign_outs: int | None  # the key's, with a key
+
+
+def _authenticate(conn: Any, username: str, password: str, account_field: str) -> _SignIn:
+    """Who the sign-in form's fields sign in as."""
     account = account_use.authenticate_account(conn, username, password)
     acting, sign_outs = str(account["sid"]), int(account["console_sign_outs"])
     if is_sid(username, Prefix.API_KEY):
@@ -255,9 +271,9 @@ def _authenticate(conn: Any, username: str, password: str, account_field: str) -
             raise AuthenticationError("This API key does not belong to that account.")
         key = account_store.get_api_key(conn, username)
         assert key is not None
-        return acting, username, str(key["secret_hash"]), sign_outs
+        return _SignIn(acting, username, str(key["secret_hash"]), sign_outs, int(key["console_sign_outs"]))
     # The token that was accepted: the auth token or, while there is one, the secondary.
-    return acting, None, password, sign_outs
+    return _SignIn(acting, None, password, sign_outs, None)
 
 
 async def login(request: Request) -> Response:
@@ -270,9 +286,7 @@ async def login(request: Request) -> Response:
     username = fields.get("username", "").strip()
     password = fields.get("password", "").strip()
     try:
-        acting, key_sid, credential, sign_outs = await c.read(
-            _authenticate, username, password, fields.get("account", "").strip()
-        )
+        signed = await c.read(_authenticate, username, password, fields.get("account", "").strip())
     except ApiError:
         request.state.login_csrf = cookie
         return render(
@@ -285,8 +299,10 @@ async def login(request: Request) -> Response:
         )
     secret = await secret_of(c)
     nonce = secrets.token_urlsafe(18)
-    payload: dict[str, Any] = {"a": acting, "c": acting, "k": key_sid, "f": fingerprint(secret, credential)}
-    payload.update(n=nonce, t=int(time.time()), s=sign_outs)
+    payload: dict[str, Any] = {"a": signed.acting_sid, "c": signed.acting_sid, "k": signed.key_sid}
+    payload.update(f=fingerprint(secret, signed.credential), n=nonce, t=int(time.time()), s=signed.sign_outs)
+    if signed.key_sign_outs is not None:
+        payload["ks"] = signed.key_sign_outs
     response = RedirectResponse(_safe_next(request, fields.get("next")), status_code=303)
     set_cookie(response, request, SESSION_COOKIE, sign(secret, payload))
     set_cookie(response, request, CSRF_COOKIE, csrf_token(secret, nonce))
@@ -294,11 +310,16 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """Sign out: the cookies go, and so does the session itself, in the store (every console
-    session of the account ends with it), so that a copy of the cookie is worth nothing."""
+    """Sign out: the cookies go, and so does the session itself, in the store, so that a copy of
+    the cookie is worth nothing. With the auth token every console session of the account ends
+    with it; with an API key, every session of that key, and no other: a key may not end the
+    sessions of the account's auth token."""
     session = await require(request)
     await checked_form(request, session)
-    await console(request).write(account_store.end_console_sessions, session.acting_sid)
+    if session.key_sid is not None:
+        await console(request).write(account_store.end_key_console_sessions, session.key_sid)
+    else:
+        await console(request).write(account_store.end_console_sessions, session.acting_sid)
     root = request.scope.get("root_path", "")
     response = RedirectResponse(f"{root}/login", status_code=303)
     for name in (SESSION_COOKIE, CSRF_COOKIE):
