@@ -5,7 +5,8 @@
 // It binds ESMEs, answers submit_sm with message ids, sends delivery receipts (standard
 // text + receipted_message_id and message_state TLVs), injects MO deliver_sm (single or
 // multipart with UDH or SAR), throttles, and drops connections — store-and-forward like a
-// real SMSC: a deliver_sm not acknowledged with ESME_ROK is sent again later.
+// real SMSC: a deliver_sm not acknowledged with ESME_ROK is sent again later. Receipts and MO
+// go as data_sm instead when configured (deliver_command), as some SMSCs send them.
 //
 // Control: one JSON object per line on stdin ({"id": 1, "cmd": "...", ...}); replies and
 // events are JSON lines on stdout ({"reply": 1, ...} / {"event": "...", ...}).
@@ -51,6 +52,11 @@ const options = {
   drop_after_submits: 0, // close every session right after answering this many more submits
   down_ms: 0, // after a drop, hang up on new connections for this long
   quiet: false, // no per-PDU events (benchmarks: the driver would spend CPU reading them)
+  // What receipts and MO go as: "deliver_sm", or "data_sm" (SMPP 3.4 §4.7: no short_message,
+  // the text in message_payload; a receipt also gets a network_error_code TLV for its err).
+  // The mo and receipt commands take a "command" of their own.
+  deliver_command: 'deliver_sm',
+  data_sm_receipt_text: true, // false: data_sm receipts carry their TLVs only, no text
 };
 
 const state = {
@@ -94,15 +100,38 @@ function flushOutbox() {
   owed.forEach((item, i) => sendDeliver(receivers[i % receivers.length], item));
 }
 
+// deliver_sm fields that data_sm does not have (SMPP 3.4 §4.7.1).
+const DELIVER_SM_ONLY = ['protocol_id', 'priority_flag', 'schedule_delivery_time', 'validity_period',
+  'replace_if_present_flag', 'sm_default_msg_id'];
+
+function dataSmFields(item) {
+  const fields = Object.assign({}, item.options);
+  DELIVER_SM_ONLY.forEach((key) => delete fields[key]);
+  if ('short_message' in fields) {
+    const text = fields.short_message;
+    delete fields.short_message;
+    if (item.kind !== 'receipt' || options.data_sm_receipt_text) fields.message_payload = text;
+  }
+  if (item.kind === 'receipt') {
+    const err = parseInt(item.err, 10) || 0;
+    fields.network_error_code = Buffer.from([3, (err >> 8) & 0xff, err & 0xff]); // 3: GSM
+  }
+  return fields;
+}
+
 function sendDeliver(session, item) {
   item.attempts += 1;
-  const pdu = new smpp.PDU('deliver_sm', Object.assign({}, item.options));
+  const command = item.command;
+  const fields = command === 'data_sm' ? dataSmFields(item) : Object.assign({}, item.options);
+  const pdu = new smpp.PDU(command, fields);
   const sent = session.send(pdu, (resp) => {
-    if (resp.command_status === 0) {
+    // resp: the ESME's answer, "deliver_sm_resp"/"data_sm_resp", or "generic_nack" (not understood)
+    const about = { kind: item.kind, tag: item.tag, command, resp: resp.command };
+    if (resp.command_status === 0 && resp.command === `${command}_resp`) {
       state.acked.push({ kind: item.kind, tag: item.tag, attempts: item.attempts });
-      emit({ event: 'deliver_acked', kind: item.kind, tag: item.tag, attempts: item.attempts });
+      emit(Object.assign({ event: 'deliver_acked', attempts: item.attempts }, about));
     } else {
-      emit({ event: 'deliver_refused', kind: item.kind, tag: item.tag, status: resp.command_status });
+      emit(Object.assign({ event: 'deliver_refused', status: resp.command_status }, about));
       setTimeout(() => { state.outbox.push(item); flushOutbox(); }, 100);
     }
   });
@@ -115,19 +144,22 @@ function sendDeliver(session, item) {
 
 function queueDeliver(item) {
   item.attempts = 0;
+  item.command = item.command || options.deliver_command;
   state.outbox.push(item);
   flushOutbox();
 }
 
 function receiptFor(record, stat) {
   const now = new Date();
+  const err = options.receipt_err[record.destination_addr] || (stat === 'DELIVRD' ? '000' : '001');
   const text = `id:${record.numeric_id} sub:001 dlvrd:${stat === 'DELIVRD' ? '001' : '000'} ` +
     `submit date:${smppDate(now)} done date:${smppDate(now)} stat:${stat} ` +
-    `err:${options.receipt_err[record.destination_addr] || (stat === 'DELIVRD' ? '000' : '001')} text:${record.text.slice(0, 20).replace(/[^\x20-\x7e]/g, '?')}`;
+    `err:${err} text:${record.text.slice(0, 20).replace(/[^\x20-\x7e]/g, '?')}`;
   const states = { DELIVRD: 2, EXPIRED: 3, DELETED: 4, UNDELIV: 5, ACCEPTD: 6, UNKNOWN: 7, REJECTD: 8 };
   return {
     kind: 'receipt',
     tag: record.message_id,
+    err,
     options: {
       source_addr_ton: record.dest_addr_ton,
       source_addr_npi: record.dest_addr_npi,
@@ -294,9 +326,12 @@ const server = smpp.createServer(serverOptions(process.argv), (session) => {
     session.close();
   });
   session.on('submit_sm', (pdu) => onSubmit(session, pdu));
-  session.on('deliver_sm_resp', (pdu) => {
+  const settled = (pdu) => {
     if (session.owed) session.owed.delete(pdu.sequence_number);
-  });
+  };
+  session.on('deliver_sm_resp', settled);
+  session.on('data_sm_resp', settled);
+  session.on('generic_nack', settled); // refused: sendDeliver's callback queues it again
   session.on('error', () => {}); // a reset connection is an ordinary event here
   session.on('close', () => {
     session.bound = false;
@@ -341,7 +376,7 @@ function moItems(cmd) {
     } else {
       fields.short_message = part;
     }
-    return { kind: 'mo', tag: `${cmd.tag || 'mo'}#${i + 1}`, options: fields };
+    return { kind: 'mo', tag: `${cmd.tag || 'mo'}#${i + 1}`, command: cmd.command, options: fields };
   });
 }
 
@@ -368,6 +403,7 @@ const handlers = {
     };
     const item = receiptFor(record, cmd.stat || 'DELIVRD');
     if (cmd.tlv === false) delete item.options.receipted_message_id;
+    item.command = cmd.command;
     queueDeliver(item);
     return {};
   },
