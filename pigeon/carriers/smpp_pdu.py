@@ -1,7 +1,8 @@
 """SMPP 3.4 PDUs on the wire: encoded by aiosmpplib, decoded by us.
 
 aiosmpplib 0.7.4 builds requests correctly, so every PDU we send comes from its message
-classes. Its *decoders* cannot be trusted with what real SMSCs send (measured on 0.7.4):
+classes, but for data_sm_resp, which it lacks (its body is one empty C-octet string, built
+here). Its *decoders* cannot be trusted with what real SMSCs send (measured on 0.7.4):
 
 * ``SmppMessage.parse_header`` turns command_id and command_status into enums, so a vendor
   status (0x400-0x4FF, common in submit_sm_resp) or a vendor command raises ValueError and
@@ -14,6 +15,10 @@ classes. Its *decoders* cannot be trusted with what real SMSCs send (measured on
 
 So incoming PDUs are parsed here, leniently and without enums: the header as four integers,
 deliver_sm with its raw short_message bytes and TLVs, left for `smpp_inbound` to decode.
+A data_sm (SMPP 3.4 §4.7), which SMSCs use for the same receipts and mobile-originated
+messages, is read into the same `DeliverSm`: it has no short_message (its text, if any, is
+in the message_payload TLV) and none of deliver_sm's protocol_id, priority, schedule,
+validity and replace fields.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypedDict
 
 from aiosmpplib import (
     NPI,
@@ -47,10 +53,12 @@ __all__ = [
     "PduError",
     "SubmitPart",
     "bind_pdu",
+    "data_sm_resp_pdu",
     "deliver_sm_resp_pdu",
     "enquire_link_pdu",
     "enquire_link_resp_pdu",
     "generic_nack_pdu",
+    "parse_data_sm",
     "parse_deliver_sm",
     "parse_header",
     "parse_message_id",
@@ -75,6 +83,8 @@ UNBIND = 0x00000006
 UNBIND_RESP = 0x80000006
 ENQUIRE_LINK = 0x00000015
 ENQUIRE_LINK_RESP = 0x80000015
+DATA_SM = 0x00000103
+DATA_SM_RESP = 0x80000103
 RESPONSE_BIT = 0x80000000
 
 ESME_RINVCMDID = 0x03
@@ -168,6 +178,12 @@ def deliver_sm_resp_pdu(sequence: int, status: int = 0) -> bytes:
     return bytes(resp.pdu())
 
 
+def data_sm_resp_pdu(sequence: int, status: int = 0) -> bytes:
+    """A data_sm_resp with an empty message_id (we keep no id for what the SMSC delivers)."""
+    body = b"\x00"
+    return struct.pack("!IIII", HEADER + len(body), DATA_SM_RESP, status, sequence) + body
+
+
 @dataclass(frozen=True)
 class SubmitPart:
     """One submit_sm as the connector prepared it: addresses resolved, payload encoded."""
@@ -254,6 +270,8 @@ def parse_message_id(body: bytes) -> str:
 
 @dataclass(frozen=True)
 class DeliverSm:
+    """A deliver_sm, or a data_sm read into the same fields (protocol_id 0, no short_message)."""
+
     service_type: str
     source_ton: int
     source_npi: int
@@ -328,12 +346,7 @@ def parse_deliver_sm(body: bytes) -> DeliverSm:
     would lose the receipt.
     """
     c = _Cursor(body)
-    service_type = c.cstring("service_type", 6)
-    source_ton, source_npi = c.octet("source_addr_ton"), c.octet("source_addr_npi")
-    source = c.cstring("source_addr", 65)  # 21 in the spec; some SMSCs send longer
-    destination_ton, destination_npi = c.octet("dest_addr_ton"), c.octet("dest_addr_npi")
-    destination = c.cstring("destination_addr", 65)
-    esm_class = c.octet("esm_class")
+    addressed = _addressed(c)
     protocol_id = c.octet("protocol_id")
     c.octet("priority_flag")
     c.cstring("schedule_delivery_time", 17)
@@ -345,20 +358,51 @@ def parse_deliver_sm(body: bytes) -> DeliverSm:
     short_message = c.take("short_message", c.octet("sm_length"))
     tlvs, unread_tail = _read_tlvs(c)
     return DeliverSm(
-        service_type=service_type,
-        source_ton=source_ton,
-        source_npi=source_npi,
-        source=source,
-        destination_ton=destination_ton,
-        destination_npi=destination_npi,
-        destination=destination,
-        esm_class=esm_class,
+        **addressed,
         protocol_id=protocol_id,
         data_coding=data_coding,
         short_message=short_message,
         tlvs=tlvs,
         unread_tail=unread_tail,
     )
+
+
+def parse_data_sm(body: bytes) -> DeliverSm:
+    """The mandatory fields and TLVs of a data_sm body (SMPP 3.4 §4.7.1), as `parse_deliver_sm`
+    reads a deliver_sm's: a broken mandatory part raises `PduError`, TLVs are read leniently."""
+    c = _Cursor(body)
+    addressed = _addressed(c)
+    c.octet("registered_delivery")
+    data_coding = c.octet("data_coding")
+    tlvs, unread_tail = _read_tlvs(c)
+    return DeliverSm(
+        **addressed, protocol_id=0, data_coding=data_coding, short_message=b"", tlvs=tlvs, unread_tail=unread_tail
+    )
+
+
+class _Addressed(TypedDict):
+    service_type: str
+    source_ton: int
+    source_npi: int
+    source: str
+    destination_ton: int
+    destination_npi: int
+    destination: str
+    esm_class: int
+
+
+def _addressed(c: _Cursor) -> _Addressed:
+    """The fields deliver_sm and data_sm begin with alike: service_type to esm_class."""
+    return {
+        "service_type": c.cstring("service_type", 6),
+        "source_ton": c.octet("source_addr_ton"),
+        "source_npi": c.octet("source_addr_npi"),
+        "source": c.cstring("source_addr", 65),  # 21 in deliver_sm, 65 in data_sm; some send longer
+        "destination_ton": c.octet("dest_addr_ton"),
+        "destination_npi": c.octet("dest_addr_npi"),
+        "destination": c.cstring("destination_addr", 65),
+        "esm_class": c.octet("esm_class"),
+    }
 
 
 def _read_tlvs(c: _Cursor) -> tuple[dict[int, bytes], str | None]:
