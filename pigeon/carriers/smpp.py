@@ -4,9 +4,9 @@
                  │    └─ SmppSession  connect, bind, enquire_link, match answers by sequence
                  ├─ SendGate          window, throughput, throttle pause, order of parts
                  ├─ smpp_submit       parts → encoded payload + UDH, TON/NPI
-                 ├─ smpp_reports      deliver_sm → CarrierEvents (smpp_inbound: Receipt, InboundSms,
-                 │                    InboundPart); a late submit_sm_resp → LateAcceptance
-                 │                    or LateRefusal
+                 ├─ smpp_reports      deliver_sm, data_sm → CarrierEvents (smpp_inbound: Receipt,
+                 │                    InboundSms, InboundPart); a late submit_sm_resp →
+                 │                    LateAcceptance or LateRefusal
                  └─ smpp_errors       command_status → retry / throttle / permanent + Twilio code
 
 ``submit`` sends a message's parts one after the other (each waits for its submit_sm_resp)
@@ -43,8 +43,10 @@ took, so its receipts find the message and the doctor counts it. A late refusal 
 to `CarrierEvents.on_late_refusal`: that copy is not at the carrier, and the doctor stops
 counting it as a possible duplicate.
 
-Receipts and inbound messages are acknowledged (deliver_sm_resp) only after
-`CarrierEvents` returned; when it raises, the SMSC gets ESME_RX_T_APPN and resends later.
+Receipts and inbound messages come as deliver_sm or data_sm (the text then in the
+message_payload TLV) and are read alike; each is acknowledged (deliver_sm_resp, data_sm_resp)
+only after `CarrierEvents` returned; when it raises, the SMSC gets ESME_RX_T_APPN and resends
+later.
 Each part of a concatenated inbound message goes to the store (`on_inbound_part`) before its
 deliver_sm_resp: no part is held in this process's memory, so a restart between parts loses
 none, and the parts of one message may come on any bind of the carrier, in any process.

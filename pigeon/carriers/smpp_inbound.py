@@ -1,4 +1,6 @@
 """What a deliver_sm means: a delivery receipt, or (part of) a mobile-originated message.
+A data_sm is read as the same `DeliverSm` (`smpp_pdu.parse_data_sm`) and means the same: its
+text, when it has one, is the message_payload TLV (`DeliverSm.user_data`).
 
 Receipts: a deliver_sm is a receipt when its esm_class says so (SMSC delivery receipt or
 intermediate notification), when it carries receipt TLVs, or when its text reads like the

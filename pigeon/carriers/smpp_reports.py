@@ -1,8 +1,10 @@
 """What an SMSC tells a carrier unasked, handed durably to `CarrierEvents`.
 
-* deliver_sm: a receipt (`on_receipt`), a mobile-originated message (`on_inbound`) or one
-  part of one (`on_inbound_part`), each acknowledged (deliver_sm_resp) only after the event
-  is recorded; when recording raises, the SMSC gets ESME_RX_T_APPN and resends later.
+* deliver_sm, or data_sm (SMPP 3.4 §4.7: the same receipts and messages, the text in the
+  message_payload TLV): a receipt (`on_receipt`), a mobile-originated message (`on_inbound`)
+  or one part of one (`on_inbound_part`), each acknowledged (deliver_sm_resp, data_sm_resp)
+  only after the event is recorded; when recording raises, the SMSC gets ESME_RX_T_APPN and
+  resends later. One that cannot be parsed gets generic_nack ESME_RINVCMDLEN.
 * a submit_sm_resp that came after the response timeout (`pigeon.carriers.smpp_late`): an
   ESME_ROK with a message_id goes to `on_late_acceptance`, so the receipts of the copy the
   carrier took find the message; a refusal (an error status, or a generic_nack) goes to
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from pigeon.carriers import smpp_pdu as pdu
@@ -34,6 +36,12 @@ __all__ = ["ReportHost", "SmscReports", "smpp_address"]
 log = logging.getLogger(__name__)
 
 _DELIVER_CONCURRENCY = 32  # deliver_sm being recorded at once; the SMSC's window holds the rest
+
+#: command_id → (its name, its parser, its response) for what an SMSC delivers.
+_DELIVERIES: dict[int, tuple[str, Callable[[bytes], pdu.DeliverSm], Callable[[int, int], bytes]]] = {
+    pdu.DELIVER_SM: ("deliver_sm", pdu.parse_deliver_sm, pdu.deliver_sm_resp_pdu),
+    pdu.DATA_SM: ("data_sm", pdu.parse_data_sm, pdu.data_sm_resp_pdu),
+}
 
 
 class ReportHost(Protocol):
@@ -114,21 +122,23 @@ class SmscReports:
             return
         self.counts["refused_late"] += 1
 
-    # --- deliver_sm ---------------------------------------------------------------------
+    # --- deliver_sm and data_sm ---------------------------------------------------------
 
     def on_deliver(self, session: SmppSession, header: pdu.Header, body: bytes) -> None:
-        """Called by a session for each deliver_sm; answered once the event is recorded."""
-        self._spawn(self._deliver(session, header.sequence, body))
+        """Called by a session for each deliver_sm or data_sm; answered once the event is recorded."""
+        self._spawn(self._deliver(session, header, body))
 
-    async def _deliver(self, session: SmppSession, sequence: int, body: bytes) -> None:
+    async def _deliver(self, session: SmppSession, header: pdu.Header, body: bytes) -> None:
         h = self.host
+        sequence = header.sequence
+        name, parse, answer = _DELIVERIES[header.command_id]
         async with self._slots:
             try:
-                deliver = pdu.parse_deliver_sm(body)
+                deliver = parse(body)
             except pdu.PduError as exc:
                 h.metrics.errors.labels(h.name, "pdu").inc()
-                h.last_error = f"garbled deliver_sm: {exc}"
-                log.warning("garbled deliver_sm", extra={"carrier": h.name, "problem": str(exc), "pdu": body.hex()})
+                h.last_error = f"garbled {name}: {exc}"
+                log.warning(f"garbled {name}", extra={"carrier": h.name, "problem": str(exc), "pdu": body.hex()})
                 session.respond(pdu.generic_nack_pdu(sequence, 0x02))  # ESME_RINVCMDLEN
                 return
             if deliver.unread_tail is not None:
@@ -136,10 +146,10 @@ class SmscReports:
                 # logged, since one of them may have been the receipt's id or state.
                 h.metrics.errors.labels(h.name, "tlv").inc()
                 log.warning(
-                    "deliver_sm taken without its unreadable optional parameters",
+                    f"{name} taken without its unreadable optional parameters",
                     extra={
                         "carrier": h.name,
-                        "command_id": f"0x{pdu.DELIVER_SM:08X}",
+                        "command_id": f"0x{header.command_id:08X}",
                         "sequence": sequence,
                         "problem": deliver.unread_tail,
                         "pdu": body.hex(),
@@ -150,9 +160,9 @@ class SmscReports:
                 status = 0
             except Exception:
                 h.metrics.errors.labels(h.name, "events").inc()
-                log.exception("recording a deliver_sm failed; the SMSC will resend it", extra={"carrier": h.name})
+                log.exception(f"recording a {name} failed; the SMSC will resend it", extra={"carrier": h.name})
                 status = pdu.ESME_RX_T_APPN
-            session.respond(pdu.deliver_sm_resp_pdu(sequence, status))
+            session.respond(answer(sequence, status))
 
     async def _receipt(self, deliver: pdu.DeliverSm) -> None:
         h = self.host

@@ -14,8 +14,10 @@ drops the whole connection on any command_status outside its enum. Here:
 * an answer to a submit_sm the caller stopped waiting for (`forget`) is handed to
   ``on_late`` with what the caller said the submit was for (`pigeon.carriers.smpp_late`).
 
-A deliver_sm is handed to ``on_deliver`` and answered by the carrier (via `respond`) only
-after the event is recorded. Nothing here logs credentials.
+A deliver_sm or a data_sm (which SMSCs also send receipts and mobile-originated messages in)
+is handed to ``on_deliver`` and answered by the carrier (via `respond`) only after the event
+is recorded. Any other request from the SMSC gets generic_nack ESME_RINVCMDID. Nothing here
+logs credentials.
 """
 
 from __future__ import annotations
@@ -278,7 +280,7 @@ class SmppSession:
             return
         if header.command_id == pdu.ENQUIRE_LINK:
             self.respond(pdu.enquire_link_resp_pdu(header.sequence))
-        elif header.command_id == pdu.DELIVER_SM:
+        elif header.command_id in (pdu.DELIVER_SM, pdu.DATA_SM):
             self._on_deliver(self, header, body)
         elif header.command_id == pdu.UNBIND:
             self.respond(pdu.unbind_resp_pdu(header.sequence))

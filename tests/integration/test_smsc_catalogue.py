@@ -325,6 +325,22 @@ def test_garbled_pdu() -> None:
     run(scenario)
 
 
+def test_garbled_data_sm() -> None:
+    async def scenario() -> None:
+        async with against(faults.GarbledDataSm) as (smsc, carrier, events):
+            await smsc.wait(lambda: len(smsc.answers) == 2)
+            answers = [smsc.answers[s] for s in smsc.sequences]
+            assert [(a.command_id, a.status) for a in answers] == [
+                (faults.GENERIC_NACK, 0x02),  # ESME_RINVCMDLEN, as for a garbled deliver_sm
+                (faults.DATA_SM | faults.RESP, 0),
+            ]
+            assert errors(carrier, "pdu") == 1
+            assert [m.body for m in events.inbound] == ["still readable"]
+            assert carrier.status().binds[0].connects == 1
+
+    run(scenario)
+
+
 def test_unreadable_tlvs(caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
         async with against(faults.UnreadableTlvs) as (smsc, carrier, events):

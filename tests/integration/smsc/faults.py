@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 
 BIND_TRANSCEIVER, BIND_TRANSMITTER, BIND_RECEIVER = 0x09, 0x02, 0x01
 SUBMIT_SM, DELIVER_SM, UNBIND, ENQUIRE_LINK = 0x04, 0x05, 0x06, 0x15
+DATA_SM = 0x0103
 RESP = 0x80000000
 GENERIC_NACK = 0x80000000
 ESME_RBINDFAIL, ESME_RTHROTTLED = 0x0D, 0x58
@@ -450,6 +451,23 @@ class GarbledPdu(FakeSmsc):
         conn.request(DELIVER_SM, deliver_sm_body(b"short", esm_class=0, sm_length=200))
 
 
+class GarbledDataSm(FakeSmsc):
+    """After bind, a data_sm cut short in its mandatory part (no registered_delivery, no
+    data_coding), then a well-formed data_sm carrying a text in message_payload.
+
+    Expected: the garbled one refused as a garbled deliver_sm is (generic_nack
+    ESME_RINVCMDLEN, a "pdu" error counted), the bind kept, and the good one taken and
+    answered data_sm_resp ESME_ROK.
+    """
+
+    async def on_bound(self, conn: Connection) -> None:
+        addressed = cstr("") + bytes([1, 1]) + cstr("447700900123") + bytes([1, 1]) + cstr("14155550100")
+        self.sequences = [
+            conn.request(DATA_SM, addressed + bytes([0])),
+            conn.request(DATA_SM, addressed + bytes([0, 0, 0]) + tlv(0x0424, b"still readable")),
+        ]
+
+
 class UnreadableTlvs(FakeSmsc):
     """Right after bind, two receipts whose optional parameters cannot all be read: one with a
     stray NUL after its text (too short for a TLV), one whose receipted_message_id TLV is
@@ -578,6 +596,7 @@ CATALOGUE: tuple[type[FakeSmsc], ...] = (
     ReceiptForUnknownId,
     HexIds,
     GarbledPdu,
+    GarbledDataSm,
     UnreadableTlvs,
     VendorStatus,
     LaterPartRefused,
