@@ -10,7 +10,8 @@ The answers to webhooks can hold it too, and are replaced with a note
 (`pigeon.store.redaction`): those to the message's own webhooks (an inbound message's webhook
 answer is its replies' TwiML, a status callback's receiver may echo the text), and, for a
 reply, those to the webhook of the inbound message it answers, whose TwiML holds the reply's
-text. So is the fingerprint of the request that made the message under an Idempotency-Key:
+text. So are the URLs the application redirected those webhooks to, but for their scheme and
+host: they may carry the text too. So is the fingerprint of the request that made the message under an Idempotency-Key:
 it covers the Body."""
 
 from __future__ import annotations
