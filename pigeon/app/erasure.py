@@ -44,6 +44,13 @@ def survey(db: Database, number: str, *, account: str | None = None) -> erasure.
         return erasure.find(conn, number, account=account)
 
 
+def records(db: Database, *, account: str | None = None) -> list[dict[str, Any]]:
+    """The erasures on record, newest first (`erasure_log.listing`): with `account`, those
+    that covered it."""
+    with db.read() as conn:
+        return erasure_log.listing(conn, account_sid=account)
+
+
 def erase(
     db: Database,
     number: str,

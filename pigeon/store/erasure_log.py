@@ -8,6 +8,9 @@ beside the number's fingerprint, the SIDs would keep when the person texted and 
 which is the history the erasure removed. Their fingerprints answer whoever asks with a SID
 in hand (the doctor), and tell nobody else anything.
 
+`listing` is the operator's view of the records (`pigeon erase --list`): their times,
+scope, who ran them and their counts, never a fingerprint.
+
 The record is kept for ever: it is the evidence that the request was carried out, and the
 retention (pigeon/store/retention.py) leaves it alone. Erasures are rare, and so is the
 record's growth.
@@ -130,3 +133,36 @@ def of_message(conn: Connection, *, account_sid: str, sid: str) -> dict[str, Any
     )
     found = conn.execute(q).first()
     return _row(conn, found, account_sid) if found is not None else None
+
+
+#: What `listing` shows of an erasure: never its fingerprints, which an operator has no use for
+#: and which, with the key in the store, let whoever holds a number in mind test it.
+_LISTED = (
+    e.id,
+    e.started_at,
+    e.finished_at,
+    e.account_sid,
+    e.erased_by,
+    e.messages,
+    e.requests,
+    e.alerts,
+    e.unroutable,
+    e.kept_in_progress,
+)
+
+
+def listing(conn: Connection, *, account_sid: str | None = None) -> list[dict[str, Any]]:
+    """Every erasure on record, newest first; with `account_sid`, those that covered it (run
+    for it, for its parent or for every account), each with `account_messages`: how many of
+    the messages it removed were that account's."""
+    q = sa.select(*_LISTED).order_by(e.id.desc())
+    if account_sid is None:
+        return [dict(r) for r in conn.execute(q).mappings()]
+    mine = (
+        sa.select(sa.func.count())
+        .where(x.erasure_id == e.id, x.account_sid == account_sid)
+        .correlate(erasures)
+        .scalar_subquery()
+    )
+    q = q.add_columns(mine.label("account_messages")).where(_covering(account_sid))
+    return [dict(r) for r in conn.execute(q).mappings()]
