@@ -19,8 +19,10 @@ from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.ports import InboundSms, WebhookRequest, WebhookResponse
 from pigeon.store import erasure as erasure_store
+from pigeon.store import messages as message_store
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
+from pigeon.store.schema import downgrade, upgrade
 from pigeon.store.tables import message_events, messages, phone_numbers, webhook_attempts, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 from tests.integration import test_event_streams
@@ -32,6 +34,8 @@ TEXT = "zanzibar at noon"
 WORD = "zanzibar"  # how the text shows in every URL below, whatever its spelling
 APP, FALLBACK = "https://app.example.com/sms", "https://fallback.example.com/sms-failed"
 HANDSET = "+14155559999"
+#: The note of migration 0026, for the redactions made before it.
+NOTE_0026 = "[removed when a message it held was redacted]"
 
 
 def _twiml(body: str) -> WebhookResponse:
@@ -172,3 +176,40 @@ def test_erasing_a_reply_removes_the_text_from_the_redirects_of_the_message_it_a
         assert erasure_store.erase_messages(conn, [reply]) == 1
     note = "[removed when a message it held was erased]"
     assert attempted_urls(db)[1:3] == [f"https://app.example.com/{note}"] * 2
+
+
+def test_the_upgrade_redacts_the_redirect_urls_of_earlier_redactions(
+    db: Database, clock: FrozenClock, account: Account
+) -> None:
+    """Messages redacted before this release kept the URLs of their redirects whole: migration
+    0026 replaces them, those of the inbound message that a redacted reply answers included,
+    and leaves other messages' alone."""
+    sid, _ = received(db, clock, account, application(fallback_answers=False))
+    answered, [reply] = received(db, clock, account, application(fallback_answers=True))
+    untouched, _ = received(db, clock, account, application(fallback_answers=False))
+    downgrade(db.engine, "0025")
+    with db.write() as conn:  # as the release before redacted: the body, and the timeline says so
+        for redacted in (sid, reply):
+            conn.execute(messages.update().where(messages.c.sid == redacted).values(body="", status="delivered"))
+            message_store.add_event(
+                conn, message_sid=redacted, account_sid=account.sid, at=clock.now(), kind="redacted"
+            )
+    upgrade(db.engine)
+    note = f"https://app.example.com/{NOTE_0026}"
+    with db.read() as conn:
+        urls = {
+            s: list(
+                conn.execute(
+                    sa.select(webhook_attempts.c.url)
+                    .join(webhook_deliveries, webhook_attempts.c.delivery_id == webhook_deliveries.c.id)
+                    .where(webhook_deliveries.c.message_sid == s)
+                    .order_by(webhook_attempts.c.id)
+                ).scalars()
+            )
+            for s in (sid, answered, untouched)
+        }
+        shown = {s: [str(a) for a in list_alerts(conn, resource_sid=s)] for s in (sid, untouched)}
+    assert urls[sid] == [APP, note, note, FALLBACK, note]
+    assert urls[answered] == [APP, note, note, FALLBACK]
+    assert WORD in urls[untouched][1] and WORD in shown[untouched][0]
+    assert all(WORD not in text.replace(f"'Body', '{TEXT}'", "") for text in shown[sid])
