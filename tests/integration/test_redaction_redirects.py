@@ -34,8 +34,8 @@ TEXT = "zanzibar at noon"
 WORD = "zanzibar"  # how the text shows in every URL below, whatever its spelling
 APP, FALLBACK = "https://app.example.com/sms", "https://fallback.example.com/sms-failed"
 HANDSET = "+14155559999"
-#: The note of migration 0026, for the redactions made before it.
-NOTE_0026 = "[removed when a message it held was redacted]"
+#: The note of migration 0027, for the redactions made before it.
+NOTE_0027 = "[removed when a message it held was redacted]"
 
 
 def _twiml(body: str) -> WebhookResponse:
@@ -182,12 +182,12 @@ def test_the_upgrade_redacts_the_redirect_urls_of_earlier_redactions(
     db: Database, clock: FrozenClock, account: Account
 ) -> None:
     """Messages redacted before this release kept the URLs of their redirects whole: migration
-    0026 replaces them, those of the inbound message that a redacted reply answers included,
+    0027 replaces them, those of the inbound message that a redacted reply answers included,
     and leaves other messages' alone."""
     sid, _ = received(db, clock, account, application(fallback_answers=False))
     answered, [reply] = received(db, clock, account, application(fallback_answers=True))
     untouched, _ = received(db, clock, account, application(fallback_answers=False))
-    downgrade(db.engine, "0025")
+    downgrade(db.engine, "0026")
     with db.write() as conn:  # as the release before redacted: the body, and the timeline says so
         for redacted in (sid, reply):
             conn.execute(messages.update().where(messages.c.sid == redacted).values(body="", status="delivered"))
@@ -195,7 +195,7 @@ def test_the_upgrade_redacts_the_redirect_urls_of_earlier_redactions(
                 conn, message_sid=redacted, account_sid=account.sid, at=clock.now(), kind="redacted"
             )
     upgrade(db.engine)
-    note = f"https://app.example.com/{NOTE_0026}"
+    note = f"https://app.example.com/{NOTE_0027}"
     with db.read() as conn:
         urls = {
             s: list(

@@ -9,8 +9,8 @@ messages redacted before (a "redacted" entry in their timeline) and the inbound 
 replies answer, once, as 0025 did for the answers. The URLs a delivery was configured with
 stay whole. Nothing comes back on a downgrade.
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-12 09:00:00.000000
 """
 
@@ -24,8 +24,8 @@ from alembic import op
 from pigeon.domain.redacted_urls import redacted_headers, redacted_text, redacted_url, redacted_value
 from pigeon.domain.urls import url_for_log, without_credentials
 
-revision = "0026"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
