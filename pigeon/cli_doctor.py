@@ -192,7 +192,8 @@ def blocked(
 def duplicates(
     to: Annotated[str | None, typer.Option("--to", help="Only texts to this recipient.")] = None,
     since: SinceOpt = "24h",
-    window: Annotated[float, typer.Option("--window", help="Seconds between texts that count as duplicates.")] = 10.0,
+    # Text, read by parse_window: Click's float type would take "1e3", "nan" and "1_0".
+    window: Annotated[str, typer.Option("--window", help="Seconds between texts that count as duplicates.")] = "10",
     account: AccountOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -203,11 +204,11 @@ def duplicates(
     db = _db()
     now = clock.now()
     try:
-        parse_window(window)
+        seconds = parse_window(window)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--window") from None
     account_sid = _account(db, account)
-    report = _search(db, diagnose.diagnose_duplicates, account_sid, to, parse_since(since, now), window, now=now)
+    report = _search(db, diagnose.diagnose_duplicates, account_sid, to, parse_since(since, now), seconds, now=now)
     _finish(report, as_json)
 
 

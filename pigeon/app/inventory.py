@@ -28,6 +28,7 @@ from pigeon.domain.inventory import (
     parse_contains,
     parse_coordinate,
 )
+from pigeon.domain.quoted import shown
 from pigeon.store import inventory as store
 from pigeon.store.inventory import InventoryQuery
 
@@ -106,17 +107,25 @@ def _point(row: Mapping[str, Any]) -> tuple[float, float] | None:
 def _near(conn: Connection, params: Mapping[str, str]) -> tuple[tuple[float, float] | None, float] | None:
     """The (point, radius in miles) of a NearLatLong or NearNumber search, if one was asked for;
     the point is None for a NearNumber whose location the inventory does not know."""
-    near_number, near_latlong = params.get("NearNumber", "").strip(), params.get("NearLatLong", "").strip()
+    # NearLatLong is read as given: " 37.7,-122.4" is refused like "3.77e1,-122.4".
+    near_number, near_latlong = params.get("NearNumber", "").strip(), params.get("NearLatLong", "")
     if not near_number and not near_latlong:
         return None
-    distance = integers.whole_number(params.get("Distance") or str(DEFAULT_DISTANCE))
+    raw_distance = params.get("Distance") or str(DEFAULT_DISTANCE)
+    distance = integers.whole_number(raw_distance)
     if distance is None or distance > MAX_DISTANCE:
-        raise ApiError(20422, f"Distance must be a whole number of miles from 0 to {MAX_DISTANCE}.")
+        raise ApiError(
+            20422, f"Distance must be a whole number of miles from 0 to {MAX_DISTANCE}, not {shown(raw_distance)}."
+        )
     if near_latlong:
         lat_raw, _, lon_raw = near_latlong.partition(",")
         lat, lon = parse_coordinate(lat_raw, 90), parse_coordinate(lon_raw, 180)
         if lat is None or lon is None:
-            raise ApiError(20422, f"NearLatLong {near_latlong!r} is not 'latitude,longitude'.")
+            raise ApiError(
+                20422,
+                f"NearLatLong must be 'latitude,longitude' in decimal degrees (such as 37.77,-122.42), "
+                f"not {shown(near_latlong)}.",
+            )
         return (lat, lon), float(distance)
     e164 = numbers.to_e164(near_number)
     if e164 is None:

@@ -16,6 +16,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from pigeon.domain.decimals import decimal_number
+
 KEYPAD = {
     **dict.fromkeys("ABC", "2"),
     **dict.fromkeys("DEF", "3"),
@@ -103,12 +105,10 @@ def parse_flag(raw: str) -> bool | None:
 
 
 def parse_coordinate(raw: str, limit: float) -> float | None:
-    """A latitude (limit 90) or longitude (limit 180) in decimal degrees, or None if invalid."""
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and -limit <= value <= limit else None
+    """A latitude (limit 90) or longitude (limit 180) in decimal degrees, or None if invalid
+    (pigeon.domain.decimals: no exponent, NaN, spaces or non-ASCII digits)."""
+    value = decimal_number(raw, signed=True)
+    return float(value) if value is not None and -limit <= value <= limit else None
 
 
 def distance_miles(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -12,11 +12,12 @@ Pure: values in, decisions out; "today" is given.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from pigeon.domain.decimals import decimal_number
+from pigeon.domain.quoted import shown
 from pigeon.domain.usage import TOTAL_PRICE
 
 __all__ = [
@@ -41,8 +42,8 @@ DEFAULT_TRIGGER_BY = "usage"
 #: The largest threshold taken: beyond any usage a store could count, and small enough that
 #: every database keeps it exactly.
 MAX_VALUE = Decimal("1e15")
-
-_NUMBER = re.compile(r"\+?(\d{1,16}(\.\d{1,6})?|\.\d{1,6})")
+#: The finest threshold: a millionth of the unit a price is charged in (what the store keeps).
+MAX_DECIMALS = 6
 
 
 class TriggerValueError(ValueError):
@@ -58,21 +59,23 @@ class TriggerValue:
 def parse_trigger_value(raw: str, *, trigger_by: str) -> TriggerValue:
     """A TriggerValue as given: a positive number, or "+N" for N more than the value now.
     Counts (messages, segments) are whole; a price may have up to six decimals."""
-    text = raw.strip()
-    if not _NUMBER.fullmatch(text):
-        raise TriggerValueError(f"TriggerValue must be a positive number such as 100 or +30, not {raw!r}.")
-    try:
-        amount = Decimal(text.lstrip("+"))
-    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-        raise TriggerValueError(f"TriggerValue {raw!r} is not a number.") from None
+    # A leading "+" is the offset, not a sign: the number after it is read unsigned.
+    offset = raw.startswith("+")
+    amount = decimal_number(raw[1:] if offset else raw)
+    if amount is None:
+        raise TriggerValueError(f"TriggerValue must be a positive number such as 100 or +30, not {shown(raw)}.")
+    if len(raw.partition(".")[2]) > MAX_DECIMALS:
+        raise TriggerValueError(f"TriggerValue has at most {MAX_DECIMALS} decimals, not {shown(raw)}.")
     if amount <= 0:
-        raise TriggerValueError(f"TriggerValue must be more than 0, not {raw!r}.")
+        raise TriggerValueError(f"TriggerValue must be more than 0, not {shown(raw)}.")
     if amount >= MAX_VALUE:
-        raise TriggerValueError(f"TriggerValue {raw!r} is too large.")
+        raise TriggerValueError(f"TriggerValue {shown(raw)} is too large.")
     if trigger_by != "price" and amount != amount.to_integral_value():
         unit = "messages" if trigger_by == "count" else "segments"
-        raise TriggerValueError(f"TriggerValue counts {unit} when TriggerBy is {trigger_by}: {raw!r} is not whole.")
-    return TriggerValue(amount, text.startswith("+"))
+        raise TriggerValueError(
+            f"TriggerValue counts {unit} when TriggerBy is {trigger_by}: {shown(raw)} is not whole."
+        )
+    return TriggerValue(amount, offset)
 
 
 def period_key(recurring: str | None, today: date) -> str:

@@ -156,7 +156,8 @@ def test_a_bad_file_reports_every_problem_by_line() -> None:
             "+14155550101,landline,perhaps,99,somewhere\n"
             "+14155550100,local,true,,none\n"
             "12345,local,true,,none\n"
-            "+14155550102,loc\x00al,true,,none\n",
+            "+14155550102,loc\x00al,true,,none\n"
+            "+14155550103,local,true,3.7e1,none\n",
             NOW,
         )
     problems = "\n".join(info.value.problems)
@@ -168,6 +169,7 @@ def test_a_bad_file_reports_every_problem_by_line() -> None:
     assert "line 5: +14155550100 is also on line 2" in problems
     assert "line 6: 12345 looks like a short code" in problems
     assert "line 7: number_type holds a NUL character" in problems  # PostgreSQL cannot store it
+    assert "line 8: latitude '3.7e1' is not a number" in problems  # float() read it as 37
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ TODAY = date(2026, 3, 15)
     ("raw", "by", "value"),
     [
         ("100", "usage", TriggerValue(Decimal(100), False)),
-        (" 7 ", "count", TriggerValue(Decimal(7), False)),
+        ("7", "count", TriggerValue(Decimal(7), False)),
         ("+30", "count", TriggerValue(Decimal(30), True)),
         ("12.50", "price", TriggerValue(Decimal("12.50"), False)),
         ("+.5", "price", TriggerValue(Decimal("0.5"), True)),
@@ -48,7 +48,15 @@ def test_trigger_values_as_given(raw: str, by: str, value: TriggerValue) -> None
         ("", "count", "positive number"),
         ("1.5", "usage", "segments"),
         ("1.5", "count", "messages"),
-        ("0.0000001", "price", "positive number"),  # finer than a millionth
+        ("0.0000001", "price", "at most 6 decimals"),  # finer than a millionth
+        (" 7 ", "count", "positive number"),
+        ("1_0", "count", "positive number"),
+        ("١٥", "count", "positive number"),  # Arabic-Indic digits
+        ("nan", "price", "positive number"),
+        ("inf", "price", "positive number"),
+        ("+-5", "count", "positive number"),
+        ("++5", "count", "positive number"),
+        ("12.", "price", "positive number"),
         ("1" + "0" * 15, "count", "too large"),
     ],
 )

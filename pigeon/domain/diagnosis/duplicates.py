@@ -9,10 +9,10 @@ carrier's duplicate, two or more submits are Pigeon's own resend, and the timeli
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import timedelta
 
+from pigeon.domain.decimals import decimal_number
 from pigeon.domain.diagnosis.erased import erased_since, number_erased
 from pigeon.domain.diagnosis.facts import DuplicateFacts, DuplicateGroup, Row
 from pigeon.domain.diagnosis.model import (
@@ -26,23 +26,21 @@ from pigeon.domain.diagnosis.model import (
     when,
 )
 from pigeon.domain.diagnosis.submits import submit_findings
+from pigeon.domain.quoted import shown
 
 #: The widest window the search takes, in seconds (a day): past it, a daily reminder would be
 #: grouped with yesterday's as a duplicate.
 MAX_WINDOW_SECONDS = 86_400.0
 
 
-def parse_window(text: str | float) -> float:
-    """The seconds between texts that count as duplicates, as typed (or as a command line
-    already read them): above 0 and at most a day. Raises ValueError, with the sentence to
-    show, for anything else (NaN and infinity too)."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds <= MAX_WINDOW_SECONDS:  # NaN fails this comparison too
-        raise ValueError(f"Window {text!r} is not a number of seconds above 0 and at most {MAX_WINDOW_SECONDS:g}.")
-    return seconds
+def parse_window(text: str) -> float:
+    """The seconds between texts that count as duplicates, as typed: a decimal
+    (pigeon.domain.decimals) above 0 and at most a day. Raises ValueError, with the sentence
+    to show, for anything else ("1e3", "nan", " 10 " and "1_0" too)."""
+    seconds = decimal_number(text)
+    if seconds is None or not 0 < seconds <= MAX_WINDOW_SECONDS:
+        raise ValueError(f"Window {shown(text)} is not a number of seconds above 0 and at most {MAX_WINDOW_SECONDS:g}.")
+    return float(seconds)
 
 
 def group_similar(messages: Sequence[Row], window_seconds: float) -> list[list[Row]]:
