@@ -4,6 +4,9 @@ AvailablePhoneNumbers.json                          countries with free numbers
 AvailablePhoneNumbers/{CountryCode}.json            one country
 AvailablePhoneNumbers/{CountryCode}/{Type}.json     Local, TollFree, Mobile (National, Voip,
                                                     SharedCost, MachineToMachine: always empty)
+
+A country numbers are not sold in (pigeon.domain.inventory.COUNTRY_NAMES) and not stocked
+either is a 404 (20404) on both paths, as Twilio answers one: its search is not an empty page.
 """
 
 from __future__ import annotations
@@ -79,11 +82,15 @@ async def numbers(request: Request) -> Response:
     req = parse_page(params)
     c = ctx(request)
 
-    def run() -> list[dict[str, Any]]:
+    def run() -> list[dict[str, Any]] | None:
         with c.db.read() as conn:
+            if not use.serves_country(conn, code):
+                return None
             return use.search(conn, code, resource, params, offset=req.offset, limit=req.page_size + 1)
 
     rows = await in_thread(run)
+    if rows is None:  # XX/Local.json: no such country, as XX.json (a 404, not an empty page)
+        raise _not_found(request)
     filters = [(k, v) for k, v in request.query_params.multi_items() if k not in PAGING]
     body = offset_envelope(
         "available_phone_numbers",

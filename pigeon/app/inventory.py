@@ -22,6 +22,7 @@ from pigeon.domain import integers, numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.flags import read_flag
 from pigeon.domain.inventory import (
+    COUNTRY_NAMES,
     InvalidPattern,
     distance_miles,
     is_area_code,
@@ -150,6 +151,12 @@ def search(
         return []
     rows = [r for r in store.search(conn, query) if (p := _point(r)) and distance_miles(centre, p) <= radius]
     return rows[offset : offset + limit]
+
+
+def serves_country(conn: Connection, country: str) -> bool:
+    """Whether AvailablePhoneNumbers answers for `country` (upper case): one numbers are sold
+    in, or one the inventory has numbers for (an operator may stock any country)."""
+    return country in COUNTRY_NAMES or store.stocks_country(conn, country)
 
 
 def countries(conn: Connection) -> dict[str, list[str]]:

@@ -118,6 +118,9 @@ def distance_miles(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 3958.8 * math.asin(math.sqrt(h))
 
 
+#: The countries numbers are sold in (Twilio's AvailablePhoneNumbers countries): a search
+#: there is answered, with an empty list when the inventory has none. Any other country is
+#: a 404, as Twilio answers one it does not serve, unless an operator stocked numbers there.
 COUNTRY_NAMES = {
     "AR": "Argentina",
     "AT": "Austria",

@@ -135,6 +135,13 @@ def countries(conn: Connection) -> list[tuple[str, str]]:
     return [(str(c), str(k)) for c, k in conn.execute(q)]
 
 
+def stocks_country(conn: Connection, iso_country: str) -> bool:
+    """Whether the inventory has a free number in the country."""
+    t = available_numbers.c
+    q = sa.select(t.phone_number).where(t.iso_country == iso_country, _not_owned).limit(1)
+    return conn.execute(q).first() is not None
+
+
 def count(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(available_numbers)).scalar_one())
 
