@@ -36,9 +36,9 @@ from pigeon.api.body_limit import BodyLimitMiddleware
 from pigeon.api.concurrency import ConcurrencyMiddleware
 from pigeon.api.context import ApiContext, in_thread
 from pigeon.api.errors import EXCEPTION_HANDLERS
-from pigeon.api.nul_guard import NulGuardMiddleware
 from pigeon.api.request_log import RequestLogMiddleware
 from pigeon.api.request_metrics import RequestMetrics, RequestMetricsMiddleware
+from pigeon.api.text_guard import TextGuardMiddleware
 from pigeon.console.routes import create_console
 from pigeon.store.request_log import RequestLogWriter
 
@@ -134,7 +134,7 @@ def create_app(
         middleware=[
             *([Middleware(RequestMetricsMiddleware, metrics=metrics)] if metrics is not None else []),
             Middleware(RequestLogMiddleware, writer=log_writer, clock=context.clock, proxy_hops=proxy_hops),
-            Middleware(NulGuardMiddleware),
+            Middleware(TextGuardMiddleware),
             Middleware(BodyLimitMiddleware),
             Middleware(ConcurrencyMiddleware, gate=context.concurrency),
         ],

@@ -1,4 +1,6 @@
-"""Query parameters that carry numbers and times, parsed once for every list and search.
+"""Query parameters that carry numbers and times, parsed once for every list and search, and
+the check that a query string is UTF-8 (`query_not_utf8`, run for every route by
+pigeon.api.text_guard).
 
 Each refuses what it cannot use with 20422 and a sentence naming the parameter, before any
 read: a value that parses but that the store cannot hold (an ErrorCode past 32 bits, an
@@ -11,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qsl
 
+from pigeon.api.forms import not_utf8
 from pigeon.domain import flags, integers, periods
 from pigeon.domain.errors import ApiError
 from pigeon.domain.quoted import shown
@@ -19,6 +23,18 @@ from pigeon.store.tables import LARGEST_COLUMN_INTEGER
 
 #: What an Integer column holds on both stores (the filters' columns: status and error codes).
 COLUMN_INTEGER = (-LARGEST_COLUMN_INTEGER - 1, LARGEST_COLUMN_INTEGER)
+
+
+def query_not_utf8(raw: bytes) -> ApiError | None:
+    """The 20422 naming the first parameter of the query string `raw` whose percent escapes are
+    not UTF-8 (pigeon.api.forms.not_utf8), or None. Read as Starlette reads a query (Latin-1,
+    then each name and value unquoted on its own), but with errors="strict" where Starlette
+    puts U+FFFD."""
+    try:
+        parse_qsl(raw.decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return not_utf8(raw)
+    return None
 
 
 def whole_number(

@@ -125,7 +125,7 @@ class RequestLogMiddleware:
             # account the URL names, kept apart from the proven one (store/tables.py).
             "claimed_account_sid": claimed.group(1) if claimed else None,
             "method": scope["method"],
-            # As it came on the wire: a NUL (refused by pigeon.api.nul_guard) cannot be stored.
+            # As it came on the wire: a NUL (refused by pigeon.api.text_guard) cannot be stored.
             "path": _without_numbers(path).replace("\x00", "%00"),
             "error_code": state.get("error_code"),
             "resource_sid": resource if resource and is_sid(resource) else None,
