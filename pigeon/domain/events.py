@@ -32,7 +32,7 @@ from pigeon.domain.integers import whole_number
 from pigeon.domain.numbers import region_of
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.status import MessageStatus
-from pigeon.domain.urls import is_valid_http_url
+from pigeon.domain.urls import is_valid_http_url, without_credentials
 
 __all__ = [
     "EVENT_STREAMS",
@@ -157,6 +157,7 @@ def message_status_data(
     status = MessageStatus(message["status"])
     event_type = _STATUS_TYPES[status]
     updated = message.get("date_updated")
+    callback = message.get("status_callback")
     return _present(
         {
             "messageSid": message["sid"],
@@ -170,7 +171,9 @@ def message_status_data(
             "messagingServiceSid": message.get("messaging_service_sid"),
             "errorCode": message.get("error_code"),
             "body": message.get("body"),
-            "statusCallBackUrl": message.get("status_callback"),
+            # Without its user:password: those are the callback's own credentials, and a sink
+            # is another receiver, often another company's (as the fallback's ErrorUrl).
+            "statusCallBackUrl": callback and without_credentials(callback),
             "rawDlrDoneDate": raw_dlr_done_date,
             "numberOfSegments": message.get("num_segments"),
             "dateUpdated": iso_millis(updated) if isinstance(updated, datetime) else None,

@@ -165,6 +165,12 @@ def test_message_status_data_failed_keeps_error_code_and_service() -> None:
     assert None not in data.values()
 
 
+def test_message_status_data_tells_a_sink_the_callback_url_without_its_password() -> None:
+    """A sink is another receiver: the callback's user:password are the callback's alone."""
+    data = message_status_data(message(status="sent", status_callback="https://app:s3cret@cb.example/s#rc=2"), at=AT)
+    assert data["statusCallBackUrl"] == "https://cb.example/s"
+
+
 def test_message_status_data_without_sender_yet() -> None:
     assert message_status_data(message(status="queued", from_=None), at=AT)["from"] == ""
 
