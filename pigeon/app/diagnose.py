@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from pigeon.app import services
 from pigeon.app.accounts import geo_permissions
 from pigeon.app.callback_delivery import Transactions
+from pigeon.app.diagnose_numbers import AskedNumber, logged_spellings, normalise, read_number
 from pigeon.app.diagnose_probe import ProbePlan, plan_probe, probe_webhook
 from pigeon.app.inbound import webhook_target
 from pigeon.domain import diagnosis as rules
@@ -114,23 +115,6 @@ def diagnose_message(
     return Report("message", _message_subject(row), rules.diagnose_message(facts, thresholds))
 
 
-def normalise(number: str) -> str:
-    """E.164 where the number parses; short codes as they are. A '+' lost to URL decoding
-    ("?To=+1415..." reads as " 1415...") is put back when the digits make a valid number with
-    their country code; anything else is kept as given, and the flows ask for E.164."""
-    raw = number.strip()
-    if numbers.is_short_code(raw):
-        return raw
-    return numbers.to_e164(raw) or numbers.with_country_code(raw) or raw
-
-
-def logged_spellings(recipient: str, given: str) -> list[str]:
-    """The ways the request log may hold a send to `recipient`: as the doctor reads it, as it
-    was given, and an E.164 number's digits without the '+' — how the log keeps a To whose
-    unencoded '+' a form read as a space (pigeon.app.send_guard.summary_of_request)."""
-    return unique([recipient, given.strip(), *([recipient[1:]] if recipient.startswith("+") else [])])
-
-
 def diagnose_recipient(
     conn: Connection,
     account_sid: str,
@@ -141,8 +125,9 @@ def diagnose_recipient(
     thresholds: Thresholds | None = None,
 ) -> Report:
     since = since or now - DEFAULT_SINCE
-    recipient = normalise(to)
-    rows = store.outbound_to(conn, account_sid=account_sid, to=recipient, since=since, limit=RECIPIENT_MESSAGES)
+    asked = read_number(conn, account_sid, to)
+    recipient = asked.number
+    rows = store.outbound_to(conn, account_sid=account_sid, to=asked.spellings, since=since, limit=RECIPIENT_MESSAGES)
     refused = store.refused_requests_to(conn, account_sid=account_sid, to=logged_spellings(recipient, to), since=since)
     facts = rules.RecipientFacts(
         to=recipient,
@@ -151,11 +136,11 @@ def diagnose_recipient(
         messages=[message_facts(conn, r, now) for r in rows],
         refused_requests=refused,
         requests_in_window=store.count_send_requests(conn, account_sid=account_sid, since=since),
-        opt_outs=store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=recipient),
+        opt_outs=store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=asked.spellings),
         geo=_geo_facts(conn, account_sid, recipient) if any(r.get("error_code") == 21408 for r in refused) else None,
         erasures=erasure_log.of_number(conn, account_sid=account_sid, number=recipient),
     )
-    subject = {"to": recipient, "since": since, "messages": [r["sid"] for r in rows]}
+    subject = {**asked.subject("to"), "since": since, "messages": [r["sid"] for r in rows]}
     return Report("recipient", subject, rules.diagnose_recipient(facts, thresholds))
 
 
@@ -176,9 +161,10 @@ def _geo_facts(conn: Connection, account_sid: str, recipient: str) -> dict[str, 
 
 
 def number_facts(
-    conn: Connection, account_sid: str, phone_number: str, *, now: datetime, since: datetime
+    conn: Connection, account_sid: str, asked: AskedNumber, *, now: datetime, since: datetime
 ) -> tuple[rules.NumberFacts, ProbePlan | None]:
     """The number's facts without the test request, and the plan for that request."""
+    phone_number = asked.number
     number = find_by_number(conn, phone_number)
     if number is None or number["account_sid"] != account_sid:
         return rules.NumberFacts(phone_number=phone_number, now=now, since=since), None
@@ -210,7 +196,7 @@ def number_facts(
     )
     # Texts kept as unroutable belong to no account: only those since this account holds the
     # number are its own (before, they were to a number nobody held, or another account's).
-    unroutable = store.unroutable_to(conn, number=phone_number, since=facts.unroutable_since)
+    unroutable = store.unroutable_to(conn, number=asked.spellings, since=facts.unroutable_since)
     facts = dataclasses.replace(facts, unroutable=unroutable)
     plan = None
     if target.url and account is not None:
@@ -231,16 +217,16 @@ async def diagnose_number(
 ) -> Report:
     """With a `sender`, the webhook gets a signed test request (marked PigeonDoctorTest=true)."""
     since = since or now - DEFAULT_SINCE
-    number = normalise(phone_number)
 
-    def read() -> tuple[rules.NumberFacts, ProbePlan | None]:
+    def read() -> tuple[AskedNumber, rules.NumberFacts, ProbePlan | None]:
         with db.read() as conn:
-            return number_facts(conn, account_sid, number, now=now, since=since)
+            asked = read_number(conn, account_sid, phone_number)
+            return asked, *number_facts(conn, account_sid, asked, now=now, since=since)
 
-    facts, plan = await asyncio.to_thread(read)
+    asked, facts, plan = await asyncio.to_thread(read)
     if sender is not None and plan is not None:
         facts = dataclasses.replace(facts, probe=await probe_webhook(sender, plan, timeout=timeout))
-    subject = {"phone_number": number, "account_sid": account_sid, "since": since}
+    subject = {**asked.subject("phone_number"), "account_sid": account_sid, "since": since}
     return Report("number", subject, rules.diagnose_number(facts, thresholds), checks=rules.number_checks(facts))
 
 
@@ -258,8 +244,9 @@ def diagnose_blocked(
 ) -> Report:
     """Why sends from `from_` (a number) or `service` (a Messaging Service of the account; 20404
     for another's) to `to` are refused with 21610."""
-    recipient = normalise(to)
     sender = normalise(from_) if from_ else None
+    asked = read_number(conn, account_sid, to, sender=sender)
+    recipient = asked.number
     senders: list[str] = []
     sender_service = None
     if sender is not None:
@@ -281,7 +268,7 @@ def diagnose_blocked(
         service_sid=service,
         sender_service_sid=sender_service,
         opt_outs=store.opt_outs_with_messages(
-            conn, account_sid=account_sid, recipient=recipient, senders=unique(senders)
+            conn, account_sid=account_sid, recipient=asked.spellings, senders=unique(senders)
         ),
         refused_requests=store.refused_requests_to(
             conn,
@@ -292,7 +279,7 @@ def diagnose_blocked(
             limit=20,
         ),
     )
-    subject = {"to": recipient, "from": sender, "messaging_service_sid": service}
+    subject = {**asked.subject("to"), "from": sender, "messaging_service_sid": service}
     clear: bool | None = False
     if not facts.opt_outs:  # nothing found under a number not in E.164 is no clean result
         clear = True if in_stored_form(recipient) else None
@@ -313,11 +300,14 @@ def diagnose_duplicates(
     now: datetime,
 ) -> Report:
     since = since or now - DEFAULT_SINCE
-    recipient = normalise(to) if to else None
+    asked = read_number(conn, account_sid, to) if to else None
+    recipient = asked.number if asked else None
     rows: dict[str, Row] = {}
     examined_since = since
     for read in (store.similar_messages, store.resubmitted_messages):
-        found = read(conn, account_sid=account_sid, since=since, to=recipient, limit=DUPLICATE_SCAN + 1)
+        found = read(
+            conn, account_sid=account_sid, since=since, to=asked.spellings if asked else None, limit=DUPLICATE_SCAN + 1
+        )
         if len(found) > DUPLICATE_SCAN:  # cut short: the newest were read, the older ones not
             found = found[:DUPLICATE_SCAN]
             examined_since = max(examined_since, found[-1]["date_created"])
@@ -341,7 +331,7 @@ def diagnose_duplicates(
     facts = rules.DuplicateFacts(
         since=since, now=now, window_seconds=window_seconds, to=recipient, groups=groups, erasures=erasures
     )
-    subject = {"to": recipient, "since": since, "window_seconds": window_seconds}
+    subject = {**(asked.subject("to") if asked else {"to": None}), "since": since, "window_seconds": window_seconds}
     found_groups = sum(1 for g in groups if len(g.messages) > 1)
     complete = examined_since == since
     # Nothing found by a scan cut short, under a number not in E.164, or where an erasure took

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from pigeon.app import export as export_use
 from pigeon.app import messages as message_use
-from pigeon.app.diagnose import normalise
+from pigeon.app.diagnose_numbers import normalise
 from pigeon.domain.status import Direction, MessageStatus
 from pigeon.domain.urls import url_for_log
 from pigeon.store import alerts as alert_store

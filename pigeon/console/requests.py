@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pigeon.app.diagnose import logged_spellings, normalise
+from pigeon.app.diagnose_numbers import logged_spellings, normalise
 from pigeon.store import request_log as request_store
 from pigeon.store.request_log import RequestFilter
 

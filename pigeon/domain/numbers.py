@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal, TypeVar, cast
@@ -151,6 +151,26 @@ def with_country_code(digits: str) -> str | None:
     if e164 is None or not phonenumbers.is_valid_number(phonenumbers.parse(e164)):
         return None
     return e164
+
+
+def national_in(raw: str, regions: Sequence[str]) -> tuple[str, str] | None:
+    """A number written as people write it at home ("07700 900123", "(415) 555-2671"), read in
+    the one of `regions` (ISO countries) where it makes a number: (E.164, that country). Read
+    as `to_e164` with a region reads it, possible numbers included (Ofcom's drama range is no
+    *valid* number). When it makes a number in several, a valid one is preferred (a US
+    "(415) 555-2671" is also a possible, invalid UK number); still several, it is none: the
+    country is not guessed."""
+    readings: dict[str, str] = {}
+    for region in regions:
+        e164 = to_e164(raw, region)
+        if e164 is not None:
+            readings.setdefault(e164, region)
+    if len(readings) > 1:
+        readings = {e: r for e, r in readings.items() if phonenumbers.is_valid_number(phonenumbers.parse(e))}
+    if len(readings) != 1:
+        return None
+    [(e164, region)] = readings.items()
+    return e164, region
 
 
 @_cached(None)

@@ -23,6 +23,7 @@ from pigeon.store.tables import (
     message_events,
     messages,
     opt_outs,
+    phone_numbers,
     request_log,
     unmatched_receipts,
     unroutable_inbound,
@@ -59,18 +60,25 @@ def queue_ahead(conn: Connection, *, sender: str, account_sid: str, due: datetim
     return int(conn.execute(q).scalar_one())
 
 
-def outbound_to(conn: Connection, *, account_sid: str, to: str, since: datetime, limit: int) -> list[Row]:
-    """Messages to `to` made since `since` (at most `limit`, newest first), then those made
+def outbound_to(conn: Connection, *, account_sid: str, to: Collection[str], since: datetime, limit: int) -> list[Row]:
+    """Messages to `to` (any of its spellings) made since `since` (at most `limit`, newest first), then those made
     before it that changed in it or are still open (scheduled, queued, sent without a receipt …),
     the newest change first, at most `limit` too. Both read the (account_sid, to, date_created)
     index; the older ones among the recipient's newest `OLDER_SCAN` made before the window. An
     index that found them directly would hold status and date_updated, and every status change
     of every message, four a message, would write it again: too dear for a question asked now
     and then."""
-    mine = [m.account_sid == account_sid, m.to == to, m.direction != "inbound"]
+    made: list[Row] = []
+    older: list[Row] = []
     newest = m.date_created.desc()  # the index's own order: with the SID too, a plan may take another index
-    made = _rows(conn, sa.select(messages).where(*mine, m.date_created >= since).order_by(newest).limit(limit))
-    older = _rows(conn, sa.select(messages).where(*mine, m.date_created < since).order_by(newest).limit(OLDER_SCAN))
+    for spelling in dict.fromkeys(to):  # one read a spelling: an IN list would not keep the index's order
+        mine = [m.account_sid == account_sid, m.to == spelling, m.direction != "inbound"]
+        made += _rows(conn, sa.select(messages).where(*mine, m.date_created >= since).order_by(newest).limit(limit))
+        older += _rows(
+            conn, sa.select(messages).where(*mine, m.date_created < since).order_by(newest).limit(OLDER_SCAN)
+        )
+    made.sort(key=lambda r: (r["date_created"], r["sid"]), reverse=True)
+    made = made[:limit]
     moved = [r for r in older if r["date_updated"] >= since or MessageStatus(r["status"]) not in FINAL]
     moved.sort(key=lambda r: (r["date_updated"], r["sid"]), reverse=True)
     return made + moved[:limit]
@@ -83,16 +91,18 @@ def messages_by_sid(conn: Connection, *, account_sid: str, sids: Collection[str]
     return _rows(conn, q)
 
 
-def similar_messages(conn: Connection, *, account_sid: str, since: datetime, to: str | None, limit: int) -> list[Row]:
-    """API-created messages since `since` that share sender, recipient and content with another,
-    the newest first."""
+def similar_messages(
+    conn: Connection, *, account_sid: str, since: datetime, to: Collection[str] | None, limit: int
+) -> list[Row]:
+    """API-created messages since `since` (to `to`, any of its spellings, if given) that share
+    sender, recipient and content with another, the newest first."""
     window: list[sa.ColumnElement[bool]] = [
         m.account_sid == account_sid,
         m.date_created >= since,
         m.direction == "outbound-api",
     ]
     if to is not None:
-        window.append(m.to == to)
+        window.append(m.to.in_(list(to)))
     repeated = (
         sa.select(m.content_hash)
         .where(*window, m.content_hash.is_not(None))
@@ -109,7 +119,7 @@ def similar_messages(conn: Connection, *, account_sid: str, since: datetime, to:
 
 
 def resubmitted_messages(
-    conn: Connection, *, account_sid: str, since: datetime, to: str | None, limit: int
+    conn: Connection, *, account_sid: str, since: datetime, to: Collection[str] | None, limit: int
 ) -> list[Row]:
     """Messages since `since` that were resent, or got more receipts than they have parts, the
     newest first."""
@@ -119,7 +129,7 @@ def resubmitted_messages(
         m.direction != "inbound",
     ]
     if to is not None:
-        window.append(m.to == to)
+        window.append(m.to.in_(list(to)))
     resent = sa.select(e.message_sid).join(messages, m.sid == e.message_sid).where(*window, e.kind == "resend")
     parts = (
         sa.select(sa.func.count())
@@ -265,26 +275,34 @@ def count_inbound(conn: Connection, *, account_sid: str, number: str, since: dat
     return int(conn.execute(q).scalar_one())
 
 
-def unroutable_to(conn: Connection, *, number: str, since: datetime, limit: int = 50) -> list[Row]:
-    """Texts to `number` kept as unroutable since `since`, newest first. They belong to no
+def unroutable_to(conn: Connection, *, number: Collection[str], since: datetime, limit: int = 50) -> list[Row]:
+    """Texts to `number` (any of its spellings: carriers report some nationally) kept as unroutable since `since`, newest first. They belong to no
     account: the caller reads them only from when the asking account holds the number."""
     u = unroutable_inbound.c
     q = (
         sa.select(unroutable_inbound)
-        .where(u.to == number, u.received_at >= since)
+        .where(u.to.in_(list(number)), u.received_at >= since)
         .order_by(u.received_at.desc(), u.id.desc())
         .limit(limit)
     )
     return _rows(conn, q)
 
 
+def number_countries(conn: Connection, *, account_sid: str) -> list[str]:
+    """The countries of the account's numbers, to read a number written without its country
+    code in (pigeon.app.diagnose_numbers)."""
+    p = phone_numbers.c
+    q = sa.select(p.iso_country).where(p.account_sid == account_sid, p.iso_country.is_not(None)).distinct()
+    return sorted(str(c) for c in conn.execute(q).scalars())
+
+
 # -- opt-outs ---------------------------------------------------------------------------------------
 
 
 def opt_outs_with_messages(
-    conn: Connection, *, account_sid: str, recipient: str, senders: Collection[str] | None = None
+    conn: Connection, *, account_sid: str, recipient: Collection[str], senders: Collection[str] | None = None
 ) -> list[Row]:
-    """The recipient's opt-outs (from `senders` only, if given), newest first, each with the
+    """The recipient's opt-outs (under any of its spellings: a STOP's sender as the carrier wrote it) (from `senders` only, if given), newest first, each with the
     inbound message that caused it (inbound_body, inbound_at) when that is the account's own: a
     number moved from another account of the family brings its opt-outs, not that account's
     messages."""
@@ -294,7 +312,7 @@ def opt_outs_with_messages(
         .select_from(
             opt_outs.outerjoin(messages, sa.and_(m.sid == o.inbound_message_sid, m.account_sid == o.account_sid))
         )
-        .where(o.account_sid == account_sid, o.recipient == recipient)
+        .where(o.account_sid == account_sid, o.recipient.in_(list(recipient)))
         .order_by(o.date_created.desc(), o.id.desc())
     )
     if senders is not None:

@@ -27,6 +27,7 @@ from pigeon.app import accounts as account_use
 from pigeon.app import diagnose
 from pigeon.app import numbers as number_use
 from pigeon.app.callback_delivery import deliver_one
+from pigeon.app.diagnose_numbers import normalise
 from pigeon.app.dispatch import DispatchSettings, claim, mark_sending
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
@@ -440,18 +441,19 @@ def test_a_send_whose_plus_was_lost_in_the_form_is_found_by_its_e164_number(db: 
         assert report.subject["to"] == "+14155552699"
 
 
-def test_a_national_number_is_not_read_as_another_countrys(pipe: Pipeline) -> None:
-    """ "2025550123" is a US number without its country code, not Egypt's +20 25550123."""
-    assert diagnose.normalise("2025550123") == "2025550123"
-    f = only(recipient(pipe, "2025550123"), "number_not_e164")
-    assert "E.164" in f.advice[0]
+def test_a_national_number_is_read_in_the_accounts_country_not_as_another_countrys(pipe: Pipeline) -> None:
+    """ "2025550123" is a US number without its country code, not Egypt's +20 25550123: the
+    doctor reads it in the country of the account's numbers (US), and says so."""
+    assert normalise("2025550123") == "2025550123"  # no country to read it in
+    report = recipient(pipe, "2025550123")
+    assert (report.subject["to"], report.subject["read_in"]) == ("+12025550123", "US")
+    only(report, "never_requested")
     assert post(pipe, "2025550123") is None  # the application sent it so: refused, logged as written
     f = only(recipient(pipe, "2025550123"), "rejected_by_api")
     assert [r["error_code"] for r in rows(f, "request_log")] == [21211]
     report = blocked(pipe, "2025550123", from_=SENDER)
-    only(report, "number_not_e164")
-    assert report.checks[0]["ok"] is None  # nothing found under it: not a clean result
-    assert blocked(pipe, "+12025550123", from_=SENDER).checks[0]["ok"] is True
+    assert report.subject["to"] == "+12025550123"
+    assert report.checks[0]["ok"] is True
 
 
 def test_rejected_by_api_with_each_code_explained(pipe: Pipeline) -> None:

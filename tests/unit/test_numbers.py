@@ -306,3 +306,30 @@ def test_text_too_long_to_be_a_number_is_none_of_them_and_not_cached() -> None:
     assert numbers.number_type(junk) == "unknown"
     assert numbers.to_e164("+1 (415) 555-0100") == "+14155550100"  # short ones as before
     assert numbers.to_e164("4155550100", default_region="US") == "+14155550100"
+
+
+@pytest.mark.parametrize(
+    ("raw", "regions", "expected"),
+    [
+        ("(415) 555-2671", ["US"], ("+14155552671", "US")),
+        ("07700 900123", ["GB"], ("+447700900123", "GB")),  # the drama range: possible, not valid
+        ("07700900123", ["GB", "US"], ("+447700900123", "GB")),  # a number in one of them only
+        ("(415) 555-2671", ["GB", "US"], ("+14155552671", "US")),  # possible in GB, valid in the US
+        ("07700900123", ["US"], None),
+        ("4155552671", [], None),  # no country to read it in
+        ("hello", ["US"], None),
+    ],
+)
+def test_a_national_spelling_is_read_in_the_one_country_where_it_makes_a_number(
+    raw: str, regions: list[str], expected: tuple[str, str] | None
+) -> None:
+    assert numbers.national_in(raw, regions) == expected
+
+
+def test_a_spelling_that_is_a_valid_number_in_two_countries_is_read_in_neither() -> None:
+    # A French and a Dutch mobile are both written "06 12 34 56 78" at home: the country is not guessed.
+    assert numbers.national_in("0612345678", ["FR"]) == ("+33612345678", "FR")
+    assert numbers.national_in("0612345678", ["NL"]) == ("+31612345678", "NL")
+    assert numbers.national_in("0612345678", ["FR", "NL"]) is None
+    # Ten digits of the shared +1 read the same in the US and Canada: one number.
+    assert numbers.national_in("4155552671", ["CA", "US"]) == ("+14155552671", "CA")
