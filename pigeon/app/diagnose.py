@@ -194,10 +194,15 @@ def number_facts(
         unannounced=[a for a in _inbound_alerts([11200]) if not a["request_url"]],
         inbound_received=store.count_inbound(conn, account_sid=account_sid, number=phone_number, since=since),
     )
+    untold_count, untold_first, untold = store.untold_inbound(
+        conn, account_sid=account_sid, number=phone_number, since=since
+    )
     # Texts kept as unroutable belong to no account: only those since this account holds the
     # number are its own (before, they were to a number nobody held, or another account's).
     unroutable = store.unroutable_to(conn, number=asked.spellings, since=facts.unroutable_since)
-    facts = dataclasses.replace(facts, unroutable=unroutable)
+    facts = dataclasses.replace(
+        facts, unroutable=unroutable, untold_count=untold_count, untold_first=untold_first, untold=untold
+    )
     plan = None
     if target.url and account is not None:
         plan = plan_probe(number, target, auth_token=account["auth_token"])

@@ -275,6 +275,28 @@ def count_inbound(conn: Connection, *, account_sid: str, number: str, since: dat
     return int(conn.execute(q).scalar_one())
 
 
+def _told_no_one() -> sa.ColumnElement[bool]:
+    """An inbound message that no application was told of for want of a URL: its ``no_webhook``
+    timeline entry, or (texts from before that entry was written) the 11200 alert without a
+    request that intake raised for it."""
+    entry = sa.select(e.message_sid).where(e.message_sid == m.sid, e.kind == "no_webhook")
+    alert = sa.select(alerts.c.sid).where(
+        alerts.c.resource_sid == m.sid, alerts.c.error_code == 11200, alerts.c.request_url.is_(None)
+    )
+    return sa.or_(entry.exists(), alert.exists())
+
+
+def untold_inbound(
+    conn: Connection, *, account_sid: str, number: str, since: datetime, limit: int = 10
+) -> tuple[int, datetime | None, list[Row]]:
+    """Inbound messages to `number` since `since` that no application was told of: how many,
+    when the first came, and the newest `limit` of them (newest first)."""
+    where = [*_inbound_to(account_sid, number, since), _told_no_one()]
+    count, first = conn.execute(sa.select(sa.func.count(), sa.func.min(m.date_created)).where(*where)).one()
+    newest = sa.select(messages).where(*where).order_by(m.date_created.desc(), m.sid.desc()).limit(limit)
+    return int(count), first, _rows(conn, newest) if count else []
+
+
 def unroutable_to(conn: Connection, *, number: Collection[str], since: datetime, limit: int = 50) -> list[Row]:
     """Texts to `number` (any of its spellings: carriers report some nationally) kept as unroutable since `since`, newest first. They belong to no
     account: the caller reads them only from when the asking account holds the number."""

@@ -59,6 +59,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                 webhook_failing, invalid_twiml    error (test request fails) / warning (history only,
                                                         or the fallback URL took the texts)
                 webhook_slow                 warning
+                received_without_webhook     warning    texts came while it had no webhook (how many,
+                                                        since when, the latest); it has one now
                 unroutable_inbound           error      texts that never reached the account
                 short_code_country           info       country-bound short-code rules
     blocked     opted_out                    error

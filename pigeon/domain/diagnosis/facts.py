@@ -107,6 +107,12 @@ class NumberFacts:
     fallback_answers: Sequence[Row] = ()
     #: Inbound messages stored with no application told (alert 11200 without a request).
     unannounced: Sequence[Row] = ()
+    #: Inbound messages since `since` that no application was told of, for want of a webhook
+    #: (their `no_webhook` timeline entry, or that alert): how many, when the first came, and
+    #: the newest of them. The timeline outlasts the error log, and the webhook may be set since.
+    untold_count: int = 0
+    untold_first: datetime | None = None
+    untold: Sequence[Row] = ()
     #: Texts to the number that no account took, since `unroutable_since`.
     unroutable: Sequence[Row] = ()
     inbound_received: int = 0

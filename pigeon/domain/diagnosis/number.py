@@ -11,6 +11,7 @@ from typing import Any
 from pigeon.domain.diagnosis.facts import NumberFacts, Row, WebhookExchange, WebhookProbe
 from pigeon.domain.diagnosis.inbound import TWIML_CODES
 from pigeon.domain.diagnosis.model import Finding, Thresholds, alert_row, explained, remedy, unique, when
+from pigeon.domain.diagnosis.untold import received_without_webhook, untold_rows, untold_said
 
 
 def exchange_row(ex: WebhookExchange, *, test: bool = True) -> dict[str, Any]:
@@ -82,6 +83,8 @@ def diagnose_number(f: NumberFacts, th: Thresholds | None = None) -> list[Findin
         )
     if f.target is None or not f.target.url:
         out.append(_no_webhook(f))
+    elif f.untold_count:
+        out.append(received_without_webhook(f))
     out.extend(_webhook(f, th))
     if f.unroutable:
         out.append(_unroutable(f))
@@ -116,8 +119,9 @@ def _no_webhook(f: NumberFacts) -> Finding:
             "Set SmsUrl on the number (IncomingPhoneNumbers update), or add it to a Messaging Service with an "
             "InboundRequestUrl."
         ]
-    if f.unannounced:
-        summary += f" {len(f.unannounced)} text(s) since {when(f.since)} reached no application."
+    if f.untold_count or f.unannounced:
+        summary += " " + untold_said(f)
+        evidence.extend(untold_rows(f))
         evidence.extend(alert_row(a) for a in f.unannounced)
     advice.append("Texts received meanwhile are in the message log (`pigeon logs --to NUMBER`).")
     return Finding(cause="no_webhook", severity="error", summary=summary, evidence=evidence, advice=advice)
@@ -339,5 +343,13 @@ def number_checks(f: NumberFacts) -> list[dict[str, Any]]:
                 "error_code": first.error_code,
             }
         )
-    checks.append({"check": "inbound_received", "ok": True, "count": f.inbound_received, "since": f.since})
+    checks.append(
+        {
+            "check": "inbound_received",
+            "ok": True,
+            "count": f.inbound_received,
+            "since": f.since,
+            "no_application_told": f.untold_count,
+        }
+    )
     return checks
