@@ -18,8 +18,9 @@ from pigeon.app.inbound import WebhookTarget, webhook_params
 from pigeon.app.inbound_exchange import Exchange
 from pigeon.app.inbound_webhook import converse
 from pigeon.domain import storable
-from pigeon.domain.diagnosis import WebhookExchange, WebhookProbe
+from pigeon.domain.diagnosis import WebhookExchange, WebhookHop, WebhookProbe
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.domain.urls import url_for_log
 from pigeon.ports import WebhookSender
 from pigeon.store.messages import NewMessage
 
@@ -72,6 +73,7 @@ def plan_probe(number: Mapping[str, Any], target: WebhookTarget, *, auth_token: 
 def _exchange(ex: Exchange) -> WebhookExchange:
     resp = ex.response
     answered = resp is not None and 200 <= resp.status < 300
+    *hops, last = ex.requests()
     return WebhookExchange(
         url=ex.url,
         method=ex.method,
@@ -82,6 +84,12 @@ def _exchange(ex: Exchange) -> WebhookExchange:
         twiml_valid=(ex.twiml is not None) if answered else None,
         replies=len(ex.twiml.messages) if ex.twiml else 0,
         response_excerpt=storable.excerpt(resp.body, EXCERPT) if resp else None,
+        location=url_for_log(last.location) if last.location else None,
+        redirects=tuple(
+            WebhookHop(url_for_log(h.url), h.method, h.response.status, url_for_log(h.location), h.elapsed_ms)
+            for h in hops
+            if h.response is not None and h.location is not None
+        ),
     )
 
 

@@ -29,6 +29,7 @@ from pigeon.domain.redirects import (
     TOO_MANY_REDIRECTS,
     InvalidRedirect,
     is_redirect,
+    location_of,
     next_hop,
 )
 from pigeon.domain.twiml import Twiml, TwimlError, interpret
@@ -40,11 +41,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Redirected:
-    """A request the application answered with a redirect, which was followed."""
+    """A request the application answered with a redirect, which was followed to `location`
+    (its Location read against `url`)."""
 
     url: str
     method: str
     response: WebhookResponse
+    location: str
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class Request:
     response: WebhookResponse | None
     error: WebhookError | None
     elapsed_ms: float
+    #: Where a redirect answer sent it: the URL followed, or, for one not followed (11215,
+    #: 11216), its Location header as given.
+    location: str | None = None
 
 
 @dataclass
@@ -78,8 +84,10 @@ class Exchange:
 
     def requests(self) -> Iterator[Request]:
         for hop in self.redirected:
-            yield Request(hop.url, hop.method, hop.response, None, hop.response.elapsed_ms)
-        yield Request(self.url, self.method, self.response, self.error, self.elapsed_ms)
+            yield Request(hop.url, hop.method, hop.response, None, hop.response.elapsed_ms, hop.location)
+        resp = self.response
+        location = location_of(resp.headers) if resp is not None and is_redirect(resp.status) else None
+        yield Request(self.url, self.method, resp, self.error, self.elapsed_ms, location)
 
 
 async def _request(
@@ -153,6 +161,6 @@ async def fetch(
         except InvalidRedirect as exc:
             ex.error = WebhookError(INVALID_REDIRECT, exc.detail, retryable=False, status=status)
             return ex
-        redirected = [*redirected, Redirected(url, method, ex.response)]
+        redirected = [*redirected, Redirected(url, method, ex.response, hop.url)]
         # A GET's parameters are in its URL, which the Location replaces: none are added to it.
         url, method, params = hop.url, hop.method, params if hop.method != "GET" else []

@@ -232,6 +232,7 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
             error=request.error.detail if request.error else None,
             duration_ms=request.elapsed_ms,
             response_excerpt=storable.excerpt(request.response.body, 1024) if request.response else None,
+            location=url_for_log(request.location) if request.location else None,
         )
     if not held:
         log.warning("inbound webhook %s was taken over by another worker; its replies are that one's", d["id"])
@@ -260,6 +261,7 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
                         "status": r.response.status if r.response else None,
                         "error_code": r.error.error_code if r.error else None,
                         "ms": round(r.elapsed_ms, 1),
+                        **({"location": url_for_log(r.location)} if r.location else {}),
                     }
                     for ex in convo.exchanges
                     for r in ex.requests()

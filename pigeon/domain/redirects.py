@@ -35,6 +35,7 @@ __all__ = [
     "Hop",
     "InvalidRedirect",
     "is_redirect",
+    "location_of",
     "next_hop",
 ]
 
@@ -67,7 +68,8 @@ def is_redirect(status: int) -> bool:
     return 300 <= status < 400
 
 
-def _location(headers: Mapping[str, str]) -> str | None:
+def location_of(headers: Mapping[str, str]) -> str | None:
+    """The Location header of an answer, as given (None without one)."""
     for name, value in headers.items():
         if name.lower() == "location":
             return value
@@ -78,7 +80,7 @@ def next_hop(status: int, headers: Mapping[str, str], url: str, method: str) -> 
     """Where a 3xx answer to `method url` sends the request; InvalidRedirect when nowhere."""
     if status not in FOLLOWED:
         raise InvalidRedirect(f"the application answered HTTP {status}, which is no redirect Pigeon follows")
-    location = _location(headers)
+    location = location_of(headers)
     if not location or not location.strip():
         raise InvalidRedirect(f"the application answered HTTP {status} without a Location")
     target = resolve(url, location)

@@ -9,7 +9,8 @@ note saying why, rather than taken apart: an excerpt is cut at a length, and a r
 can be anywhere in it.
 
 The URLs the application chose can hold it too (`pigeon.domain.redacted_urls`): where its
-`<Redirect>` or an HTTP redirect sent the request, kept on the attempts (their URL and error),
+`<Redirect>` or an HTTP redirect sent the request, kept on the attempts (their URL, error and
+the Location they were redirected to),
 the delivery (its last error), the message's timeline (each request of the conversation) and
 its alerts (their text, request URL, parameters: the fallback's ErrorUrl, and the answer's
 Location). Those keep their scheme and host; the URLs the delivery was configured with stay
@@ -75,10 +76,16 @@ def replace_redirect_urls(conn: Connection, message_sids: Sequence[str], note: s
         return
     sids = list(message_sids)
     keep = _configured(conn, sids)
-    attempts = sa.select(a.id, a.url, a.error, d.message_sid).join(webhook_deliveries, a.delivery_id == d.id)
-    for id_, url, error, sid in conn.execute(attempts.where(d.message_sid.in_(sids))).all():
-        changed = {"url": redacted_url(url, note, keep[sid]), "error": error and redacted_text(error, note, keep[sid])}
-        if changed != {"url": url, "error": error}:
+    attempts = sa.select(a.id, a.url, a.error, a.location, d.message_sid).join(
+        webhook_deliveries, a.delivery_id == d.id
+    )
+    for id_, url, error, location, sid in conn.execute(attempts.where(d.message_sid.in_(sids))).all():
+        changed = {
+            "url": redacted_url(url, note, keep[sid]),
+            "error": error and redacted_text(error, note, keep[sid]),
+            "location": location and redacted_url(location, note, keep[sid]),  # where a redirect sent it
+        }
+        if changed != {"url": url, "error": error, "location": location}:
             conn.execute(webhook_attempts.update().where(a.id == id_).values(changed))
     failed = sa.select(d.id, d.message_sid, d.last_error).where(d.message_sid.in_(sids), d.last_error.is_not(None))
     for id_, sid, error in conn.execute(failed).all():

@@ -379,6 +379,8 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("duration_ms", sa.Float, nullable=True),
     sa.Column("response_excerpt", sa.Text, nullable=True),
+    #: The Location a redirect answer (3xx) sent the request on to, masked as `url` is.
+    sa.Column("location", sa.Text, nullable=True),
 )
 
 alerts = sa.Table(

@@ -259,6 +259,7 @@ def record_attempt(
     error: str | None = None,
     duration_ms: float | None = None,
     response_excerpt: str | None = None,
+    location: str | None = None,
 ) -> None:
     conn.execute(
         webhook_attempts.insert().values(
@@ -271,6 +272,7 @@ def record_attempt(
             error=error,
             duration_ms=duration_ms,
             response_excerpt=response_excerpt,
+            location=location,
         )
     )
 
@@ -446,6 +448,11 @@ def list_attempts(conn: Connection, *, message_sid: str | None = None, delivery_
     else:
         raise ValueError("give message_sid or delivery_id")
     return [
-        {**r, "url": url_for_log(r["url"]), "error": mask_credentials(r["error"]) if r["error"] else r["error"]}
+        {
+            **r,
+            "url": url_for_log(r["url"]),
+            "error": mask_credentials(r["error"]) if r["error"] else r["error"],
+            "location": url_for_log(r["location"]) if r["location"] else None,
+        }
         for r in rows
     ]

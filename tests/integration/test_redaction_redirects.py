@@ -121,6 +121,7 @@ def test_redacting_an_inbound_message_removes_the_text_from_its_redirect_urls(
         "message_events.detail",
         "messages.body",
         "webhook_attempts.error",
+        "webhook_attempts.location",  # where the HTTP redirects sent the requests
         "webhook_attempts.response_excerpt",  # the TwiML: replaced since redaction replaced answers
         "webhook_attempts.url",
         "webhook_deliveries.last_error",

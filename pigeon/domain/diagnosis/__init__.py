@@ -83,6 +83,7 @@ from pigeon.domain.diagnosis.facts import (
     NumberFacts,
     RecipientFacts,
     WebhookExchange,
+    WebhookHop,
     WebhookProbe,
     WebhookTarget,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "Submits",
     "Thresholds",
     "WebhookExchange",
+    "WebhookHop",
     "WebhookProbe",
     "WebhookTarget",
     "count_submits",

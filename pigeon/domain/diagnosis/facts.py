@@ -53,8 +53,21 @@ class RecipientFacts:
 
 
 @dataclass(frozen=True)
+class WebhookHop:
+    """A request of the doctor's test that the application answered with an HTTP redirect,
+    followed to `location`."""
+
+    url: str
+    method: str
+    status: int
+    location: str
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
 class WebhookExchange:
-    """One request of the doctor's test to the application, and what came back."""
+    """One request of the doctor's test to the application, and what came back; `redirects`
+    are the requests before it that the application redirected (`url` is the last one's)."""
 
     url: str
     method: str
@@ -65,6 +78,9 @@ class WebhookExchange:
     twiml_valid: bool | None = None
     replies: int = 0
     response_excerpt: str | None = None
+    redirects: Sequence[WebhookHop] = ()
+    #: The Location of a redirect answer that was not followed (11215, 11216), as given.
+    location: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pigeon.domain.diagnosis.facts import MessageFacts
+from pigeon.domain.diagnosis.hops import redirected, timeline_hop_rows
 from pigeon.domain.diagnosis.model import (
     Finding,
     alert_row,
@@ -21,7 +22,7 @@ from pigeon.domain.error_catalogue import explain
 #: Codes of an application's answer that was not usable TwiML.
 TWIML_CODES = frozenset({11100, 11750, 12100, 12200, 12300, 14101, 14102, 14103, 14104, 14105, 14106, 14109, 14110})
 #: Codes of a webhook that could not be reached or answered with an error.
-WEBHOOK_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11220, 11235, 11236, 11237})
+WEBHOOK_CODES = frozenset({11200, 11205, 11206, 11210, 11215, 11216, 11220, 11235, 11236, 11237})
 #: Alerts about a TwiML reply that could not be sent (besides the send's own refusals).
 REPLY_CODES = frozenset({14101, 14102, 14103, 14105, 14107, 14108})
 
@@ -79,10 +80,19 @@ def diagnose_inbound(f: MessageFacts) -> list[Finding]:
                 summary=f"The application's webhook {'answered with unusable TwiML' if twiml else 'failed'} for "
                 f"{m['sid']}: {code} {explained(code)['name'] or ''}"
                 + (" (the fallback URL answered)." if answered and not failed else "."),
-                evidence=[message_row(m), explained(code), *[alert_row(a) for a in hook_alerts], *timeline(f.events)],
+                evidence=[
+                    message_row(m),
+                    explained(code),
+                    *[alert_row(a) for a in hook_alerts],
+                    *timeline_hop_rows(f.events),
+                    *timeline(f.events),
+                ],
                 advice=unique(remedy(code)),
             )
         )
+    hops = timeline_hop_rows(answered)
+    if hops and not hook_alerts and not failed:
+        out.append(redirected(f"The application's webhook for {m['sid']}", hops, None))
     replies = [a for a in f.alerts if _about_a_reply(a)]
     if replies:
         codes = ", ".join(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pigeon.domain.diagnosis.facts import NumberFacts, Row, WebhookExchange, WebhookProbe
+from pigeon.domain.diagnosis.hops import probe_hop_rows, redirected
 from pigeon.domain.diagnosis.inbound import TWIML_CODES
 from pigeon.domain.diagnosis.model import Finding, Thresholds, alert_row, explained, remedy, unique, when
 from pigeon.domain.diagnosis.untold import received_without_webhook, untold_rows, untold_said
@@ -26,7 +27,13 @@ def exchange_row(ex: WebhookExchange, *, test: bool = True) -> dict[str, Any]:
         "twiml_valid": ex.twiml_valid,
         "replies": ex.replies,
         "response_excerpt": ex.response_excerpt,
+        "location": ex.location,
     }
+
+
+def request_rows(ex: WebhookExchange) -> list[dict[str, Any]]:
+    """One request of the test as evidence: the redirects that led to it, then itself."""
+    return [*probe_hop_rows(ex), exchange_row(ex)]
 
 
 def _number_row(f: NumberFacts) -> dict[str, Any]:
@@ -229,7 +236,7 @@ def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
                 + ("" if failed_now else _now(tested, in_class)),
                 evidence=[
                     explained(code),
-                    *[exchange_row(ex) for ex in (probe.exchanges if probe else ())],
+                    *[row for ex in (probe.exchanges if probe else ()) for row in request_rows(ex)],
                     *[_webhook_alert_row(a, earlier) for a in history[:10]],
                 ],
                 advice=unique(
@@ -248,10 +255,12 @@ def _webhook(f: NumberFacts, th: Thresholds) -> list[Finding]:
                 severity="warning",
                 summary=f"The webhook of {f.phone_number} took {tested.elapsed_ms / 1000:.1f} s to answer the test "
                 "request; past 15 s Pigeon gives up (11205).",
-                evidence=[exchange_row(tested)],
+                evidence=request_rows(tested),
                 advice=["Answer the webhook at once and do slow work afterwards (a queue, a background job)."],
             )
         )
+    if tested is not None and tested.error_code is None and tested.redirects:
+        out.append(redirected(f"The webhook of {f.phone_number}", probe_hop_rows(tested), tested.url))
     return out
 
 
@@ -341,6 +350,7 @@ def number_checks(f: NumberFacts) -> list[dict[str, Any]]:
                 "elapsed_ms": round(first.elapsed_ms, 1),
                 "twiml_valid": first.twiml_valid,
                 "error_code": first.error_code,
+                "redirects": len(first.redirects),
             }
         )
     checks.append(
