@@ -29,6 +29,7 @@ from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain import send_options
 from pigeon.domain.errors import ApiError, IdempotencyKeyTaken
 from pigeon.domain.idempotency import key_problem, request_hash
+from pigeon.domain.urls import ascii_url
 from pigeon.store.messages import MessageFilter, NewMessage, get_message, list_messages
 from pigeon.store.settings import content_key, known_content_key
 
@@ -332,7 +333,9 @@ async def media_content(request: Request) -> Response:
             return find(conn, p["account_sid"], p["sid"], p["media_sid"], request.url.path)
 
     row = await in_thread(run)
-    return Response(status_code=302, headers={"Location": row["url"]})
+    # Encoded again here, not only when accepted: a URL stored before that holds non-ASCII
+    # would not go in a header (ASCII only) and made this a 500.
+    return Response(status_code=302, headers={"Location": ascii_url(row["url"])})
 
 
 async def feedback_create(request: Request) -> Response:

@@ -7,6 +7,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from pigeon.domain.error_catalogue import explain
+from pigeon.domain.media import content_type_of
 
 API_VERSION = "2010-04-01"
 V = f"/{API_VERSION}"
@@ -75,7 +76,8 @@ def media_json(row: Row) -> Row:
     uri = f"{V}/Accounts/{row['account_sid']}/Messages/{row['message_sid']}/Media/{row['sid']}.json"
     return {
         "account_sid": row["account_sid"],
-        "content_type": row["content_type"],
+        # Sent media stored before one guess served both directions have none: guessed now.
+        "content_type": row["content_type"] or content_type_of(row["url"]),
         "date_created": rfc2822(row["date_created"]),
         "date_updated": rfc2822(row["date_updated"]),
         "parent_sid": row["message_sid"],

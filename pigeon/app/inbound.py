@@ -9,7 +9,6 @@ carrier is acknowledged only once nothing can be lost.
 from __future__ import annotations
 
 import dataclasses
-import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,10 +20,12 @@ from pigeon.app import accounts, usage
 from pigeon.app.events import publish_inbound_event
 from pigeon.app.inbound_keywords import apply_keyword, keyword_of, opt_out_type
 from pigeon.domain import numbers, storable
+from pigeon.domain.media import content_type_of
 from pigeon.domain.pricing import PriceTable
 from pigeon.domain.segments import plan_segments
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.domain.status import Direction, MessageStatus
+from pigeon.domain.urls import ascii_url
 from pigeon.ports import InboundSms
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
@@ -109,10 +110,6 @@ def _unroutable_reason(sms: InboundSms, number: Row | None, account: Row | None)
     return None
 
 
-def _media_type(url: str) -> str:
-    return mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
-
-
 def _inbound_rows(
     sms: InboundSms, number: Row, service_sid: str | None, now: datetime, prices: PriceTable | None
 ) -> NewMessage:
@@ -164,11 +161,13 @@ def _inbound_rows(
             "message_sid": sid,
             "position": i,
             "url": url,
-            "content_type": _media_type(url),
+            "content_type": content_type_of(url),
             "date_created": now,
             "date_updated": now,
         }
-        for i, url in enumerate(sms.media_urls)
+        # A carrier's URL is kept as a client requests it (non-ASCII percent-encoded), as a
+        # sent message's is: the content URL given to the webhook redirects to it.
+        for i, url in enumerate(ascii_url(u) for u in sms.media_urls)
     ]
     event = {
         "message_sid": sid,

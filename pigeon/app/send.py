@@ -11,7 +11,7 @@ sender's queue, and the rows. `SendRequest` is importable from here, as its call
 
 from __future__ import annotations
 
-import mimetypes
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,10 +32,12 @@ from pigeon.app.send_request import (
 from pigeon.app.send_sender import resolve_sender
 from pigeon.domain import flags, geo, numbers
 from pigeon.domain.errors import ApiError
+from pigeon.domain.media import content_type_of
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.segments import plan_segments
 from pigeon.domain.sids import Prefix, is_sid, new_sid
 from pigeon.domain.status import MessageStatus
+from pigeon.domain.urls import ascii_url
 from pigeon.store import services as service_store
 from pigeon.store.accounts import get_account
 from pigeon.store.dispatch import queued_segments
@@ -119,6 +121,11 @@ def prepare_message(
         raise ApiError(21603, "A 'From' phone number or a MessagingServiceSid is required.")
     _check_destination(conn, account_sid, to, account)
     body = check_content(req)
+    if req.media_urls:
+        # Kept as a client requests them, non-ASCII percent-encoded: the media's content URL
+        # redirects to one in a Location header (ASCII only), and the content fingerprint and
+        # a scheduled message's, computed from the stored URLs, must agree.
+        req = dataclasses.replace(req, media_urls=tuple(ascii_url(url) for url in req.media_urls))
     validity = validity_period(req.validity_period)
 
     service: dict[str, Any] | None = None
@@ -193,7 +200,7 @@ def prepare_message(
             "message_sid": sid,
             "position": i,
             "url": url,
-            "content_type": mimetypes.guess_type(url.split("?")[0])[0],
+            "content_type": content_type_of(url),
             "date_created": now,
             "date_updated": now,
         }

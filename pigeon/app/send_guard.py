@@ -27,6 +27,7 @@ from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.events import API_VERSION
 from pigeon.domain.idempotency import DUPLICATE_WARNING, DUPLICATE_WINDOW, KEY_TTL, same_request
+from pigeon.domain.urls import ascii_url
 from pigeon.store.alerts import alert_row
 from pigeon.store.idempotency import get_key, key_of_message, key_row
 from pigeon.store.messages import NewMessage, find_recent_duplicate, get_message, recent_contents
@@ -180,5 +181,6 @@ def summary_of_request(req: SendRequest, key: bytes | None) -> SendSummary:
     sender = req.from_.strip() if req.from_ else None
     if sender and not numbers.is_short_code(sender) and not numbers.is_alphanumeric_sender(sender):
         sender = numbers.to_e164(sender) or sender
-    fingerprint = content_hash(sender, to, req.body or "", req.media_urls, key=key) if to and key else None
+    media = [ascii_url(url) for url in req.media_urls]  # as `prepare_message` keeps them
+    fingerprint = content_hash(sender, to, req.body or "", media, key=key) if to and key else None
     return to, sender, fingerprint

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 MAX_URL_LENGTH = 4000
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -25,7 +25,9 @@ _BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 def is_valid_http_url(url: str, *, max_length: int = MAX_URL_LENGTH) -> bool:
     """An absolute http(s) URL with a host name we can resolve. Underscores are refused in
-    host names, as Twilio refuses them (they are not valid in DNS host names)."""
+    host names, as Twilio refuses them (they are not valid in DNS host names); so is a host
+    that is not ASCII. A path or query that is not ASCII is accepted: `ascii_url` writes it as
+    a URL may hold it."""
     if not url or len(url) > max_length or _BLANK_OR_CONTROL.search(url):
         return False
     try:
@@ -41,6 +43,22 @@ def is_valid_http_url(url: str, *, max_length: int = MAX_URL_LENGTH) -> bool:
     if host.startswith("[") or ":" in host:  # IPv6 literal
         return True
     return all(_HOST_LABEL.match(label) for label in host.rstrip(".").split("."))
+
+
+#: What `ascii_url` escapes: a character that is neither one of RFC 3986's unreserved or
+#: reserved characters nor "%", and a "%" that does not start an escape (%XX).
+_NOT_IN_A_URL = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]|%(?![0-9A-Fa-f]{2})")
+
+
+def ascii_url(url: str) -> str:
+    """`url` with every character a URL may not hold percent-encoded as UTF-8
+    (``https://example.com/photos/☃.jpg`` → ``https://example.com/photos/%E2%98%83.jpg``);
+    escapes already there (%XX) and the reserved characters (``/?#&=`` …) stay as they are,
+    so a URL that was already ASCII comes back unchanged, and encoding twice changes nothing.
+    Media URLs are stored so, as an HTTP client would request them: one is given back in a
+    ``Location`` header, which holds ASCII only. Never raises (a lone surrogate is encoded
+    as its bytes)."""
+    return _NOT_IN_A_URL.sub(lambda found: quote(found[0], safe="", errors="surrogatepass"), url)
 
 
 def resolve(base: str, reference: str) -> str | None:

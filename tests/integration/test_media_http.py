@@ -23,6 +23,7 @@ from pigeon.config import load_settings
 from pigeon.domain.sids import Prefix, new_sid
 from pigeon.store.engine import Database
 from pigeon.store.request_log import RequestFilter, list_requests
+from pigeon.store.tables import media
 
 SENDER = "+14155550195"
 PICTURE = "https://media.example.com/cat.jpg"
@@ -48,9 +49,10 @@ def _run(
     requests: Sequence[Request],
     *,
     between: Callable[[], None] = lambda: None,
+    picture: str = PICTURE,
     **env: str,
 ) -> tuple[str, str, list[httpx.Response], CollectorRegistry]:
-    """Send an MMS as `owner`, call `between`, then make `requests` (their paths formatted with
+    """Send an MMS of `picture` as `owner`, call `between`, then make `requests` (their paths formatted with
     the account, message and media SIDs) against an in-process API; (message SID, media SID,
     the answers, the metrics)."""
     registry = CollectorRegistry()
@@ -64,7 +66,7 @@ def _run(
                 base = f"/2010-04-01/Accounts/{owner['sid']}"
                 sent = await client.post(
                     f"{base}/Messages.json",
-                    data={"To": "+14155557021", "From": SENDER, "MediaUrl": PICTURE},
+                    data={"To": "+14155557021", "From": SENDER, "MediaUrl": picture},
                     auth=auth,
                 )
                 assert sent.status_code == 201, sent.text
@@ -182,3 +184,54 @@ def test_an_account_that_is_not_active_serves_no_media_without_credentials(
 
     _, _, (public,), _ = _run(db, database_url, owner, [_content()], between=stop)
     assert (public.status_code, public.json()["code"]) == (404, 20404)
+
+
+#: A media URL whose path and query are not ASCII, with an escape and reserved characters in it.
+SNOWMAN = "https://media.example.com/photos/☃ and фото.jpg?caption=été&x=%2F#frag"
+SNOWMAN_ENCODED = (
+    "https://media.example.com/photos/%E2%98%83%20and%20%D1%84%D0%BE%D1%82%D0%BE.jpg?caption=%C3%A9t%C3%A9&x=%2F#frag"
+)
+
+
+def test_a_media_url_that_is_not_ascii_is_kept_encoded_and_its_content_redirects(
+    db: Database, database_url: str
+) -> None:
+    """Before, the send was accepted and its content URL answered 500: the URL went as it was
+    into the Location header, which holds ASCII only."""
+    owner, _ = _accounts(db)
+    _, media_sid, (public, right, metadata), _ = _run(
+        db,
+        database_url,
+        owner,
+        [
+            _content(),
+            _content(auth=(owner["sid"], owner["auth_token"])),
+            (CONTENT_ROUTE + ".json", {"auth": (owner["sid"], owner["auth_token"])}),
+        ],
+        picture=SNOWMAN.replace(" ", "%20"),  # an escape given is kept, not escaped again
+    )
+    assert public.status_code == 302 and public.headers["location"] == SNOWMAN_ENCODED
+    assert right.status_code == 302 and right.headers["location"] == SNOWMAN_ENCODED
+    assert metadata.json()["content_type"] == "image/jpeg"
+    with db.read() as conn:
+        stored = conn.execute(media.select().where(media.c.sid == media_sid)).mappings().one()
+    assert stored["url"] == SNOWMAN_ENCODED
+
+
+def test_a_media_url_stored_before_as_it_was_given_still_redirects(db: Database, database_url: str) -> None:
+    """A row written before URLs were encoded when accepted: encoded for the header."""
+    owner, _ = _accounts(db)
+
+    def store_as_given() -> None:
+        with db.write() as conn:
+            conn.execute(media.update().values(url=SNOWMAN, content_type=None))
+
+    _, _, (public, metadata), _ = _run(
+        db,
+        database_url,
+        owner,
+        [_content(), (CONTENT_ROUTE + ".json", {"auth": (owner["sid"], owner["auth_token"])})],
+        between=store_as_given,
+    )
+    assert public.status_code == 302 and public.headers["location"] == SNOWMAN_ENCODED
+    assert metadata.json()["content_type"] == "image/jpeg"  # a row without one: guessed from the URL

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pigeon.domain.urls import (
+    ascii_url,
     is_valid_http_url,
     mask_credentials,
     mask_credentials_in,
@@ -139,3 +140,33 @@ def test_a_url_told_to_another_receiver_has_no_credentials_nor_fragment(url: str
 )
 def test_an_http_url_has_a_port_and_a_host_pigeon_can_reach(url: str, valid: bool) -> None:
     assert is_valid_http_url(url) is valid
+
+
+@pytest.mark.parametrize(
+    ("url", "encoded"),
+    [
+        ("https://example.com/photos/☃.jpg", "https://example.com/photos/%E2%98%83.jpg"),
+        (
+            "https://example.com/фото.jpg?q=été#à",
+            "https://example.com/%D1%84%D0%BE%D1%82%D0%BE.jpg?q=%C3%A9t%C3%A9#%C3%A0",
+        ),
+        # escapes and reserved characters stay as given; a "%" that starts no escape does not
+        ("https://example.com/a%20b/%e2%98%83?x=%2F&y=[1]&z=a+b;c=d!*'()$,@~", None),
+        ("https://example.com/100%.jpg?p=%zz", "https://example.com/100%25.jpg?p=%25zz"),
+        # what a URL may not hold at all: quotes, angle brackets, blanks, controls, braces
+        ('https://e.com/a.jpg"><script>', "https://e.com/a.jpg%22%3E%3Cscript%3E"),
+        ("https://e.com/a b\r\n{|}^`\\", "https://e.com/a%20b%0D%0A%7B%7C%7D%5E%60%5C"),
+        ("https://e.com/\udc80", "https://e.com/%ED%B2%80"),  # a lone surrogate: never an error
+    ],
+)
+def test_ascii_url_encodes_only_what_a_url_may_not_hold(url: str, encoded: str | None) -> None:
+    expected = url if encoded is None else encoded
+    assert ascii_url(url) == expected
+    assert ascii_url(expected) == expected  # encoding twice changes nothing
+    assert expected.isascii()
+
+
+def test_a_path_that_is_not_ascii_is_valid_and_a_host_is_not() -> None:
+    assert is_valid_http_url("https://example.com/photos/☃.jpg")
+    assert not is_valid_http_url("https://bücher.de/a.jpg")
+    assert not is_valid_http_url(ascii_url("https://bücher.de/a.jpg"))  # an escaped host neither
