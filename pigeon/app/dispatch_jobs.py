@@ -36,11 +36,15 @@ marked ``outcome_unknown`` is not a refusal, and every `resend` is a possible du
 
 Media. A message with media (MMS) goes only to the carriers of its route that carry media
 (`Carrier.carries_media`; SMPP carries text only), which the claim reads for messages that
-have media. When none does, a message sent through a Messaging Service with `mms_converter`
-on (Twilio's default) goes as an SMS whose text is its body and the media's URLs
-(`pigeon.domain.mms`); its `num_segments` and price become those of that text, and the `sent`
-entry says so (``media_as_links``, ``segments_sent``). Any other such message fails with 30011
-without a submit, each carrier of the route listed as refusing it.
+have media, and only from a sender that can send MMS. When none of the route's carriers
+carries media, or its sender cannot send MMS (a pool's choice, or a number that lost the
+capability since), a message whose Messaging Service has `mms_converter` on (Twilio's
+default) goes as an SMS whose text is its body and the media's URLs (`pigeon.domain.mms`); its
+`num_segments` and price become those of that text, and the `sent` entry says so and why
+(``media_as_links``, ``segments_sent``, ``media_as_links_because``). Any other such message
+fails with 30011 without a submit, each carrier of the route listed as refusing it, with
+``media:sender`` (the sender cannot send MMS) or ``media:unsupported`` (the carrier carries
+text only) as its code, and the `failed` entry says why (``media_refused_because``).
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pigeon.app.placement import HandOver
+from pigeon.domain import mms
 from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError
-from pigeon.domain.mms import media_as_links
 from pigeon.domain.pacing import PacingPolicy
 from pigeon.domain.pricing import PriceTable
 from pigeon.domain.retry import CARRIER_SUBMITS, RetryPolicy
@@ -150,6 +154,8 @@ class Outcome:
     #: that text took; 0 and None when the message went as it was created.
     media_as_links: int = 0
     segments: int | None = None
+    #: Why the media could not go as MMS (`domain.mms.obstacles`): sent as links, or refused.
+    media_obstacles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,22 +238,24 @@ async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
     which the carrier holds part of the message (parts accepted) stops here, and so does one
     whose outcome is unknown unless that carrier allows failing over (``may_fail_over``).
 
-    A message with media goes only to the route's carriers that carry media. It goes as an SMS
-    with the media's links instead when its Messaging Service converts MMS and either its sender
-    cannot send MMS or no carrier of the route carries media; with neither, it is refused
-    (30011) without a submit."""
+    A message with media goes only to the route's carriers that carry media, from a sender
+    that can send MMS. When its sender cannot, or no carrier of the route carries media, it goes
+    as an SMS with the media's links if its Messaging Service converts MMS, and is refused
+    (30011) without a submit if not: before, a sender that could not send MMS was looked at only
+    when the service converted, and without the converter the MMS went out from it."""
     outcome = Outcome(job=job)
     message = outbound(job.message, job.media)
     hold = job.hold
     if message.media_urls and route:
         carriers = [c for c in route if c.carries_media]
-        if job.converts_media and (not carriers or not job.sender_mms):
+        why = outcome.media_obstacles = mms.obstacles(sender_mms=job.sender_mms, route_carries_media=bool(carriers))
+        if not why:
+            route = carriers
+        elif job.converts_media:
             message = _as_sms(message)
             outcome.media_as_links, outcome.segments = len(job.media), len(message.parts)
-        elif carriers:
-            route = carriers
         else:
-            return _no_media_route(outcome, route)
+            return _media_refused(outcome, route, job.message, why)
     for carrier in route:
         attempt = message
         if hold is not None and carrier.name == hold.carrier:
@@ -276,20 +284,28 @@ async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
 
 
 def _as_sms(message: OutboundMessage) -> OutboundMessage:
-    text = media_as_links(message.body, message.media_urls)
+    text = mms.media_as_links(message.body, message.media_urls)
     plan = plan_segments(text)
     return dataclasses.replace(message, body=text, encoding=plan.encoding, parts=plan.parts, media_urls=())
 
 
-def _no_media_route(outcome: Outcome, route: Sequence[Carrier]) -> Outcome:
-    """Refuse a message with media that no routed carrier can carry, as each would have."""
+def _media_refused(outcome: Outcome, route: Sequence[Carrier], row: Row, why: Sequence[str]) -> Outcome:
+    """Refuse a message whose media cannot go as MMS (`why`) and that nothing converts, as each
+    carrier of the route would have: ``media:sender`` when its sender cannot send MMS (no
+    carrier would help), else ``media:unsupported``."""
+    unconverted = (
+        "its Messaging Service does not convert MMS to SMS (MmsConverter is off)"
+        if row.get("messaging_service_sid")
+        else "it was not sent through a Messaging Service that converts MMS to SMS"
+    )
     for carrier in route:
-        err = CarrierPermanentError(
-            f"{carrier.name} cannot carry media (MMS), and the message was not sent through a "
-            "Messaging Service that converts MMS to SMS",
-            carrier_code="media:unsupported",
-            error_code=30011,
-        )
+        if mms.SENDER in why:
+            code, said = "media:sender", f"its sender {row['from_']} cannot send MMS (it is not an MMS-capable number)"
+            if not carrier.carries_media:
+                said += f", nor can {carrier.name} carry media"
+        else:
+            code, said = "media:unsupported", f"{carrier.name} cannot carry media (MMS)"
+        err = CarrierPermanentError(f"{said}, and {unconverted}", carrier_code=code, error_code=30011)
         outcome.tried.append((carrier.name, err))
         outcome.error = err
     return outcome

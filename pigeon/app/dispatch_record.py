@@ -205,7 +205,11 @@ def _record_sent(
             parts = hold.parts
         detail = {"carrier": ack.carrier, "carrier_ids": all_ids, "attempt": row["attempts"], **ack.raw}
         if outcome.media_as_links:
-            detail |= {"media_as_links": outcome.media_as_links, "segments_sent": outcome.segments}
+            detail |= {
+                "media_as_links": outcome.media_as_links,
+                "segments_sent": outcome.segments,
+                "media_as_links_because": list(outcome.media_obstacles),
+            }
         if updated is None:
             # The carrier took a copy after this dispatcher's lease ran out and another sent the
             # message again: the status stays as the other left it, but this copy's ids are

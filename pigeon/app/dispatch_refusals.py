@@ -117,6 +117,8 @@ def record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, setting
         "refused_by": carrier_detail(tried),
         "carrier_code": error.carrier_code,
     }
+    if outcome.media_obstacles and not outcome.media_as_links:  # refused before any submit, not sent as links
+        detail["media_refused_because"] = list(outcome.media_obstacles)
     kept = _keep_accepted_parts(conn, row, tried, now=now)
     if kept:
         detail["accepted_parts"] = kept

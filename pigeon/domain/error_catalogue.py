@@ -1041,15 +1041,20 @@ _DELIVERY: tuple[ErrorInfo, ...] = (
     _dlr(
         30011,
         "MMS not supported by the receiving phone number in this region",
-        "The recipient's network or phone cannot take MMS, or no carrier routed for it carries media.",
+        "The recipient's network or phone cannot take MMS, no carrier routed for it carries media, or "
+        "the sender cannot send MMS; and nothing sent the media as links instead.",
         (
             "MMS sent to a country or network without MMS support.",
             "Every carrier routed for the recipient is an SMPP carrier: SMPP carries text only.",
+            "A Messaging Service with MmsConverter off gave a sender that cannot send MMS (a number "
+            "without the capability, a short code or an alphanumeric sender), or the sending number "
+            "lost MMS after the message was accepted.",
         ),
         (
             "Send an SMS with a link to the media instead.",
             "Send through a Messaging Service with MmsConverter on: the media then go as links.",
             "Route the recipient to a carrier that carries MMS.",
+            "Send from an MMS-capable number (in a Messaging Service, have one in its pool).",
         ),
     ),
     _dlr(

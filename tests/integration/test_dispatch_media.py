@@ -1,11 +1,12 @@
-"""Messages with media at dispatch: the media reach a carrier that carries them; with none, a
-Messaging Service that converts MMS sends the media's links as text, and anything else is
-refused with 30011 before any submit. On both stores."""
+"""Messages with media at dispatch: the media reach a carrier that carries them from a sender
+that can send MMS; without either, a Messaging Service that converts MMS sends the media's
+links as text, and anything else is refused with 30011 before any submit. On both stores."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from pigeon.app import diagnose
 from pigeon.app.dispatch import DispatchSettings
 from pigeon.domain.segments import plan_segments
 from pigeon.store.tables import phone_numbers
@@ -131,3 +132,59 @@ def test_a_converting_service_whose_sender_cannot_send_mms_sends_links(pipe: Pip
     assert pipe.status(sid) == "sent"
     (submitted,) = mms.submitted
     assert (submitted.body, submitted.media_urls) == (MEDIA[0], ())
+    (sent,) = [e for e in pipe.events(sid) if e["status"] == "sent"]
+    assert sent["detail"]["media_as_links_because"] == ["sender"]  # the route carries media
+
+
+def _no_mms_from(pipe: Pipeline, number: str) -> None:
+    with pipe.db.write() as conn:
+        conn.execute(phone_numbers.update().where(phone_numbers.c.phone_number == number).values(mms_capable=False))
+
+
+def test_a_service_that_does_not_convert_refuses_media_from_a_sender_that_cannot_send_mms(pipe: Pipeline) -> None:
+    """Before, the converter off, the sender was not looked at: the MMS went to a carrier that
+    carries media, from a number that cannot send MMS (from that number itself, the send is
+    refused with 21621)."""
+    service = pipe.add_service(SENDER, mms_converter=False)
+    _no_mms_from(pipe, SENDER)  # the pool has no MMS sender: it gives this one
+    mms, text_only = ScriptedCarrier("mms"), ScriptedCarrier("text", carries_media=False)
+    sid = pipe.send(from_=None, service=service, body="look", media=MEDIA)
+    pipe.dispatch(route=[mms, text_only])
+    row = pipe.message(sid)
+    assert (row["from_"], row["status"], row["error_code"], row["price"]) == (SENDER, "failed", 30011, None)
+    assert mms.submitted == [] and text_only.submitted == []
+    (failed,) = [e for e in pipe.events(sid) if e["status"] == "failed"]
+    assert [(r["carrier"], r["carrier_code"]) for r in failed["detail"]["refused_by"]] == [
+        ("mms", "media:sender"),
+        ("text", "media:sender"),
+    ]
+    said = [r["error"] for r in failed["detail"]["refused_by"]]
+    assert said[0] == (
+        f"its sender {SENDER} cannot send MMS (it is not an MMS-capable number), and its Messaging "
+        "Service does not convert MMS to SMS (MmsConverter is off)"
+    )
+    assert "nor can text carry media" in said[1]
+    assert failed["detail"]["media_refused_because"] == ["sender"]
+    with pipe.db.read() as conn:
+        report = diagnose.diagnose_message(conn, pipe.account_sid, sid, now=pipe.clock.now())
+    [finding] = [f for f in report.findings if f.cause == "media_refused"]
+    assert f"its sender {SENDER} cannot send MMS" in finding.summary
+    assert "carrier_failed" not in report.causes()  # no carrier refused it: Pigeon did
+    assert any("MMS-capable number" in a for a in finding.advice)
+
+
+def test_media_from_a_number_that_lost_mms_since_the_send_are_refused(pipe: Pipeline) -> None:
+    mms = ScriptedCarrier("mms")
+    sid = pipe.send(body="look", media=MEDIA)  # MMS-capable when accepted
+    _no_mms_from(pipe, SENDER)
+    pipe.dispatch(route=[mms])
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("failed", 30011)
+    assert mms.submitted == []
+
+
+def test_links_sent_for_want_of_a_media_route_say_so(pipe: Pipeline) -> None:
+    service = pipe.add_service(SENDER)
+    sid = pipe.send(from_=None, service=service, body="look", media=MEDIA)
+    pipe.dispatch(route=[ScriptedCarrier("text", carries_media=False)])
+    (sent,) = [e for e in pipe.events(sid) if e["status"] == "sent"]
+    assert sent["detail"]["media_as_links_because"] == ["route"]

@@ -498,6 +498,61 @@ def test_media_sent_as_links_is_said() -> None:
     f = one(diagnose_message(facts(events=events)), "media_as_links")
     assert f.severity == "info" and "2 media file(s), in 3 segment(s)" in f.summary
     assert [row["status"] for row in f.evidence] == ["sent"]
+    assert "either no carrier routed for the recipient carries media or its sender" in f.summary  # no reason kept
+
+
+def test_media_sent_as_links_name_the_reason_and_only_the_advice_that_helps() -> None:
+    """Before, the finding said "either the route or the sender" and advised both, and told
+    users to turn MmsConverter off to have such messages fail, which for a sender that could not
+    send MMS sent a real MMS from it."""
+    by_sender, by_route = clean_events(), clean_events()
+    by_sender[2]["detail"] |= {"media_as_links": 1, "segments_sent": 1, "media_as_links_because": ["sender"]}
+    by_route[2]["detail"] |= {"media_as_links": 1, "segments_sent": 1, "media_as_links_because": ["route"]}
+    sender = one(diagnose_message(facts(events=by_sender)), "media_as_links")
+    route = one(diagnose_message(facts(events=by_route)), "media_as_links")
+    assert "its sender +14155550100 cannot send MMS" in sender.summary and "carrier" not in sender.summary
+    assert "no carrier routed for +14155552671 carries media" in route.summary and "sender" not in route.summary
+    assert any("MMS-capable number" in a for a in sender.advice)
+    assert not any("route the recipient" in a for a in sender.advice)
+    assert any("route the recipient" in a for a in route.advice)
+    assert not any("MMS-capable" in a for a in route.advice)
+    for f in (sender, route):
+        assert not any(a.startswith("To have such messages fail") for a in f.advice)
+
+
+def _media_refused(*refusals: tuple[str, str], because: list[str] | None = None, **message: Any) -> Finding:
+    refused = [{"carrier": c, "carrier_code": code, "error": "e", "retryable": False} for c, code in refusals]
+    detail: dict[str, Any] = {"attempt": 1, "refused_by": refused, "carrier_code": refusals[-1][1]}
+    if because is not None:
+        detail["media_refused_because"] = because
+    events = [ev("created", "queued"), ev("status", "sending", 1), ev("status", "failed", 1, 30011, **detail)]
+    m = msg(status="failed", error_code=30011, date_sent=None, num_media="1", **message)
+    return one(diagnose_message(facts(m, events, parts=[])), "media_refused")
+
+
+def test_media_refused_for_a_sender_that_cannot_send_mms_says_so() -> None:
+    f = _media_refused(("mms", "media:sender"), because=["sender"], messaging_service_sid="MG" + "5" * 32)
+    assert f.severity == "error"
+    assert "never sent (30011): its sender +14155550100 cannot send MMS" in f.summary
+    assert "No carrier was asked" in f.summary and "carrier routed" not in f.summary
+    assert f.advice[0].startswith("To send MMS, send from an MMS-capable number")
+    assert f.advice[-1].startswith("Turn MmsConverter on for its Messaging Service")
+    assert not any("route the recipient" in a for a in f.advice)
+
+
+def test_media_refused_for_want_of_a_route_says_so() -> None:
+    f = _media_refused(("text", "media:unsupported"))  # from a number, reason only in the codes
+    assert "no carrier routed for +14155552671 carries media" in f.summary and "sender" not in f.summary
+    assert f.advice == [
+        "To send MMS, route the recipient to a carrier that carries media.",
+        "Send through a Messaging Service with MmsConverter on (the default): such media then go as links in an SMS.",
+    ]
+
+
+def test_media_refused_for_both_reasons_gives_both_fixes() -> None:
+    f = _media_refused(("text", "media:sender"), because=["sender", "route"])
+    assert "cannot send MMS" in f.summary and "carries media" in f.summary
+    assert len(f.advice) == 3
 
 
 def test_status_callback_failing() -> None:

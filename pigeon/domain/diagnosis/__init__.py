@@ -21,6 +21,9 @@ Cause identifiers (stable; `--json` and the API carry them):
                                                         had no sender for it at its SendAt (21701/21704/21703)
                 resend_limit                 error      dispatchers kept stopping before recording its
                                                         submit; failed (30008) rather than sent again
+                media_refused                error      its media could not go as MMS (its sender cannot
+                                                        send MMS, or no routed carrier carries media) and
+                                                        nothing converted them: 30011 before any submit
                 stuck_in_queue               error/warn due and not taken, sending with a dead dispatcher,
                                                         scheduled and never queued; or paced far behind
                 carrier_retrying             warning    temporary refusals; Pigeon retries
@@ -31,7 +34,8 @@ Cause identifiers (stable; `--json` and the API carry them):
                 scheduled, canceled          info
                 status_callback_failing      warning    the StatusCallback URL did not take the callbacks
                 pigeon_resent                warning    Pigeon submitted it more than once (and why)
-                media_as_links               info       its media went as links in an SMS (MmsConverter)
+                media_as_links               info       its media went as links in an SMS (MmsConverter),
+                                                        and why (sender or route)
                 carrier_id_reused            warning    the carrier gave its id to another message too,
                                                         before a receipt came (which message got it)
                 carrier_duplicate            warning    one submit, several delivered receipts

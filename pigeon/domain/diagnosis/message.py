@@ -8,7 +8,7 @@ an inbound message, what became of the application's webhook.
 The rule for each status is in `outcomes` (a final status) or `in_flight` (still on its way);
 inbound messages are `inbound`'s. Here: the choice among them, and the findings that hold
 whatever the status (Pigeon's resends, a carrier id reused, media sent as links, failing
-status callbacks).
+status callbacks). Media sent as links are `media`'s.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pigeon.domain.diagnosis import in_flight, outcomes
 from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.domain.diagnosis.inbound import WEBHOOK_CODES, diagnose_inbound
+from pigeon.domain.diagnosis.media import media_as_links
 from pigeon.domain.diagnosis.model import WAITING, Finding, Thresholds, alert_row, event_row, unique
 from pigeon.domain.diagnosis.submits import submit_findings
 
@@ -29,7 +30,7 @@ def diagnose_message(f: MessageFacts, th: Thresholds | None = None) -> list[Find
         return diagnose_inbound(f)
     rule = _BY_STATUS.get(str(m.get("status")))
     found = rule(f, th) if rule else []
-    return [*found, *submit_findings(f), *_reused_ids(f), *_media_as_links(f), *_callbacks(f)]
+    return [*found, *submit_findings(f), *_reused_ids(f), *media_as_links(f), *_callbacks(f)]
 
 
 _BY_STATUS: dict[str, Callable[[MessageFacts, Thresholds], list[Finding]]] = {
@@ -74,28 +75,6 @@ def _reused_ids(f: MessageFacts) -> list[Finding]:
                 "carrier for ids that stay unique for longer than a receipt can take.",
                 "Each receipt is in the timeline of the message it was applied to, with the carrier's raw "
                 "text: its submit and done dates tell whose it more likely was.",
-            ],
-        )
-    ]
-
-
-def _media_as_links(f: MessageFacts) -> list[Finding]:
-    converted = [e for e in f.events if (e.get("detail") or {}).get("media_as_links")]
-    if not converted:
-        return []
-    sent = converted[-1]["detail"]
-    return [
-        Finding(
-            cause="media_as_links",
-            severity="info",
-            summary=f"{f.message['sid']} went out as an SMS with links to its {sent['media_as_links']} media "
-            f"file(s), in {sent.get('segments_sent')} segment(s), not as an MMS: its Messaging Service converts "
-            "MMS (MmsConverter), and either no carrier routed for the recipient carries media or its sender "
-            "cannot send MMS.",
-            evidence=[event_row(e) for e in converted],
-            advice=[
-                "To send MMS, route the recipient to a carrier that carries media and send from an MMS-capable number.",
-                "To have such messages fail (30011) instead, turn MmsConverter off on the Messaging Service.",
             ],
         )
     ]

@@ -4,7 +4,7 @@
 reported failed, or Pigeon never sent the message (its account was inactive, its country left
 the geo permissions, its From number left the account, its recipient opted out, its service's
 pool had no sender for it at its SendAt, it expired in the queue, dispatchers kept stopping
-mid-submit).
+mid-submit, its media could not go as MMS and nothing converted them: `media`).
 `canceled`: canceled before it went out. Each takes the facts and thresholds of
 `diagnose_message` and returns its findings.
 """
@@ -18,6 +18,7 @@ from typing import Any
 from pigeon.domain.diagnosis.blocked import OPT_IN, opt_out_row
 from pigeon.domain.diagnosis.facts import MessageFacts
 from pigeon.domain.diagnosis.in_flight import QUEUE_ADVICE
+from pigeon.domain.diagnosis.media import media_refused
 from pigeon.domain.diagnosis.model import (
     Finding,
     Thresholds,
@@ -249,6 +250,9 @@ def failed(f: MessageFacts, th: Thresholds) -> list[Finding]:
         (e for e in reversed(f.events) if e.get("status") == "failed" and (e.get("detail") or {}).get("refused_by")),
         None,
     )
+    media = media_refused(f, refusal)
+    if media:
+        return media
     detail = (refusal or {}).get("detail") or {}
     if refusal is None:
         how = "reported it failed"
