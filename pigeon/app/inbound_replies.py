@@ -4,7 +4,8 @@ A reply is sent as the API sends a message (the same checks, the same outbox), r
 reads TwiML: a relative `action`, `statusCallback` or `<Media>` URL against the URL of the
 document that gave it, a `to` without '+' in the country of the number it is sent from. A reply the send refuses is an alert with TwiML's code for the problem
 (`_REPLY_CODES`), and the other replies still go. Replies between the same two numbers are
-capped (14107) to break loops between two applications answering each other.
+capped (14107) to break loops between two applications answering each other. A reply from a
+number in a Messaging Service follows the service's sending rules (`_send_reply`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from pigeon.domain.urls import resolve
 from pigeon.store import alerts as alert_store
 from pigeon.store import inbound as inbound_store
 from pigeon.store import messages as message_store
+from pigeon.store import numbers as number_store
+from pigeon.store import services as service_store
 
 #: Reply-loop protection: at most this many replies between two numbers in the window (14107).
 LOOP_LIMIT = 15
 LOOP_WINDOW = timedelta(seconds=30)
+
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,15 @@ def _recipient(to: str, sender: str) -> str:
     return numbers.in_country_of(to, sender) or to
 
 
+def _sender_service(conn: Connection, account_sid: str, sender: str) -> Row | None:
+    """The Messaging Service of the account's number `sender` is (None: none, or not a number of
+    the account's, which the send refuses)."""
+    number = number_store.find_by_number(conn, sender)
+    if number is None or number["account_sid"] != account_sid or not number["messaging_service_sid"]:
+        return None
+    return service_store.get_service(conn, number["messaging_service_sid"], account_sid=account_sid)
+
+
 def _send_reply(
     conn: Connection,
     delivery: Mapping[str, Any],
@@ -67,12 +81,23 @@ def _send_reply(
     recipient = _recipient(message.to, sender) if message.to else inbound["from_"]
     if inbound_store.recent_replies(conn, sender=sender, recipient=recipient, since=now - LOOP_WINDOW) >= LOOP_LIMIT:
         raise ApiError(14107, f"more than {LOOP_LIMIT} replies from {sender} to {recipient} in 30 s: a reply loop?")
+    # A reply from a number in a Messaging Service follows that service's sending rules: its
+    # ValidityPeriod and SmartEncoding here, its MmsConverter at dispatch (`store.dispatch`).
+    # It is not sent *through* the service (no messaging_service_sid): Twilio's documentation
+    # (REFERENCE.md, TwiML <Message>) says only that a reply is sent from the number that
+    # received the message, and does not say it joins the service's log or status callbacks.
+    # Its Services documentation (docs/messaging/services/api) has a service handle the inbound
+    # and outbound behaviour of its numbers: so a reply's media go as links where the service's
+    # own sends' would, rather than fail (30011); the smaller change, its wire shape unchanged.
+    service = _sender_service(conn, delivery["account_sid"], sender)
     req = SendRequest(
         to=recipient,
         from_=sender,
         body=message.body,
         media_urls=tuple(_absolute(reply.document_url, url) for url in message.media),
         status_callback=_absolute(reply.document_url, message.action) if message.action else None,
+        validity_period=str(service["validity_period"]) if service and service["validity_period"] else None,
+        smart_encoded="true" if service and service["smart_encoding"] else None,
         direction=Direction.OUTBOUND_REPLY,
     )
     new = prepare_message(conn, delivery["account_sid"], req, now, pacing=pacing)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.numbers import is_number_sender
-from pigeon.domain.status import MessageStatus
+from pigeon.domain.status import Direction, MessageStatus
 from pigeon.store.accounts import parent, with_parent
 from pigeon.store.engine import found_in_order, probe_each, unindexed
 from pigeon.store.prepared import Prepared, insert_many
@@ -500,15 +500,23 @@ def record_carrier_ids(
     )
 
 
+#: The Messaging Service whose MmsConverter a message follows: its own; for a TwiML reply (sent
+#: from a number, never through a service), the service of the number it is sent from, as a
+#: service's rules cover the replies of its numbers (`pigeon.app.inbound_replies`).
+_RULES_SERVICE = sa.func.coalesce(
+    m.messaging_service_sid,
+    sa.case((m.direction == str(Direction.OUTBOUND_REPLY), phone_numbers.c.messaging_service_sid), else_=None),
+)
+
 _MEDIA_TO_SEND = Prepared(
     sa.select(media.c.message_sid, media.c.url, messaging_services.c.mms_converter, phone_numbers.c.mms_capable)
     .select_from(
         media.join(messages, m.sid == media.c.message_sid)
-        .outerjoin(messaging_services, messaging_services.c.sid == m.messaging_service_sid)
         .outerjoin(
             phone_numbers,
             sa.and_(phone_numbers.c.phone_number == m.from_, phone_numbers.c.account_sid == m.account_sid),
         )
+        .outerjoin(messaging_services, messaging_services.c.sid == _RULES_SERVICE)
     )
     .where(media.c.message_sid.in_(sa.bindparam("b_sids", expanding=True)))
     .order_by(media.c.message_sid, media.c.position)
@@ -517,7 +525,7 @@ _MEDIA_TO_SEND = Prepared(
 
 class MediaToSend(NamedTuple):
     urls: list[str]  # in order
-    converts: bool  # its Messaging Service converts MMS to SMS (False without a service)
+    converts: bool  # its Messaging Service (a reply's: its number's) converts MMS to SMS (False without one)
     sender_mms: bool  # its sender is a number of the account's that can send MMS
 
 
