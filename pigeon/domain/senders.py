@@ -86,26 +86,43 @@ def sender_choices(
     good, for when the first one's queue is full. After a sticky sender come those a new
     recipient would be given. Empty when the pool has nothing for `recipient`.
 
-    A message with `media` takes the first of these that can send MMS (a number with the
-    capability; no alphanumeric sender can), the sticky sender only if it can; when none
-    can, the same choice as a text, and the carrier says whether it takes the media.
+    A message with `media` takes a sender that can send MMS (a number with the capability; no
+    short code here, nor any alphanumeric sender, can), the sticky sender first if it can, but
+    never from further down this order than the text would go: when the text goes from a
+    sender of the recipient's country (2-4), one of that country's numbers; when it goes from
+    any long code (5), one of those. When there is none, the same choice as a text, and the
+    MMS converter or the carrier decides what becomes of the media: a US recipient of a pool
+    with a US short code and a GB number that can send MMS is not texted from abroad.
     """
-    if media:
-        capable = [c for c in candidates if c.get("mms_capable")]
-        names = {c["phone_number"] for c in capable}
-        chosen = sender_choices(
-            capable,
-            recipient,
-            sticky=sticky if sticky in names else None,
-            area_code_geomatch=area_code_geomatch,
-        )
-        if chosen:
-            return chosen
     best = _best_senders(candidates, recipient, alpha_senders, area_code_geomatch)
     available = {c["phone_number"] for c in candidates}
+    if media:
+        chosen = _mms_senders(candidates, recipient, alpha_senders, area_code_geomatch)
+        capable = {c["phone_number"] for c in candidates if c.get("mms_capable")}
+        if sticky is not None and sticky in capable:
+            return [sticky, *(s for s in chosen if s != sticky)]
+        if chosen:
+            return chosen
     if sticky is not None and (sticky in available or sticky in alpha_senders):
         return [sticky, *(s for s in best if s != sticky)]
     return best
+
+
+def _mms_senders(
+    candidates: Sequence[Mapping[str, Any]],
+    recipient: str,
+    alpha_senders: Sequence[str],
+    area_code_geomatch: bool,
+) -> list[str]:
+    """The senders that can send MMS among those the text's tier allows (`sender_choices`):
+    the recipient's country's numbers when the pool has a sender of its country (or an
+    alphanumeric sender it takes), any long code only when the text would go from one."""
+    country = numbers.region_of(recipient)
+    home = [c for c in candidates if c.get("iso_country") == country]
+    alpha_tier = bool(alpha_senders) and country is not None and country not in NO_ALPHA_COUNTRIES
+    allowed = home if home or alpha_tier else candidates
+    capable = [c for c in allowed if c.get("mms_capable")]
+    return _best_senders(capable, recipient, (), area_code_geomatch)
 
 
 def choose_sender(

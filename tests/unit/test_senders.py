@@ -101,10 +101,46 @@ def test_media_goes_from_the_first_sender_that_can_send_mms() -> None:
     assert choose_sender(POOL, TO, media=True) == "+14155550182"
     # A sticky sender that cannot send MMS does not hold a message with media...
     assert choose_sender(POOL, TO, sticky="+14155550181", media=True) == "+14155550182"
-    # ...and neither do alphanumeric senders, which never can.
-    assert choose_sender(POOL, "+447700900126", alpha_senders=["Pigeon"], media=True) == "+14155550182"
-    assert choose_sender(POOL, "+447700900126", alpha_senders=["Pigeon"]) == "Pigeon"
+    # ...and neither does a short code of the recipient's country, which never can here.
+    assert choose_sender([SHORT, PICTURES, number("+14155550183", mms=True)], TO, media=True) != "55124"
 
 
 def test_media_with_no_mms_sender_is_chosen_as_a_text_would_be() -> None:
     assert choose_sender([SHORT, TEXT_ONLY], TO, media=True) == "55124"
+
+
+GB_PICTURES = number("+447700900101", mms=True, country="GB")
+GB = "+447700900126"
+
+
+def test_media_never_takes_a_sender_from_further_down_than_the_text_would() -> None:
+    """The MMS preference stays in the tier the text goes from: a recipient with a sender of its
+    own country (or an alphanumeric sender it takes) is not texted from abroad for its media."""
+    # A US recipient of a US short code and a GB number that can send MMS: the short code.
+    assert sender_choices([number("12345"), GB_PICTURES], TO, media=True) == ["12345"]
+    # A GB recipient of a GB number that cannot send MMS and a US one that can: the GB number.
+    assert choose_sender([number("+447700900102", country="GB"), PICTURES], GB, media=True) == "+447700900102"
+    # A GB recipient of an alphanumeric sender: it, rather than an MMS number of another country...
+    assert choose_sender(POOL, GB, alpha_senders=["Pigeon"], media=True) == "Pigeon"
+    assert choose_sender(POOL, GB, alpha_senders=["Pigeon"]) == "Pigeon"
+    # ...or a number of its own country that can send MMS, before that alphanumeric sender.
+    assert choose_sender([*POOL, GB_PICTURES], GB, alpha_senders=["Pigeon"], media=True) == "+447700900101"
+
+
+def test_media_with_only_foreign_long_codes_takes_one_that_can_send_mms() -> None:
+    """With no sender of the recipient's country the text goes from any long code: among
+    those, one that can send MMS; never a short code, which does not cross a border."""
+    pool = [number("55124", mms=True), TEXT_ONLY, PICTURES, number("+14155550183", mms=True)]
+    assert sorted(sender_choices(pool, GB, media=True)) == ["+14155550182", "+14155550183"]
+
+
+def test_media_within_the_country_still_follows_area_code_geomatch() -> None:
+    local = number("+12125550101", mms=True)
+    pool = [PICTURES, local, number("+12125550102")]
+    assert sender_choices(pool, "+12125560000", media=True, area_code_geomatch=True) == ["+12125550101"]
+
+
+def test_a_sticky_sender_that_can_send_mms_keeps_the_recipient_wherever_it_is() -> None:
+    """The text would go from it too: the recipient keeps the number it heard from."""
+    choices = sender_choices([number("12345"), GB_PICTURES], TO, sticky="+447700900101", media=True)
+    assert choices == ["+447700900101"]
