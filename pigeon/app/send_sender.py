@@ -125,7 +125,11 @@ def pool_sender(
     its create)."""
     service = pool.service
     sid = service["sid"]
-    sticky = service_store.last_sender_to(conn, sid, to, excluding=excluding) if service["sticky_sender"] else None
+    sticky = (
+        service_store.last_sender_to(conn, sid, to, account_sid=service["account_sid"], excluding=excluding)
+        if service["sticky_sender"]
+        else None
+    )
     choices = sender_choices(
         pool.numbers,
         to,

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.domain.status import MessageStatus
+from pigeon.store.prepared import Prepared
 from pigeon.store.tables import alpha_senders, messages, messaging_services, phone_numbers
 
 Row = dict[str, Any]
@@ -43,22 +45,58 @@ def sender_numbers(conn: Connection, service_sid: str) -> list[Row]:
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def last_sender_to(conn: Connection, service_sid: str, recipient: str, *, excluding: str | None = None) -> str | None:
-    """The sender most recently used by this service for this recipient (sticky sender), in a
-    message other than `excluding`."""
-    q = (
-        sa.select(messages.c.from_)
-        .where(
-            messages.c.messaging_service_sid == service_sid,
-            messages.c.to == recipient,
-            messages.c.from_.is_not(None),
-            *([messages.c.sid != excluding] if excluding is not None else []),
-        )
-        .order_by(messages.c.date_created.desc())
-        .limit(1)
+#: The statuses of a message its recipient heard, or is about to: at a carrier or past it, and
+#: waiting in a sender's queue (accepted by a service, queued). Not a scheduled one (it may
+#: yet be canceled, and a pool's chooses its sender again at its SendAt), nor a canceled one.
+HEARD_OR_ABOUT_TO = tuple(
+    str(s)
+    for s in (
+        MessageStatus.ACCEPTED,
+        MessageStatus.QUEUED,
+        MessageStatus.SENDING,
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.READ,
+        MessageStatus.PARTIALLY_DELIVERED,
     )
-    value = conn.execute(q).scalar_one_or_none()
-    return str(value) if value is not None else None
+)
+
+# Found off the (account_sid, to, date_created) index, newest first: one recipient's messages
+# of the account, read until the first that counts. Without the account (as it was) no index
+# served it, and every pool send with sticky sender on read the whole table.
+_LAST_SENDER_TO = Prepared(
+    sa.select(messages.c.from_)
+    .where(
+        messages.c.account_sid == sa.bindparam("b_account_sid"),
+        messages.c.to == sa.bindparam("b_to"),
+        messages.c.messaging_service_sid == sa.bindparam("b_service_sid"),
+        messages.c.from_.is_not(None),
+        messages.c.sid != sa.bindparam("b_excluding"),
+        sa.or_(
+            messages.c.status.in_(HEARD_OR_ABOUT_TO),
+            # Failed after a carrier took it (a receipt said so): the recipient may have it.
+            # Failed before any carrier did (refused, expired, opted out...): it never left.
+            sa.and_(messages.c.status == str(MessageStatus.FAILED), messages.c.date_sent.is_not(None)),
+        ),
+    )
+    .order_by(messages.c.date_created.desc())
+    .limit(1)
+)
+
+
+def last_sender_to(
+    conn: Connection, service_sid: str, recipient: str, *, account_sid: str, excluding: str | None = None
+) -> str | None:
+    """The sender this service (of `account_sid`) last texted `recipient` from (sticky sender),
+    in a message other than `excluding`: the newest that reached a carrier, or waits in a
+    queue to (`HEARD_OR_ABOUT_TO`). A canceled message, a scheduled one, and one failed before
+    any carrier took it do not count: the recipient never heard from their sender."""
+    row = _LAST_SENDER_TO.first(
+        conn,
+        {"b_account_sid": account_sid, "b_to": recipient, "b_service_sid": service_sid, "b_excluding": excluding or ""},
+    )
+    return str(row["from_"]) if row is not None else None
 
 
 # -- the Services API -------------------------------------------------------------------------
