@@ -1,4 +1,5 @@
-"""A scheduled message's sender, chosen from its Messaging Service's pool at its SendAt.
+"""A scheduled message's sender, chosen from its Messaging Service's pool at its SendAt (and an
+accepted message's, chosen again when its number leaves the account).
 
 On Twilio a Messaging Service picks a message's sender when the message leaves `scheduled`,
 from the pool as it is then. A scheduled message's sender was fixed at its create, so a pool
@@ -15,6 +16,14 @@ before. When the pool has no sender for it now, the message fails with the code 
 get now: 21701 (the service is gone), 21704 (its pool is empty), 21703 (nothing in it reaches
 the recipient), with a ``no_pool_sender`` timeline entry, an alert, its status callback and
 its event (`pigeon.app.never_sent`; the status callback of a deleted service is gone with it).
+
+A number leaving its account (released, or moved to another account: `pigeon.app.sender_exit`)
+leaves such scheduled messages alone: they choose at their SendAt, from the pool as it is then,
+which no longer holds the number. An accepted message whose pool chose the number is not
+chosen again by the dispatcher (its sender is the one chosen at its create), so the release
+chooses again for it, in its own transaction, from the pool less the number
+(`choose_instead_of`), with a ``sender_chosen`` entry saying why; only those the pool has no
+other sender for fail, as a message from that number does (21606).
 
 The queue of the sender chosen is not minded here, as it is not for a scheduled message at its
 create: it joins that queue now. The cost is the scheduled messages' alone: the pool of each
@@ -60,14 +69,44 @@ def choose_at_send_at(conn: Connection, rows: Sequence[Row], *, now: datetime) -
     ]
     if not due:
         return list(rows)
+    changed, refused = _choose(conn, due, leaving=None)
+    _change(conn, changed, now=now)
+    failed: set[str] = set()
+    for code, why in refused.items():
+        failed |= why.keys()
+        _fail(conn, [r for r in due if r["sid"] in why], code=code, why=why, now=now)
+    if changed or failed:
+        log.info(
+            "chose the senders of scheduled messages at their SendAt",
+            extra={"changed": len(changed), "failed": len(failed)},
+        )
+    return [r for r in rows if r["sid"] not in failed]
+
+
+def choose_instead_of(conn: Connection, rows: Sequence[Row], *, leaving: str, reason: str, now: datetime) -> set[str]:
+    """Give these accepted messages, whose pool chose `leaving`, a number that is leaving
+    their account (module docstring), another sender from their pool as it is without it,
+    with a ``sender_chosen`` entry saying `reason`. Returns the SIDs of those given one; the
+    pool has none for the others, which the caller fails. Their rows must be held."""
+    changed, _ = _choose(conn, rows, leaving=leaving)
+    _change(conn, changed, now=now, reason=reason)
+    return {r["sid"] for r, _ in changed}
+
+
+def _choose(
+    conn: Connection, rows: Sequence[Row], *, leaving: str | None
+) -> tuple[list[tuple[Row, str]], dict[int, dict[str, str]]]:
+    """(each message given another sender than its own, with it; the code, by SID the why, of
+    those for which the pool has none), choosing from each service's pool as it is now, less
+    the number `leaving`."""
     pools: dict[tuple[str, str], Pool | None] = {}
     changed: list[tuple[Row, str]] = []
     refused: dict[int, dict[str, str]] = {}  # code -> sid -> why
-    for row in due:
+    for row in rows:
         key = (row["messaging_service_sid"], row["account_sid"])
         if key not in pools:
             service = service_store.get_service(conn, key[0], account_sid=key[1])
-            pools[key] = read_pool(conn, service) if service is not None else None
+            pools[key] = _without(read_pool(conn, service), leaving) if service is not None else None
         try:
             pool = pools[key]
             if pool is None:
@@ -80,17 +119,14 @@ def choose_at_send_at(conn: Connection, rows: Sequence[Row], *, now: datetime) -
             continue
         if sender != row["from_"]:
             changed.append((row, sender))
-    _change(conn, changed, now=now)
-    failed: set[str] = set()
-    for code, why in refused.items():
-        failed |= why.keys()
-        _fail(conn, [r for r in due if r["sid"] in why], code=code, why=why, now=now)
-    if changed or failed:
-        log.info(
-            "chose the senders of scheduled messages at their SendAt",
-            extra={"changed": len(changed), "failed": len(failed)},
-        )
-    return [r for r in rows if r["sid"] not in failed]
+    return changed, refused
+
+
+def _without(pool: Pool, number: str | None) -> Pool:
+    """`pool` less `number` (still in it while it leaves, in the transaction that takes it out)."""
+    if number is None:
+        return pool
+    return Pool(pool.service, [n for n in pool.numbers if n["phone_number"] != number], pool.alpha_senders)
 
 
 def _fail(conn: Connection, rows: Sequence[Row], *, code: int, why: dict[str, str], now: datetime) -> None:
@@ -113,14 +149,14 @@ def _fail(conn: Connection, rows: Sequence[Row], *, code: int, why: dict[str, st
     )
 
 
-def _change(conn: Connection, changed: Sequence[tuple[Row, str]], *, now: datetime) -> None:
+def _change(conn: Connection, changed: Sequence[tuple[Row, str]], *, now: datetime, reason: str | None = None) -> None:
     """Write the senders chosen (the message's row, and the one in hand), with their timeline
-    entries."""
+    entries (`reason`: why the sender was chosen again, when not for the SendAt)."""
     if not changed:
         return
     media = dispatch_store.media_to_send(conn, [r["sid"] for r, _ in changed if r["num_media"]])
     key = content_key(conn)
-    dispatch_store.set_scheduled_senders(
+    dispatch_store.set_pool_senders(
         conn,
         [
             (
@@ -144,6 +180,7 @@ def _change(conn: Connection, changed: Sequence[tuple[Row, str]], *, now: dateti
                     "sender": sender,
                     "sender_was": r["from_"],
                     "messaging_service_sid": r["messaging_service_sid"],
+                    **({"reason": reason} if reason else {}),
                 },
             )
             for r, sender in changed

@@ -9,6 +9,11 @@ whose replies and STOPs go to its new owner. They fail, in the same transaction,
 
 * only messages no carrier has yet: accepted (a Messaging Service's), queued and scheduled. A
   `sending` message is at the carrier, or being handed to it, and goes on as it would;
+* not those whose Messaging Service's pool chose the number (sent without a From): the number
+  was the pool's choice, not the application's. A scheduled one gets its sender at its SendAt
+  from the pool as it is then (`pigeon.app.scheduled_senders`), and is left to that; an
+  accepted one is given another sender of its pool now (the dispatcher keeps the sender an
+  accepted message has), and fails only when the pool has none other for its recipient;
 * each is moved by the guarded UPDATE (``WHERE status IN (…)``, `store.message_batch`), so a
   message a dispatcher moved on meanwhile (on PostgreSQL: claimed and marked `sending` in a
   transaction that commits while the release waits for its row) is left to it;
@@ -51,7 +56,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app import never_sent
+from pigeon.app import never_sent, scheduled_senders
 from pigeon.app.busy_senders import RETRY
 from pigeon.domain import numbers
 from pigeon.domain.status import MessageStatus
@@ -73,28 +78,53 @@ Row = dict[str, Any]
 
 def fail_waiting(conn: Connection, number: Mapping[str, Any], *, now: datetime, kind: str, why: str) -> int:
     """Fail the messages of `number`'s account that still wait to go from it (21606), with
-    `kind` as their timeline entry's kind and `why` ("was released", …) in their alerts.
+    `kind` as their timeline entry's kind and `why` ("was released", …) in their alerts; give
+    those its pool chose another sender of the pool when it has one (module docstring).
     Returns how many failed."""
     account_sid, sender = str(number["account_sid"]), str(number["phone_number"])
     seen: set[str] = set()
-    failed = 0
+    failed = rechosen = 0
     while True:
         found = sender_queue.waiting_from(conn, account_sid=account_sid, sender=sender, limit=BATCH)
         # A message seen already went back to waiting (a carrier's retry) after a dispatcher
         # took it from under the first batch: it is the dispatcher's, and the queue is done.
-        fresh = [sid for sid in found if sid not in seen]
+        fresh = [r for r in found if r["sid"] not in seen]
         if not fresh:
             break
-        seen.update(fresh)
-        failed += _fail(conn, fresh, now=now, kind=kind, why=f"{why} before it went out")
+        seen.update(r["sid"] for r in fresh)
+        moved = _choose_again(conn, fresh, sender=sender, now=now, kind=kind)
+        rechosen += len(moved)
+        failed += _fail(
+            conn,
+            [r["sid"] for r in fresh if r["sid"] not in moved],
+            now=now,
+            kind=kind,
+            why=f"{why} before it went out",
+        )
         if len(found) < BATCH:
             break
-    if failed:
+    if failed or rechosen:
         log.info(
             "failed the messages waiting to go from a number that left its account",
-            extra={"account_sid": account_sid, "sender": sender, "failed": failed, "kind": kind},
+            extra={"account_sid": account_sid, "sender": sender, "failed": failed, "rechosen": rechosen, "kind": kind},
         )
     return failed
+
+
+def _choose_again(conn: Connection, rows: Sequence[Row], *, sender: str, now: datetime, kind: str) -> set[str]:
+    """The SIDs of those of `rows` (accepted messages whose pool chose `sender`) given another
+    sender of their pool; held first, so that no dispatcher claims one meanwhile."""
+    pooled = [
+        r["sid"]
+        for r in rows
+        if r["status"] == MessageStatus.ACCEPTED and r["sender_from_pool"] and r["messaging_service_sid"]
+    ]
+    held = sender_queue.hold(conn, pooled, status=MessageStatus.ACCEPTED, sender=sender)
+    if not held:
+        return set()
+    return scheduled_senders.choose_instead_of(
+        conn, [r for r in rows if r["sid"] in held], leaving=sender, reason=kind, now=now
+    )
 
 
 class Checked(NamedTuple):

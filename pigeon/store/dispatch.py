@@ -362,19 +362,26 @@ def renew_leases(conn: Connection, sids: Sequence[str], *, worker_id: str, until
 
 
 # A scheduled message's sender, chosen again from its service's pool at its SendAt.
-_SET_SCHEDULED_SENDER = (
+_SET_POOL_SENDER = (
     messages.update()
-    .where(m.sid == sa.bindparam("b_sid"), unindexed(m.status) == str(MessageStatus.SCHEDULED))
+    .where(
+        m.sid == sa.bindparam("b_sid"),
+        # Two equalities, not an IN list: an executemany takes no expanding parameter.
+        sa.or_(
+            unindexed(m.status) == str(MessageStatus.ACCEPTED),
+            unindexed(m.status) == str(MessageStatus.SCHEDULED),
+        ),
+    )
     .values(from_=sa.bindparam("b_sender"), content_hash=sa.bindparam("b_hash"), date_updated=sa.bindparam("b_at"))
 )
 
 
-def set_scheduled_senders(conn: Connection, senders: Sequence[tuple[str, str, str]], *, at: datetime) -> None:
-    """Give scheduled messages (those still scheduled) another sender, each (sid, sender, the
-    content hash with that sender): one executemany."""
+def set_pool_senders(conn: Connection, senders: Sequence[tuple[str, str, str]], *, at: datetime) -> None:
+    """Give messages whose pool chose their sender (those still accepted or scheduled) another
+    sender, each (sid, sender, the content hash with that sender): one executemany."""
     if senders:
         conn.execute(
-            _SET_SCHEDULED_SENDER,
+            _SET_POOL_SENDER,
             [{"b_sid": sid, "b_sender": sender, "b_hash": digest, "b_at": at} for sid, sender, digest in senders],
         )
 
