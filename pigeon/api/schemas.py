@@ -8,6 +8,7 @@ from typing import Any
 
 from pigeon.domain.error_catalogue import explain
 from pigeon.domain.media import content_type_of
+from pigeon.domain.status import POOL_CHOOSING
 
 API_VERSION = "2010-04-01"
 V = f"/{API_VERSION}"
@@ -45,9 +46,18 @@ def error_message_for(code: int | None) -> str | None:
     return info.name if info else None
 
 
+def pool_choosing(row: Row) -> bool:
+    """Whether `row` is a message whose pool is still choosing its sender, which Twilio shows
+    with ``from`` null and ``num_segments`` "0" (REFERENCE §a). The row keeps the sender the
+    pool chose at the create, for the queue and opt-out checks; a scheduled message may go
+    from another (`pigeon.app.scheduled_senders`). A message that named its From keeps it."""
+    return row["status"] in POOL_CHOOSING and bool(row.get("sender_from_pool")) and bool(row["messaging_service_sid"])
+
+
 def message_json(row: Row) -> Row:
     account, sid = row["account_sid"], row["sid"]
     base = f"{V}/Accounts/{account}/Messages/{sid}"
+    choosing = pool_choosing(row)
     return {
         "account_sid": account,
         "api_version": API_VERSION,
@@ -58,10 +68,10 @@ def message_json(row: Row) -> Row:
         "direction": row["direction"],
         "error_code": row["error_code"],
         "error_message": row["error_message"] or error_message_for(row["error_code"]),
-        "from": row["from_"],
+        "from": None if choosing else row["from_"],
         "messaging_service_sid": row["messaging_service_sid"],
         "num_media": str(row["num_media"]),
-        "num_segments": str(row["num_segments"]),
+        "num_segments": "0" if choosing else str(row["num_segments"]),
         "price": row["price"],
         "price_unit": row["price_unit"],
         "sid": sid,

@@ -62,6 +62,11 @@ FINAL: frozenset[MessageStatus] = frozenset(s for s, nxt in TRANSITIONS.items() 
 #: statuses in which a message has not yet reached a carrier and may be deleted only with care.
 IN_FLIGHT: frozenset[MessageStatus] = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING})
 
+#: statuses in which a Messaging Service's pool has yet to choose the sender of a message sent
+#: without a From (accepted: next; scheduled: at its SendAt). Twilio shows such a message with
+#: no `from` and "0" segments; the sender kept meanwhile is the one chosen at its create.
+POOL_CHOOSING: frozenset[MessageStatus] = frozenset({S.ACCEPTED, S.SCHEDULED})
+
 #: statuses in which nothing more will be done with a message unless someone asks: the
 #: retention may remove it (a `sent` message whose receipt never came is one of them).
 AT_REST: frozenset[MessageStatus] = frozenset(MessageStatus) - IN_FLIGHT - {S.SCHEDULED, S.RECEIVING}

@@ -201,13 +201,25 @@ def test_send_at_schedules_a_message_of_a_messaging_service(tenant: Tenant) -> N
         to=fresh_number(), messaging_service_sid=service, body="later", send_at=send_at, schedule_type="fixed"
     )
     assert msg.status == "scheduled" and msg.messaging_service_sid == service
+    # As on Twilio: no sender while the pool has it to choose (at SendAt), and "0" segments.
+    assert (msg.from_, msg.num_segments) == (None, "0")
+    assert (client.messages(msg.sid).fetch().from_, client.messages(msg.sid).fetch().num_segments) == (None, "0")
     with store(tenant.server) as db:
         row = message_row(db, msg.sid)
     assert row is not None and row["send_at"] == send_at
 
-    # Through a service without SendAt: accepted, the sender picked from the pool.
+    # Through a service without SendAt: accepted, the sender not shown until the pool picks it.
     now = client.messages.create(to=fresh_number(), messaging_service_sid=service, body="now")
-    assert now.status == "accepted" and now.from_ == tenant.numbers[1]
+    assert (now.status, now.from_, now.num_segments) == ("accepted", None, "0")
+    with store(tenant.server) as db:
+        move_to(db, now.sid, MessageStatus.QUEUED)  # what a dispatcher does (this server runs none)
+    queued = client.messages(now.sid).fetch()
+    assert (queued.from_, queued.num_segments) == (tenant.numbers[1], "1")
+    # Named in the request, with a service: the From is the request's, shown from the start.
+    named = client.messages.create(
+        to=fresh_number(), from_=tenant.numbers[1], messaging_service_sid=service, body="named"
+    )
+    assert (named.status, named.from_, named.num_segments) == ("accepted", tenant.numbers[1], "1")
 
     canceled = client.messages(msg.sid).update(status="canceled")
     assert canceled.status == "canceled"

@@ -12,9 +12,10 @@ import pytest
 from twilio.base.exceptions import TwilioException
 
 from pigeon.domain.sids import Prefix, new_sid
+from pigeon.domain.status import MessageStatus
 from tests.acceptance.conftest import Server
 from tests.acceptance.spec_check import Exchange, Spec
-from tests.acceptance.support import Tenant, fresh_number, new_tenant, raises_twilio
+from tests.acceptance.support import Tenant, fresh_number, move_to, new_tenant, raises_twilio, store
 
 pytestmark = pytest.mark.acceptance
 
@@ -144,14 +145,17 @@ def test_sender_pool(shared_server: Server, spec: Spec) -> None:
     assert [a.sid for a in pool.alpha_senders.list()] == [alpha.sid]
     assert pool.alpha_senders(alpha.sid).fetch().alpha_sender == "Pigeon"
 
-    # Sending through the service picks a sender from its pool.
+    # Sending through the service picks a sender from its pool: shown once it is queued (as on
+    # Twilio, `from` is null and num_segments "0" while the message is accepted).
     sent = client.messages.create(to=fresh_number(), messaging_service_sid=svc.sid, body="via the pool")
-    assert (sent.status, sent.messaging_service_sid) == ("accepted", svc.sid)
-    assert sent.from_ in {first.phone_number, code.short_code}
+    assert (sent.status, sent.messaging_service_sid, sent.from_, sent.num_segments) == ("accepted", svc.sid, None, "0")
     # As on Twilio, a service's SID given as From sends through that service.
     named = client.messages.create(to=fresh_number(), from_=svc.sid, body="via From")
-    assert (named.status, named.messaging_service_sid) == ("accepted", svc.sid)
-    assert named.from_ in {first.phone_number, code.short_code}
+    assert (named.status, named.messaging_service_sid, named.from_) == ("accepted", svc.sid, None)
+    with store(shared_server) as db:
+        for made in (sent, named):
+            move_to(db, made.sid, MessageStatus.QUEUED)  # what a dispatcher does (this server runs none)
+            assert client.messages(made.sid).fetch().from_ in {first.phone_number, code.short_code}
     raises_twilio(
         lambda: client.messages.create(
             to=fresh_number(), from_=svc.sid, messaging_service_sid=other.sid, body="two services"
