@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callbacks
+from pigeon.app.failed_charges import withdraw_charges
 from pigeon.app.receipts import apply_receipt, parked_row, receipt_detail, receipt_of_parked, take_simulated_receipts
 from pigeon.domain.receipts import ReceiptOutcome, outcome_of
 from pigeon.ports import Receipt
@@ -186,4 +187,7 @@ def _write(conn: Connection, planned: Sequence[_Planned], *, now: datetime) -> N
             )
         )
     message_batch.add_events(conn, entries)
-    enqueue_status_callbacks(conn, changed, now=now)
+    # A message failed after the carrier took it is not charged (`failed_charges`); its
+    # callback is queued as it is then.
+    withdrawn = withdraw_charges(conn, moved.values(), now=now)
+    enqueue_status_callbacks(conn, [(withdrawn.get(u["sid"], u), done) for u, done in changed], now=now)

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import enqueue_status_callback
+from pigeon.app.failed_charges import withdraw_charges
 from pigeon.domain import storable
 from pigeon.domain.errors import InvalidTransition
 from pigeon.domain.receipts import ReceiptOutcome, format_receipt_text, outcome_of
@@ -127,6 +128,7 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
     else:
         final = _outcome_of_copies(conn, receipt, ref, message, detail)
     applied = False
+    updated: Row | None = None
     if final is not None and final.status is not None:
         try:
             updated = message_store.transition(
@@ -138,7 +140,6 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
                 detail={"by": "receipt", "carrier_id": receipt.carrier_id, "stat": receipt.stat, "err": receipt.err},
             )
             applied = True
-            enqueue_status_callback(conn, updated, now=now, raw_dlr_done_date=receipt.done_date)
             if final.error_code is not None:
                 alert_store.add_alert(
                     conn,
@@ -163,6 +164,11 @@ def apply_receipt(conn: Connection, receipt: Receipt, *, now: datetime) -> str |
         error_code=final.error_code if applied and final else None,
         detail={**detail, "applied": applied},
     )
+    if updated is not None:
+        # A message failed after the carrier took it is not charged (`failed_charges`); its
+        # callback is queued as it is then.
+        updated = withdraw_charges(conn, [updated], now=now).get(updated["sid"], updated)
+        enqueue_status_callback(conn, updated, now=now, raw_dlr_done_date=receipt.done_date)
     return str(message["sid"])
 
 

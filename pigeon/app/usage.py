@@ -36,13 +36,24 @@ class Counted:
 def count(conn: Connection, messages: Iterable[Counted], *, now: datetime) -> None:
     """Add messages to today's (UTC) usage, in the caller's transaction."""
     day = now.date().isoformat()
+    store.add_usage(conn, _totals((day, m) for m in messages))
+
+
+def withdraw(conn: Connection, messages: Iterable[tuple[date, Counted]]) -> None:
+    """Take messages counted before back out of the usage of the (UTC) day each was counted
+    on, in the caller's transaction: that day's sums hold them, so none goes below zero, and
+    a later day's (which a daily trigger watches) is not lowered for them."""
+    store.take_usage(conn, _totals(((day.isoformat(), m) for day, m in messages)))
+
+
+def _totals(messages: Iterable[tuple[str, Counted]]) -> dict[tuple[str, str, str], tuple[int, int, int]]:
     totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for m in messages:
+    for day, m in messages:
         entry = totals[(m.account_sid, day, rules.category_of(outbound=m.outbound, media=m.media))]
         entry[0] += 1
         entry[1] += m.segments
         entry[2] += rules.price_micros(m.price)
-    store.add_usage(conn, {key: (a, b, c) for key, (a, b, c) in totals.items()})
+    return {key: (a, b, c) for key, (a, b, c) in totals.items()}
 
 
 @dataclass(frozen=True)

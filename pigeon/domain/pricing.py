@@ -10,7 +10,8 @@ by the country and kind of the number that received it (the `inbound` table, emp
 operator fills it: received messages cost nothing by default, so that an upgrade does not
 start charging for them). Prices are negative decimal strings in the account's currency, as
 Twilio reports charges ("-0.00790"). Messages refused before they reach a carrier cost nothing
-(price stays null).
+(price stays null); one a carrier took and then reported failed is not charged either (its
+price becomes `FREE`: `pigeon.app.failed_charges`).
 """
 
 from __future__ import annotations

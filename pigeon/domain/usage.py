@@ -3,7 +3,9 @@ Twilio's Usage Records resources report it over.
 
 A message counts once, on the day it counts for: an outbound message when the carrier took it
 (the day it was `sent` and priced; a message refused before it reached a carrier costs
-nothing and is not usage), an inbound one when it was received. Counts are kept in a ledger
+nothing and is not usage), an inbound one when it was received. One that a carrier took and
+then reported failed is taken back out of the day it counted on (`pigeon.app.failed_charges`):
+a failed message is not charged. Counts are kept in a ledger
 of their own, written in the transaction that prices or receives the message, so that usage
 stays when messages are deleted, redacted, erased or past PIGEON_MESSAGE_DAYS.
 

@@ -116,3 +116,11 @@ def add_events(conn: Connection, rows: Sequence[Row]) -> None:
     """Append timeline rows (made with `event`), in order, with one multi-row INSERT
     (`store.prepared.insert_many`)."""
     insert_many(conn, message_events, rows)
+
+
+def set_prices(conn: Connection, sids: Iterable[str], *, price: str) -> None:
+    """Write `price` on the messages of `sids` that have one (a message never priced keeps
+    its null)."""
+    wanted = sorted(set(sids))
+    if wanted:
+        conn.execute(messages.update().where(m.sid.in_(wanted), m.price.is_not(None)).values(price=price))

@@ -45,6 +45,43 @@ def add_usage(conn: Connection, totals: Totals) -> None:
     conn.execute(_UPSERT[conn.dialect.name], rows)
 
 
+def take_usage(conn: Connection, totals: Totals) -> None:
+    """Take counts added before back out of the ledger (`totals` positive): each key's from a
+    shard whose row holds at least as much, so that no row goes below zero; if none does alone
+    (what was added is spread over shards), from one at random, as `add_usage` adds: the sums,
+    all that is read, stay right either way."""
+    for key, (messages, segments, micros) in sorted(totals.items()):
+        account_sid, day, category = key
+        covering = conn.execute(
+            sa.select(u.shard)
+            .where(
+                u.account_sid == account_sid,
+                u.day == day,
+                u.category == category,
+                u.messages >= messages,
+                u.segments >= segments,
+                u.price_micros >= micros,
+            )
+            .order_by(u.shard)
+            .limit(1)
+        ).scalar()
+        shard = random.randrange(SHARDS) if covering is None else int(covering)
+        conn.execute(
+            _UPSERT[conn.dialect.name],
+            [
+                {
+                    "account_sid": account_sid,
+                    "day": day,
+                    "category": category,
+                    "shard": shard,
+                    "messages": -messages,
+                    "segments": -segments,
+                    "price_micros": -micros,
+                }
+            ],
+        )
+
+
 def _upsert(insert: Any) -> Any:
     statement = insert(usage_daily)
     return statement.on_conflict_do_update(

@@ -52,6 +52,26 @@ def test_counts_add_up_across_calls_and_shards(db: Database) -> None:
         )
 
 
+def test_counts_taken_back_come_off_a_shard_that_holds_them(db: Database) -> None:
+    """`take_usage` (a failed message's charge withdrawn): no row goes below zero when one
+    shard holds what is taken; when none does alone, the day's sum is still right."""
+    key = (ACCOUNT, "2026-12-07", "sms-outbound")
+    for _ in range(6):
+        with db.write() as conn:
+            store.add_usage(conn, {key: (1, 2, 7900)})
+    with db.write() as conn:
+        store.take_usage(conn, {key: (1, 2, 7900)})
+    with db.read() as conn:
+        rows = conn.execute(sa.select(usage_daily)).mappings().all()
+        assert min(r["messages"] for r in rows) >= 0 and min(r["price_micros"] for r in rows) >= 0
+        [day] = store.usage_by_day(conn, [ACCOUNT], first="2026-12-07", last="2026-12-07", categories=[key[2]])
+        assert (day["messages"], day["segments"], day["price_micros"]) == (5, 10, 39500)
+    with db.write() as conn:
+        store.take_usage(conn, {key: (5, 10, 39500)})  # more than any one shard may hold
+    with db.read() as conn:
+        assert store.totals_by_category(conn, [ACCOUNT], first=None, last="2026-12-31") == {"sms-outbound": (0, 0, 0)}
+
+
 def test_the_dispatcher_counts_what_the_carrier_took_and_the_intake_what_came_in(pipe: Pipeline) -> None:
     sent = pipe.send(body="x" * 200)  # two segments
     refused = pipe.send(to="+14155550105")  # the network refuses it (30008): it costs nothing

@@ -416,6 +416,22 @@ class ReceiptBeforeSubmitResp(FakeSmsc):
         self.spawn(answer_later())
 
 
+class ReceiptSaysFailed(FakeSmsc):
+    """The SMSC takes the message, then its receipt says ``stat:FAILED err:005``, in the text
+    only: SMPP 3.4's message_state has no such state, so it sends no message_state TLV.
+
+    Expected: the message goes to failed with 30008 (the receipt mapping) and is not charged:
+    its price becomes 0.00000 and it comes back out of usage (pigeon.app.failed_charges).
+    """
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        message_id = self.accept(conn, submit)
+        text = (
+            f"id:{message_id} sub:001 dlvrd:000 submit date:2601151200 done date:2601151201 stat:FAILED err:005 text:"
+        )
+        conn.request(DELIVER_SM, deliver_sm_body(text.encode("ascii"), tlvs=tlv(0x001E, cstr(message_id))))
+
+
 class ReceiptForUnknownId(FakeSmsc):
     """Right after bind, a receipt for a message id this SMSC never issued.
 
