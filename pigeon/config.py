@@ -7,6 +7,7 @@ entry points reads the environment; they receive a `Settings` value.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 import urllib.parse
@@ -260,6 +261,7 @@ def _check(typed: dict[str, Any], names: Mapping[str, str]) -> None:
         raise ConfigError(f"{names['port']}: {typed['port']} is not a port (1 to 65535)")
     if typed.get("public_url"):
         typed["public_url"] = _public_url(names["public_url"], typed["public_url"])
+    _check_float_ranges(typed, names)
     for key, least in (
         ("api_processes", 1),
         ("api_concurrency_per_account", 0),
@@ -291,6 +293,33 @@ def _check(typed: dict[str, Any], names: Mapping[str, str]) -> None:
             f"{names['database_replica_url']}: a read replica needs PIGEON_DATABASE_URL to be PostgreSQL"
             " (SQLite's readers never wait for its writer, and need none)"
         )
+
+
+#: The most each setting in days or seconds may be: a value past it is a slip (a unit, a
+#: digit too many), and past Python's timedelta (999,999,999 days) it crashed the worker at
+#: start (OverflowError building the retention rules). 36,500 days is a hundred years; 0
+#: keeps for ever.
+MOST_DAYS = 36_500
+MOST = {
+    "request_log_days": (MOST_DAYS, "days (a hundred years; 0 keeps for ever)"),
+    "webhook_history_days": (MOST_DAYS, "days (a hundred years; 0 keeps for ever)"),
+    "message_days": (MOST_DAYS, "days (a hundred years; 0 keeps for ever)"),
+    "error_log_days": (MOST_DAYS, "days (a hundred years; 0 keeps for ever)"),
+    "usage_trigger_seconds": (86_400, "seconds (a day)"),
+}
+
+
+def _check_float_ranges(typed: Mapping[str, Any], names: Mapping[str, str]) -> None:
+    """ConfigError for a number setting that is not finite (`nan` passed every comparison and
+    silently kept history for ever; `inf` crashed the worker at start) or past its most."""
+    for key, value in typed.items():
+        if not isinstance(value, float):
+            continue
+        if not math.isfinite(value):
+            raise ConfigError(f"{names[key]}: {value} is not a finite number")
+        if key in MOST and value > MOST[key][0]:
+            most, unit = MOST[key]
+            raise ConfigError(f"{names[key]}: {value} is more than {most} {unit}")
 
 
 def _public_url(name: str, url: str) -> str:

@@ -32,6 +32,9 @@ CASES = [
     # Named the flag before ("--api-processes must be at least 1"), which nobody gave.
     ({"PIGEON_API_PROCESSES": "0"}, ["serve"], "configuration error: PIGEON_API_PROCESSES: 0 is less than 1"),
     ({}, ["serve", "--api-processes", "0"], "configuration error: --api-processes: 0 is less than 1"),
+    # Taken before: nan kept history for ever; inf and 1e9 crashed the worker at start.
+    ({"PIGEON_MESSAGE_DAYS": "nan"}, ["worker"], "configuration error: PIGEON_MESSAGE_DAYS: nan is not a finite"),
+    ({"PIGEON_WEBHOOK_HISTORY_DAYS": "1e9"}, ["serve"], "PIGEON_WEBHOOK_HISTORY_DAYS: 1000000000.0 is more than"),
 ]
 
 # Mistakes made on a store: one made as a user makes it (`pigeon db upgrade`), or a database

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from pigeon import bootstrap
 from pigeon.app.retention import Rule
+from pigeon.app.retention import rules as retention_rules
 from pigeon.config import ConfigError, Settings, denied_networks, load_settings
 
 
@@ -175,6 +176,29 @@ UNUSABLE = [
     ({"PIGEON_PORT": "-1"}, "PIGEON_PORT: -1 is not a port (1 to 65535)"),
     ({"PIGEON_REQUEST_LOG_DAYS": "-1"}, "PIGEON_REQUEST_LOG_DAYS: -1.0 is less than 0"),
     ({"PIGEON_PROXY_HOPS": "-1"}, "PIGEON_PROXY_HOPS: -1 is less than 0"),
+    # nan passed every comparison and kept history for ever; inf and 1e9 crashed the worker at
+    # start (OverflowError in pigeon.app.retention.rules).
+    ({"PIGEON_MESSAGE_DAYS": "nan"}, "PIGEON_MESSAGE_DAYS: nan is not a finite number"),
+    ({"PIGEON_MESSAGE_DAYS": "inf"}, "PIGEON_MESSAGE_DAYS: inf is not a finite number"),
+    ({"PIGEON_REQUEST_LOG_DAYS": "-inf"}, "PIGEON_REQUEST_LOG_DAYS: -inf is not a finite number"),
+    ({"PIGEON_ACCEPT_BATCH_WAIT_MS": "NaN"}, "PIGEON_ACCEPT_BATCH_WAIT_MS: nan is not a finite number"),
+    ({"PIGEON_USAGE_TRIGGER_SECONDS": "Infinity"}, "PIGEON_USAGE_TRIGGER_SECONDS: inf is not a finite number"),
+    (
+        {"PIGEON_WEBHOOK_HISTORY_DAYS": "1e9"},
+        "PIGEON_WEBHOOK_HISTORY_DAYS: 1000000000.0 is more than 36500 days (a hundred years; 0 keeps for ever)",
+    ),
+    (
+        {"PIGEON_ERROR_LOG_DAYS": "1000000000"},
+        "PIGEON_ERROR_LOG_DAYS: 1000000000.0 is more than 36500 days (a hundred years; 0 keeps for ever)",
+    ),
+    (
+        {"PIGEON_REQUEST_LOG_DAYS": "36501"},
+        "PIGEON_REQUEST_LOG_DAYS: 36501.0 is more than 36500 days (a hundred years; 0 keeps for ever)",
+    ),
+    (
+        {"PIGEON_USAGE_TRIGGER_SECONDS": "86401"},
+        "PIGEON_USAGE_TRIGGER_SECONDS: 86401.0 is more than 86400 seconds (a day)",
+    ),
 ]
 
 
@@ -183,6 +207,44 @@ def test_values_that_cannot_be_used_are_refused_by_name(environ: dict[str, str],
     with pytest.raises(ConfigError) as refused:
         load_settings(environ)
     assert str(refused.value) == message
+
+
+def test_retention_up_to_a_hundred_years_is_taken_and_its_rules_built() -> None:
+    settings = load_settings(
+        {
+            "PIGEON_MESSAGE_DAYS": "36500",
+            "PIGEON_WEBHOOK_HISTORY_DAYS": "36500",
+            "PIGEON_ERROR_LOG_DAYS": "36500",
+            "PIGEON_REQUEST_LOG_DAYS": "36500",
+            "PIGEON_USAGE_TRIGGER_SECONDS": "86400",
+        }
+    )
+    kept = retention_rules(
+        message_days=settings.message_days,
+        webhook_history_days=settings.webhook_history_days,
+        error_log_days=settings.error_log_days,
+    )
+    assert {r.keep for r in kept} == {timedelta(days=36500)}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("message_days = nan", "PIGEON_CONFIG: [pigeon] message_days: nan is not a finite number"),
+        ("webhook_history_days = inf", "PIGEON_CONFIG: [pigeon] webhook_history_days: inf is not a finite number"),
+        (
+            "error_log_days = 1e9",
+            "PIGEON_CONFIG: [pigeon] error_log_days: 1000000000.0 is more than 36500 days",
+        ),
+        ('request_log_days = "nan"', "PIGEON_CONFIG: [pigeon] request_log_days: nan is not a finite number"),
+    ],
+)
+def test_the_file_form_of_a_number_setting_is_checked_the_same(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "pigeon.toml"
+    path.write_text(f"[pigeon]\n{line}\n")  # TOML writes nan and inf as floats of its own
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"PIGEON_CONFIG": str(path)})
+    assert str(refused.value).startswith(message), refused.value
 
 
 def test_the_log_level_is_read_in_any_case() -> None:
