@@ -340,7 +340,7 @@ def check_configuration(settings: Settings) -> None:
         # replaces the built-in list, and everything else would then go out unpriced.
         log.warning(
             'PIGEON_CONFIG: [prices."*"] gives no price for %s: messages from such senders to '
-            "countries [prices] does not name will show no price and add nothing to usage",
+            "countries [prices] does not name will show no price and count in usage at a price of 0",
             ", ".join(gaps),
         )
 

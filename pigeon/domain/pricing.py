@@ -89,7 +89,7 @@ class PriceTable:
 
     def unpriced_kinds(self) -> list[str]:
         """Sender kinds the "*" table does not price: a message from one of them to a country
-        the table does not name goes out with no price (null) and counts nothing in usage."""
+        the table does not name goes out with no price (null), counted in usage at a price of 0."""
         rest = self.prices.get("*", {})
         return [str(kind) for kind in SenderKind if str(kind) not in rest]
 

@@ -13,7 +13,7 @@ from alembic import command
 
 from pigeon.app import usage
 from pigeon.app.inbound import receive
-from pigeon.domain.pricing import PriceTable
+from pigeon.domain.pricing import PriceTable, price_table
 from pigeon.domain.usage import price_micros
 from pigeon.ports import InboundSms
 from pigeon.store import usage as store
@@ -90,6 +90,24 @@ def test_the_dispatcher_counts_what_the_carrier_took_and_the_intake_what_came_in
     assert got["sms-outbound"] == (1, 2, price) and price > 0
     assert got["sms-inbound"] == (1, 1, 0)
     assert got["mms"] == (0, 0, 0)
+
+
+def test_a_message_the_price_table_leaves_unpriced_is_counted_at_no_price(pipe: Pipeline) -> None:
+    """README ([prices]): a route the table does not price, not even under "*", goes out with
+    no price and still counts as sent: one message, its segments, at 0. Migration 0015 filled
+    the ledger with priced messages only; what was sent since counts these too."""
+    prices = price_table({"US": {"long_code": "0.0079"}})  # no "*": the UK is unpriced
+    unpriced = pipe.send(to="+447700900123", body="x" * 200)  # two segments
+    priced = pipe.send()
+    pipe.dispatch(prices=prices)
+    pipe.clock.advance(2)
+    pipe.dispatch(prices=prices)
+    assert (pipe.status(unpriced), pipe.message(unpriced)["price"]) == ("sent", None)
+    assert pipe.message(priced)["price"] == "-0.00790"
+    with pipe.db.read() as conn:
+        records = usage.usage_records(conn, pipe.account_sid, "Records", {}, today=pipe.clock.now().date())
+    got = {r.category: (r.messages, r.segments, r.price_micros) for r in records}
+    assert got["sms-outbound"] == (2, 3, 7900)
 
 
 def test_the_automatic_replies_to_stop_help_and_start_cost_nothing_and_are_not_billed(pipe: Pipeline) -> None:
