@@ -41,6 +41,8 @@ COLUMNS = (
     "error_message",
     "num_segments",
     "num_media",
+    "price",
+    "price_unit",
     "encoding",
     "messaging_service_sid",
     "carrier",
@@ -80,6 +82,9 @@ def message_record(message: Mapping[str, Any], events: Iterable[Mapping[str, Any
         "error_message": message["error_message"],
         "num_segments": message["num_segments"],
         "num_media": message["num_media"],
+        # As the message resource shows them: "-0.00790" charged, "0.00000" free, null unpriced.
+        "price": message["price"],
+        "price_unit": message["price_unit"],
         "encoding": message["encoding"],
         "messaging_service_sid": message["messaging_service_sid"],
         "carrier": message.get("carrier"),

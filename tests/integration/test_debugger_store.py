@@ -5,6 +5,8 @@ duplicate check's index."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,6 +40,7 @@ from pigeon.store.settings import content_key
 from pigeon.store.tables import idempotency_keys, messages, request_log
 from pigeon.testing import FrozenClock
 from tests.integration.locked_sqlite import locked_sqlite
+from tests.integration.pipeline import Pipeline
 
 TO = "+14155552671"
 
@@ -435,3 +438,23 @@ def test_export_reads_every_match_with_its_timeline(db: Database, clock: FrozenC
     assert all([e["kind"] for e in r["events"]] == ["created"] for r in records)
     assert len(batch) == 3 and cursor is not None
     assert [r["sid"] for r in capped] == list(reversed(sids))[:4]
+
+
+def test_the_export_carries_each_messages_price_and_unit(pipe: Pipeline) -> None:
+    """API, console and CLI export through `pigeon.app.export`: billing needs what each message
+    cost, as its resource shows it (a sent one's charge, null for one never sent)."""
+    sent = pipe.send(body="x" * 400)  # three segments
+    refused = pipe.send(to="+14155550105")  # the network refuses it: no price
+    pipe.dispatch()
+    pipe.clock.advance(5)
+    pipe.dispatch()
+    assert pipe.message(sent)["price"] == "-0.02370"
+    with pipe.db.read() as conn:
+        records = list(export.export_all(conn, MessageFilter(account_sid=pipe.account_sid)))
+    by_sid = {r["sid"]: r for r in records}
+    assert (by_sid[sent]["price"], by_sid[sent]["price_unit"]) == ("-0.02370", "USD")
+    assert (by_sid[refused]["price"], by_sid[refused]["price_unit"]) == (None, "USD")
+    text = "".join(export.render("csv", records, exported_at=pipe.clock.now(), filters={}))
+    rows = {row["sid"]: row for row in csv.DictReader(io.StringIO(text))}
+    assert (rows[sent]["price"], rows[sent]["price_unit"]) == ("-0.02370", "USD")  # a number, no apostrophe
+    assert rows[refused]["price"] == ""

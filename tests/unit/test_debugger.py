@@ -126,6 +126,8 @@ def _message(**over: Any) -> dict[str, Any]:
         "error_message": "Message filtered",
         "num_segments": 1,
         "num_media": 0,
+        "price": "-0.00790",
+        "price_unit": "USD",
         "encoding": "GSM-7",
         "messaging_service_sid": None,
         "carrier": "simulator",
@@ -158,6 +160,7 @@ def test_json_export_nests_each_timeline() -> None:
         "2024-05-06T07:08:10.123Z",
         30007,
     )
+    assert (first["price"], first["price_unit"]) == ("-0.00790", "USD")
     assert first["events"] == [
         {
             "at": "2024-05-06T07:08:09.123Z",
@@ -190,6 +193,9 @@ def test_csv_export_has_one_row_per_message_with_a_compact_timeline() -> None:
     assert len(rows) == 3
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["sid"] == SM and first["error_code"] == "30007" and first["messaging_service_sid"] == ""
+    # The price as the message resource shows it: a number a spreadsheet sums, not text.
+    assert (first["price"], first["price_unit"]) == ("-0.00790", "USD")
+    assert rows[0].index("price") < rows[0].index("body")
     timeline = json.loads(first["timeline"])
     assert [e["kind"] for e in timeline] == ["created", "receipt"]
     assert " " not in first["timeline"].replace("Your code", "")  # compact

@@ -21,6 +21,12 @@ from pigeon.domain.spreadsheets import safe_cell
         ("+", "'+"),
         ("+1 415 555 0100", "'+1 415 555 0100"),  # not E.164: a formula to a spreadsheet
         ("+14155550100", "+14155550100"),  # E.164: no formula
+        ("-0.00790", "-0.00790"),  # a price (exports): a number, no formula
+        ("-1", "-1"),
+        ("-0.00790+1", "'-0.00790+1"),
+        ("-1e5", "'-1e5"),
+        ("-.5", "'-.5"),
+        ("-", "'-"),
         ("Acme", "Acme"),
         ("Your code is 1234", "Your code is 1234"),
         ("", ""),
