@@ -78,10 +78,10 @@ def hold_back(
     worker_id: str,
 ) -> list[Row]:
     """Put back, due in `RETRY`, the claimed `rows` whose sender (`keys`: message SID -> pacing
-    key) is `busy` and that need a slot; returns the others."""
+    key, for the messages that are paced) is `busy` and that need a slot; returns the others."""
     if not busy:
         return list(rows)
-    back = [r for r in rows if keys[r["sid"]] in busy and r["paced_at"] is None]
+    back = [r for r in rows if keys.get(r["sid"]) in busy and r["paced_at"] is None]
     if back:
         store.put_back(conn, [(r["sid"], r.get("previous_claimer")) for r in back], worker_id=worker_id, at=now + RETRY)
         log.info(

@@ -96,7 +96,8 @@ def claim(
     checked = sender_exit.check_claimed(conn, live, now=now, worker_id=worker_id)
     live = dispatch_optouts.check_claimed(conn, checked.live, number_services=checked.services, now=now)
     # Each sender's queue and pace: a number's, or one account's alphanumeric sender ID's.
-    keys = {r["sid"]: queue_key(r["account_sid"], r["from_"] or "") for r in live}
+    # A keyword reply takes no slot (`_goes_at_once`), so it needs no pacing row.
+    keys = {r["sid"]: queue_key(r["account_sid"], r["from_"] or "") for r in live if not _goes_at_once(r)}
     busy = busy if busy is not None else BusySenders()
     slots = pacing.lock_slots(conn, keys.values(), wait=settings.pacing_wait, no_wait=busy.at(now))
     busy.found(slots.waited, now=now, waited=settings.pacing_wait)
@@ -120,10 +121,12 @@ def claim(
                 f"the dispatcher {claimer} marked it sending and stopped before recording the carrier's "
                 "answer; the earlier submit may or may not have reached the carrier"
             )
-        sender, queue = row["from_"] or "", keys[row["sid"]]
-        if row["paced_at"] is not None:
+        if _goes_at_once(row):
+            slot = now
+        elif row["paced_at"] is not None:
             slot = row["paced_at"]
         else:
+            sender, queue = row["from_"] or "", keys[row["sid"]]
             key = (sender, row["num_segments"])
             if key not in durations:
                 durations[key] = settings.pacing.duration(sender, row["num_segments"])
@@ -138,6 +141,23 @@ def claim(
     pacing.set_next_free(conn, changed, known=set(known))
     jobs.sort(key=lambda j: j.slot)
     return jobs
+
+
+def _goes_at_once(row: Row) -> bool:
+    """Whether the message goes out as soon as it is claimed, outside its sender's pace: the
+    automatic reply to STOP/START/HELP (``keyword_reply``). Twilio answers a keyword at once,
+    apart from the customer's traffic (REFERENCE §f); paced with it, a STOP's confirmation
+    waited behind the sender's whole queue, up to ten hours on a long code.
+
+    It neither waits for the sender's next slot nor moves it on, so the queue keeps the slots
+    it reserved. That is safe for the carriers' per-sender limits because of what a reply
+    is: one short message per person who texted the number, so its volume follows the
+    number's inbound traffic, never the customer's sending, and the sender goes past its pace
+    by at most one message per keyword it received (a carrier that throttles it anyway answers
+    ESME_RTHROTTLED, retried as any throttle is). It is due at its creation
+    (``next_attempt_at``) as any message and claimed in the claim's own index order: nothing
+    of the claim's query changes, and it reads no pacing row."""
+    return bool(row.get("keyword_reply"))
 
 
 def _read_holds_and_media(conn: Connection, jobs: Sequence[Job]) -> None:

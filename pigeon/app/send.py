@@ -143,8 +143,12 @@ def prepare_message(
     # An MMS is one message, however long its text: not segmented, and charged once. (Sent
     # as an SMS with links instead, the dispatcher counts that text's segments then.)
     segments = 1 if req.media_urls else plan.num_segments
-    # A scheduled message joins its sender's queue at its SendAt, not now.
-    queues = _Queues(conn, account_sid, segments, pacing or PacingPolicy(), queue_gauge) if send_at is None else None
+    # A scheduled message joins its sender's queue at its SendAt, not now. The automatic reply
+    # to a keyword joins no queue: it goes out at once, outside the sender's pace
+    # (`app.dispatch_claim._goes_at_once`), so a full queue does not refuse it, and the
+    # person who texted STOP still gets the confirmation.
+    waits = send_at is None and not req.keyword_reply
+    queues = _Queues(conn, account_sid, segments, pacing or PacingPolicy(), queue_gauge) if waits else None
     sender, opted_out, duplicate = resolve_sender(
         conn, account_sid, req, to, service, plan.body, duplicates_since, now, queues.has_room if queues else None
     )
