@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from pigeon.app import number_opt_outs
 from pigeon.domain import flags, integers, numbers
 from pigeon.domain.errors import ApiError
+from pigeon.domain.segments import MAX_BODY_CHARS, character_count
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.domain.urls import is_valid_http_url
 from pigeon.store import numbers as number_store
@@ -130,8 +131,23 @@ def settings_from_params(params: Mapping[str, str]) -> dict[str, Any]:
             values[column] = parse(params[param])
     for param, column in _REPLIES.items():
         if param in params:
-            values[column] = params[param].strip() or None
+            values[column] = _reply(param, params[param])
     return values
+
+
+def _reply(param: str, raw: str) -> str | None:
+    """A keyword reply's text, held to a message Body's limit (21617, as the Messages API
+    answers a Body too long): every confirmation is sent as a message, and one too long to
+    send would fail each time with only an alert. Blank: none of the service's own, so the
+    default reply is sent (the way to go back to it)."""
+    text = raw.strip()
+    if character_count(text) > MAX_BODY_CHARS:
+        raise ApiError(
+            21617,
+            f"{param} is {character_count(text)} characters long: a reply is sent as a message, whose body "
+            f"may be at most {MAX_BODY_CHARS} characters (a character outside the BMP, such as most emoji, counts two).",
+        )
+    return text or None
 
 
 # -- services ---------------------------------------------------------------------------------
