@@ -49,7 +49,8 @@ def optouts_list(
 
     db = open_store()
     with db.read() as conn:
-        rows = [optouts.view(r) for r in optouts.list_for_account(conn, account, recipient=recipient)]
+        # An empty option filters nothing, as an empty filter of the API's does.
+        rows = [optouts.view(r) for r in optouts.list_for_account(conn, account or None, recipient=recipient)]
     if as_json:
         _print_json(rows)
         return
@@ -75,7 +76,7 @@ def optouts_export(
     target = output_or_exit(output) if output else None  # a path it cannot write stops it first
     db = open_store()
     with db.read() as conn:
-        rows = optouts.list_for_account(conn, account)
+        rows = optouts.list_for_account(conn, account or None)
     text = optouts.to_csv(rows) if fmt == "csv" else json.dumps([optouts.view(r) for r in rows], indent=2) + "\n"
     if target is None:
         sys.stdout.write(text)

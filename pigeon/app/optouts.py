@@ -32,8 +32,12 @@ def list_for_account(
     offset: int = 0,
     limit: int | None = None,
 ) -> list[Row]:
+    """The account's opt-outs (every account's for None), newest first; `recipient` and
+    `sender` filter when given. An empty one (``?Recipient=``, ``--recipient ""``) is no
+    filter, as an empty ``To=`` is none for Messages.json: before, it matched the opt-outs of
+    the empty recipient, which are none."""
     return store.list_opt_outs(
-        conn, account_sid=account_sid, recipient=recipient, sender=sender, offset=offset, limit=limit
+        conn, account_sid=account_sid, recipient=recipient or None, sender=sender or None, offset=offset, limit=limit
     )
 
 
