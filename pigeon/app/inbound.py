@@ -185,6 +185,17 @@ def _inbound_rows(
     return NewMessage(message=row, media=media, events=[event])
 
 
+def as_keyed(new: NewMessage, number: Row) -> NewMessage:
+    """The inbound message as its keyword is applied: its sender in E.164, read in the country
+    of the number it texted when the carrier wrote it nationally (`numbers.sender_as_keyed`).
+    The record, its event and its webhook keep the sender as it came; an opt-out (or START)
+    is keyed as sends to that person are written, so the create check and the dispatcher's
+    (exact matches on `to`) find it, and the automatic reply goes to a number it can reach."""
+    sender = new.message["from_"]
+    keyed = numbers.sender_as_keyed(sender, numbers.region_of(number["phone_number"]) or number["iso_country"])
+    return new if keyed == sender else dataclasses.replace(new, message={**new.message, "from_": keyed})
+
+
 def webhook_params(new: NewMessage, *, base_url: str, opt_out_type: str | None) -> list[tuple[str, str]]:
     """The incoming-message webhook's parameters, as Twilio sends them."""
     m = new.message
@@ -318,7 +329,9 @@ def receive(
     keyword = keyword_of(new.message["body"], number, service)
     opt_out = opt_out_type(keyword, service)
     publish_inbound_event(conn, new.message, now=now, opt_out_type=opt_out)
-    reply = apply_keyword(conn, keyword, number, service, new, now) if keyword and keyword.handled else None
+    reply = None
+    if keyword and keyword.handled:
+        reply = apply_keyword(conn, keyword, number, service, as_keyed(new, number), now)
     word, replies = (keyword.word if keyword else None), ((reply,) if reply else ())
     target = webhook_target(number, service)
     account_sid, sid = number["account_sid"], new.message["sid"]

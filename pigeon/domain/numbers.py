@@ -139,6 +139,20 @@ def in_country_of(raw: str, sender: str) -> str | None:
     return to_e164(raw, region_of(sender))
 
 
+def sender_as_keyed(sender: str, region: str | None) -> str:
+    """An inbound sender as opt-outs are keyed: in E.164, as sends to it are written. A carrier
+    may write it as people write it at home (SMPP TON 0: "07700900123"); that is read in
+    `region`, the country of the number it texted, as a TwiML `<Message to>` is read in the
+    country of its sender (`in_country_of`). A short code, an alphanumeric sender, and digits
+    that make no number there stay as written: no country is guessed."""
+    e164 = to_e164(sender)
+    if e164 is not None:
+        return e164
+    if region is None or is_short_code(sender):
+        return sender
+    return to_e164(sender, region) or sender
+
+
 def with_country_code(digits: str) -> str | None:
     """A number written in E.164 without its '+' ("14155552671", or " 14155552671" from a form
     that read an unencoded '+' as a space), in E.164; None unless the digits, read after a '+',

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import command
@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 
 from pigeon.store.engine import Database
 from pigeon.store.schema import alembic_config, current_revision, downgrade, upgrade
-from pigeon.store.tables import accounts, api_keys, metadata, phone_numbers, webhook_deliveries
+from pigeon.store.tables import accounts, api_keys, messages, metadata, opt_outs, phone_numbers, webhook_deliveries
 
 
 def test_migrations_match_the_metadata(db: Database) -> None:
@@ -164,6 +164,95 @@ def test_0026_gives_each_api_key_no_sign_out_yet(db: Database) -> None:
     downgrade(db.engine, "0025")
     with db.engine.connect() as conn:
         assert "console_sign_outs" not in {c["name"] for c in sa.inspect(conn).get_columns("api_keys")}
+    upgrade(db.engine)
+
+
+def test_0029_keys_opt_outs_of_national_spellings_in_e164(db: Database) -> None:
+    """Opt-outs kept under the spelling a carrier wrote nationally are keyed in E.164, read in
+    the country of the number the STOP was texted to (its inbound message, else the number the
+    opt-out names, else its service's numbers); where the pair has an E.164 row too, the newer
+    one stays; what cannot be read there stays as it is."""
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0028")
+    at = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
+    account, service, uk, us = "AC" + "0" * 32, "MG" + "0" * 32, "+447700900999", "+14155550100"
+    inbound = "SM" + "0" * 32
+    with db.engine.begin() as conn:
+        conn.execute(
+            accounts.insert().values(
+                sid=account,
+                owner_account_sid=account,
+                friendly_name="a",
+                auth_token="t" * 32,
+                date_created=at,
+                date_updated=at,
+            )
+        )
+        for i, (number, in_service) in enumerate(((uk, True), (us, False))):
+            conn.execute(
+                phone_numbers.insert().values(
+                    sid=f"PN{i:032d}",
+                    account_sid=account,
+                    phone_number=number,
+                    friendly_name="n",
+                    messaging_service_sid=service if in_service else None,
+                    date_created=at,
+                    date_updated=at,
+                )
+            )
+        conn.execute(
+            messages.insert().values(
+                sid=inbound,
+                account_sid=account,
+                direction="inbound",
+                from_="07700900121",
+                to=uk,
+                status="received",
+                date_created=at,
+                date_updated=at,
+            )
+        )
+        rows = [  # (sender, recipient, scope, keyword, minutes after `at`, inbound message)
+            (service, "07700900121", "service", "STOP", 0, inbound),  # read where its STOP went
+            (service, "07700900122", "service", "STOP", 0, None),  # in its service's country
+            (uk, "07700900123", "number", "STOP", 0, None),  # in its number's
+            (us, "07700900124", "number", "STOP", 0, None),  # no US number: stays
+            (uk, "07700900125", "number", "QUIT", 5, None),  # newer than its E.164 row: it stays
+            (uk, "+447700900125", "number", "STOP", 1, None),
+            (uk, "07700900126", "number", "QUIT", 1, None),  # older than its E.164 row: it goes
+            (uk, "+447700900126", "number", "STOP", 5, None),
+        ]
+        conn.execute(
+            opt_outs.insert(),
+            [
+                {
+                    "account_sid": account,
+                    "sender": sender,
+                    "recipient": recipient,
+                    "scope": scope,
+                    "keyword": keyword,
+                    "inbound_message_sid": sid,
+                    "date_created": at + timedelta(minutes=minutes),
+                }
+                for sender, recipient, scope, keyword, minutes, sid in rows
+            ],
+        )
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0029")
+    with db.read() as conn:
+        found = conn.execute(sa.select(opt_outs.c.sender, opt_outs.c.recipient, opt_outs.c.keyword)).all()
+    assert sorted(found) == sorted(
+        [
+            (service, "+447700900121", "STOP"),
+            (service, "+447700900122", "STOP"),
+            (uk, "+447700900123", "STOP"),
+            (us, "07700900124", "STOP"),
+            (uk, "+447700900125", "QUIT"),
+            (uk, "+447700900126", "STOP"),
+        ]
+    )
     upgrade(db.engine)
 
 

@@ -333,3 +333,22 @@ def test_a_spelling_that_is_a_valid_number_in_two_countries_is_read_in_neither()
     assert numbers.national_in("0612345678", ["FR", "NL"]) is None
     # Ten digits of the shared +1 read the same in the US and Canada: one number.
     assert numbers.national_in("4155552671", ["CA", "US"]) == ("+14155552671", "CA")
+
+
+@pytest.mark.parametrize(
+    ("sender", "region", "expected"),
+    [
+        ("+447700900123", "US", "+447700900123"),  # E.164 already: the region does not matter
+        ("07700900123", "GB", "+447700900123"),  # SMPP TON 0, read where it texted
+        ("00447700900123", "GB", "+447700900123"),  # with the international prefix
+        ("4155552671", "US", "+14155552671"),
+        ("07700900123", "US", "07700900123"),  # no US number: no country is guessed
+        ("07700900123", None, "07700900123"),  # texted a number of no country
+        ("55125", "US", "55125"),  # a short code stays one
+        ("Shop", "GB", "Shop"),  # so does an alphanumeric sender
+    ],
+)
+def test_an_inbound_sender_is_keyed_in_e164_read_in_the_country_it_texted(
+    sender: str, region: str | None, expected: str
+) -> None:
+    assert numbers.sender_as_keyed(sender, region) == expected
