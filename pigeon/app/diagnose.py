@@ -136,12 +136,36 @@ def diagnose_recipient(
         messages=[message_facts(conn, r, now) for r in rows],
         refused_requests=refused,
         requests_in_window=store.count_send_requests(conn, account_sid=account_sid, since=since),
-        opt_outs=store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=asked.spellings),
+        opt_outs=_refusing_opt_outs(conn, account_sid, asked.spellings, refused),
         geo=_geo_facts(conn, account_sid, recipient) if any(r.get("error_code") == 21408 for r in refused) else None,
         erasures=erasure_log.of_number(conn, account_sid=account_sid, number=recipient),
     )
     subject = {**asked.subject("to"), "since": since, "messages": [r["sid"] for r in rows]}
     return Report("recipient", subject, rules.diagnose_recipient(facts, thresholds))
+
+
+def _refusing_opt_outs(
+    conn: Connection, account_sid: str, spellings: Collection[str], refused: Collection[Mapping[str, Any]]
+) -> list[Row]:
+    """The recipient's opt-outs that can be behind its 21610 refusals: those of each refused
+    request's From and of the Messaging Service that number is in now. Another sender's
+    opt-out refused none of them, and says nothing of whether those senders may text it now.
+    A refusal with no From (a send through a Messaging Service: the request log keeps no
+    service SID) cannot be narrowed, so then every opt-out of the recipient counts."""
+    senders: list[str] = []
+    for request in refused:
+        if request.get("error_code") != 21610:
+            continue
+        sender = request.get("from_")
+        if not sender:
+            return store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=spellings)
+        senders.append(sender)
+        number = find_by_number(conn, sender)
+        if number is not None and number["account_sid"] == account_sid and number["messaging_service_sid"]:
+            senders.append(number["messaging_service_sid"])
+    if not senders:
+        return []
+    return store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=spellings, senders=unique(senders))
 
 
 def _geo_facts(conn: Connection, account_sid: str, recipient: str) -> dict[str, Any] | None:

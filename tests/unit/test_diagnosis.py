@@ -1287,6 +1287,13 @@ def test_a_recipient_who_opted_back_in_is_said_so_and_automatic_replies_are_no_l
     assert back.severity == "info" and "START" in back.summary
 
 
+def test_opted_back_in_names_the_refused_senders_when_the_requests_did() -> None:
+    named = diagnose_recipient(recipient(refused_requests=[request(21610), request(21610, 1)], opt_outs=[]))
+    assert "not opted out of messages from +14155550100 now" in named[1].summary
+    unnamed = diagnose_recipient(recipient(refused_requests=[request(21610, from_=None)], opt_outs=[]))
+    assert "is not opted out now" in unnamed[1].summary
+
+
 def test_a_findings_advice_does_not_send_the_reader_back_to_the_doctor() -> None:
     from pigeon.domain.diagnosis.model import remedy
     from pigeon.domain.error_catalogue import explain

@@ -109,12 +109,16 @@ def _rejected(f: RecipientFacts) -> Finding:
 
 
 def _opted_back_in(f: RecipientFacts) -> Finding:
+    """No opt-out is left of the senders the 21610s were for (`f.opt_outs` holds only theirs,
+    or every one of the recipient's when a refusal named no From)."""
+    senders = unique(str(r["from_"]) for r in f.refused_requests if r.get("error_code") == 21610 and r.get("from_"))
+    of = f" of messages from {', '.join(senders)}" if senders else ""
     return Finding(
         cause="opted_back_in",
         severity="info",
-        summary=f"{f.to} is not opted out now: after the 21610 refusals it opted back in ({', '.join(OPT_IN)}), "
-        "or its opt-out was removed. A new request would not be refused for that.",
-        evidence=[{"source": "opt_outs", "to": f.to, "opted_out": False}],
+        summary=f"{f.to} is not opted out{of} now: after the 21610 refusals it opted back in "
+        f"({', '.join(OPT_IN)}), or its opt-out was removed. A new request would not be refused for that.",
+        evidence=[{"source": "opt_outs", "to": f.to, "opted_out": False, "senders": senders}],
         advice=["Send the message again if it is still wanted."],
     )
 
