@@ -3,6 +3,7 @@
     pigeon optouts list [--account AC…] [--recipient N]     the pair or service each blocks, and why
     pigeon optouts export [--format csv|json] [-o FILE]      the list, as a file
     pigeon optouts import FILE --account AC… [--yes]         from an export (a dry run without --yes)
+    pigeon optouts remove --account AC… --recipient N --sender S [--yes]   lift one (a dry run without --yes)
 
 `pigeon.cli` mounts `optouts_app`.
 """
@@ -126,10 +127,9 @@ def optouts_import(
         _print_json({"account": account, "applied": yes, "counts": counts, "rows": [vars(d) for d in done]})
     else:
         for d in done:
-            if d.action == "skipped":
-                out.print(
-                    f"line {d.line}: {d.recipient} / {d.sender}: skipped: {d.why}", highlight=False, soft_wrap=True
-                )
+            if d.action == "skipped" or d.note:
+                said = f"skipped: {d.why}" if d.action == "skipped" else f"{d.action}; {d.note}"
+                out.print(f"line {d.line}: {d.recipient} / {d.sender}: {said}", highlight=False, soft_wrap=True)
         tail = "" if yes else " Dry run: nothing was changed; run again with --yes to import."
         out.print(
             f"{counts['made']} {'added' if yes else 'to add'}, {counts['here already']} opted out here already,"
@@ -139,3 +139,39 @@ def optouts_import(
         )
     if counts["skipped"]:
         raise typer.Exit(1)
+
+
+@optouts_app.command("remove")
+def optouts_remove(
+    account: Annotated[str, typer.Option("--account", help="The account whose opt-out it is.")],
+    recipient: Annotated[str, typer.Option("--recipient", help="Who opted out, as the list shows it.")],
+    sender: Annotated[str, typer.Option("--sender", help="The number, short code or Messaging Service SID.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Remove; without it, only show what would be removed.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Lift one opt-out, once the recipient has asked to hear from the sender again where Pigeon
+    does not see it: START texted to a short code outside any Messaging Service reaches its
+    application, not Pigeon. Elsewhere Pigeon takes the recipient's START itself; never lift an
+    opt-out the recipient did not ask to lift. Without --yes, a dry run."""
+    from pigeon.app import optouts
+
+    db = open_store()
+    try:
+        row = write_or_rehearse(
+            db, lambda conn: optouts.remove(conn, account, recipient=recipient, sender=sender), apply=yes
+        )
+    except ApiError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.dispose()
+    if as_json:
+        _print_json({"applied": yes, "opt_out": optouts.view(row)})
+        return
+    done = "Removed" if yes else "Would remove"
+    tail = "" if yes else " Dry run: nothing was changed; run again with --yes to remove it."
+    out.print(
+        f"{done} the opt-out of {row['recipient']} from {row['sender']} ({row['keyword']}, "
+        f"{optouts.view(row)['date_created']}).{tail}",
+        highlight=False,
+        soft_wrap=True,
+    )

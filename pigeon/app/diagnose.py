@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pigeon.app import optouts as optout_use
 from pigeon.app import services
 from pigeon.app.accounts import geo_permissions
 from pigeon.app.callback_delivery import Transactions
@@ -158,14 +159,23 @@ def _refusing_opt_outs(
             continue
         sender = request.get("from_")
         if not sender:
-            return store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=spellings)
+            return _with_how_lifted(
+                conn, store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=spellings)
+            )
         senders.append(sender)
         number = find_by_number(conn, sender)
         if number is not None and number["account_sid"] == account_sid and number["messaging_service_sid"]:
             senders.append(number["messaging_service_sid"])
     if not senders:
         return []
-    return store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=spellings, senders=unique(senders))
+    found = store.opt_outs_with_messages(conn, account_sid=account_sid, recipient=spellings, senders=unique(senders))
+    return _with_how_lifted(conn, found)
+
+
+def _with_how_lifted(conn: Connection, opt_outs: list[Row]) -> list[Row]:
+    """Each opt-out with whether the recipient's START lifts it (`start_lifts`): not one of a
+    short code outside any Messaging Service, whose keywords go to its application."""
+    return [{**row, "start_lifts": optout_use.lifted_by_start(conn, row)} for row in opt_outs]
 
 
 def _geo_facts(conn: Connection, account_sid: str, recipient: str) -> dict[str, Any] | None:
@@ -296,8 +306,11 @@ def diagnose_blocked(
         from_=sender,
         service_sid=service,
         sender_service_sid=sender_service,
-        opt_outs=store.opt_outs_with_messages(
-            conn, account_sid=account_sid, recipient=asked.spellings, senders=unique(senders)
+        opt_outs=_with_how_lifted(
+            conn,
+            store.opt_outs_with_messages(
+                conn, account_sid=account_sid, recipient=asked.spellings, senders=unique(senders)
+            ),
         ),
         refused_requests=store.refused_requests_to(
             conn,

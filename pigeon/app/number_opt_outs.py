@@ -10,7 +10,10 @@ be texted from it again. So, in the same transaction, `keep_service_opt_outs` gi
 an opt-out of its own (scope ``number``) for each recipient opted out of the service, which
 included it, with the original keyword, time and inbound message; a pair opted out of the
 number already keeps its row. START to the number lifts it, as it lifts any opt-out of the
-number (`pigeon.app.inbound`).
+number (`pigeon.app.inbound`), but for a short code left in no service: Pigeon leaves its
+keywords to its application, as Twilio does, and its copies stay (a person who said STOP to
+the service must not be texted from it) until an operator removes them once the person opted
+back in there (`pigeon.app.optouts.remove`), or it joins a service and START is texted to it.
 
 Opt-outs are rows of an account. A number moved to another account of its family takes its
 own opt-outs there too (`carry_opt_outs`): whoever said STOP to it must not be texted from it

@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.domain import numbers
+from pigeon.domain.errors import ApiError
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.domain.spreadsheets import safe_cell
 from pigeon.store import optouts as store
 from pigeon.store import services as service_store
+from pigeon.store.numbers import find_by_number
 
 Row = dict[str, Any]
 
@@ -67,6 +69,49 @@ def to_csv(rows: Sequence[Row]) -> str:
     return out.getvalue()
 
 
+_NOT_LIFTED_BY_START = (
+    "START to {sender} will not lift it (a short code in none of the account's Messaging Services: its "
+    "application takes the keywords); `pigeon optouts remove` does"
+)
+
+
+def lifted_by_start(conn: Connection, row: Mapping[str, Any]) -> bool:
+    """Whether the recipient's START lifts the opt-out `row`. It does for a Messaging Service
+    and for a number, but not for a short code in none of the account's services: Pigeon leaves
+    the keywords texted to a standalone one to its application, as Twilio does
+    (pigeon.app.inbound_keywords), so its opt-outs (copied when it left its service, or
+    imported) stay until an operator removes them (`remove`), or until the short code is in a
+    service and the recipient texts START to it."""
+    if row["scope"] == "service" or not numbers.is_short_code(row["sender"]):
+        return True
+    number = find_by_number(conn, row["sender"])
+    return number is not None and number["account_sid"] == row["account_sid"] and bool(number["messaging_service_sid"])
+
+
+def _spellings(raw: str) -> list[str]:
+    """`raw` as the list may hold it: as a number or short code is stored, else as written (a
+    sender the carrier wrote nationally, kept so when its country could not be told)."""
+    text = raw.strip()
+    return list(dict.fromkeys(s for s in (numbers.number_or_short_code(text), text) if s))
+
+
+def remove(conn: Connection, account_sid: str, *, recipient: str, sender: str) -> Row:
+    """Lift the account's opt-out of `recipient` from `sender` (a number, a short code or a
+    Messaging Service SID), each written as the list shows it or as a number in E.164; the row
+    it was. For an operator (`pigeon optouts remove`), when the recipient opted back in where
+    Pigeon does not see it: with the application of a short code outside a Messaging Service.
+    20404 when the account has no such opt-out; nothing else is changed."""
+    recipients = _spellings(recipient)
+    senders = [sender.strip()] if is_sid(sender.strip(), Prefix.SERVICE) else _spellings(sender)
+    for to in recipients:
+        for by in senders:
+            row = store.find_opt_out(conn, account_sid=account_sid, sender=by, recipient=to)
+            if row is not None:
+                store.remove_opt_out(conn, account_sid=account_sid, sender=by, recipient=to)
+                return row
+    raise ApiError(20404, f"No opt-out of {recipient.strip()} from {sender.strip()} on account {account_sid}.")
+
+
 # -- import -------------------------------------------------------------------------------------
 
 
@@ -79,6 +124,8 @@ class Imported:
     sender: str
     action: str  # made | here already | skipped
     why: str = ""
+    #: For a row made: what the recipient's START does not do for it (`lifted_by_start`).
+    note: str = ""
 
 
 def read_rows(text: str) -> list[dict[str, str]]:
@@ -163,5 +210,7 @@ def import_rows(
             inbound_message_sid=None,
             now=_when(row.get("date_created", ""), now),
         )
-        done.append(Imported(line, recipient, sender, "made"))
+        made = {"account_sid": account_sid, "sender": sender, "scope": scope}
+        note = "" if lifted_by_start(conn, made) else _NOT_LIFTED_BY_START.format(sender=sender)
+        done.append(Imported(line, recipient, sender, "made", note=note))
     return done

@@ -888,6 +888,22 @@ def test_opted_out_of_a_service_and_of_two_senders() -> None:
     assert any("every sender" in a for a in f.advice) and any("2 opt-outs" in a for a in f.advice)
 
 
+def test_a_standalone_short_codes_opt_out_says_an_operator_lifts_it_not_start() -> None:
+    """START texted to a short code in none of the account's services goes to its application."""
+    rows = [opt_out(sender="55125", start_lifts=False, account_sid="AC" + "1" * 32)]
+    f = one(diagnose_blocked(BlockedFacts(to="+14155552671", now=NOW, from_="55125", opt_outs=rows)), "opted_out")
+    assert sources(f, "opt_out")[0]["opt_in_keywords"] == []
+    assert not any("they text START" in a for a in f.advice)
+    assert any(
+        f"pigeon optouts remove --account {'AC' + '1' * 32} --recipient +14155552671 --sender 55125 --yes" in a
+        for a in f.advice
+    )
+    # Beside an opt-out that START lifts, each is said.
+    mixed = [opt_out("service", "MG" + "c" * 32), *rows]
+    g = one(diagnose_blocked(BlockedFacts(to="+14155552671", now=NOW, from_="55125", opt_outs=mixed)), "opted_out")
+    assert "they text START" in g.advice[0] and "pigeon optouts remove" in g.advice[1]
+
+
 def test_not_blocked() -> None:
     assert diagnose_blocked(BlockedFacts(to="+14155552671", now=NOW, from_="+14155550100")) == []
 
