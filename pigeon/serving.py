@@ -2,8 +2,9 @@
 
 Python runs one thread of Python code at a time per process, so one API process uses one core
 however many the machine has. `pigeon serve --api-processes N` binds the port N times with
-SO_REUSEPORT and hands a socket each to N - 1 more API processes (`pigeon serve-api`), each
-with its own event loop and its own group-commit writer. The kernel spreads new connections
+SO_REUSEPORT (the first bound alone, so that a port someone else listens on is refused) and
+hands a socket each to N - 1 more API processes (`pigeon serve-api`), each with its own event
+loop and its own group-commit writer. The kernel spreads new connections
 evenly over the sockets. (One socket shared by all would not do: whichever process happens to
 be in accept() takes the connection, and measured with 128 keep-alive clients one process got
 118 of them and a core's worth of work while the other idled.) Everything they share is in the store: on SQLite their writers take
@@ -73,16 +74,31 @@ def run_event_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         runner.run(main())
 
 
-def listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
-    """A listening socket of the API, inheritable. `shared`: one of several on the same port
-    (SO_REUSEPORT), among which the kernel spreads the connections."""
+def listen(host: str, port: int, *, shared: bool = False, joining: bool = False) -> socket.socket:
+    """A listening socket of the API, inheritable.
+
+    `shared`: the first of several on the same port, among which the kernel spreads the
+    connections (SO_REUSEPORT). It is bound alone, and only then opened to the others: a
+    socket that asks for SO_REUSEPORT before it binds may join any group of the same user on
+    that port, so a second `pigeon serve --api-processes 2` on a port already served started
+    without a word and took half of the first one's connections. Bound alone, it is refused
+    (EADDRINUSE) by any socket listening there, whatever options that one has.
+    `joining`: one of the other API processes' sockets, which joins the first's group."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if shared:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if joining:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if shared:
+            # Linux forms the group when the socket starts listening, from the option as it
+            # is then; the bind above has already checked that the port was nobody's.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
@@ -246,7 +262,7 @@ class ApiProcesses(Children):
     def _spawn_api(self, slot: int) -> subprocess.Popen[bytes]:
         # This process lets go of the socket once the child has it: a socket in the group that
         # nobody accepts on would still be given connections, so it must close with its child.
-        with listen(self.host, self.port, shared=True) as sock:
+        with listen(self.host, self.port, joining=True) as sock:
             fd = sock.fileno()
             return subprocess.Popen(
                 [

@@ -47,7 +47,9 @@ ON_A_STORE = [
 ]
 
 
-def _pigeon(tmp_path: Path, env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess[str]:
+def _pigeon(
+    tmp_path: Path, env: dict[str, str], args: list[str], *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PIGEON_")}
     return subprocess.run(
         [str(PIGEON), *args],
@@ -55,7 +57,7 @@ def _pigeon(tmp_path: Path, env: dict[str, str], args: list[str]) -> subprocess.
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -90,6 +92,24 @@ def test_a_port_already_taken_stops_serve_before_it_makes_anything(tmp_path: Pat
         done = _pigeon(tmp_path, {"PIGEON_PORT": str(port)}, ["serve"])
     _one_line(done, f"127.0.0.1:{port}")
     assert not (tmp_path / "pigeon.db").exists(), "a store (and a first account) was made all the same"
+
+
+@pytest.mark.parametrize("api_processes", ["1", "2"])
+def test_a_port_another_server_shares_out_stops_serve(tmp_path: Path, api_processes: str) -> None:
+    """A port that another server listens on with SO_REUSEPORT (as a `pigeon serve
+    --api-processes N` does) is as taken as any: with N >= 2 a second server used to join it,
+    start, and take half of the first one's connections."""
+    port = free_port()
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        try:
+            done = _pigeon(tmp_path, {"PIGEON_PORT": str(port)}, ["serve", "--api-processes", api_processes], timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"pigeon serve --api-processes {api_processes} started on a port already listened on")
+    _one_line(done, f"127.0.0.1:{port}")
+    assert not (tmp_path / "pigeon.db").exists()
 
 
 def test_a_store_made_by_a_newer_release_is_said_so(tmp_path: Path) -> None:
