@@ -6,7 +6,7 @@ file. SQLite's `VACUUM INTO` writes one snapshot of the database, compacted, int
 it reads inside one read transaction, which in WAL mode never blocks a writer (commits carry
 on into the log, which is checkpointed once the copy is done). The copy goes to a temporary
 file beside the target, is checked (`PRAGMA integrity_check`), and only then takes the
-target's name: a file at PATH is always a whole, checked backup.
+target's name: a file at PATH is always a whole, checked backup, readable by its owner only.
 
 PostgreSQL has its own tools for this (pg_dump, or base backups with WAL archiving), which do
 it better than Pigeon could; the command says so.
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+
+from pigeon.store.sqlite_files import make_private
 
 
 class BackupError(Exception):
@@ -75,6 +77,9 @@ def backup_sqlite(engine: Engine, target: Path, *, busy_timeout: float = 30.0) -
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     started = time.monotonic()
     try:
+        # Made 0600 before SQLite writes into it (VACUUM INTO takes an empty file): the copy
+        # holds the auth tokens and message bodies the store does (`pigeon.store.sqlite_files`).
+        make_private(partial)
         with contextlib.closing(sqlite3.connect(source, timeout=busy_timeout, isolation_level=None)) as conn:
             conn.execute("VACUUM INTO ?", (str(partial),))
         revision, messages = _check(partial)

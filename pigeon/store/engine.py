@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from pigeon.domain.errors import StoreUnavailable
+from pigeon.store import sqlite_files
 
 R = TypeVar("R")
 
@@ -176,6 +177,12 @@ def create_engine(url: str, *, pool_size: int = 10, ping_always: bool = False) -
         engine.dialect.use_insertmanyvalues_wo_returning = True
         path = engine.url.database
         _WRITE_LOCKS[engine] = _WriterLock(path if path and path != ":memory:" and "mode=memory" not in url else None)
+        if (private := sqlite_files.store_file(path)) is not None:
+
+            @event.listens_for(engine, "do_connect")
+            def _owner_only(*_args: Any) -> None:
+                # Before SQLite opens it: a store it made would be readable by all (0644).
+                sqlite_files.make_private(private)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -441,7 +448,12 @@ def configuration_warnings(engine: Engine) -> list[str]:
     its callbacks' rows when it is claimed and when it is answered, so their dead versions pile
     up, and every index lookup wades through them. Measured in the e2e bench (five minutes at
     450 messages/s, bench/RESULTS.md): 600,000 dead rows against 250,000 live in the outbox,
-    and the throughput falling as the run went on."""
+    and the throughput falling as the run went on.
+
+    SQLite: a store that other users of the host can read (`pigeon.store.sqlite_files`)."""
+    if is_sqlite(engine):
+        path = sqlite_files.store_file(engine.url.database)
+        return sqlite_files.exposure_warnings(path) if path is not None else []
     if engine.dialect.name != "postgresql":
         return []
     with engine.connect() as conn:
