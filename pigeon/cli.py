@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -43,7 +44,7 @@ from pigeon.config import ConfigError, Settings, load_settings
 from pigeon.domain.errors import ApiError, StoreUnavailable
 from pigeon.ports import SystemClock
 from pigeon.store import accounts as account_store
-from pigeon.store.engine import UnusableUrl, configuration_warnings
+from pigeon.store.engine import Database, UnusableUrl, configuration_warnings
 from pigeon.store.schema import SchemaTooNew
 
 app = typer.Typer(help="Pigeon: a self-hosted SMS platform that speaks Twilio's Messaging API.", no_args_is_help=True)
@@ -67,6 +68,7 @@ app.command("usage")(usage_cmd)
 
 # Markup off: what is printed is mostly names, numbers and texts from users and carriers, in
 # which Rich would read "[ops]" as markup and drop it. Styled lines pass markup=True.
+log = logging.getLogger("pigeon.cli")
 out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 clock = SystemClock()
@@ -117,17 +119,17 @@ def serve(
     if api_processes is not None:
         overrides["api_processes"] = api_processes
     settings = load_settings(**overrides)
+    # The log first: a warning of the checks below is a JSON line like every other.
+    configure_logging(settings.log_level)
     bootstrap.check_configuration(settings)  # before any process starts
     if workers < 0:  # taken as "none" before: no worker ran, and nothing said so
         err.print("[red]configuration error:[/red] --workers must be 0 (in-process) or more", markup=True)
         raise typer.Exit(2)
-    configure_logging(settings.log_level)
     # Listening first: a port that is taken stops here, before the store or a first account
     # is made.
     sock = _listen_or_exit(settings)
     db = bootstrap.open_database(settings)
-    for warning in configuration_warnings(db.engine) + (db.replica.warnings() if db.replica else []):
-        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True, markup=True)
+    _log_configuration_warnings(db)
     first = bootstrap.ensure_first_account(db, clock)
     if first is not None:
         out.print(banner.first_run_banner(settings, first, command=banner.program()), highlight=False, soft_wrap=True)
@@ -174,6 +176,13 @@ def serve(
         finally:
             for group in children:
                 group.stop()
+
+
+def _log_configuration_warnings(db: Database) -> None:
+    """What in the store's setting will hurt (autovacuum off, a store others can read, a
+    replica that cannot be used), as warnings in the log."""
+    for warning in configuration_warnings(db.engine) + (db.replica.warnings() if db.replica else []):
+        log.warning("%s", warning)
 
 
 def _listen_or_exit(settings: Settings) -> socket.socket:
@@ -246,9 +255,10 @@ def worker(
         )
         raise typer.Exit(2)
     settings = load_settings()
+    configure_logging(settings.log_level)  # first: the checks' warnings are JSON lines too
     bootstrap.check_configuration(settings)
-    configure_logging(settings.log_level)
     db = bootstrap.open_database(settings)
+    _log_configuration_warnings(db)
     registry = CollectorRegistry()
     workers = bootstrap.build_workers(settings, db, registry=registry)
     if metrics_port is not None:

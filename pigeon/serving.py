@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import shutil
 import signal
@@ -37,6 +38,8 @@ from typing import Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
 
 #: How often `pigeon serve` checks the processes it started (and restarts one that died).
 SUPERVISE_EVERY = 1.0
@@ -171,10 +174,13 @@ class Children:
                     pause = min(MAX_RESTART_PAUSE, 2.0 ** (self._failures[i] - 1)) if self._failures[i] else 0.0
                     self._due[i] = now + pause
                     self._procs[i] = None
-                    print(
-                        f"{self.name} process {proc.pid} exited with {proc.returncode}; "
-                        + (f"starting another in {pause:g} s" if pause else "starting another"),
-                        file=sys.stderr,
+                    log.warning(
+                        "%s process %d exited with %s; %s",
+                        self.name,
+                        proc.pid,
+                        proc.returncode,
+                        f"starting another in {pause:g} s" if pause else "starting another",
+                        extra={"child_pid": proc.pid, "exit_status": proc.returncode, "restart_in_seconds": pause},
                     )
                 if self._procs[i] is None and now >= self._due[i]:
                     self._procs[i] = self._spawn(i)
