@@ -8,11 +8,14 @@ log calls that put a URL in the message itself use).
 uvicorn's loggers (``uvicorn.error``: malformed requests, shutdown) go through the same
 handler: `pigeon.serving.uvicorn_config` gives uvicorn no logging configuration of its own.
 An error that the API's handler has already logged (`mark_logged`) is not logged a second
-time by uvicorn, which Starlette hands every unhandled error to after the 500 is sent.
+time by uvicorn, which Starlette hands every unhandled error to after the 500 is sent; the
+requests uvicorn cuts off once the shutdown grace is over are one warning, not errors with
+tracebacks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -44,12 +47,31 @@ def mark_logged(exc: BaseException) -> None:
     setattr(exc, _LOGGED, True)
 
 
-class _LoggedOnce(logging.Filter):
-    """Drops a record whose exception was logged already (`mark_logged`)."""
+#: What uvicorn says, at error, when requests outlast the shutdown grace and it cancels them...
+_GRACE_EXCEEDED = "Cancel %s running task(s), timeout graceful shutdown exceeded"
+#: ...and the message of the CancelledError each of them then ends with.
+_GRACE_CANCEL = "Task cancelled, timeout graceful shutdown exceeded"
+
+
+class _UvicornRecords(logging.Filter):
+    """On uvicorn's own logger: drops a record whose exception was logged already
+    (`mark_logged`), and makes the cut-off of requests past PIGEON_SHUTDOWN_GRACE_SECONDS,
+    which is documented behaviour, one warning saying how many were cut off. uvicorn logged
+    it as an error, followed by an error "Exception in ASGI application" with a CancelledError
+    traceback for each request, as if something had gone wrong."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not getattr(exc, _LOGGED, False)
+        if getattr(exc, _LOGGED, False):
+            return False
+        if isinstance(exc, asyncio.CancelledError) and exc.args == (_GRACE_CANCEL,):
+            return False
+        if record.msg == _GRACE_EXCEEDED and len(record.args or ()) == 1:
+            (count,) = record.args  # type: ignore[misc]
+            record.msg = "shutdown grace period over: %s request(s) still in progress were cut off"
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.requests_cut_off = count
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -88,5 +110,5 @@ def configure(level: str = "info") -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # On the logger, not the handler: a filter there sees only uvicorn's own records.
     uvicorn = logging.getLogger("uvicorn.error")
-    uvicorn.filters[:] = [f for f in uvicorn.filters if not isinstance(f, _LoggedOnce)]
-    uvicorn.addFilter(_LoggedOnce())
+    uvicorn.filters[:] = [f for f in uvicorn.filters if not isinstance(f, _UvicornRecords)]
+    uvicorn.addFilter(_UvicornRecords())

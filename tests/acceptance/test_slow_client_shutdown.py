@@ -5,6 +5,7 @@ still stop through the app's lifespan."""
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import socket
 import time
@@ -37,3 +38,9 @@ def test_a_request_that_never_ends_does_not_hold_off_sigterm(server_factory: Any
     assert srv.process.returncode == -signal.SIGTERM
     assert took < GRACE + 10
     srv.process = None
+    # README: the cut-off is what the grace period is for; one warning says so, no error with a
+    # CancelledError traceback (as if something had gone wrong).
+    entries = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
+    assert [e for e in entries if e["level"] == "error"] == []
+    [cut] = [e for e in entries if "cut off" in e["message"]]
+    assert cut["level"] == "warning" and cut["requests_cut_off"] == 1 and "exception" not in cut

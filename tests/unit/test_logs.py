@@ -52,3 +52,35 @@ def test_an_error_logged_by_the_api_is_not_logged_again_by_uvicorn() -> None:
     assert uvicorn.filter(record(other))
     logs.configure("info")  # configuring again does not pile up filters
     assert len(uvicorn.filters) == 1
+
+
+def test_requests_cut_off_after_the_shutdown_grace_are_one_warning() -> None:
+    """uvicorn logs the cut-off as an error and each request's CancelledError with its
+    traceback; the cut-off is what PIGEON_SHUTDOWN_GRACE_SECONDS is for."""
+    import asyncio
+
+    from pigeon import logs
+
+    logs.configure("info")
+    uvicorn = logging.getLogger("uvicorn.error")
+    said = uvicorn.makeRecord(
+        "uvicorn.error",
+        logging.ERROR,
+        __file__,
+        1,
+        "Cancel %s running task(s), timeout graceful shutdown exceeded",
+        (3,),
+        None,
+    )
+    assert uvicorn.filter(said)
+    assert (said.levelname, said.getMessage()) == (
+        "WARNING",
+        "shutdown grace period over: 3 request(s) still in progress were cut off",
+    )
+    cut = asyncio.CancelledError("Task cancelled, timeout graceful shutdown exceeded")
+    other = asyncio.CancelledError()
+    for exc, kept in ((cut, False), (other, True)):
+        record = uvicorn.makeRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application\n", (), (type(exc), exc, None)
+        )
+        assert uvicorn.filter(record) is kept
