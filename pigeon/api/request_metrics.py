@@ -5,7 +5,8 @@ store in trouble), 429s (a client held back), and the latency of sends.
 Routes are the application's own path templates (``/2010-04-01/Accounts/{account_sid}/
 Messages.json``), never the raw path: SIDs in paths would make a series per message, and a
 client asking for made-up paths could make as many series as it liked. A request no route
-matched counts as ``unmatched``.
+matched counts as ``unmatched``. Each request is counted once, by the process that took it
+from its client: a scrape another API process relays to the first is not counted again there.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class RequestMetricsMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _relayed(scope):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -68,3 +69,12 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             self.metrics.observe(scope, status, time.perf_counter() - started)
+
+
+def _relayed(scope: Scope) -> bool:
+    """A request that reached this process over a Unix socket: the only one the API is served
+    on is the first process's private socket, over which the other API processes of
+    `pigeon serve --api-processes N` relay the scrapes they take (pigeon/serving.py). Such a
+    scrape is counted by the process that took it, and was counted twice."""
+    server = scope.get("server")  # uvicorn: (the socket's path, None) for a Unix socket
+    return server is not None and server[1] is None and str(server[0]).startswith("/")

@@ -68,6 +68,10 @@ def test_two_api_processes_share_the_port(server_factory: Any) -> None:
         sends = _sends(answers[-1].text)
         assert sends[""] == held[first] and sends["2"] == held[second[0]], (sends, held)
         assert 'pigeon_api_process_up{api_process="2"} 1.0' in answers[-1].text
+        # Each of those 24 scrapes counted once: one the second process took and relayed to the
+        # first was counted by both (a scrape is counted once answered, so not this one).
+        scrapes = _requests(clients[0].get("/metrics").text, "/metrics")
+        assert sum(scrapes.values()) == 24, scrapes
     finally:
         for client in clients:
             client.close()
@@ -92,6 +96,16 @@ def _sends(text: str) -> dict[str, float]:
                 assert s.labels["route"] == "/2010-04-01/Accounts/{account_sid}/Messages.json"
                 counts[s.labels.get("api_process", "")] = s.value
     return counts
+
+
+def _requests(text: str, route: str) -> dict[tuple[str, str], float]:
+    """GET /metrics's counts of requests to `route`, by API process and status."""
+    return {
+        (s.labels.get("api_process", ""), s.labels["status"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "pigeon_api_requests_total" and s.labels["route"] == route
+    }
 
 
 def _families(text: str) -> frozenset[str]:

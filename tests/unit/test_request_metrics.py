@@ -56,3 +56,38 @@ def test_requests_are_counted_by_route_template_method_and_status() -> None:
     assert registry.get_sample_value("pigeon_api_request_duration_seconds_count", {"route": route}) == 6
     names = {s.labels.get("route") for m in registry.collect() for s in m.samples}
     assert not any(name and "SM" in name for name in names)  # no SID ever becomes a label
+
+
+def test_a_scrape_relayed_over_the_private_unix_socket_is_not_counted_again() -> None:
+    """`pigeon serve --api-processes N`: the other processes relay GET /metrics to the first
+    over a Unix socket; the process the client reached counts it, the first must not."""
+    registry = CollectorRegistry()
+    app = _app(registry)
+
+    async def call(server: tuple[str, int | None]) -> None:
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/Messages/SM1.json",
+            "raw_path": b"/Messages/SM1.json",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"pigeon")],
+            "server": server,
+            "client": None,
+        }
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: object) -> None:
+            pass
+
+        await app(scope, receive, send)
+
+    asyncio.run(call(("127.0.0.1", 8080)))
+    asyncio.run(call(("/tmp/pigeon-api-x/metrics.sock", None)))
+    labels = {"route": "/Messages/{sid}.json", "method": "GET", "status": "200"}
+    assert registry.get_sample_value("pigeon_api_requests_total", labels) == 1
