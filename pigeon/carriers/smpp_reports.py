@@ -28,6 +28,7 @@ from pigeon.carriers.config import SmppCarrierConfig
 from pigeon.carriers.metrics import CarrierMetrics
 from pigeon.carriers.smpp_inbound import is_receipt, read_mo, receipt_from
 from pigeon.carriers.smpp_late import ForgottenSubmit, late_acceptance, late_refusal
+from pigeon.carriers.smpp_log import masked_hex, masked_receipt_text
 from pigeon.carriers.smpp_session import SmppSession
 from pigeon.ports import CarrierEvents, InboundPart, LateAcceptance, LateRefusal
 
@@ -138,7 +139,16 @@ class SmscReports:
             except pdu.PduError as exc:
                 h.metrics.errors.labels(h.name, "pdu").inc()
                 h.last_error = f"garbled {name}: {exc}"
-                log.warning(f"garbled {name}", extra={"carrier": h.name, "problem": str(exc), "pdu": body.hex()})
+                log.warning(
+                    f"garbled {name}",
+                    extra={
+                        "carrier": h.name,
+                        "problem": str(exc),
+                        "sequence": sequence,
+                        "octets": len(body),
+                        "pdu": masked_hex(header.command_id, body),  # no numbers, no text
+                    },
+                )
                 session.respond(pdu.generic_nack_pdu(sequence, 0x02))  # ESME_RINVCMDLEN
                 return
             if deliver.unread_tail is not None:
@@ -152,7 +162,8 @@ class SmscReports:
                         "command_id": f"0x{header.command_id:08X}",
                         "sequence": sequence,
                         "problem": deliver.unread_tail,
-                        "pdu": body.hex(),
+                        "octets": len(body),
+                        "pdu": masked_hex(header.command_id, body),  # no numbers, no text
                     },
                 )
             try:
@@ -177,7 +188,10 @@ class SmscReports:
         if receipt is None:
             # Nothing to match it with: acknowledged so the SMSC stops resending, and counted.
             h.metrics.errors.labels(h.name, "receipt_without_id").inc()
-            log.warning("receipt names no message id", extra={"carrier": h.name, "pdu": deliver.user_data.hex()})
+            log.warning(
+                "receipt names no message id",
+                extra={"carrier": h.name, "receipt": masked_receipt_text(deliver.user_data)},
+            )
             return
         assert self.events is not None
         await self.events.on_receipt(receipt)

@@ -272,7 +272,10 @@ class SmppSession:
                         "command_id": f"0x{header.command_id:08X}",
                         "command_status": f"0x{header.status:08X}",
                         "sequence": header.sequence,
-                        "body": body.hex(),  # a late submit_sm_resp carries the message_id
+                        # A late submit_sm_resp carries the message_id, which is what matters;
+                        # the body whole could be anything an SMSC got wrong, a text included.
+                        "message_id": pdu.parse_message_id(body),
+                        "octets": len(body),
                     },
                 )
             elif not future.done():
