@@ -26,10 +26,12 @@ OWNER_ONLY = 0o600
 
 def make_private(path: str | Path) -> bool:
     """Make an empty file at `path`, mode 0600 whatever the umask, unless something is there
-    already (then nothing is done). Whether it made one."""
+    already (then nothing is done). Whether it made one. A file that cannot be made (its
+    directory gone, not ours to write) is left for SQLite to report as it opens it: its error
+    is the one the store's callers know (`StoreUnavailable`)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY)
-    except FileExistsError:
+    except OSError:
         return False
     try:
         os.fchmod(fd, OWNER_ONLY)  # the mode given to open() is masked by the umask
