@@ -29,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from pigeon.domain.errors import StoreUnavailable
-from pigeon.store import sqlite_files
+from pigeon.store import sqlite_files, write_health
 
 R = TypeVar("R")
 
@@ -350,18 +350,24 @@ def write(engine: Engine) -> Iterator[Connection]:
     commit, or SQLite has no room; any other error at the commit itself is raised as it is
     (the commit may have taken effect)."""
     lock = _WRITE_LOCKS.get(engine)
-    with lock.held() if lock is not None else nullcontext(), connect(engine) as conn:
-        conn.info["write"] = True
-        try:
-            with _unavailable_when_lost(committing=True), conn.begin():
-                with _unavailable_when_lost():
-                    yield conn
-        finally:
-            # A connection lost (invalidated) takes its info with it; asking for the info would
-            # connect again, and while the server refuses connections (a restart, a failover)
-            # that refusal would replace the `StoreUnavailable` raised above.
-            if not conn.invalidated:
-                conn.info.pop("write", None)
+    health = write_health.of(engine)
+    try:
+        with lock.held() if lock is not None else nullcontext(), connect(engine) as conn:
+            conn.info["write"] = True
+            try:
+                with _unavailable_when_lost(committing=True), conn.begin():
+                    with _unavailable_when_lost():
+                        yield conn
+            finally:
+                # A connection lost (invalidated) takes its info with it; asking for the info
+                # would connect again, and while the server refuses connections (a restart, a
+                # failover) that refusal would replace the `StoreUnavailable` raised above.
+                if not conn.invalidated:
+                    conn.info.pop("write", None)
+    except StoreUnavailable as exc:
+        health.failed(str(exc))  # for GET /healthz (`pigeon.store.write_health`)
+        raise
+    health.succeeded()
 
 
 #: What `index_plans` switches off: each statement it covers touches a handful of rows
@@ -615,9 +621,14 @@ class Database:
         return transact(self.engine, fn, conflict_retries=conflict_retries)
 
     def ping(self) -> bool:
+        """Whether the store answers a read of a table (on SQLite, ``SELECT 1`` alone never
+        opens the file) and this process's writes reach it (`pigeon.store.write_health`):
+        what GET /healthz answers. No write of its own, which would queue with the others."""
+        if write_health.of(self.engine).failing():
+            return False
         try:
             with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
+                conn.exec_driver_sql("SELECT 1 FROM accounts LIMIT 1").all()
         except Exception:
             return False
         return True

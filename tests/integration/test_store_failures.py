@@ -32,6 +32,7 @@ from pigeon.store.schema import upgrade
 from pigeon.store.tables import accounts
 from pigeon.testing import FrozenClock
 from tests.acceptance.conftest import free_port
+from tests.integration.http_client import SENDER, make_api
 from tests.integration.locked_sqlite import locked_sqlite
 
 SECRET = "0123456789abcdef-not-for-logs"
@@ -317,3 +318,39 @@ def test_a_postgresql_connection_notices_a_silent_server_and_the_server_a_silent
         assert params["connect_timeout"] == "3" and params["keepalives"] == "1"
     finally:
         own.dispose()
+
+
+def test_healthz_says_the_store_unreachable_while_writes_fail_for_want_of_it(tmp_path: Path) -> None:
+    """README: /healthz answers 503 `store unreachable` when the store cannot take writes. A
+    store locked by another program answered 200 while every send got 503 (SELECT 1 never
+    opens a SQLite file); /healthz now goes by the outcome of the process's last write."""
+    db, other = locked_sqlite(tmp_path)
+    other.execute("ROLLBACK")
+    api = make_api(db, f"sqlite:///{tmp_path / 'pigeon.db'}")
+    send = ("POST", f"{api.base}/Messages.json", {"data": {"To": "+14155552671", "From": SENDER, "Body": "hi"}})
+    health = ("GET", "/healthz", {})
+    try:
+        assert [r.status_code for r in api.call(health)] == [200]
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        before, sent, after = api.call(health, send, health)
+        assert (before.status_code, sent.status_code) == (200, 503)
+        assert (after.status_code, after.json()) == (503, {"status": "store unreachable"})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    sent, after = api.call(send, health)  # a write that succeeds makes it healthy again
+    assert (sent.status_code, after.status_code) == (201, 200)
+    db.dispose()
+
+
+def test_healthz_reads_a_table(tmp_path: Path) -> None:
+    """A database without Pigeon's tables (the file replaced, a URL naming another database)
+    answered SELECT 1 all the same."""
+    path = tmp_path / "pigeon.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE something_else (x INTEGER)")
+    db = Database.from_url(f"sqlite:///{path}")
+    try:
+        assert db.ping() is False
+    finally:
+        db.dispose()
