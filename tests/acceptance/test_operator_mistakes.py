@@ -105,7 +105,9 @@ def test_a_port_another_server_shares_out_stops_serve(tmp_path: Path, api_proces
         taken.bind(("127.0.0.1", port))
         taken.listen()
         try:
-            done = _pigeon(tmp_path, {"PIGEON_PORT": str(port)}, ["serve", "--api-processes", api_processes], timeout=20)
+            done = _pigeon(
+                tmp_path, {"PIGEON_PORT": str(port)}, ["serve", "--api-processes", api_processes], timeout=20
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"pigeon serve --api-processes {api_processes} started on a port already listened on")
     _one_line(done, f"127.0.0.1:{port}")

@@ -327,8 +327,12 @@ def test_healthz_says_the_store_unreachable_while_writes_fail_for_want_of_it(tmp
     db, other = locked_sqlite(tmp_path)
     other.execute("ROLLBACK")
     api = make_api(db, f"sqlite:///{tmp_path / 'pigeon.db'}")
-    send = ("POST", f"{api.base}/Messages.json", {"data": {"To": "+14155552671", "From": SENDER, "Body": "hi"}})
-    health = ("GET", "/healthz", {})
+    send: tuple[str, str, dict[str, Any]] = (
+        "POST",
+        f"{api.base}/Messages.json",
+        {"data": {"To": "+14155552671", "From": SENDER, "Body": "hi"}},
+    )
+    health: tuple[str, str, dict[str, Any]] = ("GET", "/healthz", {})
     try:
         assert [r.status_code for r in api.call(health)] == [200]
         other.execute("BEGIN IMMEDIATE")  # another program holds the write lock

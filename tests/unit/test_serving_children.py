@@ -42,7 +42,7 @@ def test_a_child_that_dies_at_once_is_started_again_after_growing_pauses(caplog:
     assert said and all(r.levelname == "WARNING" for r in said)
     assert "exited with 3; starting another in 0.4 s" in said[-1].getMessage()
     assert said[-1].getMessage().startswith("test process")
-    assert (said[-1].exit_status, said[-1].restart_in_seconds) == (3, 0.4)
+    assert (said[-1].__dict__["exit_status"], said[-1].__dict__["restart_in_seconds"]) == (3, 0.4)
 
 
 def test_a_child_that_ran_a_while_is_started_again_at_once(caplog: pytest.LogCaptureFixture) -> None:
