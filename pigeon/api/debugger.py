@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from pigeon.api.context import authorized_account, ctx, in_thread
 from pigeon.api.messages import _message_filter
-from pigeon.api.paging import PageRequest, envelope, parse_page
+from pigeon.api.paging import Cursor, PageRequest, envelope, page_token, parse_page
 from pigeon.api.query import flag_param, moment, since, whole_number
 from pigeon.api.schemas import V, rfc2822
 from pigeon.app import export
@@ -87,15 +87,14 @@ def request_filter(
 
 
 def _request_page(conn: Any, f: RequestFilter, req: PageRequest, kept: list[tuple[str, str]], path: str) -> Any:
-    cursor_sid = req.after_sid or req.before_sid
-    cursor_row = get_request(conn, cursor_sid, account_sid=f.account_sid) if cursor_sid else None
-    cursor = (cursor_row["at"], cursor_row["id"]) if cursor_row else None
-    if cursor and req.before_sid:
-        rows = list_requests(conn, f, limit=req.page_size + 1, before=cursor)
+    cursor = req.cursor
+    place = _place(conn, cursor, f.account_sid)
+    if place and cursor and cursor.backward:
+        rows = list_requests(conn, f, limit=req.page_size + 1, before=place)
         has_next, has_prev = True, len(rows) > req.page_size
         rows = rows[-req.page_size :]
     else:
-        rows = list_requests(conn, f, limit=req.page_size + 1, after=cursor, offset=0 if cursor else req.offset)
+        rows = list_requests(conn, f, limit=req.page_size + 1, after=place, offset=0 if place else req.offset)
         has_next, has_prev = len(rows) > req.page_size, req.page > 0
         rows = rows[: req.page_size]
     return envelope(
@@ -104,9 +103,24 @@ def _request_page(conn: Any, f: RequestFilter, req: PageRequest, kept: list[tupl
         path=path,
         filters=kept,
         req=req,
-        next_token=f"PA{rows[-1]['sid']}" if has_next and rows else None,
-        previous_token=f"PB{rows[0]['sid']}" if has_prev and rows else None,
+        next_token=_token(rows[-1], backward=False) if has_next and rows else None,
+        previous_token=_token(rows[0], backward=True) if has_prev and rows else None,
     )
+
+
+def _token(row: dict[str, Any], *, backward: bool) -> str:
+    return page_token(backward=backward, sid=row["sid"], at=row["at"], tie=row["id"])
+
+
+def _place(conn: Any, cursor: Cursor | None, account_sid: str | None) -> tuple[datetime, int] | None:
+    """The (at, id) a page is sought from: the token's own, or for a token without them
+    (handed out before tokens carried the place) the request's, while it is kept."""
+    if cursor is None:
+        return None
+    if cursor.at is not None and cursor.tie is not None:
+        return cursor.at, cursor.tie
+    row = get_request(conn, cursor.sid, account_sid=account_sid)
+    return (row["at"], row["id"]) if row else None
 
 
 async def requests_list(request: Request) -> Response:

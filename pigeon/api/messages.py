@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -20,7 +20,7 @@ from pigeon.api.context import (
     in_thread,
     store_read,
 )
-from pigeon.api.paging import PageRequest, envelope, offset_envelope, parse_page
+from pigeon.api.paging import Cursor, PageRequest, envelope, offset_envelope, page_token, parse_page
 from pigeon.api.query import date_filter
 from pigeon.api.schemas import V, event_json, feedback_json, media_json, message_json
 from pigeon.app import messages as use
@@ -182,31 +182,43 @@ async def list_(request: Request) -> Response:
 def _message_page(
     conn: Any, f: MessageFilter, req: PageRequest, kept: list[tuple[str, str]], path: str
 ) -> dict[str, Any]:
-    cursor_sid = req.after_sid or req.before_sid
-    cursor_row = get_message(conn, cursor_sid, account_sid=f.account_sid) if cursor_sid else None
-    cursor = (cursor_row["date_created"], cursor_row["sid"]) if cursor_row else None
-    if cursor and req.before_sid:
-        rows = list_messages(conn, f, limit=req.page_size + 1, before=cursor)
+    cursor = req.cursor
+    place = _place(conn, cursor, f.account_sid)
+    if place and cursor and cursor.backward:
+        rows = list_messages(conn, f, limit=req.page_size + 1, before=place)
         has_next = True
         has_prev = len(rows) > req.page_size
         rows = rows[-req.page_size :]
     else:
-        offset = 0 if cursor else req.offset
-        rows = list_messages(conn, f, limit=req.page_size + 1, after=cursor, offset=offset)
+        offset = 0 if place else req.offset
+        rows = list_messages(conn, f, limit=req.page_size + 1, after=place, offset=offset)
         has_next = len(rows) > req.page_size
         rows = rows[: req.page_size]
         has_prev = req.page > 0
-    next_token = f"PA{rows[-1]['sid']}" if has_next and rows else None
-    prev_token = f"PB{rows[0]['sid']}" if has_prev and rows else None
     return envelope(
         "messages",
         [message_json(r) for r in rows],
         path=path,
         filters=kept,
         req=req,
-        next_token=next_token,
-        previous_token=prev_token,
+        next_token=_token(rows[-1], backward=False) if has_next and rows else None,
+        previous_token=_token(rows[0], backward=True) if has_prev and rows else None,
     )
+
+
+def _token(row: dict[str, Any], *, backward: bool) -> str:
+    return page_token(backward=backward, sid=row["sid"], at=row["date_created"])
+
+
+def _place(conn: Any, cursor: Cursor | None, account_sid: str | None) -> tuple[datetime, str] | None:
+    """The (date_created, sid) a page is sought from: the token's own, or for a token of the
+    SID alone (handed out before tokens carried the place) the message's, while it exists."""
+    if cursor is None:
+        return None
+    if cursor.at is not None:
+        return cursor.at, cursor.sid
+    row = get_message(conn, cursor.sid, account_sid=account_sid)
+    return (row["date_created"], row["sid"]) if row else None
 
 
 async def fetch(request: Request) -> Response:

@@ -1,15 +1,24 @@
 """Twilio's paging for 2010-04-01 list resources.
 
 A page is named by Page (an index) and, for pages after the first, a PageToken: "PA" + the
-SID of the last record of the previous page (read forward) or "PB" + the SID of the first
-record of the next page (read backward). Tokens make paging stable while new messages
-arrive; Page alone is an offset, kept for clients that build URLs by hand.
+last record of the previous page (read forward) or "PB" + the first record of the next page
+(read backward). Tokens make paging stable while new messages arrive; Page alone is an
+offset, kept for clients that build URLs by hand.
+
+A token carries the record's place in the list's order, not only its SID
+(`PA<sid>_<epoch microseconds>[_<tie-break>]`, opaque to clients): the next page is sought
+from that place, so the record named may be gone. A token of the SID alone made the record
+necessary, and `for m in client.messages.stream(): m.delete()` deleted it before the next
+page was asked for: the page fell back to Page × PageSize as an offset into what was left,
+and skipped half. Tokens of the SID alone, handed out before, still work as they did
+(`Cursor.at` None: the caller looks the record up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +32,46 @@ MAX_PAGE_SIZE = 1000
 #: than answer an empty page.
 MAX_OFFSET = LARGEST_INTEGER
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a PageToken says the page is: next to the record `sid`, after it (PA) or before
+    it (PB) in the list's order."""
+
+    backward: bool
+    sid: str
+    #: The record's time in the list's order; None for a token of the SID alone.
+    at: datetime | None = None
+    #: The order's second key when it is not the SID (the request log's row id).
+    tie: int | None = None
+
+
+def page_token(*, backward: bool, sid: str, at: datetime, tie: int | None = None) -> str:
+    """The PageToken of a page next to the record `sid` whose place in the order is (`at`,
+    `tie` or the SID)."""
+    place = f"{sid}_{(at - _EPOCH) // _MICROSECOND}" + (f"_{tie}" if tie is not None else "")
+    return ("PB" if backward else "PA") + place
+
+
+def _cursor(token: str) -> Cursor | None:
+    """The cursor of a well-formed token (None: not one this server issues)."""
+    if not token.startswith(("PA", "PB")) or len(token) <= 2:
+        return None
+    backward = token.startswith("PB")
+    sid, *place = token[2:].split("_")
+    if not sid or len(place) > 2 or not all(p.isdigit() and len(p) <= 19 for p in place):
+        return None
+    if not place:
+        return Cursor(backward, sid)
+    try:
+        at = _EPOCH + int(place[0]) * _MICROSECOND
+    except OverflowError:  # past year 9999: no record's
+        return None
+    return Cursor(backward, sid, at, int(place[1]) if len(place) == 2 else None)
+
 
 @dataclass(frozen=True)
 class PageRequest:
@@ -35,12 +84,8 @@ class PageRequest:
         return self.page * self.page_size
 
     @property
-    def after_sid(self) -> str | None:
-        return self.token[2:] if self.token and self.token.startswith("PA") else None
-
-    @property
-    def before_sid(self) -> str | None:
-        return self.token[2:] if self.token and self.token.startswith("PB") else None
+    def cursor(self) -> Cursor | None:
+        return _cursor(self.token) if self.token else None
 
 
 def parse_page(params: Mapping[str, str]) -> PageRequest:
@@ -56,7 +101,7 @@ def parse_page(params: Mapping[str, str]) -> PageRequest:
     if page * size > MAX_OFFSET:
         raise ApiError(20422, f"Page {page} is too large: with PageSize {size} it starts past any record.")
     token = params.get("PageToken") or None
-    if token is not None and not (token.startswith(("PA", "PB")) and len(token) > 2):
+    if token is not None and _cursor(token) is None:
         raise ApiError(20422, f"PageToken {token!r} is not a token this server issued.")
     return PageRequest(page=page, page_size=size, token=token)
 

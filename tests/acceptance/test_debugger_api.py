@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from pigeon.store.request_log import RequestFilter, list_requests
+from pigeon.store.tables import request_log
 from tests.acceptance.conftest import Server
 from tests.acceptance.support import Tenant, fresh_number, new_tenant, store
 
@@ -252,6 +254,24 @@ def test_requests_paging_and_the_cli(tenant: Tenant) -> None:
     assert len(listed) == 3 and {r["status"] for r in listed} == {201}
     table = debugger_cli(tenant.server, "requests", "--account", tenant.sid, "--status", "201", "--since", "10m")
     assert table.returncode == 0 and "/Messages.json" in table.stdout and "201" in table.stdout
+
+
+def test_requests_page_on_when_the_request_a_token_names_is_gone(tenant: Tenant) -> None:
+    """The retention (or an erasure) may remove the request a PageToken names meanwhile: the
+    next page is still the one after it, not Page x PageSize into what is left."""
+    to = fresh_number()
+    for i in range(5):
+        assert send(tenant, to, f"gone {i}").status_code == 201
+    eventually(
+        lambda: len(tenant.http("GET", "/Requests.json", params={"To": to}).json()["requests"]) == 5, "five rows"
+    )
+    newest_first = [r["sid"] for r in tenant.http("GET", "/Requests.json", params={"To": to}).json()["requests"]]
+    page = tenant.http("GET", "/Requests.json", params={"To": to, "PageSize": "2"}).json()
+    assert [r["sid"] for r in page["requests"]] == newest_first[:2]
+    with store(tenant.server) as db, db.write() as conn:
+        conn.execute(sa.delete(request_log).where(request_log.c.sid.in_(newest_first[:2])))
+    nxt = httpx.get(tenant.server.base_url + page["next_page_uri"], auth=(tenant.sid, tenant.auth_token), timeout=10)
+    assert [r["sid"] for r in nxt.json()["requests"]] == newest_first[2:4]
 
 
 # -- alerts, errors, export --------------------------------------------------------------------

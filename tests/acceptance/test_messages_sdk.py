@@ -285,7 +285,7 @@ def test_paging_envelope_next_and_previous_page_tokens(tenant: Tenant) -> None:
     next_uri = first["next_page_uri"]
     assert isinstance(next_uri, str)
     query = parse_qs(urlsplit(next_uri).query)
-    assert query["Page"] == ["1"] and query["PageToken"] == [f"PA{newest_first[2]}"]
+    assert query["Page"] == ["1"] and query["PageToken"][0].startswith(f"PA{newest_first[2]}_")
 
     # A message that arrives while paging does not shift the pages already handed out.
     _send(client, tenant, to, "late arrival")
@@ -294,7 +294,7 @@ def test_paging_envelope_next_and_previous_page_tokens(tenant: Tenant) -> None:
     assert (second["page"], second["start"], second["end"]) == (1, 3, 5)
     prev_uri = second["previous_page_uri"]
     assert isinstance(prev_uri, str)
-    assert parse_qs(urlsplit(prev_uri).query)["PageToken"] == [f"PB{newest_first[3]}"]
+    assert parse_qs(urlsplit(prev_uri).query)["PageToken"][0].startswith(f"PB{newest_first[3]}_")
     back = _get(tenant, prev_uri)
     assert _sids(back) == newest_first[:3] and back["page"] == 0
 
