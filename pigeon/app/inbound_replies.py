@@ -68,17 +68,33 @@ def _sender_service(conn: Connection, account_sid: str, sender: str) -> Row | No
     return service_store.get_service(conn, number["messaging_service_sid"], account_sid=account_sid)
 
 
+@dataclass(frozen=True)
+class Inbound:
+    """The text replied to, as its webhook delivery holds it: the application may have deleted
+    the message itself while it answered (keeping no record of what a user sent is a common
+    privacy rule), and its replies still go."""
+
+    sid: str
+    from_: str
+    to: str
+
+    @classmethod
+    def of(cls, delivery: Mapping[str, Any]) -> Inbound:
+        params = dict(delivery["params"])
+        return cls(sid=str(delivery["message_sid"]), from_=params["From"], to=params["To"])
+
+
 def _send_reply(
     conn: Connection,
     delivery: Mapping[str, Any],
-    inbound: Mapping[str, Any],
+    inbound: Inbound,
     reply: Reply,
     now: datetime,
     pacing: PacingPolicy,
 ) -> str:
     message = reply.message
-    sender = message.from_ or inbound["to"]
-    recipient = _recipient(message.to, sender) if message.to else inbound["from_"]
+    sender = message.from_ or inbound.to
+    recipient = _recipient(message.to, sender) if message.to else inbound.from_
     if inbound_store.recent_replies(conn, sender=sender, recipient=recipient, since=now - LOOP_WINDOW) >= LOOP_LIMIT:
         raise ApiError(14107, f"more than {LOOP_LIMIT} replies from {sender} to {recipient} in 30 s: a reply loop?")
     # A reply from a number in a Messaging Service follows that service's sending rules: its
@@ -108,7 +124,7 @@ def _send_reply(
         account_sid=delivery["account_sid"],
         at=now,
         kind="reply_to",
-        detail={"inbound_message_sid": inbound["sid"]},
+        detail={"inbound_message_sid": inbound.sid},
     )
     return str(new.message["sid"])
 
@@ -122,12 +138,15 @@ _REPLY_CODES = {21211: 14101, 21606: 14108, 21212: 14102, 21602: 14103, 21617: 1
 def send_replies(
     conn: Connection,
     delivery: Mapping[str, Any],
-    inbound: Mapping[str, Any],
     replies: Sequence[Reply],
     now: datetime,
     pacing: PacingPolicy,
 ) -> list[str]:
-    """Send each reply to `inbound`; returns the SIDs of those sent. A refused one is an alert."""
+    """Send each reply to the text of the inbound webhook `delivery`; returns the SIDs of those
+    sent. A refused one is an alert."""
+    if not replies:
+        return []
+    inbound = Inbound.of(delivery)
     sids: list[str] = []
     for reply in replies:
         try:

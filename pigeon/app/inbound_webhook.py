@@ -211,6 +211,10 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
     another worker, which holds its own and records its replies, so this one records its
     exchanges alone (the replies twice would text the recipient twice)."""
     d = convo.delivery
+    # Whether the text is still there, asked first (and its row held on PostgreSQL, as a
+    # DELETE holds it before it takes the deliveries): the application may have deleted it
+    # while it answered, and a timeline entry added now would bring part of it back.
+    kept = bool(d["message_sid"]) and message_store.lock_message(conn, d["message_sid"])
     last = convo.exchanges[-1] if convo.exchanges else None
     ok = last is not None and (convo.failure is None or last.error is None)
     lease = d.get("claimed_until")
@@ -243,9 +247,9 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
     for failed in convo.failures():
         assert failed.error is not None
         _alert_for(conn, d, failed, failed.error, now)
-    inbound = message_store.get_message(conn, d["message_sid"]) if d["message_sid"] else None
-    sids = send_replies(conn, d, inbound, convo.replies, now, pacing) if inbound else []
-    if d["message_sid"]:
+    # Sent from what the delivery holds, the text deleted or not: the application asked for them.
+    sids = send_replies(conn, d, convo.replies, now, pacing) if d["message_sid"] else []
+    if kept:
         message_store.add_event(
             conn,
             message_sid=d["message_sid"],

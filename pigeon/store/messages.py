@@ -105,10 +105,10 @@ def get_message(conn: Connection, sid: str, *, account_sid: str | None = None) -
     return dict(row) if row else None
 
 
-def lock_message(conn: Connection, sid: str) -> None:
+def lock_message(conn: Connection, sid: str) -> bool:
     """Hold the message's row until the transaction ends (PostgreSQL: SELECT … FOR UPDATE;
-    SQLite, with one writer at a time, needs nothing)."""
-    conn.execute(sa.select(m.sid).where(m.sid == sid).with_for_update())
+    SQLite, with one writer at a time, needs nothing); False when there is none."""
+    return conn.execute(sa.select(m.sid).where(m.sid == sid).with_for_update()).first() is not None
 
 
 @dataclass(frozen=True)

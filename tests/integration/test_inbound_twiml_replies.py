@@ -10,16 +10,18 @@ import pytest
 import sqlalchemy as sa
 
 from pigeon.app import accounts as account_use
+from pigeon.app import messages as message_use
 from pigeon.app import numbers as number_use
 from pigeon.app.inbound import receive
 from pigeon.app.inbound_webhook import deliver_inbound
 from pigeon.app.send import SendRequest, prepare_message
 from pigeon.domain.errors import ApiError
-from pigeon.ports import InboundSms, WebhookResponse
+from pigeon.ports import InboundSms, WebhookRequest, WebhookResponse
 from pigeon.store import webhooks as outbox
 from pigeon.store.alerts import list_alerts
 from pigeon.store.engine import Database
-from pigeon.store.tables import messages, phone_numbers, webhook_deliveries
+from pigeon.store.messages import list_events
+from pigeon.store.tables import message_events, messages, phone_numbers, webhook_deliveries
 from pigeon.testing import FrozenClock, RecordingWebhookSender
 
 NUMBER, HANDSET = "+14155550161", "+14155557161"
@@ -161,3 +163,48 @@ def test_the_fallback_is_told_the_failed_url_without_its_password_or_fragment(
     sender = RecordingWebhookSender([500, xml("<Response/>")])
     asyncio.run(deliver_inbound(db, sender, clock, text_in(db, clock)))
     assert dict(sender.requests[1].params)["ErrorUrl"] == "https://app.example.com/sms?tenant=7"
+
+
+def test_a_text_the_application_deletes_while_it_answers_still_gets_its_replies(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    """A privacy pattern: the application keeps what it needs, deletes the text at Pigeon, then
+    answers. Its reply was dropped (replies were sent from the text's row, gone by then), and a
+    `webhook` timeline entry was written for the deleted text: an orphan row."""
+    row = text_in(db, clock)
+    inbound = row["message_sid"]
+
+    def app(_request: WebhookRequest) -> WebhookResponse:
+        with db.write() as conn:
+            message_use.delete(conn, account, inbound, "/test")
+        return xml("<Response><Message>Thanks, got it</Message></Response>")
+
+    [reply] = asyncio.run(deliver_inbound(db, RecordingWebhookSender(app), clock, row))
+    assert sent_replies(db) == [(NUMBER, HANDSET, "Thanks, got it")]
+    with db.read() as conn:
+        assert conn.execute(sa.select(messages.c.sid).where(messages.c.sid == inbound)).first() is None
+        left = conn.execute(sa.select(message_events.c.kind).where(message_events.c.message_sid == inbound)).all()
+        assert left == []
+        [reply_to] = [e for e in list_events(conn, reply) if e["kind"] == "reply_to"]
+        assert reply_to["detail"] == {"inbound_message_sid": inbound}
+        # The exchange itself is kept, in the webhook history.
+        assert [a["status_code"] for a in outbox.list_attempts(conn, delivery_id=row["id"])] == [200]
+        assert list_alerts(conn, account_sid=account) == []
+
+
+def test_a_text_deleted_while_its_webhook_failed_keeps_no_timeline(
+    db: Database, clock: FrozenClock, account: str
+) -> None:
+    row = text_in(db, clock)
+    inbound = row["message_sid"]
+
+    def app(request: WebhookRequest) -> int:
+        if request.url == APP:
+            with db.write() as conn:
+                message_use.delete(conn, account, inbound, "/test")
+        return 500
+
+    assert asyncio.run(deliver_inbound(db, RecordingWebhookSender(app), clock, row)) == []
+    with db.read() as conn:
+        assert conn.execute(sa.select(message_events).where(message_events.c.message_sid == inbound)).all() == []
+        assert sorted(a["error_code"] for a in list_alerts(conn, account_sid=account)) == [11200, 11200]
