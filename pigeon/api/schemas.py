@@ -8,7 +8,7 @@ from typing import Any
 
 from pigeon.domain.error_catalogue import explain
 from pigeon.domain.media import content_type_of
-from pigeon.domain.status import POOL_CHOOSING
+from pigeon.domain.status import POOL_CHOOSING, pool_sender_unused
 
 API_VERSION = "2010-04-01"
 V = f"/{API_VERSION}"
@@ -68,7 +68,8 @@ def message_json(row: Row) -> Row:
         "direction": row["direction"],
         "error_code": row["error_code"],
         "error_message": row["error_message"] or error_message_for(row["error_code"]),
-        "from": None if choosing else row["from_"],
+        # Also once canceled, or failed for want of a sender, before the pool chose one.
+        "from": None if pool_sender_unused(row) else row["from_"],
         "messaging_service_sid": row["messaging_service_sid"],
         "num_media": str(row["num_media"]),
         "num_segments": "0" if choosing else str(row["num_segments"]),

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.events import publish_status_event, publish_status_events
-from pigeon.domain.status import MessageStatus
+from pigeon.domain.status import MessageStatus, pool_sender_unused
 from pigeon.store import services as service_store
 from pigeon.store import webhooks as outbox
 
@@ -55,7 +55,8 @@ def status_callback_params(
         ("SmsSid", message["sid"]),
         ("SmsStatus", str(status)),
         ("AccountSid", message["account_sid"]),
-        ("From", message.get("from_") or ""),
+        # Empty, as for a message without a sender, when its pool's choice was never used.
+        ("From", "" if pool_sender_unused(message) else message.get("from_") or ""),
         ("To", message["to"]),
         ("ApiVersion", API_VERSION),
     ]

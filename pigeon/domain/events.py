@@ -31,7 +31,7 @@ from typing import Any
 from pigeon.domain.integers import whole_number
 from pigeon.domain.numbers import region_of
 from pigeon.domain.retry import RetryPolicy
-from pigeon.domain.status import MessageStatus
+from pigeon.domain.status import MessageStatus, pool_sender_unused
 from pigeon.domain.urls import is_valid_http_url, without_credentials
 
 __all__ = [
@@ -165,7 +165,7 @@ def message_status_data(
             "accountSid": message["account_sid"],
             "eventName": event_type,
             "apiVersion": API_VERSION,
-            "from": message.get("from_") or "",
+            "from": "" if pool_sender_unused(message) else message.get("from_") or "",
             "to": message["to"],
             "messageStatus": str(status).upper(),
             "messagingServiceSid": message.get("messaging_service_sid"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class MessageStatus(StrEnum):
@@ -66,6 +67,31 @@ IN_FLIGHT: frozenset[MessageStatus] = frozenset({S.ACCEPTED, S.QUEUED, S.SENDING
 #: without a From (accepted: next; scheduled: at its SendAt). Twilio shows such a message with
 #: no `from` and "0" segments; the sender kept meanwhile is the one chosen at its create.
 POOL_CHOOSING: frozenset[MessageStatus] = frozenset({S.ACCEPTED, S.SCHEDULED})
+
+#: The codes a scheduled message fails with when, at its SendAt, its Messaging Service has no
+#: sender for it: the service is gone (21701), its pool is empty (21704), or nothing in it
+#: reaches the recipient (21703) (`pigeon.app.scheduled_senders`).
+NO_POOL_SENDER: frozenset[int] = frozenset({21701, 21703, 21704})
+
+#: Statuses in which a pool-chosen message has no sender whatever its error code: the pool is
+#: still choosing, or the message was canceled before anything reached a carrier.
+SENDERLESS: frozenset[MessageStatus] = POOL_CHOOSING | {S.CANCELED}
+
+
+def pool_sender_unused(message: Mapping[str, Any]) -> bool:
+    """Whether `message` (a row) is one its Messaging Service's pool was to choose the sender
+    of (sent through the service without a From) and the choice was never used: the pool is
+    still choosing, or the message ended before it did, canceled while scheduled or failed at
+    its SendAt for want of a sender. Twilio shows such a message with ``from`` null (the
+    canceled one of its OpenAPI description too), and so do the message's JSON, the list's
+    From filter, its status callback and its events here. The row keeps the sender chosen at
+    the create, for the queue and opt-out checks and the doctor. (`store.messages` says the
+    same in SQL, from these sets.)"""
+    if not (message.get("sender_from_pool") and message.get("messaging_service_sid")):
+        return False
+    status = message["status"]
+    return status in SENDERLESS or (status == S.FAILED and message.get("error_code") in NO_POOL_SENDER)
+
 
 #: statuses in which nothing more will be done with a message unless someone asks: the
 #: retention may remove it (a `sent` message whose receipt never came is one of them).

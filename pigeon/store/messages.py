@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from pigeon.domain.errors import IdempotencyKeyTaken, InvalidTransition
 from pigeon.domain.idempotency import KEY_TTL
-from pigeon.domain.status import POOL_CHOOSING, MessageStatus, allowed_from
+from pigeon.domain.status import NO_POOL_SENDER, SENDERLESS, MessageStatus, allowed_from
 from pigeon.domain.urls import mask_credentials_in
 from pigeon.store import message_batch
 from pigeon.store.prepared import Prepared, insert_many
@@ -126,10 +126,14 @@ class MessageFilter:
     number: str | None = None  # either side
 
 
-_POOL_CHOOSING = sa.and_(
-    m.status.in_([str(s) for s in sorted(POOL_CHOOSING)]),
+#: `pigeon.domain.status.pool_sender_unused` in SQL: a message shown with no sender.
+_POOL_SENDER_UNUSED = sa.and_(
     m.sender_from_pool.is_(True),
     m.messaging_service_sid.is_not(None),
+    sa.or_(
+        m.status.in_([str(s) for s in sorted(SENDERLESS)]),
+        sa.and_(m.status == str(MessageStatus.FAILED), m.error_code.in_(sorted(NO_POOL_SENDER))),
+    ),
 )
 
 
@@ -140,9 +144,9 @@ def _filtered(f: MessageFilter) -> sa.Select[Any]:
     if f.to is not None:
         q = q.where(m.to == f.to)
     if f.from_ is not None:
-        # Not a message whose pool has its sender still to choose: it may never go from this
-        # one, and the API shows it with no `from` (pigeon.domain.status.POOL_CHOOSING).
-        q = q.where(m.from_ == f.from_, sa.not_(_POOL_CHOOSING))
+        # Not a message whose pool has its sender still to choose, or never chose it: it may
+        # never go (or never went) from this one, and the API shows it with no `from`.
+        q = q.where(m.from_ == f.from_, sa.not_(_POOL_SENDER_UNUSED))
     if f.number is not None:
         q = q.where(sa.or_(m.to == f.number, m.from_ == f.number))
     if f.status is not None:

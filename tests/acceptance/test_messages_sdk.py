@@ -15,6 +15,7 @@ import pytest
 from twilio.rest import Client
 
 from pigeon.domain.status import MessageStatus
+from pigeon.store.webhooks import list_deliveries
 from tests.acceptance.conftest import Server
 from tests.acceptance.support import (
     Tenant,
@@ -224,6 +225,36 @@ def test_send_at_schedules_a_message_of_a_messaging_service(tenant: Tenant) -> N
     canceled = client.messages(msg.sid).update(status="canceled")
     assert canceled.status == "canceled"
     assert client.messages(msg.sid).fetch().status == "canceled"
+
+
+def test_a_pool_message_canceled_while_scheduled_has_no_sender(tenant: Tenant) -> None:
+    """Its pool never chose: Twilio's cancel example (UpdateMessage, OpenAPI) answers `from`
+    null. It showed the pool's provisional pick once canceled, the From filter found it under
+    that number, and its `canceled` status callback said it came From there."""
+    with store(tenant.server) as db:
+        service = add_service(db, tenant.sid, tenant.numbers[0], tenant.numbers[1])
+    client = tenant.client()
+    send_at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    msg = client.messages.create(
+        to=fresh_number(),
+        messaging_service_sid=service,
+        body="later",
+        send_at=send_at,
+        schedule_type="fixed",
+        status_callback="https://app.example.com/status",
+    )
+    with store(tenant.server) as db:
+        row = message_row(db, msg.sid)
+    assert row is not None and row["from_"] in tenant.numbers  # the provisional pick, kept
+
+    canceled = client.messages(msg.sid).update(status="canceled")
+    assert (canceled.status, canceled.from_, canceled.num_segments) == ("canceled", None, "1")
+    assert client.messages(msg.sid).fetch().from_ is None
+    assert [m.sid for m in client.messages.list(from_=row["from_"])] == []
+    assert [m.sid for m in client.messages.list(to=msg.to)] == [msg.sid]
+    with store(tenant.server) as db, db.read() as conn:
+        [callback] = [dict(d["params"]) for d in list_deliveries(conn, message_sid=msg.sid)]
+    assert (callback["MessageStatus"], callback["From"], callback["MessagingServiceSid"]) == ("canceled", "", service)
 
 
 # -- fetch and list -----------------------------------------------------------------------------

@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from pigeon.api.schemas import message_json
 from pigeon.app import diagnose
 from pigeon.app import services as service_use
 from pigeon.store import numbers as number_store
 from pigeon.store import services as service_store
+from pigeon.store.messages import MessageFilter, list_messages
 from tests.integration.pipeline import CALLBACK, OTHER_SENDER, SENDER, TO, Pipeline, ScriptedCarrier
 
 PATH = "/p"
@@ -130,6 +132,11 @@ def _assert_failed_at_send_at(pipe: Pipeline, sid: str, code: int, *, service_ca
     assert alert["error_code"] == code and "SendAt" in alert["alert_text"]
     [callback] = pipe.callbacks(sid)
     assert (callback["MessageStatus"], callback["ErrorCode"]) == ("failed", str(code))
+    # No sender anywhere it is shown: the pool's pick at the create was never used.
+    assert callback["From"] == "" and message_json(msg)["from"] is None
+    with pipe.db.read() as conn:
+        assert list_messages(conn, MessageFilter(pipe.account_sid, from_=msg["from_"]), limit=10) == []
+        assert [m["sid"] for m in list_messages(conn, MessageFilter(pipe.account_sid, to=msg["to"]), limit=10)] == [sid]
     assert pipe.callback_urls(sid) == [CALLBACK if not service_callback else "https://hooks.example.com/service"]
     with pipe.db.read() as conn:
         report = diagnose.diagnose_message(conn, pipe.account_sid, sid, now=pipe.clock.now())

@@ -175,6 +175,17 @@ def test_message_status_data_without_sender_yet() -> None:
     assert message_status_data(message(status="queued", from_=None), at=AT)["from"] == ""
 
 
+@pytest.mark.parametrize(("status", "error_code"), [("failed", 21704), ("failed", 21701), ("failed", 21703)])
+def test_message_status_data_of_a_pool_message_failed_for_want_of_a_sender_has_no_sender(
+    status: str, error_code: int
+) -> None:
+    """Its callback says so too (`pigeon.domain.status.pool_sender_unused`): the pool's provisional
+    pick was never used."""
+    row = message(status=status, error_code=error_code, messaging_service_sid=MG, sender_from_pool=True)
+    assert message_status_data(row, at=AT)["from"] == ""
+    assert message_status_data(row | {"sender_from_pool": False}, at=AT)["from"] == "+14155550100"
+
+
 def test_inbound_message_data() -> None:
     row = message(status="received", from_="+447700900123", to="+14155550100", body="STOP", num_media=2, num_segments=3)
     data = inbound_message_data(row, at=AT, opt_out_type="STOP")
