@@ -170,7 +170,7 @@ def status_cmd(
     an option. A main account's suspension or closing holds its subaccounts too, as on
     Twilio; each keeps its own status (set it too with --with-subaccounts), which counts again
     once the main account is active."""
-    from pigeon.app import accounts
+    from pigeon.app import account_status, accounts
     from pigeon.store import accounts as account_store
 
     chosen = [name for name, on in (("suspended", suspend), ("active", activate), ("closed", close)) if on]
@@ -180,7 +180,7 @@ def status_cmd(
 
     def change_or_show(conn: Connection) -> list[dict[str, Any]]:
         if chosen:
-            return accounts.set_status(
+            return account_status.set_status(
                 conn, account, chosen[0], now=datetime.now(UTC), with_subaccounts=with_subaccounts
             )
         accounts.existing(conn, account)

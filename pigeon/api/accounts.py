@@ -16,6 +16,7 @@ from pigeon.api.concurrency import admit
 from pigeon.api.context import basic_credentials, ctx, first, form, in_thread
 from pigeon.api.paging import offset_envelope, parse_page
 from pigeon.api.schemas import V, account_json
+from pigeon.app import account_status
 from pigeon.app import accounts as use
 
 JSON = "application/json; charset=utf-8"
@@ -45,7 +46,9 @@ async def list_(request: Request) -> Response:
 
     def run() -> list[dict[str, Any]]:
         with c.db.read() as conn:
-            return use.list_visible(conn, acting, friendly_name=params.get("FriendlyName"), status=params.get("Status"))
+            return use.list_visible(
+                conn, acting, friendly_name=params.get("FriendlyName"), status=params.get("Status") or None
+            )
 
     rows = await in_thread(run)
     page = rows[req.offset : req.offset + req.page_size + 1]
@@ -96,7 +99,7 @@ async def update(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         with c.db.write() as conn:
-            return use.update_account(
+            return account_status.update_account(
                 conn,
                 acting,
                 target,

@@ -106,6 +106,15 @@ async def authorized_account(request: Request, account_sid: str) -> dict[str, An
     return await store_read(c.db, check)
 
 
+def changes(request: Request) -> bool:
+    """Whether the request sends or changes something, which an account that is not active may
+    not do (20005); a read (GET, and the HEAD that answers like it) is let through, as Twilio
+    keeps a suspended or closed subaccount's history readable. A closed account's own
+    credentials still end with it (`accounts.authenticate_account`): its history is read with
+    its parent's."""
+    return request.method not in ("GET", "HEAD")
+
+
 def check_access(conn: Any, request: Request, credentials: tuple[str, str], account_sid: str) -> dict[str, Any]:
     """`authorized_account` inside a read the caller has open (a handler that reads anyway
     saves a transaction): the account in the URL, once the credentials may act on it.
@@ -114,7 +123,9 @@ def check_access(conn: Any, request: Request, credentials: tuple[str, str], acco
     acting = accounts.authenticate_account(conn, username, password)
     request.state.account_sid = acting["sid"]
     admit(request, acting["sid"])
-    target = accounts.authorize(conn, acting["sid"], account_sid, request.url.path, acting=acting)
+    target = accounts.authorize(
+        conn, acting["sid"], account_sid, request.url.path, require_active=changes(request), acting=acting
+    )
     request.state.target_account_sid = account_sid  # for the request log
     return target
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 
 from pigeon.api.concurrency import admit
-from pigeon.api.context import basic_credentials, ctx, in_thread
+from pigeon.api.context import basic_credentials, changes, ctx, in_thread
 from pigeon.api.paging import PageRequest
 from pigeon.app import accounts
 
@@ -27,7 +27,8 @@ def iso8601(value: datetime | None) -> str | None:
 
 
 async def acting_account(request: Request) -> str:
-    """The account the credentials act as; it must be active to use the v1 resources."""
+    """The account the credentials act as; it must be active to send or change anything with
+    the v1 resources (reads are let through, `context.changes`)."""
     username, password = basic_credentials(request)
     c = ctx(request)
 
@@ -36,7 +37,7 @@ async def acting_account(request: Request) -> str:
             acting = accounts.authenticate(conn, username, password)
             request.state.account_sid = acting
             admit(request, acting)
-            accounts.authorize(conn, acting, acting, request.url.path)
+            accounts.authorize(conn, acting, acting, request.url.path, require_active=changes(request))
             return acting
 
     return await in_thread(check)

@@ -31,7 +31,7 @@ def standing(account: Mapping[str, Any]) -> str:
     return parent if parent is not None and _STOPS.get(parent, 0) > _STOPS.get(own, 0) else own
 
 
-def _check_active(account: Mapping[str, Any]) -> None:
+def check_active(account: Mapping[str, Any]) -> None:
     """20005 unless the account may send and change resources: it and its main account are
     active. The message says which of the two is not."""
     if standing(account) == "active":
@@ -93,8 +93,9 @@ def authorize(
     """The target account, if `acting_sid` may act on it: itself, or one of its subaccounts.
     A subaccount never reaches its parent or its siblings.
 
-    `require_active=False` is for the Account resource itself: a parent must still see a
-    suspended subaccount and be able to reactivate it.
+    `require_active=False` is for reads (an account's history stays readable once it is
+    suspended or closed, as on Twilio) and for the Account resource itself: a parent must
+    still see a suspended subaccount and be able to reactivate it.
 
     `acting`: the acting account's row, when the caller has just read it (authentication
     does), so that an account acting on itself costs no second read."""
@@ -106,14 +107,14 @@ def authorize(
     if target_sid != acting_sid and target["owner_account_sid"] != acting_sid:
         raise ApiError(20003, "Permission denied: these credentials cannot act on that account.", status=403)
     if require_active:
-        _check_active(target)
+        check_active(target)
     return target
 
 
 def require_active(conn: Connection, account_sid: str) -> None:
     """20005 unless the account may send and change resources (its own status and its main
     account's): for the console's changes, which do not pass through `authorize`."""
-    _check_active(existing(conn, account_sid))
+    check_active(existing(conn, account_sid))
 
 
 def create_account(conn: Connection, *, friendly_name: str | None, now: datetime, owner_sid: str | None = None) -> Row:
@@ -132,50 +133,22 @@ def create_subaccount(conn: Connection, acting_sid: str, *, friendly_name: str |
     acting = store.get_account(conn, acting_sid)
     if acting is None or acting["owner_account_sid"] != acting_sid:
         raise ApiError(20003, "Permission denied: a subaccount cannot create subaccounts.", status=403)
-    _check_active(acting)
+    check_active(acting)
     return create_account(conn, friendly_name=friendly_name, now=now, owner_sid=acting_sid)
 
 
+def check_status(status: str) -> None:
+    """21475 unless `status` is one an account can have (a filter's as well as a change's)."""
+    if status not in ACCOUNT_STATUSES:
+        raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
+
+
 def list_visible(conn: Connection, acting_sid: str, *, friendly_name: str | None, status: str | None) -> list[Row]:
-    return store.list_accounts(conn, visible_to=acting_sid, friendly_name=friendly_name, status=status)
-
-
-def update_account(
-    conn: Connection, acting_sid: str, target: Row, *, friendly_name: str | None, status: str | None, now: datetime
-) -> Row:
-    """`acting_sid`'s update of `target` (itself or one of its subaccounts, per `authorize`).
-    Only a parent changes a status, its subaccount's: an account never changes its own (a
-    suspended one would undo its suspension). A suspended or closed account keeps its name
-    (20005), unless its parent makes it active in the same request."""
-    values: dict[str, Any] = {}
+    """`acting_sid` and its subaccounts. A Status filter that no account can match is refused
+    (21475), as an update to it is: an empty list would read as "none of them is"."""
     if status is not None:
-        if status not in ACCOUNT_STATUSES:
-            raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
-        if target["sid"] == acting_sid:
-            if target["owner_account_sid"] == target["sid"]:
-                raise ApiError(21477, "The status of a main account cannot be changed through the API.")
-            raise ApiError(
-                20003, "Permission denied: only its main account can change a subaccount's status.", status=403
-            )
-        if target.get("parent_status") == "suspended":
-            raise ApiError(21476, "A subaccount's status cannot be changed while its main account is suspended.")
-        _check_status_change(target, status)
-        values["status"] = status
-    if friendly_name is not None:
-        if len(friendly_name) > 64:
-            raise ApiError(20422, "FriendlyName may be at most 64 characters long.")
-        if values.get("status") != "active":
-            _check_active(target)
-        values["friendly_name"] = friendly_name
-    if values:
-        store.update_account(conn, target["sid"], now=now, **values)
-    return store.get_account(conn, target["sid"]) or target
-
-
-def _check_status_change(account: Row, status: str) -> None:
-    """21479 for reopening a closed account (the API's update and an operator's alike)."""
-    if account["status"] == "closed" and status != "closed":
-        raise ApiError(21479, "A closed account cannot be reopened.")
+        check_status(status)
+    return store.list_accounts(conn, visible_to=acting_sid, friendly_name=friendly_name, status=status)
 
 
 def existing(conn: Connection, account_sid: str) -> Row:
@@ -184,27 +157,6 @@ def existing(conn: Connection, account_sid: str) -> Row:
     if account is None:
         raise ApiError(20404, f"Account {account_sid} was not found", status=404)
     return account
-
-
-def set_status(conn: Connection, account_sid: str, status: str, *, now: datetime, with_subaccounts: bool) -> list[Row]:
-    """An operator's change of an account's status, main accounts included (the API lets a
-    parent change only its subaccounts'): the account, and with `with_subaccounts` each of its
-    subaccounts that is not closed. A closed account is never reopened (21479). Returns the
-    accounts changed, as they are now."""
-    if status not in ACCOUNT_STATUSES:
-        raise ApiError(21475, f"Status {status!r} is not one of active, suspended, closed.")
-    account = existing(conn, account_sid)
-    _check_status_change(account, status)
-    targets = [account]
-    if with_subaccounts:
-        targets += [
-            sub
-            for sub in store.list_accounts(conn, visible_to=account_sid)
-            if sub["sid"] != account_sid and sub["status"] != "closed"
-        ]
-    for target in targets:
-        store.update_account(conn, target["sid"], now=now, status=status)
-    return [existing(conn, target["sid"]) for target in targets]
 
 
 def _token_matches(password: str, account: Row) -> bool:
@@ -263,13 +215,25 @@ def promote_secondary_token(conn: Connection, account: Row, *, now: datetime) ->
     return existing(conn, account["sid"])
 
 
+def _refuse_closed(account: Mapping[str, Any]) -> None:
+    """21479 for new credentials of a closed account, or of a subaccount of a closed main
+    account: `authenticate_account` would never accept them."""
+    if account["status"] == "closed":
+        raise ApiError(21479, "A closed account cannot be reopened, nor given new credentials.")
+    if standing(account) == "closed":
+        raise ApiError(
+            21479,
+            f"This account's main account {account['owner_account_sid']} is closed: "
+            "its subaccounts cannot be given new credentials.",
+        )
+
+
 def rotate_auth_token(conn: Connection, account_sid: str, *, now: datetime) -> Row:
     """Give the account a new auth token. The old one stops working at once: for requests, for
     the console's sessions signed in with it, and for signing webhooks, which from now on are
     signed with the new one; a secondary token is removed. API keys are not touched."""
     account = existing(conn, account_sid)
-    if account["status"] == "closed":
-        raise ApiError(21479, "A closed account cannot be reopened, nor given new credentials.")
+    _refuse_closed(account)
     # A secondary token goes too: whoever had the leaked token could have made one.
     store.update_account(
         conn,
@@ -289,7 +253,9 @@ def _key_name(friendly_name: str) -> str:
 
 
 def create_key(conn: Connection, *, account_sid: str, friendly_name: str, now: datetime) -> Row:
-    existing(conn, account_sid)
+    """A new API key of the account; none for a closed one (21479), which it would never
+    authenticate for."""
+    _refuse_closed(existing(conn, account_sid))
     return store.create_api_key(conn, account_sid=account_sid, friendly_name=_key_name(friendly_name), now=now)
 
 

@@ -163,10 +163,11 @@ def media_fetch(conn: Connection, account_sid: str, sid: str, media_sid: str, pa
 def media_content(conn: Connection, account_sid: str, sid: str, media_sid: str, path: str) -> Row:
     """The media a content URL names, for a request without credentials: media URLs are public,
     as on Twilio, the unguessable SIDs being the key. Found only when the account exists and
-    is active (as an authenticated fetch requires), holds the message, and the message the
-    media; any miss is the same 404, which tells nothing of which part of the URL was wrong."""
+    is not closed, holds the message, and the message the media; any miss is the same 404,
+    which tells nothing of which part of the URL was wrong. A suspended account's media stay
+    reachable: its numbers still take texts, whose webhooks carry these URLs."""
     account = account_store.get_account(conn, account_sid)
-    if account is None or standing(account) != "active":
+    if account is None or standing(account) == "closed":
         raise not_found(path)
     return media_fetch(conn, account_sid, sid, media_sid, path)
 

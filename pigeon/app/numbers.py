@@ -168,11 +168,29 @@ def release(conn: Connection, account_sid: str, sid: str, path: str, now: dateti
     account's messages still waiting to go from it fail (`sender_exit`), and the opt-outs of
     its Messaging Service stay on it (`number_opt_outs`). Returns how many messages failed."""
     row = _fetch_locked(conn, account_sid, sid, path)
-    at = now or row["date_updated"]
-    failed = sender_exit.fail_waiting(conn, row, now=at, kind="number_released", why="was released")
+    return _take_off(conn, row, now or row["date_updated"])
+
+
+def release_all(conn: Connection, account_sid: str, now: datetime) -> int:
+    """Release every number the account holds, its short codes too, each as `release` does:
+    for an account being closed (`pigeon.app.account_status`), whose numbers would otherwise
+    stay on it for ever, out of reach of its parent and of every buyer. A short code is not
+    put back into the inventory (they are not for sale there): the operator provisions it
+    again. Returns how many messages failed."""
+    failed = 0
+    for listed in store.list_numbers(conn, account_sid=account_sid):
+        store.lock_number(conn, listed["sid"])  # as `_fetch_locked`: a move or release at once waits
+        row = store.get_number(conn, listed["sid"], account_sid=account_sid)
+        if row is not None:  # not moved or released meanwhile
+            failed += _take_off(conn, row, now)
+    return failed
+
+
+def _take_off(conn: Connection, row: Mapping[str, Any], now: datetime) -> int:
+    failed = sender_exit.fail_waiting(conn, row, now=now, kind="number_released", why="was released")
     number_opt_outs.keep_service_opt_outs(conn, row)
-    store.delete_number(conn, sid)
-    _restock(conn, row, at)
+    store.delete_number(conn, str(row["sid"]))
+    _restock(conn, row, now)
     return failed
 
 

@@ -168,18 +168,20 @@ _ACCOUNT_AND_REQUEST: tuple[ErrorInfo, ...] = (
         20005,
         403,
         "Account not active",
-        "The account in the URL exists on this Pigeon installation but is "
-        "suspended or closed, and an inactive account may not send or change "
-        "anything.",
+        "The account in the URL exists on this Pigeon installation but is suspended or closed "
+        "(or its main account is), and an account that is not active may not send or change "
+        "anything. Reading its history (messages, usage, numbers, exports) still works.",
         (
             "An operator, or the parent account, set the account's Status to suspended.",
             "The parent account is suspended, which stops its subaccounts too.",
             "The account was closed; closing is final.",
         ),
         (
-            "Reactivate it with POST /2010-04-01/Accounts/{Sid}.json and "
-            "Status=active, using the parent's credentials, or from the console.",
-            "For a closed account, create a new subaccount and move the numbers to it.",
+            "If its parent suspended it, the parent reactivates it with POST "
+            "/2010-04-01/Accounts/{Sid}.json and Status=active; if the operator did (21478 on "
+            "that request), the operator does, with pigeon accounts status AC… --activate.",
+            "A closed account stays closed and its numbers were released when it was closed: "
+            "create a new subaccount and buy them again from the inventory.",
         ),
     ),
     _api(
@@ -1496,12 +1498,28 @@ _EXTRA_API: tuple[ErrorInfo, ...] = (
         ("Change the status of subaccounts only; an operator manages main accounts with the pigeon CLI.",),
     ),
     _api(
+        21478,
+        400,
+        "Unable to update Status for subaccount, subaccount has been suspended by Twilio",
+        "The operator of this Pigeon installation suspended the subaccount (where Twilio's "
+        "answer says Twilio): its main account's credentials cannot change its status, "
+        "to active or anything else, until the operator makes it active again. Nothing changed.",
+        ("pigeon accounts status AC… --suspend, on the subaccount or on its main account with --with-subaccounts.",),
+        ("Ask the operator to make it active again (pigeon accounts status AC… --activate).",),
+    ),
+    _api(
         21479,
         400,
         "Unable to update Status for subaccount, subaccount has been closed.",
-        "A closed subaccount stays closed: its numbers and messages are retired with it.",
-        ("An attempt to set Status=active or suspended on a subaccount that was closed.",),
-        ("Create a new subaccount instead.",),
+        "A closed account stays closed, and gets no new credentials (auth token or API key). "
+        "Its numbers were released when it was closed, back to the inventory; its history "
+        "stays readable with its main account's credentials.",
+        (
+            "An attempt to set Status=active or suspended on a subaccount that was closed.",
+            "pigeon accounts rotate-token or pigeon keys create for a closed account, or for a "
+            "subaccount of a closed main account.",
+        ),
+        ("Create a new subaccount instead, and buy the numbers it needs.",),
     ),
     _api(
         30409,

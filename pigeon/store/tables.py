@@ -118,6 +118,10 @@ accounts = sa.Table(
     sa.Column("secondary_auth_token", sa.String(64), nullable=True),
     sa.Column("secondary_auth_token_created", UTCDateTime, nullable=True),
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    # Who suspended it while it is suspended: "operator" (`pigeon accounts status --suspend`),
+    # whose suspension a parent's credentials may not lift (21478), or "parent" (the API);
+    # NULL otherwise, and for accounts suspended before this was kept.
+    sa.Column("suspended_by", sa.String(16), nullable=True),
     sa.Column("type", sa.String(8), nullable=False, server_default="Full"),
     # Whether this account's long codes accept messages from short codes (same country only).
     sa.Column("allow_short_code_inbound", sa.Boolean, nullable=False, server_default=sa.false()),

@@ -43,10 +43,14 @@ def test_short_code_inbound_is_turned_on_and_off(shared_server: Server) -> None:
 
 
 def _refusal(server: Server, sid: str, token: str) -> tuple[int, int] | None:
-    """(HTTP status, Twilio code) of a request to list the account's messages, or None when
-    it is answered."""
-    answer = httpx.get(f"{server.base_url}/2010-04-01/Accounts/{sid}/Messages.json", auth=(sid, token), timeout=10)
-    if answer.status_code == 200:
+    """(HTTP status, Twilio code) of the refusal of a send by the account, or None when the
+    account may send (the empty send is then refused for what it lacks: 400). A read is
+    answered all the same unless the credentials ended (401)."""
+    url = f"{server.base_url}/2010-04-01/Accounts/{sid}/Messages.json"
+    read = httpx.get(url, auth=(sid, token), timeout=10)
+    answer = httpx.post(url, data={}, auth=(sid, token), timeout=10)
+    assert read.status_code == (401 if answer.status_code == 401 else 200)
+    if answer.status_code == 400:
         return None
     return answer.status_code, int(answer.json()["code"])
 
@@ -63,7 +67,7 @@ def test_an_operator_suspends_reactivates_and_closes_an_account(shared_server: S
     # As on Twilio, the main account's suspension holds its subaccounts too; their own status
     # is unchanged, and the main account may not change it meanwhile (21476).
     assert _refusal(shared_server, *sub_creds) == (403, 20005)
-    held = httpx.get(f"{shared_server.base_url}/2010-04-01/Accounts/{sub.sid}/Messages.json", auth=sub_creds)
+    held = httpx.post(f"{shared_server.base_url}/2010-04-01/Accounts/{sub.sid}/Messages.json", auth=sub_creds)
     assert f"main account {made['sid']} is suspended" in held.json()["message"]
     change = httpx.post(
         f"{shared_server.base_url}/2010-04-01/Accounts/{sub.sid}.json", data={"Status": "closed"}, auth=main
@@ -79,9 +83,15 @@ def test_an_operator_suspends_reactivates_and_closes_an_account(shared_server: S
     assert _refusal(shared_server, *sub_creds) == (403, 20005)
     shown = json.loads(shared_server.cli("accounts", "status", made["sid"], "--json").stdout)
     assert {r["account_sid"]: r["status"] for r in shown} == {made["sid"]: "suspended", sub.sid: "suspended"}
-    # With --with-subaccounts each keeps its own suspension after the main account is back.
+    # With --with-subaccounts each keeps its own suspension after the main account is back,
+    # which the main account cannot lift (21478): the operator suspended it.
     shared_server.cli("accounts", "status", made["sid"], "--activate")
     assert _refusal(shared_server, *main) is None
+    assert _refusal(shared_server, *sub_creds) == (403, 20005)
+    lift = httpx.post(
+        f"{shared_server.base_url}/2010-04-01/Accounts/{sub.sid}.json", data={"Status": "active"}, auth=main
+    )
+    assert (lift.status_code, lift.json()["code"]) == (400, 21478)
     assert _refusal(shared_server, *sub_creds) == (403, 20005)
 
     shared_server.cli("accounts", "status", made["sid"], "--close")

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from twilio.base.exceptions import TwilioException
 
 from tests.acceptance.conftest import Server
 from tests.acceptance.support import Tenant, fresh_number, new_tenant, raises_twilio, stock
@@ -55,6 +56,11 @@ def test_list_accounts(shared_server: Server) -> None:
     assert [a.sid for a in as_sub.api.accounts.list()] == [sub.sid]
     # Paging follows next_page_uri.
     assert {a.sid for a in parent.api.accounts.list(page_size=1)} == listed
+    # A status no account can have is refused, as an update to it is (before: an empty list).
+    with pytest.raises(TwilioException) as refused:  # the SDK's list raises this for any error page
+        parent.api.accounts.list(status="bogus")
+    page = refused.value.args[1]
+    assert (page.status_code, json.loads(page.text)["code"]) == (400, 21475)
 
 
 def test_update_account_friendly_name(tenant: Tenant) -> None:
@@ -107,6 +113,10 @@ def test_an_operators_suspension_is_not_undone_through_the_api(shared_server: Se
     shared_server.cli("accounts", "status", sub.sid, "--suspend")
     as_sub = shared_server.client(sub.sid, sub.auth_token).api.accounts(sub.sid)
     raises_twilio(lambda: as_sub.update(status="active"), 20003, 403)
+    # Nor its main account: the operator suspended it (before, this made it active again).
+    raises_twilio(lambda: main.api.accounts(sub.sid).update(status="active"), 21478, 400)
+    raises_twilio(lambda: main.api.accounts(sub.sid).update(status="closed"), 21478, 400)
+    assert main.api.accounts(sub.sid).fetch().status == "suspended"
     shared_server.cli("accounts", "status", made["sid"], "--suspend")
     raises_twilio(lambda: main.api.accounts(made["sid"]).update(status="active"), 21477, 400)
     raises_twilio(lambda: main.api.accounts(made["sid"]).update(friendly_name="unheld"), 20005, 403)
@@ -152,6 +162,28 @@ def test_closed_subaccount_loses_its_credentials_and_keys(tenant: Tenant, shared
     raises_twilio(lambda: as_parent.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="x"), 20005, 403)
     assert parent.api.accounts(tenant.sid).fetch().status == "closed"
     raises_twilio(lambda: parent.api.accounts(tenant.sid).update(status="active"), 21479, 400)
+    # No new key for it either: it could never authenticate (before, one was printed).
+    refused = shared_server.cli("keys", "create", "--account", tenant.sid, check=False)
+    assert refused.returncode == 1 and "21479" in refused.stderr + refused.stdout
+
+
+def test_a_closed_subaccounts_history_stays_readable_and_its_numbers_are_released(
+    tenant: Tenant, shared_server: Server
+) -> None:
+    """Before, its parent's reads were refused (20005), and its numbers stayed on it for ever:
+    not listed, moved or released by the parent (20005), nor bought by anyone (21422)."""
+    as_parent = shared_server.client(account_sid=tenant.sid)
+    sent = as_parent.messages.create(to=fresh_number(), from_=tenant.numbers[0], body="before the close")
+    parent = shared_server.client()
+    assert parent.api.accounts(tenant.sid).update(status="closed").status == "closed"
+    assert [m.sid for m in as_parent.messages.list()] == [sent.sid]
+    assert as_parent.messages(sent.sid).fetch().body == "before the close"
+    assert as_parent.incoming_phone_numbers.list() == []
+    raises_twilio(lambda: as_parent.messages(sent.sid).update(body=""), 20005, 403)
+    successor = parent.api.accounts.create(friendly_name="successor")
+    as_successor = shared_server.client(account_sid=successor.sid)
+    bought = as_successor.incoming_phone_numbers.create(phone_number=tenant.numbers[0])
+    assert (bought.phone_number, bought.account_sid) == (tenant.numbers[0], successor.sid)
 
 
 def test_parent_acts_on_its_subaccounts_messages(tenant: Tenant, shared_server: Server) -> None:
