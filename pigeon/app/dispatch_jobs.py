@@ -7,8 +7,10 @@ The round is `pigeon.app.dispatch`; refused attempts are recorded by
 What an attempt may leave at a carrier, and what the next attempt does about it:
 
 * *Refused, nothing accepted* (a refusal, no bind): nothing is on the network. The next
-  carrier of the route is tried at once; when every carrier refused, the message is retried
-  later from the first, with backoff (`RetryPolicy`).
+  carrier of the route is tried at once, unless the refusal is about the recipient or the
+  content (`CarrierError.stops_route`); when every carrier refused, the refusals together
+  decide (`pigeon.domain.refusals`): retried later from the first carrier, with backoff
+  (`RetryPolicy`), waiting for a bind without counting the attempt, or failed.
 * *Some parts accepted, a later part refused* (multipart): the accepted parts' carrier ids
   are stored at once, so their receipts find the message, and listed in the attempt's
   `retry` (or `failed`) timeline entry. The message is then *held* by that carrier: it is
@@ -234,7 +236,8 @@ def outbound(row: Row, media: Sequence[str] = ()) -> OutboundMessage:
 async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
     """Submit through the route's carriers in order (the route `plan_route` gave for the job).
 
-    A refusal that left nothing at the carrier fails over to the next one. An error after
+    A refusal that left nothing at the carrier fails over to the next one, unless it is about
+    the recipient or the content (`CarrierError.stops_route`). An error after
     which the carrier holds part of the message (parts accepted) stops here, and so does one
     whose outcome is unknown unless that carrier allows failing over (``may_fail_over``).
 
@@ -267,7 +270,7 @@ async def submit(job: Job, route: Sequence[Carrier]) -> Outcome:
         except CarrierError as exc:
             outcome.tried.append((carrier.name, exc))
             outcome.error = exc
-            if not exc.retryable or exc.accepted_carrier_ids:
+            if exc.stops_route or exc.accepted_carrier_ids:
                 return outcome
             if isinstance(exc, CarrierOutcomeUnknown) and not exc.may_fail_over:
                 return outcome

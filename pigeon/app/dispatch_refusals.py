@@ -6,6 +6,7 @@ attempt leaves at a carrier) and `pigeon.app.dispatch`'s (hand-overs)."""
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +27,8 @@ from pigeon.app.placement import HandOver
 from pigeon.app.receipt_batch import apply_receipts
 from pigeon.app.receipts import receipt_of_parked
 from pigeon.app.reused_ids import note_reused_ids
-from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, CarrierPermanentError, InvalidTransition
+from pigeon.domain.errors import CarrierError, CarrierOutcomeUnknown, InvalidTransition
+from pigeon.domain.refusals import Refusals, unreached_delay
 from pigeon.domain.status import MessageStatus
 from pigeon.store import alerts as alert_store
 from pigeon.store import dispatch as store
@@ -117,7 +119,8 @@ def record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, setting
         "refused_by": carrier_detail(tried),
         "carrier_code": error.carrier_code,
     }
-    if outcome.media_obstacles and not outcome.media_as_links:  # refused before any submit, not sent as links
+    media_refused = bool(outcome.media_obstacles and not outcome.media_as_links)
+    if media_refused:  # refused before any submit, not sent as links
         detail["media_refused_because"] = list(outcome.media_obstacles)
     kept = _keep_accepted_parts(conn, row, tried, now=now)
     if kept:
@@ -131,7 +134,7 @@ def record_refusal(conn: Connection, outcome: Outcome, *, now: datetime, setting
         detail["hold"] = hold.detail()
         detail["reason"] = hold.describe() or f"{hold.carrier} holds part of the message"
     holder = hold.carrier if hold is not None else None
-    if job.hand_over is not None and _goes_on(error):
+    if job.hand_over is not None and _goes_on(error) and not media_refused:
         _record_hand_over(conn, job, job.hand_over, detail, holder=holder, now=now, settings=settings)
     else:
         _retry_or_fail(conn, outcome, detail, hold, now=now, settings=settings)
@@ -151,15 +154,17 @@ def _retry_or_fail(
     now: datetime,
     settings: DispatchSettings,
 ) -> None:
-    """Every carrier tried refused: retry later (`RetryPolicy`), or fail with an alert."""
+    """Every carrier tried refused: wait for a bind, retry later (`RetryPolicy`), or fail with
+    an alert, by what the refusals say together (`pigeon.domain.refusals`)."""
     row, error = outcome.job.message, outcome.error
     assert error is not None
-    decision = (
-        None
-        if isinstance(error, CarrierPermanentError) or not error.retryable
-        else settings.retry.decide(row["attempts"], error)
-    )
+    refusals = Refusals(outcome.tried or [("", error)])  # no carrier tried: no route
     holder = hold.carrier if hold is not None else None
+    if refusals.unreached:
+        _wait_for_a_bind(conn, row, detail, holder=holder, now=now)
+        return
+    retry_with = refusals.retry_with
+    decision = settings.retry.decide(row["attempts"], retry_with) if retry_with is not None else None
     if decision is not None:
         retry_at = now + timedelta(seconds=decision.delay)
         _requeue(
@@ -177,13 +182,52 @@ def _retry_or_fail(
             carrier=holder,
         )
         return
+    error = refusals.telling()
     code = error.error_code
-    text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
-    if error.retryable:
+    if retry_with is not None and hold is not None and hold.unknown_part is not None:
+        # Retries ran out while a submit was never answered: the carrier may have delivered it
+        # (CarrierOutcomeUnknown's promise), whatever the later attempts were refused with.
+        code = 30410
+    if len(outcome.tried) > 1:
+        detail = {**detail, "error_from": _named(outcome.tried, error)}
+    if retry_with is not None:
         text = f"Message {row['sid']} was refused {row['attempts']} times and Pigeon stopped retrying: {error.message}."
+    elif len(outcome.tried) > 1 and not error.stops_route:
+        said = "; ".join(f"{e.message} ({e.carrier_code})" for _, e in outcome.tried)
+        text = f"Every carrier of its route refused message {row['sid']}: {said}."
+    else:
+        text = f"The carrier refused message {row['sid']}: {error.message} ({error.carrier_code})."
     if hold is not None and hold.describe():
         text += f" Before that, {hold.describe()}: the recipient may get that much of it."
     fail(conn, row, now=now, code=code, kind="status", detail=detail, text=text, carrier=holder)
+
+
+def _named(tried: Sequence[tuple[str, CarrierError]], error: CarrierError) -> str:
+    return next(name for name, e in tried if e is error)
+
+
+def _wait_for_a_bind(conn: Connection, row: Row, detail: dict[str, Any], *, holder: str | None, now: datetime) -> None:
+    """No carrier of the route could be reached: nothing happened on the network, so the
+    attempt is given back (it does not count against the retry budget), and the message waits,
+    its backoff capped, until a bind comes back or its ValidityPeriod runs out (30036, at the
+    claim). `pigeon.domain.refusals`."""
+    waited = (now - (row.get("send_at") or row["date_created"])).total_seconds()  # as the claim counts it
+    retry_at = now + timedelta(seconds=unreached_delay(waited, rand=random.random()))
+    _requeue(
+        conn,
+        row["sid"],
+        S.QUEUED,
+        at=now,
+        kind="retry",
+        detail={**detail, "retry_at": retry_at.isoformat(), "unreached": True},
+        from_statuses=[S.SENDING],
+        next_attempt_at=retry_at,
+        claimed_by=None,
+        claimed_until=None,
+        paced_at=None,
+        carrier=holder,
+        attempts=max(row["attempts"] - 1, 0),
+    )
 
 
 def _requeue(conn: Connection, sid: str, to: MessageStatus, **kw: Any) -> None:
@@ -201,7 +245,7 @@ def _requeue(conn: Connection, sid: str, to: MessageStatus, **kw: Any) -> None:
 
 def _goes_on(error: CarrierError) -> bool:
     """Whether `submit` would have tried the next carrier after this error (nothing is held)."""
-    if not error.retryable or error.accepted_carrier_ids:
+    if error.stops_route or error.accepted_carrier_ids:
         return False
     return not isinstance(error, CarrierOutcomeUnknown) or error.may_fail_over
 

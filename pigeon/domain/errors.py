@@ -157,6 +157,36 @@ class CarrierError(PigeonError):
         """Carrier ids of the parts accepted before the error (see `progress`)."""
         return self.progress.accepted_ids if self.progress is not None else ()
 
+    @property
+    def stops_route(self) -> bool:
+        """Whether this refusal ends the attempt at every carrier of the route, not only at this one.
+
+        The rule: a *permanent* refusal whose Twilio code is about the recipient or the content
+        (`RECIPIENT_VERDICTS`: the handset is unknown, unreachable, a landline or blocks the
+        traffic, the recipient opted out, the content was filtered) would be the same at any
+        carrier, so the message fails at once. Every other refusal is about *this* carrier: the
+        sender is not valid with it (21606), the text exceeds its limits (30019), or it gave no
+        reason Pigeon knows (30008, unmapped ESME statuses); the next carrier of the route is
+        tried, which is what a second carrier is for. A retryable refusal never stops the route.
+        (Parts accepted before a refusal hold the message at that carrier whatever the code:
+        see `pigeon.app.dispatch_jobs`.)"""
+        return not self.retryable and self.error_code in RECIPIENT_VERDICTS
+
+
+#: Twilio codes of refusals that concern the recipient or the content rather than the
+#: carrier that gave them (`CarrierError.stops_route`).
+RECIPIENT_VERDICTS = frozenset(
+    {
+        21610,  # the recipient opted out
+        21614,  # not a mobile number
+        30003,  # unreachable handset
+        30004,  # blocked by the recipient or their network
+        30005,  # unknown handset
+        30006,  # landline
+        30007,  # content filtered
+    }
+)
+
 
 class CarrierRetryableError(CarrierError):
     """The carrier cannot take the submission now; try again later."""

@@ -92,6 +92,7 @@ class RetryPolicy:
 #: receiver that is down for a deploy or a short outage still gets every callback.
 STATUS_CALLBACKS = RetryPolicy(max_attempts=20, base_delay=1.0, max_delay=300.0, multiplier=2.0, jitter=0.2)
 
-#: Carrier submits refused with a retryable error (throttled, no bind): 10 attempts over about
-#: 4 minutes; the message's ValidityPeriod (30036) still bounds how long it may wait.
+#: Carrier submits refused with a retryable error (throttled, the SMSC's own trouble, no answer):
+#: 10 attempts over about 4 minutes. An attempt that reached no carrier (none bound) is not one
+#: of them: the message waits for a bind until its ValidityPeriod (30036), `pigeon.domain.refusals`.
 CARRIER_SUBMITS = RetryPolicy(max_attempts=10, base_delay=0.5, max_delay=60.0, multiplier=2.0, jitter=0.1)

@@ -474,12 +474,13 @@ def test_a_crashing_connector_fails_over_instead_of_losing_the_message(pipe: Pip
     assert pipe.events(sid, "failover")[0]["detail"]["refused_by"][0]["carrier_code"] == "INTERNAL"
 
 
-def test_no_failover_after_a_permanent_refusal(pipe: Pipeline) -> None:
-    first = ScriptedCarrier("first", CarrierPermanentError("unknown subscriber", carrier_code="ESME_RINVDSTADR"))
+def test_no_failover_after_a_refusal_about_the_handset(pipe: Pipeline) -> None:
+    unknown = CarrierPermanentError("unknown subscriber", carrier_code="ESME_RINVDSTADR", error_code=30005)
+    first = ScriptedCarrier("first", unknown)
     second = ScriptedCarrier("second")
     sid = pipe.send()
     pipe.dispatch(route=[first, second])
-    assert pipe.status(sid) == "failed"
+    assert (pipe.status(sid), pipe.message(sid)["error_code"]) == ("failed", 30005)
     assert second.submitted == []
 
 
@@ -564,8 +565,8 @@ def test_a_held_message_whose_carrier_is_no_longer_routed_goes_whole_and_says_so
 
 
 def test_a_held_message_that_runs_out_of_retries_fails_and_says_what_is_out(pipe: Pipeline) -> None:
-    unbound = CarrierUnavailable("not bound", carrier_code="smpp:not_bound")
-    held = ScriptedCarrier("held", _partly_refused(("h-1",)), default=unbound)
+    trouble = CarrierRetryableError("system error", carrier_code="ESME_RSYSERR")
+    held = ScriptedCarrier("held", _partly_refused(("h-1",)), default=trouble)
     sid = pipe.send(body=LONG)
     policy = RetryPolicy(max_attempts=2, base_delay=1, max_delay=1, jitter=0)
     for _ in range(2):

@@ -278,6 +278,41 @@ def test_a_plain_refusal_still_fails_over(pipe: Pipeline) -> None:
     run(scenario)
 
 
+def test_a_sender_refused_by_the_primary_goes_out_through_the_backup(pipe: Pipeline) -> None:
+    async def scenario() -> None:
+        async with (
+            faults.SenderRefused() as refusing,
+            faults.FakeSmsc() as backup_smsc,
+            smpp(pipe, refusing, "primary") as primary,
+            smpp(pipe, backup_smsc, "backup") as backup,
+        ):
+            sid = pipe.send()
+            await pipe.round(route=[primary, backup]).run_once()
+            await until(lambda: reached(pipe, sid, "delivered"))
+            assert len(refusing.submits) == len(backup_smsc.submits) == 1
+            [failover] = pipe.events(sid, "failover")
+            assert failover["detail"]["refused_by"][0]["carrier_code"] == "ESME_RINVSRCADR"
+
+    run(scenario)
+
+
+def test_an_unknown_handset_fails_at_once_without_trying_the_backup(pipe: Pipeline) -> None:
+    async def scenario() -> None:
+        async with (
+            faults.UnknownSubscriber() as refusing,
+            faults.FakeSmsc() as backup_smsc,
+            smpp(pipe, refusing, "primary") as primary,
+            smpp(pipe, backup_smsc, "backup") as backup,
+        ):
+            sid = pipe.send()
+            await pipe.round(route=[primary, backup]).run_once()
+            msg = pipe.message(sid)
+            assert (msg["status"], msg["error_code"]) == ("failed", 30005)
+            assert backup_smsc.submits == []
+
+    run(scenario)
+
+
 # -- texts past what SMPP allows (pigeon.domain.storable) -----------------------------------------
 
 

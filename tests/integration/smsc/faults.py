@@ -517,6 +517,26 @@ class VendorStatus(FakeSmsc):
         self.refuse(conn, submit, 0x401)
 
 
+class SenderRefused(FakeSmsc):
+    """submit_sm refused with ESME_RINVSRCADR: this SMSC does not accept the From.
+
+    Expected: CarrierPermanentError 21606 about this carrier only, so the dispatcher moves the
+    message to the next carrier of its route (`CarrierError.stops_route`)."""
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        self.refuse(conn, submit, 0x0A)
+
+
+class UnknownSubscriber(FakeSmsc):
+    """submit_sm refused with ESME_RINVDSTADR: the network does not know the handset.
+
+    Expected: CarrierPermanentError 30005, which no carrier would get past: the message fails
+    at once and the next carrier of the route is not tried."""
+
+    async def on_submit(self, conn: Connection, submit: Submit) -> None:
+        self.refuse(conn, submit, 0x0B)
+
+
 class LaterPartRefused(FakeSmsc):
     """Of a multipart message, part 1 is accepted and part 2 refused (ESME_RSUBMITFAIL); every
     later submit_sm is accepted.
