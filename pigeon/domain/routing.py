@@ -4,9 +4,11 @@ Routes are declarative (DESIGN.md §1 "Delivery", STYLE "avoid 8"): each names e
 destination prefix ("+44", "+1415", "+" for everything) or a country ("GB"), and an ordered
 list of carriers. For a destination:
 
-1. the route with the longest matching prefix wins;
+1. the route with the longest matching prefix of at least one digit wins ("+44" over "+4");
 2. else the first route whose country is the destination's country;
-3. else nothing matches: no carrier (the dispatcher fails the message) — an operator who
+3. else the catch-all ``prefix = "+"``, the last resort: it must not take traffic from
+   the country routes, which it would as a "prefix" that every destination matches;
+4. else nothing matches: no carrier (the dispatcher fails the message) — an operator who
    wants a default adds a ``prefix = "+"`` route;
 
 and with no routes at all every configured carrier is a candidate, in configuration order.
@@ -26,7 +28,8 @@ from pigeon.domain.numbers import region_of
 
 __all__ = ["Route", "carriers_for"]
 
-_PREFIX = re.compile(r"\+[0-9]*")  # "+" alone is the catch-all route
+_PREFIX = re.compile(r"\+[0-9]*")
+_CATCH_ALL = "+"  # the route for every destination no other route takes
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,11 @@ def carriers_for(destination_e164: str, routes: Sequence[Route], carrier_names: 
     """
     if not routes:
         return _dedupe(carrier_names, carrier_names)
-    route = _by_prefix(destination_e164, routes) or _by_country(destination_e164, routes)
+    route = (
+        _by_prefix(destination_e164, routes)
+        or _by_country(destination_e164, routes)
+        or next((r for r in routes if r.prefix == _CATCH_ALL), None)
+    )
     if route is None:
         return []
     return _dedupe(route.carriers, carrier_names)
@@ -68,7 +75,7 @@ def _by_prefix(destination: str, routes: Sequence[Route]) -> Route | None:
     best: Route | None = None
     for route in routes:
         prefix = route.prefix
-        if prefix is None or not destination.startswith(prefix):
+        if prefix is None or prefix == _CATCH_ALL or not destination.startswith(prefix):
             continue
         # Strictly longer wins, so among equal prefixes the first configured one stays.
         if best is None or len(prefix) > len(best.prefix or ""):

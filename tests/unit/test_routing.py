@@ -72,3 +72,11 @@ def test_unknown_and_repeated_carriers_are_skipped() -> None:
 def test_invalid_routes_are_refused(kwargs: dict[str, object], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         Route(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_catch_all_prefix_is_the_last_resort_after_country_routes() -> None:
+    routes = [Route(("acme",), country="GB"), Route(("cheap",), prefix="+"), Route(("backup",), prefix="+1")]
+    assert carriers_for("+447700900123", routes, CARRIERS) == ["acme"]  # the country, not "+"
+    assert carriers_for("+14155550100", routes, CARRIERS) == ["backup"]  # a real prefix still wins
+    assert carriers_for("+33612345678", routes, CARRIERS) == ["cheap"]  # nothing else: the catch-all
+    assert carriers_for("+33612345678", routes[:1], CARRIERS) == []
