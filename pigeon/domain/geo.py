@@ -38,6 +38,22 @@ def parse_countries(text: str) -> str:
     return ",".join(sorted(codes))
 
 
+#: Codes people write that are not ISO 3166's, and the one they mean.
+_ALIASES = {"UK": "GB", "EL": "GR"}
+
+
+def country_problem(code: str) -> str | None:
+    """Why `code` is not a country a phone number can be in (None: it is one): not an ISO
+    3166 alpha-2 code the numbering plans know, with the code meant when it is a common
+    alias ("UK" for GB). Routes and prices by country use it, so that one that could never
+    match is refused at load instead of routing nothing."""
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    meant = _ALIASES.get(code.upper())
+    hint = f"did you mean {meant!r}?" if meant else "use an ISO 3166 alpha-2 code such as 'GB'"
+    return f"{code!r} is not a country code known to the numbering plans; {hint}"
+
+
 def effective(own: str | None, parent: str | None) -> frozenset[str] | None:
     """The countries an account may send to (None: any), from its own stored list and its
     parent's (None for a top-level account, or a parent with no list)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from pigeon.domain.geo import country_problem
 from pigeon.domain.numbers import SenderKind, classify_sender, region_of
 
 #: Default per-segment prices (USD), close to public list prices; operators replace them.
@@ -136,6 +137,9 @@ def _prices(section: Mapping[str, Any], name: str) -> dict[str, dict[str, str]]:
     for country, table in section.items():
         if country != "*" and not (len(country) == 2 and country.isalpha() and country.isupper()):
             raise ValueError(f'[{name}.{country}]: a country is two capital letters (US, GB), or "*" for the rest')
+        problem = country_problem(country) if country != "*" else None
+        if problem is not None:
+            raise ValueError(f"[{name}.{country}]: {problem}")
         if not isinstance(table, Mapping):
             raise ValueError(f"[{name}.{country}] must be a table of sender kinds")
         prices[country] = {}

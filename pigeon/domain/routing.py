@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pigeon.domain.geo import country_problem
 from pigeon.domain.numbers import region_of
 
 __all__ = ["Route", "carriers_for"]
@@ -49,6 +50,9 @@ class Route:
             len(self.country) == 2 and self.country.isalpha() and self.country.isupper()
         ):
             raise ValueError(f"route country must be an ISO 3166 alpha-2 code like 'GB', got {self.country!r}")
+        problem = country_problem(self.country) if self.country is not None else None
+        if problem is not None:
+            raise ValueError(f"route country: {problem}")
         if not self.carriers:
             raise ValueError("a route names at least one carrier")
 

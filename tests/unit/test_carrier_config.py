@@ -176,6 +176,11 @@ def test_carrier_mistakes_are_named(fields: dict[str, Any], message: str) -> Non
         ({**carrier(), "routes": [{"carriers": ["acme"]}]}, "routes[0]: a route has exactly one of prefix or country"),
         ({**carrier(), "routes": [{"prefix": "44", "carriers": ["acme"]}]}, "routes[0]: route prefix must be"),
         ({**carrier(), "routes": [{"prefix": "+44", "carriers": ["acme"], "via": 1}]}, "unknown key(s) via"),
+        (
+            {**carrier(), "routes": [{"country": "UK", "carriers": ["acme"]}]},
+            "routes[0]: route country: 'UK' is not a country code known to the numbering plans; did you mean 'GB'?",
+        ),
+        ({**carrier(), "routes": [{"country": "XX", "carriers": ["acme"]}]}, "'XX' is not a country code"),
     ],
 )
 def test_file_and_route_mistakes_are_named(data: dict[str, Any], message: str) -> None:

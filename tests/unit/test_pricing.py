@@ -90,6 +90,11 @@ def test_a_price_table_from_the_configuration_file_is_checked_entry_by_entry() -
         ({"US": {"landline": "0.01"}}, "[prices.US] landline: not a sender kind"),
         ({"usa": {"long_code": "0.01"}}, "[prices.usa]: a country is two capital letters"),
         ({"US": "0.01"}, "[prices.US] must be a table"),
+        (
+            {"UK": {"long_code": "0.04"}},
+            "[prices.UK]: 'UK' is not a country code known to the numbering plans; did you mean 'GB'?",
+        ),
+        ({"inbound": {"ZZ": {"long_code": "0.01"}}}, "[prices.inbound.ZZ]: 'ZZ' is not a country code"),
     ]
     for section, problem in cases:
         with pytest.raises(ValueError) as refused:
