@@ -14,8 +14,19 @@ table operators can extend (`[[simulator.scenarios]]` in the config file):
 | 0106 | no receipt, ever: stays sent |
 | 0107 | slow receipt, about 5 s |
 | 0108 | the carrier delivers twice: two delivered receipts for one submit |
-| 0109 | the carrier throttles: two retryable refusals, then accepted |
+| 0109 | the carrier throttles: two retryable refusals (30001, as SMPP's), then accepted |
 | other | delivered |
+
+A row's ``stat`` is its receipt's: DELIVRD for the outcomes that deliver (delivered,
+duplicate, throttle), UNDELIV by default for ``undelivered``, whose stat must be a
+non-delivered one; ``failed`` and ``no_receipt`` send no receipt, so a ``stat`` or ``err`` on
+them is refused, as is any row whose stat contradicts its outcome. ``error_code`` must be a code
+of the error catalogue, and ``throttles`` fewer than the dispatcher's attempts
+(`CARRIER_SUBMITS`), or the message would fail instead of "then accepted".
+
+``probability`` is a chance from 0 to 1: the rows of one suffix are picked with their
+chances, which add up to at most 1; the rest of the time the number is delivered, as any
+number without a row. So a single row with ``probability = 0.2`` happens one time in five.
 
 Receipts it owes are handed to a `ReceiptSpool` (the store) before the submit returns, so
 like a real network it still reports them after our processes restart.
@@ -30,7 +41,9 @@ from datetime import timedelta
 from typing import Any
 
 from pigeon.carriers.config_tables import CarrierConfigError, TableReader
+from pigeon.domain.error_catalogue import explain
 from pigeon.domain.errors import CarrierPermanentError, CarrierRetryableError
+from pigeon.domain.retry import CARRIER_SUBMITS
 from pigeon.domain.sids import ordered_hex
 from pigeon.ports import CarrierEvents, Clock, OutboundMessage, ReceiptSpool, ScheduledReceipt, SubmitAck
 
@@ -45,7 +58,7 @@ class Scenario:
     """One row of the network's script."""
 
     outcome: str  # one of OUTCOMES
-    stat: str = "DELIVRD"
+    stat: str = "DELIVRD"  # the receipt's; see DEFAULT_STATS for a row of the configuration
     err: str = "000"
     delay: float = DEFAULT_DELAY  # seconds until the receipt
     probability: float = 1.0  # among the rows for the same suffix
@@ -65,6 +78,14 @@ DEFAULT_SCENARIOS: Mapping[str, tuple[Scenario, ...]] = {
     "0109": (Scenario("throttle"),),
 }
 DEFAULT = Scenario("delivered")
+
+#: Outcomes whose receipt says delivered, and those that send none.
+DELIVERING = frozenset({"delivered", "duplicate", "throttle"})
+NO_RECEIPT = frozenset({"failed", "no_receipt"})
+#: The stat of an ``undelivered`` row that names none.
+UNDELIVERED_STAT = "UNDELIV"
+#: Rounding room when a suffix's chances are added up.
+_EPSILON = 1e-9
 
 
 #: The keys of a ``[[simulator.scenarios]]`` row, in the order the README gives them; the
@@ -110,15 +131,31 @@ def _row(index: int, row: Mapping[str, Any]) -> tuple[str, Scenario]:
     if not (suffix.isascii() and suffix.isdigit()):
         raise r.fail("suffix", f"must be the last digits of a destination, got {suffix!r}")
     d = Scenario("delivered")
+    outcome = r.choice("outcome", None, sorted(OUTCOMES))
+    if outcome in NO_RECEIPT:
+        given = [key for key in ("stat", "err") if key in row]
+        if given:
+            raise r.fail(given[0], f"is not for a {outcome!r} row: it sends no receipt")
+    stat = r.text("stat", UNDELIVERED_STAT if outcome == "undelivered" else d.stat).upper()
+    if outcome in DELIVERING and stat != "DELIVRD":
+        raise r.fail("stat", f"must be DELIVRD for a {outcome!r} row, which delivers, got {stat!r}")
+    if outcome == "undelivered" and stat == "DELIVRD":
+        raise r.fail("stat", "must not be DELIVRD for an 'undelivered' row (UNDELIV, REJECTD, EXPIRED ...)")
+    error_code = r.integer("error_code", d.error_code, minimum=1)
+    if explain(error_code) is None:
+        raise r.fail("error_code", f"must be an error code Pigeon knows (`pigeon errors CODE`), got {error_code}")
+    budget = CARRIER_SUBMITS.max_attempts
     scenario = Scenario(
-        outcome=r.choice("outcome", None, sorted(OUTCOMES)),
-        stat=r.text("stat", d.stat),
+        outcome=outcome,
+        stat=stat,
         err=r.text("err", d.err),
         delay=r.number("delay", d.delay, positive=False),
         probability=r.number("probability", d.probability, positive=False),
-        throttles=r.integer("throttles", d.throttles),
-        error_code=r.integer("error_code", d.error_code, minimum=1),
+        throttles=r.integer("throttles", d.throttles, maximum=budget - 1),
+        error_code=error_code,
     )
+    if scenario.probability > 1:
+        raise r.fail("probability", f"must be a chance from 0 to 1, got {scenario.probability:g}")
     return suffix, scenario
 
 
@@ -131,9 +168,15 @@ def scenarios_from_config(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[
         suffix, scenario = _row(index, row)
         table.setdefault(suffix, []).append(scenario)
     for suffix, scenarios in table.items():
-        if sum(s.probability for s in scenarios) <= 0:
+        total = sum(s.probability for s in scenarios)
+        if total <= 0:
             raise CarrierConfigError(
                 f"simulator.scenarios (suffix {suffix!r}): at least one row needs a probability above 0"
+            )
+        if total > 1 + _EPSILON:
+            raise CarrierConfigError(
+                f"simulator.scenarios (suffix {suffix!r}): the rows' probabilities add up to {total:g}; they are "
+                "chances, at most 1 together (the rest of the time the number is delivered)"
             )
     merged = {k: tuple(v) for k, v in DEFAULT_SCENARIOS.items()}
     merged.update({k: tuple(v) for k, v in table.items()})
@@ -168,10 +211,15 @@ class SimulatedNetwork:
                 break
         else:
             return self.default
-        if len(rows) == 1:
-            return rows[0]
         weights = [max(r.probability, 0.0) for r in rows]
-        return self.rng.choices(list(rows), weights=weights)[0]
+        rest = 1.0 - sum(weights)
+        if len(rows) == 1 and rest <= _EPSILON:
+            return rows[0]
+        choices = list(rows)
+        if rest > _EPSILON:  # the rows' chances leave room: the rest of the time, delivered
+            choices.append(self.default)
+            weights.append(rest)
+        return self.rng.choices(choices, weights=weights)[0]
 
     async def start(self, events: CarrierEvents) -> None:
         """Receipts reach `events` through the spool's worker; nothing to connect."""
@@ -187,7 +235,7 @@ class SimulatedNetwork:
         scenario = self.scenario_for(message.recipient)
         if scenario.outcome == "throttle" and message.attempt <= scenario.throttles:
             raise CarrierRetryableError(
-                "the simulated carrier is throttling this sender", carrier_code="ESME_RTHROTTLED", error_code=30008
+                "the simulated carrier is throttling this sender", carrier_code="ESME_RTHROTTLED", error_code=30001
             )
         if scenario.outcome == "failed":
             raise CarrierPermanentError(

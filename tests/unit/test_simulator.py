@@ -158,6 +158,7 @@ def test_0109_throttles_the_first_two_attempts(attempt: int) -> None:
         submit(net, message("+14155550109", attempt=attempt))
     assert info.value.retryable is True
     assert info.value.carrier_code == "ESME_RTHROTTLED"
+    assert info.value.error_code == 30001  # as SMPP's throttle past its budget: queue overflow
     assert spool.receipts == []
 
 
@@ -395,7 +396,7 @@ def test_a_whole_simulator_table_is_read() -> None:
             "scenarios": [
                 {
                     "suffix": "0110",
-                    "outcome": "failed",
+                    "outcome": "undelivered",
                     "stat": "UNDELIV",
                     "err": "001",
                     "delay": 2,
@@ -406,5 +407,45 @@ def test_a_whole_simulator_table_is_read() -> None:
             ]
         }
     )
-    assert table["0110"] == (Scenario("failed", "UNDELIV", "001", 2.0, 0.5, 3, 30007),)
+    assert table["0110"] == (Scenario("undelivered", "UNDELIV", "001", 2.0, 0.5, 3, 30007),)
     assert scenarios_from_section({}) == dict(DEFAULT_SCENARIOS)
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"outcome": "undelivered", "stat": "DELIVRD"}, "stat must not be DELIVRD for an 'undelivered' row"),
+        ({"outcome": "delivered", "stat": "UNDELIV"}, "stat must be DELIVRD for a 'delivered' row"),
+        ({"outcome": "failed", "err": "001"}, "err is not for a 'failed' row: it sends no receipt"),
+        ({"outcome": "no_receipt", "stat": "UNDELIV"}, "stat is not for a 'no_receipt' row"),
+        ({"outcome": "failed", "error_code": 7}, "error_code must be an error code Pigeon knows"),
+        ({"outcome": "throttle", "throttles": 10}, "throttles"),
+        ({"outcome": "undelivered", "probability": 1.5}, "probability must be a chance from 0 to 1, got 1.5"),
+    ],
+)
+def test_contradictory_or_impossible_rows_are_refused_at_load(row: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValueError, match=r"^simulator\.scenarios\[0\] \(suffix '0130'\)") as refused:
+        scenarios_from_config([{"suffix": "0130", **row}])
+    assert problem in str(refused.value)
+
+
+def test_probabilities_of_a_suffix_add_up_to_at_most_one() -> None:
+    rows = [
+        {"suffix": "0130", "outcome": "delivered", "probability": 0.75},
+        {"suffix": "0130", "outcome": "undelivered", "probability": 0.5},
+    ]
+    with pytest.raises(ValueError, match="add up to 1.25"):
+        scenarios_from_config(rows)
+
+
+def test_an_undelivered_row_without_a_stat_is_undelivered() -> None:
+    [row] = scenarios_from_config([{"suffix": "0130", "outcome": "undelivered", "err": "001"}])["0130"]
+    assert (row.stat, row.err) == ("UNDELIV", "001")
+
+
+def test_a_single_row_with_a_chance_below_one_leaves_the_rest_delivered() -> None:
+    table = scenarios_from_config([{"suffix": "0130", "outcome": "undelivered", "probability": 0.2}])
+    net, _, _ = network(scenarios=table, rng=random.Random(7))
+    counts = Counter(net.scenario_for("+14155550130").outcome for _ in range(4000))
+    assert set(counts) == {"undelivered", "delivered"}
+    assert 0.15 < counts["undelivered"] / 4000 < 0.25
