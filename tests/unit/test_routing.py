@@ -83,6 +83,6 @@ def test_the_catch_all_prefix_is_the_last_resort_after_country_routes() -> None:
 
 
 def test_a_country_the_numbering_plans_do_not_know_is_refused_with_the_code_meant() -> None:
-    with pytest.raises(ValueError, match="'UK' is not a country code .*; did you mean 'GB'\\?"):
+    with pytest.raises(ValueError, match=r"'UK' is not a country code .*; did you mean 'GB'\?"):
         Route(("acme",), country="UK")
     assert Route(("acme",), country="GB").country == "GB"

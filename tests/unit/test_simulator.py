@@ -434,7 +434,7 @@ def test_probabilities_of_a_suffix_add_up_to_at_most_one() -> None:
         {"suffix": "0130", "outcome": "delivered", "probability": 0.75},
         {"suffix": "0130", "outcome": "undelivered", "probability": 0.5},
     ]
-    with pytest.raises(ValueError, match="add up to 1.25"):
+    with pytest.raises(ValueError, match=r"add up to 1\.25"):
         scenarios_from_config(rows)
 
 
