@@ -12,7 +12,7 @@ from pigeon.app import number_opt_outs, number_transfer, sender_exit
 from pigeon.domain import numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.inventory import NUMBER_TYPES, friendly_name
-from pigeon.domain.urls import is_valid_http_url
+from pigeon.domain.urls import ascii_url, is_valid_http_url
 from pigeon.store import inventory as inventory_store
 from pigeon.store import numbers as store
 
@@ -53,7 +53,7 @@ def settings_from_params(params: Mapping[str, str]) -> dict[str, Any]:
             url = params[param].strip()
             if url and not is_valid_http_url(url):
                 raise ApiError(21402, f"{param} {url!r} is not a valid http or https URL.")
-            values[column] = url or None
+            values[column] = ascii_url(url) if url else None
     for param, column in METHOD_PARAMS.items():
         if param in params:
             method = params[param].strip().upper()

@@ -181,7 +181,8 @@ def prepare_message(
         "error_message": None,
         "price": None,
         "price_unit": "USD",
-        "status_callback": req.status_callback or None,
+        # Kept as it goes on the wire (non-ASCII percent-encoded), which the signature covers.
+        "status_callback": ascii_url(req.status_callback) if req.status_callback else None,
         "validity_period": validity,
         "send_at": send_at,
         "fail_code": fail_code,

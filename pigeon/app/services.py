@@ -24,7 +24,7 @@ from pigeon.domain import flags, integers, numbers
 from pigeon.domain.errors import ApiError
 from pigeon.domain.segments import MAX_BODY_CHARS, character_count
 from pigeon.domain.sids import Prefix, is_sid
-from pigeon.domain.urls import is_valid_http_url
+from pigeon.domain.urls import ascii_url, is_valid_http_url
 from pigeon.store import numbers as number_store
 from pigeon.store import services as store
 
@@ -103,7 +103,7 @@ def _urls_and_methods(params: Mapping[str, str]) -> dict[str, Any]:
             url = params[param].strip()
             if url and not is_valid_http_url(url):
                 raise ApiError(21402, f"{param} {url!r} is not a valid http or https URL.")
-            values[column] = url or None
+            values[column] = ascii_url(url) if url else None
     for param, column in _METHODS.items():
         if param in params:
             method = params[param].strip().upper()

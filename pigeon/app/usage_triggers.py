@@ -25,7 +25,7 @@ from pigeon.domain import usage as usage_rules
 from pigeon.domain import usage_triggers as rules
 from pigeon.domain.errors import ApiError
 from pigeon.domain.sids import Prefix, is_sid, new_sid
-from pigeon.domain.urls import is_valid_http_url
+from pigeon.domain.urls import ascii_url, is_valid_http_url
 from pigeon.store import accounts as account_store
 from pigeon.store import usage as usage_store
 from pigeon.store import usage_triggers as store
@@ -50,7 +50,7 @@ def _callback(params: Mapping[str, str]) -> Row:
         url = params["CallbackUrl"].strip()
         if not is_valid_http_url(url):
             raise ApiError(21502, f"CallbackUrl {params['CallbackUrl']!r} is not a valid http or https URL.")
-        values["callback_url"] = url
+        values["callback_url"] = ascii_url(url)
     if "CallbackMethod" in params:
         method = params["CallbackMethod"].strip().upper()
         if method not in {"GET", "POST"}:

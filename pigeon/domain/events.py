@@ -32,7 +32,7 @@ from pigeon.domain.integers import whole_number
 from pigeon.domain.numbers import region_of
 from pigeon.domain.retry import RetryPolicy
 from pigeon.domain.status import MessageStatus, pool_sender_unused
-from pigeon.domain.urls import is_valid_http_url, without_credentials
+from pigeon.domain.urls import ascii_url, is_valid_http_url, without_credentials
 
 __all__ = [
     "EVENT_STREAMS",
@@ -274,7 +274,7 @@ def parse_sink_configuration(raw: str) -> WebhookSinkConfig:
         raise SinkConfigurationError(
             f"SinkConfiguration method {method!r} is not supported: events are POSTed as JSON, so it must be POST."
         )
-    return WebhookSinkConfig(destination.strip(), "POST", _flag(value.get("batch_events", False)))
+    return WebhookSinkConfig(ascii_url(destination.strip()), "POST", _flag(value.get("batch_events", False)))
 
 
 # -- subscriptions --------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ import hmac
 from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+from pigeon.domain.urls import ascii_url
+
 __all__ = [
     "HMAC_SHA1",
     "HMAC_SHA256",
@@ -139,7 +141,7 @@ def validate_json_signature(
 def wire_url(url: str) -> str:
     """`url` as the request carries it: no fragment, scheme and host in lower case (a host
     outside ASCII in its IDNA form), ``/`` for an empty path; user, password, port, path and
-    query exactly as given. A URL that does not parse is left as given: the sender refuses it.
+    query as given, what of them is not ASCII percent-encoded as UTF-8 (`ascii_url`). A URL that does not parse is left as given: the sender refuses it.
     Cached: every status callback of an application goes to the same few URLs."""
     try:
         parts = urlsplit(strip_fragment(url))
@@ -154,8 +156,13 @@ def wire_url(url: str) -> str:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:  # left as given: the sender refuses such a URL anyway
             pass
+    path, query = parts.path or "/", parts.query
+    if not (userinfo.isascii() and path.isascii() and query.isascii()):
+        # Stored before the setters kept URLs percent-encoded (`ascii_url`): a request line
+        # holds ASCII only, and the signature must cover the URL the receiver sees.
+        userinfo, path, query = ascii_url(userinfo), ascii_url(path), ascii_url(query)
     netloc = f"{userinfo}{at}{host.lower()}{colon}{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 
 
 def strip_fragment(url: str) -> str:

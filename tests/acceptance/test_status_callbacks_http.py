@@ -355,3 +355,41 @@ def test_sender_turns_transport_failures_into_webhook_errors(url: str, code: int
     with pytest.raises(WebhookError) as caught:
         asyncio.run(main())
     assert caught.value.error_code == code and caught.value.retryable is retryable and caught.value.status is None
+
+
+def test_a_url_stored_outside_ascii_goes_out_percent_encoded(db: Database, receivers: list[Receiver]) -> None:
+    """A callback URL kept raw (a row written before the setters encoded URLs) is encoded when
+    it is sent, and signed as it is sent. Before, the request line carried raw UTF-8 (uvicorn
+    answers 400) and the signature the unescaped URL, which the receiver never sees."""
+    acct = make_account(db)
+    receiver = Receiver(free_port(), lambda n: (204, 0.0))
+    receivers.append(receiver)
+    receiver.start()
+    with db.write() as conn:
+        delivery = outbox.enqueue(
+            conn,
+            account_sid=acct.sid,
+            message_sid=None,
+            kind="status_callback",
+            url=f"http://127.0.0.1:{receiver.port}/callbacks/café?q=ü",
+            method="POST",
+            params=[("AccountSid", acct.sid), ("MessageStatus", "sent")],
+            now=SystemClock().now(),
+        )
+
+    async def main() -> None:
+        sender = HttpWebhookSender(connect_timeout=1.0)
+        worker = WebhookWorker(db, sender, SystemClock(), policy=QUICK, concurrency=2, lease_seconds=30, timeout=15)
+        try:
+            await worker.run_once()
+        finally:
+            await sender.aclose()
+
+    asyncio.run(main())
+    [hit] = receiver.hits
+    assert hit.path == "/callbacks/caf%C3%A9?q=%C3%BC"
+    seen = f"http://127.0.0.1:{receiver.port}{hit.path}"
+    assert RequestValidator(acct.token).validate(seen, dict(hit.params), hit.headers["X-Twilio-Signature"])
+    with db.read() as conn:
+        row = outbox.get_delivery(conn, delivery)
+    assert row is not None and row["status"] == "delivered"

@@ -19,6 +19,7 @@ from pigeon.domain.signatures import (
     strip_fragment,
     validate_json_signature,
     validate_signature,
+    wire_url,
 )
 from pigeon.webhooks.http1 import parse_url
 
@@ -198,3 +199,34 @@ def test_what_is_signed_is_what_the_receiver_sees(configured: str, method: str) 
 
 def test_a_url_that_does_not_parse_is_signed_as_given() -> None:
     assert request_url("http://[::1/cb#x", "POST", STATUS) == "http://[::1/cb"
+
+
+@pytest.mark.parametrize(
+    ("configured", "sent"),
+    [
+        ("http://h.example/status/café?n=ü#rt=100", "http://h.example/status/caf%C3%A9?n=%C3%BC"),
+        ("http://h.example/status/caf%C3%A9?n=%C3%BC", "http://h.example/status/caf%C3%A9?n=%C3%BC"),
+        ("http://üser:pä@h.example/☃", "http://%C3%BCser:p%C3%A4@h.example/%E2%98%83"),
+        ("http://h.example/é%zz%41", "http://h.example/%C3%A9%25zz%41"),  # a stray % escaped with it
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_a_url_outside_ascii_goes_out_percent_encoded_and_is_signed_so(configured: str, sent: str, method: str) -> None:
+    """A row stored before the setters encoded URLs: before, the request line carried the
+    raw UTF-8 (receivers answer 400) and the signature the unescaped URL, which no receiver
+    sees. Now both carry the percent-encoded URL, which the receiver validates."""
+    assert wire_url(configured) == sent
+    url = request_url(configured, method, STATUS)
+    assert url.isascii() and url.startswith(sent)
+    params = dict(STATUS) if method == "POST" else {}
+    sig = compute_signature(url, params, TOKEN)
+    origin = parse_url(url)
+    assert origin.target.isascii() and origin.target in url
+    assert RequestValidator(TOKEN).validate(url, params, sig)
+    if "@" not in url:  # the receiver sees no user:password@ (it comes as Basic auth)
+        assert RequestValidator(TOKEN).validate(f"{origin.key[0]}://{origin.host_header}{origin.target}", params, sig)
+
+
+def test_an_ascii_url_goes_out_as_given() -> None:
+    for url in ("https://h.example/a%2Fb?x=%E2%98%83&y=1", "http://h.example/status?app=tests"):
+        assert wire_url(url) == url
