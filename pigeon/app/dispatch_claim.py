@@ -22,7 +22,7 @@ out) and, in the same transaction:
   need a slot go back to the queue for a few seconds (`pigeon.app.busy_senders`).
 
 `mark_sending` then moves a group of jobs to `sending` just before its submit (one guarded
-UPDATE per attempt number). If the dispatcher dies after that, its lease runs out and another
+UPDATE per attempt number); only a message's first attempt has a `sending` status callback. If the dispatcher dies after that, its lease runs out and another
 dispatcher resends the message; the timeline records the resend and why (a `resend` entry).
 A message that dispatchers keep marking `sending` and never record fails with 30008 once the
 retry policy's attempts are spent, rather than being sent again every lease.
@@ -362,5 +362,10 @@ def mark_sending(conn: Connection, jobs: Sequence[Job], *, now: datetime) -> lis
         row["attempts"] = attempt
         ready.append(job)
     message_batch.add_events(conn, entries)
-    enqueue_status_callbacks(conn, [(j.message, None) for j in ready if j.message["sid"] in moved], now=now)
+    # One `sending` callback per message, on its first move to sending: a retry after a
+    # refusal, a hand-over to another process or a resend after a crash moves it again (or
+    # takes it over as it is), and a receiver told `sending` once more with a new idempotency
+    # token could not tell it from news. The moved row's attempt number says which is first.
+    first = [(j.message, None) for j in ready if j.message["sid"] in moved and j.message["attempts"] == 1]
+    enqueue_status_callbacks(conn, first, now=now)
     return ready

@@ -395,9 +395,9 @@ def test_a_retryable_refusal_requeues_with_backoff_then_sends(pipe: Pipeline) ->
     assert len(pipe.events(sid, "retry")) == 2
     pipe.receipts(advance=1)
     assert pipe.status(sid) == "delivered"
-    statuses = pipe.callback_statuses(sid)
-    assert statuses[0] == "sending" and statuses[-2:] == ["sent", "delivered"]
-    assert set(statuses[:-2]) == {"sending"}
+    # `sending` once, for the first attempt: the retries move the message to sending again,
+    # and a receiver told so with new idempotency tokens could not tell them from news.
+    assert pipe.callback_statuses(sid) == ["sending", "sent", "delivered"]
 
 
 def test_retries_stop_at_the_policys_budget(pipe: Pipeline) -> None:
