@@ -7,7 +7,8 @@ small transactions a second. `CallbackBatch` makes the same attempts under the s
 two changes that do not alter what is stored or sent:
 
 - the auth tokens come with the claim (`claim`): one query per account per claimed batch,
-  in the claim's transaction, instead of one transaction per attempt;
+  in the claim's transaction, instead of one transaction per attempt; the same row says
+  whether the account (or its main account) is closed, and then its deliveries end unsent;
 - the outcomes of the attempts that finish together are recorded in one transaction (group
   commit): one INSERT for every attempt row, one UPDATE for the deliveries that succeeded
   (fenced by their lease, as `store.webhooks.mark_delivered` is), one INSERT for their
@@ -28,15 +29,21 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pigeon.app.callback_delivery import (
+    ACCOUNT_GONE,
     Attempt,
     Outcome,
     attempt_row,
+    attempt_rows,
     build_request,
     classify,
+    follow_redirect,
     record_outcome,
+    signing_token,
     timeline_entry,
 )
+from pigeon.app.webhook_requests import Followed
 from pigeon.domain.errors import WebhookError
+from pigeon.domain.redirects import is_redirect
 from pigeon.domain.retry import RetryPolicy
 from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
@@ -45,7 +52,7 @@ from pigeon.store import webhooks as outbox
 from pigeon.store.batch import AsyncGroupCommitter
 from pigeon.store.engine import Database
 
-__all__ = ["CallbackBatch", "claim", "find_stranded", "give_back", "release_stranded"]
+__all__ = ["CallbackBatch", "Tokens", "claim", "find_stranded", "give_back", "release_stranded"]
 
 Row = dict[str, Any]
 
@@ -73,15 +80,18 @@ def any_due(conn: Connection, *, now: datetime) -> bool:
     return outbox.any_due(conn, now=now)
 
 
-def claim(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> tuple[list[Row], dict[str, str]]:
+#: What a claim gives for each account: its auth token, or why its deliveries end unsent.
+Tokens = dict[str, str | WebhookError]
+
+
+def claim(conn: Connection, *, now: datetime, limit: int, lease_seconds: float) -> tuple[list[Row], Tokens]:
     """Claim due deliveries (`store.webhooks.claim_due`) and read the auth tokens of their
-    accounts in the same transaction: (rows, account SID -> auth token)."""
+    accounts in the same transaction: (rows, account SID -> auth token, or the failure the
+    account's deliveries end with unsent: it is gone or closed, `signing_token`)."""
     rows = outbox.claim_due(conn, now=now, limit=limit, lease_seconds=lease_seconds)
-    tokens: dict[str, str] = {}
+    tokens: Tokens = {}
     for account_sid in sorted({r["account_sid"] for r in rows}):
-        account = account_store.get_account(conn, account_sid)
-        if account is not None:
-            tokens[account_sid] = str(account["auth_token"])
+        tokens[account_sid] = signing_token(account_store.get_account(conn, account_sid))
     return rows, tokens
 
 
@@ -93,6 +103,9 @@ class _Recording:
     row: dict[str, Any]
     entry: dict[str, Any] | None
     outcome: Outcome | None = None
+    #: The rows of the requests before `row`, when the attempt followed redirects (then every
+    #: row has a ``location``); None when it followed none.
+    hops: list[dict[str, Any]] | None = None
 
 
 class CallbackBatch:
@@ -117,39 +130,57 @@ class CallbackBatch:
             db.engine, self._write, name="callback-recorder"
         )
 
-    async def deliver(self, delivery: Row, token: str | None, *, answered: Callable[[], None] | None = None) -> Outcome:
-        """One attempt at a claimed delivery, signed with `token` (None: the account is gone).
-        `answered` is called once the exchange is over (before its outcome is recorded)."""
+    async def deliver(
+        self, delivery: Row, token: str | WebhookError | None, *, answered: Callable[[], None] | None = None
+    ) -> Outcome:
+        """One attempt at a claimed delivery, signed with `token` (from `claim`: a failure, or
+        None, when the account cannot sign it: it ends unsent). `answered` is called once the
+        exchange is over (before its outcome is recorded)."""
         started = self.clock.now()
         perf = time.perf_counter()
         response: WebhookResponse | None = None
-        if token is None:
-            # The account is gone, so there is no token to sign with: fail without sending.
-            error: WebhookError | None = WebhookError(11200, "the owning account no longer exists", retryable=False)
-        else:
+        followed: Followed | None = None
+        if isinstance(token, str):
             try:
                 response = await self.sender.send(build_request(delivery, token, timeout=self.timeout))
                 error = classify(response)
             except WebhookError as exc:
                 error = exc
+            if error is not None and response is not None and is_redirect(response.status):
+                response, error, followed = await follow_redirect(
+                    self.sender, delivery, token, response, timeout=self.timeout
+                )
+        else:  # no token to sign with: fail without sending
+            error = token or WebhookError(11200, ACCOUNT_GONE, retryable=False)
         if answered is not None:
             answered()
         attempt = Attempt(
             delivery=delivery,
             at=started,
-            duration_ms=response.elapsed_ms if response else (time.perf_counter() - perf) * 1000,
+            duration_ms=response.elapsed_ms if response and followed is None else (time.perf_counter() - perf) * 1000,
             response=response,
             error=error,
+            followed=followed,
         )
         entry = timeline_entry(attempt, self.clock.now(), success=True) if error is None else None
-        recording = _Recording(attempt, attempt_row(attempt), entry)
+        if followed is None:
+            recording = _Recording(attempt, attempt_row(attempt), entry)
+        else:
+            *hops, last = attempt_rows(attempt)
+            recording = _Recording(attempt, last, entry, hops=hops)
         await self._recorder.write(recording)
         assert recording.outcome is not None
         return recording.outcome
 
     def _write(self, conn: Connection, batch: Sequence[_Recording]) -> None:
         now = self.clock.now()
-        outbox.record_attempts(conn, [r.row for r in batch])
+        if any(r.hops is not None for r in batch):
+            # A row of a followed redirect has a location; the others are given one (None),
+            # so that the batch is one multi-row INSERT.
+            rows = [{"location": None, **row} for r in batch for row in (*(r.hops or ()), r.row)]
+        else:
+            rows = [r.row for r in batch]
+        outbox.record_attempts(conn, rows)
         answered = [r.attempt for r in batch if r.attempt.error is None]
         held = outbox.mark_many_delivered(
             conn,

@@ -13,14 +13,19 @@ What counts, and what is retried:
     408, 429, 5xx               11200, retried with backoff (the receiver is busy or broken
                                 for now; Retry-After is honoured up to the policy's ceiling)
     timeouts, connection errors 11205, retried with backoff
-    any other 1xx/3xx/4xx       11200, failed after this one attempt: a 404 or 401 is the
+    301, 302, 303, 307, 308     followed, as Twilio follows them (REFERENCE.md §e), each hop
+                                signed for its own URL (`pigeon.app.webhook_requests`); the
+                                last answer counts as above; more than five in a row 11215, a
+                                redirect that cannot be followed 11216, failed at once
+    any other 1xx/4xx           11200, failed after this one attempt: a 404 or 401 is the
                                 receiver's configuration and repeating the request for an hour
                                 cannot change it, it only delays the alert that tells the user
 
 The final failure becomes an alert (the request and the response kept in it) and a
 ``callback_failed`` entry on the message's timeline; a success adds a ``callback`` entry, so
 the timeline shows what the user's server was told and when. Every attempt, successful or not,
-is a row in webhook_attempts.
+is a row in webhook_attempts, and so is each redirect it followed (with the ``location`` it
+went to), as the incoming-message webhook records its own.
 
 Store work runs in threads (`asyncio.to_thread`): the store is synchronous SQLAlchemy Core.
 """
@@ -31,7 +36,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,12 +47,13 @@ from sqlalchemy.engine import Connection
 
 from pigeon.app.callbacks import STATUS_CALLBACK
 from pigeon.app.usage_triggers import USAGE_TRIGGER
+from pigeon.app.webhook_requests import Followed, build_request, follow
 from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError
+from pigeon.domain.redirects import is_redirect
 from pigeon.domain.retry import RetryPolicy
-from pigeon.domain.signatures import compute_signature, request_url
 from pigeon.domain.urls import url_for_log
-from pigeon.ports import Clock, WebhookRequest, WebhookResponse, WebhookSender
+from pigeon.ports import Clock, WebhookResponse, WebhookSender
 from pigeon.store import accounts as account_store
 from pigeon.store import alerts as alert_store
 from pigeon.store import messages as message_store
@@ -59,9 +65,11 @@ __all__ = [
     "Outcome",
     "Transactions",
     "attempt_row",
+    "attempt_rows",
     "build_request",
     "classify",
     "deliver_one",
+    "follow_redirect",
     "record_outcome",
     "timeline_entry",
 ]
@@ -94,21 +102,6 @@ class Outcome(StrEnum):
     SUPERSEDED = "superseded"
 
 
-def build_request(delivery: Mapping[str, Any], auth_token: str, *, timeout: float = 15.0) -> WebhookRequest:
-    """The signed request for a delivery. For GET the parameters are in the signed URL."""
-    method = str(delivery["method"]).upper()
-    params: Sequence[tuple[str, str]] = delivery["params"]
-    url = request_url(delivery["url"], method, params)
-    signature = compute_signature(url, () if method == "GET" else params, auth_token)
-    return WebhookRequest(
-        url=delivery["url"],
-        method=method,
-        params=params,
-        headers={"X-Twilio-Signature": signature, "I-Twilio-Idempotency-Token": delivery["idempotency_token"]},
-        timeout=timeout,
-    )
-
-
 def classify(response: WebhookResponse) -> WebhookError | None:
     """None for a 2xx; otherwise the failure, retryable when the receiver may recover by itself."""
     if 200 <= response.status < 300:
@@ -132,10 +125,27 @@ def _excerpt(response: WebhookResponse | None) -> str | None:
     return storable.excerpt(response.body, RESPONSE_EXCERPT_BYTES)
 
 
-def _auth_token(db: Transactions, account_sid: str) -> str | None:
+#: Why a delivery is not sent, when its account cannot sign it: the account is gone, or closed
+#: (its own, or its main account's), which ends its credentials and what they sign.
+ACCOUNT_GONE = "the owning account no longer exists"
+ACCOUNT_CLOSED = "the owning account is closed"
+
+
+def signing_token(account: Mapping[str, Any] | None) -> str | WebhookError:
+    """The auth token a delivery of `account` (a `store.accounts.get_account` row, None when
+    it is gone) is signed with, or the failure it ends with, unsent, when there is none: a
+    closed account's token signs nothing. A suspended account keeps its callbacks."""
+    if account is None:
+        return WebhookError(11200, ACCOUNT_GONE, retryable=False)
+    status, parent = account["status"], account.get("parent_status")
+    if status == "closed" or parent == "closed":
+        return WebhookError(11200, ACCOUNT_CLOSED, retryable=False)
+    return str(account["auth_token"])
+
+
+def _auth_token(db: Transactions, account_sid: str) -> str | WebhookError:
     with db.read() as conn:
-        account = account_store.get_account(conn, account_sid)
-    return str(account["auth_token"]) if account else None
+        return signing_token(account_store.get_account(conn, account_sid))
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,9 @@ class Attempt:
     duration_ms: float
     response: WebhookResponse | None
     error: WebhookError | None
+    #: The requests made, when the receiver answered with a redirect (`exchange`); `response`
+    #: and `error` are then the last one's.
+    followed: Followed | None = None
 
     @property
     def number(self) -> int:
@@ -174,37 +187,82 @@ async def deliver_one(
     started = clock.now()
     response: WebhookResponse | None = None
     perf = time.perf_counter()
-    if token is None:
-        # The account is gone, so there is no token to sign with: fail without sending.
-        error: WebhookError | None = WebhookError(11200, "the owning account no longer exists", retryable=False)
+    followed: Followed | None = None
+    if isinstance(token, WebhookError):
+        error: WebhookError | None = token  # no token to sign with: fail without sending
     else:
         try:
             response = await sender.send(build_request(delivery, token, timeout=timeout))
             error = classify(response)
         except WebhookError as exc:
             error = exc
+        if error is not None and response is not None and is_redirect(response.status):
+            response, error, followed = await follow_redirect(sender, delivery, token, response, timeout=timeout)
     if answered is not None:
         answered()
     attempt = Attempt(
         delivery=delivery,
         at=started,
-        duration_ms=response.elapsed_ms if response else (time.perf_counter() - perf) * 1000,
+        duration_ms=response.elapsed_ms if response and followed is None else (time.perf_counter() - perf) * 1000,
         response=response,
         error=error,
+        followed=followed,
     )
     return await asyncio.to_thread(_record, db, clock, attempt, policy, rand)
+
+
+async def follow_redirect(
+    sender: WebhookSender, delivery: Mapping[str, Any], token: str, answer: WebhookResponse, *, timeout: float
+) -> tuple[WebhookResponse | None, WebhookError | None, Followed]:
+    """Follow the redirect a delivery was answered with (`answer`, a 3xx), within what is left
+    of `timeout`: (the last answer, the failure or None, the requests made). Only a 3xx comes
+    here: an answer that is no redirect costs nothing more than its request."""
+    left = max(0.0, timeout - answer.elapsed_ms / 1000)
+    params = delivery["params"]
+    done = await follow(sender, token, delivery, delivery["url"], delivery["method"], params, left, answer=answer)
+    if done.error is None and done.response is not None:
+        error = classify(done.response)
+        if error is not None:  # say where: the answer is not the configured URL's
+            answered_at = f"the receiver answered HTTP {done.response.status} at {url_for_log(done.url)}"
+            error = WebhookError(error.error_code, answered_at, retryable=error.retryable, status=error.status)
+        done.error = error
+    return done.response, done.error, done
 
 
 def _record(
     db: Transactions, clock: Clock, attempt: Attempt, policy: RetryPolicy, rand: Callable[[], float]
 ) -> Outcome:
     with db.write() as conn:
-        outbox.record_attempt(conn, **attempt_row(attempt))
+        for row in attempt_rows(attempt):
+            outbox.record_attempt(conn, **row)
         return record_outcome(conn, attempt, clock.now(), policy, rand)
 
 
+def attempt_rows(attempt: Attempt) -> list[dict[str, Any]]:
+    """The webhook_attempts rows of one attempt: one, or, when it followed redirects, one for
+    each request it made, with the ``location`` each redirect sent it to."""
+    if attempt.followed is None:
+        return [attempt_row(attempt)]
+    d = attempt.delivery
+    return [
+        {
+            "delivery_id": d["id"],
+            "account_sid": d["account_sid"],
+            "at": attempt.at,
+            "url": url_for_log(r.url),
+            "status_code": r.response.status if r.response else None,
+            "error_code": r.error.error_code if r.error else None,
+            "error": r.error.message if r.error else None,
+            "duration_ms": r.elapsed_ms,
+            "response_excerpt": _excerpt(r.response),
+            "location": url_for_log(r.location) if r.location else None,
+        }
+        for r in attempt.followed.requests()
+    ]
+
+
 def attempt_row(attempt: Attempt) -> dict[str, Any]:
-    """The webhook_attempts row of one attempt."""
+    """The webhook_attempts row of an attempt that followed no redirect."""
     d, error = attempt.delivery, attempt.error
     return {
         "delivery_id": d["id"],
@@ -311,6 +369,8 @@ def timeline_entry(attempt: Attempt, now: datetime, *, success: bool, alert_sid:
         "status_code": attempt.status_code,
         "duration_ms": round(attempt.duration_ms, 1),
     }
+    if attempt.followed is not None and attempt.followed.redirected:
+        detail["redirected_to"] = url_for_log(attempt.followed.url)
     if not success:
         assert attempt.error is not None
         detail |= {"error": attempt.error.message, "alert_sid": alert_sid}

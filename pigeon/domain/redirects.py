@@ -1,4 +1,4 @@
-"""HTTP redirects in an application's answer to the incoming-message webhook: which are followed, where to.
+"""HTTP redirects in an answer to the incoming-message webhook or a status callback: which are followed, where to.
 
 Twilio follows a webhook's 301, 302, 303 and 307 answers (REFERENCE.md §e names 301/302/307;
 Twilio's page for its error 11216 adds 303), and so does Pigeon, with 308 too: the permanent

@@ -22,10 +22,10 @@ what to fix.
 Timeouts follow Twilio (REFERENCE.md §e): 5 s to connect, 15 s for the whole exchange.
 The sender does not follow redirects: a 3xx is an answer like any other. The signature covers
 the URL it was given, and only the caller holds the account's token to sign another: the
-incoming-message webhook follows its application's redirects itself, each hop a request signed
-for its own URL (`pigeon.app.inbound_exchange`); status callbacks and Event Streams report a
-3xx as a failed attempt. The URL goes out exactly as given (not re-encoded), since that is the
-text the signature covers. Receivers are reached directly (no proxy from the environment), and
+incoming-message webhook and status callbacks follow redirects themselves, each hop a request
+signed for its own URL (`pigeon.app.webhook_requests`); Event Streams report a 3xx as a failed
+attempt. The URL goes out as `domain.signatures.wire_url` writes it (what is not ASCII in it
+percent-encoded, nothing else re-encoded), since that is the text the signature covers. Receivers are reached directly (no proxy from the environment), and
 no cookie is ever kept: one sender serves every account, and one account's cookie must never
 reach another's receiver.
 

@@ -50,7 +50,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pigeon.app.callback_batch import CallbackBatch, any_due, claim, find_stranded, give_back, release_stranded
+from pigeon.app.callback_batch import (
+    CallbackBatch,
+    Tokens,
+    any_due,
+    claim,
+    find_stranded,
+    give_back,
+    release_stranded,
+)
 from pigeon.app.callback_delivery import deliver_one
 from pigeon.app.callbacks import STATUS_CALLBACK
 from pigeon.app.unexpected_failures import record_unexpected
@@ -181,7 +189,7 @@ class WebhookWorker:
                 continue
             await rest(stop, self.sweep_interval)
 
-    def _claim(self, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    def _claim(self, limit: int) -> tuple[list[dict[str, Any]], Tokens]:
         with self.db.lookup() as conn:
             if not any_due(conn, now=self.clock.now()):
                 return [], {}
@@ -225,7 +233,7 @@ class WebhookWorker:
         if self._given_back is not None:
             self._given_back(released)
 
-    async def _deliver(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
+    async def _deliver(self, row: dict[str, Any], tokens: Tokens) -> None:
         """One claimed row (counted in `_unanswered` and by `receivers` by `_admit`): wait for a
         slot, deliver, and free the slot as soon as the exchange is over."""
         exchanging = True
@@ -285,7 +293,7 @@ class WebhookWorker:
         await asyncio.gather(*(self._deliver(row, tokens) for row in kept))
         return len(rows)
 
-    def _spawn(self, row: dict[str, Any], tokens: dict[str, str]) -> None:
+    def _spawn(self, row: dict[str, Any], tokens: Tokens) -> None:
         task = asyncio.create_task(self._deliver(row, tokens), name=f"webhook-{row['id']}")
         self._in_flight.add(task)
         task.add_done_callback(self._done)
