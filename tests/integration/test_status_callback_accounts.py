@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from pigeon.app import account_status
 from pigeon.app import accounts as account_use
 from pigeon.app.callback_delivery import Outcome, deliver_one
 from pigeon.app.callbacks import STATUS_CALLBACK
@@ -23,7 +24,7 @@ FAST = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=10.0, multiplier=2.
 
 def _set_status(pipe: Pipeline, account_sid: str, status: str) -> None:
     with pipe.db.write() as conn:
-        account_use.set_status(conn, account_sid, status, now=pipe.clock.now(), with_subaccounts=False)
+        account_status.set_status(conn, account_sid, status, now=pipe.clock.now(), with_subaccounts=False)
 
 
 def _run_worker(pipe: Pipeline, sender: RecordingWebhookSender) -> None:
