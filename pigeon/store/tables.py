@@ -176,6 +176,18 @@ phone_numbers = sa.Table(
     # Since when its account holds it: bought (a new row), or moved from another account of
     # the family. What reached the number before is the former holder's, not this account's.
     sa.Column("held_since", UTCDateTime, nullable=True),
+    # What the inventory knew of a bought number, kept with it: a release restocks it as it
+    # was, and a search near it or in its region finds its neighbours (pigeon.app.inventory).
+    sa.Column("locality", sa.String(64), nullable=True),
+    sa.Column("region", sa.String(64), nullable=True),
+    sa.Column("postal_code", sa.String(16), nullable=True),
+    sa.Column("rate_center", sa.String(64), nullable=True),
+    sa.Column("lata", sa.String(8), nullable=True),
+    sa.Column("latitude", sa.String(16), nullable=True),
+    sa.Column("longitude", sa.String(16), nullable=True),
+    sa.Column("address_requirements", sa.String(8), nullable=False, server_default="none"),
+    # twilio: bought from the inventory; hosted: put on the account by an operator.
+    sa.Column("origin", sa.String(8), nullable=False, server_default="hosted"),
     sa.Index(None, "account_sid", "phone_number"),
 )
 

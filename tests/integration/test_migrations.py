@@ -256,6 +256,68 @@ def test_0029_keys_opt_outs_of_national_spellings_in_e164(db: Database) -> None:
     upgrade(db.engine)
 
 
+def test_0030_keeps_numbers_as_they_were_and_upper_cases_countries(db: Database) -> None:
+    """Numbers from before 0030 stay "hosted" (what the API said of them; bought and added ones
+    cannot be told apart) with no location and no address requirement; a country stored in
+    lower case (`pigeon numbers add 54321 --country us`) is upper-cased, so the short code
+    sends to its country again; one stored without a country keeps none (no guessing: the
+    doctor warns of it). Downgrading removes the columns."""
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0029")
+    at = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
+    account = "AC" + "0" * 32
+    old_numbers = sa.table(
+        "phone_numbers",
+        *(sa.column(c) for c in ("sid", "account_sid", "phone_number", "friendly_name", "number_type", "iso_country")),
+        sa.column("date_created", sa.DateTime(timezone=True)),
+        sa.column("date_updated", sa.DateTime(timezone=True)),
+    )
+    rows = [("54321", "short_code", "us"), ("12345", "short_code", None), ("+14155550100", "local", "US")]
+    with db.engine.begin() as conn:
+        conn.execute(
+            accounts.insert().values(
+                sid=account,
+                owner_account_sid=account,
+                friendly_name="a",
+                auth_token="t" * 32,
+                date_created=at,
+                date_updated=at,
+            )
+        )
+        for i, (number, kind, country) in enumerate(rows):
+            conn.execute(
+                old_numbers.insert().values(
+                    sid=f"PN{i:032d}",
+                    account_sid=account,
+                    phone_number=number,
+                    friendly_name=number,
+                    number_type=kind,
+                    iso_country=country,
+                    date_created=at,
+                    date_updated=at,
+                )
+            )
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0030")
+    c = phone_numbers.c
+    with db.read() as conn:
+        found = conn.execute(
+            sa.select(c.phone_number, c.iso_country, c.origin, c.address_requirements, c.locality).order_by(c.sid)
+        ).all()
+    assert [tuple(r) for r in found] == [
+        ("54321", "US", "hosted", "none", None),
+        ("12345", None, "hosted", "none", None),
+        ("+14155550100", "US", "hosted", "none", None),
+    ]
+    downgrade(db.engine, "0029")
+    with db.engine.connect() as conn:
+        columns = {col["name"] for col in sa.inspect(conn).get_columns("phone_numbers")}
+    assert not columns & {"origin", "address_requirements", "locality", "latitude"}
+    upgrade(db.engine)
+
+
 def test_processes_starting_together_upgrade_once(db: Database, database_url: str) -> None:
     """Every `pigeon serve` and `pigeon worker` upgrades the schema as it starts, and after a
     release several start at once against one store: they queue, the first upgrades, and the
