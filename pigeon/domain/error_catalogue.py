@@ -843,6 +843,17 @@ _SERVICES: tuple[ErrorInfo, ...] = (
         ("Pick one of the listed values.",),
     ),
     _api(
+        21715,
+        400,
+        "Phone Number Does Not Have Correct Messaging Service Capabilities",
+        "A number in a Messaging Service's pool must be able to take SMS or MMS; this one can do neither.",
+        ("A voice-only number (from the inventory, or added with pigeon numbers add --no-sms --no-mms).",),
+        (
+            "Check the capabilities column of `pigeon numbers list`.",
+            "Put an SMS-capable number into the service instead.",
+        ),
+    ),
+    _api(
         21714,
         400,
         "Messaging Service Number Pool size limit reached",

@@ -205,6 +205,27 @@ def region_of(e164: str) -> str | None:
     return region
 
 
+def iso_country(raw: str) -> str | None:
+    """An ISO 3166 alpha-2 country as stored ("us" -> "US"), or None unless it is two letters
+    that the numbering plan knows ("USA", "U.S." and "XX" are none)."""
+    code = raw.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        return None
+    return code if code in phonenumbers.SUPPORTED_REGIONS else None
+
+
+def in_country(e164: str, country: str) -> bool:
+    """Whether the number can be one of `country`'s (ISO, upper case): a number the plan places
+    must be placed there; one it does not (a fictional range) must at least share the
+    country's calling code (+1 555 numbers may be American or Canadian)."""
+    number = _parse(e164)
+    if number is None:
+        return False
+    if phonenumbers.is_valid_number(number):
+        return phonenumbers.region_code_for_number(number) == country
+    return number.country_code == phonenumbers.country_code_for_region(country)
+
+
 def is_short_code(s: str) -> bool:
     """3-8 ASCII digits, no "+": the shape of a short code (which is country-bound)."""
     return _SHORT_CODE_RE.fullmatch(s) is not None

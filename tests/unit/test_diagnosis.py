@@ -1232,6 +1232,17 @@ def test_short_code_country() -> None:
     assert f.severity == "info" and "short code of US" in f.summary
 
 
+@pytest.mark.parametrize(("stored", "said"), [(None, "has no country"), ("USA", "no ISO country code")])
+def test_a_short_code_without_a_real_country_is_a_warning(stored: str | None, said: str) -> None:
+    """Stored before the country was required (or checked): it sends anywhere, or nowhere."""
+    short = {**NUMBER, "phone_number": "72345", "number_type": "short_code", "iso_country": stored}
+    found = diagnose_number(num(phone_number="72345", number=short, probe=WebhookProbe([exchange()])))
+    f = one(found, "short_code_without_country")
+    assert f.severity == "warning" and said in f.summary
+    assert "pigeon numbers country 72345" in f.advice[0]
+    assert "short_code_country" not in [x.cause for x in found]
+
+
 @pytest.mark.parametrize(
     ("code", "remedy"),
     [(11236, "Renew the certificate"), (11235, "host name the certificate was issued for"), (11210, "Check the URL")],

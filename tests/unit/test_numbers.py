@@ -352,3 +352,31 @@ def test_an_inbound_sender_is_keyed_in_e164_read_in_the_country_it_texted(
     sender: str, region: str | None, expected: str
 ) -> None:
     assert numbers.sender_as_keyed(sender, region) == expected
+
+
+# iso_country, in_country -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("US", "US"), ("us", "US"), (" gb ", "GB"), ("USA", None), ("U.", None), ("XX", None), ("", None), ("ＵＳ", None)],
+)
+def test_iso_country_is_two_letters_the_plan_knows(raw: str, expected: str | None) -> None:
+    assert numbers.iso_country(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("number", "country", "expected"),
+    [
+        ("+14155550101", "US", True),
+        ("+14155550101", "CA", False),  # the plan places 415 in the US
+        ("+16045550100", "CA", True),
+        ("+13705550100", "CA", True),  # no area code yet: the calling code is all there is to go by
+        ("+447700900123", "GB", True),
+        ("+447700900123", "US", False),
+        ("+4915112345678", "DE", True),
+        ("not a number", "US", False),
+    ],
+)
+def test_in_country(number: str, country: str, expected: bool) -> None:
+    assert numbers.in_country(number, country) is expected

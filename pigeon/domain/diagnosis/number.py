@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pigeon.domain import numbers
 from pigeon.domain.diagnosis.facts import NumberFacts, Row, WebhookExchange, WebhookProbe
 from pigeon.domain.diagnosis.hops import probe_hop_rows, redirected
 from pigeon.domain.diagnosis.inbound import TWIML_CODES
@@ -311,7 +312,10 @@ def _unroutable(f: NumberFacts) -> Finding:
 
 
 def _short_code(f: NumberFacts) -> Finding:
-    country = (f.number or {}).get("iso_country") or "its country"
+    stored = (f.number or {}).get("iso_country")
+    if not stored or numbers.iso_country(stored) != stored:
+        return _short_code_without_country(f, stored)
+    country = stored
     return Finding(
         cause="short_code_country",
         severity="info",
@@ -321,6 +325,27 @@ def _short_code(f: NumberFacts) -> Finding:
         advice=[
             "Give international or roaming users a long code or toll-free number to text.",
             "A short code outside a Messaging Service leaves STOP and HELP to your application.",
+        ],
+    )
+
+
+def _short_code_without_country(f: NumberFacts, stored: str | None) -> Finding:
+    """A short code provisioned before its country was required (or checked): with none it
+    sends anywhere and takes texts from anywhere, which no carrier lets a short code do; with
+    one that is no ISO country ("USA") every send from it is refused and no text reaches it."""
+    if stored:
+        what = f"has {stored!r} for its country, which is no ISO country code: every send from it is refused (21606) "
+        what += "and no text reaches it"
+    else:
+        what = "has no country: Pigeon lets it send to any country and take texts from any, which its carrier will not"
+    return Finding(
+        cause="short_code_without_country",
+        severity="warning",
+        summary=f"{f.phone_number} is a short code that {what}.",
+        evidence=[_number_row(f)],
+        advice=[
+            "A short code belongs to one country: give it its own with "
+            f"pigeon numbers country {f.phone_number} CC (its ISO code, such as US).",
         ],
     )
 
