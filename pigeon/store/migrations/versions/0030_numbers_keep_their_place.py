@@ -32,22 +32,19 @@ down_revision = "0029"
 branch_labels = None
 depends_on = None
 
-_PLACE = (
-    ("locality", 64),
-    ("region", 64),
-    ("postal_code", 16),
-    ("rate_center", 64),
-    ("lata", 8),
-    ("latitude", 16),
-    ("longitude", 16),
-)
-
 _numbers = sa.table("phone_numbers", sa.column("iso_country", sa.String))
 
 
 def upgrade() -> None:
-    for name, length in _PLACE:
-        op.add_column("phone_numbers", sa.Column(name, sa.String(length), nullable=True))
+    # Written out, not looped: `pigeon db downgrade` reads what each revision adds and drops
+    # from its source (pigeon.store.schema).
+    op.add_column("phone_numbers", sa.Column("locality", sa.String(64), nullable=True))
+    op.add_column("phone_numbers", sa.Column("region", sa.String(64), nullable=True))
+    op.add_column("phone_numbers", sa.Column("postal_code", sa.String(16), nullable=True))
+    op.add_column("phone_numbers", sa.Column("rate_center", sa.String(64), nullable=True))
+    op.add_column("phone_numbers", sa.Column("lata", sa.String(8), nullable=True))
+    op.add_column("phone_numbers", sa.Column("latitude", sa.String(16), nullable=True))
+    op.add_column("phone_numbers", sa.Column("longitude", sa.String(16), nullable=True))
     # Constant defaults: PostgreSQL adds the columns without rewriting the table.
     op.add_column(
         "phone_numbers", sa.Column("address_requirements", sa.String(8), nullable=False, server_default="none")
@@ -63,5 +60,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("phone_numbers") as batch_op:
-        for name in ("origin", "address_requirements", *(name for name, _ in reversed(_PLACE))):
-            batch_op.drop_column(name)
+        batch_op.drop_column("origin")
+        batch_op.drop_column("address_requirements")
+        batch_op.drop_column("longitude")
+        batch_op.drop_column("latitude")
+        batch_op.drop_column("lata")
+        batch_op.drop_column("rate_center")
+        batch_op.drop_column("postal_code")
+        batch_op.drop_column("region")
+        batch_op.drop_column("locality")
