@@ -1,6 +1,8 @@
 """`pigeon numbers`: phone numbers on accounts.
 
     pigeon numbers add +E164 --account AC… [--no-sms] [--sms-url URL]   provision a number
+    pigeon numbers add 12345 --country US --account AC…                 a short code, with its country
+    pigeon numbers country 12345 US                                      mend a short code's country
     pigeon numbers list [--account AC…]                                  every account's, or one's
 
 Numbers free to buy are `pigeon inventory` (pigeon/cli_inventory.py). `pigeon.cli` mounts
@@ -46,7 +48,14 @@ def numbers_add(
     sms: Annotated[bool, typer.Option("--sms/--no-sms", help="SMS-capable.")] = True,
     mms: Annotated[bool, typer.Option("--mms/--no-mms")] = True,
     voice: Annotated[bool, typer.Option("--voice/--no-voice")] = True,
-    country: Annotated[str | None, typer.Option("--country", help="ISO country of a short code.")] = None,
+    country: Annotated[
+        str | None,
+        typer.Option(
+            "--country",
+            help="ISO country (US, GB …): required for a short code, which sends to and hears from that country"
+            " only; a long code's is its number's.",
+        ),
+    ] = None,
     sms_url: Annotated[str | None, typer.Option("--sms-url")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -90,6 +99,26 @@ def _number_view(row: dict[str, Any]) -> dict[str, Any]:
         "sms_fallback_url": row["sms_fallback_url"],
         "messaging_service_sid": row["messaging_service_sid"],
     }
+
+
+@numbers_app.command("country")
+def numbers_country(
+    short_code: Annotated[str, typer.Argument(help="The short code.")],
+    country: Annotated[str, typer.Argument(help="Its ISO country (US, GB …).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Bind a short code to its country: it sends to and hears from that country only. Mends a
+    short code added without one (or with a misspelt one) before the country was required."""
+    db = open_store()
+    try:
+        with db.write() as conn:
+            row = number_use.set_short_code_country(conn, short_code, country, clock.now())
+    except ApiError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        _print_json(_number_view(row))
+    else:
+        out.print(f"{row['phone_number']}  {row['sid']}  country {row['iso_country']}", highlight=False)
 
 
 @numbers_app.command("list")

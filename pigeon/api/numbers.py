@@ -75,10 +75,11 @@ async def list_(request: Request) -> Response:
                 offset=req.offset,
                 limit=req.page_size + 1,
                 number_type=number_type,
+                origin=params.get("Origin") or None,
             )
 
     rows = await in_thread(run)
-    filters = [(k, params[k]) for k in ("PhoneNumber", "FriendlyName") if params.get(k)]
+    filters = [(k, params[k]) for k in ("PhoneNumber", "FriendlyName", "Origin") if params.get(k)]
     body = offset_envelope(
         "incoming_phone_numbers",
         [_shown(r, number_type is not None) for r in rows],

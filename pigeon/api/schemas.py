@@ -148,7 +148,7 @@ def number_json(row: Row) -> Row:
     account, sid = row["account_sid"], row["sid"]
     return {
         "account_sid": account,
-        "address_requirements": "none",
+        "address_requirements": row["address_requirements"],
         "address_sid": None,
         "api_version": API_VERSION,
         "beta": False,
@@ -166,7 +166,7 @@ def number_json(row: Row) -> Row:
         "emergency_status": "Inactive",
         "friendly_name": row["friendly_name"],
         "identity_sid": None,
-        "origin": "hosted",
+        "origin": row["origin"],
         "phone_number": row["phone_number"],
         "sid": sid,
         "sms_application_sid": None,

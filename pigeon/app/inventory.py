@@ -69,8 +69,18 @@ def _area_prefix(params: Mapping[str, str], country: str) -> str | None:
     return f"+1{raw}" if country in NANP else None
 
 
-def build_query(country: str, number_type: str, params: Mapping[str, str]) -> InventoryQuery:
-    """An inventory query from AvailablePhoneNumbers parameters, or the ApiError they deserve."""
+class _Nowhere(Exception):
+    """A location filter given as a phone number whose location the store does not know:
+    nothing can be in the same place."""
+
+
+def build_query(
+    country: str, number_type: str, params: Mapping[str, str], conn: Connection | None = None
+) -> InventoryQuery | None:
+    """An inventory query from AvailablePhoneNumbers parameters, or the ApiError they deserve.
+    InRegion, InPostalCode and InLocality given a phone number (in E.164) mean that number's
+    region, postal code or locality (Twilio), read from the store with `conn`; None when the
+    store does not know it there (no number can be in the same place)."""
     contains = params.get("Contains", "")
     try:
         like = parse_contains(contains).like if contains else None
@@ -78,9 +88,23 @@ def build_query(country: str, number_type: str, params: Mapping[str, str]) -> In
         raise ApiError(20422, f"Contains {contains!r}: {exc}") from None
     exclude = sorted({req for name, reqs in _EXCLUDES.items() if _flag(params, name) for req in reqs})
 
-    def place(name: str) -> str | None:
-        return params.get(name, "").strip() or None
+    def place(name: str, column: str) -> str | None:
+        value = params.get(name, "").strip() or None
+        e164 = numbers.to_e164(value) if value and value.startswith("+") else None
+        if e164 is None or conn is None:
+            return value
+        known = store.place_of(conn, e164)
+        resolved = known.get(column) if known else None
+        if not resolved:
+            raise _Nowhere
+        return str(resolved)
 
+    try:
+        region = place("InRegion", "region")
+        postal_code = place("InPostalCode", "postal_code")
+        locality = place("InLocality", "locality")
+    except _Nowhere:
+        return None
     return InventoryQuery(
         iso_country=country,
         number_type=number_type,
@@ -91,11 +115,11 @@ def build_query(country: str, number_type: str, params: Mapping[str, str]) -> In
         voice=_flag(params, "VoiceEnabled"),
         fax=_flag(params, "FaxEnabled"),
         exclude_address=exclude,
-        region=place("InRegion"),
-        postal_code=place("InPostalCode"),
-        locality=place("InLocality"),
-        rate_center=place("InRateCenter"),
-        lata=place("InLata"),
+        region=region,
+        postal_code=postal_code,
+        locality=locality,
+        rate_center=params.get("InRateCenter", "").strip() or None,
+        lata=params.get("InLata", "").strip() or None,
     )
 
 
@@ -131,7 +155,8 @@ def _near(conn: Connection, params: Mapping[str, str]) -> tuple[tuple[float, flo
     e164 = numbers.to_e164(near_number)
     if e164 is None:
         raise ApiError(20422, f"NearNumber {near_number!r} is not a valid phone number.")
-    known = store.get(conn, e164)
+    # A number for sale, or one an account holds (it kept its location when it was bought).
+    known = store.place_of(conn, e164)
     return (_point(known) if known else None), float(distance)
 
 
@@ -140,9 +165,9 @@ def search(
 ) -> list[Row]:
     """Free numbers of `country` for one AvailablePhoneNumbers list resource (Local, TollFree...)."""
     number_type = RESOURCE_TYPES.get(resource)
-    query = build_query(country, number_type or "", params)
+    query = build_query(country, number_type or "", params, conn)
     near = _near(conn, params)
-    if number_type is None:
+    if number_type is None or query is None:
         return []
     if near is None:
         return store.search(conn, query, offset=offset, limit=limit)
@@ -213,16 +238,7 @@ def buy(
     else:
         raise ApiError(21421, "PhoneNumber or AreaCode is required.")
     return number_use.provision(
-        conn,
-        account_sid=account_sid,
-        phone_number=row["phone_number"],
-        now=now,
-        sms=row["sms_capable"],
-        mms=row["mms_capable"],
-        voice=row["voice_capable"],
-        iso_country=row["iso_country"],
-        number_type=row["number_type"],
-        settings=settings,
+        conn, account_sid=account_sid, phone_number=row["phone_number"], now=now, settings=settings, stocked=row
     )
 
 

@@ -248,6 +248,10 @@ def add_number(
         raise ApiError(
             21712, f"{number['phone_number']} is in the Messaging Service {number['messaging_service_sid']} already."
         )
+    if not (number["sms_capable"] or number["mms_capable"]):
+        # A service sends and takes texts: a sender that can do neither would be picked for
+        # sends it cannot make, and its texts would never arrive.
+        raise ApiError(21715, f"{number['phone_number']} can take neither SMS nor MMS: it cannot join a service.")
     _check_room(conn, service_sid)
     if not store.attach_number(conn, sid, service_sid, now=now):
         raise ApiError(21712, f"{number['phone_number']} was just added to another Messaging Service.")

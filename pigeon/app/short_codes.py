@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.numbers import check_fallback, settings_from_params
+from pigeon.app.numbers import check_fallback, check_sms_settings, settings_from_params
 from pigeon.domain.errors import ApiError
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.store import numbers as store
@@ -35,6 +35,7 @@ def update(conn: Connection, account_sid: str, sid: str, path: str, params: Mapp
     current = fetch(conn, account_sid, sid, path)
     values = settings_from_params({k: v for k, v in params.items() if k in UPDATE_PARAMS})
     check_fallback({**current, **values})
+    check_sms_settings(current["sms_capable"], values)
     if values:
         store.update_number(conn, sid, now=now, **values)
     return fetch(conn, account_sid, sid, path)

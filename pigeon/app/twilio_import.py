@@ -29,6 +29,7 @@ from pigeon.app import accounts as account_use
 from pigeon.app import numbers as number_use
 from pigeon.app import services as service_use
 from pigeon.domain.errors import ApiError
+from pigeon.domain.numbers import is_short_code
 from pigeon.domain.sids import Prefix, is_sid
 from pigeon.domain.signatures import equal_secrets
 from pigeon.store import accounts as account_store
@@ -118,13 +119,19 @@ class Snapshot:
         numbers = []
         for n in incoming_numbers:
             capabilities = n.get("capabilities") or {}
+            sms = bool(capabilities.get("sms", True))
+            params = _params(n, _NUMBER_FIELDS)
+            if not sms:
+                # Twilio shows its default methods on every number, voice-only ones too; they
+                # set nothing there, and on a number without SMS here they are refused (21407).
+                params = {k: v for k, v in params.items() if k not in ("SmsMethod", "SmsFallbackMethod")}
             numbers.append(
                 SourceNumber(
                     number=str(n["phone_number"]),
-                    sms=bool(capabilities.get("sms", True)),
+                    sms=sms,
                     mms=bool(capabilities.get("mms", False)),
                     voice=bool(capabilities.get("voice", False)),
-                    params=_params(n, _NUMBER_FIELDS),
+                    params=params,
                 )
             )
         for s in short_codes:
@@ -237,6 +244,16 @@ def _import_number(run: _Run, source: SourceNumber) -> None:
         mine = held["account_sid"] == run.account_sid
         why = "" if mine else "another account holds it"
         run.steps.append(Step("number", source.number, "here already" if mine else "skipped", why))
+        return
+    if is_short_code(source.number) and source.country is None:
+        # A short code is bound to its country; Twilio's ShortCode resource does not name it,
+        # only a service's pool does. Guessing one would send where the code cannot, or from
+        # anywhere if none: it is left for the operator to add with its country.
+        why = (
+            "no Messaging Service of the source names its country: add it with "
+            f"pigeon numbers add {source.number} --country CC --account {run.account_sid}"
+        )
+        run.steps.append(Step("number", source.number, "skipped", why))
         return
     run.attempt(
         "number",

@@ -1,7 +1,8 @@
 """The inventory of numbers free to buy (available_numbers).
 
 A number is in the inventory or on an account, never both: buying deletes its inventory row
-in the same transaction that puts it on the account, and releasing a number puts it back.
+in the same transaction that puts it on the account (the number keeps its location and address
+requirements), and releasing a number puts it back as it was.
 Searches also leave out any number an account holds, in case an operator provisioned one
 straight onto an account while it was still in the inventory.
 """
@@ -87,6 +88,21 @@ def get(conn: Connection, phone_number: str) -> Row | None:
     row = conn.execute(sa.select(available_numbers).where(available_numbers.c.phone_number == phone_number))
     found = row.mappings().first()
     return dict(found) if found else None
+
+
+_PLACE = ("locality", "region", "postal_code", "rate_center", "lata", "latitude", "longitude")
+
+
+def place_of(conn: Connection, phone_number: str) -> Row | None:
+    """Where a number is (its locality, region, postal code, rate center, LATA and coordinates):
+    from its inventory row while it is for sale, else from the account's number that kept them
+    when it was bought. None when the store knows no such number."""
+    for table in (available_numbers, phone_numbers):
+        columns = [table.c[name] for name in _PLACE]
+        found = conn.execute(sa.select(*columns).where(table.c.phone_number == phone_number)).mappings().first()
+        if found is not None:
+            return dict(found)
+    return None
 
 
 def take(conn: Connection, phone_number: str) -> Row | None:

@@ -32,6 +32,7 @@ UPDATABLE = frozenset(
         "account_sid",
         "messaging_service_sid",
         "held_since",
+        "iso_country",
     }
 )
 
@@ -93,12 +94,14 @@ def list_numbers(
     friendly_name: str | None = None,
     short_codes: bool | None = None,
     number_type: str | None = None,
+    origin: str | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> list[Row]:
     """Numbers in provisioning order; `short_codes` True/False keeps only short codes / only
     the rest (IncomingPhoneNumbers never lists short codes), None both; `number_type` only
-    numbers of that type (local, mobile, toll_free)."""
+    numbers of that type (local, mobile, toll_free); `origin` only bought (twilio) or
+    operator-added (hosted) ones."""
     q = sa.select(phone_numbers).order_by(phone_numbers.c.date_created, phone_numbers.c.sid)
     if short_codes is not None:
         is_short = phone_numbers.c.number_type == "short_code"
@@ -107,6 +110,8 @@ def list_numbers(
         q = q.where(phone_numbers.c.account_sid == account_sid)
     if number_type is not None:
         q = q.where(phone_numbers.c.number_type == number_type)
+    if origin is not None:
+        q = q.where(phone_numbers.c.origin == origin)
     if phone_number_like is not None:
         q = q.where(phone_numbers.c.phone_number.like(phone_number_like))
     if friendly_name is not None:

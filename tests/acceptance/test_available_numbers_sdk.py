@@ -180,3 +180,54 @@ def test_inventory_cli(shared_server: Server, tmp_path: Path) -> None:
     rows = {r["phone_number"]: r for r in json.loads(listed.stdout)}
     assert rows[number]["locality"] == "Nowhere" and rows[number]["number_type"] == "local"
     assert "+16285550100" not in rows  # the bad file imported nothing
+
+
+def test_a_bought_number_as_twilio_shows_it(shared_server: Server, tmp_path: Path) -> None:
+    """Bought: Twilio's name for it, origin "twilio", the inventory's address requirement; its
+    location finds its neighbours; released, it is stocked as it was. A number that cannot take
+    SMS refuses SMS settings (21407) and Messaging Services (21715)."""
+    tenant = new_tenant(shared_server, numbers=0)
+    client = tenant.client()
+    exchange = str(random.choice([x for x in range(200, 1000) if x != 555]))
+    held, near, voice = (f"+1628{exchange}{line}" for line in ("0200", "0201", "0202"))
+    header = HEADER + ",voice,address_requirements"
+    place = "San Francisco,CA,94103,722,SNFC CA,37.77,-122.41"
+    lines = [f"{held},US,local,{place},true,true,true,local", f"{near},US,local,{place},true,true,true,none"]
+    lines.append(f"{voice},US,local,Oakland,CA,94607,722,OKLD CA,37.80,-122.27,false,false,true,none")
+    path = tmp_path / "numbers.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    assert inventory_cli(shared_server, "import", str(path)).returncode == 0
+
+    us = client.available_phone_numbers("US").local
+    [before] = us.list(contains=held[1:] + "$")
+    bought = client.incoming_phone_numbers.create(phone_number=held)
+    assert (bought.friendly_name, bought.origin, bought.address_requirements) == (
+        f"(628) {exchange}-0200",
+        "twilio",
+        "local",
+    )
+    # Its location, kept with it, answers searches by its number (Twilio: "given a phone number").
+    assert [n.phone_number for n in us.list(in_postal_code=held, contains=f"+1628{exchange}%")] == [near]
+    assert [n.phone_number for n in us.list(near_number=held, distance=1, contains=f"+1628{exchange}%")] == [near]
+    assert [n.phone_number for n in client.incoming_phone_numbers.list(origin="twilio")] == [held]
+    assert client.incoming_phone_numbers.list(origin="hosted") == []
+
+    client.incoming_phone_numbers(bought.sid).delete()
+    [after] = us.list(contains=held[1:] + "$")
+    assert (after.locality, after.postal_code, after.latitude, after.address_requirements) == (
+        before.locality,
+        before.postal_code,
+        before.latitude,
+        "local",
+    )
+
+    raises_twilio(
+        lambda: client.incoming_phone_numbers.create(phone_number=voice, sms_url="https://app.example.com/sms"),
+        21407,
+        400,
+    )
+    no_texts = client.incoming_phone_numbers.create(phone_number=voice)
+    raises_twilio(lambda: client.incoming_phone_numbers(no_texts.sid).update(sms_method="GET"), 21407, 400)
+    service = client.messaging.v1.services.create(friendly_name="pool")
+    raises_twilio(lambda: client.messaging.v1.services(service.sid).phone_numbers.create(no_texts.sid), 21715, 400)
+    assert client.messaging.v1.services(service.sid).phone_numbers.list() == []

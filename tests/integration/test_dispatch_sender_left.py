@@ -89,7 +89,9 @@ def test_a_number_released_after_the_send_fails_its_message_with_21606_and_no_su
 ) -> None:
     if sender == SHORT_CODE:
         with pipe.db.write() as conn:
-            number_use.provision(conn, account_sid=pipe.account_sid, phone_number=SHORT_CODE, now=pipe.clock.now())
+            number_use.provision(
+                conn, account_sid=pipe.account_sid, phone_number=SHORT_CODE, now=pipe.clock.now(), iso_country="US"
+            )
     subscribe_to_failures(pipe)
     sid = pipe.send(from_=sender)
     _remove(pipe, sender)

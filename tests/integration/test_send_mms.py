@@ -27,7 +27,7 @@ def test_media_needs_a_sender_that_can_send_mms(db: Database, clock: FrozenClock
         sid = account["sid"]
         number_use.provision(conn, account_sid=sid, phone_number="+14155550197", now=now)
         number_use.provision(conn, account_sid=sid, phone_number="+14155550198", now=now, mms=False)
-        number_use.provision(conn, account_sid=sid, phone_number="55123", now=now)
+        number_use.provision(conn, account_sid=sid, phone_number="55123", now=now, iso_country="US")
 
     def send(sender: str, to: str = "+14155557050", media: list[str] = MEDIA) -> None:
         with db.read() as conn:

@@ -38,7 +38,7 @@ def snapshot(*, alphas: tuple[str, ...] = ("Acme", "no.dots")) -> Snapshot:
             (
                 SERVICE,
                 [{"phone_number": "+14155550170"}, {"phone_number": "+19995550000"}],
-                [{"short_code": "89898"}],
+                [{"short_code": "89898", "country_code": "US"}],
                 [{"alpha_sender": a} for a in alphas],
             )
         ],
@@ -141,3 +141,21 @@ def test_services_of_one_name_and_short_code_countries(db: Database, clock: Froz
     ]
     assert "another service of this name" in steps[-1].why
     assert code is not None and code["iso_country"] == "CA"  # from the pool that names it
+
+
+def test_a_voice_only_number_comes_over_without_twilios_default_sms_methods(db: Database, clock: FrozenClock) -> None:
+    """Twilio shows sms_method POST on every number, voice-only ones too: that sets nothing,
+    and is not taken for an SMS setting, which such a number refuses (21407)."""
+    voice = {
+        "phone_number": "+14155550173",
+        "capabilities": {"sms": False, "mms": False, "voice": True},
+        "sms_url": "",
+        "sms_method": "POST",
+        "sms_fallback_method": "POST",
+    }
+    with db.write() as conn:
+        account = str(create_account(conn, friendly_name="into", now=clock.now())["sid"])
+        source = Snapshot.from_api(incoming_numbers=[voice], short_codes=[], services=[])
+        assert import_snapshot(conn, account, source, now=clock.now()) == [Step("number", "+14155550173", "made")]
+        made = number_store.find_by_number(conn, "+14155550173")
+    assert made is not None and not made["sms_capable"]
