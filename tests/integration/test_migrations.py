@@ -256,8 +256,8 @@ def test_0029_keys_opt_outs_of_national_spellings_in_e164(db: Database) -> None:
     upgrade(db.engine)
 
 
-def test_0030_keeps_numbers_as_they_were_and_upper_cases_countries(db: Database) -> None:
-    """Numbers from before 0030 stay "hosted" (what the API said of them; bought and added ones
+def test_0031_keeps_numbers_as_they_were_and_upper_cases_countries(db: Database) -> None:
+    """Numbers from before 0031 stay "hosted" (what the API said of them; bought and added ones
     cannot be told apart) with no location and no address requirement; a country stored in
     lower case (`pigeon numbers add 54321 --country us`) is upper-cased, so the short code
     sends to its country again; one stored without a country keeps none (no guessing: the
@@ -265,7 +265,7 @@ def test_0030_keeps_numbers_as_they_were_and_upper_cases_countries(db: Database)
     cfg = alembic_config(db.engine)
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0029")
+        command.downgrade(cfg, "0030")
     at = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
     account = "AC" + "0" * 32
     old_numbers = sa.table(
@@ -300,7 +300,7 @@ def test_0030_keeps_numbers_as_they_were_and_upper_cases_countries(db: Database)
                 )
             )
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0030")
+        command.upgrade(cfg, "0031")
     c = phone_numbers.c
     with db.read() as conn:
         found = conn.execute(
@@ -311,7 +311,7 @@ def test_0030_keeps_numbers_as_they_were_and_upper_cases_countries(db: Database)
         ("12345", None, "hosted", "none", None),
         ("+14155550100", "US", "hosted", "none", None),
     ]
-    downgrade(db.engine, "0029")
+    downgrade(db.engine, "0030")
     with db.engine.connect() as conn:
         columns = {col["name"] for col in sa.inspect(conn).get_columns("phone_numbers")}
     assert not columns & {"origin", "address_requirements", "locality", "latitude"}

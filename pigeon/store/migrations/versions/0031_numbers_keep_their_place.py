@@ -17,8 +17,8 @@ send from the code was refused. Upper-cased here for every number. A short code 
 country, or with one that is no ISO country ("USA"), cannot be fixed without guessing:
 `pigeon doctor number` warns of it (pigeon.domain.diagnosis.number).
 
-Revision ID: 0030
-Revises: 0029
+Revision ID: 0031
+Revises: 0030
 Create Date: 2026-12-15 09:00:00.000000
 """
 
@@ -27,8 +27,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030"
-down_revision = "0029"
+revision = "0031"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
