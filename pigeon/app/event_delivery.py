@@ -31,7 +31,9 @@ still lets a receiver drop the duplicates that at-least-once delivery can bring.
 Every attempt is a webhook_attempts row. A final failure raises alert 93101 (unable to
 deliver events to sink) and, for a message's event, an ``event_failed`` timeline entry; a
 success adds an ``event`` entry. An event whose sink was deleted meanwhile is dropped without
-a request, an attempt or an alert.
+a request, an attempt or an alert. One whose account was closed meanwhile (or its main
+account) fails unsent at once, as its status callbacks do (`callback_delivery.signing_token`):
+closing ends the account's credentials, and its auth token signs nothing any more.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callback_delivery import RESPONSE_EXCERPT_BYTES, Outcome, Transactions, classify
+from pigeon.app.callback_delivery import RESPONSE_EXCERPT_BYTES, Outcome, Transactions, classify, signing_token
 from pigeon.app.events import EVENT_PARAM, SINK_PARAM
 from pigeon.domain import storable
 from pigeon.domain.errors import WebhookError
@@ -126,13 +128,14 @@ class _Attempt:
         return value
 
 
-def _lookup(db: Transactions, delivery: Mapping[str, Any]) -> tuple[str | None, bool]:
-    """(the owning account's auth token, whether the sink still exists)."""
+def _lookup(db: Transactions, delivery: Mapping[str, Any]) -> tuple[str | WebhookError, bool]:
+    """(the owning account's auth token, or why there is none to sign with: the account is
+    gone or closed, `signing_token`; whether the sink still exists)."""
     sink_sid = _params(delivery).get(SINK_PARAM, "")
     with db.read() as conn:
         account = account_store.get_account(conn, delivery["account_sid"])
         sink = store.get_sink(conn, sink_sid) if sink_sid else None
-    return (str(account["auth_token"]) if account else None), sink is not None
+    return signing_token(account), sink is not None
 
 
 async def deliver_event(
@@ -154,8 +157,8 @@ async def deliver_event(
     error: WebhookError | None = None
     if not sink_exists:
         error = WebhookError(11200, "the sink was deleted before the event went out", retryable=False)
-    elif token is None:
-        error = WebhookError(11200, "the owning account no longer exists", retryable=False)
+    elif isinstance(token, WebhookError):
+        error = token  # gone or closed: its token signs nothing, the event ends unsent
     else:
         try:
             response = await sender.send(build_event_request(delivery, token, timeout=timeout))

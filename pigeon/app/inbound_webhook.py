@@ -9,7 +9,8 @@ fallback URL is requested at once with ErrorCode and ErrorUrl added, and the fai
 alert that keeps the request and the response (the fallback's own failure is a second one).
 `<Redirect>` fetches more TwiML (at most 10 in a row; a URL that is no http(s) URL, 11100);
 each `<Message>` becomes an `outbound-reply` (`pigeon.app.inbound_replies`), ten at most for
-one text (the rest dropped with the warning 14109).
+one text (the rest dropped with the warning 14109). A text whose account was closed (or its
+main account) while it waited is not sent to the application at all (11200, `_unsent`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from pigeon.app.callback_delivery import Transactions
+from pigeon.app.callback_delivery import Transactions, signing_token
 from pigeon.app.inbound_exchange import Exchange, fetch
 from pigeon.app.inbound_replies import Reply, send_replies
 from pigeon.domain import storable
@@ -276,10 +277,20 @@ def record(conn: Connection, convo: Conversation, now: datetime, pacing: PacingP
     return sids
 
 
-def _token(db: Transactions, account_sid: str) -> str | None:
+def _token(db: Transactions, account_sid: str) -> str | WebhookError | None:
+    """The token to sign with; the failure the delivery ends with, unsent, when the account is
+    closed (`signing_token`); None when the account is gone (nothing to alert or record on)."""
     with db.read() as conn:
         account = account_store.get_account(conn, account_sid)
-    return str(account["auth_token"]) if account else None
+    return signing_token(account) if account is not None else None
+
+
+def _unsent(delivery: Mapping[str, Any], why: WebhookError) -> Conversation:
+    """A conversation that never started: its one exchange, not requested, is the failure (an
+    alert and a ``webhook_failed`` entry, as a status callback's ``callback_failed``); the
+    fallback is not asked either, since it would be signed with the same token."""
+    ex = Exchange(url=delivery["url"], method=delivery["method"], params=list(delivery["params"]), error=why)
+    return Conversation(delivery, exchanges=[ex], failure=ex)
 
 
 async def deliver_inbound(
@@ -298,6 +309,8 @@ async def deliver_inbound(
     token = await asyncio.to_thread(_token, db, delivery["account_sid"])
     if token is None:
         convo = Conversation(delivery)
+    elif isinstance(token, WebhookError):
+        convo = _unsent(delivery, token)
     else:
         convo = await converse(
             sender, token, delivery, timeout=timeout, budget=_lease_left(delivery, clock), clock=clock
