@@ -121,7 +121,9 @@ def test_an_operator_closing_a_main_account_releases_its_and_its_subaccounts_num
     main, sub, other = _family(db)
     with db.write() as conn:
         number_use.provision(conn, account_sid=main["sid"], phone_number=MAIN_NUMBER, now=_now())
-        short = number_use.provision(conn, account_sid=other["sid"], phone_number=SHORT_CODE, now=_now())
+        short = number_use.provision(
+            conn, account_sid=other["sid"], phone_number=SHORT_CODE, now=_now(), iso_country="US"
+        )
     waiting = _queue(db, main["sid"], MAIN_NUMBER)
     with db.write() as conn:
         changed = account_status.set_status(conn, main["sid"], "closed", now=_now(), with_subaccounts=False)

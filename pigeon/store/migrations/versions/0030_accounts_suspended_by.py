@@ -27,5 +27,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts") as batch_op:
-        batch_op.drop_column("suspended_by")
+    # Not batch mode: on SQLite it copies the table and drops the old one, which the rows of
+    # every table referring to an account (foreign keys on) refuse. Both stores drop a plain
+    # column in place (SQLite since 3.35).
+    op.execute("ALTER TABLE accounts DROP COLUMN suspended_by")
