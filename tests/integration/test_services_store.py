@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -275,8 +276,9 @@ def test_a_pool_with_several_alpha_senders_keeps_them(db: Database, clock: Froze
     account, service = _service(db, clock)
     now = clock.now()
     with db.write() as conn:
-        for text in ("Brand", "Promo"):
-            store.add_alpha_sender(conn, account_sid=account, service_sid=service, alpha_sender=text, now=now)
+        for i, text in enumerate(("Brand", "Promo")):  # a second apart: listed in the order added
+            at = now + timedelta(seconds=i)
+            store.add_alpha_sender(conn, account_sid=account, service_sid=service, alpha_sender=text, now=at)
         assert _code(use.add_alpha_sender, conn, account, service, "Third", now) == 21714
         assert _code(use.add_alpha_sender, conn, account, service, "promo", now) == 21710
         listed = use.list_alpha_senders(conn, account, service, offset=0, limit=10)

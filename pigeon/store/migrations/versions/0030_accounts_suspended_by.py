@@ -30,4 +30,4 @@ def downgrade() -> None:
     # Not batch mode: on SQLite it copies the table and drops the old one, which the rows of
     # every table referring to an account (foreign keys on) refuse. Both stores drop a plain
     # column in place (SQLite since 3.35).
-    op.execute("ALTER TABLE accounts DROP COLUMN suspended_by")
+    op.drop_column("accounts", "suspended_by")
