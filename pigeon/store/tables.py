@@ -96,6 +96,22 @@ def _sid(name: str = "sid", *args: Any, **kw: Any) -> sa.Column[str]:
     return sa.Column(name, sa.String(34), *args, **kw)
 
 
+def _place_columns() -> list[sa.Column[Any]]:
+    """Where a number is (its locality, region, postal code, rate center, LATA, coordinates):
+    the inventory's, and a bought number's, which keeps them so that a release restocks it as
+    it was. One definition, so the two cannot drift apart; new Column objects each call, as a
+    Column belongs to one table."""
+    return [
+        sa.Column("locality", sa.String(64), nullable=True),
+        sa.Column("region", sa.String(64), nullable=True),
+        sa.Column("postal_code", sa.String(16), nullable=True),
+        sa.Column("rate_center", sa.String(64), nullable=True),
+        sa.Column("lata", sa.String(8), nullable=True),
+        sa.Column("latitude", sa.String(16), nullable=True),
+        sa.Column("longitude", sa.String(16), nullable=True),
+    ]
+
+
 BigID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 #: The largest integer either store binds or keeps (a signed 64-bit integer, SQLite's INTEGER
 #: and PostgreSQL's BIGINT alike): filters and offsets past it are refused before a query.
@@ -178,13 +194,7 @@ phone_numbers = sa.Table(
     sa.Column("held_since", UTCDateTime, nullable=True),
     # What the inventory knew of a bought number, kept with it: a release restocks it as it
     # was, and a search near it or in its region finds its neighbours (pigeon.app.inventory).
-    sa.Column("locality", sa.String(64), nullable=True),
-    sa.Column("region", sa.String(64), nullable=True),
-    sa.Column("postal_code", sa.String(16), nullable=True),
-    sa.Column("rate_center", sa.String(64), nullable=True),
-    sa.Column("lata", sa.String(8), nullable=True),
-    sa.Column("latitude", sa.String(16), nullable=True),
-    sa.Column("longitude", sa.String(16), nullable=True),
+    *_place_columns(),
     sa.Column("address_requirements", sa.String(8), nullable=False, server_default="none"),
     # twilio: bought from the inventory; hosted: put on the account by an operator.
     sa.Column("origin", sa.String(8), nullable=False, server_default="hosted"),
@@ -514,13 +524,7 @@ available_numbers = sa.Table(
     # local | toll_free | mobile
     sa.Column("number_type", sa.String(16), nullable=False, server_default="local"),
     sa.Column("friendly_name", sa.String(64), nullable=False),
-    sa.Column("locality", sa.String(64), nullable=True),
-    sa.Column("region", sa.String(64), nullable=True),
-    sa.Column("postal_code", sa.String(16), nullable=True),
-    sa.Column("rate_center", sa.String(64), nullable=True),
-    sa.Column("lata", sa.String(8), nullable=True),
-    sa.Column("latitude", sa.String(16), nullable=True),
-    sa.Column("longitude", sa.String(16), nullable=True),
+    *_place_columns(),
     sa.Column("sms_capable", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("mms_capable", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("voice_capable", sa.Boolean, nullable=False, server_default=sa.true()),
